@@ -1,0 +1,95 @@
+"""Settings, read once from the environment.
+
+The embedded default needs nothing: a SQLite event store under ``var/`` and the
+in-process event transport. Setting ``LEDGER_PERSISTENCE=postgres`` (with the
+``POSTGRES_*`` variables or ``DATABASE_URL``) and ``KAFKA_BOOTSTRAP_SERVERS`` moves
+the same system onto the real services.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("LEDGER_STATE_DIR") or REPO_ROOT / "var")
+
+
+@dataclass(frozen=True)
+class Settings:
+    persistence: str = "sqlite"  # "sqlite" | "postgres" | "memory"
+    sqlite_path: str = ""
+    postgres: dict[str, str] = field(default_factory=dict)
+    kafka_bootstrap_servers: str | None = None
+    id_key: bytes = b""
+    policy_dir: str | None = None
+    topic_prefix: str = ""
+
+    def event_store_env(self) -> dict[str, str]:
+        """The eventsourcing library's environment for the chosen store."""
+        if self.persistence == "postgres":
+            return {"PERSISTENCE_MODULE": "eventsourcing.postgres", **self.postgres}
+        if self.persistence == "memory":
+            return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": self.sqlite_path,
+                "SQLITE_LOCK_TIMEOUT": "10"}
+
+
+def postgres_from_env(env: dict[str, str]) -> dict[str, str]:
+    """POSTGRES_* settings, from those variables or from DATABASE_URL."""
+    out = {k: v for k, v in env.items() if k.startswith("POSTGRES_")}
+    url = env.get("DATABASE_URL")
+    if url and "POSTGRES_DBNAME" not in out:
+        u = urlparse(url)
+        out.update(
+            POSTGRES_HOST=u.hostname or "127.0.0.1",
+            POSTGRES_PORT=str(u.port or 5432),
+            POSTGRES_DBNAME=u.path.lstrip("/"),
+            POSTGRES_USER=unquote(u.username or ""),
+            POSTGRES_PASSWORD=unquote(u.password or ""),
+        )
+    return out
+
+
+def _id_key(env: dict[str, str], persistence: str) -> bytes:
+    """The deployment secret behind person ids.
+
+    Production sets LEDGER_ID_KEY. The embedded default keeps a generated key in the
+    state directory (never in the repository), so ids are stable across runs.
+    """
+    key = env.get("LEDGER_ID_KEY")
+    if key:
+        return key.encode()
+    if persistence == "postgres" and env.get("LEDGER_REQUIRE_ID_KEY", "") == "1":
+        raise SystemExit("LEDGER_ID_KEY is not set: every deployment needs its own identity key")
+    path = state_dir() / "id_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip().encode()
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if env is None else env)
+    postgres = postgres_from_env(env)
+    persistence = env.get("LEDGER_PERSISTENCE") or "sqlite"
+    if persistence not in {"sqlite", "postgres", "memory"}:
+        raise SystemExit(f"LEDGER_PERSISTENCE={persistence!r}: use sqlite, postgres or memory")
+    sqlite_path = env.get("LEDGER_SQLITE_PATH") or str(state_dir() / "ledger.sqlite")
+    if persistence == "sqlite":
+        Path(sqlite_path).parent.mkdir(parents=True, exist_ok=True)
+    return Settings(
+        persistence=persistence,
+        sqlite_path=sqlite_path,
+        postgres=postgres,
+        kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+        id_key=_id_key(env, persistence),
+        policy_dir=env.get("LEDGER_POLICY_DIR") or None,
+        topic_prefix=env.get("LEDGER_TOPIC_PREFIX", ""),
+    )

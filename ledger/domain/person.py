@@ -1,0 +1,1082 @@
+"""The insured person (参保人): one event-sourced aggregate per person.
+
+Every fact the ledger knows about a person — registration, enrollments, assessments,
+subsidies, payments, refunds, reversals, transfers, personal-account movements,
+residence — is an event of this aggregate. Command methods are named for the
+business intent, check the rules (each broken rule raises a :class:`DomainError`
+with a stable code) and only then trigger an event; the event's ``apply`` is the
+only place state changes, so replaying the events rebuilds exactly this state.
+
+Every event carries, besides the library's id/version/timestamp (the recording
+instant, i.e. transaction time): its own ``event_id``, the ``effective_date`` (the
+business date it takes effect), its ``provenance`` (which feed record or which API
+user and request) and ``prev_hash`` (the digest of this person's previous event).
+"""
+from __future__ import annotations
+
+import calendar
+from datetime import date, datetime, timezone
+from typing import Any, Protocol
+from uuid import UUID, uuid4
+
+from eventsourcing.domain import Aggregate
+
+from ledger.domain.chain import GENESIS_HASH, content_digest, event_digest
+from ledger.domain.errors import Conflict, DomainError
+from ledger.policy import rules
+from ledger.domain.vocabulary import (
+    AccountEntryReason,
+    EnrollmentChannel,
+    EnrollmentEndReason,
+    PaymentKind,
+    ResidenceStatus,
+    Scheme,
+    SubsidyCategory,
+)
+
+
+class PolicySource(Protocol):
+    """Where the domain finds a region's policy table for a coverage year."""
+
+    def get(self, region_code: str, coverage_year: int) -> Any: ...
+
+    def regions(self) -> set[str]: ...
+
+
+Provenance = dict[str, str]
+
+
+# --------------------------------------------------------------------------- rules
+def require_fen(value: Any, field: str, *, allow_zero: bool = False) -> int:
+    """Money is a positive integer number of fen (分); floats and strings are refused."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise DomainError(
+            "AMOUNT_NOT_INTEGER_FEN",
+            f"{field} must be a whole number of fen (分), e.g. 40000 for 400 yuan; got {value!r}",
+            field=field,
+        )
+    if value < 0 or (value == 0 and not allow_zero):
+        raise DomainError(
+            "AMOUNT_NOT_POSITIVE",
+            f"{field} must be {'zero or more' if allow_zero else 'more than zero'} fen; got {value}",
+            field=field,
+        )
+    return value
+
+
+def require_date(value: Any, field: str) -> date:
+    if isinstance(value, datetime) or not isinstance(value, date):
+        raise DomainError("DATE_INVALID", f"{field} must be a calendar date (YYYY-MM-DD); got {value!r}")
+    return value
+
+
+def require_instant(value: Any, field: str) -> datetime:
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise DomainError(
+            "INSTANT_INVALID", f"{field} must be a date and time with a time zone; got {value!r}"
+        )
+    return value.astimezone(timezone.utc)
+
+
+def month_key(d: date) -> str:
+    return f"{d.year:04d}-{d.month:02d}"
+
+
+def months_between(start: date, end: date) -> list[str]:
+    """Month keys ``YYYY-MM`` from start's month to end's month, inclusive."""
+    out, y, m = [], start.year, start.month
+    while (y, m) <= (end.year, end.month):
+        out.append(f"{y:04d}-{m:02d}")
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out
+
+
+def voucher_key(tax_office: str, voucher_no: str) -> str:
+    """Idempotency key of a tax voucher (电子税票号码 + 征收税务机关)."""
+    return f"{tax_office.strip()}|{voucher_no.strip()}"
+
+
+def payment_period_keys(levy_item: str, start: date, end: date) -> list[str]:
+    """Which ledger periods a payment covers: a coverage year, or employee months."""
+    if end < start:
+        raise DomainError("PERIOD_INVALID", f"period ends ({end}) before it starts ({start})")
+    if levy_item == Scheme.RESIDENT:
+        if start.year != end.year:
+            raise DomainError(
+                "PERIOD_INVALID",
+                f"a resident contribution covers one coverage year; {start}..{end} spans several",
+            )
+        return [str(start.year)]
+    return months_between(start, end)
+
+
+def _non_empty(value: Any, field: str, code: str = "FIELD_REQUIRED") -> str:
+    if value is None or not str(value).strip():
+        raise DomainError(code, f"{field} is required")
+    return str(value).strip()
+
+
+class Person(Aggregate):
+    """An insured person (参保人), identified by a keyed hash of ID type and number."""
+
+    # ------------------------------------------------------------------ events
+    class Event(Aggregate.Event):
+        """Fields every person event carries (the auditable envelope)."""
+
+        event_id: UUID
+        effective_date: date
+        provenance: dict[str, str]
+        prev_hash: str
+
+        def mutate(self, aggregate: Any) -> Any:
+            aggregate = super().mutate(aggregate)
+            aggregate.chain_head = event_digest(self)
+            return aggregate
+
+    class Registered(Event, Aggregate.Created):
+        """Registered (参保人登记): who the person is."""
+
+        id_type: str
+        id_number: str
+        name: str
+        birth_date: date | None
+        sex: str | None
+        household_grid: str | None
+
+        def apply(self, person: Person) -> None:
+            person.id_type = self.id_type
+            person.id_number = self.id_number
+            person.name = self.name
+            person.birth_date = self.birth_date
+            person.sex = self.sex
+            person.household_grid = self.household_grid
+            person.residence_status = ResidenceStatus.RESIDENT.value
+            person.enrollments = []
+            person.assessments = {}
+            person.subsidies = {}
+            person.payments = {}
+            person.refunds = {}
+            person.transfers = {}
+            person.account_balance_fen = 0
+            person.transferred_in_months = 0
+
+    class Enrolled(Event):
+        """Enrolled in a scheme (参保登记); ``duplicate_of`` flags 重复参保."""
+
+        enrollment_id: str
+        scheme: str
+        flexible: bool
+        region_code: str
+        grid_code: str | None
+        employer_id: str | None
+        channel: str
+        duplicate_of: str | None
+
+        def apply(self, person: Person) -> None:
+            person.enrollments.append(
+                {
+                    "enrollment_id": self.enrollment_id,
+                    "scheme": self.scheme,
+                    "flexible": self.flexible,
+                    "region_code": self.region_code,
+                    "grid_code": self.grid_code,
+                    "employer_id": self.employer_id,
+                    "channel": self.channel,
+                    "start_date": self.effective_date,
+                    "end_date": None,
+                    "end_reason": None,
+                    "duplicate_of": self.duplicate_of,
+                }
+            )
+
+    class EnrollmentEnded(Event):
+        """Enrollment ended (终止参保): died, moved out, transferred, switched, duplicate resolved."""
+
+        enrollment_id: str
+        reason: str
+
+        def apply(self, person: Person) -> None:
+            enrollment = person.enrollment(self.enrollment_id)
+            enrollment["end_date"] = self.effective_date
+            enrollment["end_reason"] = self.reason
+
+    class ContributionAssessed(Event):
+        """Contribution assessed (缴费核定) for a coverage year (resident) or month (employee).
+
+        A later assessment of the same period supersedes the earlier one (e.g. after a
+        subsidy arrives); both stay in the history.
+        """
+
+        period: str
+        scheme: str
+        region_code: str
+        standard_fen: int
+        subsidy_fen: int
+        due_fen: int
+        due_date: date
+        subsidy_category: str | None
+        base_fen: int
+        employer_fen: int
+        employee_fen: int
+        policy_version: str
+
+        def apply(self, person: Person) -> None:
+            person.assessments[self.period] = {
+                "period": self.period,
+                "scheme": self.scheme,
+                "region_code": self.region_code,
+                "standard_fen": self.standard_fen,
+                "subsidy_fen": self.subsidy_fen,
+                "due_fen": self.due_fen,
+                "due_date": self.due_date,
+                "subsidy_category": self.subsidy_category,
+                "base_fen": self.base_fen,
+                "employer_fen": self.employer_fen,
+                "employee_fen": self.employee_fen,
+                "policy_version": self.policy_version,
+                "event_id": str(self.event_id),
+            }
+
+    class SubsidyGranted(Event):
+        """Subsidised-group status granted (资助参保身份认定) by civil affairs or rural revitalization."""
+
+        grant_id: str
+        category: str
+        valid_from: date
+        valid_to: date | None
+        department: str
+        document_no: str
+
+        def apply(self, person: Person) -> None:
+            person.subsidies[self.grant_id] = {
+                "grant_id": self.grant_id,
+                "category": self.category,
+                "valid_from": self.valid_from,
+                "valid_to": self.valid_to,
+                "department": self.department,
+                "document_no": self.document_no,
+                "revoked_from": None,
+                "event_id": str(self.event_id),
+            }
+
+    class SubsidyRevoked(Event):
+        """Subsidised-group status revoked (身份取消) from a date."""
+
+        grant_id: str
+        revoked_from: date
+        department: str
+        document_no: str
+
+        def apply(self, person: Person) -> None:
+            person.subsidies[self.grant_id]["revoked_from"] = self.revoked_from
+
+    class ContributionPaid(Event):
+        """Contribution paid (缴费), as the tax bureau reports it back (回传)."""
+
+        voucher_no: str
+        tax_office: str
+        levy_item: str
+        region_code: str
+        amount_fen: int
+        period_start: date
+        period_end: date
+        paid_at: datetime
+        credited_on: date | None
+        channel: str
+        content_digest: str
+
+        def apply(self, person: Person) -> None:
+            person.payments[voucher_key(self.tax_office, self.voucher_no)] = {
+                "voucher_no": self.voucher_no,
+                "tax_office": self.tax_office,
+                "levy_item": self.levy_item,
+                "region_code": self.region_code,
+                "amount_fen": self.amount_fen,
+                "refunded_fen": 0,
+                "reversed": False,
+                "period_start": self.period_start,
+                "period_end": self.period_end,
+                "periods": payment_period_keys(self.levy_item, self.period_start, self.period_end),
+                "paid_at": self.paid_at,
+                "credited_on": self.credited_on,
+                "channel": self.channel,
+                "content_digest": self.content_digest,
+                "event_id": str(self.event_id),
+            }
+
+    class ContributionRefunded(Event):
+        """Contribution refunded (退费), pointing at the original voucher."""
+
+        refund_voucher_no: str
+        tax_office: str
+        original_voucher_no: str
+        original_tax_office: str
+        amount_fen: int
+        refunded_at: datetime
+        reason: str
+        content_digest: str
+
+        def apply(self, person: Person) -> None:
+            original = person.payments[voucher_key(self.original_tax_office, self.original_voucher_no)]
+            original["refunded_fen"] += self.amount_fen
+            person.refunds[voucher_key(self.tax_office, self.refund_voucher_no)] = {
+                "original": voucher_key(self.original_tax_office, self.original_voucher_no),
+                "amount_fen": self.amount_fen,
+                "content_digest": self.content_digest,
+                "event_id": str(self.event_id),
+            }
+
+    class ContributionReversed(Event):
+        """Contribution reversed (冲正): the original voucher is cancelled."""
+
+        reversal_voucher_no: str
+        tax_office: str
+        original_voucher_no: str
+        original_tax_office: str
+        amount_fen: int
+        reversed_at: datetime
+        reason: str
+        content_digest: str
+
+        def apply(self, person: Person) -> None:
+            original = person.payments[voucher_key(self.original_tax_office, self.original_voucher_no)]
+            original["reversed"] = True
+            person.refunds[voucher_key(self.tax_office, self.reversal_voucher_no)] = {
+                "original": voucher_key(self.original_tax_office, self.original_voucher_no),
+                "amount_fen": self.amount_fen,
+                "content_digest": self.content_digest,
+                "event_id": str(self.event_id),
+            }
+
+    class TransferredOut(Event):
+        """Transferred out (转出), carrying the account balance and contribution months."""
+
+        transfer_id: str
+        enrollment_id: str
+        counterpart_region: str
+        account_balance_fen: int
+        contribution_months: int
+
+        def apply(self, person: Person) -> None:
+            enrollment = person.enrollment(self.enrollment_id)
+            enrollment["end_date"] = self.effective_date
+            enrollment["end_reason"] = EnrollmentEndReason.TRANSFERRED_OUT.value
+            person.account_balance_fen -= self.account_balance_fen
+            person.transfers[self.transfer_id] = {
+                "transfer_id": self.transfer_id,
+                "direction": "OUT",
+                "counterpart_region": self.counterpart_region,
+                "account_balance_fen": self.account_balance_fen,
+                "contribution_months": self.contribution_months,
+                "started_on": self.effective_date,
+                "completed_on": None,
+            }
+
+    class TransferredIn(Event):
+        """Transferred in (转入): balance credited and months counted after matching."""
+
+        transfer_id: str
+        counterpart_region: str
+        account_balance_fen: int
+        contribution_months: int
+
+        def apply(self, person: Person) -> None:
+            person.account_balance_fen += self.account_balance_fen
+            person.transferred_in_months += self.contribution_months
+            out_half = person.transfers.get(self.transfer_id)
+            if out_half is not None and out_half["direction"] == "OUT":
+                out_half["completed_on"] = self.effective_date
+            person.transfers.setdefault(
+                self.transfer_id,
+                {
+                    "transfer_id": self.transfer_id,
+                    "direction": "IN",
+                    "counterpart_region": self.counterpart_region,
+                    "account_balance_fen": self.account_balance_fen,
+                    "contribution_months": self.contribution_months,
+                    "started_on": self.effective_date,
+                    "completed_on": self.effective_date,
+                },
+            )
+
+    class AccountCredited(Event):
+        """Personal account credited (个人账户划入)."""
+
+        amount_fen: int
+        reason: str
+        reference: str
+
+        def apply(self, person: Person) -> None:
+            person.account_balance_fen += self.amount_fen
+
+    class AccountDebited(Event):
+        """Personal account debited (个人账户支出), including family mutual aid (家庭共济)."""
+
+        amount_fen: int
+        reason: str
+        reference: str
+        relative_person_id: str | None
+        relative_relationship: str | None
+
+        def apply(self, person: Person) -> None:
+            person.account_balance_fen -= self.amount_fen
+
+    class ResidenceRecorded(Event):
+        """Residence as the household registry reports it (户籍/常住人口): grid, moved out, died."""
+
+        record_id: str
+        grid_code: str | None
+        status: str
+
+        def apply(self, person: Person) -> None:
+            if self.grid_code:
+                person.household_grid = self.grid_code
+            person.residence_status = self.status
+
+    # --------------------------------------------------------------- plumbing
+    # ``chain_head`` (digest of the latest event) is set by Event.mutate.
+
+    def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("event_id", uuid4())
+        kwargs["prev_hash"] = self.chain_head
+        super().trigger_event(event_class, **kwargs)
+
+    @classmethod
+    def register(
+        cls,
+        *,
+        person_id: UUID,
+        id_type: str,
+        id_number: str,
+        name: str,
+        birth_date: date | None,
+        sex: str | None,
+        household_grid: str | None,
+        effective_date: date,
+        provenance: Provenance,
+    ) -> Person:
+        """Register a person (参保人登记). Identity was validated by the caller (identity.parse_identity)."""
+        return cls._create(
+            cls.Registered,
+            id=person_id,
+            event_id=uuid4(),
+            prev_hash=GENESIS_HASH,
+            id_type=id_type,
+            id_number=id_number,
+            name=_non_empty(name, "name", "NAME_REQUIRED"),
+            birth_date=birth_date,
+            sex=sex,
+            household_grid=household_grid,
+            effective_date=require_date(effective_date, "effective_date"),
+            provenance=dict(provenance),
+        )
+
+    # ------------------------------------------------------------------ queries
+    def enrollment(self, enrollment_id: str) -> dict[str, Any]:
+        for e in self.enrollments:
+            if e["enrollment_id"] == enrollment_id:
+                return e
+        raise DomainError("ENROLLMENT_UNKNOWN", f"no enrollment {enrollment_id!r} for this person")
+
+    @property
+    def active_enrollments(self) -> list[dict[str, Any]]:
+        return [e for e in self.enrollments if e["end_date"] is None]
+
+    @property
+    def active_enrollment(self) -> dict[str, Any] | None:
+        """The enrollment in force; with a duplicate, the original one (not the duplicate)."""
+        active = self.active_enrollments
+        originals = [e for e in active if not e["duplicate_of"]]
+        return (originals or active or [None])[0]
+
+    @property
+    def has_duplicate_enrollment(self) -> bool:
+        return len(self.active_enrollments) > 1
+
+    def paid_fen_for(self, period: str) -> int:
+        """Net amount paid for one period (payments minus refunds, reversals removed)."""
+        total = 0
+        for p in self.payments.values():
+            if p["reversed"] or period not in p["periods"]:
+                continue
+            # A multi-month employee payment is spread evenly; remainder to the first months.
+            share, remainder = divmod(p["amount_fen"] - p["refunded_fen"], len(p["periods"]))
+            total += share + (1 if p["periods"].index(period) < remainder else 0)
+        return total
+
+    @property
+    def contribution_months(self) -> int:
+        """Employee contribution months (缴费月数): paid months plus months transferred in."""
+        months = set()
+        for p in self.payments.values():
+            if p["levy_item"] == Scheme.EMPLOYEE and not p["reversed"] and p["refunded_fen"] < p["amount_fen"]:
+                months.update(p["periods"])
+        return len(months) + self.transferred_in_months
+
+    # ----------------------------------------------------------------- commands
+    def enroll(
+        self,
+        *,
+        scheme: Scheme,
+        region_code: str,
+        grid_code: str | None,
+        flexible: bool,
+        employer_id: str | None,
+        channel: EnrollmentChannel,
+        effective_date: date,
+        provenance: Provenance,
+        policies: PolicySource,
+        enrollment_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Enroll in a scheme (参保登记).
+
+        One enrollment is in force at a time: enrolling again in the same scheme and
+        region is refused; enrolling in another scheme or region is recorded but
+        flagged as a duplicate (重复参保) of the one in force, to be resolved.
+        """
+        self.check_alive()
+        if region_code not in policies.regions():
+            raise DomainError(
+                "REGION_UNKNOWN",
+                f"region code {region_code} has no policy tables; check the code (6 digits, GB/T 2260)",
+                region_code=region_code,
+            )
+        if scheme == Scheme.EMPLOYEE and not flexible and not employer_id:
+            raise DomainError("EMPLOYER_REQUIRED", "an employee enrollment needs the employer's id")
+        current = self.active_enrollment
+        duplicate_of = None
+        if current is not None:
+            if current["scheme"] == scheme and current["region_code"] == region_code:
+                raise Conflict(
+                    "ALREADY_ENROLLED",
+                    f"already enrolled in {scheme} in region {region_code} since {current['start_date']}",
+                    enrollment_id=current["enrollment_id"],
+                )
+            duplicate_of = current["enrollment_id"]
+        enrollment_id = enrollment_id or f"E{self.version + 1:06d}"
+        self.trigger_event(
+            self.Enrolled,
+            enrollment_id=enrollment_id,
+            scheme=scheme.value,
+            flexible=bool(flexible),
+            region_code=region_code,
+            grid_code=grid_code,
+            employer_id=employer_id,
+            channel=channel.value,
+            duplicate_of=duplicate_of,
+            effective_date=require_date(effective_date, "effective_date"),
+            provenance=dict(provenance),
+        )
+        return self.enrollment(enrollment_id)
+
+    def end_enrollment(
+        self,
+        *,
+        enrollment_id: str | None,
+        reason: EnrollmentEndReason,
+        effective_date: date,
+        provenance: Provenance,
+    ) -> None:
+        """End an enrollment (终止参保); the one in force when no id is given."""
+        enrollment = self.enrollment(enrollment_id) if enrollment_id else self.active_enrollment
+        if enrollment is None or enrollment["end_date"] is not None:
+            raise DomainError("ENROLLMENT_NOT_ACTIVE", "there is no enrollment in force to end")
+        if effective_date < enrollment["start_date"]:
+            raise DomainError("DATE_INVALID", f"end date {effective_date} is before the start {enrollment['start_date']}")
+        self.trigger_event(
+            self.EnrollmentEnded,
+            enrollment_id=enrollment["enrollment_id"],
+            reason=reason.value,
+            effective_date=effective_date,
+            provenance=dict(provenance),
+        )
+
+    def subsidy_statuses(self) -> list[tuple[str, date, date | None]]:
+        """(category, valid_from, last valid day) of every grant, revocations applied."""
+        out = []
+        for grant in self.subsidies.values():
+            until = grant["valid_to"]
+            if grant["revoked_from"] is not None:
+                revoked_until = date.fromordinal(grant["revoked_from"].toordinal() - 1)
+                until = revoked_until if until is None else min(until, revoked_until)
+            out.append((grant["category"], grant["valid_from"], until))
+        return out
+
+    def assess_resident_year(
+        self,
+        *,
+        table: Any,
+        effective_date: date,
+        provenance: Provenance,
+        require_enrollment: bool = True,
+    ) -> dict[str, Any] | None:
+        """Assess the resident contribution (缴费核定) for ``table``'s coverage year.
+
+        The subsidy comes from the statuses that count for that year under the
+        table's rule (the most generous one, never the sum). Re-assessing with
+        nothing changed records nothing. Returns the assessment in force.
+        """
+        year = table.coverage_year
+        if require_enrollment:
+            current = self.active_enrollment
+            if current is None or current["scheme"] != Scheme.RESIDENT:
+                raise DomainError(
+                    "NOT_ENROLLED_RESIDENT",
+                    f"this person has no resident-scheme enrollment in force to assess for {year}",
+                )
+        categories = rules.categories_for_year(table, self.subsidy_statuses())
+        result = rules.resident_assessment(table, categories)
+        self._record_assessment(
+            period=str(year),
+            scheme=Scheme.RESIDENT,
+            region_code=table.region_code,
+            standard_fen=result.standard_fen,
+            subsidy_fen=result.subsidy_fen,
+            due_fen=result.due_fen,
+            due_date=result.due_date,
+            subsidy_category=result.subsidy_category,
+            base_fen=0,
+            employer_fen=0,
+            employee_fen=0,
+            policy_version=result.policy_version,
+            effective_date=effective_date,
+            provenance=provenance,
+        )
+        return self.assessments.get(str(year))
+
+    def assess_employee_month(
+        self,
+        *,
+        month: str,
+        table: Any,
+        result: Any,
+        due_date: date,
+        effective_date: date,
+        provenance: Provenance,
+    ) -> dict[str, Any] | None:
+        """Assess an employee-scheme month (职工月度核定) from a computed contribution."""
+        current = self.active_enrollment
+        if current is None or current["scheme"] != Scheme.EMPLOYEE:
+            raise DomainError("NOT_ENROLLED_EMPLOYEE", f"no employee-scheme enrollment in force to assess {month}")
+        if int(month[:4]) != table.coverage_year:
+            raise DomainError("PERIOD_OUTSIDE_POLICY", f"month {month} is not in policy year {table.coverage_year}")
+        self._record_assessment(
+            period=month,
+            scheme=Scheme.EMPLOYEE,
+            region_code=table.region_code,
+            standard_fen=result.employer_fen + result.employee_fen,
+            subsidy_fen=0,
+            due_fen=result.employer_fen + result.employee_fen,
+            due_date=require_date(due_date, "due_date"),
+            subsidy_category=None,
+            base_fen=result.base_fen,
+            employer_fen=result.employer_fen,
+            employee_fen=result.employee_fen,
+            policy_version=result.policy_version,
+            effective_date=effective_date,
+            provenance=provenance,
+        )
+        return self.assessments.get(month)
+
+    def _record_assessment(self, *, period: str, effective_date: date, provenance: Provenance, **figures: Any) -> None:
+        figures["scheme"] = Scheme(figures["scheme"]).value
+        previous = self.assessments.get(period)
+        if previous is not None and all(previous[k] == v for k, v in figures.items()):
+            return
+        self.trigger_event(
+            self.ContributionAssessed,
+            period=period,
+            effective_date=require_date(effective_date, "effective_date"),
+            provenance=dict(provenance),
+            **figures,
+        )
+
+    def grant_subsidy(
+        self,
+        *,
+        grant_id: str,
+        category: SubsidyCategory,
+        valid_from: date,
+        valid_to: date | None,
+        department: str,
+        document_no: str,
+        effective_date: date,
+        provenance: Provenance,
+    ) -> bool:
+        """Grant a subsidised-group status (资助参保身份). Returns False for a resend."""
+        require_date(valid_from, "valid_from")
+        if valid_to is not None and require_date(valid_to, "valid_to") < valid_from:
+            raise DomainError("DATE_INVALID", f"status valid to {valid_to} is before valid from {valid_from}")
+        content = {
+            "category": category.value,
+            "valid_from": valid_from,
+            "valid_to": valid_to,
+            "department": department,
+            "document_no": document_no,
+        }
+        existing = self.subsidies.get(grant_id)
+        if existing is not None:
+            if all(existing[k] == v for k, v in content.items()):
+                return False
+            raise Conflict("GRANT_CONFLICT", f"status record {grant_id} was already received with different content")
+        self.trigger_event(
+            self.SubsidyGranted,
+            grant_id=_non_empty(grant_id, "grant_id"),
+            department=_non_empty(department, "department"),
+            document_no=_non_empty(document_no, "document_no"),
+            category=category.value,
+            valid_from=valid_from,
+            valid_to=valid_to,
+            effective_date=effective_date,
+            provenance=dict(provenance),
+        )
+        return True
+
+    def revoke_subsidy(
+        self,
+        *,
+        grant_id: str,
+        revoked_from: date,
+        department: str,
+        document_no: str,
+        effective_date: date,
+        provenance: Provenance,
+    ) -> bool:
+        """Revoke a status from a date (身份取消). Returns False if already revoked so."""
+        grant = self.subsidies.get(grant_id)
+        if grant is None:
+            raise DomainError("GRANT_UNKNOWN", f"no subsidised status {grant_id!r} to revoke for this person")
+        if grant["revoked_from"] == revoked_from:
+            return False
+        self.trigger_event(
+            self.SubsidyRevoked,
+            grant_id=grant_id,
+            revoked_from=require_date(revoked_from, "revoked_from"),
+            department=_non_empty(department, "department"),
+            document_no=_non_empty(document_no, "document_no"),
+            effective_date=effective_date,
+            provenance=dict(provenance),
+        )
+        return True
+
+    def record_payment(
+        self,
+        *,
+        voucher_no: str,
+        tax_office: str,
+        levy_item: Scheme,
+        region_code: str,
+        amount_fen: int,
+        period_start: date,
+        period_end: date,
+        paid_at: datetime,
+        credited_on: date | None,
+        channel: str,
+        provenance: Provenance,
+        policies: PolicySource,
+    ) -> bool:
+        """Record a contribution payment (缴费回传). Returns False for an identical resend.
+
+        The same voucher (number + office) with different content is a conflict.
+        """
+        voucher_no = _non_empty(voucher_no, "voucher_no", "VOUCHER_REQUIRED")
+        tax_office = _non_empty(tax_office, "tax_office", "VOUCHER_REQUIRED")
+        require_fen(amount_fen, "amount_fen")
+        paid_at = require_instant(paid_at, "paid_at")
+        periods = payment_period_keys(levy_item, require_date(period_start, "period_start"), require_date(period_end, "period_end"))
+        for year in sorted({int(p[:4]) for p in periods}):
+            try:
+                policies.get(region_code, year)
+            except DomainError as e:
+                raise DomainError(
+                    "PERIOD_OUTSIDE_POLICY",
+                    f"the payment covers {period_start}..{period_end} but region {region_code} has no policy for {year}: {e.message}",
+                    region_code=region_code,
+                    year=year,
+                ) from None
+        digest = content_digest(
+            {
+                "voucher_no": voucher_no,
+                "tax_office": tax_office,
+                "levy_item": levy_item.value,
+                "region_code": region_code,
+                "amount_fen": amount_fen,
+                "period_start": period_start,
+                "period_end": period_end,
+                "paid_at": paid_at,
+            }
+        )
+        existing = self.payments.get(voucher_key(tax_office, voucher_no))
+        if existing is not None:
+            if existing["content_digest"] == digest:
+                return False
+            raise Conflict(
+                "VOUCHER_CONFLICT",
+                f"tax voucher {voucher_no} of office {tax_office} was already recorded with different content",
+                voucher_no=voucher_no,
+                tax_office=tax_office,
+            )
+        self.trigger_event(
+            self.ContributionPaid,
+            voucher_no=voucher_no,
+            tax_office=tax_office,
+            levy_item=levy_item.value,
+            region_code=region_code,
+            amount_fen=amount_fen,
+            period_start=period_start,
+            period_end=period_end,
+            paid_at=paid_at,
+            credited_on=credited_on,
+            channel=str(channel or ""),
+            content_digest=digest,
+            effective_date=paid_at.date(),
+            provenance=dict(provenance),
+        )
+        return True
+
+    def _original_payment(self, tax_office: str, voucher_no: str, what: str) -> dict[str, Any]:
+        original = self.payments.get(voucher_key(tax_office, voucher_no))
+        if original is None:
+            raise DomainError(
+                f"{what}_UNKNOWN_VOUCHER",
+                f"the original voucher {voucher_no} (office {tax_office}) is not recorded for this person",
+                voucher_no=voucher_no,
+            )
+        if original["reversed"]:
+            raise DomainError(f"{what}_OF_REVERSED", f"voucher {voucher_no} was already reversed")
+        return original
+
+    def _resend_or_conflict(self, key: str, digest: str, what: str) -> bool:
+        existing = self.refunds.get(key)
+        if existing is None:
+            return False
+        if existing["content_digest"] == digest:
+            return True
+        raise Conflict("VOUCHER_CONFLICT", f"{what} voucher {key} was already recorded with different content")
+
+    def refund_payment(
+        self,
+        *,
+        refund_voucher_no: str,
+        tax_office: str,
+        original_voucher_no: str,
+        original_tax_office: str | None,
+        amount_fen: int,
+        refunded_at: datetime,
+        reason: str,
+        provenance: Provenance,
+    ) -> bool:
+        """Refund (退费) part or all of a recorded payment; never more than remains paid."""
+        original_tax_office = original_tax_office or tax_office
+        require_fen(amount_fen, "amount_fen")
+        refunded_at = require_instant(refunded_at, "refunded_at")
+        digest = content_digest(
+            {"kind": PaymentKind.REFUND.value, "original": voucher_key(original_tax_office, original_voucher_no),
+             "amount_fen": amount_fen, "at": refunded_at}
+        )
+        if self._resend_or_conflict(voucher_key(tax_office, refund_voucher_no), digest, "refund"):
+            return False
+        original = self._original_payment(original_tax_office, original_voucher_no, "REFUND")
+        remaining = original["amount_fen"] - original["refunded_fen"]
+        if amount_fen > remaining:
+            raise DomainError(
+                "REFUND_EXCEEDS_PAID",
+                f"refund of {amount_fen} fen is more than the {remaining} fen still paid on voucher {original_voucher_no}",
+                remaining_fen=remaining,
+            )
+        self.trigger_event(
+            self.ContributionRefunded,
+            refund_voucher_no=_non_empty(refund_voucher_no, "refund_voucher_no", "VOUCHER_REQUIRED"),
+            tax_office=tax_office,
+            original_voucher_no=original_voucher_no,
+            original_tax_office=original_tax_office,
+            amount_fen=amount_fen,
+            refunded_at=refunded_at,
+            reason=str(reason or ""),
+            content_digest=digest,
+            effective_date=refunded_at.date(),
+            provenance=dict(provenance),
+        )
+        return True
+
+    def reverse_payment(
+        self,
+        *,
+        reversal_voucher_no: str,
+        tax_office: str,
+        original_voucher_no: str,
+        original_tax_office: str | None,
+        amount_fen: int,
+        reversed_at: datetime,
+        reason: str,
+        provenance: Provenance,
+    ) -> bool:
+        """Reverse (冲正) a recorded payment: cancels what remains of it, exactly."""
+        original_tax_office = original_tax_office or tax_office
+        require_fen(amount_fen, "amount_fen")
+        reversed_at = require_instant(reversed_at, "reversed_at")
+        digest = content_digest(
+            {"kind": PaymentKind.REVERSAL.value, "original": voucher_key(original_tax_office, original_voucher_no),
+             "amount_fen": amount_fen, "at": reversed_at}
+        )
+        if self._resend_or_conflict(voucher_key(tax_office, reversal_voucher_no), digest, "reversal"):
+            return False
+        original = self._original_payment(original_tax_office, original_voucher_no, "REVERSAL")
+        remaining = original["amount_fen"] - original["refunded_fen"]
+        if amount_fen != remaining:
+            raise DomainError(
+                "REVERSAL_AMOUNT_MISMATCH",
+                f"a reversal must cancel exactly the {remaining} fen remaining on voucher {original_voucher_no}, not {amount_fen}",
+                remaining_fen=remaining,
+            )
+        self.trigger_event(
+            self.ContributionReversed,
+            reversal_voucher_no=_non_empty(reversal_voucher_no, "reversal_voucher_no", "VOUCHER_REQUIRED"),
+            tax_office=tax_office,
+            original_voucher_no=original_voucher_no,
+            original_tax_office=original_tax_office,
+            amount_fen=amount_fen,
+            reversed_at=reversed_at,
+            reason=str(reason or ""),
+            content_digest=digest,
+            effective_date=reversed_at.date(),
+            provenance=dict(provenance),
+        )
+        return True
+
+    def transfer_out(
+        self,
+        *,
+        transfer_id: str,
+        counterpart_region: str,
+        effective_date: date,
+        provenance: Provenance,
+    ) -> None:
+        """Transfer out (医保关系转出): ends the enrollment in force, carries balance and months."""
+        current = self.active_enrollment
+        if current is None:
+            raise DomainError(
+                "TRANSFER_NOT_ACTIVE",
+                "only a person with an enrollment in force can be transferred out; enroll or check the person",
+            )
+        if transfer_id in self.transfers:
+            raise Conflict("TRANSFER_EXISTS", f"transfer {transfer_id} is already recorded for this person")
+        self.trigger_event(
+            self.TransferredOut,
+            transfer_id=_non_empty(transfer_id, "transfer_id"),
+            enrollment_id=current["enrollment_id"],
+            counterpart_region=_non_empty(counterpart_region, "counterpart_region"),
+            account_balance_fen=self.account_balance_fen,
+            contribution_months=self.contribution_months,
+            effective_date=require_date(effective_date, "effective_date"),
+            provenance=dict(provenance),
+        )
+
+    def transfer_in(
+        self,
+        *,
+        transfer_id: str,
+        counterpart_region: str,
+        account_balance_fen: int,
+        contribution_months: int,
+        effective_date: date,
+        provenance: Provenance,
+    ) -> None:
+        """Transfer in (医保关系转入): credit the carried balance and count the months."""
+        require_fen(account_balance_fen, "account_balance_fen", allow_zero=True)
+        if isinstance(contribution_months, bool) or not isinstance(contribution_months, int) or contribution_months < 0:
+            raise DomainError("MONTHS_INVALID", f"contribution months must be a whole number ≥ 0; got {contribution_months!r}")
+        existing = self.transfers.get(transfer_id)
+        if existing is not None and (existing["direction"] == "IN" or existing["completed_on"] is not None):
+            raise Conflict("TRANSFER_EXISTS", f"transfer {transfer_id} was already received")
+        self.trigger_event(
+            self.TransferredIn,
+            transfer_id=_non_empty(transfer_id, "transfer_id"),
+            counterpart_region=_non_empty(counterpart_region, "counterpart_region"),
+            account_balance_fen=account_balance_fen,
+            contribution_months=contribution_months,
+            effective_date=require_date(effective_date, "effective_date"),
+            provenance=dict(provenance),
+        )
+
+    def credit_account(
+        self, *, amount_fen: int, reason: AccountEntryReason, reference: str, effective_date: date, provenance: Provenance
+    ) -> None:
+        """Credit the personal account (个人账户划入)."""
+        self.trigger_event(
+            self.AccountCredited,
+            amount_fen=require_fen(amount_fen, "amount_fen"),
+            reason=reason.value,
+            reference=str(reference or ""),
+            effective_date=require_date(effective_date, "effective_date"),
+            provenance=dict(provenance),
+        )
+
+    def debit_account(
+        self,
+        *,
+        amount_fen: int,
+        reason: AccountEntryReason,
+        reference: str,
+        effective_date: date,
+        provenance: Provenance,
+        relative_person_id: str | None = None,
+        relative_relationship: str | None = None,
+    ) -> None:
+        """Debit the personal account; family mutual aid (家庭共济) names the relative."""
+        require_fen(amount_fen, "amount_fen")
+        if amount_fen > self.account_balance_fen:
+            raise DomainError(
+                "ACCOUNT_INSUFFICIENT",
+                f"the personal account holds {self.account_balance_fen} fen, less than the {amount_fen} fen asked",
+            )
+        if reason == AccountEntryReason.FAMILY_MUTUAL_AID and not (relative_person_id and relative_relationship):
+            raise DomainError("RELATIVE_REQUIRED", "family mutual aid must name the relative and the relationship")
+        self.trigger_event(
+            self.AccountDebited,
+            amount_fen=amount_fen,
+            reason=reason.value,
+            reference=str(reference or ""),
+            relative_person_id=relative_person_id,
+            relative_relationship=relative_relationship,
+            effective_date=require_date(effective_date, "effective_date"),
+            provenance=dict(provenance),
+        )
+
+    def record_residence(
+        self,
+        *,
+        record_id: str,
+        grid_code: str | None,
+        status: ResidenceStatus,
+        effective_date: date,
+        provenance: Provenance,
+    ) -> bool:
+        """Record the registry's view of residence; a death also ends the enrollment in force."""
+        if self.residence_status == ResidenceStatus.DECEASED and status != ResidenceStatus.DECEASED:
+            raise DomainError("PERSON_DECEASED", "the registry already reported this person deceased")
+        self.trigger_event(
+            self.ResidenceRecorded,
+            record_id=_non_empty(record_id, "record_id"),
+            grid_code=grid_code,
+            status=status.value,
+            effective_date=require_date(effective_date, "effective_date"),
+            provenance=dict(provenance),
+        )
+        if status == ResidenceStatus.DECEASED:
+            for enrollment in self.active_enrollments:
+                self.end_enrollment(
+                    enrollment_id=enrollment["enrollment_id"],
+                    reason=EnrollmentEndReason.DIED,
+                    effective_date=max(effective_date, enrollment["start_date"]),
+                    provenance=provenance,
+                )
+        return True
+
+    def check_alive(self) -> None:
+        if self.residence_status == ResidenceStatus.DECEASED:
+            raise DomainError("PERSON_DECEASED", "the registry reported this person deceased; no new enrollment")
+
+
+def last_day_of_month(year: int, month: int) -> date:
+    return date(year, month, calendar.monthrange(year, month)[1])
