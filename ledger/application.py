@@ -14,6 +14,8 @@ through :class:`Ledger`. It adds what the aggregate cannot know alone:
 """
 from __future__ import annotations
 
+import random
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Callable, Iterable, Sequence
@@ -99,7 +101,8 @@ class Ledger(Application):
 
     name = "Ledger"
     snapshotting_intervals = {Person: 100}
-    max_attempts = 5
+    #: Optimistic-concurrency retries before giving up with CONCURRENT_UPDATE.
+    max_attempts = 12
 
     def __init__(self, env: dict[str, str] | None = None, *, policies: PolicyBook, id_key: bytes) -> None:
         if not id_key:
@@ -182,6 +185,8 @@ class Ledger(Application):
                 self.save(*to_save)
             except IntegrityError:
                 log.info("write_conflict_retry", person_id=str(person_id), attempt=_attempt + 1)
+                # Back off with jitter so two writers racing on one person stop colliding.
+                time.sleep(random.uniform(0, min(0.2, 0.002 * 2**_attempt)))
                 continue
             outcome = Outcome(person_id, True, describe or "recorded", [str(e.event_id) for e in pending])
             if isinstance(result, str):
