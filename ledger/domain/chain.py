@@ -44,9 +44,13 @@ def canonical_json(value: Any) -> bytes:
     return json.dumps(canonical(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+#: Library bookkeeping, not business data: a class path would tie the chain to the code layout.
+_EXCLUDED_FIELDS = frozenset({"originator_topic"})
+
+
 def event_fields(event: Any) -> dict[str, Any]:
     """The event's own fields (not the library's bookkeeping of class topics)."""
-    return {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
+    return {f.name: getattr(event, f.name) for f in dataclasses.fields(event) if f.name not in _EXCLUDED_FIELDS}
 
 
 def event_type_name(event: Any) -> str:

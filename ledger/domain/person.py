@@ -18,11 +18,13 @@ import calendar
 from datetime import date, datetime, timezone
 from typing import Any, Protocol
 from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
 
 from eventsourcing.domain import Aggregate
 
 from ledger.domain.chain import GENESIS_HASH, content_digest, event_digest
 from ledger.domain.errors import Conflict, DomainError
+from ledger.domain.places import parse_grid_code
 from ledger.policy import rules
 from ledger.domain.vocabulary import (
     AccountEntryReason,
@@ -76,6 +78,22 @@ def require_instant(value: Any, field: str) -> datetime:
             "INSTANT_INVALID", f"{field} must be a date and time with a time zone; got {value!r}"
         )
     return value.astimezone(timezone.utc)
+
+
+#: Business dates are Beijing dates: a payment at 00:30 on 1 January counts for 1 January.
+BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
+
+
+def business_date(instant: datetime) -> date:
+    """The business date (China Standard Time) of an instant."""
+    return instant.astimezone(BUSINESS_TZ).date()
+
+
+def optional_grid(value: Any, field: str) -> str | None:
+    """A 12-digit grid code (统计用区划代码), or None."""
+    if value is None or value == "":
+        return None
+    return parse_grid_code(value).code
 
 
 def month_key(d: date) -> str:
@@ -466,7 +484,7 @@ class Person(Aggregate):
             name=_non_empty(name, "name", "NAME_REQUIRED"),
             birth_date=birth_date,
             sex=sex,
-            household_grid=household_grid,
+            household_grid=optional_grid(household_grid, "household_grid"),
             effective_date=require_date(effective_date, "effective_date"),
             provenance=dict(provenance),
         )
@@ -560,8 +578,8 @@ class Person(Aggregate):
             scheme=scheme.value,
             flexible=bool(flexible),
             region_code=region_code,
-            grid_code=grid_code,
-            employer_id=employer_id,
+            grid_code=optional_grid(grid_code, "grid_code"),
+            employer_id=str(employer_id).strip() if employer_id else None,
             channel=channel.value,
             duplicate_of=duplicate_of,
             effective_date=require_date(effective_date, "effective_date"),
@@ -783,6 +801,8 @@ class Person(Aggregate):
         tax_office = _non_empty(tax_office, "tax_office", "VOUCHER_REQUIRED")
         require_fen(amount_fen, "amount_fen")
         paid_at = require_instant(paid_at, "paid_at")
+        if credited_on is not None:
+            require_date(credited_on, "credited_on")
         periods = payment_period_keys(levy_item, require_date(period_start, "period_start"), require_date(period_end, "period_end"))
         for year in sorted({int(p[:4]) for p in periods}):
             try:
@@ -804,6 +824,8 @@ class Person(Aggregate):
                 "period_start": period_start,
                 "period_end": period_end,
                 "paid_at": paid_at,
+                "credited_on": credited_on,
+                "channel": str(channel or ""),
             }
         )
         existing = self.payments.get(voucher_key(tax_office, voucher_no))
@@ -829,7 +851,7 @@ class Person(Aggregate):
             credited_on=credited_on,
             channel=str(channel or ""),
             content_digest=digest,
-            effective_date=paid_at.date(),
+            effective_date=business_date(paid_at),
             provenance=dict(provenance),
         )
         return True
@@ -894,7 +916,7 @@ class Person(Aggregate):
             refunded_at=refunded_at,
             reason=str(reason or ""),
             content_digest=digest,
-            effective_date=refunded_at.date(),
+            effective_date=business_date(refunded_at),
             provenance=dict(provenance),
         )
         return True
@@ -939,7 +961,7 @@ class Person(Aggregate):
             reversed_at=reversed_at,
             reason=str(reason or ""),
             content_digest=digest,
-            effective_date=reversed_at.date(),
+            effective_date=business_date(reversed_at),
             provenance=dict(provenance),
         )
         return True
@@ -1058,7 +1080,7 @@ class Person(Aggregate):
         self.trigger_event(
             self.ResidenceRecorded,
             record_id=_non_empty(record_id, "record_id"),
-            grid_code=grid_code,
+            grid_code=optional_grid(grid_code, "grid_code"),
             status=status.value,
             effective_date=require_date(effective_date, "effective_date"),
             provenance=dict(provenance),
