@@ -1,0 +1,523 @@
+"""Avro single-object encoding (Avro 单对象编码) of the ledger's Kafka contracts.
+
+Every record the ledger publishes or takes in travels as::
+
+    C3 01 | 8-byte CRC-64-AVRO fingerprint (little-endian) | Avro binary body
+
+The fingerprint is the Rabin CRC-64 of the writer schema's Parsing Canonical Form,
+so a reader finds the exact schema the bytes were written with, without a schema
+registry server. :class:`SchemaRegistry` holds the ``.avsc`` files under
+``schemas/``: the current version of every record (the reader schema) and the
+older versions kept in ``schemas/archive/`` (writer schemas only), so bytes written
+years ago still decode, upgraded to the current shape by Avro schema resolution.
+
+Decoding never trusts its input: a wrong magic, an unknown fingerprint, a truncated
+or garbled body each raise :class:`DecodeError` (a :class:`DomainError` with a
+stable code) so a consumer can dead-letter the record and carry on.
+
+    AVRO_BAD_MAGIC       not single-object encoded (or not bytes at all)
+    AVRO_UNKNOWN_SCHEMA  fingerprint (or reader name) not in the registry
+    AVRO_BODY_INVALID    header cut short, body truncated, garbled or with bytes left over
+    AVRO_TOO_LARGE       message above the size limit
+    AVRO_SCHEMA_MISMATCH writer and requested reader schema cannot be resolved
+    AVRO_RECORD_INVALID  (encoding) the record does not fit its schema
+    AVRO_SCHEMA_INVALID  (loading) a schema file is broken or contradicts another
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from fastavro import parse_schema, schemaless_reader, schemaless_writer
+from fastavro.read import SchemaResolutionError
+from fastavro.schema import to_parsing_canonical_form
+
+from ledger.domain.errors import DomainError
+
+#: Where the contract files live: ``schemas/ledger``, ``schemas/inbound``, ``schemas/archive``.
+SCHEMA_ROOT = Path(__file__).resolve().parent.parent / "schemas"
+#: Directory name whose files are older versions: writer schemas only.
+ARCHIVE_DIR_NAME = "archive"
+
+MAGIC = b"\xc3\x01"
+HEADER_SIZE = len(MAGIC) + 8
+#: Kafka's default ``max.message.bytes``; no contract record comes near it, so
+#: anything larger is garbage and is refused before any parsing.
+MAX_MESSAGE_BYTES = 1_048_588
+
+_EMPTY = 0xC15D213AA4D7A795
+
+
+def _rabin_table() -> tuple[int, ...]:
+    table = []
+    for i in range(256):
+        fp = i
+        for _ in range(8):
+            fp = (fp >> 1) ^ (_EMPTY & -(fp & 1))
+        table.append(fp)
+    return tuple(table)
+
+
+_RABIN_TABLE = _rabin_table()
+
+
+def rabin_fingerprint(data: bytes) -> int:
+    """CRC-64-AVRO (Rabin) fingerprint of ``data`` as an unsigned 64-bit int (Avro spec)."""
+    fp = _EMPTY
+    for byte in data:
+        fp = (fp >> 8) ^ _RABIN_TABLE[(fp ^ byte) & 0xFF]
+    return fp
+
+
+def canonical_form(schema: Mapping[str, Any] | str) -> str:
+    """Parsing Canonical Form of a schema: what the fingerprint is taken over.
+
+    It drops docs, defaults, aliases and logical types, so a change of those alone
+    keeps the fingerprint (and such a change needs no archived copy).
+    """
+    return to_parsing_canonical_form(_parse(schema))
+
+
+def schema_fingerprint(schema: Mapping[str, Any] | str) -> int:
+    return rabin_fingerprint(canonical_form(schema).encode("utf-8"))
+
+
+def fingerprint_hex(fingerprint: int) -> str:
+    """The fingerprint as the 16 hex digits of its little-endian bytes (as on the wire)."""
+    return fingerprint.to_bytes(8, "little").hex()
+
+
+# ----------------------------------------------------------------------- errors
+class AvroError(DomainError):
+    """An Avro contract problem; the code says which."""
+
+
+class DecodeError(AvroError):
+    """Bytes that cannot be read as a contract record: dead-letter them with the code."""
+
+
+class EncodeError(AvroError):
+    """A record that does not fit its schema: a producer bug, nothing was written."""
+
+    http_status = 500
+
+
+class SchemaError(AvroError):
+    """A schema file is broken or contradicts another one: a deployment bug."""
+
+    http_status = 500
+
+
+# --------------------------------------------------------------------- registry
+@dataclass(frozen=True)
+class SchemaEntry:
+    """One version of one record schema."""
+
+    full_name: str
+    fingerprint: int
+    schema: dict[str, Any]  # the .avsc as written, with docs
+    parsed: dict[str, Any]  # fastavro's parsed form
+    source: str  # file it came from
+    archived: bool
+
+    @property
+    def header(self) -> bytes:
+        return MAGIC + self.fingerprint.to_bytes(8, "little")
+
+
+class SchemaRegistry:
+    """The contract schemas, by fingerprint (writers) and by full name (current readers)."""
+
+    def __init__(self) -> None:
+        self._by_fingerprint: dict[int, SchemaEntry] = {}
+        self._current: dict[str, SchemaEntry] = {}
+
+    # -- loading
+    @classmethod
+    def from_directory(
+        cls, root: Path | str = SCHEMA_ROOT, *, extra_archives: Iterable[Path | str] = ()
+    ) -> SchemaRegistry:
+        """Load every ``*.avsc`` under ``root``; files under an ``archive/`` directory are old versions.
+
+        ``extra_archives`` adds further old-version files or directories (tests use it).
+        """
+        registry = cls()
+        root = Path(root)
+        files = [(ARCHIVE_DIR_NAME in p.relative_to(root).parts, p) for p in root.rglob("*.avsc")]
+        # Current versions first, so an archived copy with the same fingerprint
+        # (a doc-only change) never shadows the current file.
+        for archived, path in sorted(files):
+            registry.load_file(path, archived=archived)
+        for extra in extra_archives:
+            extra = Path(extra)
+            for path in sorted(extra.rglob("*.avsc")) if extra.is_dir() else [extra]:
+                registry.load_file(path, archived=True)
+        return registry
+
+    def load_file(self, path: Path | str, *, archived: bool) -> SchemaEntry:
+        path = Path(path)
+        try:
+            schema = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise SchemaError("AVRO_SCHEMA_INVALID", f"cannot read schema file {path}: {e}", source=str(path)) from None
+        return self.add(schema, archived=archived, source=str(path))
+
+    def add(self, schema: Mapping[str, Any], *, archived: bool = False, source: str = "<memory>") -> SchemaEntry:
+        """Register one schema version; a current one becomes the reader for its full name."""
+        if not isinstance(schema, Mapping) or schema.get("type") != "record":
+            raise SchemaError("AVRO_SCHEMA_INVALID", f"{source}: a contract schema must be one Avro record", source=source)
+        try:
+            parsed = _parse(schema)
+            canonical = to_parsing_canonical_form(parsed)
+        except Exception as e:  # fastavro raises several unrelated types here
+            raise SchemaError("AVRO_SCHEMA_INVALID", f"{source}: {e}", source=source) from None
+        entry = SchemaEntry(
+            full_name=parsed["name"],
+            fingerprint=rabin_fingerprint(canonical.encode("utf-8")),
+            schema=dict(schema),
+            parsed=parsed,
+            source=source,
+            archived=archived,
+        )
+        if not archived:
+            other = self._current.get(entry.full_name)
+            if other is not None:
+                raise SchemaError(
+                    "AVRO_SCHEMA_INVALID",
+                    f"{entry.full_name} has two current schemas ({other.source} and {source}); "
+                    f"move the older one to schemas/{ARCHIVE_DIR_NAME}/",
+                    full_name=entry.full_name,
+                )
+            self._current[entry.full_name] = entry
+        known = self._by_fingerprint.get(entry.fingerprint)
+        if known is None:
+            self._by_fingerprint[entry.fingerprint] = entry
+        elif known.full_name != entry.full_name:  # would need a 64-bit collision
+            raise SchemaError("AVRO_SCHEMA_INVALID", f"{source} and {known.source} share a fingerprint")
+        return entry
+
+    # -- lookups
+    def names(self) -> list[str]:
+        """Full names of every record with a current schema."""
+        return sorted(self._current)
+
+    def entries(self) -> list[SchemaEntry]:
+        """Every registered version (one per fingerprint)."""
+        return sorted(self._by_fingerprint.values(), key=lambda e: (e.full_name, e.archived, e.source))
+
+    def versions(self, full_name: str) -> list[SchemaEntry]:
+        """Every known version of a record: the archived ones, then the current one."""
+        return sorted(
+            (e for e in self._by_fingerprint.values() if e.full_name == full_name),
+            key=lambda e: (not e.archived, e.source),
+        )
+
+    def current(self, full_name: str) -> SchemaEntry:
+        entry = self._current.get(full_name)
+        if entry is None:
+            raise DecodeError(
+                "AVRO_UNKNOWN_SCHEMA", f"no current schema named {full_name!r} in schemas/", full_name=full_name
+            )
+        return entry
+
+    def writer(self, fingerprint: int) -> SchemaEntry:
+        entry = self._by_fingerprint.get(fingerprint)
+        if entry is None:
+            raise DecodeError(
+                "AVRO_UNKNOWN_SCHEMA",
+                f"the record was written with a schema this ledger does not know (fingerprint "
+                f"{fingerprint_hex(fingerprint)}); deploy the producer's schema to schemas/ first",
+                fingerprint=fingerprint_hex(fingerprint),
+            )
+        return entry
+
+    def writer_of(self, data: bytes) -> SchemaEntry:
+        """The writer schema named by a message's header (to route it before decoding)."""
+        return self.writer(_read_header(data))
+
+    # -- encoding
+    def encode(self, full_name: str, record: Mapping[str, Any]) -> bytes:
+        """Single-object encode ``record`` with the current schema of ``full_name``."""
+        entry = self._current.get(full_name)
+        if entry is None:
+            raise EncodeError("AVRO_UNKNOWN_SCHEMA", f"no current schema named {full_name!r} to encode with")
+        _check(entry.parsed, record, entry.parsed["__named_schemas"], full_name)
+        out = io.BytesIO()
+        out.write(entry.header)
+        try:
+            schemaless_writer(out, entry.parsed, record)
+        except Exception as e:  # _check should have caught it; keep the contract anyway
+            raise EncodeError("AVRO_RECORD_INVALID", f"{full_name}: {e}") from None
+        return out.getvalue()
+
+    # -- decoding
+    def decode(self, data: bytes, reader: str | None = None) -> tuple[str, dict[str, Any]]:
+        """Decode single-object bytes into ``(full name, record)`` in the current reader schema.
+
+        ``reader`` names the record type the caller expects; default: the current
+        version of the writer's own record. Old versions are upgraded by Avro schema
+        resolution (fields added since get their defaults).
+        """
+        writer = self.writer(_read_header(data))
+        if reader is None:
+            # A record with no current schema left is still readable in its own shape.
+            target = self._current.get(writer.full_name, writer)
+        else:
+            target = self.current(reader)
+        body = _BoundedReader(memoryview(data)[HEADER_SIZE:])
+        try:
+            record = schemaless_reader(
+                body, writer.parsed, None if target.fingerprint == writer.fingerprint else target.parsed
+            )
+        except SchemaResolutionError as e:
+            raise DecodeError(
+                "AVRO_SCHEMA_MISMATCH",
+                f"a {writer.full_name} record cannot be read as {target.full_name}: {e}",
+                writer=writer.full_name,
+                reader=target.full_name,
+            ) from None
+        except Exception as e:  # anything a garbled body makes fastavro raise
+            raise DecodeError(
+                "AVRO_BODY_INVALID",
+                f"the {writer.full_name} body is truncated or garbled ({type(e).__name__}: {e})",
+                writer=writer.full_name,
+            ) from None
+        if body.remaining:
+            raise DecodeError(
+                "AVRO_BODY_INVALID",
+                f"{body.remaining} bytes left over after the {writer.full_name} record",
+                writer=writer.full_name,
+            )
+        return target.full_name, record
+
+
+def _parse(schema: Mapping[str, Any] | str) -> dict[str, Any]:
+    if isinstance(schema, str):
+        schema = json.loads(schema)
+    # A fresh name table per schema: each file stands alone, so two files may
+    # define the same enum (e.g. LevyItem) without clashing.
+    return parse_schema(dict(schema), named_schemas={})
+
+
+def _read_header(data: Any) -> int:
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise DecodeError("AVRO_BAD_MAGIC", f"expected bytes, got {type(data).__name__}")
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise DecodeError("AVRO_TOO_LARGE", f"message of {len(data)} bytes exceeds {MAX_MESSAGE_BYTES}")
+    if bytes(data[:2]) != MAGIC:
+        raise DecodeError(
+            "AVRO_BAD_MAGIC",
+            f"message starts with {bytes(data[:2]).hex() or 'nothing'}, not c301: it is not Avro single-object encoded",
+        )
+    if len(data) < HEADER_SIZE:
+        raise DecodeError("AVRO_BODY_INVALID", f"message of {len(data)} bytes ends inside the 10-byte header")
+    return int.from_bytes(bytes(data[2:HEADER_SIZE]), "little")
+
+
+class _Truncated(Exception):
+    pass
+
+
+class _BoundedReader:
+    """A file-like view of the body that refuses to read past its end.
+
+    fastavro trusts the lengths in the body; a garbled length would otherwise read
+    a short string silently (or everything, for a negative one).
+    """
+
+    __slots__ = ("_data", "_pos")
+
+    def __init__(self, data: memoryview) -> None:
+        self._data = data
+        self._pos = 0
+
+    @property
+    def remaining(self) -> int:
+        return len(self._data) - self._pos
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0 or size > self.remaining:
+            raise _Truncated(f"asked for {size} bytes, {self.remaining} left")
+        start = self._pos
+        self._pos += size
+        return bytes(self._data[start : self._pos])
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._data)}[whence]
+        target = base + offset
+        if not 0 <= target <= len(self._data):
+            raise _Truncated(f"seek to {target} outside the {len(self._data)}-byte body")
+        self._pos = target
+        return target
+
+    def tell(self) -> int:
+        return self._pos
+
+
+# ----------------------------------------------------------- record checking
+_INT32 = (-(2**31), 2**31 - 1)
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _invalid(path: str, message: str) -> EncodeError:
+    return EncodeError("AVRO_RECORD_INVALID", f"{path}: {message}", field=path)
+
+
+def _check(schema: Any, value: Any, named: Mapping[str, Any], path: str) -> None:
+    """Check a Python value against a parsed schema, strictly.
+
+    fastavro's own validation lets through what would silently corrupt a contract
+    (a naive datetime taken as UTC, a datetime written as a date, a non-UUID string
+    in a uuid field, an unknown field dropped), so encoding checks first.
+    """
+    if isinstance(schema, str):
+        schema = named.get(schema, schema)
+    if isinstance(schema, list):
+        errors = []
+        for branch in schema:
+            try:
+                _check(branch, value, named, path)
+                return
+            except EncodeError as e:
+                errors.append(e.message)
+        raise _invalid(path, f"{value!r} fits none of the union's branches ({'; '.join(errors)})")
+    kind = schema if isinstance(schema, str) else schema["type"]
+    logical = None if isinstance(schema, str) else schema.get("logicalType")
+    if kind == "null":
+        if value is not None:
+            raise _invalid(path, f"expected null, got {value!r}")
+    elif kind == "boolean":
+        if not isinstance(value, bool):
+            raise _invalid(path, f"expected true/false, got {value!r}")
+    elif kind in ("int", "long"):
+        if logical == "date":
+            if isinstance(value, datetime) or not isinstance(value, date):
+                raise _invalid(path, f"expected a calendar date, got {value!r}")
+        elif logical in ("timestamp-micros", "timestamp-millis"):
+            if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+                raise _invalid(path, f"expected a date and time with a time zone, got {value!r}")
+        else:
+            lo, hi = _INT32 if kind == "int" else _INT64
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                raise _invalid(path, f"expected a whole number ({kind}), got {value!r}")
+    elif kind in ("float", "double"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise _invalid(path, f"expected a number, got {value!r}")
+    elif kind == "string":
+        if logical == "uuid":
+            if isinstance(value, UUID):
+                return
+            try:
+                if not isinstance(value, str) or str(UUID(value)) != value.lower():
+                    raise ValueError
+            except ValueError:
+                raise _invalid(path, f"expected a UUID, got {value!r}") from None
+        elif not isinstance(value, str):
+            raise _invalid(path, f"expected text, got {value!r}")
+    elif kind == "bytes":
+        if not isinstance(value, (bytes, bytearray)):
+            raise _invalid(path, f"expected bytes, got {type(value).__name__}")
+    elif kind == "fixed":
+        if not isinstance(value, (bytes, bytearray)) or len(value) != schema["size"]:
+            raise _invalid(path, f"expected {schema['size']} bytes")
+    elif kind == "enum":
+        if not isinstance(value, str) or value not in schema["symbols"]:
+            raise _invalid(path, f"{value!r} is not one of {', '.join(schema['symbols'])}")
+    elif kind == "array":
+        if not isinstance(value, (list, tuple)):
+            raise _invalid(path, f"expected a list, got {type(value).__name__}")
+        for i, item in enumerate(value):
+            _check(schema["items"], item, named, f"{path}[{i}]")
+    elif kind == "map":
+        if not isinstance(value, Mapping):
+            raise _invalid(path, f"expected a mapping, got {type(value).__name__}")
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise _invalid(path, f"map keys must be text, got {key!r}")
+            _check(schema["values"], item, named, f"{path}[{key!r}]")
+    elif kind == "record":
+        if not isinstance(value, Mapping):
+            raise _invalid(path, f"expected a record (mapping), got {type(value).__name__}")
+        names = {f["name"] for f in schema["fields"]}
+        unknown = sorted(set(value) - names)
+        if unknown:
+            raise _invalid(path, f"fields not in the schema: {', '.join(map(str, unknown))}")
+        for field in schema["fields"]:
+            if field["name"] in value:
+                _check(field["type"], value[field["name"]], named, f"{path}.{field['name']}")
+            elif "default" not in field:
+                raise _invalid(f"{path}.{field['name']}", "required field is missing")
+    else:  # pragma: no cover - the contract schemas use none of the others
+        raise _invalid(path, f"unsupported schema type {kind!r}")
+
+
+# ----------------------------------------------------------------- JSON view
+def to_jsonable(value: Any) -> Any:
+    """A decoded record as plain JSON types (ISO dates and instants, UUIDs as text)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, (bytes, bytearray)):
+        return value.hex()
+    return value
+
+
+# --------------------------------------------------------- default registry
+_default: SchemaRegistry | None = None
+_default_lock = threading.Lock()
+
+
+def default_registry() -> SchemaRegistry:
+    """The registry of ``schemas/``, loaded on first use."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = SchemaRegistry.from_directory(SCHEMA_ROOT)
+    return _default
+
+
+def encode(full_name: str, record: Mapping[str, Any]) -> bytes:
+    """Encode with the default registry (see :meth:`SchemaRegistry.encode`)."""
+    return default_registry().encode(full_name, record)
+
+
+def decode(data: bytes, reader: str | None = None) -> tuple[str, dict[str, Any]]:
+    """Decode with the default registry (see :meth:`SchemaRegistry.decode`)."""
+    return default_registry().decode(data, reader)
+
+
+__all__ = [
+    "AvroError",
+    "DecodeError",
+    "EncodeError",
+    "HEADER_SIZE",
+    "MAGIC",
+    "SCHEMA_ROOT",
+    "SchemaEntry",
+    "SchemaError",
+    "SchemaRegistry",
+    "canonical_form",
+    "decode",
+    "default_registry",
+    "encode",
+    "fingerprint_hex",
+    "rabin_fingerprint",
+    "schema_fingerprint",
+    "to_jsonable",
+]
