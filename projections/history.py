@@ -1,0 +1,420 @@
+"""A person's history as plain data (参保人事实), folded from the ledger's person events.
+
+Every read model in this package starts from the same per-person fold: the facts of
+one insured person (enrollments, assessments, subsidised statuses, payments with
+their refunds and reversals, transfers, personal-account movements, residence), each
+kept with the id of the event that reported it, so every derived figure can name
+its sources. The fold is pure: :func:`fold` takes the history (or ``None``) and one
+event and returns a new history; nothing is read or written elsewhere.
+
+Events come in two shapes and both are accepted:
+
+* the library's domain events (``Person.ContributionPaid`` ... from
+  ``ledger.events.get`` or the notification log through ``ledger.mapper``);
+* the consumer envelopes of ``events.ledger_events.record_to_envelope`` (a dict with
+  ``event_type``, ``person_id``, ``version`` and the event's own fields), i.e. what
+  a Kafka consumer of ``ledger.events.v1`` gets.
+
+Idempotency (a duplicate re-published after a crash must change nothing) relies on
+the person's ``originator_version``: the events of one person arrive in order, so
+an event whose version is not above the last applied one is a duplicate and is
+ignored -- after checking that its ``event_id`` is the one applied at that version
+(a different id there means two different events claim one place in the history:
+``EVENT_MISMATCH``). A version further ahead than the next one means events are
+missing (``EVENT_GAP``): the adapter must fetch them first. Events of other
+aggregates (the ``SourceRecord`` idempotency index) are not person events and are
+ignored by every projection.
+
+The history is a dict of plain values (str, int, bool, date, datetime, lists and
+dicts of them) so an adapter can store it as a JSON column next to the derived
+figures. Names and ID numbers are not kept: views are keyed by the person id only
+(个人信息保护法).
+"""
+from __future__ import annotations
+
+import copy
+from datetime import date
+from typing import Any, Callable, Iterable
+from uuid import UUID
+
+from ledger.domain.errors import DomainError
+from ledger.domain.person import Person, payment_period_keys, voucher_key
+
+
+class ProjectionError(DomainError):
+    """The event stream cannot be applied as given (a gap, or two events at one version)."""
+
+
+def _person_event_names() -> frozenset[str]:
+    return frozenset(
+        name
+        for name, cls in vars(Person).items()
+        if isinstance(cls, type) and issubclass(cls, Person.Event) and cls is not Person.Event
+    )
+
+
+#: Names of the Person aggregate's events (the only events the projections read).
+PERSON_EVENT_TYPES = _person_event_names()
+
+
+# --------------------------------------------------------------------------- reading an event
+def event_type(event: Any) -> str | None:
+    """The short event name (``"ContributionPaid"``), or None for an event that is not a person event."""
+    if isinstance(event, dict):
+        name = event.get("event_type")
+        return name if name in PERSON_EVENT_TYPES and "person_id" in event else None
+    if isinstance(event, Person.Event):
+        name = type(event).__name__
+        return name if name in PERSON_EVENT_TYPES else None
+    return None
+
+
+def value(event: Any, name: str) -> Any:
+    """A field of either event shape, under its business name (``person_id``, ``version``)."""
+    if isinstance(event, dict):
+        return event.get(name)
+    library = {"person_id": "originator_id", "version": "originator_version", "recorded_at": "timestamp"}
+    return getattr(event, library.get(name, name), None)
+
+
+def person_key(event: Any) -> str | None:
+    """The row key every projection files an event under: the person id as text (None: not ours)."""
+    if event_type(event) is None:
+        return None
+    pid = value(event, "person_id")
+    return str(pid) if isinstance(pid, UUID) else (str(pid) if pid is not None else None)
+
+
+def _eid(event: Any) -> str:
+    return str(value(event, "event_id"))
+
+
+# --------------------------------------------------------------------------- the fold
+def new_history(person_id: str) -> dict[str, Any]:
+    return {
+        "person_id": person_id,
+        "version": 0,
+        "event_ids": [],  # event_ids[v - 1] is the id of the event applied at version v
+        "registered_event_id": None,
+        "birth_date": None,
+        "residence": [],  # [{on, grid, status, event_id}] in event order
+        "enrollments": [],
+        "assessments": {},  # period -> the assessment in force (latest), with superseded ids
+        "subsidies": {},  # grant_id -> status
+        "payments": {},  # voucher key -> payment with its refunds and reversal
+        "transfers": {},  # transfer_id -> both halves
+        "account": [],  # [{on, amount_fen (+/-), reason, event_id}]
+        "transferred_in_months": 0,
+    }
+
+
+def fold(history: dict[str, Any] | None, event: Any) -> dict[str, Any]:
+    """Apply one person event to a person's history; a duplicate returns the history unchanged.
+
+    Raises ``EVENT_GAP`` when events are missing before this one and
+    ``EVENT_MISMATCH`` when another event was already applied at its version.
+    """
+    return fold_many(history, [event])  # type: ignore[return-value]
+
+
+def fold_many(history: dict[str, Any] | None, events: Iterable[Any]) -> dict[str, Any] | None:
+    """:func:`fold` over several events of one person, in order, copying the history once.
+
+    Returns the very same history object when every event was a duplicate.
+    """
+    new: dict[str, Any] | None = None  # the copy, made on the first event that changes something
+    for event in events:
+        current = new if new is not None else history
+        if _is_duplicate(current, event):
+            continue
+        if new is None:
+            new = new_history(person_key(event)) if history is None else copy.deepcopy(history)  # type: ignore[arg-type]
+        _HANDLERS.get(event_type(event), _ignore)(new, event)  # type: ignore[arg-type]
+        new["version"] = int(value(event, "version"))
+        new["event_ids"].append(_eid(event))
+    return new if new is not None else history
+
+
+def _is_duplicate(history: dict[str, Any] | None, event: Any) -> bool:
+    """True for an event already applied; raises for a gap or a different event at an applied version."""
+    if event_type(event) is None:
+        raise ProjectionError("NOT_A_PERSON_EVENT", f"{type(event).__name__} is not a person event")
+    pid = person_key(event)
+    version = int(value(event, "version"))
+    event_id = _eid(event)
+    if history is not None and history["person_id"] != pid:
+        raise ProjectionError("EVENT_PERSON_MISMATCH",
+                              f"event of person {pid} applied to the history of {history['person_id']}")
+    last = 0 if history is None else history["version"]
+    if version <= last:
+        applied = history["event_ids"][version - 1]  # type: ignore[index]
+        if applied != event_id:
+            raise ProjectionError(
+                "EVENT_MISMATCH",
+                f"person {pid} version {version} was applied as event {applied}, now event {event_id} claims it",
+                person_id=pid, version=version,
+            )
+        return True
+    if version != last + 1:
+        raise ProjectionError(
+            "EVENT_GAP",
+            f"person {pid}: event version {version} arrived after version {last}; fetch the missing events first",
+            person_id=pid, version=version, last_version=last,
+        )
+    return False
+
+
+def _ignore(history: dict[str, Any], event: Any) -> None:
+    """An event that changes none of the facts kept here (still counted, so versions stay contiguous)."""
+
+
+def _registered(h: dict[str, Any], e: Any) -> None:
+    h["registered_event_id"] = _eid(e)
+    h["birth_date"] = value(e, "birth_date")
+    h["residence"].append(
+        {"on": value(e, "effective_date"), "grid": value(e, "household_grid"), "status": "RESIDENT", "event_id": _eid(e)}
+    )
+
+
+def _enrolled(h: dict[str, Any], e: Any) -> None:
+    h["enrollments"].append(
+        {
+            "enrollment_id": value(e, "enrollment_id"),
+            "scheme": str(value(e, "scheme")),
+            "flexible": bool(value(e, "flexible")),
+            "region_code": value(e, "region_code"),
+            "grid_code": value(e, "grid_code"),
+            "employer_id": value(e, "employer_id"),
+            "channel": str(value(e, "channel")),
+            "duplicate_of": value(e, "duplicate_of"),
+            "start_date": value(e, "effective_date"),
+            "end_date": None,
+            "end_reason": None,
+            "event_id": _eid(e),
+            "end_event_id": None,
+        }
+    )
+
+
+def _end(h: dict[str, Any], enrollment_id: str, on: date, reason: str, event_id: str) -> None:
+    for enrollment in h["enrollments"]:
+        if enrollment["enrollment_id"] == enrollment_id:
+            enrollment.update(end_date=on, end_reason=reason, end_event_id=event_id)
+            return
+    raise ProjectionError("ENROLLMENT_UNKNOWN", f"person {h['person_id']}: no enrollment {enrollment_id!r} to end")
+
+
+def _enrollment_ended(h: dict[str, Any], e: Any) -> None:
+    _end(h, value(e, "enrollment_id"), value(e, "effective_date"), str(value(e, "reason")), _eid(e))
+
+
+def _assessed(h: dict[str, Any], e: Any) -> None:
+    period = value(e, "period")
+    previous = h["assessments"].get(period)
+    fields = ("scheme", "region_code", "standard_fen", "subsidy_fen", "due_fen", "due_date", "subsidy_category",
+              "base_fen", "employer_fen", "employee_fen", "policy_version")
+    h["assessments"][period] = {
+        "period": period,
+        **{f: value(e, f) for f in fields},
+        "assessed_on": value(e, "effective_date"),
+        "event_id": _eid(e),
+        "supersedes": ([] if previous is None else previous["supersedes"] + [previous["event_id"]]),
+    }
+
+
+def _granted(h: dict[str, Any], e: Any) -> None:
+    h["subsidies"][value(e, "grant_id")] = {
+        "grant_id": value(e, "grant_id"),
+        "category": str(value(e, "category")),
+        "valid_from": value(e, "valid_from"),
+        "valid_to": value(e, "valid_to"),
+        "revoked_from": None,
+        "department": value(e, "department"),
+        "document_no": value(e, "document_no"),
+        "event_id": _eid(e),
+        "revoke_event_id": None,
+    }
+
+
+def _revoked(h: dict[str, Any], e: Any) -> None:
+    grant = h["subsidies"].get(value(e, "grant_id"))
+    if grant is None:
+        raise ProjectionError("GRANT_UNKNOWN", f"person {h['person_id']}: revocation of unknown status {value(e, 'grant_id')!r}")
+    grant["revoked_from"] = value(e, "revoked_from")
+    grant["revoke_event_id"] = _eid(e)
+
+
+def _paid(h: dict[str, Any], e: Any) -> None:
+    levy = str(value(e, "levy_item"))
+    start, end = value(e, "period_start"), value(e, "period_end")
+    h["payments"][voucher_key(value(e, "tax_office"), value(e, "voucher_no"))] = {
+        "voucher_no": value(e, "voucher_no"),
+        "levy_item": levy,
+        "region_code": value(e, "region_code"),
+        "amount_fen": value(e, "amount_fen"),
+        "periods": payment_period_keys(levy, start, end),
+        "period_start": start,
+        "period_end": end,
+        "paid_on": value(e, "effective_date"),
+        "paid_at": value(e, "paid_at"),
+        "credited_on": value(e, "credited_on"),
+        "channel": value(e, "channel"),
+        "event_id": _eid(e),
+        "refunds": [],
+        "reversal": None,
+    }
+
+
+def _original(h: dict[str, Any], e: Any) -> dict[str, Any]:
+    key = voucher_key(value(e, "original_tax_office"), value(e, "original_voucher_no"))
+    payment = h["payments"].get(key)
+    if payment is None:
+        raise ProjectionError("PAYMENT_UNKNOWN", f"person {h['person_id']}: correction of unknown voucher {key}")
+    return payment
+
+
+def _refunded(h: dict[str, Any], e: Any) -> None:
+    _original(h, e)["refunds"].append(
+        {"voucher_no": value(e, "refund_voucher_no"), "amount_fen": value(e, "amount_fen"),
+         "on": value(e, "effective_date"), "event_id": _eid(e)}
+    )
+
+
+def _reversed(h: dict[str, Any], e: Any) -> None:
+    _original(h, e)["reversal"] = {
+        "voucher_no": value(e, "reversal_voucher_no"), "amount_fen": value(e, "amount_fen"),
+        "on": value(e, "effective_date"), "event_id": _eid(e),
+    }
+
+
+def _transferred_out(h: dict[str, Any], e: Any) -> None:
+    on = value(e, "effective_date")
+    _end(h, value(e, "enrollment_id"), on, "TRANSFERRED_OUT", _eid(e))
+    balance = value(e, "account_balance_fen")
+    if balance:
+        h["account"].append({"on": on, "amount_fen": -balance, "reason": "TRANSFER_OUT", "event_id": _eid(e)})
+    h["transfers"][value(e, "transfer_id")] = {
+        "transfer_id": value(e, "transfer_id"),
+        "direction": "OUT",
+        "enrollment_id": value(e, "enrollment_id"),
+        "counterpart_region": value(e, "counterpart_region"),
+        "account_balance_fen": balance,
+        "contribution_months": value(e, "contribution_months"),
+        "started_on": on,
+        "completed_on": None,
+        "out_event_id": _eid(e),
+        "in_event_id": None,
+    }
+
+
+def _transferred_in(h: dict[str, Any], e: Any) -> None:
+    on = value(e, "effective_date")
+    balance = value(e, "account_balance_fen")
+    if balance:
+        h["account"].append({"on": on, "amount_fen": balance, "reason": "TRANSFER_IN", "event_id": _eid(e)})
+    h["transferred_in_months"] += value(e, "contribution_months")
+    transfer = h["transfers"].get(value(e, "transfer_id"))
+    if transfer is not None and transfer["direction"] == "OUT":
+        transfer["completed_on"] = on
+        transfer["in_event_id"] = _eid(e)
+        return
+    h["transfers"][value(e, "transfer_id")] = {
+        "transfer_id": value(e, "transfer_id"),
+        "direction": "IN",
+        "enrollment_id": None,
+        "counterpart_region": value(e, "counterpart_region"),
+        "account_balance_fen": balance,
+        "contribution_months": value(e, "contribution_months"),
+        "started_on": on,
+        "completed_on": on,
+        "out_event_id": None,
+        "in_event_id": _eid(e),
+    }
+
+
+def _account(sign: int) -> Callable[[dict[str, Any], Any], None]:
+    def handler(h: dict[str, Any], e: Any) -> None:
+        h["account"].append({"on": value(e, "effective_date"), "amount_fen": sign * value(e, "amount_fen"),
+                             "reason": str(value(e, "reason")), "event_id": _eid(e)})
+    return handler
+
+
+def _residence(h: dict[str, Any], e: Any) -> None:
+    previous_grid = h["residence"][-1]["grid"] if h["residence"] else None
+    h["residence"].append(
+        {"on": value(e, "effective_date"), "grid": value(e, "grid_code") or previous_grid,
+         "status": str(value(e, "status")), "event_id": _eid(e)}
+    )
+
+
+_HANDLERS: dict[str, Callable[[dict[str, Any], Any], None]] = {
+    "Registered": _registered,
+    "Enrolled": _enrolled,
+    "EnrollmentEnded": _enrollment_ended,
+    "ContributionAssessed": _assessed,
+    "SubsidyGranted": _granted,
+    "SubsidyRevoked": _revoked,
+    "ContributionPaid": _paid,
+    "ContributionRefunded": _refunded,
+    "ContributionReversed": _reversed,
+    "TransferredOut": _transferred_out,
+    "TransferredIn": _transferred_in,
+    "AccountCredited": _account(+1),
+    "AccountDebited": _account(-1),
+    "ResidenceRecorded": _residence,
+}
+
+
+# --------------------------------------------------------------------------- questions on a history
+def residence_on(history: dict[str, Any], day: date) -> dict[str, Any] | None:
+    """The registry's latest word on or before ``day`` (grid, status), or None if it said nothing yet."""
+    latest = None
+    for record in history["residence"]:
+        if record["on"] <= day:
+            latest = record  # event order breaks ties between records of the same day
+    return latest
+
+
+def subsidy_statuses(history: dict[str, Any]) -> list[tuple[str, date, date | None, dict[str, Any]]]:
+    """(category, valid_from, last valid day, grant) of every status, revocations applied."""
+    out = []
+    for grant in history["subsidies"].values():
+        until = grant["valid_to"]
+        if grant["revoked_from"] is not None:
+            revoked_until = date.fromordinal(grant["revoked_from"].toordinal() - 1)
+            until = revoked_until if until is None else min(until, revoked_until)
+        out.append((grant["category"], grant["valid_from"], until, grant))
+    return out
+
+
+def payment_share(total_fen: int, periods: list[str], period: str) -> int:
+    """One period's part of a payment spread over several (as ``Person.paid_fen_for``: remainder to the first)."""
+    share, remainder = divmod(total_fen, len(periods))
+    return share + (1 if periods.index(period) < remainder else 0)
+
+
+def paid_by(history: dict[str, Any], period: str, day: date | None = None, levy_item: str | None = None) -> int:
+    """Net fen paid for a period by the end of ``day`` (None: everything recorded).
+
+    A reversal (冲正) removes its payment entirely, whatever its date; a refund (退费)
+    counts from its own date.
+    """
+    total = 0
+    for p in history["payments"].values():
+        if p["reversal"] is not None or period not in p["periods"]:
+            continue
+        if levy_item is not None and p["levy_item"] != levy_item:
+            continue
+        if day is not None and p["paid_on"] > day:
+            continue
+        refunded = sum(r["amount_fen"] for r in p["refunds"] if day is None or r["on"] <= day)
+        total += payment_share(p["amount_fen"] - refunded, p["periods"], period)
+    return total
+
+
+def payments_for(history: dict[str, Any], period: str, levy_item: str | None = None) -> list[dict[str, Any]]:
+    """Every payment recorded for a period (reversed ones included), in voucher-key order."""
+    return [
+        p for _, p in sorted(history["payments"].items())
+        if period in p["periods"] and (levy_item is None or p["levy_item"] == levy_item)
+    ]
