@@ -1,12 +1,17 @@
 """The one wiring function: every entrypoint and every test builds the system here."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
 
 from ledger.application import Ledger
 from ledger.config import Settings, load_settings
 from ledger.log import configure_logging
 from ledger.policy import PolicyBook
+
+if TYPE_CHECKING:  # the feed adapters are imported only by the entrypoints that use them
+    from consumers.publisher import LedgerPublisher
+    from consumers.runner import ConsumerRunner
 
 
 @dataclass
@@ -14,9 +19,38 @@ class System:
     settings: Settings
     policies: PolicyBook
     ledger: Ledger
+    #: The embedded transport (in-memory topics) when there is no Kafka; made on first use.
+    broker: Any = None
+    closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
+        for close in reversed(self.closers):
+            close()
+        self.closers.clear()
         self.ledger.close()
+
+    def topic(self, name: str) -> str:
+        """A declared topic's name in this deployment (with LEDGER_TOPIC_PREFIX)."""
+        return self.settings.topic_prefix + name
+
+    def inprocess_broker(self) -> Any:
+        if self.broker is None:
+            from consumers.inprocess import InProcessBroker
+            from infra.topics import load_topics
+
+            self.broker = InProcessBroker({t.with_prefix(self.settings.topic_prefix).name: t.partitions
+                                           for t in load_topics()})
+        return self.broker
+
+    def record_sink(self) -> Any:
+        """Where dead letters and published events go: an idempotent Kafka producer, or the in-process broker."""
+        if not self.settings.kafka_bootstrap_servers:
+            return self.inprocess_broker()
+        from consumers.kafka_io import KafkaSink, make_producer
+
+        sink = KafkaSink(make_producer(self.settings.kafka_bootstrap_servers))
+        self.closers.append(sink.close)
+        return sink
 
 
 def bootstrap(settings: Settings | None = None, *, policies: PolicyBook | None = None) -> System:
@@ -26,3 +60,46 @@ def bootstrap(settings: Settings | None = None, *, policies: PolicyBook | None =
     policies = policies or PolicyBook.load(settings.policy_dir)
     ledger = Ledger(settings.event_store_env(), policies=policies, id_key=settings.id_key)
     return System(settings=settings, policies=policies, ledger=ledger)
+
+
+def feed_consumer(
+    system: System, feed: str, *, group: str | None = None, max_records: int = 500, batch: bool = True,
+    source: Any = None, sink: Any = None, poll_timeout: float = 1.0,
+) -> ConsumerRunner:
+    """A consumer of one inbound feed ("tax", "status", "residents") for this system.
+
+    With KAFKA_BOOTSTRAP_SERVERS: a member of Kafka group ``group`` (default: the feed's
+    consumer name, which also names its positions in the ledger); otherwise the
+    embedded in-process topics.
+    """
+    from consumers.feeds import DEFAULT_CONSUMERS, HANDLERS, TaxPaymentsHandler
+    from consumers.runner import ConsumerRunner
+
+    if feed not in HANDLERS:
+        raise ValueError(f"unknown feed {feed!r}; the ledger consumes: {', '.join(HANDLERS)}")
+    name = group or DEFAULT_CONSUMERS[feed]
+    handler_class = HANDLERS[feed]
+    sink = sink if sink is not None else system.record_sink()
+    extra = {"batch": batch} if handler_class is TaxPaymentsHandler else {}
+    handler = handler_class(system.ledger, consumer=name, dead_letters=sink, **extra)
+    if source is None:
+        if system.settings.kafka_bootstrap_servers:
+            from consumers.kafka_io import KafkaSource
+
+            source = KafkaSource(system.settings.kafka_bootstrap_servers, group_id=name, max_poll_records=max_records)
+        else:
+            from consumers.inprocess import InProcessSource
+
+            source = InProcessSource(system.inprocess_broker(), group=name)
+    runner = ConsumerRunner(handler, source, topics=[system.topic(handler.base_topic)], max_records=max_records,
+                            poll_timeout=poll_timeout)
+    system.closers.append(runner.close)
+    return runner
+
+
+def ledger_publisher(system: System, *, sink: Any = None, batch_size: int = 500) -> LedgerPublisher:
+    """The publisher of this system's person events to ``ledger.events.v1``."""
+    from consumers.publisher import LedgerPublisher
+
+    return LedgerPublisher(system.ledger, sink if sink is not None else system.record_sink(),
+                           topic=system.topic("ledger.events.v1"), batch_size=batch_size)

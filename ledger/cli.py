@@ -151,7 +151,281 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chart", metavar="PNG", help="also draw coverage per township into this image file")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("consume", help="apply an inbound feed from Kafka to the ledger (exactly once)")
+    p.add_argument("feed", choices=["tax", "status", "residents"])
+    p.add_argument("--group", help="consumer group and position name (default: ledger-<feed topic>)")
+    p.add_argument("--max-records", type=int, default=500, help="records per poll (one batch per partition)")
+    p.add_argument("--once", action="store_true", help="stop after 5 s without a new record")
+    p.set_defaults(func=cmd_consume)
+
+    p = sub.add_parser("publish", help="publish the ledger's person events to ledger.events.v1")
+    p.add_argument("--once", action="store_true", help="publish what is recorded now, then stop")
+    p.set_defaults(func=cmd_publish)
+
+    from ledger.http.cli_commands import add_http_commands  # serve, import, token add
+
+    add_http_commands(sub)
+    _add_view_commands(sub)
     return parser
+
+
+# ------------------------------------------------------------------ feeds
+def _stop_on_signals() -> Any:
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def cmd_consume(args: argparse.Namespace) -> int:
+    from ledger.bootstrap import bootstrap, feed_consumer
+    from ledger.log import get_logger
+
+    system = bootstrap()
+    log = get_logger("ledger.cli", command="consume", feed=args.feed)
+    if not system.settings.kafka_bootstrap_servers:
+        print("KAFKA_BOOTSTRAP_SERVERS is not set: nothing to consume from "
+              '(eval "$(python -m infra env)" for the local stack)', file=sys.stderr)
+        system.close()
+        return 2
+    try:
+        runner = feed_consumer(system, args.feed, group=args.group, max_records=args.max_records)
+        log.info("consumer_started", topics=runner.topics, consumer=runner.handler.consumer)
+        runner.run(_stop_on_signals(), idle_stop=5.0 if args.once else None)
+    finally:
+        system.close()
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from ledger.bootstrap import bootstrap, ledger_publisher
+    from ledger.log import get_logger
+
+    system = bootstrap()
+    log = get_logger("ledger.cli", command="publish")
+    if not system.settings.kafka_bootstrap_servers:
+        print("KAFKA_BOOTSTRAP_SERVERS is not set: nowhere to publish to "
+              '(eval "$(python -m infra env)" for the local stack)', file=sys.stderr)
+        system.close()
+        return 2
+    try:
+        publisher = ledger_publisher(system)
+        log.info("publisher_started", topic=publisher.topic, position=publisher.position)
+        if args.once:
+            count = publisher.publish_pending()
+            print(f"published {count} events to {publisher.topic}; position {publisher.position}")
+        else:
+            publisher.run(_stop_on_signals())
+    finally:
+        system.close()
+    return 0
+
+
+# ------------------------------------------------------------------ views (projections)
+def _add_view_commands(sub: Any) -> None:
+    p = sub.add_parser("project", help="bring the views (entitlement, arrears, gaps) up to date with the ledger")
+    p.add_argument("--source", choices=["log", "kafka"], default="log",
+                   help="the ledger's notification log (default) or Kafka ledger.events.v1")
+    p.add_argument("--rebuild", action="store_true", help="rebuild from the beginning into fresh tables, then swap")
+    p.add_argument("--follow", action="store_true", help="keep following new events until stopped (SIGINT/SIGTERM)")
+    p.add_argument("--batch-size", type=int, default=2000, help="positions per transaction (default 2000)")
+    p.add_argument("--workers", type=int, default=1, help="with --rebuild: worker processes (default 1)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_project)
+
+    p = sub.add_parser("entitlement", help="is a person covered (待遇资格): one coverage year, or one day")
+    p.add_argument("id_number")
+    p.add_argument("--id-type", default="RESIDENT_ID")
+    p.add_argument("--year", help="coverage year (default: the year of --on, or this year)")
+    p.add_argument("--on", metavar="DATE", help="also say whether the person is covered on this day (YYYY-MM-DD)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_entitlement)
+
+    p = sub.add_parser("arrears", help="the arrears list (欠费名单) on a day")
+    p.add_argument("--region", help="6-digit region code")
+    p.add_argument("--grid", help="12-digit grid code")
+    p.add_argument("--as-of", metavar="DATE", help="day asked about (default today)")
+    p.add_argument("--sort", default="outstanding_fen", help="outstanding_fen (default), days_overdue, late_fee_fen, ...")
+    p.add_argument("--limit", type=int)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_arrears)
+
+    p = sub.add_parser("gaps", help="who in a grid or township is not covered, and why (应保尽保)")
+    p.add_argument("place", metavar="GRID_OR_TOWNSHIP", help="12-digit grid code or 9-digit township code")
+    p.add_argument("--year", help="coverage year (default: the year of --as-of)")
+    p.add_argument("--as-of", metavar="DATE", help="day asked about (default today)")
+    p.add_argument("--reason", help="only this reason (e.g. SUBSIDISED_NOT_COVERED, LAPSED)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_gaps)
+
+    p = sub.add_parser("coverage", help="coverage rates per grid and township")
+    p.add_argument("--region", help="6-digit region code")
+    p.add_argument("--year", help="coverage year (default: the year of --as-of)")
+    p.add_argument("--as-of", metavar="DATE", help="day asked about (default today)")
+    p.add_argument("--townships", action="store_true", help="one line per township instead of per grid")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_coverage)
+
+
+def _fen(fen: int | None) -> str:
+    return "" if fen is None else f"{fen / 100:,.2f}"
+
+
+def cmd_project(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from ledger.bootstrap import bootstrap
+    from projections.projector import rebuild
+    from projections.wiring import event_source, parallel_shards, projection_runner, views
+
+    system = bootstrap()
+    try:
+        if args.batch_size < 1 or args.workers < 1:
+            raise DomainError("COUNT_INVALID", "--batch-size and --workers must be at least 1")
+        source = event_source(system, args.source)
+        system.closers.append(source.close)
+        runner = projection_runner(system, source=source, batch_size=args.batch_size)
+        if args.rebuild:
+            shards = parallel_shards(system.settings, args.source, args.workers) if args.workers > 1 else None
+            result = rebuild(views(system), source, system.policies, batch_size=args.batch_size,
+                             progress=not args.quiet, run_shards=shards)
+        elif args.follow:
+            stop = threading.Event()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: stop.set())
+            result = runner.run_forever(stop)
+        else:
+            result = runner.run_once(progress=not args.quiet)
+        payload = {"source": result.source, "rebuilt": args.rebuild, "batches": result.batches,
+                   "events": result.events, "persons_written": result.persons, "seconds": round(result.seconds, 3),
+                   "events_per_second": round(result.rate), "positions": result.positions}
+        _emit(args, payload, lambda p: print(
+            f"views {'rebuilt' if p['rebuilt'] else 'up to date'} from {p['source']}: {p['events']:,} events, "
+            f"{p['persons_written']:,} persons written in {p['seconds']:.1f} s; positions {p['positions']}"))
+    finally:
+        system.close()
+    return 0
+
+
+def cmd_entitlement(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from ledger.bootstrap import bootstrap
+    from projections.queries import parse_day
+    from projections.wiring import view_queries
+
+    system = bootstrap()
+    try:
+        person_id = system.ledger.person_id(args.id_type, args.id_number)
+        queries = view_queries(system)
+        day = parse_day(args.on, "date") if args.on else None
+        payload = queries.entitlement(person_id, args.year if args.year else (day.year if day else None))
+        if day is not None:
+            payload["covered_on"] = asdict(queries.covered_on(person_id, day))
+
+        def render(p: dict[str, Any]) -> None:
+            y = p["resident"]
+            print(f"{'person':22} {p['masked_id'] or ''}  ({p['person_id']})")
+            print(f"{'coverage year':22} {p['year']}")
+            if y is None:
+                print(f"{'resident scheme':22} nothing recorded for {p['year']}")
+            else:
+                periods = ", ".join(f"{a} .. {b}" for a, b in y["coverage_periods"]) or "none"
+                for label, value in (
+                    ("region / grid", f"{y['region_code']} / {y['grid_code'] or ''}"),
+                    ("enrollment", y["enrollment_state"]),
+                    ("due (yuan)", f"{_fen(y['due_fen'])} by {y['due_date']}"
+                                   + (f"  subsidised {y['subsidy_category']}" if y["subsidy_category"] else "")),
+                    ("paid / outstanding", f"{_fen(y['net_paid_fen'])} / {_fen(y['outstanding_fen'])}"),
+                    ("coverage", periods),
+                    ("waiting period", y["waiting_reason"] or ""),
+                    ("policy version", y["policy_version"]),
+                ):
+                    print(f"{label:22} {value}")
+            e = p["employee"]
+            if e is not None:
+                print(f"{'employee months':22} {e['months_covered']} of {len(e['months'])} covered, "
+                      f"outstanding {_fen(e['outstanding_fen'])}")
+            d = p.get("covered_on")
+            if d is not None:
+                print(f"{'covered on ' + str(d['day']):22} {'YES' if d['covered'] else 'NO'}: {d['reason']}")
+                print(f"{'sources':22} {', '.join(d['sources'])}")
+
+        _emit(args, payload, render)
+    finally:
+        system.close()
+    return 0
+
+
+def cmd_arrears(args: argparse.Namespace) -> int:
+    from ledger.bootstrap import bootstrap
+    from projections.wiring import view_queries
+
+    system = bootstrap()
+    try:
+        rows = view_queries(system).arrears(args.as_of, region=args.region, grid=args.grid, sort=args.sort or None,
+                                            limit=args.limit)
+
+        def render(rs: list[dict[str, Any]]) -> None:
+            _print_table([{**r, "due": _fen(r["due_fen"]), "paid": _fen(r["paid_fen"]),
+                           "outstanding": _fen(r["outstanding_fen"]), "late_fee": _fen(r["late_fee_fen"])}
+                          for r in rs],
+                         ["masked_id", "kind", "period", "region_code", "grid_code", "due", "paid", "outstanding",
+                          "days_overdue", "late_fee"])
+            print(f"\n{len(rs)} rows; outstanding {_fen(sum(r['outstanding_fen'] for r in rs))} yuan")
+
+        _emit(args, rows, render)
+    finally:
+        system.close()
+    return 0
+
+
+def cmd_gaps(args: argparse.Namespace) -> int:
+    from ledger.bootstrap import bootstrap
+    from projections.wiring import view_queries
+
+    system = bootstrap()
+    try:
+        lines = view_queries(system).gap_list(args.place, args.year, args.as_of, reason=args.reason)
+
+        def render(ls: list[dict[str, Any]]) -> None:
+            _print_table([{**g, "subsidised": "yes" if g["subsidised"] else "", "outstanding": _fen(g["outstanding_fen"])}
+                          for g in ls],
+                         ["reason", "label", "masked_id", "grid_code", "subsidised", "outstanding", "detail"])
+            print(f"\n{len(ls)} persons not covered")
+
+        _emit(args, lines, render)
+    finally:
+        system.close()
+    return 0
+
+
+def cmd_coverage(args: argparse.Namespace) -> int:
+    from ledger.bootstrap import bootstrap
+    from projections.wiring import view_queries
+
+    system = bootstrap()
+    try:
+        rates = view_queries(system).coverage_rates(args.year, args.as_of, region=args.region)
+        level = "townships" if args.townships else "grids"
+
+        def render(r: dict[str, Any]) -> None:
+            _print_table([{"code": code, **s, "coverage": s["coverage_percent"] or "",
+                           "subsidised_coverage": s["subsidised_coverage_percent"] or ""}
+                          for code, s in r[level].items()],
+                         ["code", "residents", "covered", "coverage", "subsidised", "subsidised_covered",
+                          "subsidised_coverage"])
+
+        _emit(args, rates, render)
+    finally:
+        system.close()
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

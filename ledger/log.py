@@ -71,6 +71,16 @@ def _mask_rendered(_logger: Any, _method: str, event_dict: dict[str, Any]) -> di
 _configured = False
 
 
+class _CurrentStderr:
+    """Write to whatever ``sys.stderr`` is now (test runners swap it), not to the one at start-up."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str = "INFO", *, json: bool | None = None, force: bool = False) -> None:
     """Configure structlog for the whole process (idempotent)."""
     global _configured
@@ -96,7 +106,7 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None, force: b
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
     _configured = True

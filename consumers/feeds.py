@@ -1,0 +1,127 @@
+"""The three inbound feeds and what each record does to the ledger.
+
+=========================  ==========================  =========================================
+topic                      handler                     ledger command
+=========================  ==========================  =========================================
+``tax.payments.v1``        :class:`TaxPaymentsHandler`  ``record_tax_records`` (batch) or
+                                                        ``record_tax_record`` (one at a time)
+``registry.status.v1``     :class:`StatusHandler`       ``apply_status`` (grant / revoke 资助身份)
+``registry.residents.v1``  :class:`ResidentsHandler`    ``apply_residence`` (grid, moves, deaths)
+=========================  ==========================  =========================================
+
+A payment for a person the ledger has never seen registers and enrolls them (先缴费后登记);
+one that cannot (bad ID, unknown region) is parked as a rejection with its reason.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+
+from consumers.runner import BatchResult, FeedHandler, Message, TransientError, is_rejection
+from events import codec
+from events.inbound import (
+    RESIDENT_RECORD,
+    SUBSIDY_STATUS,
+    TAX_PAYMENT,
+    resident_record_from_avro,
+    status_record_from_avro,
+    tax_record_from_avro,
+)
+from ledger.application import Outcome
+from ledger.domain.errors import DomainError
+from ledger.records import TaxPaymentRecord
+
+
+def decode_value(value: bytes | None, reader: str) -> Mapping[str, Any]:
+    """The Avro record in ``value`` read as ``reader`` (a DecodeError with its code otherwise)."""
+    _name, record = codec.decode(value, reader)  # type: ignore[arg-type]  # None is refused with AVRO_BAD_MAGIC
+    return record
+
+
+class TaxPaymentsHandler(FeedHandler):
+    """Tax-bureau payments, refunds and reversals (税务征收回传)."""
+
+    feed = "tax"
+    base_topic = "tax.payments.v1"
+
+    def __init__(self, *args: Any, batch: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: True: the whole partition-batch through ``record_tax_records`` (several persons per
+        #: transaction), then the rejections with the position. False: one transaction per record.
+        self.batch = batch
+
+    @staticmethod
+    def record_of(message: Message) -> TaxPaymentRecord:
+        return tax_record_from_avro(decode_value(message.value, TAX_PAYMENT))
+
+    def _process(self, fresh: Sequence[Message], result: BatchResult) -> list[tuple[Message, DomainError]]:
+        if not self.batch:
+            return self._apply_each(
+                fresh, result,
+                lambda m, t: self.ledger.record_tax_record(self.record_of(m), provenance=self.provenance(m), tracking=t),
+            )
+        rejected: list[tuple[Message, DomainError]] = []
+        decoded: list[tuple[Message, TaxPaymentRecord]] = []
+        for message in fresh:
+            try:
+                decoded.append((message, self.record_of(message)))
+            except DomainError as e:
+                if not is_rejection(e):
+                    raise TransientError(str(e)) from e
+                rejected.append((message, e))
+        if decoded:
+            # Person events are idempotent by voucher (the SourceRecord index): if the process
+            # dies before the position below is committed, the redo sees resends.
+            outcomes = self.ledger.record_tax_records([(r, self.provenance(m)) for m, r in decoded])
+            for (message, _record), outcome in zip(decoded, outcomes):
+                if outcome.error is None:
+                    self._count(outcome, result)
+                elif is_rejection(outcome.error):
+                    rejected.append((message, outcome.error))
+                else:
+                    raise TransientError(f"offset {message.offset}: {outcome.error}") from outcome.error
+        rejected.sort(key=lambda item: item[0].offset)
+        self.save_rejections(self.tracking(fresh[-1]), rejected)
+        return rejected
+
+
+class StatusHandler(FeedHandler):
+    """Subsidised-group statuses from civil affairs / rural revitalization (资助参保身份)."""
+
+    feed = "status"
+    base_topic = "registry.status.v1"
+
+    def _apply(self, message: Message, tracking: Tracking) -> Outcome:
+        record = status_record_from_avro(decode_value(message.value, SUBSIDY_STATUS))
+        return self.ledger.apply_status(record, provenance=self.provenance(message), tracking=tracking)
+
+    def _process(self, fresh: Sequence[Message], result: BatchResult) -> list[tuple[Message, DomainError]]:
+        return self._apply_each(fresh, result, self._apply)
+
+
+class ResidentsHandler(FeedHandler):
+    """Household-registry records (户籍/常住人口): grid changes, moves, deaths."""
+
+    feed = "residents"
+    base_topic = "registry.residents.v1"
+
+    def _apply(self, message: Message, tracking: Tracking) -> Outcome:
+        record = resident_record_from_avro(decode_value(message.value, RESIDENT_RECORD))
+        return self.ledger.apply_residence(record, provenance=self.provenance(message), tracking=tracking)
+
+    def _process(self, fresh: Sequence[Message], result: BatchResult) -> list[tuple[Message, DomainError]]:
+        return self._apply_each(fresh, result, self._apply)
+
+
+HANDLERS: dict[str, type[FeedHandler]] = {
+    h.feed: h for h in (TaxPaymentsHandler, StatusHandler, ResidentsHandler)
+}
+
+#: The consumer (and Kafka group) name of each feed unless told otherwise.
+DEFAULT_CONSUMERS = {
+    "tax": "ledger-tax-payments",
+    "status": "ledger-registry-status",
+    "residents": "ledger-registry-residents",
+}

@@ -1,0 +1,132 @@
+"""Kafka adapters (kafka-python): a consumer-group source and a producer sink.
+
+:class:`KafkaSource` joins a consumer group; on every assignment the runner seeks each
+partition to the position stored in the ledger (+1), so Kafka's committed offsets are
+only a convenience (monitoring, lag). :class:`KafkaSink` produces with an idempotent
+producer (``enable_idempotence=True``, ``acks="all"``) and ``flush`` returns only when
+every record sent is acknowledged by the broker (or raises).
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.structs import OffsetAndMetadata
+
+from consumers.runner import Message
+from ledger.log import get_logger
+
+log = get_logger("consumers.kafka")
+
+
+def make_producer(bootstrap_servers: str, **config: Any) -> KafkaProducer:
+    """An idempotent producer: per partition, no duplicates from its own retries and no reordering."""
+    settings: dict[str, Any] = {
+        "acks": "all",
+        "enable_idempotence": True,
+        "max_in_flight_requests_per_connection": 5,
+        "linger_ms": 2,
+        "client_id": "medins-ledger",
+    }
+    settings.update(config)
+    return KafkaProducer(bootstrap_servers=bootstrap_servers, **settings)
+
+
+class KafkaSink:
+    """Records to Kafka; ``flush`` waits for the broker's acknowledgement of everything sent."""
+
+    def __init__(self, producer: KafkaProducer, *, flush_timeout: float = 60.0) -> None:
+        self.producer = producer
+        self.flush_timeout = flush_timeout
+        self._futures: list[Any] = []
+
+    def send(self, topic: str, *, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]] = ()) -> None:
+        self._futures.append(self.producer.send(topic, key=key, value=value, headers=list(headers)))
+
+    def flush(self) -> None:
+        futures, self._futures = self._futures, []
+        if not futures:
+            return
+        self.producer.flush(timeout=self.flush_timeout)
+        for future in futures:
+            future.get(timeout=0)  # raises the broker's or the client's error
+
+    def close(self) -> None:
+        self.producer.close()
+
+
+class _Listener(ConsumerRebalanceListener):
+    def __init__(self, on_assigned: Callable[[list[tuple[str, int]]], None],
+                 on_revoked: Callable[[list[tuple[str, int]]], None]) -> None:
+        self._on_assigned = on_assigned
+        self._on_revoked = on_revoked
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        self._on_revoked(sorted((tp.topic, tp.partition) for tp in revoked))
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        self._on_assigned(sorted((tp.topic, tp.partition) for tp in assigned))
+
+
+class KafkaSource:
+    """A member of a Kafka consumer group, seen as a :class:`consumers.runner.Source`."""
+
+    def __init__(self, bootstrap_servers: str, *, group_id: str, max_poll_records: int = 500, **config: Any) -> None:
+        settings: dict[str, Any] = {
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "max_poll_records": max_poll_records,
+            # A member that died without leaving holds its partitions this long: keep it short.
+            "session_timeout_ms": 10_000,
+            "heartbeat_interval_ms": 2_000,
+            "client_id": f"medins-ledger-{group_id}",
+        }
+        settings.update(config)
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group_id, **settings)
+
+    def subscribe(
+        self,
+        topics: Sequence[str],
+        on_assigned: Callable[[list[tuple[str, int]]], None],
+        on_revoked: Callable[[list[tuple[str, int]]], None],
+        *,
+        metadata_timeout: float = 60.0,
+    ) -> None:
+        # Know the partitions before joining: a group leader without the topic's metadata
+        # hands out an empty assignment and may not rebalance until the metadata max age.
+        deadline = time.monotonic() + metadata_timeout
+        for topic in topics:
+            while not self.consumer.partitions_for_topic(topic):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"topic {topic!r} does not exist (no partitions after {metadata_timeout:.0f} s)")
+                log.warning("topic_not_available_yet", topic=topic)
+                time.sleep(0.5)
+        self.consumer.subscribe(list(topics), listener=_Listener(on_assigned, on_revoked))
+
+    def poll(self, timeout: float, max_records: int) -> list[Message]:
+        polled = self.consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
+        out: list[Message] = []
+        for records in polled.values():
+            for r in records:
+                out.append(Message(r.topic, r.partition, r.offset, r.key, r.value,
+                                   tuple((k, v) for k, v in (r.headers or ()))))
+        return out
+
+    def seek(self, topic: str, partition: int, offset: int | None) -> None:
+        tp = TopicPartition(topic, partition)
+        try:
+            if offset is None:
+                self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, offset)
+        except (ValueError, AssertionError) as e:  # no longer assigned: its new owner seeks
+            log.info("seek_skipped", topic=topic, partition=partition, reason=str(e))
+
+    def commit(self, offsets: Mapping[tuple[str, int], int]) -> None:
+        self.consumer.commit({TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in offsets.items()})
+
+    def close(self) -> None:
+        self.consumer.close(autocommit=False)

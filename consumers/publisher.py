@@ -1,0 +1,206 @@
+"""The ledger-events publisher: the event store's notification log, in order, onto ``ledger.events.v1``.
+
+A long-running process follows the ledger's notification log (``recorder.subscribe``:
+LISTEN/NOTIFY on PostgreSQL; polling ``select_notifications`` on SQLite) and
+produces each *Person* event, Avro single-object encoded
+(:func:`events.ledger_events.encode_event`), keyed by person id so one person's
+events stay in one partition and in order. The producer is idempotent
+(``enable_idempotence=True``, ``acks="all"``).
+
+The last published notification id is stored in the ledger's tracking table
+(``Tracking("publisher:<topic>", notification_id)``) only AFTER Kafka acknowledged
+every record up to it. A crash in between re-publishes at most that tail on
+restart; consumers recognise the repeats by ``event_id`` (the record header and the
+record's first field). Events of other aggregates (the ``SourceRecord`` index,
+``FeedRejection``) are not published, but the position moves past them.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from threading import Event
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError, Notification, Tracking
+from eventsourcing.utils import get_topic
+
+from consumers.runner import RecordSink
+from events.ledger_events import encode_event
+from ledger.application import Ledger
+from ledger.domain.person import Person
+from ledger.log import get_logger
+
+#: Stored-event topics of Person events start with this (``ledger.domain.person:Person.ContributionPaid``).
+PERSON_EVENT_TOPIC_PREFIX = get_topic(Person) + "."
+
+
+def is_person_event(notification: Notification) -> bool:
+    return notification.topic.startswith(PERSON_EVENT_TOPIC_PREFIX)
+
+
+class LedgerPublisher:
+    """Publishes the ledger's person events to Kafka, at least once and in per-person order."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        sink: RecordSink,
+        *,
+        topic: str,
+        name: str | None = None,
+        batch_size: int = 500,
+        poll_interval: float = 0.5,
+        on_published: Callable[[list[Any], float], None] | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.sink = sink
+        self.topic = topic
+        self.position_name = name or f"publisher:{topic}"
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.on_published = on_published
+        #: Seconds from each event's recording to Kafka's acknowledgement (the newest 10,000).
+        self.latencies: deque[float] = deque(maxlen=10_000)
+        self.log = get_logger("consumers.publisher", topic=topic)
+        self._position: int | None = None
+
+    # ------------------------------------------------------------ position
+    @property
+    def position(self) -> int:
+        """The last notification id whose event (if any) Kafka has acknowledged."""
+        if self._position is None:
+            self._position = self.ledger.recorder.max_tracking_id(self.position_name) or 0
+        return self._position
+
+    def _store_position(self, notification_id: int) -> None:
+        try:
+            self.ledger.recorder.insert_tracking(Tracking(self.position_name, notification_id))
+        except IntegrityError:
+            # Another publisher got further (two should not run; the repeats are recognisable).
+            self._position = None
+            self.log.warning("publisher_position_taken", notification_id=notification_id, stored=self.position)
+            return
+        self._position = notification_id
+
+    # ------------------------------------------------------------ publishing
+    def publish(self, notifications: Sequence[Notification]) -> int:
+        """Produce the person events among ``notifications``, wait for the acks, then store the position."""
+        fresh = [n for n in notifications if n.id > self.position]
+        if not fresh:
+            return 0
+        events = []
+        for notification in fresh:
+            if not is_person_event(notification):
+                continue
+            event = self.ledger.mapper.to_domain_event(notification)
+            self.sink.send(
+                self.topic,
+                key=str(event.originator_id).encode(),
+                value=encode_event(event),
+                headers=[("event_type", type(event).__name__.encode()), ("event_id", str(event.event_id).encode())],
+            )
+            events.append(event)
+        self.sink.flush()  # raises if anything was not acknowledged: the position stays where it was
+        acked_at = time.time()
+        for event in events:
+            self.latencies.append(acked_at - _epoch(event.timestamp))
+        self._store_position(fresh[-1].id)
+        if self.on_published is not None:
+            self.on_published(events, acked_at)
+        if events:
+            self.log.info("events_published", count=len(events), position=fresh[-1].id)
+        return len(events)
+
+    def publish_pending(self) -> int:
+        """Publish everything recorded so far (``ledger publish --once``); returns the number of events."""
+        total = 0
+        while True:
+            notifications = self.ledger.recorder.select_notifications(
+                start=self.position, limit=self.batch_size, inclusive_of_start=False
+            )
+            if not notifications:
+                return total
+            total += self.publish(notifications)
+
+    def run(self, stop: Event | None = None, *, max_failures: int | None = None) -> None:
+        """Follow the notification log until ``stop`` is set; errors are retried from the stored position."""
+        stop = stop or Event()
+        failures = 0
+        while not stop.is_set():
+            try:
+                self._follow(stop)
+                return
+            except Exception as e:
+                failures += 1
+                self._position = None  # re-read: what was not acknowledged is published again
+                self.log.error("publisher_failed_will_retry", error=str(e), error_type=type(e).__name__,
+                               failures=failures)
+                if max_failures is not None and failures >= max_failures:
+                    raise
+                stop.wait(min(30.0, 0.5 * 2 ** (failures - 1)))
+
+    def _follow(self, stop: Event) -> None:
+        try:
+            subscription = self.ledger.recorder.subscribe(gt=self.position)
+        except NotImplementedError:  # SQLite: poll
+            while not stop.is_set():
+                if not self.publish_pending():
+                    stop.wait(self.poll_interval)
+            return
+        pending: queue.Queue[Any] = queue.Queue(maxsize=self.batch_size * 4)
+        reader = threading.Thread(target=_read_into, args=(subscription, pending, stop), daemon=True,
+                                  name="ledger-publisher-subscription")
+        with subscription:
+            reader.start()
+            try:
+                while not stop.is_set():
+                    try:
+                        first = pending.get(timeout=self.poll_interval)
+                    except queue.Empty:
+                        # A commit between the subscription's first read and its LISTEN would
+                        # otherwise wait for the next commit: when idle, look once more.
+                        if (self.ledger.recorder.max_notification_id() or 0) > self.position:
+                            self.publish_pending()
+                        continue
+                    batch = [first]
+                    while len(batch) < self.batch_size:
+                        try:
+                            batch.append(pending.get_nowait())
+                        except queue.Empty:
+                            break
+                    errors = [n for n in batch if isinstance(n, BaseException)]
+                    notifications = [n for n in batch if not isinstance(n, BaseException)]
+                    if notifications:
+                        self.publish(notifications)
+                    if errors:
+                        raise errors[0]
+            finally:
+                subscription.stop()
+                reader.join(timeout=5)
+
+
+def _read_into(subscription: Any, pending: queue.Queue[Any], stop: Event) -> None:
+    """Subscription thread: notifications (or the error that ended it) into the queue."""
+    try:
+        for notification in subscription:
+            while not stop.is_set():
+                try:
+                    pending.put(notification, timeout=0.5)
+                    break
+                except queue.Full:
+                    continue
+            if stop.is_set():
+                return
+    except BaseException as e:  # noqa: BLE001 - handed to the publishing thread
+        try:
+            pending.put(e, timeout=5)
+        except queue.Full:
+            pass  # the publishing thread is gone or stopping
+
+
+def _epoch(instant: datetime) -> float:
+    return instant.timestamp()

@@ -1,0 +1,81 @@
+"""A feed record the ledger refused (拒收记录), kept so that nothing from a feed vanishes.
+
+A Kafka record that cannot be decoded, breaks a rule, or names a person the ledger
+cannot register (bad ID checksum, unknown region: "parked as unmatched with its
+reason") becomes one of these, saved in the same transaction as the consumer's
+position. A clerk finds it here (and on ``<topic>.dlq``) with its code, message and
+the raw bytes, fixes the cause upstream and has the source resend.
+
+One aggregate per feed position: its id is derived from topic, partition and offset,
+so the same record refused twice (a redelivery) is the same rejection.
+"""
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+
+_NAMESPACE = uuid5(NAMESPACE_URL, "urn:medins-ledger:feed-rejection")
+
+
+class FeedRejection(Aggregate):
+    """One refused feed record, with why it was refused."""
+
+    class Rejected(Aggregate.Created):
+        """The record at this feed position was not applied; the code says why."""
+
+        topic: str
+        partition: int
+        offset: int
+        key: str | None
+        code: str
+        message: str
+        raw_base64: str
+        received_at: datetime
+
+        def apply(self, rejection: FeedRejection) -> None:
+            rejection.topic = self.topic
+            rejection.partition = self.partition
+            rejection.offset = self.offset
+            rejection.key = self.key
+            rejection.code = self.code
+            rejection.message = self.message
+            rejection.raw_base64 = self.raw_base64
+            rejection.received_at = self.received_at
+
+    @staticmethod
+    def id_for(topic: str, partition: int, offset: int) -> UUID:
+        return uuid5(_NAMESPACE, f"{topic}/{partition}/{offset}")
+
+    @classmethod
+    def reject(
+        cls,
+        *,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: str | None,
+        code: str,
+        message: str,
+        raw: bytes | None,
+        received_at: datetime,
+    ) -> FeedRejection:
+        return cls._create(
+            cls.Rejected,
+            id=cls.id_for(topic, partition, offset),
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            key=key,
+            code=code,
+            message=message,
+            raw_base64=base64.b64encode(raw or b"").decode("ascii"),
+            received_at=received_at,
+        )
+
+    @property
+    def raw(self) -> bytes:
+        """The record's value exactly as it arrived."""
+        return base64.b64decode(self.raw_base64)

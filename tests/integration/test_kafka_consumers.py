@@ -1,0 +1,344 @@
+"""The feed consumers on the real Kafka broker and PostgreSQL: exactly once, rejections kept, crash-safe.
+
+Every test gets topics of its own (under the module's ``topic_prefix``) and a consumer
+name of its own; the module shares one PostgreSQL schema.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import date, datetime, timezone
+
+import psycopg
+import pytest
+from eventsourcing.persistence import OperationalError
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from psycopg import sql
+
+from consumers.runner import dead_letter_key, position_name
+from events.codec import encode
+from events.inbound import TAX_PAYMENT, tax_record_to_avro
+from infra.topics import delete_topics, ensure_topics
+from ledger.bootstrap import bootstrap, feed_consumer
+from ledger.config import Settings
+from ledger.domain.feed_rejection import FeedRejection
+from ledger.domain.identity import make_resident_id
+from ledger.records import TaxPaymentRecord
+
+pytestmark = pytest.mark.integration
+
+KEY = b"kafka-consumer-test-key"
+TAX = "tax.payments.v1"
+
+
+# ------------------------------------------------------------------ helpers
+def resident_id(seq: int, year: int = 1985) -> str:
+    return make_resident_id("610902", date(year, 6, 1), seq)
+
+
+def bad_checksum(number: str) -> str:
+    return number[:-1] + ("0" if number[-1] != "0" else "1")
+
+
+def payment_bytes(number: str, voucher: str, *, region: str = "610902") -> bytes:
+    return encode(TAX_PAYMENT, tax_record_to_avro(TaxPaymentRecord(
+        voucher_no=voucher, tax_office="16109020000", id_type="RESIDENT_ID", id_number=number, name="张伟",
+        region_code=region, levy_item="RESIDENT", period_start=date(2025, 1, 1), period_end=date(2025, 12, 31),
+        amount_fen=40000, paid_at=datetime(2024, 10, 8, 1, 30, tzinfo=timezone.utc),
+    )))
+
+
+def settings(pg_env, kafka_bootstrap, prefix, schema: str | None = None) -> Settings:
+    postgres = {k: v for k, v in pg_env.items() if k.startswith("POSTGRES_")}
+    if schema:
+        postgres["POSTGRES_SCHEMA"] = schema
+    return Settings(persistence="postgres", postgres=postgres, kafka_bootstrap_servers=kafka_bootstrap,
+                    id_key=KEY, topic_prefix=prefix)
+
+
+@pytest.fixture()
+def prefix(kafka_bootstrap, topic_prefix):
+    """Topics of this test's own (the module's prefix + a test part)."""
+    own = f"{topic_prefix}{uuid.uuid4().hex[:6]}."
+    ensure_topics(kafka_bootstrap, own)
+    yield own
+    try:
+        delete_topics(kafka_bootstrap, own)
+    except Exception:
+        pass
+
+
+@pytest.fixture()
+def system(pg_env, kafka_bootstrap, prefix):
+    s = bootstrap(settings(pg_env, kafka_bootstrap, prefix))
+    yield s
+    s.close()
+
+
+@pytest.fixture()
+def producer(kafka_bootstrap):
+    p = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    yield p
+    p.close()
+
+
+def produce(producer, topic: str, items: list[tuple[bytes, bytes, int | None]]) -> None:
+    for key, value, partition in items:
+        producer.send(topic, key=key, value=value, partition=partition)
+    producer.flush()
+
+
+def group() -> str:
+    return f"test-{uuid.uuid4().hex[:8]}"
+
+
+def consume_until(runners, done, timeout: float = 40.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "the consumers did not get through the records in time"
+        for runner in runners:
+            runner.run_once(timeout=0.2)
+
+
+def positions(system, consumer: str, topic: str, partitions: int) -> list[int | None]:
+    return [system.ledger.position(position_name(consumer, topic, p)) for p in range(partitions)]
+
+
+def read_topic(kafka_bootstrap: str, topic: str, expect: int, timeout: float = 20.0) -> list:
+    consumer = KafkaConsumer(bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest",
+                             enable_auto_commit=False, consumer_timeout_ms=1000)
+    parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or {0})]
+    consumer.assign(parts)
+    consumer.seek_to_beginning(*parts)
+    out: list = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(out) < expect and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=500).values():
+                out.extend(records)
+    finally:
+        consumer.close()
+    return out
+
+
+def ledger_state(ledger, topic: str) -> dict:
+    """Everything the feed ``topic`` changed, without ids and instants that differ between runs."""
+    rows = {}
+    for n in ledger.recorder.select_notifications(start=None, limit=100_000):
+        event = ledger.mapper.to_domain_event(n)
+        kind = type(event).__qualname__
+        if kind.startswith("FeedRejection") and event.topic == topic:
+            rows.setdefault("rejections", []).append((event.partition, event.offset, event.code))
+        elif kind.startswith("Person") and event.provenance.get("topic") == topic:
+            rows.setdefault(str(event.originator_id), []).append((event.originator_version, type(event).__name__))
+    return {k: sorted(v) for k, v in rows.items()}
+
+
+# ------------------------------------------------------------------ tests
+def test_payments_land_once_and_bad_records_are_kept_dead_lettered_and_passed(
+        system, producer, prefix, kafka_bootstrap, pg_conn):
+    topic = prefix + TAX
+    good1, good2 = resident_id(1), resident_id(3)
+    produce(producer, topic, [
+        (b"V1", payment_bytes(good1, "V1"), 0),
+        (b"V1", payment_bytes(good1, "V1"), 0),  # the same payment again
+        (b"junk", b"\x00not avro", 0),
+        (b"B1", payment_bytes(bad_checksum(resident_id(5)), "B1"), 0),
+        (b"B2", payment_bytes(resident_id(7), "B2", region="999999"), 0),
+        (b"V2", payment_bytes(good2, "V2"), 0),
+        (b"V3", payment_bytes(resident_id(9), "V3"), 1),
+    ])
+    name = group()
+    runner = feed_consumer(system, "tax", group=name, max_records=500)
+    consume_until([runner], lambda: positions(system, name, topic, 3)[:2] == [5, 0])
+
+    ledger = system.ledger
+    person = ledger.find_person("RESIDENT_ID", good1)
+    assert [type(e).__name__ for e in ledger.events.get(person.id)] == ["Registered", "Enrolled", "ContributionPaid"]
+    assert [p["voucher_no"] for p in ledger.find_person("RESIDENT_ID", good2).payments.values()] == ["V2"]
+    codes = {o: ledger.repository.get(FeedRejection.id_for(topic, 0, o)).code for o in (2, 3, 4)}
+    assert codes == {2: "AVRO_BAD_MAGIC", 3: "ID_CHECKSUM", 4: "REGION_UNKNOWN"}
+
+    # The positions are rows of the ledger's own tracking table, written with the events.
+    rows = dict(pg_conn.execute(
+        "SELECT application_name, notification_id FROM ledger_tracking WHERE application_name LIKE %s",
+        (f"{name}:%",)).fetchall())
+    assert rows[position_name(name, topic, 0)] == 5 and rows[position_name(name, topic, 1)] == 0
+
+    dlq = read_topic(kafka_bootstrap, topic + ".dlq", expect=3)
+    assert [r.key for r in dlq] == [dead_letter_key(topic, 0, o) for o in (2, 3, 4)]
+    headers = dict(dlq[0].headers)
+    assert headers["error.code"] == b"AVRO_BAD_MAGIC" and headers["source.offset"] == b"2"
+    assert headers["source.topic"] == topic.encode() and headers["source.partition"] == b"0"
+    assert dlq[0].value == b"\x00not avro"
+
+
+def test_a_crash_between_the_database_commit_and_the_kafka_commit_changes_nothing(
+        system, producer, prefix, kafka_bootstrap):
+    topic = prefix + TAX
+    produce(producer, topic, [(f"C{i}".encode(), payment_bytes(resident_id(11 + 2 * i), f"C{i}"), i % 3)
+                              for i in range(9)] + [(b"bad", b"garbage", 0)])
+    name = group()
+    first = feed_consumer(system, "tax", group=name)
+    first.source.commit = lambda offsets: None  # the process dies before any Kafka commit
+    consume_until([first], lambda: positions(system, name, topic, 3) == [3, 2, 2])
+    state = ledger_state(system.ledger, topic)
+    first.source.consumer.close(autocommit=False)
+    probe = KafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=name)
+    try:
+        assert probe.committed(TopicPartition(topic, 0)) is None
+    finally:
+        probe.close()
+
+    restarted = feed_consumer(system, "tax", group=name)  # resumes from the ledger's positions
+    for _ in range(5):
+        restarted.run_once(timeout=0.5)
+    assert ledger_state(system.ledger, topic) == state
+    assert len(read_topic(kafka_bootstrap, topic + ".dlq", expect=2, timeout=3)) == 1
+
+
+def test_a_crash_before_the_database_commit_is_redone(system, producer, prefix, monkeypatch):
+    topic = prefix + TAX
+    numbers = [resident_id(41 + 2 * i) for i in range(4)]
+    produce(producer, topic, [(f"R{i}".encode(), payment_bytes(n, f"R{i}"), 0) for i, n in enumerate(numbers)])
+    name = group()
+    first = feed_consumer(system, "tax", group=name)
+    real = system.ledger.record_tax_records
+
+    def dies(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(system.ledger, "record_tax_records", dies)
+    deadline = time.monotonic() + 30
+    with pytest.raises(Exception):
+        while time.monotonic() < deadline:
+            first.run_once(timeout=0.5)
+    assert positions(system, name, topic, 1) == [None]
+    first.source.consumer.close(autocommit=False)
+
+    monkeypatch.setattr(system.ledger, "record_tax_records", real)
+    restarted = feed_consumer(system, "tax", group=name)
+    consume_until([restarted], lambda: positions(system, name, topic, 1) == [3])
+    for i, number in enumerate(numbers):
+        assert [p["voucher_no"] for p in system.ledger.find_person("RESIDENT_ID", number).payments.values()] == [f"R{i}"]
+
+
+def test_two_instances_in_one_group_reach_the_same_state_as_one(pg_env, kafka_bootstrap, prefix, producer, services):
+    topic = prefix + TAX
+    records = []
+    for i in range(45):
+        number = resident_id(101 + 2 * (i % 30), 1990)  # 30 persons, some pay twice
+        records.append((f"T{i}".encode(), payment_bytes(number, f"T{i}"), None))
+    records += [(b"x1", b"\xc3\x01\x00\x00", None), (b"x2", payment_bytes(resident_id(99), "T99", region="123456"), None)]
+
+    # Two instances (two ledgers, as two processes would have) in one group.
+    name = group()
+    pair = [bootstrap(settings(pg_env, kafka_bootstrap, prefix)) for _ in range(2)]
+    runners = [feed_consumer(s, "tax", group=name, max_records=7) for s in pair]
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def loop(runner):
+        try:
+            while not stop.is_set():
+                runner.run_once(timeout=0.2)
+        except BaseException as e:  # surfaced below
+            errors.append(e)
+
+    threads = [threading.Thread(target=loop, args=(r,), daemon=True) for r in runners]
+    for t in threads:
+        t.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not (runners[0].assignment and runners[1].assignment
+                   and len(runners[0].assignment | runners[1].assignment) == 3):
+            assert time.monotonic() < deadline, "the group did not split the partitions"
+            time.sleep(0.1)
+        produce(producer, topic, records)
+        probe = KafkaConsumer(bootstrap_servers=kafka_bootstrap)
+        ends = probe.end_offsets([TopicPartition(topic, p) for p in range(3)])
+        probe.close()
+        expected = [ends[TopicPartition(topic, p)] - 1 if ends[TopicPartition(topic, p)] else None for p in range(3)]
+        deadline = time.monotonic() + 30
+        while positions(pair[0], name, topic, 3) != expected:
+            assert not errors, errors
+            assert time.monotonic() < deadline, "the pair did not finish"
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=10)
+    assert not errors, errors
+    assert runners[0].assignment.isdisjoint(runners[1].assignment)
+    together = ledger_state(pair[0].ledger, topic)
+
+    # One instance, from the same records, into a fresh schema.
+    schema = f"{pg_env['POSTGRES_SCHEMA']}_one"
+    kwargs = dict(host=services["POSTGRES_HOST"], port=int(services["POSTGRES_PORT"]),
+                  dbname=services["POSTGRES_DBNAME"], user=services["POSTGRES_USER"],
+                  password=services["POSTGRES_PASSWORD"], autocommit=True)
+    with psycopg.connect(**kwargs) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    alone = bootstrap(settings(pg_env, kafka_bootstrap, prefix, schema=schema))
+    try:
+        single = feed_consumer(alone, "tax", group=group())
+        consume_until([single], lambda: positions(alone, single.handler.consumer, topic, 3) == expected)
+        assert ledger_state(alone.ledger, topic) == together
+    finally:
+        alone.close()
+        for s in pair:
+            s.close()
+        with psycopg.connect(**kwargs) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+    assert len(together["rejections"]) == 2
+    assert sum(len(v) for k, v in together.items() if k != "rejections") == 30 * 2 + 45  # Registered+Enrolled, paid
+
+
+def test_a_consumer_process_killed_mid_stream_and_restarted_applies_every_record_once(
+        pg_env, kafka_bootstrap, prefix, producer, system):
+    """``ledger consume tax`` as a real process, SIGKILLed while it works, then run again."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    topic = prefix + TAX
+    vouchers = [f"K{i:04d}" for i in range(400)]
+    records = [(v.encode(), payment_bytes(resident_id(201 + 2 * (i % 150), 1970), v), None)
+               for i, v in enumerate(vouchers)]
+    bad = [(f"bad{i}".encode(), b"broken" + bytes([i]), None) for i in range(6)]
+    produce(producer, topic, records[:200] + bad + records[200:])
+    name = group()
+    env = {**os.environ, "LEDGER_PERSISTENCE": "postgres", "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+           "LEDGER_ID_KEY": KEY.decode(), "LEDGER_TOPIC_PREFIX": prefix,
+           **{k: v for k, v in pg_env.items() if k.startswith("POSTGRES_")}}
+    env.pop("DATABASE_URL", None)
+    command = [sys.executable, "-m", "ledger.cli", "consume", "tax", "--group", name, "--max-records", "4"]
+
+    def progress() -> int:
+        return sum((p or 0) for p in positions(system, name, topic, 3))
+
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 40
+        while progress() < 60:
+            assert proc.poll() is None, "the consumer process ended early"
+            assert time.monotonic() < deadline, "the consumer process made no progress"
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    assert progress() < len(records) + len(bad) - 3, "killed too late to prove anything"
+
+    rerun = subprocess.run(command + ["--once"], env=env, timeout=60, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+
+    paid = [v for n in system.ledger.recorder.select_notifications(start=None, limit=100_000)
+            if (e := system.ledger.mapper.to_domain_event(n)) and type(e).__name__ == "ContributionPaid"
+            and e.provenance.get("topic") == topic for v in [e.voucher_no]]
+    assert sorted(paid) == vouchers  # every payment once
+    state = ledger_state(system.ledger, topic)
+    assert [code for _p, _o, code in state["rejections"]] == ["AVRO_BAD_MAGIC"] * 6
+    dlq_keys = {r.key for r in read_topic(kafka_bootstrap, topic + ".dlq", expect=6)}
+    assert len(dlq_keys) == 6  # at least once; a resent dead letter has the same key

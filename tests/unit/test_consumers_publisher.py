@@ -1,0 +1,142 @@
+"""The ledger-events publisher on the in-process transport: person events only, keyed, in order, at least once."""
+from __future__ import annotations
+
+import threading
+import time
+from datetime import date, datetime, timezone
+
+import pytest
+
+from consumers.inprocess import InProcessBroker
+from consumers.publisher import LedgerPublisher
+from events.ledger_events import decode_event
+from ledger.bootstrap import bootstrap, ledger_publisher
+from ledger.config import Settings
+from ledger.domain.identity import make_resident_id
+from ledger.records import Provenance, TaxPaymentRecord
+
+EVENTS = "ledger.events.v1"
+FEED = Provenance(source="kafka", topic="tax.payments.v1", partition=0, offset=1)
+
+
+def pay(system, seq: int, voucher: str) -> None:
+    number = make_resident_id("610902", date(1990, 1, 1), seq)
+    system.ledger.record_tax_record(TaxPaymentRecord(
+        voucher_no=voucher, tax_office="16109020000", id_type="RESIDENT_ID", id_number=number, name="李雷",
+        region_code="610902", levy_item="RESIDENT", period_start=date(2025, 1, 1), period_end=date(2025, 12, 31),
+        amount_fen=40000, paid_at=datetime(2024, 10, 8, 1, 30, tzinfo=timezone.utc),
+    ), provenance=FEED)
+
+
+@pytest.fixture()
+def system():
+    s = bootstrap(Settings(persistence="memory", id_key=b"test-key"))
+    yield s
+    s.close()
+
+
+def published(broker: InProcessBroker) -> list:
+    return broker.topic(EVENTS).messages()
+
+
+def test_person_events_are_published_keyed_by_person_and_in_order_and_the_index_is_skipped(system):
+    broker = system.inprocess_broker()
+    pay(system, 1, "V1")
+    pay(system, 3, "V2")
+    pay(system, 1, "V3")
+    publisher = ledger_publisher(system)
+    count = publisher.publish_pending()
+
+    records = published(broker)
+    assert count == len(records) == 3 + 3 + 1  # Registered, Enrolled, ContributionPaid; then one more payment
+    decoded = [decode_event(m.value) for m in records]
+    assert all(m.key == d["person_id"].encode() for m, d in zip(records, decoded))
+    by_person: dict[str, list[int]] = {}
+    for d in decoded:
+        by_person.setdefault(d["person_id"], []).append(d["version"])
+    assert all(versions == sorted(versions) for versions in by_person.values())
+    assert {dict(m.headers)["event_type"] for m in records} >= {b"Registered", b"ContributionPaid"}
+    # The SourceRecord index events are not published, but the position is past them.
+    assert publisher.position == system.ledger.recorder.max_notification_id()
+    assert publisher.publish_pending() == 0
+
+
+def test_a_crash_before_the_position_is_stored_republishes_only_the_tail(system, monkeypatch):
+    broker = system.inprocess_broker()
+
+    def event_ids() -> list[str]:
+        return [decode_event(m.value)["event_id"] for m in published(broker)]
+
+    pay(system, 5, "W1")
+    ledger_publisher(system).publish_pending()
+    acknowledged = set(event_ids())
+    pay(system, 7, "W2")
+
+    crashing = ledger_publisher(system)
+    monkeypatch.setattr(crashing, "_store_position", lambda notification_id: (_ for _ in ()).throw(SystemExit))
+    with pytest.raises(SystemExit):
+        crashing.publish_pending()
+    tail = set(event_ids()) - acknowledged
+    assert len(tail) == 3
+
+    ledger_publisher(system).publish_pending()
+    ids = event_ids()
+    assert {i for i in ids if ids.count(i) == 2} == tail  # only the unacknowledged tail again
+    assert set(ids) == acknowledged | tail
+
+
+def test_a_running_publisher_follows_new_events(system):
+    broker = system.inprocess_broker()
+    publisher = LedgerPublisher(system.ledger, broker, topic=EVENTS, poll_interval=0.05)
+    stop = threading.Event()
+    thread = threading.Thread(target=publisher.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        pay(system, 9, "X1")
+        deadline = time.monotonic() + 5
+        while len(published(broker)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    assert [dict(m.headers)["event_type"] for m in published(broker)] == [
+        b"Registered", b"Enrolled", b"ContributionPaid"]
+    assert not thread.is_alive()
+
+
+def test_the_embedded_default_on_sqlite_consumes_and_publishes_in_process(tmp_path):
+    """SQLite has no LISTEN/NOTIFY: the publisher polls; the consumer's positions live in its tracking table."""
+    from consumers.runner import position_name
+    from events.codec import encode
+    from events.inbound import TAX_PAYMENT, tax_record_to_avro
+    from ledger.bootstrap import feed_consumer
+
+    s = bootstrap(Settings(persistence="sqlite", sqlite_path=str(tmp_path / "ledger.sqlite"), id_key=b"k"))
+    try:
+        broker = s.inprocess_broker()
+        number = make_resident_id("610902", date(1990, 1, 1), 11)
+        record = TaxPaymentRecord(
+            voucher_no="E1", tax_office="16109020000", id_type="RESIDENT_ID", id_number=number, name="韩梅梅",
+            region_code="610902", levy_item="RESIDENT", period_start=date(2025, 1, 1),
+            period_end=date(2025, 12, 31), amount_fen=40000, paid_at=datetime(2024, 10, 8, 1, 30, tzinfo=timezone.utc))
+        message = broker.produce("tax.payments.v1", key=b"E1", value=encode(TAX_PAYMENT, tax_record_to_avro(record)))
+        broker.produce("tax.payments.v1", key=b"E2", value=b"?", partition=message.partition)
+        runner = feed_consumer(s, "tax")
+        runner.run_once(timeout=0)
+        assert s.ledger.position(position_name("ledger-tax-payments", "tax.payments.v1", message.partition)) == 1
+
+        publisher = ledger_publisher(s)
+        publisher.poll_interval = 0.02
+        stop = threading.Event()
+        thread = threading.Thread(target=publisher.run, args=(stop,), daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 5
+        while len(published(broker)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        stop.set()
+        thread.join(timeout=5)
+        assert [dict(m.headers)["event_type"] for m in published(broker)] == [
+            b"Registered", b"Enrolled", b"ContributionPaid"]
+        assert publisher.position == s.ledger.recorder.max_notification_id()  # past the index and the rejection
+    finally:
+        s.close()
