@@ -1,0 +1,348 @@
+"""Bearer tokens, roles and scopes of the HTTP API.
+
+Tokens live in a file named by ``LEDGER_TOKENS_FILE`` (TOML or JSON, by extension). The
+file holds only the SHA-256 of each token, never the token itself::
+
+    # TOML
+    [[tokens]]
+    user = "wangfang"                        # who holds it; recorded as Provenance.user
+    role = "grid_worker"                     # grid_worker | clerk | auditor | tax_integration
+    scopes = ["610902100002", "610902101"]   # see below
+    sha256 = "9f86d081884c7d65..."           # hex SHA-256 of the token
+    expires = "2027-06-30"                   # optional: last valid day
+
+    // JSON
+    {"tokens": [{"user": "...", "role": "...", "scopes": [...], "sha256": "..."}]}
+
+Roles and what their scopes are:
+
+=================  ===========================================  ====================================
+role               may                                          scopes
+=================  ===========================================  ====================================
+``grid_worker``    read the gap list, coverage and arrears of   12-digit grid codes or 9-digit
+(网格员)           their grids, and the people living there     township codes
+                   (ID numbers masked)
+``clerk``          issue commands and import spreadsheets for   6-digit region codes
+(医保经办)         their regions; read persons, grids and
+                   arrears there (full ID numbers)
+``auditor``        read everything, with each person's full     none
+(审计/基金监管)    event history
+``tax_integration`` post tax payment records for its regions;   6-digit region codes
+(税务对接)         read nothing personal
+=================  ===========================================  ====================================
+
+``ledger token add --user U --role R --scope S ...`` appends an entry and prints the new
+token once. The file is re-read when it changes, so a new token works without a restart.
+
+Messages of 401 and 403 answers are English with the Chinese in parentheses.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+import threading
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from ledger.domain.errors import DomainError
+from ledger.domain.places import parse_grid_code, validate_region_code
+
+TOKENS_FILE_ENV = "LEDGER_TOKENS_FILE"
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+class Role(StrEnum):
+    GRID_WORKER = "grid_worker"
+    CLERK = "clerk"
+    AUDITOR = "auditor"
+    TAX_INTEGRATION = "tax_integration"
+
+
+ROLE_LABELS = {
+    Role.GRID_WORKER: "网格员",
+    Role.CLERK: "医保经办",
+    Role.AUDITOR: "审计",
+    Role.TAX_INTEGRATION: "税务对接",
+}
+
+
+class Unauthenticated(DomainError):
+    """No usable bearer token: 401."""
+
+    http_status = 401
+
+
+class Forbidden(DomainError):
+    """A valid token without the role or scope the request needs: 403."""
+
+    http_status = 403
+
+
+class TokenFileError(ValueError):
+    """The tokens file cannot be used; the message names the file and the entry."""
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the token's user, role and scopes."""
+
+    user: str
+    role: Role
+    scopes: frozenset[str] = field(default_factory=frozenset)
+
+    # ------------------------------------------------------------ what the role may do
+    def require_role(self, *roles: Role, action: str) -> None:
+        if self.role not in roles:
+            allowed = ", ".join(r.value for r in roles)
+            raise Forbidden(
+                "ROLE_FORBIDDEN",
+                f"your role {self.role.value} may not {action}; it needs the role {allowed} "
+                f"(你的角色「{ROLE_LABELS[self.role]}」无权执行此操作)",
+                role=self.role.value,
+            )
+
+    def has_region(self, region_code: str | None) -> bool:
+        return bool(region_code) and region_code in self.scopes
+
+    def require_region(self, region_code: str | None, *, action: str = "act") -> None:
+        """Clerks (and the tax integration) act only in their own regions."""
+        if self.role == Role.AUDITOR and action == "read":
+            return
+        if not self.has_region(region_code):
+            where = region_code or "an unknown region"
+            raise Forbidden(
+                "SCOPE_FORBIDDEN",
+                f"no access to region {where}: your token covers {self.scope_text()} "
+                f"(你没有参保地 {where} 的权限)",
+                region_code=region_code,
+            )
+
+    def may_read_grid(self, code: str) -> bool:
+        """A 12-digit grid or 9-digit township code this principal may read."""
+        if self.role == Role.AUDITOR:
+            return True
+        if self.role == Role.CLERK:
+            return code[:6] in self.scopes
+        if self.role == Role.GRID_WORKER:
+            return code in self.scopes or (len(code) == 12 and code[:9] in self.scopes)
+        return False
+
+    def require_grid(self, code: str) -> None:
+        self.require_role(Role.GRID_WORKER, Role.CLERK, Role.AUDITOR, action="read grid lists")
+        if not self.may_read_grid(code):
+            kind, label = ("township", "乡镇") if len(code) == 9 else ("grid", "网格")
+            raise Forbidden(
+                "SCOPE_FORBIDDEN",
+                f"no access to {kind} {code}: your token covers {self.scope_text()} (你没有{label} {code} 的权限)",
+                area_code=code,
+            )
+
+    def sees_full_id(self, region_code: str | None) -> bool:
+        """Full ID numbers only for auditors and the clerks of the region (个人信息保护法)."""
+        return self.role == Role.AUDITOR or (self.role == Role.CLERK and self.has_region(region_code))
+
+    def scope_text(self) -> str:
+        return ", ".join(sorted(self.scopes)) or "nothing"
+
+
+# ---------------------------------------------------------------------------- the tokens file
+@dataclass(frozen=True)
+class TokenEntry:
+    user: str
+    role: Role
+    scopes: frozenset[str]
+    sha256: str
+    expires: date | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"user": self.user, "role": self.role.value, "scopes": sorted(self.scopes),
+                               "sha256": self.sha256}
+        if self.expires:
+            out["expires"] = self.expires.isoformat()
+        return out
+
+
+def check_scopes(role: Role, scopes: Iterable[str]) -> frozenset[str]:
+    """Scopes of the right shape for the role (raises DomainError with the reason)."""
+    out = set()
+    for raw in scopes:
+        scope = str(raw).strip()
+        if role == Role.AUDITOR:
+            raise DomainError("SCOPE_INVALID", "an auditor reads everything; give no scopes")
+        if role == Role.GRID_WORKER:
+            if len(scope) == 9 and scope.isdigit():
+                parse_grid_code(scope + "001")  # township block in use, region well formed
+            else:
+                parse_grid_code(scope)
+        else:
+            validate_region_code(scope)
+        out.add(scope)
+    if not out and role != Role.AUDITOR:
+        what = "grid or township codes" if role == Role.GRID_WORKER else "region codes"
+        raise DomainError("SCOPE_REQUIRED", f"a {role.value} token needs at least one scope ({what})")
+    return frozenset(out)
+
+
+def _entry(raw: Any, where: str) -> TokenEntry:
+    if not isinstance(raw, Mapping):
+        raise TokenFileError(f"{where}: each token is a table with user, role, scopes and sha256")
+    unknown = set(raw) - {"user", "role", "scopes", "sha256", "expires", "created", "note"}
+    if unknown:
+        raise TokenFileError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+    user = str(raw.get("user") or "").strip()
+    if not user:
+        raise TokenFileError(f"{where}: 'user' is required (who holds the token)")
+    try:
+        role = Role(str(raw.get("role", "")))
+    except ValueError:
+        raise TokenFileError(f"{where}: role {raw.get('role')!r} is not one of {', '.join(r.value for r in Role)}") from None
+    sha = str(raw.get("sha256") or "").lower()
+    if not _HEX64.fullmatch(sha):
+        raise TokenFileError(f"{where}: 'sha256' must be 64 hex characters (the SHA-256 of the token, not the token)")
+    scopes = raw.get("scopes", [])
+    if not isinstance(scopes, list):
+        raise TokenFileError(f"{where}: 'scopes' must be a list")
+    try:
+        checked = check_scopes(role, scopes)
+    except DomainError as e:
+        raise TokenFileError(f"{where}: {e.message}") from None
+    expires = raw.get("expires")
+    if expires is not None and not isinstance(expires, date):
+        try:
+            expires = date.fromisoformat(str(expires))
+        except ValueError:
+            raise TokenFileError(f"{where}: 'expires' must be a date YYYY-MM-DD") from None
+    return TokenEntry(user=user, role=role, scopes=checked, sha256=sha, expires=expires)
+
+
+def read_token_file(path: str | Path) -> list[TokenEntry]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise TokenFileError(f"{path}: tokens file not found (create one with `ledger token add`)") from None
+    try:
+        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise TokenFileError(f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'TOML'}: {exc}") from None
+    raw_tokens = data.get("tokens", []) if isinstance(data, dict) else None
+    if not isinstance(raw_tokens, list):
+        raise TokenFileError(f"{path}: expected a list 'tokens' of token entries")
+    entries = [_entry(raw, f"{path}: token {n + 1}") for n, raw in enumerate(raw_tokens)]
+    seen: set[str] = set()
+    for n, e in enumerate(entries):
+        if e.sha256 in seen:
+            raise TokenFileError(f"{path}: token {n + 1} repeats the hash of an earlier token")
+        seen.add(e.sha256)
+    return entries
+
+
+def _toml_entry(entry: TokenEntry) -> str:
+    lines = ["", "[[tokens]]", f"user = {json.dumps(entry.user, ensure_ascii=False)}",
+             f'role = "{entry.role.value}"', f"scopes = {json.dumps(sorted(entry.scopes))}",
+             f'sha256 = "{entry.sha256}"', f'created = "{date.today().isoformat()}"']
+    if entry.expires:
+        lines.append(f'expires = "{entry.expires.isoformat()}"')
+    return "\n".join(lines) + "\n"
+
+
+def add_token(path: str | Path, *, user: str, role: str, scopes: Iterable[str], expires: date | None = None) -> str:
+    """Append a new token's hash to the file (created if missing) and return the token, to show once."""
+    path = Path(path)
+    token = secrets.token_urlsafe(32)
+    entry = _entry({"user": user, "role": role, "scopes": list(scopes), "sha256": token_hash(token),
+                    **({"expires": expires.isoformat()} if expires else {})}, "new token")
+    existing = read_token_file(path) if path.exists() else []
+    if any(e.sha256 == entry.sha256 for e in existing):  # pragma: no cover - 256 random bits
+        raise TokenFileError("token collision; run the command again")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".json":
+        data = {"tokens": [e.as_dict() for e in existing] + [entry.as_dict()]}
+        path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    else:
+        if not path.exists():
+            path.write_text("# Bearer tokens of the ledger HTTP API: only SHA-256 hashes, never tokens.\n",
+                            encoding="utf-8")
+        with path.open("a", encoding="utf-8") as f:
+            f.write(_toml_entry(entry))
+    path.chmod(0o600)
+    return token
+
+
+class TokenStore:
+    """Looks tokens up by hash; re-reads its file when the file changes."""
+
+    def __init__(self, entries: Iterable[TokenEntry], *, path: Path | None = None) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._mtime = path.stat().st_mtime_ns if path is not None else None
+        self._by_hash = {e.sha256: e for e in entries}
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> TokenStore:
+        path = Path(path)
+        return cls(read_token_file(path), path=path)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> TokenStore:
+        env = os.environ if env is None else env
+        path = env.get(TOKENS_FILE_ENV)
+        if not path:
+            raise TokenFileError(f"{TOKENS_FILE_ENV} is not set: name the tokens file (create one with `ledger token add`)")
+        return cls.from_file(path)
+
+    @classmethod
+    def from_tokens(cls, tokens: Mapping[str, tuple[str, str, Iterable[str]]]) -> TokenStore:
+        """For tests and embedding: ``{token: (user, role, scopes)}``."""
+        return cls([_entry({"user": u, "role": r, "scopes": list(s), "sha256": token_hash(t)}, f"token of {u}")
+                    for t, (u, r, s) in tokens.items()])
+
+    def _reload_if_changed(self) -> None:
+        if self._path is None:
+            return
+        try:
+            mtime = self._path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return  # keep the last good set rather than lock everyone out
+        if mtime == self._mtime:
+            return
+        with self._lock:
+            if mtime == self._mtime:
+                return
+            try:
+                self._by_hash = {e.sha256: e for e in read_token_file(self._path)}
+            except TokenFileError:
+                from ledger.log import get_logger
+
+                get_logger("ledger.http.auth").exception("tokens_file_unreadable_kept_previous")
+            self._mtime = mtime
+
+    def authenticate(self, authorization: str | None, *, today: date | None = None) -> Principal:
+        """The principal of an ``Authorization`` header value, or :class:`Unauthenticated`."""
+        if not authorization:
+            raise Unauthenticated(
+                "TOKEN_MISSING", "send your token as 'Authorization: Bearer <token>' (缺少访问令牌)")
+        scheme, _, token = authorization.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token or " " in token:
+            raise Unauthenticated(
+                "TOKEN_MALFORMED", "the Authorization header must read 'Bearer <token>' (访问令牌格式不正确)")
+        self._reload_if_changed()
+        entry = self._by_hash.get(token_hash(token))
+        if entry is None:
+            raise Unauthenticated("TOKEN_UNKNOWN", "this token is not valid; ask for a new one (访问令牌无效)")
+        if entry.expires is not None and (today or date.today()) > entry.expires:
+            raise Unauthenticated(
+                "TOKEN_EXPIRED", f"this token expired on {entry.expires.isoformat()}; ask for a new one (访问令牌已过期)")
+        return Principal(user=entry.user, role=entry.role, scopes=entry.scopes)

@@ -1,0 +1,89 @@
+"""Error answers: every one is ``{"code", "message", "details"}`` with a stable code.
+
+* :class:`~ledger.domain.errors.DomainError` -> its ``http_status`` (422, 404 NotFound,
+  409 Conflict, 401/403 from :mod:`ledger.http.auth`);
+* a body or parameter pydantic refuses -> 422 with the first problem's code
+  (``AMOUNT_NOT_INTEGER_FEN``, ``AMOUNT_NOT_POSITIVE``, ``DATE_INVALID``, ``INSTANT_INVALID``,
+  otherwise ``BODY_INVALID`` for the body and ``PARAMETER_INVALID`` for the URL) and every
+  problem in ``details.errors`` as ``{field, code, message}``;
+* routing errors (unknown path, wrong method) -> their status with ``NOT_FOUND`` /
+  ``METHOD_NOT_ALLOWED``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ledger.domain.errors import DomainError
+from ledger.http.models import ERROR_CODES
+
+_DATE_TYPES = {"date_type", "date_parsing", "date_from_datetime_parsing", "date_from_datetime_inexact",
+               "date_future", "date_past"}
+_STATUS_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "BODY_TOO_LARGE", 415: "MEDIA_TYPE_UNSUPPORTED"}
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"code": code, "message": message, "details": details or {}}
+
+
+def _field(loc: tuple[Any, ...]) -> tuple[str, str]:
+    where = str(loc[0]) if loc else "body"
+    rest = [str(p) for p in loc[1:]]
+    return where, ".".join(rest) or where
+
+
+def _problem(error: dict[str, Any]) -> dict[str, str]:
+    kind = error.get("type", "")
+    where, field = _field(tuple(error.get("loc", ())))
+    if kind in ERROR_CODES:
+        code = ERROR_CODES[kind]
+    elif kind in _DATE_TYPES:
+        code = "DATE_INVALID"
+    else:
+        code = "BODY_INVALID" if where == "body" else "PARAMETER_INVALID"
+    message = error.get("msg", "is not valid")
+    if kind == "missing":
+        message = "is required"
+    elif kind == "extra_forbidden":
+        message = "is not a field of this request; remove it or check its spelling"
+    elif kind == "json_invalid":
+        field = "body"
+        message = f"the body is not valid JSON ({error.get('ctx', {}).get('error', 'syntax error')})"
+    elif kind == "string_pattern_mismatch":
+        message = f"has the wrong shape: {error.get('ctx', {}).get('pattern', '')} expected"
+    elif kind.startswith("value_error") or kind in ERROR_CODES:
+        message = error.get("msg", "").removeprefix("Value error, ")
+    if kind != "json_invalid":
+        message = f"{field}: {message}"
+    return {"field": field, "code": code, "message": message}
+
+
+def validation_error_response(errors: list[dict[str, Any]]) -> JSONResponse:
+    problems = [_problem(e) for e in errors]
+    first = problems[0] if problems else {"code": "BODY_INVALID", "message": "the request is not valid"}
+    more = f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})" if len(problems) > 1 else ""
+    return JSONResponse(status_code=422,
+                        content=error_body(first["code"], first["message"] + more, {"errors": problems}))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+        return JSONResponse(status_code=exc.http_status, content=exc.as_dict(), headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return validation_error_response(list(exc.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, f"HTTP_{exc.status_code}")
+        message = exc.detail if isinstance(exc.detail, str) else "request refused"
+        if exc.status_code == 404:
+            message = f"there is no route {request.url.path}; see /docs for the routes"
+        return JSONResponse(status_code=exc.status_code, content=error_body(code, message), headers=exc.headers)

@@ -1,0 +1,224 @@
+"""Request bodies of the HTTP API: strict about money, dates and unknown fields.
+
+* Money (every ``*_fen`` field) is a JSON integer number of fen (分). ``400.0``, ``"40000"``
+  and ``true`` are refused with ``AMOUNT_NOT_INTEGER_FEN``; ``0`` or less with
+  ``AMOUNT_NOT_POSITIVE`` (a transferred balance may be 0).
+* Dates are ISO text ``YYYY-MM-DD`` (``DATE_INVALID`` otherwise); instants are ISO text
+  with a time zone (``INSTANT_INVALID``).
+* A field the model does not know is refused (``BODY_INVALID``): a misspelt optional field
+  must not be dropped silently.
+"""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+#: Validation error types raised here, and the API error code each becomes.
+ERROR_CODES = {
+    "amount_not_integer_fen": "AMOUNT_NOT_INTEGER_FEN",
+    "amount_not_positive": "AMOUNT_NOT_POSITIVE",
+    "date_invalid": "DATE_INVALID",
+    "instant_invalid": "INSTANT_INVALID",
+}
+
+
+def _fen(value: Any, *, allow_zero: bool) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PydanticCustomError(
+            "amount_not_integer_fen",
+            "must be a whole number of fen (分) written as a JSON integer, e.g. 40000 for 400 yuan; "
+            "got {value}",
+            {"value": repr(value)},
+        )
+    if value < 0 or (value == 0 and not allow_zero):
+        raise PydanticCustomError(
+            "amount_not_positive",
+            "must be {limit} fen; got {value}",
+            {"value": value, "limit": "zero or more" if allow_zero else "more than zero"},
+        )
+    return value
+
+
+def _positive_fen(value: Any) -> int:
+    return _fen(value, allow_zero=False)
+
+
+def _non_negative_fen(value: Any) -> int:
+    return _fen(value, allow_zero=True)
+
+
+def parse_iso_date(value: Any) -> date:
+    """A calendar date written ``YYYY-MM-DD`` (nothing else: no timestamps, no datetimes)."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value.strip()):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise PydanticCustomError(
+        "date_invalid", "must be a calendar date written YYYY-MM-DD, e.g. 2025-01-01; got {value}",
+        {"value": repr(value)[:40]},
+    )
+
+
+def _instant(value: Any) -> datetime:
+    parsed = value
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            parsed = None
+    if not isinstance(parsed, datetime) or parsed.tzinfo is None:
+        raise PydanticCustomError(
+            "instant_invalid",
+            "must be a date and time with a time zone, e.g. 2024-10-08T09:30:00+08:00; got {value}",
+            {"value": repr(value)[:40]},
+        )
+    return parsed
+
+
+PositiveFen = Annotated[int, BeforeValidator(_positive_fen), Field(json_schema_extra={"type": "integer", "minimum": 1})]
+NonNegativeFen = Annotated[int, BeforeValidator(_non_negative_fen), Field(json_schema_extra={"type": "integer", "minimum": 0})]
+IsoDate = Annotated[date, BeforeValidator(parse_iso_date)]
+Instant = Annotated[datetime, BeforeValidator(_instant)]
+
+Scheme = Literal["RESIDENT", "EMPLOYEE"]
+GridCode = Annotated[str, Field(pattern=r"^\d{12}$", description="12-digit grid / village code (统计用区划代码)")]
+RegionCode = Annotated[str, Field(pattern=r"^\d{6}$", description="6-digit region code (行政区划代码)")]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Identity(Body):
+    id_type: str = Field("RESIDENT_ID", description="RESIDENT_ID, PASSPORT, HK_MACAU_PERMIT, TAIWAN_PERMIT or "
+                                                    "FOREIGN_PERMANENT_RESIDENT (证件类型)")
+    id_number: str = Field(..., min_length=1, max_length=40, description="ID number (证件号码)")
+    name: str = Field(..., min_length=1, max_length=100, description="Name as on the ID (姓名)")
+
+
+class EnrollmentIn(Identity):
+    """Register the person (if new) and enroll them in a scheme (参保登记)."""
+
+    scheme: Scheme
+    region_code: RegionCode
+    grid_code: GridCode | None = None
+    flexible: bool = Field(False, description="flexible worker (灵活就业) in the employee scheme")
+    employer_id: str | None = Field(None, max_length=40, description="employer (单位编号), employee scheme")
+    effective_date: IsoDate
+
+
+class ResidentAssessmentIn(Body):
+    """Assess the resident contribution for a coverage year (城乡居民缴费核定)."""
+
+    year: int = Field(..., ge=2000, le=2100, description="coverage year")
+    effective_date: IsoDate | None = Field(None, description="business date of the assessment (default: today)")
+
+
+class EmployeeAssessmentIn(Body):
+    """Assess one employee-scheme month on the declared contribution base (职工缴费核定)."""
+
+    month: str = Field(..., pattern=r"^\d{4}-\d{2}$", description="month YYYY-MM")
+    declared_base_fen: PositiveFen = Field(..., description="declared contribution base (缴费基数) in fen")
+    effective_date: IsoDate | None = None
+
+
+class PaymentCorrectionIn(Body):
+    """A counter payment correction (窗口退费/冲正): a new record pointing at the original voucher."""
+
+    kind: Literal["REFUND", "REVERSAL"]
+    voucher_no: str = Field(..., min_length=1, max_length=40, description="number of the correction voucher")
+    tax_office: str = Field(..., min_length=1, max_length=20, description="tax office of the correction voucher")
+    original_voucher_no: str = Field(..., min_length=1, max_length=40, description="the payment corrected")
+    original_tax_office: str | None = Field(None, max_length=20, description="default: tax_office")
+    amount_fen: PositiveFen
+    corrected_at: Instant | None = Field(None, description="when it was made (default: now); "
+                                                           "resend with the same value and X-Request-ID")
+    reason: str = Field(..., min_length=1, max_length=200)
+
+
+class TransferOutIn(Body):
+    """Transfer out (医保关系转出) to another region."""
+
+    transfer_id: str = Field(..., min_length=1, max_length=60)
+    counterpart_region: str = Field(..., min_length=1, max_length=12, description="the receiving region")
+    effective_date: IsoDate
+
+
+class TransferInIn(Identity):
+    """Transfer in (医保关系转入): credit what the sending region carried, then enroll here."""
+
+    transfer_id: str = Field(..., min_length=1, max_length=60)
+    counterpart_region: str = Field(..., min_length=1, max_length=12, description="the sending region")
+    account_balance_fen: NonNegativeFen
+    contribution_months: int = Field(..., ge=0, strict=True)
+    scheme: Scheme
+    region_code: RegionCode
+    grid_code: GridCode | None = None
+    flexible: bool = False
+    employer_id: str | None = Field(None, max_length=40)
+    effective_date: IsoDate
+
+
+class EndEnrollmentIn(Body):
+    """End an enrollment (终止参保): the one in force unless ``enrollment_id`` names another."""
+
+    reason: Literal["DIED", "MOVED_OUT", "TRANSFERRED_OUT", "SWITCHED_SCHEME", "DUPLICATE_RESOLVED"]
+    effective_date: IsoDate
+    enrollment_id: str | None = None
+
+
+class AccountEntryIn(Body):
+    """A personal-account movement (个人账户划入/支出)."""
+
+    amount_fen: PositiveFen
+    reason: Literal["CONTRIBUTION", "RETIREE_CREDIT", "TRANSFER_IN", "MEDICAL_EXPENSE", "FAMILY_MUTUAL_AID",
+                    "CORRECTION"]
+    reference: str = Field(..., min_length=1, max_length=80)
+    effective_date: IsoDate
+    relative_person_id: str | None = Field(None, description="family mutual aid (家庭共济): the relative")
+    relative_relationship: str | None = None
+
+
+class TaxPaymentIn(Identity):
+    """One tax-bureau collection record (税务征收回传): payment, refund or reversal."""
+
+    voucher_no: str = Field(..., min_length=1, max_length=40, description="电子税票号码")
+    tax_office: str = Field(..., min_length=1, max_length=20, description="征收税务机关")
+    region_code: RegionCode
+    levy_item: Scheme
+    period_start: IsoDate
+    period_end: IsoDate
+    amount_fen: PositiveFen
+    paid_at: Instant
+    credited_on: IsoDate | None = None
+    channel: str = Field("", max_length=20)
+    kind: Literal["PAYMENT", "REFUND", "REVERSAL"] = "PAYMENT"
+    original_voucher_no: str | None = None
+    original_tax_office: str | None = None
+    reason: str = Field("", max_length=200)
+
+
+class OutcomeOut(BaseModel):
+    """What a command did; ``applied`` is false for a resend or when nothing needed changing."""
+
+    applied: bool
+    message: str
+    event_ids: list[str]
+    person_id: str | None
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: a stable code, a message a clerk understands, details."""
+
+    code: str
+    message: str
+    details: dict[str, Any] = {}

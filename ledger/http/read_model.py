@@ -1,0 +1,127 @@
+"""The read side the HTTP routes ask: entitlement, grid gaps and coverage, arrears.
+
+:class:`ViewReads` answers over the stored views (:class:`projections.queries.ViewQueries`
+on the system's view store, :func:`projections.wiring.views`). Before each read it
+catches the views up with the ledger's notification log (one
+:class:`~projections.projector.ProjectionRunner` per app, under a lock), so an answer
+includes every write the API itself just made. When another process keeps the store
+up to date (``ledger project --follow``) the catch-up finds nothing to do, or finds that
+runner mid-batch (``POSITION_MOVED``) and leaves it to it. A deployment whose views are
+fed from Kafka (``ledger project --source kafka``) must not also feed them from the log:
+start the API with ``LEDGER_API_CATCH_UP=0`` there.
+
+The views hold no names and only masked ID numbers (个人信息保护法); a list shows who is
+meant from the person's aggregate (loaded for the rows of a list in one statement on
+PostgreSQL), masked or not as the caller's role allows.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from datetime import date
+from typing import Any, Protocol
+from uuid import UUID
+
+from ledger.batch_load import load_aggregates
+from ledger.log import get_logger
+
+log = get_logger("ledger.http.reads")
+
+CATCH_UP_ENV = "LEDGER_API_CATCH_UP"
+
+
+class ReadQueries(Protocol):
+    """What the routes ask of the read side."""
+
+    def identities(self, person_ids: list[str]) -> dict[str, tuple[str, str, str]]: ...
+
+    def entitlement(self, person_id: UUID, *, year: int, on: date) -> dict[str, Any]: ...
+
+    def grid_known(self, code: str) -> bool: ...
+
+    def gaps(self, code: str, *, year: int, as_of: date, reason: str | None = None) -> list[dict[str, Any]]: ...
+
+    def coverage(self, code: str, *, year: int, as_of: date) -> dict[str, Any] | None: ...
+
+    def arrears(self, *, as_of: date, region: str | None = None, grid: str | None = None,
+                sort: str | None = "outstanding_fen", limit: int | None = None) -> list[dict[str, Any]]: ...
+
+
+class ViewReads:
+    """:class:`ReadQueries` over :class:`projections.queries.ViewQueries`, caught up on each read."""
+
+    def __init__(self, system: Any, *, catch_up: bool | None = None, store: Any = None) -> None:
+        from projections.wiring import projection_runner, view_queries, views
+
+        if catch_up is None:
+            catch_up = os.environ.get(CATCH_UP_ENV, "1") != "0"
+        self.ledger = system.ledger
+        self.store = store if store is not None else views(system)
+        self.queries = view_queries(system, self.store)
+        self.runner = projection_runner(system, source="log", store=self.store) if catch_up else None
+        self._lock = threading.Lock()
+
+    def catch_up(self) -> None:
+        if self.runner is None:
+            return
+        from projections.store import StoreError
+
+        with self._lock:
+            try:
+                self.runner.run_once()
+            except StoreError as e:
+                if e.code != "POSITION_MOVED":
+                    raise
+                log.info("views_caught_up_elsewhere", message=e.message)
+
+    # ------------------------------------------------------------ people
+    def identities(self, person_ids: list[str]) -> dict[str, tuple[str, str, str]]:
+        persons = load_aggregates(self.ledger, [UUID(p) for p in person_ids])
+        return {str(pid): (p.id_type, p.id_number, p.name) for pid, p in persons.items()}
+
+    def entitlement(self, person_id: UUID, *, year: int, on: date) -> dict[str, Any]:
+        self.catch_up()
+        answer = self.queries.entitlement(person_id, year)
+        decision = self.queries.covered_on(person_id, on)
+        return {
+            "person_id": answer["person_id"],
+            "year": answer["year"],
+            "on": on,
+            "covered": decision.covered,
+            "reason": decision.reason,
+            "scheme": decision.scheme,
+            "period": decision.period,
+            "region_code": decision.region_code,
+            "policy_version": decision.policy_version,
+            "sources": list(decision.sources),
+            "resident_year": answer["resident"],
+            "employee_year": answer["employee"],
+            "summary": answer["summary"],
+        }
+
+    # ------------------------------------------------------------ grids
+    def grid_known(self, code: str) -> bool:
+        self.catch_up()
+        return self.store.place_known(**{"grid" if len(code) == 12 else "township": code})
+
+    def gaps(self, code: str, *, year: int, as_of: date, reason: str | None = None) -> list[dict[str, Any]]:
+        self.catch_up()
+        return self.queries.gap_list(code, year, as_of, reason=reason)
+
+    def coverage(self, code: str, *, year: int, as_of: date) -> dict[str, Any] | None:
+        self.catch_up()
+        rates = self.queries.coverage_rates(year, as_of, region=code[:6])
+        return rates["grids" if len(code) == 12 else "townships"].get(code)
+
+    def arrears(self, *, as_of: date, region: str | None = None, grid: str | None = None,
+                sort: str | None = "outstanding_fen", limit: int | None = None) -> list[dict[str, Any]]:
+        """Arrears of a region and/or a grid; a 9-digit ``grid`` is a township."""
+        self.catch_up()
+        if grid is not None and len(grid) == 9:
+            rows = self.queries.arrears(as_of, region=region or grid[:6], sort=sort)
+            rows = [r for r in rows if r["township_code"] == grid]
+            return rows[:limit] if limit is not None else rows
+        return self.queries.arrears(as_of, region=region, grid=grid, sort=sort, limit=limit)
+
+
+__all__ = ["CATCH_UP_ENV", "ReadQueries", "ViewReads"]
