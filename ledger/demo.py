@@ -1,0 +1,474 @@
+"""The main job: a synthetic county through the whole pipeline, and what each user wants first.
+
+Feeds go where production feeds go: tax payments, status grants and registry records
+are Avro-encoded onto their topics (in-process topics on the embedded default, the
+real Kafka broker when ``KAFKA_BOOTSTRAP_SERVERS`` is set) and taken in by the same
+consumers as in production; clerk actions go through the application service as the
+HTTP API would; the publisher puts every ledger event on ``ledger.events.v1``; the
+projection runner builds the views; the report is read from the views. Then the
+demo checks the ledger against what the generator knows it left uncovered, and why.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Iterable
+
+from ledger.config import load_settings, state_dir
+
+
+@dataclass
+class DemoResult:
+    """The demo's figures, and whether the ledger agreed with the generator's truth."""
+
+    people: int
+    seed: int
+    store: str
+    transport: str
+    seconds: dict[str, float] = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)
+    checks: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(c["ok"] for c in self.checks.values())
+
+
+def _fresh_env(people: int, seed: int) -> dict[str, str]:
+    """Settings for one demo run: its own SQLite files, or its own schema and topic prefix."""
+    env = dict(os.environ)
+    if env.get("LEDGER_PERSISTENCE") == "postgres":
+        env["POSTGRES_SCHEMA"] = f"demo_{uuid.uuid4().hex[:10]}"
+    else:
+        root = state_dir() / "demo"
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        env["LEDGER_STATE_DIR"] = str(root)
+        env["LEDGER_SQLITE_PATH"] = str(root / "ledger.sqlite")
+        env["LEDGER_VIEWS_PATH"] = str(root / "views.sqlite")
+        env.setdefault("LEDGER_ID_KEY", f"demo-key-{seed}")
+    if env.get("KAFKA_BOOTSTRAP_SERVERS"):
+        env["LEDGER_TOPIC_PREFIX"] = f"demo{uuid.uuid4().hex[:8]}."
+    return env
+
+
+def _create_schema(env: dict[str, str]) -> None:
+    import psycopg
+    from psycopg import sql
+
+    from ledger.config import postgres_from_env
+
+    pg = postgres_from_env(env)
+    with psycopg.connect(host=pg["POSTGRES_HOST"], port=int(pg["POSTGRES_PORT"]), dbname=pg["POSTGRES_DBNAME"],
+                         user=pg["POSTGRES_USER"], password=pg.get("POSTGRES_PASSWORD", ""), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(env["POSTGRES_SCHEMA"])))
+
+
+def _encoded(kind: str, record: Any) -> bytes:
+    from events import codec, inbound
+    from ledger.simulation import feeds
+
+    if kind == feeds.TAX:
+        return codec.encode(inbound.TAX_PAYMENT, inbound.tax_record_to_avro(record))
+    if kind == feeds.STATUS:
+        return codec.encode(inbound.SUBSIDY_STATUS, inbound.status_record_to_avro(record))
+    return codec.encode(inbound.RESIDENT_RECORD, inbound.resident_record_to_avro(record))
+
+
+def _malformed_bytes(topic: str, row: dict[str, Any]) -> bytes:
+    """A malformed row as a careless producer would send it: Avro when it still encodes, JSON when not."""
+    from events import codec, inbound
+
+    name = inbound.TOPIC_RECORDS[topic][0]
+    try:
+        return codec.encode(name, row)
+    except codec.AvroError:
+        return json.dumps(row, default=str, ensure_ascii=False).encode()
+
+
+class _Pipeline:
+    """Feeds onto topics, consumers, clerk actions, publisher, projections: one system, in timeline order."""
+
+    def __init__(self, system: Any) -> None:
+        from ledger.bootstrap import feed_consumer, ledger_publisher
+        from ledger.simulation import feeds
+
+        self.system = system
+        self.feeds = feeds
+        self.kafka = bool(system.settings.kafka_bootstrap_servers)
+        if self.kafka:
+            from consumers.kafka_io import KafkaSink, make_producer
+            from infra.topics import ensure_topics
+
+            ensure_topics(system.settings.kafka_bootstrap_servers, system.settings.topic_prefix)
+            self.producer = KafkaSink(make_producer(system.settings.kafka_bootstrap_servers))
+            system.closers.append(self.producer.close)
+        else:
+            self.producer = system.inprocess_broker()
+        self.topic_of = {feeds.TAX: feeds.TAX_TOPIC, feeds.STATUS: feeds.STATUS_TOPIC,
+                         feeds.RESIDENCE: feeds.RESIDENTS_TOPIC}
+        self.consumers = {
+            feeds.TAX: feed_consumer(system, "tax", max_records=500, poll_timeout=0.2),
+            feeds.STATUS: feed_consumer(system, "status", max_records=500, poll_timeout=0.2),
+            feeds.RESIDENCE: feed_consumer(system, "residents", max_records=500, poll_timeout=0.2),
+        }
+        self.publisher = ledger_publisher(system)
+        self.produced: Counter[str] = Counter()
+        self.consumed: Counter[str] = Counter()
+        self.clerk_errors: Counter[str] = Counter()
+
+    def produce(self, kind: str, payloads: Iterable[tuple[bytes, bytes]]) -> None:
+        topic = self.system.topic(self.topic_of[kind])
+        for key, value in payloads:
+            self.producer.send(topic, key=key, value=value)
+            self.produced[kind] += 1
+        self.producer.flush()
+
+    def drain(self, kind: str) -> None:
+        """Run the feed's consumer until everything produced to it has been taken in."""
+        runner = self.consumers[kind]
+        deadline = time.monotonic() + 120
+        while self.consumed[kind] < self.produced[kind]:
+            for result in runner.run_once():
+                self.consumed[kind] += result.last_offset - result.first_offset + 1
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the {kind} consumer did not catch up within 120 s")
+
+    def clerk(self, action: Any) -> None:
+        from ledger.domain.errors import DomainError
+
+        try:
+            self.feeds._apply_one(self.system.ledger, action, self._no_feed)
+        except DomainError as e:
+            self.clerk_errors[e.code] += 1
+
+    @staticmethod
+    def _no_feed(topic: str, key: str) -> Any:  # clerk actions never come from a feed
+        raise AssertionError(f"clerk action routed to feed {topic}")
+
+    def run(self, county: Any, progress: Any) -> None:
+        feeds = self.feeds
+        run_kind: str | None = None
+        run: list[Any] = []
+
+        def flush() -> None:
+            if not run:
+                return
+            self.produce(run_kind, ((a.key.encode(), _encoded(run_kind, a.record)) for a in run))
+            self.drain(run_kind)
+            progress.advance(len(run))
+            run.clear()
+
+        for action in county.actions:
+            if action.kind in self.topic_of:
+                if action.kind != run_kind:
+                    flush()
+                    run_kind = action.kind
+                run.append(action)
+                if len(run) >= 2000:
+                    flush()
+                continue
+            flush()
+            run_kind = None
+            self.clerk(action)
+            progress.advance(1)
+        flush()
+        by_topic: dict[str, list[Any]] = {}
+        for m in county.malformed_rows:
+            by_topic.setdefault(m.topic, []).append(m)
+        kind_of = {v: k for k, v in self.topic_of.items()}
+        for topic, rows in by_topic.items():
+            kind = kind_of[topic]
+            self.produce(kind, ((f"malformed-{i}".encode(), _malformed_bytes(topic, m.row)) for i, m in enumerate(rows)))
+            self.drain(kind)
+        progress.advance(len(county.malformed_rows))
+
+
+def _rejections(system: Any) -> Counter[str]:
+    """Codes of the feed records the consumers rejected and kept (FeedRejection events in the ledger)."""
+    from ledger.domain.feed_rejection import FeedRejection
+
+    codes: Counter[str] = Counter()
+    start = 1
+    while True:
+        notifications = system.ledger.recorder.select_notifications(start=start, limit=5000)
+        if not notifications:
+            return codes
+        for n in notifications:
+            if n.topic.endswith("FeedRejection.Rejected"):
+                event = system.ledger.mapper.to_domain_event(n)
+                assert isinstance(event, FeedRejection.Rejected)
+                codes[event.code] += 1
+        start = notifications[-1].id + 1
+
+
+def run_pipeline(people: int, seed: int, *, env: dict[str, str] | None = None, quiet: bool = False) -> DemoResult:
+    """Generate a county, run it through the pipeline, read the views, check against the truth."""
+    from ledger.bootstrap import bootstrap
+    from ledger.simulation import generate_county
+    from projections.progress import ProgressBar
+    from projections.wiring import projection_runner, view_queries
+
+    from ledger.log import configure_logging
+
+    # The report is the output; per-record log lines (rejections included) are summarised in the checks.
+    configure_logging(level="ERROR", force=True)
+    env = env if env is not None else _fresh_env(people, seed)
+    if env.get("LEDGER_PERSISTENCE") == "postgres":
+        _create_schema(env)
+    settings = load_settings(env)
+    saved = {k: os.environ.get(k) for k in ("LEDGER_VIEWS_PATH", "LEDGER_STATE_DIR")}
+    os.environ.update({k: env[k] for k in saved if k in env})  # the view store reads them from the environment
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    county = generate_county(seed, people)
+    timings["generate"] = time.perf_counter() - t0
+    system = bootstrap(settings)
+    result = DemoResult(people=people, seed=seed, store=settings.persistence,
+                        transport="kafka" if settings.kafka_bootstrap_servers else "in-process")
+    try:
+        t0 = time.perf_counter()
+        pipeline = _Pipeline(system)
+        bar = ProgressBar(len(county.actions) + len(county.malformed_rows), label="feeds → ledger",
+                          unit="records", enabled=not quiet)
+        pipeline.run(county, bar)
+        bar.close() if hasattr(bar, "close") else None
+        timings["feeds_to_ledger"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        published = pipeline.publisher.publish_pending()
+        timings["publish"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        projection_runner(system).run_once(progress=not quiet, label="events → views")
+        timings["project"] = time.perf_counter() - t0
+        queries = view_queries(system)
+        result.report = _report(system, county, queries, published)
+        result.checks = _checks(system, county, queries, pipeline)
+    finally:
+        system.close()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    result.seconds = {k: round(v, 2) for k, v in timings.items()}
+    return result
+
+
+def _pct(bp: int | None) -> str:
+    return "—" if bp is None else f"{bp / 100:.2f}%"
+
+
+def _report(system: Any, county: Any, queries: Any, published: int) -> dict[str, Any]:
+    from projections.coverage_gaps import REASON_LABELS
+
+    year = county.coverage_year
+    as_of = county.as_of
+    rates = queries.coverage_rates(year, as_of)
+    townships = {t.code: t for t in county.townships}
+    township_rows = [
+        {"township": code, "name": townships[code].name if code in townships else "",
+         "residents": s["residents"], "covered": s["covered"], "coverage": _pct(s["coverage_bp"]),
+         "subsidised": s["subsidised"], "subsidised_covered": s["subsidised_covered"],
+         "subsidised_coverage": _pct(s["subsidised_coverage_bp"])}
+        for code, s in rates["townships"].items()
+    ]
+    grid_rows = sorted(
+        ({"grid": g, "residents": s["residents"], "covered": s["covered"], "coverage": _pct(s["coverage_bp"]),
+          "coverage_bp": s["coverage_bp"] or 0, "gaps": s["residents"] - s["covered"]}
+         for g, s in rates["grids"].items()),
+        key=lambda r: (r["coverage_bp"], r["grid"]),
+    )
+    gaps: list[dict[str, Any]] = []
+    for code in rates["townships"]:
+        gaps.extend(queries.gap_list(code, year, as_of))
+    from projections.coverage_gaps import REASONS
+
+    gaps.sort(key=lambda r: (REASONS.index(r["reason"]), r["grid_code"], r["person_id"]))
+    subsidised_missing = [g for g in gaps if g["reason"] == "SUBSIDISED_NOT_COVERED"]
+    arrears = queries.arrears(as_of)
+    arrears_rows = arrears["rows"] if isinstance(arrears, dict) else arrears
+    totals = {
+        "rows": len(arrears_rows),
+        "outstanding_fen": sum(r["outstanding_fen"] for r in arrears_rows),
+        "late_fee_fen": sum(r.get("late_fee_fen", 0) for r in arrears_rows),
+    }
+    by_kind: Counter[str] = Counter(r.get("kind", "?") for r in arrears_rows)
+    sample = _sample_history(system, county)
+    total = {"residents": sum(s["residents"] for s in rates["townships"].values()),
+             "covered": sum(s["covered"] for s in rates["townships"].values()),
+             "subsidised": sum(s["subsidised"] for s in rates["townships"].values()),
+             "subsidised_covered": sum(s["subsidised_covered"] for s in rates["townships"].values())}
+    return {
+        "coverage_year": year,
+        "as_of": as_of.isoformat(),
+        "county": {**total, "coverage": _pct(total["covered"] * 10000 // total["residents"] if total["residents"] else None),
+                   "subsidised_coverage": _pct(total["subsidised_covered"] * 10000 // total["subsidised"]
+                                               if total["subsidised"] else None)},
+        "townships": township_rows,
+        "lowest_grids": grid_rows[:10],
+        "gaps_by_reason": dict(Counter(g["reason"] for g in gaps)),
+        "gap_labels": {k: REASON_LABELS[k] for k in REASONS},
+        "subsidised_missing": [{k: g.get(k) for k in ("masked_id", "name", "grid_code", "reason", "detail")}
+                               for g in subsidised_missing[:20]],
+        "gap_top": [{k: g.get(k) for k in ("masked_id", "name", "grid_code", "reason", "detail")} for g in gaps[:15]],
+        "arrears": {**totals, "by_kind": dict(by_kind)},
+        "published_events": published,
+        "history": sample,
+    }
+
+
+def _sample_history(system: Any, county: Any) -> dict[str, Any]:
+    """One replayed person: the first subsidised person who also paid, so the history shows both."""
+    from ledger.log import mask_id_number
+
+    truth = county.truth.by_id()
+    chosen = next((p for p in county.persons if truth.get(p.id_number) and truth[p.id_number].subsidised
+                   and truth[p.id_number].net_paid_fen), None) or county.persons[0]
+    try:
+        from ledger.audit.history import history_report  # the auditor's history, when present
+        report = history_report(system.ledger, "RESIDENT_ID", chosen.id_number)
+        return {"masked_id": mask_id_number(chosen.id_number), "report": report}
+    except ImportError:
+        pass
+    person_id = system.ledger.person_id("RESIDENT_ID", chosen.id_number)
+    lines = []
+    for e in system.ledger.events.get(person_id):
+        lines.append({"version": e.originator_version, "recorded_at": e.timestamp.isoformat(timespec="seconds"),
+                      "effective_date": e.effective_date.isoformat(), "event": type(e).__name__,
+                      "source": e.provenance.get("topic") or e.provenance.get("user") or e.provenance.get("source")})
+    return {"masked_id": mask_id_number(chosen.id_number), "events": lines}
+
+
+def _checks(system: Any, county: Any, queries: Any, pipeline: _Pipeline) -> dict[str, Any]:
+    """The ledger against the generator's truth: the same people uncovered, for the same reasons."""
+    truth = county.truth
+    year, as_of = county.coverage_year, county.as_of
+    rates = queries.coverage_rates(year, as_of)
+    found: dict[str, str] = {}
+    for code in rates["townships"]:
+        for g in queries.gap_list(code, year, as_of):
+            found[g["person_id"]] = g["reason"]
+    expected: dict[str, str] = {}
+    for t in truth.persons:
+        if t.scope == "IN_COUNTY" and not t.covered and t.reason:
+            expected[str(system.ledger.person_id("RESIDENT_ID", t.id_number))] = t.reason
+    wrong_reason = {p: (expected[p], found[p]) for p in expected.keys() & found.keys() if expected[p] != found[p]}
+    rejected = _rejections(system)
+    return {
+        "gap_people": {
+            "ok": expected.keys() == found.keys() and not wrong_reason,
+            "expected": len(expected), "found": len(found),
+            "missing": len(expected.keys() - found.keys()), "unexpected": len(found.keys() - expected.keys()),
+            "wrong_reason": len(wrong_reason),
+        },
+        "bad_records_kept": {
+            "ok": sum(rejected.values()) + sum(pipeline.clerk_errors.values()) == truth.bad_record_count,
+            "expected": truth.bad_record_count,
+            "rejected_by_consumers": sum(rejected.values()),
+            "refused_clerk_actions": sum(pipeline.clerk_errors.values()),
+            "codes": dict(sorted((rejected + pipeline.clerk_errors).items())),
+            "expected_ledger_codes": truth.error_counts(),
+        },
+        "all_consumed": {
+            "ok": all(pipeline.consumed[k] == pipeline.produced[k] for k in pipeline.produced),
+            "produced": dict(pipeline.produced), "consumed": dict(pipeline.consumed),
+        },
+    }
+
+
+def _print_report(result: DemoResult) -> None:
+    r = result.report
+    out = sys.stdout
+
+    def table(rows: list[dict[str, Any]], cols: list[str]) -> None:
+        from ledger.cli import _print_table
+
+        _print_table(rows, cols)
+
+    print(f"\n== County of {result.people:,} people (seed {result.seed}); store {result.store}, "
+          f"transport {result.transport}; coverage year {r['coverage_year']} as of {r['as_of']} ==", file=out)
+    c = r["county"]
+    print(f"County coverage {c['coverage']} ({c['covered']:,}/{c['residents']:,} residents); "
+          f"subsidised coverage {c['subsidised_coverage']} ({c['subsidised_covered']:,}/{c['subsidised']:,})\n")
+    print("Coverage per township (参保率 / 资助参保率):")
+    table(r["townships"], ["township", "name", "residents", "covered", "coverage", "subsidised", "subsidised_coverage"])
+    print("\nLowest-covered grids:")
+    table(r["lowest_grids"], ["grid", "residents", "covered", "coverage", "gaps"])
+    print("\nWho is not covered, by reason (应保尽保):")
+    table([{"reason": k, "label": r["gap_labels"].get(k, ""), "people": v}
+           for k, v in sorted(r["gaps_by_reason"].items(), key=lambda kv: -kv[1])], ["reason", "label", "people"])
+    print(f"\nSubsidised people not covered (first {len(r['subsidised_missing'])}; they come first):")
+    table(r["subsidised_missing"], ["masked_id", "name", "grid_code", "reason"])
+    print("\nTop of the gap list:")
+    table(r["gap_top"], ["masked_id", "name", "grid_code", "reason"])
+    a = r["arrears"]
+    print(f"\nArrears (欠费) as of {r['as_of']}: {a['rows']:,} rows, outstanding {a['outstanding_fen'] / 100:,.2f} yuan, "
+          f"late fees {a['late_fee_fen'] / 100:,.2f} yuan; by kind {a['by_kind']}")
+    if "reconciliation" in r:
+        print(f"\nReconciliation: {r['reconciliation']}")
+    h = r["history"]
+    print(f"\nOne person's history, replayed ({h['masked_id']}):")
+    if "events" in h:
+        table(h["events"], ["version", "recorded_at", "effective_date", "event", "source"])
+    else:
+        rows = []
+        for e in h["report"]["events"]:
+            st = e.get("state_after") or {}
+            rows.append({"v": e["version"], "recorded": str(e["recorded_at"])[:19], "effective": e["effective_date"],
+                         "what": e["description"][:70], "due": st.get("due_fen"), "paid": st.get("net_paid_fen"),
+                         "covered_from": st.get("covered_from"), "balance": st.get("account_balance_fen")})
+        table(rows, ["v", "recorded", "effective", "what", "due", "paid", "covered_from", "balance"])
+    print(f"\nPublished {r['published_events']:,} ledger events to ledger.events.v1.")
+    print("\nChecks against the generator's truth:")
+    for name, check in result.checks.items():
+        detail = {k: v for k, v in check.items() if k != "ok"}
+        print(f"  {'OK  ' if check['ok'] else 'FAIL'} {name}: {detail}")
+    print(f"\nTimings (s): {result.seconds}")
+
+
+def _chart(result: DemoResult, path: str) -> None:
+    """Coverage per township as a bar chart (SVG: an image every browser and office suite opens)."""
+    rows = result.report["townships"]
+    width, bar_h, left = 760, 22, 230
+    height = 40 + bar_h * len(rows)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+             f'font-size="12"><rect width="100%" height="100%" fill="white"/>'
+             f'<text x="10" y="20" font-size="14">参保率 coverage per township, {result.report["coverage_year"]}</text>']
+    for i, r in enumerate(rows):
+        y = 32 + i * bar_h
+        w = (width - left - 70) * r["covered"] // r["residents"] if r["residents"] else 0
+        parts.append(f'<text x="10" y="{y + 15}">{r["township"]} {r["name"]}</text>'
+                     f'<rect x="{left}" y="{y + 3}" width="{w}" height="{bar_h - 6}" fill="#3b7dd8"/>'
+                     f'<text x="{left + w + 5}" y="{y + 15}">{r["coverage"]}</text>')
+    parts.append("</svg>")
+    Path(path).write_text("".join(parts), encoding="utf-8")
+    print(f"chart written to {path}")
+
+
+def run_demo(*, people: int = 3000, seed: int = 2025, json_output: bool = False, chart: str | None = None) -> int:
+    """The README's main command. Exit 0 when the ledger matched the generator's truth."""
+    from ledger.domain.errors import DomainError
+
+    if people < 100:
+        raise DomainError("COUNT_INVALID", "--people must be at least 100 (the county needs every scenario)")
+    result = run_pipeline(people, seed, quiet=json_output)
+    if json_output:
+        print(json.dumps({"people": result.people, "seed": result.seed, "store": result.store,
+                          "transport": result.transport, "seconds": result.seconds, "report": result.report,
+                          "checks": result.checks, "ok": result.ok}, ensure_ascii=False, indent=2, default=str))
+    else:
+        _print_report(result)
+    if chart:
+        _chart(result, chart)
+    return 0 if result.ok else 1
+
+
+__all__ = ["DemoResult", "run_demo", "run_pipeline"]
