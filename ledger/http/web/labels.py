@@ -1,0 +1,75 @@
+"""Chinese labels and money text for the grid worker's page and its exports (网格员页面).
+
+The codes stay English in the API; these are only how a page or a spreadsheet says them.
+"""
+from __future__ import annotations
+
+from ledger.domain.places import ANKANG_REGIONS
+from ledger.policy.model import SUBSIDY_CATEGORIES, WAITING_EXEMPTIONS
+from projections.coverage_gaps import REASON_LABELS
+
+ID_TYPES = {
+    "RESIDENT_ID": "居民身份证",
+    "PASSPORT": "护照",
+    "HK_MACAU_PERMIT": "港澳居民来往内地通行证",
+    "TAIWAN_PERMIT": "台湾居民来往大陆通行证",
+    "FOREIGN_PERMANENT_RESIDENT": "外国人永久居留身份证",
+}
+
+SCHEMES = {
+    "RESIDENT": "城乡居民基本医疗保险",
+    "EMPLOYEE": "职工基本医疗保险",
+}
+
+END_REASONS = {
+    "DIED": "死亡",
+    "MOVED_OUT": "迁出",
+    "TRANSFERRED_OUT": "转出",
+    "SWITCHED_SCHEME": "转换险种",
+    "DUPLICATE_RESOLVED": "重复参保已清理",
+}
+
+
+def id_type(code: str | None) -> str:
+    return ID_TYPES.get(code or "", code or "")
+
+
+def scheme(code: str | None) -> str:
+    return SCHEMES.get(code or "", code or "")
+
+
+def reason(code: str | None) -> str:
+    return REASON_LABELS.get(code or "", code or "")
+
+
+def subsidy_category(code: str | None) -> str:
+    return SUBSIDY_CATEGORIES.get(code or "", code or "")
+
+
+def waiting_exemption(code: str | None) -> str:
+    return WAITING_EXEMPTIONS.get(code or "", code or "")
+
+
+def end_reason(code: str | None) -> str:
+    return END_REASONS.get(code or "", code or "")
+
+
+def region(code: str | None) -> str:
+    """``610902 汉滨区`` (the code alone when the ledger has no name for it)."""
+    if not code:
+        return ""
+    name = ANKANG_REGIONS.get(code[:6])
+    return f"{code} {name}" if name and len(code) == 6 else code
+
+
+def yuan(fen: int | None) -> str:
+    """Integer fen as yuan text with two decimals (``40000`` -> ``400.00``), without floats."""
+    if fen is None:
+        return ""
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(abs(int(fen)), 100)
+    return f"{sign}{whole}.{cents:02d}"
+
+
+__all__ = ["END_REASONS", "ID_TYPES", "SCHEMES", "end_reason", "id_type", "reason", "region", "scheme",
+           "subsidy_category", "waiting_exemption", "yuan"]

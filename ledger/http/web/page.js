@@ -1,0 +1,483 @@
+
+"use strict";
+// The grid worker's page: pick a grid, see who is not covered and why, open one person, export.
+// All data comes from the ledger API with the worker's bearer token; nothing is sent elsewhere.
+// The page state lives in the address hash (#grid=…&year=…&as_of=…&reason=…&person=…), so a
+// filtered list or an opened person can be bookmarked, shared with a colleague who has the
+// same grid, and reloaded.
+(function () {
+  const TOKEN_KEY = "ledger.web.token";
+  const LABELS = JSON.parse(document.getElementById("labels").textContent);
+  const $ = (id) => document.getElementById(id);
+  const PHONE = window.matchMedia("(max-width: 600px)");
+  const state = {
+    token: null, me: null,
+    code: "", year: "", asOf: "", reason: "", person: "",
+    loaded: null,  // {code, year, asOf, day}: what the list on screen is for
+    gaps: [], coverage: null, opener: null,
+  };
+
+  // ------------------------------------------------------------------ small helpers
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === "class") node.className = v;
+      else if (k.startsWith("data-")) node.setAttribute(k, v);
+      else if (k === "text") node.textContent = v;
+      else node.setAttribute(k, v === true ? "" : v);
+    }
+    for (const child of children) {
+      if (child !== null && child !== undefined) node.append(child);
+    }
+    return node;
+  }
+
+  function setPageState(name) { document.body.dataset.state = name; }
+
+  function yuan(fen) {
+    if (fen === null || fen === undefined) return "—";
+    const sign = fen < 0 ? "-" : "";
+    const abs = Math.abs(fen);
+    return sign + Math.floor(abs / 100) + "." + String(abs % 100).padStart(2, "0");
+  }
+
+  function thisYear() { return String(new Date().getFullYear()); }
+
+  function areaWord(code) { return code.length === 9 ? "乡镇" : "网格"; }
+
+  function scopeLabel(code) {
+    const scope = ((state.me && state.me.scopes) || []).find((s) => s.code === code);
+    return scope ? scope.label : areaWord(code) + " " + code;
+  }
+
+  function scopeText() {
+    const scopes = ((state.me && state.me.scopes) || []).map((s) => s.code);
+    return scopes.length ? scopes.join("、") : "（无）";
+  }
+
+  // ------------------------------------------------------------------ the address
+  function readHash() {
+    const p = new URLSearchParams(location.hash.slice(1));
+    const reason = (p.get("reason") || "").trim();
+    return {
+      code: (p.get("grid") || "").trim(), year: (p.get("year") || "").trim(), asOf: (p.get("as_of") || "").trim(),
+      reason: reason in LABELS.reasons ? reason : "", person: (p.get("person") || "").trim(),
+    };
+  }
+
+  function writeHash() {
+    const p = new URLSearchParams();
+    if (state.code) p.set("grid", state.code);
+    if (state.year) p.set("year", state.year);
+    if (state.asOf) p.set("as_of", state.asOf);
+    if (state.reason) p.set("reason", state.reason);
+    if (state.person) p.set("person", state.person);
+    const hash = p.toString();
+    history.replaceState(null, "", location.pathname + location.search + (hash ? "#" + hash : ""));
+  }
+
+  // A token opened as /web/?token=… is kept for this tab and removed from the address at once,
+  // so it stays out of the history, bookmarks and screenshots.
+  function takeTokenFromAddress() {
+    const url = new URL(location.href);
+    if (!url.searchParams.has("token")) return;
+    const token = (url.searchParams.get("token") || "").trim();
+    url.searchParams.delete("token");
+    history.replaceState(null, "", url.pathname + url.search + url.hash);
+    if (token) sessionStorage.setItem(TOKEN_KEY, token);
+  }
+
+  // ------------------------------------------------------------------ the API
+  class ApiError extends Error {
+    constructor(status, body, requestId) {
+      super((body && body.message) || "HTTP " + status);
+      this.status = status;
+      this.body = body || {};
+      this.requestId = requestId || "";
+    }
+  }
+
+  async function api(path, params, raw) {
+    const url = new URL(path, location.origin);
+    for (const [k, v] of Object.entries(params || {})) {
+      if (v !== "" && v !== null && v !== undefined) url.searchParams.set(k, v);
+    }
+    let response;
+    try {
+      response = await fetch(url, { headers: { Authorization: "Bearer " + state.token }, cache: "no-store" });
+    } catch (e) {
+      throw new ApiError(0, { code: "NETWORK" });
+    }
+    if (!response.ok) {
+      let body = {};
+      try { body = await response.json(); } catch (e) { /* not JSON: keep the status */ }
+      throw new ApiError(response.status, body, response.headers.get("X-Request-ID"));
+    }
+    return raw ? response : response.json();
+  }
+
+  // The Chinese part the API puts in parentheses at the end of 401/403 messages.
+  function chineseOf(message) {
+    const m = /\(([^()]*[\u4e00-\u9fff][^()]*)\)\s*$/.exec(message || "");
+    return m ? m[1] : "";
+  }
+
+  // [title, text] of an API error, in Chinese, for the area `code` the worker asked about.
+  function describeError(err, code) {
+    const b = err.body;
+    const year = state.year || thisYear();
+    switch (err.status) {
+      case 0: return ["无法连接服务器", "请检查网络后重试。"];
+      case 401: return ["访问令牌无效或已过期", chineseOf(b.message) || "请重新输入访问令牌。"];
+      case 403:
+        if (b.code === "SCOPE_FORBIDDEN" && code) {
+          return [chineseOf(b.message) || `你没有${areaWord(code)} ${code} 的权限`,
+            `你的访问令牌只能查看：${scopeText()}。如需查看其他网格，请联系医保经办机构。`];
+        }
+        return ["没有权限", chineseOf(b.message) || "你的角色不能查看此内容。"];
+      case 404:
+        if (b.code === "GRID_UNKNOWN" || b.code === "TOWNSHIP_UNKNOWN") {
+          return [`找不到${areaWord(code)} ${code}`, "账本中没有居住或参保在这里的人员，请核对代码。"];
+        }
+        if (b.code === "POLICY_YEAR_UNKNOWN") return [`没有 ${year} 年度的缴费政策`, "请选择其他参保年度。"];
+        if (b.code === "PERSON_NOT_FOUND") return ["找不到该参保人", "账本中没有此人的记录。"];
+        return ["找不到", b.message || ""];
+      case 422:
+        if (b.code === "GRID_FORMAT") return ["代码格式不对", "请输入 12 位网格（村/社区）代码或 9 位乡镇代码。"];
+        if (b.code === "DATE_INVALID") return ["日期格式不对", "统计日期请按 年-月-日 填写。"];
+        return ["查询条件有误", b.message || ""];
+      default:
+        return ["服务器出错", "请稍后重试；如仍出错，请把请求编号 " + (err.requestId || "（无）") + " 告诉管理员。"];
+    }
+  }
+
+  // ------------------------------------------------------------------ screens
+  function showMessage(title, text, kind) {
+    $("message").classList.toggle("info", kind === "info");
+    $("message-title").textContent = title;
+    $("message-text").textContent = text || "";
+    $("message").hidden = false;
+  }
+
+  function hideMessage() { $("message").hidden = true; }
+
+  function showLogin(error) {
+    state.token = null;
+    sessionStorage.removeItem(TOKEN_KEY);
+    for (const id of ["controls", "result", "message", "who", "person"]) $(id).hidden = true;
+    $("login").hidden = false;
+    $("login-error").hidden = !error;
+    $("login-error").textContent = error || "";
+    $("token-input").value = "";
+    setPageState("login");
+  }
+
+  async function enter() {
+    $("login").hidden = true;
+    setPageState("loading");
+    try {
+      state.me = await api("/me");
+    } catch (err) {
+      if (err.status === 401) return showLogin(describeError(err, "").join("："));
+      showMessage(...describeError(err, ""));
+      return setPageState("error");
+    }
+    $("who-text").textContent = `${state.me.role_label} ${state.me.user}`;
+    $("who").hidden = false;
+    if (!state.me.reads_grids) {
+      showMessage(`你的角色「${state.me.role_label}」不能查看网格名单`, "请使用网格员、经办或审计的访问令牌。");
+      return setPageState("error");
+    }
+    fillPicker();
+    $("controls").hidden = false;
+    if (!state.code) {
+      const first = state.me.scopes.find((s) => s.kind === "grid" || s.kind === "township");
+      state.code = first ? first.code : "";
+    }
+    showQuery();
+    if (!state.code) {
+      showMessage("请选择或输入网格代码", "输入 12 位网格（村/社区）代码或 9 位乡镇代码后点“查询”。", "info");
+      return setPageState("idle");
+    }
+    await load();
+  }
+
+  const OTHER = "other";  // the picker's "another code" choice: shows the code field
+
+  function fillPicker() {
+    const select = $("grid-select");
+    const areas = state.me.scopes.filter((s) => s.kind === "grid" || s.kind === "township");
+    select.replaceChildren(...areas.map((s) => el("option", { value: s.code, text: s.label })),
+      el("option", { value: OTHER, text: areas.length ? "输入其他代码…" : "输入网格或乡镇代码" }));
+  }
+
+  function showQuery() {
+    const select = $("grid-select");
+    const inScope = [...select.options].some((o) => o.value === state.code && o.value !== OTHER);
+    select.value = inScope ? state.code : OTHER;
+    $("grid-input").value = inScope ? "" : state.code;
+    $("grid-input-field").hidden = inScope;
+    $("year-input").value = state.year || thisYear();
+    $("asof-input").value = state.asOf;
+  }
+
+  async function load() {
+    const query = { year: state.year || thisYear(), as_of: state.asOf };
+    const code = state.code;
+    const path = "/grids/" + encodeURIComponent(code);
+    hideMessage();
+    setPageState("loading");
+    $("result").setAttribute("aria-busy", "true");
+    let coverage, list;
+    try {
+      [coverage, list] = await Promise.all([api(path + "/coverage", query), api(path + "/gaps", query)]);
+    } catch (err) {
+      $("result").hidden = true;
+      state.loaded = null;
+      if (err.status === 401) return showLogin(describeError(err, code).join("："));
+      $("controls").open = true;
+      $("query-summary").textContent = "";
+      showMessage(...describeError(err, code));
+      return setPageState("error");
+    } finally {
+      $("result").removeAttribute("aria-busy");
+    }
+    if (code !== state.code) return;  // the worker asked for another area meanwhile
+    // Subsidised people first (资助参保对象 must be 100% covered); the API already orders them so.
+    state.gaps = list.gaps.map((g, i) => [g, i])
+      .sort((a, b) => (b[0].subsidised - a[0].subsidised) || (a[1] - b[1])).map((p) => p[0]);
+    state.coverage = coverage;
+    state.loaded = { code, year: String(list.year), asOf: state.asOf, day: coverage.day };
+    $("result").hidden = false;
+    $("query-summary").textContent = `${scopeLabel(code)} · ${state.loaded.year} 年度`;
+    if (PHONE.matches) $("controls").open = false;  // the list matters on a phone; the form is one tap away
+    renderSummary();
+    renderList();
+    setPageState("ready");
+    if (state.person) openPerson(state.person, null);
+  }
+
+  function renderSummary() {
+    const c = state.coverage;
+    $("result-title").textContent = `${scopeLabel(state.loaded.code)} · ${state.loaded.year} 年度 · 统计日 ${c.day}`;
+    $("coverage-rate").textContent = c.coverage_percent || "—";
+    $("coverage-bar").style.width = (c.coverage_bp || 0) / 100 + "%";
+    $("coverage-note").textContent = `${c.covered} / ${c.residents} 人已参保`;
+    const none = c.subsidised === 0;
+    $("subsidised-rate").textContent = none ? "—" : c.subsidised_coverage_percent;
+    $("subsidised-bar").style.width = (c.subsidised_coverage_bp || 0) / 100 + "%";
+    $("subsidised-note").textContent = none ? "本网格无资助参保对象" : `${c.subsidised_covered} / ${c.subsidised} 人已参保`;
+    $("stat-subsidised").classList.toggle("alarm", !none && c.subsidised_coverage_bp < 10000);
+  }
+
+  function renderList() {
+    const all = state.gaps;
+    const counts = new Map();
+    for (const g of all) counts.set(g.reason, (counts.get(g.reason) || 0) + 1);
+    const chips = [chip("", "全部", all.length)];
+    for (const reason of Object.keys(LABELS.reasons)) {
+      if (counts.has(reason) || reason === state.reason) {
+        chips.push(chip(reason, LABELS.reasons[reason], counts.get(reason) || 0));
+      }
+    }
+    $("chips").replaceChildren(...chips);
+    const shown = state.reason ? all.filter((g) => g.reason === state.reason) : all;
+    $("gap-count").textContent = state.reason ? `筛选后 ${shown.length} 人（共 ${all.length} 人）` : `共 ${all.length} 人`;
+    $("gap-rows").replaceChildren(...shown.map(row));
+    $("gaps").hidden = shown.length === 0;
+    $("empty").hidden = shown.length !== 0;
+    $("empty").textContent = all.length === 0 ? "本网格居民全部参保，没有需要跟进的人员。" : "没有符合此原因的人员。";
+    $("export-status").textContent = "";
+  }
+
+  function chip(reason, label, count) {
+    const button = el("button", {
+      type: "button", class: "chip" + (reason === "SUBSIDISED_NOT_COVERED" ? " sub" : ""),
+      "data-reason": reason, "aria-pressed": String(state.reason === reason),
+    }, label, " ", el("span", { class: "n", text: String(count) }));
+    button.addEventListener("click", () => {
+      state.reason = reason;
+      writeHash();
+      renderList();
+    });
+    return button;
+  }
+
+  function row(g) {
+    const category = g.subsidy_category ? LABELS.subsidy_categories[g.subsidy_category] || g.subsidy_category : "";
+    const tr = el("tr", {
+      class: "gap-card" + (g.subsidised ? " subsidised" : ""), tabindex: "0",
+      "data-person-id": g.person_id, "data-reason": g.reason,
+    },
+      el("td", { "data-label": "姓名" }, el("span", { class: "name", text: g.name || "（无姓名）" }),
+        g.subsidised ? " " : null,
+        g.subsidised ? el("span", { class: "badge", text: "资助参保对象" + (category ? " · " + category : "") }) : null),
+      el("td", { "data-label": "证件号码" }, el("span", { class: "idno", text: g.id_number || "—" })),
+      el("td", { "data-label": "网格", text: g.grid_code }),
+      el("td", { "data-label": "原因" }, el("span", { class: "reason " + g.reason, text: g.label || g.reason })),
+      el("td", { class: "num", "data-label": "欠缴（元）", text: yuan(g.outstanding_fen) }),
+      el("td", { class: "open" }, el("button", { type: "button", class: "secondary", text: "查看待遇" })));
+    tr.addEventListener("click", () => openPerson(g.person_id, tr));
+    tr.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" && e.target === tr) openPerson(g.person_id, tr);
+    });
+    return tr;
+  }
+
+  // ------------------------------------------------------------------ one person
+  async function openPerson(personId, opener) {
+    const line = state.gaps.find((g) => g.person_id === personId);
+    state.person = personId;
+    state.opener = opener;
+    writeHash();
+    $("person-name").textContent = line ? line.name : "参保人";
+    $("person-id").textContent = line ? line.id_number : "";
+    $("person-headline").className = "headline";
+    $("person-headline").textContent = "正在查询…";
+    $("person-lines").replaceChildren();
+    $("person-advice").hidden = true;
+    $("person-raw").hidden = true;
+    $("person").hidden = false;
+    $("person").dataset.state = "loading";
+    $("person-close").focus();
+    let answer;
+    try {
+      answer = await api("/entitlements/" + encodeURIComponent(personId),
+        { year: state.loaded ? state.loaded.year : state.year, on: line ? line.day : (state.loaded && state.loaded.day) });
+    } catch (err) {
+      if (state.person !== personId) return;
+      const [title, text] = describeError(err, line ? line.grid_code : "");
+      $("person-headline").textContent = title + (text ? "：" + text : "");
+      $("person").dataset.state = "error";
+      return;
+    }
+    if (state.person !== personId) return;
+    const ex = answer.explanation;
+    $("person-name").textContent = answer.name || "参保人";
+    $("person-id").textContent = answer.id_number;
+    const waiting = !answer.covered && answer.resident_year && answer.resident_year.waiting_until &&
+      answer.resident_year.funded && String(answer.on) <= String(answer.resident_year.waiting_until);
+    $("person-headline").className = "headline" + (answer.covered ? " covered" : waiting ? " waiting" : "");
+    $("person-headline").textContent = ex.headline;
+    $("person-lines").replaceChildren(...ex.lines.flatMap((l) => [el("dt", { text: l.topic }), el("dd", { text: l.text })]));
+    $("person-advice").textContent = ex.advice ? "建议：" + ex.advice : "";
+    $("person-advice").hidden = !ex.advice;
+    $("person-reason").textContent = answer.reason || "";
+    const ry = answer.resident_year;
+    $("person-waiting").textContent = ry && ry.waiting_reason ? "waiting: " + ry.waiting_reason : "";
+    $("person-raw").hidden = false;
+    $("person").dataset.state = "ready";
+  }
+
+  function closePerson() {
+    $("person").hidden = true;
+    state.person = "";
+    writeHash();
+    if (state.opener && document.body.contains(state.opener)) state.opener.focus();
+    state.opener = null;
+  }
+
+  // ------------------------------------------------------------------ exports
+  function fileName(response, fallback) {
+    const m = /filename\*=UTF-8''([^;]+)/i.exec(response.headers.get("Content-Disposition") || "");
+    return m ? decodeURIComponent(m[1]) : fallback;
+  }
+
+  // A plain link cannot send the Authorization header: fetch the file, then save the blob.
+  async function exportList(extension) {
+    if (!state.loaded) return;
+    const { code, year, asOf } = state.loaded;
+    const status = $("export-status");
+    const buttons = [$("export-csv"), $("export-xlsx")];
+    buttons.forEach((b) => { b.disabled = true; });
+    status.textContent = "正在导出…";
+    try {
+      const response = await api(`/grids/${encodeURIComponent(code)}/gaps.${extension}`,
+        { year, as_of: asOf, reason: state.reason }, true);
+      const blob = await response.blob();
+      const name = fileName(response, `应保尽保名单_${code}_${year}.${extension}`);
+      const href = URL.createObjectURL(blob);
+      const link = el("a", { href, download: name, hidden: true });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(href), 60000);
+      status.textContent = `已导出 ${response.headers.get("X-Row-Count") || ""} 人：${name}`;
+      status.dataset.file = name;
+    } catch (err) {
+      if (err.status === 401) return showLogin(describeError(err, code).join("："));
+      status.textContent = "导出失败：" + describeError(err, code).join("，");
+    } finally {
+      buttons.forEach((b) => { b.disabled = false; });
+    }
+  }
+
+  // ------------------------------------------------------------------ events
+  function applyHash() {
+    const h = readHash();
+    const reload = h.code !== state.code || (h.year || "") !== (state.year || "") || h.asOf !== state.asOf;
+    Object.assign(state, { code: h.code || state.code, year: h.year, asOf: h.asOf, reason: h.reason });
+    if (!state.me) return;
+    showQuery();
+    if (reload) {
+      state.person = h.person;
+      return load();
+    }
+    if (state.loaded) renderList();
+    if (h.person && h.person !== state.person) openPerson(h.person, null);
+    else if (!h.person && state.person) closePerson();
+  }
+
+  function bind() {
+    $("login-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      const token = $("token-input").value.trim();
+      if (!token) return;
+      sessionStorage.setItem(TOKEN_KEY, token);
+      state.token = token;
+      enter();
+    });
+    $("logout").addEventListener("click", () => {
+      state.me = null;
+      state.loaded = null;
+      showLogin("");
+    });
+    $("query-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      const picked = $("grid-select").value;
+      state.code = picked === OTHER ? $("grid-input").value.trim() : picked;
+      state.year = $("year-input").value.trim();
+      state.asOf = $("asof-input").value;
+      state.reason = "";
+      state.person = "";
+      writeHash();
+      if (!state.code) return showMessage("请选择或输入网格代码", "", "info");
+      load();
+    });
+    $("grid-select").addEventListener("change", () => {
+      const other = $("grid-select").value === OTHER;
+      $("grid-input-field").hidden = !other;
+      if (other) return $("grid-input").focus();
+      $("grid-input").value = "";
+      $("query-form").requestSubmit();
+    });
+    $("export-csv").addEventListener("click", () => exportList("csv"));
+    $("export-xlsx").addEventListener("click", () => exportList("xlsx"));
+    $("person-close").addEventListener("click", closePerson);
+    $("person").addEventListener("click", (e) => { if (e.target === $("person")) closePerson(); });
+    document.addEventListener("keydown", (e) => { if (e.key === "Escape" && !$("person").hidden) closePerson(); });
+    window.addEventListener("hashchange", applyHash);
+  }
+
+  function start() {
+    takeTokenFromAddress();
+    bind();
+    Object.assign(state, readHash());
+    state.token = sessionStorage.getItem(TOKEN_KEY);
+    if (!state.token) return showLogin("");
+    enter();
+  }
+
+  start();
+})();
