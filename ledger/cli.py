@@ -1,4 +1,5 @@
-"""The ``ledger`` command: the local stack, policy tables, people, and the demo.
+"""The ``ledger`` command: the local stack, policy tables, people, the feeds, the views
+(``project``, ``entitlement``, ``arrears``, ``gaps``, ``coverage``), and the demo.
 
 Readable tables by default, ``--json`` for machines. Errors a user can cause print
 their code and message and exit 2; nothing is half-written.
@@ -167,6 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_http_commands(sub)
     _add_view_commands(sub)
+    from projections.reconciliation.cli import add_reconcile_commands  # reconcile show/open/summary/explain/...
+
+    add_reconcile_commands(sub)
+    from ledger.audit.cli_commands import add_audit_commands  # history, verify (审计)
+
+    add_audit_commands(sub)
     return parser
 
 

@@ -1,0 +1,156 @@
+"""Each person event in one line of business words, and where it came from.
+
+Used by the history (``ledger history``), the as-of comparison (the cause of a
+change) and the printable report. Words only: no figure here is computed, every
+amount is the event's own.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ledger.policy.model import fen_text
+from projections.entitlement import region_label
+
+SCHEME_WORDS = {"RESIDENT": "resident scheme (城乡居民)", "EMPLOYEE": "employee scheme (职工)"}
+SUBSIDY_WORDS = {
+    "EXTREME_POVERTY": "extremely poor (特困人员)",
+    "ORPHAN": "orphan (孤儿)",
+    "DE_FACTO_ORPHAN": "de-facto unsupported child (事实无人抚养儿童)",
+    "MIN_LIVING": "minimum living allowance (低保对象)",
+    "RELAPSED_POVERTY": "fell back into poverty (返贫致贫人口)",
+    "MONITORED": "monitored low income (监测对象)",
+    "LOW_INCOME_MARGINAL": "low-income marginal (低保边缘)",
+}
+END_WORDS = {
+    "DIED": "died",
+    "MOVED_OUT": "moved out",
+    "TRANSFERRED_OUT": "transferred out",
+    "SWITCHED_SCHEME": "switched scheme",
+    "DUPLICATE_RESOLVED": "duplicate enrollment resolved (重复参保)",
+}
+CHANNEL_WORDS = {
+    "COUNTER": "at the counter",
+    "BATCH_IMPORT": "by batch import",
+    "TAX_PAYMENT": "from a tax payment (先缴费后登记)",
+    "TRANSFER_IN": "on transfer in",
+    "NEWBORN": "as a newborn",
+}
+
+
+def _scheme(code: Any) -> str:
+    return SCHEME_WORDS.get(str(code), str(code))
+
+
+def _period(event: Any) -> str:
+    start, end = event.period_start, event.period_end
+    if str(event.levy_item) == "RESIDENT":
+        return f"coverage year {start.year}"
+    if (start.year, start.month) == (end.year, end.month):
+        return f"{start.year:04d}-{start.month:02d}"
+    return f"{start.year:04d}-{start.month:02d} to {end.year:04d}-{end.month:02d}"
+
+
+def describe(event: Any) -> str:
+    """One line, in business words, for a person event (any other event: its type name)."""
+    kind = type(event).__name__
+    e = event
+    if kind == "Registered":
+        born = f", born {e.birth_date.isoformat()}" if e.birth_date else ""
+        grid = f", household grid {e.household_grid}" if e.household_grid else ""
+        return f"Registered (参保人登记) as {e.id_type}{born}{grid}"
+    if kind == "Enrolled":
+        where = region_label(e.region_code)
+        who = "flexible worker, " if e.flexible else (f"employer {e.employer_id}, " if e.employer_id else "")
+        dup = f"; duplicate of enrollment {e.duplicate_of} (重复参保)" if e.duplicate_of else ""
+        return (f"Enrolled in the {_scheme(e.scheme)} in {where} ({who}{CHANNEL_WORDS.get(str(e.channel), e.channel)}) "
+                f"from {e.effective_date.isoformat()}, enrollment {e.enrollment_id}{dup}")
+    if kind == "EnrollmentEnded":
+        return (f"Enrollment {e.enrollment_id} ended on {e.effective_date.isoformat()}: "
+                f"{END_WORDS.get(str(e.reason), e.reason)}")
+    if kind == "ContributionAssessed":
+        sub = ""
+        if e.subsidy_fen:
+            sub = f", subsidy {fen_text(e.subsidy_fen)} ({SUBSIDY_WORDS.get(e.subsidy_category or '', e.subsidy_category)})"
+        if str(e.scheme) == "EMPLOYEE":
+            return (f"Assessed (缴费核定) {e.period}, employee scheme: base {fen_text(e.base_fen)}, employer "
+                    f"{fen_text(e.employer_fen)} + employee {fen_text(e.employee_fen)}, due {fen_text(e.due_fen)} "
+                    f"by {e.due_date.isoformat()} (policy {e.policy_version})")
+        return (f"Assessed (缴费核定) coverage year {e.period} in {region_label(e.region_code)}: standard "
+                f"{fen_text(e.standard_fen)}{sub}, due {fen_text(e.due_fen)} by {e.due_date.isoformat()} "
+                f"(policy {e.policy_version})")
+    if kind == "SubsidyGranted":
+        until = f" to {e.valid_to.isoformat()}" if e.valid_to else ", open-ended"
+        return (f"Subsidised status granted (资助参保身份): {SUBSIDY_WORDS.get(e.category, e.category)} from "
+                f"{e.valid_from.isoformat()}{until}, by {e.department}, document {e.document_no}")
+    if kind == "SubsidyRevoked":
+        return (f"Subsidised status {e.grant_id} revoked (身份取消) from {e.revoked_from.isoformat()}, by "
+                f"{e.department}, document {e.document_no}")
+    if kind == "ContributionPaid":
+        credited = f", credited to the treasury {e.credited_on.isoformat()}" if e.credited_on else ""
+        channel = f" via {e.channel}" if e.channel else ""
+        return (f"Paid (缴费) {fen_text(e.amount_fen)} for the {_scheme(e.levy_item)}, {_period(e)}, in "
+                f"{region_label(e.region_code)}; tax voucher {e.voucher_no} of office {e.tax_office}{channel}{credited}")
+    if kind == "ContributionRefunded":
+        reason = f": {e.reason}" if e.reason else ""
+        return (f"Refunded (退费) {fen_text(e.amount_fen)} of voucher {e.original_voucher_no}; refund voucher "
+                f"{e.refund_voucher_no}{reason}")
+    if kind == "ContributionReversed":
+        reason = f": {e.reason}" if e.reason else ""
+        return (f"Reversed (冲正) voucher {e.original_voucher_no} ({fen_text(e.amount_fen)}); reversal voucher "
+                f"{e.reversal_voucher_no}{reason}")
+    if kind == "TransferredOut":
+        return (f"Transferred out (转出) to {region_label(e.counterpart_region)}, transfer {e.transfer_id}: "
+                f"account balance {fen_text(e.account_balance_fen)} and {e.contribution_months} contribution months carried")
+    if kind == "TransferredIn":
+        return (f"Transferred in (转入) from {region_label(e.counterpart_region)}, transfer {e.transfer_id}: "
+                f"{fen_text(e.account_balance_fen)} credited, {e.contribution_months} contribution months counted")
+    if kind == "AccountCredited":
+        ref = f", reference {e.reference}" if e.reference else ""
+        return f"Personal account credited (个人账户划入) {fen_text(e.amount_fen)}: {e.reason}{ref}"
+    if kind == "AccountDebited":
+        ref = f", reference {e.reference}" if e.reference else ""
+        rel = (f", for relative {e.relative_relationship} (家庭共济)" if e.relative_person_id else "")
+        return f"Personal account debited (个人账户支出) {fen_text(e.amount_fen)}: {e.reason}{ref}{rel}"
+    if kind == "ResidenceRecorded":
+        grid = f" in grid {e.grid_code}" if e.grid_code else ""
+        return f"Household registry (户籍): {str(e.status).lower().replace('_', ' ')}{grid}, record {e.record_id}"
+    return kind
+
+
+def document(event: Any) -> str | None:
+    """The source document behind an event: the tax voucher, registry document or record id."""
+    kind = type(event).__name__
+    if kind == "ContributionPaid":
+        return f"tax voucher {event.voucher_no} (office {event.tax_office})"
+    if kind == "ContributionRefunded":
+        return f"tax voucher {event.refund_voucher_no} (office {event.tax_office}), refunds {event.original_voucher_no}"
+    if kind == "ContributionReversed":
+        return f"tax voucher {event.reversal_voucher_no} (office {event.tax_office}), reverses {event.original_voucher_no}"
+    if kind in ("SubsidyGranted", "SubsidyRevoked"):
+        return f"{event.department} document {event.document_no}"
+    if kind == "ResidenceRecorded":
+        return f"registry record {event.record_id}"
+    if kind in ("TransferredOut", "TransferredIn"):
+        return f"transfer {event.transfer_id}"
+    return None
+
+
+def provenance_line(provenance: dict[str, Any] | None) -> str:
+    """Where the command came from, in one line: the feed position, or the API user and request."""
+    p = dict(provenance or {})
+    source = p.get("source", "?")
+    parts = []
+    if p.get("topic"):
+        position = p["topic"]
+        if p.get("partition") is not None:
+            position += f" partition {p['partition']}"
+        if p.get("offset") is not None:
+            position += f" offset {p['offset']}"
+        parts.append(position)
+    if p.get("record_key"):
+        parts.append(f"record {p['record_key']}")
+    if p.get("user"):
+        parts.append(f"user {p['user']}")
+    if p.get("request_id"):
+        parts.append(f"request {p['request_id']}")
+    return f"{source}: {', '.join(parts)}" if parts else str(source)
