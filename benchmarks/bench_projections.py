@@ -1,0 +1,321 @@
+"""Benchmark: projection rebuild rate and view queries on PostgreSQL (issue 5).
+
+    eval "$(.venv/bin/python -m infra env)"      # or let the script start the local stack
+    .venv/bin/python benchmarks/bench_projections.py [--people 50000] [--seed 2025]
+
+Setup (timed and reported, not part of the figures):
+
+1. a synthetic county of ``--people`` registered residents (ledger.simulation.county),
+   replayed through the real ``Ledger`` on the in-memory store; the stored events are
+   cached in ``var/bench/county-<people>-<seed>.sqlite`` so later runs skip this;
+2. the stored events copied, in order, into a PostgreSQL event store in a schema of
+   the benchmark's own (dropped at the end unless ``--keep-schema``).
+
+Timed:
+
+* **rebuild** -- ``projections.projector.rebuild`` from the PostgreSQL notification
+  log into a PostgreSQL view store (fresh tables, then the swap): person events per
+  second (goal >= 20,000), with where the time went (reading and decoding the log,
+  the pure fold and derivation, the gap spells, encoding, the database);
+* **incremental** -- after one more payment for ``--extra`` residents, ``run_once``;
+* **queries** -- over the PostgreSQL views: the gap list of the largest grid (goal
+  p50 <= 50 ms; the county's grids are made few and large, see --grids), the same
+  for its township, one person's entitlement + covered-on lookup (goal p50 <= 5 ms),
+  coverage rates of the county, the arrears list (top 100).
+
+The county's places: one street office, one town and one township (10-21 grids), so
+a 50,000-resident county has grids of a few thousand residents.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sqlite3
+import statistics
+import sys
+import time
+from contextlib import contextmanager
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator
+from uuid import UUID
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import REPO_ROOT, dedicated_schema, pg_settings  # noqa: E402
+
+from eventsourcing.persistence import StoredEvent  # noqa: E402
+
+import projections.projector as projector_module  # noqa: E402
+import projections.store as store_module  # noqa: E402
+from ledger.bootstrap import bootstrap  # noqa: E402
+from ledger.config import Settings  # noqa: E402
+from ledger.records import Provenance, TaxPaymentRecord  # noqa: E402
+from ledger.simulation.county import CountyProfile, generate_county  # noqa: E402
+from projections.projector import PolicyCache, ProjectionRunner, rebuild  # noqa: E402
+from projections.queries import ViewQueries  # noqa: E402
+from projections.sources import NotificationLogSource  # noqa: E402
+from projections.store import PostgresViewStore  # noqa: E402
+from projections.wiring import parallel_shards  # noqa: E402
+
+ID_KEY = b"benchmark-projections"
+GOAL_REBUILD = 20_000.0
+GOAL_GAP_MS = 50.0
+GOAL_LOOKUP_MS = 5.0
+FEED = Provenance(source="batch", topic="benchmark", record_key="bench")
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
+
+
+# --------------------------------------------------------------------------- the county's events
+def county_events(people: int, seed: int, cache_dir: Path) -> tuple[list[tuple], Any]:
+    """Stored events (originator_id, version, topic, state) of the county, in log order; and the county."""
+    profile = CountyProfile(street_offices=1, towns=1, townships=1)
+    started = time.perf_counter()
+    county = generate_county(seed, people, profile=profile)
+    print(f"county generated: {len(county.persons):,} persons, {len(county.actions):,} feed records and actions "
+          f"({time.perf_counter() - started:.1f}s)", flush=True)
+    cache = cache_dir / f"county-{people}-{seed}.sqlite"
+    if cache.exists():
+        with sqlite3.connect(cache) as conn:
+            rows = conn.execute("SELECT originator_id, version, topic, state FROM events ORDER BY id").fetchall()
+        print(f"events from the cache {cache}: {len(rows):,}", flush=True)
+        return rows, county
+    system = bootstrap(Settings(persistence="memory", id_key=ID_KEY))
+    started = time.perf_counter()
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - last[0] > 10 or done == total:
+            last[0] = now
+            print(f"  replaying the county through the Ledger: {done:,}/{total:,}", flush=True)
+
+    county.apply_to(system.ledger, progress=progress)
+    rows, start = [], 1
+    while True:
+        page = system.ledger.recorder.select_notifications(start, 5000)
+        if not page:
+            break
+        rows += [(str(n.originator_id), n.originator_version, n.topic, n.state) for n in page]
+        start = page[-1].id + 1
+    system.close()
+    print(f"county recorded by the Ledger (in memory): {len(rows):,} events "
+          f"({time.perf_counter() - started:.1f}s)", flush=True)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(cache) as conn:
+        conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, originator_id TEXT, version INTEGER, "
+                     "topic TEXT, state BLOB)")
+        conn.executemany("INSERT INTO events (originator_id, version, topic, state) VALUES (?, ?, ?, ?)", rows)
+    return rows, county
+
+
+def copy_into(ledger: Any, rows: list[tuple], per_txn: int = 2000) -> float:
+    started = time.perf_counter()
+    for i in range(0, len(rows), per_txn):
+        ledger.recorder.insert_events([StoredEvent(UUID(o), v, t, s) for o, v, t, s in rows[i:i + per_txn]])
+    return time.perf_counter() - started
+
+
+# --------------------------------------------------------------------------- where the rebuild's time goes
+class Stopwatch:
+    """Wall time spent inside wrapped functions (the outermost call only), by label."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._depth: dict[str, int] = {}
+
+    def wrap(self, label: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            depth = self._depth.get(label, 0)
+            self._depth[label] = depth + 1
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self._depth[label] = depth
+                if depth == 0:
+                    self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - started
+        return timed
+
+    def wrap_iter(self, label: str, fn: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
+        """Like :meth:`wrap` for a generator function: the time spent producing each item."""
+        def timed(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            items = fn(*args, **kwargs)
+            while True:
+                started = time.perf_counter()
+                try:
+                    item = next(items)
+                except StopIteration:
+                    return
+                finally:
+                    self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - started
+                yield item
+        return timed
+
+
+@contextmanager
+def instrumented(watch: Stopwatch) -> Iterator[None]:
+    """Time the stages of a rebuild by wrapping the functions each stage calls (restored afterwards)."""
+    from projections import entitlement as ent
+    from projections import sources as src
+
+    patches = [
+        (src.NotificationLogSource, "read", "read + decode the log"),
+        (ent.EntitlementProjection, "apply_rows", "pure: fold + derive (entitlement)"),
+        (projector_module, "due_rows", "pure: arrears due rows"),
+        (store_module, "gap_spells", "pure: gap spells (person_gap per breakpoint)"),
+        (store_module, "dumps_row", "encode rows (codec JSON)"),
+        (store_module.ViewStore, "write", "PostgreSQL: write rows + positions"),
+        (store_module.ViewStore, "swap", "PostgreSQL: index + swap"),
+    ]
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
+    for owner, name, label in patches:
+        wrap = watch.wrap_iter if name == "read" else watch.wrap
+        setattr(owner, name, wrap(label, getattr(owner, name)))
+    try:
+        yield
+    finally:
+        for owner, name, fn in saved:
+            setattr(owner, name, fn)
+
+
+# --------------------------------------------------------------------------- queries
+def timings(fn: Callable[[], Any], runs: int) -> tuple[float, float, Any]:
+    """(p50 ms, p95 ms, last result) over ``runs`` calls after one warm-up call."""
+    result = fn()
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = fn()
+        samples.append((time.perf_counter() - started) * 1000)
+    samples.sort()
+    return statistics.median(samples), samples[int(0.95 * (len(samples) - 1))], result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--people", type=int, default=50_000, help="registered residents (default 50000)")
+    parser.add_argument("--seed", type=int, default=2025)
+    parser.add_argument("--batch", type=int, default=2000, help="positions per incremental batch (default 2000)")
+    parser.add_argument("--extra", type=int, default=2000, help="residents paying again for the incremental run")
+    parser.add_argument("--runs", type=int, default=50, help="runs per query (default 50)")
+    parser.add_argument("--workers", type=int, default=2, help="also rebuild with this many processes (default 2)")
+    parser.add_argument("--cache-dir", default=str(REPO_ROOT / "var" / "bench"))
+    parser.add_argument("--keep-schema", action="store_true")
+    args = parser.parse_args(argv)
+
+    pg = pg_settings()
+    print(f"PostgreSQL {pg['POSTGRES_HOST']}:{pg['POSTGRES_PORT']}/{pg['POSTGRES_DBNAME']}; {args.people:,} people; "
+          f"{os.cpu_count()} CPUs, load average {_load()}", flush=True)
+    rows, county = county_events(args.people, args.seed, Path(args.cache_dir))
+    figures: list[tuple[str, str, str, str]] = []
+    with dedicated_schema(pg, "bench_projections", keep=args.keep_schema) as schema:
+        print(f"schema {schema}", flush=True)
+        settings = {**pg, "POSTGRES_SCHEMA": schema}
+        system = bootstrap(Settings(persistence="postgres", postgres=settings, id_key=ID_KEY))
+        store = PostgresViewStore(settings)
+        try:
+            seconds = copy_into(system.ledger, rows)
+            print(f"events copied into the PostgreSQL event store: {len(rows):,} in {seconds:.1f}s", flush=True)
+
+            # ---- rebuild
+            watch = Stopwatch()
+            policies = PolicyCache(system.policies)
+            print(f"rebuild (load average {_load()}) ...", flush=True)
+            with instrumented(watch):
+                result = rebuild(store, NotificationLogSource(system.ledger, page_size=5000), policies,
+                                 progress=True)
+            persons = store.counts()
+            print(f"rebuilt: {result.events:,} person events ({result.consumed:,} log positions), "
+                  f"{persons['view_rows'] // 2:,} persons, {persons['view_coverage_spells']:,} gap spells, "
+                  f"{persons['view_arrears_dues']:,} due rows in {result.seconds:.1f}s "
+                  f"(load average {_load()})", flush=True)
+            print("where the rebuild's time went:")
+            for label, secs in sorted(watch.seconds.items(), key=lambda kv: -kv[1]):
+                print(f"  {label:48} {secs:8.1f}s  {secs / result.seconds * 100:5.1f}%  "
+                      f"{secs / max(1, persons['view_rows'] // 2) * 1e6:8.0f} µs/person")
+            rate = result.events / result.seconds
+            figures.append(("rebuild from the log, 1 process (person events/s)", f"{rate:,.0f}",
+                            f">= {GOAL_REBUILD:,.0f}", "yes" if rate >= GOAL_REBUILD else "NO"))
+            figures.append(("rebuild, 1 process (log positions/s)", f"{result.consumed / result.seconds:,.0f}", "-",
+                            "-"))
+            if args.workers > 1:
+                before = store.dump() if args.people <= 5000 else None
+                print(f"rebuild with {args.workers} worker processes (load average {_load()}) ...", flush=True)
+                shards = parallel_shards(Settings(persistence="postgres", postgres=settings, id_key=ID_KEY), "log",
+                                         args.workers)
+                result = rebuild(store, NotificationLogSource(system.ledger, page_size=5000), policies,
+                                 progress=True, run_shards=shards)
+                assert before is None or store.dump() == before, "the parallel rebuild gave other tables"
+                rate = result.events / result.seconds
+                figures.append((f"rebuild from the log, {args.workers} processes (person events/s)", f"{rate:,.0f}",
+                                f">= {GOAL_REBUILD:,.0f}", "yes" if rate >= GOAL_REBUILD else "NO"))
+                print(f"rebuilt in {result.seconds:.1f}s (load average {_load()})", flush=True)
+
+            # ---- incremental: one more payment for --extra residents, then run_once
+            ids = [p.id_number for p in county.persons if p.plan == "RESIDENT" and p.died_on is None
+                   and p.moved_out_on is None and p.origin_region is None][:args.extra]
+            records = [(TaxPaymentRecord(
+                voucher_no=f"B2026{i:08d}", tax_office="16109020000", id_type="RESIDENT_ID", id_number=n,
+                name="测试", region_code=county.region_code, levy_item="RESIDENT", period_start=date(2026, 1, 1),
+                period_end=date(2026, 12, 31), amount_fen=40000,
+                paid_at=datetime(2025, 10, 20, 2, 0, tzinfo=timezone.utc), credited_on=date(2025, 10, 20),
+                channel="APP"), FEED) for i, n in enumerate(ids)]
+            for i in range(0, len(records), 200):
+                system.ledger.record_tax_records(records[i:i + 200])
+            runner = ProjectionRunner(store, NotificationLogSource(system.ledger), policies, batch_size=args.batch)
+            inc = runner.run_once()
+            figures.append((f"incremental catch-up, batch {args.batch} (person events/s)", f"{inc.rate:,.0f}", "-",
+                            "-"))
+            print(f"incremental: {inc.events:,} events, {inc.persons:,} persons in {inc.seconds:.2f}s", flush=True)
+
+            # ---- queries
+            queries = ViewQueries(store, policies)
+            year, as_of = county.coverage_year, county.as_of
+            sizes = {g: s["residents"] for g, s in queries.coverage_rates(year, as_of)["grids"].items()}
+            grid = max(sizes, key=lambda g: sizes[g])
+            township = grid[:9]
+            t_size = sum(n for g, n in sizes.items() if g.startswith(township))
+            p50, p95, gaps = timings(lambda: queries.gap_list(grid, year, as_of), args.runs)
+            figures.append((f"gap list, grid of {sizes[grid]:,} residents ({len(gaps):,} lines), p50 / p95 ms",
+                            f"{p50:.1f} / {p95:.1f}", f"p50 <= {GOAL_GAP_MS:.0f}", "yes" if p50 <= GOAL_GAP_MS else "NO"))
+            p50, p95, gaps = timings(lambda: queries.gap_list(township, year, as_of), max(5, args.runs // 5))
+            figures.append((f"gap list, township of {t_size:,} residents ({len(gaps):,} lines), p50 / p95 ms",
+                            f"{p50:.1f} / {p95:.1f}", "-", "-"))
+            persons_ids = [r[0] for r in store._fetch("SELECT person_id FROM view_rows WHERE projection = "
+                                                      "'entitlement' ORDER BY person_id")]
+            rng = random.Random(args.seed)
+            p50, p95, _ = timings(lambda: queries.entitlement(rng.choice(persons_ids), year), args.runs * 4)
+            figures.append(("entitlement lookup (one person-year), p50 / p95 ms", f"{p50:.2f} / {p95:.2f}",
+                            f"p50 <= {GOAL_LOOKUP_MS:.0f}", "yes" if p50 <= GOAL_LOOKUP_MS else "NO"))
+            p50, p95, _ = timings(lambda: queries.covered_on(rng.choice(persons_ids), as_of), args.runs * 4)
+            figures.append(("covered-on decision (one person, one day), p50 / p95 ms", f"{p50:.2f} / {p95:.2f}",
+                            f"p50 <= {GOAL_LOOKUP_MS:.0f}", "yes" if p50 <= GOAL_LOOKUP_MS else "NO"))
+            p50, p95, _ = timings(lambda: queries.coverage_rates(year, as_of), max(5, args.runs // 5))
+            figures.append((f"coverage rates, county ({sum(sizes.values()):,} residents), p50 / p95 ms",
+                            f"{p50:.1f} / {p95:.1f}", "-", "-"))
+            p50, p95, arrears = timings(lambda: queries.arrears(as_of, limit=100), max(5, args.runs // 5))
+            figures.append(("arrears list, county, top 100, p50 / p95 ms", f"{p50:.1f} / {p95:.1f}", "-", "-"))
+        finally:
+            store.close()
+            system.close()
+
+    widths = [max(len(f[i]) for f in figures + [("figure", "value", "goal", "met")]) for i in range(4)]
+    print(f"\nload average at the end {_load()} (other work on the machine skews every figure)")
+    header = ("figure", "value", "goal", "met")
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+    print("  ".join("-" * w for w in widths))
+    for f in figures:
+        print("  ".join([f[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(f[1:], widths[1:])]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,156 @@
+"""View rows as JSON text that reads back *exactly* (the storage format of the view stores).
+
+A view row is plain data (see :mod:`projections.history`): dicts, lists, str, int,
+bool, None, plus ``date``, aware ``datetime``, tuples (coverage periods, paid steps)
+and dicts keyed by int (coverage years). Plain ``json`` would turn dates into text,
+tuples into lists and ``2025`` into ``"2025"``, and ``(a, b) != [a, b]`` in Python,
+so a row read back would no longer equal the row written. The encoding here keeps
+the JSON readable and ``json``/``jsonb`` operators usable:
+
+* a ``date`` is its ISO text (``"2025-01-01"``), a ``datetime`` its ISO text with
+  offset (``"2025-01-01T09:30:00+00:00"``);
+* a ``str`` that would read back as one of those, or that starts with ``~``, is
+  written with a leading ``~`` (``"~2025-01-01"`` is the text, not the date);
+* a tuple is ``{"~t": [...]}``;
+* an int dict key is ``"~2025"``; a str key starting with ``~`` gets one more ``~``.
+
+Key order is kept (the pure logic iterates some dicts, e.g. payments, in insertion
+order), so PostgreSQL columns holding this text are ``json``, never ``jsonb``.
+"""
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any
+
+ESCAPE = "~"
+TUPLE_KEY = "~t"
+_DIGITS = frozenset("0123456789")
+
+
+def _temporal(text: str) -> date | None:
+    """The date or datetime this text reads back as, or None (the one test both directions use)."""
+    n = len(text)
+    if n < 10 or text[4] != "-" or text[7] != "-" or not _DIGITS.issuperset(text[:4]):
+        return None
+    try:
+        if n == 10:
+            return date.fromisoformat(text)
+        if text[10] == "T":
+            return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return None
+
+
+def _escaped(text: str) -> bool:
+    return text[:1] == ESCAPE or (len(text) >= 10 and text[4] == "-" and _temporal(text) is not None)
+
+
+# The walks below test the common leaf types inline rather than recursing into them:
+# a row has hundreds of leaves and a call per leaf would double the cost.
+def _encode(value: Any) -> Any:
+    kind = type(value)
+    if kind is dict:
+        out = {}
+        for key, item in value.items():
+            key_kind = type(key)
+            if key_kind is str:
+                if key[:1] == ESCAPE:
+                    key = ESCAPE + key
+            elif key_kind is int:
+                key = f"{ESCAPE}{key}"
+            else:
+                raise TypeError(f"a view row cannot have a {key_kind.__name__} dict key ({key!r})")
+            t = type(item)
+            if t is str:
+                if _escaped(item):
+                    item = ESCAPE + item
+            elif t is date or t is datetime:
+                item = item.isoformat()
+            elif not (t is int or item is None or t is bool):
+                item = _encode(item)
+            out[key] = item
+        return out
+    if kind is list or kind is tuple:
+        items = []
+        for item in value:
+            t = type(item)
+            if t is str:
+                if _escaped(item):
+                    item = ESCAPE + item
+            elif t is date or t is datetime:
+                item = item.isoformat()
+            elif not (t is int or item is None or t is bool):
+                item = _encode(item)
+            items.append(item)
+        return items if kind is list else {TUPLE_KEY: items}
+    if kind is str:
+        return ESCAPE + value if _escaped(value) else value
+    if kind is date or kind is datetime:
+        return value.isoformat()
+    if kind is int or kind is bool or value is None or kind is float:
+        return value
+    raise TypeError(f"a view row cannot hold a {kind.__name__} ({value!r})")
+
+
+def _decode_text(text: str) -> Any:
+    if text[:1] == ESCAPE:
+        return text[1:]
+    if len(text) >= 10 and text[4] == "-":
+        temporal = _temporal(text)
+        if temporal is not None:
+            return temporal
+    return text
+
+
+def _decode_list(items: list[Any]) -> list[Any]:
+    """Decode a parsed list in place (its dicts are already decoded by :func:`_decode_object`)."""
+    for i, item in enumerate(items):
+        t = type(item)
+        if t is str:
+            if item[:1] == ESCAPE or (len(item) >= 10 and item[4] == "-"):
+                items[i] = _decode_text(item)
+        elif t is list:
+            _decode_list(item)
+    return items
+
+
+def _decode_object(pairs: list[tuple[str, Any]]) -> Any:
+    """``object_pairs_hook``: the JSON parser calls it for every object, innermost first."""
+    if len(pairs) == 1 and pairs[0][0] == TUPLE_KEY:
+        return tuple(_decode_list(pairs[0][1]))
+    out = {}
+    for key, item in pairs:
+        if key[:1] == ESCAPE:
+            key = key[1:] if key[1:2] == ESCAPE else int(key[1:])
+        t = type(item)
+        if t is str:
+            if item[:1] == ESCAPE or (len(item) >= 10 and item[4] == "-"):
+                item = _decode_text(item)
+        elif t is list:
+            _decode_list(item)
+        out[key] = item
+    return out
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_decode_object)
+
+
+def dumps_row(row: Any) -> str:
+    """The JSON text of a view row (compact, non-ASCII kept as is)."""
+    return json.dumps(_encode(row), ensure_ascii=False, separators=(",", ":"))
+
+
+def loads_row(text: str | bytes) -> Any:
+    """The view row back from :func:`dumps_row`'s text: equal to the row written, types included."""
+    value = _DECODER.decode(text.decode() if isinstance(text, bytes) else text)
+    kind = type(value)
+    if kind is str:
+        return _decode_text(value)
+    if kind is list:
+        return _decode_list(value)
+    return value
+
+
+__all__ = ["dumps_row", "loads_row"]

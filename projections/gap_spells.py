@@ -1,0 +1,188 @@
+"""Coverage-gap spells: a person's gap-list line as a step function of the day (pure).
+
+:func:`projections.coverage_gaps.person_gap` answers for one evaluation day: does the
+person live in a grid, are they covered, and if not, why. A grid worker's list asks
+that of thousands of people at once, for any day; folding the whole entitlement row
+of each at query time is far too slow. But the answer only changes on days the row
+names: every rule compares the day with a date the row holds (a payment, a refund, a
+residence record, the start of coverage after a waiting period, the end of an
+enrollment...), as ``date <= day`` or ``date < day``. So between two consecutive
+*breakpoints* -- 1 January, every date of the row and the day after it, and (for
+anyone with employee-scheme months) the first of every month -- the answer is
+constant. :func:`gap_spells` evaluates ``person_gap`` once per breakpoint, with the
+pure function itself, and merges equal neighbours into spells ``[valid_from,
+valid_until]``. A store keeps the spells as rows, and the gap list and coverage rates
+for a day become an indexed lookup (``valid_from <= day <= valid_until``) giving
+exactly what the pure functions give (tests/unit/test_projection_store_queries.py
+compares them on every day of two years).
+
+The one part of a line that may name the day itself is the clerk's text
+(``detail``, e.g. "no resident enrollment in force on 2025-03-04"). When it does, the
+line is evaluated at both ends of the spell: if the texts agree once the day is
+replaced by ``{day}``, the spell keeps that template (``detail_mode="day"``);
+otherwise the spell is split into single days. Texts naming the day's month
+("no employee contribution recorded for 2025-03") make one spell per month at
+first; consecutive months whose texts agree once the month is replaced by
+``{month}`` are merged into one spell (``detail_mode="month"``). That is how
+projections.entitlement words its decisions today: the day by its ISO date, the
+month only for the employee scheme (whose persons get a breakpoint every month). A
+text naming the day in another way would need another breakpoint rule here; the
+every-day tests (tests/unit/test_projection_store_spells.py and _queries.py) fail
+if that happens.
+"""
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any, Iterable
+
+from projections.coverage_gaps import REASONS, person_gap
+
+DAY = timedelta(days=1)
+DAY_PLACEHOLDER = "{day}"
+MONTH_PLACEHOLDER = "{month}"
+
+#: The keys of a gap line that a spell keeps (everything but the evaluation ``day``).
+LINE_KEYS = (
+    "person_id", "year", "grid_code", "township_code", "region_code", "covered", "reason", "label", "detail",
+    "subsidised", "subsidy_category", "outstanding_fen", "scheme", "policy_version", "sources",
+)
+
+
+def row_dates(value: Any, out: set[date] | None = None) -> set[date]:
+    """Every calendar date (not instant) anywhere in a row: the days its answers can change on."""
+    out = set() if out is None else out
+    for item in (value.values() if type(value) is dict else value):
+        kind = type(item)
+        if kind is date:
+            out.add(item)
+        elif kind is dict or kind is list or kind is tuple:
+            row_dates(item, out)
+    return out
+
+
+def _has_employee_months(row: dict[str, Any]) -> bool:
+    return bool(row["employee_years"]) or any(e["scheme"] == "EMPLOYEE" for e in row["history"]["enrollments"])
+
+
+def ever_in_a_grid(row: dict[str, Any], until: date) -> bool:
+    """True when some residence record on or before ``until`` puts the person in a grid (else no spell at all)."""
+    return any(r["status"] == "RESIDENT" and r["grid"] and r["on"] <= until for r in row["history"]["residence"])
+
+
+def breakpoints(year: int, dates: Iterable[date], *, monthly: bool) -> list[date]:
+    """The days of ``year`` on which a gap line may change, ascending, starting with 1 January."""
+    first, last = date(year, 1, 1), date(year, 12, 31)
+    points = {first}
+    if monthly:
+        points.update(date(year, m, 1) for m in range(2, 13))
+    for d in dates:
+        if first <= d <= last:
+            points.add(d)
+        after = d + DAY if d < date.max else d
+        if first <= after <= last:
+            points.add(after)
+    return sorted(points)
+
+
+def _line(row: dict[str, Any], year: int, day: date, policies: Any) -> dict[str, Any] | None:
+    line = person_gap(row, year, day, policies)
+    return None if line is None else {k: line[k] for k in LINE_KEYS}
+
+
+def _spell(line: dict[str, Any], first: date, last: date, mode: str) -> dict[str, Any]:
+    return {**line, "valid_from": first, "valid_until": last, "detail_mode": mode,
+            "reason_rank": REASONS.index(line["reason"]) if line["reason"] else None}
+
+
+def _same(a: dict[str, Any], b: dict[str, Any], but: str = "") -> bool:
+    return all(a[k] == b[k] for k in LINE_KEYS if k != but)
+
+
+def year_spells(row: dict[str, Any], year: int, policies: Any, dates: set[date] | None = None) -> list[dict[str, Any]]:
+    """The spells of one coverage year, ascending; days the person lives in no grid have none."""
+    if not ever_in_a_grid(row, date(year, 12, 31)):
+        return []
+    dates = row_dates(row) if dates is None else dates
+    points = breakpoints(year, dates, monthly=_has_employee_months(row))
+    ends = [p - DAY for p in points[1:]] + [date(year, 12, 31)]
+    pieces: list[tuple[dict[str, Any], date, date, str]] = []
+    for first, last in zip(points, ends):
+        line = _line(row, year, first, policies)
+        if line is None:
+            continue
+        iso = first.isoformat()
+        if iso not in line["detail"]:
+            pieces.append((line, first, last, "fixed"))
+            continue
+        if first == last:
+            pieces.append((line, first, last, "fixed"))
+            continue
+        at_end = _line(row, year, last, policies)
+        template = line["detail"].replace(iso, DAY_PLACEHOLDER)
+        if (at_end is not None and DAY_PLACEHOLDER not in line["detail"]
+                and at_end["detail"].replace(last.isoformat(), DAY_PLACEHOLDER) == template
+                and _same({**line, "detail": template}, {**at_end, "detail": template})):
+            pieces.append(({**line, "detail": template}, first, last, "day"))
+            continue
+        day = first  # the text depends on the day in another way: one spell per day
+        while day <= last:
+            one = _line(row, year, day, policies)
+            if one is not None:
+                pieces.append((one, day, day, "fixed"))
+            day += DAY
+    spells: list[dict[str, Any]] = []
+    for line, first, last, mode in pieces:
+        previous = spells[-1] if spells else None
+        if previous is not None and previous["valid_until"] + DAY == first and _same(previous, line, but="detail"):
+            if previous["detail_mode"] == mode and previous["detail"] == line["detail"]:
+                previous["valid_until"] = last
+                continue
+            # Employee months: "no employee contribution recorded for 2025-03", then "... 2025-04".
+            template = _month_template(line["detail"], first, last, mode)
+            if template is not None and (
+                    (previous["detail_mode"] == "month" and previous["detail"] == template)
+                    or previous.get("_month_template") == template):
+                previous.update(detail=template, detail_mode="month", valid_until=last)
+                continue
+        spell = _spell(line, first, last, mode)
+        spell["_month_template"] = _month_template(line["detail"], first, last, mode)
+        spells.append(spell)
+    for spell in spells:
+        del spell["_month_template"]
+    return spells
+
+
+def _month_template(detail: str, first: date, last: date, mode: str) -> str | None:
+    """The text with its month ("2025-03") as ``{month}``, for a stretch of days inside that month (else None)."""
+    if mode != "fixed" or (first.year, first.month) != (last.year, last.month):
+        return None
+    month = f"{first.year:04d}-{first.month:02d}"
+    return detail.replace(month, MONTH_PLACEHOLDER) if month in detail and MONTH_PLACEHOLDER not in detail else None
+
+
+def gap_spells(row: dict[str, Any], years: Iterable[int], policies: Any) -> list[dict[str, Any]]:
+    """The spells of every year in ``years`` for one entitlement row (see the module docstring).
+
+    A spell is the gap line of :func:`~projections.coverage_gaps.person_gap` without
+    ``day``, plus ``valid_from`` and ``valid_until`` (both inclusive), ``reason_rank``
+    (the reason's place in ``REASONS``, None when covered) and ``detail_mode``
+    (``"fixed"``; ``"day"``: ``detail`` holds ``{day}`` for the evaluation day;
+    ``"month"``: ``{month}`` for its month, ``YYYY-MM``).
+    """
+    dates = row_dates(row)
+    return [spell for year in years for spell in year_spells(row, year, policies, dates)]
+
+
+def line_on(spell: dict[str, Any], day: date) -> dict[str, Any]:
+    """The gap line a spell gives for ``day`` (which must lie in the spell): what ``person_gap`` returns."""
+    line = {k: spell[k] for k in LINE_KEYS}
+    line["day"] = day
+    if spell["detail_mode"] == "day":
+        line["detail"] = spell["detail"].replace(DAY_PLACEHOLDER, day.isoformat())
+    elif spell["detail_mode"] == "month":
+        line["detail"] = spell["detail"].replace(MONTH_PLACEHOLDER, f"{day.year:04d}-{day.month:02d}")
+    line["sources"] = list(spell["sources"])
+    return line
+
+
+__all__ = ["LINE_KEYS", "breakpoints", "gap_spells", "line_on", "row_dates", "year_spells"]

@@ -1,0 +1,346 @@
+"""The projection runner: events from a source, folded by the pure projections, written to a view store.
+
+:class:`ProjectionRunner` keeps the entitlement view (待遇资格) and the arrears view
+(欠费) of one :class:`~projections.store.ViewStore` up to date from one
+:class:`~projections.sources.Source` (the local notification log, or Kafka
+``ledger.events.v1``):
+
+1. read the stored position of each partition, and the source's end;
+2. pull a batch (``batch_size`` positions), group its person events per person;
+3. load those persons' rows, apply the events with
+   :meth:`EntitlementProjection.apply_rows <projections.entitlement.EntitlementProjection.apply_rows>`
+   (one derivation per person per batch), derive the arrears row from the same
+   figures, encode the rows and compute the query tables (gap spells, dues);
+4. write rows, query tables and the new positions in ONE transaction, then (Kafka)
+   commit the offsets to the consumer group as a convenience.
+
+``run_once`` loops until the end seen at the start is reached; ``run_forever``
+repeats it until a stop flag is set. A re-delivered event is a duplicate for the pure
+fold (its version is not above the row's), so the row comes back unchanged and is
+not written again: re-reading after a crash changes nothing.
+
+:func:`rebuild` builds the views from the beginning into fresh tables and swaps them
+in. Its first phase (:meth:`ProjectionRunner.bulk`) collects each person's whole
+history before folding it, so every person is derived once rather than once per
+batch; the history is read in passes over shards of persons to bound memory, and
+the passes can run in worker processes. Then it catches up batch by batch like
+``run_once`` and swaps. The result is the rows an incremental build gives (tests
+compare them table by table). The rebuilt tables get their positions at the end of
+the first phase, not with each chunk of rows: they are invisible until the swap,
+which makes rows and positions live in one transaction.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ledger.domain.errors import DomainError
+from ledger.log import get_logger
+
+from projections.arrears import due_rows
+from projections.entitlement import EntitlementProjection
+from projections.history import event_type, person_key
+from projections.progress import ProgressBar
+from projections.sources import Batch, Source
+from projections.store import ARREARS, ENTITLEMENT, PersonViews, ViewStore, masked_id_of, person_views
+
+PROJECTIONS = (ENTITLEMENT, ARREARS)
+#: Runs the passes of a bulk load elsewhere: (until, shards, chunk) -> what they did.
+ShardRunner = Callable[[dict[int, int], int, int], "RunResult"]
+#: A rebuild reads the history in as many passes as it takes to hold at most this many positions' events at once.
+BULK_POSITIONS_PER_SHARD = 1_000_000
+
+
+class PolicyCache:
+    """A policy book that answers each (region, year) once: the book never changes after loading.
+
+    The pure projections ask the book for the same few tables thousands of times per
+    batch; :meth:`PolicyBook.get <ledger.policy.PolicyBook.get>` checks the region code
+    and scans its keys every time. Errors are remembered too, and raised afresh.
+    """
+
+    def __init__(self, book: Any) -> None:
+        self.book = book
+        self._tables: dict[tuple[Any, Any], Any] = {}
+        self._years: dict[Any, Any] = {}
+
+    def get(self, region_code: Any, coverage_year: Any) -> Any:
+        key = (region_code, coverage_year)
+        found = self._tables.get(key)
+        if found is None:
+            try:
+                found = self.book.get(region_code, coverage_year)
+            except DomainError as err:
+                found = err
+            self._tables[key] = found
+        if isinstance(found, DomainError):
+            raise type(found)(found.code, found.message, **found.details)
+        return found
+
+    def years(self, region_code: Any) -> list[int]:
+        found = self._years.get(region_code)
+        if found is None:
+            try:
+                found = self.book.years(region_code)
+            except DomainError as err:
+                found = err
+            self._years[region_code] = found
+        if isinstance(found, DomainError):
+            raise type(found)(found.code, found.message, **found.details)
+        return list(found)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.book, name)
+
+
+def policy_fingerprint(policies: Any) -> str:
+    """Which policy tables the views are derived with: a digest of every table's version and content digest."""
+    versions = sorted(f"{t.region_code}:{t.coverage_year}:{t.policy_version}" for t in policies.tables())
+    return hashlib.sha256("\n".join(versions).encode()).hexdigest()[:16]
+
+
+def coverage_years(policies: Any) -> list[int]:
+    """Every coverage year some policy table covers: the years gap spells are kept for."""
+    return sorted({table.coverage_year for table in policies.tables()})
+
+
+@dataclass
+class RunResult:
+    """What a run did."""
+
+    source: str
+    batches: int = 0
+    consumed: int = 0  # positions read (person events or not)
+    events: int = 0  # person events applied (duplicates included)
+    persons: int = 0  # persons whose rows were written
+    seconds: float = 0.0
+    positions: dict[int, int | None] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+    def add(self, other: RunResult) -> None:
+        self.batches += other.batches
+        self.consumed += other.consumed
+        self.events += other.events
+        self.persons += other.persons
+        self.seconds += other.seconds
+        self.positions = other.positions
+
+
+class ProjectionRunner:
+    """Keeps one store's entitlement and arrears views up to date from one source (one runner per store)."""
+
+    projections: Sequence[str] = PROJECTIONS
+
+    def __init__(self, store: ViewStore, source: Source, policies: Any, *, batch_size: int = 2000,
+                 years: Sequence[int] | None = None) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.store = store
+        self.source = source
+        self.policies = policies if isinstance(policies, PolicyCache) else PolicyCache(policies)
+        self.entitlement = EntitlementProjection(self.policies)
+        self.batch_size = batch_size
+        self.years = list(years) if years is not None else coverage_years(self.policies)
+        self.log = get_logger("projections.runner", source=source.name)
+
+    # ---------------------------------------------------------------- positions
+    def positions(self) -> dict[int, int | None]:
+        """The stored position per partition of this runner's source (None: nothing applied yet)."""
+        return self.store.positions(self.source.name, self.projections)
+
+    def _range(self) -> tuple[dict[int, int | None], dict[int, int], int]:
+        until = self.source.end()
+        stored = self.positions()
+        after = {p: stored.get(p) for p in until}
+        total = sum(max(0, until[p] - (self.source.initial if after[p] is None else after[p])) for p in until)
+        return after, until, total
+
+    # ---------------------------------------------------------------- folding
+    def person_changes(self, events: Iterable[Any]) -> tuple[list[PersonViews], int]:
+        """The rows to write for a batch of events: (changed persons, person events seen).
+
+        Raises :class:`~projections.history.ProjectionError` (``EVENT_GAP``,
+        ``EVENT_MISMATCH``) when the events cannot be applied; nothing is written then.
+        """
+        grouped: dict[str, list[Any]] = {}
+        masked: dict[str, str] = {}
+        seen = 0
+        for event in events:
+            key = person_key(event)
+            if key is None:
+                continue
+            seen += 1
+            grouped.setdefault(key, []).append(event)
+            if event_type(event) == "Registered":
+                masked_id = masked_id_of(event)
+                if masked_id:
+                    masked[key] = masked_id
+        if not grouped:
+            return [], seen
+        keys = list(grouped)
+        stored = self.store.load_states(ENTITLEMENT, keys)
+        arrears_versions = self.store.load_versions(ARREARS, keys)
+        return [c for key in keys if (c := self._person(key, stored.get(key), arrears_versions.get(key),
+                                                        grouped[key], masked.get(key))) is not None], seen
+
+    def _person(self, person_id: str, old: dict[str, Any] | None, arrears_version: int | None,
+                events: list[Any], masked_id: str | None) -> PersonViews | None:
+        new = self.entitlement.apply_rows(old, events)
+        changed = new is not old
+        version = new["history"]["version"]
+        if not changed and arrears_version == version:
+            return None  # every event was a duplicate: nothing to write
+        # The arrears row is ArrearsProjection.apply_rows' result, from the figures just derived
+        # (the arrears projection would fold the same history and derive it a second time).
+        history = new["history"]
+        arrears = {"history": history, "dues": due_rows(history, new)}
+        return person_views(person_id, new if changed else None, arrears, years=self.years, policies=self.policies,
+                            masked_id=masked_id if changed and old is None else None)
+
+    def apply(self, batch: Batch) -> int:
+        """Fold one batch and write it with its positions (one transaction); the number of persons written."""
+        changes, _ = self.person_changes(batch.events)
+        self.store.write(changes, source=self.source.name, projections=self.projections, positions=batch.positions)
+        if batch.positions:
+            self.source.commit({p: new for p, (_, new) in batch.positions.items()})
+        return len(changes)
+
+    # ---------------------------------------------------------------- running
+    def check(self) -> None:
+        """Raises ``VIEWS_OUTDATED`` unless the store's tables and policy tables are the ones this runner derives with."""
+        self.store.check_policies(policy_fingerprint(self.policies))
+
+    def run_once(self, *, progress: bool = False, label: str = "catching up") -> RunResult:
+        """Apply everything the source holds now, batch by batch; returns when caught up."""
+        self.check()
+        started = time.perf_counter()
+        after, until, total = self._range()
+        result = RunResult(self.source.name)
+        bar = ProgressBar(total, label=label, unit="positions", enabled=progress and total > 0)
+        for batch in self.source.read(after, until, max_records=self.batch_size):
+            result.persons += self.apply(batch)
+            result.batches += 1
+            result.consumed += batch.consumed
+            result.events += sum(1 for e in batch.events if person_key(e) is not None)
+            bar.advance(batch.consumed)
+        bar.close()
+        result.seconds = time.perf_counter() - started
+        result.positions = self.positions()
+        if result.batches:
+            self.log.info("views_caught_up", batches=result.batches, events=result.events, persons=result.persons,
+                          seconds=round(result.seconds, 3), positions=result.positions)
+        return result
+
+    def run_forever(self, stop: threading.Event, *, idle: float = 0.5) -> RunResult:
+        """Catch up again and again until ``stop`` is set (waiting ``idle`` seconds when nothing was new)."""
+        total = RunResult(self.source.name)
+        while not stop.is_set():
+            result = self.run_once()
+            total.add(result)
+            if not result.batches:
+                stop.wait(idle)
+        return total
+
+    # ---------------------------------------------------------------- the first phase of a rebuild
+    def bulk(self, *, shards: int | None = None, chunk: int = 2000, progress: bool = False,
+             run_shards: ShardRunner | None = None) -> RunResult:
+        """Fill an EMPTY store with everything the source holds now, each person's events folded at once.
+
+        The history is read in ``shards`` passes (by person id hash) so that one pass
+        holds at most about ``BULK_POSITIONS_PER_SHARD`` positions' events in memory;
+        each person is folded and derived once, and rows are written ``chunk`` persons
+        per transaction. ``run_shards`` may run the passes elsewhere (worker processes,
+        see :func:`projections.wiring.parallel_shards`). The positions are written
+        last: until then the store has no position and a crashed rebuild starts again.
+        """
+        if any(v is not None for v in self.positions().values()):
+            raise DomainError("STORE_NOT_EMPTY", "a bulk load needs an empty store (use rebuild)")
+        self.check()
+        started = time.perf_counter()
+        _, until, total = self._range()
+        shards = shards or max(1, math.ceil(total / BULK_POSITIONS_PER_SHARD))
+        if run_shards is not None:
+            result = run_shards(until, shards, chunk)
+            result.source = self.source.name
+        else:
+            result = RunResult(self.source.name)
+            for k in range(shards):
+                result.add(self.bulk_shard(k, shards, until, chunk=chunk, progress=progress))
+        final = {p: (None, until[p]) for p in until if until[p] > self.source.initial}
+        self.store.write([], source=self.source.name, projections=self.projections, positions=final)
+        result.seconds = time.perf_counter() - started
+        result.positions = self.positions()
+        return result
+
+    def bulk_shard(self, k: int, shards: int, until: dict[int, int], *, chunk: int = 2000,
+                   progress: bool = False) -> RunResult:
+        """One pass of :meth:`bulk`: the persons of shard ``k`` of ``shards``, up to ``until``; no positions."""
+        started = time.perf_counter()
+        result = RunResult(self.source.name)
+        total = sum(max(0, until[p] - self.source.initial) for p in until)
+        where = f"rebuild {k + 1}/{shards}" if shards > 1 else "rebuild"
+        bar = ProgressBar(total, label=f"{where}: reading", unit="positions", enabled=progress and total > 0)
+        grouped: dict[str, list[Any]] = {}
+        for batch in self.source.read({}, until, max_records=max(self.batch_size, 5000), shard=(k, shards)):
+            for event in batch.events:
+                key = person_key(event)
+                if key is not None:
+                    grouped.setdefault(key, []).append(event)
+            result.consumed += batch.consumed if k == 0 else 0
+            bar.advance(batch.consumed)
+        bar.close()
+        bar = ProgressBar(len(grouped), label=f"{where}: projecting", unit="persons",
+                          enabled=progress and bool(grouped))
+        changes: list[PersonViews] = []
+        for key, events in grouped.items():
+            masked = next((masked_id_of(e) for e in events if event_type(e) == "Registered"), None)
+            change = self._person(key, None, None, events, masked)
+            if change is not None:
+                changes.append(change)
+            result.events += len(events)
+            bar.advance()
+            if len(changes) >= chunk:
+                self._write_rows(changes, result)
+                changes = []
+        self._write_rows(changes, result)
+        bar.close()
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def _write_rows(self, changes: list[PersonViews], result: RunResult) -> None:
+        if changes:
+            self.store.write(changes, source=self.source.name, projections=self.projections, positions={})
+            result.persons += len(changes)
+            result.batches += 1
+
+
+def rebuild(store: ViewStore, source: Source, policies: Any, *, batch_size: int = 2000, shards: int | None = None,
+            progress: bool = False, run_shards: ShardRunner | None = None) -> RunResult:
+    """Build the views from the beginning into fresh tables, catch up, and swap them in (one transaction).
+
+    Readers keep the old views until the swap. Stop the store's incremental runner
+    meanwhile (it would write to the tables being replaced); after the swap it
+    continues from the rebuilt tables' positions.
+    """
+    shadow = store.rebuilding()
+    runner = ProjectionRunner(shadow, source, policies, batch_size=batch_size)
+    result = runner.bulk(shards=shards, progress=progress, run_shards=run_shards)
+    result.add(runner.run_once(progress=progress, label="rebuild: catching up"))
+    store.swap(shadow)
+    result.positions = store.positions(source.name, PROJECTIONS)
+    get_logger("projections.runner", source=source.name).info(
+        "views_rebuilt", events=result.events, persons=result.persons, seconds=round(result.seconds, 3),
+        positions=result.positions)
+    return result
+
+
+__all__ = ["PROJECTIONS", "PolicyCache", "ProjectionRunner", "RunResult", "coverage_years", "policy_fingerprint",
+           "rebuild"]

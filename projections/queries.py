@@ -1,0 +1,288 @@
+"""Questions asked of the stored views: what the CLI, the HTTP API and the grid worker's page call.
+
+:class:`ViewQueries` answers over a :class:`~projections.store.ViewStore` with the
+pure functions of the projections, so a stored answer is the answer the pure
+functions give over the whole view:
+
+* :meth:`~ViewQueries.entitlement` -- one person's coverage year (待遇资格);
+* :meth:`~ViewQueries.covered_on` -- covered on a day, why (not), from which events;
+* :meth:`~ViewQueries.arrears` -- the arrears list (欠费名单) on a day;
+* :meth:`~ViewQueries.gap_list` -- who in a grid or township is not covered, and why
+  (应保尽保; subsidised people first);
+* :meth:`~ViewQueries.coverage_rates` -- coverage per grid and township.
+
+Lists carry the person id and the masked ID number (``6109********1234``), never
+the number itself; names are not in the views.
+
+Input a user can get wrong raises a :class:`~ledger.domain.errors.DomainError` with a
+stable code: ``DATE_INVALID``, ``YEAR_INVALID``, ``POLICY_YEAR_UNKNOWN``,
+``REGION_FORMAT`` / ``REGION_UNKNOWN``, ``GRID_FORMAT`` / ``GRID_UNKNOWN`` /
+``TOWNSHIP_UNKNOWN``, ``PERSON_NOT_FOUND``, ``REASON_UNKNOWN``, ``SORT_KEY_UNKNOWN``,
+``LIMIT_INVALID``; ``VIEWS_EMPTY`` when nothing was projected yet, ``VIEWS_OUTDATED``
+when the tables come from another version of the store.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any
+from uuid import UUID
+
+from ledger.domain.errors import DomainError, NotFound
+from ledger.domain.person import business_date
+from ledger.domain.places import parse_grid_code, validate_region_code
+from ledger.policy.model import bp_text
+
+from projections.arrears import arrears_list, sort_arrears
+from projections.coverage_gaps import REASONS, evaluation_day, rate_bp
+from projections.entitlement import Decision, row_covered_on
+from projections.gap_spells import line_on
+from projections.projector import PolicyCache, coverage_years
+from projections.store import ENTITLEMENT, ViewStore
+
+
+# --------------------------------------------------------------------------- input
+def today() -> date:
+    """Today's business date (China Standard Time)."""
+    return business_date(datetime.now(timezone.utc))
+
+
+def parse_day(value: date | str | None, what: str = "date") -> date:
+    """A calendar date from a ``date`` or ISO text (``2025-03-01``); None is today. Raises ``DATE_INVALID``."""
+    if value is None:
+        return today()
+    if isinstance(value, datetime):
+        raise DomainError("DATE_INVALID", f"the {what} must be a calendar date, not an instant ({value.isoformat()})")
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
+    try:
+        if len(text) != 10:
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise DomainError("DATE_INVALID", f"the {what} {text[:30]!r} is not a date; write it as YYYY-MM-DD, "
+                                          "e.g. 2025-03-01", value=text[:30]) from None
+
+
+def parse_year(value: int | str | None, default: date | None = None) -> int:
+    """A coverage year (4 digits); None is the year of ``default`` (or of today). Raises ``YEAR_INVALID``."""
+    if value is None:
+        return (default or today()).year
+    text = str(value).strip()
+    if isinstance(value, bool) or not (text.isdigit() and len(text) == 4):
+        raise DomainError("YEAR_INVALID", f"the coverage year {text[:20]!r} must be 4 digits, e.g. 2025")
+    return int(text)
+
+
+def parse_person_id(value: UUID | str) -> str:
+    try:
+        return str(UUID(str(value)))
+    except ValueError:
+        raise NotFound("PERSON_NOT_FOUND", f"{str(value)[:40]!r} is not a person id of this ledger") from None
+
+
+@dataclass(frozen=True)
+class Place:
+    """A grid (12 digits) or a township (9 digits) a list is asked for."""
+
+    kind: str  # "grid" | "township"
+    code: str
+
+    @property
+    def region_code(self) -> str:
+        return self.code[:6]
+
+
+def parse_place(value: str | int) -> Place:
+    """A grid code (村/社区, 12 digits) or a township code (乡镇/街道, 9 digits). Raises ``GRID_FORMAT``."""
+    text = str(value).strip()
+    if len(text) == 9 and text.isdigit():
+        validate_region_code(text[:6])
+        parse_grid_code(text + "001")  # the township block must be one in use
+        return Place("township", text)
+    return Place("grid", parse_grid_code(text).code)
+
+
+# --------------------------------------------------------------------------- the queries
+class ViewQueries:
+    """The views' questions over one store (see the module docstring)."""
+
+    def __init__(self, store: ViewStore, policies: Any) -> None:
+        store.check_layout()
+        self.store = store
+        self.policies = policies if isinstance(policies, PolicyCache) else PolicyCache(policies)
+
+    # ---------------------------------------------------------------- checks
+    def _region(self, value: str) -> str:
+        region = validate_region_code(value)
+        if region not in self.policies.regions():
+            raise NotFound("REGION_UNKNOWN", f"region {region} is not served by this ledger; it serves "
+                                             f"{', '.join(sorted(self.policies.regions()))}", region_code=region)
+        return region
+
+    def _policy_year(self, year: int, region: str | None = None) -> None:
+        """Raises ``POLICY_YEAR_UNKNOWN`` when no policy table covers the year (in the region, if given)."""
+        if region is not None:
+            self.policies.get(region, year)
+            return
+        years = coverage_years(self.policies)
+        if year not in years:
+            raise NotFound("POLICY_YEAR_UNKNOWN", f"no policy table covers coverage year {year}; tables exist for "
+                                                  f"{', '.join(str(y) for y in years)}", coverage_year=year)
+
+    def _views_filled(self) -> None:
+        """Raises ``VIEWS_EMPTY`` when nothing was ever projected (a clearer answer than "unknown")."""
+        if not self.store.all_positions():
+            raise NotFound("VIEWS_EMPTY", "the views are empty: bring them up to date first (ledger project)")
+
+    def _known(self, place: Place) -> Place:
+        self._region(place.region_code)
+        if not self.store.place_known(**{place.kind: place.code}):
+            self._views_filled()
+            code = "GRID_UNKNOWN" if place.kind == "grid" else "TOWNSHIP_UNKNOWN"
+            raise NotFound(code, f"no one in the ledger lives or lived in {place.kind} {place.code}; "
+                                 f"check the code (统计用区划代码)", **{f"{place.kind}_code": place.code})
+        return place
+
+    def _row(self, person_id: UUID | str) -> dict[str, Any]:
+        pid = parse_person_id(person_id)
+        row = self.store.row(ENTITLEMENT, pid)
+        if row is None:
+            self._views_filled()
+            raise NotFound("PERSON_NOT_FOUND", "no person with that ID is in the views (not registered, or the "
+                                               "views have not caught up yet: ledger project)", person_id=pid)
+        return row
+
+    # ---------------------------------------------------------------- one person
+    def entitlement(self, person_id: UUID | str, year: int | str | None = None) -> dict[str, Any]:
+        """One person's coverage year: the resident-year row, the employee months, the person now.
+
+        Returns ``{"person_id", "masked_id", "year", "resident", "employee", "summary"}``;
+        ``resident`` / ``employee`` are None when the ledger has nothing for that year.
+        """
+        row = self._row(person_id)
+        y = parse_year(year)
+        resident = row["years"].get(y)
+        summary = row["summary"]
+        region = (resident["region_code"] if resident else None) or (
+            summary["enrollment"]["region_code"] if summary["enrollment"] else None) or (
+            summary["household_grid"][:6] if summary["household_grid"] else None)
+        try:
+            self._policy_year(y, region)
+        except NotFound as err:
+            if err.code != "REGION_UNKNOWN":
+                raise
+            self._policy_year(y)
+        pid = summary["person_id"]
+        return {
+            "person_id": pid,
+            "masked_id": self.store.masked_ids([pid]).get(pid),
+            "year": y,
+            "resident": resident,
+            "employee": row["employee_years"].get(y),
+            "summary": summary,
+        }
+
+    def covered_on(self, person_id: UUID | str, day: date | str | None = None) -> Decision:
+        """Is the person covered on ``day`` (default today), and why (not)? With the events behind the answer."""
+        row = self._row(person_id)
+        return row_covered_on(row, parse_day(day))
+
+    # ---------------------------------------------------------------- lists
+    def arrears(self, as_of: date | str | None = None, *, region: str | None = None, grid: str | None = None,
+                sort: str | None = "outstanding_fen", descending: bool = True,
+                limit: int | None = None) -> list[dict[str, Any]]:
+        """The arrears list on ``as_of`` (default today), of one region and/or grid; see projections.arrears.
+
+        Sorted by ``sort`` (one of ``projections.arrears.SORT_KEYS``; None keeps region,
+        grid, person, period order), at most ``limit`` rows. Each row also has ``masked_id``.
+        """
+        day = parse_day(as_of, "as-of date")
+        if region is not None:
+            region = self._region(region)
+        if grid is not None:
+            grid = self._known(Place("grid", parse_grid_code(grid).code)).code
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise DomainError("LIMIT_INVALID", f"the limit must be a whole number of rows, at least 1 (got {limit!r})")
+        if sort is not None:
+            sort_arrears([], sort)  # SORT_KEY_UNKNOWN before any work
+        view: dict[str, dict[str, Any]] = {}
+        for due in sorted(self.store.open_dues(day, region=region, grid=grid), key=lambda d: (d["person_id"], d["seq"])):
+            view.setdefault(due["person_id"], {"dues": []})["dues"].append(due["due"])
+        rows = arrears_list(view, day, self.policies)
+        if sort is not None:
+            rows = sort_arrears(rows, sort, descending=descending)
+        if limit is not None:
+            rows = rows[:limit]
+        masked = self.store.masked_ids(sorted({r["person_id"] for r in rows}))
+        for r in rows:
+            r["masked_id"] = masked.get(r["person_id"])
+        return rows
+
+    def gap_list(self, grid_or_township: str | int, year: int | str | None = None, as_of: date | str | None = None,
+                 *, reason: str | None = None) -> list[dict[str, Any]]:
+        """Everyone living in the grid (or township) not covered for ``year`` on ``as_of``, and why.
+
+        The lines of :func:`projections.coverage_gaps.gap_list` (subsidised people first,
+        then by reason, grid, person), each with ``masked_id``; ``reason`` keeps one reason.
+        """
+        place = self._known(parse_place(grid_or_township))
+        day_asked = parse_day(as_of, "as-of date")
+        y = parse_year(year, day_asked)
+        self._policy_year(y, place.region_code)
+        if reason is not None and reason not in REASONS:
+            raise DomainError("REASON_UNKNOWN", f"{reason!r} is not a gap reason; use one of {', '.join(REASONS)}")
+        day = evaluation_day(y, day_asked)
+        lines = []
+        for spell in self.store.spells_on(y, day, covered=False, **{place.kind: place.code}):
+            if reason is not None and spell["reason"] != reason:
+                continue
+            line = line_on(spell, day)
+            line["masked_id"] = spell["masked_id"]
+            lines.append(line)
+        lines.sort(key=lambda r: (REASONS.index(r["reason"]), r["grid_code"], r["person_id"]))
+        return lines
+
+    def coverage_rates(self, year: int | str | None = None, as_of: date | str | None = None, *,
+                       region: str | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+        """Per grid and per township: residents, covered, subsidised, rates (see coverage_gaps.coverage_rates)."""
+        day_asked = parse_day(as_of, "as-of date")
+        y = parse_year(year, day_asked)
+        if region is not None:
+            region = self._region(region)
+        self._policy_year(y, region)
+        grids: dict[str, dict[str, Any]] = {}
+        townships: dict[str, dict[str, Any]] = {}
+        for c in self.store.spell_counts(y, evaluation_day(y, day_asked), region=region):
+            n = c["count"]
+            for stats in (grids.setdefault(c["grid_code"], _stats()),
+                          townships.setdefault(c["grid_code"][:9], _stats())):
+                stats["residents"] += n
+                stats["covered"] += n if c["covered"] else 0
+                stats["subsidised"] += n if c["subsidised"] else 0
+                stats["subsidised_covered"] += n if c["subsidised"] and c["covered"] else 0
+                if c["reason"]:
+                    stats["gaps_by_reason"][c["reason"]] += n
+        return {
+            "grids": {g: _finish(s) for g, s in sorted(grids.items())},
+            "townships": {t: _finish(s) for t, s in sorted(townships.items())},
+        }
+
+
+def _stats() -> dict[str, Any]:
+    return {"residents": 0, "covered": 0, "subsidised": 0, "subsidised_covered": 0,
+            "gaps_by_reason": {r: 0 for r in REASONS}}
+
+
+def _finish(stats: dict[str, Any]) -> dict[str, Any]:
+    """The rates of projections.coverage_gaps.coverage_rates: basis points rounded down, and as text."""
+    stats["coverage_bp"] = rate_bp(stats["covered"], stats["residents"])
+    stats["subsidised_coverage_bp"] = rate_bp(stats["subsidised_covered"], stats["subsidised"])
+    stats["coverage_percent"] = None if stats["coverage_bp"] is None else bp_text(stats["coverage_bp"])
+    stats["subsidised_coverage_percent"] = (None if stats["subsidised_coverage_bp"] is None
+                                            else bp_text(stats["subsidised_coverage_bp"]))
+    return stats
+
+
+__all__ = ["Place", "ViewQueries", "parse_day", "parse_place", "parse_year", "today"]

@@ -1,0 +1,247 @@
+"""Where a projection runner reads the ledger's person events: the local notification log, or Kafka.
+
+Both adapters give the same thing: batches of person events (library domain events
+from the log, consumer envelopes from Kafka -- the pure projections accept both)
+with, per partition, the position the batch started after and the one it ends at.
+
+* :class:`NotificationLogSource` -- the ledger's own notification log (embedded
+  default): one partition (0), position = notification id (0: nothing read yet).
+  Only ``Person`` events are decoded; the ``SourceRecord`` index and other
+  aggregates are skipped, but the position moves past them.
+* :class:`KafkaEventSource` -- topic ``ledger.events.v1`` (Avro single-object,
+  keyed by person id): position per partition = the last applied offset (-1:
+  nothing yet). The runner's store holds the positions; every read seeks each
+  partition to stored position + 1, so what Kafka's consumer group has committed
+  (:meth:`KafkaEventSource.commit`, after the store's transaction) is only there
+  for lag monitoring. One runner owns a store: partitions are assigned, not
+  balanced by the group.
+
+``read(after, until, shard=...)`` reads the positions in ``(after, until]`` and,
+with a shard ``(k, n)``, only the persons whose id hashes to ``k`` modulo ``n``
+(decided on the key, before decoding) -- how a rebuild splits a long history.
+"""
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from eventsourcing.utils import get_topic
+
+from ledger.domain.errors import DomainError
+from ledger.domain.person import Person
+from ledger.log import get_logger
+
+log = get_logger("projections.sources")
+
+#: Stored-event topics of Person events start with this (``ledger.domain.person:Person.ContributionPaid``).
+PERSON_TOPIC_PREFIX = get_topic(Person) + "."
+
+Shard = tuple[int, int]
+
+
+class SourceError(DomainError):
+    """The event stream cannot be read as it should (a record that does not decode, a broker that stays away)."""
+
+
+@dataclass
+class Batch:
+    """Person events read from a source, and how far they go per partition."""
+
+    events: list[Any]
+    #: partition -> (position the batch started after, position it ends at)
+    positions: dict[int, tuple[int | None, int]]
+    #: positions consumed (records or notifications, person events or not): the progress made
+    consumed: int = 0
+    #: person events left out (other aggregates, other shards)
+    skipped: int = 0
+
+
+class Source(Protocol):
+    name: str
+    #: The position meaning "nothing read yet".
+    initial: int
+
+    def end(self) -> dict[int, int]: ...
+
+    def read(self, after: Mapping[int, int | None], until: Mapping[int, int], *, max_records: int,
+             shard: Shard | None = None) -> Iterator[Batch]: ...
+
+    def commit(self, positions: Mapping[int, int]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def in_shard(person_id: str, shard: Shard | None) -> bool:
+    return shard is None or zlib.crc32(person_id.encode()) % shard[1] == shard[0]
+
+
+# --------------------------------------------------------------------------- the notification log
+class NotificationLogSource:
+    """The ledger's notification log, read in pages (``recorder.select_notifications``)."""
+
+    initial = 0
+
+    def __init__(self, ledger: Any, *, page_size: int = 2000) -> None:
+        self.ledger = ledger
+        self.page_size = page_size
+        self.name = "log"
+
+    def end(self) -> dict[int, int]:
+        return {0: self.ledger.recorder.max_notification_id() or 0}
+
+    def read(self, after: Mapping[int, int | None], until: Mapping[int, int], *, max_records: int,
+             shard: Shard | None = None) -> Iterator[Batch]:
+        expected = after.get(0)  # what the store holds: each batch's position moves from there
+        position = expected or 0
+        stop = until.get(0, 0)
+        mapper, recorder = self.ledger.mapper, self.ledger.recorder
+        batch = Batch([], {})
+        while position < stop:
+            page = recorder.select_notifications(position + 1, min(self.page_size, max_records), stop=stop)
+            if not page:
+                break  # nothing more recorded up to ``stop``
+            for notification in page:
+                if (notification.topic.startswith(PERSON_TOPIC_PREFIX)
+                        and in_shard(str(notification.originator_id), shard)):
+                    batch.events.append(mapper.to_domain_event(notification))
+                else:
+                    batch.skipped += 1
+            batch.consumed += page[-1].id - position
+            position = page[-1].id
+            if batch.consumed >= max_records or position >= stop:
+                batch.positions = {0: (expected, position)}
+                yield batch
+                batch, expected = Batch([], {}), position
+        if batch.consumed:
+            batch.positions = {0: (expected, position)}
+            yield batch
+
+    def commit(self, positions: Mapping[int, int]) -> None:
+        """Nothing to tell the ledger: the view store holds the position."""
+
+    def close(self) -> None:
+        """The ledger belongs to the caller."""
+
+
+# --------------------------------------------------------------------------- Kafka
+class KafkaEventSource:
+    """``ledger.events.v1`` on Kafka: every partition assigned to this runner, positions from the store."""
+
+    initial = -1
+
+    def __init__(self, bootstrap_servers: str, topic: str, *, group_id: str = "ledger-projections",
+                 poll_timeout: float = 1.0, idle_timeout: float = 30.0, consumer: Any = None, **config: Any) -> None:
+        self.topic = topic
+        self.name = f"kafka:{topic}"
+        self.poll_timeout = poll_timeout
+        self.idle_timeout = idle_timeout
+        if consumer is None:
+            from kafka import KafkaConsumer
+
+            settings: dict[str, Any] = {"enable_auto_commit": False, "auto_offset_reset": "earliest",
+                                        "client_id": f"medins-ledger-{group_id}", "max_poll_records": 2000}
+            settings.update(config)
+            consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group_id, **settings)
+        self.consumer = consumer
+        self._partitions: list[int] | None = None
+
+    def partitions(self) -> list[int]:
+        if self._partitions is None:
+            deadline = time.monotonic() + self.idle_timeout
+            found: set[int] = set()
+            while not found:
+                found = set(self.consumer.partitions_for_topic(self.topic) or ())
+                if not found:
+                    if time.monotonic() > deadline:
+                        raise SourceError("TOPIC_UNKNOWN", f"Kafka has no topic {self.topic!r} (python -m infra up "
+                                                           "creates the ledger's topics)")
+                    time.sleep(0.2)
+            self._partitions = sorted(found)
+        return self._partitions
+
+    def _tp(self, partition: int) -> Any:
+        from kafka import TopicPartition
+
+        return TopicPartition(self.topic, partition)
+
+    def end(self) -> dict[int, int]:
+        tps = [self._tp(p) for p in self.partitions()]
+        ends = self.consumer.end_offsets(tps)
+        return {tp.partition: ends[tp] - 1 for tp in tps}
+
+    def read(self, after: Mapping[int, int | None], until: Mapping[int, int], *, max_records: int,
+             shard: Shard | None = None) -> Iterator[Batch]:
+        from events.ledger_events import decode_event
+
+        expected = {p: after.get(p) for p in until}  # what the store holds, per partition
+        reached = {p: (self.initial if after.get(p) is None else after[p]) for p in until}
+        todo = {p for p in until if until[p] > reached[p]}
+        if not todo:
+            return
+        self.consumer.assign([self._tp(p) for p in sorted(todo)])
+        for p in sorted(todo):
+            if after.get(p) is None:
+                self.consumer.seek_to_beginning(self._tp(p))
+            else:
+                self.consumer.seek(self._tp(p), reached[p] + 1)
+        idle_since = time.monotonic()
+        while todo:
+            polled = self.consumer.poll(timeout_ms=int(self.poll_timeout * 1000), max_records=max_records)
+            batch = Batch([], {})
+            moved: set[int] = set()
+            for tp, records in polled.items():
+                p = tp.partition
+                if p not in todo:
+                    continue
+                for record in records:
+                    if record.offset > until[p]:
+                        break
+                    key = record.key.decode() if record.key else ""
+                    if in_shard(key, shard):
+                        try:
+                            batch.events.append(decode_event(record.value))
+                        except DomainError as err:
+                            raise SourceError("RECORD_UNDECODABLE", (
+                                f"{self.topic} partition {p} offset {record.offset} is not a ledger event "
+                                f"({err.code}: {err.message}); the views cannot go past it"),
+                                partition=p, offset=record.offset) from None
+                    else:
+                        batch.skipped += 1
+                    batch.consumed += record.offset - reached[p]
+                    reached[p] = record.offset
+                    moved.add(p)
+            for p in sorted(todo):
+                if reached[p] < until[p] and self.consumer.position(self._tp(p)) > until[p]:
+                    batch.consumed += until[p] - reached[p]  # the rest of the range holds no records
+                    reached[p] = until[p]
+                    moved.add(p)
+                if reached[p] >= until[p]:
+                    todo.discard(p)
+            if moved:
+                batch.positions = {p: (expected[p], reached[p]) for p in sorted(moved)}
+                expected.update({p: reached[p] for p in moved})
+                idle_since = time.monotonic()
+                yield batch
+            elif time.monotonic() - idle_since > self.idle_timeout:
+                raise SourceError("SOURCE_STALLED", (
+                    f"no record from {self.topic} for {self.idle_timeout:.0f} s although partitions "
+                    f"{sorted(todo)} hold more; is the broker reachable?"))
+
+    def commit(self, positions: Mapping[int, int]) -> None:
+        """Tell the consumer group how far the views are (monitoring only; the store is the truth)."""
+        from kafka.structs import OffsetAndMetadata
+
+        try:
+            self.consumer.commit({self._tp(p): OffsetAndMetadata(o + 1, "", -1) for p, o in positions.items()})
+        except Exception as err:  # noqa: BLE001 - a failed convenience commit must not stop the views
+            log.warning("kafka_commit_failed", topic=self.topic, error=str(err))
+
+    def close(self) -> None:
+        self.consumer.close(autocommit=False)
+
+
+__all__ = ["Batch", "KafkaEventSource", "NotificationLogSource", "PERSON_TOPIC_PREFIX", "Source", "SourceError",
+           "in_shard"]

@@ -1,0 +1,804 @@
+"""View stores: where the projections' rows live (PostgreSQL, or SQLite for the embedded default).
+
+One interface (:class:`ViewStore`), two adapters (:class:`PostgresViewStore` on
+psycopg 3, :class:`SQLiteViewStore` on the standard library). The pure logic
+(:mod:`projections.entitlement`, :mod:`projections.arrears`, ...) decides what a
+row holds; a store keeps it, with a few query-friendly tables derived from it, and
+the position in the event stream the rows reflect.
+
+Tables (all ``view_*``; in PostgreSQL in the configured schema)::
+
+    view_rows            (projection, person_id) -> version, state
+        one row per person per projection: the per-person view state, exactly as the
+        projection returned it (JSON text of projections.codec: dates as ISO text,
+        reads back equal; PostgreSQL type json, not jsonb, to keep key order)
+    view_persons         person_id -> masked_id
+        the masked ID number (6109********1234) from the person's Registered event,
+        for grid workers' lists; the full number is never stored here
+    view_entitlement_years  (person_id, year) -> region_code, grid_code, township_code,
+        enrollment_state, subsidised, subsidy_category, due_fen, net_paid_fen,
+        outstanding_fen, funded, insured, coverage_start, coverage_end, waiting_until,
+        policy_version               (one resident coverage year, see entitlement.derive)
+    view_coverage_spells (person_id, year, valid_from) -> valid_until, region_code,
+        township_code, grid_code, covered, reason, reason_rank, subsidised,
+        subsidy_category, outstanding_fen, scheme, policy_version, detail, detail_mode,
+        sources                      (the gap-list line per stretch of days, see gap_spells)
+    view_arrears_dues    (person_id, seq) -> kind, scheme, period, region_code, grid_code,
+        township_code, employer_id, due_fen, due_date, collectable_until,
+        enrolled_until, settled_from, due  (one due row of the arrears view; ``due`` is
+                                      the row itself as codec JSON)
+    view_meta            key -> value: ``layout`` (LAYOUT_VERSION of the tables) and ``policies``
+        (fingerprint of the policy tables the rows were derived with)
+    view_positions       (projection, source, source_partition) -> position, updated_at
+        source "log" (partition 0, position = notification id) or "kafka:<topic>"
+        (position = the last applied offset of each partition)
+
+:meth:`ViewStore.write` stores the rows of a batch, their derived tables **and the
+new positions in one transaction**; a position moves only from the value the writer
+started from (compare and set), so two runners on one store fail loudly instead of
+interleaving. A rebuild fills the same tables under a ``_rebuild`` suffix
+(:meth:`ViewStore.rebuilding`) and :meth:`ViewStore.swap` replaces the live tables
+with them in one transaction.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ledger.domain.errors import DomainError
+from ledger.log import mask_id_number
+
+from projections.codec import dumps_row, loads_row
+from projections.coverage_gaps import REASON_LABELS
+from projections.gap_spells import gap_spells
+
+ENTITLEMENT = "entitlement"
+ARREARS = "arrears"
+REBUILD_SUFFIX = "_rebuild"
+
+
+class StoreError(DomainError):
+    """The view store cannot do what was asked (a second runner, a missing rebuild...)."""
+
+
+# --------------------------------------------------------------------------- table layouts
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str  # text | int | bigint | bool | date | json | timestamp
+    null: bool = True
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    indexes: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+
+def _cols(spec: str) -> tuple[Column, ...]:
+    """``"name kind [not null]", ...`` -> columns (a compact way to read a layout)."""
+    out = []
+    for part in spec.split(","):
+        words = part.split()
+        out.append(Column(words[0], words[1], null=not (len(words) > 2 and words[2] == "!")))
+    return tuple(out)
+
+
+ROWS = Table("view_rows", _cols("projection text !, person_id text !, version bigint !, state json !"),
+             ("projection", "person_id"))
+PERSONS = Table("view_persons", _cols("person_id text !, masked_id text"), ("person_id",))
+YEARS = Table(
+    "view_entitlement_years",
+    _cols("person_id text !, year int !, region_code text, grid_code text, township_code text, "
+          "enrollment_state text !, subsidised bool !, subsidy_category text, due_fen bigint !, "
+          "net_paid_fen bigint !, outstanding_fen bigint !, funded bool !, insured bool !, "
+          "coverage_start date, coverage_end date, waiting_until date, policy_version text"),
+    ("person_id", "year"),
+    (("grid_code", "year"), ("township_code", "year"), ("region_code", "year")),
+)
+SPELLS = Table(
+    "view_coverage_spells",
+    _cols("person_id text !, year int !, valid_from date !, valid_until date !, region_code text !, "
+          "township_code text !, grid_code text !, covered bool !, reason text, reason_rank int, "
+          "subsidised bool !, subsidy_category text, outstanding_fen bigint, scheme text, policy_version text, "
+          "detail text !, detail_mode text !, sources json !"),
+    ("person_id", "year", "valid_from"),
+    # The gap lists ask for the persons NOT covered of a grid or township: covered in the key skips the rest.
+    (("grid_code", "year", "covered", "valid_from"), ("township_code", "year", "covered", "valid_from"),
+     ("region_code", "year", "valid_from")),
+)
+DUES = Table(
+    "view_arrears_dues",
+    _cols("person_id text !, seq int !, kind text !, scheme text !, period text !, region_code text, "
+          "grid_code text, township_code text, employer_id text, due_fen bigint !, due_date date !, "
+          "collectable_until date, enrolled_until date, settled_from date, due json !"),
+    ("person_id", "seq"),
+    (("region_code", "due_date"), ("grid_code", "due_date"), ("township_code", "due_date")),
+)
+META = Table("view_meta", _cols("key text !, value text !"), ("key",))
+POSITIONS = Table(
+    "view_positions",
+    _cols("projection text !, source text !, source_partition int !, position bigint !, updated_at timestamp !"),
+    ("projection", "source", "source_partition"),
+)
+TABLES = (ROWS, PERSONS, YEARS, SPELLS, DUES, META, POSITIONS)
+#: The version of the layout above: a store built with another one must be rebuilt.
+LAYOUT_VERSION = "1"
+#: Tables holding per-person data (cleared for a person before their new rows are written).
+PERSON_TABLES = (YEARS, SPELLS, DUES)
+
+
+# --------------------------------------------------------------------------- one person's rows
+@dataclass
+class PersonViews:
+    """Everything a batch writes for one person: view rows (as codec JSON) and derived-table records."""
+
+    person_id: str
+    rows: dict[str, tuple[int, str]]  # projection -> (version, state JSON)
+    years: list[tuple[Any, ...]] = field(default_factory=list)
+    spells: list[tuple[Any, ...]] = field(default_factory=list)
+    dues: list[tuple[Any, ...]] = field(default_factory=list)
+    masked_id: str | None = None
+
+
+def masked_id_of(event: Any) -> str | None:
+    """The masked ID number of a Registered event (either event shape), else None."""
+    number = event.get("id_number") if isinstance(event, dict) else getattr(event, "id_number", None)
+    return mask_id_number(number) if number else None
+
+
+def year_records(person_id: str, row: dict[str, Any]) -> list[tuple[Any, ...]]:
+    household = row["summary"]["household_grid"]
+    out = []
+    for year, y in sorted(row["years"].items()):
+        grid = y["grid_code"] or household
+        out.append((
+            person_id, year, y["region_code"], grid, grid[:9] if grid else None, y["enrollment_state"],
+            y["subsidy_category"] is not None, y["subsidy_category"], y["due_fen"], y["net_paid_fen"],
+            y["outstanding_fen"], bool(y["funded"]), bool(y["insured"]), y["coverage_start"], y["coverage_end"],
+            y["waiting_until"], y["policy_version"],
+        ))
+    return out
+
+
+def spell_records(person_id: str, row: dict[str, Any], years: Sequence[int], policies: Any) -> list[tuple[Any, ...]]:
+    return [
+        (person_id, s["year"], s["valid_from"], s["valid_until"], s["region_code"], s["township_code"],
+         s["grid_code"], s["covered"], s["reason"], s["reason_rank"], s["subsidised"], s["subsidy_category"],
+         s["outstanding_fen"], s["scheme"], s["policy_version"], s["detail"], s["detail_mode"],
+         json.dumps(s["sources"]))  # event ids: plain JSON text reads back exactly
+        for s in gap_spells(row, years, policies)
+    ]
+
+
+def settled_from(due: dict[str, Any]) -> date | None:
+    """The day from which a due row stays paid in full (None: not paid in full at the end).
+
+    Before that day the row may or may not be paid (a refund can reopen it); from it on
+    it never is in arrears again. So ``settled_from IS NULL OR day < settled_from``
+    keeps every row that can be in arrears on ``day`` and leaves most paid rows out.
+    """
+    settled = None
+    for day, paid in due["paid_steps"]:
+        if paid < due["due_fen"]:
+            settled = None
+        elif settled is None:
+            settled = day
+    return settled
+
+
+def due_records(person_id: str, arrears_row: dict[str, Any]) -> list[tuple[Any, ...]]:
+    out = []
+    for seq, due in enumerate(arrears_row["dues"]):
+        grid = due["grid_code"]
+        out.append((person_id, seq, due["kind"], due["scheme"], due["period"], due["region_code"], grid,
+                    grid[:9] if grid else None, due["employer_id"], due["due_fen"], due["due_date"],
+                    due["collectable_until"], due["enrolled_until"], settled_from(due), dumps_row(due)))
+    return out
+
+
+def person_views(
+    person_id: str,
+    entitlement: dict[str, Any] | None,
+    arrears: dict[str, Any] | None,
+    *,
+    years: Sequence[int],
+    policies: Any,
+    masked_id: str | None = None,
+) -> PersonViews:
+    """Encode a person's new rows and compute the derived-table records (pure CPU work, done before a write)."""
+    views = PersonViews(person_id, {}, masked_id=masked_id)
+    history: dict[str, str] = {}  # both rows hold the same history: encode it once
+    if entitlement is not None:
+        views.rows[ENTITLEMENT] = (entitlement["history"]["version"], _dumps_with_history(entitlement, history))
+        views.years = year_records(person_id, entitlement)
+        views.spells = spell_records(person_id, entitlement, years, policies)
+    if arrears is not None:
+        views.rows[ARREARS] = (arrears["history"]["version"], _dumps_with_history(arrears, history))
+        views.dues = due_records(person_id, arrears)
+    return views
+
+
+def _dumps_with_history(row: dict[str, Any], encoded: dict[str, str]) -> str:
+    """``dumps_row(row)`` for a row whose first key is ``history``, reusing the history's text when given."""
+    if next(iter(row), None) != "history" or len(row) < 2:
+        return dumps_row(row)
+    history = row["history"]
+    text = encoded.get("text") if encoded.get("id") == id(history) else None
+    if text is None:
+        text = dumps_row(history)
+        encoded.update(id=id(history), text=text)  # type: ignore[arg-type]
+    rest = dumps_row({k: v for k, v in row.items() if k != "history"})
+    return '{"history":' + text + "," + rest[1:]
+
+
+# --------------------------------------------------------------------------- the interface
+class ViewStore:
+    """Rows, derived tables and positions of the projections, on one SQL database.
+
+    Subclasses supply the connection and the few statements that differ
+    (bulk insert, ``= ANY`` vs ``IN``, types).
+    """
+
+    dialect: str = ""
+    param = "%s"
+    types: Mapping[str, str] = {}
+
+    def __init__(self, suffix: str = "") -> None:
+        self.suffix = suffix
+        self._lock = threading.RLock()
+
+    # ---------------------------------------------------------------- names and setup
+    def name(self, table: Table) -> str:
+        return table.name + self.suffix
+
+    def _create_sql(self, table: Table) -> str:
+        cols = ", ".join(f"{c.name} {self.types[c.kind]}{'' if c.null else ' NOT NULL'}" for c in table.columns)
+        return (f"CREATE TABLE IF NOT EXISTS {self.name(table)} ({cols}, "
+                f"CONSTRAINT {self.name(table)}_pkey PRIMARY KEY ({', '.join(table.key)}))")
+
+    def _index_name(self, table: Table, columns: tuple[str, ...]) -> str:
+        # Numbered, not named after the columns: PostgreSQL cuts names at 63 characters.
+        return f"ix_{self.name(table)}_{table.indexes.index(columns) + 1}"
+
+    def _index_sql(self, table: Table, columns: tuple[str, ...]) -> str:
+        return f"CREATE INDEX IF NOT EXISTS {self._index_name(table, columns)} ON {self.name(table)} ({', '.join(columns)})"
+
+    def create(self, *, indexes: bool = True) -> None:
+        """Create the tables (and their query indexes) if they do not exist; new tables get the layout version."""
+        with self.transaction():
+            for table in TABLES:
+                self._exec(self._create_sql(table))
+                if indexes:
+                    for columns in table.indexes:
+                        self._exec(self._index_sql(table, columns))
+            if not self._fetch(f"SELECT 1 FROM {self.name(ROWS)} LIMIT 1"):
+                self._set_meta("layout", LAYOUT_VERSION)
+
+    # ---------------------------------------------------------------- what the views were built with
+    def meta(self) -> dict[str, str]:
+        return dict(self._fetch(f"SELECT key, value FROM {self.name(META)}"))
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self._exec(f"DELETE FROM {self.name(META)} WHERE key = {self.param}", (key,))
+        self._exec(f"INSERT INTO {self.name(META)} (key, value) VALUES ({self.param}, {self.param})", (key, value))
+
+    def check_layout(self) -> None:
+        """Raises ``VIEWS_OUTDATED`` when the tables were made by another version of this module."""
+        layout = self.meta().get("layout")
+        if layout != LAYOUT_VERSION:
+            raise StoreError("VIEWS_OUTDATED", (
+                f"the views were built with table layout {layout or 'unknown'}, this version reads layout "
+                f"{LAYOUT_VERSION}: rebuild them (ledger project --rebuild)"))
+
+    def check_policies(self, fingerprint: str) -> None:
+        """Raises ``VIEWS_OUTDATED`` when the views were built with other policy tables; records them the first time.
+
+        Every derived figure depends on the policy book: adding or correcting a table
+        changes rows of people no new event touches, so the views must be rebuilt.
+        """
+        self.check_layout()
+        with self.transaction():
+            built_with = self.meta().get("policies")
+            if built_with is None:
+                self._set_meta("policies", fingerprint)
+            elif built_with != fingerprint:
+                raise StoreError("VIEWS_OUTDATED", (
+                    f"the views were built with other policy tables ({built_with}; now {fingerprint}): "
+                    "rebuild them (ledger project --rebuild)"))
+
+    # ---------------------------------------------------------------- primitives (per dialect)
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        raise NotImplementedError
+        yield
+
+    def _exec(self, statement: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; the number of rows it changed."""
+        raise NotImplementedError
+
+    def _fetch(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def _insert(self, table: Table, records: Sequence[tuple[Any, ...]]) -> None:
+        raise NotImplementedError
+
+    def _delete_persons(self, table: Table, person_ids: Sequence[str], projection: str | None = None) -> None:
+        raise NotImplementedError
+
+    def _select_persons(self, statement: str, person_ids: Sequence[str], params: Sequence[Any] = ()) -> list[tuple]:
+        """``statement`` ends with ``person_id IN {ids}``; run it for the given ids."""
+        raise NotImplementedError
+
+    def _to_db(self, value: Any) -> Any:
+        return value
+
+    def _date(self, value: Any) -> date | None:
+        return value
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- positions
+    def positions(self, source: str, projections: Sequence[str]) -> dict[int, int | None]:
+        """Per partition, the position every one of ``projections`` has reached (the lowest; None: not all have one)."""
+        rows = self._fetch(
+            f"SELECT projection, source_partition, position FROM {self.name(POSITIONS)} WHERE source = {self.param}",
+            (source,))
+        per: dict[int, dict[str, int]] = {}
+        for projection, partition, position in rows:
+            if projection in projections:
+                per.setdefault(int(partition), {})[projection] = int(position)
+        return {p: (min(v.values()) if len(v) == len(projections) else None) for p, v in per.items()}
+
+    def all_positions(self) -> list[tuple[str, str, int, int]]:
+        """(projection, source, partition, position) of every position stored, ordered."""
+        return [(a, b, int(c), int(d)) for a, b, c, d in self._fetch(
+            f"SELECT projection, source, source_partition, position FROM {self.name(POSITIONS)} "
+            "ORDER BY projection, source, source_partition")]
+
+    def _move_positions(self, source: str, projections: Sequence[str], moves: Mapping[int, tuple[int | None, int]],
+                        now: Any) -> None:
+        """Move each partition's position from where the runner found it to the batch's end (compare and set).
+
+        The runner started after ``expected`` (the lowest position of its projections);
+        if that is no longer what the store holds, another runner wrote in between.
+        A projection that was already further (its rows saw these events as duplicates)
+        keeps its position.
+        """
+        current: dict[tuple[str, int], int] = {
+            (projection, int(partition)): int(position)
+            for projection, partition, position in self._fetch(
+                f"SELECT projection, source_partition, position FROM {self.name(POSITIONS)} WHERE source = {self.param}",
+                (source,))
+        }
+        p = self.param
+        for partition, (expected, new) in sorted(moves.items()):
+            olds = [current.get((projection, partition)) for projection in projections]
+            found = None if None in olds else min(olds)  # type: ignore[type-var]
+            if found != expected:
+                raise StoreError("POSITION_MOVED", (
+                    f"{source} partition {partition} was at {expected} when this batch was read and is now at "
+                    f"{found}: another projection runner is writing to this store; run one per store"))
+            for projection, old in zip(projections, olds):
+                if old is None:
+                    self._exec(f"INSERT INTO {self.name(POSITIONS)} (projection, source, source_partition, position, "
+                               f"updated_at) VALUES ({p}, {p}, {p}, {p}, {p})",
+                               (projection, source, partition, new, now))
+                elif new > old:
+                    changed = self._exec(
+                        f"UPDATE {self.name(POSITIONS)} SET position = {p}, updated_at = {p} WHERE projection = {p} "
+                        f"AND source = {p} AND source_partition = {p} AND position = {p}",
+                        (new, now, projection, source, partition, old))
+                    if changed != 1:
+                        raise StoreError("POSITION_MOVED", (
+                            f"{projection} {source} partition {partition} moved while this batch was written: "
+                            "another projection runner is writing to this store; run one per store"))
+
+    # ---------------------------------------------------------------- rows
+    def load_states(self, projection: str, person_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The stored rows of ``projection`` for these persons (absent persons are left out)."""
+        if not person_ids:
+            return {}
+        rows = self._select_persons(
+            f"SELECT person_id, state FROM {self.name(ROWS)} WHERE projection = {self.param} AND person_id IN {{ids}}",
+            person_ids, (projection,))
+        return {pid: loads_row(state) for pid, state in rows}
+
+    def load_versions(self, projection: str, person_ids: Sequence[str]) -> dict[str, int]:
+        if not person_ids:
+            return {}
+        rows = self._select_persons(
+            f"SELECT person_id, version FROM {self.name(ROWS)} WHERE projection = {self.param} AND person_id IN {{ids}}",
+            person_ids, (projection,))
+        return {pid: int(version) for pid, version in rows}
+
+    def row(self, projection: str, person_id: str) -> dict[str, Any] | None:
+        return self.load_states(projection, [person_id]).get(person_id)
+
+    def write(
+        self,
+        changes: Sequence[PersonViews],
+        *,
+        source: str,
+        projections: Sequence[str],
+        positions: Mapping[int, tuple[int | None, int]],
+    ) -> None:
+        """Store the batch's changed persons and move the positions, in ONE transaction.
+
+        ``positions``: partition -> (position the batch started after, position it ends at).
+        A person's derived-table rows are replaced only with the projection row they
+        come from (an unchanged entitlement row keeps its spells).
+        """
+        now = self._now()
+        with self.transaction():
+            for projection in (ENTITLEMENT, ARREARS):
+                pids = [c.person_id for c in changes if projection in c.rows]
+                if not pids:
+                    continue
+                self._delete_persons(ROWS, pids, projection)
+                self._insert(ROWS, [(projection, c.person_id, *c.rows[projection])
+                                    for c in changes if projection in c.rows])
+                derived = (YEARS, SPELLS) if projection == ENTITLEMENT else (DUES,)
+                for table in derived:
+                    self._delete_persons(table, pids)
+                    attr = {YEARS: "years", SPELLS: "spells", DUES: "dues"}[table]
+                    self._insert(table, [r for c in changes if projection in c.rows for r in getattr(c, attr)])
+            masked = [(c.person_id, c.masked_id) for c in changes if c.masked_id is not None]
+            if masked:
+                self._delete_persons(PERSONS, [pid for pid, _ in masked])
+                self._insert(PERSONS, masked)
+            self._move_positions(source, projections, positions, now)
+
+    @staticmethod
+    def _now() -> datetime:
+        return datetime.now(timezone.utc)
+
+    # ---------------------------------------------------------------- queries (primitives for projections.queries)
+    def masked_ids(self, person_ids: Sequence[str]) -> dict[str, str]:
+        if not person_ids:
+            return {}
+        rows = self._select_persons(f"SELECT person_id, masked_id FROM {self.name(PERSONS)} WHERE person_id IN {{ids}}",
+                                    person_ids)
+        return {pid: masked for pid, masked in rows if masked}
+
+    def _spell(self, record: tuple[Any, ...]) -> dict[str, Any]:
+        names = SPELLS.column_names + ("masked_id",)
+        spell = dict(zip(names, record))
+        for key in ("valid_from", "valid_until"):
+            spell[key] = self._date(spell[key])
+        for key in ("covered", "subsidised"):
+            spell[key] = bool(spell[key])
+        spell["sources"] = json.loads(spell["sources"])
+        spell["label"] = REASON_LABELS[spell["reason"]] if spell["reason"] else None  # not stored: fixed per reason
+        return spell
+
+    def spells_on(self, year: int, day: date, *, grid: str | None = None, township: str | None = None,
+                  region: str | None = None, covered: bool | None = None) -> list[dict[str, Any]]:
+        """The spells in force on ``day`` of coverage year ``year`` (with each person's masked ID), unordered."""
+        p = self.param
+        where = [f"s.year = {p}", f"s.valid_from <= {p}", f"s.valid_until >= {p}"]
+        params: list[Any] = [year, self._to_db(day), self._to_db(day)]
+        for column, value in (("grid_code", grid), ("township_code", township), ("region_code", region)):
+            if value is not None:
+                where.append(f"s.{column} = {p}")
+                params.append(value)
+        if covered is not None:
+            where.append(f"s.covered = {p}")
+            params.append(self._to_db(covered))
+        cols = ", ".join(f"s.{c}" for c in SPELLS.column_names)
+        rows = self._fetch(
+            f"SELECT {cols}, m.masked_id FROM {self.name(SPELLS)} s LEFT JOIN {self.name(PERSONS)} m "
+            f"ON m.person_id = s.person_id WHERE {' AND '.join(where)}", params)
+        return [self._spell(r) for r in rows]
+
+    def spell_counts(self, year: int, day: date, *, region: str | None = None) -> list[dict[str, Any]]:
+        """Per (grid, covered, subsidised, reason): how many persons' spells are in force on ``day``."""
+        p = self.param
+        where = [f"year = {p}", f"valid_from <= {p}", f"valid_until >= {p}"]
+        params: list[Any] = [year, self._to_db(day), self._to_db(day)]
+        if region is not None:
+            where.append(f"region_code = {p}")
+            params.append(region)
+        rows = self._fetch(
+            f"SELECT grid_code, covered, subsidised, reason, COUNT(*) FROM {self.name(SPELLS)} "
+            f"WHERE {' AND '.join(where)} GROUP BY grid_code, covered, subsidised, reason", params)
+        return [{"grid_code": g, "covered": bool(c), "subsidised": bool(s), "reason": r, "count": int(n)}
+                for g, c, s, r, n in rows]
+
+    def place_known(self, *, grid: str | None = None, township: str | None = None, region: str | None = None) -> bool:
+        """True when some person of the views lives or lived in that place (in any coverage year)."""
+        column, value = next((c, v) for c, v in (("grid_code", grid), ("township_code", township),
+                                                  ("region_code", region)) if v is not None)
+        for table in (SPELLS, YEARS, DUES):
+            if self._fetch(f"SELECT 1 FROM {self.name(table)} WHERE {column} = {self.param} LIMIT 1", (value,)):
+                return True
+        return False
+
+    def open_dues(self, as_of: date, *, region: str | None = None, grid: str | None = None,
+                  township: str | None = None) -> list[dict[str, Any]]:
+        """Due rows that can be in arrears on ``as_of`` (past due, still collectable, still enrolled, not settled).
+
+        Every row :func:`projections.arrears.arrears_list` can list for that day, and
+        few others (see :func:`settled_from`); returns ``[{"person_id", "seq", "due"}]``.
+        """
+        p = self.param
+        day = self._to_db(as_of)
+        where = [f"due_date < {p}", f"(collectable_until IS NULL OR collectable_until >= {p})",
+                 f"(enrolled_until IS NULL OR enrolled_until >= {p})", f"(settled_from IS NULL OR settled_from > {p})"]
+        params: list[Any] = [day, day, day, day]
+        for column, value in (("region_code", region), ("grid_code", grid), ("township_code", township)):
+            if value is not None:
+                where.append(f"{column} = {p}")
+                params.append(value)
+        rows = self._fetch(f"SELECT person_id, seq, due FROM {self.name(DUES)} WHERE {' AND '.join(where)}", params)
+        return [{"person_id": pid, "seq": int(seq), "due": loads_row(due)} for pid, seq, due in rows]
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table (for progress messages and tests)."""
+        return {t.name: int(self._fetch(f"SELECT COUNT(*) FROM {self.name(t)}")[0][0]) for t in TABLES}
+
+    def dump(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row of every table in key order (``updated_at`` left out): to compare two stores row by row."""
+        out = {}
+        for table in TABLES:
+            columns = [c for c in table.column_names if c != "updated_at"]
+            rows = self._fetch(f"SELECT {', '.join(columns)} FROM {self.name(table)} ORDER BY {', '.join(table.key)}")
+            out[table.name] = [tuple(self._plain(v) for v in r) for r in rows]
+        return out
+
+    def _plain(self, value: Any) -> Any:
+        return value
+
+    # ---------------------------------------------------------------- rebuild
+    def rebuilding(self, *, fresh: bool = True) -> ViewStore:
+        """A store on fresh, empty ``_rebuild`` tables (leftovers of an earlier rebuild are dropped).
+
+        Its query indexes are built by :meth:`swap`, after the rows are in. With
+        ``fresh=False``: the ``_rebuild`` tables as they are (a worker of the rebuild).
+        """
+        shadow = self._sibling(REBUILD_SUFFIX)
+        if not fresh:
+            return shadow
+        with shadow.transaction():
+            for table in TABLES:
+                shadow._exec(f"DROP TABLE IF EXISTS {shadow.name(table)}")
+        shadow.create(indexes=False)
+        return shadow
+
+    def _sibling(self, suffix: str) -> ViewStore:
+        raise NotImplementedError
+
+    def swap(self, shadow: ViewStore) -> None:
+        """Make the rebuilt tables the live ones, in one transaction (readers see the old or the new views).
+
+        The query indexes are built on the rebuilt tables first (faster than keeping
+        them up to date row by row), then the live tables are dropped and the rebuilt
+        ones, with their indexes, take their names.
+        """
+        if shadow.suffix == self.suffix:
+            raise StoreError("REBUILD_IS_LIVE", "cannot swap a store with itself")
+        with self.transaction():
+            for table in TABLES:
+                for columns in table.indexes:
+                    self._exec(shadow._index_sql(table, columns))
+            for table in TABLES:
+                self._exec(f"DROP TABLE IF EXISTS {self.name(table)}")
+                self._exec(f"ALTER TABLE {shadow.name(table)} RENAME TO {self.name(table)}")
+                self._exec(f"ALTER INDEX {shadow.name(table)}_pkey RENAME TO {self.name(table)}_pkey")
+                for columns in table.indexes:
+                    self._exec(f"ALTER INDEX {shadow._index_name(table, columns)} "
+                               f"RENAME TO {self._index_name(table, columns)}")
+
+
+# --------------------------------------------------------------------------- SQLite
+class SQLiteViewStore(ViewStore):
+    """The embedded view store: one SQLite file (``var/views.sqlite`` by default), or ``:memory:``."""
+
+    dialect = "sqlite"
+    param = "?"
+    types = {"text": "TEXT", "int": "INTEGER", "bigint": "INTEGER", "bool": "INTEGER", "date": "TEXT",
+             "json": "TEXT", "timestamp": "TEXT"}
+
+    def __init__(self, path: str | Path = ":memory:", *, suffix: str = "", connection: sqlite3.Connection | None = None,
+                 create: bool = True) -> None:
+        super().__init__(suffix)
+        self.path = str(path)
+        if connection is None:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            if self.path != ":memory:":
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=NORMAL")
+        self.conn = connection
+        if create:
+            self.create()
+
+    def _sibling(self, suffix: str) -> SQLiteViewStore:
+        shadow = SQLiteViewStore(self.path, suffix=suffix, connection=self.conn, create=False)
+        shadow._lock = self._lock
+        return shadow
+
+    def swap(self, shadow: ViewStore) -> None:
+        # SQLite cannot rename an index: drop the live tables (and their indexes), rename the
+        # rebuilt ones, then index them under the live names. WAL readers keep reading the
+        # old tables until the commit.
+        if shadow.suffix == self.suffix:
+            raise StoreError("REBUILD_IS_LIVE", "cannot swap a store with itself")
+        with self.transaction():
+            for table in TABLES:
+                self._exec(f"DROP TABLE IF EXISTS {self.name(table)}")
+                self._exec(f"ALTER TABLE {shadow.name(table)} RENAME TO {self.name(table)}")
+                for columns in table.indexes:
+                    self._exec(self._index_sql(table, columns))
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock:
+            if self.conn.in_transaction:  # nested: part of the outer transaction
+                yield
+                return
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    def _to_db(self, value: Any) -> Any:
+        if isinstance(value, datetime):
+            return value.isoformat()
+        if isinstance(value, date):
+            return value.isoformat()
+        if isinstance(value, bool):
+            return int(value)
+        return value
+
+    def _date(self, value: Any) -> date | None:
+        return None if value is None else date.fromisoformat(value)
+
+    def _exec(self, statement: str, params: Sequence[Any] = ()) -> int:
+        with self._lock:
+            return self.conn.execute(statement, [self._to_db(v) for v in params]).rowcount
+
+    def _fetch(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self.conn.execute(statement, [self._to_db(v) for v in params]).fetchall()
+
+    def _insert(self, table: Table, records: Sequence[tuple[Any, ...]]) -> None:
+        if not records:
+            return
+        to_db = self._to_db
+        marks = ", ".join("?" * len(table.columns))
+        with self._lock:
+            self.conn.executemany(f"INSERT INTO {self.name(table)} ({', '.join(table.column_names)}) VALUES ({marks})",
+                                  [[to_db(v) for v in r] for r in records])
+
+    def _delete_persons(self, table: Table, person_ids: Sequence[str], projection: str | None = None) -> None:
+        extra = " AND projection = ?" if projection is not None else ""
+        tail = (projection,) if projection is not None else ()
+        with self._lock:
+            self.conn.executemany(f"DELETE FROM {self.name(table)} WHERE person_id = ?{extra}",
+                                  [(pid, *tail) for pid in person_ids])
+
+    def _select_persons(self, statement: str, person_ids: Sequence[str], params: Sequence[Any] = ()) -> list[tuple]:
+        out: list[tuple] = []
+        ids = list(person_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            out += self._fetch(statement.format(ids=f"({', '.join('?' * len(chunk))})"), [*params, *chunk])
+        return out
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+class PostgresViewStore(ViewStore):
+    """The views in PostgreSQL (psycopg 3), in the schema the settings name (``POSTGRES_SCHEMA``)."""
+
+    dialect = "postgres"
+    param = "%s"
+    types = {"text": "text", "int": "integer", "bigint": "bigint", "bool": "boolean", "date": "date",
+             "json": "json", "timestamp": "timestamptz"}
+
+    def __init__(self, settings: Mapping[str, str], *, suffix: str = "", connection: Any = None,
+                 create: bool = True) -> None:
+        super().__init__(suffix)
+        self.settings = dict(settings)
+        self.schema = self.settings.get("POSTGRES_SCHEMA") or "public"
+        if connection is None:
+            connection = self._connect()
+        self.conn = connection
+        if create:
+            self.create()
+
+    def _connect(self) -> Any:
+        import psycopg
+        from psycopg import sql
+        from psycopg.types.string import TextLoader
+
+        s = self.settings
+        conn = psycopg.connect(host=s.get("POSTGRES_HOST", "127.0.0.1"), port=int(s.get("POSTGRES_PORT") or 5432),
+                               dbname=s.get("POSTGRES_DBNAME"), user=s.get("POSTGRES_USER"),
+                               password=s.get("POSTGRES_PASSWORD"), connect_timeout=10, autocommit=True)
+        if self.schema != "public":
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+        # View rows are read back by projections.codec from the JSON text itself.
+        conn.adapters.register_loader("json", TextLoader)
+        return conn
+
+    def _sibling(self, suffix: str) -> PostgresViewStore:
+        shadow = PostgresViewStore(self.settings, suffix=suffix, connection=self.conn, create=False)
+        shadow._lock = self._lock
+        return shadow
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock, self.conn.transaction():
+            yield
+
+    def _exec(self, statement: str, params: Sequence[Any] = ()) -> int:
+        with self._lock, self.conn.cursor() as cur:
+            cur.execute(statement, params or None)
+            return cur.rowcount
+
+    def _fetch(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock, self.conn.cursor() as cur:
+            cur.execute(statement, params or None)
+            return cur.fetchall()
+
+    def _insert(self, table: Table, records: Sequence[tuple[Any, ...]]) -> None:
+        if not records:
+            return
+        with self._lock, self.conn.cursor() as cur:
+            with cur.copy(f"COPY {self.name(table)} ({', '.join(table.column_names)}) FROM STDIN") as copy:
+                for record in records:
+                    copy.write_row(record)
+
+    def _delete_persons(self, table: Table, person_ids: Sequence[str], projection: str | None = None) -> None:
+        if projection is None:
+            self._exec(f"DELETE FROM {self.name(table)} WHERE person_id = ANY(%s)", (list(person_ids),))
+        else:
+            self._exec(f"DELETE FROM {self.name(table)} WHERE projection = %s AND person_id = ANY(%s)",
+                       (projection, list(person_ids)))
+
+    def _select_persons(self, statement: str, person_ids: Sequence[str], params: Sequence[Any] = ()) -> list[tuple]:
+        return self._fetch(statement.replace("IN {ids}", "= ANY(%s)"), [*params, list(person_ids)])
+
+    def _plain(self, value: Any) -> Any:
+        return value.isoformat() if isinstance(value, date) else value
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+__all__ = [
+    "ARREARS",
+    "LAYOUT_VERSION",
+    "ENTITLEMENT",
+    "TABLES",
+    "PersonViews",
+    "PostgresViewStore",
+    "SQLiteViewStore",
+    "StoreError",
+    "ViewStore",
+    "masked_id_of",
+    "person_views",
+]

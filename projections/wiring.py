@@ -1,0 +1,124 @@
+"""Wiring of the views: which store and which event source a system uses, built the same way everywhere.
+
+Every entrypoint (the CLI, the HTTP API, the grid worker's page, a long-running
+projection process, tests) asks here rather than constructing stores itself:
+
+* :func:`open_view_store` -- PostgreSQL (psycopg 3, the ``POSTGRES_*`` schema) when
+  ``LEDGER_PERSISTENCE=postgres``; otherwise the embedded SQLite file
+  ``var/views.sqlite`` (``LEDGER_VIEWS_PATH`` to move it), or an in-memory SQLite
+  database for the in-memory ledger;
+* :func:`event_source` -- ``"log"``: the ledger's own notification log (embedded
+  default); ``"kafka"``: ``ledger.events.v1`` (with the deployment's topic prefix);
+* :func:`projection_runner`, :func:`view_queries` -- the runner and the queries over them;
+* :func:`parallel_shards` -- a rebuild's bulk load spread over worker processes.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from ledger.config import Settings, state_dir
+from ledger.domain.errors import DomainError
+
+from projections.projector import PolicyCache, ProjectionRunner, RunResult, ShardRunner
+from projections.queries import ViewQueries
+from projections.sources import KafkaEventSource, NotificationLogSource, Source
+from projections.store import PostgresViewStore, SQLiteViewStore, ViewStore
+
+LEDGER_EVENTS_TOPIC = "ledger.events.v1"
+#: Kafka consumer group the projection runner commits its offsets under (monitoring only).
+PROJECTION_GROUP = "ledger-projections"
+SOURCES = ("log", "kafka")
+
+
+def views_path(env: dict[str, str] | None = None) -> Path:
+    env = dict(os.environ if env is None else env)
+    return Path(env.get("LEDGER_VIEWS_PATH") or state_dir() / "views.sqlite")
+
+
+def open_view_store(settings: Settings, *, env: dict[str, str] | None = None) -> ViewStore:
+    """The view store for these settings (tables created if missing); the caller closes it."""
+    if settings.persistence == "postgres":
+        return PostgresViewStore(settings.postgres)
+    if settings.persistence == "memory":
+        return SQLiteViewStore(":memory:")
+    return SQLiteViewStore(views_path(env))
+
+
+def event_source(system: Any, kind: str = "log", *, group_id: str = PROJECTION_GROUP) -> Source:
+    """Where the runner reads person events: ``"log"`` or ``"kafka"``."""
+    if kind == "log":
+        return NotificationLogSource(system.ledger)
+    if kind == "kafka":
+        servers = system.settings.kafka_bootstrap_servers
+        if not servers:
+            raise DomainError("KAFKA_NOT_CONFIGURED", "KAFKA_BOOTSTRAP_SERVERS is not set: there is no Kafka to read "
+                                                      'from (eval "$(python -m infra env)" for the local stack)')
+        return KafkaEventSource(servers, system.topic(LEDGER_EVENTS_TOPIC), group_id=group_id)
+    raise DomainError("SOURCE_UNKNOWN", f"unknown event source {kind!r}; use one of {', '.join(SOURCES)}")
+
+
+def views(system: Any) -> ViewStore:
+    """The system's view store, opened on first use and closed with the system."""
+    store = getattr(system, "_view_store", None)
+    if store is None:
+        store = open_view_store(system.settings)
+        system._view_store = store  # one per system: ledger.bootstrap.System has no field for it (yet)
+        system.closers.append(store.close)
+    return store
+
+
+def projection_runner(system: Any, *, source: str | Source = "log", store: ViewStore | None = None,
+                      batch_size: int = 2000) -> ProjectionRunner:
+    """A runner keeping the system's views up to date from ``source``."""
+    src = event_source(system, source) if isinstance(source, str) else source
+    if isinstance(source, str):
+        system.closers.append(src.close)
+    return ProjectionRunner(store if store is not None else views(system), src, PolicyCache(system.policies),
+                            batch_size=batch_size)
+
+
+def view_queries(system: Any, store: ViewStore | None = None) -> ViewQueries:
+    return ViewQueries(store if store is not None else views(system), system.policies)
+
+
+def parallel_shards(settings: Settings, source: str, workers: int) -> ShardRunner:
+    """Run the passes of a rebuild's bulk load in ``workers`` processes (a file or server store only).
+
+    Each worker builds its own system, source and ``_rebuild`` store from the settings
+    (the parent created those tables) and writes the rows of the shards it is given.
+    """
+    if settings.persistence == "memory":
+        raise DomainError("WORKERS_NEED_A_SHARED_STORE", "an in-memory ledger cannot be rebuilt by worker processes")
+
+    def run(until: dict[int, int], shards: int, chunk: int) -> RunResult:
+        shards = max(shards, workers)
+        context = multiprocessing.get_context("spawn")
+        result = RunResult(source)
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            for done in pool.map(_rebuild_shard, [(settings, source, k, shards, until, chunk) for k in range(shards)]):
+                result.add(done)
+        return result
+
+    return run
+
+
+def _rebuild_shard(task: tuple[Settings, str, int, int, dict[int, int], int]) -> RunResult:
+    from ledger.bootstrap import bootstrap
+
+    settings, source, k, shards, until, chunk = task
+    system = bootstrap(settings)
+    try:
+        store = open_view_store(settings)
+        system.closers.append(store.close)
+        runner = projection_runner(system, source=source, store=store.rebuilding(fresh=False))
+        return runner.bulk_shard(k, shards, until, chunk=chunk)
+    finally:
+        system.close()
+
+
+__all__ = ["LEDGER_EVENTS_TOPIC", "PROJECTION_GROUP", "SOURCES", "event_source", "open_view_store",
+           "parallel_shards", "projection_runner", "view_queries", "views", "views_path"]

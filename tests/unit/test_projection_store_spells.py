@@ -1,0 +1,92 @@
+"""Gap spells reproduce ``person_gap`` on every day: the stored form of the gap list and coverage rates."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+import projections.gap_spells as spells_module
+from ledger.bootstrap import bootstrap
+from ledger.config import Settings
+from ledger.simulation.county import generate_county
+from projections.coverage_gaps import person_gap
+from projections.entitlement import EntitlementProjection
+from projections.gap_spells import gap_spells, line_on, year_spells
+from projections.history import person_key
+from projections.runner import rebuild
+from tests.unit.projection_support import log_events
+
+YEARS = (2024, 2025, 2026)
+
+
+def every_day(year):
+    day = date(year, 1, 1)
+    while day.year == year:
+        yield day
+        day += timedelta(days=1)
+
+
+@pytest.fixture(scope="module")
+def county_view():
+    system = bootstrap(Settings(persistence="memory", id_key=b"spells"))
+    generate_county(5, 160).apply_to(system.ledger)
+    events = [e for e in log_events(system.ledger) if person_key(e)]
+    view = rebuild(events, [EntitlementProjection(system.policies)])["entitlement"]
+    yield view, system.policies
+    system.close()
+
+
+def test_spells_give_person_gap_on_every_day_of_three_years(county_view):
+    view, policies = county_view
+    modes = set()
+    for row in view.values():
+        spells = gap_spells(row, YEARS, policies)
+        modes.update(s["detail_mode"] for s in spells)
+        for year in YEARS:
+            mine = [s for s in spells if s["year"] == year]
+            assert all(a["valid_until"] < b["valid_from"] for a, b in zip(mine, mine[1:]))  # no overlaps
+            for day in every_day(year):
+                expected = person_gap(row, year, day, policies)
+                found = [s for s in mine if s["valid_from"] <= day <= s["valid_until"]]
+                if expected is None:
+                    assert found == []
+                else:
+                    assert len(found) == 1 and line_on(found[0], day) == expected, (row["history"]["person_id"], day)
+    assert "month" in modes  # employee months merged into one spell
+
+
+def _stub(detail_for):
+    def person_gap_stub(row, year, day, policies):
+        return {"person_id": "p", "year": year, "day": day, "grid_code": "610902100001", "township_code": "610902100",
+                "region_code": "610902", "covered": False, "reason": "NOT_ENROLLED", "label": "未参保登记",
+                "detail": detail_for(day), "subsidised": False, "subsidy_category": None, "outstanding_fen": None,
+                "scheme": None, "policy_version": None, "sources": []}
+    return person_gap_stub
+
+
+ROW = {"history": {"residence": [{"on": date(2020, 1, 1), "grid": "610902100001", "status": "RESIDENT"}],
+                   "enrollments": []},
+       "employee_years": {}, "years": {}, "summary": {}}
+
+
+@pytest.mark.parametrize("detail_for, mode, count", [
+    (lambda day: "not enrolled", "fixed", 1),
+    (lambda day: f"no resident enrollment in force on {day.isoformat()}", "day", 1),
+])
+def test_texts_that_name_the_day_are_kept_as_templates(monkeypatch, detail_for, mode, count):
+    # (A text may name the day by its ISO date, or -- for employee-scheme persons, whose
+    # spells break at every month -- by its month; see projections/gap_spells.py.)
+    monkeypatch.setattr(spells_module, "person_gap", _stub(detail_for))
+    spells = year_spells(ROW, 2025, None)
+    assert len(spells) == count and spells[0]["detail_mode"] == mode
+    for day in every_day(2025):
+        (spell,) = [s for s in spells if s["valid_from"] <= day <= s["valid_until"]]
+        assert line_on(spell, day)["detail"] == detail_for(day)
+
+
+def test_months_of_an_employee_are_merged_into_one_spell(monkeypatch):
+    monkeypatch.setattr(spells_module, "person_gap", _stub(lambda day: f"no contribution for {day:%Y-%m}"))
+    row = {**ROW, "employee_years": {2025: {}}}
+    (spell,) = year_spells(row, 2025, None)
+    assert spell["detail_mode"] == "month" and spell["detail"] == "no contribution for {month}"
+    assert line_on(spell, date(2025, 7, 9))["detail"] == "no contribution for 2025-07"
