@@ -876,6 +876,34 @@ class Person(Aggregate):
             return True
         raise Conflict("VOUCHER_CONFLICT", f"{what} voucher {key} was already recorded with different content")
 
+    def _prepare_correction(
+        self,
+        kind: PaymentKind,
+        *,
+        voucher_no: str,
+        tax_office: str,
+        original_voucher_no: str,
+        original_tax_office: str | None,
+        amount_fen: int,
+        at: datetime,
+        at_field: str,
+    ) -> tuple[str, datetime, str, int] | None:
+        """Checks a refund and a reversal share: (office of the original, instant, digest, fen still paid).
+
+        None for an identical resend of the same correction voucher.
+        """
+        original_tax_office = original_tax_office or tax_office
+        require_fen(amount_fen, "amount_fen")
+        at = require_instant(at, at_field)
+        digest = content_digest(
+            {"kind": kind.value, "original": voucher_key(original_tax_office, original_voucher_no),
+             "amount_fen": amount_fen, "at": at}
+        )
+        if self._resend_or_conflict(voucher_key(tax_office, voucher_no), digest, kind.value.lower()):
+            return None
+        original = self._original_payment(original_tax_office, original_voucher_no, kind.value)
+        return original_tax_office, at, digest, original["amount_fen"] - original["refunded_fen"]
+
     def refund_payment(
         self,
         *,
@@ -889,17 +917,14 @@ class Person(Aggregate):
         provenance: Provenance,
     ) -> bool:
         """Refund (退费) part or all of a recorded payment; never more than remains paid."""
-        original_tax_office = original_tax_office or tax_office
-        require_fen(amount_fen, "amount_fen")
-        refunded_at = require_instant(refunded_at, "refunded_at")
-        digest = content_digest(
-            {"kind": PaymentKind.REFUND.value, "original": voucher_key(original_tax_office, original_voucher_no),
-             "amount_fen": amount_fen, "at": refunded_at}
+        prepared = self._prepare_correction(
+            PaymentKind.REFUND, voucher_no=refund_voucher_no, tax_office=tax_office,
+            original_voucher_no=original_voucher_no, original_tax_office=original_tax_office,
+            amount_fen=amount_fen, at=refunded_at, at_field="refunded_at",
         )
-        if self._resend_or_conflict(voucher_key(tax_office, refund_voucher_no), digest, "refund"):
+        if prepared is None:
             return False
-        original = self._original_payment(original_tax_office, original_voucher_no, "REFUND")
-        remaining = original["amount_fen"] - original["refunded_fen"]
+        original_tax_office, refunded_at, digest, remaining = prepared
         if amount_fen > remaining:
             raise DomainError(
                 "REFUND_EXCEEDS_PAID",
@@ -934,17 +959,14 @@ class Person(Aggregate):
         provenance: Provenance,
     ) -> bool:
         """Reverse (冲正) a recorded payment: cancels what remains of it, exactly."""
-        original_tax_office = original_tax_office or tax_office
-        require_fen(amount_fen, "amount_fen")
-        reversed_at = require_instant(reversed_at, "reversed_at")
-        digest = content_digest(
-            {"kind": PaymentKind.REVERSAL.value, "original": voucher_key(original_tax_office, original_voucher_no),
-             "amount_fen": amount_fen, "at": reversed_at}
+        prepared = self._prepare_correction(
+            PaymentKind.REVERSAL, voucher_no=reversal_voucher_no, tax_office=tax_office,
+            original_voucher_no=original_voucher_no, original_tax_office=original_tax_office,
+            amount_fen=amount_fen, at=reversed_at, at_field="reversed_at",
         )
-        if self._resend_or_conflict(voucher_key(tax_office, reversal_voucher_no), digest, "reversal"):
+        if prepared is None:
             return False
-        original = self._original_payment(original_tax_office, original_voucher_no, "REVERSAL")
-        remaining = original["amount_fen"] - original["refunded_fen"]
+        original_tax_office, reversed_at, digest, remaining = prepared
         if amount_fen != remaining:
             raise DomainError(
                 "REVERSAL_AMOUNT_MISMATCH",
