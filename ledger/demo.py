@@ -5,8 +5,11 @@ are Avro-encoded onto their topics (in-process topics on the embedded default, t
 real Kafka broker when ``KAFKA_BOOTSTRAP_SERVERS`` is set) and taken in by the same
 consumers as in production; clerk actions go through the application service as the
 HTTP API would; the publisher puts every ledger event on ``ledger.events.v1``; the
-projection runner builds the views; the report is read from the views. Then the
-demo checks the ledger against what the generator knows it left uncovered, and why.
+projection runner builds the views; the report is read from the views. The tax
+bureau's daily statements (对账单) go onto ``tax.statements.v1`` the same way and are
+reconciled against the ledger by the production reconciliation process, run embedded.
+Then the demo checks the ledger against what the generator knows it left uncovered, and
+why, and the reconciliation against the discrepancies the generator put in.
 """
 from __future__ import annotations
 
@@ -132,6 +135,22 @@ class _Pipeline:
             self.produced[kind] += 1
         self.producer.flush()
 
+    def produce_statements(self, statements: Iterable[Any]) -> int:
+        """The daily statements as Avro, header and lines keyed by statement id; the number of records sent."""
+        from events import codec, inbound
+        from projections.reconciliation.wiring import STATEMENTS_TOPIC
+
+        topic = self.system.topic(STATEMENTS_TOPIC)
+        sent = 0
+        for st in statements:
+            key = st.statement_id.encode()
+            self.producer.send(topic, key=key, value=codec.encode(inbound.TAX_STATEMENT_HEADER, st.header_avro()))
+            for line in st.lines:
+                self.producer.send(topic, key=key, value=codec.encode(inbound.TAX_STATEMENT_LINE, line.as_avro()))
+            sent += 1 + len(st.lines)
+        self.producer.flush()
+        return sent
+
     def drain(self, kind: str) -> None:
         """Run the feed's consumer until everything produced to it has been taken in."""
         runner = self.consumers[kind]
@@ -248,9 +267,17 @@ def run_pipeline(people: int, seed: int, *, env: dict[str, str] | None = None, q
         t0 = time.perf_counter()
         projection_runner(system).run_once(progress=not quiet, label="events → views")
         timings["project"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        sent = pipeline.produce_statements(county.statements)
+        timings["statements"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        recon = _reconcile(system, sent)
+        timings["reconcile"] = time.perf_counter() - t0
         queries = view_queries(system)
         result.report = _report(system, county, queries, published)
+        result.report["reconciliation"] = _reconciliation_report(recon.store, county, sent)
         result.checks = _checks(system, county, queries, pipeline)
+        result.checks["reconciliation"] = _reconciliation_check(result.report["reconciliation"], county)
     finally:
         system.close()
         for k, v in saved.items():
@@ -260,6 +287,106 @@ def run_pipeline(people: int, seed: int, *, env: dict[str, str] | None = None, q
                 os.environ[k] = v
     result.seconds = {k: round(v, 2) for k, v in timings.items()}
     return result
+
+
+def _reconcile(system: Any, records: int) -> Any:
+    """The reconciliation process, embedded: statements taken in, ledger side caught up from the log, compared."""
+    from projections.reconciliation.wiring import reconciler, statement_consumer
+
+    recon = reconciler(system)
+    loop = statement_consumer(system, recon, max_records=5000, poll_timeout=0.2)
+    taken = 0
+    deadline = time.monotonic() + 120
+    while taken < records:  # each round: statements in, ledger side caught up, completed statements compared
+        taken += sum(b.last_offset - b.first_offset + 1 for b in loop.run_once(timeout=0.2).batches)
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the statement consumer took {taken} of {records} records within 120 s")
+    loop.run_once(timeout=0)  # the ledger side once more, and anything completed last
+    return recon
+
+
+def _reconciliation_report(store: Any, county: Any, sent: int) -> dict[str, Any]:
+    """Per county and office: collected per the statements, recorded by the ledger, explained; open discrepancies."""
+    from projections.reconciliation.reports import county_summary, open_discrepancies
+
+    offices: dict[tuple[str, str], dict[str, Any]] = {}
+    states: Counter[str] = Counter()
+    header_ok = 0
+    statements = store.statements([s.statement_id for s in county.statements])
+    for s in statements.values():
+        states[s["state"]] += 1
+        r = offices.setdefault((s["region_code"], s["tax_office"]), {
+            "region": s["region_code"], "office": s["tax_office"], "statements": 0, "lines": 0, "collected_fen": 0,
+            "ledger_rows": 0, "recorded_fen": 0, "difference_fen": 0, "explained_fen": 0, "tied": 0})
+        r["statements"] += 1
+        header_ok += s["total_amount_fen"] == s["lines_fen"] and s["line_count"] == s["lines_received"]
+        tie = (s.get("result") or {}).get("tie_out")
+        if not tie:
+            continue
+        total = tie["total"]
+        r["lines"] += total["statement"][0]
+        r["collected_fen"] += total["statement"][1]
+        r["ledger_rows"] += total["ledger"][0]
+        r["recorded_fen"] += total["ledger"][1]
+        r["difference_fen"] += total["difference"][1]
+        r["explained_fen"] += total["explained"][1]
+        r["tied"] += bool(tie["ok"])
+    office_rows = []
+    for key in sorted(offices):
+        r = offices[key]
+        r["ties_out"] = "yes" if r["tied"] == r["statements"] else f"NO ({r['statements'] - r['tied']})"
+        office_rows.append(r)
+    days = county_summary(store)
+    counties: dict[str, dict[str, Any]] = {}
+    for d in days:
+        c = counties.setdefault(d["region_code"], {"region": d["region_code"], "days": 0, "statements": 0,
+                                                   "collected_fen": 0, "recorded_fen": 0, "difference_fen": 0,
+                                                   "ledger_rows_without_statement": 0, "open_discrepancies": 0,
+                                                   "open_fen": 0})
+        c["days"] += 1
+        for k in ("statements", "collected_fen", "recorded_fen", "difference_fen", "open_discrepancies", "open_fen"):
+            c[k] += d[k]
+        if not d["statements"]:
+            c["ledger_rows_without_statement"] += d["ledger_rows"]
+    for c in counties.values():
+        explained = sum(r["explained_fen"] for r in office_rows if r["region"] == c["region"])
+        c["explained_fen"] = explained
+        c["ties_out"] = "yes" if (c["difference_fen"] == explained and not c["ledger_rows_without_statement"]
+                                  and all(r["ties_out"] == "yes" for r in office_rows if r["region"] == c["region"])
+                                  ) else "NO"
+    open_ = open_discrepancies(store)
+    by_class: dict[str, dict[str, int]] = {}
+    for d in open_:
+        b = by_class.setdefault(d["class"], {"count": 0, "delta_fen": 0})
+        b["count"] += 1
+        b["delta_fen"] += d["delta_fen"]
+    errors = store.errors()
+    return {
+        "records_sent": sent, "statements_sent": len(county.statements), "statements_received": len(statements),
+        "states": dict(states), "headers_tie_to_lines": header_ok, "intake_errors": dict(Counter(e["code"] for e in errors)),
+        "counties": [counties[k] for k in sorted(counties)], "offices": office_rows,
+        "open_by_class": dict(sorted(by_class.items())),
+        "open": [{"class": d["class"], "business_date": d["scope"]["business_date"], "office": d["tax_office"],
+                  "region": d["scope"]["region_code"], "voucher_no": d["voucher_no"], "line_no": d["line_no"],
+                  "delta_count": d["delta_count"], "delta_fen": d["delta_fen"]} for d in open_],
+        "expected_by_class": dict(county.truth.expected_discrepancies),
+    }
+
+
+def _reconciliation_check(rec: dict[str, Any], county: Any) -> dict[str, Any]:
+    """Discrepancies found per class = the generator's (exactly); every statement reconciled and tied out."""
+    found = {k: v["count"] for k, v in rec["open_by_class"].items()}
+    expected = dict(county.truth.expected_discrepancies)
+    n = rec["statements_sent"]
+    reconciled = rec["states"].get("RECONCILED", 0)
+    tied = sum(r["tied"] for r in rec["offices"])
+    uncovered = sum(c["ledger_rows_without_statement"] for c in rec["counties"])
+    return {
+        "ok": (found == expected and reconciled == n == rec["statements_received"] and tied == n
+               and rec["headers_tie_to_lines"] == n and not rec["intake_errors"] and not uncovered),
+        "expected": expected, "found": found, "statements": n, "reconciled": reconciled, "tied_out": tied,
+        "intake_errors": rec["intake_errors"], "ledger_rows_without_statement": uncovered,
+    }
 
 
 def _pct(bp: int | None) -> str:
@@ -413,7 +540,7 @@ def _print_report(result: DemoResult) -> None:
     print(f"\nArrears (欠费) as of {r['as_of']}: {a['rows']:,} rows, outstanding {a['outstanding_fen'] / 100:,.2f} yuan, "
           f"late fees {a['late_fee_fen'] / 100:,.2f} yuan; by kind {a['by_kind']}")
     if "reconciliation" in r:
-        print(f"\nReconciliation: {r['reconciliation']}")
+        _print_reconciliation(r["reconciliation"], table)
     h = r["history"]
     print(f"\nOne person's history, replayed ({h['masked_id']}):")
     if "events" in h:
@@ -432,6 +559,33 @@ def _print_report(result: DemoResult) -> None:
         detail = {k: v for k, v in check.items() if k != "ok"}
         print(f"  {'OK  ' if check['ok'] else 'FAIL'} {name}: {detail}")
     print(f"\nTimings (s): {result.seconds}")
+
+
+def _print_reconciliation(rec: dict[str, Any], table: Any) -> None:
+    from projections.reconciliation.compare import yuan
+
+    def money(row: dict[str, Any], *keys: str) -> dict[str, Any]:
+        return {**row, **{k[:-4]: yuan(row[k]) for k in keys}}
+
+    print(f"\nReconciliation (对账) of the tax bureau's daily statements against the ledger: "
+          f"{rec['statements_sent']:,} statements ({rec['records_sent']:,} records) sent to tax.statements.v1; "
+          f"states {rec['states']}; intake errors {rec['intake_errors'] or 'none'}")
+    print("Per county (yuan):")
+    table([money(c, "collected_fen", "recorded_fen", "difference_fen", "explained_fen") for c in rec["counties"]],
+          ["region", "days", "statements", "collected", "recorded", "difference", "explained", "ties_out"])
+    print("Per tax office (yuan; explained = what the discrepancies account for):")
+    table([money(o, "collected_fen", "recorded_fen", "difference_fen", "explained_fen") for o in rec["offices"]],
+          ["region", "office", "statements", "lines", "collected", "recorded", "difference", "explained",
+           "ties_out"])
+    print("Open discrepancies by class (found / put in by the generator):")
+    expected = rec.get("expected_by_class", {})
+    table([{"class": k, "found": rec["open_by_class"].get(k, {}).get("count", 0), "expected": expected.get(k, 0),
+            "delta": yuan(rec["open_by_class"].get(k, {}).get("delta_fen", 0), sign=True)}
+           for k in sorted(set(rec["open_by_class"]) | set(expected))], ["class", "found", "expected", "delta"])
+    if rec["open"]:
+        print("Open discrepancies:")
+        table([{**d, "delta": yuan(d["delta_fen"], sign=True)} for d in rec["open"][:20]],
+              ["class", "business_date", "office", "region", "voucher_no", "line_no", "delta_count", "delta"])
 
 
 def _chart(result: DemoResult, path: str) -> None:

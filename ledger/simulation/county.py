@@ -54,6 +54,7 @@ from ledger.domain.vocabulary import EnrollmentChannel, PaymentKind, ResidenceSt
 from ledger.policy import SUBSIDY_CATEGORIES, PolicyTable, StatusRule, SubsidyKind, default_policy_book
 from ledger.records import ResidentRecord, StatusRecord, TaxPaymentRecord
 from ledger.simulation import feeds
+from ledger.simulation.statements import DailyStatement, InjectedDiscrepancy, build_statements
 from ledger.simulation.feeds import (
     ASSESS,
     ENROLL,
@@ -363,6 +364,8 @@ class CountyTruth:
     expected_errors: list[ExpectedError] = field(repr=False)
     expected_malformed: list[str] = field(repr=False)  # error codes of the malformed rows, in order
     expected_resends: dict[str, int]  # per action kind
+    #: discrepancy class -> how many reconciling :attr:`County.statements` against the ledger must find
+    expected_discrepancies: dict[str, int] = field(default_factory=dict)
 
     def reasons(self) -> dict[str, int]:
         """How many people have each gap reason (all scopes)."""
@@ -400,6 +403,10 @@ class County:
     malformed_rows: list[MalformedRow] = field(repr=False)
     truth: CountyTruth = field(repr=False)
     generation_seconds: float = 0.0
+    #: the tax bureau's daily collection statements (对账单); see :mod:`ledger.simulation.statements`
+    statements: list[DailyStatement] = field(default_factory=list, repr=False)
+    #: the lines changed on purpose in :attr:`statements` (counted in ``truth.expected_discrepancies``)
+    statement_injections: list[InjectedDiscrepancy] = field(default_factory=list, repr=False)
 
     def _records(self, kind: str) -> list[Any]:
         return [a.record for a in self.actions if a.kind == kind]
@@ -459,6 +466,8 @@ class County:
             "expected_errors": self.truth.error_counts(),
             "malformed_rows": len(self.malformed_rows),
             "expected_resends": dict(self.truth.expected_resends),
+            "statements": len(self.statements),
+            "expected_discrepancies": dict(self.truth.expected_discrepancies),
             "seconds": round(self.generation_seconds, 3),
         }
 
@@ -1277,11 +1286,12 @@ class _Builder:
         truth = compute_truth(self.persons, townships, coverage_year=self.year, as_of=self.as_of,
                               region_code=self.region, policies=self.policies, expected_errors=self.expected_errors,
                               malformed=self.malformed, actions=self.actions)
+        statements, injected, truth.expected_discrepancies = build_statements(self.actions, self.seed)
         return County(
             seed=self.seed, region_code=self.region, region_name=self.region_name, coverage_year=self.year,
             start=self.start, as_of=self.as_of, profile=self.profile, townships=townships,
             employers=self.employers, persons=self.persons, actions=self.actions,
-            malformed_rows=self.malformed, truth=truth,
+            malformed_rows=self.malformed, truth=truth, statements=statements, statement_injections=injected,
         )
 
     def populate(self, townships: list[Township]) -> None:
