@@ -103,7 +103,7 @@ class Ledger(Application):
     name = "Ledger"
     snapshotting_intervals = {Person: 100}
     #: Optimistic-concurrency retries before giving up with CONCURRENT_UPDATE.
-    max_attempts = 12
+    max_attempts = 20
 
     def __init__(self, env: dict[str, str] | None = None, *, policies: PolicyBook, id_key: bytes) -> None:
         if not id_key:
@@ -243,7 +243,7 @@ class Ledger(Application):
                     return Outcome(person_id, False, f"feed position {tracking.notification_id} was already processed")
                 log.info("write_conflict_retry", person_id=str(person_id), attempt=_attempt + 1)
                 # Back off with jitter so two writers racing on one person stop colliding.
-                time.sleep(random.uniform(0, min(0.2, 0.002 * 2**_attempt)))
+                time.sleep(random.uniform(0, min(0.5, 0.002 * 2**_attempt)))
                 continue
             outcome = Outcome(person_id, True, describe or "recorded", [str(e.event_id) for e in pending])
             if isinstance(result, str):
