@@ -108,7 +108,7 @@ def site() -> Iterator[dict[str, Any]]:
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, log_config=None))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while not server.started:
         assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
