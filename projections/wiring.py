@@ -110,6 +110,9 @@ def _rebuild_shard(task: tuple[Settings, str, int, int, dict[int, int], int]) ->
     from ledger.bootstrap import bootstrap
 
     settings, source, k, shards, until, chunk = task
+    # The parent created every table; workers starting together must not race on CREATE TABLE
+    # ("tuple concurrently updated"). This runs in a spawned worker process of its own.
+    os.environ["CREATE_TABLE"] = "no"
     system = bootstrap(settings)
     try:
         store = open_view_store(settings)
