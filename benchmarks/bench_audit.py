@@ -40,7 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import dedicated_schema, pg_settings  # noqa: E402
+from common import dedicated_schema, figure, pg_settings, write_json  # noqa: E402
 
 from ledger.audit import history_report, replay_as_of, seal, verify_all, verify_digests  # noqa: E402
 from ledger.audit.verify import auto_workers  # noqa: E402
@@ -151,14 +151,15 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=200_000, help="events in the store (default 200000)")
     parser.add_argument("--person-events", type=int, default=500, help="events of the replayed person (500)")
     parser.add_argument("--runs", type=int, default=200, help="replays timed (default 200)")
     parser.add_argument("--keep-schema", action="store_true")
     parser.add_argument("--profile", metavar="FILE", help="pyinstrument profile of verify_all to this text file")
-    args = parser.parse_args()
+    parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE (for run_all.py)")
+    args = parser.parse_args(argv)
 
     settings = pg_settings()
     print(f"load average at start: {os.getloadavg()}", flush=True)
@@ -259,6 +260,18 @@ def main() -> int:
             print("  ".join("-" * w for w in widths))
     print(f"\nreplay runs: {args.runs}; min {min(times):.1f} ms, max {max(times):.1f} ms")
     print(f"load average at end: {os.getloadavg()} (2 cores shared with PostgreSQL and other work)")
+    size = {"size": total, "size_unit": "events"}
+    write_json(args.json, [
+        figure(f"as-of replay p50, {args.person_events}-event person", p50, "ms", goal=GOAL_REPLAY_P50_MS,
+               better="lower", kind="latency", key="as-of replay p50", **size),
+        figure("verify all chains, 1 process", single.events_per_second, "events/s", goal=GOAL_VERIFY_RATE,
+               baseline="copy", count=single.events, **size),
+        figure(f"verify all chains, CLI ({workers} workers)", verified.events_per_second, "events/s",
+               goal=GOAL_VERIFY_RATE, baseline="copy", count=verified.events, key="verify all chains, CLI", **size),
+        figure("seal the day", sealed.events / seal_seconds, "events/s", baseline="copy", count=sealed.events,
+               seconds=seal_seconds, **size),
+        figure("recompute sealed days", recomputed.events_per_second, "events/s", baseline="copy", **size),
+    ])
     return 0
 
 

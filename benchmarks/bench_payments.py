@@ -36,8 +36,10 @@ from common import (  # noqa: E402
     bench_recorder,
     connect,
     dedicated_schema,
+    figure,
     format_table,
     pg_settings,
+    write_json,
 )
 
 from ledger.batch_load import load_aggregates  # noqa: E402
@@ -213,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--copy-rows", type=int, default=100_000, help="rows of the COPY baseline")
     parser.add_argument("--skip-baselines", action="store_true", help="only the payment benchmark")
     parser.add_argument("--keep-schema", action="store_true", help="do not drop the benchmark schema")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE (for run_all.py)")
     parser.add_argument("--profile", metavar="PREFIX",
                         help="profile the timed phase with pyinstrument (pip install pyinstrument); "
                              "writes PREFIX.<first person>.txt per worker")
@@ -283,6 +286,12 @@ def main(argv: list[str] | None = None) -> int:
     payments = next(r for r in results if r.unit == "payments")
     verdict = "reached" if payments.rate >= GOAL_PAYMENTS else "NOT reached"
     print(f"\ngoal {GOAL_PAYMENTS:,.0f} payments/s: {verdict} ({payments.rate:,.0f}/s)")
+    if args.json:
+        figures = [figure(r.scenario, r.rate, f"{r.unit}/s", size=args.people, size_unit="people", goal=r.goal,
+                          baseline="copy", count=r.count, seconds=r.seconds,
+                          key=("payments/s" if r.unit == "payments" else "events/s") if r.goal else None)
+                   for r in results]
+        write_json(args.json, figures)
     return 0
 
 

@@ -43,7 +43,7 @@ from uuid import UUID
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO_ROOT, dedicated_schema, pg_settings  # noqa: E402
+from common import REPO_ROOT, dedicated_schema, figure, pg_settings, write_json  # noqa: E402
 
 from eventsourcing.persistence import StoredEvent  # noqa: E402
 
@@ -209,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="also rebuild with this many processes (default 2)")
     parser.add_argument("--cache-dir", default=str(REPO_ROOT / "var" / "bench"))
     parser.add_argument("--keep-schema", action="store_true")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE (for run_all.py)")
     args = parser.parse_args(argv)
 
     pg = pg_settings()
@@ -216,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{os.cpu_count()} CPUs, load average {_load()}", flush=True)
     rows, county = county_events(args.people, args.seed, Path(args.cache_dir))
     figures: list[tuple[str, str, str, str]] = []
+    machine: list[dict] = []  # the same figures for --json
+    size = {"size": args.people, "size_unit": "people"}
     with dedicated_schema(pg, "bench_projections", keep=args.keep_schema) as schema:
         print(f"schema {schema}", flush=True)
         settings = {**pg, "POSTGRES_SCHEMA": schema}
@@ -244,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
             rate = result.events / result.seconds
             figures.append(("rebuild from the log, 1 process (person events/s)", f"{rate:,.0f}",
                             f">= {GOAL_REBUILD:,.0f}", "yes" if rate >= GOAL_REBUILD else "NO"))
+            machine.append(figure("rebuild from the log, 1 process", rate, "person events/s", goal=GOAL_REBUILD,
+                                  baseline="copy", count=result.events, seconds=result.seconds, **size))
             figures.append(("rebuild, 1 process (log positions/s)", f"{result.consumed / result.seconds:,.0f}", "-",
                             "-"))
             if args.workers > 1:
@@ -258,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
                 figures.append((f"rebuild from the log, {args.workers} processes (person events/s)", f"{rate:,.0f}",
                                 f">= {GOAL_REBUILD:,.0f}", "yes" if rate >= GOAL_REBUILD else "NO"))
                 print(f"rebuilt in {result.seconds:.1f}s (load average {_load()})", flush=True)
+                machine.append(figure(f"rebuild from the log, {args.workers} processes", rate, "person events/s",
+                                      goal=GOAL_REBUILD, baseline="copy", count=result.events,
+                                      seconds=result.seconds, key="rebuild from the log, N processes", **size))
 
             # ---- incremental: one more payment for --extra residents, then run_once
             ids = [p.id_number for p in county.persons if p.plan == "RESIDENT" and p.died_on is None
@@ -274,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
             inc = runner.run_once()
             figures.append((f"incremental catch-up, batch {args.batch} (person events/s)", f"{inc.rate:,.0f}", "-",
                             "-"))
+            machine.append(figure(f"incremental catch-up, batch {args.batch}", inc.rate, "person events/s",
+                                  baseline="copy", count=inc.events, seconds=inc.seconds, **size))
             print(f"incremental: {inc.events:,} events, {inc.persons:,} persons in {inc.seconds:.2f}s", flush=True)
 
             # ---- queries
@@ -286,6 +296,9 @@ def main(argv: list[str] | None = None) -> int:
             p50, p95, gaps = timings(lambda: queries.gap_list(grid, year, as_of), args.runs)
             figures.append((f"gap list, grid of {sizes[grid]:,} residents ({len(gaps):,} lines), p50 / p95 ms",
                             f"{p50:.1f} / {p95:.1f}", f"p50 <= {GOAL_GAP_MS:.0f}", "yes" if p50 <= GOAL_GAP_MS else "NO"))
+            machine.append(figure(f"gap list p50, largest grid ({sizes[grid]:,} residents)", p50, "ms",
+                                  goal=GOAL_GAP_MS, better="lower", kind="latency", key="gap list p50, largest grid",
+                                  **size))
             p50, p95, gaps = timings(lambda: queries.gap_list(township, year, as_of), max(5, args.runs // 5))
             figures.append((f"gap list, township of {t_size:,} residents ({len(gaps):,} lines), p50 / p95 ms",
                             f"{p50:.1f} / {p95:.1f}", "-", "-"))
@@ -295,9 +308,13 @@ def main(argv: list[str] | None = None) -> int:
             p50, p95, _ = timings(lambda: queries.entitlement(rng.choice(persons_ids), year), args.runs * 4)
             figures.append(("entitlement lookup (one person-year), p50 / p95 ms", f"{p50:.2f} / {p95:.2f}",
                             f"p50 <= {GOAL_LOOKUP_MS:.0f}", "yes" if p50 <= GOAL_LOOKUP_MS else "NO"))
+            machine.append(figure("entitlement lookup p50", p50, "ms", goal=GOAL_LOOKUP_MS, better="lower",
+                                  kind="latency", **size))
             p50, p95, _ = timings(lambda: queries.covered_on(rng.choice(persons_ids), as_of), args.runs * 4)
             figures.append(("covered-on decision (one person, one day), p50 / p95 ms", f"{p50:.2f} / {p95:.2f}",
                             f"p50 <= {GOAL_LOOKUP_MS:.0f}", "yes" if p50 <= GOAL_LOOKUP_MS else "NO"))
+            machine.append(figure("covered-on decision p50", p50, "ms", goal=GOAL_LOOKUP_MS, better="lower",
+                                  kind="latency", **size))
             p50, p95, _ = timings(lambda: queries.coverage_rates(year, as_of), max(5, args.runs // 5))
             figures.append((f"coverage rates, county ({sum(sizes.values()):,} residents), p50 / p95 ms",
                             f"{p50:.1f} / {p95:.1f}", "-", "-"))
@@ -314,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     print("  ".join("-" * w for w in widths))
     for f in figures:
         print("  ".join([f[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(f[1:], widths[1:])]))
+    write_json(args.json, machine)
     return 0
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import dedicated_schema, pg_settings  # noqa: E402
+from common import dedicated_schema, figure, pg_settings, write_json  # noqa: E402
 
 from infra.topics import delete_topics, ensure_topics  # noqa: E402
 from ledger.bootstrap import bootstrap, ledger_publisher  # noqa: E402
@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--payments", type=int, default=300, help="live payments, one per transaction")
     parser.add_argument("--rate", type=float, default=50.0, help="live payments per second")
     parser.add_argument("--backlog", type=int, default=5000, help="payments for the catch-up measurement (0: skip)")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE (for run_all.py)")
     args = parser.parse_args(argv)
 
     pg = pg_settings()
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             system = bootstrap(Settings(persistence="postgres", postgres={**pg, "POSTGRES_SCHEMA": schema},
                                         kafka_bootstrap_servers=kafka, id_key=ID_KEY, topic_prefix=prefix))
             try:
-                run(system, args)
+                write_json(args.json, run(system, args))
             finally:
                 system.close()
     finally:
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run(system, args) -> None:
+def run(system, args) -> list[dict]:
     ledger = system.ledger
     committed: dict[str, float] = {}
     acked: dict[str, float] = {}
@@ -126,6 +127,11 @@ def run(system, args) -> None:
           f"({missing} missing)")
     print(f"commit-to-Kafka-ack latency: p50 {statistics.median(ms):.1f} ms, p95 {percentile(ms, 0.95):.1f} ms, "
           f"p99 {percentile(ms, 0.99):.1f} ms, max {max(ms):.1f} ms")
+    figures = [figure(f"commit-to-Kafka-ack latency p50 ({args.rate:g} payments/s live)", statistics.median(ms), "ms",
+                      better="lower", kind="latency", size=args.payments, size_unit="payments",
+                      key="commit-to-Kafka-ack latency p50"),
+               figure("commit-to-Kafka-ack latency p95", percentile(ms, 0.95), "ms", better="lower", kind="latency",
+                      size=args.payments, size_unit="payments")]
 
     if args.backlog:
         records = [(payment(args.payments + i, "B"), FEED) for i in range(args.backlog)]
@@ -136,6 +142,9 @@ def run(system, args) -> None:
         count = catch_up.publish_pending()
         seconds = time.perf_counter() - t0
         print(f"catch-up: {count} events published in {seconds:.2f} s ({count / seconds:,.0f} events/s)")
+        figures.append(figure("publisher catch-up", count / seconds, "events/s", baseline="kafka_produce",
+                              size=args.backlog, size_unit="payments", count=count, seconds=seconds))
+    return figures
 
 
 if __name__ == "__main__":

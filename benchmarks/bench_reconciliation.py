@@ -41,7 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import connect, dedicated_schema, pg_settings  # noqa: E402
+from common import connect, dedicated_schema, figure, pg_settings, write_json  # noqa: E402
 
 from fastavro import schemaless_writer  # noqa: E402
 
@@ -254,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="decoding processes (default 2, the machine's cores)")
     parser.add_argument("--max-records", type=int, default=5000, help="records per poll (default 5000)")
     parser.add_argument("--keep-schema", action="store_true", help="leave the schema and topics for a look")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE (for run_all.py)")
     args = parser.parse_args(argv)
     if args.lines < 100:
         parser.error("--lines must be at least 100")
@@ -321,6 +322,19 @@ def main(argv: list[str] | None = None) -> int:
                   f"read only {read_cpu:.1f}; reconcile {r['cpu_consumer']:.1f} consumer + {r['cpu_workers']:.1f} "
                   f"decoding = {(r['cpu_consumer'] + r['cpu_workers']) * 1e6 / n:.0f} us per line")
             print(f"load average at the end {load()} (the machine is shared: compare the CPU figures between runs)")
+            size = {"size": args.lines, "size_unit": "lines"}
+            write_json(args.json, [
+                figure("statement reconciled, total", r["total"], "s", goal=GOAL_SECONDS if args.lines >= 1_000_000 else None,
+                       better="lower", kind="seconds", count=args.lines, seconds=r["total"], **size),
+                figure("reconcile: total rate", args.lines / r["total"], "lines/s", goal=1_000_000 / GOAL_SECONDS,
+                       baseline="kafka_consume", count=args.lines, seconds=r["total"], **size),
+                figure("reconcile: intake rate", n / r["intake"], "records/s", baseline="kafka_consume", count=n,
+                       seconds=r["intake"], **size),
+                figure("reconcile: compare rate", args.lines / r["compare"], "lines/s", count=args.lines,
+                       seconds=r["compare"], **size),
+                figure("read only (group consumer)", n / read_s, "records/s", baseline="kafka_consume", count=n,
+                       seconds=read_s, **size),
+            ], check_ok=found == expected and bool(tie["ok"]))
             if found != expected or not tie["ok"]:
                 print("CHECK FAILED: the planted discrepancies were not found as planted", file=sys.stderr)
                 return 1

@@ -176,3 +176,93 @@ def bench_recorder(settings: dict[str, str], schema: str, per_txn: int = 100, tx
     finally:
         factory.close()
     return Result(f"raw: eventsourcing recorder, {per_txn}/txn", per_txn * txns, seconds, "events")
+
+
+# --------------------------------------------------------------------------- raw Kafka baselines
+def kafka_bootstrap_servers(*, start_stack: bool = True) -> str:
+    """KAFKA_BOOTSTRAP_SERVERS from the environment; start the local stack if unset."""
+    servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if servers:
+        return servers
+    if not start_stack:
+        raise SystemExit('no KAFKA_BOOTSTRAP_SERVERS in the environment; run eval "$(python -m infra env)" first')
+    from infra import stack
+
+    return stack.up(stack.StackConfig.from_env())["KAFKA_BOOTSTRAP_SERVERS"]
+
+
+def bench_kafka(bootstrap: str, records: int = 100_000, partitions: int = 1) -> tuple[Result, Result]:
+    """Raw kafka-python: produce ``records`` ~200-byte records to a fresh topic, then consume them all.
+
+    Producer: ``acks="all"``, ``linger_ms=5``, 1 MiB batches, one ``flush()`` at the end (timed).
+    Consumer: no group, the partitions assigned, from the beginning, ``poll`` of up to 5,000
+    records, until every record was seen; the first fetch's metadata round trip is timed too.
+    The topic is deleted afterwards. Returns (produce, consume).
+    """
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    topic = f"bench.raw.{uuid.uuid4().hex[:10]}"
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="bench-raw")
+    admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
+    try:
+        values = [_payload(i).encode() for i in range(records)]  # 176 bytes + a 24-byte key = 200
+        keys = [uuid.uuid4().hex[:24].encode() for _ in range(min(records, 1024))]
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, batch_size=1024 * 1024,
+                                 max_request_size=8 * 1024 * 1024)
+        producer.partitions_for(topic)  # metadata before the clock
+        start = time.perf_counter()
+        for i, v in enumerate(values):
+            producer.send(topic, key=keys[i % len(keys)], value=v)
+        producer.flush()
+        produce_s = time.perf_counter() - start
+        producer.close()
+
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+                                 max_poll_records=5000, fetch_max_bytes=50 * 1024 * 1024,
+                                 max_partition_fetch_bytes=10 * 1024 * 1024)
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        seen = 0
+        start = time.perf_counter()
+        while seen < records:
+            for batch in consumer.poll(timeout_ms=1000, max_records=5000).values():
+                seen += len(batch)
+        consume_s = time.perf_counter() - start
+        consumer.close()
+    finally:
+        try:
+            admin.delete_topics([topic])
+        except Exception:  # noqa: BLE001 - best effort
+            pass
+        admin.close()
+    return (Result("raw: kafka-python produce, 200-byte records, acks=all", records, produce_s, "records"),
+            Result("raw: kafka-python consume, 200-byte records", records, consume_s, "records"))
+
+
+# --------------------------------------------------------------------------- machine-readable figures
+def figure(scenario: str, value: float, unit: str, *, size: int | None = None, size_unit: str = "",
+           goal: float | None = None, better: str = "higher", kind: str = "rate", baseline: str | None = None,
+           count: int | None = None, seconds: float | None = None, key: str | None = None) -> dict:
+    """One figure of a benchmark, for ``--json`` (read by ``benchmarks/run_all.py``).
+
+    ``kind``: ``rate`` (things per second: ``value`` = count / seconds), ``latency`` (ms of one
+    query) or ``seconds`` (wall time of one whole job of ``size``). ``better``: ``higher`` or
+    ``lower`` (how ``goal`` is met). ``baseline``: which raw baseline a rate compares with
+    (``copy``, ``kafka_produce``, ``kafka_consume``). ``key``: a name stable across sizes (for the
+    scale series); defaults to ``scenario``.
+    """
+    return {"key": key or scenario, "scenario": scenario, "value": value, "unit": unit, "size": size,
+            "size_unit": size_unit, "goal": goal, "better": better, "kind": kind, "baseline": baseline,
+            "count": count, "seconds": seconds}
+
+
+def write_json(path: str | None, figures: list[dict], **extra: object) -> None:
+    """Write ``{"figures": [...], "loadavg_end": [...], ...}`` to ``path`` (nothing if ``path`` is None)."""
+    if not path:
+        return
+    import json
+
+    Path(path).write_text(json.dumps({"figures": figures, "loadavg_end": list(os.getloadavg()), **extra},
+                                     indent=1, default=str))
