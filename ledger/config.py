@@ -29,15 +29,18 @@ class Settings:
     id_key: bytes = b""
     policy_dir: str | None = None
     topic_prefix: str = ""
+    #: Encryption at rest of the stored events and snapshots: the library's ``CIPHER_TOPIC``
+    #: (e.g. ``eventsourcing.cipher:AESCipher``) and ``CIPHER_KEY``. Kept out of ``repr``.
+    store_cipher: dict[str, str] = field(default_factory=dict, repr=False)
 
     def event_store_env(self) -> dict[str, str]:
         """The eventsourcing library's environment for the chosen store."""
         if self.persistence == "postgres":
-            return {"PERSISTENCE_MODULE": "eventsourcing.postgres", **self.postgres}
+            return {"PERSISTENCE_MODULE": "eventsourcing.postgres", **self.postgres, **self.store_cipher}
         if self.persistence == "memory":
-            return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+            return {"PERSISTENCE_MODULE": "eventsourcing.popo", **self.store_cipher}
         return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": self.sqlite_path,
-                "SQLITE_LOCK_TIMEOUT": "10"}
+                "SQLITE_LOCK_TIMEOUT": "10", **self.store_cipher}
 
 
 def postgres_from_env(env: dict[str, str]) -> dict[str, str]:
@@ -92,4 +95,5 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         id_key=_id_key(env, persistence),
         policy_dir=env.get("LEDGER_POLICY_DIR") or None,
         topic_prefix=env.get("LEDGER_TOPIC_PREFIX", ""),
+        store_cipher={k: env[k] for k in ("CIPHER_TOPIC", "CIPHER_KEY") if env.get(k)},
     )

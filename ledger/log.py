@@ -21,6 +21,9 @@ _OLD_RESIDENT_ID = re.compile(r"(?<![0-9A-Za-z])(\d{15})(?![0-9A-Za-z])")
 _OTHER_IDS = re.compile(
     r"(?<![0-9A-Za-z])(?:[EGDPS]\d{8}|[HM]\d{8,10}|T\d{8,10}|[A-Z]{3}\d{12})(?![0-9A-Za-z])"
 )
+# A long digit run glued to other letters or digits (a mistyped URL "…123xx", "ID610…"):
+# the lookarounds above let it through whole, so mask any run of 15+ digits (+ check char).
+_GLUED_DIGITS = re.compile(r"\d{14,}[0-9Xx]")
 #: Keys whose values are ID numbers whatever they look like.
 SENSITIVE_KEYS = frozenset({"id_number", "id_no", "idcard", "id_card", "sfzh"})
 
@@ -37,7 +40,8 @@ def mask_text(text: str) -> str:
     """Mask every ID-number-looking token inside free text."""
     text = _RESIDENT_ID.sub(lambda m: mask_id_number(m.group(0)), text)
     text = _OLD_RESIDENT_ID.sub(lambda m: mask_id_number(m.group(0)), text)
-    return _OTHER_IDS.sub(lambda m: mask_id_number(m.group(0)), text)
+    text = _OTHER_IDS.sub(lambda m: mask_id_number(m.group(0)), text)
+    return _GLUED_DIGITS.sub(lambda m: mask_id_number(m.group(0)), text)
 
 
 def _mask_value(key: str | None, value: Any) -> Any:
