@@ -121,9 +121,12 @@ class Ledger(Application):
         """A process recorder: a save can carry a feed position (:class:`Tracking`) in its transaction.
 
         Kafka positions are kept as ``Tracking(f"{consumer}:{topic}:{partition}", offset)``
-        in the store's tracking table, committed with the events they caused.
+        in the store's tracking table, committed with the events they caused. On PostgreSQL,
+        :class:`ledger.recorders.BinaryPostgresProcessRecorder` (events inserted as binary arrays).
         """
-        recorder = self.factory.process_recorder()
+        from ledger.recorders import process_recorder
+
+        recorder = process_recorder(self.factory)
         if getattr(getattr(recorder, "datastore", None), "enable_db_functions", False):
             # The PostgreSQL insert function path ignores tracking: positions would be lost.
             raise ValueError("POSTGRES_ENABLE_DB_FUNCTIONS cannot be used: it drops feed positions")

@@ -330,7 +330,7 @@ def event_rows(app: Any) -> EventRows:
     if rows is not None:
         return rows
     module = type(app.recorder).__module__
-    if module.startswith("eventsourcing.postgres"):
+    if module.startswith(("eventsourcing.postgres", "ledger.recorders")):  # (ledger.recorders: PostgreSQL)
         rows = PostgresEventRows(app)
     elif module.startswith("eventsourcing.sqlite"):
         rows = SQLiteEventRows(app)

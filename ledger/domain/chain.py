@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from json import encoder as _json_encoder
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -18,8 +19,8 @@ from uuid import UUID
 GENESIS_HASH = "0" * 64
 
 
-def canonical(value: Any) -> Any:
-    """Turn a value into plain JSON types, deterministically."""
+def _canonical_slow(value: Any) -> Any:
+    """The reference conversion, by ``isinstance`` (subclasses, sets, floats): what every fast path must equal."""
     if isinstance(value, (str, int, bool)) or value is None:
         return value
     if isinstance(value, datetime):
@@ -40,8 +41,73 @@ def canonical(value: Any) -> Any:
     raise TypeError(f"no canonical form for {type(value).__name__}")
 
 
+def canonical(value: Any) -> Any:
+    """Turn a value into plain JSON types, deterministically (dict keys as sorted strings)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is datetime or kind is date:
+        return value.isoformat()
+    if kind is UUID:
+        return str(value)
+    return _canonical_slow(value)
+
+
+def _plain(value: Any) -> Any:
+    """:func:`canonical`, except that dicts keep their order: only for JSON written with ``sort_keys``.
+
+    ``{str(k): ... for k in items}`` keeps the value of the last key with a given string
+    form, as the sorted reference does (a stable sort keeps equal keys in insertion
+    order), and ``sort_keys`` gives the reference's key order.
+    """
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is datetime or kind is date:
+        return value.isoformat()
+    if kind is UUID:
+        return str(value)
+    if kind is dict:
+        return {(k if type(k) is str else str(k)): _plain(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [_plain(v) for v in value]
+    return _canonical_slow(value)
+
+
+_dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+_json_str = _json_encoder.encode_basestring  # the same C function ``_dumps`` uses for strings (ensure_ascii=False)
+_int_repr = int.__repr__
+
+
+def _json(value: Any) -> str:
+    """``_dumps(_plain(value))``, written out directly for dicts with text keys, lists and the common scalars."""
+    kind = type(value)
+    if kind is str:
+        return _json_str(value)
+    if kind is dict:
+        for k in value:
+            if type(k) is not str:
+                return _dumps(_plain(value))
+        # (``sort_keys`` sorts the (key, value) pairs: with distinct keys, by key)
+        return "{" + ",".join([_json_str(k) + ":" + _json(value[k]) for k in sorted(value)]) + "}"
+    if value is None:
+        return "null"
+    if kind is int:
+        return _int_repr(value)
+    if kind is list or kind is tuple:
+        return "[" + ",".join([_json(v) for v in value]) + "]"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is datetime or kind is date:
+        return '"' + value.isoformat() + '"'
+    if kind is UUID:
+        return '"' + str(value) + '"'
+    return _dumps(_plain(value))
+
+
 def canonical_json(value: Any) -> bytes:
-    return json.dumps(canonical(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """``json.dumps(canonical(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` in UTF-8."""
+    return _json(value).encode()
 
 
 #: Library bookkeeping, not business data: a class path would tie the chain to the code layout.
@@ -57,10 +123,62 @@ def event_type_name(event: Any) -> str:
     return type(event).__qualname__
 
 
+#: Per event class: (field name, its JSON key text ``"name":``) in sorted order, and the JSON tail with the type.
+_LAYOUTS: dict[type, tuple[tuple[tuple[str, str], ...], str]] = {}
+#: The last originator id converted: one person's events come together (a tuple, read once: thread-safe).
+_last_id: tuple[Any, str] = (None, "")
+
+
+def _layout(cls: type) -> tuple[tuple[tuple[str, str], ...], str]:
+    layout = _LAYOUTS.get(cls)
+    if layout is None:
+        names = sorted(f.name for f in dataclasses.fields(cls) if f.name not in _EXCLUDED_FIELDS)
+        layout = _LAYOUTS[cls] = (
+            tuple((name, _json_str(name) + ":") for name in names),
+            '},"type":' + _json_str(cls.__qualname__) + "}",
+        )
+    return layout
+
+
 def event_digest(event: Any) -> str:
-    """SHA-256 over the event's type name and canonical fields."""
-    body = {"type": event_type_name(event), "fields": event_fields(event)}
-    return hashlib.sha256(canonical_json(body)).hexdigest()
+    """SHA-256 over the event's type name and canonical fields.
+
+    That is SHA-256 of ``json.dumps({"type": ..., "fields": canonical(event_fields(event))},
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` in UTF-8 (the form every
+    stored chain was made with; the first implementation is kept as the reference in
+    tests/unit/test_chain_fast.py). Written out here field by field, in the class's
+    sorted field order (cached), with the common scalar types converted inline; that
+    test checks it gives the reference's digest for every event type and edge case.
+    """
+    global _last_id
+    names, tail = _layout(type(event))
+    values = event.__dict__
+    parts = []
+    append = parts.append
+    for name, key in names:
+        v = values[name] if name in values else getattr(event, name)
+        kind = type(v)
+        if kind is str:
+            append(key + _json_str(v))
+        elif kind is UUID:
+            if name == "originator_id":
+                last = _last_id
+                if last[0] != v:
+                    last = _last_id = (v, str(v))
+                append(key + '"' + last[1] + '"')
+            else:
+                append(key + '"' + str(v) + '"')
+        elif kind is int:
+            append(key + _int_repr(v))
+        elif v is None:
+            append(key + "null")
+        elif kind is datetime or kind is date:
+            append(key + '"' + v.isoformat() + '"')
+        elif kind is bool:
+            append(key + ("true" if v else "false"))
+        else:
+            append(key + _json(v))
+    return hashlib.sha256(('{"fields":{' + ",".join(parts) + tail).encode()).hexdigest()
 
 
 def content_digest(payload: dict[str, Any]) -> str:
