@@ -19,20 +19,55 @@ falls in Y; 1 Jan Y when asked before Y (e.g. during the concentrated period, "w
 will not be covered on 1 January"); 31 Dec Y when asked after Y.
 
 **Covered** means :func:`projections.entitlement.row_covered_on` says so for that day
-(either scheme).
+(either scheme) *and* the person's record has no open problem on that day. Two record
+problems make a person count as not covered whatever the entitlement says (the
+entitlement answer is kept in ``detail``):
 
-**One reason per person not covered**, the first that applies in this order:
+* an open transfer (医保关系转移接续): a transfer-out half effective on or before the
+  day whose transfer-in half is not recorded or takes effect only after the day. The
+  sending region suspends the insurance relation until the receiving region completes
+  the transfer in, so the person is insured nowhere meanwhile -- from the out half's
+  date, with no grace period (the 10 + 5 working days of 医保办发〔2021〕43号 are the
+  agencies' time limits, not a period of coverage). A completed resident transfer
+  keeps the paid year covered (:mod:`projections.entitlement`). A transfer-in half
+  without an out half in the ledger is no problem: the person is enrolled here;
+* a duplicate enrollment (重复参保): two or more enrollments overlapping on the day (any
+  schemes, any regions, flagged duplicate by the ledger or not), where an enrollment
+  overlaps from its start date until the day *before* its end date: one that ends on
+  the day another starts is a handover (a transfer completed the same day, a scheme
+  switch), and ending the duplicate on day D resolves it from D. It is an error to
+  resolve, not a state to keep, so the person does not count as covered until it is
+  resolved, even when one of the enrollments is paid.
 
-1. ``SUBSIDISED_NOT_COVERED`` -- a subsidised status counts for Y (subsidised people
-   must be 100% covered, so they come first whatever the cause; ``detail`` says it);
-2. ``DUPLICATE_ENROLLMENT`` -- an enrollment flagged duplicate (重复参保) and its
-   original are both in force on the day;
-3. ``TRANSFER_INCOMPLETE`` -- a transfer-out half without its in half on the day;
-4. ``NOT_ENROLLED`` -- no enrollment in force on the day;
-5. ``ENROLLED_UNPAID`` -- enrolled, Y not paid on the day, and not insured in Y-1;
-6. ``LAPSED`` -- enrolled, Y not paid on the day, insured in Y-1 (断保: the renewal to
-   chase). 5 and 6 exclude each other, so their order only matters for reading;
+**One reason per person not covered**, the first that applies in this order (the
+order of the generator's truth, ``ledger.simulation.county.expected_outcome``):
+
+1. ``TRANSFER_INCOMPLETE`` -- an open transfer (above) on the day;
+2. ``DUPLICATE_ENROLLMENT`` -- two or more enrollments overlapping on the day (above);
+3. ``SUBSIDISED_NOT_COVERED`` -- a subsidised status counts for Y and the person is
+   not enrolled, or Y is not paid (资助参保对象未参保缴费: subsidised people must be
+   100% covered; ``detail`` says which). A subsidised person with a record problem
+   gets that problem's reason, one who paid and is in a waiting period gets
+   ``IN_WAITING_PERIOD`` (the label would be false otherwise); ``subsidised`` marks
+   them all;
+4. ``NOT_ENROLLED`` -- no enrollment in force on the day (started on or before it, and
+   ending on or after it: the end date is the enrollment's last day, as in
+   :mod:`projections.entitlement`);
+5. ``LAPSED`` -- enrolled, Y not paid on the day, insured in Y-1, and *nothing* paid for
+   Y by the day: net of refunds dated on or before the day, a reversed (冲正) payment
+   counting as never made (断保: the renewal to chase);
+6. ``ENROLLED_UNPAID`` -- enrolled and Y not paid on the day otherwise: never insured in
+   Y-1, or paid part of what is due for Y (underpaid), whatever Y-1 was. 5 and 6
+   exclude each other, so their order only matters for reading;
 7. ``IN_WAITING_PERIOD`` -- Y is paid but coverage starts later (待遇等待期).
+
+"Y paid on the day" is the entitlement view's funding (a resident funding period
+open on the day, or the day's employee month covered); "insured in Y-1" its insured
+year (a resident year funded on its 31 Dec, or an employee month paid).
+
+The gap list is ordered by :data:`REASONS` (subsidised people not enrolled or not paid
+first, then the record problems, then the others), grid and person; that list order is
+not the order the reasons are decided in.
 
 **Rates** (per grid and per township, the first 9 digits of the grid code): counts,
 and rates in basis points rounded *down* (so 100.00% means everyone, never "nearly
@@ -47,10 +82,11 @@ from ledger.domain.errors import DomainError
 from ledger.policy import rules
 from ledger.policy.model import bp_text
 
-from projections.entitlement import row_covered_on
-from projections.history import residence_on, subsidy_statuses
+from projections.entitlement import region_label, row_covered_on
+from projections.history import payment_share, residence_on, subsidy_statuses
 
-#: The reasons, in priority order.
+#: The reasons in the order of the gap list (subsidised people not enrolled or not paid
+#: first); :func:`gap_reason` decides them in the order of :data:`PRECEDENCE`.
 REASONS = (
     "SUBSIDISED_NOT_COVERED",
     "DUPLICATE_ENROLLMENT",
@@ -58,6 +94,17 @@ REASONS = (
     "NOT_ENROLLED",
     "ENROLLED_UNPAID",
     "LAPSED",
+    "IN_WAITING_PERIOD",
+)
+
+#: The reasons in the order they are decided (the first that applies).
+PRECEDENCE = (
+    "TRANSFER_INCOMPLETE",
+    "DUPLICATE_ENROLLMENT",
+    "SUBSIDISED_NOT_COVERED",
+    "NOT_ENROLLED",
+    "LAPSED",
+    "ENROLLED_UNPAID",
     "IN_WAITING_PERIOD",
 )
 
@@ -119,39 +166,111 @@ def _funded_on(row: dict[str, Any], year: int, day: date) -> bool:
     return bool(month and month["covered"])
 
 
+def _paid_anything_for(history: dict[str, Any], year: int, day: date) -> bool:
+    """True when something is paid, net, for ``year`` (its resident year or any employee month) by ``day``.
+
+    A reversal (冲正) removes its payment whatever its date; a refund (退费) counts from its own date.
+    """
+    prefix = f"{year:04d}"
+    for p in history["payments"].values():
+        if p["reversal"] is not None or p["paid_on"] > day:
+            continue
+        keys = [k for k in p["periods"] if k[:4] == prefix]
+        if not keys:
+            continue
+        net = p["amount_fen"] - sum(r["amount_fen"] for r in p["refunds"] if r["on"] <= day)
+        if any(payment_share(net, p["periods"], k) > 0 for k in keys):
+            return True
+    return False
+
+
+def open_transfers(row: dict[str, Any], day: date) -> list[dict[str, Any]]:
+    """Transfer-out halves effective by ``day`` whose in half is missing or takes effect after it, oldest first."""
+    return sorted(
+        (t for t in row["history"]["transfers"].values()
+         if t["direction"] == "OUT" and t["started_on"] <= day
+         and (t["completed_on"] is None or t["completed_on"] > day)),
+        key=lambda t: (t["started_on"], t["transfer_id"]),
+    )
+
+
+def enrollments_in_force(row: dict[str, Any], day: date) -> list[dict[str, Any]]:
+    """Every enrollment in force on ``day`` (any scheme, any region; its end date is its last day), as recorded."""
+    return [e for e in row["history"]["enrollments"] if _in_force(e, day)]
+
+
+def overlapping_enrollments(row: dict[str, Any], day: date) -> list[dict[str, Any]]:
+    """The enrollments counted for a duplicate on ``day``: started by then and not ending on or before it."""
+    return [e for e in row["history"]["enrollments"]
+            if e["start_date"] <= day and (e["end_date"] is None or day < e["end_date"])]
+
+
+def record_problem(row: dict[str, Any], day: date) -> tuple[str, str, list[str]] | None:
+    """(reason, text, source event ids) of an open transfer or a duplicate enrollment on ``day``; None if neither.
+
+    Either one makes the person count as not covered whatever the entitlement says
+    (see the module docstring).
+    """
+    h = row["history"]
+    transfers = open_transfers(row, day)
+    if transfers:
+        t = transfers[-1]
+        by_id = {e["enrollment_id"]: e for e in h["enrollments"]}
+        left = by_id.get(t["enrollment_id"])
+        origin = region_label(left["region_code"]) if left else "the sending region"
+        text = (f"transfer {t['transfer_id']} out of {origin} to {region_label(t['counterpart_region'])} on "
+                f"{t['started_on'].isoformat()} has no transfer in: the insurance relation is suspended until "
+                f"the receiving region completes it (转移接续未完成)")
+        return "TRANSFER_INCOMPLETE", text, [x["out_event_id"] for x in transfers]
+    active = overlapping_enrollments(row, day)
+    if len(active) > 1:
+        listed = ", ".join(f"{e['scheme']} in {region_label(e['region_code'])} from {e['start_date'].isoformat()}"
+                           for e in active)
+        text = f"{len(active)} enrollments in force ({listed}): duplicate enrollment (重复参保) to resolve"
+        return "DUPLICATE_ENROLLMENT", text, [e["event_id"] for e in active]
+    return None
+
+
 def gap_reason(row: dict[str, Any], year: int, day: date, subsidised: bool) -> tuple[str, list[str]]:
     """The one reason (see the module docstring) a person who lives in a grid is not covered on ``day``."""
-    h = row["history"]
-    if subsidised:
-        return "SUBSIDISED_NOT_COVERED", []
-    active = [e for e in h["enrollments"] if _in_force(e, day)]
-    ids = {e["enrollment_id"] for e in active}
-    duplicates = [e for e in active if e["duplicate_of"] in ids]
-    if duplicates:
-        return "DUPLICATE_ENROLLMENT", [e["event_id"] for e in duplicates]
-    open_out = [t for t in h["transfers"].values()
-                if t["direction"] == "OUT" and t["started_on"] <= day
-                and (t["completed_on"] is None or t["completed_on"] > day)]
-    if open_out:
-        return "TRANSFER_INCOMPLETE", [t["out_event_id"] for t in open_out]
-    if not active:
-        return "NOT_ENROLLED", []
+    problem = record_problem(row, day)
+    if problem is not None:
+        return problem[0], problem[2]
+    if not enrollments_in_force(row, day):
+        return ("SUBSIDISED_NOT_COVERED" if subsidised else "NOT_ENROLLED"), []
     if not _funded_on(row, year, day):
-        if _insured_in(row, year - 1):
+        if subsidised:
+            return "SUBSIDISED_NOT_COVERED", []
+        if _insured_in(row, year - 1) and not _paid_anything_for(row["history"], year, day):
             return "LAPSED", []
         return "ENROLLED_UNPAID", []
     return "IN_WAITING_PERIOD", []
 
 
 def person_gap(row: dict[str, Any], year: int, as_of: date, policies: Any) -> dict[str, Any] | None:
-    """The person's line for the year: None if not living in a grid; ``reason`` None if covered."""
+    """The person's line for the year: None if not living in a grid; ``reason`` None if covered.
+
+    ``covered`` is the entitlement's answer unless a record problem (open transfer,
+    duplicate enrollment) overrides it; ``detail`` then names the problem, followed by
+    the entitlement's own answer.
+    """
     day = evaluation_day(year, as_of)
     grid = lives_in(row, day)
     if grid is None:
         return None
     category = subsidy_category(row, year, grid, policies)
     decision = row_covered_on(row, day)
-    reason, reason_sources = (None, []) if decision.covered else gap_reason(row, year, day, category is not None)
+    detail = decision.reason
+    problem = record_problem(row, day)
+    if problem is not None:
+        reason, text, reason_sources = problem
+        covered = False
+        detail = f"not counted as covered: {text}; entitlement: {decision.reason}"
+    elif decision.covered:
+        covered, reason, reason_sources = True, None, []
+    else:
+        covered = False
+        reason, reason_sources = gap_reason(row, year, day, category is not None)
     y = row["years"].get(year)
     return {
         "person_id": row["history"]["person_id"],
@@ -160,10 +279,10 @@ def person_gap(row: dict[str, Any], year: int, as_of: date, policies: Any) -> di
         "grid_code": grid,
         "township_code": grid[:9],
         "region_code": grid[:6],
-        "covered": decision.covered,
+        "covered": covered,
         "reason": reason,
         "label": REASON_LABELS[reason] if reason else None,
-        "detail": decision.reason,
+        "detail": detail,
         "subsidised": category is not None,
         "subsidy_category": category,
         "outstanding_fen": y["outstanding_fen"] if y else None,
@@ -184,7 +303,8 @@ def gap_list(
 ) -> list[dict[str, Any]]:
     """Everyone living in the grid (or township, or everywhere) not covered for ``year`` on ``as_of``.
 
-    Ordered by reason priority (subsidised people first), then grid, then person.
+    Ordered by the list order of :data:`REASONS` (subsidised people not enrolled or not paid
+    first), then grid, then person.
     """
     out = []
     for person_id in sorted(view):
@@ -248,13 +368,18 @@ def coverage_rates(view: dict[str, Any], year: int, as_of: date, policies: Any) 
 
 
 __all__ = [
+    "PRECEDENCE",
     "REASONS",
     "REASON_LABELS",
     "coverage_rates",
+    "enrollments_in_force",
     "evaluation_day",
     "gap_list",
     "gap_reason",
     "lives_in",
+    "open_transfers",
+    "overlapping_enrollments",
     "person_gap",
     "rate_bp",
+    "record_problem",
 ]

@@ -5,8 +5,9 @@ person live in a grid, are they covered, and if not, why. A grid worker's list a
 that of thousands of people at once, for any day; folding the whole entitlement row
 of each at query time is far too slow. But the answer only changes on days the row
 names: every rule compares the day with a date the row holds (a payment, a refund, a
-residence record, the start of coverage after a waiting period, the end of an
-enrollment...), as ``date <= day`` or ``date < day``. So between two consecutive
+residence record, the start of coverage after a waiting period, the start or end of
+an enrollment -- two in force make a duplicate --, either half of a transfer...), as
+``date <= day`` or ``date < day``. So between two consecutive
 *breakpoints* -- 1 January, every date of the row and the day after it, and (for
 anyone with employee-scheme months) the first of every month -- the answer is
 constant. :func:`gap_spells` evaluates ``person_gap`` once per breakpoint, with the

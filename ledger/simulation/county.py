@@ -712,7 +712,8 @@ def _resident_figures(person: SimPerson, table: PolicyTable, year: int, as_of: d
     covered_before, repaired = _covered_last_year(person, year - 1, region_code, policies)
 
     def figures(start: date | None, why: str) -> _Figures:
-        return _Figures(due, paid, outstanding, overpaid, start, not payments, covered_before, why)
+        # Net, as the ledger counts it: a reversed (冲正) or fully refunded payment is nothing paid.
+        return _Figures(due, paid, outstanding, overpaid, start, paid == 0, covered_before, why)
 
     if paid + subsidy < share:
         return figures(None, f"due {due} fen, paid {paid} fen: {outstanding} fen outstanding")

@@ -1,13 +1,29 @@
-"""Coverage gaps per grid (应保尽保): one person per reason, subsidised first, and the rates per grid and township."""
+"""Coverage gaps per grid (应保尽保): one person per reason, subsidised first, and the rates per grid and township.
+
+Also the rules the generator's truth (ledger.simulation.county.expected_outcome) decides
+with: an open transfer or a duplicate enrollment counts as not covered whatever the
+entitlement says, those record problems come before the subsidised reason, and LAPSED
+means nothing (net) paid for the year.
+"""
 from __future__ import annotations
 
 from datetime import date
 
 import pytest
 
-from projections.coverage_gaps import REASON_LABELS, REASONS, coverage_rates, gap_list, rate_bp
+from ledger.simulation.county import GAP_REASONS
+from projections.coverage_gaps import (
+    PRECEDENCE,
+    REASON_LABELS,
+    REASONS,
+    coverage_rates,
+    gap_list,
+    gap_reason,
+    rate_bp,
+)
 from tests.unit.projection_support import (
     API,
+    HANBIN,
     HANYIN,
     enroll,
     entitlement_view,
@@ -15,7 +31,9 @@ from tests.unit.projection_support import (
     ledger,  # noqa: F401  (fixture)
     number,
     pay_year,
+    refund,
     residence,
+    reverse,
 )
 
 GRID_A = "610902100001"
@@ -89,6 +107,13 @@ def test_one_reason_per_person_subsidised_first(ledger, town):
     assert "covered from 2026-05-01" in waiting["detail"]
     transfer = next(g for g in gaps if g["reason"] == "TRANSFER_INCOMPLETE")
     assert view[town["transfer"]]["history"]["transfers"]["T9"]["out_event_id"] in transfer["sources"]
+    assert transfer["detail"].startswith(
+        "not counted as covered: transfer T9 out of 610902 汉滨区 to 610921 汉阴县 on 2025-06-30 has no transfer in")
+    duplicate = next(g for g in gaps if g["reason"] == "DUPLICATE_ENROLLMENT")
+    enrollments = view[town["duplicate"]]["history"]["enrollments"]
+    assert len(enrollments) == 2 and all(e["event_id"] in duplicate["sources"] for e in enrollments)
+    assert duplicate["detail"].startswith("not counted as covered: 2 enrollments in force (RESIDENT in 610902 汉滨区 "
+                                          "from 2025-09-10, EMPLOYEE in 610921 汉阴县 from 2025-11-01)")
     assert set(REASON_LABELS) == set(REASONS)
     # per grid and per township
     assert {g["person_id"] for g in gap_list(view, 2026, AS_OF, ledger.policies, grid=GRID_B)} == {
@@ -119,10 +144,136 @@ def test_before_the_year_the_list_shows_who_will_not_be_covered_on_1_january(led
     # the waiting person was registered only on 2026-02-01: on 1 Jan nobody said they lived there
     assert town["waiting"] not in gaps
     assert gaps[town["dead"]]["reason"] == "ENROLLED_UNPAID"  # alive and unpaid on 1 Jan (died on 15 Jan)
-    # in the 2025 list the lapsed person is covered, the transferred person too (the paid year stays covered)
-    gaps_2025 = {g["person_id"] for g in gap_list(view, 2025, date(2025, 8, 1), ledger.policies)}
-    assert town["lapsed"] not in gaps_2025 and town["transfer"] not in gaps_2025
+    # in the 2025 list the lapsed person is covered; the transferred person is covered until the out half
+    # (2025-06-30), then not counted as covered: the in half never came
+    gaps_2025 = {g["person_id"]: g for g in gap_list(view, 2025, date(2025, 8, 1), ledger.policies)}
+    assert town["lapsed"] not in gaps_2025 and gaps_2025[town["transfer"]]["reason"] == "TRANSFER_INCOMPLETE"
+    assert town["transfer"] not in {g["person_id"] for g in gap_list(view, 2025, date(2025, 6, 29), ledger.policies)}
 
 
 def test_rate_rounds_down_so_100_percent_means_everyone():
     assert rate_bp(19_999, 20_000) == 9_999 and rate_bp(3, 3) == 10_000 and rate_bp(0, 0) is None
+
+
+# --------------------------------------------------------------------------- the rules of the generator's truth
+def _line(view, ledger, pid, day, year=2026):
+    return next((g for g in gap_list(view, year, day, ledger.policies) if g["person_id"] == str(pid)), None)
+
+
+def test_a_duplicate_enrollment_is_not_counted_as_covered_even_when_paid_until_resolved(ledger):
+    n = number(41)
+    pid = enroll(ledger, n, date(2024, 9, 10), grid=GRID_A)
+    pay_year(ledger, n, 2025, date(2024, 10, 8))
+    pay_year(ledger, n, 2026, date(2025, 10, 8))
+    enroll(ledger, n, date(2026, 1, 10), scheme="EMPLOYEE", region=HANYIN, employer_id="91610921XX")
+    view = entitlement_view(ledger)
+    assert _line(view, ledger, pid, date(2026, 1, 9)) is None  # one enrollment in force: covered
+    line = _line(view, ledger, pid, AS_OF)
+    assert line["reason"] == "DUPLICATE_ENROLLMENT" and line["covered"] is False and line["label"] == "重复参保"
+    assert line["scheme"] == "RESIDENT" and "; entitlement: covered: resident scheme 2026" in line["detail"]
+    rates = coverage_rates(view, 2026, AS_OF, ledger.policies)["grids"][GRID_A]
+    assert (rates["residents"], rates["covered"], rates["gaps_by_reason"]["DUPLICATE_ENROLLMENT"]) == (1, 0, 1)
+    # resolved: the employee enrollment ends on 2026-03-10, which resolves the duplicate from that day
+    employee = next(e for e in view[str(pid)]["history"]["enrollments"] if e["scheme"] == "EMPLOYEE")
+    ledger.end_enrollment(pid, reason="DUPLICATE_RESOLVED", effective_date=date(2026, 3, 10),
+                          enrollment_id=employee["enrollment_id"], provenance=API)
+    view = entitlement_view(ledger)
+    assert _line(view, ledger, pid, date(2026, 3, 9))["reason"] == "DUPLICATE_ENROLLMENT"
+    assert _line(view, ledger, pid, date(2026, 3, 10)) is None
+    assert coverage_rates(view, 2026, date(2026, 3, 10), ledger.policies)["grids"][GRID_A]["covered"] == 1
+
+
+def test_a_transfer_completed_the_same_day_is_a_handover_not_a_duplicate(ledger):
+    n = number(47)
+    pid = enroll(ledger, n, date(2024, 9, 10), grid=GRID_A)
+    pay_year(ledger, n, 2025, date(2024, 10, 8))
+    pay_year(ledger, n, 2026, date(2025, 10, 8))
+    ledger.transfer_out(pid, transfer_id="T47", counterpart_region=HANYIN, effective_date=date(2026, 2, 2),
+                        provenance=API)
+    ledger.transfer_in(id_type="RESIDENT_ID", id_number=n, name="王芳", transfer_id="T47", counterpart_region=HANBIN,
+                       account_balance_fen=0, contribution_months=0, scheme="RESIDENT", region_code=HANYIN,
+                       grid_code="610921100001", effective_date=date(2026, 2, 2), provenance=API)
+    view = entitlement_view(ledger)
+    assert len(view[str(pid)]["history"]["enrollments"]) == 2
+    for day in (date(2026, 2, 1), date(2026, 2, 2), date(2026, 2, 3)):
+        assert _line(view, ledger, pid, day) is None, day
+
+
+def test_an_open_transfer_is_not_counted_as_covered_from_its_out_half_until_the_in_half(ledger):
+    n = number(43)
+    pid = enroll(ledger, n, date(2024, 9, 10), grid=GRID_A)
+    pay_year(ledger, n, 2025, date(2024, 10, 8))
+    pay_year(ledger, n, 2026, date(2025, 10, 8))
+    ledger.transfer_out(pid, transfer_id="T43", counterpart_region=HANYIN, effective_date=date(2026, 2, 2),
+                        provenance=API)
+    view = entitlement_view(ledger)
+    assert _line(view, ledger, pid, date(2026, 2, 1)) is None
+    for day in (date(2026, 2, 2), date(2026, 12, 31)):  # no grace period: suspended from the out half on
+        line = _line(view, ledger, pid, day)
+        assert line["reason"] == "TRANSFER_INCOMPLETE" and not line["covered"], day
+        assert "; entitlement: covered: resident scheme 2026" in line["detail"]
+    assert coverage_rates(view, 2026, AS_OF, ledger.policies)["grids"][GRID_A]["covered"] == 0
+    ledger.transfer_in(id_type="RESIDENT_ID", id_number=n, name="王芳", transfer_id="T43", counterpart_region=HANBIN,
+                       account_balance_fen=0, contribution_months=0, scheme="RESIDENT", region_code=HANYIN,
+                       grid_code="610921100001", effective_date=date(2026, 2, 9), provenance=API)
+    view = entitlement_view(ledger)
+    assert _line(view, ledger, pid, date(2026, 2, 8))["reason"] == "TRANSFER_INCOMPLETE"
+    assert _line(view, ledger, pid, date(2026, 2, 9)) is None  # completed: the paid year stays covered
+    assert coverage_rates(view, 2026, AS_OF, ledger.policies)["grids"][GRID_A]["covered"] == 1
+
+
+def test_record_problems_come_before_the_subsidised_reason(ledger):
+    n = number(45)
+    pid = enroll(ledger, n, date(2025, 9, 10), grid=GRID_A)
+    grant(ledger, n, "MIN_LIVING", date(2024, 1, 1), record_id="MZ-45")  # owes 250 yuan, paid nothing
+    enroll(ledger, n, date(2025, 11, 1), scheme="EMPLOYEE", region=HANYIN, employer_id="91610921XX")
+    line = _line(entitlement_view(ledger), ledger, pid, AS_OF)
+    assert line["reason"] == "DUPLICATE_ENROLLMENT" and line["subsidised"] and line["subsidy_category"] == "MIN_LIVING"
+    assert _line(entitlement_view(ledger), ledger, pid, date(2025, 12, 1))["reason"] == "DUPLICATE_ENROLLMENT"
+
+
+def test_lapsed_means_nothing_paid_for_the_year_a_partial_payer_is_enrolled_unpaid(ledger):
+    people = {}
+    for seq, name in ((51, "nothing"), (53, "part"), (55, "reversed"), (57, "refunded"), (59, "part_late")):
+        n = number(seq)
+        people[name] = (n, enroll(ledger, n, date(2024, 9, 10), grid=GRID_B))
+        pay_year(ledger, n, 2025, date(2024, 10, 8))  # all insured in 2025
+    n, _ = people["part"]
+    pay_year(ledger, n, 2026, date(2025, 10, 8), amount_fen=35000)  # 50 yuan short
+    n, _ = people["reversed"]
+    v = pay_year(ledger, n, 2026, date(2025, 10, 8))
+    reverse(ledger, n, v, 40000, date(2025, 10, 10), year=2026)  # 冲正: as if never paid
+    n, _ = people["refunded"]
+    v = pay_year(ledger, n, 2026, date(2025, 10, 8))
+    refund(ledger, n, v, 40000, date(2026, 2, 1), year=2026)  # all of it refunded on 2026-02-01
+    n, _ = people["part_late"]
+    pay_year(ledger, n, 2026, date(2026, 2, 20), amount_fen=10000)
+    view = entitlement_view(ledger)
+
+    def reason(name, day):
+        return _line(view, ledger, people[name][1], day)["reason"]
+
+    assert reason("nothing", AS_OF) == "LAPSED" and reason("reversed", AS_OF) == "LAPSED"
+    assert reason("part", AS_OF) == "ENROLLED_UNPAID"
+    assert _line(view, ledger, people["refunded"][1], date(2026, 1, 31)) is None
+    assert reason("refunded", date(2026, 2, 1)) == "LAPSED"
+    assert reason("part_late", date(2026, 2, 19)) == "LAPSED" and reason("part_late", date(2026, 2, 20)) == "ENROLLED_UNPAID"
+    # never insured before: unpaid, not lapsed, whatever was paid
+    n = number(61)
+    pid = enroll(ledger, n, date(2025, 9, 10), grid=GRID_B)
+    assert _line(entitlement_view(ledger), ledger, pid, AS_OF)["reason"] == "ENROLLED_UNPAID"
+
+
+def test_reasons_are_decided_in_the_order_of_the_generators_truth():
+    assert PRECEDENCE == GAP_REASONS and set(PRECEDENCE) == set(REASONS)
+    # a subsidised person who paid and waits is in a waiting period (the subsidised label says "not enrolled or
+    # not paid"); not enrolled or not paid, the subsidised reason comes first
+    enrollment = {"enrollment_id": "E1", "scheme": "RESIDENT", "region_code": "610902", "start_date": date(2025, 9, 10),
+                  "end_date": None, "event_id": "e1"}
+    row = {"history": {"transfers": {}, "enrollments": [enrollment], "payments": {}}, "employee_years": {},
+           "years": {2026: {"funding": [{"from": date(2026, 2, 1), "until": None}], "insured": False}}}
+    assert gap_reason(row, 2026, date(2026, 3, 1), True) == ("IN_WAITING_PERIOD", [])
+    assert gap_reason(row, 2026, date(2026, 1, 15), True) == ("SUBSIDISED_NOT_COVERED", [])
+    assert gap_reason(row, 2026, date(2026, 1, 15), False) == ("ENROLLED_UNPAID", [])
+    assert gap_reason({**row, "history": {**row["history"], "enrollments": []}}, 2026, date(2026, 3, 1), True) == (
+        "SUBSIDISED_NOT_COVERED", [])

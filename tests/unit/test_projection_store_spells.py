@@ -36,12 +36,26 @@ def county_view():
     system.close()
 
 
-def test_spells_give_person_gap_on_every_day_of_three_years(county_view):
-    view, policies = county_view
-    modes = set()
-    for row in view.values():
+@pytest.fixture(scope="module")
+def rare_rows():
+    """The rows of a 300-person county (every rare scenario occurs) with a transfer, two enrollments or a reversal."""
+    system = bootstrap(Settings(persistence="memory", id_key=b"spells-rare"))
+    generate_county(11, 300).apply_to(system.ledger)
+    events = [e for e in log_events(system.ledger) if person_key(e)]
+    view = rebuild(events, [EntitlementProjection(system.policies)])["entitlement"]
+    rows = [row for row in view.values()
+            if row["history"]["transfers"] or len(row["history"]["enrollments"]) > 1
+            or any(p["reversal"] for p in row["history"]["payments"].values())]
+    yield rows, system.policies
+    system.close()
+
+
+def _check_every_day(rows, policies) -> list[dict]:
+    """Spells of each row against ``person_gap`` on every day of YEARS; returns all spells."""
+    out = []
+    for row in rows:
         spells = gap_spells(row, YEARS, policies)
-        modes.update(s["detail_mode"] for s in spells)
+        out += spells
         for year in YEARS:
             mine = [s for s in spells if s["year"] == year]
             assert all(a["valid_until"] < b["valid_from"] for a, b in zip(mine, mine[1:]))  # no overlaps
@@ -52,7 +66,20 @@ def test_spells_give_person_gap_on_every_day_of_three_years(county_view):
                     assert found == []
                 else:
                     assert len(found) == 1 and line_on(found[0], day) == expected, (row["history"]["person_id"], day)
-    assert "month" in modes  # employee months merged into one spell
+    return out
+
+
+def test_spells_give_person_gap_on_every_day_of_three_years(county_view):
+    view, policies = county_view
+    spells = _check_every_day(view.values(), policies)
+    assert "month" in {s["detail_mode"] for s in spells}  # employee months merged into one spell
+
+
+def test_spells_of_transfers_duplicates_and_reversals_on_every_day(rare_rows):
+    rows, policies = rare_rows
+    spells = _check_every_day(rows, policies)
+    reasons = {s["reason"] for s in spells}
+    assert {"TRANSFER_INCOMPLETE", "DUPLICATE_ENROLLMENT"} <= reasons
 
 
 def _stub(detail_for):
