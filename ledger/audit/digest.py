@@ -66,7 +66,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from ledger.domain.chain import GENESIS_HASH, canonical
+from ledger.domain.chain import GENESIS_HASH, canonical, event_digest
 from ledger.domain.errors import DomainError
 from ledger.domain.person import business_date
 
@@ -152,7 +152,8 @@ def decode_row(mapper: Any, row: Row, digest: bool = True) -> tuple[Any | None, 
         return None, None, f"{type(exc).__name__}: {exc}"
     try:
         if digest:
-            return event, fast_event_digest(event), None
+            # chain.event_digest now writes canonical JSON directly and beats fast_event_digest.
+            return event, event_digest(event), None
         missing = [name for name in _field_names(type(event)) if name not in event.__dict__]
         if missing:
             raise AttributeError(f"{type(event).__name__!r} object has no attribute {missing[0]!r}")
