@@ -24,6 +24,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
+from events import inbound
 from ledger.domain.errors import DomainError
 from ledger.records import Provenance, ResidentRecord, StatusRecord, TaxPaymentRecord
 
@@ -299,61 +300,10 @@ def _apply_one(ledger: Ledger, action: Action, feed: Callable[[str, str], Proven
 
 
 # --------------------------------------------------------------------------- Avro-shaped rows
-def tax_row(record: TaxPaymentRecord) -> dict[str, Any]:
-    """A tax record as a ``cn.medins.tax.v1.TaxPayment`` row (field names and order of the schema)."""
-    return {
-        "voucher_no": record.voucher_no,
-        "tax_office": record.tax_office,
-        "id_type": record.id_type,
-        "id_number": record.id_number,
-        "name": record.name,
-        "region_code": record.region_code,
-        "levy_item": _plain(record.levy_item),
-        "period_start": record.period_start,
-        "period_end": record.period_end,
-        "assessed_base_fen": record.assessed_base_fen,
-        "amount_fen": record.amount_fen,
-        "paid_at": record.paid_at,
-        "credited_on": record.credited_on,
-        "channel": record.channel or "",
-        "subsidy_fen": record.subsidy_fen,
-        "subsidy_type": record.subsidy_type,
-        "kind": _plain(record.kind),
-        "original_voucher_no": record.original_voucher_no,
-        "original_tax_office": record.original_tax_office,
-        "reason": record.reason or "",
-    }
-
-
-def status_row(record: StatusRecord) -> dict[str, Any]:
-    """A status record as a ``cn.medins.registry.v1.SubsidyStatus`` row."""
-    return {
-        "record_id": record.record_id,
-        "id_type": record.id_type,
-        "id_number": record.id_number,
-        "name": record.name,
-        "category": _plain(record.category),
-        "action": "GRANT" if record.granted else "REVOKE",
-        "valid_from": record.valid_from,
-        "valid_to": record.valid_to,
-        "department": record.department,
-        "document_no": record.document_no,
-        "grant_id": record.grant_id,
-    }
-
-
-def resident_row(record: ResidentRecord) -> dict[str, Any]:
-    """A registry record as a ``cn.medins.registry.v1.ResidentRecord`` row."""
-    return {
-        "record_id": record.record_id,
-        "id_type": record.id_type,
-        "id_number": record.id_number,
-        "name": record.name,
-        "grid_code": record.grid_code,
-        "status": _plain(record.status),
-        "effective_date": record.effective_date,
-        "extra": dict(record.extra),
-    }
+# The feeds' rows are exactly what a producer puts in the Avro records: one mapping, in events/inbound.py.
+tax_row = inbound.tax_record_to_avro
+status_row = inbound.status_record_to_avro
+resident_row = inbound.resident_record_to_avro
 
 
 def enrollment_row(record: Enrollment) -> dict[str, Any]:
@@ -388,10 +338,6 @@ ENROLLMENT_COLUMNS = (
     "request_id", "clerk", "id_type", "id_number", "name", "scheme", "region_code", "grid_code", "flexible",
     "employer_id", "channel", "effective_date",
 )
-
-
-def _plain(value: Any) -> Any:
-    return value.value if isinstance(value, Enum) else value
 
 
 # --------------------------------------------------------------------------- CSV
