@@ -65,15 +65,10 @@ def _fresh_env(people: int, seed: int) -> dict[str, str]:
 
 
 def _create_schema(env: dict[str, str]) -> None:
-    import psycopg
-    from psycopg import sql
-
     from ledger.config import postgres_from_env
+    from projections.pg import connect_in_schema
 
-    pg = postgres_from_env(env)
-    with psycopg.connect(host=pg["POSTGRES_HOST"], port=int(pg["POSTGRES_PORT"]), dbname=pg["POSTGRES_DBNAME"],
-                         user=pg["POSTGRES_USER"], password=pg.get("POSTGRES_PASSWORD", ""), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(env["POSTGRES_SCHEMA"])))
+    connect_in_schema(postgres_from_env(env), env["POSTGRES_SCHEMA"]).close()
 
 
 def _encoded(kind: str, record: Any) -> bytes:

@@ -58,6 +58,7 @@ from ledger.log import mask_id_number
 from projections.codec import dumps_row, loads_row
 from projections.coverage_gaps import REASON_LABELS
 from projections.gap_spells import gap_spells
+from projections.pg import LockedStatements, connect_in_schema
 
 ENTITLEMENT = "entitlement"
 ARREARS = "arrears"
@@ -709,7 +710,7 @@ class SQLiteViewStore(ViewStore):
 
 
 # --------------------------------------------------------------------------- PostgreSQL
-class PostgresViewStore(ViewStore):
+class PostgresViewStore(LockedStatements, ViewStore):
     """The views in PostgreSQL (psycopg 3), in the schema the settings name (``POSTGRES_SCHEMA``)."""
 
     dialect = "postgres"
@@ -729,17 +730,9 @@ class PostgresViewStore(ViewStore):
             self.create()
 
     def _connect(self) -> Any:
-        import psycopg
-        from psycopg import sql
         from psycopg.types.string import TextLoader
 
-        s = self.settings
-        conn = psycopg.connect(host=s.get("POSTGRES_HOST", "127.0.0.1"), port=int(s.get("POSTGRES_PORT") or 5432),
-                               dbname=s.get("POSTGRES_DBNAME"), user=s.get("POSTGRES_USER"),
-                               password=s.get("POSTGRES_PASSWORD"), connect_timeout=10, autocommit=True)
-        if self.schema != "public":
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
-        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+        conn = connect_in_schema(self.settings, self.schema)
         # View rows are read back by projections.codec from the JSON text itself.
         conn.adapters.register_loader("json", TextLoader)
         return conn
@@ -748,21 +741,6 @@ class PostgresViewStore(ViewStore):
         shadow = PostgresViewStore(self.settings, suffix=suffix, connection=self.conn, create=False)
         shadow._lock = self._lock
         return shadow
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        with self._lock, self.conn.transaction():
-            yield
-
-    def _exec(self, statement: str, params: Sequence[Any] = ()) -> int:
-        with self._lock, self.conn.cursor() as cur:
-            cur.execute(statement, params or None)
-            return cur.rowcount
-
-    def _fetch(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock, self.conn.cursor() as cur:
-            cur.execute(statement, params or None)
-            return cur.fetchall()
 
     def _insert(self, table: Table, records: Sequence[tuple[Any, ...]]) -> None:
         if not records:

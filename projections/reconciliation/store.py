@@ -38,6 +38,7 @@ from typing import Any
 
 from ledger.domain.errors import DomainError
 
+from projections.pg import LockedStatements, connect_in_schema
 from projections.reconciliation.compare import Listing, Pair, Totals
 from projections.reconciliation.intake import LINE_COLUMNS
 from projections.reconciliation.lifecycle import HistoryEntry, Plan, Record
@@ -744,7 +745,7 @@ class SQLiteReconciliationStore(ReconciliationStore):
 
 
 # --------------------------------------------------------------------------- PostgreSQL
-class PostgresReconciliationStore(ReconciliationStore):
+class PostgresReconciliationStore(LockedStatements, ReconciliationStore):
     """The tables in PostgreSQL (psycopg 3), in the schema the settings name (``POSTGRES_SCHEMA``)."""
 
     dialect = "postgres"
@@ -761,32 +762,7 @@ class PostgresReconciliationStore(ReconciliationStore):
             self.create()
 
     def _connect(self) -> Any:
-        import psycopg
-        from psycopg import sql
-
-        s = self.settings
-        conn = psycopg.connect(host=s.get("POSTGRES_HOST", "127.0.0.1"), port=int(s.get("POSTGRES_PORT") or 5432),
-                               dbname=s.get("POSTGRES_DBNAME"), user=s.get("POSTGRES_USER"),
-                               password=s.get("POSTGRES_PASSWORD"), connect_timeout=10, autocommit=True)
-        if self.schema != "public":
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
-        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
-        return conn
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        with self._lock, self.conn.transaction():
-            yield
-
-    def _exec(self, sql: str, params: Sequence[Any] = ()) -> int:
-        with self._lock, self.conn.cursor() as cur:
-            cur.execute(sql, params or None)
-            return cur.rowcount
-
-    def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock, self.conn.cursor() as cur:
-            cur.execute(sql, params or None)
-            return cur.fetchall()
+        return connect_in_schema(self.settings, self.schema)
 
     def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
