@@ -39,7 +39,7 @@ from ledger.domain.errors import DomainError
 from ledger.policy import rules
 
 from projections.entitlement import EMPLOYEE, RESIDENT, derive
-from projections.history import fold_many, paid_by, person_key
+from projections.history import PersonProjection, fold_many, paid_by
 
 KINDS = ("RESIDENT", "FLEXIBLE", "EMPLOYER")
 SORT_KEYS = ("outstanding_fen", "days_overdue", "late_fee_fen", "due_date", "grid_code", "region_code", "period")
@@ -113,20 +113,10 @@ def due_rows(history: dict[str, Any], derived: dict[str, Any]) -> list[dict[str,
     return rows
 
 
-class ArrearsProjection:
+class ArrearsProjection(PersonProjection):
     """Folds person events into ``{person_id: {"history": ..., "dues": [due row, ...]}}``."""
 
     name = "arrears"
-
-    def __init__(self, policies: Any) -> None:
-        self.policies = policies
-
-    def initial(self) -> dict[str, Any]:
-        return {}
-
-    @staticmethod
-    def key(event: Any) -> str | None:
-        return person_key(event)
 
     def apply_row(self, row: dict[str, Any] | None, event: Any) -> dict[str, Any]:
         return self.apply_rows(row, [event])

@@ -86,11 +86,11 @@ from ledger.policy import rules
 from ledger.policy.model import PolicyTable, fen_text
 
 from projections.history import (
+    PersonProjection,
     fold_many,
     paid_by,
     payment_share,
     payments_for,
-    person_key,
     residence_on,
     subsidy_statuses,
 )
@@ -738,7 +738,7 @@ def derive(history: dict[str, Any], policies: Any) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- the projection
-class EntitlementProjection:
+class EntitlementProjection(PersonProjection):
     """Folds person events into the entitlement view ``{person_id: row}``.
 
     ``apply_row(row, event)`` is the pure per-person step (load the row by
@@ -748,16 +748,6 @@ class EntitlementProjection:
     """
 
     name = "entitlement"
-
-    def __init__(self, policies: Any) -> None:
-        self.policies = policies
-
-    def initial(self) -> dict[str, Any]:
-        return {}
-
-    @staticmethod
-    def key(event: Any) -> str | None:
-        return person_key(event)
 
     def derive(self, history: dict[str, Any]) -> dict[str, Any]:
         return derive(history, self.policies)
