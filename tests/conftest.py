@@ -186,3 +186,18 @@ def topic_prefix(kafka_bootstrap: str, request: pytest.FixtureRequest) -> Iterat
             delete_topics(kafka_bootstrap, prefix)
         except Exception:  # best effort: a leftover test topic harms nothing
             pass
+
+
+@pytest.fixture
+def prefix(kafka_bootstrap: str, topic_prefix: str) -> Iterator[str]:
+    """Topics of this test's own: the module's prefix plus a part for the test, deleted afterwards."""
+    from infra.topics import delete_topics, ensure_topics
+
+    own = f"{topic_prefix}{uuid.uuid4().hex[:6]}."
+    ensure_topics(kafka_bootstrap, own)
+    yield own
+    try:
+        delete_topics(kafka_bootstrap, own)
+    except Exception:  # best effort: a leftover test topic harms nothing
+        pass
+

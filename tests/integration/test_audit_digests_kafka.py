@@ -14,7 +14,7 @@ from kafka import KafkaConsumer, TopicPartition
 from ledger.audit import DIGEST_TOPIC, digest_channel, seal, verify_digests
 from ledger.bootstrap import bootstrap
 from ledger.cli import main
-from ledger.config import Settings
+from ledger.config import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
 from ledger.domain.person import business_date
 from ledger.log import mask_id_number
@@ -34,7 +34,7 @@ def _today() -> date:
 @pytest.fixture(scope="module")
 def system(pg_env, kafka_bootstrap, topic_prefix):
     s = bootstrap(Settings(persistence="postgres",
-                           postgres={k: v for k, v in pg_env.items() if k.startswith("POSTGRES_")},
+                           postgres=postgres_from_env(pg_env),
                            kafka_bootstrap_servers=kafka_bootstrap, id_key=KEY.encode(), topic_prefix=topic_prefix))
     people = []
     for seq in (1, 2, 3):

@@ -15,7 +15,7 @@ import pytest
 from ledger.audit import seal, verify_all, verify_person
 from ledger.audit.rows import event_rows
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings
+from ledger.config import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
 from ledger.domain.person import business_date
 from ledger.log import mask_id_number
@@ -30,7 +30,7 @@ PERSONS = 8  # 0: stays clean; 1..: one kind of tampering each
 
 
 def _settings(pg_env: dict[str, str]) -> Settings:
-    return Settings(persistence="postgres", postgres={k: v for k, v in pg_env.items() if k.startswith("POSTGRES_")},
+    return Settings(persistence="postgres", postgres=postgres_from_env(pg_env),
                     id_key=KEY)
 
 

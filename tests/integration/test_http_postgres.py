@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings
+from ledger.config import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
 from ledger.http.app import create_app
 from ledger.http.auth import TokenStore
@@ -35,7 +35,7 @@ def number(seq: int) -> str:
 @pytest.fixture(scope="module")
 def system(pg_env):
     s = bootstrap(Settings(persistence="postgres",
-                           postgres={k: v for k, v in pg_env.items() if k.startswith("POSTGRES_")}, id_key=b"k"))
+                           postgres=postgres_from_env(pg_env), id_key=b"k"))
     yield s
     s.close()
 

@@ -19,9 +19,8 @@ from psycopg import sql
 from consumers.runner import dead_letter_key, position_name
 from events.codec import encode
 from events.inbound import TAX_PAYMENT, tax_record_to_avro
-from infra.topics import delete_topics, ensure_topics
 from ledger.bootstrap import bootstrap, feed_consumer
-from ledger.config import Settings
+from ledger.config import Settings, postgres_from_env
 from ledger.domain.feed_rejection import FeedRejection
 from ledger.domain.identity import make_resident_id
 from ledger.records import TaxPaymentRecord
@@ -50,23 +49,11 @@ def payment_bytes(number: str, voucher: str, *, region: str = "610902") -> bytes
 
 
 def settings(pg_env, kafka_bootstrap, prefix, schema: str | None = None) -> Settings:
-    postgres = {k: v for k, v in pg_env.items() if k.startswith("POSTGRES_")}
+    postgres = postgres_from_env(pg_env)
     if schema:
         postgres["POSTGRES_SCHEMA"] = schema
     return Settings(persistence="postgres", postgres=postgres, kafka_bootstrap_servers=kafka_bootstrap,
                     id_key=KEY, topic_prefix=prefix)
-
-
-@pytest.fixture()
-def prefix(kafka_bootstrap, topic_prefix):
-    """Topics of this test's own (the module's prefix + a test part)."""
-    own = f"{topic_prefix}{uuid.uuid4().hex[:6]}."
-    ensure_topics(kafka_bootstrap, own)
-    yield own
-    try:
-        delete_topics(kafka_bootstrap, own)
-    except Exception:
-        pass
 
 
 @pytest.fixture()
@@ -312,7 +299,7 @@ def test_a_consumer_process_killed_mid_stream_and_restarted_applies_every_record
     name = group()
     env = {**os.environ, "LEDGER_PERSISTENCE": "postgres", "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
            "LEDGER_ID_KEY": KEY.decode(), "LEDGER_TOPIC_PREFIX": prefix,
-           **{k: v for k, v in pg_env.items() if k.startswith("POSTGRES_")}}
+           **postgres_from_env(pg_env)}
     env.pop("DATABASE_URL", None)
     command = [sys.executable, "-m", "ledger.cli", "consume", "tax", "--group", name, "--max-records", "4"]
 

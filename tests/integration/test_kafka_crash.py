@@ -34,9 +34,8 @@ from consumers.runner import position_name
 from events.codec import encode
 from events.inbound import TAX_PAYMENT, tax_record_to_avro
 from events.ledger_events import decode_event
-from infra.topics import delete_topics, ensure_topics
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings
+from ledger.config import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
 from ledger.records import TaxPaymentRecord
 
@@ -51,20 +50,9 @@ KILLS = 3
 
 
 @pytest.fixture()
-def prefix(kafka_bootstrap, topic_prefix):
-    own = f"{topic_prefix}{uuid.uuid4().hex[:6]}."
-    ensure_topics(kafka_bootstrap, own)
-    yield own
-    try:
-        delete_topics(kafka_bootstrap, own)
-    except Exception:
-        pass
-
-
-@pytest.fixture()
 def system(pg_env, kafka_bootstrap, prefix):
     s = bootstrap(Settings(persistence="postgres",
-                           postgres={k: v for k, v in pg_env.items() if k.startswith("POSTGRES_")},
+                           postgres=postgres_from_env(pg_env),
                            kafka_bootstrap_servers=kafka_bootstrap, id_key=KEY, topic_prefix=prefix))
     yield s
     s.close()
@@ -226,7 +214,7 @@ def test_consumer_and_publisher_killed_and_restarted_lose_nothing_and_apply_ever
 
     env = {**os.environ, "LEDGER_PERSISTENCE": "postgres", "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
            "LEDGER_ID_KEY": KEY.decode(), "LEDGER_TOPIC_PREFIX": prefix,
-           **{k: v for k, v in pg_env.items() if k.startswith("POSTGRES_")}}
+           **postgres_from_env(pg_env)}
     env.pop("DATABASE_URL", None)
 
     def consumed() -> int:

@@ -29,9 +29,8 @@ from events.inbound import (
     tax_record_to_avro,
 )
 from events.ledger_events import decode_event
-from infra.topics import delete_topics, ensure_topics
 from ledger.bootstrap import bootstrap, feed_consumer, ledger_publisher
-from ledger.config import Settings
+from ledger.config import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
 from ledger.records import Provenance, ResidentRecord, StatusRecord, TaxPaymentRecord
 
@@ -61,20 +60,9 @@ def payment(id_number: str, voucher: str, amount_fen: int = 40000, **over) -> by
 
 
 @pytest.fixture()
-def prefix(kafka_bootstrap, topic_prefix):
-    own = f"{topic_prefix}{uuid.uuid4().hex[:6]}."
-    ensure_topics(kafka_bootstrap, own)
-    yield own
-    try:
-        delete_topics(kafka_bootstrap, own)
-    except Exception:
-        pass
-
-
-@pytest.fixture()
 def system(pg_env, kafka_bootstrap, prefix):
     s = bootstrap(Settings(persistence="postgres",
-                           postgres={k: v for k, v in pg_env.items() if k.startswith("POSTGRES_")},
+                           postgres=postgres_from_env(pg_env),
                            kafka_bootstrap_servers=kafka_bootstrap, id_key=KEY, topic_prefix=prefix))
     yield s
     s.close()

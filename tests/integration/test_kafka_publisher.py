@@ -4,7 +4,6 @@ from __future__ import annotations
 import statistics
 import threading
 import time
-import uuid
 from datetime import date, datetime, timezone
 
 import pytest
@@ -12,9 +11,8 @@ from eventsourcing.persistence import Tracking
 from kafka import KafkaConsumer, TopicPartition
 
 from events.ledger_events import decode_event
-from infra.topics import delete_topics, ensure_topics
 from ledger.bootstrap import bootstrap, ledger_publisher
-from ledger.config import Settings
+from ledger.config import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
 from ledger.records import Provenance, TaxPaymentRecord
 
@@ -25,19 +23,8 @@ API = Provenance(source="api", user="clerk01")
 
 
 @pytest.fixture()
-def prefix(kafka_bootstrap, topic_prefix):
-    own = f"{topic_prefix}{uuid.uuid4().hex[:6]}."
-    ensure_topics(kafka_bootstrap, own)
-    yield own
-    try:
-        delete_topics(kafka_bootstrap, own)
-    except Exception:
-        pass
-
-
-@pytest.fixture()
 def system(pg_env, kafka_bootstrap, prefix):
-    s = bootstrap(Settings(persistence="postgres", postgres={k: v for k, v in pg_env.items() if k.startswith("POSTGRES_")},
+    s = bootstrap(Settings(persistence="postgres", postgres=postgres_from_env(pg_env),
                            kafka_bootstrap_servers=kafka_bootstrap, id_key=KEY, topic_prefix=prefix))
     yield s
     s.close()

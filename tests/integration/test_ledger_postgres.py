@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings
+from ledger.config import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
 from ledger.records import Provenance, TaxPaymentRecord
 
@@ -19,7 +19,7 @@ FEED = Provenance(source="kafka", topic="tax.payments.v1", partition=0, offset=1
 
 
 def _settings(pg_env: dict[str, str]) -> Settings:
-    return Settings(persistence="postgres", postgres={k: v for k, v in pg_env.items() if k.startswith("POSTGRES_")},
+    return Settings(persistence="postgres", postgres=postgres_from_env(pg_env),
                     id_key=KEY)
 
 

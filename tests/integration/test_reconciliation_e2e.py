@@ -20,7 +20,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from events.codec import encode
 from events.inbound import TAX_STATEMENT_HEADER, TAX_STATEMENT_LINE
 from ledger.bootstrap import bootstrap, ledger_publisher
-from ledger.config import Settings
+from ledger.config import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
 from ledger.records import Provenance, TaxPaymentRecord
 from projections.reconciliation.model import DiscrepancyClass
@@ -85,7 +85,7 @@ STATEMENT_TOTAL = sum(-x["amount_fen"] if x["kind"] != "PAYMENT" else x["amount_
 
 @pytest.fixture()
 def system(pg_env, kafka_bootstrap, topic_prefix):
-    postgres = {k: v for k, v in pg_env.items() if k.startswith("POSTGRES_")}
+    postgres = postgres_from_env(pg_env)
     s = bootstrap(Settings(persistence="postgres", postgres=postgres, kafka_bootstrap_servers=kafka_bootstrap,
                            id_key=KEY, topic_prefix=topic_prefix))
     yield s

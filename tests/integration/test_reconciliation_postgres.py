@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from ledger.config import postgres_from_env
 from projections.reconciliation.service import Reconciler
 from projections.reconciliation.store import PostgresReconciliationStore
 from tests.unit.test_reconciliation_service import *  # noqa: F401,F403  (the tests themselves)
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture()
 def recon(pg_env, clock):  # noqa: F811 - replaces the SQLite store of the unit tests
     schema = f"{pg_env['POSTGRES_SCHEMA']}_{uuid.uuid4().hex[:6]}"
-    settings = {k: v for k, v in pg_env.items() if k.startswith("POSTGRES_")} | {"POSTGRES_SCHEMA": schema}
+    settings = postgres_from_env(pg_env) | {"POSTGRES_SCHEMA": schema}
     store = PostgresReconciliationStore(settings)
     yield Reconciler(store, clock=clock, incomplete_after=timedelta(hours=2))
     store.close()

@@ -19,7 +19,7 @@ from psycopg import sql
 from ledger.audit.digest import PostgresDigestStore, digest_store
 from ledger.audit.rows import PostgresEventRows, event_rows
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings
+from ledger.config import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
 from ledger.recorders import BinaryPostgresProcessRecorder, process_recorder
 from ledger.records import Provenance, TaxPaymentRecord
@@ -133,7 +133,7 @@ def test_subscribers_are_notified(recorders):
 
 def test_the_ledger_on_postgres_records_through_the_binary_recorder(pg_env):
     settings = Settings(persistence="postgres", id_key=b"binary-recorder",
-                        postgres={k: v for k, v in pg_env.items() if k.startswith("POSTGRES_")})
+                        postgres=postgres_from_env(pg_env))
     system = bootstrap(settings)
     try:
         ledger = system.ledger
