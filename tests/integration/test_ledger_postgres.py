@@ -35,10 +35,16 @@ def _employee_payment(voucher: str, month: int, amount_fen: int = 10000) -> TaxP
 def _writer(pg_env: dict[str, str], prefix: str, count: int, queue) -> None:
     system = bootstrap(_settings(pg_env))
     applied = 0
-    for i in range(count):
-        outcome = system.ledger.record_tax_record(_employee_payment(f"{prefix}{i:04d}", 1 + i % 12), provenance=FEED)
-        applied += outcome.applied
-    system.close()
+    try:
+        for i in range(count):
+            outcome = system.ledger.record_tax_record(_employee_payment(f"{prefix}{i:04d}", 1 + i % 12),
+                                                      provenance=FEED)
+            applied += outcome.applied
+    except Exception as e:  # say why in the parent's assertion, not only in a child's stderr
+        queue.put(f"writer {prefix} failed after {applied} payments: {type(e).__name__}: {e}")
+        raise
+    finally:
+        system.close()
     queue.put(applied)
 
 
@@ -58,10 +64,11 @@ def test_two_processes_writing_one_person_lose_nothing(system, pg_env):
     workers = [ctx.Process(target=_writer, args=(pg_env, p, per_process, queue)) for p in ("A", "B")]
     for w in workers:
         w.start()
+    results = [queue.get(timeout=240) for _ in workers]
     for w in workers:
-        w.join(timeout=180)
-        assert w.exitcode == 0
-    assert queue.get(timeout=5) + queue.get(timeout=5) == 2 * per_process
+        w.join(timeout=60)
+    assert [w.exitcode for w in workers] == [0, 0], results
+    assert sum(results) == 2 * per_process
     person = system.ledger.find_person("RESIDENT_ID", NUMBER)
     recorded = {p["voucher_no"] for p in person.payments.values()}
     assert {f"{p}{i:04d}" for p in "AB" for i in range(per_process)} <= recorded
