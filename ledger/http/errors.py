@@ -7,7 +7,10 @@
   otherwise ``BODY_INVALID`` for the body and ``PARAMETER_INVALID`` for the URL) and every
   problem in ``details.errors`` as ``{field, code, message}``;
 * routing errors (unknown path, wrong method) -> their status with ``NOT_FOUND`` /
-  ``METHOD_NOT_ALLOWED``.
+  ``METHOD_NOT_ALLOWED``;
+* a body the framework cannot parse at all (nested too deeply for the JSON parser, for
+  instance: it answers 400 before validation) -> 422 ``BODY_INVALID``, like any other
+  unreadable body, so the API answers the one status its OpenAPI document declares.
 """
 from __future__ import annotations
 
@@ -82,6 +85,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            return JSONResponse(status_code=422, content=error_body(
+                "BODY_INVALID", "the body could not be read; send one JSON object with the fields of this request"))
         code = _STATUS_CODES.get(exc.status_code, f"HTTP_{exc.status_code}")
         message = exc.detail if isinstance(exc.detail, str) else "request refused"
         if exc.status_code == 404:

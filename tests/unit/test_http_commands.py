@@ -190,6 +190,14 @@ def test_unknown_fields_missing_fields_and_non_json_are_body_invalid(client):
     assert r.json()["details"]["errors"][0]["field"] == "region_code"
 
 
+def test_a_body_too_deeply_nested_to_parse_is_422_body_invalid_not_an_undeclared_400(client, system):
+    before = event_count(system)
+    r = client.post("/enrollments", content=b"[" * 100_000, headers={**CLERK, "Content-Type": "application/json"})
+    assert (r.status_code, r.json()["code"]) == (422, "BODY_INVALID")
+    assert "JSON object" in r.json()["message"]
+    assert event_count(system) == before
+
+
 # ------------------------------------------------------------------ domain errors
 def test_domain_errors_keep_their_code_and_status(client):
     r = client.post("/enrollments", json=enrollment("110105194912310021"), headers=CLERK)
