@@ -97,20 +97,18 @@ class NotificationLogSource:
         expected = after.get(0)  # what the store holds: each batch's position moves from there
         position = expected or 0
         stop = until.get(0, 0)
-        mapper, recorder = self.ledger.mapper, self.ledger.recorder
+        to_domain_event = self.ledger.mapper.to_domain_event
+        pages = _postgres_pages if _postgres_table(self.ledger.recorder) is not None else _generic_pages
         batch = Batch([], {})
-        while position < stop:
-            page = recorder.select_notifications(position + 1, min(self.page_size, max_records), stop=stop)
-            if not page:
-                break  # nothing more recorded up to ``stop``
-            for notification in page:
-                if (notification.topic.startswith(PERSON_TOPIC_PREFIX)
-                        and in_shard(str(notification.originator_id), shard)):
-                    batch.events.append(mapper.to_domain_event(notification))
+        for rows, skipped, reached in pages(self.ledger.recorder, position, stop, min(self.page_size, max_records)):
+            for stored in rows:
+                if in_shard(str(stored.originator_id), shard):
+                    batch.events.append(to_domain_event(stored))
                 else:
                     batch.skipped += 1
-            batch.consumed += page[-1].id - position
-            position = page[-1].id
+            batch.skipped += skipped
+            batch.consumed += reached - position
+            position = reached
             if batch.consumed >= max_records or position >= stop:
                 batch.positions = {0: (expected, position)}
                 yield batch
@@ -124,6 +122,62 @@ class NotificationLogSource:
 
     def close(self) -> None:
         """The ledger belongs to the caller."""
+
+
+#: A page of the log: (person stored events in order, other notifications skipped, the last id it covers).
+Page = tuple[list[Any], int, int]
+
+
+def _generic_pages(recorder: Any, position: int, stop: int, size: int) -> Iterator[Page]:
+    """Pages of ``(position, stop]`` through the recorder's own ``select_notifications`` (any recorder)."""
+    while position < stop:
+        page = recorder.select_notifications(position + 1, size, stop=stop)
+        if not page:
+            return  # nothing more recorded up to ``stop``
+        rows = [n for n in page if n.topic.startswith(PERSON_TOPIC_PREFIX)]
+        position = page[-1].id
+        yield rows, len(page) - len(rows), position
+
+
+def _postgres_table(recorder: Any) -> Any:
+    """The events table of the library's PostgreSQL recorder as a composed identifier, or None for another recorder."""
+    datastore = getattr(recorder, "datastore", None)
+    table = getattr(recorder, "events_table_name", None)
+    if table is None or type(datastore).__name__ != "PostgresDatastore":
+        return None
+    from psycopg.sql import SQL, Identifier
+
+    return SQL("{}.{}").format(Identifier(datastore.schema), Identifier(table))
+
+
+def _postgres_pages(recorder: Any, position: int, stop: int, size: int) -> Iterator[Page]:
+    """Pages of ``(position, stop]`` read straight from PostgreSQL: the same stored events, a fraction of the cost.
+
+    ``select_notifications`` returns every notification as a dict row turned into a
+    ``Notification``; a rebuild reads millions. Here the rows are plain tuples, only
+    the Person events' states are sent (the ``SourceRecord`` index's stay in the
+    server; their rows are counted as skipped), and a page is a range of notification ids, so the position moves past
+    whatever the range holds. The range ends at ``stop``, the log's end when the read
+    began: the library's writers insert under a table lock, so every id up to it is
+    committed.
+    """
+    from eventsourcing.persistence import StoredEvent
+    from psycopg.rows import tuple_row
+    from psycopg.sql import SQL
+
+    statement = SQL(
+        "SELECT originator_id, originator_version, topic, CASE WHEN starts_with(topic, %s) THEN state END FROM {} "
+        "WHERE notification_id > %s AND notification_id <= %s ORDER BY notification_id"
+    ).format(_postgres_table(recorder))
+    while position < stop:
+        # Ids can have holes (a rolled-back insert); a page is at most ``size`` ids wide.
+        reached = min(stop, position + size)
+        with recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cursor:
+            cursor.execute(statement, (PERSON_TOPIC_PREFIX, position, reached), prepare=True)
+            found = cursor.fetchall()
+        rows = [StoredEvent(o, v, t, bytes(s)) for o, v, t, s in found if s is not None]
+        yield rows, len(found) - len(rows), reached
+        position = reached
 
 
 # --------------------------------------------------------------------------- Kafka

@@ -33,7 +33,7 @@ from projections.history import person_key
 from projections.projector import ProjectionRunner, rebuild
 from projections.queries import ViewQueries
 from projections.runner import rebuild as pure_rebuild
-from projections.sources import KafkaEventSource
+from projections.sources import KafkaEventSource, NotificationLogSource
 from projections.store import ARREARS, ENTITLEMENT, PostgresViewStore
 
 pytestmark = pytest.mark.integration
@@ -203,3 +203,39 @@ def test_a_runner_killed_mid_stream_and_restarted_ends_identical_to_a_clean_rebu
         assert store.dump() == after_restart  # every table, row by row, positions included
     finally:
         store.close()
+
+
+def _log_batches(source, **kwargs):
+    return [([(type(e), e.__dict__) for e in b.events], b.positions, b.consumed, b.skipped)
+            for b in source.read({}, source.end(), max_records=100, **kwargs)]
+
+
+def test_the_log_read_straight_from_postgres_is_what_the_library_reads_and_rebuilds_the_same_views(
+        county, services, schema, monkeypatch):
+    """The PostgreSQL fast path of NotificationLogSource (plain SQL, tuple rows) against select_notifications."""
+    import projections.sources as sources
+    from eventsourcing.persistence import StoredEvent
+
+    memory, _, views, _ = county
+    settings = pg_settings(services, schema)
+    system = bootstrap(Settings(persistence="postgres", postgres=settings, id_key=ID_KEY))
+    store = PostgresViewStore(settings)
+    try:
+        start = 1
+        while page := memory.ledger.recorder.select_notifications(start, 500):
+            system.ledger.recorder.insert_events(
+                [StoredEvent(n.originator_id, n.originator_version, n.topic, n.state) for n in page])
+            start = page[-1].id + 1
+        log = NotificationLogSource(system.ledger, page_size=37)
+        assert sources._postgres_table(system.ledger.recorder) is not None  # the fast path is taken
+        fast = [_log_batches(log), _log_batches(log, shard=(1, 2))]
+        monkeypatch.setattr(sources, "_postgres_table", lambda recorder: None)
+        generic = [_log_batches(log), _log_batches(log, shard=(1, 2))]
+        assert fast == generic
+        monkeypatch.undo()
+
+        rebuild(store, NotificationLogSource(system.ledger), system.policies)
+        assert_rows_are_the_pure_views(store, views)
+    finally:
+        store.close()
+        system.close()
