@@ -236,6 +236,11 @@ def gap_reason(row: dict[str, Any], year: int, day: date, subsidised: bool) -> t
     problem = record_problem(row, day)
     if problem is not None:
         return problem[0], problem[2]
+    return _reason_without_problem(row, year, day, subsidised)
+
+
+def _reason_without_problem(row: dict[str, Any], year: int, day: date, subsidised: bool) -> tuple[str, list[str]]:
+    """:func:`gap_reason` for a day on which :func:`record_problem` found nothing."""
     if not enrollments_in_force(row, day):
         return ("SUBSIDISED_NOT_COVERED" if subsidised else "NOT_ENROLLED"), []
     if not _funded_on(row, year, day):
@@ -247,18 +252,26 @@ def gap_reason(row: dict[str, Any], year: int, day: date, subsidised: bool) -> t
     return "IN_WAITING_PERIOD", []
 
 
-def person_gap(row: dict[str, Any], year: int, as_of: date, policies: Any) -> dict[str, Any] | None:
+def person_gap(row: dict[str, Any], year: int, as_of: date, policies: Any,
+               categories: dict[str, str | None] | None = None) -> dict[str, Any] | None:
     """The person's line for the year: None if not living in a grid; ``reason`` None if covered.
 
     ``covered`` is the entitlement's answer unless a record problem (open transfer,
     duplicate enrollment) overrides it; ``detail`` then names the problem, followed by
-    the entitlement's own answer.
+    the entitlement's own answer. ``categories``: a dict kept by a caller asking about
+    many days of the same row and year (:mod:`projections.gap_spells`), in which the
+    subsidy category per grid is remembered (it does not depend on the day).
     """
     day = evaluation_day(year, as_of)
     grid = lives_in(row, day)
     if grid is None:
         return None
-    category = subsidy_category(row, year, grid, policies)
+    if categories is None:
+        category = subsidy_category(row, year, grid, policies)
+    elif grid in categories:
+        category = categories[grid]
+    else:
+        category = categories[grid] = subsidy_category(row, year, grid, policies)
     decision = row_covered_on(row, day)
     detail = decision.reason
     problem = record_problem(row, day)
@@ -270,7 +283,7 @@ def person_gap(row: dict[str, Any], year: int, as_of: date, policies: Any) -> di
         covered, reason, reason_sources = True, None, []
     else:
         covered = False
-        reason, reason_sources = gap_reason(row, year, day, category is not None)
+        reason, reason_sources = _reason_without_problem(row, year, day, category is not None)
     y = row["years"].get(year)
     return {
         "person_id": row["history"]["person_id"],

@@ -85,9 +85,12 @@ def breakpoints(year: int, dates: Iterable[date], *, monthly: bool) -> list[date
     return sorted(points)
 
 
-def _line(row: dict[str, Any], year: int, day: date, policies: Any) -> dict[str, Any] | None:
-    line = person_gap(row, year, day, policies)
-    return None if line is None else {k: line[k] for k in LINE_KEYS}
+def _line(row: dict[str, Any], year: int, day: date, policies: Any,
+          categories: dict[str, str | None] | None = None) -> dict[str, Any] | None:
+    line = person_gap(row, year, day, policies, categories=categories)
+    if line is not None:
+        del line["day"]  # a line is a fresh dict: LINE_KEYS are the other keys
+    return line
 
 
 def _spell(line: dict[str, Any], first: date, last: date, mode: str) -> dict[str, Any]:
@@ -95,8 +98,14 @@ def _spell(line: dict[str, Any], first: date, last: date, mode: str) -> dict[str
             "reason_rank": REASONS.index(line["reason"]) if line["reason"] else None}
 
 
+_SAME_KEYS = {but: tuple(k for k in LINE_KEYS if k != but) for but in ("", "detail")}
+
+
 def _same(a: dict[str, Any], b: dict[str, Any], but: str = "") -> bool:
-    return all(a[k] == b[k] for k in LINE_KEYS if k != but)
+    for k in _SAME_KEYS[but]:
+        if a[k] != b[k]:
+            return False
+    return True
 
 
 def year_spells(row: dict[str, Any], year: int, policies: Any, dates: set[date] | None = None) -> list[dict[str, Any]]:
@@ -106,9 +115,10 @@ def year_spells(row: dict[str, Any], year: int, policies: Any, dates: set[date] 
     dates = row_dates(row) if dates is None else dates
     points = breakpoints(year, dates, monthly=_has_employee_months(row))
     ends = [p - DAY for p in points[1:]] + [date(year, 12, 31)]
+    categories: dict[str, str | None] = {}  # subsidy category per grid: the same on every day of the year
     pieces: list[tuple[dict[str, Any], date, date, str]] = []
     for first, last in zip(points, ends):
-        line = _line(row, year, first, policies)
+        line = _line(row, year, first, policies, categories)
         if line is None:
             continue
         iso = first.isoformat()
@@ -118,7 +128,7 @@ def year_spells(row: dict[str, Any], year: int, policies: Any, dates: set[date] 
         if first == last:
             pieces.append((line, first, last, "fixed"))
             continue
-        at_end = _line(row, year, last, policies)
+        at_end = _line(row, year, last, policies, categories)
         template = line["detail"].replace(iso, DAY_PLACEHOLDER)
         if (at_end is not None and DAY_PLACEHOLDER not in line["detail"]
                 and at_end["detail"].replace(last.isoformat(), DAY_PLACEHOLDER) == template
@@ -127,7 +137,7 @@ def year_spells(row: dict[str, Any], year: int, policies: Any, dates: set[date] 
             continue
         day = first  # the text depends on the day in another way: one spell per day
         while day <= last:
-            one = _line(row, year, day, policies)
+            one = _line(row, year, day, policies, categories)
             if one is not None:
                 pieces.append((one, day, day, "fixed"))
             day += DAY

@@ -69,12 +69,15 @@ def event_type(event: Any) -> str | None:
     return None
 
 
+#: The library's names of the fields a library event holds under another business name.
+_LIBRARY_NAMES = {"person_id": "originator_id", "version": "originator_version", "recorded_at": "timestamp"}
+
+
 def value(event: Any, name: str) -> Any:
     """A field of either event shape, under its business name (``person_id``, ``version``)."""
     if isinstance(event, dict):
         return event.get(name)
-    library = {"person_id": "originator_id", "version": "originator_version", "recorded_at": "timestamp"}
-    return getattr(event, library.get(name, name), None)
+    return getattr(event, _LIBRARY_NAMES.get(name, name), None)
 
 
 def person_key(event: Any) -> str | None:

@@ -83,7 +83,7 @@ def test_spells_of_transfers_duplicates_and_reversals_on_every_day(rare_rows):
 
 
 def _stub(detail_for):
-    def person_gap_stub(row, year, day, policies):
+    def person_gap_stub(row, year, day, policies, categories=None):
         return {"person_id": "p", "year": year, "day": day, "grid_code": "610902100001", "township_code": "610902100",
                 "region_code": "610902", "covered": False, "reason": "NOT_ENROLLED", "label": "未参保登记",
                 "detail": detail_for(day), "subsidised": False, "subsidy_category": None, "outstanding_fen": None,
