@@ -211,6 +211,18 @@ def due_records(person_id: str, arrears_row: dict[str, Any]) -> list[tuple[Any, 
     return out
 
 
+def _dumps_arrears(row: dict[str, Any], dues: list[tuple[Any, ...]], encoded: dict[str, str]) -> str:
+    """``dumps_row`` of an arrears row ``{"history", "dues"}``, from the due rows' texts already in ``dues``.
+
+    ``dumps_row`` of a dict is ``{"key":value,...}`` with each value encoded alone, so the
+    row's text is the history's text and the due rows' texts put together.
+    """
+    if list(row) != ["history", "dues"] or type(row["dues"]) is not list:
+        return _dumps_with_history(row, encoded)
+    head = _dumps_with_history({"history": row["history"], "dues": []}, encoded)
+    return head[:-3] + "[" + ",".join(record[-1] for record in dues) + "]}"
+
+
 def person_views(
     person_id: str,
     entitlement: dict[str, Any] | None,
@@ -228,8 +240,8 @@ def person_views(
         views.years = year_records(person_id, entitlement)
         views.spells = spell_records(person_id, entitlement, years, policies)
     if arrears is not None:
-        views.rows[ARREARS] = (arrears["history"]["version"], _dumps_with_history(arrears, history))
         views.dues = due_records(person_id, arrears)
+        views.rows[ARREARS] = (arrears["history"]["version"], _dumps_arrears(arrears, views.dues, history))
     return views
 
 
