@@ -36,6 +36,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -300,16 +301,25 @@ class ProjectionRunner:
         bar = ProgressBar(len(grouped), label=f"{where}: projecting", unit="persons",
                           enabled=progress and bool(grouped))
         changes: list[PersonViews] = []
-        for key, events in grouped.items():
-            masked = next((masked_id_of(e) for e in events if event_type(e) == "Registered"), None)
-            change = self._person(key, None, None, events, masked)
-            if change is not None:
-                changes.append(change)
-            result.events += len(events)
-            bar.advance()
-            if len(changes) >= chunk:
-                self._write_rows(changes, result)
-                changes = []
+        # Rows are written by a thread of their own while the next chunk is projected: the
+        # database works (and psycopg waits for it, without the GIL) in parallel with the
+        # pure fold. One chunk in flight at a time, in order; a failed write stops the pass.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rebuild-writer") as writer:
+            pending: Future[None] | None = None
+            for key, events in grouped.items():
+                masked = next((masked_id_of(e) for e in events if event_type(e) == "Registered"), None)
+                change = self._person(key, None, None, events, masked)
+                if change is not None:
+                    changes.append(change)
+                result.events += len(events)
+                bar.advance()
+                if len(changes) >= chunk:
+                    if pending is not None:
+                        pending.result()
+                    pending = writer.submit(self._write_rows, changes, result)
+                    changes = []
+            if pending is not None:
+                pending.result()
         self._write_rows(changes, result)
         bar.close()
         result.seconds = time.perf_counter() - started
