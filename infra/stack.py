@@ -26,6 +26,7 @@ Python API (used by tests/conftest.py)::
     settings = up(cfg, timeout=120)      # -> {"KAFKA_BOOTSTRAP_SERVERS": ..., "DATABASE_URL": ...}
     report = status(cfg)                 # StackStatus; report.healthy, report.kafka.state
     down(cfg); clean(cfg)
+    stop_kafka(cfg); stop_postgres(cfg, mode="immediate")   # one service only (fault injection)
 
 Every failure a user can cause raises :class:`StackError` with a one-line reason and what to
 do about it; the CLI prints that line and exits non-zero.
@@ -1122,7 +1123,7 @@ def _pg_bootstrap(cfg: StackConfig, secrets: dict[str, str], deadline: _Deadline
                 sql.Identifier(PG_DBNAME), sql.Identifier(PG_USER)))
 
 
-def _pg_stop(cfg: StackConfig, echo: Echo, timeout: float = 60.0) -> None:
+def _pg_stop(cfg: StackConfig, echo: Echo, timeout: float = 60.0, mode: str = "fast") -> None:
     root = pg_root(cfg)
     data = root / "data"
     pid, ours = _pg_pid(cfg)
@@ -1136,7 +1137,7 @@ def _pg_stop(cfg: StackConfig, echo: Echo, timeout: float = 60.0) -> None:
     echo(f"postgres: stopping (pid {pid}) ...")
     user = _pg_os_user()
     bindir, _ = find_pg_bindir(cfg, _pg_data_version(cfg))
-    proc = _run([str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "-t", str(int(timeout)),
+    proc = _run([str(bindir / "pg_ctl"), "-D", str(data), "-m", mode, "-w", "-t", str(int(timeout)),
                  "-s", "stop"], timeout=timeout + 10, doing="pg_ctl stop", cwd=str(root),
                 env=_pg_env(user), **_as_pg(user))
     if proc.returncode != 0 and _pid_alive(pid):
@@ -1400,6 +1401,21 @@ def down(cfg: StackConfig | None = None, *, echo: Echo = _silent) -> None:
     with _locked(cfg, wait=90):
         _kafka_stop(cfg, echo)
         _pg_stop(cfg, echo)
+
+
+def stop_kafka(cfg: StackConfig, *, echo: Echo = _silent) -> None:
+    """Stop only the broker (its data stays); :func:`up` starts it again. For fault-injection runs."""
+    with _locked(cfg, wait=90):
+        _kafka_stop(cfg, echo)
+
+
+def stop_postgres(cfg: StackConfig, *, mode: str = "fast", echo: Echo = _silent) -> None:
+    """Stop only PostgreSQL (``mode``: pg_ctl's smart, fast or immediate -- the last one is a crash
+    that the next start recovers from); :func:`up` starts it again. For fault-injection runs."""
+    if mode not in ("smart", "fast", "immediate"):
+        raise StackError(f"pg_ctl has no shutdown mode {mode!r}", "use smart, fast or immediate")
+    with _locked(cfg, wait=90):
+        _pg_stop(cfg, echo, mode=mode)
 
 
 def clean(cfg: StackConfig | None = None, *, echo: Echo = _silent) -> None:
