@@ -71,7 +71,7 @@ def _create_schema(env: dict[str, str]) -> None:
     connect_in_schema(postgres_from_env(env), env["POSTGRES_SCHEMA"]).close()
 
 
-def _encoded(kind: str, record: Any) -> bytes:
+def feed_record_bytes(kind: str, record: Any) -> bytes:
     from events import codec, inbound
     from ledger.simulation import feeds
 
@@ -82,7 +82,7 @@ def _encoded(kind: str, record: Any) -> bytes:
     return codec.encode(inbound.RESIDENT_RECORD, inbound.resident_record_to_avro(record))
 
 
-def _malformed_bytes(topic: str, row: dict[str, Any]) -> bytes:
+def malformed_record_bytes(topic: str, row: dict[str, Any]) -> bytes:
     """A malformed row as a careless producer would send it: Avro when it still encodes, JSON when not."""
     from events import codec, inbound
 
@@ -93,7 +93,7 @@ def _malformed_bytes(topic: str, row: dict[str, Any]) -> bytes:
         return json.dumps(row, default=str, ensure_ascii=False).encode()
 
 
-def _person_key(record: Any) -> bytes:
+def feed_record_key(record: Any) -> bytes:
     """Kafka key of a feed record: one person's records share a partition, so they stay in order
     (a refund or reversal never overtakes its payment). A digest, so the key carries no ID number."""
     return hashlib.sha256(f"{record.id_type}:{record.id_number}".encode()).hexdigest()[:32].encode()
@@ -183,7 +183,7 @@ class _Pipeline:
         def flush() -> None:
             if not run:
                 return
-            self.produce(run_kind, ((_person_key(a.record), _encoded(run_kind, a.record)) for a in run))
+            self.produce(run_kind, ((feed_record_key(a.record), feed_record_bytes(run_kind, a.record)) for a in run))
             self.drain(run_kind)
             progress.advance(len(run))
             run.clear()
@@ -208,12 +208,13 @@ class _Pipeline:
         kind_of = {v: k for k, v in self.topic_of.items()}
         for topic, rows in by_topic.items():
             kind = kind_of[topic]
-            self.produce(kind, ((f"malformed-{i}".encode(), _malformed_bytes(topic, m.row)) for i, m in enumerate(rows)))
+            self.produce(kind, ((f"malformed-{i}".encode(), malformed_record_bytes(topic, m.row))
+                                for i, m in enumerate(rows)))
             self.drain(kind)
         progress.advance(len(county.malformed_rows))
 
 
-def _rejections(system: Any) -> Counter[str]:
+def rejection_codes(system: Any) -> Counter[str]:
     """Codes of the feed records the consumers rejected and kept (FeedRejection events in the ledger)."""
     from ledger.domain.feed_rejection import FeedRejection
 
@@ -278,7 +279,7 @@ def run_pipeline(people: int, seed: int, *, env: dict[str, str] | None = None, q
         queries = view_queries(system)
         result.report = _report(system, county, queries, published)
         result.report["reconciliation"] = _reconciliation_report(recon.store, county, sent)
-        result.checks = _checks(system, county, queries, pipeline)
+        result.checks = truth_checks(system, county, queries, pipeline)
         result.checks["reconciliation"] = _reconciliation_check(result.report["reconciliation"], county)
     finally:
         system.close()
@@ -476,7 +477,7 @@ def _sample_history(system: Any, county: Any) -> dict[str, Any]:
     return {"masked_id": mask_id_number(chosen.id_number), "events": lines}
 
 
-def _checks(system: Any, county: Any, queries: Any, pipeline: _Pipeline) -> dict[str, Any]:
+def truth_checks(system: Any, county: Any, queries: Any, pipeline: _Pipeline) -> dict[str, Any]:
     """The ledger against the generator's truth: the same people uncovered, for the same reasons."""
     truth = county.truth
     year, as_of = county.coverage_year, county.as_of
@@ -490,7 +491,7 @@ def _checks(system: Any, county: Any, queries: Any, pipeline: _Pipeline) -> dict
         if t.scope == "IN_COUNTY" and not t.covered and t.reason:
             expected[str(system.ledger.person_id("RESIDENT_ID", t.id_number))] = t.reason
     wrong_reason = {p: (expected[p], found[p]) for p in expected.keys() & found.keys() if expected[p] != found[p]}
-    rejected = _rejections(system)
+    rejected = rejection_codes(system)
     return {
         "gap_people": {
             "ok": expected.keys() == found.keys() and not wrong_reason,
@@ -627,4 +628,5 @@ def run_demo(*, people: int = 3000, seed: int = 2025, json_output: bool = False,
     return 0 if result.ok else 1
 
 
-__all__ = ["DemoResult", "run_demo", "run_pipeline"]
+__all__ = ["DemoResult", "feed_record_bytes", "feed_record_key", "malformed_record_bytes", "rejection_codes", "run_demo",
+           "run_pipeline", "truth_checks"]

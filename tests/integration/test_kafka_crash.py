@@ -26,18 +26,17 @@ from collections import defaultdict
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 
 from consumers.kafka_io import make_producer
 from consumers.publisher import is_person_event
 from consumers.runner import position_name
 from events.codec import encode
 from events.inbound import TAX_PAYMENT, tax_record_to_avro
-from events.ledger_events import decode_event
 from ledger.bootstrap import bootstrap
 from ledger.config import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
 from ledger.records import TaxPaymentRecord
+from tests.published import publication_problems, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -127,34 +126,6 @@ def ledger_totals(ledger) -> tuple[dict[str, tuple[int, int]], list]:
         elif kind == "ContributionRefunded":
             totals[str(event.originator_id)][1] -= event.amount_fen
     return {k: (v[0], v[1]) for k, v in totals.items()}, events
-
-
-def read_topic_ids(kafka_bootstrap: str, topic: str, expect: set[str], timeout: float = 60.0) -> list[dict]:
-    consumer = KafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False, max_poll_records=2000)
-    parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-    consumer.assign(parts)
-    consumer.seek_to_beginning(*parts)
-    out: list[dict] = []
-    seen: set[str] = set()
-    deadline = time.monotonic() + timeout
-    try:
-        while not expect <= seen and time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=500).values():
-                for r in records:
-                    d = decode_event(r.value)
-                    d["_key"], d["_partition"] = r.key, r.partition
-                    out.append(d)
-                    seen.add(d["event_id"])
-        ends = consumer.end_offsets(parts)
-        while any(consumer.position(tp) < ends[tp] for tp in parts) and time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=500).values():
-                for r in records:
-                    d = decode_event(r.value)
-                    d["_key"], d["_partition"] = r.key, r.partition
-                    out.append(d)
-    finally:
-        consumer.close()
-    return out
 
 
 class Proc:
@@ -279,18 +250,9 @@ def test_consumer_and_publisher_killed_and_restarted_lose_nothing_and_apply_ever
     assert rejections == []
 
     # ledger.events.v1: every stored person event at least once, nothing else, per person in order.
-    stored_ids = {str(e.event_id) for e in events}
-    published_events = read_topic_ids(kafka_bootstrap, events_topic, stored_ids)
-    topic_ids = [d["event_id"] for d in published_events]
-    assert set(topic_ids) == stored_ids, (
-        f"missing {len(stored_ids - set(topic_ids))}, unknown {len(set(topic_ids) - stored_ids)}")
-    first: dict[str, list[int]] = defaultdict(list)
-    seen: set[str] = set()
-    for d in published_events:
-        assert d["_key"] == d["person_id"].encode()
-        if d["event_id"] not in seen:
-            seen.add(d["event_id"])
-            first[d["person_id"]].append(d["version"])
-    assert all(v == list(range(1, len(v) + 1)) for v in first.values())
-    print(f"\n{len(records)} records, {len(expected)} persons, {len(stored_ids)} person events; "
-          f"{len(topic_ids) - len(stored_ids)} republished after kills")
+    stored = {str(e.event_id): (str(e.originator_id), e.originator_version) for e in events}
+    published_events = read_topic(kafka_bootstrap, events_topic, set(stored))
+    problems = publication_problems(stored, published_events)
+    assert problems == dict.fromkeys(problems, 0), problems
+    print(f"\n{len(records)} records, {len(expected)} persons, {len(stored)} person events; "
+          f"{len(published_events) - len(stored)} republished after kills")
