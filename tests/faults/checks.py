@@ -1,0 +1,175 @@
+"""What the fault run must end with, each against a reference computed from the inputs alone.
+
+* **ledger**: the county's timeline replayed without faults, in process, on an in-memory
+  ledger (``County.apply_to``, the generator's own replay) is the reference. Every person
+  must have the same events in the same order (event ids, instants, chain hashes and
+  provenance aside: they differ by nature), and the same figures: payments counted and
+  paid minus refunded, subsidy grants, grid. Rejected feed records plus refused clerk
+  actions must be exactly the bad records the generator put in (ledger.demo's check).
+* **ledger.events.v1**: every person event of the ledger at least once, nothing else,
+  keyed by person, per person first seen in version order (tests/published.py).
+* **views**: each live view store (the log follower's, the Kafka follower's) must hold
+  exactly the rows of a pure fold of the ledger's events, and the same tables, row by row,
+  as a clean rebuild into an empty schema; its gap lists must name the people the
+  generator left uncovered, for the same reasons (ledger.demo's check).
+
+Each check gives ``mismatches`` (must be 0) and its details.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from tests.published import publication_problems, read_topic
+
+#: Event attributes that differ between two recordings of the same facts.
+VOLATILE = frozenset({"event_id", "prev_hash", "timestamp", "provenance"})
+CLEAN_VIEWS_SCHEMA = "faults_clean_views"
+
+
+def person_events(ledger: Any) -> tuple[dict[str, list[Any]], int]:
+    """The ledger's person events per person, in version order; and how many notifications it holds."""
+    from consumers.publisher import is_person_event
+
+    out: dict[str, list[Any]] = {}
+    total, start = 0, 1
+    while True:
+        page = ledger.recorder.select_notifications(start=start, limit=5000)
+        if not page:
+            return out, total
+        total += len(page)
+        for n in page:
+            if is_person_event(n):
+                event = ledger.mapper.to_domain_event(n)
+                out.setdefault(str(event.originator_id), []).append(event)
+        start = page[-1].id + 1
+
+
+def facts(event: Any) -> tuple[str, dict[str, Any]]:
+    """What an event says, without what differs between two recordings of it."""
+    d = {k: v for k, v in event.__dict__.items() if k not in VOLATILE}
+    d["source"] = (event.provenance or {}).get("source")
+    return type(event).__name__, d
+
+
+def person_figures(person: Any) -> dict[str, Any]:
+    """The figures a clerk reads first: payments and net paid, subsidy grants, grid, events."""
+    payments = [p for p in person.payments.values() if not p["reversed"]]
+    return {
+        "payments": len(payments),
+        "net_paid_fen": sum(p["amount_fen"] - p["refunded_fen"] for p in payments),
+        "subsidies": sorted(repr(sorted((k, v) for k, v in g.items() if k != "event_id"))
+                            for g in person.subsidies.values()),
+        "household_grid": person.household_grid,
+        "residence": person.residence_status,
+        "events": person.version,
+    }
+
+
+def run_checks(run: Any) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    from ledger.bootstrap import bootstrap
+    from ledger.config import Settings
+    from ledger.demo import truth_checks
+
+    from tests.faults.suite import EVENTS_TOPIC, ID_KEY, KAFKA_VIEWS_SCHEMA, LEDGER_SCHEMA
+
+    system, county, counts = run.system, run.county, run.report.feeds
+    checks: dict[str, dict[str, Any]] = {}
+    figures: dict[str, Any] = {}
+
+    # ---- the ledger against the fault-free replay of the same inputs
+    reference = bootstrap(Settings(persistence="memory", id_key=ID_KEY.encode()))
+    try:
+        county.apply_to(reference.ledger)
+        expected, _ = person_events(reference.ledger)
+        actual, notifications = person_events(system.ledger)
+        differ = [p for p in expected.keys() & actual.keys()
+                  if [facts(e) for e in expected[p]] != [facts(e) for e in actual[p]]]
+        missing, unknown = expected.keys() - actual.keys(), actual.keys() - expected.keys()
+        checks["ledger events per person = fault-free replay of the inputs"] = {
+            "mismatches": len(differ) + len(missing) + len(unknown),
+            "persons": len(expected), "persons_differing": len(differ), "persons_missing": len(missing),
+            "persons_unknown": len(unknown),
+            "events_expected": sum(map(len, expected.values())), "events_found": sum(map(len, actual.values())),
+        }
+        wrong: Counter[str] = Counter()
+        for person_id in expected:
+            want = person_figures(reference.ledger.repository.get(person_id))
+            try:
+                got = person_figures(system.ledger.repository.get(person_id))
+            except Exception:  # noqa: BLE001 - a missing person is a mismatch of every figure
+                got = {}
+            for k, v in want.items():
+                if got.get(k) != v:
+                    wrong[k] += 1
+        checks["payments, net paid, subsidies, grid per person = reference"] = {
+            "mismatches": sum(wrong.values()), "persons": len(expected), **{f"wrong_{k}": v for k, v in wrong.items()},
+            "payments": sum(person_figures(reference.ledger.repository.get(p))["payments"] for p in expected),
+        }
+        figures["ledger"] = {"notifications": notifications, "person_events": sum(map(len, actual.values())),
+                             "persons": len(actual)}
+    finally:
+        reference.close()
+
+    # ---- ledger.events.v1
+    stored = {str(e.event_id): (p, e.originator_version) for p, events in actual.items() for e in events}
+    published = read_topic(run.services["KAFKA_BOOTSTRAP_SERVERS"], EVENTS_TOPIC, set(stored), timeout=180)
+    problems = publication_problems(stored, published)
+    checks[f"{EVENTS_TOPIC}: every ledger event, once at least, in order per person"] = {
+        "mismatches": sum(problems.values()), **problems}
+    figures["topic"] = {"records": len(published), "distinct_events": len({d["event_id"] for d in published}),
+                        "republished_after_faults": len(published) - len({d["event_id"] for d in published})}
+
+    # ---- the views
+    from projections.arrears import ArrearsProjection
+    from projections.entitlement import EntitlementProjection
+    from projections.projector import ProjectionRunner
+    from projections.runner import rebuild as pure_rebuild
+    from projections.sources import NotificationLogSource
+    from projections.store import ARREARS, ENTITLEMENT, POSITIONS, PostgresViewStore
+    from projections.wiring import view_queries
+
+    events = [e for person in actual.values() for e in person]
+    pure = pure_rebuild(events, [EntitlementProjection(system.policies), ArrearsProjection(system.policies)])
+    clean = PostgresViewStore({**run.pg, "POSTGRES_SCHEMA": CLEAN_VIEWS_SCHEMA})
+    try:
+        ProjectionRunner(clean, NotificationLogSource(system.ledger), system.policies).run_once()
+        clean_tables = {t: rows for t, rows in clean.dump().items() if t != POSITIONS.name}
+    finally:
+        clean.close()
+    rejected_ok = None
+    for label, schema in (("log", LEDGER_SCHEMA), ("kafka", KAFKA_VIEWS_SCHEMA)):
+        store = PostgresViewStore({**run.pg, "POSTGRES_SCHEMA": schema})
+        try:
+            persons = sorted(pure["entitlement"])
+            wrong_rows = 0
+            for projection in (ENTITLEMENT, ARREARS):
+                rows = store.load_states(projection, persons)
+                wrong_rows += sum(1 for p in persons if rows.get(p) != pure[projection].get(p))
+            stored_rows = store.counts()
+            extra = stored_rows["view_rows"] - len(pure["entitlement"]) - len(pure["arrears"])
+            checks[f"views ({label}) = pure fold of the ledger's events"] = {
+                "mismatches": wrong_rows + abs(extra), "rows_differing": wrong_rows, "rows_extra": extra}
+            tables = {t: rows for t, rows in store.dump().items() if t != POSITIONS.name}
+            differing = {t: sum(((Counter(rows) - Counter(clean_tables.get(t, [])))
+                                 + (Counter(clean_tables.get(t, [])) - Counter(rows))).values())
+                         for t, rows in tables.items()}
+            checks[f"views ({label}) = clean rebuild, table by table"] = {
+                "mismatches": sum(differing.values()), **{f"{t}_rows_differing": n for t, n in differing.items()}}
+            truth = truth_checks(system, county, view_queries(system, store), counts)
+            gaps = truth["gap_people"]
+            checks[f"views ({label}): gap lists = the generator's truth"] = {
+                "mismatches": gaps["missing"] + gaps["unexpected"] + gaps["wrong_reason"], **gaps}
+            rejected_ok = truth["bad_records_kept"], truth["all_consumed"]
+            figures[f"view rows ({label})"] = stored_rows
+        finally:
+            store.close()
+    assert rejected_ok is not None
+    kept, consumed = rejected_ok
+    checks["bad records kept = the generator's (rejected + refused)"] = {
+        "mismatches": abs(kept["expected"] - kept["rejected_by_consumers"] - kept["refused_clerk_actions"]),
+        **{k: v for k, v in kept.items() if k != "ok"}}
+    checks["every record produced was consumed"] = {
+        "mismatches": sum(abs(consumed["produced"][k] - consumed["consumed"].get(k, 0)) for k in consumed["produced"]),
+        "produced": consumed["produced"], "consumed": consumed["consumed"]}
+    return checks, figures
