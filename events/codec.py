@@ -381,7 +381,21 @@ def _check(schema: Any, value: Any, named: Mapping[str, Any], path: str) -> None
     if isinstance(schema, str):
         schema = named.get(schema, schema)
     if isinstance(schema, list):
-        errors = []
+        # The null branch fits exactly None and no other branch fits None: decide the optional
+        # fields (most of them) without raising and catching an error per field.
+        if value is None:
+            if "null" in schema:
+                return
+        else:
+            for branch in schema:
+                if branch == "null":
+                    continue
+                try:
+                    _check(branch, value, named, path)
+                    return
+                except EncodeError:
+                    pass
+        errors = []  # no branch fits: say why for each, in the schema's order
         for branch in schema:
             try:
                 _check(branch, value, named, path)

@@ -94,14 +94,26 @@ def event_to_record(event: Any) -> tuple[str, dict[str, Any]]:
     """``(schema full name, Avro record)`` of a ``Person.*`` event."""
     name = event_schema_name(event)
     record: dict[str, Any] = {}
-    for field in dataclasses.fields(event):
-        if field.name in UNPUBLISHED_FIELDS:
-            continue
-        value = getattr(event, field.name)
-        if field.name == "provenance":
+    for field_name, published in _published_fields(type(event)):
+        value = getattr(event, field_name)
+        if field_name == "provenance":
             value = {str(k): str(v) for k, v in value.items()}
-        record[RENAMED_FIELDS.get(field.name, field.name)] = value
+        record[published] = value
     return name, record
+
+
+_PUBLISHED_FIELDS: dict[type, tuple[tuple[str, str], ...]] = {}
+
+
+def _published_fields(cls: type) -> tuple[tuple[str, str], ...]:
+    """``(field, published name)`` of an event class, in field order (computed once per class)."""
+    fields = _PUBLISHED_FIELDS.get(cls)
+    if fields is None:
+        fields = _PUBLISHED_FIELDS[cls] = tuple(
+            (f.name, RENAMED_FIELDS.get(f.name, f.name)) for f in dataclasses.fields(cls)
+            if f.name not in UNPUBLISHED_FIELDS
+        )
+    return fields
 
 
 def record_to_envelope(name: str, record: Mapping[str, Any]) -> dict[str, Any]:

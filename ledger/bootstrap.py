@@ -42,13 +42,14 @@ class System:
                                            for t in load_topics()})
         return self.broker
 
-    def record_sink(self) -> Any:
-        """Where dead letters and published events go: an idempotent Kafka producer, or the in-process broker."""
+    def record_sink(self, **producer_config: Any) -> Any:
+        """Where dead letters and published events go: an idempotent Kafka producer (``producer_config``
+        added to :func:`consumers.kafka_io.make_producer`'s), or the in-process broker."""
         if not self.settings.kafka_bootstrap_servers:
             return self.inprocess_broker()
         from consumers.kafka_io import KafkaSink, make_producer
 
-        sink = KafkaSink(make_producer(self.settings.kafka_bootstrap_servers))
+        sink = KafkaSink(make_producer(self.settings.kafka_bootstrap_servers, **producer_config))
         self.closers.append(sink.close)
         return sink
 
@@ -97,9 +98,16 @@ def feed_consumer(
     return runner
 
 
-def ledger_publisher(system: System, *, sink: Any = None, batch_size: int = 500) -> LedgerPublisher:
-    """The publisher of this system's person events to ``ledger.events.v1``."""
+def ledger_publisher(system: System, *, sink: Any = None, batch_size: int = 2000) -> LedgerPublisher:
+    """The publisher of this system's person events to ``ledger.events.v1``.
+
+    Its producer gathers up to 1 MiB per partition and waits up to 10 ms for more: the
+    publisher flushes (waits for the acks) after every batch of notifications anyway, and
+    kafka-python wakes its sender thread for every new (default: 16 KiB) batch it starts.
+    """
     from consumers.publisher import LedgerPublisher
 
-    return LedgerPublisher(system.ledger, sink if sink is not None else system.record_sink(),
+    if sink is None:
+        sink = system.record_sink(linger_ms=10, batch_size=1 << 20)
+    return LedgerPublisher(system.ledger, sink,
                            topic=system.topic("ledger.events.v1"), batch_size=batch_size)
