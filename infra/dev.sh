@@ -5,7 +5,10 @@
 #                                      the .venv (pip install -e ".[test]" when pyproject.toml
 #                                      changed), the Kafka jars (Maven Central -> infra/kafka/lib)
 #   bash infra/dev.sh test [ARGS]      setup, start the local stack (Kafka + PostgreSQL), export
-#                                      its settings and run `python -m pytest ARGS`
+#                                      its settings and run `python -m pytest ARGS`; without ARGS
+#                                      then the fault-injection suite, `python -m tests.faults`, on
+#                                      a private stack of its own (LEDGER_FAULTS=0 skips it, =1 runs
+#                                      it with ARGS too; LEDGER_FAULTS_SIZE=large for the large size)
 #   bash infra/dev.sh demo [ARGS]      python setup only (no servers), then `ledger demo ARGS`
 #   bash infra/dev.sh up|down|status|env [--clean]    setup, then `python -m infra ...`
 #
@@ -154,6 +157,13 @@ run_tests() {
         rc=1
     fi
     say "pytest exit code $rc"
+    if [[ "${LEDGER_FAULTS:-}" == 1 || ( $# -eq 0 && "${LEDGER_FAULTS:-}" != 0 ) ]]; then
+        local size="${LEDGER_FAULTS_SIZE:-small}" frc=0
+        say "fault-injection suite: python -m tests.faults --size $size (on a private stack it restarts)"
+        "$py" -m tests.faults --size "$size" </dev/null || frc=$?
+        say "fault-injection suite exit code $frc"
+        if [[ $rc -eq 0 ]]; then rc=$frc; fi
+    fi
     return "$rc"
 }
 
@@ -171,7 +181,7 @@ case "$cmd" in
         exec "$py" -m infra "$cmd" "$@"
         ;;
     *)
-        sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+        sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
         exit 2
         ;;
 esac
