@@ -2,6 +2,8 @@
 
 The view store and the reconciliation store hold one connection each, used from
 several threads (the HTTP API, a runner), so every statement takes the store's lock.
+When the server closed that connection (a restart, a crash, a failover), the statement
+fails and the next one opens a new connection: a long-running process keeps working.
 """
 from __future__ import annotations
 
@@ -25,23 +27,33 @@ def connect_in_schema(settings: Mapping[str, str], schema: str) -> Any:
 
 
 class LockedStatements:
-    """``transaction``, ``_exec`` and ``_fetch`` on ``self.conn`` under ``self._lock`` (mixed into a store)."""
+    """``transaction``, ``_exec`` and ``_fetch`` on ``self.conn`` under ``self._lock`` (mixed into a store
+    that can ``_connect()`` again)."""
 
     conn: Any
     _lock: Any
 
+    def _connect(self) -> Any:
+        raise NotImplementedError
+
+    def _live(self) -> Any:
+        """The connection; a new one when the server has closed it (the caller holds the lock)."""
+        if self.conn.closed:
+            self.conn = self._connect()
+        return self.conn
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        with self._lock, self.conn.transaction():
+        with self._lock, self._live().transaction():
             yield
 
     def _exec(self, statement: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; the number of rows it changed."""
-        with self._lock, self.conn.cursor() as cur:
+        with self._lock, self._live().cursor() as cur:
             cur.execute(statement, params or None)
             return cur.rowcount
 
     def _fetch(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock, self.conn.cursor() as cur:
+        with self._lock, self._live().cursor() as cur:
             cur.execute(statement, params or None)
             return cur.fetchall()

@@ -240,11 +240,30 @@ class ProjectionRunner:
                           seconds=round(result.seconds, 3), positions=result.positions)
         return result
 
-    def run_forever(self, stop: threading.Event, *, idle: float = 0.5) -> RunResult:
-        """Catch up again and again until ``stop`` is set (waiting ``idle`` seconds when nothing was new)."""
+    def run_forever(self, stop: threading.Event, *, idle: float = 0.5, max_failures: int | None = None) -> RunResult:
+        """Catch up again and again until ``stop`` is set (waiting ``idle`` seconds when nothing was new).
+
+        A failure that is not the events' or the store's own (the database restarted, the
+        broker away) is retried from the stored positions after a growing pause;
+        ``max_failures`` in a row raise it. A :class:`DomainError` (a gap in the events,
+        outdated views, a second runner) needs a person: it is raised at once.
+        """
         total = RunResult(self.source.name)
+        failures = 0
         while not stop.is_set():
-            result = self.run_once()
+            try:
+                result = self.run_once()
+            except DomainError:
+                raise
+            except Exception as e:
+                failures += 1
+                self.log.error("views_failed_will_retry", error=str(e), error_type=type(e).__name__,
+                               failures=failures)
+                if max_failures is not None and failures >= max_failures:
+                    raise
+                stop.wait(min(30.0, 0.5 * 2 ** (failures - 1)))
+                continue
+            failures = 0
             total.add(result)
             if not result.batches:
                 stop.wait(idle)
