@@ -29,12 +29,15 @@ a 50,000-resident county has grids of a few thousand residents.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import random
+import resource
 import sqlite3
 import statistics
 import sys
 import time
+import zlib
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -52,6 +55,7 @@ import projections.store as store_module  # noqa: E402
 from ledger.bootstrap import bootstrap  # noqa: E402
 from ledger.config import Settings  # noqa: E402
 from ledger.records import Provenance, TaxPaymentRecord  # noqa: E402
+from ledger.simulation import feeds  # noqa: E402
 from ledger.simulation.county import CountyProfile, generate_county  # noqa: E402
 from projections.projector import PolicyCache, ProjectionRunner, rebuild  # noqa: E402
 from projections.queries import ViewQueries  # noqa: E402
@@ -73,9 +77,101 @@ def _load() -> str:
         return "?"
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and of its finished child processes (the rebuild's workers)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def _cpu_line(cpu: float, events: int, who: str = "this process") -> str:
+    """The rebuild's Python CPU per event, and the rate it gives per core: a figure the machine's load hardly moves."""
+    per = cpu / max(1, events)
+    return (f"CPU ({who}, Python only; PostgreSQL's backends not counted): {cpu:.1f}s, {per * 1e6:.0f} µs per "
+            f"person event, i.e. {1 / per if per else 0:,.0f} person events/s per core")
+
+
 # --------------------------------------------------------------------------- the county's events
-def county_events(people: int, seed: int, cache_dir: Path) -> tuple[list[tuple], Any]:
-    """Stored events (originator_id, version, topic, state) of the county, in log order; and the county."""
+def action_shards(actions: list[Any], shards: int) -> list[list[Any]]:
+    """The county's timeline split into ``shards`` timelines that share no person, voucher or record id.
+
+    Actions naming the same ID number or the same key (voucher, registry record id,
+    request id) are joined (union-find), so every person's history and every
+    idempotency index (a voucher resent, a voucher reused for another person) stays in
+    one shard and replays exactly as in the whole timeline. Each shard keeps the
+    timeline's order.
+    """
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        root = x
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while parent.get(x, x) != root:  # path compression
+            parent[x], x = root, parent[x]
+        return root
+
+    def names(action: Any) -> list[str]:
+        number = getattr(action.record, "id_number", None)
+        return [f"k:{action.key}"] + ([f"p:{number}"] if number else [])
+
+    for action in actions:
+        first, *rest = names(action)
+        for other in rest:
+            a, b = find(first), find(other)
+            if a != b:
+                parent[b] = a
+    out: list[list[Any]] = [[] for _ in range(shards)]
+    for action in actions:
+        out[zlib.crc32(find(names(action)[0]).encode()) % shards].append(action)
+    return out
+
+
+_COUNTY: Any = None  # the generated county, inherited by the forked generation workers
+
+
+def _replay_shard(task: tuple[int, int, str]) -> tuple[int, float]:
+    """Replay shard ``k`` of ``shards`` of the county through an in-memory Ledger into the SQLite file ``path``."""
+    k, shards, path = task
+    started = time.perf_counter()
+    actions = action_shards(_COUNTY.actions, shards)[k]
+    system = bootstrap(Settings(persistence="memory", id_key=ID_KEY))
+    last = [started]
+
+    def progress(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - last[0] > 30 or done == total:
+            last[0] = now
+            print(f"  shard {k + 1}/{shards}: replaying the county through the Ledger: {done:,}/{total:,} "
+                  f"({now - started:.0f}s)", flush=True)
+
+    feeds.replay(actions, system.ledger, progress=progress)
+    Path(path).unlink(missing_ok=True)
+    count, start = 0, 1
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, originator_id TEXT, version INTEGER, "
+                     "topic TEXT, state BLOB)")
+        while True:
+            page = system.ledger.recorder.select_notifications(start, 5000)
+            if not page:
+                break
+            conn.executemany("INSERT INTO events (originator_id, version, topic, state) VALUES (?, ?, ?, ?)",
+                             [(str(n.originator_id), n.originator_version, n.topic, n.state) for n in page])
+            count += len(page)
+            start = page[-1].id + 1
+    system.close()
+    return count, time.perf_counter() - started
+
+
+def county_events(people: int, seed: int, cache_dir: Path, workers: int = 1) -> tuple[Path, int, Any]:
+    """The SQLite file holding the county's stored events in log order, its number of events; and the county.
+
+    Generating means replaying the county through the real Ledger (in memory), the
+    slow part: with ``workers`` > 1 the timeline is split into shards sharing no
+    person or voucher (:func:`action_shards`), replayed in forked processes, and the
+    shards' logs are concatenated (each person's events stay in order; persons of
+    different shards do not interleave, which the views do not depend on).
+    """
+    global _COUNTY
     profile = CountyProfile(street_offices=1, towns=1, townships=1)
     started = time.perf_counter()
     county = generate_county(seed, people, profile=profile)
@@ -84,43 +180,57 @@ def county_events(people: int, seed: int, cache_dir: Path) -> tuple[list[tuple],
     cache = cache_dir / f"county-{people}-{seed}.sqlite"
     if cache.exists():
         with sqlite3.connect(cache) as conn:
-            rows = conn.execute("SELECT originator_id, version, topic, state FROM events ORDER BY id").fetchall()
-        print(f"events from the cache {cache}: {len(rows):,}", flush=True)
-        return rows, county
-    system = bootstrap(Settings(persistence="memory", id_key=ID_KEY))
-    started = time.perf_counter()
-    last = [0.0]
-
-    def progress(done: int, total: int) -> None:
-        now = time.perf_counter()
-        if now - last[0] > 10 or done == total:
-            last[0] = now
-            print(f"  replaying the county through the Ledger: {done:,}/{total:,}", flush=True)
-
-    county.apply_to(system.ledger, progress=progress)
-    rows, start = [], 1
-    while True:
-        page = system.ledger.recorder.select_notifications(start, 5000)
-        if not page:
-            break
-        rows += [(str(n.originator_id), n.originator_version, n.topic, n.state) for n in page]
-        start = page[-1].id + 1
-    system.close()
-    print(f"county recorded by the Ledger (in memory): {len(rows):,} events "
-          f"({time.perf_counter() - started:.1f}s)", flush=True)
+            count = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        print(f"events from the cache {cache}: {count:,}", flush=True)
+        return cache, count, county
     cache_dir.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(cache) as conn:
+    started = time.perf_counter()
+    parts = [cache_dir / f"county-{people}-{seed}.part{k}.sqlite" for k in range(workers)]
+    _COUNTY = county
+    try:
+        if workers > 1:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                done = pool.map(_replay_shard, [(k, workers, str(part)) for k, part in enumerate(parts)])
+        else:
+            done = [_replay_shard((0, 1, str(parts[0])))]
+    finally:
+        _COUNTY = None
+    tmp = cache.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)
+    with sqlite3.connect(tmp) as conn:
         conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, originator_id TEXT, version INTEGER, "
                      "topic TEXT, state BLOB)")
-        conn.executemany("INSERT INTO events (originator_id, version, topic, state) VALUES (?, ?, ?, ?)", rows)
-    return rows, county
+        for part in parts:
+            conn.execute("ATTACH DATABASE ? AS part", (str(part),))
+            conn.execute("INSERT INTO events (originator_id, version, topic, state) "
+                         "SELECT originator_id, version, topic, state FROM part.events ORDER BY id")
+            conn.commit()
+            conn.execute("DETACH DATABASE part")
+    tmp.rename(cache)
+    for part in parts:
+        part.unlink()
+    count = sum(n for n, _ in done)
+    print(f"county recorded by the Ledger (in memory, {workers} process(es)): {count:,} events in "
+          f"{time.perf_counter() - started:.1f}s (shards: {', '.join(f'{s:.0f}s' for _, s in done)})", flush=True)
+    return cache, count, county
 
 
-def copy_into(ledger: Any, rows: list[tuple], per_txn: int = 2000) -> float:
+def cached_rows(cache: Path, chunk: int = 20_000) -> Iterator[list[tuple]]:
+    """The cached stored events (originator_id, version, topic, state), in log order, ``chunk`` at a time."""
+    with sqlite3.connect(cache) as conn:
+        cursor = conn.execute("SELECT originator_id, version, topic, state FROM events ORDER BY id")
+        while rows := cursor.fetchmany(chunk):
+            yield rows
+
+
+def copy_into(ledger: Any, cache: Path, per_txn: int = 5000) -> tuple[int, float]:
+    """Copy the cached events into the ledger's PostgreSQL event store, in order: (events, seconds)."""
     started = time.perf_counter()
-    for i in range(0, len(rows), per_txn):
-        ledger.recorder.insert_events([StoredEvent(UUID(o), v, t, s) for o, v, t, s in rows[i:i + per_txn]])
-    return time.perf_counter() - started
+    count = 0
+    for rows in cached_rows(cache, per_txn):
+        ledger.recorder.insert_events([StoredEvent(UUID(o), v, t, s) for o, v, t, s in rows])
+        count += len(rows)
+    return count, time.perf_counter() - started
 
 
 # --------------------------------------------------------------------------- where the rebuild's time goes
@@ -207,15 +317,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--extra", type=int, default=2000, help="residents paying again for the incremental run")
     parser.add_argument("--runs", type=int, default=50, help="runs per query (default 50)")
     parser.add_argument("--workers", type=int, default=2, help="also rebuild with this many processes (default 2)")
+    parser.add_argument("--generate-workers", type=int, default=2,
+                        help="processes replaying a county not yet cached (default 2)")
+    parser.add_argument("--generate-only", action="store_true", help="generate and cache the county, then stop")
     parser.add_argument("--cache-dir", default=str(REPO_ROOT / "var" / "bench"))
     parser.add_argument("--keep-schema", action="store_true")
     parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE (for run_all.py)")
     args = parser.parse_args(argv)
 
+    if args.generate_only:
+        started = time.perf_counter()
+        county_events(args.people, args.seed, Path(args.cache_dir), args.generate_workers)
+        print(f"county ready in {time.perf_counter() - started:.1f}s (load average {_load()})")
+        return 0
     pg = pg_settings()
     print(f"PostgreSQL {pg['POSTGRES_HOST']}:{pg['POSTGRES_PORT']}/{pg['POSTGRES_DBNAME']}; {args.people:,} people; "
           f"{os.cpu_count()} CPUs, load average {_load()}", flush=True)
-    rows, county = county_events(args.people, args.seed, Path(args.cache_dir))
+    cache, _, county = county_events(args.people, args.seed, Path(args.cache_dir), args.generate_workers)
     figures: list[tuple[str, str, str, str]] = []
     machine: list[dict] = []  # the same figures for --json
     size = {"size": args.people, "size_unit": "people"}
@@ -225,16 +343,18 @@ def main(argv: list[str] | None = None) -> int:
         system = bootstrap(Settings(persistence="postgres", postgres=settings, id_key=ID_KEY))
         store = PostgresViewStore(settings)
         try:
-            seconds = copy_into(system.ledger, rows)
-            print(f"events copied into the PostgreSQL event store: {len(rows):,} in {seconds:.1f}s", flush=True)
+            copied, seconds = copy_into(system.ledger, cache)
+            print(f"events copied into the PostgreSQL event store: {copied:,} in {seconds:.1f}s", flush=True)
 
             # ---- rebuild
             watch = Stopwatch()
             policies = PolicyCache(system.policies)
             print(f"rebuild (load average {_load()}) ...", flush=True)
+            cpu = _cpu()
             with instrumented(watch):
                 result = rebuild(store, NotificationLogSource(system.ledger, page_size=5000), policies,
                                  progress=True)
+            cpu = _cpu() - cpu
             persons = store.counts()
             print(f"rebuilt: {result.events:,} person events ({result.consumed:,} log positions), "
                   f"{persons['view_rows'] // 2:,} persons, {persons['view_coverage_spells']:,} gap spells, "
@@ -244,6 +364,9 @@ def main(argv: list[str] | None = None) -> int:
             for label, secs in sorted(watch.seconds.items(), key=lambda kv: -kv[1]):
                 print(f"  {label:48} {secs:8.1f}s  {secs / result.seconds * 100:5.1f}%  "
                       f"{secs / max(1, persons['view_rows'] // 2) * 1e6:8.0f} µs/person")
+            print(_cpu_line(cpu, result.events), flush=True)
+            figures.append(("rebuild, 1 process: Python CPU per person event (µs)", f"{cpu / result.events * 1e6:,.0f}",
+                            "-", "-"))
             rate = result.events / result.seconds
             figures.append(("rebuild from the log, 1 process (person events/s)", f"{rate:,.0f}",
                             f">= {GOAL_REBUILD:,.0f}", "yes" if rate >= GOAL_REBUILD else "NO"))
@@ -256,8 +379,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"rebuild with {args.workers} worker processes (load average {_load()}) ...", flush=True)
                 shards = parallel_shards(Settings(persistence="postgres", postgres=settings, id_key=ID_KEY), "log",
                                          args.workers)
+                cpu = _cpu()
                 result = rebuild(store, NotificationLogSource(system.ledger, page_size=5000), policies,
                                  progress=True, run_shards=shards)
+                cpu = _cpu() - cpu
+                print(_cpu_line(cpu, result.events, f"{args.workers} workers and the parent"), flush=True)
                 assert before is None or store.dump() == before, "the parallel rebuild gave other tables"
                 rate = result.events / result.seconds
                 figures.append((f"rebuild from the log, {args.workers} processes (person events/s)", f"{rate:,.0f}",
