@@ -94,5 +94,26 @@ def process_recorder(factory: Any) -> ProcessRecorder:
         tracking_table_name=tracking_table_name,
     )
     if factory.env_create_table():
-        recorder.create_table()
+        create_tables(recorder, factory.datastore)
     return recorder
+
+
+#: The advisory lock taken while a process creates the tables (any 64-bit number, the same in every process).
+CREATE_TABLES_LOCK = 0x6C65646765720001
+
+
+def create_tables(recorder: Any, datastore: Any) -> None:
+    """``recorder.create_table()``, one process at a time.
+
+    Every process runs the library's idempotent creation statements at start, but two
+    transactions running them at once collide ("tuple concurrently updated" on the insert
+    function, a duplicate ``pg_type`` row, "relation already exists"), so processes started
+    together (a deployment, a restart after an outage) died of it. A session-level
+    advisory lock, on a pooled connection of its own, makes them take turns.
+    """
+    with datastore.get_connection() as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (CREATE_TABLES_LOCK,))
+        try:
+            recorder.create_table()
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (CREATE_TABLES_LOCK,))
