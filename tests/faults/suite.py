@@ -86,14 +86,18 @@ class Proc:
             # A random moment (not a batch boundary), once the process is past its start-up and at work.
             self.armed_until = max(time.monotonic(), self.started_at + MIN_UP) + self.rng.uniform(0.0, 1.5)
         if self.armed_until is not None and time.monotonic() >= self.armed_until:
-            self.popen.send_signal(signal.SIGKILL)
-            self.popen.wait(timeout=30)
             self.kill_at.pop(0)
             self.armed_until = None
             self.kills += 1
-            self.start()
+            self.kill_and_restart()
             return f"SIGKILL {self.name} (#{self.kills}); restarted"
         return None
+
+    def kill_and_restart(self) -> None:
+        assert self.popen is not None
+        self.popen.send_signal(signal.SIGKILL)
+        self.popen.wait(timeout=30)
+        self.start()
 
     def stop(self) -> None:
         if self.popen is None or self.popen.poll() is not None:
@@ -130,6 +134,9 @@ class Supervisor:
                 did = p.tick(self.progress)
                 if did:
                     say(did)
+
+    def find(self, name: str) -> Proc:
+        return next(p for p in self.procs if p.name == name)
 
     def kills_pending(self) -> int:
         return sum(len(p.kill_at) for p in self.procs)
@@ -225,8 +232,10 @@ class FaultRun:
         from infra import stack
 
         ports = free_ports(3)
+        tools = ("LEDGER_JAVA", "LEDGER_MVN", "LEDGER_PG_BINDIR", "LEDGER_KAFKA_HEAP", "LEDGER_KAFKA_LIB_DIR",
+                 "LEDGER_FETCH_TIMEOUT")  # how to run the servers; never where or on which ports
         self.cfg = stack.StackConfig.from_env(
-            {k: v for k, v in os.environ.items() if k in ("LEDGER_JAVA", "LEDGER_PG_BINDIR", "LEDGER_KAFKA_HEAP")},
+            {k: v for k, v in os.environ.items() if k in tools},
             state_dir=self.workdir / "stack", kafka_port=ports[0], controller_port=ports[1], pg_port=ports[2],
             timeout=240.0)
         say(f"private stack in {self.cfg.state_dir}: Kafka {self.cfg.kafka_bootstrap}, "
@@ -292,7 +301,6 @@ class FaultRun:
         self.producer = make_producer(self.services["KAFKA_BOOTSTRAP_SERVERS"], max_block_ms=300_000,
                                       delivery_timeout_ms=300_000, request_timeout_ms=30_000)
         self.targets: dict[str, dict[int, int]] = {k: {} for k in self.topics}
-        counts = self.report.feeds
         actions = self.county.actions
         run: list[Any] = []
         run_kind: str | None = None
@@ -352,6 +360,12 @@ class FaultRun:
         ledger, name, topic = self.system.ledger, self.consumer_of[kind], self.topics[kind]
         return {p: ledger.position(position_name(name, topic, p)) for p in range(partitions(topic))}
 
+    def taken(self, kind: str) -> int:
+        """Records of the feed the consumer has taken in so far."""
+        positions = retrying(f"reading the {kind} consumer's positions", lambda: self.consumed(kind),
+                             tick=self.supervisor.tick)
+        return sum(1 + v for v in positions.values() if v is not None)
+
     def drain(self, kind: str) -> None:
         """Wait until the feed's consumer has taken in everything produced to it (ticking the supervisor)."""
         target = self.targets[kind]
@@ -392,7 +406,18 @@ class FaultRun:
         picks = [self.rng.choice(fed_tax) for _ in range(self.size.burst)]
         say(f"burst: {len(picks):,} resent tax records at once ({len(picks) // CONSUMER_BATCH} consumer batches)")
         t0 = time.monotonic()
+        before = self.report.feeds.produced[feeds.TAX]
         self.produce(feeds.TAX, [(key(a.record), value(feeds.TAX, a.record)) for a in picks])
+        # The consumer SIGKILLed in the middle of the backlog (its restart takes the rest).
+        goal = before + int(len(picks) * self.rng.uniform(0.2, 0.6))
+        deadline = time.monotonic() + 300
+        while (taken := self.taken(feeds.TAX)) < goal and time.monotonic() < deadline:
+            self.supervisor.tick()
+            time.sleep(0.02)
+        with self.supervisor.lock:
+            self.supervisor.find("consume tax").kill_and_restart()
+        say(f"SIGKILL consume tax in the middle of the burst ({taken - before:,} of {len(picks):,} taken); restarted")
+        self.report.faults["SIGKILL consume tax in the middle of the burst"] += 1
         self.drain(feeds.TAX)
         self.report.feeds.burst = len(picks)
         self.report.faults["burst (records far beyond one batch)"] += 1
