@@ -1,7 +1,7 @@
 """The ledger-events publisher: the event store's notification log, in order, onto ``ledger.events.v1``.
 
-A long-running process follows the ledger's notification log (``recorder.subscribe``:
-LISTEN/NOTIFY on PostgreSQL; polling ``select_notifications`` on SQLite) and
+A long-running process follows the ledger's notification log (read in bulk with
+``select_notifications``, woken by LISTEN/NOTIFY on PostgreSQL, polled on SQLite) and
 produces each *Person* event, Avro single-object encoded
 (:func:`events.ledger_events.encode_event`), keyed by person id so one person's
 events stay in one partition and in order. The producer is idempotent
@@ -16,11 +16,10 @@ record's first field). Events of other aggregates (the ``SourceRecord`` index,
 """
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from threading import Event
 from typing import Any
@@ -144,62 +143,44 @@ class LedgerPublisher:
                 stop.wait(min(30.0, 0.5 * 2 ** (failures - 1)))
 
     def _follow(self, stop: Event) -> None:
-        try:
-            subscription = self.ledger.recorder.subscribe(gt=self.position)
-        except NotImplementedError:  # SQLite: poll
+        """Publish everything recorded, then wait for the next commit (LISTEN/NOTIFY) or ``poll_interval``.
+
+        The log is read in bulk (``batch_size`` notifications per statement, the same
+        ``select_notifications`` as ``publish --once``); the notification channel only
+        wakes the loop. On a timeout the log is read again anyway, so a wake-up lost
+        between a read and the wait costs at most ``poll_interval``. Stores without
+        LISTEN/NOTIFY (SQLite) are polled.
+        """
+        with _commit_waiter(self.ledger.recorder) as wait:
             while not stop.is_set():
                 if not self.publish_pending():
-                    stop.wait(self.poll_interval)
-            return
-        pending: queue.Queue[Any] = queue.Queue(maxsize=self.batch_size * 4)
-        reader = threading.Thread(target=_read_into, args=(subscription, pending, stop), daemon=True,
-                                  name="ledger-publisher-subscription")
-        with subscription:
-            reader.start()
-            try:
-                while not stop.is_set():
-                    try:
-                        first = pending.get(timeout=self.poll_interval)
-                    except queue.Empty:
-                        # A commit between the subscription's first read and its LISTEN would
-                        # otherwise wait for the next commit: when idle, look once more.
-                        if (self.ledger.recorder.max_notification_id() or 0) > self.position:
-                            self.publish_pending()
-                        continue
-                    batch = [first]
-                    while len(batch) < self.batch_size:
-                        try:
-                            batch.append(pending.get_nowait())
-                        except queue.Empty:
-                            break
-                    errors = [n for n in batch if isinstance(n, BaseException)]
-                    notifications = [n for n in batch if not isinstance(n, BaseException)]
-                    if notifications:
-                        self.publish(notifications)
-                    if errors:
-                        raise errors[0]
-            finally:
-                subscription.stop()
-                reader.join(timeout=5)
+                    wait(stop, self.poll_interval)
 
 
-def _read_into(subscription: Any, pending: queue.Queue[Any], stop: Event) -> None:
-    """Subscription thread: notifications (or the error that ended it) into the queue."""
-    try:
-        for notification in subscription:
-            while not stop.is_set():
-                try:
-                    pending.put(notification, timeout=0.5)
-                    break
-                except queue.Full:
-                    continue
-            if stop.is_set():
-                return
-    except BaseException as e:  # noqa: BLE001 - handed to the publishing thread
+@contextmanager
+def _commit_waiter(recorder: Any) -> Iterator[Callable[[Event, float], None]]:
+    """``wait(stop, timeout)``: returns at the next commit into the event store's table (or the timeout)."""
+    try:  # the postgres extra is installed wherever the ledger runs on PostgreSQL
+        from eventsourcing.postgres import PostgresApplicationRecorder
+        from psycopg.sql import SQL, Identifier
+    except ImportError:  # pragma: no cover - SQLite-only installs
+        PostgresApplicationRecorder = None  # type: ignore[assignment,misc]
+    if PostgresApplicationRecorder is None or not isinstance(recorder, PostgresApplicationRecorder):
+        yield lambda stop, timeout: stop.wait(timeout)
+        return
+    # As the library's PostgresSubscription listens: a pooled connection, LISTEN on the recorder's channel.
+    with recorder.datastore.get_connection() as conn:
+        conn.execute(SQL("LISTEN {0}").format(Identifier(recorder.channel_name)))
+
+        def wait(stop: Event, timeout: float) -> None:
+            for _ in conn.notifies(timeout=timeout, stop_after=1):
+                pass
+
         try:
-            pending.put(e, timeout=5)
-        except queue.Full:
-            pass  # the publishing thread is gone or stopping
+            yield wait
+        finally:
+            with suppress(Exception):  # a broken connection is not reused anyway; keep the original error
+                conn.execute(SQL("UNLISTEN {0}").format(Identifier(recorder.channel_name)))
 
 
 def _epoch(instant: datetime) -> float:
