@@ -282,8 +282,8 @@ class FaultRun:
                               logs / (name.replace(" ", "_").replace("(", "").replace(")", "") + ".log"),
                               kill_at, random.Random(self.rng.random())))
         self.supervisor = Supervisor(procs)
-        self.kafka_restart_at = self.rng.uniform(0.2, 0.4)
-        self.pg_restart_at = self.rng.uniform(0.55, 0.75)
+        self.kafka_restart_at, self.kafka_down_for = self.rng.uniform(0.2, 0.4), self.rng.uniform(2.0, 5.0)
+        self.pg_restart_at, self.pg_down_for = self.rng.uniform(0.55, 0.75), self.rng.uniform(1.0, 3.0)
         self.burst_at = self.rng.uniform(0.4, 0.55)
 
     # ------------------------------------------------------------ feeding
@@ -443,7 +443,7 @@ class FaultRun:
             t0 = time.monotonic()
             say("Kafka broker: stopping (records are being produced and consumed)")
             stack.stop_kafka(self.cfg)
-            time.sleep(self.rng.uniform(2.0, 5.0))
+            time.sleep(self.kafka_down_for)
             stack.up(self.cfg)
             self.report.faults["Kafka broker restart"] += 1
             self.report.seconds["kafka_restart"] = round(time.monotonic() - t0, 1)
@@ -458,7 +458,7 @@ class FaultRun:
         t0 = time.monotonic()
         say("PostgreSQL: crashing it (pg_ctl stop -m immediate) while the consumers work")
         stack.stop_postgres(self.cfg, mode="immediate")
-        time.sleep(self.rng.uniform(1.0, 3.0))
+        time.sleep(self.pg_down_for)
         stack.up(self.cfg)
         self.report.faults["PostgreSQL crash + restart"] += 1
         self.report.seconds["postgres_restart"] = round(time.monotonic() - t0, 1)
