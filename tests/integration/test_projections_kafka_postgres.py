@@ -228,9 +228,9 @@ def test_the_log_read_straight_from_postgres_is_what_the_library_reads_and_rebui
             start = page[-1].id + 1
         log = NotificationLogSource(system.ledger, page_size=37)
         assert sources._postgres_table(system.ledger.recorder) is not None  # the fast path is taken
-        fast = [_log_batches(log), _log_batches(log, shard=(1, 2))]
+        fast = [_log_batches(log), _log_batches(log, shard=(1, 2)), _log_batches(log, shard=(2, 3))]
         monkeypatch.setattr(sources, "_postgres_table", lambda recorder: None)
-        generic = [_log_batches(log), _log_batches(log, shard=(1, 2))]
+        generic = [_log_batches(log), _log_batches(log, shard=(1, 2)), _log_batches(log, shard=(2, 3))]
         assert fast == generic
         monkeypatch.undo()
 
