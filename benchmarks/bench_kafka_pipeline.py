@@ -1,7 +1,7 @@
 """Benchmark: the whole Kafka pipeline, tax payments on Kafka -> ledger (PostgreSQL) -> ``ledger.events.v1`` (issue 4).
 
     eval "$(.venv/bin/python -m infra env)"      # or let the script start the local stack
-    .venv/bin/python benchmarks/bench_kafka_pipeline.py [--payments 100000] [--consumers 3] [--max-records 1000]
+    .venv/bin/python benchmarks/bench_kafka_pipeline.py [--payments 100000] [--consumers 1] [--max-records 1000]
 
 Two scenarios in the same run, each on a fresh ledger schema and fresh prefixed topics
 (``tax.payments.v1`` with 3 partitions, keyed by ID number):
@@ -287,8 +287,9 @@ def _load() -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--payments", type=int, default=100_000)
-    ap.add_argument("--consumers", type=int, default=PARTITIONS,
-                    help=f"ledger consume tax processes (one group; <= {PARTITIONS}, the topic's partitions)")
+    ap.add_argument("--consumers", type=int, default=1,
+                    help=f"ledger consume tax processes (one group; <= {PARTITIONS}, the topic's partitions; "
+                         "on 2 cores 1 is fastest, see benchmarks/README.md)")
     ap.add_argument("--max-records", type=int, default=1000, help="records per poll of each consumer")
     ap.add_argument("--scenarios", choices=["both", "renewals", "first"], default="both")
     ap.add_argument("--timeout", type=float, default=1800.0)
