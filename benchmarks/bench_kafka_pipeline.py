@@ -244,7 +244,7 @@ def run_scenario(name: str, pg: dict[str, str], servers: str, args: argparse.Nam
         with dedicated_schema(pg, "bench_kafka") as schema:
             env = {**os.environ, "LEDGER_PERSISTENCE": "postgres", "KAFKA_BOOTSTRAP_SERVERS": servers,
                    "LEDGER_ID_KEY": ID_KEY, "LEDGER_TOPIC_PREFIX": prefix, **pg, "POSTGRES_SCHEMA": schema,
-                   # The tables are made below; processes starting together race on CREATE OR REPLACE FUNCTION.
+                   # This process makes the tables (below); the consumers and the publisher find them.
                    "CREATE_TABLE": "no"}
             env.pop("DATABASE_URL", None)
             system = bootstrap(Settings(persistence="postgres", postgres={**pg, "POSTGRES_SCHEMA": schema},
