@@ -5,14 +5,21 @@ partition to the position stored in the ledger (+1), so Kafka's committed offset
 only a convenience (monitoring, lag). :class:`KafkaSink` produces with an idempotent
 producer (``enable_idempotence=True``, ``acks="all"``) and ``flush`` returns only when
 every record sent is acknowledged by the broker (or raises).
+
+A process started while the broker is down (restarting, not yet up) waits for it
+(:func:`until_broker_answers`, ``LEDGER_KAFKA_STARTUP_WAIT`` seconds, default 300) instead
+of exiting with ``KafkaTimeoutError``: the fault suite saw consumers started during a
+broker restart die and need a supervisor to start them again.
 """
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaTimeoutError
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.structs import OffsetAndMetadata
 
@@ -20,6 +27,26 @@ from consumers.runner import Message
 from ledger.log import get_logger
 
 log = get_logger("consumers.kafka")
+T = TypeVar("T")
+
+
+def until_broker_answers(connect: Callable[[], T], *, what: str, wait: float | None = None,
+                         sleep: Callable[[float], None] = time.sleep) -> T:
+    """``connect()`` once the broker answers: retried on ``KafkaTimeoutError`` with growing pauses
+    (0.5 s doubling up to 5 s) for ``wait`` seconds, then the error is raised."""
+    if wait is None:
+        wait = float(os.environ.get("LEDGER_KAFKA_STARTUP_WAIT", "300"))
+    deadline = time.monotonic() + wait
+    pause = 0.5
+    while True:
+        try:
+            return connect()
+        except KafkaTimeoutError:  # kafka-python: 'Unable to bootstrap from ...' after its own 30 s
+            if time.monotonic() + pause > deadline:
+                raise
+            log.warning("broker_not_available_yet", client=what, retry_in_s=pause)
+            sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 def make_producer(bootstrap_servers: str, **config: Any) -> KafkaProducer:
@@ -32,7 +59,8 @@ def make_producer(bootstrap_servers: str, **config: Any) -> KafkaProducer:
         "client_id": "medins-ledger",
     }
     settings.update(config)
-    return KafkaProducer(bootstrap_servers=bootstrap_servers, **settings)
+    return until_broker_answers(lambda: KafkaProducer(bootstrap_servers=bootstrap_servers, **settings),
+                                what="producer")
 
 
 class KafkaSink:
@@ -85,7 +113,9 @@ class KafkaSource:
             "client_id": f"medins-ledger-{group_id}",
         }
         settings.update(config)
-        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group_id, **settings)
+        self.consumer = until_broker_answers(
+            lambda: KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group_id, **settings),
+            what=f"consumer {group_id}")
 
     def subscribe(
         self,
