@@ -13,7 +13,14 @@ from datetime import date
 from typing import Any, Callable, Sequence
 
 from ledger.domain.errors import DomainError
+from ledger.http.access import check_arrears_read, cli_principal, person_access
+from ledger.http.auth import Forbidden, Principal, Role
 from ledger.log import mask_id_number
+
+
+def _reader() -> Principal:
+    """Who runs a command that shows personal data: the token in LEDGER_TOKEN (see ledger.http.access)."""
+    return cli_principal()
 
 
 def _print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
@@ -78,9 +85,14 @@ def cmd_policy(args: argparse.Namespace) -> int:
 def cmd_person(args: argparse.Namespace) -> int:
     from ledger.bootstrap import bootstrap
 
+    who = _reader()
     system = bootstrap()
     try:
         person = system.ledger.find_person(args.id_type, args.id_number)
+        full_id = person_access(who, person)
+        if args.reveal and not full_id:
+            raise Forbidden("REVEAL_FORBIDDEN", "only auditors and the clerks of the person's region see full ID "
+                                                "numbers; run it without --reveal (无权查看完整证件号码)")
         shown_id = person.id_number if args.reveal else mask_id_number(person.id_number)
         payload = {
             "person_id": str(person.id),
@@ -327,9 +339,12 @@ def cmd_entitlement(args: argparse.Namespace) -> int:
     from projections.queries import parse_day
     from projections.wiring import view_queries
 
+    who = _reader()
     system = bootstrap()
     try:
-        person_id = system.ledger.person_id(args.id_type, args.id_number)
+        person = system.ledger.find_person(args.id_type, args.id_number)
+        person_access(who, person)
+        person_id = person.id
         queries = view_queries(system)
         day = parse_day(args.on, "date") if args.on else None
         payload = queries.entitlement(person_id, args.year if args.year else (day.year if day else None))
@@ -374,10 +389,21 @@ def cmd_arrears(args: argparse.Namespace) -> int:
     from ledger.bootstrap import bootstrap
     from projections.wiring import view_queries
 
+    from projections.arrears import sort_arrears
+
+    who = _reader()
+    check_arrears_read(who, region=args.region, grid=args.grid, grid_option="--grid")
     system = bootstrap()
     try:
-        rows = view_queries(system).arrears(args.as_of, region=args.region, grid=args.grid, sort=args.sort or None,
-                                            limit=args.limit)
+        queries = view_queries(system)
+        if who.role == Role.CLERK and args.region is None and args.grid is None:  # all the clerk's regions
+            sort = args.sort or "outstanding_fen"
+            rows = sort_arrears([r for own in sorted(who.scopes)
+                                 for r in queries.arrears(args.as_of, region=own, sort=sort)], sort)
+            rows = rows[:args.limit] if args.limit else rows
+        else:
+            rows = queries.arrears(args.as_of, region=args.region, grid=args.grid, sort=args.sort or None,
+                                   limit=args.limit)
 
         def render(rs: list[dict[str, Any]]) -> None:
             _print_table([{**r, "due": _fen(r["due_fen"]), "paid": _fen(r["paid_fen"]),
@@ -397,6 +423,7 @@ def cmd_gaps(args: argparse.Namespace) -> int:
     from ledger.bootstrap import bootstrap
     from projections.wiring import view_queries
 
+    _reader().require_grid(args.place)
     system = bootstrap()
     try:
         lines = view_queries(system).gap_list(args.place, args.year, args.as_of, reason=args.reason)

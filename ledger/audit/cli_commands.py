@@ -58,7 +58,10 @@ def cmd_history(args: argparse.Namespace) -> int:
     from ledger.audit.history import history_report
     from ledger.audit.report import render_html
     from ledger.bootstrap import bootstrap
+    from ledger.http.access import cli_principal
+    from ledger.http.auth import Role
 
+    cli_principal().require_role(Role.AUDITOR, action="read a person's event history")
     system = bootstrap()
     try:
         report = history_report(system.ledger, args.id_type, args.id_number, as_of=args.as_of, year=args.year,

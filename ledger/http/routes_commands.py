@@ -24,6 +24,7 @@ from ledger.domain.chain import content_digest
 from ledger.domain.errors import Conflict, DomainError
 from ledger.domain.person import Person, voucher_key
 from ledger.http import deps
+from ledger.http.access import acting_region
 from ledger.http.auth import Principal, Role
 from ledger.http.models import (
     AccountEntryIn,
@@ -58,16 +59,6 @@ router = APIRouter(tags=["clerk commands (经办)"], responses=ERRORS)
 def clerk(who: Principal = Depends(deps.principal)) -> Principal:
     who.require_role(Role.CLERK, action="issue ledger commands")
     return who
-
-
-def acting_region(person: Person) -> str | None:
-    """The region a command on this person belongs to: where they are enrolled now (or were last)."""
-    current = person.active_enrollment
-    if current is not None:
-        return current["region_code"]
-    if person.enrollments:
-        return person.enrollments[-1]["region_code"]
-    return person.household_grid[:6] if person.household_grid else None
 
 
 def request_key(command: str, identity: tuple[str, str], body: BaseModel) -> str:

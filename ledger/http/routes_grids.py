@@ -15,7 +15,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from ledger.domain.errors import DomainError, NotFound
 from ledger.domain.places import parse_grid_code, validate_region_code
 from ledger.http import deps
-from ledger.http.auth import Forbidden, Principal, Role
+from ledger.http.access import check_arrears_read
+from ledger.http.auth import Principal, Role
 from ledger.http.models import ErrorOut, IsoDate
 from ledger.http.routes_persons import today
 from ledger.log import get_logger, mask_id_number
@@ -139,12 +140,7 @@ def arrears(
         region = validate_region_code(region)
     if grid is not None:
         grid = check_area_code(grid)
-        who.require_grid(grid)
-    if region is not None and who.role == Role.CLERK:
-        who.require_region(region, action="read")
-    if who.role == Role.GRID_WORKER and grid is None:
-        raise Forbidden("SCOPE_FORBIDDEN", f"grid workers ask for one of their grids: add ?grid= one of "
-                        f"{who.scope_text()} (请指定你负责的网格)")
+    check_arrears_read(who, region=region, grid=grid)
     as_of = as_of or today()
     reads = request.app.state.reads
     sort = sort or "outstanding_fen"

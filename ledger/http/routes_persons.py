@@ -15,9 +15,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from ledger.domain.chain import GENESIS_HASH, canonical, event_digest, event_fields
 from ledger.domain.person import Person, business_date
 from ledger.http import deps
-from ledger.http.auth import Forbidden, Principal, Role
+from ledger.http.access import person_access
+from ledger.http.auth import Principal, Role
 from ledger.http.models import ErrorOut, IsoDate
-from ledger.http.routes_commands import acting_region
 from ledger.log import get_logger, mask_id_number
 
 log = get_logger("ledger.http.persons")
@@ -37,39 +37,11 @@ def today() -> date:
     return business_date(datetime.now(timezone.utc))
 
 
-def person_regions(person: Person) -> set[str]:
-    regions = {e["region_code"] for e in person.active_enrollments}
-    regions.add(acting_region(person) or "")
-    if person.household_grid:
-        regions.add(person.household_grid[:6])
-    regions.discard("")
-    return regions
-
-
-def person_grids(person: Person) -> set[str]:
-    grids = {e["grid_code"] for e in person.active_enrollments if e["grid_code"]}
-    if person.household_grid:
-        grids.add(person.household_grid)
-    return grids
-
-
 def readable_person(request: Request, who: Principal, id_type: str, id_number: str) -> tuple[Person, bool]:
     """The person if ``who`` may read them, and whether the full ID number may be shown."""
     who.require_role(Role.CLERK, Role.AUDITOR, Role.GRID_WORKER, action="read persons")
     person = request.app.state.system.ledger.find_person(id_type, id_number)
-    if who.role == Role.AUDITOR:
-        return person, True
-    if who.role == Role.CLERK:
-        regions = person_regions(person)
-        if regions & who.scopes:
-            return person, True
-        where = ", ".join(sorted(regions)) or "no region"
-        raise Forbidden("SCOPE_FORBIDDEN", f"no access to this person: they belong to region {where}, your token "
-                        f"covers {who.scope_text()} (你没有该参保人所在参保地的权限)")
-    if any(who.may_read_grid(g) for g in person_grids(person)):
-        return person, False
-    raise Forbidden("SCOPE_FORBIDDEN", f"no access to this person: they do not live in your grids "
-                    f"{who.scope_text()} (该参保人不在你的网格内)")
+    return person, person_access(who, person)
 
 
 def person_payload(person: Person, full_id: bool) -> dict[str, Any]:

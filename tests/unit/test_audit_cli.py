@@ -15,6 +15,7 @@ from ledger.cli import main
 from ledger.domain.identity import make_resident_id
 from ledger.log import mask_id_number
 from ledger.records import Provenance, TaxPaymentRecord
+from tests.unit.cli_support import run_as
 
 HANBIN = "610902"
 NUMBER = make_resident_id(HANBIN, date(1979, 8, 9), 33)
@@ -30,6 +31,7 @@ def embedded(tmp_path, monkeypatch):
     monkeypatch.setenv("LEDGER_STATE_DIR", str(tmp_path))
     monkeypatch.setenv("LEDGER_VIEWS_PATH", str(tmp_path / "views.sqlite"))
     monkeypatch.setenv("LEDGER_ID_KEY", "audit-cli-tests")
+    run_as(monkeypatch, tmp_path, "auditor")
     system = bootstrap()
     try:
         api = Provenance(source="api", user="clerk09", request_id="r-1")

@@ -23,6 +23,7 @@ from projections.projector import ProjectionRunner
 from projections.queries import ViewQueries
 from projections.sources import NotificationLogSource
 from projections.store import SQLiteViewStore
+from tests.unit.cli_support import run_as
 from tests.unit.projection_support import (
     API,
     HANBIN,
@@ -196,6 +197,7 @@ def deployment(tmp_path, monkeypatch):
     monkeypatch.setenv("LEDGER_SQLITE_PATH", str(tmp_path / "ledger.sqlite"))
     monkeypatch.setenv("LEDGER_VIEWS_PATH", str(tmp_path / "views.sqlite"))
     monkeypatch.setenv("LEDGER_ID_KEY", "cli-views-test")
+    run_as(monkeypatch, tmp_path, "auditor")
     system = bootstrap(load_settings())
     ledger = system.ledger
     enroll(ledger, number(1), date(2024, 9, 10), grid=GRID_A)

@@ -1,0 +1,102 @@
+"""Who may read whom (数据访问权限): the rules the HTTP API and the ``ledger`` command share.
+
+A principal (a bearer token's user, role and scopes, :mod:`ledger.http.auth`) reads a
+person when it is an auditor, a clerk of a region the person is enrolled in or lives in,
+or the grid worker of a grid the person lives or is enrolled in; the full ID number is
+shown to those clerks and to auditors only. Arrears lists follow the same scopes.
+
+On the command line the principal comes from ``LEDGER_TOKEN`` (the token ``ledger token
+add`` printed) checked against the tokens file ``LEDGER_TOKENS_FILE``: the commands that
+show personal data (``person``, ``entitlement``, ``gaps``, ``arrears``, ``history``,
+``dlq``) refuse to run without one, with the same codes as the API (``TOKEN_MISSING``,
+``ROLE_FORBIDDEN``, ``SCOPE_FORBIDDEN``, ...).
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from ledger.domain.errors import DomainError
+from ledger.domain.person import Person
+from ledger.http.auth import TOKENS_FILE_ENV, Forbidden, Principal, Role, TokenFileError, TokenStore, Unauthenticated
+
+TOKEN_ENV = "LEDGER_TOKEN"
+
+
+def acting_region(person: Person) -> str | None:
+    """The region a command on this person belongs to: where they are enrolled now (or were last)."""
+    current = person.active_enrollment
+    if current is not None:
+        return current["region_code"]
+    if person.enrollments:
+        return person.enrollments[-1]["region_code"]
+    return person.household_grid[:6] if person.household_grid else None
+
+
+def person_regions(person: Person) -> set[str]:
+    regions = {e["region_code"] for e in person.active_enrollments}
+    regions.add(acting_region(person) or "")
+    if person.household_grid:
+        regions.add(person.household_grid[:6])
+    regions.discard("")
+    return regions
+
+
+def person_grids(person: Person) -> set[str]:
+    grids = {e["grid_code"] for e in person.active_enrollments if e["grid_code"]}
+    if person.household_grid:
+        grids.add(person.household_grid)
+    return grids
+
+
+def person_access(who: Principal, person: Person) -> bool:
+    """Whether ``who`` may see the person's full ID number; :class:`Forbidden` when not the person at all."""
+    who.require_role(Role.CLERK, Role.AUDITOR, Role.GRID_WORKER, action="read persons")
+    if who.role == Role.AUDITOR:
+        return True
+    if who.role == Role.CLERK:
+        regions = person_regions(person)
+        if regions & who.scopes:
+            return True
+        where = ", ".join(sorted(regions)) or "no region"
+        raise Forbidden("SCOPE_FORBIDDEN", f"no access to this person: they belong to region {where}, your token "
+                        f"covers {who.scope_text()} (你没有该参保人所在参保地的权限)")
+    if any(who.may_read_grid(g) for g in person_grids(person)):
+        return False
+    raise Forbidden("SCOPE_FORBIDDEN", f"no access to this person: they do not live in your grids "
+                    f"{who.scope_text()} (该参保人不在你的网格内)")
+
+
+def check_arrears_read(who: Principal, *, region: str | None, grid: str | None, grid_option: str = "?grid=") -> None:
+    """May ``who`` read the arrears of this region / grid (both None: everything the role may see)?"""
+    who.require_role(Role.GRID_WORKER, Role.CLERK, Role.AUDITOR, action="read arrears")
+    if grid is not None:
+        who.require_grid(grid)
+    if region is not None and who.role == Role.CLERK:
+        who.require_region(region, action="read")
+    if who.role == Role.GRID_WORKER and grid is None:
+        raise Forbidden("SCOPE_FORBIDDEN", f"grid workers ask for one of their grids: add {grid_option} one of "
+                        f"{who.scope_text()} (请指定你负责的网格)")
+
+
+def cli_principal(env: Mapping[str, str] | None = None) -> Principal:
+    """The principal of the token in ``LEDGER_TOKEN``, checked against ``LEDGER_TOKENS_FILE``.
+
+    Raises :class:`Unauthenticated` (``TOKEN_MISSING``, ``TOKEN_UNKNOWN``, ``TOKEN_EXPIRED``) or a
+    :class:`DomainError` ``TOKENS_FILE_INVALID`` naming what to fix.
+    """
+    env = os.environ if env is None else env
+    token = (env.get(TOKEN_ENV) or "").strip()
+    if not token:
+        raise Unauthenticated(
+            "TOKEN_MISSING", f"this command shows personal data: set {TOKEN_ENV} to your token (a clerk or auditor "
+                             f"issues one with `ledger token add`) (缺少访问令牌)")
+    try:
+        store = TokenStore.from_env(env)
+    except TokenFileError as e:
+        raise DomainError("TOKENS_FILE_INVALID", f"{e} ({TOKENS_FILE_ENV} names the tokens file)") from None
+    return store.authenticate(f"Bearer {token}")
+
+
+__all__ = ["TOKEN_ENV", "acting_region", "check_arrears_read", "cli_principal", "person_access", "person_grids",
+           "person_regions"]
