@@ -172,6 +172,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="stop after 5 s without a new record")
     p.set_defaults(func=cmd_consume)
 
+    p = sub.add_parser("dlq", help="dead letters: the feed records the consumers refused; list, re-submit after a fix")
+    dlq = p.add_subparsers(dest="dlq_command", required=True)
+    d = dlq.add_parser("list", help="refused records not re-submitted yet (--all: every one), oldest first")
+    d.add_argument("--topic", help="only this feed topic (e.g. tax.payments.v1)")
+    d.add_argument("--code", help="only this error code (e.g. POLICY_REGION_UNKNOWN)")
+    d.add_argument("--all", action="store_true", help="also those already re-submitted")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=cmd_dlq_list)
+    d = dlq.add_parser("resubmit", help="put refused records back on their topic, unchanged, after fixing the cause")
+    d.add_argument("ids", nargs="*", metavar="ID", help="dead letters by the id `dlq list` shows")
+    d.add_argument("--topic", help="every open dead letter of this topic")
+    d.add_argument("--code", help="every open dead letter with this error code")
+    d.add_argument("--reason", required=True, help="what was fixed (kept with the record)")
+    d.add_argument("--again", action="store_true", help="also those re-submitted before")
+    d.add_argument("--dry-run", action="store_true", help="list what would be re-submitted, send nothing")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=cmd_dlq_resubmit)
+
     p = sub.add_parser("publish", help="publish the ledger's person events to ledger.events.v1")
     p.add_argument("--once", action="store_true", help="publish what is recorded now, then stop")
     p.set_defaults(func=cmd_publish)
@@ -215,6 +233,54 @@ def cmd_consume(args: argparse.Namespace) -> int:
         runner = feed_consumer(system, args.feed, group=args.group, max_records=args.max_records)
         log.info("consumer_started", topics=runner.topics, consumer=runner.handler.consumer)
         runner.run(_stop_on_signals(), idle_stop=5.0 if args.once else None)
+    finally:
+        system.close()
+    return 0
+
+
+def _print_dead_letters(letters: list[dict[str, Any]]) -> None:
+    _print_table([{**d, "resubmitted": d["resubmitted"][-1]["at"][:19] if d["resubmitted"] else ""} for d in letters],
+                 ["id", "source", "code", "received_at", "resubmitted", "message"])
+    print(f"\n{len(letters)} dead letters")
+
+
+def cmd_dlq_list(args: argparse.Namespace) -> int:
+    from consumers.dead_letters import dead_letters
+    from ledger.bootstrap import bootstrap
+
+    _reader().require_role(Role.CLERK, Role.AUDITOR, action="read dead letters")
+    system = bootstrap()
+    try:
+        letters = [d.as_dict() for d in dead_letters(system.ledger, topic=args.topic, code=args.code,
+                                                      resubmitted=None if args.all else False)]
+        _emit(args, letters, _print_dead_letters)
+    finally:
+        system.close()
+    return 0
+
+
+def cmd_dlq_resubmit(args: argparse.Namespace) -> int:
+    from consumers.dead_letters import dead_letters, parse_ids, resubmit
+    from ledger.bootstrap import bootstrap
+
+    who = _reader()
+    who.require_role(Role.CLERK, action="re-submit dead letters")
+    if not (args.ids or args.topic or args.code):
+        raise DomainError("SELECTION_REQUIRED", "name the dead letters: ids, --topic or --code (see `ledger dlq list`)")
+    system = bootstrap()
+    try:
+        if not system.settings.kafka_bootstrap_servers:
+            raise DomainError("KAFKA_NOT_CONFIGURED", "re-submitting puts records on Kafka: set KAFKA_BOOTSTRAP_SERVERS "
+                                                      '(eval "$(python -m infra env)" for the local stack)')
+        letters = dead_letters(system.ledger, topic=args.topic, code=args.code,
+                               resubmitted=None if args.again else False,
+                               ids=parse_ids(args.ids) if args.ids else None)
+        if not args.dry_run:
+            letters = resubmit(system.ledger, system.record_sink(), letters, user=who.user, reason=args.reason,
+                               again=args.again)
+        shown = [d.as_dict() for d in letters]
+        _emit(args, shown, lambda ds: (_print_dead_letters(ds),
+                                      print("(dry run: nothing sent)" if args.dry_run else "re-submitted")))
     finally:
         system.close()
     return 0

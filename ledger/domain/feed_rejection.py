@@ -4,7 +4,9 @@ A Kafka record that cannot be decoded, breaks a rule, or names a person the ledg
 cannot register (bad ID checksum, unknown region: "parked as unmatched with its
 reason") becomes one of these, saved in the same transaction as the consumer's
 position. A clerk finds it here (and on ``<topic>.dlq``) with its code, message and
-the raw bytes, fixes the cause upstream and has the source resend.
+the raw bytes (``ledger dlq list``), fixes the cause (a policy table, a rule, the
+source's data) and either has the source resend a corrected record or puts the very
+same bytes back on the topic (``ledger dlq resubmit``, kept here as ``Resubmitted``).
 
 One aggregate per feed position: its id is derived from topic, partition and offset,
 so the same record refused twice (a redelivery) is the same rejection.
@@ -44,6 +46,18 @@ class FeedRejection(Aggregate):
             rejection.message = self.message
             rejection.raw_base64 = self.raw_base64
             rejection.received_at = self.received_at
+            rejection.resubmissions = []
+
+    class Resubmitted(Aggregate.Event):
+        """The record was put back on its topic after a fix (重新提交), unchanged, by ``user`` for ``reason``."""
+
+        user: str
+        reason: str
+        resubmitted_at: datetime
+
+        def apply(self, rejection: FeedRejection) -> None:
+            rejection.resubmissions.append(
+                {"user": self.user, "reason": self.reason, "at": self.resubmitted_at, "version": self.originator_version})
 
     @staticmethod
     def id_for(topic: str, partition: int, offset: int) -> UUID:
@@ -74,6 +88,14 @@ class FeedRejection(Aggregate):
             raw_base64=base64.b64encode(raw or b"").decode("ascii"),
             received_at=received_at,
         )
+
+    def resubmit(self, *, user: str, reason: str, at: datetime) -> None:
+        """Note that the record was produced to its topic again (the copy is acknowledged by the broker)."""
+        self.trigger_event(self.Resubmitted, user=user, reason=reason, resubmitted_at=at)
+
+    @property
+    def resubmitted(self) -> bool:
+        return bool(self.resubmissions)
 
     @property
     def raw(self) -> bytes:

@@ -7,13 +7,14 @@ the event history. A refusal prints ``error CODE: message`` and exits 2, showing
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime, timezone
 
 import pytest
 
 from ledger.bootstrap import bootstrap
 from ledger.cli import main
 from ledger.config import load_settings
+from ledger.domain.feed_rejection import FeedRejection
 from tests.unit.cli_support import run_as
 from tests.unit.projection_support import HANBIN, HANYIN, enroll, number, pay_year
 
@@ -37,6 +38,10 @@ def deployment(tmp_path, monkeypatch):
         for seq, grid, region in ((1, GRID_A, HANBIN), (2, GRID_B, HANBIN), (3, GRID_HANYIN, HANYIN)):
             enroll(system.ledger, number(seq), date(2024, 9, 10), grid=grid, region=region)
             pay_year(system.ledger, number(seq), 2025, date(2024, 10, 8), voucher=f"V{seq}")
+        system.ledger.save(FeedRejection.reject(
+            topic="tax.payments.v1", partition=1, offset=42, key="k", code="ID_CHECKSUM",
+            message=f"ID number {number(4)} fails its check digit", raw=b"raw bytes",
+            received_at=datetime(2025, 1, 2, tzinfo=timezone.utc)))
     finally:
         system.close()
     assert main(["project", "--quiet"]) == 0
@@ -62,6 +67,7 @@ PERSONAL = [
     ["gaps", GRID_A, "--as-of", "2026-03-01"],
     ["arrears", "--grid", GRID_A, "--as-of", "2026-03-01"],
     ["history", number(1)],
+    ["dlq", "list"],
 ]
 
 
@@ -134,3 +140,21 @@ def test_the_tax_integration_reads_nothing_personal(deployment, capsys, monkeypa
     run_as(monkeypatch, deployment, "tax_integration", [HANBIN])
     for argv in PERSONAL:
         refused(capsys, "ROLE_FORBIDDEN", *argv)
+
+
+def test_dead_letters_are_listed_for_clerks_and_auditors_with_ids_masked(deployment, capsys, monkeypatch):
+    run_as(monkeypatch, deployment, "clerk", [HANBIN])
+    status, out, _ = run(capsys, "dlq", "list", "--json")
+    (letter,) = json.loads(out)
+    assert status == 0 and letter["code"] == "ID_CHECKSUM" and letter["source"] == "tax.payments.v1[1]@42"
+    assert number(4) not in out and number(4)[-4:] in letter["message"]
+    assert json.loads(run(capsys, "dlq", "list", "--code", "AVRO_BAD_MAGIC", "--json")[1]) == []
+    # Re-submitting needs the broker; without one it says so and changes nothing.
+    refused(capsys, "KAFKA_NOT_CONFIGURED", "dlq", "resubmit", letter["id"], "--reason", "fixed")
+    refused(capsys, "SELECTION_REQUIRED", "dlq", "resubmit", "--reason", "fixed")
+
+    run_as(monkeypatch, deployment, "auditor")
+    assert run(capsys, "dlq", "list")[0] == 0
+    refused(capsys, "ROLE_FORBIDDEN", "dlq", "resubmit", letter["id"], "--reason", "auditors only read")
+    run_as(monkeypatch, deployment, "grid_worker", [GRID_A])
+    refused(capsys, "ROLE_FORBIDDEN", "dlq", "list")
