@@ -172,6 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="stop after 5 s without a new record")
     p.set_defaults(func=cmd_consume)
 
+    p = sub.add_parser("feed", help="put an integrator's CSV/XLSX export on its feed topic as Avro (bad rows by line)")
+    p.add_argument("feed", choices=["tax", "status", "residents"])
+    p.add_argument("file")
+    p.add_argument("--dry-run", action="store_true", help="check every row, send nothing")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_feed)
+
     p = sub.add_parser("dlq", help="dead letters: the feed records the consumers refused; list, re-submit after a fix")
     dlq = p.add_subparsers(dest="dlq_command", required=True)
     d = dlq.add_parser("list", help="refused records not re-submitted yet (--all: every one), oldest first")
@@ -236,6 +243,37 @@ def cmd_consume(args: argparse.Namespace) -> int:
     finally:
         system.close()
     return 0
+
+
+def cmd_feed(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from consumers.feed_files import feed_file
+    from ledger.bootstrap import bootstrap
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise DomainError("FILE_NOT_FOUND", f"{path} is not a file")
+    system = bootstrap()
+    try:
+        if not (args.dry_run or system.settings.kafka_bootstrap_servers):
+            raise DomainError("KAFKA_NOT_CONFIGURED", "feeding a topic needs the broker: set KAFKA_BOOTSTRAP_SERVERS "
+                                                      '(eval "$(python -m infra env)"), or check the file with --dry-run')
+        sink = None if args.dry_run else system.record_sink()
+        report = feed_file(args.feed, path.read_bytes(), path.name, sink, topic_prefix=system.settings.topic_prefix,
+                           dry_run=args.dry_run)
+    finally:
+        system.close()
+
+    def render(r: dict[str, Any]) -> None:
+        for bad in r["errors"]:
+            print(f"line {bad['line']:>7}  {bad['code']:<24} {bad['message']}")
+        verb = "would send" if r["dry_run"] else "sent"
+        print(f"{path.name}: {r['rows']:,} rows, {verb} {r['rows'] - r['bad_rows'] if r['dry_run'] else r['sent']:,} "
+              f"to {r['topic']}, {r['bad_rows']:,} bad rows (not sent)")
+
+    _emit(args, report.as_dict(), render)
+    return 1 if report.bad else 0
 
 
 def _print_dead_letters(letters: list[dict[str, Any]]) -> None:

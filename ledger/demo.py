@@ -13,7 +13,6 @@ why, and the reconciliation against the discrepancies the generator put in.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -94,9 +93,10 @@ def malformed_record_bytes(topic: str, row: dict[str, Any]) -> bytes:
 
 
 def feed_record_key(record: Any) -> bytes:
-    """Kafka key of a feed record: one person's records share a partition, so they stay in order
-    (a refund or reversal never overtakes its payment). A digest, so the key carries no ID number."""
-    return hashlib.sha256(f"{record.id_type}:{record.id_number}".encode()).hexdigest()[:32].encode()
+    """Kafka key of a feed record: by person (:func:`consumers.feed_files.person_key`), as ``ledger feed`` keys them."""
+    from consumers.feed_files import person_key
+
+    return person_key(record.id_type, record.id_number)
 
 
 class _Pipeline:

@@ -187,6 +187,41 @@ def test_a_resubmitted_dead_letter_goes_back_on_its_topic_and_is_taken_again(
     assert again[0].resubmissions[0]["user"] == "clerk01" and again[1].code == "REGION_UNKNOWN"
 
 
+def test_an_integrators_csv_fed_with_the_command_reaches_the_ledger(
+        system, prefix, kafka_bootstrap, tmp_path, monkeypatch, capsys):
+    """``ledger feed tax FILE``: good rows on the topic as Avro, a bad row reported by line; the consumer applies them."""
+    from ledger.cli import main
+
+    good1, good2 = resident_id(21), resident_id(23)
+    header = "voucher_no,tax_office,id_type,id_number,name,region_code,levy_item,period_start,period_end,amount_fen,paid_at,kind"
+    rows = [f"F{n},16109020000,RESIDENT_ID,{number},张伟,610902,RESIDENT,2025-01-01,2025-12-31,{amount},2024-10-08T09:30:00,PAYMENT"
+            for n, number, amount in ((1, good1, "40000"), (2, good2, "40000"), (3, good1, "400.5"))]
+    path = tmp_path / "payments.csv"
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8-sig")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
+    monkeypatch.setenv("LEDGER_TOPIC_PREFIX", prefix)
+    monkeypatch.setenv("LEDGER_PERSISTENCE", "memory")  # the command only produces
+    assert main(["feed", "tax", str(path)]) == 1  # one bad row
+    out = capsys.readouterr().out
+    assert "line       4  AMOUNT_NOT_INTEGER_FEN" in out and f"sent 2 to {prefix}{TAX}" in out
+
+    topic = prefix + TAX
+    name = group()
+    runner = feed_consumer(system, "tax", group=name)
+    consume_until([runner], lambda: _paid(system, good1) and _paid(system, good2))
+    assert [p["voucher_no"] for p in system.ledger.find_person("RESIDENT_ID", good1).payments.values()] == ["F1"]
+    assert len(read_topic(kafka_bootstrap, topic, expect=2)) == 2
+
+
+def _paid(system, number: str) -> bool:
+    from ledger.domain.errors import DomainError
+
+    try:
+        return bool(system.ledger.find_person("RESIDENT_ID", number).payments)
+    except DomainError:  # not registered yet
+        return False
+
+
 def test_a_crash_between_the_database_commit_and_the_kafka_commit_changes_nothing(
         system, producer, prefix, kafka_bootstrap):
     topic = prefix + TAX
