@@ -58,7 +58,7 @@ class LedgerPublisher:
         self.ledger = ledger
         self.sink = sink
         self.topic = topic
-        self.position_name = name or f"publisher:{topic}"
+        self.position_name = name or self.position_name_for(topic)
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.on_published = on_published
@@ -68,6 +68,11 @@ class LedgerPublisher:
         self._position: int | None = None
 
     # ------------------------------------------------------------ position
+    @staticmethod
+    def position_name_for(topic: str) -> str:
+        """The tracking name under which the publisher to ``topic`` stores its position."""
+        return f"publisher:{topic}"
+
     @property
     def position(self) -> int:
         """The last notification id whose event (if any) Kafka has acknowledged."""

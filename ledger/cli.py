@@ -172,6 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="stop after 5 s without a new record")
     p.set_defaults(func=cmd_consume)
 
+    p = sub.add_parser("status", help="where each consumer, the publisher and the views stand: positions and lag")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
     p = sub.add_parser("feed", help="put an integrator's CSV/XLSX export on its feed topic as Avro (bad rows by line)")
     p.add_argument("feed", choices=["tax", "status", "residents"])
     p.add_argument("file")
@@ -240,6 +244,30 @@ def cmd_consume(args: argparse.Namespace) -> int:
         runner = feed_consumer(system, args.feed, group=args.group, max_records=args.max_records)
         log.info("consumer_started", topics=runner.topics, consumer=runner.handler.consumer)
         runner.run(_stop_on_signals(), idle_stop=5.0 if args.once else None)
+    finally:
+        system.close()
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from consumers.status import kafka_ends, pipeline_status
+    from ledger.bootstrap import bootstrap
+
+    system = bootstrap()
+    try:
+        ends = None
+        if system.settings.kafka_bootstrap_servers:
+            ends, close = kafka_ends(system.settings.kafka_bootstrap_servers)
+            system.closers.append(close)
+        rows = [r.as_dict() for r in pipeline_status(system, ends)]
+
+        def render(rs: list[dict[str, Any]]) -> None:
+            _print_table([{k: ("" if v is None else v) for k, v in r.items()} for r in rs],
+                         ["part", "name", "source", "partition", "position", "end", "lag", "dead_letters"])
+            if ends is None:
+                print("\n(no KAFKA_BOOTSTRAP_SERVERS: the consumers' and the Kafka-fed views' rows need the broker)")
+
+        _emit(args, rows, render)
     finally:
         system.close()
     return 0

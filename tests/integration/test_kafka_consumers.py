@@ -222,6 +222,26 @@ def _paid(system, number: str) -> bool:
         return False
 
 
+def test_status_shows_each_partitions_stored_position_and_what_is_left(system, producer, prefix, kafka_bootstrap):
+    """``ledger status``: the position the consumer stored with its effects against the broker's end offsets."""
+    from consumers.status import kafka_ends, pipeline_status
+
+    topic = prefix + TAX
+    produce(producer, topic, [(b"S1", payment_bytes(resident_id(31), "S1"), 0), (b"junk", b"\x00x", 0)])
+    runner = feed_consumer(system, "tax")  # the default group, as `ledger consume tax` runs it
+    consume_until([runner], lambda: positions(system, "ledger-tax-payments", topic, 3)[0] == 1)
+    runner.close()
+    produce(producer, topic, [(b"S2", payment_bytes(resident_id(33), "S2"), 0),
+                              (b"S3", payment_bytes(resident_id(35), "S3"), 2)])
+    ends, close = kafka_ends(kafka_bootstrap)
+    try:
+        rows = {r.partition: r for r in pipeline_status(system, ends) if r.part == "consumer" and r.source == topic}
+    finally:
+        close()
+    assert (rows[0].position, rows[0].end, rows[0].lag, rows[0].dead_letters) == (1, 2, 1, 1)
+    assert (rows[1].position, rows[1].lag) == (None, 0) and (rows[2].position, rows[2].lag) == (None, 1)
+
+
 def test_a_crash_between_the_database_commit_and_the_kafka_commit_changes_nothing(
         system, producer, prefix, kafka_bootstrap):
     topic = prefix + TAX

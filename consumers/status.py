@@ -1,0 +1,106 @@
+"""Where each part of the pipeline stands (处理进度): positions, what is left to take (lag), dead letters.
+
+``ledger status`` reads the positions the processes store with their effects (the
+ledger's tracking table, the view store), not Kafka's committed offsets, which are only
+a convenience; it asks Kafka only for the topics' ends. Per row:
+
+* ``consumer``: an inbound feed's consumer group, per partition: the last offset taken
+  into the ledger, the partition's end, the records left (lag), and the feed's open dead
+  letters;
+* ``publisher``: the last notification published to ``ledger.events.v1`` against the
+  ledger's last notification;
+* ``views (log)`` / ``views (kafka)``: the projections' stored positions against the end
+  of their source.
+
+Without ``KAFKA_BOOTSTRAP_SERVERS`` (the embedded setup) only the rows that need no
+broker are shown.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+#: topic -> {partition: (first offset kept, next offset to be written)}
+Ends = Callable[[str], Mapping[int, tuple[int, int]]]
+
+
+@dataclass(frozen=True)
+class Position:
+    """One process's place in one partition of its source."""
+
+    part: str  # consumer | publisher | views (log) | views (kafka)
+    name: str  # consumer group / position name
+    source: str  # topic, or "notification log"
+    partition: int
+    position: int | None  # last offset / notification id taken, None: nothing yet
+    end: int | None  # last offset / notification id there is, None: unknown
+    lag: int | None  # records / notifications not taken yet
+    dead_letters: int | None = None  # open dead letters of the feed (consumers only)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _lag(position: int | None, first: int, last: int) -> int:
+    """Records after ``position`` up to ``last`` (``first``: the oldest still kept, for a consumer not started)."""
+    taken_up_to = first - 1 if position is None else max(position, first - 1)
+    return max(0, last - taken_up_to)
+
+
+def kafka_ends(bootstrap_servers: str) -> tuple[Ends, Callable[[], None]]:
+    """Ends of topics from the broker (a consumer outside any group: it joins none, moves no offset); and its close."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False,
+                             client_id="medins-ledger-status")
+
+    def ends(topic: str) -> dict[int, tuple[int, int]]:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not tps:
+            return {}
+        first, last = consumer.beginning_offsets(tps), consumer.end_offsets(tps)
+        return {tp.partition: (first[tp], last[tp]) for tp in tps}
+
+    return ends, consumer.close
+
+
+def pipeline_status(system: Any, ends: Ends | None) -> list[Position]:
+    """Every process's positions; ``ends`` None: no broker (only the publisher and the log-fed views)."""
+    from consumers.dead_letters import dead_letters
+    from consumers.feeds import DEFAULT_CONSUMERS, HANDLERS
+    from consumers.publisher import LedgerPublisher
+    from consumers.runner import position_name
+    from projections.projector import PROJECTIONS
+    from projections.wiring import LEDGER_EVENTS_TOPIC, views
+
+    ledger = system.ledger
+    rows: list[Position] = []
+    last_notification = ledger.recorder.max_notification_id() or 0
+    if ends is not None:
+        open_letters = Counter(d.topic for d in dead_letters(ledger))
+        for feed, group in DEFAULT_CONSUMERS.items():
+            topic = system.topic(HANDLERS[feed].base_topic)
+            for partition, (first, end) in sorted(ends(topic).items()):
+                position = ledger.position(position_name(group, topic, partition))
+                rows.append(Position("consumer", group, topic, partition, position, end - 1,
+                                     _lag(position, first, end - 1), open_letters.get(topic, 0)))
+    events_topic = system.topic(LEDGER_EVENTS_TOPIC)
+    published = ledger.position(LedgerPublisher.position_name_for(events_topic)) or 0
+    rows.append(Position("publisher", LedgerPublisher.position_name_for(events_topic), "notification log", 0,
+                         published, last_notification, max(0, last_notification - published)))
+    store = views(system)
+    for partition, position in sorted((store.positions("log", PROJECTIONS) or {0: None}).items()):
+        rows.append(Position("views (log)", "log", "notification log", partition, position, last_notification,
+                             _lag(position, 1, last_notification)))
+    if ends is not None:
+        stored = store.positions(f"kafka:{events_topic}", PROJECTIONS)
+        for partition, (first, end) in sorted(ends(events_topic).items()):
+            position = stored.get(partition)
+            rows.append(Position("views (kafka)", f"kafka:{events_topic}", events_topic, partition, position,
+                                 end - 1, _lag(position, first, end - 1)))
+    return rows
+
+
+__all__ = ["Position", "kafka_ends", "pipeline_status"]
