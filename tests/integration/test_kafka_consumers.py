@@ -115,7 +115,7 @@ def ledger_state(ledger, topic: str) -> dict:
     for n in ledger.recorder.select_notifications(start=None, limit=100_000):
         event = ledger.mapper.to_domain_event(n)
         kind = type(event).__qualname__
-        if kind.startswith("FeedRejection") and event.topic == topic:
+        if kind == "FeedRejection.Rejected" and event.topic == topic:
             rows.setdefault("rejections", []).append((event.partition, event.offset, event.code))
         elif kind.startswith("Person") and event.provenance.get("topic") == topic:
             rows.setdefault(str(event.originator_id), []).append((event.originator_version, type(event).__name__))
