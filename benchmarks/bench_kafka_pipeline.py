@@ -35,7 +35,8 @@ same topic) and, because the 2-core machine is often shared, the load average an
 CPU seconds per payment of the consumers, the publisher and their PostgreSQL backends
 (from ``/proc``; ``nan`` on a remote server), which depend much less on other load than
 the wall-clock rate. ``--scenarios renewals|first|both``. ``--profile FILE`` runs the first
-consumer under cProfile (``FILE.<scenario>``) and prints its top functions. ``--json FILE``
+consumer under cProfile (``FILE.<scenario>``) and the publisher (``FILE.<scenario>.publisher``) and prints
+their top functions. ``--json FILE``
 writes the figures for ``run_all.py``.
 """
 from __future__ import annotations
@@ -186,6 +187,7 @@ def end_to_end(env: dict[str, str], system, topic: str, events_topic: str, n: in
     roles = [f"consumer-{i}" for i in range(consumers)] + ["publisher"]
     if profile:
         commands[0] = [sys.executable, "-m", "cProfile", "-o", profile, "-m", "ledger.cli"] + consume
+        commands[-1] = [sys.executable, "-m", "cProfile", "-o", f"{profile}.publisher", "-m", "ledger.cli", "publish"]
     tag = f"{APP_NAME}-{uuid.uuid4().hex[:6]}"
     published_from = ledger.recorder.max_tracking_id(f"publisher:{events_topic}") or 0
     started = time.perf_counter()
@@ -293,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-records", type=int, default=1000, help="records per poll of each consumer")
     ap.add_argument("--scenarios", choices=["both", "renewals", "first"], default="both")
     ap.add_argument("--timeout", type=float, default=1800.0)
-    ap.add_argument("--profile", metavar="FILE", help="run the (first) consumer under cProfile into FILE.<scenario>")
+    ap.add_argument("--profile", metavar="FILE", help="run the (first) consumer under cProfile into FILE.<scenario>, "
+                    "the publisher into FILE.<scenario>.publisher")
     ap.add_argument("--json", metavar="FILE", help="write the figures for run_all.py")
     args = ap.parse_args(argv)
 
@@ -342,6 +345,9 @@ def main(argv: list[str] | None = None) -> int:
         if o.profile and Path(o.profile).exists():
             print(f"\nconsumer profile, {o.name} ({o.profile}), top 25 by cumulative time:")
             pstats.Stats(o.profile).sort_stats("cumulative").print_stats(25)
+        if o.profile and Path(f"{o.profile}.publisher").exists():
+            print(f"\npublisher profile, {o.name} ({o.profile}.publisher), top 25 by internal time:")
+            pstats.Stats(f"{o.profile}.publisher").sort_stats("tottime").print_stats(25)
     write_json(args.json, figures, loadavg_start=load_start)
     return 0
 

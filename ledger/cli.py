@@ -231,6 +231,7 @@ def _stop_on_signals() -> Any:
 
 def cmd_consume(args: argparse.Namespace) -> int:
     from ledger.bootstrap import bootstrap, feed_consumer
+    from ledger.gc_tuning import tune_for_streaming
     from ledger.log import get_logger
 
     system = bootstrap()
@@ -242,6 +243,7 @@ def cmd_consume(args: argparse.Namespace) -> int:
         return 2
     try:
         runner = feed_consumer(system, args.feed, group=args.group, max_records=args.max_records)
+        tune_for_streaming()
         log.info("consumer_started", topics=runner.topics, consumer=runner.handler.consumer)
         runner.run(_stop_on_signals(), idle_stop=5.0 if args.once else None)
     finally:
@@ -354,6 +356,7 @@ def cmd_dlq_resubmit(args: argparse.Namespace) -> int:
 
 def cmd_publish(args: argparse.Namespace) -> int:
     from ledger.bootstrap import bootstrap, ledger_publisher
+    from ledger.gc_tuning import tune_for_streaming
     from ledger.log import get_logger
 
     system = bootstrap()
@@ -365,6 +368,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         return 2
     try:
         publisher = ledger_publisher(system)
+        tune_for_streaming()
         log.info("publisher_started", topic=publisher.topic, position=publisher.position)
         if args.once:
             count = publisher.publish_pending()

@@ -15,6 +15,7 @@ user and request) and ``prev_hash`` (the digest of this person's previous event)
 from __future__ import annotations
 
 import calendar
+import threading
 from datetime import date, datetime, timezone
 from typing import Any, Protocol
 from uuid import UUID, uuid4
@@ -134,6 +135,55 @@ def _non_empty(value: Any, field: str, code: str = "FIELD_REQUIRED") -> str:
     return str(value).strip()
 
 
+#: ``active`` while Person.trigger_event runs in this thread (replays and snapshots never set it).
+_triggering = threading.local()
+
+
+class PendingDigest:
+    """The chain head of a live person right after a new event: that event's digest, computed when first read.
+
+    Triggering an event hashed it at once (canonical JSON + SHA-256, ~8 µs), but in the
+    batch path the person is saved and dropped right after, so nobody read the result. A
+    person's ``chain_head`` (a property) turns this into the digest on first read, e.g. as
+    the next event's ``prev_hash``. It only ever stands in ``__dict__`` of a person that
+    had an event triggered: replays (``Repository.get``, the batch loader, ``verify``) and
+    hence snapshots (``take_snapshot`` replays) hash eagerly. It compares equal to the
+    digest and copies as the digest, so aggregate equality and the library's aggregate cache
+    (deep copies) see the same value as before. Stored events do not contain it.
+    """
+
+    __slots__ = ("event", "_digest")
+
+    def __init__(self, event: Any) -> None:
+        self.event = event
+        self._digest: str | None = None
+
+    def digest(self) -> str:
+        if self._digest is None:
+            self._digest = event_digest(self.event)
+        return self._digest
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is PendingDigest:
+            other = other.digest()
+        return self.digest() == other
+
+    def __hash__(self) -> int:
+        return hash(self.digest())
+
+    def __repr__(self) -> str:
+        return repr(self.digest())
+
+    def __copy__(self) -> str:
+        return self.digest()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> str:
+        return self.digest()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (str, (self.digest(),))
+
+
 class Person(Aggregate):
     """An insured person (参保人), identified by a keyed hash of ID type and number."""
 
@@ -148,7 +198,12 @@ class Person(Aggregate):
 
         def mutate(self, aggregate: Any) -> Any:
             aggregate = super().mutate(aggregate)
-            aggregate.chain_head = event_digest(self)
+            if getattr(_triggering, "active", False):
+                # A new event of a live person (Person.trigger_event): its digest is only needed if
+                # another event follows before the person is dropped; see PendingDigest.
+                aggregate.__dict__["chain_head"] = PendingDigest(self)
+            else:
+                aggregate.chain_head = event_digest(self)
             return aggregate
 
     class Registered(Event, Aggregate.Created):
@@ -454,10 +509,29 @@ class Person(Aggregate):
     # --------------------------------------------------------------- plumbing
     # ``chain_head`` (digest of the latest event) is set by Event.mutate.
 
+    @property
+    def chain_head(self) -> str:
+        """Digest of the person's latest event (the next event's ``prev_hash``)."""
+        try:
+            head = self.__dict__["chain_head"]
+        except KeyError:
+            raise AttributeError("chain_head") from None
+        if type(head) is PendingDigest:
+            head = self.__dict__["chain_head"] = head.digest()
+        return head
+
+    @chain_head.setter
+    def chain_head(self, value: str) -> None:
+        self.__dict__["chain_head"] = value
+
     def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
         kwargs.setdefault("event_id", uuid4())
         kwargs["prev_hash"] = self.chain_head
-        super().trigger_event(event_class, **kwargs)
+        _triggering.active = True
+        try:
+            super().trigger_event(event_class, **kwargs)
+        finally:
+            _triggering.active = False
 
     @classmethod
     def register(

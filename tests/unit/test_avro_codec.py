@@ -286,3 +286,39 @@ def test_the_registry_knows_every_contract(registry):
     } <= names
     for entry in registry.entries():
         assert 0 <= entry.fingerprint < 1 << 64
+
+
+# ------------------------------------------------- the compiled quick check
+_ODD_VALUES = [
+    None, True, False, 0, -1, 2**31, 2**63, 1.5, float("nan"), "", "x", "RESIDENT", str(uuid4()), uuid4(),
+    datetime(2025, 1, 1), datetime(2025, 1, 1, tzinfo=timezone.utc), datetime(2025, 1, 1).date(),
+    {}, {"a": "b"}, {"a": 1}, {1: "b"}, [], ["x"], (), b"x", bytearray(b"x"),
+]
+
+
+def _check_passes(registry, name, record) -> bool:
+    from events.codec import _check
+
+    entry = registry.current(name)
+    try:
+        _check(entry.parsed, record, entry.parsed["__named_schemas"], name)
+    except EncodeError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_the_quick_check_accepts_only_what_the_full_check_accepts(registry, name):
+    from events.codec import _compile_accepts
+
+    entry = registry.current(name)
+    accepts = _compile_accepts(entry.parsed, entry.parsed["__named_schemas"])
+    sample = SAMPLES[name]
+    assert _check_passes(registry, name, sample)
+    records = [dict(sample, surprise="x"), {k: v for k, v in sample.items() if k != next(iter(sample))}]
+    for field in sample:
+        records += [dict(sample, **{field: odd}) for odd in _ODD_VALUES]
+        records.append({k: v for k, v in sample.items() if k != field})
+    for record in records:
+        if accepts(record):
+            assert _check_passes(registry, name, record), (field, record)

@@ -61,6 +61,30 @@ def test_person_events_are_published_keyed_by_person_and_in_order_and_the_index_
     assert publisher.publish_pending() == 0
 
 
+def test_reading_only_person_events_in_small_batches_skips_none_and_ends_past_the_index(system):
+    """The publisher reads person rows only; the position jumps past the other rows, never past an unread event."""
+    broker = system.inprocess_broker()
+    for seq, voucher in [(1, "V1"), (3, "V2"), (1, "V3"), (5, "V4")]:
+        pay(system, seq, voucher)
+    recorder = system.ledger.recorder
+    everything = recorder.select_notifications(start=1, limit=1000)
+    expected = [n.id for n in everything if n.topic.startswith("ledger.domain.person:Person.")]
+    assert len(expected) < len(everything)  # the SourceRecord index rows are in between
+    positions = []
+    publisher = LedgerPublisher(system.ledger, system.record_sink(), topic=EVENTS, batch_size=2,
+                                on_published=lambda events, _at: positions.append(publisher.position))
+    assert publisher.publish_pending() == len(expected)
+    records = published(broker)
+    assert sorted(decode_event(m.value)["event_id"] for m in records) == sorted(
+        str(system.ledger.mapper.to_domain_event(n).event_id) for n in everything if n.id in set(expected)
+    )
+    assert positions == sorted(positions) and positions[-1] == recorder.max_notification_id()
+    # A payment recorded later is published from where the position stopped.
+    pay(system, 7, "V5")
+    assert publisher.publish_pending() == 3
+    assert publisher.position == recorder.max_notification_id()
+
+
 def test_a_crash_before_the_position_is_stored_republishes_only_the_tail(system, monkeypatch):
     broker = system.inprocess_broker()
 

@@ -14,6 +14,7 @@ from ledger.config import Settings
 from ledger.domain.chain import GENESIS_HASH, event_digest
 from ledger.domain.errors import Conflict, DomainError, NotFound
 from ledger.domain.identity import make_resident_id
+from ledger.domain.vocabulary import Scheme
 from ledger.records import Provenance, ResidentRecord, StatusRecord, TaxPaymentRecord
 
 HANBIN = "610902"
@@ -369,6 +370,38 @@ def test_every_event_carries_the_envelope_and_chains_to_the_previous(ledger):
     assert paid.provenance == {"source": "kafka", "topic": "tax.payments.v1", "partition": "0", "offset": "7"}
     assert paid.effective_date == date(2024, 10, 8) and paid.timestamp.tzinfo is not None
     assert ledger.get_person(pid).chain_head == event_digest(paid)
+
+
+def test_a_new_events_digest_is_taken_when_read_and_is_the_same(ledger):
+    """A triggered event's chain head is computed lazily (PendingDigest): same value, same chain."""
+    import copy
+    import pickle
+
+    from ledger.domain.person import PendingDigest
+
+    number = resident_id()
+    pid = enroll_resident(ledger, number).person_id
+    person = ledger.get_person(pid)
+    person.record_payment(
+        voucher_no="V9", tax_office="16109020000", levy_item=Scheme.RESIDENT, region_code="610902",
+        amount_fen=40000, period_start=date(2025, 1, 1), period_end=date(2025, 12, 31), paid_at=utc(2024, 10, 8),
+        credited_on=None, channel="APP", provenance=FEED.as_dict(), policies=ledger.policies,
+    )
+    paid = person.pending_events[-1]
+    assert type(person.__dict__["chain_head"]) is PendingDigest  # not hashed yet
+    assert person.__dict__["chain_head"] == event_digest(paid)  # compares as the digest
+    assert copy.deepcopy(person).__dict__["chain_head"] == event_digest(paid)
+    assert type(copy.deepcopy(person).__dict__["chain_head"]) is str
+    assert pickle.loads(pickle.dumps(person.__dict__["chain_head"])) == event_digest(paid)
+    ledger.save(person)
+    ledger.take_snapshot(pid)  # a replay: snapshots never see a pending digest
+    assert ledger.get_person(pid) == person
+    # The next event of the same live person links to it, and reading resolves it for good.
+    person.assess_resident_year(table=ledger.policies.get("610902", 2025), effective_date=date(2024, 9, 1),
+                                provenance=API.as_dict())
+    assert person.pending_events[-1].prev_hash == event_digest(paid)
+    assert person.chain_head == event_digest(person.pending_events[-1])
+    assert type(person.__dict__["chain_head"]) is str
 
 
 def test_replayed_state_equals_live_state(ledger):
