@@ -71,19 +71,38 @@ class TaxPaymentsHandler(FeedHandler):
                 if not is_rejection(e):
                     raise TransientError(str(e)) from e
                 rejected.append((message, e))
+        tracking = self.tracking(fresh[-1])
         if decoded:
-            # Person events are idempotent by voucher (the SourceRecord index): if the process
-            # dies before the position below is committed, the redo sees resends.
-            outcomes = self.ledger.record_tax_records([(r, self.provenance(m)) for m, r in decoded])
+            def refused(outcomes: list[Outcome]) -> list[tuple[Message, DomainError]] | None:
+                """The batch's rejections, or None when a record failed for a reason of the moment (redo)."""
+                out = list(rejected)
+                for (message, _record), outcome in zip(decoded, outcomes):
+                    if outcome.error is not None:
+                        if not is_rejection(outcome.error):
+                            return None
+                        out.append((message, outcome.error))
+                return sorted(out, key=lambda item: item[0].offset)
+
+            def finish(outcomes: list[Outcome]) -> list[Any] | None:
+                found = refused(outcomes)
+                return None if found is None else [self.rejection(m, e) for m, e in found]
+
+            # The payments' events, the refused records' rejections and the position: one transaction
+            # (unless the batch repeats a voucher or lost a race: then the earlier writes are
+            # recognised as resends by their vouchers if the process dies before the position).
+            outcomes = self.ledger.record_tax_records([(r, self.provenance(m)) for m, r in decoded],
+                                                      tracking=tracking, finish=finish)
             for (message, _record), outcome in zip(decoded, outcomes):
                 if outcome.error is None:
                     self._count(outcome, result)
-                elif is_rejection(outcome.error):
-                    rejected.append((message, outcome.error))
-                else:
+                elif not is_rejection(outcome.error):
                     raise TransientError(f"offset {message.offset}: {outcome.error}") from outcome.error
+            rejected = refused(outcomes) or []
+            if self.ledger.position_taken(tracking):  # written with the batch
+                self.log_rejections(rejected)
+                return rejected
         rejected.sort(key=lambda item: item[0].offset)
-        self.save_rejections(self.tracking(fresh[-1]), rejected)
+        self.save_rejections(tracking, rejected)
         return rejected
 
 

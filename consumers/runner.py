@@ -249,13 +249,16 @@ class FeedHandler(ABC):
             code=error.code, message=error.message, raw=message.value, received_at=self.clock(),
         )
 
-    def save_rejections(self, tracking: Tracking, rejected: Sequence[tuple[Message, DomainError]]) -> None:
-        """Keep the rejections and record the position, in one transaction."""
+    def log_rejections(self, rejected: Sequence[tuple[Message, DomainError]]) -> None:
         for message, error in rejected:
             self.log.warning(
                 "record_rejected", topic=message.topic, partition=message.partition, offset=message.offset,
                 code=error.code, error=error.message,
             )
+
+    def save_rejections(self, tracking: Tracking, rejected: Sequence[tuple[Message, DomainError]]) -> None:
+        """Keep the rejections and record the position, in one transaction."""
+        self.log_rejections(rejected)
         aggregates = [self.rejection(m, e) for m, e in rejected]
         try:
             self.ledger.record_position(tracking, *aggregates)

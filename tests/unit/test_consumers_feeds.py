@@ -291,3 +291,51 @@ def test_a_batch_that_fails_half_way_keeps_its_committed_part_and_dead_letters_i
     [result] = consume_all(runner)
     assert (result.skipped, result.applied) == (1, 1)
     assert [m.key for m in broker.topic(f"{STATUS}.dlq").messages()] == [dead_letter_key(STATUS, 0, 0)]
+
+
+def test_a_batch_of_payments_its_rejections_and_its_position_are_one_transaction(system, broker, monkeypatch):
+    """The ground rule: the position is recorded in the same transaction as the effects (no crash window)."""
+    good1, good2 = resident_id(41), resident_id(43)
+    for voucher, value in (("T1", payment_bytes(good1, "T1")), ("T2", payment_bytes(bad_checksum(good2), "T2")),
+                           ("T3", payment_bytes(good2, "T3")), ("T4", b"not avro")):
+        broker.produce(TAX, key=b"k", value=value, partition=0)
+    writes = []
+    record = system.ledger._record
+
+    def spy(processing_event):
+        writes.append((processing_event.tracking, [type(e).__qualname__ for e in processing_event.events]))
+        return record(processing_event)
+
+    monkeypatch.setattr(system.ledger, "_record", spy)
+    [result] = consume_all(feed_consumer(system, "tax"))
+    assert result.applied == 2 and [code for _, code in result.rejected] == ["ID_CHECKSUM", "AVRO_BAD_MAGIC"]
+    (tracking, events), = writes
+    assert (tracking.application_name, tracking.notification_id) == (position_name("ledger-tax-payments", TAX, 0), 3)
+    assert events.count("Person.ContributionPaid") == 2 and events.count("FeedRejection.Rejected") == 2
+
+
+def test_a_batch_with_a_record_to_redo_writes_no_position(system, broker, monkeypatch):
+    """A record failing for a reason of the moment: nothing of the batch's position is written; it is redone."""
+    from ledger.domain.errors import DomainError
+
+    good1, good2 = resident_id(45), resident_id(47)
+    broker.produce(TAX, key=b"k", value=payment_bytes(good1, "U1"), partition=0)
+    broker.produce(TAX, key=b"k", value=payment_bytes(good2, "U2"), partition=0)
+    command = system.ledger._payment_command
+    calls = []
+
+    def flaky(record, provenance):
+        calls.append(record.voucher_no)
+        if record.voucher_no == "U2" and calls.count("U2") == 1:
+            raise DomainError("CONCURRENT_UPDATE", "lost a race")  # transient: not the record's fault
+        return command(record, provenance)
+
+    monkeypatch.setattr(system.ledger, "_payment_command", flaky)
+    runner = feed_consumer(system, "tax")
+    with pytest.raises(TransientError):
+        runner.handler.handle(broker.topic(TAX).messages(0))
+    assert system.ledger.position(position_name("ledger-tax-payments", TAX, 0)) is None
+    result = runner.handler.handle(broker.topic(TAX).messages(0))  # the redo
+    assert system.ledger.position(position_name("ledger-tax-payments", TAX, 0)) == 1
+    assert paid_vouchers(system, good1) == ["U1"] and paid_vouchers(system, good2) == ["U2"]
+    assert (result.applied, result.unchanged) == (1, 1)  # U1 was written by the first try: a resend now
