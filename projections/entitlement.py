@@ -922,23 +922,36 @@ def covered_on(view: dict[str, Any], person_id: Any, day: date) -> Decision:
 
 def row_covered_on(row: dict[str, Any], day: date) -> Decision:
     """:func:`covered_on` for one row of the view."""
+    return Decision(*decision_fields(row, day, residence_on(row["history"], day)))
+
+
+#: A decision's fields in :class:`Decision`'s order: (covered, reason, person_id, day, scheme, period,
+#: region_code, policy_version, sources).
+DecisionFields = tuple[bool, str, str, date, "str | None", "str | None", "str | None", "str | None", tuple[str, ...]]
+
+
+def decision_fields(row: dict[str, Any], day: date, residence: dict[str, Any] | None) -> DecisionFields:
+    """:func:`row_covered_on` as a plain tuple, given the residence record in force on ``day``.
+
+    For callers asking about many days (the gap spells): no dataclass built per answer.
+    """
     history = row["history"]
     pid = history["person_id"]
-    residence = residence_on(history, day)
     if residence is not None and residence["status"] == "DECEASED" and residence["on"] < day:  # the day itself is covered
-        return Decision(False, f"not covered: reported deceased on {residence['on'].isoformat()} (household registry)",
-                        pid, day, sources=(residence["event_id"],))
+        return (False, f"not covered: reported deceased on {residence['on'].isoformat()} (household registry)",
+                pid, day, None, None, None, None, (residence["event_id"],))
 
     resident = row["years"].get(day.year)
     month = f"{day.year:04d}-{day.month:02d}"
-    employee = row["employee_years"].get(day.year, {"months": {}})["months"].get(month)
+    employee_year = row["employee_years"].get(day.year)
+    employee = employee_year["months"].get(month) if employee_year is not None else None
     enrollment = _employee_enrollment_on(history, day)
 
     answer = None
     if resident is not None:
         covered, reason, sources = _explain_resident(resident, day)
-        answer = Decision(covered, reason, pid, day, RESIDENT, str(day.year), resident["region_code"],
-                          resident["policy_version"], tuple(_uniq(sources)))
+        answer = (covered, reason, pid, day, RESIDENT, str(day.year), resident["region_code"],
+                  resident["policy_version"], tuple(_uniq(sources)))
         if covered:
             return answer
     if enrollment is not None:
@@ -946,9 +959,9 @@ def row_covered_on(row: dict[str, Any], day: date) -> Decision:
                                  + employee["sources"]["enrollment"])) if employee else (enrollment["event_id"],))
         if employee is not None and employee["covered"]:
             due = f" of {fen_text(employee['due_fen'])} due" if employee["due_fen"] is not None else ""
-            return Decision(True, (f"covered: employee scheme in {region_label(enrollment['region_code'])}, "
-                                   f"{month} paid ({fen_text(employee['net_paid_fen'])}{due})"),
-                            pid, day, EMPLOYEE, month, enrollment["region_code"], employee["policy_version"], m_sources)
+            return (True, (f"covered: employee scheme in {region_label(enrollment['region_code'])}, "
+                           f"{month} paid ({fen_text(employee['net_paid_fen'])}{due})"),
+                    pid, day, EMPLOYEE, month, enrollment["region_code"], employee["policy_version"], m_sources)
         if answer is None or resident["enrollment_state"] == "NONE":
             if employee is None:
                 why = f"no employee contribution recorded for {month}"
@@ -956,9 +969,9 @@ def row_covered_on(row: dict[str, Any], day: date) -> Decision:
                 due = fen_text(employee["due_fen"]) if employee["due_fen"] is not None else "not assessed"
                 why = (f"employee contributions for {month} not paid (due {due}, paid "
                        f"{fen_text(employee['net_paid_fen'])})")
-            return Decision(False, f"not covered: {why}", pid, day, EMPLOYEE, month, enrollment["region_code"],
-                            employee["policy_version"] if employee else None, m_sources)
+            return (False, f"not covered: {why}", pid, day, EMPLOYEE, month, enrollment["region_code"],
+                    employee["policy_version"] if employee else None, m_sources)
     if answer is not None:
         return answer
-    return Decision(False, f"not covered: no enrollment or contribution for {day.year} in the ledger", pid, day,
-                    sources=tuple(row["summary"]["sources"]["enrollment"]))
+    return (False, f"not covered: no enrollment or contribution for {day.year} in the ledger", pid, day,
+            None, None, None, None, tuple(row["summary"]["sources"]["enrollment"]))
