@@ -16,12 +16,23 @@ the JSON readable and ``json``/``jsonb`` operators usable:
 
 Key order is kept (the pure logic iterates some dicts, e.g. payments, in insertion
 order), so PostgreSQL columns holding this text are ``json``, never ``jsonb``.
+
+The text is written by orjson when it is installed (a rebuild encodes every row once;
+the standard library's encoder took a quarter of that time): the same bytes as
+``json.dumps(..., ensure_ascii=False, separators=(",", ":"))`` for everything a row
+holds -- a float is written by the standard library's own ``repr`` rule, and
+anything orjson refuses (an int beyond 64 bits) falls back to ``json``.
 """
 from __future__ import annotations
 
 import json
 from datetime import date, datetime
 from typing import Any
+
+try:
+    import orjson
+except ImportError:  # pragma: no cover - a dependency; the standard library gives the same text, slower
+    orjson = None  # type: ignore[assignment]
 
 ESCAPE = "~"
 TUPLE_KEY = "~t"
@@ -89,8 +100,10 @@ def _encode(value: Any) -> Any:
         return ESCAPE + value if _escaped(value) else value
     if kind is date or kind is datetime:
         return value.isoformat()
-    if kind is int or kind is bool or value is None or kind is float:
+    if kind is int or kind is bool or value is None:
         return value
+    if kind is float:
+        return _Float(value)
     raise TypeError(f"a view row cannot hold a {kind.__name__} ({value!r})")
 
 
@@ -137,9 +150,25 @@ def _decode_object(pairs: list[tuple[str, Any]]) -> Any:
 _DECODER = json.JSONDecoder(object_pairs_hook=_decode_object)
 
 
+class _Float(float):
+    """A float of a row: orjson writes 1e16 where json writes 1e+16, so it asks :func:`_json_float` (json does not)."""
+
+
+def _json_float(value: Any) -> Any:
+    if type(value) is _Float:
+        return orjson.Fragment(json.dumps(float(value)))
+    raise TypeError(f"a view row cannot hold a {type(value).__name__} ({value!r})")
+
+
 def dumps_row(row: Any) -> str:
     """The JSON text of a view row (compact, non-ASCII kept as is)."""
-    return json.dumps(_encode(row), ensure_ascii=False, separators=(",", ":"))
+    encoded = _encode(row)
+    if orjson is not None:
+        try:
+            return orjson.dumps(encoded, default=_json_float).decode()
+        except orjson.JSONEncodeError:
+            pass  # e.g. an int beyond 64 bits: json writes it
+    return json.dumps(encoded, ensure_ascii=False, separators=(",", ":"))
 
 
 def loads_row(text: str | bytes) -> Any:
