@@ -385,7 +385,9 @@ class ProjectionRunner:
 
     def _write_rows(self, changes: list[PersonViews], result: RunResult) -> None:
         if changes:
-            self.store.write(changes, source=self.source.name, projections=self.projections, positions={})
+            # A pass writes each person of its shard once into the empty rebuild tables: nothing to replace.
+            self.store.write(changes, source=self.source.name, projections=self.projections, positions={},
+                             replace=False)
             result.persons += len(changes)
             result.batches += 1
 
