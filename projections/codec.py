@@ -34,6 +34,8 @@ try:
 except ImportError:  # pragma: no cover - a dependency; the standard library gives the same text, slower
     orjson = None  # type: ignore[assignment]
 
+_NATIVE_DATES = orjson is not None  # dates left to orjson by _encode (the json fallback is told how)
+
 ESCAPE = "~"
 TUPLE_KEY = "~t"
 _DIGITS = frozenset("0123456789")
@@ -59,7 +61,9 @@ def _escaped(text: str) -> bool:
 
 
 # The walks below test the common leaf types inline rather than recursing into them:
-# a row has hundreds of leaves and a call per leaf would double the cost.
+# a row has hundreds of leaves and a call per leaf would double the cost. With orjson a
+# ``date`` is left as it is: orjson writes it as its ISO text, as ``isoformat`` does
+# (not a ``datetime``: orjson writes a UTC offset with seconds differently).
 def _encode(value: Any) -> Any:
     kind = type(value)
     if kind is dict:
@@ -75,9 +79,12 @@ def _encode(value: Any) -> Any:
                 raise TypeError(f"a view row cannot have a {key_kind.__name__} dict key ({key!r})")
             t = type(item)
             if t is str:
-                if _escaped(item):
+                if item[:1] == ESCAPE or (len(item) >= 10 and item[4] == "-" and _temporal(item) is not None):
                     item = ESCAPE + item
-            elif t is date or t is datetime:
+            elif t is date:
+                if not _NATIVE_DATES:
+                    item = item.isoformat()
+            elif t is datetime:
                 item = item.isoformat()
             elif not (t is int or item is None or t is bool):
                 item = _encode(item)
@@ -88,9 +95,12 @@ def _encode(value: Any) -> Any:
         for item in value:
             t = type(item)
             if t is str:
-                if _escaped(item):
+                if item[:1] == ESCAPE or (len(item) >= 10 and item[4] == "-" and _temporal(item) is not None):
                     item = ESCAPE + item
-            elif t is date or t is datetime:
+            elif t is date:
+                if not _NATIVE_DATES:
+                    item = item.isoformat()
+            elif t is datetime:
                 item = item.isoformat()
             elif not (t is int or item is None or t is bool):
                 item = _encode(item)
@@ -98,7 +108,9 @@ def _encode(value: Any) -> Any:
         return items if kind is list else {TUPLE_KEY: items}
     if kind is str:
         return ESCAPE + value if _escaped(value) else value
-    if kind is date or kind is datetime:
+    if kind is date:
+        return value if _NATIVE_DATES else value.isoformat()
+    if kind is datetime:
         return value.isoformat()
     if kind is int or kind is bool or value is None:
         return value
@@ -168,7 +180,13 @@ def dumps_row(row: Any) -> str:
             return orjson.dumps(encoded, default=_json_float).decode()
         except orjson.JSONEncodeError:
             pass  # e.g. an int beyond 64 bits: json writes it
-    return json.dumps(encoded, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(encoded, ensure_ascii=False, separators=(",", ":"), default=_iso_date)
+
+
+def _iso_date(value: Any) -> str:
+    if type(value) is date:  # left for orjson by _encode
+        return value.isoformat()
+    raise TypeError(f"a view row cannot hold a {type(value).__name__} ({value!r})")
 
 
 def loads_row(text: str | bytes) -> Any:
