@@ -753,6 +753,14 @@ class PostgresViewStore(LockedStatements, ViewStore):
         conn = connect_in_schema(self.settings, self.schema)
         # View rows are read back by projections.codec from the JSON text itself.
         conn.adapters.register_loader("json", TextLoader)
+        # A view row is a few kB of JSON, compressed when stored: lz4 takes a third less
+        # of the server's time than the default pglz for COPY (measured on the rows of a
+        # rebuild; ~20% more space). Reading either is transparent. Servers without lz4
+        # (before PostgreSQL 14, or built without it) keep their default.
+        try:
+            conn.execute("SET default_toast_compression = 'lz4'")
+        except Exception:  # noqa: BLE001 - psycopg.Error of some kind: not available here
+            pass
         return conn
 
     def _sibling(self, suffix: str) -> PostgresViewStore:
