@@ -53,7 +53,7 @@ LINE_KEYS = (
 
 
 def row_dates(value: Any, out: set[date] | None = None) -> set[date]:
-    """Every calendar date (not instant) anywhere in a row: the days its answers can change on."""
+    """Every calendar date (not instant) anywhere in a row (more than the spells need: see :func:`gap_dates`)."""
     out = set() if out is None else out
     for item in (value.values() if type(value) is dict else value):
         kind = type(item)
