@@ -22,6 +22,8 @@ with a shard ``(k, n)``, only the persons whose id hashes to ``k`` modulo ``n``
 """
 from __future__ import annotations
 
+import queue
+import threading
 import time
 import zlib
 from collections.abc import Iterator, Mapping
@@ -116,11 +118,12 @@ class NotificationLogSource:
         stop = until.get(0, 0)
         to_domain_event = event_decoder(self.ledger.mapper)
         in_sql = _postgres_table(self.ledger.recorder) is not None  # PostgreSQL picks the shard's rows itself
-        pages = _postgres_pages if in_sql else _generic_pages
+        size = min(self.page_size, max_records)
+        pages = (_read_ahead(_postgres_pages(self.ledger.recorder, position, stop, size, shard)) if in_sql
+                 else _generic_pages(self.ledger.recorder, position, stop, size, shard))
         check = shard is not None and shard[1] > 1 and not in_sql
         batch = Batch([], {})
-        for rows, skipped, reached in pages(self.ledger.recorder, position, stop, min(self.page_size, max_records),
-                                            shard):
+        for rows, skipped, reached in pages:
             if not check:
                 batch.events += map(to_domain_event, rows)
             else:
@@ -224,6 +227,52 @@ def _generic_pages(recorder: Any, position: int, stop: int, size: int, shard: Sh
         rows = [n for n in page if n.topic.startswith(PERSON_TOPIC_PREFIX)]
         position = page[-1].id
         yield rows, len(page) - len(rows), position
+
+
+_END = object()
+
+
+def _read_ahead(pages: Iterator[Page], depth: int = 2) -> Iterator[Page]:
+    """``pages``, fetched by a thread of their own up to ``depth`` pages ahead of the caller.
+
+    The server looks up and sends the next page while this process decodes the one it
+    has (psycopg waits without holding the GIL). In order; an error fetching a page is
+    raised here, where that page would have come; closing this generator stops the thread.
+    """
+    ahead: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    closed = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not closed.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def fetch() -> None:
+        try:
+            for page in pages:
+                if not put(page):
+                    return
+            put(_END)
+        except BaseException as err:  # noqa: BLE001 - handed to the reader, raised there
+            put(err)
+
+    thread = threading.Thread(target=fetch, name="log-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = ahead.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        closed.set()
+        thread.join()
 
 
 def _postgres_table(recorder: Any) -> Any:
