@@ -64,15 +64,16 @@ def row_dates(value: Any, out: set[date] | None = None) -> set[date]:
     return out
 
 
-def gap_dates(row: dict[str, Any]) -> set[date]:
-    """The days on which :func:`~projections.coverage_gaps.person_gap` may change its answer.
+def gap_dates(row: dict[str, Any], year: int | None = None) -> set[date]:
+    """The days on which :func:`~projections.coverage_gaps.person_gap` may change its answer (for ``year``).
 
     Every date the rules compare the evaluation day with: residence records (who lives
     where), every enrollment's start and end (in force, employee scheme, duplicates),
-    both halves of every transfer, every payment's and refund's date (paid anything by
-    the day), and per resident year the funding periods (from, until), their coverage
-    periods and waiting-period ends, and the enrollment end
-    (``entitlement.row_covered_on``). A rule ``date <= day`` changes on the date; a rule
+    both halves of every transfer, the date of every payment for a period of the year
+    and of its refunds (paid anything for the year by the day), and the year's resident
+    row: its funding periods (from, until), their coverage periods and waiting-period
+    ends, and the enrollment end (``entitlement.row_covered_on``). Without ``year``: the
+    payments and resident rows of every year. A rule ``date <= day`` changes on the date; a rule
     ``date < day`` (the deceased after the day of death, an enrollment or a coverage
     period after its last day) on the day after, which is taken for those dates. A rule
     comparing the day with another date needs it here: the every-day tests
@@ -89,11 +90,15 @@ def gap_dates(row: dict[str, Any]) -> set[date]:
     for t in h.get("transfers", {}).values():  # (.get: rows built by hand in tests hold only some facts)
         on.add(t["started_on"])
         on.add(t["completed_on"])
+    prefix = None if year is None else f"{year:04d}"
     for p in h.get("payments", {}).values():
+        if prefix is not None and not any(k[:4] == prefix for k in p["periods"]):
+            continue
         on.add(p["paid_on"])
         for r in p["refunds"]:
             on.add(r["on"])
-    for y in row["years"].values():
+    years = row["years"].values() if year is None else ([row["years"][year]] if year in row["years"] else [])
+    for y in years:
         after.add(y["enrollment_end"])
         for entry in y["funding"]:
             on.add(entry["from"])
@@ -165,7 +170,7 @@ def year_spells(row: dict[str, Any], year: int, policies: Any, dates: set[date] 
     """The spells of one coverage year, ascending; days the person lives in no grid have none."""
     if not ever_in_a_grid(row, date(year, 12, 31)):
         return []
-    dates = gap_dates(row) if dates is None else dates
+    dates = gap_dates(row, year) if dates is None else dates
     points = breakpoints(year, dates, monthly=_has_employee_months(row), next_days=False)
     ends = [p - DAY for p in points[1:]] + [date(year, 12, 31)]
     categories: dict[str, str | None] = {}  # subsidy category per grid: the same on every day of the year
@@ -237,8 +242,7 @@ def gap_spells(row: dict[str, Any], years: Iterable[int], policies: Any) -> list
     (``"fixed"``; ``"day"``: ``detail`` holds ``{day}`` for the evaluation day;
     ``"month"``: ``{month}`` for its month, ``YYYY-MM``).
     """
-    dates = gap_dates(row)
-    return [spell for year in years for spell in year_spells(row, year, policies, dates)]
+    return [spell for year in years for spell in year_spells(row, year, policies)]
 
 
 def line_on(spell: dict[str, Any], day: date) -> dict[str, Any]:
