@@ -82,7 +82,7 @@ from ledger.domain.errors import DomainError
 from ledger.policy import rules
 from ledger.policy.model import bp_text
 
-from projections.entitlement import region_label, row_covered_on
+from projections.entitlement import decision_fields, region_label
 from projections.history import payment_share, residence_on, subsidy_statuses
 
 #: The reasons in the order of the gap list (subsidised people not enrolled or not paid
@@ -212,6 +212,8 @@ def record_problem(row: dict[str, Any], day: date) -> tuple[str, str, list[str]]
     (see the module docstring).
     """
     h = row["history"]
+    if not h["transfers"] and len(h["enrollments"]) < 2:
+        return None  # most persons: nothing to find
     transfers = open_transfers(row, day)
     if transfers:
         t = transfers[-1]
@@ -263,27 +265,29 @@ def person_gap(row: dict[str, Any], year: int, as_of: date, policies: Any,
     subsidy category per grid is remembered (it does not depend on the day).
     """
     day = evaluation_day(year, as_of)
-    grid = lives_in(row, day)
-    if grid is None:
+    residence = residence_on(row["history"], day)  # lives_in, keeping the record for the decision below
+    if residence is None or residence["status"] != "RESIDENT" or not residence["grid"]:
         return None
+    grid = residence["grid"]
     if categories is None:
         category = subsidy_category(row, year, grid, policies)
     elif grid in categories:
         category = categories[grid]
     else:
         category = categories[grid] = subsidy_category(row, year, grid, policies)
-    decision = row_covered_on(row, day)
-    detail = decision.reason
+    covered, detail, _, _, scheme, _, _, policy_version, sources = decision_fields(row, day, residence)
     problem = record_problem(row, day)
     if problem is not None:
         reason, text, reason_sources = problem
+        detail = f"not counted as covered: {text}; entitlement: {detail}"
         covered = False
-        detail = f"not counted as covered: {text}; entitlement: {decision.reason}"
-    elif decision.covered:
-        covered, reason, reason_sources = True, None, []
+        sources = list(dict.fromkeys(list(sources) + reason_sources))
+    elif covered:
+        reason = None
+        sources = list(sources)  # unique already
     else:
-        covered = False
         reason, reason_sources = _reason_without_problem(row, year, day, category is not None)
+        sources = list(dict.fromkeys(list(sources) + reason_sources))
     y = row["years"].get(year)
     return {
         "person_id": row["history"]["person_id"],
@@ -299,9 +303,9 @@ def person_gap(row: dict[str, Any], year: int, as_of: date, policies: Any,
         "subsidised": category is not None,
         "subsidy_category": category,
         "outstanding_fen": y["outstanding_fen"] if y else None,
-        "scheme": decision.scheme,
-        "policy_version": decision.policy_version,
-        "sources": list(dict.fromkeys(list(decision.sources) + reason_sources)),
+        "scheme": scheme,
+        "policy_version": policy_version,
+        "sources": sources,
     }
 
 

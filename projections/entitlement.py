@@ -88,9 +88,7 @@ from ledger.policy.model import PolicyTable, fen_text
 from projections.history import (
     PersonProjection,
     fold_many,
-    paid_by,
     payment_share,
-    payments_for,
     residence_on,
     subsidy_statuses,
 )
@@ -146,11 +144,48 @@ class _Derivation:
         self.pid = history["person_id"]
         self.statuses = subsidy_statuses(history)
         self._funding: dict[int, dict[str, Any]] = {}
+        # Asked again and again while deriving (per enrollment, per year): answered once.
+        self._first_years: dict[tuple[Any, ...], int] = {}
+        self._last_years: dict[tuple[Any, ...], int | None] = {}
+        self._resident_enrollments: dict[int, list[dict[str, Any]]] = {}
+        self._main: dict[int, dict[str, Any] | None] = {}
+        self._insured: dict[int, bool] = {}
+        self._by_period: dict[str, list[dict[str, Any]]] | None = None
+        # A policy cache answers "no table" without raising (most first_year questions have none).
+        self._find = getattr(policies, "find", None)
+
+    # ---------------------------------------------------------------- payments per period
+    def _payments_by_period(self) -> dict[str, list[dict[str, Any]]]:
+        index = self._by_period
+        if index is None:
+            index = self._by_period = {}
+            for _, p in sorted(self.h["payments"].items()):
+                for period in dict.fromkeys(p["periods"]):
+                    index.setdefault(period, []).append(p)
+        return index
+
+    def payments_for(self, period: str, levy_item: str | None = None) -> list[dict[str, Any]]:
+        """:func:`projections.history.payments_for`, from an index built once (a person may have many months)."""
+        return [p for p in self._payments_by_period().get(period, ()) if levy_item is None or p["levy_item"] == levy_item]
+
+    def paid_by(self, period: str, day: date | None = None, levy_item: str | None = None) -> int:
+        """:func:`projections.history.paid_by` over the period's payments only (a sum: their order does not matter)."""
+        total = 0
+        for p in self._payments_by_period().get(period, ()):
+            if p["reversal"] is not None or (levy_item is not None and p["levy_item"] != levy_item):
+                continue
+            if day is not None and p["paid_on"] > day:
+                continue
+            refunded = sum(r["amount_fen"] for r in p["refunds"] if day is None or r["on"] <= day)
+            total += payment_share(p["amount_fen"] - refunded, p["periods"], period)
+        return total
 
     # ---------------------------------------------------------------- policy
     def table(self, region: str | None, year: int) -> PolicyTable | None:
         if not region:
             return None
+        if self._find is not None:
+            return self._find(region, year)
         try:
             return self.policies.get(region, year)
         except DomainError:
@@ -166,22 +201,35 @@ class _Derivation:
     # ---------------------------------------------------------------- enrollments
     def first_year(self, enrollment: dict[str, Any]) -> int:
         start = enrollment["start_date"]
-        if enrollment["scheme"] == RESIDENT:
-            following = self.table(enrollment["region_code"], start.year + 1)
-            if following is not None and start >= following.resident.concentrated_start:
-                return start.year + 1
-        return start.year
+        key = (enrollment["scheme"], enrollment["region_code"], start)
+        found = self._first_years.get(key)
+        if found is None:
+            found = start.year
+            if enrollment["scheme"] == RESIDENT:
+                following = self.table(enrollment["region_code"], start.year + 1)
+                if following is not None and start >= following.resident.concentrated_start:
+                    found = start.year + 1
+            self._first_years[key] = found
+        return found
 
     def last_year(self, enrollment: dict[str, Any]) -> int | None:
         if enrollment["end_date"] is not None:
             return enrollment["end_date"].year
+        region = enrollment["region_code"]
+        if region in self._last_years:
+            return self._last_years[region]
         try:
-            years = self.policies.years(enrollment["region_code"])
+            years = self.policies.years(region)
         except DomainError:
-            return None
-        return max(years) if years else None
+            years = None
+        found = self._last_years[region] = max(years) if years else None
+        return found
 
     def resident_enrollments_for(self, year: int) -> list[dict[str, Any]]:
+        """The resident enrollments for a coverage year (the same list each time: do not change it)."""
+        out = self._resident_enrollments.get(year)
+        if out is not None:
+            return out
         out = []
         for e in self.h["enrollments"]:
             if e["scheme"] != RESIDENT:
@@ -189,12 +237,16 @@ class _Derivation:
             last = self.last_year(e)
             if last is not None and self.first_year(e) <= year <= last:
                 out.append(e)
+        self._resident_enrollments[year] = out
         return out
 
     def main_enrollment(self, year: int) -> dict[str, Any] | None:
+        if year in self._main:
+            return self._main[year]
         candidates = self.resident_enrollments_for(year)
         originals = [e for e in candidates if not e["duplicate_of"]] or candidates
-        return max(originals, key=lambda e: e["start_date"]) if originals else None
+        found = self._main[year] = max(originals, key=lambda e: e["start_date"]) if originals else None
+        return found
 
     @staticmethod
     def cover_end(enrollment: dict[str, Any]) -> date | None:
@@ -247,7 +299,7 @@ class _Derivation:
         a = self.h["assessments"].get(str(year))
         if a is not None and a["scheme"] == RESIDENT:
             return a["region_code"]
-        live = [p for p in payments_for(self.h, str(year), RESIDENT) if p["reversal"] is None]
+        live = [p for p in self.payments_for(str(year), RESIDENT) if p["reversal"] is None]
         if live:
             return max(live, key=lambda p: p["paid_on"])["region_code"]
         main = self.main_enrollment(year)
@@ -308,13 +360,13 @@ class _Derivation:
             subsidy_since = min((g["valid_from"] for g in grants), default=assessment["assessed_on"] or _jan1(year))
         enrollments = self.resident_enrollments_for(year)
         enrolled_since = min((e["start_date"] for e in enrollments), default=None)
-        payments = payments_for(self.h, period, RESIDENT)
+        payments = self.payments_for(period, RESIDENT)
         live = [p for p in payments if p["reversal"] is None]
 
         def funded_on(day: date) -> bool:
             if enrolled_since is not None and day < enrolled_since:
                 return False
-            paid = paid_by(self.h, period, day, RESIDENT)
+            paid = self.paid_by(period, day, RESIDENT)
             sub = subsidy if subsidy_since is not None and day >= subsidy_since else 0
             return paid + sub >= standard and paid + sub > 0
 
@@ -336,7 +388,7 @@ class _Derivation:
                 current["ended_by"] = [r["event_id"] for p in live for r in p["refunds"] if r["on"] == day]
                 current = None
         gross = sum(payment_share(p["amount_fen"], p["periods"], period) for p in live)
-        net = paid_by(self.h, period, None, RESIDENT)
+        net = self.paid_by(period, None, RESIDENT)
         open_interval = intervals[-1] if intervals and intervals[-1]["until"] is None else None
         insured = open_interval is not None and open_interval["from"] <= _dec31(year)
         back_paid_on = open_interval["from"] if open_interval is not None and not insured else None
@@ -380,9 +432,9 @@ class _Derivation:
             for e in self.h["enrollments"]:
                 if e["scheme"] == EMPLOYEE and e["start_date"] <= last and (e["end_date"] is None or e["end_date"] >= first):
                     enrollment = e
-            payments = payments_for(self.h, month, EMPLOYEE)
+            payments = self.payments_for(month, EMPLOYEE)
             live = [p for p in payments if p["reversal"] is None]
-            net = paid_by(self.h, month, None, EMPLOYEE)
+            net = self.paid_by(month, None, EMPLOYEE)
             due = a["due_fen"] if a else None
             covered = (net >= due and net > 0) if due is not None else net > 0
             region = a["region_code"] if a else (enrollment["region_code"] if enrollment else
@@ -419,8 +471,11 @@ class _Derivation:
     # ---------------------------------------------------------------- history questions
     def insured(self, year: int, months: dict[str, dict[str, Any]]) -> bool:
         """An insured year (see the module docstring): resident year settled in time, or a paid employee month."""
-        f = self.funding(year)
-        return bool(f and f["insured"]) or self.employee_insured(year, months)
+        found = self._insured.get(year)
+        if found is None:  # ``months`` is the one employee_months() of this derivation
+            f = self.funding(year)
+            found = self._insured[year] = bool(f and f["insured"]) or self.employee_insured(year, months)
+        return found
 
     def earliest_enrollment_year(self) -> int | None:
         return min((self.first_year(e) for e in self.h["enrollments"]), default=None)
@@ -867,23 +922,36 @@ def covered_on(view: dict[str, Any], person_id: Any, day: date) -> Decision:
 
 def row_covered_on(row: dict[str, Any], day: date) -> Decision:
     """:func:`covered_on` for one row of the view."""
+    return Decision(*decision_fields(row, day, residence_on(row["history"], day)))
+
+
+#: A decision's fields in :class:`Decision`'s order: (covered, reason, person_id, day, scheme, period,
+#: region_code, policy_version, sources).
+DecisionFields = tuple[bool, str, str, date, "str | None", "str | None", "str | None", "str | None", tuple[str, ...]]
+
+
+def decision_fields(row: dict[str, Any], day: date, residence: dict[str, Any] | None) -> DecisionFields:
+    """:func:`row_covered_on` as a plain tuple, given the residence record in force on ``day``.
+
+    For callers asking about many days (the gap spells): no dataclass built per answer.
+    """
     history = row["history"]
     pid = history["person_id"]
-    residence = residence_on(history, day)
     if residence is not None and residence["status"] == "DECEASED" and residence["on"] < day:  # the day itself is covered
-        return Decision(False, f"not covered: reported deceased on {residence['on'].isoformat()} (household registry)",
-                        pid, day, sources=(residence["event_id"],))
+        return (False, f"not covered: reported deceased on {residence['on'].isoformat()} (household registry)",
+                pid, day, None, None, None, None, (residence["event_id"],))
 
     resident = row["years"].get(day.year)
     month = f"{day.year:04d}-{day.month:02d}"
-    employee = row["employee_years"].get(day.year, {"months": {}})["months"].get(month)
+    employee_year = row["employee_years"].get(day.year)
+    employee = employee_year["months"].get(month) if employee_year is not None else None
     enrollment = _employee_enrollment_on(history, day)
 
     answer = None
     if resident is not None:
         covered, reason, sources = _explain_resident(resident, day)
-        answer = Decision(covered, reason, pid, day, RESIDENT, str(day.year), resident["region_code"],
-                          resident["policy_version"], tuple(_uniq(sources)))
+        answer = (covered, reason, pid, day, RESIDENT, str(day.year), resident["region_code"],
+                  resident["policy_version"], tuple(_uniq(sources)))
         if covered:
             return answer
     if enrollment is not None:
@@ -891,9 +959,9 @@ def row_covered_on(row: dict[str, Any], day: date) -> Decision:
                                  + employee["sources"]["enrollment"])) if employee else (enrollment["event_id"],))
         if employee is not None and employee["covered"]:
             due = f" of {fen_text(employee['due_fen'])} due" if employee["due_fen"] is not None else ""
-            return Decision(True, (f"covered: employee scheme in {region_label(enrollment['region_code'])}, "
-                                   f"{month} paid ({fen_text(employee['net_paid_fen'])}{due})"),
-                            pid, day, EMPLOYEE, month, enrollment["region_code"], employee["policy_version"], m_sources)
+            return (True, (f"covered: employee scheme in {region_label(enrollment['region_code'])}, "
+                           f"{month} paid ({fen_text(employee['net_paid_fen'])}{due})"),
+                    pid, day, EMPLOYEE, month, enrollment["region_code"], employee["policy_version"], m_sources)
         if answer is None or resident["enrollment_state"] == "NONE":
             if employee is None:
                 why = f"no employee contribution recorded for {month}"
@@ -901,9 +969,9 @@ def row_covered_on(row: dict[str, Any], day: date) -> Decision:
                 due = fen_text(employee["due_fen"]) if employee["due_fen"] is not None else "not assessed"
                 why = (f"employee contributions for {month} not paid (due {due}, paid "
                        f"{fen_text(employee['net_paid_fen'])})")
-            return Decision(False, f"not covered: {why}", pid, day, EMPLOYEE, month, enrollment["region_code"],
-                            employee["policy_version"] if employee else None, m_sources)
+            return (False, f"not covered: {why}", pid, day, EMPLOYEE, month, enrollment["region_code"],
+                    employee["policy_version"] if employee else None, m_sources)
     if answer is not None:
         return answer
-    return Decision(False, f"not covered: no enrollment or contribution for {day.year} in the ledger", pid, day,
-                    sources=tuple(row["summary"]["sources"]["enrollment"]))
+    return (False, f"not covered: no enrollment or contribution for {day.year} in the ledger", pid, day,
+            None, None, None, None, tuple(row["summary"]["sources"]["enrollment"]))

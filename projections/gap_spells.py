@@ -8,11 +8,14 @@ names: every rule compares the day with a date the row holds (a payment, a refun
 residence record, the start of coverage after a waiting period, the start or end of
 an enrollment -- two in force make a duplicate --, either half of a transfer...), as
 ``date <= day`` or ``date < day``. So between two consecutive
-*breakpoints* -- 1 January, every date of the row and the day after it, and (for
-anyone with employee-scheme months) the first of every month -- the answer is
+*breakpoints* -- 1 January, every such date of the row and the day after it, and
+(for anyone with employee-scheme months) the first of every month -- the answer is
 constant. :func:`gap_spells` evaluates ``person_gap`` once per breakpoint, with the
 pure function itself, and merges equal neighbours into spells ``[valid_from,
-valid_until]``. A store keeps the spells as rows, and the gap list and coverage rates
+valid_until]``. The dates taken are the ones those rules compare the day with
+(:func:`gap_dates`), not every date of the row: an assessment's due date, a subsidy's
+validity, an account movement or the birth date reach a line only through the year's
+funding and coverage, whose own dates are taken. A store keeps the spells as rows, and the gap list and coverage rates
 for a day become an indexed lookup (``valid_from <= day <= valid_until``) giving
 exactly what the pure functions give (tests/unit/test_projection_store_queries.py
 compares them on every day of two years).
@@ -50,7 +53,7 @@ LINE_KEYS = (
 
 
 def row_dates(value: Any, out: set[date] | None = None) -> set[date]:
-    """Every calendar date (not instant) anywhere in a row: the days its answers can change on."""
+    """Every calendar date (not instant) anywhere in a row (more than the spells need: see :func:`gap_dates`)."""
     out = set() if out is None else out
     for item in (value.values() if type(value) is dict else value):
         kind = type(item)
@@ -59,6 +62,57 @@ def row_dates(value: Any, out: set[date] | None = None) -> set[date]:
         elif kind is dict or kind is list or kind is tuple:
             row_dates(item, out)
     return out
+
+
+def gap_dates(row: dict[str, Any], year: int | None = None) -> set[date]:
+    """The days on which :func:`~projections.coverage_gaps.person_gap` may change its answer (for ``year``).
+
+    Every date the rules compare the evaluation day with: residence records (who lives
+    where), every enrollment's start and end (in force, employee scheme, duplicates),
+    both halves of every transfer, the date of every payment for a period of the year
+    and of its refunds (paid anything for the year by the day), and the year's resident
+    row: its funding periods (from, until), their coverage periods and waiting-period
+    ends, and the enrollment end (``entitlement.row_covered_on``). Without ``year``: the
+    payments and resident rows of every year. A rule ``date <= day`` changes on the date; a rule
+    ``date < day`` (the deceased after the day of death, an enrollment or a coverage
+    period after its last day) on the day after, which is taken for those dates. A rule
+    comparing the day with another date needs it here: the every-day tests
+    (tests/unit/test_projection_store_spells.py and _queries.py) fail otherwise.
+    """
+    h = row["history"]
+    on: set[Any] = set()  # the answer may change on the date
+    after: set[Any] = set()  # ... and on the day after it
+    for r in h["residence"]:
+        after.add(r["on"])
+    for e in h["enrollments"]:
+        on.add(e["start_date"])
+        after.add(e["end_date"])
+    for t in h.get("transfers", {}).values():  # (.get: rows built by hand in tests hold only some facts)
+        on.add(t["started_on"])
+        on.add(t["completed_on"])
+    prefix = None if year is None else f"{year:04d}"
+    for p in h.get("payments", {}).values():
+        if prefix is not None and not any(k[:4] == prefix for k in p["periods"]):
+            continue
+        on.add(p["paid_on"])
+        for r in p["refunds"]:
+            on.add(r["on"])
+    years = row["years"].values() if year is None else ([row["years"][year]] if year in row["years"] else [])
+    for y in years:
+        after.add(y["enrollment_end"])
+        for entry in y["funding"]:
+            on.add(entry["from"])
+            on.add(entry["until"])
+            if entry["waiting"] is not None:
+                on.add(entry["waiting"]["coverage_start"])
+            for first, last in entry["coverage"]:
+                on.add(first)
+                after.add(last)
+    after.discard(None)
+    on.update(after)
+    on.update(d + DAY for d in after if d < date.max)
+    on.discard(None)
+    return on
 
 
 def _has_employee_months(row: dict[str, Any]) -> bool:
@@ -70,8 +124,11 @@ def ever_in_a_grid(row: dict[str, Any], until: date) -> bool:
     return any(r["status"] == "RESIDENT" and r["grid"] and r["on"] <= until for r in row["history"]["residence"])
 
 
-def breakpoints(year: int, dates: Iterable[date], *, monthly: bool) -> list[date]:
-    """The days of ``year`` on which a gap line may change, ascending, starting with 1 January."""
+def breakpoints(year: int, dates: Iterable[date], *, monthly: bool, next_days: bool = True) -> list[date]:
+    """The days of ``year`` on which a gap line may change, ascending, starting with 1 January.
+
+    ``next_days``: each date's next day too (``dates`` from :func:`gap_dates` hold the ones needed).
+    """
     first, last = date(year, 1, 1), date(year, 12, 31)
     points = {first}
     if monthly:
@@ -79,9 +136,10 @@ def breakpoints(year: int, dates: Iterable[date], *, monthly: bool) -> list[date
     for d in dates:
         if first <= d <= last:
             points.add(d)
-        after = d + DAY if d < date.max else d
-        if first <= after <= last:
-            points.add(after)
+        if next_days:
+            after = d + DAY if d < date.max else d
+            if first <= after <= last:
+                points.add(after)
     return sorted(points)
 
 
@@ -112,8 +170,8 @@ def year_spells(row: dict[str, Any], year: int, policies: Any, dates: set[date] 
     """The spells of one coverage year, ascending; days the person lives in no grid have none."""
     if not ever_in_a_grid(row, date(year, 12, 31)):
         return []
-    dates = row_dates(row) if dates is None else dates
-    points = breakpoints(year, dates, monthly=_has_employee_months(row))
+    dates = gap_dates(row, year) if dates is None else dates
+    points = breakpoints(year, dates, monthly=_has_employee_months(row), next_days=False)
     ends = [p - DAY for p in points[1:]] + [date(year, 12, 31)]
     categories: dict[str, str | None] = {}  # subsidy category per grid: the same on every day of the year
     pieces: list[tuple[dict[str, Any], date, date, str]] = []
@@ -129,6 +187,10 @@ def year_spells(row: dict[str, Any], year: int, policies: Any, dates: set[date] 
             pieces.append((line, first, last, "fixed"))
             continue
         at_end = _line(row, year, last, policies, categories)
+        if at_end is not None and at_end["detail"] == line["detail"] and _same(line, at_end):
+            # The date in the text is not the day (e.g. coverage "2025-01-01 to 2025-12-31" asked on 1 January).
+            pieces.append((line, first, last, "fixed"))
+            continue
         template = line["detail"].replace(iso, DAY_PLACEHOLDER)
         if (at_end is not None and DAY_PLACEHOLDER not in line["detail"]
                 and at_end["detail"].replace(last.isoformat(), DAY_PLACEHOLDER) == template
@@ -180,8 +242,7 @@ def gap_spells(row: dict[str, Any], years: Iterable[int], policies: Any) -> list
     (``"fixed"``; ``"day"``: ``detail`` holds ``{day}`` for the evaluation day;
     ``"month"``: ``{month}`` for its month, ``YYYY-MM``).
     """
-    dates = row_dates(row)
-    return [spell for year in years for spell in year_spells(row, year, policies, dates)]
+    return [spell for year in years for spell in year_spells(row, year, policies)]
 
 
 def line_on(spell: dict[str, Any], day: date) -> dict[str, Any]:
@@ -196,4 +257,4 @@ def line_on(spell: dict[str, Any], day: date) -> dict[str, Any]:
     return line
 
 
-__all__ = ["LINE_KEYS", "breakpoints", "gap_spells", "line_on", "row_dates", "year_spells"]
+__all__ = ["LINE_KEYS", "breakpoints", "gap_dates", "gap_spells", "line_on", "row_dates", "year_spells"]

@@ -144,21 +144,28 @@ def fold_many(history: dict[str, Any] | None, events: Iterable[Any]) -> dict[str
     new: dict[str, Any] | None = None  # the copy, made on the first event that changes something
     for event in events:
         current = new if new is not None else history
-        if _is_duplicate(current, event):
+        duplicate, name, pid, version, event_id = _check(current, event)
+        if duplicate:
             continue
         if new is None:
-            new = new_history(person_key(event)) if history is None else copy.deepcopy(history)  # type: ignore[arg-type]
-        _HANDLERS.get(event_type(event), _ignore)(new, event)  # type: ignore[arg-type]
-        new["version"] = int(value(event, "version"))
-        new["event_ids"].append(_eid(event))
+            new = new_history(pid) if history is None else copy.deepcopy(history)  # type: ignore[arg-type]
+        _HANDLERS.get(name, _ignore)(new, event)
+        new["version"] = version
+        new["event_ids"].append(event_id)
     return new if new is not None else history
 
 
-def _is_duplicate(history: dict[str, Any] | None, event: Any) -> bool:
-    """True for an event already applied; raises for a gap or a different event at an applied version."""
-    if event_type(event) is None:
+def _check(history: dict[str, Any] | None, event: Any) -> tuple[bool, str, str, int, str]:
+    """Is the event already applied? Raises for a gap or a different event at an applied version.
+
+    Returns what it read from the event too (the fold needs it again): (duplicate,
+    event type, person id, version, event id).
+    """
+    name = event_type(event)
+    if name is None:
         raise ProjectionError("NOT_A_PERSON_EVENT", f"{type(event).__name__} is not a person event")
-    pid = person_key(event)
+    pid = value(event, "person_id")
+    pid = str(pid) if pid is not None else None  # person_key, the event type known
     version = int(value(event, "version"))
     event_id = _eid(event)
     if history is not None and history["person_id"] != pid:
@@ -173,14 +180,14 @@ def _is_duplicate(history: dict[str, Any] | None, event: Any) -> bool:
                 f"person {pid} version {version} was applied as event {applied}, now event {event_id} claims it",
                 person_id=pid, version=version,
             )
-        return True
+        return True, name, pid, version, event_id  # type: ignore[return-value]
     if version != last + 1:
         raise ProjectionError(
             "EVENT_GAP",
             f"person {pid}: event version {version} arrived after version {last}; fetch the missing events first",
             person_id=pid, version=version, last_version=last,
         )
-    return False
+    return False, name, pid, version, event_id  # type: ignore[return-value]
 
 
 def _ignore(history: dict[str, Any], event: Any) -> None:

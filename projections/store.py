@@ -449,12 +449,15 @@ class ViewStore:
         source: str,
         projections: Sequence[str],
         positions: Mapping[int, tuple[int | None, int]],
+        replace: bool = True,
     ) -> None:
         """Store the batch's changed persons and move the positions, in ONE transaction.
 
         ``positions``: partition -> (position the batch started after, position it ends at).
         A person's derived-table rows are replaced only with the projection row they
-        come from (an unchanged entitlement row keeps its spells).
+        come from (an unchanged entitlement row keeps its spells). ``replace=False``:
+        the store holds no row of these persons yet (a rebuild's bulk load writes each
+        person once into empty tables), so nothing is deleted first.
         """
         now = self._now()
         with self.transaction():
@@ -462,17 +465,20 @@ class ViewStore:
                 pids = [c.person_id for c in changes if projection in c.rows]
                 if not pids:
                     continue
-                self._delete_persons(ROWS, pids, projection)
+                if replace:
+                    self._delete_persons(ROWS, pids, projection)
                 self._insert(ROWS, [(projection, c.person_id, *c.rows[projection])
                                     for c in changes if projection in c.rows])
                 derived = (YEARS, SPELLS) if projection == ENTITLEMENT else (DUES,)
                 for table in derived:
-                    self._delete_persons(table, pids)
+                    if replace:
+                        self._delete_persons(table, pids)
                     attr = {YEARS: "years", SPELLS: "spells", DUES: "dues"}[table]
                     self._insert(table, [r for c in changes if projection in c.rows for r in getattr(c, attr)])
             masked = [(c.person_id, c.masked_id) for c in changes if c.masked_id is not None]
             if masked:
-                self._delete_persons(PERSONS, [pid for pid, _ in masked])
+                if replace:
+                    self._delete_persons(PERSONS, [pid for pid, _ in masked])
                 self._insert(PERSONS, masked)
             self._move_positions(source, projections, positions, now)
 
@@ -747,6 +753,14 @@ class PostgresViewStore(LockedStatements, ViewStore):
         conn = connect_in_schema(self.settings, self.schema)
         # View rows are read back by projections.codec from the JSON text itself.
         conn.adapters.register_loader("json", TextLoader)
+        # A view row is a few kB of JSON, compressed when stored: lz4 takes a third less
+        # of the server's time than the default pglz for COPY (measured on the rows of a
+        # rebuild; ~20% more space). Reading either is transparent. Servers without lz4
+        # (before PostgreSQL 14, or built without it) keep their default.
+        try:
+            conn.execute("SET default_toast_compression = 'lz4'")
+        except Exception:  # noqa: BLE001 - psycopg.Error of some kind: not available here
+            pass
         return conn
 
     def _sibling(self, suffix: str) -> PostgresViewStore:
