@@ -38,11 +38,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from ledger.domain.errors import DomainError
+from ledger.gc_tuning import few_collections
 from ledger.log import get_logger
 
 from projections.arrears import due_rows
@@ -110,27 +110,6 @@ class PolicyCache:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.book, name)
-
-
-@contextmanager
-def few_collections(first_generation: int = 100_000) -> Iterator[None]:
-    """Let the cyclic garbage collector run rarely while a pass holds a large history in memory.
-
-    A pass reads a shard's events (long-lived) and allocates millions of short-lived
-    dicts while folding; the pure rows hold no reference cycles, yet every collection of
-    the oldest generation walks all of it (a third of the derivation's time, measured).
-    The objects alive at the start are frozen (never scanned) and the youngest
-    generation collects after ``first_generation`` allocations instead of 700; both
-    are restored at the end.
-    """
-    threshold = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(max(threshold[0], first_generation), *threshold[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
 
 
 def policy_fingerprint(policies: Any) -> str:
