@@ -291,12 +291,14 @@ def _postgres_pages(recorder: Any, position: int, stop: int, size: int, shard: S
 
     ``select_notifications`` returns every notification as a dict row turned into a
     ``Notification``; a rebuild reads millions. Here the rows are plain tuples, only
-    the Person events' states are sent (the ``SourceRecord`` index's stay in the
-    server; their rows are counted as skipped), and a page is a range of notification ids, so the position moves past
-    whatever the range holds. The range ends at ``stop``, the log's end when the read
-    began: the library's writers insert under a table lock, so every id up to it is
-    committed. With a ``shard``, the other shards' states stay in the server too (a
-    rebuild in several passes reads the log once per pass).
+    the Person events are sent (the ``SourceRecord`` index's rows stay in the server;
+    the ids of a range that are not sent count as skipped), and a page is a range of
+    notification ids, so the position moves past whatever the range holds. The range
+    ends at ``stop``, the log's end when the read began: the library's writers insert
+    under a table lock, so every id up to it is committed. With a ``shard``, the other
+    shards' rows stay in the server too: a rebuild in several passes scans the log once
+    per pass in PostgreSQL, but each row crosses to Python once (at 500,000 residents,
+    five passes had sent every pass all 4.9 million rows, the others' without a state).
     """
     from eventsourcing.persistence import StoredEvent
     from psycopg.rows import tuple_row
@@ -306,17 +308,17 @@ def _postgres_pages(recorder: Any, position: int, stop: int, size: int, shard: S
     if shard is not None:
         ours += f" AND {SQL_SHARD_OF.format(shards=int(shard[1]))} = {int(shard[0])}"
     statement = SQL(
-        "SELECT originator_id, originator_version, topic, CASE WHEN " + ours + " THEN state END FROM {} "  # type: ignore[arg-type]
-        "WHERE notification_id > %s AND notification_id <= %s ORDER BY notification_id"
+        "SELECT originator_id, originator_version, topic, state FROM {} "
+        "WHERE notification_id > %s AND notification_id <= %s AND " + ours + " ORDER BY notification_id"  # type: ignore[arg-type]
     ).format(_postgres_table(recorder))
     while position < stop:
         # Ids can have holes (a rolled-back insert); a page is at most ``size`` ids wide.
         reached = min(stop, position + size)
         with recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cursor:
-            cursor.execute(statement, (PERSON_TOPIC_PREFIX, position, reached), prepare=True)
+            cursor.execute(statement, (position, reached, PERSON_TOPIC_PREFIX), prepare=True)
             found = cursor.fetchall()
-        rows = [StoredEvent(o, v, t, bytes(s)) for o, v, t, s in found if s is not None]
-        yield rows, len(found) - len(rows), reached
+        rows = [StoredEvent(o, v, t, bytes(s)) for o, v, t, s in found]
+        yield rows, reached - position - len(rows), reached
         position = reached
 
 
