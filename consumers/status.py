@@ -35,7 +35,7 @@ class Position:
     source: str  # topic, or "notification log"
     partition: int
     position: int | None  # last offset / notification id taken, None: nothing yet
-    end: int | None  # last offset / notification id there is, None: unknown
+    end: int | None  # last offset / notification id there is, None: none (an empty partition)
     lag: int | None  # records / notifications not taken yet
     dead_letters: int | None = None  # open dead letters of the feed (consumers only)
 
@@ -47,6 +47,11 @@ def _lag(position: int | None, first: int, last: int) -> int:
     """Records after ``position`` up to ``last`` (``first``: the oldest still kept, for a consumer not started)."""
     taken_up_to = first - 1 if position is None else max(position, first - 1)
     return max(0, last - taken_up_to)
+
+
+def _last(first: int, end: int) -> int | None:
+    """The last offset a partition holds (None when it holds none: empty, or emptied by retention)."""
+    return end - 1 if end > first else None
 
 
 def kafka_ends(bootstrap_servers: str) -> tuple[Ends, Callable[[], None]]:
@@ -84,7 +89,7 @@ def pipeline_status(system: Any, ends: Ends | None) -> list[Position]:
             topic = system.topic(HANDLERS[feed].base_topic)
             for partition, (first, end) in sorted(ends(topic).items()):
                 position = ledger.position(position_name(group, topic, partition))
-                rows.append(Position("consumer", group, topic, partition, position, end - 1,
+                rows.append(Position("consumer", group, topic, partition, position, _last(first, end),
                                      _lag(position, first, end - 1), open_letters.get(topic, 0)))
     events_topic = system.topic(LEDGER_EVENTS_TOPIC)
     published = ledger.position(LedgerPublisher.position_name_for(events_topic)) or 0
@@ -99,7 +104,7 @@ def pipeline_status(system: Any, ends: Ends | None) -> list[Position]:
         for partition, (first, end) in sorted(ends(events_topic).items()):
             position = stored.get(partition)
             rows.append(Position("views (kafka)", f"kafka:{events_topic}", events_topic, partition, position,
-                                 end - 1, _lag(position, first, end - 1)))
+                                 _last(first, end), _lag(position, first, end - 1)))
     return rows
 
 

@@ -527,7 +527,11 @@ def cmd_arrears(args: argparse.Namespace) -> int:
 
     from projections.arrears import sort_arrears
 
+    from ledger.domain.places import validate_region_code
+
     who = _reader()
+    if args.region is not None:
+        args.region = validate_region_code(args.region)
     check_arrears_read(who, region=args.region, grid=args.grid, grid_option="--grid")
     system = bootstrap()
     try:

@@ -123,6 +123,7 @@ def test_clerk_reads_own_region_with_full_ids(deployment, capsys, monkeypatch):
     refused(capsys, "SCOPE_FORBIDDEN", "person", number(3))
     refused(capsys, "SCOPE_FORBIDDEN", "gaps", GRID_HANYIN, "--as-of", "2026-03-01")
     refused(capsys, "SCOPE_FORBIDDEN", "arrears", "--region", HANYIN, "--as-of", "2026-03-01")
+    refused(capsys, "REGION_FORMAT", "arrears", "--region", "61090", "--as-of", "2026-03-01")
     refused(capsys, "ROLE_FORBIDDEN", "history", number(2))
 
 
