@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any, Callable, Sequence
 
 from ledger.domain.errors import DomainError
-from ledger.http.access import check_arrears_read, cli_principal, person_access
+from ledger.http.access import check_arrears_read, clerk_arrears, cli_principal, person_access
 from ledger.http.auth import Forbidden, Principal, Role
 from ledger.log import mask_id_number
 
@@ -523,11 +523,8 @@ def cmd_entitlement(args: argparse.Namespace) -> int:
 
 def cmd_arrears(args: argparse.Namespace) -> int:
     from ledger.bootstrap import bootstrap
-    from projections.wiring import view_queries
-
-    from projections.arrears import sort_arrears
-
     from ledger.domain.places import validate_region_code
+    from projections.wiring import view_queries
 
     who = _reader()
     if args.region is not None:
@@ -538,9 +535,8 @@ def cmd_arrears(args: argparse.Namespace) -> int:
         queries = view_queries(system)
         if who.role == Role.CLERK and args.region is None and args.grid is None:  # all the clerk's regions
             sort = args.sort or "outstanding_fen"
-            rows = sort_arrears([r for own in sorted(who.scopes)
-                                 for r in queries.arrears(args.as_of, region=own, sort=sort)], sort)
-            rows = rows[:args.limit] if args.limit else rows
+            rows = clerk_arrears(who, lambda own: queries.arrears(args.as_of, region=own, sort=sort), sort=sort,
+                                 limit=args.limit)
         else:
             rows = queries.arrears(args.as_of, region=args.region, grid=args.grid, sort=args.sort or None,
                                    limit=args.limit)

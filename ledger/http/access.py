@@ -14,7 +14,8 @@ show personal data (``person``, ``entitlement``, ``gaps``, ``arrears``, ``histor
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from ledger.domain.errors import DomainError
 from ledger.domain.person import Person
@@ -79,6 +80,15 @@ def check_arrears_read(who: Principal, *, region: str | None, grid: str | None, 
                         f"{who.scope_text()} (请指定你负责的网格)")
 
 
+def clerk_arrears(who: Principal, fetch: Callable[[str], list[dict[str, Any]]], *, sort: str,
+                  limit: int | None) -> list[dict[str, Any]]:
+    """A clerk's arrears list when they name neither region nor grid: all their regions', merged and sorted."""
+    from projections.arrears import sort_arrears
+
+    rows = sort_arrears([r for own in sorted(who.scopes) for r in fetch(own)], sort)
+    return rows[:limit] if limit else rows
+
+
 def cli_principal(env: Mapping[str, str] | None = None) -> Principal:
     """The principal of the token in ``LEDGER_TOKEN``, checked against ``LEDGER_TOKENS_FILE``.
 
@@ -98,5 +108,5 @@ def cli_principal(env: Mapping[str, str] | None = None) -> Principal:
     return store.authenticate(f"Bearer {token}")
 
 
-__all__ = ["TOKEN_ENV", "acting_region", "check_arrears_read", "cli_principal", "person_access", "person_grids",
+__all__ = ["TOKEN_ENV", "acting_region", "check_arrears_read", "clerk_arrears", "cli_principal", "person_access", "person_grids",
            "person_regions"]

@@ -15,12 +15,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from ledger.domain.errors import DomainError, NotFound
 from ledger.domain.places import parse_grid_code, validate_region_code
 from ledger.http import deps
-from ledger.http.access import check_arrears_read
+from ledger.http.access import check_arrears_read, clerk_arrears
 from ledger.http.auth import Principal, Role
 from ledger.http.models import ErrorOut, IsoDate
 from ledger.http.routes_persons import today
 from ledger.log import get_logger, mask_id_number
-from projections.arrears import sort_arrears
 from projections.coverage_gaps import evaluation_day
 
 log = get_logger("ledger.http.grids")
@@ -145,9 +144,8 @@ def arrears(
     reads = request.app.state.reads
     sort = sort or "outstanding_fen"
     if who.role == Role.CLERK and region is None and grid is None:  # all the clerk's regions
-        rows = sort_arrears([r for own in sorted(who.scopes) for r in reads.arrears(as_of=as_of, region=own, sort=sort)],
-                            sort)
-        rows = rows[:limit] if limit else rows
+        rows = clerk_arrears(who, lambda own: reads.arrears(as_of=as_of, region=own, sort=sort), sort=sort,
+                             limit=limit)
     else:
         rows = reads.arrears(as_of=as_of, region=region, grid=grid, sort=sort, limit=limit)
     rows = shown(request, rows, who)
