@@ -88,6 +88,7 @@ from ledger.policy.model import PolicyTable, fen_text
 from projections.history import (
     PersonProjection,
     fold_many,
+    paid_share,
     payment_share,
     residence_on,
     subsidy_statuses,
@@ -170,15 +171,7 @@ class _Derivation:
 
     def paid_by(self, period: str, day: date | None = None, levy_item: str | None = None) -> int:
         """:func:`projections.history.paid_by` over the period's payments only (a sum: their order does not matter)."""
-        total = 0
-        for p in self._payments_by_period().get(period, ()):
-            if p["reversal"] is not None or (levy_item is not None and p["levy_item"] != levy_item):
-                continue
-            if day is not None and p["paid_on"] > day:
-                continue
-            refunded = sum(r["amount_fen"] for r in p["refunds"] if day is None or r["on"] <= day)
-            total += payment_share(p["amount_fen"] - refunded, p["periods"], period)
-        return total
+        return sum(paid_share(p, period, day, levy_item) for p in self._payments_by_period().get(period, ()))
 
     # ---------------------------------------------------------------- policy
     def table(self, region: str | None, year: int) -> PolicyTable | None:

@@ -425,17 +425,18 @@ def paid_by(history: dict[str, Any], period: str, day: date | None = None, levy_
     A reversal (冲正) removes its payment entirely, whatever its date; a refund (退费)
     counts from its own date.
     """
-    total = 0
-    for p in history["payments"].values():
-        if p["reversal"] is not None or period not in p["periods"]:
-            continue
-        if levy_item is not None and p["levy_item"] != levy_item:
-            continue
-        if day is not None and p["paid_on"] > day:
-            continue
-        refunded = sum(r["amount_fen"] for r in p["refunds"] if day is None or r["on"] <= day)
-        total += payment_share(p["amount_fen"] - refunded, p["periods"], period)
-    return total
+    return sum(paid_share(p, period, day, levy_item) for p in history["payments"].values()
+               if period in p["periods"])
+
+
+def paid_share(payment: dict[str, Any], period: str, day: date | None = None, levy_item: str | None = None) -> int:
+    """What one payment (for ``period`` among others) counts for that period by the end of ``day``: see :func:`paid_by`."""
+    if payment["reversal"] is not None or (levy_item is not None and payment["levy_item"] != levy_item):
+        return 0
+    if day is not None and payment["paid_on"] > day:
+        return 0
+    refunded = sum(r["amount_fen"] for r in payment["refunds"] if day is None or r["on"] <= day)
+    return payment_share(payment["amount_fen"] - refunded, payment["periods"], period)
 
 
 def payments_for(history: dict[str, Any], period: str, levy_item: str | None = None) -> list[dict[str, Any]]:
