@@ -21,7 +21,6 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -176,7 +175,6 @@ class _Pipeline:
         raise AssertionError(f"clerk action routed to feed {topic}")
 
     def run(self, county: Any, progress: Any) -> None:
-        feeds = self.feeds
         run_kind: str | None = None
         run: list[Any] = []
 
