@@ -87,11 +87,39 @@ def _cpu() -> float:
     return time.process_time() + children.ru_utime + children.ru_stime
 
 
+def _pg_cpu() -> float:
+    """CPU seconds used so far by this machine's PostgreSQL processes, from /proc.
+
+    The live processes' own time, plus the time of exited backends, which the postmaster
+    (the one whose parent is not a postgres process) collects as its children's time.
+    """
+    total = 0
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        if name.startswith("postgres"):
+            fields = stat[stat.rindex(")") + 2:].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
 def _cpu_line(cpu: float, events: int, who: str = "this process") -> str:
     """The rebuild's Python CPU per event, and the rate it gives per core: a figure the machine's load hardly moves."""
     per = cpu / max(1, events)
     return (f"CPU ({who}, Python only; PostgreSQL's backends not counted): {cpu:.1f}s, {per * 1e6:.0f} µs per "
             f"person event, i.e. {1 / per if per else 0:,.0f} person events/s per core")
+
+
+def _pg_cpu_line(cpu: float, events: int) -> str:
+    return (f"CPU (PostgreSQL's processes on this machine): {cpu:.1f}s, {cpu / max(1, events) * 1e6:.0f} µs per "
+            f"person event")
 
 
 # --------------------------------------------------------------------------- the county's events
@@ -365,11 +393,11 @@ def main(argv: list[str] | None = None) -> int:
             watch = Stopwatch()
             policies = PolicyCache(system.policies)
             print(f"rebuild (load average {_load()}) ...", flush=True)
-            cpu = _cpu()
+            cpu, pg_cpu = _cpu(), _pg_cpu()
             with instrumented(watch):
                 result = rebuild(store, NotificationLogSource(system.ledger, page_size=5000), policies,
                                  progress=True)
-            cpu = _cpu() - cpu
+            cpu, pg_cpu = _cpu() - cpu, _pg_cpu() - pg_cpu
             persons = store.counts()
             print(f"rebuilt: {result.events:,} person events ({result.consumed:,} log positions), "
                   f"{persons['view_rows'] // 2:,} persons, {persons['view_coverage_spells']:,} gap spells, "
@@ -380,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {label:48} {secs:8.1f}s  {secs / result.seconds * 100:5.1f}%  "
                       f"{secs / max(1, persons['view_rows'] // 2) * 1e6:8.0f} µs/person")
             print(_cpu_line(cpu, result.events), flush=True)
+            print(_pg_cpu_line(pg_cpu, result.events), flush=True)
             figures.append(("rebuild, 1 process: Python CPU per person event (µs)", f"{cpu / result.events * 1e6:,.0f}",
                             "-", "-"))
             rate = result.events / result.seconds
@@ -394,11 +423,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"rebuild with {args.workers} worker processes (load average {_load()}) ...", flush=True)
                 shards = parallel_shards(Settings(persistence="postgres", postgres=settings, id_key=ID_KEY), "log",
                                          args.workers)
-                cpu = _cpu()
+                cpu, pg_cpu = _cpu(), _pg_cpu()
                 result = rebuild(store, NotificationLogSource(system.ledger, page_size=5000), policies,
                                  progress=True, run_shards=shards)
-                cpu = _cpu() - cpu
+                cpu, pg_cpu = _cpu() - cpu, _pg_cpu() - pg_cpu
                 print(_cpu_line(cpu, result.events, f"{args.workers} workers and the parent"), flush=True)
+                print(_pg_cpu_line(pg_cpu, result.events), flush=True)
                 assert before is None or store.dump() == before, "the parallel rebuild gave other tables"
                 rate = result.events / result.seconds
                 figures.append((f"rebuild from the log, {args.workers} processes (person events/s)", f"{rate:,.0f}",
