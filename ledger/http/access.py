@@ -89,7 +89,8 @@ def clerk_arrears(who: Principal, fetch: Callable[[str], list[dict[str, Any]]], 
     return rows[:limit] if limit else rows
 
 
-def cli_principal(env: Mapping[str, str] | None = None) -> Principal:
+def cli_principal(env: Mapping[str, str] | None = None, *,
+                  purpose: str = "this command shows personal data") -> Principal:
     """The principal of the token in ``LEDGER_TOKEN``, checked against ``LEDGER_TOKENS_FILE``.
 
     Raises :class:`Unauthenticated` (``TOKEN_MISSING``, ``TOKEN_UNKNOWN``, ``TOKEN_EXPIRED``) or a
@@ -99,7 +100,7 @@ def cli_principal(env: Mapping[str, str] | None = None) -> Principal:
     token = (env.get(TOKEN_ENV) or "").strip()
     if not token:
         raise Unauthenticated(
-            "TOKEN_MISSING", f"this command shows personal data: set {TOKEN_ENV} to your token (a clerk or auditor "
+            "TOKEN_MISSING", f"{purpose}: set {TOKEN_ENV} to your token (a clerk or auditor "
                              f"issues one with `ledger token add`) (缺少访问令牌)")
     try:
         store = TokenStore.from_env(env)

@@ -1,7 +1,13 @@
-"""The ``ledger serve``, ``ledger import`` and ``ledger token add`` subcommands.
+"""The ``ledger serve``, ``ledger clerk``, ``ledger import`` and ``ledger token add`` subcommands.
 
 Registered into ``ledger.cli.build_parser`` by :func:`add_http_commands`; nothing heavy is
 imported until a command runs.
+
+``ledger clerk COMMAND`` and ``ledger import`` write to the ledger as the clerk whose token
+is in ``LEDGER_TOKEN`` (checked against ``LEDGER_TOKENS_FILE``, as the API checks a bearer
+token): the same role and region rules, the same request bodies and error codes, and the
+token's user in every event's provenance. Each clerk command's options are its API body's
+fields (``--region-code`` for ``region_code``), so the two cannot drift apart.
 """
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ import sys
 import uuid
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -26,6 +32,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
 
 
+def _clerk() -> Any:
+    """The clerk in ``LEDGER_TOKEN``; raises the API's codes (``TOKEN_MISSING``, ``ROLE_FORBIDDEN``, ...)."""
+    from ledger.http.access import cli_principal
+    from ledger.http.auth import Role
+
+    who = cli_principal(purpose="this command writes to the ledger")
+    who.require_role(Role.CLERK, action="issue ledger commands")
+    return who
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from ledger.bootstrap import bootstrap
     from ledger.http.import_batch import import_file
@@ -34,10 +50,12 @@ def cmd_import(args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"error: {path} is not a file", file=sys.stderr)
         return 2
+    who = _clerk()
     system = bootstrap()
     try:
-        report = import_file(system.ledger, path.read_bytes(), path.name, user=args.user,
-                             request_id=f"cli-{uuid.uuid4().hex[:12]}", source="batch")
+        report = import_file(system.ledger, path.read_bytes(), path.name, user=who.user,
+                             request_id=f"cli-{uuid.uuid4().hex[:12]}", source="batch",
+                             region_allowed=lambda region: region in who.scopes)
     finally:
         system.close()
     if args.json:
@@ -51,6 +69,86 @@ def cmd_import(args: argparse.Namespace) -> int:
               f"{report['already_enrolled']} already enrolled, {report['already_imported']} already imported, "
               f"{report['errors']} errors")
     return 1 if report["errors"] else 0
+
+
+def _body(command: Any, args: argparse.Namespace) -> Any:
+    """The command's API body from its options, validated by the API's own model."""
+    from pydantic import ValidationError
+
+    from ledger.domain.errors import DomainError
+    from ledger.http.errors import validation_problems
+
+    values: dict[str, Any] = {}
+    for name, field in command.body.model_fields.items():
+        value = getattr(args, name)
+        if value is None:
+            continue
+        if field.annotation is int and isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            value = int(value)  # a whole number as the API's JSON would carry it; anything else is refused below
+        values[name] = value
+    try:
+        return command.body.model_validate(values)
+    except ValidationError as e:
+        problems = validation_problems(list(e.errors()), where="body")
+        first = problems[0]
+        field = first["field"]
+        message = first["message"].replace(f"{field}: ", f"--{field.replace('_', '-')}: ", 1)
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise DomainError(first["code"], message + more) from None
+
+
+def cmd_clerk(args: argparse.Namespace) -> int:
+    from ledger.bootstrap import bootstrap
+    from ledger.http.commands import carry_out
+    from ledger.records import Provenance
+
+    command = args.command
+    who = _clerk()
+    body = _body(command, args)
+    request_id = args.request_id or f"cli-{uuid.uuid4().hex[:12]}"
+    system = bootstrap()
+    try:
+        outcome = carry_out(
+            system.ledger, who, command, body, id_type=args.id_type, id_number=args.id_number,
+            provenance=lambda key: Provenance(source="cli", user=who.user, request_id=request_id, record_key=key),
+            request_id_given=args.request_id is not None)
+    finally:
+        system.close()
+    answer = {"applied": outcome.applied, "message": outcome.message, "event_ids": outcome.event_ids,
+              "person_id": str(outcome.person_id) if outcome.person_id else None, "request_id": request_id}
+    if args.json:
+        print(json.dumps(answer, ensure_ascii=False, indent=2))
+    else:
+        print(f"{'recorded' if outcome.applied else 'nothing changed'}: {outcome.message}")
+        print(f"person {answer['person_id']}, request {request_id}, events: {', '.join(outcome.event_ids) or '-'}")
+    return 0
+
+
+def _add_clerk_commands(sub: Any) -> None:
+    from ledger.http.commands import COMMANDS
+
+    p = sub.add_parser("clerk", help="clerk commands (经办): enroll, assess, correct a payment, transfer, end, "
+                                     "move the account; as the clerk in LEDGER_TOKEN")
+    clerk_sub = p.add_subparsers(dest="clerk_command", required=True)
+    for command in COMMANDS:
+        c = clerk_sub.add_parser(command.cli_name, help=command.summary, description=command.body.__doc__)
+        if command.on_person:
+            c.add_argument("--id-type", default="RESIDENT_ID", help="the person's ID type (证件类型)")
+            c.add_argument("--id-number", required=True, help="the person's ID number (证件号码)")
+        for name, field in command.body.model_fields.items():
+            flag = "--" + name.replace("_", "-")
+            hint = field.description or ""
+            if field.annotation is bool:
+                c.add_argument(flag, dest=name, action="store_true", default=None, help=hint)
+            else:
+                required = field.is_required()
+                default = "" if required or field.default is None else f" (default: {field.default})"
+                choices = get_args(field.annotation) if get_origin(field.annotation) is Literal else None
+                c.add_argument(flag, dest=name, required=required, help=f"{hint}{default}", choices=choices,
+                               metavar=None if choices else name.upper())
+        c.add_argument("--request-id", help="resend: the request id of the first try, so nothing is done twice")
+        c.add_argument("--json", action="store_true")
+        c.set_defaults(func=cmd_clerk, command=command)
 
 
 def cmd_token_add(args: argparse.Namespace) -> int:
@@ -73,15 +171,17 @@ def cmd_token_add(args: argparse.Namespace) -> int:
 
 
 def add_http_commands(sub: Any) -> None:
-    """Add ``serve``, ``import`` and ``token`` to the ``ledger`` command's subparsers."""
+    """Add ``serve``, ``clerk``, ``import`` and ``token`` to the ``ledger`` command's subparsers."""
     p = sub.add_parser("serve", help="run the HTTP API (tokens from LEDGER_TOKENS_FILE)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("import", help="import a registration spreadsheet (CSV or XLSX): register and enroll each row")
+    _add_clerk_commands(sub)
+
+    p = sub.add_parser("import", help="import a registration spreadsheet (CSV or XLSX): register and enroll each "
+                                      "row, as the clerk in LEDGER_TOKEN (rows outside their regions are refused)")
     p.add_argument("file")
-    p.add_argument("--user", required=True, help="who imports (recorded in every event's provenance)")
     p.add_argument("--verbose", action="store_true", help="also list the rows imported")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_import)

@@ -65,8 +65,15 @@ def _problem(error: dict[str, Any]) -> dict[str, str]:
     return {"field": field, "code": code, "message": message}
 
 
+def validation_problems(errors: list[dict[str, Any]], *, where: str | None = None) -> list[dict[str, str]]:
+    """Each problem pydantic found as ``{field, code, message}``; ``where`` puts a model's own errors in that place."""
+    if where is not None:
+        errors = [{**e, "loc": (where, *e.get("loc", ()))} for e in errors]
+    return [_problem(e) for e in errors]
+
+
 def validation_error_response(errors: list[dict[str, Any]]) -> JSONResponse:
-    problems = [_problem(e) for e in errors]
+    problems = validation_problems(errors)
     first = problems[0] if problems else {"code": "BODY_INVALID", "message": "the request is not valid"}
     more = f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})" if len(problems) > 1 else ""
     return JSONResponse(status_code=422,

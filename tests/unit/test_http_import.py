@@ -11,6 +11,7 @@ from openpyxl import Workbook
 
 from ledger.cli import main as ledger_main
 from ledger.http.import_batch import import_file
+from tests.unit.cli_support import run_as
 from tests.unit.http_support import (
     CLERK,
     GRID_A,
@@ -219,14 +220,15 @@ def test_import_function_without_scopes(system):
 def test_ledger_import_cli(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("LEDGER_PERSISTENCE", "memory")
     monkeypatch.setenv("LEDGER_ID_KEY", "cli-test")
+    run_as(monkeypatch, tmp_path, "clerk", [HANBIN], user="clerk01")
     path = tmp_path / "登记.csv"
     path.write_bytes(csv_bytes([row(27), row(28, effective_date="bad")]))
-    assert ledger_main(["import", str(path), "--user", "clerk01"]) == 1  # one row failed
+    assert ledger_main(["import", str(path)]) == 1  # one row failed
     out = capsys.readouterr().out
     assert "1 imported" in out and "DATE_INVALID" in out and "row      3" in out
     path.write_bytes(csv_bytes([row(27)], header=["姓名"]))
-    assert ledger_main(["import", str(path), "--user", "clerk01"]) == 2
+    assert ledger_main(["import", str(path)]) == 2
     assert "IMPORT_COLUMNS" in capsys.readouterr().err
     path.write_bytes(csv_bytes([row(29)]))
-    assert ledger_main(["import", str(path), "--user", "clerk01", "--json"]) == 0
+    assert ledger_main(["import", str(path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["imported"] == 1

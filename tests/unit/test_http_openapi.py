@@ -62,7 +62,7 @@ def test_the_cli_has_serve_import_and_token():
     parser = build_parser()
     args = parser.parse_args(["serve", "--host", "0.0.0.0", "--port", "9000"])
     assert (args.host, args.port, args.func.__name__) == ("0.0.0.0", 9000, "cmd_serve")
-    args = parser.parse_args(["import", "a.csv", "--user", "u"])
-    assert (args.file, args.user, args.func.__name__) == ("a.csv", "u", "cmd_import")
+    args = parser.parse_args(["import", "a.csv"])
+    assert (args.file, args.func.__name__) == ("a.csv", "cmd_import")
     args = parser.parse_args(["token", "add", "--user", "u", "--role", "clerk", "--scope", "610902"])
     assert args.func.__name__ == "cmd_token_add" and args.scope == ["610902"]
