@@ -1,9 +1,12 @@
 """The main job: a synthetic county through the whole pipeline, and what each user wants first.
 
 Feeds go where production feeds go: tax payments, status grants and registry records
-are Avro-encoded onto their topics (in-process topics on the embedded default, the
-real Kafka broker when ``KAFKA_BOOTSTRAP_SERVERS`` is set) and taken in by the same
-consumers as in production; clerk actions go through the application service as the
+are written as the integrators' CSV exports and put on their topics as Avro by
+``ledger feed``'s own code (rows it refuses, such as a bad ID check digit, are counted
+as its report would list them), onto in-process topics on the embedded default or the
+real Kafka broker when ``KAFKA_BOOTSTRAP_SERVERS`` is set, and taken in by the same
+consumers as in production; rows a careless producer sends raw (malformed Avro, an
+unknown schema) go straight onto the topics to reach the dead letters; clerk actions go through the application service as the
 HTTP API would; the publisher puts every ledger event on ``ledger.events.v1``; the
 projection runner builds the views; the report is read from the views. The tax
 bureau's daily statements (对账单) go onto ``tax.statements.v1`` the same way and are
@@ -125,9 +128,12 @@ class _Pipeline:
             feeds.RESIDENCE: feed_consumer(system, "residents", max_records=500, poll_timeout=0.2),
         }
         self.publisher = ledger_publisher(system)
+        self.feed_names = {feeds.TAX: "tax", feeds.STATUS: "status", feeds.RESIDENCE: "residents"}
+        self.files = 0
         self.produced: Counter[str] = Counter()
         self.consumed: Counter[str] = Counter()
         self.clerk_errors: Counter[str] = Counter()
+        self.file_refusals: Counter[str] = Counter()  # rows ``ledger feed`` reported and did not send
 
     def produce(self, kind: str, payloads: Iterable[tuple[bytes, bytes]]) -> None:
         topic = self.system.topic(self.topic_of[kind])
@@ -135,6 +141,20 @@ class _Pipeline:
             self.producer.send(topic, key=key, value=value)
             self.produced[kind] += 1
         self.producer.flush()
+
+    def feed_file(self, kind: str, records: list[Any]) -> None:
+        """The records as the integrator's CSV export, put on the topic by ``ledger feed``'s own code.
+
+        Rows the file check refuses (a bad ID check digit, ...) are not sent; like the
+        command's report by line number, they are counted by code in ``file_refusals``.
+        """
+        from consumers.feed_files import feed_file
+
+        self.files += 1
+        report = feed_file(self.feed_names[kind], self.feeds.feed_csv(kind, records), f"{kind}-{self.files}.csv",
+                           self.producer, topic_prefix=self.system.settings.topic_prefix)
+        self.produced[kind] += report.sent
+        self.file_refusals.update(bad["code"] for bad in report.bad)
 
     def produce_statements(self, statements: Iterable[Any]) -> int:
         """The daily statements as Avro, header and lines keyed by statement id; the number of records sent."""
@@ -181,7 +201,7 @@ class _Pipeline:
         def flush() -> None:
             if not run:
                 return
-            self.produce(run_kind, ((feed_record_key(a.record), feed_record_bytes(run_kind, a.record)) for a in run))
+            self.feed_file(run_kind, [a.record for a in run])
             self.drain(run_kind)
             progress.advance(len(run))
             run.clear()
@@ -498,11 +518,13 @@ def truth_checks(system: Any, county: Any, queries: Any, pipeline: _Pipeline) ->
             "wrong_reason": len(wrong_reason),
         },
         "bad_records_kept": {
-            "ok": sum(rejected.values()) + sum(pipeline.clerk_errors.values()) == truth.bad_record_count,
+            "ok": (sum(rejected.values()) + sum(pipeline.clerk_errors.values()) + sum(pipeline.file_refusals.values())
+                   == truth.bad_record_count),
             "expected": truth.bad_record_count,
             "rejected_by_consumers": sum(rejected.values()),
             "refused_clerk_actions": sum(pipeline.clerk_errors.values()),
-            "codes": dict(sorted((rejected + pipeline.clerk_errors).items())),
+            "refused_by_feed_files": sum(pipeline.file_refusals.values()),
+            "codes": dict(sorted((rejected + pipeline.clerk_errors + pipeline.file_refusals).items())),
             "expected_ledger_codes": truth.error_counts(),
         },
         "all_consumed": {

@@ -523,7 +523,6 @@ def expected_outcome(person: SimPerson, *, coverage_year: int, as_of: date, regi
     ``overpaid_fen`` what was paid beyond the due (a refund owed).
     """
     year = coverage_year
-    jan1 = date(year, 1, 1)
     township = person.grid_code[:9]
     if person.died_on is not None and person.died_on <= as_of:
         scope = DECEASED
@@ -536,7 +535,6 @@ def expected_outcome(person: SimPerson, *, coverage_year: int, as_of: date, regi
     primary = next((e for e in active if not e.duplicate), active[0] if active else None)
     region = primary.region if primary is not None else region_code
     table = policies.get(region, year)
-    share = table.resident.individual_share_fen
     statuses = _status_intervals(person.statuses)
     category, subsidy = _best_subsidy(table, statuses)
     subsidised = subsidy > 0
@@ -1775,7 +1773,6 @@ class _Builder:
 
     def emit_bad_records(self, natives: list[SimPerson]) -> None:
         """Records the ledger must refuse (and keep for reconciliation), never drop silently."""
-        rng = self.rng
         n = self.count(self.profile.bad_record_rate / 4, rare=True)
         lo, hi = self.season_start + timedelta(days=2), self.as_of - timedelta(days=1)
         # Payments with a mistyped ID number (check digit).

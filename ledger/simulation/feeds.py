@@ -15,6 +15,7 @@ the files integrators hand over (UTF-8 with BOM, money in integer fen, ISO dates
 from __future__ import annotations
 
 import csv
+import io
 import json
 import time
 from collections import Counter
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from events import inbound
 from ledger.domain.errors import DomainError
-from ledger.records import Provenance, ResidentRecord, StatusRecord, TaxPaymentRecord
+from ledger.records import Provenance
 
 if TYPE_CHECKING:  # pragma: no cover
     from ledger.application import Ledger, Outcome
@@ -366,13 +367,30 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _write_rows(fh: Any, rows: Iterable[dict[str, Any]], header: Sequence[str]) -> None:
+    writer = csv.writer(fh, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([_cell(row.get(name)) for name in header])
+
+
 def _write(path: Path, rows: Iterable[dict[str, Any]], header: Sequence[str]) -> Path:
     with path.open("w", encoding="utf-8-sig", newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(header)
-        for row in rows:
-            writer.writerow([_cell(row.get(name)) for name in header])
+        _write_rows(fh, rows, header)
     return path
+
+
+#: Each feed's integrator export: (row of a record, CSV columns).
+FEED_FILE_ROWS = {TAX: (tax_row, TAX_COLUMNS), STATUS: (status_row, STATUS_COLUMNS),
+                  RESIDENCE: (resident_row, RESIDENT_COLUMNS)}
+
+
+def feed_csv(kind: str, records: Iterable[Any]) -> bytes:
+    """The feed's records as the integrator's CSV export (UTF-8 with BOM), the bytes ``write_csv`` writes."""
+    row, columns = FEED_FILE_ROWS[kind]
+    buffer = io.StringIO()
+    _write_rows(buffer, (row(r) for r in records), columns)
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
 def write_csv(county: County, directory: str | Path) -> list[Path]:

@@ -50,6 +50,10 @@ def test_views_agree_with_the_generators_truth(demo_env, seed):
     assert {"gap_people", "bad_records_kept", "all_consumed"} <= result.checks.keys()
     failed = {name: check for name, check in result.checks.items() if not check["ok"]}
     assert failed == {}, failed
+    kept = result.checks["bad_records_kept"]
+    # the feeds went through ``ledger feed``'s file check (bad IDs reported there) and the consumers (the rest)
+    assert kept["refused_by_feed_files"] == kept["codes"].get("ID_CHECKSUM", 0) > 0
+    assert kept["rejected_by_consumers"] > 0
     gaps = result.checks["gap_people"]
     assert gaps["expected"] == gaps["found"] > 0 and gaps["missing"] == gaps["unexpected"] == gaps["wrong_reason"] == 0
     # every reason of the truth occurs, so each rule was compared at least once
