@@ -15,7 +15,7 @@ from ledger.bootstrap import bootstrap
 from ledger.cli import main
 from ledger.config import load_settings
 from ledger.domain.feed_rejection import FeedRejection
-from tests.unit.cli_support import run_as
+from tests.unit.cli_support import embedded, refused, run, run_as
 from tests.unit.projection_support import HANBIN, HANYIN, enroll, number, pay_year
 
 GRID_A = "610902100001"
@@ -26,13 +26,7 @@ GRID_HANYIN = "610921100001"
 @pytest.fixture()
 def deployment(tmp_path, monkeypatch):
     """Embedded (SQLite) ledger with views: one resident in grid A, one in grid B, one in Hanyin; none paid 2026."""
-    for key in ("LEDGER_PERSISTENCE", "KAFKA_BOOTSTRAP_SERVERS", "LEDGER_TOPIC_PREFIX", "LEDGER_POLICY_DIR",
-                "LEDGER_TOKEN", "LEDGER_TOKENS_FILE"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("LEDGER_STATE_DIR", str(tmp_path))
-    monkeypatch.setenv("LEDGER_SQLITE_PATH", str(tmp_path / "ledger.sqlite"))
-    monkeypatch.setenv("LEDGER_VIEWS_PATH", str(tmp_path / "views.sqlite"))
-    monkeypatch.setenv("LEDGER_ID_KEY", "cli-access-test")
+    embedded(monkeypatch, tmp_path, "cli-access-test")
     system = bootstrap(load_settings())
     try:
         for seq, grid, region in ((1, GRID_A, HANBIN), (2, GRID_B, HANBIN), (3, GRID_HANYIN, HANYIN)):
@@ -46,19 +40,6 @@ def deployment(tmp_path, monkeypatch):
         system.close()
     assert main(["project", "--quiet"]) == 0
     return tmp_path
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def refused(capsys, code: str, *argv: str) -> str:
-    status, out, err = run(capsys, *argv)
-    assert status == 2 and err.startswith(f"error {code}: "), (status, err)
-    assert out == ""  # nothing shown
-    return err
 
 
 PERSONAL = [

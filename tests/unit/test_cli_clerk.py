@@ -11,38 +11,20 @@ from datetime import date
 import pytest
 
 from ledger.bootstrap import bootstrap
-from ledger.cli import build_parser, main
+from ledger.cli import build_parser
 from ledger.config import load_settings
 from ledger.http.commands import COMMANDS
-from tests.unit.cli_support import run_as
+from tests.unit.cli_support import embedded, refused, run, run_as
 from tests.unit.projection_support import HANBIN, HANYIN, number, pay_year
 
 GRID_A = "610902100001"
 
 
 @pytest.fixture()
-def embedded(tmp_path, monkeypatch):
-    """An empty embedded (SQLite) ledger in tmp_path; the environment the commands read."""
-    for key in ("LEDGER_PERSISTENCE", "KAFKA_BOOTSTRAP_SERVERS", "LEDGER_TOPIC_PREFIX", "LEDGER_POLICY_DIR",
-                "LEDGER_TOKEN", "LEDGER_TOKENS_FILE"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("LEDGER_STATE_DIR", str(tmp_path))
-    monkeypatch.setenv("LEDGER_SQLITE_PATH", str(tmp_path / "ledger.sqlite"))
-    monkeypatch.setenv("LEDGER_ID_KEY", "cli-clerk-test")
+def home(tmp_path, monkeypatch):
+    """An empty embedded (SQLite) ledger in tmp_path."""
+    embedded(monkeypatch, tmp_path, "cli-clerk-test")
     return tmp_path
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def refused(capsys, code: str, *argv: str) -> str:
-    status, out, err = run(capsys, *argv)
-    assert status == 2 and f"error {code}: " in err, (status, err)
-    assert out == ""
-    return err
 
 
 def events_of(id_number: str) -> list:
@@ -87,8 +69,8 @@ def test_every_api_command_has_a_cli_command_with_its_body_fields():
                             if f.is_required()} | ({"--id-number"} if command.on_person else set())
 
 
-def test_a_clerk_enrolls_assesses_corrects_and_transfers_out(embedded, capsys, monkeypatch):
-    run_as(monkeypatch, embedded, "clerk", [HANBIN], user="clerk07")
+def test_a_clerk_enrolls_assesses_corrects_and_transfers_out(home, capsys, monkeypatch):
+    run_as(monkeypatch, home, "clerk", [HANBIN], user="clerk07")
     status, out, _ = run(capsys, *ENROLL, "--json")
     assert status == 0
     answer = json.loads(out)
@@ -121,8 +103,8 @@ def test_a_clerk_enrolls_assesses_corrects_and_transfers_out(embedded, capsys, m
     assert [(r.original_voucher_no, r.amount_fen) for r in refunds] == [("V1", 10000)]
 
 
-def test_a_resend_with_the_same_request_id_does_nothing_twice(embedded, capsys, monkeypatch):
-    run_as(monkeypatch, embedded, "clerk", [HANBIN])
+def test_a_resend_with_the_same_request_id_does_nothing_twice(home, capsys, monkeypatch):
+    run_as(monkeypatch, home, "clerk", [HANBIN])
     assert run(capsys, *ENROLL, "--request-id", "req-1")[0] == 0
     before = len(events_of(number(1)))
     status, out, _ = run(capsys, *ENROLL, "--request-id", "req-1", "--json")
@@ -135,14 +117,14 @@ def test_a_resend_with_the_same_request_id_does_nothing_twice(embedded, capsys, 
     refused(capsys, "ALREADY_ENROLLED", *ENROLL)
 
 
-def test_refusals_say_why_and_write_nothing(embedded, capsys, monkeypatch):
+def test_refusals_say_why_and_write_nothing(home, capsys, monkeypatch):
     refused(capsys, "TOKEN_MISSING", *ENROLL)
-    run_as(monkeypatch, embedded, "grid_worker", [GRID_A])
+    run_as(monkeypatch, home, "grid_worker", [GRID_A])
     refused(capsys, "ROLE_FORBIDDEN", *ENROLL)
-    run_as(monkeypatch, embedded, "clerk", [HANYIN])
+    run_as(monkeypatch, home, "clerk", [HANYIN])
     refused(capsys, "SCOPE_FORBIDDEN", *ENROLL)
     assert person_count() == 0
-    run_as(monkeypatch, embedded, "clerk", [HANBIN])
+    run_as(monkeypatch, home, "clerk", [HANBIN])
     refused(capsys, "DATE_INVALID", *ENROLL[:-1], "2024-13-01")
     refused(capsys, "BODY_INVALID", *[a if a != HANBIN else "61090" for a in ENROLL])
     assert person_count() == 0
@@ -158,19 +140,19 @@ def test_refusals_say_why_and_write_nothing(embedded, capsys, monkeypatch):
             "--amount-fen", "100", "--reason", "x")
     status, _, err = run(capsys, "clerk", "assess-resident-year", "--id-number", number(2), "--year", "2025")
     assert status == 2 and "error " in err  # a person the ledger does not know
-    run_as(monkeypatch, embedded, "clerk", [HANYIN])
+    run_as(monkeypatch, home, "clerk", [HANYIN])
     refused(capsys, "SCOPE_FORBIDDEN", "clerk", "assess-resident-year", "--id-number", number(1), "--year", "2025")
     assert [type(e).__name__ for e in events_of(number(1))] == ["Registered", "Enrolled"]
 
 
-def test_import_runs_as_the_token_clerk_within_their_regions(embedded, capsys, monkeypatch, tmp_path):
+def test_import_runs_as_the_token_clerk_within_their_regions(home, capsys, monkeypatch, tmp_path):
     path = tmp_path / "登记.csv"
     header = "证件类型,证件号码,姓名,险种,参保地,网格,灵活就业,单位编号,参保日期"
     lines = [f"居民身份证,{number(5)},王五,城乡居民,{HANBIN},{GRID_A},否,,2024-09-10",
              f"居民身份证,{number(6)},赵六,城乡居民,{HANYIN},,否,,2024-09-10"]
     path.write_text("\ufeff" + "\n".join([header, *lines]) + "\n", encoding="utf-8")
     refused(capsys, "TOKEN_MISSING", "import", str(path))
-    run_as(monkeypatch, embedded, "clerk", [HANBIN], user="clerk09")
+    run_as(monkeypatch, home, "clerk", [HANBIN], user="clerk09")
     status, out, _ = run(capsys, "import", str(path), "--json")
     report = json.loads(out)
     assert status == 1 and report["imported"] == 1 and report["errors"] == 1
