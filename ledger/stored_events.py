@@ -72,7 +72,16 @@ def row_decoder(mapper: Any) -> RowDecoder:
     def revive(value: Any) -> Any:
         if type(value) is dict:
             for key, item in value.items():
-                if type(item) is dict or type(item) is list:
+                if type(item) is dict:
+                    # The common case inline (an event's ids, dates and instants): a transcoded
+                    # value whose data is a plain scalar has nothing inside to revive first.
+                    if len(item) == 2 and "_type_" in item and "_data_" in item:
+                        data = item["_data_"]
+                        if type(data) is not dict and type(data) is not list:
+                            value[key] = names[item["_type_"]].decode(data)
+                            continue
+                    value[key] = revive(item)
+                elif type(item) is list:
                     value[key] = revive(item)
             if len(value) == 2 and "_type_" in value and "_data_" in value:
                 return names[value["_type_"]].decode(value["_data_"])
