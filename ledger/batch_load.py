@@ -125,7 +125,9 @@ class _PostgresLoader:
             # JIT compiling this plan costs far more (~200 ms) than running it (a few ms), and a
             # table never analyzed yet (a new schema) makes its cost estimate high enough to JIT.
             curs.execute(self._no_jit)
-            curs.execute(self.statement, {"ids": ids}, prepare=True)
+            # Binary results: each event's state arrives as its bytes, not as hex text psycopg
+            # decodes (twice the bytes), and ids as 16 bytes; the Python values are the same.
+            curs.execute(self.statement, {"ids": ids}, prepare=True, binary=True)
             rows = curs.fetchall()
         decode = self.decode
         out: dict[UUID, Any] = {}
