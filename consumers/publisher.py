@@ -42,6 +42,7 @@ from events.ledger_events import encode_event
 from ledger.application import Ledger
 from ledger.domain.person import Person
 from ledger.log import get_logger
+from ledger.stored_events import row_decoder
 
 #: Stored-event topics of Person events start with this (``ledger.domain.person:Person.ContributionPaid``).
 PERSON_EVENT_TOPIC_PREFIX = get_topic(Person) + "."
@@ -81,6 +82,8 @@ class LedgerPublisher:
         self.latencies: deque[float] = deque(maxlen=10_000)
         self.log = get_logger("consumers.publisher", topic=topic)
         self._position: int | None = None
+        #: ``ledger.mapper.to_domain_event`` on a row's columns, with orjson where that gives the same event.
+        self._decode = row_decoder(ledger.mapper)
 
     # ------------------------------------------------------------ position
     @staticmethod
@@ -120,10 +123,12 @@ class LedgerPublisher:
         if fresh and fresh[-1].id > upto:
             raise ValueError(f"notification {fresh[-1].id} is beyond the position to store ({upto})")
         events = []
+        decode = self._decode
         for notification in fresh:
             if not is_person_event(notification):
                 continue
-            event = self.ledger.mapper.to_domain_event(notification)
+            event = decode(notification.originator_id, notification.originator_version, notification.topic,
+                           notification.state)
             self.sink.send(
                 self.topic,
                 key=str(event.originator_id).encode(),
