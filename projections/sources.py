@@ -199,7 +199,7 @@ def event_decoder(mapper: Any) -> Any:
     compressor or a transcoder or mapper of another kind, and any state orjson does not
     read (NaN, an int beyond 64 bits), go the library's way.
     """
-    from eventsourcing.persistence import JSONTranscoder, Mapper, find_id_convertor
+    from eventsourcing.persistence import JSONTranscoder, Mapper, UUIDAsHex, find_id_convertor
     from eventsourcing.utils import resolve_topic
 
     slow = mapper.to_domain_event
@@ -213,34 +213,50 @@ def event_decoder(mapper: Any) -> Any:
             or type(transcoder).decode is not JSONTranscoder.decode
             or type(transcoder)._decode_obj is not JSONTranscoder._decode_obj):
         return slow
-    names = transcoder.names
     loads = orjson.loads
+    # The transcodings' decode methods by name; the UUIDs (one or more per event) built as uuid.UUID builds them.
+    decoders = {name: transcoding.decode for name, transcoding in transcoder.names.items()}
+    if type(transcoder.names.get("uuid_hex")) is UUIDAsHex:
+        decoders["uuid_hex"] = _uuid_from_hex
 
     def revive(value: Any) -> Any:
-        if type(value) is dict:
-            for key, item in value.items():
-                if type(item) is dict or type(item) is list:
-                    value[key] = revive(item)
-            if len(value) == 2 and "_type_" in value and "_data_" in value:
-                return names[value["_type_"]].decode(value["_data_"])
-            return value
-        for i, item in enumerate(value):
-            if type(item) is dict or type(item) is list:
-                value[i] = revive(item)
+        """``value`` (a dict or list from orjson) with its ``{"_type_", "_data_"}`` objects decoded, innermost first."""
+        for key, item in (value.items() if type(value) is dict else enumerate(value)):
+            kind = type(item)
+            if kind is dict:
+                if len(item) == 2 and "_type_" in item and "_data_" in item:
+                    data = item["_data_"]
+                    if type(data) is dict or type(data) is list:
+                        data = revive(data)
+                    value[key] = decoders[item["_type_"]](data)
+                else:
+                    revive(item)
+            elif kind is list:
+                revive(item)
         return value
+
+    # Per (topic, id type): the event class, its id convertor and class version (the library looks them up per event).
+    classes: dict[tuple[str, type], tuple[Any, Any, int]] = {}
+
+    def event_class(topic: str, id_type: type) -> tuple[Any, Any, int]:
+        found = classes.get((topic, id_type))
+        if found is None:
+            cls = resolve_topic(topic)
+            found = classes[(topic, id_type)] = (cls, find_id_convertor(cls, id_type), getattr(cls, "class_version", 1))
+        return found
 
     def to_domain_event(stored: Any) -> Any:
         try:
             state = loads(stored.state)
-            if type(state) is not dict:
+            if type(state) is not dict or (len(state) == 2 and "_type_" in state and "_data_" in state):
                 return slow(stored)
-            state = revive(state)
+            revive(state)
         except Exception:  # noqa: BLE001 - the library's own path decodes it or raises its own error
             return slow(stored)
-        cls = resolve_topic(stored.topic)
-        state["originator_id"] = find_id_convertor(cls, type(stored.originator_id))(stored.originator_id)
+        originator_id = stored.originator_id
+        cls, id_convertor, class_version = event_class(stored.topic, type(originator_id))
+        state["originator_id"] = id_convertor(originator_id)
         state["originator_version"] = stored.originator_version
-        class_version = getattr(cls, "class_version", 1)
         from_version = state.pop("class_version", 1)
         while from_version < class_version:
             getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
@@ -250,6 +266,22 @@ def event_decoder(mapper: Any) -> Any:
         return event
 
     return to_domain_event
+
+
+def _uuid_from_hex(data: Any) -> UUID:
+    """``UUIDAsHex.decode``: what ``uuid.UUID(data)`` gives for the 32 hex digits the transcoding writes, faster.
+
+    ``UUID(text)`` strips ``urn:``, ``uuid:``, braces and dashes, checks the length and
+    calls ``int(text, 16)``: for 32 letters and digits that is all it does, so the UUID
+    is made the way its ``__init__`` makes it. Anything else goes through ``UUID``.
+    """
+    if type(data) is str and len(data) == 32 and data.isalnum():
+        found = object.__new__(UUID)
+        object.__setattr__(found, "int", int(data, 16))
+        object.__setattr__(found, "is_safe", SafeUUID.unknown)
+        return found
+    assert isinstance(data, str)  # as the transcoding asserts
+    return UUID(data)
 
 
 #: A page of the log: (person stored events in order, other notifications skipped, the last id it covers).
