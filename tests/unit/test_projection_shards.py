@@ -24,3 +24,15 @@ def test_shards_split_the_ids_evenly_and_a_key_that_is_no_uuid_still_has_one():
         counts[shard_of(str(uuid.uuid4()), 3)] += 1
     assert min(counts) > 9000
     assert 0 <= shard_of("not-a-uuid", 3) < 3
+
+
+def test_a_rebuild_uses_a_worker_process_per_core_up_to_four_on_postgres_only(monkeypatch):
+    from types import SimpleNamespace
+
+    from projections import wiring
+
+    for cores, want in ((1, 1), (2, 2), (16, 4), (None, 1)):
+        monkeypatch.setattr(wiring.os, "cpu_count", lambda cores=cores: cores)
+        assert wiring.default_workers(SimpleNamespace(persistence="postgres")) == want
+        assert wiring.default_workers(SimpleNamespace(persistence="sqlite")) == 1
+        assert wiring.default_workers(SimpleNamespace(persistence="memory")) == 1
