@@ -388,7 +388,8 @@ def _add_view_commands(sub: Any) -> None:
     p.add_argument("--rebuild", action="store_true", help="rebuild from the beginning into fresh tables, then swap")
     p.add_argument("--follow", action="store_true", help="keep following new events until stopped (SIGINT/SIGTERM)")
     p.add_argument("--batch-size", type=int, default=2000, help="positions per transaction (default 2000)")
-    p.add_argument("--workers", type=int, default=1, help="with --rebuild: worker processes (default 1)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="with --rebuild: worker processes (default: one per core up to 4 on PostgreSQL, else 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_project)
@@ -437,10 +438,12 @@ def cmd_project(args: argparse.Namespace) -> int:
 
     from ledger.bootstrap import bootstrap
     from projections.projector import rebuild
-    from projections.wiring import event_source, parallel_shards, projection_runner, views
+    from projections.wiring import default_workers, event_source, parallel_shards, projection_runner, views
 
     system = bootstrap()
     try:
+        if args.workers is None:
+            args.workers = default_workers(system.settings)
         if args.batch_size < 1 or args.workers < 1:
             raise DomainError("COUNT_INVALID", "--batch-size and --workers must be at least 1")
         source = event_source(system, args.source)

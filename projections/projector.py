@@ -22,8 +22,10 @@ not written again: re-reading after a crash changes nothing.
 :func:`rebuild` builds the views from the beginning into fresh tables and swaps them
 in. Its first phase (:meth:`ProjectionRunner.bulk`) collects each person's whole
 history before folding it, so every person is derived once rather than once per
-batch; the history is read in passes over shards of persons to bound memory, and
-the passes can run in worker processes. Then it catches up batch by batch like
+batch. From PostgreSQL's log the history comes person after person (a range of the
+events table's primary key), so a pass folds as it reads and holds little; from
+another source it is read in passes over shards of persons to bound memory. Either
+way the passes (shards of the persons' ids) can run in worker processes. Then it catches up batch by batch like
 ``run_once`` and swaps. The result is the rows an incremental build gives (tests
 compare them table by table). The rebuilt tables get their positions at the end of
 the first phase, not with each chunk of rows: they are invisible until the swap,
@@ -55,7 +57,8 @@ from projections.store import ARREARS, ENTITLEMENT, PersonViews, ViewStore, mask
 PROJECTIONS = (ENTITLEMENT, ARREARS)
 #: Runs the passes of a bulk load elsewhere: (until, shards, chunk) -> what they did.
 ShardRunner = Callable[[dict[int, int], int, int], "RunResult"]
-#: A rebuild reads the history in as many passes as it takes to hold at most this many positions' events at once.
+#: A rebuild reads the history in as many passes as it takes to hold at most this many positions' events at once
+#: (a source that gives the history person by person needs one pass, see ``reads_by_person``).
 BULK_POSITIONS_PER_SHARD = 1_000_000
 
 
@@ -287,10 +290,12 @@ class ProjectionRunner:
              run_shards: ShardRunner | None = None) -> RunResult:
         """Fill an EMPTY store with everything the source holds now, each person's events folded at once.
 
-        The history is read in ``shards`` passes (by person id hash) so that one pass
-        holds at most about ``BULK_POSITIONS_PER_SHARD`` positions' events in memory;
-        each person is folded and derived once, and rows are written ``chunk`` persons
-        per transaction. ``run_shards`` may run the passes elsewhere (worker processes,
+        The history is read in ``shards`` passes (by ranges of person ids). A source
+        that reads person by person (``reads_by_person()``: the log on PostgreSQL) needs
+        one pass, folding each person as their events end; another is read in passes that
+        hold at most about ``BULK_POSITIONS_PER_SHARD`` positions' events in memory. Each
+        person is folded and derived once, and rows are written ``chunk`` persons per
+        transaction. ``run_shards`` may run the passes elsewhere (worker processes,
         see :func:`projections.wiring.parallel_shards`). The positions are written
         last: until then the store has no position and a crashed rebuild starts again.
         """
@@ -299,7 +304,7 @@ class ProjectionRunner:
         self.check()
         started = time.perf_counter()
         _, until, total = self._range()
-        shards = shards or max(1, math.ceil(total / BULK_POSITIONS_PER_SHARD))
+        shards = shards or (1 if self._reads_by_person() else max(1, math.ceil(total / BULK_POSITIONS_PER_SHARD)))
         if run_shards is not None:
             result = run_shards(until, shards, chunk)
             result.source = self.source.name
@@ -319,11 +324,22 @@ class ProjectionRunner:
         with few_collections():
             return self._bulk_shard(k, shards, until, chunk=chunk, progress=progress)
 
+    def _reads_by_person(self) -> bool:
+        return bool(getattr(self.source, "reads_by_person", lambda: False)())
+
     def _bulk_shard(self, k: int, shards: int, until: dict[int, int], *, chunk: int, progress: bool) -> RunResult:
         started = time.perf_counter()
         result = RunResult(self.source.name)
         total = sum(max(0, until[p] - self.source.initial) for p in until)
         where = f"rebuild {k + 1}/{shards}" if shards > 1 else "rebuild"
+        if self._reads_by_person():
+            # Each person's events come together: fold them as they come (little held in memory).
+            histories = self.source.person_histories(until, (k, shards) if shards > 1 else None)  # type: ignore[attr-defined]
+            result.consumed = total if k == 0 else 0  # every position is behind the rebuild once all passes are done
+            bar = ProgressBar(0, label=f"{where}: reading and projecting", unit="persons", enabled=progress)
+            self._project(histories, result, bar, chunk)
+            result.seconds = time.perf_counter() - started
+            return result
         bar = ProgressBar(total, label=f"{where}: reading", unit="positions", enabled=progress and total > 0)
         grouped: dict[str, list[Any]] = {}
         for batch in self.source.read({}, until, max_records=max(self.batch_size, 5000), shard=(k, shards)):
@@ -337,13 +353,20 @@ class ProjectionRunner:
         gc.freeze()  # the shard's events live until the end of the pass: no collection needs to scan them
         bar = ProgressBar(len(grouped), label=f"{where}: projecting", unit="persons",
                           enabled=progress and bool(grouped))
+        self._project(iter(grouped.items()), result, bar, chunk)
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def _project(self, histories: Iterable[tuple[str, list[Any]]], result: RunResult, bar: ProgressBar,
+                 chunk: int) -> None:
+        """Fold each ``(person, all their events)`` once and write the rows, ``chunk`` persons per transaction."""
         changes: list[PersonViews] = []
         # Rows are written by a thread of their own while the next chunk is projected: the
         # database works (and psycopg waits for it, without the GIL) in parallel with the
         # pure fold. One chunk in flight at a time, in order; a failed write stops the pass.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rebuild-writer") as writer:
             pending: Future[None] | None = None
-            for key, events in grouped.items():
+            for key, events in histories:
                 masked = next((masked_id_of(e) for e in events if event_type(e) == "Registered"), None)
                 change = self._person(key, None, None, events, masked)
                 if change is not None:
@@ -359,8 +382,6 @@ class ProjectionRunner:
                 pending.result()
         self._write_rows(changes, result)
         bar.close()
-        result.seconds = time.perf_counter() - started
-        return result
 
     def _write_rows(self, changes: list[PersonViews], result: RunResult) -> None:
         if changes:
