@@ -32,7 +32,7 @@ import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
-from uuid import UUID, SafeUUID
+from uuid import UUID
 
 from eventsourcing.utils import get_topic
 
@@ -189,99 +189,10 @@ class NotificationLogSource:
 
 
 def event_decoder(mapper: Any) -> Any:
-    """``mapper.to_domain_event``, or the same done faster for the library's plain JSON mapper.
+    """``mapper.to_domain_event``, faster for the library's plain JSON mapper (:mod:`ledger.stored_events`)."""
+    from ledger.stored_events import stored_event_decoder
 
-    The library decodes an event's state with ``json`` and a Python ``object_hook``
-    called for every object; a rebuild decodes hundreds of thousands. Here orjson parses
-    the state and the ``{"_type_", "_data_"}`` objects are revived by the transcoder's
-    own transcodings, innermost first as the hook would; then the event is built as
-    ``Mapper.to_domain_event`` (eventsourcing 9.5) builds it. A mapper with a cipher, a
-    compressor or a transcoder or mapper of another kind, and any state orjson does not
-    read (NaN, an int beyond 64 bits), go the library's way.
-    """
-    from eventsourcing.persistence import JSONTranscoder, Mapper, UUIDAsHex, find_id_convertor
-    from eventsourcing.utils import resolve_topic
-
-    slow = mapper.to_domain_event
-    transcoder = getattr(mapper, "transcoder", None)
-    try:
-        import orjson
-    except ImportError:  # pragma: no cover - a dependency
-        return slow
-    if (type(mapper).to_domain_event is not Mapper.to_domain_event or mapper.cipher or mapper.compressor
-            or not isinstance(transcoder, JSONTranscoder)
-            or type(transcoder).decode is not JSONTranscoder.decode
-            or type(transcoder)._decode_obj is not JSONTranscoder._decode_obj):
-        return slow
-    loads = orjson.loads
-    # The transcodings' decode methods by name; the UUIDs (one or more per event) built as uuid.UUID builds them.
-    decoders = {name: transcoding.decode for name, transcoding in transcoder.names.items()}
-    if type(transcoder.names.get("uuid_hex")) is UUIDAsHex:
-        decoders["uuid_hex"] = _uuid_from_hex
-
-    def revive(value: Any) -> Any:
-        """``value`` (a dict or list from orjson) with its ``{"_type_", "_data_"}`` objects decoded, innermost first."""
-        for key, item in (value.items() if type(value) is dict else enumerate(value)):
-            kind = type(item)
-            if kind is dict:
-                if len(item) == 2 and "_type_" in item and "_data_" in item:
-                    data = item["_data_"]
-                    if type(data) is dict or type(data) is list:
-                        data = revive(data)
-                    value[key] = decoders[item["_type_"]](data)
-                else:
-                    revive(item)
-            elif kind is list:
-                revive(item)
-        return value
-
-    # Per (topic, id type): the event class, its id convertor and class version (the library looks them up per event).
-    classes: dict[tuple[str, type], tuple[Any, Any, int]] = {}
-
-    def event_class(topic: str, id_type: type) -> tuple[Any, Any, int]:
-        found = classes.get((topic, id_type))
-        if found is None:
-            cls = resolve_topic(topic)
-            found = classes[(topic, id_type)] = (cls, find_id_convertor(cls, id_type), getattr(cls, "class_version", 1))
-        return found
-
-    def to_domain_event(stored: Any) -> Any:
-        try:
-            state = loads(stored.state)
-            if type(state) is not dict or (len(state) == 2 and "_type_" in state and "_data_" in state):
-                return slow(stored)
-            revive(state)
-        except Exception:  # noqa: BLE001 - the library's own path decodes it or raises its own error
-            return slow(stored)
-        originator_id = stored.originator_id
-        cls, id_convertor, class_version = event_class(stored.topic, type(originator_id))
-        state["originator_id"] = id_convertor(originator_id)
-        state["originator_version"] = stored.originator_version
-        from_version = state.pop("class_version", 1)
-        while from_version < class_version:
-            getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
-            from_version += 1
-        event = object.__new__(cls)
-        object.__setattr__(event, "__dict__", state)
-        return event
-
-    return to_domain_event
-
-
-def _uuid_from_hex(data: Any) -> UUID:
-    """``UUIDAsHex.decode``: what ``uuid.UUID(data)`` gives for the 32 hex digits the transcoding writes, faster.
-
-    ``UUID(text)`` strips ``urn:``, ``uuid:``, braces and dashes, checks the length and
-    calls ``int(text, 16)``: for 32 letters and digits that is all it does, so the UUID
-    is made the way its ``__init__`` makes it. Anything else goes through ``UUID``.
-    """
-    if type(data) is str and len(data) == 32 and data.isalnum():
-        found = object.__new__(UUID)
-        object.__setattr__(found, "int", int(data, 16))
-        object.__setattr__(found, "is_safe", SafeUUID.unknown)
-        return found
-    assert isinstance(data, str)  # as the transcoding asserts
-    return UUID(data)
+    return stored_event_decoder(mapper)
 
 
 #: A page of the log: (person stored events in order, other notifications skipped, the last id it covers).
