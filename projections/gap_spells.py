@@ -9,8 +9,8 @@ residence record, the start of coverage after a waiting period, the start or end
 an enrollment -- two in force make a duplicate --, either half of a transfer...), as
 ``date <= day`` or ``date < day``. So between two consecutive
 *breakpoints* -- 1 January, every such date of the row and the day after it, and
-(for anyone with employee-scheme months) the first of every month -- the answer is
-constant. :func:`gap_spells` evaluates ``person_gap`` once per breakpoint, with the
+(for anyone with employee-scheme months) the first of every month with an employee
+month row and of the month after it -- the answer is constant. :func:`gap_spells` evaluates ``person_gap`` once per breakpoint, with the
 pure function itself, and merges equal neighbours into spells ``[valid_from,
 valid_until]``. The dates taken are the ones those rules compare the day with
 (:func:`gap_dates`), not every date of the row: an assessment's due date, a subsidy's
@@ -27,9 +27,12 @@ replaced by ``{day}``, the spell keeps that template (``detail_mode="day"``);
 otherwise the spell is split into single days. Texts naming the day's month
 ("no employee contribution recorded for 2025-03") make one spell per month at
 first; consecutive months whose texts agree once the month is replaced by
-``{month}`` are merged into one spell (``detail_mode="month"``). That is how
-projections.entitlement words its decisions today: the day by its ISO date, the
-month only for the employee scheme (whose persons get a breakpoint every month). A
+``{month}`` are merged into one spell (``detail_mode="month"``); a stretch of
+months without an employee row is asked at its two ends only when that settles
+every month (:func:`_months_pieces`: "no employee contribution recorded for ..."
+is the common text; asking each of 36 months was two thirds of all evaluations).
+That is how projections.entitlement words its decisions today: the day by its ISO
+date, the month only for the employee scheme (whose persons get month pieces). A
 text naming the day in another way would need another breakpoint rule here; the
 every-day tests (tests/unit/test_projection_store_spells.py and _queries.py) fail
 if that happens.
@@ -124,15 +127,15 @@ def ever_in_a_grid(row: dict[str, Any], until: date) -> bool:
     return any(r["status"] == "RESIDENT" and r["grid"] and r["on"] <= until for r in row["history"]["residence"])
 
 
-def breakpoints(year: int, dates: Iterable[date], *, monthly: bool, next_days: bool = True) -> list[date]:
+def breakpoints(year: int, dates: Iterable[date], *, months: Iterable[int] = (), next_days: bool = True) -> list[date]:
     """The days of ``year`` on which a gap line may change, ascending, starting with 1 January.
 
+    ``months``: the months whose first day is a breakpoint too (see :func:`employee_month_breaks`).
     ``next_days``: each date's next day too (``dates`` from :func:`gap_dates` hold the ones needed).
     """
     first, last = date(year, 1, 1), date(year, 12, 31)
     points = {first}
-    if monthly:
-        points.update(date(year, m, 1) for m in range(2, 13))
+    points.update(date(year, m, 1) for m in months)
     for d in dates:
         if first <= d <= last:
             points.add(d)
@@ -141,6 +144,21 @@ def breakpoints(year: int, dates: Iterable[date], *, monthly: bool, next_days: b
             if first <= after <= last:
                 points.add(after)
     return sorted(points)
+
+
+def employee_month_breaks(row: dict[str, Any], year: int) -> set[int]:
+    """The months of ``year`` on whose first day the employee-month part of a gap line may change.
+
+    The rules look the day's month up in the row's employee months of the year (covered,
+    paid, the month's text): the answer changes only where a month with a row starts
+    and where the month after one starts. Between those, every month finds no row, and
+    its line differs from its neighbours' at most by the month named in the text
+    ("no employee contribution recorded for 2025-04"): :func:`_months_pieces` handles
+    that without asking every month.
+    """
+    keys = row["employee_years"].get(year, {}).get("months", {})
+    held = {int(k[5:7]) for k in keys}
+    return {m for m in range(2, 13) if m in held or m - 1 in held}
 
 
 def _line(row: dict[str, Any], year: int, day: date, policies: Any,
@@ -166,43 +184,112 @@ def _same(a: dict[str, Any], b: dict[str, Any], but: str = "") -> bool:
     return True
 
 
+def _stretch_pieces(line_at: Any, first: date, last: date, pieces: list[tuple[dict[str, Any], date, date, str]]) -> None:
+    """The pieces (line, first, last, detail mode) of a stretch of days between two breakpoints."""
+    line = line_at(first)
+    if line is None:
+        return
+    iso = first.isoformat()
+    if iso not in line["detail"]:
+        pieces.append((line, first, last, "fixed"))
+        return
+    if first == last:
+        pieces.append((line, first, last, "fixed"))
+        return
+    at_end = line_at(last)
+    if at_end is not None and at_end["detail"] == line["detail"] and _same(line, at_end):
+        # The date in the text is not the day (e.g. coverage "2025-01-01 to 2025-12-31" asked on 1 January).
+        pieces.append((line, first, last, "fixed"))
+        return
+    template = line["detail"].replace(iso, DAY_PLACEHOLDER)
+    if (at_end is not None and DAY_PLACEHOLDER not in line["detail"]
+            and at_end["detail"].replace(last.isoformat(), DAY_PLACEHOLDER) == template
+            and _same({**line, "detail": template}, {**at_end, "detail": template})):
+        pieces.append(({**line, "detail": template}, first, last, "day"))
+        return
+    day = first  # the text depends on the day in another way: one spell per day
+    while day <= last:
+        one = line_at(day)
+        if one is not None:
+            pieces.append((one, day, day, "fixed"))
+        day += DAY
+
+
+def _month_key(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def _month_stretches(first: date, last: date) -> list[tuple[date, date]]:
+    """[first, last] cut at the first of every month: (first, last) per month, ascending."""
+    out = []
+    start = first
+    while start <= last:
+        following = date(start.year + 1, 1, 1) if start.month == 12 else date(start.year, start.month + 1, 1)
+        end = min(last, following - DAY)
+        out.append((start, end))
+        start = following
+    return out
+
+
+def _months_pieces(line_at: Any, first: date, last: date, pieces: list[tuple[dict[str, Any], date, date, str]]) -> None:
+    """:func:`_stretch_pieces` of each month of a stretch spanning several, for a row whose spells break at months.
+
+    The pieces are the ones asking each month would give, but the line is asked at the
+    two ends only where that settles it. No rule changes its answer inside the stretch
+    (no breakpoint, no employee-month row: :func:`employee_month_breaks`), so the lines
+    of its months differ at most in the day or month their text names: a text naming
+    neither, or the same at both ends, is every month's; a text naming the month (and
+    not the day) whose template ``{month}`` agrees at both ends is every month's with
+    its own month. Anything else is asked month by month.
+    """
+    line = line_at(first)
+    if line is None:
+        return  # the residence record decides None, and it does not change inside the stretch
+    detail = line["detail"]
+    month = _month_key(first)
+    if month not in detail:  # (the day's ISO text holds its month: this names neither)
+        pieces.append((line, first, last, "fixed"))
+        return
+    at_end = line_at(last)
+    if at_end is not None and _same(line, at_end, but="detail"):
+        if at_end["detail"] == detail:
+            pieces.append((line, first, last, "fixed"))
+            return
+        template = detail.replace(month, MONTH_PLACEHOLDER)
+        if (first.isoformat() not in detail and MONTH_PLACEHOLDER not in detail
+                and at_end["detail"].replace(_month_key(last), MONTH_PLACEHOLDER) == template):
+            months = []
+            for start, end in _month_stretches(first, last):
+                text = template.replace(MONTH_PLACEHOLDER, _month_key(start))
+                if start.isoformat() in text:
+                    break  # that month's text would name its first day: ask month by month
+                months.append(({**line, "detail": text, "sources": list(line["sources"])}, start, end, "fixed"))
+            else:
+                pieces.extend(months)
+                return
+    for start, end in _month_stretches(first, last):
+        _stretch_pieces(line_at, start, end, pieces)
+
+
 def year_spells(row: dict[str, Any], year: int, policies: Any, dates: set[date] | None = None) -> list[dict[str, Any]]:
     """The spells of one coverage year, ascending; days the person lives in no grid have none."""
     if not ever_in_a_grid(row, date(year, 12, 31)):
         return []
     dates = gap_dates(row, year) if dates is None else dates
-    points = breakpoints(year, dates, monthly=_has_employee_months(row), next_days=False)
+    monthly = _has_employee_months(row)
+    points = breakpoints(year, dates, months=employee_month_breaks(row, year) if monthly else (), next_days=False)
     ends = [p - DAY for p in points[1:]] + [date(year, 12, 31)]
     categories: dict[str, str | None] = {}  # subsidy category per grid: the same on every day of the year
+
+    def line_at(day: date) -> dict[str, Any] | None:
+        return _line(row, year, day, policies, categories)
+
     pieces: list[tuple[dict[str, Any], date, date, str]] = []
     for first, last in zip(points, ends):
-        line = _line(row, year, first, policies, categories)
-        if line is None:
-            continue
-        iso = first.isoformat()
-        if iso not in line["detail"]:
-            pieces.append((line, first, last, "fixed"))
-            continue
-        if first == last:
-            pieces.append((line, first, last, "fixed"))
-            continue
-        at_end = _line(row, year, last, policies, categories)
-        if at_end is not None and at_end["detail"] == line["detail"] and _same(line, at_end):
-            # The date in the text is not the day (e.g. coverage "2025-01-01 to 2025-12-31" asked on 1 January).
-            pieces.append((line, first, last, "fixed"))
-            continue
-        template = line["detail"].replace(iso, DAY_PLACEHOLDER)
-        if (at_end is not None and DAY_PLACEHOLDER not in line["detail"]
-                and at_end["detail"].replace(last.isoformat(), DAY_PLACEHOLDER) == template
-                and _same({**line, "detail": template}, {**at_end, "detail": template})):
-            pieces.append(({**line, "detail": template}, first, last, "day"))
-            continue
-        day = first  # the text depends on the day in another way: one spell per day
-        while day <= last:
-            one = _line(row, year, day, policies, categories)
-            if one is not None:
-                pieces.append((one, day, day, "fixed"))
-            day += DAY
+        if monthly and first.month != last.month:
+            _months_pieces(line_at, first, last, pieces)
+        else:
+            _stretch_pieces(line_at, first, last, pieces)
     spells: list[dict[str, Any]] = []
     for line, first, last, mode in pieces:
         previous = spells[-1] if spells else None
