@@ -93,7 +93,13 @@ def gap_dates(row: dict[str, Any], year: int | None = None) -> set[date]:
 def gap_dates_by_year(row: dict[str, Any], years: Iterable[int]) -> dict[int, set[date]]:
     """:func:`gap_dates` of each year, the dates every year shares (residence, enrollments, transfers) taken once."""
     on, after = _shared_dates(row["history"])
-    return {year: _with_year_dates(row, year, set(on), set(after)) for year in years}
+    paid: dict[str, set[Any]] = {}  # year ("2025") -> the dates of the payments for it and of their refunds
+    for p in row["history"].get("payments", {}).values():
+        days = {p["paid_on"], *(r["on"] for r in p["refunds"])}
+        for prefix in {k[:4] for k in p["periods"]}:
+            paid.setdefault(prefix, set()).update(days)
+    return {year: _with_year_dates(row, year, on | paid.get(f"{year:04d}", set()), set(after), paid_known=True)
+            for year in years}
 
 
 def _shared_dates(h: dict[str, Any]) -> tuple[set[Any], set[Any]]:
@@ -111,10 +117,14 @@ def _shared_dates(h: dict[str, Any]) -> tuple[set[Any], set[Any]]:
     return on, after
 
 
-def _with_year_dates(row: dict[str, Any], year: int | None, on: set[Any], after: set[Any]) -> set[date]:
-    """:func:`gap_dates` from :func:`_shared_dates` (changed in place): the year's payments and resident row added."""
+def _with_year_dates(row: dict[str, Any], year: int | None, on: set[Any], after: set[Any], *,
+                     paid_known: bool = False) -> set[date]:
+    """:func:`gap_dates` from :func:`_shared_dates` (changed in place): the year's payments and resident row added.
+
+    ``paid_known``: ``on`` holds the dates of the year's payments and refunds already.
+    """
     prefix = None if year is None else f"{year:04d}"
-    for p in row["history"].get("payments", {}).values():
+    for p in () if paid_known else row["history"].get("payments", {}).values():
         if prefix is not None and not any(k[:4] == prefix for k in p["periods"]):
             continue
         on.add(p["paid_on"])
