@@ -171,12 +171,26 @@ def _paid_anything_for(history: dict[str, Any], year: int, day: date) -> bool:
 
     A reversal (冲正) removes its payment whatever its date; a refund (退费) counts from its own date.
     """
+    return _paid_anything_by(_year_payments(history, year), day)
+
+
+def _year_payments(history: dict[str, Any], year: int) -> list[tuple[dict[str, Any], list[str]]]:
+    """(payment, its periods of ``year``) of every payment not reversed with a period in the year."""
     prefix = f"{year:04d}"
+    out = []
     for p in history["payments"].values():
-        if p["reversal"] is not None or p["paid_on"] > day:
+        if p["reversal"] is not None:
             continue
         keys = [k for k in p["periods"] if k[:4] == prefix]
-        if not keys:
+        if keys:
+            out.append((p, keys))
+    return out
+
+
+def _paid_anything_by(payments: list[tuple[dict[str, Any], list[str]]], day: date) -> bool:
+    """:func:`_paid_anything_for` over :func:`_year_payments`."""
+    for p, keys in payments:
+        if p["paid_on"] > day:
             continue
         net = p["amount_fen"] - sum(r["amount_fen"] for r in p["refunds"] if r["on"] <= day)
         if any(payment_share(net, p["periods"], k) > 0 for k in keys):
@@ -243,15 +257,100 @@ def gap_reason(row: dict[str, Any], year: int, day: date, subsidised: bool) -> t
 
 def _reason_without_problem(row: dict[str, Any], year: int, day: date, subsidised: bool) -> tuple[str, list[str]]:
     """:func:`gap_reason` for a day on which :func:`record_problem` found nothing."""
-    if not enrollments_in_force(row, day):
-        return ("SUBSIDISED_NOT_COVERED" if subsidised else "NOT_ENROLLED"), []
-    if not _funded_on(row, year, day):
-        if subsidised:
-            return "SUBSIDISED_NOT_COVERED", []
-        if _insured_in(row, year - 1) and not _paid_anything_for(row["history"], year, day):
-            return "LAPSED", []
-        return "ENROLLED_UNPAID", []
-    return "IN_WAITING_PERIOD", []
+    return YearLines(row, year, None).reason(day, subsidised), []
+
+
+#: The keys of a gap line but ``day``, in the order :func:`person_gap` gives them (a spell keeps these).
+LINE_KEYS = (
+    "person_id", "year", "grid_code", "township_code", "region_code", "covered", "reason", "label", "detail",
+    "subsidised", "subsidy_category", "outstanding_fen", "scheme", "policy_version", "sources",
+)
+
+
+class YearLines:
+    """:func:`person_gap` for one row and coverage year, asked about many days (the gap spells).
+
+    What does not depend on the day is looked up once: the row's parts, whether the
+    record can have a problem at all (a transfer, a second enrollment), the subsidy
+    category per grid, whether the person was insured the year before, the payments
+    for the year. :meth:`fields` gives a line as a tuple in :data:`LINE_KEYS` order
+    (no dict per day asked); :func:`person_gap` is :meth:`fields` for one day.
+    """
+
+    __slots__ = ("row", "year", "policies", "categories", "pid", "residence", "enrollments", "maybe_problem",
+                 "outstanding", "_insured_before", "_payments")
+
+    def __init__(self, row: dict[str, Any], year: int, policies: Any,
+                 categories: dict[str, str | None] | None = None) -> None:
+        h = row["history"]
+        self.row = row
+        self.year = year
+        self.policies = policies
+        self.categories = {} if categories is None else categories
+        # (.get: gap_reason is also asked about rows built by hand in tests, holding only some facts)
+        self.pid = h.get("person_id")
+        self.residence = h.get("residence", ())
+        self.enrollments = h["enrollments"]
+        self.maybe_problem = bool(h["transfers"]) or len(self.enrollments) >= 2  # (record_problem's own test)
+        y = row["years"].get(year)
+        self.outstanding = y.get("outstanding_fen") if y else None
+        self._insured_before: bool | None = None
+        self._payments: list[tuple[dict[str, Any], list[str]]] | None = None
+
+    def fields(self, day: date) -> tuple[Any, ...] | None:
+        """The line on ``day`` (an evaluation day of the year) as a tuple in :data:`LINE_KEYS` order; None if not in a grid."""
+        residence = None  # residence_on: the latest record on or before the day, event order breaking ties
+        for record in self.residence:
+            if record["on"] <= day:
+                residence = record
+        if residence is None or residence["status"] != "RESIDENT" or not residence["grid"]:
+            return None
+        grid = residence["grid"]
+        categories = self.categories
+        if grid in categories:
+            category = categories[grid]
+        else:
+            category = categories[grid] = subsidy_category(self.row, self.year, grid, self.policies)
+        covered, detail, _, _, scheme, _, _, policy_version, sources = decision_fields(self.row, day, residence)
+        problem = record_problem(self.row, day) if self.maybe_problem else None
+        if problem is not None:
+            reason, text, reason_sources = problem
+            detail = f"not counted as covered: {text}; entitlement: {detail}"
+            covered = False
+            sources = list(dict.fromkeys(list(sources) + reason_sources))
+        elif covered:
+            reason = None
+            sources = list(sources)  # unique already
+        else:
+            reason = self.reason(day, category is not None)
+            sources = list(dict.fromkeys(sources))  # (the reason itself names no events)
+        return (self.pid, self.year, grid, grid[:9], grid[:6], covered, reason,
+                REASON_LABELS[reason] if reason else None, detail, category is not None, category,
+                self.outstanding, scheme, policy_version, sources)
+
+    def reason(self, day: date, subsidised: bool) -> str:
+        """:func:`gap_reason` for a day on which :func:`record_problem` found nothing (see the module docstring)."""
+        if not any(_in_force(e, day) for e in self.enrollments):  # enrollments_in_force
+            return "SUBSIDISED_NOT_COVERED" if subsidised else "NOT_ENROLLED"
+        if not _funded_on(self.row, self.year, day):
+            if subsidised:
+                return "SUBSIDISED_NOT_COVERED"
+            if self.insured_before() and not self.paid_anything(day):
+                return "LAPSED"
+            return "ENROLLED_UNPAID"
+        return "IN_WAITING_PERIOD"
+
+    def insured_before(self) -> bool:
+        """Insured in the year before (:func:`_insured_in`), asked once."""
+        if self._insured_before is None:
+            self._insured_before = _insured_in(self.row, self.year - 1)
+        return self._insured_before
+
+    def paid_anything(self, day: date) -> bool:
+        """:func:`_paid_anything_for` the year by ``day``, over the payments for the year picked once."""
+        if self._payments is None:
+            self._payments = _year_payments(self.row["history"], self.year)
+        return _paid_anything_by(self._payments, day)
 
 
 def person_gap(row: dict[str, Any], year: int, as_of: date, policies: Any,
@@ -261,52 +360,14 @@ def person_gap(row: dict[str, Any], year: int, as_of: date, policies: Any,
     ``covered`` is the entitlement's answer unless a record problem (open transfer,
     duplicate enrollment) overrides it; ``detail`` then names the problem, followed by
     the entitlement's own answer. ``categories``: a dict kept by a caller asking about
-    many days of the same row and year (:mod:`projections.gap_spells`), in which the
-    subsidy category per grid is remembered (it does not depend on the day).
+    many days of the same row and year, in which the subsidy category per grid is
+    remembered (it does not depend on the day); :class:`YearLines` keeps the rest too.
     """
     day = evaluation_day(year, as_of)
-    residence = residence_on(row["history"], day)  # lives_in, keeping the record for the decision below
-    if residence is None or residence["status"] != "RESIDENT" or not residence["grid"]:
+    fields = YearLines(row, year, policies, categories).fields(day)
+    if fields is None:
         return None
-    grid = residence["grid"]
-    if categories is None:
-        category = subsidy_category(row, year, grid, policies)
-    elif grid in categories:
-        category = categories[grid]
-    else:
-        category = categories[grid] = subsidy_category(row, year, grid, policies)
-    covered, detail, _, _, scheme, _, _, policy_version, sources = decision_fields(row, day, residence)
-    problem = record_problem(row, day)
-    if problem is not None:
-        reason, text, reason_sources = problem
-        detail = f"not counted as covered: {text}; entitlement: {detail}"
-        covered = False
-        sources = list(dict.fromkeys(list(sources) + reason_sources))
-    elif covered:
-        reason = None
-        sources = list(sources)  # unique already
-    else:
-        reason, reason_sources = _reason_without_problem(row, year, day, category is not None)
-        sources = list(dict.fromkeys(list(sources) + reason_sources))
-    y = row["years"].get(year)
-    return {
-        "person_id": row["history"]["person_id"],
-        "year": year,
-        "day": day,
-        "grid_code": grid,
-        "township_code": grid[:9],
-        "region_code": grid[:6],
-        "covered": covered,
-        "reason": reason,
-        "label": REASON_LABELS[reason] if reason else None,
-        "detail": detail,
-        "subsidised": category is not None,
-        "subsidy_category": category,
-        "outstanding_fen": y["outstanding_fen"] if y else None,
-        "scheme": scheme,
-        "policy_version": policy_version,
-        "sources": sources,
-    }
+    return {"person_id": fields[0], "year": fields[1], "day": day, **dict(zip(LINE_KEYS[2:], fields[2:]))}
 
 
 def gap_list(
@@ -385,6 +446,7 @@ def coverage_rates(view: dict[str, Any], year: int, as_of: date, policies: Any) 
 
 
 __all__ = [
+    "LINE_KEYS",
     "PRECEDENCE",
     "REASONS",
     "REASON_LABELS",
@@ -399,4 +461,5 @@ __all__ = [
     "person_gap",
     "rate_bp",
     "record_problem",
+    "YearLines",
 ]

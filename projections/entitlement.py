@@ -128,6 +128,57 @@ def _uniq(ids: list[str | None]) -> list[str]:
     return out
 
 
+# --------------------------------------------------------------------------- policy rules, answered once
+class _RuleAnswers:
+    """The answers of the pure policy rules (ledger.policy.rules) per table and arguments, across persons.
+
+    A county's persons ask the same few questions of the same few tables: the due of a
+    year without statuses, the waiting period of a payment day with the same history
+    flags (each answer is written out as text, which is most of its cost). The rules
+    are pure and tables are frozen, so an answer (or the DomainError raised, raised
+    afresh) is kept under the table's identity (the table itself is kept with it, so
+    that identity stays its own). The memory is bounded: past ``limit`` answers it
+    starts again.
+    """
+
+    def __init__(self, limit: int = 200_000) -> None:
+        self.limit = limit
+        self.answers: dict[tuple[Any, ...], tuple[PolicyTable, Any]] = {}
+
+    def ask(self, key: tuple[Any, ...], table: PolicyTable, rule: Any, *args: Any, **kwargs: Any) -> Any:
+        found = self.answers.get(key)
+        if found is None or found[0] is not table:
+            try:
+                answer = rule(table, *args, **kwargs)
+            except DomainError as err:
+                answer = err
+            if len(self.answers) >= self.limit:
+                self.answers.clear()
+            found = self.answers[key] = (table, answer)
+        answer = found[1]
+        if isinstance(answer, DomainError):
+            raise type(answer)(answer.code, answer.message, **answer.details)
+        return answer
+
+
+_RULES = _RuleAnswers()
+
+
+def _resident_assessment(table: PolicyTable, categories: set[str]) -> rules.ResidentAssessment:
+    key = ("assessment", id(table), frozenset(categories))
+    return _RULES.ask(key, table, rules.resident_assessment, categories)
+
+
+def _waiting_period(table: PolicyTable, *, paid_on: date, first_time: bool, gap_years: int, back_paid_years: int,
+                    exemption: str | None, covered_last_year: bool, born_on: date | None = None,
+                    switch_gap_months: int | None = None) -> rules.WaitingDecision:
+    key = ("waiting", id(table), paid_on, first_time, gap_years, back_paid_years, exemption, covered_last_year,
+           born_on, switch_gap_months)
+    return _RULES.ask(key, table, rules.waiting_period, paid_on=paid_on, first_time=first_time,
+                      gap_years=gap_years, back_paid_years=back_paid_years, exemption=exemption,
+                      covered_last_year=covered_last_year, born_on=born_on, switch_gap_months=switch_gap_months)
+
+
 def region_label(region_code: str | None) -> str:
     if not region_code:
         return "unknown region"
@@ -152,6 +203,7 @@ class _Derivation:
         self._main: dict[int, dict[str, Any] | None] = {}
         self._insured: dict[int, bool] = {}
         self._by_period: dict[str, list[dict[str, Any]]] | None = None
+        self._regions: set[str | None] | None = None
         # A policy cache answers "no table" without raising (most first_year questions have none).
         self._find = getattr(policies, "find", None)
 
@@ -183,6 +235,24 @@ class _Derivation:
             return self.policies.get(region, year)
         except DomainError:
             return None
+
+    def _no_table(self, year: int) -> bool:
+        """True when no region the history names has a table for ``year``: then :meth:`region_for`'s has none.
+
+        (A person enrolled since 2019 is asked about every year since; the policy book
+        starts later. Saves looking for the year's region in the history.)
+        """
+        regions = self._regions
+        if regions is None:
+            h = self.h
+            regions = self._regions = (
+                {a["region_code"] for a in h["assessments"].values()}
+                | {p["region_code"] for p in h["payments"].values()}
+                | {e["region_code"] for e in h["enrollments"]})
+        for region in regions:
+            if self.table(region, year) is not None:
+                return False
+        return True
 
     def horizon(self, region: str) -> int | None:
         try:
@@ -275,6 +345,8 @@ class _Derivation:
 
     def duplicate_in(self, first: date, last: date) -> list[dict[str, Any]]:
         """Enrollments flagged duplicate (重复参保) that overlapped their original within [first, last]."""
+        if not any(e["duplicate_of"] for e in self.h["enrollments"]):
+            return []  # most persons: no enrollment flagged duplicate
         by_id = {e["enrollment_id"]: e for e in self.h["enrollments"]}
         out = []
         for e in self.h["enrollments"]:
@@ -315,7 +387,7 @@ class _Derivation:
                 "superseded_event_ids": list(a["supersedes"]),
             }
         categories = rules.categories_for_year(table, [(c, f, u) for c, f, u, _ in self.statuses])
-        result = rules.resident_assessment(table, categories)
+        result = _resident_assessment(table, categories)
         return {
             "recorded": False,
             "standard_fen": result.standard_fen,
@@ -339,6 +411,9 @@ class _Derivation:
         """Funding of a resident year (None: no table for it): money figures and funded intervals."""
         if year in self._funding:
             return self._funding[year]
+        if self._no_table(year):
+            self._funding[year] = None  # type: ignore[assignment]
+            return None
         region = self.region_for(year)
         table = self.table(region, year)
         if table is None:
@@ -532,7 +607,7 @@ class _Derivation:
         decisions = []  # (decision, rank on a tie: a tried-but-refused exemption explains most, then none)
         for exemption, extra in candidates:
             try:
-                decisions.append(rules.waiting_period(
+                decisions.append(_waiting_period(
                     table, paid_on=paid_on, first_time=inputs["first_time"], gap_years=inputs["gap_years"],
                     back_paid_years=inputs["back_paid_years"], exemption=exemption,
                     covered_last_year=inputs["covered_last_year"], **extra,
@@ -621,7 +696,7 @@ class _Derivation:
         reversed_ids = [x for p in f["payments"] if p["reversal"] for x in (p["event_id"], p["reversal"]["event_id"])]
         # A derived (not recorded) due rests on the enrollment and the statuses that made it.
         basis_ids = a["event_ids"] if a["recorded"] else enrollment_ids
-        money_ids = basis_ids + grant_ids + [p["event_id"] for p in f["live"]] + refund_ids
+        money_ids = _uniq(basis_ids + grant_ids + [p["event_id"] for p in f["live"]] + refund_ids)
         residence = self.h["residence"][-1] if self.h["residence"] else None
         return {
             "person_id": self.pid,
@@ -676,8 +751,8 @@ class _Derivation:
                 "paid": [p["event_id"] for p in f["live"]],
                 "refunded": refund_ids,
                 "reversed": reversed_ids,
-                "outstanding": _uniq(money_ids),
-                "overpayment": _uniq(money_ids),
+                "outstanding": money_ids,
+                "overpayment": list(money_ids),
                 "coverage": _uniq(
                     enrollment_ids
                     + [x for e in entries if e["coverage"] for x in self.funding_ids(year, e["from"])]

@@ -33,6 +33,7 @@ figures. Names and ID numbers are not kept: views are keyed by the person id onl
 from __future__ import annotations
 
 import copy
+from dataclasses import MISSING
 from datetime import date
 from typing import Any, Callable, Iterable
 from uuid import UUID
@@ -149,7 +150,7 @@ def fold_many(history: dict[str, Any] | None, events: Iterable[Any]) -> dict[str
             continue
         if new is None:
             new = new_history(pid) if history is None else copy.deepcopy(history)  # type: ignore[arg-type]
-        _HANDLERS.get(name, _ignore)(new, event)
+        _HANDLERS.get(name, _ignore)(new, _fields(event), event_id)
         new["version"] = version
         new["event_ids"].append(event_id)
     return new if new is not None else history
@@ -190,33 +191,73 @@ def _check(history: dict[str, Any] | None, event: Any) -> tuple[bool, str, str, 
     return False, name, pid, version, event_id  # type: ignore[return-value]
 
 
-def _ignore(history: dict[str, Any], event: Any) -> None:
+#: Event classes whose instances hold every field in their ``__dict__`` (see :func:`_fields`).
+_PLAIN_CLASSES: dict[type, bool] = {}
+
+
+class _AttributeFields:
+    """``.get`` of a library event that is not plain (see :func:`_fields`): :func:`value`, one call per field."""
+
+    __slots__ = ("event",)
+
+    def __init__(self, event: Any) -> None:
+        self.event = event
+
+    def get(self, name: str) -> Any:
+        return value(self.event, name)
+
+
+def _fields(event: Any) -> Any:
+    """The event's fields as something with ``.get(name)`` giving :func:`value` (the handlers read ten or more).
+
+    A consumer envelope is a dict already. A library event is a dataclass whose
+    instance ``__dict__`` holds its fields (the constructor sets each one; the log
+    source's decoder sets the stored state, every field): with no field defaults on
+    the class, ``getattr(event, name, None)`` of a field is ``__dict__.get(name)``,
+    without a function call, an ``isinstance`` and a name mapping per field. The
+    handlers read only the event's own business fields (never ``person_id``,
+    ``version``, ``recorded_at``, which :func:`value` maps to other names).
+    """
+    if type(event) is dict:
+        return event
+    cls = type(event)
+    plain = _PLAIN_CLASSES.get(cls)
+    if plain is None:
+        fields = getattr(cls, "__dataclass_fields__", None)
+        plain = _PLAIN_CLASSES[cls] = bool(fields) and hasattr(event, "__dict__") and all(
+            f.default is MISSING and f.default_factory is MISSING for f in fields.values())
+    return event.__dict__ if plain else _AttributeFields(event)
+
+
+# Handlers: (history copy, the event's fields from _fields, the event's id as text).
+def _ignore(history: dict[str, Any], f: Any, eid: str) -> None:
     """An event that changes none of the facts kept here (still counted, so versions stay contiguous)."""
 
 
-def _registered(h: dict[str, Any], e: Any) -> None:
-    h["registered_event_id"] = _eid(e)
-    h["birth_date"] = value(e, "birth_date")
+def _registered(h: dict[str, Any], f: Any, eid: str) -> None:
+    h["registered_event_id"] = eid
+    h["birth_date"] = f.get("birth_date")
     h["residence"].append(
-        {"on": value(e, "effective_date"), "grid": value(e, "household_grid"), "status": "RESIDENT", "event_id": _eid(e)}
+        {"on": f.get("effective_date"), "grid": f.get("household_grid"), "status": "RESIDENT", "event_id": eid}
     )
 
 
-def _enrolled(h: dict[str, Any], e: Any) -> None:
+def _enrolled(h: dict[str, Any], f: Any, eid: str) -> None:
+    get = f.get
     h["enrollments"].append(
         {
-            "enrollment_id": value(e, "enrollment_id"),
-            "scheme": str(value(e, "scheme")),
-            "flexible": bool(value(e, "flexible")),
-            "region_code": value(e, "region_code"),
-            "grid_code": value(e, "grid_code"),
-            "employer_id": value(e, "employer_id"),
-            "channel": str(value(e, "channel")),
-            "duplicate_of": value(e, "duplicate_of"),
-            "start_date": value(e, "effective_date"),
+            "enrollment_id": get("enrollment_id"),
+            "scheme": str(get("scheme")),
+            "flexible": bool(get("flexible")),
+            "region_code": get("region_code"),
+            "grid_code": get("grid_code"),
+            "employer_id": get("employer_id"),
+            "channel": str(get("channel")),
+            "duplicate_of": get("duplicate_of"),
+            "start_date": get("effective_date"),
             "end_date": None,
             "end_reason": None,
-            "event_id": _eid(e),
+            "event_id": eid,
             "end_event_id": None,
         }
     )
@@ -230,150 +271,157 @@ def _end(h: dict[str, Any], enrollment_id: str, on: date, reason: str, event_id:
     raise ProjectionError("ENROLLMENT_UNKNOWN", f"person {h['person_id']}: no enrollment {enrollment_id!r} to end")
 
 
-def _enrollment_ended(h: dict[str, Any], e: Any) -> None:
-    _end(h, value(e, "enrollment_id"), value(e, "effective_date"), str(value(e, "reason")), _eid(e))
+def _enrollment_ended(h: dict[str, Any], f: Any, eid: str) -> None:
+    _end(h, f.get("enrollment_id"), f.get("effective_date"), str(f.get("reason")), eid)
 
 
-def _assessed(h: dict[str, Any], e: Any) -> None:
-    period = value(e, "period")
+_ASSESSED_FIELDS = ("scheme", "region_code", "standard_fen", "subsidy_fen", "due_fen", "due_date", "subsidy_category",
+                    "base_fen", "employer_fen", "employee_fen", "policy_version")
+
+
+def _assessed(h: dict[str, Any], f: Any, eid: str) -> None:
+    get = f.get
+    period = get("period")
     previous = h["assessments"].get(period)
-    fields = ("scheme", "region_code", "standard_fen", "subsidy_fen", "due_fen", "due_date", "subsidy_category",
-              "base_fen", "employer_fen", "employee_fen", "policy_version")
     h["assessments"][period] = {
         "period": period,
-        **{f: value(e, f) for f in fields},
-        "assessed_on": value(e, "effective_date"),
-        "event_id": _eid(e),
+        **{name: get(name) for name in _ASSESSED_FIELDS},
+        "assessed_on": get("effective_date"),
+        "event_id": eid,
         "supersedes": ([] if previous is None else previous["supersedes"] + [previous["event_id"]]),
     }
 
 
-def _granted(h: dict[str, Any], e: Any) -> None:
-    h["subsidies"][value(e, "grant_id")] = {
-        "grant_id": value(e, "grant_id"),
-        "category": str(value(e, "category")),
-        "valid_from": value(e, "valid_from"),
-        "valid_to": value(e, "valid_to"),
+def _granted(h: dict[str, Any], f: Any, eid: str) -> None:
+    get = f.get
+    h["subsidies"][get("grant_id")] = {
+        "grant_id": get("grant_id"),
+        "category": str(get("category")),
+        "valid_from": get("valid_from"),
+        "valid_to": get("valid_to"),
         "revoked_from": None,
-        "department": value(e, "department"),
-        "document_no": value(e, "document_no"),
-        "event_id": _eid(e),
+        "department": get("department"),
+        "document_no": get("document_no"),
+        "event_id": eid,
         "revoke_event_id": None,
     }
 
 
-def _revoked(h: dict[str, Any], e: Any) -> None:
-    grant = h["subsidies"].get(value(e, "grant_id"))
+def _revoked(h: dict[str, Any], f: Any, eid: str) -> None:
+    grant = h["subsidies"].get(f.get("grant_id"))
     if grant is None:
-        raise ProjectionError("GRANT_UNKNOWN", f"person {h['person_id']}: revocation of unknown status {value(e, 'grant_id')!r}")
-    grant["revoked_from"] = value(e, "revoked_from")
-    grant["revoke_event_id"] = _eid(e)
+        raise ProjectionError("GRANT_UNKNOWN", f"person {h['person_id']}: revocation of unknown status {f.get('grant_id')!r}")
+    grant["revoked_from"] = f.get("revoked_from")
+    grant["revoke_event_id"] = eid
 
 
-def _paid(h: dict[str, Any], e: Any) -> None:
-    levy = str(value(e, "levy_item"))
-    start, end = value(e, "period_start"), value(e, "period_end")
-    h["payments"][voucher_key(value(e, "tax_office"), value(e, "voucher_no"))] = {
-        "voucher_no": value(e, "voucher_no"),
+def _paid(h: dict[str, Any], f: Any, eid: str) -> None:
+    get = f.get
+    levy = str(get("levy_item"))
+    start, end = get("period_start"), get("period_end")
+    h["payments"][voucher_key(get("tax_office"), get("voucher_no"))] = {
+        "voucher_no": get("voucher_no"),
         "levy_item": levy,
-        "region_code": value(e, "region_code"),
-        "amount_fen": value(e, "amount_fen"),
+        "region_code": get("region_code"),
+        "amount_fen": get("amount_fen"),
         "periods": payment_period_keys(levy, start, end),
         "period_start": start,
         "period_end": end,
-        "paid_on": value(e, "effective_date"),
-        "paid_at": value(e, "paid_at"),
-        "credited_on": value(e, "credited_on"),
-        "channel": value(e, "channel"),
-        "event_id": _eid(e),
+        "paid_on": get("effective_date"),
+        "paid_at": get("paid_at"),
+        "credited_on": get("credited_on"),
+        "channel": get("channel"),
+        "event_id": eid,
         "refunds": [],
         "reversal": None,
     }
 
 
-def _original(h: dict[str, Any], e: Any) -> dict[str, Any]:
-    key = voucher_key(value(e, "original_tax_office"), value(e, "original_voucher_no"))
+def _original(h: dict[str, Any], f: Any) -> dict[str, Any]:
+    key = voucher_key(f.get("original_tax_office"), f.get("original_voucher_no"))
     payment = h["payments"].get(key)
     if payment is None:
         raise ProjectionError("PAYMENT_UNKNOWN", f"person {h['person_id']}: correction of unknown voucher {key}")
     return payment
 
 
-def _refunded(h: dict[str, Any], e: Any) -> None:
-    _original(h, e)["refunds"].append(
-        {"voucher_no": value(e, "refund_voucher_no"), "amount_fen": value(e, "amount_fen"),
-         "on": value(e, "effective_date"), "event_id": _eid(e)}
+def _refunded(h: dict[str, Any], f: Any, eid: str) -> None:
+    _original(h, f)["refunds"].append(
+        {"voucher_no": f.get("refund_voucher_no"), "amount_fen": f.get("amount_fen"),
+         "on": f.get("effective_date"), "event_id": eid}
     )
 
 
-def _reversed(h: dict[str, Any], e: Any) -> None:
-    _original(h, e)["reversal"] = {
-        "voucher_no": value(e, "reversal_voucher_no"), "amount_fen": value(e, "amount_fen"),
-        "on": value(e, "effective_date"), "event_id": _eid(e),
+def _reversed(h: dict[str, Any], f: Any, eid: str) -> None:
+    _original(h, f)["reversal"] = {
+        "voucher_no": f.get("reversal_voucher_no"), "amount_fen": f.get("amount_fen"),
+        "on": f.get("effective_date"), "event_id": eid,
     }
 
 
-def _transferred_out(h: dict[str, Any], e: Any) -> None:
-    on = value(e, "effective_date")
-    _end(h, value(e, "enrollment_id"), on, "TRANSFERRED_OUT", _eid(e))
-    balance = value(e, "account_balance_fen")
+def _transferred_out(h: dict[str, Any], f: Any, eid: str) -> None:
+    get = f.get
+    on = get("effective_date")
+    _end(h, get("enrollment_id"), on, "TRANSFERRED_OUT", eid)
+    balance = get("account_balance_fen")
     if balance:
-        h["account"].append({"on": on, "amount_fen": -balance, "reason": "TRANSFER_OUT", "event_id": _eid(e)})
-    h["transfers"][value(e, "transfer_id")] = {
-        "transfer_id": value(e, "transfer_id"),
+        h["account"].append({"on": on, "amount_fen": -balance, "reason": "TRANSFER_OUT", "event_id": eid})
+    h["transfers"][get("transfer_id")] = {
+        "transfer_id": get("transfer_id"),
         "direction": "OUT",
-        "enrollment_id": value(e, "enrollment_id"),
-        "counterpart_region": value(e, "counterpart_region"),
+        "enrollment_id": get("enrollment_id"),
+        "counterpart_region": get("counterpart_region"),
         "account_balance_fen": balance,
-        "contribution_months": value(e, "contribution_months"),
+        "contribution_months": get("contribution_months"),
         "started_on": on,
         "completed_on": None,
-        "out_event_id": _eid(e),
+        "out_event_id": eid,
         "in_event_id": None,
     }
 
 
-def _transferred_in(h: dict[str, Any], e: Any) -> None:
-    on = value(e, "effective_date")
-    balance = value(e, "account_balance_fen")
+def _transferred_in(h: dict[str, Any], f: Any, eid: str) -> None:
+    get = f.get
+    on = get("effective_date")
+    balance = get("account_balance_fen")
     if balance:
-        h["account"].append({"on": on, "amount_fen": balance, "reason": "TRANSFER_IN", "event_id": _eid(e)})
-    h["transferred_in_months"] += value(e, "contribution_months")
-    transfer = h["transfers"].get(value(e, "transfer_id"))
+        h["account"].append({"on": on, "amount_fen": balance, "reason": "TRANSFER_IN", "event_id": eid})
+    h["transferred_in_months"] += get("contribution_months")
+    transfer = h["transfers"].get(get("transfer_id"))
     if transfer is not None and transfer["direction"] == "OUT":
         transfer["completed_on"] = on
-        transfer["in_event_id"] = _eid(e)
+        transfer["in_event_id"] = eid
         return
-    h["transfers"][value(e, "transfer_id")] = {
-        "transfer_id": value(e, "transfer_id"),
+    h["transfers"][get("transfer_id")] = {
+        "transfer_id": get("transfer_id"),
         "direction": "IN",
         "enrollment_id": None,
-        "counterpart_region": value(e, "counterpart_region"),
+        "counterpart_region": get("counterpart_region"),
         "account_balance_fen": balance,
-        "contribution_months": value(e, "contribution_months"),
+        "contribution_months": get("contribution_months"),
         "started_on": on,
         "completed_on": on,
         "out_event_id": None,
-        "in_event_id": _eid(e),
+        "in_event_id": eid,
     }
 
 
-def _account(sign: int) -> Callable[[dict[str, Any], Any], None]:
-    def handler(h: dict[str, Any], e: Any) -> None:
-        h["account"].append({"on": value(e, "effective_date"), "amount_fen": sign * value(e, "amount_fen"),
-                             "reason": str(value(e, "reason")), "event_id": _eid(e)})
+def _account(sign: int) -> Callable[[dict[str, Any], Any, str], None]:
+    def handler(h: dict[str, Any], f: Any, eid: str) -> None:
+        h["account"].append({"on": f.get("effective_date"), "amount_fen": sign * f.get("amount_fen"),
+                             "reason": str(f.get("reason")), "event_id": eid})
     return handler
 
 
-def _residence(h: dict[str, Any], e: Any) -> None:
+def _residence(h: dict[str, Any], f: Any, eid: str) -> None:
     previous_grid = h["residence"][-1]["grid"] if h["residence"] else None
     h["residence"].append(
-        {"on": value(e, "effective_date"), "grid": value(e, "grid_code") or previous_grid,
-         "status": str(value(e, "status")), "event_id": _eid(e)}
+        {"on": f.get("effective_date"), "grid": f.get("grid_code") or previous_grid,
+         "status": str(f.get("status")), "event_id": eid}
     )
 
 
-_HANDLERS: dict[str, Callable[[dict[str, Any], Any], None]] = {
+_HANDLERS: dict[str, Callable[[dict[str, Any], Any, str], None]] = {
     "Registered": _registered,
     "Enrolled": _enrolled,
     "EnrollmentEnded": _enrollment_ended,

@@ -83,12 +83,12 @@ def test_spells_of_transfers_duplicates_and_reversals_on_every_day(rare_rows):
 
 
 def _stub(detail_for):
-    def person_gap_stub(row, year, day, policies, categories=None):
-        return {"person_id": "p", "year": year, "day": day, "grid_code": "610902100001", "township_code": "610902100",
-                "region_code": "610902", "covered": False, "reason": "NOT_ENROLLED", "label": "未参保登记",
-                "detail": detail_for(day), "subsidised": False, "subsidy_category": None, "outstanding_fen": None,
-                "scheme": None, "policy_version": None, "sources": []}
-    return person_gap_stub
+    def year_lines_stub(row, year, policies):
+        def line(day):
+            return ("p", year, "610902100001", "610902100", "610902", False, "NOT_ENROLLED", "未参保登记",
+                    detail_for(day), False, None, None, None, None, [])
+        return line
+    return year_lines_stub
 
 
 ROW = {"history": {"residence": [{"on": date(2020, 1, 1), "grid": "610902100001", "status": "RESIDENT"}],
@@ -103,7 +103,7 @@ ROW = {"history": {"residence": [{"on": date(2020, 1, 1), "grid": "610902100001"
 def test_texts_that_name_the_day_are_kept_as_templates(monkeypatch, detail_for, mode, count):
     # (A text may name the day by its ISO date, or -- for employee-scheme persons, whose
     # spells break at every month -- by its month; see projections/gap_spells.py.)
-    monkeypatch.setattr(spells_module, "person_gap", _stub(detail_for))
+    monkeypatch.setattr(spells_module, "year_lines", _stub(detail_for))
     spells = year_spells(ROW, 2025, None)
     assert len(spells) == count and spells[0]["detail_mode"] == mode
     for day in every_day(2025):
@@ -112,7 +112,7 @@ def test_texts_that_name_the_day_are_kept_as_templates(monkeypatch, detail_for, 
 
 
 def test_months_of_an_employee_are_merged_into_one_spell(monkeypatch):
-    monkeypatch.setattr(spells_module, "person_gap", _stub(lambda day: f"no contribution for {day:%Y-%m}"))
+    monkeypatch.setattr(spells_module, "year_lines", _stub(lambda day: f"no contribution for {day:%Y-%m}"))
     row = {**ROW, "employee_years": {2025: {}}}
     (spell,) = year_spells(row, 2025, None)
     assert spell["detail_mode"] == "month" and spell["detail"] == "no contribution for {month}"
