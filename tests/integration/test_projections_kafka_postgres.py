@@ -169,7 +169,7 @@ def test_a_runner_killed_mid_stream_and_restarted_ends_identical_to_a_clean_rebu
     runner = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120
-        while (done := _positions(settings)) < total // 4:
+        while _positions(settings) < total // 4:
             assert runner.poll() is None, runner.stderr.read().decode()[-3000:]
             assert time.monotonic() < deadline, "the projection runner made no progress"
             time.sleep(0.01)
@@ -254,6 +254,16 @@ def test_the_log_read_straight_from_postgres_is_what_the_library_reads_and_rebui
         before = store.dump()
         rebuild(store, NotificationLogSource(system.ledger), system.policies, shards=3)
         assert store.dump() == before
+        # The live spells table went in ordered by its grid index (a grid's gap list reads few pages) and analysed.
+        from projections.store import SPELLS
+        clustered = store._fetch(
+            "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "JOIN pg_class t ON t.oid = i.indrelid WHERE i.indisclustered AND t.relname = %s "
+            "AND t.relnamespace = to_regnamespace(current_schema())::oid", [store.name(SPELLS)])
+        assert [r[0] for r in clustered] == [store._index_name(SPELLS, SPELLS.cluster)]
+        analysed = store._fetch("SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = %s "
+                                "AND schemaname = current_schema()", [store.name(SPELLS)])
+        assert analysed == [(True,)]
     finally:
         store.close()
         system.close()
