@@ -154,6 +154,7 @@ class FeedCounts:
     produced: Counter[str] = field(default_factory=Counter)
     consumed: Counter[str] = field(default_factory=Counter)
     clerk_errors: Counter[str] = field(default_factory=Counter)
+    file_refusals: Counter[str] = field(default_factory=Counter)  # none: the suite produces records, not files
     clerk_actions: int = 0
     burst: int = 0
 
