@@ -35,11 +35,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _clerk() -> Any:
     """The clerk in ``LEDGER_TOKEN``; raises the API's codes (``TOKEN_MISSING``, ``ROLE_FORBIDDEN``, ...)."""
     from ledger.http.access import cli_principal
-    from ledger.http.auth import Role
+    from ledger.http.commands import require_clerk
 
-    who = cli_principal(purpose="this command writes to the ledger")
-    who.require_role(Role.CLERK, action="issue ledger commands")
-    return who
+    return require_clerk(cli_principal(purpose="this command writes to the ledger"))
 
 
 def cmd_import(args: argparse.Namespace) -> int:

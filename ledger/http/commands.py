@@ -64,6 +64,12 @@ class Command:
         return self.name.replace("_", "-")
 
 
+def require_clerk(who: Principal) -> Principal:
+    """``who``, if a clerk (``ROLE_FORBIDDEN`` otherwise): the first check of every clerk command and of an import."""
+    who.require_role(Role.CLERK, action="issue ledger commands")
+    return who
+
+
 def request_key(command: str, identity: tuple[str, str], body: BaseModel) -> str:
     """A digest of what was asked, kept in the events' provenance to tell a resend from a reused request id."""
     digest = content_digest({"command": command, "identity": list(identity), "body": body.model_dump(mode="json")})
@@ -102,7 +108,9 @@ def carry_out(
     id_type: str | None = None,
     id_number: str | None = None,
 ) -> Outcome:
-    """Check the clerk and their region, recognise a resend, run the command; the :class:`Outcome`.
+    """Check the clerk's region, recognise a resend, run the command; the :class:`Outcome`.
+
+    ``who`` has passed :func:`require_clerk` (the API's ``clerk`` dependency, the CLI's token check).
 
     ``provenance(record_key)`` gives the events' provenance (source, user, request id);
     a resend is looked for only when the caller chose the request id
@@ -110,7 +118,6 @@ def carry_out(
     Raises :class:`DomainError` (``NotFound`` for an unknown person, ``Forbidden`` for a
     region that is not the clerk's, a rule's own code) with nothing written.
     """
-    who.require_role(Role.CLERK, action="issue ledger commands")
     if command.on_person:
         if id_type is None or id_number is None:
             raise DomainError("PERSON_REQUIRED", f"{command.cli_name} acts on a registered person: give the "
@@ -230,4 +237,4 @@ ACCOUNT_DEBIT = Command("account_debit", AccountEntryIn, True, _debit_account,
 COMMANDS: tuple[Command, ...] = (ENROLL, TRANSFER_IN, ASSESS_RESIDENT_YEAR, ASSESS_EMPLOYEE_MONTH, PAYMENT_CORRECTION,
                                  TRANSFER_OUT, END_ENROLLMENT, ACCOUNT_CREDIT, ACCOUNT_DEBIT)
 
-__all__ = ["COMMANDS", "Command", "carry_out", "earlier_outcome", "request_key"]
+__all__ = ["COMMANDS", "Command", "carry_out", "earlier_outcome", "request_key", "require_clerk"]

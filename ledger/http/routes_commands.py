@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from ledger.http import commands as c
 from ledger.http import deps
-from ledger.http.auth import Principal, Role
+from ledger.http.auth import Principal
 from ledger.http.models import (
     AccountEntryIn,
     EmployeeAssessmentIn,
@@ -49,8 +49,7 @@ router = APIRouter(tags=["clerk commands (经办)"], responses=ERRORS)
 
 # ---------------------------------------------------------------------------- helpers
 def clerk(who: Principal = Depends(deps.principal)) -> Principal:
-    who.require_role(Role.CLERK, action="issue ledger commands")
-    return who
+    return c.require_clerk(who)
 
 
 def answer(request: Request, response: Response, who: Principal, command: c.Command, body: BaseModel,
