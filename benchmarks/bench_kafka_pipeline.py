@@ -56,7 +56,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import dedicated_schema, figure, pg_settings, write_json  # noqa: E402
+from common import dedicated_schema, figure, pg_settings, proc_cpu, write_json  # noqa: E402
 
 from eventsourcing.persistence import Tracking  # noqa: E402
 from kafka import KafkaConsumer, TopicPartition  # noqa: E402
@@ -146,15 +146,6 @@ def setup_renewals(system, n: int) -> float:
                                         provenance=prov.as_dict())
         ledger.save(*persons.values())
     return time.perf_counter() - started
-
-
-def proc_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of a local process; NaN when /proc does not show it."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def broker_pid() -> int | None:

@@ -38,6 +38,7 @@ from common import (  # noqa: E402
     dedicated_schema,
     figure,
     format_table,
+    proc_cpu,
     pg_settings,
     write_json,
 )
@@ -123,14 +124,7 @@ def _backend_pids(ledger) -> list[int]:
 
 def _proc_cpu(pids: list[int]) -> float:
     """CPU seconds (user + system) of local processes, NaN if /proc does not show them (a remote server)."""
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return float("nan")
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+    return sum(proc_cpu(pid) for pid in pids)
 
 
 def _worker(pg, schema, task, people, batch, barrier, queue, profile) -> None:

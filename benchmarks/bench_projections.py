@@ -50,7 +50,7 @@ from uuid import UUID
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO_ROOT, dedicated_schema, figure, pg_settings, write_json  # noqa: E402
+from common import REPO_ROOT, dedicated_schema, figure, pg_settings, postgres_cpu, write_json  # noqa: E402
 
 from eventsourcing.persistence import StoredEvent  # noqa: E402
 
@@ -85,29 +85,6 @@ def _cpu() -> float:
     """CPU seconds of this process and of its finished child processes (the rebuild's workers)."""
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return time.process_time() + children.ru_utime + children.ru_stime
-
-
-def _pg_cpu() -> float:
-    """CPU seconds used so far by this machine's PostgreSQL processes, from /proc.
-
-    The live processes' own time, plus the time of exited backends, which the postmaster
-    (the one whose parent is not a postgres process) collects as its children's time.
-    """
-    total = 0
-    tick = os.sysconf("SC_CLK_TCK")
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
-        if name.startswith("postgres"):
-            fields = stat[stat.rindex(")") + 2:].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / tick
 
 
 def _cpu_line(cpu: float, events: int, who: str = "this process") -> str:
@@ -394,11 +371,11 @@ def main(argv: list[str] | None = None) -> int:
             watch = Stopwatch()
             policies = PolicyCache(system.policies)
             print(f"rebuild (load average {_load()}) ...", flush=True)
-            cpu, pg_cpu = _cpu(), _pg_cpu()
+            cpu, pg_cpu = _cpu(), postgres_cpu()
             with instrumented(watch):
                 result = rebuild(store, NotificationLogSource(system.ledger, page_size=5000), policies,
                                  progress=True)
-            cpu, pg_cpu = _cpu() - cpu, _pg_cpu() - pg_cpu
+            cpu, pg_cpu = _cpu() - cpu, postgres_cpu() - pg_cpu
             persons = store.counts()
             print(f"rebuilt: {result.events:,} person events ({result.consumed:,} log positions), "
                   f"{persons['view_rows'] // 2:,} persons, {persons['view_coverage_spells']:,} gap spells, "
@@ -424,10 +401,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"rebuild with {args.workers} worker processes (load average {_load()}) ...", flush=True)
                 shards = parallel_shards(Settings(persistence="postgres", postgres=settings, id_key=ID_KEY), "log",
                                          args.workers)
-                cpu, pg_cpu = _cpu(), _pg_cpu()
+                cpu, pg_cpu = _cpu(), postgres_cpu()
                 result = rebuild(store, NotificationLogSource(system.ledger, page_size=5000), policies,
                                  progress=True, run_shards=shards)
-                cpu, pg_cpu = _cpu() - cpu, _pg_cpu() - pg_cpu
+                cpu, pg_cpu = _cpu() - cpu, postgres_cpu() - pg_cpu
                 print(_cpu_line(cpu, result.events, f"{args.workers} workers and the parent"), flush=True)
                 print(_pg_cpu_line(pg_cpu, result.events), flush=True)
                 assert before is None or store.dump() == before, "the parallel rebuild gave other tables"

@@ -242,6 +242,39 @@ def bench_kafka(bootstrap: str, records: int = 100_000, partitions: int = 1) -> 
 
 
 # --------------------------------------------------------------------------- machine-readable figures
+def _proc_stat(pid: int | str) -> tuple[str, list[str]] | None:
+    """A local process's name and the fields of ``/proc/PID/stat`` after it (state first); None when not shown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+
+
+def proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a local process; NaN when /proc does not show it (a remote server)."""
+    found = _proc_stat(pid)
+    if found is None:
+        return float("nan")
+    fields = found[1]
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu() -> float:
+    """CPU seconds used so far by this machine's PostgreSQL processes, from /proc.
+
+    The live processes' own time, plus the time of those that exited: the postmaster
+    waits for its backends, so theirs is in its children's time (a backend has none).
+    """
+    total = 0
+    for entry in os.listdir("/proc"):
+        found = _proc_stat(entry) if entry.isdigit() else None
+        if found is not None and found[0].startswith("postgres"):
+            fields = found[1]
+            total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def figure(scenario: str, value: float, unit: str, *, size: int | None = None, size_unit: str = "",
            goal: float | None = None, better: str = "higher", kind: str = "rate", baseline: str | None = None,
            count: int | None = None, seconds: float | None = None, key: str | None = None) -> dict:
