@@ -875,6 +875,10 @@ class EntitlementProjection(PersonProjection):
     def derive(self, history: dict[str, Any]) -> dict[str, Any]:
         return derive(history, self.policies)
 
+    def row(self, history: dict[str, Any]) -> dict[str, Any]:
+        """The person's entitlement row from their folded history (what the view stores keep)."""
+        return {"history": history, **derive(history, self.policies)}
+
     def apply_row(self, row: dict[str, Any] | None, event: Any) -> dict[str, Any]:
         return self.apply_rows(row, [event])
 
@@ -883,7 +887,7 @@ class EntitlementProjection(PersonProjection):
         history = fold_many(row["history"] if row else None, events)
         if row is not None and history is row["history"]:
             return row  # a duplicate: nothing changes
-        return {"history": history, **self.derive(history)}
+        return self.row(history)
 
     def apply(self, view: dict[str, Any], event: Any) -> dict[str, Any]:
         key = self.key(event)

@@ -7,11 +7,11 @@
 
 1. read the stored position of each partition, and the source's end;
 2. pull a batch (``batch_size`` positions), group its person events per person;
-3. load those persons' rows, apply the events with
-   :meth:`EntitlementProjection.apply_rows <projections.entitlement.EntitlementProjection.apply_rows>`
-   (one derivation per person per batch), derive the arrears row from the same
-   figures, encode the rows and compute the query tables (gap spells, dues);
-4. write rows, query tables and the new positions in ONE transaction, then (Kafka)
+3. load those persons' stored histories, fold the events in, derive the entitlement
+   row (:meth:`EntitlementProjection.row <projections.entitlement.EntitlementProjection.row>`,
+   one derivation per person per batch) and the arrears view's due rows from the same
+   figures, encode the history and compute the query tables (years, gap spells, dues);
+4. write histories, query tables and the new positions in ONE transaction, then (Kafka)
    commit the offsets to the consumer group as a convenience.
 
 ``run_once`` loops until the end seen at the start is reached; ``run_forever``
@@ -49,7 +49,7 @@ from ledger.log import get_logger
 
 from projections.arrears import due_rows
 from projections.entitlement import EntitlementProjection
-from projections.history import event_type, person_key
+from projections.history import event_type, fold_many, person_key
 from projections.progress import ProgressBar
 from projections.sources import Batch, Source
 from projections.store import ARREARS, ENTITLEMENT, PersonViews, ViewStore, masked_id_of, person_views
@@ -203,24 +203,21 @@ class ProjectionRunner:
         if not grouped:
             return [], seen
         keys = list(grouped)
-        stored = self.store.load_states(ENTITLEMENT, keys)
-        arrears_versions = self.store.load_versions(ARREARS, keys)
-        return [c for key in keys if (c := self._person(key, stored.get(key), arrears_versions.get(key),
-                                                        grouped[key], masked.get(key))) is not None], seen
+        stored = self.store.load_histories(keys)
+        return [c for key in keys if (c := self._person(key, stored.get(key), grouped[key], masked.get(key)))
+                is not None], seen
 
-    def _person(self, person_id: str, old: dict[str, Any] | None, arrears_version: int | None,
-                events: list[Any], masked_id: str | None) -> PersonViews | None:
-        new = self.entitlement.apply_rows(old, events)
-        changed = new is not old
-        version = new["history"]["version"]
-        if not changed and arrears_version == version:
+    def _person(self, person_id: str, old: dict[str, Any] | None, events: list[Any],
+                masked_id: str | None) -> PersonViews | None:
+        """The person's new rows after ``events``, from their stored history ``old``; None when nothing changed."""
+        history = fold_many(old, events)
+        if history is old:
             return None  # every event was a duplicate: nothing to write
-        # The arrears row is ArrearsProjection.apply_rows' result, from the figures just derived
-        # (the arrears projection would fold the same history and derive it a second time).
-        history = new["history"]
-        arrears = {"history": history, "dues": due_rows(history, new)}
-        return person_views(person_id, new if changed else None, arrears, years=self.years, policies=self.policies,
-                            masked_id=masked_id if changed and old is None else None)
+        row = self.entitlement.row(history)
+        # The arrears view's due rows come from the figures just derived (ArrearsProjection
+        # would fold the same history and derive it a second time).
+        return person_views(person_id, row, due_rows(history, row), years=self.years, policies=self.policies,
+                            masked_id=masked_id if old is None else None)
 
     def apply(self, batch: Batch) -> int:
         """Fold one batch and write it with its positions (one transaction); the number of persons written."""
@@ -368,7 +365,7 @@ class ProjectionRunner:
             pending: Future[None] | None = None
             for key, events in histories:
                 masked = next((masked_id_of(e) for e in events if event_type(e) == "Registered"), None)
-                change = self._person(key, None, None, events, masked)
+                change = self._person(key, None, events, masked)
                 if change is not None:
                     changes.append(change)
                 result.events += len(events)
@@ -392,6 +389,20 @@ class ProjectionRunner:
             result.batches += 1
 
 
+def stored_rows(store: ViewStore, policies: Any, person_ids: Sequence[str]) -> dict[str, dict[str, dict[str, Any]]]:
+    """The entitlement and arrears rows of these persons as the pure projections hold them, from the stored histories.
+
+    ``{ENTITLEMENT: {person: row}, ARREARS: {person: {"history", "dues"}}}``: what a
+    view built by the runner answers, to compare with a pure fold of the same events.
+    """
+    projection = EntitlementProjection(policies if isinstance(policies, PolicyCache) else PolicyCache(policies))
+    out: dict[str, dict[str, dict[str, Any]]] = {ENTITLEMENT: {}, ARREARS: {}}
+    for pid, history in store.load_histories(person_ids).items():
+        row = out[ENTITLEMENT][pid] = projection.row(history)
+        out[ARREARS][pid] = {"history": history, "dues": due_rows(history, row)}
+    return out
+
+
 def rebuild(store: ViewStore, source: Source, policies: Any, *, batch_size: int = 2000, shards: int | None = None,
             progress: bool = False, run_shards: ShardRunner | None = None) -> RunResult:
     """Build the views from the beginning into fresh tables, catch up, and swap them in (one transaction).
@@ -413,4 +424,4 @@ def rebuild(store: ViewStore, source: Source, policies: Any, *, batch_size: int 
 
 
 __all__ = ["PROJECTIONS", "PolicyCache", "ProjectionRunner", "RunResult", "coverage_years", "policy_fingerprint",
-           "rebuild"]
+           "rebuild", "stored_rows"]

@@ -35,10 +35,10 @@ from ledger.policy.model import bp_text
 
 from projections.arrears import arrears_list, sort_arrears
 from projections.coverage_gaps import REASONS, evaluation_day, rate_bp
-from projections.entitlement import Decision, row_covered_on
+from projections.entitlement import Decision, EntitlementProjection, row_covered_on
 from projections.gap_spells import line_on
-from projections.projector import PolicyCache, coverage_years
-from projections.store import ENTITLEMENT, ViewStore
+from projections.projector import PolicyCache, coverage_years, policy_fingerprint
+from projections.store import StoreError, ViewStore
 
 
 # --------------------------------------------------------------------------- input
@@ -112,6 +112,8 @@ class ViewQueries:
         store.check_layout()
         self.store = store
         self.policies = policies if isinstance(policies, PolicyCache) else PolicyCache(policies)
+        self.projection = EntitlementProjection(self.policies)
+        self.fingerprint = policy_fingerprint(self.policies)
 
     # ---------------------------------------------------------------- checks
     def _region(self, value: str) -> str:
@@ -146,13 +148,24 @@ class ViewQueries:
         return place
 
     def _row(self, person_id: UUID | str) -> dict[str, Any]:
+        """The person's entitlement row, derived from their stored history with this book of policy tables.
+
+        The views store the history once; the figures are derived again here, with the
+        same pure function and, checked by fingerprint, the same policy tables the
+        query tables were derived with (otherwise ``VIEWS_OUTDATED``).
+        """
         pid = parse_person_id(person_id)
-        row = self.store.row(ENTITLEMENT, pid)
-        if row is None:
+        history = self.store.history(pid)
+        if history is None:
             self._views_filled()
             raise NotFound("PERSON_NOT_FOUND", "no person with that ID is in the views (not registered, or the "
                                                "views have not caught up yet: ledger project)", person_id=pid)
-        return row
+        built_with = self.store.meta().get("policies")
+        if built_with is not None and built_with != self.fingerprint:
+            raise StoreError("VIEWS_OUTDATED", (
+                f"the views were built with other policy tables ({built_with}; this server has "
+                f"{self.fingerprint}): rebuild them (ledger project --rebuild) or load the same tables"))
+        return self.projection.row(history)
 
     # ---------------------------------------------------------------- one person
     def entitlement(self, person_id: UUID | str, year: int | str | None = None) -> dict[str, Any]:

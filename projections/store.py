@@ -9,9 +9,13 @@ the position in the event stream the rows reflect.
 Tables (all ``view_*``; in PostgreSQL in the configured schema)::
 
     view_rows            (projection, person_id) -> version, state
-        one row per person per projection: the per-person view state, exactly as the
-        projection returned it (JSON text of projections.codec: dates as ISO text,
-        reads back equal; PostgreSQL type json, not jsonb, to keep key order)
+        one row per person (projection ``history``): the person's folded history
+        (projections.history), from which the entitlement row and the arrears row are
+        derived, exactly as the fold returned it (JSON text of projections.codec: dates
+        as ISO text, reads back equal; PostgreSQL type json, not jsonb, to keep key
+        order). The derived figures are not stored a second time: a lookup derives
+        them from the history with the same policy tables (checked by fingerprint),
+        and the query tables below hold what the lists need
     view_persons         person_id -> masked_id
         the masked ID number (6109********1234) from the person's Registered event,
         for grid workers' lists; the full number is never stored here
@@ -62,6 +66,8 @@ from projections.pg import LockedStatements, connect_in_schema
 
 ENTITLEMENT = "entitlement"
 ARREARS = "arrears"
+#: The view_rows projection holding each person's folded history (both views derive from it).
+HISTORY = "history"
 REBUILD_SUFFIX = "_rebuild"
 
 
@@ -142,7 +148,8 @@ POSITIONS = Table(
 )
 TABLES = (ROWS, PERSONS, YEARS, SPELLS, DUES, META, POSITIONS)
 #: The version of the layout above: a store built with another one must be rebuilt.
-LAYOUT_VERSION = "1"
+#: 2: view_rows holds the history once (layout 1 held the entitlement and arrears rows, each with it).
+LAYOUT_VERSION = "2"
 #: Tables holding per-person data (cleared for a person before their new rows are written).
 PERSON_TABLES = (YEARS, SPELLS, DUES)
 
@@ -150,10 +157,10 @@ PERSON_TABLES = (YEARS, SPELLS, DUES)
 # --------------------------------------------------------------------------- one person's rows
 @dataclass
 class PersonViews:
-    """Everything a batch writes for one person: view rows (as codec JSON) and derived-table records."""
+    """Everything a batch writes for one person: the history row (as codec JSON) and derived-table records."""
 
     person_id: str
-    rows: dict[str, tuple[int, str]]  # projection -> (version, state JSON)
+    history: tuple[int, str]  # (version, history JSON)
     years: list[tuple[Any, ...]] = field(default_factory=list)
     spells: list[tuple[Any, ...]] = field(default_factory=list)
     dues: list[tuple[Any, ...]] = field(default_factory=list)
@@ -206,9 +213,9 @@ def settled_from(due: dict[str, Any]) -> date | None:
     return settled
 
 
-def due_records(person_id: str, arrears_row: dict[str, Any]) -> list[tuple[Any, ...]]:
+def due_records(person_id: str, dues: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     out = []
-    for seq, due in enumerate(arrears_row["dues"]):
+    for seq, due in enumerate(dues):
         grid = due["grid_code"]
         out.append((person_id, seq, due["kind"], due["scheme"], due["period"], due["region_code"], grid,
                     grid[:9] if grid else None, due["employer_id"], due["due_fen"], due["due_date"],
@@ -216,51 +223,23 @@ def due_records(person_id: str, arrears_row: dict[str, Any]) -> list[tuple[Any, 
     return out
 
 
-def _dumps_arrears(row: dict[str, Any], dues: list[tuple[Any, ...]], encoded: dict[str, str]) -> str:
-    """``dumps_row`` of an arrears row ``{"history", "dues"}``, from the due rows' texts already in ``dues``.
-
-    ``dumps_row`` of a dict is ``{"key":value,...}`` with each value encoded alone, so the
-    row's text is the history's text and the due rows' texts put together.
-    """
-    if list(row) != ["history", "dues"] or type(row["dues"]) is not list:
-        return _dumps_with_history(row, encoded)
-    head = _dumps_with_history({"history": row["history"], "dues": []}, encoded)
-    return head[:-3] + "[" + ",".join(record[-1] for record in dues) + "]}"
-
-
 def person_views(
     person_id: str,
-    entitlement: dict[str, Any] | None,
-    arrears: dict[str, Any] | None,
+    row: dict[str, Any],
+    dues: list[dict[str, Any]],
     *,
     years: Sequence[int],
     policies: Any,
     masked_id: str | None = None,
 ) -> PersonViews:
-    """Encode a person's new rows and compute the derived-table records (pure CPU work, done before a write)."""
-    views = PersonViews(person_id, {}, masked_id=masked_id)
-    history: dict[str, str] = {}  # both rows hold the same history: encode it once
-    if entitlement is not None:
-        views.rows[ENTITLEMENT] = (entitlement["history"]["version"], _dumps_with_history(entitlement, history))
-        views.years = year_records(person_id, entitlement)
-        views.spells = spell_records(person_id, entitlement, years, policies)
-    if arrears is not None:
-        views.dues = due_records(person_id, arrears)
-        views.rows[ARREARS] = (arrears["history"]["version"], _dumps_arrears(arrears, views.dues, history))
-    return views
+    """Encode a person's history and compute the query tables' records from the derived row and due rows.
 
-
-def _dumps_with_history(row: dict[str, Any], encoded: dict[str, str]) -> str:
-    """``dumps_row(row)`` for a row whose first key is ``history``, reusing the history's text when given."""
-    if next(iter(row), None) != "history" or len(row) < 2:
-        return dumps_row(row)
+    ``row`` is the entitlement row (``{"history", "summary", "years", ...}``), ``dues``
+    the arrears row's due rows; pure CPU work, done before a write.
+    """
     history = row["history"]
-    text = encoded.get("text") if encoded.get("id") == id(history) else None
-    if text is None:
-        text = dumps_row(history)
-        encoded.update(id=id(history), text=text)  # type: ignore[arg-type]
-    rest = dumps_row({k: v for k, v in row.items() if k != "history"})
-    return '{"history":' + text + "," + rest[1:]
+    return PersonViews(person_id, (history["version"], dumps_row(history)), year_records(person_id, row),
+                       spell_records(person_id, row, years, policies), due_records(person_id, dues), masked_id)
 
 
 # --------------------------------------------------------------------------- the interface
@@ -427,25 +406,17 @@ class ViewStore:
                             "another projection runner is writing to this store; run one per store"))
 
     # ---------------------------------------------------------------- rows
-    def load_states(self, projection: str, person_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """The stored rows of ``projection`` for these persons (absent persons are left out)."""
+    def load_histories(self, person_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The stored histories of these persons (absent persons are left out)."""
         if not person_ids:
             return {}
         rows = self._select_persons(
             f"SELECT person_id, state FROM {self.name(ROWS)} WHERE projection = {self.param} AND person_id IN {{ids}}",
-            person_ids, (projection,))
+            person_ids, (HISTORY,))
         return {pid: loads_row(state) for pid, state in rows}
 
-    def load_versions(self, projection: str, person_ids: Sequence[str]) -> dict[str, int]:
-        if not person_ids:
-            return {}
-        rows = self._select_persons(
-            f"SELECT person_id, version FROM {self.name(ROWS)} WHERE projection = {self.param} AND person_id IN {{ids}}",
-            person_ids, (projection,))
-        return {pid: int(version) for pid, version in rows}
-
-    def row(self, projection: str, person_id: str) -> dict[str, Any] | None:
-        return self.load_states(projection, [person_id]).get(person_id)
+    def history(self, person_id: str) -> dict[str, Any] | None:
+        return self.load_histories([person_id]).get(person_id)
 
     def write(
         self,
@@ -459,27 +430,22 @@ class ViewStore:
         """Store the batch's changed persons and move the positions, in ONE transaction.
 
         ``positions``: partition -> (position the batch started after, position it ends at).
-        A person's derived-table rows are replaced only with the projection row they
-        come from (an unchanged entitlement row keeps its spells). ``replace=False``:
-        the store holds no row of these persons yet (a rebuild's bulk load writes each
-        person once into empty tables), so nothing is deleted first.
+        A changed person's history row and query-table records replace theirs.
+        ``replace=False``: the store holds no row of these persons yet (a rebuild's bulk
+        load writes each person once into empty tables), so nothing is deleted first.
         """
         now = self._now()
         with self.transaction():
-            for projection in (ENTITLEMENT, ARREARS):
-                pids = [c.person_id for c in changes if projection in c.rows]
-                if not pids:
-                    continue
+            if changes:
+                pids = [c.person_id for c in changes]
                 if replace:
-                    self._delete_persons(ROWS, pids, projection)
-                self._insert(ROWS, [(projection, c.person_id, *c.rows[projection])
-                                    for c in changes if projection in c.rows])
-                derived = (YEARS, SPELLS) if projection == ENTITLEMENT else (DUES,)
-                for table in derived:
-                    if replace:
+                    self._delete_persons(ROWS, pids, HISTORY)
+                    for table in PERSON_TABLES:
                         self._delete_persons(table, pids)
-                    attr = {YEARS: "years", SPELLS: "spells", DUES: "dues"}[table]
-                    self._insert(table, [r for c in changes if projection in c.rows for r in getattr(c, attr)])
+                self._insert(ROWS, [(HISTORY, c.person_id, *c.history) for c in changes])
+                self._insert(YEARS, [r for c in changes for r in c.years])
+                self._insert(SPELLS, [r for c in changes for r in c.spells])
+                self._insert(DUES, [r for c in changes for r in c.dues])
             masked = [(c.person_id, c.masked_id) for c in changes if c.masked_id is not None]
             if masked:
                 if replace:
@@ -818,6 +784,7 @@ __all__ = [
     "ARREARS",
     "LAYOUT_VERSION",
     "ENTITLEMENT",
+    "HISTORY",
     "TABLES",
     "PersonViews",
     "PostgresViewStore",

@@ -352,23 +352,27 @@ def _diff(path: str, stored: Any, fresh: Any, out: list[tuple[str, Any, Any]]) -
 
 
 def cross_check(ledger: Any, person_id: UUID, events: Sequence[Any], views: Any) -> tuple[list[Finding], list[str]]:
-    """The person's stored entitlement view against the same view recomputed from the events.
+    """The person's stored view (their folded history, and their entitlement years table) against the events.
+
+    The views store the history once; every figure is derived from it. So the history
+    is compared field by field with the one folded afresh from the events, and the
+    years query table with the years derived from that fresh history.
 
     Compared at the version the view has reached (a view behind the ledger is not a
     mismatch, it is noted). Returns (findings, notes); every differing field is one
     finding (up to :data:`MAX_VIEW_MISMATCHES`), code ``VIEW_MISMATCH``.
     """
-    from projections.store import ENTITLEMENT, YEARS, year_records
+    from projections.store import YEARS, year_records
 
     from ledger.audit.history import masked_id_of, projection_for
 
     pid = str(person_id)
     masked = masked_id_of(events)
     notes: list[str] = []
-    stored = views.row(ENTITLEMENT, pid)
+    stored = views.history(pid)
     if stored is None:
-        return [], [f"the views hold no entitlement row for person {pid} (not projected yet)"]
-    version = stored["history"]["version"]
+        return [], [f"the views hold no history row for person {pid} (not projected yet)"]
+    version = stored["version"]
     if version > len(events):
         return [Finding("VIEW_AHEAD", f"person {pid}: the entitlement view is at version {version} but only "
                                       f"{len(events)} events are stored: events were deleted, or the view was written "
@@ -378,13 +382,13 @@ def cross_check(ledger: Any, person_id: UUID, events: Sequence[Any], views: Any)
                      "ledger (the projection runner has not caught up): compared at that version")
     fresh = projection_for(ledger.policies).apply_rows(None, list(events[:version]))
     differences: list[tuple[str, Any, Any]] = []
-    _diff("", stored, fresh, differences)
+    _diff("history", stored, fresh["history"], differences)
     try:  # the query table is the store's own; read it through its primitive, if it has one
         columns = YEARS.column_names
         lines = views._fetch(f"SELECT {', '.join(columns)} FROM {views.name(YEARS)} WHERE person_id = {views.param} "
                              "ORDER BY year", (pid,))
         have = {int(r[1]): [_norm(x) for x in r] for r in lines}
-        want = {int(r[1]): [_norm(x) for x in r] for r in year_records(pid, stored)}
+        want = {int(r[1]): [_norm(x) for x in r] for r in year_records(pid, fresh)}
         for year in sorted(set(have) | set(want)):
             a, b = have.get(year), want.get(year)
             if a is None or b is None:

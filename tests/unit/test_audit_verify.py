@@ -269,7 +269,7 @@ def test_days_after_through_are_left_for_later(system):
 
 # ------------------------------------------------------------------ views
 def test_the_cross_check_reports_a_stored_view_field_that_differs(system):
-    from projections.store import ENTITLEMENT, SQLiteViewStore
+    from projections.store import SQLiteViewStore
     from projections.projector import PolicyCache, ProjectionRunner
     from projections.sources import NotificationLogSource
 
@@ -281,15 +281,20 @@ def test_the_cross_check_reports_a_stored_view_field_that_differs(system):
     assert cross_check(ledger, pid, events, store) == ([], [])
     assert verify_person(ledger, pid, views=store).clean
 
-    row = store.row(ENTITLEMENT, str(pid))
-    row["summary"]["account_balance_fen"] += 1
+    history = store.history(str(pid))
+    history["transferred_in_months"] += 1
     from projections.codec import dumps_row
 
     with store.transaction():
-        store._exec(f"UPDATE {store.name(store_rows())} SET state = ? WHERE person_id = ?", (dumps_row(row), str(pid)))
+        store._exec(f"UPDATE {store.name(store_rows())} SET state = ? WHERE person_id = ?",
+                    (dumps_row(history), str(pid)))
+        # a flexible worker has no resident coverage year: a years line of theirs is one the events do not give
+        store._insert(store_years(), [(str(pid), 2025, HANBIN, None, None, "ACTIVE", False, None, 1, 0, 1, False, False,
+                                       None, None, None, None)])
     findings, _ = cross_check(ledger, pid, events, store)
-    assert [(f.code, f.version) for f in findings] == [("VIEW_MISMATCH", 10)]
-    assert "summary.account_balance_fen" in findings[0].message
+    assert [(f.code, f.version) for f in findings] == [("VIEW_MISMATCH", 10)] * 2
+    assert "history.transferred_in_months: stored 1, recomputed from the events 0" in findings[0].message
+    assert "view_entitlement_years[2025]: stored 'present'" in findings[1].message
     assert findings[0].masked_id == mask_id_number(number)
 
 
@@ -297,3 +302,9 @@ def store_rows():
     from projections.store import ROWS
 
     return ROWS
+
+
+def store_years():
+    from projections.store import YEARS
+
+    return YEARS

@@ -52,10 +52,10 @@ def test_what_a_row_cannot_hold_is_refused():
         dumps_row({date(2025, 1, 1): 1})
 
 
-def test_rows_sharing_a_history_are_encoded_as_each_alone(ledger, history):
+def test_the_stored_history_is_the_pure_views_history_encoded_alone(ledger, history):
     from projections.projector import ProjectionRunner
     from projections.sources import NotificationLogSource
-    from projections.store import ARREARS, ENTITLEMENT, SQLiteViewStore
+    from projections.store import SQLiteViewStore, due_records
 
     store = SQLiteViewStore(":memory:")
     runner = ProjectionRunner(store, NotificationLogSource(ledger), ledger.policies)
@@ -63,5 +63,7 @@ def test_rows_sharing_a_history_are_encoded_as_each_alone(ledger, history):
     assert changes
     entitlement, arrears = entitlement_view(ledger), arrears_view(ledger)
     for change in changes:
-        assert change.rows[ENTITLEMENT][1] == dumps_row(entitlement[change.person_id])
-        assert change.rows[ARREARS][1] == dumps_row(arrears[change.person_id])
+        row = entitlement[change.person_id]
+        assert change.history == (row["history"]["version"], dumps_row(row["history"]))
+        assert arrears[change.person_id]["history"] == row["history"]
+        assert change.dues == due_records(change.person_id, arrears[change.person_id]["dues"])
