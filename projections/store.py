@@ -262,9 +262,13 @@ class ViewStore:
     def name(self, table: Table) -> str:
         return table.name + self.suffix
 
+    #: Rebuild tables are created without a write-ahead log where the database can (see PostgresViewStore).
+    unlogged_rebuild = False
+
     def _create_sql(self, table: Table) -> str:
         cols = ", ".join(f"{c.name} {self.types[c.kind]}{'' if c.null else ' NOT NULL'}" for c in table.columns)
-        return (f"CREATE TABLE IF NOT EXISTS {self.name(table)} ({cols}, "
+        unlogged = "UNLOGGED " if self.unlogged_rebuild and self.suffix == REBUILD_SUFFIX else ""
+        return (f"CREATE {unlogged}TABLE IF NOT EXISTS {self.name(table)} ({cols}, "
                 f"CONSTRAINT {self.name(table)}_pkey PRIMARY KEY ({', '.join(table.key)}))")
 
     def _index_name(self, table: Table, columns: tuple[str, ...]) -> str:
@@ -572,23 +576,23 @@ class ViewStore:
     def _sibling(self, suffix: str) -> ViewStore:
         raise NotImplementedError
 
-    def _settle(self, shadow: ViewStore) -> None:
-        """Whatever the database wants done to the rebuilt, indexed tables before they go live (nothing here)."""
+    def _finish(self, shadow: ViewStore) -> None:
+        """Make the rebuilt tables ready to go live: their query indexes (faster built once, after the rows)."""
+        for table in TABLES:
+            for columns in table.indexes:
+                self._exec(shadow._index_sql(table, columns))
 
     def swap(self, shadow: ViewStore) -> None:
         """Make the rebuilt tables the live ones, in one transaction (readers see the old or the new views).
 
-        The query indexes are built on the rebuilt tables first (faster than keeping
-        them up to date row by row), then the live tables are dropped and the rebuilt
-        ones, with their indexes, take their names.
+        The rebuilt tables are finished first (:meth:`_finish`: their query indexes,
+        faster built once than kept up to date row by row), then the live tables are
+        dropped and the rebuilt ones, with their indexes, take their names.
         """
         if shadow.suffix == self.suffix:
             raise StoreError("REBUILD_IS_LIVE", "cannot swap a store with itself")
         with self.transaction():
-            for table in TABLES:
-                for columns in table.indexes:
-                    self._exec(shadow._index_sql(table, columns))
-            self._settle(shadow)
+            self._finish(shadow)
             for table in TABLES:
                 self._exec(f"DROP TABLE IF EXISTS {self.name(table)}")
                 self._exec(f"ALTER TABLE {shadow.name(table)} RENAME TO {self.name(table)}")
@@ -743,15 +747,30 @@ class PostgresViewStore(LockedStatements, ViewStore):
         shadow._lock = self._lock
         return shadow
 
-    def _settle(self, shadow: ViewStore) -> None:
-        """Rows of a table with a ``cluster`` index put in its order (``CLUSTER``); then statistics for the planner.
+    #: A rebuild fills UNLOGGED tables: no write-ahead log for the bulk of its rows (a crash
+    #: empties them, and the rebuild is started again: the live views are untouched).
+    unlogged_rebuild = True
 
-        Both run on the rebuilt tables, before the swap's renames and in its transaction:
-        readers keep the old views meanwhile, and the new ones go live ordered and analysed.
+    def _finish(self, shadow: ViewStore) -> None:
+        """Order, log, index and analyse the rebuilt tables, before the swap's renames and in its transaction.
+
+        Per table: a table with a ``cluster`` index gets that index and its rows put in
+        its order (``CLUSTER``); then ``SET LOGGED`` writes the table to the write-ahead
+        log once, page by page (the rows were written without it), which rebuilds the
+        indexes it has; then its other query indexes are built, logged. Statistics for
+        the planner last. Readers keep the old views meanwhile; the new ones go live
+        ordered, durable and analysed.
         """
         for table in TABLES:
+            name = shadow.name(table)
             if table.cluster is not None:
-                self._exec(f"CLUSTER {shadow.name(table)} USING {shadow._index_name(table, table.cluster)}")
+                self._exec(shadow._index_sql(table, table.cluster))
+                self._exec(f"CLUSTER {name} USING {shadow._index_name(table, table.cluster)}")
+            if shadow.unlogged_rebuild:
+                self._exec(f"ALTER TABLE {name} SET LOGGED")
+            for columns in table.indexes:
+                if columns != table.cluster:
+                    self._exec(shadow._index_sql(table, columns))
         for table in TABLES:
             self._exec(f"ANALYZE {shadow.name(table)}")
 
