@@ -302,6 +302,8 @@ def instrumented(watch: Stopwatch) -> Iterator[None]:
         (store_module, "dumps_row", "encode rows (codec JSON)"),
         (store_module.ViewStore, "write", "PostgreSQL: write rows + positions"),
         (store_module.ViewStore, "swap", "PostgreSQL: index + swap"),
+        # (PostgreSQL finishes the tables in its own swap, then calls the one above for the renames)
+        (store_module.PostgresViewStore, "swap", "PostgreSQL: index + swap"),
     ]
     saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
     for owner, name, label in patches:

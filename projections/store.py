@@ -50,6 +50,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -751,28 +752,56 @@ class PostgresViewStore(LockedStatements, ViewStore):
     #: empties them, and the rebuild is started again: the live views are untouched).
     unlogged_rebuild = True
 
-    def _finish(self, shadow: ViewStore) -> None:
-        """Order, log, index and analyse the rebuilt tables, before the swap's renames and in its transaction.
+    #: Connections finishing the rebuilt tables side by side (see :meth:`swap`), and the sort memory of each.
+    finish_connections = 2
+    finish_work_mem = "256MB"
 
-        Per table: a table with a ``cluster`` index gets that index and its rows put in
-        its order (``CLUSTER``); then ``SET LOGGED`` writes the table to the write-ahead
-        log once, page by page (the rows were written without it), which rebuilds the
-        indexes it has; then its other query indexes are built, logged. Statistics for
-        the planner last. Readers keep the old views meanwhile; the new ones go live
-        ordered, durable and analysed.
+    def swap(self, shadow: ViewStore) -> None:
+        """Finish the rebuilt tables side by side (:meth:`_finish_table`), then swap them in (one transaction).
+
+        The rebuilt tables are invisible to readers until the swap's renames, so they
+        are finished before it, each in a transaction of its own, on
+        ``finish_connections`` connections at once (largest tables first): the swap's
+        transaction itself only drops and renames. A failure leaves the live views
+        as they were.
         """
-        for table in TABLES:
+        if shadow.suffix == self.suffix:
+            raise StoreError("REBUILD_IS_LIVE", "cannot swap a store with itself")
+        sizes = dict(self._fetch("SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c WHERE "
+                                 "c.relnamespace = to_regnamespace(current_schema())::oid AND c.relkind = 'r'"))
+        tables = sorted(TABLES, key=lambda t: -int(sizes.get(shadow.name(t), 0)))
+        with ThreadPoolExecutor(max_workers=self.finish_connections, thread_name_prefix="rebuild-finish") as pool:
+            for done in [pool.submit(self._finish_table, shadow, table) for table in tables]:
+                done.result()
+        super().swap(shadow)
+
+    def _finish(self, shadow: ViewStore) -> None:
+        """Nothing left to do in the swap's transaction: :meth:`swap` finished the tables before it."""
+
+    def _finish_table(self, shadow: ViewStore, table: Table) -> None:
+        """Order, log, index and analyse one rebuilt table, on a connection of its own.
+
+        A table with a ``cluster`` index gets that index and its rows put in its order
+        (``CLUSTER``); then ``SET LOGGED`` writes the table to the write-ahead log once,
+        page by page (the rows were written without it), which rebuilds the indexes it
+        has; then its other query indexes are built, logged; then statistics for the
+        planner. The new views go live ordered, durable and analysed.
+        """
+        conn = connect_in_schema(self.settings, self.schema)
+        try:
+            conn.execute(f"SET maintenance_work_mem = '{self.finish_work_mem}'")
             name = shadow.name(table)
             if table.cluster is not None:
-                self._exec(shadow._index_sql(table, table.cluster))
-                self._exec(f"CLUSTER {name} USING {shadow._index_name(table, table.cluster)}")
+                conn.execute(shadow._index_sql(table, table.cluster))
+                conn.execute(f"CLUSTER {name} USING {shadow._index_name(table, table.cluster)}")
             if shadow.unlogged_rebuild:
-                self._exec(f"ALTER TABLE {name} SET LOGGED")
+                conn.execute(f"ALTER TABLE {name} SET LOGGED")
             for columns in table.indexes:
                 if columns != table.cluster:
-                    self._exec(shadow._index_sql(table, columns))
-        for table in TABLES:
-            self._exec(f"ANALYZE {shadow.name(table)}")
+                    conn.execute(shadow._index_sql(table, columns))
+            conn.execute(f"ANALYZE {name}")
+        finally:
+            conn.close()
 
     def _insert(self, table: Table, records: Sequence[tuple[Any, ...]]) -> None:
         if not records:
