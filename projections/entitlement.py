@@ -876,7 +876,7 @@ class EntitlementProjection(PersonProjection):
         return derive(history, self.policies)
 
     def row(self, history: dict[str, Any]) -> dict[str, Any]:
-        """The person's entitlement row from their folded history (what the view stores keep)."""
+        """The person's entitlement row from their folded history (the view stores keep the history; readers derive this)."""
         return {"history": history, **derive(history, self.policies)}
 
     def apply_row(self, row: dict[str, Any] | None, event: Any) -> dict[str, Any]:
