@@ -342,7 +342,7 @@ def _postgres_histories(recorder: Any, stop: int, size: int, shard: Shard | None
         with recorder.datastore.get_connection() as conn, conn.transaction(), \
                 conn.cursor(row_factory=tuple_row) as cursor:
             cursor.execute(_INDEX_ORDER)
-            cursor.execute(statement, params, prepare=False)
+            cursor.execute(statement, params, prepare=False, binary=True)
             found = cursor.fetchall()
         if not found:
             return
