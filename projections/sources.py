@@ -299,7 +299,7 @@ def _postgres_pages(recorder: Any, position: int, stop: int, size: int, shard: S
         # Ids can have holes (a rolled-back insert); a page is at most ``size`` ids wide.
         reached = min(stop, position + size)
         with recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cursor:
-            cursor.execute(statement, (position, reached, PERSON_TOPIC_PREFIX, *bounds), prepare=True)
+            cursor.execute(statement, (position, reached, PERSON_TOPIC_PREFIX, *bounds), prepare=True, binary=True)
             found = cursor.fetchall()
         rows = [StoredEvent(o, v, t, bytes(s)) for o, v, t, s in found]
         yield rows, reached - position - len(rows), reached
