@@ -355,15 +355,16 @@ def _postgres_histories(recorder: Any, stop: int, size: int, shard: Shard | None
 def _by_person(pages: Iterator[list[Any]], to_domain_event: Any) -> Iterator[tuple[str, list[Any]]]:
     """``(person key, events)`` from pages of stored events in originator order, each person once."""
     key: str | None = None
+    current: Any = None  # the originator id of ``key``, as read (compared row by row; made text once per person)
     events: list[Any] = []
     for rows in pages:
         for stored in rows:
             event = to_domain_event(stored)
-            found = str(stored.originator_id)
-            if found != key:
+            if stored.originator_id != current:
                 if events:
                     yield key, events  # type: ignore[misc]
-                key, events = found, []
+                current = stored.originator_id
+                key, events = str(current), []
             events.append(event)
     if events:
         yield key, events  # type: ignore[misc]
