@@ -137,10 +137,14 @@ def fold(history: dict[str, Any] | None, event: Any) -> dict[str, Any]:
     return fold_many(history, [event])  # type: ignore[return-value]
 
 
-def fold_many(history: dict[str, Any] | None, events: Iterable[Any]) -> dict[str, Any] | None:
+def fold_many(history: dict[str, Any] | None, events: Iterable[Any], *, owned: bool = False) -> dict[str, Any] | None:
     """:func:`fold` over several events of one person, in order, copying the history once.
 
     Returns the very same history object when every event was a duplicate.
+    ``owned``: the caller hands the history over (it was just read from a store, and
+    nothing else refers to it), so it is not deep-copied: the new history is a new
+    top-level dict whose parts may be the old one's, changed in place. The old one must
+    not be used afterwards.
     """
     new: dict[str, Any] | None = None  # the copy, made on the first event that changes something
     for event in events:
@@ -149,7 +153,10 @@ def fold_many(history: dict[str, Any] | None, events: Iterable[Any]) -> dict[str
         if duplicate:
             continue
         if new is None:
-            new = new_history(pid) if history is None else copy.deepcopy(history)  # type: ignore[arg-type]
+            if history is None:
+                new = new_history(pid)
+            else:
+                new = dict(history) if owned else copy.deepcopy(history)
         _HANDLERS.get(name, _ignore)(new, _fields(event), event_id)
         new["version"] = version
         new["event_ids"].append(event_id)

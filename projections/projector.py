@@ -210,7 +210,7 @@ class ProjectionRunner:
     def _person(self, person_id: str, old: dict[str, Any] | None, events: list[Any],
                 masked_id: str | None) -> PersonViews | None:
         """The person's new rows after ``events``, from their stored history ``old``; None when nothing changed."""
-        history = fold_many(old, events)
+        history = fold_many(old, events, owned=True)  # ``old`` was just read from the store: no one else holds it
         if history is old:
             return None  # every event was a duplicate: nothing to write
         row = self.entitlement.row(history)
