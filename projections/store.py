@@ -263,13 +263,9 @@ class ViewStore:
     def name(self, table: Table) -> str:
         return table.name + self.suffix
 
-    #: Rebuild tables are created without a write-ahead log where the database can (see PostgresViewStore).
-    unlogged_rebuild = False
-
     def _create_sql(self, table: Table) -> str:
         cols = ", ".join(f"{c.name} {self.types[c.kind]}{'' if c.null else ' NOT NULL'}" for c in table.columns)
-        unlogged = "UNLOGGED " if self.unlogged_rebuild and self.suffix == REBUILD_SUFFIX else ""
-        return (f"CREATE {unlogged}TABLE IF NOT EXISTS {self.name(table)} ({cols}, "
+        return (f"CREATE TABLE IF NOT EXISTS {self.name(table)} ({cols}, "
                 f"CONSTRAINT {self.name(table)}_pkey PRIMARY KEY ({', '.join(table.key)}))")
 
     def _index_name(self, table: Table, columns: tuple[str, ...]) -> str:
@@ -748,10 +744,6 @@ class PostgresViewStore(LockedStatements, ViewStore):
         shadow._lock = self._lock
         return shadow
 
-    #: A rebuild fills UNLOGGED tables: no write-ahead log for the bulk of its rows (a crash
-    #: empties them, and the rebuild is started again: the live views are untouched).
-    unlogged_rebuild = True
-
     #: Connections finishing the rebuilt tables side by side (see :meth:`swap`), and the sort memory of each.
     finish_connections = 2
     finish_work_mem = "256MB"
@@ -779,13 +771,17 @@ class PostgresViewStore(LockedStatements, ViewStore):
         """Nothing left to do in the swap's transaction: :meth:`swap` finished the tables before it."""
 
     def _finish_table(self, shadow: ViewStore, table: Table) -> None:
-        """Order, log, index and analyse one rebuilt table, on a connection of its own.
+        """Order, index and analyse one rebuilt table, on a connection of its own.
 
-        A table with a ``cluster`` index gets that index and its rows put in its order
-        (``CLUSTER``); then ``SET LOGGED`` writes the table to the write-ahead log once,
-        page by page (the rows were written without it), which rebuilds the indexes it
-        has; then its other query indexes are built, logged; then statistics for the
-        planner. The new views go live ordered, durable and analysed.
+        A table with a ``cluster`` index gets that index first and its rows put in its
+        order (``CLUSTER``, which rebuilds the indexes the table has: so the others come
+        after it); then its other query indexes; then statistics for the planner. The
+        new views go live ordered and analysed.
+
+        (Tried: filling UNLOGGED tables and ``SET LOGGED`` here. On the 20,000-resident
+        county's rows it cost as much of the server's time as logging the inserts, or
+        more (view_rows 180-195 ms against 110-217; spells with its CLUSTER 651-749
+        against 562-718), and moved that work into this phase, after the workers.)
         """
         conn = connect_in_schema(self.settings, self.schema)
         try:
@@ -794,8 +790,6 @@ class PostgresViewStore(LockedStatements, ViewStore):
             if table.cluster is not None:
                 conn.execute(shadow._index_sql(table, table.cluster))
                 conn.execute(f"CLUSTER {name} USING {shadow._index_name(table, table.cluster)}")
-            if shadow.unlogged_rebuild:
-                conn.execute(f"ALTER TABLE {name} SET LOGGED")
             for columns in table.indexes:
                 if columns != table.cluster:
                     conn.execute(shadow._index_sql(table, columns))
