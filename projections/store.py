@@ -188,12 +188,22 @@ def year_records(person_id: str, row: dict[str, Any]) -> list[tuple[Any, ...]]:
     return out
 
 
+_ascii_json_str = json.encoder.encode_basestring_ascii  # what json.dumps writes a str with (ensure_ascii)
+
+
+def _json_texts(items: Sequence[Any]) -> str:
+    """``json.dumps(items)`` for a list of strs, the same text without the encoder's machinery."""
+    if all(type(item) is str for item in items):
+        return "[" + ", ".join([_ascii_json_str(item) for item in items]) + "]"
+    return json.dumps(items)
+
+
 def spell_records(person_id: str, row: dict[str, Any], years: Sequence[int], policies: Any) -> list[tuple[Any, ...]]:
     return [
         (person_id, s["year"], s["valid_from"], s["valid_until"], s["region_code"], s["township_code"],
          s["grid_code"], s["covered"], s["reason"], s["reason_rank"], s["subsidised"], s["subsidy_category"],
          s["outstanding_fen"], s["scheme"], s["policy_version"], s["detail"], s["detail_mode"],
-         json.dumps(s["sources"]))  # event ids: plain JSON text reads back exactly
+         _json_texts(s["sources"]))  # event ids: plain JSON text reads back exactly
         for s in gap_spells(row, years, policies)
     ]
 

@@ -67,3 +67,13 @@ def test_the_stored_history_is_the_pure_views_history_encoded_alone(ledger, hist
         assert change.history == (row["history"]["version"], dumps_row(row["history"]))
         assert arrears[change.person_id]["history"] == row["history"]
         assert change.dues == due_records(change.person_id, arrears[change.person_id]["dues"])
+
+
+@pytest.mark.parametrize("items", [[], ["a"], ["6af8e5d7-f89b-88e4-adac-ea45bf935f05"] * 3,
+                                   ['quote " and \\ backslash', "赵", "\n\x01\u2028"], [1, "a", None]])
+def test_spell_sources_text_is_what_json_dumps_writes(items):
+    import json
+
+    from projections.store import _json_texts
+
+    assert _json_texts(items) == json.dumps(items)
