@@ -45,8 +45,6 @@ TRANSIENT_CODES = frozenset({"CONCURRENT_UPDATE"})
 DEAD_LETTER_MARK_EVERY = 1000
 #: The repair scan never looks further back than this many offsets.
 MAX_DEAD_LETTER_SCAN = 20_000
-#: Poll timeout (seconds) while a batch's write is in flight: an empty poll finishes that batch.
-PENDING_POLL_TIMEOUT = 0.05
 
 
 @dataclass(frozen=True)
@@ -403,6 +401,8 @@ class ConsumerRunner:
         self._pending: tuple[tuple[str, int], list[Message], Callable[[], BatchResult]] | None = None
         #: Batches finished while a poll failed: reported with the next poll's results.
         self._settled: list[BatchResult] = []
+        #: Next offsets of finished batches, not yet committed to the broker.
+        self._to_commit: dict[tuple[str, int], int] = {}
         #: Partitions to read again from these offsets (batches that failed), applied by _rewind.
         self._redo: dict[tuple[str, int], int] = {}
         self._rewinding = False
@@ -436,13 +436,16 @@ class ConsumerRunner:
         self._await_write()  # the partition's next owner reads the position from the ledger
         self.assignment.difference_update(partitions)
         for topic, partition in partitions:
+            self._to_commit.pop((topic, partition), None)
             self.handler.forget(topic, partition)
             self.log.info("partition_revoked", topic=topic, partition=partition)
 
     def run_once(self, timeout: float | None = None) -> list[BatchResult]:
         """One poll: every partition-batch in it processed (or the exception that stopped it)."""
         results = self._poll_and_handle(timeout)
-        results.extend(self._settle())
+        if self._pending is not None:  # (the poll returned records)
+            results.extend(self._settle())
+            self._commit_offsets()
         return results
 
     def _poll_and_handle(self, timeout: float | None) -> list[BatchResult]:
@@ -457,11 +460,12 @@ class ConsumerRunner:
         batch committed whole with its position, or not at all.
         """
         self.start()
+        # (The poll timeout stays the configured one with a write in flight: a kafka-python 3 poll
+        # that times out in the middle of a rebalance can leave the group never rejoined. When
+        # the feed is quiet, the last batch's dead letters and log line wait for the timeout;
+        # its commit, done by the writer thread, does not.)
         if timeout is None:
             timeout = self.poll_timeout
-        if self._pending is not None:
-            # Don't sit on a committed batch (dead letters, broker offset) while the feed is quiet.
-            timeout = min(timeout, PENDING_POLL_TIMEOUT)
         try:
             messages = self.source.poll(timeout, self.max_records)
         except BaseException:
@@ -471,12 +475,15 @@ class ConsumerRunner:
         results = self._settled
         self._settled = []
         if not batches:
+            # (The offsets wait for a poll that returns records: an empty poll may have ended
+            # inside a rebalance, and kafka-python 3 does not recover from a commit refused then.)
             results.extend(self._settle())
             return results
         for n, (tp, batch) in enumerate(batches):
             try:
                 prepared = self._prepare(batch)
                 results.extend(self._settle())  # the previous batch committed before this one reads the ledger
+                self._commit_offsets()
                 complete = self._begin(batch, prepared)
             except BaseException:
                 # Read the unfinished batches again; their committed part is skipped by position.
@@ -512,8 +519,14 @@ class ConsumerRunner:
             if not self._rewinding:
                 self._rewind()
             raise
-        self._commit({tp: batch[-1].offset + 1})
+        self._to_commit[tp] = batch[-1].offset + 1
         return [result]
+
+    def _commit_offsets(self) -> None:
+        """Commit the finished batches' offsets to the broker (only right after a poll that returned records)."""
+        if self._to_commit:
+            offsets, self._to_commit = self._to_commit, {}
+            self._commit(offsets)
 
     def _settle_or_log(self) -> None:
         """:meth:`_settle` where its error must not hide another one (kept for the next poll's results)."""
