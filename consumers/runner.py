@@ -45,6 +45,8 @@ TRANSIENT_CODES = frozenset({"CONCURRENT_UPDATE"})
 DEAD_LETTER_MARK_EVERY = 1000
 #: The repair scan never looks further back than this many offsets.
 MAX_DEAD_LETTER_SCAN = 20_000
+#: Seconds between two commits of offsets to the broker while running (a convenience for monitoring).
+OFFSET_COMMIT_INTERVAL = 1.0
 
 
 @dataclass(frozen=True)
@@ -403,6 +405,7 @@ class ConsumerRunner:
         self._settled: list[BatchResult] = []
         #: Next offsets of finished batches, not yet committed to the broker.
         self._to_commit: dict[tuple[str, int], int] = {}
+        self._committed_at = float("-inf")
         #: Partitions to read again from these offsets (batches that failed), applied by _rewind.
         self._redo: dict[tuple[str, int], int] = {}
         self._rewinding = False
@@ -445,7 +448,7 @@ class ConsumerRunner:
         results = self._poll_and_handle(timeout)
         if self._pending is not None:  # (the poll returned records)
             results.extend(self._settle())
-            self._commit_offsets()
+            self._commit_offsets(force=True)
         return results
 
     def _poll_and_handle(self, timeout: float | None) -> list[BatchResult]:
@@ -522,11 +525,21 @@ class ConsumerRunner:
         self._to_commit[tp] = batch[-1].offset + 1
         return [result]
 
-    def _commit_offsets(self) -> None:
-        """Commit the finished batches' offsets to the broker (only right after a poll that returned records)."""
-        if self._to_commit:
-            offsets, self._to_commit = self._to_commit, {}
-            self._commit(offsets)
+    def _commit_offsets(self, *, force: bool = False) -> None:
+        """Commit the finished batches' offsets to the broker (only right after a poll that returned records).
+
+        At most every ``OFFSET_COMMIT_INTERVAL`` seconds unless ``force``: each commit is a
+        synchronous round trip to the broker (~10 ms, every batch before), and the broker's
+        offsets are only for monitoring tools.
+        """
+        if not self._to_commit:
+            return
+        now = time.monotonic()
+        if not force and now - self._committed_at < OFFSET_COMMIT_INTERVAL:
+            return
+        offsets, self._to_commit = self._to_commit, {}
+        self._committed_at = now
+        self._commit(offsets)
 
     def _settle_or_log(self) -> None:
         """:meth:`_settle` where its error must not hide another one (kept for the next poll's results)."""
