@@ -32,7 +32,7 @@ except ImportError:  # pragma: no cover - SQLite-only installs
     PostgresAggregateRecorder = None  # type: ignore[assignment,misc]
 
 #: Ids per statement: keeps the arrays (and the rows held at once) bounded.
-CHUNK = 1000
+CHUNK = 4000
 
 #: Folds one aggregate's events (a snapshot first, if any) into the aggregate.
 Project = Callable[[Sequence[Any]], Any]
