@@ -408,7 +408,6 @@ class ConsumerRunner:
         self._committed_at = float("-inf")
         #: Partitions to read again from these offsets (batches that failed), applied by _rewind.
         self._redo: dict[tuple[str, int], int] = {}
-        self._rewinding = False
 
     def start(self) -> None:
         if not self._started:
@@ -447,7 +446,7 @@ class ConsumerRunner:
         """One poll: every partition-batch in it processed (or the exception that stopped it)."""
         results = self._poll_and_handle(timeout)
         if self._pending is not None:  # (the poll returned records)
-            results.extend(self._settle())
+            results.extend(self._settle_or_rewind())
             self._commit_offsets(force=True)
         return results
 
@@ -473,6 +472,7 @@ class ConsumerRunner:
             messages = self.source.poll(timeout, self.max_records)
         except BaseException:
             self._settle_or_log()
+            self._rewind()
             raise
         batches = list(group_by_partition(messages).items())
         results = self._settled
@@ -480,7 +480,7 @@ class ConsumerRunner:
         if not batches:
             # (The offsets wait for a poll that returns records: an empty poll may have ended
             # inside a rebalance, and kafka-python 3 does not recover from a commit refused then.)
-            results.extend(self._settle())
+            results.extend(self._settle_or_rewind())
             return results
         for n, (tp, batch) in enumerate(batches):
             try:
@@ -489,10 +489,11 @@ class ConsumerRunner:
                 self._commit_offsets()
                 complete = self._begin(batch, prepared)
             except BaseException:
-                # Read the unfinished batches again; their committed part is skipped by position.
+                # Read the unfinished batches again, each partition from its earliest one (the batch
+                # in flight, if its write failed); their committed part is skipped by position.
                 self._settle_or_log()
                 for other, rest in batches[n:]:
-                    self._redo.setdefault(other, rest[0].offset)  # a failed earlier batch of it: from there
+                    self._redo_from(other, rest[0].offset)
                 self._rewind()
                 raise
             self._pending = (tp, batch, complete)
@@ -510,7 +511,12 @@ class ConsumerRunner:
         return begin(batch, prepared, background=True)
 
     def _settle(self) -> list[BatchResult]:
-        """Finish the batch whose write is in flight, if any: its result, or its error after a rewind to it."""
+        """Finish the batch whose write is in flight, if any: its result, or its error.
+
+        A failed batch is noted to be read again (``_redo``); the caller rewinds (:meth:`_rewind`)
+        once it knows every partition's earliest unfinished offset: seeking a partition past a
+        failed batch would lose it (the next batch's position would cover it).
+        """
         pending, self._pending = self._pending, None
         if pending is None:
             return []
@@ -518,12 +524,22 @@ class ConsumerRunner:
         try:
             result = complete()
         except BaseException:
-            self._redo[tp] = batch[0].offset
-            if not self._rewinding:
-                self._rewind()
+            self._redo_from(tp, batch[0].offset)
             raise
         self._to_commit[tp] = batch[-1].offset + 1
         return [result]
+
+    def _settle_or_rewind(self) -> list[BatchResult]:
+        try:
+            return self._settle()
+        except BaseException:
+            self._rewind()
+            raise
+
+    def _redo_from(self, tp: tuple[str, int], offset: int) -> None:
+        known = self._redo.get(tp)
+        if known is None or offset < known:
+            self._redo[tp] = offset
 
     def _commit_offsets(self, *, force: bool = False) -> None:
         """Commit the finished batches' offsets to the broker (only right after a poll that returned records).
@@ -542,14 +558,12 @@ class ConsumerRunner:
         self._commit(offsets)
 
     def _settle_or_log(self) -> None:
-        """:meth:`_settle` where its error must not hide another one (kept for the next poll's results)."""
-        self._rewinding = True
+        """:meth:`_settle` where its error must not hide another one (the caller rewinds; results kept for
+        the next poll's)."""
         try:
             self._settled.extend(self._settle())
         except Exception as e:
             self.log.error("batch_failed_will_retry", error=str(e), error_type=type(e).__name__)
-        finally:
-            self._rewinding = False
 
     def _rewind(self) -> None:
         redo, self._redo = self._redo, {}
@@ -586,12 +600,14 @@ class ConsumerRunner:
                     stop.wait(min(self.max_backoff, 0.5 * 2 ** (failures - 1)))
                     continue
                 failures = 0
-                if results or not self.assignment:  # idle only counts once this instance owns partitions
+                # (idle only counts once this instance owns partitions; a batch in flight is not idle)
+                if results or self._pending is not None or not self.assignment:
                     idle_since = time.monotonic()
                 elif idle_stop is not None and time.monotonic() - idle_since >= idle_stop:
                     return
         finally:
             self._settle_or_log()
+            self._rewind()  # a later run() must not start past a batch that failed now
 
     def close(self) -> None:
         self._settle_or_log()
