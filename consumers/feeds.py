@@ -29,7 +29,7 @@ from events.inbound import (
     status_record_from_avro,
     tax_record_from_avro,
 )
-from ledger.application import Outcome
+from ledger.application import Outcome, PreparedTaxRecords
 from ledger.domain.errors import DomainError
 from ledger.records import TaxPaymentRecord
 
@@ -56,10 +56,13 @@ class TaxPaymentsHandler(FeedHandler):
     def record_of(message: Message) -> TaxPaymentRecord:
         return tax_record_from_avro(decode_value(message.value, TAX_PAYMENT))
 
-    def prepare(self, messages: Sequence[Message]) -> dict[int, tuple[Any, Any]] | None:
-        """Per offset: the decoded record (or its DomainError) and what ``Ledger.prepare_tax_records`` gives for it.
+    def prepare(self, messages: Sequence[Message], *, early_load: bool = True,
+                ) -> tuple[dict[int, tuple[Any, Any]], PreparedTaxRecords] | None:
+        """Per offset: the decoded record (or its DomainError) and what ``Ledger.prepare_tax_records``
+        gives for it; and that list, which may carry the batch's load, started early.
 
-        Reads nothing from the ledger: the runner does this while the previous batch is committed.
+        Reads nothing from the ledger itself: the runner does this while the previous batch is
+        committed; the early load (``early_load``, PostgreSQL) runs on the writer thread after that commit.
         """
         if not self.batch:
             return None
@@ -70,10 +73,10 @@ class TaxPaymentsHandler(FeedHandler):
                 decoded.append((message, self.record_of(message)))
             except DomainError as e:
                 out[message.offset] = (e, None)
-        ready = self.ledger.prepare_tax_records([record for _m, record in decoded])
+        ready = self.ledger.prepare_tax_records([record for _m, record in decoded], prefetch=early_load)
         for (message, record), item in zip(decoded, ready):
             out[message.offset] = (record, item)
-        return out
+        return out, ready
 
     def _process(self, fresh: Sequence[Message], result: BatchResult) -> list[tuple[Message, DomainError]]:
         return self._begin_process(fresh, result, None, False)()
@@ -87,13 +90,15 @@ class TaxPaymentsHandler(FeedHandler):
                 lambda m, t: self.ledger.record_tax_record(self.record_of(m), provenance=self.provenance(m), tracking=t),
             )
             return lambda: rejected_each
-        if prepared is None or any(m.offset not in prepared for m in fresh):
-            prepared = self.prepare(fresh)
+        if prepared is None or any(m.offset not in prepared[0] for m in fresh):
+            prepared = self.prepare(fresh, early_load=False)
+        by_offset, batch_prepared = prepared
         rejected: list[tuple[Message, DomainError]] = []
         decoded: list[tuple[Message, TaxPaymentRecord]] = []
-        ready: list[Any] = []
+        ready = PreparedTaxRecords()  # (those of the fresh records, with the batch's early load)
+        ready.prefetch, ready.after_writes = batch_prepared.prefetch, batch_prepared.after_writes
         for message in fresh:
-            record, item = prepared[message.offset]
+            record, item = by_offset[message.offset]
             if isinstance(record, DomainError):
                 if not is_rejection(record):
                     raise TransientError(str(record)) from record

@@ -35,7 +35,7 @@ from eventsourcing.persistence import (
     Transcoding,
 )
 
-from ledger.batch_load import load_aggregates
+from ledger.batch_load import Prefetch, load_aggregates, start_loading
 from ledger.domain.chain import content_digest
 from ledger.domain.errors import Conflict, DomainError, NotFound
 from ledger.domain.identity import PersonIdentity, parse_identity, person_id_for
@@ -106,6 +106,15 @@ class SourceKey:
 
 #: What :meth:`Ledger.prepare_tax_records` works out per record: identity, person id, voucher key, its index id.
 PreparedTaxRecord = tuple[PersonIdentity, UUID, SourceKey, UUID]
+#: The source-record kind of tax vouchers.
+PAYMENT_SOURCE_KIND = "tax-voucher"
+
+
+class PreparedTaxRecords(list):  # type: ignore[type-arg]
+    """:meth:`Ledger.prepare_tax_records`' list, with the load it may have started early."""
+
+    prefetch: Prefetch | None = None
+    after_writes: int | None = None
 
 
 class PendingOutcomes:
@@ -168,6 +177,9 @@ class Ledger(Application):
         if not id_key:
             raise ValueError("the identity key (LEDGER_ID_KEY) must not be empty")
         self._writer: BackgroundWriter | None = None
+        #: Writes made (or handed to the writer thread) by this ledger: a load started early is
+        #: used only if this has not moved since (see prepare_tax_records).
+        self._writes = 0
         super().__init__(env)
         self.policies = policies
         self._id_key = id_key
@@ -528,7 +540,7 @@ class Ledger(Application):
     def _payment_source(self, record: TaxPaymentRecord) -> SourceKey:
         body = {k: v for k, v in record.__dict__.items()}
         return SourceKey(
-            kind="tax-voucher",
+            kind=PAYMENT_SOURCE_KIND,
             key=voucher_key(record.tax_office, record.voucher_no),
             digest=content_digest(body),
             summary={"voucher_no": record.voucher_no, "tax_office": record.tax_office,
@@ -588,21 +600,46 @@ class Ledger(Application):
             describe=f"{str(record.kind).lower()} {record.voucher_no} recorded", tracking=tracking,
         )
 
-    def prepare_tax_records(self, records: Sequence[TaxPaymentRecord]) -> list[PreparedTaxRecord | DomainError]:
+    def prepare_tax_records(self, records: Sequence[TaxPaymentRecord], *, prefetch: bool = False,
+                            ) -> PreparedTaxRecords:
         """What :meth:`record_tax_records` works out from each record alone: identity, person id, voucher key.
 
         Reads nothing from the store, so a feed consumer can do it while the previous batch's
         write is still in flight. A record that cannot be identified gets its error instead.
+
+        With ``prefetch`` (PostgreSQL), the statement loading the persons and voucher indexes
+        is handed to the writer thread as soon as their ids are known, behind the write in
+        flight (so it reads what that write committed), and runs while the records' digests
+        are computed here; :meth:`begin_tax_records` uses its rows if no other write of this
+        ledger came in between (``_writes``), and loads them itself otherwise.
         """
-        out: list[PreparedTaxRecord | DomainError] = []
+        identified: list[tuple[PersonIdentity, UUID, UUID] | DomainError] = []
         for record in records:
             try:
                 identity, person_id = self.identify(record.id_type, record.id_number)
+                source_id = SourceRecord.id_for(PAYMENT_SOURCE_KIND, voucher_key(record.tax_office, record.voucher_no))
+            except DomainError as e:
+                identified.append(e)
+                continue
+            identified.append((identity, person_id, source_id))
+        out = PreparedTaxRecords()
+        if prefetch and _is_postgres(self.recorder):
+            ids = [item[2] for item in identified if not isinstance(item, DomainError)]
+            ids += [item[1] for item in identified if not isinstance(item, DomainError)]
+            if self._writer is None:
+                self._writer = BackgroundWriter()
+            out.prefetch = start_loading(self, ids, self._writer.submit)
+            out.after_writes = self._writes
+        for record, item in zip(records, identified):
+            if isinstance(item, DomainError):
+                out.append(item)
+                continue
+            try:
                 source = self._payment_source(record)
             except DomainError as e:
                 out.append(e)
                 continue
-            out.append((identity, person_id, source, SourceRecord.id_for(source.kind, source.key)))
+            out.append((item[0], item[1], source, item[2]))
         return out
 
     def record_tax_records(
@@ -669,10 +706,15 @@ class Ledger(Application):
         loaded: dict[UUID, Any] = {}
         missing: set[UUID] = set()
         fresh = True  # load what the round needs (again, after a save)
+        early = getattr(prepared, "prefetch", None)
+        if early is not None and getattr(prepared, "after_writes", None) != self._writes:
+            early = None  # this ledger wrote since the statement was queued: its rows may be stale
         while todo:
             if fresh:
                 needed = [ready[i][3] for i in todo] + [ready[i][1] for i in todo]
-                loaded = self._batch_load(needed)
+                found = early.result(needed, _project_hashing_last) if early is not None else None
+                early = None
+                loaded = found if found is not None else self._batch_load(needed)
                 missing = set(needed).difference(loaded)
             fresh = True
             round_outcomes: dict[int, Outcome] = {}
@@ -808,6 +850,10 @@ class Ledger(Application):
             return Outcome(person_id, False, f"{source.kind} {source.key} was already recorded; nothing changed")
         return self._check_source(source, person_id, provenance)  # a conflict: kept for reconciliation, raised
 
+    def _record(self, processing_event: ProcessingEvent[UUID]) -> Any:
+        self._writes += 1  # (a load started before this write must not be used after it)
+        return super()._record(processing_event)
+
     def _batch_load(self, ids: Iterable[UUID]) -> dict[UUID, Any]:
         """Persons and source records of a batch, one statement on PostgreSQL (see ledger.batch_load)."""
         return load_aggregates(self, ids, projector=_project_hashing_last)
@@ -848,7 +894,7 @@ class Ledger(Application):
         if (
             not _is_postgres(self.recorder)
             or "save" in self.__dict__ or type(self).save not in (Application.save, Ledger.save)
-            or "_record" in self.__dict__ or type(self)._record is not Application._record
+            or "_record" in self.__dict__ or type(self)._record is not Ledger._record
             or type(self.events).put is not EventStore.put
         ):
             self._batch_save(*aggregates, tracking=tracking)
@@ -862,6 +908,7 @@ class Ledger(Application):
         stored_events = [to_stored_event(e) for e in domain_events]
         if self._writer is None:
             self._writer = BackgroundWriter()
+        self._writes += 1
         inserted = self._writer.submit(self.recorder.insert_events, stored_events, tracking=tracking)
 
         def finish() -> None:
