@@ -414,18 +414,12 @@ class ConsumerRunner:
             self.source.subscribe(self.topics, on_assigned=self._assigned, on_revoked=self._revoked)
             self._started = True
 
-    def _await_write(self) -> None:
-        """Wait until the write in flight (if any) is committed or failed; finishing it is left to the poll loop.
-
-        Called from the rebalance callbacks, which kafka-python runs on its IO thread: they
-        may wait for the database but must not call the consumer (a commit there fails).
-        """
-        wait = getattr(getattr(self.handler, "ledger", None), "await_background_write", None)
-        if self._pending is not None and wait is not None:
-            wait()
-
     def _assigned(self, partitions: list[tuple[str, int]]) -> None:
-        self._await_write()  # its position must be in the ledger before it is read here
+        # (kafka-python 3 runs the rebalance callbacks on its IO thread, maybe while a batch's
+        # write is in flight: they do not wait for it. Blocking that thread there left the group
+        # never rejoined, the consumer spinning in poll. A position read before that write
+        # commits is older: the batch is read again and skipped by position once finished here,
+        # or, on another consumer, recognised record by record as resends by the voucher index.)
         self._redo.clear()  # every partition is sought to its stored position now
         self.assignment.update(partitions)
         for topic, partition in partitions:
@@ -435,7 +429,6 @@ class ConsumerRunner:
                           resume_at=0 if stored is None else stored + 1)
 
     def _revoked(self, partitions: list[tuple[str, int]]) -> None:
-        self._await_write()  # the partition's next owner reads the position from the ledger
         self.assignment.difference_update(partitions)
         for topic, partition in partitions:
             self._to_commit.pop((topic, partition), None)
