@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import random
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import wait as futures_wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Callable, Iterable, Sequence
@@ -144,18 +143,10 @@ class BackgroundWriter:
 
     def __init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-writer")
-        self._last: Future[Any] | None = None
 
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Any]:
         """Run ``fn`` on the writer thread; the returned function waits and returns its result (or raises)."""
-        self._last = self._pool.submit(fn, *args, **kwargs)
-        return self._last.result
-
-    def await_idle(self) -> None:
-        """Wait for the last write handed over to end (its outcome stays with its submitter)."""
-        last = self._last
-        if last is not None:
-            futures_wait([last])
+        return self._pool.submit(fn, *args, **kwargs).result
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -929,14 +920,6 @@ class Ledger(Application):
             self.notify(processing_event.events)
 
         return finish
-
-    def await_background_write(self) -> None:
-        """Wait until the write handed to the writer thread (if any) is committed or failed; nothing is raised.
-
-        Finishing it (``PendingOutcomes.result``) stays with whoever started it.
-        """
-        if self._writer is not None:
-            self._writer.await_idle()
 
     def close(self) -> None:
         if self._writer is not None:
