@@ -34,7 +34,8 @@ Prints one table (scenario, count, seconds, rate, goal, ratio to the raw consume
 same topic) and, because the 2-core machine is often shared, the load average and the
 CPU seconds per payment of the consumers, the publisher and their PostgreSQL backends
 (from ``/proc``; ``nan`` on a remote server), which depend much less on other load than
-the wall-clock rate. ``--scenarios renewals|first|both``. ``--profile FILE`` runs the first
+the wall-clock rate. ``--scenarios renewals|first|both``. With ``BENCH_LOG_DIR`` set, each
+process's output is kept there (``consumer-0.log``, ``publisher.log``) instead of a temporary file. ``--profile FILE`` runs the first
 consumer under cProfile (``FILE.<scenario>``) and the publisher (``FILE.<scenario>.publisher``) and prints
 their top functions. ``--json FILE``
 writes the figures for ``run_all.py``.
@@ -196,7 +197,8 @@ def end_to_end(env: dict[str, str], system, topic: str, events_topic: str, n: in
     tag = f"{APP_NAME}-{uuid.uuid4().hex[:6]}"
     published_from = ledger.recorder.max_tracking_id(f"publisher:{events_topic}") or 0
     started = time.perf_counter()
-    logs = [tempfile.TemporaryFile() for _ in commands]
+    log_dir = os.environ.get("BENCH_LOG_DIR")
+    logs = [open(f"{log_dir}/{role}.log", "w+b") if log_dir else tempfile.TemporaryFile() for role in roles]
     procs = [subprocess.Popen(c, env={**env, "PGAPPNAME": f"{tag}-{role}"}, stdout=log, stderr=subprocess.STDOUT)
              for c, role, log in zip(commands, roles, logs)]
     last_report = started

@@ -45,6 +45,8 @@ TRANSIENT_CODES = frozenset({"CONCURRENT_UPDATE"})
 DEAD_LETTER_MARK_EVERY = 1000
 #: The repair scan never looks further back than this many offsets.
 MAX_DEAD_LETTER_SCAN = 20_000
+#: Seconds between two commits of offsets to the broker while running (a convenience for monitoring).
+OFFSET_COMMIT_INTERVAL = 1.0
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,25 @@ class FeedHandler(ABC):
         Raises :class:`TransientError` (or the underlying error) when the batch must be
         redone; whatever part of it was committed is recognised then by its position.
         """
+        return self.begin(messages)()
+
+    def prepare(self, messages: Sequence[Message]) -> Any:
+        """Work on a batch that needs nothing from the ledger (decoding), handed to :meth:`begin` later.
+
+        The runner calls it while the previous batch's write may still be in flight.
+        """
+        return None
+
+    def begin(self, messages: Sequence[Message], prepared: Any = None, *,
+              background: bool = False) -> Callable[[], BatchResult]:
+        """:meth:`handle` in two steps: call the returned function to finish the batch.
+
+        With ``background``, a handler that can leaves its last write (the one carrying the
+        position) in flight on the ledger's writer thread when this returns. The returned
+        function waits for it, then sends the dead letters and returns the result; it raises
+        what ``handle`` would. Call it before anything else reads or writes the ledger.
+        ``prepared`` is what :meth:`prepare` gave for the same messages (or None).
+        """
         if not messages:
             raise ValueError("an empty batch has no position")
         topic, partition = messages[0].topic, messages[0].partition
@@ -191,21 +212,40 @@ class FeedHandler(ABC):
         stored = self.position(topic, partition)
         fresh = [m for m in messages if stored is None or m.offset > stored]
         result.skipped = len(messages) - len(fresh)
+        process: Callable[[], list[tuple[Message, DomainError]]] | None = None
         if fresh:
             try:
-                rejected = self._process(fresh, result)
+                process = self._begin_process(fresh, result, prepared, background)
             except BaseException:
                 # Part of the batch may be committed, rejections included: check their dead letters next time.
                 self._dead_letter_marks.pop((topic, partition), None)
                 raise
-            result.rejected = [(m.offset, e.code) for m, e in rejected]
-            self._send_dead_letters(topic, partition, [(m, e.code, e.message) for m, e in rejected], fresh[-1].offset)
-        self.log.info(
-            "batch_processed", topic=topic, partition=partition, first_offset=result.first_offset,
-            last_offset=result.last_offset, applied=result.applied, unchanged=result.unchanged,
-            rejected=len(result.rejected), skipped=result.skipped,
-        )
-        return result
+
+        def complete() -> BatchResult:
+            if process is not None:
+                try:
+                    rejected = process()
+                except BaseException:
+                    self._dead_letter_marks.pop((topic, partition), None)
+                    raise
+                result.rejected = [(m.offset, e.code) for m, e in rejected]
+                self._send_dead_letters(topic, partition, [(m, e.code, e.message) for m, e in rejected],
+                                        fresh[-1].offset)
+            self.log.info(
+                "batch_processed", topic=topic, partition=partition, first_offset=result.first_offset,
+                last_offset=result.last_offset, applied=result.applied, unchanged=result.unchanged,
+                rejected=len(result.rejected), skipped=result.skipped,
+            )
+            return result
+
+        return complete
+
+    def _begin_process(
+        self, fresh: Sequence[Message], result: BatchResult, prepared: Any, background: bool
+    ) -> Callable[[], list[tuple[Message, DomainError]]]:
+        """:meth:`_process`, possibly with its last write in flight: the returned function finishes it."""
+        rejected = self._process(fresh, result)
+        return lambda: rejected
 
     @abstractmethod
     def _process(self, fresh: Sequence[Message], result: BatchResult) -> list[tuple[Message, DomainError]]:
@@ -359,6 +399,15 @@ class ConsumerRunner:
         #: The partitions this instance owns right now (its share of the group).
         self.assignment: set[tuple[str, int]] = set()
         self._started = False
+        #: The batch whose write is in flight: (partition, its messages, the function that finishes it).
+        self._pending: tuple[tuple[str, int], list[Message], Callable[[], BatchResult]] | None = None
+        #: Batches finished while a poll failed: reported with the next poll's results.
+        self._settled: list[BatchResult] = []
+        #: Next offsets of finished batches, not yet committed to the broker.
+        self._to_commit: dict[tuple[str, int], int] = {}
+        self._committed_at = float("-inf")
+        #: Partitions to read again from these offsets (batches that failed), applied by _rewind.
+        self._redo: dict[tuple[str, int], int] = {}
 
     def start(self) -> None:
         if not self._started:
@@ -366,6 +415,12 @@ class ConsumerRunner:
             self._started = True
 
     def _assigned(self, partitions: list[tuple[str, int]]) -> None:
+        # (kafka-python 3 runs the rebalance callbacks on its IO thread, maybe while a batch's
+        # write is in flight: they do not wait for it. Blocking that thread there left the group
+        # never rejoined, the consumer spinning in poll. A position read before that write
+        # commits is older: the batch is read again and skipped by position once finished here,
+        # or, on another consumer, recognised record by record as resends by the voucher index.)
+        self._redo.clear()  # every partition is sought to its stored position now
         self.assignment.update(partitions)
         for topic, partition in partitions:
             stored = self.handler.position(topic, partition)
@@ -376,31 +431,137 @@ class ConsumerRunner:
     def _revoked(self, partitions: list[tuple[str, int]]) -> None:
         self.assignment.difference_update(partitions)
         for topic, partition in partitions:
+            self._to_commit.pop((topic, partition), None)
             self.handler.forget(topic, partition)
             self.log.info("partition_revoked", topic=topic, partition=partition)
 
     def run_once(self, timeout: float | None = None) -> list[BatchResult]:
         """One poll: every partition-batch in it processed (or the exception that stopped it)."""
-        self.start()
-        messages = self.source.poll(self.poll_timeout if timeout is None else timeout, self.max_records)
-        batches = group_by_partition(messages)
-        results: list[BatchResult] = []
-        done: dict[tuple[str, int], int] = {}
-        for tp, batch in batches.items():
-            try:
-                results.append(self.handler.handle(batch))
-            except BaseException:
-                # Read the unfinished batches again; their committed part is skipped by position.
-                for other, rest in batches.items():
-                    if other not in done:
-                        self.source.seek(other[0], other[1], rest[0].offset)
-                if done:
-                    self._commit(done)
-                raise
-            done[tp] = batch[-1].offset + 1
-        if done:
-            self._commit(done)
+        results = self._poll_and_handle(timeout)
+        if self._pending is not None:  # (the poll returned records)
+            results.extend(self._settle_or_rewind())
+            self._commit_offsets(force=True)
         return results
+
+    def _poll_and_handle(self, timeout: float | None) -> list[BatchResult]:
+        """One poll, each partition-batch handled; the last one's write may be left in flight (``_pending``).
+
+        The write of batch N (its events with its position, one transaction) is committed
+        on the ledger's writer thread while this thread polls batch N+1 and decodes it
+        (``handler.prepare``: nothing read from the ledger). Batch N is finished
+        (:meth:`_settle`: commit awaited, dead letters sent, offset committed to the broker)
+        before batch N+1 reads the ledger, so every batch sees the previous one's writes,
+        and a crash at any moment leaves the ledger as the sequential loop would have: each
+        batch committed whole with its position, or not at all.
+        """
+        self.start()
+        # (The poll timeout stays the configured one with a write in flight: a kafka-python 3 poll
+        # that times out in the middle of a rebalance can leave the group never rejoined. When
+        # the feed is quiet, the last batch's dead letters and log line wait for the timeout;
+        # its commit, done by the writer thread, does not.)
+        if timeout is None:
+            timeout = self.poll_timeout
+        try:
+            messages = self.source.poll(timeout, self.max_records)
+        except BaseException:
+            self._settle_or_log()
+            self._rewind()
+            raise
+        batches = list(group_by_partition(messages).items())
+        results = self._settled
+        self._settled = []
+        if not batches:
+            # (The offsets wait for a poll that returns records: an empty poll may have ended
+            # inside a rebalance, and kafka-python 3 does not recover from a commit refused then.)
+            results.extend(self._settle_or_rewind())
+            return results
+        for n, (tp, batch) in enumerate(batches):
+            try:
+                prepared = self._prepare(batch)
+                results.extend(self._settle())  # the previous batch committed before this one reads the ledger
+                self._commit_offsets()
+                complete = self._begin(batch, prepared)
+            except BaseException:
+                # Read the unfinished batches again, each partition from its earliest one (the batch
+                # in flight, if its write failed); their committed part is skipped by position.
+                self._settle_or_log()
+                for other, rest in batches[n:]:
+                    self._redo_from(other, rest[0].offset)
+                self._rewind()
+                raise
+            self._pending = (tp, batch, complete)
+        return results
+
+    def _prepare(self, batch: list[Message]) -> Any:
+        prepare = getattr(self.handler, "prepare", None)  # handlers with only handle() (the statements') too
+        return None if prepare is None else prepare(batch)
+
+    def _begin(self, batch: list[Message], prepared: Any) -> Callable[[], BatchResult]:
+        begin = getattr(self.handler, "begin", None)
+        if begin is None:
+            result = self.handler.handle(batch)
+            return lambda: result
+        return begin(batch, prepared, background=True)
+
+    def _settle(self) -> list[BatchResult]:
+        """Finish the batch whose write is in flight, if any: its result, or its error.
+
+        A failed batch is noted to be read again (``_redo``); the caller rewinds (:meth:`_rewind`)
+        once it knows every partition's earliest unfinished offset: seeking a partition past a
+        failed batch would lose it (the next batch's position would cover it).
+        """
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return []
+        tp, batch, complete = pending
+        try:
+            result = complete()
+        except BaseException:
+            self._redo_from(tp, batch[0].offset)
+            raise
+        self._to_commit[tp] = batch[-1].offset + 1
+        return [result]
+
+    def _settle_or_rewind(self) -> list[BatchResult]:
+        try:
+            return self._settle()
+        except BaseException:
+            self._rewind()
+            raise
+
+    def _redo_from(self, tp: tuple[str, int], offset: int) -> None:
+        known = self._redo.get(tp)
+        if known is None or offset < known:
+            self._redo[tp] = offset
+
+    def _commit_offsets(self, *, force: bool = False) -> None:
+        """Commit the finished batches' offsets to the broker (only right after a poll that returned records).
+
+        At most every ``OFFSET_COMMIT_INTERVAL`` seconds unless ``force``: each commit is a
+        synchronous round trip to the broker (~10 ms, every batch before), and the broker's
+        offsets are only for monitoring tools.
+        """
+        if not self._to_commit:
+            return
+        now = time.monotonic()
+        if not force and now - self._committed_at < OFFSET_COMMIT_INTERVAL:
+            return
+        offsets, self._to_commit = self._to_commit, {}
+        self._committed_at = now
+        self._commit(offsets)
+
+    def _settle_or_log(self) -> None:
+        """:meth:`_settle` where its error must not hide another one (the caller rewinds; results kept for
+        the next poll's)."""
+        try:
+            self._settled.extend(self._settle())
+        except Exception as e:
+            self.log.error("batch_failed_will_retry", error=str(e), error_type=type(e).__name__)
+
+    def _rewind(self) -> None:
+        redo, self._redo = self._redo, {}
+        for (topic, partition), offset in redo.items():
+            self.source.seek(topic, partition, offset)
 
     def _commit(self, offsets: Mapping[tuple[str, int], int]) -> None:
         try:
@@ -419,24 +580,30 @@ class ConsumerRunner:
         failures = 0
         idle_since = time.monotonic()
         self.start()
-        while not stop.is_set():
-            try:
-                results = self.run_once()
-            except Exception as e:
-                failures += 1
-                self.log.error("batch_failed_will_retry", error=str(e), error_type=type(e).__name__,
-                               failures=failures)
-                if max_failures is not None and failures >= max_failures:
-                    raise
-                stop.wait(min(self.max_backoff, 0.5 * 2 ** (failures - 1)))
-                continue
-            failures = 0
-            if results or not self.assignment:  # idle only counts once this instance owns partitions
-                idle_since = time.monotonic()
-            elif idle_stop is not None and time.monotonic() - idle_since >= idle_stop:
-                return
+        try:
+            while not stop.is_set():
+                try:
+                    results = self._poll_and_handle(None)
+                except Exception as e:
+                    failures += 1
+                    self.log.error("batch_failed_will_retry", error=str(e), error_type=type(e).__name__,
+                                   failures=failures)
+                    if max_failures is not None and failures >= max_failures:
+                        raise
+                    stop.wait(min(self.max_backoff, 0.5 * 2 ** (failures - 1)))
+                    continue
+                failures = 0
+                # (idle only counts once this instance owns partitions; a batch in flight is not idle)
+                if results or self._pending is not None or not self.assignment:
+                    idle_since = time.monotonic()
+                elif idle_stop is not None and time.monotonic() - idle_since >= idle_stop:
+                    return
+        finally:
+            self._settle_or_log()
+            self._rewind()  # a later run() must not start past a batch that failed now
 
     def close(self) -> None:
+        self._settle_or_log()
         self.source.close()
 
 

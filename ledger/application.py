@@ -16,15 +16,25 @@ from __future__ import annotations
 
 import random
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Callable, Iterable, Sequence
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.persistence import IntegrityError, ProcessRecorder, Tracking, Transcoder, Transcoding
+from eventsourcing.persistence import (
+    EventStore,
+    IntegrityError,
+    Notification,
+    ProcessRecorder,
+    Recording,
+    Tracking,
+    Transcoder,
+    Transcoding,
+)
 
-from ledger.batch_load import load_aggregates
+from ledger.batch_load import Prefetch, load_aggregates, start_loading
 from ledger.domain.chain import content_digest
 from ledger.domain.errors import Conflict, DomainError, NotFound
 from ledger.domain.identity import PersonIdentity, parse_identity, person_id_for
@@ -93,6 +103,55 @@ class SourceKey:
     summary: dict[str, str]
 
 
+#: What :meth:`Ledger.prepare_tax_records` works out per record: identity, person id, voucher key, its index id.
+PreparedTaxRecord = tuple[PersonIdentity, UUID, SourceKey, UUID]
+#: The source-record kind of tax vouchers.
+PAYMENT_SOURCE_KIND = "tax-voucher"
+
+
+class PreparedTaxRecords(list):  # type: ignore[type-arg]
+    """:meth:`Ledger.prepare_tax_records`' list, with the load it may have started early."""
+
+    prefetch: Prefetch | None = None
+    after_writes: int | None = None
+
+
+class PendingOutcomes:
+    """The outcomes of :meth:`Ledger.begin_tax_records`, once its last write is committed."""
+
+    def __init__(self, complete: Callable[[], list[Outcome]]) -> None:
+        self._complete: Callable[[], list[Outcome]] | None = complete
+        self._outcomes: list[Outcome] | None = None
+
+    def result(self) -> list[Outcome]:
+        """Wait for the write, finish it (or redo a lost race); the outcomes, in the records' order."""
+        if self._outcomes is None:
+            complete, self._complete = self._complete, None
+            if complete is None:
+                raise RuntimeError("this batch's write already failed")
+            self._outcomes = complete()
+        return self._outcomes
+
+
+class BackgroundWriter:
+    """One thread that runs a transaction at a time for :meth:`Ledger.begin_tax_records`.
+
+    While it waits for PostgreSQL (psycopg releases the GIL), the feed consumer polls and
+    decodes its next batch. One write at a time: whoever handed a write over waits for it
+    (``PendingOutcomes.result``) before the next.
+    """
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-writer")
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Any]:
+        """Run ``fn`` on the writer thread; the returned function waits and returns its result (or raises)."""
+        return self._pool.submit(fn, *args, **kwargs).result
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
 def today_utc() -> date:
     return datetime.now(timezone.utc).date()
 
@@ -108,6 +167,10 @@ class Ledger(Application):
     def __init__(self, env: dict[str, str] | None = None, *, policies: PolicyBook, id_key: bytes) -> None:
         if not id_key:
             raise ValueError("the identity key (LEDGER_ID_KEY) must not be empty")
+        self._writer: BackgroundWriter | None = None
+        #: Writes made (or handed to the writer thread) by this ledger: a load started early is
+        #: used only if this has not moved since (see prepare_tax_records).
+        self._writes = 0
         super().__init__(env)
         self.policies = policies
         self._id_key = id_key
@@ -468,7 +531,7 @@ class Ledger(Application):
     def _payment_source(self, record: TaxPaymentRecord) -> SourceKey:
         body = {k: v for k, v in record.__dict__.items()}
         return SourceKey(
-            kind="tax-voucher",
+            kind=PAYMENT_SOURCE_KIND,
             key=voucher_key(record.tax_office, record.voucher_no),
             digest=content_digest(body),
             summary={"voucher_no": record.voucher_no, "tax_office": record.tax_office,
@@ -528,12 +591,55 @@ class Ledger(Application):
             describe=f"{str(record.kind).lower()} {record.voucher_no} recorded", tracking=tracking,
         )
 
+    def prepare_tax_records(self, records: Sequence[TaxPaymentRecord], *, prefetch: bool = False,
+                            ) -> PreparedTaxRecords:
+        """What :meth:`record_tax_records` works out from each record alone: identity, person id, voucher key.
+
+        Reads nothing from the store, so a feed consumer can do it while the previous batch's
+        write is still in flight. A record that cannot be identified gets its error instead.
+
+        With ``prefetch`` (PostgreSQL), the statement loading the persons and voucher indexes
+        is handed to the writer thread as soon as their ids are known, behind the write in
+        flight (so it reads what that write committed), and runs while the records' digests
+        are computed here; :meth:`begin_tax_records` uses its rows if no other write of this
+        ledger came in between (``_writes``), and loads them itself otherwise.
+        """
+        identified: list[tuple[PersonIdentity, UUID, UUID] | DomainError] = []
+        for record in records:
+            try:
+                identity, person_id = self.identify(record.id_type, record.id_number)
+                source_id = SourceRecord.id_for(PAYMENT_SOURCE_KIND, voucher_key(record.tax_office, record.voucher_no))
+            except DomainError as e:
+                identified.append(e)
+                continue
+            identified.append((identity, person_id, source_id))
+        out = PreparedTaxRecords()
+        if prefetch and _is_postgres(self.recorder):
+            ids = [item[2] for item in identified if not isinstance(item, DomainError)]
+            ids += [item[1] for item in identified if not isinstance(item, DomainError)]
+            if self._writer is None:
+                self._writer = BackgroundWriter()
+            out.prefetch = start_loading(self, ids, self._writer.submit)
+            out.after_writes = self._writes
+        for record, item in zip(records, identified):
+            if isinstance(item, DomainError):
+                out.append(item)
+                continue
+            try:
+                source = self._payment_source(record)
+            except DomainError as e:
+                out.append(e)
+                continue
+            out.append((item[0], item[1], source, item[2]))
+        return out
+
     def record_tax_records(
         self,
         records: Sequence[tuple[TaxPaymentRecord, Provenance]],
         *,
         tracking: Tracking | None = None,
         finish: Callable[[list[Outcome]], Sequence[Any] | None] | None = None,
+        prepared: Sequence[PreparedTaxRecord | DomainError] | None = None,
     ) -> list[Outcome]:
         """Record many tax records, several persons per transaction (the high-volume path).
 
@@ -551,25 +657,55 @@ class Ledger(Application):
         batch is one write unless it holds the same voucher twice (the repeat waits for a
         round of its own) or it lost a race (then one record at a time, and the position is
         not written here: ``position_taken`` tells the caller).
+
+        ``prepared``: what :meth:`prepare_tax_records` gave for these records (worked out here otherwise).
         """
+        return self.begin_tax_records(records, tracking=tracking, finish=finish, prepared=prepared).result()
+
+    def begin_tax_records(
+        self,
+        records: Sequence[tuple[TaxPaymentRecord, Provenance]],
+        *,
+        tracking: Tracking | None = None,
+        finish: Callable[[list[Outcome]], Sequence[Any] | None] | None = None,
+        prepared: Sequence[PreparedTaxRecord | DomainError] | None = None,
+        background: bool = False,
+    ) -> PendingOutcomes:
+        """:meth:`record_tax_records`, whose last write (the one with ``tracking``) may still be in flight.
+
+        With ``background``, that transaction's insert and commit run on the ledger's writer
+        thread (:class:`BackgroundWriter`) and this returns as soon as they are handed over:
+        the caller may do work that needs nothing from the store (poll the feed, decode and
+        :meth:`prepare_tax_records` the next batch), then MUST call ``result()`` before it
+        reads or writes the store again. ``result()`` waits for the commit and returns the
+        outcomes as ``record_tax_records`` does (a lost race is redone one record at a time
+        there); an error of the write is raised there, and then nothing of it is committed,
+        or, as with any commit whose answer was lost, the position tells.
+        """
+        if prepared is None:
+            prepared = self.prepare_tax_records([record for record, _provenance in records])
+        elif len(prepared) != len(records):
+            raise ValueError("prepared must hold one entry per record")
         outcomes: dict[int, Outcome] = {}
-        prepared: dict[int, tuple[PersonIdentity, UUID, SourceKey, UUID]] = {}
-        for i, (record, _provenance) in enumerate(records):
-            try:
-                identity, person_id = self.identify(record.id_type, record.id_number)
-                source = self._payment_source(record)
-            except DomainError as e:
-                outcomes[i] = Outcome(None, False, e.message, error=e)
-                continue
-            prepared[i] = (identity, person_id, source, SourceRecord.id_for(source.kind, source.key))
-        todo = list(prepared)
+        ready: dict[int, tuple[PersonIdentity, UUID, SourceKey, UUID]] = {}
+        for i, item in enumerate(prepared):
+            if isinstance(item, DomainError):
+                outcomes[i] = Outcome(None, False, item.message, error=item)
+            else:
+                ready[i] = item
+        todo = list(ready)
         loaded: dict[UUID, Any] = {}
         missing: set[UUID] = set()
         fresh = True  # load what the round needs (again, after a save)
+        early = getattr(prepared, "prefetch", None)
+        if early is not None and getattr(prepared, "after_writes", None) != self._writes:
+            early = None  # this ledger wrote since the statement was queued: its rows may be stale
         while todo:
             if fresh:
-                needed = [prepared[i][3] for i in todo] + [prepared[i][1] for i in todo]
-                loaded = self._batch_load(needed)
+                needed = [ready[i][3] for i in todo] + [ready[i][1] for i in todo]
+                found = early.result(needed, _project_hashing_last) if early is not None else None
+                early = None
+                loaded = found if found is not None else self._batch_load(needed)
                 missing = set(needed).difference(loaded)
             fresh = True
             round_outcomes: dict[int, Outcome] = {}
@@ -580,7 +716,7 @@ class Ledger(Application):
             broken: int | None = None
             for i in todo:
                 record, provenance = records[i]
-                identity, person_id, source, source_id = prepared[i]
+                identity, person_id, source, source_id = ready[i]
                 person: Person | None = None
                 created = False
                 before = 0
@@ -642,25 +778,48 @@ class Ledger(Application):
             if tracking is not None and not deferred:  # the batch's last write: every outcome is known
                 known = {**outcomes, **round_outcomes}
                 extras = finish([known[i] for i in range(len(records))]) if finish is not None else ()
+            if extras is not None and background:
+                # The batch's last write: committed on the writer thread, finished in result().
+                wait = self._batch_save_in_background(*persons.values(), *sources, *extras, tracking=tracking)
+
+                def complete(wait: Callable[[], None] = wait, round_outcomes: dict[int, Outcome] = round_outcomes,
+                             ) -> list[Outcome]:
+                    try:
+                        wait()
+                    except IntegrityError:
+                        self._redo_one_by_one(records, round_outcomes, outcomes)
+                    else:
+                        outcomes.update(round_outcomes)
+                    return [outcomes[i] for i in range(len(records))]
+
+                return PendingOutcomes(complete)
             try:
                 if extras is not None:
                     self._batch_save(*persons.values(), *sources, *extras, tracking=tracking)
                 elif persons:
                     self._batch_save(*persons.values(), *sources)
             except IntegrityError:
-                for i, outcome in round_outcomes.items():
-                    if not outcome.applied:
-                        outcomes[i] = outcome
-                        continue
-                    record, provenance = records[i]
-                    try:
-                        outcomes[i] = self.record_tax_record(record, provenance=provenance)
-                    except DomainError as e:
-                        outcomes[i] = Outcome(None, False, e.message, error=e)
+                self._redo_one_by_one(records, round_outcomes, outcomes)
             else:
                 outcomes.update(round_outcomes)
             todo = deferred
-        return [outcomes[i] for i in range(len(records))]
+        done = [outcomes[i] for i in range(len(records))]
+        return PendingOutcomes(lambda: done)
+
+    def _redo_one_by_one(
+        self, records: Sequence[tuple[TaxPaymentRecord, Provenance]], round_outcomes: dict[int, Outcome],
+        outcomes: dict[int, Outcome],
+    ) -> None:
+        """A round's write lost a race: its records again, one transaction each (resends recognised by voucher)."""
+        for i, outcome in round_outcomes.items():
+            if not outcome.applied:
+                outcomes[i] = outcome
+                continue
+            record, provenance = records[i]
+            try:
+                outcomes[i] = self.record_tax_record(record, provenance=provenance)
+            except DomainError as e:
+                outcomes[i] = Outcome(None, False, e.message, error=e)
 
     def _batch_take_person(self, person_id: UUID, loaded: dict[UUID, Any], missing: set[UUID]) -> Person | None:
         """The batch's loaded copy of a person (handed out once), or None if the person does not exist."""
@@ -681,6 +840,10 @@ class Ledger(Application):
         if taken.content_digest == source.digest and taken.person_id == person_id:
             return Outcome(person_id, False, f"{source.kind} {source.key} was already recorded; nothing changed")
         return self._check_source(source, person_id, provenance)  # a conflict: kept for reconciliation, raised
+
+    def _record(self, processing_event: ProcessingEvent[UUID]) -> Any:
+        self._writes += 1  # (a load started before this write must not be used after it)
+        return super()._record(processing_event)
 
     def _batch_load(self, ids: Iterable[UUID]) -> dict[UUID, Any]:
         """Persons and source records of a batch, one statement on PostgreSQL (see ledger.batch_load)."""
@@ -706,6 +869,63 @@ class Ledger(Application):
         self._take_snapshots(processing_event)
         self._notify(recordings)
         self.notify(processing_event.events)
+
+    def _batch_save_in_background(self, *aggregates: Any, tracking: Tracking | None = None) -> Callable[[], None]:
+        """:meth:`_batch_save` with the insert and commit on the writer thread; call the result to finish it.
+
+        The events are converted to stored events here (CPU, in the caller's thread); the
+        recorder's ``insert_events`` (one transaction: position, lock, events, commit; mostly
+        waiting for PostgreSQL) runs on the writer thread. The returned function waits for
+        it, raises its error (IntegrityError for a lost race), then does what ``_record``
+        does after the insert (the repository cache), takes the snapshots and notifies, as
+        ``_batch_save`` does. Off PostgreSQL (SQLite connections belong to their thread), or
+        with anything but the library's own ``_record``, ``EventStore.put`` or a ``save`` of
+        its own: ``_batch_save`` in this thread, finished already.
+        """
+        if (
+            not _is_postgres(self.recorder)
+            or "save" in self.__dict__ or type(self).save not in (Application.save, Ledger.save)
+            or "_record" in self.__dict__ or type(self)._record is not Ledger._record
+            or type(self.events).put is not EventStore.put
+        ):
+            self._batch_save(*aggregates, tracking=tracking)
+            return lambda: None
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent(tracking)
+        for aggregate in aggregates:
+            processing_event.events.extend(aggregate.collect_events())
+            processing_event.aggregates[aggregate.id] = aggregate
+        domain_events = processing_event.events
+        to_stored_event = self.mapper.to_stored_event
+        stored_events = [to_stored_event(e) for e in domain_events]
+        if self._writer is None:
+            self._writer = BackgroundWriter()
+        self._writes += 1
+        inserted = self._writer.submit(self.recorder.insert_events, stored_events, tracking=tracking)
+
+        def finish() -> None:
+            notification_ids = inserted()
+            recordings: list[Recording[UUID]] = []
+            if notification_ids:  # as EventStore.put
+                assert len(notification_ids) == len(stored_events)
+                for d, s, n_id in zip(domain_events, stored_events, notification_ids):
+                    recordings.append(Recording(d, Notification(
+                        originator_id=s.originator_id, originator_version=s.originator_version, topic=s.topic,
+                        state=s.state, id=n_id,
+                    )))
+            if self.repository.cache and not self.repository.fastforward:  # as Application._record
+                for aggregate_id, aggregate in processing_event.aggregates.items():
+                    self.repository.cache.put(aggregate_id, aggregate)
+            self._take_snapshots(processing_event)
+            self._notify(recordings)
+            self.notify(processing_event.events)
+
+        return finish
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        super().close()
 
     # ------------------------------------------------------------ transfers & account
     def transfer_out(
@@ -810,6 +1030,14 @@ class Ledger(Application):
             provenance=provenance, source=source, create=create, describe=f"residence {status.value.lower()} recorded",
             tracking=tracking,
         )
+
+
+def _is_postgres(recorder: Any) -> bool:
+    try:
+        from eventsourcing.postgres import PostgresProcessRecorder
+    except ImportError:  # pragma: no cover - SQLite-only installs
+        return False
+    return isinstance(recorder, PostgresProcessRecorder)
 
 
 def _project_hashing_last(events: Sequence[Any]) -> Any:

@@ -32,7 +32,7 @@ except ImportError:  # pragma: no cover - SQLite-only installs
     PostgresAggregateRecorder = None  # type: ignore[assignment,misc]
 
 #: Ids per statement: keeps the arrays (and the rows held at once) bounded.
-CHUNK = 1000
+CHUNK = 4000
 
 #: Folds one aggregate's events (a snapshot first, if any) into the aggregate.
 Project = Callable[[Sequence[Any]], Any]
@@ -118,8 +118,12 @@ class _PostgresLoader:
                 "ORDER BY e.originator_id, e.originator_version"
             ).format(schema=schema, events=events_table)
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)  # as the library's own reads
     def load(self, ids: list[UUID], projector: Project) -> dict[UUID, Any]:
+        return self.build(self.fetch(ids), projector)
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)  # as the library's own reads
+    def fetch(self, ids: list[UUID]) -> list[tuple[Any, ...]]:
+        """The rows of ``ids`` (the statement only: it may run on another thread than :meth:`build`)."""
         with self.datastore.get_connection() as conn, conn.pipeline(), conn.transaction(), \
                 conn.cursor(row_factory=tuple_row) as curs:
             # JIT compiling this plan costs far more (~200 ms) than running it (a few ms), and a
@@ -128,7 +132,10 @@ class _PostgresLoader:
             # Binary results: each event's state arrives as its bytes, not as hex text psycopg
             # decodes (twice the bytes), and ids as 16 bytes; the Python values are the same.
             curs.execute(self.statement, {"ids": ids}, prepare=True, binary=True)
-            rows = curs.fetchall()
+            return curs.fetchall()
+
+    def build(self, rows: list[tuple[Any, ...]], projector: Project) -> dict[UUID, Any]:
+        """The aggregates of :meth:`fetch`'s rows."""
         decode = self.decode
         out: dict[UUID, Any] = {}
         current_id: Any = None
@@ -142,6 +149,41 @@ class _PostgresLoader:
         if events:
             out[current_id] = projector(events)
         return out
+
+
+class Prefetch:
+    """A :func:`load_aggregates` whose statement was started early (see :func:`start_loading`)."""
+
+    def __init__(self, ids: set[UUID], rows: Callable[[], list[tuple[Any, ...]]], loader: _PostgresLoader) -> None:
+        self.ids = ids
+        self._rows = rows
+        self._loader = loader
+
+    def result(self, ids: Iterable[UUID], projector: Project = project) -> dict[UUID, Any] | None:
+        """What ``load_aggregates(app, ids, projector=projector)`` gives, from the early statement's rows;
+        None when ``ids`` are not all among those it read or it failed (load them now instead)."""
+        if not self.ids.issuperset(ids):
+            return None
+        try:
+            rows = self._rows()
+        except Exception:  # noqa: BLE001 - the caller loads them the ordinary way (and sees the error then)
+            return None
+        return self._loader.build(rows, projector)
+
+
+def start_loading(app: Application[Any], ids: Iterable[UUID],
+                  submit: Callable[..., Callable[[], Any]]) -> Prefetch | None:
+    """Run the statement of ``load_aggregates(app, ids)`` through ``submit`` (a writer thread), or None
+    (not PostgreSQL, or more ids than one statement takes).
+
+    The rows are read when the statement runs: the caller must know that no write it cares
+    about can happen between then and the use of the result.
+    """
+    unique = list(dict.fromkeys(ids))
+    loader = _postgres_loader(app)
+    if loader is None or not unique or len(unique) > CHUNK:
+        return None
+    return Prefetch(set(unique), submit(loader.fetch, unique), loader)
 
 
 def _postgres_loader(app: Application[Any]) -> _PostgresLoader | None:

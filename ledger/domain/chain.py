@@ -77,6 +77,9 @@ def _plain(value: Any) -> Any:
 _dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 _json_str = _json_encoder.encode_basestring  # the same C function ``_dumps`` uses for strings (ensure_ascii=False)
 _int_repr = int.__repr__
+#: ``"key":`` as JSON text per dict key seen (field names: a few hundred), bounded against odd input.
+_KEY_TEXT: dict[str, str] = {}
+_KEY_TEXT_MAX = 10_000
 
 
 def _json(value: Any) -> str:
@@ -89,7 +92,28 @@ def _json(value: Any) -> str:
             if type(k) is not str:
                 return _dumps(_plain(value))
         # (``sort_keys`` sorts the (key, value) pairs: with distinct keys, by key)
-        return "{" + ",".join([_json_str(k) + ":" + _json(value[k]) for k in sorted(value)]) + "}"
+        parts = []
+        append = parts.append
+        for k in sorted(value):
+            v = value[k]
+            key = _KEY_TEXT.get(k)
+            if key is None:
+                key = _json_str(k) + ":"
+                if len(_KEY_TEXT) < _KEY_TEXT_MAX:
+                    _KEY_TEXT[k] = key
+            kind = type(v)
+            # The common scalars inline (the same text as _json gives them), the rest through _json.
+            if kind is str:
+                append(key + _json_str(v))
+            elif v is None:
+                append(key + "null")
+            elif kind is int:
+                append(key + _int_repr(v))
+            elif kind is datetime or kind is date:
+                append(key + '"' + v.isoformat() + '"')
+            else:
+                append(key + _json(v))
+        return "{" + ",".join(parts) + "}"
     if value is None:
         return "null"
     if kind is int:

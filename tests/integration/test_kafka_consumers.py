@@ -272,12 +272,12 @@ def test_a_crash_before_the_database_commit_is_redone(system, producer, prefix, 
     produce(producer, topic, [(f"R{i}".encode(), payment_bytes(n, f"R{i}"), 0) for i, n in enumerate(numbers)])
     name = group()
     first = feed_consumer(system, "tax", group=name)
-    real = system.ledger.record_tax_records
+    real = system.ledger.begin_tax_records  # (record_tax_records goes through it)
 
     def dies(*args, **kwargs):
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(system.ledger, "record_tax_records", dies)
+    monkeypatch.setattr(system.ledger, "begin_tax_records", dies)
     deadline = time.monotonic() + 30
     with pytest.raises(Exception):
         while time.monotonic() < deadline:
@@ -285,7 +285,7 @@ def test_a_crash_before_the_database_commit_is_redone(system, producer, prefix, 
     assert positions(system, name, topic, 1) == [None]
     first.source.consumer.close(autocommit=False)
 
-    monkeypatch.setattr(system.ledger, "record_tax_records", real)
+    monkeypatch.setattr(system.ledger, "begin_tax_records", real)
     restarted = feed_consumer(system, "tax", group=name)
     consume_until([restarted], lambda: positions(system, name, topic, 1) == [3])
     for i, number in enumerate(numbers):
@@ -410,3 +410,40 @@ def test_a_consumer_process_killed_mid_stream_and_restarted_applies_every_record
     assert [code for _p, _o, code in state["rejections"]] == ["AVRO_BAD_MAGIC"] * 6
     dlq_keys = {r.key for r in read_topic(kafka_bootstrap, topic + ".dlq", expect=6)}
     assert len(dlq_keys) == 6  # at least once; a resent dead letter has the same key
+
+
+def test_run_commits_on_the_writer_thread_and_a_commit_failing_there_is_redone(system, producer, prefix, monkeypatch):
+    """``run`` hands each batch's transaction to the ledger's writer thread and polls the next
+    batch meanwhile; an insert failing on that thread rewinds to its batch: every payment once."""
+    topic = prefix + TAX
+    numbers = [resident_id(201 + 2 * i) for i in range(20)]
+    produce(producer, topic, [(f"W{i}".encode(), payment_bytes(n, f"W{i}"), 0) for i, n in enumerate(numbers)])
+    name = group()
+    runner = feed_consumer(system, "tax", group=name, max_records=4, poll_timeout=0.2)
+    recorder = system.ledger.recorder
+    real = recorder.insert_events
+    threads = []
+
+    def flaky(stored_events, **kwargs):
+        threads.append(threading.current_thread().name)
+        if len(threads) == 2:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real(stored_events, **kwargs)
+
+    monkeypatch.setattr(recorder, "insert_events", flaky)
+    stop = threading.Event()
+    worker = threading.Thread(target=runner.run, args=(stop,), kwargs={"max_failures": 5})
+    worker.start()
+    try:
+        deadline = time.monotonic() + 40
+        while positions(system, name, topic, 1) != [19]:
+            assert time.monotonic() < deadline, "the consumer did not get through the records in time"
+            assert worker.is_alive()
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        worker.join(30)
+        runner.close()
+    assert all(t.startswith("ledger-writer") for t in threads) and len(threads) >= 6
+    for i, number in enumerate(numbers):
+        assert [p["voucher_no"] for p in system.ledger.find_person("RESIDENT_ID", number).payments.values()] == [f"W{i}"]
