@@ -33,6 +33,7 @@ residents each. The gap-list goal is read on the grid whose size is nearest
 from __future__ import annotations
 
 import argparse
+import gc
 import multiprocessing
 import os
 import random
@@ -358,6 +359,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"PostgreSQL {pg['POSTGRES_HOST']}:{pg['POSTGRES_PORT']}/{pg['POSTGRES_DBNAME']}; {args.people:,} people; "
           f"{os.cpu_count()} CPUs, load average {_load()}", flush=True)
     cache, _, county = county_events(args.people, args.seed, Path(args.cache_dir), args.generate_workers, args.places)
+    # The county's objects (500,000 persons, millions of feed records) live until the end: a
+    # collection that scanned them all once paused this process past PostgreSQL's 5 s
+    # idle-in-transaction timeout in the middle of the event store's first transaction.
+    gc.collect()
+    gc.freeze()
     figures: list[tuple[str, str, str, str]] = []
     machine: list[dict] = []  # the same figures for --json
     size = {"size": args.people, "size_unit": "people"}
