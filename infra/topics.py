@@ -175,6 +175,14 @@ def load_topics(path: str | Path | None = None) -> list[Topic]:
     return parse_topics(text, source=str(path))
 
 
+def declared_partitions(name: str) -> int:
+    """The partitions ``infra/topics.toml`` declares for the topic ``name`` (without a prefix)."""
+    for topic in load_topics():
+        if topic.name == name:
+            return topic.partitions
+    raise TopicConfigError(f"{name!r} is not declared in {TOPICS_FILE}")
+
+
 def topic_names(prefix: str = "", topics: Iterable[Topic] | None = None) -> list[str]:
     topics = load_topics() if topics is None else topics
     return [t.with_prefix(prefix).name for t in topics]
@@ -187,11 +195,19 @@ def ensure_topics(
     topics: Iterable[Topic] | None = None,
     timeout: float = 30.0,
 ) -> list[str]:
-    """Create the declared topics (with ``prefix``) that do not exist yet.
+    """Create the declared topics (with ``prefix``) that do not exist yet, and add partitions to
+    those that have fewer than declared.
 
-    Idempotent: a topic that already exists is left alone (TopicAlreadyExistsError is
-    ignored). Returns the names created by this call. Waits until every topic of the set has
-    a leader for each partition, so a producer can use them right away.
+    Idempotent: a topic that already exists is otherwise left alone (TopicAlreadyExistsError
+    is ignored; Kafka cannot take partitions away, so a topic with more than declared keeps
+    them). Returns the names created by this call. Waits until every topic of the set has a
+    leader for each partition, so a producer can use them right away.
+
+    Added partitions change which partition a key goes to from then on: a person's next
+    record may land in another partition than their last one. The consumers keep their
+    position per partition, so nothing is lost or read twice; records of one person sent
+    before and after the change are ordered only if the consumers had caught up first (add
+    partitions while the feed is quiet).
     """
     from kafka import KafkaAdminClient
     from kafka.errors import for_code
@@ -229,6 +245,12 @@ def ensure_topics(
                     err = for_code(code)
                     raise err(f"cannot create topic {entry['name']!r}: "
                               f"{entry.get('error_message') or err.__name__}")
+        present = [t for t in wanted if t.name in existing]
+        if present:
+            counts = {d["name"]: len(d["partitions"]) for d in admin.describe_topics([t.name for t in present])}
+            grow = {t.name: t.partitions for t in present if 0 < counts.get(t.name, 0) < t.partitions}
+            if grow:
+                admin.create_partitions(grow, timeout_ms=timeout_ms)
         admin.wait_for_topics([t.name for t in wanted], timeout_ms=timeout_ms)
         return created
     finally:

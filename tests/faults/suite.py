@@ -527,9 +527,9 @@ class FaultRun:
 
 def partitions(topic: str) -> int:
     """The partitions infra/topics.toml declares for ``topic``."""
-    from infra.topics import load_topics
+    from infra.topics import declared_partitions
 
-    return next(t.partitions for t in load_topics() if t.name == topic)
+    return declared_partitions(topic)
 
 
 def view_positions(pg: dict[str, str], schema: str, source: str) -> dict[int, int]:

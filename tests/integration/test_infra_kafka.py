@@ -10,7 +10,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType
 
 from infra.stack import kafka_tool_command
-from infra.topics import load_topics
+from infra.topics import Topic, ensure_topics, load_topics
 
 pytestmark = pytest.mark.integration
 
@@ -79,3 +79,22 @@ def test_declared_topics_exist_with_declared_partitions_and_retention(kafka_boot
         assert configs[name]["cleanup.policy"]["value"] == topic.cleanup_policy, name
     assert declared[f"{prefix}ledger.events.v1"].partitions == 6
     assert declared[f"{prefix}ledger.events.v1"].retention_ms == -1
+
+
+def test_ensure_topics_adds_the_partitions_a_topic_lacks_and_never_removes_any(kafka_bootstrap):
+    name = f"grow{uuid.uuid4().hex[:8]}.t.v1"
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+
+    def partitions() -> int:
+        return len(admin.describe_topics([name])[0]["partitions"])
+
+    try:
+        assert ensure_topics(kafka_bootstrap, topics=[Topic(name, 3, -1)]) == [name]
+        assert partitions() == 3
+        assert ensure_topics(kafka_bootstrap, topics=[Topic(name, 6, -1)]) == []  # not created: grown
+        assert partitions() == 6
+        ensure_topics(kafka_bootstrap, topics=[Topic(name, 2, -1)])  # Kafka cannot shrink a topic
+        assert partitions() == 6
+    finally:
+        admin.delete_topics([name])
+        admin.close()

@@ -19,6 +19,7 @@ from psycopg import sql
 from consumers.runner import dead_letter_key, position_name
 from events.codec import encode
 from events.inbound import TAX_PAYMENT, tax_record_to_avro
+from infra.topics import declared_partitions
 from ledger.bootstrap import bootstrap, feed_consumer
 from ledger.config import Settings, postgres_from_env
 from ledger.domain.feed_rejection import FeedRejection
@@ -320,16 +321,18 @@ def test_two_instances_in_one_group_reach_the_same_state_as_one(pg_env, kafka_bo
     try:
         deadline = time.monotonic() + 30
         while not (runners[0].assignment and runners[1].assignment
-                   and len(runners[0].assignment | runners[1].assignment) == 3):
+                   and len(runners[0].assignment | runners[1].assignment) == declared_partitions(TAX)):
             assert time.monotonic() < deadline, "the group did not split the partitions"
             time.sleep(0.1)
         produce(producer, topic, records)
         probe = KafkaConsumer(bootstrap_servers=kafka_bootstrap)
-        ends = probe.end_offsets([TopicPartition(topic, p) for p in range(3)])
+        parts = declared_partitions(TAX)
+        ends = probe.end_offsets([TopicPartition(topic, p) for p in range(parts)])
         probe.close()
-        expected = [ends[TopicPartition(topic, p)] - 1 if ends[TopicPartition(topic, p)] else None for p in range(3)]
+        expected = [ends[TopicPartition(topic, p)] - 1 if ends[TopicPartition(topic, p)] else None
+                    for p in range(parts)]
         deadline = time.monotonic() + 30
-        while positions(pair[0], name, topic, 3) != expected:
+        while positions(pair[0], name, topic, parts) != expected:
             assert not errors, errors
             assert time.monotonic() < deadline, "the pair did not finish"
             time.sleep(0.2)
@@ -351,7 +354,7 @@ def test_two_instances_in_one_group_reach_the_same_state_as_one(pg_env, kafka_bo
     alone = bootstrap(settings(pg_env, kafka_bootstrap, prefix, schema=schema))
     try:
         single = feed_consumer(alone, "tax", group=group())
-        consume_until([single], lambda: positions(alone, single.handler.consumer, topic, 3) == expected)
+        consume_until([single], lambda: positions(alone, single.handler.consumer, topic, parts) == expected)
         assert ledger_state(alone.ledger, topic) == together
     finally:
         alone.close()
@@ -385,7 +388,7 @@ def test_a_consumer_process_killed_mid_stream_and_restarted_applies_every_record
     command = [sys.executable, "-m", "ledger.cli", "consume", "tax", "--group", name, "--max-records", "4"]
 
     def progress() -> int:
-        return sum((p or 0) for p in positions(system, name, topic, 3))
+        return sum((p or 0) for p in positions(system, name, topic, declared_partitions(TAX)))
 
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

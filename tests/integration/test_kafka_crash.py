@@ -1,7 +1,7 @@
 """Issue 4, crash safety with real processes: ``ledger consume tax`` and ``ledger publish`` SIGKILLed and restarted.
 
 About 2,500 tax records (payments, identical resends, refunds of earlier vouchers) are
-produced in chunks across the 3 partitions of ``tax.payments.v1`` (keyed by ID number,
+produced in chunks across the partitions of ``tax.payments.v1`` (keyed by ID number,
 so a refund follows its payment in its partition) while the consumer and the publisher
 run as subprocesses. Each is SIGKILLed 3 times at seeded-random moments (after it has
 made some progress since its last start) and started again at once. In the end:
@@ -32,6 +32,7 @@ from consumers.publisher import is_person_event
 from consumers.runner import position_name
 from events.codec import encode
 from events.inbound import TAX_PAYMENT, tax_record_to_avro
+from infra.topics import declared_partitions
 from ledger.bootstrap import bootstrap
 from ledger.config import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
@@ -189,7 +190,7 @@ def test_consumer_and_publisher_killed_and_restarted_lose_nothing_and_apply_ever
     env.pop("DATABASE_URL", None)
 
     def consumed() -> int:
-        return sum(1 + p for p in (ledger.position(position_name(group, tax_topic, q)) for q in range(3))
+        return sum(1 + p for p in (ledger.position(position_name(group, tax_topic, q)) for q in range(declared_partitions("tax.payments.v1")))
                    if p is not None)
 
     def published() -> int:

@@ -20,9 +20,11 @@ def test_declared_topics():
     topics = {t.name: t for t in load_topics()}
     assert topics["ledger.events.v1"].partitions == 6
     assert topics["ledger.events.v1"].retention_ms == -1
+    # the payments: an even split for 1, 2, 3 or 6 consumers in a group
+    assert topics["tax.payments.v1"].partitions == 6
     for name in ("tax.payments.v1", "tax.statements.v1", "registry.status.v1",
                  "registry.residents.v1"):
-        assert topics[name].partitions == 3
+        assert topics[name].partitions == (6 if name == "tax.payments.v1" else 3)
         assert topics[name].retention_ms in (-1, 30 * DAY_MS)
     for name in ("tax.payments.v1.dlq", "registry.status.v1.dlq", "registry.residents.v1.dlq",
                  "tax.statements.v1.dlq", "ledger.audit.digests.v1"):
