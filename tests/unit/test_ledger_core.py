@@ -414,3 +414,49 @@ def test_replayed_state_equals_live_state(ledger):
     for ev in events_of(ledger, pid):
         replayed = ev.mutate(replayed)
     assert replayed.__dict__ == live.__dict__
+
+
+# ------------------------------------------------------------------ snapshots after an assessment
+def test_an_assessment_snapshots_the_person_and_loads_start_from_it(ledger):
+    """A coverage year's assessment snapshots the person (taken from the live person, in one put):
+    the year's payment then loads from that snapshot, and every load equals a full replay."""
+    from ledger.batch_load import load_aggregates
+    from ledger.domain.person import Person
+
+    number = resident_id()
+    pid = enroll_resident(ledger, number).person_id
+    assert list(ledger.snapshots.get(pid)) == []  # registered and enrolled: no snapshot yet
+    person = ledger.get_person(pid)
+    person.record_payment(
+        voucher_no="V9", tax_office="16109020000", levy_item=Scheme.RESIDENT, region_code="610902",
+        amount_fen=40000, period_start=date(2024, 1, 1), period_end=date(2024, 12, 31), paid_at=utc(2024, 1, 8),
+        credited_on=None, channel="APP", provenance=FEED.as_dict(), policies=ledger.policies,
+    )
+    person.assess_resident_year(table=ledger.policies.get("610902", 2025), effective_date=date(2024, 9, 1),
+                                provenance=API.as_dict())
+    ledger.save(person)  # payment and assessment in one save: the snapshot is at the person's latest version
+    snapshots = list(ledger.snapshots.get(pid))
+    assert [(type(s), s.originator_version) for s in snapshots] == [(Person.Snapshot, 4)]
+    assert type(snapshots[0].state["chain_head"]) is str  # the pending digest, settled
+    assert snapshots[0].state["chain_head"] == event_digest(list(events_of(ledger, pid))[-1])
+
+    replayed = None
+    for ev in events_of(ledger, pid):
+        replayed = ev.mutate(replayed)
+    assert snapshots[0].mutate(None).__dict__ == replayed.__dict__
+    assert ledger.repository.get(pid).__dict__ == replayed.__dict__
+
+    # The year's payment: loaded from the snapshot; the chain goes on from the snapshot's head.
+    ledger.record_tax_record(payment(number, "V2025", period_start=date(2025, 1, 1),
+                                     period_end=date(2025, 12, 31)), provenance=FEED)
+    assert [s.originator_version for s in ledger.snapshots.get(pid)] == [4]  # a payment takes none
+    replayed = None
+    for ev in events_of(ledger, pid):
+        replayed = ev.mutate(replayed)
+    assert ledger.get_person(pid).__dict__ == replayed.__dict__
+    assert load_aggregates(ledger, [pid])[pid].__dict__ == replayed.__dict__
+
+    # The next year's assessment takes another.
+    ledger.assess_resident_year(pid, 2026, provenance=API)
+    assert [s.originator_version for s in ledger.snapshots.get(pid)] == [4, 6]
+    assert ledger.get_person(pid).version == 6
