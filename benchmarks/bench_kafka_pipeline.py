@@ -24,11 +24,17 @@ In each scenario:
 2. **raw consume** (timed): a plain kafka-python ``KafkaConsumer`` reads the topic from the
    beginning (values not decoded): what the client library can do at all here;
 3. **end to end** (timed, wall clock): ``--consumers`` ``ledger consume tax`` processes
-   (one consumer group, at most one per partition) and one ``ledger publish`` process are
-   started; the clock runs from their start until the ledger's positions cover every
-   record of the topic AND the publisher's stored position (written only after Kafka
-   acknowledged) covers the last notification of the ledger, i.e. every person event is
-   on ``ledger.events.v1``. Process start-up (imports, group join) is inside the measurement.
+   (one consumer group, at most one per partition) and one ``ledger publish`` process; the
+   clock stops when the ledger's positions cover every record of the topic AND the
+   publisher's stored position (written only after Kafka acknowledged) covers the last
+   notification of the ledger, i.e. every person event is on ``ledger.events.v1``.
+   ``--start warm`` (the default, as in production, where the consumers and the publisher
+   run all day): the processes are started, their group settles, then this process
+   produces the payments (pre-encoded, from a thread; on the same cores) and the clock
+   starts with the first send; the CPU figures count from then. ``--start cold``: the
+   payments are on the topic first and the clock starts with the processes: start-up
+   (imports, group join) is inside the measurement, and in the CPU figures.
+   In warm mode the raw consume (2.) is measured after the run, on the same records.
 
 Prints one table (scenario, count, seconds, rate, goal, ratio to the raw consume of the
 same topic) and, because the 2-core machine is often shared, the load average and the
@@ -43,17 +49,20 @@ writes the figures for ``run_all.py``.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import pstats
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -66,7 +75,7 @@ from consumers.kafka_io import make_producer  # noqa: E402
 from consumers.runner import position_name  # noqa: E402
 from events.codec import encode  # noqa: E402
 from events.inbound import TAX_PAYMENT, tax_record_to_avro  # noqa: E402
-from infra.topics import delete_topics, ensure_topics  # noqa: E402
+from infra.topics import declared_partitions, delete_topics, ensure_topics  # noqa: E402
 from ledger.batch_load import load_aggregates  # noqa: E402
 from ledger.bootstrap import bootstrap  # noqa: E402
 from ledger.config import Settings  # noqa: E402
@@ -76,7 +85,8 @@ from ledger.records import Provenance, TaxPaymentRecord  # noqa: E402
 ID_KEY = "benchmark-identity-key"
 GOAL = 5_000.0
 GROUP = "bench-tax-payments"
-PARTITIONS = 3
+#: The partitions infra/topics.toml declares for the payments topic (the consumers split them).
+PARTITIONS = declared_partitions("tax.payments.v1")
 SETUP_BATCH = 500
 APP_NAME = "bench-kafka-pipeline"
 
@@ -103,15 +113,45 @@ def kafka_bootstrap() -> str:
     return stack.up(stack.StackConfig.from_env())["KAFKA_BOOTSTRAP_SERVERS"]
 
 
-def produce(servers: str, topic: str, n: int, year: int) -> float:
-    producer = make_producer(servers, linger_ms=20, batch_size=256 * 1024)
-    started = time.perf_counter()
+def encoded_payments(n: int, year: int) -> list[tuple[bytes, bytes]]:
+    """(key, Avro value) of ``n`` payments: what the tax bureau's side sends."""
+    out = []
     for i in range(n):
         r = payment(i, year)
-        producer.send(topic, key=r.id_number.encode(), value=encode(TAX_PAYMENT, tax_record_to_avro(r)))
+        out.append((r.id_number.encode(), encode(TAX_PAYMENT, tax_record_to_avro(r))))
+    return out
+
+
+def produce(servers: str, topic: str, records: list[tuple[bytes, bytes]]) -> float:
+    producer = make_producer(servers, linger_ms=20, batch_size=256 * 1024)
+    started = time.perf_counter()
+    for key, value in records:
+        producer.send(topic, key=key, value=value)
     producer.flush(timeout=300)
     producer.close()
     return time.perf_counter() - started
+
+
+def _log_text(log: Any) -> str:
+    """What a child process wrote so far to ``log`` (its stdout file, still open for it)."""
+    return os.pread(log.fileno(), os.fstat(log.fileno()).st_size, 0).decode(errors="replace")
+
+
+def group_ready(logs: list[Any], consumers: int) -> bool:
+    """True once the publisher has started and the consumers' group has settled: every partition is
+    held by exactly one consumer and every consumer holds one (read from their structlog lines)."""
+    if '"publisher_started"' not in _log_text(logs[-1]):
+        return False
+    held: list[set[int]] = []
+    for log in logs[:consumers]:
+        mine: set[int] = set()
+        for line in _log_text(log).splitlines():
+            if '"partition_assigned"' in line or '"partition_revoked"' in line:
+                entry = json.loads(line)
+                (mine.add if entry["event"] == "partition_assigned" else mine.discard)(entry["partition"])
+        held.append(mine)
+    every = [p for mine in held for p in mine]
+    return all(held[:PARTITIONS]) and sorted(every) == list(range(PARTITIONS))
 
 
 def raw_consume(servers: str, topic: str, n: int) -> float:
@@ -185,7 +225,16 @@ class Outcome:
 
 
 def end_to_end(env: dict[str, str], system, topic: str, events_topic: str, n: int, consumers: int,
-               max_records: int, profile: str | None, timeout: float) -> tuple[float, dict[str, float]]:
+               max_records: int, profile: str | None, timeout: float,
+               warm: list[tuple[bytes, bytes]] | None = None,
+               servers: str = "") -> tuple[float, dict[str, float]]:
+    """Seconds until all ``n`` records are in the ledger and published, and the CPU seconds spent.
+
+    Cold (``warm`` None): the records are on the topic; the clock starts with the processes.
+    Warm: the processes are started and their group has settled first; the clock starts when
+    the ``warm`` records begin to be produced (from a thread of this process, on the same cores),
+    and the CPU is counted from then.
+    """
     ledger = system.ledger
     cli = [sys.executable, "-m", "ledger.cli"]
     consume = ["consume", "tax", "--group", GROUP, "--max-records", str(max_records)]
@@ -198,14 +247,30 @@ def end_to_end(env: dict[str, str], system, topic: str, events_topic: str, n: in
     published_from = ledger.recorder.max_tracking_id(f"publisher:{events_topic}") or 0
     started = time.perf_counter()
     log_dir = os.environ.get("BENCH_LOG_DIR")
+    producing: threading.Thread | None = None
     logs = [open(f"{log_dir}/{role}.log", "w+b") if log_dir else tempfile.TemporaryFile() for role in roles]
     procs = [subprocess.Popen(c, env={**env, "PGAPPNAME": f"{tag}-{role}"}, stdout=log, stderr=subprocess.STDOUT)
              for c, role, log in zip(commands, roles, logs)]
-    last_report = started
     cpu: dict[str, float] = {}
     broker = broker_pid()
-    broker_before = proc_cpu(broker) if broker else float("nan")
     try:
+        if warm is not None:
+            while not group_ready(logs, consumers):
+                check_alive(procs, logs)
+                if time.perf_counter() - started > timeout:
+                    raise SystemExit(f"the processes were not ready after {timeout:.0f} s")
+                time.sleep(0.05)
+            print(f"  ready after {time.perf_counter() - started:.1f} s (start-up and group join; "
+                  f"not timed): producing {n:,} payments now", flush=True)
+        cpu_before = {"consumers": sum(proc_cpu(p.pid) for p in procs[:-1]), "publisher": proc_cpu(procs[-1].pid),
+                      "consumers_pg": backend_cpu(ledger, f"{tag}-consumer"),
+                      "publisher_pg": backend_cpu(ledger, f"{tag}-publisher"),
+                      "broker": proc_cpu(broker) if broker else float("nan")} if warm is not None else \
+            {"broker": proc_cpu(broker) if broker else float("nan")}
+        started = last_report = time.perf_counter()
+        if warm is not None:
+            producing = threading.Thread(target=produce, args=(servers, topic, warm), daemon=True)
+            producing.start()
         while True:
             positions = [ledger.position(position_name(GROUP, topic, p)) for p in range(PARTITIONS)]
             consumed = sum(1 + p for p in positions if p is not None)
@@ -217,22 +282,21 @@ def end_to_end(env: dict[str, str], system, topic: str, events_topic: str, n: in
                 cpu["consumers_pg"] = backend_cpu(ledger, f"{tag}-consumer")
                 cpu["publisher_pg"] = backend_cpu(ledger, f"{tag}-publisher")
                 # The broker serves both sides on the same 2 cores: its share is counted, not hidden.
-                cpu["broker"] = proc_cpu(broker) - broker_before if broker else float("nan")
+                cpu["broker"] = proc_cpu(broker) if broker else float("nan")
+                cpu = {k: v - cpu_before.get(k, 0.0) for k, v in cpu.items()}
                 break
-            for p, log in zip(procs, logs):
-                if p.poll() is not None:
-                    log.seek(0)
-                    tail = log.read().decode(errors="replace")[-3000:]
-                    raise SystemExit(f"{p.args} ended with {p.returncode}; the end of its output:\n{tail}")
+            check_alive(procs, logs)
             now = time.perf_counter()
             if now - started > timeout:
                 raise SystemExit(f"not done after {timeout:.0f} s: consumed {consumed}, published {published}")
-            if now - last_report > 10:
+            if now - last_report > float(os.environ.get("BENCH_REPORT_S", "10")):
                 print(f"  ... {now - started:5.0f} s: consumed {consumed:,}, published position "
                       f"{published - published_from:,} (load {os.getloadavg()[0]:.1f})", flush=True)
                 last_report = now
             time.sleep(0.05)
     finally:
+        if producing is not None:
+            producing.join(timeout=60)
         for p in procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGINT)  # cProfile writes its file on a clean exit
@@ -245,6 +309,13 @@ def end_to_end(env: dict[str, str], system, topic: str, events_topic: str, n: in
         for log in logs:
             log.close()
     return seconds, cpu
+
+
+def check_alive(procs: list[subprocess.Popen], logs: list[Any]) -> None:
+    for p, log in zip(procs, logs):
+        if p.poll() is not None:
+            tail = _log_text(log)[-3000:]
+            raise SystemExit(f"{p.args} ended with {p.returncode}; the end of its output:\n{tail}")
 
 
 def run_scenario(name: str, pg: dict[str, str], servers: str, args: argparse.Namespace) -> Outcome:
@@ -273,14 +344,21 @@ def run_scenario(name: str, pg: dict[str, str], servers: str, args: argparse.Nam
                     system.ledger.recorder.insert_tracking(Tracking(f"publisher:{events_topic}", last))
                     print(f"  setup: {args.payments:,} residents paid 2024 and were assessed for 2025 in "
                           f"{out.setup_s:.1f} s ({last:,} notifications; not part of the figures)", flush=True)
-                produce_s = produce(servers, topic, args.payments, 2025)
-                print(f"  produced {args.payments:,} payments to {topic} in {produce_s:.1f} s (setup)", flush=True)
-                out.raw_s = raw_consume(servers, topic, args.payments)
-                print(f"  end to end: {args.consumers} consumer process(es) + 1 publisher process ...", flush=True)
+                records = encoded_payments(args.payments, 2025)
+                warm = args.start == "warm"
+                if not warm:
+                    produce_s = produce(servers, topic, records)
+                    print(f"  produced {args.payments:,} payments to {topic} in {produce_s:.1f} s (setup)", flush=True)
+                    out.raw_s = raw_consume(servers, topic, args.payments)
+                print(f"  end to end ({args.start}): {args.consumers} consumer process(es) + 1 publisher process ...",
+                      flush=True)
                 if args.profile:
                     out.profile = f"{args.profile}.{name}"
                 out.e2e_s, out.cpu = end_to_end(env, system, topic, events_topic, args.payments, args.consumers,
-                                                args.max_records, out.profile, args.timeout)
+                                                args.max_records, out.profile, args.timeout,
+                                                warm=records if warm else None, servers=servers)
+                if warm:  # the same records, now on the topic
+                    out.raw_s = raw_consume(servers, topic, args.payments)
                 out.notifications = system.ledger.recorder.max_notification_id() or 0
                 print(f"  done in {out.e2e_s:.2f} s (load {_load()})", flush=True)
             finally:
@@ -305,6 +383,10 @@ def main(argv: list[str] | None = None) -> int:
                          "on 2 cores 1 is fastest, see benchmarks/README.md)")
     ap.add_argument("--max-records", type=int, default=1000, help="records per poll of each consumer")
     ap.add_argument("--scenarios", choices=["both", "renewals", "first"], default="both")
+    ap.add_argument("--start", choices=["warm", "cold"], default="warm",
+                    help="warm: the processes run and their group has settled before the payments are produced "
+                         "(the clock starts with the production); cold: the payments are on the topic first and "
+                         "the clock starts with the processes (start-up and group join timed)")
     ap.add_argument("--timeout", type=float, default=1800.0)
     ap.add_argument("--profile", metavar="FILE", help="run the (first) consumer under cProfile into FILE.<scenario>, "
                     "the publisher into FILE.<scenario>.publisher")
@@ -354,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
               f"({o.events_published:,} events published, {o.notifications:,} notifications in the ledger)")
         print(f"  {'':18s} the Kafka broker {broker:4.0f} µs: with it {with_broker:4.0f} µs -> at most "
               f"{2e6 / with_broker:,.0f} payments/s on this machine's {os.cpu_count()} cores")
-    print(f"\n({args.consumers} consumer process(es), --max-records {args.max_records}; "
+    print(f"\n({args.consumers} consumer process(es), --max-records {args.max_records}, --start {args.start}; "
           f"load average: {load_start} at the start, {_load()} at the end; {os.cpu_count()} cores)")
     for o in outcomes:
         if o.profile and Path(o.profile).exists():
