@@ -1,10 +1,10 @@
 """Benchmark: the whole Kafka pipeline, tax payments on Kafka -> ledger (PostgreSQL) -> ``ledger.events.v1`` (issue 4).
 
     eval "$(.venv/bin/python -m infra env)"      # or let the script start the local stack
-    .venv/bin/python benchmarks/bench_kafka_pipeline.py [--payments 100000] [--consumers 1] [--max-records 1000]
+    .venv/bin/python benchmarks/bench_kafka_pipeline.py [--payments 100000] [--consumers 2] [--start warm|cold] [--max-records 1000]
 
 Two scenarios in the same run, each on a fresh ledger schema and fresh prefixed topics
-(``tax.payments.v1`` with 3 partitions, keyed by ID number):
+(``tax.payments.v1`` with the partitions infra/topics.toml declares (6), keyed by ID number):
 
 **(a) renewals** — the normal case of January's collection campaign (the goal applies here).
    Setup (not timed, its time is printed): ``--payments`` residents paid for 2024 through
@@ -66,7 +66,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import dedicated_schema, figure, pg_settings, proc_cpu, write_json  # noqa: E402
+from common import dedicated_schema, figure, machine_speed, pg_settings, proc_cpu, write_json  # noqa: E402
 
 from eventsourcing.persistence import Tracking  # noqa: E402
 from kafka import KafkaConsumer, TopicPartition  # noqa: E402
@@ -378,9 +378,9 @@ def _load() -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--payments", type=int, default=100_000)
-    ap.add_argument("--consumers", type=int, default=1,
+    ap.add_argument("--consumers", type=int, default=2,
                     help=f"ledger consume tax processes (one group; <= {PARTITIONS}, the topic's partitions; "
-                         "on 2 cores 1 is fastest, see benchmarks/README.md)")
+                         "default 2: one per core of this machine, see benchmarks/README.md)")
     ap.add_argument("--max-records", type=int, default=1000, help="records per poll of each consumer")
     ap.add_argument("--scenarios", choices=["both", "renewals", "first"], default="both")
     ap.add_argument("--start", choices=["warm", "cold"], default="warm",
@@ -394,7 +394,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     load_start = _load()
-    print(f"load average at the start: {load_start} ({os.cpu_count()} cores)", flush=True)
+    speed_start = machine_speed()
+    print(f"load average at the start: {load_start} ({os.cpu_count()} cores); machine speed probe "
+          f"{speed_start:.1f} µs (common.machine_speed: lower is faster)", flush=True)
     pg = pg_settings()
     servers = kafka_bootstrap()
     names = ["renewals", "first-time payers"] if args.scenarios == "both" else \
@@ -437,7 +439,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {'':18s} the Kafka broker {broker:4.0f} µs: with it {with_broker:4.0f} µs -> at most "
               f"{2e6 / with_broker:,.0f} payments/s on this machine's {os.cpu_count()} cores")
     print(f"\n({args.consumers} consumer process(es), --max-records {args.max_records}, --start {args.start}; "
-          f"load average: {load_start} at the start, {_load()} at the end; {os.cpu_count()} cores)")
+          f"load average: {load_start} at the start, {_load()} at the end; {os.cpu_count()} cores; "
+          f"machine speed probe {speed_start:.1f} µs at the start, {machine_speed():.1f} µs at the end)")
     for o in outcomes:
         if o.profile and Path(o.profile).exists():
             print(f"\nconsumer profile, {o.name} ({o.profile}), top 25 by cumulative time:")

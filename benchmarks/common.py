@@ -299,3 +299,27 @@ def write_json(path: str | None, figures: list[dict], **extra: object) -> None:
 
     Path(path).write_text(json.dumps({"figures": figures, "loadavg_end": list(os.getloadavg()), **extra},
                                      indent=1, default=str))
+
+
+def machine_speed() -> float:
+    """µs of CPU for a fixed piece of pure Python (canonical JSON and SHA-256 of a payment-like dict),
+    the best of 5 rounds: how fast this machine's cores are right now, for comparing runs.
+
+    Identical code has shown 25-40 % more CPU per payment from one run to the next on this
+    shared machine while nothing else ran here; a run whose probe is slower by as much was
+    measured on slower cores, not on slower code.
+    """
+    import hashlib
+    import json
+
+    record = {"voucher_no": "BK202500000001", "tax_office": "16109020000", "amount_fen": 40000,
+              "period": ["2025-01-01", "2025-12-31"], "paid_at": "2024-10-08T00:00:01+00:00",
+              "provenance": {"source": "kafka", "topic": "tax.payments.v1", "partition": "3", "offset": "1234"}}
+    best = float("inf")
+    for _ in range(5):
+        started = time.process_time()
+        for i in range(2000):
+            record["amount_fen"] = i
+            hashlib.sha256(json.dumps(record, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+        best = min(best, (time.process_time() - started) / 2000 * 1e6)
+    return best
