@@ -217,25 +217,37 @@ class Ledger(Application):
 
         Taken from the saved aggregates themselves, at the version just recorded, and put in one
         statement. The library would replay each from the store (``take_snapshot``: two round
-        trips and a fold per snapshot) and insert them one by one. An interval falling inside a
-        save of several events (not at the aggregate's latest version) still goes the library's
-        way, so interval snapshots stay at their exact versions. A snapshot is a cache: one lost
-        to a crash right after the events' commit is simply not there, and loads replay instead.
+        trips and a fold per snapshot) and insert them one by one. A snapshot at any other
+        version goes the library's way: an interval falling inside a save of several events,
+        or an aggregate that has moved on since its save (a new event triggered before this
+        ran: its state is no longer the recorded one). A snapshot is a cache: one lost to a
+        crash right after the events' commit is simply not there, and loads replay instead.
         """
         if self.snapshots is None:
             return
-        due: dict[UUID, Any] = {}
+        recorded: dict[UUID, int] = {}  # each aggregate's last version recorded by this save
+        for event in processing_event.events:
+            recorded[event.originator_id] = event.originator_version
+        targets: dict[UUID, set[int]] = {}
         for event in processing_event.events:
             aggregate = processing_event.aggregates.get(event.originator_id)
             if aggregate is None:
                 continue
             interval = (self.snapshotting_intervals or {}).get(type(aggregate))
-            if interval and event.originator_version % interval == 0 and event.originator_version != aggregate.version:
-                self.take_snapshot(event.originator_id, version=event.originator_version)
-            elif (interval and event.originator_version % interval == 0) or isinstance(event, self.snapshot_after):
-                due[aggregate.id] = aggregate
-        if due:
-            self.snapshots.put([getattr(type(a), "Snapshot", self.snapshot_class).take(a) for a in due.values()])
+            if interval and event.originator_version % interval == 0:
+                targets.setdefault(aggregate.id, set()).add(event.originator_version)
+            elif isinstance(event, self.snapshot_after):
+                targets.setdefault(aggregate.id, set()).add(recorded[aggregate.id])
+        live: dict[UUID, Any] = {}
+        for aggregate_id, versions in targets.items():
+            aggregate = processing_event.aggregates[aggregate_id]
+            for version in sorted(versions):
+                if version == recorded[aggregate_id] == aggregate.version:
+                    live[aggregate_id] = aggregate
+                else:
+                    self.take_snapshot(aggregate_id, version=version)
+        if live:
+            self.snapshots.put([getattr(type(a), "Snapshot", self.snapshot_class).take(a) for a in live.values()])
 
     def position(self, name: str) -> int | None:
         """The last feed position recorded under ``name`` (an offset), or None."""

@@ -460,3 +460,29 @@ def test_an_assessment_snapshots_the_person_and_loads_start_from_it(ledger):
     ledger.assess_resident_year(pid, 2026, provenance=API)
     assert [s.originator_version for s in ledger.snapshots.get(pid)] == [4, 6]
     assert ledger.get_person(pid).version == 6
+
+
+def test_a_person_that_moved_on_since_its_save_is_snapshotted_from_the_store(ledger):
+    """The snapshot after an assessment is taken from the saved person only while it is still at the
+    version just recorded; a person with a newer (unsaved) event is replayed from the store instead."""
+    from eventsourcing.application import ProcessingEvent
+
+    pid = enroll_resident(ledger, resident_id()).person_id
+    person = ledger.get_person(pid)
+    person.assess_resident_year(table=ledger.policies.get("610902", 2025), effective_date=date(2024, 9, 1),
+                                provenance=API.as_dict())
+    saved = person.collect_events()
+    ledger.events.put(saved)
+    person.assess_resident_year(table=ledger.policies.get("610902", 2026), effective_date=date(2025, 9, 1),
+                                provenance=API.as_dict())  # triggered, never saved
+    processing_event = ProcessingEvent(None)
+    processing_event.events.extend(saved)
+    processing_event.aggregates[pid] = person
+    ledger._take_snapshots(processing_event)
+    (snapshot,) = ledger.snapshots.get(pid)
+    assert snapshot.originator_version == saved[-1].originator_version == 3
+    replayed = None
+    for ev in events_of(ledger, pid):
+        replayed = ev.mutate(replayed)
+    assert snapshot.mutate(None).__dict__ == replayed.__dict__
+    assert person.version == 4 and ledger.get_person(pid).version == 3
