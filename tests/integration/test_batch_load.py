@@ -1,7 +1,7 @@
 """Batched loading on the real PostgreSQL server, and the batch path that uses it.
 
 * ``load_aggregates`` returns the same aggregates as ``repository.get``, for persons with
-  and without a snapshot (the ledger snapshots a person every 100 events) and for the
+  and without a snapshot (the ledger snapshots a person every 100 events and after each assessment) and for the
   source-record index, in one statement;
 * ``Ledger.record_tax_records`` gives the same outcomes and the same ledger as recording
   the same records one by one: resends, a conflicting voucher, a bad amount, new persons,
