@@ -151,7 +151,7 @@ def group_ready(logs: list[Any], consumers: int) -> bool:
                 (mine.add if entry["event"] == "partition_assigned" else mine.discard)(entry["partition"])
         held.append(mine)
     every = [p for mine in held for p in mine]
-    return all(held[:PARTITIONS]) and sorted(every) == list(range(PARTITIONS))
+    return all(held) and sorted(every) == list(range(PARTITIONS))
 
 
 def raw_consume(servers: str, topic: str, n: int) -> float:
@@ -392,6 +392,8 @@ def main(argv: list[str] | None = None) -> int:
                     "the publisher into FILE.<scenario>.publisher")
     ap.add_argument("--json", metavar="FILE", help="write the figures for run_all.py")
     args = ap.parse_args(argv)
+    if not 1 <= args.consumers <= PARTITIONS:
+        ap.error(f"--consumers must be 1 to {PARTITIONS} (the topic's partitions: a consumer beyond them would idle)")
 
     load_start = _load()
     speed_start = machine_speed()
