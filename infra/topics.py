@@ -4,8 +4,9 @@
 ['ledger.events.v1']
 
 ``ensure_topics(bootstrap, prefix="")`` creates every declared topic that does not exist yet
-(an existing topic is left as it is). Tests pass a unique prefix such as ``"t1a2b3c4."`` to
-get their own copy of the whole set.
+and adds partitions to an existing one that has fewer than declared (nothing else about an
+existing topic is changed). Tests pass a unique prefix such as ``"t1a2b3c4."`` to get their
+own copy of the whole set.
 """
 from __future__ import annotations
 
