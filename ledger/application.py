@@ -54,6 +54,7 @@ from ledger.log import get_logger
 from ledger.policy import PolicyBook
 from ledger.policy import rules
 from ledger.records import Provenance, ResidentRecord, StatusRecord, TaxPaymentRecord
+from ledger.snapshots import drop_older_snapshots
 
 log = get_logger("ledger.application")
 
@@ -216,8 +217,10 @@ class Ledger(Application):
         library does) and after each ``snapshot_after`` event.
 
         Taken from the saved aggregates themselves, at the version just recorded, and put in one
-        statement. The library would replay each from the store (``take_snapshot``: two round
-        trips and a fold per snapshot) and insert them one by one. A snapshot at any other
+        statement; the older snapshots of those persons are then dropped (see ``ledger.snapshots``:
+        each holds the whole state, which grows year by year). The library would replay each
+        from the store (``take_snapshot``: two round trips and a fold per snapshot) and insert
+        them one by one. A snapshot at any other
         version goes the library's way: an interval falling inside a save of several events,
         or an aggregate that has moved on since its save (a new event triggered before this
         ran: its state is no longer the recorded one). A snapshot is a cache: one lost to a
@@ -248,6 +251,8 @@ class Ledger(Application):
                     self.take_snapshot(aggregate_id, version=version)
         if live:
             self.snapshots.put([getattr(type(a), "Snapshot", self.snapshot_class).take(a) for a in live.values()])
+            # Loads start from the latest snapshot only: the older ones of these persons go (ledger.snapshots).
+            drop_older_snapshots(self.snapshots.recorder, {i: a.version for i, a in live.items()})
 
     def position(self, name: str) -> int | None:
         """The last feed position recorded under ``name`` (an offset), or None."""

@@ -114,3 +114,24 @@ def test_a_person_with_1000_events_loads_from_a_snapshot(system):
     for event in ledger.events.get(pid):
         replayed = event.mutate(replayed)
     assert replayed.__dict__ == person.__dict__
+
+
+def test_each_assessment_snapshots_the_person_and_drops_their_older_snapshots(system):
+    from ledger.batch_load import load_aggregates
+
+    ledger = system.ledger
+    pids = [ledger.enroll(id_type="RESIDENT_ID", id_number=make_resident_id("610902", date(1991, 1, 2), seq),
+                          name="赵敏", scheme="RESIDENT", region_code="610902", effective_date=date(2023, 9, 1),
+                          provenance=FEED).person_id for seq in (41, 43)]
+    for year in (2024, 2025, 2026):
+        ledger.assess_resident_year(pids[0], year, provenance=FEED)
+    ledger.assess_resident_year(pids[1], 2024, provenance=FEED)
+    assert [s.originator_version for s in ledger.snapshots.get(pids[0])] == [5]
+    assert [s.originator_version for s in ledger.snapshots.get(pids[1])] == [3]
+    loaded = load_aggregates(ledger, pids)  # one statement, from each person's latest snapshot
+    for pid in pids:
+        replayed = None
+        for event in ledger.events.get(pid):
+            replayed = event.mutate(replayed)
+        assert loaded[pid].__dict__ == replayed.__dict__
+        assert ledger.repository.get(pid).__dict__ == replayed.__dict__

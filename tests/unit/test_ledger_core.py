@@ -486,3 +486,24 @@ def test_a_person_that_moved_on_since_its_save_is_snapshotted_from_the_store(led
         replayed = ev.mutate(replayed)
     assert snapshot.mutate(None).__dict__ == replayed.__dict__
     assert person.version == 4 and ledger.get_person(pid).version == 3
+
+
+def test_on_sqlite_a_new_assessment_snapshot_drops_the_persons_older_ones(tmp_path):
+    """Each assessment's snapshot holds the whole (growing) state: only the latest is kept, per person."""
+    system = bootstrap(Settings(persistence="sqlite", sqlite_path=str(tmp_path / "ledger.sqlite"), id_key=b"k"))
+    ledger = system.ledger
+    try:
+        a = enroll_resident(ledger, resident_id(1)).person_id
+        b = enroll_resident(ledger, resident_id(2)).person_id
+        for year in (2024, 2025, 2026):
+            ledger.assess_resident_year(a, year, provenance=API)
+        ledger.assess_resident_year(b, 2024, provenance=API)
+        assert [s.originator_version for s in ledger.snapshots.get(a)] == [5]
+        assert [s.originator_version for s in ledger.snapshots.get(b)] == [3]  # another person's: untouched
+        replayed = None
+        for ev in events_of(ledger, a):
+            replayed = ev.mutate(replayed)
+        assert ledger.repository.get(a).__dict__ == replayed.__dict__
+        assert ledger.repository.get(a, version=4).version == 4  # an older version: replayed from the events
+    finally:
+        system.close()
