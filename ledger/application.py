@@ -220,11 +220,11 @@ class Ledger(Application):
         statement; the older snapshots of those persons are then dropped (see ``ledger.snapshots``:
         each holds the whole state, which grows year by year). The library would replay each
         from the store (``take_snapshot``: two round trips and a fold per snapshot) and insert
-        them one by one. A snapshot at any other
-        version goes the library's way: an interval falling inside a save of several events,
-        or an aggregate that has moved on since its save (a new event triggered before this
-        ran: its state is no longer the recorded one). A snapshot is a cache: one lost to a
-        crash right after the events' commit is simply not there, and loads replay instead.
+        them one by one. A snapshot at any other version goes the library's way: an interval
+        falling inside a save of several events, or an aggregate that has moved on since its
+        save (a new event triggered before this ran: its state is no longer the recorded one).
+        A snapshot is a cache: one lost to a crash right after the events' commit is simply not
+        there, and loads replay instead.
         """
         if self.snapshots is None:
             return
