@@ -242,6 +242,7 @@ class Ledger(Application):
             elif isinstance(event, self.snapshot_after):
                 targets.setdefault(aggregate.id, set()).add(recorded[aggregate.id])
         live: dict[UUID, Any] = {}
+        replayed: dict[UUID, int] = {}
         for aggregate_id, versions in targets.items():
             aggregate = processing_event.aggregates[aggregate_id]
             for version in sorted(versions):
@@ -249,10 +250,13 @@ class Ledger(Application):
                     live[aggregate_id] = aggregate
                 else:
                     self.take_snapshot(aggregate_id, version=version)
+                    replayed[aggregate_id] = version
         if live:
             self.snapshots.put([getattr(type(a), "Snapshot", self.snapshot_class).take(a) for a in live.values()])
-            # Loads start from the latest snapshot only: the older ones of these persons go (ledger.snapshots).
-            drop_older_snapshots(self.snapshots.recorder, {i: a.version for i, a in live.items()})
+        # Loads start from the latest snapshot only: the older ones of these persons go (ledger.snapshots).
+        latest = {**replayed, **{i: a.version for i, a in live.items()}}
+        if latest:
+            drop_older_snapshots(self.snapshots.recorder, latest)
 
     def position(self, name: str) -> int | None:
         """The last feed position recorded under ``name`` (an offset), or None."""

@@ -507,3 +507,27 @@ def test_on_sqlite_a_new_assessment_snapshot_drops_the_persons_older_ones(tmp_pa
         assert ledger.repository.get(a, version=4).version == 4  # an older version: replayed from the events
     finally:
         system.close()
+
+
+def test_on_sqlite_a_snapshot_replayed_from_the_store_drops_the_older_ones_too(tmp_path):
+    from eventsourcing.application import ProcessingEvent
+
+    system = bootstrap(Settings(persistence="sqlite", sqlite_path=str(tmp_path / "ledger.sqlite"), id_key=b"k"))
+    ledger = system.ledger
+    try:
+        pid = enroll_resident(ledger, resident_id(1)).person_id
+        ledger.assess_resident_year(pid, 2024, provenance=API)  # snapshot at 3
+        person = ledger.get_person(pid)
+        person.assess_resident_year(table=ledger.policies.get("610902", 2025), effective_date=date(2024, 9, 1),
+                                    provenance=API.as_dict())
+        saved = person.collect_events()
+        ledger.events.put(saved)
+        person.assess_resident_year(table=ledger.policies.get("610902", 2026), effective_date=date(2025, 9, 1),
+                                    provenance=API.as_dict())  # moved on: the snapshot at 4 is replayed
+        processing_event = ProcessingEvent(None)
+        processing_event.events.extend(saved)
+        processing_event.aggregates[pid] = person
+        ledger._take_snapshots(processing_event)
+        assert [s.originator_version for s in ledger.snapshots.get(pid)] == [4]
+    finally:
+        system.close()
