@@ -69,6 +69,32 @@ def events_of(ledger, person_id):
     return list(ledger.events.get(person_id))
 
 
+def replayed(ledger, person_id):
+    """The person folded from their stored events alone (no snapshot)."""
+    person = None
+    for ev in events_of(ledger, person_id):
+        person = ev.mutate(person)
+    return person
+
+
+def save_assessment_then_move_on(ledger, person_id):
+    """Save the person's 2025 assessment, then trigger (never save) the 2026 one; returns the person and
+    the processing event of that save, as ``Ledger._take_snapshots`` would see it after the person moved on."""
+    from eventsourcing.application import ProcessingEvent
+
+    person = ledger.get_person(person_id)
+    person.assess_resident_year(table=ledger.policies.get("610902", 2025), effective_date=date(2024, 9, 1),
+                                provenance=API.as_dict())
+    saved = person.collect_events()
+    ledger.events.put(saved)
+    person.assess_resident_year(table=ledger.policies.get("610902", 2026), effective_date=date(2025, 9, 1),
+                                provenance=API.as_dict())  # triggered, never saved
+    processing_event = ProcessingEvent(None)
+    processing_event.events.extend(saved)
+    processing_event.aggregates[person_id] = person
+    return person, processing_event
+
+
 # ------------------------------------------------------------------ identity & registration
 def test_registration_keeps_the_raw_number_and_derives_birth_and_sex(ledger):
     number = resident_id(seq=13)
@@ -410,10 +436,7 @@ def test_replayed_state_equals_live_state(ledger):
     ledger.assess_resident_year(pid, 2025, provenance=API)
     ledger.record_tax_record(payment(number), provenance=FEED)
     live = ledger.get_person(pid)
-    replayed = None
-    for ev in events_of(ledger, pid):
-        replayed = ev.mutate(replayed)
-    assert replayed.__dict__ == live.__dict__
+    assert replayed(ledger, pid).__dict__ == live.__dict__
 
 
 # ------------------------------------------------------------------ snapshots after an assessment
@@ -440,21 +463,17 @@ def test_an_assessment_snapshots_the_person_and_loads_start_from_it(ledger):
     assert type(snapshots[0].state["chain_head"]) is str  # the pending digest, settled
     assert snapshots[0].state["chain_head"] == event_digest(list(events_of(ledger, pid))[-1])
 
-    replayed = None
-    for ev in events_of(ledger, pid):
-        replayed = ev.mutate(replayed)
-    assert snapshots[0].mutate(None).__dict__ == replayed.__dict__
-    assert ledger.repository.get(pid).__dict__ == replayed.__dict__
+    folded = replayed(ledger, pid)
+    assert snapshots[0].mutate(None).__dict__ == folded.__dict__
+    assert ledger.repository.get(pid).__dict__ == folded.__dict__
 
     # The year's payment: loaded from the snapshot; the chain goes on from the snapshot's head.
     ledger.record_tax_record(payment(number, "V2025", period_start=date(2025, 1, 1),
                                      period_end=date(2025, 12, 31)), provenance=FEED)
     assert [s.originator_version for s in ledger.snapshots.get(pid)] == [4]  # a payment takes none
-    replayed = None
-    for ev in events_of(ledger, pid):
-        replayed = ev.mutate(replayed)
-    assert ledger.get_person(pid).__dict__ == replayed.__dict__
-    assert load_aggregates(ledger, [pid])[pid].__dict__ == replayed.__dict__
+    folded = replayed(ledger, pid)
+    assert ledger.get_person(pid).__dict__ == folded.__dict__
+    assert load_aggregates(ledger, [pid])[pid].__dict__ == folded.__dict__
 
     # The next year's assessment takes another.
     ledger.assess_resident_year(pid, 2026, provenance=API)
@@ -465,26 +484,12 @@ def test_an_assessment_snapshots_the_person_and_loads_start_from_it(ledger):
 def test_a_person_that_moved_on_since_its_save_is_snapshotted_from_the_store(ledger):
     """The snapshot after an assessment is taken from the saved person only while it is still at the
     version just recorded; a person with a newer (unsaved) event is replayed from the store instead."""
-    from eventsourcing.application import ProcessingEvent
-
     pid = enroll_resident(ledger, resident_id()).person_id
-    person = ledger.get_person(pid)
-    person.assess_resident_year(table=ledger.policies.get("610902", 2025), effective_date=date(2024, 9, 1),
-                                provenance=API.as_dict())
-    saved = person.collect_events()
-    ledger.events.put(saved)
-    person.assess_resident_year(table=ledger.policies.get("610902", 2026), effective_date=date(2025, 9, 1),
-                                provenance=API.as_dict())  # triggered, never saved
-    processing_event = ProcessingEvent(None)
-    processing_event.events.extend(saved)
-    processing_event.aggregates[pid] = person
+    person, processing_event = save_assessment_then_move_on(ledger, pid)
     ledger._take_snapshots(processing_event)
     (snapshot,) = ledger.snapshots.get(pid)
-    assert snapshot.originator_version == saved[-1].originator_version == 3
-    replayed = None
-    for ev in events_of(ledger, pid):
-        replayed = ev.mutate(replayed)
-    assert snapshot.mutate(None).__dict__ == replayed.__dict__
+    assert snapshot.originator_version == processing_event.events[-1].originator_version == 3
+    assert snapshot.mutate(None).__dict__ == replayed(ledger, pid).__dict__
     assert person.version == 4 and ledger.get_person(pid).version == 3
 
 
@@ -500,33 +505,19 @@ def test_on_sqlite_a_new_assessment_snapshot_drops_the_persons_older_ones(tmp_pa
         ledger.assess_resident_year(b, 2024, provenance=API)
         assert [s.originator_version for s in ledger.snapshots.get(a)] == [5]
         assert [s.originator_version for s in ledger.snapshots.get(b)] == [3]  # another person's: untouched
-        replayed = None
-        for ev in events_of(ledger, a):
-            replayed = ev.mutate(replayed)
-        assert ledger.repository.get(a).__dict__ == replayed.__dict__
+        assert ledger.repository.get(a).__dict__ == replayed(ledger, a).__dict__
         assert ledger.repository.get(a, version=4).version == 4  # an older version: replayed from the events
     finally:
         system.close()
 
 
 def test_on_sqlite_a_snapshot_replayed_from_the_store_drops_the_older_ones_too(tmp_path):
-    from eventsourcing.application import ProcessingEvent
-
     system = bootstrap(Settings(persistence="sqlite", sqlite_path=str(tmp_path / "ledger.sqlite"), id_key=b"k"))
     ledger = system.ledger
     try:
         pid = enroll_resident(ledger, resident_id(1)).person_id
         ledger.assess_resident_year(pid, 2024, provenance=API)  # snapshot at 3
-        person = ledger.get_person(pid)
-        person.assess_resident_year(table=ledger.policies.get("610902", 2025), effective_date=date(2024, 9, 1),
-                                    provenance=API.as_dict())
-        saved = person.collect_events()
-        ledger.events.put(saved)
-        person.assess_resident_year(table=ledger.policies.get("610902", 2026), effective_date=date(2025, 9, 1),
-                                    provenance=API.as_dict())  # moved on: the snapshot at 4 is replayed
-        processing_event = ProcessingEvent(None)
-        processing_event.events.extend(saved)
-        processing_event.aggregates[pid] = person
+        _, processing_event = save_assessment_then_move_on(ledger, pid)  # moved on: the snapshot at 4 is replayed
         ledger._take_snapshots(processing_event)
         assert [s.originator_version for s in ledger.snapshots.get(pid)] == [4]
     finally:
