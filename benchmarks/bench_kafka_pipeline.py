@@ -262,11 +262,16 @@ def end_to_end(env: dict[str, str], system, topic: str, events_topic: str, n: in
                 time.sleep(0.05)
             print(f"  ready after {time.perf_counter() - started:.1f} s (start-up and group join; "
                   f"not timed): producing {n:,} payments now", flush=True)
-        cpu_before = {"consumers": sum(proc_cpu(p.pid) for p in procs[:-1]), "publisher": proc_cpu(procs[-1].pid),
-                      "consumers_pg": backend_cpu(ledger, f"{tag}-consumer"),
-                      "publisher_pg": backend_cpu(ledger, f"{tag}-publisher"),
-                      "broker": proc_cpu(broker) if broker else float("nan")} if warm is not None else \
-            {"broker": proc_cpu(broker) if broker else float("nan")}
+        def cpu_now() -> dict[str, float]:
+            """CPU seconds so far: the processes, their PostgreSQL backends and the broker, which serves
+            both sides on the same 2 cores (its share is counted, not hidden)."""
+            return {"consumers": sum(proc_cpu(p.pid) for p in procs[:-1]), "publisher": proc_cpu(procs[-1].pid),
+                    "consumers_pg": backend_cpu(ledger, f"{tag}-consumer"),
+                    "publisher_pg": backend_cpu(ledger, f"{tag}-publisher"),
+                    "broker": proc_cpu(broker) if broker else float("nan")}
+
+        # Warm: from the first send. Cold: the processes' whole lives (start-up included), the broker from now.
+        cpu_before = cpu_now() if warm is not None else {"broker": proc_cpu(broker) if broker else float("nan")}
         started = last_report = time.perf_counter()
         if warm is not None:
             producing = threading.Thread(target=produce, args=(servers, topic, warm), daemon=True)
@@ -277,13 +282,7 @@ def end_to_end(env: dict[str, str], system, topic: str, events_topic: str, n: in
             published = ledger.recorder.max_tracking_id(f"publisher:{events_topic}") or 0
             if consumed >= n and published >= (ledger.recorder.max_notification_id() or 0):
                 seconds = time.perf_counter() - started
-                cpu["consumers"] = sum(proc_cpu(p.pid) for p in procs[:-1])
-                cpu["publisher"] = proc_cpu(procs[-1].pid)
-                cpu["consumers_pg"] = backend_cpu(ledger, f"{tag}-consumer")
-                cpu["publisher_pg"] = backend_cpu(ledger, f"{tag}-publisher")
-                # The broker serves both sides on the same 2 cores: its share is counted, not hidden.
-                cpu["broker"] = proc_cpu(broker) if broker else float("nan")
-                cpu = {k: v - cpu_before.get(k, 0.0) for k, v in cpu.items()}
+                cpu = {k: v - cpu_before.get(k, 0.0) for k, v in cpu_now().items()}
                 break
             check_alive(procs, logs)
             now = time.perf_counter()
