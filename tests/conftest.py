@@ -201,3 +201,18 @@ def prefix(kafka_bootstrap: str, topic_prefix: str) -> Iterator[str]:
     except Exception:  # best effort: a leftover test topic harms nothing
         pass
 
+
+
+@pytest.fixture
+def hostile():
+    """The session's hostile-input tally (tests/hostile.py): ``hostile.attempt(name, status=..., ...)``."""
+    from tests.hostile import TALLY
+
+    return TALLY
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001
+    from tests.hostile import TALLY
+
+    if TALLY.attempts:
+        terminalreporter.write_line(f"hostile: {TALLY.line()}")
