@@ -185,6 +185,12 @@ class Ledger(Application):
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())
 
+    def construct_snapshot_store(self) -> EventStore:
+        """The library's snapshot store, with its table created one process at a time (``ledger.recorders``)."""
+        from ledger.recorders import snapshot_recorder
+
+        return self.factory.event_store(mapper=self.mapper, recorder=snapshot_recorder(self.factory))
+
     # ------------------------------------------------------------ feed positions (exactly-once)
     def construct_recorder(self) -> ProcessRecorder:
         """A process recorder: a save can carry a feed position (:class:`Tracking`) in its transaction.

@@ -98,6 +98,24 @@ def process_recorder(factory: Any) -> ProcessRecorder:
     return recorder
 
 
+def snapshot_recorder(factory: Any) -> Any:
+    """The snapshot store's recorder: ``factory.aggregate_recorder("snapshots")``, its tables created in turn.
+
+    The library creates the snapshots table (and its composite type) outside the lock
+    :func:`create_tables` takes for the events table, so processes started together still
+    collided on it (``type "ledger_snapshots" already exists``).
+    """
+    if type(factory) is not PostgresFactory:
+        return factory.aggregate_recorder(purpose="snapshots")
+    recorder = type(factory).aggregate_recorder_class(
+        datastore=factory.datastore,
+        events_table_name=(factory.env.name.lower() or "stored") + "_snapshots",
+    )
+    if factory.env_create_table():
+        create_tables(recorder, factory.datastore)
+    return recorder
+
+
 #: The advisory lock taken while a process creates the tables (any 64-bit number, the same in every process).
 CREATE_TABLES_LOCK = 0x6C65646765720001
 
