@@ -304,7 +304,7 @@ def check_ranges(views: PersonViews) -> None:
                 if v is not None and (not isinstance(v, int) or not -limit <= v < limit):
                     raise ViewValueError("VIEW_VALUE_OUT_OF_RANGE", (
                         f"{table.name}.{name} = {str(v)[:40]} is not a whole number the column holds "
-                        f"(at most {limit - 1})"))
+                        f"(at most 2^{limit.bit_length() - 1}-1)"))
 
 
 def person_views(
