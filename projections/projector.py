@@ -100,19 +100,10 @@ PersonEvents = Callable[[str], Iterable[Any]]
 _ID_NUMBER = re.compile(r"(?<!\d)(\d{6})\d{8}(\d{3}[\dXx])(?![\dXx])")
 
 
-def _infrastructure(error: BaseException) -> bool:
-    """A failure of the database or the network (not of one person's data): OSError, or a driver's
-    operational / interface error (psycopg's or sqlite3's)."""
-    if isinstance(error, (OSError, MemoryError)):
-        return True
-    name = type(error).__name__
-    module = type(error).__module__ or ""
-    return (module.startswith(("psycopg", "sqlite3")) and not name.endswith(("DataError", "IntegrityError"))) or \
-        name in {"OperationalError", "InterfaceError"}
-
-
 def _masked_text(text: str) -> str:
-    """An error message without a full ID number in it (quarantine reasons are shown to clerks and logged)."""
+    """An error message without a full ID number in it (quarantine reasons are shown to clerks and logged),
+    nor a character a text column refuses (PostgreSQL: NUL)."""
+    text = "".join(c if c.isprintable() else " " for c in text[:2000])
     return _ID_NUMBER.sub(lambda m: m.group(1) + "********" + m.group(2), text)[:500]
 
 
@@ -367,11 +358,9 @@ class ProjectionRunner:
         known = self.store.masked_ids(missing)
         return [q if q.masked_id is not None else with_changes(q, masked_id=known.get(q.person_id)) for q in quarantine]
 
-    def _derivation_failed(self, error: BaseException) -> bool:
-        """Whether a retry failed on the person's data (stays quarantined) rather than on the store (raised)."""
-        if isinstance(error, DomainError):
-            return not (error.code == "POSITION_MOVED" or error.code.startswith("VIEWS_"))
-        return self.store.refused(error) or not _infrastructure(error)
+    def _still_quarantined(self, q: Quarantined, error: BaseException) -> None:
+        self.log.warning("views_person_still_quarantined", person_id=q.person_id, masked_id=q.masked_id,
+                         code=q.code, error=_masked_text(f"{type(error).__name__}: {error}"))
 
     def quarantined(self) -> list[Quarantined]:
         """The persons now in quarantine (see the module docstring)."""
@@ -395,16 +384,18 @@ class ProjectionRunner:
         for q in waiting:
             events = list(self.person_events(q.person_id))  # the ledger unreadable: raised, retried as a whole
             try:
+                # pure work (fold, derivation, range check): any failure is the person's own
                 change = self._person(q.person_id, None, events, q.masked_id) if events else None
+            except Exception as error:  # noqa: BLE001 - still failing: stays in quarantine
+                self._still_quarantined(q, error)
+                continue
+            try:
                 self.store.write([change] if change is not None else [], source=self.source.name,
                                  projections=self.projections, positions={}, release=[q.person_id])
-            except Exception as error:  # noqa: BLE001 - still failing: stays in quarantine
-                if isinstance(error, ProjectionError) and error.code in STREAM_ERRORS:
-                    pass  # the person's stored events themselves do not fold: still theirs alone
-                elif not self._derivation_failed(error):
-                    raise
-                self.log.warning("views_person_still_quarantined", person_id=q.person_id, masked_id=q.masked_id,
-                                 code=q.code, error=_masked_text(f"{type(error).__name__}: {error}"))
+            except Exception as error:
+                if not self.store.refused(error):
+                    raise  # the database away: the whole run is retried
+                self._still_quarantined(q, error)
                 continue
             self._quarantined.discard(q.person_id)
             released.append(q.person_id)
@@ -457,9 +448,10 @@ class ProjectionRunner:
             result.released = len(self.retry_quarantined(sorted(before)))
         elif retry:
             self._last_retry = time.monotonic()
+        retried = bool(retry and before)
         result.seconds = time.perf_counter() - started
         result.positions = self.positions()
-        if result.quarantined or self._quarantined:
+        if result.quarantined or retried:  # not on every catch-up of the API while someone stays quarantined
             self.log.warning("views_quarantine", quarantined_now=result.quarantined, released=result.released,
                              in_quarantine=len(self._quarantined))
         if result.batches:

@@ -337,3 +337,19 @@ def test_reads_of_others_answer_200_the_quarantined_person_409_and_auditors_list
             assert (r.status_code, r.json()["code"]) == (403, "ROLE_FORBIDDEN")
     finally:
         system.close()
+
+
+def test_a_reason_naming_an_id_number_is_stored_and_shown_masked(ledger, store, monkeypatch, hostile):
+    ids = three_persons(ledger)
+    real = EntitlementProjection.row
+
+    def row(self, history):
+        if history["person_id"] == ids["a"]:
+            raise ValueError(f"rule broke on {number(1)}\x00 here")
+        return real(self, history)
+
+    monkeypatch.setattr(EntitlementProjection, "row", row)
+    runner_for(ledger, store).run_once()
+    (q,) = store.quarantined()
+    hostile.attempt("derivation error naming an ID number -> quarantine reason", leaked=number(1) in q.message)
+    assert q.message == f"ValueError: rule broke on {number(1)[:6]}********{number(1)[-4:]}  here"
