@@ -10,7 +10,9 @@ a convenience; it asks Kafka only for the topics' ends. Per row:
 * ``publisher``: the last notification published to ``ledger.events.v1`` against the
   ledger's last notification;
 * ``views (log)`` / ``views (kafka)``: the projections' stored positions against the end
-  of their source.
+  of their source;
+* ``views quarantined``: one row per person whose views could not be derived
+  (:func:`quarantined_persons`: masked ID, reason, the event that caused it, since when).
 
 Without ``KAFKA_BOOTSTRAP_SERVERS`` (the embedded setup) only the rows that need no
 broker are shown.
@@ -108,4 +110,11 @@ def pipeline_status(system: Any, ends: Ends | None) -> list[Position]:
     return rows
 
 
-__all__ = ["Position", "kafka_ends", "pipeline_status"]
+def quarantined_persons(system: Any) -> list[dict[str, Any]]:
+    """The persons whose views are in quarantine (projections.projector), as ``ledger status`` rows."""
+    from projections.wiring import views
+
+    return [{"part": "views quarantined", **q.as_dict()} for q in views(system).quarantined()]
+
+
+__all__ = ["Position", "kafka_ends", "pipeline_status", "quarantined_persons"]

@@ -252,7 +252,7 @@ def cmd_consume(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from consumers.status import kafka_ends, pipeline_status
+    from consumers.status import kafka_ends, pipeline_status, quarantined_persons
     from ledger.bootstrap import bootstrap
 
     system = bootstrap()
@@ -262,12 +262,20 @@ def cmd_status(args: argparse.Namespace) -> int:
             ends, close = kafka_ends(system.settings.kafka_bootstrap_servers)
             system.closers.append(close)
         rows = [r.as_dict() for r in pipeline_status(system, ends)]
+        held = quarantined_persons(system)
+        rows += held
 
         def render(rs: list[dict[str, Any]]) -> None:
-            _print_table([{k: ("" if v is None else v) for k, v in r.items()} for r in rs],
+            _print_table([{k: ("" if v is None else v) for k, v in r.items()} for r in rs if r not in held],
                          ["part", "name", "source", "partition", "position", "end", "lag", "dead_letters"])
             if ends is None:
                 print("\n(no KAFKA_BOOTSTRAP_SERVERS: the consumers' and the Kafka-fed views' rows need the broker)")
+            if held:
+                print(f"\n{len(held)} person(s) in quarantine (视图隔离): their views are withheld, everyone else's "
+                      "are built; each ledger project run derives them again")
+                _print_table([{k: ("" if v is None else v) for k, v in r.items()} for r in held],
+                             ["masked_id", "person_id", "code", "event_type", "event_id", "position", "since",
+                              "message"])
 
         _emit(args, rows, render)
     finally:
@@ -460,12 +468,23 @@ def cmd_project(args: argparse.Namespace) -> int:
             result = runner.run_forever(stop)
         else:
             result = runner.run_once(progress=not args.quiet)
+        quarantined = views(system).quarantined()
         payload = {"source": result.source, "rebuilt": args.rebuild, "batches": result.batches,
                    "events": result.events, "persons_written": result.persons, "seconds": round(result.seconds, 3),
-                   "events_per_second": round(result.rate), "positions": result.positions}
-        _emit(args, payload, lambda p: print(
-            f"views {'rebuilt' if p['rebuilt'] else 'up to date'} from {p['source']}: {p['events']:,} events, "
-            f"{p['persons_written']:,} persons written in {p['seconds']:.1f} s; positions {p['positions']}"))
+                   "events_per_second": round(result.rate), "positions": result.positions,
+                   "quarantined_now": result.quarantined, "released": result.released,
+                   "in_quarantine": len(quarantined)}
+
+        def render(p: dict[str, Any]) -> None:
+            print(f"views {'rebuilt' if p['rebuilt'] else 'up to date'} from {p['source']}: {p['events']:,} events, "
+                  f"{p['persons_written']:,} persons written in {p['seconds']:.1f} s; positions {p['positions']}")
+            if p["released"]:
+                print(f"{p['released']} quarantined person(s) derived again and released (解除隔离)")
+            if quarantined:
+                print(f"{len(quarantined)} person(s) in quarantine (视图隔离), every other person's views are built: "
+                      "see ledger status; each ledger project run derives them again")
+
+        _emit(args, payload, render)
     finally:
         system.close()
     return 0

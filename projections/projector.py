@@ -30,17 +30,36 @@ way the passes (shards of the persons' ids) can run in worker processes. Then it
 compare them table by table). The rebuilt tables get their positions at the end of
 the first phase, not with each chunk of rows: they are invisible until the swap,
 which makes rows and positions live in one transaction.
+
+Quarantine (隔离). One person's data must not stop everyone's views. When deriving a
+person's rows fails (an exception in the fold or the derivation, a value that does not
+fit its column: ``VIEW_DERIVATION_FAILED``, ``VIEW_VALUE_OUT_OF_RANGE``) or the database
+refuses them (``VIEW_ROWS_REFUSED``), that person is quarantined: their rows are removed
+from every view table (lists never show half-updated figures; a read of the person
+answers ``PERSON_QUARANTINED``) and a row of ``view_quarantine`` names the reason and the
+event that caused it. Every other person's rows, and the positions, are written as
+usual; later events of a quarantined person are left to the retry. A batch is written
+as one COPY / executemany per table; only when the database refuses a batch are its
+persons tried one by one (a savepoint each) to find the culprits, so the happy path
+pays nothing. Each ``run_once`` of a new runner (every ``ledger project``), and a
+following runner every ``retry_every`` seconds, derives the quarantined persons again
+from all their stored events (:meth:`ProjectionRunner.retry_quarantined`): whoever
+derives and stores cleanly leaves the quarantine (log line ``views_person_released``).
+A gap or a mismatch in the event stream (``EVENT_GAP``, ``EVENT_MISMATCH``) is not one
+person's data: it still stops the batch, as before.
 """
 from __future__ import annotations
 
 import gc
 import hashlib
 import math
+import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from dataclasses import replace as with_changes
 from typing import Any
 
 from ledger.domain.errors import DomainError
@@ -49,10 +68,20 @@ from ledger.log import get_logger
 
 from projections.arrears import due_rows
 from projections.entitlement import EntitlementProjection
-from projections.history import event_type, fold_many, person_key
+from projections.history import ProjectionError, event_type, fold_many, person_key, value
 from projections.progress import ProgressBar
 from projections.sources import Batch, Source
-from projections.store import ARREARS, ENTITLEMENT, PersonViews, ViewStore, masked_id_of, person_views
+from projections.store import (
+    ARREARS,
+    ENTITLEMENT,
+    PersonViews,
+    Quarantined,
+    ViewStore,
+    ViewValueError,
+    check_ranges,
+    masked_id_of,
+    person_views,
+)
 
 PROJECTIONS = (ENTITLEMENT, ARREARS)
 #: Runs the passes of a bulk load elsewhere: (until, shards, chunk) -> what they did.
@@ -60,6 +89,22 @@ ShardRunner = Callable[[dict[int, int], int, int], "RunResult"]
 #: A rebuild reads the history in as many passes as it takes to hold at most this many positions' events at once
 #: (a source that gives the history person by person needs one pass, see ``reads_by_person``).
 BULK_POSITIONS_PER_SHARD = 1_000_000
+#: Errors of the event stream itself (events missing, two events claiming one version): not one person's data,
+#: so they stop the batch (nothing written) instead of quarantining the person.
+STREAM_ERRORS = frozenset({"EVENT_GAP", "EVENT_MISMATCH"})
+#: A following runner (``ledger project --follow``, the API's catch-up) retries its quarantined persons this often
+#: (seconds); a new runner (every ``ledger project``) retries them on its first run.
+RETRY_QUARANTINED_EVERY = 300.0
+#: Reads a person's stored events (all of them, in order): what a quarantined person is derived again from.
+PersonEvents = Callable[[str], Iterable[Any]]
+_ID_NUMBER = re.compile(r"(?<!\d)(\d{6})\d{8}(\d{3}[\dXx])(?![\dXx])")
+
+
+def _masked_text(text: str) -> str:
+    """An error message without a full ID number in it (quarantine reasons are shown to clerks and logged),
+    nor a character a text column refuses (PostgreSQL: NUL)."""
+    text = "".join(c if c.isprintable() else " " for c in text[:2000])
+    return _ID_NUMBER.sub(lambda m: m.group(1) + "********" + m.group(2), text)[:500]
 
 
 class PolicyCache:
@@ -135,6 +180,8 @@ class RunResult:
     consumed: int = 0  # positions read (person events or not)
     events: int = 0  # person events applied (duplicates included)
     persons: int = 0  # persons whose rows were written
+    quarantined: int = 0  # persons quarantined by this run
+    released: int = 0  # quarantined persons derived again and released
     seconds: float = 0.0
     positions: dict[int, int | None] = field(default_factory=dict)
 
@@ -147,6 +194,8 @@ class RunResult:
         self.consumed += other.consumed
         self.events += other.events
         self.persons += other.persons
+        self.quarantined += other.quarantined
+        self.released += other.released
         self.seconds += other.seconds
         self.positions = other.positions
 
@@ -157,7 +206,8 @@ class ProjectionRunner:
     projections: Sequence[str] = PROJECTIONS
 
     def __init__(self, store: ViewStore, source: Source, policies: Any, *, batch_size: int = 2000,
-                 years: Sequence[int] | None = None) -> None:
+                 years: Sequence[int] | None = None, person_events: PersonEvents | None = None,
+                 retry_every: float = RETRY_QUARANTINED_EVERY) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.store = store
@@ -167,6 +217,11 @@ class ProjectionRunner:
         self.batch_size = batch_size
         self.years = list(years) if years is not None else coverage_years(self.policies)
         self.log = get_logger("projections.runner", source=source.name)
+        #: Where a quarantined person's events are read again (the source's own reader, e.g. the log's).
+        self.person_events = person_events or getattr(source, "person_events", None)
+        self.retry_every = retry_every
+        self._last_retry: float | None = None
+        self._quarantined: set[str] = set()  # persons in quarantine: their new events wait for the retry
 
     # ---------------------------------------------------------------- positions
     def positions(self) -> dict[int, int | None]:
@@ -187,6 +242,12 @@ class ProjectionRunner:
         Raises :class:`~projections.history.ProjectionError` (``EVENT_GAP``,
         ``EVENT_MISMATCH``) when the events cannot be applied; nothing is written then.
         """
+        changes, _, seen = self._changes(events)
+        return changes, seen
+
+    def _changes(self, events: Iterable[Any], where: int | None = None) -> tuple[list[PersonViews],
+                                                                                list[Quarantined], int]:
+        """(changed persons, persons to quarantine, person events seen) for a batch ending at ``where``."""
         grouped: dict[str, list[Any]] = {}
         masked: dict[str, str] = {}
         seen = 0
@@ -201,53 +262,198 @@ class ProjectionRunner:
                 if masked_id:
                     masked[key] = masked_id
         if not grouped:
-            return [], seen
-        keys = list(grouped)
+            return [], [], seen
+        # A quarantined person's events wait for the retry (their stored history was removed).
+        keys = [key for key in grouped if key not in self._quarantined] if self._quarantined else list(grouped)
         stored = self.store.load_histories(keys)
-        return [c for key in keys if (c := self._person(key, stored.get(key), grouped[key], masked.get(key)))
-                is not None], seen
+        changes: list[PersonViews] = []
+        quarantine: list[Quarantined] = []
+        for key in keys:
+            try:
+                change = self._person(key, stored.get(key), grouped[key], masked.get(key))
+            except Exception as error:  # noqa: BLE001 - one person's failure, whatever it is, is theirs alone
+                if isinstance(error, ProjectionError) and error.code in STREAM_ERRORS:
+                    raise
+                quarantine.append(self._quarantine(key, error, stored.get(key), grouped[key], masked.get(key), where))
+                continue
+            if change is not None:
+                changes.append(change)
+        return changes, quarantine, seen
 
     def _person(self, person_id: str, old: dict[str, Any] | None, events: list[Any],
-                masked_id: str | None) -> PersonViews | None:
-        """The person's new rows after ``events``, from their stored history ``old``; None when nothing changed."""
-        history = fold_many(old, events, owned=True)  # ``old`` was just read from the store: no one else holds it
+                masked_id: str | None, *, owned: bool = True) -> PersonViews | None:
+        """The person's new rows after ``events``, from their stored history ``old``; None when nothing changed.
+
+        Raises whatever the fold or the derivation raises, and ``VIEW_VALUE_OUT_OF_RANGE``
+        when a value does not fit its column (the caller quarantines the person).
+        """
+        history = fold_many(old, events, owned=owned)  # ``old`` was just read from the store: no one else holds it
         if history is old:
             return None  # every event was a duplicate: nothing to write
         row = self.entitlement.row(history)
         # The arrears view's due rows come from the figures just derived (ArrearsProjection
         # would fold the same history and derive it a second time).
-        return person_views(person_id, row, due_rows(history, row), years=self.years, policies=self.policies,
-                            masked_id=masked_id if old is None else None)
+        views = person_views(person_id, row, due_rows(history, row), years=self.years, policies=self.policies,
+                             masked_id=masked_id if old is None else None)
+        check_ranges(views)
+        views.last_event = events[-1]
+        return views
+
+    # ---------------------------------------------------------------- quarantine
+    def _quarantine(self, person_id: str, error: BaseException, old: dict[str, Any] | None, events: list[Any],
+                    masked_id: str | None, where: int | None, code: str | None = None) -> Quarantined:
+        """The quarantine row for a person whose rows failed with ``error``, naming the first event that fails."""
+        if code is None:
+            code = error.code if isinstance(error, ViewValueError) else "VIEW_DERIVATION_FAILED"
+        cause = self._cause(person_id, old, events) if code != "VIEW_ROWS_REFUSED" else events[-1]
+        detail = error.message if isinstance(error, DomainError) else str(error)
+        version = value(cause, "version")
+        return Quarantined(person_id, code, _masked_text(f"{type(error).__name__}: {detail}"),
+                           str(value(cause, "event_id")), event_type(cause),
+                           int(version) if isinstance(version, int) else None, self.source.name, where, masked_id)
+
+    def _cause(self, person_id: str, old: dict[str, Any] | None, events: list[Any]) -> Any:
+        """The first of ``events`` after which the person's rows cannot be derived (the last one if none alone fails)."""
+        history = old
+        for event in events:
+            try:
+                self._person(person_id, history, [event], None, owned=False)
+                history = fold_many(history, [event])
+            except Exception:  # noqa: BLE001 - this is the event we are looking for
+                return event
+        return events[-1]
+
+    def _store(self, changes: list[PersonViews], quarantine: list[Quarantined], *,
+               positions: Mapping[int, tuple[int | None, int]], replace: bool = True) -> tuple[int, int]:
+        """Write a batch (one transaction); if the database refuses it, find the persons it refuses and
+        quarantine them, then write everyone else. (Persons written, persons quarantined.)"""
+        quarantine = self._with_masked_ids(quarantine)
+        try:
+            self.store.write(changes, source=self.source.name, projections=self.projections, positions=positions,
+                             replace=replace, quarantine=quarantine)
+        except Exception as error:
+            if not changes or not self.store.refused(error):
+                raise
+            refused = self.store.find_refused(changes, replace=replace)
+            if not refused:
+                raise
+            where = max((new for _, new in positions.values()), default=None) if len(positions) == 1 else None
+            more = [self._quarantine(c.person_id, refused[c.person_id], None, [c.last_event], c.masked_id, where,
+                                     code="VIEW_ROWS_REFUSED")
+                    for c in changes if c.person_id in refused]
+            quarantine = quarantine + self._with_masked_ids(more)
+            changes = [c for c in changes if c.person_id not in refused]
+            self.store.write(changes, source=self.source.name, projections=self.projections, positions=positions,
+                             replace=replace, quarantine=quarantine)
+        for q in quarantine:
+            self._quarantined.add(q.person_id)
+            self.log.error("views_person_quarantined", person_id=q.person_id, masked_id=q.masked_id, code=q.code,
+                           reason=q.message, event_id=q.event_id, event_type=q.event_type, position=q.position)
+        return len(changes), len(quarantine)
+
+    def _with_masked_ids(self, quarantine: list[Quarantined]) -> list[Quarantined]:
+        missing = [q.person_id for q in quarantine if q.masked_id is None]
+        if not missing:
+            return quarantine
+        known = self.store.masked_ids(missing)
+        return [q if q.masked_id is not None else with_changes(q, masked_id=known.get(q.person_id)) for q in quarantine]
+
+    def _still_quarantined(self, q: Quarantined, error: BaseException) -> None:
+        self.log.warning("views_person_still_quarantined", person_id=q.person_id, masked_id=q.masked_id,
+                         code=q.code, error=_masked_text(f"{type(error).__name__}: {error}"))
+
+    def quarantined(self) -> list[Quarantined]:
+        """The persons now in quarantine (see the module docstring)."""
+        return self.store.quarantined()
+
+    def retry_quarantined(self, person_ids: Sequence[str] | None = None) -> list[str]:
+        """Derive the quarantined persons (all, or ``person_ids``) again from all their stored events.
+
+        Whoever derives and stores cleanly leaves the quarantine, in the transaction that
+        writes their rows; the others stay, with their first reason. Returns those released.
+        """
+        waiting = self.store.quarantined(person_ids)
+        self._last_retry = time.monotonic()
+        if not waiting:
+            return []
+        if self.person_events is None:
+            self.log.warning("views_quarantine_not_retried", persons=len(waiting),
+                             reason="this runner's source cannot read a person's events again")
+            return []
+        released = []
+        for q in waiting:
+            events = list(self.person_events(q.person_id))  # the ledger unreadable: raised, retried as a whole
+            try:
+                # pure work (fold, derivation, range check): any failure is the person's own
+                change = self._person(q.person_id, None, events, q.masked_id) if events else None
+            except Exception as error:  # noqa: BLE001 - still failing: stays in quarantine
+                self._still_quarantined(q, error)
+                continue
+            try:
+                self.store.write([change] if change is not None else [], source=self.source.name,
+                                 projections=self.projections, positions={}, release=[q.person_id])
+            except Exception as error:
+                if not self.store.refused(error):
+                    raise  # the database away: the whole run is retried
+                self._still_quarantined(q, error)
+                continue
+            self._quarantined.discard(q.person_id)
+            released.append(q.person_id)
+            self.log.info("views_person_released", person_id=q.person_id, masked_id=q.masked_id, was=q.code,
+                          since=q.quarantined_at.isoformat() if q.quarantined_at else None)
+        return released
 
     def apply(self, batch: Batch) -> int:
-        """Fold one batch and write it with its positions (one transaction); the number of persons written."""
-        changes, _ = self.person_changes(batch.events)
-        self.store.write(changes, source=self.source.name, projections=self.projections, positions=batch.positions)
+        """Fold one batch and write it with its positions (one transaction); the number of persons written.
+
+        Persons whose rows fail are quarantined in the same transaction (see the module docstring).
+        """
+        where = next(iter(batch.positions.values()))[1] if len(batch.positions) == 1 else None
+        changes, quarantine, _ = self._changes(batch.events, where)
+        written, _ = self._store(changes, quarantine, positions=batch.positions)
         if batch.positions:
             self.source.commit({p: new for p, (_, new) in batch.positions.items()})
-        return len(changes)
+        return written
 
     # ---------------------------------------------------------------- running
     def check(self) -> None:
         """Raises ``VIEWS_OUTDATED`` unless the store's tables and policy tables are the ones this runner derives with."""
         self.store.check_policies(policy_fingerprint(self.policies))
 
-    def run_once(self, *, progress: bool = False, label: str = "catching up") -> RunResult:
-        """Apply everything the source holds now, batch by batch; returns when caught up."""
+    def run_once(self, *, progress: bool = False, label: str = "catching up", retry: bool | None = None) -> RunResult:
+        """Apply everything the source holds now, batch by batch; returns when caught up.
+
+        Then, with ``retry`` (None: on a new runner's first run, and every ``retry_every``
+        seconds after), the persons quarantined before this run are derived again.
+        """
         self.check()
         started = time.perf_counter()
+        self._quarantined = self.store.quarantined_ids()
+        before = set(self._quarantined)
         after, until, total = self._range()
         result = RunResult(self.source.name)
         bar = ProgressBar(total, label=label, unit="positions", enabled=progress and total > 0)
         for batch in self.source.read(after, until, max_records=self.batch_size):
+            held = len(self._quarantined)
             result.persons += self.apply(batch)
+            result.quarantined += len(self._quarantined) - held
             result.batches += 1
             result.consumed += batch.consumed
             result.events += sum(1 for e in batch.events if person_key(e) is not None)
             bar.advance(batch.consumed)
         bar.close()
+        if retry is None:
+            retry = self._last_retry is None or time.monotonic() - self._last_retry >= self.retry_every
+        if retry and before:
+            result.released = len(self.retry_quarantined(sorted(before)))
+        elif retry:
+            self._last_retry = time.monotonic()
+        retried = bool(retry and before)
         result.seconds = time.perf_counter() - started
         result.positions = self.positions()
+        if result.quarantined or retried:  # not on every catch-up of the API while someone stays quarantined
+            self.log.warning("views_quarantine", quarantined_now=result.quarantined, released=result.released,
+                             in_quarantine=len(self._quarantined))
         if result.batches:
             self.log.info("views_caught_up", batches=result.batches, events=result.events, persons=result.persons,
                           seconds=round(result.seconds, 3), positions=result.positions)
@@ -358,6 +564,7 @@ class ProjectionRunner:
                  chunk: int) -> None:
         """Fold each ``(person, all their events)`` once and write the rows, ``chunk`` persons per transaction."""
         changes: list[PersonViews] = []
+        quarantine: list[Quarantined] = []
         # Rows are written by a thread of their own while the next chunk is projected: the
         # database works (and psycopg waits for it, without the GIL) in parallel with the
         # pure fold. One chunk in flight at a time, in order; a failed write stops the pass.
@@ -365,7 +572,13 @@ class ProjectionRunner:
             pending: Future[None] | None = None
             for key, events in histories:
                 masked = next((masked_id_of(e) for e in events if event_type(e) == "Registered"), None)
-                change = self._person(key, None, events, masked)
+                try:
+                    change = self._person(key, None, events, masked)
+                except Exception as error:  # noqa: BLE001 - one person's failure is theirs alone (quarantined)
+                    if isinstance(error, ProjectionError) and error.code in STREAM_ERRORS:
+                        raise
+                    quarantine.append(self._quarantine(key, error, None, events, masked, None))
+                    change = None
                 if change is not None:
                     changes.append(change)
                 result.events += len(events)
@@ -373,19 +586,19 @@ class ProjectionRunner:
                 if len(changes) >= chunk:
                     if pending is not None:
                         pending.result()
-                    pending = writer.submit(self._write_rows, changes, result)
-                    changes = []
+                    pending = writer.submit(self._write_rows, changes, result, quarantine)
+                    changes, quarantine = [], []
             if pending is not None:
                 pending.result()
-        self._write_rows(changes, result)
+        self._write_rows(changes, result, quarantine)
         bar.close()
 
-    def _write_rows(self, changes: list[PersonViews], result: RunResult) -> None:
-        if changes:
+    def _write_rows(self, changes: list[PersonViews], result: RunResult, quarantine: list[Quarantined]) -> None:
+        if changes or quarantine:
             # A pass writes each person of its shard once into the empty rebuild tables: nothing to replace.
-            self.store.write(changes, source=self.source.name, projections=self.projections, positions={},
-                             replace=False)
-            result.persons += len(changes)
+            written, quarantined = self._store(changes, quarantine, positions={}, replace=False)
+            result.persons += written
+            result.quarantined += quarantined
             result.batches += 1
 
 
@@ -414,14 +627,14 @@ def rebuild(store: ViewStore, source: Source, policies: Any, *, batch_size: int 
     shadow = store.rebuilding()
     runner = ProjectionRunner(shadow, source, policies, batch_size=batch_size)
     result = runner.bulk(shards=shards, progress=progress, run_shards=run_shards)
-    result.add(runner.run_once(progress=progress, label="rebuild: catching up"))
+    result.add(runner.run_once(progress=progress, label="rebuild: catching up", retry=False))
     store.swap(shadow)
     result.positions = store.positions(source.name, PROJECTIONS)
     get_logger("projections.runner", source=source.name).info(
         "views_rebuilt", events=result.events, persons=result.persons, seconds=round(result.seconds, 3),
-        positions=result.positions)
+        positions=result.positions, quarantined=len(store.quarantined_ids()))
     return result
 
 
-__all__ = ["PROJECTIONS", "PolicyCache", "ProjectionRunner", "RunResult", "coverage_years", "policy_fingerprint",
-           "rebuild", "stored_rows"]
+__all__ = ["PROJECTIONS", "RETRY_QUARANTINED_EVERY", "STREAM_ERRORS", "PolicyCache", "ProjectionRunner", "RunResult",
+           "coverage_years", "policy_fingerprint", "rebuild", "stored_rows"]

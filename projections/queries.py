@@ -19,7 +19,9 @@ stable code: ``DATE_INVALID``, ``YEAR_INVALID``, ``POLICY_YEAR_UNKNOWN``,
 ``REGION_FORMAT`` / ``REGION_UNKNOWN``, ``GRID_FORMAT`` / ``GRID_UNKNOWN`` /
 ``TOWNSHIP_UNKNOWN``, ``PERSON_NOT_FOUND``, ``REASON_UNKNOWN``, ``SORT_KEY_UNKNOWN``,
 ``LIMIT_INVALID``; ``VIEWS_EMPTY`` when nothing was projected yet, ``VIEWS_OUTDATED``
-when the tables come from another version of the store.
+when the tables come from another version of the store; ``PERSON_QUARANTINED`` (409) for a
+person whose views could not be derived (see projections.projector, "Quarantine"): the
+lists leave them out meanwhile, and answer for everyone else.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 from uuid import UUID
 
-from ledger.domain.errors import DomainError, NotFound
+from ledger.domain.errors import Conflict, DomainError, NotFound
 from ledger.domain.person import business_date
 from ledger.domain.places import parse_grid_code, validate_region_code
 from ledger.policy.model import bp_text
@@ -157,6 +159,7 @@ class ViewQueries:
         pid = parse_person_id(person_id)
         history = self.store.history(pid)
         if history is None:
+            self._not_quarantined(pid)
             self._views_filled()
             raise NotFound("PERSON_NOT_FOUND", "no person with that ID is in the views (not registered, or the "
                                                "views have not caught up yet: ledger project)", person_id=pid)
@@ -165,7 +168,29 @@ class ViewQueries:
             raise StoreError("VIEWS_OUTDATED", (
                 f"the views were built with other policy tables ({built_with}; this server has "
                 f"{self.fingerprint}): rebuild them (ledger project --rebuild) or load the same tables"))
-        return self.projection.row(history)
+        try:
+            return self.projection.row(history)
+        except DomainError:
+            raise
+        except Exception as error:  # noqa: BLE001 - a history the runner would quarantine too: not a 500
+            raise Conflict("PERSON_QUARANTINED", "该参保人的待遇视图无法生成，已交由视图重算处理；请联系管理员"
+                                                 "（ledger status）。(this person's views cannot be derived)",
+                           person_id=pid, reason=type(error).__name__) from None
+
+    def _not_quarantined(self, pid: str) -> None:
+        """Raises ``PERSON_QUARANTINED`` (409) when the person's views are in quarantine."""
+        found = self.store.quarantined([pid])
+        if found:
+            q = found[0]
+            raise Conflict("PERSON_QUARANTINED", (
+                f"该参保人的待遇视图已被隔离（{q.code}），其他人的视图不受影响；修复后下次 ledger project 会重新生成。"
+                f"(this person's views are quarantined since "
+                f"{q.quarantined_at.isoformat() if q.quarantined_at else '?'}; see ledger status)"),
+                person_id=pid, reason=q.code, event_id=q.event_id)
+
+    def quarantined(self) -> list[dict[str, Any]]:
+        """The persons whose views are in quarantine (masked ID, reason, the event that caused it, since when)."""
+        return [q.as_dict() for q in self.store.quarantined()]
 
     # ---------------------------------------------------------------- one person
     def entitlement(self, person_id: UUID | str, year: int | str | None = None) -> dict[str, Any]:

@@ -181,11 +181,27 @@ class NotificationLogSource:
         pages = _read_ahead(_postgres_histories(self.ledger.recorder, until.get(0, 0), page_size, shard))
         return _by_person(pages, to_domain_event)
 
+    def person_events(self, person_id: str) -> list[Any]:
+        """All of one person's stored events, in order (a quarantined person is derived again from them)."""
+        return ledger_person_events(self.ledger)(person_id)
+
     def commit(self, positions: Mapping[int, int]) -> None:
         """Nothing to tell the ledger: the view store holds the position."""
 
     def close(self) -> None:
         """The ledger belongs to the caller."""
+
+
+def ledger_person_events(ledger: Any) -> Any:
+    """A reader of one person's stored events from the ledger's recorder (whatever source feeds the views:
+    the events on ``ledger.events.v1`` are the ledger's own)."""
+    to_domain_event = event_decoder(ledger.mapper)
+
+    def read(person_id: str) -> list[Any]:
+        stored = ledger.recorder.select_events(UUID(str(person_id)))
+        return [to_domain_event(s) for s in stored if s.topic.startswith(PERSON_TOPIC_PREFIX)]
+
+    return read
 
 
 def event_decoder(mapper: Any) -> Any:

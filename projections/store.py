@@ -36,6 +36,11 @@ Tables (all ``view_*``; in PostgreSQL in the configured schema)::
     view_positions       (projection, source, source_partition) -> position, updated_at
         source "log" (partition 0, position = notification id) or "kafka:<topic>"
         (position = the last applied offset of each partition)
+    view_quarantine      person_id -> masked_id, code, message, event_id, event_type,
+        event_version, source, position, quarantined_at
+        persons whose rows could not be derived or stored (隔离): their rows are removed
+        from every other view_* table (the history included) until a later run derives
+        them again (see projections.projector, "Quarantine")
 
 :meth:`ViewStore.write` stores the rows of a batch, their derived tables **and the
 new positions in one transaction**; a position moves only from the value the writer
@@ -147,12 +152,50 @@ POSITIONS = Table(
     _cols("projection text !, source text !, source_partition int !, position bigint !, updated_at timestamp !"),
     ("projection", "source", "source_partition"),
 )
-TABLES = (ROWS, PERSONS, YEARS, SPELLS, DUES, META, POSITIONS)
+QUARANTINE = Table(
+    "view_quarantine",
+    _cols("person_id text !, masked_id text, code text !, message text !, event_id text, event_type text, "
+          "event_version bigint, source text, position bigint, quarantined_at timestamp !"),
+    ("person_id",),
+)
+TABLES = (ROWS, PERSONS, YEARS, SPELLS, DUES, META, POSITIONS, QUARANTINE)
 #: The version of the layout above: a store built with another one must be rebuilt.
 #: 2: view_rows holds the history once (layout 1 held the entitlement and arrears rows, each with it).
 LAYOUT_VERSION = "2"
 #: Tables holding per-person data (cleared for a person before their new rows are written).
 PERSON_TABLES = (YEARS, SPELLS, DUES)
+
+#: What an int / bigint column holds (PostgreSQL's integer and bigint; SQLite's INTEGER is 64 bits).
+_INT_BITS = {"int": 31, "bigint": 63}
+
+
+class ViewValueError(DomainError):
+    """A derived value does not fit its column: the person is quarantined (``VIEW_VALUE_OUT_OF_RANGE``)."""
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """A person whose views could not be derived or stored, and why (a row of ``view_quarantine``)."""
+
+    person_id: str
+    code: str
+    message: str
+    event_id: str | None = None
+    event_type: str | None = None
+    event_version: int | None = None
+    source: str | None = None
+    position: int | None = None
+    masked_id: str | None = None
+    quarantined_at: datetime | None = None
+
+    def record(self, now: datetime) -> tuple[Any, ...]:
+        return (self.person_id, self.masked_id, self.code, self.message[:500], self.event_id, self.event_type,
+                self.event_version, self.source, self.position, self.quarantined_at or now)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"person_id": self.person_id, "masked_id": self.masked_id, "code": self.code, "message": self.message,
+                "event_id": self.event_id, "event_type": self.event_type, "event_version": self.event_version,
+                "source": self.source, "position": self.position, "since": self.quarantined_at}
 
 
 # --------------------------------------------------------------------------- one person's rows
@@ -166,6 +209,8 @@ class PersonViews:
     spells: list[tuple[Any, ...]] = field(default_factory=list)
     dues: list[tuple[Any, ...]] = field(default_factory=list)
     masked_id: str | None = None
+    #: The last event folded in (named in the quarantine when the store refuses these rows); not compared.
+    last_event: Any = field(default=None, compare=False, repr=False)
 
 
 def masked_id_of(event: Any) -> str | None:
@@ -232,6 +277,34 @@ def due_records(person_id: str, dues: list[dict[str, Any]]) -> list[tuple[Any, .
                     grid[:9] if grid else None, due["employer_id"], due["due_fen"], due["due_date"],
                     due["collectable_until"], due["enrolled_until"], settled_from(due), dumps_row(due)))
     return out
+
+
+def _int_columns(table: Table) -> tuple[tuple[int, str, int], ...]:
+    return tuple((i, c.name, 1 << _INT_BITS[c.kind]) for i, c in enumerate(table.columns) if c.kind in _INT_BITS)
+
+
+_CHECKED = (("years", YEARS, _int_columns(YEARS)), ("spells", SPELLS, _int_columns(SPELLS)),
+            ("dues", DUES, _int_columns(DUES)))
+
+
+def check_ranges(views: PersonViews) -> None:
+    """Raises ``VIEW_VALUE_OUT_OF_RANGE`` when a value of an integer column is not a whole number that fits it.
+
+    Checked before the database sees the rows: PostgreSQL would refuse the whole batch
+    (``invalid input syntax for type bigint``), and SQLite would store a float as REAL.
+    A few comparisons per record, next to the derivation's work.
+    """
+    version = views.history[0]
+    if type(version) is not int or not 0 <= version < 1 << 63:
+        raise ViewValueError("VIEW_VALUE_OUT_OF_RANGE", f"view_rows.version {str(version)[:40]} does not fit bigint")
+    for attribute, table, columns in _CHECKED:
+        for record in getattr(views, attribute):
+            for i, name, limit in columns:
+                v = record[i]
+                if v is not None and (not isinstance(v, int) or not -limit <= v < limit):
+                    raise ViewValueError("VIEW_VALUE_OUT_OF_RANGE", (
+                        f"{table.name}.{name} = {str(v)[:40]} is not a whole number the column holds "
+                        f"(at most 2^{limit.bit_length() - 1}-1)"))
 
 
 def person_views(
@@ -437,6 +510,8 @@ class ViewStore:
         projections: Sequence[str],
         positions: Mapping[int, tuple[int | None, int]],
         replace: bool = True,
+        quarantine: Sequence[Quarantined] = (),
+        release: Sequence[str] = (),
     ) -> None:
         """Store the batch's changed persons and move the positions, in ONE transaction.
 
@@ -444,25 +519,100 @@ class ViewStore:
         A changed person's history row and query-table records replace theirs.
         ``replace=False``: the store holds no row of these persons yet (a rebuild's bulk
         load writes each person once into empty tables), so nothing is deleted first.
+        ``quarantine``: persons whose rows could not be derived: their rows are removed and
+        they are listed in ``view_quarantine``; ``release``: persons leaving that list
+        (their new rows are among ``changes``).
         """
         now = self._now()
         with self.transaction():
             if changes:
-                pids = [c.person_id for c in changes]
+                self._write_rows(changes, replace)
+            if quarantine:
+                pids = [q.person_id for q in quarantine]
                 if replace:
                     self._delete_persons(ROWS, pids, HISTORY)
                     for table in PERSON_TABLES:
                         self._delete_persons(table, pids)
-                self._insert(ROWS, [(HISTORY, c.person_id, *c.history) for c in changes])
-                self._insert(YEARS, [r for c in changes for r in c.years])
-                self._insert(SPELLS, [r for c in changes for r in c.spells])
-                self._insert(DUES, [r for c in changes for r in c.dues])
-            masked = [(c.person_id, c.masked_id) for c in changes if c.masked_id is not None]
-            if masked:
-                if replace:
-                    self._delete_persons(PERSONS, [pid for pid, _ in masked])
-                self._insert(PERSONS, masked)
+                self._delete_persons(QUARANTINE, pids)
+                self._insert(QUARANTINE, [q.record(now) for q in quarantine])
+            if release:
+                self._delete_persons(QUARANTINE, list(release))
             self._move_positions(source, projections, positions, now)
+
+    def _write_rows(self, changes: Sequence[PersonViews], replace: bool) -> None:
+        pids = [c.person_id for c in changes]
+        if replace:
+            self._delete_persons(ROWS, pids, HISTORY)
+            for table in PERSON_TABLES:
+                self._delete_persons(table, pids)
+        self._insert(ROWS, [(HISTORY, c.person_id, *c.history) for c in changes])
+        self._insert(YEARS, [r for c in changes for r in c.years])
+        self._insert(SPELLS, [r for c in changes for r in c.spells])
+        self._insert(DUES, [r for c in changes for r in c.dues])
+        masked = [(c.person_id, c.masked_id) for c in changes if c.masked_id is not None]
+        if masked:
+            if replace:
+                self._delete_persons(PERSONS, [pid for pid, _ in masked])
+            self._insert(PERSONS, masked)
+
+    # ---------------------------------------------------------------- quarantine
+    def refused(self, error: BaseException) -> bool:
+        """Whether ``error`` is the database (or its driver) refusing the rows themselves, not failing to work.
+
+        A refused row quarantines its person; anything else (the server away, a lock
+        timeout, a second runner) fails the batch as before, to be retried whole.
+        """
+        return isinstance(error, (OverflowError, TypeError, ValueError)) and not isinstance(error, DomainError)
+
+    def find_refused(self, changes: Sequence[PersonViews], *, replace: bool = True) -> dict[str, BaseException]:
+        """The persons whose rows the database refuses, each tried alone (a savepoint each); nothing is kept.
+
+        Called only after a whole batch was refused, so the happy path pays nothing for it.
+        """
+        out: dict[str, BaseException] = {}
+        with self._trial():
+            for change in changes:
+                try:
+                    with self._savepoint():
+                        self._write_rows([change], replace)
+                except Exception as error:  # noqa: BLE001 - sorted just below
+                    if not self.refused(error):
+                        raise
+                    out[change.person_id] = error
+        return out
+
+    @contextmanager
+    def _trial(self) -> Iterator[None]:
+        """A transaction that is always rolled back."""
+        raise NotImplementedError
+        yield
+
+    @contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        raise NotImplementedError
+        yield
+
+    def quarantined(self, person_ids: Sequence[str] | None = None) -> list[Quarantined]:
+        """The quarantined persons (all, or those of ``person_ids``), longest quarantined first."""
+        cols = ", ".join(QUARANTINE.column_names)
+        if person_ids is None:
+            rows = self._fetch(f"SELECT {cols} FROM {self.name(QUARANTINE)} ORDER BY quarantined_at, person_id")
+        elif not person_ids:
+            return []
+        else:
+            rows = self._select_persons(f"SELECT {cols} FROM {self.name(QUARANTINE)} WHERE person_id IN {{ids}}",
+                                        person_ids)
+        out = []
+        for (pid, masked, code, message, event_id, event_type, version, source, position, since) in rows:
+            out.append(Quarantined(pid, code, message, event_id, event_type, None if version is None else int(version),
+                                   source, None if position is None else int(position), masked, self._instant(since)))
+        return out
+
+    def quarantined_ids(self) -> set[str]:
+        return {pid for (pid,) in self._fetch(f"SELECT person_id FROM {self.name(QUARANTINE)}")}
+
+    def _instant(self, value: Any) -> datetime | None:
+        return value
 
     @staticmethod
     def _now() -> datetime:
@@ -553,10 +703,10 @@ class ViewStore:
         return {t.name: int(self._fetch(f"SELECT COUNT(*) FROM {self.name(t)}")[0][0]) for t in TABLES}
 
     def dump(self) -> dict[str, list[tuple[Any, ...]]]:
-        """Every row of every table in key order (``updated_at`` left out): to compare two stores row by row."""
+        """Every row of every table in key order (timestamps left out): to compare two stores row by row."""
         out = {}
         for table in TABLES:
-            columns = [c for c in table.column_names if c != "updated_at"]
+            columns = [c.name for c in table.columns if c.kind != "timestamp"]
             rows = self._fetch(f"SELECT {', '.join(columns)} FROM {self.name(table)} ORDER BY {', '.join(table.key)}")
             out[table.name] = [tuple(self._plain(v) for v in r) for r in rows]
         return out
@@ -664,6 +814,33 @@ class SQLiteViewStore(ViewStore):
                 self.conn.execute("ROLLBACK")
                 raise
             self.conn.execute("COMMIT")
+
+    @contextmanager
+    def _trial(self) -> Iterator[None]:
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            finally:
+                self.conn.execute("ROLLBACK")
+
+    @contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        self.conn.execute("SAVEPOINT person")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK TO person")
+            self.conn.execute("RELEASE person")
+            raise
+        self.conn.execute("RELEASE person")
+
+    def refused(self, error: BaseException) -> bool:
+        return super().refused(error) or isinstance(error, (sqlite3.IntegrityError, sqlite3.ProgrammingError,
+                                                            sqlite3.InterfaceError, sqlite3.DataError))
+
+    def _instant(self, value: Any) -> datetime | None:
+        return None if value is None else datetime.fromisoformat(value)
 
     def _to_db(self, value: Any) -> Any:
         if isinstance(value, datetime):
@@ -815,6 +992,21 @@ class PostgresViewStore(LockedStatements, ViewStore):
                 for record in records:
                     copy.write_row(record)
 
+    @contextmanager
+    def _trial(self) -> Iterator[None]:
+        with self._lock, self._live().transaction(force_rollback=True):
+            yield
+
+    @contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        with self.conn.transaction():  # nested in _trial: a savepoint
+            yield
+
+    def refused(self, error: BaseException) -> bool:
+        import psycopg
+
+        return super().refused(error) or isinstance(error, (psycopg.DataError, psycopg.IntegrityError))
+
     def _delete_persons(self, table: Table, person_ids: Sequence[str], projection: str | None = None) -> None:
         if projection is None:
             self._exec(f"DELETE FROM {self.name(table)} WHERE person_id = ANY(%s)", (list(person_ids),))
@@ -840,6 +1032,10 @@ __all__ = [
     "TABLES",
     "PersonViews",
     "PostgresViewStore",
+    "QUARANTINE",
+    "Quarantined",
+    "ViewValueError",
+    "check_ranges",
     "SQLiteViewStore",
     "StoreError",
     "ViewStore",

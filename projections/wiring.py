@@ -75,11 +75,14 @@ def views(system: Any) -> ViewStore:
 def projection_runner(system: Any, *, source: str | Source = "log", store: ViewStore | None = None,
                       batch_size: int = 2000) -> ProjectionRunner:
     """A runner keeping the system's views up to date from ``source``."""
+    from projections.sources import ledger_person_events
+
     src = event_source(system, source) if isinstance(source, str) else source
     if isinstance(source, str):
         system.closers.append(src.close)
+    # A quarantined person is derived again from the ledger's own copy of their events, whatever the source.
     return ProjectionRunner(store if store is not None else views(system), src, PolicyCache(system.policies),
-                            batch_size=batch_size)
+                            batch_size=batch_size, person_events=ledger_person_events(system.ledger))
 
 
 def view_queries(system: Any, store: ViewStore | None = None) -> ViewQueries:

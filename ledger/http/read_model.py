@@ -46,6 +46,8 @@ class ReadQueries(Protocol):
     def arrears(self, *, as_of: date, region: str | None = None, grid: str | None = None,
                 sort: str | None = "outstanding_fen", limit: int | None = None) -> list[dict[str, Any]]: ...
 
+    def quarantined(self) -> list[dict[str, Any]]: ...
+
 
 class ViewReads:
     """:class:`ReadQueries` over :class:`projections.queries.ViewQueries`, caught up on each read."""
@@ -122,6 +124,12 @@ class ViewReads:
             rows = [r for r in rows if r["township_code"] == grid]
             return rows[:limit] if limit is not None else rows
         return self.queries.arrears(as_of, region=region, grid=grid, sort=sort, limit=limit)
+
+    # ------------------------------------------------------------ operations
+    def quarantined(self) -> list[dict[str, Any]]:
+        """Persons whose views are in quarantine (projections.projector), after a catch-up."""
+        self.catch_up()
+        return self.queries.quarantined()
 
 
 __all__ = ["CATCH_UP_ENV", "ReadQueries", "ViewReads"]

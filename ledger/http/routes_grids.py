@@ -156,3 +156,14 @@ def arrears(
         "late_fee_fen": sum(r["late_fee_fen"] for r in rows),
         "arrears": rows,
     }
+
+
+@router.get("/views/quarantine", summary="Persons whose views are in quarantine (视图隔离名单, auditors)")
+def views_quarantine(request: Request, who: Principal = Depends(deps.principal)) -> dict:
+    """Persons whose views could not be derived or stored: masked ID, reason code and message,
+    the event that caused it, since when. Their rows are left out of every list meanwhile, and
+    a read of the person answers 409 ``PERSON_QUARANTINED``; each ``ledger project`` run derives
+    them again. Auditors only."""
+    who.require_role(Role.AUDITOR, action="list the persons whose views are quarantined")
+    rows = request.app.state.reads.quarantined()
+    return {"count": len(rows), "persons": rows}

@@ -77,7 +77,9 @@ def get_person(id_type: str, id_number: str, request: Request, who: Principal = 
     return person_payload(person, full_id)
 
 
-@router.get("/persons/{id_type}/{id_number}/entitlement", summary="Is the person covered, from when, and why (待遇资格)")
+@router.get("/persons/{id_type}/{id_number}/entitlement", summary="Is the person covered, from when, and why (待遇资格)",
+            responses={409: {"model": ErrorOut, "description": "the person's views are quarantined (PERSON_QUARANTINED): "
+                                                                "see GET /views/quarantine"}})
 def get_entitlement(
     id_type: str,
     id_number: str,

@@ -74,6 +74,8 @@ def me(who: Principal = Depends(deps.principal)) -> dict[str, Any]:
 @router.get("/entitlements/{person_id}", summary="A person's entitlement by person id, explained in Chinese (待遇资格)",
             responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut},
                        404: {"model": ErrorOut, "description": "unknown person (PERSON_NOT_FOUND) or year"},
+                       409: {"model": ErrorOut, "description": "the person's views are quarantined "
+                                                               "(PERSON_QUARANTINED)"},
                        422: {"model": ErrorOut}})
 def entitlement_by_person_id(
     person_id: str,

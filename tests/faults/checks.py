@@ -174,6 +174,9 @@ def run_checks(run: Any) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
             checks[f"views ({label}): gap lists = the generator's truth"] = {
                 "mismatches": gaps["missing"] + gaps["unexpected"] + gaps["wrong_reason"], **gaps}
             rejected_ok = truth["bad_records_kept"], truth["all_consumed"]
+            # No person's views should be quarantined by faults (view_quarantine is also compared table by table
+            # above, through dump(): empty in both).
+            checks[f"views ({label}): nobody quarantined"] = {"mismatches": counts_by_table.get("view_quarantine", 0)}
             figures[f"view rows ({label})"] = counts_by_table
         finally:
             store.close()

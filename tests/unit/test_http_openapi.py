@@ -18,6 +18,7 @@ ROUTES = {
     ("get", "/grids/{code}/gaps"), ("get", "/grids/{code}/coverage"), ("get", "/arrears"), ("get", "/health"),
     ("get", "/grids/{code}/gaps.csv"), ("get", "/grids/{code}/gaps.xlsx"), ("get", "/me"),
     ("get", "/entitlements/{person_id}"),
+    ("get", "/views/quarantine"),
 }
 
 
