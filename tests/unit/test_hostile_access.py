@@ -1,0 +1,149 @@
+"""Hostile attempts on access control (issue 17, items 5, 6, 11, 12): revoked and broken tokens,
+cross-region enrollment, dead-letter scope, writers without a token, conflicts that vanish.
+
+Each attempt is counted with the ``hostile`` fixture (tests/hostile.py) besides its own asserts.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ledger.cli import main as ledger_main
+from ledger.http.app import create_app
+from ledger.http.auth import TokenStore, add_token, read_token_file
+from tests.unit.http_support import (
+    GRID_A,
+    HANBIN,
+    auth,
+    event_count,
+    number,
+    person_path,
+    system,  # noqa: F401  (fixture)
+)
+
+
+# ------------------------------------------------------------------ tokens (item 5)
+@pytest.fixture()
+def tokens_file(tmp_path):
+    path = tmp_path / "tokens.toml"
+    tokens = {"clerk": add_token(path, user="clerk01", role="clerk", scopes=[HANBIN]),
+              "auditor": add_token(path, user="audit01", role="auditor", scopes=[])}
+    return path, tokens
+
+
+def tally_status(r) -> int | None:
+    """The status to count: the deliberate fail-closed 503 TOKENS_UNAVAILABLE is a refusal, not a server
+    failure (the tally's 5xx column); any other 5xx is counted as one."""
+    if r.status_code == 503 and r.json().get("code") == "TOKENS_UNAVAILABLE":
+        return None
+    return r.status_code
+
+
+def refused_within(client: TestClient, token: str, seconds: float = 3.0) -> tuple[int, dict, float]:
+    """Ask until the token is refused (or ``seconds`` pass): the last status, body, and how long it took."""
+    started = time.monotonic()
+    while True:
+        r = client.get(person_path(number(1)), headers=auth(token))
+        if r.status_code in (401, 403, 503) or time.monotonic() - started > seconds:
+            return r.status_code, r.json(), time.monotonic() - started
+        time.sleep(0.05)
+
+
+def test_a_revoked_token_is_refused_by_the_running_server_within_seconds(tokens_file, system, hostile, capsys):
+    path, tokens = tokens_file
+    client = TestClient(create_app(system, TokenStore.from_file(path)))
+    assert client.get(person_path(number(1)), headers=auth(tokens["clerk"])).json()["code"] == "PERSON_NOT_FOUND"
+    assert ledger_main(["token", "revoke", "clerk01", "--file", str(path)]) == 0
+    assert "revoked" in capsys.readouterr().out
+    status, body, took = refused_within(client, tokens["clerk"])
+    hostile.attempt("revoked token on a running server", status=status,
+                    leaked=status not in (401, 403, 503))
+    assert (status, body["code"]) == (401, "TOKEN_REVOKED") and took < 3.0
+    # the other token still works, and the revoked entry stays in the file, marked
+    assert client.get(person_path(number(1)), headers=auth(tokens["auditor"])).json()["code"] == "PERSON_NOT_FOUND"
+    assert [bool(e.revoked) for e in read_token_file(path)] == [True, False]
+
+
+def test_revoke_by_token_id_from_the_list(tokens_file, system, capsys):
+    path, tokens = tokens_file
+    assert ledger_main(["token", "list", "--file", str(path), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    audit_id = next(r["token_id"] for r in rows if r["user"] == "audit01")
+    assert ledger_main(["token", "revoke", audit_id, "--file", str(path)]) == 0
+    client = TestClient(create_app(system, TokenStore.from_file(path)))
+    assert client.get(person_path(number(1)), headers=auth(tokens["auditor"])).json()["code"] == "TOKEN_REVOKED"
+    assert client.get(person_path(number(1)), headers=auth(tokens["clerk"])).json()["code"] == "PERSON_NOT_FOUND"
+    assert ledger_main(["token", "revoke", audit_id, "--file", str(path)]) == 2  # already revoked
+    assert ledger_main(["token", "revoke", "nobody", "--file", str(path)]) == 2
+
+
+def test_token_list_shows_who_and_never_a_secret(tokens_file, capsys, hostile):
+    path, tokens = tokens_file
+    ledger_main(["token", "revoke", "clerk01", "--file", str(path)])
+    capsys.readouterr()
+    assert ledger_main(["token", "list", "--file", str(path), "--all"]) == 0
+    out = capsys.readouterr().out
+    assert ledger_main(["token", "list", "--file", str(path), "--all", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    hashes = [e.sha256 for e in read_token_file(path)]
+    leaked = any(t in out or t in json.dumps(rows) for t in tokens.values()) or any(h in out for h in hashes)
+    hostile.attempt("token list shows secrets", leaked=leaked)
+    assert not leaked
+    assert {(r["user"], r["role"], bool(r["revoked"])) for r in rows} == {("clerk01", "clerk", True),
+                                                                           ("audit01", "auditor", False)}
+    assert all(len(r["token_id"]) == 12 and r["created"] for r in rows)
+    assert "clerk01" in out and "audit01" in out
+    ledger_main(["token", "list", "--file", str(path)])
+    assert "clerk01" not in capsys.readouterr().out  # revoked ones only with --all
+
+
+@pytest.mark.parametrize("breakage", ["syntax error", "deleted", "unreadable", "bad entry"])
+def test_a_broken_or_missing_tokens_file_fails_closed(tokens_file, system, hostile, breakage, caplog):
+    path, tokens = tokens_file
+    client = TestClient(create_app(system, TokenStore.from_file(path)))
+    assert client.get(person_path(number(1)), headers=auth(tokens["auditor"])).json()["code"] == "PERSON_NOT_FOUND"
+    if breakage == "syntax error":
+        path.write_text(path.read_text() + "\n[[tokens]\nuser = \n")
+    elif breakage == "deleted":
+        path.unlink()
+    elif breakage == "unreadable":
+        if os.geteuid() == 0:
+            path.write_bytes(b"\xff\xfe not utf-8 \x00")  # root reads any mode: unreadable as text instead
+        else:
+            path.chmod(0)
+    else:
+        path.write_text(path.read_text().replace('role = "auditor"', 'role = "boss"'))
+    before = event_count(system)
+    with caplog.at_level(logging.ERROR):
+        r = client.get(person_path(number(1)), headers=auth(tokens["auditor"]))
+        w = client.post("/enrollments", headers=auth(tokens["clerk"]), json={
+            "id_type": "RESIDENT_ID", "id_number": number(2), "name": "王芳", "scheme": "RESIDENT",
+            "region_code": HANBIN, "grid_code": GRID_A, "effective_date": "2024-09-10"})
+    hostile.attempt(f"old token with the tokens file {breakage}", status=tally_status(r),
+                    leaked=r.status_code == 404 or r.status_code < 400, written=event_count(system) != before)
+    hostile.attempt(f"write with the tokens file {breakage}", status=tally_status(w),
+                    written=event_count(system) != before)
+    assert (r.status_code, r.json()["code"]) == (503, "TOKENS_UNAVAILABLE")
+    assert (w.status_code, w.json()["code"]) == (503, "TOKENS_UNAVAILABLE")
+    assert "令牌文件" in r.json()["message"]
+    # fixed again: the good tokens work (and nothing in between let anyone in)
+    path.unlink(missing_ok=True)
+    tokens = {"auditor": add_token(path, user="audit02", role="auditor", scopes=[])}
+    assert client.get(person_path(number(1)), headers=auth(tokens["auditor"])).json()["code"] == "PERSON_NOT_FOUND"
+
+
+def test_the_breakage_is_logged_loudly_once(tokens_file, system, capsys):
+    path, tokens = tokens_file
+    client = TestClient(create_app(system, TokenStore.from_file(path)))
+    path.write_text("not = [toml")
+    for _ in range(3):
+        client.get(person_path(number(1)), headers=auth(tokens["auditor"]))
+    captured = capsys.readouterr()
+    lines = [json.loads(line) for line in (captured.out + captured.err).splitlines() if line.startswith("{")]
+    broken = [x for x in lines if x.get("event") == "tokens_file_unavailable"]
+    assert len(broken) == 1 and broken[0]["level"] == "error"
