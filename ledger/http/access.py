@@ -1,7 +1,8 @@
 """Who may read whom (数据访问权限): the rules the HTTP API and the ``ledger`` command share.
 
 A principal (a bearer token's user, role and scopes, :mod:`ledger.http.auth`) reads a
-person when it is an auditor, a clerk of a region the person is enrolled in or lives in,
+person when it is an auditor, a clerk of a region the person is enrolled in (not as a
+duplicate of another region's enrollment) or lives in,
 or the grid worker of a grid the person lives or is enrolled in; the full ID number is
 shown to those clerks and to auditors only. Arrears lists follow the same scopes.
 
@@ -35,7 +36,16 @@ def acting_region(person: Person) -> str | None:
 
 
 def person_regions(person: Person) -> set[str]:
-    regions = {e["region_code"] for e in person.active_enrollments}
+    """The regions whose clerks read this person: where the enrollment in force is (or the last one was),
+    and where they live.
+
+    An enrollment flagged as a duplicate in another region than the one in force does not count:
+    such a duplicate (recorded before ``ENROLLED_ELSEWHERE`` refused them, or arriving by transfer)
+    must not open the person's full record to the second region's clerks (issue 17, item 6).
+    """
+    current = person.active_enrollment
+    regions = {e["region_code"] for e in person.active_enrollments
+               if not e["duplicate_of"] or (current is not None and e["region_code"] == current["region_code"])}
     regions.add(acting_region(person) or "")
     if person.household_grid:
         regions.add(person.household_grid[:6])

@@ -147,3 +147,99 @@ def test_the_breakage_is_logged_loudly_once(tokens_file, system, capsys):
     lines = [json.loads(line) for line in (captured.out + captured.err).splitlines() if line.startswith("{")]
     broken = [x for x in lines if x.get("event") == "tokens_file_unavailable"]
     assert len(broken) == 1 and broken[0]["level"] == "error"
+
+
+# ------------------------------------------------------------------ cross-region enrollment (item 6)
+HANYIN_GRID = "610921100001"
+
+
+@pytest.fixture()
+def client(system):  # noqa: F811  (the shared fixture of http_support, by the same name)
+    from tests.unit.http_support import TOKENS
+
+    return TestClient(create_app(system, TokenStore.from_tokens(TOKENS)))
+
+
+def test_a_clerk_cannot_take_over_another_regions_person_by_enrolling_them(client, system, hostile):
+    from tests.unit.http_support import CLERK, CLERK_HANYIN, HANYIN, enroll, enrollment
+
+    n = number(3, region=HANYIN)
+    enroll(client, n, headers=CLERK_HANYIN, region_code=HANYIN, grid_code=HANYIN_GRID)
+    before = event_count(system)
+    r = client.post("/enrollments", json=enrollment(n, region_code=HANBIN, grid_code=GRID_A), headers=CLERK)
+    hostile.attempt("cross-region enrollment over HTTP", status=r.status_code, written=event_count(system) != before)
+    assert (r.status_code, r.json()["code"]) == (409, "ENROLLED_ELSEWHERE")
+    assert "转移接续" in r.json()["message"] and "转出" in r.json()["message"] and "转入" in r.json()["message"]
+    assert r.json()["details"] == {"enrolled_region": HANYIN, "procedure": "TRANSFER"}
+    # and the person stays out of reach: no full record, no ID number, no name
+    for attempt in ("", "/entitlement"):
+        read = client.get(person_path(n, attempt), headers=CLERK)
+        leaked = n in read.text or "王芳" in read.text
+        hostile.attempt(f"read another region's person{attempt or ''} after a refused enrollment",
+                        status=read.status_code, leaked=leaked)
+        assert (read.status_code, read.json()["code"]) == (403, "SCOPE_FORBIDDEN")
+    # the other scheme in my region is refused the same way (no duplicate to read through)
+    r = client.post("/enrollments", json=enrollment(n, region_code=HANBIN, grid_code=GRID_A, scheme="EMPLOYEE",
+                                                    employer_id="91610902MA1"), headers=CLERK)
+    hostile.attempt("cross-region employee enrollment over HTTP", status=r.status_code,
+                    written=event_count(system) != before)
+    assert r.json()["code"] == "ENROLLED_ELSEWHERE"
+
+
+def test_the_transfer_procedure_still_moves_a_person(client, system):
+    from tests.unit.http_support import CLERK, CLERK_HANYIN, HANYIN, enroll
+
+    n = number(4, region=HANYIN)
+    enroll(client, n, headers=CLERK_HANYIN, region_code=HANYIN, grid_code=HANYIN_GRID)
+    out = client.post(f"{person_path(n)}/transfers/out", headers=CLERK_HANYIN, json={
+        "transfer_id": "ZY1", "counterpart_region": HANBIN, "effective_date": "2025-03-01"})
+    assert out.status_code in (200, 201), out.json()
+    came = client.post("/transfers/in", headers=CLERK, json={
+        "id_type": "RESIDENT_ID", "id_number": n, "name": "王芳", "transfer_id": "ZY1", "counterpart_region": HANYIN,
+        "account_balance_fen": 0, "contribution_months": 0, "scheme": "RESIDENT", "region_code": HANBIN,
+        "grid_code": GRID_A, "effective_date": "2025-03-02"})
+    assert came.status_code == 201, came.json()
+    assert client.get(person_path(n), headers=CLERK).json()["id_number"] == n
+
+
+def test_a_duplicate_recorded_before_the_rule_opens_nothing_to_the_second_region(client, system, monkeypatch,
+                                                                                 hostile):
+    from ledger.domain.person import Person
+    from tests.unit.http_support import AUDITOR, CLERK, CLERK_HANYIN, HANYIN, enroll, enrollment
+
+    n = number(5, region=HANYIN)
+    enroll(client, n, headers=CLERK_HANYIN, region_code=HANYIN, grid_code=HANYIN_GRID)
+    with monkeypatch.context() as m:  # the ledger as it was: a second region's enrollment flagged as duplicate
+        m.setattr(Person, "check_not_enrolled_elsewhere", lambda self, region_code: None)
+        r = client.post("/enrollments", json=enrollment(n, region_code=HANBIN, grid_code=GRID_A), headers=CLERK)
+        assert r.status_code == 201
+    assert client.get(person_path(n), headers=AUDITOR).json()["duplicate_enrollment"] is True
+    read = client.get(person_path(n), headers=CLERK)
+    hostile.attempt("read through a legacy cross-region duplicate", status=read.status_code,
+                    leaked=n in read.text)
+    assert (read.status_code, read.json()["code"]) == (403, "SCOPE_FORBIDDEN")
+    assert client.get(person_path(n), headers=CLERK_HANYIN).json()["id_number"] == n
+
+
+def test_cross_region_enrollment_on_the_command_line_and_by_import(tmp_path, monkeypatch, capsys, hostile):
+    from tests.unit.cli_support import embedded, refused, run, run_as
+    from tests.unit.http_support import HANYIN
+
+    embedded(monkeypatch, tmp_path, "hostile-access")
+    n = number(6, region=HANYIN)
+    run_as(monkeypatch, tmp_path / "hy", "clerk", [HANYIN], user="clerk.hy")
+    assert run(capsys, "clerk", "enroll", "--id-number", n, "--name", "王芳", "--scheme", "RESIDENT",
+               "--region-code", HANYIN, "--grid-code", HANYIN_GRID, "--effective-date", "2024-09-10")[0] == 0
+    run_as(monkeypatch, tmp_path / "hb", "clerk", [HANBIN], user="clerk.hb")
+    err = refused(capsys, "ENROLLED_ELSEWHERE", "clerk", "enroll", "--id-number", n, "--name", "王芳", "--scheme",
+                  "RESIDENT", "--region-code", HANBIN, "--grid-code", GRID_A, "--effective-date", "2024-09-10")
+    hostile.attempt("cross-region enrollment on the command line", status=None, written=False)
+    assert "转移接续" in err
+    sheet = tmp_path / "登记.csv"
+    sheet.write_text("\ufeff证件类型,证件号码,姓名,险种,参保地,网格,灵活就业,单位编号,参保日期\n"
+                     f"居民身份证,{n},王芳,城乡居民,{HANBIN},{GRID_A},否,,2024-09-10\n", encoding="utf-8")
+    status, out, _ = run(capsys, "import", str(sheet), "--json")
+    report = json.loads(out)
+    hostile.attempt("cross-region enrollment by spreadsheet import", status=None, written=report["imported"] != 0)
+    assert status == 1 and [line["code"] for line in report["lines"]] == ["ENROLLED_ELSEWHERE"]
+    refused(capsys, "SCOPE_FORBIDDEN", "person", n)
