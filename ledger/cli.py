@@ -307,8 +307,9 @@ def cmd_feed(args: argparse.Namespace) -> int:
 
 
 def _print_dead_letters(letters: list[dict[str, Any]]) -> None:
-    _print_table([{**d, "resubmitted": d["resubmitted"][-1]["at"][:19] if d["resubmitted"] else ""} for d in letters],
-                 ["id", "source", "code", "received_at", "resubmitted", "message"])
+    _print_table([{**d, "resubmitted": d["resubmitted"][-1]["at"][:19] if d["resubmitted"] else "",
+                   "region": d["region_code"] or ""} for d in letters],
+                 ["id", "source", "region", "code", "received_at", "resubmitted", "message"])
     print(f"\n{len(letters)} dead letters")
 
 
@@ -316,11 +317,12 @@ def cmd_dlq_list(args: argparse.Namespace) -> int:
     from consumers.dead_letters import dead_letters
     from ledger.bootstrap import bootstrap
 
-    _reader().require_role(Role.CLERK, Role.AUDITOR, action="read dead letters")
+    who = _reader()
+    who.require_role(Role.CLERK, Role.AUDITOR, action="read dead letters")
     system = bootstrap()
     try:
         letters = [d.as_dict() for d in dead_letters(system.ledger, topic=args.topic, code=args.code,
-                                                      resubmitted=None if args.all else False)]
+                                                      resubmitted=None if args.all else False, who=who)]
         _emit(args, letters, _print_dead_letters)
     finally:
         system.close()
@@ -342,7 +344,9 @@ def cmd_dlq_resubmit(args: argparse.Namespace) -> int:
                                                       '(eval "$(python -m infra env)" for the local stack)')
         letters = dead_letters(system.ledger, topic=args.topic, code=args.code,
                                resubmitted=None if args.again else False,
-                               ids=parse_ids(args.ids) if args.ids else None)
+                               ids=parse_ids(args.ids) if args.ids else None, who=who)
+        if not args.ids:  # a selection by topic or code takes what can go back on a topic
+            letters = [d for d in letters if d.on_feed]
         if not args.dry_run:
             letters = resubmit(system.ledger, system.record_sink(), letters, user=who.user, reason=args.reason,
                                again=args.again)

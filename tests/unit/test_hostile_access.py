@@ -243,3 +243,74 @@ def test_cross_region_enrollment_on_the_command_line_and_by_import(tmp_path, mon
     hostile.attempt("cross-region enrollment by spreadsheet import", status=None, written=report["imported"] != 0)
     assert status == 1 and [line["code"] for line in report["lines"]] == ["ENROLLED_ELSEWHERE"]
     refused(capsys, "SCOPE_FORBIDDEN", "person", n)
+
+
+# ------------------------------------------------------------------ conflicts visible (item 12)
+def test_a_voucher_conflict_over_http_is_listed_with_the_feed_borne_ones(client, system, hostile):
+    from consumers.dead_letters import dead_letters, resubmit
+    from ledger.http.auth import Principal, Role
+    from tests.unit.http_support import HANYIN, TAX, pay, tax_payment
+
+    n = number(7)
+    pay(client, n, "V7")
+    version = system.ledger.find_person("RESIDENT_ID", n).version
+    r = client.post("/tax/payments", json=tax_payment(n, "V7", amount_fen=39000), headers=TAX)
+    hostile.attempt("voucher conflict over HTTP", status=r.status_code)
+    assert (r.status_code, r.json()["code"]) == (409, "VOUCHER_CONFLICT")
+    letter_id = r.json()["details"]["dead_letter_id"]
+    auditor = Principal("audit", Role.AUDITOR)
+    (letter,) = dead_letters(system.ledger, who=auditor)
+    assert (str(letter.id), letter.code, letter.region_code, letter.on_feed) == (letter_id, "VOUCHER_CONFLICT",
+                                                                                  HANBIN, False)
+    assert letter.topic == "api:tax-voucher" and "V7" in letter.source
+    assert n not in json.dumps(letter.as_dict(), ensure_ascii=False)  # the note carries no ID number
+    assert system.ledger.find_person("RESIDENT_ID", n).version == version  # nothing applied to the person
+    assert system.ledger.find_person("RESIDENT_ID", n).paid_fen_for("2025") == 40000
+    # a resend of the same conflicting record is the same dead letter, once
+    again = client.post("/tax/payments", json=tax_payment(n, "V7", amount_fen=39000), headers=TAX)
+    assert again.json()["details"]["dead_letter_id"] == letter_id
+    assert len(dead_letters(system.ledger, resubmitted=None, who=auditor)) == 1
+    # in the clerks' list of its region, not in another region's
+    assert [d.id for d in dead_letters(system.ledger, who=Principal("c", Role.CLERK, frozenset({HANBIN})))] == [
+        letter.id]
+    assert dead_letters(system.ledger, who=Principal("c", Role.CLERK, frozenset({HANYIN}))) == []
+    # nothing to put back on a topic: refused with its own code
+    with pytest.raises(Exception) as err:
+        resubmit(system.ledger, object(), [letter], user="c", reason="x")
+    assert getattr(err.value, "code", None) == "DEAD_LETTER_NOT_ON_FEED"
+
+
+def test_a_voucher_conflict_on_the_command_line_is_listed_too(tmp_path, monkeypatch, capsys, hostile):
+    from tests.unit.cli_support import embedded, refused, run, run_as
+
+    embedded(monkeypatch, tmp_path, "hostile-conflict")
+    n = number(8)
+    run_as(monkeypatch, tmp_path, "clerk", [HANBIN], user="clerk.hb")
+    assert run(capsys, "clerk", "enroll", "--id-number", n, "--name", "王芳", "--scheme", "RESIDENT",
+               "--region-code", HANBIN, "--grid-code", GRID_A, "--effective-date", "2024-09-10")[0] == 0
+    from ledger.bootstrap import bootstrap
+    from ledger.config import load_settings
+    from tests.unit.http_support import tax_payment
+
+    system = bootstrap(load_settings())
+    try:
+        from ledger.records import Provenance, TaxPaymentRecord
+        from datetime import date, datetime
+
+        body = tax_payment(n, "V8")
+        record = TaxPaymentRecord(**{**body, "period_start": date(2025, 1, 1), "period_end": date(2025, 12, 31),
+                                     "paid_at": datetime.fromisoformat(body["paid_at"]),
+                                     "credited_on": date(2024, 10, 9)})
+        system.ledger.record_tax_record(record, provenance=Provenance(source="kafka", topic="t", partition=0,
+                                                                          offset=1, record_key="V8"))
+    finally:
+        system.close()
+    corrections = ("clerk", "payment-correction", "--id-number", n, "--kind", "REFUND", "--voucher-no", "R8",
+                   "--tax-office", body["tax_office"], "--original-voucher-no", "V8", "--reason", "退费")
+    assert run(capsys, *corrections, "--amount-fen", "10000")[0] == 0
+    err = refused(capsys, "VOUCHER_CONFLICT", *corrections, "--amount-fen", "20000")
+    hostile.attempt("voucher conflict on the command line", status=None)
+    assert "dead letter" in err
+    status, out, _ = run(capsys, "dlq", "list", "--json")
+    (letter,) = json.loads(out)
+    assert status == 0 and letter["code"] == "VOUCHER_CONFLICT" and letter["topic"] == "cli:tax-voucher"
