@@ -314,3 +314,84 @@ def test_a_voucher_conflict_on_the_command_line_is_listed_too(tmp_path, monkeypa
     status, out, _ = run(capsys, "dlq", "list", "--json")
     (letter,) = json.loads(out)
     assert status == 0 and letter["code"] == "VOUCHER_CONFLICT" and letter["topic"] == "cli:tax-voucher"
+
+
+# ------------------------------------------------------------------ dead letters by region (item 6b)
+def _refuse_three(system) -> dict[str, object]:
+    """Three refused tax records: a refund without payment in 610902, one in 610921, and garbage."""
+    from dataclasses import replace
+
+    from consumers.dead_letters import dead_letters
+    from ledger.bootstrap import feed_consumer
+    from tests.unit.test_dead_letters import REFUND, TAX, value
+
+    broker = system.inprocess_broker()
+    runner = feed_consumer(system, "tax")
+    hanyin = replace(REFUND, voucher_no="R200", region_code="610921", id_number=number(9, region="610921"))
+    broker.produce(TAX, key=b"a", value=value(REFUND))
+    broker.produce(TAX, key=b"b", value=value(hanyin))
+    broker.produce(TAX, key=b"c", value=b"\x00garbage")
+    while runner.run_once(timeout=0):
+        pass
+    from ledger.http.auth import Principal, Role
+
+    letters = dead_letters(system.ledger, who=Principal("audit", Role.AUDITOR))  # (partitions by key: any order)
+    by = {d.region_code or "garbage": d for d in letters}
+    assert len(letters) == 3 and by["garbage"].code.startswith("AVRO_")
+    return {"broker": broker, **by}
+
+
+def test_dead_letters_are_listed_and_resubmitted_only_in_the_callers_regions(system, hostile):
+    from consumers.dead_letters import dead_letters, resubmit
+    from ledger.domain.errors import DomainError
+    from ledger.http.auth import Principal, Role
+
+    letters = _refuse_three(system)
+    hanyin_clerk = Principal("clerk.hy", Role.CLERK, frozenset({"610921"}))
+    seen = dead_letters(system.ledger, who=hanyin_clerk)
+    leaked = any(d.id in (letters["610902"].id, letters["garbage"].id) for d in seen)
+    hostile.attempt("dead letters of another region listed", leaked=leaked)
+    assert [d.id for d in seen] == [letters["610921"].id] and seen[0].region_code == "610921"
+    # named by id: refused as if absent
+    with pytest.raises(DomainError) as err:
+        dead_letters(system.ledger, ids=[letters["610902"].id], who=hanyin_clerk)
+    hostile.attempt("dead letter of another region resubmitted by id", written=False)
+    assert err.value.code == "DEAD_LETTER_NOT_FOUND"
+    # by code: only the clerk's own are chosen, and only those are sent
+    broker = letters["broker"]
+    sent_before = len(broker.topic("tax.payments.v1").messages())
+    mine = dead_letters(system.ledger, code="PERSON_NOT_FOUND", who=hanyin_clerk)
+    sent = resubmit(system.ledger, broker, mine, user="clerk.hy", reason="payment arrived")
+    assert [d.id for d in sent] == [letters["610921"].id]
+    written = len(broker.topic("tax.payments.v1").messages()) - sent_before != 1
+    hostile.attempt("dead letters of another region resubmitted by code", written=written)
+    # the auditor sees all three; the undecodable one only the auditor
+    auditor = Principal("audit", Role.AUDITOR)
+    assert len(dead_letters(system.ledger, resubmitted=None, who=auditor)) == 3
+    assert letters["garbage"].id not in {d.id for d in dead_letters(
+        system.ledger, who=Principal("c", Role.CLERK, frozenset({"610902", "610921"})))}
+
+
+def test_dlq_list_on_the_command_line_is_scoped(tmp_path, monkeypatch, capsys, hostile):
+    from ledger.bootstrap import bootstrap
+    from ledger.config import load_settings
+    from tests.unit.cli_support import embedded, refused, run, run_as
+
+    embedded(monkeypatch, tmp_path, "hostile-dlq")
+    system = bootstrap(load_settings())
+    try:
+        letters = _refuse_three(system)
+    finally:
+        system.close()
+    run_as(monkeypatch, tmp_path / "hy", "clerk", ["610921"], user="clerk.hy")
+    status, out, _ = run(capsys, "dlq", "list", "--all", "--json")
+    ids = [d["id"] for d in json.loads(out)]
+    hostile.attempt("dlq list --all as another region's clerk", leaked=str(letters["610902"].id) in ids)
+    assert status == 0 and ids == [str(letters["610921"].id)]
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9")  # never reached: the selection is refused first
+    refused(capsys, "DEAD_LETTER_NOT_FOUND", "dlq", "resubmit", str(letters["610902"].id), "--reason", "x",
+            "--dry-run")
+    hostile.attempt("dlq resubmit of another region's letter by id", written=False)
+    run_as(monkeypatch, tmp_path / "au", "auditor", [], user="audit")
+    status, out, _ = run(capsys, "dlq", "list", "--all", "--json")
+    assert len(json.loads(out)) == 3
