@@ -395,3 +395,52 @@ def test_dlq_list_on_the_command_line_is_scoped(tmp_path, monkeypatch, capsys, h
     run_as(monkeypatch, tmp_path / "au", "auditor", [], user="audit")
     status, out, _ = run(capsys, "dlq", "list", "--all", "--json")
     assert len(json.loads(out)) == 3
+
+
+# ------------------------------------------------------------------ every writer is someone (item 11)
+def _person_events(n: str) -> int:
+    from ledger.bootstrap import bootstrap
+    from ledger.config import load_settings
+
+    system = bootstrap(load_settings())
+    try:
+        return len(list(system.ledger.events.get(system.ledger.person_id("RESIDENT_ID", n))))
+    finally:
+        system.close()
+
+
+def test_import_without_a_token_or_with_a_name_on_trust_writes_nothing(tmp_path, monkeypatch, capsys, hostile):
+    from tests.unit.cli_support import embedded, refused, run, run_as
+
+    embedded(monkeypatch, tmp_path, "hostile-import")
+    n = number(10)
+    sheet = tmp_path / "登记.csv"
+    sheet.write_text("\ufeff证件类型,证件号码,姓名,险种,参保地,网格,灵活就业,单位编号,参保日期\n"
+                     f"居民身份证,{n},王芳,城乡居民,{HANBIN},{GRID_A},否,,2024-09-10\n", encoding="utf-8")
+    refused(capsys, "TOKEN_MISSING", "import", str(sheet))
+    hostile.attempt("import without a token", written=_person_events(n) != 0)
+    with pytest.raises(SystemExit) as stop:  # there is no --user to name someone on trust
+        run(capsys, "import", str(sheet), "--user", "clerk.hb")
+    hostile.attempt("import naming a user on trust", written=_person_events(n) != 0)
+    assert stop.value.code == 2
+    run_as(monkeypatch, tmp_path / "tax", "tax_integration", [HANBIN], user="tax")
+    refused(capsys, "ROLE_FORBIDDEN", "import", str(sheet))
+    hostile.attempt("import with a token of another role", written=_person_events(n) != 0)
+    run_as(monkeypatch, tmp_path / "hy", "clerk", ["610921"], user="clerk.hy")
+    status, out, _ = run(capsys, "import", str(sheet), "--json")
+    hostile.attempt("import into a region the token does not cover", written=_person_events(n) != 0)
+    assert status == 1 and json.loads(out)["lines"][0]["code"] == "REGION_NOT_IN_SCOPE"
+
+
+def test_explaining_a_discrepancy_names_no_one_on_trust(tmp_path, monkeypatch, capsys, hostile):
+    from tests.unit.cli_support import embedded, refused
+
+    embedded(monkeypatch, tmp_path, "hostile-explain")
+    refused(capsys, "TOKEN_MISSING", "reconcile", "explain", "D-1", "--note", "x")
+    hostile.attempt("reconcile explain without a token", written=False)
+    with pytest.raises(SystemExit):
+        from ledger.cli import main
+
+        main(["reconcile", "explain", "D-1", "--note", "x", "--user", "someone"])
+    capsys.readouterr()
+    hostile.attempt("reconcile explain naming a user on trust", written=False)
