@@ -168,8 +168,9 @@ def dead_letters(ledger: Any, *, topic: str | None = None, code: str | None = No
         letter = _letter(rejection, ledger if who is not None else None)  # the region only when scoping
         if who is not None and not visible_to(letter, who):
             if ids is not None:
-                raise DomainError("DEAD_LETTER_NOT_FOUND", f"no dead letter {rejection_id} in your regions "
-                                                           f"{', '.join(sorted(who.scopes)) or '-'} (你的参保地没有该拒收记录)")
+                mine = ", ".join(sorted(who.scopes)) or "-"
+                raise DomainError("DEAD_LETTER_NOT_FOUND",
+                                  f"no dead letter {rejection_id} in your regions {mine} (你的参保地没有该拒收记录)")
             continue
         if topic is not None and letter.topic != topic and not letter.topic.endswith("." + topic):
             continue
