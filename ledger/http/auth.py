@@ -58,7 +58,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Mapping
 
 from ledger.domain.errors import DomainError
 from ledger.domain.places import parse_grid_code, validate_region_code
@@ -306,6 +307,25 @@ def write_token_file(path: str | Path, entries: Iterable[TokenEntry]) -> None:
         text = json.dumps({"tokens": [e.as_dict() for e in entries]}, ensure_ascii=False, indent=2) + "\n"
     else:
         text = _TOKENS_HEADER + "".join(_toml_entry(e) for e in entries)
+    _write_atomically(path, text)
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """One writer of the tokens file at a time (``token add`` and ``token revoke`` read, then rewrite)."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """A running server never reads a half-written file (which it would have to refuse: fail closed)."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -327,6 +347,11 @@ def revoke_tokens(path: str | Path, who: str, *, at: str | None = None) -> list[
     """
     from datetime import datetime, timezone
 
+    with _file_lock(Path(path)):
+        return _revoke(Path(path), who, at=at or datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+
+def _revoke(path: Path, who: str, *, at: str) -> list[TokenEntry]:
     entries = read_token_file(path)
     key = who.strip()
     by_user = [e for e in entries if e.user == key]
@@ -341,10 +366,9 @@ def revoke_tokens(path: str | Path, who: str, *, at: str | None = None) -> list[
     live = [e for e in chosen if not e.revoked]
     if not live:
         raise TokenFileError(f"{key!r}: already revoked")
-    when = at or datetime.now(timezone.utc).isoformat(timespec="seconds")
     ids = {e.sha256 for e in live}
-    write_token_file(path, [replace(e, revoked=when) if e.sha256 in ids else e for e in entries])
-    return [replace(e, revoked=when) for e in live]
+    write_token_file(path, [replace(e, revoked=at) if e.sha256 in ids else e for e in entries])
+    return [replace(e, revoked=at) for e in live]
 
 
 def add_token(path: str | Path, *, user: str, role: str, scopes: Iterable[str], expires: date | None = None) -> str:
@@ -354,19 +378,16 @@ def add_token(path: str | Path, *, user: str, role: str, scopes: Iterable[str], 
     entry = _entry({"user": user, "role": role, "scopes": list(scopes), "sha256": token_hash(token),
                     "created": date.today().isoformat(),
                     **({"expires": expires.isoformat()} if expires else {})}, "new token")
-    existing = read_token_file(path) if path.exists() else []
-    if any(e.sha256 == entry.sha256 for e in existing):  # pragma: no cover - 256 random bits
-        raise TokenFileError("token collision; run the command again")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".json":
-        data = {"tokens": [e.as_dict() for e in existing] + [entry.as_dict()]}
-        path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    else:
-        if not path.exists():
-            path.write_text(_TOKENS_HEADER, encoding="utf-8")
-        with path.open("a", encoding="utf-8") as f:
-            f.write(_toml_entry(entry))
-    path.chmod(0o600)
+    with _file_lock(path):
+        existing = read_token_file(path) if path.exists() else []
+        if any(e.sha256 == entry.sha256 for e in existing):  # pragma: no cover - 256 random bits
+            raise TokenFileError("token collision; run the command again")
+        if path.suffix.lower() == ".json":
+            data = {"tokens": [e.as_dict() for e in existing] + [entry.as_dict()]}
+            _write_atomically(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+        else:  # the file as it is (its comments too) plus the new entry
+            before = path.read_text(encoding="utf-8") if path.exists() else _TOKENS_HEADER
+            _write_atomically(path, before + _toml_entry(entry))
     return token
 
 

@@ -444,3 +444,15 @@ def test_explaining_a_discrepancy_names_no_one_on_trust(tmp_path, monkeypatch, c
         main(["reconcile", "explain", "D-1", "--note", "x", "--user", "someone"])
     capsys.readouterr()
     hostile.attempt("reconcile explain naming a user on trust", written=False)
+
+
+def test_a_revoked_token_is_refused_on_the_command_line(tmp_path, monkeypatch, capsys, hostile):
+    from tests.unit.cli_support import embedded, refused, run_as
+
+    embedded(monkeypatch, tmp_path, "hostile-revoked-cli")
+    run_as(monkeypatch, tmp_path, "clerk", [HANBIN], user="clerk.hb")
+    assert ledger_main(["token", "revoke", "clerk.hb", "--file", str(tmp_path / "tokens.toml")]) == 0
+    capsys.readouterr()
+    refused(capsys, "TOKEN_REVOKED", "clerk", "enroll", "--id-number", number(11), "--name", "王芳", "--scheme",
+            "RESIDENT", "--region-code", HANBIN, "--grid-code", GRID_A, "--effective-date", "2024-09-10")
+    hostile.attempt("revoked token on the command line", written=_person_events(number(11)) != 0)
