@@ -185,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("dlq", help="dead letters: the feed records the consumers refused; list, re-submit after a fix")
     dlq = p.add_subparsers(dest="dlq_command", required=True)
-    d = dlq.add_parser("list", help="refused records not re-submitted yet (--all: every one), oldest first")
+    d = dlq.add_parser("list", help="refused records not re-submitted yet (--all: every one), oldest first; "
+                                    "a clerk's regions only, an auditor's all")
     d.add_argument("--topic", help="only this feed topic (e.g. tax.payments.v1)")
     d.add_argument("--code", help="only this error code (e.g. POLICY_REGION_UNKNOWN)")
     d.add_argument("--all", action="store_true", help="also those already re-submitted")

@@ -9,8 +9,11 @@ shown to those clerks and to auditors only. Arrears lists follow the same scopes
 On the command line the principal comes from ``LEDGER_TOKEN`` (the token ``ledger token
 add`` printed) checked against the tokens file ``LEDGER_TOKENS_FILE``: the commands that
 show personal data (``person``, ``entitlement``, ``gaps``, ``arrears``, ``history``,
-``dlq``) refuse to run without one, with the same codes as the API (``TOKEN_MISSING``,
-``ROLE_FORBIDDEN``, ``SCOPE_FORBIDDEN``, ...).
+``dlq``) and those that write as someone (``clerk ...``, ``import``, ``dlq resubmit``,
+``reconcile explain``) refuse to run without one, with the same codes as the API
+(``TOKEN_MISSING``, ``TOKEN_REVOKED``, ``ROLE_FORBIDDEN``, ``SCOPE_FORBIDDEN``, ...).
+Dead letters are scoped like persons: a clerk sees those of their regions, an auditor all
+(:func:`consumers.dead_letters.visible_to`).
 """
 from __future__ import annotations
 

@@ -268,6 +268,8 @@ def read_token_file(path: str | Path) -> list[TokenEntry]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise TokenFileError(f"{path}: tokens file not found (create one with `ledger token add`)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TokenFileError(f"{path}: tokens file cannot be read: {exc}") from None
     try:
         data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:

@@ -456,3 +456,14 @@ def test_a_revoked_token_is_refused_on_the_command_line(tmp_path, monkeypatch, c
     refused(capsys, "TOKEN_REVOKED", "clerk", "enroll", "--id-number", number(11), "--name", "王芳", "--scheme",
             "RESIDENT", "--region-code", HANBIN, "--grid-code", GRID_A, "--effective-date", "2024-09-10")
     hostile.attempt("revoked token on the command line", written=_person_events(number(11)) != 0)
+
+
+def test_a_tokens_file_that_is_not_text_refuses_the_command_line_with_a_code(tmp_path, monkeypatch, capsys,
+                                                                             hostile):
+    from tests.unit.cli_support import embedded, refused, run_as
+
+    embedded(monkeypatch, tmp_path, "hostile-binary-tokens")
+    run_as(monkeypatch, tmp_path, "auditor")
+    (tmp_path / "tokens.toml").write_bytes(b"\xff\xfe\x00 not text")
+    refused(capsys, "TOKENS_FILE_INVALID", "person", number(1))
+    hostile.attempt("command line with a binary tokens file", crashed=False)
