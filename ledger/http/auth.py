@@ -54,11 +54,11 @@ import re
 import secrets
 import threading
 import tomllib
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Mapping
 
 from ledger.domain.errors import DomainError
@@ -258,7 +258,9 @@ def _entry(raw: Any, where: str) -> TokenEntry:
             expires = date.fromisoformat(str(expires))
         except ValueError:
             raise TokenFileError(f"{where}: 'expires' must be a date YYYY-MM-DD") from None
-    text = {name: (str(raw[name]) if raw.get(name) not in (None, "") else None) for name in ("created", "revoked", "note")}
+    # any value of "revoked" (a date, true, even false) revokes: a hand edit errs on the closed side
+    text = {name: (str(raw[name]) if raw.get(name) not in (None, "") else None)
+            for name in ("created", "revoked", "note")}
     return TokenEntry(user=user, role=role, scopes=checked, sha256=sha, expires=expires, **text)
 
 
