@@ -641,10 +641,11 @@ class Person(Aggregate):
         One enrollment is in force at a time: enrolling again in the same scheme and
         region is refused; enrolling in another scheme of the same region is recorded but
         flagged as a duplicate (重复参保) of the one in force, to be resolved. Enrolling in
-        another region while an enrollment is in force is refused (``ENROLLED_ELSEWHERE``):
-        moving between regions is the transfer procedure (转移接续: the other region
-        transfers out, this one transfers in), so one region's clerk cannot take over, and
-        read, another region's insured person by enrolling them.
+        another region while an enrollment is in force is refused (``ENROLLED_ELSEWHERE``),
+        a transfer in included: moving between regions is the transfer procedure (转移接续:
+        the other region transfers out, which ends its enrollment, then this one transfers
+        in), so one region's clerk cannot take over, and read, another region's insured
+        person by enrolling them.
         """
         self.check_alive()
         if region_code not in policies.regions():
@@ -664,8 +665,7 @@ class Person(Aggregate):
                     f"already enrolled in {scheme} in region {region_code} since {current['start_date']}",
                     enrollment_id=current["enrollment_id"],
                 )
-            if channel != EnrollmentChannel.TRANSFER_IN:
-                self.check_not_enrolled_elsewhere(region_code)
+            self.check_not_enrolled_elsewhere(region_code)  # a transfer in too: the other region transfers out first
             duplicate_of = current["enrollment_id"]
         enrollment_id = enrollment_id or f"E{self.version + 1:06d}"
         self.trigger_event(

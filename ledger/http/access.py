@@ -43,8 +43,8 @@ def person_regions(person: Person) -> set[str]:
     and where they live.
 
     An enrollment flagged as a duplicate in another region than the one in force does not count:
-    such a duplicate (recorded before ``ENROLLED_ELSEWHERE`` refused them, or arriving by transfer)
-    must not open the person's full record to the second region's clerks (issue 17, item 6).
+    such a duplicate (recorded before ``ENROLLED_ELSEWHERE`` refused them) must not open the
+    person's full record to the second region's clerks (issue 17, item 6).
     """
     current = person.active_enrollment
     regions = {e["region_code"] for e in person.active_enrollments

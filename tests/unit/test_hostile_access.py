@@ -186,6 +186,21 @@ def test_a_clerk_cannot_take_over_another_regions_person_by_enrolling_them(clien
     assert r.json()["code"] == "ENROLLED_ELSEWHERE"
 
 
+def test_a_transfer_in_without_the_other_regions_transfer_out_is_refused(client, system, hostile):
+    from tests.unit.http_support import CLERK, CLERK_HANYIN, HANYIN, enroll
+
+    n = number(12, region=HANYIN)
+    enroll(client, n, headers=CLERK_HANYIN, region_code=HANYIN, grid_code=HANYIN_GRID)
+    before = event_count(system)
+    r = client.post("/transfers/in", headers=CLERK, json={
+        "id_type": "RESIDENT_ID", "id_number": n, "name": "王芳", "transfer_id": "ZY-FAKE", "counterpart_region": HANYIN,
+        "account_balance_fen": 500000, "contribution_months": 120, "scheme": "RESIDENT", "region_code": HANBIN,
+        "grid_code": GRID_A, "effective_date": "2025-03-02"})
+    hostile.attempt("transfer in of a person still enrolled elsewhere", status=r.status_code,
+                    written=event_count(system) != before)
+    assert (r.status_code, r.json()["code"]) == (409, "ENROLLED_ELSEWHERE")
+
+
 def test_the_transfer_procedure_still_moves_a_person(client, system):
     from tests.unit.http_support import CLERK, CLERK_HANYIN, HANYIN, enroll
 
