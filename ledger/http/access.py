@@ -46,9 +46,7 @@ def person_regions(person: Person) -> set[str]:
     such a duplicate (recorded before ``ENROLLED_ELSEWHERE`` refused them) must not open the
     person's full record to the second region's clerks (issue 17, item 6).
     """
-    current = person.active_enrollment
-    regions = {e["region_code"] for e in person.active_enrollments
-               if not e["duplicate_of"] or (current is not None and e["region_code"] == current["region_code"])}
+    regions = {e["region_code"] for e in _counted_enrollments(person)}
     regions.add(acting_region(person) or "")
     if person.household_grid:
         regions.add(person.household_grid[:6])
@@ -56,8 +54,15 @@ def person_regions(person: Person) -> set[str]:
     return regions
 
 
+def _counted_enrollments(person: Person) -> list[dict[str, Any]]:
+    """Active enrollments that open the person to a region: not a duplicate of another region's."""
+    current = person.active_enrollment
+    return [e for e in person.active_enrollments
+            if not e["duplicate_of"] or (current is not None and e["region_code"] == current["region_code"])]
+
+
 def person_grids(person: Person) -> set[str]:
-    grids = {e["grid_code"] for e in person.active_enrollments if e["grid_code"]}
+    grids = {e["grid_code"] for e in _counted_enrollments(person) if e["grid_code"]}
     if person.household_grid:
         grids.add(person.household_grid)
     return grids
