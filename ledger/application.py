@@ -108,6 +108,8 @@ class SourceKey:
 PreparedTaxRecord = tuple[PersonIdentity, UUID, SourceKey, UUID]
 #: The source-record kind of tax vouchers.
 PAYMENT_SOURCE_KIND = "tax-voucher"
+#: Conflicts kept for reconciliation: from any entrance, each is a dead letter (``ledger dlq list``).
+KEPT_CONFLICTS = frozenset({"VOUCHER_CONFLICT", "RECORD_CONFLICT"})
 
 
 class PreparedTaxRecords(list):  # type: ignore[type-arg]
@@ -311,6 +313,62 @@ class Ledger(Application):
 
     # ------------------------------------------------------------ the unit of work
     def _execute(
+        self,
+        person_id: UUID,
+        command: Callable[[Person], Any],
+        *,
+        provenance: Provenance,
+        source: SourceKey | None = None,
+        create: Callable[[], Person] | None = None,
+        describe: str = "",
+        tracking: Tracking | None = None,
+    ) -> Outcome:
+        """:meth:`_execute_command`; a record conflict sent over HTTP or the command line is also kept
+        as a dead letter, like one from a feed (the feed consumer keeps its own, with its position)."""
+        try:
+            return self._execute_command(person_id, command, provenance=provenance, source=source, create=create,
+                                         describe=describe, tracking=tracking)
+        except Conflict as e:
+            if e.code not in KEPT_CONFLICTS or tracking is not None or provenance.source == "kafka":
+                raise
+            kept = self._keep_conflict(e, person_id, source, provenance)
+            raise Conflict(e.code, f"{e.message}; kept as dead letter {kept} (`ledger dlq list`) "
+                                   "(凭证内容与已入账记录不一致：未入账，已记入拒收清单待核对)",
+                           **{**e.details, "dead_letter_id": str(kept)}) from None
+
+    def _keep_conflict(self, error: Conflict, person_id: UUID, source: SourceKey | None,
+                       provenance: Provenance) -> UUID:
+        """The conflict as a :class:`FeedRejection` of its entrance (api, cli, batch): once per content."""
+        import json
+
+        from ledger.domain.feed_rejection import FeedRejection
+
+        kind = source.kind if source is not None else "record"
+        key = source.key if source is not None else (provenance.record_key or "")
+        digest = source.digest if source is not None else (provenance.request_id or "")
+        entrance = f"{provenance.source}:{kind}"
+        rejection_id = FeedRejection.id_for_entrance(entrance, key, digest)
+        try:
+            self.repository.get(rejection_id)
+            return rejection_id  # the same conflicting content was kept before
+        except AggregateNotFoundError:
+            pass
+        summary = dict(source.summary) if source is not None else {}
+        raw = json.dumps({"entrance": provenance.source, "request_id": provenance.request_id,
+                          "user": provenance.user, "kind": kind, "key": key, "person_id": str(person_id),
+                          "region_code": summary.pop("region_code", None), "summary": summary},
+                         ensure_ascii=False, sort_keys=True).encode()
+        rejection = FeedRejection.keep_refused_request(
+            rejection_id, entrance=entrance, key=key, code=error.code, message=error.message, raw=raw,
+            received_at=datetime.now(timezone.utc))
+        try:
+            self.save(rejection)
+        except IntegrityError:
+            pass  # a concurrent request with the same content kept it first
+        log.warning("conflict_kept", code=error.code, entrance=entrance, key=key, dead_letter=str(rejection_id))
+        return rejection_id
+
+    def _execute_command(
         self,
         person_id: UUID,
         command: Callable[[Person], Any],
@@ -593,7 +651,8 @@ class Ledger(Application):
             key=voucher_key(record.tax_office, record.voucher_no),
             digest=content_digest(body),
             summary={"voucher_no": record.voucher_no, "tax_office": record.tax_office,
-                     "amount_fen": str(record.amount_fen), "kind": str(record.kind)},
+                     "amount_fen": str(record.amount_fen), "kind": str(record.kind),
+                     "region_code": str(record.region_code)},
         )
 
     def _payment_command(self, record: TaxPaymentRecord, provenance: Provenance) -> Callable[[Person], Any]:

@@ -185,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("dlq", help="dead letters: the feed records the consumers refused; list, re-submit after a fix")
     dlq = p.add_subparsers(dest="dlq_command", required=True)
-    d = dlq.add_parser("list", help="refused records not re-submitted yet (--all: every one), oldest first")
+    d = dlq.add_parser("list", help="refused records not re-submitted yet (--all: every one), oldest first; "
+                                    "a clerk's regions only, an auditor's all")
     d.add_argument("--topic", help="only this feed topic (e.g. tax.payments.v1)")
     d.add_argument("--code", help="only this error code (e.g. POLICY_REGION_UNKNOWN)")
     d.add_argument("--all", action="store_true", help="also those already re-submitted")
@@ -315,8 +316,9 @@ def cmd_feed(args: argparse.Namespace) -> int:
 
 
 def _print_dead_letters(letters: list[dict[str, Any]]) -> None:
-    _print_table([{**d, "resubmitted": d["resubmitted"][-1]["at"][:19] if d["resubmitted"] else ""} for d in letters],
-                 ["id", "source", "code", "received_at", "resubmitted", "message"])
+    _print_table([{**d, "resubmitted": d["resubmitted"][-1]["at"][:19] if d["resubmitted"] else "",
+                   "region": d["region_code"] or ""} for d in letters],
+                 ["id", "source", "region", "code", "received_at", "resubmitted", "message"])
     print(f"\n{len(letters)} dead letters")
 
 
@@ -324,11 +326,12 @@ def cmd_dlq_list(args: argparse.Namespace) -> int:
     from consumers.dead_letters import dead_letters
     from ledger.bootstrap import bootstrap
 
-    _reader().require_role(Role.CLERK, Role.AUDITOR, action="read dead letters")
+    who = _reader()
+    who.require_role(Role.CLERK, Role.AUDITOR, action="read dead letters")
     system = bootstrap()
     try:
         letters = [d.as_dict() for d in dead_letters(system.ledger, topic=args.topic, code=args.code,
-                                                      resubmitted=None if args.all else False)]
+                                                      resubmitted=None if args.all else False, who=who)]
         _emit(args, letters, _print_dead_letters)
     finally:
         system.close()
@@ -350,7 +353,9 @@ def cmd_dlq_resubmit(args: argparse.Namespace) -> int:
                                                       '(eval "$(python -m infra env)" for the local stack)')
         letters = dead_letters(system.ledger, topic=args.topic, code=args.code,
                                resubmitted=None if args.again else False,
-                               ids=parse_ids(args.ids) if args.ids else None)
+                               ids=parse_ids(args.ids) if args.ids else None, who=who)
+        if not args.ids:  # a selection by topic or code takes what can go back on a topic
+            letters = [d for d in letters if d.on_feed]
         if not args.dry_run:
             letters = resubmit(system.ledger, system.record_sink(), letters, user=who.user, reason=args.reason,
                                again=args.again)

@@ -10,6 +10,14 @@ same bytes back on the topic (``ledger dlq resubmit``, kept here as ``Resubmitte
 
 One aggregate per feed position: its id is derived from topic, partition and offset,
 so the same record refused twice (a redelivery) is the same rejection.
+
+A record conflict (``VOUCHER_CONFLICT``: the same voucher with other content) that came
+in over HTTP or the command line is kept here too, so every conflict is in one list
+whatever its entrance: its "topic" names the entrance (``api:tax-voucher``), it has no
+feed position (partition and offset -1), its raw value is a small JSON note (request,
+user, person id, region, what differed; no ID number), and its id is derived from the
+entrance, the record key and the content, so a resend of the same content is the same
+dead letter. Such a letter cannot be put on a topic (``ledger dlq resubmit`` refuses it).
 """
 from __future__ import annotations
 
@@ -62,6 +70,23 @@ class FeedRejection(Aggregate):
     @staticmethod
     def id_for(topic: str, partition: int, offset: int) -> UUID:
         return uuid5(_NAMESPACE, f"{topic}/{partition}/{offset}")
+
+    @staticmethod
+    def id_for_entrance(entrance: str, key: str, content_digest: str) -> UUID:
+        return uuid5(_NAMESPACE, f"entrance/{entrance}/{key}/{content_digest}")
+
+    @classmethod
+    def keep_refused_request(cls, rejection_id: UUID, *, entrance: str, key: str, code: str, message: str,
+                             raw: bytes, received_at: datetime) -> FeedRejection:
+        """A conflict refused at an entrance that has no feed position (HTTP, command line)."""
+        return cls._create(cls.Rejected, id=rejection_id, topic=entrance, partition=-1, offset=-1, key=key,
+                           code=code, message=message, raw_base64=base64.b64encode(raw).decode("ascii"),
+                           received_at=received_at)
+
+    @property
+    def on_feed(self) -> bool:
+        """Whether the record came from a Kafka feed (and can be put back on its topic)."""
+        return self.partition >= 0
 
     @classmethod
     def reject(

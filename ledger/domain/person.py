@@ -639,8 +639,13 @@ class Person(Aggregate):
         """Enroll in a scheme (参保登记).
 
         One enrollment is in force at a time: enrolling again in the same scheme and
-        region is refused; enrolling in another scheme or region is recorded but
-        flagged as a duplicate (重复参保) of the one in force, to be resolved.
+        region is refused; enrolling in another scheme of the same region is recorded but
+        flagged as a duplicate (重复参保) of the one in force, to be resolved. Enrolling in
+        another region while an enrollment is in force is refused (``ENROLLED_ELSEWHERE``),
+        a transfer in included: moving between regions is the transfer procedure (转移接续:
+        the other region transfers out, which ends its enrollment, then this one transfers
+        in), so one region's clerk cannot take over, and read, another region's insured
+        person by enrolling them.
         """
         self.check_alive()
         if region_code not in policies.regions():
@@ -660,6 +665,7 @@ class Person(Aggregate):
                     f"already enrolled in {scheme} in region {region_code} since {current['start_date']}",
                     enrollment_id=current["enrollment_id"],
                 )
+            self.check_not_enrolled_elsewhere(region_code)  # a transfer in too: the other region transfers out first
             duplicate_of = current["enrollment_id"]
         enrollment_id = enrollment_id or f"E{self.version + 1:06d}"
         self.trigger_event(
@@ -676,6 +682,19 @@ class Person(Aggregate):
             provenance=dict(provenance),
         )
         return self.enrollment(enrollment_id)
+
+    def check_not_enrolled_elsewhere(self, region_code: str) -> None:
+        """Refuse an enrollment in ``region_code`` while one in another region is in force (转移接续 instead)."""
+        elsewhere = sorted({e["region_code"] for e in self.active_enrollments} - {region_code})
+        if elsewhere:
+            raise Conflict(
+                "ENROLLED_ELSEWHERE",
+                f"该参保人已在参保地 {'、'.join(elsewhere)} 参保，不能在 {region_code} 重复参保登记；请办理医保关系"
+                f"转移接续：先由 {'、'.join(elsewhere)} 办理转出，再在本地办理转入 (the person is enrolled in region "
+                f"{', '.join(elsewhere)}: use the transfer procedure, transfer-out there, then transfer-in here)",
+                enrolled_region=elsewhere[0],
+                procedure="TRANSFER",
+            )
 
     def end_enrollment(
         self,

@@ -1,15 +1,19 @@
 """Who may read whom (数据访问权限): the rules the HTTP API and the ``ledger`` command share.
 
 A principal (a bearer token's user, role and scopes, :mod:`ledger.http.auth`) reads a
-person when it is an auditor, a clerk of a region the person is enrolled in or lives in,
+person when it is an auditor, a clerk of a region the person is enrolled in (not as a
+duplicate of another region's enrollment) or lives in,
 or the grid worker of a grid the person lives or is enrolled in; the full ID number is
 shown to those clerks and to auditors only. Arrears lists follow the same scopes.
 
 On the command line the principal comes from ``LEDGER_TOKEN`` (the token ``ledger token
 add`` printed) checked against the tokens file ``LEDGER_TOKENS_FILE``: the commands that
 show personal data (``person``, ``entitlement``, ``gaps``, ``arrears``, ``history``,
-``dlq``) refuse to run without one, with the same codes as the API (``TOKEN_MISSING``,
-``ROLE_FORBIDDEN``, ``SCOPE_FORBIDDEN``, ...).
+``dlq``) and those that write as someone (``clerk ...``, ``import``, ``dlq resubmit``,
+``reconcile explain``) refuse to run without one, with the same codes as the API
+(``TOKEN_MISSING``, ``TOKEN_REVOKED``, ``ROLE_FORBIDDEN``, ``SCOPE_FORBIDDEN``, ...).
+Dead letters are scoped like persons: a clerk sees those of their regions, an auditor all
+(:func:`consumers.dead_letters.visible_to`).
 """
 from __future__ import annotations
 
@@ -35,7 +39,14 @@ def acting_region(person: Person) -> str | None:
 
 
 def person_regions(person: Person) -> set[str]:
-    regions = {e["region_code"] for e in person.active_enrollments}
+    """The regions whose clerks read this person: where the enrollment in force is (or the last one was),
+    and where they live.
+
+    An enrollment flagged as a duplicate in another region than the one in force does not count:
+    such a duplicate (recorded before ``ENROLLED_ELSEWHERE`` refused them) must not open the
+    person's full record to the second region's clerks (issue 17, item 6).
+    """
+    regions = {e["region_code"] for e in _counted_enrollments(person)}
     regions.add(acting_region(person) or "")
     if person.household_grid:
         regions.add(person.household_grid[:6])
@@ -43,8 +54,15 @@ def person_regions(person: Person) -> set[str]:
     return regions
 
 
+def _counted_enrollments(person: Person) -> list[dict[str, Any]]:
+    """Active enrollments that open the person to a region: not a duplicate of another region's."""
+    current = person.active_enrollment
+    return [e for e in person.active_enrollments
+            if not e["duplicate_of"] or (current is not None and e["region_code"] == current["region_code"])]
+
+
 def person_grids(person: Person) -> set[str]:
-    grids = {e["grid_code"] for e in person.active_enrollments if e["grid_code"]}
+    grids = {e["grid_code"] for e in _counted_enrollments(person) if e["grid_code"]}
     if person.household_grid:
         grids.add(person.household_grid)
     return grids

@@ -32,7 +32,16 @@ role               may                                          scopes
 =================  ===========================================  ====================================
 
 ``ledger token add --user U --role R --scope S ...`` appends an entry and prints the new
-token once. The file is re-read when it changes, so a new token works without a restart.
+token once; ``ledger token list`` shows the entries (user, role, scopes, created, revoked,
+and the token id: the first 12 hex digits of the hash, never the token); ``ledger token
+revoke <user or token id>`` marks entries ``revoked`` (kept, for the record).
+
+A running server checks the file on every request (one ``stat``: size, mtime, inode) and
+re-reads it when it changed, so a new token works and a revoked one is refused at once,
+without a restart. The file **fails closed**: when it is deleted, unreadable or broken,
+every request that needs a token is refused with 503 ``TOKENS_UNAVAILABLE`` and an error
+log line ``tokens_file_unavailable``, until the file is fixed; the last good set is never
+kept.
 
 Messages of 401 and 403 answers are English with the Chinese in parentheses.
 """
@@ -45,17 +54,20 @@ import re
 import secrets
 import threading
 import tomllib
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from ledger.domain.errors import DomainError
 from ledger.domain.places import parse_grid_code, validate_region_code
 
 TOKENS_FILE_ENV = "LEDGER_TOKENS_FILE"
+TOKEN_ID_LENGTH = 12
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_HEX_ANY = re.compile(r"[0-9a-f]+")
 
 
 class Role(StrEnum):
@@ -83,6 +95,12 @@ class Forbidden(DomainError):
     """A valid token without the role or scope the request needs: 403."""
 
     http_status = 403
+
+
+class TokensUnavailable(DomainError):
+    """The tokens file cannot be read now: nobody is let in (fail closed), 503."""
+
+    http_status = 503
 
 
 class TokenFileError(ValueError):
@@ -164,13 +182,30 @@ class TokenEntry:
     scopes: frozenset[str]
     sha256: str
     expires: date | None = None
+    created: str | None = None
+    revoked: str | None = None  # when it was revoked (ISO instant); the entry stays, refused
+    note: str | None = None
+
+    @property
+    def token_id(self) -> str:
+        """What names a token in lists and in ``revoke``: the start of its hash (not a secret)."""
+        return self.sha256[:TOKEN_ID_LENGTH]
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"user": self.user, "role": self.role.value, "scopes": sorted(self.scopes),
                                "sha256": self.sha256}
+        for name in ("created", "revoked", "note"):
+            if getattr(self, name):
+                out[name] = getattr(self, name)
         if self.expires:
             out["expires"] = self.expires.isoformat()
         return out
+
+    def listing(self) -> dict[str, Any]:
+        """The entry as ``ledger token list`` shows it: no hash beyond the id, never a token."""
+        return {"token_id": self.token_id, "user": self.user, "role": self.role.value,
+                "scopes": sorted(self.scopes), "created": self.created or "",
+                "expires": self.expires.isoformat() if self.expires else "", "revoked": self.revoked or ""}
 
 
 def check_scopes(role: Role, scopes: Iterable[str]) -> frozenset[str]:
@@ -197,7 +232,7 @@ def check_scopes(role: Role, scopes: Iterable[str]) -> frozenset[str]:
 def _entry(raw: Any, where: str) -> TokenEntry:
     if not isinstance(raw, Mapping):
         raise TokenFileError(f"{where}: each token is a table with user, role, scopes and sha256")
-    unknown = set(raw) - {"user", "role", "scopes", "sha256", "expires", "created", "note"}
+    unknown = set(raw) - {"user", "role", "scopes", "sha256", "expires", "created", "note", "revoked"}
     if unknown:
         raise TokenFileError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
     user = str(raw.get("user") or "").strip()
@@ -223,7 +258,10 @@ def _entry(raw: Any, where: str) -> TokenEntry:
             expires = date.fromisoformat(str(expires))
         except ValueError:
             raise TokenFileError(f"{where}: 'expires' must be a date YYYY-MM-DD") from None
-    return TokenEntry(user=user, role=role, scopes=checked, sha256=sha, expires=expires)
+    # any value of "revoked" (a date, true, even false) revokes: a hand edit errs on the closed side
+    text = {name: (str(raw[name]) if raw.get(name) not in (None, "") else None)
+            for name in ("created", "revoked", "note")}
+    return TokenEntry(user=user, role=role, scopes=checked, sha256=sha, expires=expires, **text)
 
 
 def read_token_file(path: str | Path) -> list[TokenEntry]:
@@ -232,6 +270,8 @@ def read_token_file(path: str | Path) -> list[TokenEntry]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise TokenFileError(f"{path}: tokens file not found (create one with `ledger token add`)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TokenFileError(f"{path}: tokens file cannot be read: {exc}") from None
     try:
         data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
@@ -248,13 +288,91 @@ def read_token_file(path: str | Path) -> list[TokenEntry]:
     return entries
 
 
+_TOKENS_HEADER = "# Bearer tokens of the ledger HTTP API: only SHA-256 hashes, never tokens.\n"
+
+
 def _toml_entry(entry: TokenEntry) -> str:
     lines = ["", "[[tokens]]", f"user = {json.dumps(entry.user, ensure_ascii=False)}",
              f'role = "{entry.role.value}"', f"scopes = {json.dumps(sorted(entry.scopes))}",
-             f'sha256 = "{entry.sha256}"', f'created = "{date.today().isoformat()}"']
+             f'sha256 = "{entry.sha256}"', f'created = "{entry.created or date.today().isoformat()}"']
     if entry.expires:
         lines.append(f'expires = "{entry.expires.isoformat()}"')
+    for name in ("revoked", "note"):
+        if getattr(entry, name):
+            lines.append(f"{name} = {json.dumps(getattr(entry, name), ensure_ascii=False)}")
     return "\n".join(lines) + "\n"
+
+
+def write_token_file(path: str | Path, entries: Iterable[TokenEntry]) -> None:
+    """Replace the file with these entries, atomically (a reader sees the old or the new file, whole)."""
+    path = Path(path)
+    entries = list(entries)
+    if path.suffix.lower() == ".json":
+        text = json.dumps({"tokens": [e.as_dict() for e in entries]}, ensure_ascii=False, indent=2) + "\n"
+    else:
+        text = _TOKENS_HEADER + "".join(_toml_entry(e) for e in entries)
+    _write_atomically(path, text)
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """One writer of the tokens file at a time (``token add`` and ``token revoke`` read, then rewrite)."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """A running server never reads a half-written file (which it would have to refuse: fail closed)."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def revoke_tokens(path: str | Path, who: str, *, at: str | None = None) -> list[TokenEntry]:
+    """Mark as revoked every live token of user ``who``, or the one token whose id starts with ``who``.
+
+    Returns the entries revoked (raises :class:`TokenFileError` when nothing matches or an id prefix
+    is ambiguous). The entries stay in the file with the instant of revocation.
+    """
+    from datetime import datetime, timezone
+
+    with _file_lock(Path(path)):
+        return _revoke(Path(path), who, at=at or datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+
+def _revoke(path: Path, who: str, *, at: str) -> list[TokenEntry]:
+    entries = read_token_file(path)
+    key = who.strip()
+    by_user = [e for e in entries if e.user == key]
+    prefix = key.lower()
+    by_id = [e for e in entries if len(prefix) >= 6 and _HEX_ANY.fullmatch(prefix) and e.sha256.startswith(prefix)]
+    chosen = by_user or by_id
+    if not chosen:
+        raise TokenFileError(f"no token of user {key!r} and none whose id starts with {key!r} "
+                             "(see `ledger token list`; an id needs at least 6 hex digits)")
+    if not by_user and len(by_id) > 1:
+        raise TokenFileError(f"token id {key!r} matches {len(by_id)} tokens; give more digits")
+    live = [e for e in chosen if not e.revoked]
+    if not live:
+        raise TokenFileError(f"{key!r}: already revoked")
+    ids = {e.sha256 for e in live}
+    write_token_file(path, [replace(e, revoked=at) if e.sha256 in ids else e for e in entries])
+    return [replace(e, revoked=at) for e in live]
 
 
 def add_token(path: str | Path, *, user: str, role: str, scopes: Iterable[str], expires: date | None = None) -> str:
@@ -262,32 +380,45 @@ def add_token(path: str | Path, *, user: str, role: str, scopes: Iterable[str], 
     path = Path(path)
     token = secrets.token_urlsafe(32)
     entry = _entry({"user": user, "role": role, "scopes": list(scopes), "sha256": token_hash(token),
+                    "created": date.today().isoformat(),
                     **({"expires": expires.isoformat()} if expires else {})}, "new token")
-    existing = read_token_file(path) if path.exists() else []
-    if any(e.sha256 == entry.sha256 for e in existing):  # pragma: no cover - 256 random bits
-        raise TokenFileError("token collision; run the command again")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".json":
-        data = {"tokens": [e.as_dict() for e in existing] + [entry.as_dict()]}
-        path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    else:
-        if not path.exists():
-            path.write_text("# Bearer tokens of the ledger HTTP API: only SHA-256 hashes, never tokens.\n",
-                            encoding="utf-8")
-        with path.open("a", encoding="utf-8") as f:
-            f.write(_toml_entry(entry))
-    path.chmod(0o600)
+    with _file_lock(path):
+        existing = read_token_file(path) if path.exists() else []
+        if any(e.sha256 == entry.sha256 for e in existing):  # pragma: no cover - 256 random bits
+            raise TokenFileError("token collision; run the command again")
+        if path.suffix.lower() == ".json":
+            data = {"tokens": [e.as_dict() for e in existing] + [entry.as_dict()]}
+            _write_atomically(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+        else:  # the file as it is (its comments too) plus the new entry
+            before = path.read_text(encoding="utf-8") if path.exists() else _TOKENS_HEADER
+            _write_atomically(path, before + _toml_entry(entry))
     return token
 
 
 class TokenStore:
-    """Looks tokens up by hash; re-reads its file when the file changes."""
+    """Looks tokens up by hash; follows its file: re-read when it changes, shut when it breaks.
+
+    Fail closed: once the file is missing, unreadable or broken, :meth:`authenticate`
+    refuses everyone with ``TOKENS_UNAVAILABLE`` (503) until a good file is back; the
+    previous set of tokens is dropped, so a revocation written as a broken or deleted
+    file still takes effect.
+    """
 
     def __init__(self, entries: Iterable[TokenEntry], *, path: Path | None = None) -> None:
         self._path = path
         self._lock = threading.Lock()
-        self._mtime = path.stat().st_mtime_ns if path is not None else None
-        self._by_hash = {e.sha256: e for e in entries}
+        self._stamp = self._file_stamp() if path is not None else None
+        self._by_hash: dict[str, TokenEntry] | None = {e.sha256: e for e in entries}
+        self._problem: str | None = None
+
+    def _file_stamp(self) -> tuple[int, int, int, int] | None:
+        """What tells a changed file: inode, device, size, mtime (None: the file cannot be stat-ed)."""
+        assert self._path is not None
+        try:
+            st = self._path.stat()
+        except OSError:
+            return None
+        return (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns)
 
     @classmethod
     def from_file(cls, path: str | Path) -> TokenStore:
@@ -309,27 +440,42 @@ class TokenStore:
                     for t, (u, r, s) in tokens.items()])
 
     def _reload_if_changed(self) -> None:
+        """One ``stat`` per request (microseconds); the file is parsed again only when it changed."""
         if self._path is None:
             return
-        try:
-            mtime = self._path.stat().st_mtime_ns
-        except FileNotFoundError:
-            return  # keep the last good set rather than lock everyone out
-        if mtime == self._mtime:
+        stamp = self._file_stamp()
+        if stamp == self._stamp and stamp is not None:
             return
         with self._lock:
-            if mtime == self._mtime:
+            stamp = self._file_stamp()
+            if stamp == self._stamp and stamp is not None:
                 return
-            try:
-                self._by_hash = {e.sha256: e for e in read_token_file(self._path)}
-            except TokenFileError:
-                from ledger.log import get_logger
+            from ledger.log import get_logger
 
-                get_logger("ledger.http.auth").exception("tokens_file_unreadable_kept_previous")
-            self._mtime = mtime
+            log = get_logger("ledger.http.auth")
+            try:
+                if stamp is None:
+                    raise TokenFileError(f"{self._path}: tokens file not found or not readable")
+                entries = read_token_file(self._path)
+            except (TokenFileError, OSError, UnicodeDecodeError) as e:
+                if self._by_hash is not None or self._problem is None:
+                    # Loud, once per breakage: from now on every request is refused until the file is fixed.
+                    log.error("tokens_file_unavailable", path=str(self._path), problem=str(e),
+                              effect="every request needing a token is refused (503 TOKENS_UNAVAILABLE)")
+                self._by_hash = None
+                self._problem = str(e)
+                self._stamp = stamp
+                return
+            recovered = self._by_hash is None
+            self._by_hash = {e.sha256: e for e in entries}
+            self._problem = None
+            self._stamp = stamp
+            log.info("tokens_file_reloaded", path=str(self._path), tokens=len(entries),
+                     revoked=sum(1 for e in entries if e.revoked), recovered=recovered)
 
     def authenticate(self, authorization: str | None, *, today: date | None = None) -> Principal:
-        """The principal of an ``Authorization`` header value, or :class:`Unauthenticated`."""
+        """The principal of an ``Authorization`` header value, or :class:`Unauthenticated`
+        (:class:`TokensUnavailable` while the tokens file cannot be used)."""
         if not authorization:
             raise Unauthenticated(
                 "TOKEN_MISSING", "send your token as 'Authorization: Bearer <token>' (缺少访问令牌)")
@@ -339,9 +485,18 @@ class TokenStore:
             raise Unauthenticated(
                 "TOKEN_MALFORMED", "the Authorization header must read 'Bearer <token>' (访问令牌格式不正确)")
         self._reload_if_changed()
-        entry = self._by_hash.get(token_hash(token))
+        by_hash = self._by_hash
+        if by_hash is None:
+            raise TokensUnavailable(
+                "TOKENS_UNAVAILABLE",
+                "令牌文件缺失或无法读取，暂时拒绝所有请求；请管理员检查 LEDGER_TOKENS_FILE "
+                "(the tokens file is missing, unreadable or broken: every request is refused until it is fixed)")
+        entry = by_hash.get(token_hash(token))
         if entry is None:
             raise Unauthenticated("TOKEN_UNKNOWN", "this token is not valid; ask for a new one (访问令牌无效)")
+        if entry.revoked:
+            raise Unauthenticated("TOKEN_REVOKED", f"this token was revoked on {entry.revoked}; ask for a new one "
+                                                   "(访问令牌已被吊销)")
         if entry.expires is not None and (today or date.today()) > entry.expires:
             raise Unauthenticated(
                 "TOKEN_EXPIRED", f"this token expired on {entry.expires.isoformat()}; ask for a new one (访问令牌已过期)")

@@ -1,4 +1,4 @@
-"""The ``ledger serve``, ``ledger clerk``, ``ledger import`` and ``ledger token add`` subcommands.
+"""The ``ledger serve``, ``ledger clerk``, ``ledger import`` and ``ledger token add|list|revoke`` subcommands.
 
 Registered into ``ledger.cli.build_parser`` by :func:`add_http_commands`; nothing heavy is
 imported until a command runs.
@@ -168,6 +168,58 @@ def cmd_token_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tokens_path(args: argparse.Namespace) -> str | None:
+    from ledger.http.auth import TOKENS_FILE_ENV
+
+    path = args.file or os.environ.get(TOKENS_FILE_ENV)
+    if not path:
+        print(f"error: give --file or set {TOKENS_FILE_ENV}", file=sys.stderr)
+    return path
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    """The tokens file's entries; the token id is the start of the hash: the file holds no token to show."""
+    from ledger.http.auth import TokenFileError, read_token_file
+
+    path = _tokens_path(args)
+    if not path:
+        return 2
+    try:
+        rows = [e.listing() for e in read_token_file(path)]
+    except TokenFileError as e:
+        print(f"error TOKENS_FILE_INVALID: {e}", file=sys.stderr)
+        return 2
+    if not args.all:
+        rows = [r for r in rows if not r["revoked"]]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    from ledger.cli import _print_table
+
+    _print_table([{**r, "scopes": ",".join(r["scopes"])} for r in rows],
+                 ["token_id", "user", "role", "scopes", "created", "expires", "revoked"])
+    print(f"\n{len(rows)} tokens in {path}" + ("" if args.all else " (revoked ones: --all)"))
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    from ledger.http.auth import TokenFileError, revoke_tokens
+
+    path = _tokens_path(args)
+    if not path:
+        return 2
+    try:
+        revoked = revoke_tokens(path, args.who)
+    except TokenFileError as e:
+        print(f"error TOKEN_REVOKE_FAILED: {e}", file=sys.stderr)
+        return 2
+    for e in revoked:
+        print(f"revoked {e.token_id} ({e.user}, {e.role.value}) at {e.revoked}")
+    print(f"{len(revoked)} token(s) revoked in {path}; a running server refuses them from its next request",
+          file=sys.stderr)
+    return 0
+
+
 def add_http_commands(sub: Any) -> None:
     """Add ``serve``, ``clerk``, ``import`` and ``token`` to the ``ledger`` command's subparsers."""
     p = sub.add_parser("serve", help="run the HTTP API (tokens from LEDGER_TOKENS_FILE)")
@@ -195,3 +247,12 @@ def add_http_commands(sub: Any) -> None:
     t.add_argument("--expires", help="last valid day, YYYY-MM-DD")
     t.add_argument("--file", help="tokens file (default: $LEDGER_TOKENS_FILE)")
     t.set_defaults(func=cmd_token_add)
+    t = token_sub.add_parser("list", help="the tokens in the file: id, user, role, scopes, dates (never a token)")
+    t.add_argument("--all", action="store_true", help="also the revoked ones")
+    t.add_argument("--json", action="store_true")
+    t.add_argument("--file", help="tokens file (default: $LEDGER_TOKENS_FILE)")
+    t.set_defaults(func=cmd_token_list)
+    t = token_sub.add_parser("revoke", help="revoke every token of a user, or one token by its id (from `list`)")
+    t.add_argument("who", metavar="USER_OR_TOKEN_ID")
+    t.add_argument("--file", help="tokens file (default: $LEDGER_TOKENS_FILE)")
+    t.set_defaults(func=cmd_token_revoke)

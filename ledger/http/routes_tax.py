@@ -3,7 +3,8 @@
 The same records the Kafka feed ``tax.payments.v1`` carries, for an integration that
 cannot produce to Kafka. Exactly once per voucher (number + tax office): a resend
 answers 200 ``applied: false``; the same voucher with other content is 409
-``VOUCHER_CONFLICT`` and kept for reconciliation. The integration reads nothing.
+``VOUCHER_CONFLICT``, not applied, and kept as a dead letter (``details.dead_letter_id``;
+``ledger dlq list``, with the conflicts from the Kafka feed). The integration reads nothing.
 """
 from __future__ import annotations
 

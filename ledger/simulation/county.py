@@ -1677,7 +1677,8 @@ class _Builder:
             elif "DUPLICATE_REGION" in tags:
                 day = self.day(max(after, self.jan1 + timedelta(days=4)), self.as_of - timedelta(days=5))
                 other = rng.choice(self.others)
-                self.enroll(p, Scheme.RESIDENT, other, day, grid=self.other_grid(other))
+                # refused since cross-region enrollment needs the transfer procedure (转移接续)
+                self.enroll(p, Scheme.RESIDENT, other, day, grid=self.other_grid(other), error="ENROLLED_ELSEWHERE")
             elif "COUNTER_DOUBLE_ENTRY" in tags:
                 day = self.day(self.season_start + timedelta(days=5), self.as_of - timedelta(days=5))
                 self.enroll(p, Scheme.RESIDENT, self.region, day, error="ALREADY_ENROLLED")

@@ -4,7 +4,7 @@
     ledger reconcile open [--office O] [--region R] [--older-than DAYS]
     ledger reconcile summary [--county R] [--date D]  collected, recorded, difference per county and day
     ledger reconcile discrepancy <id>                 one discrepancy with its history
-    ledger reconcile explain <id> --note ... --user ...
+    ledger reconcile explain <id> --note ...          as the clerk in LEDGER_TOKEN (of the discrepancy's region)
     ledger reconcile export --format csv|xlsx --out FILE [--statement ID | open filters]
     ledger reconcile run [--source log|kafka]         catch up the ledger side, compare complete statements,
                                                       apply the time limit, publish results (once)
@@ -48,10 +48,9 @@ def add_reconcile_commands(sub: Any) -> None:
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_discrepancy)
 
-    q = rsub.add_parser("explain", help="explain a discrepancy (note and who)")
+    q = rsub.add_parser("explain", help="explain a discrepancy (a note), as the clerk in LEDGER_TOKEN")
     q.add_argument("discrepancy_id")
     q.add_argument("--note", required=True)
-    q.add_argument("--user", required=True)
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_explain)
 
@@ -252,12 +251,19 @@ def _pointer(p: dict[str, Any] | None) -> str:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from projections.reconciliation.reports import explain_discrepancy
-    from projections.reconciliation.wiring import reconciler
+    """Who explains is the token's clerk, of the discrepancy's region: never a name taken on trust."""
+    from ledger.http.access import cli_principal
+    from ledger.http.auth import Role
+    from projections.reconciliation.reports import discrepancy_report, explain_discrepancy
+    from projections.reconciliation.wiring import reconciler, store_of
 
+    who = cli_principal(purpose="explaining a discrepancy writes to the reconciliation record")
+    who.require_role(Role.CLERK, action="explain discrepancies")
     system = _system()
     try:
-        report = explain_discrepancy(reconciler(system), args.discrepancy_id, note=args.note, user=args.user)
+        found = discrepancy_report(store_of(system), args.discrepancy_id)
+        who.require_region((found.get("scope") or {}).get("region_code"))
+        report = explain_discrepancy(reconciler(system), args.discrepancy_id, note=args.note, user=who.user)
         _emit(args, report, _render_discrepancy)
     finally:
         system.close()

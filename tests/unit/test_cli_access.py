@@ -23,6 +23,13 @@ GRID_B = "610902100002"
 GRID_HANYIN = "610921100001"
 
 
+def hanbin_tax_record() -> bytes:
+    """A refused record's bytes: a tax record of 610902 (a dead letter's region comes from its record)."""
+    from tests.unit.test_dead_letters import PAYMENT, value
+
+    return value(PAYMENT)
+
+
 @pytest.fixture()
 def deployment(tmp_path, monkeypatch):
     """Embedded (SQLite) ledger with views: one resident in grid A, one in grid B, one in Hanyin; none paid 2026."""
@@ -34,7 +41,7 @@ def deployment(tmp_path, monkeypatch):
             pay_year(system.ledger, number(seq), 2025, date(2024, 10, 8), voucher=f"V{seq}")
         system.ledger.save(FeedRejection.reject(
             topic="tax.payments.v1", partition=1, offset=42, key="k", code="ID_CHECKSUM",
-            message=f"ID number {number(4)} fails its check digit", raw=b"raw bytes",
+            message=f"ID number {number(4)} fails its check digit", raw=hanbin_tax_record(),
             received_at=datetime(2025, 1, 2, tzinfo=timezone.utc)))
     finally:
         system.close()
@@ -135,6 +142,8 @@ def test_dead_letters_are_listed_for_clerks_and_auditors_with_ids_masked(deploym
     refused(capsys, "KAFKA_NOT_CONFIGURED", "dlq", "resubmit", letter["id"], "--reason", "fixed")
     refused(capsys, "SELECTION_REQUIRED", "dlq", "resubmit", "--reason", "fixed")
 
+    run_as(monkeypatch, deployment, "clerk", [HANYIN])  # another region's clerk: not theirs
+    assert json.loads(run(capsys, "dlq", "list", "--json")[1]) == []
     run_as(monkeypatch, deployment, "auditor")
     assert run(capsys, "dlq", "list")[0] == 0
     refused(capsys, "ROLE_FORBIDDEN", "dlq", "resubmit", letter["id"], "--reason", "auditors only read")

@@ -143,7 +143,12 @@ def test_one_enrollment_at_a_time_and_duplicates_are_flagged(ledger):
     with pytest.raises(Conflict) as err:
         enroll_resident(ledger, number)
     assert err.value.code == "ALREADY_ENROLLED"
-    ledger.enroll(id_type="RESIDENT_ID", id_number=number, name="王芳", scheme="EMPLOYEE", region_code="610921",
+    with pytest.raises(Conflict) as err:  # another region: the transfer procedure, not a second enrollment
+        ledger.enroll(id_type="RESIDENT_ID", id_number=number, name="王芳", scheme="EMPLOYEE", region_code="610921",
+                      employer_id="91610900MA123", effective_date=date(2025, 3, 1), provenance=API)
+    assert err.value.code == "ENROLLED_ELSEWHERE" and "转移接续" in err.value.message
+    assert ledger.get_person(pid).version == 2  # nothing written
+    ledger.enroll(id_type="RESIDENT_ID", id_number=number, name="王芳", scheme="EMPLOYEE", region_code=HANBIN,
                   employer_id="91610900MA123", effective_date=date(2025, 3, 1), provenance=API)
     person = ledger.get_person(pid)
     assert person.has_duplicate_enrollment

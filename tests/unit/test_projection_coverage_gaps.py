@@ -59,7 +59,7 @@ def town(ledger):
     grant(ledger, n, "MIN_LIVING", date(2024, 1, 1), record_id="MZ-5")  # owes 250 yuan, paid nothing
     n = number(7)
     p["duplicate"] = enroll(ledger, n, date(2025, 9, 10), grid=GRID_A)
-    enroll(ledger, n, date(2025, 11, 1), scheme="EMPLOYEE", region=HANYIN, employer_id="91610921XX")
+    enroll(ledger, n, date(2025, 11, 1), scheme="EMPLOYEE", employer_id="91610902XX")  # same region
     n = number(9)
     p["transfer"] = enroll(ledger, n, date(2024, 9, 10), grid=GRID_A)
     pay_year(ledger, n, 2025, date(2024, 10, 8))
@@ -113,7 +113,7 @@ def test_one_reason_per_person_subsidised_first(ledger, town):
     enrollments = view[town["duplicate"]]["history"]["enrollments"]
     assert len(enrollments) == 2 and all(e["event_id"] in duplicate["sources"] for e in enrollments)
     assert duplicate["detail"].startswith("not counted as covered: 2 enrollments in force (RESIDENT in 610902 汉滨区 "
-                                          "from 2025-09-10, EMPLOYEE in 610921 汉阴县 from 2025-11-01)")
+                                          "from 2025-09-10, EMPLOYEE in 610902 汉滨区 from 2025-11-01)")
     assert set(REASON_LABELS) == set(REASONS)
     # per grid and per township
     assert {g["person_id"] for g in gap_list(view, 2026, AS_OF, ledger.policies, grid=GRID_B)} == {
@@ -165,7 +165,7 @@ def test_a_duplicate_enrollment_is_not_counted_as_covered_even_when_paid_until_r
     pid = enroll(ledger, n, date(2024, 9, 10), grid=GRID_A)
     pay_year(ledger, n, 2025, date(2024, 10, 8))
     pay_year(ledger, n, 2026, date(2025, 10, 8))
-    enroll(ledger, n, date(2026, 1, 10), scheme="EMPLOYEE", region=HANYIN, employer_id="91610921XX")
+    enroll(ledger, n, date(2026, 1, 10), scheme="EMPLOYEE", employer_id="91610902XX")  # same region
     view = entitlement_view(ledger)
     assert _line(view, ledger, pid, date(2026, 1, 9)) is None  # one enrollment in force: covered
     line = _line(view, ledger, pid, AS_OF)
@@ -226,7 +226,7 @@ def test_record_problems_come_before_the_subsidised_reason(ledger):
     n = number(45)
     pid = enroll(ledger, n, date(2025, 9, 10), grid=GRID_A)
     grant(ledger, n, "MIN_LIVING", date(2024, 1, 1), record_id="MZ-45")  # owes 250 yuan, paid nothing
-    enroll(ledger, n, date(2025, 11, 1), scheme="EMPLOYEE", region=HANYIN, employer_id="91610921XX")
+    enroll(ledger, n, date(2025, 11, 1), scheme="EMPLOYEE", employer_id="91610902XX")  # same region
     line = _line(entitlement_view(ledger), ledger, pid, AS_OF)
     assert line["reason"] == "DUPLICATE_ENROLLMENT" and line["subsidised"] and line["subsidy_category"] == "MIN_LIVING"
     assert _line(entitlement_view(ledger), ledger, pid, date(2025, 12, 1))["reason"] == "DUPLICATE_ENROLLMENT"

@@ -272,7 +272,7 @@ def test_death_ends_coverage_on_the_day(ledger):
 def test_duplicate_enrollment_is_flagged(ledger):
     n = number(27)
     pid = enroll(ledger, n, date(2024, 9, 10))
-    enroll(ledger, n, date(2025, 3, 1), scheme="EMPLOYEE", region=HANYIN, employer_id="91610921XX")
+    enroll(ledger, n, date(2025, 3, 1), scheme="EMPLOYEE", employer_id="91610902XX")  # same region
     view = entitlement_view(ledger)
     assert row_of(view, pid, 2025)["duplicate_enrollment"] is True
     assert len(row_of(view, pid, 2025)["sources"]["duplicate_enrollment"]) == 1

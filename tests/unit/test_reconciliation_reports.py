@@ -14,6 +14,7 @@ from ledger.domain.errors import DomainError
 from projections.reconciliation import reports
 from projections.reconciliation.service import Reconciler
 from projections.reconciliation.store import SQLiteReconciliationStore, payment_record
+from tests.unit.cli_support import run_as
 from tests.unit.test_reconciliation_support import (
     HANBIN,
     HANYIN,
@@ -121,16 +122,23 @@ def test_cli_show_open_summary(seeded, capsys):
     assert code == 2 and "STATEMENT_NOT_FOUND" in err
 
 
-def test_cli_explain_then_history_then_export(seeded, capsys, env):
+def test_cli_explain_then_history_then_export(seeded, capsys, env, monkeypatch):
     (d,) = [x for x in reports.open_discrepancies(seeded.store) if x["class"] == "MISSING_IN_LEDGER"]
     note = "柜台缴费，税票未回传"
-    code, out, _ = run(capsys, "reconcile", "explain", d["id"], "--note", note, "--user", "clerk07")
+    monkeypatch.delenv("LEDGER_TOKEN", raising=False)
+    code, _, err = run(capsys, "reconcile", "explain", d["id"], "--note", note)
+    assert code == 2 and "TOKEN_MISSING" in err  # who explains is a token's holder, not a name given
+    run_as(monkeypatch, env / "other", "clerk", ["610921"], user="clerk.hanyin")
+    code, _, err = run(capsys, "reconcile", "explain", d["id"], "--note", note)
+    assert code == 2 and "SCOPE_FORBIDDEN" in err
+    run_as(monkeypatch, env, "clerk", [HANBIN], user="clerk07")
+    code, out, _ = run(capsys, "reconcile", "explain", d["id"], "--note", note)
     assert code == 0 and "EXPLAINED" in out
     code, out, _ = run(capsys, "reconcile", "discrepancy", d["id"], "--json")
     shown = json.loads(out)
     assert [h["action"] for h in shown["history"]] == ["FOUND", "EXPLAINED"]
     assert (shown["note"], shown["explained_by"]) == ("柜台缴费，税票未回传", "clerk07")
-    code, _, err = run(capsys, "reconcile", "explain", d["id"], "--note", "", "--user", "x")
+    code, _, err = run(capsys, "reconcile", "explain", d["id"], "--note", "")
     assert code == 2 and "NOTE_REQUIRED" in err
     out_file = env / "open.xlsx"
     code, out, _ = run(capsys, "reconcile", "export", "--format", "xlsx", "--out", str(out_file))
