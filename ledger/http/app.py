@@ -24,6 +24,7 @@ from ledger.http import routes_commands, routes_grids, routes_imports, routes_pe
 from ledger.http import routes_export, routes_web
 from ledger.http.auth import TokenStore
 from ledger.http.errors import error_body, install_error_handlers
+from ledger.http.gate import EntranceGate
 from ledger.http.read_model import ReadQueries, ViewReads
 from ledger.log import get_logger
 
@@ -73,6 +74,8 @@ def create_app(system: System, tokens: TokenStore, *, reads: ReadQueries | None 
     app.state.tokens = tokens
     app.state.reads = reads if reads is not None else default_reads(system)
     install_error_handlers(app)
+    # Added before the request context, so it runs inside it: its refusals get a request id and a log line.
+    app.add_middleware(EntranceGate)
 
     @app.middleware("http")
     async def request_context(request: Request, call_next: Any) -> Any:
