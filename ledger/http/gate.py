@@ -23,9 +23,11 @@ route is about to run), so it can refuse before the body is received:
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from typing import Any, Awaitable, Callable, Iterable, Iterator
 
+import anyio
 from fastapi.routing import APIRoute
 from starlette.routing import compile_path
 
@@ -43,8 +45,8 @@ Send = Callable[[Message], Awaitable[None]]
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
-class BodyTooLarge(Exception):
-    """Raised into the route when a streamed body passes its limit (the gate answers 413)."""
+class BodyRefused(Exception):
+    """Raised into the route when its body passes the limit or arrives too slowly (the gate answers)."""
 
 
 class _Rule:
@@ -98,48 +100,52 @@ def too_large(limit: int) -> DomainError:
                    limit_bytes=limit)
 
 
+def too_slow(seconds: float) -> DomainError:
+    return refusal(408, "BODY_TOO_SLOW",
+                   f"请求体 {seconds:g} 秒内未传完，未处理；请检查网络后重发 "
+                   f"(the body did not arrive within {seconds:g} s; nothing was done)", limit_seconds=seconds)
+
+
 def json_shape_problem(body: bytes) -> DomainError | None:
     """BODY_TOO_COMPLEX when the JSON has too many keys or is nested too deep; None otherwise
     (also for a body that is not JSON: the framework answers that one with its usual 422)."""
-    keys = 0
-
-    def count(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        nonlocal keys
-        keys += len(pairs)
-        return dict(pairs)
-
+    # Upper bounds from the bytes: every key is followed by a colon, every level opens with { or [.
+    if body.count(b":") <= limits.JSON_MAX_KEYS and body.count(b"{") + body.count(b"[") <= limits.JSON_MAX_DEPTH:
+        return None
     try:
-        value = json.loads(body, object_pairs_hook=count)
+        value = json.loads(body)
     except RecursionError:
-        depth: int | None = None
+        keys, depth = None, None
     except ValueError:
         return None
     else:
-        depth = _depth(value)
+        keys, depth = _measure(value)
         if keys <= limits.JSON_MAX_KEYS and depth <= limits.JSON_MAX_DEPTH:
             return None
+    found = "nested too deep to parse" if depth is None else f"{keys:,}+ keys, depth {depth}+"
     return refusal(422, "BODY_TOO_COMPLEX",
-                   f"请求体的字段过多或嵌套过深，未处理 (the JSON body has {keys:,} keys"
-                   f"{'' if depth is None else f' and depth {depth}'}; at most {limits.JSON_MAX_KEYS} keys and "
-                   f"depth {limits.JSON_MAX_DEPTH} are read)",
-                   keys=keys, depth=depth, max_keys=limits.JSON_MAX_KEYS, max_depth=limits.JSON_MAX_DEPTH)
+                   f"请求体的字段过多或嵌套过深，未处理 (the JSON body has {found}; at most "
+                   f"{limits.JSON_MAX_KEYS} keys and depth {limits.JSON_MAX_DEPTH} are read)",
+                   max_keys=limits.JSON_MAX_KEYS, max_depth=limits.JSON_MAX_DEPTH)
 
 
-def _depth(value: Any) -> int:
-    deepest, stack = 0, [(value, 1)]
+def _measure(value: Any) -> tuple[int, int]:
+    """(keys, depth) of a parsed JSON value, stopping as soon as either passes its limit."""
+    keys, deepest, stack = 0, 0, [(value, 1)]
     while stack:
         item, level = stack.pop()
         if isinstance(item, dict):
+            keys += len(item)
             children: Any = item.values()
         elif isinstance(item, list):
             children = item
         else:
             continue
         deepest = max(deepest, level)
-        if level > limits.JSON_MAX_DEPTH:
+        if keys > limits.JSON_MAX_KEYS or deepest > limits.JSON_MAX_DEPTH:
             break
         stack.extend((c, level + 1) for c in children)
-    return deepest
+    return keys, deepest
 
 
 async def _answer(send: Send, error: DomainError, headers: dict[str, str] | None = None) -> None:
@@ -193,8 +199,8 @@ class EntranceGate:
         if rule.json_body and scope.get("method") in _BODY_METHODS:
             try:
                 body = await counted.read_all()
-            except BodyTooLarge:
-                await self._refuse(send, too_large(rule.body_limit))
+            except BodyRefused:
+                await self._refuse(send, counted.error or too_large(rule.body_limit))
                 return
             problem = json_shape_problem(body)
             if problem is not None:
@@ -205,20 +211,34 @@ class EntranceGate:
         if rule.heavy is None:
             await self._run(scope, counted, send)
             return
-        slots = limits.HEAVY_SLOTS[rule.heavy]
-        if self.busy[rule.heavy] >= slots:
+        if not await self._take_slot(rule.heavy):
+            slots = limits.HEAVY_SLOTS[rule.heavy]
             await self._refuse(send, refusal(
                 503, "SERVER_BUSY",
-                f"服务器正忙（已有 {slots} 个{rule.heavy}任务在处理），请 {limits.BUSY_RETRY_AFTER_SECONDS} 秒后重发同一请求 "
-                f"(every {rule.heavy} slot is taken; nothing was started; send the same request again later)",
+                f"服务器正忙（{slots} 个{rule.heavy}任务正在处理），请 {limits.BUSY_RETRY_AFTER_SECONDS} 秒后重发同一请求 "
+                f"(every {rule.heavy} slot stayed taken for {limits.BUSY_WAIT_SECONDS:g} s; nothing was started; "
+                f"send the same request again later)",
                 kind=rule.heavy, slots=slots, retry_after_seconds=limits.BUSY_RETRY_AFTER_SECONDS),
                 {"Retry-After": str(limits.BUSY_RETRY_AFTER_SECONDS)})
             return
-        self.busy[rule.heavy] += 1  # one event loop: no lock needed between the check and this
         try:
             await self._run(scope, counted, send)
         finally:
             self.busy[rule.heavy] -= 1
+
+    async def _take_slot(self, kind: str) -> bool:
+        """A slot of ``kind`` (True), waiting for one at most BUSY_WAIT_SECONDS (False then).
+
+        The body has not been read yet: a waiting request holds a connection, not memory.
+        One event loop runs the gate, so checking and taking need no lock.
+        """
+        deadline = time.monotonic() + limits.BUSY_WAIT_SECONDS
+        while self.busy[kind] >= limits.HEAVY_SLOTS[kind]:
+            if time.monotonic() >= deadline:
+                return False
+            await anyio.sleep(0.02)
+        self.busy[kind] += 1
+        return True
 
     async def _refuse(self, send: Send, error: DomainError, headers: dict[str, str] | None = None) -> None:
         log.info("request_refused_at_gate", code=error.code, status=error.http_status)
@@ -234,7 +254,7 @@ class EntranceGate:
 
         async def guarded_send(message: Message) -> None:
             nonlocal started
-            if counted.overflowed:
+            if counted.error is not None:
                 return
             if message["type"] == "http.response.start":
                 started = True
@@ -242,36 +262,45 @@ class EntranceGate:
 
         try:
             await self.app(scope, counted.receive, guarded_send)
-        except BodyTooLarge:
+        except BodyRefused:
             pass
         except Exception:
-            if not counted.overflowed:
+            if counted.error is None:
                 raise
-        if counted.overflowed and not started:
-            await self._refuse(send, too_large(counted.limit))
+        if counted.error is not None and not started:
+            await self._refuse(send, counted.error)
 
 
 class _CountedBody:
-    """The request's ``receive``, counting body bytes and stopping at the limit."""
+    """The request's ``receive``, counting body bytes, stopping at the limit and at the deadline."""
 
     def __init__(self, receive: Receive, limit: int) -> None:
         self._receive = receive
         self.limit = limit
         self.seen = 0
-        self.overflowed = False
+        self.error: DomainError | None = None
+        self._deadline = time.monotonic() + limits.BODY_READ_SECONDS
+        self._done = False
         self._replay: list[Message] = []
 
     async def receive(self) -> Message:
         if self._replay:
             return self._replay.pop(0)
-        if self.overflowed:
-            raise BodyTooLarge()
-        message = await self._receive()
+        if self.error is not None:
+            raise BodyRefused()
+        if self._done:  # after the body only a disconnect comes, whenever it comes
+            return await self._receive()
+        with anyio.move_on_after(max(self._deadline - time.monotonic(), 0)) as waited:
+            message = await self._receive()
+        if waited.cancelled_caught:
+            self.error = too_slow(limits.BODY_READ_SECONDS)
+            raise BodyRefused()
         if message["type"] == "http.request":
             self.seen += len(message.get("body", b""))
             if self.seen > self.limit:
-                self.overflowed = True
-                raise BodyTooLarge()
+                self.error = too_large(self.limit)
+                raise BodyRefused()
+            self._done = not message.get("more_body", False)
         return message
 
     async def read_all(self) -> bytes:

@@ -21,8 +21,10 @@ JSON nesting depth             8             422 ``BODY_TOO_COMPLEX``
 any other route's body         64 KiB        413 ``BODY_TOO_LARGE`` (they take none)
 problems listed in a 422       20            the rest counted in ``details.total``,
                                              ``details.truncated: true``
-imports running at once        2             503 ``SERVER_BUSY`` + ``Retry-After`` (a
-exports running at once        4             deliberate refusal: the work is not started)
+imports running at once        2             a request waits up to 2 s for a slot (body
+exports running at once        4             unread), then 503 ``SERVER_BUSY`` + ``Retry-After``
+                                             (a deliberate refusal: the work is not started)
+time to send the body          30 s          408 ``BODY_TOO_SLOW``
 =============================  ============  ==============================================
 
 Spreadsheets and feed files (``POST /imports``, ``ledger import``, ``ledger feed``; enforced
@@ -70,8 +72,12 @@ HEAVY_ROUTES: dict[str, str] = {
     "/grids/{code}/gaps.xlsx": "export",
 }
 HEAVY_SLOTS: dict[str, int] = {"import": 2, "export": 4}
+#: Seconds a heavy request waits for a slot (its body unread) before SERVER_BUSY.
+BUSY_WAIT_SECONDS = 2.0
 #: Seconds a caller refused with SERVER_BUSY is asked to wait (``Retry-After``).
 BUSY_RETRY_AFTER_SECONDS = 5
+#: Seconds from the request's headers to the last byte of its body (a trickled upload must not hold a slot).
+BODY_READ_SECONDS = 30.0
 
 
 def body_limit(route_path: str | None) -> int:
