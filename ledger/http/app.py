@@ -47,6 +47,12 @@ the request.
 
 **Errors** are `{"code", "message", "details"}`: the code is stable, the message says what to fix.
 
+**Limits** (`ledger.http.limits`). The token is checked before the body is read. Bodies: 64 KiB
+(`/imports`: 10 MiB), else 413 `BODY_TOO_LARGE`; at most 256 JSON keys, depth 8 (422
+`BODY_TOO_COMPLEX`); a 422 lists at most 20 problems (`details.total`). Imports and exports run a
+few at a time: 503 `SERVER_BUSY` with `Retry-After` when all are busy (nothing was started).
+Sheets: `FILE_TOO_LARGE`, `FILE_BOMB`, `FILE_TOO_MANY_ROWS`, `FILE_TOO_SLOW`.
+
 **Resends.** Send `X-Request-ID` and reuse it when retrying: a command already applied answers
 200 with `applied: false` instead of being applied twice.
 """

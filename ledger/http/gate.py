@@ -179,7 +179,9 @@ class EntranceGate:
             await self.app(scope, receive, send)
             return
         rule = self._rule(scope)
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        headers: dict[str, str] = {}
+        for key, value in scope.get("headers", []):  # the first of a repeated header, as Starlette reads it
+            headers.setdefault(key.decode("latin-1").lower(), value.decode("latin-1"))
         if rule.needs_token:
             try:
                 who = scope["app"].state.tokens.authenticate(headers.get("authorization"))

@@ -117,9 +117,11 @@ def _bomb(reason: str, **details: Any) -> FileTooLarge:
                         **details)
 
 
-def _too_many_rows(limits: SheetLimits) -> FileTooLarge:
-    return FileTooLarge("FILE_TOO_MANY_ROWS", f"文件超过 {limits.max_rows:,} 行上限，未导入；请拆分后重发 "
-                        f"(more than {limits.max_rows:,} rows; split the file)", limit_rows=limits.max_rows)
+def _too_many_rows(limits: SheetLimits, blank_too: bool = False) -> FileTooLarge:
+    what = (f"it reaches past line {limits.max_lines:,}, blank lines included" if blank_too
+            else f"more than {limits.max_rows:,} rows")
+    return FileTooLarge("FILE_TOO_MANY_ROWS", f"文件超过 {limits.max_rows:,} 行上限，未导入；请删除空行或拆分后重发 "
+                        f"({what}; split the file)", limit_rows=limits.max_rows, limit_lines=limits.max_lines)
 
 
 class _Clock:
@@ -166,6 +168,8 @@ def read_csv(data: bytes, limits: SheetLimits = IMPORT_SHEET) -> Sheet:
     try:
         for n, record in enumerate(csv.reader(_lines(text, limits), delimiter=delimiter), start=1):
             clock.check(n)
+            if n > limits.max_lines:
+                raise _too_many_rows(limits, blank_too=True)
             if header is None:
                 header = record
             elif any(record):  # blank lines are not kept: a file of newlines must not become a list of lists
@@ -233,6 +237,8 @@ def read_xlsx(data: bytes, limits: SheetLimits = IMPORT_SHEET) -> Sheet:
         for n, cells in enumerate(book.worksheets[0].iter_rows(values_only=True, max_col=limits.max_columns + 1),
                                   start=1):
             clock.check(n)
+            if n > limits.max_lines:
+                raise _too_many_rows(limits, blank_too=True)
             if header is None:
                 header = list(cells)
             elif any(c is not None and c != "" for c in cells):

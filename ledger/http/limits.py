@@ -40,6 +40,8 @@ XLSX: inflation ratio          100           413 ``FILE_BOMB`` (a member above 1
 rows: registration import      100,000       413 ``FILE_TOO_MANY_ROWS``, non-blank rows, counted
                                              while reading
 rows: feed file                1,000,000     413 ``FILE_TOO_MANY_ROWS``
+lines, blank ones included     2 x rows + 1  413 ``FILE_TOO_MANY_ROWS`` (a sheet whose last row
+                                             is row 1,048,576 is two bytes longer)
 columns (header)               64            413 ``FILE_TOO_MANY_COLUMNS``; cells past them
                                              are not read (an XLSX can declare 16,384)
 one CSV line                   64 Ki chars   413 ``FILE_LINE_TOO_LONG``
@@ -101,6 +103,12 @@ class SheetLimits:
     #: The ratio is judged on members at least this large inflated (tiny members compress oddly).
     xlsx_ratio_from: int = 1 * MIB
     max_seconds: float = 60.0
+
+    @property
+    def max_lines(self) -> int:
+        """Lines (rows) read including blank ones: an XLSX row number costs nothing, yet openpyxl
+        hands every row up to it over, one by one."""
+        return 2 * self.max_rows + 1
 
 
 #: The agencies' registration sheet (``POST /imports``, ``ledger import``).

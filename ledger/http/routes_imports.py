@@ -36,7 +36,7 @@ async def _read_upload(request: Request) -> tuple[bytes, str]:
     body = await request.body()
     content_type = request.headers.get("content-type", "")
     if content_type.lower().startswith("multipart/form-data"):
-        files = [p for p in parse_multipart(body, content_type) if p.name == "file"]
+        files = [p for p in await run_in_threadpool(parse_multipart, body, content_type) if p.name == "file"]
         if len(files) != 1:
             raise DomainError("BODY_INVALID", "send exactly one file in the form field 'file'")
         return files[0].data, files[0].filename or request.query_params.get("filename", "upload")
