@@ -160,7 +160,8 @@ def read_csv(data: bytes, limits: SheetLimits = IMPORT_SHEET) -> Sheet:
     if len(data) > limits.max_bytes:
         raise _too_large(limits, len(data))
     text, encoding = _decode(data)
-    first = text.split("\n", 1)[0]
+    end = text.find("\n")
+    first = text if end < 0 else text[:end]  # not split(): that would copy the whole file once more
     delimiter = "\t" if "\t" in first and "," not in first else ","
     clock = _Clock(limits)
     header: list[str] | None = None
