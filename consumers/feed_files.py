@@ -38,10 +38,10 @@ from ledger.domain.errors import DomainError
 from ledger.domain.identity import parse_identity
 from ledger.domain.person import require_fen
 from ledger.http.import_batch import ImportFileError, read_sheet
+from ledger.http.limits import FEED_SHEET
 from ledger.log import mask_text
 
 CST = timezone(timedelta(hours=8))
-MAX_ROWS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -223,19 +223,17 @@ def feed_file(feed_name: str, data: bytes, filename: str, sink: Any, *, topic_pr
               dry_run: bool = False) -> FeedReport:
     """Check every row of the file and (unless ``dry_run``) produce the good ones; the report names the bad ones.
 
-    Raises DomainError (``FEED_UNKNOWN``, ``FEED_COLUMNS``, ``IMPORT_FORMAT`` ...) when the file as a
+    Raises DomainError (``FEED_UNKNOWN``, ``FEED_COLUMNS``, ``IMPORT_FORMAT``, ``FILE_BOMB``,
+    ``FILE_TOO_MANY_ROWS`` ...) when the file as a
     whole cannot be read: nothing is sent then. Returns once the broker acknowledged every record sent.
     """
     feed = FEEDS.get(feed_name)
     if feed is None:
         raise DomainError("FEED_UNKNOWN", f"unknown feed {feed_name!r}; feeds: {', '.join(FEEDS)}")
-    try:
-        sheet = read_sheet(data, filename)
+    try:  # the limits of every spreadsheet the ledger reads (ledger.http.limits): size, zip bomb, rows, time
+        sheet = read_sheet(data, filename, FEED_SHEET)
     except ImportFileError as e:
-        raise DomainError(e.code, e.message) from None
-    if len(sheet.rows) > MAX_ROWS:
-        raise DomainError("FEED_TOO_LARGE", f"{len(sheet.rows):,} rows; split the file into parts of at most "
-                                            f"{MAX_ROWS:,} rows")
+        raise DomainError(e.code, e.message, **e.details) from None
     columns = Columns.of(feed, sheet.header)
     report = FeedReport(feed.name, topic_prefix + feed.topic, dry_run=dry_run)
     for line, cells in sheet.rows:

@@ -289,6 +289,8 @@ def cmd_feed(args: argparse.Namespace) -> int:
 
     from consumers.feed_files import feed_file
     from ledger.bootstrap import bootstrap
+    from ledger.http.import_batch import read_file
+    from ledger.http.limits import FEED_SHEET
 
     path = Path(args.file)
     if not path.is_file():
@@ -299,7 +301,7 @@ def cmd_feed(args: argparse.Namespace) -> int:
             raise DomainError("KAFKA_NOT_CONFIGURED", "feeding a topic needs the broker: set KAFKA_BOOTSTRAP_SERVERS "
                                                       '(eval "$(python -m infra env)"), or check the file with --dry-run')
         sink = None if args.dry_run else system.record_sink()
-        report = feed_file(args.feed, path.read_bytes(), path.name, sink, topic_prefix=system.settings.topic_prefix,
+        report = feed_file(args.feed, read_file(path, FEED_SHEET), path.name, sink, topic_prefix=system.settings.topic_prefix,
                            dry_run=args.dry_run)
     finally:
         system.close()

@@ -2,6 +2,8 @@
 
 * :mod:`ledger.http.app` -- ``create_app(system, tokens)``: the app, request ids, error bodies;
 * :mod:`ledger.http.auth` -- bearer tokens (hashes in a TOML/JSON file), roles and scopes;
+* :mod:`ledger.http.gate` -- the entrance gate: token before body, body limits, busy slots;
+* :mod:`ledger.http.limits` -- every limit on requests and uploaded or fed files, in one table;
 * :mod:`ledger.http.models` -- request bodies (money in integer fen, ISO dates, no unknown fields);
 * ``routes_*`` -- one module per route group;
 * :mod:`ledger.http.import_batch` -- the agencies' registration spreadsheet (CSV / XLSX), also

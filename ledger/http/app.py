@@ -24,6 +24,7 @@ from ledger.http import routes_commands, routes_grids, routes_imports, routes_pe
 from ledger.http import routes_export, routes_web
 from ledger.http.auth import TokenStore
 from ledger.http.errors import error_body, install_error_handlers
+from ledger.http.gate import EntranceGate
 from ledger.http.read_model import ReadQueries, ViewReads
 from ledger.log import get_logger
 
@@ -45,6 +46,12 @@ the request.
 (`AMOUNT_NOT_INTEGER_FEN`). **Dates** are `YYYY-MM-DD` (`DATE_INVALID` otherwise).
 
 **Errors** are `{"code", "message", "details"}`: the code is stable, the message says what to fix.
+
+**Limits** (`ledger.http.limits`). The token is checked before the body is read. Bodies: 64 KiB
+(`/imports`: 10 MiB), else 413 `BODY_TOO_LARGE`; at most 256 JSON keys, depth 8 (422
+`BODY_TOO_COMPLEX`); a 422 lists at most 20 problems (`details.total`). Imports and exports run a
+few at a time: 503 `SERVER_BUSY` with `Retry-After` when all are busy (nothing was started).
+Sheets: `FILE_TOO_LARGE`, `FILE_BOMB`, `FILE_TOO_MANY_ROWS`, `FILE_TOO_SLOW`.
 
 **Resends.** Send `X-Request-ID` and reuse it when retrying: a command already applied answers
 200 with `applied: false` instead of being applied twice.
@@ -73,6 +80,8 @@ def create_app(system: System, tokens: TokenStore, *, reads: ReadQueries | None 
     app.state.tokens = tokens
     app.state.reads = reads if reads is not None else default_reads(system)
     install_error_handlers(app)
+    # Added before the request context, so it runs inside it: its refusals get a request id and a log line.
+    app.add_middleware(EntranceGate)
 
     @app.middleware("http")
     async def request_context(request: Request, call_next: Any) -> Any:

@@ -42,7 +42,7 @@ def _clerk() -> Any:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from ledger.bootstrap import bootstrap
-    from ledger.http.import_batch import import_file
+    from ledger.http.import_batch import import_file, read_file
 
     path = Path(args.file)
     if not path.is_file():
@@ -51,7 +51,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     who = _clerk()
     system = bootstrap()
     try:
-        report = import_file(system.ledger, path.read_bytes(), path.name, user=who.user,
+        report = import_file(system.ledger, read_file(path), path.name, user=who.user,
                              request_id=f"cli-{uuid.uuid4().hex[:12]}", source="batch",
                              region_allowed=lambda region: region in who.scopes)
     finally:

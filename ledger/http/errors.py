@@ -5,7 +5,9 @@
 * a body or parameter pydantic refuses -> 422 with the first problem's code
   (``AMOUNT_NOT_INTEGER_FEN``, ``AMOUNT_NOT_POSITIVE``, ``DATE_INVALID``, ``INSTANT_INVALID``,
   otherwise ``BODY_INVALID`` for the body and ``PARAMETER_INVALID`` for the URL) and every
-  problem in ``details.errors`` as ``{field, code, message}``;
+  problem in ``details.errors`` as ``{field, code, message}`` (at most
+  :data:`ledger.http.limits.MAX_REPORTED_ERRORS`; beyond that ``details.total`` and
+  ``details.truncated``);
 * routing errors (unknown path, wrong method) -> their status with ``NOT_FOUND`` /
   ``METHOD_NOT_ALLOWED``;
 * a body the framework cannot parse at all (nested too deeply for the JSON parser, for
@@ -22,6 +24,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger.domain.errors import DomainError
+from ledger.http.limits import MAX_REPORTED_ERRORS
 from ledger.http.models import ERROR_CODES
 
 _DATE_TYPES = {"date_type", "date_parsing", "date_from_datetime_parsing", "date_from_datetime_inexact",
@@ -73,11 +76,15 @@ def validation_problems(errors: list[dict[str, Any]], *, where: str | None = Non
 
 
 def validation_error_response(errors: list[dict[str, Any]]) -> JSONResponse:
-    problems = validation_problems(errors)
+    """422 with the first problem's code; at most MAX_REPORTED_ERRORS problems listed, the total beside them."""
+    total = len(errors)
+    problems = validation_problems(errors[:MAX_REPORTED_ERRORS])
     first = problems[0] if problems else {"code": "BODY_INVALID", "message": "the request is not valid"}
-    more = f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})" if len(problems) > 1 else ""
-    return JSONResponse(status_code=422,
-                        content=error_body(first["code"], first["message"] + more, {"errors": problems}))
+    more = f" (and {total - 1} more problem{'s' if total > 2 else ''})" if total > 1 else ""
+    details: dict[str, Any] = {"errors": problems}
+    if total > len(problems):
+        details.update(total=total, truncated=True)
+    return JSONResponse(status_code=422, content=error_body(first["code"], first["message"] + more, details))
 
 
 def install_error_handlers(app: FastAPI) -> None:

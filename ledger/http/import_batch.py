@@ -36,12 +36,16 @@ import csv
 import hashlib
 import io
 import re
+import time
+import zipfile
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Callable, Iterable
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
 
 from ledger.domain.errors import Conflict, DomainError
 from ledger.domain.places import validate_region_code
+from ledger.http.limits import IMPORT_SHEET, MIB, SheetLimits
 from ledger.log import get_logger, mask_id_number
 from ledger.records import Provenance
 
@@ -77,7 +81,6 @@ _YES = {"是", "Y", "YES", "TRUE", "1"}
 _NO = {"", "否", "N", "NO", "FALSE", "0"}
 _DATE_FORMATS = (re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})"), re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})"),
                  re.compile(r"(\d{4})(\d{2})(\d{2})"))
-MAX_ROWS = 100_000
 
 
 class ImportFileError(DomainError):
@@ -97,6 +100,43 @@ class Sheet:
 
 
 # ---------------------------------------------------------------------------- reading the file
+class FileTooLarge(ImportFileError):
+    """The file is bigger than its limits (bytes, inflated size, rows): nothing was read or written."""
+
+    http_status = 413
+
+
+def _too_large(limits: SheetLimits, size: int) -> FileTooLarge:
+    return FileTooLarge("FILE_TOO_LARGE", f"文件超过 {limits.max_bytes // MIB} MB 上限，未导入；请拆分后重发 "
+                        f"(the file has {size:,} bytes; at most {limits.max_bytes:,} are read)",
+                        size_bytes=size, limit_bytes=limits.max_bytes)
+
+
+def _bomb(reason: str, **details: Any) -> FileTooLarge:
+    return FileTooLarge("FILE_BOMB", f"该 XLSX 文件解压后过大或压缩比异常，未打开；请另存为普通的 .xlsx 或 CSV 后重发 ({reason})",
+                        **details)
+
+
+def _too_many_rows(limits: SheetLimits, blank_too: bool = False) -> FileTooLarge:
+    what = (f"it reaches past line {limits.max_lines:,}, blank lines included" if blank_too
+            else f"more than {limits.max_rows:,} rows")
+    return FileTooLarge("FILE_TOO_MANY_ROWS", f"文件超过 {limits.max_rows:,} 行上限，未导入；请删除空行或拆分后重发 "
+                        f"({what}; split the file)", limit_rows=limits.max_rows, limit_lines=limits.max_lines)
+
+
+class _Clock:
+    """The reading-time limit, looked at every few hundred rows."""
+
+    def __init__(self, limits: SheetLimits) -> None:
+        self.limits = limits
+        self.deadline = time.monotonic() + limits.max_seconds
+
+    def check(self, rows: int) -> None:
+        if rows % 256 == 0 and time.monotonic() > self.deadline:
+            raise ImportFileError("FILE_TOO_SLOW", f"读取文件超过 {self.limits.max_seconds:g} 秒，已停止，未导入；请拆分后重发 "
+                                  f"(reading stopped after {rows:,} rows)", limit_seconds=self.limits.max_seconds)
+
+
 def _decode(data: bytes) -> tuple[str, str]:
     for encoding in ("utf-8-sig", "gb18030"):
         try:
@@ -106,41 +146,142 @@ def _decode(data: bytes) -> tuple[str, str]:
     raise ImportFileError("IMPORT_ENCODING", "the CSV file is neither UTF-8 nor GBK text; save it as CSV UTF-8")
 
 
-def read_csv(data: bytes) -> Sheet:
+def _lines(text: str, limits: SheetLimits) -> Iterator[str]:
+    """Physical lines, none longer than the limit (a line of a million commas is a million cells)."""
+    for line in io.StringIO(text, newline=""):
+        if len(line) > limits.max_line_chars:
+            raise FileTooLarge("FILE_LINE_TOO_LONG", f"文件中有一行超过 {limits.max_line_chars:,} 个字符，未导入 "
+                               f"(a line is longer than {limits.max_line_chars:,} characters)",
+                               limit_chars=limits.max_line_chars)
+        yield line
+
+
+def read_csv(data: bytes, limits: SheetLimits = IMPORT_SHEET) -> Sheet:
+    if len(data) > limits.max_bytes:
+        raise _too_large(limits, len(data))
     text, encoding = _decode(data)
-    first = text.split("\n", 1)[0]
+    end = text.find("\n")
+    first = text if end < 0 else text[:end]  # not split(): that would copy the whole file once more
     delimiter = "\t" if "\t" in first and "," not in first else ","
-    records = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-    if not records:
+    clock = _Clock(limits)
+    header: list[str] | None = None
+    rows: list[tuple[int, list[Any]]] = []
+    try:
+        for n, record in enumerate(csv.reader(_lines(text, limits), delimiter=delimiter), start=1):
+            clock.check(n)
+            if n > limits.max_lines:
+                raise _too_many_rows(limits, blank_too=True)
+            if header is None:
+                header = record
+            elif any(record):  # blank lines are not kept: a file of newlines must not become a list of lists
+                if len(rows) >= limits.max_rows:
+                    raise _too_many_rows(limits)
+                rows.append((n, record[:limits.max_columns + 1]))
+    except csv.Error as exc:
+        raise ImportFileError("IMPORT_FORMAT", f"the CSV file cannot be read ({exc}); save it again as CSV") from None
+    if header is None:
         raise ImportFileError("IMPORT_EMPTY", "the file is empty; the first row must be the column headers")
-    return Sheet("csv", encoding, records[0], [(n, r) for n, r in enumerate(records[1:], start=2)])
+    _check_width(header, limits)
+    return Sheet("csv", encoding, header, rows)
 
 
-def read_xlsx(data: bytes) -> Sheet:
+def _check_width(header: list[Any], limits: SheetLimits) -> None:
+    if len(header) > limits.max_columns and any(str(c or "").strip() for c in header[limits.max_columns:]):
+        raise FileTooLarge("FILE_TOO_MANY_COLUMNS", f"表头超过 {limits.max_columns} 列，未导入 "
+                           f"(the header has more than {limits.max_columns} columns)", limit_columns=limits.max_columns)
+
+
+def check_xlsx_container(data: bytes, limits: SheetLimits = IMPORT_SHEET) -> None:
+    """Refuse a zip bomb from the zip's own directory, before anything is inflated (FILE_BOMB).
+
+    The declared sizes can be trusted this far: Python's zipfile (which openpyxl reads
+    through) never inflates a member past its declared size; a member that would is damaged.
+    """
+    if len(data) > limits.max_bytes:
+        raise _too_large(limits, len(data))
+    try:
+        infos = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
+        raise ImportFileError("IMPORT_FORMAT", f"the file cannot be read as XLSX ({type(exc).__name__}); "
+                              "save it again as .xlsx or CSV") from None
+    if len(infos) > limits.xlsx_max_members:
+        raise _bomb(f"{len(infos):,} members in the zip, at most {limits.xlsx_max_members}", members=len(infos),
+                    limit_members=limits.xlsx_max_members)
+    inflated = sum(i.file_size for i in infos)
+    packed = sum(i.compress_size for i in infos)
+    if inflated > limits.xlsx_max_inflated:
+        raise _bomb(f"{inflated:,} bytes once inflated, at most {limits.xlsx_max_inflated:,}", inflated_bytes=inflated,
+                    limit_inflated_bytes=limits.xlsx_max_inflated)
+    for info in infos:
+        if info.file_size >= limits.xlsx_ratio_from and info.file_size > limits.xlsx_max_ratio * max(info.compress_size, 1):
+            raise _bomb(f"{info.filename} inflates {info.file_size // max(info.compress_size, 1):,} times, "
+                        f"at most {limits.xlsx_max_ratio}", member=info.filename, limit_ratio=limits.xlsx_max_ratio)
+    if inflated >= limits.xlsx_ratio_from and inflated > limits.xlsx_max_ratio * max(packed, 1):
+        raise _bomb(f"the workbook inflates {inflated // max(packed, 1):,} times, at most {limits.xlsx_max_ratio}",
+                    limit_ratio=limits.xlsx_max_ratio)
+
+
+def read_xlsx(data: bytes, limits: SheetLimits = IMPORT_SHEET) -> Sheet:
     from openpyxl import load_workbook
 
+    check_xlsx_container(data, limits)
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # zipfile / XML errors: the file is damaged or not XLSX
         raise ImportFileError("IMPORT_FORMAT", f"the file cannot be read as XLSX ({type(exc).__name__}); "
                               "save it again as .xlsx or CSV") from None
+    clock = _Clock(limits)
+    header: list[Any] | None = None
+    rows: list[tuple[int, list[Any]]] = []
     try:
-        rows = [list(r) for r in book.worksheets[0].iter_rows(values_only=True)]
+        # max_col: a sheet can declare 16,384 columns and a million rows in a few bytes
+        for n, cells in enumerate(book.worksheets[0].iter_rows(values_only=True, max_col=limits.max_columns + 1),
+                                  start=1):
+            clock.check(n)
+            if n > limits.max_lines:
+                raise _too_many_rows(limits, blank_too=True)
+            if header is None:
+                header = list(cells)
+            elif any(c is not None and c != "" for c in cells):
+                if len(rows) >= limits.max_rows:
+                    raise _too_many_rows(limits)
+                rows.append((n, list(cells)))
+    except ImportFileError:
+        raise
+    except Exception as exc:  # a member that inflates past its declared size, broken XML
+        raise ImportFileError("IMPORT_FORMAT", f"the file cannot be read as XLSX ({type(exc).__name__}); "
+                              "save it again as .xlsx or CSV") from None
     finally:
         book.close()
-    if not rows:
+    if header is None:
         raise ImportFileError("IMPORT_EMPTY", "the first sheet is empty; its first row must be the column headers")
-    header = ["" if c is None else str(c) for c in rows[0]]
-    return Sheet("xlsx", None, header, [(n, r) for n, r in enumerate(rows[1:], start=2)])
+    _check_width(header, limits)
+    return Sheet("xlsx", None, ["" if c is None else str(c) for c in header], rows)
 
 
-def read_sheet(data: bytes, filename: str = "") -> Sheet:
+def read_sheet(data: bytes, filename: str = "", limits: SheetLimits = IMPORT_SHEET) -> Sheet:
+    """The file's first sheet, within ``limits`` (the one reader of ``POST /imports``, ``ledger import``, ``ledger feed``)."""
+    if len(data) > limits.max_bytes:
+        raise _too_large(limits, len(data))
     name = filename.lower()
     if name.endswith(".xls") or data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
         raise ImportFileError("IMPORT_FORMAT", "old Excel .xls files are not read; save the sheet as .xlsx or CSV")
     if name.endswith(".xlsx") or data[:4] == b"PK\x03\x04":
-        return read_xlsx(data)
-    return read_csv(data)
+        return read_xlsx(data, limits)
+    return read_csv(data, limits)
+
+
+def read_file(path: str | Path, limits: SheetLimits = IMPORT_SHEET) -> bytes:
+    """A file's bytes for :func:`read_sheet`, refused by its size before it is read (the command line's way in)."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size > limits.max_bytes:
+        raise _too_large(limits, size)
+    with path.open("rb") as f:
+        data = f.read(limits.max_bytes + 1)  # the file may grow meanwhile
+    if len(data) > limits.max_bytes:
+        raise _too_large(limits, len(data))
+    return data
 
 
 def map_header(header: list[Any]) -> list[str | None]:
@@ -258,9 +399,6 @@ def import_sheet(
 ) -> list[dict[str, Any]]:
     """Register and enroll every row; one result per non-blank row, in order."""
     columns = map_header(sheet.header)
-    if len(sheet.rows) > MAX_ROWS:
-        raise ImportFileError("IMPORT_TOO_LARGE", f"the sheet has {len(sheet.rows)} rows; split it into files of at "
-                              f"most {MAX_ROWS}")
     results = []
     for line, cells in sheet.rows:
         if all(_text(c) == "" for c in cells):

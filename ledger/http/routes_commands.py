@@ -41,7 +41,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorOut, "description": "not a clerk, or not a clerk of this region"},
     404: {"model": ErrorOut, "description": "unknown person, or no policy table for the year"},
     409: {"model": ErrorOut, "description": "contradicts the ledger (already enrolled, voucher conflict, ...)"},
-    422: {"model": ErrorOut, "description": "a rule or the body's shape is broken; `code` says which"},
+    413: {"model": ErrorOut, "description": "body over 64 KiB (BODY_TOO_LARGE), refused unread"},
+    422: {"model": ErrorOut, "description": "a rule or the body's shape is broken; `code` says which "
+          "(BODY_TOO_COMPLEX: too many keys or nested too deep)"},
 }
 
 router = APIRouter(tags=["clerk commands (经办)"], responses=ERRORS)

@@ -23,6 +23,7 @@ router = APIRouter(tags=["tax bureau feed (税务)"], responses={
     200: {"model": OutcomeOut, "description": "the voucher was already recorded (`applied: false`)"},
     401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut},
     409: {"model": ErrorOut, "description": "the voucher was recorded with other content"},
+    413: {"model": ErrorOut, "description": "body over 64 KiB (BODY_TOO_LARGE), refused unread"},
     422: {"model": ErrorOut},
 })
 
