@@ -6,7 +6,9 @@ Every record the ledger publishes or takes in travels as::
 
 The fingerprint is the Rabin CRC-64 of the writer schema's Parsing Canonical Form,
 so a reader finds the exact schema the bytes were written with, without a schema
-registry server. :class:`SchemaRegistry` holds the ``.avsc`` files under
+registry server. A reader also accepts the fingerprint Apache Avro for Python gives
+the same schema (its canonical form keeps ``{"type":"int"}`` for a logical type; see
+``schemas/README.md``). :class:`SchemaRegistry` holds the ``.avsc`` files under
 ``schemas/``: the current version of every record (the reader schema) and the
 older versions kept in ``schemas/archive/`` (writer schemas only), so bytes written
 years ago still decode, upgraded to the current shape by Avro schema resolution.
@@ -41,6 +43,7 @@ from uuid import UUID
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.read import SchemaResolutionError
+from fastavro.schema import fingerprint as fastavro_fingerprint
 from fastavro.schema import to_parsing_canonical_form
 
 from ledger.domain.errors import DomainError
@@ -56,32 +59,17 @@ HEADER_SIZE = len(MAGIC) + 8
 #: anything larger is garbage and is refused before any parsing.
 MAX_MESSAGE_BYTES = 1_048_588
 
-_EMPTY = 0xC15D213AA4D7A795
-
-
-def _rabin_table() -> tuple[int, ...]:
-    table = []
-    for i in range(256):
-        fp = i
-        for _ in range(8):
-            fp = (fp >> 1) ^ (_EMPTY & -(fp & 1))
-        table.append(fp)
-    return tuple(table)
-
-
-_RABIN_TABLE = _rabin_table()
-
-
 def rabin_fingerprint(data: bytes) -> int:
-    """CRC-64-AVRO (Rabin) fingerprint of ``data`` as an unsigned 64-bit int (Avro spec)."""
-    fp = _EMPTY
-    for byte in data:
-        fp = (fp >> 8) ^ _RABIN_TABLE[(fp ^ byte) & 0xFF]
-    return fp
+    """CRC-64-AVRO (Rabin) fingerprint of ``data`` as an unsigned 64-bit int (Avro spec).
+
+    fastavro computes it (``fastavro.schema.fingerprint``, the same bytes as the table this
+    module used to carry); its hex is of the little-endian bytes, as on the wire.
+    """
+    return int.from_bytes(bytes.fromhex(fastavro_fingerprint(data.decode("utf-8"), "CRC-64-AVRO")), "little")
 
 
 def canonical_form(schema: Mapping[str, Any] | str) -> str:
-    """Parsing Canonical Form of a schema: what the fingerprint is taken over.
+    """Parsing Canonical Form of a schema (Avro spec): what the fingerprint is taken over.
 
     It drops docs, defaults, aliases and logical types, so a change of those alone
     keeps the fingerprint (and such a change needs no archived copy).
@@ -91,6 +79,62 @@ def canonical_form(schema: Mapping[str, Any] | str) -> str:
 
 def schema_fingerprint(schema: Mapping[str, Any] | str) -> int:
     return rabin_fingerprint(canonical_form(schema).encode("utf-8"))
+
+
+_PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
+
+
+def apache_python_canonical_form(schema: Mapping[str, Any] | str) -> str:
+    """The canonical form Apache Avro for Python (1.12) computes, which its fingerprint is taken over.
+
+    It differs from the spec's in one place: a primitive with a logical type stays an
+    object, ``{"type":"int"}`` instead of ``"int"`` (the spec's [PRIMITIVES] rule turns
+    it into the bare name; Java and fastavro follow the spec). Everything else is the
+    spec's form: full names, only name/type/fields/symbols/items/values/size, in that
+    order, a named type written out once and then referred to by its full name.
+    """
+    if isinstance(schema, str):
+        schema = json.loads(schema)
+    return _apache_pcf(schema, "", set())
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _full_name(name: str, namespace: str) -> str:
+    return name if "." in name or not namespace else f"{namespace}.{name}"
+
+
+def _apache_pcf(schema: Any, namespace: str, seen: set[str]) -> str:
+    if isinstance(schema, str):
+        return _json(schema if schema in _PRIMITIVES else _full_name(schema, namespace))
+    if isinstance(schema, list):
+        return "[" + ",".join(_apache_pcf(branch, namespace, seen) for branch in schema) + "]"
+    kind = schema["type"]
+    if not isinstance(kind, str):
+        return _apache_pcf(kind, namespace, seen)
+    if kind in _PRIMITIVES:
+        return _json({"type": kind}) if "logicalType" in schema else _json(kind)
+    if kind == "array":
+        return '{"type":"array","items":' + _apache_pcf(schema["items"], namespace, seen) + "}"
+    if kind == "map":
+        return '{"type":"map","values":' + _apache_pcf(schema["values"], namespace, seen) + "}"
+    full = _full_name(schema["name"], schema.get("namespace", namespace))
+    if full in seen:
+        return _json(full)
+    seen.add(full)
+    inner = full.rpartition(".")[0]
+    parts = [f'"name":{_json(full)}', f'"type":{_json(kind)}']
+    if kind in ("record", "error"):
+        fields = ",".join(f'{{"name":{_json(f["name"])},"type":{_apache_pcf(f["type"], inner, seen)}}}'
+                          for f in schema["fields"])
+        parts.append(f'"fields":[{fields}]')
+    elif kind == "enum":
+        parts.append(f'"symbols":{_json(list(schema["symbols"]))}')
+    elif kind == "fixed":
+        parts.append(f'"size":{int(schema["size"])}')
+    return "{" + ",".join(parts) + "}"
 
 
 def fingerprint_hex(fingerprint: int) -> str:
@@ -130,6 +174,9 @@ class SchemaEntry:
     parsed: dict[str, Any]  # fastavro's parsed form
     source: str  # file it came from
     archived: bool
+    #: The fingerprint Apache Avro for Python gives the same schema (see
+    #: :func:`apache_python_canonical_form`); equal to ``fingerprint`` without logical types.
+    apache_python_fingerprint: int = 0
 
     @property
     def header(self) -> bytes:
@@ -141,6 +188,8 @@ class SchemaRegistry:
 
     def __init__(self) -> None:
         self._by_fingerprint: dict[int, SchemaEntry] = {}
+        #: Apache Avro for Python's fingerprints of the same schemas, where they differ (accepted on read).
+        self._aliases: dict[int, SchemaEntry] = {}
         self._current: dict[str, SchemaEntry] = {}
         #: Per fingerprint, the compiled quick acceptance of a record (see :func:`_compile_accepts`).
         self._accepts: dict[int, Callable[[Any], bool]] = {}
@@ -193,6 +242,7 @@ class SchemaRegistry:
             parsed=parsed,
             source=source,
             archived=archived,
+            apache_python_fingerprint=rabin_fingerprint(apache_python_canonical_form(schema).encode("utf-8")),
         )
         if not archived:
             other = self._current.get(entry.full_name)
@@ -209,6 +259,12 @@ class SchemaRegistry:
             self._by_fingerprint[entry.fingerprint] = entry
         elif known.full_name != entry.full_name:  # would need a 64-bit collision
             raise SchemaError("AVRO_SCHEMA_INVALID", f"{source} and {known.source} share a fingerprint")
+        alias = entry.apache_python_fingerprint
+        if alias != entry.fingerprint:
+            other = self._by_fingerprint.get(alias) or self._aliases.get(alias)
+            if other is not None and other.full_name != entry.full_name:
+                raise SchemaError("AVRO_SCHEMA_INVALID", f"{source} and {other.source} share a fingerprint")
+            self._aliases.setdefault(alias, self._by_fingerprint[entry.fingerprint])
         return entry
 
     # -- lookups
@@ -236,7 +292,9 @@ class SchemaRegistry:
         return entry
 
     def writer(self, fingerprint: int) -> SchemaEntry:
-        entry = self._by_fingerprint.get(fingerprint)
+        """The schema a message was written with: by the spec's fingerprint (ours, Java's, fastavro's)
+        or by the one Apache Avro for Python computes for the same schema."""
+        entry = self._by_fingerprint.get(fingerprint) or self._aliases.get(fingerprint)
         if entry is None:
             raise DecodeError(
                 "AVRO_UNKNOWN_SCHEMA",
@@ -804,6 +862,7 @@ __all__ = [
     "SchemaEntry",
     "SchemaError",
     "SchemaRegistry",
+    "apache_python_canonical_form",
     "canonical_form",
     "decode",
     "default_registry",
