@@ -446,3 +446,34 @@ def test_spreadsheet_import_refuses_rows_dated_1899_or_before_birth_by_line(clie
     assert (lines[2]["code"], lines[3]["code"], lines[4]["status"]) == (
         "DATE_OUT_OF_RANGE", "DATE_BEFORE_BIRTH", "imported")
     assert after - before == 2  # the good row's registration and enrollment only
+
+
+def test_kafka_status_and_resident_records_with_dates_outside_the_window_are_dead_lettered(feed_system, hostile):
+    from events.inbound import (
+        RESIDENT_RECORD,
+        SUBSIDY_STATUS,
+        resident_record_to_avro,
+        status_record_to_avro,
+    )
+    from ledger.records import ResidentRecord, StatusRecord
+
+    broker = feed_system.inprocess_broker()
+    status = StatusRecord(record_id="S-1899", id_type="RESIDENT_ID", id_number=number(48), name="王芳",
+                          category="MIN_LIVING", granted=True, valid_from=date(1899, 1, 1), valid_to=None,
+                          department="汉滨区民政局", document_no="汉民发〔2025〕1号")
+    broker.produce("registry.status.v1", key=b"s", value=encode(SUBSIDY_STATUS, status_record_to_avro(status)))
+    resident = ResidentRecord(record_id="R-2999", id_type="RESIDENT_ID", id_number=number(49), name="王芳",
+                              grid_code="610902100001", status="RESIDENT", effective_date=date(2999, 1, 1))
+    broker.produce("registry.residents.v1", key=b"r",
+                   value=encode(RESIDENT_RECORD, resident_record_to_avro(resident)))
+    codes = []
+    for feed in ("status", "residents"):
+        runner = feed_consumer(feed_system, feed)
+        for _ in range(5):
+            got = runner.run_once(timeout=0)
+            if not got:
+                break
+            codes += [code for r in got for _o, code in r.rejected]
+            hostile.attempt(f"Kafka {feed} record dated outside the window",
+                            written=any(r.applied for r in got))
+    assert codes == ["DATE_OUT_OF_RANGE", "DATE_OUT_OF_RANGE"]
