@@ -345,8 +345,9 @@ class SchemaRegistry:
         except _Malformed as e:
             raise DecodeError(
                 "AVRO_MALFORMED",
-                f"the {writer.full_name} body holds a {e.problem} at byte {e.position}: a value outside its "
-                f"declared Avro type, refused rather than wrapped",
+                f"{writer.full_name} 记录第 {e.position} 字节处的变长整数超出其声明的 Avro 类型，已拒收（不截断取值），"
+                f"请发送方检查编码器 (the body holds a {e.problem} at byte {e.position}: a value outside its "
+                f"declared Avro type, refused rather than wrapped)",
                 writer=writer.full_name,
                 position=e.position,
             ) from None
