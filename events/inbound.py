@@ -28,6 +28,8 @@ from typing import Any
 from ledger.domain.errors import DomainError
 from ledger.domain.places import parse_grid_code
 from ledger.domain.vocabulary import PaymentKind, ResidenceStatus, Scheme, SubsidyCategory
+from ledger.policy import rules
+from ledger.policy.book import default_value_limits
 from ledger.records import ResidentRecord, StatusRecord, TaxPaymentRecord
 
 TAX_PAYMENT = "cn.medins.tax.v1.TaxPayment"
@@ -74,7 +76,7 @@ def _text(record: Mapping[str, Any], field: str, *, optional: bool = False, blan
     return value
 
 
-def _fen(record: Mapping[str, Any], field: str, *, optional: bool = False) -> Any:
+def _fen(record: Mapping[str, Any], field: str, *, optional: bool = False, allow_zero: bool = False) -> Any:
     value = record.get(field)
     if value is None:
         if optional:
@@ -82,10 +84,12 @@ def _fen(record: Mapping[str, Any], field: str, *, optional: bool = False) -> An
         raise _missing(field)
     if isinstance(value, bool) or not isinstance(value, int):
         raise _invalid(field, "a whole number of fen (分)", value)
-    return value
+    # The one value gate (positive, at most the policy ceiling: AMOUNT_TOO_LARGE), before the ledger sees it.
+    return rules.check_amount_fen(value, field, default_value_limits(), allow_zero=allow_zero)
 
 
-def _date(record: Mapping[str, Any], field: str, *, optional: bool = False) -> Any:
+def _date(record: Mapping[str, Any], field: str, *, optional: bool = False, window: bool = True) -> Any:
+    """A calendar date; a business date (``window``) must fall in the gate's plausible range."""
     value = record.get(field)
     if value is None:
         if optional:
@@ -93,6 +97,9 @@ def _date(record: Mapping[str, Any], field: str, *, optional: bool = False) -> A
         raise _missing(field)
     if isinstance(value, datetime) or not isinstance(value, date):
         raise _invalid(field, "a calendar date", value)
+    limits = default_value_limits()
+    if window or value < limits.earliest_date:
+        rules.check_business_date(value, field, limits)
     return value
 
 
@@ -102,6 +109,7 @@ def _instant(record: Mapping[str, Any], field: str) -> datetime:
         raise _missing(field)
     if not isinstance(value, datetime) or value.utcoffset() is None:
         raise _invalid(field, "a date and time with a time zone", value)
+    rules.check_business_date(value.date(), field, default_value_limits())
     return value
 
 
@@ -143,8 +151,8 @@ def tax_record_from_avro(record: Mapping[str, Any]) -> TaxPaymentRecord:
         kind=_code(record, "kind", PaymentKind, "PAYMENT_KIND_UNKNOWN", "record kind"),
         original_voucher_no=_text(record, "original_voucher_no", optional=True),
         original_tax_office=_text(record, "original_tax_office", optional=True),
-        assessed_base_fen=_fen(record, "assessed_base_fen", optional=True),
-        subsidy_fen=_fen(record, "subsidy_fen", optional=True),
+        assessed_base_fen=_fen(record, "assessed_base_fen", optional=True, allow_zero=True),
+        subsidy_fen=_fen(record, "subsidy_fen", optional=True, allow_zero=True),
         subsidy_type=_text(record, "subsidy_type", optional=True),
         reason=_text(record, "reason", blank_ok=True),
     )
@@ -195,7 +203,7 @@ def status_record_from_avro(record: Mapping[str, Any]) -> StatusRecord:
         category=category.value,
         granted=action == GRANT,
         valid_from=_date(record, "valid_from"),
-        valid_to=_date(record, "valid_to", optional=True),
+        valid_to=_date(record, "valid_to", optional=True, window=False),
         department=_text(record, "department"),
         document_no=_text(record, "document_no"),
         grant_id=_text(record, "grant_id", optional=True),

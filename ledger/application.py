@@ -568,6 +568,7 @@ class Ledger(Application):
                 raise ValueError
         except ValueError:
             raise DomainError("PERIOD_INVALID", f"month must look like 2025-03; got {month!r}") from None
+        rules.check_amount_fen(declared_base_fen, "declared_base_fen", self.policies.value_limits())
 
         def command(person: Person) -> None:
             current = person.active_enrollment

@@ -71,6 +71,9 @@ def cmd_policy(args: argparse.Namespace) -> int:
         "subsidies": {c: r.describe() for c, r in table.resident.subsidies.items()},
         "waiting_enabled": table.resident.waiting.enabled,
         "employee_rates_bp": {"employer": table.employee.employer_rate_bp, "employee": table.employee.employee_rate_bp},
+        # The value gate every entrance applies (ledger/policy/rules.py: check_amount_fen, check_business_date).
+        "amount_ceiling_fen": table.amount_ceiling_fen,
+        "business_dates": f"{book.value_limits().earliest_date}..{book.value_limits().latest_date}",
     }
 
     def render(p: dict[str, Any]) -> None:

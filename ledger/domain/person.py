@@ -27,6 +27,7 @@ from ledger.domain.chain import GENESIS_HASH, content_digest, event_digest
 from ledger.domain.errors import Conflict, DomainError
 from ledger.domain.places import parse_grid_code
 from ledger.policy import rules
+from ledger.policy.book import default_value_limits
 from ledger.domain.vocabulary import (
     AccountEntryReason,
     EnrollmentChannel,
@@ -51,33 +52,35 @@ Provenance = dict[str, str]
 
 # --------------------------------------------------------------------------- rules
 def require_fen(value: Any, field: str, *, allow_zero: bool = False) -> int:
-    """Money is a positive integer number of fen (分); floats and strings are refused."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise DomainError(
-            "AMOUNT_NOT_INTEGER_FEN",
-            f"{field} must be a whole number of fen (分), e.g. 40000 for 400 yuan; got {value!r}",
-            field=field,
-        )
-    if value < 0 or (value == 0 and not allow_zero):
-        raise DomainError(
-            "AMOUNT_NOT_POSITIVE",
-            f"{field} must be {'zero or more' if allow_zero else 'more than zero'} fen; got {value}",
-            field=field,
-        )
-    return value
+    """Money is a positive integer number of fen (分), at most the policy ceiling.
+
+    The aggregate runs the same gate as every entrance (:func:`rules.check_amount_fen`),
+    so no path into the ledger can record an amount the gate refuses.
+    """
+    return rules.check_amount_fen(value, field, default_value_limits(), allow_zero=allow_zero)
 
 
-def require_date(value: Any, field: str) -> date:
+def require_date(value: Any, field: str, *, window: bool = True) -> date:
+    """A calendar date; with ``window`` (business dates) inside the policy book's plausible range.
+
+    ``window=False`` only for an end of validity (a status valid to a date years ahead is normal).
+    """
+    if window:
+        return rules.check_business_date(value, field, default_value_limits())
     if isinstance(value, datetime) or not isinstance(value, date):
         raise DomainError("DATE_INVALID", f"{field} must be a calendar date (YYYY-MM-DD); got {value!r}")
+    if value < default_value_limits().earliest_date:
+        rules.check_business_date(value, field, default_value_limits())  # the stable DATE_OUT_OF_RANGE
     return value
 
 
 def require_instant(value: Any, field: str) -> datetime:
+    """An aware instant (to UTC) whose business date is inside the plausible range."""
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise DomainError(
             "INSTANT_INVALID", f"{field} must be a date and time with a time zone; got {value!r}"
         )
+    rules.check_business_date(business_date(value), field, default_value_limits())
     return value.astimezone(timezone.utc)
 
 
@@ -656,6 +659,7 @@ class Person(Aggregate):
             )
         if scheme == Scheme.EMPLOYEE and not flexible and not employer_id:
             raise DomainError("EMPLOYER_REQUIRED", "an employee enrollment needs the employer's id")
+        rules.check_not_before_birth(require_date(effective_date, "effective_date"), "effective_date", self.birth_date)
         current = self.active_enrollment
         duplicate_of = None
         if current is not None:
@@ -708,7 +712,7 @@ class Person(Aggregate):
         enrollment = self.enrollment(enrollment_id) if enrollment_id else self.active_enrollment
         if enrollment is None or enrollment["end_date"] is not None:
             raise DomainError("ENROLLMENT_NOT_ACTIVE", "there is no enrollment in force to end")
-        if effective_date < enrollment["start_date"]:
+        if require_date(effective_date, "effective_date") < enrollment["start_date"]:
             raise DomainError("DATE_INVALID", f"end date {effective_date} is before the start {enrollment['start_date']}")
         self.trigger_event(
             self.EnrollmentEnded,
@@ -832,7 +836,8 @@ class Person(Aggregate):
     ) -> bool:
         """Grant a subsidised-group status (资助参保身份). Returns False for a resend."""
         require_date(valid_from, "valid_from")
-        if valid_to is not None and require_date(valid_to, "valid_to") < valid_from:
+        require_date(effective_date, "effective_date")
+        if valid_to is not None and require_date(valid_to, "valid_to", window=False) < valid_from:
             raise DomainError("DATE_INVALID", f"status valid to {valid_to} is before valid from {valid_from}")
         content = {
             "category": category.value,
@@ -875,6 +880,7 @@ class Person(Aggregate):
             raise DomainError("GRANT_UNKNOWN", f"no subsidised status {grant_id!r} to revoke for this person")
         if grant["revoked_from"] == revoked_from:
             return False
+        require_date(effective_date, "effective_date")
         self.trigger_event(
             self.SubsidyRevoked,
             grant_id=grant_id,

@@ -82,7 +82,10 @@ def _body(command: Any, args: argparse.Namespace) -> Any:
         if value is None:
             continue
         if field.annotation is int and isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            value = int(value)  # a whole number as the API's JSON would carry it; anything else is refused below
+            try:
+                value = int(value)  # a whole number as the API's JSON would carry it; anything else is refused below
+            except ValueError:  # more digits than Python converts (4,300): left as text, refused as not fen
+                pass
         values[name] = value
     try:
         return command.body.model_validate(values)

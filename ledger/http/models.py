@@ -1,10 +1,13 @@
 """Request bodies of the HTTP API: strict about money, dates and unknown fields.
 
-* Money (every ``*_fen`` field) is a JSON integer number of fen (分). ``400.0``, ``"40000"``
+* Money (every ``*_fen`` field) is a JSON integer number of fen (分), checked by the domain's
+  one gate (:func:`ledger.policy.rules.check_amount_fen`). ``400.0``, ``"40000"``
   and ``true`` are refused with ``AMOUNT_NOT_INTEGER_FEN``; ``0`` or less with
-  ``AMOUNT_NOT_POSITIVE`` (a transferred balance may be 0).
+  ``AMOUNT_NOT_POSITIVE`` (a transferred balance may be 0); above the policy ceiling
+  (2^63, 10^30, ...) with ``AMOUNT_TOO_LARGE``.
 * Dates are ISO text ``YYYY-MM-DD`` (``DATE_INVALID`` otherwise); instants are ISO text
-  with a time zone (``INSTANT_INVALID``).
+  with a time zone (``INSTANT_INVALID``). In a command body both must fall inside the
+  plausible window (:func:`ledger.policy.rules.check_business_date`: ``DATE_OUT_OF_RANGE``).
 * A field the model does not know is refused (``BODY_INVALID``): a misspelt optional field
   must not be dropped silently.
 """
@@ -17,32 +20,35 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
+from ledger.domain.errors import DomainError
+from ledger.policy import rules
+from ledger.policy.book import default_value_limits
+
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 #: Validation error types raised here, and the API error code each becomes.
 ERROR_CODES = {
     "amount_not_integer_fen": "AMOUNT_NOT_INTEGER_FEN",
     "amount_not_positive": "AMOUNT_NOT_POSITIVE",
+    "amount_too_large": "AMOUNT_TOO_LARGE",
+    "date_out_of_range": "DATE_OUT_OF_RANGE",
     "date_invalid": "DATE_INVALID",
     "instant_invalid": "INSTANT_INVALID",
 }
 
 
+def _gate(check: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a domain gate rule; its DomainError becomes a validation error carrying the same code."""
+    try:
+        return check(*args, **kwargs)
+    except DomainError as e:
+        raise PydanticCustomError(e.code.lower(), e.message.replace("{", "(").replace("}", ")")) from None
+
+
 def _fen(value: Any, *, allow_zero: bool) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise PydanticCustomError(
-            "amount_not_integer_fen",
-            "must be a whole number of fen (分) written as a JSON integer, e.g. 40000 for 400 yuan; "
-            "got {value}",
-            {"value": repr(value)},
-        )
-    if value < 0 or (value == 0 and not allow_zero):
-        raise PydanticCustomError(
-            "amount_not_positive",
-            "must be {limit} fen; got {value}",
-            {"value": value, "limit": "zero or more" if allow_zero else "more than zero"},
-        )
-    return value
+    # The one domain gate (whole fen, positive, at most the policy ceiling): a JSON integer of
+    # any size (2^63, 10^30) is an int here and gets AMOUNT_TOO_LARGE, never a 201 or a 500.
+    return _gate(rules.check_amount_fen, value, "amount", default_value_limits(), allow_zero=allow_zero)
 
 
 def _positive_fen(value: Any) -> int:
@@ -84,10 +90,26 @@ def _instant(value: Any) -> datetime:
     return parsed
 
 
-PositiveFen = Annotated[int, BeforeValidator(_positive_fen), Field(json_schema_extra={"type": "integer", "minimum": 1})]
-NonNegativeFen = Annotated[int, BeforeValidator(_non_negative_fen), Field(json_schema_extra={"type": "integer", "minimum": 0})]
+def _business_date(value: Any) -> date:
+    return _gate(rules.check_business_date, parse_iso_date(value), "date", default_value_limits())
+
+
+def _business_instant(value: Any) -> datetime:
+    parsed = _instant(value)
+    _gate(rules.check_business_date, parsed.date(), "instant", default_value_limits())
+    return parsed
+
+
+_CEILING = default_value_limits().amount_ceiling_fen
+PositiveFen = Annotated[int, BeforeValidator(_positive_fen),
+                        Field(json_schema_extra={"type": "integer", "minimum": 1, "maximum": _CEILING})]
+NonNegativeFen = Annotated[int, BeforeValidator(_non_negative_fen),
+                           Field(json_schema_extra={"type": "integer", "minimum": 0, "maximum": _CEILING})]
 IsoDate = Annotated[date, BeforeValidator(parse_iso_date)]
 Instant = Annotated[datetime, BeforeValidator(_instant)]
+#: A date or instant in a command body: inside the plausible window of the value gate (DATE_OUT_OF_RANGE).
+BusinessDate = Annotated[date, BeforeValidator(_business_date)]
+BusinessInstant = Annotated[datetime, BeforeValidator(_business_instant)]
 
 Scheme = Literal["RESIDENT", "EMPLOYEE"]
 GridCode = Annotated[str, Field(pattern=r"^\d{12}$", description="12-digit grid / village code (统计用区划代码)")]
@@ -113,14 +135,14 @@ class EnrollmentIn(Identity):
     grid_code: GridCode | None = None
     flexible: bool = Field(False, description="flexible worker (灵活就业) in the employee scheme")
     employer_id: str | None = Field(None, max_length=40, description="employer (单位编号), employee scheme")
-    effective_date: IsoDate
+    effective_date: BusinessDate
 
 
 class ResidentAssessmentIn(Body):
     """Assess the resident contribution for a coverage year (城乡居民缴费核定)."""
 
     year: int = Field(..., ge=2000, le=2100, description="coverage year")
-    effective_date: IsoDate | None = Field(None, description="business date of the assessment (default: today)")
+    effective_date: BusinessDate | None = Field(None, description="business date of the assessment (default: today)")
 
 
 class EmployeeAssessmentIn(Body):
@@ -128,7 +150,7 @@ class EmployeeAssessmentIn(Body):
 
     month: str = Field(..., pattern=r"^\d{4}-\d{2}$", description="month YYYY-MM")
     declared_base_fen: PositiveFen = Field(..., description="declared contribution base (缴费基数) in fen")
-    effective_date: IsoDate | None = None
+    effective_date: BusinessDate | None = None
 
 
 class PaymentCorrectionIn(Body):
@@ -140,7 +162,7 @@ class PaymentCorrectionIn(Body):
     original_voucher_no: str = Field(..., min_length=1, max_length=40, description="the payment corrected")
     original_tax_office: str | None = Field(None, max_length=20, description="default: tax_office")
     amount_fen: PositiveFen
-    corrected_at: Instant | None = Field(None, description="when it was made (default: now); "
+    corrected_at: BusinessInstant | None = Field(None, description="when it was made (default: now); "
                                                            "resend with the same value and X-Request-ID")
     reason: str = Field(..., min_length=1, max_length=200)
 
@@ -150,7 +172,7 @@ class TransferOutIn(Body):
 
     transfer_id: str = Field(..., min_length=1, max_length=60)
     counterpart_region: str = Field(..., min_length=1, max_length=12, description="the receiving region")
-    effective_date: IsoDate
+    effective_date: BusinessDate
 
 
 class TransferInIn(Identity):
@@ -165,14 +187,14 @@ class TransferInIn(Identity):
     grid_code: GridCode | None = None
     flexible: bool = False
     employer_id: str | None = Field(None, max_length=40)
-    effective_date: IsoDate
+    effective_date: BusinessDate
 
 
 class EndEnrollmentIn(Body):
     """End an enrollment (终止参保): the one in force unless ``enrollment_id`` names another."""
 
     reason: Literal["DIED", "MOVED_OUT", "TRANSFERRED_OUT", "SWITCHED_SCHEME", "DUPLICATE_RESOLVED"]
-    effective_date: IsoDate
+    effective_date: BusinessDate
     enrollment_id: str | None = None
 
 
@@ -183,7 +205,7 @@ class AccountEntryIn(Body):
     reason: Literal["CONTRIBUTION", "RETIREE_CREDIT", "TRANSFER_IN", "MEDICAL_EXPENSE", "FAMILY_MUTUAL_AID",
                     "CORRECTION"]
     reference: str = Field(..., min_length=1, max_length=80)
-    effective_date: IsoDate
+    effective_date: BusinessDate
     relative_person_id: str | None = Field(None, description="family mutual aid (家庭共济): the relative")
     relative_relationship: str | None = None
 
@@ -195,11 +217,11 @@ class TaxPaymentIn(Identity):
     tax_office: str = Field(..., min_length=1, max_length=20, description="征收税务机关")
     region_code: RegionCode
     levy_item: Scheme
-    period_start: IsoDate
-    period_end: IsoDate
+    period_start: BusinessDate
+    period_end: BusinessDate
     amount_fen: PositiveFen
-    paid_at: Instant
-    credited_on: IsoDate | None = None
+    paid_at: BusinessInstant
+    credited_on: BusinessDate | None = None
     channel: str = Field("", max_length=20)
     kind: Literal["PAYMENT", "REFUND", "REVERSAL"] = "PAYMENT"
     original_voucher_no: str | None = None

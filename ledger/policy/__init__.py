@@ -6,7 +6,14 @@ The numbers live in ``ledger/policy/tables/**.toml``, never in code. Load them w
 pure functions of :mod:`ledger.policy.rules`. Every result records
 ``policy_version`` = "<version>@<digest>".
 """
-from ledger.policy.book import DEFAULT_TABLES_DIR, PolicyBook, PolicyFileError, default_policy_book, load_table
+from ledger.policy.book import (
+    DEFAULT_TABLES_DIR,
+    PolicyBook,
+    PolicyFileError,
+    default_policy_book,
+    default_value_limits,
+    load_table,
+)
 from ledger.policy.model import (
     SUBSIDY_CATEGORIES,
     WAITING_EXEMPTIONS,
@@ -17,6 +24,7 @@ from ledger.policy.model import (
     StatusRule,
     SubsidyKind,
     SubsidyRule,
+    ValueLimits,
     WaitingRules,
     round_half_up_div,
 )
@@ -26,6 +34,9 @@ from ledger.policy.rules import (
     WaitingDecision,
     add_months,
     categories_for_year,
+    check_amount_fen,
+    check_business_date,
+    check_not_before_birth,
     continuity_cap_increment_fen,
     employee_contribution,
     employee_due_date,
@@ -52,11 +63,16 @@ __all__ = [
     "SubsidyKind",
     "SubsidyRule",
     "WaitingDecision",
+    "ValueLimits",
     "WaitingRules",
     "add_months",
     "categories_for_year",
+    "check_amount_fen",
+    "check_business_date",
+    "check_not_before_birth",
     "continuity_cap_increment_fen",
     "default_policy_book",
+    "default_value_limits",
     "employee_contribution",
     "employee_due_date",
     "late_fee_fen",

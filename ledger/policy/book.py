@@ -40,6 +40,7 @@ from ledger.policy.model import (
     StatusRule,
     SubsidyKind,
     SubsidyRule,
+    ValueLimits,
     WaitingRules,
 )
 
@@ -49,6 +50,8 @@ _META_KEYS = ("extends", "version", "status", "source")
 _STATUSES = ("default", "confirmed")
 _YEAR_FILE = re.compile(r"(\d{4})\.toml")
 _EXTENDS = re.compile(r"[a-z0-9_]+/\d{4}")
+#: A ceiling above 2^63 / 10^6 would let a million records at the ceiling overflow a bigint sum.
+_CEILING_HEADROOM = 2**63 // 1_000_000
 
 
 class PolicyFileError(ValueError):
@@ -391,6 +394,15 @@ def load_table(root: Path, region: str, year: int) -> PolicyTable:
     source = top.str_("source")
     resident = _resident(top.section("resident"), year)
     employee = _employee(top.section("employee"))
+    limits = top.section("limits")
+    ceiling = limits.int_("amount_ceiling_fen")
+    earliest = limits.date_("earliest_date")
+    if not ceiling:
+        limits.fail("amount_ceiling_fen", "must be positive")
+    if ceiling > _CEILING_HEADROOM:
+        # Sums of many records must stay far below 2^63 (PostgreSQL bigint, Avro long).
+        limits.fail("amount_ceiling_fen", f"must be at most {_CEILING_HEADROOM} (2^63 / 10^6), found {ceiling}")
+    limits.no_extra()
     top.no_extra()
     return PolicyTable(
         region_code=region,
@@ -401,6 +413,8 @@ def load_table(root: Path, region: str, year: int) -> PolicyTable:
         source=source,
         resident=resident,
         employee=employee,
+        amount_ceiling_fen=ceiling,
+        earliest_date=earliest,
     )
 
 
@@ -413,6 +427,7 @@ class PolicyBook:
     def __init__(self, tables: Mapping[tuple[str, int], PolicyTable], directory: Path | None = None) -> None:
         self._tables = dict(tables)
         self.directory = directory
+        self._limits: ValueLimits | None = None
 
     @classmethod
     def load(cls, directory: str | Path | None = None) -> PolicyBook:
@@ -473,6 +488,21 @@ class PolicyBook:
     def regions(self) -> set[str]:
         return {region for region, _ in self._tables}
 
+    def value_limits(self) -> ValueLimits:
+        """The range every entrance checks amounts and business dates against (see :class:`ValueLimits`).
+
+        The strictest figures of all tables (they are national, so normally all equal), and
+        a horizon of the last day of the year after the latest coverage year with a table.
+        """
+        if self._limits is None:
+            tables = list(self._tables.values())
+            self._limits = ValueLimits(
+                amount_ceiling_fen=min(t.amount_ceiling_fen for t in tables),
+                earliest_date=max(t.earliest_date for t in tables),
+                latest_date=date(max(t.coverage_year for t in tables) + 1, 12, 31),
+            )
+        return self._limits
+
     def _years(self, region: str) -> list[int]:
         return sorted(year for r, year in self._tables if r == region)
 
@@ -494,3 +524,8 @@ class PolicyBook:
 def default_policy_book() -> PolicyBook:
     """The policy book shipped with the package, loaded once per process."""
     return PolicyBook.load()
+
+
+def default_value_limits() -> ValueLimits:
+    """The value limits of the shipped policy book (the gate's figures where no book is at hand)."""
+    return default_policy_book().value_limits()

@@ -174,6 +174,22 @@ class EmployeePolicy:
 
 
 @dataclass(frozen=True)
+class ValueLimits:
+    """The plausible range of any amount or business date an entrance may take (录入值合理范围).
+
+    ``amount_ceiling_fen`` and ``earliest_date`` come from the policy tables (``[limits]``,
+    set nationally); ``latest_date`` is the last day of the year after the latest coverage
+    year with a table (the policy horizon + 1 year), so it moves when next year's tables
+    are added. :func:`ledger.policy.rules.check_amount_fen` and
+    :func:`ledger.policy.rules.check_business_date` apply them.
+    """
+
+    amount_ceiling_fen: int  # 单笔金额上限, fen per record
+    earliest_date: date  # no business date before this day
+    latest_date: date  # no business date after this day
+
+
+@dataclass(frozen=True)
 class PolicyTable:
     """All policy parameters of one region (统筹区/区县) for one coverage year, with their provenance."""
 
@@ -185,6 +201,8 @@ class PolicyTable:
     source: str
     resident: ResidentPolicy
     employee: EmployeePolicy
+    amount_ceiling_fen: int  # [limits]: no single amount above this (see ValueLimits)
+    earliest_date: date  # [limits]: no business date before this day
 
     @property
     def policy_version(self) -> str:

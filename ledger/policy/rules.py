@@ -10,7 +10,8 @@ from __future__ import annotations
 import calendar
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
 from ledger.domain.errors import DomainError
 from ledger.policy.model import (
@@ -19,16 +20,106 @@ from ledger.policy.model import (
     PolicyTable,
     StatusRule,
     SubsidyRule,
+    ValueLimits,
     fen_text,
     round_half_up_div,
 )
 
 
+def _whole_number(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _non_negative(name: str, value: int, code: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise DomainError(code, f"{name} must be a whole number, got {value!r}", field=name)
+    if not _whole_number(value):
+        raise DomainError(code, f"{name} must be a whole number, got {_shown(value)}", field=name)
     if value < 0:
         raise DomainError(code, f"{name} cannot be negative (got {value})", field=name)
+    return value
+
+
+def _shown(value: Any) -> str:
+    """A value in a message, cut short: a 10^30 or a 3 MB string must not fill the error."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# --------------------------------------------------------------------------- the value gate
+
+
+def check_amount_fen(value: Any, field: str, limits: ValueLimits, *, allow_zero: bool = False) -> int:
+    """The one gate for money (金额校验) on every entrance: whole fen, positive, at most the ceiling.
+
+    HTTP bodies, the clerk CLI, feed files, the Kafka feeds, the spreadsheet import and the
+    person aggregate itself all call this, so a value no real payment reaches (2^63, 10^30)
+    is refused everywhere with the same code before anything is written:
+
+    * ``AMOUNT_NOT_INTEGER_FEN``: not an int (a float, text, a bool);
+    * ``AMOUNT_NOT_POSITIVE``: zero (unless ``allow_zero``) or negative;
+    * ``AMOUNT_TOO_LARGE``: above ``limits.amount_ceiling_fen`` (the policy tables' ``[limits]``).
+    """
+    if not _whole_number(value):
+        raise DomainError(
+            "AMOUNT_NOT_INTEGER_FEN",
+            f"{field} must be a whole number of fen (分), e.g. 40000 for 400 yuan; got {_shown(value)}",
+            field=field,
+        )
+    if value < 0 or (value == 0 and not allow_zero):
+        raise DomainError(
+            "AMOUNT_NOT_POSITIVE",
+            f"{field} must be {'zero or more' if allow_zero else 'more than zero'} fen; got {_shown(value)}",
+            field=field,
+        )
+    ceiling = limits.amount_ceiling_fen
+    if value > ceiling:
+        raise DomainError(
+            "AMOUNT_TOO_LARGE",
+            f"{field} 金额 {_shown(value)} 分超过单笔上限 {ceiling} 分（{fen_text(ceiling)}），"
+            f"请核对金额是否多输了位数 ({field} of {_shown(value)} fen is above the ceiling of "
+            f"{ceiling} fen per record; check for extra digits)",
+            field=field,
+            ceiling_fen=ceiling,
+        )
+    return value
+
+
+def check_business_date(value: Any, field: str, limits: ValueLimits) -> date:
+    """The one gate for business dates (业务日期校验): a calendar date inside the plausible window.
+
+    ``DATE_INVALID`` for anything but a ``date`` (a datetime included);
+    ``DATE_OUT_OF_RANGE`` before ``limits.earliest_date`` (1900-01-01) or after
+    ``limits.latest_date`` (31 December of the year after the latest policy table).
+    """
+    if isinstance(value, datetime) or not isinstance(value, date):
+        raise DomainError("DATE_INVALID", f"{field} must be a calendar date (YYYY-MM-DD); got {_shown(value)}",
+                          field=field)
+    if not limits.earliest_date <= value <= limits.latest_date:
+        earliest, latest = limits.earliest_date.isoformat(), limits.latest_date.isoformat()
+        raise DomainError(
+            "DATE_OUT_OF_RANGE",
+            f"{field} 日期 {value.isoformat()} 不在合理范围 {earliest} 至 {latest} 之内，请核对年份 "
+            f"({field} {value.isoformat()} is outside {earliest}..{latest}; check the year)",
+            field=field,
+            earliest=earliest,
+            latest=latest,
+        )
+    return value
+
+
+def check_not_before_birth(value: date, field: str, born_on: date | None) -> date:
+    """An enrollment cannot take effect before the person was born (``DATE_BEFORE_BIRTH``).
+
+    ``born_on`` is the birth date read from the ID number when the ID type carries one
+    (None otherwise: nothing to check).
+    """
+    if born_on is not None and value < born_on:
+        raise DomainError(
+            "DATE_BEFORE_BIRTH",
+            f"{field} 日期 {value.isoformat()} 早于参保人出生日期 {born_on.isoformat()}（据身份证号码），"
+            f"请核对日期或证件号码 ({field} {value.isoformat()} is before the birth date {born_on.isoformat()} "
+            f"in the ID number)",
+            field=field,
+        )
     return value
 
 

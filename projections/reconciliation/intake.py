@@ -124,9 +124,10 @@ def _ids(record: Any) -> tuple[str | None, int | None]:
 _PAD = b"\xff" * 64
 
 
-def _line_reader() -> tuple[bytes, dict[str, Any]]:
-    entry = codec.default_registry().current(TAX_STATEMENT_LINE)
-    return entry.header, entry.parsed
+def _line_reader() -> tuple[bytes, dict[str, Any], Any]:
+    registry = codec.default_registry()
+    entry = registry.current(TAX_STATEMENT_LINE)
+    return entry.header, entry.parsed, lambda value: registry.check_varints(entry, value)
 
 
 def decode_line_fast(value: bytes) -> dict[str, Any] | None:
@@ -140,8 +141,12 @@ def decode_line_fast(value: bytes) -> dict[str, Any] | None:
     schema version, bytes left over, a read into the padding, any exception -- returns
     None and the caller asks the codec, whose verdict (and error code) counts.
     """
-    header, parsed = _LINE_READER
+    header, parsed, check_varints = _LINE_READER
     if not isinstance(value, bytes) or not value.startswith(header) or len(value) > codec.MAX_MESSAGE_BYTES:
+        return None
+    try:
+        check_varints(value)  # fastavro would wrap an over-long varint: the codec refuses it (AVRO_MALFORMED)
+    except DomainError:
         return None
     end = len(value) - codec.HEADER_SIZE
     buffer = io.BytesIO(value[codec.HEADER_SIZE:] + _PAD)

@@ -62,6 +62,8 @@ from uuid import NAMESPACE_URL, uuid5
 
 from ledger.domain.errors import DomainError
 from ledger.domain.person import business_date
+from ledger.policy.book import default_value_limits
+from ledger.policy.rules import check_amount_fen
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "urn:medins-ledger:reconciliation")
 
@@ -296,7 +298,9 @@ def check_amount(value: Any, field_name: str = "amount_fen") -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise _err("AMOUNT_INVALID", f"{field_name} must be a whole number of fen above zero (the kind says "
                                      f"the direction); got {value!r}", field=field_name)
-    return value
+    # The ledger's one value gate: a statement line above the policy ceiling is refused (AMOUNT_TOO_LARGE)
+    # like the payment it should match, so no day's sum can overflow.
+    return check_amount_fen(value, field_name, default_value_limits())
 
 
 def header_from_record(record: dict[str, Any]) -> StatementHeader:

@@ -224,7 +224,8 @@ def test_garbage_after_a_valid_header_never_escapes_as_another_error(registry):
         try:
             registry.decode(header + body)
         except DecodeError as e:
-            assert e.code in {"AVRO_BODY_INVALID"}, e.code
+            # AVRO_MALFORMED: the garbage holds a varint longer than its type allows (refused, not wrapped)
+            assert e.code in {"AVRO_BODY_INVALID", "AVRO_MALFORMED"}, e.code
 
 
 def test_flipped_bytes_in_real_records_never_escape_as_another_error(registry):
@@ -238,7 +239,7 @@ def test_flipped_bytes_in_real_records_never_escape_as_another_error(registry):
             try:
                 registry.decode(bytes(bad))
             except DecodeError as e:
-                assert e.code == "AVRO_BODY_INVALID"
+                assert e.code in {"AVRO_BODY_INVALID", "AVRO_MALFORMED"}, e.code
 
 
 def test_a_reader_of_another_record_is_a_mismatch(registry):
