@@ -1006,34 +1006,49 @@ class Ledger(Application):
         name: str,
         transfer_id: str,
         counterpart_region: str,
-        account_balance_fen: int,
-        contribution_months: int,
         scheme: str,
         region_code: str,
+        account_balance_fen: int | None = None,
+        contribution_months: int | None = None,
         grid_code: str | None = None,
         flexible: bool = False,
         employer_id: str | None = None,
+        source_document_no: str | None = None,
         effective_date: date,
         provenance: Provenance,
     ) -> Outcome:
-        """Transfer in (转入): credit what the sending region carried, then enroll here."""
+        """Transfer in (转入): receive what the sending region sent (matched), then enroll here.
+
+        Figures left out mean "what the out half sent"; a transfer from outside this ledger
+        (another province) states them from its source document.
+        """
         identity, person_id = self.identify(id_type, id_number)
         scheme_code = parse_code(Scheme, scheme, "SCHEME_UNKNOWN", "scheme")
         create = self._registration(identity, person_id, name, grid_code, effective_date, provenance)
 
         def command(person: Person) -> None:
             person.transfer_in(
-                transfer_id=transfer_id, counterpart_region=counterpart_region,
+                transfer_id=transfer_id, counterpart_region=counterpart_region, region_code=region_code,
                 account_balance_fen=account_balance_fen, contribution_months=contribution_months,
-                effective_date=effective_date, provenance=provenance.as_dict(),
-            )
-            person.enroll(
-                scheme=scheme_code, region_code=region_code, grid_code=grid_code, flexible=flexible,
-                employer_id=employer_id, channel=EnrollmentChannel.TRANSFER_IN, effective_date=effective_date,
+                source_document_no=source_document_no, effective_date=effective_date,
                 provenance=provenance.as_dict(), policies=self.policies,
+                enroll={"scheme": scheme_code, "grid_code": grid_code, "flexible": flexible,
+                        "employer_id": employer_id},
             )
 
         return self._execute(person_id, command, provenance=provenance, create=create, describe="transferred in")
+
+    def cancel_transfer(
+        self, person_id: UUID, *, transfer_id: str, reason: str, effective_date: date, provenance: Provenance,
+        rejected: bool = False,
+    ) -> Outcome:
+        """Cancel (撤销, sending region) or reject (拒绝, receiving region) an open transfer."""
+        return self._execute(
+            person_id,
+            lambda p: p.cancel_transfer(transfer_id=transfer_id, reason=reason, effective_date=effective_date,
+                                        provenance=provenance.as_dict(), rejected=rejected),
+            provenance=provenance, describe="transfer rejected" if rejected else "transfer cancelled",
+        )
 
     def credit_account(
         self, person_id: UUID, *, amount_fen: int, reason: str, reference: str, effective_date: date, provenance: Provenance

@@ -18,7 +18,7 @@ import sys
 import uuid
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -69,6 +69,16 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 1 if report["errors"] else 0
 
 
+def _is_int(annotation: Any) -> bool:
+    """``int``, or an optional or annotated ``int`` (``NonNegativeFen | None``)."""
+    if annotation is int:
+        return True
+    if get_origin(annotation) is Annotated:
+        return _is_int(get_args(annotation)[0])
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    return get_origin(annotation) is not Literal and len(args) == 1 and _is_int(args[0])
+
+
 def _body(command: Any, args: argparse.Namespace) -> Any:
     """The command's API body from its options, validated by the API's own model."""
     from pydantic import ValidationError
@@ -81,7 +91,7 @@ def _body(command: Any, args: argparse.Namespace) -> Any:
         value = getattr(args, name)
         if value is None:
             continue
-        if field.annotation is int and isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        if _is_int(field.annotation) and isinstance(value, str) and value.strip().lstrip("-").isdigit():
             value = int(value)  # a whole number as the API's JSON would carry it; anything else is refused below
         values[name] = value
     try:

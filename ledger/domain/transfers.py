@@ -1,0 +1,236 @@
+"""Transfers (医保关系转移接续, 医保办发〔2021〕43号): the rules of one transfer's two halves.
+
+One transfer is identified by its document number (``transfer_id``) and has two halves:
+the sending region's transfer-out (转出) and the receiving region's transfer-in (转入).
+Both halves of a transfer between two regions of this ledger live in the same Person
+aggregate (one aggregate per insured person, ledger-wide), so matching them is a rule on
+the person's own state. Each rule here is a pure function or a named guard; the Person
+commands call them before triggering any event, so a refusal writes nothing.
+
+Lifecycle of one transfer (``status`` of its entry in ``Person.transfers``)::
+
+    OUT_COMPLETED --in half matched--> DONE
+          |--cancelled by the sending region--> CANCELLED
+          '--rejected by the receiving region--> REJECTED
+
+An in half from outside this ledger (another province) is ``DONE`` at once and marked
+``external``. Entries written by the events of before this module (``TransferredOut`` /
+``TransferredIn``) keep their old shape and have no ``status``; :func:`status_of` reads
+them as ``LEGACY_OPEN`` / ``LEGACY_DONE``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any, Iterable
+
+from ledger.domain.errors import Conflict, DomainError
+
+OUT_COMPLETED = "OUT_COMPLETED"
+DONE = "DONE"
+CANCELLED = "CANCELLED"
+REJECTED = "REJECTED"
+LEGACY_OPEN = "LEGACY_OPEN"
+LEGACY_DONE = "LEGACY_DONE"
+
+#: Statuses in which a transfer's in half is still awaited.
+OPEN_STATUSES = frozenset({OUT_COMPLETED, LEGACY_OPEN})
+
+STATUS_LABELS = {
+    OUT_COMPLETED: "已转出待转入",
+    DONE: "已完成",
+    CANCELLED: "已撤销",
+    REJECTED: "已拒绝",
+    LEGACY_OPEN: "已转出待转入(旧记录)",
+    LEGACY_DONE: "已完成(旧记录)",
+}
+
+
+def status_of(transfer: dict[str, Any]) -> str:
+    """The lifecycle status (转移接续状态) of one transfer entry, old entries included."""
+    status = transfer.get("status")
+    if status:
+        return status
+    if transfer["direction"] == "OUT" and transfer.get("completed_on") is None:
+        return LEGACY_OPEN
+    return LEGACY_DONE
+
+
+def require_months(value: Any, field: str = "contribution_months") -> int:
+    """Contribution months (缴费月数) are a whole number of months, zero or more."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise DomainError("MONTHS_INVALID", f"缴费月数须为不小于 0 的整数 (contribution months must be a whole "
+                                            f"number ≥ 0); got {value!r}", field=field)
+    return value
+
+
+def check_transfer_id_free(transfers: dict[str, Any], transfer_id: str) -> None:
+    """Guard (转移单号唯一): a transfer document number is used by one transfer only, never twice."""
+    existing = transfers.get(transfer_id)
+    if existing is not None:
+        raise Conflict(
+            "TRANSFER_EXISTS",
+            f"转移单号 {transfer_id} 已登记（状态：{STATUS_LABELS.get(status_of(existing), status_of(existing))}），"
+            f"不能重复办理 (transfer {transfer_id} is already recorded for this person)",
+            transfer_id=transfer_id, status=status_of(existing),
+        )
+
+
+def check_not_same_region(sending_region: str, receiving_region: str) -> None:
+    """Guard (转出地与转入地不同): a transfer moves a person between two different regions."""
+    if sending_region == receiving_region:
+        raise DomainError(
+            "TRANSFER_SAME_REGION",
+            f"转出地与转入地相同（{sending_region}），无需办理转移接续 (the sending and receiving region are the same)",
+            region_code=sending_region,
+        )
+
+
+def check_out_half_exists(counterpart_region: str, ledger_regions: Iterable[str], transfer_id: str) -> bool:
+    """Guard (先转出后转入): an in half whose sending region is one of this ledger's regions needs
+    that region's out half first, so the balance and months are never counted twice; a sending
+    region outside this ledger (跨省, another province) is accepted with its source document.
+
+    Returns True for an external transfer (the sending region is not in this ledger).
+    """
+    if counterpart_region in set(ledger_regions):
+        raise DomainError(
+            "TRANSFER_OUT_MISSING",
+            f"转出地 {counterpart_region} 属于本系统，但尚未办理转移单 {transfer_id} 的转出；须先由转出地办理转出，"
+            f"转入地再接续 (the sending region is in this ledger and has not recorded the transfer-out yet)",
+            transfer_id=transfer_id, counterpart_region=counterpart_region,
+        )
+    return True
+
+
+def check_open(transfer: dict[str, Any], action: str) -> None:
+    """Guard (转移未办结): only a transfer whose out half awaits its in half can be received, cancelled or rejected."""
+    status = status_of(transfer)
+    if status == DONE or status == LEGACY_DONE:
+        raise Conflict(
+            "TRANSFER_EXISTS",
+            f"转移单 {transfer['transfer_id']} 已完成转入，不能再{action} (transfer already completed)",
+            transfer_id=transfer["transfer_id"], status=status,
+        )
+    if status not in (OUT_COMPLETED,):
+        raise DomainError(
+            "TRANSFER_NOT_OPEN",
+            f"转移单 {transfer['transfer_id']} 状态为{STATUS_LABELS.get(status, status)}，不能再{action} "
+            f"(the transfer is not awaiting its transfer-in)",
+            transfer_id=transfer["transfer_id"], status=status,
+        )
+
+
+@dataclass(frozen=True)
+class Matched:
+    """What a transfer-in receives after matching (接续匹配): exactly what the out half sent."""
+
+    account_balance_fen: int
+    contribution_months: int
+
+
+def match_in_half(
+    out_half: dict[str, Any],
+    *,
+    counterpart_region: str | None,
+    receiving_region: str | None,
+    account_balance_fen: int | None,
+    contribution_months: int | None,
+) -> Matched:
+    """The in half of a transfer matched against its out half (转入与转出匹配).
+
+    The receiving region accepts exactly what the sending region sent: figures left out
+    mean "what was sent"; figures given must equal it, and so must the regions named,
+    else ``TRANSFER_MISMATCH`` (money and months move, they are never created).
+    """
+    tid = out_half["transfer_id"]
+    problems = []
+    if counterpart_region and counterpart_region != out_half["region_code"]:
+        problems.append(f"转出地 {counterpart_region} ≠ 转出记录的 {out_half['region_code']}")
+    if receiving_region and receiving_region != out_half["counterpart_region"]:
+        problems.append(f"转入地 {receiving_region} ≠ 转出记录的 {out_half['counterpart_region']}")
+    if account_balance_fen is not None and account_balance_fen != out_half["account_balance_fen"]:
+        problems.append(f"个人账户余额 {account_balance_fen} 分 ≠ 转出的 {out_half['account_balance_fen']} 分")
+    if contribution_months is not None and contribution_months != out_half["contribution_months"]:
+        problems.append(f"缴费月数 {contribution_months} ≠ 转出的 {out_half['contribution_months']}")
+    if problems:
+        raise DomainError(
+            "TRANSFER_MISMATCH",
+            f"转入与转移单 {tid} 的转出不一致：{'；'.join(problems)}。转入只接收转出地转出的余额和月数，"
+            f"不填则自动按转出数接收 (the transfer-in must accept exactly what was sent)",
+            transfer_id=tid, sent_fen=out_half["account_balance_fen"],
+            sent_months=out_half["contribution_months"],
+        )
+    return Matched(out_half["account_balance_fen"], out_half["contribution_months"])
+
+
+def external_figures(account_balance_fen: int | None, contribution_months: int | None, transfer_id: str) -> Matched:
+    """An external in half (跨省转入) credits what its source document states; both figures must be given."""
+    if account_balance_fen is None or contribution_months is None:
+        raise DomainError(
+            "TRANSFER_FIGURES_REQUIRED",
+            f"省外转入（转移单 {transfer_id}）须按转出地联系函填写个人账户余额和缴费月数 "
+            f"(an external transfer-in states the balance and months of its source document)",
+            transfer_id=transfer_id,
+        )
+    return Matched(account_balance_fen, require_months(contribution_months))
+
+
+def holdings(person: Any) -> tuple[int, int]:
+    """(personal-account fen, contribution months) the ledger holds for a person over all its
+    regions (转移守恒): what the region in force holds plus what is in transit (sent by an
+    open out half, not yet received). An internal transfer never changes it; an external
+    transfer-in adds exactly what its document states."""
+    in_transit = [t for t in person.transfers.values() if t.get("status") == OUT_COMPLETED]
+    return (
+        person.account_balance_fen + sum(t["account_balance_fen"] for t in in_transit),
+        person.contribution_months + sum(t["contribution_months"] for t in in_transit),
+    )
+
+
+def next_coverage_year_start(day: date) -> date:
+    """1 January after ``day``: where a resident-to-resident transfer takes effect (次年生效)."""
+    return date(day.year + 1, 1, 1)
+
+
+@dataclass(frozen=True)
+class Effect:
+    """When the receiving region's enrollment starts after a transfer-in, and why (生效规则)."""
+
+    start: date
+    explanation: str
+
+
+def transfer_effect(sending_scheme: str | None, receiving_scheme: str, in_date: date) -> Effect:
+    """Where a transfer takes effect in the receiving region (转移生效时间).
+
+    A resident-to-resident transfer (城乡居民→城乡居民) takes effect from the next coverage
+    year: the current year was paid to the sending region and its coverage stays there.
+    Any other transfer (an employee transfer carries months and balance, 职工医保转移接续
+    累计缴费年限和个人账户余额) takes effect on the day the in half completes.
+    """
+    if sending_scheme == "RESIDENT" and receiving_scheme == "RESIDENT":
+        start = next_coverage_year_start(in_date)
+        return Effect(start, f"城乡居民之间转移，当年待遇由转出地保障，自次年 {start.isoformat()} 起在转入地参保 "
+                             f"(resident-to-resident: takes effect from the next coverage year)")
+    return Effect(in_date, f"转入完成之日 {in_date.isoformat()} 起在转入地参保，缴费月数和个人账户余额随转移接续 "
+                           f"(takes effect when the transfer-in completes; months and balance carried)")
+
+
+def add_working_days(start: date, days: int, holidays: Iterable[date] = ()) -> date:
+    """The date ``days`` working days (工作日) after ``start``: weekends and listed holidays skipped."""
+    off = set(holidays)
+    day, left = start, days
+    while left > 0:
+        day += timedelta(days=1)
+        if day.weekday() < 5 and day not in off:
+            left -= 1
+    return day
+
+
+__all__ = [
+    "CANCELLED", "DONE", "LEGACY_DONE", "LEGACY_OPEN", "Matched", "OPEN_STATUSES", "OUT_COMPLETED", "REJECTED",
+    "STATUS_LABELS", "Effect", "transfer_effect", "add_working_days", "check_not_same_region", "check_open", "check_out_half_exists",
+    "check_transfer_id_free", "external_figures", "holdings", "match_in_half", "next_coverage_year_start",
+    "require_months", "status_of",
+]
