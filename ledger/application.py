@@ -38,6 +38,7 @@ from ledger.batch_load import Prefetch, load_aggregates, start_loading
 from ledger.domain.chain import content_digest
 from ledger.domain.errors import Conflict, DomainError, NotFound
 from ledger.domain.identity import PersonIdentity, parse_identity, person_id_for
+from ledger.domain import transfers as transfer_rules
 from ledger.domain.person import Person, business_date, require_date, voucher_key
 from ledger.domain.source_record import SourceRecord
 from ledger.domain.vocabulary import (
@@ -1050,6 +1051,46 @@ class Ledger(Application):
             provenance=provenance, describe="transfer rejected" if rejected else "transfer cancelled",
         )
 
+    def transfer_calendar(self, region_code: str, year: int) -> transfer_rules.TransferCalendar:
+        """Time limits and working days of transfers around ``year`` (the region's policy tables)."""
+        tables = [self.policies.get(region_code, y).transfer for y in (year - 1, year, year + 1)
+                  if (region_code, y) in self.policies]
+        return transfer_rules.TransferCalendar.from_policies(tables)
+
+    def transfers_of_region(self, region_code: str, *, today: date, overdue_only: bool = False) -> list[dict[str, Any]]:
+        """A region's transfers (转移接续清单): incoming (the in half is this region's to complete, or was
+        received from outside the ledger) and outgoing, each with its state on ``today``
+        (:func:`ledger.domain.transfers.transfer_status`); overdue ones first."""
+        person_ids: list[UUID] = []
+        seen: set[UUID] = set()
+        start: int | None = 1
+        while start is not None:
+            batch = self.recorder.select_notifications(start=start, limit=1000, topics=TRANSFER_TOPICS)
+            for n in batch:
+                if n.originator_id not in seen:
+                    seen.add(n.originator_id)
+                    person_ids.append(n.originator_id)
+            start = batch[-1].id + 1 if len(batch) == 1000 else None
+        rows = []
+        for pid in person_ids:
+            person = self.repository.get(pid)
+            for t in person.transfers.values():
+                row = transfer_row(person, t, region_code)
+                if row is None:
+                    continue
+                # The awaited half is the receiving region's: its calendar (all regions share the national one).
+                calendar_region = row["to_region"] if row["to_region"] in self.policies.regions() else region_code
+                state = transfer_rules.transfer_status(
+                    t, today, self.transfer_calendar(calendar_region, t["started_on"].year))
+                if overdue_only and not state.overdue:
+                    continue
+                row.update(status=state.status, status_label=transfer_rules.STATUS_LABELS.get(state.status),
+                           awaiting=state.awaiting, due_on=state.due_on, overdue=state.overdue,
+                           overdue_working_days=state.overdue_working_days, explanation=state.explanation)
+                rows.append(row)
+        rows.sort(key=lambda r: (not r["overdue"], r["due_on"] or date.max, r["started_on"], r["transfer_id"]))
+        return rows
+
     def credit_account(
         self, person_id: UUID, *, amount_fen: int, reason: str, reference: str, effective_date: date, provenance: Provenance
     ) -> Outcome:
@@ -1103,6 +1144,38 @@ class Ledger(Application):
             provenance=provenance, source=source, create=create, describe=f"residence {status.value.lower()} recorded",
             tracking=tracking,
         )
+
+
+#: The event topics that touch a transfer, for the region's transfer lists.
+TRANSFER_TOPICS = tuple(
+    f"{Person.__module__}:Person.{name}"
+    for name in ("TransferOutCompleted", "TransferInCompleted", "TransferCancelled", "TransferredOut", "TransferredIn")
+)
+
+
+def transfer_row(person: Person, transfer: dict[str, Any], region_code: str) -> dict[str, Any] | None:
+    """One transfer as a row of ``region_code``'s list (INCOMING / OUTGOING), or None if it is not the region's.
+
+    Transfers recorded before they were matched (legacy events) carry no sending region, so
+    only their receiving side is listed.
+    """
+    sending = transfer.get("region_code") if transfer["direction"] == "OUT" else transfer["counterpart_region"]
+    receiving = transfer["counterpart_region"] if transfer["direction"] == "OUT" else transfer.get("region_code")
+    if receiving == region_code:
+        direction = "INCOMING"
+    elif sending == region_code:
+        direction = "OUTGOING"
+    else:
+        return None
+    return {
+        "transfer_id": transfer["transfer_id"], "direction": direction, "person_id": str(person.id),
+        "id_type": person.id_type, "id_number": person.id_number, "name": person.name,
+        "from_region": sending, "to_region": receiving, "scheme": transfer.get("scheme"),
+        "account_balance_fen": transfer["account_balance_fen"], "contribution_months": transfer["contribution_months"],
+        "started_on": transfer["started_on"], "completed_on": transfer["completed_on"],
+        "external": bool(transfer.get("external")), "source_document_no": transfer.get("source_document_no"),
+        "closed_reason": transfer.get("closed_reason"),
+    }
 
 
 def _is_postgres(recorder: Any) -> bool:

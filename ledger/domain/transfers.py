@@ -217,20 +217,144 @@ def transfer_effect(sending_scheme: str | None, receiving_scheme: str, in_date: 
                            f"(takes effect when the transfer-in completes; months and balance carried)")
 
 
-def add_working_days(start: date, days: int, holidays: Iterable[date] = ()) -> date:
-    """The date ``days`` working days (工作日) after ``start``: weekends and listed holidays skipped."""
-    off = set(holidays)
-    day, left = start, days
-    while left > 0:
-        day += timedelta(days=1)
-        if day.weekday() < 5 and day not in off:
-            left -= 1
-    return day
+def gap_months(last_covered: date, resumed: date) -> int:
+    """Whole calendar months without coverage between the last covered day and the day coverage
+    resumes (中断月数): 0 when it resumes within the month after, e.g. 31 Mar → 15 Apr."""
+    months = (resumed.year - last_covered.year) * 12 + resumed.month - last_covered.month - 1
+    return max(0, months)
+
+
+@dataclass(frozen=True)
+class GapRule:
+    """What a break in coverage around a transfer means (转移接续中断处理), with its explanation."""
+
+    gap_months: int
+    back_pay_allowed: bool  # 可补缴
+    retroactive: bool  # 补缴后追溯享受待遇
+    waiting_months: int  # 待遇等待期
+    explanation: str
+
+
+def gap_rule(gap: int, transfer_policy: Any, waiting_policy: Any) -> GapRule:
+    """The rule for a gap of ``gap`` months between the two halves' coverage (医保办发〔2021〕43号):
+
+    * no gap: coverage continues, nothing to pay back;
+    * at most ``back_pay_max_gap_months`` (3): the months may be back-paid (补缴) and the
+      coverage is then retroactive (追溯享受), no waiting period;
+    * longer: a waiting period (待遇等待期) of the policy's fixed months plus one per further
+      year without coverage, never more than ``waiting_max_months`` (6).
+    """
+    limit = transfer_policy.back_pay_max_gap_months
+    if gap <= 0:
+        return GapRule(0, False, False, 0, "转移接续无中断，待遇连续 (no gap: coverage continues)")
+    if gap <= limit:
+        return GapRule(gap, True, True, 0, f"中断 {gap} 个月（不超过 {limit} 个月），可补缴中断期间费用，补缴后追溯享受待遇 "
+                                           f"(a gap of at most {limit} months may be back-paid with retroactive coverage)")
+    gap_years = -(-gap // 12)
+    declared = waiting_policy.fixed_months + waiting_policy.per_gap_year_months * max(0, gap_years - 1)
+    waiting = min(declared, transfer_policy.waiting_max_months)
+    return GapRule(gap, False, False, waiting,
+                   f"中断 {gap} 个月（超过 {limit} 个月），设 {waiting} 个月待遇等待期（最长 {transfer_policy.waiting_max_months} 个月）"
+                   f" (a longer gap carries a waiting period of {waiting} months)")
+
+
+@dataclass(frozen=True)
+class TransferCalendar:
+    """The working-day calendar and time limits of transfers (办结时限), from the policy tables.
+
+    ``holidays`` are weekdays off (法定节假日), ``extra_workdays`` weekend days worked
+    instead (调休上班); both come from the policy files, never from code.
+    """
+
+    sending_working_days: int
+    receiving_working_days: int
+    holidays: frozenset[date] = frozenset()
+    extra_workdays: frozenset[date] = frozenset()
+
+    @classmethod
+    def from_policies(cls, policies: Iterable[Any]) -> TransferCalendar:
+        """One calendar from the ``transfer`` parts of several years' tables (limits of the latest)."""
+        tables = list(policies)
+        if not tables:
+            raise DomainError("POLICY_YEAR_UNKNOWN", "no policy table holds the transfer time limits")
+        latest = tables[-1]
+        return cls(
+            sending_working_days=latest.sending_working_days,
+            receiving_working_days=latest.receiving_working_days,
+            holidays=frozenset().union(*(t.holidays for t in tables)),
+            extra_workdays=frozenset().union(*(t.extra_workdays for t in tables)),
+        )
+
+    def is_working_day(self, day: date) -> bool:
+        """A working day (工作日): Monday to Friday except holidays, plus weekend days worked instead."""
+        if day in self.extra_workdays:
+            return True
+        return day.weekday() < 5 and day not in self.holidays
+
+    def add_working_days(self, start: date, days: int) -> date:
+        """The day ``days`` working days after ``start`` (the start day itself not counted)."""
+        day, left = start, days
+        while left > 0:
+            day += timedelta(days=1)
+            if self.is_working_day(day):
+                left -= 1
+        return day
+
+    def working_days_between(self, start: date, end: date) -> int:
+        """Working days after ``start`` up to and including ``end`` (0 if ``end`` is not after ``start``)."""
+        count, day = 0, start
+        while day < end:
+            day += timedelta(days=1)
+            if self.is_working_day(day):
+                count += 1
+        return count
+
+
+@dataclass(frozen=True)
+class TransferState:
+    """Where one transfer stands on a day (转移接续办理状态), and why."""
+
+    transfer_id: str
+    status: str
+    awaiting: str | None  # "RECEIVING": the in half is due; None: closed
+    due_on: date | None  # last day of the awaited half's time limit
+    overdue: bool  # past that day and still open (超期)
+    overdue_working_days: int
+    explanation: str
+
+
+def transfer_status(transfer: dict[str, Any], today: date, calendar: TransferCalendar) -> TransferState:
+    """The state of one transfer on ``today`` (转移接续时限): each open half has a time limit in
+    working days (转出地 10, 转入地 5, from the policy tables) and is overdue (超期) after it.
+
+    An out half completed on day D leaves the in half due within ``receiving_working_days``
+    working days after D. (The sending half's limit runs from the person's request, which the
+    ledger does not record yet: ``sending_working_days`` is kept in the calendar for it.)
+    """
+    status = status_of(transfer)
+    tid = transfer["transfer_id"]
+    if status in OPEN_STATUSES:
+        awaiting, since, limit = "RECEIVING", transfer["started_on"], calendar.receiving_working_days
+        half = "转入地"
+    else:
+        label = STATUS_LABELS.get(status, status)
+        if transfer.get("external"):
+            label += "（省外转入，本系统无转出记录）"
+        return TransferState(tid, status, None, None, False, 0, f"转移单 {tid} {label}")
+    due = calendar.add_working_days(since, limit)
+    late = calendar.working_days_between(due, today) if today > due else 0
+    if late:
+        text = (f"转移单 {tid} 自 {since.isoformat()} 起待{half}办理，时限 {limit} 个工作日（至 {due.isoformat()}），"
+                f"已超期 {late} 个工作日 (overdue)")
+    else:
+        text = f"转移单 {tid} 待{half}办理，时限 {limit} 个工作日，须于 {due.isoformat()} 前办结"
+    return TransferState(tid, status, awaiting, due, late > 0, late, text)
 
 
 __all__ = [
     "CANCELLED", "DONE", "LEGACY_DONE", "LEGACY_OPEN", "Matched", "OPEN_STATUSES", "OUT_COMPLETED", "REJECTED",
-    "STATUS_LABELS", "Effect", "transfer_effect", "add_working_days", "check_not_same_region", "check_open", "check_out_half_exists",
+    "STATUS_LABELS", "Effect", "GapRule", "gap_months", "gap_rule", "TransferCalendar", "TransferState", "transfer_effect", "transfer_status",
+    "check_not_same_region", "check_open", "check_out_half_exists",
     "check_transfer_id_free", "external_figures", "holdings", "match_in_half", "next_coverage_year_start",
     "require_months", "status_of",
 ]

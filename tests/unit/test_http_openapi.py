@@ -18,7 +18,7 @@ ROUTES = {
     ("get", "/persons/{id_type}/{id_number}/history"),
     ("get", "/grids/{code}/gaps"), ("get", "/grids/{code}/coverage"), ("get", "/arrears"), ("get", "/health"),
     ("get", "/grids/{code}/gaps.csv"), ("get", "/grids/{code}/gaps.xlsx"), ("get", "/me"),
-    ("get", "/entitlements/{person_id}"),
+    ("get", "/entitlements/{person_id}"), ("get", "/transfers"),
 }
 
 
