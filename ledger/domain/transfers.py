@@ -258,6 +258,56 @@ def gap_rule(gap: int, transfer_policy: Any, waiting_policy: Any) -> GapRule:
                    f" (a longer gap carries a waiting period of {waiting} months)")
 
 
+#: Event class names that touch a transfer (the matched ones and those of before issue 18).
+TRANSFER_EVENTS = frozenset({"TransferOutCompleted", "TransferInCompleted", "TransferCancelled", "TransferredOut",
+                             "TransferredIn"})
+
+
+def transfer_findings(events: Iterable[Any]) -> list[tuple[str, int, str]]:
+    """Check a person's stored history for transfers that created or lost money or months (转移核查):
+    (code, version, message) for each problem found, replaying the events in order.
+
+    * ``TRANSFER_OUT_FIGURES``: an out half sent other figures than the person held then;
+    * ``TRANSFER_HALVES_DISAGREE``: a completed in half received other figures than its out half sent;
+    * ``TRANSFER_IN_WITHOUT_OUT``: an in half from a region of this ledger's events with no out half;
+    * ``TRANSFER_MONTHS_COPIED``: an old (unmatched) pair of halves of one transfer that counted the
+      months twice (the old out half kept them).
+    """
+    findings: list[tuple[str, int, str]] = []
+    person: Any = None
+    sent: dict[str, Any] = {}
+    for event in events:
+        name = type(event).__name__
+        v = event.originator_version
+        if name in ("TransferOutCompleted", "TransferredOut") and person is not None:
+            held = (person.account_balance_fen, max(0, person.contribution_months))
+            figures = (event.account_balance_fen, event.contribution_months)
+            if name == "TransferOutCompleted" and figures != held:
+                findings.append(("TRANSFER_OUT_FIGURES", v, (
+                    f"transfer {event.transfer_id}: the out half sent {figures[0]} fen and {figures[1]} months but the "
+                    f"person held {held[0]} fen and {held[1]} months")))
+            sent[event.transfer_id] = event
+        elif name in ("TransferInCompleted", "TransferredIn"):
+            out = sent.get(event.transfer_id)
+            external = getattr(event, "external", out is None)
+            if out is not None and not external:
+                if (event.account_balance_fen, event.contribution_months) != (out.account_balance_fen,
+                                                                            out.contribution_months):
+                    findings.append(("TRANSFER_HALVES_DISAGREE", v, (
+                        f"transfer {event.transfer_id}: the in half received {event.account_balance_fen} fen and "
+                        f"{event.contribution_months} months, the out half (version {out.originator_version}) sent "
+                        f"{out.account_balance_fen} fen and {out.contribution_months} months")))
+                if name == "TransferredIn" and type(out).__name__ == "TransferredOut" and event.contribution_months:
+                    findings.append(("TRANSFER_MONTHS_COPIED", v, (
+                        f"transfer {event.transfer_id}: {event.contribution_months} months were counted in while the "
+                        f"out half (version {out.originator_version}) kept them: counted twice")))
+            elif name == "TransferInCompleted" and not external:
+                findings.append(("TRANSFER_IN_WITHOUT_OUT", v, (
+                    f"transfer {event.transfer_id}: an in half matched to no out half")))
+        person = event.mutate(person)
+    return findings
+
+
 @dataclass(frozen=True)
 class TransferCalendar:
     """The working-day calendar and time limits of transfers (办结时限), from the policy tables.
@@ -353,7 +403,7 @@ def transfer_status(transfer: dict[str, Any], today: date, calendar: TransferCal
 
 __all__ = [
     "CANCELLED", "DONE", "LEGACY_DONE", "LEGACY_OPEN", "Matched", "OPEN_STATUSES", "OUT_COMPLETED", "REJECTED",
-    "STATUS_LABELS", "Effect", "GapRule", "gap_months", "gap_rule", "TransferCalendar", "TransferState", "transfer_effect", "transfer_status",
+    "STATUS_LABELS", "TRANSFER_EVENTS", "transfer_findings", "Effect", "GapRule", "gap_months", "gap_rule", "TransferCalendar", "TransferState", "transfer_effect", "transfer_status",
     "check_not_same_region", "check_open", "check_out_half_exists",
     "check_transfer_id_free", "external_figures", "holdings", "match_in_half", "next_coverage_year_start",
     "require_months", "status_of",
