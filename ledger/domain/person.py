@@ -544,9 +544,10 @@ class Person(Aggregate):
                 out_half["status"] = transfers.DONE
                 out_half["completed_on"] = self.effective_date
                 out_half["in_event_id"] = str(self.event_id)
-                enrollment = person.enrollment(out_half["enrollment_id"])
-                enrollment["end_date"] = out_half["started_on"]
-                enrollment["end_reason"] = EnrollmentEndReason.TRANSFERRED_OUT.value
+                if out_half.get("enrollment_id"):  # (an old out half ended its enrollment already)
+                    enrollment = person.enrollment(out_half["enrollment_id"])
+                    enrollment["end_date"] = out_half["started_on"]
+                    enrollment["end_reason"] = EnrollmentEndReason.TRANSFERRED_OUT.value
                 return
             person.transfers[self.transfer_id] = {
                 "transfer_id": self.transfer_id,
@@ -1278,7 +1279,7 @@ class Person(Aggregate):
             transfers.require_months(contribution_months)
         existing = self.transfers.get(transfer_id)
         if existing is not None and existing["direction"] == "OUT":
-            transfers.check_open(existing, "转入")
+            transfers.check_open(existing, "转入", legacy_ok=True)
             matched = transfers.match_in_half(
                 existing, counterpart_region=counterpart_region, receiving_region=region_code,
                 account_balance_fen=account_balance_fen, contribution_months=contribution_months,
@@ -1296,7 +1297,7 @@ class Person(Aggregate):
             receiving = region_code or ""
         enrollment_start = None
         if enroll is not None:
-            sending_scheme = existing["scheme"] if not external else None
+            sending_scheme = existing.get("scheme") if not external else None
             enrollment_start = transfers.transfer_effect(sending_scheme, enroll["scheme"], effective_date).start
             self._check_enrollment(
                 scheme=enroll["scheme"], region_code=region_code or receiving, flexible=enroll.get("flexible", False),

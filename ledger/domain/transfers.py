@@ -103,8 +103,10 @@ def check_out_half_exists(counterpart_region: str, ledger_regions: Iterable[str]
     return True
 
 
-def check_open(transfer: dict[str, Any], action: str) -> None:
-    """Guard (转移未办结): only a transfer whose out half awaits its in half can be received, cancelled or rejected."""
+def check_open(transfer: dict[str, Any], action: str, *, legacy_ok: bool = False) -> None:
+    """Guard (转移未办结): only a transfer whose out half awaits its in half can be received, cancelled or
+    rejected. An old out half (``LEGACY_OPEN``) can be received (``legacy_ok``) but not cancelled: it
+    ended the enrollment instead of suspending it, so there is nothing to resume."""
     status = status_of(transfer)
     if status == DONE or status == LEGACY_DONE:
         raise Conflict(
@@ -112,7 +114,7 @@ def check_open(transfer: dict[str, Any], action: str) -> None:
             f"转移单 {transfer['transfer_id']} 已完成转入，不能再{action} (transfer already completed)",
             transfer_id=transfer["transfer_id"], status=status,
         )
-    if status not in (OUT_COMPLETED,):
+    if status != OUT_COMPLETED and not (legacy_ok and status == LEGACY_OPEN):
         raise DomainError(
             "TRANSFER_NOT_OPEN",
             f"转移单 {transfer['transfer_id']} 状态为{STATUS_LABELS.get(status, status)}，不能再{action} "
@@ -145,7 +147,7 @@ def match_in_half(
     """
     tid = out_half["transfer_id"]
     problems = []
-    if counterpart_region and counterpart_region != out_half["region_code"]:
+    if counterpart_region and out_half.get("region_code") and counterpart_region != out_half["region_code"]:
         problems.append(f"转出地 {counterpart_region} ≠ 转出记录的 {out_half['region_code']}")
     if receiving_region and receiving_region != out_half["counterpart_region"]:
         problems.append(f"转入地 {receiving_region} ≠ 转出记录的 {out_half['counterpart_region']}")
@@ -161,6 +163,10 @@ def match_in_half(
             transfer_id=tid, sent_fen=out_half["account_balance_fen"],
             sent_months=out_half["contribution_months"],
         )
+    if status_of(out_half) == LEGACY_OPEN:
+        # An old out half moved the balance but left the months with the person: receiving them
+        # again would count them twice, so only the balance arrives.
+        return Matched(out_half["account_balance_fen"], 0)
     return Matched(out_half["account_balance_fen"], out_half["contribution_months"])
 
 
@@ -291,8 +297,10 @@ def transfer_findings(events: Iterable[Any]) -> list[tuple[str, int, str]]:
             out = sent.get(event.transfer_id)
             external = getattr(event, "external", out is None)
             if out is not None and not external:
-                if (event.account_balance_fen, event.contribution_months) != (out.account_balance_fen,
-                                                                            out.contribution_months):
+                # An old out half kept the months: a matched in half of it receives the balance only.
+                months_sent = 0 if (type(out).__name__, name) == ("TransferredOut", "TransferInCompleted") \
+                    else out.contribution_months
+                if (event.account_balance_fen, event.contribution_months) != (out.account_balance_fen, months_sent):
                     findings.append(("TRANSFER_HALVES_DISAGREE", v, (
                         f"transfer {event.transfer_id}: the in half received {event.account_balance_fen} fen and "
                         f"{event.contribution_months} months, the out half (version {out.originator_version}) sent "
