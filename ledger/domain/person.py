@@ -1296,6 +1296,10 @@ class Person(Aggregate):
             external = True
             receiving = region_code or ""
         enrollment_start = None
+        current = self.active_enrollment
+        if enroll is not None and current is not None and current["scheme"] == enroll["scheme"] \
+                and current["region_code"] == (region_code or receiving):
+            enroll = None  # already enrolled here (the clerk enrolled them first): the transfer only completes
         if enroll is not None:
             sending_scheme = existing.get("scheme") if not external else None
             enrollment_start = transfers.transfer_effect(sending_scheme, enroll["scheme"], effective_date).start

@@ -84,3 +84,15 @@ def test_holdings_count_what_is_in_transit():
     person.transfer_out(transfer_id="NEW", counterpart_region="610922", effective_date=date(2025, 4, 1),
                         provenance=PROV)
     assert person.account_balance_fen == 0 and holdings(person) == (900, 0)
+
+
+def test_a_person_enrolled_in_the_receiving_region_first_completes_the_transfer_without_a_second_enrollment():
+    person = _old_out_person()
+    person.enroll(scheme=Scheme.EMPLOYEE, region_code="610921", grid_code=None, flexible=True, employer_id=None,
+                  channel=EnrollmentChannel.COUNTER, effective_date=date(2025, 3, 2), provenance=PROV,
+                  policies=POLICIES)
+    person.transfer_in(transfer_id="OLD", counterpart_region="610902", region_code="610921",
+                       effective_date=date(2025, 3, 5), provenance=PROV, policies=POLICIES,
+                       enroll={"scheme": Scheme.EMPLOYEE, "flexible": True})
+    assert [e["region_code"] for e in person.active_enrollments] == ["610921"]
+    assert person.transfers["OLD"]["status"] == "DONE" and person.account_balance_fen == 900
