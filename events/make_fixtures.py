@@ -106,6 +106,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "transfer_id": "ZY-2025-000322", "counterpart_region": "330502", "account_balance_fen": 654321,
         "contribution_months": 120,
     },
+    "cn.medins.ledger.v1.TransferRequested": {
+        **_envelope(18, date(2025, 6, 20)),
+        "transfer_id": "ZY-2025-000401", "region_code": "610902", "counterpart_region": "610921",
+    },
     "cn.medins.ledger.v1.TransferOutCompleted": {
         **_envelope(15, date(2025, 6, 30)),
         "transfer_id": "ZY-2025-000401", "enrollment_id": "E000002", "region_code": "610902",

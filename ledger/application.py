@@ -1039,6 +1039,19 @@ class Ledger(Application):
 
         return self._execute(person_id, command, provenance=provenance, create=create, describe="transferred in")
 
+    def request_transfer(
+        self, person_id: UUID, *, transfer_id: str, sending_region: str, receiving_region: str, effective_date: date,
+        provenance: Provenance,
+    ) -> Outcome:
+        """A transfer request (转移接续申请) made at the receiving region."""
+        return self._execute(
+            person_id,
+            lambda p: p.request_transfer(transfer_id=transfer_id, sending_region=sending_region,
+                                         receiving_region=receiving_region, effective_date=effective_date,
+                                         provenance=provenance.as_dict(), policies=self.policies),
+            provenance=provenance, describe="transfer requested",
+        )
+
     def cancel_transfer(
         self, person_id: UUID, *, transfer_id: str, reason: str, effective_date: date, provenance: Provenance,
         rejected: bool = False,
@@ -1149,7 +1162,7 @@ class Ledger(Application):
 #: The event topics that touch a transfer, for the region's transfer lists.
 TRANSFER_TOPICS = tuple(
     f"{Person.__module__}:Person.{name}"
-    for name in ("TransferOutCompleted", "TransferInCompleted", "TransferCancelled", "TransferredOut", "TransferredIn")
+    for name in ("TransferRequested", "TransferOutCompleted", "TransferInCompleted", "TransferCancelled", "TransferredOut", "TransferredIn")
 )
 
 
@@ -1159,8 +1172,9 @@ def transfer_row(person: Person, transfer: dict[str, Any], region_code: str) -> 
     Transfers recorded before they were matched (legacy events) carry no sending region, so
     only their receiving side is listed.
     """
-    sending = transfer.get("region_code") if transfer["direction"] == "OUT" else transfer["counterpart_region"]
-    receiving = transfer["counterpart_region"] if transfer["direction"] == "OUT" else transfer.get("region_code")
+    received = transfer["direction"] == "IN"  # (OUT and REQUEST entries name the sending region as their own)
+    sending = transfer["counterpart_region"] if received else transfer.get("region_code")
+    receiving = transfer.get("region_code") if received else transfer["counterpart_region"]
     if receiving == region_code:
         direction = "INCOMING"
     elif sending == region_code:

@@ -456,7 +456,9 @@ def _transfer_cancelled(h: dict[str, Any], f: Any, eid: str) -> None:
     """Cancelled or rejected (转移撤销/拒绝): the enrollment resumes, the balance and months return."""
     get = f.get
     on = get("effective_date")
-    transfer = h["transfers"][get("transfer_id")]
+    transfer = h["transfers"].get(get("transfer_id"))
+    if transfer is None:  # a request closed before any out half: nothing moved, nothing to show
+        return
     transfer.update(status="REJECTED" if get("rejected") else "CANCELLED", completed_on=on,
                     closed_reason=get("reason"), cancel_event_id=eid)
     for enrollment in h["enrollments"]:

@@ -104,6 +104,9 @@ def describe(event: Any) -> str:
     if kind == "TransferredIn":
         return (f"Transferred in (转入) from {region_label(e.counterpart_region)}, transfer {e.transfer_id}: "
                 f"{fen_text(e.account_balance_fen)} credited, {e.contribution_months} contribution months counted")
+    if kind == "TransferRequested":
+        return (f"Transfer requested (转移接续申请), transfer {e.transfer_id}, from {region_label(e.region_code)} to "
+                f"{region_label(e.counterpart_region)}: the sending region's time limit starts")
     if kind == "TransferOutCompleted":
         return (f"Transfer-out completed (转出完成), transfer {e.transfer_id}, {region_label(e.region_code)} to "
                 f"{region_label(e.counterpart_region)}: enrollment {e.enrollment_id} suspended (中止); "
@@ -144,7 +147,7 @@ def document(event: Any) -> str | None:
         return f"{event.department} document {event.document_no}"
     if kind == "ResidenceRecorded":
         return f"registry record {event.record_id}"
-    if kind in ("TransferredOut", "TransferredIn", "TransferOutCompleted", "TransferCancelled"):
+    if kind in ("TransferredOut", "TransferredIn", "TransferRequested", "TransferOutCompleted", "TransferCancelled"):
         return f"transfer {event.transfer_id}"
     if kind == "TransferInCompleted":
         extra = f", source document {event.source_document_no}" if event.external else ""

@@ -482,6 +482,35 @@ class Person(Aggregate):
                 },
             )
 
+    class TransferRequested(Event):
+        """Transfer requested (转移接续申请): the person applied at the receiving region, which asks
+        the sending region for its half; the sending region's time limit runs from here."""
+
+        transfer_id: str
+        region_code: str
+        counterpart_region: str
+
+        def apply(self, person: Person) -> None:
+            person.transfers[self.transfer_id] = {
+                "transfer_id": self.transfer_id,
+                "direction": "REQUEST",
+                "status": transfers.REQUESTED,
+                "enrollment_id": None,
+                "region_code": self.region_code,
+                "counterpart_region": self.counterpart_region,
+                "scheme": None,
+                "account_balance_fen": 0,
+                "contribution_months": 0,
+                "requested_on": self.effective_date,
+                "started_on": self.effective_date,
+                "completed_on": None,
+                "external": False,
+                "source_document_no": None,
+                "closed_reason": None,
+                "out_event_id": None,
+                "in_event_id": None,
+            }
+
     class TransferOutCompleted(Event):
         """Transfer-out completed (转出完成): the sending region suspends (中止) the enrollment and
         sends the personal-account balance and contribution months, which leave this region's
@@ -500,7 +529,9 @@ class Person(Aggregate):
             person.enrollment(self.enrollment_id)["suspended_by"] = self.transfer_id
             person.account_balance_fen -= self.account_balance_fen
             person.transferred_in_months -= self.contribution_months
+            requested = person.transfers.get(self.transfer_id)
             person.transfers[self.transfer_id] = {
+                "requested_on": requested["requested_on"] if requested else None,
                 "transfer_id": self.transfer_id,
                 "direction": "OUT",
                 "status": transfers.OUT_COMPLETED,
@@ -571,7 +602,7 @@ class Person(Aggregate):
     class TransferCancelled(Event):
         """Transfer cancelled (转移撤销) by the sending region, or rejected (拒绝接收) by the
         receiving one, with a reason: the suspended enrollment is resumed and the balance and
-        months sent return to the sending region."""
+        months sent return to the sending region (a request alone is simply closed)."""
 
         transfer_id: str
         rejected: bool
@@ -582,7 +613,8 @@ class Person(Aggregate):
             out_half["status"] = transfers.REJECTED if self.rejected else transfers.CANCELLED
             out_half["closed_reason"] = self.reason
             out_half["completed_on"] = self.effective_date
-            person.enrollment(out_half["enrollment_id"])["suspended_by"] = None
+            if out_half["enrollment_id"]:  # (a request alone suspended nothing and sent nothing)
+                person.enrollment(out_half["enrollment_id"])["suspended_by"] = None
             person.account_balance_fen += out_half["account_balance_fen"]
             person.transferred_in_months += out_half["contribution_months"]
 
@@ -1227,7 +1259,11 @@ class Person(Aggregate):
                 "TRANSFER_NOT_ACTIVE",
                 "only a person with an enrollment in force can be transferred out; enroll or check the person",
             )
-        transfers.check_transfer_id_free(self.transfers, transfer_id)
+        requested = self.transfers.get(transfer_id)
+        if requested is not None and transfers.status_of(requested) == transfers.REQUESTED:
+            transfers.check_request_matches(requested, current["region_code"], counterpart_region)
+        else:
+            transfers.check_transfer_id_free(self.transfers, transfer_id)
         transfers.check_not_same_region(current["region_code"], counterpart_region)
         effective_date = require_date(effective_date, "effective_date")
         if effective_date < current["start_date"]:
@@ -1278,6 +1314,14 @@ class Person(Aggregate):
         if contribution_months is not None:
             transfers.require_months(contribution_months)
         existing = self.transfers.get(transfer_id)
+        if existing is not None and existing["direction"] == "REQUEST":
+            transfers.check_open(existing, "转入", requested_ok=True)
+            raise DomainError(
+                "TRANSFER_OUT_MISSING",
+                f"转移单 {transfer_id} 已申请，转出地 {existing['region_code']} 尚未办理转出；转出完成后再接续 "
+                f"(requested, but the sending region has not recorded the transfer-out yet)",
+                transfer_id=transfer_id, counterpart_region=existing["region_code"],
+            )
         if existing is not None and existing["direction"] == "OUT":
             transfers.check_open(existing, "转入", legacy_ok=True)
             matched = transfers.match_in_half(
@@ -1327,6 +1371,41 @@ class Person(Aggregate):
                 provenance=provenance, policies=policies,
             )
 
+    def request_transfer(
+        self,
+        *,
+        transfer_id: str,
+        sending_region: str,
+        receiving_region: str,
+        effective_date: date,
+        provenance: Provenance,
+        policies: PolicySource,
+    ) -> None:
+        """Record a transfer request (转移接续申请) made at the receiving region: the sending region,
+        where the person's enrollment is in force, then has its time limit to complete the out half."""
+        transfer_id = _non_empty(transfer_id, "transfer_id")
+        transfers.check_transfer_id_free(self.transfers, transfer_id)
+        transfers.check_not_same_region(sending_region, receiving_region)
+        if receiving_region not in policies.regions():
+            raise DomainError("REGION_UNKNOWN", f"region code {receiving_region} has no policy tables; check the code",
+                              region_code=receiving_region)
+        current = self.active_enrollment
+        if current is None or current["region_code"] != sending_region:
+            where = current["region_code"] if current else "无"
+            raise DomainError(
+                "TRANSFER_NOT_ACTIVE",
+                f"本人在转出地 {sending_region} 没有有效参保登记（当前参保地：{where}），不能申请从该地转出 "
+                f"(no enrollment in force in the sending region)", region_code=sending_region,
+            )
+        self.trigger_event(
+            self.TransferRequested,
+            transfer_id=transfer_id,
+            region_code=sending_region,
+            counterpart_region=receiving_region,
+            effective_date=require_date(effective_date, "effective_date"),
+            provenance=dict(provenance),
+        )
+
     def cancel_transfer(
         self,
         *,
@@ -1345,7 +1424,7 @@ class Person(Aggregate):
         if existing is None:
             raise DomainError("TRANSFER_UNKNOWN", f"本人没有转移单 {transfer_id} (no transfer {transfer_id} for this "
                                                   f"person)", transfer_id=transfer_id)
-        transfers.check_open(existing, "拒绝" if rejected else "撤销")
+        transfers.check_open(existing, "拒绝" if rejected else "撤销", requested_ok=True)
         effective_date = require_date(effective_date, "effective_date")
         if effective_date < existing["started_on"]:
             raise DomainError("DATE_INVALID", f"撤销日期 {effective_date} 早于转出日期 {existing['started_on']}")

@@ -9,9 +9,11 @@ commands call them before triggering any event, so a refusal writes nothing.
 
 Lifecycle of one transfer (``status`` of its entry in ``Person.transfers``)::
 
+    REQUESTED (the person applied at the receiving region; optional) --out half--> OUT_COMPLETED
     OUT_COMPLETED --in half matched--> DONE
           |--cancelled by the sending region--> CANCELLED
           '--rejected by the receiving region--> REJECTED
+    REQUESTED --cancelled / rejected--> CANCELLED / REJECTED
 
 An in half from outside this ledger (another province) is ``DONE`` at once and marked
 ``external``. Entries written by the events of before this module (``TransferredOut`` /
@@ -26,6 +28,7 @@ from typing import Any, Iterable
 
 from ledger.domain.errors import Conflict, DomainError
 
+REQUESTED = "REQUESTED"
 OUT_COMPLETED = "OUT_COMPLETED"
 DONE = "DONE"
 CANCELLED = "CANCELLED"
@@ -37,6 +40,7 @@ LEGACY_DONE = "LEGACY_DONE"
 OPEN_STATUSES = frozenset({OUT_COMPLETED, LEGACY_OPEN})
 
 STATUS_LABELS = {
+    REQUESTED: "已申请待转出",
     OUT_COMPLETED: "已转出待转入",
     DONE: "已完成",
     CANCELLED: "已撤销",
@@ -103,7 +107,19 @@ def check_out_half_exists(counterpart_region: str, ledger_regions: Iterable[str]
     return True
 
 
-def check_open(transfer: dict[str, Any], action: str, *, legacy_ok: bool = False) -> None:
+def check_request_matches(request: dict[str, Any], sending_region: str, receiving_region: str) -> None:
+    """Guard (按申请转出): an out half answering a request goes from and to the regions requested."""
+    if (request["region_code"], request["counterpart_region"]) != (sending_region, receiving_region):
+        raise DomainError(
+            "TRANSFER_MISMATCH",
+            f"转移单 {request['transfer_id']} 申请的是 {request['region_code']}→{request['counterpart_region']}，"
+            f"转出却是 {sending_region}→{receiving_region} (the transfer-out does not answer the request)",
+            transfer_id=request["transfer_id"],
+        )
+
+
+def check_open(transfer: dict[str, Any], action: str, *, legacy_ok: bool = False,
+               requested_ok: bool = False) -> None:
     """Guard (转移未办结): only a transfer whose out half awaits its in half can be received, cancelled or
     rejected. An old out half (``LEGACY_OPEN``) can be received (``legacy_ok``) but not cancelled: it
     ended the enrollment instead of suspending it, so there is nothing to resume."""
@@ -114,7 +130,8 @@ def check_open(transfer: dict[str, Any], action: str, *, legacy_ok: bool = False
             f"转移单 {transfer['transfer_id']} 已完成转入，不能再{action} (transfer already completed)",
             transfer_id=transfer["transfer_id"], status=status,
         )
-    if status != OUT_COMPLETED and not (legacy_ok and status == LEGACY_OPEN):
+    if status != OUT_COMPLETED and not (legacy_ok and status == LEGACY_OPEN) and \
+            not (requested_ok and status == REQUESTED):
         raise DomainError(
             "TRANSFER_NOT_OPEN",
             f"转移单 {transfer['transfer_id']} 状态为{STATUS_LABELS.get(status, status)}，不能再{action} "
@@ -265,7 +282,7 @@ def gap_rule(gap: int, transfer_policy: Any, waiting_policy: Any) -> GapRule:
 
 
 #: Event class names that touch a transfer (the matched ones and those of before issue 18).
-TRANSFER_EVENTS = frozenset({"TransferOutCompleted", "TransferInCompleted", "TransferCancelled", "TransferredOut",
+TRANSFER_EVENTS = frozenset({"TransferRequested", "TransferOutCompleted", "TransferInCompleted", "TransferCancelled", "TransferredOut",
                              "TransferredIn"})
 
 
@@ -374,7 +391,7 @@ class TransferState:
 
     transfer_id: str
     status: str
-    awaiting: str | None  # "RECEIVING": the in half is due; None: closed
+    awaiting: str | None  # "SENDING": the out half is due; "RECEIVING": the in half is due; None: closed
     due_on: date | None  # last day of the awaited half's time limit
     overdue: bool  # past that day and still open (超期)
     overdue_working_days: int
@@ -385,15 +402,18 @@ def transfer_status(transfer: dict[str, Any], today: date, calendar: TransferCal
     """The state of one transfer on ``today`` (转移接续时限): each open half has a time limit in
     working days (转出地 10, 转入地 5, from the policy tables) and is overdue (超期) after it.
 
-    An out half completed on day D leaves the in half due within ``receiving_working_days``
-    working days after D. (The sending half's limit runs from the person's request, which the
-    ledger does not record yet: ``sending_working_days`` is kept in the calendar for it.)
+    A request recorded on day R (the person applied at the receiving region) leaves the out
+    half due within ``sending_working_days`` working days after R; an out half completed on
+    day D leaves the in half due within ``receiving_working_days`` working days after D.
     """
     status = status_of(transfer)
     tid = transfer["transfer_id"]
     if status in OPEN_STATUSES:
         awaiting, since, limit = "RECEIVING", transfer["started_on"], calendar.receiving_working_days
         half = "转入地"
+    elif status == REQUESTED:
+        awaiting, since, limit = "SENDING", transfer["requested_on"], calendar.sending_working_days
+        half = "转出地"
     else:
         label = STATUS_LABELS.get(status, status)
         if transfer.get("external"):
@@ -410,9 +430,9 @@ def transfer_status(transfer: dict[str, Any], today: date, calendar: TransferCal
 
 
 __all__ = [
-    "CANCELLED", "DONE", "LEGACY_DONE", "LEGACY_OPEN", "Matched", "OPEN_STATUSES", "OUT_COMPLETED", "REJECTED",
+    "CANCELLED", "DONE", "REQUESTED", "LEGACY_DONE", "LEGACY_OPEN", "Matched", "OPEN_STATUSES", "OUT_COMPLETED", "REJECTED",
     "STATUS_LABELS", "TRANSFER_EVENTS", "transfer_findings", "Effect", "GapRule", "gap_months", "gap_rule", "TransferCalendar", "TransferState", "transfer_effect", "transfer_status",
-    "check_not_same_region", "check_open", "check_out_half_exists",
+    "check_not_same_region", "check_open", "check_request_matches", "check_out_half_exists",
     "check_transfer_id_free", "external_figures", "holdings", "match_in_half", "next_coverage_year_start",
     "require_months", "status_of",
 ]

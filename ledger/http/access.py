@@ -44,10 +44,10 @@ def person_regions(person: Person) -> set[str]:
 
 
 def incoming_transfer_regions(person: Person) -> set[str]:
-    """Regions a transfer-out was sent to and is awaited in (待转入): their clerks may read the person
-    before enrolling them, to complete the transfer-in. Only while the transfer is open."""
+    """Regions a transfer was requested at or sent to and is awaited in (待转入): their clerks may read
+    the person before enrolling them, to complete the transfer-in. Only while the transfer is open."""
     return {t["counterpart_region"] for t in person.transfers.values()
-            if t["direction"] == "OUT" and t.get("status") == "OUT_COMPLETED"}
+            if t["direction"] in ("OUT", "REQUEST") and t.get("status") in ("REQUESTED", "OUT_COMPLETED")}
 
 
 def person_grids(person: Person) -> set[str]:

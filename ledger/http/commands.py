@@ -39,6 +39,7 @@ from ledger.http.models import (
     ResidentAssessmentIn,
     TransferCancelIn,
     TransferInIn,
+    TransferRequestIn,
     TransferOutIn,
 )
 from ledger.log import get_logger
@@ -199,9 +200,15 @@ def _transfer_out(ledger: Any, body: TransferOutIn, person: Person) -> Plan:
         effective_date=body.effective_date, provenance=prov)
 
 
+def _request_transfer(ledger: Any, body: TransferRequestIn, person: Person) -> Plan:
+    return person.id, body.region_code, lambda prov: ledger.request_transfer(
+        person.id, transfer_id=body.transfer_id, sending_region=body.counterpart_region,
+        receiving_region=body.region_code, effective_date=body.effective_date, provenance=prov)
+
+
 def _cancel_transfer(ledger: Any, body: TransferCancelIn, person: Person) -> Plan:
     transfer = person.transfers.get(body.transfer_id)
-    if transfer is None or transfer["direction"] != "OUT":
+    if transfer is None or transfer["direction"] == "IN":
         raise DomainError("TRANSFER_UNKNOWN", f"本人没有转移单 {body.transfer_id} 的转出 (no transfer-out "
                                               f"{body.transfer_id} for this person)", transfer_id=body.transfer_id)
     # The sending region cancels its own half; the receiving region rejects what was sent to it.
@@ -242,6 +249,8 @@ PAYMENT_CORRECTION = Command("payment_correction", PaymentCorrectionIn, True, _c
                              "record a counter refund or reversal of a payment (窗口退费/冲正)")
 TRANSFER_OUT = Command("transfer_out", TransferOutIn, True, _transfer_out,
                        "transfer a person out to another region (医保关系转出)")
+TRANSFER_REQUEST = Command("transfer_request", TransferRequestIn, True, _request_transfer,
+                           "record a transfer request at the receiving region (转移接续申请)")
 TRANSFER_CANCEL = Command("transfer_cancel", TransferCancelIn, True, _cancel_transfer,
                           "cancel (sending region) or reject (receiving region) an open transfer (转移撤销/拒绝)")
 END_ENROLLMENT = Command("end_enrollment", EndEnrollmentIn, True, _end_enrollment, "end an enrollment (终止参保)")
@@ -251,6 +260,6 @@ ACCOUNT_DEBIT = Command("account_debit", AccountEntryIn, True, _debit_account,
                         "debit the personal account (个人账户支出, 家庭共济)")
 
 COMMANDS: tuple[Command, ...] = (ENROLL, TRANSFER_IN, ASSESS_RESIDENT_YEAR, ASSESS_EMPLOYEE_MONTH, PAYMENT_CORRECTION,
-                                 TRANSFER_OUT, TRANSFER_CANCEL, END_ENROLLMENT, ACCOUNT_CREDIT, ACCOUNT_DEBIT)
+                                 TRANSFER_REQUEST, TRANSFER_OUT, TRANSFER_CANCEL, END_ENROLLMENT, ACCOUNT_CREDIT, ACCOUNT_DEBIT)
 
 __all__ = ["COMMANDS", "Command", "carry_out", "earlier_outcome", "request_key", "require_clerk"]

@@ -175,6 +175,16 @@ class TransferInIn(Identity):
     effective_date: IsoDate
 
 
+class TransferRequestIn(Body):
+    """A transfer request (转移接续申请) made at the receiving region: the sending region then has its
+    time limit (working days, policy tables) to complete the transfer-out."""
+
+    transfer_id: str = Field(..., min_length=1, max_length=60)
+    counterpart_region: RegionCode = Field(..., description="the sending region, where the person is enrolled")
+    region_code: RegionCode = Field(..., description="the receiving region (the clerk's)")
+    effective_date: IsoDate
+
+
 class TransferCancelIn(Body):
     """Cancel (撤销, by the sending region) or reject (拒绝接收, by the receiving region) an open transfer."""
 

@@ -33,6 +33,7 @@ from ledger.http.models import (
     ResidentAssessmentIn,
     TransferCancelIn,
     TransferInIn,
+    TransferRequestIn,
     TransferOutIn,
 )
 
@@ -125,6 +126,16 @@ def transfer_out(id_type: str, id_number: str, body: TransferOutIn, request: Req
     contribution months: they leave this region until the receiving region's transfer-in
     takes them, or the transfer is cancelled."""
     return answer(request, response, who, c.TRANSFER_OUT, body, id_type, id_number)
+
+
+@router.post("/persons/{id_type}/{id_number}/transfers/request", status_code=201, response_model=OutcomeOut,
+             summary="Record a transfer request at the receiving region (转移接续申请)")
+def transfer_request(id_type: str, id_number: str, body: TransferRequestIn, request: Request, response: Response,
+                     who: Principal = Depends(clerk)) -> OutcomeOut:
+    """The person applied here (``region_code``, the clerk's region) to move their insurance from
+    ``counterpart_region``, where it is in force: the sending region's time limit starts, and the
+    request shows in both regions' transfer lists until the transfer-out answers it."""
+    return answer(request, response, who, c.TRANSFER_REQUEST, body, id_type, id_number)
 
 
 @router.post("/persons/{id_type}/{id_number}/transfers/cancel", status_code=201, response_model=OutcomeOut,

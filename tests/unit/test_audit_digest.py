@@ -56,6 +56,8 @@ def every_kind_of_event(ledger):
     ledger.debit_account(pid, amount_fen=100, reason="FAMILY_MUTUAL_AID", reference="d",
                          effective_date=date(2025, 1, 3), provenance=API, relative_person_id="p2",
                          relative_relationship="CHILD")
+    ledger.request_transfer(pid, transfer_id="T1", sending_region=HANBIN, receiving_region="610921",
+                            effective_date=date(2025, 2, 20), provenance=API)
     ledger.transfer_out(pid, transfer_id="T1", counterpart_region="610921", effective_date=date(2025, 3, 1),
                         provenance=API)
     ledger.transfer_in(id_type="RESIDENT_ID", id_number=number, name="赵敏", transfer_id="T1",

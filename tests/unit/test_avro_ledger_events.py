@@ -64,7 +64,7 @@ def test_every_person_event_class_is_published():
         if isinstance(cls, type) and issubclass(cls, Person.Event) and cls is not Person.Event
     }
     assert set(person_event_classes()) == nested - {"Created"}
-    assert len(person_event_classes()) == 17
+    assert len(person_event_classes()) == 18
 
 
 def test_the_library_generated_created_event_carries_nothing_of_its_own():
@@ -170,6 +170,8 @@ def _person() -> Person:
     )
     person.transfer_out(transfer_id="T-X", counterpart_region="610921", effective_date=date(2025, 6, 1), provenance=prov)
     person.cancel_transfer(transfer_id="T-X", reason="申请人撤回", effective_date=date(2025, 6, 2), provenance=prov)
+    person.request_transfer(transfer_id="T-OUT", sending_region="610902", receiving_region="610921",
+                            effective_date=date(2025, 6, 20), provenance=prov, policies=policies)
     person.transfer_out(transfer_id="T-OUT", counterpart_region="610921", effective_date=date(2025, 6, 30), provenance=prov)
     person.transfer_in(
         transfer_id="T-OUT", counterpart_region="610902", region_code="610921", effective_date=date(2025, 7, 1),

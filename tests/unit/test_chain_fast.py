@@ -116,6 +116,8 @@ def _events_of_one_person(ledger: Any, i: int) -> None:
                         provenance=api)
     ledger.cancel_transfer(pid, transfer_id=f"X{i}", reason=f"撤回 {i}", effective_date=date(year, 2, 3),
                            provenance=api, rejected=bool(i % 2))
+    ledger.request_transfer(pid, transfer_id=f"T{i}", sending_region=region, receiving_region=other,
+                            effective_date=date(year, 2, 20), provenance=api)
     ledger.transfer_out(pid, transfer_id=f"T{i}", counterpart_region=other, effective_date=date(year, 3, 1),
                         provenance=api)
     ledger.transfer_in(id_type="RESIDENT_ID", id_number=number, name=name, transfer_id=f"T{i}",

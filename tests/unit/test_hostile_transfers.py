@@ -290,3 +290,33 @@ def test_auditor_sees_the_transfer_list_and_the_whole_lifecycle(client):
     history = client.get(person_path(n, "/history"), headers=auth("tok-auditor")).json()
     kinds = [e["type"] for e in history["events"]]
     assert kinds.count("TransferOutCompleted") == 2 and "TransferCancelled" in kinds and "TransferInCompleted" in kinds
+
+
+def test_a_request_at_the_receiving_region_starts_the_sending_regions_time_limit(client, system, hostile):
+    n = number(31)
+    employee(client, n, balance_fen=2_500)
+    request = {"transfer_id": "ZY-12", "counterpart_region": HANBIN, "region_code": HANYIN,
+               "effective_date": "2025-03-03"}
+    wrong = client.post(person_path(n, "/transfers/request"), headers=CLERK, json=request)
+    hostile.attempt("request a transfer into another clerk's region", status=wrong.status_code, written=False)
+    assert wrong.status_code == 403 and wrong.json()["code"] == "SCOPE_FORBIDDEN"
+    r = client.post(person_path(n, "/transfers/request"), headers=CLERK_HANYIN, json=request)
+    assert r.status_code == 201, r.json()
+    # The sending region has 10 working days: due 17 March, overdue by 5 on 24 March, in both lists.
+    late = {"as_of": "2025-03-24", "overdue": "true"}
+    (outgoing,) = client.get("/transfers", params={"region": HANBIN, **late}, headers=CLERK).json()["transfers"]
+    (incoming,) = client.get("/transfers", params={"region": HANYIN, **late}, headers=CLERK_HANYIN).json()["transfers"]
+    assert (outgoing["direction"], outgoing["awaiting"], outgoing["due_on"], outgoing["overdue_working_days"]) == (
+        "OUTGOING", "SENDING", "2025-03-17", 5)
+    assert (incoming["direction"], incoming["status"]) == ("INCOMING", "REQUESTED") and "转出地" in incoming["explanation"]
+    # Receiving before the out half is still refused; an out half to another region does not answer the request.
+    early = transfer_in(client, n, "ZY-12")
+    assert early.status_code == 422 and early.json()["code"] == "TRANSFER_OUT_MISSING"
+    elsewhere = transfer_out(client, n, "ZY-12", on="2025-03-20", to="610922")
+    assert elsewhere.status_code == 422 and elsewhere.json()["code"] == "TRANSFER_MISMATCH"
+    assert transfer_out(client, n, "ZY-12", on="2025-03-20").status_code == 201
+    (row,) = client.get("/transfers", params={"region": HANYIN, "as_of": "2025-03-21"},
+                        headers=CLERK_HANYIN).json()["transfers"]
+    assert (row["status"], row["awaiting"], row["due_on"]) == ("OUT_COMPLETED", "RECEIVING", "2025-03-27")
+    assert transfer_in(client, n, "ZY-12", on="2025-03-21").status_code == 201
+    assert state(client, n)["account_balance_fen"] == 2_500

@@ -11,6 +11,7 @@ ROUTES = {
     ("post", "/persons/{id_type}/{id_number}/payment-corrections"),
     ("post", "/persons/{id_type}/{id_number}/transfers/out"),
     ("post", "/persons/{id_type}/{id_number}/transfers/cancel"),
+    ("post", "/persons/{id_type}/{id_number}/transfers/request"),
     ("post", "/persons/{id_type}/{id_number}/enrollments/end"),
     ("post", "/persons/{id_type}/{id_number}/account/credits"),
     ("post", "/persons/{id_type}/{id_number}/account/debits"),

@@ -57,6 +57,7 @@ steps = st.one_of(
     st.tuples(st.just("external"), tid, st.sampled_from(EXTERNAL), internal, fen, months),
     st.tuples(st.just("external"), tid, st.sampled_from(EXTERNAL), internal, maybe_fen, maybe_months),
     st.tuples(st.just("cancel"), st.one_of(st.just(None), tid), st.booleans()),
+    st.tuples(st.just("request"), tid, internal),  # asked at the receiving region before the out half
     st.tuples(st.just("credit"), st.integers(min_value=1, max_value=50_000)),
     st.tuples(st.just("debit"), st.integers(min_value=1, max_value=50_000)),
     st.tuples(st.just("crash"),),
@@ -106,7 +107,7 @@ def _run(person: Person, step: tuple[Any, ...], day: date) -> tuple[int, int]:
     """Carry out one step; the change to the holdings it is allowed to make (external documents, account moves)."""
     kind = step[0]
     if kind in ("in_as_sent", "cancel") and step[1] is None:  # the open transfer, if any
-        open_ids = [t for t, x in person.transfers.items() if x.get("status") == OUT_COMPLETED]
+        open_ids = [t for t, x in person.transfers.items() if x.get("status") in (OUT_COMPLETED, "REQUESTED")]
         step = (kind, open_ids[0] if open_ids else "T0", *step[2:])
     enroll = {"scheme": Scheme.EMPLOYEE, "grid_code": None, "flexible": False, "employer_id": "91610900MA0002"}
     if kind == "out":
@@ -128,6 +129,10 @@ def _run(person: Person, step: tuple[Any, ...], day: date) -> tuple[int, int]:
                            account_balance_fen=given_fen, contribution_months=given_months, provenance=PROV,
                            policies=POLICIES, source_document_no=f"{source}-{t}", enroll=enroll)
         return given_fen or 0, given_months or 0
+    elif kind == "request":
+        current = person.active_enrollment
+        person.request_transfer(transfer_id=step[1], sending_region=current["region_code"] if current else "610902",
+                                receiving_region=step[2], effective_date=day, provenance=PROV, policies=POLICIES)
     elif kind == "cancel":
         person.cancel_transfer(transfer_id=step[1], reason="申请人撤回", effective_date=day, provenance=PROV,
                                rejected=step[2])
