@@ -106,6 +106,25 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "transfer_id": "ZY-2025-000322", "counterpart_region": "330502", "account_balance_fen": 654321,
         "contribution_months": 120,
     },
+    "cn.medins.ledger.v1.TransferRequested": {
+        **_envelope(18, date(2025, 6, 20)),
+        "transfer_id": "ZY-2025-000401", "region_code": "610902", "counterpart_region": "610921",
+    },
+    "cn.medins.ledger.v1.TransferOutCompleted": {
+        **_envelope(15, date(2025, 6, 30)),
+        "transfer_id": "ZY-2025-000401", "enrollment_id": "E000002", "region_code": "610902",
+        "counterpart_region": "610921", "scheme": "EMPLOYEE", "account_balance_fen": 50000, "contribution_months": 60,
+    },
+    "cn.medins.ledger.v1.TransferInCompleted": {
+        **_envelope(16, date(2025, 7, 8)),
+        "transfer_id": "ZY-2025-000401", "counterpart_region": "610902", "region_code": "610921",
+        "account_balance_fen": 50000, "contribution_months": 60, "external": False,
+        "source_document_no": "ZY-2025-000401",
+    },
+    "cn.medins.ledger.v1.TransferCancelled": {
+        **_envelope(17, date(2025, 7, 9)),
+        "transfer_id": "ZY-2025-000402", "rejected": True, "reason": "转入地查无此人参保申请",
+    },
     "cn.medins.ledger.v1.AccountCredited": {
         **_envelope(12, date(2025, 8, 1)),
         "amount_fen": 18000, "reason": "CONTRIBUTION", "reference": "324610900000012345",

@@ -38,6 +38,7 @@ from ledger.batch_load import Prefetch, load_aggregates, start_loading
 from ledger.domain.chain import content_digest
 from ledger.domain.errors import Conflict, DomainError, NotFound
 from ledger.domain.identity import PersonIdentity, parse_identity, person_id_for
+from ledger.domain import transfers as transfer_rules
 from ledger.domain.person import Person, business_date, require_date, voucher_key
 from ledger.domain.source_record import SourceRecord
 from ledger.domain.vocabulary import (
@@ -1066,34 +1067,102 @@ class Ledger(Application):
         name: str,
         transfer_id: str,
         counterpart_region: str,
-        account_balance_fen: int,
-        contribution_months: int,
         scheme: str,
         region_code: str,
+        account_balance_fen: int | None = None,
+        contribution_months: int | None = None,
         grid_code: str | None = None,
         flexible: bool = False,
         employer_id: str | None = None,
+        source_document_no: str | None = None,
         effective_date: date,
         provenance: Provenance,
     ) -> Outcome:
-        """Transfer in (转入): credit what the sending region carried, then enroll here."""
+        """Transfer in (转入): receive what the sending region sent (matched), then enroll here.
+
+        Figures left out mean "what the out half sent"; a transfer from outside this ledger
+        (another province) states them from its source document.
+        """
         identity, person_id = self.identify(id_type, id_number)
         scheme_code = parse_code(Scheme, scheme, "SCHEME_UNKNOWN", "scheme")
         create = self._registration(identity, person_id, name, grid_code, effective_date, provenance)
 
         def command(person: Person) -> None:
             person.transfer_in(
-                transfer_id=transfer_id, counterpart_region=counterpart_region,
+                transfer_id=transfer_id, counterpart_region=counterpart_region, region_code=region_code,
                 account_balance_fen=account_balance_fen, contribution_months=contribution_months,
-                effective_date=effective_date, provenance=provenance.as_dict(),
-            )
-            person.enroll(
-                scheme=scheme_code, region_code=region_code, grid_code=grid_code, flexible=flexible,
-                employer_id=employer_id, channel=EnrollmentChannel.TRANSFER_IN, effective_date=effective_date,
+                source_document_no=source_document_no, effective_date=effective_date,
                 provenance=provenance.as_dict(), policies=self.policies,
+                enroll={"scheme": scheme_code, "grid_code": grid_code, "flexible": flexible,
+                        "employer_id": employer_id},
             )
 
         return self._execute(person_id, command, provenance=provenance, create=create, describe="transferred in")
+
+    def request_transfer(
+        self, person_id: UUID, *, transfer_id: str, sending_region: str, receiving_region: str, effective_date: date,
+        provenance: Provenance,
+    ) -> Outcome:
+        """A transfer request (转移接续申请) made at the receiving region."""
+        return self._execute(
+            person_id,
+            lambda p: p.request_transfer(transfer_id=transfer_id, sending_region=sending_region,
+                                         receiving_region=receiving_region, effective_date=effective_date,
+                                         provenance=provenance.as_dict(), policies=self.policies),
+            provenance=provenance, describe="transfer requested",
+        )
+
+    def cancel_transfer(
+        self, person_id: UUID, *, transfer_id: str, reason: str, effective_date: date, provenance: Provenance,
+        rejected: bool = False,
+    ) -> Outcome:
+        """Cancel (撤销, sending region) or reject (拒绝, receiving region) an open transfer."""
+        return self._execute(
+            person_id,
+            lambda p: p.cancel_transfer(transfer_id=transfer_id, reason=reason, effective_date=effective_date,
+                                        provenance=provenance.as_dict(), rejected=rejected),
+            provenance=provenance, describe="transfer rejected" if rejected else "transfer cancelled",
+        )
+
+    def transfer_calendar(self, region_code: str, year: int) -> transfer_rules.TransferCalendar:
+        """Time limits and working days of transfers around ``year`` (the region's policy tables)."""
+        tables = [self.policies.get(region_code, y).transfer for y in (year - 1, year, year + 1)
+                  if (region_code, y) in self.policies]
+        return transfer_rules.TransferCalendar.from_policies(tables)
+
+    def transfers_of_region(self, region_code: str, *, today: date, overdue_only: bool = False) -> list[dict[str, Any]]:
+        """A region's transfers (转移接续清单): incoming (the in half is this region's to complete, or was
+        received from outside the ledger) and outgoing, each with its state on ``today``
+        (:func:`ledger.domain.transfers.transfer_status`); overdue ones first."""
+        person_ids: list[UUID] = []
+        seen: set[UUID] = set()
+        start: int | None = 1
+        while start is not None:
+            batch = self.recorder.select_notifications(start=start, limit=1000, topics=TRANSFER_TOPICS)
+            for n in batch:
+                if n.originator_id not in seen:
+                    seen.add(n.originator_id)
+                    person_ids.append(n.originator_id)
+            start = batch[-1].id + 1 if len(batch) == 1000 else None
+        rows = []
+        for pid in person_ids:
+            person = self.repository.get(pid)
+            for t in person.transfers.values():
+                row = transfer_row(person, t, region_code)
+                if row is None:
+                    continue
+                # The awaited half is the receiving region's: its calendar (all regions share the national one).
+                calendar_region = row["to_region"] if row["to_region"] in self.policies.regions() else region_code
+                state = transfer_rules.transfer_status(
+                    t, today, self.transfer_calendar(calendar_region, t["started_on"].year))
+                if overdue_only and not state.overdue:
+                    continue
+                row.update(status=state.status, status_label=transfer_rules.STATUS_LABELS.get(state.status),
+                           awaiting=state.awaiting, due_on=state.due_on, overdue=state.overdue,
+                           overdue_working_days=state.overdue_working_days, explanation=state.explanation)
+                rows.append(row)
+        rows.sort(key=lambda r: (not r["overdue"], r["due_on"] or date.max, r["started_on"], r["transfer_id"]))
+        return rows
 
     def credit_account(
         self, person_id: UUID, *, amount_fen: int, reason: str, reference: str, effective_date: date, provenance: Provenance
@@ -1148,6 +1217,39 @@ class Ledger(Application):
             provenance=provenance, source=source, create=create, describe=f"residence {status.value.lower()} recorded",
             tracking=tracking,
         )
+
+
+#: The event topics that touch a transfer, for the region's transfer lists.
+TRANSFER_TOPICS = tuple(
+    f"{Person.__module__}:Person.{name}"
+    for name in ("TransferRequested", "TransferOutCompleted", "TransferInCompleted", "TransferCancelled", "TransferredOut", "TransferredIn")
+)
+
+
+def transfer_row(person: Person, transfer: dict[str, Any], region_code: str) -> dict[str, Any] | None:
+    """One transfer as a row of ``region_code``'s list (INCOMING / OUTGOING), or None if it is not the region's.
+
+    Transfers recorded before they were matched (legacy events) carry no sending region, so
+    only their receiving side is listed.
+    """
+    received = transfer["direction"] == "IN"  # (OUT and REQUEST entries name the sending region as their own)
+    sending = transfer["counterpart_region"] if received else transfer.get("region_code")
+    receiving = transfer.get("region_code") if received else transfer["counterpart_region"]
+    if receiving == region_code:
+        direction = "INCOMING"
+    elif sending == region_code:
+        direction = "OUTGOING"
+    else:
+        return None
+    return {
+        "transfer_id": transfer["transfer_id"], "direction": direction, "person_id": str(person.id),
+        "id_type": person.id_type, "id_number": person.id_number, "name": person.name,
+        "from_region": sending, "to_region": receiving, "scheme": transfer.get("scheme"),
+        "account_balance_fen": transfer["account_balance_fen"], "contribution_months": transfer["contribution_months"],
+        "started_on": transfer["started_on"], "completed_on": transfer["completed_on"],
+        "external": bool(transfer.get("external")), "source_document_no": transfer.get("source_document_no"),
+        "closed_reason": transfer.get("closed_reason"),
+    }
 
 
 def _is_postgres(recorder: Any) -> bool:

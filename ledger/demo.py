@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ledger.config import load_settings, state_dir
+from ledger.domain.identity import mask_id_number
 
 
 @dataclass
@@ -450,6 +451,17 @@ def _report(system: Any, county: Any, queries: Any, published: int) -> dict[str,
     }
     by_kind: Counter[str] = Counter(r.get("kind", "?") for r in arrears_rows)
     sample = _sample_history(system, county)
+    transfer_rows = system.ledger.transfers_of_region(county.region_code, today=as_of)
+    transfers = {
+        "region": county.region_code,
+        "incoming_open": sum(1 for t in transfer_rows if t["direction"] == "INCOMING" and t["awaiting"]),
+        "outgoing_open": sum(1 for t in transfer_rows if t["direction"] == "OUTGOING" and t["awaiting"]),
+        "overdue": sum(1 for t in transfer_rows if t["overdue"]),
+        "done": sum(1 for t in transfer_rows if t["status"] == "DONE"),
+        "open_top": [{"transfer_id": t["transfer_id"], "direction": t["direction"], "masked_id": mask_id_number(
+            t["id_number"]), "from": t["from_region"], "to": t["to_region"], "due_on": str(t["due_on"]),
+            "overdue_days": t["overdue_working_days"]} for t in transfer_rows if t["awaiting"]][:10],
+    }
     total = {"residents": sum(s["residents"] for s in rates["townships"].values()),
              "covered": sum(s["covered"] for s in rates["townships"].values()),
              "subsidised": sum(s["subsidised"] for s in rates["townships"].values()),
@@ -468,6 +480,7 @@ def _report(system: Any, county: Any, queries: Any, published: int) -> dict[str,
                                for g in subsidised_missing[:20]],
         "gap_top": [{k: g.get(k) for k in ("masked_id", "name", "grid_code", "reason", "detail")} for g in gaps[:15]],
         "arrears": {**totals, "by_kind": dict(by_kind)},
+        "transfers": transfers,
         "published_events": published,
         "history": sample,
     }
@@ -562,6 +575,11 @@ def _print_report(result: DemoResult) -> None:
     a = r["arrears"]
     print(f"\nArrears (欠费) as of {r['as_of']}: {a['rows']:,} rows, outstanding {a['outstanding_fen'] / 100:,.2f} yuan, "
           f"late fees {a['late_fee_fen'] / 100:,.2f} yuan; by kind {a['by_kind']}")
+    t = r.get("transfers")
+    if t:
+        print(f"\nTransfers (转移接续) of {t['region']} as of {r['as_of']}: {t['incoming_open']} incoming open, "
+              f"{t['outgoing_open']} outgoing open, {t['overdue']} overdue (超期), {t['done']} done")
+        table(t["open_top"], ["transfer_id", "direction", "masked_id", "from", "to", "due_on", "overdue_days"])
     if "reconciliation" in r:
         _print_reconciliation(r["reconciliation"], table)
     h = r["history"]

@@ -79,6 +79,7 @@ from datetime import date
 from typing import Any
 
 from ledger.domain.errors import DomainError
+from ledger.domain.transfers import TransferCalendar
 from ledger.policy import rules
 from ledger.policy.model import bp_text
 
@@ -219,11 +220,13 @@ def overlapping_enrollments(row: dict[str, Any], day: date) -> list[dict[str, An
             if e["start_date"] <= day and (e["end_date"] is None or day < e["end_date"])]
 
 
-def record_problem(row: dict[str, Any], day: date) -> tuple[str, str, list[str]] | None:
+def record_problem(row: dict[str, Any], day: date, policies: Any = None) -> tuple[str, str, list[str]] | None:
     """(reason, text, source event ids) of an open transfer or a duplicate enrollment on ``day``; None if neither.
 
     Either one makes the person count as not covered whatever the entitlement says
-    (see the module docstring).
+    (see the module docstring). With ``policies``, an open transfer's text names the day its
+    in half is due (the receiving region's time limit in working days, 转移接续时限), so a
+    clerk reading the gap list knows from when it is overdue.
     """
     h = row["history"]
     if not h["transfers"] and len(h["enrollments"]) < 2:
@@ -236,7 +239,7 @@ def record_problem(row: dict[str, Any], day: date) -> tuple[str, str, list[str]]
         origin = region_label(left["region_code"]) if left else "the sending region"
         text = (f"transfer {t['transfer_id']} out of {origin} to {region_label(t['counterpart_region'])} on "
                 f"{t['started_on'].isoformat()} has no transfer in: the insurance relation is suspended until "
-                f"the receiving region completes it (转移接续未完成)")
+                f"the receiving region completes it (转移接续未完成){_due_text(t, policies)}")
         return "TRANSFER_INCOMPLETE", text, [x["out_event_id"] for x in transfers]
     active = overlapping_enrollments(row, day)
     if len(active) > 1:
@@ -245,6 +248,25 @@ def record_problem(row: dict[str, Any], day: date) -> tuple[str, str, list[str]]
         text = f"{len(active)} enrollments in force ({listed}): duplicate enrollment (重复参保) to resolve"
         return "DUPLICATE_ENROLLMENT", text, [e["event_id"] for e in active]
     return None
+
+
+def _due_text(transfer: dict[str, Any], policies: Any) -> str:
+    """'; due by D (N working days)' for an open transfer, from the receiving region's policy tables; '' without."""
+    if policies is None:
+        return ""
+    region, year = transfer["counterpart_region"], transfer["started_on"].year
+    tables = []
+    for y in (year, year + 1):
+        try:
+            tables.append(policies.get(region, y).transfer)
+        except (DomainError, AttributeError):  # another province, a year without a table, a stand-in book
+            continue
+    if not tables:
+        return ""
+    calendar = TransferCalendar.from_policies(tables)
+    due = calendar.add_working_days(transfer["started_on"], calendar.receiving_working_days)
+    return (f"; the receiving region must complete it by {due.isoformat()} ({calendar.receiving_working_days} "
+            f"working days, 转入地办结时限), overdue after that (超期)")
 
 
 def gap_reason(row: dict[str, Any], year: int, day: date, subsidised: bool) -> tuple[str, list[str]]:
@@ -312,7 +334,7 @@ class YearLines:
         else:
             category = categories[grid] = subsidy_category(self.row, self.year, grid, self.policies)
         covered, detail, _, _, scheme, _, _, policy_version, sources = decision_fields(self.row, day, residence)
-        problem = record_problem(self.row, day) if self.maybe_problem else None
+        problem = record_problem(self.row, day, self.policies) if self.maybe_problem else None
         if problem is not None:
             reason, text, reason_sources = problem
             detail = f"not counted as covered: {text}; entitlement: {detail}"

@@ -427,6 +427,49 @@ def _transferred_in(h: dict[str, Any], f: Any, eid: str) -> None:
     }
 
 
+def _transfer_out_completed(h: dict[str, Any], f: Any, eid: str) -> None:
+    """The sending half (转出完成): for coverage the enrollment stops as of the out date (中止), as an
+    ended one would, until the in half completes or the transfer is cancelled; balance and months leave."""
+    get = f.get
+    _transferred_out(h, f, eid)
+    h["transferred_in_months"] -= get("contribution_months")
+    transfer = h["transfers"][get("transfer_id")]
+    transfer.update(status="OUT_COMPLETED", region_code=get("region_code"), scheme=get("scheme"), external=False,
+                    closed_reason=None)
+    for enrollment in h["enrollments"]:
+        if enrollment["enrollment_id"] == get("enrollment_id"):
+            enrollment["suspended_by"] = get("transfer_id")
+
+
+def _transfer_in_completed(h: dict[str, Any], f: Any, eid: str) -> None:
+    """The receiving half (转入完成): matched to its out half, or external (跨省) with its source document."""
+    get = f.get
+    _transferred_in(h, f, eid)
+    transfer = h["transfers"][get("transfer_id")]
+    transfer["status"] = "DONE"
+    if get("external"):
+        transfer.update(external=True, region_code=get("region_code"), source_document_no=get("source_document_no"),
+                        scheme=None, closed_reason=None)
+
+
+def _transfer_cancelled(h: dict[str, Any], f: Any, eid: str) -> None:
+    """Cancelled or rejected (转移撤销/拒绝): the enrollment resumes, the balance and months return."""
+    get = f.get
+    on = get("effective_date")
+    transfer = h["transfers"].get(get("transfer_id"))
+    if transfer is None:  # a request closed before any out half: nothing moved, nothing to show
+        return
+    transfer.update(status="REJECTED" if get("rejected") else "CANCELLED", completed_on=on,
+                    closed_reason=get("reason"), cancel_event_id=eid)
+    for enrollment in h["enrollments"]:
+        if enrollment["enrollment_id"] == transfer["enrollment_id"]:
+            enrollment.update(end_date=None, end_reason=None, end_event_id=None, suspended_by=None)
+    if transfer["account_balance_fen"]:
+        h["account"].append({"on": on, "amount_fen": transfer["account_balance_fen"], "reason": "TRANSFER_CANCELLED",
+                             "event_id": eid})
+    h["transferred_in_months"] += transfer["contribution_months"]
+
+
 def _account(sign: int) -> Callable[[dict[str, Any], Any, str], None]:
     def handler(h: dict[str, Any], f: Any, eid: str) -> None:
         h["account"].append({"on": f.get("effective_date"), "amount_fen": sign * f.get("amount_fen"),
@@ -454,6 +497,9 @@ _HANDLERS: dict[str, Callable[[dict[str, Any], Any, str], None]] = {
     "ContributionReversed": _reversed,
     "TransferredOut": _transferred_out,
     "TransferredIn": _transferred_in,
+    "TransferOutCompleted": _transfer_out_completed,
+    "TransferInCompleted": _transfer_in_completed,
+    "TransferCancelled": _transfer_cancelled,
     "AccountCredited": _account(+1),
     "AccountDebited": _account(-1),
     "ResidenceRecorded": _residence,

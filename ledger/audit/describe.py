@@ -104,6 +104,23 @@ def describe(event: Any) -> str:
     if kind == "TransferredIn":
         return (f"Transferred in (转入) from {region_label(e.counterpart_region)}, transfer {e.transfer_id}: "
                 f"{fen_text(e.account_balance_fen)} credited, {e.contribution_months} contribution months counted")
+    if kind == "TransferRequested":
+        return (f"Transfer requested (转移接续申请), transfer {e.transfer_id}, from {region_label(e.region_code)} to "
+                f"{region_label(e.counterpart_region)}: the sending region's time limit starts")
+    if kind == "TransferOutCompleted":
+        return (f"Transfer-out completed (转出完成), transfer {e.transfer_id}, {region_label(e.region_code)} to "
+                f"{region_label(e.counterpart_region)}: enrollment {e.enrollment_id} suspended (中止); "
+                f"{fen_text(e.account_balance_fen)} and {e.contribution_months} contribution months sent")
+    if kind == "TransferInCompleted":
+        where = (f"external (省外), source document {e.source_document_no}" if e.external
+                 else "matched to its transfer-out")
+        return (f"Transfer-in completed (转入完成), transfer {e.transfer_id}, from {region_label(e.counterpart_region)} "
+                f"to {region_label(e.region_code)}, {where}: {fen_text(e.account_balance_fen)} credited, "
+                f"{e.contribution_months} contribution months counted")
+    if kind == "TransferCancelled":
+        what = "rejected by the receiving region (拒绝接收)" if e.rejected else "cancelled (转移撤销)"
+        return (f"Transfer {e.transfer_id} {what}: {e.reason}; the suspended enrollment resumes, balance and months "
+                f"returned")
     if kind == "AccountCredited":
         ref = f", reference {e.reference}" if e.reference else ""
         return f"Personal account credited (个人账户划入) {fen_text(e.amount_fen)}: {e.reason}{ref}"
@@ -130,8 +147,11 @@ def document(event: Any) -> str | None:
         return f"{event.department} document {event.document_no}"
     if kind == "ResidenceRecorded":
         return f"registry record {event.record_id}"
-    if kind in ("TransferredOut", "TransferredIn"):
+    if kind in ("TransferredOut", "TransferredIn", "TransferRequested", "TransferOutCompleted", "TransferCancelled"):
         return f"transfer {event.transfer_id}"
+    if kind == "TransferInCompleted":
+        extra = f", source document {event.source_document_no}" if event.external else ""
+        return f"transfer {event.transfer_id}{extra}"
     return None
 
 

@@ -25,6 +25,7 @@ from eventsourcing.domain import Aggregate
 
 from ledger.domain.chain import GENESIS_HASH, content_digest, event_digest
 from ledger.domain.errors import Conflict, DomainError
+from ledger.domain import transfers
 from ledger.domain.places import parse_grid_code
 from ledger.policy import rules
 from ledger.policy.book import default_value_limits
@@ -425,7 +426,12 @@ class Person(Aggregate):
             }
 
     class TransferredOut(Event):
-        """Transferred out (转出), carrying the account balance and contribution months."""
+        """Transferred out (转出), carrying the account balance and contribution months.
+
+        Written before transfers were matched (issue 18); no command writes it now. Kept so
+        stored histories replay as they were recorded: the enrollment ended, the balance left,
+        the months stayed. New transfers write :class:`TransferOutCompleted`.
+        """
 
         transfer_id: str
         enrollment_id: str
@@ -449,7 +455,11 @@ class Person(Aggregate):
             }
 
     class TransferredIn(Event):
-        """Transferred in (转入): balance credited and months counted after matching."""
+        """Transferred in (转入): balance credited and months counted, unmatched.
+
+        Written before transfers were matched (issue 18); no command writes it now. New
+        transfers write :class:`TransferInCompleted`.
+        """
 
         transfer_id: str
         counterpart_region: str
@@ -474,6 +484,142 @@ class Person(Aggregate):
                     "completed_on": self.effective_date,
                 },
             )
+
+    class TransferRequested(Event):
+        """Transfer requested (转移接续申请): the person applied at the receiving region, which asks
+        the sending region for its half; the sending region's time limit runs from here."""
+
+        transfer_id: str
+        region_code: str
+        counterpart_region: str
+
+        def apply(self, person: Person) -> None:
+            person.transfers[self.transfer_id] = {
+                "transfer_id": self.transfer_id,
+                "direction": "REQUEST",
+                "status": transfers.REQUESTED,
+                "enrollment_id": None,
+                "region_code": self.region_code,
+                "counterpart_region": self.counterpart_region,
+                "scheme": None,
+                "account_balance_fen": 0,
+                "contribution_months": 0,
+                "requested_on": self.effective_date,
+                "started_on": self.effective_date,
+                "completed_on": None,
+                "external": False,
+                "source_document_no": None,
+                "closed_reason": None,
+                "out_event_id": None,
+                "in_event_id": None,
+            }
+
+    class TransferOutCompleted(Event):
+        """Transfer-out completed (转出完成): the sending region suspends (中止) the enrollment and
+        sends the personal-account balance and contribution months, which leave this region's
+        account and month count (moved, never copied) until the in half receives them or the
+        transfer is cancelled."""
+
+        transfer_id: str
+        enrollment_id: str
+        region_code: str
+        counterpart_region: str
+        scheme: str
+        account_balance_fen: int
+        contribution_months: int
+
+        def apply(self, person: Person) -> None:
+            person.enrollment(self.enrollment_id)["suspended_by"] = self.transfer_id
+            person.account_balance_fen -= self.account_balance_fen
+            person.transferred_in_months -= self.contribution_months
+            requested = person.transfers.get(self.transfer_id)
+            person.transfers[self.transfer_id] = {
+                "requested_on": requested["requested_on"] if requested else None,
+                "transfer_id": self.transfer_id,
+                "direction": "OUT",
+                "status": transfers.OUT_COMPLETED,
+                "enrollment_id": self.enrollment_id,
+                "region_code": self.region_code,
+                "counterpart_region": self.counterpart_region,
+                "scheme": self.scheme,
+                "account_balance_fen": self.account_balance_fen,
+                "contribution_months": self.contribution_months,
+                "started_on": self.effective_date,
+                "completed_on": None,
+                "external": False,
+                "source_document_no": None,
+                "closed_reason": None,
+                "out_event_id": str(self.event_id),
+                "in_event_id": None,
+            }
+
+    class TransferInCompleted(Event):
+        """Transfer-in completed (转入完成): the receiving region accepts what was sent.
+
+        For a transfer within this ledger the figures are the out half's, matched; the
+        suspended sending enrollment ends (终止, reason TRANSFERRED_OUT) as of the out
+        half. ``external`` marks a transfer from outside this ledger (跨省), credited as
+        its source document (``source_document_no``) states.
+        """
+
+        transfer_id: str
+        counterpart_region: str
+        region_code: str
+        account_balance_fen: int
+        contribution_months: int
+        external: bool
+        source_document_no: str
+
+        def apply(self, person: Person) -> None:
+            person.account_balance_fen += self.account_balance_fen
+            person.transferred_in_months += self.contribution_months
+            out_half = person.transfers.get(self.transfer_id)
+            if out_half is not None and not self.external:
+                out_half["status"] = transfers.DONE
+                out_half["completed_on"] = self.effective_date
+                out_half["in_event_id"] = str(self.event_id)
+                if out_half.get("enrollment_id"):  # (an old out half ended its enrollment already)
+                    enrollment = person.enrollment(out_half["enrollment_id"])
+                    enrollment["end_date"] = out_half["started_on"]
+                    enrollment["end_reason"] = EnrollmentEndReason.TRANSFERRED_OUT.value
+                return
+            person.transfers[self.transfer_id] = {
+                "transfer_id": self.transfer_id,
+                "direction": "IN",
+                "status": transfers.DONE,
+                "enrollment_id": None,
+                "region_code": self.region_code,
+                "counterpart_region": self.counterpart_region,
+                "scheme": None,
+                "account_balance_fen": self.account_balance_fen,
+                "contribution_months": self.contribution_months,
+                "started_on": self.effective_date,
+                "completed_on": self.effective_date,
+                "external": True,
+                "source_document_no": self.source_document_no,
+                "closed_reason": None,
+                "out_event_id": None,
+                "in_event_id": str(self.event_id),
+            }
+
+    class TransferCancelled(Event):
+        """Transfer cancelled (转移撤销) by the sending region, or rejected (拒绝接收) by the
+        receiving one, with a reason: the suspended enrollment is resumed and the balance and
+        months sent return to the sending region (a request alone is simply closed)."""
+
+        transfer_id: str
+        rejected: bool
+        reason: str
+
+        def apply(self, person: Person) -> None:
+            out_half = person.transfers[self.transfer_id]
+            out_half["status"] = transfers.REJECTED if self.rejected else transfers.CANCELLED
+            out_half["closed_reason"] = self.reason
+            out_half["completed_on"] = self.effective_date
+            if out_half["enrollment_id"]:  # (a request alone suspended nothing and sent nothing)
+                person.enrollment(out_half["enrollment_id"])["suspended_by"] = None
+            person.account_balance_fen += out_half["account_balance_fen"]
+            person.transferred_in_months += out_half["contribution_months"]
 
     class AccountCredited(Event):
         """Personal account credited (个人账户划入)."""
@@ -591,7 +737,13 @@ class Person(Aggregate):
 
     @property
     def active_enrollments(self) -> list[dict[str, Any]]:
-        return [e for e in self.enrollments if e["end_date"] is None]
+        """Enrollments in force: not ended, and not suspended (中止) by an open transfer."""
+        return [e for e in self.enrollments if e["end_date"] is None and not e.get("suspended_by")]
+
+    @property
+    def suspended_enrollments(self) -> list[dict[str, Any]]:
+        """Enrollments suspended (中止) by a transfer-out whose in half has not arrived."""
+        return [e for e in self.enrollments if e["end_date"] is None and e.get("suspended_by")]
 
     @property
     def active_enrollment(self) -> dict[str, Any] | None:
@@ -646,31 +798,14 @@ class Person(Aggregate):
         flagged as a duplicate (重复参保) of the one in force, to be resolved. Enrolling in
         another region while an enrollment is in force is refused (``ENROLLED_ELSEWHERE``),
         a transfer in included: moving between regions is the transfer procedure (转移接续:
-        the other region transfers out, which ends its enrollment, then this one transfers
+        the other region transfers out, which suspends its enrollment, then this one transfers
         in), so one region's clerk cannot take over, and read, another region's insured
         person by enrolling them.
         """
-        self.check_alive()
-        if region_code not in policies.regions():
-            raise DomainError(
-                "REGION_UNKNOWN",
-                f"region code {region_code} has no policy tables; check the code (6 digits, GB/T 2260)",
-                region_code=region_code,
-            )
-        if scheme == Scheme.EMPLOYEE and not flexible and not employer_id:
-            raise DomainError("EMPLOYER_REQUIRED", "an employee enrollment needs the employer's id")
+        duplicate_of = self._check_enrollment(
+            scheme=scheme, region_code=region_code, flexible=flexible, employer_id=employer_id, policies=policies,
+        )
         rules.check_not_before_birth(require_date(effective_date, "effective_date"), "effective_date", self.birth_date)
-        current = self.active_enrollment
-        duplicate_of = None
-        if current is not None:
-            if current["scheme"] == scheme and current["region_code"] == region_code:
-                raise Conflict(
-                    "ALREADY_ENROLLED",
-                    f"already enrolled in {scheme} in region {region_code} since {current['start_date']}",
-                    enrollment_id=current["enrollment_id"],
-                )
-            self.check_not_enrolled_elsewhere(region_code)  # a transfer in too: the other region transfers out first
-            duplicate_of = current["enrollment_id"]
         enrollment_id = enrollment_id or f"E{self.version + 1:06d}"
         self.trigger_event(
             self.Enrolled,
@@ -699,6 +834,31 @@ class Person(Aggregate):
                 enrolled_region=elsewhere[0],
                 procedure="TRANSFER",
             )
+
+    def _check_enrollment(
+        self, *, scheme: Scheme, region_code: str, flexible: bool, employer_id: str | None, policies: PolicySource,
+    ) -> str | None:
+        """The checks of :meth:`enroll`, before any event; the enrollment a new one would duplicate, if any."""
+        self.check_alive()
+        if region_code not in policies.regions():
+            raise DomainError(
+                "REGION_UNKNOWN",
+                f"region code {region_code} has no policy tables; check the code (6 digits, GB/T 2260)",
+                region_code=region_code,
+            )
+        if scheme == Scheme.EMPLOYEE and not flexible and not employer_id:
+            raise DomainError("EMPLOYER_REQUIRED", "an employee enrollment needs the employer's id")
+        current = self.active_enrollment
+        if current is None:
+            return None
+        if current["scheme"] == scheme and current["region_code"] == region_code:
+            raise Conflict(
+                "ALREADY_ENROLLED",
+                f"already enrolled in {scheme} in region {region_code} since {current['start_date']}",
+                enrollment_id=current["enrollment_id"],
+            )
+        self.check_not_enrolled_elsewhere(region_code)  # a transfer in too: the other region transfers out first
+        return current["enrollment_id"]
 
     def end_enrollment(
         self,
@@ -1111,23 +1271,39 @@ class Person(Aggregate):
         effective_date: date,
         provenance: Provenance,
     ) -> None:
-        """Transfer out (医保关系转出): ends the enrollment in force, carries balance and months."""
+        """Transfer out (医保关系转出): the sending region completes its half.
+
+        The enrollment in force is suspended (中止), not ended; the personal-account balance
+        and the contribution months are sent and leave this region (moved, never copied).
+        """
+        transfer_id = _non_empty(transfer_id, "transfer_id")
+        counterpart_region = _non_empty(counterpart_region, "counterpart_region")
         current = self.active_enrollment
         if current is None:
             raise DomainError(
                 "TRANSFER_NOT_ACTIVE",
                 "only a person with an enrollment in force can be transferred out; enroll or check the person",
             )
-        if transfer_id in self.transfers:
-            raise Conflict("TRANSFER_EXISTS", f"transfer {transfer_id} is already recorded for this person")
+        requested = self.transfers.get(transfer_id)
+        if requested is not None and transfers.status_of(requested) == transfers.REQUESTED:
+            transfers.check_request_matches(requested, current["region_code"], counterpart_region)
+        else:
+            transfers.check_transfer_id_free(self.transfers, transfer_id)
+        transfers.check_not_same_region(current["region_code"], counterpart_region)
+        effective_date = require_date(effective_date, "effective_date")
+        if effective_date < current["start_date"]:
+            raise DomainError("DATE_INVALID", f"transfer date {effective_date} is before the enrollment's start "
+                                              f"{current['start_date']}")
         self.trigger_event(
-            self.TransferredOut,
-            transfer_id=_non_empty(transfer_id, "transfer_id"),
+            self.TransferOutCompleted,
+            transfer_id=transfer_id,
             enrollment_id=current["enrollment_id"],
-            counterpart_region=_non_empty(counterpart_region, "counterpart_region"),
+            region_code=current["region_code"],
+            counterpart_region=counterpart_region,
+            scheme=current["scheme"],
             account_balance_fen=self.account_balance_fen,
-            contribution_months=self.contribution_months,
-            effective_date=require_date(effective_date, "effective_date"),
+            contribution_months=max(0, self.contribution_months),
+            effective_date=effective_date,
             provenance=dict(provenance),
         )
 
@@ -1136,25 +1312,153 @@ class Person(Aggregate):
         *,
         transfer_id: str,
         counterpart_region: str,
-        account_balance_fen: int,
-        contribution_months: int,
         effective_date: date,
         provenance: Provenance,
+        policies: PolicySource,
+        account_balance_fen: int | None = None,
+        contribution_months: int | None = None,
+        region_code: str | None = None,
+        source_document_no: str | None = None,
+        enroll: dict[str, Any] | None = None,
     ) -> None:
-        """Transfer in (医保关系转入): credit the carried balance and count the months."""
-        require_fen(account_balance_fen, "account_balance_fen", allow_zero=True)
-        if isinstance(contribution_months, bool) or not isinstance(contribution_months, int) or contribution_months < 0:
-            raise DomainError("MONTHS_INVALID", f"contribution months must be a whole number ≥ 0; got {contribution_months!r}")
+        """Transfer in (医保关系转入): the receiving region completes its half.
+
+        Within this ledger the in half accepts exactly what its out half sent (figures left
+        out mean "what was sent"; others are refused ``TRANSFER_MISMATCH``), and an in half
+        from a region of this ledger with no out half is refused ``TRANSFER_OUT_MISSING``.
+        From outside this ledger (跨省) it credits what its source document states, marked
+        external. ``enroll`` (the arguments of :meth:`enroll`, less the shared ones) enrolls
+        the person in the receiving region in the same command; every check runs before the
+        first event, so a refusal writes nothing.
+        """
+        transfer_id = _non_empty(transfer_id, "transfer_id")
+        counterpart_region = _non_empty(counterpart_region, "counterpart_region")
+        effective_date = require_date(effective_date, "effective_date")
+        if account_balance_fen is not None:
+            require_fen(account_balance_fen, "account_balance_fen", allow_zero=True)
+        if contribution_months is not None:
+            transfers.require_months(contribution_months)
         existing = self.transfers.get(transfer_id)
-        if existing is not None and (existing["direction"] == "IN" or existing["completed_on"] is not None):
-            raise Conflict("TRANSFER_EXISTS", f"transfer {transfer_id} was already received")
+        if existing is not None and existing["direction"] == "REQUEST":
+            transfers.check_open(existing, "转入", requested_ok=True)
+            raise DomainError(
+                "TRANSFER_OUT_MISSING",
+                f"转移单 {transfer_id} 已申请，转出地 {existing['region_code']} 尚未办理转出；转出完成后再接续 "
+                f"(requested, but the sending region has not recorded the transfer-out yet)",
+                transfer_id=transfer_id, counterpart_region=existing["region_code"],
+            )
+        if existing is not None and existing["direction"] == "OUT":
+            transfers.check_open(existing, "转入", legacy_ok=True)
+            matched = transfers.match_in_half(
+                existing, counterpart_region=counterpart_region, receiving_region=region_code,
+                account_balance_fen=account_balance_fen, contribution_months=contribution_months,
+            )
+            if effective_date < existing["started_on"]:
+                raise DomainError("DATE_INVALID", f"转入日期 {effective_date} 早于转出日期 {existing['started_on']} "
+                                                  f"(the transfer-in is dated before its transfer-out)")
+            external = False
+            receiving = existing["counterpart_region"]
+        else:
+            transfers.check_transfer_id_free(self.transfers, transfer_id)
+            transfers.check_out_half_exists(counterpart_region, policies.regions(), transfer_id)
+            matched = transfers.external_figures(account_balance_fen, contribution_months, transfer_id)
+            external = True
+            receiving = region_code or ""
+        enrollment_start = None
+        current = self.active_enrollment
+        if enroll is not None and current is not None and current["scheme"] == enroll["scheme"] \
+                and current["region_code"] == (region_code or receiving):
+            enroll = None  # already enrolled here (the clerk enrolled them first): the transfer only completes
+        if enroll is not None:
+            sending_scheme = existing.get("scheme") if not external else None
+            enrollment_start = transfers.transfer_effect(sending_scheme, enroll["scheme"], effective_date).start
+            self._check_enrollment(
+                scheme=enroll["scheme"], region_code=region_code or receiving, flexible=enroll.get("flexible", False),
+                employer_id=enroll.get("employer_id"), policies=policies,
+            )
         self.trigger_event(
-            self.TransferredIn,
-            transfer_id=_non_empty(transfer_id, "transfer_id"),
-            counterpart_region=_non_empty(counterpart_region, "counterpart_region"),
-            account_balance_fen=account_balance_fen,
-            contribution_months=contribution_months,
+            self.TransferInCompleted,
+            transfer_id=transfer_id,
+            counterpart_region=counterpart_region,
+            region_code=region_code or receiving,
+            account_balance_fen=matched.account_balance_fen,
+            contribution_months=matched.contribution_months,
+            external=external,
+            source_document_no=str(source_document_no or transfer_id).strip(),
+            effective_date=effective_date,
+            provenance=dict(provenance),
+        )
+        if enroll is not None:
+            self.enroll(
+                scheme=enroll["scheme"], region_code=region_code or receiving, grid_code=enroll.get("grid_code"),
+                flexible=enroll.get("flexible", False), employer_id=enroll.get("employer_id"),
+                channel=EnrollmentChannel.TRANSFER_IN, effective_date=enrollment_start or effective_date,
+                provenance=provenance, policies=policies,
+            )
+
+    def request_transfer(
+        self,
+        *,
+        transfer_id: str,
+        sending_region: str,
+        receiving_region: str,
+        effective_date: date,
+        provenance: Provenance,
+        policies: PolicySource,
+    ) -> None:
+        """Record a transfer request (转移接续申请) made at the receiving region: the sending region,
+        where the person's enrollment is in force, then has its time limit to complete the out half."""
+        transfer_id = _non_empty(transfer_id, "transfer_id")
+        transfers.check_transfer_id_free(self.transfers, transfer_id)
+        transfers.check_not_same_region(sending_region, receiving_region)
+        if receiving_region not in policies.regions():
+            raise DomainError("REGION_UNKNOWN", f"region code {receiving_region} has no policy tables; check the code",
+                              region_code=receiving_region)
+        current = self.active_enrollment
+        if current is None or current["region_code"] != sending_region:
+            where = current["region_code"] if current else "无"
+            raise DomainError(
+                "TRANSFER_NOT_ACTIVE",
+                f"本人在转出地 {sending_region} 没有有效参保登记（当前参保地：{where}），不能申请从该地转出 "
+                f"(no enrollment in force in the sending region)", region_code=sending_region,
+            )
+        self.trigger_event(
+            self.TransferRequested,
+            transfer_id=transfer_id,
+            region_code=sending_region,
+            counterpart_region=receiving_region,
             effective_date=require_date(effective_date, "effective_date"),
+            provenance=dict(provenance),
+        )
+
+    def cancel_transfer(
+        self,
+        *,
+        transfer_id: str,
+        reason: str,
+        effective_date: date,
+        provenance: Provenance,
+        rejected: bool = False,
+    ) -> None:
+        """Cancel (转移撤销, by the sending region) or reject (拒绝接收, by the receiving region) an
+        open transfer, with a reason: the suspended enrollment resumes and the balance and months
+        sent return to the sending region."""
+        transfer_id = _non_empty(transfer_id, "transfer_id")
+        reason = _non_empty(reason, "reason", "REASON_REQUIRED")
+        existing = self.transfers.get(transfer_id)
+        if existing is None:
+            raise DomainError("TRANSFER_UNKNOWN", f"本人没有转移单 {transfer_id} (no transfer {transfer_id} for this "
+                                                  f"person)", transfer_id=transfer_id)
+        transfers.check_open(existing, "拒绝" if rejected else "撤销", requested_ok=True)
+        effective_date = require_date(effective_date, "effective_date")
+        if effective_date < existing["started_on"]:
+            raise DomainError("DATE_INVALID", f"撤销日期 {effective_date} 早于转出日期 {existing['started_on']}")
+        self.trigger_event(
+            self.TransferCancelled,
+            transfer_id=transfer_id,
+            rejected=bool(rejected),
+            reason=reason,
+            effective_date=effective_date,
             provenance=dict(provenance),
         )
 

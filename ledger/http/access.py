@@ -61,6 +61,13 @@ def _counted_enrollments(person: Person) -> list[dict[str, Any]]:
             if not e["duplicate_of"] or (current is not None and e["region_code"] == current["region_code"])]
 
 
+def incoming_transfer_regions(person: Person) -> set[str]:
+    """Regions a transfer was requested at or sent to and is awaited in (待转入): their clerks may read
+    the person before enrolling them, to complete the transfer-in. Only while the transfer is open."""
+    return {t["counterpart_region"] for t in person.transfers.values()
+            if t["direction"] in ("OUT", "REQUEST") and t.get("status") in ("REQUESTED", "OUT_COMPLETED")}
+
+
 def person_grids(person: Person) -> set[str]:
     grids = {e["grid_code"] for e in _counted_enrollments(person) if e["grid_code"]}
     if person.household_grid:
@@ -75,7 +82,7 @@ def person_access(who: Principal, person: Person) -> bool:
         return True
     if who.role == Role.CLERK:
         regions = person_regions(person)
-        if regions & who.scopes:
+        if regions & who.scopes or incoming_transfer_regions(person) & who.scopes:
             return True
         where = ", ".join(sorted(regions)) or "no region"
         raise Forbidden("SCOPE_FORBIDDEN", f"no access to this person: they belong to region {where}, your token "

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 
 from ledger.bootstrap import System
 from ledger.http import routes_commands, routes_grids, routes_imports, routes_persons, routes_tax
-from ledger.http import routes_export, routes_web
+from ledger.http import routes_export, routes_transfers, routes_web
 from ledger.http.auth import TokenStore
 from ledger.http.errors import error_body, install_error_handlers
 from ledger.http.gate import EntranceGate
@@ -63,6 +63,7 @@ TAGS = [
     {"name": "tax bureau feed (税务)", "description": "Collection records from the tax bureau's integration."},
     {"name": "persons (参保人)", "description": "One person: state, entitlement, history."},
     {"name": "grids and arrears (网格)", "description": "应保尽保 gap lists, coverage rates, arrears."},
+    {"name": "transfers (转移接续)", "description": "Each region's incoming and outgoing transfers, overdue first."},
     {"name": "grid worker's page (网格员页面)", "description": "The web page at /web/, who am I, entitlement by person id."},
     {"name": "service", "description": "Health check."},
 ]
@@ -112,7 +113,7 @@ def create_app(system: System, tokens: TokenStore, *, reads: ReadQueries | None 
         return {"status": "ok"}
 
     for module in (routes_commands, routes_imports, routes_tax, routes_persons, routes_grids, routes_export,
-                   routes_web):
+                   routes_transfers, routes_web):
         app.include_router(module.router)
     return app
 

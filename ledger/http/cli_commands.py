@@ -18,7 +18,7 @@ import sys
 import uuid
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -69,6 +69,16 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 1 if report["errors"] else 0
 
 
+def _is_int(annotation: Any) -> bool:
+    """``int``, or an optional or annotated ``int`` (``NonNegativeFen | None``)."""
+    if annotation is int:
+        return True
+    if get_origin(annotation) is Annotated:
+        return _is_int(get_args(annotation)[0])
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    return get_origin(annotation) is not Literal and len(args) == 1 and _is_int(args[0])
+
+
 def _body(command: Any, args: argparse.Namespace) -> Any:
     """The command's API body from its options, validated by the API's own model."""
     from pydantic import ValidationError
@@ -81,7 +91,7 @@ def _body(command: Any, args: argparse.Namespace) -> Any:
         value = getattr(args, name)
         if value is None:
             continue
-        if field.annotation is int and isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        if _is_int(field.annotation) and isinstance(value, str) and value.strip().lstrip("-").isdigit():
             try:
                 value = int(value)  # a whole number as the API's JSON would carry it; anything else is refused below
             except ValueError:  # more digits than Python converts (4,300): left as text, refused as not fen
@@ -125,6 +135,46 @@ def cmd_clerk(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_clerk_transfers(args: argparse.Namespace) -> int:
+    """``ledger clerk transfers --region R [--overdue]``: the region's incoming and outgoing transfers."""
+    from ledger.bootstrap import bootstrap
+    from ledger.domain.errors import DomainError
+    from ledger.http.routes_persons import today
+    from ledger.http.routes_transfers import region_transfers
+
+    who = _clerk_or_auditor()
+    try:
+        as_of = date.fromisoformat(args.as_of) if args.as_of else today()
+    except ValueError:
+        raise DomainError("DATE_INVALID", f"--as-of must be a date YYYY-MM-DD; got {args.as_of!r}") from None
+    system = bootstrap()
+    try:
+        answer = region_transfers(system.ledger, who, args.region, as_of=as_of, overdue_only=args.overdue)
+    finally:
+        system.close()
+    if args.json:
+        print(json.dumps(answer, ensure_ascii=False, indent=2, default=str))
+        return 0
+    print(f"region {answer['region']} on {answer['as_of']}: {answer['count']} transfers, "
+          f"{answer['incoming_open']} incoming open, {answer['outgoing_open']} outgoing open, "
+          f"{answer['overdue']} overdue")
+    for r in answer["transfers"]:
+        flag = "超期" if r["overdue"] else ("省外" if r["external"] else "")
+        print(f"{r['direction']:<8} {r['transfer_id']:<20} {r['id_number']:<18} {r['name']:<6} "
+              f"{r['from_region']}→{r['to_region']} {r['account_balance_fen']:>9} 分 {r['contribution_months']:>4} 月 "
+              f"{r['status_label'] or r['status']:<8} {flag:<4} {r['explanation']}")
+    return 0
+
+
+def _clerk_or_auditor() -> Any:
+    from ledger.http.access import cli_principal
+    from ledger.http.auth import Role
+
+    who = cli_principal(purpose="this command reads the ledger")
+    who.require_role(Role.CLERK, Role.AUDITOR, action="read transfer lists")
+    return who
+
+
 def _add_clerk_commands(sub: Any) -> None:
     from ledger.http.commands import COMMANDS
 
@@ -150,6 +200,13 @@ def _add_clerk_commands(sub: Any) -> None:
         c.add_argument("--request-id", help="resend: the request id of the first try, so nothing is done twice")
         c.add_argument("--json", action="store_true")
         c.set_defaults(func=cmd_clerk, command=command)
+    c = clerk_sub.add_parser("transfers", help="the region's incoming and outgoing transfers, overdue first "
+                                                "(转移接续清单)")
+    c.add_argument("--region", required=True, help="6-digit region code (one of the clerk's regions)")
+    c.add_argument("--overdue", action="store_true", help="only transfers past their time limit (超期)")
+    c.add_argument("--as-of", help="the day time limits are counted to, YYYY-MM-DD (default: today)")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_clerk_transfers)
 
 
 def cmd_token_add(args: argparse.Namespace) -> int:

@@ -37,7 +37,9 @@ from ledger.http.models import (
     EnrollmentIn,
     PaymentCorrectionIn,
     ResidentAssessmentIn,
+    TransferCancelIn,
     TransferInIn,
+    TransferRequestIn,
     TransferOutIn,
 )
 from ledger.log import get_logger
@@ -156,7 +158,8 @@ def _transfer_in(ledger: Any, body: TransferInIn, _: Person | None) -> Plan:
     return ledger.person_id(body.id_type, body.id_number), body.region_code, lambda prov: ledger.transfer_in(
         id_type=body.id_type, id_number=body.id_number, name=body.name, transfer_id=body.transfer_id,
         counterpart_region=body.counterpart_region, account_balance_fen=body.account_balance_fen,
-        contribution_months=body.contribution_months, scheme=body.scheme, region_code=body.region_code,
+        contribution_months=body.contribution_months, source_document_no=body.source_document_no,
+        scheme=body.scheme, region_code=body.region_code,
         grid_code=body.grid_code, flexible=body.flexible, employer_id=body.employer_id,
         effective_date=body.effective_date, provenance=prov)
 
@@ -197,6 +200,24 @@ def _transfer_out(ledger: Any, body: TransferOutIn, person: Person) -> Plan:
         effective_date=body.effective_date, provenance=prov)
 
 
+def _request_transfer(ledger: Any, body: TransferRequestIn, person: Person) -> Plan:
+    return person.id, body.region_code, lambda prov: ledger.request_transfer(
+        person.id, transfer_id=body.transfer_id, sending_region=body.counterpart_region,
+        receiving_region=body.region_code, effective_date=body.effective_date, provenance=prov)
+
+
+def _cancel_transfer(ledger: Any, body: TransferCancelIn, person: Person) -> Plan:
+    transfer = person.transfers.get(body.transfer_id)
+    if transfer is None or transfer["direction"] == "IN":
+        raise DomainError("TRANSFER_UNKNOWN", f"本人没有转移单 {body.transfer_id} 的转出 (no transfer-out "
+                                              f"{body.transfer_id} for this person)", transfer_id=body.transfer_id)
+    # The sending region cancels its own half; the receiving region rejects what was sent to it.
+    region = transfer["counterpart_region"] if body.rejected else transfer["region_code"]
+    return person.id, region, lambda prov: ledger.cancel_transfer(
+        person.id, transfer_id=body.transfer_id, reason=body.reason, effective_date=body.effective_date,
+        provenance=prov, rejected=body.rejected)
+
+
 def _end_enrollment(ledger: Any, body: EndEnrollmentIn, person: Person) -> Plan:
     region = person.enrollment(body.enrollment_id)["region_code"] if body.enrollment_id else acting_region(person)
     return person.id, region, lambda prov: ledger.end_enrollment(
@@ -228,6 +249,10 @@ PAYMENT_CORRECTION = Command("payment_correction", PaymentCorrectionIn, True, _c
                              "record a counter refund or reversal of a payment (窗口退费/冲正)")
 TRANSFER_OUT = Command("transfer_out", TransferOutIn, True, _transfer_out,
                        "transfer a person out to another region (医保关系转出)")
+TRANSFER_REQUEST = Command("transfer_request", TransferRequestIn, True, _request_transfer,
+                           "record a transfer request at the receiving region (转移接续申请)")
+TRANSFER_CANCEL = Command("transfer_cancel", TransferCancelIn, True, _cancel_transfer,
+                          "cancel (sending region) or reject (receiving region) an open transfer (转移撤销/拒绝)")
 END_ENROLLMENT = Command("end_enrollment", EndEnrollmentIn, True, _end_enrollment, "end an enrollment (终止参保)")
 ACCOUNT_CREDIT = Command("account_credit", AccountEntryIn, True, _credit_account,
                          "credit the personal account (个人账户划入)")
@@ -235,6 +260,6 @@ ACCOUNT_DEBIT = Command("account_debit", AccountEntryIn, True, _debit_account,
                         "debit the personal account (个人账户支出, 家庭共济)")
 
 COMMANDS: tuple[Command, ...] = (ENROLL, TRANSFER_IN, ASSESS_RESIDENT_YEAR, ASSESS_EMPLOYEE_MONTH, PAYMENT_CORRECTION,
-                                 TRANSFER_OUT, END_ENROLLMENT, ACCOUNT_CREDIT, ACCOUNT_DEBIT)
+                                 TRANSFER_REQUEST, TRANSFER_OUT, TRANSFER_CANCEL, END_ENROLLMENT, ACCOUNT_CREDIT, ACCOUNT_DEBIT)
 
 __all__ = ["COMMANDS", "Command", "carry_out", "earlier_outcome", "request_key", "require_clerk"]

@@ -176,18 +176,44 @@ class TransferOutIn(Body):
 
 
 class TransferInIn(Identity):
-    """Transfer in (医保关系转入): credit what the sending region carried, then enroll here."""
+    """Transfer in (医保关系转入): receive what the sending region sent, then enroll here.
+
+    Within this ledger, leave ``account_balance_fen`` and ``contribution_months`` out: the
+    ledger takes them from the out half (given figures must equal them, else
+    ``TRANSFER_MISMATCH``). From another province, state them from the source document.
+    """
 
     transfer_id: str = Field(..., min_length=1, max_length=60)
     counterpart_region: str = Field(..., min_length=1, max_length=12, description="the sending region")
-    account_balance_fen: NonNegativeFen
-    contribution_months: int = Field(..., ge=0, strict=True)
+    account_balance_fen: NonNegativeFen | None = Field(None, description="default: what the out half sent")
+    contribution_months: int | None = Field(None, ge=0, strict=True, description="default: what the out half sent")
+    source_document_no: str | None = Field(None, max_length=60, description="external transfers: the source "
+                                                                             "region's document (default: transfer_id)")
     scheme: Scheme
     region_code: RegionCode
     grid_code: GridCode | None = None
     flexible: bool = False
     employer_id: str | None = Field(None, max_length=40)
     effective_date: BusinessDate
+
+
+class TransferRequestIn(Body):
+    """A transfer request (转移接续申请) made at the receiving region: the sending region then has its
+    time limit (working days, policy tables) to complete the transfer-out."""
+
+    transfer_id: str = Field(..., min_length=1, max_length=60)
+    counterpart_region: RegionCode = Field(..., description="the sending region, where the person is enrolled")
+    region_code: RegionCode = Field(..., description="the receiving region (the clerk's)")
+    effective_date: IsoDate
+
+
+class TransferCancelIn(Body):
+    """Cancel (撤销, by the sending region) or reject (拒绝接收, by the receiving region) an open transfer."""
+
+    transfer_id: str = Field(..., min_length=1, max_length=60)
+    reason: str = Field(..., min_length=1, max_length=200)
+    rejected: bool = Field(False, description="true: the receiving region rejects it")
+    effective_date: IsoDate
 
 
 class EndEnrollmentIn(Body):

@@ -31,7 +31,9 @@ from ledger.http.models import (
     OutcomeOut,
     PaymentCorrectionIn,
     ResidentAssessmentIn,
+    TransferCancelIn,
     TransferInIn,
+    TransferRequestIn,
     TransferOutIn,
 )
 
@@ -80,8 +82,12 @@ def enroll(body: EnrollmentIn, request: Request, response: Response, who: Princi
 @router.post("/transfers/in", status_code=201, response_model=OutcomeOut,
              summary="Transfer a person in from another region (医保关系转入)")
 def transfer_in(body: TransferInIn, request: Request, response: Response, who: Principal = Depends(clerk)) -> OutcomeOut:
-    """Credits the personal-account balance and contribution months the sending region carried,
-    then enrolls the person here (channel ``TRANSFER_IN``); registers them if new."""
+    """Receives the personal-account balance and contribution months the sending region's out half
+    sent (leave the figures out: they are taken from it; figures that differ are 422
+    ``TRANSFER_MISMATCH``), then enrolls the person here (channel ``TRANSFER_IN``; a
+    resident-to-resident transfer from the next coverage year). A sending region of this ledger
+    without its out half is 422 ``TRANSFER_OUT_MISSING``; from another province, state the
+    figures of the source document (marked external). Registers the person if new."""
     return answer(request, response, who, c.TRANSFER_IN, body)
 
 
@@ -118,8 +124,29 @@ def correct_payment(id_type: str, id_number: str, body: PaymentCorrectionIn, req
              summary="Transfer a person out to another region (医保关系转出)")
 def transfer_out(id_type: str, id_number: str, body: TransferOutIn, request: Request, response: Response,
                  who: Principal = Depends(clerk)) -> OutcomeOut:
-    """Ends the enrollment in force and records the balance and contribution months carried."""
+    """Suspends (中止) the enrollment in force and sends the personal-account balance and
+    contribution months: they leave this region until the receiving region's transfer-in
+    takes them, or the transfer is cancelled."""
     return answer(request, response, who, c.TRANSFER_OUT, body, id_type, id_number)
+
+
+@router.post("/persons/{id_type}/{id_number}/transfers/request", status_code=201, response_model=OutcomeOut,
+             summary="Record a transfer request at the receiving region (转移接续申请)")
+def transfer_request(id_type: str, id_number: str, body: TransferRequestIn, request: Request, response: Response,
+                     who: Principal = Depends(clerk)) -> OutcomeOut:
+    """The person applied here (``region_code``, the clerk's region) to move their insurance from
+    ``counterpart_region``, where it is in force: the sending region's time limit starts, and the
+    request shows in both regions' transfer lists until the transfer-out answers it."""
+    return answer(request, response, who, c.TRANSFER_REQUEST, body, id_type, id_number)
+
+
+@router.post("/persons/{id_type}/{id_number}/transfers/cancel", status_code=201, response_model=OutcomeOut,
+             summary="Cancel or reject an open transfer (转移撤销/拒绝接收)")
+def transfer_cancel(id_type: str, id_number: str, body: TransferCancelIn, request: Request, response: Response,
+                    who: Principal = Depends(clerk)) -> OutcomeOut:
+    """The sending region cancels its transfer-out, or (``rejected: true``) the receiving region
+    rejects it, with a reason: the suspended enrollment resumes and the balance and months return."""
+    return answer(request, response, who, c.TRANSFER_CANCEL, body, id_type, id_number)
 
 
 @router.post("/persons/{id_type}/{id_number}/enrollments/end", status_code=201, response_model=OutcomeOut,

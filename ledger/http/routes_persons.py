@@ -64,6 +64,7 @@ def person_payload(person: Person, full_id: bool) -> dict[str, Any]:
         "subsidies": list(person.subsidies.values()),
         "account_balance_fen": person.account_balance_fen,
         "contribution_months": person.contribution_months,
+        "transfers": list(person.transfers.values()),
         "version": person.version,
     }
 

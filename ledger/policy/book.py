@@ -41,6 +41,7 @@ from ledger.policy.model import (
     SubsidyKind,
     SubsidyRule,
     ValueLimits,
+    TransferPolicy,
     WaitingRules,
 )
 
@@ -372,6 +373,28 @@ def _employee(sec: _Section) -> EmployeePolicy:
     return policy
 
 
+def _date_list(sec: _Section, key: str) -> frozenset[date]:
+    value = sec._get(key, True)
+    if not isinstance(value, list) or not all(type(v) is date for v in value):
+        sec.fail(key, f"must be a list of dates like 2025-10-01, found {_kind(value)}")
+    return frozenset(value)
+
+
+def _transfer(sec: _Section) -> TransferPolicy:
+    policy = TransferPolicy(
+        sending_working_days=sec.int_("sending_working_days", maximum=60, unit=" of working days"),
+        receiving_working_days=sec.int_("receiving_working_days", maximum=60, unit=" of working days"),
+        back_pay_max_gap_months=sec.int_("back_pay_max_gap_months", maximum=12, unit=" of months"),
+        waiting_max_months=sec.int_("waiting_max_months", maximum=12, unit=" of months"),
+        holidays=_date_list(sec, "holidays"),
+        extra_workdays=_date_list(sec, "extra_workdays"),
+    )
+    if any(d.weekday() < 5 for d in policy.extra_workdays):
+        sec.fail("extra_workdays", "lists only weekend days worked instead of a holiday (调休上班)")
+    sec.no_extra()
+    return policy
+
+
 def _digest(data: dict[str, Any], region: str, year: int) -> str:
     content = {k: v for k, v in data.items() if k != "extends"}
     content["region_code"] = region
@@ -403,6 +426,7 @@ def load_table(root: Path, region: str, year: int) -> PolicyTable:
         # Sums of many records must stay far below 2^63 (PostgreSQL bigint, Avro long).
         limits.fail("amount_ceiling_fen", f"must be at most {_CEILING_HEADROOM} (2^63 / 10^6), found {ceiling}")
     limits.no_extra()
+    transfer = _transfer(top.section("transfer"))
     top.no_extra()
     return PolicyTable(
         region_code=region,
@@ -415,6 +439,7 @@ def load_table(root: Path, region: str, year: int) -> PolicyTable:
         employee=employee,
         amount_ceiling_fen=ceiling,
         earliest_date=earliest,
+        transfer=transfer,
     )
 
 

@@ -190,6 +190,18 @@ class ValueLimits:
 
 
 @dataclass(frozen=True)
+class TransferPolicy:
+    """Transfer rules (医保关系转移接续, 医保办发〔2021〕43号) and the working-day calendar of the year."""
+
+    sending_working_days: int  # 转出地办结时限, working days
+    receiving_working_days: int  # 转入地办结时限, working days
+    back_pay_max_gap_months: int  # 中断不超过此月数可补缴并追溯享受待遇
+    waiting_max_months: int  # 更长中断的待遇等待期上限
+    holidays: frozenset[date]  # 法定节假日 (days off on weekdays)
+    extra_workdays: frozenset[date]  # 调休上班 (weekend days worked)
+
+
+@dataclass(frozen=True)
 class PolicyTable:
     """All policy parameters of one region (统筹区/区县) for one coverage year, with their provenance."""
 
@@ -203,6 +215,7 @@ class PolicyTable:
     employee: EmployeePolicy
     amount_ceiling_fen: int  # [limits]: no single amount above this (see ValueLimits)
     earliest_date: date  # [limits]: no business date before this day
+    transfer: TransferPolicy
 
     @property
     def policy_version(self) -> str:

@@ -4,12 +4,16 @@
   ledger (``County.apply_to``, the generator's own replay) is the reference. Every person
   must have the same events in the same order (event ids, instants, chain hashes and
   provenance aside: they differ by nature), and the same figures: payments counted and
-  paid minus refunded, subsidy grants, grid. Rejected feed records plus refused clerk
+  paid minus refunded, subsidy grants, grid; each transfer's status, and the balance and
+  contribution months held over all regions (in transit included), per person and summed:
+  the transfers of the county's clerks (out and in halves, some left open) never create or
+  lose a fen or a month. Rejected feed records plus refused clerk
   actions must be exactly the bad records the generator put in (ledger.demo's check).
 * **ledger.events.v1**: every person event of the ledger at least once, nothing else,
   keyed by person, per person first seen in version order (tests/published.py).
 * **audit**: ``ledger verify``'s check of the whole store finds nothing: every person's hash
-  chain intact, every snapshot equal to the replay of the events up to its version.
+  chain intact, every snapshot equal to the replay of the events up to its version, every
+  completed transfer's halves in agreement.
 * **views**: each live view store (the log follower's, the Kafka follower's) must hold
   exactly the rows of a pure fold of the ledger's events, and the same tables, row by row,
   as a clean rebuild into an empty schema; its gap lists must name the people the
@@ -55,9 +59,14 @@ def facts(event: Any) -> tuple[str, dict[str, Any]]:
 
 
 def person_figures(person: Any) -> dict[str, Any]:
-    """The figures a clerk reads first: payments and net paid, subsidy grants, grid, events."""
+    """The figures a clerk reads first: payments and net paid, subsidy grants, grid, events; and what transfers
+    moved: each transfer's status and the balance and months held over all regions (in transit included)."""
+    from ledger.domain.transfers import holdings, status_of
+
     payments = [p for p in person.payments.values() if not p["reversed"]]
     return {
+        "transfers": sorted((t, status_of(x)) for t, x in person.transfers.items()),
+        "holdings": holdings(person),
         "payments": len(payments),
         "net_paid_fen": sum(p["amount_fen"] - p["refunded_fen"] for p in payments),
         "subsidies": sorted(repr(sorted((k, v) for k, v in g.items() if k != "event_id"))
@@ -104,6 +113,20 @@ def run_checks(run: Any) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
             for k, v in want.items():
                 if got.get(k) != v:
                     wrong[k] += 1
+        total = {"expected": [0, 0], "found": [0, 0]}
+        for person_id in expected:
+            for side, ledger in (("expected", reference.ledger), ("found", system.ledger)):
+                try:
+                    fen, months = person_figures(ledger.repository.get(person_id))["holdings"]
+                except Exception:  # noqa: BLE001 - a missing person holds nothing
+                    fen, months = 0, 0
+                total[side][0] += fen
+                total[side][1] += months
+        checks["transfers: balances and months over all regions conserved (= reference, per person and in sum)"] = {
+            "mismatches": wrong["holdings"] + wrong["transfers"] + (total["expected"] != total["found"]),
+            "persons_wrong_holdings": wrong["holdings"], "persons_wrong_transfers": wrong["transfers"],
+            "balance_fen_expected": total["expected"][0], "balance_fen_found": total["found"][0],
+            "months_expected": total["expected"][1], "months_found": total["found"][1]}
         checks["payments, net paid, subsidies, grid per person = reference"] = {
             "mismatches": sum(wrong.values()), "persons": len(expected), **{f"wrong_{k}": v for k, v in wrong.items()},
             "payments": sum(person_figures(reference.ledger.repository.get(p))["payments"] for p in expected),

@@ -5,6 +5,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
+from tests.legacy_events import record_legacy_transfers
 from ledger.audit.digest import FORMAT, Segment, fast_event_digest
 from ledger.bootstrap import bootstrap
 from ledger.config import Settings
@@ -55,11 +56,17 @@ def every_kind_of_event(ledger):
     ledger.debit_account(pid, amount_fen=100, reason="FAMILY_MUTUAL_AID", reference="d",
                          effective_date=date(2025, 1, 3), provenance=API, relative_person_id="p2",
                          relative_relationship="CHILD")
+    ledger.request_transfer(pid, transfer_id="T1", sending_region=HANBIN, receiving_region="610921",
+                            effective_date=date(2025, 2, 20), provenance=API)
     ledger.transfer_out(pid, transfer_id="T1", counterpart_region="610921", effective_date=date(2025, 3, 1),
                         provenance=API)
     ledger.transfer_in(id_type="RESIDENT_ID", id_number=number, name="赵敏", transfer_id="T1",
                        counterpart_region=HANBIN, account_balance_fen=200, contribution_months=0, scheme="RESIDENT",
                        region_code="610921", effective_date=date(2025, 3, 9), provenance=API)
+    ledger.transfer_out(pid, transfer_id="T2", counterpart_region="610922", effective_date=date(2026, 1, 5),
+                        provenance=API)
+    ledger.cancel_transfer(pid, transfer_id="T2", reason="撤回", effective_date=date(2026, 1, 6), provenance=API)
+    record_legacy_transfers(ledger, pid, date(2026, 1, 7))
     ledger.apply_residence(ResidentRecord(record_id="H1", id_type="RESIDENT_ID", id_number=number, name="赵敏",
                                           grid_code=None, status="DECEASED", effective_date=date(2025, 8, 1)),
                            provenance=FEED)

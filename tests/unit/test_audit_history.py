@@ -89,7 +89,7 @@ def test_history_lists_every_event_in_order_with_its_source(ledger, story):
     events = report["events"]
     assert [e["type"] for e in events] == [
         "Registered", "Enrolled", "ContributionAssessed", "ContributionPaid", "SubsidyGranted",
-        "ContributionAssessed", "ContributionRefunded", "TransferredOut"]
+        "ContributionAssessed", "ContributionRefunded", "TransferOutCompleted"]
     assert [e["version"] for e in events] == list(range(1, 9))
     recorded = [e["recorded_at"] for e in events]
     assert recorded == sorted(recorded)
@@ -168,7 +168,7 @@ def test_each_change_since_an_instant_names_the_events_that_caused_it(ledger, st
     assert [c["version"] for c in refund["causes"]] == [7]
     assert "Refunded" in refund["causes"][0]["description"]
     ended = changes["enrollment_state"]
-    assert [c["type"] for c in ended["causes"]] == ["TransferredOut"]
+    assert [c["type"] for c in ended["causes"]] == ["TransferOutCompleted"]
     assert all(c["recorded_at"] > at["paid"] for ch in diff["changes"] for c in ch["causes"])
 
 

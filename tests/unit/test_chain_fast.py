@@ -19,6 +19,7 @@ from uuid import UUID, uuid4, uuid5
 
 import pytest
 
+from tests.legacy_events import record_legacy_transfers
 from ledger.audit.digest import fast_event_digest
 from ledger.bootstrap import bootstrap
 from ledger.config import Settings
@@ -111,11 +112,18 @@ def _events_of_one_person(ledger: Any, i: int) -> None:
                          effective_date=date(year, 1, 3), provenance=api, relative_person_id=f"p{i}",
                          relative_relationship="CHILD")
     other = REGIONS[(i + 1) % len(REGIONS)]
+    ledger.transfer_out(pid, transfer_id=f"X{i}", counterpart_region=other, effective_date=date(year, 2, 1),
+                        provenance=api)
+    ledger.cancel_transfer(pid, transfer_id=f"X{i}", reason=f"撤回 {i}", effective_date=date(year, 2, 3),
+                           provenance=api, rejected=bool(i % 2))
+    ledger.request_transfer(pid, transfer_id=f"T{i}", sending_region=region, receiving_region=other,
+                            effective_date=date(year, 2, 20), provenance=api)
     ledger.transfer_out(pid, transfer_id=f"T{i}", counterpart_region=other, effective_date=date(year, 3, 1),
                         provenance=api)
     ledger.transfer_in(id_type="RESIDENT_ID", id_number=number, name=name, transfer_id=f"T{i}",
-                       counterpart_region=region, account_balance_fen=200 + i, contribution_months=i % 13,
-                       scheme="RESIDENT", region_code=other, effective_date=date(year, 3, 9), provenance=api)
+                       counterpart_region=region, scheme="RESIDENT", region_code=other,
+                       account_balance_fen=200 + i if i % 2 else None, effective_date=date(year, 3, 9), provenance=api)
+    record_legacy_transfers(ledger, pid, date(year, 4, 1), tag=str(i))
     ledger.apply_residence(ResidentRecord(record_id=f"H{i}", id_type="RESIDENT_ID", id_number=number, name=name,
                                           grid_code=None, status=("DECEASED", "MOVED_OUT")[i % 2],
                                           effective_date=date(year, 8, 1)), provenance=feed)

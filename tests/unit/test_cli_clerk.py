@@ -95,7 +95,7 @@ def test_a_clerk_enrolls_assesses_corrects_and_transfers_out(home, capsys, monke
     events = events_of(number(1))
     names = [type(e).__name__ for e in events]
     assert names[:2] == ["Registered", "Enrolled"] and "ContributionAssessed" in names
-    assert "TransferredOut" in names, names
+    assert "TransferOutCompleted" in names, names
     mine = [e for e in events if e.provenance.get("source") == "cli"]
     assert len(mine) == len(events) - 1  # all but the tax payment, which came from the feed
     assert {e.provenance["user"] for e in mine} == {"clerk07"}  # the token's user, not a flag

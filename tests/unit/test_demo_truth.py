@@ -60,3 +60,9 @@ def test_views_agree_with_the_generators_truth(demo_env, seed):
     assert set(result.report["gaps_by_reason"]) == {
         "TRANSFER_INCOMPLETE", "DUPLICATE_ENROLLMENT", "SUBSIDISED_NOT_COVERED", "NOT_ENROLLED", "LAPSED",
         "ENROLLED_UNPAID", "IN_WAITING_PERIOD"}
+    # The county's transfers (to and from other Ankang counties): the demo lists the open ones with their
+    # time limit; the generator leaves each unfinished one alone for 31 days or more, past any 5-working-day limit.
+    transfers = result.report["transfers"]
+    assert transfers["incoming_open"] > 0 and transfers["outgoing_open"] > 0 and transfers["done"] > 0
+    assert transfers["overdue"] == transfers["incoming_open"] + transfers["outgoing_open"]
+    assert all(row["overdue_days"] > 0 and "*" in row["masked_id"] for row in transfers["open_top"])

@@ -198,7 +198,8 @@ def test_a_transfer_in_without_the_other_regions_transfer_out_is_refused(client,
         "grid_code": GRID_A, "effective_date": "2025-03-02"})
     hostile.attempt("transfer in of a person still enrolled elsewhere", status=r.status_code,
                     written=event_count(system) != before)
-    assert (r.status_code, r.json()["code"]) == (409, "ENROLLED_ELSEWHERE")
+    # The transfer rule answers first: the sending region of this ledger has not transferred them out.
+    assert (r.status_code, r.json()["code"]) == (422, "TRANSFER_OUT_MISSING")
 
 
 def test_the_transfer_procedure_still_moves_a_person(client, system):

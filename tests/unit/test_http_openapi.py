@@ -10,6 +10,8 @@ ROUTES = {
     ("post", "/persons/{id_type}/{id_number}/assessments/employee-month"),
     ("post", "/persons/{id_type}/{id_number}/payment-corrections"),
     ("post", "/persons/{id_type}/{id_number}/transfers/out"),
+    ("post", "/persons/{id_type}/{id_number}/transfers/cancel"),
+    ("post", "/persons/{id_type}/{id_number}/transfers/request"),
     ("post", "/persons/{id_type}/{id_number}/enrollments/end"),
     ("post", "/persons/{id_type}/{id_number}/account/credits"),
     ("post", "/persons/{id_type}/{id_number}/account/debits"),
@@ -17,7 +19,7 @@ ROUTES = {
     ("get", "/persons/{id_type}/{id_number}/history"),
     ("get", "/grids/{code}/gaps"), ("get", "/grids/{code}/coverage"), ("get", "/arrears"), ("get", "/health"),
     ("get", "/grids/{code}/gaps.csv"), ("get", "/grids/{code}/gaps.xlsx"), ("get", "/me"),
-    ("get", "/entitlements/{person_id}"),
+    ("get", "/entitlements/{person_id}"), ("get", "/transfers"),
     ("get", "/views/quarantine"),
 }
 

@@ -338,21 +338,26 @@ def test_transfer_out_needs_an_active_enrollment_and_carries_the_balance(ledger)
     ledger.transfer_out(pid, transfer_id="T1", counterpart_region="610921", effective_date=date(2025, 6, 30),
                         provenance=API)
     person = ledger.get_person(pid)
-    out = [e for e in events_of(ledger, pid) if type(e).__name__ == "TransferredOut"][0]
+    out = [e for e in events_of(ledger, pid) if type(e).__name__ == "TransferOutCompleted"][0]
     assert out.account_balance_fen == 12345 and person.account_balance_fen == 0
     assert person.active_enrollment is None
+    assert [e["suspended_by"] for e in person.suspended_enrollments] == ["T1"]  # 中止, not ended
+    assert person.enrollments[0]["end_date"] is None
     with pytest.raises(DomainError) as err:
         ledger.transfer_out(pid, transfer_id="T2", counterpart_region="610921", effective_date=date(2025, 7, 1),
                             provenance=API)
     assert err.value.code == "TRANSFER_NOT_ACTIVE"
     ledger.transfer_in(id_type="RESIDENT_ID", id_number=number, name="王芳", transfer_id="T1",
-                       counterpart_region=HANBIN, account_balance_fen=12345, contribution_months=18,
-                       scheme="EMPLOYEE", employer_id="91610921XX", region_code="610921",
+                       counterpart_region=HANBIN, scheme="EMPLOYEE", employer_id="91610921XX", region_code="610921",
                        effective_date=date(2025, 7, 8), provenance=API)
     person = ledger.get_person(pid)
-    assert person.account_balance_fen == 12345 and person.transferred_in_months == 18
+    assert person.account_balance_fen == 12345 and person.contribution_months == 0
     assert person.transfers["T1"]["completed_on"] == date(2025, 7, 8)
+    assert person.transfers["T1"]["status"] == "DONE"
+    assert person.enrollments[0]["end_date"] == date(2025, 6, 30)
+    assert person.enrollments[0]["end_reason"] == "TRANSFERRED_OUT"
     assert person.active_enrollment["region_code"] == "610921"
+    assert person.active_enrollment["start_date"] == date(2025, 7, 8)  # an employee transfer: when the in half completes
 
 
 def test_account_debits_never_overdraw_and_family_aid_names_the_relative(ledger):

@@ -109,6 +109,8 @@ def test_one_reason_per_person_subsidised_first(ledger, town):
     assert view[town["transfer"]]["history"]["transfers"]["T9"]["out_event_id"] in transfer["sources"]
     assert transfer["detail"].startswith(
         "not counted as covered: transfer T9 out of 610902 汉滨区 to 610921 汉阴县 on 2025-06-30 has no transfer in")
+    # Monday 30 June 2025 + 5 working days (the policy's receiving limit): Monday 7 July.
+    assert "must complete it by 2025-07-07 (5 working days, 转入地办结时限), overdue after that" in transfer["detail"]
     duplicate = next(g for g in gaps if g["reason"] == "DUPLICATE_ENROLLMENT")
     enrollments = view[town["duplicate"]]["history"]["enrollments"]
     assert len(enrollments) == 2 and all(e["event_id"] in duplicate["sources"] for e in enrollments)
