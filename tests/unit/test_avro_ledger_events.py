@@ -179,8 +179,9 @@ def _person() -> Person:
         enroll={"scheme": Scheme.RESIDENT, "grid_code": None, "flexible": False, "employer_id": None},
     )
 
+    # A second scheme in the same region (flagged a duplicate): another region is ENROLLED_ELSEWHERE now.
     person.enroll(
-        scheme=Scheme.RESIDENT, region_code="610922", grid_code=None, flexible=False, employer_id=None,
+        scheme=Scheme.EMPLOYEE, region_code="610921", grid_code=None, flexible=True, employer_id=None,
         channel=EnrollmentChannel.COUNTER, effective_date=date(2025, 7, 2), provenance=prov, policies=policies,
     )
     person.trigger_event(
