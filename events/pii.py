@@ -90,7 +90,8 @@ class KeyRing:
         then ``LEDGER_CIPHER_KEYS_OLD``."""
         from ledger.config import cipher_keys  # late: ledger.config is the one place that reads the environment
 
-        current, old = cipher_keys(dict(os.environ if env is None else env))
+        env = dict(os.environ if env is None else env)
+        current, old = cipher_keys(env, env.get("LEDGER_PERSISTENCE") or "sqlite")
         return cls.from_texts(current, old)
 
     @property
