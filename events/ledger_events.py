@@ -76,21 +76,7 @@ def mask_name(value: str) -> str:
     return value[:1] + "*" * (len(value) - 1)
 
 
-_RINGS: dict[tuple[str | None, ...], pii.KeyRing] = {}
-
-
-def deployment_keys() -> pii.KeyRing:
-    """The deployment's key ring, built once per key configuration (the publisher encodes thousands a second)."""
-    import os
-
-    from ledger.config import state_dir
-
-    config = tuple(os.environ.get(k) for k in ("CIPHER_KEY", "LEDGER_CIPHER_KEY", "LEDGER_CIPHER_KEYS_OLD")) + (
-        str(state_dir()),)
-    ring = _RINGS.get(config)
-    if ring is None:
-        ring = _RINGS[config] = pii.KeyRing.from_env()
-    return ring
+deployment_keys = pii.deployment_keys
 
 
 # eventsourcing's metaclass adds ``Person.Created`` (no fields, no apply) because

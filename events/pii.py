@@ -146,6 +146,22 @@ class KeyRing:
                              "(current key and LEDGER_CIPHER_KEYS_OLD tried)")
 
 
+_RINGS: dict[tuple[str | None, ...], KeyRing] = {}
+
+
+def deployment_keys() -> KeyRing:
+    """The deployment's key ring (:meth:`KeyRing.from_env`), built once per key configuration
+    (the publisher encodes thousands of events a second)."""
+    from ledger.config import state_dir
+
+    config = tuple(os.environ.get(k) for k in ("CIPHER_KEY", "LEDGER_CIPHER_KEY", "LEDGER_CIPHER_KEYS_OLD",
+                                               "LEDGER_PERSISTENCE")) + (str(state_dir()),)
+    ring = _RINGS.get(config)
+    if ring is None:
+        ring = _RINGS[config] = KeyRing.from_env()
+    return ring
+
+
 def is_encrypted(value: object) -> bool:
     """Whether ``value`` is bytes in the field format (the first byte and the minimum length)."""
     return isinstance(value, (bytes, bytearray, memoryview)) and len(value) >= _HEADER and value[0] == MAGIC
@@ -161,8 +177,9 @@ def decrypt_field(value: bytes, ring: KeyRing | None = None, *, aad: bytes = b""
     ``ring`` defaults to the deployment's (:meth:`KeyRing.from_env`). The documented path for a
     downstream system that is entitled to the clear ID number or name.
     """
-    return (ring or KeyRing.from_env()).decrypt(value, aad=aad).decode("utf-8")
+    return (ring or deployment_keys()).decrypt(value, aad=aad).decode("utf-8")
 
 
-__all__ = ["MAGIC", "SCHEME", "CipherKeyError", "KeyRing", "decrypt_field", "encrypt_text", "is_encrypted",
+__all__ = ["MAGIC", "SCHEME", "CipherKeyError", "KeyRing", "decrypt_field", "deployment_keys", "encrypt_text",
+           "is_encrypted",
            "key_id", "new_key", "parse_key"]
