@@ -112,7 +112,7 @@ def cipher_keys(env: dict[str, str], persistence: str = "sqlite") -> tuple[str, 
         return key.strip(), old
     if _required(env, persistence):
         raise SystemExit("CIPHER_KEY is not set: every deployment needs its own key for personal data at rest")
-    path = state_dir() / "cipher_key"
+    path = Path(env.get("LEDGER_STATE_DIR") or state_dir()) / "cipher_key"
     if not path.exists():
         from events.pii import new_key
 
