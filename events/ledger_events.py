@@ -25,6 +25,7 @@ then :func:`record_to_envelope`.
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import datetime, timezone
 from typing import Any, Mapping
 from uuid import UUID
@@ -32,6 +33,7 @@ from uuid import UUID
 from events import pii
 from events.codec import SchemaRegistry, default_registry
 from ledger.domain.errors import DomainError
+from ledger.domain.identity import resident_id_check_char
 from ledger.domain.person import Person
 
 NAMESPACE = "cn.medins.ledger.v1"
@@ -68,6 +70,21 @@ def mask_id_number(value: str) -> str:
     """The first 4 and last 4 characters, the rest ``*`` (as ``ledger.log`` masks them in logs)."""
     value = str(value)
     return "*" * len(value) if len(value) <= 8 else value[:4] + "*" * (len(value) - 8) + value[-4:]
+
+
+#: An 18-character resident ID number standing alone in a text (e.g. an integrator keying its records by it).
+_RESIDENT_ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
+
+
+def mask_ids_in_text(text: str) -> str:
+    """``text`` with every resident ID number in it masked (those with a valid check character: a
+    20-digit voucher number is left alone). Provenance carries the inbound record's Kafka key,
+    which is the integrator's choice: one that keys by ID number must not put it on the topic."""
+    if len(text) < 18:
+        return text
+    return _RESIDENT_ID_IN_TEXT.sub(
+        lambda m: mask_id_number(m.group(0)) if resident_id_check_char(m.group(0)[:17]) == m.group(0)[17].upper()
+        else m.group(0), text)
 
 
 def mask_name(value: str) -> str:
@@ -130,7 +147,7 @@ def event_to_record(event: Any, keys: pii.KeyRing | None = None) -> tuple[str, d
     for field_name, published in _published_fields(type(event)):
         value = getattr(event, field_name)
         if field_name == "provenance":
-            value = {str(k): str(v) for k, v in value.items()}
+            value = {str(k): mask_ids_in_text(str(v)) for k, v in value.items()}
         record[published] = value
     encrypted = ENCRYPTED_FIELDS.get(type(event).__name__)
     if encrypted:

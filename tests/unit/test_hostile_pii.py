@@ -196,3 +196,42 @@ def _is_json(data: bytes) -> bool:
     except ValueError:
         return False
     return True
+
+
+def test_an_integrator_keying_by_id_number_does_not_put_it_on_the_ledger_topic(embedded_env, hostile):
+    """The inbound key lands in provenance (record_key): published masked, the ledger's copy encrypted."""
+    from events.codec import encode
+    from events.inbound import TAX_PAYMENT, tax_record_to_avro
+    from events.ledger_events import decode_event
+    from ledger.bootstrap import bootstrap, feed_consumer, ledger_publisher
+    from ledger.domain.identity import make_resident_id
+    from ledger.records import TaxPaymentRecord
+    from datetime import datetime, timezone
+
+    number = make_resident_id("610902", date(1975, 3, 9), 123)
+    system = bootstrap(load_settings({**os.environ, "LEDGER_ID_KEY": "keyed"}))
+    try:
+        broker = system.inprocess_broker()
+        record = TaxPaymentRecord(
+            voucher_no="K-1", tax_office="16109020000", id_type="RESIDENT_ID", id_number=number, name="欧阳淑芬",
+            region_code="610902", levy_item="RESIDENT", period_start=date(2025, 1, 1), period_end=date(2025, 12, 31),
+            amount_fen=40000, paid_at=datetime(2024, 10, 8, 1, 30, tzinfo=timezone.utc), credited_on=date(2024, 10, 9),
+            channel="APP")
+        broker.produce("tax.payments.v1", key=number.encode(), value=encode(TAX_PAYMENT, tax_record_to_avro(record)),
+                       partition=0)
+        broker.produce("tax.payments.v1", key=number.encode(), value=b"garbage " + number.encode(), partition=0)
+        runner = feed_consumer(system, "tax", group="keyed")
+        while runner.run_once(timeout=0):
+            pass
+        assert ledger_publisher(system).publish_pending() >= 3
+        topics = [(name, [(m.key, m.value, m.headers) for part in t.partitions for m in part])
+                  for name, t in broker.topics.items()]
+        needles = Needles({number.encode()}, {"欧阳淑芬".encode()})
+        ours, inbound = scan_topics(topics, needles)
+        hostile.attempt("inbound records keyed by ID number, then published", leaked=bool(ours))
+        assert ours.hits == [] and inbound.hits
+        published = [decode_event(m.value) for part in broker.topic("ledger.events.v1").partitions for m in part]
+        paid = [e for e in published if e["event_type"] == "ContributionPaid"]
+        assert paid and paid[0]["provenance"]["record_key"] == number[:4] + "*" * 10 + number[-4:]
+    finally:
+        system.close()
