@@ -235,3 +235,58 @@ def test_an_integrator_keying_by_id_number_does_not_put_it_on_the_ledger_topic(e
         assert paid and paid[0]["provenance"]["record_key"] == number[:4] + "*" * 10 + number[-4:]
     finally:
         system.close()
+
+
+def _enroll(system, number: str) -> object:
+    from ledger.records import Provenance
+
+    return system.ledger.enroll(id_type="RESIDENT_ID", id_number=number, name="钱多多", scheme="RESIDENT",
+                                region_code="610902", grid_code="610902100001", effective_date=date(2025, 1, 2),
+                                provenance=Provenance(source="cli", user="clerk")).person_id
+
+
+def test_rekey_moves_every_row_to_the_current_key_and_encrypts_a_store_written_in_clear(embedded_env, hostile):
+    from dataclasses import replace
+
+    from ledger.bootstrap import bootstrap
+    from ledger.domain.identity import make_resident_id
+    from ledger.rekey import rekey
+
+    numbers = [make_resident_id("610902", date(1981, 2, 3), i) for i in range(1, 4)]
+    old, new = new_key(), new_key()
+    env = {**os.environ, "LEDGER_ID_KEY": "rekey", "CIPHER_KEY": old}
+    # A store from before encryption was the default: one person in clear ...
+    clear_settings = replace(load_settings(env), store_cipher={})
+    system = bootstrap(clear_settings)
+    try:
+        first = _enroll(system, numbers[0])
+    finally:
+        system.close()
+    with sqlite3.connect(embedded_env / "ledger.sqlite") as conn:
+        assert any(numbers[0].encode() in bytes(r[0]) for r in conn.execute("SELECT state FROM stored_events"))
+    # ... then two more under the old key (read-plain bridge on), then the key rotated.
+    system = bootstrap(load_settings({**env, "LEDGER_CIPHER_READ_PLAIN": "1"}))
+    try:
+        others = [_enroll(system, n) for n in numbers[1:]]
+    finally:
+        system.close()
+    rotated = {**env, "CIPHER_KEY": new, "LEDGER_CIPHER_KEYS_OLD": old, "LEDGER_CIPHER_READ_PLAIN": "1"}
+    system = bootstrap(load_settings(rotated))
+    try:
+        reports = rekey(system, plain=True)
+    finally:
+        system.close()
+    events = next(r for r in reports if r.table == "stored_events")
+    assert events.plain >= 2 and events.rekeyed >= 4 and events.unreadable == 0
+    # Only the new key now, no bridge: everyone reads, nothing in clear.
+    system = bootstrap(load_settings({**env, "CIPHER_KEY": new}))
+    try:
+        for pid, number in zip([first, *others], numbers):
+            assert system.ledger.repository.get(pid).id_number == number
+        assert all(r.current == r.rows for r in rekey(system, dry_run=True))
+    finally:
+        system.close()
+    found = scan_rows(sqlite_tables(str(embedded_env / "ledger.sqlite")), Needles(
+        {n.encode() for n in numbers}, {"钱多多".encode()}), Findings())
+    hostile.attempt("raw rows scan after rekey of a store written in clear", leaked=bool(found))
+    assert found.hits == []
