@@ -117,10 +117,18 @@ def cipher_keys(env: dict[str, str], persistence: str = "sqlite") -> tuple[str, 
         from events.pii import new_key
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Created with mode 600 from the start (no window where another user could read it).
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(new_key())
+        # Written whole under a temporary name with mode 600, then linked into place: processes
+        # starting together (a deployment, the fault suite) all end up reading the one key that won.
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as out:
+                out.write(new_key())
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
     return path.read_text().strip(), old
 
 

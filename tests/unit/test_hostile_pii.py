@@ -290,3 +290,20 @@ def test_rekey_moves_every_row_to_the_current_key_and_encrypts_a_store_written_i
         {n.encode() for n in numbers}, {"钱多多".encode()}), Findings())
     hostile.attempt("raw rows scan after rekey of a store written in clear", leaked=bool(found))
     assert found.hits == []
+
+
+def test_processes_starting_together_share_one_generated_key(embedded_env):
+    import multiprocessing
+
+    from ledger.config import cipher_keys
+
+    with multiprocessing.get_context("fork").Pool(4) as pool:
+        keys = pool.map(_key_in_child, [str(embedded_env)] * 8)
+    assert len(set(keys)) == 1 and keys[0] == cipher_keys({"LEDGER_STATE_DIR": str(embedded_env)})[0]
+    assert [p.name for p in embedded_env.iterdir()] == ["cipher_key"]  # no temporary file left behind
+
+
+def _key_in_child(directory: str) -> str:
+    from ledger.config import cipher_keys
+
+    return cipher_keys({"LEDGER_STATE_DIR": directory})[0]
