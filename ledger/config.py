@@ -48,14 +48,32 @@ class Settings:
             return KeyRing.from_texts(self.cipher_keys[0], self.cipher_keys[1:])
         return KeyRing.from_env()
 
+    #: Off only to write a store in clear on purpose (tests of the migration, ``ledger.rekey --plain``).
+    encrypt_at_rest: bool = True
+
     def event_store_env(self) -> dict[str, str]:
-        """The eventsourcing library's environment for the chosen store."""
+        """The eventsourcing library's environment for the chosen store.
+
+        SQLite and PostgreSQL are encrypted even for settings built by hand without
+        ``store_cipher`` (the deployment's key from the environment / state directory), so a
+        process built that way reads and writes the same store as one from :func:`load_settings`.
+        """
+        cipher = self.store_cipher
+        if not cipher and self.encrypt_at_rest and self.persistence in ("sqlite", "postgres"):
+            cipher = _store_cipher(dict(os.environ), self.persistence, self._keys())
+        elif not self.encrypt_at_rest:
+            cipher = {}
         if self.persistence == "postgres":
-            return {"PERSISTENCE_MODULE": "eventsourcing.postgres", **self.postgres, **self.store_cipher}
+            return {"PERSISTENCE_MODULE": "eventsourcing.postgres", **self.postgres, **cipher}
         if self.persistence == "memory":
-            return {"PERSISTENCE_MODULE": "eventsourcing.popo", **self.store_cipher}
+            return {"PERSISTENCE_MODULE": "eventsourcing.popo", **cipher}
         return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": self.sqlite_path,
-                "SQLITE_LOCK_TIMEOUT": "10", **self.store_cipher}
+                "SQLITE_LOCK_TIMEOUT": "10", **cipher}
+
+    def _keys(self) -> tuple[str, list[str]]:
+        if self.cipher_keys:
+            return self.cipher_keys[0], list(self.cipher_keys[1:])
+        return cipher_keys(dict(os.environ), self.persistence)
 
 
 def postgres_from_env(env: dict[str, str]) -> dict[str, str]:

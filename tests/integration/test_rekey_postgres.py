@@ -21,7 +21,7 @@ def test_rotation_on_postgres(pg_env, pg_conn, tmp_path):
     env = {**{k: v for k, v in pg_env.items() if k.startswith("POSTGRES_")}, "LEDGER_PERSISTENCE": "postgres",
            "LEDGER_STATE_DIR": str(tmp_path), "LEDGER_ID_KEY": "rekey-pg", "CIPHER_KEY": old}
     numbers = [make_resident_id("610902", date(1970, 1, 2), i) for i in range(1, 5)]
-    system = bootstrap(replace(load_settings(env), store_cipher={}))  # one person stored in clear
+    system = bootstrap(replace(load_settings(env), store_cipher={}, encrypt_at_rest=False))  # one person stored in clear
     pids = []
     try:
         pids.append(_enroll(system, numbers[0]))

@@ -256,7 +256,7 @@ def test_rekey_moves_every_row_to_the_current_key_and_encrypts_a_store_written_i
     old, new = new_key(), new_key()
     env = {**os.environ, "LEDGER_ID_KEY": "rekey", "CIPHER_KEY": old}
     # A store from before encryption was the default: one person in clear ...
-    clear_settings = replace(load_settings(env), store_cipher={})
+    clear_settings = replace(load_settings(env), store_cipher={}, encrypt_at_rest=False)
     system = bootstrap(clear_settings)
     try:
         first = _enroll(system, numbers[0])
@@ -307,3 +307,15 @@ def _key_in_child(directory: str) -> str:
     from ledger.config import cipher_keys
 
     return cipher_keys({"LEDGER_STATE_DIR": directory})[0]
+
+
+def test_settings_built_by_hand_encrypt_with_the_deployment_key_too(embedded_env):
+    """A process whose Settings were built by hand (tests, tools) writes what load_settings() processes read."""
+    from ledger.config import Settings
+
+    by_hand = Settings(persistence="sqlite", sqlite_path=str(embedded_env / "x.sqlite"), id_key=b"k")
+    env = by_hand.event_store_env()
+    assert env["CIPHER_TOPIC"] == "ledger.cipher:LedgerCipher"
+    assert env["CIPHER_KEY"] == load_settings().store_cipher["CIPHER_KEY"]
+    assert "CIPHER_KEY" not in Settings(persistence="memory", id_key=b"k").event_store_env()
+    assert "CIPHER_KEY" not in Settings(persistence="sqlite", id_key=b"k", encrypt_at_rest=False).event_store_env()
