@@ -4,6 +4,11 @@ The embedded default needs nothing: a SQLite event store under ``var/`` and the
 in-process event transport. Setting ``LEDGER_PERSISTENCE=postgres`` (with the
 ``POSTGRES_*`` variables or ``DATABASE_URL``) and ``KAFKA_BOOTSTRAP_SERVERS`` moves
 the same system onto the real services.
+
+Personal data is encrypted at rest by default (``ledger.cipher``, ``events.pii``): the key is
+``CIPHER_KEY`` (or ``LEDGER_CIPHER_KEY``), else one generated once in the state directory
+(``cipher_key``, mode 600); production sets it (``LEDGER_REQUIRE_ID_KEY=1`` or
+``LEDGER_REQUIRE_CIPHER_KEY=1`` refuse to start without it). Rotation: ``ledger/rekey.py``.
 """
 from __future__ import annotations
 

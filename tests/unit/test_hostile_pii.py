@@ -98,6 +98,17 @@ def test_no_id_number_and_no_name_on_the_ledgers_topics_and_dead_letters(demo, h
     assert ours.hits == []
     assert len(inbound.hits) > 100  # the integrators' own bytes: the scanner does find IDs and names
 
+    # The documented downstream path: the deployment's key gives the clear values back.
+    from events.ledger_events import decode_event
+
+    ring = load_settings({**os.environ, "LEDGER_STATE_DIR": str(_root)}).key_ring()
+    registered = [e for e in (decode_event(m.value) for m in broker.topic("ledger.events.v1").partitions[0])
+                  if e["event_type"] == "Registered"]
+    assert registered and all("*" in e["id_number"] for e in registered)
+    clear = decode_event(next(m.value for m in broker.topic("ledger.events.v1").partitions[0]
+                              if decode_event(m.value)["event_id"] == registered[0]["event_id"]), keys=ring)
+    assert clear["id_number"].encode() in needles.ids and clear["name"].encode() in needles.names
+
 
 def test_the_cipher_key_is_generated_once_private_and_required_in_production(embedded_env):
     first = load_settings()
