@@ -24,6 +24,13 @@ auditor sees all. A letter's region is the record's ``region_code`` (a tax recor
 entrance note), else the region of its grid code, else where the person it names is
 enrolled (or was last, or lives); a letter whose region cannot be told (an undecodable
 record, an unknown person) is shown to auditors only (:func:`letter_region`).
+
+On ``<topic>.dlq`` the refused record's bytes travel encrypted (:func:`seal`): the value is
+the record in the ``aesgcm-v1`` field format of :mod:`events.pii` (deployment key), with the
+headers ``enc: aesgcm-v1`` and ``enc.key: <key id, hex>``; the ``error.message`` header has its
+ID numbers masked. :func:`open_sealed` gives the original bytes back (a copy without the
+``enc`` header is returned as it is). ``dlq list`` / ``dlq resubmit`` read the ledger's copy,
+which is encrypted at rest with the event store, and resubmit the original bytes.
 """
 from __future__ import annotations
 
@@ -33,6 +40,7 @@ from datetime import datetime, timezone
 from typing import Any
 from uuid import UUID
 
+from events import pii
 from ledger.domain.errors import DomainError
 from ledger.domain.feed_rejection import FeedRejection
 from ledger.log import get_logger, mask_text
@@ -72,6 +80,30 @@ class DeadLetter:
                 "received_at": self.received_at.isoformat(), "bytes": self.size, "region_code": self.region_code,
                 "on_feed": self.on_feed,
                 "resubmitted": [{**r, "at": r["at"].isoformat()} for r in self.resubmissions]}
+
+
+ENC_HEADER = "enc"
+KEY_HEADER = "enc.key"
+
+
+def seal(value: bytes, headers: Sequence[tuple[str, bytes]], keys: pii.KeyRing | None = None,
+         ) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """A dead letter's value encrypted and its headers (``enc``, ``enc.key``; the error message masked)."""
+    ring = keys or pii.deployment_keys()
+    out = [(k, mask_text(v.decode("utf-8", "replace")).encode() if k == "error.message" else v) for k, v in headers]
+    out += [(ENC_HEADER, pii.SCHEME.encode()), (KEY_HEADER, ring.current_id_hex.encode())]
+    return ring.encrypt(value), out
+
+
+def open_sealed(value: bytes, headers: Sequence[tuple[str, Any]], keys: pii.KeyRing | None = None) -> bytes:
+    """The original record of a dead letter read from ``<topic>.dlq`` (see :func:`seal`)."""
+    found = {k: (v.decode() if isinstance(v, (bytes, bytearray)) else v) for k, v in headers}
+    if found.get(ENC_HEADER) is None:
+        return value
+    if found[ENC_HEADER] != pii.SCHEME:
+        raise DomainError("DEAD_LETTER_ENCRYPTION_UNKNOWN",
+                          f"死信的加密方式 {found[ENC_HEADER]!r} 无法识别 (unknown dead-letter encryption)")
+    return (keys or pii.deployment_keys()).decrypt(value)
 
 
 def _letter(rejection: FeedRejection, ledger: Any = None) -> DeadLetter:
@@ -219,4 +251,5 @@ def resubmit(ledger: Any, sink: Any, letters: Sequence[DeadLetter], *, user: str
     return [_letter(r, ledger) for r in chosen]
 
 
-__all__ = ["DeadLetter", "dead_letters", "letter_region", "parse_ids", "rejection_ids", "resubmit", "visible_to"]
+__all__ = ["DeadLetter", "dead_letters", "letter_region", "open_sealed", "parse_ids", "rejection_ids", "resubmit",
+           "seal", "visible_to"]

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, Tracking
 
+from consumers.dead_letters import seal
 from ledger.application import Ledger, Outcome
 from ledger.batch_load import load_aggregates
 from ledger.domain.errors import DomainError
@@ -327,17 +328,18 @@ class FeedHandler(ABC):
             return
         try:
             for message, code, text in refused:
+                # Encrypted (the record's bytes hold ID numbers): consumers.dead_letters.seal.
+                value, headers = seal(message.value or b"", [
+                    ("error.code", code.encode()),
+                    ("error.message", text.encode()),
+                    ("source.topic", message.topic.encode()),
+                    ("source.partition", str(message.partition).encode()),
+                    ("source.offset", str(message.offset).encode()),
+                ])
                 self.dead_letters.send(
                     dead_letter_topic(message.topic),
                     key=dead_letter_key(message.topic, message.partition, message.offset),
-                    value=message.value or b"",
-                    headers=[
-                        ("error.code", code.encode()),
-                        ("error.message", text.encode()),
-                        ("source.topic", message.topic.encode()),
-                        ("source.partition", str(message.partition).encode()),
-                        ("source.offset", str(message.offset).encode()),
-                    ],
+                    value=value, headers=headers,
                 )
             self.dead_letters.flush()
         except Exception as e:

@@ -41,6 +41,7 @@ from datetime import date, datetime
 from threading import Event
 from typing import Any
 
+from consumers.dead_letters import seal
 from consumers.runner import BatchResult, ConsumerRunner, Message, RecordSink, dead_letter_key, dead_letter_topic
 from ledger.log import get_logger
 from projections.reconciliation.intake import decode_values
@@ -201,10 +202,11 @@ class StatementsHandler:
             for e in pending:
                 topic, partition, offset = e["source"].rsplit("/", 2)
                 key = dead_letter_key(topic, int(partition), int(offset))
-                self.dead_letters.send(dead_letter_topic(topic), key=key, value=e["raw"] or b"", headers=[
+                value, headers = seal(e["raw"] or b"", [  # encrypted: consumers.dead_letters.seal
                     ("error.code", e["code"].encode()), ("error.message", e["message"].encode()),
                     ("source.topic", topic.encode()), ("source.partition", partition.encode()),
                     ("source.offset", offset.encode())])
+                self.dead_letters.send(dead_letter_topic(topic), key=key, value=value, headers=headers)
             self.dead_letters.flush()
         except Exception as err:  # kept in recon_errors; the next batch sends them again
             self.log.warning("dead_letters_not_acknowledged", count=len(pending), error=str(err))

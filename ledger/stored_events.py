@@ -10,8 +10,9 @@ innermost first as the hook does, then builds the event exactly as
 ``Mapper.to_domain_event`` (eventsourcing 9.5) does: the same class, id conversion,
 upcasting and ``__dict__``.
 
-Only for the library's plain JSON mapper: with a cipher or a compressor, another
-transcoder or mapper class, or a state orjson does not read (NaN, an int beyond 64
+Only for the library's JSON mapper, with or without a cipher (the state is decrypted
+first, by the mapper's own cipher, as ``to_domain_event`` does; encryption at rest is on by
+default, ``ledger.cipher``): with a compressor, another transcoder or mapper class, or a state orjson does not read (NaN, an int beyond 64
 bits, a lone surrogate), the library's own ``to_domain_event`` decodes it (or raises its
 own error). ``tests/unit/test_stored_events.py`` checks the two give equal events.
 
@@ -47,12 +48,11 @@ def _slow(mapper: Any) -> RowDecoder:
 
 
 def is_plain_json_mapper(mapper: Any) -> bool:
-    """The library's mapper with its JSON transcoder, no cipher, no compressor, nothing overridden."""
+    """The library's mapper with its JSON transcoder, no compressor, nothing overridden (a cipher is allowed)."""
     transcoder = getattr(mapper, "transcoder", None)
     return (
         orjson is not None
         and type(mapper).to_domain_event is Mapper.to_domain_event
-        and not getattr(mapper, "cipher", None)
         and not getattr(mapper, "compressor", None)
         and isinstance(transcoder, JSONTranscoder)
         and type(transcoder).decode is JSONTranscoder.decode
@@ -66,6 +66,8 @@ def row_decoder(mapper: Any) -> RowDecoder:
     if not is_plain_json_mapper(mapper):
         return slow
     transcoder = mapper.transcoder
+    cipher = getattr(mapper, "cipher", None)
+    decrypt = cipher.decrypt if cipher else None
     loads = orjson.loads
     # The transcodings' decode methods by name; the UUIDs (one or more per event) built as uuid.UUID builds them.
     decoders = {name: transcoding.decode for name, transcoding in transcoder.names.items()}
@@ -100,7 +102,7 @@ def row_decoder(mapper: Any) -> RowDecoder:
 
     def decode(originator_id: Any, originator_version: int, topic: str, state: bytes) -> Any:
         try:
-            event_state = loads(state)
+            event_state = loads(decrypt(state) if decrypt is not None else state)
             if type(event_state) is not dict or (len(event_state) == 2 and "_type_" in event_state
                                                  and "_data_" in event_state):
                 return slow(originator_id, originator_version, topic, state)

@@ -16,7 +16,7 @@ Tables (all ``recon_*``; in PostgreSQL in the configured schema, next to the vie
                            resolved_by (pointer, JSON), timestamps, seq
     recon_history          (discrepancy_id, seq) -> at, action, state, pointer, note, user_name, vals
     recon_errors           id -> statement_id, line_no, code, message, source, raw (the record's bytes,
-                           when it was refused as it arrived), detail, at, dead_lettered
+                           when it was refused as it arrived; encrypted, events.pii), detail, at, dead_lettered
     recon_positions        (name, source_partition) -> position: how far the ledger side and the statement
                            consumer have read, written in the same transaction as what they read
     recon_outbox           seq -> event_id, msg_key, msg_value (JSON), at, published: results waiting for
@@ -36,6 +36,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from events import pii
 from ledger.domain.errors import DomainError
 
 from projections.pg import LockedStatements, connect_in_schema
@@ -43,6 +44,16 @@ from projections.reconciliation.compare import Listing, Pair, Totals
 from projections.reconciliation.intake import LINE_COLUMNS
 from projections.reconciliation.lifecycle import HistoryEntry, Plan, Record
 from projections.reconciliation.model import LedgerPayment, Scope, StatementLine
+
+
+def _seal_raw(raw: bytes | None) -> bytes | None:
+    """A refused record's bytes (they hold ID numbers and names) encrypted with the deployment key."""
+    return None if raw is None else pii.deployment_keys().encrypt(bytes(raw))
+
+
+def _open_raw(raw: bytes) -> bytes:
+    """:func:`_seal_raw` undone; bytes kept before encryption was the default come back as they are."""
+    return pii.deployment_keys().decrypt(raw) if pii.is_encrypted(raw) else raw
 
 
 class StoreError(DomainError):
@@ -571,7 +582,7 @@ class ReconciliationStore:
             seen.add(e["id"])
             new.append(tuple(self._v(v) for v in (
                 e["id"], e.get("statement_id"), e.get("line_no"), e["code"], e["message"], e.get("source"),
-                e.get("raw"), _json(e.get("detail")), e["at"], False)))
+                _seal_raw(e.get("raw")), _json(e.get("detail")), e["at"], False)))
         self._bulk(ERRORS, self._E_COLS, new)
         return [r[0] for r in new]
 
@@ -580,7 +591,7 @@ class ReconciliationStore:
         e["detail"] = _unjson(e["detail"])
         e["at"] = as_ts(e["at"])
         e["dead_lettered"] = bool(e["dead_lettered"])
-        e["raw"] = None if e["raw"] is None else bytes(e["raw"])
+        e["raw"] = None if e["raw"] is None else _open_raw(bytes(e["raw"]))
         return e
 
     def errors(self, *, statement_id: str | None = None, undelivered: bool = False) -> list[dict[str, Any]]:

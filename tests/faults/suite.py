@@ -190,15 +190,18 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
-def child_env(services: dict[str, str], schema: str, state: Path) -> dict[str, str]:
-    """The environment of a production process on the private stack (nothing of the caller's stack leaks in)."""
+def child_env(services: dict[str, str], schema: str, state: Path, cipher_key: str) -> dict[str, str]:
+    """The environment of a production process on the private stack (nothing of the caller's stack leaks in).
+
+    The cipher key is set explicitly, as in production: the supervisor's own ledger uses the same one.
+    """
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("POSTGRES_", "LEDGER_", "KAFKA_")) and k != "DATABASE_URL"}
+           if not k.startswith(("POSTGRES_", "LEDGER_", "KAFKA_", "CIPHER_")) and k != "DATABASE_URL"}
     env.update({k: services[k] for k in ("POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DBNAME", "POSTGRES_USER",
                                          "POSTGRES_PASSWORD")})
     env.update(POSTGRES_SCHEMA=schema, LEDGER_PERSISTENCE="postgres", LEDGER_ID_KEY=ID_KEY,
                KAFKA_BOOTSTRAP_SERVERS=services["KAFKA_BOOTSTRAP_SERVERS"], LEDGER_STATE_DIR=str(state),
-               PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+               PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1", CIPHER_KEY=cipher_key)
     return env
 
 
@@ -260,14 +263,17 @@ class FaultRun:
             connect_in_schema(pg, schema).close()  # creates it
         # The supervisor's own ledger (clerk actions, positions) checks a pooled connection before using
         # it: PostgreSQL is restarted under it on purpose.
-        self.system = bootstrap(Settings(persistence="postgres", id_key=ID_KEY.encode(),
+        from events.pii import new_key
+
+        self.cipher_key = new_key()  # encryption at rest, one key for the supervisor and every process
+        self.system = bootstrap(Settings(persistence="postgres", id_key=ID_KEY.encode(), cipher_keys=(self.cipher_key,),
                                          postgres={**pg, "POSTGRES_SCHEMA": LEDGER_SCHEMA, "POSTGRES_PRE_PING": "y"},
                                          kafka_bootstrap_servers=self.services["KAFKA_BOOTSTRAP_SERVERS"]))
         cli = [sys.executable, "-m", "ledger.cli"]
         logs = self.workdir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        ledger_env = child_env(self.services, LEDGER_SCHEMA, self.workdir / "state")
-        kafka_views_env = child_env(self.services, KAFKA_VIEWS_SCHEMA, self.workdir / "state")
+        ledger_env = child_env(self.services, LEDGER_SCHEMA, self.workdir / "state", self.cipher_key)
+        kafka_views_env = child_env(self.services, KAFKA_VIEWS_SCHEMA, self.workdir / "state", self.cipher_key)
         commands = {
             "consume tax": cli + ["consume", "tax", "--max-records", str(CONSUMER_BATCH)],
             "consume status": cli + ["consume", "status", "--max-records", str(CONSUMER_BATCH)],

@@ -96,10 +96,14 @@ def test_a_changed_row_makes_verify_digests_report_the_day(system, pg_conn, cli_
     assert main(["verify", "--digests"]) == 0
     capsys.readouterr()
     number, pid = system.people[1]
+    # An insider with the deployment key (events are encrypted at rest by default) adds one fen to the payment.
+    ring = system.ledger.mapper.cipher.ring
+    state = ring.decrypt_store(bytes(pg_conn.execute(
+        "SELECT state FROM ledger_events WHERE originator_id = %s AND originator_version = 3", (pid,)).fetchone()[0]))
+    assert b'"amount_fen":40000' in state
     changed = pg_conn.execute(
-        "UPDATE ledger_events SET state = convert_to(replace(convert_from(state, 'UTF8'), "
-        "'\"amount_fen\":40000', '\"amount_fen\":40001'), 'UTF8') "
-        "WHERE originator_id = %s AND originator_version = 3", (pid,)).rowcount  # the payment, one fen more
+        "UPDATE ledger_events SET state = %s WHERE originator_id = %s AND originator_version = 3",
+        (ring.encrypt_store(state.replace(b'"amount_fen":40000', b'"amount_fen":40001')), pid)).rowcount
     assert changed == 1
     pg_conn.commit()
     assert main(["verify", "--digests", "--json"]) == 1

@@ -55,15 +55,22 @@ def _person(ledger, seq: int) -> tuple[str, object]:
 @pytest.fixture(scope="module")
 def system(pg_env):
     s = bootstrap(_settings(pg_env))
+    RING[:] = [s.ledger.mapper.cipher.ring]
     s.people = [_person(s.ledger, seq) for seq in range(1, PERSONS + 1)]  # type: ignore[attr-defined]
     seal(s.ledger, None, through=business_date(datetime.now(timezone.utc)))  # anchors every chain (not published)
     yield s
     s.close()
 
 
+#: The deployment key's ring (events are encrypted at rest by default): the insider of these tests holds it.
+RING: list = []
+
+
 def _state(pg_conn, pid, version) -> bytes:
-    return bytes(pg_conn.execute("SELECT state FROM ledger_events WHERE originator_id = %s AND originator_version = %s",
-                                 (pid, version)).fetchone()[0])
+    """The event's plain state (decrypted, as an insider with the key reads it)."""
+    return RING[0].decrypt_store(bytes(pg_conn.execute(
+        "SELECT state FROM ledger_events WHERE originator_id = %s AND originator_version = %s",
+        (pid, version)).fetchone()[0]))
 
 
 def _digit_offset(state: bytes, field: str) -> int:
@@ -75,8 +82,11 @@ def _digit_offset(state: bytes, field: str) -> int:
 
 
 def _set_byte(pg_conn, pid, version, offset, value) -> None:
-    pg_conn.execute("UPDATE ledger_events SET state = set_byte(state, %s, %s) "
-                    "WHERE originator_id = %s AND originator_version = %s", (offset, value, pid, version))
+    """One byte of the plain state changed, encrypted again with the key (a forged, well-encrypted event)."""
+    state = bytearray(_state(pg_conn, pid, version))
+    state[offset] = value
+    pg_conn.execute("UPDATE ledger_events SET state = %s WHERE originator_id = %s AND originator_version = %s",
+                    (RING[0].encrypt_store(bytes(state)), pid, version))
     pg_conn.commit()
 
 
@@ -149,11 +159,11 @@ def test_two_swapped_events_are_found_at_their_versions(system, pg_conn):
 def test_snapshots_do_not_mask_tampering_and_a_changed_snapshot_is_reported(system, pg_conn):
     number, pid = system.people[7]
     system.ledger.take_snapshot(pid)
-    snapshot = json.loads(bytes(pg_conn.execute("SELECT state FROM ledger_snapshots WHERE originator_id = %s",
-                                                (pid,)).fetchone()[0]))
+    snapshot = json.loads(RING[0].decrypt_store(bytes(pg_conn.execute(
+        "SELECT state FROM ledger_snapshots WHERE originator_id = %s", (pid,)).fetchone()[0])))
     snapshot["state"]["account_balance_fen"] = 99_999_999
     pg_conn.execute("UPDATE ledger_snapshots SET state = %s WHERE originator_id = %s",
-                    (json.dumps(snapshot).encode(), pid))
+                    (RING[0].encrypt_store(json.dumps(snapshot).encode()), pid))
     state = _state(pg_conn, pid, 5)
     offset = _digit_offset(state, "amount_fen")
     _set_byte(pg_conn, pid, 5, offset, ord("0") + (state[offset] - ord("0") + 1) % 10)

@@ -11,6 +11,7 @@ from datetime import date, datetime, timezone
 import pytest
 
 from ledger.bootstrap import bootstrap
+from ledger.config import load_settings
 from ledger.cli import main
 from ledger.domain.identity import make_resident_id
 from ledger.log import mask_id_number
@@ -99,11 +100,15 @@ def test_verify_exits_0_when_clean_and_1_with_person_and_version_when_tampered(e
     code, out, _ = run(capsys, "verify", "--digests", "--json")
     assert code == 0 and json.loads(out)["clean"] is True
 
+    # An insider holding the deployment's key (the store is encrypted at rest by default) rewrites an event.
+    ring = load_settings().key_ring()
     with sqlite3.connect(tmp_path / "ledger.sqlite") as conn:
-        state = conn.execute("SELECT state FROM stored_events WHERE originator_id = ? AND originator_version = 3",
-                             (pid.hex,)).fetchone()[0]
+        state = ring.decrypt_store(conn.execute(
+            "SELECT state FROM stored_events WHERE originator_id = ? AND originator_version = 3",
+            (pid.hex,)).fetchone()[0])
+        assert b'"due_fen":40000' in state
         conn.execute("UPDATE stored_events SET state = ? WHERE originator_id = ? AND originator_version = 3",
-                     (state.replace(b'"due_fen":40000', b'"due_fen":4000'), pid.hex))
+                     (ring.encrypt_store(state.replace(b'"due_fen":40000', b'"due_fen":4000')), pid.hex))
     code, out, _ = run(capsys, "verify")
     assert code == 1
     assert "CHAIN_BROKEN" in out and mask_id_number(NUMBER) in out and "version 3" in out

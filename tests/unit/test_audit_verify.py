@@ -37,6 +37,7 @@ def system(tmp_path, monkeypatch):
     path = tmp_path / "ledger.sqlite"
     s = bootstrap(Settings(persistence="sqlite", sqlite_path=str(path), id_key=b"audit-verify-tests"))
     s.sqlite_path = path  # type: ignore[attr-defined]
+    RING[:] = [s.ledger.mapper.cipher.ring]  # encrypted at rest by default: the insider here holds the key
     yield s
     s.close()
 
@@ -62,14 +63,21 @@ def db(system) -> sqlite3.Connection:
     return sqlite3.connect(system.sqlite_path)
 
 
+#: The deployment key's ring of the current test's ledger.
+RING: list = []
+
+
 def state_of(conn, pid, version) -> bytes:
-    return conn.execute("SELECT state FROM stored_events WHERE originator_id = ? AND originator_version = ?",
-                        (pid.hex, version)).fetchone()[0]
+    """The event's plain state (decrypted with the deployment key)."""
+    return RING[0].decrypt_store(conn.execute(
+        "SELECT state FROM stored_events WHERE originator_id = ? AND originator_version = ?",
+        (pid.hex, version)).fetchone()[0])
 
 
 def set_state(conn, pid, version, state) -> None:
+    """Write a plain state back, encrypted with the deployment key (a forged but well-encrypted event)."""
     conn.execute("UPDATE stored_events SET state = ? WHERE originator_id = ? AND originator_version = ?",
-                 (state, pid.hex, version))
+                 (RING[0].encrypt_store(state), pid.hex, version))
     conn.commit()
 
 
@@ -190,11 +198,11 @@ def test_snapshots_never_mask_tampering_and_a_wrong_snapshot_is_reported(system)
     ledger.take_snapshot(pid)
     with db(system) as conn:
         set_state(conn, pid, 4, flip_digit(state_of(conn, pid, 4), "amount_fen"))
-        snap = json.loads(conn.execute("SELECT state FROM stored_snapshots WHERE originator_id = ?",
-                                       (pid.hex,)).fetchone()[0])
+        snap = json.loads(RING[0].decrypt_store(conn.execute(
+            "SELECT state FROM stored_snapshots WHERE originator_id = ?", (pid.hex,)).fetchone()[0]))
         snap["state"]["account_balance_fen"] += 100000
         conn.execute("UPDATE stored_snapshots SET state = ? WHERE originator_id = ?",
-                     (json.dumps(snap).encode(), pid.hex))
+                     (RING[0].encrypt_store(json.dumps(snap).encode()), pid.hex))
     assert ledger.get_person(pid).account_balance_fen > 100000  # the application now loads the wrong snapshot
     found = where(verify_person(ledger, pid), number)
     assert ("CHAIN_BROKEN", 4) in found  # the events are checked, whatever the snapshot says

@@ -3,6 +3,7 @@ by the real aggregate survive encoding, fastavro and Apache avro alike."""
 from __future__ import annotations
 
 import dataclasses
+from base64 import b64encode
 import io
 import json
 import typing
@@ -10,11 +11,13 @@ from datetime import date, datetime, timezone
 from uuid import UUID, uuid4
 
 import avro.io
+import fastavro
 import avro.schema
 import pytest
 
 from events.codec import HEADER_SIZE, default_registry, to_jsonable
 from events.ledger_events import (
+    ENCRYPTED_FIELDS,
     ENVELOPE_FIELDS,
     NAMESPACE,
     RENAMED_FIELDS,
@@ -27,6 +30,7 @@ from events.ledger_events import (
     record_to_envelope,
 )
 from events.make_fixtures import SAMPLES
+from events.pii import CipherKeyError, KeyRing, decrypt_field, new_key
 from ledger.application import Ledger
 from ledger.domain.errors import DomainError
 from ledger.domain.person import Person
@@ -89,6 +93,8 @@ def test_schema_fields_match_the_event_dataclass_exactly(name):
             field.name, hints[field.name]
         )
         expected[RENAMED_FIELDS.get(field.name, field.name)] = _avro_type(annotation)
+    for _field, encrypted, _mask in ENCRYPTED_FIELDS.get(name, ()):
+        expected[encrypted] = ["null", "bytes"]  # published only: the personal field, encrypted
     assert set(fields) == set(expected), (
         f"{name}: fields only in the event: {sorted(set(expected) - set(fields))}; "
         f"only in the schema: {sorted(set(fields) - set(expected))}"
@@ -208,10 +214,13 @@ def test_the_history_has_every_event_type(history):
     assert {type(e).__name__ for e in history} == set(person_event_classes())
 
 
+KEYS = KeyRing.from_texts(new_key())
+
+
 def test_every_event_round_trips_through_avro(history):
     for event in history:
-        data = encode_event(event)
-        envelope = decode_event(data)
+        data = encode_event(event, keys=KEYS)
+        envelope = decode_event(data, keys=KEYS)
         assert envelope["event_type"] == type(event).__name__
         assert envelope["event_id"] == str(event.event_id)
         assert envelope["person_id"] == str(event.originator_id)
@@ -247,7 +256,38 @@ def test_events_read_back_from_the_event_store_encode_the_same():
     app.events.put(events)
     stored = list(app.events.get(person.id))
     assert [type(e) for e in stored] == [type(e) for e in events]
-    assert [decode_event(encode_event(e)) for e in stored] == [decode_event(encode_event(e)) for e in events]
+    assert [decode_event(encode_event(e, keys=KEYS), keys=KEYS) for e in stored] == [
+        decode_event(encode_event(e, keys=KEYS), keys=KEYS) for e in events]
+
+
+def test_personal_fields_are_published_encrypted_and_masked(history):
+    """No clear ID number or name in the bytes; masked values for old readers; the key gives them back."""
+    registered = [e for e in history if isinstance(e, Person.Registered)]
+    assert registered
+    for event in registered:
+        data = encode_event(event, keys=KEYS)
+        assert event.id_number.encode() not in data and event.name.encode() not in data
+        envelope = decode_event(data)  # a reader without the key
+        assert envelope["id_number"] == event.id_number[:4] + "*" * 10 + event.id_number[-4:]
+        assert envelope["name"] == event.name[0] + "*" * (len(event.name) - 1)
+        assert decrypt_field(envelope["id_number_enc"], KEYS) == event.id_number
+        assert decrypt_field(envelope["name_enc"], KEYS) == event.name
+        with pytest.raises(CipherKeyError):
+            decode_event(data, keys=KeyRing.from_texts(new_key()))  # another deployment's key
+        rotated = KeyRing.from_texts(new_key(), [b64encode(KEYS.current).decode()])
+        assert decode_event(data, keys=rotated)["id_number"] == event.id_number  # an old key still reads
+
+
+def test_a_version_1_registered_record_still_reads_in_clear():
+    """Bytes written before encryption (Registered v1, clear fields, no *_enc) decode as they were."""
+    registry = default_registry()
+    v1 = next(v for v in registry.versions(f"{NAMESPACE}.Registered") if v.archived)
+    sample = SAMPLES[f"{NAMESPACE}.Registered"]
+    out = io.BytesIO()
+    out.write(v1.header)
+    fastavro.schemaless_writer(out, v1.parsed, sample)
+    envelope = decode_event(out.getvalue(), keys=KEYS)
+    assert envelope["id_number"] == sample["id_number"] and envelope["name"] == sample["name"]
 
 
 def test_record_to_envelope_gives_plain_python_values(history):

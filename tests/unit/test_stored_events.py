@@ -57,7 +57,7 @@ def test_an_unknown_transcoding_raises_the_library_error(county):
     assert str(mine.value) == str(theirs.value)
 
 
-def test_a_mapper_with_a_compressor_or_cipher_is_left_to_the_library(county):
+def test_a_mapper_with_a_compressor_is_left_to_the_library(county):
     class Compressor:
         def compress(self, data):
             return data
@@ -70,3 +70,23 @@ def test_a_mapper_with_a_compressor_or_cipher_is_left_to_the_library(county):
     assert not is_plain_json_mapper(mapper)
     s = county.ledger.recorder.select_notifications(1, 1)[0]
     assert vars(row_decoder(mapper)(*_columns(s))) == vars(mapper.to_domain_event(s))
+
+
+def test_an_encrypted_store_is_decoded_the_fast_way_to_the_same_events(county):
+    """Encryption at rest is on by default: the orjson path decrypts with the mapper's own cipher first."""
+    from eventsourcing.utils import Environment
+
+    from events.pii import new_key
+    from ledger.cipher import LedgerCipher
+
+    plain = county.ledger.mapper
+    mapper = copy.copy(plain)
+    mapper.cipher = LedgerCipher(Environment(env={"CIPHER_KEY": new_key()}))
+    assert is_plain_json_mapper(mapper)  # the fast way is taken
+    for s in county.ledger.recorder.select_notifications(1, 50):
+        encrypted = mapper.to_stored_event(plain.to_domain_event(s))
+        assert encrypted.state != s.state and b"{" not in encrypted.state[:1]
+        assert vars(row_decoder(mapper)(*_columns(encrypted))) == vars(plain.to_domain_event(s))
+    damaged = encrypted.state[:-1] + bytes([encrypted.state[-1] ^ 1])
+    with pytest.raises(ValueError, match="damaged"):
+        row_decoder(mapper)(encrypted.originator_id, encrypted.originator_version, encrypted.topic, damaged)
