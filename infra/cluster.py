@@ -363,8 +363,10 @@ def kill_pg_node(cfg: StackConfig, node: str, *, echo: Echo = _silent) -> int | 
 def _pg_superuser_conn(cfg: StackConfig, port: int, secrets: dict[str, str], timeout: int = 3) -> Any:
     import psycopg
 
+    # target_session_attrs=any: this node, whatever its role, even with PGTARGETSESSIONATTRS=read-write
+    # exported by `eval "$(python -m infra env)"`.
     return psycopg.connect(host=cfg.host, port=port, user=PG_SUPERUSER, password=secrets["postgres_password"],
-                           dbname="postgres", autocommit=True, connect_timeout=timeout)
+                           dbname="postgres", autocommit=True, connect_timeout=timeout, target_session_attrs="any")
 
 
 def _wait_streaming(cfg: StackConfig, st: ClusterState, secrets: dict[str, str], deadline: Any) -> None:
@@ -442,7 +444,8 @@ def up(cfg: StackConfig, timeout: float | None = None, *, echo: Echo = _silent,
             raise StackError(f"{st.primary} is recorded as the primary but its data dir is a standby's",
                              f"fix {state_file(cfg)} (\"primary\") or `python -m infra down --clean`")
         _pg_start_node(cfg, st, st.primary, secrets, bindir, user, deadline, echo)
-        stack._pg_bootstrap(primary, secrets, deadline)
+        # Not waiting for the standby: on a restart of the pair it is started only below.
+        stack._pg_bootstrap(primary, secrets, deadline, options="-c synchronous_commit=local")
         sb = pg_node(cfg, st, st.standby)
         if stack._pg_data_version(sb) is None:
             _pg_basebackup(cfg, st, st.standby, secrets, bindir, user, max(1.0, deadline.remaining()), echo)
@@ -514,17 +517,26 @@ def _stop_brokers(cfg: StackConfig, st: ClusterState, echo: Echo, timeout: float
         time.sleep(0.2)
     for n, pid in running.items():
         if stack._pid_alive(pid):
-            echo(f"kafka-{n}: did not stop within {timeout:g} s; SIGKILL")
+            if timeout:
+                echo(f"kafka-{n}: did not stop within {timeout:g} s; SIGKILL")
             os.kill(pid, signal.SIGKILL)
+            end = time.monotonic() + 10
+            while stack._pid_alive(pid) and time.monotonic() < end:
+                time.sleep(0.05)
         kafka_node(cfg, st, n).kafka_pid_file.unlink(missing_ok=True)
     if running:
         echo("kafka: stopped")
 
 
 def clean(cfg: StackConfig, *, echo: Echo = _silent) -> None:
-    down(cfg, echo=echo)
+    """Stop every node and delete all data. The brokers are killed: their data goes anyway."""
     st = load_state(cfg)
     with stack._locked(cfg, wait=90):
+        _stop_brokers(cfg, st, echo, timeout=0.0)
+        for node in (st.standby, st.primary):
+            ncfg = pg_node(cfg, st, node)
+            if (stack.pg_root(ncfg) / "data").exists():
+                stack._pg_stop(ncfg, echo, mode="immediate")
         for node in PG_NODES:
             ncfg = pg_node(cfg, st, node)
             root = stack.pg_root(ncfg)

@@ -1093,8 +1093,11 @@ def _pg_start(cfg: StackConfig, root: Path, bindir: Path, user: _PgUser, deadlin
         raise StackError(f"PostgreSQL did not start: {reason}", f"see {log}")
 
 
-def _pg_bootstrap(cfg: StackConfig, secrets: dict[str, str], deadline: _Deadline) -> None:
-    """Create (or re-password) the ``ledger`` role and database, as the superuser over TCP."""
+def _pg_bootstrap(cfg: StackConfig, secrets: dict[str, str], deadline: _Deadline, *,
+                  options: str = "") -> None:
+    """Create (or re-password) the ``ledger`` role and database, as the superuser over TCP.
+    ``options``: server settings for this session (cluster mode: ``-c synchronous_commit=local``,
+    the standby may not be streaming yet)."""
     import psycopg
     from psycopg import sql
 
@@ -1103,7 +1106,7 @@ def _pg_bootstrap(cfg: StackConfig, secrets: dict[str, str], deadline: _Deadline
         try:
             conn = psycopg.connect(host=cfg.host, port=cfg.pg_port, user=PG_SUPERUSER,
                                    password=secrets["postgres_password"], dbname="postgres",
-                                   autocommit=True, connect_timeout=5)
+                                   autocommit=True, connect_timeout=5, options=options or None)
             break
         except psycopg.OperationalError as exc:
             last = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
