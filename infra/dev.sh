@@ -8,7 +8,9 @@
 #                                      its settings and run `python -m pytest ARGS`; without ARGS
 #                                      then the fault-injection suite, `python -m tests.faults`, on
 #                                      a private stack of its own (LEDGER_FAULTS=0 skips it, =1 runs
-#                                      it with ARGS too; LEDGER_FAULTS_SIZE=large for the large size)
+#                                      it with ARGS too; LEDGER_FAULTS_SIZE=large for the large size;
+#                                      LEDGER_FAULTS_CLUSTER=1, the default under CI=true, also runs
+#                                      `python -m tests.faults --cluster`)
 #   bash infra/dev.sh demo [ARGS]      python setup only (no servers), then `ledger demo ARGS`
 #   bash infra/dev.sh up|down|status|env [--clean]    setup, then `python -m infra ...`
 #   bash infra/dev.sh up --cluster     3 Kafka brokers + PostgreSQL primary/standby (infra/cluster.py);
@@ -168,6 +170,16 @@ run_tests() {
         "$py" -m tests.faults --size "$size" </dev/null || frc=$?
         say "fault-injection suite exit code $frc"
         if [[ $rc -eq 0 ]]; then rc=$frc; fi
+        # The same county on 3 brokers + a PostgreSQL pair: broker kills, a failover (~3.5 min).
+        local cluster_faults="${LEDGER_FAULTS_CLUSTER:-}"
+        if [[ "${CI:-}" == "true" ]]; then cluster_faults="${cluster_faults:-1}"; fi
+        if [[ "$cluster_faults" == 1 ]]; then
+            frc=0
+            say "fault-injection suite on the cluster: python -m tests.faults --size $size --cluster"
+            "$py" -m tests.faults --size "$size" --cluster </dev/null || frc=$?
+            say "cluster fault-injection suite exit code $frc"
+            if [[ $rc -eq 0 ]]; then rc=$frc; fi
+        fi
     fi
     return "$rc"
 }
@@ -186,7 +198,7 @@ case "$cmd" in
         exec "$py" -m infra "$cmd" "$@"
         ;;
     *)
-        sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+        sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
         exit 2
         ;;
 esac
