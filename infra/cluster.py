@@ -170,6 +170,17 @@ def settings(cfg: StackConfig) -> dict[str, str]:
     }
 
 
+def _port_free_soon(host: str, port: int, wait: float = 5.0) -> bool:
+    """Is ``port`` free, or free within ``wait`` seconds? Ports in the ephemeral range (the defaults
+    and 56100-56199 are) can be held for a moment as the local end of some client's connection."""
+    end = time.monotonic() + wait
+    while not stack._port_free(host, port):
+        if time.monotonic() >= end:
+            return False
+        time.sleep(0.25)
+    return True
+
+
 # ------------------------------------------------------------------------------- Kafka
 def _kafka_write_config(node: StackConfig, n: int, st: ClusterState, cfg: StackConfig) -> None:
     for d in (node.kafka_dir, node.kafka_data, node.kafka_logs):
@@ -331,7 +342,7 @@ def _pg_start_node(cfg: StackConfig, st: ClusterState, node: str, secrets: dict[
         return
     if pid is not None:
         stack._pg_clear_stale_pidfile(ncfg, pid, echo)
-    if not stack._port_free(cfg.host, ncfg.pg_port):
+    if not _port_free_soon(cfg.host, ncfg.pg_port):
         raise stack._port_taken_error(ncfg, ncfg.pg_port, f"PostgreSQL {node}", "LEDGER_CLUSTER_PG_PORT")
     _pg_write_node_config(cfg, st, node, secrets, user)
     root = stack.pg_root(ncfg)
@@ -428,7 +439,7 @@ def up(cfg: StackConfig, timeout: float | None = None, *, echo: Echo = _silent,
             if pid is not None:
                 node.kafka_pid_file.unlink(missing_ok=True)
             for port in (node.kafka_port, node.controller_port):
-                if not stack._port_free(cfg.host, port):
+                if not _port_free_soon(cfg.host, port):
                     raise stack._port_taken_error(node, port, f"Kafka kafka-{n}", "LEDGER_CLUSTER_KAFKA_PORT")
             _kafka_write_config(node, n, st, cfg)
             _kafka_format(node, n, cluster_id, java, deadline, echo)
