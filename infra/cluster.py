@@ -682,7 +682,8 @@ class ClusterStatus:
                 **{s.name: dataclasses.asdict(s) for s in self.services}}
 
 
-def _kafka_node_status(cfg: StackConfig, st: ClusterState, n: int, registered: set[int]) -> ServiceStatus:
+def _kafka_node_status(cfg: StackConfig, st: ClusterState, n: int, registered: set[int],
+                       why: str = "") -> ServiceStatus:
     node = kafka_node(cfg, st, n)
     s = ServiceStatus(f"kafka-{n}", DOWN, node.kafka_bootstrap)
     pid, ours = stack._kafka_pid(node)
@@ -698,7 +699,8 @@ def _kafka_node_status(cfg: StackConfig, st: ClusterState, n: int, registered: s
         s.detail = "broker + controller"
     else:
         s.state = UNHEALTHY
-        s.detail = "process alive, not registered with the controller quorum"
+        s.detail = ("process alive, not registered with the controller quorum"
+                    + (f" (the brokers do not answer: {why})" if why else ""))
     return s
 
 
@@ -746,8 +748,12 @@ def _pg_node_status(cfg: StackConfig, st: ClusterState, node: str, secrets: dict
 
 def status(cfg: StackConfig) -> ClusterStatus:
     st = load_state(cfg)
-    registered, _ = _registered_brokers(bootstrap_servers(cfg, st), timeout=2.0)
-    services = [_kafka_node_status(cfg, st, n, registered) for n in range(1, BROKERS + 1)]
+    # Ask only the brokers whose process lives: a dead first address would eat the client's time-out.
+    live = [n for n in range(1, BROKERS + 1) if stack._kafka_pid(kafka_node(cfg, st, n))[1]]
+    registered, why = set(), ""
+    if live:
+        registered, why = _registered_brokers(",".join(f"{cfg.host}:{st.broker_port(n)}" for n in live), timeout=5.0)
+    services = [_kafka_node_status(cfg, st, n, registered, why) for n in range(1, BROKERS + 1)]
     try:
         secrets = stack._read_secrets(cfg)
     except StackError:
