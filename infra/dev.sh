@@ -8,9 +8,13 @@
 #                                      its settings and run `python -m pytest ARGS`; without ARGS
 #                                      then the fault-injection suite, `python -m tests.faults`, on
 #                                      a private stack of its own (LEDGER_FAULTS=0 skips it, =1 runs
-#                                      it with ARGS too; LEDGER_FAULTS_SIZE=large for the large size)
+#                                      it with ARGS too; LEDGER_FAULTS_SIZE=large for the large size;
+#                                      LEDGER_FAULTS_CLUSTER=1, the default under CI=true, also runs
+#                                      `python -m tests.faults --cluster`)
 #   bash infra/dev.sh demo [ARGS]      python setup only (no servers), then `ledger demo ARGS`
 #   bash infra/dev.sh up|down|status|env [--clean]    setup, then `python -m infra ...`
+#   bash infra/dev.sh up --cluster     3 Kafka brokers + PostgreSQL primary/standby (infra/cluster.py);
+#   bash infra/dev.sh failover|rejoin  then: promote the standby / the old primary back as standby
 #
 # After `test` the stack is left running (the next run starts in ~1 s; stop it with
 # `bash infra/dev.sh down`), except under CI=true, where it uses its own state dir (var/ci)
@@ -141,6 +145,9 @@ run_tests() {
         export LEDGER_KAFKA_PORT="${LEDGER_KAFKA_PORT:-${ports[0]}}"
         export LEDGER_KAFKA_CONTROLLER_PORT="${LEDGER_KAFKA_CONTROLLER_PORT:-${ports[1]}}"
         export LEDGER_PG_PORT="${LEDGER_PG_PORT:-${ports[2]}}"
+        # tests/integration/test_infra_cluster.py: a private 3-broker cluster + PostgreSQL pair,
+        # about 2 minutes; skipped outside CI unless set.
+        export LEDGER_CLUSTER_TESTS="${LEDGER_CLUSTER_TESTS:-1}"
     fi
     keep="${keep:-1}"
     if [[ "$keep" != 1 ]]; then
@@ -163,6 +170,16 @@ run_tests() {
         "$py" -m tests.faults --size "$size" </dev/null || frc=$?
         say "fault-injection suite exit code $frc"
         if [[ $rc -eq 0 ]]; then rc=$frc; fi
+        # The same county on 3 brokers + a PostgreSQL pair: broker kills, a failover (~3.5 min).
+        local cluster_faults="${LEDGER_FAULTS_CLUSTER:-}"
+        if [[ "${CI:-}" == "true" ]]; then cluster_faults="${cluster_faults:-1}"; fi
+        if [[ "$cluster_faults" == 1 ]]; then
+            frc=0
+            say "fault-injection suite on the cluster: python -m tests.faults --size $size --cluster"
+            "$py" -m tests.faults --size "$size" --cluster </dev/null || frc=$?
+            say "cluster fault-injection suite exit code $frc"
+            if [[ $rc -eq 0 ]]; then rc=$frc; fi
+        fi
     fi
     return "$rc"
 }
@@ -176,12 +193,12 @@ case "$cmd" in
         ensure_python
         exec "$venv/bin/ledger" demo "$@"
         ;;
-    up|down|status|env|clean|fetch)
+    up|down|status|env|clean|fetch|failover|rejoin)
         setup >&2
         exec "$py" -m infra "$cmd" "$@"
         ;;
     *)
-        sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+        sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
         exit 2
         ;;
 esac

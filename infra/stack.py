@@ -6,6 +6,8 @@
     python -m infra env                           `export K=V` lines, for `eval "$(...)"`
     python -m infra fetch                         only fetch the Kafka jars (Maven Central)
     python -m infra logs [-n N]                   end of the broker's and the server's logs
+    python -m infra up --cluster                  3 Kafka brokers + PostgreSQL primary/standby
+    python -m infra failover | rejoin             (cluster) promote the standby / old primary back
 
 * Kafka 4.1 runs from the jars Maven puts in ``infra/kafka/lib/`` as a single KRaft node
   (broker + controller) on 127.0.0.1:19092 (controller 19093), logs in
@@ -1091,8 +1093,11 @@ def _pg_start(cfg: StackConfig, root: Path, bindir: Path, user: _PgUser, deadlin
         raise StackError(f"PostgreSQL did not start: {reason}", f"see {log}")
 
 
-def _pg_bootstrap(cfg: StackConfig, secrets: dict[str, str], deadline: _Deadline) -> None:
-    """Create (or re-password) the ``ledger`` role and database, as the superuser over TCP."""
+def _pg_bootstrap(cfg: StackConfig, secrets: dict[str, str], deadline: _Deadline, *,
+                  options: str = "") -> None:
+    """Create (or re-password) the ``ledger`` role and database, as the superuser over TCP.
+    ``options``: server settings for this session (cluster mode: ``-c synchronous_commit=local``,
+    the standby may not be streaming yet)."""
     import psycopg
     from psycopg import sql
 
@@ -1101,7 +1106,7 @@ def _pg_bootstrap(cfg: StackConfig, secrets: dict[str, str], deadline: _Deadline
         try:
             conn = psycopg.connect(host=cfg.host, port=cfg.pg_port, user=PG_SUPERUSER,
                                    password=secrets["postgres_password"], dbname="postgres",
-                                   autocommit=True, connect_timeout=5)
+                                   autocommit=True, connect_timeout=5, options=options or None)
             break
         except psycopg.OperationalError as exc:
             last = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -1450,6 +1455,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_up = sub.add_parser("up", help="start both services (idempotent) and print the settings")
     p_up.add_argument("--clean", action="store_true", help="delete all data first")
+    p_up.add_argument("--cluster", action="store_true",
+                      help="3 Kafka brokers + PostgreSQL primary and synchronous standby (see infra/cluster.py); "
+                           "also LEDGER_KAFKA_BROKERS=3. The state dir remembers it.")
     p_up.add_argument("--timeout", type=float, default=None,
                       help="overall start limit in seconds (default $LEDGER_STACK_TIMEOUT or 120)")
     p_down = sub.add_parser("down", help="stop both services (data is kept)")
@@ -1459,6 +1467,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("env", help="print `export K=V` lines (eval \"$(python -m infra env)\")")
     sub.add_parser("fetch", help="only fetch the Kafka jars into infra/kafka/lib")
     sub.add_parser("clean", help="same as `down --clean`")
+    p_fail = sub.add_parser("failover", help="(cluster) promote the standby; the old primary rejoins as standby")
+    p_fail.add_argument("--no-rejoin", action="store_true", help="leave the old primary stopped")
+    sub.add_parser("rejoin", help="(cluster) the stopped old primary comes back as the standby")
     p_logs = sub.add_parser("logs", help="print the end of the broker's and the server's logs")
     p_logs.add_argument("-n", "--lines", type=int, default=40)
     args = parser.parse_args(argv)
@@ -1471,6 +1482,13 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         cfg = StackConfig.from_env()
+        from infra import cluster
+
+        if cluster.is_cluster(cfg) or (args.command == "up" and (args.cluster or cluster.wanted())):
+            return _cluster_main(args, cfg, echo)
+        if args.command in ("failover", "rejoin"):
+            raise StackError(f"{cfg.state_dir} runs a single PostgreSQL server: nothing to fail over to",
+                             "start the pair with `python -m infra up --cluster`")
         if args.command == "up":
             if args.clean:
                 clean(cfg, echo=echo)
@@ -1507,6 +1525,44 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    return 0
+
+
+def _cluster_main(args: argparse.Namespace, cfg: StackConfig, echo: Echo) -> int:
+    """The CLI in cluster mode (the state dir holds a cluster, or `up --cluster`)."""
+    from infra import cluster
+
+    if args.command == "up":
+        if args.clean:
+            cluster.clean(cfg, echo=echo)
+        values = cluster.up(cfg, timeout=args.timeout, echo=echo)
+        print("\n# connection settings (eval \"$(python -m infra env)\" to export them):")
+        print(_exports(values))
+    elif args.command in ("down", "clean"):
+        if args.command == "clean" or args.clean:
+            cluster.clean(cfg, echo=echo)
+        else:
+            cluster.down(cfg, echo=echo)
+    elif args.command == "status":
+        report = cluster.status(cfg)
+        print(json.dumps(report.as_dict(), indent=2) if args.json else report)
+        if report.healthy:
+            return 0
+        return 3 if all(s.state == DOWN for s in report.services) else 1
+    elif args.command == "env":
+        print(_exports(cluster.settings(cfg)))
+    elif args.command == "failover":
+        done = cluster.failover(cfg, rejoin=not args.no_rejoin, echo=echo)
+        print(json.dumps(done))
+    elif args.command == "rejoin":
+        echo(f"rejoined by {cluster.rejoin(cfg, echo=echo)}")
+    elif args.command == "logs":
+        for path in cluster.logs(cfg):
+            lines = _tail(path, args.lines)
+            print(f"==> {path} <==" + ("" if lines else " (empty or missing)"))
+            print("\n".join(lines))
+    elif args.command == "fetch":
+        ensure_kafka_jars(cfg, echo=echo)
     return 0
 
 

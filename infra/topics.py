@@ -98,10 +98,11 @@ def parse_topics(data: dict[str, Any] | str, *, source: str = "topics.toml") -> 
             data = tomllib.loads(data)
         except tomllib.TOMLDecodeError as exc:
             raise TopicConfigError(f"{source}: not valid TOML: {exc}") from None
-    unknown_sections = set(data) - {"defaults", "topic"}
+    unknown_sections = set(data) - {"defaults", "topic", "cluster"}
     if unknown_sections:
         raise TopicConfigError(f"{source}: unknown section(s) {sorted(unknown_sections)}; "
-                               "expected [defaults] and [[topic]]")
+                               "expected [defaults], [cluster] and [[topic]]")
+    parse_cluster(data, source=source)
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
         raise TopicConfigError(f"{source}: [defaults] must be a table")
@@ -166,6 +167,47 @@ def parse_topics(data: dict[str, Any] | str, *, source: str = "topics.toml") -> 
     return topics
 
 
+@dataclass(frozen=True)
+class ClusterReplication:
+    """How every topic is replicated on the 3-broker cluster (``[cluster]`` of topics.toml)."""
+
+    replication_factor: int = 3
+    min_insync_replicas: int = 2
+
+    def apply(self, topic: Topic) -> Topic:
+        return Topic(topic.name, topic.partitions, topic.retention_ms, topic.cleanup_policy,
+                     self.replication_factor, topic.description)
+
+    def configs(self) -> dict[str, str]:
+        return {"min.insync.replicas": str(self.min_insync_replicas)}
+
+
+def parse_cluster(data: dict[str, Any], *, source: str = "topics.toml") -> ClusterReplication:
+    """The ``[cluster]`` section: replication for cluster mode (single-node mode ignores it)."""
+    section = data.get("cluster", {})
+    if not isinstance(section, dict):
+        raise TopicConfigError(f"{source}: [cluster] must be a table")
+    unknown = set(section) - {"replication_factor", "min_insync_replicas"}
+    if unknown:
+        raise TopicConfigError(f"{source}: [cluster] has unknown key(s) {sorted(unknown)}")
+    rf = _int(section.get("replication_factor", 3), key="replication_factor", where=f"{source}: [cluster]")
+    isr = _int(section.get("min_insync_replicas", 2), key="min_insync_replicas", where=f"{source}: [cluster]")
+    if rf < 1 or not 1 <= isr <= rf:
+        raise TopicConfigError(f"{source}: [cluster] needs replication_factor >= 1 and "
+                               f"1 <= min_insync_replicas <= replication_factor (got {rf}, {isr})")
+    return ClusterReplication(rf, isr)
+
+
+def load_cluster_replication(path: str | Path | None = None) -> ClusterReplication:
+    """``[cluster]`` of ``infra/topics.toml`` (or another file)."""
+    path = Path(path) if path is not None else TOPICS_FILE
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise TopicConfigError(f"cannot read {path}: {exc}") from None
+    return parse_cluster(data, source=str(path))
+
+
 def load_topics(path: str | Path | None = None) -> list[Topic]:
     """Read and validate ``infra/topics.toml`` (or another file)."""
     path = Path(path) if path is not None else TOPICS_FILE
@@ -195,13 +237,15 @@ def ensure_topics(
     *,
     topics: Iterable[Topic] | None = None,
     timeout: float = 30.0,
+    cluster: ClusterReplication | None = None,
 ) -> list[str]:
     """Create the declared topics (with ``prefix``) that do not exist yet, and add partitions to
     those that have fewer than declared.
 
     Idempotent: a topic that already exists is otherwise left alone (TopicAlreadyExistsError
     is ignored; Kafka cannot take partitions away, so a topic with more than declared keeps
-    them). Returns the names created by this call. Waits until every topic of the set has a
+    them). Returns the names created by this call. With ``cluster`` (the 3-broker mode), every
+    topic is created with its replication factor and ``min.insync.replicas``. Waits until every topic of the set has a
     leader for each partition, so a producer can use them right away.
 
     Added partitions change which partition a key goes to from then on: a person's next
@@ -214,6 +258,9 @@ def ensure_topics(
     from kafka.errors import for_code
 
     wanted = [t.with_prefix(prefix) for t in (load_topics() if topics is None else topics)]
+    if cluster is not None:
+        wanted = [cluster.apply(t) for t in wanted]
+    extra = cluster.configs() if cluster is not None else {}
     timeout_ms = int(timeout * 1000)
     admin = KafkaAdminClient(
         bootstrap_servers=bootstrap,
@@ -231,7 +278,7 @@ def ensure_topics(
                     t.name: {
                         "num_partitions": t.partitions,
                         "replication_factor": t.replication_factor,
-                        "configs": t.configs(),
+                        "configs": {**t.configs(), **extra},
                     }
                     for t in missing
                 },

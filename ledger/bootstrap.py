@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from ledger.application import Ledger
-from ledger.config import Settings, load_settings
+from ledger.config import Settings, load_settings, prefer_read_write
 from ledger.log import configure_logging
 from ledger.policy import PolicyBook
 
@@ -59,6 +59,8 @@ def bootstrap(settings: Settings | None = None, *, policies: PolicyBook | None =
     configure_logging()
     settings = settings or load_settings()
     policies = policies or PolicyBook.load(settings.policy_dir)
+    if settings.persistence == "postgres":
+        prefer_read_write(settings.postgres)
     ledger = Ledger(settings.event_store_env(), policies=policies, id_key=settings.id_key)
     return System(settings=settings, policies=policies, ledger=ledger)
 

@@ -82,19 +82,53 @@ class Settings:
 
 
 def postgres_from_env(env: dict[str, str]) -> dict[str, str]:
-    """POSTGRES_* settings, from those variables or from DATABASE_URL."""
+    """POSTGRES_* settings, from those variables or from DATABASE_URL.
+
+    A multi-host URL (``postgresql://u:p@h1:5432,h2:5433/db?target_session_attrs=read-write``,
+    a primary and its standby) becomes ``POSTGRES_HOST=h1,h2`` and ``POSTGRES_PORT=5432,5433``:
+    libpq (and so psycopg and the eventsourcing pool) tries them in turn.
+    """
     out = {k: v for k, v in env.items() if k.startswith("POSTGRES_")}
     url = env.get("DATABASE_URL")
     if url and "POSTGRES_DBNAME" not in out:
         u = urlparse(url)
+        userinfo, _, hostlist = u.netloc.rpartition("@")
+        user, _, password = userinfo.partition(":")
+        hosts, ports = [], []
+        for part in hostlist.split(","):
+            if part.startswith("["):  # [ipv6]:port
+                host, _, rest = part[1:].partition("]")
+                port = rest.lstrip(":")
+            else:
+                host, _, port = part.partition(":")
+            hosts.append(host or "127.0.0.1")
+            ports.append(port or "5432")
         out.update(
-            POSTGRES_HOST=u.hostname or "127.0.0.1",
-            POSTGRES_PORT=str(u.port or 5432),
+            POSTGRES_HOST=",".join(hosts),
+            POSTGRES_PORT=",".join(ports),
             POSTGRES_DBNAME=u.path.lstrip("/"),
-            POSTGRES_USER=unquote(u.username or ""),
-            POSTGRES_PASSWORD=unquote(u.password or ""),
+            POSTGRES_USER=unquote(user),
+            POSTGRES_PASSWORD=unquote(password),
         )
     return out
+
+
+def is_multi_host(postgres: dict[str, str]) -> bool:
+    """Does the connection name several servers (a primary and its standby)?"""
+    return "," in postgres.get("POSTGRES_HOST", "") or "," in postgres.get("POSTGRES_PORT", "")
+
+
+def prefer_read_write(postgres: dict[str, str], environ: "os._Environ[str] | dict[str, str] | None" = None) -> None:
+    """With several servers, every connection of this process goes to the one that accepts writes.
+
+    libpq reads ``PGTARGETSESSIONATTRS`` for each connection it opens, also those the
+    eventsourcing pool opens (it passes only host, port, dbname, user and password): after a
+    failover the next connection skips the old primary (down, or back as a read-only standby)
+    and reaches the promoted one. An explicit setting is kept.
+    """
+    env = os.environ if environ is None else environ
+    if is_multi_host(postgres):
+        env.setdefault("PGTARGETSESSIONATTRS", "read-write")
 
 
 def _id_key(env: dict[str, str], persistence: str) -> bytes:

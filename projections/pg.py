@@ -16,8 +16,11 @@ def connect_in_schema(settings: Mapping[str, str], schema: str) -> Any:
     import psycopg
     from psycopg import sql
 
+    from ledger.config import prefer_read_write
+
     s = settings
-    conn = psycopg.connect(host=s.get("POSTGRES_HOST", "127.0.0.1"), port=int(s.get("POSTGRES_PORT") or 5432),
+    prefer_read_write(dict(s))  # several hosts (primary + standby): the writable one
+    conn = psycopg.connect(host=s.get("POSTGRES_HOST", "127.0.0.1"), port=str(s.get("POSTGRES_PORT") or 5432),
                            dbname=s.get("POSTGRES_DBNAME"), user=s.get("POSTGRES_USER"),
                            password=s.get("POSTGRES_PASSWORD"), connect_timeout=10, autocommit=True)
     if schema != "public":

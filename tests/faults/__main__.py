@@ -1,4 +1,8 @@
-"""``python -m tests.faults [--size small|large] [--seed N] [--keep-logs]``: run the suite, print its report.
+"""``python -m tests.faults [--size small|large] [--seed N] [--keep-logs] [--cluster]``: run the suite, print its report.
+
+``--cluster``: on 3 Kafka brokers and a PostgreSQL primary + synchronous standby (infra/cluster.py); the broker
+restart becomes a SIGKILL of a partition leader plus a second broker stopped while it is down, the PostgreSQL
+crash becomes a SIGKILL of the primary, promotion of the standby and the old primary's rejoin.
 
 Exit 0: every check found 0 mismatches. 1: a mismatch. 3: the pipeline did not converge
 in time (or the run broke); the processes' last log lines are printed above the report.
@@ -15,13 +19,18 @@ from tests.faults.suite import CONSUMER_BATCH, SIZES, RunReport, run
 def print_report(r: RunReport) -> None:
     size = SIZES[r.size]
     print()
-    print(f"== Fault-injection suite: size {r.size} ({r.people:,} people), seed {r.seed} "
-          f"(rerun: python -m tests.faults --size {r.size} --seed {r.seed}) ==")
+    flag = " --cluster" if r.cluster else ""
+    print(f"== Fault-injection suite{' (cluster)' if r.cluster else ''}: size {r.size} ({r.people:,} people), "
+          f"seed {r.seed} (rerun: python -m tests.faults --size {r.size} --seed {r.seed}{flag}) ==")
     print("Faults injected:")
     for kind, n in sorted(r.faults.items()):
         print(f"  {n:4d}  {kind}")
     print(f"  (burst: {r.feeds.burst:,} records onto tax.payments.v1 for a consumer taking {CONSUMER_BATCH} "
           f"per batch; {size.kills} SIGKILLs planned per process)")
+    if r.timeline:
+        print("Server faults, in order:")
+        for line in r.timeline:
+            print(f"  {line}")
     print("Processes that exited by themselves and were restarted by the suite's supervisor:")
     any_exit = False
     for name, exits in r.exits.items():
@@ -54,8 +63,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="small: CI's size, a few minutes; large: 10x the county, more kills and a bigger burst")
     parser.add_argument("--seed", type=int, default=20251122, help="the county, the fault points and their moments")
     parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs (the path is printed)")
+    parser.add_argument("--cluster", action="store_true",
+                        help="3 Kafka brokers + PostgreSQL primary/standby; broker kills and a PostgreSQL failover")
     args = parser.parse_args(argv)
-    report = run(args.size, args.seed, keep=args.keep_logs)
+    report = run(args.size, args.seed, keep=args.keep_logs, cluster=args.cluster)
     print_report(report)
     if report.error:
         return 3

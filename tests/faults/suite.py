@@ -171,6 +171,8 @@ class RunReport:
     checks: dict[str, dict[str, Any]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    cluster: bool = False
+    timeline: list[str] = field(default_factory=list)  # "HH:MM:SS +s  what" for every server fault
 
     @property
     def mismatches(self) -> int:
@@ -188,6 +190,28 @@ def free_ports(n: int) -> list[int]:
     finally:
         for s in socks:
             s.close()
+
+
+def free_port_run(low: int, high: int, n: int, rng: random.Random) -> int:
+    """First of ``n`` consecutive free loopback ports in [low, high) (cluster mode: brokers P..P+5)."""
+    import socket
+
+    bases = list(range(low, high - n))
+    rng.shuffle(bases)
+    for base in bases:
+        socks = []
+        try:
+            for port in range(base, base + n):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError(f"no {n} consecutive free ports in {low}-{high}")
 
 
 def child_env(services: dict[str, str], schema: str, state: Path, cipher_key: str) -> dict[str, str]:
@@ -221,11 +245,12 @@ def retrying(what: str, fn: Callable[[], Any], *, tick: Callable[[], None], seco
 class FaultRun:
     """One run: stack up, processes started, the county fed with faults injected, convergence awaited."""
 
-    def __init__(self, size: str, seed: int, workdir: Path) -> None:
+    def __init__(self, size: str, seed: int, workdir: Path, *, cluster: bool = False) -> None:
         self.size_name, self.size, self.seed = size, SIZES[size], seed
         self.rng = random.Random(seed)
         self.workdir = workdir
-        self.report = RunReport(seed=seed, size=size, people=self.size.people)
+        self.cluster = cluster
+        self.report = RunReport(seed=seed, size=size, people=self.size.people, cluster=cluster)
         self.started = time.monotonic()
         self.kafka_thread: threading.Thread | None = None
         self.kafka_error: BaseException | None = None
@@ -242,9 +267,21 @@ class FaultRun:
             {k: v for k, v in os.environ.items() if k in tools},
             state_dir=self.workdir / "stack", kafka_port=ports[0], controller_port=ports[1], pg_port=ports[2],
             timeout=240.0)
+        t0 = time.monotonic()
+        if self.cluster:
+            from infra import cluster
+
+            cluster.cluster_dir(self.cfg).mkdir(parents=True)
+            ports = random.Random()  # not the seed's: two runs side by side must not pick the same ports
+            cluster.save_state(self.cfg, cluster.ClusterState(kafka_port=free_port_run(29100, 29200, 6, ports),
+                                                              pg_port=free_port_run(56100, 56200, 2, ports)))
+            self.services = cluster.up(self.cfg)
+            say(f"private cluster in {self.cfg.state_dir}: Kafka {self.services['KAFKA_BOOTSTRAP_SERVERS']}, "
+                f"PostgreSQL {self.services['POSTGRES_PORT']} (primary, synchronous standby)")
+            self.report.seconds["stack_up"] = round(time.monotonic() - t0, 1)
+            return
         say(f"private stack in {self.cfg.state_dir}: Kafka {self.cfg.kafka_bootstrap}, "
             f"PostgreSQL 127.0.0.1:{self.cfg.pg_port}")
-        t0 = time.monotonic()
         self.services = stack.up(self.cfg)
         self.report.seconds["stack_up"] = round(time.monotonic() - t0, 1)
 
@@ -442,10 +479,17 @@ class FaultRun:
                 self.kafka_thread.join(timeout=300)
             self.restart_postgres()
 
+    def fault(self, what: str) -> None:
+        """A server fault, said and kept in the report's timeline with its time."""
+        self.report.timeline.append(f"{time.strftime('%H:%M:%S')} +{time.monotonic() - self.started:6.1f}s  {what}")
+        say(what)
+
     def restart_kafka(self) -> None:
         """In the background, while the feed is produced and consumed: broker stopped, away a while, started."""
         from infra import stack
 
+        if self.cluster:
+            return self.break_kafka_cluster()
         try:
             t0 = time.monotonic()
             say("Kafka broker: stopping (records are being produced and consumed)")
@@ -458,10 +502,63 @@ class FaultRun:
         except BaseException as e:  # noqa: BLE001 - reported by check_time
             self.kafka_error = e
 
+    def break_kafka_cluster(self) -> None:
+        """Cluster mode: SIGKILL the leader of tax.payments.v1 partition 0; while it is down, stop a second
+        broker (one left: acks=all cannot be met, the producers block); then both are started again."""
+        from kafka import KafkaAdminClient
+
+        from infra import cluster
+
+        try:
+            t0 = time.monotonic()
+            admin = KafkaAdminClient(bootstrap_servers=self.services["KAFKA_BOOTSTRAP_SERVERS"])
+            try:
+                parts = admin.describe_topics(["tax.payments.v1"])[0]["partitions"]
+            finally:
+                admin.close()
+            leader = next(p["leader_id"] for p in parts if p["partition_index"] == 0)
+            pid = cluster.stop_kafka_node(self.cfg, leader, sig=signal.SIGKILL)
+            self.fault(f"Kafka: SIGKILL kafka-{leader} (pid {pid}), leader of tax.payments.v1-0")
+            self.report.faults["Kafka: SIGKILL of the partition leader broker"] += 1
+            time.sleep(self.kafka_down_for)
+            second = next(n for n in range(1, cluster.BROKERS + 1) if n != leader)
+            cluster.stop_kafka_node(self.cfg, second)
+            self.fault(f"Kafka: kafka-{second} stopped while kafka-{leader} is down: one broker of three left "
+                       "(min.insync.replicas 2: producers block)")
+            self.report.faults["Kafka: second broker stopped while the first is down"] += 1
+            time.sleep(self.kafka_down_for)
+            cluster.up(self.cfg)
+            self.fault(f"Kafka: kafka-{leader} and kafka-{second} up again after {time.monotonic() - t0:.1f} s")
+            self.report.faults["Kafka: both brokers restarted"] += 1
+            self.report.seconds["kafka_outage"] = round(time.monotonic() - t0, 1)
+        except BaseException as e:  # noqa: BLE001 - reported by check_time
+            self.kafka_error = e
+
+    def fail_over_postgres(self) -> None:
+        """Cluster mode: SIGKILL the primary's postmaster while the consumers work; `failover` promotes the
+        standby and the old primary rejoins as the new standby (pg_rewind)."""
+        from infra import cluster
+
+        t0 = time.monotonic()
+        old = cluster.load_state(self.cfg).primary
+        pid = cluster.kill_pg_node(self.cfg, old)
+        self.fault(f"PostgreSQL: SIGKILL of the primary {old} (postmaster pid {pid}) while the consumers work")
+        self.report.faults["PostgreSQL: SIGKILL of the primary"] += 1
+        time.sleep(self.pg_down_for)
+        done = cluster.failover(self.cfg)
+        self.fault(f"PostgreSQL: {done['promoted']} promoted (pg_ctl promote) {done['promoted_after_s']} s into "
+                   f"`failover`; {done['rejoined']} rejoined as its standby by {done['rejoined_by']} after "
+                   f"{done['rejoined_after_s']} s")
+        self.report.faults["PostgreSQL: standby promoted"] += 1
+        self.report.faults["PostgreSQL: old primary rejoined as standby"] += 1
+        self.report.seconds["postgres_failover"] = round(time.monotonic() - t0, 1)
+
     def restart_postgres(self) -> None:
         """While the consumers work on the run just produced: PostgreSQL crashed (immediate), then started."""
         from infra import stack
 
+        if self.cluster:
+            return self.fail_over_postgres()
         t0 = time.monotonic()
         say("PostgreSQL: crashing it (pg_ctl stop -m immediate) while the consumers work")
         stack.stop_postgres(self.cfg, mode="immediate")
@@ -542,9 +639,10 @@ def view_positions(pg: dict[str, str], schema: str, source: str) -> dict[int, in
     """Where a view store's entitlement projection is, per partition (read afresh: the server restarts)."""
     import psycopg
 
-    with psycopg.connect(host=pg["POSTGRES_HOST"], port=int(pg["POSTGRES_PORT"]), dbname=pg["POSTGRES_DBNAME"],
+    # POSTGRES_PORT is a list in cluster mode ("p1,p2"): the primary of the two is the one to read.
+    with psycopg.connect(host=pg["POSTGRES_HOST"], port=pg["POSTGRES_PORT"], dbname=pg["POSTGRES_DBNAME"],
                          user=pg["POSTGRES_USER"], password=pg["POSTGRES_PASSWORD"], connect_timeout=5,
-                         options=f"-c search_path={schema}") as conn:
+                         options=f"-c search_path={schema}", target_session_attrs="read-write") as conn:
         try:
             rows = conn.execute("SELECT source_partition, position FROM view_positions "
                                 "WHERE projection = 'entitlement' AND source = %s", (source,)).fetchall()
@@ -553,7 +651,7 @@ def view_positions(pg: dict[str, str], schema: str, source: str) -> dict[int, in
     return {int(p): int(pos) for p, pos in rows}
 
 
-def run(size: str = "small", seed: int = 20251122, *, keep: bool = False) -> RunReport:
+def run(size: str = "small", seed: int = 20251122, *, keep: bool = False, cluster: bool = False) -> RunReport:
     """The whole suite; the private stack is stopped and removed at the end, also on failure."""
     from infra import stack
     from ledger.log import configure_logging
@@ -562,10 +660,11 @@ def run(size: str = "small", seed: int = 20251122, *, keep: bool = False) -> Run
 
     configure_logging(level="ERROR", force=True)  # the report is the output; the processes log to files
     workdir = Path(tempfile.mkdtemp(prefix="ledger-faults-"))
-    fault_run = FaultRun(size, seed, workdir)
+    fault_run = FaultRun(size, seed, workdir, cluster=cluster)
     report = fault_run.report
     say(f"size {size} ({SIZES[size].people:,} people, {SIZES[size].kills} kills per process, burst "
-        f"{SIZES[size].burst:,}), seed {seed}; work dir {workdir}")
+        f"{SIZES[size].burst:,}), seed {seed}; work dir {workdir}"
+        + ("; cluster: 3 Kafka brokers, PostgreSQL primary + synchronous standby" if cluster else ""))
     try:
         fault_run.start_stack()
         fault_run.build()
@@ -599,7 +698,12 @@ def run(size: str = "small", seed: int = 20251122, *, keep: bool = False) -> Run
             if report.error:
                 print_logs(fault_run)
             if getattr(fault_run, "cfg", None) is not None:
-                stack.clean(fault_run.cfg)
+                if cluster:
+                    from infra import cluster as cluster_mode
+
+                    cluster_mode.clean(fault_run.cfg)
+                else:
+                    stack.clean(fault_run.cfg)
             if not keep:
                 shutil.rmtree(workdir, ignore_errors=True)
             else:
