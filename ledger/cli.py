@@ -252,7 +252,7 @@ def cmd_consume(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from consumers.status import kafka_ends, pipeline_status
+    from consumers.status import held_persons, kafka_ends, pipeline_status
     from ledger.bootstrap import bootstrap
 
     system = bootstrap()
@@ -262,10 +262,15 @@ def cmd_status(args: argparse.Namespace) -> int:
             ends, close = kafka_ends(system.settings.kafka_bootstrap_servers)
             system.closers.append(close)
         rows = [r.as_dict() for r in pipeline_status(system, ends)]
+        held = held_persons(system)
+        rows.extend(held)
 
         def render(rs: list[dict[str, Any]]) -> None:
-            _print_table([{k: ("" if v is None else v) for k, v in r.items()} for r in rs],
+            _print_table([{k: ("" if v is None else v) for k, v in r.items()} for r in rs if r not in held],
                          ["part", "name", "source", "partition", "position", "end", "lag", "dead_letters"])
+            if held:
+                print(f"\nPublisher: {len(held)} person(s) held (their events wait; everyone else's are published):")
+                _print_table(held, ["person", "notification_id", "events", "code", "reason"])
             if ends is None:
                 print("\n(no KAFKA_BOOTSTRAP_SERVERS: the consumers' and the Kafka-fed views' rows need the broker)")
 
