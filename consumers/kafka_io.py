@@ -192,6 +192,9 @@ class KafkaTransaction:
     def abort(self) -> None:
         """Abort; when the producer cannot abort (fenced, broker gone), it is dropped: the next one's
         ``init_transactions`` aborts what is open."""
+        if getattr(self.producer, "_closed", False):
+            self.sink.reset()
+            return
         try:
             self.producer.abort_transaction()
         except Exception as e:  # noqa: BLE001 - whatever it was, a fresh producer sorts it out

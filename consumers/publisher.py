@@ -191,6 +191,7 @@ class LedgerPublisher:
         if pause is not None and pause not in FAULT_PAUSE_POINTS:
             raise ValueError(f"{FAULT_PAUSE_ENV}={pause!r}: one of {', '.join(FAULT_PAUSE_POINTS)}, or unset")
         self._pause_at = pause
+        self._fenced: BaseException | None = None
 
     # ------------------------------------------------------------ position
     @staticmethod
@@ -208,6 +209,8 @@ class LedgerPublisher:
             if copy > state.position:  # never in normal running: the copy is written after its commit
                 self.log.info("publisher_start_moved_forward_by_tracking_copy", committed=state.position, copy=copy)
                 state = replace(state, position=copy)
+            elif copy < state.position:  # killed between a commit and its copy: catch the copy up
+                self._store_position(state.position)
             self._state = state
         return self._state
 
@@ -244,6 +247,8 @@ class LedgerPublisher:
         ``notifications`` is known not to be a person event), else the last notification's id.
         Returns the number of events published.
         """
+        if self._fenced is not None:  # a zombie stays one: a new producer would fence the publisher that took over
+            raise self._fenced
         state = self.state
         fresh = [n for n in notifications if n.id > state.position]
         if upto is None:
@@ -272,7 +277,12 @@ class LedgerPublisher:
                 if sent:
                     self._fault_pause("before_kafka_commit")
                 transaction.commit()
-            except BaseException:
+            except Exception as e:  # (a SystemExit / KeyboardInterrupt is not aborted: the next start's fencing does)
+                self._state = None  # whatever happened, the committed state is read again (after fencing)
+                if _is_fenced(e):
+                    self._fenced = e
+                    self.log.error("publisher_fenced", error=str(e))
+                    raise
                 with suppress(Exception):
                     transaction.abort()
                 raise
@@ -404,8 +414,7 @@ class LedgerPublisher:
                 self._follow(stop)
                 return
             except Exception as e:
-                if type(e).__name__ == "ProducerFencedError":  # another publisher took over: this one is a zombie
-                    self.log.error("publisher_fenced", error=str(e))
+                if _is_fenced(e):  # another publisher took over: this one is a zombie and stops
                     raise
                 failures += 1
                 self._state = None  # re-read from the positions topic: an aborted batch is published again
@@ -458,6 +467,11 @@ def _commit_waiter(recorder: Any) -> Iterator[Callable[[Event, float], None]]:
         finally:
             with suppress(Exception):  # a broken connection is not reused anyway; keep the original error
                 conn.execute(SQL("UNLISTEN {0}").format(Identifier(recorder.channel_name)))
+
+
+def _is_fenced(error: BaseException) -> bool:
+    """Kafka's ProducerFencedError (by name: the in-process transport has no Kafka client to import)."""
+    return type(error).__name__ in {"ProducerFencedError", "InvalidProducerEpochError"}
 
 
 def _epoch(instant: datetime) -> float:
