@@ -123,7 +123,12 @@ def held_persons(system: Any) -> list[dict[str, Any]]:
     if system.settings.kafka_bootstrap_servers:
         from consumers.kafka_io import last_committed_value
 
-        raw = last_committed_value(system.settings.kafka_bootstrap_servers, topic, key, timeout=30.0)
+        try:
+            raw = last_committed_value(system.settings.kafka_bootstrap_servers, topic, key, timeout=10.0)
+        except Exception as e:  # noqa: BLE001 - say so in the status rather than fail the whole command
+            return [{"part": "publisher held", "person": "?", "notification_id": None, "events": None,
+                     "code": "PUBLISHER_POSITIONS_UNREADABLE",
+                     "reason": f"无法读取发布位置主题 {topic}(cannot read {topic}: {type(e).__name__}: {e})"}]
     elif system.broker is not None:
         raw = system.broker.last_value(topic, key)
     else:
