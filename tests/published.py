@@ -1,9 +1,9 @@
 """``ledger.events.v1`` read back from the beginning, and what a publisher must have put there.
 
 Shared by the crash test (tests/integration/test_kafka_crash.py) and the fault-injection
-suite (tests/faults): every stored person event at least once (repeats of an
-unacknowledged tail are allowed), nothing else, keyed by its person, and per person the
-first occurrences in version order 1..n.
+suite (tests/faults): read with ``read_committed`` (the publisher writes in Kafka
+transactions), every stored person event exactly once (:func:`duplicates` counts the
+repeats), nothing else, keyed by its person, and per person in version order 1..n.
 """
 from __future__ import annotations
 
