@@ -27,7 +27,7 @@ from kafka.partitioner import DefaultPartitioner
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.structs import OffsetAndMetadata
 
-from consumers.runner import Message
+from consumers.runner import Message, RecordRefused
 from ledger.log import get_logger
 
 log = get_logger("consumers.kafka")
@@ -163,9 +163,15 @@ class KafkaTransaction:
         self._futures: list[Any] = []
 
     def send(self, topic: str, *, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]] = ()) -> None:
-        """Raises at once when the client refuses the record (too large, ...): that record is not in the transaction."""
-        future = self.producer.send(topic, key=key, value=value, headers=list(headers))
-        if future.failed():  # e.g. no metadata for the topic: refused before it was queued
+        """:class:`~consumers.runner.RecordRefused` when the client refuses this record (too large): it is not in
+        the transaction. Any other error (no metadata, broker away) is raised as it is: the batch fails."""
+        try:
+            future = self.producer.send(topic, key=key, value=value, headers=list(headers))
+        except RECORD_ERRORS as e:
+            raise RecordRefused(e) from e
+        if future.failed():  # refused before it was queued
+            if isinstance(future.exception, RECORD_ERRORS):
+                raise RecordRefused(future.exception)
             raise future.exception
         self._futures.append(future)
 

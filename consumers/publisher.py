@@ -70,8 +70,10 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError, Notification, Tracking
 from eventsourcing.utils import get_topic
 
+from consumers.runner import RecordRefused
 from events.ledger_events import encode_event
 from ledger.application import Ledger
+from ledger.domain.errors import DomainError
 from ledger.domain.person import Person
 from ledger.log import get_logger, mask_text
 from ledger.stored_events import row_decoder
@@ -317,6 +319,9 @@ class LedgerPublisher:
                 event = self._decode(notification.originator_id, notification.originator_version,
                                      notification.topic, notification.state)
                 value = self.encode(event)
+            except Exception as e:  # noqa: BLE001 - whatever it is, it is this event's: it holds this person only
+                return e
+            try:
                 transaction.send(
                     self.topic,
                     key=str(event.originator_id).encode(),
@@ -324,14 +329,17 @@ class LedgerPublisher:
                     headers=[("event_type", type(event).__name__.encode()),
                              ("event_id", str(event.event_id).encode())],
                 )
-            except Exception as e:  # noqa: BLE001 - whatever it is, it holds this person only
-                return e
+            except RecordRefused as e:  # this record only (too large...); the transport's errors fail the batch
+                return e.error
             sent.append((notification.id, event))
             return None
 
         def hold(notification_id: int, person: str, error: BaseException) -> None:
-            code = getattr(error, "code", None) or NOT_PUBLISHABLE
-            reason = mask_text(getattr(error, "message", None) or f"{type(error).__name__}: {error}")[:500]
+            if isinstance(error, DomainError):
+                code, reason = error.code, error.message
+            else:
+                code, reason = NOT_PUBLISHABLE, f"{type(error).__name__}: {error}"
+            reason = mask_text(reason)[:500]
             held.append(HeldEvent(notification_id, person, code, reason))
             blocked[person] = notification_id
 

@@ -283,3 +283,22 @@ def test_ledger_publish_sigkilled_at_a_commit_point_publishes_every_event_once(
     ids = event_ids(kafka_bootstrap, topic, expect=15)
     assert len(ids) == len(set(ids)) == 15
     assert system.ledger.recorder.max_tracking_id(f"publisher:{topic}") == system.ledger.recorder.max_notification_id()
+
+
+def test_a_record_the_client_refuses_as_too_large_holds_its_person_only(system, kafka_bootstrap, prefix):
+    from events.ledger_events import encode_event
+
+    topic = prefix + "ledger.events.v1"
+    start_after_existing_events(system, topic)
+    pay(system, 801, "T1")
+    pay(system, 803, "T2")
+    big = str(system.ledger.person_id("RESIDENT_ID", make_resident_id("610921", date(1960, 2, 2), 803)))
+    publisher = ledger_publisher(system)
+    publisher.encode = lambda event: (encode_event(event) + b"\0" * (2 << 20) if str(event.originator_id) == big
+                                      else encode_event(event))
+    assert publisher.publish_pending() == 3
+    (first, *behind) = publisher.held
+    assert first.person == big and first.code == "EVENT_NOT_PUBLISHABLE" and "MessageSizeTooLarge" in first.reason
+    assert len(behind) == 2
+    records = [decode_event(r.value) for r in read_all(kafka_bootstrap, topic, expect=3)]
+    assert len(records) == 3 and all(d["person_id"] != big for d in records)

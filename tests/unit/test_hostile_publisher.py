@@ -126,3 +126,25 @@ def test_the_position_record_round_trips():
 
     state = PublisherState(42, (HeldEvent(7, "p", "AVRO_RECORD_INVALID", "原因"),))
     assert PublisherState.from_bytes(state.to_bytes()) == state
+
+
+def test_a_transport_error_fails_the_batch_and_holds_nobody(system):
+    """Only an event's own failure holds its person; a broker that is away fails the whole batch (retried)."""
+    from consumers.inprocess import InProcessTransaction
+
+    pay(system, 11, "X1")
+    publisher = ledger_publisher(system)
+
+    class Away(InProcessTransaction):
+        def send(self, topic, **kw):
+            raise ConnectionError("broker away")
+
+    broker = system.inprocess_broker()
+    original = broker.transaction
+    broker.transaction = lambda: Away(broker)
+    with pytest.raises(ConnectionError):
+        publisher.publish_pending()
+    broker.transaction = original
+    assert publisher.held == ()
+    assert publisher.publish_pending() == 3  # the same batch, whole, once the broker is back
+    assert publisher.held == ()
