@@ -83,6 +83,53 @@ class InProcessBroker:
     def flush(self) -> None:
         """Nothing to wait for: an in-memory append is acknowledged at once."""
 
+    # -- transactional sink (the ledger publisher)
+    def transaction(self) -> InProcessTransaction:
+        """Records kept aside until ``commit`` appends them all at once (or ``abort`` drops them).
+
+        The publisher's events and its position record go in one transaction: readers see
+        both or neither, as a ``read_committed`` Kafka consumer would.
+        """
+        return InProcessTransaction(self)
+
+    def last_value(self, topic: str, key: bytes) -> bytes | None:
+        """The value of the last record with ``key`` on ``topic`` (a compacted topic's current value)."""
+        with self.changed:
+            if topic not in self.topics:
+                return None
+            for log in self.topics[topic].partitions:
+                for message in reversed(log):
+                    if message.key == key:
+                        return message.value
+        return None
+
+
+class InProcessTransaction:
+    """One transaction on an :class:`InProcessBroker`: ``send`` keeps records aside, ``commit`` appends them in one
+    step under the broker's lock, ``abort`` forgets them."""
+
+    def __init__(self, broker: InProcessBroker) -> None:
+        self.broker = broker
+        self._pending: list[tuple[str, bytes | None, bytes | None, tuple[tuple[str, bytes], ...]]] = []
+
+    def send(self, topic: str, *, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]] = ()) -> None:
+        self._pending.append((topic, key, value, tuple(headers)))
+
+    def flush(self) -> list[tuple[int, BaseException]]:
+        """Nothing is sent before ``commit``: no record can have failed."""
+        return []
+
+    def commit(self) -> None:
+        pending, self._pending = self._pending, []
+        topics = {name: self.broker.topic(name) for name in {p[0] for p in pending}}
+        with self.broker.changed:
+            for topic, key, value, headers in pending:
+                topics[topic].append(key, value, headers)
+            self.broker.changed.notify_all()
+
+    def abort(self) -> None:
+        self._pending.clear()
+
 
 class InProcessSource:
     """Reads topics of an :class:`InProcessBroker` as the only member of ``group``."""

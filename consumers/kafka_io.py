@@ -16,16 +16,18 @@ from __future__ import annotations
 import os
 import struct
 import time
+from contextlib import suppress
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import errors as Errors
 from kafka.errors import KafkaTimeoutError
 from kafka.partitioner import DefaultPartitioner
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.structs import OffsetAndMetadata
 
-from consumers.runner import Message
+from consumers.runner import Message, RecordRefused
 from ledger.log import get_logger
 
 log = get_logger("consumers.kafka")
@@ -137,6 +139,171 @@ class KafkaSink:
 
     def close(self) -> None:
         self.producer.close()
+
+
+#: Broker errors about one record (not the connection, not the transaction): the record is refused for good.
+RECORD_ERRORS: tuple[type[BaseException], ...] = (Errors.MessageSizeTooLargeError, Errors.InvalidRecordError,
+                                                  Errors.CorruptRecordError)
+
+
+def publisher_transactional_id(topic: str) -> str:
+    """The publisher's ``transactional.id``: stable per published topic (its name includes the deployment's
+    ``LEDGER_TOPIC_PREFIX``), so a restarted publisher fences the one before it, and two deployments sharing a
+    broker (tests' prefixes) never fence each other."""
+    return f"medins-ledger-publisher:{topic}"
+
+
+class KafkaTransaction:
+    """One Kafka transaction of a :class:`TransactionalKafkaSink` (begun when made)."""
+
+    def __init__(self, sink: TransactionalKafkaSink) -> None:
+        self.sink = sink
+        self.producer = sink.producer()
+        self.producer.begin_transaction()
+        self._futures: list[Any] = []
+
+    def send(self, topic: str, *, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]] = ()) -> None:
+        """:class:`~consumers.runner.RecordRefused` when the client refuses this record (too large): it is not in
+        the transaction. Any other error (no metadata, broker away) is raised as it is: the batch fails."""
+        try:
+            future = self.producer.send(topic, key=key, value=value, headers=list(headers))
+        except RECORD_ERRORS as e:
+            raise RecordRefused(e) from e
+        if future.failed():  # refused before it was queued
+            if isinstance(future.exception, RECORD_ERRORS):
+                raise RecordRefused(future.exception)
+            raise future.exception
+        self._futures.append(future)
+
+    def flush(self) -> list[tuple[int, BaseException]]:
+        """Sends everything and waits; returns (index in send order, error) of the records the broker refused for
+        good (:data:`RECORD_ERRORS`). Any other failure raises: the transaction must be aborted."""
+        self.producer.flush(timeout=self.sink.flush_timeout)
+        refused, other = [], None
+        for i, future in enumerate(self._futures):
+            if not future.is_done:
+                raise Errors.KafkaTimeoutError(f"record {i} of the transaction not acknowledged after flush")
+            if future.failed():
+                if isinstance(future.exception, RECORD_ERRORS):
+                    refused.append((i, future.exception))
+                elif other is None and not isinstance(future.exception, Errors.TransactionAbortedError):
+                    other = future.exception
+        if other is not None:
+            raise other
+        return refused
+
+    def commit(self) -> None:
+        self.producer.commit_transaction()
+
+    def abort(self) -> None:
+        """Abort; when the producer cannot abort (fenced, broker gone), it is dropped: the next one's
+        ``init_transactions`` aborts what is open."""
+        if getattr(self.producer, "_closed", False):
+            self.sink.reset()
+            return
+        try:
+            self.producer.abort_transaction()
+        except Exception as e:  # noqa: BLE001 - whatever it was, a fresh producer sorts it out
+            log.warning("publisher_transaction_abort_failed", error=str(e), error_type=type(e).__name__)
+            self.sink.reset()
+
+
+def last_committed_value(bootstrap_servers: str, topic: str, key: bytes, *, tail: int = 1000,
+                         timeout: float = 120.0) -> bytes | None:
+    """The last committed value of ``key`` on ``topic`` (``isolation_level="read_committed"``, to the end).
+
+    The last ``tail`` offsets of each partition are read first (each publisher transaction adds
+    its position record and a commit marker); the whole partition only when the key is not there.
+    Joins no group, commits nothing, fences nobody (``ledger status`` uses it too).
+    """
+    consumer = until_broker_answers(lambda: KafkaConsumer(
+        bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False,
+        isolation_level="read_committed", client_id="medins-ledger-publisher-position"),
+        what="position reader")
+    try:
+        deadline = time.monotonic() + timeout
+        parts = None
+        while not parts:
+            parts = consumer.partitions_for_topic(topic)
+            if not parts:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"topic {topic!r} does not exist (python -m infra up creates it)")
+                time.sleep(0.5)
+        found: bytes | None = None
+        for partition in sorted(parts):
+            tp = TopicPartition(topic, partition)
+            consumer.assign([tp])
+            first, end = consumer.beginning_offsets([tp])[tp], consumer.end_offsets([tp])[tp]
+            for start in dict.fromkeys((max(first, end - tail), first)):
+                value = _last_in(consumer, tp, key, start, end, deadline)
+                if value is not None:
+                    found = value
+                    break
+        return found
+    finally:
+        consumer.close()
+
+
+def _last_in(consumer: KafkaConsumer, tp: TopicPartition, key: bytes, start: int, end: int,
+             deadline: float) -> bytes | None:
+    found: bytes | None = None
+    consumer.seek(tp, start)
+    while consumer.position(tp) < end:
+        if time.monotonic() > deadline:
+            raise Errors.KafkaTimeoutError(f"reading {tp} up to {end} took too long")
+        for records in consumer.poll(timeout_ms=500).values():
+            for r in records:
+                if r.key == key and r.offset < end:
+                    found = r.value
+    return found
+
+
+class TransactionalKafkaSink:
+    """The publisher's producer: transactional (``transactional_id``), created and initialised on first use.
+
+    ``init_transactions`` fences any older producer with the same ``transactional.id`` (a
+    zombie publisher: its next send or commit fails with ``ProducerFencedError``) and
+    aborts the transaction it left open, BEFORE the publisher reads its position
+    (:meth:`last_value`), as Kafka Connect's exactly-once source tasks do (KIP-618).
+    """
+
+    def __init__(self, bootstrap_servers: str, *, transactional_id: str, flush_timeout: float = 120.0,
+                 **producer_config: Any) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.transactional_id = transactional_id
+        self.flush_timeout = flush_timeout
+        self.producer_config = {"transaction_timeout_ms": 60_000, **producer_config}
+        self._producer: KafkaProducer | None = None
+
+    def producer(self) -> KafkaProducer:
+        if self._producer is None:
+            producer = make_producer(self.bootstrap_servers, transactional_id=self.transactional_id,
+                                     **self.producer_config)
+            try:
+                until_broker_answers(lambda: producer.init_transactions(), what="transactional producer")
+            except BaseException:
+                producer.close(timeout=0)
+                raise
+            self._producer = producer
+        return self._producer
+
+    def transaction(self) -> KafkaTransaction:
+        return KafkaTransaction(self)
+
+    def last_value(self, topic: str, key: bytes) -> bytes | None:
+        """The last committed value of ``key`` on ``topic``, read after fencing (see the class docstring)."""
+        self.producer()  # fence first: no zombie commits a newer position after this read
+        return last_committed_value(self.bootstrap_servers, topic, key)
+
+    def reset(self) -> None:
+        """Drop the producer (after a failure it may not recover from); the next use makes and fences a new one."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            with suppress(Exception):
+                producer.close(timeout=5)
+
+    def close(self) -> None:
+        self.reset()
 
 
 class _Listener(ConsumerRebalanceListener):

@@ -79,6 +79,18 @@ class RecordSink(Protocol):
         """Block until everything sent is acknowledged; raise if anything was not."""
 
 
+class RecordRefused(Exception):
+    """The broker or the client refused this one record for good (too large, invalid): other records may go.
+
+    A transactional sink raises it from ``send`` (the record is not in the transaction);
+    any other error from ``send`` is about the transport and fails the whole batch.
+    """
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.error = error
+
+
 class Source(Protocol):
     """Where messages come from: a Kafka consumer in a group, or the in-process topics."""
 

@@ -13,6 +13,11 @@ a convenience; it asks Kafka only for the topics' ends. Per row:
   of their source;
 * ``views quarantined``: one row per person whose views could not be derived
   (:func:`quarantined_persons`: masked ID, reason, the event that caused it, since when).
+* ``publisher held``: one row per person whose events the publisher holds (an event it
+  could not publish, and that person's later ones behind it), person id masked, with the
+  code and reason of the first. Read from the publisher's committed position record on
+  ``ledger.publisher.positions`` (read_committed; it fences nobody); in the embedded setup
+  from the in-process broker of this process, if any.
 
 Without ``KAFKA_BOOTSTRAP_SERVERS`` (the embedded setup) only the rows that need no
 broker are shown.
@@ -117,4 +122,35 @@ def quarantined_persons(system: Any) -> list[dict[str, Any]]:
     return [{"part": "views quarantined", **q.as_dict()} for q in views(system).quarantined()]
 
 
-__all__ = ["Position", "kafka_ends", "pipeline_status", "quarantined_persons"]
+
+def held_persons(system: Any) -> list[dict[str, Any]]:
+    """The persons the publisher holds, as ``ledger status`` lists them (person masked, first event's code/reason)."""
+    from consumers.publisher import POSITIONS_TOPIC, LedgerPublisher, PublisherState, mask_person
+    from projections.wiring import LEDGER_EVENTS_TOPIC
+
+    key = LedgerPublisher.position_name_for(system.topic(LEDGER_EVENTS_TOPIC)).encode()
+    topic = system.topic(POSITIONS_TOPIC)
+    if system.settings.kafka_bootstrap_servers:
+        from consumers.kafka_io import last_committed_value
+
+        try:
+            raw = last_committed_value(system.settings.kafka_bootstrap_servers, topic, key, timeout=10.0)
+        except Exception as e:  # noqa: BLE001 - say so in the status rather than fail the whole command
+            return [{"part": "publisher held", "person": "?", "notification_id": None, "events": None,
+                     "code": "PUBLISHER_POSITIONS_UNREADABLE",
+                     "reason": f"无法读取发布位置主题 {topic}(cannot read {topic}: {type(e).__name__}: {e})"}]
+    elif system.broker is not None:
+        raw = system.broker.last_value(topic, key)
+    else:
+        raw = None
+    if not raw:
+        return []
+    rows = []
+    for person, events in PublisherState.from_bytes(raw).held_persons().items():
+        first = events[0]
+        rows.append({"part": "publisher held", "person": mask_person(person), "notification_id": first.notification_id,
+                     "events": len(events), "code": first.code, "reason": first.reason})
+    return rows
+
+
+__all__ = ["Position", "held_persons", "kafka_ends", "pipeline_status", "quarantined_persons"]

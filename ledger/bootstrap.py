@@ -116,10 +116,24 @@ def ledger_publisher(system: System, *, sink: Any = None, batch_size: int = 2000
     now it is about one per partition per read batch (−30 µs of CPU per event in-process,
     backlog of 4,000 events). kafka-python also wakes its sender thread for every new batch
     it starts (the default 16 KiB held a few dozen records).
-    """
-    from consumers.publisher import LedgerPublisher
 
+    With Kafka the producer is transactional (one transaction per batch, the position inside
+    it: see :mod:`consumers.publisher`), its ``transactional.id`` is
+    ``medins-ledger-publisher:<LEDGER_TOPIC_PREFIX>ledger.events.v1``: one publisher per
+    deployment; a second one started fences the first.
+    """
+    from consumers.publisher import POSITIONS_TOPIC, LedgerPublisher
+
+    topic = system.topic("ledger.events.v1")
     if sink is None:
-        sink = system.record_sink(linger_ms=PUBLISHER_LINGER_MS, batch_size=1 << 20)
-    return LedgerPublisher(system.ledger, sink,
-                           topic=system.topic("ledger.events.v1"), batch_size=batch_size)
+        if system.settings.kafka_bootstrap_servers:
+            from consumers.kafka_io import TransactionalKafkaSink, publisher_transactional_id
+
+            sink = TransactionalKafkaSink(system.settings.kafka_bootstrap_servers,
+                                          transactional_id=publisher_transactional_id(topic),
+                                          linger_ms=PUBLISHER_LINGER_MS, batch_size=1 << 20)
+            system.closers.append(sink.close)
+        else:
+            sink = system.inprocess_broker()
+    return LedgerPublisher(system.ledger, sink, topic=topic, positions_topic=system.topic(POSITIONS_TOPIC),
+                           batch_size=batch_size)

@@ -256,7 +256,7 @@ def cmd_consume(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from consumers.status import kafka_ends, pipeline_status, quarantined_persons
+    from consumers.status import held_persons, kafka_ends, pipeline_status, quarantined_persons
     from ledger.bootstrap import bootstrap
 
     system = bootstrap()
@@ -266,18 +266,23 @@ def cmd_status(args: argparse.Namespace) -> int:
             ends, close = kafka_ends(system.settings.kafka_bootstrap_servers)
             system.closers.append(close)
         rows = [r.as_dict() for r in pipeline_status(system, ends)]
-        held = quarantined_persons(system)
-        rows += held
+        held = held_persons(system)
+        quarantined = quarantined_persons(system)
+        rows += held + quarantined
 
         def render(rs: list[dict[str, Any]]) -> None:
-            _print_table([{k: ("" if v is None else v) for k, v in r.items()} for r in rs if r not in held],
+            _print_table([{k: ("" if v is None else v) for k, v in r.items()} for r in rs
+                          if r not in held and r not in quarantined],
                          ["part", "name", "source", "partition", "position", "end", "lag", "dead_letters"])
+            if held:
+                print(f"\nPublisher: {len(held)} person(s) held (their events wait; everyone else's are published):")
+                _print_table(held, ["person", "notification_id", "events", "code", "reason"])
             if ends is None:
                 print("\n(no KAFKA_BOOTSTRAP_SERVERS: the consumers' and the Kafka-fed views' rows need the broker)")
-            if held:
-                print(f"\n{len(held)} person(s) in quarantine (视图隔离): their views are withheld, everyone else's "
-                      "are built; each ledger project run derives them again")
-                _print_table([{k: ("" if v is None else v) for k, v in r.items()} for r in held],
+            if quarantined:
+                print(f"\n{len(quarantined)} person(s) in quarantine (视图隔离): their views are withheld, everyone "
+                      "else's are built; each ledger project run derives them again")
+                _print_table([{k: ("" if v is None else v) for k, v in r.items()} for r in quarantined],
                              ["masked_id", "person_id", "code", "event_type", "event_id", "position", "since",
                               "message"])
 

@@ -401,8 +401,11 @@ class KafkaEventSource:
         if consumer is None:
             from kafka import KafkaConsumer
 
+            # read_committed: only the publisher's committed transactions (each event exactly once); the
+            # transaction markers take offsets but are never returned (read() moves past them by position).
             settings: dict[str, Any] = {"enable_auto_commit": False, "auto_offset_reset": "earliest",
-                                        "client_id": f"medins-ledger-{group_id}", "max_poll_records": 2000}
+                                        "client_id": f"medins-ledger-{group_id}", "max_poll_records": 2000,
+                                        "isolation_level": "read_committed"}
             settings.update(config)
             consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group_id, **settings)
         self.consumer = consumer

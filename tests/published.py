@@ -1,9 +1,9 @@
 """``ledger.events.v1`` read back from the beginning, and what a publisher must have put there.
 
 Shared by the crash test (tests/integration/test_kafka_crash.py) and the fault-injection
-suite (tests/faults): every stored person event at least once (repeats of an
-unacknowledged tail are allowed), nothing else, keyed by its person, and per person the
-first occurrences in version order 1..n.
+suite (tests/faults): read with ``read_committed`` (the publisher writes in Kafka
+transactions), every stored person event exactly once (:func:`duplicates` counts the
+repeats), nothing else, keyed by its person, and per person in version order 1..n.
 """
 from __future__ import annotations
 
@@ -16,10 +16,13 @@ from kafka import KafkaConsumer, TopicPartition
 from events.ledger_events import decode_event
 
 
-def read_topic(bootstrap: str, topic: str, expect: set[str], timeout: float = 60.0) -> list[dict[str, Any]]:
+def read_topic(bootstrap: str, topic: str, expect: set[str], timeout: float = 60.0,
+               isolation_level: str = "read_committed") -> list[dict[str, Any]]:
     """Every record of ``topic`` decoded (with ``_key`` and ``_partition``), read until the ``expect``-ed
-    event ids were all seen and the end offsets reached, or ``timeout``."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=2000)
+    event ids were all seen and the end offsets reached, or ``timeout``. ``read_committed`` by default: what
+    the publisher's downstream consumers see."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=2000,
+                             isolation_level=isolation_level)
     parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
     consumer.assign(parts)
     consumer.seek_to_beginning(*parts)
@@ -44,6 +47,11 @@ def read_topic(bootstrap: str, topic: str, expect: set[str], timeout: float = 60
     finally:
         consumer.close()
     return out
+
+
+def duplicates(published: list[dict[str, Any]]) -> int:
+    """Records beyond the first of each event id (0: every event exactly once)."""
+    return len(published) - len({d["event_id"] for d in published})
 
 
 def publication_problems(stored: dict[str, tuple[str, int]], published: list[dict[str, Any]]) -> dict[str, int]:

@@ -12,6 +12,8 @@ as Avro, clerk actions through the application service, in timeline order -- and
 meanwhile, at seeded-random points:
 
 * SIGKILLs every one of those processes (and starts it again at once);
+* SIGKILLs ``ledger publish`` at its commit points: just after its Kafka commit (before the
+  tracking copy of its position) and just before it (the batch and its position sent);
 * stops and restarts the Kafka broker while records are being produced and consumed;
 * crashes PostgreSQL (``pg_ctl stop -m immediate``) and starts it again mid-stream;
 * fills the tax consumer's input with a burst of resent records far larger than its batch.
@@ -19,7 +21,9 @@ meanwhile, at seeded-random points:
 A process that exits by itself (e.g. a projection runner that loses its database) is
 restarted too, and the report says so. At the end the ledger, the published topic and
 every view must equal a reference computed from the inputs alone
-(:mod:`tests.faults.checks`). It prints what it did and what it found and exits 1 on any
+(:mod:`tests.faults.checks`), and ``ledger.events.v1`` read with ``read_committed`` must
+hold no event twice (``ledger.events.v1 duplicates (read_committed): 0``). It prints
+what it did and what it found and exits 1 on any
 mismatch, 3 when the pipeline did not converge in time.
 
 ``bash infra/dev.sh test`` runs it at the small size after pytest (CI's gate);

@@ -63,17 +63,24 @@ class Proc:
     popen: subprocess.Popen[bytes] | None = None
     armed_until: float | None = None
     started_at: float = 0.0
+    suspended: bool = False  # kept down (or run by hand) by the suite: the supervisor leaves it alone
 
-    def start(self) -> None:
+    def start(self, extra_env: dict[str, str] | None = None) -> int:
+        """Start it; returns the log's size before its start line (where this run's output begins)."""
         self.started_at = time.monotonic()
         with self.log_path.open("ab") as log:
-            log.write(f"---- start {time.strftime('%H:%M:%S')}\n".encode())
-            self.popen = subprocess.Popen(self.argv, env=self.env, cwd=REPO, stdin=subprocess.DEVNULL,
-                                          stdout=log, stderr=log, start_new_session=True)
+            begins = log.tell()
+            log.write(f"---- start {time.strftime('%H:%M:%S')}{' ' + str(extra_env) if extra_env else ''}\n".encode())
+            log.flush()
+            self.popen = subprocess.Popen(self.argv, env={**self.env, **(extra_env or {})}, cwd=REPO,
+                                          stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        return begins
 
     def tick(self, progress: float) -> str | None:
         """Kill when due, restart when gone; returns what it did, if anything."""
         assert self.popen is not None
+        if self.suspended:
+            return None
         code = self.popen.poll()
         if code is not None:  # it ended by itself: say why, start it again
             self.exits.append(f"exit {code}: {last_line(self.log_path)}")
@@ -329,6 +336,10 @@ class FaultRun:
         self.kafka_restart_at, self.kafka_down_for = self.rng.uniform(0.2, 0.4), self.rng.uniform(2.0, 5.0)
         self.pg_restart_at, self.pg_down_for = self.rng.uniform(0.55, 0.75), self.rng.uniform(1.0, 3.0)
         self.burst_at = self.rng.uniform(0.4, 0.55)
+        # The publisher SIGKILLed at its commit points (a Random of its own: the other faults keep their moments).
+        points = random.Random(self.seed + 1)
+        self.publisher_points = [(points.uniform(0.15, 0.35), "after_kafka_commit"),
+                                 (points.uniform(0.6, 0.85), "before_kafka_commit")]
 
     # ------------------------------------------------------------ feeding
     def feed(self) -> None:
@@ -353,12 +364,18 @@ class FaultRun:
         def flush(index: int) -> None:
             if not run:
                 return
+            point = None
+            if run_kind == feeds.TAX and self.publisher_points and index / len(actions) >= self.publisher_points[0][0]:
+                point = self.publisher_points.pop(0)[1]
+                self.hold_publisher_down()  # the run's events pile up for the publisher started with the hook
             self.produce(run_kind, [(feed_record_key(a.record), feed_record_bytes(run_kind, a.record)) for a in run])
             if run_kind == feeds.TAX:
                 fed_tax.extend(a for a in run if a.expected_error is None)
             self.supervisor.progress = index / len(actions)
             self.maybe_restart_servers(index / len(actions))
             self.drain(run_kind)
+            if point is not None:
+                self.kill_publisher_at(point)
             if run_kind == feeds.TAX and self.burst_at is not None and index / len(actions) >= self.burst_at:
                 self.burst(fed_tax, feed_record_key, feed_record_bytes)
             run.clear()
@@ -466,6 +483,44 @@ class FaultRun:
         self.report.feeds.burst = len(picks)
         self.report.faults["burst (records far beyond one batch)"] += 1
         self.report.seconds["burst_drained"] = round(time.monotonic() - t0, 1)
+
+    # ------------------------------------------------------------ the publisher at its commit points
+    def hold_publisher_down(self) -> None:
+        publisher = self.supervisor.find("publish")
+        with self.supervisor.lock:
+            publisher.suspended = True
+            assert publisher.popen is not None
+            publisher.popen.send_signal(signal.SIGKILL)
+            publisher.popen.wait(timeout=30)
+
+    def kill_publisher_at(self, point: str) -> None:
+        """``ledger publish`` with LEDGER_FAULT_PUBLISHER_PAUSE=point: SIGKILLed when it says it is there
+        (after_kafka_commit: the batch and its position committed, the tracking copy not written;
+        before_kafka_commit: both sent to the broker, not committed), then started as usual."""
+        publisher = self.supervisor.find("publish")
+        with self.supervisor.lock:
+            begins = publisher.start({"LEDGER_FAULT_PUBLISHER_PAUSE": point})
+            deadline = time.monotonic() + 180
+            reached = False
+            while time.monotonic() < deadline and publisher.popen is not None and publisher.popen.poll() is None:
+                with publisher.log_path.open("rb") as log:
+                    log.seek(begins)
+                    if f"FAULT-PAUSE {point}".encode() in log.read():
+                        reached = True
+                        break
+                time.sleep(0.05)
+            assert publisher.popen is not None
+            publisher.popen.send_signal(signal.SIGKILL)
+            publisher.popen.wait(timeout=30)
+            publisher.start()
+            publisher.suspended = False
+        what = f"SIGKILL publish {point.replace('_', ' ')}"
+        if reached:
+            self.report.faults[what] += 1
+            say(f"{what} (the hook announced it); restarted")
+        else:
+            self.report.faults[f"{what}: point not reached in 180 s"] += 1
+            say(f"{what}: the publisher did not reach the point in 180 s; restarted")
 
     # ------------------------------------------------------------ server restarts
     def maybe_restart_servers(self, progress: float) -> None:

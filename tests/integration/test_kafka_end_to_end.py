@@ -103,7 +103,7 @@ def ledger_person_events(ledger) -> list:
 
 def read_events(kafka_bootstrap: str, topic: str, expect_ids: set[str], timeout: float = 60.0) -> list:
     """Every record of ``topic`` (all partitions, in partition order) once all ``expect_ids`` were seen."""
-    consumer = KafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False)
+    consumer = KafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False, isolation_level="read_committed")
     parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
     consumer.assign(parts)
     consumer.seek_to_beginning(*parts)

@@ -1,4 +1,4 @@
-"""The ledger-events publisher on the in-process transport: person events only, keyed, in order, at least once."""
+"""The ledger-events publisher on the in-process transport: person events only, keyed, in order, exactly once."""
 from __future__ import annotations
 
 import threading
@@ -85,7 +85,8 @@ def test_reading_only_person_events_in_small_batches_skips_none_and_ends_past_th
     assert publisher.position == recorder.max_notification_id()
 
 
-def test_a_crash_before_the_position_is_stored_republishes_only_the_tail(system, monkeypatch):
+def test_a_crash_after_the_commit_before_the_tracking_copy_publishes_nothing_twice(system, monkeypatch):
+    """The position is committed with the events (positions topic); the tracking row is only a copy."""
     broker = system.inprocess_broker()
 
     def event_ids() -> list[str]:
@@ -93,20 +94,88 @@ def test_a_crash_before_the_position_is_stored_republishes_only_the_tail(system,
 
     pay(system, 5, "W1")
     ledger_publisher(system).publish_pending()
-    acknowledged = set(event_ids())
+    first = set(event_ids())
     pay(system, 7, "W2")
 
     crashing = ledger_publisher(system)
     monkeypatch.setattr(crashing, "_store_position", lambda notification_id: (_ for _ in ()).throw(SystemExit))
     with pytest.raises(SystemExit):
         crashing.publish_pending()
-    tail = set(event_ids()) - acknowledged
-    assert len(tail) == 3
+    assert len(set(event_ids()) - first) == 3
+    copy_before = system.ledger.recorder.max_tracking_id("publisher:" + EVENTS)
+    assert copy_before < system.ledger.recorder.max_notification_id()  # the copy lags: the crash came first
 
-    ledger_publisher(system).publish_pending()
+    restarted = ledger_publisher(system)
+    assert restarted.position == system.ledger.recorder.max_notification_id()  # read from the positions topic
+    assert restarted.publish_pending() == 0
     ids = event_ids()
-    assert {i for i in ids if ids.count(i) == 2} == tail  # only the unacknowledged tail again
-    assert set(ids) == acknowledged | tail
+    assert len(ids) == len(set(ids)) == 6  # every event once
+
+
+def test_a_crash_before_the_commit_leaves_nothing_visible_and_the_restart_publishes_the_batch_once(system,
+                                                                                                 monkeypatch):
+    from consumers.inprocess import InProcessTransaction
+
+    broker = system.inprocess_broker()
+    pay(system, 5, "W1")
+    pay(system, 7, "W2")
+
+    def killed(self):
+        raise SystemExit("killed before the commit")
+
+    with monkeypatch.context() as m:
+        m.setattr(InProcessTransaction, "commit", killed)
+        with pytest.raises(SystemExit):
+            ledger_publisher(system).publish_pending()
+    assert published(broker) == []  # neither the events nor the position
+    assert broker.last_value("ledger.publisher.positions", b"publisher:" + EVENTS.encode()) is None
+
+    assert ledger_publisher(system).publish_pending() == 6
+    ids = [decode_event(m.value)["event_id"] for m in published(broker)]
+    assert len(ids) == len(set(ids)) == 6
+
+
+def test_the_position_record_is_committed_with_the_events_on_the_positions_topic(system):
+    from consumers.publisher import PublisherState
+
+    broker = system.inprocess_broker()
+    pay(system, 5, "W1")
+    publisher = ledger_publisher(system)
+    publisher.publish_pending()
+    raw = broker.last_value("ledger.publisher.positions", b"publisher:" + EVENTS.encode())
+    assert PublisherState.from_bytes(raw) == PublisherState(system.ledger.recorder.max_notification_id())
+    # The tracking copy follows the commit.
+    assert system.ledger.recorder.max_tracking_id("publisher:" + EVENTS) == publisher.position
+
+
+def test_a_tracking_copy_ahead_of_the_committed_position_moves_the_start_forward_only(system):
+    """An upgrade from the at-least-once publisher (or a benchmark starting at the end) starts from the copy."""
+    from eventsourcing.persistence import Tracking
+
+    broker = system.inprocess_broker()
+    pay(system, 5, "W1")
+    system.ledger.recorder.insert_tracking(Tracking("publisher:" + EVENTS, system.ledger.recorder.max_notification_id()))
+    pay(system, 7, "W2")
+    assert ledger_publisher(system).publish_pending() == 3
+    assert [decode_event(m.value)["version"] for m in published(broker)] == [1, 2, 3]
+
+
+def test_the_fault_pause_hook_is_inert_unless_set_and_refuses_unknown_points(system, monkeypatch):
+    monkeypatch.delenv("LEDGER_FAULT_PUBLISHER_PAUSE", raising=False)
+    publisher = ledger_publisher(system)
+    assert publisher._pause_at is None
+    monkeypatch.setenv("LEDGER_FAULT_PUBLISHER_PAUSE", "sometime")
+    with pytest.raises(ValueError, match="before_kafka_commit"):
+        ledger_publisher(system)
+
+
+def test_a_plain_record_sink_is_refused(system):
+    class Plain:
+        def send(self, *a, **k): ...
+        def flush(self): ...
+
+    with pytest.raises(TypeError, match="transactional"):
+        LedgerPublisher(system.ledger, Plain(), topic=EVENTS)
 
 
 def test_a_running_publisher_follows_new_events(system):

@@ -30,7 +30,11 @@ def test_declared_topics():
                  "tax.statements.v1.dlq", "ledger.audit.digests.v1"):
         assert topics[name].retention_ms == -1
     assert "reconciliation.results.v1" in topics
-    assert all(t.cleanup_policy == "delete" and t.replication_factor == 1 for t in topics.values())
+    # The publisher's positions: only the newest value per key matters.
+    assert topics["ledger.publisher.positions"].cleanup_policy == "compact"
+    assert topics["ledger.publisher.positions"].partitions == 1
+    assert all(t.cleanup_policy == "delete" and t.replication_factor == 1 for t in topics.values()
+               if t.name != "ledger.publisher.positions")
 
 
 def test_topic_configs_and_prefix():
