@@ -34,7 +34,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import random
 import signal
+import socket
 import string
 import shutil
 import time
@@ -85,6 +87,26 @@ def wanted(environ: Mapping[str, str] | None = None) -> bool:
     raise StackError(f"LEDGER_KAFKA_BROKERS={raw!r}: the local stack runs 1 or {BROKERS} brokers",
                      "unset it, or set it to 1 or 3")
 
+
+
+def free_port_run(low: int, high: int, n: int, rng: random.Random | None = None) -> int:
+    """First of ``n`` consecutive free loopback ports in [low, high) (a private cluster: brokers P..P+5)."""
+    bases = list(range(low, high - n))
+    (rng or random).shuffle(bases)
+    for base in bases:
+        socks = []
+        try:
+            for port in range(base, base + n):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError(f"no {n} consecutive free ports in {low}-{high}")
 
 @dataclass
 class ClusterState:

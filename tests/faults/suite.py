@@ -199,28 +199,6 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
-def free_port_run(low: int, high: int, n: int, rng: random.Random) -> int:
-    """First of ``n`` consecutive free loopback ports in [low, high) (cluster mode: brokers P..P+5)."""
-    import socket
-
-    bases = list(range(low, high - n))
-    rng.shuffle(bases)
-    for base in bases:
-        socks = []
-        try:
-            for port in range(base, base + n):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError(f"no {n} consecutive free ports in {low}-{high}")
-
-
 def child_env(services: dict[str, str], schema: str, state: Path, cipher_key: str) -> dict[str, str]:
     """The environment of a production process on the private stack (nothing of the caller's stack leaks in).
 
@@ -280,8 +258,8 @@ class FaultRun:
 
             cluster.cluster_dir(self.cfg).mkdir(parents=True)
             ports = random.Random()  # not the seed's: two runs side by side must not pick the same ports
-            cluster.save_state(self.cfg, cluster.ClusterState(kafka_port=free_port_run(29100, 29200, 6, ports),
-                                                              pg_port=free_port_run(56100, 56200, 2, ports)))
+            cluster.save_state(self.cfg, cluster.ClusterState(kafka_port=cluster.free_port_run(29100, 29200, 6, ports),
+                                                              pg_port=cluster.free_port_run(56100, 56200, 2, ports)))
             self.services = cluster.up(self.cfg)
             say(f"private cluster in {self.cfg.state_dir}: Kafka {self.services['KAFKA_BOOTSTRAP_SERVERS']}, "
                 f"PostgreSQL {self.services['POSTGRES_PORT']} (primary, synchronous standby)")

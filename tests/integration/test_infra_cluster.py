@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -37,33 +35,13 @@ REPO = Path(__file__).resolve().parents[2]
 TOOLS = ("LEDGER_JAVA", "LEDGER_MVN", "LEDGER_PG_BINDIR", "LEDGER_KAFKA_LIB_DIR", "LEDGER_FETCH_TIMEOUT")
 
 
-def _free_run(low: int, high: int, n: int) -> int:
-    """A first port of ``n`` consecutive free loopback ports in [low, high)."""
-    bases = list(range(low, high - n))
-    random.shuffle(bases)
-    for base in bases:
-        socks = []
-        try:
-            for port in range(base, base + n):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError(f"no {n} consecutive free ports in {low}-{high}")
-
-
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
     state = tmp_path_factory.mktemp("cluster")
     cfg = StackConfig.from_env({k: v for k, v in os.environ.items() if k in TOOLS}, state_dir=state, timeout=240)
     cluster.cluster_dir(cfg).mkdir(parents=True)
-    cluster.save_state(cfg, cluster.ClusterState(kafka_port=_free_run(29100, 29200, 6),
-                                                 pg_port=_free_run(56100, 56200, 2)))
+    cluster.save_state(cfg, cluster.ClusterState(kafka_port=cluster.free_port_run(29100, 29200, 6),
+                                                 pg_port=cluster.free_port_run(56100, 56200, 2)))
     try:
         settings = cluster.up(cfg)
         yield cfg, settings
