@@ -1164,6 +1164,43 @@ class Ledger(Application):
         rows.sort(key=lambda r: (not r["overdue"], r["due_on"] or date.max, r["started_on"], r["transfer_id"]))
         return rows
 
+    def open_transfer_states(self, person: Any, today: date) -> list[dict[str, Any]]:
+        """The person's open transfers on ``today`` (待转出 / 待转入 / 超期), each computed by
+        :func:`ledger.domain.transfers.transfer_status` with the awaited half's calendar, oldest first."""
+        rows = []
+        for t in sorted(person.transfers.values(), key=lambda t: (t.get("started_on") or t.get("requested_on")
+                                                                  or date.min, t["transfer_id"])):
+            if t.get("direction") == "IN" and t.get("external"):
+                continue  # received from another province: nothing of ours to wait for
+            since = t.get("started_on") or t.get("requested_on")
+            if since is None:
+                continue
+            # As in the region lists: the receiving region's calendar (all regions share the national one).
+            received = t.get("direction") == "IN"
+            to_region = t.get("region_code") if received else t.get("counterpart_region")
+            calendar_region = to_region if to_region in self.policies.regions() else t.get("region_code")
+            try:
+                calendar = self.transfer_calendar(calendar_region, since.year)
+            except DomainError:
+                continue  # no policy table with time limits around that year: no deadline to state
+            state = transfer_rules.transfer_status(t, today, calendar)
+            if state.awaiting is None:
+                continue
+            rows.append({"transfer_id": state.transfer_id, "status": state.status, "awaiting": state.awaiting,
+                         "due_on": state.due_on, "overdue": state.overdue,
+                         "overdue_working_days": state.overdue_working_days, "explanation": state.explanation})
+        return rows
+
+    def open_transfers_of(self, person_ids: Iterable[UUID], today: date) -> dict[str, list[dict[str, Any]]]:
+        """:meth:`open_transfer_states` of several persons (loaded in one go), only those with an open one."""
+        out = {}
+        for pid, person in load_aggregates(self, list(person_ids)).items():
+            if isinstance(person, Person) and person.transfers:
+                states = self.open_transfer_states(person, today)
+                if states:
+                    out[str(pid)] = states
+        return out
+
     def credit_account(
         self, person_id: UUID, *, amount_fen: int, reason: str, reference: str, effective_date: date, provenance: Provenance
     ) -> Outcome:

@@ -70,6 +70,14 @@ not a policy number; the numbers all come from the policy table):
   not in the ledger, so claim-free years are 0 in ``continuity_cap_increment_fen``.
 * **Employee months** are covered when net paid reaches the assessed due (or, without
   an assessment, when anything was paid) and an employee enrollment is in force.
+* **A gap around a transfer** (转移接续中断) into an employee enrollment is judged by the
+  domain's ``ledger.domain.transfers.gap_rule`` (receiving region's table): the whole months
+  between the out half's date and the receiving enrollment's start. At most
+  ``back_pay_max_gap_months``: a paid (back-paid) month of the gap covers its days
+  (retroactive) though no enrollment was in force; longer: the first waiting months from the
+  receiving enrollment's start month are not covered even when paid (``transfer_waiting``).
+  Resident-to-resident transfers take effect from the next coverage year; their gaps are
+  the resident waiting rule's (gap years), so the rule is not applied to them again.
 
 Dates of payments, refunds and reversals are the events' ``effective_date`` (the
 business date of ``paid_at`` in China Standard Time, as the ledger records it).
@@ -80,6 +88,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Iterator
 
+from ledger.domain import transfers as transfer_rules
 from ledger.domain.errors import DomainError
 from ledger.domain.places import ANKANG_REGIONS
 from ledger.policy import rules
@@ -522,6 +531,8 @@ class _Derivation:
                 "outstanding_fen": max(0, due - net) if due is not None else 0,
                 "overpayment_fen": max(0, net - due) if due is not None else 0,
                 "covered": covered,
+                "transfer_waiting": None,
+                "transfer_back_paid": None,
                 "policy_version": a["policy_version"] if a else None,
                 "sources": {
                     "assessment": [a["event_id"]] if a else [],
@@ -531,7 +542,52 @@ class _Derivation:
                     "enrollment": _uniq([enrollment["event_id"], enrollment["end_event_id"]]) if enrollment else [],
                 },
             }
+        for wait in self.transfer_waits():
+            for key, m in out.items():
+                if wait["waiting_months"] and wait["from"] <= key < wait["to"]:
+                    m["covered"] = False
+                    m["transfer_waiting"] = wait["reason"]
+                    m["sources"]["enrollment"] = _uniq(m["sources"]["enrollment"] + [wait["event_id"]])
+                elif wait["retroactive"] and wait["gap_from"][:7] <= key <= wait["gap_until"][:7]:
+                    # a back-payable gap: a paid month of it is covered for the days of the gap (追溯享受)
+                    m["transfer_back_paid"] = {"from": wait["gap_from"], "until": wait["gap_until"],
+                                               "reason": wait["reason"]}
+                    m["sources"]["enrollment"] = _uniq(m["sources"]["enrollment"] + [wait["event_id"]])
         return out
+
+    def transfer_waits(self) -> list[dict[str, Any]]:
+        """The scheme's gap rule after a completed transfer into an employee enrollment (转移接续中断处理):
+        :func:`ledger.domain.transfers.gap_rule` of the whole months between the last day covered in the
+        sending region (the out half's date) and the start of the receiving enrollment, with the receiving
+        region's policy table. A gap the rule lets be back-paid (at most 3 months) waits for nothing, and a
+        paid (back-paid) month of it covers the gap's days (retroactive, 追溯享受) though no enrollment was in
+        force then. A longer one carries its waiting
+        period: the first ``waiting_months`` calendar months from the receiving enrollment's start month
+        are not covered even when paid. Months as ``YYYY-MM``, ``to`` exclusive."""
+        waits = []
+        for t in self.h["transfers"].values():
+            if t.get("status") != "DONE" or t.get("external") or t["direction"] != "OUT" or not t["completed_on"]:
+                continue
+            receiving = min((e for e in self.h["enrollments"] if e["scheme"] == EMPLOYEE
+                             and e["channel"] == "TRANSFER_IN" and e["start_date"] >= t["completed_on"]),
+                            key=lambda e: e["start_date"], default=None)
+            if receiving is None:
+                continue
+            table = self.table(receiving["region_code"], receiving["start_date"].year)
+            if table is None:
+                continue
+            gap = transfer_rules.gap_months(t["started_on"], receiving["start_date"])
+            rule = transfer_rules.gap_rule(gap, table.transfer, table.resident.waiting)
+            if not rule.gap_months:
+                continue
+            first = receiving["start_date"].replace(day=1)
+            waits.append({"transfer_id": t["transfer_id"], "waiting_months": rule.waiting_months,
+                          "from": f"{first:%Y-%m}", "to": f"{rules.add_months(first, rule.waiting_months):%Y-%m}",
+                          "retroactive": rule.retroactive,
+                          "gap_from": (t["started_on"] + timedelta(days=1)).isoformat(),
+                          "gap_until": _day_before(receiving["start_date"]).isoformat(),
+                          "reason": rule.explanation, "event_id": t["in_event_id"]})
+        return waits
 
     def employee_insured(self, year: int, months: dict[str, dict[str, Any]]) -> bool:
         return any(m["net_paid_fen"] > 0 for k, m in months.items() if k.startswith(f"{year:04d}-"))
@@ -1026,6 +1082,13 @@ def decision_fields(row: dict[str, Any], day: date, residence: dict[str, Any] | 
                   resident["policy_version"], tuple(_uniq(sources)))
         if covered:
             return answer
+    back_paid = employee.get("transfer_back_paid") if employee is not None else None
+    if (enrollment is None and back_paid and employee["covered"]  # type: ignore[index]
+            and back_paid["from"] <= day.isoformat() <= back_paid["until"]):
+        return (True, (f"covered: employee scheme, {month} back-paid for the gap between the two halves of a "
+                       f"transfer ({back_paid['reason']})"), pid, day, EMPLOYEE, month,
+                employee["region_code"], employee["policy_version"],  # type: ignore[index]
+                tuple(_uniq(employee["sources"]["paid"] + employee["sources"]["enrollment"])))  # type: ignore[index]
     if enrollment is not None:
         m_sources = (tuple(_uniq(employee["sources"]["assessment"] + employee["sources"]["paid"]
                                  + employee["sources"]["enrollment"])) if employee else (enrollment["event_id"],))
@@ -1037,6 +1100,8 @@ def decision_fields(row: dict[str, Any], day: date, residence: dict[str, Any] | 
         if answer is None or resident["enrollment_state"] == "NONE":
             if employee is None:
                 why = f"no employee contribution recorded for {month}"
+            elif employee.get("transfer_waiting"):
+                why = f"{month} is in the waiting period after a transfer: {employee['transfer_waiting']}"
             else:
                 due = fen_text(employee["due_fen"]) if employee["due_fen"] is not None else "not assessed"
                 why = (f"employee contributions for {month} not paid (due {due}, paid "

@@ -62,9 +62,23 @@ def _known_place(request: Request, code: str) -> None:
                        area_code=code)
 
 
-def shown(request: Request, rows: list[dict[str, Any]], who: Principal) -> list[dict[str, Any]]:
-    """Rows with who they are: ID type, ID number (masked unless the caller may see it in full), name."""
+def shown(request: Request, rows: list[dict[str, Any]], who: Principal,
+          as_of: date | None = None) -> list[dict[str, Any]]:
+    """Rows with who they are: ID type, ID number (masked unless the caller may see it in full), name;
+    with ``as_of``, also ``transfers``: each open transfer's state on that day (待转出 / 待转入 / 已逾期
+    N 个工作日, computed by the domain's transfer_status when read, never stored)."""
     people = request.app.state.reads.identities(sorted({r["person_id"] for r in rows}))
+    transfers = {}
+    if as_of is not None:
+        from uuid import UUID
+
+        from ledger.http.web import labels
+
+        transfers = request.app.state.system.ledger.open_transfers_of(
+            [UUID(r["person_id"]) for r in rows if r.get("person_id")], as_of)
+        for states in transfers.values():
+            for t in states:
+                t["label"] = labels.transfer_state(t)
     out = []
     for row in rows:
         id_type, id_number, name = people.get(row["person_id"], (None, None, None))
@@ -72,6 +86,8 @@ def shown(request: Request, rows: list[dict[str, Any]], who: Principal) -> list[
         full = id_number is not None and who.sees_full_id(row.get("region_code"))
         row.update(id_type=id_type, id_number=id_number if full else (mask_id_number(id_number) if id_number else None),
                    name=name)
+        if as_of is not None:
+            row["transfers"] = transfers.get(row["person_id"], [])
         out.append(row)
     return out
 
@@ -95,7 +111,7 @@ def grid_gaps(
     year, as_of = _period(year, as_of)
     rows = request.app.state.reads.gaps(code, year=year, as_of=as_of, reason=reason)
     log.info("grid_gaps_read", area_code=code, year=year, rows=len(rows))
-    return {"code": code, "year": year, "as_of": as_of, "count": len(rows), "gaps": shown(request, rows, who)}
+    return {"code": code, "year": year, "as_of": as_of, "count": len(rows), "gaps": shown(request, rows, who, as_of)}
 
 
 @router.get("/grids/{code}/coverage", summary="Coverage rates of a grid or township (参保率)")

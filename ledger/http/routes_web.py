@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -87,7 +88,8 @@ def entitlement_by_person_id(
     who: Principal = Depends(deps.principal),
 ) -> dict[str, Any]:
     """The answer of ``GET /persons/{id_type}/{id_number}/entitlement`` for the person with this
-    id (the ``person_id`` of a gap line), plus ``explanation``: ``headline``, ``lines`` (topic and
+    id (the ``person_id`` of a gap line), plus ``transfers`` (each open transfer's state on ``on``:
+    ``awaiting``, ``due_on``, ``overdue``, ``overdue_working_days``, ``label`` in Chinese) and ``explanation``: ``headline``, ``lines`` (topic and
     Chinese sentence each) and ``advice`` (what the grid worker can do; null when covered)."""
     who.require_role(Role.CLERK, Role.AUDITOR, Role.GRID_WORKER, action="read persons")
     unknown = NotFound("PERSON_NOT_FOUND", f"{person_id[:40]!r} is not a person id of this ledger")
@@ -98,4 +100,10 @@ def entitlement_by_person_id(
     if not isinstance(person, Person):  # another kind of aggregate (a source record) under that id
         raise unknown
     answer = get_entitlement(person.id_type, person.id_number, request, year=year, on=on, who=who)
+    # Each open transfer's state on the day asked about (待转出 / 待转入 / 已逾期 N 个工作日), by the domain's rule.
+    day = answer["on"] if isinstance(answer["on"], date) else date.fromisoformat(str(answer["on"])[:10])
+    transfers = request.app.state.system.ledger.open_transfer_states(person, day)
+    for t in transfers:
+        t["label"] = labels.transfer_state(t)
+    answer = {**answer, "transfers": transfers}
     return {**answer, "explanation": explain_entitlement(answer)}

@@ -42,6 +42,9 @@ def print_report(r: RunReport) -> None:
     f = r.feeds
     print(f"Records fed: {dict(f.produced)} (burst included); consumed: {dict(f.consumed)}; "
           f"clerk actions {f.clerk_actions:,} (refused: {sum(f.clerk_errors.values())})")
+    if r.transfers:
+        print(f"Transfer halves run as `ledger clerk transfer-out|transfer-in` processes: "
+              f"{json.dumps(r.transfers, ensure_ascii=False)}")
     for key, value in r.figures.items():
         print(f"{key}: {value}")
     if r.checks:

@@ -180,6 +180,7 @@ class RunReport:
     error: str | None = None
     cluster: bool = False
     timeline: list[str] = field(default_factory=list)  # "HH:MM:SS +s  what" for every server fault
+    transfers: dict[str, Any] = field(default_factory=dict)  # the transfer halves run as CLI processes
 
     @property
     def mismatches(self) -> int:
@@ -311,6 +312,11 @@ class FaultRun:
                               logs / (name.replace(" ", "_").replace("(", "").replace(")", "") + ".log"),
                               kill_at, random.Random(self.rng.random())))
         self.supervisor = Supervisor(procs)
+        from tests.faults.transfers import TransferHalves
+
+        # The county's transfer halves: `ledger clerk transfer-out|transfer-in` processes, some SIGKILLed.
+        self.transfer_halves = TransferHalves(ledger_env, self.workdir, random.Random(self.rng.random()),
+                                              self.size.kills, REPO, tick=lambda: self.supervisor.tick(), say=say)
         self.kafka_restart_at, self.kafka_down_for = self.rng.uniform(0.2, 0.4), self.rng.uniform(2.0, 5.0)
         self.pg_restart_at, self.pg_down_for = self.rng.uniform(0.55, 0.75), self.rng.uniform(1.0, 3.0)
         self.burst_at = self.rng.uniform(0.4, 0.55)
@@ -422,8 +428,15 @@ class FaultRun:
             time.sleep(0.05)
 
     def clerk(self, action: Any, feeds: Any) -> None:
-        """A clerk action through the application service, as the HTTP API makes it."""
+        """A clerk action through the application service, as the HTTP API makes it; a transfer half as a
+        `ledger clerk` process of its own (tests/faults/transfers.py)."""
         from ledger.domain.errors import DomainError
+
+        if action.kind in (feeds.TRANSFER_OUT, feeds.TRANSFER_IN):
+            self.transfer_halves.run(action, self.report.feeds.clerk_errors)
+            self.report.feeds.clerk_actions += 1
+            self.report.transfers = self.transfer_halves.summary()
+            return
 
         def no_feed(topic: str, key: str) -> Any:
             raise AssertionError(f"clerk action routed to feed {topic}")
@@ -656,6 +669,9 @@ class FaultRun:
             return
         self.finished = True
         self.supervisor.stop()
+        if getattr(self, "transfer_halves", None) is not None:
+            self.report.faults["SIGKILL ledger clerk transfer-out|in (between the two halves)"] += \
+                self.transfer_halves.counts["SIGKILLed"]
         for p in self.supervisor.procs:
             self.report.faults[f"SIGKILL {p.name}"] += p.kills
             self.report.exits[p.name] = list(p.exits)

@@ -21,6 +21,7 @@ import threading
 import time
 import zlib
 from collections import Counter
+from datetime import date
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Iterator
@@ -98,7 +99,8 @@ def site() -> Iterator[dict[str, Any]]:
     from tests.unit.http_support import policies
 
     system = bootstrap(Settings(persistence="memory", id_key=b"web-test"), policies=policies())
-    generate_county(3, 300).apply_to(system.ledger)
+    county = generate_county(3, 300)
+    county.apply_to(system.ledger)
     reads = ViewReads(system)
     reads.catch_up()
     app = create_app(system, TokenStore.from_tokens(TOKENS), reads=reads)
@@ -114,7 +116,8 @@ def site() -> Iterator[dict[str, Any]]:
         time.sleep(0.05)
     base = f"http://127.0.0.1:{port}"
     try:
-        yield {"base": base, "gaps": _api(base, f"/grids/{TOWNSHIP}/gaps", "tok-township")["gaps"]}
+        yield {"base": base, "gaps": _api(base, f"/grids/{TOWNSHIP}/gaps", "tok-township")["gaps"],
+               "system": system, "county": county}
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -492,3 +495,48 @@ def test_without_a_token_the_page_asks_for_one(site, tab):
     tab.tap("#login-form button")
     tab.wait_for("document.body.dataset.state === 'ready'")
     assert tab.js("document.getElementById('who').innerText").startswith("网格员 grid.a")
+
+
+# ------------------------------------------------------------------ last: it adds a transfer to the ledger
+def test_an_overdue_transfer_shows_its_state_on_the_card_and_in_the_panel(site, tab):
+    """A covered person of the township transferred out on Monday 10 March 2025 with no transfer-in:
+    the receiving half was due in 5 working days (17 March); on the page's day, 31 March, the card
+    and the person's panel say 待转入，已逾期 10 个工作日 (18-21, 24-28, 31 March), computed when read."""
+    from ledger.domain.errors import DomainError
+    from ledger.records import Provenance
+
+    ledger, shown = site["system"].ledger, {g["person_id"] for g in site["gaps"]}
+    moved = None
+    for p in site["county"].persons:
+        if not (p.grid_code or "").startswith(TOWNSHIP) or p.stop is not None:
+            continue
+        try:
+            person = ledger.find_person("RESIDENT_ID", p.id_number)
+            if str(person.id) in shown:
+                continue
+            ledger.transfer_out(person.id, transfer_id="ZY-WEB-OVERDUE", counterpart_region="610921",
+                                effective_date=date(2025, 3, 10),
+                                provenance=Provenance(source="api", user="clerk", request_id="web-test-transfer"))
+        except DomainError:
+            continue
+        moved = str(person.id)
+        break
+    assert moved, "the generated county changed: no covered person of the township to transfer"
+    gaps = _api(site["base"], f"/grids/{TOWNSHIP}/gaps", "tok-township")["gaps"]
+    line = next(g for g in gaps if g["person_id"] == moved)
+    assert line["reason"] == "TRANSFER_INCOMPLETE"
+    assert [t["label"] for t in line["transfers"]] == ["待转入，已逾期 10 个工作日"]
+    tab.goto(page_url(site, "tok-township", grid=TOWNSHIP))
+    tab.wait_for("document.body.dataset.state === 'ready'")
+    card = f"#gap-rows tr.gap-card[data-person-id='{moved}']"
+    assert tab.js(f"document.querySelector(\"{card} .transfer.overdue\").innerText") == \
+        "转移单 ZY-WEB-OVERDUE：待转入，已逾期 10 个工作日"
+    assert tab.js("document.querySelectorAll('#gap-rows .transfer').length") == \
+        sum(len(g["transfers"]) for g in gaps)
+    tab.tap(f"{card} td.open button")
+    tab.wait_for("document.getElementById('person').dataset.state === 'ready'")
+    texts = tab.js("Object.fromEntries([...document.querySelectorAll('#person-lines dt')]"
+                   ".map(d => [d.innerText, d.nextElementSibling.innerText]))")
+    assert texts["转移接续"] == "转移单 ZY-WEB-OVERDUE 待转入，已逾期 10 个工作日"
+    assert "转移接续已超过办理时限" in tab.js("document.getElementById('person-advice').innerText")
+    tab.screenshot(SCREENSHOTS / "web-transfer-overdue-390.png")

@@ -320,3 +320,27 @@ def test_a_request_at_the_receiving_region_starts_the_sending_regions_time_limit
     assert (row["status"], row["awaiting"], row["due_on"]) == ("OUT_COMPLETED", "RECEIVING", "2025-03-27")
     assert transfer_in(client, n, "ZY-12", on="2025-03-21").status_code == 201
     assert state(client, n)["account_balance_fen"] == 2_500
+
+
+def test_the_grid_page_shows_a_transfer_state_to_no_one_outside_the_grid(client, hostile):
+    """Another grid's worker asks for the transferred person's page and gap list, and a forged as_of:
+    refused, and no transfer id or state in the answer."""
+    from tests.unit.http_support import GRID_A, GRID_WORKER_B
+
+    n = number(71)
+    enroll(client, n)
+    r = client.post(person_path(n, "/transfers/out"), headers=CLERK,
+                    json={"transfer_id": "ZY-HOSTILE-WEB", "counterpart_region": "610921", "effective_date": "2025-05-12"})
+    assert r.status_code == 201, r.json()
+    person_id = client.get(f"/grids/{GRID_A}/gaps", params={"year": 2025, "as_of": "2025-05-21"},
+                           headers=GRID_WORKER_A).json()["gaps"][0]["person_id"]
+    for path, params in ((f"/entitlements/{person_id}", {"year": 2025, "on": "2025-05-21"}),
+                         (f"/grids/{GRID_A}/gaps", {"year": 2025, "as_of": "2025-05-21"})):
+        other = client.get(path, params=params, headers=GRID_WORKER_B)
+        leaked = "ZY-HOSTILE-WEB" in other.text or "逾期" in other.text
+        hostile.attempt("another grid's worker reads a transfer's state", status=other.status_code, leaked=leaked)
+        assert other.status_code == 403 and not leaked
+    forged = client.get(f"/grids/{GRID_A}/gaps", params={"year": 2025, "as_of": "2025-02-30"}, headers=GRID_WORKER_A)
+    hostile.attempt("a gap list on a day that does not exist", status=forged.status_code,
+                    crashed=forged.status_code >= 500)
+    assert forged.status_code == 422

@@ -8,7 +8,7 @@ months; newborn window 90 days; 低保 (MIN_LIVING) fixed 150 yuan; 2024 has no 
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
+from datetime import date, timedelta
 
 from ledger.policy import PolicyBook
 from projections.entitlement import covered_on, entitlement_rows
@@ -321,3 +321,74 @@ def test_continuity_raises_the_critical_illness_cap_per_the_table(ledger):
     assert y["continuous_years"] == 3 and y["cap_increment_fen"] == 200000  # (3 - 1) x 1000 yuan
     assert len(y["sources"]["continuity"]) == 3
     assert row_of(view, pid, 2024)["cap_increment_fen"] == 0  # no incentive in 2024
+
+
+def _employee_transfer(ledger, n: str, out_on: date, in_on: date, paid_months: list[str]):
+    """An employee of Hanbin transferred to Hanyin (out on ``out_on``, in on ``in_on``), paying ``paid_months``."""
+    pid = enroll(ledger, n, date(2024, 12, 1), scheme="EMPLOYEE", employer_id="91610902AA")
+    ledger.transfer_out(pid, transfer_id=f"TE-{n[-4:]}", counterpart_region=HANYIN, effective_date=out_on,
+                        provenance=API)
+    ledger.transfer_in(id_type="RESIDENT_ID", id_number=n, name="王芳", transfer_id=f"TE-{n[-4:]}",
+                       counterpart_region=HANBIN, scheme="EMPLOYEE", region_code=HANYIN, grid_code="610921100001",
+                       employer_id="91610921BB", effective_date=in_on, provenance=API)
+    for month in paid_months:
+        y, m = int(month[:4]), int(month[5:])
+        end = date(y + (m == 12), m % 12 + 1, 1) - timedelta(days=1)
+        ledger.record_tax_record(tax(n, f"E-{n[-4:]}-{month}", amount_fen=45000, paid_on=max(in_on, date(y, m, 20)),
+                                     period=(date(y, m, 1), end), levy_item="EMPLOYEE", region=HANYIN),
+                                 provenance=API)
+    return pid
+
+
+def test_a_transfer_gap_longer_than_three_months_carries_the_waiting_period_of_the_policy(ledger):
+    """Out of Hanbin on 31 Jan, in at Hanyin on 10 Jun 2025: February to May, 4 whole months without
+    coverage, more than the 3 the policy lets be back-paid, so the domain's gap_rule gives the waiting
+    period of the tables (fixed 3 months): June, July and August are paid but not covered; September is."""
+    n = number(61)
+    pid = _employee_transfer(ledger, n, date(2025, 1, 31), date(2025, 6, 10),
+                             ["2025-06", "2025-07", "2025-08", "2025-09"])
+    view = entitlement_view(ledger)
+    months = view[str(pid)]["employee_years"][2025]["months"]
+    assert [(k, m["covered"]) for k, m in sorted(months.items())] == \
+        [("2025-06", False), ("2025-07", False), ("2025-08", False), ("2025-09", True)]
+    assert "中断 4 个月" in months["2025-06"]["transfer_waiting"] and "3 个月待遇等待期" in months["2025-06"]["transfer_waiting"]
+    decision = covered_on(view, pid, date(2025, 8, 20))
+    assert not decision.covered and "waiting period after a transfer" in decision.reason
+    assert covered_on(view, pid, date(2025, 9, 2)).covered
+    assert view[str(pid)]["summary"]["contribution_months"] == 4  # waiting months still count as contributions
+
+
+def test_a_gap_of_at_most_three_months_back_paid_is_covered_retroactively(ledger):
+    """Out on 31 Jan, in on 15 Apr: February and March (2 months) may be back-paid; once paid, the gap's
+    days are covered (retroactive) though no enrollment was in force, and nothing waits after it. The gap
+    month left unpaid stays uncovered."""
+    n = number(62)
+    pid = _employee_transfer(ledger, n, date(2025, 1, 31), date(2025, 4, 15), ["2025-02", "2025-04", "2025-05"])
+    view = entitlement_view(ledger)
+    months = view[str(pid)]["employee_years"][2025]["months"]
+    assert {k: m["covered"] for k, m in months.items()} == {"2025-02": True, "2025-04": True, "2025-05": True}
+    assert all(m["transfer_waiting"] is None for m in months.values())
+    decision = covered_on(view, pid, date(2025, 2, 14))
+    assert decision.covered and "back-paid for the gap" in decision.reason and "追溯" in decision.reason
+    assert not covered_on(view, pid, date(2025, 3, 14)).covered  # March not paid back
+    assert covered_on(view, pid, date(2025, 4, 20)).covered
+
+
+def test_without_a_gap_a_transfer_changes_no_employee_month(ledger):
+    n = number(63)
+    pid = _employee_transfer(ledger, n, date(2025, 3, 31), date(2025, 4, 3), ["2025-04", "2025-05"])
+    months = entitlement_view(ledger)[str(pid)]["employee_years"][2025]["months"]
+    assert [(m["covered"], m["transfer_waiting"], m["transfer_back_paid"]) for _, m in sorted(months.items())] == \
+        [(True, None, None), (True, None, None)]
+
+
+def test_rows_with_a_transfer_gap_read_back_equal_from_the_store_codec(ledger):
+    from projections.codec import dumps_row, loads_row
+
+    long_gap = _employee_transfer(ledger, number(64), date(2025, 1, 31), date(2025, 6, 10), ["2025-06"])
+    short_gap = _employee_transfer(ledger, number(65), date(2025, 1, 31), date(2025, 4, 15), ["2025-02"])
+    view = entitlement_view(ledger)
+    for pid in (long_gap, short_gap):
+        assert loads_row(dumps_row(view[str(pid)])) == view[str(pid)]
+    assert view[str(long_gap)]["employee_years"][2025]["months"]["2025-06"]["transfer_waiting"]
+    assert view[str(short_gap)]["employee_years"][2025]["months"]["2025-02"]["transfer_back_paid"]["until"] == "2025-04-14"

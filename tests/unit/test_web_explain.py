@@ -105,3 +105,18 @@ def test_duplicates_transfers_overpayments_and_the_employee_year_are_said():
     assert found["职工医保"] == "2025 年核定 3 个月，享受待遇 2 个月；应缴 900.00 元，已缴 600.00 元，欠缴 300.00 元"
     assert found["重复参保"] and found["转移接续"] == "有 1 笔转出尚未完成转入"
     assert ex["advice"] == "请联系医保经办机构清理重复参保。"
+
+
+def test_an_open_transfer_is_said_with_its_state_on_the_day():
+    """The route adds each open transfer's state (domain transfer_status on the day): the page says it."""
+    awaiting_out = {"transfer_id": "T2", "awaiting": "SENDING", "overdue": False, "overdue_working_days": 0,
+                    "due_on": date(2025, 3, 14)}
+    late_in = {"transfer_id": "T1", "awaiting": "RECEIVING", "overdue": True, "overdue_working_days": 3,
+               "due_on": date(2025, 2, 26)}
+    ex = explain_entitlement(answer(transfers=[late_in, awaiting_out], summary=summary(open_transfers=["T1"])))
+    assert lines(ex)["转移接续"] == "转移单 T1 待转入，已逾期 3 个工作日；转移单 T2 待转出（须于 2025-03-14 前办结）"
+    assert ex["advice"] == "转移接续已超过办理时限，请联系转出地和转入地医保经办机构完成转移接续。"
+    on_time = explain_entitlement(answer(transfers=[dict(late_in, overdue=False, overdue_working_days=0)],
+                                         summary=summary(open_transfers=["T1"])))
+    assert lines(on_time)["转移接续"] == "转移单 T1 待转入（须于 2025-02-26 前办结）"
+    assert on_time["advice"] == "请联系转出地和转入地医保经办机构完成转移接续。"

@@ -131,7 +131,7 @@ def test_entitlement_by_person_id_is_explained_in_chinese(client, grids):
     assert body["id_number"] == masked(grids["subsidised"]) and body["covered"] is False
     by_id = client.get(person_path(grids["subsidised"], "/entitlement"), params={"year": 2025, "on": first["day"]},
                        headers=CLERK).json()
-    assert {k: v for k, v in body.items() if k not in ("id_number", "explanation")} == \
+    assert {k: v for k, v in body.items() if k not in ("id_number", "explanation", "transfers")} == \
         {k: v for k, v in by_id.items() if k != "id_number"}
     explanation = body["explanation"]
     assert explanation["headline"] == "2025-03-01：2025 年参保费未缴清，不能享受医保待遇"
@@ -179,3 +179,50 @@ def test_a_grid_worker_of_grid_a_is_refused_grid_b_in_json_and_files(client, gri
     assert r.json()["code"] == "SCOPE_FORBIDDEN"
     assert f"你没有网格 {GRID_B} 的权限" in r.json()["message"]
     assert client.get(f"/grids/{GRID_A}/{suffix}", params=PERIOD, headers=GRID_WORKER_A).status_code == 200
+
+
+# ------------------------------------------------------------------ open and overdue transfers
+def transfer_out(client, n: str, day: str, tid: str = "ZY-WEB-1") -> None:
+    r = client.post(person_path(n, "/transfers/out"), headers=CLERK, json={
+        "transfer_id": tid, "counterpart_region": "610921", "effective_date": day})
+    assert r.status_code == 201, r.json()
+
+
+def test_the_gap_list_says_where_an_open_transfer_stands_on_its_day(client, grids):
+    """An out half on Monday 12 May 2025 leaves the receiving region 5 working days (to Monday 19 May,
+    no holiday between): on 16 May it is 待转入; on Wednesday 21 May it is overdue by 2 working days
+    (20 and 21 May). The state is computed when the list is read, for the list's day."""
+    transfer_out(client, grids["unpaid"], "2025-05-12")
+
+    def line(as_of: str) -> dict:
+        gaps = client.get(f"/grids/{GRID_A}/gaps", params={"year": 2025, "as_of": as_of}, headers=GRID_WORKER_A)
+        assert gaps.status_code == 200, gaps.json()
+        return next(g for g in gaps.json()["gaps"] if g["id_number"] == masked(grids["unpaid"]))
+
+    early = line("2025-05-16")
+    assert early["reason"] == "TRANSFER_INCOMPLETE"
+    assert [(t["transfer_id"], t["label"], t["overdue"], t["due_on"]) for t in early["transfers"]] == \
+        [("ZY-WEB-1", "待转入", False, "2025-05-19")]
+    late = line("2025-05-21")
+    assert [(t["label"], t["overdue"], t["overdue_working_days"]) for t in late["transfers"]] == \
+        [("待转入，已逾期 2 个工作日", True, 2)]
+    assert "已超期 2 个工作日" in late["transfers"][0]["explanation"]
+    # Nobody else in the grid has an open transfer.
+    gaps = client.get(f"/grids/{GRID_A}/gaps", params={"year": 2025, "as_of": "2025-05-21"},
+                      headers=GRID_WORKER_A).json()["gaps"]
+    assert [g["transfers"] for g in gaps if g["id_number"] != masked(grids["unpaid"])] == [[]] * (len(gaps) - 1)
+
+
+def test_the_person_panel_explains_an_overdue_transfer(client, grids, system):
+    transfer_out(client, grids["unpaid"], "2025-05-12")
+    person_id = str(system.ledger.person_id("RESIDENT_ID", grids["unpaid"]))
+    on_time = client.get(f"/entitlements/{person_id}", params={"year": 2025, "on": "2025-05-16"},
+                         headers=GRID_WORKER_A).json()
+    lines = {line["topic"]: line["text"] for line in on_time["explanation"]["lines"]}
+    assert lines["转移接续"] == "转移单 ZY-WEB-1 待转入（须于 2025-05-19 前办结）"
+    late = client.get(f"/entitlements/{person_id}", params={"year": 2025, "on": "2025-05-23"},
+                      headers=GRID_WORKER_A).json()
+    lines = {line["topic"]: line["text"] for line in late["explanation"]["lines"]}
+    assert lines["转移接续"] == "转移单 ZY-WEB-1 待转入，已逾期 4 个工作日"
+    assert late["transfers"][0]["overdue_working_days"] == 4
+    assert late["explanation"]["advice"].startswith("转移接续已超过办理时限")

@@ -111,8 +111,9 @@ def _advice(answer: Mapping[str, Any], ry: Mapping[str, Any] | None, on: str, su
         return None
     if (ry and ry.get("duplicate_enrollment")) or summary.get("duplicate_enrollment"):
         advice = "请联系医保经办机构清理重复参保。"
-    elif summary.get("open_transfers"):
-        advice = "请联系转出地和转入地医保经办机构完成转移接续。"
+    elif answer.get("transfers") or summary.get("open_transfers"):
+        late = any(t.get("overdue") for t in answer.get("transfers") or [])
+        advice = ("转移接续已超过办理时限，" if late else "") + "请联系转出地和转入地医保经办机构完成转移接续。"
     elif _in_waiting(ry, on):
         advice = "已缴费，等待期满后自动享受待遇；等待期内发生的医疗费用医保基金不予支付。"
     elif ry and (ry.get("outstanding_fen") or 0) > 0:
@@ -161,7 +162,12 @@ def explain_entitlement(answer: Mapping[str, Any]) -> dict[str, Any]:
         lines.append(_line("职工医保", text))
     if (ry and ry.get("duplicate_enrollment")) or summary.get("duplicate_enrollment"):
         lines.append(_line("重复参保", "同时存在两条有效的参保登记，需经办机构清理"))
-    if summary.get("open_transfers"):
+    if answer.get("transfers"):  # each open transfer's state on the day, computed when read
+        lines.append(_line("转移接续", "；".join(
+            f"转移单 {t['transfer_id']} {t.get('label') or labels.transfer_state(t)}"
+            + (f"（须于 {_day(t.get('due_on'))} 前办结）" if t.get("due_on") and not t.get("overdue") else "")
+            for t in answer["transfers"])))
+    elif summary.get("open_transfers"):
         lines.append(_line("转移接续", f"有 {len(summary['open_transfers'])} 笔转出尚未完成转入"))
     if answer.get("policy_version"):
         lines.append(_line("政策依据", f"政策版本 {answer['policy_version']}"))

@@ -4,6 +4,8 @@ The codes stay English in the API; these are only how a page or a spreadsheet sa
 """
 from __future__ import annotations
 
+from typing import Any
+
 from ledger.domain.places import ANKANG_REGIONS
 from ledger.policy.model import SUBSIDY_CATEGORIES, WAITING_EXEMPTIONS
 from projections.coverage_gaps import REASON_LABELS
@@ -62,6 +64,18 @@ def region(code: str | None) -> str:
     return f"{code} {name}" if name and len(code) == 6 else code
 
 
+AWAITING = {"SENDING": "待转出", "RECEIVING": "待转入"}
+
+
+def transfer_state(state: dict[str, Any]) -> str:
+    """An open transfer's state as the grid worker reads it: ``待转出`` / ``待转入``, or, past its time
+    limit, ``待转入，已逾期 N 个工作日`` (N from the domain's transfer_status, on the day asked about)."""
+    text = AWAITING.get(state.get("awaiting") or "", state.get("awaiting") or "")
+    if state.get("overdue"):
+        text += f"，已逾期 {state.get('overdue_working_days')} 个工作日"
+    return text
+
+
 def yuan(fen: int | None) -> str:
     """Integer fen as yuan text with two decimals (``40000`` -> ``400.00``), without floats."""
     if fen is None:
@@ -71,5 +85,5 @@ def yuan(fen: int | None) -> str:
     return f"{sign}{whole}.{cents:02d}"
 
 
-__all__ = ["END_REASONS", "ID_TYPES", "SCHEMES", "end_reason", "id_type", "reason", "region", "scheme",
-           "subsidy_category", "waiting_exemption", "yuan"]
+__all__ = ["AWAITING", "END_REASONS", "ID_TYPES", "SCHEMES", "end_reason", "id_type", "reason", "region", "scheme",
+           "subsidy_category", "transfer_state", "waiting_exemption", "yuan"]

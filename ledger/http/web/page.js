@@ -315,7 +315,12 @@
         g.subsidised ? el("span", { class: "badge", text: "资助参保对象" + (category ? " · " + category : "") }) : null),
       el("td", { "data-label": "证件号码" }, el("span", { class: "idno", text: g.id_number || "—" })),
       el("td", { "data-label": "网格", text: g.grid_code }),
-      el("td", { "data-label": "原因" }, el("span", { class: "reason " + g.reason, text: g.label || g.reason })),
+      el("td", { "data-label": "原因" }, el("span", { class: "reason " + g.reason, text: g.label || g.reason }),
+        // Each open transfer's state on the list's day (待转出 / 待转入 / 已逾期 N 个工作日), from the server.
+        ...(g.transfers || []).map((t) => el("span", {
+          class: "transfer" + (t.overdue ? " overdue" : ""), "data-transfer-id": t.transfer_id,
+          title: t.explanation || "", text: "转移单 " + t.transfer_id + "：" + t.label,
+        }))),
       el("td", { class: "num", "data-label": "欠缴（元）", text: yuan(g.outstanding_fen) }),
       el("td", { class: "open" }, el("button", { type: "button", class: "secondary", text: "查看待遇" })));
     tr.addEventListener("click", () => openPerson(g.person_id, tr));
