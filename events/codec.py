@@ -746,7 +746,7 @@ def _compile_accepts(schema: Any, named: Mapping[str, Any]) -> Callable[[Any], b
     the publisher's Avro encode). The predicate decides the common case with exact type
     tests on a tree of closures; it may say False for a value the full check would accept
     (a ``str`` subclass, a UUID given as text, a ``Mapping`` that is not a ``dict``,
-    floats, bytes): the caller then runs :func:`_check`, so what is accepted and every
+    floats, a ``bytearray``, fixed): the caller then runs :func:`_check`, so what is accepted and every
     error message stay :func:`_check`'s. It must never say True where :func:`_check` raises.
     """
     if isinstance(schema, str):
@@ -786,6 +786,8 @@ def _compile_accepts(schema: Any, named: Mapping[str, Any]) -> Callable[[Any], b
         if logical == "uuid":
             return lambda value: type(value) is UUID
         return lambda value: type(value) is str
+    if kind == "bytes" and logical is None:  # (a decimal and bytearray values: the full check)
+        return lambda value: type(value) is bytes
     if kind == "enum":
         symbols = frozenset(schema["symbols"])
         return lambda value: type(value) is str and value in symbols

@@ -174,10 +174,11 @@ _RINGS: dict[tuple[str | None, ...], KeyRing] = {}
 def deployment_keys() -> KeyRing:
     """The deployment's key ring (:meth:`KeyRing.from_env`), built once per key configuration
     (the publisher encodes thousands of events a second)."""
-    from ledger.config import state_dir
-
-    config = tuple(os.environ.get(k) for k in ("CIPHER_KEY", "LEDGER_CIPHER_KEY", "LEDGER_CIPHER_KEYS_OLD",
-                                               "LEDGER_PERSISTENCE")) + (str(state_dir()),)
+    # The variables the ring depends on, as they are (LEDGER_STATE_DIR: where a generated key lives, see
+    # ledger.config.state_dir): no Path built per call (the publisher asks once per Registered event).
+    get = os.environ.get
+    config = (get("CIPHER_KEY"), get("LEDGER_CIPHER_KEY"), get("LEDGER_CIPHER_KEYS_OLD"), get("LEDGER_PERSISTENCE"),
+              get("LEDGER_STATE_DIR"))
     ring = _RINGS.get(config)
     if ring is None:
         ring = _RINGS[config] = KeyRing.from_env()

@@ -41,6 +41,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from operator import mul
 
 from ledger.domain.errors import DomainError
 
@@ -67,6 +68,7 @@ EARLIEST_BIRTH_DATE = date(1880, 1, 1)
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARS = "10X98765432"
+_ASCII_ZERO_WEIGHT = ord("0") * sum(_WEIGHTS)
 
 # GB/T 2260 province-level prefixes that appear in resident ID address codes.
 # 71 (Taiwan), 81 (Hong Kong), 82 (Macau) are not issued resident ID cards; their
@@ -121,7 +123,8 @@ def resident_id_check_char(first17: str) -> str:
     """Check character of a GB 11643 number (ISO 7064 MOD 11-2) from its first 17 digits."""
     if len(first17) != 17 or not first17.isdigit() or not first17.isascii():
         raise ValueError("the check character is computed from exactly 17 digits")
-    total = sum(int(c) * w for c, w in zip(first17, _WEIGHTS))
+    # ASCII digits are their value + 48: the weighted sum of the bytes, less 48 times the weights' sum (in C).
+    total = sum(map(mul, first17.encode("ascii"), _WEIGHTS)) - _ASCII_ZERO_WEIGHT
     return _CHECK_CHARS[total % 11]
 
 
