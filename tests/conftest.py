@@ -19,6 +19,7 @@ Fixtures:
     pg_conn         function psycopg connection whose search_path is that schema
     topic_prefix    module   unique prefix "t<hex>." under which every topic of
                              infra/topics.toml exists (deleted after the module)
+    fresh_pg_ledger function a ledger on PostgreSQL in a schema of the test's own
 
 Unit tests (tests/unit) must not use these; a test that does is marked ``integration``
 automatically.
@@ -33,7 +34,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-SERVICE_FIXTURES = frozenset({"services", "kafka_bootstrap", "pg_env", "pg_conn", "topic_prefix"})
+SERVICE_FIXTURES = frozenset({"services", "kafka_bootstrap", "pg_env", "pg_conn", "topic_prefix", "fresh_pg_ledger"})
 _UNIT_DIR = Path(__file__).parent / "unit"
 
 
@@ -171,6 +172,29 @@ def pg_conn(pg_env: dict[str, str], services: dict[str, str]) -> Iterator[object
     finally:
         conn.close()
 
+
+
+@pytest.fixture
+def fresh_pg_ledger(services: dict[str, str]) -> Iterator[object]:
+    """A ledger on PostgreSQL in a schema of this test's own (created before, dropped after)."""
+    import psycopg
+    from psycopg import sql
+
+    from ledger.bootstrap import bootstrap
+    from ledger.config import Settings
+
+    schema = f"t_ledger_{uuid.uuid4().hex[:8]}"
+    kwargs = {**_pg_connect_kwargs(services), "autocommit": True}
+    with psycopg.connect(**kwargs) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    postgres = {k: v for k, v in services.items() if k.startswith("POSTGRES_")} | {"POSTGRES_SCHEMA": schema}
+    system = bootstrap(Settings(persistence="postgres", postgres=postgres, id_key=b"fresh-pg-ledger-tests"))
+    try:
+        yield system.ledger
+    finally:
+        system.close()
+        with psycopg.connect(**kwargs) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
 @pytest.fixture(scope="module")
 def topic_prefix(kafka_bootstrap: str, request: pytest.FixtureRequest) -> Iterator[str]:

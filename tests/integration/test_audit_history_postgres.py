@@ -6,35 +6,17 @@ come back from PostgreSQL exactly as from memory. Each test gets a schema of its
 """
 from __future__ import annotations
 
-import uuid
 
-import psycopg
 import pytest
-from psycopg import sql
 
-from ledger.bootstrap import bootstrap
-from ledger.config import Settings
 from tests.unit import test_audit_history as story_tests
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture()
-def ledger(services):
-    schema = f"t_audit_asof_{uuid.uuid4().hex[:8]}"
-    connect = dict(host=services["POSTGRES_HOST"], port=int(services["POSTGRES_PORT"]),
-                   dbname=services["POSTGRES_DBNAME"], user=services["POSTGRES_USER"],
-                   password=services["POSTGRES_PASSWORD"], autocommit=True)
-    with psycopg.connect(**connect) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    postgres = {k: v for k, v in services.items() if k.startswith("POSTGRES_")} | {"POSTGRES_SCHEMA": schema}
-    system = bootstrap(Settings(persistence="postgres", postgres=postgres, id_key=b"audit-history-tests"))
-    try:
-        yield system.ledger
-    finally:
-        system.close()
-        with psycopg.connect(**connect) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+def ledger(fresh_pg_ledger):
+    return fresh_pg_ledger
 
 
 story = story_tests.story

@@ -2,16 +2,11 @@
 from the notification log by event topic) and ``verify``'s transfer check, in a schema of its own."""
 from __future__ import annotations
 
-import uuid
 from datetime import date
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from ledger.audit import verify_all
-from ledger.bootstrap import bootstrap
-from ledger.config import Settings
 from ledger.domain.errors import DomainError
 from ledger.domain.identity import make_resident_id
 from ledger.records import Provenance
@@ -23,21 +18,8 @@ CLERK = Provenance(source="api", user="clerk01", request_id="req-1")
 
 
 @pytest.fixture()
-def ledger(services):
-    schema = f"t_transfers_{uuid.uuid4().hex[:8]}"
-    connect = dict(host=services["POSTGRES_HOST"], port=int(services["POSTGRES_PORT"]),
-                   dbname=services["POSTGRES_DBNAME"], user=services["POSTGRES_USER"],
-                   password=services["POSTGRES_PASSWORD"], autocommit=True)
-    with psycopg.connect(**connect) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    postgres = {k: v for k, v in services.items() if k.startswith("POSTGRES_")} | {"POSTGRES_SCHEMA": schema}
-    system = bootstrap(Settings(persistence="postgres", postgres=postgres, id_key=b"transfers-tests"))
-    try:
-        yield system.ledger
-    finally:
-        system.close()
-        with psycopg.connect(**connect) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+def ledger(fresh_pg_ledger):
+    return fresh_pg_ledger
 
 
 def employee(ledger, seq, balance_fen):
