@@ -19,13 +19,15 @@ EVENTS = "ledger.events.v1"
 FEED = Provenance(source="kafka", topic="tax.payments.v1", partition=0, offset=1)
 
 
-def pay(system, seq: int, voucher: str) -> None:
+def pay(system, seq: int, voucher: str) -> str:
+    """A payment for the resident ``seq`` of 610902 (voucher ``voucher``), from the tax feed; the person's id."""
     number = make_resident_id("610902", date(1990, 1, 1), seq)
     system.ledger.record_tax_record(TaxPaymentRecord(
         voucher_no=voucher, tax_office="16109020000", id_type="RESIDENT_ID", id_number=number, name="李雷",
         region_code="610902", levy_item="RESIDENT", period_start=date(2025, 1, 1), period_end=date(2025, 12, 31),
         amount_fen=40000, paid_at=datetime(2024, 10, 8, 1, 30, tzinfo=timezone.utc),
     ), provenance=FEED)
+    return str(system.ledger.person_id("RESIDENT_ID", number))
 
 
 @pytest.fixture()

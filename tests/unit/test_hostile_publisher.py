@@ -7,8 +7,6 @@ the reason, and a run with a fixed encoder publishes the held events, in order, 
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
-
 import pytest
 
 from consumers.publisher import HELD_BEHIND, PublisherState
@@ -16,21 +14,9 @@ from events.ledger_events import decode_event, encode_event
 from ledger.bootstrap import bootstrap, ledger_publisher
 from ledger.config import Settings
 from ledger.domain.errors import DomainError
-from ledger.domain.identity import make_resident_id
-from ledger.records import Provenance, TaxPaymentRecord
+from tests.unit.test_consumers_publisher import pay
 
 EVENTS = "ledger.events.v1"
-FEED = Provenance(source="kafka", topic="tax.payments.v1", partition=0, offset=1)
-
-
-def pay(system, seq: int, voucher: str) -> str:
-    number = make_resident_id("610902", date(1990, 1, 1), seq)
-    system.ledger.record_tax_record(TaxPaymentRecord(
-        voucher_no=voucher, tax_office="16109020000", id_type="RESIDENT_ID", id_number=number, name="李雷",
-        region_code="610902", levy_item="RESIDENT", period_start=date(2025, 1, 1), period_end=date(2025, 12, 31),
-        amount_fen=40000, paid_at=datetime(2024, 10, 8, 1, 30, tzinfo=timezone.utc),
-    ), provenance=FEED)
-    return str(system.ledger.person_id("RESIDENT_ID", number))
 
 
 def refusing(person: str, *, from_version: int = 1):
