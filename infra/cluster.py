@@ -306,16 +306,7 @@ cluster_name = '{_app_name(node)}'
 # Used only while this node is a standby (standby.signal present): stream from the other node.
 primary_conninfo = '{conninfo}'
 """
-    for name, text in (("cluster.conf", conf), ("pg_hba.conf", _HBA)):
-        path = data / name
-        stack._write_private(path, text, 0o600)
-        if not user.is_self:
-            os.chown(path, user.uid, user.gid)
-    main_conf = data / "postgresql.conf"
-    include = "include_if_exists = 'cluster.conf'"
-    if include not in main_conf.read_text():
-        with main_conf.open("a") as f:
-            f.write(f"{include}\n")
+    stack._pg_install_config(data, user, "cluster.conf", conf, hba=_HBA)
 
 
 def _pg_env_pw(user: stack._PgUser, password: str) -> dict[str, str]:

@@ -1036,16 +1036,23 @@ max_wal_size = 512MB
 log_min_messages = warning
 log_line_prefix = '%m [%p] %q%u@%d '
 """
-    for name, text in (("ledger.conf", conf), ("pg_hba.conf", _HBA)):
-        path = data / name
+    _pg_install_config(data, user, "ledger.conf", conf, preamble="\n# Local ledger stack settings (infra/stack.py)\n")
+
+
+def _pg_install_config(data: Path, user: _PgUser, name: str, conf: str, *, hba: str = _HBA,
+                       preamble: str = "") -> None:
+    """Our settings file ``name`` and ``pg_hba.conf`` (``hba``) in the data dir (private, owned by the
+    server's user), and an ``include_if_exists`` of ``name`` at the end of ``postgresql.conf`` (once)."""
+    for file_name, text in ((name, conf), ("pg_hba.conf", hba)):
+        path = data / file_name
         _write_private(path, text, 0o600)
         if not user.is_self:
             os.chown(path, user.uid, user.gid)
     main_conf = data / "postgresql.conf"
-    include = "include_if_exists = 'ledger.conf'"
+    include = f"include_if_exists = '{name}'"
     if include not in main_conf.read_text():
         with main_conf.open("a") as f:
-            f.write(f"\n# Local ledger stack settings (infra/stack.py)\n{include}\n")
+            f.write(f"{preamble}{include}\n")
 
 
 def _pg_initdb(cfg: StackConfig, root: Path, bindir: Path, user: _PgUser, su_password: str,
