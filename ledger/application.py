@@ -19,7 +19,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
@@ -1191,14 +1191,14 @@ class Ledger(Application):
                          "overdue_working_days": state.overdue_working_days, "explanation": state.explanation})
         return rows
 
-    def open_transfers_of(self, person_ids: Iterable[UUID], today: date) -> dict[str, list[dict[str, Any]]]:
-        """:meth:`open_transfer_states` of several persons (loaded in one go), only those with an open one."""
+    def open_transfers_of(self, persons: Mapping[str, Any], today: date) -> dict[str, list[dict[str, Any]]]:
+        """:meth:`open_transfer_states` of several loaded persons (by id text), only those with an open one."""
         out = {}
-        for pid, person in load_aggregates(self, list(person_ids)).items():
+        for pid, person in persons.items():
             if isinstance(person, Person) and person.transfers:
                 states = self.open_transfer_states(person, today)
                 if states:
-                    out[str(pid)] = states
+                    out[pid] = states
         return out
 
     def credit_account(

@@ -33,6 +33,8 @@ CATCH_UP_ENV = "LEDGER_API_CATCH_UP"
 class ReadQueries(Protocol):
     """What the routes ask of the read side."""
 
+    def persons(self, person_ids: list[str]) -> dict[str, Any]: ...
+
     def identities(self, person_ids: list[str]) -> dict[str, tuple[str, str, str]]: ...
 
     def entitlement(self, person_id: UUID, *, year: int, on: date) -> dict[str, Any]: ...
@@ -77,9 +79,12 @@ class ViewReads:
                 log.info("views_caught_up_elsewhere", message=e.message)
 
     # ------------------------------------------------------------ people
+    def persons(self, person_ids: list[str]) -> dict[str, Any]:
+        """The persons of the ledger with these ids (loaded in one go), by id text."""
+        return {str(pid): p for pid, p in load_aggregates(self.ledger, [UUID(p) for p in person_ids]).items()}
+
     def identities(self, person_ids: list[str]) -> dict[str, tuple[str, str, str]]:
-        persons = load_aggregates(self.ledger, [UUID(p) for p in person_ids])
-        return {str(pid): (p.id_type, p.id_number, p.name) for pid, p in persons.items()}
+        return identities_of(self.persons(person_ids))
 
     def entitlement(self, person_id: UUID, *, year: int, on: date) -> dict[str, Any]:
         self.catch_up()
@@ -132,4 +137,9 @@ class ViewReads:
         return self.queries.quarantined()
 
 
-__all__ = ["CATCH_UP_ENV", "ReadQueries", "ViewReads"]
+def identities_of(persons: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
+    """ID type, ID number and name of loaded persons, by id text."""
+    return {pid: (p.id_type, p.id_number, p.name) for pid, p in persons.items()}
+
+
+__all__ = ["CATCH_UP_ENV", "ReadQueries", "ViewReads", "identities_of"]

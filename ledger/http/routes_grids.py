@@ -18,6 +18,7 @@ from ledger.http import deps
 from ledger.http.access import check_arrears_read, clerk_arrears
 from ledger.http.auth import Principal, Role
 from ledger.http.models import ErrorOut, IsoDate
+from ledger.http.read_model import identities_of
 from ledger.http.routes_persons import today
 from ledger.log import get_logger, mask_id_number
 from projections.coverage_gaps import evaluation_day
@@ -67,15 +68,13 @@ def shown(request: Request, rows: list[dict[str, Any]], who: Principal,
     """Rows with who they are: ID type, ID number (masked unless the caller may see it in full), name;
     with ``as_of``, also ``transfers``: each open transfer's state on that day (待转出 / 待转入 / 已逾期
     N 个工作日, computed by the domain's transfer_status when read, never stored)."""
-    people = request.app.state.reads.identities(sorted({r["person_id"] for r in rows}))
+    persons = request.app.state.reads.persons(sorted({r["person_id"] for r in rows}))
+    people = identities_of(persons)
     transfers = {}
     if as_of is not None:
-        from uuid import UUID
-
         from ledger.http.web import labels
 
-        transfers = request.app.state.system.ledger.open_transfers_of(
-            [UUID(r["person_id"]) for r in rows if r.get("person_id")], as_of)
+        transfers = request.app.state.system.ledger.open_transfers_of(persons, as_of)
         for states in transfers.values():
             for t in states:
                 t["label"] = labels.transfer_state(t)
