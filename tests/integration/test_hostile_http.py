@@ -123,6 +123,9 @@ class HealthProbe:
     """Asks ``/health`` every 20 ms from a process of its own (so the attackers' threads do not
     slow the probe itself) until stopped; keeps each answer's status and latency."""
 
+    #: The probe runs at least this long, so that an attack refused faster than ten probes still gets ten.
+    MIN_SECONDS = 0.5
+
     def __init__(self, url: str, directory: Path) -> None:
         self.stop_file = directory / f"stop-{time.monotonic_ns()}"
         self.process = subprocess.Popen([sys.executable, "-c", PROBE, url, str(self.stop_file)],
@@ -133,9 +136,11 @@ class HealthProbe:
     def __enter__(self) -> HealthProbe:
         first = self.process.stdout.readline()  # the probe runs before the attack starts
         assert first.startswith("200 "), first
+        self.started = time.monotonic()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        time.sleep(max(0.0, self.started + self.MIN_SECONDS - time.monotonic()))
         self.stop_file.touch()
         out, _ = self.process.communicate(timeout=30)
         for line in out.splitlines():

@@ -85,7 +85,8 @@ def test_an_encrypted_store_is_decoded_the_fast_way_to_the_same_events(county):
     assert is_plain_json_mapper(mapper)  # the fast way is taken
     for s in county.ledger.recorder.select_notifications(1, 50):
         encrypted = mapper.to_stored_event(plain.to_domain_event(s))
-        assert encrypted.state != s.state and b"{" not in encrypted.state[:1]
+        # No clear JSON left (the first byte of a ciphertext may happen to be "{": 1 in 256).
+        assert encrypted.state != s.state and b'"originator_topic"' not in encrypted.state
         assert vars(row_decoder(mapper)(*_columns(encrypted))) == vars(plain.to_domain_event(s))
     damaged = encrypted.state[:-1] + bytes([encrypted.state[-1] ^ 1])
     with pytest.raises(ValueError, match="damaged"):
