@@ -416,7 +416,7 @@ def _pct(bp: int | None) -> str:
 
 
 def _report(system: Any, county: Any, queries: Any, published: int) -> dict[str, Any]:
-    from projections.coverage_gaps import REASON_LABELS
+    from ledger.domain.gaps import REASON_LABELS
 
     year = county.coverage_year
     as_of = county.as_of
@@ -438,7 +438,7 @@ def _report(system: Any, county: Any, queries: Any, published: int) -> dict[str,
     gaps: list[dict[str, Any]] = []
     for code in rates["townships"]:
         gaps.extend(queries.gap_list(code, year, as_of))
-    from projections.coverage_gaps import REASONS
+    from ledger.domain.gaps import REASONS
 
     gaps.sort(key=lambda r: (REASONS.index(r["reason"]), r["grid_code"], r["person_id"]))
     subsidised_missing = [g for g in gaps if g["reason"] == "SUBSIDISED_NOT_COVERED"]

@@ -1,6 +1,6 @@
 """Read models (projections) of the ledger: pure folds of person events into plain-data views.
 
-* :mod:`projections.history` -- the per-person fold every view starts from (idempotent);
+* :mod:`ledger.domain.history` -- the per-person fold every view starts from (idempotent);
 * :mod:`projections.entitlement` -- 待遇资格: coverage per person and year, ``covered_on``;
 * :mod:`projections.arrears` -- 欠费: dues past their due date, late fees;
 * :mod:`projections.coverage_gaps` -- 应保尽保: who in a grid is not covered and why, rates;

@@ -1,6 +1,6 @@
 """View rows as JSON text that reads back *exactly* (the storage format of the view stores).
 
-A view row is plain data (see :mod:`projections.history`): dicts, lists, str, int,
+A view row is plain data (see :mod:`ledger.domain.history`): dicts, lists, str, int,
 bool, None, plus ``date``, aware ``datetime``, tuples (coverage periods, paid steps)
 and dicts keyed by int (coverage years). Plain ``json`` would turn dates into text,
 tuples into lists and ``2025`` into ``"2025"``, and ``(a, b) != [a, b]`` in Python,

@@ -1,6 +1,6 @@
 """Coverage-gap spells: a person's gap-list line as a step function of the day (pure).
 
-:func:`projections.coverage_gaps.person_gap` answers for one evaluation day: does the
+:func:`ledger.domain.gaps.person_gap` answers for one evaluation day: does the
 person live in a grid, are they covered, and if not, why. A grid worker's list asks
 that of thousands of people at once, for any day; folding the whole entitlement row
 of each at query time is far too slow. But the answer only changes on days the row
@@ -12,7 +12,7 @@ an enrollment -- two in force make a duplicate --, either half of a transfer...)
 (for anyone with employee-scheme months) the first of every month with an employee
 month row and of the month after it -- the answer is constant. :func:`gap_spells`
 evaluates ``person_gap`` once per breakpoint, with the pure function itself (its
-:class:`~projections.coverage_gaps.YearLines` form, which looks up once what does
+:class:`~ledger.domain.gaps.YearLines` form, which looks up once what does
 not depend on the day), and merges equal neighbours into spells ``[valid_from,
 valid_until]``. The dates taken are the ones those rules compare the day with
 (:func:`gap_dates`), not every date of the row: an assessment's due date, a subsidy's
@@ -44,7 +44,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any, Iterable
 
-from projections.coverage_gaps import LINE_KEYS, REASONS, YearLines
+from ledger.domain.gaps import LINE_KEYS, REASONS, YearLines
 
 DAY = timedelta(days=1)
 DAY_PLACEHOLDER = "{day}"
@@ -72,7 +72,7 @@ def row_dates(value: Any, out: set[date] | None = None) -> set[date]:
 
 
 def gap_dates(row: dict[str, Any], year: int | None = None) -> set[date]:
-    """The days on which :func:`~projections.coverage_gaps.person_gap` may change its answer (for ``year``).
+    """The days on which :func:`~ledger.domain.gaps.person_gap` may change its answer (for ``year``).
 
     Every date the rules compare the evaluation day with: residence records (who lives
     where), every enrollment's start and end (in force, employee scheme, duplicates),
@@ -377,7 +377,7 @@ def _month_template(detail: str, first: date, last: date, mode: str) -> str | No
 def gap_spells(row: dict[str, Any], years: Iterable[int], policies: Any) -> list[dict[str, Any]]:
     """The spells of every year in ``years`` for one entitlement row (see the module docstring).
 
-    A spell is the gap line of :func:`~projections.coverage_gaps.person_gap` without
+    A spell is the gap line of :func:`~ledger.domain.gaps.person_gap` without
     ``day``, plus ``valid_from`` and ``valid_until`` (both inclusive), ``reason_rank``
     (the reason's place in ``REASONS``, None when covered) and ``detail_mode``
     (``"fixed"``; ``"day"``: ``detail`` holds ``{day}`` for the evaluation day;

@@ -66,9 +66,9 @@ from ledger.domain.errors import DomainError
 from ledger.gc_tuning import few_collections
 from ledger.log import get_logger
 
-from projections.arrears import due_rows
+from ledger.domain.arrears import due_rows
 from projections.entitlement import EntitlementProjection
-from projections.history import ProjectionError, event_type, fold_many, person_key, value
+from ledger.domain.history import event_type, fold_many, person_key, ProjectionError, value
 from projections.progress import ProgressBar
 from projections.sources import Batch, Source
 from projections.store import (
@@ -239,7 +239,7 @@ class ProjectionRunner:
     def person_changes(self, events: Iterable[Any]) -> tuple[list[PersonViews], int]:
         """The rows to write for a batch of events: (changed persons, person events seen).
 
-        Raises :class:`~projections.history.ProjectionError` (``EVENT_GAP``,
+        Raises :class:`~ledger.domain.history.ProjectionError` (``EVENT_GAP``,
         ``EVENT_MISMATCH``) when the events cannot be applied; nothing is written then.
         """
         changes, _, seen = self._changes(events)

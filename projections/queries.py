@@ -36,8 +36,10 @@ from ledger.domain.places import parse_grid_code, validate_region_code
 from ledger.policy.model import bp_text
 
 from projections.arrears import arrears_list, sort_arrears
-from projections.coverage_gaps import REASONS, evaluation_day, rate_bp
-from projections.entitlement import Decision, EntitlementProjection, row_covered_on
+from ledger.domain.gaps import evaluation_day, REASONS
+from projections.coverage_gaps import rate_bp
+from ledger.domain.coverage import Decision, row_covered_on
+from projections.entitlement import EntitlementProjection
 from projections.gap_spells import line_on
 from projections.projector import PolicyCache, coverage_years, policy_fingerprint
 from projections.store import StoreError, ViewStore

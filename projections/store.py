@@ -10,7 +10,7 @@ Tables (all ``view_*``; in PostgreSQL in the configured schema)::
 
     view_rows            (projection, person_id) -> version, state
         one row per person (projection ``history``): the person's folded history
-        (projections.history), from which the entitlement row and the arrears row are
+        (ledger.domain.history), from which the entitlement row and the arrears row are
         derived, exactly as the fold returned it (JSON text of projections.codec: dates
         as ISO text, reads back equal; stored as text, see below). The derived
         figures are not stored a second time: a lookup derives
@@ -22,7 +22,7 @@ Tables (all ``view_*``; in PostgreSQL in the configured schema)::
     view_entitlement_years  (person_id, year) -> region_code, grid_code, township_code,
         enrollment_state, subsidised, subsidy_category, due_fen, net_paid_fen,
         outstanding_fen, funded, insured, coverage_start, coverage_end, waiting_until,
-        policy_version               (one resident coverage year, see entitlement.derive)
+        policy_version               (one resident coverage year, see ledger.domain.coverage.derive)
     view_coverage_spells (person_id, year, valid_from) -> valid_until, region_code,
         township_code, grid_code, covered, reason, reason_rank, subsidised,
         subsidy_category, outstanding_fen, scheme, policy_version, detail, detail_mode,
@@ -66,7 +66,7 @@ from ledger.domain.errors import DomainError
 from ledger.log import mask_id_number
 
 from projections.codec import dumps_row, loads_row
-from projections.coverage_gaps import REASON_LABELS
+from ledger.domain.gaps import REASON_LABELS
 from projections.gap_spells import gap_spells
 from projections.pg import LockedStatements, connect_in_schema
 

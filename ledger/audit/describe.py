@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ledger.policy.model import fen_text
-from projections.entitlement import region_label
+from ledger.domain.coverage import region_label
 
 SCHEME_WORDS = {"RESIDENT": "resident scheme (城乡居民)", "EMPLOYEE": "employee scheme (职工)"}
 SUBSIDY_WORDS = {

@@ -15,7 +15,7 @@ person covered on day D?" as known at T and as known now.
 
 Nothing here computes a rule. Every state is the pure projection
 (:class:`projections.entitlement.EntitlementProjection`: the history fold of
-:mod:`projections.history`, then ``derive``) applied to the events one at a time;
+:mod:`ledger.domain.history`, then ``derive``) applied to the events one at a time;
 the figures shown are that projection's own. The events are read once
 (``ledger.events.get``: events, never snapshots) and folded in memory.
 """
@@ -32,7 +32,8 @@ from eventsourcing.persistence import MapperDeserialisationError
 from ledger.domain.errors import DomainError, NotFound
 from ledger.domain.person import BUSINESS_TZ, Person, business_date
 from ledger.log import mask_id_number
-from projections.entitlement import EntitlementProjection, row_covered_on
+from projections.entitlement import EntitlementProjection
+from ledger.domain.coverage import row_covered_on
 from projections.projector import PolicyCache
 
 from ledger.audit.describe import describe, document, provenance_line

@@ -21,7 +21,7 @@ from ledger.http.models import ErrorOut, IsoDate
 from ledger.http.read_model import identities_of
 from ledger.http.routes_persons import today
 from ledger.log import get_logger, mask_id_number
-from projections.coverage_gaps import evaluation_day
+from ledger.domain.gaps import evaluation_day
 
 log = get_logger("ledger.http.grids")
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from ledger.domain.person import business_date
 
-from projections.history import ProjectionError, event_type, value
+from ledger.domain.history import event_type, ProjectionError, value
 from projections.reconciliation.model import LedgerPayment
 
 PAYMENT_EVENTS = frozenset({"ContributionPaid", "ContributionRefunded", "ContributionReversed"})

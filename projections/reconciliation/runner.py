@@ -25,7 +25,7 @@ from typing import Any
 
 from ledger.log import get_logger
 
-from projections.history import event_type
+from ledger.domain.history import event_type
 from projections.reconciliation.ledger_side import PAYMENT_EVENTS, original_keys, payment_rows
 from projections.reconciliation.service import Reconciler
 from projections.reconciliation.store import ReconciliationStore

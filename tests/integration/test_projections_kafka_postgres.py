@@ -29,7 +29,7 @@ from ledger.simulation.county import generate_county
 from projections.arrears import ArrearsProjection
 from projections.coverage_gaps import gap_list
 from projections.entitlement import EntitlementProjection
-from projections.history import person_key
+from ledger.domain.history import person_key
 from projections.projector import ProjectionRunner, rebuild, stored_rows
 from projections.queries import ViewQueries
 from projections.runner import rebuild as pure_rebuild

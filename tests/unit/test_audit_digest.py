@@ -13,7 +13,7 @@ from ledger.domain.chain import event_digest
 from ledger.domain.feed_rejection import FeedRejection
 from ledger.domain.identity import make_resident_id
 from ledger.records import Provenance, ResidentRecord, StatusRecord, TaxPaymentRecord
-from projections.history import PERSON_EVENT_TYPES
+from ledger.domain.history import PERSON_EVENT_TYPES
 
 HANBIN = "610902"
 API = Provenance(source="api", user="clerk01", request_id="req-1")

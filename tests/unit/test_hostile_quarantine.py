@@ -246,7 +246,7 @@ def test_a_rebuild_releases_a_fixed_person(ledger, store, failing_for):
 
 def test_a_gap_in_the_event_stream_still_stops_the_batch(ledger, store):
     """EVENT_GAP is not one person's data (events are missing): nothing written, as before."""
-    from projections.history import ProjectionError
+    from ledger.domain.history import ProjectionError
     from projections.sources import Batch
     from tests.unit.projection_support import log_events
 

@@ -12,15 +12,8 @@ from datetime import date
 import pytest
 
 from ledger.simulation.county import GAP_REASONS
-from projections.coverage_gaps import (
-    PRECEDENCE,
-    REASON_LABELS,
-    REASONS,
-    coverage_rates,
-    gap_list,
-    gap_reason,
-    rate_bp,
-)
+from ledger.domain.gaps import gap_reason, PRECEDENCE, REASON_LABELS, REASONS
+from projections.coverage_gaps import coverage_rates, gap_list, rate_bp
 from tests.unit.projection_support import (
     API,
     HANBIN,

@@ -11,7 +11,8 @@ import dataclasses
 from datetime import date, timedelta
 
 from ledger.policy import PolicyBook
-from projections.entitlement import covered_on, entitlement_rows
+from ledger.domain.coverage import covered_on
+from projections.entitlement import entitlement_rows
 from tests.unit.projection_support import (
     API,
     HANBIN,

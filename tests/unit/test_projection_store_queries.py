@@ -18,7 +18,7 @@ from ledger.config import load_settings
 from ledger.domain.errors import DomainError
 from projections import arrears as pure_arrears
 from projections import coverage_gaps as pure_gaps
-from projections.entitlement import covered_on
+from ledger.domain.coverage import covered_on
 from projections.projector import ProjectionRunner
 from projections.queries import ViewQueries
 from projections.sources import NotificationLogSource

@@ -15,7 +15,7 @@ import pytest
 from ledger.policy import PolicyBook
 from projections.arrears import ArrearsProjection
 from projections.entitlement import EntitlementProjection
-from projections.history import ProjectionError, person_key
+from ledger.domain.history import person_key, ProjectionError
 from projections.progress import ProgressBar
 from projections.projector import PolicyCache, ProjectionRunner, policy_fingerprint, rebuild, stored_rows
 from projections.runner import rebuild as pure_rebuild

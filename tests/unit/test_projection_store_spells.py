@@ -9,10 +9,10 @@ import projections.gap_spells as spells_module
 from ledger.bootstrap import bootstrap
 from ledger.config import Settings
 from ledger.simulation.county import generate_county
-from projections.coverage_gaps import person_gap
+from ledger.domain.gaps import person_gap
 from projections.entitlement import EntitlementProjection
 from projections.gap_spells import gap_spells, line_on, year_spells
-from projections.history import person_key
+from ledger.domain.history import person_key
 from projections.runner import rebuild
 from tests.unit.projection_support import log_events
 

@@ -8,7 +8,7 @@ assessments -- and checks, after every command and at the end:
 
 (a) per person, paid minus refunded (a model kept by the test) equals the net of the
     payment events in the store and equals ``paid_fen_for`` summed over the periods;
-(b) nobody is covered (``projections.entitlement.covered_on``) on a day of a resident
+(b) nobody is covered (``ledger.domain.coverage.covered_on``) on a day of a resident
     coverage year unless the net paid by that day plus the subsidy reaches the
     individual share of that year;
 (c) waiting periods are never negative (``rules.waiting_period`` over generated
@@ -39,7 +39,8 @@ from ledger.domain.person import Person
 from ledger.domain.source_record import SourceRecord
 from ledger.policy import PolicyBook, rules
 from ledger.records import Provenance, StatusRecord, TaxPaymentRecord
-from projections.entitlement import EntitlementProjection, covered_on
+from projections.entitlement import EntitlementProjection
+from ledger.domain.coverage import covered_on
 from projections.runner import rebuild
 
 HANBIN = "610902"

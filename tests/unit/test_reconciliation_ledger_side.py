@@ -9,7 +9,7 @@ from events.ledger_events import decode_event, encode_event
 from ledger.bootstrap import bootstrap
 from ledger.config import Settings
 from ledger.records import Provenance, TaxPaymentRecord
-from projections.history import ProjectionError
+from ledger.domain.history import ProjectionError
 from projections.reconciliation.ledger_side import payment_rows
 from projections.reconciliation.model import DiscrepancyClass as C
 from projections.reconciliation.runner import LedgerSideRunner

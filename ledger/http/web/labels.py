@@ -8,7 +8,7 @@ from typing import Any
 
 from ledger.domain.places import ANKANG_REGIONS
 from ledger.policy.model import SUBSIDY_CATEGORIES, WAITING_EXEMPTIONS
-from projections.coverage_gaps import REASON_LABELS
+from ledger.domain.gaps import REASON_LABELS
 
 ID_TYPES = {
     "RESIDENT_ID": "居民身份证",

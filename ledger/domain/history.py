@@ -89,22 +89,6 @@ def person_key(event: Any) -> str | None:
     return str(pid) if isinstance(pid, UUID) else (str(pid) if pid is not None else None)
 
 
-class PersonProjection:
-    """What every per-person projection shares: a view of rows keyed by person, and the policy tables."""
-
-    name = "person"
-
-    def __init__(self, policies: Any) -> None:
-        self.policies = policies
-
-    def initial(self) -> dict[str, Any]:
-        return {}
-
-    @staticmethod
-    def key(event: Any) -> str | None:
-        return person_key(event)
-
-
 def _eid(event: Any) -> str:
     return str(value(event, "event_id"))
 
