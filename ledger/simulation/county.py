@@ -475,7 +475,13 @@ class County:
 # =========================================================================== the truth rules
 def expected_outcome(person: SimPerson, *, coverage_year: int, as_of: date, region_code: str,
                      policies: Any) -> PersonTruth:
-    """The expected outcome of one person for coverage year ``Y`` as of ``as_of`` (the one place the rules live).
+    """The expected outcome of one person for coverage year ``Y`` as of ``as_of``: the test oracle.
+
+    An independent implementation of the rules, on purpose: the ledger's rules live in
+    ``ledger/domain`` (coverage.py, gaps.py, arrears.py), and this oracle writes them out a
+    second time, from the generator's own facts, so the demo's truth checks and the fault
+    suite compare two implementations instead of one with itself. Keep it independent:
+    never call ``ledger.domain.coverage`` or ``ledger.domain.gaps`` from here.
 
     Computed from the facts the generator emitted for the person (enrollments, statuses,
     assessments, payments net of refunds and reversals, transfers, registry), never from
