@@ -173,7 +173,7 @@ def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
 def read_only(bootstrap: str, topic: str, expect: int, max_records: int) -> tuple[float, float]:
     """A consumer-group member that reads every record and does nothing with it."""
     from consumers.kafka_io import KafkaSource
-    from projections.reconciliation.wiring import KAFKA_FETCH
+    from reconciliation.wiring import KAFKA_FETCH
 
     source = KafkaSource(bootstrap, group_id=f"bench-read-{uuid.uuid4().hex[:6]}", max_poll_records=max_records,
                          **KAFKA_FETCH)
@@ -193,10 +193,10 @@ def reconcile(settings: dict, schema: str, bootstrap: str, prefix: str, workers:
     from consumers.kafka_io import KafkaSink, KafkaSource, make_producer
     from consumers.runner import ConsumerRunner
     from consumers.statements import StatementConsumer, StatementsHandler
-    from projections.reconciliation.results import RESULTS_TOPIC, ResultsPublisher
-    from projections.reconciliation.service import Reconciler
-    from projections.reconciliation.store import PostgresReconciliationStore
-    from projections.reconciliation.wiring import KAFKA_FETCH
+    from reconciliation.results import RESULTS_TOPIC, ResultsPublisher
+    from reconciliation.service import Reconciler
+    from reconciliation.store import PostgresReconciliationStore
+    from reconciliation.wiring import KAFKA_FETCH
 
     store = PostgresReconciliationStore({**settings, "POSTGRES_SCHEMA": schema})
     recon = Reconciler(store)
@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     ensure_topics(bootstrap, prefix)
     try:
         with dedicated_schema(settings, "bench_recon", keep=args.keep_schema) as schema:
-            from projections.reconciliation.store import PostgresReconciliationStore
+            from reconciliation.store import PostgresReconciliationStore
 
             plan = Plan(args.lines)
             t0 = time.perf_counter()

@@ -9,12 +9,12 @@ in-process topics (:mod:`consumers.inprocess`) serve it. It differs from the led
 feed handlers in one way: what it writes is the reconciliation store, not the event
 store, so its position lives there (``recon_positions``, name
 ``<consumer>:<topic>``), written in the same transaction as the lines it read
-(:meth:`Reconciler.ingest <projections.reconciliation.service.Reconciler.ingest>`).
+(:meth:`Reconciler.ingest <reconciliation.service.Reconciler.ingest>`).
 
 Per partition-batch:
 
 1. skip what the stored position says was taken already;
-2. decode and check each record (:func:`projections.reconciliation.intake.decode_values`),
+2. decode and check each record (:func:`reconciliation.intake.decode_values`),
    in ``decode_workers`` processes when asked -- the per-record work (Avro, ID check,
    keyed person id) is most of the CPU on a large statement;
 3. ingest the batch with its position (one transaction); refused records (bad bytes,
@@ -25,7 +25,7 @@ Per partition-batch:
    between resends them on the next batch (at least once).
 
 :class:`StatementConsumer` is the long-running loop: statements, the ledger side
-(:class:`~projections.reconciliation.runner.LedgerSideRunner`), comparisons of the
+(:class:`~reconciliation.runner.LedgerSideRunner`), comparisons of the
 statements completed, the INCOMPLETE time limit, and the results to
 ``reconciliation.results.v1``.
 """
@@ -44,8 +44,8 @@ from typing import Any
 from consumers.dead_letters import seal
 from consumers.runner import BatchResult, ConsumerRunner, Message, RecordSink, dead_letter_key, dead_letter_topic
 from ledger.log import get_logger
-from projections.reconciliation.intake import decode_values
-from projections.reconciliation.service import Reconciler, Received
+from reconciliation.intake import decode_values
+from reconciliation.service import Reconciler, Received
 
 DEFAULT_CONSUMER = "ledger-tax-statements"
 #: Below this many records a batch is decoded in the consumer's own process.

@@ -213,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_http_commands(sub)
     _add_view_commands(sub)
-    from projections.reconciliation.cli import add_reconcile_commands  # reconcile show/open/summary/explain/...
+    from reconciliation.cli import add_reconcile_commands  # reconcile show/open/summary/explain/...
 
     add_reconcile_commands(sub)
     from ledger.audit.cli_commands import add_audit_commands  # history, verify (审计)

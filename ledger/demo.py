@@ -160,7 +160,7 @@ class _Pipeline:
     def produce_statements(self, statements: Iterable[Any]) -> int:
         """The daily statements as Avro, header and lines keyed by statement id; the number of records sent."""
         from events import codec, inbound
-        from projections.reconciliation.wiring import STATEMENTS_TOPIC
+        from reconciliation.wiring import STATEMENTS_TOPIC
 
         topic = self.system.topic(STATEMENTS_TOPIC)
         sent = 0
@@ -313,7 +313,7 @@ def run_pipeline(people: int, seed: int, *, env: dict[str, str] | None = None, q
 
 def _reconcile(system: Any, records: int) -> Any:
     """The reconciliation process, embedded: statements taken in, ledger side caught up from the log, compared."""
-    from projections.reconciliation.wiring import reconciler, statement_consumer
+    from reconciliation.wiring import reconciler, statement_consumer
 
     recon = reconciler(system)
     loop = statement_consumer(system, recon, max_records=5000, poll_timeout=0.2)
@@ -329,7 +329,7 @@ def _reconcile(system: Any, records: int) -> Any:
 
 def _reconciliation_report(store: Any, county: Any, sent: int) -> dict[str, Any]:
     """Per county and office: collected per the statements, recorded by the ledger, explained; open discrepancies."""
-    from projections.reconciliation.reports import county_summary, open_discrepancies
+    from reconciliation.reports import county_summary, open_discrepancies
 
     offices: dict[tuple[str, str], dict[str, Any]] = {}
     states: Counter[str] = Counter()
@@ -603,7 +603,7 @@ def _print_report(result: DemoResult) -> None:
 
 
 def _print_reconciliation(rec: dict[str, Any], table: Any) -> None:
-    from projections.reconciliation.compare import yuan
+    from reconciliation.compare import yuan
 
     def money(row: dict[str, Any], *keys: str) -> dict[str, Any]:
         return {**row, **{k[:-4]: yuan(row[k]) for k in keys}}

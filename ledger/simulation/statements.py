@@ -1,7 +1,7 @@
 """The tax bureau's daily collection statements (税务对账单) of a generated county, with known discrepancies.
 
 One statement per business day (the Beijing date of ``paid_at``, as the contract and
-:mod:`projections.reconciliation.model` say), tax office and insured region: a header
+:mod:`reconciliation.model` say), tax office and insured region: a header
 (statement id, business date, office, region, line count, net total in fen) and its
 lines (voucher, ID, levy item, period, amount, paid_at, credited_on, kind, original
 voucher of a refund or reversal).

@@ -23,9 +23,9 @@ from ledger.bootstrap import bootstrap, ledger_publisher
 from ledger.config import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
 from ledger.records import Provenance, TaxPaymentRecord
-from projections.reconciliation.model import DiscrepancyClass
-from projections.reconciliation.store import PostgresReconciliationStore
-from projections.reconciliation.wiring import reconciler, statement_consumer
+from reconciliation.model import DiscrepancyClass
+from reconciliation.store import PostgresReconciliationStore
+from reconciliation.wiring import reconciler, statement_consumer
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,8 @@ import pytest
 from psycopg import sql
 
 from ledger.config import postgres_from_env
-from projections.reconciliation.service import Reconciler
-from projections.reconciliation.store import PostgresReconciliationStore
+from reconciliation.service import Reconciler
+from reconciliation.store import PostgresReconciliationStore
 from tests.unit.test_reconciliation_service import *  # noqa: F401,F403  (the tests themselves)
 from tests.unit.test_reconciliation_service import clock, feed  # noqa: F401  (fixtures)
 

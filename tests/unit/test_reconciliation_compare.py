@@ -5,9 +5,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from projections.reconciliation.compare import Context, Listing, Totals, reconcile, yuan
-from projections.reconciliation.model import DiscrepancyClass as C
-from projections.reconciliation.model import Scope, discrepancy_id
+from reconciliation.compare import Context, Listing, Totals, reconcile, yuan
+from reconciliation.model import DiscrepancyClass as C
+from reconciliation.model import Scope, discrepancy_id
 from tests.unit.test_reconciliation_support import DAY, HANBIN, HANYIN, OFFICE, header, line, row, voucher
 
 SCOPE = Scope(DAY, OFFICE, HANBIN)

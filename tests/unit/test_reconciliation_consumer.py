@@ -15,8 +15,8 @@ from consumers.statements import StatementsHandler
 from ledger.bootstrap import bootstrap
 from ledger.config import Settings
 from ledger.records import Provenance, TaxPaymentRecord
-from projections.reconciliation.model import DiscrepancyClass as C
-from projections.reconciliation.wiring import reconciler, statement_consumer
+from reconciliation.model import DiscrepancyClass as C
+from reconciliation.wiring import reconciler, statement_consumer
 from tests.unit.test_reconciliation_support import (
     HANBIN,
     ID_KEY,

@@ -8,7 +8,7 @@ import pytest
 
 from events.codec import DecodeError, decode
 from events.inbound import TAX_STATEMENT_LINE
-from projections.reconciliation.intake import ERROR, HEADER, LINE, LINE_COLUMNS, decode_line_fast, decode_value
+from reconciliation.intake import ERROR, HEADER, LINE, LINE_COLUMNS, decode_line_fast, decode_value
 from tests.unit.test_reconciliation_support import DAY, ID_KEY, header_bytes, line_bytes, person, voucher
 
 

@@ -10,11 +10,11 @@ from ledger.bootstrap import bootstrap
 from ledger.config import Settings
 from ledger.records import Provenance, TaxPaymentRecord
 from ledger.domain.history import ProjectionError
-from projections.reconciliation.ledger_side import payment_rows
-from projections.reconciliation.model import DiscrepancyClass as C
-from projections.reconciliation.runner import LedgerSideRunner
-from projections.reconciliation.service import Reconciler
-from projections.reconciliation.store import SQLiteReconciliationStore, StoreError
+from reconciliation.ledger_side import payment_rows
+from reconciliation.model import DiscrepancyClass as C
+from reconciliation.runner import LedgerSideRunner
+from reconciliation.service import Reconciler
+from reconciliation.store import SQLiteReconciliationStore, StoreError
 from projections.sources import NotificationLogSource
 from tests.unit.test_reconciliation_support import (
     HANBIN,

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from ledger.domain.errors import DomainError
-from projections.reconciliation.compare import reconcile
-from projections.reconciliation.lifecycle import explain, plan
+from reconciliation.compare import reconcile
+from reconciliation.lifecycle import explain, plan
 from tests.unit.test_reconciliation_support import header, line, row
 
 T0 = datetime(2025, 3, 4, 1, 0, tzinfo=timezone.utc)

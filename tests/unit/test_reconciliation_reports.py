@@ -11,9 +11,9 @@ from openpyxl import load_workbook
 
 from ledger.cli import main
 from ledger.domain.errors import DomainError
-from projections.reconciliation import reports
-from projections.reconciliation.service import Reconciler
-from projections.reconciliation.store import SQLiteReconciliationStore, payment_record
+from reconciliation import reports
+from reconciliation.service import Reconciler
+from reconciliation.store import SQLiteReconciliationStore, payment_record
 from tests.unit.cli_support import run_as
 from tests.unit.test_reconciliation_support import (
     HANBIN,

@@ -8,11 +8,11 @@ from datetime import timedelta
 import pytest
 
 from ledger.domain.errors import DomainError
-from projections.reconciliation.compare import reconcile
-from projections.reconciliation.model import DiscrepancyClass as C
-from projections.reconciliation.model import Scope
-from projections.reconciliation.service import Reconciler, missing_ranges
-from projections.reconciliation.store import SQLiteReconciliationStore, payment_record
+from reconciliation.compare import reconcile
+from reconciliation.model import DiscrepancyClass as C
+from reconciliation.model import Scope
+from reconciliation.service import Reconciler, missing_ranges
+from reconciliation.store import SQLiteReconciliationStore, payment_record
 from tests.unit.test_reconciliation_compare import everything
 from tests.unit.test_reconciliation_support import (
     DAY,

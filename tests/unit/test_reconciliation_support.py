@@ -11,10 +11,10 @@ from typing import Any
 from events.codec import encode
 from events.inbound import TAX_STATEMENT_HEADER, TAX_STATEMENT_LINE
 from ledger.domain.identity import make_resident_id, mask_id_number, parse_identity, person_id_for
-from projections.reconciliation.intake import decode_value, line_row
-from projections.reconciliation.model import LedgerPayment, StatementHeader, StatementLine
-from projections.reconciliation.service import Received
-from projections.reconciliation.store import line_from_row
+from reconciliation.intake import decode_value, line_row
+from reconciliation.model import LedgerPayment, StatementHeader, StatementLine
+from reconciliation.service import Received
+from reconciliation.store import line_from_row
 
 ID_KEY = b"reconciliation-tests"
 OFFICE = "16109020000"

@@ -102,9 +102,9 @@ def test_reconciling_the_statements_finds_exactly_the_expected_discrepancies():
     """A small county replayed on an in-memory ledger, its statements reconciled embedded."""
     from ledger.bootstrap import bootstrap
     from ledger.config import Settings
-    from projections.reconciliation.intake import decode_value
-    from projections.reconciliation.service import Received
-    from projections.reconciliation.wiring import ledger_side_runner, reconciler
+    from reconciliation.intake import decode_value
+    from reconciliation.service import Received
+    from reconciliation.wiring import ledger_side_runner, reconciler
 
     c = generate_county(5, 150)
     system = bootstrap(Settings(persistence="memory", id_key=b"statement-tests"))

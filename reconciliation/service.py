@@ -10,13 +10,13 @@ consumers and the CLI call it):
   is kept as ``STATEMENT_CONFLICT`` and not applied (so is a header resent with other
   content). A statement whose header and lines ``1..line_count`` are all in is COMPLETE.
 * :meth:`Reconciler.reconcile_pending` -- compares every COMPLETE statement with the
-  ledger (:mod:`projections.reconciliation.compare`), in one transaction per
+  ledger (:mod:`reconciliation.compare`), in one transaction per
   statement. It becomes the current statement of its scope; an earlier statement of
   the same scope (the one a correction replaces) is SUPERSEDED. A header whose total
   is not the sum of its lines is reported (``HEADER_TOTAL_MISMATCH``); the lines are
   compared anyway, and the tie-out uses their sum.
 * :meth:`Reconciler.ledger_changed` -- called by the ledger side
-  (:mod:`projections.reconciliation.runner`) in the transaction that stores new ledger
+  (:mod:`reconciliation.runner`) in the transaction that stores new ledger
   rows: every scope whose current statement the new rows touch is compared again, and
   what the rows removed is RESOLVED with a pointer to the ledger event.
 * :meth:`Reconciler.check_incomplete` -- a statement still not complete
@@ -29,7 +29,7 @@ consumers and the CLI call it):
 
 Everything that happens is also queued as a JSON result for
 ``reconciliation.results.v1`` in the same transaction (the outbox, published by
-:mod:`projections.reconciliation.results`).
+:mod:`reconciliation.results`).
 """
 from __future__ import annotations
 
@@ -41,19 +41,19 @@ from typing import Any, NamedTuple
 from ledger.domain.errors import NotFound
 from ledger.log import get_logger
 
-from projections.reconciliation import lifecycle
-from projections.reconciliation.compare import Context, classify, tie_out
-from projections.reconciliation.intake import ERROR, HEADER, LINE
-from projections.reconciliation.lifecycle import HistoryEntry, Plan, Record
-from projections.reconciliation.model import (
+from reconciliation import lifecycle
+from reconciliation.compare import Context, classify, tie_out
+from reconciliation.intake import ERROR, HEADER, LINE
+from reconciliation.lifecycle import HistoryEntry, Plan, Record
+from reconciliation.model import (
     LedgerPayment,
     Scope,
     StatementState,
     derived_id,
 )
-from projections.reconciliation.store import ReconciliationStore, as_date
+from reconciliation.store import ReconciliationStore, as_date
 
-log = get_logger("projections.reconciliation")
+log = get_logger("reconciliation")
 
 #: How long a statement may take to arrive whole before it is reported INCOMPLETE (default).
 DEFAULT_INCOMPLETE_AFTER = timedelta(hours=2)
@@ -65,7 +65,7 @@ def utc_now() -> datetime:
 
 
 class Received(NamedTuple):
-    """One statement record as the consumer decoded it (see :func:`projections.reconciliation.intake.decode_value`)."""
+    """One statement record as the consumer decoded it (see :func:`reconciliation.intake.decode_value`)."""
 
     decoded: tuple[Any, ...]
     source: str  # "topic/partition/offset"
@@ -338,7 +338,7 @@ class Reconciler:
         if s is None:
             raise NotFound("STATEMENT_NOT_FOUND", f"no statement {statement_id!r} has been received")
         if s["state"] != StatementState.RECONCILED:
-            from projections.reconciliation.model import ReconciliationError
+            from reconciliation.model import ReconciliationError
 
             raise ReconciliationError("STATEMENT_NOT_CURRENT", (
                 f"statement {statement_id} is {s['state']}; only the current statement of a scope is compared"))
@@ -452,7 +452,7 @@ def _pairs(plan: Plan) -> list[tuple[Record, HistoryEntry]]:
 def _digest(value: Any) -> str:
     import json
 
-    from projections.reconciliation.model import content_digest
+    from reconciliation.model import content_digest
 
     return content_digest(json.dumps(value, sort_keys=True, default=str))
 

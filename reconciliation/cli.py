@@ -120,7 +120,7 @@ def _limit(args: argparse.Namespace) -> Any:
 
 
 def _y(fen: Any) -> str:
-    from projections.reconciliation.compare import yuan
+    from reconciliation.compare import yuan
 
     return "" if fen is None else yuan(int(fen))
 
@@ -142,8 +142,8 @@ DISCREPANCY_COLUMNS = ["id", "state", "class", "date", "region", "voucher_no", "
 
 # --------------------------------------------------------------------------- commands
 def cmd_show(args: argparse.Namespace) -> int:
-    from projections.reconciliation.reports import statement_report
-    from projections.reconciliation.wiring import store_of
+    from reconciliation.reports import statement_report
+    from reconciliation.wiring import store_of
 
     system = _system()
     try:
@@ -174,8 +174,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_open(args: argparse.Namespace) -> int:
-    from projections.reconciliation.reports import open_discrepancies
-    from projections.reconciliation.wiring import store_of
+    from reconciliation.reports import open_discrepancies
+    from reconciliation.wiring import store_of
 
     system = _system()
     try:
@@ -194,8 +194,8 @@ def cmd_open(args: argparse.Namespace) -> int:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     from projections.queries import parse_day
-    from projections.reconciliation.reports import county_summary
-    from projections.reconciliation.wiring import store_of
+    from reconciliation.reports import county_summary
+    from reconciliation.wiring import store_of
 
     system = _system()
     try:
@@ -216,8 +216,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_discrepancy(args: argparse.Namespace) -> int:
-    from projections.reconciliation.reports import discrepancy_report
-    from projections.reconciliation.wiring import store_of
+    from reconciliation.reports import discrepancy_report
+    from reconciliation.wiring import store_of
 
     system = _system()
     try:
@@ -254,8 +254,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     """Who explains is the token's clerk, of the discrepancy's region: never a name taken on trust."""
     from ledger.http.access import cli_principal
     from ledger.http.auth import Role
-    from projections.reconciliation.reports import discrepancy_report, explain_discrepancy
-    from projections.reconciliation.wiring import reconciler, store_of
+    from reconciliation.reports import discrepancy_report, explain_discrepancy
+    from reconciliation.wiring import reconciler, store_of
 
     who = cli_principal(purpose="explaining a discrepancy writes to the reconciliation record")
     who.require_role(Role.CLERK, action="explain discrepancies")
@@ -271,8 +271,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from projections.reconciliation.reports import export_discrepancies, open_discrepancies, statement_report
-    from projections.reconciliation.wiring import store_of
+    from reconciliation.reports import export_discrepancies, open_discrepancies, statement_report
+    from reconciliation.wiring import store_of
 
     system = _system()
     try:
@@ -291,8 +291,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from consumers.statements import StatementConsumer
-    from projections.reconciliation.results import RESULTS_TOPIC, ResultsPublisher
-    from projections.reconciliation.wiring import ledger_side_runner, reconciler
+    from reconciliation.results import RESULTS_TOPIC, ResultsPublisher
+    from reconciliation.wiring import ledger_side_runner, reconciler
 
     system = _system()
     try:
@@ -313,7 +313,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
-    from projections.reconciliation.wiring import reconciler
+    from reconciliation.wiring import reconciler
 
     system = _system()
     try:
@@ -326,7 +326,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 
 def cmd_consume(args: argparse.Namespace) -> int:
     from ledger.cli import _stop_on_signals
-    from projections.reconciliation.wiring import reconciler, statement_consumer
+    from reconciliation.wiring import reconciler, statement_consumer
 
     system = _system()
     if not system.settings.kafka_bootstrap_servers:

@@ -3,7 +3,7 @@
 A pure projection of the person events ``ContributionPaid``, ``ContributionRefunded``
 and ``ContributionReversed`` (either event shape: the library's domain events from the
 notification log, or the consumer envelopes of ``ledger.events.v1``) into
-:class:`~projections.reconciliation.model.LedgerPayment` rows keyed by
+:class:`~reconciliation.model.LedgerPayment` rows keyed by
 ``(tax_office, voucher_no)`` -- the ledger's own idempotency key, so a voucher is one
 row whatever happens.
 
@@ -17,7 +17,7 @@ row whatever happens.
   batch, or through ``known`` (the stored rows).
 
 Rows never change once written: a re-delivered event gives the identical row, which
-is how the adapter (:mod:`projections.reconciliation.runner`) recognises it.
+is how the adapter (:mod:`reconciliation.runner`) recognises it.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from typing import Any
 from ledger.domain.person import business_date
 
 from ledger.domain.history import event_type, ProjectionError, value
-from projections.reconciliation.model import LedgerPayment
+from reconciliation.model import LedgerPayment
 
 PAYMENT_EVENTS = frozenset({"ContributionPaid", "ContributionRefunded", "ContributionReversed"})
 

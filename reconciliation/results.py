@@ -1,6 +1,6 @@
 """Publishing reconciliation results to ``reconciliation.results.v1`` (JSON, from the outbox).
 
-Every change the :class:`~projections.reconciliation.service.Reconciler` makes is
+Every change the :class:`~reconciliation.service.Reconciler` makes is
 queued in ``recon_outbox`` in the same transaction as the change itself; this
 publisher sends the queue in order and marks what the broker acknowledged (at least
 once; ``event_id`` is deterministic, so a consumer drops a repeat by it).
@@ -36,7 +36,7 @@ from typing import Any
 
 from ledger.log import get_logger
 
-from projections.reconciliation.store import ReconciliationStore
+from reconciliation.store import ReconciliationStore
 
 RESULTS_TOPIC = "reconciliation.results.v1"
 
@@ -49,7 +49,7 @@ class ResultsPublisher:
         self.sink = sink
         self.topic = topic
         self.batch_size = batch_size
-        self.log = get_logger("projections.reconciliation.results", topic=topic)
+        self.log = get_logger("reconciliation.results", topic=topic)
 
     def publish_pending(self) -> int:
         """Send everything queued; returns how many results were sent."""

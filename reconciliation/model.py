@@ -28,7 +28,7 @@ is ``+amount`` for a payment and ``-amount`` for a refund or reversal, and every
 Discrepancy classes
 -------------------
 Each voucher (number + tax office) of a scope is classified once; the first rule that
-holds wins (see :mod:`projections.reconciliation.compare` for the exact order):
+holds wins (see :mod:`reconciliation.compare` for the exact order):
 
 ==========================  ==================================================================
 DUPLICATE_VOUCHER           the voucher is on more than one line of the statement (each line

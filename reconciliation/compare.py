@@ -38,7 +38,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
-from projections.reconciliation.model import (
+from reconciliation.model import (
     Discrepancy,
     DiscrepancyClass,
     LedgerPayment,

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from projections.reconciliation.model import (
+from reconciliation.model import (
     Discrepancy,
     DiscrepancyState,
     ReconciliationError,

@@ -4,11 +4,11 @@ The same sources as the other views (:mod:`projections.sources`): the ledger's
 notification log (embedded default, position = notification id) or Kafka
 ``ledger.events.v1`` (position per partition = last applied offset). For each batch:
 
-1. the payment events' rows (:func:`projections.reconciliation.ledger_side.payment_rows`;
+1. the payment events' rows (:func:`reconciliation.ledger_side.payment_rows`;
    originals of refunds and reversals read from the store in one query);
 2. in ONE transaction: the rows not stored yet, the new position (compare and set,
    under the name ``ledger:<source>``), and -- through
-   :meth:`Reconciler.ledger_changed <projections.reconciliation.service.Reconciler.ledger_changed>`
+   :meth:`Reconciler.ledger_changed <reconciliation.service.Reconciler.ledger_changed>`
    -- the comparison of every scope whose current statement the new rows touch, so a
    late payment resolves its MISSING_IN_LEDGER discrepancy in the transaction that
    records it, with a pointer to its event;
@@ -26,9 +26,9 @@ from typing import Any
 from ledger.log import get_logger
 
 from ledger.domain.history import event_type
-from projections.reconciliation.ledger_side import PAYMENT_EVENTS, original_keys, payment_rows
-from projections.reconciliation.service import Reconciler
-from projections.reconciliation.store import ReconciliationStore
+from reconciliation.ledger_side import PAYMENT_EVENTS, original_keys, payment_rows
+from reconciliation.service import Reconciler
+from reconciliation.store import ReconciliationStore
 from projections.sources import Batch, Source
 
 
@@ -53,7 +53,7 @@ class LedgerSideRunner:
         self.reconciler = reconciler
         self.batch_size = batch_size
         self.name = f"ledger:{source.name}"
-        self.log = get_logger("projections.reconciliation.ledger_side", source=source.name)
+        self.log = get_logger("reconciliation.ledger_side", source=source.name)
 
     def positions(self) -> dict[int, int]:
         return self.store.positions(self.name)

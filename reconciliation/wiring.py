@@ -22,10 +22,10 @@ from typing import Any
 from ledger.config import Settings, state_dir
 from ledger.domain.errors import DomainError
 
-from projections.reconciliation.results import RESULTS_TOPIC, ResultsPublisher
-from projections.reconciliation.runner import LedgerSideRunner
-from projections.reconciliation.service import DEFAULT_INCOMPLETE_AFTER, Reconciler
-from projections.reconciliation.store import (
+from reconciliation.results import RESULTS_TOPIC, ResultsPublisher
+from reconciliation.runner import LedgerSideRunner
+from reconciliation.service import DEFAULT_INCOMPLETE_AFTER, Reconciler
+from reconciliation.store import (
     PostgresReconciliationStore,
     ReconciliationStore,
     SQLiteReconciliationStore,

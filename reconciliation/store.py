@@ -40,10 +40,10 @@ from events import pii
 from ledger.domain.errors import DomainError
 
 from projections.pg import LockedStatements, connect_in_schema
-from projections.reconciliation.compare import Listing, Pair, Totals
-from projections.reconciliation.intake import LINE_COLUMNS
-from projections.reconciliation.lifecycle import HistoryEntry, Plan, Record
-from projections.reconciliation.model import LedgerPayment, Scope, StatementLine
+from reconciliation.compare import Listing, Pair, Totals
+from reconciliation.intake import LINE_COLUMNS
+from reconciliation.lifecycle import HistoryEntry, Plan, Record
+from reconciliation.model import LedgerPayment, Scope, StatementLine
 
 
 def _seal_raw(raw: bytes | None) -> bytes | None:
@@ -403,8 +403,8 @@ class ReconciliationStore:
         A plain match (one line, a ledger row of the scope, same person, signed amount,
         levy item, kind, period and payment date) gives no discrepancy; leaving those out
         here is what makes a million-line statement cheap to compare. The rules that
-        decide are :func:`projections.reconciliation.compare.differences` and
-        :meth:`Pair.matches <projections.reconciliation.compare.Pair.matches>`;
+        decide are :func:`reconciliation.compare.differences` and
+        :meth:`Pair.matches <reconciliation.compare.Pair.matches>`;
         tests/unit/test_reconciliation_store.py checks both give the same discrepancies.
         """
         p = self.p

@@ -38,7 +38,7 @@ from ledger.domain.errors import DomainError
 from ledger.domain.identity import mask_id_number, parse_identity, person_id_for
 from ledger.domain.person import BUSINESS_TZ
 
-from projections.reconciliation.model import (
+from reconciliation.model import (
     LEVY_ITEMS,
     SIGN,
     check_amount,

@@ -18,7 +18,7 @@ code (``STATEMENT_NOT_FOUND``, ``DISCREPANCY_NOT_FOUND``, ``NOTE_REQUIRED``,
 =====================================  ===========================================================
 
 For ledger/http: these functions are the read side of the reconciliation routes; a
-route opens the store with :func:`projections.reconciliation.wiring.reconciliation_store`
+route opens the store with :func:`reconciliation.wiring.reconciliation_store`
 (or keeps one per app), calls one function and returns its dict. Amounts are integers
 in fen; ``*_yuan`` texts are for display only.
 """
@@ -33,10 +33,10 @@ from typing import Any
 
 from ledger.domain.errors import DomainError, NotFound
 
-from projections.reconciliation.compare import yuan
-from projections.reconciliation.model import DiscrepancyState, StatementState
-from projections.reconciliation.service import Reconciler, discrepancy_view, history_view, missing_ranges
-from projections.reconciliation.store import ReconciliationStore
+from reconciliation.compare import yuan
+from reconciliation.model import DiscrepancyState, StatementState
+from reconciliation.service import Reconciler, discrepancy_view, history_view, missing_ranges
+from reconciliation.store import ReconciliationStore
 
 OPEN_STATES = (DiscrepancyState.OPEN.value, DiscrepancyState.EXPLAINED.value)
 
