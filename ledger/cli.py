@@ -518,11 +518,14 @@ def cmd_entitlement(args: argparse.Namespace) -> int:
         person = system.ledger.find_person(args.id_type, args.id_number)
         person_access(who, person)
         person_id = person.id
-        queries = view_queries(system)
+        queries = view_queries(system)  # fresh for this person: their events the views lack are folded in
         day = parse_day(args.on, "date") if args.on else None
-        payload = queries.entitlement(person_id, args.year if args.year else (day.year if day else None))
-        if day is not None:
-            payload["covered_on"] = asdict(queries.covered_on(person_id, day))
+        year = args.year if args.year else (day.year if day else None)
+        if day is None:
+            payload = queries.entitlement(person_id, year)
+        else:
+            payload, decision = queries.entitlement_on(person_id, year, day)
+            payload["covered_on"] = asdict(decision)
 
         def render(p: dict[str, Any]) -> None:
             y = p["resident"]

@@ -22,9 +22,26 @@ stable code: ``DATE_INVALID``, ``YEAR_INVALID``, ``POLICY_YEAR_UNKNOWN``,
 when the tables come from another version of the store; ``PERSON_QUARANTINED`` (409) for a
 person whose views could not be derived (see projections.projector, "Quarantine"): the
 lists leave them out meanwhile, and answer for everyone else.
+
+Fresh reads of one person (read your writes). Given ``person_events`` (a reader of
+the ledger's own events of one person above a version:
+:func:`projections.sources.ledger_person_events`, what :func:`projections.wiring.view_queries`
+passes), :meth:`~ViewQueries.entitlement` and :meth:`~ViewQueries.covered_on` bring the
+asked person up to date themselves: the stored history row, plus the person's events the
+views have not applied yet (one indexed query), folded with the domain's fold (a version
+already applied is skipped) and derived in memory. A person the ledger has and the views
+have never seen (just registered) is folded from version 1. Nothing is written: the
+fresher rows stay in memory, the views and their positions remain the runner's alone (a
+second writer would race the follower's transaction). So whatever the ledger recorded
+before the read (a clerk's command that returned, by any clerk, any process) is in the
+answer, with or without a runner keeping the views up to date. Lists (arrears, gaps,
+coverage rates) are as fresh as the views. Events of the person that cannot be applied
+(a version missing, two events at one version) answer ``EVENT_GAP`` / ``EVENT_MISMATCH``
+(409).
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
@@ -39,10 +56,15 @@ from projections.arrears import arrears_list, sort_arrears
 from ledger.domain.gaps import evaluation_day, REASONS
 from projections.coverage_gaps import rate_bp
 from ledger.domain.coverage import Decision, row_covered_on
+from ledger.domain.history import ProjectionError, event_type, fold_many
 from projections.entitlement import EntitlementProjection
 from projections.gap_spells import line_on
-from projections.projector import PolicyCache, coverage_years, policy_fingerprint
-from projections.store import StoreError, ViewStore
+from projections.projector import STREAM_ERRORS, PolicyCache, coverage_years, policy_fingerprint
+from projections.store import StoreError, ViewStore, masked_id_of
+
+#: Reads one person's stored events above a version, in order: ``(person id, version) -> events``
+#: (:func:`projections.sources.ledger_person_events`).
+PersonEventsAfter = Callable[[str, int], Sequence[Any]]
 
 
 # --------------------------------------------------------------------------- input
@@ -112,12 +134,15 @@ def parse_place(value: str | int) -> Place:
 class ViewQueries:
     """The views' questions over one store (see the module docstring)."""
 
-    def __init__(self, store: ViewStore, policies: Any) -> None:
+    def __init__(self, store: ViewStore, policies: Any, *, person_events: PersonEventsAfter | None = None) -> None:
+        """``person_events``: the ledger's reader of one person's events, for fresh reads of one person
+        (see the module docstring); without it a person is answered as the views hold them."""
         store.check_layout()
         self.store = store
         self.policies = policies if isinstance(policies, PolicyCache) else PolicyCache(policies)
         self.projection = EntitlementProjection(self.policies)
         self.fingerprint = policy_fingerprint(self.policies)
+        self.person_events = person_events
 
     # ---------------------------------------------------------------- checks
     def _region(self, value: str) -> str:
@@ -151,17 +176,27 @@ class ViewQueries:
                                  f"check the code (统计用区划代码)", **{f"{place.kind}_code": place.code})
         return place
 
-    def _row(self, person_id: UUID | str) -> dict[str, Any]:
-        """The person's entitlement row, derived from their stored history with this book of policy tables.
+    def _row(self, person_id: UUID | str) -> tuple[dict[str, Any], str | None]:
+        """The person's entitlement row, derived from their history with this book of policy tables,
+        and their masked ID number when it comes from the ledger's events (None: ask the views).
 
         The views store the history once; the figures are derived again here, with the
         same pure function and, checked by fingerprint, the same policy tables the
-        query tables were derived with (otherwise ``VIEWS_OUTDATED``).
+        query tables were derived with (otherwise ``VIEWS_OUTDATED``). With
+        ``person_events`` the history is first brought up to date from the ledger
+        (see the module docstring, "Fresh reads").
         """
         pid = parse_person_id(person_id)
         history = self.store.history(pid)
         if history is None:
-            self._not_quarantined(pid)
+            self._not_quarantined(pid)  # a quarantined person's rows are removed: they are not "never seen"
+        events: Sequence[Any] = ()
+        if self.person_events is not None:
+            events = self.person_events(pid, 0 if history is None else applied_version(history))
+        if history is None and not events:
+            if self.person_events is not None:
+                raise NotFound("PERSON_NOT_FOUND", "no person with that ID is registered in this ledger",
+                               person_id=pid)
             self._views_filled()
             raise NotFound("PERSON_NOT_FOUND", "no person with that ID is in the views (not registered, or the "
                                                "views have not caught up yet: ledger project)", person_id=pid)
@@ -170,14 +205,25 @@ class ViewQueries:
             raise StoreError("VIEWS_OUTDATED", (
                 f"the views were built with other policy tables ({built_with}; this server has "
                 f"{self.fingerprint}): rebuild them (ledger project --rebuild) or load the same tables"))
+        masked = None
         try:
-            return self.projection.row(history)
+            if events:
+                if history is None:
+                    masked = next((masked_id_of(e) for e in events if event_type(e) == "Registered"), None)
+                # ``history`` was just read from the store for this read alone: the fold may reuse its parts
+                history = fold_many(history, events, owned=True)
+            return self.projection.row(history), masked
+        except ProjectionError as error:
+            if error.code in STREAM_ERRORS:
+                raise Conflict(error.code, (
+                    "该参保人的事件不连续或重复（账本与视图不一致），暂时无法给出待遇资格；请联系管理员核查"
+                    f"（ledger audit verify）。(this person's events cannot be applied: {error.message})"),
+                    person_id=pid) from None
+            raise _quarantined(pid, error) from None
         except DomainError:
             raise
         except Exception as error:  # noqa: BLE001 - a history the runner would quarantine too: not a 500
-            raise Conflict("PERSON_QUARANTINED", "该参保人的待遇视图无法生成，已交由视图重算处理；请联系管理员"
-                                                 "（ledger status）。(this person's views cannot be derived)",
-                           person_id=pid, reason=type(error).__name__) from None
+            raise _quarantined(pid, error) from None
 
     def _not_quarantined(self, pid: str) -> None:
         """Raises ``PERSON_QUARANTINED`` (409) when the person's views are in quarantine."""
@@ -201,7 +247,15 @@ class ViewQueries:
         Returns ``{"person_id", "masked_id", "year", "resident", "employee", "summary"}``;
         ``resident`` / ``employee`` are None when the ledger has nothing for that year.
         """
-        row = self._row(person_id)
+        return self._entitlement(*self._row(person_id), year)
+
+    def entitlement_on(self, person_id: UUID | str, year: int | str | None,
+                       day: date | str | None) -> tuple[dict[str, Any], Decision]:
+        """:meth:`entitlement` and :meth:`covered_on` together, from one derivation (one read of the person)."""
+        row, masked = self._row(person_id)
+        return self._entitlement(row, masked, year), row_covered_on(row, parse_day(day))
+
+    def _entitlement(self, row: dict[str, Any], masked: str | None, year: int | str | None) -> dict[str, Any]:
         y = parse_year(year)
         resident = row["years"].get(y)
         summary = row["summary"]
@@ -217,7 +271,7 @@ class ViewQueries:
         pid = summary["person_id"]
         return {
             "person_id": pid,
-            "masked_id": self.store.masked_ids([pid]).get(pid),
+            "masked_id": masked or self.store.masked_ids([pid]).get(pid),
             "year": y,
             "resident": resident,
             "employee": row["employee_years"].get(y),
@@ -226,7 +280,7 @@ class ViewQueries:
 
     def covered_on(self, person_id: UUID | str, day: date | str | None = None) -> Decision:
         """Is the person covered on ``day`` (default today), and why (not)? With the events behind the answer."""
-        row = self._row(person_id)
+        row, _ = self._row(person_id)
         return row_covered_on(row, parse_day(day))
 
     # ---------------------------------------------------------------- lists
@@ -310,6 +364,19 @@ class ViewQueries:
         }
 
 
+def applied_version(history: Any) -> int:
+    """The last version folded into a person's history (the event after it is the first the history lacks)."""
+    return history["version"] if isinstance(history, dict) else history.version
+
+
+def _quarantined(pid: str, error: BaseException) -> Conflict:
+    """``PERSON_QUARANTINED`` for a person whose history cannot be folded or derived (the runner would
+    quarantine them too): a 409 naming the kind of failure, not a 500."""
+    return Conflict("PERSON_QUARANTINED", "该参保人的待遇视图无法生成，已交由视图重算处理；请联系管理员"
+                                          "（ledger status）。(this person's views cannot be derived)",
+                    person_id=pid, reason=type(error).__name__)
+
+
 def _stats() -> dict[str, Any]:
     return {"residents": 0, "covered": 0, "subsidised": 0, "subsidised_covered": 0,
             "gaps_by_reason": {r: 0 for r in REASONS}}
@@ -325,4 +392,4 @@ def _finish(stats: dict[str, Any]) -> dict[str, Any]:
     return stats
 
 
-__all__ = ["Place", "ViewQueries", "parse_day", "parse_place", "parse_year", "today"]
+__all__ = ["PersonEventsAfter", "Place", "ViewQueries", "applied_version", "parse_day", "parse_place", "parse_year", "today"]

@@ -194,11 +194,15 @@ class NotificationLogSource:
 
 def ledger_person_events(ledger: Any) -> Any:
     """A reader of one person's stored events from the ledger's recorder (whatever source feeds the views:
-    the events on ``ledger.events.v1`` are the ledger's own)."""
+    the events on ``ledger.events.v1`` are the ledger's own).
+
+    ``read(person_id, after=0)``: the events above version ``after``, in order (one
+    indexed query by originator id and version: what a fresh read of one person costs).
+    """
     to_domain_event = event_decoder(ledger.mapper)
 
-    def read(person_id: str) -> list[Any]:
-        stored = ledger.recorder.select_events(UUID(str(person_id)))
+    def read(person_id: str, after: int = 0) -> list[Any]:
+        stored = ledger.recorder.select_events(UUID(str(person_id)), gt=after or None)
         return [to_domain_event(s) for s in stored if s.topic.startswith(PERSON_TOPIC_PREFIX)]
 
     return read

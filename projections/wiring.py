@@ -9,7 +9,8 @@ projection process, tests) asks here rather than constructing stores itself:
   database for the in-memory ledger;
 * :func:`event_source` -- ``"log"``: the ledger's own notification log (embedded
   default); ``"kafka"``: ``ledger.events.v1`` (with the deployment's topic prefix);
-* :func:`projection_runner`, :func:`view_queries` -- the runner and the queries over them;
+* :func:`projection_runner`, :func:`view_queries` -- the runner and the queries over them (a read of
+  one person fresh from the ledger's events of that person);
 * :func:`parallel_shards` -- a rebuild's bulk load spread over worker processes
   (:func:`default_workers`: how many when not told).
 """
@@ -86,7 +87,12 @@ def projection_runner(system: Any, *, source: str | Source = "log", store: ViewS
 
 
 def view_queries(system: Any, store: ViewStore | None = None) -> ViewQueries:
-    return ViewQueries(store if store is not None else views(system), system.policies)
+    """The queries over the system's views; a read of one person is brought up to date from the ledger's
+    own events of that person (read your writes, see :mod:`projections.queries`)."""
+    from projections.sources import ledger_person_events
+
+    return ViewQueries(store if store is not None else views(system), system.policies,
+                       person_events=ledger_person_events(system.ledger))
 
 
 def default_workers(settings: Settings) -> int:

@@ -119,7 +119,8 @@ def create_app(system: System, tokens: TokenStore, *, reads: ReadQueries | None 
 
 
 def default_reads(system: System) -> ReadQueries:
-    """The read side: the stored views (``projections.queries``), caught up with the ledger on each read."""
+    """The read side: the stored views (``projections.queries``); a person fresh from their own events, the lists
+    caught up with the ledger before each read (``ledger.http.read_model``)."""
     return ViewReads(system)
 
 

@@ -1,14 +1,20 @@
 """The read side the HTTP routes ask: entitlement, grid gaps and coverage, arrears.
 
 :class:`ViewReads` answers over the stored views (:class:`projections.queries.ViewQueries`
-on the system's view store, :func:`projections.wiring.views`). Before each read it
-catches the views up with the ledger's notification log (one
-:class:`~projections.projector.ProjectionRunner` per app, under a lock), so an answer
-includes every write the API itself just made. When another process keeps the store
-up to date (``ledger project --follow``) the catch-up finds nothing to do, or finds that
-runner mid-batch (``POSITION_MOVED``) and leaves it to it. A deployment whose views are
-fed from Kafka (``ledger project --source kafka``) must not also feed them from the log:
-start the API with ``LEDGER_API_CATCH_UP=0`` there.
+on the system's view store, :func:`projections.wiring.views`).
+
+A person's entitlement is fresh by itself: the read brings that one person up to date
+from the ledger's own events of them (:mod:`projections.queries`, "Fresh reads"), so it
+includes every command the ledger recorded before it (this API's, the CLI's, a
+consumer's), whether or not anything keeps the views up to date, and it never waits
+for a backlog. The lists (grid gaps and coverage, arrears, quarantine) are as fresh as
+the views: before each list this API catches the views up with the ledger's
+notification log (one :class:`~projections.projector.ProjectionRunner` per app, under a
+lock). When another process keeps the store up to date (``ledger project --follow``)
+the catch-up finds nothing to do, or finds that runner mid-batch (``POSITION_MOVED``)
+and leaves it to it. A deployment whose views are fed from Kafka (``ledger project
+--source kafka``) must not also feed them from the log: start the API with
+``LEDGER_API_CATCH_UP=0`` there (the lists are then as fresh as that runner).
 
 The views hold no names and only masked ID numbers (个人信息保护法); a list shows who is
 meant from the person's aggregate (loaded for the rows of a list in one statement on
@@ -52,7 +58,8 @@ class ReadQueries(Protocol):
 
 
 class ViewReads:
-    """:class:`ReadQueries` over :class:`projections.queries.ViewQueries`, caught up on each read."""
+    """:class:`ReadQueries` over :class:`projections.queries.ViewQueries`: a person fresh from their events,
+    the lists caught up before each read."""
 
     def __init__(self, system: Any, *, catch_up: bool | None = None, store: Any = None) -> None:
         from projections.wiring import projection_runner, view_queries, views
@@ -87,9 +94,8 @@ class ViewReads:
         return identities_of(self.persons(person_ids))
 
     def entitlement(self, person_id: UUID, *, year: int, on: date) -> dict[str, Any]:
-        self.catch_up()
-        answer = self.queries.entitlement(person_id, year)
-        decision = self.queries.covered_on(person_id, on)
+        """Fresh without a catch-up: the person is brought up to date from their own events (see above)."""
+        answer, decision = self.queries.entitlement_on(person_id, year, on)
         return {
             "person_id": answer["person_id"],
             "year": answer["year"],

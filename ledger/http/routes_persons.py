@@ -80,7 +80,8 @@ def get_person(id_type: str, id_number: str, request: Request, who: Principal = 
 
 @router.get("/persons/{id_type}/{id_number}/entitlement", summary="Is the person covered, from when, and why (待遇资格)",
             responses={409: {"model": ErrorOut, "description": "the person's views are quarantined (PERSON_QUARANTINED): "
-                                                                "see GET /views/quarantine"}})
+                                                                "see GET /views/quarantine; or their stored events "
+                                                                "cannot be applied (EVENT_GAP, EVENT_MISMATCH)"}})
 def get_entitlement(
     id_type: str,
     id_number: str,

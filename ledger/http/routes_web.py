@@ -76,7 +76,8 @@ def me(who: Principal = Depends(deps.principal)) -> dict[str, Any]:
             responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut},
                        404: {"model": ErrorOut, "description": "unknown person (PERSON_NOT_FOUND) or year"},
                        409: {"model": ErrorOut, "description": "the person's views are quarantined "
-                                                               "(PERSON_QUARANTINED)"},
+                                                               "(PERSON_QUARANTINED), or their stored events "
+                                                               "cannot be applied (EVENT_GAP, EVENT_MISMATCH)"},
                        422: {"model": ErrorOut}})
 def entitlement_by_person_id(
     person_id: str,
