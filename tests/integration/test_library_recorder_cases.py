@@ -177,6 +177,26 @@ class TestLedgerRecorderTableLock(_OnPostgres):
                          [(second.originator_id, b"2")])
 
 
+class TestLedgerRecorderNotifiesItsChannel(_OnPostgres):
+    """The override sends the library's ``NOTIFY <channel>`` with each insert.
+
+    The library's subscription case passes without it (its subscription also polls, only
+    slower), so the notification itself is listened for here.
+    """
+
+    def test_each_insert_notifies_the_recorder_channel(self) -> None:
+        recorder = self.ledger_recorder()
+        self.assertEqual(recorder.channel_name, "ledger_events")
+        with psycopg.connect(host=self.postgres["POSTGRES_HOST"], port=int(self.postgres["POSTGRES_PORT"]),
+                             dbname=self.postgres["POSTGRES_DBNAME"], user=self.postgres["POSTGRES_USER"],
+                             password=self.postgres["POSTGRES_PASSWORD"], autocommit=True) as conn:
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(recorder.channel_name)))
+            recorder.insert_events([StoredEvent(originator_id=self.new_originator_id(), originator_version=1,
+                                                topic="t", state=b"")])
+            heard = [n.channel for n in conn.notifies(timeout=5, stop_after=1)]
+        self.assertEqual(heard, [recorder.channel_name])
+
+
 class TestLedgerRecorderRowsAreTheLibraryRecorders(_OnPostgres):
     """The library's own recorder, on the same tables, reads what the override wrote and vice versa."""
 
