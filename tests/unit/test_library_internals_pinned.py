@@ -57,12 +57,18 @@ PINNED: dict[str, tuple[str, str]] = {
     "eventsourcing.postgres:PostgresFactory.process_recorder": ("f1b643efdb8c6561", "ledger.recorders.process_recorder"),
     "eventsourcing.postgres:PostgresFactory.aggregate_recorder":
         ("79b5be3db77bd32c", "ledger.recorders.snapshot_recorder"),
-    # The tables' layout, which ledger/recorders.py, batch_load.py and snapshots.py address in SQL of their own.
+    # The tables' layout (and the events table's NOTIFY channel), addressed in SQL of the ledger's own by
+    # ledger/recorders.py, batch_load.py, snapshots.py and rekey.py, ledger/audit/rows.py, projections/sources.py
+    # and consumers/publisher.py (LISTEN).
     "eventsourcing.postgres:PostgresAggregateRecorder.__init__":
-        ("78adbde8e22843ca", "ledger.batch_load, ledger.snapshots (snapshot table)"),
+        ("78adbde8e22843ca", "ledger.batch_load, ledger.snapshots, ledger.rekey (tables, snapshot table)"),
     "eventsourcing.postgres:PostgresApplicationRecorder.__init__":
-        ("db36fb3de49a5292", "ledger.recorders, ledger.batch_load (events table)"),
-    "eventsourcing.sqlite:SQLiteAggregateRecorder.__init__": ("88895a2823b5a2d2", "ledger.snapshots (SQLite)"),
+        ("db36fb3de49a5292", "ledger.recorders, ledger.batch_load, ledger.rekey, ledger.audit.rows, "
+                             "projections.sources, consumers.publisher (events table, channel)"),
+    "eventsourcing.sqlite:SQLiteAggregateRecorder.__init__":
+        ("88895a2823b5a2d2", "ledger.snapshots, ledger.rekey (SQLite tables)"),
+    "eventsourcing.sqlite:SQLiteApplicationRecorder.__init__":
+        ("9eee5bfa89841931", "ledger.audit.rows, ledger.rekey (SQLite events table, rowid as notification id)"),
 }
 
 
