@@ -117,6 +117,16 @@ def due_rows(history: dict[str, Any], derived: dict[str, Any]) -> list[dict[str,
     return rows
 
 
+#: Why a row is on the arrears list, as a clerk or grid worker reads it (the API says ``fee_only``).
+OUTSTANDING_LABEL = "欠费"
+FEE_ONLY_LABEL = "滞纳金未缴"
+
+
+def listed_because(row: dict[str, Any]) -> str:
+    """The Chinese label of why an arrears row is listed: 欠费 (contribution outstanding) or 滞纳金未缴."""
+    return FEE_ONLY_LABEL if row.get("fee_only") else OUTSTANDING_LABEL
+
+
 @dataclass(frozen=True)
 class LateFee:
     """The late fee (滞纳金) of one due row on a day, and how much of it is still owed.

@@ -246,7 +246,7 @@ def test_the_cli_projects_and_answers(deployment, capsys):
     assert main(["arrears", "--as-of", "2026-01-10", "--json"]) == 0
     assert {r["period"] for r in json.loads(capsys.readouterr().out)} == {"2026"}
     assert main(["arrears", "--as-of", "2026-01-10", "--grid", GRID_A]) == 0
-    assert "rows; outstanding" in capsys.readouterr().out
+    assert "rows, 0 of them 滞纳金未缴 (paid late, late fee unpaid); outstanding" in capsys.readouterr().out
 
     assert main(["coverage", "--year", "2026", "--as-of", "2026-03-01", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["grids"][GRID_A]["residents"] == 3
