@@ -257,8 +257,10 @@ def settled_from(due: dict[str, Any]) -> date | None:
     """The day from which a due row stays paid in full (None: not paid in full at the end).
 
     Before that day the row may or may not be paid (a refund can reopen it); from it on
-    it never is in arrears again. So ``settled_from IS NULL OR day < settled_from``
-    keeps every row that can be in arrears on ``day`` and leaves most paid rows out.
+    nothing is outstanding again. So ``settled_from IS NULL OR day < settled_from``
+    keeps every row that can be in arrears on ``day`` and leaves most paid rows out;
+    an employer row settled after its due date is kept too, for its late fee
+    (:meth:`ViewStore.open_dues`).
     """
     settled = None
     for day, paid in due["paid_steps"]:
