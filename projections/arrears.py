@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from ledger.domain.arrears import _paid_on, due_rows, late_fees_owed
+from ledger.domain.arrears import _paid_on, due_rows, late_fees_owed, listed_for
 from ledger.domain.coverage import derive
 from ledger.domain.errors import DomainError
 from ledger.domain.history import fold_many
@@ -73,9 +73,10 @@ def arrears_list(view: dict[str, Any], as_of: date, policies: Any) -> list[dict[
                 continue
             paid = _paid_on(due["paid_steps"], as_of)
             outstanding = due["due_fen"] - paid
-            fee_only = outstanding <= 0 and fee.owed_fen > 0
-            if outstanding <= 0 and not fee_only:
+            listed = listed_for(outstanding, fee)
+            if listed is None:
                 continue
+            fee_only = listed == "LATE_FEE_UNPAID"
             grid = due["grid_code"]
             out.append({
                 "person_id": due["person_id"],

@@ -218,6 +218,15 @@ def late_fees_owed(dues: list[dict[str, Any]], as_of: date, policies: Any) -> li
     return out
 
 
+def listed_for(outstanding_fen: int, fee: LateFee) -> str | None:
+    """Why a due row past its due date is on the arrears list: ``"OUTSTANDING"`` while anything is
+    outstanding, ``"LATE_FEE_UNPAID"`` (``fee_only``, 滞纳金未缴) once paid in full with its fee still
+    owed, None when neither (it leaves the list)."""
+    if outstanding_fen > 0:
+        return "OUTSTANDING"
+    return "LATE_FEE_UNPAID" if fee.owed_fen > 0 else None
+
+
 def late_fee(policies: Any, due: dict[str, Any], as_of: date) -> int:
     """Late fee accrued on an employer row by the end of ``as_of`` (0 for other kinds or when not late)."""
     if due["kind"] != "EMPLOYER" or as_of <= due["due_date"]:

@@ -106,3 +106,14 @@ def test_the_list_form_answers_per_row_and_a_row_without_a_table_carries_no_fee(
     assert [f.owed_fen for f in fees] == [30_000, 0, 0]
     assert fees[2] == NO_FEE  # 110101 (Beijing) has no table here: shown without a fee, the list still answers
     assert late_fee(policies, rows[0], date(2026, 4, 1)) == 30_000
+
+
+def test_a_row_is_listed_while_something_is_outstanding_or_its_fee_is_owed(table):
+    from ledger.domain.arrears import listed_for
+
+    row = due((date(2026, 3, 16), 1_000_000))
+    assert listed_for(1_000_000, late_fee_owed(row, date(2026, 3, 15), table)) == "OUTSTANDING"
+    assert listed_for(0, late_fee_owed(row, date(2026, 4, 1), table)) == "LATE_FEE_UNPAID"
+    assert listed_for(0, late_fee_owed(row, date(2026, 4, 1), table, waived="w-1")) is None  # issue #22's waiver
+    assert listed_for(0, late_fee_owed(due((DUE, 1_000_000)), date(2026, 4, 1), table)) is None
+    assert listed_for(500, NO_FEE) == "OUTSTANDING"  # a resident's year: no fee, listed for the amount
