@@ -425,7 +425,8 @@ def _add_view_commands(sub: Any) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_entitlement)
 
-    p = sub.add_parser("arrears", help="the arrears list (欠费名单) on a day")
+    p = sub.add_parser("arrears", help="the arrears list (欠费名单) on a day: contributions outstanding, and employer "
+                                       "months paid late whose late fee is unpaid (滞纳金未缴)")
     p.add_argument("--region", help="6-digit region code")
     p.add_argument("--grid", help="12-digit grid code")
     p.add_argument("--as-of", metavar="DATE", help="day asked about (default today)")
@@ -582,12 +583,18 @@ def cmd_arrears(args: argparse.Namespace) -> int:
                                    limit=args.limit)
 
         def render(rs: list[dict[str, Any]]) -> None:
+            from ledger.domain.arrears import listed_because
+
             _print_table([{**r, "due": _fen(r["due_fen"]), "paid": _fen(r["paid_fen"]),
-                           "outstanding": _fen(r["outstanding_fen"]), "late_fee": _fen(r["late_fee_fen"])}
+                           "outstanding": _fen(r["outstanding_fen"]), "late_fee": _fen(r["late_fee_fen"]),
+                           "status": listed_because(r)}
                           for r in rs],
                          ["masked_id", "kind", "period", "region_code", "grid_code", "due", "paid", "outstanding",
-                          "days_overdue", "late_fee"])
-            print(f"\n{len(rs)} rows; outstanding {_fen(sum(r['outstanding_fen'] for r in rs))} yuan")
+                          "days_overdue", "late_fee", "status"])
+            fee_only = sum(1 for r in rs if r["fee_only"])
+            print(f"\n{len(rs)} rows, {fee_only} of them 滞纳金未缴 (paid late, late fee unpaid); "
+                  f"outstanding {_fen(sum(r['outstanding_fen'] for r in rs))} yuan; "
+                  f"late fee {_fen(sum(r['late_fee_fen'] for r in rs))} yuan")
 
         _emit(args, rows, render)
     finally:

@@ -448,6 +448,7 @@ def _report(system: Any, county: Any, queries: Any, published: int) -> dict[str,
         "rows": len(arrears_rows),
         "outstanding_fen": sum(r["outstanding_fen"] for r in arrears_rows),
         "late_fee_fen": sum(r.get("late_fee_fen", 0) for r in arrears_rows),
+        "fee_only_rows": sum(1 for r in arrears_rows if r.get("fee_only")),  # paid late, fee unpaid
     }
     by_kind: Counter[str] = Counter(r.get("kind", "?") for r in arrears_rows)
     sample = _sample_history(system, county)
@@ -573,7 +574,8 @@ def _print_report(result: DemoResult) -> None:
     print("\nTop of the gap list:")
     table(r["gap_top"], ["masked_id", "name", "grid_code", "reason"])
     a = r["arrears"]
-    print(f"\nArrears (欠费) as of {r['as_of']}: {a['rows']:,} rows, outstanding {a['outstanding_fen'] / 100:,.2f} yuan, "
+    print(f"\nArrears (欠费) as of {r['as_of']}: {a['rows']:,} rows ({a.get('fee_only_rows', 0):,} paid late with the "
+          f"late fee unpaid, 滞纳金未缴), outstanding {a['outstanding_fen'] / 100:,.2f} yuan, "
           f"late fees {a['late_fee_fen'] / 100:,.2f} yuan; by kind {a['by_kind']}")
     t = r.get("transfers")
     if t:

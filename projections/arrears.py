@@ -1,7 +1,9 @@
 """Arrears list (欠费名单): the domain's due rows per person, stored, and the list for a day.
 
-The rules (who owes what, from when, the late fee) live in :mod:`ledger.domain.arrears`;
-this module folds events into rows with the domain's fold and answers the list queries.
+The rules (who owes what, from when, the late fee and how long it stays owed) live in
+:mod:`ledger.domain.arrears`; this module folds events into rows with the domain's fold
+and answers the list queries. A row is listed while something is outstanding or, for an
+employer month paid late, while its late fee is owed (``fee_only``: 滞纳金未缴).
 """
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from ledger.domain.arrears import _paid_on, due_rows, late_fee
+from ledger.domain.arrears import _paid_on, due_rows, late_fees_owed, listed_for
 from ledger.domain.coverage import derive
 from ledger.domain.errors import DomainError
 from ledger.domain.history import fold_many
@@ -49,15 +51,20 @@ class ArrearsProjection(PersonProjection):
 
 
 def arrears_list(view: dict[str, Any], as_of: date, policies: Any) -> list[dict[str, Any]]:
-    """Every period due and unpaid past its due date on ``as_of``, one row each.
+    """Every period due and unpaid past its due date on ``as_of``, or paid late with its fee owed, one row each.
 
     Row: person_id, kind, scheme, period, region_code, grid_code, township_code,
     employer_id, due_fen, due_date, paid_fen, outstanding_fen, days_overdue,
-    late_fee_fen, assessed, policy_version, sources. Sorted by region, grid, person, period.
+    late_fee_fen (the fee still owed, :func:`ledger.domain.arrears.late_fee_owed`),
+    late_fee_accruing, late_fee_policy_version, fee_only (nothing outstanding, listed
+    for its unpaid fee; ``days_overdue`` then counts to the day it was paid in full,
+    ``paid_in_full_on``), assessed, policy_version, sources. Sorted by region, grid,
+    person, period.
     """
     out = []
     for person_id in sorted(view):
-        for due in view[person_id]["dues"]:
+        dues = view[person_id]["dues"]
+        for due, fee in zip(dues, late_fees_owed(dues, as_of, policies)):
             if as_of <= due["due_date"]:
                 continue
             if due["collectable_until"] is not None and as_of > due["collectable_until"]:
@@ -66,12 +73,10 @@ def arrears_list(view: dict[str, Any], as_of: date, policies: Any) -> list[dict[
                 continue
             paid = _paid_on(due["paid_steps"], as_of)
             outstanding = due["due_fen"] - paid
-            if outstanding <= 0:
+            listed = listed_for(outstanding, fee)
+            if listed is None:
                 continue
-            try:
-                fee = late_fee(policies, due, as_of)
-            except DomainError:
-                fee = 0  # no table for the period's region and year: shown without a fee
+            fee_only = listed == "LATE_FEE_UNPAID"
             grid = due["grid_code"]
             out.append({
                 "person_id": due["person_id"],
@@ -85,9 +90,13 @@ def arrears_list(view: dict[str, Any], as_of: date, policies: Any) -> list[dict[
                 "due_fen": due["due_fen"],
                 "due_date": due["due_date"],
                 "paid_fen": paid,
-                "outstanding_fen": outstanding,
-                "days_overdue": (as_of - due["due_date"]).days,
-                "late_fee_fen": fee,
+                "outstanding_fen": max(0, outstanding),
+                "days_overdue": ((fee.paid_in_full_on if fee_only else as_of) - due["due_date"]).days,
+                "late_fee_fen": fee.owed_fen,
+                "late_fee_accruing": fee.accruing,
+                "late_fee_policy_version": fee.policy_version,
+                "fee_only": fee_only,
+                "paid_in_full_on": fee.paid_in_full_on if fee_only else None,
                 "assessed": due["assessed"],
                 "policy_version": due["policy_version"],
                 "sources": list(due["sources"]),
@@ -127,14 +136,15 @@ def sort_arrears(rows: Iterable[dict[str, Any]], by: str = "outstanding_fen", *,
 
 
 def employer_arrears(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Employer rows summed per employer and month: persons, outstanding, late fee, longest overdue."""
+    """Employer rows summed per employer and month: persons (``fee_only_persons`` of them listed for the fee
+    alone), outstanding, late fee, longest overdue."""
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     for r in rows:
         if r["kind"] != "EMPLOYER":
             continue
         g = groups.setdefault((r["employer_id"], r["period"]), {
             "employer_id": r["employer_id"], "period": r["period"], "region_code": r["region_code"],
-            "persons": 0, "person_ids": [], "outstanding_fen": 0, "late_fee_fen": 0, "days_overdue": 0,
+            "persons": 0, "fee_only_persons": 0, "person_ids": [], "outstanding_fen": 0, "late_fee_fen": 0, "days_overdue": 0,
             "sources": [],
         })
         g["persons"] += 1
@@ -142,5 +152,6 @@ def employer_arrears(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         g["outstanding_fen"] += r["outstanding_fen"]
         g["late_fee_fen"] += r["late_fee_fen"]
         g["days_overdue"] = max(g["days_overdue"], r["days_overdue"])
+        g["fee_only_persons"] += r["fee_only"]
         g["sources"] += r["sources"]
     return [groups[k] for k in sorted(groups)]

@@ -257,8 +257,10 @@ def settled_from(due: dict[str, Any]) -> date | None:
     """The day from which a due row stays paid in full (None: not paid in full at the end).
 
     Before that day the row may or may not be paid (a refund can reopen it); from it on
-    it never is in arrears again. So ``settled_from IS NULL OR day < settled_from``
-    keeps every row that can be in arrears on ``day`` and leaves most paid rows out.
+    nothing is outstanding again. So ``settled_from IS NULL OR day < settled_from``
+    keeps every row that can be in arrears on ``day`` and leaves most paid rows out;
+    an employer row settled after its due date is kept too, for its late fee
+    (:meth:`ViewStore.open_dues`).
     """
     settled = None
     for day, paid in due["paid_steps"]:
@@ -681,15 +683,18 @@ class ViewStore:
 
     def open_dues(self, as_of: date, *, region: str | None = None, grid: str | None = None,
                   township: str | None = None) -> list[dict[str, Any]]:
-        """Due rows that can be in arrears on ``as_of`` (past due, still collectable, still enrolled, not settled).
+        """Due rows that can be in arrears on ``as_of`` (past due, still collectable, still enrolled, not settled,
+        or an employer row settled after its due date: its late fee may still be owed).
 
         Every row :func:`projections.arrears.arrears_list` can list for that day, and
-        few others (see :func:`settled_from`); returns ``[{"person_id", "seq", "due"}]``.
+        few others (see :func:`settled_from`; whether a late fee is still owed is the
+        domain's answer, asked of the rows selected); returns ``[{"person_id", "seq", "due"}]``.
         """
         p = self.param
         day = self._to_db(as_of)
         where = [f"due_date < {p}", f"(collectable_until IS NULL OR collectable_until >= {p})",
-                 f"(enrolled_until IS NULL OR enrolled_until >= {p})", f"(settled_from IS NULL OR settled_from > {p})"]
+                 f"(enrolled_until IS NULL OR enrolled_until >= {p})",
+                 f"(settled_from IS NULL OR settled_from > {p} OR (kind = 'EMPLOYER' AND settled_from > due_date))"]
         params: list[Any] = [day, day, day, day]
         for column, value in (("region_code", region), ("grid_code", grid), ("township_code", township)):
             if value is not None:

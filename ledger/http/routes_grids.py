@@ -147,8 +147,11 @@ def arrears(
     who: Principal = Depends(deps.principal),
 ) -> dict:
     """One row per period due and unpaid on ``as_of``: outstanding fen, days overdue, and the
-    late fee (滞纳金) on employer arrears. Grid workers give one of their grids; clerks a region
-    or grid of theirs (all their regions when neither is given); auditors anything."""
+    late fee (滞纳金) on employer arrears. An employer month paid late stays listed while its late
+    fee is owed (the payment of the contribution does not pay the fee): ``fee_only`` true,
+    ``outstanding_fen`` 0, ``late_fee_fen`` frozen at ``paid_in_full_on``. Grid workers give one of
+    their grids; clerks a region or grid of theirs (all their regions when neither is given);
+    auditors anything."""
     who.require_role(Role.GRID_WORKER, Role.CLERK, Role.AUDITOR, action="read arrears")
     if region is not None:
         region = validate_region_code(region)

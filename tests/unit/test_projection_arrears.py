@@ -105,3 +105,55 @@ def test_filter_and_sort_by_region_grid_and_amount(ledger):
     with pytest.raises(DomainError) as err:
         sort_arrears(rows, "name")
     assert err.value.code == "SORT_KEY_UNKNOWN"
+
+
+# ------------------------------------------------------------------ a fee outlives its contribution (issue #19)
+@pytest.fixture()
+def late_payer(tmp_path):
+    """The issue's employer on the real Ledger (tests/unit/late_fee_support.py): owes January, pays it 60 days late."""
+    from ledger.bootstrap import bootstrap
+    from ledger.config import Settings
+    from tests.unit import late_fee_support as case
+
+    system = bootstrap(Settings(persistence="memory", id_key=b"late-fee", policy_dir=str(case.policy_dir(tmp_path))))
+    numbers = case.employer_owes_january(system.ledger)
+    yield system.ledger, numbers
+    system.close()
+
+
+def test_a_month_paid_late_stays_listed_for_its_fee_which_stops_growing_at_payment(late_payer):
+    from tests.unit import late_fee_support as case
+
+    ledger, numbers = late_payer
+    before = arrears_list(arrears_view(ledger), date(2026, 3, 15), ledger.policies)
+    assert len(before) == case.EMPLOYEES and not any(r["fee_only"] for r in before)
+    assert {r["due_date"] for r in before} == {case.DUE}
+    assert sum(r["outstanding_fen"] for r in before) == case.OWED_FEN
+    # 59 days so far, still growing: 125,000 x 0.05 % x 59 = 3,687.5 per row, rounded half up per row
+    assert [r["late_fee_fen"] for r in before] == [3_688] * case.EMPLOYEES
+    assert all(r["late_fee_accruing"] for r in before)
+
+    case.employer_pays_january(ledger, numbers)
+    view = arrears_view(ledger)
+    for as_of in (case.PAID_ON, date(2026, 4, 1), date(2027, 6, 30)):
+        rows = arrears_list(view, as_of, ledger.policies)
+        assert len(rows) == case.EMPLOYEES, as_of
+        for r in rows:
+            assert (r["kind"], r["fee_only"], r["outstanding_fen"], r["paid_fen"]) == ("EMPLOYER", True, 0, case.EACH_FEN)
+            assert (r["late_fee_fen"], r["late_fee_accruing"]) == (case.FEE_EACH_FEN, False)
+            assert (r["days_overdue"], r["paid_in_full_on"]) == (60, case.PAID_ON)  # frozen at the payment
+            assert r["late_fee_policy_version"].startswith("610902-2026-t15@") and r["policy_version"]
+            assert len(r["sources"]) == 2  # the assessment and the payment
+        (group,) = employer_arrears(rows)
+        assert (group["employer_id"], group["persons"], group["fee_only_persons"]) == (case.EMPLOYER, 8, 8)
+        assert (group["outstanding_fen"], group["late_fee_fen"]) == (0, case.FEE_FEN)
+    # the day before the payment the rows are ordinary arrears, not fee-only
+    assert not any(r["fee_only"] for r in arrears_list(view, date(2026, 3, 15), ledger.policies))
+
+
+def test_a_month_paid_on_its_due_date_leaves_the_list(late_payer):
+    from tests.unit import late_fee_support as case
+
+    ledger, numbers = late_payer
+    case.employer_pays_january(ledger, numbers, on=case.DUE)
+    assert arrears_list(arrears_view(ledger), date(2026, 4, 1), ledger.policies) == []

@@ -123,6 +123,13 @@ def arrears_town(ledger):
                                      effective_date=date(2025, 3, 1))
     ledger.record_tax_record(tax(number(7), "E1", amount_fen=20000, paid_on=date(2025, 4, 20), levy_item="EMPLOYEE",
                                  period=(date(2025, 3, 1), date(2025, 3, 31))), provenance=API)
+    # March paid in full: by number 13's employer 10 days late (its fee stays owed), by 15's on the due date
+    for seq, employer, paid_on in ((13, "91610902CC", date(2025, 4, 10)), (15, "91610902DD", date(2025, 3, 31))):
+        pid = enroll(ledger, number(seq), date(2025, 1, 1), scheme="EMPLOYEE", employer_id=employer)
+        ledger.assess_employee_month(pid, "2025-03", declared_base_fen=500000, provenance=API,
+                                     effective_date=date(2025, 3, 1))
+        ledger.record_tax_record(tax(number(seq), f"E{seq}", amount_fen=45000, paid_on=paid_on, levy_item="EMPLOYEE",
+                                     period=(date(2025, 3, 1), date(2025, 3, 31))), provenance=API)
     n = number(11)  # paid in full, then part refunded: in arrears again from the refund
     enroll(ledger, n, date(2025, 9, 15))
     voucher = pay_year(ledger, n, 2026, date(2025, 10, 8))
@@ -132,8 +139,8 @@ def arrears_town(ledger):
 def test_arrears_equal_the_pure_list(ledger, arrears_town):
     queries = project(ledger)
     view = arrears_view(ledger)
-    for as_of in (date(2025, 4, 1), date(2025, 4, 30), date(2025, 12, 31), date(2026, 1, 10), date(2026, 1, 15),
-                  date(2026, 1, 25), date(2027, 1, 5)):
+    for as_of in (date(2025, 4, 1), date(2025, 4, 10), date(2025, 4, 30), date(2025, 12, 31), date(2026, 1, 10),
+                  date(2026, 1, 15), date(2026, 1, 25), date(2027, 1, 5)):
         pure = pure_arrears.arrears_list(view, as_of, ledger.policies)
         assert without_masked(queries.arrears(as_of, sort=None)) == pure, as_of
         assert without_masked(queries.arrears(as_of)) == pure_arrears.sort_arrears(pure, "outstanding_fen")
@@ -144,6 +151,13 @@ def test_arrears_equal_the_pure_list(ledger, arrears_town):
     assert max(r["late_fee_fen"] for r in rows) > 0
     reopened = [r for r in queries.arrears(date(2026, 1, 25)) if r["outstanding_fen"] == 10000]
     assert len(reopened) == 1 and reopened[0]["paid_fen"] == 30000
+    # selected although settled in full (settled_from): the employer month paid late, for its fee alone
+    for as_of in (date(2025, 4, 10), date(2025, 4, 30), date(2027, 1, 5)):
+        (fee_only,) = [r for r in queries.arrears(as_of) if r["fee_only"]]
+        assert (fee_only["employer_id"], fee_only["outstanding_fen"]) == ("91610902CC", 0)
+        assert (fee_only["late_fee_fen"], fee_only["days_overdue"]) == (225, 10)  # 45,000 x 0.05 % x 10 days
+    assert not [r for r in queries.arrears(date(2025, 4, 9)) if r["fee_only"]]  # still outstanding then
+    assert not [r for r in queries.arrears(date(2025, 4, 30)) if r["employer_id"] == "91610902DD"]
 
 
 @pytest.mark.parametrize("ask, code", [
@@ -232,7 +246,7 @@ def test_the_cli_projects_and_answers(deployment, capsys):
     assert main(["arrears", "--as-of", "2026-01-10", "--json"]) == 0
     assert {r["period"] for r in json.loads(capsys.readouterr().out)} == {"2026"}
     assert main(["arrears", "--as-of", "2026-01-10", "--grid", GRID_A]) == 0
-    assert "rows; outstanding" in capsys.readouterr().out
+    assert "rows, 0 of them 滞纳金未缴 (paid late, late fee unpaid); outstanding" in capsys.readouterr().out
 
     assert main(["coverage", "--year", "2026", "--as-of", "2026-03-01", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["grids"][GRID_A]["residents"] == 3

@@ -39,9 +39,12 @@ def _sha256(text: str) -> str:
 
 def _labels_json() -> str:
     """The Chinese labels the script shows, from the one place each is defined."""
+    from ledger.domain.arrears import FEE_ONLY_LABEL, OUTSTANDING_LABEL
     from ledger.http.web import labels
 
-    data = {"reasons": dict(labels.REASON_LABELS), "subsidy_categories": dict(labels.SUBSIDY_CATEGORIES)}
+    data = {"reasons": dict(labels.REASON_LABELS), "subsidy_categories": dict(labels.SUBSIDY_CATEGORIES),
+            "arrears_kinds": dict(labels.ARREARS_KINDS),
+            "arrears_status": {"outstanding": OUTSTANDING_LABEL, "fee_only": FEE_ONLY_LABEL}}
     return json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")
 
 

@@ -32,6 +32,14 @@ END_REASONS = {
 }
 
 
+#: Who owes an arrears row (the API's ``kind``).
+ARREARS_KINDS = {
+    "RESIDENT": "城乡居民",
+    "FLEXIBLE": "灵活就业人员",
+    "EMPLOYER": "单位职工",
+}
+
+
 def id_type(code: str | None) -> str:
     return ID_TYPES.get(code or "", code or "")
 
@@ -85,5 +93,5 @@ def yuan(fen: int | None) -> str:
     return f"{sign}{whole}.{cents:02d}"
 
 
-__all__ = ["AWAITING", "END_REASONS", "ID_TYPES", "SCHEMES", "end_reason", "id_type", "reason", "region", "scheme",
+__all__ = ["ARREARS_KINDS", "AWAITING", "END_REASONS", "ID_TYPES", "SCHEMES", "end_reason", "id_type", "reason", "region", "scheme",
            "subsidy_category", "transfer_state", "waiting_exemption", "yuan"]

@@ -14,7 +14,7 @@
     token: null, me: null,
     code: "", year: "", asOf: "", reason: "", person: "",
     loaded: null,  // {code, year, asOf, day}: what the list on screen is for
-    gaps: [], coverage: null, opener: null,
+    gaps: [], coverage: null, opener: null, arrears: [],
   };
 
   // ------------------------------------------------------------------ small helpers
@@ -255,7 +255,62 @@
     renderSummary();
     renderList();
     setPageState("ready");
+    loadArrears(code, coverage.day);
     if (state.person) openPerson(state.person, null);
+  }
+
+  // ------------------------------------------------------------------ arrears (欠费名单)
+  // Read after the gap list, on its day; a refusal or failure here leaves the gap list standing.
+  // A row with nothing outstanding is a month paid late whose late fee is still owed (fee_only).
+  async function loadArrears(code, day) {
+    const section = $("arrears-section");
+    section.dataset.state = "loading";
+    $("arrears-count").textContent = "读取中…";
+    $("arrears-rows").replaceChildren();  // never the rows of the area asked before
+    $("arrears").hidden = true;
+    $("arrears-empty").hidden = true;
+    let body;
+    try {
+      body = await api("/arrears", { grid: code, as_of: day });
+    } catch (err) {
+      if (code !== state.code) return;
+      state.arrears = [];
+      $("arrears-rows").replaceChildren();
+      $("arrears").hidden = true;
+      $("arrears-empty").hidden = false;
+      $("arrears-empty").classList.add("failed");
+      $("arrears-empty").textContent = "欠费名单未能读取：" + describeError(err, code).join("：");
+      section.dataset.state = "error";
+      return;
+    }
+    if (code !== state.code) return;
+    state.arrears = body.arrears;
+    const feeOnly = body.arrears.filter((a) => a.fee_only).length;
+    $("arrears-count").textContent = `共 ${body.count} 条 · 欠缴 ${yuan(body.outstanding_fen)} 元 · 滞纳金 ${yuan(body.late_fee_fen)} 元` +
+      (feeOnly ? `（其中 ${feeOnly} 条${LABELS.arrears_status.fee_only}）` : "");
+    $("arrears-rows").replaceChildren(...body.arrears.map(arrearsRow));
+    $("arrears").hidden = body.arrears.length === 0;
+    $("arrears-empty").hidden = body.arrears.length !== 0;
+    $("arrears-empty").classList.remove("failed");
+    $("arrears-empty").textContent = "统计日没有欠费，也没有未缴的滞纳金。";
+    section.dataset.state = "ready";
+  }
+
+  function arrearsRow(a) {
+    const status = a.fee_only ? LABELS.arrears_status.fee_only : LABELS.arrears_status.outstanding;
+    const how = a.fee_only ? `逾期 ${a.days_overdue} 天，${a.paid_in_full_on} 缴清费款` : `逾期 ${a.days_overdue} 天`;
+    return el("tr", { class: "arrears-card" + (a.fee_only ? " fee-only" : ""), "data-person-id": a.person_id,
+      "data-period": a.period, "data-fee-only": String(Boolean(a.fee_only)) },
+      el("td", { "data-label": "姓名" }, el("span", { class: "name", text: a.name || "（无姓名）" })),
+      el("td", { "data-label": "证件号码" }, el("span", { class: "idno", text: a.id_number || "—" })),
+      el("td", { "data-label": "类别", text: (LABELS.arrears_kinds[a.kind] || a.kind) +
+        (a.employer_id ? " · 单位 " + a.employer_id : "") }),
+      el("td", { "data-label": "费款所属期", text: a.period }),
+      el("td", { class: "num", "data-label": "应缴（元）", text: yuan(a.due_fen) }),
+      el("td", { class: "num", "data-label": "欠缴（元）", text: yuan(a.outstanding_fen) }),
+      el("td", { class: "num late-fee", "data-label": "滞纳金（元）", text: yuan(a.late_fee_fen) }),
+      el("td", { "data-label": "状态" }, el("span", { class: "status" + (a.fee_only ? " fee-only" : ""), text: status }),
+        " ", el("span", { class: "hint", text: how })));
   }
 
   function renderSummary() {
