@@ -76,7 +76,7 @@ from consumers.runner import position_name  # noqa: E402
 from events.codec import encode  # noqa: E402
 from events.inbound import TAX_PAYMENT, tax_record_to_avro  # noqa: E402
 from infra.topics import declared_partitions, delete_topics, ensure_topics  # noqa: E402
-from ledger.batch_load import load_aggregates  # noqa: E402
+from infra.event_store.batch_load import load_aggregates  # noqa: E402
 from ledger.bootstrap import bootstrap  # noqa: E402
 from ledger.config import Settings  # noqa: E402
 from ledger.domain.identity import make_resident_id  # noqa: E402

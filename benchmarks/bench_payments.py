@@ -43,7 +43,7 @@ from common import (  # noqa: E402
     write_json,
 )
 
-from ledger.batch_load import load_aggregates  # noqa: E402
+from infra.event_store.batch_load import load_aggregates  # noqa: E402
 from ledger.bootstrap import bootstrap  # noqa: E402
 from ledger.config import Settings  # noqa: E402
 from ledger.domain.identity import make_resident_id  # noqa: E402

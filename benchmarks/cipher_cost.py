@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.cipher_cost [--people 300]
 
 Builds a small county in memory, takes its stored events, and times
-``mapper.to_stored_event`` and ``ledger.stored_events.row_decoder`` over all of them, plain
+``mapper.to_stored_event`` and ``infra.event_store.stored_events.row_decoder`` over all of them, plain
 and with :class:`ledger.cipher.LedgerCipher` (AES-256-GCM): the difference per event is
 what encryption adds to every write and every read of the pipeline.
 """
@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     from ledger.cipher import LedgerCipher
     from ledger.config import Settings
     from ledger.simulation.county import generate_county
-    from ledger.stored_events import row_decoder
+    from infra.event_store.stored_events import row_decoder
 
     args = _args(argv)
     system = bootstrap(Settings(persistence="memory", id_key=b"bench"))

@@ -76,7 +76,7 @@ from ledger.application import Ledger
 from ledger.domain.errors import DomainError
 from ledger.domain.person import Person
 from ledger.log import get_logger, mask_text
-from ledger.stored_events import row_decoder
+from infra.event_store.stored_events import row_decoder
 
 #: Stored-event topics of Person events start with this (``ledger.domain.person:Person.ContributionPaid``).
 PERSON_EVENT_TOPIC_PREFIX = get_topic(Person) + "."

@@ -34,7 +34,6 @@ from eventsourcing.persistence import IntegrityError, Tracking
 
 from consumers.dead_letters import seal
 from ledger.application import Ledger, Outcome
-from ledger.batch_load import load_aggregates
 from ledger.domain.errors import DomainError
 from ledger.domain.feed_rejection import FeedRejection
 from ledger.log import get_logger
@@ -376,7 +375,7 @@ class FeedHandler(ABC):
             self.log.warning("dead_letter_scan_capped", topic=topic, partition=partition, since=start, upto=stored)
             start = stored - MAX_DEAD_LETTER_SCAN
         ids = {FeedRejection.id_for(topic, partition, o): o for o in range(start + 1, stored + 1)}
-        kept = load_aggregates(self.ledger, ids)
+        kept = self.ledger.load_many(ids)
         refused = []
         for rejection in sorted(kept.values(), key=lambda r: r.offset):
             message = Message(

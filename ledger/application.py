@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import random
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -24,17 +23,13 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import (
-    EventStore,
     IntegrityError,
-    Notification,
     ProcessRecorder,
-    Recording,
     Tracking,
     Transcoder,
     Transcoding,
 )
 
-from ledger.batch_load import Prefetch, load_aggregates, start_loading
 from ledger.domain.chain import content_digest
 from ledger.domain.errors import Conflict, DomainError, NotFound
 from ledger.domain.identity import PersonIdentity, parse_identity, person_id_for
@@ -54,8 +49,8 @@ from ledger.domain.vocabulary import (
 from ledger.log import get_logger
 from ledger.policy import PolicyBook
 from ledger.policy import rules
+from ledger.ports import EarlyLoad, PersonStore, PlainPersonStore
 from ledger.records import Provenance, ResidentRecord, StatusRecord, TaxPaymentRecord
-from ledger.snapshots import drop_older_snapshots
 
 log = get_logger("ledger.application")
 
@@ -116,7 +111,7 @@ KEPT_CONFLICTS = frozenset({"VOUCHER_CONFLICT", "RECORD_CONFLICT"})
 class PreparedTaxRecords(list):  # type: ignore[type-arg]
     """:meth:`Ledger.prepare_tax_records`' list, with the load it may have started early."""
 
-    prefetch: Prefetch | None = None
+    prefetch: EarlyLoad | None = None
     after_writes: int | None = None
 
 
@@ -137,25 +132,6 @@ class PendingOutcomes:
         return self._outcomes
 
 
-class BackgroundWriter:
-    """One thread that runs a transaction at a time for :meth:`Ledger.begin_tax_records`.
-
-    While it waits for PostgreSQL (psycopg releases the GIL), the feed consumer polls and
-    decodes its next batch. One write at a time: whoever handed a write over waits for it
-    (``PendingOutcomes.result``) before the next.
-    """
-
-    def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-writer")
-
-    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Any]:
-        """Run ``fn`` on the writer thread; the returned function waits and returns its result (or raises)."""
-        return self._pool.submit(fn, *args, **kwargs).result
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
-
-
 def today_utc() -> date:
     return datetime.now(timezone.utc).date()
 
@@ -173,14 +149,20 @@ class Ledger(Application):
     #: Optimistic-concurrency retries before giving up with CONCURRENT_UPDATE.
     max_attempts = 20
 
-    def __init__(self, env: dict[str, str] | None = None, *, policies: PolicyBook, id_key: bytes) -> None:
+    def __init__(
+        self, env: dict[str, str] | None = None, *, policies: PolicyBook, id_key: bytes,
+        person_store: Callable[[Ledger], PersonStore] = PlainPersonStore,
+    ) -> None:
+        """``person_store`` makes the store the batch path and the snapshots go through
+        (:class:`ledger.ports.PersonStore`); the wiring (``ledger.bootstrap``) plugs in the
+        event store's adapter, ``infra.event_store.PersonBatches``."""
         if not id_key:
             raise ValueError("the identity key (LEDGER_ID_KEY) must not be empty")
-        self._writer: BackgroundWriter | None = None
         #: Writes made (or handed to the writer thread) by this ledger: a load started early is
         #: used only if this has not moved since (see prepare_tax_records).
         self._writes = 0
         super().__init__(env)
+        self.person_store: PersonStore = person_store(self)
         self.policies = policies
         self._id_key = id_key
 
@@ -188,23 +170,16 @@ class Ledger(Application):
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())
 
-    def construct_snapshot_store(self) -> EventStore:
-        """The library's snapshot store, with its table created one process at a time (``ledger.recorders``)."""
-        from ledger.recorders import snapshot_recorder
-
-        return self.factory.event_store(mapper=self.mapper, recorder=snapshot_recorder(self.factory))
-
     # ------------------------------------------------------------ feed positions (exactly-once)
     def construct_recorder(self) -> ProcessRecorder:
         """A process recorder: a save can carry a feed position (:class:`Tracking`) in its transaction.
 
         Kafka positions are kept as ``Tracking(f"{consumer}:{topic}:{partition}", offset)``
-        in the store's tracking table, committed with the events they caused. On PostgreSQL,
-        :class:`ledger.recorders.BinaryPostgresProcessRecorder` (events inserted as binary arrays).
+        in the store's tracking table, committed with the events they caused. The recorder is
+        the one the library's factory gives (``PERSISTENCE_MODULE``); the wiring names the event
+        store adapter's on PostgreSQL (``infra.event_store.recorders``: events inserted as binary arrays).
         """
-        from ledger.recorders import process_recorder
-
-        recorder = process_recorder(self.factory)
+        recorder = self.factory.process_recorder()
         if getattr(getattr(recorder, "datastore", None), "enable_db_functions", False):
             # The PostgreSQL insert function path ignores tracking: positions would be lost.
             raise ValueError("POSTGRES_ENABLE_DB_FUNCTIONS cannot be used: it drops feed positions")
@@ -223,17 +198,14 @@ class Ledger(Application):
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
         """Snapshots of the aggregates just saved: every ``snapshotting_intervals`` events (as the
-        library does) and after each ``snapshot_after`` event.
+        library does) and after each ``snapshot_after`` event; then each person's older snapshots go.
 
-        Taken from the saved aggregates themselves, at the version just recorded, and put in one
-        statement; the older snapshots of those persons are then dropped (see ``ledger.snapshots``:
-        each holds the whole state, which grows year by year). The library would replay each
-        from the store (``take_snapshot``: two round trips and a fold per snapshot) and insert
-        them one by one. A snapshot at any other version goes the library's way: an interval
-        falling inside a save of several events, or an aggregate that has moved on since its
-        save (a new event triggered before this ran: its state is no longer the recorded one).
-        A snapshot is a cache: one lost to a crash right after the events' commit is simply not
-        there, and loads replay instead.
+        Which versions is the ledger's rule; how they are taken is the person store's
+        (:meth:`ledger.ports.PersonStore.take_snapshots`: the event store adapter takes them
+        from the saved persons in one statement). Loads start from the latest snapshot only,
+        and each holds the whole state, which grows year by year: the older ones of these
+        persons are dropped (``drop_older_snapshots``). A snapshot is a cache: one lost to a
+        crash right after the events' commit is simply not there, and loads replay instead.
         """
         if self.snapshots is None:
             return
@@ -250,22 +222,9 @@ class Ledger(Application):
                 targets.setdefault(aggregate.id, set()).add(event.originator_version)
             elif isinstance(event, self.snapshot_after):
                 targets.setdefault(aggregate.id, set()).add(recorded[aggregate.id])
-        live: dict[UUID, Any] = {}
-        replayed: dict[UUID, int] = {}
-        for aggregate_id, versions in targets.items():
-            aggregate = processing_event.aggregates[aggregate_id]
-            for version in sorted(versions):
-                if version == recorded[aggregate_id] == aggregate.version:
-                    live[aggregate_id] = aggregate
-                else:
-                    self.take_snapshot(aggregate_id, version=version)
-                    replayed[aggregate_id] = version
-        if live:
-            self.snapshots.put([getattr(type(a), "Snapshot", self.snapshot_class).take(a) for a in live.values()])
-        # Loads start from the latest snapshot only: the older ones of these persons go (ledger.snapshots).
-        latest = {**replayed, **{i: a.version for i, a in live.items()}}
-        if latest:
-            drop_older_snapshots(self.snapshots.recorder, latest)
+        if targets:
+            self.person_store.take_snapshots(processing_event, targets)
+            self.person_store.drop_older_snapshots({i: max(versions) for i, versions in targets.items()})
 
     def position(self, name: str) -> int | None:
         """The last feed position recorded under ``name`` (an offset), or None."""
@@ -389,36 +348,26 @@ class Ledger(Application):
         """
         for _attempt in range(self.max_attempts):
             if source is not None:
-                resend = self._check_source(source, person_id, provenance)
+                resend = self._check_source(source, person_id, provenance,
+                                            self.source_record(source.kind, source.key))
                 if resend is not None:
                     if tracking is not None:
                         self.record_position(tracking)
                     return resend
             try:
-                person = self.repository.get(person_id)
+                found = self.repository.get(person_id)
             except AggregateNotFoundError:
-                if create is None:
-                    raise NotFound(
-                        "PERSON_NOT_FOUND", "no person with that ID is registered in the ledger; register them first"
-                    ) from None
-                person = create()
+                found = None
+            person, _created = self._existing_or_new(found, create)
             result = command(person)
             pending = list(person.pending_events)
             if not pending:
                 if tracking is not None:
                     self.record_position(tracking)
-                return Outcome(person_id, False, f"{describe or 'command'}: nothing to change (already recorded)")
+                return self._unchanged(person_id, describe)
             to_save: list[Any] = [person]
             if source is not None:
-                to_save.append(
-                    SourceRecord.take(
-                        kind=source.kind,
-                        key=source.key,
-                        person_id=person_id,
-                        content_digest=source.digest,
-                        provenance=provenance.as_dict(),
-                    )
-                )
+                to_save.append(self._source_index(source, person_id, provenance))
             try:
                 self.save(*to_save, tracking=tracking)
             except IntegrityError:
@@ -438,8 +387,18 @@ class Ledger(Application):
             person_id=str(person_id),
         )
 
-    def _check_source(self, source: SourceKey, person_id: UUID, provenance: Provenance) -> Outcome | None:
-        record = self.source_record(source.kind, source.key)
+    # ------------------------------------------------------------ the steps of a command (every path)
+    # One resend check, one registration step, one voucher index step: _execute_command takes them
+    # for one record, begin_tax_records for many records on the persons and indexes it loaded at once.
+    def _check_source(
+        self, source: SourceKey, person_id: UUID, provenance: Provenance, record: SourceRecord | None
+    ) -> Outcome | None:
+        """The resend check, on ``record`` (the source key's index as stored, or None if never taken).
+
+        None: the source is new. An Outcome: the same content was recorded before (a resend,
+        nothing to do). Different content under the same key: the conflict is kept on the index
+        for reconciliation and raised (VOUCHER_CONFLICT / RECORD_CONFLICT).
+        """
         if record is None:
             return None
         if record.content_digest == source.digest and record.person_id == person_id:
@@ -456,6 +415,27 @@ class Ledger(Application):
             "the new version is kept for reconciliation and not applied",
             key=source.key,
         )
+
+    @staticmethod
+    def _existing_or_new(found: Person | None, create: Callable[[], Person] | None) -> tuple[Person, bool]:
+        """The person the command runs on: ``found`` (loaded), or registered now by ``create``
+        (True when new); PERSON_NOT_FOUND when the command cannot register them."""
+        if found is not None:
+            return found, False
+        if create is None:
+            raise NotFound("PERSON_NOT_FOUND", "no person with that ID is registered in the ledger; register them first")
+        return create(), True
+
+    @staticmethod
+    def _source_index(source: SourceKey, person_id: UUID, provenance: Provenance) -> SourceRecord:
+        """The source key's index (the voucher index, for tax records), saved with the person's events."""
+        return SourceRecord.take(kind=source.kind, key=source.key, person_id=person_id,
+                                 content_digest=source.digest, provenance=provenance.as_dict())
+
+    @staticmethod
+    def _unchanged(person_id: UUID, describe: str) -> Outcome:
+        """The outcome of a command that changed nothing."""
+        return Outcome(person_id, False, f"{describe or 'command'}: nothing to change (already recorded)")
 
     # ------------------------------------------------------------ registration & enrollment
     def _registration(
@@ -701,14 +681,18 @@ class Ledger(Application):
         (resident scheme); a refund or reversal needs the person and the original.
         """
         identity, person_id = self.identify(record.id_type, record.id_number)
-        command = self._payment_command(record, provenance)
-        create = None
-        if record.kind == PaymentKind.PAYMENT:
-            create = self._registration(identity, person_id, record.name, None, business_date(record.paid_at), provenance)
         return self._execute(
-            person_id, command, provenance=provenance, source=self._payment_source(record), create=create,
-            describe=f"{str(record.kind).lower()} {record.voucher_no} recorded", tracking=tracking,
+            person_id, self._payment_command(record, provenance), provenance=provenance,
+            source=self._payment_source(record), create=self._payment_registration(record, identity, person_id, provenance),
+            describe=_payment_describe(record), tracking=tracking,
         )
+
+    def _payment_registration(self, record: TaxPaymentRecord, identity: PersonIdentity, person_id: UUID,
+                              provenance: Provenance) -> Callable[[], Person] | None:
+        """A payment registers a person the ledger has never seen (先缴费后登记); a refund or reversal does not."""
+        if record.kind != PaymentKind.PAYMENT:
+            return None
+        return self._registration(identity, person_id, record.name, None, business_date(record.paid_at), provenance)
 
     def prepare_tax_records(self, records: Sequence[TaxPaymentRecord], *, prefetch: bool = False,
                             ) -> PreparedTaxRecords:
@@ -717,10 +701,10 @@ class Ledger(Application):
         Reads nothing from the store, so a feed consumer can do it while the previous batch's
         write is still in flight. A record that cannot be identified gets its error instead.
 
-        With ``prefetch`` (PostgreSQL), the statement loading the persons and voucher indexes
-        is handed to the writer thread as soon as their ids are known, behind the write in
-        flight (so it reads what that write committed), and runs while the records' digests
-        are computed here; :meth:`begin_tax_records` uses its rows if no other write of this
+        With ``prefetch``, the person store starts loading the persons and voucher indexes as
+        soon as their ids are known (on PostgreSQL: the statement is handed to the writer
+        thread, behind the write in flight, so it reads what that write committed), while the
+        records' digests are computed here; :meth:`begin_tax_records` uses its rows if no other write of this
         ledger came in between (``_writes``), and loads them itself otherwise.
         """
         identified: list[tuple[PersonIdentity, UUID, UUID] | DomainError] = []
@@ -733,12 +717,10 @@ class Ledger(Application):
                 continue
             identified.append((identity, person_id, source_id))
         out = PreparedTaxRecords()
-        if prefetch and _is_postgres(self.recorder):
+        if prefetch:
             ids = [item[2] for item in identified if not isinstance(item, DomainError)]
             ids += [item[1] for item in identified if not isinstance(item, DomainError)]
-            if self._writer is None:
-                self._writer = BackgroundWriter()
-            out.prefetch = start_loading(self, ids, self._writer.submit)
+            out.prefetch = self.person_store.start_loading(ids)
             out.after_writes = self._writes
         for record, item in zip(records, identified):
             if isinstance(item, DomainError):
@@ -767,7 +749,9 @@ class Ledger(Application):
         the round is rebuilt without it; a lost race falls back to one record at a time.
 
         Every person and source-record index the round needs is loaded up front in one
-        statement (:func:`ledger.batch_load.load_aggregates`), not two or three per record.
+        read of the person store (:meth:`ledger.ports.PersonStore.load_many`), not two or three
+        per record. Each record then takes the same steps as :meth:`_execute_command`: the
+        resend check, registration, the command, the voucher index.
 
         ``tracking`` (a feed consumer's position) is written in the same transaction as the
         batch's last write, together with the aggregates ``finish(outcomes)`` returns once
@@ -792,8 +776,8 @@ class Ledger(Application):
     ) -> PendingOutcomes:
         """:meth:`record_tax_records`, whose last write (the one with ``tracking``) may still be in flight.
 
-        With ``background``, that transaction's insert and commit run on the ledger's writer
-        thread (:class:`BackgroundWriter`) and this returns as soon as they are handed over:
+        With ``background``, that transaction's insert and commit may run on the person store's
+        writer thread (:meth:`ledger.ports.PersonStore.save_batch`) and this returns as soon as they are handed over:
         the caller may do work that needs nothing from the store (poll the feed, decode and
         :meth:`prepare_tax_records` the next batch), then MUST call ``result()`` before it
         reads or writes the store again. ``result()`` waits for the commit and returns the
@@ -824,7 +808,7 @@ class Ledger(Application):
                 needed = [ready[i][3] for i in todo] + [ready[i][1] for i in todo]
                 found = early.result(needed, _project_hashing_last) if early is not None else None
                 early = None
-                loaded = found if found is not None else self._batch_load(needed)
+                loaded = found if found is not None else self.person_store.load_many(needed, _project_hashing_last)
                 missing = set(needed).difference(loaded)
             fresh = True
             round_outcomes: dict[int, Outcome] = {}
@@ -843,21 +827,15 @@ class Ledger(Application):
                     if source.key in keys:
                         deferred.append(i)
                         continue
-                    resend = self._batch_resend(source, person_id, provenance, loaded.get(source_id))
+                    resend = self._check_source(source, person_id, provenance, loaded.get(source_id))
                     if resend is not None:
                         round_outcomes[i] = resend
                         continue
                     person = persons.get(person_id)
                     if person is None:
-                        person = self._batch_take_person(person_id, loaded, missing)
-                        if person is None:
-                            if record.kind != PaymentKind.PAYMENT:
-                                raise NotFound("PERSON_NOT_FOUND", "no person with that ID is registered in the "
-                                               "ledger; register them first")  # as _execute says it
-                            person = self._registration(
-                                identity, person_id, record.name, None, business_date(record.paid_at), provenance
-                            )()
-                            created = True
+                        person, created = self._existing_or_new(
+                            self._batch_take_person(person_id, loaded, missing),
+                            self._payment_registration(record, identity, person_id, provenance))
                     before = len(person.pending_events)
                     self._payment_command(record, provenance)(person)
                 except DomainError as e:
@@ -869,19 +847,15 @@ class Ledger(Application):
                     elif person is not None and not created and len(person.pending_events) == before:
                         loaded[person_id] = person  # untouched: the next record of this person may use it
                     continue
-                describe = f"{str(record.kind).lower()} {record.voucher_no} recorded"
+                describe = _payment_describe(record)
                 if len(person.pending_events) == before:
-                    # (what _execute says when the command changes nothing)
-                    round_outcomes[i] = Outcome(person_id, False, f"{describe}: nothing to change (already recorded)")
+                    round_outcomes[i] = self._unchanged(person_id, describe)
                     if not created and person_id not in persons:
                         loaded[person_id] = person
                     continue
                 persons[person_id] = person
                 keys.add(source.key)
-                sources.append(
-                    SourceRecord.take(kind=source.kind, key=source.key, person_id=person_id,
-                                      content_digest=source.digest, provenance=provenance.as_dict())
-                )
+                sources.append(self._source_index(source, person_id, provenance))
                 event_ids = [str(e.event_id) for e in person.pending_events[0 if created else before:]]
                 round_outcomes[i] = Outcome(person_id, True, describe, event_ids)
             if broken is not None:
@@ -890,7 +864,8 @@ class Ledger(Application):
                 # Rebuild the round on fresh copies of the persons it changed; the rest is untouched.
                 for person_id in persons:
                     loaded.pop(person_id, None)
-                loaded.update(self._batch_load([p for p in persons if p not in missing]))
+                loaded.update(self.person_store.load_many([p for p in persons if p not in missing],
+                                                          _project_hashing_last))
                 fresh = False
                 continue
             extras: Sequence[Any] | None = None
@@ -899,7 +874,9 @@ class Ledger(Application):
                 extras = finish([known[i] for i in range(len(records))]) if finish is not None else ()
             if extras is not None and background:
                 # The batch's last write: committed on the writer thread, finished in result().
-                wait = self._batch_save_in_background(*persons.values(), *sources, *extras, tracking=tracking)
+                self._writes += 1  # (a load started before this write must not be used after it)
+                wait = self.person_store.save_batch([*persons.values(), *sources, *extras], tracking=tracking,
+                                                    background=True)
 
                 def complete(wait: Callable[[], None] = wait, round_outcomes: dict[int, Outcome] = round_outcomes,
                              ) -> list[Outcome]:
@@ -914,9 +891,9 @@ class Ledger(Application):
                 return PendingOutcomes(complete)
             try:
                 if extras is not None:
-                    self._batch_save(*persons.values(), *sources, *extras, tracking=tracking)
+                    self.person_store.save_batch([*persons.values(), *sources, *extras], tracking=tracking)
                 elif persons:
-                    self._batch_save(*persons.values(), *sources)
+                    self.person_store.save_batch([*persons.values(), *sources])
             except IntegrityError:
                 self._redo_one_by_one(records, round_outcomes, outcomes)
             else:
@@ -950,100 +927,17 @@ class Ledger(Application):
         except AggregateNotFoundError:
             return None
 
-    def _batch_resend(
-        self, source: SourceKey, person_id: UUID, provenance: Provenance, taken: SourceRecord | None
-    ) -> Outcome | None:
-        """Like :meth:`_check_source`, on the source record the batch already loaded."""
-        if taken is None:
-            return None
-        if taken.content_digest == source.digest and taken.person_id == person_id:
-            return Outcome(person_id, False, f"{source.kind} {source.key} was already recorded; nothing changed")
-        return self._check_source(source, person_id, provenance)  # a conflict: kept for reconciliation, raised
-
     def _record(self, processing_event: ProcessingEvent[UUID]) -> Any:
         self._writes += 1  # (a load started before this write must not be used after it)
         return super()._record(processing_event)
 
-    def _batch_load(self, ids: Iterable[UUID]) -> dict[UUID, Any]:
-        """Persons and source records of a batch, one statement on PostgreSQL (see ledger.batch_load)."""
-        return load_aggregates(self, ids, projector=_project_hashing_last)
-
-    def _batch_save(self, *aggregates: Any, tracking: Tracking | None = None) -> None:
-        """What ``self.save(*aggregates)`` does, less the library's per-object ``isinstance`` against a
-        runtime-checkable Protocol (~25 µs an object on Python 3.11, a fifth of a batch's save).
-
-        The steps are Application.save's own (``Ledger.save`` without ``tracking`` is exactly
-        that). If ``save`` is overridden anywhere else (a subclass, the instance), that
-        ``save`` is called instead, so nothing it adds is bypassed. Keep this in step with
-        ``Ledger.save`` if that ever does more than the library's save.
-        """
-        if "save" in self.__dict__ or type(self).save not in (Application.save, Ledger.save):
-            self.save(*aggregates, **({"tracking": tracking} if tracking is not None else {}))
-            return
-        processing_event: ProcessingEvent[UUID] = ProcessingEvent(tracking)
-        for aggregate in aggregates:
-            processing_event.events.extend(aggregate.collect_events())
-            processing_event.aggregates[aggregate.id] = aggregate
-        recordings = self._record(processing_event)
-        self._take_snapshots(processing_event)
-        self._notify(recordings)
-        self.notify(processing_event.events)
-
-    def _batch_save_in_background(self, *aggregates: Any, tracking: Tracking | None = None) -> Callable[[], None]:
-        """:meth:`_batch_save` with the insert and commit on the writer thread; call the result to finish it.
-
-        The events are converted to stored events here (CPU, in the caller's thread); the
-        recorder's ``insert_events`` (one transaction: position, lock, events, commit; mostly
-        waiting for PostgreSQL) runs on the writer thread. The returned function waits for
-        it, raises its error (IntegrityError for a lost race), then does what ``_record``
-        does after the insert (the repository cache), takes the snapshots and notifies, as
-        ``_batch_save`` does. Off PostgreSQL (SQLite connections belong to their thread), or
-        with anything but the library's own ``_record``, ``EventStore.put`` or a ``save`` of
-        its own: ``_batch_save`` in this thread, finished already.
-        """
-        if (
-            not _is_postgres(self.recorder)
-            or "save" in self.__dict__ or type(self).save not in (Application.save, Ledger.save)
-            or "_record" in self.__dict__ or type(self)._record is not Ledger._record
-            or type(self.events).put is not EventStore.put
-        ):
-            self._batch_save(*aggregates, tracking=tracking)
-            return lambda: None
-        processing_event: ProcessingEvent[UUID] = ProcessingEvent(tracking)
-        for aggregate in aggregates:
-            processing_event.events.extend(aggregate.collect_events())
-            processing_event.aggregates[aggregate.id] = aggregate
-        domain_events = processing_event.events
-        to_stored_event = self.mapper.to_stored_event
-        stored_events = [to_stored_event(e) for e in domain_events]
-        if self._writer is None:
-            self._writer = BackgroundWriter()
-        self._writes += 1
-        inserted = self._writer.submit(self.recorder.insert_events, stored_events, tracking=tracking)
-
-        def finish() -> None:
-            notification_ids = inserted()
-            recordings: list[Recording[UUID]] = []
-            if notification_ids:  # as EventStore.put
-                assert len(notification_ids) == len(stored_events)
-                for d, s, n_id in zip(domain_events, stored_events, notification_ids):
-                    recordings.append(Recording(d, Notification(
-                        originator_id=s.originator_id, originator_version=s.originator_version, topic=s.topic,
-                        state=s.state, id=n_id,
-                    )))
-            if self.repository.cache and not self.repository.fastforward:  # as Application._record
-                for aggregate_id, aggregate in processing_event.aggregates.items():
-                    self.repository.cache.put(aggregate_id, aggregate)
-            self._take_snapshots(processing_event)
-            self._notify(recordings)
-            self.notify(processing_event.events)
-
-        return finish
+    def load_many(self, ids: Iterable[UUID]) -> dict[UUID, Any]:
+        """The current state of every aggregate in ``ids`` that exists (persons, indexes, kept rejections),
+        in one read of the person store where it can (:meth:`ledger.ports.PersonStore.load_many`)."""
+        return self.person_store.load_many(ids)
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        self.person_store.close()
         super().close()
 
     # ------------------------------------------------------------ transfers & account
@@ -1289,14 +1183,6 @@ def transfer_row(person: Person, transfer: dict[str, Any], region_code: str) -> 
     }
 
 
-def _is_postgres(recorder: Any) -> bool:
-    try:
-        from eventsourcing.postgres import PostgresProcessRecorder
-    except ImportError:  # pragma: no cover - SQLite-only installs
-        return False
-    return isinstance(recorder, PostgresProcessRecorder)
-
-
 def _project_hashing_last(events: Sequence[Any]) -> Any:
     """Fold one aggregate's events like ``Repository.get``, hashing only the last person event.
 
@@ -1315,6 +1201,10 @@ def _project_hashing_last(events: Sequence[Any]) -> Any:
         else:
             aggregate = event.mutate(aggregate)
     return aggregate
+
+
+def _payment_describe(record: TaxPaymentRecord) -> str:
+    return f"{str(record.kind).lower()} {record.voucher_no} recorded"
 
 
 def _required_original(record: TaxPaymentRecord) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
+from infra.event_store import PersonBatches, application_env
 from ledger.application import Ledger
 from ledger.config import Settings, load_settings, prefer_read_write
 from ledger.log import configure_logging
@@ -61,7 +62,10 @@ def bootstrap(settings: Settings | None = None, *, policies: PolicyBook | None =
     policies = policies or PolicyBook.load(settings.policy_dir)
     if settings.persistence == "postgres":
         prefer_read_write(settings.postgres)
-    ledger = Ledger(settings.event_store_env(), policies=policies, id_key=settings.id_key)
+    # The event store adapter: its PostgreSQL factory (the binary recorder, tables created in turn)
+    # and its person store (the batch path's reads and writes, the snapshots).
+    ledger = Ledger(application_env(settings.event_store_env()), policies=policies, id_key=settings.id_key,
+                    person_store=PersonBatches)
     return System(settings=settings, policies=policies, ledger=ledger)
 
 

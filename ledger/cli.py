@@ -235,7 +235,7 @@ def _stop_on_signals() -> Any:
 
 def cmd_consume(args: argparse.Namespace) -> int:
     from ledger.bootstrap import bootstrap, feed_consumer
-    from ledger.gc_tuning import tune_for_streaming
+    from infra.gc_tuning import tune_for_streaming
     from ledger.log import get_logger
 
     system = bootstrap()
@@ -379,7 +379,7 @@ def cmd_dlq_resubmit(args: argparse.Namespace) -> int:
 
 def cmd_publish(args: argparse.Namespace) -> int:
     from ledger.bootstrap import bootstrap, ledger_publisher
-    from ledger.gc_tuning import tune_for_streaming
+    from infra.gc_tuning import tune_for_streaming
     from ledger.log import get_logger
 
     system = bootstrap()

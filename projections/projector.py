@@ -63,7 +63,7 @@ from dataclasses import replace as with_changes
 from typing import Any
 
 from ledger.domain.errors import DomainError
-from ledger.gc_tuning import few_collections
+from infra.gc_tuning import few_collections
 from ledger.log import get_logger
 
 from ledger.domain.arrears import due_rows

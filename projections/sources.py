@@ -209,8 +209,8 @@ def ledger_person_events(ledger: Any) -> Any:
 
 
 def event_decoder(mapper: Any) -> Any:
-    """``mapper.to_domain_event``, faster for the library's plain JSON mapper (:mod:`ledger.stored_events`)."""
-    from ledger.stored_events import stored_event_decoder
+    """``mapper.to_domain_event``, faster for the library's plain JSON mapper (:mod:`infra.event_store.stored_events`)."""
+    from infra.event_store.stored_events import stored_event_decoder
 
     return stored_event_decoder(mapper)
 

@@ -458,7 +458,7 @@ def digest_store(app: Any) -> DigestStore:
     store = app.__dict__.get("_audit_digest_store")
     if store is None:
         module = type(app.recorder).__module__
-        if module.startswith(("eventsourcing.postgres", "ledger.recorders")):  # (ledger.recorders: PostgreSQL)
+        if module.startswith(("eventsourcing.postgres", "infra.event_store.recorders")):  # (the binary recorder: PostgreSQL)
             store = PostgresDigestStore(app)
         elif module.startswith("eventsourcing.sqlite"):
             store = SQLiteDigestStore(app)

@@ -330,7 +330,7 @@ def event_rows(app: Any) -> EventRows:
     if rows is not None:
         return rows
     module = type(app.recorder).__module__
-    if module.startswith(("eventsourcing.postgres", "ledger.recorders")):  # (ledger.recorders: PostgreSQL)
+    if module.startswith(("eventsourcing.postgres", "infra.event_store.recorders")):  # (the binary recorder: PostgreSQL)
         rows = PostgresEventRows(app)
     elif module.startswith("eventsourcing.sqlite"):
         rows = SQLiteEventRows(app)

@@ -28,7 +28,6 @@ from datetime import date
 from typing import Any, Protocol
 from uuid import UUID
 
-from ledger.batch_load import load_aggregates
 from ledger.log import get_logger
 
 log = get_logger("ledger.http.reads")
@@ -88,7 +87,7 @@ class ViewReads:
     # ------------------------------------------------------------ people
     def persons(self, person_ids: list[str]) -> dict[str, Any]:
         """The persons of the ledger with these ids (loaded in one go), by id text."""
-        return {str(pid): p for pid, p in load_aggregates(self.ledger, [UUID(p) for p in person_ids]).items()}
+        return {str(pid): p for pid, p in self.ledger.load_many([UUID(p) for p in person_ids]).items()}
 
     def identities(self, person_ids: list[str]) -> dict[str, tuple[str, str, str]]:
         return identities_of(self.persons(person_ids))

@@ -17,8 +17,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from ledger.application import Outcome
-from ledger.batch_load import load_aggregates
+from infra.event_store.batch_load import load_aggregates
+from ledger.application import Outcome, _project_hashing_last
 from ledger.bootstrap import System, bootstrap
 from ledger.config import Settings
 from ledger.domain.chain import event_digest
@@ -110,7 +110,7 @@ def test_the_loader_returns_what_repository_get_returns(system, monkeypatch):
     monkeypatch.setattr(ledger.repository, "get", no_per_id_reads)
     ids = [few, many, unknown, exact, voucher, few]
     # The plain fold, and the batch path's own (which hashes only each person's last event).
-    for loaded in (load_aggregates(ledger, ids), ledger._batch_load(ids)):
+    for loaded in (load_aggregates(ledger, ids), ledger.person_store.load_many(ids, _project_hashing_last)):
         assert set(loaded) == {few, many, exact, voucher}  # the unknown id is left out, the repeat once
         for pid, aggregate in expected.items():
             assert type(loaded[pid]) is type(aggregate)
@@ -122,7 +122,7 @@ def test_the_loader_returns_what_repository_get_returns(system, monkeypatch):
     assert load_aggregates(ledger, []) == {}
     # chain_head is the digest of the last event, whatever the fold skipped on the way.
     last = list(ledger.events.get(many))[-1]
-    assert ledger._batch_load([many])[many].chain_head == event_digest(last)
+    assert ledger.person_store.load_many([many], _project_hashing_last)[many].chain_head == event_digest(last)
 
 
 def test_the_loader_falls_back_to_the_repository_on_other_stores():

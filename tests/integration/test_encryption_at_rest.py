@@ -102,7 +102,7 @@ def test_events_and_snapshots_are_encrypted_at_rest(cipher_env, pg_env, pg_conn)
                                 provenance=API)
         assert outcome.applied
         assert ledger.record_tax_record(payment(ID_NUMBER, "ENC-V1"), provenance=FEED).applied
-        # the batch path (one statement for many aggregates, ledger.batch_load) reads through the cipher too
+        # the batch path (one statement for many aggregates, infra.event_store.batch_load) reads through the cipher too
         [batch] = ledger.record_tax_records([(payment(OTHER, "ENC-V2"), FEED)])
         assert batch.applied, batch.message
         ledger.take_snapshot(outcome.person_id)

@@ -117,7 +117,7 @@ def test_a_person_with_1000_events_loads_from_a_snapshot(system):
 
 
 def test_each_assessment_snapshots_the_person_and_drops_their_older_snapshots(system):
-    from ledger.batch_load import load_aggregates
+    from infra.event_store.batch_load import load_aggregates
 
     ledger = system.ledger
     pids = [ledger.enroll(id_type="RESIDENT_ID", id_number=make_resident_id("610902", date(1991, 1, 2), seq),

@@ -1,12 +1,13 @@
 """What the ledger writes by its own hand, read back by the eventsourcing library's own code.
 
-The ledger copies library internals on its write path (``ledger/application.py``):
-``Application.save`` and ``_record`` (``Ledger.save`` with a feed position,
-``_batch_save``), ``EventStore.put`` (``_batch_save_in_background`` builds the
-recordings itself and inserts on a writer thread), ``_take_snapshots`` (snapshots taken
-from the saved aggregates with ``Snapshot.take`` and put in one statement, the older
-ones dropped by ``ledger/snapshots.py``); it reads with copies too (``ledger/batch_load.py``
-folds rows itself, ``ledger/stored_events.py`` decodes them with orjson); and
+The ledger copies library internals on its write path (``ledger/application.py`` and its
+event store adapter, ``infra/event_store/batches.py``): ``Application.save`` and ``_record``
+(``Ledger.save`` with a feed position, ``PersonBatches._save``), ``EventStore.put``
+(``PersonBatches._save_in_background`` builds the recordings itself and inserts on a writer
+thread), ``_take_snapshots`` (``PersonBatches.take_snapshots``: snapshots taken from the
+saved aggregates with ``Snapshot.take`` and put in one statement, the older ones dropped by
+``infra/event_store/snapshots.py``); it reads with copies too (``infra/event_store/batch_load.py``
+folds rows itself, ``infra/event_store/stored_events.py`` decodes them with orjson); and
 ``ledger/cipher.py`` replaces ``AESCipher``'s encrypt and decrypt with a key ring.
 
 The recorder cases (``test_library_recorder_cases.py``) cannot see these. So here a plain
@@ -31,14 +32,15 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Tracking, Transcoder
 from psycopg import sql
 
+from infra.event_store import LEDGER_POSTGRES
+from infra.event_store.batch_load import load_aggregates
+from infra.event_store.stored_events import stored_event_decoder
 from ledger.application import DateAsISO, Ledger
-from ledger.batch_load import load_aggregates
 from ledger.bootstrap import System, bootstrap
 from ledger.config import Settings
 from ledger.domain.identity import make_resident_id
 from ledger.domain.person import Person
 from ledger.records import Provenance, TaxPaymentRecord
-from ledger.stored_events import stored_event_decoder
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +63,10 @@ class LibraryReader(Application):
 def reader(ledger: Ledger, *, snapshots: bool) -> LibraryReader:
     """A plain library application on the ledger's store, with the library's own cipher and the ledger's key."""
     env = {k: v for k, v in ledger.env.items() if k.startswith(("POSTGRES_", "SQLITE_"))}
-    env.update(PERSISTENCE_MODULE=ledger.env["PERSISTENCE_MODULE"], CREATE_TABLE="n",
+    # (the library's own factory, not the ledger's: infra.event_store.recorders:Factory on PostgreSQL)
+    library_module = {LEDGER_POSTGRES: "eventsourcing.postgres"}.get(ledger.env["PERSISTENCE_MODULE"],
+                                                                    ledger.env["PERSISTENCE_MODULE"])
+    env.update(PERSISTENCE_MODULE=library_module, CREATE_TABLE="n",
                CIPHER_TOPIC="eventsourcing.cipher:AESCipher", CIPHER_KEY=ledger.env["CIPHER_KEY"],
                IS_SNAPSHOTTING_ENABLED="y" if snapshots else "n")
     assert ledger.env["CIPHER_TOPIC"] == "ledger.cipher:LedgerCipher"  # (what is being checked)
@@ -147,7 +152,8 @@ def test_the_background_batch_write_is_read_by_the_library(postgres_system):
     pending = ledger.begin_tax_records([(payment(seq, f"LR-{seq}"), FEED) for seq in (1, 2, 3, 4)],
                                        tracking=Tracking("c:tax:0", 41), background=True)
     outcomes = pending.result()
-    assert ledger._writer is not None, "the batch did not go through the writer thread (_batch_save_in_background)"
+    assert ledger.person_store.writer is not None, \
+        "the batch did not go through the writer thread (PersonBatches._save_in_background)"
     assert all(o.applied for o in outcomes) and ledger.position("c:tax:0") == 41
     persons = [o.person_id for o in outcomes]
     assert persons[0] == many and ledger.get_person(many).version == 100
@@ -175,7 +181,7 @@ def test_the_background_batch_write_is_read_by_the_library(postgres_system):
         for recording, notification in zip(recordings, notifications):
             assert library.mapper.to_domain_event(notification).__dict__ == recording.domain_event.__dict__
 
-        # ledger/stored_events.py's decoder gives the library mapper's events, for every row of the store.
+        # infra/event_store/stored_events.py's decoder gives the library mapper's events, for every row of the store.
         everything = library.recorder.select_notifications(start=1, limit=10_000)
         fast = stored_event_decoder(ledger.mapper)
         assert fast is not ledger.mapper.to_domain_event  # (the orjson path is the one checked)
@@ -209,7 +215,7 @@ def test_assessment_snapshots_load_with_the_library_snapshot_strategy(store, req
     version = ledger.get_person(pid).version
     library = reader(ledger, snapshots=True)
     try:
-        # One snapshot left (ledger/snapshots.py dropped the older ones), the library's own.
+        # One snapshot left (infra/event_store/snapshots.py dropped the older ones), the library's own.
         assert_library_snapshot(library, ledger, pid, version)
         assert library.repository.get(pid).__dict__ == replayed(ledger, pid).__dict__
         # An older version, with no snapshot that old any more: the library replays the events.

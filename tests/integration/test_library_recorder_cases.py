@@ -1,6 +1,6 @@
 """The eventsourcing library's own recorder test cases, run against the ledger's recorders.
 
-``ledger/recorders.py`` overrides a library internal (``PostgresApplicationRecorder.
+``infra/event_store/recorders.py`` overrides a library internal (``PostgresApplicationRecorder.
 _insert_stored_events``: the events go as four binary arrays) and builds the recorders
 itself (``process_recorder``, ``snapshot_recorder``: the library factory's table names,
 tables created under an advisory lock). So the cases the library runs against its own
@@ -39,13 +39,20 @@ from unittest import TestCase
 import psycopg
 import pytest
 from eventsourcing.persistence import OperationalError, StoredEvent
-from eventsourcing.postgres import PostgresAggregateRecorder, PostgresFactory, PostgresProcessRecorder
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresFactory,
+    PostgresProcessRecorder,
+    PostgresTrackingRecorder,
+)
 from eventsourcing.sqlite import SQLiteAggregateRecorder, SQLiteFactory, SQLiteProcessRecorder
 from eventsourcing.tests import persistence as library_cases
-from eventsourcing.utils import Environment
+from eventsourcing.utils import Environment, get_topic
 from psycopg import sql
 
-from ledger.recorders import BinaryPostgresProcessRecorder, process_recorder, snapshot_recorder
+from infra.event_store import LEDGER_POSTGRES, application_env
+from infra.event_store.recorders import BinaryPostgresProcessRecorder, Factory, process_recorder, snapshot_recorder
 
 pytestmark = pytest.mark.integration
 
@@ -228,6 +235,56 @@ class TestLedgerSnapshotRecorderAsAggregateRecorder(_OnPostgres, library_cases.A
         self.assertIsInstance(recorder, PostgresAggregateRecorder)
         self.assertEqual(recorder.events_table_name, "ledger_snapshots")
         return recorder
+
+
+# ----------------------------------------------------------------- the factory the wiring names (PERSISTENCE_MODULE)
+
+class _TrackingSubclass(PostgresTrackingRecorder):
+    pass
+
+
+@pytest.mark.usefixtures("postgres_settings")
+class TestLedgerFactoryAsInfrastructureFactory(library_cases.InfrastructureFactoryTestCase):
+    """``infra.event_store.recorders:Factory``, which ``application_env`` names for the ledger on PostgreSQL, passes
+    the library's own factory cases: its process recorder is the binary one, every other recorder the library's."""
+
+    postgres: dict[str, str]
+
+    def setUp(self) -> None:
+        schema = f"t_libfactory_{uuid.uuid4().hex[:10]}"
+        _OnPostgres._admin(self, "CREATE SCHEMA {}", schema)  # type: ignore[arg-type]
+        self.addCleanup(_OnPostgres._admin, self, "DROP SCHEMA IF EXISTS {} CASCADE", schema)
+        env = application_env({"PERSISTENCE_MODULE": "eventsourcing.postgres", **self.postgres,
+                               "POSTGRES_SCHEMA": schema, "CREATE_TABLE": "y"})
+        self.assertEqual(env["PERSISTENCE_MODULE"], LEDGER_POSTGRES)
+        self.env = Environment("Ledger", env)
+        super().setUp()  # the factory, by the library's InfrastructureFactory.construct(env)
+
+    def expected_factory_class(self) -> type[Factory]:
+        return Factory
+
+    def expected_aggregate_recorder_class(self) -> type[PostgresAggregateRecorder]:
+        return PostgresAggregateRecorder
+
+    def expected_application_recorder_class(self) -> type[PostgresApplicationRecorder]:
+        return PostgresApplicationRecorder
+
+    def expected_tracking_recorder_class(self) -> type[PostgresTrackingRecorder]:
+        return PostgresTrackingRecorder
+
+    def tracking_recorder_subclass(self) -> type[PostgresTrackingRecorder]:
+        return _TrackingSubclass
+
+    def expected_process_recorder_class(self) -> type[BinaryPostgresProcessRecorder]:
+        return BinaryPostgresProcessRecorder
+
+    def test_snapshots_table_and_an_explicit_process_recorder_topic(self) -> None:
+        snapshots = self.factory.aggregate_recorder(purpose="snapshots")
+        self.assertIs(type(snapshots), PostgresAggregateRecorder)
+        self.assertEqual(snapshots.events_table_name, "ledger_snapshots")
+        self.assertEqual(self.factory.process_recorder().events_table_name, "ledger_events")
+        self.env[self.factory.PROCESS_RECORDER_TOPIC] = get_topic(PostgresProcessRecorder)
+        self.assertIs(type(self.factory.process_recorder()), PostgresProcessRecorder)  # the library's choice kept
 
 
 # ----------------------------------------------------------------- SQLite: the library's recorders, by the same path

@@ -1,6 +1,6 @@
 """The binary-array event recorder on the real PostgreSQL server: the library's recorder, row for row.
 
-ledger/recorders.py replaces only how the event rows are sent (four binary arrays
+infra/event_store/recorders.py replaces only how the event rows are sent (four binary arrays
 instead of one text composite array); the rows, the notification ids, the tracking
 row in the same transaction, the table lock and NOTIFY must be the library's.
 """
@@ -21,7 +21,7 @@ from ledger.audit.rows import PostgresEventRows, event_rows
 from ledger.bootstrap import bootstrap
 from ledger.config import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
-from ledger.recorders import BinaryPostgresProcessRecorder, process_recorder
+from infra.event_store.recorders import BinaryPostgresProcessRecorder, process_recorder
 from ledger.records import Provenance, TaxPaymentRecord
 
 pytestmark = pytest.mark.integration

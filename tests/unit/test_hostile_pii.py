@@ -173,7 +173,7 @@ def test_the_slow_path_is_not_a_bypass(embedded_env):
     """The fast decoders and the library's mapper agree on an encrypted store (the same events)."""
     from ledger.bootstrap import bootstrap
     from ledger.simulation.county import generate_county
-    from ledger.stored_events import is_plain_json_mapper, row_decoder
+    from infra.event_store.stored_events import is_plain_json_mapper, row_decoder
 
     system = bootstrap(load_settings({**os.environ, "LEDGER_ID_KEY": "fast"}))
     try:

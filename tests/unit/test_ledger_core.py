@@ -454,7 +454,7 @@ def test_replayed_state_equals_live_state(ledger):
 def test_an_assessment_snapshots_the_person_and_loads_start_from_it(ledger):
     """A coverage year's assessment snapshots the person (taken from the live person, in one put):
     the year's payment then loads from that snapshot, and every load equals a full replay."""
-    from ledger.batch_load import load_aggregates
+    from infra.event_store.batch_load import load_aggregates
     from ledger.domain.person import Person
 
     number = resident_id()

@@ -20,53 +20,63 @@ import pytest
 
 #: "module:qualified name" -> (sha256 of its source, first 16 hex digits; the ledger code that copies it).
 PINNED: dict[str, tuple[str, str]] = {
-    # ledger/application.py: Ledger.save (with a feed position), _batch_save, _batch_save_in_background.
-    "eventsourcing.application:Application.save": ("4e9747d14b8fd046", "Ledger.save, Ledger._batch_save"),
-    "eventsourcing.application:Application._record": ("104c6186b29d5059", "Ledger._batch_save_in_background"),
-    "eventsourcing.application:ProcessingEvent.collect_events": ("7e3a7e6b1abd2bef", "Ledger._batch_save"),
-    "eventsourcing.persistence:EventStore.put": ("7cbbe45730a0d3b9", "Ledger._batch_save_in_background"),
-    "eventsourcing.persistence:Mapper.to_stored_event": ("ff9e72e538d73a3a", "Ledger._batch_save_in_background"),
-    # ledger/application.py: Ledger._take_snapshots (and ledger/snapshots.py drops the older ones).
-    "eventsourcing.application:Application._take_snapshots": ("ae98c5b97ed9a8e3", "Ledger._take_snapshots"),
-    "eventsourcing.application:Application.take_snapshot": ("5f9f473a76927401", "Ledger._take_snapshots"),
-    # ledger/batch_load.py: the fold of Repository.get, over rows it selects itself.
-    "eventsourcing.application:Repository.get": ("0ffc6e82b6afa0a0", "ledger.batch_load"),
-    # ledger/stored_events.py: Mapper.to_domain_event with orjson.
-    "eventsourcing.persistence:Mapper.to_domain_event": ("6ec02f2a3b6e233a", "ledger.stored_events.row_decoder"),
-    "eventsourcing.persistence:JSONTranscoder.decode": ("d500105a1637cd89", "ledger.stored_events.row_decoder"),
-    "eventsourcing.persistence:JSONTranscoder._decode_obj": ("7c7c0e6064fd5d73", "ledger.stored_events.row_decoder"),
-    "eventsourcing.persistence:UUIDAsHex.decode": ("d52a18f8e19ed335", "ledger.stored_events._uuid_from_hex"),
-    "eventsourcing.persistence:find_id_convertor": ("1da51c84cba70b8e", "ledger.stored_events.row_decoder"),
+    # ledger/application.py: Ledger.save (with a feed position); infra/event_store/batches.py: PersonBatches._save,
+    # PersonBatches._save_in_background (the batch path's writes).
+    "eventsourcing.application:Application.save":
+        ("4e9747d14b8fd046", "Ledger.save, infra.event_store.batches.PersonBatches._save"),
+    "eventsourcing.application:Application._record":
+        ("104c6186b29d5059", "infra.event_store.batches.PersonBatches._save_in_background"),
+    "eventsourcing.application:ProcessingEvent.collect_events":
+        ("7e3a7e6b1abd2bef", "infra.event_store.batches.PersonBatches._save"),
+    "eventsourcing.persistence:EventStore.put":
+        ("7cbbe45730a0d3b9", "infra.event_store.batches.PersonBatches._save_in_background"),
+    "eventsourcing.persistence:Mapper.to_stored_event":
+        ("ff9e72e538d73a3a", "infra.event_store.batches.PersonBatches._save_in_background"),
+    # ledger/application.py: Ledger._take_snapshots (which versions); infra/event_store/batches.py:
+    # PersonBatches.take_snapshots (taken from the saved persons), infra/event_store/snapshots.py drops the older ones.
+    "eventsourcing.application:Application._take_snapshots":
+        ("ae98c5b97ed9a8e3", "Ledger._take_snapshots, infra.event_store.batches.PersonBatches.take_snapshots"),
+    "eventsourcing.application:Application.take_snapshot":
+        ("5f9f473a76927401", "infra.event_store.batches.PersonBatches.take_snapshots"),
+    # infra/event_store/batch_load.py: the fold of Repository.get, over rows it selects itself.
+    "eventsourcing.application:Repository.get": ("0ffc6e82b6afa0a0", "infra.event_store.batch_load"),
+    # infra/event_store/stored_events.py: Mapper.to_domain_event with orjson.
+    "eventsourcing.persistence:Mapper.to_domain_event": ("6ec02f2a3b6e233a", "infra.event_store.stored_events.row_decoder"),
+    "eventsourcing.persistence:JSONTranscoder.decode": ("d500105a1637cd89", "infra.event_store.stored_events.row_decoder"),
+    "eventsourcing.persistence:JSONTranscoder._decode_obj": ("7c7c0e6064fd5d73", "infra.event_store.stored_events.row_decoder"),
+    "eventsourcing.persistence:UUIDAsHex.decode": ("d52a18f8e19ed335", "infra.event_store.stored_events._uuid_from_hex"),
+    "eventsourcing.persistence:find_id_convertor": ("1da51c84cba70b8e", "infra.event_store.stored_events.row_decoder"),
     # ledger/cipher.py: AESCipher with its encrypt and decrypt replaced by the key ring's (events.pii.KeyRing).
     "eventsourcing.cipher:AESCipher.__init__": ("92fd01e6b0817817", "ledger.cipher.LedgerCipher"),
     "eventsourcing.cipher:AESCipher.encrypt": ("bef49b3cf7b7f048", "ledger.cipher.LedgerCipher, events.pii.KeyRing"),
     "eventsourcing.cipher:AESCipher.decrypt": ("61060d1b3ff83119", "ledger.cipher.LedgerCipher, events.pii.KeyRing"),
-    # ledger/recorders.py: the binary-array insert, within the library's pipelined transaction.
+    # infra/event_store/recorders.py: the binary-array insert, within the library's pipelined transaction.
     "eventsourcing.postgres:PostgresApplicationRecorder.insert_events":
-        ("f1a98da0239e3ea7", "ledger.recorders.BinaryPostgresProcessRecorder"),
+        ("f1a98da0239e3ea7", "infra.event_store.recorders.BinaryPostgresProcessRecorder"),
     "eventsourcing.postgres:PostgresApplicationRecorder._insert_stored_events":
-        ("139580714a659085", "ledger.recorders.BinaryPostgresProcessRecorder._insert_stored_events"),
+        ("139580714a659085", "infra.event_store.recorders.BinaryPostgresProcessRecorder._insert_stored_events"),
     "eventsourcing.postgres:PostgresApplicationRecorder._lock_table":
-        ("42bc9c135b4a93c1", "ledger.recorders.BinaryPostgresProcessRecorder._insert_stored_events"),
+        ("42bc9c135b4a93c1", "infra.event_store.recorders.BinaryPostgresProcessRecorder._insert_stored_events"),
     "eventsourcing.postgres:PostgresApplicationRecorder._notify_channel":
-        ("9e5bab72ecfbcf2e", "ledger.recorders.BinaryPostgresProcessRecorder._insert_stored_events"),
+        ("9e5bab72ecfbcf2e", "infra.event_store.recorders.BinaryPostgresProcessRecorder._insert_stored_events"),
     "eventsourcing.postgres:PostgresApplicationRecorder._fetch_ids_after_insert_events":
-        ("9c8efbc1baf72b52", "ledger.recorders.BinaryPostgresProcessRecorder"),
+        ("9c8efbc1baf72b52", "infra.event_store.recorders.BinaryPostgresProcessRecorder"),
     "eventsourcing.postgres:PostgresProcessRecorder._insert_events":
-        ("0c105d6d23c12d5e", "ledger.recorders.BinaryPostgresProcessRecorder"),
-    "eventsourcing.postgres:PostgresFactory.process_recorder": ("f1b643efdb8c6561", "ledger.recorders.process_recorder"),
+        ("0c105d6d23c12d5e", "infra.event_store.recorders.BinaryPostgresProcessRecorder"),
+    "eventsourcing.postgres:PostgresFactory.process_recorder":
+        ("f1b643efdb8c6561", "infra.event_store.recorders.process_recorder, infra.event_store.recorders.Factory"),
     "eventsourcing.postgres:PostgresFactory.aggregate_recorder":
-        ("79b5be3db77bd32c", "ledger.recorders.snapshot_recorder"),
+        ("79b5be3db77bd32c", "infra.event_store.recorders.snapshot_recorder, infra.event_store.recorders.Factory"),
     # The tables' layout (and the events table's NOTIFY channel), addressed in SQL of the ledger's own by
-    # ledger/recorders.py, batch_load.py, snapshots.py and rekey.py, ledger/audit/rows.py, projections/sources.py
+    # infra/event_store/recorders.py, batch_load.py, snapshots.py and rekey.py, ledger/audit/rows.py, projections/sources.py
     # and consumers/publisher.py (LISTEN).
     "eventsourcing.postgres:PostgresAggregateRecorder.__init__":
-        ("78adbde8e22843ca", "ledger.batch_load, ledger.snapshots, ledger.rekey (tables, snapshot table)"),
+        ("78adbde8e22843ca", "infra.event_store.batch_load, infra.event_store.snapshots, ledger.rekey (tables, snapshot table)"),
     "eventsourcing.postgres:PostgresApplicationRecorder.__init__":
-        ("db36fb3de49a5292", "ledger.recorders, ledger.batch_load, ledger.rekey, ledger.audit.rows, "
+        ("db36fb3de49a5292", "infra.event_store.recorders, infra.event_store.batch_load, ledger.rekey, ledger.audit.rows, "
                              "projections.sources, consumers.publisher (events table, channel)"),
     "eventsourcing.sqlite:SQLiteAggregateRecorder.__init__":
-        ("88895a2823b5a2d2", "ledger.snapshots, ledger.rekey (SQLite tables)"),
+        ("88895a2823b5a2d2", "infra.event_store.snapshots, ledger.rekey (SQLite tables)"),
     "eventsourcing.sqlite:SQLiteApplicationRecorder.__init__":
         ("9eee5bfa89841931", "ledger.audit.rows, ledger.rekey (SQLite events table, rowid as notification id)"),
 }

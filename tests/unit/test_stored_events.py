@@ -7,7 +7,7 @@ import pytest
 from ledger.bootstrap import bootstrap
 from ledger.config import Settings
 from ledger.simulation.county import generate_county
-from ledger.stored_events import is_plain_json_mapper, row_decoder
+from infra.event_store.stored_events import is_plain_json_mapper, row_decoder
 
 
 def _columns(s):

@@ -7,7 +7,7 @@ in ONE statement: the latest snapshot of each id (primary key read backwards,
 ``LIMIT 1``) and the events after it (or all its events when it has no snapshot),
 rows ordered by id and version. Rows go through the application's own mapper
 (``mapper.to_domain_event``: transcoder, cipher, compressor, upcasting as configured;
-for the plain JSON mapper the same done with orjson, :mod:`ledger.stored_events`)
+for the plain JSON mapper the same done with orjson, :mod:`infra.event_store.stored_events`)
 and are folded with ``event.mutate`` (or the caller's projector), as ``Repository.get``
 does, so the aggregates are equal to what it returns.
 
@@ -22,7 +22,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import InterfaceError, OperationalError
 from eventsourcing.utils import retry
 
-from ledger.stored_events import row_decoder
+from infra.event_store.stored_events import row_decoder
 
 try:  # the postgres extra is installed wherever the ledger runs on PostgreSQL
     from eventsourcing.postgres import PostgresAggregateRecorder
@@ -81,7 +81,7 @@ class _PostgresLoader:
         events = app.events.recorder
         self.datastore = events.datastore  # type: ignore[attr-defined]
         self.mapper = app.mapper
-        # The mapper's to_domain_event, done with orjson where that gives the same events (ledger.stored_events).
+        # The mapper's to_domain_event, done with orjson where that gives the same events (infra.event_store.stored_events).
         self.decode = row_decoder(app.mapper)
         schema = Identifier(self.datastore.schema)
         events_table = Identifier(events.events_table_name)  # type: ignore[attr-defined]

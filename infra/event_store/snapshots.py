@@ -46,7 +46,7 @@ def drop_older_snapshots(recorder: Any, latest: Mapping[UUID, int]) -> bool:
             ids = [str(i) for i in ids]
         with datastore.transaction(commit=True) as curs:
             # A new table (never analysed) makes the planner's cost estimate high enough to JIT-compile
-            # the plan: ~350 ms for a statement that runs in ~2 ms (as in ledger.batch_load).
+            # the plan: ~350 ms for a statement that runs in ~2 ms (as in infra.event_store.batch_load).
             curs.execute(SQL("SET LOCAL jit = off"))
             curs.execute(statement, (ids, versions))
         return True

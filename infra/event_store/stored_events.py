@@ -2,7 +2,7 @@
 
 The library's ``Mapper.to_domain_event`` decodes an event's state with :mod:`json` and a
 Python ``object_hook`` called for every JSON object. The feed consumer replays ~4 stored
-events of every person it pays into (``ledger.batch_load``) and the publisher decodes
+events of every person it pays into (``infra.event_store.batch_load``) and the publisher decodes
 every person event it produces, so that decoding was a large share of both processes'
 CPU. :func:`row_decoder` parses the state with orjson instead and revives the
 ``{"_type_": ..., "_data_": ...}`` objects with the transcoder's own transcodings,

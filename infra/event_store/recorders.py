@@ -22,6 +22,12 @@ insert function uses it), only not used for inserting.
 :func:`process_recorder` builds it the way ``PostgresFactory.process_recorder`` builds the
 library's (same table names, same ``CREATE_TABLE`` rule); an explicit
 ``PROCESS_RECORDER_TOPIC`` and every other persistence module keep the library's choice.
+
+:class:`Factory` is how an application gets them: the library's own way to choose a
+store, ``PERSISTENCE_MODULE`` (here ``infra.event_store.recorders:Factory``, set by the
+wiring, :func:`infra.event_store.application_env`), names a ``PostgresFactory`` whose
+process recorder is the binary one and whose snapshots table is created in turn. The
+ledger's application service itself asks only the library's factory for its recorders.
 """
 from __future__ import annotations
 
@@ -84,8 +90,12 @@ def process_recorder(factory: Any) -> ProcessRecorder:
     ``PostgresFactory.process_recorder`` with the binary recorder class (the same
     table names and table creation).
     """
-    if type(factory) is not PostgresFactory or factory.env.get(factory.PROCESS_RECORDER_TOPIC):
+    if not isinstance(factory, PostgresFactory) or factory.env.get(factory.PROCESS_RECORDER_TOPIC):
         return factory.process_recorder()
+    return _binary_process_recorder(factory)
+
+
+def _binary_process_recorder(factory: PostgresFactory) -> BinaryPostgresProcessRecorder:
     events_table_name = (factory.env.name.lower() or "stored") + "_events"
     tracking_table_name = (factory.env.name.lower() or "notification") + "_tracking"
     recorder = BinaryPostgresProcessRecorder(
@@ -105,8 +115,12 @@ def snapshot_recorder(factory: Any) -> Any:
     :func:`create_tables` takes for the events table, so processes started together still
     collided on it (``type "ledger_snapshots" already exists``).
     """
-    if type(factory) is not PostgresFactory:
+    if not isinstance(factory, PostgresFactory):
         return factory.aggregate_recorder(purpose="snapshots")
+    return _snapshot_recorder(factory)
+
+
+def _snapshot_recorder(factory: PostgresFactory) -> Any:
     recorder = type(factory).aggregate_recorder_class(
         datastore=factory.datastore,
         events_table_name=(factory.env.name.lower() or "stored") + "_snapshots",
@@ -135,3 +149,23 @@ def create_tables(recorder: Any, datastore: Any) -> None:
             recorder.create_table()
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (CREATE_TABLES_LOCK,))
+
+
+class Factory(PostgresFactory):
+    """The library's PostgreSQL factory, with the ledger's recorders (``PERSISTENCE_MODULE`` names it).
+
+    Its process recorder is :class:`BinaryPostgresProcessRecorder` unless
+    ``PROCESS_RECORDER_TOPIC`` names another (then the library's choice, as
+    :func:`process_recorder`); its snapshots table is created one process at a time
+    (:func:`snapshot_recorder`). Every other recorder is the library's.
+    """
+
+    def process_recorder(self) -> ProcessRecorder:
+        if self.env.get(self.PROCESS_RECORDER_TOPIC):
+            return super().process_recorder()
+        return _binary_process_recorder(self)
+
+    def aggregate_recorder(self, purpose: str = "events") -> Any:
+        if purpose == "snapshots":
+            return _snapshot_recorder(self)
+        return super().aggregate_recorder(purpose)
