@@ -68,7 +68,7 @@ from ledger.log import get_logger
 
 from ledger.domain.arrears import due_rows
 from projections.entitlement import EntitlementProjection
-from ledger.domain.history import event_type, fold_many, person_key, ProjectionError, value
+from ledger.domain.history import PersonHistory, event_type, fold_many, person_key, ProjectionError, value
 from projections.progress import ProgressBar
 from projections.sources import Batch, Source
 from projections.store import (
@@ -280,7 +280,7 @@ class ProjectionRunner:
                 changes.append(change)
         return changes, quarantine, seen
 
-    def _person(self, person_id: str, old: dict[str, Any] | None, events: list[Any],
+    def _person(self, person_id: str, old: PersonHistory | None, events: list[Any],
                 masked_id: str | None, *, owned: bool = True) -> PersonViews | None:
         """The person's new rows after ``events``, from their stored history ``old``; None when nothing changed.
 
@@ -300,7 +300,7 @@ class ProjectionRunner:
         return views
 
     # ---------------------------------------------------------------- quarantine
-    def _quarantine(self, person_id: str, error: BaseException, old: dict[str, Any] | None, events: list[Any],
+    def _quarantine(self, person_id: str, error: BaseException, old: PersonHistory | None, events: list[Any],
                     masked_id: str | None, where: int | None, code: str | None = None) -> Quarantined:
         """The quarantine row for a person whose rows failed with ``error``, naming the first event that fails."""
         if code is None:
@@ -312,7 +312,7 @@ class ProjectionRunner:
                            str(value(cause, "event_id")), event_type(cause),
                            int(version) if isinstance(version, int) else None, self.source.name, where, masked_id)
 
-    def _cause(self, person_id: str, old: dict[str, Any] | None, events: list[Any]) -> Any:
+    def _cause(self, person_id: str, old: PersonHistory | None, events: list[Any]) -> Any:
         """The first of ``events`` after which the person's rows cannot be derived (the last one if none alone fails)."""
         history = old
         for event in events:
