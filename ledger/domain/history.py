@@ -38,7 +38,6 @@ from __future__ import annotations
 
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import date
-from operator import attrgetter
 from typing import Any, Callable, Iterable
 from uuid import UUID
 
@@ -317,10 +316,6 @@ def _names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(cls))
 
 
-_RECORD_NAMES = {cls: _names(cls) for cls in (ResidenceRecord, Enrollment, Assessment, SubsidyGrant, Refund,
-                                               Reversal, Transfer, AccountEntry)}
-_GETTERS = {cls: attrgetter(*names) for cls, names in _RECORD_NAMES.items()}
-
 #: Fields left out of the plain form while None: the older histories never had them, so a
 #: history without a two-step transfer reads and writes as the same text as before.
 _OMITTED_WHEN_NONE = {
@@ -330,24 +325,37 @@ _OMITTED_WHEN_NONE = {
 }
 
 
+def _plain_function(cls: type, nested: dict[str, str] | None = None) -> Callable[[Any], dict[str, Any]]:
+    """A function giving an item of ``cls`` as a dict of its fields, in field order (one dict display:
+    the store encodes every changed person's history, so this runs millions of times in a rebuild).
+
+    ``nested``: field -> an expression of ``v`` (the field's value) for a field holding items.
+    """
+    nested = nested or {}
+    omitted = _OMITTED_WHEN_NONE.get(cls, ())
+    kept = [n for n in _names(cls) if n not in omitted]
+    items = ", ".join(f"{n!r}: " + (f"(lambda v: {nested[n]})(o.{n})" if n in nested else f"o.{n}") for n in kept)
+    lines = ["def plain(o):", f"    d = {{{items}}}"]
+    lines += [f"    if o.{n} is not None: d[{n!r}] = o.{n}" for n in omitted]
+    lines.append("    return d")
+    namespace: dict[str, Any] = {}
+    exec("\n".join(lines), {"_record_plain": _record_plain}, namespace)  # noqa: S102 - code built from field names
+    return namespace["plain"]
+
+
 def _record_plain(item: Any) -> dict[str, Any]:
-    cls = type(item)
-    out = dict(zip(_RECORD_NAMES[cls], _GETTERS[cls](item)))
-    for name in _OMITTED_WHEN_NONE.get(cls, ()):
-        if out[name] is None:
-            del out[name]
-    return out
+    return _PLAIN[type(item)](item)
 
 
-_PAYMENT_NAMES = _names(Payment)[:-2]  # every field but refunds and reversal
-_PAYMENT_GET = attrgetter(*_PAYMENT_NAMES)
-
-
-def _payment_plain(p: Payment) -> dict[str, Any]:
-    out = dict(zip(_PAYMENT_NAMES, _PAYMENT_GET(p)))
-    out["refunds"] = [_record_plain(r) for r in p.refunds]
-    out["reversal"] = None if p.reversal is None else _record_plain(p.reversal)
-    return out
+_PLAIN: dict[type, Callable[[Any], dict[str, Any]]] = {}
+for _cls in (ResidenceRecord, Enrollment, SubsidyGrant, Refund, Reversal, Transfer, AccountEntry):
+    _PLAIN[_cls] = _plain_function(_cls)
+_PLAIN[Assessment] = _plain_function(Assessment, {"supersedes": "list(v)"})
+_PLAIN[Payment] = _plain_function(Payment, {"periods": "list(v)", "refunds": "[_record_plain(r) for r in v]",
+                                            "reversal": "None if v is None else _record_plain(v)"})
+_residence_plain, _enrollment_plain, _assessment_plain = _PLAIN[ResidenceRecord], _PLAIN[Enrollment], _PLAIN[Assessment]
+_grant_plain, _payment_plain, _transfer_plain, _account_plain = (_PLAIN[SubsidyGrant], _PLAIN[Payment], _PLAIN[Transfer],
+                                                                 _PLAIN[AccountEntry])
 
 
 def history_to_plain(h: PersonHistory) -> dict[str, Any]:
@@ -361,13 +369,13 @@ def history_to_plain(h: PersonHistory) -> dict[str, Any]:
         "event_ids": list(h.event_ids),
         "registered_event_id": h.registered_event_id,
         "birth_date": h.birth_date,
-        "residence": [_record_plain(r) for r in h.residence],
-        "enrollments": [_record_plain(e) for e in h.enrollments],
-        "assessments": {k: {**_record_plain(a), "supersedes": list(a.supersedes)} for k, a in h.assessments.items()},
-        "subsidies": {k: _record_plain(g) for k, g in h.subsidies.items()},
+        "residence": [_residence_plain(r) for r in h.residence],
+        "enrollments": [_enrollment_plain(e) for e in h.enrollments],
+        "assessments": {k: _assessment_plain(a) for k, a in h.assessments.items()},
+        "subsidies": {k: _grant_plain(g) for k, g in h.subsidies.items()},
         "payments": {k: _payment_plain(p) for k, p in h.payments.items()},
-        "transfers": {k: _record_plain(t) for k, t in h.transfers.items()},
-        "account": [_record_plain(x) for x in h.account],
+        "transfers": {k: _transfer_plain(t) for k, t in h.transfers.items()},
+        "account": [_account_plain(x) for x in h.account],
         "transferred_in_months": h.transferred_in_months,
     }
 
@@ -389,7 +397,7 @@ def history_from_plain(d: dict[str, Any]) -> PersonHistory:
         return PersonHistory(
             d["person_id"], d["version"], d["event_ids"], d["registered_event_id"], d["birth_date"],
             [ResidenceRecord(**r) for r in d["residence"]],
-            [Enrollment(**e) for e in d["enrollments"]],
+            [Enrollment(**e) for e in d["enrollments"]],  # (a field left out while None takes its default)
             {k: Assessment(**a) for k, a in d["assessments"].items()},
             {k: SubsidyGrant(**g) for k, g in d["subsidies"].items()},
             {k: _payment(p) for k, p in d["payments"].items()},
