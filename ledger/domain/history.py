@@ -1,6 +1,6 @@
-"""A person's history as plain data (参保人事实), folded from the ledger's person events.
+"""A person's history as one typed state (参保人事实), folded from the ledger's person events.
 
-Every read model in this package starts from the same per-person fold: the facts of
+Every read model starts from the same per-person fold: the facts of
 one insured person (enrollments, assessments, subsidised statuses, payments with
 their refunds and reversals, transfers, personal-account movements, residence), each
 kept with the id of the event that reported it, so every derived figure can name
