@@ -265,10 +265,14 @@ class ProjectionRunner:
             return [], [], seen
         # A quarantined person's events wait for the retry (their stored history was removed).
         keys = [key for key in grouped if key not in self._quarantined] if self._quarantined else list(grouped)
-        stored = self.store.load_histories(keys)
+        unreadable: dict[str, Exception] = {}
+        stored = self.store.load_histories(keys, unreadable=unreadable)
         changes: list[PersonViews] = []
         quarantine: list[Quarantined] = []
         for key in keys:
+            if key in unreadable:  # a stored history that does not read back is that person's failure alone
+                quarantine.append(self._quarantine(key, unreadable[key], None, grouped[key], masked.get(key), where))
+                continue
             try:
                 change = self._person(key, stored.get(key), grouped[key], masked.get(key))
             except Exception as error:  # noqa: BLE001 - one person's failure, whatever it is, is theirs alone

@@ -37,6 +37,7 @@ from ledger.policy.model import bp_text
 
 from projections.arrears import arrears_list, sort_arrears
 from ledger.domain.gaps import evaluation_day, REASONS
+from ledger.domain.history import ProjectionError
 from projections.coverage_gaps import rate_bp
 from ledger.domain.coverage import Decision, row_covered_on
 from projections.entitlement import EntitlementProjection
@@ -159,7 +160,12 @@ class ViewQueries:
         query tables were derived with (otherwise ``VIEWS_OUTDATED``).
         """
         pid = parse_person_id(person_id)
-        history = self.store.history(pid)
+        try:
+            history = self.store.history(pid)
+        except (ProjectionError, ValueError) as error:  # a stored history that does not read back: as below
+            raise Conflict("PERSON_QUARANTINED", "该参保人的待遇视图无法生成，已交由视图重算处理；请联系管理员"
+                                                 "（ledger status）。(this person's views cannot be derived)",
+                           person_id=pid, reason=getattr(error, "code", type(error).__name__)) from None
         if history is None:
             self._not_quarantined(pid)
             self._views_filled()

@@ -64,7 +64,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.domain.errors import DomainError
-from ledger.domain.history import PersonHistory, history_from_plain, history_to_plain
+from ledger.domain.history import PersonHistory, ProjectionError, history_from_plain, history_to_plain
 from ledger.log import mask_id_number
 
 from projections.codec import dumps_row, loads_row
@@ -492,14 +492,28 @@ class ViewStore:
                             "another projection runner is writing to this store; run one per store"))
 
     # ---------------------------------------------------------------- rows
-    def load_histories(self, person_ids: Sequence[str]) -> dict[str, PersonHistory]:
-        """The stored histories of these persons (absent persons are left out)."""
+    def load_histories(self, person_ids: Sequence[str], *,
+                       unreadable: dict[str, Exception] | None = None) -> dict[str, PersonHistory]:
+        """The stored histories of these persons (absent persons are left out).
+
+        A stored history that does not read back (``HISTORY_UNREADABLE``: a row written by
+        hand, say) raises, or, given ``unreadable``, is put there (person -> error) and left
+        out: the projection runner quarantines that person alone.
+        """
         if not person_ids:
             return {}
         rows = self._select_persons(
             f"SELECT person_id, state FROM {self.name(ROWS)} WHERE projection = {self.param} AND person_id IN {{ids}}",
             person_ids, (HISTORY,))
-        return {pid: history_from_plain(loads_row(state)) for pid, state in rows}
+        if unreadable is None:
+            return {pid: history_from_plain(loads_row(state)) for pid, state in rows}
+        out = {}
+        for pid, state in rows:
+            try:
+                out[pid] = history_from_plain(loads_row(state))
+            except (ProjectionError, ValueError) as error:  # (a JSON syntax error is a ValueError)
+                unreadable[pid] = error
+        return out
 
     def history(self, person_id: str) -> PersonHistory | None:
         return self.load_histories([person_id]).get(person_id)

@@ -406,8 +406,9 @@ def history_from_plain(d: dict[str, Any]) -> PersonHistory:
             d["transferred_in_months"],
         )
     except (KeyError, TypeError, AttributeError) as error:
-        raise ProjectionError("HISTORY_UNREADABLE",
-                              f"stored person history is not of the expected shape ({type(error).__name__}: {error})")
+        raise ProjectionError("HISTORY_UNREADABLE", (
+            f"视图中保存的参保人事实格式不符，无法读取，须由视图重算处理 (the stored person history is not of the "
+            f"expected shape: {type(error).__name__}: {error})")) from None
 
 
 # --------------------------------------------------------------------------- the fold
