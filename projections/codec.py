@@ -1,8 +1,9 @@
 """View rows as JSON text that reads back *exactly* (the storage format of the view stores).
 
-A view row is plain data (see :mod:`ledger.domain.history`): dicts, lists, str, int,
-bool, None, plus ``date``, aware ``datetime``, tuples (coverage periods, paid steps)
-and dicts keyed by int (coverage years). Plain ``json`` would turn dates into text,
+A view row is plain data (a person's history as ``ledger.domain.history.history_to_plain``
+gives it, or figures derived from it): dicts, lists, str, int, bool, None, plus
+``date``, aware ``datetime``, tuples (coverage periods, paid steps) and dicts keyed by
+int (coverage years). Plain ``json`` would turn dates into text,
 tuples into lists and ``2025`` into ``"2025"``, and ``(a, b) != [a, b]`` in Python,
 so a row read back would no longer equal the row written. The encoding here keeps
 the JSON readable and ``json``/``jsonb`` operators usable:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from ledger.domain.coverage import derive
-from ledger.domain.history import fold_many
+from ledger.domain.history import PersonHistory, fold_many
 
 from projections.person_view import PersonProjection
 
@@ -27,10 +27,10 @@ class EntitlementProjection(PersonProjection):
 
     name = "entitlement"
 
-    def derive(self, history: dict[str, Any]) -> dict[str, Any]:
+    def derive(self, history: PersonHistory) -> dict[str, Any]:
         return derive(history, self.policies)
 
-    def row(self, history: dict[str, Any]) -> dict[str, Any]:
+    def row(self, history: PersonHistory) -> dict[str, Any]:
         """The person's entitlement row from their folded history (the view stores keep the history; readers derive this)."""
         return {"history": history, **derive(history, self.policies)}
 

@@ -45,6 +45,7 @@ from datetime import date, timedelta
 from typing import Any, Iterable
 
 from ledger.domain.gaps import LINE_KEYS, REASONS, YearLines
+from ledger.domain.history import PersonHistory
 
 DAY = timedelta(days=1)
 DAY_PLACEHOLDER = "{day}"
@@ -94,26 +95,26 @@ def gap_dates_by_year(row: dict[str, Any], years: Iterable[int]) -> dict[int, se
     """:func:`gap_dates` of each year, the dates every year shares (residence, enrollments, transfers) taken once."""
     on, after = _shared_dates(row["history"])
     paid: dict[str, set[Any]] = {}  # year ("2025") -> the dates of the payments for it and of their refunds
-    for p in row["history"].get("payments", {}).values():
-        days = {p["paid_on"], *(r["on"] for r in p["refunds"])}
-        for prefix in {k[:4] for k in p["periods"]}:
+    for p in row["history"].payments.values():
+        days = {p.paid_on, *(r.on for r in p.refunds)}
+        for prefix in {k[:4] for k in p.periods}:
             paid.setdefault(prefix, set()).update(days)
     return {year: _with_year_dates(row, year, on | paid.get(f"{year:04d}", set()), set(after), paid_known=True)
             for year in years}
 
 
-def _shared_dates(h: dict[str, Any]) -> tuple[set[Any], set[Any]]:
+def _shared_dates(h: PersonHistory) -> tuple[set[Any], set[Any]]:
     """(the dates on which the answer may change, the dates after which it may) of every year: see :func:`gap_dates`."""
     on: set[Any] = set()  # the answer may change on the date
     after: set[Any] = set()  # ... and on the day after it
-    for r in h["residence"]:
-        after.add(r["on"])
-    for e in h["enrollments"]:
-        on.add(e["start_date"])
-        after.add(e["end_date"])
-    for t in h.get("transfers", {}).values():  # (.get: rows built by hand in tests hold only some facts)
-        on.add(t["started_on"])
-        on.add(t["completed_on"])
+    for r in h.residence:
+        after.add(r.on)
+    for e in h.enrollments:
+        on.add(e.start_date)
+        after.add(e.end_date)
+    for t in h.transfers.values():
+        on.add(t.started_on)
+        on.add(t.completed_on)
     return on, after
 
 
@@ -124,12 +125,12 @@ def _with_year_dates(row: dict[str, Any], year: int | None, on: set[Any], after:
     ``paid_known``: ``on`` holds the dates of the year's payments and refunds already.
     """
     prefix = None if year is None else f"{year:04d}"
-    for p in () if paid_known else row["history"].get("payments", {}).values():
-        if prefix is not None and not any(k[:4] == prefix for k in p["periods"]):
+    for p in () if paid_known else row["history"].payments.values():
+        if prefix is not None and not any(k[:4] == prefix for k in p.periods):
             continue
-        on.add(p["paid_on"])
-        for r in p["refunds"]:
-            on.add(r["on"])
+        on.add(p.paid_on)
+        for r in p.refunds:
+            on.add(r.on)
     years = row["years"].values() if year is None else ([row["years"][year]] if year in row["years"] else [])
     for y in years:
         after.add(y["enrollment_end"])
@@ -149,12 +150,12 @@ def _with_year_dates(row: dict[str, Any], year: int | None, on: set[Any], after:
 
 
 def _has_employee_months(row: dict[str, Any]) -> bool:
-    return bool(row["employee_years"]) or any(e["scheme"] == "EMPLOYEE" for e in row["history"]["enrollments"])
+    return bool(row["employee_years"]) or any(e.scheme == "EMPLOYEE" for e in row["history"].enrollments)
 
 
 def ever_in_a_grid(row: dict[str, Any], until: date) -> bool:
     """True when some residence record on or before ``until`` puts the person in a grid (else no spell at all)."""
-    return any(r["status"] == "RESIDENT" and r["grid"] and r["on"] <= until for r in row["history"]["residence"])
+    return any(r.status == "RESIDENT" and r.grid and r.on <= until for r in row["history"].residence)
 
 
 def breakpoints(year: int, dates: Iterable[date], *, months: Iterable[int] = (), next_days: bool = True) -> list[date]:

@@ -68,7 +68,7 @@ from ledger.log import get_logger
 
 from ledger.domain.arrears import due_rows
 from projections.entitlement import EntitlementProjection
-from ledger.domain.history import event_type, fold_many, person_key, ProjectionError, value
+from ledger.domain.history import PersonHistory, event_type, fold_many, person_key, ProjectionError, value
 from projections.progress import ProgressBar
 from projections.sources import Batch, Source
 from projections.store import (
@@ -265,10 +265,14 @@ class ProjectionRunner:
             return [], [], seen
         # A quarantined person's events wait for the retry (their stored history was removed).
         keys = [key for key in grouped if key not in self._quarantined] if self._quarantined else list(grouped)
-        stored = self.store.load_histories(keys)
+        unreadable: dict[str, Exception] = {}
+        stored = self.store.load_histories(keys, unreadable=unreadable)
         changes: list[PersonViews] = []
         quarantine: list[Quarantined] = []
         for key in keys:
+            if key in unreadable:  # a stored history that does not read back is that person's failure alone
+                quarantine.append(self._quarantine(key, unreadable[key], None, grouped[key], masked.get(key), where))
+                continue
             try:
                 change = self._person(key, stored.get(key), grouped[key], masked.get(key))
             except Exception as error:  # noqa: BLE001 - one person's failure, whatever it is, is theirs alone
@@ -280,7 +284,7 @@ class ProjectionRunner:
                 changes.append(change)
         return changes, quarantine, seen
 
-    def _person(self, person_id: str, old: dict[str, Any] | None, events: list[Any],
+    def _person(self, person_id: str, old: PersonHistory | None, events: list[Any],
                 masked_id: str | None, *, owned: bool = True) -> PersonViews | None:
         """The person's new rows after ``events``, from their stored history ``old``; None when nothing changed.
 
@@ -300,7 +304,7 @@ class ProjectionRunner:
         return views
 
     # ---------------------------------------------------------------- quarantine
-    def _quarantine(self, person_id: str, error: BaseException, old: dict[str, Any] | None, events: list[Any],
+    def _quarantine(self, person_id: str, error: BaseException, old: PersonHistory | None, events: list[Any],
                     masked_id: str | None, where: int | None, code: str | None = None) -> Quarantined:
         """The quarantine row for a person whose rows failed with ``error``, naming the first event that fails."""
         if code is None:
@@ -312,7 +316,7 @@ class ProjectionRunner:
                            str(value(cause, "event_id")), event_type(cause),
                            int(version) if isinstance(version, int) else None, self.source.name, where, masked_id)
 
-    def _cause(self, person_id: str, old: dict[str, Any] | None, events: list[Any]) -> Any:
+    def _cause(self, person_id: str, old: PersonHistory | None, events: list[Any]) -> Any:
         """The first of ``events`` after which the person's rows cannot be derived (the last one if none alone fails)."""
         history = old
         for event in events:

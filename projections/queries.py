@@ -52,11 +52,12 @@ from ledger.domain.person import business_date
 from ledger.domain.places import parse_grid_code, validate_region_code
 from ledger.policy.model import bp_text
 
-from projections.arrears import arrears_list, sort_arrears
-from ledger.domain.gaps import evaluation_day, REASONS
-from projections.coverage_gaps import rate_bp
 from ledger.domain.coverage import Decision, row_covered_on
+from ledger.domain.gaps import REASONS, evaluation_day
 from ledger.domain.history import ProjectionError, event_type, fold_many
+
+from projections.arrears import arrears_list, sort_arrears
+from projections.coverage_gaps import rate_bp
 from projections.entitlement import EntitlementProjection
 from projections.gap_spells import line_on
 from projections.projector import STREAM_ERRORS, PolicyCache, coverage_years, policy_fingerprint
@@ -187,12 +188,17 @@ class ViewQueries:
         (see the module docstring, "Fresh reads").
         """
         pid = parse_person_id(person_id)
-        history = self.store.history(pid)
+        try:
+            history = self.store.history(pid)
+        except (ProjectionError, ValueError) as error:  # a stored history that does not read back: as below
+            raise Conflict("PERSON_QUARANTINED", "该参保人的待遇视图无法生成，已交由视图重算处理；请联系管理员"
+                                                 "（ledger status）。(this person's views cannot be derived)",
+                           person_id=pid, reason=getattr(error, "code", type(error).__name__)) from None
         if history is None:
             self._not_quarantined(pid)  # a quarantined person's rows are removed: they are not "never seen"
         events: Sequence[Any] = ()
         if self.person_events is not None:
-            events = self.person_events(pid, 0 if history is None else applied_version(history))
+            events = self.person_events(pid, 0 if history is None else history.version)
         if history is None and not events:
             if self.person_events is not None:
                 raise NotFound("PERSON_NOT_FOUND", "no person with that ID is registered in this ledger",
@@ -364,11 +370,6 @@ class ViewQueries:
         }
 
 
-def applied_version(history: Any) -> int:
-    """The last version folded into a person's history (the event after it is the first the history lacks)."""
-    return history["version"] if isinstance(history, dict) else history.version
-
-
 def _quarantined(pid: str, error: BaseException) -> Conflict:
     """``PERSON_QUARANTINED`` for a person whose history cannot be folded or derived (the runner would
     quarantine them too): a 409 naming the kind of failure, not a 500."""
@@ -392,4 +393,4 @@ def _finish(stats: dict[str, Any]) -> dict[str, Any]:
     return stats
 
 
-__all__ = ["PersonEventsAfter", "Place", "ViewQueries", "applied_version", "parse_day", "parse_place", "parse_year", "today"]
+__all__ = ["PersonEventsAfter", "Place", "ViewQueries", "parse_day", "parse_place", "parse_year", "today"]

@@ -10,8 +10,9 @@ Tables (all ``view_*``; in PostgreSQL in the configured schema)::
 
     view_rows            (projection, person_id) -> version, state
         one row per person (projection ``history``): the person's folded history
-        (ledger.domain.history), from which the entitlement row and the arrears row are
-        derived, exactly as the fold returned it (JSON text of projections.codec: dates
+        (ledger.domain.history.PersonHistory as ``history_to_plain`` gives it), from
+        which the entitlement row and the arrears row are derived, exactly as the fold
+        returned it (JSON text of projections.codec: dates
         as ISO text, reads back equal; stored as text, see below). The derived
         figures are not stored a second time: a lookup derives
         them from the history with the same policy tables (checked by fingerprint),
@@ -63,6 +64,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.domain.errors import DomainError
+from ledger.domain.history import PersonHistory, ProjectionError, history_from_plain, history_to_plain
 from ledger.log import mask_id_number
 
 from projections.codec import dumps_row, loads_row
@@ -324,7 +326,7 @@ def person_views(
     the arrears row's due rows; pure CPU work, done before a write.
     """
     history = row["history"]
-    return PersonViews(person_id, (history["version"], dumps_row(history)), year_records(person_id, row),
+    return PersonViews(person_id, (history.version, dumps_row(history_to_plain(history))), year_records(person_id, row),
                        spell_records(person_id, row, years, policies), due_records(person_id, dues), masked_id)
 
 
@@ -492,16 +494,30 @@ class ViewStore:
                             "another projection runner is writing to this store; run one per store"))
 
     # ---------------------------------------------------------------- rows
-    def load_histories(self, person_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """The stored histories of these persons (absent persons are left out)."""
+    def load_histories(self, person_ids: Sequence[str], *,
+                       unreadable: dict[str, Exception] | None = None) -> dict[str, PersonHistory]:
+        """The stored histories of these persons (absent persons are left out).
+
+        A stored history that does not read back (``HISTORY_UNREADABLE``: a row written by
+        hand, say) raises, or, given ``unreadable``, is put there (person -> error) and left
+        out: the projection runner quarantines that person alone.
+        """
         if not person_ids:
             return {}
         rows = self._select_persons(
             f"SELECT person_id, state FROM {self.name(ROWS)} WHERE projection = {self.param} AND person_id IN {{ids}}",
             person_ids, (HISTORY,))
-        return {pid: loads_row(state) for pid, state in rows}
+        if unreadable is None:
+            return {pid: history_from_plain(loads_row(state)) for pid, state in rows}
+        out = {}
+        for pid, state in rows:
+            try:
+                out[pid] = history_from_plain(loads_row(state))
+            except (ProjectionError, ValueError) as error:  # (a JSON syntax error is a ValueError)
+                unreadable[pid] = error
+        return out
 
-    def history(self, person_id: str) -> dict[str, Any] | None:
+    def history(self, person_id: str) -> PersonHistory | None:
         return self.load_histories([person_id]).get(person_id)
 
     def write(

@@ -169,9 +169,9 @@ def event_year(event: Any, row: dict[str, Any] | None) -> int | None:
         return event.period_start.year
     if kind in ("ContributionRefunded", "ContributionReversed") and row is not None:
         key = f"{event.original_tax_office.strip()}|{event.original_voucher_no.strip()}"
-        payment = row["history"]["payments"].get(key)
-        if payment is not None and payment["periods"]:
-            return int(payment["periods"][0][:4])
+        payment = row["history"].payments.get(key)
+        if payment is not None and payment.periods:
+            return int(payment.periods[0][:4])
     if kind == "Enrolled" and row is not None:
         years = [y for y, r in row["years"].items() if r["enrollment_id"] == event.enrollment_id]
         if years:

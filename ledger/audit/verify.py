@@ -380,6 +380,7 @@ def cross_check(ledger: Any, person_id: UUID, events: Sequence[Any], views: Any)
     from projections.store import YEARS, year_records
 
     from ledger.audit.history import masked_id_of, projection_for
+    from ledger.domain.history import history_to_plain
 
     pid = str(person_id)
     masked = masked_id_of(events)
@@ -387,7 +388,7 @@ def cross_check(ledger: Any, person_id: UUID, events: Sequence[Any], views: Any)
     stored = views.history(pid)
     if stored is None:
         return [], [f"the views hold no history row for person {pid} (not projected yet)"]
-    version = stored["version"]
+    version = stored.version
     if version > len(events):
         return [Finding("VIEW_AHEAD", f"person {pid}: the entitlement view is at version {version} but only "
                                       f"{len(events)} events are stored: events were deleted, or the view was written "
@@ -397,7 +398,7 @@ def cross_check(ledger: Any, person_id: UUID, events: Sequence[Any], views: Any)
                      "ledger (the projection runner has not caught up): compared at that version")
     fresh = projection_for(ledger.policies).apply_rows(None, list(events[:version]))
     differences: list[tuple[str, Any, Any]] = []
-    _diff("history", stored, fresh["history"], differences)
+    _diff("history", history_to_plain(stored), history_to_plain(fresh["history"]), differences)
     try:  # the query table is the store's own; read it through its primitive, if it has one
         columns = YEARS.column_names
         lines = views._fetch(f"SELECT {', '.join(columns)} FROM {views.name(YEARS)} WHERE person_id = {views.param} "

@@ -44,18 +44,18 @@ from typing import Any
 
 from ledger.domain.coverage import EMPLOYEE, RESIDENT
 from ledger.domain.errors import DomainError
-from ledger.domain.history import paid_by
+from ledger.domain.history import PersonHistory, paid_by
 from ledger.policy import rules
 
 
 
-def paid_steps(history: dict[str, Any], period: str, levy_item: str) -> list[tuple[date, int]]:
+def paid_steps(history: PersonHistory, period: str, levy_item: str) -> list[tuple[date, int]]:
     """(day, net paid by the end of that day) at every day the net paid for a period changed."""
     days = set()
-    for p in history["payments"].values():
-        if p["levy_item"] == levy_item and period in p["periods"] and p["reversal"] is None:
-            days.add(p["paid_on"])
-            days.update(r["on"] for r in p["refunds"])
+    for p in history.payments.values():
+        if p.levy_item == levy_item and period in p.periods and p.reversal is None:
+            days.add(p.paid_on)
+            days.update(r.on for r in p.refunds)
     return [(d, paid_by(history, period, d, levy_item)) for d in sorted(days)]
 
 
@@ -67,7 +67,7 @@ def _paid_on(steps: list[tuple[date, int]], day: date) -> int:
     return paid
 
 
-def due_rows(history: dict[str, Any], derived: dict[str, Any]) -> list[dict[str, Any]]:
+def due_rows(history: PersonHistory, derived: dict[str, Any]) -> list[dict[str, Any]]:
     """The as-of-independent due rows of one person (see the module docstring)."""
     household = derived["summary"]["household_grid"]
     rows = []
@@ -75,7 +75,7 @@ def due_rows(history: dict[str, Any], derived: dict[str, Any]) -> list[dict[str,
         if y["due_fen"] <= 0 or y["enrollment_state"] == "NONE":
             continue
         rows.append({
-            "person_id": history["person_id"],
+            "person_id": history.person_id,
             "kind": "RESIDENT",
             "scheme": RESIDENT,
             "period": str(year),
@@ -91,19 +91,19 @@ def due_rows(history: dict[str, Any], derived: dict[str, Any]) -> list[dict[str,
             "policy_version": y["assessment_policy_version"],
             "sources": list(y["sources"]["outstanding"]),
         })
-    enrollments = {e["enrollment_id"]: e for e in history["enrollments"]}
+    enrollments = {e.enrollment_id: e for e in history.enrollments}
     for year in sorted(derived["employee_years"]):
         for month, m in sorted(derived["employee_years"][year]["months"].items()):
             if not m["assessed"] or m["due_fen"] <= 0:
                 continue
             enrollment = enrollments.get(m["enrollment_id"])
             rows.append({
-                "person_id": history["person_id"],
+                "person_id": history.person_id,
                 "kind": "FLEXIBLE" if m["flexible"] or not m["employer_id"] else "EMPLOYER",
                 "scheme": EMPLOYEE,
                 "period": month,
                 "region_code": m["region_code"],
-                "grid_code": (enrollment and enrollment["grid_code"]) or household,
+                "grid_code": (enrollment and enrollment.grid_code) or household,
                 "employer_id": m["employer_id"],
                 "due_fen": m["due_fen"],
                 "due_date": m["due_date"],

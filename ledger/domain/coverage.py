@@ -1,7 +1,8 @@
 """Entitlement view (待遇资格): per person and coverage year, is the person covered, from when, and why.
 
-The view is a dict ``{person_id: row}``; a row holds the person's history (see
-:mod:`ledger.domain.history`) and the figures derived from it:
+The view is a dict ``{person_id: row}``; a row holds the person's history
+(``row["history"]``, a :class:`ledger.domain.history.PersonHistory`) and the figures
+derived from it:
 
 ``row["years"][Y]``
     one resident coverage year (城乡居民, scheme ``RESIDENT``): enrollment, assessed /
@@ -90,11 +91,17 @@ from typing import Any
 
 from ledger.domain import transfers as transfer_rules
 from ledger.domain.errors import DomainError
+from ledger.domain.person_rules import counts_for_months
 from ledger.domain.places import ANKANG_REGIONS
 from ledger.policy import rules
 from ledger.policy.model import PolicyTable, fen_text
 
 from ledger.domain.history import (
+    Enrollment,
+    Payment,
+    PersonHistory,
+    ResidenceRecord,
+    SubsidyGrant,
     paid_share,
     payment_share,
     residence_on,
@@ -197,36 +204,36 @@ def region_label(region_code: str | None) -> str:
 class _Derivation:
     """Everything derived from one person's history; memoises the per-year funding."""
 
-    def __init__(self, history: dict[str, Any], policies: Any) -> None:
+    def __init__(self, history: PersonHistory, policies: Any) -> None:
         self.h = history
         self.policies = policies
-        self.pid = history["person_id"]
+        self.pid = history.person_id
         self.statuses = subsidy_statuses(history)
         self._funding: dict[int, dict[str, Any]] = {}
         # Asked again and again while deriving (per enrollment, per year): answered once.
         self._first_years: dict[tuple[Any, ...], int] = {}
         self._last_years: dict[tuple[Any, ...], int | None] = {}
-        self._resident_enrollments: dict[int, list[dict[str, Any]]] = {}
-        self._main: dict[int, dict[str, Any] | None] = {}
+        self._resident_enrollments: dict[int, list[Enrollment]] = {}
+        self._main: dict[int, Enrollment | None] = {}
         self._insured: dict[int, bool] = {}
-        self._by_period: dict[str, list[dict[str, Any]]] | None = None
+        self._by_period: dict[str, list[Payment]] | None = None
         self._regions: set[str | None] | None = None
         # A policy cache answers "no table" without raising (most first_year questions have none).
         self._find = getattr(policies, "find", None)
 
     # ---------------------------------------------------------------- payments per period
-    def _payments_by_period(self) -> dict[str, list[dict[str, Any]]]:
+    def _payments_by_period(self) -> dict[str, list[Payment]]:
         index = self._by_period
         if index is None:
             index = self._by_period = {}
-            for _, p in sorted(self.h["payments"].items()):
-                for period in dict.fromkeys(p["periods"]):
+            for _, p in sorted(self.h.payments.items()):
+                for period in dict.fromkeys(p.periods):
                     index.setdefault(period, []).append(p)
         return index
 
-    def payments_for(self, period: str, levy_item: str | None = None) -> list[dict[str, Any]]:
+    def payments_for(self, period: str, levy_item: str | None = None) -> list[Payment]:
         """:func:`ledger.domain.history.payments_for`, from an index built once (a person may have many months)."""
-        return [p for p in self._payments_by_period().get(period, ()) if levy_item is None or p["levy_item"] == levy_item]
+        return [p for p in self._payments_by_period().get(period, ()) if levy_item is None or p.levy_item == levy_item]
 
     def paid_by(self, period: str, day: date | None = None, levy_item: str | None = None) -> int:
         """:func:`ledger.domain.history.paid_by` over the period's payments only (a sum: their order does not matter)."""
@@ -253,9 +260,9 @@ class _Derivation:
         if regions is None:
             h = self.h
             regions = self._regions = (
-                {a["region_code"] for a in h["assessments"].values()}
-                | {p["region_code"] for p in h["payments"].values()}
-                | {e["region_code"] for e in h["enrollments"]})
+                {a.region_code for a in h.assessments.values()}
+                | {p.region_code for p in h.payments.values()}
+                | {e.region_code for e in h.enrollments})
         for region in regions:
             if self.table(region, year) is not None:
                 return False
@@ -269,23 +276,23 @@ class _Derivation:
         return min(years) if years else None
 
     # ---------------------------------------------------------------- enrollments
-    def first_year(self, enrollment: dict[str, Any]) -> int:
-        start = enrollment["start_date"]
-        key = (enrollment["scheme"], enrollment["region_code"], start)
+    def first_year(self, enrollment: Enrollment) -> int:
+        start = enrollment.start_date
+        key = (enrollment.scheme, enrollment.region_code, start)
         found = self._first_years.get(key)
         if found is None:
             found = start.year
-            if enrollment["scheme"] == RESIDENT:
-                following = self.table(enrollment["region_code"], start.year + 1)
+            if enrollment.scheme == RESIDENT:
+                following = self.table(enrollment.region_code, start.year + 1)
                 if following is not None and start >= following.resident.concentrated_start:
                     found = start.year + 1
             self._first_years[key] = found
         return found
 
-    def last_year(self, enrollment: dict[str, Any]) -> int | None:
-        if enrollment["end_date"] is not None:
-            return enrollment["end_date"].year
-        region = enrollment["region_code"]
+    def last_year(self, enrollment: Enrollment) -> int | None:
+        if enrollment.end_date is not None:
+            return enrollment.end_date.year
+        region = enrollment.region_code
         if region in self._last_years:
             return self._last_years[region]
         try:
@@ -295,14 +302,14 @@ class _Derivation:
         found = self._last_years[region] = max(years) if years else None
         return found
 
-    def resident_enrollments_for(self, year: int) -> list[dict[str, Any]]:
+    def resident_enrollments_for(self, year: int) -> list[Enrollment]:
         """The resident enrollments for a coverage year (the same list each time: do not change it)."""
         out = self._resident_enrollments.get(year)
         if out is not None:
             return out
         out = []
-        for e in self.h["enrollments"]:
-            if e["scheme"] != RESIDENT:
+        for e in self.h.enrollments:
+            if e.scheme != RESIDENT:
                 continue
             last = self.last_year(e)
             if last is not None and self.first_year(e) <= year <= last:
@@ -310,21 +317,21 @@ class _Derivation:
         self._resident_enrollments[year] = out
         return out
 
-    def main_enrollment(self, year: int) -> dict[str, Any] | None:
+    def main_enrollment(self, year: int) -> Enrollment | None:
         if year in self._main:
             return self._main[year]
         candidates = self.resident_enrollments_for(year)
-        originals = [e for e in candidates if not e["duplicate_of"]] or candidates
-        found = self._main[year] = max(originals, key=lambda e: e["start_date"]) if originals else None
+        originals = [e for e in candidates if not e.duplicate_of] or candidates
+        found = self._main[year] = max(originals, key=lambda e: e.start_date) if originals else None
         return found
 
     @staticmethod
-    def cover_end(enrollment: dict[str, Any]) -> date | None:
+    def cover_end(enrollment: Enrollment) -> date | None:
         """Last day an enrollment carries resident coverage (None: open)."""
-        end = enrollment["end_date"]
+        end = enrollment.end_date
         if end is None:
             return None
-        if enrollment["end_reason"] in COVERAGE_CONTINUES_AFTER:
+        if enrollment.end_reason in COVERAGE_CONTINUES_AFTER:
             return _dec31(end.year)
         return end
 
@@ -335,8 +342,8 @@ class _Derivation:
         """
         spans = []
         for e in self.resident_enrollments_for(year):
-            start = e["start_date"]
-            if newborn_from is not None and e["channel"] == "NEWBORN":
+            start = e.start_date
+            if newborn_from is not None and e.channel == "NEWBORN":
                 start = min(start, newborn_from)
             end = self.cover_end(e) or _dec31(year)
             start, end = max(start, _jan1(year)), min(end, _dec31(year))
@@ -350,48 +357,48 @@ class _Derivation:
                 merged.append((start, end))
         return merged
 
-    def duplicate_in(self, first: date, last: date) -> list[dict[str, Any]]:
+    def duplicate_in(self, first: date, last: date) -> list[Enrollment]:
         """Enrollments flagged duplicate (重复参保) that overlapped their original within [first, last]."""
-        if not any(e["duplicate_of"] for e in self.h["enrollments"]):
+        if not any(e.duplicate_of for e in self.h.enrollments):
             return []  # most persons: no enrollment flagged duplicate
-        by_id = {e["enrollment_id"]: e for e in self.h["enrollments"]}
+        by_id = {e.enrollment_id: e for e in self.h.enrollments}
         out = []
-        for e in self.h["enrollments"]:
-            original = by_id.get(e["duplicate_of"]) if e["duplicate_of"] else None
+        for e in self.h.enrollments:
+            original = by_id.get(e.duplicate_of) if e.duplicate_of else None
             if original is None:
                 continue
-            start = max(e["start_date"], original["start_date"], first)
-            end = min(e["end_date"] or date.max, original["end_date"] or date.max, last)
+            start = max(e.start_date, original.start_date, first)
+            end = min(e.end_date or date.max, original.end_date or date.max, last)
             if start <= end:
                 out.append(e)
         return out
 
     # ---------------------------------------------------------------- assessment
     def region_for(self, year: int) -> str | None:
-        a = self.h["assessments"].get(str(year))
-        if a is not None and a["scheme"] == RESIDENT:
-            return a["region_code"]
-        live = [p for p in self.payments_for(str(year), RESIDENT) if p["reversal"] is None]
+        a = self.h.assessments.get(str(year))
+        if a is not None and a.scheme == RESIDENT:
+            return a.region_code
+        live = [p for p in self.payments_for(str(year), RESIDENT) if p.reversal is None]
         if live:
-            return max(live, key=lambda p: p["paid_on"])["region_code"]
+            return max(live, key=lambda p: p.paid_on).region_code
         main = self.main_enrollment(year)
-        return main["region_code"] if main else None
+        return main.region_code if main else None
 
     def assessment(self, year: int, table: PolicyTable) -> dict[str, Any]:
-        a = self.h["assessments"].get(str(year))
-        if a is not None and a["scheme"] == RESIDENT:
-            category = a["subsidy_category"]
+        a = self.h.assessments.get(str(year))
+        if a is not None and a.scheme == RESIDENT:
+            category = a.subsidy_category
             return {
                 "recorded": True,
-                "standard_fen": a["standard_fen"],
-                "subsidy_fen": a["subsidy_fen"],
-                "due_fen": a["due_fen"],
-                "due_date": a["due_date"],
+                "standard_fen": a.standard_fen,
+                "subsidy_fen": a.subsidy_fen,
+                "due_fen": a.due_fen,
+                "due_date": a.due_date,
                 "subsidy_category": category,
-                "policy_version": a["policy_version"],
-                "assessed_on": a["assessed_on"],
-                "event_ids": [a["event_id"]],
-                "superseded_event_ids": list(a["supersedes"]),
+                "policy_version": a.policy_version,
+                "assessed_on": a.assessed_on,
+                "event_ids": [a.event_id],
+                "superseded_event_ids": list(a.supersedes),
             }
         categories = rules.categories_for_year(table, [(c, f, u) for c, f, u, _ in self.statuses])
         result = _resident_assessment(table, categories)
@@ -408,7 +415,7 @@ class _Derivation:
             "superseded_event_ids": [],
         }
 
-    def subsidy_grants(self, table: PolicyTable, category: str | None) -> list[dict[str, Any]]:
+    def subsidy_grants(self, table: PolicyTable, category: str | None) -> list[SubsidyGrant]:
         if category is None:
             return []
         return [g for c, f, u, g in self.statuses if c == category and rules.status_counts(table, c, f, u)]
@@ -432,11 +439,11 @@ class _Derivation:
         grants = self.subsidy_grants(table, assessment["subsidy_category"])
         subsidy_since = None
         if subsidy > 0:
-            subsidy_since = min((g["valid_from"] for g in grants), default=assessment["assessed_on"] or _jan1(year))
+            subsidy_since = min((g.valid_from for g in grants), default=assessment["assessed_on"] or _jan1(year))
         enrollments = self.resident_enrollments_for(year)
-        enrolled_since = min((e["start_date"] for e in enrollments), default=None)
+        enrolled_since = min((e.start_date for e in enrollments), default=None)
         payments = self.payments_for(period, RESIDENT)
-        live = [p for p in payments if p["reversal"] is None]
+        live = [p for p in payments if p.reversal is None]
 
         def funded_on(day: date) -> bool:
             if enrolled_since is not None and day < enrolled_since:
@@ -446,8 +453,8 @@ class _Derivation:
             return paid + sub >= standard and paid + sub > 0
 
         points = sorted(
-            {p["paid_on"] for p in live}
-            | {r["on"] for p in live for r in p["refunds"]}
+            {p.paid_on for p in live}
+            | {r.on for p in live for r in p.refunds}
             | ({subsidy_since} if subsidy_since else set())
             | ({enrolled_since} if enrolled_since else set())
         )
@@ -460,9 +467,9 @@ class _Derivation:
                 intervals.append(current)
             elif not funded and current is not None:
                 current["until"] = day
-                current["ended_by"] = [r["event_id"] for p in live for r in p["refunds"] if r["on"] == day]
+                current["ended_by"] = [r.event_id for p in live for r in p.refunds if r.on == day]
                 current = None
-        gross = sum(payment_share(p["amount_fen"], p["periods"], period) for p in live)
+        gross = sum(payment_share(p.amount_fen, p.periods, period) for p in live)
         net = self.paid_by(period, None, RESIDENT)
         open_interval = intervals[-1] if intervals and intervals[-1]["until"] is None else None
         insured = open_interval is not None and open_interval["from"] <= _dec31(year)
@@ -489,55 +496,55 @@ class _Derivation:
         f = self.funding(year)
         if f is None:
             return []
-        return [p["event_id"] for p in f["live"] if until is None or p["paid_on"] <= until]
+        return [p.event_id for p in f["live"] if until is None or p.paid_on <= until]
 
     # ---------------------------------------------------------------- employee months
     def employee_months(self) -> dict[str, dict[str, Any]]:
-        months = {p for p, a in self.h["assessments"].items() if a["scheme"] == EMPLOYEE}
-        for p in self.h["payments"].values():
-            if p["levy_item"] == EMPLOYEE:
-                months.update(p["periods"])
+        months = {p for p, a in self.h.assessments.items() if a.scheme == EMPLOYEE}
+        for p in self.h.payments.values():
+            if p.levy_item == EMPLOYEE:
+                months.update(p.periods)
         out = {}
         for month in sorted(months):
             first, last = _month_bounds(month)
-            a = self.h["assessments"].get(month)
-            if a is not None and a["scheme"] != EMPLOYEE:
+            a = self.h.assessments.get(month)
+            if a is not None and a.scheme != EMPLOYEE:
                 a = None
             enrollment = None
-            for e in self.h["enrollments"]:
-                if e["scheme"] == EMPLOYEE and e["start_date"] <= last and (e["end_date"] is None or e["end_date"] >= first):
+            for e in self.h.enrollments:
+                if e.scheme == EMPLOYEE and e.start_date <= last and (e.end_date is None or e.end_date >= first):
                     enrollment = e
             payments = self.payments_for(month, EMPLOYEE)
-            live = [p for p in payments if p["reversal"] is None]
+            live = [p for p in payments if p.reversal is None]
             net = self.paid_by(month, None, EMPLOYEE)
-            due = a["due_fen"] if a else None
+            due = a.due_fen if a else None
             covered = (net >= due and net > 0) if due is not None else net > 0
-            region = a["region_code"] if a else (enrollment["region_code"] if enrollment else
-                                                  (live[0]["region_code"] if live else None))
+            region = a.region_code if a else (enrollment.region_code if enrollment else
+                                                  (live[0].region_code if live else None))
             out[month] = {
                 "month": month,
                 "region_code": region,
-                "employer_id": enrollment["employer_id"] if enrollment else None,
-                "flexible": bool(enrollment and enrollment["flexible"]),
-                "enrollment_id": enrollment["enrollment_id"] if enrollment else None,
+                "employer_id": enrollment.employer_id if enrollment else None,
+                "flexible": bool(enrollment and enrollment.flexible),
+                "enrollment_id": enrollment.enrollment_id if enrollment else None,
                 "assessed": a is not None,
                 "due_fen": due,
-                "due_date": a["due_date"] if a else None,
-                "employer_fen": a["employer_fen"] if a else None,
-                "employee_fen": a["employee_fen"] if a else None,
+                "due_date": a.due_date if a else None,
+                "employer_fen": a.employer_fen if a else None,
+                "employee_fen": a.employee_fen if a else None,
                 "net_paid_fen": net,
                 "outstanding_fen": max(0, due - net) if due is not None else 0,
                 "overpayment_fen": max(0, net - due) if due is not None else 0,
                 "covered": covered,
                 "transfer_waiting": None,
                 "transfer_back_paid": None,
-                "policy_version": a["policy_version"] if a else None,
+                "policy_version": a.policy_version if a else None,
                 "sources": {
-                    "assessment": [a["event_id"]] if a else [],
-                    "paid": [p["event_id"] for p in live],
-                    "refunded": [r["event_id"] for p in live for r in p["refunds"]],
-                    "reversed": [x for p in payments if p["reversal"] for x in (p["event_id"], p["reversal"]["event_id"])],
-                    "enrollment": _uniq([enrollment["event_id"], enrollment["end_event_id"]]) if enrollment else [],
+                    "assessment": [a.event_id] if a else [],
+                    "paid": [p.event_id for p in live],
+                    "refunded": [r.event_id for p in live for r in p.refunds],
+                    "reversed": [x for p in payments if p.reversal for x in (p.event_id, p.reversal.event_id)],
+                    "enrollment": _uniq([enrollment.event_id, enrollment.end_event_id]) if enrollment else [],
                 },
             }
         for wait in self.transfer_waits():
@@ -563,28 +570,28 @@ class _Derivation:
         period: the first ``waiting_months`` calendar months from the receiving enrollment's start month
         are not covered even when paid. Months as ``YYYY-MM``, ``to`` exclusive."""
         waits = []
-        for t in self.h["transfers"].values():
-            if t.get("status") != "DONE" or t.get("external") or t["direction"] != "OUT" or not t["completed_on"]:
+        for t in self.h.transfers.values():
+            if t.status != "DONE" or t.external or t.direction != "OUT" or not t.completed_on:
                 continue
-            receiving = min((e for e in self.h["enrollments"] if e["scheme"] == EMPLOYEE
-                             and e["channel"] == "TRANSFER_IN" and e["start_date"] >= t["completed_on"]),
-                            key=lambda e: e["start_date"], default=None)
+            receiving = min((e for e in self.h.enrollments if e.scheme == EMPLOYEE
+                             and e.channel == "TRANSFER_IN" and e.start_date >= t.completed_on),
+                            key=lambda e: e.start_date, default=None)
             if receiving is None:
                 continue
-            table = self.table(receiving["region_code"], receiving["start_date"].year)
+            table = self.table(receiving.region_code, receiving.start_date.year)
             if table is None:
                 continue
-            gap = transfer_rules.gap_months(t["started_on"], receiving["start_date"])
+            gap = transfer_rules.gap_months(t.started_on, receiving.start_date)
             rule = transfer_rules.gap_rule(gap, table.transfer, table.resident.waiting)
             if not rule.gap_months:
                 continue
-            first = receiving["start_date"].replace(day=1)
-            waits.append({"transfer_id": t["transfer_id"], "waiting_months": rule.waiting_months,
+            first = receiving.start_date.replace(day=1)
+            waits.append({"transfer_id": t.transfer_id, "waiting_months": rule.waiting_months,
                           "from": f"{first:%Y-%m}", "to": f"{rules.add_months(first, rule.waiting_months):%Y-%m}",
                           "retroactive": rule.retroactive,
-                          "gap_from": (t["started_on"] + timedelta(days=1)).isoformat(),
-                          "gap_until": _day_before(receiving["start_date"]).isoformat(),
-                          "reason": rule.explanation, "event_id": t["in_event_id"]})
+                          "gap_from": (t.started_on + timedelta(days=1)).isoformat(),
+                          "gap_until": _day_before(receiving.start_date).isoformat(),
+                          "reason": rule.explanation, "event_id": t.in_event_id})
         return waits
 
     def employee_insured(self, year: int, months: dict[str, dict[str, Any]]) -> bool:
@@ -600,7 +607,7 @@ class _Derivation:
         return found
 
     def earliest_enrollment_year(self) -> int | None:
-        return min((self.first_year(e) for e in self.h["enrollments"]), default=None)
+        return min((self.first_year(e) for e in self.h.enrollments), default=None)
 
     def waiting_inputs(self, year: int, region: str, paid_on: date, months: dict) -> dict[str, Any]:
         covered_last_year = self.insured(year - 1, months)
@@ -650,9 +657,9 @@ class _Derivation:
         candidates: list[tuple[str | None, dict[str, Any]]] = [(None, {})]
         if f["assessment"]["subsidy_category"] and "SUBSIDISED" in waiting.exemptions:
             candidates.append(("SUBSIDISED", {}))
-        born = self.h["birth_date"]
+        born = self.h.birth_date
         if (born is not None and born <= paid_on and "NEWBORN" in waiting.exemptions
-                and any(e["channel"] == "NEWBORN" for e in f["enrollments"])):
+                and any(e.channel == "NEWBORN" for e in f["enrollments"])):
             candidates.append(("NEWBORN", {"born_on": born}))
         switch = self.switch_gap_months(max(paid_on, table.resident.coverage_start), months)
         if (switch is not None and "SCHEME_SWITCH" in waiting.exemptions
@@ -708,7 +715,7 @@ class _Derivation:
                                           "back_paid_years", "gap_year_list", "back_paid_year_list")},
             }
             last = _dec31(year) if interval["until"] is None else min(_dec31(year), _day_before(interval["until"]))
-            newborn_from = self.h["birth_date"] if decision.exemption == "NEWBORN" else None
+            newborn_from = self.h.birth_date if decision.exemption == "NEWBORN" else None
             for start, end in self.enrolled_intervals(year, newborn_from):
                 s, e = max(start, decision.coverage_start), min(end, last)
                 if s <= e:
@@ -720,9 +727,9 @@ class _Derivation:
             if inputs["covered_last_year"]:
                 waiting_ids += self.funding_ids(year - 1, None)
             if decision.exemption == "NEWBORN":
-                waiting_ids.append(self.h["registered_event_id"])
+                waiting_ids.append(self.h.registered_event_id)
             if decision.exemption == "SUBSIDISED":
-                waiting_ids += [g["event_id"] for g in f["grants"]]
+                waiting_ids += [g.event_id for g in f["grants"]]
         current = next((e for e in reversed(entries) if e["waiting"] is not None), None)
         waiting = current["waiting"] if current else None
         if f["live"] and not f["enrollments"]:
@@ -742,28 +749,28 @@ class _Derivation:
         if main is None:
             state = "NONE"
         else:
-            state = "ACTIVE" if main["end_date"] is None else "ENDED"
+            state = "ACTIVE" if main.end_date is None else "ENDED"
         duplicates = self.duplicate_in(_jan1(year), _dec31(year))
-        enrollment_ids = _uniq([x for e in f["enrollments"] for x in (e["event_id"], e["end_event_id"])])
-        grant_ids = _uniq([x for g in f["grants"] for x in (g["event_id"], g["revoke_event_id"])])
-        refund_ids = [r["event_id"] for p in f["live"] for r in p["refunds"]]
-        reversed_ids = [x for p in f["payments"] if p["reversal"] for x in (p["event_id"], p["reversal"]["event_id"])]
+        enrollment_ids = _uniq([x for e in f["enrollments"] for x in (e.event_id, e.end_event_id)])
+        grant_ids = _uniq([x for g in f["grants"] for x in (g.event_id, g.revoke_event_id)])
+        refund_ids = [r.event_id for p in f["live"] for r in p.refunds]
+        reversed_ids = [x for p in f["payments"] if p.reversal for x in (p.event_id, p.reversal.event_id)]
         # A derived (not recorded) due rests on the enrollment and the statuses that made it.
         basis_ids = a["event_ids"] if a["recorded"] else enrollment_ids
-        money_ids = _uniq(basis_ids + grant_ids + [p["event_id"] for p in f["live"]] + refund_ids)
-        residence = self.h["residence"][-1] if self.h["residence"] else None
+        money_ids = _uniq(basis_ids + grant_ids + [p.event_id for p in f["live"]] + refund_ids)
+        residence = self.h.residence[-1] if self.h.residence else None
         return {
             "person_id": self.pid,
             "year": year,
             "scheme": RESIDENT,
             "region_code": f["region"],
-            "grid_code": (main and main["grid_code"]) or (residence["grid"] if residence else None),
-            "enrollment_id": main["enrollment_id"] if main else None,
-            "enrollment_channel": main["channel"] if main else None,
+            "grid_code": (main and main.grid_code) or (residence.grid if residence else None),
+            "enrollment_id": main.enrollment_id if main else None,
+            "enrollment_channel": main.channel if main else None,
             "enrollment_state": state,
-            "enrollment_start": main["start_date"] if main else None,
-            "enrollment_end": main["end_date"] if main else None,
-            "enrollment_end_reason": main["end_reason"] if main else None,
+            "enrollment_start": main.start_date if main else None,
+            "enrollment_end": main.end_date if main else None,
+            "enrollment_end_reason": main.end_reason if main else None,
             "duplicate_enrollment": bool(duplicates),
             "assessed": a["recorded"],
             "standard_fen": a["standard_fen"],
@@ -774,8 +781,8 @@ class _Derivation:
             "subsidy_since": f["subsidy_since"],
             "assessment_policy_version": a["policy_version"],
             "paid_fen": f["gross_fen"],
-            "refunded_fen": sum(r["amount_fen"] for p in f["live"] for r in p["refunds"]),
-            "reversed_fen": sum(p["amount_fen"] for p in f["payments"] if p["reversal"]),
+            "refunded_fen": sum(r.amount_fen for p in f["live"] for r in p.refunds),
+            "reversed_fen": sum(p.amount_fen for p in f["payments"] if p.reversal),
             "net_paid_fen": net,
             "outstanding_fen": max(0, due - net),
             "overpayment_fen": max(0, net - due),
@@ -802,7 +809,7 @@ class _Derivation:
                 "enrollment": enrollment_ids,
                 "assessment": a["event_ids"] + a["superseded_event_ids"],
                 "subsidy": grant_ids,
-                "paid": [p["event_id"] for p in f["live"]],
+                "paid": [p.event_id for p in f["live"]],
                 "refunded": refund_ids,
                 "reversed": reversed_ids,
                 "outstanding": money_ids,
@@ -815,68 +822,68 @@ class _Derivation:
                 ),
                 "waiting": _uniq(waiting_ids),
                 "continuity": _uniq(continuity_ids),
-                "duplicate_enrollment": _uniq([d["event_id"] for d in duplicates]),
+                "duplicate_enrollment": _uniq([d.event_id for d in duplicates]),
             },
             "problems": problems,
         }
 
     # ---------------------------------------------------------------- the person now
     def summary(self, months: dict) -> dict[str, Any]:
-        active = [e for e in self.h["enrollments"] if e["end_date"] is None]
-        originals = [e for e in active if not e["duplicate_of"]]
+        active = [e for e in self.h.enrollments if e.end_date is None]
+        originals = [e for e in active if not e.duplicate_of]
         current = (originals or active or [None])[0]
-        state = "ACTIVE" if active else ("ENDED" if self.h["enrollments"] else "NONE")
-        residence = self.h["residence"][-1] if self.h["residence"] else None
+        state = "ACTIVE" if active else ("ENDED" if self.h.enrollments else "NONE")
+        residence = self.h.residence[-1] if self.h.residence else None
         paid_months = {k for k, p in (
-            (k, p) for p in self.h["payments"].values() if p["levy_item"] == EMPLOYEE
-            and p["reversal"] is None and sum(r["amount_fen"] for r in p["refunds"]) < p["amount_fen"]
-            for k in p["periods"])}
-        month_ids = [p["event_id"] for p in self.h["payments"].values()
-                     if p["levy_item"] == EMPLOYEE and p["reversal"] is None]
-        transfer_in_ids = [t["in_event_id"] for t in self.h["transfers"].values() if t["in_event_id"]]
+            (k, p) for p in self.h.payments.values() if p.levy_item == EMPLOYEE
+            and counts_for_months(p.amount_fen, sum(r.amount_fen for r in p.refunds), p.reversal is not None)
+            for k in p.periods)}
+        month_ids = [p.event_id for p in self.h.payments.values()
+                     if p.levy_item == EMPLOYEE and p.reversal is None]
+        transfer_in_ids = [t.in_event_id for t in self.h.transfers.values() if t.in_event_id]
         return {
             "person_id": self.pid,
-            "birth_date": self.h["birth_date"],
-            "household_grid": residence["grid"] if residence else None,
-            "residence_status": residence["status"] if residence else None,
-            "residence_since": residence["on"] if residence else None,
+            "birth_date": self.h.birth_date,
+            "household_grid": residence.grid if residence else None,
+            "residence_status": residence.status if residence else None,
+            "residence_since": residence.on if residence else None,
             "enrollment_state": state,
             "enrollment": None if current is None else {
-                k: current[k] for k in ("enrollment_id", "scheme", "region_code", "grid_code", "channel",
+                k: getattr(current, k) for k in ("enrollment_id", "scheme", "region_code", "grid_code", "channel",
                                         "start_date", "flexible", "employer_id")},
             "duplicate_enrollment": len(active) > 1,
             "subsidy_statuses": [
-                {"category": c, "valid_from": fr, "valid_until": u, "document_no": g["document_no"],
-                 "department": g["department"], "event_id": g["event_id"]}
+                {"category": c, "valid_from": fr, "valid_until": u, "document_no": g.document_no,
+                 "department": g.department, "event_id": g.event_id}
                 for c, fr, u, g in self.statuses
             ],
-            "account_balance_fen": sum(x["amount_fen"] for x in self.h["account"]),
-            "contribution_months": len(paid_months) + self.h["transferred_in_months"],
-            "transferred_in_months": self.h["transferred_in_months"],
-            "open_transfers": sorted(t["transfer_id"] for t in self.h["transfers"].values()
-                                     if t["direction"] == "OUT" and t["completed_on"] is None),
+            "account_balance_fen": sum(x.amount_fen for x in self.h.account),
+            "contribution_months": len(paid_months) + self.h.transferred_in_months,
+            "transferred_in_months": self.h.transferred_in_months,
+            "open_transfers": sorted(t.transfer_id for t in self.h.transfers.values()
+                                     if t.direction == "OUT" and t.completed_on is None),
             "sources": {
-                "account_balance": [x["event_id"] for x in self.h["account"]],
+                "account_balance": [x.event_id for x in self.h.account],
                 "contribution_months": _uniq(month_ids + transfer_in_ids),
-                "residence": [r["event_id"] for r in self.h["residence"]],
-                "enrollment": _uniq([x for e in self.h["enrollments"] for x in (e["event_id"], e["end_event_id"])]),
+                "residence": [r.event_id for r in self.h.residence],
+                "enrollment": _uniq([x for e in self.h.enrollments for x in (e.event_id, e.end_event_id)]),
             },
         }
 
     def resident_years(self) -> list[int]:
         years: set[int] = set()
-        for e in self.h["enrollments"]:
-            last = self.last_year(e) if e["scheme"] == RESIDENT else None
+        for e in self.h.enrollments:
+            last = self.last_year(e) if e.scheme == RESIDENT else None
             if last is not None:
                 years.update(range(self.first_year(e), last + 1))
-        for p in self.h["payments"].values():
-            if p["levy_item"] == RESIDENT:
-                years.update(int(k) for k in p["periods"])
-        years.update(int(k) for k, a in self.h["assessments"].items() if a["scheme"] == RESIDENT)
+        for p in self.h.payments.values():
+            if p.levy_item == RESIDENT:
+                years.update(int(k) for k in p.periods)
+        years.update(int(k) for k, a in self.h.assessments.items() if a.scheme == RESIDENT)
         return sorted(years)
 
 
-def derive(history: dict[str, Any], policies: Any) -> dict[str, Any]:
+def derive(history: PersonHistory, policies: Any) -> dict[str, Any]:
     """Every figure of the entitlement view for one person, from the history alone (pure).
 
     Returns ``{"summary": {...}, "years": {year: resident-year row}, "employee_years":
@@ -981,9 +988,9 @@ def _explain_resident(row: dict[str, Any], day: date) -> tuple[bool, str, list[s
     return False, f"not covered: the {year} resident contribution is not paid ({_money(row)})", src["outstanding"]
 
 
-def _employee_enrollment_on(history: dict[str, Any], day: date) -> dict[str, Any] | None:
-    for e in history["enrollments"]:
-        if e["scheme"] == EMPLOYEE and e["start_date"] <= day and (e["end_date"] is None or day <= e["end_date"]):
+def _employee_enrollment_on(history: PersonHistory, day: date) -> Enrollment | None:
+    for e in history.enrollments:
+        if e.scheme == EMPLOYEE and e.start_date <= day and (e.end_date is None or day <= e.end_date):
             return e
     return None
 
@@ -1007,16 +1014,16 @@ def row_covered_on(row: dict[str, Any], day: date) -> Decision:
 DecisionFields = tuple[bool, str, str, date, "str | None", "str | None", "str | None", "str | None", tuple[str, ...]]
 
 
-def decision_fields(row: dict[str, Any], day: date, residence: dict[str, Any] | None) -> DecisionFields:
+def decision_fields(row: dict[str, Any], day: date, residence: ResidenceRecord | None) -> DecisionFields:
     """:func:`row_covered_on` as a plain tuple, given the residence record in force on ``day``.
 
     For callers asking about many days (the gap spells): no dataclass built per answer.
     """
     history = row["history"]
-    pid = history["person_id"]
-    if residence is not None and residence["status"] == "DECEASED" and residence["on"] < day:  # the day itself is covered
-        return (False, f"not covered: reported deceased on {residence['on'].isoformat()} (household registry)",
-                pid, day, None, None, None, None, (residence["event_id"],))
+    pid = history.person_id
+    if residence is not None and residence.status == "DECEASED" and residence.on < day:  # the day itself is covered
+        return (False, f"not covered: reported deceased on {residence.on.isoformat()} (household registry)",
+                pid, day, None, None, None, None, (residence.event_id,))
 
     resident = row["years"].get(day.year)
     month = f"{day.year:04d}-{day.month:02d}"
@@ -1040,12 +1047,12 @@ def decision_fields(row: dict[str, Any], day: date, residence: dict[str, Any] | 
                 tuple(_uniq(employee["sources"]["paid"] + employee["sources"]["enrollment"])))  # type: ignore[index]
     if enrollment is not None:
         m_sources = (tuple(_uniq(employee["sources"]["assessment"] + employee["sources"]["paid"]
-                                 + employee["sources"]["enrollment"])) if employee else (enrollment["event_id"],))
+                                 + employee["sources"]["enrollment"])) if employee else (enrollment.event_id,))
         if employee is not None and employee["covered"]:
             due = f" of {fen_text(employee['due_fen'])} due" if employee["due_fen"] is not None else ""
-            return (True, (f"covered: employee scheme in {region_label(enrollment['region_code'])}, "
+            return (True, (f"covered: employee scheme in {region_label(enrollment.region_code)}, "
                            f"{month} paid ({fen_text(employee['net_paid_fen'])}{due})"),
-                    pid, day, EMPLOYEE, month, enrollment["region_code"], employee["policy_version"], m_sources)
+                    pid, day, EMPLOYEE, month, enrollment.region_code, employee["policy_version"], m_sources)
         if answer is None or resident["enrollment_state"] == "NONE":
             if employee is None:
                 why = f"no employee contribution recorded for {month}"
@@ -1055,7 +1062,7 @@ def decision_fields(row: dict[str, Any], day: date, residence: dict[str, Any] | 
                 due = fen_text(employee["due_fen"]) if employee["due_fen"] is not None else "not assessed"
                 why = (f"employee contributions for {month} not paid (due {due}, paid "
                        f"{fen_text(employee['net_paid_fen'])})")
-            return (False, f"not covered: {why}", pid, day, EMPLOYEE, month, enrollment["region_code"],
+            return (False, f"not covered: {why}", pid, day, EMPLOYEE, month, enrollment.region_code,
                     employee["policy_version"] if employee else None, m_sources)
     if answer is not None:
         return answer

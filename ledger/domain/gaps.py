@@ -83,7 +83,15 @@ from ledger.domain.transfers import TransferCalendar
 from ledger.policy import rules
 
 from ledger.domain.coverage import decision_fields, region_label
-from ledger.domain.history import payment_share, residence_on, subsidy_statuses
+from ledger.domain.history import (
+    Enrollment,
+    Payment,
+    PersonHistory,
+    Transfer,
+    payment_share,
+    residence_on,
+    subsidy_statuses,
+)
 
 #: The reasons in the order of the gap list (subsidised people not enrolled or not paid
 #: first); :func:`gap_reason` decides them in the order of :data:`PRECEDENCE`.
@@ -127,9 +135,9 @@ def evaluation_day(year: int, as_of: date) -> date:
 def lives_in(row: dict[str, Any], day: date) -> str | None:
     """The grid the registry says the person lives in on ``day`` (None: not resident, dead, moved out)."""
     record = residence_on(row["history"], day)
-    if record is None or record["status"] != "RESIDENT" or not record["grid"]:
+    if record is None or record.status != "RESIDENT" or not record.grid:
         return None
-    return record["grid"]
+    return record.grid
 
 
 def subsidy_category(row: dict[str, Any], year: int, grid: str, policies: Any) -> str | None:
@@ -146,8 +154,8 @@ def subsidy_category(row: dict[str, Any], year: int, grid: str, policies: Any) -
     return category
 
 
-def _in_force(enrollment: dict[str, Any], day: date) -> bool:
-    return enrollment["start_date"] <= day and (enrollment["end_date"] is None or day <= enrollment["end_date"])
+def _in_force(enrollment: Enrollment, day: date) -> bool:
+    return enrollment.start_date <= day and (enrollment.end_date is None or day <= enrollment.end_date)
 
 
 def _insured_in(row: dict[str, Any], year: int) -> bool:
@@ -166,7 +174,7 @@ def _funded_on(row: dict[str, Any], year: int, day: date) -> bool:
     return bool(month and month["covered"])
 
 
-def _paid_anything_for(history: dict[str, Any], year: int, day: date) -> bool:
+def _paid_anything_for(history: PersonHistory, year: int, day: date) -> bool:
     """True when something is paid, net, for ``year`` (its resident year or any employee month) by ``day``.
 
     A reversal (冲正) removes its payment whatever its date; a refund (退费) counts from its own date.
@@ -174,49 +182,49 @@ def _paid_anything_for(history: dict[str, Any], year: int, day: date) -> bool:
     return _paid_anything_by(_year_payments(history, year), day)
 
 
-def _year_payments(history: dict[str, Any], year: int) -> list[tuple[dict[str, Any], list[str]]]:
+def _year_payments(history: PersonHistory, year: int) -> list[tuple[Payment, list[str]]]:
     """(payment, its periods of ``year``) of every payment not reversed with a period in the year."""
     prefix = f"{year:04d}"
     out = []
-    for p in history["payments"].values():
-        if p["reversal"] is not None:
+    for p in history.payments.values():
+        if p.reversal is not None:
             continue
-        keys = [k for k in p["periods"] if k[:4] == prefix]
+        keys = [k for k in p.periods if k[:4] == prefix]
         if keys:
             out.append((p, keys))
     return out
 
 
-def _paid_anything_by(payments: list[tuple[dict[str, Any], list[str]]], day: date) -> bool:
+def _paid_anything_by(payments: list[tuple[Payment, list[str]]], day: date) -> bool:
     """:func:`_paid_anything_for` over :func:`_year_payments`."""
     for p, keys in payments:
-        if p["paid_on"] > day:
+        if p.paid_on > day:
             continue
-        net = p["amount_fen"] - sum(r["amount_fen"] for r in p["refunds"] if r["on"] <= day)
-        if any(payment_share(net, p["periods"], k) > 0 for k in keys):
+        net = p.amount_fen - sum(r.amount_fen for r in p.refunds if r.on <= day)
+        if any(payment_share(net, p.periods, k) > 0 for k in keys):
             return True
     return False
 
 
-def open_transfers(row: dict[str, Any], day: date) -> list[dict[str, Any]]:
+def open_transfers(row: dict[str, Any], day: date) -> list[Transfer]:
     """Transfer-out halves effective by ``day`` whose in half is missing or takes effect after it, oldest first."""
     return sorted(
-        (t for t in row["history"]["transfers"].values()
-         if t["direction"] == "OUT" and t["started_on"] <= day
-         and (t["completed_on"] is None or t["completed_on"] > day)),
-        key=lambda t: (t["started_on"], t["transfer_id"]),
+        (t for t in row["history"].transfers.values()
+         if t.direction == "OUT" and t.started_on <= day
+         and (t.completed_on is None or t.completed_on > day)),
+        key=lambda t: (t.started_on, t.transfer_id),
     )
 
 
-def enrollments_in_force(row: dict[str, Any], day: date) -> list[dict[str, Any]]:
+def enrollments_in_force(row: dict[str, Any], day: date) -> list[Enrollment]:
     """Every enrollment in force on ``day`` (any scheme, any region; its end date is its last day), as recorded."""
-    return [e for e in row["history"]["enrollments"] if _in_force(e, day)]
+    return [e for e in row["history"].enrollments if _in_force(e, day)]
 
 
-def overlapping_enrollments(row: dict[str, Any], day: date) -> list[dict[str, Any]]:
+def overlapping_enrollments(row: dict[str, Any], day: date) -> list[Enrollment]:
     """The enrollments counted for a duplicate on ``day``: started by then and not ending on or before it."""
-    return [e for e in row["history"]["enrollments"]
-            if e["start_date"] <= day and (e["end_date"] is None or day < e["end_date"])]
+    return [e for e in row["history"].enrollments
+            if e.start_date <= day and (e.end_date is None or day < e.end_date)]
 
 
 def record_problem(row: dict[str, Any], day: date, policies: Any = None) -> tuple[str, str, list[str]] | None:
@@ -228,32 +236,32 @@ def record_problem(row: dict[str, Any], day: date, policies: Any = None) -> tupl
     clerk reading the gap list knows from when it is overdue.
     """
     h = row["history"]
-    if not h["transfers"] and len(h["enrollments"]) < 2:
+    if not h.transfers and len(h.enrollments) < 2:
         return None  # most persons: nothing to find
     transfers = open_transfers(row, day)
     if transfers:
         t = transfers[-1]
-        by_id = {e["enrollment_id"]: e for e in h["enrollments"]}
-        left = by_id.get(t["enrollment_id"])
-        origin = region_label(left["region_code"]) if left else "the sending region"
-        text = (f"transfer {t['transfer_id']} out of {origin} to {region_label(t['counterpart_region'])} on "
-                f"{t['started_on'].isoformat()} has no transfer in: the insurance relation is suspended until "
+        by_id = {e.enrollment_id: e for e in h.enrollments}
+        left = by_id.get(t.enrollment_id)
+        origin = region_label(left.region_code) if left else "the sending region"
+        text = (f"transfer {t.transfer_id} out of {origin} to {region_label(t.counterpart_region)} on "
+                f"{t.started_on.isoformat()} has no transfer in: the insurance relation is suspended until "
                 f"the receiving region completes it (转移接续未完成){_due_text(t, policies)}")
-        return "TRANSFER_INCOMPLETE", text, [x["out_event_id"] for x in transfers]
+        return "TRANSFER_INCOMPLETE", text, [x.out_event_id for x in transfers]
     active = overlapping_enrollments(row, day)
     if len(active) > 1:
-        listed = ", ".join(f"{e['scheme']} in {region_label(e['region_code'])} from {e['start_date'].isoformat()}"
+        listed = ", ".join(f"{e.scheme} in {region_label(e.region_code)} from {e.start_date.isoformat()}"
                            for e in active)
         text = f"{len(active)} enrollments in force ({listed}): duplicate enrollment (重复参保) to resolve"
-        return "DUPLICATE_ENROLLMENT", text, [e["event_id"] for e in active]
+        return "DUPLICATE_ENROLLMENT", text, [e.event_id for e in active]
     return None
 
 
-def _due_text(transfer: dict[str, Any], policies: Any) -> str:
+def _due_text(transfer: Transfer, policies: Any) -> str:
     """'; due by D (N working days)' for an open transfer, from the receiving region's policy tables; '' without."""
     if policies is None:
         return ""
-    region, year = transfer["counterpart_region"], transfer["started_on"].year
+    region, year = transfer.counterpart_region, transfer.started_on.year
     tables = []
     for y in (year, year + 1):
         try:
@@ -263,7 +271,7 @@ def _due_text(transfer: dict[str, Any], policies: Any) -> str:
     if not tables:
         return ""
     calendar = TransferCalendar.from_policies(tables)
-    due = calendar.add_working_days(transfer["started_on"], calendar.receiving_working_days)
+    due = calendar.add_working_days(transfer.started_on, calendar.receiving_working_days)
     return (f"; the receiving region must complete it by {due.isoformat()} ({calendar.receiving_working_days} "
             f"working days, 转入地办结时限), overdue after that (超期)")
 
@@ -308,25 +316,24 @@ class YearLines:
         self.year = year
         self.policies = policies
         self.categories = {} if categories is None else categories
-        # (.get: gap_reason is also asked about rows built by hand in tests, holding only some facts)
-        self.pid = h.get("person_id")
-        self.residence = h.get("residence", ())
-        self.enrollments = h["enrollments"]
-        self.maybe_problem = bool(h["transfers"]) or len(self.enrollments) >= 2  # (record_problem's own test)
+        self.pid = h.person_id
+        self.residence = h.residence
+        self.enrollments = h.enrollments
+        self.maybe_problem = bool(h.transfers) or len(self.enrollments) >= 2  # (record_problem's own test)
         y = row["years"].get(year)
         self.outstanding = y.get("outstanding_fen") if y else None
         self._insured_before: bool | None = None
-        self._payments: list[tuple[dict[str, Any], list[str]]] | None = None
+        self._payments: list[tuple[Payment, list[str]]] | None = None
 
     def fields(self, day: date) -> tuple[Any, ...] | None:
         """The line on ``day`` (an evaluation day of the year) as a tuple in :data:`LINE_KEYS` order; None if not in a grid."""
         residence = None  # residence_on: the latest record on or before the day, event order breaking ties
         for record in self.residence:
-            if record["on"] <= day:
+            if record.on <= day:
                 residence = record
-        if residence is None or residence["status"] != "RESIDENT" or not residence["grid"]:
+        if residence is None or residence.status != "RESIDENT" or not residence.grid:
             return None
-        grid = residence["grid"]
+        grid = residence.grid
         categories = self.categories
         if grid in categories:
             category = categories[grid]

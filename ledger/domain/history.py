@@ -1,6 +1,6 @@
-"""A person's history as plain data (参保人事实), folded from the ledger's person events.
+"""A person's history as one typed state (参保人事实), folded from the ledger's person events.
 
-Every read model in this package starts from the same per-person fold: the facts of
+Every read model starts from the same per-person fold: the facts of
 one insured person (enrollments, assessments, subsidised statuses, payments with
 their refunds and reversals, transfers, personal-account movements, residence), each
 kept with the id of the event that reported it, so every derived figure can name
@@ -25,21 +25,25 @@ missing (``EVENT_GAP``): the adapter must fetch them first. Events of other
 aggregates (the ``SourceRecord`` idempotency index) are not person events and are
 ignored by every projection.
 
-The history is a dict of plain values (str, int, bool, date, datetime, lists and
-dicts of them) so an adapter can store it as a JSON column next to the derived
-figures. Names and ID numbers are not kept: views are keyed by the person id only
-(个人信息保护法).
+The history is one typed state, :class:`PersonHistory` (参保人事实), of small
+dataclasses (:class:`Enrollment`, :class:`Assessment`, :class:`SubsidyGrant`,
+:class:`Payment` with its :class:`Refund` list and :class:`Reversal`,
+:class:`Transfer`, :class:`AccountEntry`, :class:`ResidenceRecord`).
+:func:`history_to_plain` / :func:`history_from_plain` turn it into plain values
+(str, int, bool, date, datetime, lists and dicts of them) and back, so an adapter can
+store it as a JSON column next to the derived figures. Names and ID numbers are not
+kept: views are keyed by the person id only (个人信息保护法).
 """
 from __future__ import annotations
 
-import copy
-from dataclasses import MISSING
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import date
 from typing import Any, Callable, Iterable
 from uuid import UUID
 
 from ledger.domain.errors import DomainError
 from ledger.domain.person import Person, payment_period_keys, voucher_key
+from ledger.domain.person_rules import payment_share, status_last_day
 
 
 class ProjectionError(DomainError):
@@ -93,26 +97,322 @@ def _eid(event: Any) -> str:
     return str(value(event, "event_id"))
 
 
-# --------------------------------------------------------------------------- the fold
-def new_history(person_id: str) -> dict[str, Any]:
+# --------------------------------------------------------------------------- the person's history, typed
+# The items of a history are never changed in place once a history holds them: a fold that
+# changes one (an enrollment ended, a payment refunded) puts a changed copy in its place,
+# so a history copied with :meth:`PersonHistory.copy` (its containers copied, its items
+# shared) is independent of the one it was copied from. The classes are not frozen only
+# because a frozen dataclass is slower to build, and the fold builds millions of them.
+@dataclass(slots=True)
+class ResidenceRecord:
+    """Residence (户籍): the household registry's word on a day: the grid and the status (RESIDENT, DECEASED, ...)."""
+
+    on: date
+    grid: str | None
+    status: str
+    event_id: str
+
+
+@dataclass(slots=True)
+class Enrollment:
+    """Enrollment (参保登记) in a scheme, with its end (终止) once ended, and the transfer suspending it (中止)."""
+
+    enrollment_id: str
+    scheme: str
+    flexible: bool
+    region_code: str | None
+    grid_code: str | None
+    employer_id: str | None
+    channel: str
+    duplicate_of: str | None
+    start_date: date
+    end_date: date | None
+    end_reason: str | None
+    event_id: str
+    end_event_id: str | None
+    suspended_by: str | None = None  # the transfer whose out half stopped it (TransferOutCompleted)
+
+    def copy(self) -> Enrollment:
+        return Enrollment(self.enrollment_id, self.scheme, self.flexible, self.region_code, self.grid_code,
+                          self.employer_id, self.channel, self.duplicate_of, self.start_date, self.end_date,
+                          self.end_reason, self.event_id, self.end_event_id, self.suspended_by)
+
+
+@dataclass(slots=True)
+class Assessment:
+    """Contribution assessment (缴费核定) of a period (coverage year "2025" or month "2025-03") in force,
+    with the ids of the assessments it superseded."""
+
+    period: str
+    scheme: str
+    region_code: str
+    standard_fen: int
+    subsidy_fen: int
+    due_fen: int
+    due_date: date
+    subsidy_category: str | None
+    base_fen: int
+    employer_fen: int
+    employee_fen: int
+    policy_version: str
+    assessed_on: date
+    event_id: str
+    supersedes: list[str]
+
+
+@dataclass(slots=True)
+class SubsidyGrant:
+    """Subsidised status (参保资助身份), e.g. minimum living allowance, with its revocation (撤销) once revoked."""
+
+    grant_id: str
+    category: str
+    valid_from: date
+    valid_to: date | None
+    revoked_from: date | None
+    department: str | None
+    document_no: str | None
+    event_id: str
+    revoke_event_id: str | None
+
+    def copy(self) -> SubsidyGrant:
+        return SubsidyGrant(self.grant_id, self.category, self.valid_from, self.valid_to, self.revoked_from,
+                            self.department, self.document_no, self.event_id, self.revoke_event_id)
+
+
+@dataclass(slots=True)
+class Refund:
+    """Refund (退费) of part of a payment, counted from its own date."""
+
+    voucher_no: str
+    amount_fen: int
+    on: date
+    event_id: str
+
+
+@dataclass(slots=True)
+class Reversal:
+    """Reversal (冲正) of a payment: the payment counts as never made."""
+
+    voucher_no: str
+    amount_fen: int
+    on: date
+    event_id: str
+
+
+@dataclass(slots=True)
+class Payment:
+    """Contribution payment (缴费) by tax voucher (电子税票), for one coverage year or several employee months,
+    with its refunds and its reversal."""
+
+    voucher_no: str
+    levy_item: str
+    region_code: str | None
+    amount_fen: int
+    periods: list[str]
+    period_start: date
+    period_end: date
+    paid_on: date
+    paid_at: Any  # the instant (datetime) as the tax feed reported it
+    credited_on: date | None
+    channel: str | None
+    event_id: str
+    refunds: list[Refund]
+    reversal: Reversal | None
+
+    def copy(self) -> Payment:
+        return Payment(self.voucher_no, self.levy_item, self.region_code, self.amount_fen, self.periods,
+                       self.period_start, self.period_end, self.paid_on, self.paid_at, self.credited_on,
+                       self.channel, self.event_id, list(self.refunds), self.reversal)
+
+
+@dataclass(slots=True)
+class Transfer:
+    """Transfer of the insurance relationship (转移接续), both halves: OUT (转出) and IN (转入).
+
+    ``status`` and the fields after it are set by the two-step transfer events
+    (TransferOutCompleted / TransferInCompleted / TransferCancelled); a transfer of the
+    older one-step events (TransferredOut / TransferredIn) leaves them None.
+    """
+
+    transfer_id: str
+    direction: str
+    enrollment_id: str | None
+    counterpart_region: str | None
+    account_balance_fen: int | None
+    contribution_months: int
+    started_on: date
+    completed_on: date | None
+    out_event_id: str | None
+    in_event_id: str | None
+    status: str | None = None
+    region_code: str | None = None
+    scheme: str | None = None
+    external: bool | None = None
+    closed_reason: str | None = None
+    source_document_no: str | None = None
+    cancel_event_id: str | None = None
+
+    def copy(self) -> Transfer:
+        return Transfer(self.transfer_id, self.direction, self.enrollment_id, self.counterpart_region,
+                        self.account_balance_fen, self.contribution_months, self.started_on, self.completed_on,
+                        self.out_event_id, self.in_event_id, self.status, self.region_code, self.scheme,
+                        self.external, self.closed_reason, self.source_document_no, self.cancel_event_id)
+
+
+@dataclass(slots=True)
+class AccountEntry:
+    """Personal account movement (个人账户): credit (+) or debit (-) in fen, with its reason."""
+
+    on: date
+    amount_fen: int
+    reason: str
+    event_id: str
+
+
+@dataclass(slots=True)
+class PersonHistory:
+    """The insured person's history (参保人事实): every fact the views derive from, each with its event's id.
+
+    ``event_ids[v - 1]`` is the id of the event applied at version ``v``; ``assessments``
+    is keyed by period, ``subsidies`` by grant id, ``payments`` by voucher key
+    (:func:`ledger.domain.person.voucher_key`, in the order recorded), ``transfers`` by
+    transfer id; ``residence`` and ``account`` are in event order.
+    """
+
+    person_id: str
+    version: int = 0
+    event_ids: list[str] = field(default_factory=list)
+    registered_event_id: str | None = None
+    birth_date: date | None = None
+    residence: list[ResidenceRecord] = field(default_factory=list)
+    enrollments: list[Enrollment] = field(default_factory=list)
+    assessments: dict[str, Assessment] = field(default_factory=dict)
+    subsidies: dict[str, SubsidyGrant] = field(default_factory=dict)
+    payments: dict[str, Payment] = field(default_factory=dict)
+    transfers: dict[str, Transfer] = field(default_factory=dict)
+    account: list[AccountEntry] = field(default_factory=list)
+    transferred_in_months: int = 0
+
+    def copy(self) -> PersonHistory:
+        """A history the fold may change without changing this one: containers copied, items shared (see above)."""
+        return PersonHistory(self.person_id, self.version, list(self.event_ids), self.registered_event_id,
+                             self.birth_date, list(self.residence), list(self.enrollments), dict(self.assessments),
+                             dict(self.subsidies), dict(self.payments), dict(self.transfers), list(self.account),
+                             self.transferred_in_months)
+
+    def shallow(self) -> PersonHistory:
+        """A new history object sharing this one's containers (``fold_many(owned=True)``: this one is dropped)."""
+        return PersonHistory(self.person_id, self.version, self.event_ids, self.registered_event_id,
+                             self.birth_date, self.residence, self.enrollments, self.assessments, self.subsidies,
+                             self.payments, self.transfers, self.account, self.transferred_in_months)
+
+
+def new_history(person_id: str) -> PersonHistory:
+    return PersonHistory(person_id)
+
+
+# --------------------------------------------------------------------------- as plain data, and back
+def _names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
+#: Fields left out of the plain form while None: the older histories never had them, so a
+#: history without a two-step transfer reads and writes as the same text as before.
+_OMITTED_WHEN_NONE = {
+    Enrollment: ("suspended_by",),
+    Transfer: ("status", "region_code", "scheme", "external", "closed_reason", "source_document_no",
+               "cancel_event_id"),
+}
+
+
+def _plain_function(cls: type, nested: dict[str, str] | None = None) -> Callable[[Any], dict[str, Any]]:
+    """A function giving an item of ``cls`` as a dict of its fields, in field order (one dict display:
+    the store encodes every changed person's history, so this runs millions of times in a rebuild).
+
+    ``nested``: field -> an expression of ``v`` (the field's value) for a field holding items.
+    """
+    nested = nested or {}
+    omitted = _OMITTED_WHEN_NONE.get(cls, ())
+    kept = [n for n in _names(cls) if n not in omitted]
+    items = ", ".join(f"{n!r}: " + (f"(lambda v: {nested[n]})(o.{n})" if n in nested else f"o.{n}") for n in kept)
+    lines = ["def plain(o):", f"    d = {{{items}}}"]
+    lines += [f"    if o.{n} is not None: d[{n!r}] = o.{n}" for n in omitted]
+    lines.append("    return d")
+    namespace: dict[str, Any] = {}
+    exec("\n".join(lines), {"_record_plain": _record_plain}, namespace)  # noqa: S102 - code built from field names
+    return namespace["plain"]
+
+
+def _record_plain(item: Any) -> dict[str, Any]:
+    return _PLAIN[type(item)](item)
+
+
+_PLAIN: dict[type, Callable[[Any], dict[str, Any]]] = {}
+for _cls in (ResidenceRecord, Enrollment, SubsidyGrant, Refund, Reversal, Transfer, AccountEntry):
+    _PLAIN[_cls] = _plain_function(_cls)
+_PLAIN[Assessment] = _plain_function(Assessment, {"supersedes": "list(v)"})
+_PLAIN[Payment] = _plain_function(Payment, {"periods": "list(v)", "refunds": "[_record_plain(r) for r in v]",
+                                            "reversal": "None if v is None else _record_plain(v)"})
+_residence_plain, _enrollment_plain, _assessment_plain = _PLAIN[ResidenceRecord], _PLAIN[Enrollment], _PLAIN[Assessment]
+_grant_plain, _payment_plain, _transfer_plain, _account_plain = (_PLAIN[SubsidyGrant], _PLAIN[Payment], _PLAIN[Transfer],
+                                                                 _PLAIN[AccountEntry])
+
+
+def history_to_plain(h: PersonHistory) -> dict[str, Any]:
+    """The history as plain data (dicts, lists, str, int, bool, date, datetime): what a view store writes.
+
+    The keys are the field names; :func:`history_from_plain` reads it back equal.
+    """
     return {
-        "person_id": person_id,
-        "version": 0,
-        "event_ids": [],  # event_ids[v - 1] is the id of the event applied at version v
-        "registered_event_id": None,
-        "birth_date": None,
-        "residence": [],  # [{on, grid, status, event_id}] in event order
-        "enrollments": [],
-        "assessments": {},  # period -> the assessment in force (latest), with superseded ids
-        "subsidies": {},  # grant_id -> status
-        "payments": {},  # voucher key -> payment with its refunds and reversal
-        "transfers": {},  # transfer_id -> both halves
-        "account": [],  # [{on, amount_fen (+/-), reason, event_id}]
-        "transferred_in_months": 0,
+        "person_id": h.person_id,
+        "version": h.version,
+        "event_ids": list(h.event_ids),
+        "registered_event_id": h.registered_event_id,
+        "birth_date": h.birth_date,
+        "residence": [_residence_plain(r) for r in h.residence],
+        "enrollments": [_enrollment_plain(e) for e in h.enrollments],
+        "assessments": {k: _assessment_plain(a) for k, a in h.assessments.items()},
+        "subsidies": {k: _grant_plain(g) for k, g in h.subsidies.items()},
+        "payments": {k: _payment_plain(p) for k, p in h.payments.items()},
+        "transfers": {k: _transfer_plain(t) for k, t in h.transfers.items()},
+        "account": [_account_plain(x) for x in h.account],
+        "transferred_in_months": h.transferred_in_months,
     }
 
 
-def fold(history: dict[str, Any] | None, event: Any) -> dict[str, Any]:
+def _payment(d: dict[str, Any]) -> Payment:
+    reversal = d["reversal"]
+    return Payment(d["voucher_no"], d["levy_item"], d["region_code"], d["amount_fen"], d["periods"],
+                   d["period_start"], d["period_end"], d["paid_on"], d["paid_at"], d["credited_on"], d["channel"],
+                   d["event_id"], [Refund(**r) for r in d["refunds"]],
+                   None if reversal is None else Reversal(**reversal))
+
+
+def history_from_plain(d: dict[str, Any]) -> PersonHistory:
+    """The history back from :func:`history_to_plain`'s data (the plain data is taken over, not copied).
+
+    Raises ``HISTORY_UNREADABLE`` when the data is not a history of this shape.
+    """
+    try:
+        return PersonHistory(
+            d["person_id"], d["version"], d["event_ids"], d["registered_event_id"], d["birth_date"],
+            [ResidenceRecord(**r) for r in d["residence"]],
+            [Enrollment(**e) for e in d["enrollments"]],  # (a field left out while None takes its default)
+            {k: Assessment(**a) for k, a in d["assessments"].items()},
+            {k: SubsidyGrant(**g) for k, g in d["subsidies"].items()},
+            {k: _payment(p) for k, p in d["payments"].items()},
+            {k: Transfer(**t) for k, t in d["transfers"].items()},
+            [AccountEntry(**x) for x in d["account"]],
+            d["transferred_in_months"],
+        )
+    except (KeyError, TypeError, AttributeError) as error:
+        raise ProjectionError("HISTORY_UNREADABLE", (
+            f"视图中保存的参保人事实格式不符，无法读取，须由视图重算处理 (the stored person history is not of the "
+            f"expected shape: {type(error).__name__}: {error})")) from None
+
+
+# --------------------------------------------------------------------------- the fold
+def fold(history: PersonHistory | None, event: Any) -> PersonHistory:
     """Apply one person event to a person's history; a duplicate returns the history unchanged.
 
     Raises ``EVENT_GAP`` when events are missing before this one and
@@ -121,16 +421,17 @@ def fold(history: dict[str, Any] | None, event: Any) -> dict[str, Any]:
     return fold_many(history, [event])  # type: ignore[return-value]
 
 
-def fold_many(history: dict[str, Any] | None, events: Iterable[Any], *, owned: bool = False) -> dict[str, Any] | None:
+def fold_many(history: PersonHistory | None, events: Iterable[Any], *, owned: bool = False) -> PersonHistory | None:
     """:func:`fold` over several events of one person, in order, copying the history once.
 
-    Returns the very same history object when every event was a duplicate.
-    ``owned``: the caller hands the history over (it was just read from a store, and
-    nothing else refers to it), so it is not deep-copied: the new history is a new
-    top-level dict whose parts may be the old one's, changed in place. The old one must
-    not be used afterwards.
+    Returns the very same history object when every event was a duplicate; otherwise a
+    new one, and ``history`` is unchanged (its containers are copied, see
+    :meth:`PersonHistory.copy`). ``owned``: the caller hands the history over (it was
+    just read from a store, and nothing else refers to it), so its containers are not
+    copied: the new history is a new object whose containers are the old one's, changed
+    in place. The old one must not be used afterwards.
     """
-    new: dict[str, Any] | None = None  # the copy, made on the first event that changes something
+    new: PersonHistory | None = None  # the copy, made on the first event that changes something
     for event in events:
         current = new if new is not None else history
         duplicate, name, pid, version, event_id = _check(current, event)
@@ -138,12 +439,12 @@ def fold_many(history: dict[str, Any] | None, events: Iterable[Any], *, owned: b
             continue
         if new is None:
             if history is None:
-                new = new_history(pid)
+                new = PersonHistory(pid)
             else:
-                new = dict(history) if owned else copy.deepcopy(history)
+                new = history.shallow() if owned else history.copy()
         _HANDLERS.get(name, _ignore)(new, _fields(event), event_id)
-        new["version"] = version
-        new["event_ids"].append(event_id)
+        new.version = version
+        new.event_ids.append(event_id)
     return new if new is not None else history
 
 
@@ -162,7 +463,7 @@ def _text(pid: Any) -> str | None:
     return last[1]
 
 
-def _check(history: dict[str, Any] | None, event: Any) -> tuple[bool, str, str, int, str]:
+def _check(history: PersonHistory | None, event: Any) -> tuple[bool, str, str, int, str]:
     """Is the event already applied? Raises for a gap or a different event at an applied version.
 
     Returns what it read from the event too (the fold needs it again): (duplicate,
@@ -174,12 +475,12 @@ def _check(history: dict[str, Any] | None, event: Any) -> tuple[bool, str, str, 
     pid = _text(value(event, "person_id"))  # person_key, the event type known
     version = int(value(event, "version"))
     event_id = _eid(event)
-    if history is not None and history["person_id"] != pid:
+    if history is not None and history.person_id != pid:
         raise ProjectionError("EVENT_PERSON_MISMATCH",
-                              f"event of person {pid} applied to the history of {history['person_id']}")
-    last = 0 if history is None else history["version"]
+                              f"event of person {pid} applied to the history of {history.person_id}")
+    last = 0 if history is None else history.version
     if version <= last:
-        applied = history["event_ids"][version - 1]  # type: ignore[index]
+        applied = history.event_ids[version - 1]  # type: ignore[index]
         if applied != event_id:
             raise ProjectionError(
                 "EVENT_MISMATCH",
@@ -234,242 +535,186 @@ def _fields(event: Any) -> Any:
     return event.__dict__ if plain else _AttributeFields(event)
 
 
-# Handlers: (history copy, the event's fields from _fields, the event's id as text).
-def _ignore(history: dict[str, Any], f: Any, eid: str) -> None:
+# Handlers: (history copy, the event's fields from _fields, the event's id as text). A handler
+# replaces an item it changes by a changed copy (the items may be shared with the history folded from).
+def _ignore(history: PersonHistory, f: Any, eid: str) -> None:
     """An event that changes none of the facts kept here (still counted, so versions stay contiguous)."""
 
 
-def _registered(h: dict[str, Any], f: Any, eid: str) -> None:
-    h["registered_event_id"] = eid
-    h["birth_date"] = f.get("birth_date")
-    h["residence"].append(
-        {"on": f.get("effective_date"), "grid": f.get("household_grid"), "status": "RESIDENT", "event_id": eid}
-    )
+def _registered(h: PersonHistory, f: Any, eid: str) -> None:
+    h.registered_event_id = eid
+    h.birth_date = f.get("birth_date")
+    h.residence.append(ResidenceRecord(f.get("effective_date"), f.get("household_grid"), "RESIDENT", eid))
 
 
-def _enrolled(h: dict[str, Any], f: Any, eid: str) -> None:
+def _enrolled(h: PersonHistory, f: Any, eid: str) -> None:
     get = f.get
-    h["enrollments"].append(
-        {
-            "enrollment_id": get("enrollment_id"),
-            "scheme": str(get("scheme")),
-            "flexible": bool(get("flexible")),
-            "region_code": get("region_code"),
-            "grid_code": get("grid_code"),
-            "employer_id": get("employer_id"),
-            "channel": str(get("channel")),
-            "duplicate_of": get("duplicate_of"),
-            "start_date": get("effective_date"),
-            "end_date": None,
-            "end_reason": None,
-            "event_id": eid,
-            "end_event_id": None,
-        }
-    )
+    h.enrollments.append(Enrollment(
+        get("enrollment_id"), str(get("scheme")), bool(get("flexible")), get("region_code"), get("grid_code"),
+        get("employer_id"), str(get("channel")), get("duplicate_of"), get("effective_date"), None, None, eid, None))
 
 
-def _end(h: dict[str, Any], enrollment_id: str, on: date, reason: str, event_id: str) -> None:
-    for enrollment in h["enrollments"]:
-        if enrollment["enrollment_id"] == enrollment_id:
-            enrollment.update(end_date=on, end_reason=reason, end_event_id=event_id)
-            return
-    raise ProjectionError("ENROLLMENT_UNKNOWN", f"person {h['person_id']}: no enrollment {enrollment_id!r} to end")
+def _enrollment_index(h: PersonHistory, enrollment_id: Any) -> int | None:
+    for i, enrollment in enumerate(h.enrollments):
+        if enrollment.enrollment_id == enrollment_id:
+            return i
+    return None
 
 
-def _enrollment_ended(h: dict[str, Any], f: Any, eid: str) -> None:
+def _end(h: PersonHistory, enrollment_id: str, on: date, reason: str, event_id: str) -> None:
+    i = _enrollment_index(h, enrollment_id)
+    if i is None:
+        raise ProjectionError("ENROLLMENT_UNKNOWN", f"person {h.person_id}: no enrollment {enrollment_id!r} to end")
+    enrollment = h.enrollments[i] = h.enrollments[i].copy()
+    enrollment.end_date, enrollment.end_reason, enrollment.end_event_id = on, reason, event_id
+
+
+def _enrollment_ended(h: PersonHistory, f: Any, eid: str) -> None:
     _end(h, f.get("enrollment_id"), f.get("effective_date"), str(f.get("reason")), eid)
 
 
-_ASSESSED_FIELDS = ("scheme", "region_code", "standard_fen", "subsidy_fen", "due_fen", "due_date", "subsidy_category",
-                    "base_fen", "employer_fen", "employee_fen", "policy_version")
-
-
-def _assessed(h: dict[str, Any], f: Any, eid: str) -> None:
+def _assessed(h: PersonHistory, f: Any, eid: str) -> None:
     get = f.get
     period = get("period")
-    previous = h["assessments"].get(period)
-    h["assessments"][period] = {
-        "period": period,
-        **{name: get(name) for name in _ASSESSED_FIELDS},
-        "assessed_on": get("effective_date"),
-        "event_id": eid,
-        "supersedes": ([] if previous is None else previous["supersedes"] + [previous["event_id"]]),
-    }
+    previous = h.assessments.get(period)
+    h.assessments[period] = Assessment(
+        period, get("scheme"), get("region_code"), get("standard_fen"), get("subsidy_fen"), get("due_fen"),
+        get("due_date"), get("subsidy_category"), get("base_fen"), get("employer_fen"), get("employee_fen"),
+        get("policy_version"), get("effective_date"), eid,
+        [] if previous is None else previous.supersedes + [previous.event_id])
 
 
-def _granted(h: dict[str, Any], f: Any, eid: str) -> None:
+def _granted(h: PersonHistory, f: Any, eid: str) -> None:
     get = f.get
-    h["subsidies"][get("grant_id")] = {
-        "grant_id": get("grant_id"),
-        "category": str(get("category")),
-        "valid_from": get("valid_from"),
-        "valid_to": get("valid_to"),
-        "revoked_from": None,
-        "department": get("department"),
-        "document_no": get("document_no"),
-        "event_id": eid,
-        "revoke_event_id": None,
-    }
+    h.subsidies[get("grant_id")] = SubsidyGrant(
+        get("grant_id"), str(get("category")), get("valid_from"), get("valid_to"), None, get("department"),
+        get("document_no"), eid, None)
 
 
-def _revoked(h: dict[str, Any], f: Any, eid: str) -> None:
-    grant = h["subsidies"].get(f.get("grant_id"))
+def _revoked(h: PersonHistory, f: Any, eid: str) -> None:
+    grant = h.subsidies.get(f.get("grant_id"))
     if grant is None:
-        raise ProjectionError("GRANT_UNKNOWN", f"person {h['person_id']}: revocation of unknown status {f.get('grant_id')!r}")
-    grant["revoked_from"] = f.get("revoked_from")
-    grant["revoke_event_id"] = eid
+        raise ProjectionError("GRANT_UNKNOWN", f"person {h.person_id}: revocation of unknown status {f.get('grant_id')!r}")
+    grant = h.subsidies[grant.grant_id] = grant.copy()
+    grant.revoked_from = f.get("revoked_from")
+    grant.revoke_event_id = eid
 
 
-def _paid(h: dict[str, Any], f: Any, eid: str) -> None:
+def _paid(h: PersonHistory, f: Any, eid: str) -> None:
     get = f.get
     levy = str(get("levy_item"))
     start, end = get("period_start"), get("period_end")
-    h["payments"][voucher_key(get("tax_office"), get("voucher_no"))] = {
-        "voucher_no": get("voucher_no"),
-        "levy_item": levy,
-        "region_code": get("region_code"),
-        "amount_fen": get("amount_fen"),
-        "periods": payment_period_keys(levy, start, end),
-        "period_start": start,
-        "period_end": end,
-        "paid_on": get("effective_date"),
-        "paid_at": get("paid_at"),
-        "credited_on": get("credited_on"),
-        "channel": get("channel"),
-        "event_id": eid,
-        "refunds": [],
-        "reversal": None,
-    }
+    h.payments[voucher_key(get("tax_office"), get("voucher_no"))] = Payment(
+        get("voucher_no"), levy, get("region_code"), get("amount_fen"), payment_period_keys(levy, start, end),
+        start, end, get("effective_date"), get("paid_at"), get("credited_on"), get("channel"), eid, [], None)
 
 
-def _original(h: dict[str, Any], f: Any) -> dict[str, Any]:
+def _original(h: PersonHistory, f: Any) -> Payment:
+    """The payment a correction names, replaced in the history by a copy the caller may change."""
     key = voucher_key(f.get("original_tax_office"), f.get("original_voucher_no"))
-    payment = h["payments"].get(key)
+    payment = h.payments.get(key)
     if payment is None:
-        raise ProjectionError("PAYMENT_UNKNOWN", f"person {h['person_id']}: correction of unknown voucher {key}")
+        raise ProjectionError("PAYMENT_UNKNOWN", f"person {h.person_id}: correction of unknown voucher {key}")
+    payment = h.payments[key] = payment.copy()
     return payment
 
 
-def _refunded(h: dict[str, Any], f: Any, eid: str) -> None:
-    _original(h, f)["refunds"].append(
-        {"voucher_no": f.get("refund_voucher_no"), "amount_fen": f.get("amount_fen"),
-         "on": f.get("effective_date"), "event_id": eid}
-    )
+def _refunded(h: PersonHistory, f: Any, eid: str) -> None:
+    _original(h, f).refunds.append(
+        Refund(f.get("refund_voucher_no"), f.get("amount_fen"), f.get("effective_date"), eid))
 
 
-def _reversed(h: dict[str, Any], f: Any, eid: str) -> None:
-    _original(h, f)["reversal"] = {
-        "voucher_no": f.get("reversal_voucher_no"), "amount_fen": f.get("amount_fen"),
-        "on": f.get("effective_date"), "event_id": eid,
-    }
+def _reversed(h: PersonHistory, f: Any, eid: str) -> None:
+    _original(h, f).reversal = Reversal(f.get("reversal_voucher_no"), f.get("amount_fen"), f.get("effective_date"), eid)
 
 
-def _transferred_out(h: dict[str, Any], f: Any, eid: str) -> None:
+def _transferred_out(h: PersonHistory, f: Any, eid: str) -> None:
     get = f.get
     on = get("effective_date")
     _end(h, get("enrollment_id"), on, "TRANSFERRED_OUT", eid)
     balance = get("account_balance_fen")
     if balance:
-        h["account"].append({"on": on, "amount_fen": -balance, "reason": "TRANSFER_OUT", "event_id": eid})
-    h["transfers"][get("transfer_id")] = {
-        "transfer_id": get("transfer_id"),
-        "direction": "OUT",
-        "enrollment_id": get("enrollment_id"),
-        "counterpart_region": get("counterpart_region"),
-        "account_balance_fen": balance,
-        "contribution_months": get("contribution_months"),
-        "started_on": on,
-        "completed_on": None,
-        "out_event_id": eid,
-        "in_event_id": None,
-    }
+        h.account.append(AccountEntry(on, -balance, "TRANSFER_OUT", eid))
+    h.transfers[get("transfer_id")] = Transfer(
+        get("transfer_id"), "OUT", get("enrollment_id"), get("counterpart_region"), balance,
+        get("contribution_months"), on, None, eid, None)
 
 
-def _transferred_in(h: dict[str, Any], f: Any, eid: str) -> None:
+def _transferred_in(h: PersonHistory, f: Any, eid: str) -> None:
     get = f.get
     on = get("effective_date")
     balance = get("account_balance_fen")
     if balance:
-        h["account"].append({"on": on, "amount_fen": balance, "reason": "TRANSFER_IN", "event_id": eid})
-    h["transferred_in_months"] += get("contribution_months")
-    transfer = h["transfers"].get(get("transfer_id"))
-    if transfer is not None and transfer["direction"] == "OUT":
-        transfer["completed_on"] = on
-        transfer["in_event_id"] = eid
+        h.account.append(AccountEntry(on, balance, "TRANSFER_IN", eid))
+    h.transferred_in_months += get("contribution_months")
+    transfer_id = get("transfer_id")
+    transfer = h.transfers.get(transfer_id)
+    if transfer is not None and transfer.direction == "OUT":
+        transfer = h.transfers[transfer_id] = transfer.copy()
+        transfer.completed_on = on
+        transfer.in_event_id = eid
         return
-    h["transfers"][get("transfer_id")] = {
-        "transfer_id": get("transfer_id"),
-        "direction": "IN",
-        "enrollment_id": None,
-        "counterpart_region": get("counterpart_region"),
-        "account_balance_fen": balance,
-        "contribution_months": get("contribution_months"),
-        "started_on": on,
-        "completed_on": on,
-        "out_event_id": None,
-        "in_event_id": eid,
-    }
+    h.transfers[transfer_id] = Transfer(
+        transfer_id, "IN", None, get("counterpart_region"), balance, get("contribution_months"), on, on, None, eid)
 
 
-def _transfer_out_completed(h: dict[str, Any], f: Any, eid: str) -> None:
+def _transfer_out_completed(h: PersonHistory, f: Any, eid: str) -> None:
     """The sending half (转出完成): for coverage the enrollment stops as of the out date (中止), as an
     ended one would, until the in half completes or the transfer is cancelled; balance and months leave."""
     get = f.get
-    _transferred_out(h, f, eid)
-    h["transferred_in_months"] -= get("contribution_months")
-    transfer = h["transfers"][get("transfer_id")]
-    transfer.update(status="OUT_COMPLETED", region_code=get("region_code"), scheme=get("scheme"), external=False,
-                    closed_reason=None)
-    for enrollment in h["enrollments"]:
-        if enrollment["enrollment_id"] == get("enrollment_id"):
-            enrollment["suspended_by"] = get("transfer_id")
+    _transferred_out(h, f, eid)  # a new Transfer and a copied enrollment: both this history's own
+    h.transferred_in_months -= get("contribution_months")
+    transfer = h.transfers[get("transfer_id")]
+    transfer.status, transfer.region_code, transfer.scheme = "OUT_COMPLETED", get("region_code"), get("scheme")
+    transfer.external, transfer.closed_reason = False, None
+    i = _enrollment_index(h, get("enrollment_id"))
+    if i is not None:
+        h.enrollments[i].suspended_by = get("transfer_id")
 
 
-def _transfer_in_completed(h: dict[str, Any], f: Any, eid: str) -> None:
+def _transfer_in_completed(h: PersonHistory, f: Any, eid: str) -> None:
     """The receiving half (转入完成): matched to its out half, or external (跨省) with its source document."""
     get = f.get
-    _transferred_in(h, f, eid)
-    transfer = h["transfers"][get("transfer_id")]
-    transfer["status"] = "DONE"
+    _transferred_in(h, f, eid)  # the transfer is a new or a copied one: this history's own
+    transfer = h.transfers[get("transfer_id")]
+    transfer.status = "DONE"
     if get("external"):
-        transfer.update(external=True, region_code=get("region_code"), source_document_no=get("source_document_no"),
-                        scheme=None, closed_reason=None)
+        transfer.external, transfer.region_code = True, get("region_code")
+        transfer.source_document_no, transfer.scheme, transfer.closed_reason = get("source_document_no"), None, None
 
 
-def _transfer_cancelled(h: dict[str, Any], f: Any, eid: str) -> None:
+def _transfer_cancelled(h: PersonHistory, f: Any, eid: str) -> None:
     """Cancelled or rejected (转移撤销/拒绝): the enrollment resumes, the balance and months return."""
     get = f.get
     on = get("effective_date")
-    transfer = h["transfers"].get(get("transfer_id"))
+    transfer = h.transfers.get(get("transfer_id"))
     if transfer is None:  # a request closed before any out half: nothing moved, nothing to show
         return
-    transfer.update(status="REJECTED" if get("rejected") else "CANCELLED", completed_on=on,
-                    closed_reason=get("reason"), cancel_event_id=eid)
-    for enrollment in h["enrollments"]:
-        if enrollment["enrollment_id"] == transfer["enrollment_id"]:
-            enrollment.update(end_date=None, end_reason=None, end_event_id=None, suspended_by=None)
-    if transfer["account_balance_fen"]:
-        h["account"].append({"on": on, "amount_fen": transfer["account_balance_fen"], "reason": "TRANSFER_CANCELLED",
-                             "event_id": eid})
-    h["transferred_in_months"] += transfer["contribution_months"]
+    transfer = h.transfers[transfer.transfer_id] = transfer.copy()
+    transfer.status = "REJECTED" if get("rejected") else "CANCELLED"
+    transfer.completed_on, transfer.closed_reason, transfer.cancel_event_id = on, get("reason"), eid
+    for i, enrollment in enumerate(h.enrollments):
+        if enrollment.enrollment_id == transfer.enrollment_id:
+            enrollment = h.enrollments[i] = enrollment.copy()
+            enrollment.end_date = enrollment.end_reason = enrollment.end_event_id = enrollment.suspended_by = None
+    if transfer.account_balance_fen:
+        h.account.append(AccountEntry(on, transfer.account_balance_fen, "TRANSFER_CANCELLED", eid))
+    h.transferred_in_months += transfer.contribution_months
 
 
-def _account(sign: int) -> Callable[[dict[str, Any], Any, str], None]:
-    def handler(h: dict[str, Any], f: Any, eid: str) -> None:
-        h["account"].append({"on": f.get("effective_date"), "amount_fen": sign * f.get("amount_fen"),
-                             "reason": str(f.get("reason")), "event_id": eid})
+def _account(sign: int) -> Callable[[PersonHistory, Any, str], None]:
+    def handler(h: PersonHistory, f: Any, eid: str) -> None:
+        h.account.append(AccountEntry(f.get("effective_date"), sign * f.get("amount_fen"), str(f.get("reason")), eid))
     return handler
 
 
-def _residence(h: dict[str, Any], f: Any, eid: str) -> None:
-    previous_grid = h["residence"][-1]["grid"] if h["residence"] else None
-    h["residence"].append(
-        {"on": f.get("effective_date"), "grid": f.get("grid_code") or previous_grid,
-         "status": str(f.get("status")), "event_id": eid}
-    )
+def _residence(h: PersonHistory, f: Any, eid: str) -> None:
+    previous_grid = h.residence[-1].grid if h.residence else None
+    h.residence.append(
+        ResidenceRecord(f.get("effective_date"), f.get("grid_code") or previous_grid, str(f.get("status")), eid))
 
 
-_HANDLERS: dict[str, Callable[[dict[str, Any], Any, str], None]] = {
+_HANDLERS: dict[str, Callable[[PersonHistory, Any, str], None]] = {
     "Registered": _registered,
     "Enrolled": _enrolled,
     "EnrollmentEnded": _enrollment_ended,
@@ -491,56 +736,44 @@ _HANDLERS: dict[str, Callable[[dict[str, Any], Any, str], None]] = {
 
 
 # --------------------------------------------------------------------------- questions on a history
-def residence_on(history: dict[str, Any], day: date) -> dict[str, Any] | None:
+def residence_on(history: PersonHistory, day: date) -> ResidenceRecord | None:
     """The registry's latest word on or before ``day`` (grid, status), or None if it said nothing yet."""
     latest = None
-    for record in history["residence"]:
-        if record["on"] <= day:
+    for record in history.residence:
+        if record.on <= day:
             latest = record  # event order breaks ties between records of the same day
     return latest
 
 
-def subsidy_statuses(history: dict[str, Any]) -> list[tuple[str, date, date | None, dict[str, Any]]]:
-    """(category, valid_from, last valid day, grant) of every status, revocations applied."""
-    out = []
-    for grant in history["subsidies"].values():
-        until = grant["valid_to"]
-        if grant["revoked_from"] is not None:
-            revoked_until = date.fromordinal(grant["revoked_from"].toordinal() - 1)
-            until = revoked_until if until is None else min(until, revoked_until)
-        out.append((grant["category"], grant["valid_from"], until, grant))
-    return out
+def subsidy_statuses(history: PersonHistory) -> list[tuple[str, date, date | None, SubsidyGrant]]:
+    """(category, valid_from, last valid day, grant) of every status, revocations applied (:func:`status_last_day`)."""
+    return [(g.category, g.valid_from, status_last_day(g.valid_to, g.revoked_from), g)
+            for g in history.subsidies.values()]
 
 
-def payment_share(total_fen: int, periods: list[str], period: str) -> int:
-    """One period's part of a payment spread over several (as ``Person.paid_fen_for``: remainder to the first)."""
-    share, remainder = divmod(total_fen, len(periods))
-    return share + (1 if periods.index(period) < remainder else 0)
-
-
-def paid_by(history: dict[str, Any], period: str, day: date | None = None, levy_item: str | None = None) -> int:
+def paid_by(history: PersonHistory, period: str, day: date | None = None, levy_item: str | None = None) -> int:
     """Net fen paid for a period by the end of ``day`` (None: everything recorded).
 
     A reversal (冲正) removes its payment entirely, whatever its date; a refund (退费)
     counts from its own date.
     """
-    return sum(paid_share(p, period, day, levy_item) for p in history["payments"].values()
-               if period in p["periods"])
+    return sum(paid_share(p, period, day, levy_item) for p in history.payments.values()
+               if period in p.periods)
 
 
-def paid_share(payment: dict[str, Any], period: str, day: date | None = None, levy_item: str | None = None) -> int:
+def paid_share(payment: Payment, period: str, day: date | None = None, levy_item: str | None = None) -> int:
     """What one payment (for ``period`` among others) counts for that period by the end of ``day``: see :func:`paid_by`."""
-    if payment["reversal"] is not None or (levy_item is not None and payment["levy_item"] != levy_item):
+    if payment.reversal is not None or (levy_item is not None and payment.levy_item != levy_item):
         return 0
-    if day is not None and payment["paid_on"] > day:
+    if day is not None and payment.paid_on > day:
         return 0
-    refunded = sum(r["amount_fen"] for r in payment["refunds"] if day is None or r["on"] <= day)
-    return payment_share(payment["amount_fen"] - refunded, payment["periods"], period)
+    refunded = sum(r.amount_fen for r in payment.refunds if day is None or r.on <= day)
+    return payment_share(payment.amount_fen - refunded, payment.periods, period)
 
 
-def payments_for(history: dict[str, Any], period: str, levy_item: str | None = None) -> list[dict[str, Any]]:
+def payments_for(history: PersonHistory, period: str, levy_item: str | None = None) -> list[Payment]:
     """Every payment recorded for a period (reversed ones included), in voucher-key order."""
     return [
-        p for _, p in sorted(history["payments"].items())
-        if period in p["periods"] and (levy_item is None or p["levy_item"] == levy_item)
+        p for _, p in sorted(history.payments.items())
+        if period in p.periods and (levy_item is None or p.levy_item == levy_item)
     ]

@@ -26,6 +26,7 @@ from eventsourcing.domain import Aggregate
 from ledger.domain.chain import GENESIS_HASH, content_digest, event_digest
 from ledger.domain.errors import Conflict, DomainError
 from ledger.domain import transfers
+from ledger.domain.person_rules import counts_for_months, payment_share, status_last_day
 from ledger.domain.places import parse_grid_code
 from ledger.policy import rules
 from ledger.policy.book import default_value_limits
@@ -758,21 +759,16 @@ class Person(Aggregate):
 
     def paid_fen_for(self, period: str) -> int:
         """Net amount paid for one period (payments minus refunds, reversals removed)."""
-        total = 0
-        for p in self.payments.values():
-            if p["reversed"] or period not in p["periods"]:
-                continue
-            # A multi-month employee payment is spread evenly; remainder to the first months.
-            share, remainder = divmod(p["amount_fen"] - p["refunded_fen"], len(p["periods"]))
-            total += share + (1 if p["periods"].index(period) < remainder else 0)
-        return total
+        # A multi-month employee payment is spread evenly; remainder to the first months (payment_share).
+        return sum(payment_share(p["amount_fen"] - p["refunded_fen"], p["periods"], period)
+                   for p in self.payments.values() if not p["reversed"] and period in p["periods"])
 
     @property
     def contribution_months(self) -> int:
         """Employee contribution months (缴费月数): paid months plus months transferred in."""
         months = set()
         for p in self.payments.values():
-            if p["levy_item"] == Scheme.EMPLOYEE and not p["reversed"] and p["refunded_fen"] < p["amount_fen"]:
+            if p["levy_item"] == Scheme.EMPLOYEE and counts_for_months(p["amount_fen"], p["refunded_fen"], p["reversed"]):
                 months.update(p["periods"])
         return len(months) + self.transferred_in_months
 
@@ -884,14 +880,8 @@ class Person(Aggregate):
 
     def subsidy_statuses(self) -> list[tuple[str, date, date | None]]:
         """(category, valid_from, last valid day) of every grant, revocations applied."""
-        out = []
-        for grant in self.subsidies.values():
-            until = grant["valid_to"]
-            if grant["revoked_from"] is not None:
-                revoked_until = date.fromordinal(grant["revoked_from"].toordinal() - 1)
-                until = revoked_until if until is None else min(until, revoked_until)
-            out.append((grant["category"], grant["valid_from"], until))
-        return out
+        return [(g["category"], g["valid_from"], status_last_day(g["valid_to"], g["revoked_from"]))
+                for g in self.subsidies.values()]
 
     def assess_resident_year(
         self,

@@ -290,12 +290,13 @@ def test_the_cross_check_reports_a_stored_view_field_that_differs(system):
     assert verify_person(ledger, pid, views=store).clean
 
     history = store.history(str(pid))
-    history["transferred_in_months"] += 1
+    history.transferred_in_months += 1
+    from ledger.domain.history import history_to_plain
     from projections.codec import dumps_row
 
     with store.transaction():
         store._exec(f"UPDATE {store.name(store_rows())} SET state = ? WHERE person_id = ?",
-                    (dumps_row(history), str(pid)))
+                    (dumps_row(history_to_plain(history)), str(pid)))
         # a flexible worker has no resident coverage year: a years line of theirs is one the events do not give
         store._insert(store_years(), [(str(pid), 2025, HANBIN, None, None, "ACTIVE", False, None, 1, 0, 1, False, False,
                                        None, None, None, None)])

@@ -99,7 +99,7 @@ def failing_for(monkeypatch):
     broken: set[str] = set()
 
     def row(self, history):
-        if history["person_id"] in broken:
+        if history.person_id in broken:
             raise KeyError("coverage_start")  # what a rule's bug looks like
         return real(self, history)
 
@@ -137,7 +137,7 @@ def test_a_poisoned_amount_stored_quarantines_one_person_and_the_views_still_bui
         assert q.event_id == bad_event
     assert "net_paid_fen" in q.message
     assert_built_for(store, ledger, [ids["a"], ids["b"]])
-    assert store.history(ids["a"])["version"] == len(stored_events(ledger, ids["a"]))  # a's 2026 payment too
+    assert store.history(ids["a"]).version == len(stored_events(ledger, ids["a"]))  # a's 2026 payment too
     # the quarantined person's rows are withheld everywhere, not half-updated
     assert store.history(ids["c"]) is None
     for table in ("view_entitlement_years", "view_coverage_spells", "view_arrears_dues"):
@@ -214,12 +214,12 @@ def test_a_person_whose_derivation_fails_is_quarantined_then_released_once_fixed
     pay_year(ledger, number(1), 2026, date(2025, 10, 8))
     runner.run_once()  # same runner, within retry_every: no retry
     assert [x.person_id for x in store.quarantined()] == [ids["b"]]
-    assert store.history(ids["a"])["version"] == len(stored_events(ledger, ids["a"]))
+    assert store.history(ids["a"]).version == len(stored_events(ledger, ids["a"]))
     # the fix is deployed: the next ledger project (a new runner) derives b again from all their stored events
     failing_for.clear()
     result = runner_for(ledger, store).run_once()
     assert result.released == 1 and store.quarantined() == []
-    assert store.history(ids["b"])["version"] == len(stored_events(ledger, ids["b"]))
+    assert store.history(ids["b"]).version == len(stored_events(ledger, ids["b"]))
     assert store.dump() == clean_rebuild(ledger).dump()  # every table, row by row, as if nothing had happened
 
 
@@ -344,7 +344,7 @@ def test_a_reason_naming_an_id_number_is_stored_and_shown_masked(ledger, store, 
     real = EntitlementProjection.row
 
     def row(self, history):
-        if history["person_id"] == ids["a"]:
+        if history.person_id == ids["a"]:
             raise ValueError(f"rule broke on {number(1)}\x00 here")
         return real(self, history)
 

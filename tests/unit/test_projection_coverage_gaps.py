@@ -13,6 +13,7 @@ import pytest
 
 from ledger.simulation.county import GAP_REASONS
 from ledger.domain.gaps import gap_reason, PRECEDENCE, REASON_LABELS, REASONS
+from ledger.domain.history import Enrollment, PersonHistory
 from projections.coverage_gaps import coverage_rates, gap_list, rate_bp
 from tests.unit.projection_support import (
     API,
@@ -99,14 +100,14 @@ def test_one_reason_per_person_subsidised_first(ledger, town):
     waiting = next(g for g in gaps if g["reason"] == "IN_WAITING_PERIOD")
     assert "covered from 2026-05-01" in waiting["detail"]
     transfer = next(g for g in gaps if g["reason"] == "TRANSFER_INCOMPLETE")
-    assert view[town["transfer"]]["history"]["transfers"]["T9"]["out_event_id"] in transfer["sources"]
+    assert view[town["transfer"]]["history"].transfers["T9"].out_event_id in transfer["sources"]
     assert transfer["detail"].startswith(
         "not counted as covered: transfer T9 out of 610902 汉滨区 to 610921 汉阴县 on 2025-06-30 has no transfer in")
     # Monday 30 June 2025 + 5 working days (the policy's receiving limit): Monday 7 July.
     assert "must complete it by 2025-07-07 (5 working days, 转入地办结时限), overdue after that" in transfer["detail"]
     duplicate = next(g for g in gaps if g["reason"] == "DUPLICATE_ENROLLMENT")
-    enrollments = view[town["duplicate"]]["history"]["enrollments"]
-    assert len(enrollments) == 2 and all(e["event_id"] in duplicate["sources"] for e in enrollments)
+    enrollments = view[town["duplicate"]]["history"].enrollments
+    assert len(enrollments) == 2 and all(e.event_id in duplicate["sources"] for e in enrollments)
     assert duplicate["detail"].startswith("not counted as covered: 2 enrollments in force (RESIDENT in 610902 汉滨区 "
                                           "from 2025-09-10, EMPLOYEE in 610902 汉滨区 from 2025-11-01)")
     assert set(REASON_LABELS) == set(REASONS)
@@ -169,9 +170,9 @@ def test_a_duplicate_enrollment_is_not_counted_as_covered_even_when_paid_until_r
     rates = coverage_rates(view, 2026, AS_OF, ledger.policies)["grids"][GRID_A]
     assert (rates["residents"], rates["covered"], rates["gaps_by_reason"]["DUPLICATE_ENROLLMENT"]) == (1, 0, 1)
     # resolved: the employee enrollment ends on 2026-03-10, which resolves the duplicate from that day
-    employee = next(e for e in view[str(pid)]["history"]["enrollments"] if e["scheme"] == "EMPLOYEE")
+    employee = next(e for e in view[str(pid)]["history"].enrollments if e.scheme == "EMPLOYEE")
     ledger.end_enrollment(pid, reason="DUPLICATE_RESOLVED", effective_date=date(2026, 3, 10),
-                          enrollment_id=employee["enrollment_id"], provenance=API)
+                          enrollment_id=employee.enrollment_id, provenance=API)
     view = entitlement_view(ledger)
     assert _line(view, ledger, pid, date(2026, 3, 9))["reason"] == "DUPLICATE_ENROLLMENT"
     assert _line(view, ledger, pid, date(2026, 3, 10)) is None
@@ -189,7 +190,7 @@ def test_a_transfer_completed_the_same_day_is_a_handover_not_a_duplicate(ledger)
                        account_balance_fen=0, contribution_months=0, scheme="RESIDENT", region_code=HANYIN,
                        grid_code="610921100001", effective_date=date(2026, 2, 2), provenance=API)
     view = entitlement_view(ledger)
-    assert len(view[str(pid)]["history"]["enrollments"]) == 2
+    assert len(view[str(pid)]["history"].enrollments) == 2
     for day in (date(2026, 2, 1), date(2026, 2, 2), date(2026, 2, 3)):
         assert _line(view, ledger, pid, day) is None, day
 
@@ -263,12 +264,12 @@ def test_reasons_are_decided_in_the_order_of_the_generators_truth():
     assert PRECEDENCE == GAP_REASONS and set(PRECEDENCE) == set(REASONS)
     # a subsidised person who paid and waits is in a waiting period (the subsidised label says "not enrolled or
     # not paid"); not enrolled or not paid, the subsidised reason comes first
-    enrollment = {"enrollment_id": "E1", "scheme": "RESIDENT", "region_code": "610902", "start_date": date(2025, 9, 10),
-                  "end_date": None, "event_id": "e1"}
-    row = {"history": {"transfers": {}, "enrollments": [enrollment], "payments": {}}, "employee_years": {},
+    enrollment = Enrollment("E1", "RESIDENT", False, "610902", None, None, "CLERK", None, date(2025, 9, 10), None, None,
+                            "e1", None)
+    row = {"history": PersonHistory("p1", enrollments=[enrollment]), "employee_years": {},
            "years": {2026: {"funding": [{"from": date(2026, 2, 1), "until": None}], "insured": False}}}
     assert gap_reason(row, 2026, date(2026, 3, 1), True) == ("IN_WAITING_PERIOD", [])
     assert gap_reason(row, 2026, date(2026, 1, 15), True) == ("SUBSIDISED_NOT_COVERED", [])
     assert gap_reason(row, 2026, date(2026, 1, 15), False) == ("ENROLLED_UNPAID", [])
-    assert gap_reason({**row, "history": {**row["history"], "enrollments": []}}, 2026, date(2026, 3, 1), True) == (
+    assert gap_reason({**row, "history": PersonHistory("p1")}, 2026, date(2026, 3, 1), True) == (
         "SUBSIDISED_NOT_COVERED", [])

@@ -12,7 +12,7 @@ from ledger.simulation.county import generate_county
 from ledger.domain.gaps import person_gap
 from projections.entitlement import EntitlementProjection
 from projections.gap_spells import gap_spells, line_on, year_spells
-from ledger.domain.history import person_key
+from ledger.domain.history import PersonHistory, ResidenceRecord, person_key
 from projections.runner import rebuild
 from tests.unit.projection_support import log_events
 
@@ -44,8 +44,8 @@ def rare_rows():
     events = [e for e in log_events(system.ledger) if person_key(e)]
     view = rebuild(events, [EntitlementProjection(system.policies)])["entitlement"]
     rows = [row for row in view.values()
-            if row["history"]["transfers"] or len(row["history"]["enrollments"]) > 1
-            or any(p["reversal"] for p in row["history"]["payments"].values())]
+            if row["history"].transfers or len(row["history"].enrollments) > 1
+            or any(p.reversal for p in row["history"].payments.values())]
     yield rows, system.policies
     system.close()
 
@@ -65,7 +65,7 @@ def _check_every_day(rows, policies) -> list[dict]:
                 if expected is None:
                     assert found == []
                 else:
-                    assert len(found) == 1 and line_on(found[0], day) == expected, (row["history"]["person_id"], day)
+                    assert len(found) == 1 and line_on(found[0], day) == expected, (row["history"].person_id, day)
     return out
 
 
@@ -91,8 +91,7 @@ def _stub(detail_for):
     return year_lines_stub
 
 
-ROW = {"history": {"residence": [{"on": date(2020, 1, 1), "grid": "610902100001", "status": "RESIDENT"}],
-                   "enrollments": []},
+ROW = {"history": PersonHistory("p", residence=[ResidenceRecord(date(2020, 1, 1), "610902100001", "RESIDENT", "e1")]),
        "employee_years": {}, "years": {}, "summary": {}}
 
 

@@ -20,7 +20,7 @@ from ledger.config import Settings, load_settings
 from ledger.http.app import create_app
 from ledger.http.auth import TokenStore
 from ledger.http.read_model import CATCH_UP_ENV
-from projections.queries import ViewQueries, applied_version
+from projections.queries import ViewQueries
 from projections.wiring import projection_runner
 from tests.unit import http_support as web
 from tests.unit.cli_support import embedded, run, run_as
@@ -87,7 +87,7 @@ def test_a_read_folds_only_the_events_the_views_lack_and_writes_nothing(client):
     runner(client).run_once()  # the views hold the person at their enrollment
     store = client.app.state.reads.store
     pid = entitlement(client, n)["person_id"]
-    held = applied_version(store.history(pid))
+    held = store.history(pid).version
     positions = store.all_positions()
 
     queries = client.app.state.reads.queries
@@ -104,7 +104,7 @@ def test_a_read_folds_only_the_events_the_views_lack_and_writes_nothing(client):
     answer = entitlement(client, n)
     assert answer["covered"] is True and answer["resident_year"]["net_paid_fen"] == 40000
     assert asked == [(pid, held, 1)]  # one query, for the payment alone
-    assert applied_version(store.history(pid)) == held and store.all_positions() == positions
+    assert store.history(pid).version == held and store.all_positions() == positions
 
 
 def test_the_fresh_answer_is_the_answer_of_views_caught_up(client):

@@ -1,0 +1,42 @@
+"""Rules on a person's own facts, asked by the aggregate (write side) and the history fold (read side) alike.
+
+The aggregate (:class:`ledger.domain.person.Person`) keeps its own state to check
+commands; the history (:mod:`ledger.domain.history`) is what every view derives from.
+Both ask the questions below and both call these functions, so the arithmetic exists
+once:
+
+* :func:`status_last_day`: the last day a subsidised status (参保资助身份) is valid,
+  its revocation applied;
+* :func:`payment_share`: one period's part of a payment that covers several
+  (multi-month employee contributions, 多月缴费);
+* :func:`counts_for_months`: does a payment count towards the contribution months
+  (缴费月数).
+"""
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Sequence
+
+
+def status_last_day(valid_to: date | None, revoked_from: date | None) -> date | None:
+    """The last valid day of a subsidised status (资助身份有效期): its ``valid_to``, cut the day before a
+    revocation takes effect (撤销); None: open-ended."""
+    if revoked_from is None:
+        return valid_to
+    revoked_until = revoked_from - timedelta(days=1)
+    return revoked_until if valid_to is None else min(valid_to, revoked_until)
+
+
+def payment_share(total_fen: int, periods: Sequence[str], period: str) -> int:
+    """One period's part of ``total_fen`` spread evenly over ``periods`` (分摊): the remainder in fen goes
+    to the first periods, one fen each."""
+    share, remainder = divmod(total_fen, len(periods))
+    return share + (1 if periods.index(period) < remainder else 0)
+
+
+def counts_for_months(amount_fen: int, refunded_fen: int, reversed_: bool) -> bool:
+    """Does a payment count towards the contribution months (缴费月数): not reversed (冲正), not refunded in full."""
+    return not reversed_ and refunded_fen < amount_fen
+
+
+__all__ = ["counts_for_months", "payment_share", "status_last_day"]
