@@ -1,8 +1,8 @@
 """Benchmark: how fresh the views are -- from a payment produced to Kafka to the entitlement view (issue 19).
 
     source /tmp/stack.env        # or: eval "$(.venv/bin/python -m infra env)"; with neither, the local stack is started
-    .venv/bin/python benchmarks/bench_freshness.py               # 1,000 payments/s for 30 s, then a burst of 20,000
-    .venv/bin/python benchmarks/bench_freshness.py --quick       # 200 payments/s for 10 s, then a burst of 2,000
+    .venv/bin/python benchmarks/bench_freshness.py               # 1,000 payments/s for 30 s, a burst of 20,000, catch-up 10,000
+    .venv/bin/python benchmarks/bench_freshness.py --quick       # 200 payments/s for 10 s, a burst of 2,000, catch-up 1,000
     .venv/bin/python benchmarks/bench_freshness.py --rate 500 --seconds 20 --burst 10000 --json /tmp/f.json
 
 The production processes, each an OS process of its own, on the real Kafka broker and PostgreSQL, in a
@@ -10,14 +10,17 @@ schema and under a topic prefix of this run's own (dropped and deleted at the en
 ``ledger consume tax`` x ``--consumers`` (2; one consumer group), ``ledger publish`` and
 ``ledger project --follow`` (the views, from the ledger's notification log).
 
-1. **Setup** (not timed): warm-up + steady + burst persons pay 2024 and are assessed for 2025
+1. **Setup** (not timed): every person of the run pays 2024 and are assessed for 2025
    (``bench_kafka_pipeline.setup_renewals``, the pipeline bench's ``renewals``), so every payment
-   lands on a known person; the views are rebuilt (``ledger project --rebuild``; its rate is
+   lands on a known person; the views are rebuilt (``ledger project --rebuild --workers 1``; its rate is
    printed as a baseline of the run); the processes start and the consumers' group settles;
    ``--warmup`` payments go through and the clock starts only once the views show them.
 2. **Steady**: ``--rate`` payments/s for ``--seconds``, paced by a thread of this process
    (pre-encoded Avro, one 2025 payment per person); then wait until the views have caught up.
 3. **Burst**: ``--burst`` payments as fast as the producer sends them; wait until caught up.
+4. **Catch-up**: the follower is stopped (SIGSTOP) while ``--catch-up`` payments go into the ledger,
+   then let go (SIGCONT): its rate on a backlog, which the burst does not show once the follower is
+   faster than the consumers.
 
 **What is measured.** Every ``--poll-ms`` (20 ms) one SQL statement -- one snapshot -- reads the
 entitlement view's stored position in the ledger's notification log (``view_positions``, written in
@@ -33,7 +36,8 @@ stored with the position (its clock when it began that write: a lower bound).
 * ``burst_drain_s``: from the burst's last ``send`` call to the poll that saw every burst payment's event
   in the view;
 * ``incremental_ev_s``: person events/s the follower projected during the burst while busy (its own
-  ``views_caught_up`` log lines after the burst began: events / seconds of its catch-up runs).
+  ``views_caught_up`` log lines after the burst began: events / seconds of its catch-up runs); while it
+  keeps up with the consumers it is bounded by their rate, printed beside it, as is the catch-up rate.
 
 **Cross-check.** For each sampled person the poll at which its row showed the payment must be the poll
 at which the position reached its event (same statement, same snapshot, rows and position committed
