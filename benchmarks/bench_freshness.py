@@ -84,6 +84,7 @@ from bench_kafka_pipeline import (  # noqa: E402
     pipeline_system,
     setup_renewals,
 )
+from consumers.runner import position_name  # noqa: E402
 
 YEAR = 2025
 AMOUNT_FEN = 40000  # bench_kafka_pipeline.payment()'s amount
@@ -207,7 +208,8 @@ class Watch:
             f"WHERE projection = '{ENTITLEMENT}' AND source = 'log' AND source_partition = 0 "
             f"UNION ALL SELECT 'r', person_id, NULL, NULL FROM {YEARS.name} "
             f"WHERE year = {YEAR} AND net_paid_fen >= {AMOUNT_FEN} AND person_id = ANY(%s::text[])")
-        self.consumer_prefix = f"{GROUP}:{topic}:"
+        # Exactly these names: the consumers also track e.g. "<position>:dead-lettered" under the same prefix.
+        self.consumer_names = {position_name(GROUP, topic, p) for p in range(PARTITIONS)}
         self.publisher_name = f"publisher:{events_topic}"
 
     def tick(self, with_pipeline: bool = True) -> Pipeline | None:
@@ -229,7 +231,7 @@ class Watch:
         tracking = self.conn.execute(
             "SELECT application_name, max(notification_id) FROM ledger_tracking GROUP BY application_name").fetchall()
         (end,) = self.conn.execute("SELECT coalesce(max(notification_id), 0) FROM ledger_events").fetchone()
-        consumed = sum(1 + int(n) for name, n in tracking if name.startswith(self.consumer_prefix))
+        consumed = sum(1 + int(n) for name, n in tracking if name in self.consumer_names)
         published = max((int(n) for name, n in tracking if name == self.publisher_name), default=0)
         sample = Pipeline(time.time(), consumed, published, int(end))
         self.pipeline.append(sample)
@@ -247,6 +249,9 @@ class Watch:
             sample = self.tick(with_pipeline=n % 5 == 0 or target is None)
             n += 1
             now = time.time()
+            if sample is not None and sample.consumed > consumed:
+                raise SystemExit(f"{label}: the consumers' positions count {sample.consumed:,} payments, "
+                                 f"{consumed:,} were sent: the bench miscounts")
             if sample is not None and target is None and sample.consumed >= consumed and (
                     producing is None or not producing.is_alive()):
                 target = sample.log_end

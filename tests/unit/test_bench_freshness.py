@@ -126,3 +126,34 @@ def test_send_paced_without_a_rate_sends_everything_at_once():
     producer, sent = FakeProducer(), []
     bf.send_paced(producer, "t", [(b"k", b"v")] * 50, None, sent)
     assert len(producer.sent) == 50 and len(sent) == 50 and producer.flushed
+
+
+class FakeConnection:
+    """Answers the three statements of ``Watch.tick`` from fixed rows."""
+
+    def __init__(self, view_rows, tracking, log_end) -> None:
+        self.view_rows, self.tracking, self.log_end = view_rows, tracking, log_end
+        self.asked: list[tuple[str, tuple]] = []
+
+    def execute(self, statement, params=()):
+        self.asked.append((statement, params))
+        rows = (self.view_rows if "view_positions" in statement else
+                self.tracking if "ledger_tracking" in statement else [(self.log_end,)])
+        return type("Cursor", (), {"fetchall": lambda _: list(rows), "fetchone": lambda _: rows[0]})()
+
+
+def test_a_poll_counts_consumed_payments_from_the_partitions_positions_only():
+    topic, events = "p.tax.payments.v1", "p.ledger.events.v1"
+    tracking = [(f"{bf.GROUP}:{topic}:0", 9), (f"{bf.GROUP}:{topic}:1", 4),
+                # Same prefix, not a position of a partition: counting it counted payments twice.
+                (f"{bf.GROUP}:{topic}:0:dead-lettered", 9),
+                (f"other-group:{topic}:2", 99), (f"publisher:{events}", 321)]
+    view_rows = [("v", None, 300, 1000.5), ("r", "person-a", None, None)]
+    watch = bf.Watch(FakeConnection(view_rows, tracking, 330), topic, events, 0.02)
+    watch.waiting = {"person-a", "person-b"}
+    sample = watch.tick()
+    assert (sample.consumed, sample.published, sample.log_end) == (10 + 5, 321, 330)
+    assert (watch.polls[-1].position, watch.polls[-1].written_at) == (300, 1000.5)
+    assert watch.row_polls == {"person-a": 0} and watch.waiting == {"person-b"}
+    assert watch.conn.asked[0][1] == (["person-a", "person-b"],)
+    assert watch.tick(with_pipeline=False) is None and len(watch.polls) == 2 and len(watch.pipeline) == 1
