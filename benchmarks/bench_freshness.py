@@ -414,7 +414,8 @@ def run(args: argparse.Namespace, pg: dict[str, str], servers: str) -> int:
                         consumed += phase.n
                         if phase is catch_up:
                             watch.until_caught_up(consumed, producing=producing, procs=procs, logs=logs,
-                                                  timeout=args.timeout, label=phase.name, views=False)
+                                                  timeout=args.timeout, label=f"{phase.name} (follower stopped)",
+                                                  views=False)
                             watch.tick()
                             phase.backlog = (watch.polls[-1].position, watch.pipeline[-1].log_end)
                             phase.resumed = time.time()
@@ -476,10 +477,14 @@ def report(args: argparse.Namespace, watch: Watch, phases: Sequence[Phase], pids
         drain = drain_seconds(phase.sent[-1], [t for t in targets if t is not None], polls)
         out[phase.name] = {"p50": percentile(seen, 0.5), "p95": percentile(seen, 0.95), "max": max(seen, default=None),
                            "drain": drain}
+        # When the consumers had them all in the ledger (the pipeline's positions, every few polls): how much of
+        # the delay is theirs.
+        in_ledger = next((x.t for x in watch.pipeline if x.consumed >= phase.first + phase.n), float("nan"))
         print(f"  {phase.name:6s} {len(seen):>7,} payments: p50 {percentile(seen, 0.5):6.2f} s, p95 "
               f"{percentile(seen, 0.95):6.2f} s, max {max(seen, default=float('nan')):6.2f} s; to the write's "
               f"updated_at: p50 {percentile(lower, 0.5):6.2f} s, p95 {percentile(lower, 0.95):6.2f} s; all in the "
-              f"view {drain if drain is not None else float('nan'):.2f} s after the last send")
+              f"view {drain if drain is not None else float('nan'):.2f} s after the last send (all in the ledger "
+              f"{in_ledger - phase.sent[-1]:.2f} s after it)")
 
     # The cross-check: sampled rows against the position, poll by poll.
     sampled = sorted(sampled)
