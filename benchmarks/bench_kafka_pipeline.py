@@ -317,6 +317,22 @@ def check_alive(procs: list[subprocess.Popen], logs: list[Any]) -> None:
             raise SystemExit(f"{p.args} ended with {p.returncode}; the end of its output:\n{tail}")
 
 
+def pipeline_env(pg: dict[str, str], schema: str, servers: str, prefix: str) -> dict[str, str]:
+    """The environment of the ``ledger`` processes (consumers, publisher, projector) of a run: PostgreSQL in
+    ``schema``, the topics under ``prefix``. This process makes the ledger's tables (``pipeline_system``)."""
+    env = {**os.environ, "LEDGER_PERSISTENCE": "postgres", "KAFKA_BOOTSTRAP_SERVERS": servers,
+           "LEDGER_ID_KEY": ID_KEY, "LEDGER_TOPIC_PREFIX": prefix, **pg, "POSTGRES_SCHEMA": schema,
+           "CREATE_TABLE": "no"}
+    env.pop("DATABASE_URL", None)
+    return env
+
+
+def pipeline_system(pg: dict[str, str], schema: str, servers: str, prefix: str):
+    """This process's own ledger on the run's schema and topics (it creates the tables)."""
+    return bootstrap(Settings(persistence="postgres", postgres={**pg, "POSTGRES_SCHEMA": schema},
+                              kafka_bootstrap_servers=servers, id_key=ID_KEY.encode(), topic_prefix=prefix))
+
+
 def run_scenario(name: str, pg: dict[str, str], servers: str, args: argparse.Namespace) -> Outcome:
     renewals = name == "renewals"
     out = Outcome(name, args.payments, events_published=args.payments * (1 if renewals else 3))
@@ -325,14 +341,8 @@ def run_scenario(name: str, pg: dict[str, str], servers: str, args: argparse.Nam
     topic, events_topic = prefix + "tax.payments.v1", prefix + "ledger.events.v1"
     try:
         with dedicated_schema(pg, "bench_kafka") as schema:
-            env = {**os.environ, "LEDGER_PERSISTENCE": "postgres", "KAFKA_BOOTSTRAP_SERVERS": servers,
-                   "LEDGER_ID_KEY": ID_KEY, "LEDGER_TOPIC_PREFIX": prefix, **pg, "POSTGRES_SCHEMA": schema,
-                   # This process makes the tables (below); the consumers and the publisher find them.
-                   "CREATE_TABLE": "no"}
-            env.pop("DATABASE_URL", None)
-            system = bootstrap(Settings(persistence="postgres", postgres={**pg, "POSTGRES_SCHEMA": schema},
-                                        kafka_bootstrap_servers=servers, id_key=ID_KEY.encode(),
-                                        topic_prefix=prefix))
+            env = pipeline_env(pg, schema, servers, prefix)
+            system = pipeline_system(pg, schema, servers, prefix)
             try:
                 print(f"\n== ({'a' if renewals else 'b'}) {name}: {args.payments:,} payments "
                       f"(load {_load()})", flush=True)

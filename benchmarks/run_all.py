@@ -83,6 +83,9 @@ BENCHES = [
           {"quick": [5_000], "default": [20_000], "full": [100_000]},
           {},
           "issue 4: payments on Kafka -> ledger (PostgreSQL) -> ledger.events.v1, end to end"),
+    Bench("freshness", "bench_freshness.py", None, {m: [] for m in MODES},
+          {"quick": ["--quick"], "default": [], "full": []},
+          "issue 19: produce -> entitlement view delay, steady stream and burst, with the production processes"),
 ]
 TIMEOUT = {"quick": 300, "default": 1200, "full": 5400}
 BASELINE_SIZE = {"quick": 50_000, "default": 100_000, "full": 200_000}
