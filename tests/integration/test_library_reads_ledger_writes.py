@@ -34,7 +34,7 @@ from psycopg import sql
 from ledger.application import DateAsISO, Ledger
 from ledger.batch_load import load_aggregates
 from ledger.bootstrap import System, bootstrap
-from ledger.config import Settings
+from infra.settings import Settings
 from ledger.domain.identity import make_resident_id
 from ledger.domain.person import Person
 from ledger.records import Provenance, TaxPaymentRecord
