@@ -135,7 +135,7 @@ class Variable:
         return key.startswith(self.name[:-1]) if self.is_prefix else key == self.name
 
 
-_STATE = "`$LEDGER_STATE_DIR/`"
+_STATE = "$LEDGER_STATE_DIR/"
 VARIABLES: tuple[Variable, ...] = (
     # ------------------------------------------------------------------ the system
     Variable("LEDGER_PERSISTENCE", "`sqlite`", "where events and views live: `sqlite`, `postgres` or `memory`",
@@ -143,19 +143,19 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("LEDGER_STATE_DIR", "`var/` at the repo root",
              "where local state lives (SQLite files, generated keys, digests; the local stack's servers)",
              "infra/settings.py, infra/stack.py"),
-    Variable("LEDGER_SQLITE_PATH", f"{_STATE}`ledger.sqlite`", "the SQLite event store file", "infra/settings.py"),
-    Variable("LEDGER_VIEWS_PATH", f"{_STATE}`views.sqlite`", "the SQLite view store file",
+    Variable("LEDGER_SQLITE_PATH", f"`{_STATE}ledger.sqlite`", "the SQLite event store file", "infra/settings.py"),
+    Variable("LEDGER_VIEWS_PATH", f"`{_STATE}views.sqlite`", "the SQLite view store file",
              "infra/settings.py → projections/wiring.py"),
-    Variable("LEDGER_RECON_PATH", f"{_STATE}`reconciliation.sqlite`", "the SQLite reconciliation store file",
+    Variable("LEDGER_RECON_PATH", f"`{_STATE}reconciliation.sqlite`", "the SQLite reconciliation store file",
              "infra/settings.py → reconciliation/wiring.py"),
-    Variable("LEDGER_DIGESTS_PATH", f"{_STATE}`audit-digests.jsonl`",
+    Variable("LEDGER_DIGESTS_PATH", f"`{_STATE}audit-digests.jsonl`",
              "the audit digests file when there is no Kafka (SQLite store)",
              "infra/settings.py → ledger/audit/digest.py"),
-    Variable("LEDGER_ID_KEY", f"a key generated once in {_STATE}`id_key`",
+    Variable("LEDGER_ID_KEY", f"a key generated once in `{_STATE}id_key`",
              "secret behind person ids (keep it per deployment)", "infra/settings.py", secret=True),
     Variable("LEDGER_REQUIRE_ID_KEY", "off", "`1`: with PostgreSQL, refuse to start without `LEDGER_ID_KEY` "
              "(and without `CIPHER_KEY`)", "infra/settings.py", parse=_flag, fallback="0"),
-    Variable("CIPHER_KEY", f"a key generated once in {_STATE}`cipher_key`",
+    Variable("CIPHER_KEY", f"a key generated once in `{_STATE}cipher_key`",
              "encryption key of personal data at rest, base64 (see Security)", "infra/settings.py → events/pii.py, "
              "ledger/cipher.py", secret=True),
     Variable("LEDGER_CIPHER_KEY", "none", "another name for `CIPHER_KEY` (used when `CIPHER_KEY` is unset)",
