@@ -340,6 +340,9 @@ def digests_path(env: Mapping[str, str] | None = None) -> Path:
 
 @dataclass(frozen=True)
 class Settings:
+    """The system's settings as values (:func:`load_settings`; tests build them by hand): the wiring
+    passes them on, so the core is given its store, keys and policy folder and reads no environment."""
+
     persistence: str = "sqlite"  # "sqlite" | "postgres" | "memory"
     sqlite_path: str = ""
     postgres: dict[str, str] = field(default_factory=dict)
