@@ -45,7 +45,7 @@ from common import dedicated_schema, figure, pg_settings, write_json  # noqa: E4
 from ledger.audit import history_report, replay_as_of, seal, verify_all, verify_digests  # noqa: E402
 from ledger.audit.verify import auto_workers  # noqa: E402
 from ledger.bootstrap import bootstrap  # noqa: E402
-from ledger.config import Settings  # noqa: E402
+from infra.settings import Settings  # noqa: E402
 from ledger.domain.identity import make_resident_id  # noqa: E402
 from ledger.domain.person import Person, business_date  # noqa: E402
 from ledger.domain.source_record import SourceRecord  # noqa: E402

@@ -78,7 +78,7 @@ from events.inbound import TAX_PAYMENT, tax_record_to_avro  # noqa: E402
 from infra.topics import declared_partitions, delete_topics, ensure_topics  # noqa: E402
 from infra.event_store.batch_load import load_aggregates  # noqa: E402
 from ledger.bootstrap import bootstrap  # noqa: E402
-from ledger.config import Settings  # noqa: E402
+from infra.settings import Settings, setting, setting_text  # noqa: E402
 from ledger.domain.identity import make_resident_id  # noqa: E402
 from ledger.records import Provenance, TaxPaymentRecord  # noqa: E402
 
@@ -105,7 +105,7 @@ def payment(i: int, year: int = 2025) -> TaxPaymentRecord:
 
 
 def kafka_bootstrap() -> str:
-    servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    servers = setting_text("KAFKA_BOOTSTRAP_SERVERS")
     if servers:
         return servers
     from infra import stack
@@ -246,7 +246,7 @@ def end_to_end(env: dict[str, str], system, topic: str, events_topic: str, n: in
     tag = f"{APP_NAME}-{uuid.uuid4().hex[:6]}"
     published_from = ledger.recorder.max_tracking_id(f"publisher:{events_topic}") or 0
     started = time.perf_counter()
-    log_dir = os.environ.get("BENCH_LOG_DIR")
+    log_dir = setting_text("BENCH_LOG_DIR") or None
     producing: threading.Thread | None = None
     logs = [open(f"{log_dir}/{role}.log", "w+b") if log_dir else tempfile.TemporaryFile() for role in roles]
     procs = [subprocess.Popen(c, env={**env, "PGAPPNAME": f"{tag}-{role}"}, stdout=log, stderr=subprocess.STDOUT)
@@ -288,7 +288,7 @@ def end_to_end(env: dict[str, str], system, topic: str, events_topic: str, n: in
             now = time.perf_counter()
             if now - started > timeout:
                 raise SystemExit(f"not done after {timeout:.0f} s: consumed {consumed}, published {published}")
-            if now - last_report > float(os.environ.get("BENCH_REPORT_S", "10")):
+            if now - last_report > setting("BENCH_REPORT_S"):
                 print(f"  ... {now - started:5.0f} s: consumed {consumed:,}, published position "
                       f"{published - published_from:,} (load {os.getloadavg()[0]:.1f})", flush=True)
                 last_report = now

@@ -58,7 +58,7 @@ from eventsourcing.persistence import StoredEvent  # noqa: E402
 import projections.projector as projector_module  # noqa: E402
 import projections.store as store_module  # noqa: E402
 from ledger.bootstrap import bootstrap  # noqa: E402
-from ledger.config import Settings  # noqa: E402
+from infra.settings import Settings  # noqa: E402
 from ledger.records import Provenance, TaxPaymentRecord  # noqa: E402
 from ledger.simulation import feeds  # noqa: E402
 from ledger.simulation.county import CountyProfile, generate_county  # noqa: E402

@@ -20,7 +20,6 @@ Runs in a schema and under topics of its own, both removed at the end.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import threading
@@ -35,7 +34,7 @@ from common import dedicated_schema, figure, pg_settings, write_json  # noqa: E4
 
 from infra.topics import delete_topics, ensure_topics  # noqa: E402
 from ledger.bootstrap import bootstrap, ledger_publisher  # noqa: E402
-from ledger.config import Settings  # noqa: E402
+from infra.settings import Settings, setting_text  # noqa: E402
 from ledger.domain.identity import make_resident_id  # noqa: E402
 from ledger.records import Provenance, TaxPaymentRecord  # noqa: E402
 
@@ -66,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     pg = pg_settings()
-    kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    kafka = setting_text("KAFKA_BOOTSTRAP_SERVERS")
     if not kafka:
         from infra import stack
 

@@ -46,6 +46,7 @@ from common import connect, dedicated_schema, figure, pg_settings, write_json  #
 from fastavro import schemaless_writer  # noqa: E402
 
 from events.codec import default_registry  # noqa: E402
+from infra.settings import setting_text  # noqa: E402
 from events.inbound import TAX_STATEMENT_HEADER, TAX_STATEMENT_LINE  # noqa: E402
 from ledger.domain.identity import make_resident_id, parse_identity, person_id_for  # noqa: E402
 
@@ -60,7 +61,7 @@ CLASSES = ("MISSING_IN_LEDGER", "MISSING_IN_STATEMENT", "AMOUNT_MISMATCH", "DUPL
 
 
 def kafka_bootstrap() -> str:
-    servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    servers = setting_text("KAFKA_BOOTSTRAP_SERVERS")
     if servers:
         return servers
     from infra import stack

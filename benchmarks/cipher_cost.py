@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     from events.pii import KeyRing, new_key
     from ledger.bootstrap import bootstrap
     from ledger.cipher import LedgerCipher
-    from ledger.config import Settings
+    from infra.settings import Settings
     from ledger.simulation.county import generate_county
     from infra.event_store.stored_events import row_decoder
 

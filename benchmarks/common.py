@@ -26,7 +26,7 @@ if str(REPO_ROOT) not in sys.path:  # run as `python benchmarks/bench_payments.p
 import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 
-from ledger.config import postgres_from_env  # noqa: E402
+from infra.settings import postgres_from_env, setting_text  # noqa: E402
 
 PG_KEYS = ("POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DBNAME", "POSTGRES_USER", "POSTGRES_PASSWORD")
 
@@ -34,7 +34,7 @@ PG_KEYS = ("POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DBNAME", "POSTGRES_USER",
 # --------------------------------------------------------------------------- connection
 def pg_settings(*, start_stack: bool = True) -> dict[str, str]:
     """POSTGRES_* settings from the environment (or DATABASE_URL); start the local stack if unset."""
-    settings = postgres_from_env(dict(os.environ))
+    settings = postgres_from_env()
     if not settings.get("POSTGRES_HOST"):
         if not start_stack:
             raise SystemExit("no POSTGRES_* / DATABASE_URL in the environment; "
@@ -181,7 +181,7 @@ def bench_recorder(settings: dict[str, str], schema: str, per_txn: int = 100, tx
 # --------------------------------------------------------------------------- raw Kafka baselines
 def kafka_bootstrap_servers(*, start_stack: bool = True) -> str:
     """KAFKA_BOOTSTRAP_SERVERS from the environment; start the local stack if unset."""
-    servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    servers = setting_text("KAFKA_BOOTSTRAP_SERVERS")
     if servers:
         return servers
     if not start_stack:

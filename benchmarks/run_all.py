@@ -99,9 +99,9 @@ def loadavg() -> str:
 
 def ensure_stack() -> dict[str, str]:
     """Settings of the running stack; starts it when the environment names none."""
-    from ledger.config import postgres_from_env
+    from infra.settings import postgres_from_env, setting_text
 
-    if postgres_from_env(dict(os.environ)).get("POSTGRES_HOST") and os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+    if postgres_from_env().get("POSTGRES_HOST") and setting_text("KAFKA_BOOTSTRAP_SERVERS"):
         return {}
     from infra import stack
 

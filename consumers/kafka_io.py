@@ -13,7 +13,6 @@ broker restart die and need a supervisor to start them again.
 """
 from __future__ import annotations
 
-import os
 import struct
 import time
 from contextlib import suppress
@@ -28,6 +27,7 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.structs import OffsetAndMetadata
 
 from consumers.runner import Message, RecordRefused
+from infra.settings import setting
 from ledger.log import get_logger
 
 log = get_logger("consumers.kafka")
@@ -39,7 +39,7 @@ def until_broker_answers(connect: Callable[[], T], *, what: str, wait: float | N
     """``connect()`` once the broker answers: retried on ``KafkaTimeoutError`` with growing pauses
     (0.5 s doubling up to 5 s) for ``wait`` seconds, then the error is raised."""
     if wait is None:
-        wait = float(os.environ.get("LEDGER_KAFKA_STARTUP_WAIT", "300"))
+        wait = setting("LEDGER_KAFKA_STARTUP_WAIT")
     deadline = time.monotonic() + wait
     pause = 0.5
     while True:

@@ -72,6 +72,7 @@ from eventsourcing.utils import get_topic
 
 from consumers.runner import RecordRefused
 from events.ledger_events import encode_event
+from infra.settings import setting
 from ledger.application import Ledger
 from ledger.domain.errors import DomainError
 from ledger.domain.person import Person
@@ -189,10 +190,7 @@ class LedgerPublisher:
         self._held_untried = True  # held events are retried at the first batch of a run, and with every batch
         #: ``ledger.mapper.to_domain_event`` on a row's columns, with orjson where that gives the same event.
         self._decode = row_decoder(ledger.mapper)
-        pause = os.environ.get(FAULT_PAUSE_ENV) or None
-        if pause is not None and pause not in FAULT_PAUSE_POINTS:
-            raise ValueError(f"{FAULT_PAUSE_ENV}={pause!r}: one of {', '.join(FAULT_PAUSE_POINTS)}, or unset")
-        self._pause_at = pause
+        self._pause_at = setting(FAULT_PAUSE_ENV)  # one of FAULT_PAUSE_POINTS, or None
         self._fenced: BaseException | None = None
 
     # ------------------------------------------------------------ position
@@ -239,7 +237,7 @@ class LedgerPublisher:
         self._pause_at = None
         self.log.warning("publisher_fault_pause", point=point, pid=os.getpid())
         print(f"FAULT-PAUSE {point}", flush=True)
-        time.sleep(float(os.environ.get("LEDGER_FAULT_PUBLISHER_PAUSE_S", "120")))
+        time.sleep(setting("LEDGER_FAULT_PUBLISHER_PAUSE_S"))
 
     # ------------------------------------------------------------ publishing
     def publish(self, notifications: Sequence[Notification], *, upto: int | None = None) -> int:

@@ -44,6 +44,8 @@ except ImportError:  # pragma: no cover - a declared dependency; pycryptodome (t
     InvalidTag = ValueError  # type: ignore[assignment,misc]
 from Crypto.Cipher import AES
 
+from infra.settings import Settings, cipher_config, cipher_keys
+
 #: First byte of every field value this module writes (not a valid first byte of UTF-8 text).
 MAGIC = 0xE1
 #: The header value a dead letter's encrypted envelope carries (``enc``), and this format's name.
@@ -95,12 +97,16 @@ class KeyRing:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "KeyRing":
         """The ring of the deployment: ``CIPHER_KEY``/``LEDGER_CIPHER_KEY`` (else the generated one),
-        then ``LEDGER_CIPHER_KEYS_OLD``."""
-        from ledger.config import cipher_keys  # late: ledger.config is the one place that reads the environment
-
-        env = dict(os.environ if env is None else env)
-        current, old = cipher_keys(env, env.get("LEDGER_PERSISTENCE") or "sqlite")
+        then ``LEDGER_CIPHER_KEYS_OLD`` (read by :func:`infra.settings.cipher_keys`)."""
+        current, old = cipher_keys(env)
         return cls.from_texts(current, old)
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> "KeyRing":
+        """The ring of ``settings`` (the deployment's, from the environment, when it names no keys)."""
+        if settings.cipher_keys:
+            return cls.from_texts(settings.cipher_keys[0], settings.cipher_keys[1:])
+        return cls.from_env()
 
     @property
     def current_id_hex(self) -> str:
@@ -168,17 +174,15 @@ class KeyRing:
                              "(current key and LEDGER_CIPHER_KEYS_OLD tried)")
 
 
-_RINGS: dict[tuple[str | None, ...], KeyRing] = {}
+_RINGS: dict[tuple[str, ...], KeyRing] = {}
 
 
 def deployment_keys() -> KeyRing:
     """The deployment's key ring (:meth:`KeyRing.from_env`), built once per key configuration
     (the publisher encodes thousands of events a second)."""
-    # The variables the ring depends on, as they are (LEDGER_STATE_DIR: where a generated key lives, see
-    # ledger.config.state_dir): no Path built per call (the publisher asks once per Registered event).
-    get = os.environ.get
-    config = (get("CIPHER_KEY"), get("LEDGER_CIPHER_KEY"), get("LEDGER_CIPHER_KEYS_OLD"), get("LEDGER_PERSISTENCE"),
-              get("LEDGER_STATE_DIR"))
+    # The variables the ring depends on, as they are: no Path built per call (the publisher asks once
+    # per Registered event).
+    config = cipher_config()
     ring = _RINGS.get(config)
     if ring is None:
         ring = _RINGS[config] = KeyRing.from_env()

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from infra import stack
+from infra.settings import setting_text
 from infra.stack import (CRASHED, DOWN, KAFKA_HOME, PG_DBNAME, PG_SUPERUSER, PG_USER, UNHEALTHY, UP, Echo,
                          ServiceStatus, StackConfig, StackError, _silent)
 
@@ -78,8 +79,7 @@ def is_cluster(cfg: StackConfig) -> bool:
 
 def wanted(environ: Mapping[str, str] | None = None) -> bool:
     """``LEDGER_KAFKA_BROKERS=3`` asks for cluster mode (1, or unset, is the single node)."""
-    env = os.environ if environ is None else environ
-    raw = env.get("LEDGER_KAFKA_BROKERS", "").strip()
+    raw = setting_text("LEDGER_KAFKA_BROKERS", environ).strip()
     if raw in ("", "1"):
         return False
     if raw == str(BROKERS):
@@ -139,9 +139,8 @@ def load_state(cfg: StackConfig, environ: Mapping[str, str] | None = None) -> Cl
         pass
     except (OSError, ValueError, TypeError) as exc:
         raise StackError(f"{state_file(cfg)} is unreadable ({exc})", "`python -m infra down --clean`") from None
-    env = os.environ if environ is None else environ
-    return ClusterState(kafka_port=stack._env_port(env, "LEDGER_CLUSTER_KAFKA_PORT", DEFAULT_CLUSTER_KAFKA_PORT),
-                        pg_port=stack._env_port(env, "LEDGER_CLUSTER_PG_PORT", DEFAULT_CLUSTER_PG_PORT))
+    return ClusterState(kafka_port=stack._env_port(environ, "LEDGER_CLUSTER_KAFKA_PORT", DEFAULT_CLUSTER_KAFKA_PORT),
+                        pg_port=stack._env_port(environ, "LEDGER_CLUSTER_PG_PORT", DEFAULT_CLUSTER_PG_PORT))
 
 
 def save_state(cfg: StackConfig, st: ClusterState) -> None:
@@ -151,7 +150,7 @@ def save_state(cfg: StackConfig, st: ClusterState) -> None:
 # ------------------------------------------------------------------------------- the nodes
 def kafka_node(cfg: StackConfig, st: ClusterState, n: int) -> StackConfig:
     """Node ``kafka-n`` seen as a one-broker stack config: stack.py's launch/stop/probe apply as is."""
-    heap = cfg.kafka_heap if os.environ.get("LEDGER_KAFKA_HEAP") else DEFAULT_CLUSTER_HEAP
+    heap = cfg.kafka_heap if setting_text("LEDGER_KAFKA_HEAP") else DEFAULT_CLUSTER_HEAP
     return dataclasses.replace(cfg, state_dir=cluster_dir(cfg) / f"kafka-{n}", kafka_port=st.broker_port(n),
                                controller_port=st.controller_port(n), pg_port=st.pg_port + 100 + n,
                                kafka_heap=heap)

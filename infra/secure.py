@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from infra import stack
+from infra.settings import setting_text
 from infra.stack import (DOWN, CRASHED, UNHEALTHY, UP, Echo, StackConfig, StackError,
                          _silent)
 
@@ -84,11 +85,9 @@ def secure_config(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     """A :class:`StackConfig` for the secured broker: its own state dir and ports.
 
     Only the Kafka fields are used (``pg_port`` is a placeholder that must merely differ)."""
-    import os
-
-    env = os.environ if environ is None else environ
+    env = environ  # None: the process environment (infra.settings reads it)
     kw: dict[str, Any] = {
-        "state_dir": Path(env.get("LEDGER_SECURE_STATE_DIR") or DEFAULT_SECURE_STATE_DIR).expanduser(),
+        "state_dir": Path(setting_text("LEDGER_SECURE_STATE_DIR", env) or DEFAULT_SECURE_STATE_DIR).expanduser(),
         "kafka_port": stack._env_port(env, "LEDGER_SECURE_KAFKA_PORT", DEFAULT_SECURE_KAFKA_PORT),
         "controller_port": stack._env_port(env, "LEDGER_SECURE_CONTROLLER_PORT",
                                            DEFAULT_SECURE_CONTROLLER_PORT),

@@ -60,6 +60,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
+from infra.settings import setting_text
+
 INFRA_DIR = Path(__file__).resolve().parent
 REPO_ROOT = INFRA_DIR.parent
 KAFKA_HOME = INFRA_DIR / "kafka"
@@ -107,8 +109,8 @@ class StackError(RuntimeError):
 # --------------------------------------------------------------------------------------------
 
 
-def _env_port(environ: Mapping[str, str], key: str, default: int) -> int:
-    raw = environ.get(key, "").strip()
+def _env_port(environ: Mapping[str, str] | None, key: str, default: int) -> int:
+    raw = setting_text(key, environ).strip()
     if not raw:
         return default
     try:
@@ -154,30 +156,28 @@ class StackConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "StackConfig":
-        env = os.environ if environ is None else environ
+        """The config from ``environ`` (the process environment by default, read by :mod:`infra.settings`)."""
+        def get(key: str) -> str:
+            return setting_text(key, environ)
+
         kw: dict[str, Any] = {}
-        if env.get("LEDGER_STATE_DIR"):
-            kw["state_dir"] = Path(env["LEDGER_STATE_DIR"]).expanduser()
-        kw["kafka_port"] = _env_port(env, "LEDGER_KAFKA_PORT", DEFAULT_KAFKA_PORT)
-        kw["controller_port"] = _env_port(env, "LEDGER_KAFKA_CONTROLLER_PORT", DEFAULT_CONTROLLER_PORT)
-        kw["pg_port"] = _env_port(env, "LEDGER_PG_PORT", DEFAULT_PG_PORT)
+        if get("LEDGER_STATE_DIR"):
+            kw["state_dir"] = Path(get("LEDGER_STATE_DIR")).expanduser()
+        kw["kafka_port"] = _env_port(environ, "LEDGER_KAFKA_PORT", DEFAULT_KAFKA_PORT)
+        kw["controller_port"] = _env_port(environ, "LEDGER_KAFKA_CONTROLLER_PORT", DEFAULT_CONTROLLER_PORT)
+        kw["pg_port"] = _env_port(environ, "LEDGER_PG_PORT", DEFAULT_PG_PORT)
         for key, name in (("LEDGER_STACK_TIMEOUT", "timeout"), ("LEDGER_FETCH_TIMEOUT", "fetch_timeout")):
-            if env.get(key):
+            if get(key):
                 try:
-                    kw[name] = float(env[key])
+                    kw[name] = float(get(key))
                 except ValueError:
-                    raise StackError(f"{key}={env[key]!r} is not a number of seconds",
+                    raise StackError(f"{key}={get(key)!r} is not a number of seconds",
                                      f"set e.g. {key}=120") from None
-        if env.get("LEDGER_KAFKA_HEAP"):
-            kw["kafka_heap"] = env["LEDGER_KAFKA_HEAP"]
-        if env.get("LEDGER_KAFKA_LIB_DIR"):
-            kw["kafka_lib"] = Path(env["LEDGER_KAFKA_LIB_DIR"])
-        if env.get("LEDGER_JAVA"):
-            kw["java"] = env["LEDGER_JAVA"]
-        if env.get("LEDGER_MVN"):
-            kw["mvn"] = env["LEDGER_MVN"]
-        if env.get("LEDGER_PG_BINDIR"):
-            kw["pg_bindir"] = Path(env["LEDGER_PG_BINDIR"])
+        for key, name, kind in (("LEDGER_KAFKA_HEAP", "kafka_heap", str), ("LEDGER_KAFKA_LIB_DIR", "kafka_lib", Path),
+                                ("LEDGER_JAVA", "java", str), ("LEDGER_MVN", "mvn", str),
+                                ("LEDGER_PG_BINDIR", "pg_bindir", Path)):
+            if get(key):
+                kw[name] = kind(get(key))
         kw.update(overrides)
         return cls(**kw)
 
@@ -524,8 +524,8 @@ def find_java(cfg: StackConfig) -> str:
     hint = "run `bash infra/dev.sh setup` (or `apt-get install -y openjdk-17-jre-headless`)"
     if cfg.java:
         java = cfg.java
-    elif os.environ.get("JAVA_HOME") and (Path(os.environ["JAVA_HOME"]) / "bin/java").exists():
-        java = str(Path(os.environ["JAVA_HOME"]) / "bin/java")
+    elif setting_text("JAVA_HOME") and (Path(setting_text("JAVA_HOME")) / "bin/java").exists():
+        java = str(Path(setting_text("JAVA_HOME")) / "bin/java")
     else:
         java = shutil.which("java") or ""
     if not java or not os.access(java, os.X_OK):

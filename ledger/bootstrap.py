@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from infra.event_store import PersonBatches, application_env
 from ledger.application import Ledger
-from ledger.config import Settings, load_settings, prefer_read_write
+from infra.settings import Settings, load_settings, prefer_read_write
 from ledger.log import configure_logging
 from ledger.policy import PolicyBook
 

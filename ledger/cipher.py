@@ -3,7 +3,7 @@
 ``LedgerCipher`` is the eventsourcing library's ``AESCipher`` (AES-GCM, the same stored
 format: nonce | tag | ciphertext) reading the deployment's key ring (:class:`events.pii.KeyRing`):
 it encrypts with the current key (``CIPHER_KEY``) and decrypts with the current key, then
-each of ``LEDGER_CIPHER_KEYS_OLD`` in turn. ``ledger.config`` names it as the store's
+each of ``LEDGER_CIPHER_KEYS_OLD`` in turn. ``infra.settings`` names it as the store's
 ``CIPHER_TOPIC`` whenever the events live on SQLite or PostgreSQL.
 
 ``LEDGER_CIPHER_READ_PLAIN=1`` is the bridge for a store written before encryption was the

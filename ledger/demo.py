@@ -17,7 +17,6 @@ why, and the reconciliation against the discrepancies the generator put in.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import time
@@ -27,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from ledger.config import load_settings, state_dir
+from infra.settings import (environment, load_settings, postgres_from_env, process_environment, setting, setting_text,
+                            state_dir)
 from ledger.domain.identity import mask_id_number
 
 
@@ -50,8 +50,8 @@ class DemoResult:
 
 def _fresh_env(people: int, seed: int) -> dict[str, str]:
     """Settings for one demo run: its own SQLite files, or its own schema and topic prefix."""
-    env = dict(os.environ)
-    if env.get("LEDGER_PERSISTENCE") == "postgres":
+    env = environment()
+    if setting("LEDGER_PERSISTENCE", env) == "postgres":
         env["POSTGRES_SCHEMA"] = f"demo_{uuid.uuid4().hex[:10]}"
     else:
         root = state_dir() / "demo"
@@ -61,13 +61,12 @@ def _fresh_env(people: int, seed: int) -> dict[str, str]:
         env["LEDGER_SQLITE_PATH"] = str(root / "ledger.sqlite")
         env["LEDGER_VIEWS_PATH"] = str(root / "views.sqlite")
         env.setdefault("LEDGER_ID_KEY", f"demo-key-{seed}")
-    if env.get("KAFKA_BOOTSTRAP_SERVERS"):
+    if setting_text("KAFKA_BOOTSTRAP_SERVERS", env):
         env["LEDGER_TOPIC_PREFIX"] = f"demo{uuid.uuid4().hex[:8]}."
     return env
 
 
 def _create_schema(env: dict[str, str]) -> None:
-    from ledger.config import postgres_from_env
     from projections.pg import connect_in_schema
 
     connect_in_schema(postgres_from_env(env), env["POSTGRES_SCHEMA"]).close()
@@ -263,52 +262,48 @@ def run_pipeline(people: int, seed: int, *, env: dict[str, str] | None = None, q
     # The report is the output; per-record log lines (rejections included) are summarised in the checks.
     configure_logging(level="ERROR", force=True)
     env = env if env is not None else _fresh_env(people, seed)
-    if env.get("LEDGER_PERSISTENCE") == "postgres":
+    if setting("LEDGER_PERSISTENCE", env) == "postgres":
         _create_schema(env)
-    settings = load_settings(env)
-    saved = {k: os.environ.get(k) for k in ("LEDGER_VIEWS_PATH", "LEDGER_STATE_DIR")}
-    os.environ.update({k: env[k] for k in saved if k in env})  # the view store reads them from the environment
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    county = generate_county(seed, people)
-    timings["generate"] = time.perf_counter() - t0
-    system = bootstrap(settings)
-    result = DemoResult(people=people, seed=seed, store=settings.persistence,
-                        transport="kafka" if settings.kafka_bootstrap_servers else "in-process")
-    try:
+    settings = load_settings(env)  # the run's own files: views, reconciliation and digests included
+    # The deployment key ring of events.pii (topic fields, dead letters, reconciliation's raw records) is
+    # process-wide and follows LEDGER_STATE_DIR's generated key: the run's own, for the run's duration.
+    with process_environment(env, ("LEDGER_STATE_DIR",)):
+        timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        pipeline = _Pipeline(system)
-        bar = ProgressBar(len(county.actions) + len(county.malformed_rows), label="feeds → ledger",
-                          unit="records", enabled=not quiet)
-        pipeline.run(county, bar)
-        bar.close() if hasattr(bar, "close") else None
-        timings["feeds_to_ledger"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        published = pipeline.publisher.publish_pending()
-        timings["publish"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        projection_runner(system).run_once(progress=not quiet, label="events → views")
-        timings["project"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        sent = pipeline.produce_statements(county.statements)
-        timings["statements"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        recon = _reconcile(system, sent)
-        timings["reconcile"] = time.perf_counter() - t0
-        queries = view_queries(system)
-        result.report = _report(system, county, queries, published)
-        result.report["reconciliation"] = _reconciliation_report(recon.store, county, sent)
-        result.checks = truth_checks(system, county, queries, pipeline)
-        result.checks["reconciliation"] = _reconciliation_check(result.report["reconciliation"], county)
-    finally:
-        system.close()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    result.seconds = {k: round(v, 2) for k, v in timings.items()}
-    return result
+        county = generate_county(seed, people)
+        timings["generate"] = time.perf_counter() - t0
+        system = bootstrap(settings)
+        result = DemoResult(people=people, seed=seed, store=settings.persistence,
+                            transport="kafka" if settings.kafka_bootstrap_servers else "in-process")
+        try:
+            t0 = time.perf_counter()
+            pipeline = _Pipeline(system)
+            bar = ProgressBar(len(county.actions) + len(county.malformed_rows), label="feeds → ledger",
+                              unit="records", enabled=not quiet)
+            pipeline.run(county, bar)
+            bar.close() if hasattr(bar, "close") else None
+            timings["feeds_to_ledger"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            published = pipeline.publisher.publish_pending()
+            timings["publish"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            projection_runner(system).run_once(progress=not quiet, label="events → views")
+            timings["project"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            sent = pipeline.produce_statements(county.statements)
+            timings["statements"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            recon = _reconcile(system, sent)
+            timings["reconcile"] = time.perf_counter() - t0
+            queries = view_queries(system)
+            result.report = _report(system, county, queries, published)
+            result.report["reconciliation"] = _reconciliation_report(recon.store, county, sent)
+            result.checks = truth_checks(system, county, queries, pipeline)
+            result.checks["reconciliation"] = _reconciliation_check(result.report["reconciliation"], county)
+        finally:
+            system.close()
+        result.seconds = {k: round(v, 2) for k, v in timings.items()}
+        return result
 
 
 def _reconcile(system: Any, records: int) -> Any:

@@ -142,7 +142,7 @@ def _row(r: Any) -> tuple[Any, int, bytes]:
 
 def rekey(system: Any, *, plain: bool = False, dry_run: bool = False) -> list[RekeyReport]:
     """Re-encrypt the ledger's events and snapshots with the current key (see the module docstring)."""
-    ring = system.settings.key_ring()
+    ring = KeyRing.for_settings(system.settings)
     ledger = system.ledger
     recorders = [ledger.recorder] + ([ledger.snapshots.recorder] if ledger.snapshots is not None else [])
     postgres = system.settings.persistence == "postgres"

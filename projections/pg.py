@@ -16,7 +16,7 @@ def connect_in_schema(settings: Mapping[str, str], schema: str) -> Any:
     import psycopg
     from psycopg import sql
 
-    from ledger.config import prefer_read_write
+    from infra.settings import prefer_read_write
 
     s = settings
     prefer_read_write(dict(s))  # several hosts (primary + standby): the writable one

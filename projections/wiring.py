@@ -19,10 +19,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 from typing import Any
 
-from ledger.config import Settings, state_dir
+from infra.settings import Settings, views_path
 from ledger.domain.errors import DomainError
 
 from projections.projector import PolicyCache, ProjectionRunner, RunResult, ShardRunner
@@ -36,18 +35,13 @@ PROJECTION_GROUP = "ledger-projections"
 SOURCES = ("log", "kafka")
 
 
-def views_path(env: dict[str, str] | None = None) -> Path:
-    env = dict(os.environ if env is None else env)
-    return Path(env.get("LEDGER_VIEWS_PATH") or state_dir() / "views.sqlite")
-
-
-def open_view_store(settings: Settings, *, env: dict[str, str] | None = None) -> ViewStore:
+def open_view_store(settings: Settings) -> ViewStore:
     """The view store for these settings (tables created if missing); the caller closes it."""
     if settings.persistence == "postgres":
         return PostgresViewStore(settings.postgres)
     if settings.persistence == "memory":
         return SQLiteViewStore(":memory:")
-    return SQLiteViewStore(views_path(env))
+    return SQLiteViewStore(settings.views_file())
 
 
 def event_source(system: Any, kind: str = "log", *, group_id: str = PROJECTION_GROUP) -> Source:

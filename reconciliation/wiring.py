@@ -14,13 +14,10 @@
 """
 from __future__ import annotations
 
-import os
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-from ledger.config import Settings, state_dir
-from ledger.domain.errors import DomainError
+from infra.settings import Settings, recon_path, setting
 
 from reconciliation.results import RESULTS_TOPIC, ResultsPublisher
 from reconciliation.runner import LedgerSideRunner
@@ -37,18 +34,13 @@ INCOMPLETE_ENV = "LEDGER_RECON_INCOMPLETE_AFTER_HOURS"
 KAFKA_FETCH = {"fetch_max_bytes": 50 * 1024 * 1024, "max_partition_fetch_bytes": 10 * 1024 * 1024}
 
 
-def recon_path(env: dict[str, str] | None = None) -> Path:
-    env = dict(os.environ if env is None else env)
-    return Path(env.get("LEDGER_RECON_PATH") or state_dir() / "reconciliation.sqlite")
-
-
-def reconciliation_store(settings: Settings, *, env: dict[str, str] | None = None) -> ReconciliationStore:
+def reconciliation_store(settings: Settings) -> ReconciliationStore:
     """The store for these settings (tables created if missing); the caller closes it."""
     if settings.persistence == "postgres":
         return PostgresReconciliationStore(settings.postgres)
     if settings.persistence == "memory":
         return SQLiteReconciliationStore(":memory:")
-    return SQLiteReconciliationStore(recon_path(env))
+    return SQLiteReconciliationStore(settings.recon_file())
 
 
 def store_of(system: Any) -> ReconciliationStore:
@@ -62,17 +54,9 @@ def store_of(system: Any) -> ReconciliationStore:
 
 
 def incomplete_after(env: dict[str, str] | None = None) -> timedelta:
-    env = dict(os.environ if env is None else env)
-    text = env.get(INCOMPLETE_ENV)
-    if not text:
-        return DEFAULT_INCOMPLETE_AFTER
-    try:
-        hours = float(text)
-    except ValueError:
-        hours = -1
-    if hours <= 0:
-        raise DomainError("SETTING_INVALID", f"{INCOMPLETE_ENV}={text!r}: give a number of hours above zero")
-    return timedelta(hours=hours)
+    """``LEDGER_RECON_INCOMPLETE_AFTER_HOURS`` (``SETTING_INVALID`` unless above zero), else the default."""
+    hours = setting(INCOMPLETE_ENV, env)
+    return DEFAULT_INCOMPLETE_AFTER if hours is None else timedelta(hours=hours)
 
 
 def reconciler(system: Any, *, store: ReconciliationStore | None = None, clock: Any = None,

@@ -181,7 +181,7 @@ def fresh_pg_ledger(services: dict[str, str]) -> Iterator[object]:
     from psycopg import sql
 
     from ledger.bootstrap import bootstrap
-    from ledger.config import Settings
+    from infra.settings import Settings
 
     schema = f"t_ledger_{uuid.uuid4().hex[:8]}"
     kwargs = {**_pg_connect_kwargs(services), "autocommit": True}

@@ -602,9 +602,7 @@ def digest_channel(system: Any) -> DigestChannel:
         return channel
     if system.settings.persistence == "memory":
         return InProcessDigestChannel(system.inprocess_broker(), topic)
-    from ledger.config import state_dir
-
-    return FileDigestChannel(os.environ.get("LEDGER_DIGESTS_PATH") or state_dir() / "audit-digests.jsonl", topic)
+    return FileDigestChannel(system.settings.digests_file(), topic)
 
 
 # --------------------------------------------------------------------------- sealing

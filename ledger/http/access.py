@@ -17,10 +17,10 @@ Dead letters are scoped like persons: a clerk sees those of their regions, an au
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from infra.settings import setting_text
 from ledger.domain.errors import DomainError
 from ledger.domain.person import Person
 from ledger.http.auth import TOKENS_FILE_ENV, Forbidden, Principal, Role, TokenFileError, TokenStore, Unauthenticated
@@ -121,8 +121,7 @@ def cli_principal(env: Mapping[str, str] | None = None, *,
     Raises :class:`Unauthenticated` (``TOKEN_MISSING``, ``TOKEN_UNKNOWN``, ``TOKEN_EXPIRED``) or a
     :class:`DomainError` ``TOKENS_FILE_INVALID`` naming what to fix.
     """
-    env = os.environ if env is None else env
-    token = (env.get(TOKEN_ENV) or "").strip()
+    token = setting_text(TOKEN_ENV, env).strip()
     if not token:
         raise Unauthenticated(
             "TOKEN_MISSING", f"{purpose}: set {TOKEN_ENV} to your token (a clerk or auditor "

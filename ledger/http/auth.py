@@ -61,6 +61,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
+from infra.settings import setting_text
 from ledger.domain.errors import DomainError
 from ledger.domain.places import parse_grid_code, validate_region_code
 
@@ -427,8 +428,7 @@ class TokenStore:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TokenStore:
-        env = os.environ if env is None else env
-        path = env.get(TOKENS_FILE_ENV)
+        path = setting_text(TOKENS_FILE_ENV, env)
         if not path:
             raise TokenFileError(f"{TOKENS_FILE_ENV} is not set: name the tokens file (create one with `ledger token add`)")
         return cls.from_file(path)

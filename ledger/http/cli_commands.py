@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import uuid
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
+
+from infra.settings import setting_text
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -213,7 +214,7 @@ def cmd_token_add(args: argparse.Namespace) -> int:
     from ledger.domain.errors import DomainError
     from ledger.http.auth import TOKENS_FILE_ENV, TokenFileError, add_token
 
-    path = args.file or os.environ.get(TOKENS_FILE_ENV)
+    path = args.file or setting_text(TOKENS_FILE_ENV)
     if not path:
         print(f"error: give --file or set {TOKENS_FILE_ENV}", file=sys.stderr)
         return 2
@@ -231,7 +232,7 @@ def cmd_token_add(args: argparse.Namespace) -> int:
 def _tokens_path(args: argparse.Namespace) -> str | None:
     from ledger.http.auth import TOKENS_FILE_ENV
 
-    path = args.file or os.environ.get(TOKENS_FILE_ENV)
+    path = args.file or setting_text(TOKENS_FILE_ENV)
     if not path:
         print(f"error: give --file or set {TOKENS_FILE_ENV}", file=sys.stderr)
     return path

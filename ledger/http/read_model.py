@@ -22,12 +22,12 @@ PostgreSQL), masked or not as the caller's role allows.
 """
 from __future__ import annotations
 
-import os
 import threading
 from datetime import date
 from typing import Any, Protocol
 from uuid import UUID
 
+from infra.settings import setting
 from ledger.log import get_logger
 
 log = get_logger("ledger.http.reads")
@@ -64,7 +64,7 @@ class ViewReads:
         from projections.wiring import projection_runner, view_queries, views
 
         if catch_up is None:
-            catch_up = os.environ.get(CATCH_UP_ENV, "1") != "0"
+            catch_up = setting(CATCH_UP_ENV)
         self.ledger = system.ledger
         self.store = store if store is not None else views(system)
         self.queries = view_queries(system, self.store)

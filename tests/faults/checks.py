@@ -82,7 +82,7 @@ def person_figures(person: Any) -> dict[str, Any]:
 
 def run_checks(run: Any) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     from ledger.bootstrap import bootstrap
-    from ledger.config import Settings
+    from infra.settings import Settings
     from ledger.demo import truth_checks
 
     from tests.faults.suite import EVENTS_TOPIC, ID_KEY, KAFKA_VIEWS_SCHEMA, LEDGER_SCHEMA

@@ -273,7 +273,7 @@ class FaultRun:
 
     def build(self) -> None:
         from ledger.bootstrap import bootstrap
-        from ledger.config import Settings
+        from infra.settings import Settings
         from ledger.simulation import generate_county
 
         self.county = generate_county(self.seed, self.size.people)

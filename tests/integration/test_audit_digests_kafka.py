@@ -14,7 +14,7 @@ from kafka import KafkaConsumer, TopicPartition
 from ledger.audit import DIGEST_TOPIC, digest_channel, seal, verify_digests
 from ledger.bootstrap import bootstrap
 from ledger.cli import main
-from ledger.config import Settings, postgres_from_env
+from infra.settings import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
 from ledger.domain.person import business_date
 from ledger.log import mask_id_number

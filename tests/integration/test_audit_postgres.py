@@ -15,7 +15,7 @@ import pytest
 from ledger.audit import seal, verify_all, verify_person
 from ledger.audit.rows import event_rows
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings, postgres_from_env
+from infra.settings import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
 from ledger.domain.person import business_date
 from ledger.log import mask_id_number

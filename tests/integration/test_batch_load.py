@@ -20,7 +20,7 @@ from psycopg import sql
 from infra.event_store.batch_load import load_aggregates
 from ledger.application import Outcome, _project_hashing_last
 from ledger.bootstrap import System, bootstrap
-from ledger.config import Settings
+from infra.settings import Settings
 from ledger.domain.chain import event_digest
 from ledger.domain.errors import DomainError
 from ledger.domain.identity import make_resident_id

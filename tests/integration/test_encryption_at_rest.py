@@ -22,7 +22,7 @@ from events.codec import encode
 from events.inbound import TAX_PAYMENT, tax_record_to_avro
 from ledger.application import Ledger
 from ledger.bootstrap import bootstrap, feed_consumer
-from ledger.config import Settings, load_settings
+from infra.settings import Settings, load_settings
 from ledger.domain.identity import make_resident_id
 from ledger.http.app import create_app
 from ledger.http.auth import TokenStore

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from consumers.dead_letters import dead_letters
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings, postgres_from_env
+from infra.settings import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
 from ledger.http.app import create_app
 from ledger.http.auth import Principal, Role, TokenStore, add_token, revoke_tokens

@@ -37,7 +37,7 @@ MIB = 1024 * 1024
 SERVER = """
 import socket, sys, uvicorn
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings
+from infra.settings import Settings
 from ledger.http.app import create_app
 from ledger.http.auth import TokenStore
 from tests.unit.http_support import TOKENS, policies

@@ -21,7 +21,7 @@ from psycopg import sql
 
 from consumers.status import quarantined_persons
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings, postgres_from_env
+from infra.settings import Settings, postgres_from_env
 from ledger.http.app import create_app
 from ledger.http.auth import TokenStore
 from projections import projector as projector_module

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings, postgres_from_env
+from infra.settings import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
 from ledger.http.app import create_app
 from ledger.http.auth import TokenStore

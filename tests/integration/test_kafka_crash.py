@@ -34,7 +34,7 @@ from events.codec import encode
 from events.inbound import TAX_PAYMENT, tax_record_to_avro
 from infra.topics import declared_partitions
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings, postgres_from_env
+from infra.settings import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
 from ledger.records import TaxPaymentRecord
 from tests.published import duplicates, publication_problems, read_topic

@@ -30,7 +30,7 @@ from events.inbound import (
 )
 from events.ledger_events import decode_event
 from ledger.bootstrap import bootstrap, feed_consumer, ledger_publisher
-from ledger.config import Settings, postgres_from_env
+from infra.settings import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
 from ledger.records import Provenance, ResidentRecord, StatusRecord, TaxPaymentRecord
 

@@ -13,7 +13,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from events.ledger_events import decode_event
 from ledger.bootstrap import bootstrap, ledger_publisher
-from ledger.config import Settings, postgres_from_env
+from infra.settings import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
 from ledger.records import Provenance, TaxPaymentRecord
 

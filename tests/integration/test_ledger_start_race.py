@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings
+from infra.settings import Settings
 
 STARTS = 8
 ROUNDS = 3

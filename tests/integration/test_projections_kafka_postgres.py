@@ -24,7 +24,7 @@ from psycopg import sql
 
 from events.ledger_events import encode_event
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings
+from infra.settings import Settings
 from ledger.simulation.county import generate_county
 from projections.arrears import ArrearsProjection
 from projections.coverage_gaps import gap_list

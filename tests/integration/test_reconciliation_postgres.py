@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from ledger.config import postgres_from_env
+from infra.settings import postgres_from_env
 from reconciliation.service import Reconciler
 from reconciliation.store import PostgresReconciliationStore
 from tests.unit.test_reconciliation_service import *  # noqa: F401,F403  (the tests themselves)

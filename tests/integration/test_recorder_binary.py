@@ -19,7 +19,7 @@ from psycopg import sql
 from ledger.audit.digest import PostgresDigestStore, digest_store
 from ledger.audit.rows import PostgresEventRows, event_rows
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings, postgres_from_env
+from infra.settings import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
 from infra.event_store.recorders import BinaryPostgresProcessRecorder, process_recorder
 from ledger.records import Provenance, TaxPaymentRecord

@@ -8,7 +8,7 @@ import pytest
 
 from events.pii import new_key
 from ledger.bootstrap import bootstrap
-from ledger.config import load_settings
+from infra.settings import load_settings
 from ledger.domain.identity import make_resident_id
 from ledger.records import Provenance
 from ledger.rekey import rekey

@@ -17,7 +17,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings
+from infra.settings import Settings
 from ledger.http.app import create_app
 from ledger.http.auth import TokenStore
 from tests.unit.http_support import AUDITOR, CLERK, TAX, TOKENS, enrollment, number, policies, tax_payment

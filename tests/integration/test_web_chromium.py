@@ -91,7 +91,7 @@ def site() -> Iterator[dict[str, Any]]:
     import uvicorn
 
     from ledger.bootstrap import bootstrap
-    from ledger.config import Settings
+    from infra.settings import Settings
     from ledger.http.app import create_app
     from ledger.http.auth import TokenStore
     from ledger.http.read_model import ViewReads

@@ -9,7 +9,7 @@ from datetime import date, datetime, timezone
 import pytest
 
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings
+from infra.settings import Settings
 from ledger.domain.identity import make_resident_id
 from ledger.records import Provenance, ResidentRecord, StatusRecord, TaxPaymentRecord
 from projections.arrears import ArrearsProjection

@@ -11,7 +11,8 @@ from datetime import date, datetime, timezone
 import pytest
 
 from ledger.bootstrap import bootstrap
-from ledger.config import load_settings
+from events.pii import KeyRing
+from infra.settings import load_settings
 from ledger.cli import main
 from ledger.domain.identity import make_resident_id
 from ledger.log import mask_id_number
@@ -101,7 +102,7 @@ def test_verify_exits_0_when_clean_and_1_with_person_and_version_when_tampered(e
     assert code == 0 and json.loads(out)["clean"] is True
 
     # An insider holding the deployment's key (the store is encrypted at rest by default) rewrites an event.
-    ring = load_settings().key_ring()
+    ring = KeyRing.for_settings(load_settings())
     with sqlite3.connect(tmp_path / "ledger.sqlite") as conn:
         state = ring.decrypt_store(conn.execute(
             "SELECT state FROM stored_events WHERE originator_id = ? AND originator_version = 3",

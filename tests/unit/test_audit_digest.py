@@ -8,7 +8,7 @@ import pytest
 from tests.legacy_events import record_legacy_transfers
 from ledger.audit.digest import FORMAT, Segment, fast_event_digest
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings
+from infra.settings import Settings
 from ledger.domain.chain import event_digest
 from ledger.domain.feed_rejection import FeedRejection
 from ledger.domain.identity import make_resident_id

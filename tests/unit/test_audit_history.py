@@ -13,7 +13,7 @@ import pytest
 from ledger.audit import history_report, render_html, replay_as_of
 from ledger.audit.history import known_at, parse_instant, person_history, state
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings
+from infra.settings import Settings
 from ledger.domain.errors import DomainError, NotFound
 from ledger.domain.identity import make_resident_id
 from ledger.records import Provenance, StatusRecord, TaxPaymentRecord

@@ -17,7 +17,7 @@ import pytest
 from ledger.audit import digest_channel, seal, verify_all, verify_digests, verify_person
 from ledger.audit.verify import cross_check
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings
+from infra.settings import Settings
 from ledger.domain.identity import make_resident_id
 from ledger.domain.person import business_date
 from ledger.log import mask_id_number

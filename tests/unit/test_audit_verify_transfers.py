@@ -12,7 +12,7 @@ import pytest
 
 from ledger.audit import verify_all, verify_person
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings
+from infra.settings import Settings
 from ledger.domain.identity import make_resident_id
 from ledger.domain.person import Person
 from ledger.records import Provenance

@@ -22,7 +22,7 @@ import pytest
 from tests.legacy_events import record_legacy_transfers
 from ledger.audit.digest import fast_event_digest
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings
+from infra.settings import Settings
 from ledger.domain import chain
 from ledger.domain.chain import GENESIS_HASH, canonical, canonical_json, content_digest, event_digest
 from ledger.domain.feed_rejection import FeedRejection

@@ -13,7 +13,7 @@ import pytest
 
 from ledger.bootstrap import bootstrap
 from ledger.cli import main
-from ledger.config import load_settings
+from infra.settings import load_settings
 from ledger.domain.feed_rejection import FeedRejection
 from tests.unit.cli_support import embedded, refused, run, run_as
 from tests.unit.projection_support import HANBIN, HANYIN, enroll, number, pay_year

@@ -12,7 +12,7 @@ import pytest
 
 from ledger.bootstrap import bootstrap
 from ledger.cli import build_parser
-from ledger.config import load_settings
+from infra.settings import load_settings
 from ledger.http.commands import COMMANDS
 from tests.unit.cli_support import embedded, refused, run, run_as
 from tests.unit.projection_support import HANBIN, HANYIN, number, pay_year

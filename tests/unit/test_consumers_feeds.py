@@ -24,7 +24,7 @@ from events.inbound import (
     tax_record_to_avro,
 )
 from ledger.bootstrap import bootstrap, feed_consumer
-from ledger.config import Settings
+from infra.settings import Settings
 from ledger.domain.feed_rejection import FeedRejection
 from ledger.domain.identity import make_resident_id
 from ledger.records import ResidentRecord, StatusRecord, TaxPaymentRecord

@@ -11,7 +11,7 @@ from consumers.inprocess import InProcessBroker
 from consumers.publisher import LedgerPublisher
 from events.ledger_events import decode_event
 from ledger.bootstrap import bootstrap, ledger_publisher
-from ledger.config import Settings
+from infra.settings import SettingError, Settings
 from ledger.domain.identity import make_resident_id
 from ledger.records import Provenance, TaxPaymentRecord
 
@@ -167,8 +167,9 @@ def test_the_fault_pause_hook_is_inert_unless_set_and_refuses_unknown_points(sys
     publisher = ledger_publisher(system)
     assert publisher._pause_at is None
     monkeypatch.setenv("LEDGER_FAULT_PUBLISHER_PAUSE", "sometime")
-    with pytest.raises(ValueError, match="before_kafka_commit"):
+    with pytest.raises(SettingError, match="before_kafka_commit") as refused:
         ledger_publisher(system)
+    assert refused.value.code == "SETTING_INVALID" and refused.value.variable == "LEDGER_FAULT_PUBLISHER_PAUSE"
 
 
 def test_a_plain_record_sink_is_refused(system):

@@ -35,7 +35,7 @@ from events.inbound import (
 )
 from events.make_fixtures import SAMPLES
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings
+from infra.settings import Settings
 from ledger.domain.errors import DomainError
 from ledger.domain.identity import make_resident_id
 from ledger.http.import_batch import COLUMNS, import_file

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings
+from infra.settings import Settings
 from ledger.http.app import create_app
 from ledger.http.auth import TokenStore
 from tests.unit.http_support import AUDITOR, CLERK, GRID_A, HANBIN, TAX, TOKENS, enrollment, number, policies, tax_payment

@@ -305,7 +305,7 @@ def test_a_voucher_conflict_on_the_command_line_is_listed_too(tmp_path, monkeypa
     assert run(capsys, "clerk", "enroll", "--id-number", n, "--name", "王芳", "--scheme", "RESIDENT",
                "--region-code", HANBIN, "--grid-code", GRID_A, "--effective-date", "2024-09-10")[0] == 0
     from ledger.bootstrap import bootstrap
-    from ledger.config import load_settings
+    from infra.settings import load_settings
     from tests.unit.http_support import tax_payment
 
     system = bootstrap(load_settings())
@@ -390,7 +390,7 @@ def test_dead_letters_are_listed_and_resubmitted_only_in_the_callers_regions(sys
 
 def test_dlq_list_on_the_command_line_is_scoped(tmp_path, monkeypatch, capsys, hostile):
     from ledger.bootstrap import bootstrap
-    from ledger.config import load_settings
+    from infra.settings import load_settings
     from tests.unit.cli_support import embedded, refused, run, run_as
 
     embedded(monkeypatch, tmp_path, "hostile-dlq")
@@ -416,7 +416,7 @@ def test_dlq_list_on_the_command_line_is_scoped(tmp_path, monkeypatch, capsys, h
 # ------------------------------------------------------------------ every writer is someone (item 11)
 def _person_events(n: str) -> int:
     from ledger.bootstrap import bootstrap
-    from ledger.config import load_settings
+    from infra.settings import load_settings
 
     system = bootstrap(load_settings())
     try:

@@ -23,7 +23,7 @@ from consumers.inprocess import InProcessBroker
 from events.codec import SCHEMA_ROOT, DecodeError, SchemaRegistry, decode, default_registry, encode
 from events.inbound import TAX_PAYMENT, tax_record_to_avro
 from ledger.bootstrap import bootstrap, feed_consumer
-from ledger.config import Settings
+from infra.settings import Settings
 from ledger.domain.errors import DomainError
 from ledger.domain.identity import make_resident_id
 from ledger.domain.person import Person
@@ -212,7 +212,7 @@ def home(tmp_path, monkeypatch):
 
 
 def _cli_events() -> int:
-    from ledger.config import load_settings
+    from infra.settings import load_settings
 
     s = bootstrap(load_settings())
     try:

@@ -21,7 +21,7 @@ import pytest
 
 import ledger.bootstrap as bootstrap_module
 from events.pii import CipherKeyError, KeyRing, new_key
-from ledger.config import load_settings
+from infra.settings import load_settings
 from tests.pii_scan import Findings, Needles, scan_rows, scan_topics, scan_value, sqlite_tables
 
 SEED = 41
@@ -76,7 +76,7 @@ def test_no_id_number_and_no_name_in_any_sqlite_row_or_file(demo, hostile):
     assert raw.hits == []
 
     # The scanner finds them where they are: a Registered event decrypted with the deployment key.
-    ring = load_settings({**os.environ, "LEDGER_STATE_DIR": str(root)}).key_ring()  # the demo's own key
+    ring = KeyRing.for_settings(load_settings({**os.environ, "LEDGER_STATE_DIR": str(root)}))  # the demo's own key
 
     with sqlite3.connect(root / "ledger.sqlite") as conn:
         state = conn.execute("SELECT state FROM stored_events WHERE topic LIKE '%Registered' LIMIT 1").fetchone()[0]
@@ -101,7 +101,7 @@ def test_no_id_number_and_no_name_on_the_ledgers_topics_and_dead_letters(demo, h
     # The documented downstream path: the deployment's key gives the clear values back.
     from events.ledger_events import decode_event
 
-    ring = load_settings({**os.environ, "LEDGER_STATE_DIR": str(_root)}).key_ring()
+    ring = KeyRing.for_settings(load_settings({**os.environ, "LEDGER_STATE_DIR": str(_root)}))
     registered = [e for e in (decode_event(m.value) for m in broker.topic("ledger.events.v1").partitions[0])
                   if e["event_type"] == "Registered"]
     assert registered and all("*" in e["id_number"] for e in registered)
@@ -196,7 +196,7 @@ def test_state_dir_key_is_the_one_the_publisher_uses(embedded_env):
 
     assert Path(embedded_env / "cipher_key").exists() is False
     settings = load_settings()
-    assert deployment_keys().current == settings.key_ring().current
+    assert deployment_keys().current == KeyRing.for_settings(settings).current
 
 
 def _is_json(data: bytes) -> bool:
@@ -306,7 +306,7 @@ def test_rekey_moves_every_row_to_the_current_key_and_encrypts_a_store_written_i
 def test_processes_starting_together_share_one_generated_key(embedded_env):
     import multiprocessing
 
-    from ledger.config import cipher_keys
+    from infra.settings import cipher_keys
 
     with multiprocessing.get_context("fork").Pool(4) as pool:
         keys = pool.map(_key_in_child, [str(embedded_env)] * 8)
@@ -315,14 +315,14 @@ def test_processes_starting_together_share_one_generated_key(embedded_env):
 
 
 def _key_in_child(directory: str) -> str:
-    from ledger.config import cipher_keys
+    from infra.settings import cipher_keys
 
     return cipher_keys({"LEDGER_STATE_DIR": directory})[0]
 
 
 def test_settings_built_by_hand_encrypt_with_the_deployment_key_too(embedded_env):
     """A process whose Settings were built by hand (tests, tools) writes what load_settings() processes read."""
-    from ledger.config import Settings
+    from infra.settings import Settings
 
     by_hand = Settings(persistence="sqlite", sqlite_path=str(embedded_env / "x.sqlite"), id_key=b"k")
     env = by_hand.event_store_env()

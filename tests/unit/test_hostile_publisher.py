@@ -12,7 +12,7 @@ import pytest
 from consumers.publisher import HELD_BEHIND, PublisherState
 from events.ledger_events import decode_event, encode_event
 from ledger.bootstrap import bootstrap, ledger_publisher
-from ledger.config import Settings
+from infra.settings import Settings
 from ledger.domain.errors import DomainError
 from tests.unit.test_consumers_publisher import pay
 

@@ -10,7 +10,7 @@ import pytest
 from infra import cluster, stack
 from infra.stack import StackConfig, StackError
 from infra.topics import ClusterReplication, TopicConfigError, load_cluster_replication, load_topics, parse_topics
-from ledger.config import is_multi_host, postgres_from_env, prefer_read_write
+from infra.settings import is_multi_host, postgres_from_env, prefer_read_write
 
 
 def _cfg(tmp_path):

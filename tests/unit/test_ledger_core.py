@@ -10,7 +10,7 @@ from datetime import date, datetime, timezone
 import pytest
 
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings
+from infra.settings import Settings
 from ledger.domain.chain import GENESIS_HASH, event_digest
 from ledger.domain.errors import Conflict, DomainError, NotFound
 from ledger.domain.identity import make_resident_id

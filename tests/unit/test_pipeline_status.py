@@ -11,7 +11,7 @@ from consumers.runner import position_name
 from consumers.status import pipeline_status
 from ledger.bootstrap import bootstrap, ledger_publisher
 from ledger.cli import main
-from ledger.config import Settings
+from infra.settings import Settings
 from ledger.domain.feed_rejection import FeedRejection
 from projections.wiring import projection_runner
 from tests.unit.projection_support import enroll, number, pay_year

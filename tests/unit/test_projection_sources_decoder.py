@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings
+from infra.settings import Settings
 from ledger.simulation.county import generate_county
 from projections.sources import event_decoder
 

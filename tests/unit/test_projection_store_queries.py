@@ -14,7 +14,7 @@ import pytest
 
 from ledger.bootstrap import bootstrap
 from ledger.cli import main
-from ledger.config import load_settings
+from infra.settings import load_settings
 from ledger.domain.errors import DomainError
 from projections import arrears as pure_arrears
 from projections import coverage_gaps as pure_gaps

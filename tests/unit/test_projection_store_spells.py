@@ -7,7 +7,7 @@ import pytest
 
 import projections.gap_spells as spells_module
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings
+from infra.settings import Settings
 from ledger.simulation.county import generate_county
 from ledger.domain.gaps import person_gap
 from projections.entitlement import EntitlementProjection

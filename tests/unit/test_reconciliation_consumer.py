@@ -13,7 +13,7 @@ import consumers.statements as statements_module
 from consumers.runner import dead_letter_key
 from consumers.statements import StatementsHandler
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings
+from infra.settings import Settings
 from ledger.records import Provenance, TaxPaymentRecord
 from reconciliation.model import DiscrepancyClass as C
 from reconciliation.wiring import reconciler, statement_consumer

@@ -7,7 +7,7 @@ import pytest
 
 from events.ledger_events import decode_event, encode_event
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings
+from infra.settings import Settings
 from ledger.records import Provenance, TaxPaymentRecord
 from ledger.domain.history import ProjectionError
 from reconciliation.ledger_side import payment_rows

@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings
+from infra.settings import Settings
 from ledger.domain.errors import DomainError
 from ledger.domain.identity import make_resident_id, parse_identity
 from ledger.domain.places import parse_grid_code

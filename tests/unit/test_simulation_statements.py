@@ -101,7 +101,7 @@ def test_build_statements_is_a_pure_function_of_the_timeline(county):
 def test_reconciling_the_statements_finds_exactly_the_expected_discrepancies():
     """A small county replayed on an in-memory ledger, its statements reconciled embedded."""
     from ledger.bootstrap import bootstrap
-    from ledger.config import Settings
+    from infra.settings import Settings
     from reconciliation.intake import decode_value
     from reconciliation.service import Received
     from reconciliation.wiring import ledger_side_runner, reconciler

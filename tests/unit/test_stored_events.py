@@ -5,7 +5,7 @@ import copy
 
 import pytest
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings
+from infra.settings import Settings
 from ledger.simulation.county import generate_county
 from infra.event_store.stored_events import is_plain_json_mapper, row_decoder
 
