@@ -20,9 +20,9 @@ from infra.event_store.batches import PersonBatches
 
 #: ``PERSISTENCE_MODULE`` of the library's PostgreSQL factory, and of the ledger's own (its recorders).
 LIBRARY_POSTGRES = "eventsourcing.postgres"
-LEDGER_POSTGRES = "infra.event_store.recorders:Factory"
+HOUSE_POSTGRES_FACTORY = "infra.event_store.recorders:Factory"
 
-__all__ = ["LEDGER_POSTGRES", "PersonBatches", "application_env"]
+__all__ = ["HOUSE_POSTGRES_FACTORY", "PersonBatches", "application_env"]
 
 
 def application_env(env: Mapping[str, str]) -> dict[str, str]:
@@ -33,5 +33,5 @@ def application_env(env: Mapping[str, str]) -> dict[str, str]:
     """
     out = dict(env)
     if out.get("PERSISTENCE_MODULE") == LIBRARY_POSTGRES:
-        out["PERSISTENCE_MODULE"] = LEDGER_POSTGRES
+        out["PERSISTENCE_MODULE"] = HOUSE_POSTGRES_FACTORY
     return out

@@ -12,7 +12,7 @@ from datetime import date
 import pytest
 
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings
+from infra.settings import Settings
 from ledger.policy import PolicyBook
 from projections.arrears import arrears_list
 from projections.projector import ProjectionRunner

@@ -32,7 +32,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Tracking, Transcoder
 from psycopg import sql
 
-from infra.event_store import LEDGER_POSTGRES
+from infra.event_store import HOUSE_POSTGRES_FACTORY
 from infra.event_store.batch_load import load_aggregates
 from infra.event_store.stored_events import stored_event_decoder
 from ledger.application import DateAsISO, Ledger
@@ -64,7 +64,7 @@ def reader(ledger: Ledger, *, snapshots: bool) -> LibraryReader:
     """A plain library application on the ledger's store, with the library's own cipher and the ledger's key."""
     env = {k: v for k, v in ledger.env.items() if k.startswith(("POSTGRES_", "SQLITE_"))}
     # (the library's own factory, not the ledger's: infra.event_store.recorders:Factory on PostgreSQL)
-    library_module = {LEDGER_POSTGRES: "eventsourcing.postgres"}.get(ledger.env["PERSISTENCE_MODULE"],
+    library_module = {HOUSE_POSTGRES_FACTORY: "eventsourcing.postgres"}.get(ledger.env["PERSISTENCE_MODULE"],
                                                                     ledger.env["PERSISTENCE_MODULE"])
     env.update(PERSISTENCE_MODULE=library_module, CREATE_TABLE="n",
                CIPHER_TOPIC="eventsourcing.cipher:AESCipher", CIPHER_KEY=ledger.env["CIPHER_KEY"],

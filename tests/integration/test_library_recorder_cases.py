@@ -51,7 +51,7 @@ from eventsourcing.tests import persistence as library_cases
 from eventsourcing.utils import Environment, get_topic
 from psycopg import sql
 
-from infra.event_store import LEDGER_POSTGRES, application_env
+from infra.event_store import HOUSE_POSTGRES_FACTORY, application_env
 from infra.event_store.recorders import BinaryPostgresProcessRecorder, Factory, process_recorder, snapshot_recorder
 
 pytestmark = pytest.mark.integration
@@ -256,7 +256,7 @@ class TestLedgerFactoryAsInfrastructureFactory(library_cases.InfrastructureFacto
         self.addCleanup(_OnPostgres._admin, self, "DROP SCHEMA IF EXISTS {} CASCADE", schema)
         env = application_env({"PERSISTENCE_MODULE": "eventsourcing.postgres", **self.postgres,
                                "POSTGRES_SCHEMA": schema, "CREATE_TABLE": "y"})
-        self.assertEqual(env["PERSISTENCE_MODULE"], LEDGER_POSTGRES)
+        self.assertEqual(env["PERSISTENCE_MODULE"], HOUSE_POSTGRES_FACTORY)
         self.env = Environment("Ledger", env)
         super().setUp()  # the factory, by the library's InfrastructureFactory.construct(env)
 

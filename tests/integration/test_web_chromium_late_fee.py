@@ -39,7 +39,7 @@ def site(tmp_path_factory) -> Iterator[dict[str, Any]]:
     import uvicorn
 
     from ledger.bootstrap import bootstrap
-    from ledger.config import Settings
+    from infra.settings import Settings
     from ledger.http.app import create_app
     from ledger.http.auth import TokenStore
     from ledger.policy import PolicyBook

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings
+from infra.settings import Settings
 from ledger.http.app import create_app
 from ledger.http.auth import TokenStore
 from ledger.policy import PolicyBook

@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings, load_settings
+from infra.settings import Settings, load_settings
 from ledger.http.app import create_app
 from ledger.http.auth import TokenStore
 from ledger.policy import PolicyBook

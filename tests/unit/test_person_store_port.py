@@ -17,7 +17,7 @@ import pytest
 from infra.event_store import PersonBatches
 from ledger.application import Ledger, Outcome
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings
+from infra.settings import Settings
 from ledger.domain.errors import DomainError
 from ledger.domain.identity import make_resident_id
 from ledger.domain.person import voucher_key
