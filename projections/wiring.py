@@ -35,10 +35,10 @@ PROJECTION_GROUP = "ledger-projections"
 SOURCES = ("log", "kafka")
 
 
-def open_view_store(settings: Settings) -> ViewStore:
-    """The view store for these settings (tables created if missing); the caller closes it."""
+def open_view_store(settings: Settings, *, create: bool = True) -> ViewStore:
+    """The view store for these settings (tables created if missing, unless ``create`` is False); the caller closes it."""
     if settings.persistence == "postgres":
-        return PostgresViewStore(settings.postgres)
+        return PostgresViewStore(settings.postgres, create=create)
     if settings.persistence == "memory":
         return SQLiteViewStore(":memory:")
     return SQLiteViewStore(settings.views_file())
@@ -132,7 +132,8 @@ def _rebuild_shard(task: tuple[Settings, str, int, int, dict[int, int], int]) ->
     os.environ["CREATE_TABLE"] = "no"
     system = bootstrap(settings)
     try:
-        store = open_view_store(settings)
+        # Nor on the layout row, which creating an empty store writes (a UniqueViolation on view_meta).
+        store = open_view_store(settings, create=False)
         system.closers.append(store.close)
         runner = projection_runner(system, source=source, store=store.rebuilding(fresh=False))
         return runner.bulk_shard(k, shards, until, chunk=chunk)
