@@ -225,10 +225,3 @@ def listed_for(outstanding_fen: int, fee: LateFee) -> str | None:
     if outstanding_fen > 0:
         return "OUTSTANDING"
     return "LATE_FEE_UNPAID" if fee.owed_fen > 0 else None
-
-
-def late_fee(policies: Any, due: dict[str, Any], as_of: date) -> int:
-    """Late fee accrued on an employer row by the end of ``as_of`` (0 for other kinds or when not late)."""
-    if due["kind"] != "EMPLOYER" or as_of <= due["due_date"]:
-        return 0
-    return late_fee_owed(due, as_of, fee_table(policies, due)).accrued_fen

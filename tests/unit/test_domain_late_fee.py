@@ -10,7 +10,7 @@ from datetime import date
 
 import pytest
 
-from ledger.domain.arrears import NO_FEE, late_fee, late_fee_owed, late_fees_owed
+from ledger.domain.arrears import NO_FEE, late_fee_owed, late_fees_owed
 from ledger.policy import PolicyBook
 
 DUE = date(2026, 1, 15)
@@ -87,7 +87,6 @@ def test_residents_and_flexible_workers_owe_no_fee(table, policies, kind):
     row = due(kind=kind)
     assert late_fee_owed(row, date(2026, 6, 1), table) == NO_FEE
     assert late_fees_owed([row], date(2026, 6, 1), policies) == [NO_FEE]
-    assert late_fee(policies, row, date(2026, 6, 1)) == 0
 
 
 def test_fee_payments_and_waivers_plug_in_and_reduce_what_is_owed(table):
@@ -105,7 +104,6 @@ def test_the_list_form_answers_per_row_and_a_row_without_a_table_carries_no_fee(
     fees = late_fees_owed(rows, date(2026, 4, 1), policies)
     assert [f.owed_fen for f in fees] == [30_000, 0, 0]
     assert fees[2] == NO_FEE  # 110101 (Beijing) has no table here: shown without a fee, the list still answers
-    assert late_fee(policies, rows[0], date(2026, 4, 1)) == 30_000
 
 
 def test_a_row_is_listed_while_something_is_outstanding_or_its_fee_is_owed(table):
