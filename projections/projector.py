@@ -56,6 +56,7 @@ import math
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -95,9 +96,17 @@ STREAM_ERRORS = frozenset({"EVENT_GAP", "EVENT_MISMATCH"})
 #: A following runner (``ledger project --follow``, the API's catch-up) retries its quarantined persons this often
 #: (seconds); a new runner (every ``ledger project``) retries them on its first run.
 RETRY_QUARANTINED_EVERY = 300.0
+#: How many persons' last written views an incremental runner keeps in memory (least recently used ones go first):
+#: a person found there, at the version the store holds, has only their changed records written.
+CACHE_PERSONS = 50_000
 #: Reads a person's stored events (all of them, in order): what a quarantined person is derived again from.
 PersonEvents = Callable[[str], Iterable[Any]]
 _ID_NUMBER = re.compile(r"(?<!\d)(\d{6})\d{8}(\d{3}[\dXx])(?![\dXx])")
+
+
+def _version_of(history: Any) -> Any:
+    """A folded history's version (the history is a dict today; a typed one has the attribute)."""
+    return history["version"] if isinstance(history, dict) else history.version
 
 
 def _masked_text(text: str) -> str:
@@ -207,7 +216,7 @@ class ProjectionRunner:
 
     def __init__(self, store: ViewStore, source: Source, policies: Any, *, batch_size: int = 2000,
                  years: Sequence[int] | None = None, person_events: PersonEvents | None = None,
-                 retry_every: float = RETRY_QUARANTINED_EVERY) -> None:
+                 retry_every: float = RETRY_QUARANTINED_EVERY, cache_persons: int = CACHE_PERSONS) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.store = store
@@ -222,6 +231,10 @@ class ProjectionRunner:
         self.retry_every = retry_every
         self._last_retry: float | None = None
         self._quarantined: set[str] = set()  # persons in quarantine: their new events wait for the retry
+        #: person -> the views last written for them (an optimisation only: checked against the stored version
+        #: before use, and a miss or a restart reads the store, see :meth:`_known`).
+        self._written: OrderedDict[str, PersonViews] = OrderedDict()
+        self.cache_persons = cache_persons
 
     # ---------------------------------------------------------------- positions
     def positions(self) -> dict[int, int | None]:
@@ -277,8 +290,36 @@ class ProjectionRunner:
                 quarantine.append(self._quarantine(key, error, stored.get(key), grouped[key], masked.get(key), where))
                 continue
             if change is not None:
+                change.previous = self._known(key, stored.get(key))
                 changes.append(change)
         return changes, quarantine, seen
+
+    # ---------------------------------------------------------------- what the store holds
+    def _known(self, person_id: str, stored: Any) -> PersonViews | None:
+        """The views last written for this person, if they are still what the store holds (same history version)."""
+        views = self._written.get(person_id)
+        if views is None:
+            return None
+        if stored is None or views.history[0] != _version_of(stored):
+            del self._written[person_id]  # written by someone else since (a rebuild, a retry): not ours to trust
+            return None
+        self._written.move_to_end(person_id)
+        return views
+
+    def _remember(self, changes: Sequence[PersonViews], quarantine: Sequence[Quarantined]) -> None:
+        """After a committed write: keep each written person's views (bounded, least recently used out)."""
+        written = self._written
+        for q in quarantine:
+            written.pop(q.person_id, None)
+        if self.cache_persons <= 0:
+            return
+        for c in changes:
+            c.previous = None
+            c.last_event = None
+            written[c.person_id] = c
+            written.move_to_end(c.person_id)
+        while len(written) > self.cache_persons:
+            written.popitem(last=False)
 
     def _person(self, person_id: str, old: dict[str, Any] | None, events: list[Any],
                 masked_id: str | None, *, owned: bool = True) -> PersonViews | None:
@@ -345,6 +386,8 @@ class ProjectionRunner:
             changes = [c for c in changes if c.person_id not in refused]
             self.store.write(changes, source=self.source.name, projections=self.projections, positions=positions,
                              replace=replace, quarantine=quarantine)
+        if replace:
+            self._remember(changes, quarantine)
         for q in quarantine:
             self._quarantined.add(q.person_id)
             self.log.error("views_person_quarantined", person_id=q.person_id, masked_id=q.masked_id, code=q.code,
@@ -397,6 +440,7 @@ class ProjectionRunner:
                     raise  # the database away: the whole run is retried
                 self._still_quarantined(q, error)
                 continue
+            self._remember([change] if change is not None else [], [])
             self._quarantined.discard(q.person_id)
             released.append(q.person_id)
             self.log.info("views_person_released", person_id=q.person_id, masked_id=q.masked_id, was=q.code,
