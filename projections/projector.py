@@ -68,6 +68,7 @@ from ledger.gc_tuning import few_collections
 from ledger.log import get_logger
 
 from ledger.domain.arrears import due_rows
+from ledger.domain.coverage import years_touched
 from projections.entitlement import EntitlementProjection
 from ledger.domain.history import event_type, fold_many, person_key, ProjectionError, value
 from projections.progress import ProgressBar
@@ -104,9 +105,13 @@ PersonEvents = Callable[[str], Iterable[Any]]
 _ID_NUMBER = re.compile(r"(?<!\d)(\d{6})\d{8}(\d{3}[\dXx])(?![\dXx])")
 
 
-def _version_of(history: Any) -> Any:
-    """A folded history's version (the history is a dict today; a typed one has the attribute)."""
-    return history["version"] if isinstance(history, dict) else history.version
+@dataclass
+class _Known:
+    """What the store holds for one person, remembered by the runner that wrote it."""
+
+    views: PersonViews  # the rows written (``previous`` None)
+    history: Any  # the folded history they were derived from (version ``views.history[0]``)
+    row: dict[str, Any]  # the entitlement row derived from it (ledger.domain.coverage.derive's answer)
 
 
 def _masked_text(text: str) -> str:
@@ -231,9 +236,10 @@ class ProjectionRunner:
         self.retry_every = retry_every
         self._last_retry: float | None = None
         self._quarantined: set[str] = set()  # persons in quarantine: their new events wait for the retry
-        #: person -> the views last written for them (an optimisation only: checked against the stored version
-        #: before use, and a miss or a restart reads the store, see :meth:`_known`).
-        self._written: OrderedDict[str, PersonViews] = OrderedDict()
+        #: person -> what the store holds for them, remembered from the last write (an optimisation only:
+        #: checked against the stored version before use; a miss or a restart reads the store, see _take_known).
+        self._memory: OrderedDict[str, _Known] = OrderedDict()
+        self._made: dict[str, tuple[Any, dict[str, Any]]] = {}  # this batch's (history, row) per person
         self.cache_persons = cache_persons
 
     # ---------------------------------------------------------------- positions
@@ -274,56 +280,82 @@ class ProjectionRunner:
                 masked_id = masked_id_of(event)
                 if masked_id:
                     masked[key] = masked_id
+        self._made.clear()
         if not grouped:
             return [], [], seen
         # A quarantined person's events wait for the retry (their stored history was removed).
         keys = [key for key in grouped if key not in self._quarantined] if self._quarantined else list(grouped)
-        stored = self.store.load_histories(keys)
+        known = self._take_known(keys)
+        missing = [key for key in keys if key not in known]
+        stored = self.store.load_histories(missing) if missing else {}
         changes: list[PersonViews] = []
         quarantine: list[Quarantined] = []
         for key in keys:
+            entry = known.get(key)
             try:
-                change = self._person(key, stored.get(key), grouped[key], masked.get(key))
+                change = self._person(key, entry.history if entry else stored.get(key), grouped[key],
+                                      masked.get(key), known=entry, remember=True)
             except Exception as error:  # noqa: BLE001 - one person's failure, whatever it is, is theirs alone
                 if isinstance(error, ProjectionError) and error.code in STREAM_ERRORS:
                     raise
-                quarantine.append(self._quarantine(key, error, stored.get(key), grouped[key], masked.get(key), where))
+                # The fold changed the history it was given in place: read the stored one again to find the cause.
+                old = self.store.load_histories([key]).get(key)
+                quarantine.append(self._quarantine(key, error, old, grouped[key], masked.get(key), where))
                 continue
             if change is not None:
-                change.previous = self._known(key, stored.get(key))
                 changes.append(change)
+            elif entry is not None:
+                self._keep(key, entry)  # every event a duplicate: the entry still holds what the store holds
         return changes, quarantine, seen
 
-    # ---------------------------------------------------------------- what the store holds
-    def _known(self, person_id: str, stored: Any) -> PersonViews | None:
-        """The views last written for this person, if they are still what the store holds (same history version)."""
-        views = self._written.get(person_id)
-        if views is None:
-            return None
-        if stored is None or views.history[0] != _version_of(stored):
-            del self._written[person_id]  # written by someone else since (a rebuild, a retry): not ours to trust
-            return None
-        self._written.move_to_end(person_id)
-        return views
+    # ---------------------------------------------------------------- what the store holds (in memory)
+    def _take_known(self, keys: Sequence[str]) -> dict[str, _Known]:
+        """The remembered persons among ``keys`` whose stored history is still the version remembered.
+
+        They are taken out of the memory (the fold changes their history in place): a
+        committed write puts them back (:meth:`_remember`); a failed one leaves them to be
+        read from the store. One query of the versions only (no history is read or decoded).
+        """
+        memory = self._memory
+        wanted = [key for key in keys if key in memory]
+        if not wanted:
+            return {}
+        versions = self.store.history_versions(wanted)
+        out = {}
+        for key in wanted:
+            entry = memory.pop(key)
+            if versions.get(key) == entry.views.history[0]:
+                out[key] = entry
+        return out
+
+    def _keep(self, key: str, entry: _Known) -> None:
+        memory = self._memory
+        memory[key] = entry
+        memory.move_to_end(key)
+        while len(memory) > self.cache_persons:
+            memory.popitem(last=False)
 
     def _remember(self, changes: Sequence[PersonViews], quarantine: Sequence[Quarantined]) -> None:
-        """After a committed write: keep each written person's views (bounded, least recently used out)."""
-        written = self._written
+        """After a committed write: remember each written person (bounded, least recently used out)."""
         for q in quarantine:
-            written.pop(q.person_id, None)
-        if self.cache_persons <= 0:
-            return
+            self._memory.pop(q.person_id, None)
         for c in changes:
+            made = self._made.pop(c.person_id, None)
             c.previous = None
             c.last_event = None
-            written[c.person_id] = c
-            written.move_to_end(c.person_id)
-        while len(written) > self.cache_persons:
-            written.popitem(last=False)
+            if made is not None and self.cache_persons > 0:
+                self._keep(c.person_id, _Known(c, *made))
+        self._made.clear()
 
     def _person(self, person_id: str, old: dict[str, Any] | None, events: list[Any],
-                masked_id: str | None, *, owned: bool = True) -> PersonViews | None:
+                masked_id: str | None, *, owned: bool = True, known: _Known | None = None,
+                remember: bool = False) -> PersonViews | None:
         """The person's new rows after ``events``, from their stored history ``old``; None when nothing changed.
+
+        With ``known`` (what the store holds for the person, remembered from the last
+        write), only the years the events touch are derived again
+        (:func:`~ledger.domain.coverage.years_touched`), the gap spells of the earlier
+        years are kept, and the store writes only the records that changed.
 
         Raises whatever the fold or the derivation raises, and ``VIEW_VALUE_OUT_OF_RANGE``
         when a value does not fit its column (the caller quarantines the person).
@@ -331,13 +363,24 @@ class ProjectionRunner:
         history = fold_many(old, events, owned=owned)  # ``old`` was just read from the store: no one else holds it
         if history is old:
             return None  # every event was a duplicate: nothing to write
-        row = self.entitlement.row(history)
+        from_year = years_touched(history, events) if known is not None else None
+        row = self.entitlement.row(history, previous=known.row if known else None, from_year=from_year)
         # The arrears view's due rows come from the figures just derived (ArrearsProjection
         # would fold the same history and derive it a second time).
-        views = person_views(person_id, row, due_rows(history, row), years=self.years, policies=self.policies,
-                             masked_id=masked_id if old is None else None)
+        dues = due_rows(history, row)
+        if known is None or from_year is None:
+            views = person_views(person_id, row, dues, years=self.years, policies=self.policies,
+                                 masked_id=masked_id if old is None else None)
+        else:  # the gap spells of the years before ``from_year`` are those stored
+            later = [y for y in self.years if y >= from_year]
+            views = person_views(person_id, row, dues, years=later, policies=self.policies)
+            views.spells = [s for s in known.views.spells if s[1] < from_year] + views.spells
+        if known is not None:
+            views.previous = known.views
         check_ranges(views)
         views.last_event = events[-1]
+        if remember and self.cache_persons > 0:
+            self._made[person_id] = (history, row)
         return views
 
     # ---------------------------------------------------------------- quarantine

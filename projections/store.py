@@ -503,6 +503,15 @@ class ViewStore:
             person_ids, (HISTORY,))
         return {pid: loads_row(state) for pid, state in rows}
 
+    def history_versions(self, person_ids: Sequence[str]) -> dict[str, int]:
+        """The version of each of these persons' stored histories (absent persons left out); no history is read."""
+        if not person_ids:
+            return {}
+        rows = self._select_persons(
+            f"SELECT person_id, version FROM {self.name(ROWS)} WHERE projection = {self.param} AND person_id IN {{ids}}",
+            person_ids, (HISTORY,))
+        return {pid: int(version) for pid, version in rows}
+
     def history(self, person_id: str) -> dict[str, Any] | None:
         return self.load_histories([person_id]).get(person_id)
 

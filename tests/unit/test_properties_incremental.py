@@ -26,7 +26,10 @@ from ledger.domain.errors import DomainError
 from ledger.domain.history import fold_many, person_key
 from ledger.simulation import feeds
 from ledger.simulation.county import CountyProfile, generate_county
-from projections.projector import PolicyCache
+from projections import projector
+from projections.projector import PolicyCache, ProjectionRunner, rebuild
+from projections.sources import NotificationLogSource
+from projections.store import SQLiteViewStore
 from tests.unit.projection_support import (
     API,
     enroll,
@@ -58,7 +61,7 @@ def _check_incrementally(events: list, policies, rng: random.Random) -> int:
     while i < len(events):
         batch = events[i:i + rng.choice((1, 1, 1, 2, 3))]
         i += len(batch)
-        history = fold_many(history, batch)
+        history = fold_many(history, batch, owned=True)  # as the runner does: parts changed in place
         from_year = years_touched(history, batch)
         incremental = derive(history, policies, previous=answer, from_year=from_year)
         full = derive(history, policies)
@@ -70,13 +73,15 @@ def _check_incrementally(events: list, policies, rng: random.Random) -> int:
 
 
 @functools.cache
-def _county_events() -> tuple[list, PolicyCache]:
+def _county() -> tuple[object, list, PolicyCache]:
     county = generate_county(seed=20250331, people=250, profile=CountyProfile(street_offices=1, towns=1, townships=1))
-    system = bootstrap(Settings(persistence="memory", id_key=b"incremental-tests"))
+    system = bootstrap(Settings(persistence="memory", id_key=b"incremental-tests"))  # kept for the module's tests
     feeds.replay(county.actions, system.ledger)
-    events = log_events(system.ledger)
-    policies = PolicyCache(system.ledger.policies)
-    system.close()
+    return system, log_events(system.ledger), PolicyCache(system.ledger.policies)
+
+
+def _county_events() -> tuple[list, PolicyCache]:
+    _, events, policies = _county()
     return events, policies
 
 
@@ -102,6 +107,26 @@ def test_a_payment_for_a_year_touches_that_year_and_later_ones_and_an_account_mo
                 assert touched == NO_YEAR
             elif name in ("Enrolled", "SubsidyGranted", "ResidenceRecorded", "Registered"):
                 assert touched is None  # unsure: every year
+
+
+def test_a_runner_following_the_county_in_small_batches_writes_what_a_rebuild_writes(monkeypatch):
+    """The runner's memory, the narrowed derivation, the kept gap spells and the upserts give the rebuild's tables."""
+    system, _, policies = _county()
+    narrowed = []
+
+    def spy(history, events):
+        touched = years_touched(history, events)
+        narrowed.append(touched is not None)
+        return touched
+
+    monkeypatch.setattr(projector, "years_touched", spy)
+    live = SQLiteViewStore()
+    runner = ProjectionRunner(live, NotificationLogSource(system.ledger, page_size=50), policies, batch_size=37)
+    runner.run_once()
+    fresh = SQLiteViewStore()
+    rebuild(fresh, NotificationLogSource(system.ledger), policies)
+    assert any(narrowed) and len(runner._memory) > 200  # persons remembered, some batches narrowed
+    assert live.dump() == fresh.dump()
 
 
 # --------------------------------------------------------------------------- generated command sequences
