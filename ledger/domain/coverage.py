@@ -906,6 +906,11 @@ def derive(history: dict[str, Any], policies: Any, *, previous: dict[str, Any] |
     months = d.employee_months()
     years = {}
     kept = previous["years"] if previous is not None and from_year is not None else {}
+    for year, row in kept.items():
+        if year < from_year:  # type: ignore[operator]
+            # Later years ask whether these were insured (gap years, continuity): the kept rows answer,
+            # as their funding would (the same rule: funded by 31 Dec and still funded, or a paid employee month).
+            d._insured[year] = bool(row["insured"]) or d.employee_insured(year, months)
     for year in d.resident_years():
         if year in kept and year < from_year:  # type: ignore[operator]
             years[year] = kept[year]
