@@ -139,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     pg = pg_settings(start_stack=False)
     with dedicated_schema(pg, "bench_incremental") as schema:
         settings = {**pg, "POSTGRES_SCHEMA": schema}
-        system = bootstrap(Settings(persistence="postgres", postgres=settings, id_key=ID_KEY))
+        # The cached events were recorded in memory, unencrypted: read them as they are.
+        system = bootstrap(Settings(persistence="postgres", postgres=settings, id_key=ID_KEY, encrypt_at_rest=False))
         store = PostgresViewStore(settings)
         try:
             run(args, system, store)

@@ -1084,6 +1084,23 @@ class PostgresViewStore(LockedStatements, ViewStore):
         with self._lock, self.conn.cursor() as cur:
             cur.executemany(statement, rows)
 
+    #: Records per upsert statement (one statement of many VALUES rows: parsed and planned once, not per row).
+    upsert_rows = 500
+
+    def _upsert(self, table: Table, records: Sequence[tuple[Any, ...]]) -> None:
+        if not records:
+            return
+        cols = table.column_names
+        rest = [c for c in cols if c not in table.key]
+        row = "(" + ", ".join(["%s"] * len(cols)) + ")"
+        tail = (f" ON CONFLICT ({', '.join(table.key)}) DO UPDATE SET "
+                + ", ".join(f"{c} = excluded.{c}" for c in rest))
+        with self._lock, self.conn.cursor() as cur:
+            for start in range(0, len(records), self.upsert_rows):
+                chunk = records[start:start + self.upsert_rows]
+                cur.execute(f"INSERT INTO {self.name(table)} ({', '.join(cols)}) VALUES "
+                            + ", ".join([row] * len(chunk)) + tail, [v for r in chunk for v in r])
+
     def _delete_persons(self, table: Table, person_ids: Sequence[str], projection: str | None = None) -> None:
         if projection is None:
             self._exec(f"DELETE FROM {self.name(table)} WHERE person_id = ANY(%s)", (list(person_ids),))
