@@ -372,10 +372,12 @@ class ProjectionRunner:
         if known is None or from_year is None:
             views = person_views(person_id, row, dues, years=self.years, policies=self.policies,
                                  masked_id=masked_id if old is None else None)
-        else:  # the gap spells of the years before ``from_year`` are those stored
-            later = [y for y in self.years if y >= from_year]
-            views = person_views(person_id, row, dues, years=later, policies=self.policies)
-            views.spells = [s for s in known.views.spells if s[1] < from_year] + views.spells
+        else:  # the gap spells of the years before ``from_year`` are those stored; see _spells_kept for later ones
+            kept = self._spells_kept(row, known.row, from_year)
+            views = person_views(person_id, row, dues, years=[y for y in self.years if y not in kept],
+                                 policies=self.policies)
+            views.spells = sorted([s for s in known.views.spells if s[1] in kept] + views.spells,
+                                  key=lambda s: (s[1], s[2]))
         if known is not None:
             views.previous = known.views
         check_ranges(views)
@@ -383,6 +385,25 @@ class ProjectionRunner:
         if remember and self.cache_persons > 0:
             self._made[person_id] = (history, row)
         return views
+
+    def _spells_kept(self, row: dict[str, Any], before: dict[str, Any], from_year: int) -> set[int]:
+        """The years whose stored gap spells still hold after events that touch ``from_year`` and later.
+
+        The years before ``from_year``, and a later year whose resident row and employee
+        year came out equal to the previous ones: the events named by
+        :func:`~ledger.domain.coverage.years_touched` (money and assessments of resident
+        years, account movements) change none of the other facts a year's spells read
+        (enrollments, residence, transfers), and money for a year names itself in that
+        year's row (its ``sources``), so an equal row means no new money for that year.
+        """
+        kept = set()
+        years, employee = row["years"], row["employee_years"]
+        old_years, old_employee = before["years"], before["employee_years"]
+        for y in self.years:
+            if y < from_year or (y > from_year and years.get(y) == old_years.get(y)
+                                 and employee.get(y) == old_employee.get(y)):
+                kept.add(y)
+        return kept
 
     # ---------------------------------------------------------------- quarantine
     def _quarantine(self, person_id: str, error: BaseException, old: dict[str, Any] | None, events: list[Any],
