@@ -14,6 +14,18 @@
 4. write histories, query tables and the new positions in ONE transaction, then (Kafka)
    commit the offsets to the consumer group as a convenience.
 
+Incremental by construction (issue 19). A runner remembers, for up to
+``cache_persons`` persons (least recently used out), what it last wrote for each: the
+folded history, the entitlement row and the view records. A batch asks the store
+for the stored versions of its persons (one query, no history read); a person
+remembered at that version is not read again, only the resident years their events
+touch are derived again (:func:`ledger.domain.coverage.years_touched`, the rule's one
+home), the gap spells of the other years are kept, and the store upserts only the
+records that changed (``PersonViews.previous``). A miss, a restart or another writer
+in between (a rebuild, a retry) reads the store as before. The remembered entries are
+taken out while their history is folded in place and put back only after the write
+commits, so a failed batch leaves nothing half-changed in memory.
+
 ``run_once`` loops until the end seen at the start is reached; ``run_forever``
 repeats it until a stop flag is set. A re-delivered event is a duplicate for the pure
 fold (its version is not above the row's), so the row comes back unchanged and is

@@ -45,7 +45,9 @@ Tables (all ``view_*``; in PostgreSQL in the configured schema)::
 :meth:`ViewStore.write` stores the rows of a batch, their derived tables **and the
 new positions in one transaction**; a position moves only from the value the writer
 started from (compare and set), so two runners on one store fail loudly instead of
-interleaving. A rebuild fills the same tables under a ``_rebuild`` suffix
+interleaving. A person whose stored records the writer knows (``PersonViews.previous``)
+gets only the changed records upserted (``INSERT ... ON CONFLICT DO UPDATE``) and the
+vanished keys deleted; other persons' rows are replaced. A rebuild fills the same tables under a ``_rebuild`` suffix
 (:meth:`ViewStore.rebuilding`) and :meth:`ViewStore.swap` replaces the live tables
 with them in one transaction.
 """
