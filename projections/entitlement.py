@@ -30,9 +30,15 @@ class EntitlementProjection(PersonProjection):
     def derive(self, history: PersonHistory) -> dict[str, Any]:
         return derive(history, self.policies)
 
-    def row(self, history: PersonHistory) -> dict[str, Any]:
-        """The person's entitlement row from their folded history (the view stores keep the history; readers derive this)."""
-        return {"history": history, **derive(history, self.policies)}
+    def row(self, history: PersonHistory, *, previous: dict[str, Any] | None = None,
+            from_year: int | None = None) -> dict[str, Any]:
+        """The person's entitlement row from their folded history (the view stores keep the history; readers derive this).
+
+        ``previous`` (the row before the latest events) and ``from_year`` (the first year
+        they touch, :func:`ledger.domain.coverage.years_touched`): only that year and later
+        ones are derived again (see :func:`ledger.domain.coverage.derive`).
+        """
+        return {"history": history, **derive(history, self.policies, previous=previous, from_year=from_year)}
 
     def apply_row(self, row: dict[str, Any] | None, event: Any) -> dict[str, Any]:
         return self.apply_rows(row, [event])

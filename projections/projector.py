@@ -14,6 +14,18 @@
 4. write histories, query tables and the new positions in ONE transaction, then (Kafka)
    commit the offsets to the consumer group as a convenience.
 
+Incremental by construction (issue 19). A runner remembers, for up to
+``cache_persons`` persons (least recently used out), what it last wrote for each: the
+folded history, the entitlement row and the view records. A batch asks the store
+for the stored versions of its persons (one query, no history read); a person
+remembered at that version is not read again, only the resident years their events
+touch are derived again (:func:`ledger.domain.coverage.years_touched`, the rule's one
+home), the gap spells of the other years are kept, and the store upserts only the
+records that changed (``PersonViews.previous``). A miss, a restart or another writer
+in between (a rebuild, a retry) reads the store as before. The remembered entries are
+taken out while their history is folded in place and put back only after the write
+commits, so a failed batch leaves nothing half-changed in memory.
+
 ``run_once`` loops until the end seen at the start is reached; ``run_forever``
 repeats it until a stop flag is set. A re-delivered event is a duplicate for the pure
 fold (its version is not above the row's), so the row comes back unchanged and is
@@ -50,12 +62,14 @@ person's data: it still stops the batch, as before.
 """
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import math
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -67,6 +81,7 @@ from infra.gc_tuning import few_collections
 from ledger.log import get_logger
 
 from ledger.domain.arrears import due_rows
+from ledger.domain.coverage import years_touched
 from projections.entitlement import EntitlementProjection
 from ledger.domain.history import PersonHistory, event_type, fold_many, person_key, ProjectionError, value
 from projections.progress import ProgressBar
@@ -95,9 +110,21 @@ STREAM_ERRORS = frozenset({"EVENT_GAP", "EVENT_MISMATCH"})
 #: A following runner (``ledger project --follow``, the API's catch-up) retries its quarantined persons this often
 #: (seconds); a new runner (every ``ledger project``) retries them on its first run.
 RETRY_QUARANTINED_EVERY = 300.0
+#: How many persons' last written views an incremental runner keeps in memory (least recently used ones go first):
+#: a person found there, at the version the store holds, has only their changed records written.
+CACHE_PERSONS = 50_000
 #: Reads a person's stored events (all of them, in order): what a quarantined person is derived again from.
 PersonEvents = Callable[[str], Iterable[Any]]
 _ID_NUMBER = re.compile(r"(?<!\d)(\d{6})\d{8}(\d{3}[\dXx])(?![\dXx])")
+
+
+@dataclass
+class _Known:
+    """What the store holds for one person, remembered by the runner that wrote it."""
+
+    views: PersonViews  # the rows written (``previous`` None)
+    history: Any  # the folded history they were derived from (version ``views.history[0]``)
+    row: dict[str, Any]  # the entitlement row derived from it (ledger.domain.coverage.derive's answer)
 
 
 def _masked_text(text: str) -> str:
@@ -207,7 +234,7 @@ class ProjectionRunner:
 
     def __init__(self, store: ViewStore, source: Source, policies: Any, *, batch_size: int = 2000,
                  years: Sequence[int] | None = None, person_events: PersonEvents | None = None,
-                 retry_every: float = RETRY_QUARANTINED_EVERY) -> None:
+                 retry_every: float = RETRY_QUARANTINED_EVERY, cache_persons: int = CACHE_PERSONS) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.store = store
@@ -222,6 +249,11 @@ class ProjectionRunner:
         self.retry_every = retry_every
         self._last_retry: float | None = None
         self._quarantined: set[str] = set()  # persons in quarantine: their new events wait for the retry
+        #: person -> what the store holds for them, remembered from the last write (an optimisation only:
+        #: checked against the stored version before use; a miss or a restart reads the store, see _take_known).
+        self._memory: OrderedDict[str, _Known] = OrderedDict()
+        self._made: dict[str, tuple[Any, dict[str, Any]]] = {}  # this batch's (history, row) per person
+        self.cache_persons = cache_persons
 
     # ---------------------------------------------------------------- positions
     def positions(self) -> dict[int, int | None]:
@@ -261,32 +293,86 @@ class ProjectionRunner:
                 masked_id = masked_id_of(event)
                 if masked_id:
                     masked[key] = masked_id
+        self._made.clear()
         if not grouped:
             return [], [], seen
         # A quarantined person's events wait for the retry (their stored history was removed).
         keys = [key for key in grouped if key not in self._quarantined] if self._quarantined else list(grouped)
+        known = self._take_known(keys)
+        missing = [key for key in keys if key not in known]
         unreadable: dict[str, Exception] = {}
-        stored = self.store.load_histories(keys, unreadable=unreadable)
+        stored = self.store.load_histories(missing, unreadable=unreadable) if missing else {}
         changes: list[PersonViews] = []
         quarantine: list[Quarantined] = []
         for key in keys:
             if key in unreadable:  # a stored history that does not read back is that person's failure alone
                 quarantine.append(self._quarantine(key, unreadable[key], None, grouped[key], masked.get(key), where))
                 continue
+            entry = known.get(key)
             try:
-                change = self._person(key, stored.get(key), grouped[key], masked.get(key))
+                change = self._person(key, entry.history if entry else stored.get(key), grouped[key],
+                                      masked.get(key), known=entry, remember=True)
             except Exception as error:  # noqa: BLE001 - one person's failure, whatever it is, is theirs alone
                 if isinstance(error, ProjectionError) and error.code in STREAM_ERRORS:
                     raise
-                quarantine.append(self._quarantine(key, error, stored.get(key), grouped[key], masked.get(key), where))
+                # The fold changed the history it was given in place: read the stored one again to find the cause.
+                old = self.store.load_histories([key]).get(key)
+                quarantine.append(self._quarantine(key, error, old, grouped[key], masked.get(key), where))
                 continue
             if change is not None:
                 changes.append(change)
+            elif entry is not None:
+                self._keep(key, entry)  # every event a duplicate: the entry still holds what the store holds
         return changes, quarantine, seen
 
+    # ---------------------------------------------------------------- what the store holds (in memory)
+    def _take_known(self, keys: Sequence[str]) -> dict[str, _Known]:
+        """The remembered persons among ``keys`` whose stored history is still the version remembered.
+
+        They are taken out of the memory (the fold changes their history in place): a
+        committed write puts them back (:meth:`_remember`); a failed one leaves them to be
+        read from the store. One query of the versions only (no history is read or decoded).
+        """
+        memory = self._memory
+        wanted = [key for key in keys if key in memory]
+        if not wanted:
+            return {}
+        versions = self.store.history_versions(wanted)
+        out = {}
+        for key in wanted:
+            entry = memory.pop(key)
+            if versions.get(key) == entry.views.history[0]:
+                out[key] = entry
+        return out
+
+    def _keep(self, key: str, entry: _Known) -> None:
+        memory = self._memory
+        memory[key] = entry
+        memory.move_to_end(key)
+        while len(memory) > self.cache_persons:
+            memory.popitem(last=False)
+
+    def _remember(self, changes: Sequence[PersonViews], quarantine: Sequence[Quarantined]) -> None:
+        """After a committed write: remember each written person (bounded, least recently used out)."""
+        for q in quarantine:
+            self._memory.pop(q.person_id, None)
+        for c in changes:
+            made = self._made.pop(c.person_id, None)
+            c.previous = None
+            c.last_event = None
+            if made is not None and self.cache_persons > 0:
+                self._keep(c.person_id, _Known(c, *made))
+        self._made.clear()
+
     def _person(self, person_id: str, old: PersonHistory | None, events: list[Any],
-                masked_id: str | None, *, owned: bool = True) -> PersonViews | None:
+                masked_id: str | None, *, owned: bool = True, known: _Known | None = None,
+                remember: bool = False) -> PersonViews | None:
         """The person's new rows after ``events``, from their stored history ``old``; None when nothing changed.
+
+        With ``known`` (what the store holds for the person, remembered from the last
+        write), only the years the events touch are derived again
+        (:func:`~ledger.domain.coverage.years_touched`), the gap spells of the earlier
+        years are kept, and the store writes only the records that changed.
 
         Raises whatever the fold or the derivation raises, and ``VIEW_VALUE_OUT_OF_RANGE``
         when a value does not fit its column (the caller quarantines the person).
@@ -294,14 +380,46 @@ class ProjectionRunner:
         history = fold_many(old, events, owned=owned)  # ``old`` was just read from the store: no one else holds it
         if history is old:
             return None  # every event was a duplicate: nothing to write
-        row = self.entitlement.row(history)
+        from_year = years_touched(history, events) if known is not None else None
+        row = self.entitlement.row(history, previous=known.row if known else None, from_year=from_year)
         # The arrears view's due rows come from the figures just derived (ArrearsProjection
         # would fold the same history and derive it a second time).
-        views = person_views(person_id, row, due_rows(history, row), years=self.years, policies=self.policies,
-                             masked_id=masked_id if old is None else None)
+        dues = due_rows(history, row)
+        if known is None or from_year is None:
+            views = person_views(person_id, row, dues, years=self.years, policies=self.policies,
+                                 masked_id=masked_id if old is None else None)
+        else:  # the gap spells of the years before ``from_year`` are those stored; see _spells_kept for later ones
+            kept = self._spells_kept(row, known.row, from_year)
+            views = person_views(person_id, row, dues, years=[y for y in self.years if y not in kept],
+                                 policies=self.policies)
+            views.spells = sorted([s for s in known.views.spells if s[1] in kept] + views.spells,
+                                  key=lambda s: (s[1], s[2]))
+        if known is not None:
+            views.previous = known.views
         check_ranges(views)
         views.last_event = events[-1]
+        if remember and self.cache_persons > 0:
+            self._made[person_id] = (history, row)
         return views
+
+    def _spells_kept(self, row: dict[str, Any], before: dict[str, Any], from_year: int) -> set[int]:
+        """The years whose stored gap spells still hold after events that touch ``from_year`` and later.
+
+        The years before ``from_year``, and a later year whose resident row and employee
+        year came out equal to the previous ones: the events named by
+        :func:`~ledger.domain.coverage.years_touched` (money and assessments of resident
+        years, account movements) change none of the other facts a year's spells read
+        (enrollments, residence, transfers), and money for a year names itself in that
+        year's row (its ``sources``), so an equal row means no new money for that year.
+        """
+        kept = set()
+        years, employee = row["years"], row["employee_years"]
+        old_years, old_employee = before["years"], before["employee_years"]
+        for y in self.years:
+            if y < from_year or (y > from_year and years.get(y) == old_years.get(y)
+                                 and employee.get(y) == old_employee.get(y)):
+                kept.add(y)
+        return kept
 
     # ---------------------------------------------------------------- quarantine
     def _quarantine(self, person_id: str, error: BaseException, old: PersonHistory | None, events: list[Any],
@@ -349,6 +467,8 @@ class ProjectionRunner:
             changes = [c for c in changes if c.person_id not in refused]
             self.store.write(changes, source=self.source.name, projections=self.projections, positions=positions,
                              replace=replace, quarantine=quarantine)
+        if replace:
+            self._remember(changes, quarantine)
         for q in quarantine:
             self._quarantined.add(q.person_id)
             self.log.error("views_person_quarantined", person_id=q.person_id, masked_id=q.masked_id, code=q.code,
@@ -401,6 +521,7 @@ class ProjectionRunner:
                     raise  # the database away: the whole run is retried
                 self._still_quarantined(q, error)
                 continue
+            self._remember([change] if change is not None else [], [])
             self._quarantined.discard(q.person_id)
             released.append(q.person_id)
             self.log.info("views_person_released", person_id=q.person_id, masked_id=q.masked_id, was=q.code,
@@ -437,14 +558,17 @@ class ProjectionRunner:
         after, until, total = self._range()
         result = RunResult(self.source.name)
         bar = ProgressBar(total, label=label, unit="positions", enabled=progress and total > 0)
-        for batch in self.source.read(after, until, max_records=self.batch_size):
-            held = len(self._quarantined)
-            result.persons += self.apply(batch)
-            result.quarantined += len(self._quarantined) - held
-            result.batches += 1
-            result.consumed += batch.consumed
-            result.events += sum(1 for e in batch.events if person_key(e) is not None)
-            bar.advance(batch.consumed)
+        # The persons remembered (up to cache_persons histories and rows) live long and hold no reference
+        # cycles: frozen while catching up, the cyclic collector does not walk them again at every full pass.
+        with few_collections() if self._memory else contextlib.nullcontext():
+            for batch in self.source.read(after, until, max_records=self.batch_size):
+                held = len(self._quarantined)
+                result.persons += self.apply(batch)
+                result.quarantined += len(self._quarantined) - held
+                result.batches += 1
+                result.consumed += batch.consumed
+                result.events += sum(1 for e in batch.events if person_key(e) is not None)
+                bar.advance(batch.consumed)
         bar.close()
         if retry is None:
             retry = self._last_retry is None or time.monotonic() - self._last_retry >= self.retry_every

@@ -46,7 +46,9 @@ Tables (all ``view_*``; in PostgreSQL in the configured schema)::
 :meth:`ViewStore.write` stores the rows of a batch, their derived tables **and the
 new positions in one transaction**; a position moves only from the value the writer
 started from (compare and set), so two runners on one store fail loudly instead of
-interleaving. A rebuild fills the same tables under a ``_rebuild`` suffix
+interleaving. A person whose stored records the writer knows (``PersonViews.previous``)
+gets only the changed records upserted (``INSERT ... ON CONFLICT DO UPDATE``) and the
+vanished keys deleted; other persons' rows are replaced. A rebuild fills the same tables under a ``_rebuild`` suffix
 (:meth:`ViewStore.rebuilding`) and :meth:`ViewStore.swap` replaces the live tables
 with them in one transaction.
 """
@@ -213,6 +215,10 @@ class PersonViews:
     masked_id: str | None = None
     #: The last event folded in (named in the quarantine when the store refuses these rows); not compared.
     last_event: Any = field(default=None, compare=False, repr=False)
+    #: What the store holds for this person now (the views written last time, their ``previous`` None), when the
+    #: writer knows it: then only the records that changed are written (upserts) and only vanished keys deleted.
+    #: None: unknown, every row of the person is replaced.
+    previous: PersonViews | None = field(default=None, compare=False, repr=False)
 
 
 def masked_id_of(event: Any) -> str | None:
@@ -517,6 +523,15 @@ class ViewStore:
                 unreadable[pid] = error
         return out
 
+    def history_versions(self, person_ids: Sequence[str]) -> dict[str, int]:
+        """The version of each of these persons' stored histories (absent persons left out); no history is read."""
+        if not person_ids:
+            return {}
+        rows = self._select_persons(
+            f"SELECT person_id, version FROM {self.name(ROWS)} WHERE projection = {self.param} AND person_id IN {{ids}}",
+            person_ids, (HISTORY,))
+        return {pid: int(version) for pid, version in rows}
+
     def history(self, person_id: str) -> PersonHistory | None:
         return self.load_histories([person_id]).get(person_id)
 
@@ -558,6 +573,13 @@ class ViewStore:
             self._move_positions(source, projections, positions, now)
 
     def _write_rows(self, changes: Sequence[PersonViews], replace: bool) -> None:
+        if replace:
+            known = [c for c in changes if c.previous is not None]
+            if known:
+                self._write_differences(known)
+                changes = [c for c in changes if c.previous is None]
+                if not changes:
+                    return
         pids = [c.person_id for c in changes]
         if replace:
             self._delete_persons(ROWS, pids, HISTORY)
@@ -572,6 +594,54 @@ class ViewStore:
             if replace:
                 self._delete_persons(PERSONS, [pid for pid, _ in masked])
             self._insert(PERSONS, masked)
+
+    def _write_differences(self, changes: Sequence[PersonViews]) -> None:
+        """Persons whose stored records are known (``previous``): upsert the changed records, delete the vanished.
+
+        An unchanged record is not written at all; a record whose key is gone is deleted by
+        its key. What a payment for one coverage year changes is then a handful of rows,
+        not the person's every row in four tables (issue 19).
+        """
+        self._upsert(ROWS, [(HISTORY, c.person_id, *c.history) for c in changes])
+        for attribute, table in (("years", YEARS), ("spells", SPELLS), ("dues", DUES)):
+            width = len(table.key)
+            upserts: list[tuple[Any, ...]] = []
+            vanished: list[tuple[Any, ...]] = []
+            for c in changes:
+                before = {r[:width]: r for r in getattr(c.previous, attribute)}
+                for r in getattr(c, attribute):
+                    if before.pop(r[:width], None) != r:
+                        upserts.append(r)
+                vanished += before  # the keys left: no record of the new views has them
+            if vanished:
+                self._delete_keys(table, vanished)
+            if upserts:
+                self._upsert(table, upserts)
+        masked = [(c.person_id, c.masked_id) for c in changes
+                  if c.masked_id is not None and c.masked_id != c.previous.masked_id]  # type: ignore[union-attr]
+        if masked:
+            self._upsert(PERSONS, masked)
+
+    def _upsert(self, table: Table, records: Sequence[tuple[Any, ...]]) -> None:
+        """Insert these records, or update the ones whose key is already there (``ON CONFLICT ... DO UPDATE``)."""
+        if not records:
+            return
+        p = self.param
+        cols = table.column_names
+        rest = [c for c in cols if c not in table.key]
+        self._executemany(
+            f"INSERT INTO {self.name(table)} ({', '.join(cols)}) VALUES ({', '.join([p] * len(cols))}) "
+            f"ON CONFLICT ({', '.join(table.key)}) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in rest)}",
+            records)
+
+    def _delete_keys(self, table: Table, keys: Sequence[tuple[Any, ...]]) -> None:
+        """Delete the records with these keys (tuples of the table's key columns, in order)."""
+        p = self.param
+        self._executemany(f"DELETE FROM {self.name(table)} WHERE {' AND '.join(f'{c} = {p}' for c in table.key)}",
+                          keys)
+
+    def _executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        raise NotImplementedError
 
     # ---------------------------------------------------------------- quarantine
     def refused(self, error: BaseException) -> bool:
@@ -892,6 +962,11 @@ class SQLiteViewStore(ViewStore):
             self.conn.executemany(f"INSERT INTO {self.name(table)} ({', '.join(table.column_names)}) VALUES ({marks})",
                                   [[to_db(v) for v in r] for r in records])
 
+    def _executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        to_db = self._to_db
+        with self._lock:
+            self.conn.executemany(statement, [[to_db(v) for v in r] for r in rows])
+
     def _delete_persons(self, table: Table, person_ids: Sequence[str], projection: str | None = None) -> None:
         extra = " AND projection = ?" if projection is not None else ""
         tail = (projection,) if projection is not None else ()
@@ -1027,6 +1102,27 @@ class PostgresViewStore(LockedStatements, ViewStore):
         import psycopg
 
         return super().refused(error) or isinstance(error, (psycopg.DataError, psycopg.IntegrityError))
+
+    def _executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self._lock, self.conn.cursor() as cur:
+            cur.executemany(statement, rows)
+
+    #: Records per upsert statement (one statement of many VALUES rows: parsed and planned once, not per row).
+    upsert_rows = 500
+
+    def _upsert(self, table: Table, records: Sequence[tuple[Any, ...]]) -> None:
+        if not records:
+            return
+        cols = table.column_names
+        rest = [c for c in cols if c not in table.key]
+        row = "(" + ", ".join(["%s"] * len(cols)) + ")"
+        tail = (f" ON CONFLICT ({', '.join(table.key)}) DO UPDATE SET "
+                + ", ".join(f"{c} = excluded.{c}" for c in rest))
+        with self._lock, self.conn.cursor() as cur:
+            for start in range(0, len(records), self.upsert_rows):
+                chunk = records[start:start + self.upsert_rows]
+                cur.execute(f"INSERT INTO {self.name(table)} ({', '.join(cols)}) VALUES "
+                            + ", ".join([row] * len(chunk)) + tail, [v for r in chunk for v in r])
 
     def _delete_persons(self, table: Table, person_ids: Sequence[str], projection: str | None = None) -> None:
         if projection is None:

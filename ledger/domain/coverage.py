@@ -91,6 +91,7 @@ from typing import Any
 
 from ledger.domain import transfers as transfer_rules
 from ledger.domain.errors import DomainError
+from ledger.domain.person import voucher_key
 from ledger.domain.person_rules import counts_for_months
 from ledger.domain.places import ANKANG_REGIONS
 from ledger.policy import rules
@@ -883,7 +884,8 @@ class _Derivation:
         return sorted(years)
 
 
-def derive(history: PersonHistory, policies: Any) -> dict[str, Any]:
+def derive(history: PersonHistory, policies: Any, *, previous: dict[str, Any] | None = None,
+           from_year: int | None = None) -> dict[str, Any]:
     """Every figure of the entitlement view for one person, from the history alone (pure).
 
     Returns ``{"summary": {...}, "years": {year: resident-year row}, "employee_years":
@@ -899,11 +901,27 @@ def derive(history: PersonHistory, policies: Any) -> dict[str, Any]:
     waiting_months, waiting_until (last waiting day), waiting_reason, waiting_exemption,
     first_time, covered_last_year, gap_years, back_paid_years, continuous_years,
     cap_increment_fen, policy_version, sources {figure: [event ids]}, problems.
+
+    Incremental (issue 19): ``previous`` is this function's answer for the same person
+    before the latest events, and ``from_year`` the first resident year those events
+    may change (:func:`years_touched`). The resident years before ``from_year`` are then
+    taken from ``previous`` as they are, not derived again; ``from_year`` and every later
+    year, the employee years and the summary are derived. With either one None, every
+    year is derived. The answer equals a full derivation's (a property test holds it).
     """
     d = _Derivation(history, policies)
     months = d.employee_months()
     years = {}
+    kept = previous["years"] if previous is not None and from_year is not None else {}
+    for year, row in kept.items():
+        if year < from_year:  # type: ignore[operator]
+            # Later years ask whether these were insured (gap years, continuity): the kept rows answer,
+            # as their funding would (the same rule: funded by 31 Dec and still funded, or a paid employee month).
+            d._insured[year] = bool(row["insured"]) or d.employee_insured(year, months)
     for year in d.resident_years():
+        if year in kept and year < from_year:  # type: ignore[operator]
+            years[year] = kept[year]
+            continue
         row = d.resident_year(year, months)
         if row is not None:
             years[year] = row
@@ -919,6 +937,72 @@ def derive(history: PersonHistory, policies: Any) -> dict[str, Any]:
         y["net_paid_fen"] += m["net_paid_fen"]
         y["outstanding_fen"] += m["outstanding_fen"]
     return {"summary": d.summary(months), "years": years, "employee_years": employee_years}
+
+
+#: :func:`years_touched`'s answer for events that change no resident coverage year (a year after every year).
+NO_YEAR = 10_000
+#: Person events that change no resident coverage year: what they change (the personal account) is in the summary.
+_CHANGE_NO_YEAR = frozenset({"AccountCredited", "AccountDebited"})
+#: Events about money of one period: the years they touch follow from the period.
+_MONEY = frozenset({"ContributionPaid", "ContributionRefunded", "ContributionReversed"})
+
+
+def years_touched(history: PersonHistory, events: Any) -> int | None:
+    """The first resident coverage year ``events`` may change; that year and every later one must be derived again.
+
+    ``history`` is the person's history with ``events`` folded in; the answer is what
+    :func:`derive` takes as ``from_year`` (None: every year). Conservative by design:
+
+    * a resident payment, refund or reversal, or a resident assessment, for coverage
+      year Y touches Y and every later year: a later year's gap years, back-paid years,
+      "covered last year" and continuity count the years before it;
+    * a personal-account movement touches no year (``NO_YEAR``): only the summary,
+      which :func:`derive` always derives again;
+    * anything else (registration and birth date, enrollments and their end, subsidised
+      statuses, residence: the year rows' grid, transfers, employee contributions and
+      assessments, events of unknown shape) touches every year: None.
+    """
+    first = NO_YEAR
+    for event in events:
+        name = _event_name(event)
+        if name in _CHANGE_NO_YEAR:
+            continue
+        if name in _MONEY:
+            payment = _payment_of(history, event, name)
+            if payment is None or payment.levy_item != RESIDENT:
+                return None
+            periods = payment.periods
+        elif name == "ContributionAssessed" and _field(event, "scheme") == RESIDENT:
+            periods = [_field(event, "period")]
+        else:
+            return None
+        try:
+            first = min(first, min(int(p) for p in periods))
+        except (TypeError, ValueError):  # no period, or not a coverage year: unsure
+            return None
+    return first
+
+
+def _event_name(event: Any) -> str | None:
+    if isinstance(event, dict):
+        return event.get("event_type")
+    return type(event).__name__
+
+
+def _field(event: Any, name: str) -> Any:
+    return event.get(name) if isinstance(event, dict) else getattr(event, name, None)
+
+
+def _payment_of(history: PersonHistory, event: Any, name: str) -> Payment | None:
+    """The payment a money event is about (a refund and a reversal name their original voucher), or None."""
+    try:
+        if name == "ContributionPaid":
+            key = voucher_key(_field(event, "tax_office"), _field(event, "voucher_no"))
+        else:
+            key = voucher_key(_field(event, "original_tax_office"), _field(event, "original_voucher_no"))
+    except AttributeError:  # a field missing: unsure
+        return None
+    return history.payments.get(key)
 
 
 # --------------------------------------------------------------------------- is the person covered on D?

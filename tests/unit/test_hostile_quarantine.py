@@ -98,10 +98,10 @@ def failing_for(monkeypatch):
     real = EntitlementProjection.row
     broken: set[str] = set()
 
-    def row(self, history):
+    def row(self, history, **incremental):
         if history.person_id in broken:
             raise KeyError("coverage_start")  # what a rule's bug looks like
-        return real(self, history)
+        return real(self, history, **incremental)
 
     monkeypatch.setattr(EntitlementProjection, "row", row)
     return broken
@@ -343,10 +343,10 @@ def test_a_reason_naming_an_id_number_is_stored_and_shown_masked(ledger, store, 
     ids = three_persons(ledger)
     real = EntitlementProjection.row
 
-    def row(self, history):
+    def row(self, history, **incremental):
         if history.person_id == ids["a"]:
             raise ValueError(f"rule broke on {number(1)}\x00 here")
-        return real(self, history)
+        return real(self, history, **incremental)
 
     monkeypatch.setattr(EntitlementProjection, "row", row)
     runner_for(ledger, store).run_once()
