@@ -11,7 +11,7 @@ import psycopg
 from psycopg import sql
 
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings, postgres_from_env
+from infra.settings import Settings, postgres_from_env
 from ledger.simulation import feeds
 from ledger.simulation.county import CountyProfile, generate_county
 from projections.projector import PolicyCache, ProjectionRunner, rebuild

@@ -20,10 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger.bootstrap import bootstrap
-from ledger.config import Settings
+from infra.settings import Settings
 from ledger.domain.coverage import NO_YEAR, derive, years_touched
 from ledger.domain.errors import DomainError
-from ledger.domain.history import fold_many, person_key
+from ledger.domain.history import fold_many, new_history, person_key
 from ledger.simulation import feeds
 from ledger.simulation.county import CountyProfile, generate_county
 from projections import projector
@@ -210,4 +210,4 @@ def test_events_other_than_resident_money_are_not_narrowed_except_account_moveme
 
 def test_a_refund_of_an_unknown_voucher_is_unsure():
     event = {"event_type": "ContributionRefunded", "original_tax_office": "1", "original_voucher_no": "X"}
-    assert years_touched({"payments": {}}, [event]) is None
+    assert years_touched(new_history("p-1"), [event]) is None
