@@ -66,6 +66,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.domain.errors import DomainError
+from ledger.domain.arrears import settled_from
 from ledger.domain.history import PersonHistory, ProjectionError, history_from_plain, history_to_plain
 from ledger.log import mask_id_number
 
@@ -259,24 +260,6 @@ def spell_records(person_id: str, row: dict[str, Any], years: Sequence[int], pol
          _json_texts(s["sources"]))  # event ids: plain JSON text reads back exactly
         for s in gap_spells(row, years, policies)
     ]
-
-
-def settled_from(due: dict[str, Any]) -> date | None:
-    """The day from which a due row stays paid in full (None: not paid in full at the end).
-
-    Before that day the row may or may not be paid (a refund can reopen it); from it on
-    nothing is outstanding again. So ``settled_from IS NULL OR day < settled_from``
-    keeps every row that can be in arrears on ``day`` and leaves most paid rows out;
-    an employer row settled after its due date is kept too, for its late fee
-    (:meth:`ViewStore.open_dues`).
-    """
-    settled = None
-    for day, paid in due["paid_steps"]:
-        if paid < due["due_fen"]:
-            settled = None
-        elif settled is None:
-            settled = day
-    return settled
 
 
 def due_records(person_id: str, dues: list[dict[str, Any]]) -> list[tuple[Any, ...]]:

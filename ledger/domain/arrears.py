@@ -59,6 +59,24 @@ def paid_steps(history: PersonHistory, period: str, levy_item: str) -> list[tupl
     return [(d, paid_by(history, period, d, levy_item)) for d in sorted(days)]
 
 
+def settled_from(due: dict[str, Any]) -> date | None:
+    """The day from which a due row stays paid in full (缴清), None when it is not paid in full at the end.
+
+    Before that day the row may or may not be paid (a refund can reopen it); from it on
+    nothing is outstanding again. The view store keeps it as a column, so
+    ``settled_from IS NULL OR day < settled_from`` selects every row that can be in
+    arrears on ``day`` and leaves most paid rows out; an employer row settled after its
+    due date is selected too, for its late fee (``projections.store.ViewStore.open_dues``).
+    """
+    settled = None
+    for day, paid in due["paid_steps"]:
+        if paid < due["due_fen"]:
+            settled = None
+        elif settled is None:
+            settled = day
+    return settled
+
+
 def _paid_on(steps: list[tuple[date, int]], day: date) -> int:
     paid = 0
     for d, amount in steps:
