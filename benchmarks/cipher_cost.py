@@ -19,10 +19,10 @@ from eventsourcing.utils import Environment
 def main(argv: list[str] | None = None) -> int:
     from events.ledger_events import encode_event
     from events.pii import KeyRing, new_key
-    from ledger.bootstrap import bootstrap
+    from entrypoints.wiring import bootstrap
     from ledger.cipher import LedgerCipher
     from infra.settings import Settings
-    from ledger.simulation.county import generate_county
+    from entrypoints.simulation.county import generate_county
     from infra.event_store.stored_events import row_decoder
 
     args = _args(argv)

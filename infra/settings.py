@@ -16,7 +16,7 @@ the same system onto the real services.
 Personal data is encrypted at rest by default (``ledger.cipher``, ``events.pii``): the key is
 ``CIPHER_KEY`` (or ``LEDGER_CIPHER_KEY``), else one generated once in the state directory
 (``cipher_key``, mode 600); production sets it (``LEDGER_REQUIRE_ID_KEY=1`` or
-``LEDGER_REQUIRE_CIPHER_KEY=1`` refuse to start without it). Rotation: ``ledger/rekey.py``.
+``LEDGER_REQUIRE_CIPHER_KEY=1`` refuse to start without it). Rotation: ``entrypoints/rekey.py``.
 
 This module imports nothing of the project but the domain's error type: every adapter, the
 wiring and the dev stack scripts may import it; the core (domain, policy, application) is given
@@ -150,7 +150,7 @@ VARIABLES: tuple[Variable, ...] = (
              "infra/settings.py → reconciliation/wiring.py"),
     Variable("LEDGER_DIGESTS_PATH", f"`{_STATE}audit-digests.jsonl`",
              "the audit digests file when there is no Kafka (SQLite store)",
-             "infra/settings.py → ledger/audit/digest.py"),
+             "infra/settings.py → entrypoints/audit/digest.py"),
     Variable("LEDGER_ID_KEY", f"a key generated once in `{_STATE}id_key`",
              "secret behind person ids (keep it per deployment)", "infra/settings.py", secret=True),
     Variable("LEDGER_REQUIRE_ID_KEY", "off", "`1`: with PostgreSQL, refuse to start without `LEDGER_ID_KEY` "
@@ -181,15 +181,15 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("KAFKA_BOOTSTRAP_SERVERS", "none (in-process transport)", "Kafka broker(s); printed by `infra env`",
              "infra/settings.py"),
     Variable("LEDGER_TOPIC_PREFIX", "none", "prefix of every Kafka topic and group name (one deployment's own)",
-             "infra/settings.py → ledger/bootstrap.py"),
+             "infra/settings.py → entrypoints/wiring.py"),
     Variable("LEDGER_POLICY_DIR", "the packaged `ledger/policy/tables`", "a folder of policy tables to use instead",
-             "infra/settings.py → ledger/bootstrap.py"),
+             "infra/settings.py → entrypoints/wiring.py"),
     Variable("LEDGER_API_CATCH_UP", "`1`", "`0`: the API does not bring the views up to date before a list read "
-             "(a separate `ledger project --follow` keeps them)", "ledger/http/read_model.py",
+             "(a separate `ledger project --follow` keeps them)", "entrypoints/http/read_model.py",
              parse=_flag, fallback="1"),
     Variable("LEDGER_TOKENS_FILE", "none", "the tokens file (required by `serve` and the token commands)",
-             "ledger/http/auth.py, ledger/http/access.py, ledger/http/cli_commands.py"),
-    Variable("LEDGER_TOKEN", "none", "the token a command-line user acts with", "ledger/http/access.py",
+             "entrypoints/http/auth.py, entrypoints/http/access.py, entrypoints/http/cli_commands.py"),
+    Variable("LEDGER_TOKEN", "none", "the token a command-line user acts with", "entrypoints/http/access.py",
              secret=True),
     Variable("LEDGER_RECON_INCOMPLETE_AFTER_HOURS", "`2`",
              "hours after which a statement still missing parts is reported incomplete",
@@ -359,7 +359,7 @@ class Settings:
     #: (``events.pii.KeyRing``: topic fields, dead letters, raw records kept for reconciliation).
     cipher_keys: tuple[str, ...] = field(default=(), repr=False)
 
-    #: Off only to write a store in clear on purpose (tests of the migration, ``ledger.rekey --plain``).
+    #: Off only to write a store in clear on purpose (tests of the migration, ``entrypoints.rekey --plain``).
     encrypt_at_rest: bool = True
     #: The SQLite files beside the event store. Empty (settings built by hand): the environment's,
     #: read when the store is opened (:func:`views_path`, :func:`recon_path`, :func:`digests_path`).

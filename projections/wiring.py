@@ -62,7 +62,7 @@ def views(system: Any) -> ViewStore:
     store = getattr(system, "_view_store", None)
     if store is None:
         store = open_view_store(system.settings)
-        system._view_store = store  # one per system: ledger.bootstrap.System has no field for it (yet)
+        system._view_store = store  # one per system: entrypoints.wiring.System has no field for it (yet)
         system.closers.append(store.close)
     return store
 
@@ -124,7 +124,7 @@ def parallel_shards(settings: Settings, source: str, workers: int) -> ShardRunne
 
 
 def _rebuild_shard(task: tuple[Settings, str, int, int, dict[int, int], int]) -> RunResult:
-    from ledger.bootstrap import bootstrap
+    from entrypoints.wiring import bootstrap
 
     settings, source, k, shards, until, chunk = task
     # The parent created every table; workers starting together must not race on CREATE TABLE

@@ -91,19 +91,19 @@ def add_reconcile_commands(sub: Any) -> None:
 
 # --------------------------------------------------------------------------- helpers
 def _system() -> Any:
-    from ledger.bootstrap import bootstrap
+    from entrypoints.wiring import bootstrap
 
     return bootstrap()
 
 
 def _emit(args: argparse.Namespace, payload: Any, render: Any) -> None:
-    from ledger.cli import _emit as emit
+    from entrypoints.cli import _emit as emit
 
     emit(args, payload, render)
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
-    from ledger.cli import _print_table
+    from entrypoints.cli import _print_table
 
     _print_table(rows, columns)
 
@@ -252,8 +252,8 @@ def _pointer(p: dict[str, Any] | None) -> str:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     """Who explains is the token's clerk, of the discrepancy's region: never a name taken on trust."""
-    from ledger.http.access import cli_principal
-    from ledger.http.auth import Role
+    from entrypoints.http.access import cli_principal
+    from entrypoints.http.auth import Role
     from reconciliation.reports import discrepancy_report, explain_discrepancy
     from reconciliation.wiring import reconciler, store_of
 
@@ -325,7 +325,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 
 
 def cmd_consume(args: argparse.Namespace) -> int:
-    from ledger.cli import _stop_on_signals
+    from entrypoints.cli import _stop_on_signals
     from reconciliation.wiring import reconciler, statement_consumer
 
     system = _system()

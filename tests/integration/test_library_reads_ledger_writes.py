@@ -36,7 +36,7 @@ from infra.event_store import HOUSE_POSTGRES_FACTORY
 from infra.event_store.batch_load import load_aggregates
 from infra.event_store.stored_events import stored_event_decoder
 from ledger.application import DateAsISO, Ledger
-from ledger.bootstrap import System, bootstrap
+from entrypoints.wiring import System, bootstrap
 from infra.settings import Settings
 from ledger.domain.identity import make_resident_id
 from ledger.domain.person import Person

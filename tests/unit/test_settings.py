@@ -29,7 +29,7 @@ from infra.settings import (HARNESS, STACK, SYSTEM, TABLE_BEGIN, TABLE_END, VARI
                             load_settings, markdown, setting, setting_text)
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("ledger", "events", "projections", "reconciliation", "consumers", "infra")
+PACKAGES = ("entrypoints", "ledger", "events", "projections", "reconciliation", "consumers", "infra")
 THE_READER = ROOT / "infra" / "settings.py"
 WRITE_METHODS = {"update", "pop", "clear"}
 #: String constants shaped like a variable that are not one.

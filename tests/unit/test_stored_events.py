@@ -4,9 +4,9 @@ from __future__ import annotations
 import copy
 
 import pytest
-from ledger.bootstrap import bootstrap
+from entrypoints.wiring import bootstrap
 from infra.settings import Settings
-from ledger.simulation.county import generate_county
+from entrypoints.simulation.county import generate_county
 from infra.event_store.stored_events import is_plain_json_mapper, row_decoder
 
 
