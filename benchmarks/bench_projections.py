@@ -409,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
                 before = store.dump() if args.people <= 5000 else None
                 print(f"rebuild with {args.workers} worker processes (load average {_load()}) ...", flush=True)
                 shards = parallel_shards(Settings(persistence="postgres", postgres=settings, id_key=ID_KEY), "log",
-                                         args.workers)
+                                         args.workers, bootstrap=bootstrap)
                 cpu, pg_cpu = _cpu(), postgres_cpu()
                 result = rebuild(store, NotificationLogSource(system.ledger, page_size=5000), policies,
                                  progress=True, run_shards=shards)

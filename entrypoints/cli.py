@@ -16,6 +16,7 @@ from ledger.domain.errors import DomainError
 from entrypoints.http.access import check_arrears_read, clerk_arrears, cli_principal, person_access
 from entrypoints.http.auth import Forbidden, Principal, Role
 from ledger.log import mask_id_number
+from entrypoints.console import emit as _emit, print_table as _print_table, stop_on_signals as _stop_on_signals
 
 
 def _reader() -> Principal:
@@ -23,26 +24,11 @@ def _reader() -> Principal:
     return cli_principal()
 
 
-def _print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
-    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) if rows else len(c) for c in columns}
-    print("  ".join(c.ljust(widths[c]) for c in columns))
-    print("  ".join("-" * widths[c] for c in columns))
-    for r in rows:
-        print("  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns))
-
-
-def _emit(args: argparse.Namespace, payload: Any, render: Callable[[Any], None]) -> None:
-    if getattr(args, "json", False):
-        print(json.dumps(payload, ensure_ascii=False, indent=2, default=str))
-    else:
-        render(payload)
-
-
 # ------------------------------------------------------------------ infra
 def cmd_infra(args: argparse.Namespace) -> int:
-    from infra import stack
+    from infra.command import main as infra_main
 
-    return stack.main([args.action, *(["--clean"] if args.clean else [])])
+    return infra_main([args.action, *(["--clean"] if args.clean else [])])
 
 
 # ------------------------------------------------------------------ policy
@@ -213,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_http_commands(sub)
     _add_view_commands(sub)
-    from reconciliation.cli import add_reconcile_commands  # reconcile show/open/summary/explain/...
+    from entrypoints.reconcile import add_reconcile_commands  # reconcile show/open/summary/explain/...
 
     add_reconcile_commands(sub)
     from entrypoints.audit.cli_commands import add_audit_commands  # history, verify (审计)
@@ -223,16 +209,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ------------------------------------------------------------------ feeds
-def _stop_on_signals() -> Any:
-    import signal
-    import threading
-
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    return stop
-
-
 def cmd_consume(args: argparse.Namespace) -> int:
     from entrypoints.wiring import bootstrap, feed_consumer
     from infra.gc_tuning import tune_for_streaming
@@ -297,8 +273,8 @@ def cmd_feed(args: argparse.Namespace) -> int:
 
     from consumers.feed_files import feed_file
     from entrypoints.wiring import bootstrap
-    from entrypoints.http.import_batch import read_file
-    from entrypoints.http.limits import FEED_SHEET
+    from consumers.spreadsheets import read_file
+    from infra.limits import FEED_SHEET
 
     path = Path(args.file)
     if not path.is_file():
@@ -474,7 +450,7 @@ def cmd_project(args: argparse.Namespace) -> int:
         system.closers.append(source.close)
         runner = projection_runner(system, source=source, batch_size=args.batch_size)
         if args.rebuild:
-            shards = parallel_shards(system.settings, args.source, args.workers) if args.workers > 1 else None
+            shards = parallel_shards(system.settings, args.source, args.workers, bootstrap=bootstrap) if args.workers > 1 else None
             result = rebuild(views(system), source, system.policies, batch_size=args.batch_size,
                              progress=not args.quiet, run_shards=shards)
         elif args.follow:

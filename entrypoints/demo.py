@@ -548,7 +548,7 @@ def _print_report(result: DemoResult) -> None:
     out = sys.stdout
 
     def table(rows: list[dict[str, Any]], cols: list[str]) -> None:
-        from entrypoints.cli import _print_table
+        from entrypoints.console import print_table as _print_table
 
         _print_table(rows, cols)
 

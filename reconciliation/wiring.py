@@ -9,7 +9,7 @@
 * :func:`ledger_side_runner` -- the ledger side, from the notification log (``"log"``,
   embedded default) or Kafka ``ledger.events.v1`` (``"kafka"``);
 * :func:`statement_consumer` -- the whole reconciliation process
-  (:class:`consumers.statements.StatementConsumer`): Kafka (or in-process) statements,
+  (:class:`reconciliation.consumer.StatementConsumer`): Kafka (or in-process) statements,
   ledger side, comparisons, time limit, results to ``reconciliation.results.v1``.
 """
 from __future__ import annotations
@@ -82,7 +82,7 @@ def statement_consumer(system: Any, recon: Reconciler, *, group: str | None = No
                        ledger_source: Any = "log", publish: bool = True, poll_timeout: float = 1.0) -> Any:
     """The reconciliation process for this system (Kafka when configured, else the in-process topics)."""
     from consumers.runner import ConsumerRunner
-    from consumers.statements import DEFAULT_CONSUMER, StatementConsumer, StatementsHandler
+    from reconciliation.consumer import DEFAULT_CONSUMER, StatementConsumer, StatementsHandler
 
     name = group or DEFAULT_CONSUMER
     sink = sink if sink is not None else system.record_sink()

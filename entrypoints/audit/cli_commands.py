@@ -192,7 +192,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _print_verification(v: dict[str, Any]) -> None:
-    from entrypoints.cli import _print_table
+    from entrypoints.console import print_table as _print_table
 
     what = {"person": "person", "ledger": "ledger", "digests": "daily digests"}.get(v["scope"], v["scope"])
     status = "CLEAN" if v["clean"] else f"NOT CLEAN: {len(v['findings'])} finding(s)"

@@ -31,12 +31,11 @@ from eventsourcing.persistence import MapperDeserialisationError
 
 from ledger.domain.errors import DomainError, NotFound
 from ledger.domain.person import BUSINESS_TZ, Person, business_date
-from ledger.log import mask_id_number
 from projections.entitlement import EntitlementProjection
 from ledger.domain.coverage import row_covered_on
-from projections.projector import PolicyCache
 
 from entrypoints.audit.describe import describe, document, provenance_line
+from entrypoints.audit.verify import masked_id_of, projection_for, verify_person
 
 #: Figures of the state after a step, and which of the projection's ``sources`` explain each.
 YEAR_FIGURES: dict[str, tuple[str, ...]] = {
@@ -156,10 +155,6 @@ def known_at(events: Sequence[Any], as_of: datetime) -> int:
 
 
 # --------------------------------------------------------------------------- the state after a step
-def projection_for(policies: Any) -> EntitlementProjection:
-    return EntitlementProjection(policies if isinstance(policies, PolicyCache) else PolicyCache(policies))
-
-
 def event_year(event: Any, row: dict[str, Any] | None) -> int | None:
     """The coverage year an event is about (None: it is about the person, not a year)."""
     kind = type(event).__name__
@@ -365,12 +360,6 @@ def person_history(events: Sequence[Any], policies: Any, *, year: int | None = N
     return lines, rows
 
 
-def masked_id_of(events: Sequence[Any]) -> str | None:
-    first = events[0] if events else None
-    number = getattr(first, "id_number", None)
-    return mask_id_number(number) if number else None
-
-
 def history_report(ledger: Any, id_type: str, id_number: str, *, as_of: datetime | str | None = None,
                    year: int | str | None = None, on: date | str | None = None, verify: bool = True,
                    views: Any = None) -> dict[str, Any]:
@@ -384,7 +373,6 @@ def history_report(ledger: Any, id_type: str, id_number: str, *, as_of: datetime
     (:mod:`entrypoints.audit.report`) prints it.
     """
     from entrypoints.audit.rows import event_rows
-    from entrypoints.audit.verify import verify_person
 
     y = parse_year(year)
     instant = parse_instant(as_of)

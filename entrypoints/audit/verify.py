@@ -50,6 +50,8 @@ from ledger.domain.errors import DomainError, NotFound
 from ledger.domain.person import Person
 from ledger.domain.transfers import TRANSFER_EVENTS, transfer_findings
 from ledger.log import mask_id_number
+from projections.entitlement import EntitlementProjection
+from projections.projector import PolicyCache
 
 from entrypoints.audit.digest import (
     DigestChannel,
@@ -143,6 +145,17 @@ class ChainCheck:
     unanchored: int
     findings: list[Finding]
     notes: list[str] = field(default_factory=list)
+
+
+# the state after a step, and the masked ID of a history (shared with the history report)
+def projection_for(policies: Any) -> EntitlementProjection:
+    return EntitlementProjection(policies if isinstance(policies, PolicyCache) else PolicyCache(policies))
+
+
+def masked_id_of(events: Sequence[Any]) -> str | None:
+    first = events[0] if events else None
+    number = getattr(first, "id_number", None)
+    return mask_id_number(number) if number else None
 
 
 def _range(a: int, b: int) -> str:
@@ -379,7 +392,6 @@ def cross_check(ledger: Any, person_id: UUID, events: Sequence[Any], views: Any)
     """
     from projections.store import YEARS, year_records
 
-    from entrypoints.audit.history import masked_id_of, projection_for
     from ledger.domain.history import history_to_plain
 
     pid = str(person_id)

@@ -47,7 +47,7 @@ the request.
 
 **Errors** are `{"code", "message", "details"}`: the code is stable, the message says what to fix.
 
-**Limits** (`entrypoints.http.limits`). The token is checked before the body is read. Bodies: 64 KiB
+**Limits** (`infra.limits`). The token is checked before the body is read. Bodies: 64 KiB
 (`/imports`: 10 MiB), else 413 `BODY_TOO_LARGE`; at most 256 JSON keys, depth 8 (422
 `BODY_TOO_COMPLEX`); a 422 lists at most 20 problems (`details.total`). Imports and exports run a
 few at a time: 503 `SERVER_BUSY` with `Retry-After` when all are busy (nothing was started).

@@ -43,7 +43,7 @@ def _clerk() -> Any:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from entrypoints.wiring import bootstrap
-    from entrypoints.http.import_batch import import_file, read_file
+    from consumers.spreadsheets import import_file, read_file
 
     path = Path(args.file)
     if not path.is_file():
@@ -255,7 +255,7 @@ def cmd_token_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
-    from entrypoints.cli import _print_table
+    from entrypoints.console import print_table as _print_table
 
     _print_table([{**r, "scopes": ",".join(r["scopes"])} for r in rows],
                  ["token_id", "user", "role", "scopes", "created", "expires", "revoked"])

@@ -6,7 +6,7 @@
   (``AMOUNT_NOT_INTEGER_FEN``, ``AMOUNT_NOT_POSITIVE``, ``DATE_INVALID``, ``INSTANT_INVALID``,
   otherwise ``BODY_INVALID`` for the body and ``PARAMETER_INVALID`` for the URL) and every
   problem in ``details.errors`` as ``{field, code, message}`` (at most
-  :data:`entrypoints.http.limits.MAX_REPORTED_ERRORS`; beyond that ``details.total`` and
+  :data:`infra.limits.MAX_REPORTED_ERRORS`; beyond that ``details.total`` and
   ``details.truncated``);
 * routing errors (unknown path, wrong method) -> their status with ``NOT_FOUND`` /
   ``METHOD_NOT_ALLOWED``;
@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger.domain.errors import DomainError
-from entrypoints.http.limits import MAX_REPORTED_ERRORS
+from infra.limits import MAX_REPORTED_ERRORS
 from entrypoints.http.models import ERROR_CODES
 
 _DATE_TYPES = {"date_type", "date_parsing", "date_from_datetime_parsing", "date_from_datetime_inexact",

@@ -9,7 +9,7 @@ route is about to run), so it can refuse before the body is received:
    reading one byte of the body. The principal is kept for the route, which then does not
    check the token a second time. Routes without that dependency (``/health``, the web
    page, the API documentation) and unknown paths pass as before.
-2. **Body size.** Each route has a body limit (:mod:`entrypoints.http.limits`). A declared
+2. **Body size.** Each route has a body limit (:mod:`infra.limits`). A declared
    ``Content-Length`` over it is refused at once; a body without one (chunked) is counted
    as it arrives and reading stops at the limit. Either way: 413 ``BODY_TOO_LARGE``.
 3. **JSON shape.** A JSON body (at most 64 KiB by then) with too many keys or nested too
@@ -32,7 +32,8 @@ from fastapi.routing import APIRoute
 from starlette.routing import compile_path
 
 from ledger.domain.errors import DomainError
-from entrypoints.http import deps, limits
+from entrypoints.http import deps
+from infra import limits
 from ledger.log import get_logger
 
 log = get_logger("entrypoints.http.gate")

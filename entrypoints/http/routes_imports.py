@@ -1,4 +1,4 @@
-"""Upload of the registration spreadsheet (批量参保登记): see :mod:`entrypoints.http.import_batch`."""
+"""Upload of the registration spreadsheet (批量参保登记): see :mod:`consumers.spreadsheets`."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,8 +8,8 @@ from starlette.concurrency import run_in_threadpool
 
 from ledger.domain.errors import DomainError
 from entrypoints.http.auth import Principal
-from entrypoints.http.import_batch import expected_columns_text, import_file
-from entrypoints.http.limits import MIB, body_limit
+from consumers.spreadsheets import expected_columns_text, import_file
+from infra.limits import MIB, body_limit
 from entrypoints.http.models import ErrorOut
 from entrypoints.http.multipart import parse_multipart
 from entrypoints.http.routes_commands import clerk
@@ -32,7 +32,7 @@ _FILE_SCHEMA = {"type": "string", "format": "binary"}
 
 async def _read_upload(request: Request) -> tuple[bytes, str]:
     # The entrance gate (entrypoints.http.gate) has checked the token and counts this body against the
-    # route's limit (entrypoints.http.limits) as it arrives; the sheet's own limits are read_sheet's.
+    # route's limit (infra.limits) as it arrives; the sheet's own limits are read_sheet's.
     body = await request.body()
     content_type = request.headers.get("content-type", "")
     if content_type.lower().startswith("multipart/form-data"):
@@ -55,7 +55,7 @@ async def _read_upload(request: Request) -> tuple[bytes, str]:
         401: {"model": ErrorOut}, 403: {"model": ErrorOut},
         413: {"model": ErrorOut, "description": f"body larger than {body_limit('/imports') // MIB} MiB "
               "(BODY_TOO_LARGE), or a sheet over its limits: FILE_BOMB, FILE_TOO_MANY_ROWS, ... "
-              "(see entrypoints.http.limits)"},
+              "(see infra.limits)"},
         503: {"model": ErrorOut, "description": "SERVER_BUSY: every import slot is taken; nothing was "
               "started, send it again after Retry-After seconds"},
         422: {"model": ErrorOut, "description": "wrong columns (IMPORT_COLUMNS, nothing imported), unreadable file"},

@@ -31,7 +31,6 @@ from ledger.records import Provenance
 
 if TYPE_CHECKING:  # pragma: no cover
     from ledger.application import Ledger, Outcome
-    from entrypoints.simulation.county import County
 
 # Action kinds, and their rank when two actions share an instant (registry facts first,
 # then the agency's own actions, tax collection last).
@@ -393,7 +392,7 @@ def feed_csv(kind: str, records: Iterable[Any]) -> bytes:
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
-def write_csv(county: County, directory: str | Path) -> list[Path]:
+def write_csv(county: Any, directory: str | Path) -> list[Path]:  # a simulation.county.County (it imports this module)
     """Write the county's feeds and truth as CSV files (UTF-8 with BOM), one file per feed.
 
     * ``tax_payments.csv``: payments, refunds and reversals (columns of the

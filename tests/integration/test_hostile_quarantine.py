@@ -156,7 +156,7 @@ def test_a_rebuild_with_worker_processes_quarantines_the_poisoned_person(system,
     store = views(system)
     try:
         result = rebuild(store, NotificationLogSource(system.ledger), system.policies,
-                         run_shards=parallel_shards(system.settings, "log", 2))
+                         run_shards=parallel_shards(system.settings, "log", 2, bootstrap=bootstrap))
         crashed = False
     except Exception:  # noqa: BLE001
         crashed = True

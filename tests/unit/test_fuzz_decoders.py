@@ -38,7 +38,7 @@ from entrypoints.wiring import bootstrap
 from infra.settings import Settings
 from ledger.domain.errors import DomainError
 from ledger.domain.identity import make_resident_id
-from entrypoints.http.import_batch import COLUMNS, import_file
+from consumers.spreadsheets import COLUMNS, import_file
 from ledger.policy import PolicyBook
 from ledger.records import Provenance
 

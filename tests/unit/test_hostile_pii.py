@@ -115,7 +115,7 @@ def test_the_cipher_key_is_generated_once_private_and_required_in_production(emb
     path = embedded_env / "cipher_key"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert load_settings().cipher_keys == first.cipher_keys  # stable across runs
-    assert first.store_cipher["CIPHER_TOPIC"] == "ledger.cipher:LedgerCipher"
+    assert first.store_cipher["CIPHER_TOPIC"] == "events.cipher:LedgerCipher"
     assert first.cipher_keys[0] not in repr(first)
     explicit = new_key()
     assert load_settings({**os.environ, "LEDGER_CIPHER_KEY": explicit}).store_cipher["CIPHER_KEY"] == explicit
@@ -326,7 +326,7 @@ def test_settings_built_by_hand_encrypt_with_the_deployment_key_too(embedded_env
 
     by_hand = Settings(persistence="sqlite", sqlite_path=str(embedded_env / "x.sqlite"), id_key=b"k")
     env = by_hand.event_store_env()
-    assert env["CIPHER_TOPIC"] == "ledger.cipher:LedgerCipher"
+    assert env["CIPHER_TOPIC"] == "events.cipher:LedgerCipher"
     assert env["CIPHER_KEY"] == load_settings().store_cipher["CIPHER_KEY"]
     assert "CIPHER_KEY" not in Settings(persistence="memory", id_key=b"k").event_store_env()
     assert "CIPHER_KEY" not in Settings(persistence="sqlite", id_key=b"k", encrypt_at_rest=False).event_store_env()

@@ -10,7 +10,7 @@ import pytest
 from openpyxl import Workbook
 
 from entrypoints.cli import main as ledger_main
-from entrypoints.http.import_batch import import_file
+from consumers.spreadsheets import import_file
 from tests.unit.cli_support import run_as
 from tests.unit.http_support import (
     CLERK,

@@ -46,10 +46,10 @@ PINNED: dict[str, tuple[str, str]] = {
     "eventsourcing.persistence:JSONTranscoder._decode_obj": ("7c7c0e6064fd5d73", "infra.event_store.stored_events.row_decoder"),
     "eventsourcing.persistence:UUIDAsHex.decode": ("d52a18f8e19ed335", "infra.event_store.stored_events._uuid_from_hex"),
     "eventsourcing.persistence:find_id_convertor": ("1da51c84cba70b8e", "infra.event_store.stored_events.row_decoder"),
-    # ledger/cipher.py: AESCipher with its encrypt and decrypt replaced by the key ring's (events.pii.KeyRing).
-    "eventsourcing.cipher:AESCipher.__init__": ("92fd01e6b0817817", "ledger.cipher.LedgerCipher"),
-    "eventsourcing.cipher:AESCipher.encrypt": ("bef49b3cf7b7f048", "ledger.cipher.LedgerCipher, events.pii.KeyRing"),
-    "eventsourcing.cipher:AESCipher.decrypt": ("61060d1b3ff83119", "ledger.cipher.LedgerCipher, events.pii.KeyRing"),
+    # events/cipher.py: AESCipher with its encrypt and decrypt replaced by the key ring's (events.pii.KeyRing).
+    "eventsourcing.cipher:AESCipher.__init__": ("92fd01e6b0817817", "events.cipher.LedgerCipher"),
+    "eventsourcing.cipher:AESCipher.encrypt": ("bef49b3cf7b7f048", "events.cipher.LedgerCipher, events.pii.KeyRing"),
+    "eventsourcing.cipher:AESCipher.decrypt": ("61060d1b3ff83119", "events.cipher.LedgerCipher, events.pii.KeyRing"),
     # infra/event_store/recorders.py: the binary-array insert, within the library's pipelined transaction.
     "eventsourcing.postgres:PostgresApplicationRecorder.insert_events":
         ("f1a98da0239e3ea7", "infra.event_store.recorders.BinaryPostgresProcessRecorder"),

@@ -77,7 +77,7 @@ def test_an_encrypted_store_is_decoded_the_fast_way_to_the_same_events(county):
     from eventsourcing.utils import Environment
 
     from events.pii import new_key
-    from ledger.cipher import LedgerCipher
+    from events.cipher import LedgerCipher
 
     plain = county.ledger.mapper
     mapper = copy.copy(plain)

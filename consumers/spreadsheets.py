@@ -45,11 +45,11 @@ from typing import Any, Callable, Iterable, Iterator
 
 from ledger.domain.errors import Conflict, DomainError
 from ledger.domain.places import validate_region_code
-from entrypoints.http.limits import IMPORT_SHEET, MIB, SheetLimits
+from infra.limits import IMPORT_SHEET, MIB, SheetLimits
 from ledger.log import get_logger, mask_id_number
 from ledger.records import Provenance
 
-log = get_logger("entrypoints.http.import")
+log = get_logger("consumers.spreadsheets")
 
 #: (column, Chinese header, required)
 COLUMNS: tuple[tuple[str, str, bool], ...] = (

@@ -19,7 +19,7 @@ from eventsourcing.cipher import AESCipher
 
 from events.pii import CipherKeyError, KeyRing
 
-TOPIC = "ledger.cipher:LedgerCipher"
+TOPIC = "events.cipher:LedgerCipher"
 OLD_KEYS = "LEDGER_CIPHER_KEYS_OLD"
 READ_PLAIN = "LEDGER_CIPHER_READ_PLAIN"
 

@@ -97,13 +97,13 @@ def _system() -> Any:
 
 
 def _emit(args: argparse.Namespace, payload: Any, render: Any) -> None:
-    from entrypoints.cli import _emit as emit
+    from entrypoints.console import emit
 
     emit(args, payload, render)
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
-    from entrypoints.cli import _print_table
+    from entrypoints.console import print_table as _print_table
 
     _print_table(rows, columns)
 
@@ -290,7 +290,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from consumers.statements import StatementConsumer
+    from reconciliation.consumer import StatementConsumer
     from reconciliation.results import RESULTS_TOPIC, ResultsPublisher
     from reconciliation.wiring import ledger_side_runner, reconciler
 
@@ -325,7 +325,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 
 
 def cmd_consume(args: argparse.Namespace) -> int:
-    from entrypoints.cli import _stop_on_signals
+    from entrypoints.console import stop_on_signals as _stop_on_signals
     from reconciliation.wiring import reconciler, statement_consumer
 
     system = _system()

@@ -28,7 +28,7 @@ time to send the body          30 s          408 ``BODY_TOO_SLOW``
 =============================  ============  ==============================================
 
 Spreadsheets and feed files (``POST /imports``, ``ledger import``, ``ledger feed``; enforced
-by :func:`entrypoints.http.import_batch.read_sheet`, the one reader all three use):
+by :func:`consumers.spreadsheets.read_sheet`, the one reader all three use):
 
 =============================  ============  ==============================================
 file size (CSV or XLSX)        64 MiB        413 ``FILE_TOO_LARGE``

@@ -88,7 +88,7 @@ class StatementsHandler:
         self._pool: ProcessPoolExecutor | None = None
         self._pending: dict[tuple[str, int], _Pending] = {}
         self._repaired = False
-        self.log = get_logger("consumers.statements", consumer=consumer)
+        self.log = get_logger("reconciliation.consumer", consumer=consumer)
 
     # ------------------------------------------------------------ positions (ConsumerRunner's interface)
     def position_name(self, topic: str) -> str:
@@ -247,7 +247,7 @@ class StatementConsumer:
         self.reconciler = reconciler
         self.ledger_side = ledger_side
         self.publisher = publisher
-        self.log = get_logger("consumers.statements.loop")
+        self.log = get_logger("reconciliation.consumer.loop")
 
     def run_once(self, timeout: float | None = None) -> LoopResult:
         out = LoopResult()
