@@ -29,6 +29,7 @@ from typing import Any, Iterable
 from infra.settings import (environment, load_settings, postgres_from_env, process_environment, setting, setting_text,
                             state_dir)
 from ledger.domain.identity import mask_id_number
+from entrypoints.console import print_table as _print_table
 
 
 @dataclass
@@ -548,8 +549,6 @@ def _print_report(result: DemoResult) -> None:
     out = sys.stdout
 
     def table(rows: list[dict[str, Any]], cols: list[str]) -> None:
-        from entrypoints.console import print_table as _print_table
-
         _print_table(rows, cols)
 
     print(f"\n== County of {result.people:,} people (seed {result.seed}); store {result.store}, "

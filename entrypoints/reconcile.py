@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.domain.errors import DomainError
+from entrypoints.console import emit, print_table as _print_table, stop_on_signals as _stop_on_signals
 
 
 def add_reconcile_commands(sub: Any) -> None:
@@ -97,14 +98,10 @@ def _system() -> Any:
 
 
 def _emit(args: argparse.Namespace, payload: Any, render: Any) -> None:
-    from entrypoints.console import emit
-
     emit(args, payload, render)
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
-    from entrypoints.console import print_table as _print_table
-
     _print_table(rows, columns)
 
 
@@ -325,7 +322,6 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 
 
 def cmd_consume(args: argparse.Namespace) -> int:
-    from entrypoints.console import stop_on_signals as _stop_on_signals
     from reconciliation.wiring import reconciler, statement_consumer
 
     system = _system()

@@ -19,6 +19,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from ledger.domain.errors import DomainError
+from entrypoints.console import print_table as _print_table
 
 
 def add_audit_commands(sub: Any) -> None:
@@ -192,8 +193,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _print_verification(v: dict[str, Any]) -> None:
-    from entrypoints.console import print_table as _print_table
-
     what = {"person": "person", "ledger": "ledger", "digests": "daily digests"}.get(v["scope"], v["scope"])
     status = "CLEAN" if v["clean"] else f"NOT CLEAN: {len(v['findings'])} finding(s)"
     print(f"verification of the {what}: {status}")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 from infra.settings import setting_text
+from entrypoints.console import print_table as _print_table
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -255,7 +256,6 @@ def cmd_token_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
-    from entrypoints.console import print_table as _print_table
 
     _print_table([{**r, "scopes": ",".join(r["scopes"])} for r in rows],
                  ["token_id", "user", "role", "scopes", "created", "expires", "revoked"])
