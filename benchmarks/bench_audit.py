@@ -42,9 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import dedicated_schema, figure, pg_settings, write_json  # noqa: E402
 
-from ledger.audit import history_report, replay_as_of, seal, verify_all, verify_digests  # noqa: E402
-from ledger.audit.verify import auto_workers  # noqa: E402
-from ledger.bootstrap import bootstrap  # noqa: E402
+from entrypoints.audit import history_report, replay_as_of, seal, verify_all, verify_digests  # noqa: E402
+from entrypoints.audit.verify import auto_workers  # noqa: E402
+from entrypoints.wiring import bootstrap  # noqa: E402
 from infra.settings import Settings  # noqa: E402
 from ledger.domain.identity import make_resident_id  # noqa: E402
 from ledger.domain.person import Person, business_date  # noqa: E402

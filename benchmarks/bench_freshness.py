@@ -348,7 +348,7 @@ def run(args: argparse.Namespace, pg: dict[str, str], servers: str) -> int:
                 ledger.recorder.insert_tracking(Tracking(f"publisher:{events_topic}", setup_end))
                 print(f"  {setup_s:.1f} s, {setup_end:,} notifications (load {_load()})", flush=True)
                 records = encoded_payments(people, YEAR)
-                cli = [sys.executable, "-m", "ledger.cli"]
+                cli = [sys.executable, "-m", "entrypoints.cli"]
                 t0 = time.perf_counter()
                 # One worker: with 2, the workers race to write view_meta's layout into the empty live store of a
                 # fresh schema (UniqueViolation view_meta_pkey, projections.wiring._rebuild_shard; seen 1 run in 2).

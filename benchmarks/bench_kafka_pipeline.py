@@ -77,7 +77,7 @@ from events.codec import encode  # noqa: E402
 from events.inbound import TAX_PAYMENT, tax_record_to_avro  # noqa: E402
 from infra.topics import declared_partitions, delete_topics, ensure_topics  # noqa: E402
 from infra.event_store.batch_load import load_aggregates  # noqa: E402
-from ledger.bootstrap import bootstrap  # noqa: E402
+from entrypoints.wiring import bootstrap  # noqa: E402
 from infra.settings import Settings, setting, setting_text  # noqa: E402
 from ledger.domain.identity import make_resident_id  # noqa: E402
 from ledger.records import Provenance, TaxPaymentRecord  # noqa: E402
@@ -236,13 +236,13 @@ def end_to_end(env: dict[str, str], system, topic: str, events_topic: str, n: in
     and the CPU is counted from then.
     """
     ledger = system.ledger
-    cli = [sys.executable, "-m", "ledger.cli"]
+    cli = [sys.executable, "-m", "entrypoints.cli"]
     consume = ["consume", "tax", "--group", GROUP, "--max-records", str(max_records)]
     commands = [cli + consume for _ in range(consumers)] + [cli + ["publish"]]
     roles = [f"consumer-{i}" for i in range(consumers)] + ["publisher"]
     if profile:
-        commands[0] = [sys.executable, "-m", "cProfile", "-o", profile, "-m", "ledger.cli"] + consume
-        commands[-1] = [sys.executable, "-m", "cProfile", "-o", f"{profile}.publisher", "-m", "ledger.cli", "publish"]
+        commands[0] = [sys.executable, "-m", "cProfile", "-o", profile, "-m", "entrypoints.cli"] + consume
+        commands[-1] = [sys.executable, "-m", "cProfile", "-o", f"{profile}.publisher", "-m", "entrypoints.cli", "publish"]
     tag = f"{APP_NAME}-{uuid.uuid4().hex[:6]}"
     published_from = ledger.recorder.max_tracking_id(f"publisher:{events_topic}") or 0
     started = time.perf_counter()

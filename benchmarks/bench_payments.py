@@ -44,7 +44,7 @@ from common import (  # noqa: E402
 )
 
 from infra.event_store.batch_load import load_aggregates  # noqa: E402
-from ledger.bootstrap import bootstrap  # noqa: E402
+from entrypoints.wiring import bootstrap  # noqa: E402
 from infra.settings import Settings  # noqa: E402
 from ledger.domain.identity import make_resident_id  # noqa: E402
 from ledger.records import Provenance, TaxPaymentRecord  # noqa: E402

@@ -5,7 +5,7 @@
 
 Setup (timed and reported, not part of the figures):
 
-1. a synthetic county of ``--people`` registered residents (ledger.simulation.county),
+1. a synthetic county of ``--people`` registered residents (entrypoints.simulation.county),
    replayed through the real ``Ledger`` on the in-memory store; the stored events are
    cached in ``var/bench/county-<people>-<seed>.sqlite`` so later runs skip this;
 2. the stored events copied, in order, into a PostgreSQL event store in a schema of
@@ -57,11 +57,11 @@ from eventsourcing.persistence import StoredEvent  # noqa: E402
 
 import projections.projector as projector_module  # noqa: E402
 import projections.store as store_module  # noqa: E402
-from ledger.bootstrap import bootstrap  # noqa: E402
+from entrypoints.wiring import bootstrap  # noqa: E402
 from infra.settings import Settings  # noqa: E402
 from ledger.records import Provenance, TaxPaymentRecord  # noqa: E402
-from ledger.simulation import feeds  # noqa: E402
-from ledger.simulation.county import CountyProfile, generate_county  # noqa: E402
+from entrypoints.simulation import feeds  # noqa: E402
+from entrypoints.simulation.county import CountyProfile, generate_county  # noqa: E402
 from projections.projector import PolicyCache, ProjectionRunner, rebuild  # noqa: E402
 from projections.queries import ViewQueries  # noqa: E402
 from projections.sources import NotificationLogSource  # noqa: E402
@@ -409,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
                 before = store.dump() if args.people <= 5000 else None
                 print(f"rebuild with {args.workers} worker processes (load average {_load()}) ...", flush=True)
                 shards = parallel_shards(Settings(persistence="postgres", postgres=settings, id_key=ID_KEY), "log",
-                                         args.workers)
+                                         args.workers, bootstrap=bootstrap)
                 cpu, pg_cpu = _cpu(), postgres_cpu()
                 result = rebuild(store, NotificationLogSource(system.ledger, page_size=5000), policies,
                                  progress=True, run_shards=shards)

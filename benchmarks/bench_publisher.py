@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import dedicated_schema, figure, pg_settings, write_json  # noqa: E402
 
 from infra.topics import delete_topics, ensure_topics  # noqa: E402
-from ledger.bootstrap import bootstrap, ledger_publisher  # noqa: E402
+from entrypoints.wiring import bootstrap, ledger_publisher  # noqa: E402
 from infra.settings import Settings, setting_text  # noqa: E402
 from ledger.domain.identity import make_resident_id  # noqa: E402
 from ledger.records import Provenance, TaxPaymentRecord  # noqa: E402

@@ -18,8 +18,8 @@ Timed, in the same run, with the same Kafka consumer settings:
 
 1. **read only**: a consumer-group member reads every record of the statement and does
    nothing else (what Kafka and kafka-python cost on their own);
-2. **reconcile**: the real reconciliation loop (:class:`consumers.statements.StatementConsumer`:
-   :class:`~consumers.statements.StatementsHandler` under :class:`consumers.runner.ConsumerRunner`,
+2. **reconcile**: the real reconciliation loop (:class:`reconciliation.consumer.StatementConsumer`:
+   :class:`~reconciliation.consumer.StatementsHandler` under :class:`consumers.runner.ConsumerRunner`,
    PostgreSQL store, ``--workers`` decoding processes, results publisher; the ledger side is
    already loaded) from an empty position until the statement is compared and its results
    are published to ``reconciliation.results.v1``; split into intake (read, decode, check,
@@ -193,7 +193,7 @@ def read_only(bootstrap: str, topic: str, expect: int, max_records: int) -> tupl
 def reconcile(settings: dict, schema: str, bootstrap: str, prefix: str, workers: int, max_records: int) -> dict:
     from consumers.kafka_io import KafkaSink, KafkaSource, make_producer
     from consumers.runner import ConsumerRunner
-    from consumers.statements import StatementConsumer, StatementsHandler
+    from reconciliation.consumer import StatementConsumer, StatementsHandler
     from reconciliation.results import RESULTS_TOPIC, ResultsPublisher
     from reconciliation.service import Reconciler
     from reconciliation.store import PostgresReconciliationStore

@@ -4,7 +4,7 @@
 
 Builds a small county in memory, takes its stored events, and times
 ``mapper.to_stored_event`` and ``infra.event_store.stored_events.row_decoder`` over all of them, plain
-and with :class:`ledger.cipher.LedgerCipher` (AES-256-GCM): the difference per event is
+and with :class:`events.cipher.LedgerCipher` (AES-256-GCM): the difference per event is
 what encryption adds to every write and every read of the pipeline.
 """
 from __future__ import annotations
@@ -19,10 +19,10 @@ from eventsourcing.utils import Environment
 def main(argv: list[str] | None = None) -> int:
     from events.ledger_events import encode_event
     from events.pii import KeyRing, new_key
-    from ledger.bootstrap import bootstrap
-    from ledger.cipher import LedgerCipher
+    from entrypoints.wiring import bootstrap
+    from events.cipher import LedgerCipher
     from infra.settings import Settings
-    from ledger.simulation.county import generate_county
+    from entrypoints.simulation.county import generate_county
     from infra.event_store.stored_events import row_decoder
 
     args = _args(argv)

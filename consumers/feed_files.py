@@ -37,8 +37,8 @@ from events import codec, inbound
 from ledger.domain.errors import DomainError
 from ledger.domain.identity import parse_identity
 from ledger.domain.person import require_fen
-from ledger.http.import_batch import ImportFileError, read_sheet
-from ledger.http.limits import FEED_SHEET
+from consumers.spreadsheets import ImportFileError, read_sheet
+from infra.limits import FEED_SHEET
 from ledger.log import mask_text
 
 CST = timezone(timedelta(hours=8))
@@ -230,7 +230,7 @@ def feed_file(feed_name: str, data: bytes, filename: str, sink: Any, *, topic_pr
     feed = FEEDS.get(feed_name)
     if feed is None:
         raise DomainError("FEED_UNKNOWN", f"unknown feed {feed_name!r}; feeds: {', '.join(FEEDS)}")
-    try:  # the limits of every spreadsheet the ledger reads (ledger.http.limits): size, zip bomb, rows, time
+    try:  # the limits of every spreadsheet the ledger reads (infra.limits): size, zip bomb, rows, time
         sheet = read_sheet(data, filename, FEED_SHEET)
     except ImportFileError as e:
         raise DomainError(e.code, e.message, **e.details) from None

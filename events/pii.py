@@ -3,7 +3,7 @@
 The ledger encrypts personal data at rest and on its topics with AES-256-GCM
 (pycryptodome, as the eventsourcing library's ``AESCipher``):
 
-* the event store and snapshots: the library's mapper, with :class:`ledger.cipher.LedgerCipher`
+* the event store and snapshots: the library's mapper, with :class:`events.cipher.LedgerCipher`
   (the library's ``AESCipher`` format: nonce 12 | tag 16 | ciphertext);
 * single fields (``Registered.id_number`` / ``name`` on ``ledger.events.v1``, the raw bytes
   of a refused record kept for reconciliation, a dead letter's value): :func:`encrypt_field`,

@@ -1,6 +1,6 @@
-"""`python -m infra up|down|status|env|fetch|clean` -- see infra/stack.py."""
+"""`python -m infra up|down|status|env|fetch|clean` -- see infra/command.py."""
 import sys
 
-from infra.stack import main
+from infra.command import main
 
 sys.exit(main(sys.argv[1:]))

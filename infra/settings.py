@@ -13,10 +13,10 @@ in-process event transport. Setting ``LEDGER_PERSISTENCE=postgres`` (with the
 ``POSTGRES_*`` variables or ``DATABASE_URL``) and ``KAFKA_BOOTSTRAP_SERVERS`` moves
 the same system onto the real services.
 
-Personal data is encrypted at rest by default (``ledger.cipher``, ``events.pii``): the key is
+Personal data is encrypted at rest by default (``events.cipher``, ``events.pii``): the key is
 ``CIPHER_KEY`` (or ``LEDGER_CIPHER_KEY``), else one generated once in the state directory
 (``cipher_key``, mode 600); production sets it (``LEDGER_REQUIRE_ID_KEY=1`` or
-``LEDGER_REQUIRE_CIPHER_KEY=1`` refuse to start without it). Rotation: ``ledger/rekey.py``.
+``LEDGER_REQUIRE_CIPHER_KEY=1`` refuse to start without it). Rotation: ``entrypoints/rekey.py``.
 
 This module imports nothing of the project but the domain's error type: every adapter, the
 wiring and the dev stack scripts may import it; the core (domain, policy, application) is given
@@ -39,8 +39,11 @@ from urllib.parse import unquote, urlparse
 from ledger.domain.errors import DomainError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-#: The event store's cipher (``ledger.cipher.LedgerCipher``), named by topic: the library resolves it.
-STORE_CIPHER_TOPIC = "ledger.cipher:LedgerCipher"
+#: The event store's cipher (``events.cipher.LedgerCipher``), named by topic: the library resolves it.
+STORE_CIPHER_TOPIC = "events.cipher:LedgerCipher"
+#: Topics the cipher class had before (``CIPHER_TOPIC`` values a deployment may still have in its
+#: environment): read as the current one. The class and its stored format are the same.
+RENAMED_CIPHER_TOPICS = {"ledger.cipher:LedgerCipher": STORE_CIPHER_TOPIC}
 
 #: The groups of the registry, in the README's order.
 SYSTEM, STACK, HARNESS = "system", "local stack", "tests, CI and benchmarks"
@@ -150,21 +153,21 @@ VARIABLES: tuple[Variable, ...] = (
              "infra/settings.py → reconciliation/wiring.py"),
     Variable("LEDGER_DIGESTS_PATH", f"`{_STATE}audit-digests.jsonl`",
              "the audit digests file when there is no Kafka (SQLite store)",
-             "infra/settings.py → ledger/audit/digest.py"),
+             "infra/settings.py → entrypoints/audit/digest.py"),
     Variable("LEDGER_ID_KEY", f"a key generated once in `{_STATE}id_key`",
              "secret behind person ids (keep it per deployment)", "infra/settings.py", secret=True),
     Variable("LEDGER_REQUIRE_ID_KEY", "off", "`1`: with PostgreSQL, refuse to start without `LEDGER_ID_KEY` "
              "(and without `CIPHER_KEY`)", "infra/settings.py", parse=_flag, fallback="0"),
     Variable("CIPHER_KEY", f"a key generated once in `{_STATE}cipher_key`",
              "encryption key of personal data at rest, base64 (see Security)", "infra/settings.py → events/pii.py, "
-             "ledger/cipher.py", secret=True),
+             "events/cipher.py", secret=True),
     Variable("LEDGER_CIPHER_KEY", "none", "another name for `CIPHER_KEY` (used when `CIPHER_KEY` is unset)",
              "infra/settings.py", secret=True),
     Variable("LEDGER_CIPHER_KEYS_OLD", "none",
              "earlier keys (comma-separated), still accepted for decryption while rotating",
-             "infra/settings.py → events/pii.py, ledger/cipher.py", secret=True),
+             "infra/settings.py → events/pii.py, events/cipher.py", secret=True),
     Variable("LEDGER_CIPHER_READ_PLAIN", "off", "`1`: also read events stored in clear (before `rekey --plain`)",
-             "infra/settings.py → ledger/cipher.py", parse=_flag, fallback="0"),
+             "infra/settings.py → events/cipher.py", parse=_flag, fallback="0"),
     Variable("LEDGER_REQUIRE_CIPHER_KEY", "off", "`1`: with PostgreSQL, refuse to start without `CIPHER_KEY`",
              "infra/settings.py", parse=_flag, fallback="0"),
     Variable("CIPHER_TOPIC", f"`{STORE_CIPHER_TOPIC}`",
@@ -181,15 +184,15 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("KAFKA_BOOTSTRAP_SERVERS", "none (in-process transport)", "Kafka broker(s); printed by `infra env`",
              "infra/settings.py"),
     Variable("LEDGER_TOPIC_PREFIX", "none", "prefix of every Kafka topic and group name (one deployment's own)",
-             "infra/settings.py → ledger/bootstrap.py"),
+             "infra/settings.py → entrypoints/wiring.py"),
     Variable("LEDGER_POLICY_DIR", "the packaged `ledger/policy/tables`", "a folder of policy tables to use instead",
-             "infra/settings.py → ledger/bootstrap.py"),
+             "infra/settings.py → entrypoints/wiring.py"),
     Variable("LEDGER_API_CATCH_UP", "`1`", "`0`: the API does not bring the views up to date before a list read "
-             "(a separate `ledger project --follow` keeps them)", "ledger/http/read_model.py",
+             "(a separate `ledger project --follow` keeps them)", "entrypoints/http/read_model.py",
              parse=_flag, fallback="1"),
     Variable("LEDGER_TOKENS_FILE", "none", "the tokens file (required by `serve` and the token commands)",
-             "ledger/http/auth.py, ledger/http/access.py, ledger/http/cli_commands.py"),
-    Variable("LEDGER_TOKEN", "none", "the token a command-line user acts with", "ledger/http/access.py",
+             "entrypoints/http/auth.py, entrypoints/http/access.py, entrypoints/http/cli_commands.py"),
+    Variable("LEDGER_TOKEN", "none", "the token a command-line user acts with", "entrypoints/http/access.py",
              secret=True),
     Variable("LEDGER_RECON_INCOMPLETE_AFTER_HOURS", "`2`",
              "hours after which a statement still missing parts is reported incomplete",
@@ -359,7 +362,7 @@ class Settings:
     #: (``events.pii.KeyRing``: topic fields, dead letters, raw records kept for reconciliation).
     cipher_keys: tuple[str, ...] = field(default=(), repr=False)
 
-    #: Off only to write a store in clear on purpose (tests of the migration, ``ledger.rekey --plain``).
+    #: Off only to write a store in clear on purpose (tests of the migration, ``entrypoints.rekey --plain``).
     encrypt_at_rest: bool = True
     #: The SQLite files beside the event store. Empty (settings built by hand): the environment's,
     #: read when the store is opened (:func:`views_path`, :func:`recon_path`, :func:`digests_path`).
@@ -487,7 +490,7 @@ def cipher_keys(env: Mapping[str, str] | None = None, persistence: str | None = 
     Production sets ``CIPHER_KEY`` (or ``LEDGER_CIPHER_KEY``), e.g. ``python -c "from events.pii
     import new_key; print(new_key())"``. The embedded default generates one once, in the state
     directory (``cipher_key``, mode 600), as for :func:`_id_key`. ``LEDGER_CIPHER_KEYS_OLD``:
-    comma-separated earlier keys (rotation: see ``ledger/cipher.py``). ``persistence`` defaults to
+    comma-separated earlier keys (rotation: see ``events/cipher.py``). ``persistence`` defaults to
     ``LEDGER_PERSISTENCE``'s.
     """
     if persistence is None:
@@ -524,12 +527,13 @@ def cipher_config(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
 
 
 def _store_cipher(env: Mapping[str, str] | None, persistence: str, keys: tuple[str, list[str]]) -> dict[str, str]:
-    """The event store's cipher settings: on by default for SQLite and PostgreSQL (``ledger.cipher``).
+    """The event store's cipher settings: on by default for SQLite and PostgreSQL (``events.cipher``).
 
-    An explicit ``CIPHER_TOPIC`` is kept as given; the in-memory store (tests, nothing at rest)
+    An explicit ``CIPHER_TOPIC`` is kept as given (a renamed one, :data:`RENAMED_CIPHER_TOPICS`, as its new name); the in-memory store (tests, nothing at rest)
     is encrypted only when asked.
     """
     topic = setting_text("CIPHER_TOPIC", env)
+    topic = RENAMED_CIPHER_TOPICS.get(topic, topic)
     if topic:
         return {"CIPHER_TOPIC": topic, "CIPHER_KEY": keys[0],
                 **({"LEDGER_CIPHER_KEYS_OLD": ",".join(keys[1])} if keys[1] else {})}

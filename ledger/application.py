@@ -154,7 +154,7 @@ class Ledger(Application):
         person_store: Callable[[Ledger], PersonStore] = PlainPersonStore,
     ) -> None:
         """``person_store`` makes the store the batch path and the snapshots go through
-        (:class:`ledger.ports.PersonStore`); the wiring (``ledger.bootstrap``) plugs in the
+        (:class:`ledger.ports.PersonStore`); the wiring (``entrypoints.wiring``) plugs in the
         event store's adapter, ``infra.event_store.PersonBatches``."""
         if not id_key:
             raise ValueError("the identity key (LEDGER_ID_KEY) must not be empty")

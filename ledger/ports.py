@@ -8,7 +8,7 @@ feed's next records are decoded, a person's snapshot kept only in its latest ver
 :class:`PersonStore` says that in the ledger's terms; :class:`Ledger` depends on it only.
 
 The adapter that does it fast on PostgreSQL (and SQLite) lives outside the core,
-``infra.event_store.PersonBatches``, and the one wiring function (``ledger.bootstrap``)
+``infra.event_store.PersonBatches``, and the one wiring function (``entrypoints.wiring``)
 plugs it in. :class:`PlainPersonStore` does the same through the library's public
 application API only: the reference the adapter must agree with, and what a ledger built
 without the wiring (a test, the in-memory store) uses.

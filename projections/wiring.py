@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -62,7 +63,7 @@ def views(system: Any) -> ViewStore:
     store = getattr(system, "_view_store", None)
     if store is None:
         store = open_view_store(system.settings)
-        system._view_store = store  # one per system: ledger.bootstrap.System has no field for it (yet)
+        system._view_store = store  # one per system: entrypoints.wiring.System has no field for it (yet)
         system.closers.append(store.close)
     return store
 
@@ -102,11 +103,13 @@ def default_workers(settings: Settings) -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def parallel_shards(settings: Settings, source: str, workers: int) -> ShardRunner:
+def parallel_shards(settings: Settings, source: str, workers: int, *, bootstrap: Callable[[Settings], Any]) -> ShardRunner:
     """Run the passes of a rebuild's bulk load in ``workers`` processes (a file or server store only).
 
-    Each worker builds its own system, source and ``_rebuild`` store from the settings
-    (the parent created those tables) and writes the rows of the shards it is given.
+    Each worker builds its own system with ``bootstrap`` (the one wiring function,
+    :func:`entrypoints.wiring.bootstrap`, passed in: the views sit below the entrypoints; a
+    module-level function, so a spawned worker can unpickle it), its source and ``_rebuild``
+    store from the settings (the parent created those tables) and writes the rows of the shards it is given.
     """
     if settings.persistence == "memory":
         raise DomainError("WORKERS_NEED_A_SHARED_STORE", "an in-memory ledger cannot be rebuilt by worker processes")
@@ -116,17 +119,16 @@ def parallel_shards(settings: Settings, source: str, workers: int) -> ShardRunne
         context = multiprocessing.get_context("spawn")
         result = RunResult(source)
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            for done in pool.map(_rebuild_shard, [(settings, source, k, shards, until, chunk) for k in range(shards)]):
+            for done in pool.map(_rebuild_shard, [(bootstrap, settings, source, k, shards, until, chunk)
+                                                       for k in range(shards)]):
                 result.add(done)
         return result
 
     return run
 
 
-def _rebuild_shard(task: tuple[Settings, str, int, int, dict[int, int], int]) -> RunResult:
-    from ledger.bootstrap import bootstrap
-
-    settings, source, k, shards, until, chunk = task
+def _rebuild_shard(task: tuple[Callable[[Settings], Any], Settings, str, int, int, dict[int, int], int]) -> RunResult:
+    bootstrap, settings, source, k, shards, until, chunk = task
     # The parent created every table; workers starting together must not race on CREATE TABLE
     # ("tuple concurrently updated"). This runs in a spawned worker process of its own.
     os.environ["CREATE_TABLE"] = "no"

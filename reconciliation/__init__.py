@@ -21,5 +21,5 @@ adapters around it, as for the other views.
 :mod:`.cli`                        ``ledger reconcile ...``
 =================================  ==============================================================
 
-The Kafka consumer of the statements is :mod:`consumers.statements`.
+The Kafka consumer of the statements is :mod:`reconciliation.consumer`.
 """

@@ -7,7 +7,7 @@ person id (the keyed hash the ledger itself uses), so a line can be compared wit
 ledger without keeping the ID number -- only its masked form is stored (个人信息保护法).
 
 It returns plain tuples (cheap to pass between processes; the statement consumer can
-decode in a pool of worker processes, see :mod:`consumers.statements`):
+decode in a pool of worker processes, see :mod:`reconciliation.consumer`):
 
 * ``("H", (statement_id, business_date ISO, tax_office, region_code, line_count, total_amount_fen, digest))``
 * ``("L", line row)`` -- the columns of :data:`LINE_COLUMNS` but ``source``, dates and

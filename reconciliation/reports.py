@@ -17,7 +17,7 @@ code (``STATEMENT_NOT_FOUND``, ``DISCREPANCY_NOT_FOUND``, ``NOTE_REQUIRED``,
 :func:`export_discrepancies`           CSV (UTF-8 with BOM, opens in Excel) or XLSX bytes
 =====================================  ===========================================================
 
-For ledger/http: these functions are the read side of the reconciliation routes; a
+For entrypoints/http: these functions are the read side of the reconciliation routes; a
 route opens the store with :func:`reconciliation.wiring.reconciliation_store`
 (or keeps one per app), calls one function and returns its dict. Amounts are integers
 in fen; ``*_yuan`` texts are for display only.

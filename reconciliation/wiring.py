@@ -9,7 +9,7 @@
 * :func:`ledger_side_runner` -- the ledger side, from the notification log (``"log"``,
   embedded default) or Kafka ``ledger.events.v1`` (``"kafka"``);
 * :func:`statement_consumer` -- the whole reconciliation process
-  (:class:`consumers.statements.StatementConsumer`): Kafka (or in-process) statements,
+  (:class:`reconciliation.consumer.StatementConsumer`): Kafka (or in-process) statements,
   ledger side, comparisons, time limit, results to ``reconciliation.results.v1``.
 """
 from __future__ import annotations
@@ -18,6 +18,10 @@ from datetime import timedelta
 from typing import Any
 
 from infra.settings import Settings, recon_path, setting
+from consumers.inprocess import InProcessSource
+from consumers.runner import ConsumerRunner
+from projections.wiring import event_source
+from reconciliation.consumer import DEFAULT_CONSUMER, StatementConsumer, StatementsHandler
 
 from reconciliation.results import RESULTS_TOPIC, ResultsPublisher
 from reconciliation.runner import LedgerSideRunner
@@ -69,8 +73,6 @@ def reconciler(system: Any, *, store: ReconciliationStore | None = None, clock: 
 
 def ledger_side_runner(system: Any, recon: Reconciler, *, source: Any = "log",
                        batch_size: int = 2000) -> LedgerSideRunner:
-    from projections.wiring import event_source
-
     src = event_source(system, source, group_id="ledger-reconciliation") if isinstance(source, str) else source
     if isinstance(source, str):
         system.closers.append(src.close)
@@ -81,9 +83,6 @@ def statement_consumer(system: Any, recon: Reconciler, *, group: str | None = No
                        sink: Any = None, decode_workers: int = 0, max_records: int = 5000,
                        ledger_source: Any = "log", publish: bool = True, poll_timeout: float = 1.0) -> Any:
     """The reconciliation process for this system (Kafka when configured, else the in-process topics)."""
-    from consumers.runner import ConsumerRunner
-    from consumers.statements import DEFAULT_CONSUMER, StatementConsumer, StatementsHandler
-
     name = group or DEFAULT_CONSUMER
     sink = sink if sink is not None else system.record_sink()
     handler = StatementsHandler(recon, id_key=system.settings.id_key, dead_letters=sink, consumer=name,
@@ -95,8 +94,6 @@ def statement_consumer(system: Any, recon: Reconciler, *, group: str | None = No
             source = KafkaSource(system.settings.kafka_bootstrap_servers, group_id=name, max_poll_records=max_records,
                                  **KAFKA_FETCH)
         else:
-            from consumers.inprocess import InProcessSource
-
             source = InProcessSource(system.inprocess_broker(), group=name)
     # The runner takes any handler with position / handle / forget (StatementsHandler is not a FeedHandler).
     runner = ConsumerRunner(handler, source, topics=[system.topic(STATEMENTS_TOPIC)],  # type: ignore[arg-type]

@@ -180,7 +180,7 @@ def fresh_pg_ledger(services: dict[str, str]) -> Iterator[object]:
     import psycopg
     from psycopg import sql
 
-    from ledger.bootstrap import bootstrap
+    from entrypoints.wiring import bootstrap
     from infra.settings import Settings
 
     schema = f"t_ledger_{uuid.uuid4().hex[:8]}"

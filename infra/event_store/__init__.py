@@ -10,7 +10,7 @@ stores do for the ledger beyond the library's own API, kept out of the core.
 * :mod:`~infra.event_store.batch_load`, :mod:`~infra.event_store.stored_events`,
   :mod:`~infra.event_store.snapshots`: the reads, the orjson decoding and the snapshot pruning they use.
 
-``ledger.bootstrap`` (the one wiring function) plugs them into the ledger.
+``entrypoints.wiring`` (the one wiring function) plugs them into the ledger.
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ upcasting and ``__dict__``.
 
 Only for the library's JSON mapper, with or without a cipher (the state is decrypted
 first, by the mapper's own cipher, as ``to_domain_event`` does; encryption at rest is on by
-default, ``ledger.cipher``): with a compressor, another transcoder or mapper class, or a state orjson does not read (NaN, an int beyond 64
+default, ``events.cipher``): with a compressor, another transcoder or mapper class, or a state orjson does not read (NaN, an int beyond 64
 bits, a lone surrogate), the library's own ``to_domain_event`` decodes it (or raises its
 own error). ``tests/unit/test_stored_events.py`` checks the two give equal events.
 

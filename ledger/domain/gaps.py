@@ -40,7 +40,7 @@ entitlement answer is kept in ``detail``):
   resolved, even when one of the enrollments is paid.
 
 **One reason per person not covered**, the first that applies in this order (the
-order of the generator's truth, ``ledger.simulation.county.expected_outcome``):
+order of the generator's truth, ``entrypoints.simulation.county.expected_outcome``):
 
 1. ``TRANSFER_INCOMPLETE`` -- an open transfer (above) on the day;
 2. ``DUPLICATE_ENROLLMENT`` -- two or more enrollments overlapping on the day (above);

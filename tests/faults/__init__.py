@@ -7,7 +7,7 @@ dir and its own free ports: it restarts them, so it never uses the shared dev st
 and runs the production processes as subprocesses: ``ledger consume tax|status|residents``,
 ``ledger publish``, and two projection runners (``ledger project --follow`` from the
 ledger's notification log, and from ``ledger.events.v1`` into views of their own). It
-feeds the county's timeline (:mod:`ledger.simulation`) -- feed records onto their topics
+feeds the county's timeline (:mod:`entrypoints.simulation`) -- feed records onto their topics
 as Avro, clerk actions through the application service, in timeline order -- and
 meanwhile, at seeded-random points:
 

@@ -8,7 +8,7 @@
   contribution months held over all regions (in transit included), per person and summed:
   the transfers of the county's clerks (out and in halves, some left open) never create or
   lose a fen or a month. Rejected feed records plus refused clerk
-  actions must be exactly the bad records the generator put in (ledger.demo's check).
+  actions must be exactly the bad records the generator put in (entrypoints.demo's check).
 * **ledger.events.v1**: read with ``read_committed``, every person event of the ledger
   exactly once (duplicates by event id counted and printed), nothing else, keyed by
   person, per person in version order (tests/published.py).
@@ -18,7 +18,7 @@
 * **views**: each live view store (the log follower's, the Kafka follower's) must hold
   exactly the rows of a pure fold of the ledger's events, and the same tables, row by row,
   as a clean rebuild into an empty schema; its gap lists must name the people the
-  generator left uncovered, for the same reasons (ledger.demo's check).
+  generator left uncovered, for the same reasons (entrypoints.demo's check).
 
 Each check gives ``mismatches`` (must be 0) and its details.
 """
@@ -81,9 +81,9 @@ def person_figures(person: Any) -> dict[str, Any]:
 
 
 def run_checks(run: Any) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    from ledger.bootstrap import bootstrap
+    from entrypoints.wiring import bootstrap
     from infra.settings import Settings
-    from ledger.demo import truth_checks
+    from entrypoints.demo import truth_checks
 
     from tests.faults.suite import EVENTS_TOPIC, ID_KEY, KAFKA_VIEWS_SCHEMA, LEDGER_SCHEMA
 
@@ -160,8 +160,8 @@ def run_checks(run: Any) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
 
     # ---- the audit: every chain intact; every snapshot (taken after each assessment, and every
     # 100 events, from the live person in the consumers' batches) equal to the replay of its events
-    from ledger.audit.rows import event_rows
-    from ledger.audit.verify import verify_all
+    from entrypoints.audit.rows import event_rows
+    from entrypoints.audit.verify import verify_all
 
     audit = verify_all(system.ledger, workers=1)
     checks["audit: chains intact, every snapshot = the replay of its events"] = {

@@ -156,7 +156,7 @@ class Supervisor:
 # --------------------------------------------------------------------------- the run
 @dataclass
 class FeedCounts:
-    """What went onto the feeds and what the consumers took (the shape ledger.demo.truth_checks reads)."""
+    """What went onto the feeds and what the consumers took (the shape entrypoints.demo.truth_checks reads)."""
 
     produced: Counter[str] = field(default_factory=Counter)
     consumed: Counter[str] = field(default_factory=Counter)
@@ -272,9 +272,9 @@ class FaultRun:
         self.report.seconds["stack_up"] = round(time.monotonic() - t0, 1)
 
     def build(self) -> None:
-        from ledger.bootstrap import bootstrap
+        from entrypoints.wiring import bootstrap
         from infra.settings import Settings
-        from ledger.simulation import generate_county
+        from entrypoints.simulation import generate_county
 
         self.county = generate_county(self.seed, self.size.people)
         pg = {k: self.services[k] for k in ("POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DBNAME", "POSTGRES_USER",
@@ -292,7 +292,7 @@ class FaultRun:
         self.system = bootstrap(Settings(persistence="postgres", id_key=ID_KEY.encode(), cipher_keys=(self.cipher_key,),
                                          postgres={**pg, "POSTGRES_SCHEMA": LEDGER_SCHEMA, "POSTGRES_PRE_PING": "y"},
                                          kafka_bootstrap_servers=self.services["KAFKA_BOOTSTRAP_SERVERS"]))
-        cli = [sys.executable, "-m", "ledger.cli"]
+        cli = [sys.executable, "-m", "entrypoints.cli"]
         logs = self.workdir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         ledger_env = child_env(self.services, LEDGER_SCHEMA, self.workdir / "state", self.cipher_key)
@@ -329,8 +329,8 @@ class FaultRun:
     def feed(self) -> None:
         from consumers.feeds import DEFAULT_CONSUMERS
         from consumers.kafka_io import make_producer
-        from ledger.demo import feed_record_bytes, feed_record_key, malformed_record_bytes
-        from ledger.simulation import feeds
+        from entrypoints.demo import feed_record_bytes, feed_record_key, malformed_record_bytes
+        from entrypoints.simulation import feeds
 
         self.topics = {feeds.TAX: feeds.TAX_TOPIC, feeds.STATUS: feeds.STATUS_TOPIC,
                        feeds.RESIDENCE: feeds.RESIDENTS_TOPIC}
@@ -452,7 +452,7 @@ class FaultRun:
 
     def burst(self, fed_tax: list[Any], key: Callable[[Any], bytes], value: Callable[[str, Any], bytes]) -> None:
         """A burst onto tax.payments.v1: resends of records already taken in, many batches' worth at once."""
-        from ledger.simulation import feeds
+        from entrypoints.simulation import feeds
 
         self.burst_at = None
         picks = [self.rng.choice(fed_tax) for _ in range(self.size.burst)]

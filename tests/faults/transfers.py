@@ -35,7 +35,7 @@ class TransferHalves:
 
     def __init__(self, env: dict[str, str], workdir: Path, rng: random.Random, kills: int, repo: Path,
                  tick: Callable[[], None], say: Callable[[str], None]) -> None:
-        from ledger.http.auth import TOKENS_FILE_ENV
+        from entrypoints.http.auth import TOKENS_FILE_ENV
 
         self.tokens_file = workdir / "clerk-tokens.json"
         self.env = {**env, TOKENS_FILE_ENV: str(self.tokens_file)}
@@ -49,7 +49,7 @@ class TransferHalves:
 
     def token(self, user: str, region: str) -> str:
         """The clerk's token, scoped to the half's region (issued once, as `ledger token add` does)."""
-        from ledger.http.auth import add_token
+        from entrypoints.http.auth import add_token
 
         key = (user, region)
         if key not in self.tokens:
@@ -58,9 +58,9 @@ class TransferHalves:
 
     @staticmethod
     def argv(kind: str, record: Any) -> list[str]:
-        from ledger.simulation import feeds
+        from entrypoints.simulation import feeds
 
-        cli = [sys.executable, "-m", "ledger.cli", "clerk"]
+        cli = [sys.executable, "-m", "entrypoints.cli", "clerk"]
         common = ["--transfer-id", record.transfer_id, "--counterpart-region", record.counterpart_region,
                   "--effective-date", record.effective_date.isoformat(), "--request-id", record.request_id,
                   "--json"]
@@ -82,7 +82,7 @@ class TransferHalves:
             self.elapsed += time.monotonic() - started
 
     def run_half(self, action: Any, clerk_errors: Counter[str]) -> None:
-        from ledger.simulation import feeds
+        from entrypoints.simulation import feeds
 
         record = action.record
         self.transfers.add(record.transfer_id)

@@ -11,9 +11,9 @@ from datetime import date, datetime, timezone
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from ledger.audit import DIGEST_TOPIC, digest_channel, seal, verify_digests
-from ledger.bootstrap import bootstrap
-from ledger.cli import main
+from entrypoints.audit import DIGEST_TOPIC, digest_channel, seal, verify_digests
+from entrypoints.wiring import bootstrap
+from entrypoints.cli import main
 from infra.settings import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
 from ledger.domain.person import business_date

@@ -12,9 +12,9 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from ledger.audit import seal, verify_all, verify_person
-from ledger.audit.rows import event_rows
-from ledger.bootstrap import bootstrap
+from entrypoints.audit import seal, verify_all, verify_person
+from entrypoints.audit.rows import event_rows
+from entrypoints.wiring import bootstrap
 from infra.settings import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
 from ledger.domain.person import business_date

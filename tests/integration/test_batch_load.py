@@ -19,7 +19,7 @@ from psycopg import sql
 
 from infra.event_store.batch_load import load_aggregates
 from ledger.application import Outcome, _project_hashing_last
-from ledger.bootstrap import System, bootstrap
+from entrypoints.wiring import System, bootstrap
 from infra.settings import Settings
 from ledger.domain.chain import event_digest
 from ledger.domain.errors import DomainError

@@ -21,11 +21,11 @@ from psycopg import sql
 from events.codec import encode
 from events.inbound import TAX_PAYMENT, tax_record_to_avro
 from ledger.application import Ledger
-from ledger.bootstrap import bootstrap, feed_consumer
+from entrypoints.wiring import bootstrap, feed_consumer
 from infra.settings import Settings, load_settings
 from ledger.domain.identity import make_resident_id
-from ledger.http.app import create_app
-from ledger.http.auth import TokenStore
+from entrypoints.http.app import create_app
+from entrypoints.http.auth import TokenStore
 from ledger.log import configure_logging
 from ledger.records import Provenance, TaxPaymentRecord
 

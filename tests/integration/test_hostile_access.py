@@ -10,11 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from consumers.dead_letters import dead_letters
-from ledger.bootstrap import bootstrap
+from entrypoints.wiring import bootstrap
 from infra.settings import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
-from ledger.http.app import create_app
-from ledger.http.auth import Principal, Role, TokenStore, add_token, revoke_tokens
+from entrypoints.http.app import create_app
+from entrypoints.http.auth import Principal, Role, TokenStore, add_token, revoke_tokens
 
 pytestmark = pytest.mark.integration
 

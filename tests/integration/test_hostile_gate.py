@@ -13,7 +13,7 @@ from kafka import KafkaProducer
 from consumers.runner import position_name
 from events.codec import encode
 from events.inbound import TAX_PAYMENT, tax_record_to_avro
-from ledger.bootstrap import bootstrap, feed_consumer
+from entrypoints.wiring import bootstrap, feed_consumer
 from ledger.domain.errors import NotFound
 from ledger.domain.feed_rejection import FeedRejection
 from tests.integration.test_kafka_consumers import consume_until, group, read_topic, resident_id, settings

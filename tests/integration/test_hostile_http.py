@@ -36,10 +36,10 @@ MIB = 1024 * 1024
 
 SERVER = """
 import socket, sys, uvicorn
-from ledger.bootstrap import bootstrap
+from entrypoints.wiring import bootstrap
 from infra.settings import Settings
-from ledger.http.app import create_app
-from ledger.http.auth import TokenStore
+from entrypoints.http.app import create_app
+from entrypoints.http.auth import TokenStore
 from tests.unit.http_support import TOKENS, policies
 
 system = bootstrap(Settings(persistence="memory", id_key=b"hostile-http"), policies=policies())

@@ -44,8 +44,8 @@ def _raw_topics(bootstrap: str, prefix: str) -> list[tuple[str, list[tuple[bytes
 
 def test_demo_on_postgres_and_kafka_leaves_no_id_and_no_name_in_clear(pg_env, pg_conn, kafka_bootstrap,
                                                                        topic_prefix, tmp_path, hostile):
-    from ledger.demo import run_pipeline
-    from ledger.simulation import generate_county
+    from entrypoints.demo import run_pipeline
+    from entrypoints.simulation import generate_county
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CIPHER_", "LEDGER_CIPHER"))}
     env.update({k: v for k, v in pg_env.items() if k.startswith("POSTGRES_")})

@@ -19,11 +19,11 @@ import pytest
 from fastapi.testclient import TestClient
 from psycopg import sql
 
-from consumers.status import quarantined_persons
-from ledger.bootstrap import bootstrap
+from entrypoints.status import quarantined_persons
+from entrypoints.wiring import bootstrap
 from infra.settings import Settings, postgres_from_env
-from ledger.http.app import create_app
-from ledger.http.auth import TokenStore
+from entrypoints.http.app import create_app
+from entrypoints.http.auth import TokenStore
 from projections import projector as projector_module
 from projections.projector import rebuild
 from projections.sources import NotificationLogSource
@@ -156,7 +156,7 @@ def test_a_rebuild_with_worker_processes_quarantines_the_poisoned_person(system,
     store = views(system)
     try:
         result = rebuild(store, NotificationLogSource(system.ledger), system.policies,
-                         run_shards=parallel_shards(system.settings, "log", 2))
+                         run_shards=parallel_shards(system.settings, "log", 2, bootstrap=bootstrap))
         crashed = False
     except Exception:  # noqa: BLE001
         crashed = True

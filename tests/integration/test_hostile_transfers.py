@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from ledger.audit import verify_all
+from entrypoints.audit import verify_all
 from ledger.domain.errors import DomainError
 from ledger.domain.identity import make_resident_id
 from ledger.records import Provenance

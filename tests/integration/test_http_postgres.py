@@ -7,11 +7,11 @@ from datetime import date
 import pytest
 from fastapi.testclient import TestClient
 
-from ledger.bootstrap import bootstrap
+from entrypoints.wiring import bootstrap
 from infra.settings import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
-from ledger.http.app import create_app
-from ledger.http.auth import TokenStore
+from entrypoints.http.app import create_app
+from entrypoints.http.auth import TokenStore
 
 pytestmark = pytest.mark.integration
 

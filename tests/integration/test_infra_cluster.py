@@ -204,7 +204,7 @@ def test_after_failover_a_read_write_connection_reaches_the_new_primary(pair, mo
     st = cluster.load_state(cfg)
     old, new = st.primary, st.standby
     # The eventsourcing library's pool, as the ledger processes use it: host and port lists,
-    # read-write asked for through libpq's environment variable (set by ledger.bootstrap).
+    # read-write asked for through libpq's environment variable (set by entrypoints.wiring).
     monkeypatch.setenv("PGTARGETSESSIONATTRS", "read-write")
     store = PostgresDatastore(settings["POSTGRES_DBNAME"], settings["POSTGRES_HOST"], settings["POSTGRES_PORT"],
                               settings["POSTGRES_USER"], settings["POSTGRES_PASSWORD"], pre_ping=True)

@@ -21,7 +21,7 @@ from consumers.runner import dead_letter_key, position_name
 from events.codec import encode
 from events.inbound import TAX_PAYMENT, tax_record_to_avro
 from infra.topics import declared_partitions
-from ledger.bootstrap import bootstrap, feed_consumer
+from entrypoints.wiring import bootstrap, feed_consumer
 from infra.settings import Settings, postgres_from_env
 from ledger.domain.feed_rejection import FeedRejection
 from ledger.domain.identity import make_resident_id
@@ -192,7 +192,7 @@ def test_a_resubmitted_dead_letter_goes_back_on_its_topic_and_is_taken_again(
 def test_an_integrators_csv_fed_with_the_command_reaches_the_ledger(
         system, prefix, kafka_bootstrap, tmp_path, monkeypatch, capsys):
     """``ledger feed tax FILE``: good rows on the topic as Avro, a bad row reported by line; the consumer applies them."""
-    from ledger.cli import main
+    from entrypoints.cli import main
 
     good1, good2 = resident_id(21), resident_id(23)
     header = "voucher_no,tax_office,id_type,id_number,name,region_code,levy_item,period_start,period_end,amount_fen,paid_at,kind"
@@ -226,7 +226,7 @@ def _paid(system, number: str) -> bool:
 
 def test_status_shows_each_partitions_stored_position_and_what_is_left(system, producer, prefix, kafka_bootstrap):
     """``ledger status``: the position the consumer stored with its effects against the broker's end offsets."""
-    from consumers.status import kafka_ends, pipeline_status
+    from entrypoints.status import kafka_ends, pipeline_status
 
     topic = prefix + TAX
     produce(producer, topic, [(b"S1", payment_bytes(resident_id(31), "S1"), 0), (b"junk", b"\x00x", 0)])
@@ -386,7 +386,7 @@ def test_a_consumer_process_killed_mid_stream_and_restarted_applies_every_record
            "LEDGER_ID_KEY": KEY.decode(), "LEDGER_TOPIC_PREFIX": prefix,
            **postgres_from_env(pg_env)}
     env.pop("DATABASE_URL", None)
-    command = [sys.executable, "-m", "ledger.cli", "consume", "tax", "--group", name, "--max-records", "4"]
+    command = [sys.executable, "-m", "entrypoints.cli", "consume", "tax", "--group", name, "--max-records", "4"]
 
     def progress() -> int:
         return sum((p or 0) for p in positions(system, name, topic, declared_partitions(TAX)))

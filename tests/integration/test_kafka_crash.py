@@ -33,7 +33,7 @@ from consumers.runner import position_name
 from events.codec import encode
 from events.inbound import TAX_PAYMENT, tax_record_to_avro
 from infra.topics import declared_partitions
-from ledger.bootstrap import bootstrap
+from entrypoints.wiring import bootstrap
 from infra.settings import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
 from ledger.records import TaxPaymentRecord
@@ -213,7 +213,7 @@ def test_consumer_and_publisher_killed_and_restarted_lose_nothing_and_apply_ever
         finally:
             produced.set()
 
-    cli = [sys.executable, "-m", "ledger.cli"]
+    cli = [sys.executable, "-m", "entrypoints.cli"]
     procs = [
         Proc("consumer", cli + ["consume", "tax", "--group", group, "--max-records", "100"], env, consumed, rng),
         Proc("publisher", cli + ["publish"], env, published, rng),

@@ -29,7 +29,7 @@ from events.inbound import (
     tax_record_to_avro,
 )
 from events.ledger_events import decode_event
-from ledger.bootstrap import bootstrap, feed_consumer, ledger_publisher
+from entrypoints.wiring import bootstrap, feed_consumer, ledger_publisher
 from infra.settings import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
 from ledger.records import Provenance, ResidentRecord, StatusRecord, TaxPaymentRecord

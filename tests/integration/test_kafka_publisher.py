@@ -12,7 +12,7 @@ from eventsourcing.persistence import Tracking
 from kafka import KafkaConsumer, TopicPartition
 
 from events.ledger_events import decode_event
-from ledger.bootstrap import bootstrap, ledger_publisher
+from entrypoints.wiring import bootstrap, ledger_publisher
 from infra.settings import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
 from ledger.records import Provenance, TaxPaymentRecord
@@ -226,7 +226,7 @@ def test_one_event_kafka_cannot_take_holds_its_person_only(system, kafka_bootstr
     hostile.attempt("publisher on Kafka: one event the Avro encoder refuses", crashed=False,
                     written=len([d for d in records if d["person_id"] == bad]) != 1)
 
-    from consumers.status import held_persons
+    from entrypoints.status import held_persons
 
     (row,) = held_persons(system)
     assert row["code"] == "AVRO_RECORD_INVALID" and row["events"] == 3 and bad.startswith(row["person"][:8])
@@ -258,7 +258,7 @@ def test_ledger_publish_sigkilled_at_a_commit_point_publishes_every_event_once(
            "LEDGER_ID_KEY": KEY.decode(), "LEDGER_TOPIC_PREFIX": prefix, **postgres_from_env(pg_env),
            "LEDGER_FAULT_PUBLISHER_PAUSE": point, "PYTHONUNBUFFERED": "1"}
     env.pop("DATABASE_URL", None)
-    cli = [sys.executable, "-m", "ledger.cli", "publish"]
+    cli = [sys.executable, "-m", "entrypoints.cli", "publish"]
     proc = subprocess.Popen(cli, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:

@@ -11,7 +11,7 @@ from datetime import date
 
 import pytest
 
-from ledger.bootstrap import bootstrap
+from entrypoints.wiring import bootstrap
 from infra.settings import Settings
 from ledger.policy import PolicyBook
 from projections.arrears import arrears_list

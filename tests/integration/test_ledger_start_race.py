@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from ledger.bootstrap import bootstrap
+from entrypoints.wiring import bootstrap
 from infra.settings import Settings
 
 STARTS = 8

@@ -8,7 +8,7 @@ thread), ``_take_snapshots`` (``PersonBatches.take_snapshots``: snapshots taken 
 saved aggregates with ``Snapshot.take`` and put in one statement, the older ones dropped by
 ``infra/event_store/snapshots.py``); it reads with copies too (``infra/event_store/batch_load.py``
 folds rows itself, ``infra/event_store/stored_events.py`` decodes them with orjson); and
-``ledger/cipher.py`` replaces ``AESCipher``'s encrypt and decrypt with a key ring.
+``events/cipher.py`` replaces ``AESCipher``'s encrypt and decrypt with a key ring.
 
 The recorder cases (``test_library_recorder_cases.py``) cannot see these. So here a plain
 library ``Application`` -- no ledger code but the date transcoding, the library's own
@@ -36,7 +36,7 @@ from infra.event_store import HOUSE_POSTGRES_FACTORY
 from infra.event_store.batch_load import load_aggregates
 from infra.event_store.stored_events import stored_event_decoder
 from ledger.application import DateAsISO, Ledger
-from ledger.bootstrap import System, bootstrap
+from entrypoints.wiring import System, bootstrap
 from infra.settings import Settings
 from ledger.domain.identity import make_resident_id
 from ledger.domain.person import Person
@@ -69,7 +69,7 @@ def reader(ledger: Ledger, *, snapshots: bool) -> LibraryReader:
     env.update(PERSISTENCE_MODULE=library_module, CREATE_TABLE="n",
                CIPHER_TOPIC="eventsourcing.cipher:AESCipher", CIPHER_KEY=ledger.env["CIPHER_KEY"],
                IS_SNAPSHOTTING_ENABLED="y" if snapshots else "n")
-    assert ledger.env["CIPHER_TOPIC"] == "ledger.cipher:LedgerCipher"  # (what is being checked)
+    assert ledger.env["CIPHER_TOPIC"] == "events.cipher:LedgerCipher"  # (what is being checked)
     return LibraryReader(env)
 
 

@@ -23,9 +23,9 @@ from kafka import KafkaProducer
 from psycopg import sql
 
 from events.ledger_events import encode_event
-from ledger.bootstrap import bootstrap
+from entrypoints.wiring import bootstrap
 from infra.settings import Settings
-from ledger.simulation.county import generate_county
+from entrypoints.simulation.county import generate_county
 from projections.arrears import ArrearsProjection
 from projections.coverage_gaps import gap_list
 from projections.entitlement import EntitlementProjection
@@ -166,7 +166,7 @@ def test_a_runner_killed_mid_stream_and_restarted_ends_identical_to_a_clean_rebu
     settings = pg_settings(services, schema)
     env = _cli_env(services, schema, kafka_bootstrap, topic_prefix)
     total = len(events) + RESENT_TAIL
-    command = [sys.executable, "-m", "ledger.cli", "project", "--source", "kafka", "--follow", "--quiet",
+    command = [sys.executable, "-m", "entrypoints.cli", "project", "--source", "kafka", "--follow", "--quiet",
                "--batch-size", "10"]
     runner = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -184,7 +184,7 @@ def test_a_runner_killed_mid_stream_and_restarted_ends_identical_to_a_clean_rebu
     killed_at = _positions(settings)
     assert 0 < killed_at < total, "killed after the stream ended: the test proves nothing (make batches smaller)"
 
-    restarted = subprocess.run([sys.executable, "-m", "ledger.cli", "project", "--source", "kafka", "--quiet",
+    restarted = subprocess.run([sys.executable, "-m", "entrypoints.cli", "project", "--source", "kafka", "--quiet",
                                 "--json", "--batch-size", "25"], env=env, cwd=REPO, capture_output=True, text=True,
                                timeout=300)
     assert restarted.returncode == 0, restarted.stderr[-3000:]
@@ -197,7 +197,7 @@ def test_a_runner_killed_mid_stream_and_restarted_ends_identical_to_a_clean_rebu
     finally:
         store.close()
 
-    clean = subprocess.run([sys.executable, "-m", "ledger.cli", "project", "--source", "kafka", "--rebuild",
+    clean = subprocess.run([sys.executable, "-m", "entrypoints.cli", "project", "--source", "kafka", "--rebuild",
                             "--quiet", "--json"], env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert clean.returncode == 0, clean.stderr[-3000:]
     store = PostgresViewStore(settings)

@@ -13,12 +13,12 @@ from datetime import date
 import pytest
 from fastapi.testclient import TestClient
 
-from ledger.bootstrap import bootstrap
+from entrypoints.wiring import bootstrap
 from infra.settings import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
-from ledger.http.app import create_app
-from ledger.http.auth import TokenStore
-from ledger.http.read_model import ViewReads
+from entrypoints.http.app import create_app
+from entrypoints.http.auth import TokenStore
+from entrypoints.http.read_model import ViewReads
 from projections.queries import ViewQueries
 from projections.wiring import open_view_store, projection_runner
 

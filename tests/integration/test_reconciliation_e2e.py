@@ -19,7 +19,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from events.codec import encode
 from events.inbound import TAX_STATEMENT_HEADER, TAX_STATEMENT_LINE
-from ledger.bootstrap import bootstrap, ledger_publisher
+from entrypoints.wiring import bootstrap, ledger_publisher
 from infra.settings import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
 from ledger.records import Provenance, TaxPaymentRecord

@@ -16,9 +16,9 @@ from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
 from eventsourcing.postgres import PostgresFactory, PostgresProcessRecorder
 from psycopg import sql
 
-from ledger.audit.digest import PostgresDigestStore, digest_store
-from ledger.audit.rows import PostgresEventRows, event_rows
-from ledger.bootstrap import bootstrap
+from entrypoints.audit.digest import PostgresDigestStore, digest_store
+from entrypoints.audit.rows import PostgresEventRows, event_rows
+from entrypoints.wiring import bootstrap
 from infra.settings import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
 from infra.event_store.recorders import BinaryPostgresProcessRecorder, process_recorder

@@ -1,4 +1,4 @@
-"""Key rotation on PostgreSQL: ``ledger.rekey`` moves every stored event and snapshot to the current key."""
+"""Key rotation on PostgreSQL: ``entrypoints.rekey`` moves every stored event and snapshot to the current key."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -7,11 +7,11 @@ from datetime import date
 import pytest
 
 from events.pii import new_key
-from ledger.bootstrap import bootstrap
+from entrypoints.wiring import bootstrap
 from infra.settings import load_settings
 from ledger.domain.identity import make_resident_id
 from ledger.records import Provenance
-from ledger.rekey import rekey
+from entrypoints.rekey import rekey
 
 pytestmark = pytest.mark.integration
 

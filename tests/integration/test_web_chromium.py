@@ -90,12 +90,12 @@ def site() -> Iterator[dict[str, Any]]:
     """uvicorn on a free loopback port serving the app over a generated county (300 people, seed 3)."""
     import uvicorn
 
-    from ledger.bootstrap import bootstrap
+    from entrypoints.wiring import bootstrap
     from infra.settings import Settings
-    from ledger.http.app import create_app
-    from ledger.http.auth import TokenStore
-    from ledger.http.read_model import ViewReads
-    from ledger.simulation import generate_county
+    from entrypoints.http.app import create_app
+    from entrypoints.http.auth import TokenStore
+    from entrypoints.http.read_model import ViewReads
+    from entrypoints.simulation import generate_county
     from tests.unit.http_support import policies
 
     system = bootstrap(Settings(persistence="memory", id_key=b"web-test"), policies=policies())

@@ -38,10 +38,10 @@ def site(tmp_path_factory) -> Iterator[dict[str, Any]]:
     """uvicorn on a free loopback port over an in-memory ledger holding the issue's case, paid late."""
     import uvicorn
 
-    from ledger.bootstrap import bootstrap
+    from entrypoints.wiring import bootstrap
     from infra.settings import Settings
-    from ledger.http.app import create_app
-    from ledger.http.auth import TokenStore
+    from entrypoints.http.app import create_app
+    from entrypoints.http.auth import TokenStore
     from ledger.policy import PolicyBook
 
     policies = PolicyBook.load(case.policy_dir(tmp_path_factory.mktemp("late-fee")))

@@ -4,8 +4,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from ledger.http.access import TOKEN_ENV
-from ledger.http.auth import TOKENS_FILE_ENV, add_token
+from entrypoints.http.access import TOKEN_ENV
+from entrypoints.http.auth import TOKENS_FILE_ENV, add_token
 
 
 def run_as(monkeypatch, directory: Path, role: str, scopes: Iterable[str] = (), *, user: str | None = None) -> str:
@@ -31,7 +31,7 @@ def embedded(monkeypatch, directory: Path, id_key: str) -> None:
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
     """``ledger ARGV``: its exit status, standard output and standard error."""
-    from ledger.cli import main
+    from entrypoints.cli import main
 
     code = main(list(argv))
     out, err = capsys.readouterr()

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from ledger.bootstrap import bootstrap
+from entrypoints.wiring import bootstrap
 from infra.settings import Settings
 from ledger.domain.identity import make_resident_id
-from ledger.http.app import create_app
-from ledger.http.auth import TokenStore
+from entrypoints.http.app import create_app
+from entrypoints.http.auth import TokenStore
 from ledger.policy import PolicyBook
 
 HANBIN = "610902"  # 汉滨区

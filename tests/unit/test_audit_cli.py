@@ -10,10 +10,10 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from ledger.bootstrap import bootstrap
+from entrypoints.wiring import bootstrap
 from events.pii import KeyRing
 from infra.settings import load_settings
-from ledger.cli import main
+from entrypoints.cli import main
 from ledger.domain.identity import make_resident_id
 from ledger.log import mask_id_number
 from ledger.records import Provenance, TaxPaymentRecord

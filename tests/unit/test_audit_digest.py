@@ -6,8 +6,8 @@ from datetime import date, datetime, timezone
 import pytest
 
 from tests.legacy_events import record_legacy_transfers
-from ledger.audit.digest import FORMAT, Segment, fast_event_digest
-from ledger.bootstrap import bootstrap
+from entrypoints.audit.digest import FORMAT, Segment, fast_event_digest
+from entrypoints.wiring import bootstrap
 from infra.settings import Settings
 from ledger.domain.chain import event_digest
 from ledger.domain.feed_rejection import FeedRejection

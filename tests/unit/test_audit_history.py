@@ -10,9 +10,9 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from ledger.audit import history_report, render_html, replay_as_of
-from ledger.audit.history import known_at, parse_instant, person_history, state
-from ledger.bootstrap import bootstrap
+from entrypoints.audit import history_report, render_html, replay_as_of
+from entrypoints.audit.history import known_at, parse_instant, person_history, state
+from entrypoints.wiring import bootstrap
 from infra.settings import Settings
 from ledger.domain.errors import DomainError, NotFound
 from ledger.domain.identity import make_resident_id

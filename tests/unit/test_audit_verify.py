@@ -14,9 +14,9 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from ledger.audit import digest_channel, seal, verify_all, verify_digests, verify_person
-from ledger.audit.verify import cross_check
-from ledger.bootstrap import bootstrap
+from entrypoints.audit import digest_channel, seal, verify_all, verify_digests, verify_person
+from entrypoints.audit.verify import cross_check
+from entrypoints.wiring import bootstrap
 from infra.settings import Settings
 from ledger.domain.identity import make_resident_id
 from ledger.domain.person import business_date

@@ -10,8 +10,8 @@ from datetime import date
 
 import pytest
 
-from ledger.audit import verify_all, verify_person
-from ledger.bootstrap import bootstrap
+from entrypoints.audit import verify_all, verify_person
+from entrypoints.wiring import bootstrap
 from infra.settings import Settings
 from ledger.domain.identity import make_resident_id
 from ledger.domain.person import Person

@@ -20,8 +20,8 @@ from uuid import UUID, uuid4, uuid5
 import pytest
 
 from tests.legacy_events import record_legacy_transfers
-from ledger.audit.digest import fast_event_digest
-from ledger.bootstrap import bootstrap
+from entrypoints.audit.digest import fast_event_digest
+from entrypoints.wiring import bootstrap
 from infra.settings import Settings
 from ledger.domain import chain
 from ledger.domain.chain import GENESIS_HASH, canonical, canonical_json, content_digest, event_digest

@@ -11,8 +11,8 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from ledger.bootstrap import bootstrap
-from ledger.cli import main
+from entrypoints.wiring import bootstrap
+from entrypoints.cli import main
 from infra.settings import load_settings
 from ledger.domain.feed_rejection import FeedRejection
 from tests.unit.cli_support import embedded, refused, run, run_as

@@ -10,10 +10,10 @@ from datetime import date
 
 import pytest
 
-from ledger.bootstrap import bootstrap
-from ledger.cli import build_parser
+from entrypoints.wiring import bootstrap
+from entrypoints.cli import build_parser
 from infra.settings import load_settings
-from ledger.http.commands import COMMANDS
+from entrypoints.http.commands import COMMANDS
 from tests.unit.cli_support import embedded, refused, run, run_as
 from tests.unit.projection_support import HANBIN, HANYIN, number, pay_year
 

@@ -23,7 +23,7 @@ from events.inbound import (
     status_record_to_avro,
     tax_record_to_avro,
 )
-from ledger.bootstrap import bootstrap, feed_consumer
+from entrypoints.wiring import bootstrap, feed_consumer
 from infra.settings import Settings
 from ledger.domain.feed_rejection import FeedRejection
 from ledger.domain.identity import make_resident_id

@@ -10,7 +10,7 @@ import pytest
 from consumers.inprocess import InProcessBroker
 from consumers.publisher import LedgerPublisher
 from events.ledger_events import decode_event
-from ledger.bootstrap import bootstrap, ledger_publisher
+from entrypoints.wiring import bootstrap, ledger_publisher
 from infra.settings import SettingError, Settings
 from ledger.domain.identity import make_resident_id
 from ledger.records import Provenance, TaxPaymentRecord
@@ -205,7 +205,7 @@ def test_the_embedded_default_on_sqlite_consumes_and_publishes_in_process(tmp_pa
     from consumers.runner import position_name
     from events.codec import encode
     from events.inbound import TAX_PAYMENT, tax_record_to_avro
-    from ledger.bootstrap import feed_consumer
+    from entrypoints.wiring import feed_consumer
 
     s = bootstrap(Settings(persistence="sqlite", sqlite_path=str(tmp_path / "ledger.sqlite"), id_key=b"k"))
     try:

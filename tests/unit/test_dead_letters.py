@@ -14,7 +14,7 @@ import pytest
 from consumers.dead_letters import dead_letters, parse_ids, resubmit
 from events.codec import encode
 from events.inbound import TAX_PAYMENT, tax_record_to_avro
-from ledger.bootstrap import bootstrap, feed_consumer
+from entrypoints.wiring import bootstrap, feed_consumer
 from infra.settings import Settings
 from ledger.domain.errors import DomainError
 from ledger.domain.identity import make_resident_id

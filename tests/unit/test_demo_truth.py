@@ -1,9 +1,9 @@
 """The demo's own check, as a test: the views agree with the generator's truth, person by person.
 
-``ledger.demo.run_pipeline`` generates a county, pushes it through the real pipeline
+``entrypoints.demo.run_pipeline`` generates a county, pushes it through the real pipeline
 (Avro feeds, consumers, ledger, publisher, projection runner, SQLite views, the
 statement reconciliation) and compares what the views say with what the generator
-knows (``ledger.simulation.county.expected_outcome``): the same people not covered, for
+knows (``entrypoints.simulation.county.expected_outcome``): the same people not covered, for
 the same reasons (``gap_people``), every bad record refused and kept
 (``bad_records_kept``), every record taken in (``all_consumed``), and whatever other
 check the demo makes. Every check must be OK.
@@ -24,7 +24,7 @@ import pytest
 import structlog
 
 import ledger.log
-from ledger.demo import run_pipeline
+from entrypoints.demo import run_pipeline
 
 SEEDS = (5, 6, 7)
 

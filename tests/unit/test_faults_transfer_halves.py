@@ -1,8 +1,8 @@
 """The fault suite's transfer halves (tests/faults/transfers.py) are real `ledger clerk` command lines."""
 from __future__ import annotations
 
-from ledger.cli import build_parser
-from ledger.simulation import feeds, generate_county
+from entrypoints.cli import build_parser
+from entrypoints.simulation import feeds, generate_county
 from tests.faults.transfers import TransferHalves
 
 
@@ -12,7 +12,7 @@ def test_every_transfer_half_of_the_county_is_a_clerk_command_line_with_its_requ
     assert {a.kind for a in halves} == {feeds.TRANSFER_OUT, feeds.TRANSFER_IN}
     for action in halves:
         argv = TransferHalves.argv(action.kind, action.record)
-        assert argv[1:3] == ["-m", "ledger.cli"]
+        assert argv[1:3] == ["-m", "entrypoints.cli"]
         args = build_parser().parse_args(argv[3:])
         record = action.record
         assert args.command.name == action.kind  # transfer_out / transfer_in: the API's own command

@@ -34,11 +34,11 @@ from events.inbound import (
     tax_record_from_avro,
 )
 from events.make_fixtures import SAMPLES
-from ledger.bootstrap import bootstrap
+from entrypoints.wiring import bootstrap
 from infra.settings import Settings
 from ledger.domain.errors import DomainError
 from ledger.domain.identity import make_resident_id
-from ledger.http.import_batch import COLUMNS, import_file
+from consumers.spreadsheets import COLUMNS, import_file
 from ledger.policy import PolicyBook
 from ledger.records import Provenance
 
@@ -366,7 +366,7 @@ FEEDS_RECORD = {"tax": TAX_PAYMENT, "status": SUBSIDY_STATUS, "residents": RESID
 def test_feed_files_send_only_rows_the_consumer_takes_and_code_every_other(feed, data, encoding):
     header = data.draw(st.one_of(st.just(FEED_HEADERS[feed]), st.permutations(FEED_HEADERS[feed]),
                                  st.lists(st.sampled_from(FEED_HEADERS[feed] + ["x", ""]), max_size=12)))
-    from ledger.simulation.feeds import _cell
+    from entrypoints.simulation.feeds import _cell
 
     sample = SAMPLES[FEEDS_RECORD[feed]]  # a valid record: rows start from it, a few cells replaced
     rows = []
@@ -381,7 +381,7 @@ def test_feed_files_send_only_rows_the_consumer_takes_and_code_every_other(feed,
 
 def test_the_feed_fuzzers_samples_are_sent():
     """The fuzzer's base rows are good rows: the fuzzer explores around records that get through."""
-    from ledger.simulation.feeds import _cell
+    from entrypoints.simulation.feeds import _cell
 
     for feed, name in FEEDS_RECORD.items():
         rows = [FEED_HEADERS[feed], [_cell(SAMPLES[name].get(h)) for h in FEED_HEADERS[feed]]]

@@ -19,10 +19,10 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.bootstrap import bootstrap
+from entrypoints.wiring import bootstrap
 from infra.settings import Settings
-from ledger.http.app import create_app
-from ledger.http.auth import TokenStore
+from entrypoints.http.app import create_app
+from entrypoints.http.auth import TokenStore
 from tests.unit.http_support import AUDITOR, CLERK, GRID_A, HANBIN, TAX, TOKENS, enrollment, number, policies, tax_payment
 
 CODE = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*$")

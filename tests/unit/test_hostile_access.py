@@ -13,9 +13,9 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from ledger.cli import main as ledger_main
-from ledger.http.app import create_app
-from ledger.http.auth import TokenStore, add_token, read_token_file
+from entrypoints.cli import main as ledger_main
+from entrypoints.http.app import create_app
+from entrypoints.http.auth import TokenStore, add_token, read_token_file
 from tests.unit.http_support import (
     GRID_A,
     HANBIN,
@@ -264,7 +264,7 @@ def test_cross_region_enrollment_on_the_command_line_and_by_import(tmp_path, mon
 # ------------------------------------------------------------------ conflicts visible (item 12)
 def test_a_voucher_conflict_over_http_is_listed_with_the_feed_borne_ones(client, system, hostile):
     from consumers.dead_letters import dead_letters, resubmit
-    from ledger.http.auth import Principal, Role
+    from entrypoints.http.auth import Principal, Role
     from tests.unit.http_support import HANYIN, TAX, pay, tax_payment
 
     n = number(7)
@@ -304,7 +304,7 @@ def test_a_voucher_conflict_on_the_command_line_is_listed_too(tmp_path, monkeypa
     run_as(monkeypatch, tmp_path, "clerk", [HANBIN], user="clerk.hb")
     assert run(capsys, "clerk", "enroll", "--id-number", n, "--name", "王芳", "--scheme", "RESIDENT",
                "--region-code", HANBIN, "--grid-code", GRID_A, "--effective-date", "2024-09-10")[0] == 0
-    from ledger.bootstrap import bootstrap
+    from entrypoints.wiring import bootstrap
     from infra.settings import load_settings
     from tests.unit.http_support import tax_payment
 
@@ -338,7 +338,7 @@ def _refuse_three(system) -> dict[str, object]:
     from dataclasses import replace
 
     from consumers.dead_letters import dead_letters
-    from ledger.bootstrap import feed_consumer
+    from entrypoints.wiring import feed_consumer
     from tests.unit.test_dead_letters import REFUND, TAX, value
 
     broker = system.inprocess_broker()
@@ -349,7 +349,7 @@ def _refuse_three(system) -> dict[str, object]:
     broker.produce(TAX, key=b"c", value=b"\x00garbage")
     while runner.run_once(timeout=0):
         pass
-    from ledger.http.auth import Principal, Role
+    from entrypoints.http.auth import Principal, Role
 
     letters = dead_letters(system.ledger, who=Principal("audit", Role.AUDITOR))  # (partitions by key: any order)
     by = {d.region_code or "garbage": d for d in letters}
@@ -360,7 +360,7 @@ def _refuse_three(system) -> dict[str, object]:
 def test_dead_letters_are_listed_and_resubmitted_only_in_the_callers_regions(system, hostile):
     from consumers.dead_letters import dead_letters, resubmit
     from ledger.domain.errors import DomainError
-    from ledger.http.auth import Principal, Role
+    from entrypoints.http.auth import Principal, Role
 
     letters = _refuse_three(system)
     hanyin_clerk = Principal("clerk.hy", Role.CLERK, frozenset({"610921"}))
@@ -389,7 +389,7 @@ def test_dead_letters_are_listed_and_resubmitted_only_in_the_callers_regions(sys
 
 
 def test_dlq_list_on_the_command_line_is_scoped(tmp_path, monkeypatch, capsys, hostile):
-    from ledger.bootstrap import bootstrap
+    from entrypoints.wiring import bootstrap
     from infra.settings import load_settings
     from tests.unit.cli_support import embedded, refused, run, run_as
 
@@ -415,7 +415,7 @@ def test_dlq_list_on_the_command_line_is_scoped(tmp_path, monkeypatch, capsys, h
 
 # ------------------------------------------------------------------ every writer is someone (item 11)
 def _person_events(n: str) -> int:
-    from ledger.bootstrap import bootstrap
+    from entrypoints.wiring import bootstrap
     from infra.settings import load_settings
 
     system = bootstrap(load_settings())
@@ -455,7 +455,7 @@ def test_explaining_a_discrepancy_names_no_one_on_trust(tmp_path, monkeypatch, c
     refused(capsys, "TOKEN_MISSING", "reconcile", "explain", "D-1", "--note", "x")
     hostile.attempt("reconcile explain without a token", written=False)
     with pytest.raises(SystemExit):
-        from ledger.cli import main
+        from entrypoints.cli import main
 
         main(["reconcile", "explain", "D-1", "--note", "x", "--user", "someone"])
     capsys.readouterr()

@@ -8,7 +8,8 @@ import json
 import pytest
 
 from infra import cluster, stack
-from infra.stack import StackConfig, StackError, main
+from infra.command import main
+from infra.stack import StackConfig, StackError
 from infra.topics import TopicConfigError, parse_topics
 
 

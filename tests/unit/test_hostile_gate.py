@@ -22,7 +22,7 @@ from consumers.feed_files import feed_file
 from consumers.inprocess import InProcessBroker
 from events.codec import SCHEMA_ROOT, DecodeError, SchemaRegistry, decode, default_registry, encode
 from events.inbound import TAX_PAYMENT, tax_record_to_avro
-from ledger.bootstrap import bootstrap, feed_consumer
+from entrypoints.wiring import bootstrap, feed_consumer
 from infra.settings import Settings
 from ledger.domain.errors import DomainError
 from ledger.domain.identity import make_resident_id

@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 
 from consumers.feed_files import feed_file
-from ledger.http import limits
-from ledger.http.gate import EntranceGate
-from ledger.http.import_batch import read_file, read_sheet
-from ledger.http.limits import FEED_SHEET, IMPORT_SHEET, KIB, MIB, SheetLimits
+from infra import limits
+from entrypoints.http.gate import EntranceGate
+from consumers.spreadsheets import read_file, read_sheet
+from infra.limits import FEED_SHEET, IMPORT_SHEET, KIB, MIB, SheetLimits
 from tests.unit.cli_support import embedded, refused, run_as
 from tests.unit.http_support import (  # noqa: F401 (client, system: fixtures)
     CLERK, GRID_A, HANBIN, auth, client, enrollment, event_count, number, system)

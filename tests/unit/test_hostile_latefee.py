@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from ledger.bootstrap import bootstrap
+from entrypoints.wiring import bootstrap
 from infra.settings import Settings
-from ledger.http.app import create_app
-from ledger.http.auth import TokenStore
+from entrypoints.http.app import create_app
+from entrypoints.http.auth import TokenStore
 from ledger.policy import PolicyBook
 from tests.unit import late_fee_support as case
 from tests.unit.http_support import CLERK, CLERK_HANYIN, GRID_WORKER_B, TOKENS, TOWNSHIP_WORKER

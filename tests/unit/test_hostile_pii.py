@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-import ledger.bootstrap as bootstrap_module
+import entrypoints.wiring as bootstrap_module
 from events.pii import CipherKeyError, KeyRing, new_key
 from infra.settings import load_settings
 from tests.pii_scan import Findings, Needles, scan_rows, scan_topics, scan_value, sqlite_tables
@@ -40,8 +40,8 @@ def embedded_env(tmp_path, monkeypatch):
 @pytest.fixture
 def demo(embedded_env, monkeypatch):
     """The demo's pipeline on the embedded default; yields (state dir, county, the system's in-process broker)."""
-    from ledger.demo import run_pipeline
-    from ledger.simulation import generate_county
+    from entrypoints.demo import run_pipeline
+    from entrypoints.simulation import generate_county
 
     systems = []
     real = bootstrap_module.bootstrap
@@ -115,7 +115,7 @@ def test_the_cipher_key_is_generated_once_private_and_required_in_production(emb
     path = embedded_env / "cipher_key"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert load_settings().cipher_keys == first.cipher_keys  # stable across runs
-    assert first.store_cipher["CIPHER_TOPIC"] == "ledger.cipher:LedgerCipher"
+    assert first.store_cipher["CIPHER_TOPIC"] == "events.cipher:LedgerCipher"
     assert first.cipher_keys[0] not in repr(first)
     explicit = new_key()
     assert load_settings({**os.environ, "LEDGER_CIPHER_KEY": explicit}).store_cipher["CIPHER_KEY"] == explicit
@@ -126,7 +126,7 @@ def test_the_cipher_key_is_generated_once_private_and_required_in_production(emb
 
 def test_a_rotated_key_still_reads_what_the_old_one_wrote(embedded_env, hostile):
     """Rotation: the new key in CIPHER_KEY, the old one in LEDGER_CIPHER_KEYS_OLD; without it, a clear refusal."""
-    from ledger.bootstrap import bootstrap
+    from entrypoints.wiring import bootstrap
     from ledger.domain.identity import make_resident_id
     from ledger.records import Provenance
 
@@ -171,8 +171,8 @@ def test_field_values_name_their_key_and_refuse_tampering(hostile):
 
 def test_the_slow_path_is_not_a_bypass(embedded_env):
     """The fast decoders and the library's mapper agree on an encrypted store (the same events)."""
-    from ledger.bootstrap import bootstrap
-    from ledger.simulation.county import generate_county
+    from entrypoints.wiring import bootstrap
+    from entrypoints.simulation.county import generate_county
     from infra.event_store.stored_events import is_plain_json_mapper, row_decoder
 
     system = bootstrap(load_settings({**os.environ, "LEDGER_ID_KEY": "fast"}))
@@ -214,7 +214,7 @@ def test_an_integrator_keying_by_id_number_does_not_put_it_on_the_ledger_topic(e
     from events.codec import encode
     from events.inbound import TAX_PAYMENT, tax_record_to_avro
     from events.ledger_events import decode_event
-    from ledger.bootstrap import bootstrap, feed_consumer, ledger_publisher
+    from entrypoints.wiring import bootstrap, feed_consumer, ledger_publisher
     from ledger.domain.identity import make_resident_id
     from ledger.records import TaxPaymentRecord
     from datetime import datetime, timezone
@@ -259,9 +259,9 @@ def _enroll(system, number: str) -> object:
 def test_rekey_moves_every_row_to_the_current_key_and_encrypts_a_store_written_in_clear(embedded_env, hostile):
     from dataclasses import replace
 
-    from ledger.bootstrap import bootstrap
+    from entrypoints.wiring import bootstrap
     from ledger.domain.identity import make_resident_id
-    from ledger.rekey import rekey
+    from entrypoints.rekey import rekey
 
     numbers = [make_resident_id("610902", date(1981, 2, 3), i) for i in range(1, 4)]
     old, new = new_key(), new_key()
@@ -326,7 +326,7 @@ def test_settings_built_by_hand_encrypt_with_the_deployment_key_too(embedded_env
 
     by_hand = Settings(persistence="sqlite", sqlite_path=str(embedded_env / "x.sqlite"), id_key=b"k")
     env = by_hand.event_store_env()
-    assert env["CIPHER_TOPIC"] == "ledger.cipher:LedgerCipher"
+    assert env["CIPHER_TOPIC"] == "events.cipher:LedgerCipher"
     assert env["CIPHER_KEY"] == load_settings().store_cipher["CIPHER_KEY"]
     assert "CIPHER_KEY" not in Settings(persistence="memory", id_key=b"k").event_store_env()
     assert "CIPHER_KEY" not in Settings(persistence="sqlite", id_key=b"k", encrypt_at_rest=False).event_store_env()

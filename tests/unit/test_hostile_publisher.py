@@ -11,7 +11,7 @@ import pytest
 
 from consumers.publisher import HELD_BEHIND, PublisherState
 from events.ledger_events import decode_event, encode_event
-from ledger.bootstrap import bootstrap, ledger_publisher
+from entrypoints.wiring import bootstrap, ledger_publisher
 from infra.settings import Settings
 from ledger.domain.errors import DomainError
 from tests.unit.test_consumers_publisher import pay
@@ -83,7 +83,7 @@ def test_one_unencodable_event_holds_its_person_only_and_a_fixed_encoder_release
 
 
 def test_a_decode_failure_or_any_exception_holds_the_person_and_status_names_them_masked(system, hostile):
-    from consumers.status import held_persons
+    from entrypoints.status import held_persons
 
     bad = pay(system, 7, "W1")
     other = pay(system, 9, "W2")

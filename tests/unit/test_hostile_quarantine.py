@@ -14,8 +14,8 @@ from uuid import UUID
 
 import pytest
 
-from ledger.bootstrap import bootstrap
-from ledger.cli import main
+from entrypoints.wiring import bootstrap
+from entrypoints.cli import main
 from ledger.domain.person import Person
 from projections import projector as projector_module
 from projections.entitlement import EntitlementProjection
@@ -297,8 +297,8 @@ def test_reads_of_others_answer_200_the_quarantined_person_409_and_auditors_list
     try:
         from fastapi.testclient import TestClient
 
-        from ledger.http.app import create_app
-        from ledger.http.auth import TokenStore
+        from entrypoints.http.app import create_app
+        from entrypoints.http.auth import TokenStore
 
         client = TestClient(create_app(system, TokenStore.from_tokens(web.TOKENS)))
         healthy, sick = web.number(41), web.number(42)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.cli import main
+from entrypoints.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,9 +7,9 @@ from datetime import date
 import pytest
 from fastapi.testclient import TestClient
 
-from ledger.cli import main as ledger_main
-from ledger.http.app import create_app
-from ledger.http.auth import TokenFileError, TokenStore, add_token, read_token_file, token_hash
+from entrypoints.cli import main as ledger_main
+from entrypoints.http.app import create_app
+from entrypoints.http.auth import TokenFileError, TokenStore, add_token, read_token_file, token_hash
 from ledger.log import configure_logging
 from tests.unit.http_support import (
     GRID_A,

@@ -9,8 +9,8 @@ from datetime import datetime
 import pytest
 from openpyxl import Workbook
 
-from ledger.cli import main as ledger_main
-from ledger.http.import_batch import import_file
+from entrypoints.cli import main as ledger_main
+from consumers.spreadsheets import import_file
 from tests.unit.cli_support import run_as
 from tests.unit.http_support import (
     CLERK,

@@ -1,7 +1,7 @@
 """The OpenAPI document loads, lists every route with a summary, and the CLI knows serve / import / token."""
 from __future__ import annotations
 
-from ledger.cli import build_parser
+from entrypoints.cli import build_parser
 from tests.unit.http_support import client, system  # noqa: F401  (fixtures)
 
 ROUTES = {

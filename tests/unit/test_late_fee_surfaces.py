@@ -15,10 +15,10 @@ from datetime import date
 import pytest
 from fastapi.testclient import TestClient
 
-from ledger.bootstrap import bootstrap
+from entrypoints.wiring import bootstrap
 from infra.settings import Settings, load_settings
-from ledger.http.app import create_app
-from ledger.http.auth import TokenStore
+from entrypoints.http.app import create_app
+from entrypoints.http.auth import TokenStore
 from ledger.policy import PolicyBook
 from tests.unit import late_fee_support as case
 from tests.unit.cli_support import embedded, run, run_as
@@ -62,7 +62,7 @@ def deployment(tmp_path, monkeypatch):
 
 
 def pay_and_project(capsys, numbers) -> None:
-    from ledger.cli import main
+    from entrypoints.cli import main
 
     system = bootstrap(load_settings())
     try:
@@ -75,7 +75,7 @@ def pay_and_project(capsys, numbers) -> None:
 
 def test_cli_arrears_keeps_the_fee_after_the_employer_pays(deployment, capsys, monkeypatch):
     directory, numbers = deployment
-    from ledger.cli import main
+    from entrypoints.cli import main
 
     assert main(["project", "--quiet"]) == 0
     capsys.readouterr()

@@ -9,7 +9,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from ledger.bootstrap import bootstrap
+from entrypoints.wiring import bootstrap
 from infra.settings import Settings
 from ledger.domain.chain import GENESIS_HASH, event_digest
 from ledger.domain.errors import Conflict, DomainError, NotFound

@@ -46,10 +46,10 @@ PINNED: dict[str, tuple[str, str]] = {
     "eventsourcing.persistence:JSONTranscoder._decode_obj": ("7c7c0e6064fd5d73", "infra.event_store.stored_events.row_decoder"),
     "eventsourcing.persistence:UUIDAsHex.decode": ("d52a18f8e19ed335", "infra.event_store.stored_events._uuid_from_hex"),
     "eventsourcing.persistence:find_id_convertor": ("1da51c84cba70b8e", "infra.event_store.stored_events.row_decoder"),
-    # ledger/cipher.py: AESCipher with its encrypt and decrypt replaced by the key ring's (events.pii.KeyRing).
-    "eventsourcing.cipher:AESCipher.__init__": ("92fd01e6b0817817", "ledger.cipher.LedgerCipher"),
-    "eventsourcing.cipher:AESCipher.encrypt": ("bef49b3cf7b7f048", "ledger.cipher.LedgerCipher, events.pii.KeyRing"),
-    "eventsourcing.cipher:AESCipher.decrypt": ("61060d1b3ff83119", "ledger.cipher.LedgerCipher, events.pii.KeyRing"),
+    # events/cipher.py: AESCipher with its encrypt and decrypt replaced by the key ring's (events.pii.KeyRing).
+    "eventsourcing.cipher:AESCipher.__init__": ("92fd01e6b0817817", "events.cipher.LedgerCipher"),
+    "eventsourcing.cipher:AESCipher.encrypt": ("bef49b3cf7b7f048", "events.cipher.LedgerCipher, events.pii.KeyRing"),
+    "eventsourcing.cipher:AESCipher.decrypt": ("61060d1b3ff83119", "events.cipher.LedgerCipher, events.pii.KeyRing"),
     # infra/event_store/recorders.py: the binary-array insert, within the library's pipelined transaction.
     "eventsourcing.postgres:PostgresApplicationRecorder.insert_events":
         ("f1a98da0239e3ea7", "infra.event_store.recorders.BinaryPostgresProcessRecorder"),
@@ -68,17 +68,17 @@ PINNED: dict[str, tuple[str, str]] = {
     "eventsourcing.postgres:PostgresFactory.aggregate_recorder":
         ("79b5be3db77bd32c", "infra.event_store.recorders.snapshot_recorder, infra.event_store.recorders.Factory"),
     # The tables' layout (and the events table's NOTIFY channel), addressed in SQL of the ledger's own by
-    # infra/event_store/recorders.py, batch_load.py, snapshots.py and rekey.py, ledger/audit/rows.py, projections/sources.py
+    # infra/event_store/recorders.py, batch_load.py, snapshots.py and rekey.py, entrypoints/audit/rows.py, projections/sources.py
     # and consumers/publisher.py (LISTEN).
     "eventsourcing.postgres:PostgresAggregateRecorder.__init__":
-        ("78adbde8e22843ca", "infra.event_store.batch_load, infra.event_store.snapshots, ledger.rekey (tables, snapshot table)"),
+        ("78adbde8e22843ca", "infra.event_store.batch_load, infra.event_store.snapshots, entrypoints.rekey (tables, snapshot table)"),
     "eventsourcing.postgres:PostgresApplicationRecorder.__init__":
-        ("db36fb3de49a5292", "infra.event_store.recorders, infra.event_store.batch_load, ledger.rekey, ledger.audit.rows, "
+        ("db36fb3de49a5292", "infra.event_store.recorders, infra.event_store.batch_load, entrypoints.rekey, entrypoints.audit.rows, "
                              "projections.sources, consumers.publisher (events table, channel)"),
     "eventsourcing.sqlite:SQLiteAggregateRecorder.__init__":
-        ("88895a2823b5a2d2", "infra.event_store.snapshots, ledger.rekey (SQLite tables)"),
+        ("88895a2823b5a2d2", "infra.event_store.snapshots, entrypoints.rekey (SQLite tables)"),
     "eventsourcing.sqlite:SQLiteApplicationRecorder.__init__":
-        ("9eee5bfa89841931", "ledger.audit.rows, ledger.rekey (SQLite events table, rowid as notification id)"),
+        ("9eee5bfa89841931", "entrypoints.audit.rows, entrypoints.rekey (SQLite events table, rowid as notification id)"),
 }
 
 

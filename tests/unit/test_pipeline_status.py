@@ -8,9 +8,9 @@ import pytest
 from eventsourcing.persistence import Tracking
 
 from consumers.runner import position_name
-from consumers.status import pipeline_status
-from ledger.bootstrap import bootstrap, ledger_publisher
-from ledger.cli import main
+from entrypoints.status import pipeline_status
+from entrypoints.wiring import bootstrap, ledger_publisher
+from entrypoints.cli import main
 from infra.settings import Settings
 from ledger.domain.feed_rejection import FeedRejection
 from projections.wiring import projection_runner

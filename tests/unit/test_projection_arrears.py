@@ -111,7 +111,7 @@ def test_filter_and_sort_by_region_grid_and_amount(ledger):
 @pytest.fixture()
 def late_payer(tmp_path):
     """The issue's employer on the real Ledger (tests/unit/late_fee_support.py): owes January, pays it 60 days late."""
-    from ledger.bootstrap import bootstrap
+    from entrypoints.wiring import bootstrap
     from infra.settings import Settings
     from tests.unit import late_fee_support as case
 

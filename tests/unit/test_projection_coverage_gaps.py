@@ -1,6 +1,6 @@
 """Coverage gaps per grid (应保尽保): one person per reason, subsidised first, and the rates per grid and township.
 
-Also the rules the generator's truth (ledger.simulation.county.expected_outcome) decides
+Also the rules the generator's truth (entrypoints.simulation.county.expected_outcome) decides
 with: an open transfer or a duplicate enrollment counts as not covered whatever the
 entitlement says, those record problems come before the subsidised reason, and LAPSED
 means nothing (net) paid for the year.
@@ -11,7 +11,7 @@ from datetime import date
 
 import pytest
 
-from ledger.simulation.county import GAP_REASONS
+from entrypoints.simulation.county import GAP_REASONS
 from ledger.domain.gaps import gap_reason, PRECEDENCE, REASON_LABELS, REASONS
 from ledger.domain.history import Enrollment, PersonHistory
 from projections.coverage_gaps import coverage_rates, gap_list, rate_bp

@@ -1,9 +1,9 @@
 """The log source's fast event decoding gives exactly the events the library's mapper gives."""
 from __future__ import annotations
 
-from ledger.bootstrap import bootstrap
+from entrypoints.wiring import bootstrap
 from infra.settings import Settings
-from ledger.simulation.county import generate_county
+from entrypoints.simulation.county import generate_county
 from projections.sources import event_decoder
 
 

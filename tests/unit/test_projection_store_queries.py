@@ -12,8 +12,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from ledger.bootstrap import bootstrap
-from ledger.cli import main
+from entrypoints.wiring import bootstrap
+from entrypoints.cli import main
 from infra.settings import load_settings
 from ledger.domain.errors import DomainError
 from projections import arrears as pure_arrears

@@ -6,9 +6,9 @@ from datetime import date, timedelta
 import pytest
 
 import projections.gap_spells as spells_module
-from ledger.bootstrap import bootstrap
+from entrypoints.wiring import bootstrap
 from infra.settings import Settings
-from ledger.simulation.county import generate_county
+from entrypoints.simulation.county import generate_county
 from ledger.domain.gaps import person_gap
 from projections.entitlement import EntitlementProjection
 from projections.gap_spells import gap_spells, line_on, year_spells

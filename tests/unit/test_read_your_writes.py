@@ -15,11 +15,11 @@ from datetime import date
 import pytest
 from fastapi.testclient import TestClient
 
-from ledger.bootstrap import bootstrap
+from entrypoints.wiring import bootstrap
 from infra.settings import Settings, load_settings
-from ledger.http.app import create_app
-from ledger.http.auth import TokenStore
-from ledger.http.read_model import CATCH_UP_ENV
+from entrypoints.http.app import create_app
+from entrypoints.http.auth import TokenStore
+from entrypoints.http.read_model import CATCH_UP_ENV
 from projections.queries import ViewQueries
 from projections.wiring import projection_runner
 from tests.unit import http_support as web

@@ -9,10 +9,10 @@ from datetime import date
 
 import pytest
 
-import consumers.statements as statements_module
+import reconciliation.consumer as statements_module
 from consumers.runner import dead_letter_key
-from consumers.statements import StatementsHandler
-from ledger.bootstrap import bootstrap
+from reconciliation.consumer import StatementsHandler
+from entrypoints.wiring import bootstrap
 from infra.settings import Settings
 from ledger.records import Provenance, TaxPaymentRecord
 from reconciliation.model import DiscrepancyClass as C

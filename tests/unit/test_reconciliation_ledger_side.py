@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from events.ledger_events import decode_event, encode_event
-from ledger.bootstrap import bootstrap
+from entrypoints.wiring import bootstrap
 from infra.settings import Settings
 from ledger.records import Provenance, TaxPaymentRecord
 from ledger.domain.history import ProjectionError

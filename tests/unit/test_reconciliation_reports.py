@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from openpyxl import load_workbook
 
-from ledger.cli import main
+from entrypoints.cli import main
 from ledger.domain.errors import DomainError
 from reconciliation import reports
 from reconciliation.service import Reconciler

@@ -29,7 +29,7 @@ from infra.settings import (HARNESS, STACK, SYSTEM, TABLE_BEGIN, TABLE_END, VARI
                             load_settings, markdown, setting, setting_text)
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("ledger", "events", "projections", "reconciliation", "consumers", "infra")
+PACKAGES = ("entrypoints", "ledger", "events", "projections", "reconciliation", "consumers", "infra")
 THE_READER = ROOT / "infra" / "settings.py"
 WRITE_METHODS = {"update", "pop", "clear"}
 #: String constants shaped like a variable that are not one.
@@ -264,9 +264,23 @@ def test_settings_built_by_hand_take_the_store_files_from_the_environment(tmp_pa
 
 
 def test_the_store_cipher_topic_names_the_ledgers_cipher():
-    from ledger.cipher import TOPIC
+    from events.cipher import TOPIC
 
     assert settings_module.STORE_CIPHER_TOPIC == TOPIC
+
+
+def test_a_deployment_still_naming_the_ciphers_old_topic_gets_the_same_class():
+    """The cipher moved from ledger/cipher.py to events/cipher.py; an environment written before keeps working."""
+    from eventsourcing.utils import resolve_topic
+
+    from events.cipher import LedgerCipher
+
+    env = {"CIPHER_TOPIC": "ledger.cipher:LedgerCipher"}
+    topic = settings_module._store_cipher(env, "sqlite", ("a2V5", []))["CIPHER_TOPIC"]
+    assert topic == "events.cipher:LedgerCipher"
+    assert resolve_topic(topic) is LedgerCipher
+    other = {"CIPHER_TOPIC": "eventsourcing.cipher:AESCipher"}  # any other topic is kept as given
+    assert settings_module._store_cipher(other, "sqlite", ("a2V5", []))["CIPHER_TOPIC"] == other["CIPHER_TOPIC"]
 
 
 def test_a_generated_key_is_one_the_key_ring_reads(tmp_path):

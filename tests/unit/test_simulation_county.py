@@ -12,13 +12,13 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from ledger.bootstrap import bootstrap
+from entrypoints.wiring import bootstrap
 from infra.settings import Settings
 from ledger.domain.errors import DomainError
 from ledger.domain.identity import make_resident_id, parse_identity
 from ledger.domain.places import parse_grid_code
 from ledger.policy import default_policy_book
-from ledger.simulation import (
+from entrypoints.simulation import (
     GAP_REASONS,
     IN_COUNTY,
     IN_WAITING_PERIOD,
@@ -31,7 +31,7 @@ from ledger.simulation import (
     generate_county,
     write_csv,
 )
-from ledger.simulation.county import (
+from entrypoints.simulation.county import (
     BACK_PAY,
     LATE,
     NON_PAYER,
@@ -88,7 +88,7 @@ def test_same_seed_gives_byte_identical_csv_files(tmp_path):
 
 _DIGEST = """
 import hashlib, pathlib, sys, tempfile
-from ledger.simulation import generate_county, write_csv
+from entrypoints.simulation import generate_county, write_csv
 with tempfile.TemporaryDirectory() as d:
     write_csv(generate_county(seed=5, people=400), d)
     h = hashlib.sha256()

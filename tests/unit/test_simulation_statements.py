@@ -13,8 +13,8 @@ import pytest
 
 from events.codec import decode, encode
 from events.inbound import TAX_STATEMENT_HEADER, TAX_STATEMENT_LINE
-from ledger.simulation import generate_county
-from ledger.simulation.statements import FROM_REFUSED, INJECTED, build_statements
+from entrypoints.simulation import generate_county
+from entrypoints.simulation.statements import FROM_REFUSED, INJECTED, build_statements
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +100,7 @@ def test_build_statements_is_a_pure_function_of_the_timeline(county):
 
 def test_reconciling_the_statements_finds_exactly_the_expected_discrepancies():
     """A small county replayed on an in-memory ledger, its statements reconciled embedded."""
-    from ledger.bootstrap import bootstrap
+    from entrypoints.wiring import bootstrap
     from infra.settings import Settings
     from reconciliation.intake import decode_value
     from reconciliation.service import Received

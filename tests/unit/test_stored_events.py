@@ -4,9 +4,9 @@ from __future__ import annotations
 import copy
 
 import pytest
-from ledger.bootstrap import bootstrap
+from entrypoints.wiring import bootstrap
 from infra.settings import Settings
-from ledger.simulation.county import generate_county
+from entrypoints.simulation.county import generate_county
 from infra.event_store.stored_events import is_plain_json_mapper, row_decoder
 
 
@@ -77,7 +77,7 @@ def test_an_encrypted_store_is_decoded_the_fast_way_to_the_same_events(county):
     from eventsourcing.utils import Environment
 
     from events.pii import new_key
-    from ledger.cipher import LedgerCipher
+    from events.cipher import LedgerCipher
 
     plain = county.ledger.mapper
     mapper = copy.copy(plain)

@@ -4,8 +4,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from ledger.http.web.explain import explain_entitlement
-from ledger.http.web.labels import yuan
+from entrypoints.http.web.explain import explain_entitlement
+from entrypoints.http.web.labels import yuan
 
 
 def summary(**over: Any) -> dict[str, Any]:

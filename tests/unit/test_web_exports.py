@@ -8,7 +8,7 @@ from urllib.parse import unquote
 
 from openpyxl import load_workbook
 
-from ledger.http.web import exports
+from entrypoints.http.web import exports
 from tests.unit.http_support import (
     AUDITOR,
     CLERK,

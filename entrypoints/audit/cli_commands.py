@@ -1,0 +1,218 @@
+"""``ledger history`` and ``ledger verify``: the auditor's commands (审计).
+
+``ledger history <ID number> [--id-type T] [--as-of INSTANT] [--year Y] [--on DAY] [--json] [--html FILE]``
+    every event of the person with its source and the state after it; with
+    ``--as-of``, the state as known then against now, with the causes of each change.
+
+``ledger verify [--person ID] [--digests] [--seal [--through DAY]] [--json]``
+    the hash chains (one person, or the whole ledger), optionally the daily digests
+    against their published copies; ``--seal`` seals the days not sealed yet (after a
+    clean verification) and publishes their digests. Exit 0 when clean, 1 when
+    something was found, 2 on bad input (``error CODE: message``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date, datetime, timezone
+from typing import Any
+
+from ledger.domain.errors import DomainError
+from entrypoints.console import print_table as _print_table
+
+
+def add_audit_commands(sub: Any) -> None:
+    p = sub.add_parser("history", help="one person's full history, the state after each event, and as-of replay (审计)")
+    p.add_argument("id_number")
+    p.add_argument("--id-type", default="RESIDENT_ID")
+    p.add_argument("--as-of", metavar="INSTANT",
+                   help="what the ledger knew at this instant (ISO; no offset = China Standard Time; a date = its end)")
+    p.add_argument("--year", help="coverage year of the figures (default: each event's own year / the latest)")
+    p.add_argument("--on", metavar="DATE", help="covered on this day? (default with --as-of: the as-of day)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--html", metavar="FILE", help="also write the printable report (A4) to this file")
+    p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser("verify", help="verify the hash chains and daily digests (tamper evidence, 防篡改)")
+    p.add_argument("--person", metavar="ID_NUMBER", help="only this person (with --id-type); default: every chain")
+    p.add_argument("--id-type", default="RESIDENT_ID")
+    p.add_argument("--digests", action="store_true",
+                   help="also recompute every sealed day and compare with the published digests")
+    p.add_argument("--seal", action="store_true",
+                   help="after a clean verification, seal the days not sealed yet and publish their digests")
+    p.add_argument("--through", metavar="DATE", help="with --seal: last day to seal (default yesterday, CST)")
+    p.add_argument("--workers", type=int, help="processes for the whole-ledger check (PostgreSQL; default: one per "
+                                               "CPU up to 4 from 50,000 events on)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_verify)
+
+
+def _fen(fen: int | None) -> str:
+    from entrypoints.audit.report import yuan
+
+    return yuan(fen)
+
+
+# ------------------------------------------------------------------ history
+def cmd_history(args: argparse.Namespace) -> int:
+    from entrypoints.audit.history import history_report
+    from entrypoints.audit.report import render_html
+    from entrypoints.wiring import bootstrap
+    from entrypoints.http.access import cli_principal
+    from entrypoints.http.auth import Role
+
+    cli_principal().require_role(Role.AUDITOR, action="read a person's event history")
+    system = bootstrap()
+    try:
+        report = history_report(system.ledger, args.id_type, args.id_number, as_of=args.as_of, year=args.year,
+                                on=args.on, views=_views_or_none(system))
+        if args.html:
+            try:
+                with open(args.html, "w", encoding="utf-8") as out:
+                    out.write(render_html(report))
+            except OSError as exc:
+                raise DomainError("OUTPUT_UNWRITABLE", f"cannot write the report to {args.html}: {exc.strerror}") from None
+        if args.json:
+            print(json.dumps(report, ensure_ascii=False, indent=2, default=str))
+        else:
+            print_history(report)
+            if args.html:
+                print(f"\nprintable report written to {args.html}")
+    finally:
+        system.close()
+    return 0
+
+
+def print_history(r: dict[str, Any]) -> None:
+    from entrypoints.audit.report import FIGURE_LABELS, figure_text, state_line
+
+    print(f"person       {r['masked_id']}  ({r['person_id']}, {r['id_type']})")
+    print(f"events       {r['version']}    ledger position {r['ledger_position']}    generated {r['generated_at']}")
+    print()
+    for e in r["events"]:
+        print(f"v{e['version']:<4} {e['recorded_at'][:19].replace('T', ' ')}  eff. {e['effective_date']}  "
+              f"{e['description']}")
+        doc = f" · {e['document']}" if e["document"] else ""
+        print(f"      source: {e['source']}{doc}")
+        print(f"      after:  {state_line(e['state_after'])}")
+    a = r.get("as_of")
+    if a:
+        print(f"\nas known at {a['as_of']} (versions 1..{a['known_version']} of {a['current_version']}), "
+              f"coverage year {a['year']}:")
+        if not a["changes"]:
+            print("  nothing changed since")
+        for c in a["changes"]:
+            label = FIGURE_LABELS.get(c["figure"], c["figure"])
+            print(f"  {label}: {figure_text(c['figure'], c['then'])} -> {figure_text(c['figure'], c['now'])}"
+                  + ("" if c["traced"] else "  (untraced: events recorded since)"))
+            for x in c["causes"]:
+                print(f"      because of v{x['version']} ({x['recorded_at'][:19].replace('T', ' ')}): {x['description']}")
+        cov = a["covered_on"]
+        print(f"  covered on {cov['day']}? then {'YES' if cov['then']['covered'] else 'NO'}: {cov['then']['reason']}")
+        print(f"  {' ' * (len(str(cov['day'])) + 12)}now  {'YES' if cov['now']['covered'] else 'NO'}: "
+              f"{cov['now']['reason']}")
+    if r.get("covered_on"):
+        c = r["covered_on"]
+        print(f"\ncovered on {c['day']}? {'YES' if c['now']['covered'] else 'NO'}: {c['now']['reason']}")
+    v = r.get("verification")
+    if v is not None:
+        print()
+        _print_verification(v)
+
+
+# ------------------------------------------------------------------ verify
+def _views_or_none(system: Any) -> Any:
+    """The system's view store, if it can be opened (the cross-check is skipped otherwise)."""
+    try:
+        from projections.wiring import views
+
+        return views(system)
+    except Exception:  # noqa: BLE001 - no views is not an error for an auditor's read
+        return None
+
+
+def _parse_through(value: str | None) -> date | None:
+    if not value:
+        return None
+    if value == "today":
+        from ledger.domain.person import business_date
+
+        return business_date(datetime.now(timezone.utc))
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise DomainError("DATE_INVALID", f"--through must be a date YYYY-MM-DD or 'today'; got {value!r}") from None
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from entrypoints.audit.digest import digest_channel, seal
+    from entrypoints.audit.verify import verify_all, verify_digests, verify_person
+    from entrypoints.wiring import bootstrap
+
+    if args.through and not args.seal:
+        raise DomainError("ARGUMENT_INVALID", "--through goes with --seal")
+    if args.seal and args.person:
+        raise DomainError("ARGUMENT_INVALID", "--seal seals the whole ledger; leave out --person")
+    through = _parse_through(args.through)
+    system = bootstrap()
+    try:
+        ledger = system.ledger
+        if args.person:
+            person_id = ledger.person_id(args.id_type, args.person)
+            result = verify_person(ledger, person_id, views=_views_or_none(system))
+        else:
+            if args.workers is not None and args.workers < 1:
+                raise DomainError("ARGUMENT_INVALID", "--workers must be at least 1")
+            result = verify_all(ledger, workers=args.workers)
+        channel = digest_channel(system) if (args.digests or args.seal) else None
+        if args.digests:
+            digests = verify_digests(ledger, channel)
+            result.extend(digests)
+            result.notes.insert(0, f"{digests.segments} sealed segment(s) recomputed ({digests.events} events)")
+        payload = result.as_dict()
+        if args.seal:
+            if result.clean:
+                sealed = seal(ledger, channel, through=through)
+                payload["sealed"] = sealed.as_dict()
+            else:
+                payload["sealed"] = None
+                result.notes.append("not sealed: the ledger must verify clean before its days are sealed")
+                payload["notes"] = list(result.notes)
+        if args.json:
+            print(json.dumps(payload, ensure_ascii=False, indent=2, default=str))
+        else:
+            _print_verification(payload)
+            if payload.get("sealed"):
+                s = payload["sealed"]
+                days = ", ".join(f"{x['day']}#{x['seq']}" for x in s["segments"]) or "none new"
+                print(f"sealed: {days} ({s['events_sealed']} events); published segments {s['published_seqs'] or 'none'}")
+    finally:
+        system.close()
+    return 0 if result.clean else 1
+
+
+def _print_verification(v: dict[str, Any]) -> None:
+    what = {"person": "person", "ledger": "ledger", "digests": "daily digests"}.get(v["scope"], v["scope"])
+    status = "CLEAN" if v["clean"] else f"NOT CLEAN: {len(v['findings'])} finding(s)"
+    print(f"verification of the {what}: {status}")
+    print(f"  {v['events']:,} events, {v['aggregates']:,} aggregates ({v['persons']:,} persons) in {v['seconds']:.2f} s"
+          f" ({v['events_per_second']:,} events/s); ledger position {v['ledger_position']}")
+    if v["findings"]:
+        print()
+        _print_table([{**f, "who": f["masked_id"] or f["person_id"] or f["aggregate_id"] or "", "version": f["version"]
+                       if f["version"] is not None else "", "day": f["day"] or ""} for f in v["findings"]],
+                     ["code", "who", "version", "day", "message"])
+    for note in v["notes"]:
+        print(f"  note: {note}")
+
+
+def main(argv: list[str] | None = None) -> int:  # pragma: no cover - `python -m entrypoints.audit.cli_commands`
+    parser = argparse.ArgumentParser(prog="ledger")
+    add_audit_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except DomainError as e:
+        print(f"error {e.code}: {e.message}", file=sys.stderr)
+        return 2

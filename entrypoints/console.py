@@ -1,0 +1,35 @@
+"""What every command-line command shares: a table on stdout, ``--json`` output, a stop on SIGINT/SIGTERM.
+
+Its own module so that the command modules (``entrypoints.cli`` and the ones it registers:
+audit, HTTP tokens and import, reconciliation, the demo) import it rather than each other.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+
+def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) if rows else len(c) for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns))
+    print("  ".join("-" * widths[c] for c in columns))
+    for r in rows:
+        print("  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns))
+
+
+def emit(args: argparse.Namespace, payload: Any, render: Callable[[Any], None]) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(payload, ensure_ascii=False, indent=2, default=str))
+    else:
+        render(payload)
+
+
+def stop_on_signals() -> Any:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop

@@ -1,0 +1,666 @@
+"""The main job: a synthetic county through the whole pipeline, and what each user wants first.
+
+Feeds go where production feeds go: tax payments, status grants and registry records
+are written as the integrators' CSV exports and put on their topics as Avro by
+``ledger feed``'s own code (rows it refuses, such as a bad ID check digit, are counted
+as its report would list them), onto in-process topics on the embedded default or the
+real Kafka broker when ``KAFKA_BOOTSTRAP_SERVERS`` is set, and taken in by the same
+consumers as in production; rows a careless producer sends raw (malformed Avro, an
+unknown schema) go straight onto the topics to reach the dead letters; clerk actions go through the application service as the
+HTTP API would; the publisher puts every ledger event on ``ledger.events.v1``; the
+projection runner builds the views; the report is read from the views. The tax
+bureau's daily statements (对账单) go onto ``tax.statements.v1`` the same way and are
+reconciled against the ledger by the production reconciliation process, run embedded.
+Then the demo checks the ledger against what the generator knows it left uncovered, and
+why, and the reconciliation against the discrepancies the generator put in.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from infra.settings import (environment, load_settings, postgres_from_env, process_environment, setting, setting_text,
+                            state_dir)
+from ledger.domain.identity import mask_id_number
+from entrypoints.console import print_table as _print_table
+
+
+@dataclass
+class DemoResult:
+    """The demo's figures, and whether the ledger agreed with the generator's truth."""
+
+    people: int
+    seed: int
+    store: str
+    transport: str
+    seconds: dict[str, float] = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)
+    checks: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(c["ok"] for c in self.checks.values())
+
+
+def _fresh_env(people: int, seed: int) -> dict[str, str]:
+    """Settings for one demo run: its own SQLite files, or its own schema and topic prefix."""
+    env = environment()
+    if setting("LEDGER_PERSISTENCE", env) == "postgres":
+        env["POSTGRES_SCHEMA"] = f"demo_{uuid.uuid4().hex[:10]}"
+    else:
+        root = state_dir() / "demo"
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        env["LEDGER_STATE_DIR"] = str(root)
+        env["LEDGER_SQLITE_PATH"] = str(root / "ledger.sqlite")
+        env["LEDGER_VIEWS_PATH"] = str(root / "views.sqlite")
+        env.setdefault("LEDGER_ID_KEY", f"demo-key-{seed}")
+    if setting_text("KAFKA_BOOTSTRAP_SERVERS", env):
+        env["LEDGER_TOPIC_PREFIX"] = f"demo{uuid.uuid4().hex[:8]}."
+    return env
+
+
+def _create_schema(env: dict[str, str]) -> None:
+    from projections.pg import connect_in_schema
+
+    connect_in_schema(postgres_from_env(env), env["POSTGRES_SCHEMA"]).close()
+
+
+def feed_record_bytes(kind: str, record: Any) -> bytes:
+    from events import codec, inbound
+    from entrypoints.simulation import feeds
+
+    if kind == feeds.TAX:
+        return codec.encode(inbound.TAX_PAYMENT, inbound.tax_record_to_avro(record))
+    if kind == feeds.STATUS:
+        return codec.encode(inbound.SUBSIDY_STATUS, inbound.status_record_to_avro(record))
+    return codec.encode(inbound.RESIDENT_RECORD, inbound.resident_record_to_avro(record))
+
+
+def malformed_record_bytes(topic: str, row: dict[str, Any]) -> bytes:
+    """A malformed row as a careless producer would send it: Avro when it still encodes, JSON when not."""
+    from events import codec, inbound
+
+    name = inbound.TOPIC_RECORDS[topic][0]
+    try:
+        return codec.encode(name, row)
+    except codec.AvroError:
+        return json.dumps(row, default=str, ensure_ascii=False).encode()
+
+
+def feed_record_key(record: Any) -> bytes:
+    """Kafka key of a feed record: by person (:func:`consumers.feed_files.person_key`), as ``ledger feed`` keys them."""
+    from consumers.feed_files import person_key
+
+    return person_key(record.id_type, record.id_number)
+
+
+class _Pipeline:
+    """Feeds onto topics, consumers, clerk actions, publisher, projections: one system, in timeline order."""
+
+    def __init__(self, system: Any) -> None:
+        from entrypoints.wiring import feed_consumer, ledger_publisher
+        from entrypoints.simulation import feeds
+
+        self.system = system
+        self.feeds = feeds
+        self.kafka = bool(system.settings.kafka_bootstrap_servers)
+        if self.kafka:
+            from consumers.kafka_io import KafkaSink, make_producer
+            from infra.topics import ensure_topics
+
+            ensure_topics(system.settings.kafka_bootstrap_servers, system.settings.topic_prefix)
+            self.producer = KafkaSink(make_producer(system.settings.kafka_bootstrap_servers))
+            system.closers.append(self.producer.close)
+        else:
+            self.producer = system.inprocess_broker()
+        self.topic_of = {feeds.TAX: feeds.TAX_TOPIC, feeds.STATUS: feeds.STATUS_TOPIC,
+                         feeds.RESIDENCE: feeds.RESIDENTS_TOPIC}
+        self.consumers = {
+            feeds.TAX: feed_consumer(system, "tax", max_records=500, poll_timeout=0.2),
+            feeds.STATUS: feed_consumer(system, "status", max_records=500, poll_timeout=0.2),
+            feeds.RESIDENCE: feed_consumer(system, "residents", max_records=500, poll_timeout=0.2),
+        }
+        self.publisher = ledger_publisher(system)
+        self.feed_names = {feeds.TAX: "tax", feeds.STATUS: "status", feeds.RESIDENCE: "residents"}
+        self.files = 0
+        self.produced: Counter[str] = Counter()
+        self.consumed: Counter[str] = Counter()
+        self.clerk_errors: Counter[str] = Counter()
+        self.file_refusals: Counter[str] = Counter()  # rows ``ledger feed`` reported and did not send
+
+    def produce(self, kind: str, payloads: Iterable[tuple[bytes, bytes]]) -> None:
+        topic = self.system.topic(self.topic_of[kind])
+        for key, value in payloads:
+            self.producer.send(topic, key=key, value=value)
+            self.produced[kind] += 1
+        self.producer.flush()
+
+    def feed_file(self, kind: str, records: list[Any]) -> None:
+        """The records as the integrator's CSV export, put on the topic by ``ledger feed``'s own code.
+
+        Rows the file check refuses (a bad ID check digit, ...) are not sent; like the
+        command's report by line number, they are counted by code in ``file_refusals``.
+        """
+        from consumers.feed_files import feed_file
+
+        self.files += 1
+        report = feed_file(self.feed_names[kind], self.feeds.feed_csv(kind, records), f"{kind}-{self.files}.csv",
+                           self.producer, topic_prefix=self.system.settings.topic_prefix)
+        self.produced[kind] += report.sent
+        self.file_refusals.update(bad["code"] for bad in report.bad)
+
+    def produce_statements(self, statements: Iterable[Any]) -> int:
+        """The daily statements as Avro, header and lines keyed by statement id; the number of records sent."""
+        from events import codec, inbound
+        from reconciliation.wiring import STATEMENTS_TOPIC
+
+        topic = self.system.topic(STATEMENTS_TOPIC)
+        sent = 0
+        for st in statements:
+            key = st.statement_id.encode()
+            self.producer.send(topic, key=key, value=codec.encode(inbound.TAX_STATEMENT_HEADER, st.header_avro()))
+            for line in st.lines:
+                self.producer.send(topic, key=key, value=codec.encode(inbound.TAX_STATEMENT_LINE, line.as_avro()))
+            sent += 1 + len(st.lines)
+        self.producer.flush()
+        return sent
+
+    def drain(self, kind: str) -> None:
+        """Run the feed's consumer until everything produced to it has been taken in."""
+        runner = self.consumers[kind]
+        deadline = time.monotonic() + 120
+        while self.consumed[kind] < self.produced[kind]:
+            for result in runner.run_once():
+                self.consumed[kind] += result.last_offset - result.first_offset + 1
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the {kind} consumer did not catch up within 120 s")
+
+    def clerk(self, action: Any) -> None:
+        from ledger.domain.errors import DomainError
+
+        try:
+            self.feeds._apply_one(self.system.ledger, action, self._no_feed)
+        except DomainError as e:
+            self.clerk_errors[e.code] += 1
+
+    @staticmethod
+    def _no_feed(topic: str, key: str) -> Any:  # clerk actions never come from a feed
+        raise AssertionError(f"clerk action routed to feed {topic}")
+
+    def run(self, county: Any, progress: Any) -> None:
+        run_kind: str | None = None
+        run: list[Any] = []
+
+        def flush() -> None:
+            if not run:
+                return
+            self.feed_file(run_kind, [a.record for a in run])
+            self.drain(run_kind)
+            progress.advance(len(run))
+            run.clear()
+
+        for action in county.actions:
+            if action.kind in self.topic_of:
+                if action.kind != run_kind:
+                    flush()
+                    run_kind = action.kind
+                run.append(action)
+                if len(run) >= 2000:
+                    flush()
+                continue
+            flush()
+            run_kind = None
+            self.clerk(action)
+            progress.advance(1)
+        flush()
+        by_topic: dict[str, list[Any]] = {}
+        for m in county.malformed_rows:
+            by_topic.setdefault(m.topic, []).append(m)
+        kind_of = {v: k for k, v in self.topic_of.items()}
+        for topic, rows in by_topic.items():
+            kind = kind_of[topic]
+            self.produce(kind, ((f"malformed-{i}".encode(), malformed_record_bytes(topic, m.row))
+                                for i, m in enumerate(rows)))
+            self.drain(kind)
+        progress.advance(len(county.malformed_rows))
+
+
+def rejection_codes(system: Any) -> Counter[str]:
+    """Codes of the feed records the consumers rejected and kept (FeedRejection events in the ledger)."""
+    from ledger.domain.feed_rejection import FeedRejection
+
+    codes: Counter[str] = Counter()
+    start = 1
+    while True:
+        notifications = system.ledger.recorder.select_notifications(start=start, limit=5000)
+        if not notifications:
+            return codes
+        for n in notifications:
+            if n.topic.endswith("FeedRejection.Rejected"):
+                event = system.ledger.mapper.to_domain_event(n)
+                assert isinstance(event, FeedRejection.Rejected)
+                codes[event.code] += 1
+        start = notifications[-1].id + 1
+
+
+def run_pipeline(people: int, seed: int, *, env: dict[str, str] | None = None, quiet: bool = False) -> DemoResult:
+    """Generate a county, run it through the pipeline, read the views, check against the truth."""
+    from entrypoints.wiring import bootstrap
+    from entrypoints.simulation import generate_county
+    from projections.progress import ProgressBar
+    from projections.wiring import projection_runner, view_queries
+
+    from ledger.log import configure_logging
+
+    # The report is the output; per-record log lines (rejections included) are summarised in the checks.
+    configure_logging(level="ERROR", force=True)
+    env = env if env is not None else _fresh_env(people, seed)
+    if setting("LEDGER_PERSISTENCE", env) == "postgres":
+        _create_schema(env)
+    settings = load_settings(env)  # the run's own files: views, reconciliation and digests included
+    # The deployment key ring of events.pii (topic fields, dead letters, reconciliation's raw records) is
+    # process-wide and follows LEDGER_STATE_DIR's generated key: the run's own, for the run's duration.
+    with process_environment(env, ("LEDGER_STATE_DIR",)):
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        county = generate_county(seed, people)
+        timings["generate"] = time.perf_counter() - t0
+        system = bootstrap(settings)
+        result = DemoResult(people=people, seed=seed, store=settings.persistence,
+                            transport="kafka" if settings.kafka_bootstrap_servers else "in-process")
+        try:
+            t0 = time.perf_counter()
+            pipeline = _Pipeline(system)
+            bar = ProgressBar(len(county.actions) + len(county.malformed_rows), label="feeds → ledger",
+                              unit="records", enabled=not quiet)
+            pipeline.run(county, bar)
+            bar.close() if hasattr(bar, "close") else None
+            timings["feeds_to_ledger"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            published = pipeline.publisher.publish_pending()
+            timings["publish"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            projection_runner(system).run_once(progress=not quiet, label="events → views")
+            timings["project"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            sent = pipeline.produce_statements(county.statements)
+            timings["statements"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            recon = _reconcile(system, sent)
+            timings["reconcile"] = time.perf_counter() - t0
+            queries = view_queries(system)
+            result.report = _report(system, county, queries, published)
+            result.report["reconciliation"] = _reconciliation_report(recon.store, county, sent)
+            result.checks = truth_checks(system, county, queries, pipeline)
+            result.checks["reconciliation"] = _reconciliation_check(result.report["reconciliation"], county)
+        finally:
+            system.close()
+        result.seconds = {k: round(v, 2) for k, v in timings.items()}
+        return result
+
+
+def _reconcile(system: Any, records: int) -> Any:
+    """The reconciliation process, embedded: statements taken in, ledger side caught up from the log, compared."""
+    from reconciliation.wiring import reconciler, statement_consumer
+
+    recon = reconciler(system)
+    loop = statement_consumer(system, recon, max_records=5000, poll_timeout=0.2)
+    taken = 0
+    deadline = time.monotonic() + 120
+    while taken < records:  # each round: statements in, ledger side caught up, completed statements compared
+        taken += sum(b.last_offset - b.first_offset + 1 for b in loop.run_once(timeout=0.2).batches)
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the statement consumer took {taken} of {records} records within 120 s")
+    loop.run_once(timeout=0)  # the ledger side once more, and anything completed last
+    return recon
+
+
+def _reconciliation_report(store: Any, county: Any, sent: int) -> dict[str, Any]:
+    """Per county and office: collected per the statements, recorded by the ledger, explained; open discrepancies."""
+    from reconciliation.reports import county_summary, open_discrepancies
+
+    offices: dict[tuple[str, str], dict[str, Any]] = {}
+    states: Counter[str] = Counter()
+    header_ok = 0
+    statements = store.statements([s.statement_id for s in county.statements])
+    for s in statements.values():
+        states[s["state"]] += 1
+        r = offices.setdefault((s["region_code"], s["tax_office"]), {
+            "region": s["region_code"], "office": s["tax_office"], "statements": 0, "lines": 0, "collected_fen": 0,
+            "ledger_rows": 0, "recorded_fen": 0, "difference_fen": 0, "explained_fen": 0, "tied": 0})
+        r["statements"] += 1
+        header_ok += s["total_amount_fen"] == s["lines_fen"] and s["line_count"] == s["lines_received"]
+        tie = (s.get("result") or {}).get("tie_out")
+        if not tie:
+            continue
+        total = tie["total"]
+        r["lines"] += total["statement"][0]
+        r["collected_fen"] += total["statement"][1]
+        r["ledger_rows"] += total["ledger"][0]
+        r["recorded_fen"] += total["ledger"][1]
+        r["difference_fen"] += total["difference"][1]
+        r["explained_fen"] += total["explained"][1]
+        r["tied"] += bool(tie["ok"])
+    office_rows = []
+    for key in sorted(offices):
+        r = offices[key]
+        r["ties_out"] = "yes" if r["tied"] == r["statements"] else f"NO ({r['statements'] - r['tied']})"
+        office_rows.append(r)
+    days = county_summary(store)
+    counties: dict[str, dict[str, Any]] = {}
+    for d in days:
+        c = counties.setdefault(d["region_code"], {"region": d["region_code"], "days": 0, "statements": 0,
+                                                   "collected_fen": 0, "recorded_fen": 0, "difference_fen": 0,
+                                                   "ledger_rows_without_statement": 0, "open_discrepancies": 0,
+                                                   "open_fen": 0})
+        c["days"] += 1
+        for k in ("statements", "collected_fen", "recorded_fen", "difference_fen", "open_discrepancies", "open_fen"):
+            c[k] += d[k]
+        if not d["statements"]:
+            c["ledger_rows_without_statement"] += d["ledger_rows"]
+    for c in counties.values():
+        explained = sum(r["explained_fen"] for r in office_rows if r["region"] == c["region"])
+        c["explained_fen"] = explained
+        c["ties_out"] = "yes" if (c["difference_fen"] == explained and not c["ledger_rows_without_statement"]
+                                  and all(r["ties_out"] == "yes" for r in office_rows if r["region"] == c["region"])
+                                  ) else "NO"
+    open_ = open_discrepancies(store)
+    by_class: dict[str, dict[str, int]] = {}
+    for d in open_:
+        b = by_class.setdefault(d["class"], {"count": 0, "delta_fen": 0})
+        b["count"] += 1
+        b["delta_fen"] += d["delta_fen"]
+    errors = store.errors()
+    return {
+        "records_sent": sent, "statements_sent": len(county.statements), "statements_received": len(statements),
+        "states": dict(states), "headers_tie_to_lines": header_ok, "intake_errors": dict(Counter(e["code"] for e in errors)),
+        "counties": [counties[k] for k in sorted(counties)], "offices": office_rows,
+        "open_by_class": dict(sorted(by_class.items())),
+        "open": [{"class": d["class"], "business_date": d["scope"]["business_date"], "office": d["tax_office"],
+                  "region": d["scope"]["region_code"], "voucher_no": d["voucher_no"], "line_no": d["line_no"],
+                  "delta_count": d["delta_count"], "delta_fen": d["delta_fen"]} for d in open_],
+        "expected_by_class": dict(county.truth.expected_discrepancies),
+    }
+
+
+def _reconciliation_check(rec: dict[str, Any], county: Any) -> dict[str, Any]:
+    """Discrepancies found per class = the generator's (exactly); every statement reconciled and tied out."""
+    found = {k: v["count"] for k, v in rec["open_by_class"].items()}
+    expected = dict(county.truth.expected_discrepancies)
+    n = rec["statements_sent"]
+    reconciled = rec["states"].get("RECONCILED", 0)
+    tied = sum(r["tied"] for r in rec["offices"])
+    uncovered = sum(c["ledger_rows_without_statement"] for c in rec["counties"])
+    return {
+        "ok": (found == expected and reconciled == n == rec["statements_received"] and tied == n
+               and rec["headers_tie_to_lines"] == n and not rec["intake_errors"] and not uncovered),
+        "expected": expected, "found": found, "statements": n, "reconciled": reconciled, "tied_out": tied,
+        "intake_errors": rec["intake_errors"], "ledger_rows_without_statement": uncovered,
+    }
+
+
+def _pct(bp: int | None) -> str:
+    return "—" if bp is None else f"{bp / 100:.2f}%"
+
+
+def _report(system: Any, county: Any, queries: Any, published: int) -> dict[str, Any]:
+    from ledger.domain.gaps import REASON_LABELS
+
+    year = county.coverage_year
+    as_of = county.as_of
+    rates = queries.coverage_rates(year, as_of)
+    townships = {t.code: t for t in county.townships}
+    township_rows = [
+        {"township": code, "name": townships[code].name if code in townships else "",
+         "residents": s["residents"], "covered": s["covered"], "coverage": _pct(s["coverage_bp"]),
+         "subsidised": s["subsidised"], "subsidised_covered": s["subsidised_covered"],
+         "subsidised_coverage": _pct(s["subsidised_coverage_bp"])}
+        for code, s in rates["townships"].items()
+    ]
+    grid_rows = sorted(
+        ({"grid": g, "residents": s["residents"], "covered": s["covered"], "coverage": _pct(s["coverage_bp"]),
+          "coverage_bp": s["coverage_bp"] or 0, "gaps": s["residents"] - s["covered"]}
+         for g, s in rates["grids"].items()),
+        key=lambda r: (r["coverage_bp"], r["grid"]),
+    )
+    gaps: list[dict[str, Any]] = []
+    for code in rates["townships"]:
+        gaps.extend(queries.gap_list(code, year, as_of))
+    from ledger.domain.gaps import REASONS
+
+    gaps.sort(key=lambda r: (REASONS.index(r["reason"]), r["grid_code"], r["person_id"]))
+    subsidised_missing = [g for g in gaps if g["reason"] == "SUBSIDISED_NOT_COVERED"]
+    arrears = queries.arrears(as_of)
+    arrears_rows = arrears["rows"] if isinstance(arrears, dict) else arrears
+    totals = {
+        "rows": len(arrears_rows),
+        "outstanding_fen": sum(r["outstanding_fen"] for r in arrears_rows),
+        "late_fee_fen": sum(r.get("late_fee_fen", 0) for r in arrears_rows),
+        "fee_only_rows": sum(1 for r in arrears_rows if r.get("fee_only")),  # paid late, fee unpaid
+    }
+    by_kind: Counter[str] = Counter(r.get("kind", "?") for r in arrears_rows)
+    sample = _sample_history(system, county)
+    transfer_rows = system.ledger.transfers_of_region(county.region_code, today=as_of)
+    transfers = {
+        "region": county.region_code,
+        "incoming_open": sum(1 for t in transfer_rows if t["direction"] == "INCOMING" and t["awaiting"]),
+        "outgoing_open": sum(1 for t in transfer_rows if t["direction"] == "OUTGOING" and t["awaiting"]),
+        "overdue": sum(1 for t in transfer_rows if t["overdue"]),
+        "done": sum(1 for t in transfer_rows if t["status"] == "DONE"),
+        "open_top": [{"transfer_id": t["transfer_id"], "direction": t["direction"], "masked_id": mask_id_number(
+            t["id_number"]), "from": t["from_region"], "to": t["to_region"], "due_on": str(t["due_on"]),
+            "overdue_days": t["overdue_working_days"]} for t in transfer_rows if t["awaiting"]][:10],
+    }
+    total = {"residents": sum(s["residents"] for s in rates["townships"].values()),
+             "covered": sum(s["covered"] for s in rates["townships"].values()),
+             "subsidised": sum(s["subsidised"] for s in rates["townships"].values()),
+             "subsidised_covered": sum(s["subsidised_covered"] for s in rates["townships"].values())}
+    return {
+        "coverage_year": year,
+        "as_of": as_of.isoformat(),
+        "county": {**total, "coverage": _pct(total["covered"] * 10000 // total["residents"] if total["residents"] else None),
+                   "subsidised_coverage": _pct(total["subsidised_covered"] * 10000 // total["subsidised"]
+                                               if total["subsidised"] else None)},
+        "townships": township_rows,
+        "lowest_grids": grid_rows[:10],
+        "gaps_by_reason": dict(Counter(g["reason"] for g in gaps)),
+        "gap_labels": {k: REASON_LABELS[k] for k in REASONS},
+        "subsidised_missing": [{k: g.get(k) for k in ("masked_id", "name", "grid_code", "reason", "detail")}
+                               for g in subsidised_missing[:20]],
+        "gap_top": [{k: g.get(k) for k in ("masked_id", "name", "grid_code", "reason", "detail")} for g in gaps[:15]],
+        "arrears": {**totals, "by_kind": dict(by_kind)},
+        "transfers": transfers,
+        "published_events": published,
+        "history": sample,
+    }
+
+
+def _sample_history(system: Any, county: Any) -> dict[str, Any]:
+    """One replayed person: the first subsidised person who also paid, so the history shows both."""
+    from ledger.log import mask_id_number
+
+    truth = county.truth.by_id()
+    chosen = next((p for p in county.persons if truth.get(p.id_number) and truth[p.id_number].subsidised
+                   and truth[p.id_number].net_paid_fen), None) or county.persons[0]
+    try:
+        from entrypoints.audit.history import history_report  # the auditor's history, when present
+        report = history_report(system.ledger, "RESIDENT_ID", chosen.id_number)
+        return {"masked_id": mask_id_number(chosen.id_number), "report": report}
+    except ImportError:
+        pass
+    person_id = system.ledger.person_id("RESIDENT_ID", chosen.id_number)
+    lines = []
+    for e in system.ledger.events.get(person_id):
+        lines.append({"version": e.originator_version, "recorded_at": e.timestamp.isoformat(timespec="seconds"),
+                      "effective_date": e.effective_date.isoformat(), "event": type(e).__name__,
+                      "source": e.provenance.get("topic") or e.provenance.get("user") or e.provenance.get("source")})
+    return {"masked_id": mask_id_number(chosen.id_number), "events": lines}
+
+
+def truth_checks(system: Any, county: Any, queries: Any, pipeline: _Pipeline) -> dict[str, Any]:
+    """The ledger against the generator's truth: the same people uncovered, for the same reasons."""
+    truth = county.truth
+    year, as_of = county.coverage_year, county.as_of
+    rates = queries.coverage_rates(year, as_of)
+    found: dict[str, str] = {}
+    for code in rates["townships"]:
+        for g in queries.gap_list(code, year, as_of):
+            found[g["person_id"]] = g["reason"]
+    expected: dict[str, str] = {}
+    for t in truth.persons:
+        if t.scope == "IN_COUNTY" and not t.covered and t.reason:
+            expected[str(system.ledger.person_id("RESIDENT_ID", t.id_number))] = t.reason
+    wrong_reason = {p: (expected[p], found[p]) for p in expected.keys() & found.keys() if expected[p] != found[p]}
+    rejected = rejection_codes(system)
+    return {
+        "gap_people": {
+            "ok": expected.keys() == found.keys() and not wrong_reason,
+            "expected": len(expected), "found": len(found),
+            "missing": len(expected.keys() - found.keys()), "unexpected": len(found.keys() - expected.keys()),
+            "wrong_reason": len(wrong_reason),
+        },
+        "bad_records_kept": {
+            "ok": (sum(rejected.values()) + sum(pipeline.clerk_errors.values()) + sum(pipeline.file_refusals.values())
+                   == truth.bad_record_count),
+            "expected": truth.bad_record_count,
+            "rejected_by_consumers": sum(rejected.values()),
+            "refused_clerk_actions": sum(pipeline.clerk_errors.values()),
+            "refused_by_feed_files": sum(pipeline.file_refusals.values()),
+            "codes": dict(sorted((rejected + pipeline.clerk_errors + pipeline.file_refusals).items())),
+            "expected_ledger_codes": truth.error_counts(),
+        },
+        "all_consumed": {
+            "ok": all(pipeline.consumed[k] == pipeline.produced[k] for k in pipeline.produced),
+            "produced": dict(pipeline.produced), "consumed": dict(pipeline.consumed),
+        },
+    }
+
+
+def _print_report(result: DemoResult) -> None:
+    r = result.report
+    out = sys.stdout
+
+    def table(rows: list[dict[str, Any]], cols: list[str]) -> None:
+        _print_table(rows, cols)
+
+    print(f"\n== County of {result.people:,} people (seed {result.seed}); store {result.store}, "
+          f"transport {result.transport}; coverage year {r['coverage_year']} as of {r['as_of']} ==", file=out)
+    c = r["county"]
+    print(f"County coverage {c['coverage']} ({c['covered']:,}/{c['residents']:,} residents); "
+          f"subsidised coverage {c['subsidised_coverage']} ({c['subsidised_covered']:,}/{c['subsidised']:,})\n")
+    print("Coverage per township (参保率 / 资助参保率):")
+    table(r["townships"], ["township", "name", "residents", "covered", "coverage", "subsidised", "subsidised_coverage"])
+    print("\nLowest-covered grids:")
+    table(r["lowest_grids"], ["grid", "residents", "covered", "coverage", "gaps"])
+    print("\nWho is not covered, by reason (应保尽保):")
+    table([{"reason": k, "label": r["gap_labels"].get(k, ""), "people": v}
+           for k, v in sorted(r["gaps_by_reason"].items(), key=lambda kv: -kv[1])], ["reason", "label", "people"])
+    print(f"\nSubsidised people not covered (first {len(r['subsidised_missing'])}; they come first):")
+    table(r["subsidised_missing"], ["masked_id", "name", "grid_code", "reason"])
+    print("\nTop of the gap list:")
+    table(r["gap_top"], ["masked_id", "name", "grid_code", "reason"])
+    a = r["arrears"]
+    print(f"\nArrears (欠费) as of {r['as_of']}: {a['rows']:,} rows ({a.get('fee_only_rows', 0):,} paid late with the "
+          f"late fee unpaid, 滞纳金未缴), outstanding {a['outstanding_fen'] / 100:,.2f} yuan, "
+          f"late fees {a['late_fee_fen'] / 100:,.2f} yuan; by kind {a['by_kind']}")
+    t = r.get("transfers")
+    if t:
+        print(f"\nTransfers (转移接续) of {t['region']} as of {r['as_of']}: {t['incoming_open']} incoming open, "
+              f"{t['outgoing_open']} outgoing open, {t['overdue']} overdue (超期), {t['done']} done")
+        table(t["open_top"], ["transfer_id", "direction", "masked_id", "from", "to", "due_on", "overdue_days"])
+    if "reconciliation" in r:
+        _print_reconciliation(r["reconciliation"], table)
+    h = r["history"]
+    print(f"\nOne person's history, replayed ({h['masked_id']}):")
+    if "events" in h:
+        table(h["events"], ["version", "recorded_at", "effective_date", "event", "source"])
+    else:
+        rows = []
+        for e in h["report"]["events"]:
+            st = e.get("state_after") or {}
+            rows.append({"v": e["version"], "recorded": str(e["recorded_at"])[:19], "effective": e["effective_date"],
+                         "what": e["description"][:70], "due": st.get("due_fen"), "paid": st.get("net_paid_fen"),
+                         "covered_from": st.get("covered_from"), "balance": st.get("account_balance_fen")})
+        table(rows, ["v", "recorded", "effective", "what", "due", "paid", "covered_from", "balance"])
+    print(f"\nPublished {r['published_events']:,} ledger events to ledger.events.v1.")
+    print("\nChecks against the generator's truth:")
+    for name, check in result.checks.items():
+        detail = {k: v for k, v in check.items() if k != "ok"}
+        print(f"  {'OK  ' if check['ok'] else 'FAIL'} {name}: {detail}")
+    print(f"\nTimings (s): {result.seconds}")
+
+
+def _print_reconciliation(rec: dict[str, Any], table: Any) -> None:
+    from reconciliation.compare import yuan
+
+    def money(row: dict[str, Any], *keys: str) -> dict[str, Any]:
+        return {**row, **{k[:-4]: yuan(row[k]) for k in keys}}
+
+    print(f"\nReconciliation (对账) of the tax bureau's daily statements against the ledger: "
+          f"{rec['statements_sent']:,} statements ({rec['records_sent']:,} records) sent to tax.statements.v1; "
+          f"states {rec['states']}; intake errors {rec['intake_errors'] or 'none'}")
+    print("Per county (yuan):")
+    table([money(c, "collected_fen", "recorded_fen", "difference_fen", "explained_fen") for c in rec["counties"]],
+          ["region", "days", "statements", "collected", "recorded", "difference", "explained", "ties_out"])
+    print("Per tax office (yuan; explained = what the discrepancies account for):")
+    table([money(o, "collected_fen", "recorded_fen", "difference_fen", "explained_fen") for o in rec["offices"]],
+          ["region", "office", "statements", "lines", "collected", "recorded", "difference", "explained",
+           "ties_out"])
+    print("Open discrepancies by class (found / put in by the generator):")
+    expected = rec.get("expected_by_class", {})
+    table([{"class": k, "found": rec["open_by_class"].get(k, {}).get("count", 0), "expected": expected.get(k, 0),
+            "delta": yuan(rec["open_by_class"].get(k, {}).get("delta_fen", 0), sign=True)}
+           for k in sorted(set(rec["open_by_class"]) | set(expected))], ["class", "found", "expected", "delta"])
+    if rec["open"]:
+        print("Open discrepancies:")
+        table([{**d, "delta": yuan(d["delta_fen"], sign=True)} for d in rec["open"][:20]],
+              ["class", "business_date", "office", "region", "voucher_no", "line_no", "delta_count", "delta"])
+
+
+def _chart(result: DemoResult, path: str) -> None:
+    """Coverage per township as a bar chart (SVG: an image every browser and office suite opens)."""
+    rows = result.report["townships"]
+    width, bar_h, left = 760, 22, 230
+    height = 40 + bar_h * len(rows)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+             f'font-size="12"><rect width="100%" height="100%" fill="white"/>'
+             f'<text x="10" y="20" font-size="14">参保率 coverage per township, {result.report["coverage_year"]}</text>']
+    for i, r in enumerate(rows):
+        y = 32 + i * bar_h
+        w = (width - left - 70) * r["covered"] // r["residents"] if r["residents"] else 0
+        parts.append(f'<text x="10" y="{y + 15}">{r["township"]} {r["name"]}</text>'
+                     f'<rect x="{left}" y="{y + 3}" width="{w}" height="{bar_h - 6}" fill="#3b7dd8"/>'
+                     f'<text x="{left + w + 5}" y="{y + 15}">{r["coverage"]}</text>')
+    parts.append("</svg>")
+    Path(path).write_text("".join(parts), encoding="utf-8")
+    print(f"chart written to {path}")
+
+
+def run_demo(*, people: int = 3000, seed: int = 2025, json_output: bool = False, chart: str | None = None) -> int:
+    """The README's main command. Exit 0 when the ledger matched the generator's truth."""
+    from ledger.domain.errors import DomainError
+
+    if people < 100:
+        raise DomainError("COUNT_INVALID", "--people must be at least 100 (the county needs every scenario)")
+    result = run_pipeline(people, seed, quiet=json_output)
+    if json_output:
+        print(json.dumps({"people": result.people, "seed": result.seed, "store": result.store,
+                          "transport": result.transport, "seconds": result.seconds, "report": result.report,
+                          "checks": result.checks, "ok": result.ok}, ensure_ascii=False, indent=2, default=str))
+    else:
+        _print_report(result)
+    if chart:
+        _chart(result, chart)
+    return 0 if result.ok else 1
+
+
+__all__ = ["DemoResult", "feed_record_bytes", "feed_record_key", "malformed_record_bytes", "rejection_codes", "run_demo",
+           "run_pipeline", "truth_checks"]

@@ -1,0 +1,187 @@
+"""Grid reads (应保尽保): who in a grid is not covered and why, coverage rates, arrears.
+
+``{code}`` is a 12-digit grid (village / community) code or a 9-digit township code.
+Grid workers read their own grids and townships; clerks the grids of their regions;
+auditors everything. In these lists the ID number is masked (``6109**********1234``)
+except for auditors and the clerks of the row's region.
+"""
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from ledger.domain.errors import DomainError, NotFound
+from ledger.domain.places import parse_grid_code, validate_region_code
+from entrypoints.http import deps
+from entrypoints.http.access import check_arrears_read, clerk_arrears
+from entrypoints.http.auth import Principal, Role
+from entrypoints.http.models import ErrorOut, IsoDate
+from entrypoints.http.read_model import identities_of
+from entrypoints.http.routes_persons import today
+from ledger.log import get_logger, mask_id_number
+from ledger.domain.gaps import evaluation_day
+
+log = get_logger("entrypoints.http.grids")
+
+router = APIRouter(tags=["grids and arrears (网格)"], responses={
+    401: {"model": ErrorOut}, 403: {"model": ErrorOut, "description": "not one of your grids or regions"},
+    404: {"model": ErrorOut, "description": "unknown grid or township (GRID_UNKNOWN, TOWNSHIP_UNKNOWN) or year "
+                                       "(POLICY_YEAR_UNKNOWN)"},
+    422: {"model": ErrorOut, "description": "malformed code (GRID_FORMAT) or date (DATE_INVALID)"},
+})
+
+Year = Annotated[int | None, Query(ge=1900, le=2200, description="coverage year (default: the year of `as_of`)")]
+AsOf = Annotated[IsoDate | None, Query(description="the day asked about, YYYY-MM-DD (default: today)")]
+
+
+def check_area_code(code: str) -> str:
+    """A 12-digit grid code or a 9-digit township code, well formed (GRID_FORMAT otherwise)."""
+    code = code.strip()
+    if len(code) == 12:
+        return parse_grid_code(code).code
+    if len(code) == 9 and code.isdigit() and code.isascii():
+        try:
+            parse_grid_code(code + "001")
+        except DomainError as e:
+            raise DomainError("GRID_FORMAT", f"township code {code}: {e.message}", area_code=code) from None
+        return code
+    raise DomainError("GRID_FORMAT", f"{code[:20]!r} is neither a 12-digit grid code nor a 9-digit township code "
+                      "(统计用区划代码)", area_code=code[:20])
+
+
+def _period(year: int | None, as_of: date | None) -> tuple[int, date]:
+    as_of = as_of or today()
+    return year or as_of.year, as_of
+
+
+def _known_place(request: Request, code: str) -> None:
+    if not request.app.state.reads.grid_known(code):
+        kind, error = ("township", "TOWNSHIP_UNKNOWN") if len(code) == 9 else ("grid", "GRID_UNKNOWN")
+        raise NotFound(error, f"the ledger knows nobody living or enrolled in {kind} {code}; check the code",
+                       area_code=code)
+
+
+def shown(request: Request, rows: list[dict[str, Any]], who: Principal,
+          as_of: date | None = None) -> list[dict[str, Any]]:
+    """Rows with who they are: ID type, ID number (masked unless the caller may see it in full), name;
+    with ``as_of``, also ``transfers``: each open transfer's state on that day (待转出 / 待转入 / 已逾期
+    N 个工作日, computed by the domain's transfer_status when read, never stored)."""
+    persons = request.app.state.reads.persons(sorted({r["person_id"] for r in rows}))
+    people = identities_of(persons)
+    transfers = {}
+    if as_of is not None:
+        from entrypoints.http.web import labels
+
+        transfers = request.app.state.system.ledger.open_transfers_of(persons, as_of)
+        for states in transfers.values():
+            for t in states:
+                t["label"] = labels.transfer_state(t)
+    out = []
+    for row in rows:
+        id_type, id_number, name = people.get(row["person_id"], (None, None, None))
+        row = {k: v for k, v in row.items() if k != "masked_id"}
+        full = id_number is not None and who.sees_full_id(row.get("region_code"))
+        row.update(id_type=id_type, id_number=id_number if full else (mask_id_number(id_number) if id_number else None),
+                   name=name)
+        if as_of is not None:
+            row["transfers"] = transfers.get(row["person_id"], [])
+        out.append(row)
+    return out
+
+
+@router.get("/grids/{code}/gaps", summary="Who in the grid is not covered, and why (应保尽保名单)")
+def grid_gaps(
+    code: str,
+    request: Request,
+    year: Year = None,
+    as_of: AsOf = None,
+    reason: Annotated[str | None, Query(description="only this reason, e.g. SUBSIDISED_NOT_COVERED, LAPSED")] = None,
+    who: Principal = Depends(deps.principal),
+) -> dict:
+    """Everyone the household registry places in the grid (or township) on the evaluation day
+    who is not covered for ``year``: one reason each, subsidised people first
+    (``SUBSIDISED_NOT_COVERED``, ``DUPLICATE_ENROLLMENT``, ``TRANSFER_INCOMPLETE``,
+    ``NOT_ENROLLED``, ``ENROLLED_UNPAID``, ``LAPSED``, ``IN_WAITING_PERIOD``), with the Chinese
+    label, a sentence saying why, and the outstanding amount."""
+    code = check_area_code(code)
+    who.require_grid(code)
+    year, as_of = _period(year, as_of)
+    rows = request.app.state.reads.gaps(code, year=year, as_of=as_of, reason=reason)
+    log.info("grid_gaps_read", area_code=code, year=year, rows=len(rows))
+    return {"code": code, "year": year, "as_of": as_of, "count": len(rows), "gaps": shown(request, rows, who, as_of)}
+
+
+@router.get("/grids/{code}/coverage", summary="Coverage rates of a grid or township (参保率)")
+def grid_coverage(
+    code: str,
+    request: Request,
+    year: Year = None,
+    as_of: AsOf = None,
+    who: Principal = Depends(deps.principal),
+) -> dict:
+    """Residents, covered, subsidised, subsidised covered; rates in basis points rounded down
+    (so 100.00% means everyone) and as text; gaps counted by reason."""
+    code = check_area_code(code)
+    who.require_grid(code)
+    year, as_of = _period(year, as_of)
+    _known_place(request, code)
+    stats = request.app.state.reads.coverage(code, year=year, as_of=as_of)
+    if stats is None:  # known, but nobody lives there on that day
+        stats = {"residents": 0, "covered": 0, "subsidised": 0, "subsidised_covered": 0, "coverage_bp": None,
+                 "subsidised_coverage_bp": None, "coverage_percent": None, "subsidised_coverage_percent": None,
+                 "gaps_by_reason": {}}
+    return {"code": code, "year": year, "as_of": as_of, "day": evaluation_day(year, as_of), **stats}
+
+
+@router.get("/arrears", summary="Contributions due and unpaid past their due date (欠费名单)")
+def arrears(
+    request: Request,
+    region: Annotated[str | None, Query(description="6-digit region code")] = None,
+    grid: Annotated[str | None, Query(description="12-digit grid or 9-digit township code")] = None,
+    as_of: AsOf = None,
+    sort: Annotated[str | None, Query(description="outstanding_fen (default, largest first), days_overdue, "
+                                                  "late_fee_fen, due_date, grid_code, region_code, period")] = None,
+    limit: Annotated[int | None, Query(ge=1, le=100_000, description="at most this many rows")] = None,
+    who: Principal = Depends(deps.principal),
+) -> dict:
+    """One row per period due and unpaid on ``as_of``: outstanding fen, days overdue, and the
+    late fee (滞纳金) on employer arrears. An employer month paid late stays listed while its late
+    fee is owed (the payment of the contribution does not pay the fee): ``fee_only`` true,
+    ``outstanding_fen`` 0, ``late_fee_fen`` frozen at ``paid_in_full_on``. Grid workers give one of
+    their grids; clerks a region or grid of theirs (all their regions when neither is given);
+    auditors anything."""
+    who.require_role(Role.GRID_WORKER, Role.CLERK, Role.AUDITOR, action="read arrears")
+    if region is not None:
+        region = validate_region_code(region)
+    if grid is not None:
+        grid = check_area_code(grid)
+    check_arrears_read(who, region=region, grid=grid)
+    as_of = as_of or today()
+    reads = request.app.state.reads
+    sort = sort or "outstanding_fen"
+    if who.role == Role.CLERK and region is None and grid is None:  # all the clerk's regions
+        rows = clerk_arrears(who, lambda own: reads.arrears(as_of=as_of, region=own, sort=sort), sort=sort,
+                             limit=limit)
+    else:
+        rows = reads.arrears(as_of=as_of, region=region, grid=grid, sort=sort, limit=limit)
+    rows = shown(request, rows, who)
+    log.info("arrears_read", region=region, grid=grid, rows=len(rows))
+    return {
+        "as_of": as_of, "region": region, "grid": grid, "count": len(rows),
+        "outstanding_fen": sum(r["outstanding_fen"] for r in rows),
+        "late_fee_fen": sum(r["late_fee_fen"] for r in rows),
+        "arrears": rows,
+    }
+
+
+@router.get("/views/quarantine", summary="Persons whose views are in quarantine (视图隔离名单, auditors)")
+def views_quarantine(request: Request, who: Principal = Depends(deps.principal)) -> dict:
+    """Persons whose views could not be derived or stored: masked ID, reason code and message,
+    the event that caused it, since when. Their rows are left out of every list meanwhile, and
+    a read of the person answers 409 ``PERSON_QUARANTINED``; each ``ledger project`` run derives
+    them again. Auditors only."""
+    who.require_role(Role.AUDITOR, action="list the persons whose views are quarantined")
+    rows = request.app.state.reads.quarantined()
+    return {"count": len(rows), "persons": rows}

@@ -1,0 +1,110 @@
+"""The grid worker's web page and the two reads it needs besides the grid routes.
+
+* ``GET /web/`` -- the page (:mod:`entrypoints.http.web`); no token needed to load it, every
+  request it makes sends the token the worker pasted (or opened as ``/web/?token=...``,
+  which the page then removes from the address bar);
+* ``GET /me`` -- the caller's user, role and scopes, for the page's grid picker;
+* ``GET /entitlements/{person_id}`` -- the entitlement route by the person id of a gap
+  line (a grid worker only sees masked ID numbers, so cannot name the person by number),
+  with the explanation in Chinese. The same answer and the same scope rules as
+  ``GET /persons/{id_type}/{id_number}/entitlement``.
+"""
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from ledger.domain.errors import NotFound
+from ledger.domain.person import Person
+from entrypoints.http import deps
+from entrypoints.http.auth import ROLE_LABELS, Principal, Role
+from entrypoints.http.models import ErrorOut, IsoDate
+from entrypoints.http.routes_persons import get_entitlement
+from entrypoints.http.web import labels, page
+from entrypoints.http.web.explain import explain_entitlement
+
+router = APIRouter(tags=["grid worker's page (网格员页面)"])
+
+_SCOPE_KINDS = {12: ("grid", "网格"), 9: ("township", "乡镇"), 6: ("region", "区县")}
+
+
+@router.get("/web", include_in_schema=False)
+def web_without_slash(request: Request) -> RedirectResponse:
+    query = request.url.query
+    return RedirectResponse("/web/" + (f"?{query}" if query else ""), status_code=307)
+
+
+@router.get("/web/", include_in_schema=False, response_class=HTMLResponse)
+def web_page() -> HTMLResponse:
+    """The page. It holds no data: everything personal comes from the API with the worker's token."""
+    built = page()
+    return HTMLResponse(built.html, headers={
+        "Content-Security-Policy": built.content_security_policy,
+        "Referrer-Policy": "no-referrer",  # the address may still hold ?token= until the script removes it
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store",
+    })
+
+
+def scope_entry(code: str) -> dict[str, str]:
+    kind, word = _SCOPE_KINDS.get(len(code), ("other", ""))
+    region = labels.region(code[:6]).partition(" ")[2]
+    label = labels.region(code) if kind == "region" else " ".join(x for x in (region, word, code) if x)
+    return {"code": code, "kind": kind, "label": label}
+
+
+@router.get("/me", summary="Who the token belongs to: user, role and scopes (当前用户)",
+            responses={401: {"model": ErrorOut}})
+def me(who: Principal = Depends(deps.principal)) -> dict[str, Any]:
+    """The caller's user, role (with its Chinese name) and scopes: grid (12 digits) and township
+    (9 digits) codes for grid workers, region codes for clerks and the tax integration, none for
+    auditors (who read everything). ``reads_grids`` says whether the role may read gap lists."""
+    return {
+        "user": who.user,
+        "role": who.role.value,
+        "role_label": ROLE_LABELS[who.role],
+        "scopes": [scope_entry(code) for code in sorted(who.scopes)],
+        "reads_grids": who.role in (Role.GRID_WORKER, Role.CLERK, Role.AUDITOR),
+    }
+
+
+@router.get("/entitlements/{person_id}", summary="A person's entitlement by person id, explained in Chinese (待遇资格)",
+            responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut},
+                       404: {"model": ErrorOut, "description": "unknown person (PERSON_NOT_FOUND) or year"},
+                       409: {"model": ErrorOut, "description": "the person's views are quarantined "
+                                                               "(PERSON_QUARANTINED), or their stored events "
+                                                               "cannot be applied (EVENT_GAP, EVENT_MISMATCH)"},
+                       422: {"model": ErrorOut}})
+def entitlement_by_person_id(
+    person_id: str,
+    request: Request,
+    year: Annotated[int | None, Query(ge=1900, le=2200,
+                                      description="coverage year (default: the year of `on`)")] = None,
+    on: Annotated[IsoDate | None, Query(description="the day asked about, YYYY-MM-DD (default: today, "
+                                                    "kept inside `year`)")] = None,
+    who: Principal = Depends(deps.principal),
+) -> dict[str, Any]:
+    """The answer of ``GET /persons/{id_type}/{id_number}/entitlement`` for the person with this
+    id (the ``person_id`` of a gap line), plus ``transfers`` (each open transfer's state on ``on``:
+    ``awaiting``, ``due_on``, ``overdue``, ``overdue_working_days``, ``label`` in Chinese) and ``explanation``: ``headline``, ``lines`` (topic and
+    Chinese sentence each) and ``advice`` (what the grid worker can do; null when covered)."""
+    who.require_role(Role.CLERK, Role.AUDITOR, Role.GRID_WORKER, action="read persons")
+    unknown = NotFound("PERSON_NOT_FOUND", f"{person_id[:40]!r} is not a person id of this ledger")
+    try:
+        person = request.app.state.system.ledger.get_person(UUID(person_id))
+    except ValueError:
+        raise unknown from None
+    if not isinstance(person, Person):  # another kind of aggregate (a source record) under that id
+        raise unknown
+    answer = get_entitlement(person.id_type, person.id_number, request, year=year, on=on, who=who)
+    # Each open transfer's state on the day asked about (待转出 / 待转入 / 已逾期 N 个工作日), by the domain's rule.
+    day = answer["on"] if isinstance(answer["on"], date) else date.fromisoformat(str(answer["on"])[:10])
+    transfers = request.app.state.system.ledger.open_transfer_states(person, day)
+    for t in transfers:
+        t["label"] = labels.transfer_state(t)
+    answer = {**answer, "transfers": transfers}
+    return {**answer, "explanation": explain_entitlement(answer)}

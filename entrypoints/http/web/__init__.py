@@ -1,0 +1,70 @@
+"""The grid worker's web page (网格员应保尽保页面): one self-contained HTML page, in Chinese.
+
+``page.html``, ``page.css`` and ``page.js`` beside this module are package data; :func:`page`
+inlines the style and the script into the HTML, so the page is one response with no
+other file, font or script to fetch (the machines it runs on have no internet). The
+Content-Security-Policy of :func:`page` admits exactly that inline style and script (by
+their SHA-256) and requests to this server only.
+
+* :mod:`entrypoints.http.web.labels` -- Chinese labels and yuan text;
+* :mod:`entrypoints.http.web.explain` -- one person's entitlement in Chinese sentences;
+* :mod:`entrypoints.http.web.exports` -- the gap list as CSV (with BOM) and XLSX.
+
+The routes are in :mod:`entrypoints.http.routes_web` (the page, ``/me``, entitlement by person
+id) and :mod:`entrypoints.http.routes_export` (the downloads).
+"""
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib import resources
+
+
+@dataclass(frozen=True)
+class Page:
+    html: str
+    content_security_policy: str
+
+
+def _source(name: str) -> str:
+    return resources.files(__name__).joinpath(name).read_text(encoding="utf-8")
+
+
+def _sha256(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
+
+
+def _labels_json() -> str:
+    """The Chinese labels the script shows, from the one place each is defined."""
+    from ledger.domain.arrears import FEE_ONLY_LABEL, OUTSTANDING_LABEL
+    from entrypoints.http.web import labels
+
+    data = {"reasons": dict(labels.REASON_LABELS), "subsidy_categories": dict(labels.SUBSIDY_CATEGORIES),
+            "arrears_kinds": dict(labels.ARREARS_KINDS),
+            "arrears_status": {"outstanding": OUTSTANDING_LABEL, "fee_only": FEE_ONLY_LABEL}}
+    return json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")
+
+
+@functools.cache
+def page() -> Page:
+    """The page with its style and script inlined, and the CSP that admits just those."""
+    style, script = _source("page.css"), _source("page.js")
+    html = (_source("page.html").replace("/*{{style}}*/", style).replace("/*{{script}}*/", script)
+            .replace("{{labels}}", _labels_json()))
+    csp = "; ".join((
+        "default-src 'none'",
+        f"script-src {_sha256(script)}",
+        f"style-src {_sha256(style)}",
+        "connect-src 'self'",
+        "img-src 'self' data: blob:",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+    ))
+    return Page(html=html, content_security_policy=csp)
+
+
+__all__ = ["Page", "page"]

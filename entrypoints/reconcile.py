@@ -1,0 +1,346 @@
+"""``ledger reconcile ...``: reconciliation of the tax statements (税务对账) on the command line.
+
+    ledger reconcile show <statement_id>              header, state, tie-out arithmetic, discrepancies, errors
+    ledger reconcile open [--office O] [--region R] [--older-than DAYS]
+    ledger reconcile summary [--county R] [--date D]  collected, recorded, difference per county and day
+    ledger reconcile discrepancy <id>                 one discrepancy with its history
+    ledger reconcile explain <id> --note ...          as the clerk in LEDGER_TOKEN (of the discrepancy's region)
+    ledger reconcile export --format csv|xlsx --out FILE [--statement ID | open filters]
+    ledger reconcile run [--source log|kafka]         catch up the ledger side, compare complete statements,
+                                                      apply the time limit, publish results (once)
+    ledger reconcile rerun <statement_id>             compare a current statement again
+    ledger reconcile consume [--once] [--workers N]   the long-running process on Kafka tax.statements.v1
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ledger.domain.errors import DomainError
+from entrypoints.console import emit, print_table as _print_table, stop_on_signals as _stop_on_signals
+
+
+def add_reconcile_commands(sub: Any) -> None:
+    p = sub.add_parser("reconcile", help="reconcile the tax bureau's statements against the ledger (对账)")
+    rsub = p.add_subparsers(dest="reconcile_command", required=True)
+
+    q = rsub.add_parser("show", help="one statement: tie-out, discrepancies, errors")
+    q.add_argument("statement_id")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_show)
+
+    q = rsub.add_parser("open", help="discrepancies not resolved yet (OPEN, EXPLAINED)")
+    q.add_argument("--office", help="tax office code")
+    q.add_argument("--region", help="6-digit region code")
+    q.add_argument("--older-than", type=int, metavar="DAYS", help="only those found more than DAYS days ago")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_open)
+
+    q = rsub.add_parser("summary", help="per county and day: collected (statements), recorded (ledger), difference")
+    q.add_argument("--county", help="6-digit region code")
+    q.add_argument("--date", metavar="YYYY-MM-DD", help="business (payment) date")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_summary)
+
+    q = rsub.add_parser("discrepancy", help="one discrepancy with its history")
+    q.add_argument("discrepancy_id")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_discrepancy)
+
+    q = rsub.add_parser("explain", help="explain a discrepancy (a note), as the clerk in LEDGER_TOKEN")
+    q.add_argument("discrepancy_id")
+    q.add_argument("--note", required=True)
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_explain)
+
+    q = rsub.add_parser("export", help="discrepancies as CSV (UTF-8 with BOM) or XLSX")
+    q.add_argument("--format", choices=["csv", "xlsx"], default="csv")
+    q.add_argument("--out", required=True, help="file to write")
+    q.add_argument("--statement", help="every discrepancy of this statement's scope (any state)")
+    q.add_argument("--office")
+    q.add_argument("--region")
+    q.add_argument("--older-than", type=int, metavar="DAYS")
+    q.set_defaults(func=cmd_export)
+
+    q = rsub.add_parser("run", help="catch up, compare complete statements, check time limits, publish (once)")
+    q.add_argument("--source", choices=["log", "kafka"], default="log", help="where the ledger side reads events")
+    q.add_argument("--incomplete-after", type=float, metavar="HOURS",
+                   help="a statement not complete this long after its first record is INCOMPLETE (default: "
+                        "LEDGER_RECON_INCOMPLETE_AFTER_HOURS, else 2)")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_run)
+
+    q = rsub.add_parser("rerun", help="compare a current statement again (writes nothing if nothing changed)")
+    q.add_argument("statement_id")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_rerun)
+
+    q = rsub.add_parser("consume", help="consume tax.statements.v1 from Kafka and reconcile (long-running)")
+    q.add_argument("--group", help="consumer group and position name (default ledger-tax-statements)")
+    q.add_argument("--ledger-source", choices=["log", "kafka", "none"], default="log",
+                   help="where the ledger side reads events (none: another process keeps it)")
+    q.add_argument("--workers", type=int, default=0, help="processes that decode statement records (default 0)")
+    q.add_argument("--max-records", type=int, default=5000)
+    q.add_argument("--incomplete-after", type=float, metavar="HOURS",
+                   help="a statement not complete this long after its first record is INCOMPLETE (default: "
+                        "LEDGER_RECON_INCOMPLETE_AFTER_HOURS, else 2)")
+    q.add_argument("--once", action="store_true", help="stop after 5 s without anything to do")
+    q.set_defaults(func=cmd_consume)
+
+
+# --------------------------------------------------------------------------- helpers
+def _system() -> Any:
+    from entrypoints.wiring import bootstrap
+
+    return bootstrap()
+
+
+def _emit(args: argparse.Namespace, payload: Any, render: Any) -> None:
+    emit(args, payload, render)
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    _print_table(rows, columns)
+
+
+def _limit(args: argparse.Namespace) -> Any:
+    from datetime import timedelta
+
+    hours = getattr(args, "incomplete_after", None)
+    if hours is None:
+        return None
+    if hours <= 0:
+        raise DomainError("SETTING_INVALID", "--incomplete-after must be a number of hours above zero")
+    return timedelta(hours=hours)
+
+
+def _y(fen: Any) -> str:
+    from reconciliation.compare import yuan
+
+    return "" if fen is None else yuan(int(fen))
+
+
+def _discrepancy_rows(views: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for v in views:
+        ptr = v.get("resolved_by") or {}
+        out.append({**v, "date": v["scope"]["business_date"], "region": v["scope"]["region_code"],
+                    "statement": _y(v["statement_fen"]), "ledger": _y(v["ledger_fen"]), "delta": _y(v["delta_fen"]),
+                    "resolved_by": ptr.get("event_id") or ptr.get("statement_id") or "",
+                    "note": (v.get("note") or "")[:40]})
+    return out
+
+
+DISCREPANCY_COLUMNS = ["id", "state", "class", "date", "region", "voucher_no", "line_no", "statement", "ledger",
+                       "delta", "note", "resolved_by"]
+
+
+# --------------------------------------------------------------------------- commands
+def cmd_show(args: argparse.Namespace) -> int:
+    from reconciliation.reports import statement_report
+    from reconciliation.wiring import store_of
+
+    system = _system()
+    try:
+        report = statement_report(store_of(system), args.statement_id)
+
+        def render(r: dict[str, Any]) -> None:
+            for k in ("statement_id", "state", "business_date", "tax_office", "region_code", "line_count",
+                      "lines_received", "first_seen_at", "reconciled_at", "superseded_by"):
+                print(f"{k:16} {r[k] if r[k] is not None else ''}")
+            print(f"{'header total':16} {_y(r['header_total_fen'])}   lines total {_y(r['lines_total_fen'])}")
+            if r.get("missing_lines"):
+                print(f"{'missing lines':16} {', '.join(r['missing_lines'])}")
+            if r["result"]:
+                print("\ntie-out (statement - ledger = differences, yuan):")
+                for line in r["result"]["arithmetic"]:
+                    print("  " + line)
+            print(f"\ndiscrepancies of {r['business_date']} / {r['tax_office']} / {r['region_code']}:")
+            _table(_discrepancy_rows(r["discrepancies"]), DISCREPANCY_COLUMNS)
+            if r["errors"]:
+                print("\nerrors:")
+                _table([{**e, "message": e["message"][:90]} for e in r["errors"]],
+                       ["code", "line_no", "source", "message"])
+
+        _emit(args, report, render)
+    finally:
+        system.close()
+    return 0
+
+
+def cmd_open(args: argparse.Namespace) -> int:
+    from reconciliation.reports import open_discrepancies
+    from reconciliation.wiring import store_of
+
+    system = _system()
+    try:
+        views = open_discrepancies(store_of(system), office=args.office, region=args.region,
+                                   older_than_days=args.older_than)
+
+        def render(vs: list[dict[str, Any]]) -> None:
+            _table(_discrepancy_rows(vs), DISCREPANCY_COLUMNS)
+            print(f"\n{len(vs)} open; net difference {_y(sum(v['delta_fen'] for v in vs))} yuan")
+
+        _emit(args, views, render)
+    finally:
+        system.close()
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from projections.queries import parse_day
+    from reconciliation.reports import county_summary
+    from reconciliation.wiring import store_of
+
+    system = _system()
+    try:
+        day = parse_day(args.date, "date") if args.date else None
+        rows = county_summary(store_of(system), county=args.county, day=day)
+
+        def render(rs: list[dict[str, Any]]) -> None:
+            _table([{**r, "collected": r["collected_yuan"], "recorded": r["recorded_yuan"],
+                     "difference": r["difference_yuan"], "open": f"{r['open_discrepancies']} ({r['open_yuan']})"}
+                    for r in rs],
+                   ["business_date", "region_code", "statements", "collected", "recorded", "difference", "open",
+                    "pending_statements"])
+
+        _emit(args, rows, render)
+    finally:
+        system.close()
+    return 0
+
+
+def cmd_discrepancy(args: argparse.Namespace) -> int:
+    from reconciliation.reports import discrepancy_report
+    from reconciliation.wiring import store_of
+
+    system = _system()
+    try:
+        report = discrepancy_report(store_of(system), args.discrepancy_id)
+        _emit(args, report, _render_discrepancy)
+    finally:
+        system.close()
+    return 0
+
+
+def _render_discrepancy(d: dict[str, Any]) -> None:
+    for k in ("id", "class", "state", "tax_office", "voucher_no", "statement_id", "line_no", "note", "explained_by"):
+        print(f"{k:14} {d[k] if d[k] is not None else ''}")
+    print(f"{'statement':14} {_y(d['statement_fen'])}   ledger {_y(d['ledger_fen'])}   "
+          f"difference {_y(d['delta_fen'])} ({d['delta_count']:+d})")
+    details = d.get("details") or {}
+    print(f"{'detail':14} {details.get('note') or ', '.join(details.get('differs', []))}")
+    print("\nhistory:")
+    _table([{**h, "pointer": _pointer(h["pointer"])} for h in d.get("history", [])],
+           ["seq", "at", "action", "state", "user", "note", "pointer"])
+
+
+def _pointer(p: dict[str, Any] | None) -> str:
+    if not p:
+        return ""
+    if p.get("kind") == "ledger_event":
+        return f"ledger event {p['event_type']} {p['event_id']} (person {p['person_id']} v{p['version']})"
+    if p.get("kind") == "statement":
+        return f"statement {p['statement_id']} ({p.get('source') or ''})"
+    return str(p.get("kind"))
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """Who explains is the token's clerk, of the discrepancy's region: never a name taken on trust."""
+    from entrypoints.http.access import cli_principal
+    from entrypoints.http.auth import Role
+    from reconciliation.reports import discrepancy_report, explain_discrepancy
+    from reconciliation.wiring import reconciler, store_of
+
+    who = cli_principal(purpose="explaining a discrepancy writes to the reconciliation record")
+    who.require_role(Role.CLERK, action="explain discrepancies")
+    system = _system()
+    try:
+        found = discrepancy_report(store_of(system), args.discrepancy_id)
+        who.require_region((found.get("scope") or {}).get("region_code"))
+        report = explain_discrepancy(reconciler(system), args.discrepancy_id, note=args.note, user=who.user)
+        _emit(args, report, _render_discrepancy)
+    finally:
+        system.close()
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from reconciliation.reports import export_discrepancies, open_discrepancies, statement_report
+    from reconciliation.wiring import store_of
+
+    system = _system()
+    try:
+        store = store_of(system)
+        if args.statement:
+            views = statement_report(store, args.statement)["discrepancies"]
+        else:
+            views = open_discrepancies(store, office=args.office, region=args.region, older_than_days=args.older_than)
+        data = export_discrepancies(views, args.format)
+        Path(args.out).write_bytes(data)
+        print(f"wrote {len(views)} discrepancies to {args.out} ({args.format}, {len(data):,} bytes)")
+    finally:
+        system.close()
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from reconciliation.consumer import StatementConsumer
+    from reconciliation.results import RESULTS_TOPIC, ResultsPublisher
+    from reconciliation.wiring import ledger_side_runner, reconciler
+
+    system = _system()
+    try:
+        recon = reconciler(system, incomplete=_limit(args))
+        publisher = (ResultsPublisher(recon.store, system.record_sink(), topic=system.topic(RESULTS_TOPIC))
+                     if system.settings.kafka_bootstrap_servers else None)
+        loop = StatementConsumer(None, recon, ledger_side=ledger_side_runner(system, recon, source=args.source),
+                                 publisher=publisher)
+        r = loop.run_once()
+        payload = {"ledger_rows": r.ledger_rows, "reconciled": r.reconciled, "incomplete": r.incomplete,
+                   "published": r.published}
+        _emit(args, payload, lambda p: print(
+            f"ledger side: {p['ledger_rows']:,} new rows; reconciled {len(p['reconciled'])} statement(s) "
+            f"{' '.join(p['reconciled'])}; incomplete {len(p['incomplete'])}; published {p['published']} results"))
+    finally:
+        system.close()
+    return 0
+
+
+def cmd_rerun(args: argparse.Namespace) -> int:
+    from reconciliation.wiring import reconciler
+
+    system = _system()
+    try:
+        result = reconciler(system).rerun(args.statement_id)
+        _emit(args, result, lambda r: print("\n".join(r["arithmetic"])))
+    finally:
+        system.close()
+    return 0
+
+
+def cmd_consume(args: argparse.Namespace) -> int:
+    from reconciliation.wiring import reconciler, statement_consumer
+
+    system = _system()
+    if not system.settings.kafka_bootstrap_servers:
+        print("KAFKA_BOOTSTRAP_SERVERS is not set: nothing to consume from "
+              '(eval "$(python -m infra env)" for the local stack)', file=sys.stderr)
+        system.close()
+        return 2
+    try:
+        if args.workers < 0:
+            raise DomainError("WORKERS_INVALID", "--workers must be 0 or more")
+        recon = reconciler(system, incomplete=_limit(args))
+        loop = statement_consumer(system, recon, group=args.group, decode_workers=args.workers,
+                                  max_records=args.max_records,
+                                  ledger_source=None if args.ledger_source == "none" else args.ledger_source)
+        loop.run(_stop_on_signals(), idle_stop=5.0 if args.once else None)
+    finally:
+        system.close()
+    return 0
+
+
+__all__ = ["add_reconcile_commands"]
