@@ -38,7 +38,7 @@ from common import REPO_ROOT, dedicated_schema, pg_settings  # noqa: E402
 
 from eventsourcing.persistence import StoredEvent  # noqa: E402
 
-from ledger.bootstrap import bootstrap  # noqa: E402
+from entrypoints.wiring import bootstrap  # noqa: E402
 from infra.settings import Settings  # noqa: E402
 from ledger.records import Provenance, TaxPaymentRecord  # noqa: E402
 from projections.projector import PolicyCache, ProjectionRunner, rebuild  # noqa: E402

@@ -10,10 +10,10 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from ledger.bootstrap import bootstrap
+from entrypoints.wiring import bootstrap
 from infra.settings import Settings, postgres_from_env
-from ledger.simulation import feeds
-from ledger.simulation.county import CountyProfile, generate_county
+from entrypoints.simulation import feeds
+from entrypoints.simulation.county import CountyProfile, generate_county
 from projections.projector import PolicyCache, ProjectionRunner, rebuild
 from projections.sources import NotificationLogSource
 from projections.store import PostgresViewStore

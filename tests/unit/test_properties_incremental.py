@@ -19,13 +19,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.bootstrap import bootstrap
+from entrypoints.wiring import bootstrap
 from infra.settings import Settings
 from ledger.domain.coverage import NO_YEAR, derive, years_touched
 from ledger.domain.errors import DomainError
 from ledger.domain.history import fold_many, new_history, person_key
-from ledger.simulation import feeds
-from ledger.simulation.county import CountyProfile, generate_county
+from entrypoints.simulation import feeds
+from entrypoints.simulation.county import CountyProfile, generate_county
 from projections import projector
 from projections.projector import PolicyCache, ProjectionRunner, rebuild
 from projections.sources import NotificationLogSource
