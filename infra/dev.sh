@@ -148,6 +148,9 @@ run_tests() {
         # tests/integration/test_infra_cluster.py: a private 3-broker cluster + PostgreSQL pair,
         # about 2 minutes; skipped outside CI unless set.
         export LEDGER_CLUSTER_TESTS="${LEDGER_CLUSTER_TESTS:-1}"
+        # tests/integration/test_bench_freshness.py: the freshness benchmark's quick mode end to
+        # end (2 tax consumers, publisher, project --follow as processes), about a minute.
+        export LEDGER_BENCH_FRESHNESS="${LEDGER_BENCH_FRESHNESS:-1}"
     fi
     keep="${keep:-1}"
     if [[ "$keep" != 1 ]]; then

@@ -246,8 +246,9 @@ VARIABLES: tuple[Variable, ...] = (
              "infra/dev.sh", HARNESS, _flag),
     Variable("LEDGER_CLUSTER_TESTS", "off (`1` under `CI=true`)", "`1`: run the cluster integration tests "
              "(they start 5 servers)", "infra/dev.sh, tests/integration/test_infra_cluster.py", HARNESS, _flag),
-    Variable("LEDGER_BENCH_FRESHNESS", "off", "`1`: run the freshness benchmark's quick mode as an integration "
-             "test (1-2 minutes)", "tests/integration/test_bench_freshness.py", HARNESS, _flag),
+    Variable("LEDGER_BENCH_FRESHNESS", "off (`1` under `CI=true`)", "`1`: run the freshness benchmark's quick "
+             "mode as an integration test (about a minute)", "infra/dev.sh, tests/integration/test_bench_freshness.py",
+             HARNESS, _flag),
     Variable("LEDGER_USE_TESTCONTAINERS", "off", "`1`: the integration tests start their servers with Docker",
              "tests/conftest.py", HARNESS, _flag),
     Variable("BENCH_LOG_DIR", "none", "a folder for the Kafka pipeline benchmark's process logs",

@@ -1,4 +1,4 @@
-"""benchmarks/bench_freshness.py --quick against the real broker and server (opt-in: ~1-2 minutes).
+"""benchmarks/bench_freshness.py --quick against the real broker and server (about a minute; on under CI, opt-in elsewhere).
 
     LEDGER_BENCH_FRESHNESS=1 .venv/bin/python -m pytest tests/integration/test_bench_freshness.py
 
@@ -21,7 +21,7 @@ import pytest
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(os.environ.get("LEDGER_BENCH_FRESHNESS") != "1",
-                       reason="runs the freshness benchmark's quick mode (~1-2 minutes): set LEDGER_BENCH_FRESHNESS=1"),
+                       reason="runs the freshness benchmark's quick mode (about a minute; on under CI): set LEDGER_BENCH_FRESHNESS=1"),
 ]
 REPO = Path(__file__).resolve().parents[2]
 LAST = re.compile(r"freshness steady_p50_s=(?P<p50>[\d.]+) steady_p95_s=(?P<p95>[\d.]+) "
