@@ -45,12 +45,14 @@ def rate_bp(part: int, whole: int) -> int | None:
     return None if whole == 0 else part * 10_000 // whole
 
 
-def _stats() -> dict[str, Any]:
+def coverage_counts() -> dict[str, Any]:
+    """Empty counts of one grid or township (residents, covered, subsidised, gaps by reason)."""
     return {"residents": 0, "covered": 0, "subsidised": 0, "subsidised_covered": 0,
             "gaps_by_reason": {r: 0 for r in REASONS}}
 
 
-def _finish(stats: dict[str, Any]) -> dict[str, Any]:
+def with_rates(stats: dict[str, Any]) -> dict[str, Any]:
+    """The counts with their rates: basis points rounded down, and as text (None when nobody counts)."""
     stats["coverage_bp"] = rate_bp(stats["covered"], stats["residents"])
     stats["subsidised_coverage_bp"] = rate_bp(stats["subsidised_covered"], stats["subsidised"])
     stats["coverage_percent"] = None if stats["coverage_bp"] is None else bp_text(stats["coverage_bp"])
@@ -73,8 +75,8 @@ def coverage_rates(view: dict[str, Any], year: int, as_of: date, policies: Any) 
         line = person_gap(view[person_id], year, as_of, policies)
         if line is None:
             continue
-        for stats in (grids.setdefault(line["grid_code"], _stats()),
-                      townships.setdefault(line["township_code"], _stats())):
+        for stats in (grids.setdefault(line["grid_code"], coverage_counts()),
+                      townships.setdefault(line["township_code"], coverage_counts())):
             stats["residents"] += 1
             stats["covered"] += line["covered"]
             stats["subsidised"] += line["subsidised"]
@@ -82,9 +84,9 @@ def coverage_rates(view: dict[str, Any], year: int, as_of: date, policies: Any) 
             if line["reason"]:
                 stats["gaps_by_reason"][line["reason"]] += 1
     return {
-        "grids": {g: _finish(s) for g, s in sorted(grids.items())},
-        "townships": {t: _finish(s) for t, s in sorted(townships.items())},
+        "grids": {g: with_rates(s) for g, s in sorted(grids.items())},
+        "townships": {t: with_rates(s) for t, s in sorted(townships.items())},
     }
 
 
-__all__ = ["coverage_rates", "gap_list", "rate_bp"]
+__all__ = ["coverage_counts", "coverage_rates", "gap_list", "rate_bp", "with_rates"]

@@ -50,14 +50,13 @@ from uuid import UUID
 from ledger.domain.errors import Conflict, DomainError, NotFound
 from ledger.domain.person import business_date
 from ledger.domain.places import parse_grid_code, validate_region_code
-from ledger.policy.model import bp_text
 
 from ledger.domain.coverage import Decision, row_covered_on
 from ledger.domain.gaps import REASONS, evaluation_day
 from ledger.domain.history import ProjectionError, event_type, fold_many
 
 from projections.arrears import arrears_list, sort_arrears
-from projections.coverage_gaps import rate_bp
+from projections.coverage_gaps import coverage_counts, with_rates
 from projections.entitlement import EntitlementProjection
 from projections.gap_spells import line_on
 from projections.projector import STREAM_ERRORS, PolicyCache, coverage_years, policy_fingerprint
@@ -356,8 +355,8 @@ class ViewQueries:
         townships: dict[str, dict[str, Any]] = {}
         for c in self.store.spell_counts(y, evaluation_day(y, day_asked), region=region):
             n = c["count"]
-            for stats in (grids.setdefault(c["grid_code"], _stats()),
-                          townships.setdefault(c["grid_code"][:9], _stats())):
+            for stats in (grids.setdefault(c["grid_code"], coverage_counts()),
+                          townships.setdefault(c["grid_code"][:9], coverage_counts())):
                 stats["residents"] += n
                 stats["covered"] += n if c["covered"] else 0
                 stats["subsidised"] += n if c["subsidised"] else 0
@@ -365,8 +364,8 @@ class ViewQueries:
                 if c["reason"]:
                     stats["gaps_by_reason"][c["reason"]] += n
         return {
-            "grids": {g: _finish(s) for g, s in sorted(grids.items())},
-            "townships": {t: _finish(s) for t, s in sorted(townships.items())},
+            "grids": {g: with_rates(s) for g, s in sorted(grids.items())},
+            "townships": {t: with_rates(s) for t, s in sorted(townships.items())},
         }
 
 
@@ -376,21 +375,6 @@ def _quarantined(pid: str, error: BaseException) -> Conflict:
     return Conflict("PERSON_QUARANTINED", "该参保人的待遇视图无法生成，已交由视图重算处理；请联系管理员"
                                           "（ledger status）。(this person's views cannot be derived)",
                     person_id=pid, reason=type(error).__name__)
-
-
-def _stats() -> dict[str, Any]:
-    return {"residents": 0, "covered": 0, "subsidised": 0, "subsidised_covered": 0,
-            "gaps_by_reason": {r: 0 for r in REASONS}}
-
-
-def _finish(stats: dict[str, Any]) -> dict[str, Any]:
-    """The rates of projections.coverage_gaps.coverage_rates: basis points rounded down, and as text."""
-    stats["coverage_bp"] = rate_bp(stats["covered"], stats["residents"])
-    stats["subsidised_coverage_bp"] = rate_bp(stats["subsidised_covered"], stats["subsidised"])
-    stats["coverage_percent"] = None if stats["coverage_bp"] is None else bp_text(stats["coverage_bp"])
-    stats["subsidised_coverage_percent"] = (None if stats["subsidised_coverage_bp"] is None
-                                            else bp_text(stats["subsidised_coverage_bp"]))
-    return stats
 
 
 __all__ = ["PersonEventsAfter", "Place", "ViewQueries", "parse_day", "parse_place", "parse_year", "today"]
