@@ -22,7 +22,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -197,6 +197,45 @@ class SqlDatabase:
 
     def close(self) -> None:
         self.conn.close()
+
+
+# --------------------------------------------------------------------------- a store on one database
+class SqlStore:
+    """What a store of tables on one :class:`SqlDatabase` says through it (the view store and the
+    reconciliation store are such stores; their subclasses open the database)."""
+
+    def __init__(self, db: SqlDatabase) -> None:
+        self.db = db
+
+    @property
+    def dialect(self) -> str:
+        return self.db.dialect
+
+    @property
+    def param(self) -> str:
+        return self.db.param
+
+    @property
+    def conn(self) -> Any:
+        return self.db.conn
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """One transaction under the store's lock (nested ones are part of it)."""
+        return self.db.transaction()
+
+    def _exec(self, statement: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; the number of rows it changed."""
+        return self.db.exec(statement, params)
+
+    def _fetch(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.db.fetch(statement, params)
+
+    def _to_db(self, value: Any) -> Any:
+        """A Python value as the driver takes it."""
+        return self.db.to_db(value)
+
+    def close(self) -> None:
+        self.db.close()
 
 
 # --------------------------------------------------------------------------- SQLite
@@ -435,5 +474,5 @@ class PostgresDatabase(SqlDatabase):
         return self.exec(statement.replace("{in}", "= ANY(%s)"), [*params, list(values), *after])
 
 
-__all__ = ["CHUNK", "Column", "PostgresDatabase", "SQLiteDatabase", "SqlDatabase", "Table", "columns",
+__all__ = ["CHUNK", "Column", "PostgresDatabase", "SQLiteDatabase", "SqlDatabase", "SqlStore", "Table", "columns",
            "connect_in_schema"]

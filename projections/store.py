@@ -59,7 +59,6 @@ import json
 import sqlite3
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -73,7 +72,7 @@ from ledger.log import mask_id_number
 from projections.codec import dumps_row, loads_row
 from ledger.domain.gaps import REASON_LABELS
 from projections.gap_spells import gap_spells
-from infra.sql_store import PostgresDatabase, SqlDatabase, SQLiteDatabase, Table
+from infra.sql_store import PostgresDatabase, SqlDatabase, SQLiteDatabase, SqlStore, Table
 from infra.sql_store import columns as _cols
 
 ENTITLEMENT = "entitlement"
@@ -291,7 +290,7 @@ def person_views(
 
 
 # --------------------------------------------------------------------------- the interface
-class ViewStore:
+class ViewStore(SqlStore):
     """Rows, derived tables and positions of the projections, on one SQL database.
 
     The database and its dialect are an :class:`infra.sql_store.SqlDatabase`;
@@ -299,20 +298,8 @@ class ViewStore:
     """
 
     def __init__(self, db: SqlDatabase, suffix: str = "") -> None:
-        self.db = db
+        super().__init__(db)
         self.suffix = suffix
-
-    @property
-    def dialect(self) -> str:
-        return self.db.dialect
-
-    @property
-    def param(self) -> str:
-        return self.db.param
-
-    @property
-    def conn(self) -> Any:
-        return self.db.conn
 
     # ---------------------------------------------------------------- names and setup
     def name(self, table: Table) -> str:
@@ -372,16 +359,6 @@ class ViewStore:
                     "rebuild them (ledger project --rebuild)"))
 
     # ---------------------------------------------------------------- statements (infra.sql_store)
-    def transaction(self) -> AbstractContextManager[None]:
-        return self.db.transaction()
-
-    def _exec(self, statement: str, params: Sequence[Any] = ()) -> int:
-        """Run one statement; the number of rows it changed."""
-        return self.db.exec(statement, params)
-
-    def _fetch(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return self.db.fetch(statement, params)
-
     def _insert(self, table: Table, records: Sequence[tuple[Any, ...]]) -> None:
         self.db.insert(self.name(table), table.column_names, records)
 
@@ -396,14 +373,8 @@ class ViewStore:
         """``statement`` ends with ``person_id IN {ids}``; run it for the given ids."""
         return self.db.fetch_in(statement.replace("IN {ids}", "{in}"), person_ids, params)
 
-    def _to_db(self, value: Any) -> Any:
-        return self.db.to_db(value)
-
     def _date(self, value: Any) -> date | None:
         return self.db.read_date(value)
-
-    def close(self) -> None:
-        self.db.close()
 
     # ---------------------------------------------------------------- positions
     def positions(self, source: str, projections: Sequence[str]) -> dict[int, int | None]:

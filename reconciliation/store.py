@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,7 @@ from typing import Any
 from events import pii
 from ledger.domain.errors import DomainError
 
-from infra.sql_store import PostgresDatabase, SqlDatabase, SQLiteDatabase, Table
+from infra.sql_store import PostgresDatabase, SQLiteDatabase, SqlStore, Table
 from infra.sql_store import columns as _cols
 from reconciliation.compare import Listing, Pair, Totals
 from reconciliation.intake import LINE_COLUMNS
@@ -147,35 +146,13 @@ def payment_record(row: LedgerPayment, source: str | None = None) -> tuple[Any, 
             row.original_tax_office, row.original_voucher_no, row.event_id, row.event_type, row.person_version, source)
 
 
-class ReconciliationStore:
+class ReconciliationStore(SqlStore):
     """The reconciliation tables on one SQL database (an :class:`infra.sql_store.SqlDatabase`: connection,
     dialect, transactions); subclasses open it."""
 
-    def __init__(self, db: SqlDatabase) -> None:
-        self.db = db
-
-    @property
-    def dialect(self) -> str:
-        return self.db.dialect
-
-    @property
-    def p(self) -> str:
-        return self.db.param
-
-    @property
-    def conn(self) -> Any:
-        return self.db.conn
+    p = SqlStore.param  # the placeholder, short: it stands in most statements below
 
     # ---------------------------------------------------------------- statements (infra.sql_store)
-    def transaction(self) -> AbstractContextManager[None]:
-        return self.db.transaction()
-
-    def _exec(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return self.db.exec(sql, params)
-
-    def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return self.db.fetch(sql, params)
-
     def _bulk(self, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Insert many rows (COPY on PostgreSQL)."""
         self.db.insert(table.name, columns, rows)
@@ -185,12 +162,7 @@ class ReconciliationStore:
         """``sql`` holds ``{in}`` where ``<column> {in}`` tests membership in ``values``."""
         return self.db.fetch_in(sql, values, params, after)
 
-    def _v(self, value: Any) -> Any:
-        """A Python value as the driver takes it."""
-        return self.db.to_db(value)
-
-    def close(self) -> None:
-        self.db.close()
+    _v = SqlStore._to_db
 
     # ---------------------------------------------------------------- setup
     def _create_sql(self, table: Table) -> list[str]:
