@@ -105,6 +105,14 @@ class SqlDatabase:
         return (f"CREATE {'UNIQUE ' if unique else ''}INDEX IF NOT EXISTS {index} ON {table} ({', '.join(cols)})"
                 + (f" WHERE {where}" if where else ""))
 
+    def equal(self, conditions: Sequence[tuple[str, Any]], where: list[str], params: list[Any]) -> None:
+        """Add ``column = ?`` to ``where`` and the value to ``params`` for each (column, value) whose value is given
+        (not None): a query's optional filters."""
+        for column, value in conditions:
+            if value is not None:
+                where.append(f"{column} = {self.param}")
+                params.append(self.to_db(value))
+
     # ---------------------------------------------------------------- values
     def to_db(self, value: Any) -> Any:
         """A Python value as the driver takes it."""
@@ -280,27 +288,28 @@ class SQLiteDatabase(SqlDatabase):
         return (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError, sqlite3.DataError)
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def _immediate(self, end: str) -> Iterator[None]:
+        """A transaction that takes the write lock at once (no reader-turned-writer deadlock), ended by ``end``."""
         with self.lock:
-            if self.conn.in_transaction:  # nested: part of the outer transaction
-                yield
-                return
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield
             except BaseException:
                 self.conn.execute("ROLLBACK")
                 raise
-            self.conn.execute("COMMIT")
+            self.conn.execute(end)
 
     @contextmanager
-    def trial(self) -> Iterator[None]:
+    def transaction(self) -> Iterator[None]:
         with self.lock:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
+            if self.conn.in_transaction:  # nested: part of the outer transaction
                 yield
-            finally:
-                self.conn.execute("ROLLBACK")
+                return
+            with self._immediate("COMMIT"):
+                yield
+
+    def trial(self) -> AbstractContextManager[None]:
+        return self._immediate("ROLLBACK")
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

@@ -634,13 +634,8 @@ class ViewStore(SqlStore):
         p = self.param
         where = [f"s.year = {p}", f"s.valid_from <= {p}", f"s.valid_until >= {p}"]
         params: list[Any] = [year, self._to_db(day), self._to_db(day)]
-        for column, value in (("grid_code", grid), ("township_code", township), ("region_code", region)):
-            if value is not None:
-                where.append(f"s.{column} = {p}")
-                params.append(value)
-        if covered is not None:
-            where.append(f"s.covered = {p}")
-            params.append(self._to_db(covered))
+        self.db.equal((("s.grid_code", grid), ("s.township_code", township), ("s.region_code", region),
+                       ("s.covered", covered)), where, params)
         cols = ", ".join(f"s.{c}" for c in SPELLS.column_names)
         rows = self._fetch(
             f"SELECT {cols}, m.masked_id FROM {self.name(SPELLS)} s LEFT JOIN {self.name(PERSONS)} m "
@@ -685,10 +680,7 @@ class ViewStore(SqlStore):
                  f"(enrolled_until IS NULL OR enrolled_until >= {p})",
                  f"(settled_from IS NULL OR settled_from > {p} OR (kind = 'EMPLOYER' AND settled_from > due_date))"]
         params: list[Any] = [day, day, day, day]
-        for column, value in (("region_code", region), ("grid_code", grid), ("township_code", township)):
-            if value is not None:
-                where.append(f"{column} = {p}")
-                params.append(value)
+        self.db.equal((("region_code", region), ("grid_code", grid), ("township_code", township)), where, params)
         rows = self._fetch(f"SELECT person_id, seq, due FROM {self.name(DUES)} WHERE {' AND '.join(where)}", params)
         return [{"person_id": pid, "seq": int(seq), "due": loads_row(due)} for pid, seq, due in rows]
 

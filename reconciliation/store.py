@@ -467,13 +467,8 @@ class ReconciliationStore(SqlStore):
         if states:
             where.append(f"state IN ({', '.join([p] * len(states))})")
             params += list(states)
-        for column, v in (("tax_office", office), ("region_code", region), ("statement_id", statement_id)):
-            if v is not None:
-                where.append(f"{column} = {p}")
-                params.append(v)
-        if day is not None:
-            where.append(f"business_date = {p}")
-            params.append(self._v(day))
+        self.db.equal((("tax_office", office), ("region_code", region), ("statement_id", statement_id),
+                       ("business_date", day)), where, params)
         if found_before is not None:
             where.append(f"first_found_at < {p}")
             params.append(self._v(found_before))
@@ -577,14 +572,9 @@ class ReconciliationStore(SqlStore):
     # ---------------------------------------------------------------- reports
     def region_day_totals(self, *, region: str | None = None, day: date | None = None) -> dict[str, Any]:
         """Per (business date, region): what current statements list and what the ledger recorded."""
-        p = self.p
-        where, params = [], []
-        if region is not None:
-            where.append(f"region_code = {p}")
-            params.append(region)
-        if day is not None:
-            where.append(f"business_date = {p}")
-            params.append(self._v(day))
+        where: list[str] = []
+        params: list[Any] = []
+        self.db.equal((("region_code", region), ("business_date", day)), where, params)
         cond = (" AND " + " AND ".join(where)) if where else ""
         collected = self._fetch(
             f"SELECT business_date, region_code, COUNT(*), SUM(lines_received), SUM(lines_fen) FROM {STATEMENTS.name} "
