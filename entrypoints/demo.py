@@ -68,7 +68,7 @@ def _fresh_env(people: int, seed: int) -> dict[str, str]:
 
 
 def _create_schema(env: dict[str, str]) -> None:
-    from projections.pg import connect_in_schema
+    from infra.sql_store import connect_in_schema
 
     connect_in_schema(postgres_from_env(env), env["POSTGRES_SCHEMA"]).close()
 

@@ -54,12 +54,11 @@ with them in one transaction.
 """
 from __future__ import annotations
 
+import copy
 import json
 import sqlite3
-import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -73,7 +72,8 @@ from ledger.log import mask_id_number
 from projections.codec import dumps_row, loads_row
 from ledger.domain.gaps import REASON_LABELS
 from projections.gap_spells import gap_spells
-from projections.pg import LockedStatements, connect_in_schema
+from infra.sql_store import PostgresDatabase, SqlDatabase, SQLiteDatabase, SqlStore, Table
+from infra.sql_store import columns as _cols
 
 ENTITLEMENT = "entitlement"
 ARREARS = "arrears"
@@ -86,37 +86,7 @@ class StoreError(DomainError):
     """The view store cannot do what was asked (a second runner, a missing rebuild...)."""
 
 
-# --------------------------------------------------------------------------- table layouts
-@dataclass(frozen=True)
-class Column:
-    name: str
-    kind: str  # text | int | bigint | bool | date | json | timestamp
-    null: bool = True
-
-
-@dataclass(frozen=True)
-class Table:
-    name: str
-    columns: tuple[Column, ...]
-    key: tuple[str, ...]
-    indexes: tuple[tuple[str, ...], ...] = ()
-    #: A query index whose order the rebuilt table's rows are put in (PostgreSQL), for the queries that read many rows.
-    cluster: tuple[str, ...] | None = None
-
-    @property
-    def column_names(self) -> tuple[str, ...]:
-        return tuple(c.name for c in self.columns)
-
-
-def _cols(spec: str) -> tuple[Column, ...]:
-    """``"name kind [not null]", ...`` -> columns (a compact way to read a layout)."""
-    out = []
-    for part in spec.split(","):
-        words = part.split()
-        out.append(Column(words[0], words[1], null=not (len(words) > 2 and words[2] == "!")))
-    return tuple(out)
-
-
+# --------------------------------------------------------------------------- table layouts (infra.sql_store.Table)
 ROWS = Table("view_rows", _cols("projection text !, person_id text !, version bigint !, state json !"),
              ("projection", "person_id"))
 PERSONS = Table("view_persons", _cols("person_id text !, masked_id text"), ("person_id",))
@@ -320,36 +290,30 @@ def person_views(
 
 
 # --------------------------------------------------------------------------- the interface
-class ViewStore:
+class ViewStore(SqlStore):
     """Rows, derived tables and positions of the projections, on one SQL database.
 
-    Subclasses supply the connection and the few statements that differ
-    (bulk insert, ``= ANY`` vs ``IN``, types).
+    The database and its dialect are an :class:`infra.sql_store.SqlDatabase`;
+    subclasses open it (and swap rebuilt tables in, which differs per dialect).
     """
 
-    dialect: str = ""
-    param = "%s"
-    types: Mapping[str, str] = {}
-
-    def __init__(self, suffix: str = "") -> None:
+    def __init__(self, db: SqlDatabase, suffix: str = "") -> None:
+        super().__init__(db)
         self.suffix = suffix
-        self._lock = threading.RLock()
 
     # ---------------------------------------------------------------- names and setup
     def name(self, table: Table) -> str:
         return table.name + self.suffix
 
     def _create_sql(self, table: Table) -> str:
-        cols = ", ".join(f"{c.name} {self.types[c.kind]}{'' if c.null else ' NOT NULL'}" for c in table.columns)
-        return (f"CREATE TABLE IF NOT EXISTS {self.name(table)} ({cols}, "
-                f"CONSTRAINT {self.name(table)}_pkey PRIMARY KEY ({', '.join(table.key)}))")
+        return self.db.table_sql(self.name(table), table.columns, table.key, f"{self.name(table)}_pkey")
 
     def _index_name(self, table: Table, columns: tuple[str, ...]) -> str:
         # Numbered, not named after the columns: PostgreSQL cuts names at 63 characters.
         return f"ix_{self.name(table)}_{table.indexes.index(columns) + 1}"
 
     def _index_sql(self, table: Table, columns: tuple[str, ...]) -> str:
-        return f"CREATE INDEX IF NOT EXISTS {self._index_name(table, columns)} ON {self.name(table)} ({', '.join(columns)})"
+        return self.db.index_sql(self._index_name(table, columns), self.name(table), columns)
 
     def create(self, *, indexes: bool = True) -> None:
         """Create the tables (and their query indexes) if they do not exist; new tables get the layout version."""
@@ -394,37 +358,23 @@ class ViewStore:
                     f"the views were built with other policy tables ({built_with}; now {fingerprint}): "
                     "rebuild them (ledger project --rebuild)"))
 
-    # ---------------------------------------------------------------- primitives (per dialect)
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        raise NotImplementedError
-        yield
-
-    def _exec(self, statement: str, params: Sequence[Any] = ()) -> int:
-        """Run one statement; the number of rows it changed."""
-        raise NotImplementedError
-
-    def _fetch(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
-
+    # ---------------------------------------------------------------- statements (infra.sql_store)
     def _insert(self, table: Table, records: Sequence[tuple[Any, ...]]) -> None:
-        raise NotImplementedError
+        self.db.insert(self.name(table), table.column_names, records)
 
     def _delete_persons(self, table: Table, person_ids: Sequence[str], projection: str | None = None) -> None:
-        raise NotImplementedError
+        if projection is None:
+            self.db.exec_in(f"DELETE FROM {self.name(table)} WHERE person_id {{in}}", person_ids)
+        else:
+            self.db.exec_in(f"DELETE FROM {self.name(table)} WHERE projection = {self.param} AND person_id {{in}}",
+                            person_ids, (projection,))
 
     def _select_persons(self, statement: str, person_ids: Sequence[str], params: Sequence[Any] = ()) -> list[tuple]:
         """``statement`` ends with ``person_id IN {ids}``; run it for the given ids."""
-        raise NotImplementedError
-
-    def _to_db(self, value: Any) -> Any:
-        return value
+        return self.db.fetch_in(statement.replace("IN {ids}", "{in}"), person_ids, params)
 
     def _date(self, value: Any) -> date | None:
-        return value
-
-    def close(self) -> None:
-        raise NotImplementedError
+        return self.db.read_date(value)
 
     # ---------------------------------------------------------------- positions
     def positions(self, source: str, projections: Sequence[str]) -> dict[int, int | None]:
@@ -459,7 +409,6 @@ class ViewStore:
                 f"SELECT projection, source_partition, position FROM {self.name(POSITIONS)} WHERE source = {self.param}",
                 (source,))
         }
-        p = self.param
         for partition, (expected, new) in sorted(moves.items()):
             olds = [current.get((projection, partition)) for projection in projections]
             found = None if None in olds else min(olds)  # type: ignore[type-var]
@@ -468,16 +417,9 @@ class ViewStore:
                     f"{source} partition {partition} was at {expected} when this batch was read and is now at "
                     f"{found}: another projection runner is writing to this store; run one per store"))
             for projection, old in zip(projections, olds):
-                if old is None:
-                    self._exec(f"INSERT INTO {self.name(POSITIONS)} (projection, source, source_partition, position, "
-                               f"updated_at) VALUES ({p}, {p}, {p}, {p}, {p})",
-                               (projection, source, partition, new, now))
-                elif new > old:
-                    changed = self._exec(
-                        f"UPDATE {self.name(POSITIONS)} SET position = {p}, updated_at = {p} WHERE projection = {p} "
-                        f"AND source = {p} AND source_partition = {p} AND position = {p}",
-                        (new, now, projection, source, partition, old))
-                    if changed != 1:
+                if old is None or new > old:
+                    key = {"projection": projection, "source": source, "source_partition": partition}
+                    if not self.db.move_position(self.name(POSITIONS), key, old, new, now):
                         raise StoreError("POSITION_MOVED", (
                             f"{projection} {source} partition {partition} moved while this batch was written: "
                             "another projection runner is writing to this store; run one per store"))
@@ -607,24 +549,12 @@ class ViewStore:
 
     def _upsert(self, table: Table, records: Sequence[tuple[Any, ...]]) -> None:
         """Insert these records, or update the ones whose key is already there (``ON CONFLICT ... DO UPDATE``)."""
-        if not records:
-            return
-        p = self.param
-        cols = table.column_names
-        rest = [c for c in cols if c not in table.key]
-        self._executemany(
-            f"INSERT INTO {self.name(table)} ({', '.join(cols)}) VALUES ({', '.join([p] * len(cols))}) "
-            f"ON CONFLICT ({', '.join(table.key)}) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in rest)}",
-            records)
+        self.db.upsert(self.name(table), table.column_names, table.key, records)
 
     def _delete_keys(self, table: Table, keys: Sequence[tuple[Any, ...]]) -> None:
         """Delete the records with these keys (tuples of the table's key columns, in order)."""
         p = self.param
-        self._executemany(f"DELETE FROM {self.name(table)} WHERE {' AND '.join(f'{c} = {p}' for c in table.key)}",
-                          keys)
-
-    def _executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
-        raise NotImplementedError
+        self.db.many(f"DELETE FROM {self.name(table)} WHERE {' AND '.join(f'{c} = {p}' for c in table.key)}", keys)
 
     # ---------------------------------------------------------------- quarantine
     def refused(self, error: BaseException) -> bool:
@@ -633,7 +563,8 @@ class ViewStore:
         A refused row quarantines its person; anything else (the server away, a lock
         timeout, a second runner) fails the batch as before, to be retried whole.
         """
-        return isinstance(error, (OverflowError, TypeError, ValueError)) and not isinstance(error, DomainError)
+        return (isinstance(error, (OverflowError, TypeError, ValueError)) and not isinstance(error, DomainError)
+                or isinstance(error, self.db.refusals()))
 
     def find_refused(self, changes: Sequence[PersonViews], *, replace: bool = True) -> dict[str, BaseException]:
         """The persons whose rows the database refuses, each tried alone (a savepoint each); nothing is kept.
@@ -641,27 +572,16 @@ class ViewStore:
         Called only after a whole batch was refused, so the happy path pays nothing for it.
         """
         out: dict[str, BaseException] = {}
-        with self._trial():
+        with self.db.trial():
             for change in changes:
                 try:
-                    with self._savepoint():
+                    with self.db.savepoint():
                         self._write_rows([change], replace)
                 except Exception as error:  # noqa: BLE001 - sorted just below
                     if not self.refused(error):
                         raise
                     out[change.person_id] = error
         return out
-
-    @contextmanager
-    def _trial(self) -> Iterator[None]:
-        """A transaction that is always rolled back."""
-        raise NotImplementedError
-        yield
-
-    @contextmanager
-    def _savepoint(self) -> Iterator[None]:
-        raise NotImplementedError
-        yield
 
     def quarantined(self, person_ids: Sequence[str] | None = None) -> list[Quarantined]:
         """The quarantined persons (all, or those of ``person_ids``), longest quarantined first."""
@@ -683,7 +603,7 @@ class ViewStore:
         return {pid for (pid,) in self._fetch(f"SELECT person_id FROM {self.name(QUARANTINE)}")}
 
     def _instant(self, value: Any) -> datetime | None:
-        return value
+        return self.db.read_instant(value)
 
     @staticmethod
     def _now() -> datetime:
@@ -714,13 +634,8 @@ class ViewStore:
         p = self.param
         where = [f"s.year = {p}", f"s.valid_from <= {p}", f"s.valid_until >= {p}"]
         params: list[Any] = [year, self._to_db(day), self._to_db(day)]
-        for column, value in (("grid_code", grid), ("township_code", township), ("region_code", region)):
-            if value is not None:
-                where.append(f"s.{column} = {p}")
-                params.append(value)
-        if covered is not None:
-            where.append(f"s.covered = {p}")
-            params.append(self._to_db(covered))
+        self.db.equal((("s.grid_code", grid), ("s.township_code", township), ("s.region_code", region),
+                       ("s.covered", covered)), where, params)
         cols = ", ".join(f"s.{c}" for c in SPELLS.column_names)
         rows = self._fetch(
             f"SELECT {cols}, m.masked_id FROM {self.name(SPELLS)} s LEFT JOIN {self.name(PERSONS)} m "
@@ -765,10 +680,7 @@ class ViewStore:
                  f"(enrolled_until IS NULL OR enrolled_until >= {p})",
                  f"(settled_from IS NULL OR settled_from > {p} OR (kind = 'EMPLOYER' AND settled_from > due_date))"]
         params: list[Any] = [day, day, day, day]
-        for column, value in (("region_code", region), ("grid_code", grid), ("township_code", township)):
-            if value is not None:
-                where.append(f"{column} = {p}")
-                params.append(value)
+        self.db.equal((("region_code", region), ("grid_code", grid), ("township_code", township)), where, params)
         rows = self._fetch(f"SELECT person_id, seq, due FROM {self.name(DUES)} WHERE {' AND '.join(where)}", params)
         return [{"person_id": pid, "seq": int(seq), "due": loads_row(due)} for pid, seq, due in rows]
 
@@ -785,8 +697,9 @@ class ViewStore:
             out[table.name] = [tuple(self._plain(v) for v in r) for r in rows]
         return out
 
-    def _plain(self, value: Any) -> Any:
-        return value
+    @staticmethod
+    def _plain(value: Any) -> Any:
+        return value.isoformat() if isinstance(value, date) else value  # PostgreSQL's dates as SQLite keeps them
 
     # ---------------------------------------------------------------- rebuild
     def rebuilding(self, *, fresh: bool = True) -> ViewStore:
@@ -805,7 +718,10 @@ class ViewStore:
         return shadow
 
     def _sibling(self, suffix: str) -> ViewStore:
-        raise NotImplementedError
+        """This store on the tables with ``suffix`` (the same database: one connection, one lock)."""
+        shadow = copy.copy(self)
+        shadow.suffix = suffix
+        return shadow
 
     def _finish(self, shadow: ViewStore) -> None:
         """Make the rebuilt tables ready to go live: their query indexes (faster built once, after the rows)."""
@@ -837,30 +753,12 @@ class ViewStore:
 class SQLiteViewStore(ViewStore):
     """The embedded view store: one SQLite file (``var/views.sqlite`` by default), or ``:memory:``."""
 
-    dialect = "sqlite"
-    param = "?"
-    types = {"text": "TEXT", "int": "INTEGER", "bigint": "INTEGER", "bool": "INTEGER", "date": "TEXT",
-             "json": "TEXT", "timestamp": "TEXT"}
-
     def __init__(self, path: str | Path = ":memory:", *, suffix: str = "", connection: sqlite3.Connection | None = None,
                  create: bool = True) -> None:
-        super().__init__(suffix)
+        super().__init__(SQLiteDatabase(path, connection=connection), suffix)
         self.path = str(path)
-        if connection is None:
-            if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-            if self.path != ":memory:":
-                connection.execute("PRAGMA journal_mode=WAL")
-                connection.execute("PRAGMA synchronous=NORMAL")
-        self.conn = connection
         if create:
             self.create()
-
-    def _sibling(self, suffix: str) -> SQLiteViewStore:
-        shadow = SQLiteViewStore(self.path, suffix=suffix, connection=self.conn, create=False)
-        shadow._lock = self._lock
-        return shadow
 
     def swap(self, shadow: ViewStore) -> None:
         # SQLite cannot rename an index: drop the live tables (and their indexes), rename the
@@ -875,140 +773,25 @@ class SQLiteViewStore(ViewStore):
                 for columns in table.indexes:
                     self._exec(self._index_sql(table, columns))
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        with self._lock:
-            if self.conn.in_transaction:  # nested: part of the outer transaction
-                yield
-                return
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT")
-
-    @contextmanager
-    def _trial(self) -> Iterator[None]:
-        with self._lock:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            finally:
-                self.conn.execute("ROLLBACK")
-
-    @contextmanager
-    def _savepoint(self) -> Iterator[None]:
-        self.conn.execute("SAVEPOINT person")
-        try:
-            yield
-        except BaseException:
-            self.conn.execute("ROLLBACK TO person")
-            self.conn.execute("RELEASE person")
-            raise
-        self.conn.execute("RELEASE person")
-
-    def refused(self, error: BaseException) -> bool:
-        return super().refused(error) or isinstance(error, (sqlite3.IntegrityError, sqlite3.ProgrammingError,
-                                                            sqlite3.InterfaceError, sqlite3.DataError))
-
-    def _instant(self, value: Any) -> datetime | None:
-        return None if value is None else datetime.fromisoformat(value)
-
-    def _to_db(self, value: Any) -> Any:
-        if isinstance(value, datetime):
-            return value.isoformat()
-        if isinstance(value, date):
-            return value.isoformat()
-        if isinstance(value, bool):
-            return int(value)
-        return value
-
-    def _date(self, value: Any) -> date | None:
-        return None if value is None else date.fromisoformat(value)
-
-    def _exec(self, statement: str, params: Sequence[Any] = ()) -> int:
-        with self._lock:
-            return self.conn.execute(statement, [self._to_db(v) for v in params]).rowcount
-
-    def _fetch(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return self.conn.execute(statement, [self._to_db(v) for v in params]).fetchall()
-
-    def _insert(self, table: Table, records: Sequence[tuple[Any, ...]]) -> None:
-        if not records:
-            return
-        to_db = self._to_db
-        marks = ", ".join("?" * len(table.columns))
-        with self._lock:
-            self.conn.executemany(f"INSERT INTO {self.name(table)} ({', '.join(table.column_names)}) VALUES ({marks})",
-                                  [[to_db(v) for v in r] for r in records])
-
-    def _executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
-        to_db = self._to_db
-        with self._lock:
-            self.conn.executemany(statement, [[to_db(v) for v in r] for r in rows])
-
-    def _delete_persons(self, table: Table, person_ids: Sequence[str], projection: str | None = None) -> None:
-        extra = " AND projection = ?" if projection is not None else ""
-        tail = (projection,) if projection is not None else ()
-        with self._lock:
-            self.conn.executemany(f"DELETE FROM {self.name(table)} WHERE person_id = ?{extra}",
-                                  [(pid, *tail) for pid in person_ids])
-
-    def _select_persons(self, statement: str, person_ids: Sequence[str], params: Sequence[Any] = ()) -> list[tuple]:
-        out: list[tuple] = []
-        ids = list(person_ids)
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            out += self._fetch(statement.format(ids=f"({', '.join('?' * len(chunk))})"), [*params, *chunk])
-        return out
-
-    def close(self) -> None:
-        self.conn.close()
-
 
 # --------------------------------------------------------------------------- PostgreSQL
-class PostgresViewStore(LockedStatements, ViewStore):
+class PostgresViewStore(ViewStore):
     """The views in PostgreSQL (psycopg 3), in the schema the settings name (``POSTGRES_SCHEMA``)."""
 
-    dialect = "postgres"
-    param = "%s"
-    # JSON columns are text: the views are read back by projections.codec, never by SQL's JSON
-    # operators, and type json parses every value on insert to validate it (a rebuild's
-    # history rows: 530-570 ms as json against 110-122 ms as text for the 20,000-resident
-    # county; text also keeps the codec's key order, as json did and jsonb would not).
-    types = {"text": "text", "int": "integer", "bigint": "bigint", "bool": "boolean", "date": "date",
-             "json": "text", "timestamp": "timestamptz"}
+    db: PostgresDatabase
+    # A view row is a few kB of JSON, compressed when stored: lz4 takes a third less
+    # of the server's time than the default pglz for COPY (measured on the rows of a
+    # rebuild; ~20% more space). Reading either is transparent. Servers without lz4
+    # (before PostgreSQL 14, or built without it) keep their default.
+    session = ("SET default_toast_compression = 'lz4'",)
 
     def __init__(self, settings: Mapping[str, str], *, suffix: str = "", connection: Any = None,
                  create: bool = True) -> None:
-        super().__init__(suffix)
-        self.settings = dict(settings)
-        self.schema = self.settings.get("POSTGRES_SCHEMA") or "public"
-        if connection is None:
-            connection = self._connect()
-        self.conn = connection
+        super().__init__(PostgresDatabase(settings, connection=connection, session=self.session), suffix)
+        self.settings = self.db.settings
+        self.schema = self.db.schema
         if create:
             self.create()
-
-    def _connect(self) -> Any:
-        conn = connect_in_schema(self.settings, self.schema)
-        # A view row is a few kB of JSON, compressed when stored: lz4 takes a third less
-        # of the server's time than the default pglz for COPY (measured on the rows of a
-        # rebuild; ~20% more space). Reading either is transparent. Servers without lz4
-        # (before PostgreSQL 14, or built without it) keep their default.
-        try:
-            conn.execute("SET default_toast_compression = 'lz4'")
-        except Exception:  # noqa: BLE001 - psycopg.Error of some kind: not available here
-            pass
-        return conn
-
-    def _sibling(self, suffix: str) -> PostgresViewStore:
-        shadow = PostgresViewStore(self.settings, suffix=suffix, connection=self.conn, create=False)
-        shadow._lock = self._lock
-        return shadow
 
     #: Connections finishing the rebuilt tables side by side (see :meth:`swap`), and the sort memory of each.
     finish_connections = 2
@@ -1049,7 +832,7 @@ class PostgresViewStore(LockedStatements, ViewStore):
         more (view_rows 180-195 ms against 110-217; spells with its CLUSTER 651-749
         against 562-718), and moved that work into this phase, after the workers.)
         """
-        conn = connect_in_schema(self.settings, self.schema)
+        conn = self.db.connect()
         try:
             conn.execute(f"SET maintenance_work_mem = '{self.finish_work_mem}'")
             name = shadow.name(table)
@@ -1062,66 +845,6 @@ class PostgresViewStore(LockedStatements, ViewStore):
             conn.execute(f"ANALYZE {name}")
         finally:
             conn.close()
-
-    def _insert(self, table: Table, records: Sequence[tuple[Any, ...]]) -> None:
-        if not records:
-            return
-        with self._lock, self.conn.cursor() as cur:
-            with cur.copy(f"COPY {self.name(table)} ({', '.join(table.column_names)}) FROM STDIN") as copy:
-                for record in records:
-                    copy.write_row(record)
-
-    @contextmanager
-    def _trial(self) -> Iterator[None]:
-        with self._lock, self._live().transaction(force_rollback=True):
-            yield
-
-    @contextmanager
-    def _savepoint(self) -> Iterator[None]:
-        with self.conn.transaction():  # nested in _trial: a savepoint
-            yield
-
-    def refused(self, error: BaseException) -> bool:
-        import psycopg
-
-        return super().refused(error) or isinstance(error, (psycopg.DataError, psycopg.IntegrityError))
-
-    def _executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
-        with self._lock, self.conn.cursor() as cur:
-            cur.executemany(statement, rows)
-
-    #: Records per upsert statement (one statement of many VALUES rows: parsed and planned once, not per row).
-    upsert_rows = 500
-
-    def _upsert(self, table: Table, records: Sequence[tuple[Any, ...]]) -> None:
-        if not records:
-            return
-        cols = table.column_names
-        rest = [c for c in cols if c not in table.key]
-        row = "(" + ", ".join(["%s"] * len(cols)) + ")"
-        tail = (f" ON CONFLICT ({', '.join(table.key)}) DO UPDATE SET "
-                + ", ".join(f"{c} = excluded.{c}" for c in rest))
-        with self._lock, self.conn.cursor() as cur:
-            for start in range(0, len(records), self.upsert_rows):
-                chunk = records[start:start + self.upsert_rows]
-                cur.execute(f"INSERT INTO {self.name(table)} ({', '.join(cols)}) VALUES "
-                            + ", ".join([row] * len(chunk)) + tail, [v for r in chunk for v in r])
-
-    def _delete_persons(self, table: Table, person_ids: Sequence[str], projection: str | None = None) -> None:
-        if projection is None:
-            self._exec(f"DELETE FROM {self.name(table)} WHERE person_id = ANY(%s)", (list(person_ids),))
-        else:
-            self._exec(f"DELETE FROM {self.name(table)} WHERE projection = %s AND person_id = ANY(%s)",
-                       (projection, list(person_ids)))
-
-    def _select_persons(self, statement: str, person_ids: Sequence[str], params: Sequence[Any] = ()) -> list[tuple]:
-        return self._fetch(statement.replace("IN {ids}", "= ANY(%s)"), [*params, list(person_ids)])
-
-    def _plain(self, value: Any) -> Any:
-        return value.isoformat() if isinstance(value, date) else value
-
-    def close(self) -> None:
-        self.conn.close()
 
 
 __all__ = [

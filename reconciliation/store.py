@@ -27,11 +27,7 @@ Positions move by compare-and-set: two writers on one store fail loudly (POSITIO
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -39,7 +35,8 @@ from typing import Any
 from events import pii
 from ledger.domain.errors import DomainError
 
-from projections.pg import LockedStatements, connect_in_schema
+from infra.sql_store import PostgresDatabase, SQLiteDatabase, SqlStore, Table
+from infra.sql_store import columns as _cols
 from reconciliation.compare import Listing, Pair, Totals
 from reconciliation.intake import LINE_COLUMNS
 from reconciliation.lifecycle import HistoryEntry, Plan, Record
@@ -60,68 +57,48 @@ class StoreError(DomainError):
     """The store cannot do what was asked (another writer moved a position...)."""
 
 
-@dataclass(frozen=True)
-class Table:
-    name: str
-    columns: tuple[tuple[str, str, bool], ...]  # (name, kind, not null)
-    key: tuple[str, ...]
-    indexes: tuple[tuple[tuple[str, ...], str], ...] = ()  # (columns, partial WHERE or "")
-
-    @property
-    def column_names(self) -> tuple[str, ...]:
-        return tuple(c[0] for c in self.columns)
-
-
-def _cols(spec: str) -> tuple[tuple[str, str, bool], ...]:
-    out = []
-    for part in spec.split(","):
-        words = part.split()
-        out.append((words[0], words[1], len(words) > 2 and words[2] == "!"))
-    return tuple(out)
-
-
 LEDGER_COLUMNS = ("tax_office", "voucher_no", "business_date", "region_code", "levy_item", "person_id", "kind",
                   "amount_fen", "signed_fen", "paid_at", "credited_on", "period_start", "period_end",
                   "original_tax_office", "original_voucher_no", "event_id", "event_type", "person_version", "source")
 
 LEDGER = Table("recon_ledger_payments", _cols(
     "tax_office text !, voucher_no text !, business_date date !, region_code text !, levy_item text !, "
-    "person_id text !, kind text !, amount_fen bigint !, signed_fen bigint !, paid_at ts !, credited_on date, "
+    "person_id text !, kind text !, amount_fen bigint !, signed_fen bigint !, paid_at timestamp !, credited_on date, "
     "period_start date !, period_end date !, original_tax_office text, original_voucher_no text, event_id text !, "
     "event_type text !, person_version int !, source text"), ("tax_office", "voucher_no"),
-    ((("business_date", "tax_office", "region_code"), ""), (("region_code", "business_date"), "")))
+    (("business_date", "tax_office", "region_code"), ("region_code", "business_date")))
 STATEMENTS = Table("recon_statements", _cols(
     "statement_id text !, business_date date, tax_office text, region_code text, line_count int, "
     "total_amount_fen bigint, header_digest text, header_source text, state text !, lines_received int !, "
-    "lines_fen bigint !, max_line_no int !, first_seen_at ts !, completed_at ts, completed_by text, reconciled_at ts, "
-    "superseded_by text, result text"), ("statement_id",),
-    ((("business_date", "tax_office", "region_code"), ""), (("state",), "")))
+    "lines_fen bigint !, max_line_no int !, first_seen_at timestamp !, completed_at timestamp, completed_by text, "
+    "reconciled_at timestamp, superseded_by text, result text"), ("statement_id",),
+    (("business_date", "tax_office", "region_code"), ("state",)))
 LINES = Table("recon_lines", _cols(
     "statement_id text !, line_no int !, voucher_no text !, id_type text !, masked_id text !, person_id text !, "
     "levy_item text !, period_start date !, period_end date !, amount_fen bigint !, signed_fen bigint !, "
-    "paid_at ts !, business_date date !, credited_on date, kind text !, original_voucher_no text, "
+    "paid_at timestamp !, business_date date !, credited_on date, kind text !, original_voucher_no text, "
     "original_tax_office text, digest text !, source text"), ("statement_id", "line_no"),
-    ((("voucher_no",), ""), (("original_voucher_no",), "original_voucher_no IS NOT NULL")))
+    (("voucher_no",), ("original_voucher_no",)),
+    partial=((("original_voucher_no",), "original_voucher_no IS NOT NULL"),))
 DISCREPANCIES = Table("recon_discrepancies", _cols(
     "id text !, business_date date !, tax_office text !, region_code text !, class text !, "
     "voucher_tax_office text !, voucher_no text !, occurrence int !, state text !, statement_id text !, "
-    "line_no int, delta_count int !, delta_fen bigint !, vals text !, first_found_at ts !, updated_at ts !, "
-    "note text, explained_by text, explained_at ts, resolved_at ts, resolved_by text, seq int !"), ("id",),
-    ((("business_date", "tax_office", "region_code"), ""), (("state", "region_code"), "")))
+    "line_no int, delta_count int !, delta_fen bigint !, vals text !, first_found_at timestamp !, "
+    "updated_at timestamp !, note text, explained_by text, explained_at timestamp, resolved_at timestamp, "
+    "resolved_by text, seq int !"), ("id",),
+    (("business_date", "tax_office", "region_code"), ("state", "region_code")))
 HISTORY = Table("recon_history", _cols(
-    "discrepancy_id text !, seq int !, at ts !, action text !, state text !, pointer text, note text, "
+    "discrepancy_id text !, seq int !, at timestamp !, action text !, state text !, pointer text, note text, "
     "user_name text, vals text"), ("discrepancy_id", "seq"))
 ERRORS = Table("recon_errors", _cols(
     "id text !, statement_id text, line_no int, code text !, message text !, source text, raw blob, detail text, "
-    "at ts !, dead_lettered bool !"), ("id",), ((("statement_id",), ""), (("dead_lettered",), "")))
+    "at timestamp !, dead_lettered bool !"), ("id",), (("statement_id",), ("dead_lettered",)))
 POSITIONS = Table("recon_positions", _cols(
-    "name text !, source_partition int !, position bigint !, updated_at ts !"), ("name", "source_partition"))
+    "name text !, source_partition int !, position bigint !, updated_at timestamp !"), ("name", "source_partition"))
 OUTBOX = Table("recon_outbox", _cols(
-    "seq serial !, event_id text !, msg_key text !, msg_value text !, at ts !, published bool !"), ("seq",),
-    ((("published", "seq"), ""),))
+    "seq serial !, event_id text !, msg_key text !, msg_value text !, at timestamp !, published bool !"), ("seq",),
+    (("published", "seq"),))
 TABLES = (LEDGER, STATEMENTS, LINES, DISCREPANCIES, HISTORY, ERRORS, POSITIONS, OUTBOX)
-
-CHUNK = 500  # SQLite: ids per IN (...)
 
 
 def as_date(v: Any) -> date | None:
@@ -169,64 +146,33 @@ def payment_record(row: LedgerPayment, source: str | None = None) -> tuple[Any, 
             row.original_tax_office, row.original_voucher_no, row.event_id, row.event_type, row.person_version, source)
 
 
-class ReconciliationStore:
-    """The reconciliation tables on one SQL database; subclasses give the connection and dialect."""
+class ReconciliationStore(SqlStore):
+    """The reconciliation tables on one SQL database (an :class:`infra.sql_store.SqlDatabase`: connection,
+    dialect, transactions); subclasses open it."""
 
-    dialect = ""
-    p = "%s"
-    types: Mapping[str, str] = {}
+    p = SqlStore.param  # the placeholder, short: it stands in most statements below
 
-    def __init__(self) -> None:
-        self._lock = threading.RLock()
-
-    # ---------------------------------------------------------------- primitives (per dialect)
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        raise NotImplementedError
-        yield
-
-    def _exec(self, sql: str, params: Sequence[Any] = ()) -> int:
-        raise NotImplementedError
-
-    def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
-
-    def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        raise NotImplementedError
-
+    # ---------------------------------------------------------------- statements (infra.sql_store)
     def _bulk(self, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Insert many rows (COPY on PostgreSQL)."""
-        marks = ", ".join([self.p] * len(columns))
-        self._many(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})", rows)
+        self.db.insert(table.name, columns, rows)
 
     def _fetch_in(self, sql: str, values: Sequence[Any], params: Sequence[Any] = (),
                   after: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """``sql`` holds ``{in}`` where ``<column> {in}`` tests membership in ``values``."""
-        raise NotImplementedError
+        return self.db.fetch_in(sql, values, params, after)
 
-    def _in_sql(self, n: int) -> str:
-        raise NotImplementedError
-
-    def _v(self, value: Any) -> Any:
-        """A Python value as the driver takes it."""
-        return value
-
-    def close(self) -> None:
-        raise NotImplementedError
+    _v = SqlStore._to_db
 
     # ---------------------------------------------------------------- setup
     def _create_sql(self, table: Table) -> list[str]:
-        cols = []
-        for name, kind, not_null in table.columns:
-            cols.append(f"{name} {self.types[kind]}{' NOT NULL' if not_null and kind != 'serial' else ''}")
-        key = f", PRIMARY KEY ({', '.join(table.key)})" if table.key != ("seq",) else ""
-        out = [f"CREATE TABLE IF NOT EXISTS {table.name} ({', '.join(cols)}{key})"]
-        for columns, where in table.indexes:
-            name = f"ix_{table.name}_{'_'.join(columns)}"
-            out.append(f"CREATE INDEX IF NOT EXISTS {name} ON {table.name} ({', '.join(columns)})"
-                       + (f" WHERE {where}" if where else ""))
+        key = table.key if table.key != ("seq",) else None  # the outbox's seq: a serial column, its own key
+        out = [self.db.table_sql(table.name, table.columns, key)]
+        for columns in table.indexes:
+            out.append(self.db.index_sql(f"ix_{table.name}_{'_'.join(columns)}", table.name, columns,
+                                         table.where(columns)))
         if table is OUTBOX:
-            out.append(f"CREATE UNIQUE INDEX IF NOT EXISTS ux_{table.name}_event_id ON {table.name} (event_id)")
+            out.append(self.db.index_sql(f"ux_{table.name}_event_id", table.name, ("event_id",), unique=True))
         return out
 
     def create(self) -> None:
@@ -245,7 +191,6 @@ class ReconciliationStore:
 
     def move_positions(self, name: str, moves: Mapping[int, tuple[int | None, int]], at: datetime) -> None:
         """Move each partition from the position the reader started after to the batch's end (compare and set)."""
-        p = self.p
         current = self.positions(name)
         for partition, (expected, new) in sorted(moves.items()):
             found = current.get(partition)
@@ -253,14 +198,9 @@ class ReconciliationStore:
                 raise StoreError("POSITION_MOVED", (
                     f"{name} partition {partition} was at {expected} when this batch was read and is now at {found}: "
                     "another process is writing to this reconciliation store; run one per store"))
-            if found is None:
-                self._exec(f"INSERT INTO {POSITIONS.name} (name, source_partition, position, updated_at) "
-                           f"VALUES ({p}, {p}, {p}, {p})", (name, partition, new, self._v(at)))
-            elif new != found:
-                changed = self._exec(f"UPDATE {POSITIONS.name} SET position = {p}, updated_at = {p} WHERE name = {p} "
-                                     f"AND source_partition = {p} AND position = {p}",
-                                     (new, self._v(at), name, partition, found))
-                if changed != 1:
+            if found is None or new != found:
+                key = {"name": name, "source_partition": partition}
+                if not self.db.move_position(POSITIONS.name, key, found, new, at):
                     raise StoreError("POSITION_MOVED", f"{name} partition {partition} moved while this batch was "
                                                        "written: another process is writing to this store")
 
@@ -392,9 +332,8 @@ class ReconciliationStore:
             (statement_id, line_count))]
 
     def delete_lines(self, statement_id: str, line_nos: Sequence[int]) -> None:
-        for n in line_nos:
-            self._exec(f"DELETE FROM {LINES.name} WHERE statement_id = {self.p} AND line_no = {self.p}",
-                       (statement_id, n))
+        self.db.exec_in(f"DELETE FROM {LINES.name} WHERE statement_id = {self.p} AND line_no {{in}}", line_nos,
+                        (statement_id,))
 
     # ---------------------------------------------------------------- the comparison's inputs
     def candidate_pairs(self, statement_id: str, scope: Scope) -> list[Pair]:
@@ -528,13 +467,8 @@ class ReconciliationStore:
         if states:
             where.append(f"state IN ({', '.join([p] * len(states))})")
             params += list(states)
-        for column, v in (("tax_office", office), ("region_code", region), ("statement_id", statement_id)):
-            if v is not None:
-                where.append(f"{column} = {p}")
-                params.append(v)
-        if day is not None:
-            where.append(f"business_date = {p}")
-            params.append(self._v(day))
+        self.db.equal((("tax_office", office), ("region_code", region), ("statement_id", statement_id),
+                       ("business_date", day)), where, params)
         if found_before is not None:
             where.append(f"first_found_at < {p}")
             params.append(self._v(found_before))
@@ -553,10 +487,7 @@ class ReconciliationStore:
     def write_plan(self, plan: Plan) -> None:
         if not plan.records and not plan.history:
             return
-        ids = [r.id for r in plan.records]
-        for start in range(0, len(ids), CHUNK):
-            chunk = ids[start:start + CHUNK]
-            self._exec(f"DELETE FROM {DISCREPANCIES.name} WHERE id IN ({', '.join([self.p] * len(chunk))})", chunk)
+        self.db.exec_in(f"DELETE FROM {DISCREPANCIES.name} WHERE id {{in}}", [r.id for r in plan.records])
         self._bulk(DISCREPANCIES, self._D_COLS, [tuple(self._v(v) for v in (
             r.id, r.scope.business_date, r.scope.tax_office, r.scope.region_code, r.klass, r.tax_office, r.voucher_no,
             r.occurrence, r.state, r.statement_id, r.line_no, r.delta_count, r.delta_fen, _json(r.values),
@@ -608,10 +539,7 @@ class ReconciliationStore:
         return [self._error(r) for r in self._fetch(sql + " ORDER BY at, id", params)]
 
     def mark_dead_lettered(self, ids: Sequence[str]) -> None:
-        for start in range(0, len(ids), CHUNK):
-            chunk = list(ids[start:start + CHUNK])
-            self._exec(f"UPDATE {ERRORS.name} SET dead_lettered = {self.p} "
-                       f"WHERE id IN ({', '.join([self.p] * len(chunk))})", [self._v(True), *chunk])
+        self.db.exec_in(f"UPDATE {ERRORS.name} SET dead_lettered = {self.p} WHERE id {{in}}", ids, (True,))
 
     # ---------------------------------------------------------------- outbox
     def add_outbox(self, events: Sequence[tuple[str, str, dict[str, Any], datetime]]) -> None:
@@ -626,8 +554,8 @@ class ReconciliationStore:
                 continue
             seen.add(event_id)
             rows.append((event_id, key, _json(value), self._v(at), self._v(False)))
-        self._many(f"INSERT INTO {OUTBOX.name} (event_id, msg_key, msg_value, at, published) VALUES "
-                   f"({', '.join([self.p] * 5)})", rows)
+        self.db.many(f"INSERT INTO {OUTBOX.name} (event_id, msg_key, msg_value, at, published) VALUES "
+                     f"({self.db.marks(5)})", rows)
 
     def outbox(self, *, pending: bool = True, limit: int = 1000) -> list[tuple[int, str, str, str]]:
         """(seq, event_id, key, value JSON) in order."""
@@ -639,22 +567,14 @@ class ReconciliationStore:
         return [(int(s), e, k, v) for s, e, k, v in self._fetch(sql + f" ORDER BY seq LIMIT {int(limit)}", params)]
 
     def mark_published(self, seqs: Sequence[int]) -> None:
-        for start in range(0, len(seqs), CHUNK):
-            chunk = list(seqs[start:start + CHUNK])
-            self._exec(f"UPDATE {OUTBOX.name} SET published = {self.p} "
-                       f"WHERE seq IN ({', '.join([self.p] * len(chunk))})", [self._v(True), *chunk])
+        self.db.exec_in(f"UPDATE {OUTBOX.name} SET published = {self.p} WHERE seq {{in}}", seqs, (True,))
 
     # ---------------------------------------------------------------- reports
     def region_day_totals(self, *, region: str | None = None, day: date | None = None) -> dict[str, Any]:
         """Per (business date, region): what current statements list and what the ledger recorded."""
-        p = self.p
-        where, params = [], []
-        if region is not None:
-            where.append(f"region_code = {p}")
-            params.append(region)
-        if day is not None:
-            where.append(f"business_date = {p}")
-            params.append(self._v(day))
+        where: list[str] = []
+        params: list[Any] = []
+        self.db.equal((("region_code", region), ("business_date", day)), where, params)
         cond = (" AND " + " AND ".join(where)) if where else ""
         collected = self._fetch(
             f"SELECT business_date, region_code, COUNT(*), SUM(lines_received), SUM(lines_fen) FROM {STATEMENTS.name} "
@@ -689,113 +609,23 @@ class ReconciliationStore:
 class SQLiteReconciliationStore(ReconciliationStore):
     """The embedded store: one SQLite file (``var/reconciliation.sqlite`` by default), or ``:memory:``."""
 
-    dialect = "sqlite"
-    p = "?"
-    types = {"text": "TEXT", "int": "INTEGER", "bigint": "INTEGER", "date": "TEXT", "ts": "TEXT", "bool": "INTEGER",
-             "blob": "BLOB", "serial": "INTEGER PRIMARY KEY AUTOINCREMENT"}
-
     def __init__(self, path: str | Path = ":memory:", *, create: bool = True) -> None:
-        super().__init__()
+        super().__init__(SQLiteDatabase(path))
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        if self.path != ":memory:":
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
         if create:
             self.create()
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        with self._lock:
-            if self.conn.in_transaction:
-                yield
-                return
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT")
-
-    def _v(self, value: Any) -> Any:
-        if isinstance(value, datetime):
-            return value.astimezone(timezone.utc).isoformat()
-        if isinstance(value, date):
-            return value.isoformat()
-        if isinstance(value, bool):
-            return int(value)
-        return value
-
-    def _exec(self, sql: str, params: Sequence[Any] = ()) -> int:
-        with self._lock:
-            return self.conn.execute(sql, [self._v(v) for v in params]).rowcount
-
-    def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return self.conn.execute(sql, [self._v(v) for v in params]).fetchall()
-
-    def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        if rows:
-            with self._lock:
-                self.conn.executemany(sql, [[self._v(v) for v in r] for r in rows])
-
-    def _fetch_in(self, sql: str, values: Sequence[Any], params: Sequence[Any] = (),
-                  after: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        out: list[tuple[Any, ...]] = []
-        values = list(values)
-        for start in range(0, len(values), CHUNK):
-            chunk = values[start:start + CHUNK]
-            out += self._fetch(sql.replace("{in}", f"IN ({', '.join('?' * len(chunk))})"), [*params, *chunk, *after])
-        return out
-
-    def close(self) -> None:
-        self.conn.close()
 
 
 # --------------------------------------------------------------------------- PostgreSQL
-class PostgresReconciliationStore(LockedStatements, ReconciliationStore):
+class PostgresReconciliationStore(ReconciliationStore):
     """The tables in PostgreSQL (psycopg 3), in the schema the settings name (``POSTGRES_SCHEMA``)."""
 
-    dialect = "postgres"
-    p = "%s"
-    types = {"text": "text", "int": "integer", "bigint": "bigint", "date": "date", "ts": "timestamptz",
-             "bool": "boolean", "blob": "bytea", "serial": "bigserial PRIMARY KEY"}
-
     def __init__(self, settings: Mapping[str, str], *, connection: Any = None, create: bool = True) -> None:
-        super().__init__()
-        self.settings = dict(settings)
-        self.schema = self.settings.get("POSTGRES_SCHEMA") or "public"
-        self.conn = connection if connection is not None else self._connect()
+        super().__init__(PostgresDatabase(settings, connection=connection))
+        self.settings = self.db.settings
+        self.schema = self.db.schema
         if create:
             self.create()
-
-    def _connect(self) -> Any:
-        return connect_in_schema(self.settings, self.schema)
-
-    def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        if rows:
-            with self._lock, self.conn.cursor() as cur:
-                cur.executemany(sql, rows)
-
-    def _bulk(self, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        if not rows:
-            return
-        with self._lock, self.conn.cursor() as cur:
-            with cur.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-
-    def _fetch_in(self, sql: str, values: Sequence[Any], params: Sequence[Any] = (),
-                  after: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        if not values:
-            return []
-        return self._fetch(sql.replace("{in}", "= ANY(%s)"), [*params, list(values), *after])
-
-    def close(self) -> None:
-        self.conn.close()
 
 
 __all__ = ["LEDGER_COLUMNS", "PostgresReconciliationStore", "ReconciliationStore", "SQLiteReconciliationStore",

@@ -280,7 +280,7 @@ class FaultRun:
         pg = {k: self.services[k] for k in ("POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DBNAME", "POSTGRES_USER",
                                             "POSTGRES_PASSWORD")}
         self.pg = pg
-        from projections.pg import connect_in_schema
+        from infra.sql_store import connect_in_schema
 
         for schema in (LEDGER_SCHEMA, KAFKA_VIEWS_SCHEMA):
             connect_in_schema(pg, schema).close()  # creates it
