@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any, Callable, Sequence
 
 from ledger.domain.errors import DomainError
+from ledger.policy.book import PolicyFileError
 from entrypoints.http.access import check_arrears_read, clerk_arrears, cli_principal, person_access
 from entrypoints.http.auth import Forbidden, Principal, Role
 from ledger.log import mask_id_number
@@ -33,9 +34,9 @@ def cmd_infra(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ policy
 def cmd_policy(args: argparse.Namespace) -> int:
-    from ledger.policy import PolicyBook
+    from entrypoints.wiring import policy_book
 
-    book = PolicyBook.load()
+    book = policy_book()  # the tables the ledger assesses with (LEDGER_POLICY_DIR, else the packaged ones)
     if args.region is None:
         rows = [
             {"region": r, "years": ",".join(str(y) for y in book.years(r))}
@@ -48,6 +49,7 @@ def cmd_policy(args: argparse.Namespace) -> int:
         "region_code": table.region_code,
         "coverage_year": table.coverage_year,
         "policy_version": table.policy_version,
+        "policy_dir": str(book.directory),
         "status": table.status,
         "source": table.source,
         "individual_share_fen": table.resident.individual_share_fen,
@@ -627,6 +629,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except DomainError as e:
         print(f"error {e.code}: {e.message}", file=sys.stderr)
+        return 2
+    except PolicyFileError as e:  # a table read outside the wiring (which converts it itself)
+        error = e.as_domain_error()
+        print(f"error {error.code}: {error.message}", file=sys.stderr)
         return 2
 
 

@@ -8,7 +8,7 @@ from infra.event_store import PersonBatches, application_env
 from ledger.application import Ledger
 from infra.settings import Settings, load_settings, prefer_read_write
 from ledger.log import configure_logging
-from ledger.policy import PolicyBook
+from ledger.policy import PolicyBook, PolicyFileError
 
 if TYPE_CHECKING:  # the feed adapters are imported only by the entrypoints that use them
     from consumers.publisher import LedgerPublisher
@@ -55,11 +55,25 @@ class System:
         return sink
 
 
+def policy_book(settings: Settings | None = None) -> PolicyBook:
+    """The policy tables this deployment assesses with: ``LEDGER_POLICY_DIR``, else the packaged ones.
+
+    The ledger (:func:`bootstrap`) and ``ledger policy`` both read them here, so what a clerk
+    is shown is what the ledger used. A malformed or invalid table file is the stable
+    ``POLICY_FILE_INVALID`` naming the file and line, never a traceback.
+    """
+    settings = settings or load_settings()
+    try:
+        return PolicyBook.load(settings.policy_dir)
+    except PolicyFileError as e:
+        raise e.as_domain_error() from None
+
+
 def bootstrap(settings: Settings | None = None, *, policies: PolicyBook | None = None) -> System:
     """Build the ledger on the store the settings name (SQLite by default)."""
     configure_logging()
     settings = settings or load_settings()
-    policies = policies or PolicyBook.load(settings.policy_dir)
+    policies = policies or policy_book(settings)
     if settings.persistence == "postgres":
         prefer_read_write(settings.postgres)
     # The event store adapter: its PostgreSQL factory (the binary recorder, tables created in turn)

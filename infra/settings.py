@@ -185,8 +185,12 @@ VARIABLES: tuple[Variable, ...] = (
              "infra/settings.py"),
     Variable("LEDGER_TOPIC_PREFIX", "none", "prefix of every Kafka topic and group name (one deployment's own)",
              "infra/settings.py → entrypoints/wiring.py"),
-    Variable("LEDGER_POLICY_DIR", "the packaged `ledger/policy/tables`", "a folder of policy tables to use instead",
-             "infra/settings.py → entrypoints/wiring.py"),
+    Variable("LEDGER_POLICY_DIR", "the packaged `ledger/policy/tables`",
+             "a folder of policy tables to use instead, as a whole: copy the packaged folder, add a year as "
+             "`national/<Y>.toml`, `ankang/<Y>.toml` and `<region>/<Y>.toml` with figures from the published "
+             "notices and a new `version` (`ledger/policy/tables/README.md`); `ledger policy` shows these tables; "
+             "a bad file is `POLICY_FILE_INVALID` naming file and line",
+             "infra/settings.py → entrypoints/wiring.py (policy_book)"),
     Variable("LEDGER_API_CATCH_UP", "`1`", "`0`: the API does not bring the views up to date before a list read "
              "(a separate `ledger project --follow` keeps them)", "entrypoints/http/read_model.py",
              parse=_flag, fallback="1"),
