@@ -167,8 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("feed", help="put an integrator's CSV/XLSX export on its feed topic as Avro (bad rows by line)")
-    p.add_argument("feed", choices=["tax", "status", "residents"])
+    p = sub.add_parser("feed", help="put an integrator's CSV/XLSX export on its feed topic as Avro (bad rows by "
+                                    "line); without KAFKA_BOOTSTRAP_SERVERS, apply it to the ledger at once")
+    p.add_argument("feed", choices=["tax", "status", "residents", "statements"])
     p.add_argument("file")
     p.add_argument("--dry-run", action="store_true", help="check every row, send nothing")
     p.add_argument("--json", action="store_true")
@@ -271,11 +272,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_feed(args: argparse.Namespace) -> int:
+    """``ledger feed tax|status|residents|statements FILE``: onto the feed's Kafka topic, or, without a
+    broker (the embedded default), straight into the ledger through the feed's own consumer."""
     from pathlib import Path
 
-    from consumers.feed_files import feed_file
-    from entrypoints.wiring import bootstrap
     from consumers.spreadsheets import read_file
+    from entrypoints.wiring import bootstrap, file_feed
     from infra.limits import FEED_SHEET
 
     path = Path(args.file)
@@ -283,24 +285,24 @@ def cmd_feed(args: argparse.Namespace) -> int:
         raise DomainError("FILE_NOT_FOUND", f"{path} is not a file")
     system = bootstrap()
     try:
-        if not (args.dry_run or system.settings.kafka_bootstrap_servers):
-            raise DomainError("KAFKA_NOT_CONFIGURED", "feeding a topic needs the broker: set KAFKA_BOOTSTRAP_SERVERS "
-                                                      '(eval "$(python -m infra env)"), or check the file with --dry-run')
-        sink = None if args.dry_run else system.record_sink()
-        report = feed_file(args.feed, read_file(path, FEED_SHEET), path.name, sink, topic_prefix=system.settings.topic_prefix,
-                           dry_run=args.dry_run)
+        report = file_feed(system, args.feed, read_file(path, FEED_SHEET), path.name, dry_run=args.dry_run)
     finally:
         system.close()
 
     def render(r: dict[str, Any]) -> None:
         for bad in r["errors"]:
             print(f"line {bad['line']:>7}  {bad['code']:<24} {bad['message']}")
+        for bad in r.get("refused", []):
+            print(f"line {bad['line'] or '?':>7}  {bad['code']:<24} {bad['message']} (账本拒收 refused by the ledger)")
         verb = "would send" if r["dry_run"] else "sent"
         print(f"{path.name}: {r['rows']:,} rows, {verb} {r['rows'] - r['bad_rows'] if r['dry_run'] else r['sent']:,} "
               f"to {r['topic']}, {r['bad_rows']:,} bad rows (not sent)")
+        if r.get("embedded"):
+            print(f"applied to the ledger without a broker: {r['applied']:,} applied, {r['unchanged']:,} already "
+                  f"recorded, {r['refused_rows']:,} refused (`ledger dlq list --topic {r['topic']}`)")
 
     _emit(args, report.as_dict(), render)
-    return 1 if report.bad else 0
+    return 1 if report.bad or report.refused else 0
 
 
 def _print_dead_letters(letters: list[dict[str, Any]]) -> None:
