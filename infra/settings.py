@@ -201,6 +201,10 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("LEDGER_RECON_INCOMPLETE_AFTER_HOURS", "`2`",
              "hours after which a statement still missing parts is reported incomplete",
              "reconciliation/wiring.py", parse=_positive_number),
+    Variable("LEDGER_RECON_STATEMENT_DUE_DAYS", "`1`",
+             "days after a payment date by which its tax statement must have arrived; later, a day with ledger "
+             "receipts and no statement is reported `STATEMENT_MISSING` (`ledger reconcile missing`, `summary`)",
+             "reconciliation/wiring.py", parse=_non_negative_number),
     Variable("LEDGER_KAFKA_STARTUP_WAIT", "`300`", "seconds a consumer, producer or publisher started while the "
              "broker is down waits for it before exiting", "consumers/kafka_io.py",
              parse=_non_negative_number, fallback="300"),
