@@ -45,7 +45,7 @@ from entrypoints.http.models import (
     TransferOutIn,
 )
 from ledger.log import get_logger
-from ledger.records import Provenance, StatusRecord, TaxPaymentRecord
+from ledger.records import Provenance, StatusRecord, TaxPaymentRecord, clerk_status_record_id
 
 log = get_logger("entrypoints.http.commands")
 
@@ -241,9 +241,8 @@ def _debit_account(ledger: Any, body: AccountEntryIn, person: Person) -> Plan:
 
 
 def clerk_status_key(person_id: UUID, document_no: str, *, revokes: str | None = None) -> str:
-    """The record key of a clerk-entered status (the feed's records have the department's record id):
-    one per person and document, so entering the same certificate again is a resend."""
-    return f"clerk-status:{person_id}:{document_no}" + (f":revokes:{revokes}" if revokes else "")
+    """The record key of a clerk-entered status (:func:`ledger.records.clerk_status_record_id`)."""
+    return clerk_status_record_id(person_id, document_no, revokes=revokes)
 
 
 def _known(ledger: Any, person_id: UUID) -> Person | None:
