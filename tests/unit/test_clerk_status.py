@@ -176,3 +176,24 @@ def test_the_cli_refuses_with_the_feeds_codes(home, capsys, monkeypatch):
     early[early.index("2026-01-01")] = "1850-01-01"
     refused(capsys, "DATE_OUT_OF_RANGE", *early)
     refused(capsys, "DATE_INVALID", *GRANT, "--valid-to", "2025-12-31")  # before valid from
+
+
+def test_a_grant_after_full_payment_shows_the_payment_owed_back_and_no_waiting(client, system):
+    """The issue's case: 40,000 fen paid on 2025-10-01, then EXTREME_POVERTY from 2025-12-01: 40,000 owed back."""
+    from tests.unit.http_support import TAX
+
+    who = number(9)
+    enrolled_and_assessed(client, who)
+    payment = {"voucher_no": "CS-V1", "tax_office": "16109020000", "id_number": who, "name": "王芳",
+               "region_code": HANBIN, "levy_item": "RESIDENT", "period_start": "2026-01-01",
+               "period_end": "2026-12-31", "amount_fen": 40000, "paid_at": "2025-10-01T10:00:00+08:00"}
+    assert client.post("/tax/payments", json=payment, headers=TAX).status_code == 201
+    assert client.post("/statuses", json=grant(who, valid_from="2025-12-01", valid_to=None),
+                       headers=CLERK).status_code == 201
+    r = client.get(f"/persons/RESIDENT_ID/{who}/entitlement", params={"year": 2026, "on": "2026-01-02"},
+                   headers=CLERK)
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    year = answer.get("resident_year") or answer
+    assert year["due_fen"] == 0 and year["overpayment_fen"] == 40000, year
+    assert answer["covered"] is True
