@@ -13,6 +13,13 @@ feed           topic                     columns (the Avro contract's field name
 ``residents``  ``registry.residents.v1``  schemas/inbound/registry.residents.v1.avsc
 =============  ========================  ===============================================
 
+Without a broker (the embedded default) the same command applies the file straight to the
+ledger (:func:`apply_in_process`): the good rows go on an in-process topic of the file's own
+(``<topic>@file``, offsets continuing the positions earlier files stored) and the feed's own
+consumer (the same handler, checks, dead letters and exactly-once positions) takes them at once;
+the report then also names, by line, the rows the ledger refused, and counts those applied and
+those it already had.
+
 The header row names the columns, in any order; a field without a default is required,
 an unknown or repeated column stops the file before anything is sent
 (``FEED_COLUMNS``). Cells: text as is; fen as whole numbers (``40000``, not ``400.00``);
@@ -82,10 +89,21 @@ class FeedReport:
     sent: int = 0
     bad: list[dict[str, Any]] = field(default_factory=list)
     dry_run: bool = False
+    #: The file line of each record sent, in the order sent.
+    sent_lines: list[int] = field(default_factory=list)
+    #: Applied straight to the ledger (no broker): what the consumer did with the records sent.
+    embedded: bool = False
+    applied: int = 0
+    unchanged: int = 0
+    refused: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"feed": self.feed, "topic": self.topic, "rows": self.rows, "sent": self.sent,
-                "bad_rows": len(self.bad), "dry_run": self.dry_run, "errors": self.bad}
+        out = {"feed": self.feed, "topic": self.topic, "rows": self.rows, "sent": self.sent,
+               "bad_rows": len(self.bad), "dry_run": self.dry_run, "errors": self.bad}
+        if self.embedded:
+            out.update(embedded=True, applied=self.applied, unchanged=self.unchanged,
+                       refused_rows=len({r["line"] for r in self.refused}), refused=self.refused)
+        return out
 
 
 # ---------------------------------------------------------------------------- cells by Avro type
@@ -220,7 +238,7 @@ def encode_row(feed: Feed, columns: Columns, cells: Sequence[Any]) -> tuple[byte
 
 
 def feed_file(feed_name: str, data: bytes, filename: str, sink: Any, *, topic_prefix: str = "",
-              dry_run: bool = False) -> FeedReport:
+              dry_run: bool = False, topic: str | None = None) -> FeedReport:
     """Check every row of the file and (unless ``dry_run``) produce the good ones; the report names the bad ones.
 
     Raises DomainError (``FEED_UNKNOWN``, ``FEED_COLUMNS``, ``IMPORT_FORMAT``, ``FILE_BOMB``,
@@ -235,7 +253,7 @@ def feed_file(feed_name: str, data: bytes, filename: str, sink: Any, *, topic_pr
     except ImportFileError as e:
         raise DomainError(e.code, e.message, **e.details) from None
     columns = Columns.of(feed, sheet.header)
-    report = FeedReport(feed.name, topic_prefix + feed.topic, dry_run=dry_run)
+    report = FeedReport(feed.name, topic or topic_prefix + feed.topic, dry_run=dry_run)
     for line, cells in sheet.rows:
         if not any(c is not None and str(c).strip() for c in cells):
             continue  # blank line
@@ -248,9 +266,84 @@ def feed_file(feed_name: str, data: bytes, filename: str, sink: Any, *, topic_pr
         if not dry_run:
             sink.send(report.topic, key=key, value=value)
             report.sent += 1
+            report.sent_lines.append(line)
     if report.sent:
         sink.flush()  # raises unless every record was acknowledged
     return report
 
 
-__all__ = ["FEEDS", "Feed", "FeedReport", "encode_row", "feed_file", "person_key"]
+# ---------------------------------------------------------------------------- without a broker
+#: The in-process topic a file is applied through: its own name, so its positions and dead letters
+#: never mix with those of the Kafka topic of the same feed.
+FILE_TOPIC_SUFFIX = "@file"
+
+
+class _Recorder:
+    """A record sink on an in-process broker that keeps each message it appended (partition, offset)."""
+
+    def __init__(self, broker: Any) -> None:
+        self.broker = broker
+        self.messages: list[Any] = []
+
+    def send(self, topic: str, *, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]] = ()) -> None:
+        self.messages.append(self.broker.produce(topic, key=key, value=value, headers=headers))
+
+    def flush(self) -> None:
+        """An in-memory append is acknowledged at once."""
+
+
+def apply_in_process(topic: str, fill: Callable[[Any, str], FeedReport], make_handler: Callable[[Any], Any],
+                     *, max_records: int = 500) -> FeedReport:
+    """Apply a file to the ledger without a broker, through the feed's own consumer.
+
+    ``fill(sink, topic)`` checks the file and sends its good rows (:func:`feed_file`, or the
+    statements file's reader); ``make_handler(dead_letter_sink)`` is the feed's handler. The
+    records go on ``topic`` (one partition, in file order) of an in-process broker, numbered
+    after the handler's stored position on it, and the handler takes them with the
+    :class:`~consumers.runner.ConsumerRunner` the Kafka consumer uses. The report adds what
+    the ledger did: applied, unchanged (resends), and each refused record by its file line.
+    """
+    from consumers.inprocess import InProcessBroker, InProcessSource
+    from consumers.runner import ConsumerRunner, dead_letter_topic
+
+    broker = InProcessBroker({topic: 1})
+    handler = make_handler(broker)
+    stored = handler.position(topic, 0)
+    broker.topic(topic).start_at(0, 0 if stored is None else stored + 1)
+    recorder = _Recorder(broker)
+    report = fill(recorder, topic)
+    report.embedded = True
+    if not recorder.messages:
+        return report
+    line_of = {m.offset: line for m, line in zip(recorder.messages, report.sent_lines)}
+    last = recorder.messages[-1].offset
+    runner = ConsumerRunner(handler, InProcessSource(broker, group=handler.consumer), topics=[topic],
+                            max_records=max_records, poll_timeout=0)
+    rejected: dict[int, str] = {}
+    try:
+        while True:
+            results = runner.run_once(0)
+            flush = getattr(handler, "flush", None)
+            if flush is not None:
+                results += flush()
+            for result in results:
+                report.applied += result.applied
+                report.unchanged += result.unchanged
+                rejected.update(dict(result.rejected))
+            taken = handler.position(topic, 0)
+            if not results or (taken is not None and taken >= last):
+                break
+    finally:
+        runner.close()
+    messages: dict[int, str] = {}
+    for letter in broker.topic(dead_letter_topic(topic)).messages():
+        headers = {k: v.decode("utf-8", "replace") for k, v in letter.headers}
+        if headers.get("source.offset", "").isdigit():
+            messages[int(headers["source.offset"])] = headers.get("error.message", "")
+    report.refused = [{"line": line_of.get(offset), "code": code, "message": mask_text(messages.get(offset, ""))}
+                      for offset, code in sorted(rejected.items())]
+    return report
+
+
+__all__ = ["FEEDS", "FILE_TOPIC_SUFFIX", "Feed", "FeedReport", "apply_in_process", "encode_row", "feed_file",
+           "person_key"]

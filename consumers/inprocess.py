@@ -24,7 +24,16 @@ class InMemoryTopic:
             raise ValueError("a topic needs at least one partition")
         self.name = name
         self.partitions: list[list[Message]] = [[] for _ in range(partitions)]
+        #: The offset of each partition's first message (0 unless :meth:`start_at` moved it).
+        self.bases: list[int] = [0] * partitions
         self._round_robin = count()
+
+    def start_at(self, partition: int, offset: int) -> None:
+        """Number an empty partition's messages from ``offset``: a topic that lives only as long as the
+        process (a feed file applied embedded) continues the offsets its consumer's positions stored."""
+        if self.partitions[partition]:
+            raise ValueError("only an empty partition can start at another offset")
+        self.bases[partition] = offset
 
     def partition_for(self, key: bytes | None) -> int:
         if key is None:
@@ -37,7 +46,7 @@ class InMemoryTopic:
     ) -> Message:
         p = self.partition_for(key) if partition is None else partition
         log = self.partitions[p]
-        message = Message(self.name, p, len(log), key, value, tuple(headers))
+        message = Message(self.name, p, self.bases[p] + len(log), key, value, tuple(headers))
         log.append(message)
         return message
 
@@ -176,9 +185,10 @@ class InProcessSource:
             room = max_records - len(out)
             if room <= 0:
                 break
-            log = self.broker.topics[tp[0]].partitions[tp[1]]
-            start = self.positions[tp]
-            taken = log[start:start + room]
+            topic = self.broker.topics[tp[0]]
+            log, base = topic.partitions[tp[1]], topic.bases[tp[1]]
+            start = max(self.positions[tp], base)
+            taken = log[start - base:start - base + room]
             out.extend(taken)
             self.positions[tp] = start + len(taken)
         return out

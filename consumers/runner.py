@@ -264,9 +264,13 @@ class FeedHandler(ABC):
         """Apply the messages and record the position of the last one; return the rejections."""
 
     # ------------------------------------------------------------ helpers for the feeds
+    #: What the events' provenance calls the feed's transport: ``file`` when a feed file is applied
+    #: without a broker (``ledger feed`` on the embedded default).
+    provenance_source: str = "kafka"
+
     def provenance(self, message: Message) -> Provenance:
         return Provenance(
-            source="kafka", topic=message.topic, partition=message.partition, offset=message.offset,
+            source=self.provenance_source, topic=message.topic, partition=message.partition, offset=message.offset,
             record_key=message.key_text,
         )
 

@@ -15,7 +15,17 @@ in any order; ``*`` marks a required column):
 灵活就业     flexible         是/否, Y/N, 1/0, true/false (default no)
 单位编号     employer_id      employee scheme, unless flexible
 参保日期 *   effective_date   YYYY-MM-DD (also YYYY/MM/DD, YYYYMMDD, or an Excel date)
+资助身份     status_category  a subsidised status: EXTREME_POVERTY ... or 特困人员, 低保对象, 孤儿, ...
+认定起始日期  status_valid_from  the status's first valid day (with 资助身份: required)
+认定终止日期  status_valid_to    its last valid day (empty: open-ended)
+认定部门     status_department  the certifying department (with 资助身份: required)
+认定文书编号  status_document_no the certificate number, the status's key (with 资助身份: required)
 ==========  ==============  =========================================================
+
+A row with 资助身份 also grants that status after enrolling, through the civil-affairs feed's
+own command (``Ledger.apply_status``), keyed per person by the certificate number like
+``ledger clerk grant-status``; the status columns are checked before anything of the row is
+written.
 
 * A header that is not exactly these columns (a missing required column, an unknown or
   repeated one) stops the import before anything is written, with one error listing the
@@ -47,7 +57,7 @@ from ledger.domain.errors import Conflict, DomainError
 from ledger.domain.places import validate_region_code
 from infra.limits import IMPORT_SHEET, MIB, SheetLimits
 from ledger.log import get_logger, mask_id_number
-from ledger.records import Provenance
+from ledger.records import Provenance, StatusRecord, clerk_status_record_id
 
 log = get_logger("consumers.spreadsheets")
 
@@ -62,7 +72,22 @@ COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("flexible", "灵活就业", False),
     ("employer_id", "单位编号", False),
     ("effective_date", "参保日期", True),
+    # A subsidised status from its certificate (资助参保身份), entered with the registration: the
+    # civil-affairs feed's own command, keyed by the certificate number (all four, or none).
+    ("status_category", "资助身份", False),
+    ("status_valid_from", "认定起始日期", False),
+    ("status_valid_to", "认定终止日期", False),
+    ("status_department", "认定部门", False),
+    ("status_document_no", "认定文书编号", False),
 )
+#: The status columns that must be filled when 资助身份 is.
+STATUS_REQUIRED = ("status_valid_from", "status_department", "status_document_no")
+CATEGORY_ALIASES = {
+    "特困人员": "EXTREME_POVERTY", "特困": "EXTREME_POVERTY", "孤儿": "ORPHAN",
+    "事实无人抚养儿童": "DE_FACTO_ORPHAN", "低保对象": "MIN_LIVING", "低保": "MIN_LIVING",
+    "返贫致贫人口": "RELAPSED_POVERTY", "防止返贫监测对象": "MONITORED", "监测对象": "MONITORED",
+    "低保边缘": "LOW_INCOME_MARGINAL",
+}
 ALIASES = {**{c: c for c, _, _ in COLUMNS}, **{zh: c for c, zh, _ in COLUMNS}}
 REQUIRED = [c for c, _, required in COLUMNS if required]
 
@@ -342,7 +367,7 @@ def _flexible(value: Any) -> bool:
     raise DomainError("FLEXIBLE_INVALID", f"灵活就业 flexible must be 是 or 否 (Y/N); got {text[:20]!r}")
 
 
-def _date(value: Any) -> date:
+def _date(value: Any, column: str = "参保日期 effective_date") -> date:
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
@@ -355,7 +380,42 @@ def _date(value: Any) -> date:
                 return date(int(m[1]), int(m[2]), int(m[3]))
             except ValueError:
                 break
-    raise DomainError("DATE_INVALID", f"参保日期 effective_date must be a date written YYYY-MM-DD; got {text[:20]!r}")
+    raise DomainError("DATE_INVALID", f"{column} must be a date written YYYY-MM-DD; got {text[:20]!r}")
+
+
+def _status(raw: dict[str, Any]) -> dict[str, Any] | None:
+    """The row's subsidised status, checked by the gates the ledger applies (category, business dates), or None."""
+    from ledger.domain.vocabulary import SubsidyCategory, parse_code
+    from ledger.policy import rules
+    from ledger.policy.book import default_value_limits
+
+    category = _text(raw.get("status_category"))
+    filled = [c for c in STATUS_REQUIRED + ("status_valid_to",) if _text(raw.get(c))
+              or isinstance(raw.get(c), (date, datetime))]
+    if not category:
+        if filled:
+            raise DomainError("STATUS_FIELDS_INCOMPLETE", f"资助身份 status_category 为空，但填写了 {', '.join(filled)}："
+                                                          "请填写资助身份或清空认定各列 (status columns without a category)")
+        return None
+    missing = [c for c in STATUS_REQUIRED if c not in filled]
+    if missing:
+        zh = {c: z for c, z, _ in COLUMNS}
+        raise DomainError("STATUS_FIELDS_INCOMPLETE", "填写了资助身份，还须填写 " + "、".join(
+            f"{zh[c]} {c}" for c in missing) + " (a status needs its valid-from date, department and document number)")
+    code = parse_code(SubsidyCategory, CATEGORY_ALIASES.get(category, category), "SUBSIDY_CATEGORY_UNKNOWN",
+                      "subsidy category")
+    limits = default_value_limits()
+    valid_from = rules.check_business_date(_date(raw.get("status_valid_from"), "认定起始日期 status_valid_from"),
+                                           "status_valid_from", limits)
+    valid_to = None
+    if _text(raw.get("status_valid_to")) or isinstance(raw.get("status_valid_to"), (date, datetime)):
+        valid_to = _date(raw.get("status_valid_to"), "认定终止日期 status_valid_to")
+        if valid_to < valid_from:
+            raise DomainError("DATE_INVALID", f"认定终止日期 {valid_to} 早于认定起始日期 {valid_from} "
+                                              f"(status valid to is before valid from)")
+    return {"category": code.value, "valid_from": valid_from, "valid_to": valid_to,
+            "department": _text(raw.get("status_department"))[:100],
+            "document_no": _text(raw.get("status_document_no"))[:60]}
 
 
 def parse_row(columns: list[str | None], cells: list[Any]) -> dict[str, Any]:
@@ -379,6 +439,7 @@ def parse_row(columns: list[str | None], cells: list[Any]) -> dict[str, Any]:
         "flexible": _flexible(raw.get("flexible")),
         "employer_id": _text(raw.get("employer_id")) or None,
         "effective_date": _date(raw.get("effective_date")),
+        "status": _status(raw),
     }
 
 
@@ -419,14 +480,24 @@ def import_sheet(
                 result.update(status="already_imported", message=f"row {line} of this file was imported before")
                 continue
             provenance = Provenance(source=source, user=user, request_id=request_id, record_key=record_key)
+            status = row.pop("status")
             try:
                 outcome = ledger.enroll(channel="BATCH_IMPORT", provenance=provenance, **row)
+                result.update(status="imported" if outcome.applied else "already_enrolled", message=outcome.message)
             except Conflict as e:
                 if e.code != "ALREADY_ENROLLED":
                     raise
                 result.update(status="already_enrolled", code=e.code, message=e.message)
-                continue
-            result.update(status="imported" if outcome.applied else "already_enrolled", message=outcome.message)
+            if status is not None:
+                try:
+                    granted = ledger.apply_status(StatusRecord(
+                        record_id=clerk_status_record_id(person_id, status["document_no"]), id_type=row["id_type"],
+                        id_number=row["id_number"], name=row["name"], granted=True, **status), provenance=provenance)
+                except DomainError as e:
+                    raise DomainError(e.code, f"参保登记已处理（{result['status']}），资助身份未认定：{e.message} "
+                                          f"(enrollment done, status refused)", **e.details) from None
+                result["message"] += f"; 资助身份 {status['category']} " + (
+                    "已认定 (status granted)" if granted.applied else "已有 (status already recorded)")
         except DomainError as e:
             result.update(status="error", code=e.code, message=e.message)
     return results

@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any, Callable, Sequence
 
 from ledger.domain.errors import DomainError
+from ledger.policy.book import PolicyFileError
 from entrypoints.http.access import check_arrears_read, clerk_arrears, cli_principal, person_access
 from entrypoints.http.auth import Forbidden, Principal, Role
 from ledger.log import mask_id_number
@@ -33,9 +34,9 @@ def cmd_infra(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ policy
 def cmd_policy(args: argparse.Namespace) -> int:
-    from ledger.policy import PolicyBook
+    from entrypoints.wiring import policy_book
 
-    book = PolicyBook.load()
+    book = policy_book()  # the tables the ledger assesses with (LEDGER_POLICY_DIR, else the packaged ones)
     if args.region is None:
         rows = [
             {"region": r, "years": ",".join(str(y) for y in book.years(r))}
@@ -48,6 +49,7 @@ def cmd_policy(args: argparse.Namespace) -> int:
         "region_code": table.region_code,
         "coverage_year": table.coverage_year,
         "policy_version": table.policy_version,
+        "policy_dir": str(book.directory),
         "status": table.status,
         "source": table.source,
         "individual_share_fen": table.resident.individual_share_fen,
@@ -165,8 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("feed", help="put an integrator's CSV/XLSX export on its feed topic as Avro (bad rows by line)")
-    p.add_argument("feed", choices=["tax", "status", "residents"])
+    p = sub.add_parser("feed", help="put an integrator's CSV/XLSX export on its feed topic as Avro (bad rows by "
+                                    "line); without KAFKA_BOOTSTRAP_SERVERS, apply it to the ledger at once")
+    p.add_argument("feed", choices=["tax", "status", "residents", "statements"])
     p.add_argument("file")
     p.add_argument("--dry-run", action="store_true", help="check every row, send nothing")
     p.add_argument("--json", action="store_true")
@@ -269,11 +272,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_feed(args: argparse.Namespace) -> int:
+    """``ledger feed tax|status|residents|statements FILE``: onto the feed's Kafka topic, or, without a
+    broker (the embedded default), straight into the ledger through the feed's own consumer."""
     from pathlib import Path
 
-    from consumers.feed_files import feed_file
-    from entrypoints.wiring import bootstrap
     from consumers.spreadsheets import read_file
+    from entrypoints.wiring import bootstrap, file_feed
     from infra.limits import FEED_SHEET
 
     path = Path(args.file)
@@ -281,24 +285,24 @@ def cmd_feed(args: argparse.Namespace) -> int:
         raise DomainError("FILE_NOT_FOUND", f"{path} is not a file")
     system = bootstrap()
     try:
-        if not (args.dry_run or system.settings.kafka_bootstrap_servers):
-            raise DomainError("KAFKA_NOT_CONFIGURED", "feeding a topic needs the broker: set KAFKA_BOOTSTRAP_SERVERS "
-                                                      '(eval "$(python -m infra env)"), or check the file with --dry-run')
-        sink = None if args.dry_run else system.record_sink()
-        report = feed_file(args.feed, read_file(path, FEED_SHEET), path.name, sink, topic_prefix=system.settings.topic_prefix,
-                           dry_run=args.dry_run)
+        report = file_feed(system, args.feed, read_file(path, FEED_SHEET), path.name, dry_run=args.dry_run)
     finally:
         system.close()
 
     def render(r: dict[str, Any]) -> None:
         for bad in r["errors"]:
             print(f"line {bad['line']:>7}  {bad['code']:<24} {bad['message']}")
+        for bad in r.get("refused", []):
+            print(f"line {bad['line'] or '?':>7}  {bad['code']:<24} {bad['message']} (账本拒收 refused by the ledger)")
         verb = "would send" if r["dry_run"] else "sent"
         print(f"{path.name}: {r['rows']:,} rows, {verb} {r['rows'] - r['bad_rows'] if r['dry_run'] else r['sent']:,} "
               f"to {r['topic']}, {r['bad_rows']:,} bad rows (not sent)")
+        if r.get("embedded"):
+            print(f"applied to the ledger without a broker: {r['applied']:,} applied, {r['unchanged']:,} already "
+                  f"recorded, {r['refused_rows']:,} refused (`ledger dlq list --topic {r['topic']}`)")
 
     _emit(args, report.as_dict(), render)
-    return 1 if report.bad else 0
+    return 1 if report.bad or report.refused else 0
 
 
 def _print_dead_letters(letters: list[dict[str, Any]]) -> None:
@@ -627,6 +631,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except DomainError as e:
         print(f"error {e.code}: {e.message}", file=sys.stderr)
+        return 2
+    except PolicyFileError as e:  # a table read outside the wiring (which converts it itself)
+        error = e.as_domain_error()
+        print(f"error {error.code}: {error.message}", file=sys.stderr)
         return 2
 
 

@@ -3,6 +3,7 @@
     ledger reconcile show <statement_id>              header, state, tie-out arithmetic, discrepancies, errors
     ledger reconcile open [--office O] [--region R] [--older-than DAYS]
     ledger reconcile summary [--county R] [--date D]  collected, recorded, difference per county and day
+    ledger reconcile missing [--county R] [--as-of D] days with ledger receipts and no statement (STATEMENT_MISSING)
     ledger reconcile discrepancy <id>                 one discrepancy with its history
     ledger reconcile explain <id> --note ...          as the clerk in LEDGER_TOKEN (of the discrepancy's region)
     ledger reconcile export --format csv|xlsx --out FILE [--statement ID | open filters]
@@ -41,8 +42,22 @@ def add_reconcile_commands(sub: Any) -> None:
     q = rsub.add_parser("summary", help="per county and day: collected (statements), recorded (ledger), difference")
     q.add_argument("--county", help="6-digit region code")
     q.add_argument("--date", metavar="YYYY-MM-DD", help="business (payment) date")
+    q.add_argument("--as-of", metavar="YYYY-MM-DD", help="the day overdue statements are counted to "
+                                                         "(STATEMENT_MISSING; default: today, Beijing)")
+    q.add_argument("--due-days", type=int, metavar="DAYS",
+                   help="days a statement may take (default: LEDGER_RECON_STATEMENT_DUE_DAYS, else 1)")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_summary)
+
+    q = rsub.add_parser("missing", help="days with ledger receipts and no tax statement past its due date "
+                                        "(STATEMENT_MISSING, 缺对账单)")
+    q.add_argument("--county", help="6-digit region code")
+    q.add_argument("--office", help="tax office code")
+    q.add_argument("--as-of", metavar="YYYY-MM-DD", help="the day counted to (default: today, Beijing)")
+    q.add_argument("--due-days", type=int, metavar="DAYS",
+                   help="days a statement may take (default: LEDGER_RECON_STATEMENT_DUE_DAYS, else 1)")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_missing)
 
     q = rsub.add_parser("discrepancy", help="one discrepancy with its history")
     q.add_argument("discrepancy_id")
@@ -189,6 +204,41 @@ def cmd_open(args: argparse.Namespace) -> int:
     return 0
 
 
+def _missing(system: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The STATEMENT_MISSING rows for the command's filters (``--as-of``, ``--due-days``, county, office)."""
+    from datetime import datetime
+
+    from ledger.domain.person import BUSINESS_TZ
+    from projections.queries import parse_day
+    from reconciliation.reports import missing_statements
+    from reconciliation.wiring import statement_due_days, store_of
+
+    as_of_text = getattr(args, "as_of", None)
+    as_of = parse_day(as_of_text, "as-of") if as_of_text else datetime.now(BUSINESS_TZ).date()
+    due = getattr(args, "due_days", None)
+    if due is not None and due < 0:
+        raise DomainError("SETTING_INVALID", "--due-days must be zero or more (天数不能为负)")
+    return missing_statements(store_of(system), as_of=as_of, due_days=statement_due_days() if due is None else due,
+                              region=args.county, office=getattr(args, "office", None))
+
+
+def cmd_missing(args: argparse.Namespace) -> int:
+    system = _system()
+    try:
+        rows = _missing(system, args)
+
+        def render(rs: list[dict[str, Any]]) -> None:
+            _table([{**r, "recorded": r["recorded_yuan"]} for r in rs],
+                   ["code", "business_date", "tax_office", "region_code", "ledger_rows", "recorded", "days_overdue"])
+            print(f"\n{len(rs)} day(s) with ledger receipts and no tax statement (缺对账单); recorded "
+                  f"{_y(sum(r['recorded_fen'] for r in rs))} yuan")
+
+        _emit(args, rows, render)
+    finally:
+        system.close()
+    return 0
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     from projections.queries import parse_day
     from reconciliation.reports import county_summary
@@ -197,14 +247,15 @@ def cmd_summary(args: argparse.Namespace) -> int:
     system = _system()
     try:
         day = parse_day(args.date, "date") if args.date else None
-        rows = county_summary(store_of(system), county=args.county, day=day)
+        rows = county_summary(store_of(system), county=args.county, day=day, missing=_missing(system, args))
 
         def render(rs: list[dict[str, Any]]) -> None:
             _table([{**r, "collected": r["collected_yuan"], "recorded": r["recorded_yuan"],
-                     "difference": r["difference_yuan"], "open": f"{r['open_discrepancies']} ({r['open_yuan']})"}
+                     "difference": r["difference_yuan"], "open": f"{r['open_discrepancies']} ({r['open_yuan']})",
+                     "missing": "STATEMENT_MISSING" if r["missing_statements"] else ""}
                     for r in rs],
                    ["business_date", "region_code", "statements", "collected", "recorded", "difference", "open",
-                    "pending_statements"])
+                    "pending_statements", "missing"])
 
         _emit(args, rows, render)
     finally:

@@ -8,7 +8,7 @@ from infra.event_store import PersonBatches, application_env
 from ledger.application import Ledger
 from infra.settings import Settings, load_settings, prefer_read_write
 from ledger.log import configure_logging
-from ledger.policy import PolicyBook
+from ledger.policy import PolicyBook, PolicyFileError
 
 if TYPE_CHECKING:  # the feed adapters are imported only by the entrypoints that use them
     from consumers.publisher import LedgerPublisher
@@ -55,11 +55,25 @@ class System:
         return sink
 
 
+def policy_book(settings: Settings | None = None) -> PolicyBook:
+    """The policy tables this deployment assesses with: ``LEDGER_POLICY_DIR``, else the packaged ones.
+
+    The ledger (:func:`bootstrap`) and ``ledger policy`` both read them here, so what a clerk
+    is shown is what the ledger used. A malformed or invalid table file is the stable
+    ``POLICY_FILE_INVALID`` naming the file and line, never a traceback.
+    """
+    settings = settings or load_settings()
+    try:
+        return PolicyBook.load(settings.policy_dir)
+    except PolicyFileError as e:
+        raise e.as_domain_error() from None
+
+
 def bootstrap(settings: Settings | None = None, *, policies: PolicyBook | None = None) -> System:
     """Build the ledger on the store the settings name (SQLite by default)."""
     configure_logging()
     settings = settings or load_settings()
-    policies = policies or PolicyBook.load(settings.policy_dir)
+    policies = policies or policy_book(settings)
     if settings.persistence == "postgres":
         prefer_read_write(settings.postgres)
     # The event store adapter: its PostgreSQL factory (the binary recorder, tables created in turn)
@@ -141,3 +155,65 @@ def ledger_publisher(system: System, *, sink: Any = None, batch_size: int = 2000
             sink = system.inprocess_broker()
     return LedgerPublisher(system.ledger, sink, topic=topic, positions_topic=system.topic(POSITIONS_TOPIC),
                            batch_size=batch_size)
+
+
+def file_feed(system: System, feed: str, data: bytes, filename: str, *, dry_run: bool = False) -> Any:
+    """``ledger feed FEED FILE``: check the file and send its good rows to the feed's topic; without Kafka,
+    apply them to the ledger (or, for ``statements``, the reconciliation store) through the feed's own
+    consumer (:func:`consumers.feed_files.apply_in_process`). The :class:`~consumers.feed_files.FeedReport`."""
+    from consumers.feed_files import FILE_TOPIC_SUFFIX, apply_in_process, feed_file
+
+    if feed == "statements":
+        from reconciliation.statement_files import statement_file
+
+        def fill(sink: Any, topic: str) -> Any:
+            return statement_file(data, filename, sink, topic=topic, id_key=system.settings.id_key, dry_run=dry_run)
+        base = "tax.statements.v1"
+    else:
+        def fill(sink: Any, topic: str) -> Any:
+            return feed_file(feed, data, filename, sink, topic=topic, dry_run=dry_run)
+        base = None
+    if dry_run:
+        return fill(None, system.topic(base) if base else _feed_topic(system, feed))
+    if system.settings.kafka_bootstrap_servers:
+        return fill(system.record_sink(), system.topic(base) if base else _feed_topic(system, feed))
+    topic = (system.topic(base) if base else _feed_topic(system, feed)) + FILE_TOPIC_SUFFIX
+    if feed == "statements":
+        report = apply_in_process(topic, fill, lambda sink: _statements_handler(system, sink))
+        _reconcile_now(system)
+        return report
+    from consumers.feeds import DEFAULT_CONSUMERS, HANDLERS
+
+    def handler(sink: Any) -> Any:
+        made = HANDLERS[feed](system.ledger, consumer=DEFAULT_CONSUMERS[feed], dead_letters=sink)
+        made.provenance_source = "file"
+        return made
+
+    return apply_in_process(topic, fill, handler)
+
+
+def _feed_topic(system: System, feed: str) -> str:
+    from consumers.feed_files import FEEDS
+    from ledger.domain.errors import DomainError
+
+    if feed not in FEEDS:
+        raise DomainError("FEED_UNKNOWN", f"unknown feed {feed!r}; feeds: {', '.join(FEEDS)}, statements")
+    return system.topic(FEEDS[feed].topic)
+
+
+def _statements_handler(system: System, sink: Any) -> Any:
+    from reconciliation.consumer import DEFAULT_CONSUMER, StatementsHandler
+    from reconciliation.wiring import reconciler
+
+    return StatementsHandler(reconciler(system), id_key=system.settings.id_key, dead_letters=sink,
+                             consumer=DEFAULT_CONSUMER)
+
+
+def _reconcile_now(system: System) -> None:
+    """After a statements file without a broker: the ledger side caught up, complete statements compared
+    (what ``ledger reconcile run`` does)."""
+    from reconciliation.consumer import StatementConsumer
+    from reconciliation.wiring import ledger_side_runner, reconciler
+
+    recon = reconciler(system)
+    StatementConsumer(None, recon, ledger_side=ledger_side_runner(system, recon, source="log")).run_once()

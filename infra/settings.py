@@ -185,8 +185,12 @@ VARIABLES: tuple[Variable, ...] = (
              "infra/settings.py"),
     Variable("LEDGER_TOPIC_PREFIX", "none", "prefix of every Kafka topic and group name (one deployment's own)",
              "infra/settings.py → entrypoints/wiring.py"),
-    Variable("LEDGER_POLICY_DIR", "the packaged `ledger/policy/tables`", "a folder of policy tables to use instead",
-             "infra/settings.py → entrypoints/wiring.py"),
+    Variable("LEDGER_POLICY_DIR", "the packaged `ledger/policy/tables`",
+             "a folder of policy tables to use instead, as a whole: copy the packaged folder, add a year as "
+             "`national/<Y>.toml`, `ankang/<Y>.toml` and `<region>/<Y>.toml` with figures from the published "
+             "notices and a new `version` (`ledger/policy/tables/README.md`); `ledger policy` shows these tables; "
+             "a bad file is `POLICY_FILE_INVALID` naming file and line",
+             "infra/settings.py → entrypoints/wiring.py (policy_book)"),
     Variable("LEDGER_API_CATCH_UP", "`1`", "`0`: the API does not bring the views up to date before a list read "
              "(a separate `ledger project --follow` keeps them)", "entrypoints/http/read_model.py",
              parse=_flag, fallback="1"),
@@ -197,6 +201,10 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("LEDGER_RECON_INCOMPLETE_AFTER_HOURS", "`2`",
              "hours after which a statement still missing parts is reported incomplete",
              "reconciliation/wiring.py", parse=_positive_number),
+    Variable("LEDGER_RECON_STATEMENT_DUE_DAYS", "`1`",
+             "days after a payment date by which its tax statement must have arrived; later, a day with ledger "
+             "receipts and no statement is reported `STATEMENT_MISSING` (`ledger reconcile missing`, `summary`)",
+             "reconciliation/wiring.py", parse=_non_negative_number),
     Variable("LEDGER_KAFKA_STARTUP_WAIT", "`300`", "seconds a consumer, producer or publisher started while the "
              "broker is down waits for it before exiting", "consumers/kafka_io.py",
              parse=_non_negative_number, fallback="300"),

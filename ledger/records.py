@@ -71,6 +71,13 @@ class StatusRecord:
     grant_id: str | None = None  # the grant a revocation ends; defaults to the document number
 
 
+def clerk_status_record_id(person_id: object, document_no: str, *, revokes: str | None = None) -> str:
+    """The record id of a status a clerk entered (by hand or in a spreadsheet) rather than the department's
+    feed (whose records carry its own record id): one per person and certificate, so entering the same
+    certificate again is a resend, and a revocation is keyed by the grant it ends and its own document."""
+    return f"clerk-status:{person_id}:{document_no}" + (f":revokes:{revokes}" if revokes else "")
+
+
 @dataclass(frozen=True)
 class ResidentRecord:
     """A household-registry record (户籍/常住人口): who lives in which grid, moves, deaths."""

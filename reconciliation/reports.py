@@ -83,7 +83,7 @@ def open_discrepancies(store: ReconciliationStore, *, office: str | None = None,
 
 
 def county_summary(store: ReconciliationStore, *, county: str | None = None,
-                   day: date | None = None) -> list[dict[str, Any]]:
+                   day: date | None = None, missing: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
     """Per business date and county (region): collected per the tax statements, recorded by the ledger.
 
     ``collected`` sums the current statements of the day and county (every office);
@@ -98,7 +98,8 @@ def county_summary(store: ReconciliationStore, *, county: str | None = None,
         key = (d if isinstance(d, date) else date.fromisoformat(str(d)), region)
         return rows.setdefault(key, {"business_date": key[0].isoformat(), "region_code": region, "statements": 0,
                                      "statement_lines": 0, "collected_fen": 0, "ledger_rows": 0, "recorded_fen": 0,
-                                     "pending_statements": 0, "open_discrepancies": 0, "open_fen": 0})
+                                     "pending_statements": 0, "open_discrepancies": 0, "open_fen": 0,
+                                     "missing_statements": 0})
 
     for d, region, n, lines, fen in t["collected"]:
         r = row(d, region)
@@ -109,6 +110,10 @@ def county_summary(store: ReconciliationStore, *, county: str | None = None,
         row(d, region)["pending_statements"] = int(n)
     for d, region, n, fen in t["open"]:
         row(d, region).update(open_discrepancies=int(n), open_fen=int(fen or 0))
+    for m in missing:  # (from missing_statements: the offices whose statement is overdue)
+        if day is None or m["business_date"] == day.isoformat():
+            r = row(m["business_date"], m["region_code"])
+            r["missing_statements"] = r.get("missing_statements", 0) + 1
     out = []
     for key in sorted(rows):
         r = rows[key]
@@ -116,6 +121,36 @@ def county_summary(store: ReconciliationStore, *, county: str | None = None,
         for k in ("collected", "recorded", "difference", "open"):
             r[f"{k}_yuan"] = yuan(r[f"{k}_fen"])
         out.append(r)
+    return out
+
+
+#: The stable code of a day the ledger has receipts for and the tax bureau sent no statement.
+STATEMENT_MISSING = "STATEMENT_MISSING"
+
+
+def missing_statements(store: ReconciliationStore, *, as_of: date, due_days: int,
+                       region: str | None = None, office: str | None = None) -> list[dict[str, Any]]:
+    """Scopes (payment date, tax office, region) with ledger receipts and no statement ``due_days`` days after
+    the payment date (缺对账单): one row each, code ``STATEMENT_MISSING``, with what the ledger recorded.
+
+    Derived on every read from the ledger rows and the statements received: it stops being listed
+    the moment any statement of that scope arrives, and that statement is then compared line by
+    line (a statement that never completes is INCOMPLETE instead).
+    """
+    through = as_of - timedelta(days=due_days + 1)  # due on day D + due_days, overdue after it
+    out = []
+    for d, office_code, region_code, n, fen in store.scopes_without_statement(through=through, region=region,
+                                                                              office=office):
+        day = d if isinstance(d, date) else date.fromisoformat(str(d))
+        late = (as_of - day).days - due_days
+        out.append({
+            "code": STATEMENT_MISSING, "business_date": day.isoformat(), "tax_office": office_code,
+            "region_code": region_code, "ledger_rows": int(n), "recorded_fen": int(fen or 0),
+            "recorded_yuan": yuan(int(fen or 0)), "days_overdue": late,
+            "message": f"{day.isoformat()} 税务机关 {office_code} 参保地 {region_code}：台账有 {int(n)} 笔缴费记录"
+                       f"（净额 {yuan(int(fen or 0))} 元），应于 {due_days} 天内到达的对账单未收到，已逾期 {late} 天 "
+                       f"(ledger receipts without a tax statement, {late} day(s) overdue)",
+        })
     return out
 
 
@@ -198,5 +233,5 @@ def _error_view(e: dict[str, Any]) -> dict[str, Any]:
     return {k: (_iso(v) if k == "at" else v) for k, v in e.items() if k != "raw"} | {"has_raw": e["raw"] is not None}
 
 
-__all__ = ["EXPORT_COLUMNS", "county_summary", "discrepancy_report", "explain_discrepancy", "export_discrepancies",
+__all__ = ["EXPORT_COLUMNS", "STATEMENT_MISSING", "county_summary", "missing_statements", "discrepancy_report", "explain_discrepancy", "export_discrepancies",
            "export_row", "open_discrepancies", "statement_report", "to_csv", "to_xlsx"]

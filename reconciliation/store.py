@@ -591,6 +591,25 @@ class ReconciliationStore(SqlStore):
             f"WHERE state IN ('OPEN', 'EXPLAINED'){cond} GROUP BY business_date, region_code", params)
         return {"collected": collected, "recorded": recorded, "pending": pending, "open": open_}
 
+    def scopes_without_statement(self, *, through: date, region: str | None = None,
+                                 office: str | None = None) -> list[tuple[Any, ...]]:
+        """(business date, tax office, region, ledger rows, signed fen) of each scope up to ``through`` the
+        ledger recorded payments for and no statement (in any state) covers."""
+        p = self.p
+        where, params = [f"l.business_date <= {p}"], [self._v(through)]
+        if region is not None:
+            where.append(f"l.region_code = {p}")
+            params.append(region)
+        if office is not None:
+            where.append(f"l.tax_office = {p}")
+            params.append(office)
+        return self._fetch(
+            f"SELECT l.business_date, l.tax_office, l.region_code, COUNT(*), SUM(l.signed_fen) FROM {LEDGER.name} l "
+            f"WHERE {' AND '.join(where)} AND NOT EXISTS (SELECT 1 FROM {STATEMENTS.name} s "
+            "WHERE s.business_date = l.business_date AND s.tax_office = l.tax_office AND s.region_code = l.region_code) "
+            "GROUP BY l.business_date, l.tax_office, l.region_code "
+            "ORDER BY l.business_date, l.region_code, l.tax_office", params)
+
     def counts(self) -> dict[str, int]:
         return {t.name: int(self._fetch(f"SELECT COUNT(*) FROM {t.name}")[0][0]) for t in TABLES}
 

@@ -4,6 +4,8 @@
   ``POSTGRES_*`` schema, next to the views), else the SQLite file
   ``var/reconciliation.sqlite`` (``LEDGER_RECON_PATH`` to move it), or in memory for the
   in-memory ledger; :func:`store_of` keeps one per system;
+* :func:`statement_due_days` -- ``LEDGER_RECON_STATEMENT_DUE_DAYS``: a day with ledger receipts
+  and no statement that many days later is ``STATEMENT_MISSING`` (default 1);
 * :func:`reconciler` -- the service; ``LEDGER_RECON_INCOMPLETE_AFTER_HOURS`` sets the
   time limit after which a statement that never completes is INCOMPLETE (default 2);
 * :func:`ledger_side_runner` -- the ledger side, from the notification log (``"log"``,
@@ -63,6 +65,16 @@ def incomplete_after(env: dict[str, str] | None = None) -> timedelta:
     return DEFAULT_INCOMPLETE_AFTER if hours is None else timedelta(hours=hours)
 
 
+STATEMENT_DUE_ENV = "LEDGER_RECON_STATEMENT_DUE_DAYS"
+DEFAULT_STATEMENT_DUE_DAYS = 1
+
+
+def statement_due_days(env: dict[str, str] | None = None) -> int:
+    """``LEDGER_RECON_STATEMENT_DUE_DAYS``: days after a payment date its statement may take (default 1)."""
+    days = setting(STATEMENT_DUE_ENV, env)
+    return DEFAULT_STATEMENT_DUE_DAYS if days is None else int(days)
+
+
 def reconciler(system: Any, *, store: ReconciliationStore | None = None, clock: Any = None,
                incomplete: timedelta | None = None) -> Reconciler:
     kwargs: dict[str, Any] = {"incomplete_after": incomplete or incomplete_after()}
@@ -106,4 +118,4 @@ def statement_consumer(system: Any, recon: Reconciler, *, group: str | None = No
 
 
 __all__ = ["INCOMPLETE_ENV", "KAFKA_FETCH", "STATEMENTS_TOPIC", "incomplete_after", "ledger_side_runner",
-           "reconciler", "reconciliation_store", "recon_path", "statement_consumer", "store_of"]
+           "reconciler", "reconciliation_store", "statement_due_days", "recon_path", "statement_consumer", "store_of"]

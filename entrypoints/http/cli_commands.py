@@ -181,7 +181,7 @@ def _add_clerk_commands(sub: Any) -> None:
     from entrypoints.http.commands import COMMANDS
 
     p = sub.add_parser("clerk", help="clerk commands (经办): enroll, assess, correct a payment, transfer, end, "
-                                     "move the account; as the clerk in LEDGER_TOKEN")
+                                     "move the account, grant or revoke a subsidised status; as the clerk in LEDGER_TOKEN")
     clerk_sub = p.add_subparsers(dest="clerk_command", required=True)
     for command in COMMANDS:
         c = clerk_sub.add_parser(command.cli_name, help=command.summary, description=command.body.__doc__)

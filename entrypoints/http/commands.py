@@ -26,7 +26,7 @@ from pydantic import BaseModel
 
 from ledger.application import Outcome
 from ledger.domain.chain import content_digest
-from ledger.domain.errors import Conflict, DomainError
+from ledger.domain.errors import Conflict, DomainError, NotFound
 from ledger.domain.person import Person, voucher_key
 from entrypoints.http.access import acting_region
 from entrypoints.http.auth import Principal, Role
@@ -37,13 +37,15 @@ from entrypoints.http.models import (
     EnrollmentIn,
     PaymentCorrectionIn,
     ResidentAssessmentIn,
+    StatusGrantIn,
+    StatusRevokeIn,
     TransferCancelIn,
     TransferInIn,
     TransferRequestIn,
     TransferOutIn,
 )
 from ledger.log import get_logger
-from ledger.records import Provenance, TaxPaymentRecord
+from ledger.records import Provenance, StatusRecord, TaxPaymentRecord, clerk_status_record_id
 
 log = get_logger("entrypoints.http.commands")
 
@@ -238,6 +240,62 @@ def _debit_account(ledger: Any, body: AccountEntryIn, person: Person) -> Plan:
         relative_relationship=body.relative_relationship)
 
 
+def clerk_status_key(person_id: UUID, document_no: str, *, revokes: str | None = None) -> str:
+    """The record key of a clerk-entered status (:func:`ledger.records.clerk_status_record_id`)."""
+    return clerk_status_record_id(person_id, document_no, revokes=revokes)
+
+
+def _known(ledger: Any, person_id: UUID) -> Person | None:
+    try:
+        return ledger.get_person(person_id)
+    except NotFound:
+        return None
+
+
+def _check_status_region(person_region: str | None, given: str | None) -> None:
+    """A status is entered by the clerks of the person's region; a region given must be that one."""
+    if person_region is not None and given is not None and given != person_region:
+        raise DomainError("STATUS_REGION_MISMATCH",
+                          f"该参保人的参保地（或居住地）是 {person_region}，不是 {given}：请按其参保地填写 region_code "
+                          f"(the person belongs to region {person_region}, not {given})",
+                          region_code=given, person_region=person_region)
+
+
+def _grant_status(ledger: Any, body: StatusGrantIn, _: Person | None) -> Plan:
+    person_id = ledger.person_id(body.id_type, body.id_number)
+    known = _known(ledger, person_id)
+    person_region = acting_region(known) if known is not None else None
+    record = StatusRecord(
+        record_id=clerk_status_key(person_id, body.document_no), id_type=body.id_type, id_number=body.id_number,
+        name=body.name, category=body.category, granted=True, valid_from=body.valid_from, valid_to=body.valid_to,
+        department=body.department, document_no=body.document_no)
+
+    def run(prov: Provenance) -> Outcome:
+        _check_status_region(person_region, body.region_code)
+        return ledger.apply_status(record, provenance=prov)  # the feed's own command: one rule for both
+
+    return person_id, person_region or body.region_code, run
+
+
+def _revoke_status(ledger: Any, body: StatusRevokeIn, person: Person) -> Plan:
+    person_region = acting_region(person)
+    record = StatusRecord(
+        record_id=clerk_status_key(person.id, body.document_no, revokes=body.grant_id), id_type=person.id_type,
+        id_number=person.id_number, name=person.name, category=(person.subsidies.get(body.grant_id) or {}).get("category", ""),
+        granted=False, valid_from=body.revoked_from, valid_to=None, department=body.department,
+        document_no=body.document_no, grant_id=body.grant_id)
+
+    def run(prov: Provenance) -> Outcome:
+        _check_status_region(person_region, body.region_code)
+        if body.grant_id not in person.subsidies:
+            raise DomainError("GRANT_UNKNOWN", f"本人没有认定文书编号为 {body.grant_id} 的资助身份，无法取消 "
+                                               f"(no subsidised status {body.grant_id!r} to revoke for this person)",
+                              grant_id=body.grant_id)
+        return ledger.apply_status(record, provenance=prov)
+
+    return person.id, person_region or body.region_code, run
+
+
 ENROLL = Command("enroll", EnrollmentIn, False, _enroll, "register (if new) and enroll a person (参保登记)")
 TRANSFER_IN = Command("transfer_in", TransferInIn, False, _transfer_in,
                       "transfer a person in from another region (医保关系转入)")
@@ -259,7 +317,13 @@ ACCOUNT_CREDIT = Command("account_credit", AccountEntryIn, True, _credit_account
 ACCOUNT_DEBIT = Command("account_debit", AccountEntryIn, True, _debit_account,
                         "debit the personal account (个人账户支出, 家庭共济)")
 
-COMMANDS: tuple[Command, ...] = (ENROLL, TRANSFER_IN, ASSESS_RESIDENT_YEAR, ASSESS_EMPLOYEE_MONTH, PAYMENT_CORRECTION,
-                                 TRANSFER_REQUEST, TRANSFER_OUT, TRANSFER_CANCEL, END_ENROLLMENT, ACCOUNT_CREDIT, ACCOUNT_DEBIT)
+GRANT_STATUS = Command("grant_status", StatusGrantIn, False, _grant_status,
+                       "grant a subsidised-group status from its certificate (资助参保身份认定录入)")
+REVOKE_STATUS = Command("revoke_status", StatusRevokeIn, True, _revoke_status,
+                        "revoke a subsidised-group status from a date (资助参保身份取消)")
 
-__all__ = ["COMMANDS", "Command", "carry_out", "earlier_outcome", "request_key", "require_clerk"]
+COMMANDS: tuple[Command, ...] = (ENROLL, TRANSFER_IN, ASSESS_RESIDENT_YEAR, ASSESS_EMPLOYEE_MONTH, PAYMENT_CORRECTION,
+                                 TRANSFER_REQUEST, TRANSFER_OUT, TRANSFER_CANCEL, END_ENROLLMENT, ACCOUNT_CREDIT, ACCOUNT_DEBIT,
+                                 GRANT_STATUS, REVOKE_STATUS)
+
+__all__ = ["COMMANDS", "Command", "carry_out", "clerk_status_key", "earlier_outcome", "request_key", "require_clerk"]

@@ -236,6 +236,40 @@ class AccountEntryIn(Body):
     relative_relationship: str | None = None
 
 
+#: The subsidised groups (资助参保身份) a status may name; anything else is SUBSIDY_CATEGORY_UNKNOWN (the feed's code).
+STATUS_CATEGORIES = ("EXTREME_POVERTY", "ORPHAN", "DE_FACTO_ORPHAN", "MIN_LIVING", "RELAPSED_POVERTY", "MONITORED",
+                     "LOW_INCOME_MARGINAL")
+
+
+class StatusGrantIn(Identity):
+    """Grant a subsidised-group status from its certificate (资助参保身份认定), entered by a clerk when the
+    department's feed is late: the same rule and events as the civil-affairs feed, keyed by the document number."""
+
+    region_code: RegionCode = Field(..., description="the clerk's region; for a person enrolled or living "
+                                                     "elsewhere, that region's clerks enter it")
+    category: str = Field(..., min_length=1, max_length=40,
+                          description="status category: " + ", ".join(STATUS_CATEGORIES) + " (身份类别)")
+    valid_from: BusinessDate = Field(..., description="first day the status is valid (认定起始日期)")
+    valid_to: IsoDate | None = Field(None, description="last day it is valid (认定终止日期); none: open-ended")
+    department: str = Field(..., min_length=1, max_length=100, description="issuing department (认定部门), "
+                                                                           "e.g. 汉滨区民政局")
+    document_no: str = Field(..., min_length=1, max_length=60, description="certificate or decision number "
+                                                                           "(证书/认定文书编号): the status's key")
+
+
+class StatusRevokeIn(Body):
+    """Revoke a subsidised-group status from a date (身份取消), with the revoking document."""
+
+    grant_id: str = Field(..., min_length=1, max_length=60, description="the document number of the status "
+                                                                        "revoked (原认定文书编号)")
+    revoked_from: BusinessDate = Field(..., description="first day the status no longer holds (取消生效日期)")
+    department: str = Field(..., min_length=1, max_length=100, description="department revoking it (取消部门)")
+    document_no: str = Field(..., min_length=1, max_length=60, description="the revoking document's number "
+                                                                           "(取消文书编号)")
+    region_code: RegionCode | None = Field(None, description="only for a person with no enrollment or "
+                                                             "residence yet: the clerk's region")
+
+
 class TaxPaymentIn(Identity):
     """One tax-bureau collection record (税务征收回传): payment, refund or reversal."""
 

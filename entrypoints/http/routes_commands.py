@@ -1,4 +1,5 @@
-"""Clerk commands (医保经办): enroll, assess, correct a payment, transfer, end, move the account.
+"""Clerk commands (医保经办): enroll, assess, correct a payment, transfer, end, move the account,
+grant or revoke a subsidised status.
 
 Each answers with the command's Outcome: 201 when something was recorded, 200 with
 ``applied: false`` when nothing changed (a resend, or the state already says so). A
@@ -31,6 +32,8 @@ from entrypoints.http.models import (
     OutcomeOut,
     PaymentCorrectionIn,
     ResidentAssessmentIn,
+    StatusGrantIn,
+    StatusRevokeIn,
     TransferCancelIn,
     TransferInIn,
     TransferRequestIn,
@@ -174,3 +177,27 @@ def debit_account(id_type: str, id_number: str, body: AccountEntryIn, request: R
     """Takes ``amount_fen`` from the personal account (never below zero). Family mutual aid
     (``FAMILY_MUTUAL_AID``) names the relative and the relationship."""
     return answer(request, response, who, c.ACCOUNT_DEBIT, body, id_type, id_number)
+
+
+@router.post("/statuses", status_code=201, response_model=OutcomeOut,
+             summary="Grant a subsidised-group status from its certificate (资助参保身份认定录入)")
+def grant_status(body: StatusGrantIn, request: Request, response: Response,
+                 who: Principal = Depends(clerk)) -> OutcomeOut:
+    """The civil-affairs feed's own command (the same events, rules and re-assessment of the years the
+    status touches), entered by a clerk from the certificate: category, valid from/to, issuing
+    department and ``document_no`` (the status's key: the same certificate again is 200
+    ``applied: false``, with other content 409 ``GRANT_CONFLICT``/``RECORD_CONFLICT``). The events carry
+    the clerk and the request (``provenance.source`` ``api``), not a feed position. A person the ledger
+    does not know is registered. The clerk must serve the person's region (where enrolled, else where
+    living), else ``region_code``. An unknown category is 422 ``SUBSIDY_CATEGORY_UNKNOWN``."""
+    return answer(request, response, who, c.GRANT_STATUS, body)
+
+
+@router.post("/persons/{id_type}/{id_number}/statuses/revoke", status_code=201, response_model=OutcomeOut,
+             summary="Revoke a subsidised-group status from a date (资助参保身份取消)")
+def revoke_status(id_type: str, id_number: str, body: StatusRevokeIn, request: Request, response: Response,
+                  who: Principal = Depends(clerk)) -> OutcomeOut:
+    """Ends the status ``grant_id`` (its certificate number) from ``revoked_from``, with the revoking
+    document; the years it touches are assessed again. Revoking again from the same day is 200
+    ``applied: false``; an unknown status is 422 ``GRANT_UNKNOWN``."""
+    return answer(request, response, who, c.REVOKE_STATUS, body, id_type, id_number)

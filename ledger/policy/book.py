@@ -56,7 +56,52 @@ _CEILING_HEADROOM = 2**63 // 1_000_000
 
 
 class PolicyFileError(ValueError):
-    """A policy table file is missing, unreadable or holds an invalid value."""
+    """A policy table file is missing, unreadable or holds an invalid value.
+
+    The message starts with the file's path. :meth:`as_domain_error` is what a user sees
+    (``POLICY_FILE_INVALID``, the file and line, the problem): every entrance converts it
+    there, so a malformed table is never a traceback.
+    """
+
+    code = "POLICY_FILE_INVALID"
+
+    def location(self) -> tuple[str, int | None, str]:
+        """(file, line or None, problem) read from the message: the TOML parser's line, or the line of the
+        field the message names (``field 'resident.x'``) in that file."""
+        text = str(self)
+        path, _, problem = text.partition(": ")
+        found = re.search(r"at line (\d+)", problem)
+        if found:
+            return path, int(found.group(1)), problem
+        field = re.search(r"field '([^']+)'", problem)
+        return path, (_line_of(Path(path), field.group(1)) if field else None), problem
+
+    def as_domain_error(self) -> DomainError:
+        path, line, problem = self.location()
+        where = f"{path}:{line}" if line else path
+        return DomainError(self.code, f"策略表文件无效 {where}：{problem}（请修正该文件，或检查 LEDGER_POLICY_DIR 指向的目录；"
+                                      f"policy file invalid: {where}: {problem}）", file=path, line=line)
+
+
+def _line_of(path: Path, dotted: str) -> int | None:
+    """The line of ``dotted`` (``section.key``) in a TOML file, best effort (None when not found)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    section, _, key = dotted.rpartition(".")
+    current = ""
+    for number, raw in enumerate(lines, start=1):
+        stripped = raw.strip()
+        header = re.fullmatch(r"\[+\s*([^\]]+?)\s*\]+(\s*#.*)?", stripped)
+        if header:
+            current = header.group(1).strip()
+            if not key and current == dotted:
+                return number
+            continue
+        if current == section and re.match(rf"{re.escape(key)}\s*=", stripped):
+            return number
+    return None
 
 
 # --------------------------------------------------------------------------- loading

@@ -15,6 +15,7 @@ ROUTES = {
     ("post", "/persons/{id_type}/{id_number}/enrollments/end"),
     ("post", "/persons/{id_type}/{id_number}/account/credits"),
     ("post", "/persons/{id_type}/{id_number}/account/debits"),
+    ("post", "/statuses"), ("post", "/persons/{id_type}/{id_number}/statuses/revoke"),
     ("get", "/persons/{id_type}/{id_number}"), ("get", "/persons/{id_type}/{id_number}/entitlement"),
     ("get", "/persons/{id_type}/{id_number}/history"),
     ("get", "/grids/{code}/gaps"), ("get", "/grids/{code}/coverage"), ("get", "/arrears"), ("get", "/health"),
