@@ -1172,9 +1172,10 @@ class Ledger(Application):
         what is still owed on the day paid (LATE_FEE_OVERPAID), never for a month without a fee (LATE_FEE_NOT_OWED).
         The tax feed's LATE_FEE records go through :meth:`record_tax_record` and are never refused for the
         amount: the tax bureau collected it."""
-        # Its own index kind: the tax feed may bring the same voucher later, which the person's own
-        # check then takes as a resend (same content) or a VOUCHER_CONFLICT, not this index.
-        source = SourceKey(kind="late-fee-receipt", key=voucher_key(tax_office, voucher_no),
+        # Its own index kind, per person: one employer's receipt is split over its employees (one share
+        # each), and the tax feed may bring a voucher later, which the person's own check then takes
+        # as a resend (same content) or a VOUCHER_CONFLICT, not this index.
+        source = SourceKey(kind="late-fee-receipt", key=f"{voucher_key(tax_office, voucher_no)}|{person_id}",
                            digest=content_digest({"kind": "LATE_FEE", "person": str(person_id), "period": period,
                                                   "amount_fen": amount_fen, "paid_at": paid_at,
                                                   "region_code": region_code}),

@@ -96,6 +96,7 @@ def arrears_list(view: dict[str, Any], as_of: date, policies: Any) -> list[dict[
                 "late_fee_fen": fee.owed_fen,
                 "late_fee_accruing": fee.accruing,
                 "late_fee_policy_version": fee.policy_version,
+                "late_fee_arithmetic": fee_row(due, fee, as_of)["arithmetic"] if fee.accrued_fen else None,
                 "fee_only": fee_only,
                 "paid_in_full_on": fee.paid_in_full_on if fee_only else None,
                 "assessed": due["assessed"],

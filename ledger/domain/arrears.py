@@ -331,6 +331,7 @@ def fee_row(due: dict[str, Any], fee: LateFee, as_of: date) -> dict[str, Any]:
         "fee_paid_fen": fee.fees_paid_fen,
         "waived": fee.waived,
         "waived_fen": max(0, fee.accrued_fen - fee.fees_paid_fen) if fee.waived else 0,
+        "waiver_id": waiver["waiver_id"] if waiver else None,
         "waiver_reason": waiver["reason"] if waiver else None,
         "waiver_approver": waiver["approver"] if waiver else None,
         "waiver_recorded_by": waiver["recorded_by"] if waiver else None,
@@ -341,5 +342,34 @@ def fee_row(due: dict[str, Any], fee: LateFee, as_of: date) -> dict[str, Any]:
         "fee_status_label": FEE_STATUS_LABELS[status],
         "arithmetic": arithmetic,
         "policy_version": fee.policy_version,
-        "fee_vouchers": [v for _d, _a, v in (due.get("fee_payments") or ()) if _d <= as_of],
+        "fee_payments": [{"voucher_no": v, "amount_fen": a, "paid_on": d}
+                         for d, a, v, *_ in (due.get("fee_payments") or ()) if d <= as_of],
     }
+
+
+def allocate_fee_payment(rows: list[dict[str, Any]], voucher_no: str, amount_fen: int) -> list[tuple[dict[str, Any], int]]:
+    """How one employer's late-fee payment (one voucher) is split over its employees' fee rows of a month.
+
+    ``rows`` are fee rows (:func:`fee_row`, paid and waived ones included) on the day paid.
+    Each row in person order takes what it owed before this voucher (what it owes now plus
+    what this voucher already paid it), until the amount is used up: so replaying the same
+    voucher, even after a partial first attempt, gives the same split. Raises
+    ``LATE_FEE_NOT_OWED`` when no row owes anything and ``LATE_FEE_OVERPAID`` when the amount
+    is more than they owe together (a clerk's entry must match the fee owed; the tax feed
+    is never refused for its amount).
+    """
+    shares, remaining, owed_total = [], amount_fen, 0
+    for row in sorted(rows, key=lambda r: r["person_id"]):
+        already = sum(p["amount_fen"] for p in row.get("fee_payments", ()) if p["voucher_no"] == voucher_no)
+        owed_before = (0 if row["waived"] else row["owed_fen"]) + already
+        owed_total += owed_before
+        share = min(remaining, owed_before)
+        if share > 0:
+            shares.append((row, share))
+            remaining -= share
+    if owed_total <= 0:
+        raise DomainError("LATE_FEE_NOT_OWED", "该单位该月没有未缴的滞纳金 (no late fee is owed for that month)")
+    if remaining > 0:
+        raise DomainError("LATE_FEE_OVERPAID", f"缴纳金额 {yuan(amount_fen)} 元超过尚欠的滞纳金 {yuan(owed_total)} 元 "
+                                               f"(more than the {owed_total} fen still owed)", owed_fen=owed_total)
+    return shares
