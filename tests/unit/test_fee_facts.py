@@ -178,3 +178,24 @@ def test_grid_worker_and_auditor_read_fees_but_cannot_collect(api):
     assert pay(client, 30_000, headers=AUDITOR).status_code == 403
     assert pay(client, 30_000, headers=CLERK_HANYIN).status_code == 403
     assert fees(client)["owed_fen"] == 30_000
+
+
+def test_the_page_has_the_fee_list_and_the_arrears_exports_and_its_requests_answer(api):
+    client, _, numbers = api
+    html = client.get("/web/").text
+    assert 'id="fees-section"' in html and "滞纳金清单" in html and "计算过程</th>" in html
+    assert 'id="arrears-xlsx"' in html and "导出欠费名单 Excel（含单位合计）" in html
+    for path in ('"/fees"', '"/arrears.csv"', '"/arrears.xlsx"', '"/fees.csv"', '"/fees.xlsx"'):
+        assert path in html  # the page's script is inline
+    assert client.post("/late-fees/payments", json={
+        "employer_id": case.EMPLOYER, "period": case.MONTH, "amount_fen": 10_000, "voucher_no": "SP-W",
+        "tax_office": "16109020000", "paid_on": "2026-03-20"}, headers=CLERK).status_code == 201
+    # what the page asks for its grid, with the grid worker's token
+    body = client.get("/fees", params={"grid": case.GRID, "as_of": AFTER, "all": "true"}, headers=GRID_WORKER_A).json()
+    assert (body["count"], body["fee_paid_fen"], body["owed_fen"]) == (8, 10_000, 20_000)
+    assert {f["fee_status_label"] for f in body["fees"]} == {"已缴清", "部分缴纳", "未缴"}
+    arrears = client.get("/arrears", params={"grid": case.GRID, "as_of": AFTER}, headers=GRID_WORKER_A).json()
+    assert arrears["employers"][0]["total_fen"] == 20_000
+    r = client.get("/arrears.xlsx", params={"grid": case.GRID, "as_of": AFTER}, headers=GRID_WORKER_A)
+    assert r.status_code == 200 and "filename*=UTF-8''" in r.headers["content-disposition"]
+    assert not any(n in r.content.decode("latin-1") for n in numbers)
