@@ -416,7 +416,7 @@ def _add_view_commands(sub: Any) -> None:
                                                      "the employer totals)")
     group.add_argument("--xlsx", metavar="FILE", help="write an Excel workbook: employer totals and the rows")
     p.set_defaults(func=cmd_arrears)
-    from entrypoints.fees_cli import add_fee_commands  # ledger fees (滞纳金清单)
+    from entrypoints.http.fees_cli import add_fee_commands  # ledger fees (滞纳金清单)
 
     add_fee_commands(sub)
 
@@ -571,7 +571,7 @@ def cmd_arrears(args: argparse.Namespace) -> int:
 
         totals = employer_totals(rows)
         if args.csv or args.xlsx:
-            from entrypoints.fees_cli import write_file
+            from entrypoints.http.fees_cli import write_file
             from entrypoints.http.late_fees import masked
             from entrypoints.http.web.ledger_exports import arrears_file
 

@@ -101,14 +101,15 @@ def cmd_fees(args: argparse.Namespace) -> int:
 def _fee_command(args: argparse.Namespace, body_class: Any, run: Any) -> int:
     from pydantic import ValidationError
 
-    from entrypoints.http.cli_commands import _clerk
+    from entrypoints.http.access import cli_principal
+    from entrypoints.http.commands import require_clerk
     from entrypoints.http.errors import validation_problems
     from entrypoints.http.read_model import ViewReads
     from entrypoints.wiring import bootstrap
     from ledger.domain.errors import DomainError
     from ledger.records import Provenance
 
-    who = _clerk()
+    who = require_clerk(cli_principal(purpose="this command writes to the ledger"))
     values = {name: getattr(args, name) for name in body_class.model_fields if getattr(args, name, None) is not None}
     fen = values.get("amount_fen")
     if isinstance(fen, str) and fen.strip().lstrip("-").isdigit() and len(fen) < 4000:
