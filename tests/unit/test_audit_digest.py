@@ -5,7 +5,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from ledger.domain.person import Person
+from tests.fee_events import record_late_fee_facts
 from tests.legacy_events import record_legacy_transfers
 from entrypoints.audit.digest import FORMAT, Segment, fast_event_digest
 from entrypoints.wiring import bootstrap
@@ -68,14 +68,7 @@ def every_kind_of_event(ledger):
                         provenance=API)
     ledger.cancel_transfer(pid, transfer_id="T2", reason="撤回", effective_date=date(2026, 1, 6), provenance=API)
     record_legacy_transfers(ledger, pid, date(2026, 1, 7))
-    person = ledger.repository.get(pid)  # late-fee facts, shape only (their commands need an employer month)
-    person.trigger_event(Person.LateFeePaid, voucher_no="LF-1", tax_office="16109020000", region_code=HANBIN,
-                         period="2026-01", amount_fen=100, paid_at=datetime(2026, 1, 8, 3, tzinfo=timezone.utc),
-                         channel="", content_digest="ab" * 32, effective_date=date(2026, 1, 8), provenance=API.as_dict())
-    person.trigger_event(Person.LateFeeWaived, waiver_id="W-1", region_code=HANBIN, period="2026-02", reason="减免",
-                         approver="li", content_digest="cd" * 32, effective_date=date(2026, 1, 8),
-                         provenance=API.as_dict())
-    ledger.save(person)
+    record_late_fee_facts(ledger, pid, date(2026, 1, 8), region=HANBIN)
     ledger.apply_residence(ResidentRecord(record_id="H1", id_type="RESIDENT_ID", id_number=number, name="赵敏",
                                           grid_code=None, status="DECEASED", effective_date=date(2025, 8, 1)),
                            provenance=FEED)

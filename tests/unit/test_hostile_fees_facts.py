@@ -132,3 +132,23 @@ def test_a_waiver_request_id_reused_for_another_month_or_reason(hostile, owed):
                     written=fee_facts(system, numbers) != before)
     assert r.status_code in (409, 422)
     assert owed_fen(client) == 0
+
+
+@pytest.mark.parametrize("over, code", [
+    ({"period_start": "2026-02-01", "period_end": "2026-02-28"}, "LATE_FEE_PERIOD_UNKNOWN"),
+    ({"period_end": "2026-02-28"}, "PERIOD_INVALID"),
+    ({"kind": "REFUND", "original_voucher_no": "ZN-1"}, "LATE_FEE_CORRECTION_UNSUPPORTED"),
+    ({"id_number": case.number(999)}, "PERSON_NOT_FOUND"),
+    ({"region_code": "610921"}, "LATE_FEE_REGION_MISMATCH"),
+], ids=["month-not-assessed", "two-months", "refund-of-a-fee", "unknown-person", "other-region"])
+def test_tax_feed_late_fee_records_that_cannot_be_applied_write_nothing(hostile, owed, over, code):
+    client, system, numbers = owed
+    record = {"voucher_no": "ZN-H", "tax_office": "16109020000", "id_number": numbers[0], "name": "职工",
+              "region_code": case.HANBIN, "levy_item": "LATE_FEE", "period_start": "2026-01-01",
+              "period_end": "2026-01-31", "amount_fen": 3_750, "paid_at": "2026-03-25T10:00:00+08:00", **over}
+    before = fee_facts(system, numbers)
+    r = client.post("/tax/payments", json=record, headers=TAX)
+    written = fee_facts(system, numbers) != before
+    hostile.attempt(f"tax LATE_FEE record: {'/'.join(over)}", status=r.status_code, written=written)
+    assert r.status_code in (403, 404, 409, 422) and r.json()["code"] == code and not written, r.json()
+    assert owed_fen(client) == 30_000
