@@ -410,10 +410,19 @@ def _add_view_commands(sub: Any) -> None:
     p.add_argument("--region", help="6-digit region code")
     p.add_argument("--grid", help="12-digit grid code")
     p.add_argument("--as-of", metavar="DATE", help="day asked about (default today)")
-    p.add_argument("--sort", default="outstanding_fen", help="outstanding_fen (default), days_overdue, late_fee_fen, ...")
+    p.add_argument("--sort", default="outstanding_fen", help="outstanding_fen (default), days_overdue, late_fee_fen, "
+                                                             "employer_id, ...")
     p.add_argument("--limit", type=int)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--by-employer", action="store_true", help="one row per employer with its total (单位欠费合计)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--json", action="store_true")
+    group.add_argument("--csv", metavar="FILE", help="write the list as CSV (UTF-8 with BOM; with --by-employer: "
+                                                     "the employer totals)")
+    group.add_argument("--xlsx", metavar="FILE", help="write an Excel workbook: employer totals and the rows")
     p.set_defaults(func=cmd_arrears)
+    from entrypoints.http.fees_cli import add_fee_commands  # ledger fees (滞纳金清单)
+
+    add_fee_commands(sub)
 
     p = sub.add_parser("gaps", help="who in a grid or township is not covered, and why (应保尽保)")
     p.add_argument("place", metavar="GRID_OR_TOWNSHIP", help="12-digit grid code or 9-digit township code")
@@ -562,19 +571,48 @@ def cmd_arrears(args: argparse.Namespace) -> int:
             rows = queries.arrears(args.as_of, region=args.region, grid=args.grid, sort=args.sort or None,
                                    limit=args.limit)
 
+        from projections.arrears import employer_totals
+
+        totals = employer_totals(rows)
+        if args.csv or args.xlsx:
+            from entrypoints.http.fees_cli import write_file
+            from entrypoints.http.late_fees import masked
+            from entrypoints.http.web.ledger_exports import arrears_file
+
+            write_file(args.csv or args.xlsx, arrears_file(masked(rows), totals, "csv" if args.csv else "xlsx",
+                                                           by_employer=args.by_employer))
+            return 0
+
+        def render_employers(ts: list[dict[str, Any]]) -> None:
+            _print_table([{**t, "months": ",".join(t["months"]), "outstanding": _fen(t["outstanding_fen"]),
+                           "late_fee": _fen(t["late_fee_fen"]), "total": _fen(t["total_fen"])} for t in ts],
+                         ["employer_id", "region_code", "months", "persons", "outstanding", "late_fee", "total",
+                          "days_overdue"])
+            print(f"\n{len(ts)} employers; total {_fen(sum(t['total_fen'] for t in ts))} yuan")
+
+        if args.by_employer:
+            _emit(args, totals, render_employers)
+            return 0
+
         def render(rs: list[dict[str, Any]]) -> None:
             from ledger.domain.arrears import listed_because
 
             _print_table([{**r, "due": _fen(r["due_fen"]), "paid": _fen(r["paid_fen"]),
                            "outstanding": _fen(r["outstanding_fen"]), "late_fee": _fen(r["late_fee_fen"]),
-                           "status": listed_because(r)}
+                           "status": listed_because(r), "employer_id": r["employer_id"] or ""}
                           for r in rs],
-                         ["masked_id", "kind", "period", "region_code", "grid_code", "due", "paid", "outstanding",
-                          "days_overdue", "late_fee", "status"])
+                         ["masked_id", "kind", "employer_id", "period", "region_code", "grid_code", "due", "paid",
+                          "outstanding", "days_overdue", "late_fee", "status"])
             fee_only = sum(1 for r in rs if r["fee_only"])
             print(f"\n{len(rs)} rows, {fee_only} of them 滞纳金未缴 (paid late, late fee unpaid); "
                   f"outstanding {_fen(sum(r['outstanding_fen'] for r in rs))} yuan; "
                   f"late fee {_fen(sum(r['late_fee_fen'] for r in rs))} yuan")
+            if totals:
+                print("单位欠费合计 (per employer):")
+                for t in totals:
+                    print(f"  {t['employer_id']} ({t['region_code']}): {t['persons']} persons, months "
+                          f"{','.join(t['months'])}; outstanding {_fen(t['outstanding_fen'])} + late fee "
+                          f"{_fen(t['late_fee_fen'])} = {_fen(t['total_fen'])} yuan")
 
         _emit(args, rows, render)
     finally:

@@ -27,7 +27,7 @@ from typing import Any
 
 from ledger.domain.errors import DomainError
 from ledger.domain.places import parse_grid_code
-from ledger.domain.vocabulary import PaymentKind, ResidenceStatus, Scheme, SubsidyCategory
+from ledger.domain.vocabulary import LevyItem, PaymentKind, ResidenceStatus, Scheme, SubsidyCategory
 from ledger.policy import rules
 from ledger.policy.book import default_value_limits
 from ledger.records import ResidentRecord, StatusRecord, TaxPaymentRecord
@@ -132,6 +132,12 @@ def _value(code: Any) -> Any:
 
 
 # ---------------------------------------------------------------- tax payments
+def _levy_item(record: Mapping[str, Any]) -> Any:
+    """A scheme's contribution (``Scheme``) or a late fee (``LevyItem.LATE_FEE``, 滞纳金)."""
+    levy = _code(record, "levy_item", LevyItem, "LEVY_ITEM_UNKNOWN", "levy item")
+    return levy if levy == LevyItem.LATE_FEE else Scheme(levy.value)
+
+
 def tax_record_from_avro(record: Mapping[str, Any]) -> TaxPaymentRecord:
     """A ``cn.medins.tax.v1.TaxPayment`` record as the ledger's :class:`TaxPaymentRecord`."""
     return TaxPaymentRecord(
@@ -141,7 +147,7 @@ def tax_record_from_avro(record: Mapping[str, Any]) -> TaxPaymentRecord:
         id_number=_text(record, "id_number"),
         name=_text(record, "name"),
         region_code=_text(record, "region_code"),
-        levy_item=_code(record, "levy_item", Scheme, "LEVY_ITEM_UNKNOWN", "levy item"),
+        levy_item=_levy_item(record),
         period_start=_date(record, "period_start"),
         period_end=_date(record, "period_end"),
         amount_fen=_fen(record, "amount_fen"),

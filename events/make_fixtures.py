@@ -138,6 +138,17 @@ SAMPLES: dict[str, dict[str, Any]] = {
         **_envelope(14, date(2025, 9, 1)),
         "record_id": "HJ-2025-000777", "grid_code": "610902100201", "status": "RESIDENT",
     },
+    "cn.medins.ledger.v1.LateFeePaid": {
+        **_envelope(19, date(2026, 3, 20)),
+        "voucher_no": "324610900000031234", "tax_office": "16109020000", "region_code": "610902",
+        "period": "2026-01", "amount_fen": 30000, "paid_at": datetime(2026, 3, 20, 2, 0, tzinfo=timezone.utc),
+        "channel": "BANK", "content_digest": _DIGEST,
+    },
+    "cn.medins.ledger.v1.LateFeeWaived": {
+        **_envelope(20, date(2026, 3, 21)),
+        "waiver_id": "req-2026-0321-01", "region_code": "610902", "period": "2026-02",
+        "reason": "不可抗力（疫情封控）致逾期，经批准减免", "approver": "li.approver", "content_digest": _DIGEST,
+    },
     "cn.medins.tax.v1.TaxPayment": {
         "voucher_no": "324610900000012345", "tax_office": "16109020000", "id_type": "RESIDENT_ID",
         "id_number": "11010519491231002X", "name": "张三", "region_code": "610902", "levy_item": "RESIDENT",

@@ -40,6 +40,7 @@ from ledger.domain.vocabulary import (
     AccountEntryReason,
     EnrollmentChannel,
     EnrollmentEndReason,
+    LevyItem,
     PaymentKind,
     ResidenceStatus,
     Scheme,
@@ -639,10 +640,18 @@ class Ledger(Application):
 
     def _payment_command(self, record: TaxPaymentRecord, provenance: Provenance) -> Callable[[Person], Any]:
         kind = parse_code(PaymentKind, record.kind, "PAYMENT_KIND_UNKNOWN", "record kind")
-        levy = parse_code(Scheme, record.levy_item, "LEVY_ITEM_UNKNOWN", "levy item")
+        levy = parse_code(LevyItem, record.levy_item, "LEVY_ITEM_UNKNOWN", "levy item")
         prov = provenance.as_dict()
 
         def command(person: Person) -> None:
+            if levy == LevyItem.LATE_FEE:
+                person.pay_late_fee(
+                    voucher_no=record.voucher_no, tax_office=record.tax_office, region_code=record.region_code,
+                    period=late_fee_period(record), amount_fen=record.amount_fen, paid_at=record.paid_at,
+                    channel=record.channel, provenance=prov,
+                )
+                return
+            levy_scheme = Scheme(levy.value)
             if kind == PaymentKind.PAYMENT:
                 if levy == Scheme.RESIDENT and person.active_enrollment is None and not person.enrollments:
                     # Many residents pay in the tax app first (先缴费后登记): enroll them from the payment.
@@ -652,7 +661,7 @@ class Ledger(Application):
                         effective_date=business_date(record.paid_at), provenance=prov, policies=self.policies,
                     )
                 person.record_payment(
-                    voucher_no=record.voucher_no, tax_office=record.tax_office, levy_item=levy,
+                    voucher_no=record.voucher_no, tax_office=record.tax_office, levy_item=levy_scheme,
                     region_code=record.region_code, amount_fen=record.amount_fen,
                     period_start=record.period_start, period_end=record.period_end, paid_at=record.paid_at,
                     credited_on=record.credited_on, channel=record.channel, provenance=prov, policies=self.policies,
@@ -689,8 +698,9 @@ class Ledger(Application):
 
     def _payment_registration(self, record: TaxPaymentRecord, identity: PersonIdentity, person_id: UUID,
                               provenance: Provenance) -> Callable[[], Person] | None:
-        """A payment registers a person the ledger has never seen (先缴费后登记); a refund or reversal does not."""
-        if record.kind != PaymentKind.PAYMENT:
+        """A payment registers a person the ledger has never seen (先缴费后登记); a refund or reversal does not,
+        nor a late fee (it is owed on an assessed month of a known person)."""
+        if record.kind != PaymentKind.PAYMENT or str(record.levy_item) == LevyItem.LATE_FEE:
             return None
         return self._registration(identity, person_id, record.name, None, business_date(record.paid_at), provenance)
 
@@ -1128,6 +1138,81 @@ class Ledger(Application):
             provenance=provenance, describe="account debited",
         )
 
+    # ------------------------------------------------------------ late fees (滞纳金)
+    def late_fee_of(self, person_id: UUID, period: str, as_of: date) -> Any:
+        """The late fee of one employee month of a person on ``as_of`` (ledger.domain.arrears.LateFee), from
+        the person's events; None when the person has no employer due row for that month."""
+        from ledger.domain.arrears import due_rows, fee_table, late_fee_owed
+        from ledger.domain.coverage import derive
+        from ledger.domain.history import fold_many
+
+        history = fold_many(None, iter_person_events(self, person_id))
+        if history is None:
+            return None
+        for due in due_rows(history, derive(history, self.policies)):
+            if due["period"] == period and due["kind"] == "EMPLOYER":
+                return late_fee_owed(due, as_of, fee_table(self.policies, due))
+        return None
+
+    def _check_fee_owed(self, person_id: UUID, period: str, as_of: date, amount_fen: int | None) -> None:
+        fee = self.late_fee_of(person_id, period, as_of)
+        owed = 0 if fee is None else fee.owed_fen
+        if owed <= 0:
+            raise DomainError("LATE_FEE_NOT_OWED", f"{period} 截至 {as_of} 没有未缴的滞纳金 "
+                                                   f"(no late fee is owed for {period} on {as_of})", period=period)
+        if amount_fen is not None and amount_fen > owed:
+            raise DomainError("LATE_FEE_OVERPAID", f"缴纳金额 {amount_fen} 分超过 {period} 尚欠的滞纳金 {owed} 分 "
+                                                   f"(more than the {owed} fen still owed)", owed_fen=owed)
+
+    def pay_late_fee(
+        self, person_id: UUID, *, voucher_no: str, tax_office: str, region_code: str, period: str,
+        amount_fen: int, paid_at: datetime, channel: str, provenance: Provenance,
+    ) -> Outcome:
+        """A clerk enters a late-fee receipt (滞纳金缴纳): idempotent on the voucher (number + office), at most
+        what is still owed on the day paid (LATE_FEE_OVERPAID), never for a month without a fee (LATE_FEE_NOT_OWED).
+        The tax feed's LATE_FEE records go through :meth:`record_tax_record` and are never refused for the
+        amount: the tax bureau collected it."""
+        # Its own index kind, per person: one employer's receipt is split over its employees (one share
+        # each), and the tax feed may bring a voucher later, which the person's own check then takes
+        # as a resend (same content) or a VOUCHER_CONFLICT, not this index.
+        source = SourceKey(kind="late-fee-receipt", key=f"{voucher_key(tax_office, voucher_no)}|{person_id}",
+                           digest=content_digest({"kind": "LATE_FEE", "person": str(person_id), "period": period,
+                                                  "amount_fen": amount_fen, "paid_at": paid_at,
+                                                  "region_code": region_code}),
+                           summary={"voucher_no": voucher_no, "tax_office": tax_office, "amount_fen": str(amount_fen),
+                                    "kind": "LATE_FEE", "region_code": region_code})
+        checked = False
+
+        def command(person: Person) -> None:
+            nonlocal checked
+            if not checked and person.late_fee_payments_key(tax_office, voucher_no) is None:
+                self._check_fee_owed(person_id, period, business_date(paid_at) if isinstance(paid_at, datetime)
+                                     else paid_at, amount_fen)
+                checked = True
+            person.pay_late_fee(voucher_no=voucher_no, tax_office=tax_office, region_code=region_code, period=period,
+                                amount_fen=amount_fen, paid_at=paid_at, channel=channel, provenance=provenance.as_dict())
+
+        return self._execute(person_id, command, provenance=provenance, source=source,
+                             describe=f"late fee {voucher_no} recorded")
+
+    def waive_late_fee(
+        self, person_id: UUID, *, waiver_id: str, region_code: str, period: str, reason: str, approver: str,
+        effective_date: date, provenance: Provenance,
+    ) -> Outcome:
+        """Waive a month's late fee (滞纳金减免) with reason and approver; idempotent on the waiver id (the
+        request id). The approver must be someone other than the clerk recording it (WAIVER_SELF_APPROVED)."""
+        if str(approver or "").strip() and provenance.user and str(approver).strip() == provenance.user:
+            raise DomainError("WAIVER_SELF_APPROVED",
+                              "审批人不能是录入人本人 (the approver must be someone other than the clerk recording it)")
+
+        def command(person: Person) -> None:
+            if person.late_fee_waiver(waiver_id) is None:
+                self._check_fee_owed(person_id, str(period), effective_date, None)
+            person.waive_late_fee(waiver_id=waiver_id, region_code=region_code, period=period, reason=reason,
+                                  approver=approver, effective_date=effective_date, provenance=provenance.as_dict())
+
+        return self._execute(person_id, command, provenance=provenance, describe=f"late fee of {period} waived")
+
     # ------------------------------------------------------------ residence
     def apply_residence(
         self, record: ResidentRecord, *, provenance: Provenance, tracking: Tracking | None = None
@@ -1201,6 +1286,19 @@ def _project_hashing_last(events: Sequence[Any]) -> Any:
         else:
             aggregate = event.mutate(aggregate)
     return aggregate
+
+
+def late_fee_period(record: TaxPaymentRecord) -> str:
+    """The employee month a tax record of levy item LATE_FEE pays the fee of: its period, one month;
+    a refund or reversal of a late fee is not taken (LATE_FEE_CORRECTION_UNSUPPORTED)."""
+    if str(record.kind) != PaymentKind.PAYMENT:
+        raise DomainError("LATE_FEE_CORRECTION_UNSUPPORTED",
+                          "滞纳金的退费或冲正暂不支持，请人工处理 (a refund or reversal of a late fee is not supported yet)")
+    start, end = record.period_start, record.period_end
+    if (start.year, start.month) != (end.year, end.month):
+        raise DomainError("PERIOD_INVALID", f"滞纳金回传须对应一个费款所属月份；{start}..{end} 跨月 "
+                                            f"(a late-fee record is for one month)")
+    return f"{start.year:04d}-{start.month:02d}"
 
 
 def _payment_describe(record: TaxPaymentRecord) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from ledger.domain.vocabulary import PaymentKind, ResidenceStatus, Scheme
+from ledger.domain.vocabulary import LevyItem, PaymentKind, ResidenceStatus, Scheme
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class TaxPaymentRecord:
     id_number: str
     name: str
     region_code: str  # 参保地行政区划
-    levy_item: Scheme  # 征收品目: employee / resident medical insurance
+    levy_item: LevyItem | Scheme  # 征收品目: employee / resident medical insurance, or LATE_FEE (滞纳金)
     period_start: date  # 费款所属期起
     period_end: date  # 费款所属期止
     amount_fen: int  # 实缴金额

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from ledger.domain.arrears import _paid_on, due_rows, late_fees_owed, listed_for
+from ledger.domain.arrears import _paid_on, due_rows, fee_row, late_fees_owed, listed_for
 from ledger.domain.coverage import derive
 from ledger.domain.errors import DomainError
 from ledger.domain.history import fold_many
@@ -19,7 +19,8 @@ from ledger.domain.history import fold_many
 from projections.person_view import PersonProjection
 
 KINDS = ("RESIDENT", "FLEXIBLE", "EMPLOYER")
-SORT_KEYS = ("outstanding_fen", "days_overdue", "late_fee_fen", "due_date", "grid_code", "region_code", "period")
+SORT_KEYS = ("outstanding_fen", "days_overdue", "late_fee_fen", "due_date", "grid_code", "region_code", "period",
+             "employer_id")
 
 
 class ArrearsProjection(PersonProjection):
@@ -95,6 +96,7 @@ def arrears_list(view: dict[str, Any], as_of: date, policies: Any) -> list[dict[
                 "late_fee_fen": fee.owed_fen,
                 "late_fee_accruing": fee.accruing,
                 "late_fee_policy_version": fee.policy_version,
+                "late_fee_arithmetic": fee_row(due, fee, as_of)["arithmetic"] if fee.accrued_fen else None,
                 "fee_only": fee_only,
                 "paid_in_full_on": fee.paid_in_full_on if fee_only else None,
                 "assessed": due["assessed"],
@@ -155,3 +157,61 @@ def employer_arrears(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         g["fee_only_persons"] += r["fee_only"]
         g["sources"] += r["sources"]
     return [groups[k] for k in sorted(groups)]
+
+
+def employer_totals(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per employer over all its months (单位欠费合计): months, persons, outstanding, late fee still owed,
+    longest overdue; largest total (outstanding + fee) first, then employer id."""
+    groups: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        if r["kind"] != "EMPLOYER":
+            continue
+        g = groups.setdefault(r["employer_id"], {
+            "employer_id": r["employer_id"], "region_code": r["region_code"], "months": set(), "persons": set(),
+            "rows": 0, "fee_only_rows": 0, "outstanding_fen": 0, "late_fee_fen": 0, "days_overdue": 0})
+        g["months"].add(r["period"])
+        g["persons"].add(r["person_id"])
+        g["rows"] += 1
+        g["fee_only_rows"] += bool(r["fee_only"])
+        g["outstanding_fen"] += r["outstanding_fen"]
+        g["late_fee_fen"] += r["late_fee_fen"]
+        g["days_overdue"] = max(g["days_overdue"], r["days_overdue"])
+    out = []
+    for g in groups.values():
+        out.append({**g, "months": sorted(g["months"]), "persons": len(g["persons"]),
+                    "total_fen": g["outstanding_fen"] + g["late_fee_fen"]})
+    out.sort(key=lambda g: (-g["total_fen"], g["employer_id"] or ""))
+    return out
+
+
+def fees_list(view: dict[str, Any], as_of: date, policies: Any, *, include_cleared: bool = False
+              ) -> list[dict[str, Any]]:
+    """The late-fee list (滞纳金清单) on ``as_of``: one line per employer month with a fee accrued, its arithmetic
+    shown (:func:`ledger.domain.arrears.fee_row`); only fees still owed unless ``include_cleared`` (paid or
+    waived ones too). Sorted by region, employer, period, person."""
+    out = []
+    for person_id in sorted(view):
+        dues = view[person_id]["dues"]
+        for due, fee in zip(dues, late_fees_owed(dues, as_of, policies)):
+            if due["kind"] != "EMPLOYER" or fee.accrued_fen <= 0:
+                continue
+            if fee.owed_fen <= 0 and not include_cleared:
+                continue
+            row = fee_row(due, fee, as_of)
+            row["outstanding_fen"] = max(0, due["due_fen"] - _paid_on(due["paid_steps"], as_of))
+            out.append(row)
+    out.sort(key=lambda r: (r["region_code"] or "", r["employer_id"] or "", r["period"], r["person_id"]))
+    return out
+
+
+def employer_fees(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The fee list summed per employer (单位滞纳金合计): lines, accrued, paid, waived, still owed."""
+    groups: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        g = groups.setdefault(r["employer_id"], {
+            "employer_id": r["employer_id"], "region_code": r["region_code"], "rows": 0, "accrued_fen": 0,
+            "fee_paid_fen": 0, "waived_fen": 0, "owed_fen": 0})
+        g["rows"] += 1
+        for k in ("accrued_fen", "fee_paid_fen", "waived_fen", "owed_fen"):
+            g[k] += r[k]
+    return [groups[k] for k in sorted(groups, key=lambda e: e or "")]

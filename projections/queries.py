@@ -55,7 +55,7 @@ from ledger.domain.coverage import Decision, row_covered_on
 from ledger.domain.gaps import REASONS, evaluation_day
 from ledger.domain.history import ProjectionError, event_type, fold_many
 
-from projections.arrears import arrears_list, sort_arrears
+from projections.arrears import arrears_list, fees_list, sort_arrears
 from projections.coverage_gaps import coverage_counts, with_rates
 from projections.entitlement import EntitlementProjection
 from projections.gap_spells import line_on
@@ -314,6 +314,26 @@ class ViewQueries:
             rows = sort_arrears(rows, sort, descending=descending)
         if limit is not None:
             rows = rows[:limit]
+        masked = self.store.masked_ids(sorted({r["person_id"] for r in rows}))
+        for r in rows:
+            r["masked_id"] = masked.get(r["person_id"])
+        return rows
+
+    def fees(self, as_of: date | str | None = None, *, region: str | None = None, grid: str | None = None,
+             employer: str | None = None, include_cleared: bool = False) -> list[dict[str, Any]]:
+        """The late-fee list (滞纳金清单) on ``as_of`` of one region and/or grid (and employer): see
+        :func:`projections.arrears.fees_list`. Each row also has ``masked_id``."""
+        day = parse_day(as_of, "as-of date")
+        if region is not None:
+            region = self._region(region)
+        if grid is not None:
+            grid = self._known(Place("grid", parse_grid_code(grid).code)).code
+        view: dict[str, dict[str, Any]] = {}
+        for due in sorted(self.store.open_dues(day, region=region, grid=grid), key=lambda d: (d["person_id"], d["seq"])):
+            view.setdefault(due["person_id"], {"dues": []})["dues"].append(due["due"])
+        rows = fees_list(view, day, self.policies, include_cleared=include_cleared)
+        if employer is not None:
+            rows = [r for r in rows if r["employer_id"] == employer]
         masked = self.store.masked_ids(sorted({r["person_id"] for r in rows}))
         for r in rows:
             r["masked_id"] = masked.get(r["person_id"])

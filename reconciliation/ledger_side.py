@@ -1,7 +1,7 @@
 """The ledger side of the comparison: every voucher the ledger recorded, one row each (台账缴费明细).
 
-A pure projection of the person events ``ContributionPaid``, ``ContributionRefunded``
-and ``ContributionReversed`` (either event shape: the library's domain events from the
+A pure projection of the person events ``ContributionPaid``, ``ContributionRefunded``,
+``ContributionReversed`` and ``LateFeePaid`` (levy item LATE_FEE) (either event shape: the library's domain events from the
 notification log, or the consumer envelopes of ``ledger.events.v1``) into
 :class:`~reconciliation.model.LedgerPayment` rows keyed by
 ``(tax_office, voucher_no)`` -- the ledger's own idempotency key, so a voucher is one
@@ -21,7 +21,9 @@ is how the adapter (:mod:`reconciliation.runner`) recognises it.
 """
 from __future__ import annotations
 
+import calendar
 from collections.abc import Callable, Iterable
+from datetime import date
 from typing import Any
 
 from ledger.domain.person import business_date
@@ -29,7 +31,7 @@ from ledger.domain.person import business_date
 from ledger.domain.history import event_type, ProjectionError, value
 from reconciliation.model import LedgerPayment
 
-PAYMENT_EVENTS = frozenset({"ContributionPaid", "ContributionRefunded", "ContributionReversed"})
+PAYMENT_EVENTS = frozenset({"ContributionPaid", "ContributionRefunded", "ContributionReversed", "LateFeePaid"})
 
 Known = Callable[[tuple[str, str]], "LedgerPayment | None"]
 
@@ -54,6 +56,17 @@ def payment_row(event: Any, known: Known) -> LedgerPayment | None:
             levy_item=_text(value(event, "levy_item")), kind="PAYMENT", amount_fen=int(value(event, "amount_fen")),
             paid_at=paid_at, credited_on=value(event, "credited_on"), period_start=value(event, "period_start"),
             period_end=value(event, "period_end"), original_tax_office=None, original_voucher_no=None, **common,
+        )
+    if kind == "LateFeePaid":  # a late fee (滞纳金) collected: levy item LATE_FEE, its period the month it is for
+        paid_at = value(event, "paid_at")
+        year, month = (int(x) for x in str(value(event, "period")).split("-"))
+        return LedgerPayment(
+            tax_office=value(event, "tax_office"), voucher_no=value(event, "voucher_no"),
+            business_date=business_date(paid_at), region_code=value(event, "region_code"),
+            levy_item="LATE_FEE", kind="PAYMENT", amount_fen=int(value(event, "amount_fen")),
+            paid_at=paid_at, credited_on=None, period_start=date(year, month, 1),
+            period_end=date(year, month, calendar.monthrange(year, month)[1]), original_tax_office=None,
+            original_voucher_no=None, **common,
         )
     refund = kind == "ContributionRefunded"
     original_key = (value(event, "original_tax_office"), value(event, "original_voucher_no"))

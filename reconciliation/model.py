@@ -70,7 +70,7 @@ _NAMESPACE = uuid5(NAMESPACE_URL, "urn:medins-ledger:reconciliation")
 #: Direction of each kind of collection record.
 SIGN = {"PAYMENT": 1, "REFUND": -1, "REVERSAL": -1}
 KINDS = tuple(SIGN)
-LEVY_ITEMS = ("RESIDENT", "EMPLOYEE")
+LEVY_ITEMS = ("RESIDENT", "EMPLOYEE", "LATE_FEE")
 
 # An e-tax voucher number (电子税票号码) is 18-20 digits in practice; the ledger takes any
 # non-empty number, so only what cannot be a voucher at all is refused here.

@@ -128,6 +128,13 @@ def describe(event: Any) -> str:
         ref = f", reference {e.reference}" if e.reference else ""
         rel = (f", for relative {e.relative_relationship} (家庭共济)" if e.relative_person_id else "")
         return f"Personal account debited (个人账户支出) {fen_text(e.amount_fen)}: {e.reason}{ref}{rel}"
+    if kind == "LateFeePaid":
+        channel = f" via {e.channel}" if e.channel else ""
+        return (f"Late fee paid (滞纳金缴纳) {fen_text(e.amount_fen)} for employee month {e.period} in "
+                f"{region_label(e.region_code)}; voucher {e.voucher_no} of office {e.tax_office}{channel}")
+    if kind == "LateFeeWaived":
+        return (f"Late fee waived (滞纳金减免) for employee month {e.period} in {region_label(e.region_code)}: "
+                f"{e.reason}; approved by {e.approver}")
     if kind == "ResidenceRecorded":
         grid = f" in grid {e.grid_code}" if e.grid_code else ""
         return f"Household registry (户籍): {str(e.status).lower().replace('_', ' ')}{grid}, record {e.record_id}"
@@ -143,6 +150,10 @@ def document(event: Any) -> str | None:
         return f"tax voucher {event.refund_voucher_no} (office {event.tax_office}), refunds {event.original_voucher_no}"
     if kind == "ContributionReversed":
         return f"tax voucher {event.reversal_voucher_no} (office {event.tax_office}), reverses {event.original_voucher_no}"
+    if kind == "LateFeePaid":
+        return f"tax voucher {event.voucher_no} (office {event.tax_office}), late fee of {event.period}"
+    if kind == "LateFeeWaived":
+        return f"waiver {event.waiver_id}, approved by {event.approver}"
     if kind in ("SubsidyGranted", "SubsidyRevoked"):
         return f"{event.department} document {event.document_no}"
     if kind == "ResidenceRecorded":

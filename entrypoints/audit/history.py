@@ -162,6 +162,8 @@ def event_year(event: Any, row: dict[str, Any] | None) -> int | None:
         return int(event.period[:4])
     if kind == "ContributionPaid":
         return event.period_start.year
+    if kind in ("LateFeePaid", "LateFeeWaived"):
+        return int(event.period[:4])
     if kind in ("ContributionRefunded", "ContributionReversed") and row is not None:
         key = f"{event.original_tax_office.strip()}|{event.original_voucher_no.strip()}"
         payment = row["history"].payments.get(key)

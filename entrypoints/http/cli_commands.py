@@ -209,6 +209,9 @@ def _add_clerk_commands(sub: Any) -> None:
     c.add_argument("--as-of", help="the day time limits are counted to, YYYY-MM-DD (default: today)")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_clerk_transfers)
+    from entrypoints.http.fees_cli import add_late_fee_clerk_commands  # pay-late-fee, waive-late-fee (滞纳金)
+
+    add_late_fee_clerk_commands(clerk_sub)
 
 
 def cmd_token_add(args: argparse.Namespace) -> int:

@@ -276,7 +276,9 @@ class TaxPaymentIn(Identity):
     voucher_no: str = Field(..., min_length=1, max_length=40, description="电子税票号码")
     tax_office: str = Field(..., min_length=1, max_length=20, description="征收税务机关")
     region_code: RegionCode
-    levy_item: Scheme
+    levy_item: Literal["RESIDENT", "EMPLOYEE", "LATE_FEE"] = Field(
+        ..., description="RESIDENT, EMPLOYEE, or LATE_FEE (滞纳金: an employer's late fee on one employee month, "
+                         "period_start..period_end that month)")
     period_start: BusinessDate
     period_end: BusinessDate
     amount_fen: PositiveFen

@@ -53,6 +53,9 @@ class ReadQueries(Protocol):
     def arrears(self, *, as_of: date, region: str | None = None, grid: str | None = None,
                 sort: str | None = "outstanding_fen", limit: int | None = None) -> list[dict[str, Any]]: ...
 
+    def fees(self, *, as_of: date, region: str | None = None, grid: str | None = None, employer: str | None = None,
+             include_cleared: bool = False) -> list[dict[str, Any]]: ...
+
     def quarantined(self) -> list[dict[str, Any]]: ...
 
 
@@ -134,6 +137,16 @@ class ViewReads:
             rows = [r for r in rows if r["township_code"] == grid]
             return rows[:limit] if limit is not None else rows
         return self.queries.arrears(as_of, region=region, grid=grid, sort=sort, limit=limit)
+
+    def fees(self, *, as_of: date, region: str | None = None, grid: str | None = None, employer: str | None = None,
+             include_cleared: bool = False) -> list[dict[str, Any]]:
+        """The late-fee list (滞纳金清单) of a region, grid or township (all three None: everywhere) and/or employer."""
+        self.catch_up()
+        if grid is not None and len(grid) == 9:
+            rows = self.queries.fees(as_of, region=region or grid[:6], employer=employer,
+                                     include_cleared=include_cleared)
+            return [r for r in rows if (r["grid_code"] or "").startswith(grid)]
+        return self.queries.fees(as_of, region=region, grid=grid, employer=employer, include_cleared=include_cleared)
 
     # ------------------------------------------------------------ operations
     def quarantined(self) -> list[dict[str, Any]]:

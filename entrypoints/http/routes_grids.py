@@ -16,6 +16,7 @@ from ledger.domain.errors import DomainError, NotFound
 from ledger.domain.places import parse_grid_code, validate_region_code
 from entrypoints.http import deps
 from entrypoints.http.access import check_arrears_read, clerk_arrears
+from projections.arrears import employer_totals
 from entrypoints.http.auth import Principal, Role
 from entrypoints.http.models import ErrorOut, IsoDate
 from entrypoints.http.read_model import identities_of
@@ -142,7 +143,8 @@ def arrears(
     grid: Annotated[str | None, Query(description="12-digit grid or 9-digit township code")] = None,
     as_of: AsOf = None,
     sort: Annotated[str | None, Query(description="outstanding_fen (default, largest first), days_overdue, "
-                                                  "late_fee_fen, due_date, grid_code, region_code, period")] = None,
+                                                  "late_fee_fen, due_date, grid_code, region_code, period, "
+                                                  "employer_id")] = None,
     limit: Annotated[int | None, Query(ge=1, le=100_000, description="at most this many rows")] = None,
     who: Principal = Depends(deps.principal),
 ) -> dict:
@@ -151,7 +153,8 @@ def arrears(
     fee is owed (the payment of the contribution does not pay the fee): ``fee_only`` true,
     ``outstanding_fen`` 0, ``late_fee_fen`` frozen at ``paid_in_full_on``. Grid workers give one of
     their grids; clerks a region or grid of theirs (all their regions when neither is given);
-    auditors anything."""
+    auditors anything. ``employers``: one row per employer with its total (单位欠费合计: outstanding +
+    late fee still owed), largest first; ``late_fee_arithmetic`` spells each fee out (see ``GET /fees``)."""
     who.require_role(Role.GRID_WORKER, Role.CLERK, Role.AUDITOR, action="read arrears")
     if region is not None:
         region = validate_region_code(region)
@@ -172,6 +175,7 @@ def arrears(
         "as_of": as_of, "region": region, "grid": grid, "count": len(rows),
         "outstanding_fen": sum(r["outstanding_fen"] for r in rows),
         "late_fee_fen": sum(r["late_fee_fen"] for r in rows),
+        "employers": employer_totals(rows),
         "arrears": rows,
     }
 

@@ -31,9 +31,10 @@ Rules (where the domain brief leaves a choice):
   collected or waived by an event. So an employer row stays on the list while
   anything is outstanding *or* its fee is owed: a row paid in full with its fee
   unpaid is listed with nothing outstanding and ``fee_only`` (滞纳金未缴), its fee
-  frozen at the day it was paid in full. The ledger has no fee payment or waiver
-  event yet, so today such a row stays listed (see :func:`late_fee_owed` for where
-  those events plug in).
+  frozen at the day it was paid in full. A ``LateFeePaid`` fact (tax feed levy item
+  LATE_FEE, or a clerk's entry) collects it, a ``LateFeeWaived`` fact (reason and
+  approver) waives it; the row leaves the list when nothing is outstanding and its
+  fee is collected or waived (:func:`late_fee_owed`, :func:`fee_rows` for the fee list).
 * Employer rows are also summed per employer and month (:func:`employer_arrears`).
 """
 from __future__ import annotations
@@ -44,7 +45,7 @@ from typing import Any
 
 from ledger.domain.coverage import EMPLOYEE, RESIDENT
 from ledger.domain.errors import DomainError
-from ledger.domain.history import PersonHistory, paid_by
+from ledger.domain.history import PersonHistory, late_fee_facts, paid_by
 from ledger.policy import rules
 
 
@@ -115,9 +116,11 @@ def due_rows(history: PersonHistory, derived: dict[str, Any]) -> list[dict[str, 
             if not m["assessed"] or m["due_fen"] <= 0:
                 continue
             enrollment = enrollments.get(m["enrollment_id"])
+            kind = "FLEXIBLE" if m["flexible"] or not m["employer_id"] else "EMPLOYER"
+            fee_paid, waiver = late_fee_facts(history, month) if kind == "EMPLOYER" else ([], None)
             rows.append({
                 "person_id": history.person_id,
-                "kind": "FLEXIBLE" if m["flexible"] or not m["employer_id"] else "EMPLOYER",
+                "kind": kind,
                 "scheme": EMPLOYEE,
                 "period": month,
                 "region_code": m["region_code"],
@@ -130,7 +133,13 @@ def due_rows(history: PersonHistory, derived: dict[str, Any]) -> list[dict[str, 
                 "assessed": True,
                 "paid_steps": paid_steps(history, month, EMPLOYEE),
                 "policy_version": m["policy_version"],
-                "sources": m["sources"]["assessment"] + m["sources"]["paid"] + m["sources"]["refunded"],
+                "sources": m["sources"]["assessment"] + m["sources"]["paid"] + m["sources"]["refunded"]
+                + [p.event_id for p in fee_paid] + ([waiver.event_id] if waiver else []),
+                # The facts that collect or waive the row's late fee (滞纳金缴纳 / 减免): see late_fee_owed.
+                "fee_payments": [(p.paid_on, p.amount_fen, p.voucher_no) for p in fee_paid],
+                "fee_waiver": None if waiver is None else {
+                    "waiver_id": waiver.waiver_id, "on": waiver.on, "reason": waiver.reason,
+                    "approver": waiver.approver, "recorded_by": waiver.recorded_by},
             })
     return rows
 
@@ -166,6 +175,8 @@ class LateFee:
     waived: bool = False
     owed_fen: int = 0
     policy_version: str | None = None
+    rate_ppm_per_day: int = 0
+    waiver: dict[str, Any] | None = None
 
 
 NO_FEE = LateFee()
@@ -176,7 +187,15 @@ def fee_table(policies: Any, due: dict[str, Any]) -> Any:
     return policies.get(due["region_code"], int(due["period"][:4]))
 
 
-def late_fee_owed(due: dict[str, Any], as_of: date, table: Any, *, fees_paid_fen: int = 0,
+def fee_facts_by(due: dict[str, Any], as_of: date) -> tuple[int, dict[str, Any] | None]:
+    """(fen of late fee paid by the end of ``as_of``, the waiver in force on ``as_of`` or None) of a due row,
+    from the LateFeePaid / LateFeeWaived facts :func:`due_rows` put in it (absent in rows stored before them)."""
+    paid = sum(amount for day, amount, *_ in due.get("fee_payments") or () if day <= as_of)
+    waiver = due.get("fee_waiver")
+    return paid, (waiver if waiver is not None and waiver["on"] <= as_of else None)
+
+
+def late_fee_owed(due: dict[str, Any], as_of: date, table: Any, *, fees_paid_fen: int | None = None,
                   waived: Any = None) -> LateFee:
     """The late fee of one due row (see :func:`due_rows`) by the end of ``as_of``, and what is still owed.
 
@@ -186,12 +205,11 @@ def late_fee_owed(due: dict[str, Any], as_of: date, table: Any, *, fees_paid_fen
     full it stops growing but stays owed: the contribution's payment does not pay
     the fee. ``table`` is the policy table of the period (:func:`fee_table`).
 
-    Collecting or waiving the fee needs events the ledger does not have yet (a fee
-    payment on the tax feed or over HTTP, a waiver with reason and approver: issue
-    #22). They plug in here: ``fees_paid_fen`` is the sum of fee payments for the
-    row and ``waived`` the waiver (any truthy value, e.g. the waiver event's id),
-    both derived from the person's history by the caller; today they are always
-    0 / None, so an accrued fee is owed until those events exist.
+    The fee is collected by ``LateFeePaid`` facts (the tax feed's LATE_FEE levy item, or a
+    clerk's entry of the receipt) and waived by a ``LateFeeWaived`` fact (reason and
+    approver); :func:`due_rows` puts them in the row and :func:`fee_facts_by` reads what
+    happened by ``as_of``. ``fees_paid_fen`` / ``waived`` override them (a what-if).
+    Still owed = accrued − paid, never below 0; nothing once waived.
     """
     if due["kind"] != "EMPLOYER" or as_of <= due["due_date"]:
         return NO_FEE
@@ -209,11 +227,16 @@ def late_fee_owed(due: dict[str, Any], as_of: date, table: Any, *, fees_paid_fen
     fen_days += max(0, outstanding) * (as_of - day).days
     accrued = rules.late_fee_fen(table, fen_days, 1)
     accruing = outstanding > 0
+    paid_facts, waiver = fee_facts_by(due, as_of)
+    fees_paid_fen = paid_facts if fees_paid_fen is None else fees_paid_fen
+    waived = waived if waived is not None else waiver
     owed = 0 if waived else max(0, accrued - fees_paid_fen)
     return LateFee(accrued_fen=accrued, fen_days=fen_days, accruing=accruing,
                    paid_in_full_on=None if accruing else paid_in_full_on,
                    fees_paid_fen=fees_paid_fen, waived=bool(waived), owed_fen=owed,
-                   policy_version=table.policy_version if fen_days else None)
+                   policy_version=table.policy_version if fen_days else None,
+                   rate_ppm_per_day=table.employee.late_fee_ppm_per_day,
+                   waiver=waiver if isinstance(waiver, dict) else None)
 
 
 def late_fees_owed(dues: list[dict[str, Any]], as_of: date, policies: Any) -> list[LateFee]:
@@ -243,3 +266,110 @@ def listed_for(outstanding_fen: int, fee: LateFee) -> str | None:
     if outstanding_fen > 0:
         return "OUTSTANDING"
     return "LATE_FEE_UNPAID" if fee.owed_fen > 0 else None
+
+
+# --------------------------------------------------------------------------- the fee list (滞纳金清单)
+#: Status of a fee row, as a clerk reads it (the API says ``fee_status``).
+FEE_STATUS_LABELS = {"OWED": "未缴", "PART_PAID": "部分缴纳", "PAID": "已缴清", "WAIVED": "已减免"}
+
+
+def yuan(fen: int) -> str:
+    """Fen as yuan with two decimals and thousands separators (30000 -> ``300.00``; never a float)."""
+    sign = "-" if fen < 0 else ""
+    fen = abs(int(fen))
+    return f"{sign}{fen // 100:,}.{fen % 100:02d}"
+
+
+def rate_text(ppm_per_day: int) -> str:
+    """The daily rate as a percentage (500 ppm -> ``0.05%``)."""
+    whole, rest = divmod(int(ppm_per_day), 10_000)
+    return f"{whole}.{rest:04d}".rstrip("0").rstrip(".") + "%" if rest else f"{whole}%"
+
+
+def fee_row(due: dict[str, Any], fee: LateFee, as_of: date) -> dict[str, Any]:
+    """One line of the fee list: the row's late fee on ``as_of`` with its arithmetic shown.
+
+    principal (the month's due), due date, the day the fee stopped (paid in full) or
+    ``as_of`` while it still accrues, days late, the daily rate, the fee accrued, paid,
+    waived and still owed. With part payments the fee is computed on the amount
+    outstanding each day (``fen_days``), so the line shows that sum instead of
+    principal × days.
+    """
+    until = as_of if fee.accruing or fee.paid_in_full_on is None else fee.paid_in_full_on
+    days = max(0, (until - due["due_date"]).days)
+    rate = rate_text(fee.rate_ppm_per_day)
+    if fee.fen_days == due["due_fen"] * days:
+        arithmetic = f"{yuan(due['due_fen'])} 元 × {days} 天 × {rate}/天 = {yuan(fee.accrued_fen)} 元"
+    else:
+        arithmetic = (f"逐日欠款累计 {yuan(fee.fen_days)} 元·天 × {rate}/天 = {yuan(fee.accrued_fen)} 元"
+                      f"（含部分缴款，本金 {yuan(due['due_fen'])} 元）")
+    if fee.waived:
+        status = "WAIVED"
+        arithmetic += "；已减免"
+    elif fee.owed_fen == 0:
+        status = "PAID"
+        arithmetic += f"；已缴 {yuan(fee.fees_paid_fen)} 元"
+    else:
+        status = "PART_PAID" if fee.fees_paid_fen else "OWED"
+        if fee.fees_paid_fen:
+            arithmetic += f"；已缴 {yuan(fee.fees_paid_fen)} 元，尚欠 {yuan(fee.owed_fen)} 元"
+    waiver = fee.waiver
+    return {
+        "person_id": due["person_id"],
+        "employer_id": due["employer_id"],
+        "region_code": due["region_code"],
+        "grid_code": due["grid_code"],
+        "period": due["period"],
+        "principal_fen": due["due_fen"],
+        "due_date": due["due_date"],
+        "paid_in_full_on": fee.paid_in_full_on,
+        "until": until,
+        "days": days,
+        "fen_days": fee.fen_days,
+        "rate_ppm_per_day": fee.rate_ppm_per_day,
+        "accrued_fen": fee.accrued_fen,
+        "fee_paid_fen": fee.fees_paid_fen,
+        "waived": fee.waived,
+        "waived_fen": max(0, fee.accrued_fen - fee.fees_paid_fen) if fee.waived else 0,
+        "waiver_id": waiver["waiver_id"] if waiver else None,
+        "waiver_reason": waiver["reason"] if waiver else None,
+        "waiver_approver": waiver["approver"] if waiver else None,
+        "waiver_recorded_by": waiver["recorded_by"] if waiver else None,
+        "waived_on": waiver["on"] if waiver else None,
+        "owed_fen": fee.owed_fen,
+        "accruing": fee.accruing,
+        "fee_status": status,
+        "fee_status_label": FEE_STATUS_LABELS[status],
+        "arithmetic": arithmetic,
+        "policy_version": fee.policy_version,
+        "fee_payments": [{"voucher_no": v, "amount_fen": a, "paid_on": d}
+                         for d, a, v, *_ in (due.get("fee_payments") or ()) if d <= as_of],
+    }
+
+
+def allocate_fee_payment(rows: list[dict[str, Any]], voucher_no: str, amount_fen: int) -> list[tuple[dict[str, Any], int]]:
+    """How one employer's late-fee payment (one voucher) is split over its employees' fee rows of a month.
+
+    ``rows`` are fee rows (:func:`fee_row`, paid and waived ones included) on the day paid.
+    Each row in person order takes what it owed before this voucher (what it owes now plus
+    what this voucher already paid it), until the amount is used up: so replaying the same
+    voucher, even after a partial first attempt, gives the same split. Raises
+    ``LATE_FEE_NOT_OWED`` when no row owes anything and ``LATE_FEE_OVERPAID`` when the amount
+    is more than they owe together (a clerk's entry must match the fee owed; the tax feed
+    is never refused for its amount).
+    """
+    shares, remaining, owed_total = [], amount_fen, 0
+    for row in sorted(rows, key=lambda r: r["person_id"]):
+        already = sum(p["amount_fen"] for p in row.get("fee_payments", ()) if p["voucher_no"] == voucher_no)
+        owed_before = (0 if row["waived"] else row["owed_fen"]) + already
+        owed_total += owed_before
+        share = min(remaining, owed_before)
+        if share > 0:
+            shares.append((row, share))
+            remaining -= share
+    if owed_total <= 0:
+        raise DomainError("LATE_FEE_NOT_OWED", "该单位该月没有未缴的滞纳金 (no late fee is owed for that month)")
+    if remaining > 0:
+        raise DomainError("LATE_FEE_OVERPAID", f"缴纳金额 {yuan(amount_fen)} 元超过尚欠的滞纳金 {yuan(owed_total)} 元 "
+                                               f"(more than the {owed_total} fen still owed)", owed_fen=owed_total)
+    return shares

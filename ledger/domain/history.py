@@ -270,6 +270,33 @@ class AccountEntry:
 
 
 @dataclass(slots=True)
+class LateFeePayment:
+    """Late fee paid (滞纳金缴纳) for one employee month, by voucher (tax feed or clerk)."""
+
+    voucher_no: str
+    region_code: str
+    period: str
+    amount_fen: int
+    paid_on: date
+    channel: str
+    event_id: str
+
+
+@dataclass(slots=True)
+class LateFeeWaiver:
+    """Late fee waived (滞纳金减免) for one employee month: why, who approved, who recorded it."""
+
+    waiver_id: str
+    region_code: str
+    period: str
+    reason: str
+    approver: str
+    on: date
+    recorded_by: str | None
+    event_id: str
+
+
+@dataclass(slots=True)
 class PersonHistory:
     """The insured person's history (参保人事实): every fact the views derive from, each with its event's id.
 
@@ -292,19 +319,22 @@ class PersonHistory:
     transfers: dict[str, Transfer] = field(default_factory=dict)
     account: list[AccountEntry] = field(default_factory=list)
     transferred_in_months: int = 0
+    late_fee_payments: dict[str, LateFeePayment] = field(default_factory=dict)  # by voucher key
+    late_fee_waivers: dict[str, LateFeeWaiver] = field(default_factory=dict)  # by waiver id
 
     def copy(self) -> PersonHistory:
         """A history the fold may change without changing this one: containers copied, items shared (see above)."""
         return PersonHistory(self.person_id, self.version, list(self.event_ids), self.registered_event_id,
                              self.birth_date, list(self.residence), list(self.enrollments), dict(self.assessments),
                              dict(self.subsidies), dict(self.payments), dict(self.transfers), list(self.account),
-                             self.transferred_in_months)
+                             self.transferred_in_months, dict(self.late_fee_payments), dict(self.late_fee_waivers))
 
     def shallow(self) -> PersonHistory:
         """A new history object sharing this one's containers (``fold_many(owned=True)``: this one is dropped)."""
         return PersonHistory(self.person_id, self.version, self.event_ids, self.registered_event_id,
                              self.birth_date, self.residence, self.enrollments, self.assessments, self.subsidies,
-                             self.payments, self.transfers, self.account, self.transferred_in_months)
+                             self.payments, self.transfers, self.account, self.transferred_in_months,
+                             self.late_fee_payments, self.late_fee_waivers)
 
 
 def new_history(person_id: str) -> PersonHistory:
@@ -348,7 +378,8 @@ def _record_plain(item: Any) -> dict[str, Any]:
 
 
 _PLAIN: dict[type, Callable[[Any], dict[str, Any]]] = {}
-for _cls in (ResidenceRecord, Enrollment, SubsidyGrant, Refund, Reversal, Transfer, AccountEntry):
+for _cls in (ResidenceRecord, Enrollment, SubsidyGrant, Refund, Reversal, Transfer, AccountEntry, LateFeePayment,
+             LateFeeWaiver):
     _PLAIN[_cls] = _plain_function(_cls)
 _PLAIN[Assessment] = _plain_function(Assessment, {"supersedes": "list(v)"})
 _PLAIN[Payment] = _plain_function(Payment, {"periods": "list(v)", "refunds": "[_record_plain(r) for r in v]",
@@ -363,7 +394,7 @@ def history_to_plain(h: PersonHistory) -> dict[str, Any]:
 
     The keys are the field names; :func:`history_from_plain` reads it back equal.
     """
-    return {
+    plain = {
         "person_id": h.person_id,
         "version": h.version,
         "event_ids": list(h.event_ids),
@@ -378,6 +409,12 @@ def history_to_plain(h: PersonHistory) -> dict[str, Any]:
         "account": [_account_plain(x) for x in h.account],
         "transferred_in_months": h.transferred_in_months,
     }
+    # Left out while empty, so a history without late-fee facts reads and writes as before.
+    if h.late_fee_payments:
+        plain["late_fee_payments"] = {k: _PLAIN[LateFeePayment](x) for k, x in h.late_fee_payments.items()}
+    if h.late_fee_waivers:
+        plain["late_fee_waivers"] = {k: _PLAIN[LateFeeWaiver](x) for k, x in h.late_fee_waivers.items()}
+    return plain
 
 
 def _payment(d: dict[str, Any]) -> Payment:
@@ -404,6 +441,8 @@ def history_from_plain(d: dict[str, Any]) -> PersonHistory:
             {k: Transfer(**t) for k, t in d["transfers"].items()},
             [AccountEntry(**x) for x in d["account"]],
             d["transferred_in_months"],
+            {k: LateFeePayment(**x) for k, x in d.get("late_fee_payments", {}).items()},
+            {k: LateFeeWaiver(**x) for k, x in d.get("late_fee_waivers", {}).items()},
         )
     except (KeyError, TypeError, AttributeError) as error:
         raise ProjectionError("HISTORY_UNREADABLE", (
@@ -714,6 +753,21 @@ def _residence(h: PersonHistory, f: Any, eid: str) -> None:
         ResidenceRecord(f.get("effective_date"), f.get("grid_code") or previous_grid, str(f.get("status")), eid))
 
 
+def _late_fee_paid(h: PersonHistory, f: Any, eid: str) -> None:
+    get = f.get
+    h.late_fee_payments[voucher_key(get("tax_office"), get("voucher_no"))] = LateFeePayment(
+        get("voucher_no"), get("region_code"), get("period"), get("amount_fen"), get("effective_date"),
+        str(get("channel") or ""), eid)
+
+
+def _late_fee_waived(h: PersonHistory, f: Any, eid: str) -> None:
+    get = f.get
+    provenance = get("provenance") or {}
+    h.late_fee_waivers[get("waiver_id")] = LateFeeWaiver(
+        get("waiver_id"), get("region_code"), get("period"), str(get("reason")), str(get("approver")),
+        get("effective_date"), provenance.get("user"), eid)
+
+
 _HANDLERS: dict[str, Callable[[PersonHistory, Any, str], None]] = {
     "Registered": _registered,
     "Enrolled": _enrolled,
@@ -732,6 +786,8 @@ _HANDLERS: dict[str, Callable[[PersonHistory, Any, str], None]] = {
     "AccountCredited": _account(+1),
     "AccountDebited": _account(-1),
     "ResidenceRecorded": _residence,
+    "LateFeePaid": _late_fee_paid,
+    "LateFeeWaived": _late_fee_waived,
 }
 
 
@@ -769,6 +825,13 @@ def paid_share(payment: Payment, period: str, day: date | None = None, levy_item
         return 0
     refunded = sum(r.amount_fen for r in payment.refunds if day is None or r.on <= day)
     return payment_share(payment.amount_fen - refunded, payment.periods, period)
+
+
+def late_fee_facts(history: PersonHistory, period: str) -> tuple[list[LateFeePayment], LateFeeWaiver | None]:
+    """The late-fee payments (in voucher-key order) and the waiver (the first recorded) of one employee month."""
+    paid = [p for _, p in sorted(history.late_fee_payments.items()) if p.period == period]
+    waiver = next((w for w in history.late_fee_waivers.values() if w.period == period), None)
+    return paid, waiver
 
 
 def payments_for(history: PersonHistory, period: str, levy_item: str | None = None) -> list[Payment]:

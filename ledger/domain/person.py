@@ -644,6 +644,38 @@ class Person(Aggregate):
         def apply(self, person: Person) -> None:
             person.account_balance_fen -= self.amount_fen
 
+    class LateFeePaid(Event):
+        """Late fee paid (滞纳金缴纳) for one employer-scheme month: from the tax feed (levy item
+        LATE_FEE) or entered by a clerk from the receipt. Keyed by its voucher (number + office)."""
+
+        voucher_no: str
+        tax_office: str
+        region_code: str
+        period: str
+        amount_fen: int
+        paid_at: datetime
+        channel: str
+        content_digest: str
+
+        def apply(self, person: Person) -> None:
+            person.__dict__.setdefault("late_fee_payments", {})[voucher_key(self.tax_office, self.voucher_no)] = {
+                "period": self.period, "amount_fen": self.amount_fen, "content_digest": self.content_digest}
+
+    class LateFeeWaived(Event):
+        """Late fee waived (滞纳金减免) for one employer-scheme month, with the reason and who approved it.
+        Keyed by the waiver's request id."""
+
+        waiver_id: str
+        region_code: str
+        period: str
+        reason: str
+        approver: str
+        content_digest: str
+
+        def apply(self, person: Person) -> None:
+            person.__dict__.setdefault("late_fee_waivers", {})[self.waiver_id] = {
+                "period": self.period, "content_digest": self.content_digest}
+
     class ResidenceRecorded(Event):
         """Residence as the household registry reports it (户籍/常住人口): grid, moved out, died."""
 
@@ -1495,6 +1527,111 @@ class Person(Aggregate):
             effective_date=require_date(effective_date, "effective_date"),
             provenance=dict(provenance),
         )
+
+    def late_fee_payments_key(self, tax_office: str, voucher_no: str) -> dict[str, Any] | None:
+        """The late-fee payment recorded under this voucher, or None."""
+        return self.__dict__.get("late_fee_payments", {}).get(voucher_key(str(tax_office), str(voucher_no)))
+
+    def late_fee_waiver(self, waiver_id: str) -> dict[str, Any] | None:
+        """The late-fee waiver recorded under this id, or None."""
+        return self.__dict__.get("late_fee_waivers", {}).get(str(waiver_id))
+
+    def _late_fee_period(self, period: str, region_code: str) -> str:
+        """The employer-scheme month a late fee is for: assessed for this person in this region."""
+        period = _non_empty(period, "period", "PERIOD_REQUIRED")
+        assessment = self.assessments.get(period)
+        if assessment is None or assessment.get("scheme") != Scheme.EMPLOYEE.value or len(period) != 7:
+            raise DomainError(
+                "LATE_FEE_PERIOD_UNKNOWN",
+                f"滞纳金所属月份 {period} 没有该人员的职工医保核定记录 "
+                f"(no employee-scheme assessment for {period}: a late fee is for an assessed month)",
+                period=period)
+        if assessment.get("region_code") != region_code:
+            raise DomainError(
+                "LATE_FEE_REGION_MISMATCH",
+                f"{period} 的核定参保地是 {assessment.get('region_code')}，不是 {region_code} "
+                f"(the month was assessed in another region)", period=period)
+        return period
+
+    def pay_late_fee(
+        self,
+        *,
+        voucher_no: str,
+        tax_office: str,
+        region_code: str,
+        period: str,
+        amount_fen: int,
+        paid_at: datetime,
+        channel: str,
+        provenance: Provenance,
+    ) -> bool:
+        """Record a late-fee payment (滞纳金缴纳) for one assessed employee month. False for an identical resend;
+        the same voucher with other content is VOUCHER_CONFLICT."""
+        voucher_no = _non_empty(voucher_no, "voucher_no", "VOUCHER_REQUIRED")
+        tax_office = _non_empty(tax_office, "tax_office", "VOUCHER_REQUIRED")
+        require_fen(amount_fen, "amount_fen")
+        paid_at = require_instant(paid_at, "paid_at")
+        digest = content_digest({"kind": "LATE_FEE", "voucher_no": voucher_no, "tax_office": tax_office,
+                                 "region_code": region_code, "period": str(period), "amount_fen": amount_fen,
+                                 "paid_at": paid_at})  # not the channel: a clerk's entry and the feed's may differ
+        existing = self.__dict__.get("late_fee_payments", {}).get(voucher_key(tax_office, voucher_no))
+        if existing is not None:
+            if existing["content_digest"] == digest:
+                return False
+            raise Conflict("VOUCHER_CONFLICT",
+                           f"tax voucher {voucher_no} of office {tax_office} was already recorded with different content",
+                           voucher_no=voucher_no, tax_office=tax_office)
+        if voucher_key(tax_office, voucher_no) in self.payments:
+            raise Conflict("VOUCHER_CONFLICT", f"tax voucher {voucher_no} of office {tax_office} is a contribution "
+                                               "payment already recorded", voucher_no=voucher_no, tax_office=tax_office)
+        period = self._late_fee_period(period, region_code)
+        self.trigger_event(
+            self.LateFeePaid, voucher_no=voucher_no, tax_office=tax_office, region_code=region_code, period=period,
+            amount_fen=amount_fen, paid_at=paid_at, channel=str(channel or ""), content_digest=digest,
+            effective_date=business_date(paid_at), provenance=dict(provenance),
+        )
+        return True
+
+    def waive_late_fee(
+        self,
+        *,
+        waiver_id: str,
+        region_code: str,
+        period: str,
+        reason: str,
+        approver: str,
+        effective_date: date,
+        provenance: Provenance,
+    ) -> bool:
+        """Waive the late fee (滞纳金减免) of one assessed employee month, with a reason and an approver.
+        False for the same waiver again (same id and content); another waiver of a waived month is refused."""
+        waiver_id = _non_empty(waiver_id, "waiver_id", "WAIVER_ID_REQUIRED")
+        if not str(reason or "").strip():
+            raise DomainError("WAIVER_REASON_REQUIRED", "减免滞纳金须写明理由 (a waiver needs a reason)")
+        if not str(approver or "").strip():
+            raise DomainError("WAIVER_APPROVER_REQUIRED", "减免滞纳金须有审批人 (a waiver needs the approver's name)")
+        reason, approver = str(reason).strip(), str(approver).strip()
+        if len(reason) > 500 or len(approver) > 100:
+            raise DomainError("WAIVER_TEXT_TOO_LONG", "减免理由最多 500 字、审批人最多 100 字 (reason or approver too long)")
+        effective_date = require_date(effective_date, "effective_date")
+        digest = content_digest({"kind": "LATE_FEE_WAIVER", "region_code": region_code, "period": str(period),
+                                 "reason": reason, "approver": approver, "effective_date": effective_date})
+        waivers = self.__dict__.get("late_fee_waivers", {})
+        existing = waivers.get(waiver_id)
+        if existing is not None:
+            if existing["content_digest"] == digest:
+                return False
+            raise Conflict("RECORD_CONFLICT", f"waiver {waiver_id} was already recorded with different content",
+                           waiver_id=waiver_id)
+        period = self._late_fee_period(period, region_code)
+        if any(w["period"] == period for w in waivers.values()):
+            raise Conflict("LATE_FEE_ALREADY_WAIVED", f"{period} 的滞纳金已减免 (the late fee of {period} was already waived)",
+                           period=period)
+        self.trigger_event(
+            self.LateFeeWaived, waiver_id=waiver_id, region_code=region_code, period=period, reason=reason,
+            approver=approver, content_digest=digest, effective_date=effective_date, provenance=dict(provenance),
+        )
+        return True
 
     def record_residence(
         self,

@@ -15,6 +15,14 @@ class Scheme(StrEnum):
     EMPLOYEE = "EMPLOYEE"  # 职工基本医疗保险
 
 
+class LevyItem(StrEnum):
+    """Levy item of a tax collection record (征收品目): a scheme's contribution, or a late fee."""
+
+    RESIDENT = "RESIDENT"  # 城乡居民基本医疗保险
+    EMPLOYEE = "EMPLOYEE"  # 职工基本医疗保险
+    LATE_FEE = "LATE_FEE"  # 滞纳金 (职工医保单位欠费, 社会保险法第八十六条)
+
+
 class EnrollmentChannel(StrEnum):
     """How an enrollment (参保登记) reached the ledger."""
 

@@ -97,3 +97,26 @@ def test_before_the_payment_day_the_rows_are_ordinary_arrears(site, tab):
     assert statuses == ["欠费"] * case.EMPLOYEES
     count = tab.js("document.getElementById('arrears-count').innerText")
     assert count == "共 8 条 · 欠缴 10000.00 元 · 滞纳金 295.04 元"  # 59 days: 3,687.5 fen a row, rounded half up
+
+
+def test_the_fee_list_shows_the_arithmetic_and_the_employer_total(site, tab):
+    """Issue #22: the page's 滞纳金清单 spells each fee out; the arrears section gives the employer's total."""
+    tab.goto(f"{site['base']}/web/?token={quote('tok-grid')}#grid={case.GRID}&year=2026&as_of={AS_OF}")
+    tab.wait_for("document.getElementById('fees-section').dataset.state === 'ready'")
+    tab.wait_for("document.getElementById('arrears-section').dataset.state === 'ready'")
+    fees = tab.js("[...document.querySelectorAll('#fees-rows tr')].map(r => ({status: r.dataset.status, "
+                  "arithmetic: r.querySelector('.arithmetic').innerText, text: r.innerText, "
+                  "width: r.getBoundingClientRect().width}))")
+    assert len(fees) == case.EMPLOYEES
+    for row in fees:
+        assert row["status"] == "OWED" and row["arithmetic"] == "1,250.00 元 × 60 天 × 0.05%/天 = 37.50 元"
+        assert case.EMPLOYER in row["text"] and not any(n in row["text"] for n in site["numbers"])
+        assert row["width"] <= PHONE["width"]
+    count = tab.js("document.getElementById('fees-count').innerText")
+    assert count == "共 8 条 · 应计 300.00 元 · 已缴 0.00 元 · 减免 0.00 元 · 尚欠 300.00 元"
+    employers = tab.js("[...document.querySelectorAll('#arrears-employers li')].map(li => li.innerText)")
+    assert employers == [f"单位 {case.EMPLOYER}：8 名职工，欠缴 0.00 元 + 滞纳金 300.00 元 = 合计 300.00 元"]
+    assert tab.js("document.getElementById('arrears-xlsx').innerText") == "导出欠费名单 Excel（含单位合计）"
+    assert tab.js("document.documentElement.scrollWidth") <= PHONE["width"]
+    tab.js("document.getElementById('fees-section').scrollIntoView()")
+    tab.screenshot(SCREENSHOTS / "web-fees-390.png")

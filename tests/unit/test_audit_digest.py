@@ -5,6 +5,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
+from tests.fee_events import record_late_fee_facts
 from tests.legacy_events import record_legacy_transfers
 from entrypoints.audit.digest import FORMAT, Segment, fast_event_digest
 from entrypoints.wiring import bootstrap
@@ -67,6 +68,7 @@ def every_kind_of_event(ledger):
                         provenance=API)
     ledger.cancel_transfer(pid, transfer_id="T2", reason="撤回", effective_date=date(2026, 1, 6), provenance=API)
     record_legacy_transfers(ledger, pid, date(2026, 1, 7))
+    record_late_fee_facts(ledger, pid, date(2026, 1, 8), region=HANBIN)
     ledger.apply_residence(ResidentRecord(record_id="H1", id_type="RESIDENT_ID", id_number=number, name="赵敏",
                                           grid_code=None, status="DECEASED", effective_date=date(2025, 8, 1)),
                            provenance=FEED)

@@ -68,7 +68,7 @@ def test_every_person_event_class_is_published():
         if isinstance(cls, type) and issubclass(cls, Person.Event) and cls is not Person.Event
     }
     assert set(person_event_classes()) == nested - {"Created"}
-    assert len(person_event_classes()) == 18
+    assert len(person_event_classes()) == 20  # 18 + LateFeePaid, LateFeeWaived (issue #22)
 
 
 def test_the_library_generated_created_event_carries_nothing_of_its_own():
@@ -194,6 +194,16 @@ def _person() -> Person:
         Person.TransferredOut, transfer_id="T-LEGACY-OUT", enrollment_id=person.enrollments[-1]["enrollment_id"],
         counterpart_region="330502", account_balance_fen=0, contribution_months=0, effective_date=date(2025, 7, 3),
         provenance=prov,
+    )
+    # Late-fee facts (滞纳金缴纳/减免), shape only: their commands need an employer month (test_fee_facts.py).
+    person.trigger_event(
+        Person.LateFeePaid, voucher_no="LF-1", tax_office="16109020000", region_code="610921", period="2026-01",
+        amount_fen=3750, paid_at=datetime(2026, 3, 20, 2, tzinfo=timezone.utc), channel="BANK",
+        content_digest="ab" * 32, effective_date=date(2026, 3, 20), provenance=prov,
+    )
+    person.trigger_event(
+        Person.LateFeeWaived, waiver_id="W-1", region_code="610921", period="2026-02", reason="不可抗力",
+        approver="li.approver", content_digest="cd" * 32, effective_date=date(2026, 3, 21), provenance=prov,
     )
     person.end_enrollment(
         enrollment_id=None, reason=EnrollmentEndReason.MOVED_OUT, effective_date=date(2026, 8, 1), provenance=prov

@@ -19,6 +19,7 @@ from uuid import UUID, uuid4, uuid5
 
 import pytest
 
+from tests.fee_events import record_late_fee_facts
 from tests.legacy_events import record_legacy_transfers
 from entrypoints.audit.digest import fast_event_digest
 from entrypoints.wiring import bootstrap
@@ -124,6 +125,7 @@ def _events_of_one_person(ledger: Any, i: int) -> None:
                        counterpart_region=region, scheme="RESIDENT", region_code=other,
                        account_balance_fen=200 + i if i % 2 else None, effective_date=date(year, 3, 9), provenance=api)
     record_legacy_transfers(ledger, pid, date(year, 4, 1), tag=str(i))
+    record_late_fee_facts(ledger, pid, date(year, 4, 2), region=region, tag=str(i))
     ledger.apply_residence(ResidentRecord(record_id=f"H{i}", id_type="RESIDENT_ID", id_number=number, name=name,
                                           grid_code=None, status=("DECEASED", "MOVED_OUT")[i % 2],
                                           effective_date=date(year, 8, 1)), provenance=feed)

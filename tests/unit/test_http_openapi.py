@@ -22,6 +22,8 @@ ROUTES = {
     ("get", "/grids/{code}/gaps.csv"), ("get", "/grids/{code}/gaps.xlsx"), ("get", "/me"),
     ("get", "/entitlements/{person_id}"), ("get", "/transfers"),
     ("get", "/views/quarantine"),
+    ("get", "/fees"), ("get", "/fees.csv"), ("get", "/fees.xlsx"), ("get", "/arrears.csv"), ("get", "/arrears.xlsx"),
+    ("post", "/late-fees/payments"), ("post", "/late-fees/waivers"),
 }
 
 

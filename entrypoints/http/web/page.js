@@ -256,6 +256,7 @@
     renderList();
     setPageState("ready");
     loadArrears(code, coverage.day);
+    loadFees(code, coverage.day);
     if (state.person) openPerson(state.person, null);
   }
 
@@ -293,7 +294,82 @@
     $("arrears-empty").hidden = body.arrears.length !== 0;
     $("arrears-empty").classList.remove("failed");
     $("arrears-empty").textContent = "统计日没有欠费，也没有未缴的滞纳金。";
+    const employers = body.employers || [];
+    $("arrears-employers").replaceChildren(...employers.map((e) => el("li", { "data-employer-id": e.employer_id,
+      text: `单位 ${e.employer_id}：${e.persons} 名职工，欠缴 ${yuan(e.outstanding_fen)} 元 + 滞纳金 ` +
+        `${yuan(e.late_fee_fen)} 元 = 合计 ${yuan(e.total_fen)} 元` })));
+    $("arrears-employers").hidden = employers.length === 0;
     section.dataset.state = "ready";
+  }
+
+  // ------------------------------------------------------------------ late fees (滞纳金清单)
+  // Every employer month of the area with a fee accrued (paid and waived ones too), the arithmetic spelt out.
+  async function loadFees(code, day) {
+    const section = $("fees-section");
+    section.dataset.state = "loading";
+    $("fees-count").textContent = "读取中…";
+    $("fees-rows").replaceChildren();
+    $("fees").hidden = true;
+    $("fees-empty").hidden = true;
+    let body;
+    try {
+      body = await api("/fees", { grid: code, as_of: day, all: "true" });
+    } catch (err) {
+      if (code !== state.code) return;
+      $("fees-empty").hidden = false;
+      $("fees-empty").classList.add("failed");
+      $("fees-empty").textContent = "滞纳金清单未能读取：" + describeError(err, code).join("：");
+      section.dataset.state = "error";
+      return;
+    }
+    if (code !== state.code) return;
+    $("fees-count").textContent = `共 ${body.count} 条 · 应计 ${yuan(body.accrued_fen)} 元 · 已缴 ${yuan(body.fee_paid_fen)} 元` +
+      ` · 减免 ${yuan(body.waived_fen)} 元 · 尚欠 ${yuan(body.owed_fen)} 元`;
+    $("fees-rows").replaceChildren(...body.fees.map((f) => el("tr", { class: "arrears-card", "data-person-id": f.person_id,
+      "data-period": f.period, "data-status": f.fee_status },
+      el("td", { "data-label": "单位", text: f.employer_id }),
+      el("td", { "data-label": "姓名" }, el("span", { class: "name", text: f.name || "（无姓名）" }), " ",
+        el("span", { class: "idno", text: f.id_number || "" })),
+      el("td", { "data-label": "费款所属期", text: f.period }),
+      el("td", { "data-label": "计算过程", class: "arithmetic", text: f.arithmetic }),
+      el("td", { class: "num", "data-label": "已缴（元）", text: yuan(f.fee_paid_fen) }),
+      el("td", { class: "num late-fee", "data-label": "尚欠（元）", text: yuan(f.owed_fen) }),
+      el("td", { "data-label": "状态" }, el("span", { class: "status", text: f.fee_status_label }),
+        f.waived ? el("span", { class: "hint", text: ` 减免理由：${f.waiver_reason}；审批人：${f.waiver_approver}` }) : null))));
+    $("fees").hidden = body.fees.length === 0;
+    $("fees-empty").hidden = body.fees.length !== 0;
+    $("fees-empty").classList.remove("failed");
+    $("fees-empty").textContent = "统计日没有计收滞纳金的单位欠费。";
+    section.dataset.state = "ready";
+  }
+
+  // The arrears and fee files of the area on screen (the same fetch-then-save as the gap list's export).
+  async function exportArea(path, label, statusId, buttonIds) {
+    if (!state.loaded) return;
+    const { code } = state.loaded;
+    const day = state.coverage ? state.coverage.day : state.asOf;
+    const status = $(statusId);
+    const buttons = buttonIds.map($);
+    buttons.forEach((b) => { b.disabled = true; });
+    status.textContent = "正在导出…";
+    try {
+      const response = await api(path, { grid: code, as_of: day }, true);
+      const blob = await response.blob();
+      const name = fileName(response, `${label}_${code}.${path.split(".").pop()}`);
+      const href = URL.createObjectURL(blob);
+      const link = el("a", { href, download: name, hidden: true });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(href), 60000);
+      status.textContent = `已导出 ${response.headers.get("X-Row-Count") || ""} 条：${name}`;
+      status.dataset.file = name;
+    } catch (err) {
+      if (err.status === 401) return showLogin(describeError(err, code).join("："));
+      status.textContent = "导出失败：" + describeError(err, code).join("，");
+    } finally {
+      buttons.forEach((b) => { b.disabled = false; });
+    }
   }
 
   function arrearsRow(a) {
@@ -524,6 +600,12 @@
     });
     $("export-csv").addEventListener("click", () => exportList("csv"));
     $("export-xlsx").addEventListener("click", () => exportList("xlsx"));
+    const arrearsButtons = ["arrears-csv", "arrears-xlsx"];
+    $("arrears-csv").addEventListener("click", () => exportArea("/arrears.csv", "欠费名单", "arrears-export-status", arrearsButtons));
+    $("arrears-xlsx").addEventListener("click", () => exportArea("/arrears.xlsx", "欠费名单", "arrears-export-status", arrearsButtons));
+    const feeButtons = ["fees-csv", "fees-xlsx"];
+    $("fees-csv").addEventListener("click", () => exportArea("/fees.csv", "滞纳金清单", "fees-export-status", feeButtons));
+    $("fees-xlsx").addEventListener("click", () => exportArea("/fees.xlsx", "滞纳金清单", "fees-export-status", feeButtons));
     $("person-close").addEventListener("click", closePerson);
     $("person").addEventListener("click", (e) => { if (e.target === $("person")) closePerson(); });
     document.addEventListener("keydown", (e) => { if (e.key === "Escape" && !$("person").hidden) closePerson(); });
