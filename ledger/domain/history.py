@@ -43,7 +43,7 @@ from uuid import UUID
 
 from ledger.domain.errors import DomainError
 from ledger.domain.person import Person, payment_period_keys, voucher_key
-from ledger.domain.person_rules import payment_share, status_last_day
+from ledger.domain.person_rules import counts_for_months, payment_share, status_last_day
 
 
 class ProjectionError(DomainError):
@@ -187,6 +187,8 @@ class Refund:
     amount_fen: int
     on: date
     event_id: str
+    tax_office: str | None = None  # of the refund voucher (its key with ``voucher_no``)
+    content_digest: str | None = None  # what a resend of the same voucher must repeat (write side)
 
 
 @dataclass(slots=True)
@@ -197,6 +199,8 @@ class Reversal:
     amount_fen: int
     on: date
     event_id: str
+    tax_office: str | None = None  # of the reversal voucher (its key with ``voucher_no``)
+    content_digest: str | None = None  # what a resend of the same voucher must repeat (write side)
 
 
 @dataclass(slots=True)
@@ -218,11 +222,24 @@ class Payment:
     event_id: str
     refunds: list[Refund]
     reversal: Reversal | None
+    tax_office: str | None = None  # the voucher's office (征收税务机关); the key is ``voucher_key(tax_office, voucher_no)``
+    content_digest: str | None = None  # what a resend of the same voucher must repeat (write side)
 
     def copy(self) -> Payment:
         return Payment(self.voucher_no, self.levy_item, self.region_code, self.amount_fen, self.periods,
                        self.period_start, self.period_end, self.paid_on, self.paid_at, self.credited_on,
-                       self.channel, self.event_id, list(self.refunds), self.reversal)
+                       self.channel, self.event_id, list(self.refunds), self.reversal, self.tax_office,
+                       self.content_digest)
+
+    @property
+    def refunded_fen(self) -> int:
+        """Fen refunded (退费) so far, every refund counted."""
+        return sum(r.amount_fen for r in self.refunds)
+
+    @property
+    def reversed(self) -> bool:
+        """Reversed (冲正): the payment counts as never made."""
+        return self.reversal is not None
 
 
 @dataclass(slots=True)
@@ -251,12 +268,15 @@ class Transfer:
     closed_reason: str | None = None
     source_document_no: str | None = None
     cancel_event_id: str | None = None
+    requested_on: date | None = None  # the request (转移接续申请, TransferRequested) that opened it, if any
+    request_event_id: str | None = None
 
     def copy(self) -> Transfer:
         return Transfer(self.transfer_id, self.direction, self.enrollment_id, self.counterpart_region,
                         self.account_balance_fen, self.contribution_months, self.started_on, self.completed_on,
                         self.out_event_id, self.in_event_id, self.status, self.region_code, self.scheme,
-                        self.external, self.closed_reason, self.source_document_no, self.cancel_event_id)
+                        self.external, self.closed_reason, self.source_document_no, self.cancel_event_id,
+                        self.requested_on, self.request_event_id)
 
 
 @dataclass(slots=True)
@@ -321,7 +341,10 @@ def _names(cls: type) -> tuple[str, ...]:
 _OMITTED_WHEN_NONE = {
     Enrollment: ("suspended_by",),
     Transfer: ("status", "region_code", "scheme", "external", "closed_reason", "source_document_no",
-               "cancel_event_id"),
+               "cancel_event_id", "requested_on", "request_event_id"),
+    Payment: ("tax_office", "content_digest"),
+    Refund: ("tax_office", "content_digest"),
+    Reversal: ("tax_office", "content_digest"),
 }
 
 
@@ -385,7 +408,7 @@ def _payment(d: dict[str, Any]) -> Payment:
     return Payment(d["voucher_no"], d["levy_item"], d["region_code"], d["amount_fen"], d["periods"],
                    d["period_start"], d["period_end"], d["paid_on"], d["paid_at"], d["credited_on"], d["channel"],
                    d["event_id"], [Refund(**r) for r in d["refunds"]],
-                   None if reversal is None else Reversal(**reversal))
+                   None if reversal is None else Reversal(**reversal), d.get("tax_office"), d.get("content_digest"))
 
 
 def history_from_plain(d: dict[str, Any]) -> PersonHistory:
@@ -446,6 +469,20 @@ def fold_many(history: PersonHistory | None, events: Iterable[Any], *, owned: bo
         new.version = version
         new.event_ids.append(event_id)
     return new if new is not None else history
+
+
+def apply(history: PersonHistory, event: Any) -> None:
+    """Apply one of the person's own new events to ``history`` in place: the aggregate's fold.
+
+    The same handlers as :func:`fold_many` (so the write side's state is the views' state),
+    without its duplicate and gap checks: the aggregate's versions are checked by the library
+    before an event is applied. Items changed are replaced by changed copies, as in the fold,
+    so a history copied with :meth:`PersonHistory.copy` stays independent of this one.
+    """
+    event_id = str(event.event_id)
+    _HANDLERS.get(type(event).__name__, _ignore)(history, _fields(event), event_id)
+    history.version = event.originator_version
+    history.event_ids.append(event_id)
 
 
 #: The last person id made text: one person's events are folded together (a tuple, read once: thread-safe).
@@ -606,7 +643,8 @@ def _paid(h: PersonHistory, f: Any, eid: str) -> None:
     start, end = get("period_start"), get("period_end")
     h.payments[voucher_key(get("tax_office"), get("voucher_no"))] = Payment(
         get("voucher_no"), levy, get("region_code"), get("amount_fen"), payment_period_keys(levy, start, end),
-        start, end, get("effective_date"), get("paid_at"), get("credited_on"), get("channel"), eid, [], None)
+        start, end, get("effective_date"), get("paid_at"), get("credited_on"), get("channel"), eid, [], None,
+        get("tax_office"), get("content_digest"))
 
 
 def _original(h: PersonHistory, f: Any) -> Payment:
@@ -620,12 +658,13 @@ def _original(h: PersonHistory, f: Any) -> Payment:
 
 
 def _refunded(h: PersonHistory, f: Any, eid: str) -> None:
-    _original(h, f).refunds.append(
-        Refund(f.get("refund_voucher_no"), f.get("amount_fen"), f.get("effective_date"), eid))
+    _original(h, f).refunds.append(Refund(f.get("refund_voucher_no"), f.get("amount_fen"), f.get("effective_date"),
+                                          eid, f.get("tax_office"), f.get("content_digest")))
 
 
 def _reversed(h: PersonHistory, f: Any, eid: str) -> None:
-    _original(h, f).reversal = Reversal(f.get("reversal_voucher_no"), f.get("amount_fen"), f.get("effective_date"), eid)
+    _original(h, f).reversal = Reversal(f.get("reversal_voucher_no"), f.get("amount_fen"), f.get("effective_date"),
+                                        eid, f.get("tax_office"), f.get("content_digest"))
 
 
 def _transferred_out(h: PersonHistory, f: Any, eid: str) -> None:
@@ -635,9 +674,22 @@ def _transferred_out(h: PersonHistory, f: Any, eid: str) -> None:
     balance = get("account_balance_fen")
     if balance:
         h.account.append(AccountEntry(on, -balance, "TRANSFER_OUT", eid))
+    request = h.transfers.get(get("transfer_id"))  # a request (REQUEST) this out half answers
     h.transfers[get("transfer_id")] = Transfer(
         get("transfer_id"), "OUT", get("enrollment_id"), get("counterpart_region"), balance,
-        get("contribution_months"), on, None, eid, None)
+        get("contribution_months"), on, None, eid, None,
+        requested_on=None if request is None else request.requested_on,
+        request_event_id=None if request is None else request.request_event_id)
+
+
+def _transfer_requested(h: PersonHistory, f: Any, eid: str) -> None:
+    """A request (转移接续申请) at the receiving region (``counterpart_region``) for the sending region
+    (``region_code``) to complete its out half: nothing moves yet; the sending region's time limit runs."""
+    get = f.get
+    on = get("effective_date")
+    h.transfers[get("transfer_id")] = Transfer(
+        get("transfer_id"), "REQUEST", None, get("counterpart_region"), 0, 0, on, None, None, None,
+        status="REQUESTED", region_code=get("region_code"), external=False, requested_on=on, request_event_id=eid)
 
 
 def _transferred_in(h: PersonHistory, f: Any, eid: str) -> None:
@@ -726,6 +778,7 @@ _HANDLERS: dict[str, Callable[[PersonHistory, Any, str], None]] = {
     "ContributionReversed": _reversed,
     "TransferredOut": _transferred_out,
     "TransferredIn": _transferred_in,
+    "TransferRequested": _transfer_requested,
     "TransferOutCompleted": _transfer_out_completed,
     "TransferInCompleted": _transfer_in_completed,
     "TransferCancelled": _transfer_cancelled,
@@ -777,3 +830,43 @@ def payments_for(history: PersonHistory, period: str, levy_item: str | None = No
         p for _, p in sorted(history.payments.items())
         if period in p.periods and (levy_item is None or p.levy_item == levy_item)
     ]
+
+
+# --------------------------------------------------------------------------- questions the commands ask
+# (the aggregate, ``ledger.domain.person.Person``, asks them of its own history; so may any view)
+def active_enrollments(history: PersonHistory) -> list[Enrollment]:
+    """Enrollments in force (参保中): not ended, and not suspended (中止) by an open transfer."""
+    return [e for e in history.enrollments if e.end_date is None and e.suspended_by is None]
+
+
+def suspended_enrollments(history: PersonHistory) -> list[Enrollment]:
+    """Enrollments suspended (中止) by a transfer-out whose in half has not arrived (nor been cancelled)."""
+    return [e for e in history.enrollments if e.suspended_by is not None
+            and getattr(history.transfers.get(e.suspended_by), "status", None) == "OUT_COMPLETED"]
+
+
+def account_balance_fen(history: PersonHistory) -> int:
+    """Personal-account balance (个人账户余额): every credit and debit, transfers included."""
+    return sum(x.amount_fen for x in history.account)
+
+
+def contribution_months(history: PersonHistory) -> int:
+    """Employee contribution months (缴费月数): months paid (a payment not reversed nor refunded in full,
+    :func:`counts_for_months`) plus months transferred in, less months sent by an open transfer-out."""
+    months: set[str] = set()
+    for p in history.payments.values():
+        if p.levy_item == "EMPLOYEE" and counts_for_months(p.amount_fen, p.refunded_fen, p.reversal is not None):
+            months.update(p.periods)
+    return len(months) + history.transferred_in_months
+
+
+def correction_voucher(history: PersonHistory, key: str) -> Refund | Reversal | None:
+    """The refund (退费) or reversal (冲正) recorded under a correction voucher's key, if any."""
+    for p in history.payments.values():
+        for r in p.refunds:
+            if r.tax_office is not None and voucher_key(r.tax_office, r.voucher_no) == key:
+                return r
+        if p.reversal is not None and p.reversal.tax_office is not None \
+                and voucher_key(p.reversal.tax_office, p.reversal.voucher_no) == key:
+            return p.reversal
+    return None
