@@ -42,24 +42,16 @@ from typing import Any, Callable, Iterable
 from uuid import UUID
 
 from ledger.domain.errors import DomainError
-from ledger.domain.person import Person, payment_period_keys, voucher_key
-from ledger.domain.person_rules import counts_for_months, payment_share, status_last_day
+from ledger.domain.person_rules import counts_for_months, payment_period_keys, payment_share, status_last_day, voucher_key
 
 
 class ProjectionError(DomainError):
     """The event stream cannot be applied as given (a gap, or two events at one version)."""
 
 
-def _person_event_names() -> frozenset[str]:
-    return frozenset(
-        name
-        for name, cls in vars(Person).items()
-        if isinstance(cls, type) and issubclass(cls, Person.Event) and cls is not Person.Event
-    )
-
-
-#: Names of the Person aggregate's events (the only events the projections read).
-PERSON_EVENT_TYPES = _person_event_names()
+#: The module of the Person aggregate (``ledger.domain.person``), whose events are the person events:
+#: named, not imported (the aggregate imports this module, to fold its state with it).
+_PERSON_MODULE = "ledger.domain.person"
 
 
 # --------------------------------------------------------------------------- reading an event
@@ -68,8 +60,9 @@ def event_type(event: Any) -> str | None:
     if isinstance(event, dict):
         name = event.get("event_type")
         return name if name in PERSON_EVENT_TYPES and "person_id" in event else None
-    if isinstance(event, Person.Event):
-        name = type(event).__name__
+    cls = type(event)
+    if cls.__module__ == _PERSON_MODULE:
+        name = cls.__name__
         return name if name in PERSON_EVENT_TYPES else None
     return None
 
@@ -367,6 +360,11 @@ def _plain_function(cls: type, nested: dict[str, str] | None = None) -> Callable
 
 
 def _record_plain(item: Any) -> dict[str, Any]:
+    return _PLAIN[type(item)](item)
+
+
+def item_to_plain(item: Any) -> dict[str, Any]:
+    """One item of a history (an :class:`Enrollment`, a :class:`Payment` ...) as :func:`history_to_plain` writes it."""
     return _PLAIN[type(item)](item)
 
 
@@ -786,6 +784,10 @@ _HANDLERS: dict[str, Callable[[PersonHistory, Any, str], None]] = {
     "AccountDebited": _account(-1),
     "ResidenceRecorded": _residence,
 }
+
+#: Names of the Person aggregate's events (the only events the projections read): every one has its
+#: handler above (the aggregate checks this when its module loads: ``ledger.domain.person._check_one_fold``).
+PERSON_EVENT_TYPES = frozenset(_HANDLERS)
 
 
 # --------------------------------------------------------------------------- questions on a history

@@ -22,12 +22,13 @@ from typing import Any, Protocol
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
-from eventsourcing.domain import Aggregate
-from eventsourcing.utils import get_topic, resolve_topic
+from eventsourcing.domain import Aggregate, get_topic, resolve_topic
 
 from ledger.domain.chain import GENESIS_HASH, content_digest, event_digest
 from ledger.domain.errors import Conflict, DomainError
+from ledger.domain import history as _fold
 from ledger.domain import transfers
+from ledger.domain.person_rules import months_between, payment_period_keys, voucher_key  # noqa: F401 (re-exported)
 from ledger.domain.places import parse_grid_code
 from ledger.policy import rules
 from ledger.policy.book import default_value_limits
@@ -105,34 +106,6 @@ def optional_grid(value: Any, field: str) -> str | None:
 
 def month_key(d: date) -> str:
     return f"{d.year:04d}-{d.month:02d}"
-
-
-def months_between(start: date, end: date) -> list[str]:
-    """Month keys ``YYYY-MM`` from start's month to end's month, inclusive."""
-    out, y, m = [], start.year, start.month
-    while (y, m) <= (end.year, end.month):
-        out.append(f"{y:04d}-{m:02d}")
-        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-    return out
-
-
-def voucher_key(tax_office: str, voucher_no: str) -> str:
-    """Idempotency key of a tax voucher (电子税票号码 + 征收税务机关)."""
-    return f"{tax_office.strip()}|{voucher_no.strip()}"
-
-
-def payment_period_keys(levy_item: str, start: date, end: date) -> list[str]:
-    """Which ledger periods a payment covers: a coverage year, or employee months."""
-    if end < start:
-        raise DomainError("PERIOD_INVALID", f"period ends ({end}) before it starts ({start})")
-    if levy_item == Scheme.RESIDENT:
-        if start.year != end.year:
-            raise DomainError(
-                "PERIOD_INVALID",
-                f"a resident contribution covers one coverage year; {start}..{end} spans several",
-            )
-        return [str(start.year)]
-    return months_between(start, end)
 
 
 def _non_empty(value: Any, field: str, code: str = "FIELD_REQUIRED") -> str:
@@ -1426,6 +1399,15 @@ def last_day_of_month(year: int, month: int) -> date:
     return date(year, month, calendar.monthrange(year, month)[1])
 
 
-# The one fold (ledger.domain.history) reads this module's event classes; imported last so that
-# either module may be imported first.
-from ledger.domain import history as _fold  # noqa: E402
+
+def _check_one_fold() -> None:
+    """Every person event is a fact of the one fold: each has its handler in the history (``_ignore``
+    for one that changes no fact), or the aggregate and the views would disagree about it."""
+    names = {n for n, c in vars(Person).items()
+             if isinstance(c, type) and issubclass(c, Person.Event) and c is not Person.Event and n != "Created"}
+    missing = names - _fold.PERSON_EVENT_TYPES
+    if missing:
+        raise TypeError(f"person events without a handler in ledger.domain.history._HANDLERS: {sorted(missing)}")
+
+
+_check_one_fold()

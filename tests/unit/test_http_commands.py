@@ -234,7 +234,7 @@ def test_assess_an_employee_month(client, system):
     r = client.post(person_path(n, "/assessments/employee-month"),
                     json={"month": "2025-03", "declared_base_fen": 500000}, headers=CLERK)
     assert r.status_code == 201
-    assert system.ledger.find_person("RESIDENT_ID", n).assessments["2025-03"]["due_fen"] > 0
+    assert system.ledger.find_person("RESIDENT_ID", n).assessments["2025-03"].due_fen > 0
 
 
 def test_counter_refund_and_reversal_point_at_the_original_voucher(client, system):
