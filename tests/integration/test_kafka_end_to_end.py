@@ -192,7 +192,7 @@ def test_feed_records_reach_the_ledger_and_ledger_events_in_order_per_person(sys
     assert ledger.find_person("RESIDENT_ID", p_refund).paid_fen_for("2025") == 0
     assert ledger.find_person("RESIDENT_ID", p_plain).paid_fen_for("2025") == 40000
     reassessed = ledger.find_person("RESIDENT_ID", p_subsidy).assessments["2025"]
-    assert reassessed["subsidy_category"] == "EXTREME_POVERTY" and reassessed["due_fen"] == 0
+    assert reassessed.subsidy_category == "EXTREME_POVERTY" and reassessed.due_fen == 0
     died = ledger.find_person("RESIDENT_ID", p_death)
     assert died.active_enrollment is None and died.enrollments[0].end_reason == "DIED"
 
