@@ -25,6 +25,14 @@ missing (``EVENT_GAP``): the adapter must fetch them first. Events of other
 aggregates (the ``SourceRecord`` idempotency index) are not person events and are
 ignored by every projection.
 
+The aggregate folds the same state with the same handlers (:func:`apply`, called by each
+``Person`` event's ``apply``): ``Person.history`` is a :class:`PersonHistory`, equal to
+``fold_many(None, its events)``. So the history keeps the few facts only the write side
+checks too: a voucher's office and content digest (an identical resend changes nothing, a
+different one is a conflict) and transfer requests (``direction`` ``REQUEST``). Every person
+event has a handler here (``_ignore`` for one that changes no fact): the aggregate checks it
+when its module loads.
+
 The history is one typed state, :class:`PersonHistory` (参保人事实), of small
 dataclasses (:class:`Enrollment`, :class:`Assessment`, :class:`SubsidyGrant`,
 :class:`Payment` with its :class:`Refund` list and :class:`Reversal`,

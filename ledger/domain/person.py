@@ -7,6 +7,11 @@ business intent, check the rules (each broken rule raises a :class:`DomainError`
 with a stable code) and only then trigger an event; the event's ``apply`` is the
 only place state changes, so replaying the events rebuilds exactly this state.
 
+The state is typed and is the views' own (issue 19, one fold of the person): ``history``, a
+:class:`ledger.domain.history.PersonHistory` that every event's ``apply`` folds with the same
+handlers the views fold with (:func:`ledger.domain.history.apply`), and ``identity`` (who the
+person is, which the views never keep). The commands ask their questions of the history.
+
 Every event carries, besides the library's id/version/timestamp (the recording
 instant, i.e. transaction time): its own ``event_id``, the ``effective_date`` (the
 business date it takes effect), its ``provenance`` (which feed record or which API

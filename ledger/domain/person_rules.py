@@ -1,9 +1,8 @@
-"""Rules on a person's own facts, asked by the aggregate (write side) and the history fold (read side) alike.
+"""Rules on a person's own facts, asked by the aggregate (write side) and the views (read side) alike.
 
-The aggregate (:class:`ledger.domain.person.Person`) keeps its own state to check
-commands; the history (:mod:`ledger.domain.history`) is what every view derives from.
-Both ask the questions below and both call these functions, so the arithmetic exists
-once:
+The aggregate (:class:`ledger.domain.person.Person`) checks commands against its state, which
+is the history (:mod:`ledger.domain.history`) every view derives from, folded by the same
+handlers. The arithmetic both ask of it lives here, once:
 
 * :func:`status_last_day`: the last day a subsidised status (参保资助身份) is valid,
   its revocation applied;
