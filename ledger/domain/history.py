@@ -387,6 +387,66 @@ _grant_plain, _payment_plain, _transfer_plain, _account_plain = (_PLAIN[SubsidyG
                                                                  _PLAIN[AccountEntry])
 
 
+# --------------------------------------------------------------------------- as rows (the aggregate's snapshots)
+# A snapshot of the aggregate holds its history as rows: each item a list of its field values in
+# field order (no names), which is about half the bytes of the plain form and builds back with
+# positional arguments. Rows are only read back by the same shape of the classes: ``STATE_SHAPE``
+# names that shape, and a snapshot of another shape is never read (``ledger.domain.person.Person.Snapshot``).
+_ROW_CLASSES = (ResidenceRecord, Enrollment, Assessment, SubsidyGrant, Refund, Reversal, Payment, Transfer, AccountEntry,
+                PersonHistory)
+
+#: The shape of the history's classes (their names and field names, in order): a snapshot's rows fit it or not.
+STATE_SHAPE = __import__("hashlib").sha256(
+    repr([(c.__name__, _names(c)) for c in _ROW_CLASSES]).encode()).hexdigest()[:16]
+
+
+def _row_function(cls: type, nested: dict[str, str] | None = None) -> Callable[[Any], list[Any]]:
+    """A function giving an item of ``cls`` as the list of its field values (``nested``: field -> expression of {v})."""
+    nested = nested or {}
+    items = ", ".join(nested[n].format(v=f"o.{n}") if n in nested else f"o.{n}" for n in _names(cls))
+    namespace: dict[str, Any] = {}
+    exec(f"def row(o):\n    return [{items}]", {"_ROW": _ROW, "Refund": Refund, "Reversal": Reversal}, namespace)  # noqa: S102 - code built from field names
+    return namespace["row"]
+
+
+_ROW: dict[type, Callable[[Any], list[Any]]] = {}
+for _cls in (ResidenceRecord, Enrollment, SubsidyGrant, Refund, Reversal, Transfer, AccountEntry):
+    _ROW[_cls] = _row_function(_cls)
+_ROW[Assessment] = _row_function(Assessment, {"supersedes": "list({v})"})
+_ROW[Payment] = _row_function(Payment, {"periods": "list({v})", "refunds": "[_ROW[Refund](r) for r in {v}]",
+                                        "reversal": "None if {v} is None else _ROW[Reversal]({v})"})
+_PAYMENT_REFUNDS = _names(Payment).index("refunds")
+
+
+def history_to_rows(h: PersonHistory) -> list[Any]:
+    """The history as rows of plain values (see above): what the aggregate's snapshot stores."""
+    residence, enrollment, assessment, grant = _ROW[ResidenceRecord], _ROW[Enrollment], _ROW[Assessment], _ROW[SubsidyGrant]
+    payment, transfer, account = _ROW[Payment], _ROW[Transfer], _ROW[AccountEntry]
+    return [h.person_id, h.version, list(h.event_ids), h.registered_event_id, h.birth_date,
+            [residence(r) for r in h.residence], [enrollment(e) for e in h.enrollments],
+            {k: assessment(a) for k, a in h.assessments.items()}, {k: grant(g) for k, g in h.subsidies.items()},
+            {k: payment(p) for k, p in h.payments.items()}, {k: transfer(t) for k, t in h.transfers.items()},
+            [account(x) for x in h.account], h.transferred_in_months]
+
+
+def _payment_from_row(row: list[Any]) -> Payment:
+    refunds, reversal = row[_PAYMENT_REFUNDS], row[_PAYMENT_REFUNDS + 1]
+    row[_PAYMENT_REFUNDS] = [Refund(*r) for r in refunds]
+    row[_PAYMENT_REFUNDS + 1] = None if reversal is None else Reversal(*reversal)
+    return Payment(*row)
+
+
+def history_from_rows(rows: list[Any]) -> PersonHistory:
+    """The history back from :func:`history_to_rows` (rows of the same ``STATE_SHAPE``; taken over, not copied)."""
+    (pid, version, event_ids, registered, birth, residence, enrollments, assessments, subsidies, payments, transfers,
+     account, transferred_in) = rows
+    return PersonHistory(
+        pid, version, event_ids, registered, birth, [ResidenceRecord(*r) for r in residence],
+        [Enrollment(*e) for e in enrollments], {k: Assessment(*a) for k, a in assessments.items()},
+        {k: SubsidyGrant(*g) for k, g in subsidies.items()}, {k: _payment_from_row(p) for k, p in payments.items()},
+        {k: Transfer(*t) for k, t in transfers.items()}, [AccountEntry(*x) for x in account], transferred_in)
+
+
 def history_to_plain(h: PersonHistory) -> dict[str, Any]:
     """The history as plain data (dicts, lists, str, int, bool, date, datetime): what a view store writes.
 

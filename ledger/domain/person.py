@@ -195,7 +195,8 @@ class Person(Aggregate):
     """
 
     #: 2: the state is ``history`` + ``identity`` (dataclasses); version 1 snapshots held dicts
-    #: and are ignored (:class:`StaleSnapshot`), the person replayed from its events instead.
+    #: and are ignored (:class:`StaleSnapshot`), the person replayed from its events instead. (A
+    #: change of the history's fields needs no bump: the snapshot's ``shape`` tells it.)
     class_version = 2
 
     # ------------------------------------------------------------------ events
@@ -453,10 +454,12 @@ class Person(Aggregate):
         Taken from a live person too (see ``Ledger._take_snapshots``), whose chain head may
         still be a :class:`PendingDigest`: the snapshot holds the digest itself.
 
-        The state is stored as plain data (the history as
-        :func:`ledger.domain.history.history_to_plain` gives it, the identity as a dict), marked
-        with ``Person.class_version``; a snapshot of another version raises :class:`StaleSnapshot`
-        when read (the ledger's snapshot store leaves such snapshots out, so loads replay).
+        The state is stored as plain data (the history as rows,
+        :func:`ledger.domain.history.history_to_rows`, the identity as a list), marked with
+        ``Person.class_version`` and the history classes' shape (``history.STATE_SHAPE``: a
+        field added to them changes it); a snapshot of another version or shape raises
+        :class:`StaleSnapshot` when read (the ledger's snapshot store leaves such snapshots out,
+        so loads replay the events).
         """
 
         @classmethod
@@ -468,9 +471,9 @@ class Person(Aggregate):
             if type(head) is PendingDigest:
                 state["chain_head"] = head.digest()
             identity = state["identity"]
-            state["identity"] = {"id_type": identity.id_type, "id_number": identity.id_number,
-                                 "name": identity.name, "sex": identity.sex}
-            state["history"] = _fold.history_to_plain(state["history"])
+            state["identity"] = [identity.id_type, identity.id_number, identity.name, identity.sex]
+            state["history"] = _fold.history_to_rows(state["history"])
+            state["shape"] = _fold.STATE_SHAPE
             state["class_version"] = type(aggregate).class_version
             return cls(  # type: ignore[call-arg]
                 originator_id=aggregate.id, originator_version=aggregate.version,
@@ -484,17 +487,21 @@ class Person(Aggregate):
                 cls = resolve_topic(snapshot.topic)
             except Exception:  # noqa: BLE001 - a class that no longer exists: not loadable either
                 return False
-            return snapshot.state.get("class_version", 1) == getattr(cls, "class_version", 1)
+            state = snapshot.state
+            if state.get("class_version", 1) != getattr(cls, "class_version", 1):
+                return False
+            return not issubclass(cls, Person) or state.get("shape") == _fold.STATE_SHAPE
 
         def mutate(self, _: Any) -> Any:
             state = dict(self.state)
-            version = state.pop("class_version", 1)
-            cls = resolve_topic(self.topic)
-            if version != cls.class_version:
+            if not self.is_current(self):
                 raise StaleSnapshot(f"snapshot of person {self.originator_id} at version {self.originator_version} "
-                                    f"is of state version {version}, not {cls.class_version}: replay the events")
-            state["history"] = _fold.history_from_plain(state["history"])
-            state["identity"] = Identity(**state["identity"])
+                                    f"is of an older shape of the state (version {state.get('class_version', 1)}): "
+                                    "replay the events")
+            del state["class_version"], state["shape"]
+            cls = resolve_topic(self.topic)
+            state["history"] = _fold.history_from_rows(state["history"])
+            state["identity"] = Identity(*state["identity"])
             state["_id"] = self.originator_id
             state["_version"] = self.originator_version
             state["_pending_events"] = []

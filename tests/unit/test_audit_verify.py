@@ -200,7 +200,7 @@ def test_snapshots_never_mask_tampering_and_a_wrong_snapshot_is_reported(system)
         set_state(conn, pid, 4, flip_digit(state_of(conn, pid, 4), "amount_fen"))
         snap = json.loads(RING[0].decrypt_store(conn.execute(
             "SELECT state FROM stored_snapshots WHERE originator_id = ?", (pid.hex,)).fetchone()[0]))
-        snap["state"]["history"]["transferred_in_months"] += 100  # (the state is the typed history, as plain data)
+        snap["state"]["history"][-1] += 100  # the history's transferred_in_months (its snapshot is rows of values)
         conn.execute("UPDATE stored_snapshots SET state = ? WHERE originator_id = ?",
                      (RING[0].encrypt_store(json.dumps(snap).encode()), pid.hex))
     assert ledger.get_person(pid).contribution_months >= 100  # the application now loads the wrong snapshot

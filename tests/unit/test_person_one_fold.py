@@ -25,6 +25,8 @@ from ledger.domain.history import PersonHistory, fold_many, history_to_plain
 from ledger.domain.person import Identity, Person, StaleSnapshot
 from tests.unit import test_properties_ledger as ledger_props
 from tests.unit import test_properties_transfers as transfer_props
+from tests.unit.projection_support import ledger  # noqa: F401  (fixture of busy)
+from tests.unit.test_domain_history_typed import busy  # noqa: F401  (fixture: every kind of fact)
 from tests.unit.test_ledger_core import API, enroll_resident, payment, replayed, resident_id
 
 #: What the library keeps on every aggregate (ids, version, timestamps, pending events): not the person's facts.
@@ -160,3 +162,28 @@ def test_the_audit_notes_a_snapshot_of_the_older_shape_without_calling_it_a_disc
         assert any("older shape" in note for note in check.notes), check.notes
     finally:
         system.close()
+
+
+def test_the_snapshot_rows_give_back_the_same_history_refunds_and_reversals_included(busy):
+    """The aggregate's snapshot holds its history as rows (about half the bytes of the plain form): they read
+    back equal, and a snapshot of another shape of the history's classes is never read."""
+    from ledger.domain.history import STATE_SHAPE, history_from_rows, history_to_rows
+
+    ledger, pid, events = busy
+    h = fold_many(None, events)
+    assert any(p.refunds for p in h.payments.values()) and any(p.reversal for p in h.payments.values())
+    assert history_from_rows(history_to_rows(h)) == h
+    ledger.take_snapshot(pid)
+    (stored,) = ledger.snapshots.get(pid)
+    assert stored.mutate(None).__dict__ == replayed(ledger, pid).__dict__ == ledger.get_person(pid).__dict__
+    person = transfer_props._new_person(5_000, 3)
+    person.collect_events()
+    snapshot = Person.Snapshot.take(person)
+    assert snapshot.state["shape"] == STATE_SHAPE and Person.Snapshot.is_current(snapshot)
+    assert snapshot.mutate(None).__dict__ == person.__dict__
+    other = Person.Snapshot(originator_id=snapshot.originator_id, originator_version=snapshot.originator_version,
+                            timestamp=snapshot.timestamp, topic=snapshot.topic,  # type: ignore[call-arg]
+                            state={**snapshot.state, "shape": "a-field-since-added"})
+    assert not Person.Snapshot.is_current(other)
+    with pytest.raises(StaleSnapshot):
+        other.mutate(None)
