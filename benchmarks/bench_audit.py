@@ -76,7 +76,7 @@ def pay(person: Person, ledger, *, voucher: str, levy: Scheme, region: str, amou
                           amount_fen=amount, period_start=start, period_end=end, paid_at=at, credited_on=at.date(),
                           channel="APP", provenance=provenance(offset), policies=ledger.policies)
     return SourceRecord.take(kind="tax-voucher", key=f"{OFFICE}|{voucher}", person_id=person.id,
-                             content_digest=person.payments[f"{OFFICE}|{voucher}"]["content_digest"],
+                             content_digest=person.payments[f"{OFFICE}|{voucher}"].content_digest,
                              provenance=provenance(offset))
 
 
@@ -98,7 +98,7 @@ def big_person(ledger, events: int) -> tuple[str, object]:
                                          effective_date=date(year, month, 1), provenance={"source": "batch"})
             last = (date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)) - timedelta(days=1)
             sources.append(pay(person, ledger, voucher=f"BIG-{key}", levy=Scheme.EMPLOYEE, region="610902",
-                               amount=person.assessments[key]["due_fen"], start=date(year, month, 1), end=last,
+                               amount=person.assessments[key].due_fen, start=date(year, month, 1), end=last,
                                at=datetime(year, month, 5, 2, tzinfo=timezone.utc), offset=year * 100 + month))
     n = 0
     while person.version < events:
@@ -133,7 +133,7 @@ def residents(ledger, count: int, first_seq: int) -> int:
             person.assess_resident_year(table=table, effective_date=date(year - 1, 9, 10),
                                         provenance={"source": "batch"})
             batch.append(pay(person, ledger, voucher=f"R{seq}-{year}", levy=Scheme.RESIDENT, region=region,
-                             amount=person.assessments[str(year)]["due_fen"], start=date(year, 1, 1),
+                             amount=person.assessments[str(year)].due_fen, start=date(year, 1, 1),
                              end=date(year, 12, 31), at=datetime(year - 1, 10, 8, 1, tzinfo=timezone.utc),
                              offset=seq * 3 + year))
         batch.append(person)

@@ -104,7 +104,7 @@ def _assess(ledger, people: range, year: int, batch: int) -> int:
     for start in range(0, len(ids), batch):
         persons = load_aggregates(ledger, ids[start:start + batch])
         for person in persons.values():
-            region = person.active_enrollment["region_code"]
+            region = person.active_enrollment.region_code
             person.assess_resident_year(table=ledger.policies.get(region, year), effective_date=date(year - 1, 9, 1),
                                         provenance=prov)
         ledger.save(*persons.values())
@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             # Spot check: the last person has both years paid.
             person = ledger.find_person("RESIDENT_ID", id_number(args.people - 1))
             assert person.paid_fen_for("2024") == 40000 and person.paid_fen_for("2025") == 40000
-            assert person.assessments["2025"]["period"] == "2025"
+            assert person.assessments["2025"].period == "2025"
             print(f"timed: {applied:,} payments in {seconds:.2f}s; CPU per payment: {cpu / applied * 1e6:,.0f} µs "
                   f"in the workers (Python), {pg_cpu / applied * 1e6:,.0f} µs in their PostgreSQL backends",
                   flush=True)

@@ -125,7 +125,7 @@ def _person_region(ledger: Any, person_id: UUID) -> str | None:
     if current is None and person.enrollments:
         current = person.enrollments[-1]
     if current is not None:
-        return current["region_code"]
+        return current.region_code
     return person.household_grid[:6] if person.household_grid else None
 
 

@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any, Callable, Sequence
 
 from ledger.domain.errors import DomainError
+from ledger.domain.history import item_to_plain
 from ledger.policy.book import PolicyFileError
 from entrypoints.http.access import check_arrears_read, clerk_arrears, cli_principal, person_access
 from entrypoints.http.auth import Forbidden, Principal, Role
@@ -93,10 +94,10 @@ def cmd_person(args: argparse.Namespace) -> int:
             "birth_date": person.birth_date,
             "household_grid": person.household_grid,
             "residence": person.residence_status,
-            "enrollments": person.enrollments,
-            "assessments": person.assessments,
+            "enrollments": [item_to_plain(e) for e in person.enrollments],
+            "assessments": {k: item_to_plain(a) for k, a in person.assessments.items()},
             "paid_fen": {period: person.paid_fen_for(period) for period in person.assessments},
-            "subsidies": list(person.subsidies.values()),
+            "subsidies": [item_to_plain(g) for g in person.subsidies.values()],
             "account_balance_fen": person.account_balance_fen,
             "contribution_months": person.contribution_months,
             "events": person.version,

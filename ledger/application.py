@@ -18,11 +18,12 @@ import random
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import (
+    EventStore,
     IntegrityError,
     ProcessRecorder,
     Tracking,
@@ -34,6 +35,7 @@ from ledger.domain.chain import content_digest
 from ledger.domain.errors import Conflict, DomainError, NotFound
 from ledger.domain.identity import PersonIdentity, parse_identity, person_id_for
 from ledger.domain import transfers as transfer_rules
+from ledger.domain.history import Transfer
 from ledger.domain.person import Person, business_date, require_date, voucher_key
 from ledger.domain.source_record import SourceRecord
 from ledger.domain.vocabulary import (
@@ -133,6 +135,14 @@ class PendingOutcomes:
         return self._outcomes
 
 
+class CurrentSnapshots(EventStore[UUID]):
+    """An event store of snapshots that leaves out those of an older ``class_version`` (see
+    ``Ledger.construct_snapshot_store``); everything else is the library's own store."""
+
+    def get(self, *args: Any, **kwargs: Any) -> Iterator[Any]:  # type: ignore[override]
+        return (s for s in super().get(*args, **kwargs) if Person.Snapshot.is_current(s))
+
+
 def today_utc() -> date:
     return datetime.now(timezone.utc).date()
 
@@ -166,6 +176,16 @@ class Ledger(Application):
         self.person_store: PersonStore = person_store(self)
         self.policies = policies
         self._id_key = id_key
+
+    def construct_snapshot_store(self) -> EventStore[UUID]:
+        """The snapshot store, reading only snapshots of the aggregates' current shape (``class_version``).
+
+        A snapshot is a cache, never evidence: one of an older shape of the state (e.g. a person's
+        dict state before ``Person.class_version`` 2) is left out, so ``Repository.get`` replays the
+        person's events instead; the next snapshot taken of that person drops it (``_take_snapshots``).
+        """
+        recorder = self.factory.aggregate_recorder(purpose="snapshots")
+        return CurrentSnapshots(mapper=self.mapper, recorder=recorder)
 
     def register_transcodings(self, transcoder: Transcoder) -> None:
         super().register_transcodings(transcoder)
@@ -529,7 +549,7 @@ class Ledger(Application):
 
         def command(person: Person) -> None:
             current = person.active_enrollment
-            region = current["region_code"] if current else None
+            region = current.region_code if current else None
             if region is None:
                 raise DomainError("NOT_ENROLLED_RESIDENT", f"this person has no enrollment in force to assess for {year}")
             person.assess_resident_year(
@@ -556,7 +576,7 @@ class Ledger(Application):
             current = person.active_enrollment
             if current is None:
                 raise DomainError("NOT_ENROLLED_EMPLOYEE", f"no employee-scheme enrollment in force to assess {month}")
-            table = self.policies.get(current["region_code"], year)
+            table = self.policies.get(current.region_code, year)
             result = rules.employee_contribution(table, declared_base_fen)
             person.assess_employee_month(
                 month=month, table=table, result=result, due_date=rules.employee_due_date(table, year, mon),
@@ -575,13 +595,13 @@ class Ledger(Application):
         feed gives the same events whatever day it runs.
         """
         for period, assessment in sorted(person.assessments.items()):
-            if assessment["scheme"] != Scheme.RESIDENT:
+            if assessment.scheme != Scheme.RESIDENT:
                 continue
             year = int(period)
             if year < start.year - 1 or (end is not None and year > end.year + 1):
                 continue
             person.assess_resident_year(
-                table=self.policies.get(assessment["region_code"], year),
+                table=self.policies.get(assessment.region_code, year),
                 effective_date=effective_date,
                 provenance=provenance.as_dict(),
                 require_enrollment=False,
@@ -1058,7 +1078,7 @@ class Ledger(Application):
                 # The awaited half is the receiving region's: its calendar (all regions share the national one).
                 calendar_region = row["to_region"] if row["to_region"] in self.policies.regions() else region_code
                 state = transfer_rules.transfer_status(
-                    t, today, self.transfer_calendar(calendar_region, t["started_on"].year))
+                    t, today, self.transfer_calendar(calendar_region, t.started_on.year))
                 if overdue_only and not state.overdue:
                     continue
                 row.update(status=state.status, status_label=transfer_rules.STATUS_LABELS.get(state.status),
@@ -1072,17 +1092,17 @@ class Ledger(Application):
         """The person's open transfers on ``today`` (待转出 / 待转入 / 超期), each computed by
         :func:`ledger.domain.transfers.transfer_status` with the awaited half's calendar, oldest first."""
         rows = []
-        for t in sorted(person.transfers.values(), key=lambda t: (t.get("started_on") or t.get("requested_on")
-                                                                  or date.min, t["transfer_id"])):
-            if t.get("direction") == "IN" and t.get("external"):
+        for t in sorted(person.transfers.values(), key=lambda t: (t.started_on or t.requested_on
+                                                                  or date.min, t.transfer_id)):
+            if t.direction == "IN" and t.external:
                 continue  # received from another province: nothing of ours to wait for
-            since = t.get("started_on") or t.get("requested_on")
+            since = t.started_on or t.requested_on
             if since is None:
                 continue
             # As in the region lists: the receiving region's calendar (all regions share the national one).
-            received = t.get("direction") == "IN"
-            to_region = t.get("region_code") if received else t.get("counterpart_region")
-            calendar_region = to_region if to_region in self.policies.regions() else t.get("region_code")
+            received = t.direction == "IN"
+            to_region = t.region_code if received else t.counterpart_region
+            calendar_region = to_region if to_region in self.policies.regions() else t.region_code
             try:
                 calendar = self.transfer_calendar(calendar_region, since.year)
             except DomainError:
@@ -1242,15 +1262,15 @@ TRANSFER_TOPICS = tuple(
 )
 
 
-def transfer_row(person: Person, transfer: dict[str, Any], region_code: str) -> dict[str, Any] | None:
+def transfer_row(person: Person, transfer: Transfer, region_code: str) -> dict[str, Any] | None:
     """One transfer as a row of ``region_code``'s list (INCOMING / OUTGOING), or None if it is not the region's.
 
     Transfers recorded before they were matched (legacy events) carry no sending region, so
     only their receiving side is listed.
     """
-    received = transfer["direction"] == "IN"  # (OUT and REQUEST entries name the sending region as their own)
-    sending = transfer["counterpart_region"] if received else transfer.get("region_code")
-    receiving = transfer.get("region_code") if received else transfer["counterpart_region"]
+    received = transfer.direction == "IN"  # (OUT and REQUEST entries name the sending region as their own)
+    sending = transfer.counterpart_region if received else transfer.region_code
+    receiving = transfer.region_code if received else transfer.counterpart_region
     if receiving == region_code:
         direction = "INCOMING"
     elif sending == region_code:
@@ -1258,13 +1278,13 @@ def transfer_row(person: Person, transfer: dict[str, Any], region_code: str) -> 
     else:
         return None
     return {
-        "transfer_id": transfer["transfer_id"], "direction": direction, "person_id": str(person.id),
+        "transfer_id": transfer.transfer_id, "direction": direction, "person_id": str(person.id),
         "id_type": person.id_type, "id_number": person.id_number, "name": person.name,
-        "from_region": sending, "to_region": receiving, "scheme": transfer.get("scheme"),
-        "account_balance_fen": transfer["account_balance_fen"], "contribution_months": transfer["contribution_months"],
-        "started_on": transfer["started_on"], "completed_on": transfer["completed_on"],
-        "external": bool(transfer.get("external")), "source_document_no": transfer.get("source_document_no"),
-        "closed_reason": transfer.get("closed_reason"),
+        "from_region": sending, "to_region": receiving, "scheme": transfer.scheme,
+        "account_balance_fen": transfer.account_balance_fen, "contribution_months": transfer.contribution_months,
+        "started_on": transfer.started_on, "completed_on": transfer.completed_on,
+        "external": bool(transfer.external), "source_document_no": transfer.source_document_no,
+        "closed_reason": transfer.closed_reason,
     }
 
 

@@ -21,7 +21,7 @@ def record_legacy_transfers(ledger: Any, person_id: UUID, on: date, *, tag: str 
                          account_balance_fen=700, contribution_months=2, effective_date=on, provenance=prov)
     enrollment = person.enrollments[0]
     person.trigger_event(Person.TransferredOut, transfer_id=f"LEGACY-OUT{tag}",
-                         enrollment_id=enrollment["enrollment_id"], counterpart_region="330502",
-                         account_balance_fen=700, contribution_months=2, effective_date=max(on, enrollment["start_date"]),
+                         enrollment_id=enrollment.enrollment_id, counterpart_region="330502",
+                         account_balance_fen=700, contribution_months=2, effective_date=max(on, enrollment.start_date),
                          provenance=prov)
     ledger.save(person)

@@ -49,6 +49,7 @@ from ledger.domain.chain import GENESIS_HASH
 from ledger.domain.errors import DomainError, NotFound
 from ledger.domain.person import Person
 from ledger.domain.transfers import TRANSFER_EVENTS, transfer_findings
+from ledger.domain.person import StaleSnapshot
 from ledger.log import mask_id_number
 from projections.entitlement import EntitlementProjection
 from projections.projector import PolicyCache
@@ -344,6 +345,10 @@ def _check_snapshots(decoded: list[tuple], snapshot_rows: list[Row], mapper: Any
             i += 1
         try:
             snapshot = mapper.to_domain_event(row.stored_event()).mutate(None)
+        except StaleSnapshot:
+            notes.append(f"the snapshot at version {s} is of an older shape of the state: loads ignore it "
+                         "(the person is replayed from the events) and the next snapshot replaces it")
+            continue
         except Exception as exc:  # noqa: BLE001
             add("SNAPSHOT_UNREADABLE", s, f"the snapshot at version {s} cannot be read ({type(exc).__name__}: {exc})",
                 kind="discrepancy")

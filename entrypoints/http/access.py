@@ -22,6 +22,7 @@ from typing import Any
 
 from infra.settings import setting_text
 from ledger.domain.errors import DomainError
+from ledger.domain.history import Enrollment
 from ledger.domain.person import Person
 from entrypoints.http.auth import TOKENS_FILE_ENV, Forbidden, Principal, Role, TokenFileError, TokenStore, Unauthenticated
 
@@ -32,9 +33,9 @@ def acting_region(person: Person) -> str | None:
     """The region a command on this person belongs to: where they are enrolled now (or were last)."""
     current = person.active_enrollment
     if current is not None:
-        return current["region_code"]
+        return current.region_code
     if person.enrollments:
-        return person.enrollments[-1]["region_code"]
+        return person.enrollments[-1].region_code
     return person.household_grid[:6] if person.household_grid else None
 
 
@@ -46,7 +47,7 @@ def person_regions(person: Person) -> set[str]:
     such a duplicate (recorded before ``ENROLLED_ELSEWHERE`` refused them) must not open the
     person's full record to the second region's clerks (issue 17, item 6).
     """
-    regions = {e["region_code"] for e in _counted_enrollments(person)}
+    regions = {e.region_code for e in _counted_enrollments(person)}
     regions.add(acting_region(person) or "")
     if person.household_grid:
         regions.add(person.household_grid[:6])
@@ -54,22 +55,22 @@ def person_regions(person: Person) -> set[str]:
     return regions
 
 
-def _counted_enrollments(person: Person) -> list[dict[str, Any]]:
+def _counted_enrollments(person: Person) -> list[Enrollment]:
     """Active enrollments that open the person to a region: not a duplicate of another region's."""
     current = person.active_enrollment
     return [e for e in person.active_enrollments
-            if not e["duplicate_of"] or (current is not None and e["region_code"] == current["region_code"])]
+            if not e.duplicate_of or (current is not None and e.region_code == current.region_code)]
 
 
 def incoming_transfer_regions(person: Person) -> set[str]:
     """Regions a transfer was requested at or sent to and is awaited in (待转入): their clerks may read
     the person before enrolling them, to complete the transfer-in. Only while the transfer is open."""
-    return {t["counterpart_region"] for t in person.transfers.values()
-            if t["direction"] in ("OUT", "REQUEST") and t.get("status") in ("REQUESTED", "OUT_COMPLETED")}
+    return {t.counterpart_region for t in person.transfers.values()
+            if t.direction in ("OUT", "REQUEST") and t.status in ("REQUESTED", "OUT_COMPLETED")}
 
 
 def person_grids(person: Person) -> set[str]:
-    grids = {e["grid_code"] for e in _counted_enrollments(person) if e["grid_code"]}
+    grids = {e.grid_code for e in _counted_enrollments(person) if e.grid_code}
     if person.household_grid:
         grids.add(person.household_grid)
     return grids

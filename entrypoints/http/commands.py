@@ -188,12 +188,12 @@ def _correct_payment(ledger: Any, body: PaymentCorrectionIn, person: Person) -> 
         )
     record = TaxPaymentRecord(
         voucher_no=body.voucher_no, tax_office=body.tax_office, id_type=person.id_type, id_number=person.id_number,
-        name=person.name, region_code=original["region_code"], levy_item=original["levy_item"],
-        period_start=original["period_start"], period_end=original["period_end"], amount_fen=body.amount_fen,
+        name=person.name, region_code=original.region_code, levy_item=original.levy_item,
+        period_start=original.period_start, period_end=original.period_end, amount_fen=body.amount_fen,
         paid_at=body.corrected_at or datetime.now(timezone.utc), channel="COUNTER", kind=body.kind,
         original_voucher_no=body.original_voucher_no, original_tax_office=original_office, reason=body.reason,
     )
-    return person.id, original["region_code"], lambda prov: ledger.record_tax_record(record, provenance=prov)
+    return person.id, original.region_code, lambda prov: ledger.record_tax_record(record, provenance=prov)
 
 
 def _transfer_out(ledger: Any, body: TransferOutIn, person: Person) -> Plan:
@@ -210,18 +210,18 @@ def _request_transfer(ledger: Any, body: TransferRequestIn, person: Person) -> P
 
 def _cancel_transfer(ledger: Any, body: TransferCancelIn, person: Person) -> Plan:
     transfer = person.transfers.get(body.transfer_id)
-    if transfer is None or transfer["direction"] == "IN":
+    if transfer is None or transfer.direction == "IN":
         raise DomainError("TRANSFER_UNKNOWN", f"本人没有转移单 {body.transfer_id} 的转出 (no transfer-out "
                                               f"{body.transfer_id} for this person)", transfer_id=body.transfer_id)
     # The sending region cancels its own half; the receiving region rejects what was sent to it.
-    region = transfer["counterpart_region"] if body.rejected else transfer["region_code"]
+    region = transfer.counterpart_region if body.rejected else transfer.region_code
     return person.id, region, lambda prov: ledger.cancel_transfer(
         person.id, transfer_id=body.transfer_id, reason=body.reason, effective_date=body.effective_date,
         provenance=prov, rejected=body.rejected)
 
 
 def _end_enrollment(ledger: Any, body: EndEnrollmentIn, person: Person) -> Plan:
-    region = person.enrollment(body.enrollment_id)["region_code"] if body.enrollment_id else acting_region(person)
+    region = person.enrollment(body.enrollment_id).region_code if body.enrollment_id else acting_region(person)
     return person.id, region, lambda prov: ledger.end_enrollment(
         person.id, reason=body.reason, effective_date=body.effective_date, provenance=prov,
         enrollment_id=body.enrollment_id)
@@ -281,7 +281,7 @@ def _revoke_status(ledger: Any, body: StatusRevokeIn, person: Person) -> Plan:
     person_region = acting_region(person)
     record = StatusRecord(
         record_id=clerk_status_key(person.id, body.document_no, revokes=body.grant_id), id_type=person.id_type,
-        id_number=person.id_number, name=person.name, category=(person.subsidies.get(body.grant_id) or {}).get("category", ""),
+        id_number=person.id_number, name=person.name, category=getattr(person.subsidies.get(body.grant_id), "category", ""),
         granted=False, valid_from=body.revoked_from, valid_to=None, department=body.department,
         document_no=body.document_no, grant_id=body.grant_id)
 

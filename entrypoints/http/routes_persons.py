@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from ledger.domain.chain import GENESIS_HASH, canonical, event_digest, event_fields
+from ledger.domain.history import Enrollment, Payment, item_to_plain
 from ledger.domain.person import Person, business_date
 from entrypoints.http import deps
 from entrypoints.http.access import person_access
@@ -44,8 +45,34 @@ def readable_person(request: Request, who: Principal, id_type: str, id_number: s
     return person, person_access(who, person)
 
 
+def _payment(key: str, p: Payment) -> dict[str, Any]:
+    """A payment as the person read shows it: its facts, with what was refunded and whether it was reversed."""
+    return {**item_to_plain(p), "tax_office": p.tax_office or key.split("|", 1)[0], "refunded_fen": p.refunded_fen,
+            "reversed": p.reversed}
+
+
+def _corrections(person: Person) -> list[dict[str, Any]]:
+    """Every refund (退费) and reversal (冲正) voucher, naming the payment it corrects (``original``)."""
+    out = []
+    for key, p in person.payments.items():
+        for kind, correction in [("REFUND", r) for r in p.refunds] + ([("REVERSAL", p.reversal)] if p.reversal else []):
+            out.append({"kind": kind, "original": key, **item_to_plain(correction)})
+    return out
+
+
+def _enrollment(e: Enrollment, person: Person) -> dict[str, Any]:
+    """An enrollment as the person read shows it. One suspended (中止) by an open transfer-out is not
+    ended (终止) until the in half arrives: the history keeps the out date as its provisional end (what
+    coverage reads), shown here as ``suspended_on`` with no end."""
+    plain = item_to_plain(e)
+    plain.setdefault("suspended_by", None)
+    if e.suspended_by is not None and getattr(person.transfers.get(e.suspended_by), "status", None) == "OUT_COMPLETED":
+        plain.update(end_date=None, end_reason=None, end_event_id=None, suspended_on=e.end_date)
+    return plain
+
+
 def person_payload(person: Person, full_id: bool) -> dict[str, Any]:
-    paid_periods = set(person.assessments) | {k for p in person.payments.values() for k in p["periods"]}
+    paid_periods = set(person.assessments) | {k for p in person.payments.values() for k in p.periods}
     return {
         "person_id": str(person.id),
         "id_type": person.id_type,
@@ -55,16 +82,16 @@ def person_payload(person: Person, full_id: bool) -> dict[str, Any]:
         "sex": person.sex,
         "household_grid": person.household_grid,
         "residence_status": person.residence_status,
-        "enrollments": person.enrollments,
+        "enrollments": [_enrollment(e, person) for e in person.enrollments],
         "duplicate_enrollment": person.has_duplicate_enrollment,
-        "assessments": list(person.assessments.values()),
-        "payments": list(person.payments.values()),
-        "refunds": list(person.refunds.values()),
+        "assessments": [item_to_plain(a) for a in person.assessments.values()],
+        "payments": [_payment(k, p) for k, p in person.payments.items()],
+        "refunds": _corrections(person),
         "paid_fen": {period: person.paid_fen_for(period) for period in sorted(paid_periods)},
-        "subsidies": list(person.subsidies.values()),
+        "subsidies": [item_to_plain(g) for g in person.subsidies.values()],
         "account_balance_fen": person.account_balance_fen,
         "contribution_months": person.contribution_months,
-        "transfers": list(person.transfers.values()),
+        "transfers": [item_to_plain(t) for t in person.transfers.values()],
         "version": person.version,
     }
 

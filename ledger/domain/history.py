@@ -25,6 +25,14 @@ missing (``EVENT_GAP``): the adapter must fetch them first. Events of other
 aggregates (the ``SourceRecord`` idempotency index) are not person events and are
 ignored by every projection.
 
+The aggregate folds the same state with the same handlers (:func:`apply`, called by each
+``Person`` event's ``apply``): ``Person.history`` is a :class:`PersonHistory`, equal to
+``fold_many(None, its events)``. So the history keeps the few facts only the write side
+checks too: a voucher's office and content digest (an identical resend changes nothing, a
+different one is a conflict) and transfer requests (``direction`` ``REQUEST``). Every person
+event has a handler here (``_ignore`` for one that changes no fact): the aggregate checks it
+when its module loads.
+
 The history is one typed state, :class:`PersonHistory` (参保人事实), of small
 dataclasses (:class:`Enrollment`, :class:`Assessment`, :class:`SubsidyGrant`,
 :class:`Payment` with its :class:`Refund` list and :class:`Reversal`,
@@ -42,24 +50,16 @@ from typing import Any, Callable, Iterable
 from uuid import UUID
 
 from ledger.domain.errors import DomainError
-from ledger.domain.person import Person, payment_period_keys, voucher_key
-from ledger.domain.person_rules import payment_share, status_last_day
+from ledger.domain.person_rules import counts_for_months, payment_period_keys, payment_share, status_last_day, voucher_key
 
 
 class ProjectionError(DomainError):
     """The event stream cannot be applied as given (a gap, or two events at one version)."""
 
 
-def _person_event_names() -> frozenset[str]:
-    return frozenset(
-        name
-        for name, cls in vars(Person).items()
-        if isinstance(cls, type) and issubclass(cls, Person.Event) and cls is not Person.Event
-    )
-
-
-#: Names of the Person aggregate's events (the only events the projections read).
-PERSON_EVENT_TYPES = _person_event_names()
+#: The module of the Person aggregate (``ledger.domain.person``), whose events are the person events:
+#: named, not imported (the aggregate imports this module, to fold its state with it).
+_PERSON_MODULE = "ledger.domain.person"
 
 
 # --------------------------------------------------------------------------- reading an event
@@ -68,8 +68,9 @@ def event_type(event: Any) -> str | None:
     if isinstance(event, dict):
         name = event.get("event_type")
         return name if name in PERSON_EVENT_TYPES and "person_id" in event else None
-    if isinstance(event, Person.Event):
-        name = type(event).__name__
+    cls = type(event)
+    if cls.__module__ == _PERSON_MODULE:
+        name = cls.__name__
         return name if name in PERSON_EVENT_TYPES else None
     return None
 
@@ -187,6 +188,8 @@ class Refund:
     amount_fen: int
     on: date
     event_id: str
+    tax_office: str | None = None  # of the refund voucher (its key with ``voucher_no``)
+    content_digest: str | None = None  # what a resend of the same voucher must repeat (write side)
 
 
 @dataclass(slots=True)
@@ -197,6 +200,8 @@ class Reversal:
     amount_fen: int
     on: date
     event_id: str
+    tax_office: str | None = None  # of the reversal voucher (its key with ``voucher_no``)
+    content_digest: str | None = None  # what a resend of the same voucher must repeat (write side)
 
 
 @dataclass(slots=True)
@@ -218,11 +223,24 @@ class Payment:
     event_id: str
     refunds: list[Refund]
     reversal: Reversal | None
+    tax_office: str | None = None  # the voucher's office (征收税务机关); the key is ``voucher_key(tax_office, voucher_no)``
+    content_digest: str | None = None  # what a resend of the same voucher must repeat (write side)
 
     def copy(self) -> Payment:
         return Payment(self.voucher_no, self.levy_item, self.region_code, self.amount_fen, self.periods,
                        self.period_start, self.period_end, self.paid_on, self.paid_at, self.credited_on,
-                       self.channel, self.event_id, list(self.refunds), self.reversal)
+                       self.channel, self.event_id, list(self.refunds), self.reversal, self.tax_office,
+                       self.content_digest)
+
+    @property
+    def refunded_fen(self) -> int:
+        """Fen refunded (退费) so far, every refund counted."""
+        return sum(r.amount_fen for r in self.refunds)
+
+    @property
+    def reversed(self) -> bool:
+        """Reversed (冲正): the payment counts as never made."""
+        return self.reversal is not None
 
 
 @dataclass(slots=True)
@@ -251,12 +269,15 @@ class Transfer:
     closed_reason: str | None = None
     source_document_no: str | None = None
     cancel_event_id: str | None = None
+    requested_on: date | None = None  # the request (转移接续申请, TransferRequested) that opened it, if any
+    request_event_id: str | None = None
 
     def copy(self) -> Transfer:
         return Transfer(self.transfer_id, self.direction, self.enrollment_id, self.counterpart_region,
                         self.account_balance_fen, self.contribution_months, self.started_on, self.completed_on,
                         self.out_event_id, self.in_event_id, self.status, self.region_code, self.scheme,
-                        self.external, self.closed_reason, self.source_document_no, self.cancel_event_id)
+                        self.external, self.closed_reason, self.source_document_no, self.cancel_event_id,
+                        self.requested_on, self.request_event_id)
 
 
 @dataclass(slots=True)
@@ -280,6 +301,7 @@ class LateFeePayment:
     paid_on: date
     channel: str
     event_id: str
+    content_digest: str | None = None  # write side: a resend of the voucher with other content is a conflict
 
 
 @dataclass(slots=True)
@@ -294,6 +316,7 @@ class LateFeeWaiver:
     on: date
     recorded_by: str | None
     event_id: str
+    content_digest: str | None = None  # write side: the same waiver id with other content is a conflict
 
 
 @dataclass(slots=True)
@@ -351,7 +374,12 @@ def _names(cls: type) -> tuple[str, ...]:
 _OMITTED_WHEN_NONE = {
     Enrollment: ("suspended_by",),
     Transfer: ("status", "region_code", "scheme", "external", "closed_reason", "source_document_no",
-               "cancel_event_id"),
+               "cancel_event_id", "requested_on", "request_event_id"),
+    Payment: ("tax_office", "content_digest"),
+    Refund: ("tax_office", "content_digest"),
+    Reversal: ("tax_office", "content_digest"),
+    LateFeePayment: ("content_digest",),
+    LateFeeWaiver: ("content_digest",),
 }
 
 
@@ -377,6 +405,11 @@ def _record_plain(item: Any) -> dict[str, Any]:
     return _PLAIN[type(item)](item)
 
 
+def item_to_plain(item: Any) -> dict[str, Any]:
+    """One item of a history (an :class:`Enrollment`, a :class:`Payment` ...) as :func:`history_to_plain` writes it."""
+    return _PLAIN[type(item)](item)
+
+
 _PLAIN: dict[type, Callable[[Any], dict[str, Any]]] = {}
 for _cls in (ResidenceRecord, Enrollment, SubsidyGrant, Refund, Reversal, Transfer, AccountEntry, LateFeePayment,
              LateFeeWaiver):
@@ -387,6 +420,70 @@ _PLAIN[Payment] = _plain_function(Payment, {"periods": "list(v)", "refunds": "[_
 _residence_plain, _enrollment_plain, _assessment_plain = _PLAIN[ResidenceRecord], _PLAIN[Enrollment], _PLAIN[Assessment]
 _grant_plain, _payment_plain, _transfer_plain, _account_plain = (_PLAIN[SubsidyGrant], _PLAIN[Payment], _PLAIN[Transfer],
                                                                  _PLAIN[AccountEntry])
+
+
+# --------------------------------------------------------------------------- as rows (the aggregate's snapshots)
+# A snapshot of the aggregate holds its history as rows: each item a list of its field values in
+# field order (no names), which is about half the bytes of the plain form and builds back with
+# positional arguments. Rows are only read back by the same shape of the classes: ``STATE_SHAPE``
+# names that shape, and a snapshot of another shape is never read (``ledger.domain.person.Person.Snapshot``).
+_ROW_CLASSES = (ResidenceRecord, Enrollment, Assessment, SubsidyGrant, Refund, Reversal, Payment, Transfer, AccountEntry,
+                LateFeePayment, LateFeeWaiver, PersonHistory)
+
+#: The shape of the history's classes (their names and field names, in order): a snapshot's rows fit it or not.
+STATE_SHAPE = __import__("hashlib").sha256(
+    repr([(c.__name__, _names(c)) for c in _ROW_CLASSES]).encode()).hexdigest()[:16]
+
+
+def _row_function(cls: type, nested: dict[str, str] | None = None) -> Callable[[Any], list[Any]]:
+    """A function giving an item of ``cls`` as the list of its field values (``nested``: field -> expression of {v})."""
+    nested = nested or {}
+    items = ", ".join(nested[n].format(v=f"o.{n}") if n in nested else f"o.{n}" for n in _names(cls))
+    namespace: dict[str, Any] = {}
+    exec(f"def row(o):\n    return [{items}]", {"_ROW": _ROW, "Refund": Refund, "Reversal": Reversal}, namespace)  # noqa: S102 - code built from field names
+    return namespace["row"]
+
+
+_ROW: dict[type, Callable[[Any], list[Any]]] = {}
+for _cls in (ResidenceRecord, Enrollment, SubsidyGrant, Refund, Reversal, Transfer, AccountEntry, LateFeePayment,
+             LateFeeWaiver):
+    _ROW[_cls] = _row_function(_cls)
+_ROW[Assessment] = _row_function(Assessment, {"supersedes": "list({v})"})
+_ROW[Payment] = _row_function(Payment, {"periods": "list({v})", "refunds": "[_ROW[Refund](r) for r in {v}]",
+                                        "reversal": "None if {v} is None else _ROW[Reversal]({v})"})
+_PAYMENT_REFUNDS = _names(Payment).index("refunds")
+
+
+def history_to_rows(h: PersonHistory) -> list[Any]:
+    """The history as rows of plain values (see above): what the aggregate's snapshot stores."""
+    residence, enrollment, assessment, grant = _ROW[ResidenceRecord], _ROW[Enrollment], _ROW[Assessment], _ROW[SubsidyGrant]
+    payment, transfer, account = _ROW[Payment], _ROW[Transfer], _ROW[AccountEntry]
+    return [h.person_id, h.version, list(h.event_ids), h.registered_event_id, h.birth_date,
+            [residence(r) for r in h.residence], [enrollment(e) for e in h.enrollments],
+            {k: assessment(a) for k, a in h.assessments.items()}, {k: grant(g) for k, g in h.subsidies.items()},
+            {k: payment(p) for k, p in h.payments.items()}, {k: transfer(t) for k, t in h.transfers.items()},
+            [account(x) for x in h.account], h.transferred_in_months,
+            {k: _ROW[LateFeePayment](x) for k, x in h.late_fee_payments.items()},
+            {k: _ROW[LateFeeWaiver](x) for k, x in h.late_fee_waivers.items()}]
+
+
+def _payment_from_row(row: list[Any]) -> Payment:
+    refunds, reversal = row[_PAYMENT_REFUNDS], row[_PAYMENT_REFUNDS + 1]
+    row[_PAYMENT_REFUNDS] = [Refund(*r) for r in refunds]
+    row[_PAYMENT_REFUNDS + 1] = None if reversal is None else Reversal(*reversal)
+    return Payment(*row)
+
+
+def history_from_rows(rows: list[Any]) -> PersonHistory:
+    """The history back from :func:`history_to_rows` (rows of the same ``STATE_SHAPE``; taken over, not copied)."""
+    (pid, version, event_ids, registered, birth, residence, enrollments, assessments, subsidies, payments, transfers,
+     account, transferred_in, fee_payments, fee_waivers) = rows
+    return PersonHistory(
+        pid, version, event_ids, registered, birth, [ResidenceRecord(*r) for r in residence],
+        [Enrollment(*e) for e in enrollments], {k: Assessment(*a) for k, a in assessments.items()},
+        {k: SubsidyGrant(*g) for k, g in subsidies.items()}, {k: _payment_from_row(p) for k, p in payments.items()},
+        {k: Transfer(*t) for k, t in transfers.items()}, [AccountEntry(*x) for x in account], transferred_in,
+        {k: LateFeePayment(*x) for k, x in fee_payments.items()}, {k: LateFeeWaiver(*x) for k, x in fee_waivers.items()})
 
 
 def history_to_plain(h: PersonHistory) -> dict[str, Any]:
@@ -422,7 +519,7 @@ def _payment(d: dict[str, Any]) -> Payment:
     return Payment(d["voucher_no"], d["levy_item"], d["region_code"], d["amount_fen"], d["periods"],
                    d["period_start"], d["period_end"], d["paid_on"], d["paid_at"], d["credited_on"], d["channel"],
                    d["event_id"], [Refund(**r) for r in d["refunds"]],
-                   None if reversal is None else Reversal(**reversal))
+                   None if reversal is None else Reversal(**reversal), d.get("tax_office"), d.get("content_digest"))
 
 
 def history_from_plain(d: dict[str, Any]) -> PersonHistory:
@@ -485,6 +582,20 @@ def fold_many(history: PersonHistory | None, events: Iterable[Any], *, owned: bo
         new.version = version
         new.event_ids.append(event_id)
     return new if new is not None else history
+
+
+def apply(history: PersonHistory, event: Any) -> None:
+    """Apply one of the person's own new events to ``history`` in place: the aggregate's fold.
+
+    The same handlers as :func:`fold_many` (so the write side's state is the views' state),
+    without its duplicate and gap checks: the aggregate's versions are checked by the library
+    before an event is applied. Items changed are replaced by changed copies, as in the fold,
+    so a history copied with :meth:`PersonHistory.copy` stays independent of this one.
+    """
+    event_id = str(event.event_id)
+    _HANDLERS.get(type(event).__name__, _ignore)(history, _fields(event), event_id)
+    history.version = event.originator_version
+    history.event_ids.append(event_id)
 
 
 #: The last person id made text: one person's events are folded together (a tuple, read once: thread-safe).
@@ -645,7 +756,8 @@ def _paid(h: PersonHistory, f: Any, eid: str) -> None:
     start, end = get("period_start"), get("period_end")
     h.payments[voucher_key(get("tax_office"), get("voucher_no"))] = Payment(
         get("voucher_no"), levy, get("region_code"), get("amount_fen"), payment_period_keys(levy, start, end),
-        start, end, get("effective_date"), get("paid_at"), get("credited_on"), get("channel"), eid, [], None)
+        start, end, get("effective_date"), get("paid_at"), get("credited_on"), get("channel"), eid, [], None,
+        get("tax_office"), get("content_digest"))
 
 
 def _original(h: PersonHistory, f: Any) -> Payment:
@@ -659,12 +771,13 @@ def _original(h: PersonHistory, f: Any) -> Payment:
 
 
 def _refunded(h: PersonHistory, f: Any, eid: str) -> None:
-    _original(h, f).refunds.append(
-        Refund(f.get("refund_voucher_no"), f.get("amount_fen"), f.get("effective_date"), eid))
+    _original(h, f).refunds.append(Refund(f.get("refund_voucher_no"), f.get("amount_fen"), f.get("effective_date"),
+                                          eid, f.get("tax_office"), f.get("content_digest")))
 
 
 def _reversed(h: PersonHistory, f: Any, eid: str) -> None:
-    _original(h, f).reversal = Reversal(f.get("reversal_voucher_no"), f.get("amount_fen"), f.get("effective_date"), eid)
+    _original(h, f).reversal = Reversal(f.get("reversal_voucher_no"), f.get("amount_fen"), f.get("effective_date"),
+                                        eid, f.get("tax_office"), f.get("content_digest"))
 
 
 def _transferred_out(h: PersonHistory, f: Any, eid: str) -> None:
@@ -674,9 +787,22 @@ def _transferred_out(h: PersonHistory, f: Any, eid: str) -> None:
     balance = get("account_balance_fen")
     if balance:
         h.account.append(AccountEntry(on, -balance, "TRANSFER_OUT", eid))
+    request = h.transfers.get(get("transfer_id"))  # a request (REQUEST) this out half answers
     h.transfers[get("transfer_id")] = Transfer(
         get("transfer_id"), "OUT", get("enrollment_id"), get("counterpart_region"), balance,
-        get("contribution_months"), on, None, eid, None)
+        get("contribution_months"), on, None, eid, None,
+        requested_on=None if request is None else request.requested_on,
+        request_event_id=None if request is None else request.request_event_id)
+
+
+def _transfer_requested(h: PersonHistory, f: Any, eid: str) -> None:
+    """A request (转移接续申请) at the receiving region (``counterpart_region``) for the sending region
+    (``region_code``) to complete its out half: nothing moves yet; the sending region's time limit runs."""
+    get = f.get
+    on = get("effective_date")
+    h.transfers[get("transfer_id")] = Transfer(
+        get("transfer_id"), "REQUEST", None, get("counterpart_region"), 0, 0, on, None, None, None,
+        status="REQUESTED", region_code=get("region_code"), external=False, requested_on=on, request_event_id=eid)
 
 
 def _transferred_in(h: PersonHistory, f: Any, eid: str) -> None:
@@ -757,7 +883,7 @@ def _late_fee_paid(h: PersonHistory, f: Any, eid: str) -> None:
     get = f.get
     h.late_fee_payments[voucher_key(get("tax_office"), get("voucher_no"))] = LateFeePayment(
         get("voucher_no"), get("region_code"), get("period"), get("amount_fen"), get("effective_date"),
-        str(get("channel") or ""), eid)
+        str(get("channel") or ""), eid, get("content_digest"))
 
 
 def _late_fee_waived(h: PersonHistory, f: Any, eid: str) -> None:
@@ -765,7 +891,7 @@ def _late_fee_waived(h: PersonHistory, f: Any, eid: str) -> None:
     provenance = get("provenance") or {}
     h.late_fee_waivers[get("waiver_id")] = LateFeeWaiver(
         get("waiver_id"), get("region_code"), get("period"), str(get("reason")), str(get("approver")),
-        get("effective_date"), provenance.get("user"), eid)
+        get("effective_date"), provenance.get("user"), eid, get("content_digest"))
 
 
 _HANDLERS: dict[str, Callable[[PersonHistory, Any, str], None]] = {
@@ -780,6 +906,7 @@ _HANDLERS: dict[str, Callable[[PersonHistory, Any, str], None]] = {
     "ContributionReversed": _reversed,
     "TransferredOut": _transferred_out,
     "TransferredIn": _transferred_in,
+    "TransferRequested": _transfer_requested,
     "TransferOutCompleted": _transfer_out_completed,
     "TransferInCompleted": _transfer_in_completed,
     "TransferCancelled": _transfer_cancelled,
@@ -789,6 +916,10 @@ _HANDLERS: dict[str, Callable[[PersonHistory, Any, str], None]] = {
     "LateFeePaid": _late_fee_paid,
     "LateFeeWaived": _late_fee_waived,
 }
+
+#: Names of the Person aggregate's events (the only events the projections read): every one has its
+#: handler above (the aggregate checks this when its module loads: ``ledger.domain.person._check_one_fold``).
+PERSON_EVENT_TYPES = frozenset(_HANDLERS)
 
 
 # --------------------------------------------------------------------------- questions on a history
@@ -840,3 +971,43 @@ def payments_for(history: PersonHistory, period: str, levy_item: str | None = No
         p for _, p in sorted(history.payments.items())
         if period in p.periods and (levy_item is None or p.levy_item == levy_item)
     ]
+
+
+# --------------------------------------------------------------------------- questions the commands ask
+# (the aggregate, ``ledger.domain.person.Person``, asks them of its own history; so may any view)
+def active_enrollments(history: PersonHistory) -> list[Enrollment]:
+    """Enrollments in force (参保中): not ended, and not suspended (中止) by an open transfer."""
+    return [e for e in history.enrollments if e.end_date is None and e.suspended_by is None]
+
+
+def suspended_enrollments(history: PersonHistory) -> list[Enrollment]:
+    """Enrollments suspended (中止) by a transfer-out whose in half has not arrived (nor been cancelled)."""
+    return [e for e in history.enrollments if e.suspended_by is not None
+            and getattr(history.transfers.get(e.suspended_by), "status", None) == "OUT_COMPLETED"]
+
+
+def account_balance_fen(history: PersonHistory) -> int:
+    """Personal-account balance (个人账户余额): every credit and debit, transfers included."""
+    return sum(x.amount_fen for x in history.account)
+
+
+def contribution_months(history: PersonHistory) -> int:
+    """Employee contribution months (缴费月数): months paid (a payment not reversed nor refunded in full,
+    :func:`counts_for_months`) plus months transferred in, less months sent by an open transfer-out."""
+    months: set[str] = set()
+    for p in history.payments.values():
+        if p.levy_item == "EMPLOYEE" and counts_for_months(p.amount_fen, p.refunded_fen, p.reversal is not None):
+            months.update(p.periods)
+    return len(months) + history.transferred_in_months
+
+
+def correction_voucher(history: PersonHistory, key: str) -> Refund | Reversal | None:
+    """The refund (退费) or reversal (冲正) recorded under a correction voucher's key, if any."""
+    for p in history.payments.values():
+        for r in p.refunds:
+            if r.tax_office is not None and voucher_key(r.tax_office, r.voucher_no) == key:
+                return r
+        if p.reversal is not None and p.reversal.tax_office is not None \
+                and voucher_key(p.reversal.tax_office, p.reversal.voucher_no) == key:
+            return p.reversal
+    return None

@@ -7,7 +7,8 @@ aggregate (one aggregate per insured person, ledger-wide), so matching them is a
 the person's own state. Each rule here is a pure function or a named guard; the Person
 commands call them before triggering any event, so a refusal writes nothing.
 
-Lifecycle of one transfer (``status`` of its entry in ``Person.transfers``)::
+Lifecycle of one transfer (``status`` of its :class:`ledger.domain.history.Transfer` in the
+person's history, ``Person.transfers``)::
 
     REQUESTED (the person applied at the receiving region; optional) --out half--> OUT_COMPLETED
     OUT_COMPLETED --in half matched--> DONE
@@ -17,16 +18,19 @@ Lifecycle of one transfer (``status`` of its entry in ``Person.transfers``)::
 
 An in half from outside this ledger (another province) is ``DONE`` at once and marked
 ``external``. Entries written by the events of before this module (``TransferredOut`` /
-``TransferredIn``) keep their old shape and have no ``status``; :func:`status_of` reads
+``TransferredIn``) have no ``status``; :func:`status_of` reads
 them as ``LEGACY_OPEN`` / ``LEGACY_DONE``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from ledger.domain.errors import Conflict, DomainError
+
+if TYPE_CHECKING:  # (the history imports the person, which imports this module)
+    from ledger.domain.history import Transfer
 
 REQUESTED = "REQUESTED"
 OUT_COMPLETED = "OUT_COMPLETED"
@@ -50,12 +54,12 @@ STATUS_LABELS = {
 }
 
 
-def status_of(transfer: dict[str, Any]) -> str:
+def status_of(transfer: Transfer) -> str:
     """The lifecycle status (转移接续状态) of one transfer entry, old entries included."""
-    status = transfer.get("status")
+    status = transfer.status
     if status:
         return status
-    if transfer["direction"] == "OUT" and transfer.get("completed_on") is None:
+    if transfer.direction == "OUT" and transfer.completed_on is None:
         return LEGACY_OPEN
     return LEGACY_DONE
 
@@ -68,7 +72,7 @@ def require_months(value: Any, field: str = "contribution_months") -> int:
     return value
 
 
-def check_transfer_id_free(transfers: dict[str, Any], transfer_id: str) -> None:
+def check_transfer_id_free(transfers: dict[str, Transfer], transfer_id: str) -> None:
     """Guard (转移单号唯一): a transfer document number is used by one transfer only, never twice."""
     existing = transfers.get(transfer_id)
     if existing is not None:
@@ -107,18 +111,18 @@ def check_out_half_exists(counterpart_region: str, ledger_regions: Iterable[str]
     return True
 
 
-def check_request_matches(request: dict[str, Any], sending_region: str, receiving_region: str) -> None:
+def check_request_matches(request: Transfer, sending_region: str, receiving_region: str) -> None:
     """Guard (按申请转出): an out half answering a request goes from and to the regions requested."""
-    if (request["region_code"], request["counterpart_region"]) != (sending_region, receiving_region):
+    if (request.region_code, request.counterpart_region) != (sending_region, receiving_region):
         raise DomainError(
             "TRANSFER_MISMATCH",
-            f"转移单 {request['transfer_id']} 申请的是 {request['region_code']}→{request['counterpart_region']}，"
+            f"转移单 {request.transfer_id} 申请的是 {request.region_code}→{request.counterpart_region}，"
             f"转出却是 {sending_region}→{receiving_region} (the transfer-out does not answer the request)",
-            transfer_id=request["transfer_id"],
+            transfer_id=request.transfer_id,
         )
 
 
-def check_open(transfer: dict[str, Any], action: str, *, legacy_ok: bool = False,
+def check_open(transfer: Transfer, action: str, *, legacy_ok: bool = False,
                requested_ok: bool = False) -> None:
     """Guard (转移未办结): only a transfer whose out half awaits its in half can be received, cancelled or
     rejected. An old out half (``LEGACY_OPEN``) can be received (``legacy_ok``) but not cancelled: it
@@ -127,16 +131,16 @@ def check_open(transfer: dict[str, Any], action: str, *, legacy_ok: bool = False
     if status == DONE or status == LEGACY_DONE:
         raise Conflict(
             "TRANSFER_EXISTS",
-            f"转移单 {transfer['transfer_id']} 已完成转入，不能再{action} (transfer already completed)",
-            transfer_id=transfer["transfer_id"], status=status,
+            f"转移单 {transfer.transfer_id} 已完成转入，不能再{action} (transfer already completed)",
+            transfer_id=transfer.transfer_id, status=status,
         )
     if status != OUT_COMPLETED and not (legacy_ok and status == LEGACY_OPEN) and \
             not (requested_ok and status == REQUESTED):
         raise DomainError(
             "TRANSFER_NOT_OPEN",
-            f"转移单 {transfer['transfer_id']} 状态为{STATUS_LABELS.get(status, status)}，不能再{action} "
+            f"转移单 {transfer.transfer_id} 状态为{STATUS_LABELS.get(status, status)}，不能再{action} "
             f"(the transfer is not awaiting its transfer-in)",
-            transfer_id=transfer["transfer_id"], status=status,
+            transfer_id=transfer.transfer_id, status=status,
         )
 
 
@@ -149,7 +153,7 @@ class Matched:
 
 
 def match_in_half(
-    out_half: dict[str, Any],
+    out_half: Transfer,
     *,
     counterpart_region: str | None,
     receiving_region: str | None,
@@ -162,29 +166,29 @@ def match_in_half(
     mean "what was sent"; figures given must equal it, and so must the regions named,
     else ``TRANSFER_MISMATCH`` (money and months move, they are never created).
     """
-    tid = out_half["transfer_id"]
+    tid = out_half.transfer_id
     problems = []
-    if counterpart_region and out_half.get("region_code") and counterpart_region != out_half["region_code"]:
-        problems.append(f"转出地 {counterpart_region} ≠ 转出记录的 {out_half['region_code']}")
-    if receiving_region and receiving_region != out_half["counterpart_region"]:
-        problems.append(f"转入地 {receiving_region} ≠ 转出记录的 {out_half['counterpart_region']}")
-    if account_balance_fen is not None and account_balance_fen != out_half["account_balance_fen"]:
-        problems.append(f"个人账户余额 {account_balance_fen} 分 ≠ 转出的 {out_half['account_balance_fen']} 分")
-    if contribution_months is not None and contribution_months != out_half["contribution_months"]:
-        problems.append(f"缴费月数 {contribution_months} ≠ 转出的 {out_half['contribution_months']}")
+    if counterpart_region and out_half.region_code and counterpart_region != out_half.region_code:
+        problems.append(f"转出地 {counterpart_region} ≠ 转出记录的 {out_half.region_code}")
+    if receiving_region and receiving_region != out_half.counterpart_region:
+        problems.append(f"转入地 {receiving_region} ≠ 转出记录的 {out_half.counterpart_region}")
+    if account_balance_fen is not None and account_balance_fen != out_half.account_balance_fen:
+        problems.append(f"个人账户余额 {account_balance_fen} 分 ≠ 转出的 {out_half.account_balance_fen} 分")
+    if contribution_months is not None and contribution_months != out_half.contribution_months:
+        problems.append(f"缴费月数 {contribution_months} ≠ 转出的 {out_half.contribution_months}")
     if problems:
         raise DomainError(
             "TRANSFER_MISMATCH",
             f"转入与转移单 {tid} 的转出不一致：{'；'.join(problems)}。转入只接收转出地转出的余额和月数，"
             f"不填则自动按转出数接收 (the transfer-in must accept exactly what was sent)",
-            transfer_id=tid, sent_fen=out_half["account_balance_fen"],
-            sent_months=out_half["contribution_months"],
+            transfer_id=tid, sent_fen=out_half.account_balance_fen,
+            sent_months=out_half.contribution_months,
         )
     if status_of(out_half) == LEGACY_OPEN:
         # An old out half moved the balance but left the months with the person: receiving them
         # again would count them twice, so only the balance arrives.
-        return Matched(out_half["account_balance_fen"], 0)
-    return Matched(out_half["account_balance_fen"], out_half["contribution_months"])
+        return Matched(out_half.account_balance_fen, 0)
+    return Matched(out_half.account_balance_fen, out_half.contribution_months)
 
 
 def external_figures(account_balance_fen: int | None, contribution_months: int | None, transfer_id: str) -> Matched:
@@ -204,10 +208,10 @@ def holdings(person: Any) -> tuple[int, int]:
     regions (转移守恒): what the region in force holds plus what is in transit (sent by an
     open out half, not yet received). An internal transfer never changes it; an external
     transfer-in adds exactly what its document states."""
-    in_transit = [t for t in person.transfers.values() if t.get("status") == OUT_COMPLETED]
+    in_transit = [t for t in person.transfers.values() if t.status == OUT_COMPLETED]
     return (
-        person.account_balance_fen + sum(t["account_balance_fen"] for t in in_transit),
-        person.contribution_months + sum(t["contribution_months"] for t in in_transit),
+        person.account_balance_fen + sum(t.account_balance_fen for t in in_transit),
+        person.contribution_months + sum(t.contribution_months for t in in_transit),
     )
 
 
@@ -398,7 +402,7 @@ class TransferState:
     explanation: str
 
 
-def transfer_status(transfer: dict[str, Any], today: date, calendar: TransferCalendar) -> TransferState:
+def transfer_status(transfer: Transfer, today: date, calendar: TransferCalendar) -> TransferState:
     """The state of one transfer on ``today`` (转移接续时限): each open half has a time limit in
     working days (转出地 10, 转入地 5, from the policy tables) and is overdue (超期) after it.
 
@@ -407,16 +411,16 @@ def transfer_status(transfer: dict[str, Any], today: date, calendar: TransferCal
     day D leaves the in half due within ``receiving_working_days`` working days after D.
     """
     status = status_of(transfer)
-    tid = transfer["transfer_id"]
+    tid = transfer.transfer_id
     if status in OPEN_STATUSES:
-        awaiting, since, limit = "RECEIVING", transfer["started_on"], calendar.receiving_working_days
+        awaiting, since, limit = "RECEIVING", transfer.started_on, calendar.receiving_working_days
         half = "转入地"
     elif status == REQUESTED:
-        awaiting, since, limit = "SENDING", transfer["requested_on"], calendar.sending_working_days
+        awaiting, since, limit = "SENDING", transfer.requested_on, calendar.sending_working_days
         half = "转出地"
     else:
         label = STATUS_LABELS.get(status, status)
-        if transfer.get("external"):
+        if transfer.external:
             label += "（省外转入，本系统无转出记录）"
         return TransferState(tid, status, None, None, False, 0, f"转移单 {tid} {label}")
     due = calendar.add_working_days(since, limit)

@@ -64,15 +64,17 @@ def facts(event: Any) -> tuple[str, dict[str, Any]]:
 def person_figures(person: Any) -> dict[str, Any]:
     """The figures a clerk reads first: payments and net paid, subsidy grants, grid, events; and what transfers
     moved: each transfer's status and the balance and months held over all regions (in transit included)."""
+    from ledger.domain.history import item_to_plain
     from ledger.domain.transfers import holdings, status_of
 
-    payments = [p for p in person.payments.values() if not p["reversed"]]
+    payments = [p for p in person.payments.values() if not p.reversed]
     return {
         "transfers": sorted((t, status_of(x)) for t, x in person.transfers.items()),
         "holdings": holdings(person),
         "payments": len(payments),
-        "net_paid_fen": sum(p["amount_fen"] - p["refunded_fen"] for p in payments),
-        "subsidies": sorted(repr(sorted((k, v) for k, v in g.items() if k != "event_id"))
+        "net_paid_fen": sum(p.amount_fen - p.refunded_fen for p in payments),
+        "subsidies": sorted(repr(sorted((k, v) for k, v in item_to_plain(g).items()
+                                   if k not in ("event_id", "revoke_event_id")))
                             for g in person.subsidies.values()),
         "household_grid": person.household_grid,
         "residence": person.residence_status,

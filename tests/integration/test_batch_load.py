@@ -219,9 +219,10 @@ def _state(ledger, seqs, vouchers) -> dict:
             continue
         out[f"person {seq}"] = (
             p.version, [s.originator_version for s in ledger.snapshots.get(pid)],
-            [(e["enrollment_id"], e["scheme"], e["region_code"], e["start_date"]) for e in p.enrollments],
-            {k: (v["amount_fen"], v["refunded_fen"], v["reversed"], v["periods"]) for k, v in p.payments.items()},
-            sorted(p.refunds), p.account_balance_fen,
+            [(e.enrollment_id, e.scheme, e.region_code, e.start_date) for e in p.enrollments],
+            {k: (v.amount_fen, v.refunded_fen, v.reversed, v.periods) for k, v in p.payments.items()},
+            sorted(r.voucher_no for q in p.payments.values() for r in [*q.refunds, *filter(None, [q.reversal])]),
+            p.account_balance_fen,
         )
     for voucher in vouchers:
         record = ledger.source_record("tax-voucher", f"{OFFICE}|{voucher}")

@@ -57,14 +57,14 @@ def test_a_clerk_grants_and_revokes_on_postgres(pg_system, hostile):
     assert other.status_code == 403
     r = client.post("/statuses", json=grant, headers=bearer("clerk"))
     assert r.status_code == 201, r.text
-    assert pg_system.ledger.find_person("RESIDENT_ID", who).assessments["2026"]["due_fen"] == 0
+    assert pg_system.ledger.find_person("RESIDENT_ID", who).assessments["2026"].due_fen == 0
     again = client.post("/statuses", json=grant, headers=bearer("clerk"))
     hostile.attempt("status grant replayed (PostgreSQL)", status=again.status_code)
     assert again.status_code == 200 and again.json()["applied"] is False
     revoke = {"grant_id": "PG-TK-1", "revoked_from": "2026-01-01", "department": "汉滨区民政局", "document_no": "QX"}
     assert client.post(f"/persons/RESIDENT_ID/{who}/statuses/revoke", json=revoke,
                        headers=bearer("clerk")).status_code == 201
-    assert pg_system.ledger.find_person("RESIDENT_ID", who).assessments["2026"]["due_fen"] > 0
+    assert pg_system.ledger.find_person("RESIDENT_ID", who).assessments["2026"].due_fen > 0
 
 
 def test_a_status_file_without_a_broker_goes_into_the_postgres_ledger_once(pg_system):

@@ -145,7 +145,7 @@ def test_payments_land_once_and_bad_records_are_kept_dead_lettered_and_passed(
     ledger = system.ledger
     person = ledger.find_person("RESIDENT_ID", good1)
     assert [type(e).__name__ for e in ledger.events.get(person.id)] == ["Registered", "Enrolled", "ContributionPaid"]
-    assert [p["voucher_no"] for p in ledger.find_person("RESIDENT_ID", good2).payments.values()] == ["V2"]
+    assert [p.voucher_no for p in ledger.find_person("RESIDENT_ID", good2).payments.values()] == ["V2"]
     codes = {o: ledger.repository.get(FeedRejection.id_for(topic, 0, o)).code for o in (2, 3, 4)}
     assert codes == {2: "AVRO_BAD_MAGIC", 3: "ID_CHECKSUM", 4: "REGION_UNKNOWN"}
 
@@ -211,7 +211,7 @@ def test_an_integrators_csv_fed_with_the_command_reaches_the_ledger(
     name = group()
     runner = feed_consumer(system, "tax", group=name)
     consume_until([runner], lambda: _paid(system, good1) and _paid(system, good2))
-    assert [p["voucher_no"] for p in system.ledger.find_person("RESIDENT_ID", good1).payments.values()] == ["F1"]
+    assert [p.voucher_no for p in system.ledger.find_person("RESIDENT_ID", good1).payments.values()] == ["F1"]
     assert len(read_topic(kafka_bootstrap, topic, expect=2)) == 2
 
 
@@ -291,7 +291,7 @@ def test_a_crash_before_the_database_commit_is_redone(system, producer, prefix, 
     restarted = feed_consumer(system, "tax", group=name)
     consume_until([restarted], lambda: positions(system, name, topic, 1) == [3])
     for i, number in enumerate(numbers):
-        assert [p["voucher_no"] for p in system.ledger.find_person("RESIDENT_ID", number).payments.values()] == [f"R{i}"]
+        assert [p.voucher_no for p in system.ledger.find_person("RESIDENT_ID", number).payments.values()] == [f"R{i}"]
 
 
 def test_two_instances_in_one_group_reach_the_same_state_as_one(pg_env, kafka_bootstrap, prefix, producer, services):
@@ -450,4 +450,4 @@ def test_run_commits_on_the_writer_thread_and_a_commit_failing_there_is_redone(s
         runner.close()
     assert all(t.startswith("ledger-writer") for t in threads) and len(threads) >= 6
     for i, number in enumerate(numbers):
-        assert [p["voucher_no"] for p in system.ledger.find_person("RESIDENT_ID", number).payments.values()] == [f"W{i}"]
+        assert [p.voucher_no for p in system.ledger.find_person("RESIDENT_ID", number).payments.values()] == [f"W{i}"]

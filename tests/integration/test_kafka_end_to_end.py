@@ -154,7 +154,7 @@ def test_feed_records_reach_the_ledger_and_ledger_events_in_order_per_person(sys
         # 2. A clerk assesses 2025 for one of them (直接核定); the grant below must re-assess it.
         subsidised = ledger.find_person("RESIDENT_ID", p_subsidy)
         ledger.assess_resident_year(subsidised.id, 2025, provenance=CLERK)
-        assert ledger.get_person(subsidised.id).assessments["2025"]["subsidy_fen"] == 0
+        assert ledger.get_person(subsidised.id).assessments["2025"].subsidy_fen == 0
 
         # 3. The registries: a subsidy grant (特困人员) and a death.
         grant = StatusRecord("E2E-MZ-1", "RESIDENT_ID", p_subsidy, "李娜", "EXTREME_POVERTY", True,
@@ -192,9 +192,9 @@ def test_feed_records_reach_the_ledger_and_ledger_events_in_order_per_person(sys
     assert ledger.find_person("RESIDENT_ID", p_refund).paid_fen_for("2025") == 0
     assert ledger.find_person("RESIDENT_ID", p_plain).paid_fen_for("2025") == 40000
     reassessed = ledger.find_person("RESIDENT_ID", p_subsidy).assessments["2025"]
-    assert reassessed["subsidy_category"] == "EXTREME_POVERTY" and reassessed["due_fen"] == 0
+    assert reassessed.subsidy_category == "EXTREME_POVERTY" and reassessed.due_fen == 0
     died = ledger.find_person("RESIDENT_ID", p_death)
-    assert died.active_enrollment is None and died.enrollments[0]["end_reason"] == "DIED"
+    assert died.active_enrollment is None and died.enrollments[0].end_reason == "DIED"
 
     # ledger.events.v1: every person event of the ledger, once, keyed by person, in order per person.
     stored = ledger_person_events(ledger)

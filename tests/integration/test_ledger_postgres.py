@@ -70,7 +70,7 @@ def test_two_processes_writing_one_person_lose_nothing(system, pg_env):
     assert [w.exitcode for w in workers] == [0, 0], results
     assert sum(results) == 2 * per_process
     person = system.ledger.find_person("RESIDENT_ID", NUMBER)
-    recorded = {p["voucher_no"] for p in person.payments.values()}
+    recorded = {p.voucher_no for p in person.payments.values()}
     assert {f"{p}{i:04d}" for p in "AB" for i in range(per_process)} <= recorded
 
 

@@ -200,10 +200,10 @@ def test_snapshots_never_mask_tampering_and_a_wrong_snapshot_is_reported(system)
         set_state(conn, pid, 4, flip_digit(state_of(conn, pid, 4), "amount_fen"))
         snap = json.loads(RING[0].decrypt_store(conn.execute(
             "SELECT state FROM stored_snapshots WHERE originator_id = ?", (pid.hex,)).fetchone()[0]))
-        snap["state"]["account_balance_fen"] += 100000
+        snap["state"]["history"][12] += 100  # the history's transferred_in_months (its snapshot is rows of values)
         conn.execute("UPDATE stored_snapshots SET state = ? WHERE originator_id = ?",
                      (RING[0].encrypt_store(json.dumps(snap).encode()), pid.hex))
-    assert ledger.get_person(pid).account_balance_fen > 100000  # the application now loads the wrong snapshot
+    assert ledger.get_person(pid).contribution_months >= 100  # the application now loads the wrong snapshot
     found = where(verify_person(ledger, pid), number)
     assert ("CHAIN_BROKEN", 4) in found  # the events are checked, whatever the snapshot says
     assert ("SNAPSHOT_MISMATCH", 10) in found

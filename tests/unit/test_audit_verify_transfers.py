@@ -42,7 +42,7 @@ def stored_as_before(ledger, pid, transfer_id, out_figures, in_figures):
     person = ledger.repository.get(pid)
     prov = CLERK.as_dict()
     person.trigger_event(Person.TransferredOut, transfer_id=transfer_id,
-                         enrollment_id=person.active_enrollment["enrollment_id"], counterpart_region=HANYIN,
+                         enrollment_id=person.active_enrollment.enrollment_id, counterpart_region=HANYIN,
                          account_balance_fen=out_figures[0], contribution_months=out_figures[1],
                          effective_date=date(2025, 3, 1), provenance=prov)
     person.trigger_event(Person.TransferredIn, transfer_id=transfer_id, counterpart_region=HANBIN,

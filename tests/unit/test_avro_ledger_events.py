@@ -191,7 +191,7 @@ def _person() -> Person:
         channel=EnrollmentChannel.COUNTER, effective_date=date(2025, 7, 2), provenance=prov, policies=policies,
     )
     person.trigger_event(
-        Person.TransferredOut, transfer_id="T-LEGACY-OUT", enrollment_id=person.enrollments[-1]["enrollment_id"],
+        Person.TransferredOut, transfer_id="T-LEGACY-OUT", enrollment_id=person.enrollments[-1].enrollment_id,
         counterpart_region="330502", account_balance_fen=0, contribution_months=0, effective_date=date(2025, 7, 3),
         provenance=prov,
     )

@@ -42,14 +42,14 @@ def test_a_clerk_grant_makes_the_years_due_zero_through_the_feeds_command(client
     who = number(1)
     enrolled_and_assessed(client, who)
     before = system.ledger.find_person("RESIDENT_ID", who).assessments["2026"]
-    assert before["due_fen"] > 0
+    assert before.due_fen > 0
     r = client.post("/statuses", json=grant(who), headers=CLERK)
     assert r.status_code == 201, r.text
     person = system.ledger.find_person("RESIDENT_ID", who)
     after = person.assessments["2026"]
-    assert after["due_fen"] == 0 and after["subsidy_category"] == "EXTREME_POVERTY"
+    assert after.due_fen == 0 and after.subsidy_category == "EXTREME_POVERTY"
     status = person.subsidies["TK-2026-0001"]
-    assert status["department"] == "汉滨区民政局" and status["document_no"] == "TK-2026-0001"
+    assert status.department == "汉滨区民政局" and status.document_no == "TK-2026-0001"
     granted = [e for e in system.ledger.events.get(person.id) if type(e).__name__ == "SubsidyGranted"]
     assert len(granted) == 1
     prov = granted[0].provenance
@@ -65,7 +65,7 @@ def test_the_same_certificate_again_is_a_resend_and_other_content_a_conflict(cli
     other = client.post("/statuses", json=grant(who, valid_to="2026-06-30"), headers=CLERK)
     assert other.status_code == 409 and other.json()["code"] == "RECORD_CONFLICT"
     person = system.ledger.find_person("RESIDENT_ID", who)
-    assert person.subsidies["TK-2026-0001"]["valid_to"] == date(2026, 12, 31)
+    assert person.subsidies["TK-2026-0001"].valid_to == date(2026, 12, 31)
 
 
 def test_the_feed_and_the_clerk_share_the_certificate_key(client, system):
@@ -88,10 +88,10 @@ def test_most_generous_status_applies_not_the_sum(client, system):
     assert client.post("/statuses", json=grant(who, category="MIN_LIVING", document_no="DB-1"),
                        headers=CLERK).status_code == 201
     fixed = system.ledger.find_person("RESIDENT_ID", who).assessments["2026"]
-    assert 0 < fixed["due_fen"] < fixed["standard_fen"]
+    assert 0 < fixed.due_fen < fixed.standard_fen
     assert client.post("/statuses", json=grant(who), headers=CLERK).status_code == 201
     full = system.ledger.find_person("RESIDENT_ID", who).assessments["2026"]
-    assert full["due_fen"] == 0 and full["subsidy_fen"] == full["standard_fen"]
+    assert full.due_fen == 0 and full.subsidy_fen == full.standard_fen
 
 
 def test_revoking_from_a_date_reassesses_and_is_idempotent(client, system):
@@ -104,8 +104,8 @@ def test_revoking_from_a_date_reassesses_and_is_idempotent(client, system):
     r = client.post(f"/persons/RESIDENT_ID/{who}/statuses/revoke", json=body, headers=CLERK)
     assert r.status_code == 201, r.text
     person = system.ledger.find_person("RESIDENT_ID", who)
-    assert person.subsidies["TK-2026-0001"]["revoked_from"] == date(2025, 7, 1)
-    assert person.assessments["2026"]["due_fen"] > 0  # the status no longer holds in 2026
+    assert person.subsidies["TK-2026-0001"].revoked_from == date(2025, 7, 1)
+    assert person.assessments["2026"].due_fen > 0  # the status no longer holds in 2026
     again = client.post(f"/persons/RESIDENT_ID/{who}/statuses/revoke", json=body, headers=CLERK)
     assert again.status_code == 200 and again.json()["applied"] is False
     unknown = client.post(f"/persons/RESIDENT_ID/{who}/statuses/revoke", json={**body, "grant_id": "NOPE"},

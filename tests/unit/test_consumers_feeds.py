@@ -95,7 +95,7 @@ def consume_all(runner, rounds: int = 10):
 
 def paid_vouchers(system, number: str) -> list[str]:
     person = system.ledger.find_person("RESIDENT_ID", number)
-    return sorted(p["voucher_no"] for p in person.payments.values())
+    return sorted(p.voucher_no for p in person.payments.values())
 
 
 def rejection(system, topic: str, partition: int, offset: int) -> FeedRejection:
@@ -255,7 +255,7 @@ def test_status_grants_and_an_unknown_persons_revocation(system, broker):
     [result] = consume_all(feed_consumer(system, "status"))
     assert (result.applied, result.unchanged, result.rejected) == (1, 1, [(1, "PERSON_NOT_FOUND")])
     person = system.ledger.find_person("RESIDENT_ID", granted)
-    assert [s["category"] for s in person.subsidies.values()] == ["MIN_LIVING"]
+    assert [s.category for s in person.subsidies.values()] == ["MIN_LIVING"]
     assert system.ledger.position(position_name("ledger-registry-status", STATUS, 0)) == 2
     assert [m.key for m in broker.topic(f"{STATUS}.dlq").messages()] == [dead_letter_key(STATUS, 0, 1)]
 

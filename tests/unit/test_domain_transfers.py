@@ -72,7 +72,7 @@ def test_an_old_open_out_half_is_received_with_its_balance_but_never_cancelled()
                        effective_date=date(2025, 3, 5), provenance=PROV, policies=POLICIES,
                        enroll={"scheme": Scheme.EMPLOYEE, "flexible": True})
     assert person.account_balance_fen == 900 and person.contribution_months == 0  # the old half kept no months
-    assert person.transfers["OLD"]["status"] == "DONE" and person.active_enrollment["region_code"] == "610921"
+    assert person.transfers["OLD"].status == "DONE" and person.active_enrollment.region_code == "610921"
     assert transfer_findings(person.collect_events()) == []
 
 
@@ -94,5 +94,5 @@ def test_a_person_enrolled_in_the_receiving_region_first_completes_the_transfer_
     person.transfer_in(transfer_id="OLD", counterpart_region="610902", region_code="610921",
                        effective_date=date(2025, 3, 5), provenance=PROV, policies=POLICIES,
                        enroll={"scheme": Scheme.EMPLOYEE, "flexible": True})
-    assert [e["region_code"] for e in person.active_enrollments] == ["610921"]
-    assert person.transfers["OLD"]["status"] == "DONE" and person.account_balance_fen == 900
+    assert [e.region_code for e in person.active_enrollments] == ["610921"]
+    assert person.transfers["OLD"].status == "DONE" and person.account_balance_fen == 900

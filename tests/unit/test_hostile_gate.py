@@ -402,7 +402,7 @@ def test_a_payment_encoded_by_apache_avro_is_recorded_by_the_tax_consumer(feed_s
     assert sum(r.applied for r in results) == 1 and not any(r.rejected for r in results)
     person = feed_system.ledger.find_person("RESIDENT_ID", n)
     [paid] = person.payments.values()
-    assert (paid["voucher_no"], paid["amount_fen"]) == ("V-APACHE", 40000)
+    assert (paid.voucher_no, paid.amount_fen) == ("V-APACHE", 40000)
 
 
 # --------------------------------------------------------------------------- feed files and imports

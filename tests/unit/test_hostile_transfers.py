@@ -18,6 +18,7 @@ from datetime import date
 
 import pytest
 
+from ledger.domain.history import Transfer
 from ledger.domain.transfers import TransferCalendar, transfer_status
 from ledger.policy.book import default_policy_book
 from tests.unit.cli_support import embedded, refused, run, run_as
@@ -183,8 +184,7 @@ def test_finding_4_an_in_half_without_out_half_is_flagged_external(client):
 
 def test_time_limits_count_working_days_with_the_policy_holidays():
     calendar = TransferCalendar.from_policies([default_policy_book().get(HANYIN, 2025).transfer])
-    out = {"transfer_id": "T", "direction": "OUT", "status": "OUT_COMPLETED", "started_on": date(2025, 4, 30),
-           "completed_on": None}
+    out = Transfer("T", "OUT", "E1", HANYIN, 0, 0, date(2025, 4, 30), None, "ev-out", None, status="OUT_COMPLETED")
     # 1-5 May are days off (劳动节); 5 working days after 30 April: 6, 7, 8, 9, 12 May.
     assert transfer_status(out, date(2025, 5, 12), calendar).due_on == date(2025, 5, 12)
     assert not transfer_status(out, date(2025, 5, 12), calendar).overdue
@@ -192,7 +192,7 @@ def test_time_limits_count_working_days_with_the_policy_holidays():
     assert late.overdue and late.overdue_working_days == 1
     # A weekend day worked instead of a holiday (调休上班, Sunday 28 Sep 2025) counts, 1-8 October do not:
     # 26, 28, 29, 30 September and 9 October.
-    out["started_on"] = date(2025, 9, 25)
+    out.started_on = date(2025, 9, 25)
     assert transfer_status(out, date(2025, 9, 25), calendar).due_on == date(2025, 10, 9)
 
 

@@ -234,7 +234,7 @@ def test_assess_an_employee_month(client, system):
     r = client.post(person_path(n, "/assessments/employee-month"),
                     json={"month": "2025-03", "declared_base_fen": 500000}, headers=CLERK)
     assert r.status_code == 201
-    assert system.ledger.find_person("RESIDENT_ID", n).assessments["2025-03"]["due_fen"] > 0
+    assert system.ledger.find_person("RESIDENT_ID", n).assessments["2025-03"].due_fen > 0
 
 
 def test_counter_refund_and_reversal_point_at_the_original_voucher(client, system):
@@ -280,7 +280,7 @@ def test_transfer_out_then_in_elsewhere(client, system):
     assert client.post("/transfers/in", json=transfer_in, headers=CLERK).status_code == 403
     r = client.post("/transfers/in", json=transfer_in, headers=CLERK_HANYIN)
     assert r.status_code == 201, r.json()
-    assert system.ledger.find_person("RESIDENT_ID", n).active_enrollment["region_code"] == HANYIN
+    assert system.ledger.find_person("RESIDENT_ID", n).active_enrollment.region_code == HANYIN
 
 
 def test_end_an_enrollment(client):
@@ -311,7 +311,7 @@ def test_tax_integration_posts_payments_exactly_once_per_voucher(client, system)
     first = client.post("/tax/payments", json=tax_payment(n), headers=TAX)
     assert first.status_code == 201
     person = system.ledger.find_person("RESIDENT_ID", n)
-    assert person.active_enrollment["channel"] == "TAX_PAYMENT"
+    assert person.active_enrollment.channel == "TAX_PAYMENT"
     again = client.post("/tax/payments", json=tax_payment(n), headers=TAX)
     assert again.status_code == 200 and again.json()["applied"] is False
     other = client.post("/tax/payments", json=tax_payment(n, amount_fen=38000), headers=TAX)

@@ -72,7 +72,7 @@ def test_csv_with_chinese_headers_and_bom_imports_every_row(client, system):
     assert report["format"] == "csv" and report["encoding"] == "utf-8"
     assert report["lines"][0]["id_number"] == number(1)[:4] + "*" * 10 + number(1)[-4:]
     person = system.ledger.find_person("RESIDENT_ID", number(3))
-    assert person.active_enrollment["scheme"] == "EMPLOYEE" and person.active_enrollment["flexible"] is True
+    assert person.active_enrollment.scheme == "EMPLOYEE" and person.active_enrollment.flexible is True
     enrolled = list(system.ledger.events.get(person.id))[-1]
     assert enrolled.channel == "BATCH_IMPORT"
     digest = hashlib.sha256(data).hexdigest()
@@ -95,8 +95,8 @@ def test_xlsx_made_in_excel_with_date_cells_and_numeric_codes(client, system):
     assert r.status_code == 201, r.json()
     assert (r.json()["format"], r.json()["imported"]) == ("xlsx", 2)
     person = system.ledger.find_person("RESIDENT_ID", number(5))
-    assert person.active_enrollment["grid_code"] == GRID_A
-    assert str(person.active_enrollment["start_date"]) == "2024-09-10"
+    assert person.active_enrollment.grid_code == GRID_A
+    assert str(person.active_enrollment.start_date) == "2024-09-10"
 
 
 def test_raw_body_upload_with_a_filename(client):

@@ -33,7 +33,7 @@ def test_a_row_enrolls_and_grants_the_status_once(system):
     assert report["imported"] == 2 and report["errors"] == 0, report["lines"]
     person = system.ledger.find_person("RESIDENT_ID", number(1))
     grant = person.subsidies["TK-1"]
-    assert grant["category"] == "EXTREME_POVERTY" and grant["valid_to"] == date(2026, 12, 31)
+    assert grant.category == "EXTREME_POVERTY" and grant.valid_to == date(2026, 12, 31)
     assert not system.ledger.find_person("RESIDENT_ID", number(2)).subsidies
     event = next(e for e in system.ledger.events.get(person.id) if type(e).__name__ == "SubsidyGranted")
     assert event.provenance["source"] == "batch" and event.provenance["user"] == "clerk.hanbin"
@@ -69,4 +69,4 @@ def test_a_conflicting_certificate_says_the_enrollment_was_done(system):
     assert line["status"] == "error" and line["code"] == "RECORD_CONFLICT"
     assert "资助身份未认定" in line["message"]
     grant = system.ledger.find_person("RESIDENT_ID", number(8)).subsidies["TK-1"]
-    assert grant["valid_to"] == date(2026, 12, 31)
+    assert grant.valid_to == date(2026, 12, 31)

@@ -152,8 +152,8 @@ def test_one_enrollment_at_a_time_and_duplicates_are_flagged(ledger):
                   employer_id="91610900MA123", effective_date=date(2025, 3, 1), provenance=API)
     person = ledger.get_person(pid)
     assert person.has_duplicate_enrollment
-    assert person.enrollments[1]["duplicate_of"] == person.enrollments[0]["enrollment_id"]
-    ledger.end_enrollment(pid, reason="DUPLICATE_RESOLVED", enrollment_id=person.enrollments[1]["enrollment_id"],
+    assert person.enrollments[1].duplicate_of == person.enrollments[0].enrollment_id
+    ledger.end_enrollment(pid, reason="DUPLICATE_RESOLVED", enrollment_id=person.enrollments[1].enrollment_id,
                           effective_date=date(2025, 3, 5), provenance=API)
     assert not ledger.get_person(pid).has_duplicate_enrollment
 
@@ -174,8 +174,8 @@ def test_assessment_records_the_policy_version(ledger):
     ledger.assess_resident_year(pid, 2025, provenance=API)
     a = ledger.get_person(pid).assessments["2025"]
     table = ledger.policies.get(HANBIN, 2025)
-    assert a["due_fen"] == a["standard_fen"] == table.resident.individual_share_fen
-    assert a["policy_version"] == table.policy_version
+    assert a.due_fen == a.standard_fen == table.resident.individual_share_fen
+    assert a.policy_version == table.policy_version
     again = ledger.assess_resident_year(pid, 2025, provenance=API)
     assert not again.applied  # nothing changed, nothing recorded
 
@@ -193,12 +193,12 @@ def test_most_generous_subsidy_applies_never_the_sum(ledger):
     ledger.assess_resident_year(pid, 2025, provenance=API)
     ledger.apply_status(status(number, "MIN_LIVING", record_id="MZ-1"), provenance=FEED)
     partial = ledger.get_person(pid).assessments["2025"]
-    assert partial["subsidy_category"] == "MIN_LIVING"
-    assert 0 < partial["subsidy_fen"] < partial["standard_fen"]
+    assert partial.subsidy_category == "MIN_LIVING"
+    assert 0 < partial.subsidy_fen < partial.standard_fen
     ledger.apply_status(status(number, "EXTREME_POVERTY", record_id="MZ-2"), provenance=FEED)
     full = ledger.get_person(pid).assessments["2025"]
-    assert full["subsidy_category"] == "EXTREME_POVERTY"
-    assert full["subsidy_fen"] == full["standard_fen"] and full["due_fen"] == 0
+    assert full.subsidy_category == "EXTREME_POVERTY"
+    assert full.subsidy_fen == full.standard_fen and full.due_fen == 0
 
 
 def test_unknown_subsidy_category_is_refused(ledger):
@@ -214,8 +214,8 @@ def test_subsidy_after_full_payment_creates_an_overpayment_not_a_negative_due(le
     ledger.record_tax_record(payment(number), provenance=FEED)
     ledger.apply_status(status(number, "ORPHAN"), provenance=FEED)
     person = ledger.get_person(pid)
-    assert person.assessments["2025"]["due_fen"] == 0
-    assert person.paid_fen_for("2025") - person.assessments["2025"]["due_fen"] == 40000  # owed back
+    assert person.assessments["2025"].due_fen == 0
+    assert person.paid_fen_for("2025") - person.assessments["2025"].due_fen == 40000  # owed back
 
 
 def test_revocation_reassesses_the_touched_year(ledger):
@@ -223,11 +223,11 @@ def test_revocation_reassesses_the_touched_year(ledger):
     pid = enroll_resident(ledger, number).person_id
     ledger.apply_status(status(number, "EXTREME_POVERTY", record_id="G1"), provenance=FEED)
     ledger.assess_resident_year(pid, 2025, provenance=API)
-    assert ledger.get_person(pid).assessments["2025"]["due_fen"] == 0
+    assert ledger.get_person(pid).assessments["2025"].due_fen == 0
     revoke = status(number, "EXTREME_POVERTY", record_id="R1", granted=False, valid_from=date(2024, 12, 1),
                     grant_id="汉民发〔2024〕G1")
     ledger.apply_status(revoke, provenance=FEED)
-    assert ledger.get_person(pid).assessments["2025"]["subsidy_fen"] == 0
+    assert ledger.get_person(pid).assessments["2025"].subsidy_fen == 0
 
 
 # ------------------------------------------------------------------ payments
@@ -235,7 +235,7 @@ def test_payment_from_an_unknown_person_registers_and_enrolls_them(ledger):
     number = resident_id(seq=22)
     outcome = ledger.record_tax_record(payment(number), provenance=FEED)
     person = ledger.get_person(outcome.person_id)
-    assert person.active_enrollment["channel"] == "TAX_PAYMENT"
+    assert person.active_enrollment.channel == "TAX_PAYMENT"
     assert person.paid_fen_for("2025") == 40000
 
 
@@ -341,8 +341,9 @@ def test_transfer_out_needs_an_active_enrollment_and_carries_the_balance(ledger)
     out = [e for e in events_of(ledger, pid) if type(e).__name__ == "TransferOutCompleted"][0]
     assert out.account_balance_fen == 12345 and person.account_balance_fen == 0
     assert person.active_enrollment is None
-    assert [e["suspended_by"] for e in person.suspended_enrollments] == ["T1"]  # 中止, not ended
-    assert person.enrollments[0]["end_date"] is None
+    assert [e.suspended_by for e in person.suspended_enrollments] == ["T1"]  # 中止 while the transfer is open
+    # (the history marks it stopped as of the out date, as coverage reads it; a cancellation resumes it)
+    assert person.enrollments[0].end_date == date(2025, 6, 30) and person.transfers["T1"].status == "OUT_COMPLETED"
     with pytest.raises(DomainError) as err:
         ledger.transfer_out(pid, transfer_id="T2", counterpart_region="610921", effective_date=date(2025, 7, 1),
                             provenance=API)
@@ -352,12 +353,12 @@ def test_transfer_out_needs_an_active_enrollment_and_carries_the_balance(ledger)
                        effective_date=date(2025, 7, 8), provenance=API)
     person = ledger.get_person(pid)
     assert person.account_balance_fen == 12345 and person.contribution_months == 0
-    assert person.transfers["T1"]["completed_on"] == date(2025, 7, 8)
-    assert person.transfers["T1"]["status"] == "DONE"
-    assert person.enrollments[0]["end_date"] == date(2025, 6, 30)
-    assert person.enrollments[0]["end_reason"] == "TRANSFERRED_OUT"
-    assert person.active_enrollment["region_code"] == "610921"
-    assert person.active_enrollment["start_date"] == date(2025, 7, 8)  # an employee transfer: when the in half completes
+    assert person.transfers["T1"].completed_on == date(2025, 7, 8)
+    assert person.transfers["T1"].status == "DONE"
+    assert person.enrollments[0].end_date == date(2025, 6, 30)
+    assert person.enrollments[0].end_reason == "TRANSFERRED_OUT"
+    assert person.active_enrollment.region_code == "610921"
+    assert person.active_enrollment.start_date == date(2025, 7, 8)  # an employee transfer: when the in half completes
 
 
 def test_account_debits_never_overdraw_and_family_aid_names_the_relative(ledger):
@@ -385,7 +386,7 @@ def test_a_death_ends_the_enrollment_and_blocks_new_ones(ledger):
                          status="DECEASED", effective_date=date(2025, 4, 2))
     ledger.apply_residence(rec, provenance=FEED)
     person = ledger.get_person(pid)
-    assert person.active_enrollment is None and person.enrollments[0]["end_reason"] == "DIED"
+    assert person.active_enrollment is None and person.enrollments[0].end_reason == "DIED"
     assert not ledger.apply_residence(rec, provenance=FEED).applied  # the same registry record again
     with pytest.raises(DomainError) as err:
         enroll_resident(ledger, number)

@@ -57,6 +57,17 @@ PINNED: dict[str, tuple[str, str]] = {
         ("139580714a659085", "infra.event_store.recorders.BinaryPostgresProcessRecorder._insert_stored_events"),
     "eventsourcing.postgres:PostgresApplicationRecorder._lock_table":
         ("42bc9c135b4a93c1", "infra.event_store.recorders.BinaryPostgresProcessRecorder._insert_stored_events"),
+    # ledger/domain/person.py: Person.Snapshot.take / mutate (the state as plain data, class_version checked);
+    # ledger/application.py: Ledger.construct_snapshot_store (CurrentSnapshots leaves out older shapes, so
+    # Repository._reconstruct_aggregate finds no snapshot and replays every event).
+    "eventsourcing.domain:CanSnapshotAggregate.take":
+        ("0694680378cd4a62", "ledger.domain.person.Person.Snapshot.take"),
+    "eventsourcing.domain:CanSnapshotAggregate.mutate":
+        ("7b2cc72d9e32fd3f", "ledger.domain.person.Person.Snapshot.mutate"),
+    "eventsourcing.application:Application.construct_snapshot_store":
+        ("c37ed9d58b22ca34", "ledger.application.Ledger.construct_snapshot_store"),
+    "eventsourcing.application:Repository._reconstruct_aggregate":
+        ("56d7c30cb77083be", "ledger.application.CurrentSnapshots (the latest snapshot read with limit=1)"),
     "eventsourcing.postgres:PostgresApplicationRecorder._notify_channel":
         ("9e5bab72ecfbcf2e", "infra.event_store.recorders.BinaryPostgresProcessRecorder._insert_stored_events"),
     "eventsourcing.postgres:PostgresApplicationRecorder._fetch_ids_after_insert_events":

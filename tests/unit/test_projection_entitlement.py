@@ -47,7 +47,7 @@ def test_on_time_payer_is_covered_all_year_without_waiting(ledger):
     assert y["enrollment_state"] == "ACTIVE" and y["assessed"] is False  # due derived from the policy table
     assert y["policy_version"] == ledger.policies.get(HANBIN, 2025).policy_version
     assert [(r["person_id"], r["year"]) for r in entitlement_rows(view)] == [(str(pid), 2025), (str(pid), 2026)]
-    paid_event = ledger.get_person(pid).payments[f"16109020000|{voucher}"]["event_id"]
+    paid_event = ledger.get_person(pid).payments[f"16109020000|{voucher}"].event_id
     assert y["sources"]["paid"] == [paid_event] and paid_event in y["sources"]["coverage"]
 
     yes = covered_on(view, pid, date(2025, 1, 1))
@@ -106,7 +106,7 @@ def test_two_skipped_years_one_back_paid_shortens_the_variable_waiting(ledger):
     y = row_of(view, pid, 2026)
     assert (y["gap_years"], y["back_paid_years"]) == (2, 1)
     assert y["waiting_months"] == 3 and y["coverage_start"] == date(2026, 7, 8)  # 3 + max(0, 2 - 1 - 1)
-    back_event = ledger.get_person(pid).payments["16109020000|BACK2025"]["event_id"]
+    back_event = ledger.get_person(pid).payments["16109020000|BACK2025"].event_id
     assert back_event in y["sources"]["waiting"]
     z = row_of(view, other, 2026)
     assert (z["gap_years"], z["back_paid_years"]) == (2, 0)

@@ -265,12 +265,12 @@ def test_money_balances_and_replay_equals_live_state(cmds: list[tuple]) -> None:
                 assert model.net(p) == 0
                 continue
             person = ledger.get_person(pid)
-            periods = {k for pay in person.payments.values() for k in pay["periods"]}
+            periods = {k for pay in person.payments.values() for k in pay.periods}
             # (a) paid - refunded == net of the recorded events == paid_fen_for summed
             assert net_from_events(events) == model.net(p)
             assert sum(person.paid_fen_for(k) for k in periods) == model.net(p)
             for pay in person.payments.values():
-                assert 0 <= pay["refunded_fen"] <= pay["amount_fen"]
+                assert 0 <= pay.refunded_fen <= pay.amount_fen
             # (d) replay == live state
             replayed = None
             for e in events:

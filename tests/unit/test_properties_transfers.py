@@ -108,7 +108,7 @@ def _run(person: Person, step: tuple[Any, ...], day: date) -> tuple[int, int]:
     """Carry out one step; the change to the holdings it is allowed to make (external documents, account moves)."""
     kind = step[0]
     if kind in ("in_as_sent", "cancel") and step[1] is None:  # the open transfer, if any
-        open_ids = [t for t, x in person.transfers.items() if x.get("status") in (OUT_COMPLETED, "REQUESTED")]
+        open_ids = [t for t, x in person.transfers.items() if x.status in (OUT_COMPLETED, "REQUESTED")]
         step = (kind, open_ids[0] if open_ids else "T0", *step[2:])
     enroll = {"scheme": Scheme.EMPLOYEE, "grid_code": None, "flexible": False, "employer_id": "91610900MA0002"}
     if kind == "out":
@@ -120,8 +120,8 @@ def _run(person: Person, step: tuple[Any, ...], day: date) -> tuple[int, int]:
                            policies=POLICIES, enroll=enroll if with_enroll else None)
     elif kind == "in_as_sent":
         out = person.transfers.get(step[1])
-        source = out["region_code"] if out and out.get("region_code") else "610902"
-        receiving = out["counterpart_region"] if out else "610921"
+        source = out.region_code if out and out.region_code else "610902"
+        receiving = out.counterpart_region if out else "610921"
         person.transfer_in(transfer_id=step[1], counterpart_region=source, region_code=receiving, effective_date=day,
                            provenance=PROV, policies=POLICIES, enroll=enroll)
     elif kind == "external":
@@ -132,7 +132,7 @@ def _run(person: Person, step: tuple[Any, ...], day: date) -> tuple[int, int]:
         return given_fen or 0, given_months or 0
     elif kind == "request":
         current = person.active_enrollment
-        person.request_transfer(transfer_id=step[1], sending_region=current["region_code"] if current else "610902",
+        person.request_transfer(transfer_id=step[1], sending_region=current.region_code if current else "610902",
                                 receiving_region=step[2], effective_date=day, provenance=PROV, policies=POLICIES)
     elif kind == "cancel":
         person.cancel_transfer(transfer_id=step[1], reason="申请人撤回", effective_date=day, provenance=PROV,
@@ -192,7 +192,7 @@ def test_transfers_never_create_or_lose_balance_or_months(balance, paid_months, 
             expected_months += month_change
         assert holdings(person) == (expected_fen, expected_months), step
         assert person.account_balance_fen >= 0
-        assert len([e for e in person.enrollments if e["end_date"] is None and not e.get("suspended_by")]) <= 1 or \
+        assert len([e for e in person.enrollments if e.end_date is None and not e.suspended_by]) <= 1 or \
             person.has_duplicate_enrollment
     # Every completed internal transfer's halves agree: the in event carried exactly what the out event sent.
     sent = {e.transfer_id: e for e in committed if isinstance(e, Person.TransferOutCompleted)}
@@ -201,19 +201,21 @@ def test_transfers_never_create_or_lose_balance_or_months(balance, paid_months, 
         assert (received.account_balance_fen, received.contribution_months) == \
             (out.account_balance_fen, out.contribution_months)
     assert _state(_replay(committed)) == _state(person)
-    # An open out half leaves the enrollment suspended (中止), never ended.
+    # An open out half leaves the enrollment suspended (中止): marked by the transfer, stopped as of the
+    # out date for coverage, never in force; a cancellation resumes it.
     for t in person.transfers.values():
-        if t.get("status") == OUT_COMPLETED:
-            assert person.enrollment(t["enrollment_id"])["suspended_by"] == t["transfer_id"]
-            assert person.enrollment(t["enrollment_id"])["end_date"] is None
-        if t.get("status") == DONE and not t.get("external"):
-            assert person.enrollment(t["enrollment_id"])["end_reason"] == "TRANSFERRED_OUT"
+        if t.status == OUT_COMPLETED:
+            assert person.enrollment(t.enrollment_id).suspended_by == t.transfer_id
+            assert person.enrollment(t.enrollment_id) in person.suspended_enrollments
+            assert person.enrollment(t.enrollment_id) not in person.active_enrollments
+        if t.status == DONE and not t.external:
+            assert person.enrollment(t.enrollment_id).end_reason == "TRANSFERRED_OUT"
 
 
 def test_sixty_months_transferred_within_the_ledger_stay_sixty():
     """Finding 2 at the domain level: 60 months + one transfer within the ledger = 60, not 120."""
     person = _new_person(50_000, 12)
-    person.transferred_in_months = 48  # as if 48 months came from earlier transfers
+    person.history.transferred_in_months = 48  # as if 48 months came from earlier transfers
     assert person.contribution_months == 60
     person.transfer_out(transfer_id="T", counterpart_region="610921", effective_date=date(2025, 3, 1),
                         provenance=PROV)

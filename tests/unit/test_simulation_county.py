@@ -247,12 +247,12 @@ def test_ledger_figures_agree_with_the_generators_facts(county, replayed):
         assert (str(YEAR) in person.assessments) == (YEAR in p.assessed)
         assessment = person.assessments.get(str(YEAR))
         if assessment and truth.scheme == "RESIDENT" and not person.has_duplicate_enrollment:
-            assert assessment["due_fen"] == truth.due_fen, p.tags
-            assert assessment["subsidy_category"] == truth.subsidy_category
+            assert assessment.due_fen == truth.due_fen, p.tags
+            assert assessment.subsidy_category == truth.subsidy_category
             checked += 1
         assert len(person.active_enrollments) == len(p.active_enrollments(county.as_of))
         assert person.has_duplicate_enrollment == (truth.reason == "DUPLICATE_ENROLLMENT")
-        incomplete = [t for t in person.transfers.values() if t["direction"] == "OUT" and t["completed_on"] is None]
+        incomplete = [t for t in person.transfers.values() if t.direction == "OUT" and t.completed_on is None]
         assert bool(incomplete) == (truth.reason == "TRANSFER_INCOMPLETE")
         assert (person.residence_status == "DECEASED") == (truth.scope == "DECEASED")
     assert checked > len(county.persons) // 2
