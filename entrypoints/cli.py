@@ -202,7 +202,6 @@ def add_ledger_commands(sub: Any) -> None:
     p.add_argument("--once", action="store_true", help="publish what is recorded now, then stop")
     p.set_defaults(func=cmd_publish)
 
-    _add_view_commands(sub)
 
 
 # ------------------------------------------------------------------ feeds
@@ -333,7 +332,8 @@ def cmd_publish(args: argparse.Namespace, system: Any) -> int:
 
 
 # ------------------------------------------------------------------ views (projections)
-def _add_view_commands(sub: Any) -> None:
+def add_view_commands(sub: Any) -> None:
+    """Add the views' commands: ``project``, ``entitlement``, ``arrears``, ``gaps``, ``coverage``."""
     p = sub.add_parser("project", help=help_of("project"))
     p.add_argument("--source", choices=["log", "kafka"], default="log",
                    help="the ledger's notification log (default) or Kafka ledger.events.v1")
@@ -527,7 +527,7 @@ def cmd_coverage(args: argparse.Namespace, system: Any) -> Answer:
     return Answer(rates, render)
 
 
-__all__ = ["add_ledger_commands", "build_parser", "main"]
+__all__ = ["add_ledger_commands", "add_view_commands", "build_parser", "main"]
 
 
 if __name__ == "__main__":  # pragma: no cover

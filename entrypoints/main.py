@@ -34,6 +34,7 @@ class Command(NamedTuple):
 
 
 _LEDGER = ("entrypoints.cli", "add_ledger_commands")
+_VIEWS = ("entrypoints.cli", "add_view_commands")
 _HTTP = ("entrypoints.http.cli_commands", "add_http_commands")
 _RECONCILE = ("entrypoints.reconcile", "add_reconcile_commands")
 _AUDIT = ("entrypoints.audit.cli_commands", "add_audit_commands")
@@ -55,12 +56,12 @@ COMMANDS: dict[str, Command] = {
     "import": Command(*_HTTP, "import a registration spreadsheet (CSV or XLSX): register and enroll each "
                               "row, as the clerk in LEDGER_TOKEN (rows outside their regions are refused)"),
     "token": Command(*_HTTP, "manage API bearer tokens"),
-    "project": Command(*_LEDGER, "bring the views (entitlement, arrears, gaps) up to date with the ledger"),
-    "entitlement": Command(*_LEDGER, "is a person covered (待遇资格): one coverage year, or one day"),
-    "arrears": Command(*_LEDGER, "the arrears list (欠费名单) on a day: contributions outstanding, and employer "
+    "project": Command(*_VIEWS, "bring the views (entitlement, arrears, gaps) up to date with the ledger"),
+    "entitlement": Command(*_VIEWS, "is a person covered (待遇资格): one coverage year, or one day"),
+    "arrears": Command(*_VIEWS, "the arrears list (欠费名单) on a day: contributions outstanding, and employer "
                                  "months paid late whose late fee is unpaid (滞纳金未缴)"),
-    "gaps": Command(*_LEDGER, "who in a grid or township is not covered, and why (应保尽保)"),
-    "coverage": Command(*_LEDGER, "coverage rates per grid and township"),
+    "gaps": Command(*_VIEWS, "who in a grid or township is not covered, and why (应保尽保)"),
+    "coverage": Command(*_VIEWS, "coverage rates per grid and township"),
     "reconcile": Command(*_RECONCILE, "reconcile the tax bureau's statements against the ledger (对账)"),
     "history": Command(*_AUDIT, "one person's full history, the state after each event, and as-of replay (审计)"),
     "verify": Command(*_AUDIT, "verify the hash chains and daily digests (tamper evidence, 防篡改)"),

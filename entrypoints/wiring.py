@@ -2,17 +2,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from infra.event_store import PersonBatches, application_env
 from ledger.application import Ledger
 from infra.settings import Settings, load_settings, prefer_read_write
 from ledger.log import configure_logging
 from ledger.policy import PolicyBook
-
-if TYPE_CHECKING:  # the feed adapters are imported only by the entrypoints that use them
-    from consumers.publisher import LedgerPublisher
-    from consumers.runner import ConsumerRunner
+from consumers.feeds import DEFAULT_CONSUMERS, HANDLERS, TaxPaymentsHandler
+from consumers.inprocess import InProcessBroker, InProcessSource
+from consumers.publisher import LedgerPublisher, POSITIONS_TOPIC
+from consumers.runner import ConsumerRunner
+from infra.topics import load_topics
+# consumers.kafka_io (kafka-python, about 0.4 s to import) is imported in the functions that use a broker, so
+# that the embedded setup (SQLite, in-process topics) never loads it.
 
 
 @dataclass
@@ -36,9 +39,6 @@ class System:
 
     def inprocess_broker(self) -> Any:
         if self.broker is None:
-            from consumers.inprocess import InProcessBroker
-            from infra.topics import load_topics
-
             self.broker = InProcessBroker({t.with_prefix(self.settings.topic_prefix).name: t.partitions
                                            for t in load_topics()})
         return self.broker
@@ -79,9 +79,6 @@ def feed_consumer(
     consumer name, which also names its positions in the ledger); otherwise the
     embedded in-process topics.
     """
-    from consumers.feeds import DEFAULT_CONSUMERS, HANDLERS, TaxPaymentsHandler
-    from consumers.runner import ConsumerRunner
-
     if feed not in HANDLERS:
         raise ValueError(f"unknown feed {feed!r}; the ledger consumes: {', '.join(HANDLERS)}")
     name = group or DEFAULT_CONSUMERS[feed]
@@ -95,8 +92,6 @@ def feed_consumer(
 
             source = KafkaSource(system.settings.kafka_bootstrap_servers, group_id=name, max_poll_records=max_records)
         else:
-            from consumers.inprocess import InProcessSource
-
             source = InProcessSource(system.inprocess_broker(), group=name)
     runner = ConsumerRunner(handler, source, topics=[system.topic(handler.base_topic)], max_records=max_records,
                             poll_timeout=poll_timeout)
@@ -126,8 +121,6 @@ def ledger_publisher(system: System, *, sink: Any = None, batch_size: int = 2000
     ``medins-ledger-publisher:<LEDGER_TOPIC_PREFIX>ledger.events.v1``: one publisher per
     deployment; a second one started fences the first.
     """
-    from consumers.publisher import POSITIONS_TOPIC, LedgerPublisher
-
     topic = system.topic("ledger.events.v1")
     if sink is None:
         if system.settings.kafka_bootstrap_servers:

@@ -51,6 +51,8 @@ from ledger.policy import PolicyBook
 from ledger.policy import rules
 from ledger.ports import EarlyLoad, PersonStore, PlainPersonStore
 from ledger.records import Provenance, ResidentRecord, StatusRecord, TaxPaymentRecord
+import json
+from ledger.domain.feed_rejection import FeedRejection
 
 log = get_logger("ledger.application")
 
@@ -299,10 +301,6 @@ class Ledger(Application):
     def _keep_conflict(self, error: Conflict, person_id: UUID, source: SourceKey | None,
                        provenance: Provenance) -> UUID:
         """The conflict as a :class:`FeedRejection` of its entrance (api, cli, batch): once per content."""
-        import json
-
-        from ledger.domain.feed_rejection import FeedRejection
-
         kind = source.kind if source is not None else "record"
         key = source.key if source is not None else (provenance.record_key or "")
         digest = source.digest if source is not None else (provenance.request_id or "")

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from typing import Any, Iterator, Mapping, Sequence
+import psycopg
+from infra.settings import prefer_read_write
+from psycopg import sql
 
 
 def connect_in_schema(settings: Mapping[str, str], schema: str) -> Any:
     """An autocommit psycopg connection whose search_path is ``schema`` (created when missing)."""
-    import psycopg
-    from psycopg import sql
-
-    from infra.settings import prefer_read_write
-
     s = settings
     prefer_read_write(dict(s))  # several hosts (primary + standby): the writable one
     conn = psycopg.connect(host=s.get("POSTGRES_HOST", "127.0.0.1"), port=str(s.get("POSTGRES_PORT") or 5432),

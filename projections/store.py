@@ -74,6 +74,7 @@ from projections.codec import dumps_row, loads_row
 from ledger.domain.gaps import REASON_LABELS
 from projections.gap_spells import gap_spells
 from projections.pg import LockedStatements, connect_in_schema
+import psycopg
 
 ENTITLEMENT = "entitlement"
 ARREARS = "arrears"
@@ -1082,8 +1083,6 @@ class PostgresViewStore(LockedStatements, ViewStore):
             yield
 
     def refused(self, error: BaseException) -> bool:
-        import psycopg
-
         return super().refused(error) or isinstance(error, (psycopg.DataError, psycopg.IntegrityError))
 
     def _executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
