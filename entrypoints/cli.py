@@ -1,5 +1,6 @@
 """The ``ledger`` command's own commands: the local stack, policy tables, people, the feeds, the views
-(``project``, ``entitlement``, ``arrears``, ``gaps``, ``coverage``), and the demo.
+(``project``, ``entitlement``, ``arrears``, ``gaps``, ``coverage``); ``ledger demo`` is in
+:mod:`entrypoints.demo`.
 
 Readable tables by default, ``--json`` for machines. Errors a user can cause print
 their code and message and exit 2; nothing is half-written. Each command runs in the one
@@ -21,7 +22,6 @@ from consumers.feed_files import feed_file
 from consumers.spreadsheets import read_file
 from entrypoints.command import Answer, command
 from entrypoints.console import print_table as _print_table, stop_on_signals as _stop_on_signals
-from entrypoints.demo import run_demo
 from entrypoints.http.access import check_arrears_read, clerk_arrears, cli_principal, person_access
 from entrypoints.http.auth import Forbidden, Principal, Role
 from entrypoints.main import build_parser, help_of, main
@@ -128,12 +128,6 @@ def cmd_person(args: argparse.Namespace, system: Any, who: Principal) -> Answer:
     return Answer(payload, render)
 
 
-# ------------------------------------------------------------------ demo
-@command(wiring=None)
-def cmd_demo(args: argparse.Namespace) -> int:
-    return run_demo(people=args.people, seed=args.seed, json_output=args.json, chart=args.chart)
-
-
 def add_ledger_commands(sub: Any) -> None:
     """Add the ``ledger`` program's own commands (their help lines: :data:`entrypoints.main.COMMANDS`)."""
     p = sub.add_parser("infra", help=help_of("infra"))
@@ -154,13 +148,9 @@ def add_ledger_commands(sub: Any) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_person)
 
-    p = sub.add_parser("demo", help=help_of("demo"))
-    p.add_argument("--people", type=int, default=3000)
-    p.add_argument("--seed", type=int, default=2025)
-    p.add_argument("--chart", metavar="PNG", help="also draw coverage per township into this image file")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_demo)
 
+def add_feed_commands(sub: Any) -> None:
+    """Add the feeds' commands: ``consume``, ``status``, ``feed``, ``dlq``, ``publish``."""
     p = sub.add_parser("consume", help=help_of("consume"))
     p.add_argument("feed", choices=["tax", "status", "residents"])
     p.add_argument("--group", help="consumer group and position name (default: ledger-<feed topic>)")
@@ -527,7 +517,7 @@ def cmd_coverage(args: argparse.Namespace, system: Any) -> Answer:
     return Answer(rates, render)
 
 
-__all__ = ["add_ledger_commands", "add_view_commands", "build_parser", "main"]
+__all__ = ["add_feed_commands", "add_ledger_commands", "add_view_commands", "build_parser", "main"]
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,6 +16,7 @@ why, and the reconciliation against the discrepancies the generator put in.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import sys
@@ -29,7 +30,9 @@ from typing import Any, Iterable
 from infra.settings import (environment, load_settings, postgres_from_env, process_environment, setting, setting_text,
                             state_dir)
 from ledger.domain.identity import mask_id_number
+from entrypoints.command import command
 from entrypoints.console import print_table as _print_table
+from entrypoints.main import help_of
 from consumers.feed_files import feed_file, person_key
 from entrypoints.simulation import feeds, generate_county
 from entrypoints import wiring
@@ -623,5 +626,21 @@ def run_demo(*, people: int = 3000, seed: int = 2025, json_output: bool = False,
     return 0 if result.ok else 1
 
 
-__all__ = ["DemoResult", "feed_record_bytes", "feed_record_key", "malformed_record_bytes", "rejection_codes", "run_demo",
-           "run_pipeline", "truth_checks"]
+
+@command(wiring=None)  # the demo builds its own system, on a fresh state directory
+def cmd_demo(args: argparse.Namespace) -> int:
+    return run_demo(people=args.people, seed=args.seed, json_output=args.json, chart=args.chart)
+
+
+def add_demo_command(sub: Any) -> None:
+    """Add ``ledger demo`` (its help line: :data:`entrypoints.main.COMMANDS`)."""
+    p = sub.add_parser("demo", help=help_of("demo"))
+    p.add_argument("--people", type=int, default=3000)
+    p.add_argument("--seed", type=int, default=2025)
+    p.add_argument("--chart", metavar="PNG", help="also draw coverage per township into this image file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_demo)
+
+
+__all__ = ["DemoResult", "add_demo_command", "feed_record_bytes", "feed_record_key", "malformed_record_bytes",
+           "rejection_codes", "run_demo", "run_pipeline", "truth_checks"]

@@ -34,6 +34,7 @@ class Command(NamedTuple):
 
 
 _LEDGER = ("entrypoints.cli", "add_ledger_commands")
+_FEEDS = ("entrypoints.cli", "add_feed_commands")
 _VIEWS = ("entrypoints.cli", "add_view_commands")
 _HTTP = ("entrypoints.http.cli_commands", "add_http_commands")
 _RECONCILE = ("entrypoints.reconcile", "add_reconcile_commands")
@@ -44,12 +45,13 @@ COMMANDS: dict[str, Command] = {
     "infra": Command(*_LEDGER, "start, stop or inspect the local Kafka + PostgreSQL stack"),
     "policy": Command(*_LEDGER, "list policy tables, or show one region's table for a year"),
     "person": Command(*_LEDGER, "show one person's ledger state"),
-    "demo": Command(*_LEDGER, "generate a small county and run it through the ledger (embedded, no servers)"),
-    "consume": Command(*_LEDGER, "apply an inbound feed from Kafka to the ledger (exactly once)"),
-    "status": Command(*_LEDGER, "where each consumer, the publisher and the views stand: positions and lag"),
-    "feed": Command(*_LEDGER, "put an integrator's CSV/XLSX export on its feed topic as Avro (bad rows by line)"),
-    "dlq": Command(*_LEDGER, "dead letters: the feed records the consumers refused; list, re-submit after a fix"),
-    "publish": Command(*_LEDGER, "publish the ledger's person events to ledger.events.v1"),
+    "demo": Command("entrypoints.demo", "add_demo_command",
+                    "generate a small county and run it through the ledger (embedded, no servers)"),
+    "consume": Command(*_FEEDS, "apply an inbound feed from Kafka to the ledger (exactly once)"),
+    "status": Command(*_FEEDS, "where each consumer, the publisher and the views stand: positions and lag"),
+    "feed": Command(*_FEEDS, "put an integrator's CSV/XLSX export on its feed topic as Avro (bad rows by line)"),
+    "dlq": Command(*_FEEDS, "dead letters: the feed records the consumers refused; list, re-submit after a fix"),
+    "publish": Command(*_FEEDS, "publish the ledger's person events to ledger.events.v1"),
     "serve": Command(*_HTTP, "run the HTTP API (tokens from LEDGER_TOKENS_FILE)"),
     "clerk": Command(*_HTTP, "clerk commands (经办): enroll, assess, correct a payment, transfer, end, "
                              "move the account; as the clerk in LEDGER_TOKEN"),
