@@ -1,7 +1,8 @@
 """What every command-line command shares: a table on stdout, ``--json`` output, a stop on SIGINT/SIGTERM.
 
-Its own module so that the command modules (``entrypoints.cli`` and the ones it registers:
-audit, HTTP tokens and import, reconciliation, the demo) import it rather than each other.
+Its own module so that the command modules (those :data:`entrypoints.main.COMMANDS` names:
+the ledger's own, audit, HTTP tokens and import, reconciliation, the demo) import it rather than
+each other; :mod:`entrypoints.command`, the one command skeleton, shows every answer with :func:`emit`.
 """
 from __future__ import annotations
 
