@@ -40,10 +40,11 @@ from datetime import datetime, timezone
 from typing import Any
 from uuid import UUID
 
-from events import pii
+from events import codec, pii
 from ledger.domain.errors import DomainError
 from ledger.domain.feed_rejection import FeedRejection
 from ledger.log import get_logger, mask_text
+import json
 
 log = get_logger("consumers.dead_letters")
 _REJECTED_TOPIC = f"{FeedRejection.__module__}:{FeedRejection.Rejected.__qualname__}"
@@ -136,8 +137,6 @@ def _six_digits(value: Any) -> str | None:
 
 def letter_region(ledger: Any, rejection: FeedRejection) -> str | None:
     """The region a dead letter belongs to, for scoping (None: auditors only)."""
-    import json
-
     raw = rejection.raw
     if not rejection.on_feed:
         try:
@@ -147,8 +146,6 @@ def letter_region(ledger: Any, rejection: FeedRejection) -> str | None:
         return _six_digits(note.get("region_code")) or (
             _person_region(ledger, UUID(note["person_id"])) if note.get("person_id") else None)
     try:
-        from events import codec
-
         _name, record = codec.decode(raw)
     except Exception:  # undecodable (often why it was refused): no region to tell
         return None

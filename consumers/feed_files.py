@@ -47,6 +47,8 @@ from ledger.domain.person import require_fen
 from consumers.spreadsheets import ImportFileError, read_sheet
 from infra.limits import FEED_SHEET
 from ledger.log import mask_text
+from consumers.inprocess import InProcessBroker, InProcessSource
+from consumers.runner import ConsumerRunner, dead_letter_topic
 
 CST = timezone(timedelta(hours=8))
 
@@ -303,9 +305,6 @@ def apply_in_process(topic: str, fill: Callable[[Any, str], FeedReport], make_ha
     :class:`~consumers.runner.ConsumerRunner` the Kafka consumer uses. The report adds what
     the ledger did: applied, unchanged (resends), and each refused record by its file line.
     """
-    from consumers.inprocess import InProcessBroker, InProcessSource
-    from consumers.runner import ConsumerRunner, dead_letter_topic
-
     broker = InProcessBroker({topic: 1})
     handler = make_handler(broker)
     stored = handler.position(topic, 0)

@@ -58,6 +58,9 @@ from ledger.domain.places import validate_region_code
 from infra.limits import IMPORT_SHEET, MIB, SheetLimits
 from ledger.log import get_logger, mask_id_number
 from ledger.records import Provenance, StatusRecord, clerk_status_record_id
+from ledger.domain.vocabulary import SubsidyCategory, parse_code
+from ledger.policy import rules
+from ledger.policy.book import default_value_limits
 
 log = get_logger("consumers.spreadsheets")
 
@@ -385,10 +388,6 @@ def _date(value: Any, column: str = "参保日期 effective_date") -> date:
 
 def _status(raw: dict[str, Any]) -> dict[str, Any] | None:
     """The row's subsidised status, checked by the gates the ledger applies (category, business dates), or None."""
-    from ledger.domain.vocabulary import SubsidyCategory, parse_code
-    from ledger.policy import rules
-    from ledger.policy.book import default_value_limits
-
     category = _text(raw.get("status_category"))
     filled = [c for c in STATUS_REQUIRED + ("status_valid_to",) if _text(raw.get(c))
               or isinstance(raw.get(c), (date, datetime))]

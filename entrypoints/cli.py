@@ -1,24 +1,45 @@
-"""The ``ledger`` command: the local stack, policy tables, people, the feeds, the views
-(``project``, ``entitlement``, ``arrears``, ``gaps``, ``coverage``), and the demo.
+"""The ``ledger`` command's own commands: the local stack, policy tables, people, the feeds, the views
+(``project``, ``entitlement``, ``arrears``, ``gaps``, ``coverage``); ``ledger demo`` is in
+:mod:`entrypoints.demo`.
 
 Readable tables by default, ``--json`` for machines. Errors a user can cause print
-their code and message and exit 2; nothing is half-written.
+their code and message and exit 2; nothing is half-written. Each command runs in the one
+skeleton (:mod:`entrypoints.command`); the program, its table of commands and ``main`` are in
+:mod:`entrypoints.main` (``main`` and ``build_parser`` are also importable from here, and
+``python -m entrypoints.cli`` runs the program).
 """
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from dataclasses import asdict
 from datetime import date
-from typing import Any, Callable, Sequence
+from pathlib import Path
+from typing import Any
 
-from ledger.domain.errors import DomainError
 from ledger.domain.history import item_to_plain
-from ledger.policy.book import PolicyFileError
+from consumers.dead_letters import dead_letters, parse_ids, resubmit
+from consumers.spreadsheets import read_file
+from entrypoints.command import Answer, command
+from entrypoints.console import print_table as _print_table, stop_on_signals as _stop_on_signals, write_file
 from entrypoints.http.access import check_arrears_read, clerk_arrears, cli_principal, person_access
 from entrypoints.http.auth import Forbidden, Principal, Role
-from ledger.log import mask_id_number
-from entrypoints.console import emit as _emit, print_table as _print_table, stop_on_signals as _stop_on_signals
+from entrypoints.main import build_parser, help_of, main
+from entrypoints.status import held_persons, kafka_ends, pipeline_status, quarantined_persons
+from entrypoints.wiring import bootstrap, feed_consumer, file_feed, ledger_publisher, policy_book
+from infra.command import main as infra_main
+from infra.gc_tuning import tune_for_streaming
+from infra.limits import FEED_SHEET
+from ledger.domain.arrears import listed_because
+from ledger.domain.errors import DomainError
+from ledger.domain.places import validate_region_code
+from ledger.log import get_logger, mask_id_number
+from projections.projector import rebuild
+from projections.arrears import employer_totals
+from projections.queries import parse_day
+from entrypoints.http.late_fees import masked
+from entrypoints.http.web.ledger_exports import arrears_file
+from projections.wiring import default_workers, event_source, parallel_shards, projection_runner, view_queries, views
 
 
 def _reader() -> Principal:
@@ -27,24 +48,21 @@ def _reader() -> Principal:
 
 
 # ------------------------------------------------------------------ infra
+@command(wiring=None)
 def cmd_infra(args: argparse.Namespace) -> int:
-    from infra.command import main as infra_main
-
     return infra_main([args.action, *(["--clean"] if args.clean else [])])
 
 
 # ------------------------------------------------------------------ policy
-def cmd_policy(args: argparse.Namespace) -> int:
-    from entrypoints.wiring import policy_book
-
+@command(wiring=None)
+def cmd_policy(args: argparse.Namespace) -> Answer:
     book = policy_book()  # the tables the ledger assesses with (LEDGER_POLICY_DIR, else the packaged ones)
     if args.region is None:
         rows = [
             {"region": r, "years": ",".join(str(y) for y in book.years(r))}
             for r in sorted(book.regions())
         ]
-        _emit(args, rows, lambda rs: _print_table(rs, ["region", "years"]))
-        return 0
+        return Answer(rows, lambda rs: _print_table(rs, ["region", "years"]))
     table = book.get(args.region, args.year)
     payload = {
         "region_code": table.region_code,
@@ -69,114 +87,92 @@ def cmd_policy(args: argparse.Namespace) -> int:
         for k, v in p.items():
             print(f"{k:24} {v}")
 
-    _emit(args, payload, render)
-    return 0
+    return Answer(payload, render)
 
 
 # ------------------------------------------------------------------ person
-def cmd_person(args: argparse.Namespace) -> int:
-    from entrypoints.wiring import bootstrap
+@command(check=lambda args: _reader())
+def cmd_person(args: argparse.Namespace, system: Any, who: Principal) -> Answer:
+    person = system.ledger.find_person(args.id_type, args.id_number)
+    full_id = person_access(who, person)
+    if args.reveal and not full_id:
+        raise Forbidden("REVEAL_FORBIDDEN", "only auditors and the clerks of the person's region see full ID "
+                                            "numbers; run it without --reveal (无权查看完整证件号码)")
+    shown_id = person.id_number if args.reveal else mask_id_number(person.id_number)
+    payload = {
+        "person_id": str(person.id),
+        "id_type": person.id_type,
+        "id_number": shown_id,
+        "name": person.name,
+        "birth_date": person.birth_date,
+        "household_grid": person.household_grid,
+        "residence": person.residence_status,
+        "enrollments": [item_to_plain(e) for e in person.enrollments],
+        "assessments": {k: item_to_plain(a) for k, a in person.assessments.items()},
+        "paid_fen": {period: person.paid_fen_for(period) for period in person.assessments},
+        "subsidies": [item_to_plain(g) for g in person.subsidies.values()],
+        "account_balance_fen": person.account_balance_fen,
+        "contribution_months": person.contribution_months,
+        "events": person.version,
+    }
 
-    who = _reader()
-    system = bootstrap()
-    try:
-        person = system.ledger.find_person(args.id_type, args.id_number)
-        full_id = person_access(who, person)
-        if args.reveal and not full_id:
-            raise Forbidden("REVEAL_FORBIDDEN", "only auditors and the clerks of the person's region see full ID "
-                                                "numbers; run it without --reveal (无权查看完整证件号码)")
-        shown_id = person.id_number if args.reveal else mask_id_number(person.id_number)
-        payload = {
-            "person_id": str(person.id),
-            "id_type": person.id_type,
-            "id_number": shown_id,
-            "name": person.name,
-            "birth_date": person.birth_date,
-            "household_grid": person.household_grid,
-            "residence": person.residence_status,
-            "enrollments": [item_to_plain(e) for e in person.enrollments],
-            "assessments": {k: item_to_plain(a) for k, a in person.assessments.items()},
-            "paid_fen": {period: person.paid_fen_for(period) for period in person.assessments},
-            "subsidies": [item_to_plain(g) for g in person.subsidies.values()],
-            "account_balance_fen": person.account_balance_fen,
-            "contribution_months": person.contribution_months,
-            "events": person.version,
-        }
+    def render(p: dict[str, Any]) -> None:
+        for k in ("person_id", "id_type", "id_number", "name", "birth_date", "household_grid", "residence",
+                  "account_balance_fen", "contribution_months", "events"):
+            print(f"{k:22} {p[k]}")
+        print("\nenrollments:")
+        _print_table(p["enrollments"], ["enrollment_id", "scheme", "region_code", "grid_code", "start_date",
+                                        "end_date", "end_reason", "duplicate_of"])
+        print("\nassessments:")
+        _print_table([{**a, "paid_fen": p["paid_fen"][a["period"]]} for a in p["assessments"].values()],
+                     ["period", "standard_fen", "subsidy_fen", "due_fen", "paid_fen", "due_date",
+                      "subsidy_category", "policy_version"])
 
-        def render(p: dict[str, Any]) -> None:
-            for k in ("person_id", "id_type", "id_number", "name", "birth_date", "household_grid", "residence",
-                      "account_balance_fen", "contribution_months", "events"):
-                print(f"{k:22} {p[k]}")
-            print("\nenrollments:")
-            _print_table(p["enrollments"], ["enrollment_id", "scheme", "region_code", "grid_code", "start_date",
-                                            "end_date", "end_reason", "duplicate_of"])
-            print("\nassessments:")
-            _print_table([{**a, "paid_fen": p["paid_fen"][a["period"]]} for a in p["assessments"].values()],
-                         ["period", "standard_fen", "subsidy_fen", "due_fen", "paid_fen", "due_date",
-                          "subsidy_category", "policy_version"])
-
-        _emit(args, payload, render)
-    finally:
-        system.close()
-    return 0
+    return Answer(payload, render)
 
 
-# ------------------------------------------------------------------ demo
-def cmd_demo(args: argparse.Namespace) -> int:
-    from entrypoints.demo import run_demo
-
-    return run_demo(people=args.people, seed=args.seed, json_output=args.json, chart=args.chart)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ledger", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("infra", help="start, stop or inspect the local Kafka + PostgreSQL stack")
+def add_ledger_commands(sub: Any) -> None:
+    """Add the ``ledger`` program's own commands (their help lines: :data:`entrypoints.main.COMMANDS`)."""
+    p = sub.add_parser("infra", help=help_of("infra"))
     p.add_argument("action", choices=["up", "down", "status", "env"])
     p.add_argument("--clean", action="store_true", help="with down: wipe the Kafka and PostgreSQL data")
     p.set_defaults(func=cmd_infra)
 
-    p = sub.add_parser("policy", help="list policy tables, or show one region's table for a year")
+    p = sub.add_parser("policy", help=help_of("policy"))
     p.add_argument("region", nargs="?")
     p.add_argument("year", nargs="?", type=int, default=date.today().year)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_policy)
 
-    p = sub.add_parser("person", help="show one person's ledger state")
+    p = sub.add_parser("person", help=help_of("person"))
     p.add_argument("id_number")
     p.add_argument("--id-type", default="RESIDENT_ID")
     p.add_argument("--reveal", action="store_true", help="show the full ID number (clerks and auditors only)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_person)
 
-    p = sub.add_parser("demo", help="generate a small county and run it through the ledger (embedded, no servers)")
-    p.add_argument("--people", type=int, default=3000)
-    p.add_argument("--seed", type=int, default=2025)
-    p.add_argument("--chart", metavar="PNG", help="also draw coverage per township into this image file")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("consume", help="apply an inbound feed from Kafka to the ledger (exactly once)")
+def add_feed_commands(sub: Any) -> None:
+    """Add the feeds' commands: ``consume``, ``status``, ``feed``, ``dlq``, ``publish``."""
+    p = sub.add_parser("consume", help=help_of("consume"))
     p.add_argument("feed", choices=["tax", "status", "residents"])
     p.add_argument("--group", help="consumer group and position name (default: ledger-<feed topic>)")
     p.add_argument("--max-records", type=int, default=500, help="records per poll (one batch per partition)")
     p.add_argument("--once", action="store_true", help="stop after 5 s without a new record")
     p.set_defaults(func=cmd_consume)
 
-    p = sub.add_parser("status", help="where each consumer, the publisher and the views stand: positions and lag")
+    p = sub.add_parser("status", help=help_of("status"))
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("feed", help="put an integrator's CSV/XLSX export on its feed topic as Avro (bad rows by "
-                                    "line); without KAFKA_BOOTSTRAP_SERVERS, apply it to the ledger at once")
+    p = sub.add_parser("feed", help=help_of("feed"))
     p.add_argument("feed", choices=["tax", "status", "residents", "statements"])
     p.add_argument("file")
     p.add_argument("--dry-run", action="store_true", help="check every row, send nothing")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_feed)
 
-    p = sub.add_parser("dlq", help="dead letters: the feed records the consumers refused; list, re-submit after a fix")
+    p = sub.add_parser("dlq", help=help_of("dlq"))
     dlq = p.add_subparsers(dest="dlq_command", required=True)
     d = dlq.add_parser("list", help="refused records not re-submitted yet (--all: every one), oldest first; "
                                     "a clerk's regions only, an auditor's all")
@@ -195,100 +191,65 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=cmd_dlq_resubmit)
 
-    p = sub.add_parser("publish", help="publish the ledger's person events to ledger.events.v1")
+    p = sub.add_parser("publish", help=help_of("publish"))
     p.add_argument("--once", action="store_true", help="publish what is recorded now, then stop")
     p.set_defaults(func=cmd_publish)
 
-    from entrypoints.http.cli_commands import add_http_commands  # serve, import, token add
-
-    add_http_commands(sub)
-    _add_view_commands(sub)
-    from entrypoints.reconcile import add_reconcile_commands  # reconcile show/open/summary/explain/...
-
-    add_reconcile_commands(sub)
-    from entrypoints.audit.cli_commands import add_audit_commands  # history, verify (审计)
-
-    add_audit_commands(sub)
-    return parser
 
 
 # ------------------------------------------------------------------ feeds
-def cmd_consume(args: argparse.Namespace) -> int:
-    from entrypoints.wiring import bootstrap, feed_consumer
-    from infra.gc_tuning import tune_for_streaming
-    from ledger.log import get_logger
-
-    system = bootstrap()
+@command(needs_kafka="nothing to consume from")
+def cmd_consume(args: argparse.Namespace, system: Any) -> int:
     log = get_logger("entrypoints.cli", command="consume", feed=args.feed)
-    if not system.settings.kafka_bootstrap_servers:
-        print("KAFKA_BOOTSTRAP_SERVERS is not set: nothing to consume from "
-              '(eval "$(python -m infra env)" for the local stack)', file=sys.stderr)
-        system.close()
-        return 2
-    try:
-        runner = feed_consumer(system, args.feed, group=args.group, max_records=args.max_records)
-        tune_for_streaming()
-        log.info("consumer_started", topics=runner.topics, consumer=runner.handler.consumer)
-        runner.run(_stop_on_signals(), idle_stop=5.0 if args.once else None)
-    finally:
-        system.close()
+    runner = feed_consumer(system, args.feed, group=args.group, max_records=args.max_records)
+    tune_for_streaming()
+    log.info("consumer_started", topics=runner.topics, consumer=runner.handler.consumer)
+    runner.run(_stop_on_signals(), idle_stop=5.0 if args.once else None)
     return 0
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    from entrypoints.status import held_persons, kafka_ends, pipeline_status, quarantined_persons
-    from entrypoints.wiring import bootstrap
+@command
+def cmd_status(args: argparse.Namespace, system: Any) -> Answer:
+    ends = None
+    if system.settings.kafka_bootstrap_servers:
+        ends, close = kafka_ends(system.settings.kafka_bootstrap_servers)
+        system.closers.append(close)
+    rows = [r.as_dict() for r in pipeline_status(system, ends)]
+    held = held_persons(system)
+    quarantined = quarantined_persons(system)
+    rows += held + quarantined
 
-    system = bootstrap()
-    try:
-        ends = None
-        if system.settings.kafka_bootstrap_servers:
-            ends, close = kafka_ends(system.settings.kafka_bootstrap_servers)
-            system.closers.append(close)
-        rows = [r.as_dict() for r in pipeline_status(system, ends)]
-        held = held_persons(system)
-        quarantined = quarantined_persons(system)
-        rows += held + quarantined
+    def render(rs: list[dict[str, Any]]) -> None:
+        _print_table([{k: ("" if v is None else v) for k, v in r.items()} for r in rs
+                      if r not in held and r not in quarantined],
+                     ["part", "name", "source", "partition", "position", "end", "lag", "dead_letters"])
+        if held:
+            print(f"\nPublisher: {len(held)} person(s) held (their events wait; everyone else's are published):")
+            _print_table(held, ["person", "notification_id", "events", "code", "reason"])
+        if ends is None:
+            print("\n(no KAFKA_BOOTSTRAP_SERVERS: the consumers' and the Kafka-fed views' rows need the broker)")
+        if quarantined:
+            print(f"\n{len(quarantined)} person(s) in quarantine (视图隔离): their views are withheld, everyone "
+                  "else's are built; each ledger project run derives them again")
+            _print_table([{k: ("" if v is None else v) for k, v in r.items()} for r in quarantined],
+                         ["masked_id", "person_id", "code", "event_type", "event_id", "position", "since",
+                          "message"])
 
-        def render(rs: list[dict[str, Any]]) -> None:
-            _print_table([{k: ("" if v is None else v) for k, v in r.items()} for r in rs
-                          if r not in held and r not in quarantined],
-                         ["part", "name", "source", "partition", "position", "end", "lag", "dead_letters"])
-            if held:
-                print(f"\nPublisher: {len(held)} person(s) held (their events wait; everyone else's are published):")
-                _print_table(held, ["person", "notification_id", "events", "code", "reason"])
-            if ends is None:
-                print("\n(no KAFKA_BOOTSTRAP_SERVERS: the consumers' and the Kafka-fed views' rows need the broker)")
-            if quarantined:
-                print(f"\n{len(quarantined)} person(s) in quarantine (视图隔离): their views are withheld, everyone "
-                      "else's are built; each ledger project run derives them again")
-                _print_table([{k: ("" if v is None else v) for k, v in r.items()} for r in quarantined],
-                             ["masked_id", "person_id", "code", "event_type", "event_id", "position", "since",
-                              "message"])
-
-        _emit(args, rows, render)
-    finally:
-        system.close()
-    return 0
+    return Answer(rows, render)
 
 
-def cmd_feed(args: argparse.Namespace) -> int:
-    """``ledger feed tax|status|residents|statements FILE``: onto the feed's Kafka topic, or, without a
-    broker (the embedded default), straight into the ledger through the feed's own consumer."""
-    from pathlib import Path
-
-    from consumers.spreadsheets import read_file
-    from entrypoints.wiring import bootstrap, file_feed
-    from infra.limits import FEED_SHEET
-
+def _feed_path(args: argparse.Namespace) -> Path:
     path = Path(args.file)
     if not path.is_file():
         raise DomainError("FILE_NOT_FOUND", f"{path} is not a file")
-    system = bootstrap()
-    try:
-        report = file_feed(system, args.feed, read_file(path, FEED_SHEET), path.name, dry_run=args.dry_run)
-    finally:
-        system.close()
+    return path
+
+
+@command(check=_feed_path)
+def cmd_feed(args: argparse.Namespace, system: Any, path: Path) -> Answer:
+    """``ledger feed tax|status|residents|statements FILE``: onto the feed's Kafka topic, or, without a
+    broker (the embedded default), straight into the ledger through the feed's own consumer."""
+    report = file_feed(system, args.feed, read_file(path, FEED_SHEET), path.name, dry_run=args.dry_run)
 
     def render(r: dict[str, Any]) -> None:
         for bad in r["errors"]:
@@ -302,8 +263,7 @@ def cmd_feed(args: argparse.Namespace) -> int:
             print(f"applied to the ledger without a broker: {r['applied']:,} applied, {r['unchanged']:,} already "
                   f"recorded, {r['refused_rows']:,} refused (`ledger dlq list --topic {r['topic']}`)")
 
-    _emit(args, report.as_dict(), render)
-    return 1 if report.bad or report.refused else 0
+    return Answer(report.as_dict(), render, exit_code=1 if report.bad or report.refused else 0)
 
 
 def _print_dead_letters(letters: list[dict[str, Any]]) -> None:
@@ -313,80 +273,63 @@ def _print_dead_letters(letters: list[dict[str, Any]]) -> None:
     print(f"\n{len(letters)} dead letters")
 
 
-def cmd_dlq_list(args: argparse.Namespace) -> int:
-    from consumers.dead_letters import dead_letters
-    from entrypoints.wiring import bootstrap
-
+def _dead_letter_reader(args: argparse.Namespace) -> Principal:
     who = _reader()
     who.require_role(Role.CLERK, Role.AUDITOR, action="read dead letters")
-    system = bootstrap()
-    try:
-        letters = [d.as_dict() for d in dead_letters(system.ledger, topic=args.topic, code=args.code,
-                                                      resubmitted=None if args.all else False, who=who)]
-        _emit(args, letters, _print_dead_letters)
-    finally:
-        system.close()
-    return 0
+    return who
 
 
-def cmd_dlq_resubmit(args: argparse.Namespace) -> int:
-    from consumers.dead_letters import dead_letters, parse_ids, resubmit
-    from entrypoints.wiring import bootstrap
+@command(check=_dead_letter_reader)
+def cmd_dlq_list(args: argparse.Namespace, system: Any, who: Principal) -> Answer:
+    letters = [d.as_dict() for d in dead_letters(system.ledger, topic=args.topic, code=args.code,
+                                                  resubmitted=None if args.all else False, who=who)]
+    return Answer(letters, _print_dead_letters)
 
+
+def _resubmitter(args: argparse.Namespace) -> Principal:
     who = _reader()
     who.require_role(Role.CLERK, action="re-submit dead letters")
     if not (args.ids or args.topic or args.code):
         raise DomainError("SELECTION_REQUIRED", "name the dead letters: ids, --topic or --code (see `ledger dlq list`)")
-    system = bootstrap()
-    try:
-        if not system.settings.kafka_bootstrap_servers:
-            raise DomainError("KAFKA_NOT_CONFIGURED", "re-submitting puts records on Kafka: set KAFKA_BOOTSTRAP_SERVERS "
-                                                      '(eval "$(python -m infra env)" for the local stack)')
-        letters = dead_letters(system.ledger, topic=args.topic, code=args.code,
-                               resubmitted=None if args.again else False,
-                               ids=parse_ids(args.ids) if args.ids else None, who=who)
-        if not args.ids:  # a selection by topic or code takes what can go back on a topic
-            letters = [d for d in letters if d.on_feed]
-        if not args.dry_run:
-            letters = resubmit(system.ledger, system.record_sink(), letters, user=who.user, reason=args.reason,
-                               again=args.again)
-        shown = [d.as_dict() for d in letters]
-        _emit(args, shown, lambda ds: (_print_dead_letters(ds),
-                                      print("(dry run: nothing sent)" if args.dry_run else "re-submitted")))
-    finally:
-        system.close()
-    return 0
+    return who
 
 
-def cmd_publish(args: argparse.Namespace) -> int:
-    from entrypoints.wiring import bootstrap, ledger_publisher
-    from infra.gc_tuning import tune_for_streaming
-    from ledger.log import get_logger
-
-    system = bootstrap()
-    log = get_logger("entrypoints.cli", command="publish")
+@command(check=_resubmitter)
+def cmd_dlq_resubmit(args: argparse.Namespace, system: Any, who: Principal) -> Answer:
     if not system.settings.kafka_bootstrap_servers:
-        print("KAFKA_BOOTSTRAP_SERVERS is not set: nowhere to publish to "
-              '(eval "$(python -m infra env)" for the local stack)', file=sys.stderr)
-        system.close()
-        return 2
-    try:
-        publisher = ledger_publisher(system)
-        tune_for_streaming()
-        log.info("publisher_started", topic=publisher.topic, position=publisher.position)
-        if args.once:
-            count = publisher.publish_pending()
-            print(f"published {count} events to {publisher.topic}; position {publisher.position}")
-        else:
-            publisher.run(_stop_on_signals())
-    finally:
-        system.close()
+        raise DomainError("KAFKA_NOT_CONFIGURED", "re-submitting puts records on Kafka: set KAFKA_BOOTSTRAP_SERVERS "
+                                                  '(eval "$(python -m infra env)" for the local stack)')
+    letters = dead_letters(system.ledger, topic=args.topic, code=args.code,
+                           resubmitted=None if args.again else False,
+                           ids=parse_ids(args.ids) if args.ids else None, who=who)
+    if not args.ids:  # a selection by topic or code takes what can go back on a topic
+        letters = [d for d in letters if d.on_feed]
+    if not args.dry_run:
+        letters = resubmit(system.ledger, system.record_sink(), letters, user=who.user, reason=args.reason,
+                           again=args.again)
+    shown = [d.as_dict() for d in letters]
+    return Answer(shown, lambda ds: (_print_dead_letters(ds),
+                                     print("(dry run: nothing sent)" if args.dry_run else "re-submitted")))
+
+
+@command(needs_kafka="nowhere to publish to")
+def cmd_publish(args: argparse.Namespace, system: Any) -> int:
+    log = get_logger("entrypoints.cli", command="publish")
+    publisher = ledger_publisher(system)
+    tune_for_streaming()
+    log.info("publisher_started", topic=publisher.topic, position=publisher.position)
+    if args.once:
+        count = publisher.publish_pending()
+        print(f"published {count} events to {publisher.topic}; position {publisher.position}")
+    else:
+        publisher.run(_stop_on_signals())
     return 0
 
 
 # ------------------------------------------------------------------ views (projections)
-def _add_view_commands(sub: Any) -> None:
-    p = sub.add_parser("project", help="bring the views (entitlement, arrears, gaps) up to date with the ledger")
+def add_view_commands(sub: Any) -> None:
+    """Add the views' commands: ``project``, ``entitlement``, ``arrears``, ``gaps``, ``coverage``."""
+    p = sub.add_parser("project", help=help_of("project"))
     p.add_argument("--source", choices=["log", "kafka"], default="log",
                    help="the ledger's notification log (default) or Kafka ledger.events.v1")
     p.add_argument("--rebuild", action="store_true", help="rebuild from the beginning into fresh tables, then swap")
@@ -398,7 +341,7 @@ def _add_view_commands(sub: Any) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_project)
 
-    p = sub.add_parser("entitlement", help="is a person covered (待遇资格): one coverage year, or one day")
+    p = sub.add_parser("entitlement", help=help_of("entitlement"))
     p.add_argument("id_number")
     p.add_argument("--id-type", default="RESIDENT_ID")
     p.add_argument("--year", help="coverage year (default: the year of --on, or this year)")
@@ -406,8 +349,7 @@ def _add_view_commands(sub: Any) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_entitlement)
 
-    p = sub.add_parser("arrears", help="the arrears list (欠费名单) on a day: contributions outstanding, and employer "
-                                       "months paid late whose late fee is unpaid (滞纳金未缴)")
+    p = sub.add_parser("arrears", help=help_of("arrears"))
     p.add_argument("--region", help="6-digit region code")
     p.add_argument("--grid", help="12-digit grid code")
     p.add_argument("--as-of", metavar="DATE", help="day asked about (default today)")
@@ -421,11 +363,8 @@ def _add_view_commands(sub: Any) -> None:
                                                      "the employer totals)")
     group.add_argument("--xlsx", metavar="FILE", help="write an Excel workbook: employer totals and the rows")
     p.set_defaults(func=cmd_arrears)
-    from entrypoints.http.fees_cli import add_fee_commands  # ledger fees (滞纳金清单)
 
-    add_fee_commands(sub)
-
-    p = sub.add_parser("gaps", help="who in a grid or township is not covered, and why (应保尽保)")
+    p = sub.add_parser("gaps", help=help_of("gaps"))
     p.add_argument("place", metavar="GRID_OR_TOWNSHIP", help="12-digit grid code or 9-digit township code")
     p.add_argument("--year", help="coverage year (default: the year of --as-of)")
     p.add_argument("--as-of", metavar="DATE", help="day asked about (default today)")
@@ -433,7 +372,7 @@ def _add_view_commands(sub: Any) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_gaps)
 
-    p = sub.add_parser("coverage", help="coverage rates per grid and township")
+    p = sub.add_parser("coverage", help=help_of("coverage"))
     p.add_argument("--region", help="6-digit region code")
     p.add_argument("--year", help="coverage year (default: the year of --as-of)")
     p.add_argument("--as-of", metavar="DATE", help="day asked about (default today)")
@@ -446,235 +385,171 @@ def _fen(fen: int | None) -> str:
     return "" if fen is None else f"{fen / 100:,.2f}"
 
 
-def cmd_project(args: argparse.Namespace) -> int:
-    import signal
-    import threading
+@command
+def cmd_project(args: argparse.Namespace, system: Any) -> Answer:
+    if args.workers is None:
+        args.workers = default_workers(system.settings)
+    if args.batch_size < 1 or args.workers < 1:
+        raise DomainError("COUNT_INVALID", "--batch-size and --workers must be at least 1")
+    source = event_source(system, args.source)
+    system.closers.append(source.close)
+    runner = projection_runner(system, source=source, batch_size=args.batch_size)
+    if args.rebuild:
+        shards = parallel_shards(system.settings, args.source, args.workers, bootstrap=bootstrap) if args.workers > 1 else None
+        result = rebuild(views(system), source, system.policies, batch_size=args.batch_size,
+                         progress=not args.quiet, run_shards=shards)
+    elif args.follow:
+        result = runner.run_forever(_stop_on_signals())
+    else:
+        result = runner.run_once(progress=not args.quiet)
+    quarantined = views(system).quarantined()
+    payload = {"source": result.source, "rebuilt": args.rebuild, "batches": result.batches,
+               "events": result.events, "persons_written": result.persons, "seconds": round(result.seconds, 3),
+               "events_per_second": round(result.rate), "positions": result.positions,
+               "quarantined_now": result.quarantined, "released": result.released,
+               "in_quarantine": len(quarantined)}
 
-    from entrypoints.wiring import bootstrap
-    from projections.projector import rebuild
-    from projections.wiring import default_workers, event_source, parallel_shards, projection_runner, views
+    def render(p: dict[str, Any]) -> None:
+        print(f"views {'rebuilt' if p['rebuilt'] else 'up to date'} from {p['source']}: {p['events']:,} events, "
+              f"{p['persons_written']:,} persons written in {p['seconds']:.1f} s; positions {p['positions']}")
+        if p["released"]:
+            print(f"{p['released']} quarantined person(s) derived again and released (解除隔离)")
+        if quarantined:
+            print(f"{len(quarantined)} person(s) in quarantine (视图隔离), every other person's views are built: "
+                  "see ledger status; each ledger project run derives them again")
 
-    system = bootstrap()
-    try:
-        if args.workers is None:
-            args.workers = default_workers(system.settings)
-        if args.batch_size < 1 or args.workers < 1:
-            raise DomainError("COUNT_INVALID", "--batch-size and --workers must be at least 1")
-        source = event_source(system, args.source)
-        system.closers.append(source.close)
-        runner = projection_runner(system, source=source, batch_size=args.batch_size)
-        if args.rebuild:
-            shards = parallel_shards(system.settings, args.source, args.workers, bootstrap=bootstrap) if args.workers > 1 else None
-            result = rebuild(views(system), source, system.policies, batch_size=args.batch_size,
-                             progress=not args.quiet, run_shards=shards)
-        elif args.follow:
-            stop = threading.Event()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, lambda *_: stop.set())
-            result = runner.run_forever(stop)
+    return Answer(payload, render)
+
+
+@command(check=lambda args: _reader())
+def cmd_entitlement(args: argparse.Namespace, system: Any, who: Principal) -> Answer:
+    person = system.ledger.find_person(args.id_type, args.id_number)
+    person_access(who, person)
+    person_id = person.id
+    queries = view_queries(system)  # fresh for this person: their events the views lack are folded in
+    day = parse_day(args.on, "date") if args.on else None
+    year = args.year if args.year else (day.year if day else None)
+    if day is None:
+        payload = queries.entitlement(person_id, year)
+    else:
+        payload, decision = queries.entitlement_on(person_id, year, day)
+        payload["covered_on"] = asdict(decision)
+
+    def render(p: dict[str, Any]) -> None:
+        y = p["resident"]
+        print(f"{'person':22} {p['masked_id'] or ''}  ({p['person_id']})")
+        print(f"{'coverage year':22} {p['year']}")
+        if y is None:
+            print(f"{'resident scheme':22} nothing recorded for {p['year']}")
         else:
-            result = runner.run_once(progress=not args.quiet)
-        quarantined = views(system).quarantined()
-        payload = {"source": result.source, "rebuilt": args.rebuild, "batches": result.batches,
-                   "events": result.events, "persons_written": result.persons, "seconds": round(result.seconds, 3),
-                   "events_per_second": round(result.rate), "positions": result.positions,
-                   "quarantined_now": result.quarantined, "released": result.released,
-                   "in_quarantine": len(quarantined)}
+            periods = ", ".join(f"{a} .. {b}" for a, b in y["coverage_periods"]) or "none"
+            for label, value in (
+                ("region / grid", f"{y['region_code']} / {y['grid_code'] or ''}"),
+                ("enrollment", y["enrollment_state"]),
+                ("due (yuan)", f"{_fen(y['due_fen'])} by {y['due_date']}"
+                               + (f"  subsidised {y['subsidy_category']}" if y["subsidy_category"] else "")),
+                ("paid / outstanding", f"{_fen(y['net_paid_fen'])} / {_fen(y['outstanding_fen'])}"),
+                ("coverage", periods),
+                ("waiting period", y["waiting_reason"] or ""),
+                ("policy version", y["policy_version"]),
+            ):
+                print(f"{label:22} {value}")
+        e = p["employee"]
+        if e is not None:
+            print(f"{'employee months':22} {e['months_covered']} of {len(e['months'])} covered, "
+                  f"outstanding {_fen(e['outstanding_fen'])}")
+        d = p.get("covered_on")
+        if d is not None:
+            print(f"{'covered on ' + str(d['day']):22} {'YES' if d['covered'] else 'NO'}: {d['reason']}")
+            print(f"{'sources':22} {', '.join(d['sources'])}")
 
-        def render(p: dict[str, Any]) -> None:
-            print(f"views {'rebuilt' if p['rebuilt'] else 'up to date'} from {p['source']}: {p['events']:,} events, "
-                  f"{p['persons_written']:,} persons written in {p['seconds']:.1f} s; positions {p['positions']}")
-            if p["released"]:
-                print(f"{p['released']} quarantined person(s) derived again and released (解除隔离)")
-            if quarantined:
-                print(f"{len(quarantined)} person(s) in quarantine (视图隔离), every other person's views are built: "
-                      "see ledger status; each ledger project run derives them again")
-
-        _emit(args, payload, render)
-    finally:
-        system.close()
-    return 0
-
-
-def cmd_entitlement(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
-    from entrypoints.wiring import bootstrap
-    from projections.queries import parse_day
-    from projections.wiring import view_queries
-
-    who = _reader()
-    system = bootstrap()
-    try:
-        person = system.ledger.find_person(args.id_type, args.id_number)
-        person_access(who, person)
-        person_id = person.id
-        queries = view_queries(system)  # fresh for this person: their events the views lack are folded in
-        day = parse_day(args.on, "date") if args.on else None
-        year = args.year if args.year else (day.year if day else None)
-        if day is None:
-            payload = queries.entitlement(person_id, year)
-        else:
-            payload, decision = queries.entitlement_on(person_id, year, day)
-            payload["covered_on"] = asdict(decision)
-
-        def render(p: dict[str, Any]) -> None:
-            y = p["resident"]
-            print(f"{'person':22} {p['masked_id'] or ''}  ({p['person_id']})")
-            print(f"{'coverage year':22} {p['year']}")
-            if y is None:
-                print(f"{'resident scheme':22} nothing recorded for {p['year']}")
-            else:
-                periods = ", ".join(f"{a} .. {b}" for a, b in y["coverage_periods"]) or "none"
-                for label, value in (
-                    ("region / grid", f"{y['region_code']} / {y['grid_code'] or ''}"),
-                    ("enrollment", y["enrollment_state"]),
-                    ("due (yuan)", f"{_fen(y['due_fen'])} by {y['due_date']}"
-                                   + (f"  subsidised {y['subsidy_category']}" if y["subsidy_category"] else "")),
-                    ("paid / outstanding", f"{_fen(y['net_paid_fen'])} / {_fen(y['outstanding_fen'])}"),
-                    ("coverage", periods),
-                    ("waiting period", y["waiting_reason"] or ""),
-                    ("policy version", y["policy_version"]),
-                ):
-                    print(f"{label:22} {value}")
-            e = p["employee"]
-            if e is not None:
-                print(f"{'employee months':22} {e['months_covered']} of {len(e['months'])} covered, "
-                      f"outstanding {_fen(e['outstanding_fen'])}")
-            d = p.get("covered_on")
-            if d is not None:
-                print(f"{'covered on ' + str(d['day']):22} {'YES' if d['covered'] else 'NO'}: {d['reason']}")
-                print(f"{'sources':22} {', '.join(d['sources'])}")
-
-        _emit(args, payload, render)
-    finally:
-        system.close()
-    return 0
+    return Answer(payload, render)
 
 
-def cmd_arrears(args: argparse.Namespace) -> int:
-    from entrypoints.wiring import bootstrap
-    from ledger.domain.places import validate_region_code
-    from projections.wiring import view_queries
-
+def _arrears_reader(args: argparse.Namespace) -> Principal:
     who = _reader()
     if args.region is not None:
         args.region = validate_region_code(args.region)
     check_arrears_read(who, region=args.region, grid=args.grid, grid_option="--grid")
-    system = bootstrap()
-    try:
-        queries = view_queries(system)
-        if who.role == Role.CLERK and args.region is None and args.grid is None:  # all the clerk's regions
-            sort = args.sort or "outstanding_fen"
-            rows = clerk_arrears(who, lambda own: queries.arrears(args.as_of, region=own, sort=sort), sort=sort,
-                                 limit=args.limit)
-        else:
-            rows = queries.arrears(args.as_of, region=args.region, grid=args.grid, sort=args.sort or None,
-                                   limit=args.limit)
-
-        from projections.arrears import employer_totals
-
-        totals = employer_totals(rows)
-        if args.csv or args.xlsx:
-            from entrypoints.http.fees_cli import write_file
-            from entrypoints.http.late_fees import masked
-            from entrypoints.http.web.ledger_exports import arrears_file
-
-            write_file(args.csv or args.xlsx, arrears_file(masked(rows), totals, "csv" if args.csv else "xlsx",
-                                                           by_employer=args.by_employer))
-            return 0
-
-        def render_employers(ts: list[dict[str, Any]]) -> None:
-            _print_table([{**t, "months": ",".join(t["months"]), "outstanding": _fen(t["outstanding_fen"]),
-                           "late_fee": _fen(t["late_fee_fen"]), "total": _fen(t["total_fen"])} for t in ts],
-                         ["employer_id", "region_code", "months", "persons", "outstanding", "late_fee", "total",
-                          "days_overdue"])
-            print(f"\n{len(ts)} employers; total {_fen(sum(t['total_fen'] for t in ts))} yuan")
-
-        if args.by_employer:
-            _emit(args, totals, render_employers)
-            return 0
-
-        def render(rs: list[dict[str, Any]]) -> None:
-            from ledger.domain.arrears import listed_because
-
-            _print_table([{**r, "due": _fen(r["due_fen"]), "paid": _fen(r["paid_fen"]),
-                           "outstanding": _fen(r["outstanding_fen"]), "late_fee": _fen(r["late_fee_fen"]),
-                           "status": listed_because(r), "employer_id": r["employer_id"] or ""}
-                          for r in rs],
-                         ["masked_id", "kind", "employer_id", "period", "region_code", "grid_code", "due", "paid",
-                          "outstanding", "days_overdue", "late_fee", "status"])
-            fee_only = sum(1 for r in rs if r["fee_only"])
-            print(f"\n{len(rs)} rows, {fee_only} of them 滞纳金未缴 (paid late, late fee unpaid); "
-                  f"outstanding {_fen(sum(r['outstanding_fen'] for r in rs))} yuan; "
-                  f"late fee {_fen(sum(r['late_fee_fen'] for r in rs))} yuan")
-            if totals:
-                print("单位欠费合计 (per employer):")
-                for t in totals:
-                    print(f"  {t['employer_id']} ({t['region_code']}): {t['persons']} persons, months "
-                          f"{','.join(t['months'])}; outstanding {_fen(t['outstanding_fen'])} + late fee "
-                          f"{_fen(t['late_fee_fen'])} = {_fen(t['total_fen'])} yuan")
-
-        _emit(args, rows, render)
-    finally:
-        system.close()
-    return 0
+    return who
 
 
-def cmd_gaps(args: argparse.Namespace) -> int:
-    from entrypoints.wiring import bootstrap
-    from projections.wiring import view_queries
+@command(check=_arrears_reader)
+def cmd_arrears(args: argparse.Namespace, system: Any, who: Principal) -> Answer:
+    queries = view_queries(system)
+    if who.role == Role.CLERK and args.region is None and args.grid is None:  # all the clerk's regions
+        sort = args.sort or "outstanding_fen"
+        rows = clerk_arrears(who, lambda own: queries.arrears(args.as_of, region=own, sort=sort), sort=sort,
+                             limit=args.limit)
+    else:
+        rows = queries.arrears(args.as_of, region=args.region, grid=args.grid, sort=args.sort or None,
+                               limit=args.limit)
+    totals = employer_totals(rows)
+    if args.csv or args.xlsx:
+        write_file(args.csv or args.xlsx, arrears_file(masked(rows), totals, "csv" if args.csv else "xlsx",
+                                                       by_employer=args.by_employer))
+        return 0  # the file is the answer
 
-    _reader().require_grid(args.place)
-    system = bootstrap()
-    try:
-        lines = view_queries(system).gap_list(args.place, args.year, args.as_of, reason=args.reason)
+    def render_employers(ts: list[dict[str, Any]]) -> None:
+        _print_table([{**t, "months": ",".join(t["months"]), "outstanding": _fen(t["outstanding_fen"]),
+                       "late_fee": _fen(t["late_fee_fen"]), "total": _fen(t["total_fen"])} for t in ts],
+                     ["employer_id", "region_code", "months", "persons", "outstanding", "late_fee", "total",
+                      "days_overdue"])
+        print(f"\n{len(ts)} employers; total {_fen(sum(t['total_fen'] for t in ts))} yuan")
 
-        def render(ls: list[dict[str, Any]]) -> None:
-            _print_table([{**g, "subsidised": "yes" if g["subsidised"] else "", "outstanding": _fen(g["outstanding_fen"])}
-                          for g in ls],
-                         ["reason", "label", "masked_id", "grid_code", "subsidised", "outstanding", "detail"])
-            print(f"\n{len(ls)} persons not covered")
+    if args.by_employer:
+        return Answer(totals, render_employers)
 
-        _emit(args, lines, render)
-    finally:
-        system.close()
-    return 0
+    def render(rs: list[dict[str, Any]]) -> None:
+        _print_table([{**r, "due": _fen(r["due_fen"]), "paid": _fen(r["paid_fen"]),
+                       "outstanding": _fen(r["outstanding_fen"]), "late_fee": _fen(r["late_fee_fen"]),
+                       "status": listed_because(r), "employer_id": r["employer_id"] or ""}
+                      for r in rs],
+                     ["masked_id", "kind", "employer_id", "period", "region_code", "grid_code", "due", "paid",
+                      "outstanding", "days_overdue", "late_fee", "status"])
+        fee_only = sum(1 for r in rs if r["fee_only"])
+        print(f"\n{len(rs)} rows, {fee_only} of them 滞纳金未缴 (paid late, late fee unpaid); "
+              f"outstanding {_fen(sum(r['outstanding_fen'] for r in rs))} yuan; "
+              f"late fee {_fen(sum(r['late_fee_fen'] for r in rs))} yuan")
+        if totals:
+            print("单位欠费合计 (per employer):")
+            for t in totals:
+                print(f"  {t['employer_id']} ({t['region_code']}): {t['persons']} persons, months "
+                      f"{','.join(t['months'])}; outstanding {_fen(t['outstanding_fen'])} + late fee "
+                      f"{_fen(t['late_fee_fen'])} = {_fen(t['total_fen'])} yuan")
 
-
-def cmd_coverage(args: argparse.Namespace) -> int:
-    from entrypoints.wiring import bootstrap
-    from projections.wiring import view_queries
-
-    system = bootstrap()
-    try:
-        rates = view_queries(system).coverage_rates(args.year, args.as_of, region=args.region)
-        level = "townships" if args.townships else "grids"
-
-        def render(r: dict[str, Any]) -> None:
-            _print_table([{"code": code, **s, "coverage": s["coverage_percent"] or "",
-                           "subsidised_coverage": s["subsidised_coverage_percent"] or ""}
-                          for code, s in r[level].items()],
-                         ["code", "residents", "covered", "coverage", "subsidised", "subsidised_covered",
-                          "subsidised_coverage"])
-
-        _emit(args, rates, render)
-    finally:
-        system.close()
-    return 0
+    return Answer(rows, render)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except DomainError as e:
-        print(f"error {e.code}: {e.message}", file=sys.stderr)
-        return 2
-    except PolicyFileError as e:  # a table read outside the wiring (which converts it itself)
-        error = e.as_domain_error()
-        print(f"error {error.code}: {error.message}", file=sys.stderr)
-        return 2
+@command(check=lambda args: _reader().require_grid(args.place))
+def cmd_gaps(args: argparse.Namespace, system: Any, _checked: Any) -> Answer:
+    lines = view_queries(system).gap_list(args.place, args.year, args.as_of, reason=args.reason)
+
+    def render(ls: list[dict[str, Any]]) -> None:
+        _print_table([{**g, "subsidised": "yes" if g["subsidised"] else "", "outstanding": _fen(g["outstanding_fen"])}
+                      for g in ls],
+                     ["reason", "label", "masked_id", "grid_code", "subsidised", "outstanding", "detail"])
+        print(f"\n{len(ls)} persons not covered")
+
+    return Answer(lines, render)
+
+
+@command
+def cmd_coverage(args: argparse.Namespace, system: Any) -> Answer:
+    rates = view_queries(system).coverage_rates(args.year, args.as_of, region=args.region)
+    level = "townships" if args.townships else "grids"
+
+    def render(r: dict[str, Any]) -> None:
+        _print_table([{"code": code, **s, "coverage": s["coverage_percent"] or "",
+                       "subsidised_coverage": s["subsidised_coverage_percent"] or ""}
+                      for code, s in r[level].items()],
+                     ["code", "residents", "covered", "coverage", "subsidised", "subsidised_covered",
+                      "subsidised_coverage"])
+
+    return Answer(rates, render)
+
+
+__all__ = ["add_feed_commands", "add_ledger_commands", "add_view_commands", "build_parser", "main"]
 
 
 if __name__ == "__main__":  # pragma: no cover

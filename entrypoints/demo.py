@@ -16,6 +16,7 @@ why, and the reconciliation against the discrepancies the generator put in.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import sys
@@ -29,7 +30,26 @@ from typing import Any, Iterable
 from infra.settings import (environment, load_settings, postgres_from_env, process_environment, setting, setting_text,
                             state_dir)
 from ledger.domain.identity import mask_id_number
+from entrypoints.command import command
 from entrypoints.console import print_table as _print_table
+from entrypoints.main import help_of
+from consumers.feed_files import feed_file, person_key
+from entrypoints.simulation import feeds, generate_county
+from entrypoints import wiring
+from entrypoints.audit.history import history_report
+from entrypoints.wiring import feed_consumer, ledger_publisher
+from events import codec, inbound
+from infra.topics import ensure_topics
+from ledger.domain.errors import DomainError
+from ledger.domain.feed_rejection import FeedRejection
+from ledger.domain.gaps import REASONS, REASON_LABELS
+from ledger.log import configure_logging
+from infra.sql_store import connect_in_schema
+from projections.progress import ProgressBar
+from projections.wiring import projection_runner, view_queries
+from reconciliation.compare import yuan
+from reconciliation.reports import county_summary, open_discrepancies
+from reconciliation.wiring import STATEMENTS_TOPIC, reconciler, statement_consumer
 
 
 @dataclass
@@ -68,15 +88,10 @@ def _fresh_env(people: int, seed: int) -> dict[str, str]:
 
 
 def _create_schema(env: dict[str, str]) -> None:
-    from infra.sql_store import connect_in_schema
-
     connect_in_schema(postgres_from_env(env), env["POSTGRES_SCHEMA"]).close()
 
 
 def feed_record_bytes(kind: str, record: Any) -> bytes:
-    from events import codec, inbound
-    from entrypoints.simulation import feeds
-
     if kind == feeds.TAX:
         return codec.encode(inbound.TAX_PAYMENT, inbound.tax_record_to_avro(record))
     if kind == feeds.STATUS:
@@ -86,8 +101,6 @@ def feed_record_bytes(kind: str, record: Any) -> bytes:
 
 def malformed_record_bytes(topic: str, row: dict[str, Any]) -> bytes:
     """A malformed row as a careless producer would send it: Avro when it still encodes, JSON when not."""
-    from events import codec, inbound
-
     name = inbound.TOPIC_RECORDS[topic][0]
     try:
         return codec.encode(name, row)
@@ -97,8 +110,6 @@ def malformed_record_bytes(topic: str, row: dict[str, Any]) -> bytes:
 
 def feed_record_key(record: Any) -> bytes:
     """Kafka key of a feed record: by person (:func:`consumers.feed_files.person_key`), as ``ledger feed`` keys them."""
-    from consumers.feed_files import person_key
-
     return person_key(record.id_type, record.id_number)
 
 
@@ -106,15 +117,11 @@ class _Pipeline:
     """Feeds onto topics, consumers, clerk actions, publisher, projections: one system, in timeline order."""
 
     def __init__(self, system: Any) -> None:
-        from entrypoints.wiring import feed_consumer, ledger_publisher
-        from entrypoints.simulation import feeds
-
         self.system = system
         self.feeds = feeds
         self.kafka = bool(system.settings.kafka_bootstrap_servers)
         if self.kafka:
             from consumers.kafka_io import KafkaSink, make_producer
-            from infra.topics import ensure_topics
 
             ensure_topics(system.settings.kafka_bootstrap_servers, system.settings.topic_prefix)
             self.producer = KafkaSink(make_producer(system.settings.kafka_bootstrap_servers))
@@ -149,8 +156,6 @@ class _Pipeline:
         Rows the file check refuses (a bad ID check digit, ...) are not sent; like the
         command's report by line number, they are counted by code in ``file_refusals``.
         """
-        from consumers.feed_files import feed_file
-
         self.files += 1
         report = feed_file(self.feed_names[kind], self.feeds.feed_csv(kind, records), f"{kind}-{self.files}.csv",
                            self.producer, topic_prefix=self.system.settings.topic_prefix)
@@ -159,9 +164,6 @@ class _Pipeline:
 
     def produce_statements(self, statements: Iterable[Any]) -> int:
         """The daily statements as Avro, header and lines keyed by statement id; the number of records sent."""
-        from events import codec, inbound
-        from reconciliation.wiring import STATEMENTS_TOPIC
-
         topic = self.system.topic(STATEMENTS_TOPIC)
         sent = 0
         for st in statements:
@@ -184,8 +186,6 @@ class _Pipeline:
                 raise RuntimeError(f"the {kind} consumer did not catch up within 120 s")
 
     def clerk(self, action: Any) -> None:
-        from ledger.domain.errors import DomainError
-
         try:
             self.feeds._apply_one(self.system.ledger, action, self._no_feed)
         except DomainError as e:
@@ -235,8 +235,6 @@ class _Pipeline:
 
 def rejection_codes(system: Any) -> Counter[str]:
     """Codes of the feed records the consumers rejected and kept (FeedRejection events in the ledger)."""
-    from ledger.domain.feed_rejection import FeedRejection
-
     codes: Counter[str] = Counter()
     start = 1
     while True:
@@ -253,13 +251,6 @@ def rejection_codes(system: Any) -> Counter[str]:
 
 def run_pipeline(people: int, seed: int, *, env: dict[str, str] | None = None, quiet: bool = False) -> DemoResult:
     """Generate a county, run it through the pipeline, read the views, check against the truth."""
-    from entrypoints.wiring import bootstrap
-    from entrypoints.simulation import generate_county
-    from projections.progress import ProgressBar
-    from projections.wiring import projection_runner, view_queries
-
-    from ledger.log import configure_logging
-
     # The report is the output; per-record log lines (rejections included) are summarised in the checks.
     configure_logging(level="ERROR", force=True)
     env = env if env is not None else _fresh_env(people, seed)
@@ -273,7 +264,7 @@ def run_pipeline(people: int, seed: int, *, env: dict[str, str] | None = None, q
         t0 = time.perf_counter()
         county = generate_county(seed, people)
         timings["generate"] = time.perf_counter() - t0
-        system = bootstrap(settings)
+        system = wiring.bootstrap(settings)  # looked up now: a test may wrap the one wiring function
         result = DemoResult(people=people, seed=seed, store=settings.persistence,
                             transport="kafka" if settings.kafka_bootstrap_servers else "in-process")
         try:
@@ -309,8 +300,6 @@ def run_pipeline(people: int, seed: int, *, env: dict[str, str] | None = None, q
 
 def _reconcile(system: Any, records: int) -> Any:
     """The reconciliation process, embedded: statements taken in, ledger side caught up from the log, compared."""
-    from reconciliation.wiring import reconciler, statement_consumer
-
     recon = reconciler(system)
     loop = statement_consumer(system, recon, max_records=5000, poll_timeout=0.2)
     taken = 0
@@ -325,8 +314,6 @@ def _reconcile(system: Any, records: int) -> Any:
 
 def _reconciliation_report(store: Any, county: Any, sent: int) -> dict[str, Any]:
     """Per county and office: collected per the statements, recorded by the ledger, explained; open discrepancies."""
-    from reconciliation.reports import county_summary, open_discrepancies
-
     offices: dict[tuple[str, str], dict[str, Any]] = {}
     states: Counter[str] = Counter()
     header_ok = 0
@@ -412,8 +399,6 @@ def _pct(bp: int | None) -> str:
 
 
 def _report(system: Any, county: Any, queries: Any, published: int) -> dict[str, Any]:
-    from ledger.domain.gaps import REASON_LABELS
-
     year = county.coverage_year
     as_of = county.as_of
     rates = queries.coverage_rates(year, as_of)
@@ -434,7 +419,6 @@ def _report(system: Any, county: Any, queries: Any, published: int) -> dict[str,
     gaps: list[dict[str, Any]] = []
     for code in rates["townships"]:
         gaps.extend(queries.gap_list(code, year, as_of))
-    from ledger.domain.gaps import REASONS
 
     gaps.sort(key=lambda r: (REASONS.index(r["reason"]), r["grid_code"], r["person_id"]))
     subsidised_missing = [g for g in gaps if g["reason"] == "SUBSIDISED_NOT_COVERED"]
@@ -485,24 +469,11 @@ def _report(system: Any, county: Any, queries: Any, published: int) -> dict[str,
 
 def _sample_history(system: Any, county: Any) -> dict[str, Any]:
     """One replayed person: the first subsidised person who also paid, so the history shows both."""
-    from ledger.log import mask_id_number
-
     truth = county.truth.by_id()
     chosen = next((p for p in county.persons if truth.get(p.id_number) and truth[p.id_number].subsidised
                    and truth[p.id_number].net_paid_fen), None) or county.persons[0]
-    try:
-        from entrypoints.audit.history import history_report  # the auditor's history, when present
-        report = history_report(system.ledger, "RESIDENT_ID", chosen.id_number)
-        return {"masked_id": mask_id_number(chosen.id_number), "report": report}
-    except ImportError:
-        pass
-    person_id = system.ledger.person_id("RESIDENT_ID", chosen.id_number)
-    lines = []
-    for e in system.ledger.events.get(person_id):
-        lines.append({"version": e.originator_version, "recorded_at": e.timestamp.isoformat(timespec="seconds"),
-                      "effective_date": e.effective_date.isoformat(), "event": type(e).__name__,
-                      "source": e.provenance.get("topic") or e.provenance.get("user") or e.provenance.get("source")})
-    return {"masked_id": mask_id_number(chosen.id_number), "events": lines}
+    report = history_report(system.ledger, "RESIDENT_ID", chosen.id_number)
+    return {"masked_id": mask_id_number(chosen.id_number), "report": report}
 
 
 def truth_checks(system: Any, county: Any, queries: Any, pipeline: _Pipeline) -> dict[str, Any]:
@@ -580,16 +551,13 @@ def _print_report(result: DemoResult) -> None:
         _print_reconciliation(r["reconciliation"], table)
     h = r["history"]
     print(f"\nOne person's history, replayed ({h['masked_id']}):")
-    if "events" in h:
-        table(h["events"], ["version", "recorded_at", "effective_date", "event", "source"])
-    else:
-        rows = []
-        for e in h["report"]["events"]:
-            st = e.get("state_after") or {}
-            rows.append({"v": e["version"], "recorded": str(e["recorded_at"])[:19], "effective": e["effective_date"],
-                         "what": e["description"][:70], "due": st.get("due_fen"), "paid": st.get("net_paid_fen"),
-                         "covered_from": st.get("covered_from"), "balance": st.get("account_balance_fen")})
-        table(rows, ["v", "recorded", "effective", "what", "due", "paid", "covered_from", "balance"])
+    rows = []
+    for e in h["report"]["events"]:
+        st = e.get("state_after") or {}
+        rows.append({"v": e["version"], "recorded": str(e["recorded_at"])[:19], "effective": e["effective_date"],
+                     "what": e["description"][:70], "due": st.get("due_fen"), "paid": st.get("net_paid_fen"),
+                     "covered_from": st.get("covered_from"), "balance": st.get("account_balance_fen")})
+    table(rows, ["v", "recorded", "effective", "what", "due", "paid", "covered_from", "balance"])
     print(f"\nPublished {r['published_events']:,} ledger events to ledger.events.v1.")
     print("\nChecks against the generator's truth:")
     for name, check in result.checks.items():
@@ -599,8 +567,6 @@ def _print_report(result: DemoResult) -> None:
 
 
 def _print_reconciliation(rec: dict[str, Any], table: Any) -> None:
-    from reconciliation.compare import yuan
-
     def money(row: dict[str, Any], *keys: str) -> dict[str, Any]:
         return {**row, **{k[:-4]: yuan(row[k]) for k in keys}}
 
@@ -646,8 +612,6 @@ def _chart(result: DemoResult, path: str) -> None:
 
 def run_demo(*, people: int = 3000, seed: int = 2025, json_output: bool = False, chart: str | None = None) -> int:
     """The README's main command. Exit 0 when the ledger matched the generator's truth."""
-    from ledger.domain.errors import DomainError
-
     if people < 100:
         raise DomainError("COUNT_INVALID", "--people must be at least 100 (the county needs every scenario)")
     result = run_pipeline(people, seed, quiet=json_output)
@@ -662,5 +626,21 @@ def run_demo(*, people: int = 3000, seed: int = 2025, json_output: bool = False,
     return 0 if result.ok else 1
 
 
-__all__ = ["DemoResult", "feed_record_bytes", "feed_record_key", "malformed_record_bytes", "rejection_codes", "run_demo",
-           "run_pipeline", "truth_checks"]
+
+@command(wiring=None)  # the demo builds its own system, on a fresh state directory
+def cmd_demo(args: argparse.Namespace) -> int:
+    return run_demo(people=args.people, seed=args.seed, json_output=args.json, chart=args.chart)
+
+
+def add_demo_command(sub: Any) -> None:
+    """Add ``ledger demo`` (its help line: :data:`entrypoints.main.COMMANDS`)."""
+    p = sub.add_parser("demo", help=help_of("demo"))
+    p.add_argument("--people", type=int, default=3000)
+    p.add_argument("--seed", type=int, default=2025)
+    p.add_argument("--chart", metavar="PNG", help="also draw coverage per township into this image file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_demo)
+
+
+__all__ = ["DemoResult", "add_demo_command", "feed_record_bytes", "feed_record_key", "malformed_record_bytes",
+           "rejection_codes", "run_demo", "run_pipeline", "truth_checks"]

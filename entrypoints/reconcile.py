@@ -15,16 +15,28 @@
 from __future__ import annotations
 
 import argparse
-import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from entrypoints.command import Answer, command
+from entrypoints.console import print_table as _table, stop_on_signals as _stop_on_signals
+from entrypoints.http.access import cli_principal
+from entrypoints.http.auth import Principal, Role
+from entrypoints.main import help_of
 from ledger.domain.errors import DomainError
-from entrypoints.console import emit, print_table as _print_table, stop_on_signals as _stop_on_signals
+from ledger.domain.person import BUSINESS_TZ
+from projections.queries import parse_day
+from reconciliation.compare import yuan
+from reconciliation.consumer import StatementConsumer
+from reconciliation.reports import (county_summary, discrepancy_report, explain_discrepancy, export_discrepancies,
+                                    missing_statements, open_discrepancies, statement_report)
+from reconciliation.results import RESULTS_TOPIC, ResultsPublisher
+from reconciliation.wiring import ledger_side_runner, reconciler, statement_consumer, statement_due_days, store_of
 
 
 def add_reconcile_commands(sub: Any) -> None:
-    p = sub.add_parser("reconcile", help="reconcile the tax bureau's statements against the ledger (对账)")
+    p = sub.add_parser("reconcile", help=help_of("reconcile"))
     rsub = p.add_subparsers(dest="reconcile_command", required=True)
 
     q = rsub.add_parser("show", help="one statement: tie-out, discrepancies, errors")
@@ -106,23 +118,7 @@ def add_reconcile_commands(sub: Any) -> None:
 
 
 # --------------------------------------------------------------------------- helpers
-def _system() -> Any:
-    from entrypoints.wiring import bootstrap
-
-    return bootstrap()
-
-
-def _emit(args: argparse.Namespace, payload: Any, render: Any) -> None:
-    emit(args, payload, render)
-
-
-def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
-    _print_table(rows, columns)
-
-
 def _limit(args: argparse.Namespace) -> Any:
-    from datetime import timedelta
-
     hours = getattr(args, "incomplete_after", None)
     if hours is None:
         return None
@@ -132,8 +128,6 @@ def _limit(args: argparse.Namespace) -> Any:
 
 
 def _y(fen: Any) -> str:
-    from reconciliation.compare import yuan
-
     return "" if fen is None else yuan(int(fen))
 
 
@@ -153,66 +147,45 @@ DISCREPANCY_COLUMNS = ["id", "state", "class", "date", "region", "voucher_no", "
 
 
 # --------------------------------------------------------------------------- commands
-def cmd_show(args: argparse.Namespace) -> int:
-    from reconciliation.reports import statement_report
-    from reconciliation.wiring import store_of
+@command
+def cmd_show(args: argparse.Namespace, system: Any) -> Answer:
+    report = statement_report(store_of(system), args.statement_id)
 
-    system = _system()
-    try:
-        report = statement_report(store_of(system), args.statement_id)
+    def render(r: dict[str, Any]) -> None:
+        for k in ("statement_id", "state", "business_date", "tax_office", "region_code", "line_count",
+                  "lines_received", "first_seen_at", "reconciled_at", "superseded_by"):
+            print(f"{k:16} {r[k] if r[k] is not None else ''}")
+        print(f"{'header total':16} {_y(r['header_total_fen'])}   lines total {_y(r['lines_total_fen'])}")
+        if r.get("missing_lines"):
+            print(f"{'missing lines':16} {', '.join(r['missing_lines'])}")
+        if r["result"]:
+            print("\ntie-out (statement - ledger = differences, yuan):")
+            for line in r["result"]["arithmetic"]:
+                print("  " + line)
+        print(f"\ndiscrepancies of {r['business_date']} / {r['tax_office']} / {r['region_code']}:")
+        _table(_discrepancy_rows(r["discrepancies"]), DISCREPANCY_COLUMNS)
+        if r["errors"]:
+            print("\nerrors:")
+            _table([{**e, "message": e["message"][:90]} for e in r["errors"]],
+                   ["code", "line_no", "source", "message"])
 
-        def render(r: dict[str, Any]) -> None:
-            for k in ("statement_id", "state", "business_date", "tax_office", "region_code", "line_count",
-                      "lines_received", "first_seen_at", "reconciled_at", "superseded_by"):
-                print(f"{k:16} {r[k] if r[k] is not None else ''}")
-            print(f"{'header total':16} {_y(r['header_total_fen'])}   lines total {_y(r['lines_total_fen'])}")
-            if r.get("missing_lines"):
-                print(f"{'missing lines':16} {', '.join(r['missing_lines'])}")
-            if r["result"]:
-                print("\ntie-out (statement - ledger = differences, yuan):")
-                for line in r["result"]["arithmetic"]:
-                    print("  " + line)
-            print(f"\ndiscrepancies of {r['business_date']} / {r['tax_office']} / {r['region_code']}:")
-            _table(_discrepancy_rows(r["discrepancies"]), DISCREPANCY_COLUMNS)
-            if r["errors"]:
-                print("\nerrors:")
-                _table([{**e, "message": e["message"][:90]} for e in r["errors"]],
-                       ["code", "line_no", "source", "message"])
-
-        _emit(args, report, render)
-    finally:
-        system.close()
-    return 0
+    return Answer(report, render)
 
 
-def cmd_open(args: argparse.Namespace) -> int:
-    from reconciliation.reports import open_discrepancies
-    from reconciliation.wiring import store_of
+@command
+def cmd_open(args: argparse.Namespace, system: Any) -> Answer:
+    views = open_discrepancies(store_of(system), office=args.office, region=args.region,
+                               older_than_days=args.older_than)
 
-    system = _system()
-    try:
-        views = open_discrepancies(store_of(system), office=args.office, region=args.region,
-                                   older_than_days=args.older_than)
+    def render(vs: list[dict[str, Any]]) -> None:
+        _table(_discrepancy_rows(vs), DISCREPANCY_COLUMNS)
+        print(f"\n{len(vs)} open; net difference {_y(sum(v['delta_fen'] for v in vs))} yuan")
 
-        def render(vs: list[dict[str, Any]]) -> None:
-            _table(_discrepancy_rows(vs), DISCREPANCY_COLUMNS)
-            print(f"\n{len(vs)} open; net difference {_y(sum(v['delta_fen'] for v in vs))} yuan")
-
-        _emit(args, views, render)
-    finally:
-        system.close()
-    return 0
+    return Answer(views, render)
 
 
 def _missing(system: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
     """The STATEMENT_MISSING rows for the command's filters (``--as-of``, ``--due-days``, county, office)."""
-    from datetime import datetime
-
-    from ledger.domain.person import BUSINESS_TZ
-    from projections.queries import parse_day
-    from reconciliation.reports import missing_statements
-    from reconciliation.wiring import statement_due_days, store_of
-
     as_of_text = getattr(args, "as_of", None)
     as_of = parse_day(as_of_text, "as-of") if as_of_text else datetime.now(BUSINESS_TZ).date()
     due = getattr(args, "due_days", None)
@@ -222,58 +195,39 @@ def _missing(system: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
                               region=args.county, office=getattr(args, "office", None))
 
 
-def cmd_missing(args: argparse.Namespace) -> int:
-    system = _system()
-    try:
-        rows = _missing(system, args)
+@command
+def cmd_missing(args: argparse.Namespace, system: Any) -> Answer:
+    rows = _missing(system, args)
 
-        def render(rs: list[dict[str, Any]]) -> None:
-            _table([{**r, "recorded": r["recorded_yuan"]} for r in rs],
-                   ["code", "business_date", "tax_office", "region_code", "ledger_rows", "recorded", "days_overdue"])
-            print(f"\n{len(rs)} day(s) with ledger receipts and no tax statement (缺对账单); recorded "
-                  f"{_y(sum(r['recorded_fen'] for r in rs))} yuan")
+    def render(rs: list[dict[str, Any]]) -> None:
+        _table([{**r, "recorded": r["recorded_yuan"]} for r in rs],
+               ["code", "business_date", "tax_office", "region_code", "ledger_rows", "recorded", "days_overdue"])
+        print(f"\n{len(rs)} day(s) with ledger receipts and no tax statement (缺对账单); recorded "
+              f"{_y(sum(r['recorded_fen'] for r in rs))} yuan")
 
-        _emit(args, rows, render)
-    finally:
-        system.close()
-    return 0
+    return Answer(rows, render)
 
 
-def cmd_summary(args: argparse.Namespace) -> int:
-    from projections.queries import parse_day
-    from reconciliation.reports import county_summary
-    from reconciliation.wiring import store_of
+@command
+def cmd_summary(args: argparse.Namespace, system: Any) -> Answer:
+    day = parse_day(args.date, "date") if args.date else None
+    rows = county_summary(store_of(system), county=args.county, day=day, missing=_missing(system, args))
 
-    system = _system()
-    try:
-        day = parse_day(args.date, "date") if args.date else None
-        rows = county_summary(store_of(system), county=args.county, day=day, missing=_missing(system, args))
+    def render(rs: list[dict[str, Any]]) -> None:
+        _table([{**r, "collected": r["collected_yuan"], "recorded": r["recorded_yuan"],
+                 "difference": r["difference_yuan"], "open": f"{r['open_discrepancies']} ({r['open_yuan']})",
+                 "missing": "STATEMENT_MISSING" if r["missing_statements"] else ""}
+                for r in rs],
+               ["business_date", "region_code", "statements", "collected", "recorded", "difference", "open",
+                "pending_statements", "missing"])
 
-        def render(rs: list[dict[str, Any]]) -> None:
-            _table([{**r, "collected": r["collected_yuan"], "recorded": r["recorded_yuan"],
-                     "difference": r["difference_yuan"], "open": f"{r['open_discrepancies']} ({r['open_yuan']})",
-                     "missing": "STATEMENT_MISSING" if r["missing_statements"] else ""}
-                    for r in rs],
-                   ["business_date", "region_code", "statements", "collected", "recorded", "difference", "open",
-                    "pending_statements", "missing"])
-
-        _emit(args, rows, render)
-    finally:
-        system.close()
-    return 0
+    return Answer(rows, render)
 
 
-def cmd_discrepancy(args: argparse.Namespace) -> int:
-    from reconciliation.reports import discrepancy_report
-    from reconciliation.wiring import store_of
-
-    system = _system()
-    try:
-        report = discrepancy_report(store_of(system), args.discrepancy_id)
-        _emit(args, report, _render_discrepancy)
-    finally:
-        system.close()
-    return 0
+@command
+def cmd_discrepancy(args: argparse.Namespace, system: Any) -> Answer:
+    report = discrepancy_report(store_of(system), args.discrepancy_id)
+    return Answer(report, _render_discrepancy)
 
 
 def _render_discrepancy(d: dict[str, Any]) -> None:
@@ -298,100 +252,63 @@ def _pointer(p: dict[str, Any] | None) -> str:
     return str(p.get("kind"))
 
 
-def cmd_explain(args: argparse.Namespace) -> int:
+def _explaining_clerk(args: argparse.Namespace) -> Principal:
     """Who explains is the token's clerk, of the discrepancy's region: never a name taken on trust."""
-    from entrypoints.http.access import cli_principal
-    from entrypoints.http.auth import Role
-    from reconciliation.reports import discrepancy_report, explain_discrepancy
-    from reconciliation.wiring import reconciler, store_of
-
     who = cli_principal(purpose="explaining a discrepancy writes to the reconciliation record")
     who.require_role(Role.CLERK, action="explain discrepancies")
-    system = _system()
-    try:
-        found = discrepancy_report(store_of(system), args.discrepancy_id)
-        who.require_region((found.get("scope") or {}).get("region_code"))
-        report = explain_discrepancy(reconciler(system), args.discrepancy_id, note=args.note, user=who.user)
-        _emit(args, report, _render_discrepancy)
-    finally:
-        system.close()
-    return 0
+    return who
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    from reconciliation.reports import export_discrepancies, open_discrepancies, statement_report
-    from reconciliation.wiring import store_of
-
-    system = _system()
-    try:
-        store = store_of(system)
-        if args.statement:
-            views = statement_report(store, args.statement)["discrepancies"]
-        else:
-            views = open_discrepancies(store, office=args.office, region=args.region, older_than_days=args.older_than)
-        data = export_discrepancies(views, args.format)
-        Path(args.out).write_bytes(data)
-        print(f"wrote {len(views)} discrepancies to {args.out} ({args.format}, {len(data):,} bytes)")
-    finally:
-        system.close()
-    return 0
+@command(check=_explaining_clerk)
+def cmd_explain(args: argparse.Namespace, system: Any, who: Principal) -> Answer:
+    found = discrepancy_report(store_of(system), args.discrepancy_id)
+    who.require_region((found.get("scope") or {}).get("region_code"))
+    report = explain_discrepancy(reconciler(system), args.discrepancy_id, note=args.note, user=who.user)
+    return Answer(report, _render_discrepancy)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from reconciliation.consumer import StatementConsumer
-    from reconciliation.results import RESULTS_TOPIC, ResultsPublisher
-    from reconciliation.wiring import ledger_side_runner, reconciler
-
-    system = _system()
-    try:
-        recon = reconciler(system, incomplete=_limit(args))
-        publisher = (ResultsPublisher(recon.store, system.record_sink(), topic=system.topic(RESULTS_TOPIC))
-                     if system.settings.kafka_bootstrap_servers else None)
-        loop = StatementConsumer(None, recon, ledger_side=ledger_side_runner(system, recon, source=args.source),
-                                 publisher=publisher)
-        r = loop.run_once()
-        payload = {"ledger_rows": r.ledger_rows, "reconciled": r.reconciled, "incomplete": r.incomplete,
-                   "published": r.published}
-        _emit(args, payload, lambda p: print(
-            f"ledger side: {p['ledger_rows']:,} new rows; reconciled {len(p['reconciled'])} statement(s) "
-            f"{' '.join(p['reconciled'])}; incomplete {len(p['incomplete'])}; published {p['published']} results"))
-    finally:
-        system.close()
-    return 0
+@command
+def cmd_export(args: argparse.Namespace, system: Any) -> None:
+    store = store_of(system)
+    if args.statement:
+        views = statement_report(store, args.statement)["discrepancies"]
+    else:
+        views = open_discrepancies(store, office=args.office, region=args.region, older_than_days=args.older_than)
+    data = export_discrepancies(views, args.format)
+    Path(args.out).write_bytes(data)
+    print(f"wrote {len(views)} discrepancies to {args.out} ({args.format}, {len(data):,} bytes)")
 
 
-def cmd_rerun(args: argparse.Namespace) -> int:
-    from reconciliation.wiring import reconciler
+@command
+def cmd_run(args: argparse.Namespace, system: Any) -> Answer:
+    recon = reconciler(system, incomplete=_limit(args))
+    publisher = (ResultsPublisher(recon.store, system.record_sink(), topic=system.topic(RESULTS_TOPIC))
+                 if system.settings.kafka_bootstrap_servers else None)
+    loop = StatementConsumer(None, recon, ledger_side=ledger_side_runner(system, recon, source=args.source),
+                             publisher=publisher)
+    r = loop.run_once()
+    payload = {"ledger_rows": r.ledger_rows, "reconciled": r.reconciled, "incomplete": r.incomplete,
+               "published": r.published}
+    return Answer(payload, lambda p: print(
+        f"ledger side: {p['ledger_rows']:,} new rows; reconciled {len(p['reconciled'])} statement(s) "
+        f"{' '.join(p['reconciled'])}; incomplete {len(p['incomplete'])}; published {p['published']} results"))
 
-    system = _system()
-    try:
-        result = reconciler(system).rerun(args.statement_id)
-        _emit(args, result, lambda r: print("\n".join(r["arithmetic"])))
-    finally:
-        system.close()
-    return 0
+
+@command
+def cmd_rerun(args: argparse.Namespace, system: Any) -> Answer:
+    result = reconciler(system).rerun(args.statement_id)
+    return Answer(result, lambda r: print("\n".join(r["arithmetic"])))
 
 
-def cmd_consume(args: argparse.Namespace) -> int:
-    from reconciliation.wiring import reconciler, statement_consumer
-
-    system = _system()
-    if not system.settings.kafka_bootstrap_servers:
-        print("KAFKA_BOOTSTRAP_SERVERS is not set: nothing to consume from "
-              '(eval "$(python -m infra env)" for the local stack)', file=sys.stderr)
-        system.close()
-        return 2
-    try:
-        if args.workers < 0:
-            raise DomainError("WORKERS_INVALID", "--workers must be 0 or more")
-        recon = reconciler(system, incomplete=_limit(args))
-        loop = statement_consumer(system, recon, group=args.group, decode_workers=args.workers,
-                                  max_records=args.max_records,
-                                  ledger_source=None if args.ledger_source == "none" else args.ledger_source)
-        loop.run(_stop_on_signals(), idle_stop=5.0 if args.once else None)
-    finally:
-        system.close()
-    return 0
+@command(needs_kafka="nothing to consume from")
+def cmd_consume(args: argparse.Namespace, system: Any) -> None:
+    if args.workers < 0:
+        raise DomainError("WORKERS_INVALID", "--workers must be 0 or more")
+    recon = reconciler(system, incomplete=_limit(args))
+    loop = statement_consumer(system, recon, group=args.group, decode_workers=args.workers,
+                              max_records=args.max_records,
+                              ledger_source=None if args.ledger_source == "none" else args.ledger_source)
+    loop.run(_stop_on_signals(), idle_stop=5.0 if args.once else None)
 
 
 __all__ = ["add_reconcile_commands"]

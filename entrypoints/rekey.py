@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from events.pii import CipherKeyError, KeyRing
+from entrypoints.command import Answer, command
+from psycopg.sql import Identifier, SQL
 
 BATCH = 1000
 
@@ -91,8 +93,6 @@ def rekey_table(datastore: Any, table: str, ring: KeyRing, *, postgres: bool, pl
         if updates and not dry_run:
             with datastore.transaction(commit=True) as curs:
                 if postgres:
-                    from psycopg.sql import SQL, Identifier
-
                     statement = SQL("UPDATE {}.{} SET state = %s WHERE originator_id = %s AND originator_version = %s"
                                     ).format(Identifier(datastore.schema), Identifier(table))
                 else:
@@ -107,8 +107,6 @@ def _batches(datastore: Any, table: str, postgres: bool) -> Iterator[list[tuple[
     while True:
         with datastore.transaction(commit=False) as curs:
             if postgres:
-                from psycopg.sql import SQL, Identifier
-
                 name = SQL("{}.{}").format(Identifier(datastore.schema), Identifier(table))
                 if last is None:
                     curs.execute(SQL("SELECT originator_id, originator_version, state FROM {} "
@@ -156,17 +154,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m entrypoints.rekey", description=__doc__.splitlines()[0])
     parser.add_argument("--plain", action="store_true", help="also encrypt states stored in clear (migration)")
     parser.add_argument("--dry-run", action="store_true", help="count, change nothing")
-    args = parser.parse_args(argv)
-    from entrypoints.wiring import bootstrap
+    return _rekey_command(parser.parse_args(argv))
 
-    system = bootstrap()
-    try:
-        reports = rekey(system, plain=args.plain, dry_run=args.dry_run)
-    finally:
-        system.close()
-    for report in reports:
-        print(json.dumps(report.as_dict()))
-    return 1 if any(r.unreadable for r in reports) else 0
+
+@command
+def _rekey_command(args: argparse.Namespace, system: Any) -> Answer:
+    reports = rekey(system, plain=args.plain, dry_run=args.dry_run)
+    return Answer([r.as_dict() for r in reports], _print_lines, exit_code=1 if any(r.unreadable for r in reports) else 0)
+
+
+def _print_lines(rows: list[dict[str, Any]]) -> None:
+    for row in rows:  # one JSON object a line, what scripts read
+        print(json.dumps(row))
 
 
 if __name__ == "__main__":

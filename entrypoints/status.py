@@ -29,6 +29,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from consumers.dead_letters import dead_letters
+from consumers.feeds import DEFAULT_CONSUMERS, HANDLERS
+from consumers.publisher import LedgerPublisher, POSITIONS_TOPIC, PublisherState, mask_person
+from consumers.runner import position_name
+from projections.projector import PROJECTIONS
+from projections.wiring import LEDGER_EVENTS_TOPIC, views
+
 #: topic -> {partition: (first offset kept, next offset to be written)}
 Ends = Callable[[str], Mapping[int, tuple[int, int]]]
 
@@ -80,13 +87,6 @@ def kafka_ends(bootstrap_servers: str) -> tuple[Ends, Callable[[], None]]:
 
 def pipeline_status(system: Any, ends: Ends | None) -> list[Position]:
     """Every process's positions; ``ends`` None: no broker (only the publisher and the log-fed views)."""
-    from consumers.dead_letters import dead_letters
-    from consumers.feeds import DEFAULT_CONSUMERS, HANDLERS
-    from consumers.publisher import LedgerPublisher
-    from consumers.runner import position_name
-    from projections.projector import PROJECTIONS
-    from projections.wiring import LEDGER_EVENTS_TOPIC, views
-
     ledger = system.ledger
     rows: list[Position] = []
     last_notification = ledger.recorder.max_notification_id() or 0
@@ -117,17 +117,12 @@ def pipeline_status(system: Any, ends: Ends | None) -> list[Position]:
 
 def quarantined_persons(system: Any) -> list[dict[str, Any]]:
     """The persons whose views are in quarantine (projections.projector), as ``ledger status`` rows."""
-    from projections.wiring import views
-
     return [{"part": "views quarantined", **q.as_dict()} for q in views(system).quarantined()]
 
 
 
 def held_persons(system: Any) -> list[dict[str, Any]]:
     """The persons the publisher holds, as ``ledger status`` lists them (person masked, first event's code/reason)."""
-    from consumers.publisher import POSITIONS_TOPIC, LedgerPublisher, PublisherState, mask_person
-    from projections.wiring import LEDGER_EVENTS_TOPIC
-
     key = LedgerPublisher.position_name_for(system.topic(LEDGER_EVENTS_TOPIC)).encode()
     topic = system.topic(POSITIONS_TOPIC)
     if system.settings.kafka_bootstrap_servers:

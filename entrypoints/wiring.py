@@ -2,17 +2,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from infra.event_store import PersonBatches, application_env
 from ledger.application import Ledger
 from infra.settings import Settings, load_settings, prefer_read_write
 from ledger.log import configure_logging
 from ledger.policy import PolicyBook, PolicyFileError
-
-if TYPE_CHECKING:  # the feed adapters are imported only by the entrypoints that use them
-    from consumers.publisher import LedgerPublisher
-    from consumers.runner import ConsumerRunner
+from consumers.feeds import DEFAULT_CONSUMERS, HANDLERS, TaxPaymentsHandler
+from consumers.inprocess import InProcessBroker, InProcessSource
+from consumers.publisher import LedgerPublisher, POSITIONS_TOPIC
+from consumers.runner import ConsumerRunner
+from infra.topics import load_topics
+from consumers.feed_files import FEEDS, FILE_TOPIC_SUFFIX, apply_in_process, feed_file
+from ledger.domain.errors import DomainError
+from reconciliation.consumer import DEFAULT_CONSUMER, StatementConsumer, StatementsHandler
+from reconciliation.statement_files import statement_file
+from reconciliation.wiring import ledger_side_runner, reconciler
+# consumers.kafka_io (kafka-python, about 0.4 s to import) is imported in the functions that use a broker, so
+# that the embedded setup (SQLite, in-process topics) never loads it.
 
 
 @dataclass
@@ -36,9 +44,6 @@ class System:
 
     def inprocess_broker(self) -> Any:
         if self.broker is None:
-            from consumers.inprocess import InProcessBroker
-            from infra.topics import load_topics
-
             self.broker = InProcessBroker({t.with_prefix(self.settings.topic_prefix).name: t.partitions
                                            for t in load_topics()})
         return self.broker
@@ -93,9 +98,6 @@ def feed_consumer(
     consumer name, which also names its positions in the ledger); otherwise the
     embedded in-process topics.
     """
-    from consumers.feeds import DEFAULT_CONSUMERS, HANDLERS, TaxPaymentsHandler
-    from consumers.runner import ConsumerRunner
-
     if feed not in HANDLERS:
         raise ValueError(f"unknown feed {feed!r}; the ledger consumes: {', '.join(HANDLERS)}")
     name = group or DEFAULT_CONSUMERS[feed]
@@ -109,8 +111,6 @@ def feed_consumer(
 
             source = KafkaSource(system.settings.kafka_bootstrap_servers, group_id=name, max_poll_records=max_records)
         else:
-            from consumers.inprocess import InProcessSource
-
             source = InProcessSource(system.inprocess_broker(), group=name)
     runner = ConsumerRunner(handler, source, topics=[system.topic(handler.base_topic)], max_records=max_records,
                             poll_timeout=poll_timeout)
@@ -140,8 +140,6 @@ def ledger_publisher(system: System, *, sink: Any = None, batch_size: int = 2000
     ``medins-ledger-publisher:<LEDGER_TOPIC_PREFIX>ledger.events.v1``: one publisher per
     deployment; a second one started fences the first.
     """
-    from consumers.publisher import POSITIONS_TOPIC, LedgerPublisher
-
     topic = system.topic("ledger.events.v1")
     if sink is None:
         if system.settings.kafka_bootstrap_servers:
@@ -161,11 +159,7 @@ def file_feed(system: System, feed: str, data: bytes, filename: str, *, dry_run:
     """``ledger feed FEED FILE``: check the file and send its good rows to the feed's topic; without Kafka,
     apply them to the ledger (or, for ``statements``, the reconciliation store) through the feed's own
     consumer (:func:`consumers.feed_files.apply_in_process`). The :class:`~consumers.feed_files.FeedReport`."""
-    from consumers.feed_files import FILE_TOPIC_SUFFIX, apply_in_process, feed_file
-
     if feed == "statements":
-        from reconciliation.statement_files import statement_file
-
         def fill(sink: Any, topic: str) -> Any:
             return statement_file(data, filename, sink, topic=topic, id_key=system.settings.id_key, dry_run=dry_run)
         base = "tax.statements.v1"
@@ -182,8 +176,6 @@ def file_feed(system: System, feed: str, data: bytes, filename: str, *, dry_run:
         report = apply_in_process(topic, fill, lambda sink: _statements_handler(system, sink))
         _reconcile_now(system)
         return report
-    from consumers.feeds import DEFAULT_CONSUMERS, HANDLERS
-
     def handler(sink: Any) -> Any:
         made = HANDLERS[feed](system.ledger, consumer=DEFAULT_CONSUMERS[feed], dead_letters=sink)
         made.provenance_source = "file"
@@ -193,18 +185,12 @@ def file_feed(system: System, feed: str, data: bytes, filename: str, *, dry_run:
 
 
 def _feed_topic(system: System, feed: str) -> str:
-    from consumers.feed_files import FEEDS
-    from ledger.domain.errors import DomainError
-
     if feed not in FEEDS:
         raise DomainError("FEED_UNKNOWN", f"unknown feed {feed!r}; feeds: {', '.join(FEEDS)}, statements")
     return system.topic(FEEDS[feed].topic)
 
 
 def _statements_handler(system: System, sink: Any) -> Any:
-    from reconciliation.consumer import DEFAULT_CONSUMER, StatementsHandler
-    from reconciliation.wiring import reconciler
-
     return StatementsHandler(reconciler(system), id_key=system.settings.id_key, dead_letters=sink,
                              consumer=DEFAULT_CONSUMER)
 
@@ -212,8 +198,5 @@ def _statements_handler(system: System, sink: Any) -> Any:
 def _reconcile_now(system: System) -> None:
     """After a statements file without a broker: the ledger side caught up, complete statements compared
     (what ``ledger reconcile run`` does)."""
-    from reconciliation.consumer import StatementConsumer
-    from reconciliation.wiring import ledger_side_runner, reconciler
-
     recon = reconciler(system)
     StatementConsumer(None, recon, ledger_side=ledger_side_runner(system, recon, source="log")).run_once()

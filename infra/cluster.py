@@ -48,6 +48,8 @@ from infra import stack
 from infra.settings import setting_text
 from infra.stack import (CRASHED, DOWN, KAFKA_HOME, PG_DBNAME, PG_SUPERUSER, PG_USER, UNHEALTHY, UP, Echo,
                          ServiceStatus, StackConfig, StackError, _silent)
+import psycopg
+from infra.topics import ensure_topics, load_cluster_replication
 
 CLUSTER_TEMPLATE = KAFKA_HOME / "cluster.properties"
 DEFAULT_CLUSTER_KAFKA_PORT = 19192
@@ -384,8 +386,6 @@ def kill_pg_node(cfg: StackConfig, node: str, *, echo: Echo = _silent) -> int | 
 
 
 def _pg_superuser_conn(cfg: StackConfig, port: int, secrets: dict[str, str], timeout: int = 3) -> Any:
-    import psycopg
-
     # target_session_attrs=any: this node, whatever its role, even with PGTARGETSESSIONATTRS=read-write
     # exported by `eval "$(python -m infra env)"`.
     return psycopg.connect(host=cfg.host, port=port, user=PG_SUPERUSER, password=secrets["postgres_password"],
@@ -414,8 +414,6 @@ def _wait_streaming(cfg: StackConfig, st: ClusterState, secrets: dict[str, str],
 def up(cfg: StackConfig, timeout: float | None = None, *, echo: Echo = _silent,
        create_topics: bool = True) -> dict[str, str]:
     """Start whatever node of the cluster is not running (idempotent); wait until all answer."""
-    from infra.topics import ensure_topics, load_cluster_replication
-
     total = cfg.timeout if timeout is None else timeout
     deadline = stack._Deadline(total, cfg)
     with stack._locked(cfg, wait=deadline.remaining()):

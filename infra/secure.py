@@ -49,6 +49,7 @@ from infra import stack
 from infra.settings import setting_text
 from infra.stack import (DOWN, CRASHED, UNHEALTHY, UP, Echo, StackConfig, StackError,
                          _silent)
+from infra.topics import load_topics
 
 SECURE_HOME = stack.KAFKA_HOME / "secure"
 OVERRIDES_TEMPLATE = SECURE_HOME / "server-overrides.properties"
@@ -333,8 +334,6 @@ def probe(cfg: StackConfig, timeout: float = 3.0) -> tuple[bool, str]:
 def create_topics(cfg: StackConfig, prefix: str = "", *, timeout: float = 30.0) -> list[str]:
     """infra/topics.toml's topics (with ``prefix``), created as admin; existing ones are kept."""
     from kafka.errors import for_code
-
-    from infra.topics import load_topics
 
     wanted = [t.with_prefix(prefix) for t in load_topics()]
     ms = int(timeout * 1000)

@@ -28,6 +28,11 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import psycopg
+from psycopg import sql as pg_sql
+
+from infra.settings import prefer_read_write
+
 #: Values per ``IN (?, ...)`` on SQLite (its limit of variables per statement is 32,766 at the least; 500 stays fast).
 CHUNK = 500
 
@@ -358,19 +363,14 @@ class SQLiteDatabase(SqlDatabase):
 # --------------------------------------------------------------------------- PostgreSQL
 def connect_in_schema(settings: Mapping[str, str], schema: str) -> Any:
     """An autocommit psycopg connection whose search_path is ``schema`` (created when missing)."""
-    import psycopg
-    from psycopg import sql
-
-    from infra.settings import prefer_read_write
-
     s = settings
     prefer_read_write(dict(s))  # several hosts (primary + standby): the writable one
     conn = psycopg.connect(host=s.get("POSTGRES_HOST", "127.0.0.1"), port=str(s.get("POSTGRES_PORT") or 5432),
                            dbname=s.get("POSTGRES_DBNAME"), user=s.get("POSTGRES_USER"),
                            password=s.get("POSTGRES_PASSWORD"), connect_timeout=10, autocommit=True)
     if schema != "public":
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-    conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+        conn.execute(pg_sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pg_sql.Identifier(schema)))
+    conn.execute(pg_sql.SQL("SET search_path TO {}").format(pg_sql.Identifier(schema)))
     return conn
 
 
@@ -417,8 +417,6 @@ class PostgresDatabase(SqlDatabase):
         return self.conn
 
     def refusals(self) -> tuple[type[BaseException], ...]:
-        import psycopg
-
         return (psycopg.DataError, psycopg.IntegrityError)
 
     @contextmanager

@@ -60,6 +60,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 from infra.settings import setting_text
+import psycopg
+from infra.topics import ensure_topics
+from psycopg import sql
 
 INFRA_DIR = Path(__file__).resolve().parent
 REPO_ROOT = INFRA_DIR.parent
@@ -1000,7 +1003,6 @@ def _pg_probe(cfg: StackConfig, password: str | None, timeout: float = 3.0) -> t
         return False, "no credentials (stack never started)"
     if not _tcp_answers(cfg.host, cfg.pg_port, timeout=min(timeout, 1.0)):
         return False, f"nothing answers on {cfg.host}:{cfg.pg_port}"
-    import psycopg
 
     try:
         with psycopg.connect(host=cfg.host, port=cfg.pg_port, user=PG_USER, password=password,
@@ -1104,9 +1106,6 @@ def _pg_bootstrap(cfg: StackConfig, secrets: dict[str, str], deadline: _Deadline
     """Create (or re-password) the ``ledger`` role and database, as the superuser over TCP.
     ``options``: server settings for this session (cluster mode: ``-c synchronous_commit=local``,
     the standby may not be streaming yet)."""
-    import psycopg
-    from psycopg import sql
-
     last = ""
     while True:
         try:
@@ -1391,8 +1390,6 @@ def up(cfg: StackConfig | None = None, timeout: float | None = None, *, echo: Ec
         echo(f"postgres: ready at {cfg.host}:{cfg.pg_port} (database {PG_DBNAME}, user {PG_USER})")
 
         if create_topics:
-            from infra.topics import ensure_topics
-
             try:
                 created = ensure_topics(cfg.kafka_bootstrap, timeout=max(5.0, deadline.remaining()))
             except Exception as exc:

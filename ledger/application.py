@@ -54,6 +54,11 @@ from ledger.policy import PolicyBook
 from ledger.policy import rules
 from ledger.ports import EarlyLoad, PersonStore, PlainPersonStore
 from ledger.records import Provenance, ResidentRecord, StatusRecord, TaxPaymentRecord
+import json
+from ledger.domain.feed_rejection import FeedRejection
+from ledger.domain.arrears import due_rows, fee_table, late_fee_owed
+from ledger.domain.coverage import derive
+from ledger.domain.history import fold_many
 
 log = get_logger("ledger.application")
 
@@ -320,10 +325,6 @@ class Ledger(Application):
     def _keep_conflict(self, error: Conflict, person_id: UUID, source: SourceKey | None,
                        provenance: Provenance) -> UUID:
         """The conflict as a :class:`FeedRejection` of its entrance (api, cli, batch): once per content."""
-        import json
-
-        from ledger.domain.feed_rejection import FeedRejection
-
         kind = source.kind if source is not None else "record"
         key = source.key if source is not None else (provenance.record_key or "")
         digest = source.digest if source is not None else (provenance.request_id or "")
@@ -1162,10 +1163,6 @@ class Ledger(Application):
     def late_fee_of(self, person_id: UUID, period: str, as_of: date) -> Any:
         """The late fee of one employee month of a person on ``as_of`` (ledger.domain.arrears.LateFee), from
         the person's events; None when the person has no employer due row for that month."""
-        from ledger.domain.arrears import due_rows, fee_table, late_fee_owed
-        from ledger.domain.coverage import derive
-        from ledger.domain.history import fold_many
-
         history = fold_many(None, iter_person_events(self, person_id))
         if history is None:
             return None

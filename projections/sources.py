@@ -39,6 +39,11 @@ from eventsourcing.utils import get_topic
 from ledger.domain.errors import DomainError
 from ledger.domain.person import Person
 from ledger.log import get_logger
+from events.ledger_events import decode_event
+from eventsourcing.persistence import StoredEvent
+from infra.event_store.stored_events import stored_event_decoder
+from psycopg.rows import tuple_row
+from psycopg.sql import Identifier, SQL
 
 log = get_logger("projections.sources")
 
@@ -210,8 +215,6 @@ def ledger_person_events(ledger: Any) -> Any:
 
 def event_decoder(mapper: Any) -> Any:
     """``mapper.to_domain_event``, faster for the library's plain JSON mapper (:mod:`infra.event_store.stored_events`)."""
-    from infra.event_store.stored_events import stored_event_decoder
-
     return stored_event_decoder(mapper)
 
 
@@ -282,7 +285,6 @@ def _postgres_table(recorder: Any) -> Any:
     table = getattr(recorder, "events_table_name", None)
     if table is None or type(datastore).__name__ != "PostgresDatastore":
         return None
-    from psycopg.sql import SQL, Identifier
 
     return SQL("{}.{}").format(Identifier(datastore.schema), Identifier(table))
 
@@ -301,10 +303,6 @@ def _postgres_pages(recorder: Any, position: int, stop: int, size: int, shard: S
     per pass in PostgreSQL, but each row crosses to Python once (at 500,000 residents,
     five passes had sent every pass all 4.9 million rows, the others' without a state).
     """
-    from eventsourcing.persistence import StoredEvent
-    from psycopg.rows import tuple_row
-    from psycopg.sql import SQL
-
     ours = "starts_with(topic, %s)"
     bounds: tuple[Any, ...] = ()
     if shard is not None:
@@ -345,10 +343,6 @@ def _postgres_histories(recorder: Any, stop: int, size: int, shard: Shard | None
     table and a sort for every page of 5,000 (and JIT-compiled a generic plan). The
     statement is not prepared, so every page is planned with its own bounds.
     """
-    from eventsourcing.persistence import StoredEvent
-    from psycopg.rows import tuple_row
-    from psycopg.sql import SQL
-
     low, high = shard_bounds(shard) if shard is not None else (UUID(int=0), None)
     statement = SQL(
         "SELECT originator_id, originator_version, topic, state FROM {} "
@@ -441,8 +435,6 @@ class KafkaEventSource:
 
     def read(self, after: Mapping[int, int | None], until: Mapping[int, int], *, max_records: int,
              shard: Shard | None = None) -> Iterator[Batch]:
-        from events.ledger_events import decode_event
-
         expected = {p: after.get(p) for p in until}  # what the store holds, per partition
         reached = {p: (self.initial if after.get(p) is None else after[p]) for p in until}
         todo = {p for p in until if until[p] > reached[p]}

@@ -27,7 +27,7 @@ from ledger.domain.errors import DomainError
 
 from projections.projector import PolicyCache, ProjectionRunner, RunResult, ShardRunner
 from projections.queries import ViewQueries
-from projections.sources import KafkaEventSource, NotificationLogSource, Source
+from projections.sources import KafkaEventSource, NotificationLogSource, Source, ledger_person_events
 from projections.store import PostgresViewStore, SQLiteViewStore, ViewStore
 
 LEDGER_EVENTS_TOPIC = "ledger.events.v1"
@@ -71,8 +71,6 @@ def views(system: Any) -> ViewStore:
 def projection_runner(system: Any, *, source: str | Source = "log", store: ViewStore | None = None,
                       batch_size: int = 2000) -> ProjectionRunner:
     """A runner keeping the system's views up to date from ``source``."""
-    from projections.sources import ledger_person_events
-
     src = event_source(system, source) if isinstance(source, str) else source
     if isinstance(source, str):
         system.closers.append(src.close)
@@ -84,8 +82,6 @@ def projection_runner(system: Any, *, source: str | Source = "log", store: ViewS
 def view_queries(system: Any, store: ViewStore | None = None) -> ViewQueries:
     """The queries over the system's views; a read of one person is brought up to date from the ledger's
     own events of that person (read your writes, see :mod:`projections.queries`)."""
-    from projections.sources import ledger_person_events
-
     return ViewQueries(store if store is not None else views(system), system.policies,
                        person_events=ledger_person_events(system.ledger))
 

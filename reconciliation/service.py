@@ -52,6 +52,8 @@ from reconciliation.model import (
     derived_id,
 )
 from reconciliation.store import ReconciliationStore, as_date
+import json
+from reconciliation.model import ReconciliationError, content_digest
 
 log = get_logger("reconciliation")
 
@@ -338,8 +340,6 @@ class Reconciler:
         if s is None:
             raise NotFound("STATEMENT_NOT_FOUND", f"no statement {statement_id!r} has been received")
         if s["state"] != StatementState.RECONCILED:
-            from reconciliation.model import ReconciliationError
-
             raise ReconciliationError("STATEMENT_NOT_CURRENT", (
                 f"statement {statement_id} is {s['state']}; only the current statement of a scope is compared"))
         scope = Scope(s["business_date"], s["tax_office"], s["region_code"])
@@ -450,10 +450,6 @@ def _pairs(plan: Plan) -> list[tuple[Record, HistoryEntry]]:
 
 
 def _digest(value: Any) -> str:
-    import json
-
-    from reconciliation.model import content_digest
-
     return content_digest(json.dumps(value, sort_keys=True, default=str))
 
 

@@ -13,17 +13,25 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from datetime import date, datetime, timezone
 from typing import Any
 
-from ledger.domain.errors import DomainError
+from entrypoints.audit.digest import digest_channel, seal
+from entrypoints.audit.history import history_report
+from entrypoints.audit.report import FIGURE_LABELS, figure_text, render_html, state_line, yuan
+from entrypoints.audit.verify import verify_all, verify_digests, verify_person
+from entrypoints.command import Answer, command, run
 from entrypoints.console import print_table as _print_table
+from entrypoints.http.access import cli_principal
+from entrypoints.http.auth import Role
+from entrypoints.main import help_of
+from ledger.domain.errors import DomainError
+from ledger.domain.person import business_date
+from projections.wiring import views
 
 
 def add_audit_commands(sub: Any) -> None:
-    p = sub.add_parser("history", help="one person's full history, the state after each event, and as-of replay (审计)")
+    p = sub.add_parser("history", help=help_of("history"))
     p.add_argument("id_number")
     p.add_argument("--id-type", default="RESIDENT_ID")
     p.add_argument("--as-of", metavar="INSTANT",
@@ -34,7 +42,7 @@ def add_audit_commands(sub: Any) -> None:
     p.add_argument("--html", metavar="FILE", help="also write the printable report (A4) to this file")
     p.set_defaults(func=cmd_history)
 
-    p = sub.add_parser("verify", help="verify the hash chains and daily digests (tamper evidence, 防篡改)")
+    p = sub.add_parser("verify", help=help_of("verify"))
     p.add_argument("--person", metavar="ID_NUMBER", help="only this person (with --id-type); default: every chain")
     p.add_argument("--id-type", default="RESIDENT_ID")
     p.add_argument("--digests", action="store_true",
@@ -49,44 +57,30 @@ def add_audit_commands(sub: Any) -> None:
 
 
 def _fen(fen: int | None) -> str:
-    from entrypoints.audit.report import yuan
-
     return yuan(fen)
 
 
 # ------------------------------------------------------------------ history
-def cmd_history(args: argparse.Namespace) -> int:
-    from entrypoints.audit.history import history_report
-    from entrypoints.audit.report import render_html
-    from entrypoints.wiring import bootstrap
-    from entrypoints.http.access import cli_principal
-    from entrypoints.http.auth import Role
+@command(check=lambda args: cli_principal().require_role(Role.AUDITOR, action="read a person's event history"))
+def cmd_history(args: argparse.Namespace, system: Any, _checked: Any) -> Answer:
+    report = history_report(system.ledger, args.id_type, args.id_number, as_of=args.as_of, year=args.year,
+                            on=args.on, views=_views_or_none(system))
+    if args.html:
+        try:
+            with open(args.html, "w", encoding="utf-8") as out:
+                out.write(render_html(report))
+        except OSError as exc:
+            raise DomainError("OUTPUT_UNWRITABLE", f"cannot write the report to {args.html}: {exc.strerror}") from None
 
-    cli_principal().require_role(Role.AUDITOR, action="read a person's event history")
-    system = bootstrap()
-    try:
-        report = history_report(system.ledger, args.id_type, args.id_number, as_of=args.as_of, year=args.year,
-                                on=args.on, views=_views_or_none(system))
+    def render(r: dict[str, Any]) -> None:
+        print_history(r)
         if args.html:
-            try:
-                with open(args.html, "w", encoding="utf-8") as out:
-                    out.write(render_html(report))
-            except OSError as exc:
-                raise DomainError("OUTPUT_UNWRITABLE", f"cannot write the report to {args.html}: {exc.strerror}") from None
-        if args.json:
-            print(json.dumps(report, ensure_ascii=False, indent=2, default=str))
-        else:
-            print_history(report)
-            if args.html:
-                print(f"\nprintable report written to {args.html}")
-    finally:
-        system.close()
-    return 0
+            print(f"\nprintable report written to {args.html}")
+
+    return Answer(report, render)
 
 
 def print_history(r: dict[str, Any]) -> None:
-    from entrypoints.audit.report import FIGURE_LABELS, figure_text, state_line
-
     print(f"person       {r['masked_id']}  ({r['person_id']}, {r['id_type']})")
     print(f"events       {r['version']}    ledger position {r['ledger_position']}    generated {r['generated_at']}")
     print()
@@ -125,8 +119,6 @@ def print_history(r: dict[str, Any]) -> None:
 def _views_or_none(system: Any) -> Any:
     """The system's view store, if it can be opened (the cross-check is skipped otherwise)."""
     try:
-        from projections.wiring import views
-
         return views(system)
     except Exception:  # noqa: BLE001 - no views is not an error for an auditor's read
         return None
@@ -136,8 +128,6 @@ def _parse_through(value: str | None) -> date | None:
     if not value:
         return None
     if value == "today":
-        from ledger.domain.person import business_date
-
         return business_date(datetime.now(timezone.utc))
     try:
         return date.fromisoformat(value)
@@ -145,51 +135,48 @@ def _parse_through(value: str | None) -> date | None:
         raise DomainError("DATE_INVALID", f"--through must be a date YYYY-MM-DD or 'today'; got {value!r}") from None
 
 
-def cmd_verify(args: argparse.Namespace) -> int:
-    from entrypoints.audit.digest import digest_channel, seal
-    from entrypoints.audit.verify import verify_all, verify_digests, verify_person
-    from entrypoints.wiring import bootstrap
-
+def _verify_options(args: argparse.Namespace) -> date | None:
+    """The options checked before anything is opened; the last day to seal."""
     if args.through and not args.seal:
         raise DomainError("ARGUMENT_INVALID", "--through goes with --seal")
     if args.seal and args.person:
         raise DomainError("ARGUMENT_INVALID", "--seal seals the whole ledger; leave out --person")
-    through = _parse_through(args.through)
-    system = bootstrap()
-    try:
-        ledger = system.ledger
-        if args.person:
-            person_id = ledger.person_id(args.id_type, args.person)
-            result = verify_person(ledger, person_id, views=_views_or_none(system))
+    return _parse_through(args.through)
+
+
+@command(check=_verify_options)
+def cmd_verify(args: argparse.Namespace, system: Any, through: date | None) -> Answer:
+    ledger = system.ledger
+    if args.person:
+        person_id = ledger.person_id(args.id_type, args.person)
+        result = verify_person(ledger, person_id, views=_views_or_none(system))
+    else:
+        if args.workers is not None and args.workers < 1:
+            raise DomainError("ARGUMENT_INVALID", "--workers must be at least 1")
+        result = verify_all(ledger, workers=args.workers)
+    channel = digest_channel(system) if (args.digests or args.seal) else None
+    if args.digests:
+        digests = verify_digests(ledger, channel)
+        result.extend(digests)
+        result.notes.insert(0, f"{digests.segments} sealed segment(s) recomputed ({digests.events} events)")
+    payload = result.as_dict()
+    if args.seal:
+        if result.clean:
+            sealed = seal(ledger, channel, through=through)
+            payload["sealed"] = sealed.as_dict()
         else:
-            if args.workers is not None and args.workers < 1:
-                raise DomainError("ARGUMENT_INVALID", "--workers must be at least 1")
-            result = verify_all(ledger, workers=args.workers)
-        channel = digest_channel(system) if (args.digests or args.seal) else None
-        if args.digests:
-            digests = verify_digests(ledger, channel)
-            result.extend(digests)
-            result.notes.insert(0, f"{digests.segments} sealed segment(s) recomputed ({digests.events} events)")
-        payload = result.as_dict()
-        if args.seal:
-            if result.clean:
-                sealed = seal(ledger, channel, through=through)
-                payload["sealed"] = sealed.as_dict()
-            else:
-                payload["sealed"] = None
-                result.notes.append("not sealed: the ledger must verify clean before its days are sealed")
-                payload["notes"] = list(result.notes)
-        if args.json:
-            print(json.dumps(payload, ensure_ascii=False, indent=2, default=str))
-        else:
-            _print_verification(payload)
-            if payload.get("sealed"):
-                s = payload["sealed"]
-                days = ", ".join(f"{x['day']}#{x['seq']}" for x in s["segments"]) or "none new"
-                print(f"sealed: {days} ({s['events_sealed']} events); published segments {s['published_seqs'] or 'none'}")
-    finally:
-        system.close()
-    return 0 if result.clean else 1
+            payload["sealed"] = None
+            result.notes.append("not sealed: the ledger must verify clean before its days are sealed")
+            payload["notes"] = list(result.notes)
+
+    def render(p: dict[str, Any]) -> None:
+        _print_verification(p)
+        if p.get("sealed"):
+            s = p["sealed"]
+            days = ", ".join(f"{x['day']}#{x['seq']}" for x in s["segments"]) or "none new"
+            print(f"sealed: {days} ({s['events_sealed']} events); published segments {s['published_seqs'] or 'none'}")
+
+    return Answer(payload, render, exit_code=0 if result.clean else 1)
 
 
 def _print_verification(v: dict[str, Any]) -> None:
@@ -210,9 +197,4 @@ def _print_verification(v: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:  # pragma: no cover - `python -m entrypoints.audit.cli_commands`
     parser = argparse.ArgumentParser(prog="ledger")
     add_audit_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except DomainError as e:
-        print(f"error {e.code}: {e.message}", file=sys.stderr)
-        return 2
+    return run(parser.parse_args(argv))

@@ -71,6 +71,9 @@ from ledger.domain.errors import DomainError
 from ledger.domain.person import business_date
 
 from entrypoints.audit.rows import Row, event_rows
+import time
+from psycopg.rows import tuple_row
+from psycopg.sql import Identifier, SQL
 
 DIGEST_TOPIC = "ledger.audit.digests.v1"
 FORMAT = "medins-ledger.audit-digest/1"
@@ -322,8 +325,6 @@ class PostgresDigestStore(DigestStore):
     """Tables ``audit_digests`` and ``audit_chain_heads`` in the event store's schema."""
 
     def __init__(self, app: Any) -> None:
-        from psycopg.sql import SQL, Identifier
-
         self.datastore = app.recorder.datastore
         schema = Identifier(self.datastore.schema)
         self.SQL = SQL
@@ -348,8 +349,6 @@ class PostgresDigestStore(DigestStore):
         self._created = True
 
     def segments(self) -> list[Segment]:
-        from psycopg.rows import tuple_row
-
         self._create()
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
             cur.execute(self.SQL(f"SELECT {_SEGMENT_COLUMNS} FROM {{}} ORDER BY seq").format(self.digests))
@@ -379,8 +378,6 @@ class PostgresDigestStore(DigestStore):
                         (at, list(seqs)))
 
     def heads(self) -> dict[UUID, Head]:
-        from psycopg.rows import tuple_row
-
         self._create()
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
             cur.execute(self.SQL("SELECT originator_id, version, digest, notification_id, seq FROM {}").format(
@@ -390,8 +387,6 @@ class PostgresDigestStore(DigestStore):
         return {r[0]: Head(r[0], int(r[1]), r[2], int(r[3]), int(r[4])) for r in rows}
 
     def head(self, originator_id: UUID) -> Head | None:
-        from psycopg.rows import tuple_row
-
         self._create()
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
             cur.execute(self.SQL("SELECT originator_id, version, digest, notification_id, seq FROM {} "
@@ -528,8 +523,6 @@ class KafkaDigestChannel(DigestChannel):
         self._sink.flush()  # returns only when the broker acknowledged every record
 
     def published(self, timeout: float = 30.0) -> list[dict[str, Any]]:
-        import time
-
         from kafka import KafkaConsumer, TopicPartition
 
         consumer = KafkaConsumer(bootstrap_servers=self.bootstrap_servers, enable_auto_commit=False,

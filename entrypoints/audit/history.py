@@ -36,6 +36,7 @@ from ledger.domain.coverage import row_covered_on
 
 from entrypoints.audit.describe import describe, document, provenance_line
 from entrypoints.audit.verify import masked_id_of, projection_for, verify_person
+from entrypoints.audit.rows import event_rows
 
 #: Figures of the state after a step, and which of the projection's ``sources`` explain each.
 YEAR_FIGURES: dict[str, tuple[str, ...]] = {
@@ -374,8 +375,6 @@ def history_report(ledger: Any, id_type: str, id_number: str, *, as_of: datetime
     ``verify``). The HTTP layer calls this for the auditor role; ``render_html``
     (:mod:`entrypoints.audit.report`) prints it.
     """
-    from entrypoints.audit.rows import event_rows
-
     y = parse_year(year)
     instant = parse_instant(as_of)
     day = parse_day(on)

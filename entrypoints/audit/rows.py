@@ -22,6 +22,11 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
+import psycopg
+import copy
+from concurrent.futures import ThreadPoolExecutor
+from psycopg.rows import tuple_row
+from psycopg.sql import Identifier, SQL
 
 #: Rows fetched per statement.
 BATCH = 10_000
@@ -91,8 +96,6 @@ class PostgresEventRows(EventRows):
     ranges = True
 
     def __init__(self, app: Any) -> None:
-        from psycopg.sql import SQL, Identifier
-
         recorder = app.recorder
         self.datastore = recorder.datastore
         self._kwargs = {k: v for k, v in self.datastore.pool.kwargs.items() if k != "row_factory"}
@@ -123,14 +126,10 @@ class PostgresEventRows(EventRows):
         self.description = f"PostgreSQL schema {self.datastore.schema}, table {recorder.events_table_name}"
 
     def _connect(self) -> Any:
-        import psycopg
-
         return psycopg.connect(**self._kwargs, autocommit=True)
 
     def detached(self) -> PostgresEventRows:
         """A copy reading through a connection of its own (for a forked worker: never the parent's pool)."""
-        import copy
-
         other = copy.copy(self)
         other._conn = self._connect()
         return other
@@ -142,8 +141,6 @@ class PostgresEventRows(EventRows):
 
     @staticmethod
     def _run(conn: Any, statement: Any, params: Sequence[Any]) -> list[tuple]:
-        from psycopg.rows import tuple_row
-
         with conn.cursor(row_factory=tuple_row, binary=True) as cur:
             cur.execute(statement, params, prepare=True)
             return cur.fetchall()
@@ -156,8 +153,6 @@ class PostgresEventRows(EventRows):
 
     def _pages(self, statement: Any, first: Sequence[Any], after: Any, batch: int) -> Iterator[list[tuple]]:
         """Pages of a keyset query on a dedicated connection, the next one fetched while this one is used."""
-        from concurrent.futures import ThreadPoolExecutor
-
         conn = self._connect()
         executor = ThreadPoolExecutor(1, thread_name_prefix="audit-rows")
         try:

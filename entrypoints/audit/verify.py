@@ -64,6 +64,8 @@ from entrypoints.audit.digest import (
     unreadable_digest,
 )
 from entrypoints.audit.rows import BATCH, Row, event_rows
+from ledger.domain.history import history_to_plain
+from projections.store import YEARS, year_records
 
 PERSON_TOPIC_PREFIX = get_topic(Person) + "."
 #: Field-by-field view mismatches listed per person before the rest is counted only.
@@ -395,10 +397,6 @@ def cross_check(ledger: Any, person_id: UUID, events: Sequence[Any], views: Any)
     mismatch, it is noted). Returns (findings, notes); every differing field is one
     finding (up to :data:`MAX_VIEW_MISMATCHES`), code ``VIEW_MISMATCH``.
     """
-    from projections.store import YEARS, year_records
-
-    from ledger.domain.history import history_to_plain
-
     pid = str(person_id)
     masked = masked_id_of(events)
     notes: list[str] = []

@@ -25,6 +25,7 @@ from ledger.domain.errors import DomainError
 from ledger.domain.history import Enrollment
 from ledger.domain.person import Person
 from entrypoints.http.auth import TOKENS_FILE_ENV, Forbidden, Principal, Role, TokenFileError, TokenStore, Unauthenticated
+from projections.arrears import sort_arrears
 
 TOKEN_ENV = "LEDGER_TOKEN"
 
@@ -109,8 +110,6 @@ def check_arrears_read(who: Principal, *, region: str | None, grid: str | None, 
 def clerk_arrears(who: Principal, fetch: Callable[[str], list[dict[str, Any]]], *, sort: str,
                   limit: int | None) -> list[dict[str, Any]]:
     """A clerk's arrears list when they name neither region nor grid: all their regions', merged and sorted."""
-    from projections.arrears import sort_arrears
-
     rows = sort_arrears([r for own in sorted(who.scopes) for r in fetch(own)], sort)
     return rows[:limit] if limit else rows
 

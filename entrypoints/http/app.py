@@ -19,7 +19,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from entrypoints.wiring import System
+from entrypoints.wiring import System, bootstrap
 from entrypoints.http import routes_commands, routes_grids, routes_imports, routes_persons, routes_tax
 from entrypoints.http import routes_export, routes_fees, routes_transfers, routes_web
 from entrypoints.http.auth import TokenStore
@@ -127,8 +127,6 @@ def default_reads(system: System) -> ReadQueries:
 def serve(host: str = "127.0.0.1", port: int = 8080) -> int:
     """Run the API with uvicorn on the system the environment configures (``ledger serve``)."""
     import uvicorn
-
-    from entrypoints.wiring import bootstrap
 
     tokens = TokenStore.from_env()
     system = bootstrap()

@@ -56,7 +56,7 @@ import threading
 import tomllib
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime, timezone
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
@@ -64,6 +64,7 @@ from typing import Any, Iterable, Iterator, Mapping
 from infra.settings import setting_text
 from ledger.domain.errors import DomainError
 from ledger.domain.places import parse_grid_code, validate_region_code
+from ledger.log import get_logger
 
 TOKENS_FILE_ENV = "LEDGER_TOKENS_FILE"
 TOKEN_ID_LENGTH = 12
@@ -350,8 +351,6 @@ def revoke_tokens(path: str | Path, who: str, *, at: str | None = None) -> list[
     Returns the entries revoked (raises :class:`TokenFileError` when nothing matches or an id prefix
     is ambiguous). The entries stay in the file with the instant of revocation.
     """
-    from datetime import datetime, timezone
-
     with _file_lock(Path(path)):
         return _revoke(Path(path), who, at=at or datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
@@ -450,7 +449,6 @@ class TokenStore:
             stamp = self._file_stamp()
             if stamp == self._stamp and stamp is not None:
                 return
-            from ledger.log import get_logger
 
             log = get_logger("entrypoints.http.auth")
             try:

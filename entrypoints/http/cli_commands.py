@@ -1,7 +1,8 @@
 """The ``ledger serve``, ``ledger clerk``, ``ledger import`` and ``ledger token add|list|revoke`` subcommands.
 
-Registered into ``entrypoints.cli.build_parser`` by :func:`add_http_commands`; nothing heavy is
-imported until a command runs.
+Registered into the ``ledger`` parser by :func:`add_http_commands` (see :data:`entrypoints.main.COMMANDS`);
+each command runs in the one skeleton, :mod:`entrypoints.command`. FastAPI (about a second to
+import) is imported only by the two commands that need it, ``serve`` and ``clerk transfers``.
 
 ``ledger clerk COMMAND`` and ``ledger import`` write to the ledger as the clerk whose token
 is in ``LEDGER_TOKEN`` (checked against ``LEDGER_TOKENS_FILE``, as the API checks a bearer
@@ -12,20 +13,32 @@ fields (``--region-code`` for ``region_code``), so the two cannot drift apart.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import uuid
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
-from infra.settings import setting_text
+from pydantic import ValidationError
+
+from consumers.spreadsheets import import_file, read_file
+from entrypoints.command import Answer, command
 from entrypoints.console import print_table as _print_table
+from entrypoints.http.access import cli_principal
+from entrypoints.http.auth import (TOKENS_FILE_ENV, Principal, Role, TokenFileError, add_token, read_token_file,
+                                   revoke_tokens)
+from entrypoints.http.commands import COMMANDS, carry_out, require_clerk
+from entrypoints.http.fees_cli import add_late_fee_clerk_commands
+from entrypoints.http.errors import validation_problems
+from entrypoints.main import help_of
+from infra.settings import setting_text
+from ledger.domain.errors import DomainError
+from ledger.records import Provenance
 
 
+@command(wiring=None)
 def cmd_serve(args: argparse.Namespace) -> int:
-    from entrypoints.http.app import serve
-    from entrypoints.http.auth import TokenFileError
+    from entrypoints.http.app import serve  # FastAPI and the whole API: only for `ledger serve`
 
     try:
         return serve(args.host, args.port)
@@ -36,39 +49,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _clerk() -> Any:
     """The clerk in ``LEDGER_TOKEN``; raises the API's codes (``TOKEN_MISSING``, ``ROLE_FORBIDDEN``, ...)."""
-    from entrypoints.http.access import cli_principal
-    from entrypoints.http.commands import require_clerk
-
     return require_clerk(cli_principal(purpose="this command writes to the ledger"))
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from entrypoints.wiring import bootstrap
-    from consumers.spreadsheets import import_file, read_file
-
     path = Path(args.file)
     if not path.is_file():
         print(f"error: {path} is not a file", file=sys.stderr)
         return 2
-    who = _clerk()
-    system = bootstrap()
-    try:
-        report = import_file(system.ledger, read_file(path), path.name, user=who.user,
-                             request_id=f"cli-{uuid.uuid4().hex[:12]}", source="batch",
-                             region_allowed=lambda region: region in who.scopes)
-    finally:
-        system.close()
-    if args.json:
-        print(json.dumps(report, ensure_ascii=False, indent=2, default=str))
-    else:
-        for line in report["lines"]:
+    return _import(args)
+
+
+@command(check=lambda args: _clerk())
+def _import(args: argparse.Namespace, system: Any, who: Principal) -> Answer:
+    path = Path(args.file)
+    report = import_file(system.ledger, read_file(path), path.name, user=who.user,
+                         request_id=f"cli-{uuid.uuid4().hex[:12]}", source="batch",
+                         region_allowed=lambda region: region in who.scopes)
+
+    def render(r: dict[str, Any]) -> None:
+        for line in r["lines"]:
             if line["status"] != "imported" or args.verbose:
                 code = f" {line['code']}" if line["code"] else ""
                 print(f"row {line['line']:>6}  {line['status']:<16}{code}  {line['id_number'] or ''}  {line['message']}")
-        print(f"{path.name}: {report['rows']} rows, {report['imported']} imported, "
-              f"{report['already_enrolled']} already enrolled, {report['already_imported']} already imported, "
-              f"{report['errors']} errors")
-    return 1 if report["errors"] else 0
+        print(f"{path.name}: {r['rows']} rows, {r['imported']} imported, "
+              f"{r['already_enrolled']} already enrolled, {r['already_imported']} already imported, "
+              f"{r['errors']} errors")
+
+    return Answer(report, render, exit_code=1 if report["errors"] else 0)
 
 
 def _is_int(annotation: Any) -> bool:
@@ -83,11 +91,6 @@ def _is_int(annotation: Any) -> bool:
 
 def _body(command: Any, args: argparse.Namespace) -> Any:
     """The command's API body from its options, validated by the API's own model."""
-    from pydantic import ValidationError
-
-    from ledger.domain.errors import DomainError
-    from entrypoints.http.errors import validation_problems
-
     values: dict[str, Any] = {}
     for name, field in command.body.model_fields.items():
         value = getattr(args, name)
@@ -110,85 +113,76 @@ def _body(command: Any, args: argparse.Namespace) -> Any:
         raise DomainError(first["code"], message + more) from None
 
 
-def cmd_clerk(args: argparse.Namespace) -> int:
-    from entrypoints.wiring import bootstrap
-    from entrypoints.http.commands import carry_out
-    from ledger.records import Provenance
-
-    command = args.command
+def _clerk_and_body(args: argparse.Namespace) -> tuple[Any, Any]:
     who = _clerk()
-    body = _body(command, args)
+    return who, _body(args.command, args)
+
+
+@command(check=_clerk_and_body)
+def cmd_clerk(args: argparse.Namespace, system: Any, checked: tuple[Any, Any]) -> Answer:
+    who, body = checked
     request_id = args.request_id or f"cli-{uuid.uuid4().hex[:12]}"
-    system = bootstrap()
-    try:
-        outcome = carry_out(
-            system.ledger, who, command, body, id_type=args.id_type, id_number=args.id_number,
-            provenance=lambda key: Provenance(source="cli", user=who.user, request_id=request_id, record_key=key),
-            request_id_given=args.request_id is not None)
-    finally:
-        system.close()
+    outcome = carry_out(
+        system.ledger, who, args.command, body, id_type=args.id_type, id_number=args.id_number,
+        provenance=lambda key: Provenance(source="cli", user=who.user, request_id=request_id, record_key=key),
+        request_id_given=args.request_id is not None)
     answer = {"applied": outcome.applied, "message": outcome.message, "event_ids": outcome.event_ids,
               "person_id": str(outcome.person_id) if outcome.person_id else None, "request_id": request_id}
-    if args.json:
-        print(json.dumps(answer, ensure_ascii=False, indent=2))
-    else:
-        print(f"{'recorded' if outcome.applied else 'nothing changed'}: {outcome.message}")
-        print(f"person {answer['person_id']}, request {request_id}, events: {', '.join(outcome.event_ids) or '-'}")
-    return 0
+
+    def render(a: dict[str, Any]) -> None:
+        print(f"{'recorded' if a['applied'] else 'nothing changed'}: {a['message']}")
+        print(f"person {a['person_id']}, request {a['request_id']}, events: {', '.join(a['event_ids']) or '-'}")
+
+    return Answer(answer, render)
 
 
-def cmd_clerk_transfers(args: argparse.Namespace) -> int:
-    """``ledger clerk transfers --region R [--overdue]``: the region's incoming and outgoing transfers."""
-    from entrypoints.wiring import bootstrap
-    from ledger.domain.errors import DomainError
-    from entrypoints.http.routes_persons import today
-    from entrypoints.http.routes_transfers import region_transfers
+def _transfers_reader(args: argparse.Namespace) -> tuple[Any, date]:
+    from entrypoints.http.routes_persons import today  # FastAPI's route module: only for `clerk transfers`
 
     who = _clerk_or_auditor()
     try:
         as_of = date.fromisoformat(args.as_of) if args.as_of else today()
     except ValueError:
         raise DomainError("DATE_INVALID", f"--as-of must be a date YYYY-MM-DD; got {args.as_of!r}") from None
-    system = bootstrap()
-    try:
-        answer = region_transfers(system.ledger, who, args.region, as_of=as_of, overdue_only=args.overdue)
-    finally:
-        system.close()
-    if args.json:
-        print(json.dumps(answer, ensure_ascii=False, indent=2, default=str))
-        return 0
-    print(f"region {answer['region']} on {answer['as_of']}: {answer['count']} transfers, "
-          f"{answer['incoming_open']} incoming open, {answer['outgoing_open']} outgoing open, "
-          f"{answer['overdue']} overdue")
-    for r in answer["transfers"]:
-        flag = "超期" if r["overdue"] else ("省外" if r["external"] else "")
-        print(f"{r['direction']:<8} {r['transfer_id']:<20} {r['id_number']:<18} {r['name']:<6} "
-              f"{r['from_region']}→{r['to_region']} {r['account_balance_fen']:>9} 分 {r['contribution_months']:>4} 月 "
-              f"{r['status_label'] or r['status']:<8} {flag:<4} {r['explanation']}")
-    return 0
+    return who, as_of
+
+
+@command(check=_transfers_reader)
+def cmd_clerk_transfers(args: argparse.Namespace, system: Any, checked: tuple[Any, date]) -> Answer:
+    """``ledger clerk transfers --region R [--overdue]``: the region's incoming and outgoing transfers."""
+    from entrypoints.http.routes_transfers import region_transfers  # FastAPI's route module, as above
+
+    who, as_of = checked
+    answer = region_transfers(system.ledger, who, args.region, as_of=as_of, overdue_only=args.overdue)
+
+    def render(a: dict[str, Any]) -> None:
+        print(f"region {a['region']} on {a['as_of']}: {a['count']} transfers, "
+              f"{a['incoming_open']} incoming open, {a['outgoing_open']} outgoing open, "
+              f"{a['overdue']} overdue")
+        for r in a["transfers"]:
+            flag = "超期" if r["overdue"] else ("省外" if r["external"] else "")
+            print(f"{r['direction']:<8} {r['transfer_id']:<20} {r['id_number']:<18} {r['name']:<6} "
+                  f"{r['from_region']}→{r['to_region']} {r['account_balance_fen']:>9} 分 {r['contribution_months']:>4} 月 "
+                  f"{r['status_label'] or r['status']:<8} {flag:<4} {r['explanation']}")
+
+    return Answer(answer, render)
 
 
 def _clerk_or_auditor() -> Any:
-    from entrypoints.http.access import cli_principal
-    from entrypoints.http.auth import Role
-
     who = cli_principal(purpose="this command reads the ledger")
     who.require_role(Role.CLERK, Role.AUDITOR, action="read transfer lists")
     return who
 
 
 def _add_clerk_commands(sub: Any) -> None:
-    from entrypoints.http.commands import COMMANDS
-
-    p = sub.add_parser("clerk", help="clerk commands (经办): enroll, assess, correct a payment, transfer, end, "
-                                     "move the account, grant or revoke a subsidised status; as the clerk in LEDGER_TOKEN")
+    p = sub.add_parser("clerk", help=help_of("clerk"))
     clerk_sub = p.add_subparsers(dest="clerk_command", required=True)
-    for command in COMMANDS:
-        c = clerk_sub.add_parser(command.cli_name, help=command.summary, description=command.body.__doc__)
-        if command.on_person:
+    for api_command in COMMANDS:
+        c = clerk_sub.add_parser(api_command.cli_name, help=api_command.summary, description=api_command.body.__doc__)
+        if api_command.on_person:
             c.add_argument("--id-type", default="RESIDENT_ID", help="the person's ID type (证件类型)")
             c.add_argument("--id-number", required=True, help="the person's ID number (证件号码)")
-        for name, field in command.body.model_fields.items():
+        for name, field in api_command.body.model_fields.items():
             flag = "--" + name.replace("_", "-")
             hint = field.description or ""
             if field.annotation is bool:
@@ -201,7 +195,7 @@ def _add_clerk_commands(sub: Any) -> None:
                                metavar=None if choices else name.upper())
         c.add_argument("--request-id", help="resend: the request id of the first try, so nothing is done twice")
         c.add_argument("--json", action="store_true")
-        c.set_defaults(func=cmd_clerk, command=command)
+        c.set_defaults(func=cmd_clerk, command=api_command)
     c = clerk_sub.add_parser("transfers", help="the region's incoming and outgoing transfers, overdue first "
                                                 "(转移接续清单)")
     c.add_argument("--region", required=True, help="6-digit region code (one of the clerk's regions)")
@@ -209,15 +203,11 @@ def _add_clerk_commands(sub: Any) -> None:
     c.add_argument("--as-of", help="the day time limits are counted to, YYYY-MM-DD (default: today)")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_clerk_transfers)
-    from entrypoints.http.fees_cli import add_late_fee_clerk_commands  # pay-late-fee, waive-late-fee (滞纳金)
-
     add_late_fee_clerk_commands(clerk_sub)
 
 
+@command(wiring=None)
 def cmd_token_add(args: argparse.Namespace) -> int:
-    from ledger.domain.errors import DomainError
-    from entrypoints.http.auth import TOKENS_FILE_ENV, TokenFileError, add_token
-
     path = args.file or setting_text(TOKENS_FILE_ENV)
     if not path:
         print(f"error: give --file or set {TOKENS_FILE_ENV}", file=sys.stderr)
@@ -234,18 +224,15 @@ def cmd_token_add(args: argparse.Namespace) -> int:
 
 
 def _tokens_path(args: argparse.Namespace) -> str | None:
-    from entrypoints.http.auth import TOKENS_FILE_ENV
-
     path = args.file or setting_text(TOKENS_FILE_ENV)
     if not path:
         print(f"error: give --file or set {TOKENS_FILE_ENV}", file=sys.stderr)
     return path
 
 
-def cmd_token_list(args: argparse.Namespace) -> int:
+@command(wiring=None)
+def cmd_token_list(args: argparse.Namespace) -> int | Answer:
     """The tokens file's entries; the token id is the start of the hash: the file holds no token to show."""
-    from entrypoints.http.auth import TokenFileError, read_token_file
-
     path = _tokens_path(args)
     if not path:
         return 2
@@ -256,19 +243,17 @@ def cmd_token_list(args: argparse.Namespace) -> int:
         return 2
     if not args.all:
         rows = [r for r in rows if not r["revoked"]]
-    if args.json:
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
-        return 0
 
-    _print_table([{**r, "scopes": ",".join(r["scopes"])} for r in rows],
-                 ["token_id", "user", "role", "scopes", "created", "expires", "revoked"])
-    print(f"\n{len(rows)} tokens in {path}" + ("" if args.all else " (revoked ones: --all)"))
-    return 0
+    def render(rs: list[dict[str, Any]]) -> None:
+        _print_table([{**r, "scopes": ",".join(r["scopes"])} for r in rs],
+                     ["token_id", "user", "role", "scopes", "created", "expires", "revoked"])
+        print(f"\n{len(rs)} tokens in {path}" + ("" if args.all else " (revoked ones: --all)"))
+
+    return Answer(rows, render)
 
 
+@command(wiring=None)
 def cmd_token_revoke(args: argparse.Namespace) -> int:
-    from entrypoints.http.auth import TokenFileError, revoke_tokens
-
     path = _tokens_path(args)
     if not path:
         return 2
@@ -286,21 +271,20 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
 def add_http_commands(sub: Any) -> None:
     """Add ``serve``, ``clerk``, ``import`` and ``token`` to the ``ledger`` command's subparsers."""
-    p = sub.add_parser("serve", help="run the HTTP API (tokens from LEDGER_TOKENS_FILE)")
+    p = sub.add_parser("serve", help=help_of("serve"))
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.set_defaults(func=cmd_serve)
 
     _add_clerk_commands(sub)
 
-    p = sub.add_parser("import", help="import a registration spreadsheet (CSV or XLSX): register and enroll each "
-                                      "row, as the clerk in LEDGER_TOKEN (rows outside their regions are refused)")
+    p = sub.add_parser("import", help=help_of("import"))
     p.add_argument("file")
     p.add_argument("--verbose", action="store_true", help="also list the rows imported")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_import)
 
-    p = sub.add_parser("token", help="manage API bearer tokens")
+    p = sub.add_parser("token", help=help_of("token"))
     token_sub = p.add_subparsers(dest="token_command", required=True)
     t = token_sub.add_parser("add", help="add a token to the tokens file and print it once")
     t.add_argument("--user", required=True, help="who holds the token")

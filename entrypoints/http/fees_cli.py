@@ -8,37 +8,36 @@ The same rules and codes as the API (:mod:`entrypoints.http.late_fees`), as the 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import uuid
 from datetime import date
-from pathlib import Path
 from typing import Any
 
-from entrypoints.console import print_table
+from pydantic import ValidationError
 
-
-def _yuan(fen: int) -> str:
-    from ledger.domain.arrears import yuan
-
-    return yuan(fen)
+from entrypoints.command import Answer, command
+from entrypoints.console import print_table, write_file
+from entrypoints.http.access import cli_principal
+from entrypoints.http.commands import require_clerk
+from entrypoints.http.errors import validation_problems
+from entrypoints.http.late_fees import (LateFeePaymentIn, LateFeeWaiverIn, fees_answer, fees_for, masked, pay_late_fee,
+                                        waive_late_fee)
+from entrypoints.http.read_model import ViewReads
+from entrypoints.http.routes_persons import today
+from entrypoints.http.web import ledger_exports
+from entrypoints.main import help_of
+from ledger.domain.arrears import rate_text, yuan as _yuan
+from ledger.domain.errors import DomainError
+from ledger.domain.places import validate_region_code
+from ledger.records import Provenance
 
 
 def _day(text: str | None, option: str) -> date:
-    from entrypoints.http.routes_persons import today
-    from ledger.domain.errors import DomainError
-
     if not text:
         return today()
     try:
         return date.fromisoformat(text)
     except ValueError:
         raise DomainError("DATE_INVALID", f"{option} 须为日期 YYYY-MM-DD (must be a date); got {text!r}") from None
-
-
-def write_file(path: str, body: bytes) -> None:
-    Path(path).write_bytes(body)
-    print(f"已写入 {path} ({len(body)} 字节)", file=sys.stderr)
 
 
 def _file_kind(args: argparse.Namespace) -> tuple[str, str] | None:
@@ -50,65 +49,48 @@ def _file_kind(args: argparse.Namespace) -> tuple[str, str] | None:
 
 
 # --------------------------------------------------------------------------- ledger fees
-def cmd_fees(args: argparse.Namespace) -> int:
-    from entrypoints.http.access import cli_principal
-    from entrypoints.http.late_fees import fees_answer, fees_for, masked
-    from entrypoints.http.read_model import ViewReads
-    from entrypoints.http.web import ledger_exports
-    from entrypoints.wiring import bootstrap
-    from ledger.domain.arrears import rate_text
-    from ledger.domain.places import validate_region_code
-
+def _fees_reader(args: argparse.Namespace) -> tuple[Any, str | None, date]:
     who = cli_principal()
     region = validate_region_code(args.region) if args.region else None
-    as_of = _day(args.as_of, "--as-of")
-    system = bootstrap()
-    try:
-        reads = ViewReads(system)  # caught up first (LEDGER_API_CATCH_UP), so a fee just paid is off the list
-        rows = fees_for(reads, who, as_of=as_of, region=region, grid=args.grid, employer=args.employer,
-                        include_cleared=args.all)
-        masked_ids = {r["person_id"]: r.get("masked_id") for r in rows}
-    finally:
-        system.close()
+    return who, region, _day(args.as_of, "--as-of")
+
+
+@command(check=_fees_reader)
+def cmd_fees(args: argparse.Namespace, system: Any, checked: tuple[Any, str | None, date]) -> Any:
+    who, region, as_of = checked
+    reads = ViewReads(system)  # caught up first (LEDGER_API_CATCH_UP), so a fee just paid is off the list
+    rows = fees_for(reads, who, as_of=as_of, region=region, grid=args.grid, employer=args.employer,
+                    include_cleared=args.all)
     for r in rows:
-        r["id_number"] = masked_ids.get(r["person_id"])
+        r["id_number"] = r.get("masked_id")
     out = _file_kind(args)
     if out is not None:
         write_file(out[1], ledger_exports.fees_file(masked(rows), out[0]))
-        return 0
+        return 0  # the file is the answer
     answer = fees_answer(rows, as_of=as_of, region=region, grid=args.grid, employer=args.employer)
-    if args.json:
-        print(json.dumps(answer, ensure_ascii=False, indent=2, default=str))
-        return 0
-    print_table([{**r, "principal": _yuan(r["principal_fen"]), "rate": rate_text(r["rate_ppm_per_day"]) + "/天",
-                  "accrued": _yuan(r["accrued_fen"]), "paid": _yuan(r["fee_paid_fen"]),
-                  "waived": _yuan(r["waived_fen"]), "owed": _yuan(r["owed_fen"]), "status": r["fee_status_label"]}
-                 for r in rows],
-                ["employer_id", "masked_id", "period", "principal", "due_date", "until", "days", "rate", "accrued",
-                 "paid", "waived", "owed", "status"])
-    for r in rows:
-        waiver = f"；减免理由：{r['waiver_reason']}，审批人：{r['waiver_approver']}" if r["waived"] else ""
-        print(f"  {r['masked_id']} {r['period']}: {r['arithmetic']}{waiver}")
-    print()
-    for e in answer["employers"]:
-        print(f"单位 {e['employer_id']}（{e['region_code']}）：{e['rows']} 条，应计 {_yuan(e['accrued_fen'])} 元，"
-              f"已缴 {_yuan(e['fee_paid_fen'])} 元，减免 {_yuan(e['waived_fen'])} 元，尚欠 {_yuan(e['owed_fen'])} 元")
-    print(f"共 {answer['count']} 条；尚欠滞纳金合计 {_yuan(answer['owed_fen'])} 元（统计日 {as_of}）")
-    return 0
+
+    def render(a: dict[str, Any]) -> None:
+        print_table([{**r, "principal": _yuan(r["principal_fen"]), "rate": rate_text(r["rate_ppm_per_day"]) + "/天",
+                      "accrued": _yuan(r["accrued_fen"]), "paid": _yuan(r["fee_paid_fen"]),
+                      "waived": _yuan(r["waived_fen"]), "owed": _yuan(r["owed_fen"]), "status": r["fee_status_label"]}
+                     for r in rows],
+                    ["employer_id", "masked_id", "period", "principal", "due_date", "until", "days", "rate", "accrued",
+                     "paid", "waived", "owed", "status"])
+        for r in rows:
+            waiver = f"；减免理由：{r['waiver_reason']}，审批人：{r['waiver_approver']}" if r["waived"] else ""
+            print(f"  {r['masked_id']} {r['period']}: {r['arithmetic']}{waiver}")
+        print()
+        for e in a["employers"]:
+            print(f"单位 {e['employer_id']}（{e['region_code']}）：{e['rows']} 条，应计 {_yuan(e['accrued_fen'])} 元，"
+                  f"已缴 {_yuan(e['fee_paid_fen'])} 元，减免 {_yuan(e['waived_fen'])} 元，尚欠 {_yuan(e['owed_fen'])} 元")
+        print(f"共 {a['count']} 条；尚欠滞纳金合计 {_yuan(a['owed_fen'])} 元（统计日 {as_of}）")
+
+    return Answer(answer, render)
 
 
 # --------------------------------------------------------------------------- ledger clerk pay/waive-late-fee
-def _fee_command(args: argparse.Namespace, body_class: Any, run: Any) -> int:
-    from pydantic import ValidationError
-
-    from entrypoints.http.access import cli_principal
-    from entrypoints.http.commands import require_clerk
-    from entrypoints.http.errors import validation_problems
-    from entrypoints.http.read_model import ViewReads
-    from entrypoints.wiring import bootstrap
-    from ledger.domain.errors import DomainError
-    from ledger.records import Provenance
-
+def _fee_body(args: argparse.Namespace, body_class: Any) -> tuple[Any, Any, str]:
+    """The clerk and the request body, checked before anything is opened."""
     who = require_clerk(cli_principal(purpose="this command writes to the ledger"))
     values = {name: getattr(args, name) for name in body_class.model_fields if getattr(args, name, None) is not None}
     fen = values.get("amount_fen")
@@ -119,36 +101,33 @@ def _fee_command(args: argparse.Namespace, body_class: Any, run: Any) -> int:
     except ValidationError as e:
         first = validation_problems(list(e.errors()), where="body")[0]
         raise DomainError(first["code"], first["message"]) from None
-    request_id = args.request_id or f"cli-{uuid.uuid4().hex[:12]}"
-    system = bootstrap()
-    try:
-        reads = ViewReads(system, catch_up=True)  # the split needs every fee row as of now
-        answer = run(system.ledger, reads, who, body, provenance=Provenance(
-            source="cli", user=who.user, request_id=request_id, record_key=f"late-fee:{body.period}"))
-    finally:
-        system.close()
+    return who, body, args.request_id or f"cli-{uuid.uuid4().hex[:12]}"
+
+
+def _fee_answer(args: argparse.Namespace, system: Any, checked: tuple[Any, Any, str], run: Any) -> Answer:
+    who, body, request_id = checked
+    reads = ViewReads(system, catch_up=True)  # the split needs every fee row as of now
+    answer = run(system.ledger, reads, who, body, provenance=Provenance(
+        source="cli", user=who.user, request_id=request_id, record_key=f"late-fee:{body.period}"))
     answer["request_id"] = request_id
-    if args.json:
-        print(json.dumps(answer, ensure_ascii=False, indent=2, default=str))
-    else:
-        print(("已记录" if answer["applied"] else "未变更") + f"：{answer['message']}")
-        for p in answer["persons"]:
+
+    def render(a: dict[str, Any]) -> None:
+        print(("已记录" if a["applied"] else "未变更") + f"：{a['message']}")
+        for p in a["persons"]:
             print(f"  {p['masked_id'] or p['person_id']}  {_yuan(p['amount_fen'])} 元")
-        print(f"request {request_id}, events: {len(answer['event_ids'])}")
-    return 0
+        print(f"request {request_id}, events: {len(a['event_ids'])}")
+
+    return Answer(answer, render)
 
 
-def cmd_pay_late_fee(args: argparse.Namespace) -> int:
-    from entrypoints.http.late_fees import LateFeePaymentIn, pay_late_fee
+@command(check=lambda args: _fee_body(args, LateFeePaymentIn))
+def cmd_pay_late_fee(args: argparse.Namespace, system: Any, checked: tuple[Any, Any, str]) -> Answer:
+    return _fee_answer(args, system, checked, pay_late_fee)
 
-    return _fee_command(args, LateFeePaymentIn, pay_late_fee)
 
-
-def cmd_waive_late_fee(args: argparse.Namespace) -> int:
-    from entrypoints.http.late_fees import LateFeeWaiverIn, waive_late_fee
-
-    return _fee_command(args, LateFeeWaiverIn, waive_late_fee)
-
+@command(check=lambda args: _fee_body(args, LateFeeWaiverIn))
+def cmd_waive_late_fee(args: argparse.Namespace, system: Any, checked: tuple[Any, Any, str]) -> Answer:
+    return _fee_answer(args, system, checked, waive_late_fee)
 
 def add_late_fee_clerk_commands(clerk_sub: Any) -> None:
     """``ledger clerk pay-late-fee`` and ``waive-late-fee``."""
@@ -178,8 +157,7 @@ def add_late_fee_clerk_commands(clerk_sub: Any) -> None:
 
 def add_fee_commands(sub: Any) -> None:
     """``ledger fees``."""
-    p = sub.add_parser("fees", help="late fees owed (滞纳金清单) per employer and region, with the arithmetic; "
-                                    "--csv/--xlsx FILE writes the list")
+    p = sub.add_parser("fees", help=help_of("fees"))
     p.add_argument("--region", help="6-digit region code")
     p.add_argument("--grid", help="12-digit grid code")
     p.add_argument("--employer", help="only this employer (单位编号)")
@@ -192,4 +170,4 @@ def add_fee_commands(sub: Any) -> None:
     p.set_defaults(func=cmd_fees)
 
 
-__all__ = ["add_fee_commands", "add_late_fee_clerk_commands", "write_file"]
+__all__ = ["add_fee_commands", "add_late_fee_clerk_commands"]

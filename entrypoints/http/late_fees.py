@@ -30,6 +30,8 @@ from ledger.domain.errors import DomainError
 from ledger.domain.person import BUSINESS_TZ
 from ledger.log import get_logger, mask_id_number
 from ledger.records import Provenance
+from entrypoints.http.access import check_arrears_read
+from projections.arrears import employer_fees
 
 log = get_logger("entrypoints.http.late_fees")
 
@@ -63,9 +65,8 @@ class LateFeeWaiverIn(LateFeeTarget):
 
 
 def _today() -> date:
-    from entrypoints.http.routes_persons import today
-
-    return today()
+    """Today's business date (China Standard Time)."""
+    return datetime.now(BUSINESS_TZ).date()
 
 
 def _rows(ledger: Any, reads: Any, who: Principal, body: LateFeeTarget, as_of: date) -> list[dict[str, Any]]:
@@ -145,8 +146,6 @@ def waive_late_fee(ledger: Any, reads: Any, who: Principal, body: LateFeeWaiverI
 def fees_answer(rows: list[dict[str, Any]], *, as_of: date, region: str | None, grid: str | None,
                 employer: str | None) -> dict[str, Any]:
     """The fee list as the API answers it: the lines, the per-employer totals, the totals."""
-    from projections.arrears import employer_fees
-
     return {
         "as_of": as_of, "region": region, "grid": grid, "employer": employer, "count": len(rows),
         "accrued_fen": sum(r["accrued_fen"] for r in rows),
@@ -161,8 +160,6 @@ def fees_answer(rows: list[dict[str, Any]], *, as_of: date, region: str | None, 
 def fees_for(reads: Any, who: Principal, *, as_of: date, region: str | None, grid: str | None,
              employer: str | None, include_cleared: bool) -> list[dict[str, Any]]:
     """The fee rows ``who`` may read: a region or grid of theirs; a clerk naming neither gets all their regions."""
-    from entrypoints.http.access import check_arrears_read
-
     check_arrears_read(who, region=region, grid=grid)
     if who.role == Role.CLERK and region is None and grid is None:
         rows = [r for own in sorted(who.scopes)

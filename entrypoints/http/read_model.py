@@ -29,6 +29,8 @@ from uuid import UUID
 
 from infra.settings import setting
 from ledger.log import get_logger
+from projections.store import StoreError
+from projections.wiring import projection_runner, view_queries, views
 
 log = get_logger("entrypoints.http.reads")
 
@@ -64,8 +66,6 @@ class ViewReads:
     the lists caught up before each read."""
 
     def __init__(self, system: Any, *, catch_up: bool | None = None, store: Any = None) -> None:
-        from projections.wiring import projection_runner, view_queries, views
-
         if catch_up is None:
             catch_up = setting(CATCH_UP_ENV)
         self.ledger = system.ledger
@@ -77,7 +77,6 @@ class ViewReads:
     def catch_up(self) -> None:
         if self.runner is None:
             return
-        from projections.store import StoreError
 
         with self._lock:
             try:

@@ -23,6 +23,7 @@ from entrypoints.http.read_model import identities_of
 from entrypoints.http.routes_persons import today
 from ledger.log import get_logger, mask_id_number
 from ledger.domain.gaps import evaluation_day
+from entrypoints.http.web import labels
 
 log = get_logger("entrypoints.http.grids")
 
@@ -73,8 +74,6 @@ def shown(request: Request, rows: list[dict[str, Any]], who: Principal,
     people = identities_of(persons)
     transfers = {}
     if as_of is not None:
-        from entrypoints.http.web import labels
-
         transfers = request.app.state.system.ledger.open_transfers_of(persons, as_of)
         for states in transfers.values():
             for t in states:

@@ -6,6 +6,7 @@ policy tables (``ledger/policy/tables``).
 from __future__ import annotations
 
 from enum import StrEnum
+from ledger.domain.errors import DomainError
 
 
 class Scheme(StrEnum):
@@ -84,8 +85,6 @@ class AccountEntryReason(StrEnum):
 
 def parse_code(enum: type[StrEnum], value: str, error_code: str, what: str) -> StrEnum:
     """Parse a code from input, raising a clerk-readable error naming the allowed values."""
-    from ledger.domain.errors import DomainError
-
     try:
         return enum(str(value).strip().upper())
     except ValueError:

@@ -22,6 +22,9 @@ import json
 from dataclasses import dataclass
 from importlib import resources
 
+from entrypoints.http.web import labels
+from ledger.domain.arrears import FEE_ONLY_LABEL, OUTSTANDING_LABEL
+
 
 @dataclass(frozen=True)
 class Page:
@@ -39,9 +42,6 @@ def _sha256(text: str) -> str:
 
 def _labels_json() -> str:
     """The Chinese labels the script shows, from the one place each is defined."""
-    from ledger.domain.arrears import FEE_ONLY_LABEL, OUTSTANDING_LABEL
-    from entrypoints.http.web import labels
-
     data = {"reasons": dict(labels.REASON_LABELS), "subsidy_categories": dict(labels.SUBSIDY_CATEGORIES),
             "arrears_kinds": dict(labels.ARREARS_KINDS),
             "arrears_status": {"outstanding": OUTSTANDING_LABEL, "fee_only": FEE_ONLY_LABEL}}

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from entrypoints.http.web import labels
 from entrypoints.http.web.exports import _text
-from ledger.domain.arrears import listed_because
+from ledger.domain.arrears import listed_because, rate_text
 
 Columns = Sequence[tuple[str, int]]
 
@@ -65,8 +65,6 @@ def employer_rows(totals: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
 
 def fee_rows(rows: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
     """One line per fee row (``GET /fees``' rows, ID numbers masked by the caller), the arithmetic spelt out."""
-    from ledger.domain.arrears import rate_text
-
     out = []
     for n, r in enumerate(rows, start=1):
         out.append((
