@@ -46,14 +46,14 @@ from reconciliation.lifecycle import HistoryEntry, Plan, Record
 from reconciliation.model import LedgerPayment, Scope, StatementLine
 
 
-def _seal_raw(raw: bytes | None) -> bytes | None:
-    """A refused record's bytes (they hold ID numbers and names) encrypted with the deployment key."""
-    return None if raw is None else pii.deployment_keys().encrypt(bytes(raw))
+def _seal_raw(keys: pii.KeyRing, raw: bytes | None) -> bytes | None:
+    """A refused record's bytes (they hold ID numbers and names) encrypted with the deployment's ring."""
+    return None if raw is None else keys.encrypt(bytes(raw))
 
 
-def _open_raw(raw: bytes) -> bytes:
+def _open_raw(keys: pii.KeyRing, raw: bytes) -> bytes:
     """:func:`_seal_raw` undone; bytes kept before encryption was the default come back as they are."""
-    return pii.deployment_keys().decrypt(raw) if pii.is_encrypted(raw) else raw
+    return keys.decrypt(raw) if pii.is_encrypted(raw) else raw
 
 
 class StoreError(DomainError):
@@ -176,8 +176,11 @@ class ReconciliationStore:
     p = "%s"
     types: Mapping[str, str] = {}
 
-    def __init__(self) -> None:
+    def __init__(self, keys: pii.KeyRing | None = None) -> None:
         self._lock = threading.RLock()
+        #: The ring the refused records' bytes are encrypted with: the system's (``reconciliation.wiring``);
+        #: a store opened by hand (tests, tools) takes the environment's deployment ring.
+        self.keys = keys or pii.deployment_keys()
 
     # ---------------------------------------------------------------- primitives (per dialect)
     @contextmanager
@@ -582,7 +585,7 @@ class ReconciliationStore:
             seen.add(e["id"])
             new.append(tuple(self._v(v) for v in (
                 e["id"], e.get("statement_id"), e.get("line_no"), e["code"], e["message"], e.get("source"),
-                _seal_raw(e.get("raw")), _json(e.get("detail")), e["at"], False)))
+                _seal_raw(self.keys, e.get("raw")), _json(e.get("detail")), e["at"], False)))
         self._bulk(ERRORS, self._E_COLS, new)
         return [r[0] for r in new]
 
@@ -591,7 +594,7 @@ class ReconciliationStore:
         e["detail"] = _unjson(e["detail"])
         e["at"] = as_ts(e["at"])
         e["dead_lettered"] = bool(e["dead_lettered"])
-        e["raw"] = None if e["raw"] is None else _open_raw(bytes(e["raw"]))
+        e["raw"] = None if e["raw"] is None else _open_raw(self.keys, bytes(e["raw"]))
         return e
 
     def errors(self, *, statement_id: str | None = None, undelivered: bool = False) -> list[dict[str, Any]]:
@@ -694,8 +697,9 @@ class SQLiteReconciliationStore(ReconciliationStore):
     types = {"text": "TEXT", "int": "INTEGER", "bigint": "INTEGER", "date": "TEXT", "ts": "TEXT", "bool": "INTEGER",
              "blob": "BLOB", "serial": "INTEGER PRIMARY KEY AUTOINCREMENT"}
 
-    def __init__(self, path: str | Path = ":memory:", *, create: bool = True) -> None:
-        super().__init__()
+    def __init__(self, path: str | Path = ":memory:", *, create: bool = True,
+                 keys: pii.KeyRing | None = None) -> None:
+        super().__init__(keys)
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -764,8 +768,9 @@ class PostgresReconciliationStore(LockedStatements, ReconciliationStore):
     types = {"text": "text", "int": "integer", "bigint": "bigint", "date": "date", "ts": "timestamptz",
              "bool": "boolean", "blob": "bytea", "serial": "bigserial PRIMARY KEY"}
 
-    def __init__(self, settings: Mapping[str, str], *, connection: Any = None, create: bool = True) -> None:
-        super().__init__()
+    def __init__(self, settings: Mapping[str, str], *, connection: Any = None, create: bool = True,
+                 keys: pii.KeyRing | None = None) -> None:
+        super().__init__(keys)
         self.settings = dict(settings)
         self.schema = self.settings.get("POSTGRES_SCHEMA") or "public"
         self.conn = connection if connection is not None else self._connect()
