@@ -84,7 +84,7 @@ class StatementsHandler:
         self.id_key = id_key
         self.dead_letters = dead_letters
         #: Dead letters are sealed with the store's ring (the system's, given by the wiring).
-        self.keys = keys or self.store.keys
+        self.keys = keys or self.store.key_ring()
         self.consumer = consumer
         self.clock = clock or reconciler.clock
         self.decode_workers = decode_workers

@@ -176,11 +176,8 @@ class ReconciliationStore:
     p = "%s"
     types: Mapping[str, str] = {}
 
-    def __init__(self, keys: pii.KeyRing | None = None) -> None:
+    def __init__(self) -> None:
         self._lock = threading.RLock()
-        #: The ring the refused records' bytes are encrypted with: the system's (``reconciliation.wiring``);
-        #: a store opened by hand (tests, tools) takes the environment's deployment ring.
-        self.keys = keys or pii.deployment_keys()
 
     # ---------------------------------------------------------------- primitives (per dialect)
     @contextmanager
@@ -572,6 +569,13 @@ class ReconciliationStore:
     # ---------------------------------------------------------------- errors
     _E_COLS = ERRORS.column_names
 
+    #: The ring refused records' bytes are encrypted with: the system's, set by ``reconciliation.wiring``;
+    #: a store opened by hand (tests, tools) uses the environment's deployment ring.
+    keys: pii.KeyRing | None = None
+
+    def key_ring(self) -> pii.KeyRing:
+        return self.keys or pii.deployment_keys()
+
     def add_errors(self, errors: Sequence[Mapping[str, Any]]) -> list[str]:
         """Keep errors (each with a deterministic id; one kept before is not added again); returns the new ids."""
         if not errors:
@@ -585,7 +589,7 @@ class ReconciliationStore:
             seen.add(e["id"])
             new.append(tuple(self._v(v) for v in (
                 e["id"], e.get("statement_id"), e.get("line_no"), e["code"], e["message"], e.get("source"),
-                _seal_raw(self.keys, e.get("raw")), _json(e.get("detail")), e["at"], False)))
+                _seal_raw(self.key_ring(), e.get("raw")), _json(e.get("detail")), e["at"], False)))
         self._bulk(ERRORS, self._E_COLS, new)
         return [r[0] for r in new]
 
@@ -594,7 +598,7 @@ class ReconciliationStore:
         e["detail"] = _unjson(e["detail"])
         e["at"] = as_ts(e["at"])
         e["dead_lettered"] = bool(e["dead_lettered"])
-        e["raw"] = None if e["raw"] is None else _open_raw(self.keys, bytes(e["raw"]))
+        e["raw"] = None if e["raw"] is None else _open_raw(self.key_ring(), bytes(e["raw"]))
         return e
 
     def errors(self, *, statement_id: str | None = None, undelivered: bool = False) -> list[dict[str, Any]]:
@@ -697,9 +701,8 @@ class SQLiteReconciliationStore(ReconciliationStore):
     types = {"text": "TEXT", "int": "INTEGER", "bigint": "INTEGER", "date": "TEXT", "ts": "TEXT", "bool": "INTEGER",
              "blob": "BLOB", "serial": "INTEGER PRIMARY KEY AUTOINCREMENT"}
 
-    def __init__(self, path: str | Path = ":memory:", *, create: bool = True,
-                 keys: pii.KeyRing | None = None) -> None:
-        super().__init__(keys)
+    def __init__(self, path: str | Path = ":memory:", *, create: bool = True) -> None:
+        super().__init__()
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -768,9 +771,8 @@ class PostgresReconciliationStore(LockedStatements, ReconciliationStore):
     types = {"text": "text", "int": "integer", "bigint": "bigint", "date": "date", "ts": "timestamptz",
              "bool": "boolean", "blob": "bytea", "serial": "bigserial PRIMARY KEY"}
 
-    def __init__(self, settings: Mapping[str, str], *, connection: Any = None, create: bool = True,
-                 keys: pii.KeyRing | None = None) -> None:
-        super().__init__(keys)
+    def __init__(self, settings: Mapping[str, str], *, connection: Any = None, create: bool = True) -> None:
+        super().__init__()
         self.settings = dict(settings)
         self.schema = self.settings.get("POSTGRES_SCHEMA") or "public"
         self.conn = connection if connection is not None else self._connect()

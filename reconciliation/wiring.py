@@ -42,12 +42,14 @@ KAFKA_FETCH = {"fetch_max_bytes": 50 * 1024 * 1024, "max_partition_fetch_bytes":
 def reconciliation_store(settings: Settings, keys: KeyRing | None = None) -> ReconciliationStore:
     """The store for these settings (tables created if missing), its refused records encrypted with
     ``keys`` (the system's ring; else the settings'); the caller closes it."""
-    keys = keys or KeyRing.for_settings(settings)
     if settings.persistence == "postgres":
-        return PostgresReconciliationStore(settings.postgres, keys=keys)
-    if settings.persistence == "memory":
-        return SQLiteReconciliationStore(":memory:", keys=keys)
-    return SQLiteReconciliationStore(settings.recon_file(), keys=keys)
+        store: ReconciliationStore = PostgresReconciliationStore(settings.postgres)
+    elif settings.persistence == "memory":
+        store = SQLiteReconciliationStore(":memory:")
+    else:
+        store = SQLiteReconciliationStore(settings.recon_file())
+    store.keys = keys or KeyRing.for_settings(settings)
+    return store
 
 
 def store_of(system: Any) -> ReconciliationStore:

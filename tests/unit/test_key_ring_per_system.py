@@ -99,7 +99,8 @@ def test_each_systems_reconciliation_store_keeps_refused_records_under_its_own_r
     for own, other in ((a, b), (b, a)):
         (error,) = store_of(own).errors()
         assert error["raw"] == ID_NUMBER.encode()
-        other_store = type(store_of(own))(own.settings.recon_file(), keys=other.keys)
+        other_store = type(store_of(own))(own.settings.recon_file())
+        other_store.keys = other.keys
         try:
             with pytest.raises(CipherKeyError):
                 other_store.errors()
