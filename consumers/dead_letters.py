@@ -87,24 +87,26 @@ ENC_HEADER = "enc"
 KEY_HEADER = "enc.key"
 
 
-def seal(value: bytes, headers: Sequence[tuple[str, bytes]], keys: pii.KeyRing | None = None,
+def seal(value: bytes, headers: Sequence[tuple[str, bytes]], keys: pii.KeyRing,
          ) -> tuple[bytes, list[tuple[str, bytes]]]:
-    """A dead letter's value encrypted and its headers (``enc``, ``enc.key``; the error message masked)."""
-    ring = keys or pii.deployment_keys()
+    """A dead letter's value encrypted with ``keys`` (the system's ring) and its headers (``enc``,
+    ``enc.key``; the error message masked)."""
+    ring = keys
     out = [(k, mask_text(v.decode("utf-8", "replace")).encode() if k == "error.message" else v) for k, v in headers]
     out += [(ENC_HEADER, pii.SCHEME.encode()), (KEY_HEADER, ring.current_id_hex.encode())]
     return ring.encrypt(value), out
 
 
-def open_sealed(value: bytes, headers: Sequence[tuple[str, Any]], keys: pii.KeyRing | None = None) -> bytes:
-    """The original record of a dead letter read from ``<topic>.dlq`` (see :func:`seal`)."""
+def open_sealed(value: bytes, headers: Sequence[tuple[str, Any]], keys: pii.KeyRing) -> bytes:
+    """The original record of a dead letter read from ``<topic>.dlq`` (see :func:`seal`), with the
+    deployment's ring ``keys`` (``System.keys``)."""
     found = {k: (v.decode() if isinstance(v, (bytes, bytearray)) else v) for k, v in headers}
     if found.get(ENC_HEADER) is None:
         return value
     if found[ENC_HEADER] != pii.SCHEME:
         raise DomainError("DEAD_LETTER_ENCRYPTION_UNKNOWN",
                           f"死信的加密方式 {found[ENC_HEADER]!r} 无法识别 (unknown dead-letter encryption)")
-    return (keys or pii.deployment_keys()).decrypt(value)
+    return keys.decrypt(value)
 
 
 def _letter(rejection: FeedRejection, ledger: Any = None) -> DeadLetter:

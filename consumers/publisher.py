@@ -62,6 +62,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from functools import partial
 from dataclasses import dataclass, replace
 from datetime import datetime
 from threading import Event
@@ -72,6 +73,7 @@ from eventsourcing.utils import get_topic
 
 from consumers.runner import RecordRefused
 from events.ledger_events import encode_event
+from events.pii import KeyRing, deployment_keys
 from infra.settings import setting
 from ledger.application import Ledger
 from ledger.domain.errors import DomainError
@@ -168,6 +170,7 @@ class LedgerPublisher:
         batch_size: int = 500,
         poll_interval: float = 0.5,
         on_published: Callable[[list[Any], float], None] | None = None,
+        keys: KeyRing | None = None,
     ) -> None:
         if not (hasattr(sink, "transaction") and hasattr(sink, "last_value")):
             raise TypeError(f"the publisher needs a transactional sink (transaction(), last_value()), "
@@ -181,8 +184,11 @@ class LedgerPublisher:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.on_published = on_published
+        #: The ring that encrypts the personal fields on the topic: the system's (``entrypoints.wiring``);
+        #: a publisher built by hand takes the environment's deployment ring.
+        self.keys = keys or deployment_keys()
         #: The encoder of one event (a test may put a failing one here).
-        self.encode: Callable[[Any], bytes] = encode_event
+        self.encode: Callable[[Any], bytes] = partial(encode_event, keys=self.keys)
         #: Seconds from each event's recording to Kafka's acknowledgement (the newest 10,000).
         self.latencies: deque[float] = deque(maxlen=10_000)
         self.log = get_logger("consumers.publisher", topic=topic)

@@ -33,6 +33,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, Tracking
 
 from consumers.dead_letters import seal
+from events.pii import KeyRing, deployment_keys
 from ledger.application import Ledger, Outcome
 from ledger.domain.errors import DomainError
 from ledger.domain.feed_rejection import FeedRejection
@@ -167,8 +168,12 @@ class FeedHandler(ABC):
         consumer: str,
         dead_letters: RecordSink,
         clock: Callable[[], datetime] = utc_now,
+        keys: KeyRing | None = None,
     ) -> None:
         self.ledger = ledger
+        #: The key ring dead letters are sealed with: the system's (``entrypoints.wiring``); a handler
+        #: built by hand (tests, tools) takes the environment's deployment ring.
+        self.keys = keys or deployment_keys()
         self.consumer = consumer
         self.dead_letters = dead_letters
         self.clock = clock
@@ -344,7 +349,7 @@ class FeedHandler(ABC):
         try:
             for message, code, text in refused:
                 # Encrypted (the record's bytes hold ID numbers): consumers.dead_letters.seal.
-                value, headers = seal(message.value or b"", [
+                value, headers = seal(message.value or b"", keys=self.keys, headers=[
                     ("error.code", code.encode()),
                     ("error.message", text.encode()),
                     ("source.topic", message.topic.encode()),

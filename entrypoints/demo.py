@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from infra.settings import (environment, load_settings, postgres_from_env, process_environment, setting, setting_text,
+from infra.settings import (environment, load_settings, postgres_from_env, setting, setting_text,
                             state_dir)
 from ledger.domain.identity import mask_id_number
 from entrypoints.command import command
@@ -257,45 +257,42 @@ def run_pipeline(people: int, seed: int, *, env: dict[str, str] | None = None, q
     if setting("LEDGER_PERSISTENCE", env) == "postgres":
         _create_schema(env)
     settings = load_settings(env)  # the run's own files: views, reconciliation and digests included
-    # The deployment key ring of events.pii (topic fields, dead letters, reconciliation's raw records) is
-    # process-wide and follows LEDGER_STATE_DIR's generated key: the run's own, for the run's duration.
-    with process_environment(env, ("LEDGER_STATE_DIR",)):
-        timings: dict[str, float] = {}
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    county = generate_county(seed, people)
+    timings["generate"] = time.perf_counter() - t0
+    system = wiring.bootstrap(settings)  # looked up now: a test may wrap the one wiring function
+    result = DemoResult(people=people, seed=seed, store=settings.persistence,
+                        transport="kafka" if settings.kafka_bootstrap_servers else "in-process")
+    try:
         t0 = time.perf_counter()
-        county = generate_county(seed, people)
-        timings["generate"] = time.perf_counter() - t0
-        system = wiring.bootstrap(settings)  # looked up now: a test may wrap the one wiring function
-        result = DemoResult(people=people, seed=seed, store=settings.persistence,
-                            transport="kafka" if settings.kafka_bootstrap_servers else "in-process")
-        try:
-            t0 = time.perf_counter()
-            pipeline = _Pipeline(system)
-            bar = ProgressBar(len(county.actions) + len(county.malformed_rows), label="feeds → ledger",
-                              unit="records", enabled=not quiet)
-            pipeline.run(county, bar)
-            bar.close() if hasattr(bar, "close") else None
-            timings["feeds_to_ledger"] = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            published = pipeline.publisher.publish_pending()
-            timings["publish"] = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            projection_runner(system).run_once(progress=not quiet, label="events → views")
-            timings["project"] = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            sent = pipeline.produce_statements(county.statements)
-            timings["statements"] = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            recon = _reconcile(system, sent)
-            timings["reconcile"] = time.perf_counter() - t0
-            queries = view_queries(system)
-            result.report = _report(system, county, queries, published)
-            result.report["reconciliation"] = _reconciliation_report(recon.store, county, sent)
-            result.checks = truth_checks(system, county, queries, pipeline)
-            result.checks["reconciliation"] = _reconciliation_check(result.report["reconciliation"], county)
-        finally:
-            system.close()
-        result.seconds = {k: round(v, 2) for k, v in timings.items()}
-        return result
+        pipeline = _Pipeline(system)
+        bar = ProgressBar(len(county.actions) + len(county.malformed_rows), label="feeds → ledger",
+                          unit="records", enabled=not quiet)
+        pipeline.run(county, bar)
+        bar.close() if hasattr(bar, "close") else None
+        timings["feeds_to_ledger"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        published = pipeline.publisher.publish_pending()
+        timings["publish"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        projection_runner(system).run_once(progress=not quiet, label="events → views")
+        timings["project"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        sent = pipeline.produce_statements(county.statements)
+        timings["statements"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        recon = _reconcile(system, sent)
+        timings["reconcile"] = time.perf_counter() - t0
+        queries = view_queries(system)
+        result.report = _report(system, county, queries, published)
+        result.report["reconciliation"] = _reconciliation_report(recon.store, county, sent)
+        result.checks = truth_checks(system, county, queries, pipeline)
+        result.checks["reconciliation"] = _reconciliation_check(result.report["reconciliation"], county)
+    finally:
+        system.close()
+    result.seconds = {k: round(v, 2) for k, v in timings.items()}
+    return result
 
 
 def _reconcile(system: Any, records: int) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from events.pii import KeyRing
 from infra.event_store import PersonBatches, application_env
 from ledger.application import Ledger
 from infra.settings import Settings, load_settings, prefer_read_write
@@ -28,9 +29,17 @@ class System:
     settings: Settings
     policies: PolicyBook
     ledger: Ledger
+    #: This deployment's cipher keys (``KeyRing.for_settings``): every part that encrypts or decrypts
+    #: personal data (topic fields, dead letters, reconciliation's raw records) is given this ring, so
+    #: two systems in one process (the demo beside the default, a test's two deployments) keep apart.
+    keys: KeyRing = None  # type: ignore[assignment]  # set by bootstrap; a hand-built System gets settings'
     #: The embedded transport (in-memory topics) when there is no Kafka; made on first use.
     broker: Any = None
     closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.keys is None:
+            self.keys = KeyRing.for_settings(self.settings)
 
     def close(self) -> None:
         for close in reversed(self.closers):
@@ -85,7 +94,7 @@ def bootstrap(settings: Settings | None = None, *, policies: PolicyBook | None =
     # and its person store (the batch path's reads and writes, the snapshots).
     ledger = Ledger(application_env(settings.event_store_env()), policies=policies, id_key=settings.id_key,
                     person_store=PersonBatches)
-    return System(settings=settings, policies=policies, ledger=ledger)
+    return System(settings=settings, policies=policies, ledger=ledger, keys=KeyRing.for_settings(settings))
 
 
 def feed_consumer(
@@ -104,7 +113,7 @@ def feed_consumer(
     handler_class = HANDLERS[feed]
     sink = sink if sink is not None else system.record_sink()
     extra = {"batch": batch} if handler_class is TaxPaymentsHandler else {}
-    handler = handler_class(system.ledger, consumer=name, dead_letters=sink, **extra)
+    handler = handler_class(system.ledger, consumer=name, dead_letters=sink, keys=system.keys, **extra)
     if source is None:
         if system.settings.kafka_bootstrap_servers:
             from consumers.kafka_io import KafkaSource
@@ -152,7 +161,7 @@ def ledger_publisher(system: System, *, sink: Any = None, batch_size: int = 2000
         else:
             sink = system.inprocess_broker()
     return LedgerPublisher(system.ledger, sink, topic=topic, positions_topic=system.topic(POSITIONS_TOPIC),
-                           batch_size=batch_size)
+                           batch_size=batch_size, keys=system.keys)
 
 
 def file_feed(system: System, feed: str, data: bytes, filename: str, *, dry_run: bool = False) -> Any:
@@ -177,7 +186,7 @@ def file_feed(system: System, feed: str, data: bytes, filename: str, *, dry_run:
         _reconcile_now(system)
         return report
     def handler(sink: Any) -> Any:
-        made = HANDLERS[feed](system.ledger, consumer=DEFAULT_CONSUMERS[feed], dead_letters=sink)
+        made = HANDLERS[feed](system.ledger, consumer=DEFAULT_CONSUMERS[feed], dead_letters=sink, keys=system.keys)
         made.provenance_source = "file"
         return made
 
@@ -192,7 +201,7 @@ def _feed_topic(system: System, feed: str) -> str:
 
 def _statements_handler(system: System, sink: Any) -> Any:
     return StatementsHandler(reconciler(system), id_key=system.settings.id_key, dead_letters=sink,
-                             consumer=DEFAULT_CONSUMER)
+                             consumer=DEFAULT_CONSUMER, keys=system.keys)
 
 
 def _reconcile_now(system: System) -> None:

@@ -178,8 +178,12 @@ _RINGS: dict[tuple[str, ...], KeyRing] = {}
 
 
 def deployment_keys() -> KeyRing:
-    """The deployment's key ring (:meth:`KeyRing.from_env`), built once per key configuration
-    (the publisher encodes thousands of events a second)."""
+    """The key ring of the process environment (:meth:`KeyRing.from_env`), built once per key configuration.
+
+    Not how the system gets its keys: ``entrypoints.wiring.bootstrap`` builds ``System.keys`` from its
+    settings (:meth:`KeyRing.for_settings`) and hands that ring to the publisher, the consumers, the dead
+    letters and the reconciliation store. This is only the default of parts built by hand without a
+    system (a test's handler or store, a downstream script calling :func:`decrypt_field`)."""
     # The variables the ring depends on, as they are: no Path built per call (the publisher asks once
     # per Registered event).
     config = cipher_config()

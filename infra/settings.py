@@ -29,8 +29,7 @@ import os
 import secrets
 import sys
 from base64 import b64encode
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -305,24 +304,6 @@ def environment() -> dict[str, str]:
     """A copy of the process environment, to derive another run's settings from (the demo's own files,
     a child process's schema): read it with :func:`setting` / :func:`setting_text`."""
     return dict(os.environ)
-
-
-@contextmanager
-def process_environment(env: Mapping[str, str], names: Iterable[str]) -> Iterator[None]:
-    """The process environment agreeing with ``env`` on ``names`` for a while, then as it was.
-
-    For what is still process-wide (``events.pii.deployment_keys`` follows ``LEDGER_STATE_DIR``):
-    a run with settings of its own (the demo) makes the process agree with them."""
-    saved = {name: setting_text(name) for name in names}
-    os.environ.update({name: env[name] for name in saved if env.get(name)})
-    try:
-        yield
-    finally:
-        for name, text in saved.items():
-            if text:
-                os.environ[name] = text
-            else:
-                os.environ.pop(name, None)
 
 
 def check(env: Mapping[str, str] | None = None, group: str = SYSTEM) -> None:

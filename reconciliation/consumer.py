@@ -42,6 +42,7 @@ from threading import Event
 from typing import Any
 
 from consumers.dead_letters import seal
+from events.pii import KeyRing
 from consumers.runner import BatchResult, ConsumerRunner, Message, RecordSink, dead_letter_key, dead_letter_topic
 from ledger.log import get_logger
 from reconciliation.intake import decode_values
@@ -75,13 +76,15 @@ class StatementsHandler:
 
     def __init__(self, reconciler: Reconciler, *, id_key: bytes, dead_letters: RecordSink,
                  consumer: str = DEFAULT_CONSUMER, decode_workers: int = 0,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, keys: KeyRing | None = None) -> None:
         if not id_key:
             raise ValueError("the identity key (LEDGER_ID_KEY) must not be empty")
         self.reconciler = reconciler
         self.store = reconciler.store
         self.id_key = id_key
         self.dead_letters = dead_letters
+        #: Dead letters are sealed with the store's ring (the system's, given by the wiring).
+        self.keys = keys or self.store.key_ring()
         self.consumer = consumer
         self.clock = clock or reconciler.clock
         self.decode_workers = decode_workers
@@ -202,7 +205,7 @@ class StatementsHandler:
             for e in pending:
                 topic, partition, offset = e["source"].rsplit("/", 2)
                 key = dead_letter_key(topic, int(partition), int(offset))
-                value, headers = seal(e["raw"] or b"", [  # encrypted: consumers.dead_letters.seal
+                value, headers = seal(e["raw"] or b"", keys=self.keys, headers=[  # encrypted: dead_letters.seal
                     ("error.code", e["code"].encode()), ("error.message", e["message"].encode()),
                     ("source.topic", topic.encode()), ("source.partition", partition.encode()),
                     ("source.offset", offset.encode())])

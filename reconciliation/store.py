@@ -43,14 +43,14 @@ from reconciliation.lifecycle import HistoryEntry, Plan, Record
 from reconciliation.model import LedgerPayment, Scope, StatementLine
 
 
-def _seal_raw(raw: bytes | None) -> bytes | None:
-    """A refused record's bytes (they hold ID numbers and names) encrypted with the deployment key."""
-    return None if raw is None else pii.deployment_keys().encrypt(bytes(raw))
+def _seal_raw(keys: pii.KeyRing, raw: bytes | None) -> bytes | None:
+    """A refused record's bytes (they hold ID numbers and names) encrypted with the deployment's ring."""
+    return None if raw is None else keys.encrypt(bytes(raw))
 
 
-def _open_raw(raw: bytes) -> bytes:
+def _open_raw(keys: pii.KeyRing, raw: bytes) -> bytes:
     """:func:`_seal_raw` undone; bytes kept before encryption was the default come back as they are."""
-    return pii.deployment_keys().decrypt(raw) if pii.is_encrypted(raw) else raw
+    return keys.decrypt(raw) if pii.is_encrypted(raw) else raw
 
 
 class StoreError(DomainError):
@@ -500,6 +500,13 @@ class ReconciliationStore(SqlStore):
     # ---------------------------------------------------------------- errors
     _E_COLS = ERRORS.column_names
 
+    #: The ring refused records' bytes are encrypted with: the system's, set by ``reconciliation.wiring``;
+    #: a store opened by hand (tests, tools) uses the environment's deployment ring.
+    keys: pii.KeyRing | None = None
+
+    def key_ring(self) -> pii.KeyRing:
+        return self.keys or pii.deployment_keys()
+
     def add_errors(self, errors: Sequence[Mapping[str, Any]]) -> list[str]:
         """Keep errors (each with a deterministic id; one kept before is not added again); returns the new ids."""
         if not errors:
@@ -513,7 +520,7 @@ class ReconciliationStore(SqlStore):
             seen.add(e["id"])
             new.append(tuple(self._v(v) for v in (
                 e["id"], e.get("statement_id"), e.get("line_no"), e["code"], e["message"], e.get("source"),
-                _seal_raw(e.get("raw")), _json(e.get("detail")), e["at"], False)))
+                _seal_raw(self.key_ring(), e.get("raw")), _json(e.get("detail")), e["at"], False)))
         self._bulk(ERRORS, self._E_COLS, new)
         return [r[0] for r in new]
 
@@ -522,7 +529,7 @@ class ReconciliationStore(SqlStore):
         e["detail"] = _unjson(e["detail"])
         e["at"] = as_ts(e["at"])
         e["dead_lettered"] = bool(e["dead_lettered"])
-        e["raw"] = None if e["raw"] is None else _open_raw(bytes(e["raw"]))
+        e["raw"] = None if e["raw"] is None else _open_raw(self.key_ring(), bytes(e["raw"]))
         return e
 
     def errors(self, *, statement_id: str | None = None, undelivered: bool = False) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from events.pii import KeyRing
 from infra.settings import Settings, recon_path, setting
 from consumers.inprocess import InProcessSource
 from consumers.runner import ConsumerRunner
@@ -40,20 +41,24 @@ INCOMPLETE_ENV = "LEDGER_RECON_INCOMPLETE_AFTER_HOURS"
 KAFKA_FETCH = {"fetch_max_bytes": 50 * 1024 * 1024, "max_partition_fetch_bytes": 10 * 1024 * 1024}
 
 
-def reconciliation_store(settings: Settings) -> ReconciliationStore:
-    """The store for these settings (tables created if missing); the caller closes it."""
+def reconciliation_store(settings: Settings, keys: KeyRing | None = None) -> ReconciliationStore:
+    """The store for these settings (tables created if missing), its refused records encrypted with
+    ``keys`` (the system's ring; else the settings'); the caller closes it."""
     if settings.persistence == "postgres":
-        return PostgresReconciliationStore(settings.postgres)
-    if settings.persistence == "memory":
-        return SQLiteReconciliationStore(":memory:")
-    return SQLiteReconciliationStore(settings.recon_file())
+        store: ReconciliationStore = PostgresReconciliationStore(settings.postgres)
+    elif settings.persistence == "memory":
+        store = SQLiteReconciliationStore(":memory:")
+    else:
+        store = SQLiteReconciliationStore(settings.recon_file())
+    store.keys = keys or KeyRing.for_settings(settings)
+    return store
 
 
 def store_of(system: Any) -> ReconciliationStore:
     """The system's reconciliation store, opened on first use and closed with the system."""
     store = getattr(system, "_recon_store", None)
     if store is None:
-        store = reconciliation_store(system.settings)
+        store = reconciliation_store(system.settings, system.keys)
         object.__setattr__(system, "_recon_store", store)
         system.closers.append(store.close)
     return store
@@ -98,7 +103,7 @@ def statement_consumer(system: Any, recon: Reconciler, *, group: str | None = No
     name = group or DEFAULT_CONSUMER
     sink = sink if sink is not None else system.record_sink()
     handler = StatementsHandler(recon, id_key=system.settings.id_key, dead_letters=sink, consumer=name,
-                                decode_workers=decode_workers)
+                                decode_workers=decode_workers, keys=system.keys)
     if source is None:
         if system.settings.kafka_bootstrap_servers:
             from consumers.kafka_io import KafkaSource

@@ -287,14 +287,3 @@ def test_a_generated_key_is_one_the_key_ring_reads(tmp_path):
     from events.pii import parse_key
 
     assert len(parse_key(settings_module._new_key())) == 32
-
-
-def test_the_process_environment_is_put_back_after_a_run_of_its_own(tmp_path, monkeypatch):
-    monkeypatch.setenv("LEDGER_STATE_DIR", "/before")
-    with settings_module.process_environment({"LEDGER_STATE_DIR": str(tmp_path)}, ("LEDGER_STATE_DIR",)):
-        assert setting_text("LEDGER_STATE_DIR") == str(tmp_path)
-    assert setting_text("LEDGER_STATE_DIR") == "/before"
-    monkeypatch.delenv("LEDGER_STATE_DIR")
-    with settings_module.process_environment({"LEDGER_STATE_DIR": str(tmp_path)}, ("LEDGER_STATE_DIR",)):
-        pass
-    assert setting_text("LEDGER_STATE_DIR") == ""
