@@ -21,6 +21,12 @@ from ledger.domain.person import business_date
 from ledger.log import mask_id_number
 from ledger.records import Provenance, TaxPaymentRecord
 
+from dataclasses import fields as _fields
+from ledger.domain.history import PersonHistory as _PersonHistory
+
+#: where a snapshot's rows hold the history's transferred_in_months (rows follow the field order)
+TRANSFERRED_IN_MONTHS = [f.name for f in _fields(_PersonHistory)].index("transferred_in_months")
+
 pytestmark = pytest.mark.integration
 
 HANBIN = "610902"
@@ -161,7 +167,7 @@ def test_snapshots_do_not_mask_tampering_and_a_changed_snapshot_is_reported(syst
     system.ledger.take_snapshot(pid)
     snapshot = json.loads(RING[0].decrypt_store(bytes(pg_conn.execute(
         "SELECT state FROM ledger_snapshots WHERE originator_id = %s", (pid,)).fetchone()[0])))
-    snapshot["state"]["history"][-1] = 99_999  # the history's transferred_in_months (its snapshot is rows of values)
+    snapshot["state"]["history"][TRANSFERRED_IN_MONTHS] = 99_999  # the history's transferred_in_months (its snapshot is rows of values)
     pg_conn.execute("UPDATE ledger_snapshots SET state = %s WHERE originator_id = %s",
                     (RING[0].encrypt_store(json.dumps(snapshot).encode()), pid))
     state = _state(pg_conn, pid, 5)

@@ -57,7 +57,7 @@ def test_apache_avro_records_are_taken_and_hostile_ones_dead_lettered_on_the_rea
 
     ledger = system.ledger
     [paid] = ledger.find_person("RESIDENT_ID", apache_person).payments.values()
-    assert (paid["voucher_no"], paid["amount_fen"]) == ("V-APACHE", 40000)
+    assert (paid.voucher_no, paid.amount_fen) == ("V-APACHE", 40000)
     codes = [ledger.repository.get(FeedRejection.id_for(topic, 0, o)).code for o in range(1, len(values))]
     dlq = read_topic(kafka_bootstrap, topic + ".dlq", expect=len(hostile_values))
     huge_recorded = True

@@ -23,6 +23,12 @@ from ledger.domain.person import business_date
 from ledger.log import mask_id_number
 from ledger.records import Provenance, TaxPaymentRecord
 
+from dataclasses import fields as _fields
+from ledger.domain.history import PersonHistory as _PersonHistory
+
+#: where a snapshot's rows hold the history's transferred_in_months (rows follow the field order)
+TRANSFERRED_IN_MONTHS = [f.name for f in _fields(_PersonHistory)].index("transferred_in_months")
+
 HANBIN = "610902"
 CLERK = Provenance(source="api", user="clerk01", request_id="req-1")
 
@@ -200,7 +206,7 @@ def test_snapshots_never_mask_tampering_and_a_wrong_snapshot_is_reported(system)
         set_state(conn, pid, 4, flip_digit(state_of(conn, pid, 4), "amount_fen"))
         snap = json.loads(RING[0].decrypt_store(conn.execute(
             "SELECT state FROM stored_snapshots WHERE originator_id = ?", (pid.hex,)).fetchone()[0]))
-        snap["state"]["history"][12] += 100  # the history's transferred_in_months (its snapshot is rows of values)
+        snap["state"]["history"][TRANSFERRED_IN_MONTHS] += 100  # the history's transferred_in_months (its snapshot is rows of values)
         conn.execute("UPDATE stored_snapshots SET state = ? WHERE originator_id = ?",
                      (RING[0].encrypt_store(json.dumps(snap).encode()), pid.hex))
     assert ledger.get_person(pid).contribution_months >= 100  # the application now loads the wrong snapshot
