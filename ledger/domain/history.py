@@ -411,6 +411,95 @@ def history_from_plain(d: dict[str, Any]) -> PersonHistory:
             f"expected shape: {type(error).__name__}: {error})")) from None
 
 
+# --------------------------------------------------------------------------- what changed, as plain data
+#: The history's lists and dicts of items, with the plain form of their items (see history_to_plain).
+_LISTS = (("residence", _residence_plain), ("enrollments", _enrollment_plain), ("account", _account_plain))
+_DICTS = (("assessments", _assessment_plain), ("subsidies", _grant_plain), ("payments", _payment_plain),
+          ("transfers", _transfer_plain))
+_SCALARS = ("registered_event_id", "birth_date", "transferred_in_months")
+
+
+def history_changes(old: PersonHistory, new: PersonHistory) -> dict[str, Any]:
+    """What the fold changed from ``old`` to ``new`` (folded from it), as plain data: :func:`apply_changes` reads it.
+
+    A view store appends this to the stored history instead of writing the whole
+    history again (issue 19): its size is that of the items the events added or
+    replaced, not the history's. It relies on the fold's rule that an item a history
+    holds is never changed in place (a changed item is a new copy, see above), so a
+    changed item is one that is not the very same object as before; the fold only
+    appends to the lists, and never removes a key. Looking for them compares object
+    identities (no item is encoded or compared field by field).
+    """
+    if new.person_id != old.person_id or new.version < old.version:
+        raise ValueError("history_changes: the new history is not folded from the old one")
+    if new is not old and old.event_ids is new.event_ids:  # fold_many(owned=True) changed ``old`` in place
+        raise ValueError("history_changes: the old history was changed in place by the fold")
+    out: dict[str, Any] = {"version": new.version, "event_ids": new.event_ids[old.version:]}
+    for name in _SCALARS:
+        value_now = getattr(new, name)
+        if value_now != getattr(old, name):
+            out[name] = value_now
+    for name, plain in _LISTS:
+        before, after = getattr(old, name), getattr(new, name)
+        changed = [[i, plain(item)] for i, item in enumerate(after) if i >= len(before) or before[i] is not item]
+        if changed:
+            out[name] = changed
+    for name, plain in _DICTS:
+        before, after = getattr(old, name), getattr(new, name)
+        get = before.get
+        changed_items = {key: plain(item) for key, item in after.items() if get(key) is not item}
+        if changed_items:
+            out[name] = changed_items
+    return out
+
+
+_FROM_PLAIN: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "residence": lambda d: ResidenceRecord(**d), "enrollments": lambda d: Enrollment(**d),
+    "account": lambda d: AccountEntry(**d), "assessments": lambda d: Assessment(**d),
+    "subsidies": lambda d: SubsidyGrant(**d), "payments": lambda d: _payment(d), "transfers": lambda d: Transfer(**d),
+}
+
+
+def apply_changes(history: PersonHistory, changes: dict[str, Any]) -> PersonHistory:
+    """The history with :func:`history_changes`' data applied, changed in place (it was just read: nobody else holds it).
+
+    Changes of an older version than the history's are skipped (already in it); a
+    gap between the two raises ``HISTORY_UNREADABLE``, as any data not of this shape.
+    """
+    try:
+        version = changes["version"]
+        event_ids = changes["event_ids"]
+        if version <= history.version:
+            return history
+        if version - len(event_ids) != history.version:
+            raise ValueError(f"changes from version {version - len(event_ids)} applied at version {history.version}")
+        history.version = version
+        history.event_ids.extend(event_ids)
+        for name in _SCALARS:
+            if name in changes:
+                setattr(history, name, changes[name])
+        for name, _ in _LISTS:
+            items = changes.get(name)
+            if items:
+                target, make = getattr(history, name), _FROM_PLAIN[name]
+                for i, item in items:
+                    if i == len(target):
+                        target.append(make(item))
+                    else:
+                        target[i] = make(item)
+        for name, _ in _DICTS:
+            items = changes.get(name)
+            if items:
+                target, make = getattr(history, name), _FROM_PLAIN[name]
+                for key, item in items.items():
+                    target[key] = make(item)
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError) as error:
+        raise ProjectionError("HISTORY_UNREADABLE", (
+            f"视图中保存的参保人事实变更记录格式不符，无法读取，须由视图重算处理 (the stored changes of a person "
+            f"history are not of the expected shape: {type(error).__name__}: {error})")) from None
+    return history
+
+
 # --------------------------------------------------------------------------- the fold
 def fold(history: PersonHistory | None, event: Any) -> PersonHistory:
     """Apply one person event to a person's history; a duplicate returns the history unchanged.
