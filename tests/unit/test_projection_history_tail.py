@@ -164,3 +164,31 @@ def test_a_tampered_tail_row_quarantines_that_person_alone(ledger, hostile, text
                     written=store.history(b) is not None, leaked=number(3) in q.message)
     _runner(ledger, store).retry_quarantined()  # released: derived again from all of b's events
     assert store.quarantined() == [] and store.history(b) == fold_many(None, stored_events(ledger, b))
+
+
+def test_paid_steps_summed_payment_by_payment_give_the_net_paid_by_each_day(ledger):
+    """``paid_steps`` (the arrears view's steps, summed from each payment's own steps) = ``paid_by`` on each day."""
+    from ledger.domain.arrears import paid_steps
+    from ledger.domain.history import paid_by
+
+    _, events, _ = _county()
+    enroll(ledger, number(1), date(2024, 1, 1))
+    first = pay_year(ledger, number(1), 2025, date(2025, 1, 5), voucher="V1", amount_fen=40000)
+    pay_year(ledger, number(1), 2025, date(2025, 1, 5), voucher="V2", amount_fen=300)
+    refund(ledger, number(1), first, 1000, date(2025, 1, 5), voucher="R1")  # the payment's own day
+    refund(ledger, number(1), first, 500, date(2025, 3, 1), voucher="R2")
+    pay_year(ledger, number(1), 2025, date(2025, 2, 1), voucher="V3", amount_fen=700)
+    histories = [fold_many(None, e) for e in _per_person(events + log_events(ledger)).values()]
+    checked = 0
+    for history in histories:
+        for period, levy in {(k, p.levy_item) for p in history.payments.values() for k in p.periods}:
+            steps = paid_steps(history, period, levy)
+            assert steps == [(day, paid_by(history, period, day, levy)) for day, _ in steps]
+            changed = {p.paid_on for p in history.payments.values() if period in p.periods and p.levy_item == levy
+                       and p.reversal is None}
+            assert changed <= {day for day, _ in steps}
+            checked += 1
+    assert checked > 200
+    (mine,) = [fold_many(None, e) for e in _per_person(log_events(ledger)).values()]
+    assert paid_steps(mine, "2025", "RESIDENT") == [(date(2025, 1, 5), 39300), (date(2025, 2, 1), 40000),
+                                                    (date(2025, 3, 1), 39500)]
