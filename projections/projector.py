@@ -10,7 +10,10 @@
 3. load those persons' stored histories, fold the events in, derive the entitlement
    row (:meth:`EntitlementProjection.row <projections.entitlement.EntitlementProjection.row>`,
    one derivation per person per batch) and the arrears view's due rows from the same
-   figures, encode the history and compute the query tables (years, gap spells, dues);
+   figures, encode what the events changed in the history (appended to its stored base,
+   which is written whole again only once the appended changes outgrow it:
+   :func:`projections.store.history_record`) and compute the query tables (years, gap
+   spells, dues);
 4. write histories, query tables and the new positions in ONE transaction, then (Kafka)
    commit the offsets to the consumer group as a convenience.
 
