@@ -192,3 +192,20 @@ def test_paid_steps_summed_payment_by_payment_give_the_net_paid_by_each_day(ledg
     (mine,) = [fold_many(None, e) for e in _per_person(log_events(ledger)).values()]
     assert paid_steps(mine, "2025", "RESIDENT") == [(date(2025, 1, 5), 39300), (date(2025, 2, 1), 40000),
                                                     (date(2025, 3, 1), 39500)]
+
+
+def test_a_store_of_the_layout_before_the_tail_must_be_rebuilt_and_the_rebuild_makes_it_current(ledger):
+    from projections.store import LAYOUT_VERSION, StoreError
+
+    store = SQLiteViewStore()
+    pid = str(enroll(ledger, number(1), date(2024, 1, 1)))
+    _runner(ledger, store).run_once()
+    with store.transaction():  # what a store written by the version before this one says of itself
+        store._set_meta("layout", "2")
+    pay_year(ledger, number(1), 2025, date(2025, 1, 5))
+    with pytest.raises(StoreError) as outdated:
+        _runner(ledger, store).run_once()
+    assert outdated.value.code == "VIEWS_OUTDATED" and "ledger project --rebuild" in outdated.value.message
+    rebuild(store, NotificationLogSource(ledger), ledger.policies)
+    assert store.meta()["layout"] == LAYOUT_VERSION == "3"
+    assert store.history(pid) == fold_many(None, stored_events(ledger, pid))
