@@ -38,6 +38,8 @@ from __future__ import annotations
 
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import date
+from itertools import compress, islice
+from operator import is_not
 from typing import Any, Callable, Iterable
 from uuid import UUID
 
@@ -439,15 +441,23 @@ def history_changes(old: PersonHistory, new: PersonHistory) -> dict[str, Any]:
         value_now = getattr(new, name)
         if value_now != getattr(old, name):
             out[name] = value_now
+    # The identities are compared by ``map(is_not, ...)`` and the changed items picked by ``compress``: no Python
+    # step per unchanged item, so a history of hundreds of payments costs a few microseconds more than a short one.
     for name, plain in _LISTS:
         before, after = getattr(old, name), getattr(new, name)
-        changed = [[i, plain(item)] for i, item in enumerate(after) if i >= len(before) or before[i] is not item]
+        changed = [[i, plain(item)] for i, item in compress(enumerate(after), map(is_not, after, before))]
+        changed += [[i, plain(item)] for i, item in enumerate(after[len(before):], len(before))]
         if changed:
             out[name] = changed
     for name, plain in _DICTS:
         before, after = getattr(old, name), getattr(new, name)
-        get = before.get
-        changed_items = {key: plain(item) for key, item in after.items() if get(key) is not item}
+        if list(islice(after, len(before))) == list(before):  # the old keys first, in their order: the fold's rule
+            changed_items = {key: plain(item) for key, item in
+                             compress(after.items(), map(is_not, after.values(), before.values()))}
+            changed_items.update((key, plain(item)) for key, item in islice(after.items(), len(before), None))
+        else:  # (not a history this fold made; still answered right, item by item)
+            get = before.get
+            changed_items = {key: plain(item) for key, item in after.items() if get(key) is not item}
         if changed_items:
             out[name] = changed_items
     return out
