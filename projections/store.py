@@ -190,8 +190,10 @@ TABLES = (ROWS, TAIL, PERSONS, YEARS, SPELLS, DUES, META, POSITIONS, QUARANTINE)
 LAYOUT_VERSION = "3"
 #: The base of a history is written whole again once its tail would have more rows than this (bounds a read)...
 TAIL_MAX_ROWS = 256
-#: ... or more bytes than the base itself and than this (so a small history is not rewritten at every event).
-TAIL_MIN_BYTES = 8192
+#: ... or more bytes than the base itself and than this (so a small history is not rewritten at every event). A read
+#: then folds at most about the base's size again in changes (a miss of the runner reads and folds them), and a write
+#: rewrites the base after as many bytes of changes as it holds: geometric, so per event about one change's bytes.
+TAIL_MIN_BYTES = 2048
 #: Tables holding per-person data (cleared for a person before their new rows are written).
 PERSON_TABLES = (YEARS, SPELLS, DUES)
 
