@@ -40,7 +40,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from datetime import date
 from itertools import compress, islice
 from operator import is_not
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, get_args, get_origin, get_type_hints
 from uuid import UUID
 
 from ledger.domain.errors import DomainError
@@ -414,11 +414,38 @@ def history_from_plain(d: dict[str, Any]) -> PersonHistory:
 
 
 # --------------------------------------------------------------------------- what changed, as plain data
-#: The history's lists and dicts of items, with the plain form of their items (see history_to_plain).
-_LISTS = (("residence", _residence_plain), ("enrollments", _enrollment_plain), ("account", _account_plain))
-_DICTS = (("assessments", _assessment_plain), ("subsidies", _grant_plain), ("payments", _payment_plain),
-          ("transfers", _transfer_plain))
-_SCALARS = ("registered_event_id", "birth_date", "transferred_in_months")
+#: Fields every change record carries itself (the rest are found from PersonHistory's fields, see _layout).
+_OWN_FIELDS = ("person_id", "version", "event_ids")
+#: Items whose plain form nests other items: read back by a function of their own (others: ``cls(**plain)``).
+_FROM_PLAIN_SPECIAL: dict[type, Callable[[dict[str, Any]], Any]] = {Payment: _payment}
+_LAYOUT: tuple[tuple[str, ...], tuple[tuple[str, Callable[[dict[str, Any]], Any]], ...],
+               tuple[tuple[str, Callable[[dict[str, Any]], Any]], ...]] | None = None
+
+
+def _layout() -> tuple[tuple[str, ...], tuple[tuple[str, Callable[[dict[str, Any]], Any]], ...],
+                       tuple[tuple[str, Callable[[dict[str, Any]], Any]], ...]]:
+    """(scalar fields, list fields, dict fields) of PersonHistory, with how to read back a list's or dict's items.
+
+    Taken from the class's own field types, so a fact added to the history later (a new
+    list or dict of items) is carried by :func:`history_changes` without being named here.
+    """
+    global _LAYOUT
+    if _LAYOUT is None:
+        hints = get_type_hints(PersonHistory)
+        scalars, lists, dicts = [], [], []
+        for f in fields(PersonHistory):
+            if f.name in _OWN_FIELDS:
+                continue
+            hint = hints[f.name]
+            origin = get_origin(hint)
+            if origin in (list, dict):
+                item = get_args(hint)[-1]
+                read = _FROM_PLAIN_SPECIAL.get(item) or (lambda d, cls=item: cls(**d))
+                (lists if origin is list else dicts).append((f.name, read))
+            else:
+                scalars.append(f.name)
+        _LAYOUT = (tuple(scalars), tuple(lists), tuple(dicts))
+    return _LAYOUT
 
 
 def history_changes(old: PersonHistory, new: PersonHistory) -> dict[str, Any]:
@@ -437,19 +464,21 @@ def history_changes(old: PersonHistory, new: PersonHistory) -> dict[str, Any]:
     if new is not old and old.event_ids is new.event_ids:  # fold_many(owned=True) changed ``old`` in place
         raise ValueError("history_changes: the old history was changed in place by the fold")
     out: dict[str, Any] = {"version": new.version, "event_ids": new.event_ids[old.version:]}
-    for name in _SCALARS:
+    scalars, lists, dicts = _layout()
+    plain = _record_plain
+    for name in scalars:
         value_now = getattr(new, name)
         if value_now != getattr(old, name):
             out[name] = value_now
     # The identities are compared by ``map(is_not, ...)`` and the changed items picked by ``compress``: no Python
     # step per unchanged item, so a history of hundreds of payments costs a few microseconds more than a short one.
-    for name, plain in _LISTS:
+    for name, _ in lists:
         before, after = getattr(old, name), getattr(new, name)
         changed = [[i, plain(item)] for i, item in compress(enumerate(after), map(is_not, after, before))]
         changed += [[i, plain(item)] for i, item in enumerate(after[len(before):], len(before))]
         if changed:
             out[name] = changed
-    for name, plain in _DICTS:
+    for name, _ in dicts:
         before, after = getattr(old, name), getattr(new, name)
         if list(islice(after, len(before))) == list(before):  # the old keys first, in their order: the fold's rule
             changed_items = {key: plain(item) for key, item in
@@ -461,13 +490,6 @@ def history_changes(old: PersonHistory, new: PersonHistory) -> dict[str, Any]:
         if changed_items:
             out[name] = changed_items
     return out
-
-
-_FROM_PLAIN: dict[str, Callable[[dict[str, Any]], Any]] = {
-    "residence": lambda d: ResidenceRecord(**d), "enrollments": lambda d: Enrollment(**d),
-    "account": lambda d: AccountEntry(**d), "assessments": lambda d: Assessment(**d),
-    "subsidies": lambda d: SubsidyGrant(**d), "payments": lambda d: _payment(d), "transfers": lambda d: Transfer(**d),
-}
 
 
 def apply_changes(history: PersonHistory, changes: dict[str, Any]) -> PersonHistory:
@@ -485,22 +507,23 @@ def apply_changes(history: PersonHistory, changes: dict[str, Any]) -> PersonHist
             raise ValueError(f"changes from version {version - len(event_ids)} applied at version {history.version}")
         history.version = version
         history.event_ids.extend(event_ids)
-        for name in _SCALARS:
+        scalars, lists, dicts = _layout()
+        for name in scalars:
             if name in changes:
                 setattr(history, name, changes[name])
-        for name, _ in _LISTS:
+        for name, make in lists:
             items = changes.get(name)
             if items:
-                target, make = getattr(history, name), _FROM_PLAIN[name]
+                target = getattr(history, name)
                 for i, item in items:
                     if i == len(target):
                         target.append(make(item))
                     else:
                         target[i] = make(item)
-        for name, _ in _DICTS:
+        for name, make in dicts:
             items = changes.get(name)
             if items:
-                target, make = getattr(history, name), _FROM_PLAIN[name]
+                target = getattr(history, name)
                 for key, item in items.items():
                     target[key] = make(item)
     except (KeyError, TypeError, AttributeError, ValueError, IndexError) as error:

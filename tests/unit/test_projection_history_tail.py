@@ -209,3 +209,18 @@ def test_a_store_of_the_layout_before_the_tail_must_be_rebuilt_and_the_rebuild_m
     rebuild(store, NotificationLogSource(ledger), ledger.policies)
     assert store.meta()["layout"] == LAYOUT_VERSION == "3"
     assert store.history(pid) == fold_many(None, stored_events(ledger, pid))
+
+
+def test_the_changes_carry_every_fact_of_the_history_found_from_its_own_fields():
+    """A list or dict of facts added to PersonHistory later is carried by the changes without being named there."""
+    from dataclasses import fields
+
+    from ledger.domain.history import _PLAIN, PersonHistory, _layout
+
+    scalars, lists, dicts = _layout()
+    names = {f.name for f in fields(PersonHistory)}
+    assert names == {"person_id", "version", "event_ids", *scalars, *(n for n, _ in lists), *(n for n, _ in dicts)}
+    assert {"residence", "enrollments", "account"} <= {n for n, _ in lists}
+    assert {"assessments", "subsidies", "payments", "transfers"} <= {n for n, _ in dicts}
+    assert all(isinstance(getattr(PersonHistory("p"), n), (list, dict)) for n, _ in lists + dicts)
+    assert "birth_date" in scalars and len(_PLAIN) >= len(lists) + len(dicts)
