@@ -107,16 +107,28 @@ def run(args: argparse.Namespace, system, store) -> float:
         warm = runner.run_once()
         print(f"warm-up: {warm.events:,} person events in {time.perf_counter() - started:.1f}s "
               f"(load average {_load()})", flush=True)
+    profiler = None
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
     for k in range(args.rounds):
         payments(rng.choices(residents, k=args.per_round))
         c0, t0 = time.process_time(), time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
         result = runner.run_once()
+        if profiler is not None:
+            profiler.disable()
         dt, dc = time.perf_counter() - t0, time.process_time() - c0
         seconds += dt
         cpu += dc
         events += result.events
         if args.verbose:
             print(f"  round {k + 1}: {result.events:,} events in {dt:.3f}s ({result.events / dt:,.0f}/s)", flush=True)
+    if profiler is not None:
+        profiler.dump_stats(args.profile)
+        print(f"profile of the timed runs written to {args.profile} (python -m pstats)", flush=True)
     rate = events / seconds if seconds else 0.0
     print(f"incremental: {events:,} person events in {seconds:.2f}s: {rate:,.0f} person events/s "
           f"(goal >= {GOAL:,.0f}: {'met' if rate >= GOAL else 'NOT met'}); CPU of this process "
@@ -140,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="first (not timed) one payment for every resident: the runner has seen everyone, as a "
                              "runner that has followed for a while has")
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--profile", metavar="FILE", help="cProfile the timed runs into FILE (the figures then "
+                        "include the profiler's overhead)")
     args = parser.parse_args(argv)
     print(f"{args.people:,} people, {args.store} view store; {os.cpu_count()} CPUs, load average {_load()}",
           flush=True)

@@ -10,7 +10,10 @@
 3. load those persons' stored histories, fold the events in, derive the entitlement
    row (:meth:`EntitlementProjection.row <projections.entitlement.EntitlementProjection.row>`,
    one derivation per person per batch) and the arrears view's due rows from the same
-   figures, encode the history and compute the query tables (years, gap spells, dues);
+   figures, encode what the events changed in the history (appended to its stored base,
+   which is written whole again only once the appended changes outgrow it:
+   :func:`projections.store.history_record`) and compute the query tables (years, gap
+   spells, dues);
 4. write histories, query tables and the new positions in ONE transaction, then (Kafka)
    commit the offsets to the consumer group as a convenience.
 
@@ -301,7 +304,7 @@ class ProjectionRunner:
         known = self._take_known(keys)
         missing = [key for key in keys if key not in known]
         unreadable: dict[str, Exception] = {}
-        stored = self.store.load_histories(missing, unreadable=unreadable) if missing else {}
+        stored = self.store.load_stored(missing, unreadable=unreadable) if missing else {}
         changes: list[PersonViews] = []
         quarantine: list[Quarantined] = []
         for key in keys:
@@ -309,9 +312,14 @@ class ProjectionRunner:
                 quarantine.append(self._quarantine(key, unreadable[key], None, grouped[key], masked.get(key), where))
                 continue
             entry = known.get(key)
+            held = stored.get(key)
             try:
-                change = self._person(key, entry.history if entry else stored.get(key), grouped[key],
-                                      masked.get(key), known=entry, remember=True)
+                if entry is not None:
+                    change = self._person(key, entry.history, grouped[key], masked.get(key), known=entry,
+                                          remember=True, shape=entry.views.shape)
+                else:
+                    change = self._person(key, held.history if held else None, grouped[key], masked.get(key),
+                                          remember=True, shape=held.shape if held else None)
             except Exception as error:  # noqa: BLE001 - one person's failure, whatever it is, is theirs alone
                 if isinstance(error, ProjectionError) and error.code in STREAM_ERRORS:
                     raise
@@ -366,18 +374,23 @@ class ProjectionRunner:
 
     def _person(self, person_id: str, old: PersonHistory | None, events: list[Any],
                 masked_id: str | None, *, owned: bool = True, known: _Known | None = None,
-                remember: bool = False) -> PersonViews | None:
+                remember: bool = False, shape: tuple[int, int, int] | None = None) -> PersonViews | None:
         """The person's new rows after ``events``, from their stored history ``old``; None when nothing changed.
 
         With ``known`` (what the store holds for the person, remembered from the last
         write), only the years the events touch are derived again
         (:func:`~ledger.domain.coverage.years_touched`), the gap spells of the earlier
-        years are kept, and the store writes only the records that changed.
+        years are kept, and the store writes only the records that changed. With
+        ``shape`` (the sizes of the stored history's base and tail), only the history's
+        changes are appended to it (:func:`~projections.store.history_record`).
 
         Raises whatever the fold or the derivation raises, and ``VIEW_VALUE_OUT_OF_RANGE``
         when a value does not fit its column (the caller quarantines the person).
         """
-        history = fold_many(old, events, owned=owned)  # ``old`` was just read from the store: no one else holds it
+        # The changes appended are found by comparing ``old`` with the new history: the fold must leave ``old`` as
+        # it is then (its containers copied, the items shared). Otherwise ``old`` was just read from the store and
+        # no one else holds it: folded in place.
+        history = fold_many(old, events, owned=owned and shape is None)
         if history is old:
             return None  # every event was a duplicate: nothing to write
         from_year = years_touched(history, events) if known is not None else None
@@ -387,11 +400,11 @@ class ProjectionRunner:
         dues = due_rows(history, row)
         if known is None or from_year is None:
             views = person_views(person_id, row, dues, years=self.years, policies=self.policies,
-                                 masked_id=masked_id if old is None else None)
+                                 masked_id=masked_id if old is None else None, stored=old, shape=shape)
         else:  # the gap spells of the years before ``from_year`` are those stored; see _spells_kept for later ones
             kept = self._spells_kept(row, known.row, from_year)
             views = person_views(person_id, row, dues, years=[y for y in self.years if y not in kept],
-                                 policies=self.policies)
+                                 policies=self.policies, stored=old, shape=shape)
             views.spells = sorted([s for s in known.views.spells if s[1] in kept] + views.spells,
                                   key=lambda s: (s[1], s[2]))
         if known is not None:

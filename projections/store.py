@@ -16,7 +16,18 @@ Tables (all ``view_*``; in PostgreSQL in the configured schema)::
         as ISO text, reads back equal; stored as text, see below). The derived
         figures are not stored a second time: a lookup derives
         them from the history with the same policy tables (checked by fingerprint),
-        and the query tables below hold what the lists need
+        and the query tables below hold what the lists need. This row is the history's
+        BASE: it is written whole only now and then (see view_history_tail)
+    view_history_tail    (person_id, version) -> changes
+        what each later write changed in the history (ledger.domain.history.history_changes:
+        the items the events added or replaced, plain data as codec JSON), appended
+        instead of writing the whole history again (issue 19: a write's cost does not
+        grow with the history's length). A read folds base + tail
+        (ledger.domain.history.apply_changes). A writer writes the base whole again
+        (compaction: its tail rows deleted in the same transaction) once the tail would
+        outgrow the base (TAIL_MAX_ROWS rows, or more bytes than the base and
+        TAIL_MIN_BYTES), so the base is rewritten after ever longer tails and its
+        amortised cost per event stays that of one event's changes
     view_persons         person_id -> masked_id
         the masked ID number (6109********1234) from the person's Registered event,
         for grid workers' lists; the full number is never stored here
@@ -66,7 +77,14 @@ from typing import Any
 
 from ledger.domain.errors import DomainError
 from ledger.domain.arrears import settled_from
-from ledger.domain.history import PersonHistory, ProjectionError, history_from_plain, history_to_plain
+from ledger.domain.history import (
+    PersonHistory,
+    ProjectionError,
+    apply_changes,
+    history_changes,
+    history_from_plain,
+    history_to_plain,
+)
 from ledger.log import mask_id_number
 
 from projections.codec import dumps_row, loads_row
@@ -89,6 +107,8 @@ class StoreError(DomainError):
 # --------------------------------------------------------------------------- table layouts (infra.sql_store.Table)
 ROWS = Table("view_rows", _cols("projection text !, person_id text !, version bigint !, state json !"),
              ("projection", "person_id"))
+TAIL = Table("view_history_tail", _cols("person_id text !, version bigint !, changes json !"),
+             ("person_id", "version"))
 PERSONS = Table("view_persons", _cols("person_id text !, masked_id text"), ("person_id",))
 YEARS = Table(
     "view_entitlement_years",
@@ -133,10 +153,17 @@ QUARANTINE = Table(
           "event_version bigint, source text, position bigint, quarantined_at timestamp !"),
     ("person_id",),
 )
-TABLES = (ROWS, PERSONS, YEARS, SPELLS, DUES, META, POSITIONS, QUARANTINE)
+TABLES = (ROWS, TAIL, PERSONS, YEARS, SPELLS, DUES, META, POSITIONS, QUARANTINE)
 #: The version of the layout above: a store built with another one must be rebuilt.
 #: 2: view_rows holds the history once (layout 1 held the entitlement and arrears rows, each with it).
-LAYOUT_VERSION = "2"
+#: 3: view_rows holds the history's base, view_history_tail the changes written since.
+LAYOUT_VERSION = "3"
+#: The base of a history is written whole again once its tail would have more rows than this (bounds a read)...
+TAIL_MAX_ROWS = 256
+#: ... or more bytes than the base itself and than this (so a small history is not rewritten at every event). A read
+#: then folds at most about the base's size again in changes (a miss of the runner reads and folds them), and a write
+#: rewrites the base after as many bytes of changes as it holds: geometric, so per event about one change's bytes.
+TAIL_MIN_BYTES = 2048
 #: Tables holding per-person data (cleared for a person before their new rows are written).
 PERSON_TABLES = (YEARS, SPELLS, DUES)
 
@@ -179,7 +206,8 @@ class PersonViews:
     """Everything a batch writes for one person: the history row (as codec JSON) and derived-table records."""
 
     person_id: str
-    history: tuple[int, str]  # (version, history JSON)
+    #: (version, the whole history as JSON: the new base), or (version, None): the base stays, ``changes`` is appended.
+    history: tuple[int, str | None]
     years: list[tuple[Any, ...]] = field(default_factory=list)
     spells: list[tuple[Any, ...]] = field(default_factory=list)
     dues: list[tuple[Any, ...]] = field(default_factory=list)
@@ -190,6 +218,43 @@ class PersonViews:
     #: writer knows it: then only the records that changed are written (upserts) and only vanished keys deleted.
     #: None: unknown, every row of the person is replaced.
     previous: PersonViews | None = field(default=None, compare=False, repr=False)
+    #: The history's changes since the stored version (codec JSON of ledger.domain.history.history_changes), appended
+    #: to view_history_tail when the base is not written (``history[1]`` None).
+    changes: str | None = None
+    #: What the store holds of the history once these views are written: (base bytes, tail rows, tail bytes).
+    shape: tuple[int, int, int] | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass
+class StoredHistory:
+    """A person's history as a view store holds it: the history (base + tail folded), and the base and tail sizes."""
+
+    history: PersonHistory
+    base_bytes: int
+    tail_rows: int = 0
+    tail_bytes: int = 0
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.base_bytes, self.tail_rows, self.tail_bytes)
+
+
+def history_record(history: PersonHistory, old: PersonHistory | None,
+                   shape: tuple[int, int, int] | None) -> tuple[tuple[int, str | None], str | None, tuple[int, int, int]]:
+    """How to store ``history``: ((version, base JSON or None), tail JSON or None, the shape stored after it).
+
+    ``old`` is the history the store holds (folded from base + tail, the fold having
+    left it unchanged) and ``shape`` its (base bytes, tail rows, tail bytes); without
+    them, or when the tail would outgrow the base, the history is written whole as the
+    new base (compaction); otherwise only its changes are appended.
+    """
+    if old is not None and shape is not None:
+        base_bytes, rows, tail_bytes = shape
+        text = dumps_row(history_changes(old, history))
+        if rows < TAIL_MAX_ROWS and tail_bytes + len(text) <= max(base_bytes, TAIL_MIN_BYTES):
+            return (history.version, None), text, (base_bytes, rows + 1, tail_bytes + len(text))
+    text = dumps_row(history_to_plain(history))
+    return (history.version, text), None, (len(text), 0, 0)
 
 
 def masked_id_of(event: Any) -> str | None:
@@ -278,15 +343,19 @@ def person_views(
     years: Sequence[int],
     policies: Any,
     masked_id: str | None = None,
+    stored: PersonHistory | None = None,
+    shape: tuple[int, int, int] | None = None,
 ) -> PersonViews:
     """Encode a person's history and compute the query tables' records from the derived row and due rows.
 
     ``row`` is the entitlement row (``{"history", "summary", "years", ...}``), ``dues``
-    the arrears row's due rows; pure CPU work, done before a write.
+    the arrears row's due rows; pure CPU work, done before a write. ``stored`` and
+    ``shape``: the history the store holds and its sizes (see :func:`history_record`):
+    then only the history's changes are appended, unless the tail is due for compaction.
     """
-    history = row["history"]
-    return PersonViews(person_id, (history.version, dumps_row(history_to_plain(history))), year_records(person_id, row),
-                       spell_records(person_id, row, years, policies), due_records(person_id, dues), masked_id)
+    history, changes, after = history_record(row["history"], stored, shape)
+    return PersonViews(person_id, history, year_records(person_id, row), spell_records(person_id, row, years, policies),
+                       due_records(person_id, dues), masked_id, changes=changes, shape=after)
 
 
 # --------------------------------------------------------------------------- the interface
@@ -433,19 +502,34 @@ class ViewStore(SqlStore):
         hand, say) raises, or, given ``unreadable``, is put there (person -> error) and left
         out: the projection runner quarantines that person alone.
         """
+        return {pid: stored.history for pid, stored in self.load_stored(person_ids, unreadable=unreadable).items()}
+
+    def load_stored(self, person_ids: Sequence[str], *,
+                    unreadable: dict[str, Exception] | None = None) -> dict[str, StoredHistory]:
+        """:meth:`load_histories` with the sizes of each history's base and tail (what a writer decides on)."""
         if not person_ids:
             return {}
         rows = self._select_persons(
             f"SELECT person_id, state FROM {self.name(ROWS)} WHERE projection = {self.param} AND person_id IN {{ids}}",
             person_ids, (HISTORY,))
-        if unreadable is None:
-            return {pid: history_from_plain(loads_row(state)) for pid, state in rows}
+        tails: dict[str, list[tuple[int, str]]] = {}
+        for pid, version, changes in self._select_persons(
+                f"SELECT person_id, version, changes FROM {self.name(TAIL)} WHERE person_id IN {{ids}}", person_ids):
+            tails.setdefault(pid, []).append((int(version), changes))
         out = {}
         for pid, state in rows:
             try:
-                out[pid] = history_from_plain(loads_row(state))
+                stored = StoredHistory(history_from_plain(loads_row(state)), len(state))
+                for _, changes in sorted(tails.get(pid, ())):
+                    apply_changes(stored.history, loads_row(changes))
+                    stored.tail_rows += 1
+                    stored.tail_bytes += len(changes)
             except (ProjectionError, ValueError) as error:  # (a JSON syntax error is a ValueError)
+                if unreadable is None:
+                    raise
                 unreadable[pid] = error
+                continue
+            out[pid] = stored
         return out
 
     def history_versions(self, person_ids: Sequence[str]) -> dict[str, int]:
@@ -455,7 +539,13 @@ class ViewStore(SqlStore):
         rows = self._select_persons(
             f"SELECT person_id, version FROM {self.name(ROWS)} WHERE projection = {self.param} AND person_id IN {{ids}}",
             person_ids, (HISTORY,))
-        return {pid: int(version) for pid, version in rows}
+        out = {pid: int(version) for pid, version in rows}
+        for pid, version in self._select_persons(
+                f"SELECT person_id, MAX(version) FROM {self.name(TAIL)} WHERE person_id IN {{ids}} GROUP BY person_id",
+                person_ids):
+            if pid in out:  # (a tail without its base is nobody's history)
+                out[pid] = max(out[pid], int(version))
+        return out
 
     def history(self, person_id: str) -> PersonHistory | None:
         return self.load_histories([person_id]).get(person_id)
@@ -489,6 +579,7 @@ class ViewStore(SqlStore):
                 pids = [q.person_id for q in quarantine]
                 if replace:
                     self._delete_persons(ROWS, pids, HISTORY)
+                    self._delete_persons(TAIL, pids)
                     for table in PERSON_TABLES:
                         self._delete_persons(table, pids)
                 self._delete_persons(QUARANTINE, pids)
@@ -506,11 +597,16 @@ class ViewStore(SqlStore):
                 if not changes:
                     return
         pids = [c.person_id for c in changes]
+        bases = [c for c in changes if c.history[1] is not None]
         if replace:
-            self._delete_persons(ROWS, pids, HISTORY)
+            # A person whose history is appended to keeps their base and tail rows (the changes follow them).
+            based = pids if len(bases) == len(changes) else [c.person_id for c in bases]
+            self._delete_persons(ROWS, based, HISTORY)
+            self._delete_persons(TAIL, based)
             for table in PERSON_TABLES:
                 self._delete_persons(table, pids)
-        self._insert(ROWS, [(HISTORY, c.person_id, *c.history) for c in changes])
+        self._insert(ROWS, [(HISTORY, c.person_id, *c.history) for c in bases])
+        self._insert(TAIL, [(c.person_id, c.history[0], c.changes) for c in changes if c.history[1] is None])
         self._insert(YEARS, [r for c in changes for r in c.years])
         self._insert(SPELLS, [r for c in changes for r in c.spells])
         self._insert(DUES, [r for c in changes for r in c.dues])
@@ -527,7 +623,11 @@ class ViewStore(SqlStore):
         its key. What a payment for one coverage year changes is then a handful of rows,
         not the person's every row in four tables (issue 19).
         """
-        self._upsert(ROWS, [(HISTORY, c.person_id, *c.history) for c in changes])
+        bases = [c for c in changes if c.history[1] is not None]
+        if bases:
+            self._upsert(ROWS, [(HISTORY, c.person_id, *c.history) for c in bases])
+            self._delete_persons(TAIL, [c.person_id for c in bases])  # compacted: the tail is in the base now
+        self._insert(TAIL, [(c.person_id, c.history[0], c.changes) for c in changes if c.history[1] is None])
         for attribute, table in (("years", YEARS), ("spells", SPELLS), ("dues", DUES)):
             width = len(table.key)
             upserts: list[tuple[Any, ...]] = []
@@ -688,13 +788,28 @@ class ViewStore(SqlStore):
         """Rows per table (for progress messages and tests)."""
         return {t.name: int(self._fetch(f"SELECT COUNT(*) FROM {self.name(t)}")[0][0]) for t in TABLES}
 
-    def dump(self) -> dict[str, list[tuple[Any, ...]]]:
-        """Every row of every table in key order (timestamps left out): to compare two stores row by row."""
+    def dump(self, *, raw: bool = False) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row of every table in key order (timestamps left out): to compare two stores row by row.
+
+        The histories are compared folded: ``view_rows`` holds each person's whole history
+        (base + tail, written as one base would be) and ``view_history_tail`` is left out,
+        since where a history's base ends depends on when it was last compacted (an
+        incremental store and a rebuild of the same events differ there, and only
+        there). ``raw``: the tables as stored.
+        """
         out = {}
         for table in TABLES:
+            if table is TAIL and not raw:
+                continue
             columns = [c.name for c in table.columns if c.kind != "timestamp"]
             rows = self._fetch(f"SELECT {', '.join(columns)} FROM {self.name(table)} ORDER BY {', '.join(table.key)}")
             out[table.name] = [tuple(self._plain(v) for v in r) for r in rows]
+        if not raw and self._fetch(f"SELECT 1 FROM {self.name(TAIL)} LIMIT 1"):
+            pids = [r[1] for r in out[ROWS.name] if r[0] == HISTORY]
+            folded = self.load_histories(pids)
+            out[ROWS.name] = [(projection, pid, version, state) if projection != HISTORY or pid not in folded else
+                              (projection, pid, folded[pid].version, dumps_row(history_to_plain(folded[pid])))
+                              for projection, pid, version, state in out[ROWS.name]]
         return out
 
     @staticmethod
@@ -854,6 +969,8 @@ __all__ = [
     "HISTORY",
     "TABLES",
     "PersonViews",
+    "StoredHistory",
+    "TAIL",
     "PostgresViewStore",
     "QUARANTINE",
     "Quarantined",

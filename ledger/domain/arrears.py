@@ -45,19 +45,36 @@ from typing import Any
 
 from ledger.domain.coverage import EMPLOYEE, RESIDENT
 from ledger.domain.errors import DomainError
-from ledger.domain.history import PersonHistory, late_fee_facts, paid_by
+from ledger.domain.history import PersonHistory, late_fee_facts, paid_share
 from ledger.policy import rules
 
 
 
 def paid_steps(history: PersonHistory, period: str, levy_item: str) -> list[tuple[date, int]]:
-    """(day, net paid by the end of that day) at every day the net paid for a period changed."""
-    days = set()
+    """(day, net paid by the end of that day) at every day the net paid for a period changed.
+
+    The net paid by a day is :func:`~ledger.domain.history.paid_by`'s; it is summed here
+    from each payment's own steps (its share changes on its payment day and on its
+    refunds' days, :func:`~ledger.domain.history.paid_share`), so a period paid by many
+    payments costs one share per payment and refund, not one sum of every payment per day.
+    """
+    days: set[date] = set()
+    change: dict[date, int] = {}
     for p in history.payments.values():
         if p.levy_item == levy_item and period in p.periods and p.reversal is None:
             days.add(p.paid_on)
+            before = 0
+            for day in sorted({p.paid_on, *(r.on for r in p.refunds if r.on > p.paid_on)}):
+                share = paid_share(p, period, day, levy_item)
+                change[day] = change.get(day, 0) + share - before
+                before = share
             days.update(r.on for r in p.refunds)
-    return [(d, paid_by(history, period, d, levy_item)) for d in sorted(days)]
+    out = []
+    paid = 0
+    for day in sorted(days):
+        paid += change.get(day, 0)
+        out.append((day, paid))
+    return out
 
 
 def settled_from(due: dict[str, Any]) -> date | None:

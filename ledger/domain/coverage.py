@@ -918,9 +918,13 @@ def derive(history: PersonHistory, policies: Any, *, previous: dict[str, Any] | 
             # Later years ask whether these were insured (gap years, continuity): the kept rows answer,
             # as their funding would (the same rule: funded by 31 Dec and still funded, or a paid employee month).
             d._insured[year] = bool(row["insured"]) or d.employee_insured(year, months)
+    narrowed = previous is not None and from_year is not None
     for year in d.resident_years():
-        if year in kept and year < from_year:  # type: ignore[operator]
-            years[year] = kept[year]
+        if narrowed and year < from_year:  # type: ignore[operator]
+            if year in kept:
+                years[year] = kept[year]
+            # (else: the previous answer had no row for this year, e.g. a year before the first policy table; nothing
+            # before ``from_year`` changed, so it still has none: not derived again at every event)
             continue
         row = d.resident_year(year, months)
         if row is not None:
