@@ -84,7 +84,7 @@ from bench_kafka_pipeline import (  # noqa: E402
     pipeline_system,
     setup_renewals,
 )
-from consumers.runner import position_name  # noqa: E402
+from consumers.feed_consumer import position_name  # noqa: E402
 
 YEAR = 2025
 AMOUNT_FEN = 40000  # bench_kafka_pipeline.payment()'s amount
@@ -351,7 +351,7 @@ def run(args: argparse.Namespace, pg: dict[str, str], servers: str) -> int:
                 cli = [sys.executable, "-m", "entrypoints.cli"]
                 t0 = time.perf_counter()
                 # One worker: with 2, the workers race to write view_meta's layout into the empty live store of a
-                # fresh schema (UniqueViolation view_meta_pkey, projections.wiring._rebuild_shard; seen 1 run in 2).
+                # fresh schema (UniqueViolation view_meta_pkey, projections.factory._rebuild_shard; seen 1 run in 2).
                 rebuilt = subprocess.run(cli + ["project", "--rebuild", "--workers", "1", "--quiet", "--json"], env=env,
                                          capture_output=True, text=True, timeout=args.timeout)
                 if rebuilt.returncode:

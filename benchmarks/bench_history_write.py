@@ -20,8 +20,8 @@ from entrypoints.wiring import bootstrap
 from infra.settings import Settings
 from ledger.domain.history import fold_many, history_to_plain, person_key
 from ledger.domain.identity import make_resident_id
-from ledger.records import Provenance, TaxPaymentRecord
-from projections.codec import dumps_row
+from ledger.inbound_records import Provenance, TaxPaymentRecord
+from projections.row_codec import dumps_row
 from projections.store import history_record
 
 API = Provenance(source="api", user="bench", request_id="bench-1")

@@ -40,8 +40,8 @@ from eventsourcing.persistence import StoredEvent  # noqa: E402
 
 from entrypoints.wiring import bootstrap  # noqa: E402
 from infra.settings import Settings  # noqa: E402
-from ledger.records import Provenance, TaxPaymentRecord  # noqa: E402
-from projections.projector import PolicyCache, ProjectionRunner, rebuild  # noqa: E402
+from ledger.inbound_records import Provenance, TaxPaymentRecord  # noqa: E402
+from projections.projection_runner import PolicyCache, ProjectionRunner, rebuild  # noqa: E402
 from projections.sources import NotificationLogSource  # noqa: E402
 from projections.store import PostgresViewStore, SQLiteViewStore  # noqa: E402
 

@@ -72,7 +72,7 @@ from eventsourcing.persistence import Tracking  # noqa: E402
 from kafka import KafkaConsumer, TopicPartition  # noqa: E402
 
 from consumers.kafka_io import make_producer  # noqa: E402
-from consumers.runner import position_name  # noqa: E402
+from consumers.feed_consumer import position_name  # noqa: E402
 from events.codec import encode  # noqa: E402
 from events.inbound import TAX_PAYMENT, tax_record_to_avro  # noqa: E402
 from infra.topics import declared_partitions, delete_topics, ensure_topics  # noqa: E402
@@ -80,7 +80,7 @@ from infra.event_store.batch_load import load_aggregates  # noqa: E402
 from entrypoints.wiring import bootstrap  # noqa: E402
 from infra.settings import Settings, setting, setting_text  # noqa: E402
 from ledger.domain.identity import make_resident_id  # noqa: E402
-from ledger.records import Provenance, TaxPaymentRecord  # noqa: E402
+from ledger.inbound_records import Provenance, TaxPaymentRecord  # noqa: E402
 
 ID_KEY = "benchmark-identity-key"
 GOAL = 5_000.0

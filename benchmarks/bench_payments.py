@@ -47,7 +47,7 @@ from infra.event_store.batch_load import load_aggregates  # noqa: E402
 from entrypoints.wiring import bootstrap  # noqa: E402
 from infra.settings import Settings  # noqa: E402
 from ledger.domain.identity import make_resident_id  # noqa: E402
-from ledger.records import Provenance, TaxPaymentRecord  # noqa: E402
+from ledger.inbound_records import Provenance, TaxPaymentRecord  # noqa: E402
 
 GOAL_PAYMENTS = 5_000.0
 ID_KEY = b"benchmark-identity-key"

@@ -13,7 +13,7 @@ Setup (timed and reported, not part of the figures):
 
 Timed:
 
-* **rebuild** -- ``projections.projector.rebuild`` from the PostgreSQL notification
+* **rebuild** -- ``projections.projection_runner.rebuild`` from the PostgreSQL notification
   log into a PostgreSQL view store (fresh tables, then the swap): person events per
   second (goal >= 20,000), with where the time went (reading and decoding the log,
   the pure fold and derivation, the gap spells, encoding, the database);
@@ -55,18 +55,18 @@ from common import REPO_ROOT, dedicated_schema, figure, pg_settings, postgres_cp
 
 from eventsourcing.persistence import StoredEvent  # noqa: E402
 
-import projections.projector as projector_module  # noqa: E402
+import projections.projection_runner as projector_module  # noqa: E402
 import projections.store as store_module  # noqa: E402
 from entrypoints.wiring import bootstrap  # noqa: E402
 from infra.settings import Settings  # noqa: E402
-from ledger.records import Provenance, TaxPaymentRecord  # noqa: E402
-from entrypoints.simulation import feeds  # noqa: E402
+from ledger.inbound_records import Provenance, TaxPaymentRecord  # noqa: E402
+from entrypoints.simulation import timeline as feeds  # noqa: E402
 from entrypoints.simulation.county import CountyProfile, generate_county  # noqa: E402
-from projections.projector import PolicyCache, ProjectionRunner, rebuild  # noqa: E402
+from projections.projection_runner import PolicyCache, ProjectionRunner, rebuild  # noqa: E402
 from projections.queries import ViewQueries  # noqa: E402
 from projections.sources import NotificationLogSource  # noqa: E402
 from projections.store import PostgresViewStore  # noqa: E402
-from projections.wiring import parallel_shards  # noqa: E402
+from projections.factory import parallel_shards  # noqa: E402
 
 ID_KEY = b"benchmark-projections"
 GOAL_REBUILD = 20_000.0
@@ -426,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
                                       seconds=result.seconds, key="rebuild from the log, N processes", **size))
 
             # The headline: the faster of the modes run, named (the CLI's rebuild uses worker processes on a
-            # multi-core machine, see projections.wiring.default_workers).
+            # multi-core machine, see projections.factory.default_workers).
             best = max((f for f in figures if f[0].startswith("rebuild from the log,")),
                        key=lambda f: float(f[1].replace(",", "")))
             print(f"rebuild rate (headline): {best[1]} person events/s, {best[0].split(', ')[1].split(' (')[0]} "

@@ -36,7 +36,7 @@ from infra.topics import delete_topics, ensure_topics  # noqa: E402
 from entrypoints.wiring import bootstrap, ledger_publisher  # noqa: E402
 from infra.settings import Settings, setting_text  # noqa: E402
 from ledger.domain.identity import make_resident_id  # noqa: E402
-from ledger.records import Provenance, TaxPaymentRecord  # noqa: E402
+from ledger.inbound_records import Provenance, TaxPaymentRecord  # noqa: E402
 
 ID_KEY = b"benchmark-identity-key"
 FEED = Provenance(source="benchmark")

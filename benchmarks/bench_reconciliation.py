@@ -19,7 +19,7 @@ Timed, in the same run, with the same Kafka consumer settings:
 1. **read only**: a consumer-group member reads every record of the statement and does
    nothing else (what Kafka and kafka-python cost on their own);
 2. **reconcile**: the real reconciliation loop (:class:`reconciliation.consumer.StatementConsumer`:
-   :class:`~reconciliation.consumer.StatementsHandler` under :class:`consumers.runner.ConsumerRunner`,
+   :class:`~reconciliation.consumer.StatementsHandler` under :class:`consumers.feed_consumer.ConsumerRunner`,
    PostgreSQL store, ``--workers`` decoding processes, results publisher; the ledger side is
    already loaded) from an empty position until the statement is compared and its results
    are published to ``reconciliation.results.v1``; split into intake (read, decode, check,
@@ -174,7 +174,7 @@ def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
 def read_only(bootstrap: str, topic: str, expect: int, max_records: int) -> tuple[float, float]:
     """A consumer-group member that reads every record and does nothing with it."""
     from consumers.kafka_io import KafkaSource
-    from reconciliation.wiring import KAFKA_FETCH
+    from reconciliation.factory import KAFKA_FETCH
 
     source = KafkaSource(bootstrap, group_id=f"bench-read-{uuid.uuid4().hex[:6]}", max_poll_records=max_records,
                          **KAFKA_FETCH)
@@ -192,12 +192,12 @@ def read_only(bootstrap: str, topic: str, expect: int, max_records: int) -> tupl
 
 def reconcile(settings: dict, schema: str, bootstrap: str, prefix: str, workers: int, max_records: int) -> dict:
     from consumers.kafka_io import KafkaSink, KafkaSource, make_producer
-    from consumers.runner import ConsumerRunner
+    from consumers.feed_consumer import ConsumerRunner
     from reconciliation.consumer import StatementConsumer, StatementsHandler
     from reconciliation.results import RESULTS_TOPIC, ResultsPublisher
     from reconciliation.service import Reconciler
     from reconciliation.store import PostgresReconciliationStore
-    from reconciliation.wiring import KAFKA_FETCH
+    from reconciliation.factory import KAFKA_FETCH
 
     store = PostgresReconciliationStore({**settings, "POSTGRES_SCHEMA": schema})
     recon = Reconciler(store)

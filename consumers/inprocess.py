@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from itertools import count
 from threading import Condition
 
-from consumers.runner import Message
+from consumers.feed_consumer import Message
 
 
 class InMemoryTopic:

@@ -26,7 +26,7 @@ from kafka.partitioner import DefaultPartitioner
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.structs import OffsetAndMetadata
 
-from consumers.runner import Message, RecordRefused
+from consumers.feed_consumer import Message, RecordRefused
 from infra.settings import setting
 from ledger.log import get_logger
 
@@ -163,7 +163,7 @@ class KafkaTransaction:
         self._futures: list[Any] = []
 
     def send(self, topic: str, *, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]] = ()) -> None:
-        """:class:`~consumers.runner.RecordRefused` when the client refuses this record (too large): it is not in
+        """:class:`~consumers.feed_consumer.RecordRefused` when the client refuses this record (too large): it is not in
         the transaction. Any other error (no metadata, broker away) is raised as it is: the batch fails."""
         try:
             future = self.producer.send(topic, key=key, value=value, headers=list(headers))
@@ -320,7 +320,7 @@ class _Listener(ConsumerRebalanceListener):
 
 
 class KafkaSource:
-    """A member of a Kafka consumer group, seen as a :class:`consumers.runner.Source`."""
+    """A member of a Kafka consumer group, seen as a :class:`consumers.feed_consumer.Source`."""
 
     def __init__(self, bootstrap_servers: str, *, group_id: str, max_poll_records: int = 500, **config: Any) -> None:
         settings: dict[str, Any] = {

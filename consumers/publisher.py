@@ -71,7 +71,7 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError, Notification, Tracking
 from eventsourcing.utils import get_topic
 
-from consumers.runner import RecordRefused
+from consumers.feed_consumer import RecordRefused
 from events.ledger_events import encode_event
 from events.pii import KeyRing, deployment_keys
 from infra.settings import setting

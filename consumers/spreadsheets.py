@@ -57,7 +57,7 @@ from ledger.domain.errors import Conflict, DomainError
 from ledger.domain.places import validate_region_code
 from infra.limits import IMPORT_SHEET, MIB, SheetLimits
 from ledger.log import get_logger, mask_id_number
-from ledger.records import Provenance, StatusRecord, clerk_status_record_id
+from ledger.inbound_records import Provenance, StatusRecord, clerk_status_record_id
 from ledger.domain.vocabulary import SubsidyCategory, parse_code
 from ledger.policy import rules
 from ledger.policy.book import default_value_limits

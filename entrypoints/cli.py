@@ -34,12 +34,12 @@ from ledger.domain.arrears import listed_because
 from ledger.domain.errors import DomainError
 from ledger.domain.places import validate_region_code
 from ledger.log import get_logger, mask_id_number
-from projections.projector import rebuild
+from projections.projection_runner import rebuild
 from projections.arrears import employer_totals
 from projections.queries import parse_day
 from entrypoints.http.late_fees import masked
 from entrypoints.http.web.ledger_exports import arrears_file
-from projections.wiring import default_workers, event_source, parallel_shards, projection_runner, view_queries, views
+from projections.factory import default_workers, event_source, parallel_shards, projection_runner, view_queries, views
 
 
 def _reader() -> Principal:

@@ -33,10 +33,10 @@ from ledger.domain.identity import mask_id_number
 from entrypoints.command import command
 from entrypoints.console import print_table as _print_table
 from entrypoints.main import help_of
-from consumers.feed_files import feed_file, person_key
-from entrypoints.simulation import feeds, generate_county
+from consumers.file_feeder import feed_file, person_key
+from entrypoints.simulation import generate_county, timeline
 from entrypoints import wiring
-from entrypoints.audit.history import history_report
+from entrypoints.audit.replay import history_report
 from entrypoints.wiring import feed_consumer, ledger_publisher
 from events import codec, inbound
 from infra.topics import ensure_topics
@@ -46,10 +46,10 @@ from ledger.domain.gaps import REASONS, REASON_LABELS
 from ledger.log import configure_logging
 from infra.sql_store import connect_in_schema
 from projections.progress import ProgressBar
-from projections.wiring import projection_runner, view_queries
+from projections.factory import projection_runner, view_queries
 from reconciliation.compare import yuan
 from reconciliation.reports import county_summary, open_discrepancies
-from reconciliation.wiring import STATEMENTS_TOPIC, reconciler, statement_consumer
+from reconciliation.factory import STATEMENTS_TOPIC, reconciler, statement_consumer
 
 
 @dataclass
@@ -92,9 +92,9 @@ def _create_schema(env: dict[str, str]) -> None:
 
 
 def feed_record_bytes(kind: str, record: Any) -> bytes:
-    if kind == feeds.TAX:
+    if kind == timeline.TAX:
         return codec.encode(inbound.TAX_PAYMENT, inbound.tax_record_to_avro(record))
-    if kind == feeds.STATUS:
+    if kind == timeline.STATUS:
         return codec.encode(inbound.SUBSIDY_STATUS, inbound.status_record_to_avro(record))
     return codec.encode(inbound.RESIDENT_RECORD, inbound.resident_record_to_avro(record))
 
@@ -109,7 +109,7 @@ def malformed_record_bytes(topic: str, row: dict[str, Any]) -> bytes:
 
 
 def feed_record_key(record: Any) -> bytes:
-    """Kafka key of a feed record: by person (:func:`consumers.feed_files.person_key`), as ``ledger feed`` keys them."""
+    """Kafka key of a feed record: by person (:func:`consumers.file_feeder.person_key`), as ``ledger feed`` keys them."""
     return person_key(record.id_type, record.id_number)
 
 
@@ -118,7 +118,7 @@ class _Pipeline:
 
     def __init__(self, system: Any) -> None:
         self.system = system
-        self.feeds = feeds
+        self.feeds = timeline
         self.kafka = bool(system.settings.kafka_bootstrap_servers)
         if self.kafka:
             from consumers.kafka_io import KafkaSink, make_producer
@@ -128,15 +128,15 @@ class _Pipeline:
             system.closers.append(self.producer.close)
         else:
             self.producer = system.inprocess_broker()
-        self.topic_of = {feeds.TAX: feeds.TAX_TOPIC, feeds.STATUS: feeds.STATUS_TOPIC,
-                         feeds.RESIDENCE: feeds.RESIDENTS_TOPIC}
+        self.topic_of = {timeline.TAX: timeline.TAX_TOPIC, timeline.STATUS: timeline.STATUS_TOPIC,
+                         timeline.RESIDENCE: timeline.RESIDENTS_TOPIC}
         self.consumers = {
-            feeds.TAX: feed_consumer(system, "tax", max_records=500, poll_timeout=0.2),
-            feeds.STATUS: feed_consumer(system, "status", max_records=500, poll_timeout=0.2),
-            feeds.RESIDENCE: feed_consumer(system, "residents", max_records=500, poll_timeout=0.2),
+            timeline.TAX: feed_consumer(system, "tax", max_records=500, poll_timeout=0.2),
+            timeline.STATUS: feed_consumer(system, "status", max_records=500, poll_timeout=0.2),
+            timeline.RESIDENCE: feed_consumer(system, "residents", max_records=500, poll_timeout=0.2),
         }
         self.publisher = ledger_publisher(system)
-        self.feed_names = {feeds.TAX: "tax", feeds.STATUS: "status", feeds.RESIDENCE: "residents"}
+        self.feed_names = {timeline.TAX: "tax", timeline.STATUS: "status", timeline.RESIDENCE: "residents"}
         self.files = 0
         self.produced: Counter[str] = Counter()
         self.consumed: Counter[str] = Counter()

@@ -32,7 +32,7 @@ from reconciliation.consumer import StatementConsumer
 from reconciliation.reports import (county_summary, discrepancy_report, explain_discrepancy, export_discrepancies,
                                     missing_statements, open_discrepancies, statement_report)
 from reconciliation.results import RESULTS_TOPIC, ResultsPublisher
-from reconciliation.wiring import ledger_side_runner, reconciler, statement_consumer, statement_due_days, store_of
+from reconciliation.factory import ledger_side_runner, reconciler, statement_consumer, statement_due_days, store_of
 
 
 def add_reconcile_commands(sub: Any) -> None:

@@ -30,11 +30,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from consumers.dead_letters import dead_letters
-from consumers.feeds import DEFAULT_CONSUMERS, HANDLERS
+from consumers.feed_handlers import DEFAULT_CONSUMERS, HANDLERS
 from consumers.publisher import LedgerPublisher, POSITIONS_TOPIC, PublisherState, mask_person
-from consumers.runner import position_name
-from projections.projector import PROJECTIONS
-from projections.wiring import LEDGER_EVENTS_TOPIC, views
+from consumers.feed_consumer import position_name
+from projections.projection_runner import PROJECTIONS
+from projections.factory import LEDGER_EVENTS_TOPIC, views
 
 #: topic -> {partition: (first offset kept, next offset to be written)}
 Ends = Callable[[str], Mapping[int, tuple[int, int]]]
@@ -116,7 +116,7 @@ def pipeline_status(system: Any, ends: Ends | None) -> list[Position]:
 
 
 def quarantined_persons(system: Any) -> list[dict[str, Any]]:
-    """The persons whose views are in quarantine (projections.projector), as ``ledger status`` rows."""
+    """The persons whose views are in quarantine (projections.projection_runner), as ``ledger status`` rows."""
     return [{"part": "views quarantined", **q.as_dict()} for q in views(system).quarantined()]
 
 

@@ -10,16 +10,16 @@ from ledger.application import Ledger
 from infra.settings import Settings, load_settings, prefer_read_write
 from ledger.log import configure_logging
 from ledger.policy import PolicyBook, PolicyFileError
-from consumers.feeds import DEFAULT_CONSUMERS, HANDLERS, TaxPaymentsHandler
+from consumers.feed_handlers import DEFAULT_CONSUMERS, HANDLERS, TaxPaymentsHandler
 from consumers.inprocess import InProcessBroker, InProcessSource
 from consumers.publisher import LedgerPublisher, POSITIONS_TOPIC
-from consumers.runner import ConsumerRunner
+from consumers.feed_consumer import ConsumerRunner
 from infra.topics import load_topics
-from consumers.feed_files import FEEDS, FILE_TOPIC_SUFFIX, apply_in_process, feed_file
+from consumers.file_feeder import FEEDS, FILE_TOPIC_SUFFIX, apply_in_process, feed_file
 from ledger.domain.errors import DomainError
 from reconciliation.consumer import DEFAULT_CONSUMER, StatementConsumer, StatementsHandler
 from reconciliation.statement_files import statement_file
-from reconciliation.wiring import ledger_side_runner, reconciler
+from reconciliation.factory import ledger_side_runner, reconciler
 # consumers.kafka_io (kafka-python, about 0.4 s to import) is imported in the functions that use a broker, so
 # that the embedded setup (SQLite, in-process topics) never loads it.
 
@@ -167,7 +167,7 @@ def ledger_publisher(system: System, *, sink: Any = None, batch_size: int = 2000
 def file_feed(system: System, feed: str, data: bytes, filename: str, *, dry_run: bool = False) -> Any:
     """``ledger feed FEED FILE``: check the file and send its good rows to the feed's topic; without Kafka,
     apply them to the ledger (or, for ``statements``, the reconciliation store) through the feed's own
-    consumer (:func:`consumers.feed_files.apply_in_process`). The :class:`~consumers.feed_files.FeedReport`."""
+    consumer (:func:`consumers.file_feeder.apply_in_process`). The :class:`~consumers.file_feeder.FeedReport`."""
     if feed == "statements":
         def fill(sink: Any, topic: str) -> Any:
             return statement_file(data, filename, sink, topic=topic, id_key=system.settings.id_key, dry_run=dry_run)

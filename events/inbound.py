@@ -1,4 +1,4 @@
-"""Inbound feed records (外部数据) between their Avro contracts and :mod:`ledger.records`.
+"""Inbound feed records (外部数据) between their Avro contracts and :mod:`ledger.inbound_records`.
 
 Other departments produce to Kafka with the schemas in ``schemas/inbound/``:
 
@@ -30,7 +30,7 @@ from ledger.domain.places import parse_grid_code
 from ledger.domain.vocabulary import LevyItem, PaymentKind, ResidenceStatus, Scheme, SubsidyCategory
 from ledger.policy import rules
 from ledger.policy.book import default_value_limits
-from ledger.records import ResidentRecord, StatusRecord, TaxPaymentRecord
+from ledger.inbound_records import ResidentRecord, StatusRecord, TaxPaymentRecord
 
 TAX_PAYMENT = "cn.medins.tax.v1.TaxPayment"
 TAX_STATEMENT_HEADER = "cn.medins.tax.v1.TaxStatementHeader"

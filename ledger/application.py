@@ -53,7 +53,7 @@ from ledger.log import get_logger
 from ledger.policy import PolicyBook
 from ledger.policy import rules
 from ledger.ports import EarlyLoad, PersonStore, PlainPersonStore
-from ledger.records import Provenance, ResidentRecord, StatusRecord, TaxPaymentRecord
+from ledger.inbound_records import Provenance, ResidentRecord, StatusRecord, TaxPaymentRecord
 import json
 from ledger.domain.feed_rejection import FeedRejection
 from ledger.domain.arrears import due_rows, fee_table, late_fee_owed

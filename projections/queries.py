@@ -20,12 +20,12 @@ stable code: ``DATE_INVALID``, ``YEAR_INVALID``, ``POLICY_YEAR_UNKNOWN``,
 ``TOWNSHIP_UNKNOWN``, ``PERSON_NOT_FOUND``, ``REASON_UNKNOWN``, ``SORT_KEY_UNKNOWN``,
 ``LIMIT_INVALID``; ``VIEWS_EMPTY`` when nothing was projected yet, ``VIEWS_OUTDATED``
 when the tables come from another version of the store; ``PERSON_QUARANTINED`` (409) for a
-person whose views could not be derived (see projections.projector, "Quarantine"): the
+person whose views could not be derived (see projections.projection_runner, "Quarantine"): the
 lists leave them out meanwhile, and answer for everyone else.
 
 Fresh reads of one person (read your writes). Given ``person_events`` (a reader of
 the ledger's own events of one person above a version:
-:func:`projections.sources.ledger_person_events`, what :func:`projections.wiring.view_queries`
+:func:`projections.sources.ledger_person_events`, what :func:`projections.factory.view_queries`
 passes), :meth:`~ViewQueries.entitlement` and :meth:`~ViewQueries.covered_on` bring the
 asked person up to date themselves: the stored history row, plus the person's events the
 views have not applied yet (one indexed query), folded with the domain's fold (a version
@@ -59,7 +59,7 @@ from projections.arrears import arrears_list, fees_list, sort_arrears
 from projections.coverage_gaps import coverage_counts, with_rates
 from projections.entitlement import EntitlementProjection
 from projections.gap_spells import line_on
-from projections.projector import STREAM_ERRORS, PolicyCache, coverage_years, policy_fingerprint
+from projections.projection_runner import STREAM_ERRORS, PolicyCache, coverage_years, policy_fingerprint
 from projections.store import StoreError, ViewStore, masked_id_of
 
 #: Reads one person's stored events above a version, in order: ``(person id, version) -> events``

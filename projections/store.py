@@ -12,7 +12,7 @@ Tables (all ``view_*``; in PostgreSQL in the configured schema)::
         one row per person (projection ``history``): the person's folded history
         (ledger.domain.history.PersonHistory as ``history_to_plain`` gives it), from
         which the entitlement row and the arrears row are derived, exactly as the fold
-        returned it (JSON text of projections.codec: dates
+        returned it (JSON text of projections.row_codec: dates
         as ISO text, reads back equal; stored as text, see below). The derived
         figures are not stored a second time: a lookup derives
         them from the history with the same policy tables (checked by fingerprint),
@@ -52,7 +52,7 @@ Tables (all ``view_*``; in PostgreSQL in the configured schema)::
         event_version, source, position, quarantined_at
         persons whose rows could not be derived or stored (隔离): their rows are removed
         from every other view_* table (the history included) until a later run derives
-        them again (see projections.projector, "Quarantine")
+        them again (see projections.projection_runner, "Quarantine")
 
 :meth:`ViewStore.write` stores the rows of a batch, their derived tables **and the
 new positions in one transaction**; a position moves only from the value the writer
@@ -87,7 +87,7 @@ from ledger.domain.history import (
 )
 from ledger.log import mask_id_number
 
-from projections.codec import dumps_row, loads_row
+from projections.row_codec import dumps_row, loads_row
 from ledger.domain.gaps import REASON_LABELS
 from projections.gap_spells import gap_spells
 from infra.sql_store import PostgresDatabase, SqlDatabase, SQLiteDatabase, SqlStore, Table

@@ -3,7 +3,7 @@
 Headers and lines of the daily statements (税务对账单) arrive as Avro single-object
 records (``cn.medins.tax.v1.TaxStatementHeader`` / ``TaxStatementLine``, keyed by
 statement id). :class:`StatementsHandler` has the interface
-:class:`consumers.runner.ConsumerRunner` drives (``position``, ``handle``, ``forget``),
+:class:`consumers.feed_consumer.ConsumerRunner` drives (``position``, ``handle``, ``forget``),
 so the same runner, Kafka source (:class:`consumers.kafka_io.KafkaSource`) and
 in-process topics (:mod:`consumers.inprocess`) serve it. It differs from the ledger's
 feed handlers in one way: what it writes is the reconciliation store, not the event
@@ -25,7 +25,7 @@ Per partition-batch:
    between resends them on the next batch (at least once).
 
 :class:`StatementConsumer` is the long-running loop: statements, the ledger side
-(:class:`~reconciliation.runner.LedgerSideRunner`), comparisons of the
+(:class:`~reconciliation.ledger_side_runner.LedgerSideRunner`), comparisons of the
 statements completed, the INCOMPLETE time limit, and the results to
 ``reconciliation.results.v1``.
 """
@@ -43,7 +43,7 @@ from typing import Any
 
 from consumers.dead_letters import seal
 from events.pii import KeyRing
-from consumers.runner import BatchResult, ConsumerRunner, Message, RecordSink, dead_letter_key, dead_letter_topic
+from consumers.feed_consumer import BatchResult, ConsumerRunner, Message, RecordSink, dead_letter_key, dead_letter_topic
 from ledger.log import get_logger
 from reconciliation.intake import decode_values
 from reconciliation.service import Reconciler, Received

@@ -17,7 +17,7 @@ row whatever happens.
   batch, or through ``known`` (the stored rows).
 
 Rows never change once written: a re-delivered event gives the identical row, which
-is how the adapter (:mod:`reconciliation.runner`) recognises it.
+is how the adapter (:mod:`reconciliation.ledger_side_runner`) recognises it.
 """
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ code (``STATEMENT_NOT_FOUND``, ``DISCREPANCY_NOT_FOUND``, ``NOTE_REQUIRED``,
 =====================================  ===========================================================
 
 For entrypoints/http: these functions are the read side of the reconciliation routes; a
-route opens the store with :func:`reconciliation.wiring.reconciliation_store`
+route opens the store with :func:`reconciliation.factory.reconciliation_store`
 (or keeps one per app), calls one function and returns its dict. Amounts are integers
 in fen; ``*_yuan`` texts are for display only.
 """

@@ -16,7 +16,7 @@ consumers and the CLI call it):
   is not the sum of its lines is reported (``HEADER_TOTAL_MISMATCH``); the lines are
   compared anyway, and the tie-out uses their sum.
 * :meth:`Reconciler.ledger_changed` -- called by the ledger side
-  (:mod:`reconciliation.runner`) in the transaction that stores new ledger
+  (:mod:`reconciliation.ledger_side_runner`) in the transaction that stores new ledger
   rows: every scope whose current statement the new rows touch is compared again, and
   what the rows removed is RESOLVED with a pointer to the ledger event.
 * :meth:`Reconciler.check_incomplete` -- a statement still not complete

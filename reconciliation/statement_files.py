@@ -24,7 +24,7 @@ column                    required  meaning
 ``original_voucher_no``, ``original_tax_office``  no  the corrected voucher of a refund or reversal
 ========================  ========  ==========================================================
 
-Cells as :mod:`consumers.feed_files` reads them (fen as whole numbers; dates ``YYYY-MM-DD``,
+Cells as :mod:`consumers.file_feeder` reads them (fen as whole numbers; dates ``YYYY-MM-DD``,
 ``YYYY/MM/DD``, ``YYYYMMDD`` or an Excel date). Each statement becomes its header record and
 its line records, keyed by statement id, each checked as the statement consumer checks it
 (:func:`reconciliation.intake.decode_value`: the same codes). A bad line is reported by its
@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from consumers.feed_files import FeedReport, _cell_value
+from consumers.file_feeder import FeedReport, _cell_value
 from consumers.spreadsheets import ImportFileError, read_sheet
 from events import codec
 from events.inbound import TAX_STATEMENT_HEADER, TAX_STATEMENT_LINE

@@ -500,7 +500,7 @@ class ReconciliationStore(SqlStore):
     # ---------------------------------------------------------------- errors
     _E_COLS = ERRORS.column_names
 
-    #: The ring refused records' bytes are encrypted with: the system's, set by ``reconciliation.wiring``;
+    #: The ring refused records' bytes are encrypted with: the system's, set by ``reconciliation.factory``;
     #: a store opened by hand (tests, tools) uses the environment's deployment ring.
     keys: pii.KeyRing | None = None
 

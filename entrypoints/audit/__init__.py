@@ -17,7 +17,7 @@ layer (auditor role only):
   (format: :mod:`entrypoints.audit.digest`); :func:`digest_channel` (system) -> the topic.
 """
 from entrypoints.audit.digest import DIGEST_TOPIC, digest_channel, digest_store, fast_event_digest, seal
-from entrypoints.audit.history import history_report, jsonable, replay_as_of
+from entrypoints.audit.replay import history_report, jsonable, replay_as_of
 from entrypoints.audit.report import render_html
 from entrypoints.audit.verify import Finding, Verification, cross_check, verify_all, verify_digests, verify_person
 

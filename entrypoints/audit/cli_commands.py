@@ -17,7 +17,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from entrypoints.audit.digest import digest_channel, seal
-from entrypoints.audit.history import history_report
+from entrypoints.audit.replay import history_report
 from entrypoints.audit.report import FIGURE_LABELS, figure_text, render_html, state_line, yuan
 from entrypoints.audit.verify import verify_all, verify_digests, verify_person
 from entrypoints.command import Answer, command, run
@@ -27,7 +27,7 @@ from entrypoints.http.auth import Role
 from entrypoints.main import help_of
 from ledger.domain.errors import DomainError
 from ledger.domain.person import business_date
-from projections.wiring import views
+from projections.factory import views
 
 
 def add_audit_commands(sub: Any) -> None:

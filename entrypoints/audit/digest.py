@@ -70,7 +70,7 @@ from ledger.domain.chain import GENESIS_HASH, canonical, event_digest
 from ledger.domain.errors import DomainError
 from ledger.domain.person import business_date
 
-from entrypoints.audit.rows import Row, event_rows
+from entrypoints.audit.stored_rows import Row, event_rows
 import time
 from psycopg.rows import tuple_row
 from psycopg.sql import Identifier, SQL

@@ -1,7 +1,7 @@
 """The printable audit report (审计报告): one person's history as an HTML page an auditor can file.
 
 :func:`render_html` takes the plain report of
-:func:`entrypoints.audit.history.history_report` and returns a self-contained HTML page
+:func:`entrypoints.audit.replay.history_report` and returns a self-contained HTML page
 (no scripts, no external resources) with print CSS for A4: the person's masked ID,
 the verification result, the as-of comparison (when an instant was asked), the
 history table with the state after each event, and the time and ledger position the

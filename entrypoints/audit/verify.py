@@ -52,7 +52,7 @@ from ledger.domain.transfers import TRANSFER_EVENTS, transfer_findings
 from ledger.domain.person import StaleSnapshot
 from ledger.log import mask_id_number
 from projections.entitlement import EntitlementProjection
-from projections.projector import PolicyCache
+from projections.projection_runner import PolicyCache
 
 from entrypoints.audit.digest import (
     DigestChannel,
@@ -63,7 +63,7 @@ from entrypoints.audit.digest import (
     digest_store,
     unreadable_digest,
 )
-from entrypoints.audit.rows import BATCH, Row, event_rows
+from entrypoints.audit.stored_rows import BATCH, Row, event_rows
 from ledger.domain.history import history_to_plain
 from projections.store import YEARS, year_records
 

@@ -33,7 +33,7 @@ from entrypoints.http.errors import validation_problems
 from entrypoints.main import help_of
 from infra.settings import setting_text
 from ledger.domain.errors import DomainError
-from ledger.records import Provenance
+from ledger.inbound_records import Provenance
 
 
 @command(wiring=None)

@@ -45,7 +45,7 @@ from entrypoints.http.models import (
     TransferOutIn,
 )
 from ledger.log import get_logger
-from ledger.records import Provenance, StatusRecord, TaxPaymentRecord, clerk_status_record_id
+from ledger.inbound_records import Provenance, StatusRecord, TaxPaymentRecord, clerk_status_record_id
 
 log = get_logger("entrypoints.http.commands")
 
@@ -241,7 +241,7 @@ def _debit_account(ledger: Any, body: AccountEntryIn, person: Person) -> Plan:
 
 
 def clerk_status_key(person_id: UUID, document_no: str, *, revokes: str | None = None) -> str:
-    """The record key of a clerk-entered status (:func:`ledger.records.clerk_status_record_id`)."""
+    """The record key of a clerk-entered status (:func:`ledger.inbound_records.clerk_status_record_id`)."""
     return clerk_status_record_id(person_id, document_no, revokes=revokes)
 
 

@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
 
 from entrypoints.http.auth import Principal
-from ledger.records import Provenance
+from ledger.inbound_records import Provenance
 
 #: Only for the OpenAPI document (the "Authorize" button); the header is checked in :func:`principal`.
 bearer = HTTPBearer(auto_error=False, description="a token from the tokens file (ledger token add)")

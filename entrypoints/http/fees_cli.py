@@ -28,7 +28,7 @@ from entrypoints.main import help_of
 from ledger.domain.arrears import rate_text, yuan as _yuan
 from ledger.domain.errors import DomainError
 from ledger.domain.places import validate_region_code
-from ledger.records import Provenance
+from ledger.inbound_records import Provenance
 
 
 def _day(text: str | None, option: str) -> date:

@@ -29,7 +29,7 @@ from ledger.domain.arrears import allocate_fee_payment, yuan
 from ledger.domain.errors import DomainError
 from ledger.domain.person import BUSINESS_TZ
 from ledger.log import get_logger, mask_id_number
-from ledger.records import Provenance
+from ledger.inbound_records import Provenance
 from entrypoints.http.access import check_arrears_read
 from projections.arrears import employer_fees
 

@@ -1,7 +1,7 @@
 """The read side the HTTP routes ask: entitlement, grid gaps and coverage, arrears.
 
 :class:`ViewReads` answers over the stored views (:class:`projections.queries.ViewQueries`
-on the system's view store, :func:`projections.wiring.views`).
+on the system's view store, :func:`projections.factory.views`).
 
 A person's entitlement is fresh by itself: the read brings that one person up to date
 from the ledger's own events of them (:mod:`projections.queries`, "Fresh reads"), so it
@@ -9,7 +9,7 @@ includes every command the ledger recorded before it (this API's, the CLI's, a
 consumer's), whether or not anything keeps the views up to date, and it never waits
 for a backlog. The lists (grid gaps and coverage, arrears, quarantine) are as fresh as
 the views: before each list this API catches the views up with the ledger's
-notification log (one :class:`~projections.projector.ProjectionRunner` per app, under a
+notification log (one :class:`~projections.projection_runner.ProjectionRunner` per app, under a
 lock). When another process keeps the store up to date (``ledger project --follow``)
 the catch-up finds nothing to do, or finds that runner mid-batch (``POSITION_MOVED``)
 and leaves it to it. A deployment whose views are fed from Kafka (``ledger project
@@ -30,7 +30,7 @@ from uuid import UUID
 from infra.settings import setting
 from ledger.log import get_logger
 from projections.store import StoreError
-from projections.wiring import projection_runner, view_queries, views
+from projections.factory import projection_runner, view_queries, views
 
 log = get_logger("entrypoints.http.reads")
 
@@ -149,7 +149,7 @@ class ViewReads:
 
     # ------------------------------------------------------------ operations
     def quarantined(self) -> list[dict[str, Any]]:
-        """Persons whose views are in quarantine (projections.projector), after a catch-up."""
+        """Persons whose views are in quarantine (projections.projection_runner), after a catch-up."""
         self.catch_up()
         return self.queries.quarantined()
 

@@ -15,7 +15,7 @@ from entrypoints.http import deps
 from entrypoints.http.auth import Principal, Role
 from entrypoints.http.models import ErrorOut, OutcomeOut, TaxPaymentIn
 from ledger.log import get_logger
-from ledger.records import TaxPaymentRecord
+from ledger.inbound_records import TaxPaymentRecord
 
 log = get_logger("entrypoints.http.tax")
 

@@ -6,7 +6,7 @@
 >>> write_csv(county, "out/")                  # the files integrators hand over
 
 See :mod:`entrypoints.simulation.county` (people, timeline, truth rules) and
-:mod:`entrypoints.simulation.feeds` (timeline items, replay, CSV).
+:mod:`entrypoints.simulation.timeline` (timeline items, replay, CSV).
 """
 from entrypoints.simulation.county import (
     DUPLICATE_ENROLLMENT,
@@ -27,7 +27,7 @@ from entrypoints.simulation.county import (
     expected_outcome,
     generate_county,
 )
-from entrypoints.simulation.feeds import (
+from entrypoints.simulation.timeline import (
     Action,
     ApplySummary,
     Assessment,

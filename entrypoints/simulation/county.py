@@ -52,10 +52,10 @@ from ledger.domain.identity import make_resident_id, resident_id_check_char
 from ledger.domain.places import ANKANG_REGIONS
 from ledger.domain.vocabulary import EnrollmentChannel, PaymentKind, ResidenceStatus, Scheme
 from ledger.policy import SUBSIDY_CATEGORIES, PolicyTable, StatusRule, SubsidyKind, default_policy_book
-from ledger.records import ResidentRecord, StatusRecord, TaxPaymentRecord
-from entrypoints.simulation import feeds
+from ledger.inbound_records import ResidentRecord, StatusRecord, TaxPaymentRecord
+from entrypoints.simulation import timeline
 from entrypoints.simulation.statements import DailyStatement, InjectedDiscrepancy, build_statements
-from entrypoints.simulation.feeds import (
+from entrypoints.simulation.timeline import (
     ASSESS,
     ENROLL,
     RESIDENCE,
@@ -427,7 +427,7 @@ class County:
         return self._records(TAX)
 
     @property
-    def clerk_actions(self) -> list[feeds.ClerkAction]:
+    def clerk_actions(self) -> list[timeline.ClerkAction]:
         """The agency's own actions: enrollments, assessments, transfers."""
         return [a.record for a in self.actions if a.kind in (ENROLL, ASSESS, TRANSFER_OUT, TRANSFER_IN)]
 
@@ -445,10 +445,10 @@ class County:
         on a fresh ledger with the shipped policy tables. Resends come back as not
         applied, without error (``summary.unchanged``).
         """
-        return feeds.replay(self.actions, ledger, batch_size=batch_size, progress=progress)
+        return timeline.replay(self.actions, ledger, batch_size=batch_size, progress=progress)
 
     def write_csv(self, directory: Any) -> list[Any]:
-        return feeds.write_csv(self, directory)
+        return timeline.write_csv(self, directory)
 
     def summary(self) -> dict[str, Any]:
         kinds = Counter(a.kind for a in self.actions)
@@ -833,7 +833,7 @@ def compute_truth(county_persons: Sequence[SimPerson], townships: Sequence[Towns
     return CountyTruth(
         coverage_year=coverage_year, as_of=as_of, persons=persons, townships=towns, grids=grids,
         expected_errors=list(expected_errors), expected_malformed=[m.expected_code for m in malformed],
-        expected_resends={k: resends.get(k, 0) for k in feeds.KINDS},
+        expected_resends={k: resends.get(k, 0) for k in timeline.KINDS},
     )
 
 
@@ -1006,7 +1006,7 @@ class _Builder:
     def add(self, when: datetime, kind: str, record: Any, key: str, *, error: str | None = None,
             resend: bool = False) -> Action:
         self.seq += 1
-        action = Action(when, feeds.RANK[kind], self.seq, kind, record, key, error, resend)
+        action = Action(when, timeline.RANK[kind], self.seq, kind, record, key, error, resend)
         self.actions.append(action)
         if error is not None:
             self.expected_errors.append(ExpectedError(kind, key, error))
@@ -1869,27 +1869,27 @@ class _Builder:
         good = {kind: [a.record for a in self.actions if a.kind == kind and a.expected_error is None]
                 for kind in (TAX, STATUS, RESIDENCE)}
         corruptions: list[tuple[str, str, str, Callable[[dict[str, Any]], None], str]] = [
-            (TAX, feeds.TAX_TOPIC, "voucher number missing", lambda r: r.update(voucher_no=None), "FIELD_MISSING"),
-            (TAX, feeds.TAX_TOPIC, "amount as text with decimals", lambda r: r.update(amount_fen="400.00"),
+            (TAX, timeline.TAX_TOPIC, "voucher number missing", lambda r: r.update(voucher_no=None), "FIELD_MISSING"),
+            (TAX, timeline.TAX_TOPIC, "amount as text with decimals", lambda r: r.update(amount_fen="400.00"),
              "FIELD_INVALID"),
-            (TAX, feeds.TAX_TOPIC, "levy item unknown to this reader", lambda r: r.update(levy_item="UNKNOWN"),
+            (TAX, timeline.TAX_TOPIC, "levy item unknown to this reader", lambda r: r.update(levy_item="UNKNOWN"),
              "LEVY_ITEM_UNKNOWN"),
-            (TAX, feeds.TAX_TOPIC, "record kind unknown to this reader", lambda r: r.update(kind="UNKNOWN"),
+            (TAX, timeline.TAX_TOPIC, "record kind unknown to this reader", lambda r: r.update(kind="UNKNOWN"),
              "PAYMENT_KIND_UNKNOWN"),
-            (TAX, feeds.TAX_TOPIC, "payment time without time zone",
+            (TAX, timeline.TAX_TOPIC, "payment time without time zone",
              lambda r: r.update(paid_at=r["paid_at"].replace(tzinfo=None)), "FIELD_INVALID"),
-            (STATUS, feeds.STATUS_TOPIC, "status action unknown to this reader", lambda r: r.update(action="UNKNOWN"),
+            (STATUS, timeline.STATUS_TOPIC, "status action unknown to this reader", lambda r: r.update(action="UNKNOWN"),
              "STATUS_ACTION_UNKNOWN"),
-            (STATUS, feeds.STATUS_TOPIC, "category unknown to this reader", lambda r: r.update(category="UNKNOWN"),
+            (STATUS, timeline.STATUS_TOPIC, "category unknown to this reader", lambda r: r.update(category="UNKNOWN"),
              "SUBSIDY_CATEGORY_UNKNOWN"),
-            (STATUS, feeds.STATUS_TOPIC, "valid-from date as text",
+            (STATUS, timeline.STATUS_TOPIC, "valid-from date as text",
              lambda r: r.update(valid_from=r["valid_from"].strftime("%Y/%m/%d")), "FIELD_INVALID"),
-            (RESIDENCE, feeds.RESIDENTS_TOPIC, "grid code of 11 digits",
+            (RESIDENCE, timeline.RESIDENTS_TOPIC, "grid code of 11 digits",
              lambda r: r.update(grid_code=(r["grid_code"] or f"{self.region}100201")[:11]), "GRID_FORMAT"),
-            (RESIDENCE, feeds.RESIDENTS_TOPIC, "residence status unknown to this reader",
+            (RESIDENCE, timeline.RESIDENTS_TOPIC, "residence status unknown to this reader",
              lambda r: r.update(status="UNKNOWN"), "RESIDENCE_STATUS_UNKNOWN"),
         ]
-        to_row = {TAX: feeds.tax_row, STATUS: feeds.status_row, RESIDENCE: feeds.resident_row}
+        to_row = {TAX: timeline.tax_row, STATUS: timeline.status_row, RESIDENCE: timeline.resident_row}
         total = sum(len(v) for v in good.values())
         n = max(len(corruptions), round(self.profile.malformed_rate * total))
         for i in range(n):

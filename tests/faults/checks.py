@@ -162,7 +162,7 @@ def run_checks(run: Any) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
 
     # ---- the audit: every chain intact; every snapshot (taken after each assessment, and every
     # 100 events, from the live person in the consumers' batches) equal to the replay of its events
-    from entrypoints.audit.rows import event_rows
+    from entrypoints.audit.stored_rows import event_rows
     from entrypoints.audit.verify import verify_all
 
     audit = verify_all(system.ledger, workers=1)
@@ -174,11 +174,11 @@ def run_checks(run: Any) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     # ---- the views
     from projections.arrears import ArrearsProjection
     from projections.entitlement import EntitlementProjection
-    from projections.projector import ProjectionRunner, stored_rows
-    from projections.runner import rebuild as pure_rebuild
+    from projections.projection_runner import ProjectionRunner, stored_rows
+    from projections.in_memory import rebuild as pure_rebuild
     from projections.sources import NotificationLogSource
     from projections.store import ARREARS, ENTITLEMENT, POSITIONS, PostgresViewStore
-    from projections.wiring import view_queries
+    from projections.factory import view_queries
 
     events = [e for person in actual.values() for e in person]
     pure = pure_rebuild(events, [EntitlementProjection(system.policies), ArrearsProjection(system.policies)])

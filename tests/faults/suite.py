@@ -327,10 +327,10 @@ class FaultRun:
 
     # ------------------------------------------------------------ feeding
     def feed(self) -> None:
-        from consumers.feeds import DEFAULT_CONSUMERS
+        from consumers.feed_handlers import DEFAULT_CONSUMERS
         from consumers.kafka_io import make_producer
         from entrypoints.demo import feed_record_bytes, feed_record_key, malformed_record_bytes
-        from entrypoints.simulation import feeds
+        from entrypoints.simulation import timeline as feeds
 
         self.topics = {feeds.TAX: feeds.TAX_TOPIC, feeds.STATUS: feeds.STATUS_TOPIC,
                        feeds.RESIDENCE: feeds.RESIDENTS_TOPIC}
@@ -400,7 +400,7 @@ class FaultRun:
         self.report.feeds.produced[kind] += len(pairs)
 
     def consumed(self, kind: str) -> dict[int, int | None]:
-        from consumers.runner import position_name
+        from consumers.feed_consumer import position_name
 
         ledger, name, topic = self.system.ledger, self.consumer_of[kind], self.topics[kind]
         return {p: ledger.position(position_name(name, topic, p)) for p in range(partitions(topic))}
@@ -452,7 +452,7 @@ class FaultRun:
 
     def burst(self, fed_tax: list[Any], key: Callable[[Any], bytes], value: Callable[[str, Any], bytes]) -> None:
         """A burst onto tax.payments.v1: resends of records already taken in, many batches' worth at once."""
-        from entrypoints.simulation import feeds
+        from entrypoints.simulation import timeline as feeds
 
         self.burst_at = None
         picks = [self.rng.choice(fed_tax) for _ in range(self.size.burst)]

@@ -58,7 +58,7 @@ class TransferHalves:
 
     @staticmethod
     def argv(kind: str, record: Any) -> list[str]:
-        from entrypoints.simulation import feeds
+        from entrypoints.simulation import timeline as feeds
 
         cli = [sys.executable, "-m", "entrypoints.cli", "clerk"]
         common = ["--transfer-id", record.transfer_id, "--counterpart-region", record.counterpart_region,
@@ -82,7 +82,7 @@ class TransferHalves:
             self.elapsed += time.monotonic() - started
 
     def run_half(self, action: Any, clerk_errors: Counter[str]) -> None:
-        from entrypoints.simulation import feeds
+        from entrypoints.simulation import timeline as feeds
 
         record = action.record
         self.transfers.add(record.transfer_id)

@@ -18,7 +18,7 @@ from infra.settings import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
 from ledger.domain.person import business_date
 from ledger.log import mask_id_number
-from ledger.records import Provenance, TaxPaymentRecord
+from ledger.inbound_records import Provenance, TaxPaymentRecord
 
 pytestmark = pytest.mark.integration
 

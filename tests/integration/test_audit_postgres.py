@@ -13,13 +13,13 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from entrypoints.audit import seal, verify_all, verify_person
-from entrypoints.audit.rows import event_rows
+from entrypoints.audit.stored_rows import event_rows
 from entrypoints.wiring import bootstrap
 from infra.settings import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
 from ledger.domain.person import business_date
 from ledger.log import mask_id_number
-from ledger.records import Provenance, TaxPaymentRecord
+from ledger.inbound_records import Provenance, TaxPaymentRecord
 
 from dataclasses import fields as _fields
 from ledger.domain.history import PersonHistory as _PersonHistory

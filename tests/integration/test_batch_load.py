@@ -25,7 +25,7 @@ from ledger.domain.chain import event_digest
 from ledger.domain.errors import DomainError
 from ledger.domain.identity import make_resident_id
 from ledger.domain.source_record import SourceRecord
-from ledger.records import Provenance, TaxPaymentRecord
+from ledger.inbound_records import Provenance, TaxPaymentRecord
 
 pytestmark = pytest.mark.integration
 

@@ -14,9 +14,9 @@ from entrypoints.http.auth import TokenStore
 from entrypoints.wiring import bootstrap, file_feed
 from infra.settings import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
-from ledger.records import Provenance, TaxPaymentRecord
+from ledger.inbound_records import Provenance, TaxPaymentRecord
 from reconciliation.reports import missing_statements, statement_report
-from reconciliation.wiring import reconciler, statement_consumer, store_of
+from reconciliation.factory import reconciler, statement_consumer, store_of
 
 pytestmark = pytest.mark.integration
 

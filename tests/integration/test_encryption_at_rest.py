@@ -27,7 +27,7 @@ from ledger.domain.identity import make_resident_id
 from entrypoints.http.app import create_app
 from entrypoints.http.auth import TokenStore
 from ledger.log import configure_logging
-from ledger.records import Provenance, TaxPaymentRecord
+from ledger.inbound_records import Provenance, TaxPaymentRecord
 
 HANBIN = "610902"
 NAME = "欧阳淑芬"

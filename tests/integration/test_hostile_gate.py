@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from kafka import KafkaProducer
 
-from consumers.runner import position_name
+from consumers.feed_consumer import position_name
 from events.codec import encode
 from events.inbound import TAX_PAYMENT, tax_record_to_avro
 from entrypoints.wiring import bootstrap, feed_consumer

@@ -24,11 +24,11 @@ from entrypoints.wiring import bootstrap
 from infra.settings import Settings, postgres_from_env
 from entrypoints.http.app import create_app
 from entrypoints.http.auth import TokenStore
-from projections import projector as projector_module
-from projections.projector import rebuild
+from projections import projection_runner as projector_module
+from projections.projection_runner import rebuild
 from projections.sources import NotificationLogSource
 from projections.store import PostgresViewStore
-from projections.wiring import parallel_shards, projection_runner, views
+from projections.factory import parallel_shards, projection_runner, views
 from tests.unit import http_support as web
 from tests.unit.projection_support import enroll, number, pay_year
 from tests.unit.test_hostile_quarantine import BIGINT_MAX, failing_for, poison, stored_events  # noqa: F401

@@ -9,7 +9,7 @@ import pytest
 from entrypoints.audit import verify_all
 from ledger.domain.errors import DomainError
 from ledger.domain.identity import make_resident_id
-from ledger.records import Provenance
+from ledger.inbound_records import Provenance
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from psycopg import sql
 
 from consumers.dead_letters import open_sealed
-from consumers.runner import dead_letter_key, position_name
+from consumers.feed_consumer import dead_letter_key, position_name
 from events.codec import encode
 from events.inbound import TAX_PAYMENT, tax_record_to_avro
 from infra.topics import declared_partitions
@@ -25,7 +25,7 @@ from entrypoints.wiring import bootstrap, feed_consumer
 from infra.settings import Settings, postgres_from_env
 from ledger.domain.feed_rejection import FeedRejection
 from ledger.domain.identity import make_resident_id
-from ledger.records import TaxPaymentRecord
+from ledger.inbound_records import TaxPaymentRecord
 
 pytestmark = pytest.mark.integration
 

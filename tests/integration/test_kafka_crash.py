@@ -29,14 +29,14 @@ import pytest
 
 from consumers.kafka_io import make_producer
 from consumers.publisher import is_person_event
-from consumers.runner import position_name
+from consumers.feed_consumer import position_name
 from events.codec import encode
 from events.inbound import TAX_PAYMENT, tax_record_to_avro
 from infra.topics import declared_partitions
 from entrypoints.wiring import bootstrap
 from infra.settings import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
-from ledger.records import TaxPaymentRecord
+from ledger.inbound_records import TaxPaymentRecord
 from tests.published import duplicates, publication_problems, read_topic
 
 pytestmark = pytest.mark.integration

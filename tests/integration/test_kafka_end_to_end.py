@@ -18,7 +18,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from consumers.publisher import is_person_event
-from consumers.runner import position_name
+from consumers.feed_consumer import position_name
 from events.codec import encode
 from events.inbound import (
     RESIDENT_RECORD,
@@ -32,7 +32,7 @@ from events.ledger_events import decode_event
 from entrypoints.wiring import bootstrap, feed_consumer, ledger_publisher
 from infra.settings import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
-from ledger.records import Provenance, ResidentRecord, StatusRecord, TaxPaymentRecord
+from ledger.inbound_records import Provenance, ResidentRecord, StatusRecord, TaxPaymentRecord
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from events.ledger_events import decode_event
 from entrypoints.wiring import bootstrap, ledger_publisher
 from infra.settings import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
-from ledger.records import Provenance, TaxPaymentRecord
+from ledger.inbound_records import Provenance, TaxPaymentRecord
 
 pytestmark = pytest.mark.integration
 

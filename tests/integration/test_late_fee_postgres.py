@@ -15,7 +15,7 @@ from entrypoints.wiring import bootstrap
 from infra.settings import Settings
 from ledger.policy import PolicyBook
 from projections.arrears import arrears_list
-from projections.projector import ProjectionRunner
+from projections.projection_runner import ProjectionRunner
 from projections.queries import ViewQueries
 from projections.sources import NotificationLogSource
 from projections.store import PostgresViewStore

@@ -9,7 +9,7 @@ import pytest
 from entrypoints.wiring import bootstrap
 from infra.settings import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
-from ledger.records import Provenance, TaxPaymentRecord
+from ledger.inbound_records import Provenance, TaxPaymentRecord
 
 pytestmark = pytest.mark.integration
 

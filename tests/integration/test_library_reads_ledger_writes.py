@@ -40,7 +40,7 @@ from entrypoints.wiring import System, bootstrap
 from infra.settings import Settings
 from ledger.domain.identity import make_resident_id
 from ledger.domain.person import Person
-from ledger.records import Provenance, TaxPaymentRecord
+from ledger.inbound_records import Provenance, TaxPaymentRecord
 
 pytestmark = pytest.mark.integration
 

@@ -13,9 +13,9 @@ from psycopg import sql
 
 from entrypoints.wiring import bootstrap
 from infra.settings import Settings, postgres_from_env
-from entrypoints.simulation import feeds
+from entrypoints.simulation import timeline as feeds
 from entrypoints.simulation.county import CountyProfile, generate_county
-from projections.projector import PolicyCache, ProjectionRunner, rebuild
+from projections.projection_runner import PolicyCache, ProjectionRunner, rebuild
 from projections.sources import NotificationLogSource
 from projections.store import PostgresViewStore
 

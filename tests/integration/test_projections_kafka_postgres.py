@@ -30,9 +30,9 @@ from projections.arrears import ArrearsProjection
 from projections.coverage_gaps import gap_list
 from projections.entitlement import EntitlementProjection
 from ledger.domain.history import person_key
-from projections.projector import ProjectionRunner, rebuild, stored_rows
+from projections.projection_runner import ProjectionRunner, rebuild, stored_rows
 from projections.queries import ViewQueries
-from projections.runner import rebuild as pure_rebuild
+from projections.in_memory import rebuild as pure_rebuild
 from projections.sources import KafkaEventSource, NotificationLogSource
 from projections.store import ARREARS, ENTITLEMENT, PostgresViewStore
 

@@ -20,7 +20,7 @@ from entrypoints.http.app import create_app
 from entrypoints.http.auth import TokenStore
 from entrypoints.http.read_model import ViewReads
 from projections.queries import ViewQueries
-from projections.wiring import open_view_store, projection_runner
+from projections.factory import open_view_store, projection_runner
 
 pytestmark = pytest.mark.integration
 

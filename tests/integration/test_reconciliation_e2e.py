@@ -22,10 +22,10 @@ from events.inbound import TAX_STATEMENT_HEADER, TAX_STATEMENT_LINE
 from entrypoints.wiring import bootstrap, ledger_publisher
 from infra.settings import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
-from ledger.records import Provenance, TaxPaymentRecord
+from ledger.inbound_records import Provenance, TaxPaymentRecord
 from reconciliation.model import DiscrepancyClass
 from reconciliation.store import PostgresReconciliationStore
-from reconciliation.wiring import reconciler, statement_consumer
+from reconciliation.factory import reconciler, statement_consumer
 
 pytestmark = pytest.mark.integration
 

@@ -17,12 +17,12 @@ from eventsourcing.postgres import PostgresFactory, PostgresProcessRecorder
 from psycopg import sql
 
 from entrypoints.audit.digest import PostgresDigestStore, digest_store
-from entrypoints.audit.rows import PostgresEventRows, event_rows
+from entrypoints.audit.stored_rows import PostgresEventRows, event_rows
 from entrypoints.wiring import bootstrap
 from infra.settings import Settings, postgres_from_env
 from ledger.domain.identity import make_resident_id
 from infra.event_store.recorders import BinaryPostgresProcessRecorder, process_recorder
-from ledger.records import Provenance, TaxPaymentRecord
+from ledger.inbound_records import Provenance, TaxPaymentRecord
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ from events.pii import new_key
 from entrypoints.wiring import bootstrap
 from infra.settings import load_settings
 from ledger.domain.identity import make_resident_id
-from ledger.records import Provenance
+from ledger.inbound_records import Provenance
 from entrypoints.rekey import rekey
 
 pytestmark = pytest.mark.integration

@@ -19,7 +19,7 @@ import pytest
 from psycopg import sql
 
 from infra.settings import Settings
-from projections.wiring import open_view_store
+from projections.factory import open_view_store
 
 pytestmark = pytest.mark.integration
 

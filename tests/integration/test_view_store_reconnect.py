@@ -9,7 +9,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from projections.projector import PROJECTIONS
+from projections.projection_runner import PROJECTIONS
 from projections.store import PostgresViewStore
 
 

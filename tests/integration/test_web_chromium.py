@@ -503,7 +503,7 @@ def test_an_overdue_transfer_shows_its_state_on_the_card_and_in_the_panel(site, 
     the receiving half was due in 5 working days (17 March); on the page's day, 31 March, the card
     and the person's panel say 待转入，已逾期 10 个工作日 (18-21, 24-28, 31 March), computed when read."""
     from ledger.domain.errors import DomainError
-    from ledger.records import Provenance
+    from ledger.inbound_records import Provenance
 
     ledger, shown = site["system"].ledger, {g["person_id"] for g in site["gaps"]}
     moved = None

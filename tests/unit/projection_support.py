@@ -11,10 +11,10 @@ import pytest
 from entrypoints.wiring import bootstrap
 from infra.settings import Settings
 from ledger.domain.identity import make_resident_id
-from ledger.records import Provenance, ResidentRecord, StatusRecord, TaxPaymentRecord
+from ledger.inbound_records import Provenance, ResidentRecord, StatusRecord, TaxPaymentRecord
 from projections.arrears import ArrearsProjection
 from projections.entitlement import EntitlementProjection
-from projections.runner import rebuild
+from projections.in_memory import rebuild
 
 HANBIN = "610902"  # 汉滨区
 HANYIN = "610921"  # 汉阴县

@@ -16,7 +16,7 @@ from infra.settings import load_settings
 from entrypoints.cli import main
 from ledger.domain.identity import make_resident_id
 from ledger.log import mask_id_number
-from ledger.records import Provenance, TaxPaymentRecord
+from ledger.inbound_records import Provenance, TaxPaymentRecord
 from tests.unit.cli_support import run_as
 
 HANBIN = "610902"

@@ -13,7 +13,7 @@ from infra.settings import Settings
 from ledger.domain.chain import event_digest
 from ledger.domain.feed_rejection import FeedRejection
 from ledger.domain.identity import make_resident_id
-from ledger.records import Provenance, ResidentRecord, StatusRecord, TaxPaymentRecord
+from ledger.inbound_records import Provenance, ResidentRecord, StatusRecord, TaxPaymentRecord
 from ledger.domain.history import PERSON_EVENT_TYPES
 
 HANBIN = "610902"

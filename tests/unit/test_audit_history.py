@@ -11,12 +11,12 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from entrypoints.audit import history_report, render_html, replay_as_of
-from entrypoints.audit.history import known_at, parse_instant, person_history, state
+from entrypoints.audit.replay import known_at, parse_instant, person_history, state
 from entrypoints.wiring import bootstrap
 from infra.settings import Settings
 from ledger.domain.errors import DomainError, NotFound
 from ledger.domain.identity import make_resident_id
-from ledger.records import Provenance, StatusRecord, TaxPaymentRecord
+from ledger.inbound_records import Provenance, StatusRecord, TaxPaymentRecord
 from projections.entitlement import EntitlementProjection
 
 HANBIN, HANYIN = "610902", "610921"

@@ -21,7 +21,7 @@ from infra.settings import Settings
 from ledger.domain.identity import make_resident_id
 from ledger.domain.person import business_date
 from ledger.log import mask_id_number
-from ledger.records import Provenance, TaxPaymentRecord
+from ledger.inbound_records import Provenance, TaxPaymentRecord
 
 from dataclasses import fields as _fields
 from ledger.domain.history import PersonHistory as _PersonHistory
@@ -284,7 +284,7 @@ def test_days_after_through_are_left_for_later(system):
 # ------------------------------------------------------------------ views
 def test_the_cross_check_reports_a_stored_view_field_that_differs(system):
     from projections.store import SQLiteViewStore
-    from projections.projector import PolicyCache, ProjectionRunner
+    from projections.projection_runner import PolicyCache, ProjectionRunner
     from projections.sources import NotificationLogSource
 
     ledger = system.ledger
@@ -298,7 +298,7 @@ def test_the_cross_check_reports_a_stored_view_field_that_differs(system):
     history = store.history(str(pid))
     history.transferred_in_months += 1
     from ledger.domain.history import history_to_plain
-    from projections.codec import dumps_row
+    from projections.row_codec import dumps_row
 
     with store.transaction():
         store._exec(f"UPDATE {store.name(store_rows())} SET state = ? WHERE person_id = ?",

@@ -15,7 +15,7 @@ from entrypoints.wiring import bootstrap
 from infra.settings import Settings
 from ledger.domain.identity import make_resident_id
 from ledger.domain.person import Person
-from ledger.records import Provenance
+from ledger.inbound_records import Provenance
 
 HANBIN, HANYIN = "610902", "610921"
 CLERK = Provenance(source="api", user="clerk01", request_id="req-1")

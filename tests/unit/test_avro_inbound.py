@@ -22,7 +22,7 @@ from events.inbound import (
 from events.make_fixtures import SAMPLES
 from ledger.domain.errors import DomainError
 from ledger.domain.vocabulary import PaymentKind, ResidenceStatus, Scheme
-from ledger.records import ResidentRecord, StatusRecord, TaxPaymentRecord
+from ledger.inbound_records import ResidentRecord, StatusRecord, TaxPaymentRecord
 
 BEIJING = timezone(timedelta(hours=8))
 

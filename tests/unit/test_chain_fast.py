@@ -29,7 +29,7 @@ from ledger.domain.chain import GENESIS_HASH, canonical, canonical_json, content
 from ledger.domain.feed_rejection import FeedRejection
 from ledger.domain.identity import make_resident_id
 from ledger.domain.person import Person
-from ledger.records import Provenance, ResidentRecord, StatusRecord, TaxPaymentRecord
+from ledger.inbound_records import Provenance, ResidentRecord, StatusRecord, TaxPaymentRecord
 from ledger.domain.history import PERSON_EVENT_TYPES
 
 

@@ -9,7 +9,7 @@ from datetime import date
 
 import pytest
 
-from ledger.records import Provenance, StatusRecord
+from ledger.inbound_records import Provenance, StatusRecord
 from tests.unit.cli_support import embedded, refused, run, run_as
 from tests.unit.http_support import (  # noqa: F401 - fixtures
     CLERK,

@@ -13,7 +13,7 @@ from eventsourcing.persistence import OperationalError
 
 from consumers.dead_letters import open_sealed
 from consumers.inprocess import InProcessBroker, InProcessSource
-from consumers.runner import TransientError, dead_letter_key, position_name
+from consumers.feed_consumer import TransientError, dead_letter_key, position_name
 from events.codec import encode
 from events.inbound import (
     RESIDENT_RECORD,
@@ -27,7 +27,7 @@ from entrypoints.wiring import bootstrap, feed_consumer
 from infra.settings import Settings
 from ledger.domain.feed_rejection import FeedRejection
 from ledger.domain.identity import make_resident_id
-from ledger.records import ResidentRecord, StatusRecord, TaxPaymentRecord
+from ledger.inbound_records import ResidentRecord, StatusRecord, TaxPaymentRecord
 
 HANBIN = "610902"
 TAX = "tax.payments.v1"

@@ -13,7 +13,7 @@ from events.ledger_events import decode_event
 from entrypoints.wiring import bootstrap, ledger_publisher
 from infra.settings import SettingError, Settings
 from ledger.domain.identity import make_resident_id
-from ledger.records import Provenance, TaxPaymentRecord
+from ledger.inbound_records import Provenance, TaxPaymentRecord
 
 EVENTS = "ledger.events.v1"
 FEED = Provenance(source="kafka", topic="tax.payments.v1", partition=0, offset=1)
@@ -202,7 +202,7 @@ def test_a_running_publisher_follows_new_events(system):
 
 def test_the_embedded_default_on_sqlite_consumes_and_publishes_in_process(tmp_path):
     """SQLite has no LISTEN/NOTIFY: the publisher polls; the consumer's positions live in its tracking table."""
-    from consumers.runner import position_name
+    from consumers.feed_consumer import position_name
     from events.codec import encode
     from events.inbound import TAX_PAYMENT, tax_record_to_avro
     from entrypoints.wiring import feed_consumer

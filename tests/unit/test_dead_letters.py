@@ -18,7 +18,7 @@ from entrypoints.wiring import bootstrap, feed_consumer
 from infra.settings import Settings
 from ledger.domain.errors import DomainError
 from ledger.domain.identity import make_resident_id
-from ledger.records import TaxPaymentRecord
+from ledger.inbound_records import TaxPaymentRecord
 
 TAX = "tax.payments.v1"
 NUMBER = make_resident_id("610902", date(1980, 5, 17), 21)

@@ -26,8 +26,8 @@ from ledger.domain.history import (
     subsidy_statuses,
 )
 from ledger.domain.person_rules import counts_for_months, payment_share, status_last_day
-from ledger.records import StatusRecord
-from projections.codec import dumps_row, loads_row
+from ledger.inbound_records import StatusRecord
+from projections.row_codec import dumps_row, loads_row
 from tests.unit.projection_support import (
     API,
     FEED,

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from entrypoints.cli import build_parser
-from entrypoints.simulation import feeds, generate_county
+from entrypoints.simulation import timeline as feeds, generate_county
 from tests.faults.transfers import TransferHalves
 
 

@@ -24,7 +24,7 @@ from entrypoints.wiring import bootstrap
 from infra.settings import Settings
 from ledger.domain.history import fold_many
 from ledger.policy import PolicyBook
-from ledger.records import Provenance, TaxPaymentRecord
+from ledger.inbound_records import Provenance, TaxPaymentRecord
 from tests.unit import late_fee_support as case
 from tests.unit.http_support import AUDITOR, CLERK, CLERK_HANYIN, GRID_WORKER_A, auth
 

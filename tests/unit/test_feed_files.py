@@ -13,14 +13,14 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from consumers.feed_files import feed_file
+from consumers.file_feeder import feed_file
 from consumers.inprocess import InProcessBroker
 from events.codec import decode
 from entrypoints.cli import main
 from entrypoints.demo import feed_record_bytes, feed_record_key
 from ledger.domain.errors import DomainError
 from ledger.domain.identity import make_resident_id, parse_identity
-from entrypoints.simulation import feeds, generate_county
+from entrypoints.simulation import timeline as feeds, generate_county
 
 HEADER = ("voucher_no,tax_office,id_type,id_number,name,region_code,levy_item,period_start,period_end,amount_fen,"
           "paid_at,kind")

@@ -123,5 +123,5 @@ def test_the_program_starts_on_the_standard_library_alone():
 
 def test_the_embedded_system_loads_no_broker_client_no_xlsx_and_no_web_framework():
     loaded = _loaded_after("import entrypoints.cli, entrypoints.reconcile, entrypoints.audit.cli_commands")
-    assert "entrypoints.wiring" in loaded and "reconciliation.wiring" in loaded
+    assert "entrypoints.wiring" in loaded and "reconciliation.factory" in loaded
     assert not {"kafka", "openpyxl", "fastapi", "uvicorn"} & loaded

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consumers.feed_files import FEEDS, feed_file
+from consumers.file_feeder import FEEDS, feed_file
 from events import codec
 from events.inbound import (
     RESIDENT_RECORD,
@@ -40,7 +40,7 @@ from ledger.domain.errors import DomainError
 from ledger.domain.identity import make_resident_id
 from consumers.spreadsheets import COLUMNS, import_file
 from ledger.policy import PolicyBook
-from ledger.records import Provenance
+from ledger.inbound_records import Provenance
 
 CODE = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*$")
 #: A decoder that needs longer than this on a few kilobytes is hanging.
@@ -366,7 +366,7 @@ FEEDS_RECORD = {"tax": TAX_PAYMENT, "status": SUBSIDY_STATUS, "residents": RESID
 def test_feed_files_send_only_rows_the_consumer_takes_and_code_every_other(feed, data, encoding):
     header = data.draw(st.one_of(st.just(FEED_HEADERS[feed]), st.permutations(FEED_HEADERS[feed]),
                                  st.lists(st.sampled_from(FEED_HEADERS[feed] + ["x", ""]), max_size=12)))
-    from entrypoints.simulation.feeds import _cell
+    from entrypoints.simulation.timeline import _cell
 
     sample = SAMPLES[FEEDS_RECORD[feed]]  # a valid record: rows start from it, a few cells replaced
     rows = []
@@ -381,7 +381,7 @@ def test_feed_files_send_only_rows_the_consumer_takes_and_code_every_other(feed,
 
 def test_the_feed_fuzzers_samples_are_sent():
     """The fuzzer's base rows are good rows: the fuzzer explores around records that get through."""
-    from entrypoints.simulation.feeds import _cell
+    from entrypoints.simulation.timeline import _cell
 
     for feed, name in FEEDS_RECORD.items():
         rows = [FEED_HEADERS[feed], [_cell(SAMPLES[name].get(h)) for h in FEED_HEADERS[feed]]]

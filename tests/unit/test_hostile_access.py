@@ -310,7 +310,7 @@ def test_a_voucher_conflict_on_the_command_line_is_listed_too(tmp_path, monkeypa
 
     system = bootstrap(load_settings())
     try:
-        from ledger.records import Provenance, TaxPaymentRecord
+        from ledger.inbound_records import Provenance, TaxPaymentRecord
         from datetime import date, datetime
 
         body = tax_payment(n, "V8")

@@ -18,7 +18,7 @@ import avro.io
 import avro.schema
 import pytest
 
-from consumers.feed_files import feed_file
+from consumers.file_feeder import feed_file
 from consumers.inprocess import InProcessBroker
 from events.codec import SCHEMA_ROOT, DecodeError, SchemaRegistry, decode, default_registry, encode
 from events.inbound import TAX_PAYMENT, tax_record_to_avro
@@ -28,7 +28,7 @@ from ledger.domain.errors import DomainError
 from ledger.domain.identity import make_resident_id
 from ledger.domain.person import Person
 from ledger.policy import PolicyBook, check_amount_fen, check_business_date, default_value_limits
-from ledger.records import Provenance, TaxPaymentRecord
+from ledger.inbound_records import Provenance, TaxPaymentRecord
 from tests.unit.cli_support import embedded, refused, run, run_as
 from tests.unit.http_support import (
     CLERK,
@@ -455,7 +455,7 @@ def test_kafka_status_and_resident_records_with_dates_outside_the_window_are_dea
         resident_record_to_avro,
         status_record_to_avro,
     )
-    from ledger.records import ResidentRecord, StatusRecord
+    from ledger.inbound_records import ResidentRecord, StatusRecord
 
     broker = feed_system.inprocess_broker()
     status = StatusRecord(record_id="S-1899", id_type="RESIDENT_ID", id_number=number(48), name="王芳",

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from consumers.feed_files import feed_file
+from consumers.file_feeder import feed_file
 from infra import limits
 from entrypoints.http.gate import EntranceGate
 from consumers.spreadsheets import read_file, read_sheet

@@ -128,7 +128,7 @@ def test_a_rotated_key_still_reads_what_the_old_one_wrote(embedded_env, hostile)
     """Rotation: the new key in CIPHER_KEY, the old one in LEDGER_CIPHER_KEYS_OLD; without it, a clear refusal."""
     from entrypoints.wiring import bootstrap
     from ledger.domain.identity import make_resident_id
-    from ledger.records import Provenance
+    from ledger.inbound_records import Provenance
 
     old, new = new_key(), new_key()
     env = {**os.environ, "LEDGER_ID_KEY": "rotation", "CIPHER_KEY": old}
@@ -216,7 +216,7 @@ def test_an_integrator_keying_by_id_number_does_not_put_it_on_the_ledger_topic(e
     from events.ledger_events import decode_event
     from entrypoints.wiring import bootstrap, feed_consumer, ledger_publisher
     from ledger.domain.identity import make_resident_id
-    from ledger.records import TaxPaymentRecord
+    from ledger.inbound_records import TaxPaymentRecord
     from datetime import datetime, timezone
 
     number = make_resident_id("610902", date(1975, 3, 9), 123)
@@ -249,7 +249,7 @@ def test_an_integrator_keying_by_id_number_does_not_put_it_on_the_ledger_topic(e
 
 
 def _enroll(system, number: str) -> object:
-    from ledger.records import Provenance
+    from ledger.inbound_records import Provenance
 
     return system.ledger.enroll(id_type="RESIDENT_ID", id_number=number, name="钱多多", scheme="RESIDENT",
                                 region_code="610902", grid_code="610902100001", effective_date=date(2025, 1, 2),

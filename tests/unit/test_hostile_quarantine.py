@@ -17,9 +17,9 @@ import pytest
 from entrypoints.wiring import bootstrap
 from entrypoints.cli import main
 from ledger.domain.person import Person
-from projections import projector as projector_module
+from projections import projection_runner as projector_module
 from projections.entitlement import EntitlementProjection
-from projections.projector import ProjectionRunner, rebuild
+from projections.projection_runner import ProjectionRunner, rebuild
 from projections.queries import ViewQueries
 from projections.sources import NotificationLogSource
 from projections.store import SQLiteViewStore

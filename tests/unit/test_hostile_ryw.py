@@ -19,7 +19,7 @@ from entrypoints.http.app import create_app
 from entrypoints.http.auth import TokenStore
 from entrypoints.http.read_model import CATCH_UP_ENV
 from projections.entitlement import EntitlementProjection
-from projections.wiring import projection_runner
+from projections.factory import projection_runner
 from tests.unit import http_support as web
 
 YEAR_2025 = {"year": 2025, "on": "2025-03-01"}

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 import pytest
 
 from infra.sql_store import CHUNK, SQLiteDatabase
-from projections.projector import PROJECTIONS
+from projections.projection_runner import PROJECTIONS
 from projections.store import PERSONS, SQLiteViewStore
 from reconciliation.store import SQLiteReconciliationStore
 from tests.unit.test_sql_store import ITEMS, item, make_tables

@@ -7,7 +7,7 @@ import io
 from datetime import date
 
 from consumers.spreadsheets import import_file
-from ledger.records import Provenance, StatusRecord
+from ledger.inbound_records import Provenance, StatusRecord
 from tests.unit.http_support import HANBIN, number, system  # noqa: F401 - fixture
 
 HEADER = ["证件号码", "姓名", "险种", "参保地", "参保日期", "资助身份", "认定起始日期", "认定终止日期", "认定部门",

@@ -18,8 +18,8 @@ from entrypoints.wiring import bootstrap, feed_consumer, ledger_publisher
 from events.ledger_events import decode_event
 from events.pii import CipherKeyError, KeyRing
 from infra.settings import load_settings
-from ledger.records import Provenance
-from reconciliation.wiring import store_of
+from ledger.inbound_records import Provenance
+from reconciliation.factory import store_of
 
 ID_NUMBER = "612401197212058649"
 

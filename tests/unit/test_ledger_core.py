@@ -15,7 +15,7 @@ from ledger.domain.chain import GENESIS_HASH, event_digest
 from ledger.domain.errors import Conflict, DomainError, NotFound
 from ledger.domain.identity import make_resident_id
 from ledger.domain.vocabulary import Scheme
-from ledger.records import Provenance, ResidentRecord, StatusRecord, TaxPaymentRecord
+from ledger.inbound_records import Provenance, ResidentRecord, StatusRecord, TaxPaymentRecord
 
 HANBIN = "610902"
 GRID = "610902100001"

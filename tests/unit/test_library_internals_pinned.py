@@ -79,17 +79,17 @@ PINNED: dict[str, tuple[str, str]] = {
     "eventsourcing.postgres:PostgresFactory.aggregate_recorder":
         ("79b5be3db77bd32c", "infra.event_store.recorders.snapshot_recorder, infra.event_store.recorders.Factory"),
     # The tables' layout (and the events table's NOTIFY channel), addressed in SQL of the ledger's own by
-    # infra/event_store/recorders.py, batch_load.py, snapshots.py and rekey.py, entrypoints/audit/rows.py, projections/sources.py
+    # infra/event_store/recorders.py, batch_load.py, snapshots.py and rekey.py, entrypoints/audit/stored_rows.py, projections/sources.py
     # and consumers/publisher.py (LISTEN).
     "eventsourcing.postgres:PostgresAggregateRecorder.__init__":
         ("78adbde8e22843ca", "infra.event_store.batch_load, infra.event_store.snapshots, entrypoints.rekey (tables, snapshot table)"),
     "eventsourcing.postgres:PostgresApplicationRecorder.__init__":
-        ("db36fb3de49a5292", "infra.event_store.recorders, infra.event_store.batch_load, entrypoints.rekey, entrypoints.audit.rows, "
+        ("db36fb3de49a5292", "infra.event_store.recorders, infra.event_store.batch_load, entrypoints.rekey, entrypoints.audit.stored_rows, "
                              "projections.sources, consumers.publisher (events table, channel)"),
     "eventsourcing.sqlite:SQLiteAggregateRecorder.__init__":
         ("88895a2823b5a2d2", "infra.event_store.snapshots, entrypoints.rekey (SQLite tables)"),
     "eventsourcing.sqlite:SQLiteApplicationRecorder.__init__":
-        ("9eee5bfa89841931", "entrypoints.audit.rows, entrypoints.rekey (SQLite events table, rowid as notification id)"),
+        ("9eee5bfa89841931", "entrypoints.audit.stored_rows, entrypoints.rekey (SQLite events table, rowid as notification id)"),
 }
 
 

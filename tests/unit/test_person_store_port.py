@@ -25,7 +25,7 @@ from ledger.domain.identity import make_resident_id
 from ledger.domain.person import voucher_key
 from ledger.policy import PolicyBook
 from ledger.ports import PersonStore, PlainPersonStore
-from ledger.records import Provenance, TaxPaymentRecord
+from ledger.inbound_records import Provenance, TaxPaymentRecord
 
 HANBIN = "610902"
 FEED = Provenance(source="kafka", topic="tax.payments.v1", partition=0, offset=7)

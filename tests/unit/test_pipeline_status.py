@@ -7,13 +7,13 @@ from datetime import date, datetime, timezone
 import pytest
 from eventsourcing.persistence import Tracking
 
-from consumers.runner import position_name
+from consumers.feed_consumer import position_name
 from entrypoints.status import pipeline_status
 from entrypoints.wiring import bootstrap, ledger_publisher
 from entrypoints.cli import main
 from infra.settings import Settings
 from ledger.domain.feed_rejection import FeedRejection
-from projections.wiring import projection_runner
+from projections.factory import projection_runner
 from tests.unit.projection_support import enroll, number, pay_year
 
 

@@ -385,7 +385,7 @@ def test_without_a_gap_a_transfer_changes_no_employee_month(ledger):
 
 def test_rows_with_a_transfer_gap_read_back_equal_from_the_store_codec(ledger):
     from ledger.domain.history import history_from_plain, history_to_plain
-    from projections.codec import dumps_row, loads_row
+    from projections.row_codec import dumps_row, loads_row
 
     long_gap = _employee_transfer(ledger, number(64), date(2025, 1, 31), date(2025, 6, 10), ["2025-06"])
     short_gap = _employee_transfer(ledger, number(65), date(2025, 1, 31), date(2025, 4, 15), ["2025-02"])

@@ -18,8 +18,8 @@ import pytest
 from ledger.domain.errors import Conflict
 from ledger.domain.history import apply_changes, fold_many, history_changes, history_from_plain, history_to_plain
 from projections import store as store_module
-from projections.codec import dumps_row, loads_row
-from projections.projector import ProjectionRunner, rebuild
+from projections.row_codec import dumps_row, loads_row
+from projections.projection_runner import ProjectionRunner, rebuild
 from projections.queries import ViewQueries
 from projections.sources import NotificationLogSource
 from projections.store import HISTORY, ROWS, TAIL, SQLiteViewStore

@@ -10,7 +10,7 @@ import pytest
 from projections.arrears import ArrearsProjection
 from projections.entitlement import EntitlementProjection
 from ledger.domain.history import event_type, person_key, ProjectionError
-from projections.runner import catch_up, rebuild
+from projections.in_memory import catch_up, rebuild
 from tests.unit.projection_support import (
     API,
     HANYIN,

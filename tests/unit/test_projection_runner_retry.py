@@ -12,7 +12,7 @@ from datetime import date
 
 import pytest
 
-from projections.projector import ProjectionRunner
+from projections.projection_runner import ProjectionRunner
 from projections.sources import NotificationLogSource, SourceError
 from projections.store import SQLiteViewStore
 from tests.unit.projection_support import enroll, ledger, number, pay_year  # noqa: F401  (fixture)

@@ -29,7 +29,7 @@ def test_shards_split_the_ids_evenly_and_a_key_that_is_no_uuid_still_has_one():
 def test_a_rebuild_uses_a_worker_process_per_core_up_to_four_on_postgres_only(monkeypatch):
     from types import SimpleNamespace
 
-    from projections import wiring
+    from projections import factory as wiring
 
     for cores, want in ((1, 1), (2, 2), (16, 4), (None, 1)):
         monkeypatch.setattr(wiring.os, "cpu_count", lambda cores=cores: cores)

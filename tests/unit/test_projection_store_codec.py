@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from ledger.domain.history import history_from_plain, history_to_plain
-from projections.codec import dumps_row, loads_row
+from projections.row_codec import dumps_row, loads_row
 from tests.unit.projection_support import arrears_view, entitlement_view, ledger  # noqa: F401  (fixture)
 from tests.unit.test_projection_runner import history  # noqa: F401  (fixture)
 
@@ -56,7 +56,7 @@ def test_what_a_row_cannot_hold_is_refused():
 
 
 def test_the_stored_history_is_the_pure_views_history_encoded_alone(ledger, history):
-    from projections.projector import ProjectionRunner
+    from projections.projection_runner import ProjectionRunner
     from projections.sources import NotificationLogSource
     from projections.store import SQLiteViewStore, due_records
 

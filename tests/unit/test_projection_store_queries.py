@@ -19,7 +19,7 @@ from ledger.domain.errors import DomainError
 from projections import arrears as pure_arrears
 from projections import coverage_gaps as pure_gaps
 from ledger.domain.coverage import covered_on
-from projections.projector import ProjectionRunner
+from projections.projection_runner import ProjectionRunner
 from projections.queries import ViewQueries
 from projections.sources import NotificationLogSource
 from projections.store import SQLiteViewStore

@@ -2,7 +2,7 @@
 
 Built incrementally (several ``run_once`` with new events in between, small batches)
 the stored views equal a rebuild, row by row and table by table, and equal the pure
-views of projections.runner; a re-delivered event changes nothing; a batch that cannot
+views of projections.in_memory; a re-delivered event changes nothing; a batch that cannot
 be applied writes nothing, not even its position.
 """
 from __future__ import annotations
@@ -17,8 +17,8 @@ from projections.arrears import ArrearsProjection
 from projections.entitlement import EntitlementProjection
 from ledger.domain.history import person_key, ProjectionError
 from projections.progress import ProgressBar
-from projections.projector import PolicyCache, ProjectionRunner, policy_fingerprint, rebuild, stored_rows
-from projections.runner import rebuild as pure_rebuild
+from projections.projection_runner import PolicyCache, ProjectionRunner, policy_fingerprint, rebuild, stored_rows
+from projections.in_memory import rebuild as pure_rebuild
 from projections.sources import Batch, NotificationLogSource
 from projections.store import ARREARS, ENTITLEMENT, LAYOUT_VERSION, TABLES, SQLiteViewStore, StoreError
 from tests.unit.projection_support import (

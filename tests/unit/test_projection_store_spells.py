@@ -13,7 +13,7 @@ from ledger.domain.gaps import person_gap
 from projections.entitlement import EntitlementProjection
 from projections.gap_spells import gap_spells, line_on, year_spells
 from ledger.domain.history import PersonHistory, ResidenceRecord, person_key
-from projections.runner import rebuild
+from projections.in_memory import rebuild
 from tests.unit.projection_support import log_events
 
 YEARS = (2024, 2025, 2026)

@@ -24,10 +24,10 @@ from infra.settings import Settings
 from ledger.domain.coverage import NO_YEAR, derive, years_touched
 from ledger.domain.errors import DomainError
 from ledger.domain.history import fold_many, new_history, person_key
-from entrypoints.simulation import feeds
+from entrypoints.simulation import timeline as feeds
 from entrypoints.simulation.county import CountyProfile, generate_county
-from projections import projector
-from projections.projector import PolicyCache, ProjectionRunner, rebuild
+from projections import projection_runner as projector
+from projections.projection_runner import PolicyCache, ProjectionRunner, rebuild
 from projections.sources import NotificationLogSource
 from projections.store import SQLiteViewStore
 from tests.unit.projection_support import (

@@ -38,10 +38,10 @@ from ledger.domain.identity import make_resident_id
 from ledger.domain.person import Person
 from ledger.domain.source_record import SourceRecord
 from ledger.policy import PolicyBook, rules
-from ledger.records import Provenance, StatusRecord, TaxPaymentRecord
+from ledger.inbound_records import Provenance, StatusRecord, TaxPaymentRecord
 from projections.entitlement import EntitlementProjection
 from ledger.domain.coverage import covered_on
-from projections.runner import rebuild
+from projections.in_memory import rebuild
 
 HANBIN = "610902"
 GRID = "610902100001"

@@ -21,7 +21,7 @@ from entrypoints.http.app import create_app
 from entrypoints.http.auth import TokenStore
 from entrypoints.http.read_model import CATCH_UP_ENV
 from projections.queries import ViewQueries
-from projections.wiring import projection_runner
+from projections.factory import projection_runner
 from tests.unit import http_support as web
 from tests.unit.cli_support import embedded, run, run_as
 from tests.unit.projection_support import HANBIN, pay_year

@@ -10,13 +10,13 @@ from datetime import date
 import pytest
 
 import reconciliation.consumer as statements_module
-from consumers.runner import dead_letter_key
+from consumers.feed_consumer import dead_letter_key
 from reconciliation.consumer import StatementsHandler
 from entrypoints.wiring import bootstrap
 from infra.settings import Settings
-from ledger.records import Provenance, TaxPaymentRecord
+from ledger.inbound_records import Provenance, TaxPaymentRecord
 from reconciliation.model import DiscrepancyClass as C
-from reconciliation.wiring import reconciler, statement_consumer
+from reconciliation.factory import reconciler, statement_consumer
 from tests.unit.test_reconciliation_support import (
     HANBIN,
     ID_KEY,

@@ -8,11 +8,11 @@ import pytest
 from events.ledger_events import decode_event, encode_event
 from entrypoints.wiring import bootstrap
 from infra.settings import Settings
-from ledger.records import Provenance, TaxPaymentRecord
+from ledger.inbound_records import Provenance, TaxPaymentRecord
 from ledger.domain.history import ProjectionError
 from reconciliation.ledger_side import payment_rows
 from reconciliation.model import DiscrepancyClass as C
-from reconciliation.runner import LedgerSideRunner
+from reconciliation.ledger_side_runner import LedgerSideRunner
 from reconciliation.service import Reconciler
 from reconciliation.store import SQLiteReconciliationStore, StoreError
 from projections.sources import NotificationLogSource

@@ -104,7 +104,7 @@ def test_reconciling_the_statements_finds_exactly_the_expected_discrepancies():
     from infra.settings import Settings
     from reconciliation.intake import decode_value
     from reconciliation.service import Received
-    from reconciliation.wiring import ledger_side_runner, reconciler
+    from reconciliation.factory import ledger_side_runner, reconciler
 
     c = generate_county(5, 150)
     system = bootstrap(Settings(persistence="memory", id_key=b"statement-tests"))

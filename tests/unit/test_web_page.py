@@ -12,7 +12,7 @@ from datetime import date
 import pytest
 
 from ledger.domain.source_record import SourceRecord
-from ledger.records import Provenance, StatusRecord
+from ledger.inbound_records import Provenance, StatusRecord
 from tests.unit.http_support import (
     AUDITOR,
     CLERK,

@@ -22,12 +22,12 @@ from typing import Any
 from events.pii import KeyRing
 from infra.settings import Settings, recon_path, setting
 from consumers.inprocess import InProcessSource
-from consumers.runner import ConsumerRunner
-from projections.wiring import event_source
+from consumers.feed_consumer import ConsumerRunner
+from projections.factory import event_source
 from reconciliation.consumer import DEFAULT_CONSUMER, StatementConsumer, StatementsHandler
 
 from reconciliation.results import RESULTS_TOPIC, ResultsPublisher
-from reconciliation.runner import LedgerSideRunner
+from reconciliation.ledger_side_runner import LedgerSideRunner
 from reconciliation.service import DEFAULT_INCOMPLETE_AFTER, Reconciler
 from reconciliation.store import (
     PostgresReconciliationStore,

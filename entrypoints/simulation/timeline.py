@@ -2,8 +2,8 @@
 
 A county (:mod:`entrypoints.simulation.county`) is a list of :class:`Action` in time
 order. An action carries one inbound record exactly as the real channel delivers it
-(a :class:`~ledger.records.TaxPaymentRecord`, :class:`~ledger.records.StatusRecord` or
-:class:`~ledger.records.ResidentRecord` from the Kafka feeds) or one clerk action
+(a :class:`~ledger.inbound_records.TaxPaymentRecord`, :class:`~ledger.inbound_records.StatusRecord` or
+:class:`~ledger.inbound_records.ResidentRecord` from the Kafka feeds) or one clerk action
 (:class:`Enrollment`, :class:`Assessment`, :class:`TransferOut`, :class:`TransferIn`
 at the agency counter), plus what the generator expects of it: the error code it
 must fail with (a bad record), or that it is a resend the ledger must recognise.
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from events import inbound
 from ledger.domain.errors import DomainError
-from ledger.records import Provenance
+from ledger.inbound_records import Provenance
 
 if TYPE_CHECKING:  # pragma: no cover
     from ledger.application import Ledger, Outcome

@@ -48,7 +48,7 @@ from consumers.spreadsheets import ImportFileError, read_sheet
 from infra.limits import FEED_SHEET
 from ledger.log import mask_text
 from consumers.inprocess import InProcessBroker, InProcessSource
-from consumers.runner import ConsumerRunner, dead_letter_topic
+from consumers.feed_consumer import ConsumerRunner, dead_letter_topic
 
 CST = timezone(timedelta(hours=8))
 
@@ -302,7 +302,7 @@ def apply_in_process(topic: str, fill: Callable[[Any, str], FeedReport], make_ha
     statements file's reader); ``make_handler(dead_letter_sink)`` is the feed's handler. The
     records go on ``topic`` (one partition, in file order) of an in-process broker, numbered
     after the handler's stored position on it, and the handler takes them with the
-    :class:`~consumers.runner.ConsumerRunner` the Kafka consumer uses. The report adds what
+    :class:`~consumers.feed_consumer.ConsumerRunner` the Kafka consumer uses. The report adds what
     the ledger did: applied, unchanged (resends), and each refused record by its file line.
     """
     broker = InProcessBroker({topic: 1})

@@ -246,7 +246,7 @@ class ProjectionRunner:
         self.entitlement = EntitlementProjection(self.policies)
         self.batch_size = batch_size
         self.years = list(years) if years is not None else coverage_years(self.policies)
-        self.log = get_logger("projections.runner", source=source.name)
+        self.log = get_logger("projections.projection_runner", source=source.name)
         #: Where a quarantined person's events are read again (the source's own reader, e.g. the log's).
         self.person_events = person_events or getattr(source, "person_events", None)
         self.retry_every = retry_every
@@ -640,7 +640,7 @@ class ProjectionRunner:
         hold at most about ``BULK_POSITIONS_PER_SHARD`` positions' events in memory. Each
         person is folded and derived once, and rows are written ``chunk`` persons per
         transaction. ``run_shards`` may run the passes elsewhere (worker processes,
-        see :func:`projections.wiring.parallel_shards`). The positions are written
+        see :func:`projections.factory.parallel_shards`). The positions are written
         last: until then the store has no position and a crashed rebuild starts again.
         """
         if any(v is not None for v in self.positions().values()):
@@ -771,7 +771,7 @@ def rebuild(store: ViewStore, source: Source, policies: Any, *, batch_size: int 
     result.add(runner.run_once(progress=progress, label="rebuild: catching up", retry=False))
     store.swap(shadow)
     result.positions = store.positions(source.name, PROJECTIONS)
-    get_logger("projections.runner", source=source.name).info(
+    get_logger("projections.projection_runner", source=source.name).info(
         "views_rebuilt", events=result.events, persons=result.persons, seconds=round(result.seconds, 3),
         positions=result.positions, quarantined=len(store.quarantined_ids()))
     return result

@@ -19,7 +19,7 @@ from typing import Any
 
 from eventsourcing.persistence import Tracking
 
-from consumers.runner import BatchResult, FeedHandler, Message, TransientError, is_rejection
+from consumers.feed_consumer import BatchResult, FeedHandler, Message, TransientError, is_rejection
 from events import codec
 from events.inbound import (
     RESIDENT_RECORD,
@@ -31,7 +31,7 @@ from events.inbound import (
 )
 from ledger.application import Outcome, PreparedTaxRecords
 from ledger.domain.errors import DomainError
-from ledger.records import TaxPaymentRecord
+from ledger.inbound_records import TaxPaymentRecord
 
 
 def decode_value(value: bytes | None, reader: str) -> Mapping[str, Any]:

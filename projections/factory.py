@@ -25,7 +25,7 @@ from typing import Any
 from infra.settings import Settings, views_path
 from ledger.domain.errors import DomainError
 
-from projections.projector import PolicyCache, ProjectionRunner, RunResult, ShardRunner
+from projections.projection_runner import PolicyCache, ProjectionRunner, RunResult, ShardRunner
 from projections.queries import ViewQueries
 from projections.sources import KafkaEventSource, NotificationLogSource, Source, ledger_person_events
 from projections.store import PostgresViewStore, SQLiteViewStore, ViewStore

@@ -36,7 +36,7 @@ from ledger.domain.coverage import row_covered_on
 
 from entrypoints.audit.describe import describe, document, provenance_line
 from entrypoints.audit.verify import masked_id_of, projection_for, verify_person
-from entrypoints.audit.rows import event_rows
+from entrypoints.audit.stored_rows import event_rows
 
 #: Figures of the state after a step, and which of the projection's ``sources`` explain each.
 YEAR_FIGURES: dict[str, tuple[str, ...]] = {

@@ -38,7 +38,7 @@ from ledger.application import Ledger, Outcome
 from ledger.domain.errors import DomainError
 from ledger.domain.feed_rejection import FeedRejection
 from ledger.log import get_logger
-from ledger.records import Provenance
+from ledger.inbound_records import Provenance
 
 #: Errors with these codes are a moment's trouble, not the record's fault: redo, don't reject.
 TRANSIENT_CODES = frozenset({"CONCURRENT_UPDATE"})
@@ -417,7 +417,7 @@ class ConsumerRunner:
         self.max_records = max_records
         self.poll_timeout = poll_timeout
         self.max_backoff = max_backoff
-        self.log = get_logger("consumers.runner", consumer=handler.consumer, feed=handler.feed)
+        self.log = get_logger("consumers.feed_consumer", consumer=handler.consumer, feed=handler.feed)
         #: The partitions this instance owns right now (its share of the group).
         self.assignment: set[tuple[str, int]] = set()
         self._started = False
