@@ -81,7 +81,11 @@ def chosen_period(request: Request, code: str, year: int | None, as_of: date | N
         years = []
     for candidate in sorted((y for y in years if y <= day.year), reverse=True):
         try:
-            stats = request.app.state.reads.coverage(code, year=candidate, as_of=day)
+            if len(code) == 6:
+                stats = {"covered": sum(t["covered"] for t in request.app.state.reads.areas(
+                    code, year=candidate, as_of=day)["townships"].values())}
+            else:
+                stats = request.app.state.reads.coverage(code, year=candidate, as_of=day)
         except DomainError:
             continue
         if stats and stats.get("covered"):
