@@ -67,8 +67,10 @@ def chosen_period(request: Request, code: str, year: int | None, as_of: date | N
     """The year and day asked about, and how the year was chosen.
 
     Neither given: not blindly this year (a grid whose people have not enrolled for it yet would
-    open on 参保率 0.00 %), but the latest coverage year, up to this one, with a policy table for
-    the region and someone of the place covered in the views; this year when none has.
+    open on 参保率 0.00 %, or on the few people carried into it), but the latest coverage year, up
+    to this one, with a policy table for the region and at least half as many people of the place
+    covered as its best year (so a year just begun, with a handful covered, does not hide the
+    year the data is about); this year when no year has anyone covered.
     """
     if year is not None or as_of is not None:
         basis = "asked" if year is not None else "as_of"
@@ -79,18 +81,24 @@ def chosen_period(request: Request, code: str, year: int | None, as_of: date | N
         years = request.app.state.system.policies.years(code[:6])
     except DomainError:
         years = []
-    for candidate in sorted((y for y in years if y <= day.year), reverse=True):
-        try:
-            if len(code) == 6:
-                stats = {"covered": sum(t["covered"] for t in request.app.state.reads.areas(
-                    code, year=candidate, as_of=day)["townships"].values())}
-            else:
-                stats = request.app.state.reads.coverage(code, year=candidate, as_of=day)
-        except DomainError:
-            continue
-        if stats and stats.get("covered"):
-            return candidate, day, "today" if candidate == day.year else "latest_with_data"
-    return day.year, day, "today"
+    covered = {y: _covered(request, code, y, day) for y in years if y <= day.year}
+    best = max(covered.values(), default=0)
+    if best == 0:
+        return day.year, day, "today"
+    chosen = max(y for y, n in covered.items() if 2 * n >= best)
+    return chosen, day, "today" if chosen == day.year else "latest_with_data"
+
+
+def _covered(request: Request, code: str, year: int, day: date) -> int:
+    """People of the place (grid, township or county) covered in ``year`` on its evaluation day."""
+    reads = request.app.state.reads
+    try:
+        if len(code) == 6:
+            return sum(t["covered"] for t in reads.areas(code, year=year, as_of=day)["townships"].values())
+        stats = reads.coverage(code, year=year, as_of=day)
+    except DomainError:
+        return 0
+    return int((stats or {}).get("covered") or 0)
 
 
 def _matches(row: dict[str, Any], q: str) -> bool:

@@ -129,6 +129,12 @@ class ManyPeople(ViewReads):
     def grid_known(self, code):
         return True
 
+    def coverage(self, code, *, year, as_of):
+        n, sub = len(self.rows), sum(r["subsidised"] for r in self.rows)
+        return {"residents": n + 1000, "covered": 1000, "subsidised": sub, "subsidised_covered": 0,
+                "coverage_bp": 1666, "subsidised_coverage_bp": 0, "coverage_percent": "16.66%",
+                "subsidised_coverage_percent": "0.00%", "gaps_by_reason": {}}
+
     def gaps(self, code, *, year, as_of, reason=None):
         return [dict(r) for r in self.rows if reason is None or r["reason"] == reason]
 
@@ -193,3 +199,24 @@ def test_the_page_has_search_paging_and_a_county_picker(client):
     for needle in ('id="search-input"', "按姓名或证件号码后 4 位查找", 'id="pager"', "上一页", "下一页",
                    'id="areas"', "6 位区县", 'id="result-basis"', "PER_PAGE = 50", '"/regions/"'):
         assert needle in html, needle
+
+
+class CoveredByYear(ManyPeople):
+    def __init__(self, system, covered: dict[int, int]) -> None:
+        super().__init__(system, 3)
+        self.covered = covered
+
+    def coverage(self, code, *, year, as_of):
+        return {**super().coverage(code, year=year, as_of=as_of), "covered": self.covered.get(year, 0)}
+
+
+@pytest.mark.parametrize("covered, year, basis", [
+    ({2025: 900, 2026: 3}, 2025, "latest_with_data"),  # a year just begun, a few carried in: not the default
+    ({2025: 900, 2026: 450}, 2026, "today"),  # half as many or more: this year
+    ({2025: 0, 2026: 0}, 2026, "today"),  # nobody anywhere: this year, as before
+])
+def test_the_default_year_is_the_latest_with_at_least_half_the_best_years_covered(system, in_2026, covered, year,
+                                                                                  basis):
+    app = TestClient(create_app(system, TokenStore.from_tokens(TOKENS), reads=CoveredByYear(system, covered)))
+    body = app.get(f"/grids/{GRID_A}/coverage", headers=GRID_WORKER_A).json()
+    assert (body["year"], body["year_basis"]) == (year, basis)
