@@ -17,6 +17,7 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
+from fastapi_offline import FastAPIOffline
 from fastapi.responses import JSONResponse
 
 from entrypoints.wiring import System, bootstrap
@@ -71,7 +72,9 @@ TAGS = [
 
 def create_app(system: System, tokens: TokenStore, *, reads: ReadQueries | None = None) -> FastAPI:
     """The HTTP API over ``system`` (from :func:`entrypoints.wiring.bootstrap`), admitting ``tokens``."""
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from this server (/static-offline-docs/...), not from a CDN:
+    # an agency's isolated network never reaches one (issue 21).
+    app: FastAPI = FastAPIOffline(
         title="Medical insurance ledger API (医保参保缴费台账)",
         version="1.0",
         description=DESCRIPTION,

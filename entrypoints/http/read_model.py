@@ -52,6 +52,8 @@ class ReadQueries(Protocol):
 
     def coverage(self, code: str, *, year: int, as_of: date) -> dict[str, Any] | None: ...
 
+    def areas(self, region: str, *, year: int, as_of: date) -> dict[str, dict[str, dict[str, Any]]]: ...
+
     def arrears(self, *, as_of: date, region: str | None = None, grid: str | None = None,
                 sort: str | None = "outstanding_fen", limit: int | None = None) -> list[dict[str, Any]]: ...
 
@@ -126,6 +128,11 @@ class ViewReads:
         self.catch_up()
         rates = self.queries.coverage_rates(year, as_of, region=code[:6])
         return rates["grids" if len(code) == 12 else "townships"].get(code)
+
+    def areas(self, region: str, *, year: int, as_of: date) -> dict[str, dict[str, dict[str, Any]]]:
+        """Coverage of every township and grid of the region with people in the views (``townships``, ``grids``)."""
+        self.catch_up()
+        return self.queries.coverage_rates(year, as_of, region=region)
 
     def arrears(self, *, as_of: date, region: str | None = None, grid: str | None = None,
                 sort: str | None = "outstanding_fen", limit: int | None = None) -> list[dict[str, Any]]:

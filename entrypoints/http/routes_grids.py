@@ -22,7 +22,7 @@ from entrypoints.http.models import ErrorOut, IsoDate
 from entrypoints.http.read_model import identities_of
 from entrypoints.http.routes_persons import today
 from ledger.log import get_logger, mask_id_number
-from ledger.domain.gaps import evaluation_day
+from ledger.domain.gaps import REASONS, evaluation_day
 from entrypoints.http.web import labels
 
 log = get_logger("entrypoints.http.grids")
@@ -56,6 +56,57 @@ def check_area_code(code: str) -> str:
 def _period(year: int | None, as_of: date | None) -> tuple[int, date]:
     as_of = as_of or today()
     return year or as_of.year, as_of
+
+
+#: How the year shown was chosen (``year_basis``), in Chinese for the page.
+YEAR_BASES = {"asked": "按查询的年度", "as_of": "统计日所在年度", "today": "本年度",
+              "latest_with_data": "最近有参保数据的年度"}
+
+
+def chosen_period(request: Request, code: str, year: int | None, as_of: date | None) -> tuple[int, date, str]:
+    """The year and day asked about, and how the year was chosen.
+
+    Neither given: not blindly this year (a grid whose people have not enrolled for it yet would
+    open on 参保率 0.00 %, or on the few people carried into it), but the latest coverage year, up
+    to this one, with a policy table for the region and at least half as many people of the place
+    covered as its best year (so a year just begun, with a handful covered, does not hide the
+    year the data is about); this year when no year has anyone covered.
+    """
+    if year is not None or as_of is not None:
+        basis = "asked" if year is not None else "as_of"
+        year, as_of = _period(year, as_of)
+        return year, as_of, basis
+    day = today()
+    try:
+        years = request.app.state.system.policies.years(code[:6])
+    except DomainError:
+        years = []
+    covered = {y: _covered(request, code, y, day) for y in years if y <= day.year}
+    best = max(covered.values(), default=0)
+    if best == 0:
+        return day.year, day, "today"
+    chosen = max(y for y, n in covered.items() if 2 * n >= best)
+    return chosen, day, "today" if chosen == day.year else "latest_with_data"
+
+
+def _covered(request: Request, code: str, year: int, day: date) -> int:
+    """People of the place (grid, township or county) covered in ``year`` on its evaluation day."""
+    reads = request.app.state.reads
+    try:
+        if len(code) == 6:
+            return sum(t["covered"] for t in reads.areas(code, year=year, as_of=day)["townships"].values())
+        stats = reads.coverage(code, year=year, as_of=day)
+    except DomainError:
+        return 0
+    return int((stats or {}).get("covered") or 0)
+
+
+def _matches(row: dict[str, Any], q: str) -> bool:
+    """A name containing ``q``, or an ID number *as shown to the caller* ending with it (so a masked
+    number is matched on its visible last four only, and nothing hidden leaks through the search)."""
+    if q.replace("x", "X").rstrip("X").isdigit() or q.upper() == "X":
+        return (row.get("id_number") or "").upper().endswith(q.upper())
+    return q.casefold() in (row.get("name") or "").casefold()
 
 
 def _known_place(request: Request, code: str) -> None:
@@ -98,19 +149,53 @@ def grid_gaps(
     year: Year = None,
     as_of: AsOf = None,
     reason: Annotated[str | None, Query(description="only this reason, e.g. SUBSIDISED_NOT_COVERED, LAPSED")] = None,
+    q: Annotated[str | None, Query(max_length=40, description="search: part of the name, or the last digits of the "
+                                                              "ID number as shown to you (按姓名或证件号码后几位查找)")] = None,
+    page: Annotated[int | None, Query(ge=1, le=100_000, description="page number, from 1 (with `per_page`)")] = None,
+    per_page: Annotated[int | None, Query(ge=1, le=500, description="rows per page (default: all rows)")] = None,
     who: Principal = Depends(deps.principal),
 ) -> dict:
     """Everyone the household registry places in the grid (or township) on the evaluation day
     who is not covered for ``year``: one reason each, subsidised people first
     (``SUBSIDISED_NOT_COVERED``, ``DUPLICATE_ENROLLMENT``, ``TRANSFER_INCOMPLETE``,
     ``NOT_ENROLLED``, ``ENROLLED_UNPAID``, ``LAPSED``, ``IN_WAITING_PERIOD``), with the Chinese
-    label, a sentence saying why, and the outstanding amount."""
+    label, a sentence saying why, and the outstanding amount.
+
+    Without ``year`` and ``as_of`` the year is the latest with data (see ``year_basis``).
+    ``q`` searches names and ID tails; ``page``/``per_page`` page the list (``total`` rows match,
+    ``count`` are on this page); ``by_reason`` counts the matching rows per reason before ``reason``
+    keeps one; each row's ``grid_label`` names its place in Chinese."""
     code = check_area_code(code)
     who.require_grid(code)
-    year, as_of = _period(year, as_of)
-    rows = request.app.state.reads.gaps(code, year=year, as_of=as_of, reason=reason)
-    log.info("grid_gaps_read", area_code=code, year=year, rows=len(rows))
-    return {"code": code, "year": year, "as_of": as_of, "count": len(rows), "gaps": shown(request, rows, who, as_of)}
+    year, as_of, basis = chosen_period(request, code, year, as_of)
+    if reason is not None and reason not in REASONS:
+        raise DomainError("REASON_UNKNOWN", f"{reason!r} is not a gap reason; use one of {', '.join(REASONS)} "
+                          "（未参保原因代码不正确）")
+    rows = request.app.state.reads.gaps(code, year=year, as_of=as_of)
+    q = (q or "").strip()
+    if q:
+        rows = [r for r in shown(request, rows, who, as_of) if _matches(r, q)]
+    by_reason: dict[str, int] = {}
+    for r in rows:
+        by_reason[r["reason"]] = by_reason.get(r["reason"], 0) + 1
+    if reason is not None:
+        rows = [r for r in rows if r["reason"] == reason]
+    total = len(rows)
+    if per_page is not None or page is not None:
+        size = per_page or 50
+        start = ((page or 1) - 1) * size
+        rows = rows[start:start + size]
+    else:
+        size = None
+    if not q:
+        rows = shown(request, rows, who, as_of)
+    for r in rows:
+        r["grid_label"] = labels.place(r.get("grid_code"))
+    log.info("grid_gaps_read", area_code=code, year=year, rows=len(rows), total=total, searched=bool(q))
+    return {"code": code, "label": labels.place(code), "year": year, "as_of": as_of, "year_basis": basis,
+            "year_basis_label": YEAR_BASES[basis], "day": evaluation_day(year, as_of),
+            "total": total, "count": len(rows), "page": page or 1, "per_page": size,
+            "pages": (max(1, -(-total // size)) if size else 1), "by_reason": by_reason, "gaps": rows}
 
 
 @router.get("/grids/{code}/coverage", summary="Coverage rates of a grid or township (参保率)")
@@ -125,14 +210,45 @@ def grid_coverage(
     (so 100.00% means everyone) and as text; gaps counted by reason."""
     code = check_area_code(code)
     who.require_grid(code)
-    year, as_of = _period(year, as_of)
+    year, as_of, basis = chosen_period(request, code, year, as_of)
     _known_place(request, code)
     stats = request.app.state.reads.coverage(code, year=year, as_of=as_of)
     if stats is None:  # known, but nobody lives there on that day
         stats = {"residents": 0, "covered": 0, "subsidised": 0, "subsidised_covered": 0, "coverage_bp": None,
                  "subsidised_coverage_bp": None, "coverage_percent": None, "subsidised_coverage_percent": None,
                  "gaps_by_reason": {}}
-    return {"code": code, "year": year, "as_of": as_of, "day": evaluation_day(year, as_of), **stats}
+    return {"code": code, "label": labels.place(code), "year": year, "as_of": as_of, "year_basis": basis,
+            "year_basis_label": YEAR_BASES[basis], "day": evaluation_day(year, as_of), **stats}
+
+
+@router.get("/regions/{code}/areas", summary="The townships and grids of a county, to pick from (区县下的乡镇和网格)")
+def region_areas(
+    code: str,
+    request: Request,
+    year: Year = None,
+    as_of: AsOf = None,
+    who: Principal = Depends(deps.principal),
+) -> dict:
+    """For the clerks of the county (6-digit region code) and auditors: each township with people in
+    the views, its grids, and their coverage for the year (default: the latest with data, as for a
+    grid). Grid workers ask for their own grids instead (403 ``ROLE_FORBIDDEN``)."""
+    who.require_role(Role.CLERK, Role.AUDITOR, action="list the townships and grids of a county")
+    code = validate_region_code(code)
+    who.require_region(code, action="read")
+    year, as_of, basis = chosen_period(request, code, year, as_of)
+    rates = request.app.state.reads.areas(code, year=year, as_of=as_of)
+
+    def entry(area: str, stats: dict[str, Any]) -> dict[str, Any]:
+        return {"code": area, "label": labels.place(area), "residents": stats["residents"],
+                "covered": stats["covered"], "coverage_percent": stats["coverage_percent"],
+                "subsidised": stats["subsidised"], "subsidised_covered": stats["subsidised_covered"]}
+
+    townships = [{**entry(t, stats), "grids": [entry(g, rates["grids"][g]) for g in sorted(rates["grids"])
+                                                if g.startswith(t)]}
+                 for t, stats in sorted(rates["townships"].items())]
+    log.info("region_areas_read", region=code, year=year, townships=len(townships))
+    return {"code": code, "label": labels.region(code), "year": year, "as_of": as_of, "year_basis": basis,
+            "year_basis_label": YEAR_BASES[basis], "day": evaluation_day(year, as_of), "townships": townships}
 
 
 @router.get("/arrears", summary="Contributions due and unpaid past their due date (欠费名单)")

@@ -21,7 +21,7 @@ ROUTES = {
     ("get", "/grids/{code}/gaps"), ("get", "/grids/{code}/coverage"), ("get", "/arrears"), ("get", "/health"),
     ("get", "/grids/{code}/gaps.csv"), ("get", "/grids/{code}/gaps.xlsx"), ("get", "/me"),
     ("get", "/entitlements/{person_id}"), ("get", "/transfers"),
-    ("get", "/views/quarantine"),
+    ("get", "/views/quarantine"), ("get", "/regions/{code}/areas"),
     ("get", "/fees"), ("get", "/fees.csv"), ("get", "/fees.xlsx"), ("get", "/arrears.csv"), ("get", "/arrears.xlsx"),
     ("post", "/late-fees/payments"), ("post", "/late-fees/waivers"),
 }

@@ -72,6 +72,28 @@ def region(code: str | None) -> str:
     return f"{code} {name}" if name and len(code) == 6 else code
 
 
+def place(code: str | None) -> str:
+    """A township or grid as a person reads it: ``汉滨区 镇 610902105``, ``汉滨区 镇 610902105 · 村 204``.
+
+    The ledger holds no authoritative township or village names (the registry feed carries codes
+    only; the simulation's names are invented), so the district's name, the kind of township and
+    of village the code's blocks denote (街道/镇/乡; 001-199 社区, 200-399 村) and the code are shown.
+    """
+    if not code:
+        return ""
+    if len(code) not in (9, 12) or not code.isdigit():
+        return code
+    district = ANKANG_REGIONS.get(code[:6], code[:6])
+    block = int(code[6:9])
+    kind = next((w for lo, hi, w in ((1, 99, "街道"), (100, 199, "镇"), (200, 399, "乡"), (400, 599, "乡级单位"))
+                 if lo <= block <= hi), "乡镇")
+    text = f"{district} {kind} {code[:9]}"
+    if len(code) == 12:
+        village = int(code[9:])
+        text += f" · {'社区' if village < 200 else '村'} {code[9:]}"
+    return text
+
+
 AWAITING = {"SENDING": "待转出", "RECEIVING": "待转入"}
 
 

@@ -12,7 +12,8 @@
   const PHONE = window.matchMedia("(max-width: 600px)");
   const state = {
     token: null, me: null,
-    code: "", year: "", asOf: "", reason: "", person: "",
+    code: "", year: "", asOf: "", reason: "", person: "", q: "", page: 1,
+    total: 0, pages: 1, byReason: {},
     loaded: null,  // {code, year, asOf, day}: what the list on screen is for
     gaps: [], coverage: null, opener: null, arrears: [],
   };
@@ -44,7 +45,8 @@
 
   function thisYear() { return String(new Date().getFullYear()); }
 
-  function areaWord(code) { return code.length === 9 ? "乡镇" : "网格"; }
+  function areaWord(code) { return code.length === 9 ? "乡镇" : code.length === 6 ? "区县" : "网格"; }
+  const PER_PAGE = 50;  // rows per page: a phone gets a short page, never the whole grid
 
   function scopeLabel(code) {
     const scope = ((state.me && state.me.scopes) || []).find((s) => s.code === code);
@@ -63,6 +65,7 @@
     return {
       code: (p.get("grid") || "").trim(), year: (p.get("year") || "").trim(), asOf: (p.get("as_of") || "").trim(),
       reason: reason in LABELS.reasons ? reason : "", person: (p.get("person") || "").trim(),
+      q: (p.get("q") || "").trim().slice(0, 40), page: Math.max(1, Math.min(100000, parseInt(p.get("page"), 10) || 1)),
     };
   }
 
@@ -72,6 +75,8 @@
     if (state.year) p.set("year", state.year);
     if (state.asOf) p.set("as_of", state.asOf);
     if (state.reason) p.set("reason", state.reason);
+    if (state.q) p.set("q", state.q);
+    if (state.page > 1) p.set("page", String(state.page));
     if (state.person) p.set("person", state.person);
     const hash = p.toString();
     history.replaceState(null, "", location.pathname + location.search + (hash ? "#" + hash : ""));
@@ -126,7 +131,7 @@
   // [title, text] of an API error, in Chinese, for the area `code` the worker asked about.
   function describeError(err, code) {
     const b = err.body;
-    const year = state.year || thisYear();
+    const year = state.year || (state.loaded && state.loaded.year) || thisYear();
     switch (err.status) {
       case 0: return ["无法连接服务器", "请检查网络后重试。"];
       case 401: return ["访问令牌无效或已过期", chineseOf(b.message) || "请重新输入访问令牌。"];
@@ -144,7 +149,9 @@
         if (b.code === "PERSON_NOT_FOUND") return ["找不到该参保人", "账本中没有此人的记录。"];
         return ["找不到", b.message || ""];
       case 422:
-        if (b.code === "GRID_FORMAT") return ["代码格式不对", "请输入 12 位网格（村/社区）代码或 9 位乡镇代码。"];
+        if (b.code === "GRID_FORMAT" || b.code === "REGION_FORMAT") {
+          return ["代码格式不对", "请输入 12 位网格（村/社区）代码、9 位乡镇代码或 6 位区县代码。"];
+        }
         if (b.code === "DATE_INVALID") return ["日期格式不对", "统计日期请按 年-月-日 填写。"];
         return ["查询条件有误", b.message || ""];
       default:
@@ -192,7 +199,8 @@
     fillPicker();
     $("controls").hidden = false;
     if (!state.code) {
-      const first = state.me.scopes.find((s) => s.kind === "grid" || s.kind === "township");
+      const first = state.me.scopes.find((s) => s.kind === "grid" || s.kind === "township" ||
+        (s.kind === "region" && state.me.role !== "grid_worker"));
       state.code = first ? first.code : "";
     }
     showQuery();
@@ -207,7 +215,9 @@
 
   function fillPicker() {
     const select = $("grid-select");
-    const areas = state.me.scopes.filter((s) => s.kind === "grid" || s.kind === "township");
+    // Clerks pick one of their counties (then a township or grid of it); grid workers their grids.
+    const areas = state.me.scopes.filter((s) => s.kind === "grid" || s.kind === "township" ||
+      (s.kind === "region" && state.me.role !== "grid_worker"));
     select.replaceChildren(...areas.map((s) => el("option", { value: s.code, text: s.label })),
       el("option", { value: OTHER, text: areas.length ? "输入其他代码…" : "输入网格或乡镇代码" }));
   }
@@ -218,20 +228,29 @@
     select.value = inScope ? state.code : OTHER;
     $("grid-input").value = inScope ? "" : state.code;
     $("grid-input-field").hidden = inScope;
-    $("year-input").value = state.year || thisYear();
+    $("year-input").value = state.year || "";
     $("asof-input").value = state.asOf;
   }
 
+  // Without a year the server picks one: this year, or the latest with data (and says which, year_basis_label).
+  function listQuery() {
+    return { year: state.year, as_of: state.asOf, reason: state.reason, q: state.q, page: state.page, per_page: PER_PAGE };
+  }
+
   async function load() {
-    const query = { year: state.year || thisYear(), as_of: state.asOf };
+    const query = { year: state.year, as_of: state.asOf };
     const code = state.code;
+    if (code.length === 6) return loadRegion(code);
+    $("areas").hidden = true;
     const path = "/grids/" + encodeURIComponent(code);
     hideMessage();
     setPageState("loading");
     $("result").setAttribute("aria-busy", "true");
     let coverage, list;
     try {
-      [coverage, list] = await Promise.all([api(path + "/coverage", query), api(path + "/gaps", query)]);
+      coverage = await api(path + "/coverage", query);
+      // The list for the coverage's year and day, so both speak of the same thing.
+      list = await api(path + "/gaps", { ...listQuery(), year: coverage.year, as_of: state.asOf });
     } catch (err) {
       $("result").hidden = true;
       state.loaded = null;
@@ -245,8 +264,7 @@
     }
     if (code !== state.code) return;  // the worker asked for another area meanwhile
     // Subsidised people first (资助参保对象 must be 100% covered); the API already orders them so.
-    state.gaps = list.gaps.map((g, i) => [g, i])
-      .sort((a, b) => (b[0].subsidised - a[0].subsidised) || (a[1] - b[1])).map((p) => p[0]);
+    takeList(list);
     state.coverage = coverage;
     state.loaded = { code, year: String(list.year), asOf: state.asOf, day: coverage.day };
     $("result").hidden = false;
@@ -258,6 +276,73 @@
     loadArrears(code, coverage.day);
     loadFees(code, coverage.day);
     if (state.person) openPerson(state.person, null);
+  }
+
+  function takeList(list) {
+    state.gaps = list.gaps.map((g, i) => [g, i])
+      .sort((a, b) => (b[0].subsidised - a[0].subsidised) || (a[1] - b[1])).map((p) => p[0]);
+    state.total = list.total;
+    state.pages = list.pages;
+    state.page = list.page;
+    state.byReason = list.by_reason || {};
+  }
+
+  // Another page, reason or search of the area on screen: only the list is read again.
+  async function loadList() {
+    if (!state.loaded) return;
+    const { code, year } = state.loaded;
+    $("result").setAttribute("aria-busy", "true");
+    let list;
+    try {
+      list = await api("/grids/" + encodeURIComponent(code) + "/gaps", { ...listQuery(), year });
+    } catch (err) {
+      if (err.status === 401) return showLogin(describeError(err, code).join("："));
+      showMessage(...describeError(err, code));
+      return;
+    } finally {
+      $("result").removeAttribute("aria-busy");
+    }
+    if (code !== state.code) return;
+    hideMessage();
+    takeList(list);
+    renderList();
+  }
+
+  // ------------------------------------------------------------------ a county (区县): pick a township or grid
+  async function loadRegion(code) {
+    hideMessage();
+    setPageState("loading");
+    $("result").hidden = true;
+    state.loaded = null;
+    let body;
+    try {
+      body = await api("/regions/" + encodeURIComponent(code) + "/areas", { year: state.year, as_of: state.asOf });
+    } catch (err) {
+      $("areas").hidden = true;
+      if (err.status === 401) return showLogin(describeError(err, code).join("："));
+      showMessage(...describeError(err, code));
+      return setPageState("error");
+    }
+    if (code !== state.code) return;
+    const pick = (area) => {
+      const button = el("button", { type: "button", class: "secondary small", "data-code": area.code },
+        area.label, " ", el("span", { class: "hint", text: `${area.covered}/${area.residents} 人 · ${area.coverage_percent || "—"}` }));
+      button.addEventListener("click", () => {
+        Object.assign(state, { code: area.code, reason: "", q: "", page: 1, person: "" });
+        writeHash();
+        showQuery();
+        load();
+      });
+      return button;
+    };
+    $("areas-title").textContent = `${body.label} · 请选择乡镇或网格`;
+    $("areas-note").textContent = `${body.year} 年度（${body.year_basis_label}）· 统计日 ${body.day} · 共 ${body.townships.length} 个乡镇（街道）`;
+    $("areas-list").replaceChildren(...body.townships.map((t) => el("div", { class: "township" },
+      pick(t), el("div", { class: "grids" }, ...t.grids.map(pick)))));
+    if (!body.townships.length) $("areas-list").replaceChildren(el("p", { class: "empty", text: "账本中还没有该区县的居民。" }));
+    $("areas").hidden = false;
+    $("query-summary").textContent = body.label;
+    setPageState("areas");
   }
 
   // ------------------------------------------------------------------ arrears (欠费名单)
@@ -391,7 +476,10 @@
 
   function renderSummary() {
     const c = state.coverage;
-    $("result-title").textContent = `${scopeLabel(state.loaded.code)} · ${state.loaded.year} 年度 · 统计日 ${c.day}`;
+    $("result-title").textContent = `${c.label || scopeLabel(state.loaded.code)} · ${state.loaded.year} 年度 · 统计日 ${c.day}`;
+    // Which year and day are shown, and why (the year was not given: the latest with data).
+    $("result-basis").textContent = `显示 ${state.loaded.year} 年度（${c.year_basis_label || "按查询的年度"}），统计日 ${c.day}。` +
+      (state.year ? "" : "可在“查询条件”中改选参保年度和统计日期。");
     $("coverage-rate").textContent = c.coverage_percent || "—";
     $("coverage-bar").style.width = (c.coverage_bp || 0) / 100 + "%";
     $("coverage-note").textContent = `${c.covered} / ${c.residents} 人已参保`;
@@ -403,22 +491,28 @@
   }
 
   function renderList() {
-    const all = state.gaps;
-    const counts = new Map();
-    for (const g of all) counts.set(g.reason, (counts.get(g.reason) || 0) + 1);
-    const chips = [chip("", "全部", all.length)];
+    const counts = state.byReason;
+    const all = Object.values(counts).reduce((a, b) => a + b, 0);
+    const chips = [chip("", "全部", all)];
     for (const reason of Object.keys(LABELS.reasons)) {
-      if (counts.has(reason) || reason === state.reason) {
-        chips.push(chip(reason, LABELS.reasons[reason], counts.get(reason) || 0));
-      }
+      if (reason in counts || reason === state.reason) chips.push(chip(reason, LABELS.reasons[reason], counts[reason] || 0));
     }
     $("chips").replaceChildren(...chips);
-    const shown = state.reason ? all.filter((g) => g.reason === state.reason) : all;
-    $("gap-count").textContent = state.reason ? `筛选后 ${shown.length} 人（共 ${all.length} 人）` : `共 ${all.length} 人`;
+    const shown = state.gaps;
+    $("gap-count").textContent = (state.q ? `找到 ${state.total} 人` + (state.reason ? `（本原因，共找到 ${all} 人）` : "")
+      : state.reason ? `筛选后 ${state.total} 人（共 ${all} 人）` : `共 ${state.total} 人`) +
+      (state.pages > 1 ? ` · 第 ${state.page}/${state.pages} 页` : "");
     $("gap-rows").replaceChildren(...shown.map(row));
     $("gaps").hidden = shown.length === 0;
     $("empty").hidden = shown.length !== 0;
-    $("empty").textContent = all.length === 0 ? "本网格居民全部参保，没有需要跟进的人员。" : "没有符合此原因的人员。";
+    $("empty").textContent = state.q ? `没有找到“${state.q}”。` :
+      all === 0 ? "本网格居民全部参保，没有需要跟进的人员。" : state.total ? "本页没有人员。" : "没有符合此原因的人员。";
+    $("pager").hidden = state.pages <= 1;
+    $("page-text").textContent = `第 ${state.page} / ${state.pages} 页，共 ${state.total} 人`;
+    $("page-prev").disabled = state.page <= 1;
+    $("page-next").disabled = state.page >= state.pages;
+    $("search-input").value = state.q;
+    $("search-clear").hidden = !state.q;
     $("export-status").textContent = "";
   }
 
@@ -429,8 +523,9 @@
     }, label, " ", el("span", { class: "n", text: String(count) }));
     button.addEventListener("click", () => {
       state.reason = reason;
+      state.page = 1;
       writeHash();
-      renderList();
+      loadList();
     });
     return button;
   }
@@ -445,7 +540,7 @@
         g.subsidised ? " " : null,
         g.subsidised ? el("span", { class: "badge", text: "资助参保对象" + (category ? " · " + category : "") }) : null),
       el("td", { "data-label": "证件号码" }, el("span", { class: "idno", text: g.id_number || "—" })),
-      el("td", { "data-label": "网格", text: g.grid_code }),
+      el("td", { "data-label": "网格", text: g.grid_label || g.grid_code, title: g.grid_code }),
       el("td", { "data-label": "原因" }, el("span", { class: "reason " + g.reason, text: g.label || g.reason }),
         // Each open transfer's state on the list's day (待转出 / 待转入 / 已逾期 N 个工作日), from the server.
         ...(g.transfers || []).map((t) => el("span", {
@@ -553,14 +648,15 @@
   function applyHash() {
     const h = readHash();
     const reload = h.code !== state.code || (h.year || "") !== (state.year || "") || h.asOf !== state.asOf;
-    Object.assign(state, { code: h.code || state.code, year: h.year, asOf: h.asOf, reason: h.reason });
+    const relist = h.reason !== state.reason || h.q !== state.q || h.page !== state.page;
+    Object.assign(state, { code: h.code || state.code, year: h.year, asOf: h.asOf, reason: h.reason, q: h.q, page: h.page });
     if (!state.me) return;
     showQuery();
     if (reload) {
       state.person = h.person;
       return load();
     }
-    if (state.loaded) renderList();
+    if (state.loaded && relist) loadList();
     if (h.person && h.person !== state.person) openPerson(h.person, null);
     else if (!h.person && state.person) closePerson();
   }
@@ -586,6 +682,8 @@
       state.year = $("year-input").value.trim();
       state.asOf = $("asof-input").value;
       state.reason = "";
+      state.q = "";
+      state.page = 1;
       state.person = "";
       writeHash();
       if (!state.code) return showMessage("请选择或输入网格代码", "", "info");
@@ -598,6 +696,26 @@
       $("grid-input").value = "";
       $("query-form").requestSubmit();
     });
+    $("search-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      state.q = $("search-input").value.trim().slice(0, 40);
+      state.page = 1;
+      writeHash();
+      loadList();
+    });
+    $("search-clear").addEventListener("click", () => {
+      state.q = "";
+      state.page = 1;
+      writeHash();
+      loadList();
+    });
+    const turn = (by) => {
+      state.page = Math.min(Math.max(1, state.page + by), state.pages);
+      writeHash();
+      loadList().then(() => $("gaps").scrollIntoView({ block: "start" }));
+    };
+    $("page-prev").addEventListener("click", () => turn(-1));
+    $("page-next").addEventListener("click", () => turn(1));
     $("export-csv").addEventListener("click", () => exportList("csv"));
     $("export-xlsx").addEventListener("click", () => exportList("xlsx"));
     const arrearsButtons = ["arrears-csv", "arrears-xlsx"];
