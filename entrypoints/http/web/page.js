@@ -439,14 +439,7 @@
     status.textContent = "正在导出…";
     try {
       const response = await api(path, { grid: code, as_of: day }, true);
-      const blob = await response.blob();
-      const name = fileName(response, `${label}_${code}.${path.split(".").pop()}`);
-      const href = URL.createObjectURL(blob);
-      const link = el("a", { href, download: name, hidden: true });
-      document.body.append(link);
-      link.click();
-      link.remove();
-      setTimeout(() => URL.revokeObjectURL(href), 60000);
+      const name = await saveFile(response, `${label}_${code}.${path.split(".").pop()}`);
       status.textContent = `已导出 ${response.headers.get("X-Row-Count") || ""} 条：${name}`;
       status.dataset.file = name;
     } catch (err) {
@@ -615,7 +608,20 @@
     return m ? decodeURIComponent(m[1]) : fallback;
   }
 
-  // A plain link cannot send the Authorization header: fetch the file, then save the blob.
+  // A plain link cannot send the Authorization header: fetch the file, then save the blob
+  // under the server's file name (or the fallback). Returns the name saved.
+  async function saveFile(response, fallback) {
+    const blob = await response.blob();
+    const name = fileName(response, fallback);
+    const href = URL.createObjectURL(blob);
+    const link = el("a", { href, download: name, hidden: true });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(href), 60000);
+    return name;
+  }
+
   async function exportList(extension) {
     if (!state.loaded) return;
     const { code, year, asOf } = state.loaded;
@@ -626,14 +632,7 @@
     try {
       const response = await api(`/grids/${encodeURIComponent(code)}/gaps.${extension}`,
         { year, as_of: asOf, reason: state.reason }, true);
-      const blob = await response.blob();
-      const name = fileName(response, `应保尽保名单_${code}_${year}.${extension}`);
-      const href = URL.createObjectURL(blob);
-      const link = el("a", { href, download: name, hidden: true });
-      document.body.append(link);
-      link.click();
-      link.remove();
-      setTimeout(() => URL.revokeObjectURL(href), 60000);
+      const name = await saveFile(response, `应保尽保名单_${code}_${year}.${extension}`);
       status.textContent = `已导出 ${response.headers.get("X-Row-Count") || ""} 人：${name}`;
       status.dataset.file = name;
     } catch (err) {
