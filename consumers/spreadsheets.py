@@ -328,8 +328,10 @@ def _problem(code: str, column: str | None, message: str) -> dict[str, Any]:
     return {"code": code, "column": label(column) if column else None, "message": message}
 
 
-#: Chinese messages for the identity checks' codes (their English text follows in parentheses).
-_ID_MESSAGES = {
+#: Chinese messages for the domain checks' codes (their English text follows in parentheses).
+_ZH_MESSAGES = {
+    "GRID_FORMAT": "网格代码应为 12 位数字：区县 6 位、乡镇 3 位、村（社区）3 位",
+    "REGION_FORMAT": "参保地应为 6 位县级行政区划代码，如 610902",
     "ID_TYPE_UNKNOWN": "证件类型无法识别",
     "ID_FORMAT": "证件号码格式不对",
     "ID_CHECKSUM": "证件号码校验位不对，请核对最后一位",
@@ -444,7 +446,8 @@ def parse_row(columns: list[str | None], cells: list[Any], *,
         try:
             return read()
         except DomainError as e:
-            problems.append(_problem(e.code, column, e.message))
+            zh = _ZH_MESSAGES.get(e.code)
+            problems.append(_problem(e.code, column, f"{zh} ({e.message})" if zh else e.message))
             return None
 
     for column in ("name", "scheme", "effective_date"):
@@ -459,7 +462,7 @@ def parse_row(columns: list[str | None], cells: list[Any], *,
             id_number = parse_identity(id_type, id_number).id_number
         except DomainError as e:
             column = "id_type" if e.code == "ID_TYPE_UNKNOWN" else "id_number"
-            problems.append(_problem(e.code, column, f"{_ID_MESSAGES.get(e.code, label(column) + '有误')} ({e.message})"))
+            problems.append(_problem(e.code, column, f"{_ZH_MESSAGES.get(e.code, label(column) + '有误')} ({e.message})"))
     scheme_text = _text(raw.get("scheme"))
     scheme = value_of("scheme", scheme_text)
     if scheme_text and scheme.upper() not in ("RESIDENT", "EMPLOYEE"):
