@@ -35,7 +35,7 @@ import io
 import re
 import time
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -266,6 +266,8 @@ class Header:
 
     columns: list[str | None]
     notices: list[dict[str, Any]]
+    #: a column's Chinese header -> the header as the sheet wrote it (所属村（社区） for 网格): problems name the latter
+    sent: dict[str, str] = field(default_factory=dict)
 
 
 def map_header(header: list[Any]) -> Header:
@@ -308,7 +310,7 @@ def map_header(header: list[Any]) -> Header:
             "可下载导入模板查看各列的写法 (the header row does not match the registration sheet; nothing was imported)",
             missing=missing, repeated=repeated, unknown=ignored, expected=[c.name for c in COLUMNS],
         )
-    return Header(mapped, notices)
+    return Header(mapped, notices, {label(m): n for n, m in zip(names, mapped) if m is not None})
 
 
 # ---------------------------------------------------------------------------- reading a row
@@ -537,7 +539,8 @@ def import_sheet(
     A result's ``problems`` lists every problem of the row (``code`` and ``message`` repeat the
     first, and all messages joined, for readers of one line); ``warnings`` what was read with a notice.
     """
-    columns = (header or map_header(sheet.header)).columns
+    header = header or map_header(sheet.header)
+    columns = header.columns
     results = []
     for line, cells in sheet.rows:
         if all(_text(c) == "" for c in cells):
@@ -546,6 +549,8 @@ def import_sheet(
                                   "id_number": None, "problems": [], "warnings": []}
         results.append(result)
         row, problems, result["warnings"] = parse_row(columns, cells, default_region=default_region)
+        for p in problems + result["warnings"]:
+            p["column"] = header.sent.get(p["column"], p["column"])
         number = row["id_number"] if row else _row_id(columns, cells)
         result["id_number"] = mask_id_number(number) if number else None
         region = row["region_code"] if row else None

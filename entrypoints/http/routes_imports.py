@@ -119,6 +119,8 @@ def template_workbook(who: Principal = Depends(clerk)) -> Response:
 
 
 @router.get("/imports/template.csv", summary="The registration sheet's template, CSV UTF-8 (批量参保登记模板)",
+            description="The template's header and example row, UTF-8 with a BOM (Excel opens it as Chinese); "
+                        "the column help is in the XLSX template's 填写说明 sheet.",
             responses={200: {"content": {"text/csv": {}}}, 401: {"model": ErrorOut}, 403: {"model": ErrorOut}},
             response_class=Response)
 def template_text(who: Principal = Depends(clerk)) -> Response:

@@ -66,8 +66,10 @@ def test_the_issues_realistic_sheet_imports_with_notices_and_only_the_bad_row_re
     second = system.ledger.find_person("RESIDENT_ID", number(102)).active_enrollment
     assert (second.region_code, second.grid_code) == (HANBIN, None)  # names are not resolved: no grid guessed
     lines = {line["line"]: line for line in report["lines"]}
-    assert {w["code"] for w in lines[3]["warnings"]} == {"PLACE_NAME_NOT_RESOLVED", "REGION_DEFAULTED"}
+    assert {(w["code"], w["column"]) for w in lines[3]["warnings"]} == {
+        ("PLACE_NAME_NOT_RESOLVED", "所属村（社区）"), ("PLACE_NAME_NOT_RESOLVED", "所属乡镇"), ("REGION_DEFAULTED", "参保地")}
     assert lines[4]["code"] == "ID_CHECKSUM" and "校验位" in lines[4]["message"]
+    assert lines[4]["problems"][0]["column"] == "身份证号码"  # the header as the agency wrote it
 
 
 def test_a_clerk_of_two_regions_must_name_the_region(system):
