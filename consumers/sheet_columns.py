@@ -61,9 +61,10 @@ COLUMNS: tuple[Column, ...] = (
     Column("name", "姓名", True, "证件上的姓名", "张三", ("参保人姓名", "人员姓名", "参保人")),
     Column("scheme", "险种", True, "城乡居民 / 职工（或 RESIDENT / EMPLOYEE）", "城乡居民",
            ("参保类别", "参保险种", "险种类型", "参保类型"), SCHEME_VALUES),
-    Column("region_code", "参保地", True, "6 位行政区划代码（县级），如 610902", "610902",
+    # Not required in the header: a clerk of one region leaves it out (the row is refused when it cannot be told).
+    Column("region_code", "参保地", False, "6 位行政区划代码（县级），如 610902", "610902",
            ("所属区县", "参保地区划代码", "行政区划代码", "区县代码", "参保地代码"),
-           note="可不填：导入人只有一个参保地时取该参保地，否则取网格代码的前 6 位"),
+           note="留空时取导入人唯一的参保地，再取网格代码前 6 位；都无法确定则该行报错"),
     Column("township", "所属乡镇", False, "9 位乡镇（街道）代码，与网格代码前 9 位一致；填写名称时仅作提示，"
            "系统暂无地名表，不据名称确定网格", "610902100", ("乡镇", "所属乡镇（街道）", "乡镇（街道）", "所属街道")),
     Column("grid_code", "网格", False, "12 位村（社区）代码（统计用区划代码）；填写名称时仅作提示，不据名称确定网格",

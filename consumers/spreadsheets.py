@@ -274,7 +274,7 @@ def map_header(header: list[Any]) -> Header:
     """The column of each header cell through the synonyms table; unknown columns are ignored with a notice.
 
     A missing required column or a repeated one is one clear error (``IMPORT_COLUMNS``); 参保地
-    may be missing (it defaults per row, see :func:`parse_row`).
+    is not required here (it defaults per row, see :func:`parse_row`).
     """
     names = [str(h or "").replace("\ufeff", "").strip().rstrip("*").strip() for h in header]
     while names and not names[-1]:
@@ -292,7 +292,7 @@ def map_header(header: list[Any]) -> Header:
         if m is not None and n != BY_NAME[m].header and n != m:
             notices.append({"code": "COLUMN_SYNONYM", "column": n[:40],
                             "message": f"列“{n[:40]}”按“{BY_NAME[m].header}”读取 (read as {m})"})
-    missing = [c for c in REQUIRED if c not in mapped and c != "region_code"]
+    missing = [c for c in REQUIRED if c not in mapped]
     repeated = sorted({m for m in mapped if m is not None and mapped.count(m) > 1})
     if missing or repeated:
         problems = []
