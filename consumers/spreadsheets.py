@@ -1,37 +1,24 @@
 """Batch import of the registration spreadsheet agencies upload (批量参保登记): CSV or XLSX.
 
-One row per person to register and enroll. Columns (header names in English or Chinese,
-in any order; ``*`` marks a required column):
-
-==========  ==============  =========================================================
-中文         English          value
-==========  ==============  =========================================================
-证件类型     id_type          RESIDENT_ID (default), PASSPORT, ... or 居民身份证, 护照, ...
-证件号码 *   id_number        the number, as text (an Excel number cell loses digits)
-姓名 *       name
-险种 *       scheme           RESIDENT / EMPLOYEE, or 城乡居民 / 职工
-参保地 *     region_code      6-digit region code (行政区划代码)
-网格         grid_code        12-digit grid / village code
-灵活就业     flexible         是/否, Y/N, 1/0, true/false (default no)
-单位编号     employer_id      employee scheme, unless flexible
-参保日期 *   effective_date   YYYY-MM-DD (also YYYY/MM/DD, YYYYMMDD, or an Excel date)
-资助身份     status_category  a subsidised status: EXTREME_POVERTY ... or 特困人员, 低保对象, 孤儿, ...
-认定起始日期  status_valid_from  the status's first valid day (with 资助身份: required)
-认定终止日期  status_valid_to    its last valid day (empty: open-ended)
-认定部门     status_department  the certifying department (with 资助身份: required)
-认定文书编号  status_document_no the certificate number, the status's key (with 资助身份: required)
-==========  ==============  =========================================================
+One row per person to register and enroll. The columns, their synonyms (身份证号码 / 公民身份号码
+-> 证件号码, 参保类别 -> 险种, 所属村（社区） -> 网格, ...) and their accepted values are one table,
+:mod:`consumers.sheet_columns`; the template (``GET /imports/template.xlsx``, ``ledger import
+--template``) and its 填写说明 sheet are written from it (:mod:`consumers.sheet_workbooks`).
 
 A row with 资助身份 also grants that status after enrolling, through the civil-affairs feed's
 own command (``Ledger.apply_status``), keyed per person by the certificate number like
 ``ledger clerk grant-status``; the status columns are checked before anything of the row is
 written.
 
-* A header that is not exactly these columns (a missing required column, an unknown or
-  repeated one) stops the import before anything is written, with one error listing the
-  expected columns.
-* Each bad row is reported by its row number (the header is row 1) with a code and a
-  message; the good rows are imported.
+* A header missing a required column, or naming one column twice, stops the import before
+  anything is written (``IMPORT_COLUMNS``, listing the columns). Unknown columns (序号, 性别,
+  联系电话, ...) are ignored with a notice (``COLUMN_IGNORED``). 参保地 may be left out: it
+  defaults to the importing clerk's region when they have exactly one, else to the grid code's.
+* Each bad row is reported by its row number (the header is row 1) with every problem it has
+  (code, column, Chinese message); the good rows are imported. The refused rows come back as
+  an error workbook with a 错误说明 column (:func:`consumers.sheet_workbooks.error_workbook`).
+* 所属乡镇 / 所属村（社区） are read as codes (9 / 12 digits); a name there is kept out with a
+  warning (``PLACE_NAME_NOT_RESOLVED``): the ledger has no places table to resolve names yet.
 * Importing the same file again imports nothing twice: each row's events carry
   ``record_key = "<file sha256>:<row>"`` in their provenance, and a row whose key is
   already in the person's history is reported ``already_imported``; a person already
@@ -48,7 +35,7 @@ import io
 import re
 import time
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -61,50 +48,15 @@ from ledger.inbound_records import Provenance, StatusRecord, clerk_status_record
 from ledger.domain.vocabulary import SubsidyCategory, parse_code
 from ledger.policy import rules
 from ledger.policy.book import default_value_limits
+from consumers.sheet_columns import (BY_NAME, COLUMNS, REQUIRED, closest, column_of, expected_columns_text,
+                                     is_known_harmless, label, value_of)
+from ledger.domain.identity import parse_identity
+from ledger.domain.places import parse_grid_code
 
 log = get_logger("consumers.spreadsheets")
 
-#: (column, Chinese header, required)
-COLUMNS: tuple[tuple[str, str, bool], ...] = (
-    ("id_type", "证件类型", False),
-    ("id_number", "证件号码", True),
-    ("name", "姓名", True),
-    ("scheme", "险种", True),
-    ("region_code", "参保地", True),
-    ("grid_code", "网格", False),
-    ("flexible", "灵活就业", False),
-    ("employer_id", "单位编号", False),
-    ("effective_date", "参保日期", True),
-    # A subsidised status from its certificate (资助参保身份), entered with the registration: the
-    # civil-affairs feed's own command, keyed by the certificate number (all four, or none).
-    ("status_category", "资助身份", False),
-    ("status_valid_from", "认定起始日期", False),
-    ("status_valid_to", "认定终止日期", False),
-    ("status_department", "认定部门", False),
-    ("status_document_no", "认定文书编号", False),
-)
-#: The status columns that must be filled when 资助身份 is.
+#: The subsidised-status columns that must be filled when 资助身份 is.
 STATUS_REQUIRED = ("status_valid_from", "status_department", "status_document_no")
-CATEGORY_ALIASES = {
-    "特困人员": "EXTREME_POVERTY", "特困": "EXTREME_POVERTY", "孤儿": "ORPHAN",
-    "事实无人抚养儿童": "DE_FACTO_ORPHAN", "低保对象": "MIN_LIVING", "低保": "MIN_LIVING",
-    "返贫致贫人口": "RELAPSED_POVERTY", "防止返贫监测对象": "MONITORED", "监测对象": "MONITORED",
-    "低保边缘": "LOW_INCOME_MARGINAL",
-}
-ALIASES = {**{c: c for c, _, _ in COLUMNS}, **{zh: c for c, zh, _ in COLUMNS}}
-REQUIRED = [c for c, _, required in COLUMNS if required]
-
-ID_TYPE_ALIASES = {
-    "居民身份证": "RESIDENT_ID", "身份证": "RESIDENT_ID",
-    "护照": "PASSPORT",
-    "港澳居民来往内地通行证": "HK_MACAU_PERMIT", "港澳居民居住证": "HK_MACAU_PERMIT",
-    "台湾居民来往大陆通行证": "TAIWAN_PERMIT", "台湾居民居住证": "TAIWAN_PERMIT",
-    "外国人永久居留身份证": "FOREIGN_PERMANENT_RESIDENT",
-}
-SCHEME_ALIASES = {
-    "城乡居民": "RESIDENT", "居民": "RESIDENT", "居民医保": "RESIDENT", "城乡居民基本医疗保险": "RESIDENT",
-    "职工": "EMPLOYEE", "职工医保": "EMPLOYEE", "职工基本医疗保险": "EMPLOYEE",
-}
 _YES = {"是", "Y", "YES", "TRUE", "1"}
 _NO = {"", "否", "N", "NO", "FALSE", "0"}
 _DATE_FORMATS = (re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})"), re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})"),
@@ -113,10 +65,6 @@ _DATE_FORMATS = (re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})"), re.compile(r"(\d{4}
 
 class ImportFileError(DomainError):
     """The file as a whole cannot be imported (format, encoding, columns); nothing was written."""
-
-
-def expected_columns_text() -> str:
-    return ", ".join(f"{zh} {c}{' (required)' if req else ''}" for c, zh, req in COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -312,31 +260,57 @@ def read_file(path: str | Path, limits: SheetLimits = IMPORT_SHEET) -> bytes:
     return data
 
 
-def map_header(header: list[Any]) -> list[str | None]:
-    """Column names of the header cells (None for trailing blank cells); one clear error when wrong."""
+@dataclass(frozen=True)
+class Header:
+    """The header row read: the column of each cell (None: ignored) and the notices about it."""
+
+    columns: list[str | None]
+    notices: list[dict[str, Any]]
+    #: a column's Chinese header -> the header as the sheet wrote it (所属村（社区） for 网格): problems name the latter
+    sent: dict[str, str] = field(default_factory=dict)
+
+
+def map_header(header: list[Any]) -> Header:
+    """The column of each header cell through the synonyms table; unknown columns are ignored with a notice.
+
+    A missing required column or a repeated one is one clear error (``IMPORT_COLUMNS``); 参保地
+    is not required here (it defaults per row, see :func:`parse_row`).
+    """
     names = [str(h or "").replace("\ufeff", "").strip().rstrip("*").strip() for h in header]
     while names and not names[-1]:
         names.pop()
-    mapped = [ALIASES.get(n, ALIASES.get(n.lower())) for n in names]
-    unknown = [n or "(blank)" for n, m in zip(names, mapped) if m is None]
+    mapped = [column_of(n) if n else None for n in names]
+    notices: list[dict[str, Any]] = []
+    for n, m in zip(names, mapped):
+        if m is not None or not n:
+            continue
+        guess = None if is_known_harmless(n) else closest(n)
+        hint = f"；是否指“{guess}”？" if guess else ""
+        notices.append({"code": "COLUMN_IGNORED", "column": n[:40],
+                        "message": f"列“{n[:40]}”不是登记表的列，已忽略{hint} (column ignored)"})
+    for n, m in zip(names, mapped):
+        if m is not None and n != BY_NAME[m].header and n != m:
+            notices.append({"code": "COLUMN_SYNONYM", "column": n[:40],
+                            "message": f"列“{n[:40]}”按“{BY_NAME[m].header}”读取 (read as {m})"})
     missing = [c for c in REQUIRED if c not in mapped]
     repeated = sorted({m for m in mapped if m is not None and mapped.count(m) > 1})
-    if unknown or missing or repeated:
+    if missing or repeated:
         problems = []
         if missing:
-            zh = {c: z for c, z, _ in COLUMNS}
-            problems.append("missing " + ", ".join(f"{zh[c]} {c}" for c in missing))
-        if unknown:
-            problems.append("not known " + ", ".join(unknown))
+            problems.append("缺少 " + "、".join(label(c) for c in missing))
         if repeated:
-            problems.append("repeated " + ", ".join(repeated))
+            problems.append("重复 " + "、".join(
+                f"{label(c)}（{'、'.join(n for n, m in zip(names, mapped) if m == c)}）" for c in repeated))
+        ignored = [x["column"] for x in notices if x["code"] == "COLUMN_IGNORED"]
+        if ignored:
+            problems.append("未识别 " + "、".join(ignored))
         raise ImportFileError(
             "IMPORT_COLUMNS",
-            f"the header row does not match the registration sheet ({'; '.join(problems)}); nothing was imported. "
-            f"Expected columns: {expected_columns_text()}",
-            missing=missing, unknown=unknown, repeated=repeated, expected=[c for c, _, _ in COLUMNS],
+            f"表头与参保登记表不符（{'；'.join(problems)}），未导入任何一行。可用的列：{expected_columns_text()}；"
+            "可下载导入模板查看各列的写法 (the header row does not match the registration sheet; nothing was imported)",
+            missing=missing, repeated=repeated, unknown=ignored, expected=[c.name for c in COLUMNS],
         )
-    return mapped
+    return Header(mapped, notices, {label(m): n for n, m in zip(names, mapped) if m is not None})
 
 
 # ---------------------------------------------------------------------------- reading a row
@@ -348,14 +322,29 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
-def _code(value: Any) -> str:
-    return _text(value)
+def _filled(value: Any) -> bool:
+    return isinstance(value, (date, datetime)) or _text(value) != ""
+
+
+def _problem(code: str, column: str | None, message: str) -> dict[str, Any]:
+    return {"code": code, "column": label(column) if column else None, "message": message}
+
+
+#: Chinese messages for the domain checks' codes (their English text follows in parentheses).
+_ZH_MESSAGES = {
+    "GRID_FORMAT": "网格代码应为 12 位数字：区县 6 位、乡镇 3 位、村（社区）3 位",
+    "REGION_FORMAT": "参保地应为 6 位县级行政区划代码，如 610902",
+    "ID_TYPE_UNKNOWN": "证件类型无法识别",
+    "ID_FORMAT": "证件号码格式不对",
+    "ID_CHECKSUM": "证件号码校验位不对，请核对最后一位",
+    "ID_BIRTH_DATE": "证件号码中的出生日期不对",
+}
 
 
 def _id_number(value: Any) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        raise DomainError("ID_NOT_TEXT", "证件号码 id_number is a number cell in the sheet, so Excel may have changed "
-                          "its last digits; format the column as text and type the numbers again")
+        raise DomainError("ID_NOT_TEXT", "证件号码是数字格式的单元格，Excel 可能已改掉末几位；请把该列设为文本后重新录入 "
+                          "(id_number is a number cell)")
     return _text(value)
 
 
@@ -367,10 +356,10 @@ def _flexible(value: Any) -> bool:
         return True
     if text in _NO:
         return False
-    raise DomainError("FLEXIBLE_INVALID", f"灵活就业 flexible must be 是 or 否 (Y/N); got {text[:20]!r}")
+    raise DomainError("FLEXIBLE_INVALID", f"灵活就业应填“是”或“否”（Y/N），现为 {text[:20]!r} (flexible must be Y or N)")
 
 
-def _date(value: Any, column: str = "参保日期 effective_date") -> date:
+def _date(value: Any, column: str = "effective_date") -> date:
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
@@ -383,68 +372,154 @@ def _date(value: Any, column: str = "参保日期 effective_date") -> date:
                 return date(int(m[1]), int(m[2]), int(m[3]))
             except ValueError:
                 break
-    raise DomainError("DATE_INVALID", f"{column} must be a date written YYYY-MM-DD; got {text[:20]!r}")
+    raise DomainError("DATE_INVALID", f"{label(column)}应为日期，写作 YYYY-MM-DD，现为 {text[:20]!r} "
+                      f"({column} must be a date)")
 
 
-def _status(raw: dict[str, Any]) -> dict[str, Any] | None:
+def _status(raw: dict[str, Any], problems: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The row's subsidised status, checked by the gates the ledger applies (category, business dates), or None."""
     category = _text(raw.get("status_category"))
-    filled = [c for c in STATUS_REQUIRED + ("status_valid_to",) if _text(raw.get(c))
-              or isinstance(raw.get(c), (date, datetime))]
+    filled = [c for c in STATUS_REQUIRED + ("status_valid_to",) if _filled(raw.get(c))]
     if not category:
         if filled:
-            raise DomainError("STATUS_FIELDS_INCOMPLETE", f"资助身份 status_category 为空，但填写了 {', '.join(filled)}："
-                                                          "请填写资助身份或清空认定各列 (status columns without a category)")
+            problems.append(_problem("STATUS_FIELDS_INCOMPLETE", "status_category", "资助身份为空，但填写了 " + "、".join(
+                label(c) for c in filled) + "：请填写资助身份或清空认定各列 (status columns without a category)"))
         return None
-    missing = [c for c in STATUS_REQUIRED if c not in filled]
-    if missing:
-        zh = {c: z for c, z, _ in COLUMNS}
-        raise DomainError("STATUS_FIELDS_INCOMPLETE", "填写了资助身份，还须填写 " + "、".join(
-            f"{zh[c]} {c}" for c in missing) + " (a status needs its valid-from date, department and document number)")
-    code = parse_code(SubsidyCategory, CATEGORY_ALIASES.get(category, category), "SUBSIDY_CATEGORY_UNKNOWN",
-                      "subsidy category")
-    limits = default_value_limits()
-    valid_from = rules.check_business_date(_date(raw.get("status_valid_from"), "认定起始日期 status_valid_from"),
-                                           "status_valid_from", limits)
-    valid_to = None
-    if _text(raw.get("status_valid_to")) or isinstance(raw.get("status_valid_to"), (date, datetime)):
-        valid_to = _date(raw.get("status_valid_to"), "认定终止日期 status_valid_to")
-        if valid_to < valid_from:
-            raise DomainError("DATE_INVALID", f"认定终止日期 {valid_to} 早于认定起始日期 {valid_from} "
-                                              f"(status valid to is before valid from)")
-    return {"category": code.value, "valid_from": valid_from, "valid_to": valid_to,
+    before = len(problems)
+    for c in STATUS_REQUIRED:
+        if c not in filled:
+            problems.append(_problem("STATUS_FIELDS_INCOMPLETE", c, f"填写了资助身份，还须填写{label(c)} "
+                                     "(a status needs its valid-from date, department and document number)"))
+    code = valid_from = valid_to = None
+    try:
+        code = parse_code(SubsidyCategory, value_of("status_category", category), "SUBSIDY_CATEGORY_UNKNOWN",
+                          "subsidy category").value
+    except DomainError as e:
+        problems.append(_problem(e.code, "status_category", f"资助身份“{category[:20]}”无法识别 ({e.message})"))
+    if "status_valid_from" in filled:
+        try:
+            valid_from = rules.check_business_date(_date(raw.get("status_valid_from"), "status_valid_from"),
+                                                   "status_valid_from", default_value_limits())
+        except DomainError as e:
+            problems.append(_problem(e.code, "status_valid_from", e.message))
+    if "status_valid_to" in filled:
+        try:
+            valid_to = _date(raw.get("status_valid_to"), "status_valid_to")
+            if valid_from is not None and valid_to < valid_from:
+                problems.append(_problem("DATE_INVALID", "status_valid_to", f"认定终止日期 {valid_to} 早于认定起始日期 "
+                                         f"{valid_from} (status valid to is before valid from)"))
+        except DomainError as e:
+            problems.append(_problem(e.code, "status_valid_to", e.message))
+    if len(problems) > before:
+        return None
+    return {"category": code, "valid_from": valid_from, "valid_to": valid_to,
             "department": _text(raw.get("status_department"))[:100],
             "document_no": _text(raw.get("status_document_no"))[:60]}
 
 
-def parse_row(columns: list[str | None], cells: list[Any]) -> dict[str, Any]:
+def _place(raw: dict[str, Any], column: str, digits: int, warnings: list[dict[str, Any]]) -> str | None:
+    """A township / village code cell; a name there is kept out with a warning (no places table to resolve it)."""
+    text = _text(raw.get(column))
+    if not text:
+        return None
+    if text.isascii() and text.isdigit():
+        return text
+    if not any(ch.isdigit() for ch in text):
+        warnings.append(_problem("PLACE_NAME_NOT_RESOLVED", column, f"{label(column)}“{text[:30]}”是名称，系统暂无地名表，"
+                                 f"未据此确定网格；如需记入网格请填写 {digits} 位代码 (place names are not resolved)"))
+        return None
+    return text  # digits mixed with other characters: the code check below reports it
+
+
+def parse_row(columns: list[str | None], cells: list[Any], *,
+              default_region: str | None = None) -> tuple[dict[str, Any] | None, list[dict[str, Any]],
+                                                          list[dict[str, Any]]]:
+    """The row read and checked: ``(row or None, problems, warnings)``; every problem of the row, not the first.
+
+    Each problem and warning is ``{"code", "column" (its Chinese header), "message" (Chinese)}``.
+    参保地 left empty defaults to ``default_region`` (the importing clerk's one region), else to the
+    grid code's first six digits.
+    """
     raw = {c: (cells[i] if i < len(cells) else None) for i, c in enumerate(columns) if c is not None}
-    for column in REQUIRED:
-        if column != "id_number" and not _text(raw.get(column)) and not isinstance(raw.get(column), (date, datetime)):
-            zh = next(z for c, z, _ in COLUMNS if c == column)
-            raise DomainError("FIELD_REQUIRED", f"{zh} {column} is empty")
-    id_number = _id_number(raw.get("id_number"))
-    if not id_number:
-        raise DomainError("FIELD_REQUIRED", "证件号码 id_number is empty")
-    id_type = _text(raw.get("id_type")) or "RESIDENT_ID"
-    scheme = _text(raw.get("scheme"))
-    return {
-        "id_type": ID_TYPE_ALIASES.get(id_type, id_type),
-        "id_number": id_number,
+    problems: list[dict[str, Any]] = []
+    warnings: list[dict[str, Any]] = []
+
+    def check(column: str, read: Callable[[], Any]) -> Any:
+        try:
+            return read()
+        except DomainError as e:
+            zh = _ZH_MESSAGES.get(e.code)
+            problems.append(_problem(e.code, column, f"{zh} ({e.message})" if zh else e.message))
+            return None
+
+    for column in ("name", "scheme", "effective_date"):
+        if not _filled(raw.get(column)):
+            problems.append(_problem("FIELD_REQUIRED", column, f"{label(column)}为空，须填写 ({column} is empty)"))
+    id_type = value_of("id_type", _text(raw.get("id_type")) or "RESIDENT_ID")
+    id_number = check("id_number", lambda: _id_number(raw.get("id_number")))
+    if id_number == "":
+        problems.append(_problem("FIELD_REQUIRED", "id_number", "证件号码为空，须填写 (id_number is empty)"))
+    elif id_number is not None:
+        try:
+            id_number = parse_identity(id_type, id_number).id_number
+        except DomainError as e:
+            column = "id_type" if e.code == "ID_TYPE_UNKNOWN" else "id_number"
+            problems.append(_problem(e.code, column, f"{_ZH_MESSAGES.get(e.code, label(column) + '有误')} ({e.message})"))
+    scheme_text = _text(raw.get("scheme"))
+    scheme = value_of("scheme", scheme_text)
+    if scheme_text and scheme.upper() not in ("RESIDENT", "EMPLOYEE"):
+        problems.append(_problem("SCHEME_UNKNOWN", "scheme", f"险种“{scheme_text[:20]}”无法识别，请填写“城乡居民”或“职工” "
+                                 "(scheme must be RESIDENT or EMPLOYEE)"))
+    grid_text = _place(raw, "grid_code", 12, warnings)
+    grid = check("grid_code", lambda: parse_grid_code(grid_text)) if grid_text else None
+    township = _place(raw, "township", 9, warnings)
+    if township is not None and (len(township) != 9 or not township.isdigit()):
+        problems.append(_problem("TOWNSHIP_FORMAT", "township", f"所属乡镇代码“{township[:20]}”应为 9 位数字 "
+                                 "(township code must be 9 digits)"))
+    elif township is not None and grid is not None and grid.township_code != township:
+        problems.append(_problem("GRID_TOWNSHIP_MISMATCH", "grid_code", f"网格 {grid.code} 不属于所属乡镇 {township} "
+                                 "(the grid is not in that township)"))
+    region_text = _text(raw.get("region_code"))
+    region = None
+    if region_text:
+        region = check("region_code", lambda: validate_region_code(region_text))
+    elif default_region or grid is not None or township:
+        region = default_region or (grid.region_code if grid is not None else str(township)[:6])
+        warnings.append(_problem("REGION_DEFAULTED", "region_code", f"参保地为空，按 {region} 导入 "
+                                 "(region defaulted)"))
+    else:
+        problems.append(_problem("FIELD_REQUIRED", "region_code", "参保地为空，且无法从导入人或网格确定，须填写 6 位代码 "
+                                 "(region_code is empty)"))
+    if region and grid is not None and grid.region_code != region:
+        problems.append(_problem("GRID_REGION_MISMATCH", "grid_code", f"网格 {grid.code} 不在参保地 {region} "
+                                 "(the grid is not in the region)"))
+    flexible = check("flexible", lambda: _flexible(raw.get("flexible")))
+    effective = check("effective_date", lambda: _date(raw.get("effective_date"))) \
+        if _filled(raw.get("effective_date")) else None
+    status = _status(raw, problems)
+    row = {
+        "id_type": id_type,
+        "id_number": id_number if isinstance(id_number, str) else _text(raw.get("id_number")),
         "name": _text(raw.get("name")),
-        "scheme": SCHEME_ALIASES.get(scheme, scheme),
-        "region_code": validate_region_code(_code(raw.get("region_code"))),
-        "grid_code": _code(raw.get("grid_code")) or None,
-        "flexible": _flexible(raw.get("flexible")),
+        "scheme": scheme,
+        "region_code": region,
+        "grid_code": grid.code if grid is not None else None,
+        "flexible": bool(flexible),
         "employer_id": _text(raw.get("employer_id")) or None,
-        "effective_date": _date(raw.get("effective_date")),
-        "status": _status(raw),
+        "effective_date": effective,
+        "status": status,
     }
+    return (None if problems else row), problems, warnings
 
 
 # ---------------------------------------------------------------------------- importing
 def _already_imported(ledger: Any, person_id: Any, record_key: str) -> bool:
     return any(getattr(e, "provenance", {}).get("record_key") == record_key for e in ledger.events.get(person_id))
+
+
+def _row_id(columns: list[str | None], cells: list[Any]) -> str:
+    i = columns.index("id_number") if "id_number" in columns else -1
+    return _text(cells[i]) if 0 <= i < len(cells) else ""
 
 
 def import_sheet(
@@ -456,27 +531,45 @@ def import_sheet(
     request_id: str | None = None,
     source: str = "batch",
     region_allowed: Callable[[str], bool] | None = None,
+    default_region: str | None = None,
+    header: Header | None = None,
 ) -> list[dict[str, Any]]:
-    """Register and enroll every row; one result per non-blank row, in order."""
-    columns = map_header(sheet.header)
+    """Register and enroll every row; one result per non-blank row, in order.
+
+    A result's ``problems`` lists every problem of the row (``code`` and ``message`` repeat the
+    first, and all messages joined, for readers of one line); ``warnings`` what was read with a notice.
+    """
+    header = header or map_header(sheet.header)
+    columns = header.columns
     results = []
     for line, cells in sheet.rows:
         if all(_text(c) == "" for c in cells):
             continue
         result: dict[str, Any] = {"line": line, "status": "error", "code": None, "message": "", "person_id": None,
-                                  "id_number": None}
+                                  "id_number": None, "problems": [], "warnings": []}
         results.append(result)
+        row, problems, result["warnings"] = parse_row(columns, cells, default_region=default_region)
+        for p in problems + result["warnings"]:
+            p["column"] = header.sent.get(p["column"], p["column"])
+        number = row["id_number"] if row else _row_id(columns, cells)
+        result["id_number"] = mask_id_number(number) if number else None
+        region = row["region_code"] if row else None
+        if row is not None and region_allowed is not None and not region_allowed(row["region_code"]):
+            problems.append(_problem("REGION_NOT_IN_SCOPE", "region_code", f"你没有参保地 {row['region_code']} 的权限 "
+                                     "(the region is not one of yours)"))
+        if problems:
+            result.update(problems=problems, code=problems[0]["code"],
+                          message="；".join(f"{p['column'] or ''}：{p['message']}" if p["column"] else p["message"]
+                                           for p in problems))
+            continue
+        assert row is not None
         try:
-            row = parse_row(columns, cells)
-            result["id_number"] = mask_id_number(row["id_number"])
-            if region_allowed is not None and not region_allowed(row["region_code"]):
-                raise DomainError("REGION_NOT_IN_SCOPE", f"参保地 {row['region_code']} is not one of your regions "
-                                  "(你没有该参保地的权限)")
             record_key = f"{digest}:{line}"
             person_id = ledger.person_id(row["id_type"], row["id_number"])
             result["person_id"] = str(person_id)
             if _already_imported(ledger, person_id, record_key):
-                result.update(status="already_imported", message=f"row {line} of this file was imported before")
+                result.update(status="already_imported", message=f"本文件第 {line} 行此前已导入 "
+                                                                 f"(row {line} of this file was imported before)")
                 continue
             provenance = Provenance(source=source, user=user, request_id=request_id, record_key=record_key)
             status = row.pop("status")
@@ -498,7 +591,8 @@ def import_sheet(
                 result["message"] += f"; 资助身份 {status['category']} " + (
                     "已认定 (status granted)" if granted.applied else "已有 (status already recorded)")
         except DomainError as e:
-            result.update(status="error", code=e.code, message=e.message)
+            problem = _problem(e.code, None, e.message)
+            result.update(status="error", code=e.code, message=e.message, problems=[problem])
     return results
 
 
@@ -519,14 +613,32 @@ def import_file(
     request_id: str | None = None,
     source: str = "batch",
     region_allowed: Callable[[str], bool] | None = None,
+    default_region: str | None = None,
 ) -> dict[str, Any]:
     """Import one uploaded file; the report says what happened to each row."""
+    return import_file_and_sheet(ledger, data, filename, user=user, request_id=request_id, source=source,
+                                 region_allowed=region_allowed, default_region=default_region)[0]
+
+
+def import_file_and_sheet(
+    ledger: Any,
+    data: bytes,
+    filename: str,
+    *,
+    user: str,
+    request_id: str | None = None,
+    source: str = "batch",
+    region_allowed: Callable[[str], bool] | None = None,
+    default_region: str | None = None,
+) -> tuple[dict[str, Any], Sheet, Header]:
+    """:func:`import_file`, also giving the sheet and its header read (for the error workbook)."""
     digest = hashlib.sha256(data).hexdigest()
     sheet = read_sheet(data, filename)
+    header = map_header(sheet.header)
     results = import_sheet(ledger, sheet, digest=digest, user=user, request_id=request_id, source=source,
-                           region_allowed=region_allowed)
+                           region_allowed=region_allowed, default_region=default_region, header=header)
     report = {"file": filename, "sha256": digest, "format": sheet.format, "encoding": sheet.encoding,
-              **summarize(results), "lines": results}
+              **summarize(results), "notices": header.notices, "lines": results}
     log.info("batch_imported", file=filename, sha256=digest, user=user,
              **{k: v for k, v in report.items() if isinstance(v, int)})
-    return report
+    return report, sheet, header

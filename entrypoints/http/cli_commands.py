@@ -21,7 +21,8 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import ValidationError
 
-from consumers.spreadsheets import import_file, read_file
+from consumers.sheet_workbooks import error_workbook, template_csv, template_xlsx
+from consumers.spreadsheets import import_file_and_sheet, read_file
 from entrypoints.command import Answer, command
 from entrypoints.console import print_table as _print_table
 from entrypoints.http.access import cli_principal
@@ -53,6 +54,14 @@ def _clerk() -> Any:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    if args.template:
+        target = Path(args.template)
+        target.write_bytes(template_csv() if target.suffix.lower() == ".csv" else template_xlsx())
+        print(f"已写出导入模板 {target}（第 2 行为示例，导入前请删除；各列写法见“填写说明”页）")
+        return 0
+    if not args.file:
+        print("error: 请指定要导入的文件，或用 --template FILE 写出模板 (name the file to import)", file=sys.stderr)
+        return 2
     path = Path(args.file)
     if not path.is_file():
         print(f"error: {path} is not a file", file=sys.stderr)
@@ -63,11 +72,18 @@ def cmd_import(args: argparse.Namespace) -> int:
 @command(check=lambda args: _clerk())
 def _import(args: argparse.Namespace, system: Any, who: Principal) -> Answer:
     path = Path(args.file)
-    report = import_file(system.ledger, read_file(path), path.name, user=who.user,
-                         request_id=f"cli-{uuid.uuid4().hex[:12]}", source="batch",
-                         region_allowed=lambda region: region in who.scopes)
+    default_region = next(iter(who.scopes)) if len(who.scopes) == 1 else None
+    report, sheet, header = import_file_and_sheet(
+        system.ledger, read_file(path), path.name, user=who.user, request_id=f"cli-{uuid.uuid4().hex[:12]}",
+        source="batch", region_allowed=lambda region: region in who.scopes, default_region=default_region)
+    if args.errors:
+        Path(args.errors).write_bytes(error_workbook(
+            sheet.header, header.columns, sheet.rows, report["lines"], reveal=lambda region: region in who.scopes,
+            default_region=default_region))
 
     def render(r: dict[str, Any]) -> None:
+        for notice in r["notices"]:
+            print(f"提示 {notice['code']}  {notice['message']}")
         for line in r["lines"]:
             if line["status"] != "imported" or args.verbose:
                 code = f" {line['code']}" if line["code"] else ""
@@ -75,6 +91,8 @@ def _import(args: argparse.Namespace, system: Any, who: Principal) -> Answer:
         print(f"{path.name}: {r['rows']} rows, {r['imported']} imported, "
               f"{r['already_enrolled']} already enrolled, {r['already_imported']} already imported, "
               f"{r['errors']} errors")
+        if args.errors:
+            print(f"错误行已写入 {args.errors}（{r['errors']} 行，含“错误说明”列，改正后可重新导入）")
 
     return Answer(report, render, exit_code=1 if report["errors"] else 0)
 
@@ -279,7 +297,11 @@ def add_http_commands(sub: Any) -> None:
     _add_clerk_commands(sub)
 
     p = sub.add_parser("import", help=help_of("import"))
-    p.add_argument("file")
+    p.add_argument("file", nargs="?")
+    p.add_argument("--template", metavar="FILE", help="write the import template (.xlsx, or .csv) and stop; "
+                   "导入模板：中文表头、一行示例、填写说明页")
+    p.add_argument("--errors", metavar="FILE.xlsx", help="write the refused rows with a 错误说明 column "
+                   "(错误行工作簿，改正后可重新导入)")
     p.add_argument("--verbose", action="store_true", help="also list the rows imported")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_import)

@@ -1,14 +1,17 @@
 """Upload of the registration spreadsheet (批量参保登记): see :mod:`consumers.spreadsheets`."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from ledger.domain.errors import DomainError
 from entrypoints.http.auth import Principal
-from consumers.spreadsheets import expected_columns_text, import_file
+from consumers.sheet_columns import expected_columns_text
+from consumers.sheet_workbooks import XLSX_MEDIA_TYPE, error_workbook, template_csv, template_xlsx
+from consumers.spreadsheets import import_file_and_sheet
 from infra.limits import MIB, body_limit
 from entrypoints.http.models import ErrorOut
 from entrypoints.http.multipart import parse_multipart
@@ -18,9 +21,15 @@ router = APIRouter(tags=["batch import (批量导入)"])
 
 DESCRIPTION = (
     "Registers and enrolls one person per row, in the clerk's regions only.\n\n"
-    f"Columns (Chinese or English headers): {expected_columns_text()}.\n\n"
-    "Bad rows are reported by row number (the header is row 1) with a code and a message; the others "
-    "are imported. A wrong header imports nothing (`IMPORT_COLUMNS`, listing the expected columns). "
+    f"Columns (Chinese headers, their synonyms, or English): {expected_columns_text()}. "
+    "The template `GET /imports/template.xlsx` has a 填写说明 sheet listing each column, its synonyms "
+    "and accepted values. Unknown columns (序号, 性别, 联系电话, ...) are ignored with a notice "
+    "(`notices`); 参保地 left out defaults to the clerk's region when they have exactly one.\n\n"
+    "Bad rows are reported by row number (the header is row 1) with every problem (`problems`: code, "
+    "column, Chinese message); the others are imported. `?errors=xlsx` answers with the error workbook "
+    "instead: the refused rows with a 错误说明 column (ID numbers masked unless yours to read), the "
+    "report's counts in the `X-Import-*` headers. A header missing a required column, or with a "
+    "repeated one, imports nothing (`IMPORT_COLUMNS`, listing the columns). "
     "Sending the same file again imports nothing twice (`already_imported`); a person already enrolled "
     "in the scheme and region is `already_enrolled`. Send the file as the form field `file`, or as the "
     "raw body (`text/csv` or XLSX) with `?filename=`."
@@ -66,12 +75,56 @@ async def _read_upload(request: Request) -> tuple[bytes, str]:
         _XLSX: {"schema": _FILE_SCHEMA},
     }}},
 )
-async def upload(request: Request, response: Response, who: Principal = Depends(clerk)) -> dict[str, Any]:
+async def upload(request: Request, response: Response, who: Principal = Depends(clerk),
+                 errors: Literal["xlsx"] | None = Query(None, description="xlsx: answer with the error workbook")
+                 ) -> Any:
     data, filename = await _read_upload(request)
-    report = await run_in_threadpool(
-        import_file, request.app.state.system.ledger, data, filename, user=who.user,
+    default_region = _own_region(who)
+    report, sheet, header = await run_in_threadpool(
+        import_file_and_sheet, request.app.state.system.ledger, data, filename, user=who.user,
         request_id=request.state.request_id, source="batch", region_allowed=lambda region: region in who.scopes,
+        default_region=default_region,
     )
-    response.status_code = 201 if report["imported"] else 200
+    status = 201 if report["imported"] else 200
+    if errors == "xlsx":
+        book = await run_in_threadpool(error_workbook, sheet.header, header.columns, sheet.rows, report["lines"],
+                                       reveal=lambda region: region in who.scopes, default_region=default_region)
+        counts = {f"X-Import-{k.replace('_', '-').title()}": str(report[k])
+                  for k in ("rows", "imported", "already_enrolled", "already_imported", "errors")}
+        return Response(book, status_code=status, media_type=XLSX_MEDIA_TYPE, headers={
+            **counts, "Content-Disposition": _attachment(f"错误行-{filename}")})
+    response.status_code = status
     return report
+
+
+def _own_region(who: Principal) -> str | None:
+    """The clerk's region when they have exactly one: 参保地's default, the template's example."""
+    return next(iter(who.scopes)) if len(who.scopes) == 1 else None
+
+
+def _attachment(name: str) -> str:
+    stem = name.rsplit(".", 1)[0] if name.lower().endswith((".csv", ".xlsx")) else name
+    return f"attachment; filename=\"errors.xlsx\"; filename*=UTF-8''{quote(stem + '.xlsx')}"
+
+
+@router.get("/imports/template.xlsx", summary="The registration sheet's template, XLSX (批量参保登记模板)",
+            description="Chinese headers, one example row (delete it before importing) and a 填写说明 sheet "
+                        "listing each column: required or not, accepted values, synonyms.",
+            responses={200: {"content": {XLSX_MEDIA_TYPE: {}}}, 401: {"model": ErrorOut}, 403: {"model": ErrorOut}},
+            response_class=Response)
+def template_workbook(who: Principal = Depends(clerk)) -> Response:
+    return Response(template_xlsx(_own_region(who)), media_type=XLSX_MEDIA_TYPE, headers={
+        "Content-Disposition": "attachment; filename=\"template.xlsx\"; filename*=UTF-8''"
+                               + quote("参保登记导入模板.xlsx")})
+
+
+@router.get("/imports/template.csv", summary="The registration sheet's template, CSV UTF-8 (批量参保登记模板)",
+            description="The template's header and example row, UTF-8 with a BOM (Excel opens it as Chinese); "
+                        "the column help is in the XLSX template's 填写说明 sheet.",
+            responses={200: {"content": {"text/csv": {}}}, 401: {"model": ErrorOut}, 403: {"model": ErrorOut}},
+            response_class=Response)
+def template_text(who: Principal = Depends(clerk)) -> Response:
+    return Response(template_csv(_own_region(who)), media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": "attachment; filename=\"template.csv\"; filename*=UTF-8''"
+                               + quote("参保登记导入模板.csv")})
 

@@ -225,8 +225,8 @@ def test_mutated_records_through_avro_and_the_ledger(name, data):
 
 
 # --------------------------------------------------------------------------- CSV / XLSX import
-HEADERS_ZH = [zh for _col, zh, _req in COLUMNS]
-HEADERS_EN = [col for col, _zh, _req in COLUMNS]
+HEADERS_ZH = [c.header for c in COLUMNS]
+HEADERS_EN = [c.name for c in COLUMNS]
 VALID_ROW = {"id_type": "RESIDENT_ID", "id_number": make_resident_id("610902", date(1980, 5, 17), 11),
              "name": "王芳", "scheme": "RESIDENT", "region_code": "610902", "grid_code": "610902100001",
              "effective_date": "2024-09-10"}

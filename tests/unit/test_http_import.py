@@ -108,7 +108,7 @@ def test_raw_body_upload_with_a_filename(client):
 # ------------------------------------------------------------------ wrong columns, bad rows
 @pytest.mark.parametrize("header", [
     HEADER_ZH[:-1],  # no 参保日期
-    [*HEADER_ZH[:5], "网格码", *HEADER_ZH[6:]],  # a misspelt column
+    [*HEADER_ZH[:-1], "参保日起"],  # a misspelt required column: ignored, so missing
     [*HEADER_ZH, "姓名"],  # a repeated one
 ])
 def test_wrong_columns_import_nothing_and_list_the_expected_ones(client, system, header):
@@ -117,8 +117,8 @@ def test_wrong_columns_import_nothing_and_list_the_expected_ones(client, system,
     assert r.status_code == 422
     body = r.json()
     assert body["code"] == "IMPORT_COLUMNS"
-    assert "nothing was imported" in body["message"]
-    for column in ("证件号码 id_number", "参保日期 effective_date", "网格 grid_code"):
+    assert "未导入任何一行" in body["message"] and "nothing was imported" in body["message"]
+    for column in ("证件号码（必填）", "参保日期（必填）", "网格"):
         assert column in body["message"]
     assert event_count(system) == 0
 

@@ -24,6 +24,7 @@ ROUTES = {
     ("get", "/views/quarantine"), ("get", "/regions/{code}/areas"),
     ("get", "/fees"), ("get", "/fees.csv"), ("get", "/fees.xlsx"), ("get", "/arrears.csv"), ("get", "/arrears.xlsx"),
     ("post", "/late-fees/payments"), ("post", "/late-fees/waivers"),
+    ("get", "/imports/template.xlsx"), ("get", "/imports/template.csv"),
 }
 
 
