@@ -553,7 +553,6 @@ def import_sheet(
             p["column"] = header.sent.get(p["column"], p["column"])
         number = row["id_number"] if row else _row_id(columns, cells)
         result["id_number"] = mask_id_number(number) if number else None
-        region = row["region_code"] if row else None
         if row is not None and region_allowed is not None and not region_allowed(row["region_code"]):
             problems.append(_problem("REGION_NOT_IN_SCOPE", "region_code", f"你没有参保地 {row['region_code']} 的权限 "
                                      "(the region is not one of yours)"))
