@@ -58,7 +58,8 @@ COMMANDS: dict[str, Command] = {
                              "move the account, grant or revoke a subsidised status, take or waive a late fee; "
                              "as the clerk in LEDGER_TOKEN"),
     "import": Command(*_HTTP, "import a registration spreadsheet (CSV or XLSX): register and enroll each "
-                              "row, as the clerk in LEDGER_TOKEN (rows outside their regions are refused)"),
+                              "row, as the clerk in LEDGER_TOKEN (rows outside their regions are refused); "
+                              "--template FILE writes the template, --errors FILE the refused rows to fix"),
     "token": Command(*_HTTP, "manage API bearer tokens"),
     "project": Command(*_VIEWS, "bring the views (entitlement, arrears, gaps) up to date with the ledger"),
     "entitlement": Command(*_VIEWS, "is a person covered (待遇资格): one coverage year, or one day"),
