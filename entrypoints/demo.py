@@ -549,10 +549,11 @@ def _yuan_or_blank(fen: Any) -> str:
     return "" if fen is None else yuan(fen)
 
 
-def _kv(values: dict[str, Any], lang: str, sep: str = "，") -> str:
+def _kv(values: dict[str, Any], lang: str, sep: str | None = None) -> str:
     """A mapping as a person reads it: ``城乡居民 113，职工 2`` (never a Python dict)."""
     if not values:
         return text("recon_none", lang)
+    sep = sep if sep is not None else ("，" if lang == "zh" else ", ")
     return sep.join(f"{term(k, lang)} {v:,}" if isinstance(v, int) else f"{term(k, lang)} {v}"
                     for k, v in values.items())
 
@@ -653,12 +654,14 @@ def _print_reconciliation(rec: dict[str, Any], table: Any, lang: str = "zh") -> 
               ["class", "business_date", "office", "region", "voucher_no", "line_no", "delta_count", "delta"])
 
 
-def _chart(result: DemoResult, path: str, lang: str = "zh") -> None:
+def _chart(result: DemoResult, path: str, lang: str = "zh", *, quiet_stdout: bool = False) -> None:
     """Coverage and subsidised coverage per township: PNG, or SVG when the name ends ``.svg``."""
     body = coverage_chart(result.report["townships"], result.report["coverage_year"], lang=lang,
                           svg=path.lower().endswith(".svg"))
     Path(path).write_bytes(body)
-    print(text("chart_written", lang, path=path) + " " + text("chart_no_target", lang))
+    # on stderr under ``--json``, which owns stdout
+    print(text("chart_written", lang, path=path) + " " + text("chart_no_target", lang),
+          file=sys.stderr if quiet_stdout else sys.stdout)
 
 
 def run_demo(*, people: int = 3000, seed: int = 2025, json_output: bool = False, chart: str | None = None,
@@ -674,7 +677,7 @@ def run_demo(*, people: int = 3000, seed: int = 2025, json_output: bool = False,
     else:
         _print_report(result, lang)
     if chart:
-        _chart(result, chart, lang)
+        _chart(result, chart, lang, quiet_stdout=json_output)
     return 0 if result.ok else 1
 
 
