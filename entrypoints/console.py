@@ -11,17 +11,36 @@ import json
 import signal
 import sys
 import threading
+import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 
-def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
-    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) if rows else len(c) for c in columns}
-    print("  ".join(c.ljust(widths[c]) for c in columns))
+def display_width(text: str) -> int:
+    """Columns ``text`` takes on a terminal: wide and full-width characters (汉字, ％) take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 0 if unicodedata.combining(ch) else 1
+               for ch in text)
+
+
+def pad(text: str, width: int) -> str:
+    """``text`` left-aligned in ``width`` terminal columns (counting wide characters as two)."""
+    return text + " " * max(0, width - display_width(text))
+
+
+def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str],
+                headers: dict[str, str] | None = None) -> None:
+    """Rows as aligned columns; ``headers`` gives a column's heading (its key when absent).
+
+    Widths count terminal columns, so Chinese cells line up; ``None`` prints as an empty cell.
+    """
+    heads = {c: (headers or {}).get(c, c) for c in columns}
+    cells = [{c: "" if r.get(c) is None else str(r.get(c)) for c in columns} for r in rows]
+    widths = {c: max([display_width(heads[c])] + [display_width(r[c]) for r in cells]) for c in columns}
+    print("  ".join(pad(heads[c], widths[c]) for c in columns).rstrip())
     print("  ".join("-" * widths[c] for c in columns))
-    for r in rows:
-        print("  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns))
+    for r in cells:
+        print("  ".join(pad(r[c], widths[c]) for c in columns).rstrip())
 
 
 def write_file(path: str, body: bytes) -> None:

@@ -32,6 +32,9 @@ from infra.settings import (environment, load_settings, postgres_from_env, setti
 from ledger.domain.identity import mask_id_number
 from entrypoints.command import command
 from entrypoints.console import print_table as _print_table
+from entrypoints.messages import PLACES, headings, lang_of, term, text
+from entrypoints.demo_chart import coverage_chart
+from events.ledger_events import mask_name
 from entrypoints.main import help_of
 from consumers.file_feeder import feed_file, person_key
 from entrypoints.simulation import generate_county, timeline
@@ -63,6 +66,7 @@ class DemoResult:
     seconds: dict[str, float] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)
     checks: dict[str, Any] = field(default_factory=dict)
+    region_name: str = ""  # the county's name, for the report's title (not part of ``--json``)
 
     @property
     def ok(self) -> bool:
@@ -286,6 +290,7 @@ def run_pipeline(people: int, seed: int, *, env: dict[str, str] | None = None, q
         timings["reconcile"] = time.perf_counter() - t0
         queries = view_queries(system)
         result.report = _report(system, county, queries, published)
+        result.region_name = county.region_name
         result.report["reconciliation"] = _reconciliation_report(recon.store, county, sent)
         result.checks = truth_checks(system, county, queries, pipeline)
         result.checks["reconciliation"] = _reconciliation_check(result.report["reconciliation"], county)
@@ -392,7 +397,17 @@ def _reconciliation_check(rec: dict[str, Any], county: Any) -> dict[str, Any]:
 
 
 def _pct(bp: int | None) -> str:
-    return "—" if bp is None else f"{bp / 100:.2f}%"
+    return "—" if bp is None else f"{bp // 100}.{bp % 100:02d}%"
+
+
+def _rounded_bp(part: int, whole: int) -> int | None:
+    """``part / whole`` in basis points, rounded half up on integers (144/166 -> 8675, not 8674)."""
+    return None if not whole else (part * 20000 + whole) // (2 * whole)
+
+
+def _pct_of(part: int, whole: int) -> str:
+    """A rate as a person reads it: two decimals, rounded (144/166 -> ``86.75%``); ``—`` when nothing to count."""
+    return _pct(_rounded_bp(part, whole))
 
 
 def _report(system: Any, county: Any, queries: Any, published: int) -> dict[str, Any]:
@@ -402,14 +417,14 @@ def _report(system: Any, county: Any, queries: Any, published: int) -> dict[str,
     townships = {t.code: t for t in county.townships}
     township_rows = [
         {"township": code, "name": townships[code].name if code in townships else "",
-         "residents": s["residents"], "covered": s["covered"], "coverage": _pct(s["coverage_bp"]),
+         "residents": s["residents"], "covered": s["covered"], "coverage": _pct_of(s["covered"], s["residents"]),
          "subsidised": s["subsidised"], "subsidised_covered": s["subsidised_covered"],
-         "subsidised_coverage": _pct(s["subsidised_coverage_bp"])}
+         "subsidised_coverage": _pct_of(s["subsidised_covered"], s["subsidised"])}
         for code, s in rates["townships"].items()
     ]
     grid_rows = sorted(
-        ({"grid": g, "residents": s["residents"], "covered": s["covered"], "coverage": _pct(s["coverage_bp"]),
-          "coverage_bp": s["coverage_bp"] or 0, "gaps": s["residents"] - s["covered"]}
+        ({"grid": g, "residents": s["residents"], "covered": s["covered"], "coverage": _pct_of(s["covered"], s["residents"]),
+          "coverage_bp": _rounded_bp(s["covered"], s["residents"]) or 0, "gaps": s["residents"] - s["covered"]}
          for g, s in rates["grids"].items()),
         key=lambda r: (r["coverage_bp"], r["grid"]),
     )
@@ -418,6 +433,10 @@ def _report(system: Any, county: Any, queries: Any, published: int) -> dict[str,
         gaps.extend(queries.gap_list(code, year, as_of))
 
     gaps.sort(key=lambda r: (REASONS.index(r["reason"]), r["grid_code"], r["person_id"]))
+    names = _masked_names(system, county, {g["person_id"] for g in gaps[:15]}
+                          | {g["person_id"] for g in gaps if g["reason"] == "SUBSIDISED_NOT_COVERED"})
+    for g in gaps:
+        g["name"] = names.get(str(g["person_id"])) or g.get("name") or ""
     subsidised_missing = [g for g in gaps if g["reason"] == "SUBSIDISED_NOT_COVERED"]
     arrears = queries.arrears(as_of)
     arrears_rows = arrears["rows"] if isinstance(arrears, dict) else arrears
@@ -447,9 +466,8 @@ def _report(system: Any, county: Any, queries: Any, published: int) -> dict[str,
     return {
         "coverage_year": year,
         "as_of": as_of.isoformat(),
-        "county": {**total, "coverage": _pct(total["covered"] * 10000 // total["residents"] if total["residents"] else None),
-                   "subsidised_coverage": _pct(total["subsidised_covered"] * 10000 // total["subsidised"]
-                                               if total["subsidised"] else None)},
+        "county": {**total, "coverage": _pct_of(total["covered"], total["residents"]),
+                   "subsidised_coverage": _pct_of(total["subsidised_covered"], total["subsidised"])},
         "townships": township_rows,
         "lowest_grids": grid_rows[:10],
         "gaps_by_reason": dict(Counter(g["reason"] for g in gaps)),
@@ -462,6 +480,21 @@ def _report(system: Any, county: Any, queries: Any, published: int) -> dict[str,
         "published_events": published,
         "history": sample,
     }
+
+
+def _masked_names(system: Any, county: Any, person_ids: set[Any]) -> dict[str, str]:
+    """Masked names (张*) of the given people, from the registry records the county was fed with.
+
+    The views keep no name (only the masked ID); the ledger holds it encrypted. The report
+    needs it for the people a grid worker must call on, masked as everywhere it is shown.
+    """
+    wanted = {str(p) for p in person_ids}
+    names: dict[str, str] = {}
+    for p in county.persons:
+        pid = str(system.ledger.person_id("RESIDENT_ID", p.id_number))
+        if pid in wanted and p.name:
+            names[pid] = mask_name(p.name)
+    return names
 
 
 def _sample_history(system: Any, county: Any) -> dict[str, Any]:
@@ -512,102 +545,127 @@ def truth_checks(system: Any, county: Any, queries: Any, pipeline: _Pipeline) ->
     }
 
 
-def _print_report(result: DemoResult) -> None:
+def _yuan_or_blank(fen: Any) -> str:
+    return "" if fen is None else yuan(fen)
+
+
+def _kv(values: dict[str, Any], lang: str, sep: str | None = None) -> str:
+    """A mapping as a person reads it: ``城乡居民 113，职工 2`` (never a Python dict)."""
+    if not values:
+        return text("recon_none", lang)
+    sep = sep if sep is not None else ("，" if lang == "zh" else ", ")
+    return sep.join(f"{term(k, lang)} {v:,}" if isinstance(v, int) else f"{term(k, lang)} {v}"
+                    for k, v in values.items())
+
+
+def _check_line(name: str, check: dict[str, Any], lang: str) -> str:
+    """One truth check on one line: its verdict, then its figures (nested ones as ``code n``)."""
+    parts = []
+    for k, v in check.items():
+        if k == "ok":
+            continue
+        parts.append(f"{k}: {_kv(v, 'en', ', ') if isinstance(v, dict) else v}")
+    return f"  {'OK  ' if check['ok'] else 'FAIL'} {term(name, lang)} ({name}): " + "; ".join(parts)
+
+
+def _print_report(result: DemoResult, lang: str = "zh") -> None:
     r = result.report
-    out = sys.stdout
+    heads = headings(lang)
 
     def table(rows: list[dict[str, Any]], cols: list[str]) -> None:
-        _print_table(rows, cols)
+        _print_table(rows, cols, heads)
 
-    print(f"\n== County of {result.people:,} people (seed {result.seed}); store {result.store}, "
-          f"transport {result.transport}; coverage year {r['coverage_year']} as of {r['as_of']} ==", file=out)
     c = r["county"]
-    print(f"County coverage {c['coverage']} ({c['covered']:,}/{c['residents']:,} residents); "
-          f"subsidised coverage {c['subsidised_coverage']} ({c['subsidised_covered']:,}/{c['subsidised']:,})\n")
-    print("Coverage per township (参保率 / 资助参保率):")
-    table(r["townships"], ["township", "name", "residents", "covered", "coverage", "subsidised", "subsidised_coverage"])
-    print("\nLowest-covered grids:")
+    print("\n" + text("title", lang, county=result.region_name or r["transfers"]["region"], people=result.people,
+                      seed=result.seed, year=r["coverage_year"], as_of=r["as_of"]))
+    print(text("setup", lang, store=result.store, transport=result.transport))
+    print(text("headline", lang, **c) + "\n")
+    print(text("townships", lang))
+    table(r["townships"], ["township", "name", "residents", "covered", "coverage", "subsidised", "subsidised_covered",
+                           "subsidised_coverage"])
+    print("\n" + text("grids", lang))
     table(r["lowest_grids"], ["grid", "residents", "covered", "coverage", "gaps"])
-    print("\nWho is not covered, by reason (应保尽保):")
+    print("\n" + text("reasons", lang))
     table([{"reason": k, "label": r["gap_labels"].get(k, ""), "people": v}
-           for k, v in sorted(r["gaps_by_reason"].items(), key=lambda kv: -kv[1])], ["reason", "label", "people"])
-    print(f"\nSubsidised people not covered (first {len(r['subsidised_missing'])}; they come first):")
-    table(r["subsidised_missing"], ["masked_id", "name", "grid_code", "reason"])
-    print("\nTop of the gap list:")
-    table(r["gap_top"], ["masked_id", "name", "grid_code", "reason"])
+           for k, v in sorted(r["gaps_by_reason"].items(), key=lambda kv: -kv[1])], ["label", "people", "reason"])
+    who = ["masked_name", "masked_id", "grid_code", "label", "reason"]
+
+    def people(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{**g, "masked_name": g.get("name") or "", "label": r["gap_labels"].get(g["reason"], "")} for g in rows]
+
+    print("\n" + text("subsidised_missing", lang, n=len(r["subsidised_missing"])))
+    table(people(r["subsidised_missing"]), who)
+    print("\n" + text("gap_top", lang, n=len(r["gap_top"])))
+    table(people(r["gap_top"]), who)
     a = r["arrears"]
-    print(f"\nArrears (欠费) as of {r['as_of']}: {a['rows']:,} rows ({a.get('fee_only_rows', 0):,} paid late with the "
-          f"late fee unpaid, 滞纳金未缴), outstanding {a['outstanding_fen'] / 100:,.2f} yuan, "
-          f"late fees {a['late_fee_fen'] / 100:,.2f} yuan; by kind {a['by_kind']}")
+    print("\n" + text("arrears", lang, as_of=r["as_of"], rows=a["rows"], outstanding=yuan(a["outstanding_fen"]),
+                      late_fee=yuan(a["late_fee_fen"]), fee_only=a.get("fee_only_rows", 0),
+                      by_kind=_kv(a["by_kind"], lang)))
     t = r.get("transfers")
     if t:
-        print(f"\nTransfers (转移接续) of {t['region']} as of {r['as_of']}: {t['incoming_open']} incoming open, "
-              f"{t['outgoing_open']} outgoing open, {t['overdue']} overdue (超期), {t['done']} done")
-        table(t["open_top"], ["transfer_id", "direction", "masked_id", "from", "to", "due_on", "overdue_days"])
+        print("\n" + text("transfers", lang, region=t["region"], as_of=r["as_of"], incoming=t["incoming_open"],
+                          outgoing=t["outgoing_open"], overdue=t["overdue"], done=t["done"]))
+        table([{**o, "direction": term(o["direction"], lang)} for o in t["open_top"]],
+              ["transfer_id", "direction", "masked_id", "from", "to", "due_on", "overdue_days"])
     if "reconciliation" in r:
-        _print_reconciliation(r["reconciliation"], table)
+        _print_reconciliation(r["reconciliation"], table, lang)
     h = r["history"]
-    print(f"\nOne person's history, replayed ({h['masked_id']}):")
+    print("\n" + text("history", lang, masked_id=h["masked_id"]))
     rows = []
     for e in h["report"]["events"]:
         st = e.get("state_after") or {}
-        rows.append({"v": e["version"], "recorded": str(e["recorded_at"])[:19], "effective": e["effective_date"],
-                     "what": e["description"][:70], "due": st.get("due_fen"), "paid": st.get("net_paid_fen"),
-                     "covered_from": st.get("covered_from"), "balance": st.get("account_balance_fen")})
-    table(rows, ["v", "recorded", "effective", "what", "due", "paid", "covered_from", "balance"])
-    print(f"\nPublished {r['published_events']:,} ledger events to ledger.events.v1.")
-    print("\nChecks against the generator's truth:")
+        rows.append({"v": e["version"], "recorded_at": str(e["recorded_at"])[:16].replace("T", " "),
+                     "effective": e["effective_date"], "what": e["description"],
+                     "due": _yuan_or_blank(st.get("due_fen")), "paid": _yuan_or_blank(st.get("net_paid_fen")),
+                     "covered_from": st.get("covered_from") or "", "balance": _yuan_or_blank(st.get("account_balance_fen"))})
+    # The description goes last, whole: a terminal wraps it rather than the table cutting it mid-word.
+    table(rows, ["v", "recorded_at", "effective", "due", "paid", "covered_from", "balance", "what"])
+    print("\n" + text("published", lang, n=r["published_events"]))
+    print("\n" + text("checks", lang))
     for name, check in result.checks.items():
-        detail = {k: v for k, v in check.items() if k != "ok"}
-        print(f"  {'OK  ' if check['ok'] else 'FAIL'} {name}: {detail}")
-    print(f"\nTimings (s): {result.seconds}")
+        print(_check_line(name, check, lang))
+    print("\n" + text("timings", lang, timings=_kv({k: f"{v:.2f}" for k, v in result.seconds.items()}, lang)))
 
 
-def _print_reconciliation(rec: dict[str, Any], table: Any) -> None:
+def _print_reconciliation(rec: dict[str, Any], table: Any, lang: str = "zh") -> None:
     def money(row: dict[str, Any], *keys: str) -> dict[str, Any]:
-        return {**row, **{k[:-4]: yuan(row[k]) for k in keys}}
+        return {**row, **{k[:-4]: yuan(row[k]) for k in keys},
+                "ties_out": text("yes", lang) if row["ties_out"] == "yes" else f"{text('no', lang)} {row['ties_out'][2:]}".strip()}
 
-    print(f"\nReconciliation (对账) of the tax bureau's daily statements against the ledger: "
-          f"{rec['statements_sent']:,} statements ({rec['records_sent']:,} records) sent to tax.statements.v1; "
-          f"states {rec['states']}; intake errors {rec['intake_errors'] or 'none'}")
-    print("Per county (yuan):")
+    print("\n" + text("recon", lang, statements=rec["statements_sent"], records=rec["records_sent"],
+                      states=_kv(rec["states"], lang), errors=_kv(rec["intake_errors"], lang)))
+    print(text("recon_counties", lang))
     table([money(c, "collected_fen", "recorded_fen", "difference_fen", "explained_fen") for c in rec["counties"]],
           ["region", "days", "statements", "collected", "recorded", "difference", "explained", "ties_out"])
-    print("Per tax office (yuan; explained = what the discrepancies account for):")
+    for region in sorted({c["region"] for c in rec["counties"]} & PLACES.keys()):
+        print(text("foreign_region", lang, region=region, place=PLACES[region][lang]))
+    print(text("recon_offices", lang))
     table([money(o, "collected_fen", "recorded_fen", "difference_fen", "explained_fen") for o in rec["offices"]],
           ["region", "office", "statements", "lines", "collected", "recorded", "difference", "explained",
            "ties_out"])
-    print("Open discrepancies by class (found / put in by the generator):")
+    print(text("recon_classes", lang))
     expected = rec.get("expected_by_class", {})
     table([{"class": k, "found": rec["open_by_class"].get(k, {}).get("count", 0), "expected": expected.get(k, 0),
             "delta": yuan(rec["open_by_class"].get(k, {}).get("delta_fen", 0), sign=True)}
            for k in sorted(set(rec["open_by_class"]) | set(expected))], ["class", "found", "expected", "delta"])
     if rec["open"]:
-        print("Open discrepancies:")
+        print(text("recon_open", lang))
         table([{**d, "delta": yuan(d["delta_fen"], sign=True)} for d in rec["open"][:20]],
               ["class", "business_date", "office", "region", "voucher_no", "line_no", "delta_count", "delta"])
 
 
-def _chart(result: DemoResult, path: str) -> None:
-    """Coverage per township as a bar chart (SVG: an image every browser and office suite opens)."""
-    rows = result.report["townships"]
-    width, bar_h, left = 760, 22, 230
-    height = 40 + bar_h * len(rows)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
-             f'font-size="12"><rect width="100%" height="100%" fill="white"/>'
-             f'<text x="10" y="20" font-size="14">参保率 coverage per township, {result.report["coverage_year"]}</text>']
-    for i, r in enumerate(rows):
-        y = 32 + i * bar_h
-        w = (width - left - 70) * r["covered"] // r["residents"] if r["residents"] else 0
-        parts.append(f'<text x="10" y="{y + 15}">{r["township"]} {r["name"]}</text>'
-                     f'<rect x="{left}" y="{y + 3}" width="{w}" height="{bar_h - 6}" fill="#3b7dd8"/>'
-                     f'<text x="{left + w + 5}" y="{y + 15}">{r["coverage"]}</text>')
-    parts.append("</svg>")
-    Path(path).write_text("".join(parts), encoding="utf-8")
-    print(f"chart written to {path}")
+def _chart(result: DemoResult, path: str, lang: str = "zh", *, quiet_stdout: bool = False) -> None:
+    """Coverage and subsidised coverage per township: PNG, or SVG when the name ends ``.svg``."""
+    body = coverage_chart(result.report["townships"], result.report["coverage_year"], lang=lang,
+                          svg=path.lower().endswith(".svg"))
+    Path(path).write_bytes(body)
+    # on stderr under ``--json``, which owns stdout
+    print(text("chart_written", lang, path=path) + " " + text("chart_no_target", lang),
+          file=sys.stderr if quiet_stdout else sys.stdout)
 
 
-def run_demo(*, people: int = 3000, seed: int = 2025, json_output: bool = False, chart: str | None = None) -> int:
+def run_demo(*, people: int = 3000, seed: int = 2025, json_output: bool = False, chart: str | None = None,
+             lang: str = "zh") -> int:
     """The README's main command. Exit 0 when the ledger matched the generator's truth."""
     if people < 100:
         raise DomainError("COUNT_INVALID", "--people must be at least 100 (the county needs every scenario)")
@@ -617,16 +675,17 @@ def run_demo(*, people: int = 3000, seed: int = 2025, json_output: bool = False,
                           "transport": result.transport, "seconds": result.seconds, "report": result.report,
                           "checks": result.checks, "ok": result.ok}, ensure_ascii=False, indent=2, default=str))
     else:
-        _print_report(result)
+        _print_report(result, lang)
     if chart:
-        _chart(result, chart)
+        _chart(result, chart, lang, quiet_stdout=json_output)
     return 0 if result.ok else 1
 
 
 
 @command(wiring=None)  # the demo builds its own system, on a fresh state directory
 def cmd_demo(args: argparse.Namespace) -> int:
-    return run_demo(people=args.people, seed=args.seed, json_output=args.json, chart=args.chart)
+    return run_demo(people=args.people, seed=args.seed, json_output=args.json, chart=args.chart,
+                    lang=lang_of(args.lang))
 
 
 def add_demo_command(sub: Any) -> None:
@@ -634,7 +693,9 @@ def add_demo_command(sub: Any) -> None:
     p = sub.add_parser("demo", help=help_of("demo"))
     p.add_argument("--people", type=int, default=3000)
     p.add_argument("--seed", type=int, default=2025)
-    p.add_argument("--chart", metavar="PNG", help="also draw coverage per township into this image file")
+    p.add_argument("--chart", metavar="PNG", help="also draw coverage per township into this image file "
+                   "(PNG; SVG when the name ends .svg)")
+    p.add_argument("--lang", choices=("zh", "en"), default="zh", help="the report's language (default: zh, 中文)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_demo)
 
