@@ -52,7 +52,6 @@ import signal
 import socket
 import string
 import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
