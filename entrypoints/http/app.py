@@ -24,7 +24,8 @@ from entrypoints.wiring import System, bootstrap
 from entrypoints.http import routes_commands, routes_grids, routes_imports, routes_persons, routes_tax
 from entrypoints.http import routes_export, routes_fees, routes_transfers, routes_web
 from entrypoints.http.auth import TokenStore
-from entrypoints.http.errors import error_body, install_error_handlers
+from entrypoints.http.api_messages import text
+from entrypoints.http.errors import error_body, install_error_handlers, request_lang
 from entrypoints.http.gate import EntranceGate
 from entrypoints.http.read_model import ReadQueries, ViewReads
 from ledger.log import get_logger
@@ -103,7 +104,8 @@ def create_app(system: System, tokens: TokenStore, *, reads: ReadQueries | None 
         except Exception:
             log.exception("request_failed", method=request.method, path=request.url.path)
             response = JSONResponse(status_code=500, content=error_body(
-                "INTERNAL_ERROR", f"the ledger could not answer; quote request id {request_id} to the administrators"))
+                "INTERNAL_ERROR", text("internal", request_lang(request), request_id=request_id),
+                {"message_en": text("internal", "en", request_id=request_id)}))
         response.headers["X-Request-ID"] = request_id
         log.info("request", method=request.method, path=request.url.path, status=response.status_code,
                  user=request.state.user, role=request.state.role,

@@ -230,7 +230,7 @@ def test_a_422_lists_at_most_20_problems_and_says_how_many_there_were(hostile, c
     assert (r.status_code, error["code"]) == (422, "BODY_INVALID")
     assert len(error["details"]["errors"]) == limits.MAX_REPORTED_ERRORS
     assert error["details"]["total"] == 200 and error["details"]["truncated"] is True
-    assert "(and 199 more problems)" in error["message"]
+    assert "（另有 199 处问题）" in error["message"]
 
 
 def test_a_422_with_few_problems_lists_them_all_without_a_total(client):  # noqa: F811

@@ -139,7 +139,8 @@ def test_money_is_a_positive_integer_number_of_fen(client, system, amount, code)
     r = client.post(person_path(n, "/account/credits"), json=credit(amount), headers=CLERK)
     assert r.status_code == 422
     assert r.json()["code"] == code
-    assert r.json()["message"].startswith("amount_fen:")
+    assert r.json()["message"].startswith("金额（amount_fen）")  # Chinese by default
+    assert r.json()["details"]["errors"][0]["message_en"].startswith("amount_fen:")
     assert r.json()["details"]["errors"][0]["field"] == "amount_fen"
     assert event_count(system) == before
 
@@ -165,7 +166,8 @@ def test_malformed_dates_are_422_date_invalid_naming_the_field(client, system, v
     r = client.post("/enrollments", json=enrollment(number(15), effective_date=value), headers=CLERK)
     assert r.status_code == 422
     assert r.json()["code"] == "DATE_INVALID"
-    assert r.json()["message"].startswith("effective_date:") and "YYYY-MM-DD" in r.json()["message"]
+    assert r.json()["message"].startswith("生效日期（effective_date）") and "YYYY-MM-DD" in r.json()["message"]
+    assert r.json()["details"]["errors"][0]["message_en"].startswith("effective_date:")
     assert event_count(system) == 0
 
 
@@ -177,14 +179,16 @@ def test_an_instant_needs_a_time_zone(client):
 def test_unknown_fields_missing_fields_and_non_json_are_body_invalid(client):
     r = client.post("/enrollments", json={**enrollment(number(17)), "grid": "610902100001"}, headers=CLERK)
     assert (r.status_code, r.json()["code"]) == (422, "BODY_INVALID")
-    assert r.json()["message"].startswith("grid:") and "not a field" in r.json()["message"]
+    assert r.json()["message"].startswith("网格（grid）不是本请求的字段")
+    assert "not a field" in r.json()["details"]["errors"][0]["message_en"]
     body = enrollment(number(17))
     del body["scheme"]
     r = client.post("/enrollments", json=body, headers=CLERK)
-    assert (r.status_code, r.json()["message"]) == (422, "scheme: is required")
+    assert (r.status_code, r.json()["message"]) == (422, "缺少必填项：险种（scheme）")
     r = client.post("/enrollments", content=b"{not json", headers={**CLERK, "Content-Type": "application/json"})
     assert (r.status_code, r.json()["code"]) == (422, "BODY_INVALID")
-    assert "not valid JSON" in r.json()["message"]
+    assert "不是合法的 JSON" in r.json()["message"]
+    assert "not valid JSON" in r.json()["details"]["errors"][0]["message_en"]
     r = client.post("/enrollments", json=enrollment(number(17), region_code="61090"), headers=CLERK)
     assert (r.status_code, r.json()["code"]) == (422, "BODY_INVALID")
     assert r.json()["details"]["errors"][0]["field"] == "region_code"

@@ -97,7 +97,8 @@ def test_entitlement_for_a_year_without_policy_or_a_malformed_day(client, grids)
     assert (r.status_code, r.json()["code"]) == (404, "POLICY_YEAR_UNKNOWN")
     r = client.get(path, params={"on": "2025-02-30"}, headers=CLERK)
     assert (r.status_code, r.json()["code"]) == (422, "DATE_INVALID")
-    assert r.json()["message"].startswith("on:")
+    assert r.json()["message"].startswith("查询日期（on）")
+    assert r.json()["details"]["errors"][0]["message_en"].startswith("on:")
     r = client.get(path, params={"year": "twenty"}, headers=CLERK)
     assert (r.status_code, r.json()["code"]) == (422, "PARAMETER_INVALID")
 
@@ -180,7 +181,8 @@ def test_unknown_or_malformed_grid_bad_year_or_date(client, grids):
     assert (r.status_code, r.json()["code"]) == (404, "POLICY_YEAR_UNKNOWN")
     r = client.get(f"/grids/{GRID_A}/coverage", params={"as_of": "01/03/2025"}, headers=GRID_WORKER_A)
     assert (r.status_code, r.json()["code"]) == (422, "DATE_INVALID")
-    assert r.json()["message"].startswith("as_of:")
+    assert r.json()["message"].startswith("截至日期（as_of）")
+    assert r.json()["details"]["errors"][0]["message_en"].startswith("as_of:")
 
 
 def test_coverage_of_a_grid_and_a_township(client, grids):
