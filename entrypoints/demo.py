@@ -40,6 +40,7 @@ from consumers.file_feeder import feed_file, person_key
 from entrypoints.simulation import generate_county, timeline
 from entrypoints import wiring
 from entrypoints.audit.replay import history_report
+from entrypoints.http.demo_state import cli_prefix, demo_dir, write_id_key, write_manifest
 from entrypoints.wiring import feed_consumer, ledger_publisher
 from events import codec, inbound
 from infra.topics import ensure_topics
@@ -67,6 +68,8 @@ class DemoResult:
     report: dict[str, Any] = field(default_factory=dict)
     checks: dict[str, Any] = field(default_factory=dict)
     region_name: str = ""  # the county's name, for the report's title (not part of ``--json``)
+    state_dir: str = ""  # where the run's data stays for `ledger serve --demo` (empty when the caller chose the env)
+    next_steps: dict[str, Any] = field(default_factory=dict)  # the closing block's facts (not part of ``--json``)
 
     @property
     def ok(self) -> bool:
@@ -74,21 +77,32 @@ class DemoResult:
 
 
 def _fresh_env(people: int, seed: int) -> dict[str, str]:
-    """Settings for one demo run: its own SQLite files, or its own schema and topic prefix."""
+    """Settings for one demo run: its own SQLite files, or its own schema and topic prefix.
+
+    The run's state is kept in :func:`demo_dir` (``var/demo/``), replaced by the next run, so that
+    ``ledger serve --demo`` and the CLI can open the same data afterwards: its ID key is a file
+    there (``LEDGER_ID_KEY`` from the environment wins, as for any run), and ``demo.json`` names
+    the settings below (see :mod:`entrypoints.http.demo_state`).
+    """
     env = environment()
+    root = demo_dir(env)
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    env["LEDGER_STATE_DIR"] = str(root)
     if setting("LEDGER_PERSISTENCE", env) == "postgres":
         env["POSTGRES_SCHEMA"] = f"demo_{uuid.uuid4().hex[:10]}"
     else:
-        root = state_dir() / "demo"
-        shutil.rmtree(root, ignore_errors=True)
-        root.mkdir(parents=True)
-        env["LEDGER_STATE_DIR"] = str(root)
         env["LEDGER_SQLITE_PATH"] = str(root / "ledger.sqlite")
         env["LEDGER_VIEWS_PATH"] = str(root / "views.sqlite")
-        env.setdefault("LEDGER_ID_KEY", f"demo-key-{seed}")
+    if not setting_text("LEDGER_ID_KEY", env):
+        write_id_key(root, f"demo-key-{seed}")
     if setting_text("KAFKA_BOOTSTRAP_SERVERS", env):
         env["LEDGER_TOPIC_PREFIX"] = f"demo{uuid.uuid4().hex[:8]}."
     return env
+
+
+#: The settings ``_fresh_env`` sets that ``ledger serve --demo`` needs again (kept in ``demo.json``).
+_KEPT = ("LEDGER_SQLITE_PATH", "LEDGER_VIEWS_PATH", "POSTGRES_SCHEMA", "LEDGER_TOPIC_PREFIX")
 
 
 def _create_schema(env: dict[str, str]) -> None:
@@ -257,6 +271,7 @@ def run_pipeline(people: int, seed: int, *, env: dict[str, str] | None = None, q
     """Generate a county, run it through the pipeline, read the views, check against the truth."""
     # The report is the output; per-record log lines (rejections included) are summarised in the checks.
     configure_logging(level="ERROR", force=True)
+    fresh = env is None
     env = env if env is not None else _fresh_env(people, seed)
     if setting("LEDGER_PERSISTENCE", env) == "postgres":
         _create_schema(env)
@@ -294,10 +309,23 @@ def run_pipeline(people: int, seed: int, *, env: dict[str, str] | None = None, q
         result.report["reconciliation"] = _reconciliation_report(recon.store, county, sent)
         result.checks = truth_checks(system, county, queries, pipeline)
         result.checks["reconciliation"] = _reconciliation_check(result.report["reconciliation"], county)
+        if fresh:  # kept for `ledger serve --demo`: the run, and the settings that point at it
+            result.state_dir = env["LEDGER_STATE_DIR"]
+            manifest = {"run": _run_facts(result, county), "settings": {k: env[k] for k in _KEPT if k in env}}
+            write_manifest(Path(result.state_dir), manifest["run"], manifest["settings"])
+            result.next_steps = {**manifest["run"], "env": cli_prefix(Path(result.state_dir), manifest)}
     finally:
         system.close()
     result.seconds = {k: round(v, 2) for k, v in timings.items()}
     return result
+
+
+def _run_facts(result: DemoResult, county: Any) -> dict[str, Any]:
+    """What the closing block and ``serve --demo`` name: the county, a grid with gaps, the year."""
+    grids = result.report.get("lowest_grids") or [{"grid": ""}]
+    return {"people": result.people, "seed": result.seed, "store": result.store, "region": county.region_code,
+            "region_name": county.region_name, "grid": grids[0]["grid"], "year": county.coverage_year,
+            "as_of": county.as_of.isoformat()}
 
 
 def _reconcile(system: Any, records: int) -> Any:
@@ -625,6 +653,8 @@ def _print_report(result: DemoResult, lang: str = "zh") -> None:
     for name, check in result.checks.items():
         print(_check_line(name, check, lang))
     print("\n" + text("timings", lang, timings=_kv({k: f"{v:.2f}" for k, v in result.seconds.items()}, lang)))
+    if result.next_steps:
+        print("\n" + text("next_steps", lang, state_dir=result.state_dir, **result.next_steps))
 
 
 def _print_reconciliation(rec: dict[str, Any], table: Any, lang: str = "zh") -> None:
@@ -673,7 +703,7 @@ def run_demo(*, people: int = 3000, seed: int = 2025, json_output: bool = False,
     if json_output:
         print(json.dumps({"people": result.people, "seed": result.seed, "store": result.store,
                           "transport": result.transport, "seconds": result.seconds, "report": result.report,
-                          "checks": result.checks, "ok": result.ok}, ensure_ascii=False, indent=2, default=str))
+                          "checks": result.checks, "ok": result.ok, "state_dir": result.state_dir}, ensure_ascii=False, indent=2, default=str))
     else:
         _print_report(result, lang)
     if chart:

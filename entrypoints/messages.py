@@ -64,6 +64,24 @@ MESSAGES: dict[str, dict[str, str]] = {
     "chart_subsidised": {"zh": "资助参保对象参保率", "en": "subsidised coverage"},
     "chart_no_target": {"zh": "（政策表未规定参保率目标，图中不画目标线）",
                         "en": "(the policy tables declare no coverage target; no target line drawn)"},
+    "next_steps": {
+        "zh": "== 在网页和命令行查看同一份数据 ==\n"
+              "演示数据保存在 {state_dir}（下次运行演示时会被替换）。\n"
+              "  1. 启动服务（首次启动时生成本县经办员令牌和稽核员令牌，只显示这一次）：\n"
+              "       .venv/bin/ledger serve --demo\n"
+              "  2. 浏览器打开网格员页面 http://127.0.0.1:8080/web/ ，输入上一步显示的令牌；"
+              "接口文档 http://127.0.0.1:8080/docs\n"
+              "  3. 命令行查看网格 {grid} 的未参保名单（LEDGER_TOKEN 填经办员令牌）：\n"
+              "       {env} LEDGER_TOKEN=<经办员令牌> .venv/bin/ledger gaps {grid} --year {year} --as-of {as_of}",
+        "en": "== The same data on the web page and the command line ==\n"
+              "The demo's data is kept in {state_dir} (replaced by the next demo run).\n"
+              "  1. Start the server (its first start creates a clerk token for the county and an auditor token, "
+              "shown only then):\n"
+              "       .venv/bin/ledger serve --demo\n"
+              "  2. Open the grid page http://127.0.0.1:8080/web/ and enter a token from step 1; "
+              "API docs at http://127.0.0.1:8080/docs\n"
+              "  3. Grid {grid}'s gap list on the command line (LEDGER_TOKEN = the clerk token):\n"
+              "       {env} LEDGER_TOKEN=<clerk token> .venv/bin/ledger gaps {grid} --year {year} --as-of {as_of}"},
     "yes": {"zh": "是", "en": "yes"},
     "no": {"zh": "否", "en": "NO"},
 }

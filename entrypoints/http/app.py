@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from typing import Any
+from typing import Any, Mapping
 
 import structlog
 from fastapi import FastAPI, Request
@@ -21,6 +21,7 @@ from fastapi_offline import FastAPIOffline
 from fastapi.responses import JSONResponse
 
 from entrypoints.wiring import System, bootstrap
+from infra.settings import load_settings
 from entrypoints.http import routes_commands, routes_grids, routes_imports, routes_persons, routes_tax
 from entrypoints.http import routes_export, routes_fees, routes_transfers, routes_web
 from entrypoints.http.auth import TokenStore
@@ -129,12 +130,12 @@ def default_reads(system: System) -> ReadQueries:
     return ViewReads(system)
 
 
-def serve(host: str = "127.0.0.1", port: int = 8080) -> int:
-    """Run the API with uvicorn on the system the environment configures (``ledger serve``)."""
+def serve(host: str = "127.0.0.1", port: int = 8080, env: Mapping[str, str] | None = None) -> int:
+    """Run the API with uvicorn on the system the environment (or ``env``) configures (``ledger serve``)."""
     import uvicorn
 
-    tokens = TokenStore.from_env()
-    system = bootstrap()
+    tokens = TokenStore.from_env(env)
+    system = bootstrap(load_settings(env) if env is not None else None)
     try:
         log.info("api_starting", host=host, port=port, persistence=system.settings.persistence)
         uvicorn.run(create_app(system, tokens), host=host, port=port, access_log=False, log_config=None)

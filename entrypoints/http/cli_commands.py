@@ -32,7 +32,8 @@ from entrypoints.http.commands import COMMANDS, carry_out, require_clerk
 from entrypoints.http.fees_cli import add_late_fee_clerk_commands
 from entrypoints.http.errors import validation_problems
 from entrypoints.main import help_of
-from infra.settings import setting_text
+from entrypoints.http.demo_state import cli_prefix, demo_dir, demo_env, ensure_demo_tokens, read_manifest
+from infra.settings import environment, setting_text
 from ledger.domain.errors import DomainError
 from ledger.inbound_records import Provenance
 
@@ -42,10 +43,43 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from entrypoints.http.app import serve  # FastAPI and the whole API: only for `ledger serve`
 
     try:
+        if args.demo:
+            try:
+                env = demo_serve_env(environment(), host=args.host, port=args.port)
+            except DomainError as e:
+                print(f"error {e.code}: {e.message}", file=sys.stderr)
+                return 2
+            return serve(args.host, args.port, env=env)
         return serve(args.host, args.port)
     except TokenFileError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+
+
+def demo_serve_env(env: dict[str, str], *, host: str = "127.0.0.1", port: int = 8080) -> dict[str, str]:
+    """``ledger serve --demo``: the settings of the last demo run; its tokens created and shown on first use.
+
+    Raises ``DEMO_NOT_RUN`` when no demo has run in this state directory.
+    """
+    manifest = read_manifest(env)
+    run = manifest["run"]
+    made = ensure_demo_tokens(env, manifest)
+    served = demo_env(env, manifest)
+    base = f"http://{host}:{port}"
+    print(f"演示数据：{run['region']} {run['region_name']}，{run['people']:,} 人，{run['year']} 年度，"
+          f"截至 {run['as_of']}（{served['LEDGER_STATE_DIR']}）")
+    if made:
+        print(f"已生成演示令牌（只显示这一次；保存在 {served[TOKENS_FILE_ENV]}，仅本人可读）：")
+        for t in made:
+            scope = f"，区县 {t['scope']}" if t["scope"] else ""
+            print(f"  {t['role']:<8} {t['user']}{scope}：{t['token']}")
+    else:
+        print(f"令牌沿用 {served[TOKENS_FILE_ENV]} 中已有的（`ledger token list --file ...` 可查看；"
+              "忘记令牌时删除该文件后重新运行本命令）")
+    print(f"网格员页面 {base}/web/   接口文档 {base}/docs")
+    print(f"命令行：{cli_prefix(demo_dir(env), manifest)} LEDGER_TOKEN=<经办员令牌> .venv/bin/ledger gaps {run['grid']} "
+          f"--year {run['year']} --as-of {run['as_of']}", flush=True)
+    return served
 
 
 def _clerk() -> Any:
@@ -292,6 +326,8 @@ def add_http_commands(sub: Any) -> None:
     p = sub.add_parser("serve", help=help_of("serve"))
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--demo", action="store_true", help="open the last `ledger demo` run's data (var/demo/); "
+                   "creates a clerk and an auditor token on first use and shows them once (打开演示数据)")
     p.set_defaults(func=cmd_serve)
 
     _add_clerk_commands(sub)
