@@ -27,8 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from infra.settings import (environment, load_settings, postgres_from_env, setting, setting_text,
-                            state_dir)
+from infra.settings import environment, load_settings, postgres_from_env, setting, setting_text
 from ledger.domain.identity import mask_id_number
 from entrypoints.command import command
 from entrypoints.console import print_table as _print_table
