@@ -185,3 +185,44 @@ def provenance_line(provenance: dict[str, Any] | None) -> str:
     if p.get("request_id"):
         parts.append(f"request {p['request_id']}")
     return f"{source}: {', '.join(parts)}" if parts else str(source)
+
+
+#: What kind of source record an event came from (keys of the audit report's catalogue, ``record_<kind>``).
+_RECORD_FIELDS: dict[str, tuple[str, str]] = {
+    "ContributionPaid": ("tax_voucher", "voucher_no"),
+    "LateFeePaid": ("tax_voucher", "voucher_no"),
+    "ContributionRefunded": ("tax_refund", "refund_voucher_no"),
+    "ContributionReversed": ("tax_reversal", "reversal_voucher_no"),
+    "SubsidyGranted": ("status_document", "document_no"),
+    "SubsidyRevoked": ("status_document", "document_no"),
+    "ResidenceRecorded": ("registry_record", "record_id"),
+    "LateFeeWaived": ("waiver", "waiver_id"),
+    "TransferredOut": ("transfer", "transfer_id"),
+    "TransferredIn": ("transfer", "transfer_id"),
+    "TransferRequested": ("transfer", "transfer_id"),
+    "TransferOutCompleted": ("transfer", "transfer_id"),
+    "TransferInCompleted": ("transfer", "transfer_id"),
+    "TransferCancelled": ("transfer", "transfer_id"),
+}
+
+
+def source_record(event: Any) -> dict[str, Any]:
+    """The source record behind an event, language-neutral, for the printable report.
+
+    ``kind`` (tax_voucher, tax_refund, tax_reversal, status_document, registry_record,
+    waiver, transfer, or None when the event carries no record of its own), ``id`` (the
+    record's own number: voucher, document, registry record id), ``issuer`` (tax office or
+    department, when known), and from the provenance ``user`` / ``request_id`` (a clerk's
+    command) or ``feed`` (topic and offset). Never the Kafka message key: it names the
+    message, and several feeds use the same key for one person.
+    """
+    kind_id = _RECORD_FIELDS.get(type(event).__name__)
+    p = dict(getattr(event, "provenance", None) or {})
+    out: dict[str, Any] = {"kind": None, "id": None, "issuer": None, "source": p.get("source"),
+                           "user": p.get("user"), "request_id": p.get("request_id"), "feed": None}
+    if kind_id is not None:
+        out["kind"], out["id"] = kind_id[0], getattr(event, kind_id[1], None)
+        out["issuer"] = getattr(event, "tax_office", None) or getattr(event, "department", None)
+    if p.get("topic"):
+        out["feed"] = p["topic"] + (f"#{p['offset']}" if p.get("offset") is not None else "")
+    return out
