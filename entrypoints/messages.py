@@ -216,6 +216,49 @@ AUDIT_FIGURES: dict[str, dict[str, str]] = {
 }
 
 
+#: Each person event in one line of Chinese, for the printable report (``describe_zh`` fills them; the
+#: English line is :func:`entrypoints.audit.describe.describe`, the one the JSON and CLI answers carry).
+AUDIT_EVENTS: dict[str, dict[str, str]] = {
+    "Registered": {"zh": "参保人登记（{id_type}{born}{grid}）"},
+    "Enrolled": {"zh": "在 {region} 参加{scheme}（{channel}），自 {effective} 起，参保编号 {enrollment_id}{dup}"},
+    "EnrollmentEnded": {"zh": "参保 {enrollment_id} 于 {effective} 终止：{reason}"},
+    "ContributionAssessed": {"zh": "缴费核定：{period} 年度，{region}，缴费标准 {standard} 元{subsidy}，应缴 {due} 元，"
+                                   "缴费截止 {due_date}（政策 {policy}）"},
+    "ContributionAssessedEmployee": {"zh": "缴费核定：{period} 职工医保，缴费基数 {base} 元，单位 {employer} 元 + 个人 "
+                                           "{employee} 元，应缴 {due} 元，截止 {due_date}（政策 {policy}）"},
+    "SubsidyGranted": {"zh": "资助参保身份认定：{category}，自 {valid_from} 起{until}，{department} 文书 {document_no}"},
+    "SubsidyRevoked": {"zh": "资助参保身份取消：自 {revoked_from} 起，{department} 文书 {document_no}"},
+    "ContributionPaid": {"zh": "缴费 {amount} 元：{scheme}，{period}，{region}；税务凭证 {voucher_no}"
+                               "（税务机关 {tax_office}）{channel}"},
+    "ContributionRefunded": {"zh": "退费 {amount} 元：原凭证 {original}，退费凭证 {voucher}{reason}"},
+    "ContributionReversed": {"zh": "冲正 {amount} 元：原凭证 {original}，冲正凭证 {voucher}{reason}"},
+    "ResidenceRecorded": {"zh": "户籍记录 {record_id}：{status}{grid}"},
+    "TransferRequested": {"zh": "转移接续申请 {transfer_id}：{region} 转往 {counterpart}"},
+    "TransferOutCompleted": {"zh": "转出完成 {transfer_id}：{region} 转往 {counterpart}，参保 {enrollment_id} 中止，"
+                                   "转出个人账户 {balance} 元、缴费月数 {months}"},
+    "TransferInCompleted": {"zh": "转入完成 {transfer_id}：自 {counterpart} 转入 {region}，划入个人账户 {balance} 元，"
+                                  "计入缴费月数 {months}"},
+    "TransferredOut": {"zh": "转出 {transfer_id}：转往 {counterpart}，转出个人账户 {balance} 元、缴费月数 {months}"},
+    "TransferredIn": {"zh": "转入 {transfer_id}：自 {counterpart} 转入，划入个人账户 {balance} 元，计入缴费月数 {months}"},
+    "TransferCancelled": {"zh": "转移 {transfer_id} {what}：{reason}；中止的参保恢复"},
+    "AccountCredited": {"zh": "个人账户划入 {amount} 元：{reason}{ref}"},
+    "AccountDebited": {"zh": "个人账户支出 {amount} 元：{reason}{ref}"},
+    "LateFeePaid": {"zh": "缴纳滞纳金 {amount} 元：职工医保 {period}，税务凭证 {voucher_no}（税务机关 {tax_office}）"},
+    "LateFeeWaived": {"zh": "滞纳金减免：职工医保 {period}，{reason}，审批人 {approver}"},
+}
+AUDIT_WORDS: dict[str, dict[str, str]] = {
+    "RESIDENT": {"zh": "城乡居民医保"}, "EMPLOYEE": {"zh": "职工医保"},
+    "RESIDENT_ID": {"zh": "居民身份证"},
+    "COUNTER": {"zh": "窗口办理"}, "BATCH_IMPORT": {"zh": "批量导入"}, "TAX_PAYMENT": {"zh": "先缴费后登记"},
+    "TRANSFER_IN": {"zh": "转移接续转入"}, "NEWBORN": {"zh": "新生儿参保"},
+    "DIED": {"zh": "死亡"}, "MOVED_OUT": {"zh": "迁出"}, "TRANSFERRED_OUT": {"zh": "转出"},
+    "SWITCHED_SCHEME": {"zh": "变更险种"}, "DUPLICATE_RESOLVED": {"zh": "重复参保处理"},
+    "DECEASED": {"zh": "死亡"}, "EXTREME_POVERTY": {"zh": "特困人员"}, "ORPHAN": {"zh": "孤儿"},
+    "DE_FACTO_ORPHAN": {"zh": "事实无人抚养儿童"}, "MIN_LIVING": {"zh": "低保对象"},
+    "RELAPSED_POVERTY": {"zh": "返贫致贫人口"}, "MONITORED": {"zh": "监测对象"}, "LOW_INCOME_MARGINAL": {"zh": "低保边缘"},
+}
+
+
 def audit_text(key: str, lang: str = DEFAULT_LANG, **values: Any) -> str:
     return AUDIT[key][lang].format(**values)
 
@@ -237,4 +280,4 @@ def term(key: str, lang: str) -> str:
     return TERMS.get(key, {}).get(lang, key)
 
 
-__all__ = ["AUDIT", "AUDIT_FIGURES", "audit_text", "COLUMNS", "DEFAULT_LANG", "LANGS", "MESSAGES", "PLACES", "TERMS", "headings", "lang_of", "term", "text"]
+__all__ = ["AUDIT", "AUDIT_EVENTS", "AUDIT_FIGURES", "AUDIT_WORDS", "audit_text", "COLUMNS", "DEFAULT_LANG", "LANGS", "MESSAGES", "PLACES", "TERMS", "headings", "lang_of", "term", "text"]

@@ -82,6 +82,7 @@ def cmd_history(args: argparse.Namespace, system: Any, _checked: Any) -> Answer:
         for line in report["events"]:
             line.pop("digest", None)
             line.pop("record", None)
+            line.pop("description_zh", None)
         try:
             with open(args.html, "w", encoding="utf-8") as out:
                 out.write(html)

@@ -34,7 +34,7 @@ from ledger.domain.person import BUSINESS_TZ, Person, business_date
 from projections.entitlement import EntitlementProjection
 from ledger.domain.coverage import row_covered_on
 
-from entrypoints.audit.describe import describe, document, provenance_line, source_record
+from entrypoints.audit.describe import describe, document, provenance_line, source_record, describe_zh
 from ledger.domain.chain import GENESIS_HASH, event_digest
 from entrypoints.audit.verify import masked_id_of, projection_for, verify_person
 from entrypoints.audit.stored_rows import event_rows
@@ -410,6 +410,7 @@ def history_report(ledger: Any, id_type: str, id_number: str, *, as_of: datetime
         for line, event, digest in zip(lines, events, digests):
             line["digest"] = digest
             line["record"] = source_record(event)
+            line["description_zh"] = describe_zh(event)
         report["name"] = getattr(events[0], "name", None)
         report["chain_head"] = digests[-1]
         report["chain_genesis"] = GENESIS_HASH

@@ -16,7 +16,7 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-from entrypoints.messages import AUDIT_FIGURES, DEFAULT_LANG, audit_text
+from entrypoints.messages import AUDIT_FIGURES, AUDIT_WORDS, DEFAULT_LANG, audit_text
 from events.ledger_events import mask_name
 from ledger.domain.person import BUSINESS_TZ
 
@@ -249,11 +249,10 @@ def _history(events: list[dict[str, Any]], lang: str) -> str:
             [e["document"]] if e.get("document") else [])
         digest = (f"<span class='mono'>{_e(short_hash(e.get('digest')))}</span><br><span class='small mono'>"
                   f"{t('prev')} {_e(short_hash(e.get('prev_hash')))}</span>")
-        policy = f"<br><span class='small'>{_e(AUDIT_FIGURES['policy_version'][lang])} {_e(e['policy_version'])}</span>" \
-            if e.get("policy_version") else ""
+        description = (e.get("description_zh") if lang == "zh" else None) or e["description"]
         rows.append(
             f"<tr><td class='num'>{_e(e['version'])}</td><td class='small'>{_e(cst(e['recorded_at']))}</td>"
-            f"<td>{_e(e['effective_date'])}</td><td>{_e(e['description'])}{policy}</td>"
+            f"<td>{_e(e['effective_date'])}</td><td>{_e(description)}</td>"
             f"<td class='small record'>{'<br>'.join(_e(x) for x in record)}</td><td class='hash'>{digest}</td>"
             f"<td class='state'>{_e(state_words(e['state_after'], lang))}</td></tr>")
     return (f"<table class='history'><thead><tr><th class='num'>{t('col_v')}</th><th>{t('col_recorded')}</th>"
@@ -293,6 +292,7 @@ def render_html(report: dict[str, Any], lang: str = DEFAULT_LANG, *, reveal: boo
         shown = r["name"] if reveal else mask_name(r["name"])
         note = "" if reveal else f" <span class='small'>{t('name_masked')}</span>"
         name_row = f"<tr><td>{t('name')}</td><td><b>{_e(shown)}</b>{note}</td></tr>"
+    id_type = AUDIT_WORDS.get(str(r["id_type"]), {}).get(lang, r["id_type"])
     head_row = (f"<tr><td>{t('chain_head')}</td><td class='mono'>{_e(r['chain_head'])}</td></tr>"
                 if r.get("chain_head") else "")
     return (
@@ -300,7 +300,7 @@ def render_html(report: dict[str, Any], lang: str = DEFAULT_LANG, *, reveal: boo
         f"<title>{t('doc_title', masked_id=r['masked_id'])}</title><style>{CSS}</style></head><body>"
         f"<h1>{t('title')}</h1>"
         "<table class='meta'><tbody>" + name_row
-        + f"<tr><td>{t('id', id_type=r['id_type'])}</td><td><b>{_e(r['masked_id'])}</b></td></tr>"
+        + f"<tr><td>{t('id', id_type=id_type)}</td><td><b>{_e(r['masked_id'])}</b></td></tr>"
         f"<tr><td>{t('person_id')}</td><td class='mono'>{_e(r['person_id'])}</td></tr>"
         f"<tr><td>{t('events')}</td><td>{_e(r['version'])}</td></tr>"
         f"<tr><td>{t('year')}</td><td>{_e(r['year'])}</td></tr>"

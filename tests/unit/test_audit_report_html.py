@@ -160,3 +160,17 @@ def test_english_on_request(story):
                     "clerk clerk01 request req-abc", "paid 380.50 yuan"):
         assert heading in html
     assert "审计签字" not in html and "事件记录" not in html
+
+
+def test_every_person_event_has_a_chinese_line_and_the_story_uses_them(story):
+    from entrypoints.messages import AUDIT_EVENTS
+    from events.ledger_events import person_event_classes
+    assert set(person_event_classes()) <= set(AUDIT_EVENTS)
+    _, events, report = story[:3]
+    html = render_html(report)
+    for line in report["events"]:
+        assert line["description_zh"] and escape(line["description_zh"]) in html
+        assert escape(line["description"]) not in html  # the English line only with --lang en
+    paid = report["events"][by_type(events, report, "ContributionPaid")]
+    assert paid["description_zh"].startswith("缴费 380.50 元：城乡居民医保，2025 年度")
+    assert escape(paid["description"]) in render_html(report, "en")
