@@ -18,6 +18,7 @@ from typing import Any
 
 from entrypoints.messages import AUDIT_FIGURES, AUDIT_WORDS, DEFAULT_LANG, audit_text
 from events.ledger_events import mask_name
+from ledger.domain.coverage import region_label
 from ledger.domain.person import BUSINESS_TZ
 
 CSS = """
@@ -152,7 +153,11 @@ def state_words(state: dict[str, Any], lang: str) -> str:
     """The state after a step, in one line, in the report's language."""
     t = lambda key, v: audit_text(key, lang, v=v)  # noqa: E731
     covered = f"{state['covered_from']} – {state['covered_to']}" if state.get("covered_from") else "—"
-    parts = [t("state_year", state.get("year")), t("state_enrolled", state.get("enrolled_in") or "—"),
+    enrolled = state.get("enrolled_in") or "—"
+    if lang == "zh" and " " in enrolled:  # "RESIDENT 610902" -> "城乡居民医保 610902 汉滨区"
+        scheme, region = enrolled.split(" ", 1)
+        enrolled = f"{AUDIT_WORDS.get(scheme, {}).get('zh', scheme)} {region_label(region)}"
+    parts = [t("state_year", state.get("year")), t("state_enrolled", enrolled),
              t("state_due", yuan(state.get("due_fen"))), t("state_paid", yuan(state.get("net_paid_fen"))),
              t("state_covered", covered), t("state_waiting", state.get("waiting_until") or "—"),
              t("state_account", yuan(state.get("account_balance_fen")))]

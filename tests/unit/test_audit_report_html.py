@@ -117,6 +117,7 @@ def test_record_column_names_the_source_record_not_the_kafka_key(story):
 def test_money_in_yuan_with_two_decimals(story):
     _, _, report, _ = story
     html = render_html(report)
+    assert "参保 城乡居民医保 610902 汉滨区" in html
     assert "已缴 380.50 元" in html and "38050" not in html.split("<table class='history'>", 1)[1]
 
 
