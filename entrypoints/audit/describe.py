@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from entrypoints.messages import AUDIT_EVENTS, AUDIT_WORDS
 from ledger.policy.model import fen_text
 from ledger.domain.coverage import region_label
 
@@ -229,7 +230,6 @@ def source_record(event: Any) -> dict[str, Any]:
 
 
 def _zh_word(code: Any) -> str:
-    from entrypoints.messages import AUDIT_WORDS
     return AUDIT_WORDS.get(str(code), {}).get("zh", str(code)) if code is not None else "—"
 
 
@@ -243,7 +243,6 @@ def _zh_yuan(fen: Any) -> str:
 
 def describe_zh(event: Any) -> str | None:
     """The event in one line of Chinese (templates in :data:`entrypoints.messages.AUDIT_EVENTS`); None: no template."""
-    from entrypoints.messages import AUDIT_EVENTS
     kind, e = type(event).__name__, event
     v: dict[str, Any]
     if kind == "Registered":

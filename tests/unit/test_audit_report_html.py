@@ -14,7 +14,9 @@ import pytest
 
 from entrypoints.audit import history_report, render_html
 from entrypoints.audit.report import cst
+from entrypoints.messages import AUDIT_EVENTS
 from entrypoints.wiring import bootstrap
+from events.ledger_events import person_event_classes
 from infra.settings import Settings
 from ledger.domain.chain import event_digest
 from ledger.domain.identity import make_resident_id
@@ -164,8 +166,6 @@ def test_english_on_request(story):
 
 
 def test_every_person_event_has_a_chinese_line_and_the_story_uses_them(story):
-    from entrypoints.messages import AUDIT_EVENTS
-    from events.ledger_events import person_event_classes
     assert set(person_event_classes()) <= set(AUDIT_EVENTS)
     _, events, report = story[:3]
     html = render_html(report)
