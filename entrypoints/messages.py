@@ -133,6 +133,154 @@ TERMS: dict[str, dict[str, str]] = {
 PLACES: dict[str, dict[str, str]] = {"110105": {"zh": "北京市朝阳区", "en": "Chaoyang District, Beijing"}}
 
 
+#: The auditor's printable report (``ledger history --html``): key -> {zh, en}.
+AUDIT: dict[str, dict[str, str]] = {
+    "title": {"zh": "参保人权益记录审计报告", "en": "Insured person: history and verification"},
+    "doc_title": {"zh": "审计报告 {masked_id}", "en": "Audit report {masked_id}"},
+    "name": {"zh": "姓名", "en": "name"},
+    "name_masked": {"zh": "（已脱敏；--reveal 显示全名）", "en": "(masked; --reveal shows it in full)"},
+    "id": {"zh": "证件号码（{id_type}，脱敏）", "en": "ID ({id_type}, masked)"},
+    "person_id": {"zh": "参保人内部编号", "en": "person id"},
+    "events": {"zh": "事件数", "en": "events"},
+    "year": {"zh": "显示的参保年度", "en": "coverage year shown"},
+    "generated_at": {"zh": "报告生成时间", "en": "generated at"},
+    "position": {"zh": "账本位置", "en": "ledger position"},
+    "position_value": {"zh": "通知序号 {n}", "en": "notification {n}"},
+    "chain_head": {"zh": "哈希链链头", "en": "chain head"},
+    "tz": {"zh": "北京时间", "en": "Beijing time"},
+    "verification": {"zh": "存储事件校验", "en": "Verification of the stored events"},
+    "not_verified": {"zh": "本报告未做校验（请运行 ledger verify）。", "en": "Not verified in this report (run ledger verify)."},
+    "verified": {"zh": "校验通过：重新计算了 {n} 条存储事件的摘要，哈希链完整{anchor}。",
+                 "en": "Verified: {n} stored events re-digested, the hash chain is intact{anchor}."},
+    "verified_anchor": {"zh": "，与封存的链头一致", "en": " and matches its anchor"},
+    "not_clean": {"zh": "校验未通过：发现 {n} 个问题。", "en": "NOT CLEAN: {n} finding(s)."},
+    "finding": {"zh": "问题代码", "en": "finding"}, "version": {"zh": "版本", "en": "version"},
+    "kind": {"zh": "类别", "en": "kind"}, "detail": {"zh": "说明", "en": "detail"},
+    "checked_at": {"zh": "校验时间 {at}，账本位置 {n}。", "en": "Checked at {at}, ledger position {n}."},
+    "history": {"zh": "事件记录", "en": "History"},
+    "col_v": {"zh": "版本", "en": "v"}, "col_recorded": {"zh": "记录时间（北京时间）", "en": "recorded (Beijing time)"},
+    "col_effective": {"zh": "生效日期", "en": "effective"}, "col_event": {"zh": "事项", "en": "event"},
+    "col_record": {"zh": "来源记录", "en": "record"}, "col_hash": {"zh": "事件哈希（前 16 位）", "en": "event hash (first 16)"},
+    "col_state": {"zh": "事后状态", "en": "state after"},
+    "prev": {"zh": "前序", "en": "prev"},
+    "record_tax_voucher": {"zh": "税务缴费凭证 {id}", "en": "tax payment voucher {id}"},
+    "record_tax_refund": {"zh": "税务退费凭证 {id}", "en": "tax refund voucher {id}"},
+    "record_tax_reversal": {"zh": "税务冲正凭证 {id}", "en": "tax reversal voucher {id}"},
+    "record_status_document": {"zh": "民政认定文书 {id}", "en": "civil-affairs document {id}"},
+    "record_registry_record": {"zh": "户籍记录 {id}", "en": "household registry record {id}"},
+    "record_waiver": {"zh": "减免审批 {id}", "en": "waiver {id}"},
+    "record_transfer": {"zh": "转移接续单 {id}", "en": "transfer {id}"},
+    "issuer": {"zh": "（{issuer}）", "en": " ({issuer})"},
+    "record_clerk": {"zh": "经办人 {user} 请求 {request_id}", "en": "clerk {user} request {request_id}"},
+    "record_clerk_no_request": {"zh": "经办人 {user}", "en": "clerk {user}"},
+    "record_feed": {"zh": "数据源 {feed}", "en": "feed {feed}"},
+    "record_batch": {"zh": "批量导入", "en": "batch import"},
+    "record_system": {"zh": "系统（{source}）", "en": "system ({source})"},
+    "as_of": {"zh": "截至 {at} 时账本所知 —— 参保年度 {year}", "en": "As known at {at} — coverage year {year}"},
+    "as_of_held": {"zh": "当时账本记有此人第 1 至第 {known} 版事件；此后又记录 {since} 条（现为第 {now} 版）。",
+                   "en": "The ledger then held versions 1 to {known} of this person; {since} event(s) were recorded "
+                         "since (now version {now})."},
+    "figure": {"zh": "项目", "en": "figure"}, "then": {"zh": "当时所知", "en": "known then"},
+    "now": {"zh": "现在所知", "en": "known now"}, "changed": {"zh": "变化项目", "en": "changed figure"},
+    "caused_by": {"zh": "原因事件", "en": "caused by"},
+    "untraced": {"zh": "（视图未追溯：此后记录的事件）", "en": "(not traced by the projection: events recorded since)"},
+    "no_change": {"zh": "此后没有项目发生变化。", "en": "No figure changed since."},
+    "covered_on": {"zh": "{day} 是否享受待遇？", "en": "Covered on {day}?"},
+    "known_then": {"zh": "当时所知", "en": "Known then"}, "known_now": {"zh": "现在所知", "en": "Known now"},
+    "yes": {"zh": "是", "en": "YES"}, "no": {"zh": "否", "en": "NO"},
+    "signoff": {"zh": "审计签字", "en": "Sign-off"},
+    "signoff_facts": {"zh": "本报告生成于 {generated}；截至时点 {as_of}；共 {n} 条事件；哈希链链头 {head}。",
+                      "en": "Report generated {generated}; as of {as_of}; {n} events; chain head {head}."},
+    "as_of_now": {"zh": "生成时（账本位置 {n}）", "en": "the time of generation (ledger position {n})"},
+    "auditor": {"zh": "审计人", "en": "Auditor"}, "date": {"zh": "日期", "en": "Date"},
+    "signature": {"zh": "签字", "en": "Signature"},
+    "footer": {"zh": "依据账本存储的事件（非快照）在通知序号 {n} 处计算，生成于 {generated}。各项数字为每个事件之后的"
+                     "权益视图；金额单位为元；证件号码已脱敏（个人信息保护法）。",
+               "en": "Computed from the ledger's stored events (never snapshots) at notification {n}, generated "
+                     "{generated}. Figures are those of the entitlement projection after each event; amounts in "
+                     "yuan. The ID number is masked (个人信息保护法)."},
+    "state_enrolled": {"zh": "参保 {v}", "en": "enrolled {v}"}, "state_due": {"zh": "应缴 {v} 元", "en": "due {v} yuan"},
+    "state_paid": {"zh": "已缴 {v} 元", "en": "paid {v} yuan"},
+    "state_outstanding": {"zh": "欠缴 {v} 元", "en": "outstanding {v} yuan"},
+    "state_overpaid": {"zh": "多缴 {v} 元", "en": "overpaid {v} yuan"},
+    "state_covered": {"zh": "待遇期 {v}", "en": "covered {v}"},
+    "state_waiting": {"zh": "等待期至 {v}", "en": "waiting until {v}"},
+    "state_account": {"zh": "个人账户 {v} 元", "en": "account {v} yuan"},
+    "state_year": {"zh": "{v} 年度", "en": "{v}"},
+}
+
+#: Figures of the person's state as the printable report names them.
+AUDIT_FIGURES: dict[str, dict[str, str]] = {
+    "enrolled_in": {"zh": "参保险种及地区", "en": "enrolled in"},
+    "residence_status": {"zh": "户籍状态", "en": "residence"},
+    "account_balance_fen": {"zh": "个人账户余额（元）", "en": "account balance (yuan)"},
+    "contribution_months": {"zh": "缴费月数", "en": "contribution months"},
+    "scheme": {"zh": "险种", "en": "scheme"}, "region_code": {"zh": "参保地", "en": "region"},
+    "enrollment_state": {"zh": "参保状态", "en": "enrollment"},
+    "standard_fen": {"zh": "缴费标准（元）", "en": "standard (yuan)"},
+    "subsidy_fen": {"zh": "资助金额（元）", "en": "subsidy (yuan)"},
+    "subsidy_category": {"zh": "资助类别", "en": "subsidised group"},
+    "due_fen": {"zh": "应缴（元）", "en": "due (yuan)"}, "due_date": {"zh": "缴费截止日", "en": "due by"},
+    "net_paid_fen": {"zh": "实缴净额（元）", "en": "paid, net (yuan)"},
+    "refunded_fen": {"zh": "已退费（元）", "en": "refunded (yuan)"},
+    "reversed_fen": {"zh": "已冲正（元）", "en": "reversed (yuan)"},
+    "outstanding_fen": {"zh": "欠缴（元）", "en": "outstanding (yuan)"},
+    "overpayment_fen": {"zh": "多缴（元）", "en": "overpaid (yuan)"},
+    "funded": {"zh": "资金到位", "en": "funded"}, "covered_from": {"zh": "待遇起始", "en": "covered from"},
+    "covered_to": {"zh": "待遇终止", "en": "covered to"}, "coverage_periods": {"zh": "待遇期", "en": "coverage periods"},
+    "waiting_until": {"zh": "等待期至", "en": "waiting until"},
+    "continuous_years": {"zh": "连续参保年数", "en": "continuous years"},
+    "policy_version": {"zh": "政策版本", "en": "policy version"},
+}
+
+
+#: Each person event in one line of Chinese, for the printable report (``describe_zh`` fills them; the
+#: English line is :func:`entrypoints.audit.describe.describe`, the one the JSON and CLI answers carry).
+AUDIT_EVENTS: dict[str, dict[str, str]] = {
+    "Registered": {"zh": "参保人登记（{id_type}{born}{grid}）"},
+    "Enrolled": {"zh": "在 {region} 参加{scheme}（{channel}），自 {effective} 起，参保编号 {enrollment_id}{dup}"},
+    "EnrollmentEnded": {"zh": "参保 {enrollment_id} 于 {effective} 终止：{reason}"},
+    "ContributionAssessed": {"zh": "缴费核定：{period} 年度，{region}，缴费标准 {standard} 元{subsidy}，应缴 {due} 元，"
+                                   "缴费截止 {due_date}（政策 {policy}）"},
+    "ContributionAssessedEmployee": {"zh": "缴费核定：{period} 职工医保，缴费基数 {base} 元，单位 {employer} 元 + 个人 "
+                                           "{employee} 元，应缴 {due} 元，截止 {due_date}（政策 {policy}）"},
+    "SubsidyGranted": {"zh": "资助参保身份认定：{category}，自 {valid_from} 起{until}，{department} 文书 {document_no}"},
+    "SubsidyRevoked": {"zh": "资助参保身份取消：自 {revoked_from} 起，{department} 文书 {document_no}"},
+    "ContributionPaid": {"zh": "缴费 {amount} 元：{scheme}，{period}，{region}；税务凭证 {voucher_no}"
+                               "（税务机关 {tax_office}）{channel}"},
+    "ContributionRefunded": {"zh": "退费 {amount} 元：原凭证 {original}，退费凭证 {voucher}{reason}"},
+    "ContributionReversed": {"zh": "冲正 {amount} 元：原凭证 {original}，冲正凭证 {voucher}{reason}"},
+    "ResidenceRecorded": {"zh": "户籍记录 {record_id}：{status}{grid}"},
+    "TransferRequested": {"zh": "转移接续申请 {transfer_id}：{region} 转往 {counterpart}"},
+    "TransferOutCompleted": {"zh": "转出完成 {transfer_id}：{region} 转往 {counterpart}，参保 {enrollment_id} 中止，"
+                                   "转出个人账户 {balance} 元、缴费月数 {months}"},
+    "TransferInCompleted": {"zh": "转入完成 {transfer_id}：自 {counterpart} 转入 {region}，划入个人账户 {balance} 元，"
+                                  "计入缴费月数 {months}"},
+    "TransferredOut": {"zh": "转出 {transfer_id}：转往 {counterpart}，转出个人账户 {balance} 元、缴费月数 {months}"},
+    "TransferredIn": {"zh": "转入 {transfer_id}：自 {counterpart} 转入，划入个人账户 {balance} 元，计入缴费月数 {months}"},
+    "TransferCancelled": {"zh": "转移 {transfer_id} {what}：{reason}；中止的参保恢复"},
+    "AccountCredited": {"zh": "个人账户划入 {amount} 元：{reason}{ref}"},
+    "AccountDebited": {"zh": "个人账户支出 {amount} 元：{reason}{ref}"},
+    "LateFeePaid": {"zh": "缴纳滞纳金 {amount} 元：职工医保 {period}，税务凭证 {voucher_no}（税务机关 {tax_office}）"},
+    "LateFeeWaived": {"zh": "滞纳金减免：职工医保 {period}，{reason}，审批人 {approver}"},
+}
+AUDIT_WORDS: dict[str, dict[str, str]] = {
+    "RESIDENT": {"zh": "城乡居民医保"}, "EMPLOYEE": {"zh": "职工医保"},
+    "RESIDENT_ID": {"zh": "居民身份证"},
+    "COUNTER": {"zh": "窗口办理"}, "BATCH_IMPORT": {"zh": "批量导入"}, "TAX_PAYMENT": {"zh": "先缴费后登记"},
+    "TRANSFER_IN": {"zh": "转移接续转入"}, "NEWBORN": {"zh": "新生儿参保"},
+    "DIED": {"zh": "死亡"}, "MOVED_OUT": {"zh": "迁出"}, "TRANSFERRED_OUT": {"zh": "转出"},
+    "SWITCHED_SCHEME": {"zh": "变更险种"}, "DUPLICATE_RESOLVED": {"zh": "重复参保处理"},
+    "DECEASED": {"zh": "死亡"}, "EXTREME_POVERTY": {"zh": "特困人员"}, "ORPHAN": {"zh": "孤儿"},
+    "DE_FACTO_ORPHAN": {"zh": "事实无人抚养儿童"}, "MIN_LIVING": {"zh": "低保对象"},
+    "RELAPSED_POVERTY": {"zh": "返贫致贫人口"}, "MONITORED": {"zh": "监测对象"}, "LOW_INCOME_MARGINAL": {"zh": "低保边缘"},
+}
+
+
+def audit_text(key: str, lang: str = DEFAULT_LANG, **values: Any) -> str:
+    return AUDIT[key][lang].format(**values)
+
+
 def lang_of(value: str | None) -> str:
     """``zh`` unless the value asks for English (``en``, ``en_US.UTF-8``, ...)."""
     return "en" if (value or "").lower().startswith("en") else DEFAULT_LANG
@@ -150,4 +298,4 @@ def term(key: str, lang: str) -> str:
     return TERMS.get(key, {}).get(lang, key)
 
 
-__all__ = ["COLUMNS", "DEFAULT_LANG", "LANGS", "MESSAGES", "PLACES", "TERMS", "headings", "lang_of", "term", "text"]
+__all__ = ["AUDIT", "AUDIT_EVENTS", "AUDIT_FIGURES", "AUDIT_WORDS", "audit_text", "COLUMNS", "DEFAULT_LANG", "LANGS", "MESSAGES", "PLACES", "TERMS", "headings", "lang_of", "term", "text"]

@@ -3,9 +3,11 @@
 Plain functions, for the CLI (``ledger history``, ``ledger verify``) and the HTTP
 layer (auditor role only):
 
-* :func:`history_report` (ledger, id_type, id_number, as_of=None, year=None, on=None, verify=True, views=None)
+* :func:`history_report` (ledger, id_type, id_number, as_of=None, year=None, on=None, verify=True, views=None,
+  printable=False)
   -> dict: every event with provenance and the state after it, the as-of comparison,
-  the verification; JSON-ready. :func:`render_html` (report) -> str: the printable page.
+  the verification; JSON-ready. :func:`render_html` (report, lang="zh", reveal=False) -> str: the printable page
+  (Chinese unless ``lang="en"``, Beijing time, each event's hash, a sign-off block).
 * :func:`replay_as_of` (ledger, person_id, as_of, year=None, day=None) -> dict: what the
   ledger knew at an instant, against now, with the cause of each change (dates as
   ``date`` objects; :func:`jsonable` turns them into ISO text).

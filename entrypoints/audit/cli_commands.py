@@ -17,14 +17,15 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from entrypoints.audit.digest import digest_channel, seal
-from entrypoints.audit.replay import history_report
+from entrypoints.audit.replay import PRINTABLE_KEYS, history_report
 from entrypoints.audit.report import FIGURE_LABELS, figure_text, render_html, state_line, yuan
 from entrypoints.audit.verify import verify_all, verify_digests, verify_person
 from entrypoints.command import Answer, command, run
 from entrypoints.console import print_table as _print_table
-from entrypoints.http.access import cli_principal
-from entrypoints.http.auth import Role
+from entrypoints.http.access import cli_principal, person_access
+from entrypoints.http.auth import Forbidden, Role
 from entrypoints.main import help_of
+from entrypoints.messages import lang_of
 from ledger.domain.errors import DomainError
 from ledger.domain.person import business_date
 from projections.factory import views
@@ -40,6 +41,10 @@ def add_audit_commands(sub: Any) -> None:
     p.add_argument("--on", metavar="DATE", help="covered on this day? (default with --as-of: the as-of day)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--html", metavar="FILE", help="also write the printable report (A4) to this file")
+    p.add_argument("--lang", choices=("zh", "en"), default="zh",
+                   help="language of the printable report (default: zh, 中文)")
+    p.add_argument("--reveal", action="store_true",
+                   help="show the person's name in full in the printable report (auditors; masked otherwise)")
     p.set_defaults(func=cmd_history)
 
     p = sub.add_parser("verify", help=help_of("verify"))
@@ -64,11 +69,23 @@ def _fen(fen: int | None) -> str:
 @command(check=lambda args: cli_principal().require_role(Role.AUDITOR, action="read a person's event history"))
 def cmd_history(args: argparse.Namespace, system: Any, _checked: Any) -> Answer:
     report = history_report(system.ledger, args.id_type, args.id_number, as_of=args.as_of, year=args.year,
-                            on=args.on, views=_views_or_none(system))
+                            on=args.on, views=_views_or_none(system), printable=bool(args.html))
     if args.html:
+        reveal = bool(getattr(args, "reveal", False))
+        if reveal and not person_access(cli_principal(), system.ledger.find_person(args.id_type, args.id_number)):
+            raise Forbidden("REVEAL_FORBIDDEN", "only auditors and the clerks of the person's region see full "
+                                                "personal data; run it without --reveal (无权查看完整个人信息)")
+        html = render_html(report, lang_of(getattr(args, "lang", None)), reveal=reveal)
+        # The JSON and text answers stay as they were: the printable extras are for the page only.
+        for key in PRINTABLE_KEYS:
+            report.pop(key, None)
+        for line in report["events"]:
+            line.pop("digest", None)
+            line.pop("record", None)
+            line.pop("description_zh", None)
         try:
             with open(args.html, "w", encoding="utf-8") as out:
-                out.write(render_html(report))
+                out.write(html)
         except OSError as exc:
             raise DomainError("OUTPUT_UNWRITABLE", f"cannot write the report to {args.html}: {exc.strerror}") from None
 

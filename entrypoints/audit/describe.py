@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from entrypoints.messages import AUDIT_EVENTS, AUDIT_WORDS
 from ledger.policy.model import fen_text
 from ledger.domain.coverage import region_label
 
@@ -185,3 +186,119 @@ def provenance_line(provenance: dict[str, Any] | None) -> str:
     if p.get("request_id"):
         parts.append(f"request {p['request_id']}")
     return f"{source}: {', '.join(parts)}" if parts else str(source)
+
+
+#: What kind of source record an event came from (keys of the audit report's catalogue, ``record_<kind>``).
+_RECORD_FIELDS: dict[str, tuple[str, str]] = {
+    "ContributionPaid": ("tax_voucher", "voucher_no"),
+    "LateFeePaid": ("tax_voucher", "voucher_no"),
+    "ContributionRefunded": ("tax_refund", "refund_voucher_no"),
+    "ContributionReversed": ("tax_reversal", "reversal_voucher_no"),
+    "SubsidyGranted": ("status_document", "document_no"),
+    "SubsidyRevoked": ("status_document", "document_no"),
+    "ResidenceRecorded": ("registry_record", "record_id"),
+    "LateFeeWaived": ("waiver", "waiver_id"),
+    "TransferredOut": ("transfer", "transfer_id"),
+    "TransferredIn": ("transfer", "transfer_id"),
+    "TransferRequested": ("transfer", "transfer_id"),
+    "TransferOutCompleted": ("transfer", "transfer_id"),
+    "TransferInCompleted": ("transfer", "transfer_id"),
+    "TransferCancelled": ("transfer", "transfer_id"),
+}
+
+
+def source_record(event: Any) -> dict[str, Any]:
+    """The source record behind an event, language-neutral, for the printable report.
+
+    ``kind`` (tax_voucher, tax_refund, tax_reversal, status_document, registry_record,
+    waiver, transfer, or None when the event carries no record of its own), ``id`` (the
+    record's own number: voucher, document, registry record id), ``issuer`` (tax office or
+    department, when known), and from the provenance ``user`` / ``request_id`` (a clerk's
+    command) or ``feed`` (topic and offset). Never the Kafka message key: it names the
+    message, and several feeds use the same key for one person.
+    """
+    kind_id = _RECORD_FIELDS.get(type(event).__name__)
+    p = dict(getattr(event, "provenance", None) or {})
+    out: dict[str, Any] = {"kind": None, "id": None, "issuer": None, "source": p.get("source"),
+                           "user": p.get("user"), "request_id": p.get("request_id"), "feed": None}
+    if kind_id is not None:
+        out["kind"], out["id"] = kind_id[0], getattr(event, kind_id[1], None)
+        out["issuer"] = getattr(event, "tax_office", None) or getattr(event, "department", None)
+    if p.get("topic"):
+        out["feed"] = p["topic"] + (f"#{p['offset']}" if p.get("offset") is not None else "")
+    return out
+
+
+def _zh_word(code: Any) -> str:
+    return AUDIT_WORDS.get(str(code), {}).get("zh", str(code)) if code is not None else "—"
+
+
+def _zh_region(code: Any) -> str:
+    return region_label(code) if code else "未知地区"
+
+
+def _zh_yuan(fen: Any) -> str:
+    return fen_text(int(fen or 0)).removesuffix(" yuan")
+
+
+def describe_zh(event: Any) -> str | None:
+    """The event in one line of Chinese (templates in :data:`entrypoints.messages.AUDIT_EVENTS`); None: no template."""
+    kind, e = type(event).__name__, event
+    v: dict[str, Any]
+    if kind == "Registered":
+        v = {"id_type": _zh_word(e.id_type), "born": f"，出生 {e.birth_date.isoformat()}" if e.birth_date else "",
+             "grid": f"，户籍网格 {e.household_grid}" if e.household_grid else ""}
+    elif kind == "Enrolled":
+        who = "灵活就业，" if e.flexible else (f"单位 {e.employer_id}，" if e.employer_id else "")
+        v = {"region": _zh_region(e.region_code), "scheme": _zh_word(e.scheme), "channel": who + _zh_word(e.channel),
+             "effective": e.effective_date.isoformat(), "enrollment_id": e.enrollment_id,
+             "dup": f"；与参保 {e.duplicate_of} 重复" if e.duplicate_of else ""}
+    elif kind == "EnrollmentEnded":
+        v = {"enrollment_id": e.enrollment_id, "effective": e.effective_date.isoformat(), "reason": _zh_word(e.reason)}
+    elif kind == "ContributionAssessed" and str(e.scheme) == "EMPLOYEE":
+        kind = "ContributionAssessedEmployee"
+        v = {"period": e.period, "base": _zh_yuan(e.base_fen), "employer": _zh_yuan(e.employer_fen),
+             "employee": _zh_yuan(e.employee_fen), "due": _zh_yuan(e.due_fen), "due_date": e.due_date.isoformat(),
+             "policy": e.policy_version}
+    elif kind == "ContributionAssessed":
+        sub = f"，资助 {_zh_yuan(e.subsidy_fen)} 元（{_zh_word(e.subsidy_category)}）" if e.subsidy_fen else ""
+        v = {"period": e.period, "region": _zh_region(e.region_code), "standard": _zh_yuan(e.standard_fen),
+             "subsidy": sub, "due": _zh_yuan(e.due_fen), "due_date": e.due_date.isoformat(), "policy": e.policy_version}
+    elif kind == "SubsidyGranted":
+        v = {"category": _zh_word(e.category), "valid_from": e.valid_from.isoformat(),
+             "until": f"至 {e.valid_to.isoformat()}" if e.valid_to else "，长期有效", "department": e.department,
+             "document_no": e.document_no}
+    elif kind == "SubsidyRevoked":
+        v = {"revoked_from": e.revoked_from.isoformat(), "department": e.department, "document_no": e.document_no}
+    elif kind == "ContributionPaid":
+        start, end = e.period_start, e.period_end
+        period = (f"{start.year} 年度" if str(e.levy_item) == "RESIDENT"
+                  else f"{start.year:04d}-{start.month:02d} 至 {end.year:04d}-{end.month:02d}")
+        v = {"amount": _zh_yuan(e.amount_fen), "scheme": _zh_word(e.levy_item), "period": period,
+             "region": _zh_region(e.region_code), "voucher_no": e.voucher_no, "tax_office": e.tax_office,
+             "channel": f"，渠道 {e.channel}" if e.channel else ""}
+    elif kind in ("ContributionRefunded", "ContributionReversed"):
+        voucher = e.refund_voucher_no if kind == "ContributionRefunded" else e.reversal_voucher_no
+        v = {"amount": _zh_yuan(e.amount_fen), "original": e.original_voucher_no, "voucher": voucher,
+             "reason": f"；{e.reason}" if e.reason else ""}
+    elif kind == "ResidenceRecorded":
+        v = {"record_id": e.record_id, "status": {"RESIDENT": "常住"}.get(str(e.status), _zh_word(e.status)),
+             "grid": f"，网格 {e.grid_code}" if e.grid_code else ""}
+    elif kind == "TransferRequested":
+        v = {"transfer_id": e.transfer_id, "region": _zh_region(e.region_code),
+             "counterpart": _zh_region(e.counterpart_region)}
+    elif kind in ("TransferOutCompleted", "TransferInCompleted", "TransferredOut", "TransferredIn"):
+        v = {"transfer_id": e.transfer_id, "region": _zh_region(getattr(e, "region_code", None)),
+             "counterpart": _zh_region(e.counterpart_region), "enrollment_id": getattr(e, "enrollment_id", ""),
+             "balance": _zh_yuan(e.account_balance_fen), "months": e.contribution_months}
+    elif kind == "TransferCancelled":
+        v = {"transfer_id": e.transfer_id, "what": "被转入地拒绝接收" if e.rejected else "撤销", "reason": e.reason}
+    elif kind in ("AccountCredited", "AccountDebited"):
+        v = {"amount": _zh_yuan(e.amount_fen), "reason": e.reason, "ref": f"，参考号 {e.reference}" if e.reference else ""}
+    elif kind == "LateFeePaid":
+        v = {"amount": _zh_yuan(e.amount_fen), "period": e.period, "voucher_no": e.voucher_no, "tax_office": e.tax_office}
+    elif kind == "LateFeeWaived":
+        v = {"period": e.period, "reason": e.reason, "approver": e.approver}
+    else:
+        return None
+    return AUDIT_EVENTS[kind]["zh"].format(**v)

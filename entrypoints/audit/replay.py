@@ -34,7 +34,8 @@ from ledger.domain.person import BUSINESS_TZ, Person, business_date
 from projections.entitlement import EntitlementProjection
 from ledger.domain.coverage import row_covered_on
 
-from entrypoints.audit.describe import describe, document, provenance_line
+from entrypoints.audit.describe import describe, document, provenance_line, source_record, describe_zh
+from ledger.domain.chain import GENESIS_HASH, event_digest
 from entrypoints.audit.verify import masked_id_of, projection_for, verify_person
 from entrypoints.audit.stored_rows import event_rows
 
@@ -68,6 +69,8 @@ SUMMARY_FIGURES: dict[str, tuple[str, ...]] = {
     "contribution_months": ("contribution_months",),
 }
 FIGURES = {**SUMMARY_FIGURES, **YEAR_FIGURES}
+#: Report keys only the printable report carries (``history_report(..., printable=True)``).
+PRINTABLE_KEYS = ("name", "chain_head", "chain_genesis", "as_of_instant")
 
 
 # --------------------------------------------------------------------------- input
@@ -365,14 +368,18 @@ def person_history(events: Sequence[Any], policies: Any, *, year: int | None = N
 
 def history_report(ledger: Any, id_type: str, id_number: str, *, as_of: datetime | str | None = None,
                    year: int | str | None = None, on: date | str | None = None, verify: bool = True,
-                   views: Any = None) -> dict[str, Any]:
+                   views: Any = None, printable: bool = False) -> dict[str, Any]:
     """Everything an auditor files about one person, as JSON-ready plain data.
 
     Keys: ``report``, ``generated_at``, ``ledger_position`` (the notification id the
     report was computed at), ``person_id``, ``masked_id``, ``id_type``, ``version``,
     ``year``, ``events`` (each with ``state_after``), ``as_of`` (None without an
     instant), ``verification`` (:func:`entrypoints.audit.verify.verify_person`, when
-    ``verify``). The HTTP layer calls this for the auditor role; ``render_html``
+    ``verify``). With ``printable`` (the HTML report), also ``name`` (in full: the
+    report masks it unless the auditor asks to reveal), ``chain_head`` (the digest of the
+    last event), ``chain_genesis`` and per event ``digest`` (:func:`ledger.domain.chain.event_digest`,
+    the digest the verification recomputes and the next event carries as ``prev_hash``) and
+    ``record`` (:func:`entrypoints.audit.describe.source_record`). The HTTP layer calls this for the auditor role; ``render_html``
     (:mod:`entrypoints.audit.report`) prints it.
     """
     y = parse_year(year)
@@ -398,6 +405,16 @@ def history_report(ledger: Any, id_type: str, id_number: str, *, as_of: datetime
         "as_of": None,
         "verification": None,
     }
+    if printable:
+        digests = [event_digest(e) for e in events]
+        for line, event, digest in zip(lines, events, digests):
+            line["digest"] = digest
+            line["record"] = source_record(event)
+            line["description_zh"] = describe_zh(event)
+        report["name"] = getattr(events[0], "name", None)
+        report["chain_head"] = digests[-1]
+        report["chain_genesis"] = GENESIS_HASH
+        report["as_of_instant"] = instant
     if instant is not None:
         report["as_of"] = as_of_section(events, rows, projection_for(ledger.policies), instant, report_year, day)
     elif day is not None:

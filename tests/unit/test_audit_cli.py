@@ -124,3 +124,22 @@ def test_verify_exits_0_when_clean_and_1_with_person_and_version_when_tampered(e
     assert "DIGEST_MISMATCH" in {f["code"] for f in json.loads(out)["findings"]}
     code, out, _ = run(capsys, "verify", "--seal", "--through", "today")
     assert code == 1 and "not sealed" in out
+
+
+def test_history_html_in_chinese_english_on_request_name_revealed_and_json_unchanged(embedded, capsys):
+    tmp_path, _ = embedded
+    page = tmp_path / "r.html"
+    code, out, _ = run(capsys, "history", NUMBER, "--json", "--html", str(page))
+    assert code == 0
+    plain = json.loads(out)
+    assert "chain_head" not in plain and "name" not in plain
+    assert all(not {"digest", "record", "description_zh"} & set(e) for e in plain["events"])
+    html = page.read_text(encoding="utf-8")
+    assert "参保人权益记录审计报告" in html and "周*" in html and "周杰" not in html
+    assert "税务缴费凭证 V77" in html and "经办人 clerk09 请求 r-1" in html and "审计人" in html
+
+    code, out, _ = run(capsys, "history", NUMBER, "--html", str(page), "--lang", "en", "--reveal")
+    assert code == 0
+    html = page.read_text(encoding="utf-8")
+    assert "Insured person: history and verification" in html and "周杰" in html and "审计签字" not in html
+    assert NUMBER not in html

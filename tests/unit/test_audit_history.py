@@ -202,7 +202,8 @@ def test_the_report_with_as_of_matches_the_replay(ledger, story):
     assert report["ledger_position"] >= 8
     html = render_html(report)
     assert "@page" in html and "A4" in html and report["masked_id"] in html and number not in html
-    assert "As known at" in html and "汉民发〔2025〕88号" in html
+    assert "账本所知" in html and "汉民发〔2025〕88号" in html  # Chinese by default
+    assert "As known at" in render_html(report, "en")
 
 
 # ------------------------------------------------------------------ bad input
