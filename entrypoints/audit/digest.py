@@ -66,7 +66,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from ledger.domain.chain import GENESIS_HASH, canonical, event_digest
+from ledger.domain.chain import GENESIS_HASH, event_digest, plain
 from ledger.domain.errors import DomainError
 from ledger.domain.person import business_date
 
@@ -89,21 +89,6 @@ def _field_names(cls: type) -> tuple[str, ...]:
     if names is None:
         names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls) if f.name != "originator_topic")
     return names
-
-
-def _canon(value: Any) -> Any:
-    kind = type(value)
-    if kind is str or kind is int or kind is bool or value is None:
-        return value
-    if kind is datetime or kind is date:
-        return value.isoformat()
-    if kind is UUID:
-        return str(value)
-    if kind is dict:
-        return {str(k): _canon(v) for k, v in value.items()}
-    if kind is list or kind is tuple:
-        return [_canon(v) for v in value]
-    return canonical(value)  # anything rarer: the reference function decides (and refuses)
 
 
 def fast_event_digest(event: Any) -> str:
@@ -134,7 +119,7 @@ def fast_event_digest(event: Any) -> str:
             else:
                 fields[name] = str(v)
         else:
-            fields[name] = _canon(v)
+            fields[name] = plain(v)
     return hashlib.sha256(_dumps({"type": cls.__qualname__, "fields": fields}).encode()).hexdigest()
 
 

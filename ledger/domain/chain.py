@@ -53,8 +53,9 @@ def canonical(value: Any) -> Any:
     return _canonical_slow(value)
 
 
-def _plain(value: Any) -> Any:
-    """:func:`canonical`, except that dicts keep their order: only for JSON written with ``sort_keys``.
+def plain(value: Any) -> Any:
+    """:func:`canonical`, except that dicts keep their order: only for JSON written with ``sort_keys``
+    (this module's own encoders, and the audit's fast digest).
 
     ``{str(k): ... for k in items}`` keeps the value of the last key with a given string
     form, as the sorted reference does (a stable sort keeps equal keys in insertion
@@ -68,9 +69,9 @@ def _plain(value: Any) -> Any:
     if kind is UUID:
         return str(value)
     if kind is dict:
-        return {(k if type(k) is str else str(k)): _plain(v) for k, v in value.items()}
+        return {(k if type(k) is str else str(k)): plain(v) for k, v in value.items()}
     if kind is list or kind is tuple:
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return _canonical_slow(value)
 
 
@@ -83,14 +84,14 @@ _KEY_TEXT_MAX = 10_000
 
 
 def _json(value: Any) -> str:
-    """``_dumps(_plain(value))``, written out directly for dicts with text keys, lists and the common scalars."""
+    """``_dumps(plain(value))``, written out directly for dicts with text keys, lists and the common scalars."""
     kind = type(value)
     if kind is str:
         return _json_str(value)
     if kind is dict:
         for k in value:
             if type(k) is not str:
-                return _dumps(_plain(value))
+                return _dumps(plain(value))
         # (``sort_keys`` sorts the (key, value) pairs: with distinct keys, by key)
         parts = []
         append = parts.append
@@ -126,7 +127,7 @@ def _json(value: Any) -> str:
         return '"' + value.isoformat() + '"'
     if kind is UUID:
         return '"' + str(value) + '"'
-    return _dumps(_plain(value))
+    return _dumps(plain(value))
 
 
 def canonical_json(value: Any) -> bytes:
