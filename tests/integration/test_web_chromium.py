@@ -463,7 +463,12 @@ def test_export_buttons_download_csv_and_xlsx(site, tab, browser, tmp_path):
     assert [r[3] for r in table[1:]] == [g["id_number"] for g in expected]
     tab.wait_for("document.getElementById('export-status').innerText.startsWith('已导出')")
 
-    tab.tap(f"#chips .chip[data-reason='{expected[0]['reason']}']")
+    reason = expected[0]["reason"]
+    tab.tap(f"#chips .chip[data-reason='{reason}']")
+    # Tap the export button once the filtered list is on screen, as a person would: while the
+    # list re-renders the button moves, and a tap aimed at its old place lands elsewhere.
+    filtered = len([g for g in expected if g["reason"] == reason])
+    tab.wait_for(f"{CARDS}.length === {filtered} && !document.getElementById('result').hasAttribute('aria-busy')")
     tab.tap("#export-xlsx")
     xlsx_file = _downloaded(tmp_path, ".xlsx")
     assert xlsx_file.name == f"应保尽保名单_{TOWNSHIP}_{YEAR}_{expected[0]['reason']}.xlsx"
