@@ -322,6 +322,23 @@ class LateFeeWaiver:
 
 
 @dataclass(slots=True)
+class PersonMerge:
+    """A merge of two person records (参保人合并), on both sides: ``role`` ``ABSORBED`` on the person kept
+    (``other_person_id`` is the record merged into it), ``MERGED_INTO`` on the record merged away
+    (``other_person_id`` is the person kept). Proposed by one clerk, approved by another."""
+
+    change_id: str
+    role: str
+    other_person_id: str
+    merge_kind: str
+    reason: str
+    proposed_by: str
+    approved_by: str
+    on: date
+    event_id: str
+
+
+@dataclass(slots=True)
 class PersonHistory:
     """The insured person's history (参保人事实): every fact the views derive from, each with its event's id.
 
@@ -346,20 +363,24 @@ class PersonHistory:
     transferred_in_months: int = 0
     late_fee_payments: dict[str, LateFeePayment] = field(default_factory=dict)  # by voucher key
     late_fee_waivers: dict[str, LateFeeWaiver] = field(default_factory=dict)  # by waiver id
+    merges: dict[str, PersonMerge] = field(default_factory=dict)  # by change id
+    #: Set once this record was merged into another person (the id of the person kept): it counts nowhere.
+    merged_into: str | None = None
 
     def copy(self) -> PersonHistory:
         """A history the fold may change without changing this one: containers copied, items shared (see above)."""
         return PersonHistory(self.person_id, self.version, list(self.event_ids), self.registered_event_id,
                              self.birth_date, list(self.residence), list(self.enrollments), dict(self.assessments),
                              dict(self.subsidies), dict(self.payments), dict(self.transfers), list(self.account),
-                             self.transferred_in_months, dict(self.late_fee_payments), dict(self.late_fee_waivers))
+                             self.transferred_in_months, dict(self.late_fee_payments), dict(self.late_fee_waivers),
+                             dict(self.merges), self.merged_into)
 
     def shallow(self) -> PersonHistory:
         """A new history object sharing this one's containers (``fold_many(owned=True)``: this one is dropped)."""
         return PersonHistory(self.person_id, self.version, self.event_ids, self.registered_event_id,
                              self.birth_date, self.residence, self.enrollments, self.assessments, self.subsidies,
                              self.payments, self.transfers, self.account, self.transferred_in_months,
-                             self.late_fee_payments, self.late_fee_waivers)
+                             self.late_fee_payments, self.late_fee_waivers, self.merges, self.merged_into)
 
 
 def new_history(person_id: str) -> PersonHistory:
@@ -414,7 +435,7 @@ def item_to_plain(item: Any) -> dict[str, Any]:
 
 _PLAIN: dict[type, Callable[[Any], dict[str, Any]]] = {}
 for _cls in (ResidenceRecord, Enrollment, SubsidyGrant, Refund, Reversal, Transfer, AccountEntry, LateFeePayment,
-             LateFeeWaiver):
+             LateFeeWaiver, PersonMerge):
     _PLAIN[_cls] = _plain_function(_cls)
 _PLAIN[Assessment] = _plain_function(Assessment, {"supersedes": "list(v)"})
 _PLAIN[Payment] = _plain_function(Payment, {"periods": "list(v)", "refunds": "[_record_plain(r) for r in v]",
@@ -430,7 +451,7 @@ _grant_plain, _payment_plain, _transfer_plain, _account_plain = (_PLAIN[SubsidyG
 # positional arguments. Rows are only read back by the same shape of the classes: ``STATE_SHAPE``
 # names that shape, and a snapshot of another shape is never read (``ledger.domain.person.Person.Snapshot``).
 _ROW_CLASSES = (ResidenceRecord, Enrollment, Assessment, SubsidyGrant, Refund, Reversal, Payment, Transfer, AccountEntry,
-                LateFeePayment, LateFeeWaiver, PersonHistory)
+                LateFeePayment, LateFeeWaiver, PersonMerge, PersonHistory)
 
 #: The shape of the history's classes (their names and field names, in order): a snapshot's rows fit it or not.
 STATE_SHAPE = __import__("hashlib").sha256(
@@ -448,7 +469,7 @@ def _row_function(cls: type, nested: dict[str, str] | None = None) -> Callable[[
 
 _ROW: dict[type, Callable[[Any], list[Any]]] = {}
 for _cls in (ResidenceRecord, Enrollment, SubsidyGrant, Refund, Reversal, Transfer, AccountEntry, LateFeePayment,
-             LateFeeWaiver):
+             LateFeeWaiver, PersonMerge):
     _ROW[_cls] = _row_function(_cls)
 _ROW[Assessment] = _row_function(Assessment, {"supersedes": "list({v})"})
 _ROW[Payment] = _row_function(Payment, {"periods": "list({v})", "refunds": "[_ROW[Refund](r) for r in {v}]",
@@ -466,7 +487,8 @@ def history_to_rows(h: PersonHistory) -> list[Any]:
             {k: payment(p) for k, p in h.payments.items()}, {k: transfer(t) for k, t in h.transfers.items()},
             [account(x) for x in h.account], h.transferred_in_months,
             {k: _ROW[LateFeePayment](x) for k, x in h.late_fee_payments.items()},
-            {k: _ROW[LateFeeWaiver](x) for k, x in h.late_fee_waivers.items()}]
+            {k: _ROW[LateFeeWaiver](x) for k, x in h.late_fee_waivers.items()},
+            {k: _ROW[PersonMerge](x) for k, x in h.merges.items()}, h.merged_into]
 
 
 def _payment_from_row(row: list[Any]) -> Payment:
@@ -479,13 +501,14 @@ def _payment_from_row(row: list[Any]) -> Payment:
 def history_from_rows(rows: list[Any]) -> PersonHistory:
     """The history back from :func:`history_to_rows` (rows of the same ``STATE_SHAPE``; taken over, not copied)."""
     (pid, version, event_ids, registered, birth, residence, enrollments, assessments, subsidies, payments, transfers,
-     account, transferred_in, fee_payments, fee_waivers) = rows
+     account, transferred_in, fee_payments, fee_waivers, merges, merged_into) = rows
     return PersonHistory(
         pid, version, event_ids, registered, birth, [ResidenceRecord(*r) for r in residence],
         [Enrollment(*e) for e in enrollments], {k: Assessment(*a) for k, a in assessments.items()},
         {k: SubsidyGrant(*g) for k, g in subsidies.items()}, {k: _payment_from_row(p) for k, p in payments.items()},
         {k: Transfer(*t) for k, t in transfers.items()}, [AccountEntry(*x) for x in account], transferred_in,
-        {k: LateFeePayment(*x) for k, x in fee_payments.items()}, {k: LateFeeWaiver(*x) for k, x in fee_waivers.items()})
+        {k: LateFeePayment(*x) for k, x in fee_payments.items()}, {k: LateFeeWaiver(*x) for k, x in fee_waivers.items()},
+        {k: PersonMerge(*x) for k, x in merges.items()}, merged_into)
 
 
 def history_to_plain(h: PersonHistory) -> dict[str, Any]:
@@ -513,6 +536,11 @@ def history_to_plain(h: PersonHistory) -> dict[str, Any]:
         plain["late_fee_payments"] = {k: _PLAIN[LateFeePayment](x) for k, x in h.late_fee_payments.items()}
     if h.late_fee_waivers:
         plain["late_fee_waivers"] = {k: _PLAIN[LateFeeWaiver](x) for k, x in h.late_fee_waivers.items()}
+    # Likewise the merges (参保人合并): a history without one reads and writes as before.
+    if h.merges:
+        plain["merges"] = {k: _PLAIN[PersonMerge](x) for k, x in h.merges.items()}
+    if h.merged_into is not None:
+        plain["merged_into"] = h.merged_into
     return plain
 
 
@@ -542,6 +570,8 @@ def history_from_plain(d: dict[str, Any]) -> PersonHistory:
             d["transferred_in_months"],
             {k: LateFeePayment(**x) for k, x in d.get("late_fee_payments", {}).items()},
             {k: LateFeeWaiver(**x) for k, x in d.get("late_fee_waivers", {}).items()},
+            {k: PersonMerge(**x) for k, x in d.get("merges", {}).items()},
+            d.get("merged_into"),
         )
     except (KeyError, TypeError, AttributeError) as error:
         raise ProjectionError("HISTORY_UNREADABLE", (
@@ -1016,6 +1046,21 @@ def _late_fee_waived(h: PersonHistory, f: Any, eid: str) -> None:
         get("effective_date"), provenance.get("user"), eid, get("content_digest"))
 
 
+def _merge(role: str, other: str) -> Callable[[PersonHistory, Any, str], None]:
+    """A merge of two records (参保人合并) on one side: ``ABSORBED`` on the person kept (``other`` names the
+    field holding the record merged into it), ``MERGED_INTO`` on the record merged away (which from then
+    on counts nowhere: :attr:`PersonHistory.merged_into`)."""
+    def handler(h: PersonHistory, f: Any, eid: str) -> None:
+        get = f.get
+        other_id = str(get(other))
+        h.merges[str(get("change_id"))] = PersonMerge(
+            str(get("change_id")), role, other_id, str(get("merge_kind")), str(get("reason") or ""),
+            str(get("proposed_by")), str(get("approved_by")), get("effective_date"), eid)
+        if role == "MERGED_INTO":
+            h.merged_into = other_id
+    return handler
+
+
 _HANDLERS: dict[str, Callable[[PersonHistory, Any, str], None]] = {
     "Registered": _registered,
     "Enrolled": _enrolled,
@@ -1037,6 +1082,8 @@ _HANDLERS: dict[str, Callable[[PersonHistory, Any, str], None]] = {
     "ResidenceRecorded": _residence,
     "LateFeePaid": _late_fee_paid,
     "LateFeeWaived": _late_fee_waived,
+    "PersonMerged": _merge("ABSORBED", "merged_person_id"),
+    "PersonMergedInto": _merge("MERGED_INTO", "survivor_person_id"),
 }
 
 #: Names of the Person aggregate's events (the only events the projections read): every one has its
