@@ -85,6 +85,8 @@ class Outcome:
     message: str
     event_ids: list[str] = field(default_factory=list)
     error: DomainError | None = None
+    #: A command that waits for a second clerk (maker-checker): the pending change recorded instead of events.
+    change: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -95,6 +97,8 @@ class Outcome:
         }
         if self.error is not None:
             out["error"] = self.error.as_dict()
+        if self.change is not None:
+            out["change"] = self.change
         return out
 
 

@@ -17,6 +17,7 @@ domain's (:func:`ledger.domain.approvals.check_decision`).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any, Callable
 from uuid import UUID
@@ -32,13 +33,22 @@ from ledger.domain.chain import content_digest
 from ledger.domain.errors import Conflict, DomainError
 from ledger.domain.identity import mask_id_number
 from ledger.domain.person import Person, business_date
-from ledger.domain.vocabulary import EnrollmentEndReason, parse_code
-from ledger.inbound_records import Provenance
+from ledger.domain.vocabulary import AccountEntryReason, EnrollmentEndReason, parse_code
+from ledger.inbound_records import Provenance, TaxPaymentRecord
 from ledger.log import get_logger
 
 log = get_logger("ledger.maker_checker")
 
 _PROPOSED_TOPIC = get_topic(PendingChange.Proposed)
+
+
+@dataclass(frozen=True)
+class ApprovedProvenance(Provenance):
+    """The provenance of what an approval carries out: the approver's request, and the change with both clerks."""
+
+    change_id: str | None = None
+    proposed_by: str | None = None
+    approved_by: str | None = None
 
 
 def _utc_now() -> datetime:
@@ -159,6 +169,34 @@ class MakerChecker:
         return self._propose(kind="END_ENROLLMENT", region_code=region_code, person_id=person_id, payload=payload,
                              summary=summary, provenance=provenance)
 
+    def propose_payment_correction(self, record: TaxPaymentRecord, *, region_code: str,
+                                   provenance: Provenance) -> dict[str, Any]:
+        """Propose a counter refund or reversal (窗口退费/冲正) above the threshold; checked now on a copy."""
+        person_id = self.ledger.person_id(record.id_type, record.id_number)
+        self.ledger._payment_command(record, provenance)(self.ledger.get_person(person_id))  # the rules, now
+        what = "退费" if str(record.kind) == "REFUND" else "冲正"
+        summary = (f"{what} {_yuan(record.amount_fen)} 元：原凭证 {record.original_voucher_no}，"
+                   f"{what}凭证 {record.voucher_no}{('；' + record.reason) if record.reason else ''}")
+        return self._propose(kind="PAYMENT_CORRECTION", region_code=region_code, person_id=person_id,
+                             payload={"record": _record_payload(record), "amount_fen": record.amount_fen},
+                             summary=summary, provenance=provenance)
+
+    def propose_account_debit(self, *, person_id: UUID, amount_fen: int, reason: str, reference: str,
+                              effective_date: date, relative_person_id: str | None,
+                              relative_relationship: str | None, region_code: str,
+                              provenance: Provenance) -> dict[str, Any]:
+        """Propose a personal-account debit (个人账户支出) above the threshold; checked now on a copy."""
+        reason_code = parse_code(AccountEntryReason, reason, "ACCOUNT_REASON_UNKNOWN", "account reason")
+        self.ledger.get_person(person_id).debit_account(
+            amount_fen=amount_fen, reason=reason_code, reference=reference, effective_date=effective_date,
+            provenance=provenance.as_dict(), relative_person_id=relative_person_id,
+            relative_relationship=relative_relationship)
+        return self._propose(kind="ACCOUNT_DEBIT", region_code=region_code, person_id=person_id, payload={
+            "amount_fen": amount_fen, "reason": reason_code.value, "reference": reference,
+            "effective_date": effective_date.isoformat(), "relative_person_id": relative_person_id or "",
+            "relative_relationship": relative_relationship or ""},
+            summary=f"个人账户支出 {_yuan(amount_fen)} 元：{reason_code.value}，参考号 {reference}", provenance=provenance)
+
     # ------------------------------------------------------------------ deciding
     def approve(self, change_id: str, *, approver: str, provenance: Provenance) -> dict[str, Any]:
         """Approve and carry out a pending change (as ``approver``); an approved change again changes nothing."""
@@ -211,8 +249,9 @@ class MakerChecker:
                    now: datetime) -> tuple[list[Person], dict[str, Any]]:
         """The persons changed by the approved change (not saved yet) and what it did."""
         p = change.payload
-        prov = {**provenance.as_dict(), "change_id": change.change_id, "proposed_by": change.proposed_by,
-                "approved_by": approver}
+        approved = ApprovedProvenance(**provenance.__dict__, change_id=change.change_id,
+                                      proposed_by=change.proposed_by, approved_by=approver)
+        prov = approved.as_dict()
         today = business_date(now)
         if change.kind == "MERGE_PERSONS":
             survivor = self.ledger.get_person(UUID(p["survivor_person_id"]))
@@ -233,15 +272,62 @@ class MakerChecker:
             person.end_enrollment(enrollment_id=p["enrollment_id"], reason=EnrollmentEndReason(p["reason"]),
                                   effective_date=date.fromisoformat(p["effective_date"]), provenance=prov)
             return [person], result
+        if change.kind == "ACCOUNT_DEBIT":
+            person = self.ledger.get_person(UUID(change.person_id))
+            person.debit_account(
+                amount_fen=int(p["amount_fen"]), reason=AccountEntryReason(p["reason"]), reference=p["reference"],
+                effective_date=date.fromisoformat(p["effective_date"]), provenance=prov,
+                relative_person_id=p["relative_person_id"] or None,
+                relative_relationship=p["relative_relationship"] or None)
+            return [person], {"amount_fen": int(p["amount_fen"])}
+        if change.kind == "PAYMENT_CORRECTION":
+            record = _record_from_payload(p["record"])
+            person = self.ledger.get_person(UUID(change.person_id))
+            source = self.ledger._payment_source(record)
+            taken = self.ledger.source_record(source.kind, source.key)
+            if taken is not None:
+                raise Conflict("VOUCHER_CONFLICT", f"凭证 {record.voucher_no} 已入账，不能再次更正 "
+                                                   "(that voucher was recorded meanwhile)", key=source.key)
+            self.ledger._payment_command(record, approved)(person)
+            index = self.ledger._source_index(source, person.id, approved)
+            return [person, index], {"amount_fen": record.amount_fen, "voucher_no": record.voucher_no}
         raise DomainError("CHANGE_KIND_UNKNOWN", f"未知的变更类型 {change.kind} (unknown kind of change)")
 
 
+def _yuan(fen: int) -> str:
+    return f"{'-' if fen < 0 else ''}{abs(fen) // 100:,}.{abs(fen) % 100:02d}"
+
+
+#: The fields of a counter correction kept in its pending change, and how each is read back.
+_RECORD_FIELDS: dict[str, Callable[[str], Any]] = {
+    "voucher_no": str, "tax_office": str, "id_type": str, "id_number": str, "name": str, "region_code": str,
+    "levy_item": str, "period_start": date.fromisoformat, "period_end": date.fromisoformat, "amount_fen": int,
+    "paid_at": datetime.fromisoformat, "channel": str, "kind": str, "original_voucher_no": str,
+    "original_tax_office": str, "reason": str,
+}
+
+
+def _record_payload(record: TaxPaymentRecord) -> dict[str, str]:
+    out = {}
+    for name in _RECORD_FIELDS:
+        value = getattr(record, name)
+        out[name] = value.isoformat() if isinstance(value, (date, datetime)) else str(value if value is not None else "")
+    return out
+
+
+def _record_from_payload(payload: dict[str, str]) -> TaxPaymentRecord:
+    return TaxPaymentRecord(**{name: read(payload[name]) for name, read in _RECORD_FIELDS.items()})
+
+
 def outcome_of(answer: dict[str, Any]) -> Outcome:
-    """A maker-checker answer as the ledger's :class:`Outcome` (for entrances that show outcomes)."""
+    """A proposed change as the ledger's :class:`Outcome` of the command that proposed it: nothing of the
+    person changed yet (no event), the change recorded (``applied``) or recognised as a resend."""
     person = answer.get("person_id")
-    return Outcome(UUID(person) if person else None, bool(answer.get("applied")),
-                   f"{CHANGE_KINDS.get(answer.get('kind', ''), '')} {answer.get('status_label', '')}".strip(),
-                   list(answer.get("event_ids", [])))
+    kind = CHANGE_KINDS.get(answer.get("kind", ""), "")
+    message = (f"{kind}已提交，待另一名有审核权限的经办员审核（变更 {answer['change_id']}，{answer['status_label']}）"
+               f"(waiting for approval: change {answer['change_id']})")
+    return Outcome(UUID(person) if person else None, bool(answer.get("applied")), message,
+                   list(answer.get("event_ids", [])), change=answer)
 
 
 __all__ = ["MakerChecker", "outcome_of"]

@@ -66,9 +66,10 @@ def answer(request: Request, response: Response, who: Principal, command: c.Comm
         request.app.state.system.ledger, who, command, body, id_type=id_type, id_number=id_number,
         provenance=lambda key: deps.provenance(request, who, record_key=key),
         request_id_given=request.state.request_id_given)
-    response.status_code = 201 if outcome.applied else 200
+    # 202: recorded as a pending change (maker-checker), carried out once another clerk approves it.
+    response.status_code = (202 if outcome.change is not None else 201) if outcome.applied else 200
     return OutcomeOut(applied=outcome.applied, message=outcome.message, event_ids=outcome.event_ids,
-                      person_id=str(outcome.person_id) if outcome.person_id else None)
+                      person_id=str(outcome.person_id) if outcome.person_id else None, change=outcome.change)
 
 
 # ---------------------------------------------------------------------------- routes
