@@ -61,9 +61,9 @@ class MakerChecker:
     #: Retries of an approval that lost a race with another writer of the same persons.
     max_attempts = 10
 
-    def __init__(self, ledger: Ledger, *, clock: Callable[[], datetime] = _utc_now) -> None:
+    def __init__(self, ledger: Ledger, *, clock: Callable[[], datetime] | None = None) -> None:
         self.ledger = ledger
-        self.clock = clock
+        self.clock = clock if clock is not None else (lambda: _utc_now())
 
     # ------------------------------------------------------------------ reading
     def get(self, change_id: str) -> PendingChange:
