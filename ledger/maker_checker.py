@@ -197,6 +197,23 @@ class MakerChecker:
             "relative_relationship": relative_relationship or ""},
             summary=f"个人账户支出 {_yuan(amount_fen)} 元：{reason_code.value}，参考号 {reference}", provenance=provenance)
 
+    def propose_late_fee_waiver(self, *, persons: list[tuple[UUID, str]], period: str, reason: str, approver: str,
+                                effective_date: date, provenance: Provenance) -> dict[str, Any]:
+        """Propose waiving the late fee of ``period`` (滞纳金减免) for these employees ((person id, region) each).
+
+        ``approver`` is the approver the clerk names (审批人): only that clerk, with the approver role of the
+        month's region, may approve it (APPROVER_NOT_NAMED otherwise); the waiver records them as approver.
+        """
+        if not persons:
+            raise DomainError("LATE_FEE_NOT_OWED", f"{period} 的滞纳金已缴清或已减免 (nothing left to waive)",
+                              period=period)
+        regions = sorted({region for _, region in persons})
+        return self._propose(kind="WAIVE_LATE_FEE", region_code=regions[0], person_id=persons[0][0], payload={
+            "persons": [[str(pid), region] for pid, region in persons], "regions": regions, "period": period,
+            "reason": reason, "approver": approver, "effective_date": effective_date.isoformat()},
+            summary=f"减免 {period} 滞纳金（{len(persons)} 名职工）：{reason}；指定审批人 {approver}",
+            provenance=provenance)
+
     # ------------------------------------------------------------------ deciding
     def approve(self, change_id: str, *, approver: str, provenance: Provenance) -> dict[str, Any]:
         """Approve and carry out a pending change (as ``approver``); an approved change again changes nothing."""
@@ -272,6 +289,30 @@ class MakerChecker:
             person.end_enrollment(enrollment_id=p["enrollment_id"], reason=EnrollmentEndReason(p["reason"]),
                                   effective_date=date.fromisoformat(p["effective_date"]), provenance=prov)
             return [person], result
+        if change.kind == "WAIVE_LATE_FEE":
+            if approver != p["approver"]:
+                raise DomainError("APPROVER_NOT_NAMED", f"该减免指定由 {p['approver']} 审批，你不能代为审批 "
+                                                        f"(this waiver names {p['approver']} as its approver)",
+                                  change_id=change.change_id)
+            on = date.fromisoformat(p["effective_date"])
+            waived: list[Person] = []
+            for pid_text, region in p["persons"]:
+                pid = UUID(pid_text)
+                person = self.ledger.get_person(pid)
+                if person.late_fee_waiver(change.change_id) is None:
+                    try:
+                        self.ledger._check_fee_owed(pid, p["period"], on, None)
+                    except DomainError as e:
+                        if e.code != "LATE_FEE_NOT_OWED":
+                            raise
+                        continue  # paid meanwhile: nothing left to waive for this employee
+                if person.waive_late_fee(waiver_id=change.change_id, region_code=region, period=p["period"],
+                                         reason=p["reason"], approver=approver, effective_date=on, provenance=prov):
+                    waived.append(person)
+            if not waived:
+                raise DomainError("LATE_FEE_NOT_OWED", f"{p['period']} 的滞纳金已缴清或已减免 (nothing left to waive)",
+                                  period=p["period"])
+            return waived, {"persons": len(waived), "period": p["period"]}
         if change.kind == "ACCOUNT_DEBIT":
             person = self.ledger.get_person(UUID(change.person_id))
             person.debit_account(

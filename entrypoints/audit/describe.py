@@ -193,6 +193,8 @@ def provenance_line(provenance: dict[str, Any] | None) -> str:
         parts.append(f"user {p['user']}")
     if p.get("request_id"):
         parts.append(f"request {p['request_id']}")
+    if p.get("approved_by"):  # carried out by an approval (maker-checker, 双人复核)
+        parts.append(f"change {p.get('change_id')} proposed by {p.get('proposed_by')}, approved by {p['approved_by']}")
     return f"{source}: {', '.join(parts)}" if parts else str(source)
 
 

@@ -110,7 +110,9 @@ def list_changes(ledger: Any, who: Principal, *, region: str | None = None,
 def _approver_of(ledger: Any, who: Principal, change_id: str) -> None:
     who.require_role(Role.APPROVER, action="approve or reject changes")
     change = service(ledger).get(change_id)
-    if not who.has_region(change.region_code):
+    regions = change.payload.get("regions") or [change.region_code]
+    outside = [r for r in regions if not who.has_region(r)]
+    if outside:
         raise Forbidden("SCOPE_FORBIDDEN", f"该变更属于参保地 {change.region_code}，你没有该地的审核权限 (no approver rights "
                                            f"for region {change.region_code}: your token covers {who.scope_text()})",
                         region_code=change.region_code)

@@ -1039,11 +1039,12 @@ def _late_fee_paid(h: PersonHistory, f: Any, eid: str) -> None:
 
 
 def _late_fee_waived(h: PersonHistory, f: Any, eid: str) -> None:
+    # Recorded by the clerk who proposed it when a second clerk approved it (maker-checker), else the one who sent it.
     get = f.get
     provenance = get("provenance") or {}
     h.late_fee_waivers[get("waiver_id")] = LateFeeWaiver(
         get("waiver_id"), get("region_code"), get("period"), str(get("reason")), str(get("approver")),
-        get("effective_date"), provenance.get("user"), eid, get("content_digest"))
+        get("effective_date"), provenance.get("proposed_by") or provenance.get("user"), eid, get("content_digest"))
 
 
 def _merge(role: str, other: str) -> Callable[[PersonHistory, Any, str], None]:
