@@ -227,7 +227,7 @@ class MakerChecker:
             check_decision(change, approver, now)
             aggregates, result = self._carry_out(change, approver, provenance, now)
             change.approve(approver=approver, at=now, result=result)
-            event_ids = [str(e.event_id) for a in aggregates for e in a.pending_events]
+            event_ids = [str(e.event_id) for a in aggregates if isinstance(a, Person) for e in a.pending_events]
             try:
                 self.ledger.save(*aggregates, change)
             except IntegrityError:
@@ -263,7 +263,7 @@ class MakerChecker:
         return {**change.as_dict(now), "applied": True}
 
     def _carry_out(self, change: PendingChange, approver: str, provenance: Provenance,
-                   now: datetime) -> tuple[list[Person], dict[str, Any]]:
+                   now: datetime) -> tuple[list[Any], dict[str, Any]]:
         """The persons changed by the approved change (not saved yet) and what it did."""
         p = change.payload
         approved = ApprovedProvenance(**provenance.__dict__, change_id=change.change_id,

@@ -145,3 +145,63 @@ def test_a_reused_change_id_and_unknown_changes_are_refused(client, system, pend
     hostile.attempt("merge with an unknown kind and a forged approved_by", status=r.status_code,
                     written=event_count(system) != before)
     assert r.status_code == 422
+
+
+def test_corrections_above_the_threshold_wait_and_below_it_apply_at_once(client, system, hostile):
+    n = number(61)
+    enroll(client, n)
+    pay = {"voucher_no": "V61", "tax_office": "16109020000", "id_type": "RESIDENT_ID", "id_number": n, "name": "王芳",
+           "region_code": HANBIN, "levy_item": "RESIDENT", "period_start": "2025-01-01", "period_end": "2025-12-31",
+           "amount_fen": 150000, "paid_at": "2024-10-08T09:30:00+08:00", "credited_on": "2024-10-09"}
+    assert client.post("/tax/payments", json=pay, headers=auth("tok-tax")).status_code == 201
+    small = {"kind": "REFUND", "voucher_no": "R61-1", "tax_office": "16109020000", "original_voucher_no": "V61",
+             "amount_fen": 100000, "reason": "多缴退费"}  # exactly the threshold (1,000 yuan): at once
+    r = client.post(person_path(n, "/payment-corrections"), json=small, headers=CLERK)
+    assert r.status_code == 201 and r.json()["change"] is None and len(r.json()["event_ids"]) >= 1
+    big = {**small, "voucher_no": "R61-2", "amount_fen": 100001}  # one fen above: more than remains? no: 50,000 left
+    r = client.post(person_path(n, "/payment-corrections"), json=big, headers=CLERK)
+    hostile.attempt("refund above what remains, proposed for approval", status=r.status_code,
+                    written=r.status_code != 422)
+    assert r.status_code == 422  # checked at once on a copy: more than remains is refused, nothing pending
+    assert client.get("/changes", headers=APPROVER).json()["count"] == 0
+
+    debit_ok = {"amount_fen": 5000, "reason": "MEDICAL_EXPENSE", "reference": "JS-1", "effective_date": "2025-03-01"}
+    client.post(person_path(n, "/account/credits"), json={**debit_ok, "amount_fen": 300000, "reason": "CORRECTION"},
+                headers=CLERK)
+    before = event_count(system)
+    r = client.post(person_path(n, "/account/debits"), json={**debit_ok, "amount_fen": 200000},
+                    headers=auth("tok-clerk", "D-61"))
+    assert r.status_code == 202 and r.json()["change"]["kind"] == "ACCOUNT_DEBIT"
+    hostile.attempt("large account debit applied without approval", status=r.status_code,
+                    written=event_count(system) != before + 1)  # only the pending change itself was written
+    balance = system.ledger.find_person("RESIDENT_ID", n).account_balance_fen
+    approved = client.post("/changes/D-61/approve", headers=APPROVER)
+    assert approved.status_code == 201
+    assert system.ledger.find_person("RESIDENT_ID", n).account_balance_fen == balance - 200000
+    r = client.post(person_path(n, "/account/debits"), json=debit_ok, headers=CLERK)
+    assert r.status_code == 201 and r.json()["change"] is None  # small: at once
+
+
+def test_a_large_refund_is_applied_only_once_approved_and_names_both_clerks(client, system, hostile):
+    n = number(62)
+    enroll(client, n)
+    pay = {"voucher_no": "V62", "tax_office": "16109020000", "id_type": "RESIDENT_ID", "id_number": n, "name": "王芳",
+           "region_code": HANBIN, "levy_item": "RESIDENT", "period_start": "2025-01-01", "period_end": "2025-12-31",
+           "amount_fen": 300000, "paid_at": "2024-10-08T09:30:00+08:00", "credited_on": "2024-10-09"}
+    assert client.post("/tax/payments", json=pay, headers=auth("tok-tax")).status_code == 201
+    refund = {"kind": "REFUND", "voucher_no": "R62", "tax_office": "16109020000", "original_voucher_no": "V62",
+              "amount_fen": 150000, "reason": "重复缴费退费"}
+    r = client.post(person_path(n, "/payment-corrections"), json=refund, headers=auth("tok-clerk", "R-62"))
+    assert r.status_code == 202 and r.json()["event_ids"] == []
+    payment = system.ledger.find_person("RESIDENT_ID", n).payments["16109020000|V62"]
+    assert payment.refunds == []  # pending: no figure moved
+    assert client.post("/changes/R-62/approve", headers=APPROVER).status_code == 201
+    payment = system.ledger.find_person("RESIDENT_ID", n).payments["16109020000|V62"]
+    assert [x.amount_fen for x in payment.refunds] == [150000]
+    last = list(system.ledger.events.get(system.ledger.person_id("RESIDENT_ID", n)))[-1]
+    assert (type(last).__name__, last.provenance["proposed_by"], last.provenance["approved_by"]) == (
+        "ContributionRefunded", "clerk.hanbin", "approver.hanbin")
+    before = event_count(system)
+    r = client.post("/changes/R-62/approve", headers=APPROVER)
+    hostile.attempt("replayed approval of a refund", status=r.status_code, written=event_count(system) != before)
+    assert r.status_code == 200
