@@ -215,7 +215,8 @@ class MakerChecker:
             provenance=provenance)
 
     # ------------------------------------------------------------------ deciding
-    def approve(self, change_id: str, *, approver: str, provenance: Provenance) -> dict[str, Any]:
+    def approve(self, change_id: str, *, approver: str, provenance: Provenance,
+                note: str | None = None) -> dict[str, Any]:
         """Approve and carry out a pending change (as ``approver``); an approved change again changes nothing."""
         for _attempt in range(self.max_attempts):
             change = self.get(change_id)
@@ -226,6 +227,8 @@ class MakerChecker:
                 self._record_expiry(change, now)
             check_decision(change, approver, now)
             aggregates, result = self._carry_out(change, approver, provenance, now)
+            if note and note.strip():
+                result["note"] = note.strip()[:500]
             change.approve(approver=approver, at=now, result=result)
             event_ids = [str(e.event_id) for a in aggregates if isinstance(a, Person) for e in a.pending_events]
             try:

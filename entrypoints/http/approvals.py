@@ -47,6 +47,12 @@ class EndEnrollmentProposalIn(Body):
     enrollment_id: str | None = Field(None, max_length=40)
 
 
+class ApproveIn(Body):
+    """Approve a pending change (审核通过), optionally with a note (审核意见) kept with the decision."""
+
+    note: str | None = Field(None, max_length=500, description="the approver's note (审核意见), optional")
+
+
 class RejectIn(Body):
     """Reject a pending change (驳回): why."""
 
@@ -118,9 +124,10 @@ def _approver_of(ledger: Any, who: Principal, change_id: str) -> None:
                         region_code=change.region_code)
 
 
-def approve(ledger: Any, who: Principal, change_id: str, *, provenance: Provenance) -> dict[str, Any]:
+def approve(ledger: Any, who: Principal, change_id: str, *, provenance: Provenance,
+            note: str | None = None) -> dict[str, Any]:
     _approver_of(ledger, who, change_id)
-    return service(ledger).approve(change_id, approver=who.user, provenance=provenance)
+    return service(ledger).approve(change_id, approver=who.user, provenance=provenance, note=note)
 
 
 def reject(ledger: Any, who: Principal, change_id: str, body: RejectIn, *, provenance: Provenance) -> dict[str, Any]:
@@ -143,6 +150,6 @@ def change_line(row: dict[str, Any]) -> str:
             f"{row['expires_at'][:19]} 前有效{decided}")
 
 
-__all__ = ["ChangeStatus", "EndEnrollmentProposalIn", "MERGE_KINDS", "MergeIn", "RejectIn", "STATUS_LABELS", "approve",
+__all__ = ["ApproveIn", "ChangeStatus", "EndEnrollmentProposalIn", "MERGE_KINDS", "MergeIn", "RejectIn", "STATUS_LABELS", "approve",
            "change_line", "list_changes", "propose_end_enrollment", "propose_merge", "reject", "visible_regions",
            "yuan"]

@@ -98,7 +98,8 @@ def _approver(args: argparse.Namespace) -> Any:
 
 @command(check=_approver)
 def cmd_approve(args: argparse.Namespace, system: Any, who: Any) -> Answer:
-    answer = ap.approve(system.ledger, who, args.change_id,
+    body = _validated(ap.ApproveIn, {"note": args.note})
+    answer = ap.approve(system.ledger, who, args.change_id, note=body.note,
                         provenance=_provenance(who, _request_id(args), f"change:{args.change_id}"))
     return Answer(answer, _render_change)
 
@@ -143,6 +144,8 @@ def add_approval_clerk_commands(clerk_sub: Any) -> None:
         c.add_argument("change_id")
         if name == "reject":
             c.add_argument("--reason", required=True, help="why (驳回理由)")
+        else:
+            c.add_argument("--note", help="the approver's note (审核意见), optional")
         c.add_argument("--request-id", help="this decision's request id")
         c.add_argument("--json", action="store_true")
         c.set_defaults(func=func)

@@ -75,10 +75,11 @@ def get_change(change_id: str, request: Request, who: Principal = Depends(deps.p
 
 
 @router.post("/changes/{change_id}/approve", status_code=201, summary="Approve and carry out a change (审核通过)")
-def approve(change_id: str, request: Request, response: Response, who: Principal = Depends(deps.principal)) -> dict:
+def approve(change_id: str, request: Request, response: Response, body: ap.ApproveIn | None = None,
+            who: Principal = Depends(deps.principal)) -> dict:
     """Only an approver of the change's region, never the clerk who proposed it (422 ``APPROVAL_BY_MAKER``);
     a change past its expiry is 409 ``CHANGE_EXPIRED``; approving an approved change again changes nothing."""
-    answer = ap.approve(request.app.state.system.ledger, who, change_id,
+    answer = ap.approve(request.app.state.system.ledger, who, change_id, note=body.note if body else None,
                         provenance=deps.provenance(request, who, record_key=f"change:{change_id}"))
     return _answer(response, answer)
 

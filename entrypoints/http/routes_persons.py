@@ -93,6 +93,9 @@ def person_payload(person: Person, full_id: bool) -> dict[str, Any]:
         "contribution_months": person.contribution_months,
         "transfers": [item_to_plain(t) for t in person.transfers.values()],
         "version": person.version,
+        # 参保人合并: this record merged into another (it counts nowhere), and the records merged into it.
+        "merged_into": person.merged_into,
+        "merges": [item_to_plain(m) for m in person.history.merges.values()],
     }
 
 

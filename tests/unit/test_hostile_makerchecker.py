@@ -46,6 +46,9 @@ def test_a_forged_approver_in_the_body_or_a_clerk_token_approves_nothing(client,
     r = client.post("/changes/M-1/approve", json={"approver": "approver.hanbin"}, headers=CLERK)
     hostile.attempt("approve with a clerk token and an approver named in the body", status=r.status_code,
                     written=event_count(system) != before)
+    assert r.status_code in (403, 422)  # the body names no approver: only the token does
+    r = client.post("/changes/M-1/approve", json={"note": "同意"}, headers=CLERK)
+    hostile.attempt("approve with a clerk token", status=r.status_code, written=event_count(system) != before)
     assert (r.status_code, r.json()["code"]) == (403, "ROLE_FORBIDDEN")
     r = client.post("/changes/M-1/approve", headers=GRID_WORKER_A)
     hostile.attempt("approve as a grid worker", status=r.status_code, written=event_count(system) != before)

@@ -260,3 +260,41 @@ def test_the_refund_of_a_duplicate_enrollment_is_what_was_paid_for_the_years_bot
             "wang", "li", "D-1")
     finally:
         system.close()
+
+
+def test_status_and_registry_records_naming_a_merged_record_go_to_the_person_kept():
+    from ledger.inbound_records import ResidentRecord, StatusRecord
+
+    system = _ledger()
+    try:
+        ledger = system.ledger
+        a, b = number(8), number(9)
+        pid_a, pid_b = enroll(ledger, a, date(2024, 9, 10)), enroll(ledger, b, date(2024, 9, 10))
+        mc = MakerChecker(ledger)
+        mc.propose_merge(survivor_id=pid_a, merged_id=pid_b, merge_kind="DUPLICATE", reason="重复登记",
+                         region_code=HANBIN, provenance=Provenance("api", user="wang", request_id="M-9"))
+        mc.approve("M-9", approver="li", provenance=Provenance("api", user="li", request_id="A-9"))
+        before_b = ledger.get_person(pid_b).version
+        feed = Provenance("kafka", topic="registry.status.v1", offset=1)
+        granted = ledger.apply_status(StatusRecord(
+            record_id="MZ-9", id_type="RESIDENT_ID", id_number=b, name="王芳", category="MIN_LIVING", granted=True,
+            valid_from=date(2025, 1, 1), valid_to=None, department="汉滨区民政局", document_no="汉民〔2025〕9号"),
+            provenance=feed)
+        assert granted.applied and granted.person_id == pid_a
+        assert [g.category for g in ledger.get_person(pid_a).subsidies.values()] == ["MIN_LIVING"]
+        moved = ledger.apply_residence(ResidentRecord(
+            record_id="HJ-9", id_type="RESIDENT_ID", id_number=b, name="王芳", grid_code="610902100002",
+            status="RESIDENT", effective_date=date(2025, 2, 1)), provenance=feed)
+        assert moved.applied and moved.person_id == pid_a
+        assert ledger.get_person(pid_a).household_grid == "610902100002"
+        assert ledger.get_person(pid_b).version == before_b  # the merged record took nothing
+        with pytest.raises(DomainError) as e:  # nor does a clerk's command on it
+            ledger.credit_account(pid_b, amount_fen=100, reason="CORRECTION", reference="x",
+                                  effective_date=date(2025, 3, 1), provenance=Provenance("api", user="wang"))
+        assert e.value.code == "PERSON_MERGED"
+        with pytest.raises(DomainError) as e:  # and it cannot be merged again, nor anything into it
+            mc.propose_merge(survivor_id=pid_b, merged_id=pid_a, merge_kind="DUPLICATE", reason="x",
+                             region_code=HANBIN, provenance=Provenance("api", user="wang", request_id="M-10"))
+        assert e.value.code == "PERSON_MERGED"
+    finally:
+        system.close()
