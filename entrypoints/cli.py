@@ -114,12 +114,15 @@ def cmd_person(args: argparse.Namespace, system: Any, who: Principal) -> Answer:
         "account_balance_fen": person.account_balance_fen,
         "contribution_months": person.contribution_months,
         "events": person.version,
+        "merged_into": person.merged_into,  # 参保人合并: this record counts as that person now
     }
 
     def render(p: dict[str, Any]) -> None:
         for k in ("person_id", "id_type", "id_number", "name", "birth_date", "household_grid", "residence",
                   "account_balance_fen", "contribution_months", "events"):
             print(f"{k:22} {p[k]}")
+        if p["merged_into"]:
+            print(f"{'merged_into':22} {p['merged_into']}（已合并至该参保人，不再记录新事实）")
         print("\nenrollments:")
         _print_table(p["enrollments"], ["enrollment_id", "scheme", "region_code", "grid_code", "start_date",
                                         "end_date", "end_reason", "duplicate_of"])

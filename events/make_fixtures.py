@@ -154,6 +154,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "change_id": "req-2026-1206-07", "merged_person_id": "0b7e3a1c-6a55-5c2e-8f0d-4c2a9e71b3d5",
         "merge_kind": "DUPLICATE", "reason": "同一人两次登记（窗口与税务 App 各一次）", "proposed_by": "wang.clerk",
         "approved_by": "li.approver",
+        "merged_facts": '{"payments":{"16109020000|324610900000012399":{"amount_fen":40000}}}',
     },
     "cn.medins.ledger.v1.PersonMergedInto": {
         **_envelope(22, date(2026, 12, 6)),

@@ -31,6 +31,7 @@ from ledger.domain.approvals import (CHANGE_KINDS, MERGE_KINDS, PendingChange, c
                                      needs_approval, not_found)
 from ledger.domain.chain import content_digest
 from ledger.domain.errors import Conflict, DomainError
+from ledger.domain.history import carried_facts
 from ledger.domain.identity import mask_id_number
 from ledger.domain.person import Person, business_date
 from ledger.domain.vocabulary import AccountEntryReason, EnrollmentEndReason, parse_code
@@ -279,8 +280,9 @@ class MakerChecker:
             self._check_merge(survivor, merged)
             common = dict(change_id=change.change_id, merge_kind=p["merge_kind"], reason=p["reason"],
                           proposed_by=change.proposed_by, approved_by=approver, effective_date=today, provenance=prov)
+            facts = carried_facts(merged.history)  # (before its last event: the facts it held)
             merged.merge_into(survivor_person_id=str(survivor.id), **common)
-            survivor.absorb(merged_person_id=str(merged.id), **common)
+            survivor.absorb(merged_person_id=str(merged.id), merged_facts=facts, **common)
             return [survivor, merged], {"survivor_person_id": str(survivor.id), "merged_person_id": str(merged.id)}
         if change.kind == "END_ENROLLMENT":
             person = self.ledger.get_person(UUID(change.person_id))

@@ -44,8 +44,9 @@ kept: views are keyed by the person id only (个人信息保护法).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import MISSING, dataclass, field, fields
-from datetime import date
+from datetime import date, datetime
 from itertools import compress, islice
 from operator import is_not
 from typing import Any, Callable, Iterable, get_args, get_origin, get_type_hints
@@ -1047,6 +1048,61 @@ def _late_fee_waived(h: PersonHistory, f: Any, eid: str) -> None:
         get("effective_date"), provenance.get("proposed_by") or provenance.get("user"), eid, get("content_digest"))
 
 
+#: The facts a merge carries from the record merged away to the person kept: money and statuses (their
+#: items keep the event ids of the merged record's events, so every figure still names its source).
+#: Not carried: enrollments, residence and transfers (the person kept has their own).
+CARRIED_FACTS = ("payments", "assessments", "subsidies", "account", "late_fee_payments", "late_fee_waivers")
+
+
+def _tag(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"$instant": value.isoformat()}
+    if isinstance(value, date):
+        return {"$date": value.isoformat()}
+    raise TypeError(f"{type(value).__name__} is not plain data")
+
+
+def _untag(d: dict[str, Any]) -> Any:
+    if len(d) == 1:
+        if "$date" in d:
+            return date.fromisoformat(d["$date"])
+        if "$instant" in d:
+            return datetime.fromisoformat(d["$instant"])
+    return d
+
+
+def carried_facts(h: PersonHistory) -> str:
+    """The facts of ``h`` a merge carries to the person kept (:data:`CARRIED_FACTS`), as JSON text (the
+    ``merged_facts`` of ``PersonMerged``): what the person kept's fold adds, in their own event."""
+    plain = history_to_plain(h)
+    return json.dumps({k: plain[k] for k in CARRIED_FACTS if plain.get(k)}, default=_tag, sort_keys=True,
+                      ensure_ascii=False, separators=(",", ":"))
+
+
+def _add_carried(h: PersonHistory, text: Any) -> None:
+    """Add the merged record's facts to the person kept's: only those the person kept does not hold already
+    (a voucher, a period's assessment, a grant are one fact whichever record reported them)."""
+    if not text:
+        return
+    facts = json.loads(text, object_hook=_untag)
+    for key, d in facts.get("payments", {}).items():
+        if key not in h.payments:
+            h.payments[key] = _payment(d)
+    for key, d in facts.get("assessments", {}).items():
+        if key not in h.assessments:
+            h.assessments[key] = Assessment(**d)
+    for key, d in facts.get("subsidies", {}).items():
+        if key not in h.subsidies:
+            h.subsidies[key] = SubsidyGrant(**d)
+    h.account.extend(AccountEntry(**d) for d in facts.get("account", []))
+    for key, d in facts.get("late_fee_payments", {}).items():
+        if key not in h.late_fee_payments:
+            h.late_fee_payments[key] = LateFeePayment(**d)
+    for key, d in facts.get("late_fee_waivers", {}).items():
+        if key not in h.late_fee_waivers:
+            h.late_fee_waivers[key] = LateFeeWaiver(**d)
+
+
 def _merge(role: str, other: str) -> Callable[[PersonHistory, Any, str], None]:
     """A merge of two records (参保人合并) on one side: ``ABSORBED`` on the person kept (``other`` names the
     field holding the record merged into it), ``MERGED_INTO`` on the record merged away (which from then
@@ -1059,6 +1115,8 @@ def _merge(role: str, other: str) -> Callable[[PersonHistory, Any, str], None]:
             str(get("proposed_by")), str(get("approved_by")), get("effective_date"), eid)
         if role == "MERGED_INTO":
             h.merged_into = other_id
+        else:
+            _add_carried(h, get("merged_facts"))
     return handler
 
 

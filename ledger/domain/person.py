@@ -459,6 +459,7 @@ class Person(Aggregate):
         reason: str
         proposed_by: str
         approved_by: str
+        merged_facts: str
 
     class PersonMergedInto(Event):
         """This record was merged into another person's (参保人合并): from here on it takes no new fact, its
@@ -1572,14 +1573,17 @@ class Person(Aggregate):
                               survivor_person_id=self.history.merged_into)
 
     def absorb(self, *, change_id: str, merged_person_id: str, merge_kind: str, reason: str, proposed_by: str,
-               approved_by: str, effective_date: date, provenance: Provenance) -> bool:
-        """Record that ``merged_person_id`` is merged into this person; False when this change was recorded already."""
+               approved_by: str, effective_date: date, provenance: Provenance, merged_facts: str = "") -> bool:
+        """Record that ``merged_person_id`` is merged into this person, with the facts it carries over
+        (``merged_facts``: :func:`ledger.domain.history.carried_facts` of that record); False when this
+        change was recorded already."""
         if change_id in self.history.merges:
             return False
         if str(merged_person_id) == str(self.id):
             raise DomainError("MERGE_SAME_PERSON", "不能把参保人合并到其本人 (a person cannot be merged into itself)")
         self.trigger_event(self.PersonMerged, change_id=change_id, merged_person_id=str(merged_person_id),
                            merge_kind=merge_kind, reason=reason, proposed_by=proposed_by, approved_by=approved_by,
+                           merged_facts=str(merged_facts or ""),
                            effective_date=require_date(effective_date, "effective_date"),
                            provenance=dict(provenance))
         return True

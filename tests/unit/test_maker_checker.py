@@ -298,3 +298,34 @@ def test_status_and_registry_records_naming_a_merged_record_go_to_the_person_kep
         assert e.value.code == "PERSON_MERGED"
     finally:
         system.close()
+
+
+def test_what_the_merged_record_paid_counts_for_the_person_kept(twice, capsys, monkeypatch):
+    """The person paid under the second record (B) only: once merged into A, A is covered by that payment,
+    the gap list is empty and a refund of B's voucher sent later finds its original on A."""
+    system = bootstrap(load_settings())
+    try:
+        pay_year(system.ledger, B, 2025, date(2024, 10, 9), voucher="V-B")
+    finally:
+        system.close()
+    run_as(monkeypatch, twice, "clerk", [HANBIN], user="wang")
+    as_json(capsys, "clerk", "propose-merge", "--id-number", A, "--merged-id-number", B,
+            "--merge-kind", "DUPLICATE", "--reason", "重复登记", "--request-id", "M-6")
+    run_as(monkeypatch, twice, "approver", [HANBIN], user="li")
+    as_json(capsys, "clerk", "approve", "M-6")
+    gaps, coverage, arrears = lists(capsys, monkeypatch, twice)
+    assert _residents(coverage) == (1, 1) and gaps == [] and arrears == []
+    person = as_json(capsys, "person", A)
+    assert person["paid_fen"]["2025"] == 80000  # A's own V-A and B's V-B, carried over with its event id
+    system = bootstrap(load_settings())
+    try:
+        ledger = system.ledger
+        refund = tax(B, "R-B", amount_fen=40000, paid_on=date(2025, 1, 5), period=(date(2025, 1, 1), date(2025, 12, 31)),
+                     kind="REFUND", original_voucher_no="V-B", reason="重复缴费退费")
+        outcome = ledger.record_tax_record(refund, provenance=Provenance("kafka", topic="tax.payments.v1", offset=11))
+        assert outcome.applied and outcome.person_id == ledger.person_id("RESIDENT_ID", A)
+        history = fold_many(None, ledger.events.get(ledger.person_id("RESIDENT_ID", A)))
+        assert ledger.find_person("RESIDENT_ID", A).history == history  # the aggregate and the views: one fold
+        assert [r.amount_fen for r in history.payments["16109020000|V-B"].refunds] == [40000]
+    finally:
+        system.close()
