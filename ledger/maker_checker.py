@@ -156,7 +156,7 @@ class MakerChecker:
         person = self.ledger.get_person(person_id)
         enrollment = person.enrollment(enrollment_id) if enrollment_id else person.active_enrollment
         if enrollment is None or enrollment.end_date is not None:
-            raise DomainError("ENROLLMENT_NOT_ACTIVE", "there is no enrollment in force to end (没有可终止的参保记录)")
+            raise DomainError("ENROLLMENT_NOT_ACTIVE", "没有可终止的在保参保记录 (there is no enrollment in force to end)")
         # Checked now on a copy that is never saved, so a change that could never be carried out is refused at once.
         person.end_enrollment(enrollment_id=enrollment.enrollment_id, reason=reason_code,
                               effective_date=effective_date, provenance=provenance.as_dict())
