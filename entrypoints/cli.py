@@ -442,6 +442,9 @@ def cmd_entitlement(args: argparse.Namespace, system: Any, who: Principal) -> An
         y = p["resident"]
         print(f"{'person':22} {p['masked_id'] or ''}  ({p['person_id']})")
         print(f"{'coverage year':22} {p['year']}")
+        merged = (p.get("summary") or {}).get("merged_into")
+        if merged:  # 参保人合并: the figures are the person kept's
+            print(f"{'merged into':22} {merged}（本记录已合并至该参保人，待遇与缴费以其为准）")
         if y is None:
             print(f"{'resident scheme':22} nothing recorded for {p['year']}")
         else:
