@@ -174,7 +174,7 @@ def check_decision(change: Any, checker: str, now: datetime, *, rejecting: bool 
                        f"该变更已{STATUS_LABELS.get(change.status, change.status)}，不能再审核 "
                        f"(the change was already {change.status.lower()})", change_id=change.change_id,
                        status=change.status)
-    if checker == change.proposed_by:
+    if checker.casefold() == str(change.proposed_by).strip().casefold():  # "Wang" is wang: one person, one pair of eyes
         raise DomainError("APPROVAL_BY_MAKER",
                           "提出人不能审核自己提出的变更，须由另一名有审核权限的经办员审核 "
                           "(the clerk who proposed a change may not approve or reject it)",

@@ -178,9 +178,10 @@ def change(**over):
 def test_a_decision_needs_another_clerk_a_pending_change_and_time_left():
     c = change()
     check_decision(c, "li", NOW + timedelta(hours=71))  # fine
-    with pytest.raises(DomainError) as e:
-        check_decision(c, "wang", NOW)
-    assert e.value.code == "APPROVAL_BY_MAKER"
+    for maker in ("wang", " Wang ", "WANG"):  # the same user name, however written
+        with pytest.raises(DomainError) as e:
+            check_decision(c, maker, NOW)
+        assert e.value.code == "APPROVAL_BY_MAKER"
     with pytest.raises(DomainError) as e:
         check_decision(c, "li", NOW + timedelta(hours=72))
     assert e.value.code == "CHANGE_EXPIRED"
