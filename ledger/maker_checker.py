@@ -327,8 +327,8 @@ class MakerChecker:
                 relative_relationship=p["relative_relationship"] or None)
             return [person], {"amount_fen": int(p["amount_fen"])}
         if change.kind == "PAYMENT_CORRECTION":
-            record = _record_from_payload(p["record"])
             person = self.ledger.get_person(UUID(change.person_id))
+            record = _record_from_payload(p["record"], person)
             source = self.ledger._payment_source(record)
             taken = self.ledger.source_record(source.kind, source.key)
             if taken is not None:
@@ -344,9 +344,10 @@ def _yuan(fen: int) -> str:
     return f"{'-' if fen < 0 else ''}{abs(fen) // 100:,}.{abs(fen) % 100:02d}"
 
 
-#: The fields of a counter correction kept in its pending change, and how each is read back.
+#: The fields of a counter correction kept in its pending change, and how each is read back. Not the ID number
+#: nor the name: a change list is read by approvers too, and the person (by id) gives them back at approval.
 _RECORD_FIELDS: dict[str, Callable[[str], Any]] = {
-    "voucher_no": str, "tax_office": str, "id_type": str, "id_number": str, "name": str, "region_code": str,
+    "voucher_no": str, "tax_office": str, "region_code": str,
     "levy_item": str, "period_start": date.fromisoformat, "period_end": date.fromisoformat, "amount_fen": int,
     "paid_at": datetime.fromisoformat, "channel": str, "kind": str, "original_voucher_no": str,
     "original_tax_office": str, "reason": str,
@@ -361,8 +362,9 @@ def _record_payload(record: TaxPaymentRecord) -> dict[str, str]:
     return out
 
 
-def _record_from_payload(payload: dict[str, str]) -> TaxPaymentRecord:
-    return TaxPaymentRecord(**{name: read(payload[name]) for name, read in _RECORD_FIELDS.items()})
+def _record_from_payload(payload: dict[str, str], person: Person) -> TaxPaymentRecord:
+    return TaxPaymentRecord(id_type=person.id_type, id_number=person.id_number, name=person.name,
+                            **{name: read(payload[name]) for name, read in _RECORD_FIELDS.items()})
 
 
 def outcome_of(answer: dict[str, Any]) -> Outcome:

@@ -196,6 +196,9 @@ def test_a_large_refund_is_applied_only_once_approved_and_names_both_clerks(clie
               "amount_fen": 150000, "reason": "重复缴费退费"}
     r = client.post(person_path(n, "/payment-corrections"), json=refund, headers=auth("tok-clerk", "R-62"))
     assert r.status_code == 202 and r.json()["event_ids"] == []
+    listed = client.get("/changes", headers=APPROVER)
+    hostile.attempt("an approver lists a pending refund", status=listed.status_code,
+                    leaked=n in listed.text or "王芳" in listed.text)  # approvers see no full ID number nor name
     payment = system.ledger.find_person("RESIDENT_ID", n).payments["16109020000|V62"]
     assert payment.refunds == []  # pending: no figure moved
     assert client.post("/changes/R-62/approve", headers=APPROVER).status_code == 201
