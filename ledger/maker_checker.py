@@ -28,7 +28,7 @@ from eventsourcing.utils import get_topic
 
 from ledger.application import Ledger, Outcome
 from ledger.domain.approvals import (CHANGE_KINDS, MERGE_KINDS, PendingChange, check_decision, duplicate_refund,
-                                     needs_approval, not_found)
+                                     merge_warnings, needs_approval, not_found)
 from ledger.domain.chain import content_digest
 from ledger.domain.errors import Conflict, DomainError
 from ledger.domain.history import carried_facts
@@ -136,11 +136,12 @@ class MakerChecker:
             raise DomainError("MERGE_REASON_REQUIRED", "合并须写明理由 (a merge needs a reason)")
         survivor, merged = self.ledger.get_person(survivor_id), self.ledger.get_person(merged_id)
         self._check_merge(survivor, merged)
+        warnings = merge_warnings(survivor, merged)
         summary = (f"将参保人 {mask_id_number(merged.id_number)} 合并至 {mask_id_number(survivor.id_number)}"
-                   f"（{MERGE_KINDS[merge_kind]}）")
+                   f"（{MERGE_KINDS[merge_kind]}）" + (f"；请核对：{'、'.join(warnings)}" if warnings else ""))
         return self._propose(kind="MERGE_PERSONS", region_code=region_code, person_id=survivor_id, payload={
             "survivor_person_id": str(survivor_id), "merged_person_id": str(merged_id), "merge_kind": merge_kind,
-            "reason": str(reason).strip()[:500]}, summary=summary, provenance=provenance)
+            "reason": str(reason).strip()[:500], "warnings": warnings}, summary=summary, provenance=provenance)
 
     @staticmethod
     def _check_merge(survivor: Person, merged: Person) -> None:

@@ -184,6 +184,19 @@ def check_decision(change: Any, checker: str, now: datetime, *, rejecting: bool 
                                          f"(the change expired; propose it again)", change_id=change.change_id)
 
 
+def merge_warnings(kept: Any, merged: Any) -> list[str]:
+    """What the approver should look at twice before approving a merge (核对提示): the two records' name,
+    birth date or sex differ. Not a refusal: a typo in any of them is a reason to merge."""
+    out = []
+    if str(kept.name).strip() != str(merged.name).strip():
+        out.append("姓名不一致")
+    if kept.birth_date != merged.birth_date:
+        out.append(f"出生日期不一致（{kept.birth_date} / {merged.birth_date}）")
+    if kept.sex != merged.sex:
+        out.append("性别不一致")
+    return out
+
+
 def not_found(change_id: str) -> NotFound:
     return NotFound("CHANGE_NOT_FOUND", f"没有编号为 {change_id} 的待审核变更 (no change with that id)")
 

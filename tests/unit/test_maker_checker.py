@@ -14,7 +14,7 @@ import pytest
 
 from entrypoints.wiring import bootstrap
 from infra.settings import Settings, load_settings
-from ledger.domain.approvals import PendingChange, check_decision, duplicate_refund, needs_approval
+from ledger.domain.approvals import PendingChange, check_decision, duplicate_refund, merge_warnings, needs_approval
 from ledger.domain.errors import DomainError
 from ledger.domain.history import fold_many
 from ledger.inbound_records import Provenance
@@ -196,6 +196,15 @@ def test_a_decision_needs_another_clerk_a_pending_change_and_time_left():
         check_decision(c, "zhao", NOW)
     assert e.value.code == "CHANGE_ALREADY_DECIDED"
     assert c.as_dict(NOW)["status"] == "APPROVED" and c.decided_by == "li"
+
+
+def test_a_merge_of_records_that_differ_warns_the_approver():
+    from types import SimpleNamespace as R
+
+    kept = R(name="王芳", birth_date=date(1980, 5, 17), sex="F")
+    assert merge_warnings(kept, R(name="王芳 ", birth_date=date(1980, 5, 17), sex="F")) == []
+    assert merge_warnings(kept, R(name="王方", birth_date=date(1980, 5, 18), sex="M")) == [
+        "姓名不一致", "出生日期不一致（1980-05-17 / 1980-05-18）", "性别不一致"]
 
 
 def test_an_unknown_kind_or_a_change_without_maker_is_refused():
