@@ -31,7 +31,8 @@ role               may                                          scopes
 (税务对接)         read nothing personal
 ``approver``       approve or reject the changes clerks         6-digit region codes
 (医保审核)         proposed in their regions (maker-checker,
-                   双人复核), never their own; list them
+                   双人复核), never their own; list them; read
+                   the persons of their regions as clerks do
 =================  ===========================================  ====================================
 
 ``ledger token add --user U --role R --scope S ...`` appends an entry and prints the new
@@ -175,7 +176,7 @@ class Principal:
 
     def sees_full_id(self, region_code: str | None) -> bool:
         """Full ID numbers only for auditors and the clerks of the region (个人信息保护法)."""
-        return self.role == Role.AUDITOR or (self.role == Role.CLERK and self.has_region(region_code))
+        return self.role == Role.AUDITOR or (self.role in (Role.CLERK, Role.APPROVER) and self.has_region(region_code))
 
     def scope_text(self) -> str:
         return ", ".join(sorted(self.scopes)) or "nothing"

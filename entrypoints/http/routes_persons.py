@@ -40,7 +40,7 @@ def today() -> date:
 
 def readable_person(request: Request, who: Principal, id_type: str, id_number: str) -> tuple[Person, bool]:
     """The person if ``who`` may read them, and whether the full ID number may be shown."""
-    who.require_role(Role.CLERK, Role.AUDITOR, Role.GRID_WORKER, action="read persons")
+    who.require_role(Role.CLERK, Role.AUDITOR, Role.GRID_WORKER, Role.APPROVER, action="read persons")
     person = request.app.state.system.ledger.find_person(id_type, id_number)
     return person, person_access(who, person)
 

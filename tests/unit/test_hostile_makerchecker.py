@@ -211,3 +211,19 @@ def test_a_large_refund_is_applied_only_once_approved_and_names_both_clerks(clie
     r = client.post("/changes/R-62/approve", headers=APPROVER)
     hostile.attempt("replayed approval of a refund", status=r.status_code, written=event_count(system) != before)
     assert r.status_code == 200
+
+
+def test_an_approver_reads_the_records_of_their_region_only_and_writes_nothing(client, system, pending, hostile):
+    a, b = pending
+    r = client.get(person_path(b), headers=APPROVER)
+    assert r.status_code == 200 and r.json()["id_number"] == b  # to check the records before approving
+    other = number(71, region=HANYIN)
+    enroll(client, other, headers=CLERK_HANYIN, region_code=HANYIN, grid_code="610921100001")
+    r = client.get(person_path(other), headers=APPROVER)
+    hostile.attempt("approver reads another region's person", status=r.status_code, leaked=other in r.text)
+    assert r.status_code == 403
+    before = event_count(system)
+    r = client.post(person_path(a, "/enrollments/end"), json={"reason": "MOVED_OUT", "effective_date": "2025-03-01"},
+                    headers=APPROVER)
+    hostile.attempt("approver issues a clerk command", status=r.status_code, written=event_count(system) != before)
+    assert (r.status_code, r.json()["code"]) == (403, "ROLE_FORBIDDEN")
