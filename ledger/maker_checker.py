@@ -41,6 +41,8 @@ from ledger.log import get_logger
 log = get_logger("ledger.maker_checker")
 
 _PROPOSED_TOPIC = get_topic(PendingChange.Proposed)
+#: Payload fields the ledger works out at the proposal (left out of the request's digest).
+_DERIVED = frozenset({"refund_owed_fen", "warnings"})
 
 
 @dataclass(frozen=True)
@@ -103,8 +105,11 @@ class MakerChecker:
                  provenance: Provenance) -> dict[str, Any]:
         change_id = str(provenance.request_id or "").strip()
         maker = str(provenance.user or "").strip()
+        # The digest is of what was asked, not of what the ledger worked out for it (a refund owed, the warnings):
+        # a resend after a new payment is still the same request.
+        asked = {k: v for k, v in payload.items() if k not in _DERIVED}
         payload = {**payload, "digest": content_digest({"kind": kind, "region_code": region_code,
-                                                        "person_id": str(person_id), **payload})}
+                                                        "person_id": str(person_id), **asked})}
         try:
             existing = self.ledger.repository.get(PendingChange.id_for(change_id)) if change_id else None
         except AggregateNotFoundError:
