@@ -42,6 +42,9 @@ from entrypoints.http.models import (
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     200: {"model": OutcomeOut, "description": "nothing changed: a resend, or already so (`applied: false`)"},
+    202: {"model": OutcomeOut, "description": "recorded as a pending change (`change`, 待审核): an enrollment end, or "
+          "a payment correction / account debit above the policy's threshold, is carried out once an approver of "
+          "the region approves it (POST /changes/{change_id}/approve)"},
     401: {"model": ErrorOut, "description": "no usable bearer token"},
     403: {"model": ErrorOut, "description": "not a clerk, or not a clerk of this region"},
     404: {"model": ErrorOut, "description": "unknown person, or no policy table for the year"},
