@@ -114,12 +114,15 @@ def cmd_person(args: argparse.Namespace, system: Any, who: Principal) -> Answer:
         "account_balance_fen": person.account_balance_fen,
         "contribution_months": person.contribution_months,
         "events": person.version,
+        "merged_into": person.merged_into,  # 参保人合并: this record counts as that person now
     }
 
     def render(p: dict[str, Any]) -> None:
         for k in ("person_id", "id_type", "id_number", "name", "birth_date", "household_grid", "residence",
                   "account_balance_fen", "contribution_months", "events"):
             print(f"{k:22} {p[k]}")
+        if p["merged_into"]:
+            print(f"{'merged_into':22} {p['merged_into']}（已合并至该参保人，不再记录新事实）")
         print("\nenrollments:")
         _print_table(p["enrollments"], ["enrollment_id", "scheme", "region_code", "grid_code", "start_date",
                                         "end_date", "end_reason", "duplicate_of"])
@@ -439,6 +442,9 @@ def cmd_entitlement(args: argparse.Namespace, system: Any, who: Principal) -> An
         y = p["resident"]
         print(f"{'person':22} {p['masked_id'] or ''}  ({p['person_id']})")
         print(f"{'coverage year':22} {p['year']}")
+        merged = (p.get("summary") or {}).get("merged_into")
+        if merged:  # 参保人合并: the figures are the person kept's
+            print(f"{'merged into':22} {merged}（本记录已合并至该参保人，待遇与缴费以其为准）")
         if y is None:
             print(f"{'resident scheme':22} nothing recorded for {p['year']}")
         else:

@@ -55,8 +55,9 @@ COMMANDS: dict[str, Command] = {
     "publish": Command(*_FEEDS, "publish the ledger's person events to ledger.events.v1"),
     "serve": Command(*_HTTP, "run the HTTP API (tokens from LEDGER_TOKENS_FILE)"),
     "clerk": Command(*_HTTP, "clerk commands (经办): enroll, assess, correct a payment, transfer, end, "
-                             "move the account, grant or revoke a subsidised status, take or waive a late fee; "
-                             "as the clerk in LEDGER_TOKEN"),
+                             "move the account, grant or revoke a subsidised status, take or waive a late fee, "
+                             "propose a merge of two person records; list, approve or reject pending changes "
+                             "(双人复核: pending, approve, reject); as the clerk or approver in LEDGER_TOKEN"),
     "import": Command(*_HTTP, "import a registration spreadsheet (CSV or XLSX): register and enroll each "
                               "row, as the clerk in LEDGER_TOKEN (rows outside their regions are refused); "
                               "--template FILE writes the template, --errors FILE the refused rows to fix"),

@@ -170,6 +170,7 @@ AUDIT: dict[str, dict[str, str]] = {
     "record_registry_record": {"zh": "户籍记录 {id}", "en": "household registry record {id}"},
     "record_waiver": {"zh": "减免审批 {id}", "en": "waiver {id}"},
     "record_transfer": {"zh": "转移接续单 {id}", "en": "transfer {id}"},
+    "record_change": {"zh": "双人复核变更 {id}", "en": "maker-checker change {id}"},
     "issuer": {"zh": "（{issuer}）", "en": " ({issuer})"},
     "record_clerk": {"zh": "经办人 {user} 请求 {request_id}", "en": "clerk {user} request {request_id}"},
     "record_clerk_no_request": {"zh": "经办人 {user}", "en": "clerk {user}"},
@@ -263,6 +264,10 @@ AUDIT_EVENTS: dict[str, dict[str, str]] = {
     "AccountDebited": {"zh": "个人账户支出 {amount} 元：{reason}{ref}"},
     "LateFeePaid": {"zh": "缴纳滞纳金 {amount} 元：职工医保 {period}，税务凭证 {voucher_no}（税务机关 {tax_office}）"},
     "LateFeeWaived": {"zh": "滞纳金减免：职工医保 {period}，{reason}，审批人 {approver}"},
+    "PersonMerged": {"zh": "参保人合并：参保人 {other} 的记录并入本人（{kind}：{reason}），提出人 {maker}，审核人 {checker}，"
+                           "变更 {change_id}"},
+    "PersonMergedInto": {"zh": "参保人合并：本记录并入参保人 {other}（{kind}：{reason}），此后不再记录新事实，提出人 {maker}，"
+                               "审核人 {checker}，变更 {change_id}"},
 }
 AUDIT_WORDS: dict[str, dict[str, str]] = {
     "RESIDENT": {"zh": "城乡居民医保"}, "EMPLOYEE": {"zh": "职工医保"},
@@ -271,6 +276,7 @@ AUDIT_WORDS: dict[str, dict[str, str]] = {
     "TRANSFER_IN": {"zh": "转移接续转入"}, "NEWBORN": {"zh": "新生儿参保"},
     "DIED": {"zh": "死亡"}, "MOVED_OUT": {"zh": "迁出"}, "TRANSFERRED_OUT": {"zh": "转出"},
     "SWITCHED_SCHEME": {"zh": "变更险种"}, "DUPLICATE_RESOLVED": {"zh": "重复参保处理"},
+    "DUPLICATE": {"zh": "重复登记"}, "ID_UPGRADE": {"zh": "15 位身份证号升为 18 位"}, "ID_CORRECTION": {"zh": "证件号码更正"},
     "DECEASED": {"zh": "死亡"}, "EXTREME_POVERTY": {"zh": "特困人员"}, "ORPHAN": {"zh": "孤儿"},
     "DE_FACTO_ORPHAN": {"zh": "事实无人抚养儿童"}, "MIN_LIVING": {"zh": "低保对象"},
     "RELAPSED_POVERTY": {"zh": "返贫致贫人口"}, "MONITORED": {"zh": "监测对象"}, "LOW_INCOME_MARGINAL": {"zh": "低保边缘"},

@@ -149,6 +149,19 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "waiver_id": "req-2026-0321-01", "region_code": "610902", "period": "2026-02",
         "reason": "不可抗力（疫情封控）致逾期，经批准减免", "approver": "li.approver", "content_digest": _DIGEST,
     },
+    "cn.medins.ledger.v1.PersonMerged": {
+        **_envelope(21, date(2026, 12, 6)),
+        "change_id": "req-2026-1206-07", "merged_person_id": "0b7e3a1c-6a55-5c2e-8f0d-4c2a9e71b3d5",
+        "merge_kind": "DUPLICATE", "reason": "同一人两次登记（窗口与税务 App 各一次）", "proposed_by": "wang.clerk",
+        "approved_by": "li.approver",
+        "merged_facts": '{"payments":{"16109020000|324610900000012399":{"amount_fen":40000}}}',
+    },
+    "cn.medins.ledger.v1.PersonMergedInto": {
+        **_envelope(22, date(2026, 12, 6)),
+        "change_id": "req-2026-1206-07", "survivor_person_id": "5f0c1a52-7d1e-5b8e-9c1a-3f6d2b8e4a10",
+        "merge_kind": "DUPLICATE", "reason": "同一人两次登记（窗口与税务 App 各一次）", "proposed_by": "wang.clerk",
+        "approved_by": "li.approver",
+    },
     "cn.medins.tax.v1.TaxPayment": {
         "voucher_no": "324610900000012345", "tax_office": "16109020000", "id_type": "RESIDENT_ID",
         "id_number": "11010519491231002X", "name": "张三", "region_code": "610902", "levy_item": "RESIDENT",

@@ -85,6 +85,8 @@ class Outcome:
     message: str
     event_ids: list[str] = field(default_factory=list)
     error: DomainError | None = None
+    #: A command that waits for a second clerk (maker-checker): the pending change recorded instead of events.
+    change: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -95,6 +97,8 @@ class Outcome:
         }
         if self.error is not None:
             out["error"] = self.error.as_dict()
+        if self.change is not None:
+            out["change"] = self.change
         return out
 
 
@@ -308,12 +312,13 @@ class Ledger(Application):
         create: Callable[[], Person] | None = None,
         describe: str = "",
         tracking: Tracking | None = None,
+        follow_merge: bool = False,
     ) -> Outcome:
         """:meth:`_execute_command`; a record conflict sent over HTTP or the command line is also kept
         as a dead letter, like one from a feed (the feed consumer keeps its own, with its position)."""
         try:
             return self._execute_command(person_id, command, provenance=provenance, source=source, create=create,
-                                         describe=describe, tracking=tracking)
+                                         describe=describe, tracking=tracking, follow_merge=follow_merge)
         except Conflict as e:
             if e.code not in KEPT_CONFLICTS or tracking is not None or provenance.source == "kafka":
                 raise
@@ -360,6 +365,7 @@ class Ledger(Application):
         create: Callable[[], Person] | None = None,
         describe: str = "",
         tracking: Tracking | None = None,
+        follow_merge: bool = False,
     ) -> Outcome:
         """Load (or create) the person, run one command, save with its source key.
 
@@ -367,19 +373,25 @@ class Ledger(Application):
         With ``tracking`` (a feed position) the position is recorded in the same
         transaction as the events, or alone when there is nothing to change; a
         position another consumer already recorded makes this a no-op.
+
+        ``follow_merge`` (inbound records: tax, status, registry): a person whose record was merged
+        into another's (参保人合并) is not changed; the command runs on the person kept instead.
         """
+        named = person_id  # the person the record names (before a merge is followed)
         for _attempt in range(self.max_attempts):
-            if source is not None:
-                resend = self._check_source(source, person_id, provenance,
-                                            self.source_record(source.kind, source.key))
-                if resend is not None:
-                    if tracking is not None:
-                        self.record_position(tracking)
-                    return resend
             try:
                 found = self.repository.get(person_id)
             except AggregateNotFoundError:
                 found = None
+            if follow_merge and found is not None and found.merged_into is not None:
+                person_id, found = self._survivor(found)
+            if source is not None:
+                resend = self._check_source(source, person_id, provenance,
+                                            self.source_record(source.kind, source.key), alias=named)
+                if resend is not None:
+                    if tracking is not None:
+                        self.record_position(tracking)
+                    return resend
             person, _created = self._existing_or_new(found, create)
             result = command(person)
             pending = list(person.pending_events)
@@ -412,8 +424,17 @@ class Ledger(Application):
     # ------------------------------------------------------------ the steps of a command (every path)
     # One resend check, one registration step, one voucher index step: _execute_command takes them
     # for one record, begin_tax_records for many records on the persons and indexes it loaded at once.
+    def _survivor(self, person: Person) -> tuple[UUID, Person]:
+        """The person a merged record went into (following later merges too), loaded."""
+        for _hop in range(16):
+            if person.merged_into is None:
+                return person.id, person
+            person = self.get_person(UUID(person.merged_into))
+        raise DomainError("MERGE_CHAIN_TOO_LONG", "参保人合并链过长，请核对合并记录 (too many merges in a row)")
+
     def _check_source(
-        self, source: SourceKey, person_id: UUID, provenance: Provenance, record: SourceRecord | None
+        self, source: SourceKey, person_id: UUID, provenance: Provenance, record: SourceRecord | None,
+        alias: UUID | None = None,
     ) -> Outcome | None:
         """The resend check, on ``record`` (the source key's index as stored, or None if never taken).
 
@@ -423,7 +444,7 @@ class Ledger(Application):
         """
         if record is None:
             return None
-        if record.content_digest == source.digest and record.person_id == person_id:
+        if record.content_digest == source.digest and record.person_id in (person_id, alias):
             return Outcome(person_id, False, f"{source.kind} {source.key} was already recorded; nothing changed")
         record.observe_conflict(content_digest=source.digest, provenance=provenance.as_dict(), summary=source.summary)
         if record.pending_events:
@@ -644,7 +665,7 @@ class Ledger(Application):
         return self._execute(
             person_id, command, provenance=provenance, source=source,
             create=create if record.granted else None, describe="status granted" if record.granted else "status revoked",
-            tracking=tracking,
+            tracking=tracking, follow_merge=True,
         )
 
     # ------------------------------------------------------------ payments
@@ -714,7 +735,7 @@ class Ledger(Application):
         return self._execute(
             person_id, self._payment_command(record, provenance), provenance=provenance,
             source=self._payment_source(record), create=self._payment_registration(record, identity, person_id, provenance),
-            describe=_payment_describe(record), tracking=tracking,
+            describe=_payment_describe(record), tracking=tracking, follow_merge=True,
         )
 
     def _payment_registration(self, record: TaxPaymentRecord, identity: PersonIdentity, person_id: UUID,
@@ -828,6 +849,7 @@ class Ledger(Application):
             else:
                 ready[i] = item
         todo = list(ready)
+        aliases: dict[int, UUID] = {}  # record -> the person it names, when that record was merged into another
         loaded: dict[UUID, Any] = {}
         missing: set[UUID] = set()
         fresh = True  # load what the round needs (again, after a save)
@@ -841,6 +863,7 @@ class Ledger(Application):
                 early = None
                 loaded = found if found is not None else self.person_store.load_many(needed, _project_hashing_last)
                 missing = set(needed).difference(loaded)
+                self._follow_merges(todo, ready, loaded, missing, aliases)
             fresh = True
             round_outcomes: dict[int, Outcome] = {}
             persons: dict[UUID, Person] = {}
@@ -858,7 +881,8 @@ class Ledger(Application):
                     if source.key in keys:
                         deferred.append(i)
                         continue
-                    resend = self._check_source(source, person_id, provenance, loaded.get(source_id))
+                    resend = self._check_source(source, person_id, provenance, loaded.get(source_id),
+                                                alias=aliases.get(i))
                     if resend is not None:
                         round_outcomes[i] = resend
                         continue
@@ -932,6 +956,21 @@ class Ledger(Application):
             todo = deferred
         done = [outcomes[i] for i in range(len(records))]
         return PendingOutcomes(lambda: done)
+
+    def _follow_merges(self, todo: list[int], ready: dict[int, PreparedTaxRecord], loaded: dict[UUID, Any],
+                       missing: set[UUID], aliases: dict[int, UUID]) -> None:
+        """Records naming a person whose record was merged into another's go to the person kept (in place)."""
+        for i in todo:
+            identity, person_id, source, source_id = ready[i]
+            person = loaded.get(person_id)
+            if not isinstance(person, Person) or person.merged_into is None:
+                continue
+            survivor_id, survivor = self._survivor(person)
+            aliases.setdefault(i, person_id)
+            ready[i] = (identity, survivor_id, source, source_id)
+            if survivor_id not in loaded:
+                loaded[survivor_id] = survivor
+                missing.discard(survivor_id)
 
     def _redo_one_by_one(
         self, records: Sequence[tuple[TaxPaymentRecord, Provenance]], round_outcomes: dict[int, Outcome],
@@ -1248,7 +1287,7 @@ class Ledger(Application):
             lambda p: p.record_residence(record_id=record.record_id, grid_code=record.grid_code, status=status,
                                          effective_date=record.effective_date, provenance=provenance.as_dict()),
             provenance=provenance, source=source, create=create, describe=f"residence {status.value.lower()} recorded",
-            tracking=tracking,
+            tracking=tracking, follow_merge=True,
         )
 
 

@@ -136,6 +136,12 @@ def describe(event: Any) -> str:
     if kind == "LateFeeWaived":
         return (f"Late fee waived (滞纳金减免) for employee month {e.period} in {region_label(e.region_code)}: "
                 f"{e.reason}; approved by {e.approver}")
+    if kind == "PersonMerged":
+        return (f"Person record {e.merged_person_id} merged into this person (参保人合并, {e.merge_kind}): {e.reason}; "
+                f"proposed by {e.proposed_by}, approved by {e.approved_by}, change {e.change_id}")
+    if kind == "PersonMergedInto":
+        return (f"This record merged into person {e.survivor_person_id} (参保人合并, {e.merge_kind}): {e.reason}; "
+                f"proposed by {e.proposed_by}, approved by {e.approved_by}, change {e.change_id}; it takes no new facts")
     if kind == "ResidenceRecorded":
         grid = f" in grid {e.grid_code}" if e.grid_code else ""
         return f"Household registry (户籍): {str(e.status).lower().replace('_', ' ')}{grid}, record {e.record_id}"
@@ -157,6 +163,8 @@ def document(event: Any) -> str | None:
         return f"waiver {event.waiver_id}, approved by {event.approver}"
     if kind in ("SubsidyGranted", "SubsidyRevoked"):
         return f"{event.department} document {event.document_no}"
+    if kind in ("PersonMerged", "PersonMergedInto"):
+        return f"change {event.change_id}, proposed by {event.proposed_by}, approved by {event.approved_by}"
     if kind == "ResidenceRecorded":
         return f"registry record {event.record_id}"
     if kind in ("TransferredOut", "TransferredIn", "TransferRequested", "TransferOutCompleted", "TransferCancelled"):
@@ -185,6 +193,8 @@ def provenance_line(provenance: dict[str, Any] | None) -> str:
         parts.append(f"user {p['user']}")
     if p.get("request_id"):
         parts.append(f"request {p['request_id']}")
+    if p.get("approved_by"):  # carried out by an approval (maker-checker, 双人复核)
+        parts.append(f"change {p.get('change_id')} proposed by {p.get('proposed_by')}, approved by {p['approved_by']}")
     return f"{source}: {', '.join(parts)}" if parts else str(source)
 
 
@@ -198,6 +208,8 @@ _RECORD_FIELDS: dict[str, tuple[str, str]] = {
     "SubsidyRevoked": ("status_document", "document_no"),
     "ResidenceRecorded": ("registry_record", "record_id"),
     "LateFeeWaived": ("waiver", "waiver_id"),
+    "PersonMerged": ("change", "change_id"),
+    "PersonMergedInto": ("change", "change_id"),
     "TransferredOut": ("transfer", "transfer_id"),
     "TransferredIn": ("transfer", "transfer_id"),
     "TransferRequested": ("transfer", "transfer_id"),
@@ -299,6 +311,10 @@ def describe_zh(event: Any) -> str | None:
         v = {"amount": _zh_yuan(e.amount_fen), "period": e.period, "voucher_no": e.voucher_no, "tax_office": e.tax_office}
     elif kind == "LateFeeWaived":
         v = {"period": e.period, "reason": e.reason, "approver": e.approver}
+    elif kind in ("PersonMerged", "PersonMergedInto"):
+        v = {"other": e.merged_person_id if kind == "PersonMerged" else e.survivor_person_id,
+             "kind": _zh_word(e.merge_kind), "reason": e.reason, "maker": e.proposed_by, "checker": e.approved_by,
+             "change_id": e.change_id}
     else:
         return None
     return AUDIT_EVENTS[kind]["zh"].format(**v)

@@ -6,7 +6,7 @@ file holds only the SHA-256 of each token, never the token itself::
     # TOML
     [[tokens]]
     user = "wangfang"                        # who holds it; recorded as Provenance.user
-    role = "grid_worker"                     # grid_worker | clerk | auditor | tax_integration
+    role = "grid_worker"                     # grid_worker | clerk | auditor | tax_integration | approver
     scopes = ["610902100002", "610902101"]   # see below
     sha256 = "9f86d081884c7d65..."           # hex SHA-256 of the token
     expires = "2027-06-30"                   # optional: last valid day
@@ -29,6 +29,10 @@ role               may                                          scopes
 (审计/基金监管)    event history
 ``tax_integration`` post tax payment records for its regions;   6-digit region codes
 (税务对接)         read nothing personal
+``approver``       approve or reject the changes clerks         6-digit region codes
+(医保审核)         proposed in their regions (maker-checker,
+                   双人复核), never their own; list them; read
+                   the persons of their regions as clerks do
 =================  ===========================================  ====================================
 
 ``ledger token add --user U --role R --scope S ...`` appends an entry and prints the new
@@ -77,6 +81,7 @@ class Role(StrEnum):
     CLERK = "clerk"
     AUDITOR = "auditor"
     TAX_INTEGRATION = "tax_integration"
+    APPROVER = "approver"
 
 
 ROLE_LABELS = {
@@ -84,6 +89,7 @@ ROLE_LABELS = {
     Role.CLERK: "医保经办",
     Role.AUDITOR: "审计",
     Role.TAX_INTEGRATION: "税务对接",
+    Role.APPROVER: "医保审核",
 }
 
 
@@ -170,7 +176,7 @@ class Principal:
 
     def sees_full_id(self, region_code: str | None) -> bool:
         """Full ID numbers only for auditors and the clerks of the region (个人信息保护法)."""
-        return self.role == Role.AUDITOR or (self.role == Role.CLERK and self.has_region(region_code))
+        return self.role == Role.AUDITOR or (self.role in (Role.CLERK, Role.APPROVER) and self.has_region(region_code))
 
     def scope_text(self) -> str:
         return ", ".join(sorted(self.scopes)) or "nothing"

@@ -30,6 +30,8 @@ from entrypoints.http.auth import (TOKENS_FILE_ENV, Principal, Role, TokenFileEr
                                    revoke_tokens)
 from entrypoints.http.commands import COMMANDS, carry_out, require_clerk
 from entrypoints.http.fees_cli import add_late_fee_clerk_commands
+from entrypoints.http.approvals import change_line
+from entrypoints.http.approvals_cli import add_approval_clerk_commands
 from entrypoints.http.errors import validation_problems
 from entrypoints.main import help_of
 from entrypoints.http.demo_state import cli_prefix, demo_dir, demo_env, ensure_demo_tokens, read_manifest
@@ -180,8 +182,14 @@ def cmd_clerk(args: argparse.Namespace, system: Any, checked: tuple[Any, Any]) -
         request_id_given=args.request_id is not None)
     answer = {"applied": outcome.applied, "message": outcome.message, "event_ids": outcome.event_ids,
               "person_id": str(outcome.person_id) if outcome.person_id else None, "request_id": request_id}
+    if outcome.change is not None:
+        answer["change"] = outcome.change
 
     def render(a: dict[str, Any]) -> None:
+        if "change" in a:  # maker-checker: proposed, carried out once another clerk approves
+            print(("已提交待审核" if a["applied"] else "未变更（已提交过）") + f"：{change_line(a['change'])}")
+            print(f"审核：ledger clerk approve {a['change']['change_id']}（须由另一名有审核权限的经办员执行）")
+            return
         print(f"{'recorded' if a['applied'] else 'nothing changed'}: {a['message']}")
         print(f"person {a['person_id']}, request {a['request_id']}, events: {', '.join(a['event_ids']) or '-'}")
 
@@ -256,6 +264,7 @@ def _add_clerk_commands(sub: Any) -> None:
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_clerk_transfers)
     add_late_fee_clerk_commands(clerk_sub)
+    add_approval_clerk_commands(clerk_sub)
 
 
 @command(wiring=None)

@@ -45,6 +45,7 @@ from entrypoints.http.models import (
     TransferOutIn,
 )
 from ledger.log import get_logger
+from ledger.maker_checker import MakerChecker, outcome_of
 from ledger.inbound_records import Provenance, StatusRecord, TaxPaymentRecord, clerk_status_record_id
 
 log = get_logger("entrypoints.http.commands")
@@ -193,6 +194,11 @@ def _correct_payment(ledger: Any, body: PaymentCorrectionIn, person: Person) -> 
         paid_at=body.corrected_at or datetime.now(timezone.utc), channel="COUNTER", kind=body.kind,
         original_voucher_no=body.original_voucher_no, original_tax_office=original_office, reason=body.reason,
     )
+    checker = MakerChecker(ledger)
+    if checker.correction_needs_approval(original.region_code, body.amount_fen):
+        # Above the policy's threshold ([approval] correction_threshold_fen) a second clerk approves it first.
+        return person.id, original.region_code, lambda prov: outcome_of(checker.propose_payment_correction(
+            record, region_code=original.region_code, provenance=prov))
     return person.id, original.region_code, lambda prov: ledger.record_tax_record(record, provenance=prov)
 
 
@@ -221,10 +227,11 @@ def _cancel_transfer(ledger: Any, body: TransferCancelIn, person: Person) -> Pla
 
 
 def _end_enrollment(ledger: Any, body: EndEnrollmentIn, person: Person) -> Plan:
+    """Ending an enrollment waits for a second clerk (maker-checker): the command proposes the change."""
     region = person.enrollment(body.enrollment_id).region_code if body.enrollment_id else acting_region(person)
-    return person.id, region, lambda prov: ledger.end_enrollment(
-        person.id, reason=body.reason, effective_date=body.effective_date, provenance=prov,
-        enrollment_id=body.enrollment_id)
+    return person.id, region, lambda prov: outcome_of(MakerChecker(ledger).propose_end_enrollment(
+        person_id=person.id, enrollment_id=body.enrollment_id, reason=body.reason,
+        effective_date=body.effective_date, region_code=str(region), provenance=prov))
 
 
 def _credit_account(ledger: Any, body: AccountEntryIn, person: Person) -> Plan:
@@ -234,7 +241,15 @@ def _credit_account(ledger: Any, body: AccountEntryIn, person: Person) -> Plan:
 
 
 def _debit_account(ledger: Any, body: AccountEntryIn, person: Person) -> Plan:
-    return person.id, acting_region(person), lambda prov: ledger.debit_account(
+    region = acting_region(person)
+    checker = MakerChecker(ledger)
+    if region is not None and checker.correction_needs_approval(region, body.amount_fen):
+        # Above the policy's threshold ([approval] correction_threshold_fen) a second clerk approves it first.
+        return person.id, region, lambda prov: outcome_of(checker.propose_account_debit(
+            person_id=person.id, amount_fen=body.amount_fen, reason=body.reason, reference=body.reference,
+            effective_date=body.effective_date, relative_person_id=body.relative_person_id,
+            relative_relationship=body.relative_relationship, region_code=region, provenance=prov))
+    return person.id, region, lambda prov: ledger.debit_account(
         person.id, amount_fen=body.amount_fen, reason=body.reason, reference=body.reference,
         effective_date=body.effective_date, provenance=prov, relative_person_id=body.relative_person_id,
         relative_relationship=body.relative_relationship)

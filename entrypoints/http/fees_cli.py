@@ -112,7 +112,10 @@ def _fee_answer(args: argparse.Namespace, system: Any, checked: tuple[Any, Any, 
     answer["request_id"] = request_id
 
     def render(a: dict[str, Any]) -> None:
-        print(("已记录" if a["applied"] else "未变更") + f"：{a['message']}")
+        if "change" in a:  # a waiver waits for its approver (maker-checker): `ledger clerk approve CHANGE`
+            print(("已提交待审核" if a["applied"] else "未变更（已提交过）") + f"：{a['message']}")
+        else:
+            print(("已记录" if a["applied"] else "未变更") + f"：{a['message']}")
         for p in a["persons"]:
             print(f"  {p['masked_id'] or p['person_id']}  {_yuan(p['amount_fen'])} 元")
         print(f"request {request_id}, events: {len(a['event_ids'])}")

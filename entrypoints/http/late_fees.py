@@ -29,6 +29,7 @@ from ledger.domain.arrears import allocate_fee_payment, yuan
 from ledger.domain.errors import DomainError
 from ledger.domain.person import BUSINESS_TZ
 from ledger.log import get_logger, mask_id_number
+from ledger.maker_checker import MakerChecker
 from ledger.inbound_records import Provenance
 from entrypoints.http.access import check_arrears_read
 from projections.arrears import employer_fees
@@ -132,14 +133,15 @@ def waive_late_fee(ledger: Any, reads: Any, who: Principal, body: LateFeeWaiverI
     if not rows:
         raise DomainError("LATE_FEE_NOT_OWED", f"{body.period} 的滞纳金已缴清或已减免 (nothing left to waive)",
                           period=body.period)
-    outcomes = [ledger.waive_late_fee(UUID(row["person_id"]), waiver_id=waiver_id, region_code=row["region_code"],
-                                      period=body.period, reason=body.reason, approver=body.approver,
-                                      effective_date=on, provenance=provenance)
-                for row in rows]
-    log.info("late_fee_waived", employer=body.employer_id, period=body.period, persons=len(rows),
-             applied=any(o.applied for o in outcomes), user=who.user)
-    return _answer(outcomes, f"{body.period} 滞纳金减免已记录（理由：{body.reason.strip()}；审批人：{body.approver.strip()}）",
-                   [(r, r["owed_fen"]) for r in rows])
+    # Maker-checker (双人复核): the waiver waits until the named approver approves it (POST /changes/{id}/approve).
+    change = MakerChecker(ledger).propose_late_fee_waiver(
+        persons=[(UUID(r["person_id"]), r["region_code"]) for r in rows], period=body.period,
+        reason=body.reason.strip(), approver=body.approver.strip(), effective_date=on, provenance=provenance)
+    log.info("late_fee_waiver_proposed", employer=body.employer_id, period=body.period, persons=len(rows),
+             applied=change["applied"], user=who.user, change_id=change["change_id"])
+    answer = _answer([], f"{body.period} 滞纳金减免已提交，待审批人 {body.approver.strip()} 审核（变更 {change['change_id']}；"
+                         f"理由：{body.reason.strip()}）", [(r, r["owed_fen"]) for r in rows])
+    return {**answer, "applied": change["applied"], "change": change}
 
 
 # --------------------------------------------------------------------------- the fee list

@@ -298,6 +298,9 @@ class OutcomeOut(BaseModel):
     message: str
     event_ids: list[str]
     person_id: str | None
+    change: dict[str, Any] | None = Field(None, description="a change waiting for a second clerk (待审核变更, "
+                                                              "maker-checker): the command proposed it, nothing else "
+                                                              "changed yet")
 
 
 class ErrorOut(BaseModel):

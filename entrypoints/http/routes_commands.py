@@ -42,6 +42,9 @@ from entrypoints.http.models import (
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     200: {"model": OutcomeOut, "description": "nothing changed: a resend, or already so (`applied: false`)"},
+    202: {"model": OutcomeOut, "description": "recorded as a pending change (`change`, 待审核): an enrollment end, or "
+          "a payment correction / account debit above the policy's threshold, is carried out once an approver of "
+          "the region approves it (POST /changes/{change_id}/approve)"},
     401: {"model": ErrorOut, "description": "no usable bearer token"},
     403: {"model": ErrorOut, "description": "not a clerk, or not a clerk of this region"},
     404: {"model": ErrorOut, "description": "unknown person, or no policy table for the year"},
@@ -66,9 +69,10 @@ def answer(request: Request, response: Response, who: Principal, command: c.Comm
         request.app.state.system.ledger, who, command, body, id_type=id_type, id_number=id_number,
         provenance=lambda key: deps.provenance(request, who, record_key=key),
         request_id_given=request.state.request_id_given)
-    response.status_code = 201 if outcome.applied else 200
+    # 202: recorded as a pending change (maker-checker), carried out once another clerk approves it.
+    response.status_code = (202 if outcome.change is not None else 201) if outcome.applied else 200
     return OutcomeOut(applied=outcome.applied, message=outcome.message, event_ids=outcome.event_ids,
-                      person_id=str(outcome.person_id) if outcome.person_id else None)
+                      person_id=str(outcome.person_id) if outcome.person_id else None, change=outcome.change)
 
 
 # ---------------------------------------------------------------------------- routes

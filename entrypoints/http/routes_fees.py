@@ -159,9 +159,10 @@ def waive_late_fee(body: lf.LateFeeWaiverIn, request: Request, response: Respons
                    who: Principal = Depends(deps.principal)) -> dict:
     """Waive the fee of ``employer_id``'s month (every employee's) or one employee's, with ``reason``
     (``WAIVER_REASON_REQUIRED``) and ``approver`` (``WAIVER_APPROVER_REQUIRED``; not yourself:
-    ``WAIVER_SELF_APPROVED``). Send ``X-Request-ID`` when retrying: the same request records nothing
-    twice. Clerks of the month's region only."""
+    ``WAIVER_SELF_APPROVED``). Maker-checker: the answer (202) is a pending change; the fee is waived once
+    the named approver, with the approver role of the region, approves it (``POST /changes/{id}/approve``).
+    Send ``X-Request-ID`` when retrying: the same request records nothing twice. Clerks of the month's region only."""
     prov = deps.provenance(request, who, record_key=f"late-fee-waiver:{body.period}")
     answer = lf.waive_late_fee(request.app.state.system.ledger, request.app.state.reads, who, body, provenance=prov)
-    response.status_code = 201 if answer["applied"] else 200
+    response.status_code = 202 if answer["applied"] else 200  # pending until the named approver approves
     return answer

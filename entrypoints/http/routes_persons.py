@@ -40,7 +40,7 @@ def today() -> date:
 
 def readable_person(request: Request, who: Principal, id_type: str, id_number: str) -> tuple[Person, bool]:
     """The person if ``who`` may read them, and whether the full ID number may be shown."""
-    who.require_role(Role.CLERK, Role.AUDITOR, Role.GRID_WORKER, action="read persons")
+    who.require_role(Role.CLERK, Role.AUDITOR, Role.GRID_WORKER, Role.APPROVER, action="read persons")
     person = request.app.state.system.ledger.find_person(id_type, id_number)
     return person, person_access(who, person)
 
@@ -93,6 +93,9 @@ def person_payload(person: Person, full_id: bool) -> dict[str, Any]:
         "contribution_months": person.contribution_months,
         "transfers": [item_to_plain(t) for t in person.transfers.values()],
         "version": person.version,
+        # 参保人合并: this record merged into another (it counts nowhere), and the records merged into it.
+        "merged_into": person.merged_into,
+        "merges": [item_to_plain(m) for m in person.history.merges.values()],
     }
 
 

@@ -910,6 +910,10 @@ def derive(history: PersonHistory, policies: Any, *, previous: dict[str, Any] | 
     year is derived. The answer equals a full derivation's (a property test holds it).
     """
     d = _Derivation(history, policies)
+    if history.merged_into is not None:
+        # A record merged into another person's (参保人合并) counts nowhere: no year, no month, no due; the
+        # summary says where it went, so a view shows the row as merged instead of a second person.
+        return {"summary": {**d.summary({}), "merged_into": history.merged_into}, "years": {}, "employee_years": {}}
     months = d.employee_months()
     years = {}
     kept = previous["years"] if previous is not None and from_year is not None else {}

@@ -134,6 +134,8 @@ def evaluation_day(year: int, as_of: date) -> date:
 
 def lives_in(row: dict[str, Any], day: date) -> str | None:
     """The grid the registry says the person lives in on ``day`` (None: not resident, dead, moved out)."""
+    if row["history"].merged_into is not None:
+        return None  # merged into another person's record: counted there
     record = residence_on(row["history"], day)
     if record is None or record.status != "RESIDENT" or not record.grid:
         return None
@@ -317,7 +319,8 @@ class YearLines:
         self.policies = policies
         self.categories = {} if categories is None else categories
         self.pid = h.person_id
-        self.residence = h.residence
+        # A record merged into another person's counts in no grid (the person kept does): 应保尽保 counts a person once.
+        self.residence = h.residence if h.merged_into is None else []
         self.enrollments = h.enrollments
         self.maybe_problem = bool(h.transfers) or len(self.enrollments) >= 2  # (record_problem's own test)
         y = row["years"].get(year)

@@ -44,8 +44,9 @@ kept: views are keyed by the person id only (个人信息保护法).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import MISSING, dataclass, field, fields
-from datetime import date
+from datetime import date, datetime
 from itertools import compress, islice
 from operator import is_not
 from typing import Any, Callable, Iterable, get_args, get_origin, get_type_hints
@@ -322,6 +323,23 @@ class LateFeeWaiver:
 
 
 @dataclass(slots=True)
+class PersonMerge:
+    """A merge of two person records (参保人合并), on both sides: ``role`` ``ABSORBED`` on the person kept
+    (``other_person_id`` is the record merged into it), ``MERGED_INTO`` on the record merged away
+    (``other_person_id`` is the person kept). Proposed by one clerk, approved by another."""
+
+    change_id: str
+    role: str
+    other_person_id: str
+    merge_kind: str
+    reason: str
+    proposed_by: str
+    approved_by: str
+    on: date
+    event_id: str
+
+
+@dataclass(slots=True)
 class PersonHistory:
     """The insured person's history (参保人事实): every fact the views derive from, each with its event's id.
 
@@ -346,20 +364,24 @@ class PersonHistory:
     transferred_in_months: int = 0
     late_fee_payments: dict[str, LateFeePayment] = field(default_factory=dict)  # by voucher key
     late_fee_waivers: dict[str, LateFeeWaiver] = field(default_factory=dict)  # by waiver id
+    merges: dict[str, PersonMerge] = field(default_factory=dict)  # by change id
+    #: Set once this record was merged into another person (the id of the person kept): it counts nowhere.
+    merged_into: str | None = None
 
     def copy(self) -> PersonHistory:
         """A history the fold may change without changing this one: containers copied, items shared (see above)."""
         return PersonHistory(self.person_id, self.version, list(self.event_ids), self.registered_event_id,
                              self.birth_date, list(self.residence), list(self.enrollments), dict(self.assessments),
                              dict(self.subsidies), dict(self.payments), dict(self.transfers), list(self.account),
-                             self.transferred_in_months, dict(self.late_fee_payments), dict(self.late_fee_waivers))
+                             self.transferred_in_months, dict(self.late_fee_payments), dict(self.late_fee_waivers),
+                             dict(self.merges), self.merged_into)
 
     def shallow(self) -> PersonHistory:
         """A new history object sharing this one's containers (``fold_many(owned=True)``: this one is dropped)."""
         return PersonHistory(self.person_id, self.version, self.event_ids, self.registered_event_id,
                              self.birth_date, self.residence, self.enrollments, self.assessments, self.subsidies,
                              self.payments, self.transfers, self.account, self.transferred_in_months,
-                             self.late_fee_payments, self.late_fee_waivers)
+                             self.late_fee_payments, self.late_fee_waivers, self.merges, self.merged_into)
 
 
 def new_history(person_id: str) -> PersonHistory:
@@ -414,7 +436,7 @@ def item_to_plain(item: Any) -> dict[str, Any]:
 
 _PLAIN: dict[type, Callable[[Any], dict[str, Any]]] = {}
 for _cls in (ResidenceRecord, Enrollment, SubsidyGrant, Refund, Reversal, Transfer, AccountEntry, LateFeePayment,
-             LateFeeWaiver):
+             LateFeeWaiver, PersonMerge):
     _PLAIN[_cls] = _plain_function(_cls)
 _PLAIN[Assessment] = _plain_function(Assessment, {"supersedes": "list(v)"})
 _PLAIN[Payment] = _plain_function(Payment, {"periods": "list(v)", "refunds": "[_record_plain(r) for r in v]",
@@ -430,7 +452,7 @@ _grant_plain, _payment_plain, _transfer_plain, _account_plain = (_PLAIN[SubsidyG
 # positional arguments. Rows are only read back by the same shape of the classes: ``STATE_SHAPE``
 # names that shape, and a snapshot of another shape is never read (``ledger.domain.person.Person.Snapshot``).
 _ROW_CLASSES = (ResidenceRecord, Enrollment, Assessment, SubsidyGrant, Refund, Reversal, Payment, Transfer, AccountEntry,
-                LateFeePayment, LateFeeWaiver, PersonHistory)
+                LateFeePayment, LateFeeWaiver, PersonMerge, PersonHistory)
 
 #: The shape of the history's classes (their names and field names, in order): a snapshot's rows fit it or not.
 STATE_SHAPE = __import__("hashlib").sha256(
@@ -448,7 +470,7 @@ def _row_function(cls: type, nested: dict[str, str] | None = None) -> Callable[[
 
 _ROW: dict[type, Callable[[Any], list[Any]]] = {}
 for _cls in (ResidenceRecord, Enrollment, SubsidyGrant, Refund, Reversal, Transfer, AccountEntry, LateFeePayment,
-             LateFeeWaiver):
+             LateFeeWaiver, PersonMerge):
     _ROW[_cls] = _row_function(_cls)
 _ROW[Assessment] = _row_function(Assessment, {"supersedes": "list({v})"})
 _ROW[Payment] = _row_function(Payment, {"periods": "list({v})", "refunds": "[_ROW[Refund](r) for r in {v}]",
@@ -466,7 +488,8 @@ def history_to_rows(h: PersonHistory) -> list[Any]:
             {k: payment(p) for k, p in h.payments.items()}, {k: transfer(t) for k, t in h.transfers.items()},
             [account(x) for x in h.account], h.transferred_in_months,
             {k: _ROW[LateFeePayment](x) for k, x in h.late_fee_payments.items()},
-            {k: _ROW[LateFeeWaiver](x) for k, x in h.late_fee_waivers.items()}]
+            {k: _ROW[LateFeeWaiver](x) for k, x in h.late_fee_waivers.items()},
+            {k: _ROW[PersonMerge](x) for k, x in h.merges.items()}, h.merged_into]
 
 
 def _payment_from_row(row: list[Any]) -> Payment:
@@ -479,13 +502,14 @@ def _payment_from_row(row: list[Any]) -> Payment:
 def history_from_rows(rows: list[Any]) -> PersonHistory:
     """The history back from :func:`history_to_rows` (rows of the same ``STATE_SHAPE``; taken over, not copied)."""
     (pid, version, event_ids, registered, birth, residence, enrollments, assessments, subsidies, payments, transfers,
-     account, transferred_in, fee_payments, fee_waivers) = rows
+     account, transferred_in, fee_payments, fee_waivers, merges, merged_into) = rows
     return PersonHistory(
         pid, version, event_ids, registered, birth, [ResidenceRecord(*r) for r in residence],
         [Enrollment(*e) for e in enrollments], {k: Assessment(*a) for k, a in assessments.items()},
         {k: SubsidyGrant(*g) for k, g in subsidies.items()}, {k: _payment_from_row(p) for k, p in payments.items()},
         {k: Transfer(*t) for k, t in transfers.items()}, [AccountEntry(*x) for x in account], transferred_in,
-        {k: LateFeePayment(*x) for k, x in fee_payments.items()}, {k: LateFeeWaiver(*x) for k, x in fee_waivers.items()})
+        {k: LateFeePayment(*x) for k, x in fee_payments.items()}, {k: LateFeeWaiver(*x) for k, x in fee_waivers.items()},
+        {k: PersonMerge(*x) for k, x in merges.items()}, merged_into)
 
 
 def history_to_plain(h: PersonHistory) -> dict[str, Any]:
@@ -513,6 +537,11 @@ def history_to_plain(h: PersonHistory) -> dict[str, Any]:
         plain["late_fee_payments"] = {k: _PLAIN[LateFeePayment](x) for k, x in h.late_fee_payments.items()}
     if h.late_fee_waivers:
         plain["late_fee_waivers"] = {k: _PLAIN[LateFeeWaiver](x) for k, x in h.late_fee_waivers.items()}
+    # Likewise the merges (参保人合并): a history without one reads and writes as before.
+    if h.merges:
+        plain["merges"] = {k: _PLAIN[PersonMerge](x) for k, x in h.merges.items()}
+    if h.merged_into is not None:
+        plain["merged_into"] = h.merged_into
     return plain
 
 
@@ -542,6 +571,8 @@ def history_from_plain(d: dict[str, Any]) -> PersonHistory:
             d["transferred_in_months"],
             {k: LateFeePayment(**x) for k, x in d.get("late_fee_payments", {}).items()},
             {k: LateFeeWaiver(**x) for k, x in d.get("late_fee_waivers", {}).items()},
+            {k: PersonMerge(**x) for k, x in d.get("merges", {}).items()},
+            d.get("merged_into"),
         )
     except (KeyError, TypeError, AttributeError) as error:
         raise ProjectionError("HISTORY_UNREADABLE", (
@@ -1009,11 +1040,84 @@ def _late_fee_paid(h: PersonHistory, f: Any, eid: str) -> None:
 
 
 def _late_fee_waived(h: PersonHistory, f: Any, eid: str) -> None:
+    # Recorded by the clerk who proposed it when a second clerk approved it (maker-checker), else the one who sent it.
     get = f.get
     provenance = get("provenance") or {}
     h.late_fee_waivers[get("waiver_id")] = LateFeeWaiver(
         get("waiver_id"), get("region_code"), get("period"), str(get("reason")), str(get("approver")),
-        get("effective_date"), provenance.get("user"), eid, get("content_digest"))
+        get("effective_date"), provenance.get("proposed_by") or provenance.get("user"), eid, get("content_digest"))
+
+
+#: The facts a merge carries from the record merged away to the person kept: money and statuses (their
+#: items keep the event ids of the merged record's events, so every figure still names its source).
+#: Not carried: enrollments, residence and transfers (the person kept has their own).
+CARRIED_FACTS = ("payments", "assessments", "subsidies", "account", "late_fee_payments", "late_fee_waivers")
+
+
+def _tag(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"$instant": value.isoformat()}
+    if isinstance(value, date):
+        return {"$date": value.isoformat()}
+    raise TypeError(f"{type(value).__name__} is not plain data")
+
+
+def _untag(d: dict[str, Any]) -> Any:
+    if len(d) == 1:
+        if "$date" in d:
+            return date.fromisoformat(d["$date"])
+        if "$instant" in d:
+            return datetime.fromisoformat(d["$instant"])
+    return d
+
+
+def carried_facts(h: PersonHistory) -> str:
+    """The facts of ``h`` a merge carries to the person kept (:data:`CARRIED_FACTS`), as JSON text (the
+    ``merged_facts`` of ``PersonMerged``): what the person kept's fold adds, in their own event."""
+    plain = history_to_plain(h)
+    return json.dumps({k: plain[k] for k in CARRIED_FACTS if plain.get(k)}, default=_tag, sort_keys=True,
+                      ensure_ascii=False, separators=(",", ":"))
+
+
+def _add_carried(h: PersonHistory, text: Any) -> None:
+    """Add the merged record's facts to the person kept's: only those the person kept does not hold already
+    (a voucher, a period's assessment, a grant are one fact whichever record reported them)."""
+    if not text:
+        return
+    facts = json.loads(text, object_hook=_untag)
+    for key, d in facts.get("payments", {}).items():
+        if key not in h.payments:
+            h.payments[key] = _payment(d)
+    for key, d in facts.get("assessments", {}).items():
+        if key not in h.assessments:
+            h.assessments[key] = Assessment(**d)
+    for key, d in facts.get("subsidies", {}).items():
+        if key not in h.subsidies:
+            h.subsidies[key] = SubsidyGrant(**d)
+    h.account.extend(AccountEntry(**d) for d in facts.get("account", []))
+    for key, d in facts.get("late_fee_payments", {}).items():
+        if key not in h.late_fee_payments:
+            h.late_fee_payments[key] = LateFeePayment(**d)
+    for key, d in facts.get("late_fee_waivers", {}).items():
+        if key not in h.late_fee_waivers:
+            h.late_fee_waivers[key] = LateFeeWaiver(**d)
+
+
+def _merge(role: str, other: str) -> Callable[[PersonHistory, Any, str], None]:
+    """A merge of two records (参保人合并) on one side: ``ABSORBED`` on the person kept (``other`` names the
+    field holding the record merged into it), ``MERGED_INTO`` on the record merged away (which from then
+    on counts nowhere: :attr:`PersonHistory.merged_into`)."""
+    def handler(h: PersonHistory, f: Any, eid: str) -> None:
+        get = f.get
+        other_id = str(get(other))
+        h.merges[str(get("change_id"))] = PersonMerge(
+            str(get("change_id")), role, other_id, str(get("merge_kind")), str(get("reason") or ""),
+            str(get("proposed_by")), str(get("approved_by")), get("effective_date"), eid)
+        if role == "MERGED_INTO":
+            h.merged_into = other_id
+        else:
+            _add_carried(h, get("merged_facts"))
+    return handler
 
 
 _HANDLERS: dict[str, Callable[[PersonHistory, Any, str], None]] = {
@@ -1037,6 +1141,8 @@ _HANDLERS: dict[str, Callable[[PersonHistory, Any, str], None]] = {
     "ResidenceRecorded": _residence,
     "LateFeePaid": _late_fee_paid,
     "LateFeeWaived": _late_fee_waived,
+    "PersonMerged": _merge("ABSORBED", "merged_person_id"),
+    "PersonMergedInto": _merge("MERGED_INTO", "survivor_person_id"),
 }
 
 #: Names of the Person aggregate's events (the only events the projections read): every one has its

@@ -448,6 +448,30 @@ class Person(Aggregate):
         content_digest: str
 
 
+    class PersonMerged(Event):
+        """Another record of the same person merged into this one (参保人合并, 重复登记 / 身份证号升位 / 证件号更正):
+        proposed by one clerk, approved by another (maker-checker). Nothing of the other record is edited:
+        its events stay readable under its own id, which this event names."""
+
+        change_id: str
+        merged_person_id: str
+        merge_kind: str
+        reason: str
+        proposed_by: str
+        approved_by: str
+        merged_facts: str
+
+    class PersonMergedInto(Event):
+        """This record was merged into another person's (参保人合并): from here on it takes no new fact, its
+        inbound records go to the person kept (``survivor_person_id``), and no view counts it."""
+
+        change_id: str
+        survivor_person_id: str
+        merge_kind: str
+        reason: str
+        proposed_by: str
+        approved_by: str
+
     class ResidenceRecorded(Event):
         """Residence as the household registry reports it (户籍/常住人口): grid, moved out, died."""
 
@@ -536,6 +560,7 @@ class Person(Aggregate):
             return aggregate
 
     def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
+        self.check_not_merged()
         kwargs.setdefault("event_id", uuid4())
         kwargs["prev_hash"] = self.chain_head
         _triggering.active = True
@@ -1531,6 +1556,50 @@ class Person(Aggregate):
                     effective_date=max(effective_date, enrollment.start_date),
                     provenance=provenance,
                 )
+        return True
+
+    # ------------------------------------------------------------------ merge (参保人合并)
+    @property
+    def merged_into(self) -> str | None:
+        """The id of the person this record was merged into, or None."""
+        return self.history.merged_into
+
+    def check_not_merged(self) -> None:
+        """A record merged into another takes no new fact (PERSON_MERGED); its inbound records are routed
+        to the person kept by the application."""
+        if self.history.merged_into is not None:
+            raise DomainError("PERSON_MERGED", f"该参保人记录已合并至参保人 {self.history.merged_into}，不再记录新的事实，请对合并后的参保人操作 "
+                              f"(this record was merged into person {self.history.merged_into}; act on that person)",
+                              survivor_person_id=self.history.merged_into)
+
+    def absorb(self, *, change_id: str, merged_person_id: str, merge_kind: str, reason: str, proposed_by: str,
+               approved_by: str, effective_date: date, provenance: Provenance, merged_facts: str = "") -> bool:
+        """Record that ``merged_person_id`` is merged into this person, with the facts it carries over
+        (``merged_facts``: :func:`ledger.domain.history.carried_facts` of that record); False when this
+        change was recorded already."""
+        if change_id in self.history.merges:
+            return False
+        if str(merged_person_id) == str(self.id):
+            raise DomainError("MERGE_SAME_PERSON", "不能把参保人合并到其本人 (a person cannot be merged into itself)")
+        self.trigger_event(self.PersonMerged, change_id=change_id, merged_person_id=str(merged_person_id),
+                           merge_kind=merge_kind, reason=reason, proposed_by=proposed_by, approved_by=approved_by,
+                           merged_facts=str(merged_facts or ""),
+                           effective_date=require_date(effective_date, "effective_date"),
+                           provenance=dict(provenance))
+        return True
+
+    def merge_into(self, *, change_id: str, survivor_person_id: str, merge_kind: str, reason: str, proposed_by: str,
+                   approved_by: str, effective_date: date, provenance: Provenance) -> bool:
+        """Mark this record merged into ``survivor_person_id``; False when this change was recorded already."""
+        if change_id in self.history.merges:
+            return False
+        if str(survivor_person_id) == str(self.id):
+            raise DomainError("MERGE_SAME_PERSON", "不能把参保人合并到其本人 (a person cannot be merged into itself)")
+        self.check_not_merged()
+        self.trigger_event(self.PersonMergedInto, change_id=change_id, survivor_person_id=str(survivor_person_id),
+                           merge_kind=merge_kind, reason=reason, proposed_by=proposed_by, approved_by=approved_by,
+                           effective_date=require_date(effective_date, "effective_date"),
+                           provenance=dict(provenance))
         return True
 
     def check_alive(self) -> None:

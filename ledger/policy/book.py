@@ -32,6 +32,7 @@ from ledger.domain.errors import DomainError, NotFound
 from ledger.domain.places import validate_region_code
 from ledger.policy.model import (
     SUBSIDY_CATEGORIES,
+    ApprovalPolicy,
     WAITING_EXEMPTIONS,
     ContinuityIncentive,
     EmployeePolicy,
@@ -440,6 +441,19 @@ def _transfer(sec: _Section) -> TransferPolicy:
     return policy
 
 
+def _approval(sec: _Section | None) -> ApprovalPolicy | None:
+    if sec is None:
+        return None
+    policy = ApprovalPolicy(
+        correction_threshold_fen=sec.int_("correction_threshold_fen"),
+        pending_expiry_hours=sec.int_("pending_expiry_hours", maximum=24 * 366, unit=" of hours"),
+    )
+    if policy.pending_expiry_hours == 0:
+        sec.fail("pending_expiry_hours", "must be at least 1 (a change nobody can approve is useless)")
+    sec.no_extra()
+    return policy
+
+
 def _digest(data: dict[str, Any], region: str, year: int) -> str:
     content = {k: v for k, v in data.items() if k != "extends"}
     content["region_code"] = region
@@ -472,6 +486,7 @@ def load_table(root: Path, region: str, year: int) -> PolicyTable:
         limits.fail("amount_ceiling_fen", f"must be at most {_CEILING_HEADROOM} (2^63 / 10^6), found {ceiling}")
     limits.no_extra()
     transfer = _transfer(top.section("transfer"))
+    approval = _approval(top.section("approval", required=False))
     top.no_extra()
     return PolicyTable(
         region_code=region,
@@ -485,6 +500,7 @@ def load_table(root: Path, region: str, year: int) -> PolicyTable:
         amount_ceiling_fen=ceiling,
         earliest_date=earliest,
         transfer=transfer,
+        approval=approval,
     )
 
 
@@ -557,6 +573,23 @@ class PolicyBook:
 
     def regions(self) -> set[str]:
         return {region for region, _ in self._tables}
+
+    def approval(self, region_code: str, on: date) -> ApprovalPolicy:
+        """The maker-checker rules (``[approval]``) of a region on a day: its table of that year, or the latest
+        earlier one with the section (else the earliest later one); APPROVAL_POLICY_MISSING when none has it."""
+        region = validate_region_code(region_code)
+        years = self._years(region)
+        if not years:
+            self.get(region, on.year)  # REGION_UNKNOWN
+        ordered = [y for y in reversed(years) if y <= on.year] + [y for y in years if y > on.year]
+        for year in ordered:
+            policy = self._tables[(region, year)].approval
+            if policy is not None:
+                return policy
+        raise NotFound("APPROVAL_POLICY_MISSING",
+                       f"参保地 {region} 的政策表没有 [approval]（双人复核）一节 (no table of region {region} "
+                       "declares the [approval] section: correction_threshold_fen, pending_expiry_hours)",
+                       region_code=region)
 
     def value_limits(self) -> ValueLimits:
         """The range every entrance checks amounts and business dates against (see :class:`ValueLimits`).

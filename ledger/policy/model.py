@@ -202,6 +202,18 @@ class TransferPolicy:
 
 
 @dataclass(frozen=True)
+class ApprovalPolicy:
+    """Maker-checker (双人复核, 基金监管): which corrections wait for a second clerk, and for how long.
+
+    Every merge of persons, late-fee waiver and enrollment end waits; a payment correction or
+    account debit waits when its amount is above ``correction_threshold_fen``.
+    """
+
+    correction_threshold_fen: int  # 单笔更正金额超过此数须经另一经办员审核
+    pending_expiry_hours: int  # 待审核变更逾期未审即失效
+
+
+@dataclass(frozen=True)
 class PolicyTable:
     """All policy parameters of one region (统筹区/区县) for one coverage year, with their provenance."""
 
@@ -216,6 +228,9 @@ class PolicyTable:
     amount_ceiling_fen: int  # [limits]: no single amount above this (see ValueLimits)
     earliest_date: date  # [limits]: no business date before this day
     transfer: TransferPolicy
+    #: ``[approval]``; None in a table without the section (an older year's): the ledger then takes the
+    #: latest table of the region that has one (``PolicyBook.approval``).
+    approval: ApprovalPolicy | None = None
 
     @property
     def policy_version(self) -> str:

@@ -28,7 +28,7 @@ def deployment(pg_env, tmp_path_factory):
                        policies=PolicyBook.load(case.policy_dir(tmp_path_factory.mktemp("fees"))))
     numbers = case.employer_owes_january(system.ledger)
     case.employer_pays_january(system.ledger, numbers)
-    yield TestClient(create_app(system, TokenStore.from_tokens(TOKENS))), system, numbers
+    yield TestClient(create_app(system, TokenStore.from_tokens({**TOKENS, "tok-li": ("li.approver", "approver", [case.HANBIN])}))), system, numbers
     system.close()
 
 
@@ -59,7 +59,9 @@ def test_fee_payment_tax_feed_and_waiver_on_postgres(deployment):
 
     waiver = {"employer_id": case.EMPLOYER, "period": case.MONTH, "reason": "经批准减免", "approver": "li.approver",
               "effective_date": "2026-03-26"}
-    assert client.post("/late-fees/waivers", json=waiver, headers=auth("tok-clerk", "pg-w-1")).status_code == 201
+    assert client.post("/late-fees/waivers", json=waiver, headers=auth("tok-clerk", "pg-w-1")).status_code == 202
+    assert fees(client)["owed_fen"] == 16_250  # pending until the named approver approves (maker-checker)
+    assert client.post("/changes/pg-w-1/approve", headers=auth("tok-li")).status_code == 201
     body = fees(client)
     assert (body["fee_paid_fen"], body["waived_fen"], body["owed_fen"]) == (13_750, 16_250, 0)
     assert {f["waiver_approver"] for f in body["fees"] if f["waived"]} == {"li.approver"}

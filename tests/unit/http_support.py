@@ -35,6 +35,7 @@ TOKENS = {
     "tok-township": ("township", "grid_worker", [TOWNSHIP]),
     "tok-auditor": ("auditor", "auditor", []),
     "tok-tax": ("tax.bureau", "tax_integration", [HANBIN, HANYIN]),
+    "tok-approver": ("approver.hanbin", "approver", [HANBIN]),
 }
 
 
@@ -52,6 +53,16 @@ GRID_WORKER_B = auth("tok-grid-b")
 TOWNSHIP_WORKER = auth("tok-township")
 AUDITOR = auth("tok-auditor")
 TAX = auth("tok-tax")
+APPROVER = auth("tok-approver")
+
+
+def approve(client: TestClient, proposed: Any, headers: dict[str, str] = APPROVER) -> dict[str, Any]:
+    """An approver of the region approves the change a command proposed (maker-checker); its answer."""
+    body = proposed.json() if hasattr(proposed, "json") else proposed
+    change_id = body["change"]["change_id"] if "change" in body else body["change_id"]
+    r = client.post(f"/changes/{change_id}/approve", headers=headers)
+    assert r.status_code == 201, r.json()
+    return r.json()
 
 
 @functools.cache

@@ -15,6 +15,7 @@ from ledger.domain.feed_rejection import FeedRejection
 from ledger.domain.identity import make_resident_id
 from ledger.inbound_records import Provenance, ResidentRecord, StatusRecord, TaxPaymentRecord
 from ledger.domain.history import PERSON_EVENT_TYPES
+from ledger.maker_checker import MakerChecker
 
 HANBIN = "610902"
 API = Provenance(source="api", user="clerk01", request_id="req-1")
@@ -72,6 +73,17 @@ def every_kind_of_event(ledger):
     ledger.apply_residence(ResidentRecord(record_id="H1", id_type="RESIDENT_ID", id_number=number, name="赵敏",
                                           grid_code=None, status="DECEASED", effective_date=date(2025, 8, 1)),
                            provenance=FEED)
+    # A merge (参保人合并) on both sides, through maker-checker: this person absorbs a second record, and
+    # (last of all) is merged into a third; the pending changes are stored events too.
+    checker = MakerChecker(ledger)
+    for seq, survivor_first in ((12, True), (13, False)):
+        other = ledger.enroll(id_type="RESIDENT_ID", id_number=make_resident_id(HANBIN, date(1975, 2, 3), seq),
+                              name="赵敏", scheme="RESIDENT", region_code=HANBIN, grid_code="610902100001",
+                              effective_date=date(2024, 9, 10), provenance=API).person_id
+        survivor, merged = (pid, other) if survivor_first else (other, pid)
+        checker.propose_merge(survivor_id=survivor, merged_id=merged, merge_kind="DUPLICATE", reason="重复登记",
+                              region_code=HANBIN, provenance=Provenance("api", user="wang", request_id=f"M{seq}"))
+        checker.approve(f"M{seq}", approver="li", provenance=Provenance("api", user="li", request_id=f"A{seq}"))
     rejection = FeedRejection.reject(topic="tax.payments.v1", partition=0, offset=3, key=None, code="X", message="m",
                                      raw=b"\x00\xff", received_at=datetime(2025, 1, 1, tzinfo=timezone.utc))
     ledger.save(rejection)

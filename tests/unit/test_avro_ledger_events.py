@@ -68,7 +68,7 @@ def test_every_person_event_class_is_published():
         if isinstance(cls, type) and issubclass(cls, Person.Event) and cls is not Person.Event
     }
     assert set(person_event_classes()) == nested - {"Created"}
-    assert len(person_event_classes()) == 20  # 18 + LateFeePaid, LateFeeWaived (issue #22)
+    assert len(person_event_classes()) == 22  # 18 + LateFeePaid, LateFeeWaived, PersonMerged, PersonMergedInto (#22)
 
 
 def test_the_library_generated_created_event_carries_nothing_of_its_own():
@@ -208,10 +208,18 @@ def _person() -> Person:
     person.end_enrollment(
         enrollment_id=None, reason=EnrollmentEndReason.MOVED_OUT, effective_date=date(2026, 8, 1), provenance=prov
     )
+    # A merge (参保人合并), shape only: the kept side here (the merged-away side takes no event after its own).
+    person.absorb(change_id="C-1", merged_person_id="0b7e3a1c-6a55-5c2e-8f0d-4c2a9e71b3d5", merge_kind="DUPLICATE",
+                  reason="重复登记", proposed_by="wang", approved_by="li", effective_date=date(2026, 8, 2),
+                  provenance=prov)
     person.record_residence(
         record_id="HJ-1", grid_code="610902100201", status=ResidenceStatus.MOVED_OUT, effective_date=date(2025, 8, 1),
         provenance=prov,
     )
+    # ... and later this record merged into another person's: the last event it takes.
+    person.merge_into(change_id="C-2", survivor_person_id="1c8f3a1c-6a55-5c2e-8f0d-4c2a9e71b3d6", merge_kind="ID_CORRECTION",
+                      reason="证件号码录错", proposed_by="wang", approved_by="li", effective_date=date(2026, 8, 3),
+                      provenance=prov)
     return person
 
 

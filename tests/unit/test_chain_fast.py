@@ -20,6 +20,7 @@ from uuid import UUID, uuid4, uuid5
 import pytest
 
 from tests.fee_events import record_late_fee_facts
+from tests.merge_events import record_merge
 from tests.legacy_events import record_legacy_transfers
 from entrypoints.audit.digest import fast_event_digest
 from entrypoints.wiring import bootstrap
@@ -138,6 +139,7 @@ def events() -> list[Any]:
         ledger = system.ledger
         for i in range(200):
             _events_of_one_person(ledger, i)
+        record_merge(ledger, 900)
         ledger.save(FeedRejection.reject(topic="tax.payments.v1", partition=0, offset=3, key=None, code="X",
                                          message="m ✓", raw=b"\x00\xff",
                                          received_at=datetime(2025, 1, 1, tzinfo=timezone.utc)))

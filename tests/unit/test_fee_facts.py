@@ -41,6 +41,8 @@ def api(tmp_path):
     yield TestClient(create_app(system, TokenStore.from_tokens({
         **__import__("tests.unit.http_support", fromlist=["TOKENS"]).TOKENS,
         "tok-approver": ("li.approver", "clerk", [case.HANBIN]),
+        "tok-li": ("li.approver", "approver", [case.HANBIN]),
+        "tok-zhao": ("zhao.approver", "approver", [case.HANBIN]),
     }))), system, numbers
     system.close()
 
@@ -127,7 +129,12 @@ def test_a_waiver_clears_it_with_reason_and_approver_shown(api):
     body = {"employer_id": case.EMPLOYER, "period": case.MONTH, "reason": "系统故障致逾期，经局务会批准减免",
             "approver": "li.approver", "effective_date": "2026-03-25"}
     r = client.post("/late-fees/waivers", json=body, headers=auth("tok-clerk", "waive-1"))
-    assert r.status_code == 201, r.json()
+    assert r.status_code == 202, r.json()  # maker-checker: pending until the named approver approves
+    assert r.json()["change"]["change_id"] == "waive-1" and fees(client)["count"] == 8  # nothing waived yet
+    other = client.post("/changes/waive-1/approve", headers=auth("tok-zhao"))
+    assert (other.status_code, other.json()["code"]) == (422, "APPROVER_NOT_NAMED")
+    approved = client.post("/changes/waive-1/approve", headers=auth("tok-li"))
+    assert approved.status_code == 201 and len(approved.json()["event_ids"]) == 8, approved.json()
     assert fees(client)["count"] == 0
     waived = fees(client, all="true")
     assert (waived["waived_fen"], waived["owed_fen"]) == (30_000, 0)

@@ -57,14 +57,20 @@ def test_fees_shows_the_arithmetic_then_a_payment_clears_it(deployment, capsys):
     assert fees_json(capsys)["count"] == 0
 
 
-def test_waiver_needs_reason_and_another_approver_then_clears_it(deployment, capsys):
+def test_waiver_needs_reason_and_another_approver_then_clears_it(deployment, capsys, monkeypatch):
     base = ["clerk", "waive-late-fee", "--employer-id", case.EMPLOYER, "--period", case.MONTH]
     refused(capsys, "WAIVER_REASON_REQUIRED", *base, "--reason", " ", "--approver", "li")
     refused(capsys, "WAIVER_SELF_APPROVED", *base, "--reason", "系统故障", "--approver", "clerk.wang")
     assert fees_json(capsys)["owed_fen"] == 30_000  # nothing written
     status, out, _ = run(capsys, *base, "--reason", "系统故障致逾期", "--approver", "li.approver",
                          "--effective-date", "2026-03-25", "--request-id", "w-1")
-    assert status == 0 and "审批人：li.approver" in out
+    assert status == 0 and "待审批人 li.approver 审核" in out
+    assert fees_json(capsys)["owed_fen"] == 30_000  # pending: nothing waived yet
+    home = deployment[0]
+    run_as(monkeypatch, home, "approver", [case.HANBIN], user="li.approver")
+    status, out, err = run(capsys, "clerk", "approve", "w-1")
+    assert status == 0 and "已批准" in out, err
+    run_as(monkeypatch, home, "clerk", [case.HANBIN], user="clerk.wang")
     status, out, _ = run(capsys, "fees", "--region", case.HANBIN, "--as-of", AFTER, "--all")
     assert "已减免" in out and "减免理由：系统故障致逾期，审批人：li.approver" in out
     assert fees_json(capsys)["count"] == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tests.unit.http_support import (
+    approve,
     CLERK,
     CLERK_HANYIN,
     HANBIN,
@@ -291,7 +292,9 @@ def test_end_an_enrollment(client):
     n = number(24)
     enroll(client, n)
     body = {"reason": "MOVED_OUT", "effective_date": "2025-03-01"}
-    assert client.post(person_path(n, "/enrollments/end"), json=body, headers=CLERK).status_code == 201
+    proposed = client.post(person_path(n, "/enrollments/end"), json=body, headers=CLERK)
+    assert proposed.status_code == 202 and proposed.json()["event_ids"] == []  # maker-checker: pending first
+    approve(client, proposed)
     r = client.post(person_path(n, "/enrollments/end"), json=body, headers=CLERK)
     assert (r.status_code, r.json()["code"]) == (422, "ENROLLMENT_NOT_ACTIVE")
     r = client.post(person_path(n, "/enrollments/end"), json={**body, "reason": "BORED"}, headers=CLERK)

@@ -24,6 +24,8 @@ ROUTES = {
     ("get", "/views/quarantine"), ("get", "/regions/{code}/areas"),
     ("get", "/fees"), ("get", "/fees.csv"), ("get", "/fees.xlsx"), ("get", "/arrears.csv"), ("get", "/arrears.xlsx"),
     ("post", "/late-fees/payments"), ("post", "/late-fees/waivers"),
+    ("post", "/persons/{id_type}/{id_number}/merges"), ("get", "/changes"), ("get", "/changes/{change_id}"),
+    ("post", "/changes/{change_id}/approve"), ("post", "/changes/{change_id}/reject"),
     ("get", "/imports/template.xlsx"), ("get", "/imports/template.csv"),
 }
 

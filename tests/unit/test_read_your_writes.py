@@ -188,8 +188,12 @@ def test_cli_command_then_cli_read_in_the_next_invocation(tmp_path, monkeypatch,
     status, _, err = run(capsys, "project", "--quiet")  # the views now hold the person ...
     assert status == 0, err
     status, _, err = run(capsys, "clerk", "end-enrollment", "--id-number", n, "--reason", "DIED",
-                         "--effective-date", "2025-06-30")
+                         "--effective-date", "2025-06-30", "--request-id", "end-11")
     assert status == 0, err
+    run_as(monkeypatch, tmp_path, "approver", [HANBIN], user="approver09")  # maker-checker: a second clerk
+    status, _, err = run(capsys, "clerk", "approve", "end-11")
+    assert status == 0, err
+    run_as(monkeypatch, tmp_path, "clerk", [HANBIN], user="clerk09")
     ended = cli_entitlement(capsys, n)  # ... and the read adds what came after them
     assert ended["resident"]["enrollment_state"] == "ENDED"
     assert ended["resident"]["enrollment_end"] == "2025-06-30"
