@@ -189,10 +189,12 @@ def grid_gaps(
         size = None
     if not q:
         rows = shown(request, rows, who, as_of)
+    names, day = request.app.state.system.places, evaluation_day(year, as_of)
     for r in rows:
-        r["grid_label"] = labels.place(r.get("grid_code"))
+        r["grid_label"] = labels.place(r.get("grid_code"), names, day)
     log.info("grid_gaps_read", area_code=code, year=year, rows=len(rows), total=total, searched=bool(q))
-    return {"code": code, "label": labels.place(code), "year": year, "as_of": as_of, "year_basis": basis,
+    return {"code": code, "label": labels.place(code, names, day), "places_note": labels.places_note(names, [code], day),
+            "year": year, "as_of": as_of, "year_basis": basis,
             "year_basis_label": YEAR_BASES[basis], "day": evaluation_day(year, as_of),
             "total": total, "count": len(rows), "page": page or 1, "per_page": size,
             "pages": (max(1, -(-total // size)) if size else 1), "by_reason": by_reason, "gaps": rows}
@@ -217,8 +219,10 @@ def grid_coverage(
         stats = {"residents": 0, "covered": 0, "subsidised": 0, "subsidised_covered": 0, "coverage_bp": None,
                  "subsidised_coverage_bp": None, "coverage_percent": None, "subsidised_coverage_percent": None,
                  "gaps_by_reason": {}}
-    return {"code": code, "label": labels.place(code), "year": year, "as_of": as_of, "year_basis": basis,
-            "year_basis_label": YEAR_BASES[basis], "day": evaluation_day(year, as_of), **stats}
+    names, day = request.app.state.system.places, evaluation_day(year, as_of)
+    return {"code": code, "label": labels.place(code, names, day), "places_note": labels.places_note(names, [code], day),
+            "year": year, "as_of": as_of, "year_basis": basis,
+            "year_basis_label": YEAR_BASES[basis], "day": day, **stats}
 
 
 @router.get("/regions/{code}/areas", summary="The townships and grids of a county, to pick from (区县下的乡镇和网格)")
@@ -237,9 +241,10 @@ def region_areas(
     who.require_region(code, action="read")
     year, as_of, basis = chosen_period(request, code, year, as_of)
     rates = request.app.state.reads.areas(code, year=year, as_of=as_of)
+    names, day = request.app.state.system.places, evaluation_day(year, as_of)
 
     def entry(area: str, stats: dict[str, Any]) -> dict[str, Any]:
-        return {"code": area, "label": labels.place(area), "residents": stats["residents"],
+        return {"code": area, "label": labels.place(area, names, day), "residents": stats["residents"],
                 "covered": stats["covered"], "coverage_percent": stats["coverage_percent"],
                 "subsidised": stats["subsidised"], "subsidised_covered": stats["subsidised_covered"]}
 
@@ -247,8 +252,9 @@ def region_areas(
                                                 if g.startswith(t)]}
                  for t, stats in sorted(rates["townships"].items())]
     log.info("region_areas_read", region=code, year=year, townships=len(townships))
-    return {"code": code, "label": labels.region(code), "year": year, "as_of": as_of, "year_basis": basis,
-            "year_basis_label": YEAR_BASES[basis], "day": evaluation_day(year, as_of), "townships": townships}
+    return {"code": code, "label": labels.region(code), "places_note": labels.places_note(names, rates["townships"], day),
+            "year": year, "as_of": as_of, "year_basis": basis,
+            "year_basis_label": YEAR_BASES[basis], "day": day, "townships": townships}
 
 
 @router.get("/arrears", summary="Contributions due and unpaid past their due date (欠费名单)")

@@ -20,10 +20,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from ledger.domain.errors import NotFound
 from ledger.domain.person import Person
+from ledger.domain.places import NO_PLACE_NAMES, PlaceNames
 from entrypoints.http import deps
 from entrypoints.http.auth import ROLE_LABELS, Principal, Role
 from entrypoints.http.models import ErrorOut, IsoDate
-from entrypoints.http.routes_persons import get_entitlement
+from entrypoints.http.routes_persons import get_entitlement, today
 from entrypoints.http.web import labels, page
 from entrypoints.http.web.explain import explain_entitlement
 
@@ -50,8 +51,13 @@ def web_page() -> HTMLResponse:
     })
 
 
-def scope_entry(code: str) -> dict[str, str]:
+def scope_entry(code: str, names: PlaceNames = NO_PLACE_NAMES, day: date | None = None) -> dict[str, str]:
+    """A scope to pick from: a county by code and name, a grid or township by the places table's names
+    (``汉滨区 关庙镇 · 东坝村``), else by code (``汉滨区 网格 610902100204``)."""
     kind, word = _SCOPE_KINDS.get(len(code), ("other", ""))
+    day = day or today()
+    if kind in ("grid", "township") and names.name_on(code, day) is not None:
+        return {"code": code, "kind": kind, "label": labels.place(code, names, day)}
     region = labels.region(code[:6]).partition(" ")[2]
     label = labels.region(code) if kind == "region" else " ".join(x for x in (region, word, code) if x)
     return {"code": code, "kind": kind, "label": label}
@@ -59,7 +65,7 @@ def scope_entry(code: str) -> dict[str, str]:
 
 @router.get("/me", summary="Who the token belongs to: user, role and scopes (当前用户)",
             responses={401: {"model": ErrorOut}})
-def me(who: Principal = Depends(deps.principal)) -> dict[str, Any]:
+def me(request: Request, who: Principal = Depends(deps.principal)) -> dict[str, Any]:
     """The caller's user, role (with its Chinese name) and scopes: grid (12 digits) and township
     (9 digits) codes for grid workers, region codes for clerks and the tax integration, none for
     auditors (who read everything). ``reads_grids`` says whether the role may read gap lists."""
@@ -67,7 +73,7 @@ def me(who: Principal = Depends(deps.principal)) -> dict[str, Any]:
         "user": who.user,
         "role": who.role.value,
         "role_label": ROLE_LABELS[who.role],
-        "scopes": [scope_entry(code) for code in sorted(who.scopes)],
+        "scopes": [scope_entry(code, request.app.state.system.places) for code in sorted(who.scopes)],
         "reads_grids": who.role in (Role.GRID_WORKER, Role.CLERK, Role.AUDITOR),
     }
 

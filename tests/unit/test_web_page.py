@@ -106,10 +106,10 @@ def test_me_tells_the_role_and_the_scopes(client):
     assert r.status_code == 200
     assert r.json() == {
         "user": "grid.a", "role": "grid_worker", "role_label": "网格员", "reads_grids": True,
-        "scopes": [{"code": GRID_A, "kind": "grid", "label": f"汉滨区 网格 {GRID_A}"}],
+        "scopes": [{"code": GRID_A, "kind": "grid", "label": "汉滨区 关庙镇 · 关庙社区"}],  # the places table's names
     }
     assert client.get("/me", headers=TOWNSHIP_WORKER).json()["scopes"] == [
-        {"code": "610902100", "kind": "township", "label": "汉滨区 乡镇 610902100"}]
+        {"code": "610902100", "kind": "township", "label": "汉滨区 关庙镇"}]
     clerk = client.get("/me", headers=CLERK).json()
     assert clerk["scopes"] == [{"code": "610902", "kind": "region", "label": "610902 汉滨区"}]
     auditor = client.get("/me", headers=AUDITOR).json()

@@ -336,7 +336,8 @@
       return button;
     };
     $("areas-title").textContent = `${body.label} · 请选择乡镇或网格`;
-    $("areas-note").textContent = `${body.year} 年度（${body.year_basis_label}）· 统计日 ${body.day} · 共 ${body.townships.length} 个乡镇（街道）`;
+    $("areas-note").textContent = `${body.year} 年度（${body.year_basis_label}）· 统计日 ${body.day} · 共 ${body.townships.length} 个乡镇（街道）` +
+      (body.places_note ? " · " + body.places_note : "");
     $("areas-list").replaceChildren(...body.townships.map((t) => el("div", { class: "township" },
       pick(t), el("div", { class: "grids" }, ...t.grids.map(pick)))));
     if (!body.townships.length) $("areas-list").replaceChildren(el("p", { class: "empty", text: "账本中还没有该区县的居民。" }));
@@ -472,7 +473,7 @@
     $("result-title").textContent = `${c.label || scopeLabel(state.loaded.code)} · ${state.loaded.year} 年度 · 统计日 ${c.day}`;
     // Which year and day are shown, and why (the year was not given: the latest with data).
     $("result-basis").textContent = `显示 ${state.loaded.year} 年度（${c.year_basis_label || "按查询的年度"}），统计日 ${c.day}。` +
-      (state.year ? "" : "可在“查询条件”中改选参保年度和统计日期。");
+      (state.year ? "" : "可在“查询条件”中改选参保年度和统计日期。") + (c.places_note ? " " + c.places_note : "");
     $("coverage-rate").textContent = c.coverage_percent || "—";
     $("coverage-bar").style.width = (c.coverage_bp || 0) / 100 + "%";
     $("coverage-note").textContent = `${c.covered} / ${c.residents} 人已参保`;
