@@ -45,8 +45,25 @@ footer { margin-top: 6mm; font-size: 8pt; color: #333; border-top: 0.4pt solid #
 .signoff { margin-top: 8mm; page-break-inside: avoid; break-inside: avoid; }
 table.sign td { border: none; padding: 6mm 2mm 1mm 0; width: 33%; }
 .line { display: inline-block; width: 38mm; border-bottom: 0.5pt solid #111; }
-@media print { a { color: inherit; text-decoration: none; } .noprint { display: none; } }
+h1, h2 { break-after: avoid; page-break-after: avoid; }
+.history tbody tr:nth-child(even) td { background: #fafafa; }
+@media print { a { color: inherit; text-decoration: none; } .noprint { display: none; }
+               body { max-width: none; } }
 """
+
+
+def _css_string(text: str) -> str:
+    """A CSS string literal: quotes and backslashes escaped, and ``<`` as ``\\3C`` so no ``</style>`` can end the sheet."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("<", "\\3C ").replace("\n", " ") + '"'
+
+
+def page_css(header: str, page_before: str, page_after: str) -> str:
+    """The printed page's running header (the report's title and the masked ID) and page numbers
+    (第 1 / 3 页): CSS margin boxes, which Chromium's print (the ``--pdf`` output) and its print dialog honour."""
+    return ("@page { @top-left { content: " + _css_string(header) + "; font-size: 8pt; color: #444; } "
+            "@bottom-right { content: " + _css_string(page_before) + ' counter(page) " / " counter(pages) '
+            + _css_string(page_after) + "; font-size: 8pt; color: #444; } }")
+
 
 FIGURE_LABELS = {
     "enrolled_in": "enrolled in",
@@ -302,7 +319,9 @@ def render_html(report: dict[str, Any], lang: str = DEFAULT_LANG, *, reveal: boo
                 if r.get("chain_head") else "")
     return (
         f"<!DOCTYPE html>\n<html lang='{'zh-CN' if lang == 'zh' else 'en'}'><head><meta charset='utf-8'>"
-        f"<title>{t('doc_title', masked_id=r['masked_id'])}</title><style>{CSS}</style></head><body>"
+        f"<title>{t('doc_title', masked_id=r['masked_id'])}</title><style>{CSS}"
+        + page_css(audit_text('title', lang) + ' · ' + str(r['masked_id']), audit_text('page_before', lang),
+                   audit_text('page_after', lang)) + "</style></head><body>"
         f"<h1>{t('title')}</h1>"
         "<table class='meta'><tbody>" + name_row
         + f"<tr><td>{t('id', id_type=id_type)}</td><td><b>{_e(r['masked_id'])}</b></td></tr>"
