@@ -25,7 +25,7 @@ from entrypoints.http import deps
 from entrypoints.http.auth import ROLE_LABELS, Principal, Role
 from entrypoints.http.models import ErrorOut, IsoDate
 from entrypoints.http.routes_persons import get_entitlement, today
-from entrypoints.http.web import labels, page
+from entrypoints.http.web import import_page, labels, page
 from entrypoints.http.web.explain import explain_entitlement
 
 router = APIRouter(tags=["grid worker's page (网格员页面)"])
@@ -46,6 +46,18 @@ def web_page() -> HTMLResponse:
     return HTMLResponse(built.html, headers={
         "Content-Security-Policy": built.content_security_policy,
         "Referrer-Policy": "no-referrer",  # the address may still hold ?token= until the script removes it
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store",
+    })
+
+
+@router.get("/web/import", include_in_schema=False, response_class=HTMLResponse)
+def web_import_page() -> HTMLResponse:
+    """The clerk's import page (批量参保登记): like the grid page, it holds no data and asks the API with the token."""
+    built = import_page()
+    return HTMLResponse(built.html, headers={
+        "Content-Security-Policy": built.content_security_policy,
+        "Referrer-Policy": "no-referrer",
         "X-Content-Type-Options": "nosniff",
         "Cache-Control": "no-store",
     })

@@ -191,6 +191,7 @@
       return setPageState("error");
     }
     $("who-text").textContent = `${state.me.role_label} ${state.me.user}`;
+    $("import-link").hidden = state.me.role !== "clerk";  // the import page is the clerks' (POST /imports)
     $("who").hidden = false;
     if (!state.me.reads_grids) {
       showMessage(`你的角色「${state.me.role_label}」不能查看网格名单`, "请使用网格员、经办或审计的访问令牌。");
