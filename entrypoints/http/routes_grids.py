@@ -22,6 +22,7 @@ from entrypoints.http.models import ErrorOut, IsoDate
 from entrypoints.http.read_model import identities_of
 from entrypoints.http.routes_persons import today
 from ledger.log import get_logger, mask_id_number
+from events.ledger_events import mask_address, mask_phone
 from ledger.domain.gaps import REASONS, evaluation_day
 from entrypoints.http.web import labels
 
@@ -116,6 +117,17 @@ def _known_place(request: Request, code: str) -> None:
                        area_code=code)
 
 
+def contact_of(person: Any, who: Principal, region_code: str | None, grid_code: str | None) -> dict[str, Any]:
+    """``address`` and ``phone`` as the registry last gave them (None when it gave none), in full for
+    those who act on them (:meth:`Principal.sees_contact`), masked for the others; ``contact_masked``
+    says which."""
+    address, phone = getattr(person, "address", None), getattr(person, "phone", None)
+    if who.sees_contact(region_code, grid_code):
+        return {"address": address, "phone": phone, "contact_masked": False}
+    return {"address": mask_address(address) if address else None, "phone": mask_phone(phone) if phone else None,
+            "contact_masked": True}
+
+
 def shown(request: Request, rows: list[dict[str, Any]], who: Principal,
           as_of: date | None = None) -> list[dict[str, Any]]:
     """Rows with who they are: ID type, ID number (masked unless the caller may see it in full), name;
@@ -135,7 +147,8 @@ def shown(request: Request, rows: list[dict[str, Any]], who: Principal,
         row = {k: v for k, v in row.items() if k != "masked_id"}
         full = id_number is not None and who.sees_full_id(row.get("region_code"))
         row.update(id_type=id_type, id_number=id_number if full else (mask_id_number(id_number) if id_number else None),
-                   name=name)
+                   name=name, **contact_of(persons.get(row["person_id"]), who, row.get("region_code"),
+                                           row.get("grid_code")))
         if as_of is not None:
             row["transfers"] = transfers.get(row["person_id"], [])
         out.append(row)

@@ -24,6 +24,7 @@ from ledger.domain.places import NO_PLACE_NAMES, PlaceNames
 from entrypoints.http import deps
 from entrypoints.http.auth import ROLE_LABELS, Principal, Role
 from entrypoints.http.models import ErrorOut, IsoDate
+from entrypoints.http.routes_grids import contact_of
 from entrypoints.http.routes_persons import get_entitlement, today
 from entrypoints.http.web import import_page, labels, page
 from entrypoints.http.web.explain import explain_entitlement
@@ -125,4 +126,11 @@ def entitlement_by_person_id(
     for t in transfers:
         t["label"] = labels.transfer_state(t)
     answer = {**answer, "transfers": transfers}
+    # Address and phone where the registry gave them: in full for the grid worker of the person's grid and
+    # the clerks of the region, masked for others (the grid page's rows are shown the same way).
+    residence = person.history.residence
+    enrollment = person.active_enrollment
+    grid = (residence[-1].grid if residence else None) or (enrollment.grid_code if enrollment else None)
+    region = (enrollment.region_code if enrollment else None) or (grid[:6] if grid else None)
+    answer.update(contact_of(person, who, region, grid))
     return {**answer, "explanation": explain_entitlement(answer)}

@@ -559,6 +559,7 @@
     writeHash();
     $("person-name").textContent = line ? line.name : "参保人";
     $("person-id").textContent = line ? line.id_number : "";
+    $("person-contact").hidden = true;
     $("person-headline").className = "headline";
     $("person-headline").textContent = "正在查询…";
     $("person-lines").replaceChildren();
@@ -582,6 +583,7 @@
     const ex = answer.explanation;
     $("person-name").textContent = answer.name || "参保人";
     $("person-id").textContent = answer.id_number;
+    showContact(answer);
     const waiting = !answer.covered && answer.resident_year && answer.resident_year.waiting_until &&
       answer.resident_year.funded && String(answer.on) <= String(answer.resident_year.waiting_until);
     $("person-headline").className = "headline" + (answer.covered ? " covered" : waiting ? " waiting" : "");
@@ -594,6 +596,20 @@
     $("person-waiting").textContent = ry && ry.waiting_reason ? "waiting: " + ry.waiting_reason : "";
     $("person-raw").hidden = false;
     $("person").dataset.state = "ready";
+  }
+
+  // Address and phone as the household registry gave them; a phone the viewer may see in full is a tel: link
+  // (one tap calls it on a phone). Masked ones (138****0001) are text only.
+  function showContact(answer) {
+    const parts = [];
+    if (answer.phone) {
+      const digits = answer.phone.replace(/[^0-9+]/g, "");
+      parts.push("电话 ", answer.contact_masked ? el("span", { class: "phone", text: answer.phone })
+        : el("a", { class: "phone", href: "tel:" + digits, text: answer.phone }));
+    }
+    if (answer.address) parts.push((parts.length ? " · " : "") + "地址 ", el("span", { class: "address", text: answer.address }));
+    $("person-contact").replaceChildren(...parts);
+    $("person-contact").hidden = parts.length === 0;
   }
 
   function closePerson() {
