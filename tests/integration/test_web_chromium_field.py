@@ -210,3 +210,52 @@ def test_a_clerk_finds_the_import_page_from_the_grid_page_and_a_grid_worker_does
     tab.tap("#import-link")
     tab.wait_for("location.pathname === '/web/import' && document.body && document.body.dataset.state === 'ready'")
     assert tab.js("document.querySelector('h1').innerText") == "批量参保登记 · 导入表格"
+
+
+# ------------------------------------------------------------------ the person sheet: address and phone
+@pytest.fixture(scope="module")
+def callable_people():
+    """Two people of grid A not covered, one with the address and phone the registry gave."""
+    from entrypoints.http.app import create_app
+    from entrypoints.http.auth import TokenStore
+    from entrypoints.http.read_model import ViewReads
+    from ledger.inbound_records import Provenance, ResidentRecord
+    from tests.integration.test_web_chromium_grid_page import TOKENS, _serve, _system
+
+    system = _system()
+    clerk = Provenance(source="api", user="clerk01", request_id="r-1")
+    registry = Provenance(source="kafka", topic="registry.residents.v1", partition=0, offset=1)
+    for seq, contact in ((801, {"address": "关庙镇关庙社区 3 组 12 号", "phone": "138-0000-0801"}), (802, {})):
+        n = number(seq)
+        system.ledger.enroll(id_type="RESIDENT_ID", id_number=n, name=f"刘{seq}", scheme="RESIDENT",
+                             region_code="610902", grid_code=GRID_A, effective_date=date(2024, 9, 10), provenance=clerk)
+        system.ledger.apply_residence(ResidentRecord(
+            record_id=f"HJ-{seq}", id_type="RESIDENT_ID", id_number=n, name=f"刘{seq}", grid_code=GRID_A,
+            status="RESIDENT", effective_date=date(2024, 9, 1), **contact), provenance=registry)
+    reads = ViewReads(system)
+    reads.catch_up()
+    try:
+        with _serve(create_app(system, TokenStore.from_tokens(TOKENS), reads=reads)) as base:
+            yield base
+    finally:
+        system.close()
+
+
+def test_the_grid_worker_calls_from_the_person_sheet(callable_people, tab):
+    tab.viewport(PHONE["width"], PHONE["height"], mobile=True)
+    tab.goto(url(callable_people, "tok-grid-a", grid=GRID_A, year="2025", as_of="2025-03-01"))
+    tab.wait_for("document.body.dataset.state === 'ready'")
+    card = tab.js(f"Array.from({CARDS}).findIndex(c => c.querySelector('.name').innerText === '刘801')")
+    assert card >= 0
+    tab.js(f"{CARDS}[{card}].querySelector('td.open button').id = 'open-801'")
+    tab.tap("#open-801")
+    tab.wait_for("document.getElementById('person').dataset.state === 'ready'")
+    assert text(tab, "person-contact") == "电话 138-0000-0801 · 地址 关庙镇关庙社区 3 组 12 号"
+    assert tab.js("document.querySelector('#person-contact a.phone').getAttribute('href')") == "tel:13800000801"
+    tab.screenshot(SCREENSHOTS / "field-person-phone-390.png")
+    tab.tap("#person-close")
+    other = tab.js(f"Array.from({CARDS}).findIndex(c => c.querySelector('.name').innerText === '刘802')")
+    tab.js(f"{CARDS}[{other}].querySelector('td.open button').id = 'open-802'")
+    tab.tap("#open-802")
+    tab.wait_for("document.getElementById('person').dataset.state === 'ready'")
+    assert tab.js("document.getElementById('person-contact').hidden") is True  # the registry gave none
