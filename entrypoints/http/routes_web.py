@@ -133,4 +133,7 @@ def entitlement_by_person_id(
     grid = (residence[-1].grid if residence else None) or (enrollment.grid_code if enrollment else None)
     region = (enrollment.region_code if enrollment else None) or (grid[:6] if grid else None)
     answer.update(contact_of(person, who, region, grid))
+    # The grids named in words (the places table's names on the day asked about), for the explanation.
+    grids = {g for g in (grid, enrollment.grid_code if enrollment else None) if g}
+    answer["place_labels"] = {g: labels.place(g, request.app.state.system.places, day) for g in sorted(grids)}
     return {**answer, "explanation": explain_entitlement(answer)}

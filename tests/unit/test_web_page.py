@@ -131,12 +131,13 @@ def test_entitlement_by_person_id_is_explained_in_chinese(client, grids):
     assert body["id_number"] == masked(grids["subsidised"]) and body["covered"] is False
     by_id = client.get(person_path(grids["subsidised"], "/entitlement"), params={"year": 2025, "on": first["day"]},
                        headers=CLERK).json()
-    assert {k: v for k, v in body.items() if k not in ("id_number", "explanation", "transfers", "address", "phone", "contact_masked")} == \
+    extras = ("id_number", "explanation", "transfers", "address", "phone", "contact_masked", "place_labels")
+    assert {k: v for k, v in body.items() if k not in extras} == \
         {k: v for k, v in by_id.items() if k != "id_number"}
     explanation = body["explanation"]
     assert explanation["headline"] == "2025-03-01：2025 年参保费未缴清，不能享受医保待遇"
     lines = {line["topic"]: line["text"] for line in explanation["lines"]}
-    assert lines["参保登记"].startswith("城乡居民基本医疗保险，参保地 610902 汉滨区，网格 610902100001")
+    assert lines["参保登记"].startswith("城乡居民基本医疗保险，参保地 610902 汉滨区，网格 610902100001（汉滨区 关庙镇 · 关庙社区）")
     assert "欠缴" in lines["缴费"] and "资助" in lines["缴费"]
     assert "低保对象" in lines["资助参保"] and "汉民发〔2024〕43号" in lines["资助参保"]
     assert explanation["advice"].startswith("资助参保对象须应保尽保")
