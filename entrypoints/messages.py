@@ -137,6 +137,8 @@ PLACES: dict[str, dict[str, str]] = {"110105": {"zh": "北京市朝阳区", "en"
 AUDIT: dict[str, dict[str, str]] = {
     "title": {"zh": "参保人权益记录审计报告", "en": "Insured person: history and verification"},
     "doc_title": {"zh": "审计报告 {masked_id}", "en": "Audit report {masked_id}"},
+    "page_before": {"zh": "第 ", "en": "Page "},
+    "page_after": {"zh": " 页", "en": ""},
     "name": {"zh": "姓名", "en": "name"},
     "name_masked": {"zh": "（已脱敏；--reveal 显示全名）", "en": "(masked; --reveal shows it in full)"},
     "id": {"zh": "证件号码（{id_type}，脱敏）", "en": "ID ({id_type}, masked)"},

@@ -15,6 +15,8 @@ from consumers.inprocess import InProcessBroker, InProcessSource
 from consumers.publisher import LedgerPublisher, POSITIONS_TOPIC
 from consumers.feed_consumer import ConsumerRunner
 from infra.topics import load_topics
+from infra.places import load_places
+from ledger.domain.places import PlaceNames
 from consumers.file_feeder import FEEDS, FILE_TOPIC_SUFFIX, apply_in_process, feed_file
 from ledger.domain.errors import DomainError
 from reconciliation.consumer import DEFAULT_CONSUMER, StatementConsumer, StatementsHandler
@@ -36,6 +38,15 @@ class System:
     #: The embedded transport (in-memory topics) when there is no Kafka; made on first use.
     broker: Any = None
     closers: list[Callable[[], None]] = field(default_factory=list)
+    #: The places table (:func:`place_names`), read on first use.
+    _places: PlaceNames | None = field(default=None, repr=False)
+
+    @property
+    def places(self) -> PlaceNames:
+        """Township and village names with their validity (``LEDGER_PLACES_FILE``, else the packaged sample)."""
+        if self._places is None:
+            self._places = place_names(self.settings)
+        return self._places
 
     def __post_init__(self) -> None:
         if self.keys is None:
@@ -81,6 +92,14 @@ def policy_book(settings: Settings | None = None) -> PolicyBook:
         return PolicyBook.load(settings.policy_dir)
     except PolicyFileError as e:
         raise e.as_domain_error() from None
+
+
+def place_names(settings: Settings | None = None) -> PlaceNames:
+    """The places table this deployment names townships and villages with: ``LEDGER_PLACES_FILE``, else the
+    packaged sample (示例: names for the simulated county's codes, not official). ``PLACES_FILE_INVALID``
+    names the file and line of a bad one."""
+    settings = settings or load_settings()
+    return load_places(settings.places_file)
 
 
 def bootstrap(settings: Settings | None = None, *, policies: PolicyBook | None = None) -> System:

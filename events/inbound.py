@@ -254,6 +254,8 @@ def resident_record_from_avro(record: Mapping[str, Any]) -> ResidentRecord:
         status=_code(record, "status", ResidenceStatus, "RESIDENCE_STATUS_UNKNOWN", "residence status"),
         effective_date=_date(record, "effective_date"),
         extra=dict(extra),
+        address=_text(record, "address", optional=True),
+        phone=_text(record, "phone", optional=True),
     )
 
 
@@ -268,6 +270,8 @@ def resident_record_to_avro(record: ResidentRecord) -> dict[str, Any]:
         "status": _value(record.status),
         "effective_date": record.effective_date,
         "extra": dict(record.extra),
+        "address": record.address,
+        "phone": record.phone,
     }
 
 

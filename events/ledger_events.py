@@ -63,6 +63,10 @@ ENCRYPTED_FIELDS: Mapping[str, tuple[tuple[str, str, Any], ...]] = {
         ("id_number", "id_number_enc", lambda v: mask_id_number(v)),
         ("name", "name_enc", lambda v: mask_name(v)),
     ),
+    "ResidenceRecorded": (
+        ("address", "address_enc", lambda v: mask_address(v)),
+        ("phone", "phone_enc", lambda v: mask_phone(v)),
+    ),
 }
 
 
@@ -85,6 +89,19 @@ def mask_ids_in_text(text: str) -> str:
     return _RESIDENT_ID_IN_TEXT.sub(
         lambda m: mask_id_number(m.group(0)) if resident_id_check_char(m.group(0)[:17]) == m.group(0)[17].upper()
         else m.group(0), text)
+
+
+def mask_phone(value: str) -> str:
+    """The first 3 and last 4 digits of a phone number, the rest ``*``, separators dropped
+    (138-0000-0001 -> 138****0001)."""
+    value = "".join(ch for ch in str(value) if ch.isdigit() or ch == "+")
+    return "*" * len(value) if len(value) <= 7 else value[:3] + "*" * (len(value) - 7) + value[-4:]
+
+
+def mask_address(value: str) -> str:
+    """The first 6 characters of an address (its county or township), then ``***``."""
+    value = str(value)
+    return value[:6] + "***" if len(value) > 6 else "***"
 
 
 def mask_name(value: str) -> str:
@@ -154,6 +171,9 @@ def event_to_record(event: Any, keys: pii.KeyRing | None = None) -> tuple[str, d
         ring = keys or deployment_keys()
         for field_name, enc_name, mask in encrypted:
             clear = record[field_name]
+            if clear is None:  # an optional personal field left empty (ResidenceRecorded's address, phone)
+                record[enc_name] = None
+                continue
             record[enc_name] = pii.encrypt_text(ring, clear)
             record[field_name] = mask(clear)
     return name, record

@@ -190,6 +190,11 @@ VARIABLES: tuple[Variable, ...] = (
              "notices and a new `version` (`ledger/policy/tables/README.md`); `ledger policy` shows these tables; "
              "a bad file is `POLICY_FILE_INVALID` naming file and line",
              "infra/settings.py → entrypoints/wiring.py (policy_book)"),
+    Variable("LEDGER_PLACES_FILE", "the packaged `infra/places/ankang-sample.csv` (sample names, 示例)",
+             "the places table (地名表): a CSV `code,name,valid_from,valid_to,source` of township and village / "
+             "community names with their validity (`infra/places/__init__.py`); a bad file is `PLACES_FILE_INVALID` "
+             "naming file and line",
+             "infra/settings.py → entrypoints/wiring.py (place_names)"),
     Variable("LEDGER_API_CATCH_UP", "`1`", "`0`: the API does not bring the views up to date before a list read "
              "(a separate `ledger project --follow` keeps them)", "entrypoints/http/read_model.py",
              parse=_flag, fallback="1"),
@@ -344,6 +349,8 @@ class Settings:
     kafka_bootstrap_servers: str | None = None
     id_key: bytes = b""
     policy_dir: str | None = None
+    #: The places table (``LEDGER_PLACES_FILE``); None: the packaged sample (:mod:`infra.places`).
+    places_file: str | None = None
     topic_prefix: str = ""
     #: Encryption at rest of the stored events and snapshots: the library's ``CIPHER_TOPIC``
     #: (e.g. ``eventsourcing.cipher:AESCipher``) and ``CIPHER_KEY``. Kept out of ``repr``.
@@ -558,6 +565,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         kafka_bootstrap_servers=setting_text("KAFKA_BOOTSTRAP_SERVERS", env) or None,
         id_key=_id_key(env, persistence),
         policy_dir=setting_text("LEDGER_POLICY_DIR", env) or None,
+        places_file=setting_text("LEDGER_PLACES_FILE", env) or None,
         topic_prefix=setting_text("LEDGER_TOPIC_PREFIX", env),
         store_cipher=_store_cipher(env, persistence, keys),
         cipher_keys=(keys[0], *keys[1]),

@@ -641,7 +641,10 @@ class Ledger(Application):
         source = SourceKey(
             kind="registry-status",
             key=record.record_id,
-            digest=content_digest({k: v for k, v in record.__dict__.items()}),
+            # The fields added later (address, phone) count only when given, so a resend of a record
+            # stored before them digests as it did then.
+            digest=content_digest({k: v for k, v in record.__dict__.items()
+                                   if not (k in ("address", "phone") and v is None)}),
             summary={"record_id": record.record_id, "category": category.value, "granted": str(record.granted)},
         )
         create = self._registration(identity, person_id, record.name, None, record.valid_from, provenance)
@@ -1285,7 +1288,8 @@ class Ledger(Application):
         return self._execute(
             person_id,
             lambda p: p.record_residence(record_id=record.record_id, grid_code=record.grid_code, status=status,
-                                         effective_date=record.effective_date, provenance=provenance.as_dict()),
+                                         effective_date=record.effective_date, provenance=provenance.as_dict(),
+                                         address=record.address, phone=record.phone),
             provenance=provenance, source=source, create=create, describe=f"residence {status.value.lower()} recorded",
             tracking=tracking, follow_merge=True,
         )

@@ -90,3 +90,6 @@ class ResidentRecord:
     status: ResidenceStatus
     effective_date: date
     extra: dict[str, str] = field(default_factory=dict)
+    #: Address (居住地址) and phone (联系电话) when the registry gives them (contract version 2).
+    address: str | None = None
+    phone: str | None = None

@@ -18,6 +18,7 @@ from typing import Any
 
 from entrypoints.audit.digest import digest_channel, seal
 from entrypoints.audit.replay import PRINTABLE_KEYS, history_report
+from entrypoints.audit.pdf import html_to_pdf
 from entrypoints.audit.report import FIGURE_LABELS, figure_text, render_html, state_line, yuan
 from entrypoints.audit.verify import verify_all, verify_digests, verify_person
 from entrypoints.command import Answer, command, run
@@ -41,6 +42,8 @@ def add_audit_commands(sub: Any) -> None:
     p.add_argument("--on", metavar="DATE", help="covered on this day? (default with --as-of: the as-of day)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--html", metavar="FILE", help="also write the printable report (A4) to this file")
+    p.add_argument("--pdf", metavar="FILE", help="also write the printable report as PDF (A4; printed by headless "
+                                                 "Chromium, PDF_PRINTER_MISSING without it)")
     p.add_argument("--lang", choices=("zh", "en"), default="zh",
                    help="language of the printable report (default: zh, 中文)")
     p.add_argument("--reveal", action="store_true",
@@ -68,9 +71,11 @@ def _fen(fen: int | None) -> str:
 # ------------------------------------------------------------------ history
 @command(check=lambda args: cli_principal().require_role(Role.AUDITOR, action="read a person's event history"))
 def cmd_history(args: argparse.Namespace, system: Any, _checked: Any) -> Answer:
+    pdf = getattr(args, "pdf", None)
+    printable = bool(args.html or pdf)
     report = history_report(system.ledger, args.id_type, args.id_number, as_of=args.as_of, year=args.year,
-                            on=args.on, views=_views_or_none(system), printable=bool(args.html))
-    if args.html:
+                            on=args.on, views=_views_or_none(system), printable=printable)
+    if printable:
         reveal = bool(getattr(args, "reveal", False))
         if reveal and not person_access(cli_principal(), system.ledger.find_person(args.id_type, args.id_number)):
             raise Forbidden("REVEAL_FORBIDDEN", "only auditors and the clerks of the person's region see full "
@@ -83,16 +88,21 @@ def cmd_history(args: argparse.Namespace, system: Any, _checked: Any) -> Answer:
             line.pop("digest", None)
             line.pop("record", None)
             line.pop("description_zh", None)
-        try:
-            with open(args.html, "w", encoding="utf-8") as out:
-                out.write(html)
-        except OSError as exc:
-            raise DomainError("OUTPUT_UNWRITABLE", f"cannot write the report to {args.html}: {exc.strerror}") from None
+        if args.html:
+            try:
+                with open(args.html, "w", encoding="utf-8") as out:
+                    out.write(html)
+            except OSError as exc:
+                raise DomainError("OUTPUT_UNWRITABLE", f"cannot write the report to {args.html}: {exc.strerror}") from None
+        if pdf:
+            html_to_pdf(html, pdf)
 
     def render(r: dict[str, Any]) -> None:
         print_history(r)
         if args.html:
             print(f"\nprintable report written to {args.html}")
+        if pdf:
+            print(f"\n审计报告 PDF 已写入 {pdf}（PDF report written）")
 
     return Answer(report, render)
 

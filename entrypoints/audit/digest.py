@@ -103,8 +103,11 @@ def fast_event_digest(event: Any) -> str:
     cls = type(event)
     values = event.__dict__
     fields: dict[str, Any] = {}
+    added = getattr(cls, "added_optional_fields", ())
     for name in _field_names(cls):
         v = values[name] if name in values else getattr(event, name)
+        if v is None and added and name in added:
+            continue  # an optional field added to the class later counts only when given (chain.event_fields)
         kind = type(v)
         if kind is str or kind is int or kind is bool or v is None:
             fields[name] = v

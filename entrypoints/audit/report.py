@@ -45,8 +45,29 @@ footer { margin-top: 6mm; font-size: 8pt; color: #333; border-top: 0.4pt solid #
 .signoff { margin-top: 8mm; page-break-inside: avoid; break-inside: avoid; }
 table.sign td { border: none; padding: 6mm 2mm 1mm 0; width: 33%; }
 .line { display: inline-block; width: 38mm; border-bottom: 0.5pt solid #111; }
-@media print { a { color: inherit; text-decoration: none; } .noprint { display: none; } }
+h1, h2 { break-after: avoid; page-break-after: avoid; }
+.history tbody tr:nth-child(even) td { background: #fafafa; }
+.scroll { overflow-x: auto; }
+@media screen { body { padding: 12px; } }
+@media screen and (max-width: 600px) { body { padding: 8px; font-size: 10.5pt; } .hash { white-space: normal; }
+  table.sign td { display: block; width: auto; padding-top: 4mm; } }
+@media print { a { color: inherit; text-decoration: none; } .noprint { display: none; }
+               body { max-width: none; } .scroll { overflow: visible; } }
 """
+
+
+def _css_string(text: str) -> str:
+    """A CSS string literal: quotes and backslashes escaped, and ``<`` as ``\\3C`` so no ``</style>`` can end the sheet."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("<", "\\3C ").replace("\n", " ") + '"'
+
+
+def page_css(header: str, page_before: str, page_after: str) -> str:
+    """The printed page's running header (the report's title and the masked ID) and page numbers
+    (第 1 / 3 页): CSS margin boxes, which Chromium's print (the ``--pdf`` output) and its print dialog honour."""
+    return ("@page { @top-left { content: " + _css_string(header) + "; font-size: 8pt; color: #444; } "
+            "@bottom-right { content: " + _css_string(page_before) + ' counter(page) " / " counter(pages) '
+            + _css_string(page_after) + "; font-size: 8pt; color: #444; } }")
+
 
 FIGURE_LABELS = {
     "enrolled_in": "enrolled in",
@@ -260,9 +281,9 @@ def _history(events: list[dict[str, Any]], lang: str) -> str:
             f"<td>{_e(e['effective_date'])}</td><td>{_e(description)}</td>"
             f"<td class='small record'>{'<br>'.join(_e(x) for x in record)}</td><td class='hash'>{digest}</td>"
             f"<td class='state'>{_e(state_words(e['state_after'], lang))}</td></tr>")
-    return (f"<table class='history'><thead><tr><th class='num'>{t('col_v')}</th><th>{t('col_recorded')}</th>"
+    return (f"<div class='scroll'><table class='history'><thead><tr><th class='num'>{t('col_v')}</th><th>{t('col_recorded')}</th>"
             f"<th>{t('col_effective')}</th><th>{t('col_event')}</th><th>{t('col_record')}</th><th>{t('col_hash')}</th>"
-            f"<th>{t('col_state')}</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+            f"<th>{t('col_state')}</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
 
 
 def _signoff(r: dict[str, Any], lang: str) -> str:
@@ -302,7 +323,10 @@ def render_html(report: dict[str, Any], lang: str = DEFAULT_LANG, *, reveal: boo
                 if r.get("chain_head") else "")
     return (
         f"<!DOCTYPE html>\n<html lang='{'zh-CN' if lang == 'zh' else 'en'}'><head><meta charset='utf-8'>"
-        f"<title>{t('doc_title', masked_id=r['masked_id'])}</title><style>{CSS}</style></head><body>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{t('doc_title', masked_id=r['masked_id'])}</title><style>{CSS}"
+        + page_css(audit_text('title', lang) + ' · ' + str(r['masked_id']), audit_text('page_before', lang),
+                   audit_text('page_after', lang)) + "</style></head><body>"
         f"<h1>{t('title')}</h1>"
         "<table class='meta'><tbody>" + name_row
         + f"<tr><td>{t('id', id_type=id_type)}</td><td><b>{_e(r['masked_id'])}</b></td></tr>"

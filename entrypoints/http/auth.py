@@ -178,6 +178,14 @@ class Principal:
         """Full ID numbers only for auditors and the clerks of the region (个人信息保护法)."""
         return self.role == Role.AUDITOR or (self.role in (Role.CLERK, Role.APPROVER) and self.has_region(region_code))
 
+    def sees_contact(self, region_code: str | None, grid_code: str | None = None) -> bool:
+        """Address and phone in full for those who act on them: the grid worker of the person's grid or
+        township (they visit and call), and the clerks of the region. Auditors check records, they do
+        not call people: masked for them, as for everyone else (个人信息保护法, 最小必要)."""
+        if self.role == Role.GRID_WORKER:
+            return bool(grid_code) and self.may_read_grid(str(grid_code))
+        return self.role == Role.CLERK and self.has_region(region_code)
+
     def scope_text(self) -> str:
         return ", ".join(sorted(self.scopes)) or "nothing"
 

@@ -38,7 +38,8 @@ def _export(request: Request, who: Principal, code: str, year: int | None, as_of
     year = year or as_of.year
     reads = request.app.state.reads
     gaps = reads.gaps(code, year=year, as_of=as_of, reason=reason)
-    rows = exports.table_rows(gaps, reads.identities(sorted({g["person_id"] for g in gaps})))
+    rows = exports.table_rows(gaps, reads.identities(sorted({g["person_id"] for g in gaps})),
+                              request.app.state.system.places)
     body = render(rows)
     log.info("grid_gaps_exported", area_code=code, year=year, reason=reason, rows=len(rows), format=extension)
     name = exports.download_name(code, year, reason, extension)

@@ -22,6 +22,7 @@ from entrypoints.http.models import ErrorOut, IsoDate
 from entrypoints.http.read_model import identities_of
 from entrypoints.http.routes_persons import today
 from ledger.log import get_logger, mask_id_number
+from events.ledger_events import mask_address, mask_phone
 from ledger.domain.gaps import REASONS, evaluation_day
 from entrypoints.http.web import labels
 
@@ -116,6 +117,17 @@ def _known_place(request: Request, code: str) -> None:
                        area_code=code)
 
 
+def contact_of(person: Any, who: Principal, region_code: str | None, grid_code: str | None) -> dict[str, Any]:
+    """``address`` and ``phone`` as the registry last gave them (None when it gave none), in full for
+    those who act on them (:meth:`Principal.sees_contact`), masked for the others; ``contact_masked``
+    says which."""
+    address, phone = getattr(person, "address", None), getattr(person, "phone", None)
+    if who.sees_contact(region_code, grid_code):
+        return {"address": address, "phone": phone, "contact_masked": False}
+    return {"address": mask_address(address) if address else None, "phone": mask_phone(phone) if phone else None,
+            "contact_masked": True}
+
+
 def shown(request: Request, rows: list[dict[str, Any]], who: Principal,
           as_of: date | None = None) -> list[dict[str, Any]]:
     """Rows with who they are: ID type, ID number (masked unless the caller may see it in full), name;
@@ -135,7 +147,8 @@ def shown(request: Request, rows: list[dict[str, Any]], who: Principal,
         row = {k: v for k, v in row.items() if k != "masked_id"}
         full = id_number is not None and who.sees_full_id(row.get("region_code"))
         row.update(id_type=id_type, id_number=id_number if full else (mask_id_number(id_number) if id_number else None),
-                   name=name)
+                   name=name, **contact_of(persons.get(row["person_id"]), who, row.get("region_code"),
+                                           row.get("grid_code")))
         if as_of is not None:
             row["transfers"] = transfers.get(row["person_id"], [])
         out.append(row)
@@ -189,10 +202,12 @@ def grid_gaps(
         size = None
     if not q:
         rows = shown(request, rows, who, as_of)
+    names, day = request.app.state.system.places, evaluation_day(year, as_of)
     for r in rows:
-        r["grid_label"] = labels.place(r.get("grid_code"))
+        r["grid_label"] = labels.place(r.get("grid_code"), names, day)
     log.info("grid_gaps_read", area_code=code, year=year, rows=len(rows), total=total, searched=bool(q))
-    return {"code": code, "label": labels.place(code), "year": year, "as_of": as_of, "year_basis": basis,
+    return {"code": code, "label": labels.place(code, names, day), "places_note": labels.places_note(names, [code], day),
+            "year": year, "as_of": as_of, "year_basis": basis,
             "year_basis_label": YEAR_BASES[basis], "day": evaluation_day(year, as_of),
             "total": total, "count": len(rows), "page": page or 1, "per_page": size,
             "pages": (max(1, -(-total // size)) if size else 1), "by_reason": by_reason, "gaps": rows}
@@ -217,8 +232,10 @@ def grid_coverage(
         stats = {"residents": 0, "covered": 0, "subsidised": 0, "subsidised_covered": 0, "coverage_bp": None,
                  "subsidised_coverage_bp": None, "coverage_percent": None, "subsidised_coverage_percent": None,
                  "gaps_by_reason": {}}
-    return {"code": code, "label": labels.place(code), "year": year, "as_of": as_of, "year_basis": basis,
-            "year_basis_label": YEAR_BASES[basis], "day": evaluation_day(year, as_of), **stats}
+    names, day = request.app.state.system.places, evaluation_day(year, as_of)
+    return {"code": code, "label": labels.place(code, names, day), "places_note": labels.places_note(names, [code], day),
+            "year": year, "as_of": as_of, "year_basis": basis,
+            "year_basis_label": YEAR_BASES[basis], "day": day, **stats}
 
 
 @router.get("/regions/{code}/areas", summary="The townships and grids of a county, to pick from (区县下的乡镇和网格)")
@@ -237,9 +254,10 @@ def region_areas(
     who.require_region(code, action="read")
     year, as_of, basis = chosen_period(request, code, year, as_of)
     rates = request.app.state.reads.areas(code, year=year, as_of=as_of)
+    names, day = request.app.state.system.places, evaluation_day(year, as_of)
 
     def entry(area: str, stats: dict[str, Any]) -> dict[str, Any]:
-        return {"code": area, "label": labels.place(area), "residents": stats["residents"],
+        return {"code": area, "label": labels.place(area, names, day), "residents": stats["residents"],
                 "covered": stats["covered"], "coverage_percent": stats["coverage_percent"],
                 "subsidised": stats["subsidised"], "subsidised_covered": stats["subsidised_covered"]}
 
@@ -247,8 +265,9 @@ def region_areas(
                                                 if g.startswith(t)]}
                  for t, stats in sorted(rates["townships"].items())]
     log.info("region_areas_read", region=code, year=year, townships=len(townships))
-    return {"code": code, "label": labels.region(code), "year": year, "as_of": as_of, "year_basis": basis,
-            "year_basis_label": YEAR_BASES[basis], "day": evaluation_day(year, as_of), "townships": townships}
+    return {"code": code, "label": labels.region(code), "places_note": labels.places_note(names, rates["townships"], day),
+            "year": year, "as_of": as_of, "year_basis": basis,
+            "year_basis_label": YEAR_BASES[basis], "day": day, "townships": townships}
 
 
 @router.get("/arrears", summary="Contributions due and unpaid past their due date (欠费名单)")

@@ -20,11 +20,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from ledger.domain.errors import NotFound
 from ledger.domain.person import Person
+from ledger.domain.places import NO_PLACE_NAMES, PlaceNames
 from entrypoints.http import deps
 from entrypoints.http.auth import ROLE_LABELS, Principal, Role
 from entrypoints.http.models import ErrorOut, IsoDate
-from entrypoints.http.routes_persons import get_entitlement
-from entrypoints.http.web import labels, page
+from entrypoints.http.routes_grids import contact_of
+from entrypoints.http.routes_persons import get_entitlement, today
+from entrypoints.http.web import import_page, labels, page
 from entrypoints.http.web.explain import explain_entitlement
 
 router = APIRouter(tags=["grid worker's page (网格员页面)"])
@@ -50,8 +52,25 @@ def web_page() -> HTMLResponse:
     })
 
 
-def scope_entry(code: str) -> dict[str, str]:
+@router.get("/web/import", include_in_schema=False, response_class=HTMLResponse)
+def web_import_page() -> HTMLResponse:
+    """The clerk's import page (批量参保登记): like the grid page, it holds no data and asks the API with the token."""
+    built = import_page()
+    return HTMLResponse(built.html, headers={
+        "Content-Security-Policy": built.content_security_policy,
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store",
+    })
+
+
+def scope_entry(code: str, names: PlaceNames = NO_PLACE_NAMES, day: date | None = None) -> dict[str, str]:
+    """A scope to pick from: a county by code and name, a grid or township by the places table's names
+    (``汉滨区 关庙镇 · 东坝村``), else by code (``汉滨区 网格 610902100204``)."""
     kind, word = _SCOPE_KINDS.get(len(code), ("other", ""))
+    day = day or today()
+    if kind in ("grid", "township") and names.name_on(code, day) is not None:
+        return {"code": code, "kind": kind, "label": labels.place(code, names, day)}
     region = labels.region(code[:6]).partition(" ")[2]
     label = labels.region(code) if kind == "region" else " ".join(x for x in (region, word, code) if x)
     return {"code": code, "kind": kind, "label": label}
@@ -59,7 +78,7 @@ def scope_entry(code: str) -> dict[str, str]:
 
 @router.get("/me", summary="Who the token belongs to: user, role and scopes (当前用户)",
             responses={401: {"model": ErrorOut}})
-def me(who: Principal = Depends(deps.principal)) -> dict[str, Any]:
+def me(request: Request, who: Principal = Depends(deps.principal)) -> dict[str, Any]:
     """The caller's user, role (with its Chinese name) and scopes: grid (12 digits) and township
     (9 digits) codes for grid workers, region codes for clerks and the tax integration, none for
     auditors (who read everything). ``reads_grids`` says whether the role may read gap lists."""
@@ -67,7 +86,7 @@ def me(who: Principal = Depends(deps.principal)) -> dict[str, Any]:
         "user": who.user,
         "role": who.role.value,
         "role_label": ROLE_LABELS[who.role],
-        "scopes": [scope_entry(code) for code in sorted(who.scopes)],
+        "scopes": [scope_entry(code, request.app.state.system.places) for code in sorted(who.scopes)],
         "reads_grids": who.role in (Role.GRID_WORKER, Role.CLERK, Role.AUDITOR),
     }
 
@@ -107,4 +126,14 @@ def entitlement_by_person_id(
     for t in transfers:
         t["label"] = labels.transfer_state(t)
     answer = {**answer, "transfers": transfers}
+    # Address and phone where the registry gave them: in full for the grid worker of the person's grid and
+    # the clerks of the region, masked for others (the grid page's rows are shown the same way).
+    residence = person.history.residence
+    enrollment = person.active_enrollment
+    grid = (residence[-1].grid if residence else None) or (enrollment.grid_code if enrollment else None)
+    region = (enrollment.region_code if enrollment else None) or (grid[:6] if grid else None)
+    answer.update(contact_of(person, who, region, grid))
+    # The grids named in words (the places table's names on the day asked about), for the explanation.
+    grids = {g for g in (grid, enrollment.grid_code if enrollment else None) if g}
+    answer["place_labels"] = {g: labels.place(g, request.app.state.system.places, day) for g in sorted(grids)}
     return {**answer, "explanation": explain_entitlement(answer)}

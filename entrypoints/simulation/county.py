@@ -41,6 +41,7 @@ import gc
 import random
 import time
 from bisect import bisect_right
+import functools
 from functools import lru_cache
 from collections import Counter
 from dataclasses import dataclass, field
@@ -49,7 +50,8 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping, Sequence
 
 from ledger.domain.identity import make_resident_id, resident_id_check_char
-from ledger.domain.places import ANKANG_REGIONS
+from infra.places import SAMPLE_PLACES, load_places
+from ledger.domain.places import ANKANG_REGIONS, PlaceNames
 from ledger.domain.vocabulary import EnrollmentChannel, PaymentKind, ResidenceStatus, Scheme
 from ledger.policy import SUBSIDY_CATEGORIES, PolicyTable, StatusRule, SubsidyKind, default_policy_book
 from ledger.inbound_records import ResidentRecord, StatusRecord, TaxPaymentRecord
@@ -887,6 +889,17 @@ _CHANNELS = (("TAX_APP", 35), ("WECHAT", 25), ("ALIPAY", 10), ("BANK", 10), ("VI
 _CIVIL_AFFAIRS = ("EXTREME_POVERTY", "ORPHAN", "DE_FACTO_ORPHAN", "MIN_LIVING", "LOW_INCOME_MARGINAL")
 
 
+@functools.cache
+def _sample_places() -> PlaceNames:
+    return load_places(SAMPLE_PLACES)
+
+
+def _sample_name(code: str, drawn: str) -> str:
+    """The packaged places table's (sample) name of a code, so the demo's report and the web page, which
+    reads that table, name a place alike; the name drawn when the table has none (codes past its lists)."""
+    return _sample_places().name_on(code, date(2000, 1, 1)) or drawn
+
+
 def _short(region_name: str) -> str:
     return region_name[:-1] if region_name[-1] in "区县市" else region_name
 
@@ -1095,15 +1108,17 @@ class _Builder:
                 chosen.append(f"第{len(chosen) + 1}{names[0][-2:]}")
             for i, name in enumerate(chosen):
                 code = f"{self.region}{first + i:03d}"
+                name = _sample_name(code, name)
                 villages = rng.sample(list(_VILLAGES), rng.randint(lo, hi))
                 grids = []
                 for j, village in enumerate(villages):
                     if kind == "STREET":
-                        grids.append(Grid(f"{code}{j + 1:03d}", f"{village}社区", code))
+                        grid = (f"{code}{j + 1:03d}", f"{village}社区")
                     elif kind == "TOWN" and j == 0:
-                        grids.append(Grid(f"{code}001", f"{name[:-1]}社区", code))
+                        grid = (f"{code}001", f"{name[:-1]}社区")
                     else:
-                        grids.append(Grid(f"{code}{200 + j:03d}", f"{village}村", code))
+                        grid = (f"{code}{200 + j:03d}", f"{village}村")
+                    grids.append(Grid(grid[0], _sample_name(*grid), code))
                 townships.append(Township(code, name, kind, tuple(grids)))
         return townships
 

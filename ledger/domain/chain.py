@@ -140,8 +140,12 @@ _EXCLUDED_FIELDS = frozenset({"originator_topic"})
 
 
 def event_fields(event: Any) -> dict[str, Any]:
-    """The event's own fields (not the library's bookkeeping of class topics)."""
-    return {f.name: getattr(event, f.name) for f in dataclasses.fields(event) if f.name not in _EXCLUDED_FIELDS}
+    """The event's own fields (not the library's bookkeeping of class topics), without an optional field
+    added to the class later (``added_optional_fields``) while it is None: an old event, upcast with
+    None there, digests as it did when it was stored, so the chain its successors recorded holds."""
+    added = getattr(type(event), "added_optional_fields", ())
+    return {f.name: getattr(event, f.name) for f in dataclasses.fields(event)
+            if f.name not in _EXCLUDED_FIELDS and not (f.name in added and getattr(event, f.name) is None)}
 
 
 def event_type_name(event: Any) -> str:
@@ -176,12 +180,16 @@ def event_digest(event: Any) -> str:
     test checks it gives the reference's digest for every event type and edge case.
     """
     global _last_id
-    names, tail = _layout(type(event))
+    cls = type(event)
+    names, tail = _layout(cls)
+    added = getattr(cls, "added_optional_fields", ())
     values = event.__dict__
     parts = []
     append = parts.append
     for name, key in names:
         v = values[name] if name in values else getattr(event, name)
+        if v is None and added and name in added:
+            continue  # see event_fields: an optional field added later counts only when given
         kind = type(v)
         if kind is str:
             append(key + _json_str(v))

@@ -113,6 +113,37 @@ def month_key(d: date) -> str:
     return f"{d.year:04d}-{d.month:02d}"
 
 
+#: The characters a phone number may hold besides digits: a leading + and the separators people write.
+_PHONE_SEPARATORS = " -()"
+
+
+def optional_phone(value: Any) -> str | None:
+    """A contact phone (联系电话): 5 to 20 digits with an optional leading ``+`` and separators (kept as given,
+    trimmed), or None. ``PHONE_FORMAT`` otherwise."""
+    if value is None or not str(value).strip():
+        return None
+    text = str(value).strip()
+    digits = text[1:] if text.startswith("+") else text
+    bare = "".join(ch for ch in digits if ch not in _PHONE_SEPARATORS)
+    if not (bare.isascii() and bare.isdigit() and 5 <= len(bare) <= 20) or len(text) > 30:
+        raise DomainError("PHONE_FORMAT", "联系电话应为 5 到 20 位数字，可带开头的 + 和空格、短横线"
+                                          "（phone: 5 to 20 digits, optional leading + and separators）")
+    return text
+
+
+def optional_contact(value: Any, field: str, limit: int) -> str | None:
+    """Free text such as an address (居住地址), trimmed, at most ``limit`` characters and no control
+    characters, or None when empty. ``ADDRESS_INVALID`` otherwise."""
+    if value is None or not str(value).strip():
+        return None
+    text = " ".join(str(value).split())
+    if len(text) > limit or any(ord(ch) < 32 or ord(ch) == 127 for ch in str(value).strip().replace("\n", " ")
+                                .replace("\t", " ")):
+        raise DomainError("ADDRESS_INVALID", f"{field}：地址最多 {limit} 个字符，且不能含控制字符"
+                                             f"（{field}: at most {limit} characters, no control characters）")
+    return text
+
+
 def _non_empty(value: Any, field: str, code: str = "FIELD_REQUIRED") -> str:
     if value is None or not str(value).strip():
         raise DomainError(code, f"{field} is required")
@@ -234,6 +265,7 @@ class Person(Aggregate):
 
         def apply(self, person: Person) -> None:
             person.identity = Identity(self.id_type, self.id_number, self.name, self.sex)
+            person.contact = [None, None]
             person.history = _fold.PersonHistory(str(self.originator_id))
             _fold.apply(person.history, self)
 
@@ -473,11 +505,31 @@ class Person(Aggregate):
         approved_by: str
 
     class ResidenceRecorded(Event):
-        """Residence as the household registry reports it (户籍/常住人口): grid, moved out, died."""
+        """Residence as the household registry reports it (户籍/常住人口): grid, moved out, died; since
+        version 2 also the address and phone the registry gives (联系地址、电话; None when it gives none).
+        Both are personal data: the event store encrypts them at rest, ``ledger.events.v1`` carries them
+        masked and encrypted, and the views never store them (the page reads them from the person)."""
 
+        class_version = 2
+        #: Added in version 2: digested only when given (ledger.domain.chain.event_fields).
+        added_optional_fields = ("address", "phone")
         record_id: str
         grid_code: str | None
         status: str
+        address: str | None
+        phone: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict) -> None:
+            state["address"] = None
+            state["phone"] = None
+
+        def apply(self, person: Person) -> None:
+            _fold.apply(person.history, self)
+            if self.address is not None or self.phone is not None:
+                # What the registry gives replaces what it gave before; what it leaves out is kept.
+                address, phone = person.contact
+                person.contact = [self.address or address, self.phone or phone]
 
     # --------------------------------------------------------------- plumbing
     # ``chain_head`` (digest of the latest event) is set by Event.mutate.
@@ -552,6 +604,7 @@ class Person(Aggregate):
             cls = resolve_topic(self.topic)
             state["history"] = _fold.history_from_rows(state["history"])
             state["identity"] = Identity(*state["identity"])
+            state["contact"] = list(state.get("contact") or (None, None))
             state["_id"] = self.originator_id
             state["_version"] = self.originator_version
             state["_pending_events"] = []
@@ -612,6 +665,16 @@ class Person(Aggregate):
     @property
     def name(self) -> str:
         return self.identity.name
+
+    @property
+    def address(self) -> str | None:
+        """The address the registry last gave (居住地址), or None; personal data like the name."""
+        return self.__dict__.get("contact", (None, None))[0]
+
+    @property
+    def phone(self) -> str | None:
+        """The phone the registry last gave (联系电话), or None."""
+        return self.__dict__.get("contact", (None, None))[1]
 
     @property
     def sex(self) -> str | None:
@@ -1536,8 +1599,11 @@ class Person(Aggregate):
         status: ResidenceStatus,
         effective_date: date,
         provenance: Provenance,
+        address: str | None = None,
+        phone: str | None = None,
     ) -> bool:
-        """Record the registry's view of residence; a death also ends the enrollment in force."""
+        """Record the registry's view of residence (with its address and phone when it gives them); a death
+        also ends the enrollment in force."""
         if self.residence_status == ResidenceStatus.DECEASED and status != ResidenceStatus.DECEASED:
             raise DomainError("PERSON_DECEASED", "the registry already reported this person deceased")
         self.trigger_event(
@@ -1545,6 +1611,8 @@ class Person(Aggregate):
             record_id=_non_empty(record_id, "record_id"),
             grid_code=optional_grid(grid_code, "grid_code"),
             status=status.value,
+            address=optional_contact(address, "address", 200),
+            phone=optional_phone(phone),
             effective_date=require_date(effective_date, "effective_date"),
             provenance=dict(provenance),
         )

@@ -7,8 +7,9 @@ the code together with its validity.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from types import MappingProxyType
 
 from ledger.domain.errors import DomainError
@@ -136,4 +137,60 @@ def parse_grid_code(code: str | int) -> GridCode:
     )
 
 
-__all__ = ["ANKANG_REGIONS", "GridCode", "parse_grid_code", "validate_region_code"]
+@dataclass(frozen=True)
+class PlaceName:
+    """The name of a township (9-digit code) or village / community (12-digit code) over a span of days.
+
+    Codes and names change (撤乡设镇, 村改社区, mergers): a name is valid from ``valid_from`` to
+    ``valid_to`` (both inclusive; ``None`` = open), and ``source`` says where it comes from.
+    """
+
+    code: str
+    name: str
+    valid_from: date | None = None
+    valid_to: date | None = None
+    source: str = ""
+
+    def valid_on(self, day: date) -> bool:
+        return (self.valid_from is None or self.valid_from <= day) and (self.valid_to is None or day <= self.valid_to)
+
+
+class PlaceNames:
+    """A places table (地名表): township and village names by code, each with its validity.
+
+    :meth:`name_on` answers the name valid on a day, or ``None`` when the table has none for that
+    day (the caller then shows the code). Spans of one code must not overlap: a day has one name.
+    """
+
+    def __init__(self, names: Iterable[PlaceName] = (), *, source: str = "") -> None:
+        self.source = source
+        self._by_code: dict[str, list[PlaceName]] = {}
+        for n in names:
+            spans = self._by_code.setdefault(n.code, [])
+            for other in spans:
+                if _overlap(n, other):
+                    raise DomainError("PLACES_OVERLAP", f"地名表中代码 {n.code} 的名称「{other.name}」与「{n.name}」"
+                                      "有效期重叠（places table: two names valid on the same day）", place_code=n.code)
+            spans.append(n)
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._by_code.values())
+
+    def name_on(self, code: str, day: date) -> str | None:
+        return next((n.name for n in self._by_code.get(code, ()) if n.valid_on(day)), None)
+
+    def entry_on(self, code: str, day: date) -> PlaceName | None:
+        return next((n for n in self._by_code.get(code, ()) if n.valid_on(day)), None)
+
+
+def _overlap(a: PlaceName, b: PlaceName) -> bool:
+    return ((a.valid_from or date.min) <= (b.valid_to or date.max)
+            and (b.valid_from or date.min) <= (a.valid_to or date.max))
+
+
+#: No names at all: every place is shown by its code.
+NO_PLACE_NAMES = PlaceNames()
+
+
+__all__ = ["ANKANG_REGIONS", "GridCode", "NO_PLACE_NAMES", "PlaceName", "PlaceNames", "parse_grid_code",
+           "validate_region_code"]

@@ -113,8 +113,9 @@ def test_5000_people_open_on_a_short_first_page_with_next_and_previous(crowd, ta
     height = tab.js("document.documentElement.scrollHeight")
     assert height < 60_000, height  # one page of 50 cards, not 1,150,416 px
     assert text(tab, "result-basis").startswith("显示 2025 年度（按查询的年度）")
-    # The place in words, the code beside it.
-    assert tab.js(f"{CARDS}[0].querySelector('td[data-label=\"网格\"]').innerText") == "汉滨区 镇 610902100 · 社区 001"
+    # The place in words from the places table (the packaged sample's names, said to be samples), the code as its title.
+    assert tab.js(f"{CARDS}[0].querySelector('td[data-label=\"网格\"]').innerText") == "汉滨区 关庙镇 · 关庙社区"
+    assert "地名为示例数据" in text(tab, "result-basis")
     tab.screenshot(SCREENSHOTS / "web-5000-page1-390.png")
     tab.tap("#page-next")
     tab.wait_for("document.getElementById('page-text').innerText.startsWith('第 2 / 100 页')")
@@ -163,5 +164,5 @@ def test_a_clerk_picks_a_township_of_their_county(county, tab):
     tab.screenshot(SCREENSHOTS / "web-county-picker-1024.png")
     tab.tap("#areas-list button[data-code='610902100']")
     tab.wait_for("document.body.dataset.state === 'ready'")
-    assert text(tab, "result-title").startswith("汉滨区 镇 610902100 · ")
+    assert text(tab, "result-title").startswith("汉滨区 关庙镇 · ")
     assert "grid=610902100" in tab.js("location.hash")

@@ -60,7 +60,10 @@ def reference_canonical_json(value: Any) -> bytes:
 
 
 def reference_event_digest(event: Any) -> str:
-    fields = {f.name: getattr(event, f.name) for f in dataclasses.fields(event) if f.name != "originator_topic"}
+    # Fields added to a class later (ResidenceRecorded's address, phone) count only when given.
+    added = getattr(type(event), "added_optional_fields", ())
+    fields = {f.name: getattr(event, f.name) for f in dataclasses.fields(event) if f.name != "originator_topic"
+              and not (f.name in added and getattr(event, f.name) is None)}
     body = {"type": type(event).__qualname__, "fields": fields}
     return hashlib.sha256(reference_canonical_json(body)).hexdigest()
 

@@ -21,7 +21,7 @@ from tests.unit.http_support import (
 )
 from tests.unit.test_web_page import PERIOD, grids, masked  # noqa: F401  (fixture)
 
-HEADERS = ["序号", "姓名", "证件类型", "证件号码（已脱敏）", "网格代码", "未参保原因", "原因代码", "资助参保对象",
+HEADERS = ["序号", "姓名", "证件类型", "证件号码（已脱敏）", "网格代码", "所在乡镇及村（社区）", "未参保原因", "原因代码", "资助参保对象",
            "资助类别", "欠缴金额（元）", "统计日期", "系统说明"]
 
 
@@ -37,14 +37,14 @@ def test_csv_starts_with_the_bom_and_holds_the_gap_list_with_masked_ids(client, 
     assert b"\r\n" in r.content
     rows = read_csv(r.content)
     assert rows[0] == HEADERS
-    assert [row[:10] for row in rows[1:]] == [
-        ["1", "王芳", "居民身份证", masked(grids["subsidised"]), GRID_A, "资助参保对象未参保缴费",
-         "SUBSIDISED_NOT_COVERED", "是", "低保对象", rows[1][9]],
-        ["2", "王芳", "居民身份证", masked(grids["unpaid"]), GRID_A, "已登记未缴费", "ENROLLED_UNPAID", "否", "",
-         "400.00"],
+    assert [row[:11] for row in rows[1:]] == [
+        ["1", "王芳", "居民身份证", masked(grids["subsidised"]), GRID_A, "汉滨区 关庙镇 · 关庙社区", "资助参保对象未参保缴费",
+         "SUBSIDISED_NOT_COVERED", "是", "低保对象", rows[1][10]],
+        ["2", "王芳", "居民身份证", masked(grids["unpaid"]), GRID_A, "汉滨区 关庙镇 · 关庙社区", "已登记未缴费",
+         "ENROLLED_UNPAID", "否", "", "400.00"],
     ]
-    assert rows[1][9].endswith(".00") and 0 < Decimal(rows[1][9]) < 400
-    assert rows[1][10] == "2025-03-01" and rows[1][11].startswith("not covered")
+    assert rows[1][10].endswith(".00") and 0 < Decimal(rows[1][10]) < 400
+    assert rows[1][11] == "2025-03-01" and rows[1][12].startswith("not covered")
     assert r.headers["x-row-count"] == "2"
     assert r.headers["cache-control"] == "no-store"
 
@@ -54,7 +54,7 @@ def test_the_file_names_are_chinese_with_an_ascii_fallback(client, grids):
     disposition = r.headers["content-disposition"]
     assert disposition.startswith(f'attachment; filename="gaps_{GRID_A}_2025_ENROLLED_UNPAID.csv"')
     assert unquote(disposition.split("filename*=UTF-8''")[1]) == f"应保尽保名单_{GRID_A}_2025_ENROLLED_UNPAID.csv"
-    assert [row[6] for row in read_csv(r.content)[1:]] == ["ENROLLED_UNPAID"]
+    assert [row[7] for row in read_csv(r.content)[1:]] == ["ENROLLED_UNPAID"]
 
 
 def test_files_mask_id_numbers_even_for_those_who_may_see_them(client, grids):
@@ -76,12 +76,12 @@ def test_xlsx_opens_with_openpyxl_with_a_bold_header_widths_and_the_rows(client,
     assert list(rows[0]) == HEADERS
     assert all(cell.font.b for cell in sheet[1])
     assert sheet.freeze_panes == "A2"
-    assert sheet.column_dimensions["D"].width == 22 and sheet.column_dimensions["L"].width == 80
-    assert [(r[0], r[3], r[6], r[7]) for r in rows[1:]] == [
+    assert sheet.column_dimensions["D"].width == 22 and sheet.column_dimensions["M"].width == 80
+    assert [(r[0], r[3], r[7], r[8]) for r in rows[1:]] == [
         (1, masked(grids["subsidised"]), "SUBSIDISED_NOT_COVERED", "是"),
         (2, masked(grids["unpaid"]), "ENROLLED_UNPAID", "否"),
     ]
-    assert rows[2][9] == 400 and sheet["J3"].number_format == "0.00"
+    assert rows[2][10] == 400 and sheet["K3"].number_format == "0.00"
 
 
 def test_a_township_export_and_an_empty_one(client, grids):
@@ -109,8 +109,8 @@ def test_a_cell_a_spreadsheet_would_run_as_a_formula_is_quoted():
     gaps = [{"person_id": "p", "grid_code": GRID_A, "reason": "NOT_ENROLLED", "subsidised": False,
              "outstanding_fen": None, "day": "2025-03-01", "detail": "=HYPERLINK(\"x\")"}]
     row = exports.table_rows(gaps, {"p": ("RESIDENT_ID", "110105194912310020", "=cmd|' /c calc'!A0")})[0]
-    assert row[1] == "'=cmd|' /c calc'!A0" and row[11].startswith("'=")
-    assert row[9] is None
+    assert row[1] == "'=cmd|' /c calc'!A0" and row[12].startswith("'=")
+    assert row[10] is None
     sheet = load_workbook(io.BytesIO(exports.xlsx_bytes([row]))).active
     assert sheet["B2"].data_type == "s" and sheet["B2"].value.startswith("'=")
-    assert read_csv(exports.csv_bytes([row]))[1][9] == ""
+    assert read_csv(exports.csv_bytes([row]))[1][10] == ""

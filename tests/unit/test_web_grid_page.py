@@ -68,12 +68,14 @@ def test_places_are_named_by_district_and_kind_with_the_code():
     assert labels.place("610921201210") == "汉阴县 乡 610921201 · 村 210"
 
 
-def test_gap_rows_carry_their_place_label(client, grids):
+def test_gap_rows_carry_their_place_names_from_the_places_table(client, grids):
+    # The packaged sample table names 610902100 and its community 001, not 002: that one keeps its code.
     body = client.get(f"/grids/{TOWNSHIP}/gaps", params={"year": 2025, "as_of": "2025-03-01"},
                       headers=TOWNSHIP_WORKER).json()
-    assert body["label"] == "汉滨区 镇 610902100"
+    assert body["label"] == "汉滨区 关庙镇"
     assert {(g["grid_code"], g["grid_label"]) for g in body["gaps"]} == {
-        (GRID_A, "汉滨区 镇 610902100 · 社区 001"), (GRID_B, "汉滨区 镇 610902100 · 社区 002")}
+        (GRID_A, "汉滨区 关庙镇 · 关庙社区"), (GRID_B, "汉滨区 关庙镇 · 社区 002")}
+    assert body["places_note"].startswith("地名为示例数据")
 
 
 # ------------------------------------------------------------------ search
@@ -139,7 +141,8 @@ class ManyPeople(ViewReads):
         return [dict(r) for r in self.rows if reason is None or r["reason"] == reason]
 
     def persons(self, person_ids):
-        return {p: self.people[p] for p in person_ids}
+        known = {p: self.people[p] for p in person_ids if p in self.people}
+        return {**super().persons([p for p in person_ids if p not in known]), **known}  # also real ones (imports)
 
 
 @pytest.fixture()
@@ -180,7 +183,7 @@ def test_a_clerk_gets_the_townships_and_grids_of_their_county(client, grids, in_
     assert (body["label"], body["year"], body["year_basis"]) == ("610902 汉滨区", 2025, "latest_with_data")
     [township] = body["townships"]
     assert (township["code"], township["label"], township["residents"], township["covered"]) == \
-        (TOWNSHIP, "汉滨区 镇 610902100", 4, 1)
+        (TOWNSHIP, "汉滨区 关庙镇", 4, 1)
     assert [(g["code"], g["residents"], g["coverage_percent"]) for g in township["grids"]] == \
         [(GRID_A, 3, "33.33%"), (GRID_B, 1, "0.00%")]
 

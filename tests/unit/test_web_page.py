@@ -106,10 +106,10 @@ def test_me_tells_the_role_and_the_scopes(client):
     assert r.status_code == 200
     assert r.json() == {
         "user": "grid.a", "role": "grid_worker", "role_label": "网格员", "reads_grids": True,
-        "scopes": [{"code": GRID_A, "kind": "grid", "label": f"汉滨区 网格 {GRID_A}"}],
+        "scopes": [{"code": GRID_A, "kind": "grid", "label": "汉滨区 关庙镇 · 关庙社区"}],  # the places table's names
     }
     assert client.get("/me", headers=TOWNSHIP_WORKER).json()["scopes"] == [
-        {"code": "610902100", "kind": "township", "label": "汉滨区 乡镇 610902100"}]
+        {"code": "610902100", "kind": "township", "label": "汉滨区 关庙镇"}]
     clerk = client.get("/me", headers=CLERK).json()
     assert clerk["scopes"] == [{"code": "610902", "kind": "region", "label": "610902 汉滨区"}]
     auditor = client.get("/me", headers=AUDITOR).json()
@@ -131,12 +131,13 @@ def test_entitlement_by_person_id_is_explained_in_chinese(client, grids):
     assert body["id_number"] == masked(grids["subsidised"]) and body["covered"] is False
     by_id = client.get(person_path(grids["subsidised"], "/entitlement"), params={"year": 2025, "on": first["day"]},
                        headers=CLERK).json()
-    assert {k: v for k, v in body.items() if k not in ("id_number", "explanation", "transfers")} == \
+    extras = ("id_number", "explanation", "transfers", "address", "phone", "contact_masked", "place_labels")
+    assert {k: v for k, v in body.items() if k not in extras} == \
         {k: v for k, v in by_id.items() if k != "id_number"}
     explanation = body["explanation"]
     assert explanation["headline"] == "2025-03-01：2025 年参保费未缴清，不能享受医保待遇"
     lines = {line["topic"]: line["text"] for line in explanation["lines"]}
-    assert lines["参保登记"].startswith("城乡居民基本医疗保险，参保地 610902 汉滨区，网格 610902100001")
+    assert lines["参保登记"].startswith("城乡居民基本医疗保险，参保地 610902 汉滨区，网格 610902100001（汉滨区 关庙镇 · 关庙社区）")
     assert "欠缴" in lines["缴费"] and "资助" in lines["缴费"]
     assert "低保对象" in lines["资助参保"] and "汉民发〔2024〕43号" in lines["资助参保"]
     assert explanation["advice"].startswith("资助参保对象须应保尽保")

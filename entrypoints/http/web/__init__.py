@@ -8,7 +8,8 @@ their SHA-256) and requests to this server only.
 
 * :mod:`entrypoints.http.web.labels` -- Chinese labels and yuan text;
 * :mod:`entrypoints.http.web.explain` -- one person's entitlement in Chinese sentences;
-* :mod:`entrypoints.http.web.exports` -- the gap list as CSV (with BOM) and XLSX.
+* :mod:`entrypoints.http.web.exports` -- the gap list as CSV (with BOM) and XLSX;
+* ``import.html`` / ``import.js`` -- the clerk's import page (:func:`import_page`, ``/web/import``).
 
 The routes are in :mod:`entrypoints.http.routes_web` (the page, ``/me``, entitlement by person
 id) and :mod:`entrypoints.http.routes_export` (the downloads).
@@ -48,12 +49,10 @@ def _labels_json() -> str:
     return json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")
 
 
-@functools.cache
-def page() -> Page:
-    """The page with its style and script inlined, and the CSP that admits just those."""
-    style, script = _source("page.css"), _source("page.js")
-    html = (_source("page.html").replace("/*{{style}}*/", style).replace("/*{{script}}*/", script)
-            .replace("{{labels}}", _labels_json()))
+def _build(html_name: str, script_name: str, labels_json: str = "") -> Page:
+    style, script = _source("page.css"), _source(script_name)
+    html = (_source(html_name).replace("/*{{style}}*/", style).replace("/*{{script}}*/", script)
+            .replace("{{labels}}", labels_json))
     csp = "; ".join((
         "default-src 'none'",
         f"script-src {_sha256(script)}",
@@ -67,4 +66,17 @@ def page() -> Page:
     return Page(html=html, content_security_policy=csp)
 
 
-__all__ = ["Page", "page"]
+@functools.cache
+def page() -> Page:
+    """The page with its style and script inlined, and the CSP that admits just those."""
+    return _build("page.html", "page.js", _labels_json())
+
+
+@functools.cache
+def import_page() -> Page:
+    """The clerk's import page (批量参保登记): upload a sheet, every problem of every row, the error workbook
+    and the templates to download; the grid page's style, its own script, the same CSP."""
+    return _build("import.html", "import.js")
+
+
+__all__ = ["Page", "import_page", "page"]

@@ -38,18 +38,26 @@ def _headline(answer: Mapping[str, Any], ry: Mapping[str, Any] | None, on: str) 
     return f"{on}：不能享受医保待遇"
 
 
+def _grid(answer: Mapping[str, Any], code: str | None) -> str:
+    """``610902100001（汉滨区 关庙镇 · 关庙社区）`` when the answer's ``place_labels`` names the grid, else the code."""
+    if not code:
+        return "未登记"
+    label = (answer.get("place_labels") or {}).get(code)
+    return f"{code}（{label}）" if label and code not in label else code
+
+
 def _enrollment(answer: Mapping[str, Any], ry: Mapping[str, Any] | None) -> str:
     summary = answer.get("summary") or {}
     if ry and ry.get("enrollment_id"):
         text = (f"{labels.scheme(ry.get('scheme'))}，参保地 {labels.region(ry.get('region_code'))}，"
-                f"网格 {ry.get('grid_code') or '未登记'}，{_day(ry.get('enrollment_start'))} 起参保")
+                f"网格 {_grid(answer, ry.get('grid_code'))}，{_day(ry.get('enrollment_start'))} 起参保")
         if ry.get("enrollment_end"):
             text += f"，{_day(ry['enrollment_end'])} 终止（{labels.end_reason(ry.get('enrollment_end_reason'))}）"
         return text
     enrollment = summary.get("enrollment")
     if enrollment:
         return (f"{labels.scheme(enrollment.get('scheme'))}，参保地 {labels.region(enrollment.get('region_code'))}，"
-                f"网格 {enrollment.get('grid_code') or '未登记'}，{_day(enrollment.get('start_date'))} 起参保")
+                f"网格 {_grid(answer, enrollment.get('grid_code'))}，{_day(enrollment.get('start_date'))} 起参保")
     return "账本中没有有效的参保登记"
 
 

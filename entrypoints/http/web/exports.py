@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import date
 from decimal import Decimal
 from typing import Any, Iterable, Mapping
 from urllib.parse import quote
 
 from entrypoints.http.web import labels
+from ledger.domain.places import NO_PLACE_NAMES, PlaceNames
 from ledger.log import mask_id_number
 
 #: (header, column width in characters) of each column, in order.
@@ -26,6 +28,7 @@ COLUMNS: tuple[tuple[str, int], ...] = (
     ("证件类型", 12),
     ("证件号码（已脱敏）", 22),
     ("网格代码", 15),
+    ("所在乡镇及村（社区）", 30),
     ("未参保原因", 28),
     ("原因代码", 26),
     ("资助参保对象", 13),
@@ -47,8 +50,10 @@ def _text(value: Any) -> str:
 
 
 def table_rows(gaps: Iterable[Mapping[str, Any]],
-               identities: Mapping[str, tuple[str, str, str]]) -> list[tuple[Any, ...]]:
-    """The spreadsheet rows of gap lines (``ReadQueries.gaps``) with who they are (``ReadQueries.identities``).
+               identities: Mapping[str, tuple[str, str, str]],
+               names: PlaceNames = NO_PLACE_NAMES) -> list[tuple[Any, ...]]:
+    """The spreadsheet rows of gap lines (``ReadQueries.gaps``) with who they are (``ReadQueries.identities``)
+    and where (the places table's names on the line's evaluation day, else the code's kind and number).
 
     Values are text except the row number (int) and the outstanding amount (``Decimal``
     yuan, or None when the ledger assessed nothing).
@@ -64,6 +69,7 @@ def table_rows(gaps: Iterable[Mapping[str, Any]],
             labels.id_type(id_type),
             _text(masked),
             gap["grid_code"],
+            labels.place(gap["grid_code"], names, _day(gap.get("day"))),
             labels.reason(gap["reason"]),
             gap["reason"],
             "是" if gap.get("subsidised") else "否",
@@ -73,6 +79,15 @@ def table_rows(gaps: Iterable[Mapping[str, Any]],
             _text(gap.get("detail")),
         ))
     return rows
+
+
+def _day(value: Any) -> date | None:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value)[:10]) if value else None
+    except ValueError:
+        return None
 
 
 def csv_bytes(rows: Iterable[tuple[Any, ...]]) -> bytes:

@@ -4,9 +4,11 @@ The codes stay English in the API; these are only how a page or a spreadsheet sa
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import date
 from typing import Any
 
-from ledger.domain.places import ANKANG_REGIONS
+from ledger.domain.places import ANKANG_REGIONS, NO_PLACE_NAMES, PlaceNames
 from ledger.policy.model import SUBSIDY_CATEGORIES, WAITING_EXEMPTIONS
 from ledger.domain.gaps import REASON_LABELS
 
@@ -72,26 +74,45 @@ def region(code: str | None) -> str:
     return f"{code} {name}" if name and len(code) == 6 else code
 
 
-def place(code: str | None) -> str:
-    """A township or grid as a person reads it: ``汉滨区 镇 610902105``, ``汉滨区 镇 610902105 · 村 204``.
+def place(code: str | None, names: PlaceNames = NO_PLACE_NAMES, day: date | None = None) -> str:
+    """A township or grid as a person reads it: ``汉滨区 关庙镇 · 东坝村`` from the places table's names
+    valid on ``day`` (default: today).
 
-    The ledger holds no authoritative township or village names (the registry feed carries codes
-    only; the simulation's names are invented), so the district's name, the kind of township and
-    of village the code's blocks denote (街道/镇/乡; 001-199 社区, 200-399 村) and the code are shown.
+    A code with no name valid that day is shown as before: the district's name, the kind of township
+    and of village the code's blocks denote (街道/镇/乡; 001-199 社区, 200-399 村) and the code
+    (``汉滨区 镇 610902105 · 村 204``), so a missing or outdated table never hides a place.
     """
     if not code:
         return ""
     if len(code) not in (9, 12) or not code.isdigit():
         return code
+    day = day or date.today()
     district = ANKANG_REGIONS.get(code[:6], code[:6])
-    block = int(code[6:9])
-    kind = next((w for lo, hi, w in ((1, 99, "街道"), (100, 199, "镇"), (200, 399, "乡"), (400, 599, "乡级单位"))
-                 if lo <= block <= hi), "乡镇")
-    text = f"{district} {kind} {code[:9]}"
+    township = names.name_on(code[:9], day)
+    if township is None:
+        block = int(code[6:9])
+        kind = next((w for lo, hi, w in ((1, 99, "街道"), (100, 199, "镇"), (200, 399, "乡"), (400, 599, "乡级单位"))
+                     if lo <= block <= hi), "乡镇")
+        township = f"{kind} {code[:9]}"
+    text = f"{district} {township}"
     if len(code) == 12:
-        village = int(code[9:])
-        text += f" · {'社区' if village < 200 else '村'} {code[9:]}"
+        village = names.name_on(code, day)
+        if village is None:
+            village = f"{'社区' if int(code[9:]) < 200 else '村'} {code[9:]}"
+        text += f" · {village}"
     return text
+
+
+def places_note(names: PlaceNames, codes: Iterable[str], day: date | None = None) -> str:
+    """Where the names of ``codes`` come from, when any is sample data (示例): a line the page and exports
+    show, so nobody takes a demo's names for official ones; empty otherwise."""
+    day = day or date.today()
+    for code in codes:
+        for c in ((code[:9], code) if len(code) == 12 else (code,)):
+            entry = names.entry_on(c, day)
+            if entry is not None and entry.source.startswith("示例"):
+                return "地名为示例数据（演示用，非官方区划名称）；各区县请以本地地名表替换（LEDGER_PLACES_FILE）。"
+    return ""
 
 
 AWAITING = {"SENDING": "待转出", "RECEIVING": "待转入"}
@@ -115,5 +136,5 @@ def yuan(fen: int | None) -> str:
     return f"{sign}{whole}.{cents:02d}"
 
 
-__all__ = ["ARREARS_KINDS", "AWAITING", "END_REASONS", "ID_TYPES", "SCHEMES", "end_reason", "id_type", "reason", "region", "scheme",
+__all__ = ["ARREARS_KINDS", "AWAITING", "END_REASONS", "ID_TYPES", "SCHEMES", "end_reason", "id_type", "place", "places_note", "reason", "region", "scheme",
            "subsidy_category", "transfer_state", "waiting_exemption", "yuan"]

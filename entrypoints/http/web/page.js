@@ -191,6 +191,7 @@
       return setPageState("error");
     }
     $("who-text").textContent = `${state.me.role_label} ${state.me.user}`;
+    $("import-link").hidden = state.me.role !== "clerk";  // the import page is the clerks' (POST /imports)
     $("who").hidden = false;
     if (!state.me.reads_grids) {
       showMessage(`你的角色「${state.me.role_label}」不能查看网格名单`, "请使用网格员、经办或审计的访问令牌。");
@@ -336,7 +337,8 @@
       return button;
     };
     $("areas-title").textContent = `${body.label} · 请选择乡镇或网格`;
-    $("areas-note").textContent = `${body.year} 年度（${body.year_basis_label}）· 统计日 ${body.day} · 共 ${body.townships.length} 个乡镇（街道）`;
+    $("areas-note").textContent = `${body.year} 年度（${body.year_basis_label}）· 统计日 ${body.day} · 共 ${body.townships.length} 个乡镇（街道）` +
+      (body.places_note ? " · " + body.places_note : "");
     $("areas-list").replaceChildren(...body.townships.map((t) => el("div", { class: "township" },
       pick(t), el("div", { class: "grids" }, ...t.grids.map(pick)))));
     if (!body.townships.length) $("areas-list").replaceChildren(el("p", { class: "empty", text: "账本中还没有该区县的居民。" }));
@@ -472,7 +474,7 @@
     $("result-title").textContent = `${c.label || scopeLabel(state.loaded.code)} · ${state.loaded.year} 年度 · 统计日 ${c.day}`;
     // Which year and day are shown, and why (the year was not given: the latest with data).
     $("result-basis").textContent = `显示 ${state.loaded.year} 年度（${c.year_basis_label || "按查询的年度"}），统计日 ${c.day}。` +
-      (state.year ? "" : "可在“查询条件”中改选参保年度和统计日期。");
+      (state.year ? "" : "可在“查询条件”中改选参保年度和统计日期。") + (c.places_note ? " " + c.places_note : "");
     $("coverage-rate").textContent = c.coverage_percent || "—";
     $("coverage-bar").style.width = (c.coverage_bp || 0) / 100 + "%";
     $("coverage-note").textContent = `${c.covered} / ${c.residents} 人已参保`;
@@ -557,6 +559,7 @@
     writeHash();
     $("person-name").textContent = line ? line.name : "参保人";
     $("person-id").textContent = line ? line.id_number : "";
+    $("person-contact").hidden = true;
     $("person-headline").className = "headline";
     $("person-headline").textContent = "正在查询…";
     $("person-lines").replaceChildren();
@@ -580,6 +583,7 @@
     const ex = answer.explanation;
     $("person-name").textContent = answer.name || "参保人";
     $("person-id").textContent = answer.id_number;
+    showContact(answer);
     const waiting = !answer.covered && answer.resident_year && answer.resident_year.waiting_until &&
       answer.resident_year.funded && String(answer.on) <= String(answer.resident_year.waiting_until);
     $("person-headline").className = "headline" + (answer.covered ? " covered" : waiting ? " waiting" : "");
@@ -592,6 +596,20 @@
     $("person-waiting").textContent = ry && ry.waiting_reason ? "waiting: " + ry.waiting_reason : "";
     $("person-raw").hidden = false;
     $("person").dataset.state = "ready";
+  }
+
+  // Address and phone as the household registry gave them; a phone the viewer may see in full is a tel: link
+  // (one tap calls it on a phone). Masked ones (138****0001) are text only.
+  function showContact(answer) {
+    const parts = [];
+    if (answer.phone) {
+      const digits = answer.phone.replace(/[^0-9+]/g, "");
+      parts.push("电话 ", answer.contact_masked ? el("span", { class: "phone", text: answer.phone })
+        : el("a", { class: "phone", href: "tel:" + digits, text: answer.phone }));
+    }
+    if (answer.address) parts.push((parts.length ? " · " : "") + "地址 ", el("span", { class: "address", text: answer.address }));
+    $("person-contact").replaceChildren(...parts);
+    $("person-contact").hidden = parts.length === 0;
   }
 
   function closePerson() {
