@@ -33,6 +33,7 @@ from entrypoints.command import command
 from entrypoints.console import print_table as _print_table
 from entrypoints.messages import PLACES, headings, lang_of, term, text
 from entrypoints.demo_chart import coverage_chart
+from entrypoints.demo_cases import run_cases
 from events.ledger_events import mask_name
 from entrypoints.main import help_of
 from consumers.file_feeder import feed_file, person_key
@@ -308,6 +309,12 @@ def run_pipeline(people: int, seed: int, *, env: dict[str, str] | None = None, q
         result.report["reconciliation"] = _reconciliation_report(recon.store, county, sent)
         result.checks = truth_checks(system, county, queries, pipeline)
         result.checks["reconciliation"] = _reconciliation_check(result.report["reconciliation"], county)
+        t0 = time.perf_counter()  # the next year's business cases, after the season's figures are read
+        result.report["cases"], case_checks = run_cases(
+            system, county, pipeline, state_dir=Path(env["LEDGER_STATE_DIR"]) if fresh else None,
+            reconcile=_reconcile)
+        result.checks.update(case_checks)
+        timings["cases"] = time.perf_counter() - t0
         if fresh:  # kept for `ledger serve --demo`: the run, and the settings that point at it
             result.state_dir = env["LEDGER_STATE_DIR"]
             manifest = {"run": _run_facts(result, county), "settings": {k: env[k] for k in _KEPT if k in env}}
