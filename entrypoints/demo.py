@@ -30,7 +30,7 @@ from typing import Any, Iterable
 from infra.settings import environment, load_settings, postgres_from_env, setting, setting_text
 from ledger.domain.identity import mask_id_number
 from entrypoints.command import command
-from entrypoints.console import print_table as _print_table
+from entrypoints.console import pad, print_table as _print_table
 from entrypoints.messages import PLACES, headings, lang_of, term, text
 from entrypoints.demo_chart import coverage_chart
 from entrypoints.demo_cases import run_cases
@@ -592,17 +592,65 @@ def _kv(values: dict[str, Any], lang: str, sep: str | None = None) -> str:
                     for k, v in values.items())
 
 
-def _check_line(name: str, check: dict[str, Any], lang: str) -> str:
-    """One truth check on one line: its verdict, then its figures (nested ones as ``code n``)."""
+def _check_line(name: str, check: dict[str, Any], lang: str, *, figures: bool = True) -> str:
+    """One truth check on one line: its verdict and what it checks; with ``figures`` (``--check``) its figures
+    (nested ones as ``code n``), for the developer."""
+    verdict = pad(text("check_ok" if check["ok"] else "check_failed", lang), 6)
+    line = f"  {verdict} {term(name, lang)}"
+    if not figures:
+        return line
     parts = []
     for k, v in check.items():
         if k == "ok":
             continue
         parts.append(f"{k}: {_kv(v, 'en', ', ') if isinstance(v, dict) else v}")
-    return f"  {'OK  ' if check['ok'] else 'FAIL'} {term(name, lang)} ({name}): " + "; ".join(parts)
+    return f"{line} ({name}): " + "; ".join(parts)
 
 
-def _print_report(result: DemoResult, lang: str = "zh") -> None:
+def _print_checks(result: DemoResult, lang: str, *, figures: bool) -> None:
+    failed = [name for name, c in result.checks.items() if not c["ok"]]
+    if failed:
+        print("\n" + text("checks_failed", lang, n=len(result.checks), failed=len(failed),
+                          names=("，" if lang == "zh" else ", ").join(term(n, lang) for n in failed)))
+    else:
+        print("\n" + text("checks_summary", lang, n=len(result.checks)))
+    for name, check in result.checks.items():
+        print(_check_line(name, check, lang, figures=figures))
+
+
+def _print_cases(c: dict[str, Any], table: Any, lang: str) -> None:
+    """The next year's business cases (#22): one line each, the employer arrears as a table."""
+    print("\n" + text("cases", lang, year=c["year"], as_of=c["as_of"]))
+    f = c["late_fees"]
+    months = ("、" if lang == "zh" else ", ").join(f["months"])
+    print(text("case_late_fees", lang, employer=f["employer_id"], staff=f["staff"], months=months,
+               accrued=yuan(f["accrued_fen"]), collected=yuan(f["collected_fen"]), waived=yuan(f["waived_fen"]),
+               approver=f["approver"], reason=f["reason"], owed=yuan(f["owed_fen"]),
+               refused=f["self_refused"] or text("recon_none", lang)))
+    if f["arithmetic"]:
+        print(text("case_fee_arithmetic", lang, arithmetic=f["arithmetic"]))
+    s = c["statuses"]
+    print(text("case_statuses", lang, ep_due=yuan(s["extreme_poverty"]["due_fen"]),
+               ep_covered=text("case_covered" if s["extreme_poverty"]["covered"] else "case_not_covered", lang),
+               two_subsidy=yuan(s["two_statuses"]["subsidy_fen"] or 0),
+               two_sum=yuan(s["two_statuses"]["expected"]["sum_of_subsidies_fen"]),
+               two_due=yuan(s["two_statuses"]["due_fen"]), paid=yuan(s["owed_back"]["paid_fen"]),
+               owed_back=yuan(s["owed_back"]["overpayment_fen"]), revoked_due=yuan(s["revoked"]["due_fen"])))
+    a = c["arrears"]
+    print(text("case_arrears", lang, as_of=c["as_of"], count=a["count"], total=yuan(a["total_fen"]),
+               path=a["path"] or "arrears.xlsx"))
+    table([{**e, "outstanding": yuan(e["outstanding_fen"]), "late_fee": yuan(e["late_fee_fen"]),
+            "total": yuan(e["total_fen"])} for e in a["employers"]],
+          ["employer_id", "months", "persons", "outstanding", "late_fee", "total", "days_overdue"])
+    st = c["statements"]
+    missing = ("；" if lang == "zh" else "; ").join(
+        text("case_missing_day", lang, day=m["business_date"], office=m["tax_office"], rows=m["ledger_rows"],
+             amount=yuan(m["recorded_fen"])) for m in st["missing"]) or text("recon_none", lang)
+    print(text("case_statements", lang, file=st["file"], statements=st["statements"], lines=st["lines"],
+               reconciled=st["reconciled"], missing=missing))
+
+
+def _print_report(result: DemoResult, lang: str = "zh", *, check: bool = False) -> None:
     r = result.report
     heads = headings(lang)
 
@@ -643,6 +691,8 @@ def _print_report(result: DemoResult, lang: str = "zh") -> None:
               ["transfer_id", "direction", "masked_id", "from", "to", "due_on", "overdue_days"])
     if "reconciliation" in r:
         _print_reconciliation(r["reconciliation"], table, lang)
+    if "cases" in r:
+        _print_cases(r["cases"], table, lang)
     h = r["history"]
     print("\n" + text("history", lang, masked_id=h["masked_id"]))
     rows = []
@@ -655,9 +705,7 @@ def _print_report(result: DemoResult, lang: str = "zh") -> None:
     # The description goes last, whole: a terminal wraps it rather than the table cutting it mid-word.
     table(rows, ["v", "recorded_at", "effective", "due", "paid", "covered_from", "balance", "what"])
     print("\n" + text("published", lang, n=r["published_events"]))
-    print("\n" + text("checks", lang))
-    for name, check in result.checks.items():
-        print(_check_line(name, check, lang))
+    _print_checks(result, lang, figures=check)
     print("\n" + text("timings", lang, timings=_kv({k: f"{v:.2f}" for k, v in result.seconds.items()}, lang)))
     if result.next_steps:
         print("\n" + text("next_steps", lang, state_dir=result.state_dir, **result.next_steps))
@@ -701,8 +749,9 @@ def _chart(result: DemoResult, path: str, lang: str = "zh", *, quiet_stdout: boo
 
 
 def run_demo(*, people: int = 3000, seed: int = 2025, json_output: bool = False, chart: str | None = None,
-             lang: str = "zh") -> int:
-    """The README's main command. Exit 0 when the ledger matched the generator's truth."""
+             lang: str = "zh", check: bool = False) -> int:
+    """The README's main command: the county's story. Exit 0 when the ledger matched the generator's truth;
+    ``check`` (``--check``) also prints each check's figures, for the developer."""
     if people < 100:
         raise DomainError("COUNT_INVALID", "--people must be at least 100 (the county needs every scenario)")
     result = run_pipeline(people, seed, quiet=json_output)
@@ -711,7 +760,7 @@ def run_demo(*, people: int = 3000, seed: int = 2025, json_output: bool = False,
                           "transport": result.transport, "seconds": result.seconds, "report": result.report,
                           "checks": result.checks, "ok": result.ok, "state_dir": result.state_dir}, ensure_ascii=False, indent=2, default=str))
     else:
-        _print_report(result, lang)
+        _print_report(result, lang, check=check)
     if chart:
         _chart(result, chart, lang, quiet_stdout=json_output)
     return 0 if result.ok else 1
@@ -721,7 +770,7 @@ def run_demo(*, people: int = 3000, seed: int = 2025, json_output: bool = False,
 @command(wiring=None)  # the demo builds its own system, on a fresh state directory
 def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(people=args.people, seed=args.seed, json_output=args.json, chart=args.chart,
-                    lang=lang_of(args.lang))
+                    lang=lang_of(args.lang), check=args.check)
 
 
 def add_demo_command(sub: Any) -> None:
@@ -732,6 +781,8 @@ def add_demo_command(sub: Any) -> None:
     p.add_argument("--chart", metavar="PNG", help="also draw coverage per township into this image file "
                    "(PNG; SVG when the name ends .svg)")
     p.add_argument("--lang", choices=("zh", "en"), default="zh", help="the report's language (default: zh, 中文)")
+    p.add_argument("--check", action="store_true", help="also print each truth check's figures (the ledger "
+                   "against the generator's own figures); the exit code is 1 when one disagrees (核对明细)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_demo)
 

@@ -181,7 +181,7 @@ def _status_check(cases: Cases, reads: ViewReads) -> tuple[dict[str, Any], dict[
     check = {"ok": ok, **{f"{k}_due_fen": f"{got[k]['due_fen']}/{w['due_fen']}" for k, w in want.items()},
              "owed_back_fen": f"{got['owed_back']['overpayment_fen']}/{want['owed_back']['overpayment_fen']}",
              "two_statuses_subsidy_fen": f"{got['two_statuses']['subsidy_fen']}/{want['two_statuses']['subsidy_fen']}"}
-    report = {k: {**got[k], "expected": w} for k, w in want.items()}
+    report = {k: {**got[k], "paid_fen": cases.statuses[k]["paid_fen"], "expected": w} for k, w in want.items()}
     return check, report
 
 
