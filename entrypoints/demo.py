@@ -536,7 +536,8 @@ def _sample_history(system: Any, county: Any) -> dict[str, Any]:
     truth = county.truth.by_id()
     chosen = next((p for p in county.persons if truth.get(p.id_number) and truth[p.id_number].subsidised
                    and truth[p.id_number].net_paid_fen), None) or county.persons[0]
-    report = history_report(system.ledger, "RESIDENT_ID", chosen.id_number)
+    report = history_report(system.ledger, "RESIDENT_ID", chosen.id_number, printable=True)
+    report.pop("name", None)  # the printable extras give each event's Chinese line; the name stays out of the report
     return {"masked_id": mask_id_number(chosen.id_number), "report": report}
 
 
@@ -690,7 +691,7 @@ def _print_report(result: DemoResult, lang: str = "zh", *, check: bool = False) 
         table([{**o, "direction": term(o["direction"], lang)} for o in t["open_top"]],
               ["transfer_id", "direction", "masked_id", "from", "to", "due_on", "overdue_days"])
     if "reconciliation" in r:
-        _print_reconciliation(r["reconciliation"], table, lang)
+        _print_reconciliation(r["reconciliation"], table, lang, details=check)
     if "cases" in r:
         _print_cases(r["cases"], table, lang)
     h = r["history"]
@@ -699,7 +700,8 @@ def _print_report(result: DemoResult, lang: str = "zh", *, check: bool = False) 
     for e in h["report"]["events"]:
         st = e.get("state_after") or {}
         rows.append({"v": e["version"], "recorded_at": str(e["recorded_at"])[:16].replace("T", " "),
-                     "effective": e["effective_date"], "what": e["description"],
+                     "effective": e["effective_date"],
+                     "what": (e.get("description_zh") if lang == "zh" else None) or e["description"],
                      "due": _yuan_or_blank(st.get("due_fen")), "paid": _yuan_or_blank(st.get("net_paid_fen")),
                      "covered_from": st.get("covered_from") or "", "balance": _yuan_or_blank(st.get("account_balance_fen"))})
     # The description goes last, whole: a terminal wraps it rather than the table cutting it mid-word.
@@ -711,7 +713,9 @@ def _print_report(result: DemoResult, lang: str = "zh", *, check: bool = False) 
         print("\n" + text("next_steps", lang, state_dir=result.state_dir, **result.next_steps))
 
 
-def _print_reconciliation(rec: dict[str, Any], table: Any, lang: str = "zh") -> None:
+def _print_reconciliation(rec: dict[str, Any], table: Any, lang: str = "zh", *, details: bool = True) -> None:
+    """The reconciliation: one line and the per-county table; with ``details`` (``--check``) per office, per
+    discrepancy class against the generator's, and the open discrepancies."""
     def money(row: dict[str, Any], *keys: str) -> dict[str, Any]:
         return {**row, **{k[:-4]: yuan(row[k]) for k in keys},
                 "ties_out": text("yes", lang) if row["ties_out"] == "yes" else f"{text('no', lang)} {row['ties_out'][2:]}".strip()}
@@ -723,6 +727,8 @@ def _print_reconciliation(rec: dict[str, Any], table: Any, lang: str = "zh") -> 
           ["region", "days", "statements", "collected", "recorded", "difference", "explained", "ties_out"])
     for region in sorted({c["region"] for c in rec["counties"]} & PLACES.keys()):
         print(text("foreign_region", lang, region=region, place=PLACES[region][lang]))
+    if not details:
+        return
     print(text("recon_offices", lang))
     table([money(o, "collected_fen", "recorded_fen", "difference_fen", "explained_fen") for o in rec["offices"]],
           ["region", "office", "statements", "lines", "collected", "recorded", "difference", "explained",
