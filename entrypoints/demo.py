@@ -661,7 +661,7 @@ def _print_report(result: DemoResult, lang: str = "zh", *, check: bool = False) 
     c = r["county"]
     print("\n" + text("title", lang, county=result.region_name or r["transfers"]["region"], people=result.people,
                       seed=result.seed, year=r["coverage_year"], as_of=r["as_of"]))
-    print(text("setup", lang, store=result.store, transport=result.transport))
+    print(text("setup", lang, store=term(result.store, lang), transport=term(result.transport, lang)))
     print(text("headline", lang, **c) + "\n")
     print(text("townships", lang))
     table(r["townships"], ["township", "name", "residents", "covered", "coverage", "subsidised", "subsidised_covered",

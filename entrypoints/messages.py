@@ -173,6 +173,9 @@ TERMS: dict[str, dict[str, str]] = {
     "cases": {"zh": "业务办理", "en": "business cases"},
     "INCOMING": {"zh": "转入", "en": "INCOMING"}, "OUTGOING": {"zh": "转出", "en": "OUTGOING"},
     "RECONCILED": {"zh": "已对平", "en": "RECONCILED"},
+    "sqlite": {"zh": "SQLite 本地文件", "en": "sqlite"}, "postgres": {"zh": "PostgreSQL", "en": "postgres"},
+    "memory": {"zh": "内存", "en": "memory"},
+    "in-process": {"zh": "进程内消息", "en": "in-process"}, "kafka": {"zh": "Kafka", "en": "kafka"},
 }
 
 #: Places outside the county a report may name.
