@@ -11,8 +11,12 @@ HTTP API would; the publisher puts every ledger event on ``ledger.events.v1``; t
 projection runner builds the views; the report is read from the views. The tax
 bureau's daily statements (对账单) go onto ``tax.statements.v1`` the same way and are
 reconciled against the ledger by the production reconciliation process, run embedded.
-Then the demo checks the ledger against what the generator knows it left uncovered, and
-why, and the reconciliation against the discrepancies the generator put in.
+Then a clerk works the next year's business cases (:mod:`entrypoints.demo_cases`: late fees
+collected and waived, clerk-entered statuses, employer arrears exported to XLSX, a statements
+file with one day missing). The demo checks the ledger against what the generator knows it left
+uncovered, and why, the reconciliation against the discrepancies the generator put in, and each
+case against the generator's own figures (:mod:`entrypoints.simulation.cases`). The report tells
+the county's story in Chinese with one line per check; ``--check`` adds each check's figures.
 """
 from __future__ import annotations
 
@@ -30,9 +34,10 @@ from typing import Any, Iterable
 from infra.settings import environment, load_settings, postgres_from_env, setting, setting_text
 from ledger.domain.identity import mask_id_number
 from entrypoints.command import command
-from entrypoints.console import print_table as _print_table
+from entrypoints.console import pad, print_table as _print_table
 from entrypoints.messages import PLACES, headings, lang_of, term, text
 from entrypoints.demo_chart import coverage_chart
+from entrypoints.demo_cases import run_cases
 from events.ledger_events import mask_name
 from entrypoints.main import help_of
 from consumers.file_feeder import feed_file, person_key
@@ -308,6 +313,12 @@ def run_pipeline(people: int, seed: int, *, env: dict[str, str] | None = None, q
         result.report["reconciliation"] = _reconciliation_report(recon.store, county, sent)
         result.checks = truth_checks(system, county, queries, pipeline)
         result.checks["reconciliation"] = _reconciliation_check(result.report["reconciliation"], county)
+        t0 = time.perf_counter()  # the next year's business cases, after the season's figures are read
+        result.report["cases"], case_checks = run_cases(
+            system, county, pipeline, state_dir=Path(env["LEDGER_STATE_DIR"]) if fresh else None,
+            reconcile=_reconcile)
+        result.checks.update(case_checks)
+        timings["cases"] = time.perf_counter() - t0
         if fresh:  # kept for `ledger serve --demo`: the run, and the settings that point at it
             result.state_dir = env["LEDGER_STATE_DIR"]
             manifest = {"run": _run_facts(result, county), "settings": {k: env[k] for k in _KEPT if k in env}}
@@ -529,7 +540,8 @@ def _sample_history(system: Any, county: Any) -> dict[str, Any]:
     truth = county.truth.by_id()
     chosen = next((p for p in county.persons if truth.get(p.id_number) and truth[p.id_number].subsidised
                    and truth[p.id_number].net_paid_fen), None) or county.persons[0]
-    report = history_report(system.ledger, "RESIDENT_ID", chosen.id_number)
+    report = history_report(system.ledger, "RESIDENT_ID", chosen.id_number, printable=True)
+    report.pop("name", None)  # the printable extras give each event's Chinese line; the name stays out of the report
     return {"masked_id": mask_id_number(chosen.id_number), "report": report}
 
 
@@ -585,17 +597,65 @@ def _kv(values: dict[str, Any], lang: str, sep: str | None = None) -> str:
                     for k, v in values.items())
 
 
-def _check_line(name: str, check: dict[str, Any], lang: str) -> str:
-    """One truth check on one line: its verdict, then its figures (nested ones as ``code n``)."""
+def _check_line(name: str, check: dict[str, Any], lang: str, *, figures: bool = True) -> str:
+    """One truth check on one line: its verdict and what it checks; with ``figures`` (``--check``) its figures
+    (nested ones as ``code n``), for the developer."""
+    verdict = pad(text("check_ok" if check["ok"] else "check_failed", lang), 6)
+    line = f"  {verdict} {term(name, lang)}"
+    if not figures:
+        return line
     parts = []
     for k, v in check.items():
         if k == "ok":
             continue
         parts.append(f"{k}: {_kv(v, 'en', ', ') if isinstance(v, dict) else v}")
-    return f"  {'OK  ' if check['ok'] else 'FAIL'} {term(name, lang)} ({name}): " + "; ".join(parts)
+    return f"{line} ({name}): " + "; ".join(parts)
 
 
-def _print_report(result: DemoResult, lang: str = "zh") -> None:
+def _print_checks(result: DemoResult, lang: str, *, figures: bool) -> None:
+    failed = [name for name, c in result.checks.items() if not c["ok"]]
+    if failed:
+        print("\n" + text("checks_failed", lang, n=len(result.checks), failed=len(failed),
+                          names=("，" if lang == "zh" else ", ").join(term(n, lang) for n in failed)))
+    else:
+        print("\n" + text("checks_summary", lang, n=len(result.checks)))
+    for name, check in result.checks.items():
+        print(_check_line(name, check, lang, figures=figures))
+
+
+def _print_cases(c: dict[str, Any], table: Any, lang: str) -> None:
+    """The next year's business cases (#22): one line each, the employer arrears as a table."""
+    print("\n" + text("cases", lang, year=c["year"], as_of=c["as_of"]))
+    f = c["late_fees"]
+    months = ("、" if lang == "zh" else ", ").join(f["months"])
+    print(text("case_late_fees", lang, employer=f["employer_id"], staff=f["staff"], months=months,
+               accrued=yuan(f["accrued_fen"]), collected=yuan(f["collected_fen"]), waived=yuan(f["waived_fen"]),
+               approver=f["approver"], reason=f["reason"], owed=yuan(f["owed_fen"]),
+               refused=f["self_refused"] or text("recon_none", lang)))
+    if f["arithmetic"]:
+        print(text("case_fee_arithmetic", lang, arithmetic=f["arithmetic"]))
+    s = c["statuses"]
+    print(text("case_statuses", lang, ep_due=yuan(s["extreme_poverty"]["due_fen"]),
+               ep_covered=text("case_covered" if s["extreme_poverty"]["covered"] else "case_not_covered", lang),
+               two_subsidy=yuan(s["two_statuses"]["subsidy_fen"] or 0),
+               two_sum=yuan(s["two_statuses"]["expected"]["sum_of_subsidies_fen"]),
+               two_due=yuan(s["two_statuses"]["due_fen"]), paid=yuan(s["owed_back"]["paid_fen"]),
+               owed_back=yuan(s["owed_back"]["overpayment_fen"]), revoked_due=yuan(s["revoked"]["due_fen"])))
+    a = c["arrears"]
+    print(text("case_arrears", lang, as_of=c["as_of"], count=a["count"], total=yuan(a["total_fen"]),
+               path=a["path"] or "arrears.xlsx"))
+    table([{**e, "outstanding": yuan(e["outstanding_fen"]), "late_fee": yuan(e["late_fee_fen"]),
+            "total": yuan(e["total_fen"])} for e in a["employers"]],
+          ["employer_id", "months", "persons", "outstanding", "late_fee", "total", "days_overdue"])
+    st = c["statements"]
+    missing = ("；" if lang == "zh" else "; ").join(
+        text("case_missing_day", lang, day=m["business_date"], office=m["tax_office"], rows=m["ledger_rows"],
+             amount=yuan(m["recorded_fen"])) for m in st["missing"]) or text("recon_none", lang)
+    print(text("case_statements", lang, file=st["file"], statements=st["statements"], lines=st["lines"],
+               reconciled=st["reconciled"], missing=missing))
+
+
+def _print_report(result: DemoResult, lang: str = "zh", *, check: bool = False) -> None:
     r = result.report
     heads = headings(lang)
 
@@ -605,7 +665,7 @@ def _print_report(result: DemoResult, lang: str = "zh") -> None:
     c = r["county"]
     print("\n" + text("title", lang, county=result.region_name or r["transfers"]["region"], people=result.people,
                       seed=result.seed, year=r["coverage_year"], as_of=r["as_of"]))
-    print(text("setup", lang, store=result.store, transport=result.transport))
+    print(text("setup", lang, store=term(result.store, lang), transport=term(result.transport, lang)))
     print(text("headline", lang, **c) + "\n")
     print(text("townships", lang))
     table(r["townships"], ["township", "name", "residents", "covered", "coverage", "subsidised", "subsidised_covered",
@@ -635,28 +695,31 @@ def _print_report(result: DemoResult, lang: str = "zh") -> None:
         table([{**o, "direction": term(o["direction"], lang)} for o in t["open_top"]],
               ["transfer_id", "direction", "masked_id", "from", "to", "due_on", "overdue_days"])
     if "reconciliation" in r:
-        _print_reconciliation(r["reconciliation"], table, lang)
+        _print_reconciliation(r["reconciliation"], table, lang, details=check)
+    if "cases" in r:
+        _print_cases(r["cases"], table, lang)
     h = r["history"]
     print("\n" + text("history", lang, masked_id=h["masked_id"]))
     rows = []
     for e in h["report"]["events"]:
         st = e.get("state_after") or {}
         rows.append({"v": e["version"], "recorded_at": str(e["recorded_at"])[:16].replace("T", " "),
-                     "effective": e["effective_date"], "what": e["description"],
+                     "effective": e["effective_date"],
+                     "what": (e.get("description_zh") if lang == "zh" else None) or e["description"],
                      "due": _yuan_or_blank(st.get("due_fen")), "paid": _yuan_or_blank(st.get("net_paid_fen")),
                      "covered_from": st.get("covered_from") or "", "balance": _yuan_or_blank(st.get("account_balance_fen"))})
     # The description goes last, whole: a terminal wraps it rather than the table cutting it mid-word.
     table(rows, ["v", "recorded_at", "effective", "due", "paid", "covered_from", "balance", "what"])
     print("\n" + text("published", lang, n=r["published_events"]))
-    print("\n" + text("checks", lang))
-    for name, check in result.checks.items():
-        print(_check_line(name, check, lang))
+    _print_checks(result, lang, figures=check)
     print("\n" + text("timings", lang, timings=_kv({k: f"{v:.2f}" for k, v in result.seconds.items()}, lang)))
     if result.next_steps:
         print("\n" + text("next_steps", lang, state_dir=result.state_dir, **result.next_steps))
 
 
-def _print_reconciliation(rec: dict[str, Any], table: Any, lang: str = "zh") -> None:
+def _print_reconciliation(rec: dict[str, Any], table: Any, lang: str = "zh", *, details: bool = True) -> None:
+    """The reconciliation: one line and the per-county table; with ``details`` (``--check``) per office, per
+    discrepancy class against the generator's, and the open discrepancies."""
     def money(row: dict[str, Any], *keys: str) -> dict[str, Any]:
         return {**row, **{k[:-4]: yuan(row[k]) for k in keys},
                 "ties_out": text("yes", lang) if row["ties_out"] == "yes" else f"{text('no', lang)} {row['ties_out'][2:]}".strip()}
@@ -668,6 +731,8 @@ def _print_reconciliation(rec: dict[str, Any], table: Any, lang: str = "zh") -> 
           ["region", "days", "statements", "collected", "recorded", "difference", "explained", "ties_out"])
     for region in sorted({c["region"] for c in rec["counties"]} & PLACES.keys()):
         print(text("foreign_region", lang, region=region, place=PLACES[region][lang]))
+    if not details:
+        return
     print(text("recon_offices", lang))
     table([money(o, "collected_fen", "recorded_fen", "difference_fen", "explained_fen") for o in rec["offices"]],
           ["region", "office", "statements", "lines", "collected", "recorded", "difference", "explained",
@@ -694,8 +759,9 @@ def _chart(result: DemoResult, path: str, lang: str = "zh", *, quiet_stdout: boo
 
 
 def run_demo(*, people: int = 3000, seed: int = 2025, json_output: bool = False, chart: str | None = None,
-             lang: str = "zh") -> int:
-    """The README's main command. Exit 0 when the ledger matched the generator's truth."""
+             lang: str = "zh", check: bool = False) -> int:
+    """The README's main command: the county's story. Exit 0 when the ledger matched the generator's truth;
+    ``check`` (``--check``) also prints each check's figures, for the developer."""
     if people < 100:
         raise DomainError("COUNT_INVALID", "--people must be at least 100 (the county needs every scenario)")
     result = run_pipeline(people, seed, quiet=json_output)
@@ -704,7 +770,7 @@ def run_demo(*, people: int = 3000, seed: int = 2025, json_output: bool = False,
                           "transport": result.transport, "seconds": result.seconds, "report": result.report,
                           "checks": result.checks, "ok": result.ok, "state_dir": result.state_dir}, ensure_ascii=False, indent=2, default=str))
     else:
-        _print_report(result, lang)
+        _print_report(result, lang, check=check)
     if chart:
         _chart(result, chart, lang, quiet_stdout=json_output)
     return 0 if result.ok else 1
@@ -714,7 +780,7 @@ def run_demo(*, people: int = 3000, seed: int = 2025, json_output: bool = False,
 @command(wiring=None)  # the demo builds its own system, on a fresh state directory
 def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(people=args.people, seed=args.seed, json_output=args.json, chart=args.chart,
-                    lang=lang_of(args.lang))
+                    lang=lang_of(args.lang), check=args.check)
 
 
 def add_demo_command(sub: Any) -> None:
@@ -725,6 +791,8 @@ def add_demo_command(sub: Any) -> None:
     p.add_argument("--chart", metavar="PNG", help="also draw coverage per township into this image file "
                    "(PNG; SVG when the name ends .svg)")
     p.add_argument("--lang", choices=("zh", "en"), default="zh", help="the report's language (default: zh, 中文)")
+    p.add_argument("--check", action="store_true", help="also print each truth check's figures (the ledger "
+                   "against the generator's own figures); the exit code is 1 when one disagrees (核对明细)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_demo)
 

@@ -84,6 +84,43 @@ MESSAGES: dict[str, dict[str, str]] = {
               "       {env} LEDGER_TOKEN=<clerk token> .venv/bin/ledger gaps {grid} --year {year} --as-of {as_of}"},
     "yes": {"zh": "是", "en": "yes"},
     "no": {"zh": "否", "en": "NO"},
+    "cases": {"zh": "== {year} 年度业务办理（经办员、税务、民政的模拟操作，截至 {as_of}）==",
+              "en": "== Business of {year} (the clerk's, tax bureau's and civil affairs' simulated work, as of {as_of}) =="},
+    "case_late_fees": {
+        "zh": "滞纳金：单位 {employer} 的 {staff} 名职工 {months} 逾期缴费，本金缴清后仍欠滞纳金 {accrued} 元；"
+              "税务征收滞纳金 {collected} 元，审批减免 {waived} 元（审批人 {approver}，理由：{reason}），尚欠 {owed} 元。"
+              "录入人本人审批的减免被拒绝（{refused}）。",
+        "en": "Late fees: employer {employer}'s {staff} employees paid {months} late; after the contributions were paid "
+              "{accrued} yuan of late fee was still owed; {collected} yuan collected by the tax bureau, {waived} yuan "
+              "waived (approver {approver}, reason: {reason}); {owed} yuan owed. A waiver approved by the clerk "
+              "recording it was refused ({refused})."},
+    "case_fee_arithmetic": {"zh": "  计算示例：{arithmetic}", "en": "  Arithmetic, for example: {arithmetic}"},
+    "case_statuses": {
+        "zh": "资助身份（经办员录入）：特困人员当年应缴 {ep_due} 元，{ep_covered}；低保对象又认定特困，资助 {two_subsidy} 元"
+              "（取较高者，不是两者之和 {two_sum} 元），应缴 {two_due} 元；先缴 {paid} 元、后认定特困，应退 {owed_back} 元；"
+              "认定后于年度开始前取消，应缴 {revoked_due} 元。",
+        "en": "Subsidised statuses (entered by the clerk): an extremely poor person owes {ep_due} yuan, {ep_covered}; "
+              "a minimum-living recipient also found extremely poor gets {two_subsidy} yuan (the more generous, not "
+              "the sum {two_sum} yuan) and owes {two_due} yuan; {paid} yuan paid before the status was granted: "
+              "{owed_back} yuan owed back; a status revoked before the year: {revoked_due} yuan due."},
+    "case_covered": {"zh": "1 月 1 日起享受待遇、无等待期", "en": "covered from 1 January with no waiting period"},
+    "case_not_covered": {"zh": "尚未享受待遇", "en": "not covered yet"},
+    "case_arrears": {"zh": "单位欠费（截至 {as_of}）：{count:,} 家单位，欠缴与滞纳金合计 {total} 元；按单位导出 {path}",
+                     "en": "Employer arrears as of {as_of}: {count:,} employers, {total} yuan with late fees; "
+                           "exported per employer to {path}"},
+    "case_statements": {
+        "zh": "对账单文件：{file}（{statements:,} 份对账单，{lines:,} 行）经 ledger feed statements 接收，{reconciled:,} 份已对平；"
+              "缺对账单（STATEMENT_MISSING）：{missing}",
+        "en": "Statements file: {file} ({statements:,} statements, {lines:,} lines) fed by ledger feed statements, "
+              "{reconciled:,} reconciled; missing statements (STATEMENT_MISSING): {missing}"},
+    "case_missing_day": {"zh": "{day} 税务机关 {office}（{rows} 笔，{amount} 元）",
+                         "en": "{day} tax office {office} ({rows} receipts, {amount} yuan)"},
+    "checks_summary": {"zh": "与模拟数据真值核对：{n} 项全部一致（ledger demo --check 显示核对明细）",
+                       "en": "Checks against the generator's truth: all {n} agree (ledger demo --check shows the figures)"},
+    "checks_failed": {"zh": "与模拟数据真值核对：{n} 项中 {failed} 项不一致：{names}（ledger demo --check 显示核对明细）",
+                      "en": "Checks against the generator's truth: {failed} of {n} disagree: {names} "
+                            "(ledger demo --check shows the figures)"},
+    "check_ok": {"zh": "一致", "en": "OK"}, "check_failed": {"zh": "不一致", "en": "FAIL"},
 }
 
 #: Column headings of the report's tables.
@@ -113,6 +150,10 @@ COLUMNS: dict[str, dict[str, str]] = {
     "effective": {"zh": "生效日期", "en": "effective"}, "what": {"zh": "事项", "en": "what"},
     "due": {"zh": "应缴（元）", "en": "due (yuan)"}, "paid": {"zh": "已缴（元）", "en": "paid (yuan)"},
     "covered_from": {"zh": "待遇起始", "en": "covered from"}, "balance": {"zh": "个人账户（元）", "en": "balance (yuan)"},
+    "employer_id": {"zh": "单位编号", "en": "employer"}, "months": {"zh": "欠费月数", "en": "months"},
+    "persons": {"zh": "职工人数", "en": "employees"}, "outstanding": {"zh": "欠缴（元）", "en": "outstanding (yuan)"},
+    "late_fee": {"zh": "滞纳金（元）", "en": "late fee (yuan)"}, "total": {"zh": "合计（元）", "en": "total (yuan)"},
+    "days_overdue": {"zh": "最长逾期天数", "en": "days overdue"},
 }
 
 #: Timing and check names, and arrears kinds, as a person reads them.
@@ -125,8 +166,16 @@ TERMS: dict[str, dict[str, str]] = {
     "bad_records_kept": {"zh": "坏记录均被拒收并留存", "en": "bad records kept"},
     "all_consumed": {"zh": "各数据源全部消费", "en": "all consumed"},
     "reconciliation": {"zh": "对账差异与真值一致", "en": "reconciliation"},
+    "late_fees": {"zh": "滞纳金应计、征收、减免与真值一致", "en": "late fees"},
+    "clerk_statuses": {"zh": "经办员录入资助身份后的应缴与应退一致", "en": "clerk-entered statuses"},
+    "employer_arrears": {"zh": "单位欠费合计及导出与真值一致", "en": "employer arrears"},
+    "statement_file": {"zh": "对账单文件对平，缺对账单日期一致", "en": "statements file"},
+    "cases": {"zh": "业务办理", "en": "business cases"},
     "INCOMING": {"zh": "转入", "en": "INCOMING"}, "OUTGOING": {"zh": "转出", "en": "OUTGOING"},
     "RECONCILED": {"zh": "已对平", "en": "RECONCILED"},
+    "sqlite": {"zh": "SQLite 本地文件", "en": "sqlite"}, "postgres": {"zh": "PostgreSQL", "en": "postgres"},
+    "memory": {"zh": "内存", "en": "memory"},
+    "in-process": {"zh": "进程内消息", "en": "in-process"}, "kafka": {"zh": "Kafka", "en": "kafka"},
 }
 
 #: Places outside the county a report may name.

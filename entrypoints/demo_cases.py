@@ -1,0 +1,254 @@
+"""The demo's business cases (issue #22) put through the public interfaces, and their truth checks.
+
+After the county's season, a clerk of the county works the next year's cases built by
+:mod:`entrypoints.simulation.cases`: the commands of ``ledger clerk`` / the HTTP API (the same
+:func:`~entrypoints.http.commands.carry_out` and late-fee functions), the tax feed as
+``ledger feed tax`` sends it, the arrears export of ``ledger arrears --xlsx``, the statements
+file through ``ledger feed statements FILE``'s own code, and the reads of ``ledger fees`` /
+``ledger arrears`` / ``ledger reconcile missing``. Each case's figures are compared with the
+generator's expected ones: a check per case, printed in the report.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+from pathlib import Path
+from typing import Any, Callable
+
+from consumers.spreadsheets import read_file
+from entrypoints.http.auth import Principal, Role
+from entrypoints.http.commands import (ASSESS_EMPLOYEE_MONTH, ASSESS_RESIDENT_YEAR, ENROLL, GRANT_STATUS,
+                                       REVOKE_STATUS, carry_out)
+from entrypoints.http.late_fees import LateFeeWaiverIn, fees_answer, fees_for, waive_late_fee
+from entrypoints.http.models import (EmployeeAssessmentIn, EnrollmentIn, ResidentAssessmentIn, StatusGrantIn,
+                                     StatusRevokeIn)
+from entrypoints.http.read_model import ViewReads
+from entrypoints.http.web import ledger_exports
+from entrypoints.simulation import timeline
+from entrypoints.simulation.cases import Cases, build_cases
+from entrypoints.wiring import file_feed
+from infra.limits import FEED_SHEET
+from ledger.domain.errors import DomainError
+from ledger.inbound_records import Provenance
+from projections.arrears import employer_totals
+from reconciliation.factory import statement_due_days, store_of
+from reconciliation.reports import missing_statements
+
+STATEMENT_COLUMNS = ("statement_id", "business_date", "tax_office", "region_code", "line_count", "total_amount_fen",
+                     "line_no", "voucher_no", "id_type", "id_number", "levy_item", "period_start", "period_end",
+                     "amount_fen", "paid_at", "credited_on", "kind")
+
+
+class _Clerk:
+    """The county's clerk at the counter: the clerk commands as ``ledger clerk`` runs them."""
+
+    def __init__(self, system: Any, cases: Cases) -> None:
+        self.system, self.who = system, Principal(cases.clerk, Role.CLERK, frozenset({cases.region}))
+        self.n = 0
+
+    def __call__(self, command: Any, body: Any, *, id_number: str | None = None) -> Any:
+        self.n += 1
+        request_id = f"demo-case-{self.n:03d}"
+
+        def provenance(key: str) -> Provenance:
+            return Provenance(source="cli", user=self.who.user, request_id=request_id, record_key=key)
+
+        return carry_out(self.system.ledger, self.who, command, body, provenance=provenance, request_id_given=False,
+                         id_type="RESIDENT_ID" if id_number else None, id_number=id_number)
+
+
+def statements_csv(cases: Cases) -> bytes:
+    """The statements as the tax bureau's file (UTF-8 with BOM, the columns ``ledger feed statements`` reads)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=STATEMENT_COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(cases.statements)
+    return "\ufeff".encode() + buffer.getvalue().encode()
+
+
+def run_cases(system: Any, county: Any, pipeline: Any, *, state_dir: Path | None,
+              reconcile: Callable[[Any, int], Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run the cases on ``system`` after the county's season; (report section, checks)."""
+    cases = build_cases(county, system.ledger.policies)
+    clerk = _Clerk(system, cases)
+    reads = ViewReads(system, catch_up=True)
+    year = cases.year
+    # --- people and assessments, at the counter
+    for staff, employer in ((cases.fee_staff, cases.fee_employer), (cases.arrears_staff, cases.arrears_employer)):
+        months = cases.fee_months if employer == cases.fee_employer else cases.arrears_months
+        for who in staff:
+            clerk(ENROLL, EnrollmentIn(id_number=who.id_number, name=who.name, scheme="EMPLOYEE",
+                                       region_code=cases.region, employer_id=employer,
+                                       effective_date=date(year - 1, 12, 1)))
+            for month in months:
+                clerk(ASSESS_EMPLOYEE_MONTH, EmployeeAssessmentIn(month=month, declared_base_fen=cases.fee_base_fen,
+                                                                  effective_date=date(year, 1, 1)),
+                      id_number=who.id_number)
+    for case in cases.statuses.values():
+        p = case["person"]
+        clerk(ENROLL, EnrollmentIn(id_number=p.id_number, name=p.name, scheme="RESIDENT", region_code=cases.region,
+                                   effective_date=date(year - 1, 9, 15)))
+        clerk(ASSESS_RESIDENT_YEAR, ResidentAssessmentIn(year=year, effective_date=date(year - 1, 9, 15)),
+              id_number=p.id_number)
+    # --- the tax bureau's collection (contributions, the resident payment, the LATE_FEE levy item): `ledger feed tax`
+    pipeline.feed_file(timeline.TAX, cases.tax_records)
+    pipeline.drain(timeline.TAX)
+    # --- statuses entered by the clerk (grant-status / revoke-status)
+    for key, case in cases.statuses.items():
+        p = case["person"]
+        for i, (category, valid_from, valid_to) in enumerate(case["grants"]):
+            clerk(GRANT_STATUS, StatusGrantIn(id_number=p.id_number, name=p.name, region_code=cases.region,
+                                              category=category, valid_from=valid_from, valid_to=valid_to,
+                                              department="民政局", document_no=f"DEMO-{key}-{i}"))
+        if case.get("revoked_from"):
+            clerk(REVOKE_STATUS, StatusRevokeIn(grant_id=f"DEMO-{key}-0", revoked_from=case["revoked_from"],
+                                                department="民政局", document_no=f"DEMO-{key}-R"),
+                  id_number=p.id_number)
+    checks: dict[str, Any] = {}
+    report: dict[str, Any] = {"year": year, "as_of": cases.as_of.isoformat()}
+    fees_before = _fees(reads, cases, cases.fee_employer)
+    # --- the waiver: a clerk approving their own is refused; the approver is someone else
+    self_approved = None
+    try:
+        waive_late_fee(system.ledger, reads, clerk.who, LateFeeWaiverIn(
+            employer_id=cases.fee_employer, period=cases.fee_waived_month, reason=cases.waiver_reason,
+            approver=clerk.who.user, effective_date=cases.waiver_effective),
+            provenance=Provenance(source="cli", user=clerk.who.user, request_id="demo-waiver-self"))
+    except DomainError as e:
+        self_approved = e.code
+    waive_late_fee(system.ledger, reads, clerk.who, LateFeeWaiverIn(
+        employer_id=cases.fee_employer, period=cases.fee_waived_month, reason=cases.waiver_reason,
+        approver=cases.approver, effective_date=cases.waiver_effective),
+        provenance=Provenance(source="cli", user=clerk.who.user, request_id="demo-waiver-1"))
+    fees_after = _fees(reads, cases, cases.fee_employer)
+    checks["late_fees"], report["late_fees"] = _late_fee_check(cases, system.ledger, fees_before, fees_after, self_approved)
+    checks["clerk_statuses"], report["statuses"] = _status_check(cases, reads)
+    checks["employer_arrears"], report["arrears"] = _arrears_check(cases, reads, clerk.who, state_dir)
+    checks["statement_file"], report["statements"] = _statement_check(cases, system, state_dir, reconcile)
+    return report, checks
+
+
+def _fees(reads: ViewReads, cases: Cases, employer: str) -> dict[str, Any]:
+    who = Principal(cases.clerk, Role.CLERK, frozenset({cases.region}))
+    rows = fees_for(reads, who, as_of=cases.as_of, region=cases.region, grid=None, employer=employer,
+                    include_cleared=True)
+    return fees_answer(rows, as_of=cases.as_of, region=cases.region, grid=None, employer=employer)
+
+
+def _late_fee_check(cases: Cases, ledger: Any, before: dict[str, Any], after: dict[str, Any],
+                    self_approved: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    want = cases.expected["late_fees"]
+    staff = {str(ledger.person_id("RESIDENT_ID", p.id_number)): p.id_number for p in cases.fee_staff}
+    got_rows = {(staff[r["person_id"]], r["period"]): r for r in before["fees"] if r["person_id"] in staff}
+    rows_ok = got_rows.keys() == want["rows"].keys() and all(
+        (got_rows[k]["principal_fen"], got_rows[k]["days"], got_rows[k]["accrued_fen"])
+        == (w["principal_fen"], w["days"], w["fee_fen"]) for k, w in want["rows"].items())
+    # before the waiver: the January fee collected by the feed, February's still owed
+    owed_feb = sum(w["fee_fen"] for (_, m), w in want["rows"].items() if m == cases.fee_waived_month)
+    check = {
+        "ok": (rows_ok and before["accrued_fen"] == want["owed_after_contributions_fen"]
+               and before["fee_paid_fen"] == want["collected_fen"] and before["owed_fen"] == owed_feb
+               and after["owed_fen"] == want["owed_at_end_fen"] and after["waived_fen"] == want["waived_fen"]
+               and after["fee_paid_fen"] == want["collected_fen"] and self_approved == "WAIVER_SELF_APPROVED"),
+        "expected_accrued_fen": want["owed_after_contributions_fen"], "accrued_fen": before["accrued_fen"],
+        "expected_collected_fen": want["collected_fen"], "collected_fen": after["fee_paid_fen"],
+        "expected_waived_fen": want["waived_fen"], "waived_fen": after["waived_fen"],
+        "owed_at_end_fen": after["owed_fen"], "rows_match": rows_ok, "self_approval_refused": self_approved or "",
+    }
+    sample = next(iter(sorted(got_rows.items())), (None, {}))[1]
+    report = {"employer_id": cases.fee_employer, "staff": len(cases.fee_staff), "months": cases.fee_months,
+              "accrued_fen": before["accrued_fen"], "collected_fen": after["fee_paid_fen"],
+              "waived_fen": after["waived_fen"], "owed_fen": after["owed_fen"],
+              "arithmetic": sample.get("arithmetic", ""), "approver": cases.approver,
+              "reason": cases.waiver_reason, "self_refused": self_approved or ""}
+    return check, report
+
+
+def _status_check(cases: Cases, reads: ViewReads) -> tuple[dict[str, Any], dict[str, Any]]:
+    want = cases.expected["statuses"]
+    got: dict[str, dict[str, Any]] = {}
+    for key, case in cases.statuses.items():
+        person = reads.ledger.find_person("RESIDENT_ID", case["person"].id_number)
+        answer = reads.entitlement(person.id, year=cases.year, on=date(cases.year, 1, 2))
+        ry = answer["resident_year"] or {}
+        got[key] = {"due_fen": ry.get("due_fen"), "subsidy_fen": ry.get("subsidy_fen"),
+                    "overpayment_fen": ry.get("overpayment_fen") or 0, "covered": answer["covered"]}
+    ok = all(got[k]["due_fen"] == w["due_fen"] and got[k]["overpayment_fen"] == w["overpayment_fen"]
+             and (w["subsidy_fen"] == 0 or got[k]["subsidy_fen"] == w["subsidy_fen"]) for k, w in want.items())
+    # fully subsidised: covered from 1 Jan with no waiting period
+    ok = ok and got["extreme_poverty"]["covered"] is True
+    check = {"ok": ok, **{f"{k}_due_fen": f"{got[k]['due_fen']}/{w['due_fen']}" for k, w in want.items()},
+             "owed_back_fen": f"{got['owed_back']['overpayment_fen']}/{want['owed_back']['overpayment_fen']}",
+             "two_statuses_subsidy_fen": f"{got['two_statuses']['subsidy_fen']}/{want['two_statuses']['subsidy_fen']}"}
+    report = {k: {**got[k], "paid_fen": cases.statuses[k]["paid_fen"], "expected": w} for k, w in want.items()}
+    return check, report
+
+
+def _arrears_check(cases: Cases, reads: ViewReads, who: Principal, state_dir: Path | None
+                   ) -> tuple[dict[str, Any], dict[str, Any]]:
+    want = cases.expected["arrears"]
+    rows = reads.arrears(as_of=cases.as_of, region=cases.region, sort="outstanding_fen")
+    totals = employer_totals(rows)
+    mine = next((t for t in totals if t["employer_id"] == cases.arrears_employer), None)
+    body = ledger_exports.arrears_file(rows, totals, "xlsx")
+    path = None
+    if state_dir is not None:
+        path = Path(state_dir) / "arrears.xlsx"
+        path.write_bytes(body)
+    from openpyxl import load_workbook  # only for reading the export back
+
+    sheet = load_workbook(io.BytesIO(body), read_only=True)["单位欠费合计"]
+    lines = list(sheet.iter_rows(values_only=True))
+    header, data = lines[0], lines[1:]
+    sheet_row = next((r for r in data if any(str(c or "").endswith(cases.arrears_employer) for c in r)), None)
+    total_col = next((i for i, h in enumerate(header) if h == "合计（元）"), None)
+    in_sheet = (float(sheet_row[total_col]) if sheet_row is not None and total_col is not None else None)
+    cleared = all(t["employer_id"] != cases.fee_employer for t in totals)
+    check = {
+        "ok": (mine is not None and mine["outstanding_fen"] == want["outstanding_fen"]
+               and mine["late_fee_fen"] == want["late_fee_fen"] and mine["persons"] == want["persons"]
+               and len(data) == len(totals) and in_sheet is not None
+               and round(in_sheet * 100) == want["total_fen"] and cleared),
+        "expected_total_fen": want["total_fen"], "total_fen": mine["total_fen"] if mine else None,
+        "employers": len(totals), "xlsx_rows": len(data), "fees_cleared_employer_absent": cleared,
+    }
+    report = {"employers": [{k: t[k] for k in ("employer_id", "persons", "outstanding_fen", "late_fee_fen",
+                                               "total_fen", "days_overdue")} | {"months": len(t["months"])}
+                            for t in totals[:5]],
+              "count": len(totals), "total_fen": sum(t["total_fen"] for t in totals),
+              "path": str(path) if path else "", "employer_id": cases.arrears_employer}
+    return check, report
+
+
+def _statement_check(cases: Cases, system: Any, state_dir: Path | None, reconcile: Callable[[Any, int], Any]
+                     ) -> tuple[dict[str, Any], dict[str, Any]]:
+    want = cases.expected["statements"]
+    data = statements_csv(cases)
+    name = "statements-demo.csv"
+    if state_dir is not None:
+        path = Path(state_dir) / name
+        path.write_bytes(data)
+        data = read_file(path, FEED_SHEET)  # as `ledger feed statements FILE` reads it
+    feed = file_feed(system, "statements", data, name)
+    if system.settings.kafka_bootstrap_servers:
+        reconcile(system, feed.sent)
+    store = store_of(system)
+    ids = sorted({r["statement_id"] for r in cases.statements})
+    states = store.statements(ids)
+    reconciled = sum(1 for s in states.values() if s["state"] == "RECONCILED")
+    missing = missing_statements(store, as_of=cases.as_of, due_days=statement_due_days(), region=cases.region)
+    got = [{k: m[k] for k in ("business_date", "tax_office", "region_code", "ledger_rows", "recorded_fen")}
+           for m in missing]
+    check = {
+        "ok": not feed.bad and reconciled == want["sent"] == len(states) and got == want["missing"],
+        "statements": want["sent"], "reconciled": reconciled, "bad_lines": len(feed.bad),
+        "expected_missing": ", ".join(m["business_date"] for m in want["missing"]),
+        "missing": ", ".join(m["business_date"] for m in got) or "—",
+    }
+    report = {"file": name, "statements": want["sent"], "lines": want["lines"], "reconciled": reconciled,
+              "missing": missing}
+    return check, report
+
+
+__all__ = ["run_cases", "statements_csv"]

@@ -1,0 +1,243 @@
+"""Business cases the county's random timeline does not script, with their expected figures (the oracle).
+
+The county (:mod:`entrypoints.simulation.county`) is a season of feeds; the cases here are
+what a clerk does with their results in the following year (coverage year ``county.coverage_year
++ 1``), on a few people of their own:
+
+* **late fees (滞纳金)** -- an employer pays two months late; the fee stays owed after the
+  contributions are paid; the first month's fee is paid through the tax feed's LATE_FEE levy
+  item, the second month's is waived (reason, approver other than the clerk);
+* **clerk-entered statuses (资助参保身份认定录入)** -- EXTREME_POVERTY makes the year's due 0;
+  MIN_LIVING plus EXTREME_POVERTY gives the more generous subsidy, not the sum; 40,000 fen paid
+  on 1 Oct followed by EXTREME_POVERTY from 1 Dec is owed back; a grant revoked before the year
+  leaves the full share due;
+* **employer arrears (单位欠费)** -- a second employer stops paying after its first month: one
+  employer row with its total (outstanding + late fee), exported to XLSX;
+* **statements from a file (对账单文件)** -- the tax bureau's statements of these payments as
+  ``ledger feed statements`` reads them, one day's statement left out on purpose: that day is
+  ``STATEMENT_MISSING``.
+
+The expected figures are written out here from the cases' own facts and the policy tables'
+*numbers* (rates, due day, subsidy rules), never by calling ``ledger.domain``: like the county's
+oracle, a second implementation the demo compares the ledger with.
+"""
+from __future__ import annotations
+
+import calendar
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+
+from entrypoints.simulation.county import _best_subsidy, _employee_monthly_fen
+from ledger.domain.identity import make_resident_id
+from ledger.inbound_records import TaxPaymentRecord
+
+BEIJING = timezone(timedelta(hours=8))
+TAX_OFFICE_DIGIT = "1"  # the county's tax office code is "1" + region + "0000", as the county's payments
+
+
+@dataclass(frozen=True)
+class CasePerson:
+    id_number: str
+    name: str
+
+
+@dataclass
+class Cases:
+    """The cases' facts (what the driver puts through the public interfaces) and their expected figures."""
+
+    region: str
+    year: int
+    as_of: date
+    tax_office: str
+    clerk: str
+    approver: str
+    fee_employer: str
+    fee_staff: list[CasePerson]
+    fee_months: list[str]
+    fee_base_fen: int
+    fee_paid_on: dict[str, date]
+    fee_collected_month: str
+    fee_collected_on: date
+    fee_waived_month: str
+    waiver_reason: str
+    waiver_effective: date
+    arrears_employer: str
+    arrears_staff: list[CasePerson]
+    arrears_months: list[str]
+    arrears_paid_months: list[str]
+    statuses: dict[str, dict[str, Any]]
+    tax_records: list[TaxPaymentRecord] = field(default_factory=list)
+    statements: list[dict[str, Any]] = field(default_factory=list)  # file rows, the withheld day left out
+    expected: dict[str, Any] = field(default_factory=dict)
+
+
+def _month_days(month: str) -> tuple[date, date]:
+    y, m = map(int, month.split("-"))
+    return date(y, m, 1), date(y, m, calendar.monthrange(y, m)[1])
+
+
+def _due_date(table: Any, month: str) -> date:
+    """The day a month's employee contributions are due: ``due_month_offset`` months later, on ``due_day``."""
+    y, m = map(int, month.split("-"))
+    m += table.employee.due_month_offset
+    y, m = y + (m - 1) // 12, (m - 1) % 12 + 1
+    return date(y, m, min(table.employee.due_day, calendar.monthrange(y, m)[1]))
+
+
+def _fee(table: Any, principal_fen: int, days: int) -> int:
+    """0.05 %/day (the table's ppm) on the principal for ``days``, simple, rounded once half up."""
+    if days <= 0:
+        return 0
+    ppm = table.employee.late_fee_ppm_per_day
+    return (2 * principal_fen * days * ppm + 1_000_000) // 2_000_000
+
+
+def _noon(day: date) -> datetime:
+    return datetime.combine(day, time(10), tzinfo=BEIJING)
+
+
+def build_cases(county: Any, policies: Any) -> Cases:
+    """The cases for ``county`` (its region, the year after its coverage year), with the expected figures."""
+    region, year = county.region_code, county.coverage_year + 1
+    table = policies.get(region, year)
+    taken = {p.id_number for p in county.persons}
+    seq = iter(range(900, 1000))
+
+    def person(name: str) -> CasePerson:
+        for s in seq:
+            n = make_resident_id(region, date(1979, 9, 9), s)
+            if n not in taken:
+                taken.add(n)
+                return CasePerson(n, name)
+        raise RuntimeError("no free ID number for the demo's cases")
+
+    office = f"{TAX_OFFICE_DIGIT}{region}0000"
+    cases = Cases(
+        region=region, year=year, as_of=date(year, 5, 6), tax_office=office, clerk=f"clerk-{region}-demo",
+        approver=f"approver-{region}-demo",
+        fee_employer=f"91{region}MA0DEMO01X", fee_staff=[person(n) for n in ("赵立新", "钱晓燕", "孙建国")],
+        fee_months=[f"{year}-01", f"{year}-02"], fee_base_fen=table.employee.base_floor_fen,
+        fee_paid_on={f"{year}-01": date(year, 3, 16), f"{year}-02": date(year, 4, 20)},
+        fee_collected_month=f"{year}-01", fee_collected_on=date(year, 4, 10),
+        fee_waived_month=f"{year}-02", waiver_reason="系统升级致扣款失败，经局务会议批准减免",
+        waiver_effective=date(year, 5, 5),
+        arrears_employer=f"91{region}MA0DEMO02X", arrears_staff=[person(n) for n in ("李秀梅", "周志强")],
+        arrears_months=[f"{year}-01", f"{year}-02", f"{year}-03"], arrears_paid_months=[f"{year}-01"],
+        statuses={
+            "extreme_poverty": {"person": person("吴桂兰"), "grants": [("EXTREME_POVERTY", date(year, 1, 1),
+                                                                       date(year, 12, 31))], "paid_fen": 0},
+            "two_statuses": {"person": person("郑玉珍"), "grants": [("MIN_LIVING", date(year, 1, 1), None),
+                                                                   ("EXTREME_POVERTY", date(year, 1, 1), None)],
+                             "paid_fen": 0},
+            "owed_back": {"person": person("王德福"), "grants": [("EXTREME_POVERTY", date(year - 1, 12, 1), None)],
+                          "paid_fen": 40_000, "paid_on": date(year - 1, 10, 1)},
+            "revoked": {"person": person("冯春花"), "grants": [("MIN_LIVING", date(year - 1, 11, 1), None)],
+                        "revoked_from": date(year - 1, 12, 15), "paid_fen": 0},
+        },
+    )
+    _late_fee_facts(cases, table)
+    _arrears_facts(cases, table)
+    _status_facts(cases, table)
+    _statement_facts(cases)
+    return cases
+
+
+def _pay(cases: Cases, who: CasePerson, voucher: str, levy: str, start: date, end: date, amount: int,
+         day: date, channel: str = "EMPLOYER") -> None:
+    cases.tax_records.append(TaxPaymentRecord(
+        voucher_no=voucher, tax_office=cases.tax_office, id_type="RESIDENT_ID", id_number=who.id_number,
+        name=who.name, region_code=cases.region, levy_item=levy, period_start=start, period_end=end,
+        amount_fen=amount, paid_at=_noon(day), credited_on=day + timedelta(days=1), channel=channel))
+
+
+def _late_fee_facts(cases: Cases, table: Any) -> None:
+    _, monthly = _employee_monthly_fen(table, cases.fee_base_fen)
+    rows = {}
+    for month in cases.fee_months:
+        due, paid_on = _due_date(table, month), cases.fee_paid_on[month]
+        start, end = _month_days(month)
+        for i, who in enumerate(cases.fee_staff):
+            _pay(cases, who, f"DEMO{month.replace('-', '')}F{i}", "EMPLOYEE", start, end, monthly, paid_on)
+            rows[(who.id_number, month)] = {"principal_fen": monthly, "due_date": due, "until": paid_on,
+                                            "days": (paid_on - due).days,
+                                            "fee_fen": _fee(table, monthly, (paid_on - due).days)}
+    start, end = _month_days(cases.fee_collected_month)
+    for i, who in enumerate(cases.fee_staff):
+        fee = rows[(who.id_number, cases.fee_collected_month)]["fee_fen"]
+        _pay(cases, who, f"DEMOZN{i}", "LATE_FEE", start, end, fee, cases.fee_collected_on, channel="BANK")
+    by_month = defaultdict(int)
+    for (_, month), r in rows.items():
+        by_month[month] += r["fee_fen"]
+    cases.expected["late_fees"] = {
+        "rows": rows, "owed_after_contributions_fen": sum(by_month.values()),
+        "collected_fen": by_month[cases.fee_collected_month], "waived_fen": by_month[cases.fee_waived_month],
+        "owed_at_end_fen": 0,
+    }
+
+
+def _arrears_facts(cases: Cases, table: Any) -> None:
+    _, monthly = _employee_monthly_fen(table, cases.fee_base_fen)
+    outstanding = fee = 0
+    for month in cases.arrears_months:
+        due = _due_date(table, month)
+        start, end = _month_days(month)
+        for i, who in enumerate(cases.arrears_staff):
+            if month in cases.arrears_paid_months:  # paid on its due date: on time, no fee
+                _pay(cases, who, f"DEMO{month.replace('-', '')}A{i}", "EMPLOYEE", start, end, monthly, due)
+            elif due < cases.as_of:
+                outstanding += monthly
+                fee += _fee(table, monthly, (cases.as_of - due).days)
+    cases.expected["arrears"] = {"employer_id": cases.arrears_employer, "outstanding_fen": outstanding,
+                                 "late_fee_fen": fee, "total_fen": outstanding + fee,
+                                 "persons": len(cases.arrears_staff)}
+
+
+def _status_facts(cases: Cases, table: Any) -> None:
+    share = table.resident.individual_share_fen
+    expected = {}
+    for key, case in cases.statuses.items():
+        intervals = [(c, f, t) for c, f, t in case["grants"]]
+        if case.get("revoked_from"):
+            intervals = [(c, f, case["revoked_from"] - timedelta(days=1)) for c, f, _ in intervals]
+        category, subsidy = _best_subsidy(table, intervals)
+        due = max(0, share - subsidy)
+        if case["paid_fen"]:
+            _pay(cases, case["person"], f"DEMOR{key[:6].upper()}", "RESIDENT", date(cases.year, 1, 1),
+                 date(cases.year, 12, 31), case["paid_fen"], case["paid_on"], channel="APP")
+        expected[key] = {"category": category, "subsidy_fen": subsidy, "due_fen": due,
+                         "overpayment_fen": max(0, case["paid_fen"] - due),
+                         "sum_of_subsidies_fen": sum(_best_subsidy(table, [g])[1] for g in intervals)}
+    cases.expected["statuses"] = expected
+
+
+def _statement_facts(cases: Cases) -> None:
+    """One statement per (Beijing payment day, office, region) of the cases' collections (late fees included:
+    the bureau's statement lists what it collected); the earliest day left out on purpose (never sent)."""
+    days: dict[tuple[date, str, str], list[TaxPaymentRecord]] = defaultdict(list)
+    for r in cases.tax_records:
+        days[(r.paid_at.astimezone(BEIJING).date(), r.tax_office, r.region_code)].append(r)
+    scopes = sorted(days)
+    withheld = scopes[0]
+    for n, scope in enumerate(scopes[1:], start=1):
+        records = days[scope]
+        sid = f"DEMO-ST-{scope[0]:%Y%m%d}-{n:02d}"
+        for line_no, r in enumerate(records, start=1):
+            cases.statements.append({
+                "statement_id": sid, "business_date": scope[0].isoformat(), "tax_office": r.tax_office,
+                "region_code": r.region_code, "line_count": len(records),
+                "total_amount_fen": sum(x.amount_fen for x in records), "line_no": line_no,
+                "voucher_no": r.voucher_no, "id_type": r.id_type, "id_number": r.id_number,
+                "levy_item": str(r.levy_item), "period_start": r.period_start.isoformat(),
+                "period_end": r.period_end.isoformat(), "amount_fen": r.amount_fen,
+                "paid_at": r.paid_at.isoformat(), "credited_on": r.credited_on.isoformat() if r.credited_on else "",
+                "kind": "PAYMENT"})
+    cases.expected["statements"] = {
+        "sent": len(scopes) - 1, "lines": len(cases.statements),
+        "missing": [{"business_date": withheld[0].isoformat(), "tax_office": withheld[1], "region_code": withheld[2],
+                     "ledger_rows": len(days[withheld]), "recorded_fen": sum(r.amount_fen for r in days[withheld])}],
+    }
+
+
+__all__ = ["CasePerson", "Cases", "build_cases"]

@@ -1,0 +1,197 @@
+"""The demo's business cases (issue #22) and its story (issue #21).
+
+``ledger demo`` works the next year's cases after the county's season (late fees collected and
+waived, clerk-entered statuses, employer arrears exported to XLSX, a statements file with one day
+missing) through the public interfaces, and checks each against the generator's own figures
+(:mod:`entrypoints.simulation.cases`). The report is scanned as a county official reads it: no
+``None``, no Python dict, no fen, aligned columns, Chinese headings, yuan with two decimals.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import unicodedata
+from dataclasses import replace
+from datetime import date
+
+import pytest
+import structlog
+
+import ledger.log
+from entrypoints import demo as demo_module
+from entrypoints import demo_cases
+from entrypoints.demo import _print_report, run_demo, run_pipeline
+from entrypoints.simulation import generate_county
+from entrypoints.simulation.cases import _due_date, _fee, build_cases
+from ledger.policy import PolicyBook
+
+CASE_CHECKS = ("late_fees", "clerk_statuses", "employer_arrears", "statement_file")
+ENV = ("LEDGER_PERSISTENCE", "KAFKA_BOOTSTRAP_SERVERS", "LEDGER_SQLITE_PATH", "LEDGER_VIEWS_PATH",
+       "LEDGER_TOPIC_PREFIX", "LEDGER_ID_KEY", "POSTGRES_SCHEMA")
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """One demo run of 300 people on SQLite and in-process topics; logging restored afterwards."""
+    root = tmp_path_factory.mktemp("demo-cases")
+    saved, configured = structlog.get_config(), ledger.log._configured
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LEDGER_STATE_DIR", str(root))
+        for name in ENV:
+            mp.delenv(name, raising=False)
+        result = run_pipeline(people=300, seed=2025, quiet=True)
+        yield result
+    structlog.configure(**saved)
+    ledger.log._configured = configured
+
+
+# --------------------------------------------------------------------------- the oracle's own arithmetic
+def test_the_oracle_computes_the_issue_fee_and_the_due_date_from_the_tables():
+    table = PolicyBook.load().get("610902", 2026)
+    assert table.employee.late_fee_ppm_per_day == 500
+    assert _fee(table, 1_000_000, 60) == 30_000  # the issue's employer: 0.05 % x 60 days
+    assert _fee(table, 38_880, 44) == 855  # 855.36 rounded half up, once
+    assert _fee(table, 1_000_000, 0) == 0
+    due = _due_date(table, "2026-01")
+    assert due.year == 2026 and due >= date(2026, 1, 1) and due.month in (1, 2)
+
+
+def test_the_cases_have_their_own_people_and_the_expected_figures():
+    county = generate_county(2025, 150)
+    cases = build_cases(county, PolicyBook.load())
+    numbers = [p.id_number for p in cases.fee_staff + cases.arrears_staff] + [
+        c["person"].id_number for c in cases.statuses.values()]
+    assert len(set(numbers)) == len(numbers) and not set(numbers) & {p.id_number for p in county.persons}
+    s = cases.expected["statuses"]
+    assert s["extreme_poverty"]["due_fen"] == 0
+    assert s["two_statuses"]["subsidy_fen"] < s["two_statuses"]["sum_of_subsidies_fen"]  # the max, not the sum
+    assert s["owed_back"]["overpayment_fen"] == 40_000
+    assert s["revoked"]["due_fen"] > 0
+    fees = cases.expected["late_fees"]
+    assert fees["owed_after_contributions_fen"] == fees["collected_fen"] + fees["waived_fen"] > 0
+    missing = cases.expected["statements"]["missing"]
+    assert [m["business_date"] for m in missing] == ["2025-10-01"] and missing[0]["recorded_fen"] == 40_000
+    assert all(r["business_date"] != "2025-10-01" for r in cases.statements)
+
+
+# --------------------------------------------------------------------------- the demo run
+def test_the_demo_runs_every_case_and_the_ledger_agrees(demo_run):
+    for name in CASE_CHECKS:
+        assert demo_run.checks[name]["ok"], (name, demo_run.checks[name])
+    c = demo_run.report["cases"]
+    assert c["late_fees"]["owed_fen"] == 0 and c["late_fees"]["collected_fen"] > 0 and c["late_fees"]["waived_fen"] > 0
+    assert c["late_fees"]["self_refused"] == "WAIVER_SELF_APPROVED"
+    assert c["statuses"]["owed_back"]["overpayment_fen"] == 40_000
+    assert [m["code"] for m in c["statements"]["missing"]] == ["STATEMENT_MISSING"]
+    assert "cases" in demo_run.seconds
+
+
+def test_the_arrears_export_has_one_row_per_employer(demo_run):
+    from openpyxl import load_workbook
+
+    path = demo_run.report["cases"]["arrears"]["path"]
+    sheet = load_workbook(path, read_only=True)["单位欠费合计"]
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][1] == "单位编号" and "合计（元）" in rows[0]
+    ids = [r[1] for r in rows[1:]]
+    assert len(ids) == len(set(ids)) == demo_run.report["cases"]["arrears"]["count"]
+    assert any(str(i).endswith("MA0DEMO02X") for i in ids)
+
+
+def _slots(line: str) -> list[str]:
+    """The line as terminal columns: a wide character takes two (its second column is '')."""
+    out: list[str] = []
+    for ch in line:
+        out.append(ch)
+        if unicodedata.east_asian_width(ch) in ("W", "F"):
+            out.append("")
+    return out
+
+
+def _tables(lines: list[str]):
+    """(header, dash line, rows) of every table print_table drew."""
+    for i, line in enumerate(lines):
+        if i and re.fullmatch(r"-+(  -+)*", line):
+            rows = []
+            first = len(line.split("  ")[0])
+            for row in lines[i + 1:]:
+                if not row.strip() or "：" in "".join(_slots(row)[:first]):
+                    break
+                rows.append(row)
+            yield lines[i - 1], line, rows
+
+
+def _report(result, **kw) -> str:
+    import io
+    from contextlib import redirect_stdout
+
+    buffer = io.StringIO()
+    with redirect_stdout(buffer):
+        _print_report(result, **kw)
+    return buffer.getvalue()
+
+
+def test_the_report_reads_as_a_county_official_reads_it(demo_run):
+    out = _report(demo_run)
+    assert "None" not in out and "{'" not in out and "': " not in out and "_fen" not in out
+    lines = out.splitlines()
+    tables = list(_tables(lines))
+    assert len(tables) >= 7
+    for header, dashes, rows in tables:
+        assert re.search(r"[\u4e00-\u9fff]", header), header  # Chinese headings
+        starts = [m.start() for m in re.finditer(r"-+", dashes)][1:]
+        for line in [header, *rows]:
+            slots = _slots(line)
+            for p in starts:
+                if len(slots) > p:
+                    assert slots[p - 2:p] == [" ", " "], (line, p)
+    # the cases, one line each, money in yuan with two decimals
+    for key in ("滞纳金：", "资助身份（经办员录入）：", "单位欠费（截至", "对账单文件："):
+        line = next(x for x in lines if x.startswith(key))
+        assert re.search(r"\d\.\d\d 元", line), line
+    assert "应退 400.00 元" in out and "STATEMENT_MISSING" in out and "2025-10-01" in out
+    # the checks: one Chinese line each; their figures only with --check
+    for name in CASE_CHECKS:
+        assert any(x.startswith("  一致") and demo_module.term(name, "zh") in x for x in lines), name
+    assert "expected_accrued_fen" not in out and "按税务机关" not in out
+    detailed = _report(demo_run, check=True)
+    assert "expected_accrued_fen" in detailed and "按税务机关" in detailed
+    english = _report(demo_run, lang="en")
+    assert "Late fees:" in english and "owed back" in english
+
+
+def test_the_chart_is_a_png_as_file_says(demo_run, tmp_path):
+    chart = tmp_path / "coverage.png"
+    demo_module._chart(demo_run, str(chart))
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if shutil.which("file"):  # the issue's own test: `file coverage.png` says PNG
+        assert "PNG image data" in subprocess.run(["file", str(chart)], capture_output=True, text=True).stdout
+
+
+def test_a_case_the_ledger_gets_wrong_fails_the_check_mode(tmp_path, monkeypatch, capsys):
+    """The generator expects a different fee and another missing day: the checks fail, --check exits 1."""
+    monkeypatch.setenv("LEDGER_STATE_DIR", str(tmp_path))
+    for name in ENV:
+        monkeypatch.delenv(name, raising=False)
+    real = demo_cases.build_cases
+
+    def wrong(county, policies):
+        cases = real(county, policies)
+        cases.expected["late_fees"] = {**cases.expected["late_fees"],
+                                       "waived_fen": cases.expected["late_fees"]["waived_fen"] + 1}
+        st = cases.expected["statements"]
+        cases.expected["statements"] = {**st, "missing": [{**st["missing"][0], "business_date": "2025-10-02"}]}
+        return replace(cases)
+
+    monkeypatch.setattr(demo_cases, "build_cases", wrong)
+    saved, configured = structlog.get_config(), ledger.log._configured
+    try:
+        assert run_demo(people=150, seed=7, check=True) == 1
+    finally:
+        structlog.configure(**saved)
+        ledger.log._configured = configured
+    out = capsys.readouterr().out
+    assert "不一致" in out and "滞纳金应计、征收、减免与真值一致" in out
+    failed = [x for x in out.splitlines() if x.startswith("  不一致")]
+    assert len(failed) == 2 and any("late_fees" in x for x in failed) and any("statement_file" in x for x in failed)
