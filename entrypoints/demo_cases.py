@@ -31,6 +31,7 @@ from entrypoints.wiring import file_feed
 from infra.limits import FEED_SHEET
 from ledger.domain.errors import DomainError
 from ledger.inbound_records import Provenance
+from ledger.maker_checker import MakerChecker
 from projections.arrears import employer_totals
 from reconciliation.factory import statement_due_days, store_of
 from reconciliation.reports import missing_statements
@@ -117,11 +118,17 @@ def run_cases(system: Any, county: Any, pipeline: Any, *, state_dir: Path | None
             provenance=Provenance(source="cli", user=clerk.who.user, request_id="demo-waiver-self"))
     except DomainError as e:
         self_approved = e.code
-    waive_late_fee(system.ledger, reads, clerk.who, LateFeeWaiverIn(
+    proposed = waive_late_fee(system.ledger, reads, clerk.who, LateFeeWaiverIn(
         employer_id=cases.fee_employer, period=cases.fee_waived_month, reason=cases.waiver_reason,
         approver=cases.approver, effective_date=cases.waiver_effective),
         provenance=Provenance(source="cli", user=clerk.who.user, request_id="demo-waiver-1"))
+    # Maker-checker (双人复核): the waiver waits for the approver it names and moves no figure until approved.
+    fees_pending = _fees(reads, cases, cases.fee_employer)
+    MakerChecker(system.ledger).approve(
+        proposed["change"]["change_id"], approver=cases.approver,
+        provenance=Provenance(source="cli", user=cases.approver, request_id="demo-waiver-1-approve"))
     fees_after = _fees(reads, cases, cases.fee_employer)
+    fees_after["owed_while_pending_fen"] = fees_pending["owed_fen"]
     checks["late_fees"], report["late_fees"] = _late_fee_check(cases, system.ledger, fees_before, fees_after, self_approved)
     checks["clerk_statuses"], report["statuses"] = _status_check(cases, reads)
     checks["employer_arrears"], report["arrears"] = _arrears_check(cases, reads, clerk.who, state_dir)
@@ -150,11 +157,13 @@ def _late_fee_check(cases: Cases, ledger: Any, before: dict[str, Any], after: di
         "ok": (rows_ok and before["accrued_fen"] == want["owed_after_contributions_fen"]
                and before["fee_paid_fen"] == want["collected_fen"] and before["owed_fen"] == owed_feb
                and after["owed_fen"] == want["owed_at_end_fen"] and after["waived_fen"] == want["waived_fen"]
-               and after["fee_paid_fen"] == want["collected_fen"] and self_approved == "WAIVER_SELF_APPROVED"),
+               and after["fee_paid_fen"] == want["collected_fen"] and self_approved == "WAIVER_SELF_APPROVED"
+               and after["owed_while_pending_fen"] == before["owed_fen"]),
         "expected_accrued_fen": want["owed_after_contributions_fen"], "accrued_fen": before["accrued_fen"],
         "expected_collected_fen": want["collected_fen"], "collected_fen": after["fee_paid_fen"],
         "expected_waived_fen": want["waived_fen"], "waived_fen": after["waived_fen"],
-        "owed_at_end_fen": after["owed_fen"], "rows_match": rows_ok, "self_approval_refused": self_approved or "",
+        "owed_at_end_fen": after["owed_fen"], "owed_while_pending_fen": after["owed_while_pending_fen"],
+        "rows_match": rows_ok, "self_approval_refused": self_approved or "",
     }
     sample = next(iter(sorted(got_rows.items())), (None, {}))[1]
     report = {"employer_id": cases.fee_employer, "staff": len(cases.fee_staff), "months": cases.fee_months,
