@@ -198,7 +198,7 @@ def add_feed_commands(sub: Any) -> None:
 
 
 # ------------------------------------------------------------------ feeds
-@command(needs_kafka="nothing to consume from")
+@command(needs_kafka="nothing_to_consume")
 def cmd_consume(args: argparse.Namespace, system: Any) -> int:
     log = get_logger("entrypoints.cli", command="consume", feed=args.feed)
     runner = feed_consumer(system, args.feed, group=args.group, max_records=args.max_records)
@@ -312,7 +312,7 @@ def cmd_dlq_resubmit(args: argparse.Namespace, system: Any, who: Principal) -> A
                                      print("(dry run: nothing sent)" if args.dry_run else "re-submitted")))
 
 
-@command(needs_kafka="nowhere to publish to")
+@command(needs_kafka="nowhere_to_publish")
 def cmd_publish(args: argparse.Namespace, system: Any) -> int:
     log = get_logger("entrypoints.cli", command="publish")
     publisher = ledger_publisher(system)
