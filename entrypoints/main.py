@@ -1,6 +1,7 @@
 """The ``ledger`` program: its table of commands, the parser, ``main``.
 
-This module imports only the standard library, so that ``ledger --help`` and a command's
+This module imports only the standard library and three small modules built on it (the message
+catalogue, the settings and the domain's error type), so that ``ledger --help`` and a command's
 start are quick: :data:`COMMANDS` names each top-level command's module, and only the module
 of the command being run is imported (``importlib``, in :func:`build_parser`). That is the
 one deliberate lazy import of the command line; the command modules themselves import what
@@ -22,6 +23,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from entrypoints import catalogue
+from infra.settings import setting  # the one reader of the environment (LEDGER_LANG)
 
 #: The language of this run's help, output and error lines: set by :func:`build_parser` (see :func:`cli_lang`).
 _LANG = catalogue.DEFAULT_LANG
@@ -81,7 +83,6 @@ def cli_lang(argv: Sequence[str]) -> str:
             return catalogue.lang_of(words[i + 1])
         if word.startswith("--lang="):
             return catalogue.lang_of(word.split("=", 1)[1])
-    from infra.settings import setting  # the one reader of the environment
     return str(setting("LEDGER_LANG") or catalogue.DEFAULT_LANG)
 
 
