@@ -110,6 +110,8 @@ def _localize(parser: argparse.ArgumentParser, lang: str, path: str = "") -> Non
                 _localize(sub, lang, f"{path} {name}".strip())
         elif action.dest == "lang" and action.help:
             action.help = catalogue.text("cli", "lang_help", lang)
+        elif action.dest == "json" and not action.help:
+            action.help = catalogue.text("cli", "json_help", lang)
         elif lang != "en" and path and catalogue.has("cli_options", f"{path}.{action.dest}"):
             action.help = catalogue.raw("cli_options", f"{path}.{action.dest}")
 
