@@ -17,9 +17,10 @@ module's ``add_*_commands(sub)`` (``Command.adder``) adds its parser, taking the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 from entrypoints import catalogue
@@ -86,6 +87,18 @@ def cli_lang(argv: Sequence[str]) -> str:
     return str(setting("LEDGER_LANG") or catalogue.DEFAULT_LANG)
 
 
+@contextlib.contextmanager
+def _argparse_in_language() -> Iterator[None]:
+    """argparse's own sentences through :func:`_argparse_text` while building and parsing, then as they were
+    (argparse looks its ``_`` up at each use; other parsers of the process are left alone)."""
+    before = argparse._  # type: ignore[attr-defined]
+    argparse._ = _argparse_text  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        argparse._ = before  # type: ignore[attr-defined]
+
+
 def _argparse_text(message: str) -> str:
     """argparse's own sentences (``usage:``, ``options``, its errors) in this run's language."""
     if _LANG != "en" and catalogue.has("argparse", message):
@@ -130,7 +143,11 @@ def build_parser(argv: Sequence[str] | None = None, lang: str | None = None) -> 
     Help and argparse's own sentences in ``lang`` (default: :func:`cli_lang` of ``argv``)."""
     global _LANG
     _LANG = lang or cli_lang(argv or ())
-    argparse._ = _argparse_text  # type: ignore[attr-defined]  # argparse's gettext hook, looked up at each use
+    with _argparse_in_language():
+        return _build(argv)
+
+
+def _build(argv: Sequence[str] | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ledger", description=catalogue.text("cli", "description", _LANG),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -153,9 +170,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         lang = cli_lang(argv)
     except Exception as e:  # LEDGER_LANG set to something else than zh / en: SETTING_INVALID
-        print(f"error {getattr(e, 'code', 'SETTING_INVALID')}: {getattr(e, 'message', e)}", file=sys.stderr)
+        code, message = getattr(e, "code", "SETTING_INVALID"), getattr(e, "message", str(e))
+        print(f"error {code}: {catalogue.error_message(code, message)}", file=sys.stderr)
         return 2
-    args = build_parser(argv, lang).parse_args(argv)
+    with _argparse_in_language():
+        args = build_parser(argv, lang).parse_args(argv)
     args.lang = lang
     # The skeleton's runner (entrypoints.command) comes with the command's module, imported above.
     run = importlib.import_module("entrypoints.command").run

@@ -126,7 +126,7 @@ def cli_principal(env: Mapping[str, str] | None = None, *,
         raise Unauthenticated(
             "TOKEN_MISSING", f"{purpose}: set {TOKEN_ENV} to your token (a clerk or auditor "
                              f"issues one with `ledger token add`) "
-                             f"(缺少访问令牌：{purpose}须将环境变量 {TOKEN_ENV} 设为你的令牌，令牌由经办员或稽核员用 ledger token add 签发)")
+                             f"(缺少访问令牌：请将环境变量 {TOKEN_ENV} 设为你的令牌，令牌由经办员或稽核员用 ledger token add 签发)")
     try:
         store = TokenStore.from_env(env)
     except TokenFileError as e:
