@@ -19,7 +19,7 @@ from typing import Any
 from entrypoints.audit.digest import digest_channel, seal
 from entrypoints.audit.replay import PRINTABLE_KEYS, history_report
 from entrypoints.audit.report import FIGURE_LABELS, figure_text, render_html, state_line, yuan
-from entrypoints.audit.verify import verify_all, verify_digests, verify_person
+from entrypoints.audit.verify import Note, note_text, verify_all, verify_digests, verify_person
 from entrypoints.command import Answer, command, run
 from entrypoints import catalogue
 from entrypoints.console import display_width, pad, print_table as _print_table
@@ -204,7 +204,7 @@ def cmd_verify(args: argparse.Namespace, system: Any, through: date | None) -> A
     if args.digests:
         digests = verify_digests(ledger, channel)
         result.extend(digests)
-        result.notes.insert(0, f"{digests.segments} sealed segment(s) recomputed ({digests.events} events)")
+        result.notes.insert(0, Note("segments_recomputed", segments=digests.segments, events=digests.events))
     payload = result.as_dict()
     if args.seal:
         if result.clean:
@@ -212,7 +212,7 @@ def cmd_verify(args: argparse.Namespace, system: Any, through: date | None) -> A
             payload["sealed"] = sealed.as_dict()
         else:
             payload["sealed"] = None
-            result.notes.append("not sealed: the ledger must verify clean before its days are sealed")
+            result.notes.append(Note("not_sealed_unclean"))
             payload["notes"] = list(result.notes)
 
     def render(p: dict[str, Any]) -> None:
@@ -242,7 +242,7 @@ def _print_verification(v: dict[str, Any], lang: str = catalogue.DEFAULT_LANG) -
                        "message": catalogue.error_message(f["code"], f["message"], lang)} for f in v["findings"]],
                      columns, {c: _t(f"col_{c}", lang) for c in columns})
     for note in v["notes"]:
-        print(_t("note", lang, note=note))
+        print(_t("note", lang, note=note_text(note, lang)))
 
 
 def main(argv: list[str] | None = None) -> int:  # pragma: no cover - `python -m entrypoints.audit.cli_commands`

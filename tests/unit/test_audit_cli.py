@@ -127,7 +127,11 @@ def test_verify_exits_0_when_clean_and_1_with_person_and_version_when_tampered(e
     assert code == 1
     assert "DIGEST_MISMATCH" in {f["code"] for f in json.loads(out)["findings"]}
     code, out, _ = run(capsys, "verify", "--seal", "--through", "today")
-    assert code == 1 and "not sealed" in out
+    assert code == 1 and "说明：未封存：账本校验通过后才能封存其日期" in out  # the note in Chinese by default
+    code, out, _ = run(capsys, "verify", "--seal", "--through", "today", "--lang", "en")
+    assert code == 1 and "note: not sealed: the ledger must verify clean" in out and "NOT CLEAN" in out
+    code, out, _ = run(capsys, "verify", "--seal", "--through", "today", "--json")
+    assert "not sealed: the ledger must verify clean before its days are sealed" in json.loads(out)["notes"]
 
 
 def test_history_html_in_chinese_english_on_request_name_revealed_and_json_unchanged(embedded, capsys):
