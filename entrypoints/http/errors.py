@@ -99,10 +99,10 @@ def _problem(error: dict[str, Any], lang: str = DEFAULT_LANG) -> dict[str, str]:
 
 
 def validation_problems(errors: list[dict[str, Any]], *, where: str | None = None,
-                        lang: str = "en") -> list[dict[str, str]]:
-    """Each problem pydantic found as ``{field, code, message, message_en}`` (``message`` in ``lang``);
-    ``where`` puts a model's own errors in that place. English unless asked: the CLI callers print
-    ``message`` as it was; the HTTP handlers pass the request's language."""
+                        lang: str = DEFAULT_LANG) -> list[dict[str, str]]:
+    """Each problem pydantic found as ``{field, code, message, message_en}`` (``message`` in ``lang``, Chinese
+    unless asked); ``where`` puts a model's own errors in that place. The HTTP handlers pass the request's
+    language, the command line its run's (``--lang`` / ``LEDGER_LANG``)."""
     if where is not None:
         errors = [{**e, "loc": (where, *e.get("loc", ()))} for e in errors]
     return [_problem(e, lang) for e in errors]

@@ -75,3 +75,14 @@ def test_an_english_message_raised_in_the_core_gets_the_codes_chinese_sentence(t
     assert status == 2 and err.startswith("error VIEWS_EMPTY: 视图尚未生成：请先运行 ledger project（the views are")
     status, _, err = run(capsys, "gaps", "610902100001", "--year", "2025", "--lang", "en")
     assert status == 2 and err == "error VIEWS_EMPTY: the views are empty: bring them up to date first (ledger project)\n"
+
+
+def test_a_clerk_commands_invalid_option_is_explained_in_the_language(tmp_path, monkeypatch, capsys):
+    embedded(monkeypatch, tmp_path, "k" * 32)
+    run_as(monkeypatch, tmp_path, "clerk", ["610902"])
+    argv = ["clerk", "enroll", "--id-number", "610902198005170011", "--name", "", "--scheme", "RESIDENT",
+            "--region-code", "610902", "--effective-date", "2025-01-01"]
+    status, out, err = run(capsys, *argv)
+    assert (status, out) == (2, "") and err.startswith("error BODY_INVALID: 姓名（--name）不能为空"), err
+    status, _, err = run(capsys, *argv, "--lang", "en")
+    assert status == 2 and err.startswith("error BODY_INVALID: --name: must have at least 1 character"), err
