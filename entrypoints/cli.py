@@ -21,7 +21,8 @@ from ledger.domain.history import item_to_plain
 from consumers.dead_letters import dead_letters, parse_ids, resubmit
 from consumers.spreadsheets import read_file
 from entrypoints.command import Answer, command
-from entrypoints.console import print_table as _print_table, stop_on_signals as _stop_on_signals, write_file
+from entrypoints import catalogue
+from entrypoints.console import pad, print_table as _print_table, stop_on_signals as _stop_on_signals, write_file
 from entrypoints.http.access import check_arrears_read, clerk_arrears, cli_principal, person_access
 from entrypoints.http.auth import Forbidden, Principal, Role
 from entrypoints.main import build_parser, help_of, main
@@ -201,7 +202,7 @@ def add_feed_commands(sub: Any) -> None:
 
 
 # ------------------------------------------------------------------ feeds
-@command(needs_kafka="nothing to consume from")
+@command(needs_kafka="nothing_to_consume")
 def cmd_consume(args: argparse.Namespace, system: Any) -> int:
     log = get_logger("entrypoints.cli", command="consume", feed=args.feed)
     runner = feed_consumer(system, args.feed, group=args.group, max_records=args.max_records)
@@ -315,7 +316,7 @@ def cmd_dlq_resubmit(args: argparse.Namespace, system: Any, who: Principal) -> A
                                      print("(dry run: nothing sent)" if args.dry_run else "re-submitted")))
 
 
-@command(needs_kafka="nowhere to publish to")
+@command(needs_kafka="nowhere_to_publish")
 def cmd_publish(args: argparse.Namespace, system: Any) -> int:
     log = get_logger("entrypoints.cli", command="publish")
     publisher = ledger_publisher(system)
@@ -388,6 +389,19 @@ def _fen(fen: int | None) -> str:
     return "" if fen is None else f"{fen / 100:,.2f}"
 
 
+def _lang(args: argparse.Namespace) -> str:
+    return catalogue.lang_of(getattr(args, "lang", None))
+
+
+def _heads(lang: str) -> dict[str, str]:
+    """The tables' column headings in ``lang`` (catalogue section ``cli_columns``)."""
+    return {k: v[lang] for k, v in catalogue.table("cli_columns").items()}
+
+
+def _say(key: str, lang: str, **values: Any) -> str:
+    return catalogue.text("cli_views", key, lang, **values)
+
+
 @command
 def cmd_project(args: argparse.Namespace, system: Any) -> Answer:
     if args.workers is None:
@@ -438,36 +452,42 @@ def cmd_entitlement(args: argparse.Namespace, system: Any, who: Principal) -> An
         payload, decision = queries.entitlement_on(person_id, year, day)
         payload["covered_on"] = asdict(decision)
 
+    lang = _lang(args)
+
+    def line(label: str, value: Any) -> None:
+        print(f"{pad(label, 22)} {value}")
+
     def render(p: dict[str, Any]) -> None:
         y = p["resident"]
-        print(f"{'person':22} {p['masked_id'] or ''}  ({p['person_id']})")
-        print(f"{'coverage year':22} {p['year']}")
+        line(_say("ent_person", lang), f"{p['masked_id'] or ''}  ({p['person_id']})")
+        line(_say("ent_year", lang), p["year"])
         merged = (p.get("summary") or {}).get("merged_into")
         if merged:  # 参保人合并: the figures are the person kept's
-            print(f"{'merged into':22} {merged}（本记录已合并至该参保人，待遇与缴费以其为准）")
+            line(_say("ent_merged_into", lang), merged)
         if y is None:
-            print(f"{'resident scheme':22} nothing recorded for {p['year']}")
+            line(_say("ent_resident", lang), _say("ent_nothing", lang, year=p["year"]))
         else:
-            periods = ", ".join(f"{a} .. {b}" for a, b in y["coverage_periods"]) or "none"
+            periods = ", ".join(f"{a} .. {b}" for a, b in y["coverage_periods"]) or _say("ent_none", lang)
             for label, value in (
-                ("region / grid", f"{y['region_code']} / {y['grid_code'] or ''}"),
-                ("enrollment", y["enrollment_state"]),
-                ("due (yuan)", f"{_fen(y['due_fen'])} by {y['due_date']}"
-                               + (f"  subsidised {y['subsidy_category']}" if y["subsidy_category"] else "")),
-                ("paid / outstanding", f"{_fen(y['net_paid_fen'])} / {_fen(y['outstanding_fen'])}"),
-                ("coverage", periods),
-                ("waiting period", y["waiting_reason"] or ""),
-                ("policy version", y["policy_version"]),
+                ("ent_region", f"{y['region_code']} / {y['grid_code'] or ''}"),
+                ("ent_enrollment", y["enrollment_state"]),
+                ("ent_due", _say("ent_due_value", lang, due=_fen(y["due_fen"]), by=y["due_date"])
+                 + (_say("ent_subsidised", lang, category=y["subsidy_category"]) if y["subsidy_category"] else "")),
+                ("ent_paid", f"{_fen(y['net_paid_fen'])} / {_fen(y['outstanding_fen'])}"),
+                ("ent_coverage", periods),
+                ("ent_waiting", y["waiting_reason"] or ""),
+                ("ent_policy", y["policy_version"]),
             ):
-                print(f"{label:22} {value}")
+                line(_say(label, lang), value)
         e = p["employee"]
         if e is not None:
-            print(f"{'employee months':22} {e['months_covered']} of {len(e['months'])} covered, "
-                  f"outstanding {_fen(e['outstanding_fen'])}")
+            line(_say("ent_employee", lang), _say("ent_employee_value", lang, covered=e["months_covered"],
+                                                   n=len(e["months"]), outstanding=_fen(e["outstanding_fen"])))
         d = p.get("covered_on")
         if d is not None:
-            print(f"{'covered on ' + str(d['day']):22} {'YES' if d['covered'] else 'NO'}: {d['reason']}")
-            print(f"{'sources':22} {', '.join(d['sources'])}")
+            line(_say("ent_covered_on", lang, day=d["day"]),
+                 f"{_say('ent_yes' if d['covered'] else 'ent_no', lang)}: {d['reason']}")
+            line(_say("ent_sources", lang), ", ".join(d["sources"]))
 
     return Answer(payload, render)
 
@@ -496,12 +516,14 @@ def cmd_arrears(args: argparse.Namespace, system: Any, who: Principal) -> Answer
                                                        by_employer=args.by_employer))
         return 0  # the file is the answer
 
+    lang = _lang(args)
+
     def render_employers(ts: list[dict[str, Any]]) -> None:
         _print_table([{**t, "months": ",".join(t["months"]), "outstanding": _fen(t["outstanding_fen"]),
                        "late_fee": _fen(t["late_fee_fen"]), "total": _fen(t["total_fen"])} for t in ts],
                      ["employer_id", "region_code", "months", "persons", "outstanding", "late_fee", "total",
-                      "days_overdue"])
-        print(f"\n{len(ts)} employers; total {_fen(sum(t['total_fen'] for t in ts))} yuan")
+                      "days_overdue"], _heads(lang))
+        print("\n" + _say("arrears_employers", lang, n=len(ts), total=_fen(sum(t["total_fen"] for t in ts))))
 
     if args.by_employer:
         return Answer(totals, render_employers)
@@ -512,17 +534,17 @@ def cmd_arrears(args: argparse.Namespace, system: Any, who: Principal) -> Answer
                        "status": listed_because(r), "employer_id": r["employer_id"] or ""}
                       for r in rs],
                      ["masked_id", "kind", "employer_id", "period", "region_code", "grid_code", "due", "paid",
-                      "outstanding", "days_overdue", "late_fee", "status"])
+                      "outstanding", "days_overdue", "late_fee", "status"], _heads(lang))
         fee_only = sum(1 for r in rs if r["fee_only"])
-        print(f"\n{len(rs)} rows, {fee_only} of them 滞纳金未缴 (paid late, late fee unpaid); "
-              f"outstanding {_fen(sum(r['outstanding_fen'] for r in rs))} yuan; "
-              f"late fee {_fen(sum(r['late_fee_fen'] for r in rs))} yuan")
+        print("\n" + _say("arrears_total", lang, n=len(rs), fee_only=fee_only,
+                          outstanding=_fen(sum(r["outstanding_fen"] for r in rs)),
+                          late_fee=_fen(sum(r["late_fee_fen"] for r in rs))))
         if totals:
-            print("单位欠费合计 (per employer):")
+            print(_say("arrears_per_employer", lang))
             for t in totals:
-                print(f"  {t['employer_id']} ({t['region_code']}): {t['persons']} persons, months "
-                      f"{','.join(t['months'])}; outstanding {_fen(t['outstanding_fen'])} + late fee "
-                      f"{_fen(t['late_fee_fen'])} = {_fen(t['total_fen'])} yuan")
+                print(_say("arrears_employer_line", lang, employer=t["employer_id"], region=t["region_code"],
+                           persons=t["persons"], months=",".join(t["months"]), outstanding=_fen(t["outstanding_fen"]),
+                           late_fee=_fen(t["late_fee_fen"]), total=_fen(t["total_fen"])))
 
     return Answer(rows, render)
 
@@ -531,11 +553,13 @@ def cmd_arrears(args: argparse.Namespace, system: Any, who: Principal) -> Answer
 def cmd_gaps(args: argparse.Namespace, system: Any, _checked: Any) -> Answer:
     lines = view_queries(system).gap_list(args.place, args.year, args.as_of, reason=args.reason)
 
+    lang = _lang(args)
+
     def render(ls: list[dict[str, Any]]) -> None:
-        _print_table([{**g, "subsidised": "yes" if g["subsidised"] else "", "outstanding": _fen(g["outstanding_fen"])}
-                      for g in ls],
-                     ["reason", "label", "masked_id", "grid_code", "subsidised", "outstanding", "detail"])
-        print(f"\n{len(ls)} persons not covered")
+        _print_table([{**g, "subsidised": _say("yes", lang) if g["subsidised"] else "",
+                       "outstanding": _fen(g["outstanding_fen"])} for g in ls],
+                     ["reason", "label", "masked_id", "grid_code", "subsidised", "outstanding", "detail"], _heads(lang))
+        print("\n" + _say("gaps_total", lang, n=len(ls)))
 
     return Answer(lines, render)
 
@@ -550,7 +574,7 @@ def cmd_coverage(args: argparse.Namespace, system: Any) -> Answer:
                        "subsidised_coverage": s["subsidised_coverage_percent"] or ""}
                       for code, s in r[level].items()],
                      ["code", "residents", "covered", "coverage", "subsidised", "subsidised_covered",
-                      "subsidised_coverage"])
+                      "subsidised_coverage"], _heads(_lang(args)))
 
     return Answer(rates, render)
 

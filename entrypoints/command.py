@@ -14,7 +14,7 @@ What the skeleton does, in this order:
 2. builds the system with ``wiring`` (default: :func:`entrypoints.wiring.bootstrap`, the one
    wiring function; ``wiring=None`` for a command that needs no system: the body is then
    ``body(args)`` or ``body(args, checked)``);
-3. with ``needs_kafka="nothing to consume from"``: no ``KAFKA_BOOTSTRAP_SERVERS``, that sentence
+3. with ``needs_kafka="nothing_to_consume"`` (a key of the catalogue's ``[cli]``): no ``KAFKA_BOOTSTRAP_SERVERS``, that sentence
    on stderr and exit status 2;
 4. runs the body: an :class:`Answer` is emitted (a table or text, or ``--json``) and its
    ``exit_code`` returned; an ``int`` is returned as it is; ``None`` is 0;
@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from entrypoints import wiring as _wiring
+from entrypoints import catalogue, wiring as _wiring
 from entrypoints.console import emit
 from ledger.domain.errors import DomainError
 from ledger.policy.book import PolicyFileError
@@ -78,8 +78,7 @@ def command(body: Callable[..., Any] | None = None, *, check: Callable[[argparse
             system = wiring()
             try:
                 if needs_kafka and not system.settings.kafka_bootstrap_servers:
-                    print(f"KAFKA_BOOTSTRAP_SERVERS is not set: {needs_kafka} "
-                          '(eval "$(python -m infra env)" for the local stack)', file=sys.stderr)
+                    print(catalogue.text("cli", "kafka_missing", _lang(args), why=_why(needs_kafka, _lang(args))), file=sys.stderr)
                     return 2
                 return _finish(args, body(args, system, *extra))
             finally:
@@ -90,17 +89,32 @@ def command(body: Callable[..., Any] | None = None, *, check: Callable[[argparse
     return decorate(body) if body is not None else decorate
 
 
+def _why(needs_kafka: str, lang: str) -> str:
+    """``needs_kafka`` is a key of the catalogue's ``[cli]`` (``nothing_to_consume``) or a sentence as it is."""
+    return catalogue.text("cli", needs_kafka, lang) if catalogue.has("cli", needs_kafka) else needs_kafka
+
+
+def _lang(args: argparse.Namespace) -> str:
+    return catalogue.lang_of(getattr(args, "lang", None))
+
+
+def error_line(error: DomainError, lang: str) -> str:
+    """``error CODE: message``: the prefix and the code are fixed (scripts look for them), the message is in
+    ``lang`` (:func:`entrypoints.catalogue.error_message`)."""
+    return f"error {error.code}: {catalogue.error_message(error.code, error.message, lang, error.details)}"
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run the parsed command; an error a user can cause is ``error CODE: message`` on stderr, exit status 2."""
+    """Run the parsed command; an error a user can cause is ``error CODE: message`` on stderr (the message in
+    the run's language, Chinese by default), exit status 2."""
     try:
         return int(args.func(args) or 0)
     except DomainError as e:
-        print(f"error {e.code}: {e.message}", file=sys.stderr)
+        print(error_line(e, _lang(args)), file=sys.stderr)
         return 2
     except PolicyFileError as e:  # a policy table read outside the wiring (which converts it itself)
-        error = e.as_domain_error()
-        print(f"error {error.code}: {error.message}", file=sys.stderr)
+        print(error_line(e.as_domain_error(), _lang(args)), file=sys.stderr)
         return 2
 
 
-__all__ = ["Answer", "command", "run"]
+__all__ = ["Answer", "command", "error_line", "run"]

@@ -300,7 +300,7 @@ def cmd_rerun(args: argparse.Namespace, system: Any) -> Answer:
     return Answer(result, lambda r: print("\n".join(r["arithmetic"])))
 
 
-@command(needs_kafka="nothing to consume from")
+@command(needs_kafka="nothing_to_consume")
 def cmd_consume(args: argparse.Namespace, system: Any) -> None:
     if args.workers < 0:
         raise DomainError("WORKERS_INVALID", "--workers must be 0 or more")

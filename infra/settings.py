@@ -202,6 +202,8 @@ VARIABLES: tuple[Variable, ...] = (
              "entrypoints/http/auth.py, entrypoints/http/access.py, entrypoints/http/cli_commands.py"),
     Variable("LEDGER_TOKEN", "none", "the token a command-line user acts with", "entrypoints/http/access.py",
              secret=True),
+    Variable("LEDGER_LANG", "`zh`", "the language of the command line's help, output and error lines: `zh` "
+             "(中文) or `en` (`--lang` overrides it)", "entrypoints/main.py", parse=_choice("zh", "en"), fallback="zh"),
     Variable("LEDGER_RECON_INCOMPLETE_AFTER_HOURS", "`2`",
              "hours after which a statement still missing parts is reported incomplete",
              "reconciliation/factory.py", parse=_positive_number),

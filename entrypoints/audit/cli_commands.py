@@ -20,9 +20,10 @@ from entrypoints.audit.digest import digest_channel, seal
 from entrypoints.audit.replay import PRINTABLE_KEYS, history_report
 from entrypoints.audit.pdf import html_to_pdf
 from entrypoints.audit.report import FIGURE_LABELS, figure_text, render_html, state_line, yuan
-from entrypoints.audit.verify import verify_all, verify_digests, verify_person
+from entrypoints.audit.verify import Note, note_text, verify_all, verify_digests, verify_person
 from entrypoints.command import Answer, command, run
-from entrypoints.console import print_table as _print_table
+from entrypoints import catalogue
+from entrypoints.console import display_width, pad, print_table as _print_table
 from entrypoints.http.access import cli_principal, person_access
 from entrypoints.http.auth import Forbidden, Role
 from entrypoints.main import help_of
@@ -45,7 +46,7 @@ def add_audit_commands(sub: Any) -> None:
     p.add_argument("--pdf", metavar="FILE", help="also write the printable report as PDF (A4; printed by headless "
                                                  "Chromium, PDF_PRINTER_MISSING without it)")
     p.add_argument("--lang", choices=("zh", "en"), default="zh",
-                   help="language of the printable report (default: zh, 中文)")
+                   help="language of the answer and the printable report (default: zh, 中文)")
     p.add_argument("--reveal", action="store_true",
                    help="show the person's name in full in the printable report (auditors; masked otherwise)")
     p.set_defaults(func=cmd_history)
@@ -72,10 +73,18 @@ def _fen(fen: int | None) -> str:
 @command(check=lambda args: cli_principal().require_role(Role.AUDITOR, action="read a person's event history"))
 def cmd_history(args: argparse.Namespace, system: Any, _checked: Any) -> Answer:
     pdf = getattr(args, "pdf", None)
-    printable = bool(args.html or pdf)
+    # The Chinese text answer shows each event's Chinese line, which the printable report computes.
+    chinese_text = _lang(args) == "zh" and not getattr(args, "json", False)
     report = history_report(system.ledger, args.id_type, args.id_number, as_of=args.as_of, year=args.year,
-                            on=args.on, views=_views_or_none(system), printable=printable)
-    if printable:
+                            on=args.on, views=_views_or_none(system),
+                            printable=bool(args.html or pdf) or chinese_text)
+    if chinese_text and not (args.html or pdf):
+        for key in PRINTABLE_KEYS:
+            report.pop(key, None)
+        for line in report["events"]:
+            line.pop("digest", None)
+            line.pop("record", None)
+    if args.html or pdf:
         reveal = bool(getattr(args, "reveal", False))
         if reveal and not person_access(cli_principal(), system.ledger.find_person(args.id_type, args.id_number)):
             raise Forbidden("REVEAL_FORBIDDEN", "only auditors and the clerks of the person's region see full "
@@ -87,7 +96,8 @@ def cmd_history(args: argparse.Namespace, system: Any, _checked: Any) -> Answer:
         for line in report["events"]:
             line.pop("digest", None)
             line.pop("record", None)
-            line.pop("description_zh", None)
+            if not chinese_text:
+                line.pop("description_zh", None)
         if args.html:
             try:
                 with open(args.html, "w", encoding="utf-8") as out:
@@ -98,48 +108,67 @@ def cmd_history(args: argparse.Namespace, system: Any, _checked: Any) -> Answer:
             html_to_pdf(html, pdf)
 
     def render(r: dict[str, Any]) -> None:
-        print_history(r)
+        print_history(r, _lang(args))
         if args.html:
-            print(f"\nprintable report written to {args.html}")
+            print("\n" + _t("html_written", _lang(args), path=args.html))
         if pdf:
-            print(f"\n审计报告 PDF 已写入 {pdf}（PDF report written）")
+            print("\n" + _t("pdf_written", _lang(args), path=pdf))
 
     return Answer(report, render)
 
 
-def print_history(r: dict[str, Any]) -> None:
-    print(f"person       {r['masked_id']}  ({r['person_id']}, {r['id_type']})")
-    print(f"events       {r['version']}    ledger position {r['ledger_position']}    generated {r['generated_at']}")
+def _lang(args: argparse.Namespace) -> str:
+    return lang_of(getattr(args, "lang", None))
+
+
+def _t(key: str, lang: str, **values: Any) -> str:
+    return catalogue.text("audit_cli", key, lang, **values)
+
+
+def _yes(covered: bool, lang: str) -> str:
+    return _t("yes" if covered else "no", lang)
+
+
+def print_history(r: dict[str, Any], lang: str = catalogue.DEFAULT_LANG) -> None:
+    """The history as text, its labels in ``lang``; each event's line in Chinese when the report has it."""
+    labels = [_t(k, lang) for k in ("person", "events", "source", "after")]
+    width = max(display_width(x) for x in labels) + 2
+    print(f"{pad(labels[0], width)}{r['masked_id']}  ({r['person_id']}, {r['id_type']})")
+    print(f"{pad(labels[1], width)}{r['version']}    {_t('position', lang)} {r['ledger_position']}    "
+          f"{_t('generated', lang)} {r['generated_at']}")
     print()
     for e in r["events"]:
-        print(f"v{e['version']:<4} {e['recorded_at'][:19].replace('T', ' ')}  eff. {e['effective_date']}  "
-              f"{e['description']}")
+        described = e.get("description_zh") or e["description"] if lang == "zh" else e["description"]
+        print(f"v{e['version']:<4} {e['recorded_at'][:19].replace('T', ' ')}  {_t('effective', lang)} "
+              f"{e['effective_date']}  {described}")
         doc = f" · {e['document']}" if e["document"] else ""
-        print(f"      source: {e['source']}{doc}")
-        print(f"      after:  {state_line(e['state_after'])}")
+        print(f"      {pad(labels[2], width)}{e['source']}{doc}")
+        print(f"      {pad(labels[3], width)}{state_line(e['state_after'])}")
     a = r.get("as_of")
     if a:
-        print(f"\nas known at {a['as_of']} (versions 1..{a['known_version']} of {a['current_version']}), "
-              f"coverage year {a['year']}:")
+        print("\n" + _t("as_known", lang, as_of=a["as_of"], known=a["known_version"], current=a["current_version"],
+                        year=a["year"]))
         if not a["changes"]:
-            print("  nothing changed since")
+            print(_t("nothing_changed", lang))
         for c in a["changes"]:
             label = FIGURE_LABELS.get(c["figure"], c["figure"])
             print(f"  {label}: {figure_text(c['figure'], c['then'])} -> {figure_text(c['figure'], c['now'])}"
-                  + ("" if c["traced"] else "  (untraced: events recorded since)"))
+                  + ("" if c["traced"] else _t("untraced", lang)))
             for x in c["causes"]:
-                print(f"      because of v{x['version']} ({x['recorded_at'][:19].replace('T', ' ')}): {x['description']}")
+                print(_t("because", lang, version=x["version"], at=x["recorded_at"][:19].replace("T", " "),
+                         description=x["description"]))
         cov = a["covered_on"]
-        print(f"  covered on {cov['day']}? then {'YES' if cov['then']['covered'] else 'NO'}: {cov['then']['reason']}")
-        print(f"  {' ' * (len(str(cov['day'])) + 12)}now  {'YES' if cov['now']['covered'] else 'NO'}: "
-              f"{cov['now']['reason']}")
+        print(_t("covered_then", lang, day=cov["day"], answer=_yes(cov["then"]["covered"], lang),
+                 reason=cov["then"]["reason"]))
+        print(_t("covered_now", lang, pad=" " * (len(str(cov["day"])) + 12), answer=_yes(cov["now"]["covered"], lang),
+                 reason=cov["now"]["reason"]))
     if r.get("covered_on"):
         c = r["covered_on"]
-        print(f"\ncovered on {c['day']}? {'YES' if c['now']['covered'] else 'NO'}: {c['now']['reason']}")
+        print("\n" + _t("covered_on", lang, day=c["day"], answer=_yes(c["now"]["covered"], lang), reason=c["now"]["reason"]))
     v = r.get("verification")
     if v is not None:
         print()
-        _print_verification(v)
+        _print_verification(v, lang)
 
 
 # ------------------------------------------------------------------ verify
@@ -185,7 +214,7 @@ def cmd_verify(args: argparse.Namespace, system: Any, through: date | None) -> A
     if args.digests:
         digests = verify_digests(ledger, channel)
         result.extend(digests)
-        result.notes.insert(0, f"{digests.segments} sealed segment(s) recomputed ({digests.events} events)")
+        result.notes.insert(0, Note("segments_recomputed", segments=digests.segments, events=digests.events))
     payload = result.as_dict()
     if args.seal:
         if result.clean:
@@ -193,32 +222,37 @@ def cmd_verify(args: argparse.Namespace, system: Any, through: date | None) -> A
             payload["sealed"] = sealed.as_dict()
         else:
             payload["sealed"] = None
-            result.notes.append("not sealed: the ledger must verify clean before its days are sealed")
+            result.notes.append(Note("not_sealed_unclean"))
             payload["notes"] = list(result.notes)
 
     def render(p: dict[str, Any]) -> None:
-        _print_verification(p)
+        lang = _lang(args)
+        _print_verification(p, lang)
         if p.get("sealed"):
             s = p["sealed"]
-            days = ", ".join(f"{x['day']}#{x['seq']}" for x in s["segments"]) or "none new"
-            print(f"sealed: {days} ({s['events_sealed']} events); published segments {s['published_seqs'] or 'none'}")
+            days = ", ".join(f"{x['day']}#{x['seq']}" for x in s["segments"]) or _t("none_new", lang)
+            print(_t("sealed", lang, days=days, events=s["events_sealed"],
+                     published=s["published_seqs"] or _t("none", lang)))
 
     return Answer(payload, render, exit_code=0 if result.clean else 1)
 
 
-def _print_verification(v: dict[str, Any]) -> None:
-    what = {"person": "person", "ledger": "ledger", "digests": "daily digests"}.get(v["scope"], v["scope"])
-    status = "CLEAN" if v["clean"] else f"NOT CLEAN: {len(v['findings'])} finding(s)"
-    print(f"verification of the {what}: {status}")
-    print(f"  {v['events']:,} events, {v['aggregates']:,} aggregates ({v['persons']:,} persons) in {v['seconds']:.2f} s"
-          f" ({v['events_per_second']:,} events/s); ledger position {v['ledger_position']}")
+def _print_verification(v: dict[str, Any], lang: str = catalogue.DEFAULT_LANG) -> None:
+    scope = f"scope_{v['scope']}"
+    what = _t(scope, lang) if catalogue.has("audit_cli", scope) else v["scope"]
+    status = _t("clean", lang) if v["clean"] else _t("not_clean", lang, n=len(v["findings"]))
+    print(_t("verification", lang, what=what, status=status))
+    print(_t("counts", lang, events=v["events"], aggregates=v["aggregates"], persons=v["persons"], seconds=v["seconds"],
+             rate=v["events_per_second"], position=v["ledger_position"]))
     if v["findings"]:
         print()
+        columns = ["code", "who", "version", "day", "message"]
         _print_table([{**f, "who": f["masked_id"] or f["person_id"] or f["aggregate_id"] or "", "version": f["version"]
-                       if f["version"] is not None else "", "day": f["day"] or ""} for f in v["findings"]],
-                     ["code", "who", "version", "day", "message"])
+                       if f["version"] is not None else "", "day": f["day"] or "",
+                       "message": catalogue.error_message(f["code"], f["message"], lang)} for f in v["findings"]],
+                     columns, {c: _t(f"col_{c}", lang) for c in columns})
     for note in v["notes"]:
-        print(f"  note: {note}")
+        print(_t("note", lang, note=note_text(note, lang)))
 
 
 def main(argv: list[str] | None = None) -> int:  # pragma: no cover - `python -m entrypoints.audit.cli_commands`

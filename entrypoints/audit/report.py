@@ -12,11 +12,13 @@ the chain head. The ID number is always masked here (个人信息保护法).
 """
 from __future__ import annotations
 
+import re
+
 from datetime import datetime
 from html import escape
 from typing import Any
 
-from entrypoints.messages import AUDIT_FIGURES, AUDIT_WORDS, DEFAULT_LANG, audit_text
+from entrypoints.messages import AUDIT, AUDIT_FIGURES, AUDIT_WORDS, DEFAULT_LANG, audit_text
 from events.ledger_events import mask_name
 from ledger.domain.coverage import region_label
 from ledger.domain.person import BUSINESS_TZ
@@ -61,12 +63,20 @@ def _css_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("<", "\\3C ").replace("\n", " ") + '"'
 
 
-def page_css(header: str, page_before: str, page_after: str) -> str:
+def page_css(header: str, page_number: str) -> str:
     """The printed page's running header (the report's title and the masked ID) and page numbers
-    (第 1 / 3 页): CSS margin boxes, which Chromium's print (the ``--pdf`` output) and its print dialog honour."""
+    (第 1 / 3 页, from the catalogue's ``{page} / {pages}`` text): CSS margin boxes, which Chromium's
+    print (the ``--pdf`` output) and its print dialog honour."""
+    pieces = []
+    for part in re.split(r"(\{page\}|\{pages\})", page_number):
+        if part == "{page}":
+            pieces.append("counter(page)")
+        elif part == "{pages}":
+            pieces.append("counter(pages)")
+        elif part:
+            pieces.append(_css_string(part))
     return ("@page { @top-left { content: " + _css_string(header) + "; font-size: 8pt; color: #444; } "
-            "@bottom-right { content: " + _css_string(page_before) + ' counter(page) " / " counter(pages) '
-            + _css_string(page_after) + "; font-size: 8pt; color: #444; } }")
+            "@bottom-right { content: " + " ".join(pieces) + "; font-size: 8pt; color: #444; } }")
 
 
 FIGURE_LABELS = {
@@ -325,8 +335,7 @@ def render_html(report: dict[str, Any], lang: str = DEFAULT_LANG, *, reveal: boo
         f"<!DOCTYPE html>\n<html lang='{'zh-CN' if lang == 'zh' else 'en'}'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>{t('doc_title', masked_id=r['masked_id'])}</title><style>{CSS}"
-        + page_css(audit_text('title', lang) + ' · ' + str(r['masked_id']), audit_text('page_before', lang),
-                   audit_text('page_after', lang)) + "</style></head><body>"
+        + page_css(audit_text('title', lang) + ' · ' + str(r['masked_id']), AUDIT['page_number'][lang]) + "</style></head><body>"
         f"<h1>{t('title')}</h1>"
         "<table class='meta'><tbody>" + name_row
         + f"<tr><td>{t('id', id_type=id_type)}</td><td><b>{_e(r['masked_id'])}</b></td></tr>"

@@ -54,6 +54,7 @@ from ledger.log import mask_id_number
 from projections.entitlement import EntitlementProjection
 from projections.projection_runner import PolicyCache
 
+from entrypoints import catalogue
 from entrypoints.audit.digest import (
     DigestChannel,
     Head,
@@ -70,6 +71,35 @@ from projections.store import YEARS, year_records
 PERSON_TOPIC_PREFIX = get_topic(Person) + "."
 #: Field-by-field view mismatches listed per person before the rest is counted only.
 MAX_VIEW_MISMATCHES = 50
+
+
+
+def _note(key: str, values: dict[str, Any]) -> "Note":
+    return Note(key, **values)
+
+
+class Note(str):
+    """A note of a verification: the English sentence (what the JSON answer and the logs carry) that knows its
+    catalogue key (section ``verify_notes``), so a person reads it in their language (:meth:`text`)."""
+
+    key: str
+    values: dict[str, Any]
+
+    def __new__(cls, key: str, **values: Any) -> "Note":
+        self = super().__new__(cls, catalogue.text("verify_notes", key, "en", **values))
+        self.key, self.values = key, values
+        return self
+
+    def __reduce__(self) -> Any:  # the whole-ledger check runs in worker processes
+        return _note, (self.key, self.values)
+
+    def text(self, lang: str) -> str:
+        return catalogue.text("verify_notes", self.key, lang, **self.values)
+
+
+def note_text(note: str, lang: str) -> str:
+    """A note in ``lang`` (a plain string, e.g. read back from JSON, as it is)."""
+    return note.text(lang) if isinstance(note, Note) else note
 
 
 @dataclass(frozen=True)
@@ -316,7 +346,7 @@ def check_chain(rows: Sequence[Row], mapper: Any, *, anchor: Head | None = None,
             problems = transfer_findings(d[1] for d in decoded)
         except Exception as e:  # noqa: BLE001 - a history that no longer replays: the chain findings say where
             problems = []
-            notes.append(f"transfers not checked: the history does not replay ({type(e).__name__})")
+            notes.append(Note("transfers_not_checked", error=type(e).__name__))
         for code, version, message in problems:
             add(code, version, message, kind="discrepancy")
     if snapshots is not None:
@@ -348,15 +378,14 @@ def _check_snapshots(decoded: list[tuple], snapshot_rows: list[Row], mapper: Any
         try:
             snapshot = mapper.to_domain_event(row.stored_event()).mutate(None)
         except StaleSnapshot:
-            notes.append(f"the snapshot at version {s} is of an older shape of the state: loads ignore it "
-                         "(the person is replayed from the events) and the next snapshot replaces it")
+            notes.append(Note("snapshot_old_shape", version=s))
             continue
         except Exception as exc:  # noqa: BLE001
             add("SNAPSHOT_UNREADABLE", s, f"the snapshot at version {s} cannot be read ({type(exc).__name__}: {exc})",
                 kind="discrepancy")
             continue
         if not intact or aggregate is None or i == 0 or decoded[i - 1][0].originator_version != s:
-            notes.append(f"the snapshot at version {s} was not compared: the events up to it are damaged or missing")
+            notes.append(Note("snapshot_not_compared", version=s))
             continue
         mine, theirs = _state(aggregate), _state(snapshot)
         differ = sorted(k for k in set(mine) | set(theirs) if mine.get(k, ...) != theirs.get(k, ...))
@@ -409,8 +438,7 @@ def cross_check(ledger: Any, person_id: UUID, events: Sequence[Any], views: Any)
                                       f"{len(events)} events are stored: events were deleted, or the view was written "
                                       "by hand", pid, pid, masked, len(events) + 1, kind="discrepancy")], notes
     if version < len(events):
-        notes.append(f"the entitlement view is at version {version}, {len(events) - version} event(s) behind the "
-                     "ledger (the projection runner has not caught up): compared at that version")
+        notes.append(Note("view_behind", version=version, behind=len(events) - version))
     fresh = projection_for(ledger.policies).apply_rows(None, list(events[:version]))
     differences: list[tuple[str, Any, Any]] = []
     _diff("history", history_to_plain(stored), history_to_plain(fresh["history"]), differences)
@@ -429,14 +457,14 @@ def cross_check(ledger: Any, person_id: UUID, events: Sequence[Any], views: Any)
                 if x != y:
                     differences.append((f"{YEARS.name}[{year}].{name}", x, y))
     except Exception as exc:  # noqa: BLE001 - a store without that table or primitive: say so, do not fail
-        notes.append(f"view_entitlement_years not compared ({type(exc).__name__}: {exc})")
+        notes.append(Note("view_not_compared", error=f"{type(exc).__name__}: {exc}"))
     findings = [
         Finding("VIEW_MISMATCH", f"person {pid}: view field {path}: stored {a!r}, recomputed from the events {b!r}",
                 pid, pid, masked, version, kind="discrepancy")
         for path, a, b in differences[:MAX_VIEW_MISMATCHES]
     ]
     if len(differences) > MAX_VIEW_MISMATCHES:
-        notes.append(f"{len(differences) - MAX_VIEW_MISMATCHES} more view fields differ (not listed)")
+        notes.append(Note("more_view_fields", n=len(differences) - MAX_VIEW_MISMATCHES))
     return findings, notes
 
 
@@ -471,10 +499,9 @@ def verify_person(ledger: Any, person_id: UUID | str, *, views: Any = None) -> V
     result.notes += check.notes
     result.events, result.aggregates, result.persons = check.events, 1, int(check.person)
     if anchor is None:
-        result.notes.append("not sealed yet: no daily digest covers this person's events, so a change to the last "
-                            "event (or its removal) cannot be seen until the day is sealed")
+        result.notes.append(Note("person_not_sealed"))
     elif check.unanchored:
-        result.notes.append(f"{check.unanchored} event(s) recorded after the last seal are not anchored yet")
+        result.notes.append(Note("person_unanchored", n=check.unanchored))
     if views is not None:
         decoded = [decode_row(ledger.mapper, r) for r in stored]
         events = [event for event, _, error in decoded if error is None]
@@ -483,7 +510,7 @@ def verify_person(ledger: Any, person_id: UUID | str, *, views: Any = None) -> V
             result.findings += findings
             result.notes += notes
         else:
-            result.notes.append("views not compared: some events cannot be read")
+            result.notes.append(Note("views_unreadable"))
     result.seconds = time.perf_counter() - started
     return result
 
@@ -606,8 +633,7 @@ def verify_all(ledger: Any, *, batch: int = BATCH, snapshots: bool = True, worke
         result.persons += part.persons
         unanchored += part.unanchored
     if unanchored:
-        result.notes.append(f"{unanchored} event(s) are not sealed by a daily digest yet (recorded after the last "
-                            "seal): a change to a person's last such event shows only once sealed")
+        result.notes.append(Note("ledger_unsealed", n=unanchored))
     result.seconds = time.perf_counter() - started
     return result
 
@@ -621,7 +647,7 @@ def verify_digests(ledger: Any, channel: DigestChannel | None) -> Verification:
     stored = {s.seq: s for s in store.segments()}
     published: dict[int, Segment] = {}
     if channel is None:
-        result.notes.append("no digest topic to compare with: only the database copy was checked")
+        result.notes.append(Note("no_digest_topic"))
     else:
         for record in channel.published():
             if "error" in record:
@@ -646,7 +672,7 @@ def verify_digests(ledger: Any, channel: DigestChannel | None) -> Verification:
             add("DIGEST_MISSING_IN_STORE", theirs, "published, but its row in audit_digests is gone: deleted")
         elif mine is not None and theirs is None and channel is not None:
             if mine.published_at is None:
-                result.notes.append(f"day {mine.day} (segment {seq}) is sealed but not published yet")
+                result.notes.append(Note("sealed_not_published", day=mine.day, seq=seq))
             else:
                 add("DIGEST_MISSING_ON_TOPIC", mine, f"marked published at {mine.published_at.isoformat()} but not on "
                                                      f"{channel.topic}", kind="discrepancy")
@@ -671,10 +697,9 @@ def verify_digests(ledger: Any, channel: DigestChannel | None) -> Verification:
         last = ordered[-1].last_notification_id
         after = sum(1 for _ in rows.by_notification(after=last)) if result.position > last else 0
         if after:
-            result.notes.append(f"{after} event(s) recorded after the last sealed segment (day {ordered[-1].day}) "
-                                "are not covered by a digest yet")
+            result.notes.append(Note("after_last_segment", n=after, day=ordered[-1].day))
     else:
-        result.notes.append("no day has been sealed yet (ledger verify --seal)")
+        result.notes.append(Note("nothing_sealed"))
     result.segments = len(ordered)
     result.seconds = time.perf_counter() - started
     return result

@@ -88,11 +88,11 @@ def person_access(who: Principal, person: Person) -> bool:
             return True
         where = ", ".join(sorted(regions)) or "no region"
         raise Forbidden("SCOPE_FORBIDDEN", f"no access to this person: they belong to region {where}, your token "
-                        f"covers {who.scope_text()} (你没有该参保人所在参保地的权限)")
+                        f"covers {who.scope_text()} (你没有该参保人所在参保地 {where} 的权限；你的令牌覆盖 {who.scope_text()})")
     if any(who.may_read_grid(g) for g in person_grids(person)):
         return False
     raise Forbidden("SCOPE_FORBIDDEN", f"no access to this person: they do not live in your grids "
-                    f"{who.scope_text()} (该参保人不在你的网格内)")
+                    f"{who.scope_text()} (该参保人不在你负责的网格 {who.scope_text()} 内)")
 
 
 def check_arrears_read(who: Principal, *, region: str | None, grid: str | None, grid_option: str = "?grid=") -> None:
@@ -104,7 +104,7 @@ def check_arrears_read(who: Principal, *, region: str | None, grid: str | None, 
         who.require_region(region, action="read")
     if who.role == Role.GRID_WORKER and grid is None:
         raise Forbidden("SCOPE_FORBIDDEN", f"grid workers ask for one of their grids: add {grid_option} one of "
-                        f"{who.scope_text()} (请指定你负责的网格)")
+                        f"{who.scope_text()} (网格员须指定自己负责的网格：加上 {grid_option} 及以下之一 {who.scope_text()})")
 
 
 def clerk_arrears(who: Principal, fetch: Callable[[str], list[dict[str, Any]]], *, sort: str,
@@ -125,7 +125,8 @@ def cli_principal(env: Mapping[str, str] | None = None, *,
     if not token:
         raise Unauthenticated(
             "TOKEN_MISSING", f"{purpose}: set {TOKEN_ENV} to your token (a clerk or auditor "
-                             f"issues one with `ledger token add`) (缺少访问令牌)")
+                             f"issues one with `ledger token add`) "
+                             f"(缺少访问令牌：请将环境变量 {TOKEN_ENV} 设为你的令牌，令牌由经办员或稽核员用 ledger token add 签发)")
     try:
         store = TokenStore.from_env(env)
     except TokenFileError as e:

@@ -134,7 +134,7 @@ class Principal:
             raise Forbidden(
                 "ROLE_FORBIDDEN",
                 f"your role {self.role.value} may not {action}; it needs the role {allowed} "
-                f"(你的角色「{ROLE_LABELS[self.role]}」无权执行此操作)",
+                f"(你的角色「{ROLE_LABELS[self.role]}」无权执行此操作，需要的角色：{allowed})",
                 role=self.role.value,
             )
 
@@ -150,7 +150,7 @@ class Principal:
             raise Forbidden(
                 "SCOPE_FORBIDDEN",
                 f"no access to region {where}: your token covers {self.scope_text()} "
-                f"(你没有参保地 {where} 的权限)",
+                f"(你没有参保地 {where} 的权限；你的令牌覆盖 {self.scope_text()})",
                 region_code=region_code,
             )
 
@@ -170,7 +170,7 @@ class Principal:
             kind, label = ("township", "乡镇") if len(code) == 9 else ("grid", "网格")
             raise Forbidden(
                 "SCOPE_FORBIDDEN",
-                f"no access to {kind} {code}: your token covers {self.scope_text()} (你没有{label} {code} 的权限)",
+                f"no access to {kind} {code}: your token covers {self.scope_text()} (你没有{label} {code} 的权限；你的令牌覆盖 {self.scope_text()})",
                 area_code=code,
             )
 
@@ -490,12 +490,12 @@ class TokenStore:
         (:class:`TokensUnavailable` while the tokens file cannot be used)."""
         if not authorization:
             raise Unauthenticated(
-                "TOKEN_MISSING", "send your token as 'Authorization: Bearer <token>' (缺少访问令牌)")
+                "TOKEN_MISSING", "send your token as 'Authorization: Bearer <token>' (缺少访问令牌：请在请求头加上 Authorization: Bearer <令牌>)")
         scheme, _, token = authorization.strip().partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token or " " in token:
             raise Unauthenticated(
-                "TOKEN_MALFORMED", "the Authorization header must read 'Bearer <token>' (访问令牌格式不正确)")
+                "TOKEN_MALFORMED", "the Authorization header must read 'Bearer <token>' (访问令牌格式不正确：请求头应为 Authorization: Bearer <令牌>)")
         self._reload_if_changed()
         by_hash = self._by_hash
         if by_hash is None:
@@ -505,11 +505,12 @@ class TokenStore:
                 "(the tokens file is missing, unreadable or broken: every request is refused until it is fixed)")
         entry = by_hash.get(token_hash(token))
         if entry is None:
-            raise Unauthenticated("TOKEN_UNKNOWN", "this token is not valid; ask for a new one (访问令牌无效)")
+            raise Unauthenticated("TOKEN_UNKNOWN", "this token is not valid; ask for a new one (访问令牌无效，请向管理员申请新令牌)")
         if entry.revoked:
             raise Unauthenticated("TOKEN_REVOKED", f"this token was revoked on {entry.revoked}; ask for a new one "
-                                                   "(访问令牌已被吊销)")
+                                                   f"(访问令牌已于 {entry.revoked} 被吊销，请向管理员申请新令牌)")
         if entry.expires is not None and (today or date.today()) > entry.expires:
             raise Unauthenticated(
-                "TOKEN_EXPIRED", f"this token expired on {entry.expires.isoformat()}; ask for a new one (访问令牌已过期)")
+                "TOKEN_EXPIRED", f"this token expired on {entry.expires.isoformat()}; ask for a new one "
+                f"(访问令牌已于 {entry.expires.isoformat()} 过期，请向管理员申请新令牌)")
         return Principal(user=entry.user, role=entry.role, scopes=entry.scopes)

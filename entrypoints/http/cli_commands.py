@@ -32,6 +32,8 @@ from entrypoints.http.commands import COMMANDS, carry_out, require_clerk
 from entrypoints.http.fees_cli import add_late_fee_clerk_commands
 from entrypoints.http.approvals import change_line
 from entrypoints.http.approvals_cli import add_approval_clerk_commands
+from entrypoints.catalogue import lang_of
+from entrypoints.http.api_messages import text as api_text
 from entrypoints.http.errors import validation_problems
 from entrypoints.main import help_of
 from entrypoints.http.demo_state import cli_prefix, demo_dir, demo_env, ensure_demo_tokens, read_manifest
@@ -159,11 +161,17 @@ def _body(command: Any, args: argparse.Namespace) -> Any:
     try:
         return command.body.model_validate(values)
     except ValidationError as e:
-        problems = validation_problems(list(e.errors()), where="body")
+        lang = lang_of(getattr(args, "lang", None))
+        problems = validation_problems(list(e.errors()), where="body", lang=lang)
         first = problems[0]
         field = first["field"]
-        message = first["message"].replace(f"{field}: ", f"--{field.replace('_', '-')}: ", 1)
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        flag = f"--{field.replace('_', '-')}"
+        if lang == "en":
+            message = first["message"].replace(f"{field}: ", f"{flag}: ", 1)
+        else:
+            message = first["message"].replace(f"（{field}）", f"（{flag}）", 1)
+        n = len(problems) - 1
+        more = api_text("more", lang, n=n, s="s" if n > 1 else "") if n else ""
         raise DomainError(first["code"], message + more) from None
 
 

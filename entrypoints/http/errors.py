@@ -30,8 +30,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger.domain.errors import DomainError
 from infra.limits import MAX_REPORTED_ERRORS
-from entrypoints.http.api_messages import (DEFAULT_LANG, PROBLEMS, choices, field_label, lang_of_header, shape,
-                                           text)
+from entrypoints.http.api_messages import (DEFAULT_LANG, PROBLEMS, choices, field_label, lang_of_header, localized,
+                                           shape, text)
 from entrypoints.http.models import ERROR_CODES
 
 _DATE_TYPES = {"date_type", "date_parsing", "date_from_datetime_parsing", "date_from_datetime_inexact",
@@ -99,10 +99,10 @@ def _problem(error: dict[str, Any], lang: str = DEFAULT_LANG) -> dict[str, str]:
 
 
 def validation_problems(errors: list[dict[str, Any]], *, where: str | None = None,
-                        lang: str = "en") -> list[dict[str, str]]:
-    """Each problem pydantic found as ``{field, code, message, message_en}`` (``message`` in ``lang``);
-    ``where`` puts a model's own errors in that place. English unless asked: the CLI callers print
-    ``message`` as it was; the HTTP handlers pass the request's language."""
+                        lang: str = DEFAULT_LANG) -> list[dict[str, str]]:
+    """Each problem pydantic found as ``{field, code, message, message_en}`` (``message`` in ``lang``, Chinese
+    unless asked); ``where`` puts a model's own errors in that place. The HTTP handlers pass the request's
+    language, the command line its run's (``--lang`` / ``LEDGER_LANG``)."""
     if where is not None:
         errors = [{**e, "loc": (where, *e.get("loc", ()))} for e in errors]
     return [_problem(e, lang) for e in errors]
@@ -124,7 +124,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
-        return JSONResponse(status_code=exc.http_status, content=exc.as_dict(), headers=headers)
+        return JSONResponse(status_code=exc.http_status, content=localized(exc, request_lang(request)),
+                            headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -18,6 +18,7 @@ from entrypoints.command import Answer, command
 from entrypoints.console import print_table, write_file
 from entrypoints.http.access import cli_principal
 from entrypoints.http.commands import require_clerk
+from entrypoints.catalogue import lang_of
 from entrypoints.http.errors import validation_problems
 from entrypoints.http.late_fees import (LateFeePaymentIn, LateFeeWaiverIn, fees_answer, fees_for, masked, pay_late_fee,
                                         waive_late_fee)
@@ -99,7 +100,7 @@ def _fee_body(args: argparse.Namespace, body_class: Any) -> tuple[Any, Any, str]
     try:
         body = body_class.model_validate(values)
     except ValidationError as e:
-        first = validation_problems(list(e.errors()), where="body")[0]
+        first = validation_problems(list(e.errors()), where="body", lang=lang_of(getattr(args, "lang", None)))[0]
         raise DomainError(first["code"], first["message"]) from None
     return who, body, args.request_id or f"cli-{uuid.uuid4().hex[:12]}"
 

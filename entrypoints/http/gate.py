@@ -33,6 +33,7 @@ from starlette.routing import compile_path
 
 from ledger.domain.errors import DomainError
 from entrypoints.http import deps
+from entrypoints.http.api_messages import DEFAULT_LANG, lang_of_header, localized
 from infra import limits
 from ledger.log import get_logger
 
@@ -149,8 +150,10 @@ def _measure(value: Any) -> tuple[int, int]:
     return keys, deepest
 
 
-async def _answer(send: Send, error: DomainError, headers: dict[str, str] | None = None) -> None:
-    body = json.dumps(error.as_dict(), ensure_ascii=False).encode()
+async def _answer(send: Send, error: DomainError, headers: dict[str, str] | None = None,
+                  lang: str = DEFAULT_LANG) -> None:
+    """The refusal as JSON, its message in the language the request asked for (Accept-Language)."""
+    body = json.dumps(localized(error, lang), ensure_ascii=False).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
            (b"connection", b"close")]
     raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
@@ -183,19 +186,20 @@ class EntranceGate:
         headers: dict[str, str] = {}
         for key, value in scope.get("headers", []):  # the first of a repeated header, as Starlette reads it
             headers.setdefault(key.decode("latin-1").lower(), value.decode("latin-1"))
+        lang = lang_of_header(headers.get("accept-language"))
         if rule.needs_token:
             try:
                 who = scope["app"].state.tokens.authenticate(headers.get("authorization"))
             except DomainError as e:
                 log.info("request_refused_at_gate", code=e.code, status=e.http_status, path=scope.get("path"))
-                await _answer(send, e, {"WWW-Authenticate": "Bearer"} if e.http_status == 401 else None)
+                await _answer(send, e, {"WWW-Authenticate": "Bearer"} if e.http_status == 401 else None, lang)
                 return
             state = scope.setdefault("state", {})
             state.update(principal=who, user=who.user, role=who.role.value)
 
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > rule.body_limit:
-            await self._refuse(send, too_large(rule.body_limit))
+            await self._refuse(send, too_large(rule.body_limit), lang=lang)
             return
 
         counted = _CountedBody(receive, rule.body_limit)
@@ -203,16 +207,16 @@ class EntranceGate:
             try:
                 body = await counted.read_all()
             except BodyRefused:
-                await self._refuse(send, counted.error or too_large(rule.body_limit))
+                await self._refuse(send, counted.error or too_large(rule.body_limit), lang=lang)
                 return
             problem = json_shape_problem(body)
             if problem is not None:
-                await self._refuse(send, problem)
+                await self._refuse(send, problem, lang=lang)
                 return
             counted.replay(body)
 
         if rule.heavy is None:
-            await self._run(scope, counted, send)
+            await self._run(scope, counted, send, lang)
             return
         if not await self._take_slot(rule.heavy):
             slots = limits.HEAVY_SLOTS[rule.heavy]
@@ -222,10 +226,10 @@ class EntranceGate:
                 f"(every {rule.heavy} slot stayed taken for {limits.BUSY_WAIT_SECONDS:g} s; nothing was started; "
                 f"send the same request again later)",
                 kind=rule.heavy, slots=slots, retry_after_seconds=limits.BUSY_RETRY_AFTER_SECONDS),
-                {"Retry-After": str(limits.BUSY_RETRY_AFTER_SECONDS)})
+                {"Retry-After": str(limits.BUSY_RETRY_AFTER_SECONDS)}, lang=lang)
             return
         try:
-            await self._run(scope, counted, send)
+            await self._run(scope, counted, send, lang)
         finally:
             self.busy[rule.heavy] -= 1
 
@@ -243,11 +247,12 @@ class EntranceGate:
         self.busy[kind] += 1
         return True
 
-    async def _refuse(self, send: Send, error: DomainError, headers: dict[str, str] | None = None) -> None:
+    async def _refuse(self, send: Send, error: DomainError, headers: dict[str, str] | None = None, *,
+                      lang: str = DEFAULT_LANG) -> None:
         log.info("request_refused_at_gate", code=error.code, status=error.http_status)
-        await _answer(send, error, headers)
+        await _answer(send, error, headers, lang)
 
-    async def _run(self, scope: Scope, counted: _CountedBody, send: Send) -> None:
+    async def _run(self, scope: Scope, counted: _CountedBody, send: Send, lang: str = DEFAULT_LANG) -> None:
         """Run the route; if its body passed the limit meanwhile, drop whatever it answered and send 413.
 
         (The framework turns an error raised while reading the body into its own 400, so the
@@ -271,7 +276,7 @@ class EntranceGate:
             if counted.error is None:
                 raise
         if counted.error is not None and not started:
-            await self._refuse(send, counted.error)
+            await self._refuse(send, counted.error, lang=lang)
 
 
 class _CountedBody:

@@ -70,7 +70,11 @@ def test_history_as_json_text_and_html(embedded, capsys):
     code, out, _ = run(capsys, "history", NUMBER, "--year", "2025", "--as-of", report["events"][2]["recorded_at"],
                        "--html", str(tmp_path / "report.html"))
     assert code == 0
-    assert "tax.payments.v1 partition 0 offset 5" in out and "because of v4" in out
+    assert "tax.payments.v1 partition 0 offset 5" in out and "原因：第 4 版" in out  # Chinese by default
+    assert "缴费" in out and "是否享受待遇" in out
+    code, out, _ = run(capsys, "history", NUMBER, "--year", "2025", "--as-of", report["events"][2]["recorded_at"],
+                       "--lang", "en")
+    assert code == 0 and "because of v4" in out and "covered on" in out
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "@page" in html and mask_id_number(NUMBER) in html and NUMBER not in html
 
@@ -96,7 +100,7 @@ def test_verify_exits_0_when_clean_and_1_with_person_and_version_when_tampered(e
     tmp_path, pid = embedded
     assert run(capsys, "verify")[0] == 0
     code, out, _ = run(capsys, "verify", "--seal", "--through", "today")
-    assert code == 0 and "sealed:" in out
+    assert code == 0 and "已封存：" in out and "账本校验：通过" in out
     assert (tmp_path / "audit-digests.jsonl").exists()  # the copy outside the database
     code, out, _ = run(capsys, "verify", "--digests", "--json")
     assert code == 0 and json.loads(out)["clean"] is True
@@ -123,7 +127,11 @@ def test_verify_exits_0_when_clean_and_1_with_person_and_version_when_tampered(e
     assert code == 1
     assert "DIGEST_MISMATCH" in {f["code"] for f in json.loads(out)["findings"]}
     code, out, _ = run(capsys, "verify", "--seal", "--through", "today")
-    assert code == 1 and "not sealed" in out
+    assert code == 1 and "说明：未封存：账本校验通过后才能封存其日期" in out  # the note in Chinese by default
+    code, out, _ = run(capsys, "verify", "--seal", "--through", "today", "--lang", "en")
+    assert code == 1 and "note: not sealed: the ledger must verify clean" in out and "NOT CLEAN" in out
+    code, out, _ = run(capsys, "verify", "--seal", "--through", "today", "--json")
+    assert "not sealed: the ledger must verify clean before its days are sealed" in json.loads(out)["notes"]
 
 
 def test_history_html_in_chinese_english_on_request_name_revealed_and_json_unchanged(embedded, capsys):

@@ -63,7 +63,7 @@ def test_every_api_command_has_a_cli_command_with_its_body_fields():
             flags |= {"--id-type", "--id-number"}
         sub = _subparser(parser, "clerk", command.cli_name)
         known = {s for a in sub._actions for s in a.option_strings}
-        assert flags | {"--request-id", "--json"} == known - {"-h", "--help"}, command.name
+        assert flags | {"--request-id", "--json"} == known - {"-h", "--help", "--lang"}, command.name
         required = {s for a in sub._actions if a.required for s in a.option_strings}
         assert required == {f"--{n.replace('_', '-')}" for n, f in command.body.model_fields.items()
                             if f.is_required()} | ({"--id-number"} if command.on_person else set())

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from entrypoints.command import Answer, command, run
-from entrypoints.main import COMMANDS, build_parser
+from entrypoints.main import COMMANDS, build_parser, help_of
 from ledger.domain.errors import DomainError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,13 +101,15 @@ def test_a_crash_is_not_swallowed_but_the_system_is_closed():
 def test_needs_kafka_stops_with_exit_2_and_a_hint(capsys):
     wiring = Wiring(kafka="")
 
-    @command(wiring=wiring, needs_kafka="nothing to consume from")
+    @command(wiring=wiring, needs_kafka="nothing_to_consume")
     def cmd(args, system):  # pragma: no cover - never reached
         raise AssertionError
 
     assert run(_args(func=cmd)) == 2
-    assert capsys.readouterr().err.startswith("KAFKA_BOOTSTRAP_SERVERS is not set: nothing to consume from (eval ")
+    assert capsys.readouterr().err.startswith("未设置 KAFKA_BOOTSTRAP_SERVERS：没有可消费的数据（本地环境可运行 eval ")
     assert wiring.built[0].closed == 1
+    assert run(_args(func=cmd, lang="en")) == 2
+    assert capsys.readouterr().err.startswith("KAFKA_BOOTSTRAP_SERVERS is not set: nothing to consume from (eval ")
 
     ran = []
     wiring = Wiring(kafka="localhost:9092")
@@ -127,12 +129,12 @@ def test_the_table_names_every_command_in_the_order_and_with_the_help_of_the_ful
     full = build_parser()
     (sub,) = [a for a in full._actions if isinstance(a, argparse._SubParsersAction)]
     assert list(sub.choices) == list(COMMANDS)
-    assert {a.dest: a.help for a in sub._choices_actions} == {name: c.help for name, c in COMMANDS.items()}
+    assert {a.dest: a.help for a in sub._choices_actions} == {name: help_of(name) for name in COMMANDS}
     # `ledger --help` lists them without building any command's parser.
     stub = build_parser(["--help"])
     (stub_sub,) = [a for a in stub._actions if isinstance(a, argparse._SubParsersAction)]
     assert stub.format_help() == full.format_help()
-    assert all(p._actions[1:] == [] for p in stub_sub.choices.values())  # only -h
+    assert all([a.dest for a in p._actions] == ["help", "lang"] for p in stub_sub.choices.values())  # only -h, --lang
 
 
 def test_only_the_chosen_commands_module_is_imported():

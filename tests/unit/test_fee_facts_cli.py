@@ -79,6 +79,9 @@ def test_waiver_needs_reason_and_another_approver_then_clears_it(deployment, cap
 def test_arrears_by_employer_sorted_and_exported(deployment, capsys, tmp_path):
     status, out, _ = run(capsys, "arrears", "--region", case.HANBIN, "--as-of", AFTER, "--sort", "employer_id")
     assert status == 0 and case.EMPLOYER in out
+    assert f"{case.EMPLOYER}（610902）：8 人，月份 2026-01；欠缴 0.00 元 + 滞纳金 300.00 元 = 300.00 元" in out
+    status, out, _ = run(capsys, "arrears", "--region", case.HANBIN, "--as-of", AFTER, "--sort", "employer_id",
+                         "--lang", "en")
     assert f"{case.EMPLOYER} (610902): 8 persons, months 2026-01; outstanding 0.00 + late fee 300.00 = 300.00 yuan" \
         in out
     status, out, _ = run(capsys, "arrears", "--region", case.HANBIN, "--as-of", AFTER, "--by-employer", "--json")

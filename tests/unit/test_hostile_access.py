@@ -326,7 +326,7 @@ def test_a_voucher_conflict_on_the_command_line_is_listed_too(tmp_path, monkeypa
     assert run(capsys, *corrections, "--amount-fen", "10000")[0] == 0
     err = refused(capsys, "VOUCHER_CONFLICT", *corrections, "--amount-fen", "20000")
     hostile.attempt("voucher conflict on the command line", status=None)
-    assert "dead letter" in err
+    assert "已记入拒收清单" in err  # Chinese by default (--lang en: "... kept as dead letter <id>")
     status, out, _ = run(capsys, "dlq", "list", "--json")
     (letter,) = json.loads(out)
     assert status == 0 and letter["code"] == "VOUCHER_CONFLICT" and letter["topic"] == "cli:tax-voucher"

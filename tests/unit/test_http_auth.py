@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from entrypoints.cli import main as ledger_main
 from entrypoints.http.app import create_app
+from entrypoints.catalogue import _CJK, chinese_first
 from entrypoints.http.auth import TokenFileError, TokenStore, add_token, read_token_file, token_hash
 from ledger.log import configure_logging
 from tests.unit.http_support import (
@@ -163,7 +164,10 @@ def test_role_and_scope_matrix(client, token, route):
     else:
         assert r.status_code == 403, (token, route, r.json())
         assert r.json()["code"] in ("ROLE_FORBIDDEN", "SCOPE_FORBIDDEN")
-        assert "(" in r.json()["message"] and ")" in r.json()["message"]  # the Chinese in parentheses
+        assert chinese_first(r.json()["message"]) and "your" not in r.json()["message"]  # Chinese by default
+        english = _call(client, route, {**auth(token), "Accept-Language": "en"}).json()
+        assert english["code"] == r.json()["code"] and english["message"].startswith(("your role", "no access"))
+        assert not _CJK.search(english["message"])
 
 
 @pytest.mark.parametrize("route", sorted(ROUTES))

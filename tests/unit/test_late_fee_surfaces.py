@@ -95,8 +95,9 @@ def test_cli_arrears_keeps_the_fee_after_the_employer_pays(deployment, capsys, m
     assert status == 0
     lines = [line for line in out.splitlines() if "EMPLOYER" in line]
     assert len(lines) == case.EMPLOYEES and all("滞纳金未缴" in line and "37.50" in line for line in lines)
-    assert "8 rows, 8 of them 滞纳金未缴 (paid late, late fee unpaid); outstanding 0.00 yuan; late fee 300.00 yuan" \
-        in out
+    assert "共 8 笔，其中 8 笔已缴本金、滞纳金未缴；欠缴 0.00 元；滞纳金 300.00 元" in out  # Chinese by default
+    status, out, _ = run(capsys, "arrears", "--as-of", AFTER, "--sort", "late_fee_fen", "--lang", "en")
+    assert "8 rows, 8 of them paid late with the late fee unpaid; outstanding 0.00 yuan; late fee 300.00 yuan" in out
     # a year later the fee has not grown: it stopped at the payment
     status, out, _ = run(capsys, "arrears", "--as-of", "2027-04-01", "--json")
     assert_fee_only_rows(json.loads(out))

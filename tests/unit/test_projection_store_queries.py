@@ -229,7 +229,7 @@ def test_the_cli_projects_and_answers(deployment, capsys):
 
     assert main(["gaps", GRID_A, "--as-of", "2026-03-01"]) == 0
     out = capsys.readouterr().out
-    assert out.index("SUBSIDISED_NOT_COVERED") < out.index("LAPSED") and "3 persons not covered" in out
+    assert out.index("SUBSIDISED_NOT_COVERED") < out.index("LAPSED") and "共 3 人未参保" in out
     assert number(3) not in out and f"{number(3)[:4]}**********{number(3)[-4:]}" in out
 
     assert main(["gaps", GRID_A, "--as-of", "2026-03-01", "--reason", "LAPSED", "--json"]) == 0
@@ -238,7 +238,9 @@ def test_the_cli_projects_and_answers(deployment, capsys):
 
     assert main(["entitlement", number(1), "--year", "2025", "--on", "2025-06-01"]) == 0
     out = capsys.readouterr().out
-    assert "covered on 2025-06-01" in out and "YES" in out and number(1) not in out
+    assert "2025-06-01 是否享受待遇" in out and "是: " in out and number(1) not in out
+    assert main(["entitlement", number(1), "--year", "2025", "--on", "2025-06-01", "--lang", "en"]) == 0
+    assert "covered on 2025-06-01" in capsys.readouterr().out
     assert main(["entitlement", number(1), "--on", "2026-02-01", "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["year"] == 2026 and payload["covered_on"]["covered"] is False
@@ -246,7 +248,7 @@ def test_the_cli_projects_and_answers(deployment, capsys):
     assert main(["arrears", "--as-of", "2026-01-10", "--json"]) == 0
     assert {r["period"] for r in json.loads(capsys.readouterr().out)} == {"2026"}
     assert main(["arrears", "--as-of", "2026-01-10", "--grid", GRID_A]) == 0
-    assert "rows, 0 of them 滞纳金未缴 (paid late, late fee unpaid); outstanding" in capsys.readouterr().out
+    assert "其中 0 笔已缴本金、滞纳金未缴；欠缴" in capsys.readouterr().out
 
     assert main(["coverage", "--year", "2026", "--as-of", "2026-03-01", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["grids"][GRID_A]["residents"] == 3

@@ -158,7 +158,7 @@ def test_entitlement_by_person_id_keeps_the_scope_rules(client, grids, system):
     person_id = str(system.ledger.person_id("RESIDENT_ID", grids["unpaid"]))
     r = client.get(f"/entitlements/{person_id}", headers=GRID_WORKER_B)
     assert (r.status_code, r.json()["code"]) == (403, "SCOPE_FORBIDDEN")
-    assert "该参保人不在你的网格内" in r.json()["message"]
+    assert "该参保人不在你负责的网格" in r.json()["message"]
     r = client.get(f"/entitlements/{person_id}", headers=TAX)
     assert (r.status_code, r.json()["code"]) == (403, "ROLE_FORBIDDEN")
     assert client.get(f"/entitlements/{person_id}").status_code == 401
