@@ -29,8 +29,8 @@ def test_a_bad_phone_or_address_is_refused_with_a_chinese_message_and_nothing_wr
 
 
 def test_the_running_header_is_a_css_string_nothing_can_escape(hostile):
-    css = page_css('报告 "</style><script>x()</script>', "第 ", " 页")
+    css = page_css('报告 "</style><script>x()</script>', '第 {page} / {pages} 页 "</style>')
     assert "</style>" not in css and "<script" not in css
-    assert '\\"' in css and 'counter(page) " / " counter(pages)' in css
+    assert '\\"' in css and '"第 " counter(page) " / " counter(pages) " 页' in css
     hostile.attempt("report header breaks out of the print CSS", status=None, crashed=False, written=False,
                     leaked=False)
