@@ -60,6 +60,9 @@ COMMANDS: dict[str, Command] = {
     "import": Command(*_HTTP, "import a registration spreadsheet (CSV or XLSX): register and enroll each "
                               "row, as the clerk in LEDGER_TOKEN (rows outside their regions are refused); "
                               "--template FILE writes the template, --errors FILE the refused rows to fix"),
+    "migrate": Command(*_HTTP, "load history from the old system (CSV or XLSX): enrollments and paid coverage "
+                               "years with their original dates, marked as migrated, idempotent per old record id; "
+                               "--template FILE writes the template"),
     "token": Command(*_HTTP, "manage API bearer tokens"),
     "project": Command(*_VIEWS, "bring the views (entitlement, arrears, gaps) up to date with the ledger"),
     "entitlement": Command(*_VIEWS, "is a person covered (待遇资格): one coverage year, or one day"),
