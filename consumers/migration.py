@@ -231,7 +231,9 @@ def migrate_sheet(ledger: Any, sheet: Sheet, *, batch_id: str, user: str,
         try:
             person_id = ledger.person_id(row["id_type"], row["id_number"])
             result["person_id"] = str(person_id)
-            if _already_imported(ledger, person_id, record_key):
+            # A payment is keyed by its voucher MIG-<record id>: the same content again is a resend, other
+            # content under the same id a conflict (never silently dropped). An enrollment by its record key.
+            if row["kind"] == "ENROLLMENT" and _already_imported(ledger, person_id, record_key):
                 result.update(status="already_imported",
                               message=f"原系统记录 {row['record_id']} 此前已迁移 (record migrated before)")
                 continue
