@@ -60,10 +60,12 @@ def cmd_policy(args: argparse.Namespace) -> Answer:
     book = policy_book()  # the tables the ledger assesses with (LEDGER_POLICY_DIR, else the packaged ones)
     if args.region is None:
         rows = [
-            {"region": r, "years": ",".join(str(y) for y in book.years(r))}
+            {"region": r, "years": ",".join(str(y) for y in book.years(r)),
+             # years with figures marked provisional (no source for that year; carried from the nearest one)
+             "provisional": ",".join(str(y) for y in book.years(r) if book.get(r, y).provisional_fields)}
             for r in sorted(book.regions())
         ]
-        return Answer(rows, lambda rs: _print_table(rs, ["region", "years"]))
+        return Answer(rows, lambda rs: _print_table(rs, ["region", "years", "provisional"]))
     table = book.get(args.region, args.year)
     payload = {
         "region_code": table.region_code,
@@ -82,11 +84,27 @@ def cmd_policy(args: argparse.Namespace) -> Answer:
         # The value gate every entrance applies (ledger/policy/rules.py: check_amount_fen, check_business_date).
         "amount_ceiling_fen": table.amount_ceiling_fen,
         "business_dates": f"{book.value_limits().earliest_date}..{book.value_limits().latest_date}",
+        # Which figures are national and which local, with their sources; provisional = no source for this
+        # year, carried from the nearest sourced year (figures not listed: see "source").
+        "provisional_fields": list(table.provisional_fields),
+        "provenance": {f.field: {"scope": f.scope, "source": f.source, "provisional": f.provisional}
+                       for f in table.provenance},
     }
 
     def render(p: dict[str, Any]) -> None:
         for k, v in p.items():
+            if k in ("provenance", "provisional_fields"):
+                continue
             print(f"{k:24} {v}")
+        if p["provisional_fields"]:
+            print(f"\n暂定数值（无本年度来源，沿用最近有来源年度）{len(p['provisional_fields'])} 项："
+                  f"{', '.join(p['provisional_fields'])}")
+        if p["provenance"]:
+            print("\n数值来源（全国/地方）：")
+            for field_name, f in p["provenance"].items():
+                scope = "全国" if f["scope"] == "national" else "地方"
+                mark = " 【暂定】" if f["provisional"] else ""
+                print(f"  {field_name:48} {scope}{mark} {f['source']}")
 
     return Answer(payload, render)
 
@@ -479,6 +497,8 @@ def cmd_entitlement(args: argparse.Namespace, system: Any, who: Principal) -> An
                 ("ent_policy", y["policy_version"]),
             ):
                 line(_say(label, lang), value)
+            if y.get("history_note"):  # the policy horizon: the waiting period rests on years the ledger cannot see
+                line(_say("ent_history", lang), y["history_note"])
         e = p["employee"]
         if e is not None:
             line(_say("ent_employee", lang), _say("ent_employee_value", lang, covered=e["months_covered"],

@@ -56,6 +56,7 @@ COMMANDS: dict[str, Command] = {
     "serve": Command(*_HTTP),
     "clerk": Command(*_HTTP),
     "import": Command(*_HTTP),
+    "migrate": Command(*_HTTP),
     "token": Command(*_HTTP),
     "project": Command(*_VIEWS),
     "entitlement": Command(*_VIEWS),

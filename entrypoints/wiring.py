@@ -1,15 +1,18 @@
 """The one wiring function: every entrypoint and every test builds the system here."""
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Callable
 
 from events.pii import KeyRing
 from infra.event_store import PersonBatches, application_env
 from ledger.application import Ledger
 from infra.settings import Settings, load_settings, prefer_read_write
-from ledger.log import configure_logging
+from ledger.log import configure_logging, get_logger
 from ledger.policy import PolicyBook, PolicyFileError
+from ledger.policy.readiness import missing_years
 from consumers.feed_handlers import DEFAULT_CONSUMERS, HANDLERS, TaxPaymentsHandler
 from consumers.inprocess import InProcessBroker, InProcessSource
 from consumers.publisher import LedgerPublisher, POSITIONS_TOPIC
@@ -102,11 +105,35 @@ def place_names(settings: Settings | None = None) -> PlaceNames:
     return load_places(settings.places_file)
 
 
+def warn_missing_policy_years(policies: PolicyBook, today: date | None = None, *, stream: Any = None) -> list[Any]:
+    """The startup check: tables for the running year and the year whose concentrated period is open.
+
+    A missing year is a loud warning (a structlog WARNING and a Chinese line on stderr) at
+    startup, so an agency sees it before the first assessment of that year fails.
+    """
+    missing = missing_years(policies, today or date.today())
+    if missing:
+        get_logger("entrypoints.wiring").warning(
+            "policy_year_missing", missing=[f"{m.region_code}/{m.coverage_year}" for m in missing],
+            policy_dir=str(policies.directory))
+        parts = []
+        for year in sorted({m.coverage_year for m in missing}):
+            rows = [m for m in missing if m.coverage_year == year]
+            why = "本年度" if rows[0].reason == "RUNNING_YEAR" else "集中参保缴费期已开始"
+            parts.append(f"{year}年度（{why}）：{'、'.join(m.region_code for m in rows)}")
+        print(f"警告 POLICY_YEAR_MISSING：缺少政策参数表 {'；'.join(parts)}。请在 {policies.directory} 中补充"
+              f"（见 ledger/policy/tables/README.md），否则这些年度的核定将失败。",
+              file=stream or sys.stderr)
+    return missing
+
+
 def bootstrap(settings: Settings | None = None, *, policies: PolicyBook | None = None) -> System:
     """Build the ledger on the store the settings name (SQLite by default)."""
     configure_logging()
     settings = settings or load_settings()
-    policies = policies or policy_book(settings)
+    if policies is None:
+        policies = policy_book(settings)
+        warn_missing_policy_years(policies)
     if settings.persistence == "postgres":
         prefer_read_write(settings.postgres)
     # The event store adapter: its PostgreSQL factory (the binary recorder, tables created in turn)

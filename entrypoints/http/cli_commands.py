@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import ValidationError
 
+from consumers import migration
 from consumers.sheet_workbooks import error_workbook, template_csv, template_xlsx
 from consumers.spreadsheets import import_file_and_sheet, read_file
 from entrypoints.command import Answer, command
@@ -131,6 +132,48 @@ def _import(args: argparse.Namespace, system: Any, who: Principal) -> Answer:
               f"{r['errors']} errors")
         if args.errors:
             print(f"错误行已写入 {args.errors}（{r['errors']} 行，含“错误说明”列，改正后可重新导入）")
+
+    return Answer(report, render, exit_code=1 if report["errors"] else 0)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    if args.template:
+        target = Path(args.template)
+        target.write_bytes(migration.template_csv() if target.suffix.lower() == ".csv" else migration.template_xlsx())
+        print(f"已写出历史数据迁移模板 {target}（示例行导入前请删除；各列写法见“填写说明”页）")
+        return 0
+    if not args.file:
+        print("error: 请指定要迁移的文件，或用 --template FILE 写出模板 (name the file to migrate)", file=sys.stderr)
+        return 2
+    if not Path(args.file).is_file():
+        print(f"error: {args.file} is not a file", file=sys.stderr)
+        return 2
+    return _migrate(args)
+
+
+@command(check=lambda args: _clerk())
+def _migrate(args: argparse.Namespace, system: Any, who: Principal) -> Answer:
+    path = Path(args.file)
+    default_region = next(iter(who.scopes)) if len(who.scopes) == 1 else None
+    report, sheet, columns = migration.migrate_file(
+        system.ledger, read_file(path), path.name, user=who.user, batch_id=args.batch,
+        region_allowed=lambda region: region in who.scopes, default_region=default_region)
+    if args.errors:
+        Path(args.errors).write_bytes(error_workbook(
+            sheet.header, columns, sheet.rows, report["lines"], reveal=lambda region: region in who.scopes,
+            default_region=default_region))
+
+    def render(r: dict[str, Any]) -> None:
+        for notice in r["notices"]:
+            print(f"提示 {notice['code']}  {notice['message']}")
+        for line in r["lines"]:
+            code = f" {line['code']}" if line["code"] else ""
+            print(f"row {line['line']:>6}  {line['status']:<16}{code}  {line['record_id'] or ''}  "
+                  f"{line['id_number'] or ''}  {line['message']}")
+        print(f"{path.name}（批次 {r['batch_id']}）：共 {r['rows']} 行，迁移 {r['imported']} 行，此前已迁移 "
+              f"{r['already_imported']} 行，已参保 {r['already_enrolled']} 行，错误 {r['errors']} 行")
+        if args.errors:
+            print(f"错误行已写入 {args.errors}（含“错误说明”列，改正后可重新迁移）")
 
     return Answer(report, render, exit_code=1 if report["errors"] else 0)
 
@@ -358,6 +401,15 @@ def add_http_commands(sub: Any) -> None:
     p.add_argument("--verbose", action="store_true", help="also list the rows imported")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("migrate", help=help_of("migrate"))
+    p.add_argument("file", nargs="?")
+    p.add_argument("--template", metavar="FILE", help="write the migration template (.xlsx, or .csv) and stop; "
+                   "历史数据迁移模板：中文表头、示例行、填写说明页")
+    p.add_argument("--batch", metavar="ID", help="the batch id recorded with every event (default: MIG-<file sha256>)")
+    p.add_argument("--errors", metavar="FILE.xlsx", help="write the refused rows with a 错误说明 column")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("token", help=help_of("token"))
     token_sub = p.add_subparsers(dest="token_command", required=True)

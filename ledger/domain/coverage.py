@@ -633,6 +633,7 @@ class _Derivation:
             note = (f"the ledger's history for {region_label(region)} starts in {horizon}; "
                     f"treated as a first enrollment")
         return {
+            "history_horizon": self.history_horizon(year, floor, horizon, y, covered_last_year),
             "paid_on": paid_on,
             "first_time": first_time,
             "covered_last_year": covered_last_year,
@@ -642,6 +643,32 @@ class _Derivation:
             "back_paid_year_list": back_list,
             "note": note,
         }
+
+    def history_horizon(self, year: int, floor: int, horizon: int, stopped_at: int,
+                        covered_last_year: bool) -> dict[str, Any] | None:
+        """The policy horizon, when the gap count for ``year`` ran back to it (政策视界).
+
+        The count of years without coverage stops at the first year the ledger knows for the person: the
+        region's first policy table (``POLICY_HORIZON``) or the person's first recorded enrollment when it
+        is later (``FIRST_RECORD``: history before it was not migrated). Years before it are unknown, not
+        uncovered, so the waiting period rests on them: say so, never silently. ``None`` when the count
+        ended on an insured year (or last year was covered), or when the person was born in or after it.
+        """
+        if covered_last_year or stopped_at >= floor:
+            return None
+        born = self.h.birth_date
+        if born is not None and born.year >= floor:
+            return None
+        basis = "POLICY_HORIZON" if floor <= horizon else "FIRST_RECORD"
+        gap = year - floor
+        counted = f"此前连续 {gap} 年未参保的年数只计到 {floor} 年" if gap else f"按首次参保处理"
+        if basis == "POLICY_HORIZON":
+            text = (f"{floor} 年以前的参保情况超出本账本的政策视界（最早的政策参数表为 {horizon} 年度），无从得知；"
+                    f"{counted}，更早的断保年份未计入待遇等待期。")
+        else:
+            text = (f"本账本最早记录此人参保为 {floor} 年度（此前的历史未迁移），{floor} 年以前的参保情况无从得知；"
+                    f"{counted}，更早的断保年份未计入待遇等待期。")
+        return {"known_from": floor, "basis": basis, "policy_horizon": horizon, "text": text}
 
     def switch_gap_months(self, start: date, months: dict) -> int | None:
         paid = [k for k, m in months.items() if m["net_paid_fen"] > 0 and _month_bounds(k)[1] < start]
@@ -713,8 +740,11 @@ class _Derivation:
                 "months": decision.months, "coverage_start": decision.coverage_start, "reason": decision.reason,
                 "exemption": decision.exemption, "policy_version": decision.policy_version,
                 **{k: inputs[k] for k in ("paid_on", "first_time", "covered_last_year", "gap_years",
-                                          "back_paid_years", "gap_year_list", "back_paid_year_list")},
+                                          "back_paid_years", "gap_year_list", "back_paid_year_list",
+                                          "history_horizon")},
             }
+            if not table.resident.waiting.enabled or decision.exemption:
+                entry["waiting"]["history_horizon"] = None  # the decision does not rest on earlier years
             last = _dec31(year) if interval["until"] is None else min(_dec31(year), _day_before(interval["until"]))
             newborn_from = self.h.birth_date if decision.exemption == "NEWBORN" else None
             for start, end in self.enrolled_intervals(year, newborn_from):
@@ -803,6 +833,11 @@ class _Derivation:
             "covered_last_year": waiting["covered_last_year"] if waiting else self.insured(year - 1, months),
             "gap_years": waiting["gap_years"] if waiting else None,
             "back_paid_years": waiting["back_paid_years"] if waiting else None,
+            # The policy horizon (政策视界): the waiting period rests on years the ledger cannot see (before its
+            # first policy table, or before the person's first record when history was not migrated).
+            "history_unknown_before": (waiting["history_horizon"] or {}).get("known_from") if waiting else None,
+            "history_horizon_basis": (waiting["history_horizon"] or {}).get("basis") if waiting else None,
+            "history_note": (waiting["history_horizon"] or {}).get("text") if waiting else None,
             "continuous_years": continuous,
             "cap_increment_fen": cap_increment,
             "policy_version": table.policy_version,

@@ -36,6 +36,7 @@ from ledger.policy.model import (
     WAITING_EXEMPTIONS,
     ContinuityIncentive,
     EmployeePolicy,
+    FigureSource,
     PolicyTable,
     ResidentPolicy,
     StatusRule,
@@ -49,7 +50,10 @@ from ledger.policy.model import (
 DEFAULT_TABLES_DIR = Path(__file__).resolve().parent / "tables"
 
 _META_KEYS = ("extends", "version", "status", "source")
-_STATUSES = ("default", "confirmed")
+#: "provisional": a table whose year has no published figures yet (e.g. next year before its notice),
+#: carried from the nearest sourced year; its provisional figures are listed in ``[provenance]``.
+_STATUSES = ("default", "confirmed", "provisional")
+_SCOPES = ("national", "local")
 _YEAR_FILE = re.compile(r"(\d{4})\.toml")
 _EXTENDS = re.compile(r"[a-z0-9_]+/\d{4}")
 #: A ceiling above 2^63 / 10^6 would let a million records at the ceiling overflow a bigint sum.
@@ -487,7 +491,10 @@ def load_table(root: Path, region: str, year: int) -> PolicyTable:
     limits.no_extra()
     transfer = _transfer(top.section("transfer"))
     approval = _approval(top.section("approval", required=False))
+    provenance = _provenance(top.section("provenance", required=False), data)
     top.no_extra()
+    if status == "provisional" and not any(f.provisional for f in provenance):
+        top.fail("status", "is 'provisional' but no figure is marked provisional in [provenance]")
     return PolicyTable(
         region_code=region,
         coverage_year=year,
@@ -501,7 +508,31 @@ def load_table(root: Path, region: str, year: int) -> PolicyTable:
         earliest_date=earliest,
         transfer=transfer,
         approval=approval,
+        provenance=provenance,
     )
+
+
+def _provenance(sec: _Section | None, data: dict[str, Any]) -> tuple[FigureSource, ...]:
+    """``[provenance]``: ``"<dotted field>" = { scope = "national"|"local", source = "...", provisional = bool }``."""
+    if sec is None:
+        return ()
+    out: list[FigureSource] = []
+    for field in sorted(sec.data):
+        entry = sec.section(field)
+        node: Any = data
+        for part in field.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+            if node is None:
+                sec.fail(field, "names a figure the table does not have (misspelt?)")
+        out.append(FigureSource(
+            field=field,
+            scope=entry.str_("scope", choices=_SCOPES),
+            source=entry.str_("source"),
+            provisional=entry.bool_("provisional", required=False),
+        ))
+        entry.no_extra()
+    sec.no_extra()
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------- the book

@@ -214,6 +214,21 @@ class ApprovalPolicy:
 
 
 @dataclass(frozen=True)
+class FigureSource:
+    """The provenance of one figure of a table: national or local, its source, provisional or not."""
+
+    field: str  # dotted name, e.g. "resident.individual_share_fen"
+    scope: str  # "national" | "local"
+    source: str
+    provisional: bool = False  # no source for this year: carried from the nearest sourced year
+
+    def describe(self) -> str:
+        scope = "全国" if self.scope == "national" else "地方"
+        mark = "（暂定）" if self.provisional else ""
+        return f"{scope}{mark}：{self.source}"
+
+
+@dataclass(frozen=True)
 class PolicyTable:
     """All policy parameters of one region (统筹区/区县) for one coverage year, with their provenance."""
 
@@ -231,6 +246,16 @@ class PolicyTable:
     #: ``[approval]``; None in a table without the section (an older year's): the ledger then takes the
     #: latest table of the region that has one (``PolicyBook.approval``).
     approval: ApprovalPolicy | None = None
+
+    #: Where figures come from (the ``[provenance]`` entries of the table and the files it extends):
+    #: national or local, the source, and whether the figure is provisional (no source for this year;
+    #: carried from the nearest sourced year). Figures not listed have their provenance in ``source``.
+    provenance: tuple[FigureSource, ...] = ()
+
+    @property
+    def provisional_fields(self) -> tuple[str, ...]:
+        """Dotted names of the figures marked provisional (no source for this year), sorted."""
+        return tuple(sorted(f.field for f in self.provenance if f.provisional))
 
     @property
     def policy_version(self) -> str:

@@ -181,8 +181,8 @@ def _batch() -> list[tuple[TaxPaymentRecord, Provenance]]:
         (replace(payment(41, "V-41"), id_number="610902198104050000"), FEED),  # bad ID number
         (payment(22, "E-22", levy_item="EMPLOYEE", period_start=date(2025, 3, 1),
                  period_end=date(2025, 3, 31)), FEED),  # changes person 22 (employee months, no enrollment)
-        (payment(22, "V-22", year=2027), FEED),  # enrolls 22, then fails: the round is rebuilt without it
-        (payment(32, "V-32", year=2027), FEED),  # a new person failing half-way: nothing written
+        (payment(22, "V-22", year=2028), FEED),  # enrolls 22, then fails (2028: no table): the round is rebuilt without it
+        (payment(32, "V-32", year=2028), FEED),  # a new person failing half-way: nothing written
         (payment(20, "V-20"), FEED),  # the resend again, at the end
         (payment(33, "V-33", levy_item="NOPE"), FEED),  # unknown levy item
         (payment(23, "V-23"), FEED),  # the person's 100th event: snapshotted on save

@@ -147,7 +147,7 @@ def test_only_the_chosen_commands_module_is_imported():
 
 def test_every_command_of_the_full_parser_runs_in_the_skeleton():
     """Every parser's func is a skeleton command (functools.wraps keeps the body in __wrapped__), but for
-    ``import``, which refuses a missing file in its own words before its skeleton command runs."""
+    ``import`` and ``migrate``, which refuse a missing file in their own words before their skeleton command runs."""
     full = build_parser()
     funcs = set()
 
@@ -161,5 +161,5 @@ def test_every_command_of_the_full_parser_runs_in_the_skeleton():
 
     walk(full)
     plain = sorted(f.__name__ for f in funcs if not hasattr(f, "__wrapped__"))
-    assert plain == ["cmd_import"]
+    assert plain == ["cmd_import", "cmd_migrate"]
     assert len(funcs) >= 30

@@ -275,8 +275,8 @@ def test_payments_only_in_positive_integer_fen(ledger, amount, code):
 def test_period_outside_the_policy_is_refused(ledger):
     with pytest.raises(DomainError) as err:
         ledger.record_tax_record(
-            # 2027: inside the plausible window (to the end of the year after the last table), no table yet
-            payment(resident_id(), period_start=date(2027, 1, 1), period_end=date(2027, 12, 31)), provenance=FEED
+            # 2028: inside the plausible window (to the end of the year after the last table, 2027), no table yet
+            payment(resident_id(), period_start=date(2028, 1, 1), period_end=date(2028, 12, 31)), provenance=FEED
         )
     assert err.value.code == "PERIOD_OUTSIDE_POLICY"
 

@@ -48,7 +48,8 @@ def test_resident_unpaid_after_the_due_date_is_in_arrears_until_the_year_ends(le
     assert (row["days_overdue"], row["late_fee_fen"]) == (10, 0)  # residents owe no late fee
     assert (row["grid_code"], row["township_code"], row["region_code"]) == ("610902100001", "610902100", HANBIN)
     assert row["assessed"] is False and row["sources"]  # due from the table, resting on the enrollment event
-    assert arrears_list(view, date(2027, 1, 5), ledger.policies) == []  # a past year is a break, not arrears
+    # a past year is a break, not arrears: on 2027-01-05 only 2027 (due 2026-12-31, enrollment still open) is owed
+    assert [r["period"] for r in arrears_list(view, date(2027, 1, 5), ledger.policies)] == ["2027"]
     pay_year(ledger, n, 2026, date(2026, 1, 20))
     view = arrears_view(ledger)
     assert len(arrears_list(view, date(2026, 1, 19), ledger.policies)) == 1  # as of a day before the payment

@@ -46,7 +46,7 @@ def test_on_time_payer_is_covered_all_year_without_waiting(ledger):
     assert y["waiting_months"] == 0 and y["waiting_until"] is None and y["first_time"] is True
     assert y["enrollment_state"] == "ACTIVE" and y["assessed"] is False  # due derived from the policy table
     assert y["policy_version"] == ledger.policies.get(HANBIN, 2025).policy_version
-    assert [(r["person_id"], r["year"]) for r in entitlement_rows(view)] == [(str(pid), 2025), (str(pid), 2026)]
+    assert [(r["person_id"], r["year"]) for r in entitlement_rows(view)] == [(str(pid), y) for y in (2025, 2026, 2027)]
     paid_event = ledger.get_person(pid).payments[f"16109020000|{voucher}"].event_id
     assert y["sources"]["paid"] == [paid_event] and paid_event in y["sources"]["coverage"]
 

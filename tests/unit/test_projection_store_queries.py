@@ -170,7 +170,7 @@ def test_arrears_equal_the_pure_list(ledger, arrears_town):
     (lambda q: q.gap_list(GRID_A, 2026, "2026-02-30"), "DATE_INVALID"),
     (lambda q: q.gap_list(GRID_A, 2026, "1/3/2026"), "DATE_INVALID"),
     (lambda q: q.gap_list(GRID_A, 2026, AS_OF, reason="LAZY"), "REASON_UNKNOWN"),
-    (lambda q: q.coverage_rates(2023, AS_OF), "POLICY_YEAR_UNKNOWN"),
+    (lambda q: q.coverage_rates(2017, AS_OF), "POLICY_YEAR_UNKNOWN"),
     (lambda q: q.coverage_rates(2026, AS_OF, region="6109"), "REGION_FORMAT"),
     (lambda q: q.arrears("2026-13-01"), "DATE_INVALID"),
     (lambda q: q.arrears(AS_OF, grid="610902100009"), "GRID_UNKNOWN"),

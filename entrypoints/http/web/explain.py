@@ -110,7 +110,7 @@ def _waiting(ry: Mapping[str, Any]) -> str | None:
         if ry.get("back_paid_years"):
             facts.append(f"已补缴 {ry['back_paid_years']} 年")
     text = f"{months} 个月，至 {_day(ry.get('waiting_until'))} 止，{_day(ry.get('coverage_start'))} 起享受待遇"
-    return text + (f"（{'，'.join(facts)}）" if facts else "")
+    return text + (f"（{'，'.join(facts)}）" if facts else "") + (f"。{ry['history_note']}" if ry.get("history_note") else "")
 
 
 def _advice(answer: Mapping[str, Any], ry: Mapping[str, Any] | None, on: str, subsidised: bool) -> str | None:
