@@ -64,6 +64,16 @@ MESSAGES: dict[str, dict[str, str]] = {
     "chart_subsidised": {"zh": "资助参保对象参保率", "en": "subsidised coverage"},
     "chart_no_target": {"zh": "（政策表未规定参保率目标，图中不画目标线）",
                         "en": "(the policy tables declare no coverage target; no target line drawn)"},
+    "dash_coverage_title": {"zh": "{year} 年度参保率（距目标最远在前）",
+                            "en": "Coverage {year} (furthest from target first)"},
+    "dash_target": {"zh": "目标 {percent}", "en": "target {percent}"},
+    "dash_subsidised_target": {"zh": "资助对象目标 {percent}", "en": "subsidised target {percent}"},
+    "dash_gap": {"zh": "差 {points} 个百分点", "en": "{points} points short"},
+    "dash_collection_title": {"zh": "集中参保缴费期征收进度（累计征收占核定）",
+                              "en": "Collection during the concentrated period (collected / assessed, cumulative)"},
+    "dash_this_year": {"zh": "{year} 年度", "en": "{year}"},
+    "dash_week": {"zh": "第 {n} 周", "en": "week {n}"},
+    "dash_no_data": {"zh": "暂无数据", "en": "no data"},
     "next_steps": {
         "zh": "== 在网页和命令行查看同一份数据 ==\n"
               "演示数据保存在 {state_dir}（下次运行演示时会被替换）。\n"
