@@ -98,15 +98,17 @@ def _paid_by(steps: Sequence[Sequence[Any]], day: date) -> int:
 
 def weekly_collection(dues: Iterable[Mapping[str, Any]], start: date, end: date) -> list[dict[str, Any]]:
     """Per week of the concentrated period ``start``..``end`` (the last week may be short): the fen
-    assessed (due rows assessed) and collected by the end of that week, cumulative (payments
-    before ``start`` count in the first week; refunds lower it), and its share of the assessed.
+    due (应缴: every resident due row of the year, formally assessed (核定) or derived from the
+    enrollment and the policy table) and collected by the end of that week, cumulative (payments
+    before ``start`` count in the first week; refunds lower it; a row counts at most its due), and
+    the share collected.
 
-    ``dues`` are resident due rows of one coverage year (``due_fen``, ``assessed``, ``paid_steps``
-    as (day, net paid by the end of that day)).
+    ``dues`` are resident due rows of one coverage year (``due_fen``, ``paid_steps`` as (day, net
+    paid by the end of that day)).
     """
     if end < start:
         return []
-    assessed = [d for d in dues if d.get("assessed", True)]
+    assessed = list(dues)
     assessed_fen = sum(int(d["due_fen"]) for d in assessed)
     weeks = []
     first = start

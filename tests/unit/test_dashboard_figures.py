@@ -66,14 +66,14 @@ def test_weekly_collection_is_cumulative_per_week_and_counts_refunds_and_early_p
             due(40000, (date(2024, 9, 9), 40000)),             # week 2
             due(40000, (date(2024, 9, 3), 40000), (date(2024, 9, 16), 0)),  # refunded in week 3
             due(40000, (date(2024, 9, 30), 40000)),            # after the period
-            due(99999, (date(2024, 9, 2), 99999), assessed=False)]  # never assessed: not counted
+            due(40000, (date(2024, 9, 2), 40000), assessed=False)]  # due from the enrollment, not assessed: counts
     weeks = f.weekly_collection(dues, start, end)
     assert [(w["from"], w["to"]) for w in weeks] == [
         (date(2024, 9, 1), date(2024, 9, 7)), (date(2024, 9, 8), date(2024, 9, 14)),
         (date(2024, 9, 15), date(2024, 9, 20))]
-    assert [w["assessed_fen"] for w in weeks] == [160000] * 3
-    assert [w["collected_fen"] for w in weeks] == [80000, 120000, 80000]
-    assert [w["collected_bp"] for w in weeks] == [5000, 7500, 5000]
+    assert [w["assessed_fen"] for w in weeks] == [200000] * 3
+    assert [w["collected_fen"] for w in weeks] == [120000, 160000, 120000]
+    assert [w["collected_bp"] for w in weeks] == [6000, 8000, 6000]
     assert f.weekly_collection(dues, end, start) == []
 
 

@@ -25,6 +25,8 @@ ROUTES = {
     ("get", "/fees"), ("get", "/fees.csv"), ("get", "/fees.xlsx"), ("get", "/arrears.csv"), ("get", "/arrears.xlsx"),
     ("post", "/late-fees/payments"), ("post", "/late-fees/waivers"),
     ("get", "/imports/template.xlsx"), ("get", "/imports/template.csv"),
+    ("get", "/regions/{code}/dashboard"), ("get", "/regions/{code}/dashboard.svg"),
+    ("get", "/regions/{code}/dashboard.png"),
 }
 
 
