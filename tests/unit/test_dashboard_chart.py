@@ -66,6 +66,15 @@ def test_a_place_above_the_target_has_no_gap_line_and_no_shortfall_text():
     assert not classed(root, "rect", "subsidised-dot")  # nobody subsidised: no square
 
 
+def test_a_subsidised_rate_far_below_does_not_stretch_the_axis_to_zero():
+    rows = townships()
+    rows[0] = {**rows[0], "subsidised_coverage_bp": 0}
+    root = parse(coverage_svg(rows, target_bp=9500, subsidised_target_bp=10000, title="t"))
+    assert [t.text for t in classed(root, "text", "tick-label")][0] == "85%"
+    assert [t.text for t in classed(root, "text", "below-axis-label")] == ["0.00%"]
+    assert len(classed(root, "path", "below-axis")) == 1
+
+
 def test_no_target_no_target_line_and_empty_data_says_so():
     root = parse(coverage_svg([], target_bp=None, subsidised_target_bp=None, title="t"))
     assert not classed(root, "line", "coverage-target")

@@ -33,7 +33,10 @@ def _pct_axis(bp: int) -> str:
 def coverage_svg(rows: Sequence[Mapping[str, Any]], *, target_bp: int | None, subsidised_target_bp: int | None,
                  title: str, lang: str = "zh") -> str:
     """Ranked rows (``label``, ``coverage_bp``, ``subsidised_coverage_bp``, ``gap_bp``) against the targets."""
-    values = [v for r in rows for v in (r.get("coverage_bp"), r.get("subsidised_coverage_bp")) if v is not None]
+    # The axis spans the coverage rates and the targets. A subsidised rate below it (a township with one subsidised
+    # person, not covered: 0 %) would stretch it to 0 % and squeeze every other difference: it is drawn at the left
+    # edge as an arrow with its value instead (the table beside the chart gives every figure).
+    values = [r["coverage_bp"] for r in rows if r.get("coverage_bp") is not None]
     values += [t for t in (target_bp, subsidised_target_bp) if t is not None]
     lo, hi = axis_range(values)
     plot_w = WIDTH - LABEL_W - RIGHT_W
@@ -78,7 +81,12 @@ def coverage_svg(rows: Sequence[Mapping[str, Any]], *, target_bp: int | None, su
         if rate is not None and target_bp is not None and rate < target_bp:
             out.append(f'<line class="gap" x1="{x(rate)}" y1="{cy}" x2="{x(target_bp)}" y2="{cy}" stroke="{RED}" '
                        f'stroke-opacity="0.45" stroke-width="3"/>')
-        if sub is not None:
+        if sub is not None and sub < lo:
+            out.append(f'<path class="subsidised-dot below-axis" d="M{LABEL_W + 1} {cy} l9 -6 v12 z" fill="{ORANGE}">'
+                       f'<title>{escape(label)} {percent_text(sub)}</title></path>'
+                       f'<text class="below-axis-label" x="{LABEL_W + 12}" y="{cy + 4}" fill="{ORANGE}" '
+                       f'font-size="11">{percent_text(sub)}</text>')
+        elif sub is not None:
             out.append(f'<rect class="subsidised-dot" x="{x(sub) - 5}" y="{cy - 5}" width="10" height="10" '
                        f'fill="{ORANGE}"><title>{escape(label)} {percent_text(sub)}</title></rect>')
         if rate is not None:
