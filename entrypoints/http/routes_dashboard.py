@@ -289,17 +289,19 @@ def _chart_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
 def region_dashboard_svg(code: str, request: Request, year: Year = None, as_of: AsOf = None,
                          chart: Annotated[str, Query(pattern="^(coverage|collection)$",
                                                      description="coverage (default) or collection")] = "coverage",
+                         width: Annotated[int, Query(ge=300, le=1600, description="the pixels the chart is shown "
+                                                                                  "at (default 720)")] = 720,
                          who: Principal = Depends(deps.principal)) -> Response:
     """The coverage chart (ranked places against the target line) or the collection chart (this year against
     the last), as the page shows them; the same scope as the figures."""
     data = dashboard_figures(request, code, who, year, as_of)
     if chart == "collection":
         svg = dashboard_chart.collection_svg(data["collection"]["weeks"], year=data["year"],
-                                             title=text("dash_collection_title"))
+                                             title=text("dash_collection_title"), width=width)
     else:
         svg = dashboard_chart.coverage_svg(_chart_rows(data), target_bp=data["target"]["coverage_bp"],
                                            subsidised_target_bp=data["target"]["subsidised_coverage_bp"],
-                                           title=text("dash_coverage_title", year=data["year"]))
+                                           title=text("dash_coverage_title", year=data["year"]), width=width)
     return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-store",
                                                               "X-Content-Type-Options": "nosniff"})
 

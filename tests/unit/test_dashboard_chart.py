@@ -75,6 +75,15 @@ def test_a_subsidised_rate_far_below_does_not_stretch_the_axis_to_zero():
     assert len(classed(root, "path", "below-axis")) == 1
 
 
+def test_a_narrow_chart_is_drawn_at_its_width_and_keeps_the_gap_line():
+    root = parse(coverage_svg(townships(), target_bp=9500, subsidised_target_bp=10000, title="t", width=360))
+    assert root.get("width") == "360" and root.get("viewBox").startswith("0 0 360 ")
+    assert [t.text for t in classed(root, "text", "value")][0] == "87.00%"
+    assert len(classed(root, "line", "gap")) == 3
+    xs = [float(c.get("cx")) for c in classed(root, "circle", "coverage-dot")]
+    assert max(xs) <= 360 - 62 and min(xs) >= 106
+
+
 def test_no_target_no_target_line_and_empty_data_says_so():
     root = parse(coverage_svg([], target_bp=None, subsidised_target_bp=None, title="t"))
     assert not classed(root, "line", "coverage-target")

@@ -166,12 +166,15 @@
     $("message").hidden = true;
     document.body.dataset.state = "loading";
     const params = { year: state.year, as_of: state.asOf };
+    // The charts are drawn for the width they are shown at, so their text is its real size on a phone.
+    $("board").hidden = false;
+    const width = String(Math.max(300, Math.min(1600, Math.round($("coverage-chart").clientWidth || 720))));
     let data, coverage, collection;
     try {
       [data, coverage, collection] = await Promise.all([
         api("/regions/" + encodeURIComponent(state.code) + "/dashboard", params),
-        api("/regions/" + encodeURIComponent(state.code) + "/dashboard.svg", { ...params, chart: "coverage" }, "text"),
-        api("/regions/" + encodeURIComponent(state.code) + "/dashboard.svg", { ...params, chart: "collection" }, "text"),
+        api("/regions/" + encodeURIComponent(state.code) + "/dashboard.svg", { ...params, chart: "coverage", width }, "text"),
+        api("/regions/" + encodeURIComponent(state.code) + "/dashboard.svg", { ...params, chart: "collection", width }, "text"),
       ]);
     } catch (err) {
       $("board").hidden = true;
@@ -200,20 +203,21 @@
   function gapCell(r, targetBp) {
     if (r.coverage_bp === null || targetBp === null) return el("td", { text: "—" });
     if (r.meets_target) return el("td", { class: "met", text: "已达标" });
-    return el("td", { class: "short", text: "差 " + points(r.gap_bp) + " 个百分点（" + r.people_short + " 人）" });
+    return el("td", { class: "short gap" }, "差 " + points(r.gap_bp), el("span", { class: "unit", text: " 个百分点" }),
+      "（" + r.people_short + " 人）");
   }
 
   function rankRows(tbody, rows, targetBp) {
     tbody.replaceChildren();
     for (const r of rows) {
-      const sub = r.subsidised ? (r.subsidised_coverage_percent + "（" + r.subsidised_covered + "/" + r.subsidised + "）") : "—";
+      const sub = r.subsidised ? [r.subsidised_coverage_percent, el("span", { class: "unit",
+        text: "（" + r.subsidised_covered + "/" + r.subsidised + "）" })] : ["—"];
       tbody.append(el("tr", { "data-code": r.code },
         el("td", { class: "num", text: String(r.rank) }),
-        el("td", { class: "place", text: shortLabel(r.label) }),
+        el("td", { class: "place" }, el("a", { class: "drill", href: r.link, text: shortLabel(r.label) })),
         el("td", { class: "num", text: r.coverage_percent || "—" }),
         gapCell(r, targetBp),
-        el("td", { class: r.subsidised_meets_target === false ? "short" : "", text: sub }),
-        el("td", {}, el("a", { class: "drill", href: r.link, text: "查看名单" }))));
+        el("td", { class: "sub " + (r.subsidised_meets_target === false ? "short" : "") }, ...sub)));
     }
   }
 
@@ -232,7 +236,7 @@
           "未参保 " + (tot.subsidised - tot.subsidised_covered) + " 人",
         tot.subsidised_meets_target === false ? "alarm" : "good"),
       stat("征收进度", d.collection.collected_percent || "—",
-        "已征收 " + yuan(d.collection.collected_fen) + " 元 / 核定 " + yuan(d.collection.assessed_fen) + " 元"),
+        "已征收 " + yuan(d.collection.collected_fen) + " 元 / 应缴 " + yuan(d.collection.assessed_fen) + " 元"),
       stat("欠费合计", yuan(d.arrears.outstanding_fen) + " 元",
         d.arrears.persons + " 人 · 滞纳金 " + yuan(d.arrears.late_fee_fen) + " 元", d.arrears.rows ? "alarm" : "good"));
     $("target-note").textContent = t.coverage_percent
@@ -256,8 +260,8 @@
     for (const w of c.weeks) {
       const pct = (bp) => (bp === null || bp === undefined ? "—" : points(bp) + "%");
       weeks.append(el("tr", {}, el("td", { text: "第 " + w.week + " 周" }),
-        el("td", { text: w.from ? w.from + " 至 " + w.to : "—" }),
-        el("td", { class: "num", text: yuan(w.assessed_fen) }), el("td", { class: "num", text: yuan(w.collected_fen) }),
+        el("td", { class: "opt", text: w.from ? w.from + " 至 " + w.to : "—" }),
+        el("td", { class: "num opt", text: yuan(w.assessed_fen) }), el("td", { class: "num", text: yuan(w.collected_fen) }),
         el("td", { class: "num", text: pct(w.collected_bp) }), el("td", { class: "num", text: pct(w.last_collected_bp) })));
     }
 
@@ -278,9 +282,9 @@
     for (const r of d.reconciliation) {
       recon.append(el("tr", {}, el("td", { text: r.business_date }),
         el("td", {}, el("span", { class: "state " + r.state, text: r.state_label })),
-        el("td", { class: "num", text: String(r.statements) }), el("td", { class: "num", text: yuan(r.collected_fen) }),
+        el("td", { class: "num opt", text: String(r.statements) }), el("td", { class: "num", text: yuan(r.collected_fen) }),
         el("td", { class: "num", text: yuan(r.recorded_fen) }), el("td", { class: "num", text: yuan(r.difference_fen) }),
-        el("td", { class: "num", text: String(r.open_discrepancies) })));
+        el("td", { class: "num opt", text: String(r.open_discrepancies) })));
     }
     $("recon-empty").hidden = d.reconciliation.length > 0;
     $("board").hidden = false;

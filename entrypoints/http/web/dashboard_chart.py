@@ -31,26 +31,32 @@ def _pct_axis(bp: int) -> str:
 
 
 def coverage_svg(rows: Sequence[Mapping[str, Any]], *, target_bp: int | None, subsidised_target_bp: int | None,
-                 title: str, lang: str = "zh") -> str:
-    """Ranked rows (``label``, ``coverage_bp``, ``subsidised_coverage_bp``, ``gap_bp``) against the targets."""
+                 title: str, lang: str = "zh", width: int = WIDTH) -> str:
+    """Ranked rows (``label``, ``coverage_bp``, ``subsidised_coverage_bp``, ``gap_bp``) against the targets.
+
+    ``width``: the pixels the chart is shown at (the page asks for its own width, so the text is drawn at
+    its real size on a phone); below 560 the gap is left out of the value beside each row (the red line
+    and the table show it) to leave the plot room."""
+    narrow = width < 560
+    label_w, right_w = (106, 62) if narrow else (LABEL_W, RIGHT_W)
     # The axis spans the coverage rates and the targets. A subsidised rate below it (a township with one subsidised
     # person, not covered: 0 %) would stretch it to 0 % and squeeze every other difference: it is drawn at the left
     # edge as an arrow with its value instead (the table beside the chart gives every figure).
     values = [r["coverage_bp"] for r in rows if r.get("coverage_bp") is not None]
     values += [t for t in (target_bp, subsidised_target_bp) if t is not None]
     lo, hi = axis_range(values)
-    plot_w = WIDTH - LABEL_W - RIGHT_W
+    plot_w = width - label_w - right_w
     height = TOP + ROW_H * max(1, len(rows)) + BOTTOM
 
     def x(bp: int) -> float:
-        return round(LABEL_W + (max(lo, min(hi, bp)) - lo) * plot_w / (hi - lo), 1)
+        return round(label_w + (max(lo, min(hi, bp)) - lo) * plot_w / (hi - lo), 1)
 
     step = 500 if hi - lo <= 3000 else 1000 if hi - lo <= 6000 else 2000
     bottom = height - BOTTOM
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" '
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
            f'height="{height}" role="img" aria-label="{escape(title)}" class="chart coverage-chart" '
            f'font-family="sans-serif" font-size="13">',
-           f'<rect width="{WIDTH}" height="{height}" fill="white"/>',
+           f'<rect width="{width}" height="{height}" fill="white"/>',
            f'<text x="8" y="18" font-size="15" font-weight="bold" fill="{INK}">{escape(title)}</text>',
            f'<circle cx="14" cy="34" r="5" fill="{BLUE}"/><text x="24" y="38" fill="{INK}">'
            f'{escape(text("chart_overall", lang))}</text>',
@@ -60,7 +66,7 @@ def coverage_svg(rows: Sequence[Mapping[str, Any]], *, target_bp: int | None, su
         out.append(f'<line class="tick" x1="{x(t)}" y1="{TOP - 6}" x2="{x(t)}" y2="{bottom}" stroke="{GRID}"/>'
                    f'<text class="tick-label" x="{x(t)}" y="{bottom + 16}" text-anchor="middle" fill="{INK}">'
                    f'{_pct_axis(t)}</text>')
-    out.append(f'<line class="axis" x1="{LABEL_W}" y1="{bottom}" x2="{LABEL_W + plot_w}" y2="{bottom}" stroke="{INK}"/>')
+    out.append(f'<line class="axis" x1="{label_w}" y1="{bottom}" x2="{label_w + plot_w}" y2="{bottom}" stroke="{INK}"/>')
     if subsidised_target_bp is not None and subsidised_target_bp != target_bp:
         out.append(f'<line class="target subsidised-target" x1="{x(subsidised_target_bp)}" y1="{TOP - 6}" '
                    f'x2="{x(subsidised_target_bp)}" y2="{bottom}" stroke="{ORANGE}" stroke-dasharray="3 3"/>'
@@ -75,16 +81,16 @@ def coverage_svg(rows: Sequence[Mapping[str, Any]], *, target_bp: int | None, su
         cy = TOP + i * ROW_H + ROW_H // 2
         label = str(r.get("label") or r.get("code"))
         out.append(f'<g class="row" data-code="{escape(str(r.get("code")))}">'
-                   f'<text class="row-label" x="{LABEL_W - 8}" y="{cy + 4}" text-anchor="end" fill="{INK}">'
+                   f'<text class="row-label" x="{label_w - 8}" y="{cy + 4}" text-anchor="end" fill="{INK}">'
                    f'{escape(_short(label))}</text>')
         rate, sub = r.get("coverage_bp"), r.get("subsidised_coverage_bp")
         if rate is not None and target_bp is not None and rate < target_bp:
             out.append(f'<line class="gap" x1="{x(rate)}" y1="{cy}" x2="{x(target_bp)}" y2="{cy}" stroke="{RED}" '
                        f'stroke-opacity="0.45" stroke-width="3"/>')
         if sub is not None and sub < lo:
-            out.append(f'<path class="subsidised-dot below-axis" d="M{LABEL_W + 1} {cy} l9 -6 v12 z" fill="{ORANGE}">'
+            out.append(f'<path class="subsidised-dot below-axis" d="M{label_w + 1} {cy} l9 -6 v12 z" fill="{ORANGE}">'
                        f'<title>{escape(label)} {percent_text(sub)}</title></path>'
-                       f'<text class="below-axis-label" x="{LABEL_W + 12}" y="{cy + 4}" fill="{ORANGE}" '
+                       f'<text class="below-axis-label" x="{label_w + 12}" y="{cy + 4}" fill="{ORANGE}" '
                        f'font-size="11">{percent_text(sub)}</text>')
         elif sub is not None:
             out.append(f'<rect class="subsidised-dot" x="{x(sub) - 5}" y="{cy - 5}" width="10" height="10" '
@@ -94,13 +100,13 @@ def coverage_svg(rows: Sequence[Mapping[str, Any]], *, target_bp: int | None, su
                        f'<title>{escape(label)} {percent_text(rate)}</title></circle>')
             note = percent_text(rate) or ""
             gap = r.get("gap_bp")
-            if gap is not None and gap > 0:
+            if gap is not None and gap > 0 and not narrow:
                 note += " " + text("dash_gap", lang, points=f"{gap // 100}.{gap % 100:02d}")
-            out.append(f'<text class="value" x="{LABEL_W + plot_w + 6}" y="{cy + 4}" fill="{INK}" font-size="12">'
+            out.append(f'<text class="value" x="{label_w + plot_w + 10}" y="{cy + 4}" fill="{INK}" font-size="12">'
                        f'{escape(note)}</text>')
         out.append("</g>")
     if not rows:
-        out.append(f'<text x="{LABEL_W + 8}" y="{TOP + 18}" fill="{GREY}">{escape(text("dash_no_data", lang))}</text>')
+        out.append(f'<text x="{label_w + 8}" y="{TOP + 18}" fill="{GREY}">{escape(text("dash_no_data", lang))}</text>')
     out.append("</svg>")
     return "".join(out)
 
@@ -112,10 +118,12 @@ def _short(label: str) -> str:
     return label if len(label) <= 12 else label[:11] + "…"
 
 
-def collection_svg(weeks: Sequence[Mapping[str, Any]], *, year: int, title: str, lang: str = "zh") -> str:
-    """Cumulative collected / assessed per week, this year (``collected_bp``) against last year (``last_collected_bp``)."""
-    height, left, right, top, bottom = 300, 56, 24, 56, 40
-    plot_w, plot_h = WIDTH - left - right, height - top - bottom
+def collection_svg(weeks: Sequence[Mapping[str, Any]], *, year: int, title: str, lang: str = "zh",
+                   width: int = WIDTH) -> str:
+    """Cumulative collected / assessed per week, this year (``collected_bp``) against last year (``last_collected_bp``),
+    ``width`` pixels wide (week labels thinned out to fit)."""
+    height, left, right, top, bottom = 300, 48, 16, 56, 40
+    plot_w, plot_h = width - left - right, height - top - bottom
     n = max(1, len(weeks))
 
     def x(i: int) -> float:
@@ -124,10 +132,10 @@ def collection_svg(weeks: Sequence[Mapping[str, Any]], *, year: int, title: str,
     def y(bp: int) -> float:
         return round(top + plot_h - min(10000, max(0, bp)) * plot_h / 10000, 1)
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" '
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
            f'height="{height}" role="img" aria-label="{escape(title)}" class="chart collection-chart" '
            f'font-family="sans-serif" font-size="13">',
-           f'<rect width="{WIDTH}" height="{height}" fill="white"/>',
+           f'<rect width="{width}" height="{height}" fill="white"/>',
            f'<text x="8" y="18" font-size="15" font-weight="bold" fill="{INK}">{escape(title)}</text>',
            f'<line x1="8" y1="34" x2="32" y2="34" stroke="{BLUE}" stroke-width="3"/><text x="38" y="38" '
            f'fill="{INK}">{escape(text("dash_this_year", lang, year=year))}</text>',
@@ -140,9 +148,10 @@ def collection_svg(weeks: Sequence[Mapping[str, Any]], *, year: int, title: str,
     out.append(f'<line class="axis" x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" '
                f'stroke="{INK}"/><line class="axis" x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" '
                f'stroke="{INK}"/>')
-    every = 1 if n <= 10 else 2 if n <= 20 else 4
+    fit = max(1, plot_w // 56)  # week labels that fit side by side
+    every = -(-n // fit)
     for i, w in enumerate(weeks):
-        if i % every == 0 or i == n - 1:
+        if i % every == 0:
             out.append(f'<text class="week-label" x="{x(i)}" y="{top + plot_h + 16}" text-anchor="middle" '
                        f'fill="{INK}" font-size="11">{escape(text("dash_week", lang, n=w["week"]))}</text>')
     for key, color, dash, cls in (("last_collected_bp", GREY, ' stroke-dasharray="5 3"', "last-year"),
