@@ -363,6 +363,12 @@ class ViewQueries:
         lines.sort(key=lambda r: (REASONS.index(r["reason"]), r["grid_code"], r["person_id"]))
         return lines
 
+    def resident_collection(self, year: int | str, *, region: str, township: str | None = None) -> list[dict[str, Any]]:
+        """The resident due rows of coverage ``year`` in the region (or township): ``due_fen``, ``assessed``,
+        ``paid_steps`` (day, net paid by then) each; see :func:`projections.dashboard.weekly_collection`."""
+        region = self._region(region)
+        return [d["due"] for d in self.store.resident_dues(parse_year(year), region=region, township=township)]
+
     def coverage_rates(self, year: int | str | None = None, as_of: date | str | None = None, *,
                        region: str | None = None) -> dict[str, dict[str, dict[str, Any]]]:
         """Per grid and per township: residents, covered, subsidised, rates (see coverage_gaps.coverage_rates)."""

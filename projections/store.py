@@ -784,6 +784,14 @@ class ViewStore(SqlStore):
         rows = self._fetch(f"SELECT person_id, seq, due FROM {self.name(DUES)} WHERE {' AND '.join(where)}", params)
         return [{"person_id": pid, "seq": int(seq), "due": loads_row(due)} for pid, seq, due in rows]
 
+    def resident_dues(self, year: int, *, region: str, township: str | None = None) -> list[dict[str, Any]]:
+        """Every resident due row of coverage ``year`` in the region (or township), settled or not: what was
+        assessed and the payments' steps (the county dashboard's collection progress)."""
+        where, params = ["kind = 'RESIDENT'", f"period = {self.param}"], [str(year)]
+        self.db.equal((("region_code", region), ("township_code", township)), where, params)
+        rows = self._fetch(f"SELECT person_id, due FROM {self.name(DUES)} WHERE {' AND '.join(where)}", params)
+        return [{"person_id": pid, "due": loads_row(due)} for pid, due in rows]
+
     def counts(self) -> dict[str, int]:
         """Rows per table (for progress messages and tests)."""
         return {t.name: int(self._fetch(f"SELECT COUNT(*) FROM {self.name(t)}")[0][0]) for t in TABLES}

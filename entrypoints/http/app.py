@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse
 from entrypoints.wiring import System, bootstrap
 from infra.settings import load_settings
 from entrypoints.http import routes_commands, routes_grids, routes_imports, routes_persons, routes_tax
-from entrypoints.http import routes_approvals, routes_export, routes_fees, routes_transfers, routes_web
+from entrypoints.http import routes_approvals, routes_dashboard, routes_export, routes_fees, routes_transfers, routes_web
 from entrypoints.http.auth import TokenStore
 from entrypoints.http.api_messages import text
 from entrypoints.http.errors import error_body, install_error_handlers, request_lang
@@ -119,7 +119,7 @@ def create_app(system: System, tokens: TokenStore, *, reads: ReadQueries | None 
         return {"status": "ok"}
 
     for module in (routes_commands, routes_imports, routes_tax, routes_persons, routes_grids, routes_export,
-                   routes_fees, routes_transfers, routes_approvals, routes_web):
+                   routes_fees, routes_transfers, routes_approvals, routes_dashboard, routes_web):
         app.include_router(module.router)
     return app
 

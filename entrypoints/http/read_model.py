@@ -62,6 +62,8 @@ class ReadQueries(Protocol):
 
     def quarantined(self) -> list[dict[str, Any]]: ...
 
+    def resident_collection(self, region: str, *, year: int, township: str | None = None) -> list[dict[str, Any]]: ...
+
 
 class ViewReads:
     """:class:`ReadQueries` over :class:`projections.queries.ViewQueries`: a person fresh from their events,
@@ -153,6 +155,11 @@ class ViewReads:
                                      include_cleared=include_cleared)
             return [r for r in rows if (r["grid_code"] or "").startswith(grid)]
         return self.queries.fees(as_of, region=region, grid=grid, employer=employer, include_cleared=include_cleared)
+
+    def resident_collection(self, region: str, *, year: int, township: str | None = None) -> list[dict[str, Any]]:
+        """The resident due rows of coverage ``year`` in the region or township (assessed, paid steps)."""
+        self.catch_up()
+        return self.queries.resident_collection(year, region=region, township=township)
 
     # ------------------------------------------------------------ operations
     def quarantined(self) -> list[dict[str, Any]]:

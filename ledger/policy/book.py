@@ -320,6 +320,12 @@ def _resident(sec: _Section, year: int) -> ResidentPolicy:
 
     waiting = _waiting(sec.section("waiting"))
     continuity = _continuity(sec.section("continuity"))
+    targets = sec.section("targets", required=False)
+    coverage_target = subsidised_target = None
+    if targets is not None:
+        coverage_target = targets.int_("coverage_bp", required=False, maximum=10_000)
+        subsidised_target = targets.int_("subsidised_coverage_bp", required=False, maximum=10_000)
+        targets.no_extra()
     sec.no_extra()
     return ResidentPolicy(
         individual_share_fen=individual,
@@ -335,6 +341,8 @@ def _resident(sec: _Section, year: int) -> ResidentPolicy:
         subsidies=MappingProxyType(rules),
         waiting=waiting,
         continuity=continuity,
+        coverage_target_bp=coverage_target,
+        subsidised_coverage_target_bp=subsidised_target,
     )
 
 

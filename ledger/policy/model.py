@@ -134,6 +134,11 @@ class ResidentPolicy:
     subsidies: Mapping[str, SubsidyRule]
     waiting: WaitingRules
     continuity: ContinuityIncentive
+    #: 参保目标 (basis points of the residents of a place): the coverage rate a county or township is held
+    #: to (扩面目标任务, 应保尽保), and the rate for subsidised people (资助参保对象); None when the table
+    #: declares none. Read by the county dashboard, never by the entitlement rules.
+    coverage_target_bp: int | None = None
+    subsidised_coverage_target_bp: int | None = None
 
     @property
     def coverage_end(self) -> date:

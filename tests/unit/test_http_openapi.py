@@ -27,6 +27,8 @@ ROUTES = {
     ("post", "/persons/{id_type}/{id_number}/merges"), ("get", "/changes"), ("get", "/changes/{change_id}"),
     ("post", "/changes/{change_id}/approve"), ("post", "/changes/{change_id}/reject"),
     ("get", "/imports/template.xlsx"), ("get", "/imports/template.csv"),
+    ("get", "/regions/{code}/dashboard"), ("get", "/regions/{code}/dashboard.svg"),
+    ("get", "/regions/{code}/dashboard.png"),
 }
 
 
