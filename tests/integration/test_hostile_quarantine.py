@@ -115,7 +115,8 @@ def test_a_poisoned_amount_stored_quarantines_one_person_and_the_postgres_views_
     assert all(q.event_type == "ContributionPaid" and q.event_id for q in held.values())
     if not range_check:  # PostgreSQL's own words, as in the issue, now confined to one person each
         assert "bigint" in held[b].message and "bigint" in held[c].message, [q.message for q in held.values()]
-    assert years_rows(store, a) == [(2025, 40000), (2026, 40000)]  # a's payment after the poison is in
+    # a's payment after the poison is in (later years with policy tables have rows of their own, nothing paid)
+    assert [r for r in years_rows(store, a) if r[0] <= 2026] == [(2025, 40000), (2026, 40000)]
     assert years_rows(store, b) == [] and store.history(c) is None  # withheld, not half-updated
     named = quarantined_persons(system)
     assert {r["person_id"] for r in named} == {b, c} and all(r["masked_id"].count("*") == 10 for r in named)
