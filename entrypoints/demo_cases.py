@@ -32,6 +32,7 @@ from entrypoints.simulation.cases import Cases, build_cases
 from entrypoints.wiring import file_feed
 from infra.limits import FEED_SHEET
 from ledger.domain.errors import DomainError
+from ledger.domain.identity import mask_id_number
 from ledger.inbound_records import Provenance
 from ledger.maker_checker import MakerChecker
 from projections.arrears import employer_totals
@@ -230,7 +231,8 @@ def _merge_case(system: Any, cases: Cases, clerk: _Clerk, reads: ViewReads, pipe
         "moved_while_pending": _change(pending, before), "self_approval_refused": self_refused or "",
         "later_payment_on_kept": landed, "history_names_both_clerks": all(names.values()),
     }
-    report = {"kept": kept.id_number, "merged": merged.id_number, "change_id": change_id, "clerk": cases.clerk,
+    report = {"kept": mask_id_number(kept.id_number), "merged": mask_id_number(merged.id_number),
+              "paid_fen": want["paid_fen_kept"], "change_id": change_id, "clerk": cases.clerk,
               "approver": cases.approver, "self_refused": self_refused, "before": before, "after": after_payment,
               "by_merge": by_merge, "kind": m["merge_kind"]}
     return check, report
@@ -264,7 +266,7 @@ def _duplicate_case(system: Any, cases: Cases, clerk: _Clerk) -> tuple[dict[str,
         "proposed_refund_fen": change["payload"].get("refund_owed_fen"), "unchanged_while_pending": still,
         "ended": str(ended.end_reason or ""),
     }
-    report = {"id_number": p.id_number, "change_id": change["change_id"], "refund_fen": refund,
+    report = {"person": mask_id_number(p.id_number), "change_id": change["change_id"], "refund_fen": refund,
               "line": ap.change_line(done), "hired_on": d["hired_on"].isoformat()}
     return check, report
 
@@ -296,7 +298,7 @@ def _correction_case(system: Any, cases: Cases, clerk: _Clerk) -> tuple[dict[str
         "paid_while_pending_fen": f"{pending}/{want['paid_while_pending_fen']}",
         "paid_after_fen": f"{after}/{want['paid_after_fen']}",
     }
-    report = {"id_number": p.id_number, "month": c["month"], "amount_fen": record.amount_fen,
+    report = {"person": mask_id_number(p.id_number), "month": c["month"], "amount_fen": record.amount_fen,
               "threshold_fen": want["threshold_fen"], "paid_before_fen": before, "paid_pending_fen": pending,
               "paid_after_fen": after, "change_id": change.get("change_id", "")}
     return check, report

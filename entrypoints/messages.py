@@ -113,6 +113,27 @@ MESSAGES: dict[str, dict[str, str]] = {
               "缺对账单（STATEMENT_MISSING）：{missing}",
         "en": "Statements file: {file} ({statements:,} statements, {lines:,} lines) fed by ledger feed statements, "
               "{reconciled:,} reconciled; missing statements (STATEMENT_MISSING): {missing}"},
+    "case_merge": {
+        "zh": "参保人合并：{merged} 是 {kept} 录错出生日期的重复登记，经办员 {clerk} 提出合并，本人审批被拒绝（{refused}），"
+              "审核员 {approver} 批准；全区居民 {residents_before:,} → {residents_after:,} 人，未参保名单 {gaps_before:,} → "
+              "{gaps_after:,} 人，欠费 {arrears_before:,} → {arrears_after:,} 人；之后以错号缴纳的 {paid} 元记到保留的参保人名下。",
+        "en": "Person merge: {merged} is {kept} registered again with a mistyped birth date; clerk {clerk} proposed the "
+              "merge, self-approval was refused ({refused}), approver {approver} approved it; residents "
+              "{residents_before:,} -> {residents_after:,}, gap list {gaps_before:,} -> {gaps_after:,}, in arrears "
+              "{arrears_before:,} -> {arrears_after:,}; {paid} yuan paid later under the mistyped number went to the "
+              "person kept."},
+    "case_duplicate": {
+        "zh": "重复参保：{person} 已缴居民医保后于 {hired_on} 参加职工医保，终止居民参保（DUPLICATE_RESOLVED）经审核批准，"
+              "应退重复缴费 {refund} 元；待审核期间参保记录未变。",
+        "en": "Duplicate enrollment: {person} paid the resident scheme, then joined the employee scheme on {hired_on}; "
+              "ending the resident enrollment (DUPLICATE_RESOLVED) was approved, {refund} yuan owed back; nothing "
+              "changed while it waited."},
+    "case_correction": {
+        "zh": "大额退费：{person} {month} 被银行重复扣款，退费 {amount} 元超过双人复核限额 {threshold} 元，提交后待审核，"
+              "期间该月实缴仍为 {pending} 元；审核批准后为 {after} 元。",
+        "en": "Large correction: {person}'s {month} was debited twice; the {amount} yuan refund is above the approval "
+              "threshold of {threshold} yuan, so it waited for approval with the month still showing {pending} yuan "
+              "paid; {after} yuan once approved."},
     "case_missing_day": {"zh": "{day} 税务机关 {office}（{rows} 笔，{amount} 元）",
                          "en": "{day} tax office {office} ({rows} receipts, {amount} yuan)"},
     "checks_summary": {"zh": "与模拟数据真值核对：{n} 项全部一致（ledger demo --check 显示核对明细）",
@@ -170,6 +191,11 @@ TERMS: dict[str, dict[str, str]] = {
     "clerk_statuses": {"zh": "经办员录入资助身份后的应缴与应退一致", "en": "clerk-entered statuses"},
     "employer_arrears": {"zh": "单位欠费合计及导出与真值一致", "en": "employer arrears"},
     "statement_file": {"zh": "对账单文件对平，缺对账单日期一致", "en": "statements file"},
+    "person_merge": {"zh": "参保人合并后名单、覆盖、欠费只计一人，审核留痕一致", "en": "person merge"},
+    "duplicate_enrollment": {"zh": "重复参保终止后的应退金额一致", "en": "duplicate enrollment"},
+    "large_correction": {"zh": "超限额退费待审核不变动数字、批准后一致", "en": "large correction"},
+    "residents": {"zh": "居民", "en": "residents"}, "covered": {"zh": "已参保", "en": "covered"},
+    "gaps": {"zh": "未参保名单", "en": "gap list"}, "in_arrears": {"zh": "欠费", "en": "in arrears"},
     "cases": {"zh": "业务办理", "en": "business cases"},
     "INCOMING": {"zh": "转入", "en": "INCOMING"}, "OUTGOING": {"zh": "转出", "en": "OUTGOING"},
     "RECONCILED": {"zh": "已对平", "en": "RECONCILED"},
