@@ -12,8 +12,9 @@ projection runner builds the views; the report is read from the views. The tax
 bureau's daily statements (对账单) go onto ``tax.statements.v1`` the same way and are
 reconciled against the ledger by the production reconciliation process, run embedded.
 Then a clerk works the next year's business cases (:mod:`entrypoints.demo_cases`: late fees
-collected and waived, clerk-entered statuses, employer arrears exported to XLSX, a statements
-file with one day missing). The demo checks the ledger against what the generator knows it left
+collected and waived, clerk-entered statuses, employer arrears exported to XLSX, a person
+registered twice merged, a duplicate enrollment ended with its refund and a large refund, all three
+through maker-checker, a statements file with one day missing). The demo checks the ledger against what the generator knows it left
 uncovered, and why, the reconciliation against the discrepancies the generator put in, and each
 case against the generator's own figures (:mod:`entrypoints.simulation.cases`). The report tells
 the county's story in Chinese with one line per check; ``--check`` adds each check's figures.

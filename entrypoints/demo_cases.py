@@ -5,7 +5,9 @@ After the county's season, a clerk of the county works the next year's cases bui
 :func:`~entrypoints.http.commands.carry_out` and late-fee functions), the tax feed as
 ``ledger feed tax`` sends it, the arrears export of ``ledger arrears --xlsx``, the statements
 file through ``ledger feed statements FILE``'s own code, and the reads of ``ledger fees`` /
-``ledger arrears`` / ``ledger reconcile missing``. Each case's figures are compared with the
+``ledger arrears`` / ``ledger reconcile missing``; maker-checker as ``ledger clerk propose-merge`` /
+``end-enrollment`` / ``payment-correction`` and ``ledger clerk approve`` run it (:mod:`entrypoints.http.approvals`,
+the approver a second user with the approver role of the region). Each case's figures are compared with the
 generator's expected ones: a check per case, printed in the report.
 """
 from __future__ import annotations

@@ -158,6 +158,8 @@ def build_cases(county: Any, policies: Any) -> Cases:
     right = person("陈淑英")
     # The same woman registered a second time with her birth day mistyped (09 -> 19); a valid number all the same.
     typo = CasePerson(make_resident_id(region, date(1979, 9, 19), int(right.id_number[14:17])), right.name)
+    if typo.id_number in taken:
+        raise RuntimeError("no free ID number for the demo's merge case")
     taken.add(typo.id_number)
     cases.merge = {"kept": right, "merged": typo, "grid": grid, "merge_kind": "ID_CORRECTION",
                    "reason": "同一人两次登记，第二次出生日期录错一位（09 录成 19）", "later_paid_on": date(year - 1, 12, 20)}

@@ -62,7 +62,9 @@ def test_the_cases_have_their_own_people_and_the_expected_figures():
     county = generate_county(2025, 150)
     cases = build_cases(county, PolicyBook.load())
     numbers = [p.id_number for p in cases.fee_staff + cases.arrears_staff] + [
-        c["person"].id_number for c in cases.statuses.values()]
+        c["person"].id_number for c in cases.statuses.values()] + [
+        cases.merge["kept"].id_number, cases.merge["merged"].id_number, cases.duplicate["person"].id_number,
+        cases.correction["person"].id_number]
     assert len(set(numbers)) == len(numbers) and not set(numbers) & {p.id_number for p in county.persons}
     s = cases.expected["statuses"]
     assert s["extreme_poverty"]["due_fen"] == 0
