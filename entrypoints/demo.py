@@ -12,8 +12,9 @@ projection runner builds the views; the report is read from the views. The tax
 bureau's daily statements (对账单) go onto ``tax.statements.v1`` the same way and are
 reconciled against the ledger by the production reconciliation process, run embedded.
 Then a clerk works the next year's business cases (:mod:`entrypoints.demo_cases`: late fees
-collected and waived, clerk-entered statuses, employer arrears exported to XLSX, a statements
-file with one day missing). The demo checks the ledger against what the generator knows it left
+collected and waived, clerk-entered statuses, employer arrears exported to XLSX, a person
+registered twice merged, a duplicate enrollment ended with its refund and a large refund, all three
+through maker-checker, a statements file with one day missing). The demo checks the ledger against what the generator knows it left
 uncovered, and why, the reconciliation against the discrepancies the generator put in, and each
 case against the generator's own figures (:mod:`entrypoints.simulation.cases`). The report tells
 the county's story in Chinese with one line per check; ``--check`` adds each check's figures.
@@ -647,6 +648,18 @@ def _print_cases(c: dict[str, Any], table: Any, lang: str) -> None:
     table([{**e, "outstanding": yuan(e["outstanding_fen"]), "late_fee": yuan(e["late_fee_fen"]),
             "total": yuan(e["total_fen"])} for e in a["employers"]],
           ["employer_id", "months", "persons", "outstanding", "late_fee", "total", "days_overdue"])
+    if "merge" in c:
+        m, d, k = c["merge"], c["duplicate"], c["correction"]
+        print(text("case_merge", lang, merged=m["merged"], kept=m["kept"], clerk=m["clerk"], approver=m["approver"],
+                   refused=m["self_refused"] or text("recon_none", lang),
+                   residents_before=m["before"]["residents"], residents_after=m["after"]["residents"],
+                   gaps_before=m["before"]["gaps"], gaps_after=m["after"]["gaps"],
+                   arrears_before=m["before"]["in_arrears"], arrears_after=m["after"]["in_arrears"],
+                   paid=yuan(m["paid_fen"])))
+        print(text("case_duplicate", lang, person=d["person"], hired_on=d["hired_on"], refund=yuan(d["refund_fen"] or 0)))
+        print(text("case_correction", lang, person=k["person"], month=k["month"], amount=yuan(k["amount_fen"]),
+                   threshold=yuan(k["threshold_fen"]), pending=yuan(k["paid_pending_fen"]),
+                   after=yuan(k["paid_after_fen"])))
     st = c["statements"]
     missing = ("；" if lang == "zh" else "; ").join(
         text("case_missing_day", lang, day=m["business_date"], office=m["tax_office"], rows=m["ledger_rows"],

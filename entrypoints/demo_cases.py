@@ -5,7 +5,9 @@ After the county's season, a clerk of the county works the next year's cases bui
 :func:`~entrypoints.http.commands.carry_out` and late-fee functions), the tax feed as
 ``ledger feed tax`` sends it, the arrears export of ``ledger arrears --xlsx``, the statements
 file through ``ledger feed statements FILE``'s own code, and the reads of ``ledger fees`` /
-``ledger arrears`` / ``ledger reconcile missing``. Each case's figures are compared with the
+``ledger arrears`` / ``ledger reconcile missing``; maker-checker as ``ledger clerk propose-merge`` /
+``end-enrollment`` / ``payment-correction`` and ``ledger clerk approve`` run it (:mod:`entrypoints.http.approvals`,
+the approver a second user with the approver role of the region). Each case's figures are compared with the
 generator's expected ones: a check per case, printed in the report.
 """
 from __future__ import annotations
@@ -17,12 +19,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from consumers.spreadsheets import read_file
+from entrypoints.audit.replay import history_report
+from entrypoints.http import approvals as ap
 from entrypoints.http.auth import Principal, Role
-from entrypoints.http.commands import (ASSESS_EMPLOYEE_MONTH, ASSESS_RESIDENT_YEAR, ENROLL, GRANT_STATUS,
-                                       REVOKE_STATUS, carry_out)
+from entrypoints.http.commands import (ASSESS_EMPLOYEE_MONTH, ASSESS_RESIDENT_YEAR, END_ENROLLMENT, ENROLL,
+                                       GRANT_STATUS, PAYMENT_CORRECTION, REVOKE_STATUS, carry_out)
 from entrypoints.http.late_fees import LateFeeWaiverIn, fees_answer, fees_for, waive_late_fee
-from entrypoints.http.models import (EmployeeAssessmentIn, EnrollmentIn, ResidentAssessmentIn, StatusGrantIn,
-                                     StatusRevokeIn)
+from entrypoints.http.models import (EmployeeAssessmentIn, EndEnrollmentIn, EnrollmentIn, PaymentCorrectionIn,
+                                     ResidentAssessmentIn, StatusGrantIn, StatusRevokeIn)
 from entrypoints.http.read_model import ViewReads
 from entrypoints.http.web import ledger_exports
 from entrypoints.simulation import timeline
@@ -30,6 +34,7 @@ from entrypoints.simulation.cases import Cases, build_cases
 from entrypoints.wiring import file_feed
 from infra.limits import FEED_SHEET
 from ledger.domain.errors import DomainError
+from ledger.domain.identity import mask_id_number
 from ledger.inbound_records import Provenance
 from ledger.maker_checker import MakerChecker
 from projections.arrears import employer_totals
@@ -38,7 +43,7 @@ from reconciliation.reports import missing_statements
 
 STATEMENT_COLUMNS = ("statement_id", "business_date", "tax_office", "region_code", "line_count", "total_amount_fen",
                      "line_no", "voucher_no", "id_type", "id_number", "levy_item", "period_start", "period_end",
-                     "amount_fen", "paid_at", "credited_on", "kind")
+                     "amount_fen", "paid_at", "credited_on", "kind", "original_voucher_no", "original_tax_office")
 
 
 class _Clerk:
@@ -92,6 +97,7 @@ def run_cases(system: Any, county: Any, pipeline: Any, *, state_dir: Path | None
                                    effective_date=date(year - 1, 9, 15)))
         clerk(ASSESS_RESIDENT_YEAR, ResidentAssessmentIn(year=year, effective_date=date(year - 1, 9, 15)),
               id_number=p.id_number)
+    _register_merge_dup_correction(cases, clerk)
     # --- the tax bureau's collection (contributions, the resident payment, the LATE_FEE levy item): `ledger feed tax`
     pipeline.feed_file(timeline.TAX, cases.tax_records)
     pipeline.drain(timeline.TAX)
@@ -132,8 +138,172 @@ def run_cases(system: Any, county: Any, pipeline: Any, *, state_dir: Path | None
     checks["late_fees"], report["late_fees"] = _late_fee_check(cases, system.ledger, fees_before, fees_after, self_approved)
     checks["clerk_statuses"], report["statuses"] = _status_check(cases, reads)
     checks["employer_arrears"], report["arrears"] = _arrears_check(cases, reads, clerk.who, state_dir)
+    checks["person_merge"], report["merge"] = _merge_case(system, cases, clerk, reads, pipeline)
+    checks["duplicate_enrollment"], report["duplicate"] = _duplicate_case(system, cases, clerk)
+    checks["large_correction"], report["correction"] = _correction_case(system, cases, clerk)
     checks["statement_file"], report["statements"] = _statement_check(cases, system, state_dir, reconcile)
     return report, checks
+
+
+def _register_merge_dup_correction(cases: Cases, clerk: _Clerk) -> None:
+    """The people of the merge, duplicate-enrollment and correction cases, at the counter (before the tax feed)."""
+    year, m, d, c = cases.year, cases.merge, cases.duplicate, cases.correction
+    for who in (m["kept"], m["merged"]):  # the same woman, registered twice
+        clerk(ENROLL, EnrollmentIn(id_number=who.id_number, name=who.name, scheme="RESIDENT", region_code=cases.region,
+                                   grid_code=m["grid"], effective_date=date(year - 1, 9, 15)))
+        clerk(ASSESS_RESIDENT_YEAR, ResidentAssessmentIn(year=year, effective_date=date(year - 1, 9, 15)),
+              id_number=who.id_number)
+    p = d["person"]
+    clerk(ENROLL, EnrollmentIn(id_number=p.id_number, name=p.name, scheme="RESIDENT", region_code=cases.region,
+                               grid_code=m["grid"], effective_date=d["enrolled_on"]))
+    for y in sorted(d["paid"]):
+        clerk(ASSESS_RESIDENT_YEAR, ResidentAssessmentIn(year=y, effective_date=date(y - 1, 9, 15)),
+              id_number=p.id_number)
+    p = c["person"]
+    clerk(ENROLL, EnrollmentIn(id_number=p.id_number, name=p.name, scheme="EMPLOYEE", region_code=cases.region,
+                               employer_id=c["employer"], effective_date=date(year - 1, 12, 1)))
+    clerk(ASSESS_EMPLOYEE_MONTH, EmployeeAssessmentIn(month=c["month"], declared_base_fen=c["declared_base_fen"],
+                                                      effective_date=date(year, 1, 1)), id_number=p.id_number)
+
+
+def _approver(cases: Cases) -> Principal:
+    """The county's approver (医保审核): another person, with the approver role of the region."""
+    return Principal(cases.approver, Role.APPROVER, frozenset({cases.region}))
+
+
+def _approve(system: Any, cases: Cases, change_id: str, who: Principal, tag: str) -> dict[str, Any]:
+    """``ledger clerk approve CHANGE`` as ``who``."""
+    return ap.approve(system.ledger, who, change_id,
+                      provenance=Provenance(source="cli", user=who.user, request_id=f"demo-{tag}-approve"))
+
+
+def _region_counts(reads: ViewReads, cases: Cases) -> dict[str, int]:
+    """The region's figures for the year as the views give them: residents and covered (coverage rates), people
+    on the gap lists of its townships, people in arrears."""
+    areas = reads.areas(cases.region, year=cases.year, as_of=cases.as_of)["townships"]
+    gaps = sum(len(reads.gaps(code, year=cases.year, as_of=cases.as_of)) for code in areas)
+    arrears = reads.arrears(as_of=cases.as_of, region=cases.region, sort=None)
+    return {"residents": sum(t["residents"] for t in areas.values()),
+            "covered": sum(t["covered"] for t in areas.values()), "gaps": gaps,
+            "in_arrears": len({r["person_id"] for r in arrears})}
+
+
+def _change(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {k: after[k] - before[k] for k in before}
+
+
+def _merge_case(system: Any, cases: Cases, clerk: _Clerk, reads: ViewReads, pipeline: Any
+                ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Merge the mistyped record into the right one: proposed by the clerk, refused to the clerk as approver,
+    approved by the approver; then the bureau's payment naming the mistyped number."""
+    m, want, ledger = cases.merge, cases.expected["merge"], system.ledger
+    kept, merged = m["kept"], m["merged"]
+    before = _region_counts(reads, cases)
+    proposed = ap.propose_merge(ledger, clerk.who, "RESIDENT_ID", kept.id_number, ap.MergeIn(
+        merged_id_number=merged.id_number, merge_kind=m["merge_kind"], reason=m["reason"]),
+        provenance=Provenance(source="cli", user=clerk.who.user, request_id="demo-merge-1"))
+    change_id = proposed["change_id"]
+    pending = _region_counts(reads, cases)
+    self_refused = ""
+    try:  # the proposing clerk with an approver token of the region: still the same pair of eyes
+        _approve(system, cases, change_id, Principal(cases.clerk, Role.APPROVER, frozenset({cases.region})), "merge-self")
+    except DomainError as e:
+        self_refused = e.code
+    _approve(system, cases, change_id, _approver(cases), "merge-1")
+    after_merge = _region_counts(reads, cases)
+    merged_pid = ledger.person_id("RESIDENT_ID", merged.id_number)
+    kept_pid = ledger.person_id("RESIDENT_ID", kept.id_number)
+    merged_version = ledger.get_person(merged_pid).version
+    pipeline.feed_file(timeline.TAX, cases.later_tax_records)  # the bureau reports a payment under the typo
+    pipeline.drain(timeline.TAX)
+    after_payment = _region_counts(reads, cases)
+    landed = (ledger.get_person(kept_pid).paid_fen_for(str(cases.year)) == want["paid_fen_kept"]
+              and ledger.get_person(merged_pid).version == merged_version)
+    names = {}
+    for who in (kept, merged):  # `ledger history` of either ID shows the merge with both clerks
+        report = history_report(ledger, "RESIDENT_ID", who.id_number)
+        lines = [e for e in report["events"] if e.get("type") in ("PersonMerged", "PersonMergedInto")]
+        names[who.id_number] = bool(lines) and all(n in str(lines) for n in want["history_names"])
+    by_merge, by_payment = _change(after_merge, before), _change(after_payment, after_merge)
+    check = {
+        "ok": (pending == before and by_merge == want["change_by_merge"] and self_refused == want["refused_self_approval"]
+               and by_payment == want["change_by_later_payment"] and landed and all(names.values())),
+        "expected_change_by_merge": want["change_by_merge"], "change_by_merge": by_merge,
+        "expected_change_by_later_payment": want["change_by_later_payment"], "change_by_later_payment": by_payment,
+        "moved_while_pending": _change(pending, before), "self_approval_refused": self_refused or "",
+        "later_payment_on_kept": landed, "history_names_both_clerks": all(names.values()),
+    }
+    report = {"kept": mask_id_number(kept.id_number), "merged": mask_id_number(merged.id_number),
+              "paid_fen": want["paid_fen_kept"], "change_id": change_id, "clerk": cases.clerk,
+              "approver": cases.approver, "self_refused": self_refused, "before": before, "after": after_payment,
+              "by_merge": by_merge, "kind": m["merge_kind"]}
+    return check, report
+
+
+def _duplicate_case(system: Any, cases: Cases, clerk: _Clerk) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The resident is hired: the employee enrollment is flagged a duplicate; ending the resident one
+    (DUPLICATE_RESOLVED) goes through maker-checker with the refund it implies."""
+    d, want, ledger = cases.duplicate, cases.expected["duplicate"], system.ledger
+    p = d["person"]
+    clerk(ENROLL, EnrollmentIn(id_number=p.id_number, name=p.name, scheme="EMPLOYEE", region_code=cases.region,
+                               employer_id=d["employer"], effective_date=d["hired_on"]))
+    person = ledger.find_person("RESIDENT_ID", p.id_number)
+    resident = next(e for e in person.active_enrollments if e.scheme == "RESIDENT")
+    flagged = person.has_duplicate_enrollment
+    outcome = clerk(END_ENROLLMENT, EndEnrollmentIn(reason="DUPLICATE_RESOLVED", effective_date=d["hired_on"],
+                                                    enrollment_id=resident.enrollment_id), id_number=p.id_number)
+    change = outcome.change
+    person = ledger.find_person("RESIDENT_ID", p.id_number)
+    still = person.enrollment(resident.enrollment_id).end_date is None and person.has_duplicate_enrollment
+    done = _approve(system, cases, change["change_id"], _approver(cases), "duplicate-1")
+    person = ledger.find_person("RESIDENT_ID", p.id_number)
+    ended = person.enrollment(resident.enrollment_id)
+    refund = done["result"].get("refund_owed_fen")
+    check = {
+        "ok": (flagged and change["status"] == "PENDING" and still and not change["result"]
+               and change["payload"].get("refund_owed_fen") == want["refund_owed_fen"]
+               and done["status"] == "APPROVED" and refund == want["refund_owed_fen"]
+               and ended.end_reason == "DUPLICATE_RESOLVED" and not person.has_duplicate_enrollment),
+        "expected_refund_fen": want["refund_owed_fen"], "refund_fen": refund,
+        "proposed_refund_fen": change["payload"].get("refund_owed_fen"), "unchanged_while_pending": still,
+        "ended": str(ended.end_reason or ""),
+    }
+    report = {"person": mask_id_number(p.id_number), "change_id": change["change_id"], "refund_fen": refund,
+              "line": ap.change_line(done), "hired_on": d["hired_on"].isoformat()}
+    return check, report
+
+
+def _correction_case(system: Any, cases: Cases, clerk: _Clerk) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Refund a month the bank debited twice: above the threshold, pending until the approver approves it."""
+    c, want, ledger = cases.correction, cases.expected["correction"], system.ledger
+    record = cases.counter_records[0]
+    p = c["person"]
+
+    def paid() -> int:
+        return ledger.find_person("RESIDENT_ID", p.id_number).paid_fen_for(c["month"])
+
+    before = paid()
+    outcome = clerk(PAYMENT_CORRECTION, PaymentCorrectionIn(
+        kind="REFUND", voucher_no=record.voucher_no, tax_office=record.tax_office,
+        original_voucher_no=record.original_voucher_no, amount_fen=record.amount_fen, corrected_at=record.paid_at,
+        reason=record.reason), id_number=p.id_number)
+    change = outcome.change or {}
+    pending = paid()
+    if change.get("change_id"):
+        _approve(system, cases, change["change_id"], _approver(cases), "correction-1")
+    after = paid()
+    check = {
+        "ok": (change.get("status") == "PENDING" and before == pending == want["paid_while_pending_fen"]
+               and after == want["paid_after_fen"] and record.amount_fen > want["threshold_fen"]),
+        "threshold_fen": want["threshold_fen"], "amount_fen": record.amount_fen,
+        "status_when_entered": change.get("status", "APPLIED_AT_ONCE"),
+        "paid_while_pending_fen": f"{pending}/{want['paid_while_pending_fen']}",
+        "paid_after_fen": f"{after}/{want['paid_after_fen']}",
+    }
+    report = {"person": mask_id_number(p.id_number), "month": c["month"], "amount_fen": record.amount_fen,
+              "threshold_fen": want["threshold_fen"], "paid_before_fen": before, "paid_pending_fen": pending,
+              "paid_after_fen": after, "change_id": change.get("change_id", "")}
+    return check, report
 
 
 def _fees(reads: ViewReads, cases: Cases, employer: str) -> dict[str, Any]:

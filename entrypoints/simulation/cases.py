@@ -13,6 +13,16 @@ what a clerk does with their results in the following year (coverage year ``coun
   leaves the full share due;
 * **employer arrears (单位欠费)** -- a second employer stops paying after its first month: one
   employer row with its total (outstanding + late fee), exported to XLSX;
+* **a person registered twice, merged (参保人合并)** -- the right ID number and a mistyped one, each
+  enrolled and assessed in the same grid: a clerk proposes the merge, an approver approves it; the
+  gap list, coverage and arrears then count one person, and a payment the tax bureau later reports
+  under the mistyped number lands on the person kept;
+* **a duplicate enrollment resolved (重复参保清理)** -- a resident who paid the year is then hired
+  (an employee enrollment from 1 March): ending the resident enrollment as DUPLICATE_RESOLVED owes
+  back what was paid under it for the periods the employee enrollment covered too;
+* **a payment correction above the threshold (大额退费)** -- a bank debited one month twice; refunding
+  the second voucher exceeds ``[approval] correction_threshold_fen`` of the region's table, so it
+  waits for an approver and moves no figure until approved;
 * **statements from a file (对账单文件)** -- the tax bureau's statements of these payments as
   ``ledger feed statements`` reads them, one day's statement left out on purpose: that day is
   ``STATEMENT_MISSING``.
@@ -68,7 +78,14 @@ class Cases:
     arrears_months: list[str]
     arrears_paid_months: list[str]
     statuses: dict[str, dict[str, Any]]
+    merge: dict[str, Any] = field(default_factory=dict)
+    duplicate: dict[str, Any] = field(default_factory=dict)
+    correction: dict[str, Any] = field(default_factory=dict)
     tax_records: list[TaxPaymentRecord] = field(default_factory=list)
+    #: Collection records the tax bureau sends after the clerk's work (the payment naming the merged record).
+    later_tax_records: list[TaxPaymentRecord] = field(default_factory=list)
+    #: Counter corrections the clerk enters (through maker-checker), on the bureau's statements too.
+    counter_records: list[TaxPaymentRecord] = field(default_factory=list)
     statements: list[dict[str, Any]] = field(default_factory=list)  # file rows, the withheld day left out
     expected: dict[str, Any] = field(default_factory=dict)
 
@@ -137,19 +154,38 @@ def build_cases(county: Any, policies: Any) -> Cases:
                         "revoked_from": date(year - 1, 12, 15), "paid_fen": 0},
         },
     )
+    grid = county.grids[0].code
+    right = person("陈淑英")
+    # The same woman registered a second time with her birth day mistyped (09 -> 19); a valid number all the same.
+    typo = CasePerson(make_resident_id(region, date(1979, 9, 19), int(right.id_number[14:17])), right.name)
+    if typo.id_number in taken:
+        raise RuntimeError("no free ID number for the demo's merge case")
+    taken.add(typo.id_number)
+    cases.merge = {"kept": right, "merged": typo, "grid": grid, "merge_kind": "ID_CORRECTION",
+                   "reason": "同一人两次登记，第二次出生日期录错一位（09 录成 19）", "later_paid_on": date(year - 1, 12, 20)}
+    cases.duplicate = {"person": person("黄建华"), "employer": f"91{region}MA0DEMO04X", "hired_on": date(year, 3, 1),
+                       "enrolled_on": date(year - 2, 9, 15),
+                       "paid": {year - 1: date(year - 1, 10, 20), year: date(year - 1, 10, 8)}}
+    cases.correction = {"person": person("高志远"), "employer": f"91{region}MA0DEMO03X", "month": f"{year}-03",
+                        "reason": "银行重复扣款，退还第二笔"}
     _late_fee_facts(cases, table)
     _arrears_facts(cases, table)
     _status_facts(cases, table)
+    _merge_facts(cases, table)
+    _duplicate_facts(cases, policies)
+    _correction_facts(cases, table, policies)
     _statement_facts(cases)
     return cases
 
 
 def _pay(cases: Cases, who: CasePerson, voucher: str, levy: str, start: date, end: date, amount: int,
-         day: date, channel: str = "EMPLOYER") -> None:
-    cases.tax_records.append(TaxPaymentRecord(
+         day: date, channel: str = "EMPLOYER", *, into: list[TaxPaymentRecord] | None = None) -> TaxPaymentRecord:
+    record = TaxPaymentRecord(
         voucher_no=voucher, tax_office=cases.tax_office, id_type="RESIDENT_ID", id_number=who.id_number,
         name=who.name, region_code=cases.region, levy_item=levy, period_start=start, period_end=end,
-        amount_fen=amount, paid_at=_noon(day), credited_on=day + timedelta(days=1), channel=channel))
+        amount_fen=amount, paid_at=_noon(day), credited_on=day + timedelta(days=1), channel=channel)
+    (cases.tax_records if into is None else into).append(record)
+    return record
 
 
 def _late_fee_facts(cases: Cases, table: Any) -> None:
@@ -212,11 +248,89 @@ def _status_facts(cases: Cases, table: Any) -> None:
     cases.expected["statuses"] = expected
 
 
+def _counts(records: list[dict[str, Any]], due_fen: int) -> dict[str, int]:
+    """A grid's residents as the views should count them: one per person (not per record), covered when what
+    the person paid for the year reaches the due, else a gap and in arrears."""
+    covered = sum(1 for r in records if r["paid_fen"] >= due_fen)
+    return {"residents": len(records), "covered": covered, "gaps": len(records) - covered,
+            "in_arrears": len(records) - covered}
+
+
+def _merge_facts(cases: Cases, table: Any) -> None:
+    """Two records of one person, each enrolled and assessed, nothing paid; once merged one person; then the
+    payment reported under the mistyped number makes that one person covered."""
+    m, share = cases.merge, table.resident.individual_share_fen
+    start, end = date(cases.year, 1, 1), date(cases.year, 12, 31)
+    m["later_payment"] = _pay(cases, m["merged"], "DEMOHB1", "RESIDENT", start, end, share, m["later_paid_on"],
+                              channel="BANK", into=cases.later_tax_records)
+    before = _counts([{"paid_fen": 0}, {"paid_fen": 0}], share)
+    merged = _counts([{"paid_fen": 0}], share)  # the two records' facts are one person's: still nothing paid
+    paid = _counts([{"paid_fen": share}], share)
+    cases.expected["merge"] = {
+        "change_by_merge": {k: merged[k] - before[k] for k in before},
+        "change_by_later_payment": {k: paid[k] - merged[k] for k in before},
+        "paid_fen_kept": share, "refused_self_approval": "APPROVAL_BY_MAKER",
+        "history_names": [cases.clerk, cases.approver],
+    }
+
+
+def _overlaps(first: date, last: date, start: date, end: date | None) -> bool:
+    return start <= last and (end is None or end >= first)
+
+
+def _duplicate_facts(cases: Cases, policies: Any) -> None:
+    """A resident who paid two years, hired on 1 March of the second: what was paid under the resident
+    enrollment for a year the employee enrollment also covers is owed back once that enrollment is ended
+    as the duplicate; a year only the resident enrollment covered was real coverage and stays paid."""
+    d = cases.duplicate
+    owed = 0
+    for y, day in sorted(d["paid"].items()):
+        share = policies.get(cases.region, y).resident.individual_share_fen
+        first, last = date(y, 1, 1), date(y, 12, 31)
+        _pay(cases, d["person"], f"DEMOCF{y}", "RESIDENT", first, last, share, day, channel="APP")
+        resident_in_force = _overlaps(first, last, d["enrolled_on"], None)
+        employee_in_force = _overlaps(first, last, d["hired_on"], None)
+        if resident_in_force and employee_in_force:
+            owed += share
+    cases.expected["duplicate"] = {"refund_owed_fen": owed}
+
+
+def _correction_facts(cases: Cases, table: Any, policies: Any) -> None:
+    """A high earner's month debited twice by the bank; refunding the second voucher is above the region's
+    threshold (read from its ``[approval]`` table): pending until approved, the month shows both payments."""
+    c = cases.correction
+    threshold = policies.approval(cases.region, cases.as_of).correction_threshold_fen
+    base, monthly = _employee_monthly_fen(table, 10 ** 9)  # declared above the ceiling: the ceiling's base
+    if monthly <= threshold:
+        raise RuntimeError("the region's highest monthly contribution is not above the correction threshold: "
+                           "the demo's correction case cannot be built")
+    start, end = _month_days(c["month"])
+    due = _due_date(table, c["month"])
+    first = _pay(cases, c["person"], f"DEMOGZ{c['month'].replace('-', '')}A", "EMPLOYEE", start, end, monthly, due)
+    second = _pay(cases, c["person"], f"DEMOGZ{c['month'].replace('-', '')}B", "EMPLOYEE", start, end, monthly, due)
+    c.update(declared_base_fen=base, threshold_fen=threshold, original=second,
+             corrected_on=due + timedelta(days=3), voucher_no=f"DEMOTF{c['month'].replace('-', '')}")
+    cases.counter_records.append(TaxPaymentRecord(
+        voucher_no=c["voucher_no"], tax_office=cases.tax_office, id_type="RESIDENT_ID",
+        id_number=c["person"].id_number, name=c["person"].name, region_code=cases.region, levy_item="EMPLOYEE",
+        period_start=start, period_end=end, amount_fen=monthly, paid_at=_noon(c["corrected_on"]),
+        channel="COUNTER", kind="REFUND", original_voucher_no=second.voucher_no,
+        original_tax_office=cases.tax_office, reason=c["reason"]))
+    cases.expected["correction"] = {"threshold_fen": threshold, "amount_fen": monthly, "pending": True,
+                                    "paid_while_pending_fen": 2 * monthly, "paid_after_fen": monthly,
+                                    "first_voucher": first.voucher_no}
+
+
+def _signed(record: TaxPaymentRecord) -> int:
+    """A collection record's amount as a statement totals it: a refund or reversal takes money back."""
+    return -record.amount_fen if str(record.kind) in ("REFUND", "REVERSAL") else record.amount_fen
+
+
 def _statement_facts(cases: Cases) -> None:
     """One statement per (Beijing payment day, office, region) of the cases' collections (late fees included:
     the bureau's statement lists what it collected); the earliest day left out on purpose (never sent)."""
     days: dict[tuple[date, str, str], list[TaxPaymentRecord]] = defaultdict(list)
-    for r in cases.tax_records:
+    for r in cases.tax_records + cases.later_tax_records + cases.counter_records:
         days[(r.paid_at.astimezone(BEIJING).date(), r.tax_office, r.region_code)].append(r)
     scopes = sorted(days)
     withheld = scopes[0]
@@ -227,16 +341,17 @@ def _statement_facts(cases: Cases) -> None:
             cases.statements.append({
                 "statement_id": sid, "business_date": scope[0].isoformat(), "tax_office": r.tax_office,
                 "region_code": r.region_code, "line_count": len(records),
-                "total_amount_fen": sum(x.amount_fen for x in records), "line_no": line_no,
+                "total_amount_fen": sum(_signed(x) for x in records), "line_no": line_no,
                 "voucher_no": r.voucher_no, "id_type": r.id_type, "id_number": r.id_number,
                 "levy_item": str(r.levy_item), "period_start": r.period_start.isoformat(),
                 "period_end": r.period_end.isoformat(), "amount_fen": r.amount_fen,
                 "paid_at": r.paid_at.isoformat(), "credited_on": r.credited_on.isoformat() if r.credited_on else "",
-                "kind": "PAYMENT"})
+                "kind": str(r.kind), "original_voucher_no": r.original_voucher_no or "",
+                "original_tax_office": r.original_tax_office or ""})
     cases.expected["statements"] = {
         "sent": len(scopes) - 1, "lines": len(cases.statements),
         "missing": [{"business_date": withheld[0].isoformat(), "tax_office": withheld[1], "region_code": withheld[2],
-                     "ledger_rows": len(days[withheld]), "recorded_fen": sum(r.amount_fen for r in days[withheld])}],
+                     "ledger_rows": len(days[withheld]), "recorded_fen": sum(_signed(r) for r in days[withheld])}],
     }
 
 

@@ -24,9 +24,10 @@ from entrypoints import demo_cases
 from entrypoints.demo import _print_report, run_demo, run_pipeline
 from entrypoints.simulation import generate_county
 from entrypoints.simulation.cases import _due_date, _fee, build_cases
-from ledger.policy import PolicyBook
+from ledger.policy import DEFAULT_TABLES_DIR, PolicyBook
 
-CASE_CHECKS = ("late_fees", "clerk_statuses", "employer_arrears", "statement_file")
+CASE_CHECKS = ("late_fees", "clerk_statuses", "employer_arrears", "statement_file", "person_merge",
+               "duplicate_enrollment", "large_correction")
 ENV = ("LEDGER_PERSISTENCE", "KAFKA_BOOTSTRAP_SERVERS", "LEDGER_SQLITE_PATH", "LEDGER_VIEWS_PATH",
        "LEDGER_TOPIC_PREFIX", "LEDGER_ID_KEY", "POSTGRES_SCHEMA")
 
@@ -61,7 +62,9 @@ def test_the_cases_have_their_own_people_and_the_expected_figures():
     county = generate_county(2025, 150)
     cases = build_cases(county, PolicyBook.load())
     numbers = [p.id_number for p in cases.fee_staff + cases.arrears_staff] + [
-        c["person"].id_number for c in cases.statuses.values()]
+        c["person"].id_number for c in cases.statuses.values()] + [
+        cases.merge["kept"].id_number, cases.merge["merged"].id_number, cases.duplicate["person"].id_number,
+        cases.correction["person"].id_number]
     assert len(set(numbers)) == len(numbers) and not set(numbers) & {p.id_number for p in county.persons}
     s = cases.expected["statuses"]
     assert s["extreme_poverty"]["due_fen"] == 0
@@ -73,6 +76,31 @@ def test_the_cases_have_their_own_people_and_the_expected_figures():
     missing = cases.expected["statements"]["missing"]
     assert [m["business_date"] for m in missing] == ["2025-10-01"] and missing[0]["recorded_fen"] == 40_000
     assert all(r["business_date"] != "2025-10-01" for r in cases.statements)
+
+
+def test_the_oracle_reads_the_threshold_from_the_table_and_works_out_merge_and_refund_itself(tmp_path):
+    county = generate_county(2025, 150)
+    book = PolicyBook.load()
+    cases = build_cases(county, book)
+    threshold = book.approval(cases.region, cases.as_of).correction_threshold_fen
+    c = cases.expected["correction"]
+    assert c["threshold_fen"] == threshold and c["amount_fen"] > threshold
+    assert c["paid_while_pending_fen"] == 2 * c["paid_after_fen"]
+    # the refund: only the year the employee enrollment also covered, not the year before it
+    share = book.get(cases.region, cases.year).resident.individual_share_fen
+    assert cases.expected["duplicate"]["refund_owed_fen"] == share
+    m = cases.expected["merge"]
+    assert m["change_by_merge"] == {"residents": -1, "covered": 0, "gaps": -1, "in_arrears": -1}
+    assert m["change_by_later_payment"] == {"residents": 0, "covered": 1, "gaps": -1, "in_arrears": -1}
+    assert cases.merge["kept"].id_number != cases.merge["merged"].id_number
+    assert [r.id_number for r in cases.later_tax_records] == [cases.merge["merged"].id_number]
+    # a stricter table: the oracle follows the number in the table, it does not carry its own
+    shutil.copytree(DEFAULT_TABLES_DIR, tmp_path / "tables")
+    path = tmp_path / "tables" / "ankang" / f"{cases.year}.toml"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        f"correction_threshold_fen = {threshold}", "correction_threshold_fen = 150000"), encoding="utf-8")
+    stricter = build_cases(county, PolicyBook.load(tmp_path / "tables"))
+    assert stricter.expected["correction"]["threshold_fen"] == 150000
 
 
 # --------------------------------------------------------------------------- the demo run
@@ -147,7 +175,8 @@ def test_the_report_reads_as_a_county_official_reads_it(demo_run):
                 if len(slots) > p:
                     assert slots[p - 2:p] == [" ", " "], (line, p)
     # the cases, one line each, money in yuan with two decimals
-    for key in ("滞纳金：", "资助身份（经办员录入）：", "单位欠费（截至", "对账单文件："):
+    for key in ("滞纳金：", "资助身份（经办员录入）：", "单位欠费（截至", "对账单文件：", "参保人合并：", "重复参保：",
+                "大额退费："):
         line = next(x for x in lines if x.startswith(key))
         assert re.search(r"\d\.\d\d 元", line), line
     assert "应退 400.00 元" in out and "STATEMENT_MISSING" in out and "2025-10-01" in out
@@ -167,6 +196,38 @@ def test_the_chart_is_a_png_as_file_says(demo_run, tmp_path):
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if shutil.which("file"):  # the issue's own test: `file coverage.png` says PNG
         assert "PNG image data" in subprocess.run(["file", str(chart)], capture_output=True, text=True).stdout
+
+
+WRONG = {
+    "person_merge": lambda e: {**e, "change_by_merge": {**e["change_by_merge"], "residents": 0}},
+    "duplicate_enrollment": lambda e: {**e, "refund_owed_fen": e["refund_owed_fen"] + 1},
+    "large_correction": lambda e: {**e, "paid_after_fen": e["paid_after_fen"] + 1},
+}
+EXPECTED_KEY = {"person_merge": "merge", "duplicate_enrollment": "duplicate", "large_correction": "correction"}
+
+
+@pytest.mark.parametrize("check", sorted(WRONG))
+def test_a_wrong_expectation_of_a_maker_checker_case_fails_that_check_alone(check, tmp_path, monkeypatch):
+    monkeypatch.setenv("LEDGER_STATE_DIR", str(tmp_path))
+    for name in ENV:
+        monkeypatch.delenv(name, raising=False)
+    real = demo_cases.build_cases
+
+    def wrong(county, policies):
+        cases = real(county, policies)
+        key = EXPECTED_KEY[check]
+        cases.expected[key] = WRONG[check](cases.expected[key])
+        return cases
+
+    monkeypatch.setattr(demo_cases, "build_cases", wrong)
+    saved, configured = structlog.get_config(), ledger.log._configured
+    try:
+        result = run_pipeline(people=150, seed=7, quiet=True)
+    finally:
+        structlog.configure(**saved)
+        ledger.log._configured = configured
+    assert [name for name, c in result.checks.items() if not c["ok"]] == [check]
+    assert not result.ok
 
 
 def test_a_case_the_ledger_gets_wrong_fails_the_check_mode(tmp_path, monkeypatch, capsys):
