@@ -763,12 +763,18 @@ def _print_reconciliation(rec: dict[str, Any], table: Any, lang: str = "zh", *, 
 
 def _chart(result: DemoResult, path: str, lang: str = "zh", *, quiet_stdout: bool = False) -> None:
     """Coverage and subsidised coverage per township: PNG, or SVG when the name ends ``.svg``."""
-    body = coverage_chart(result.report["townships"], result.report["coverage_year"], lang=lang,
-                          svg=path.lower().endswith(".svg"))
+    year = result.report["coverage_year"]
+    # the target line: the policy table's coverage target (参保目标), as on the county dashboard
+    townships = result.report["townships"]
+    target = (wiring.policy_book().get(str(townships[0]["township"])[:6], year).resident.coverage_target_bp
+              if townships else None)
+    body = coverage_chart(result.report["townships"], year, lang=lang, svg=path.lower().endswith(".svg"),
+                          target_bp=target)
     Path(path).write_bytes(body)
+    said = (text("chart_target", lang, percent=f"{target / 100:.2f}%") if target is not None
+            else text("chart_no_target", lang))
     # on stderr under ``--json``, which owns stdout
-    print(text("chart_written", lang, path=path) + " " + text("chart_no_target", lang),
-          file=sys.stderr if quiet_stdout else sys.stdout)
+    print(text("chart_written", lang, path=path) + " " + said, file=sys.stderr if quiet_stdout else sys.stdout)
 
 
 def run_demo(*, people: int = 3000, seed: int = 2025, json_output: bool = False, chart: str | None = None,
