@@ -144,7 +144,9 @@
     if (row.decided_by) {
       const word = row.status === "REJECTED" ? "驳回" : "批准";
       lines.push(...line("审核", `${row.decided_by} 于 ${beijing(row.decided_at)} ${word}`, "decided"));
-      if (row.note) lines.push(...line(row.status === "REJECTED" ? "驳回理由" : "审核意见", row.note, "note"));
+      // a rejection's reason is the change's note; an approval's optional note is kept with what it did
+      const note = row.status === "REJECTED" ? row.note : (row.result || {}).note;
+      if (note) lines.push(...line(row.status === "REJECTED" ? "驳回理由" : "审核意见", note, "note"));
     }
     const warnings = (p.warnings || []).length
       ? el("p", { class: "warn-line", text: "请核对：" + p.warnings.join("、") }) : null;
