@@ -196,6 +196,21 @@ def test_a_rejection_needs_a_reason_and_a_refusal_of_the_api_is_shown_in_chinese
     assert card(tab, "M-300") is None and chips(tab)["APPROVED"] == "已批准 2"
 
 
+def test_an_account_debit_shows_its_amount_in_yuan_and_its_reason_in_chinese(site, tab):
+    path = f"/persons/RESIDENT_ID/{site['numbers'][2]}/account"
+    debit = {"amount_fen": 200000, "reason": "MEDICAL_EXPENSE", "reference": "JS-1", "effective_date": "2025-03-01"}
+    assert call(site["base"], "POST", f"{path}/credits", "tok-clerk", {**debit, "amount_fen": 300000,
+                                                                       "reason": "CORRECTION"})[0] == 201
+    status, answer = call(site["base"], "POST", f"{path}/debits", "tok-clerk", debit, "D-1")  # above 1,000 yuan: waits
+    assert status == 202, answer
+    open_page(site, tab, "tok-approver")
+    text = card(tab, "D-1")["text"]
+    assert "个人账户支出" in text and "金额\n2,000.00 元" in text, text
+    assert "个人账户支出 2,000.00 元：医疗支出，参考号 JS-1" in text and "MEDICAL_EXPENSE" not in text
+    number = site["numbers"][2]
+    assert f"李* {number[:4]}{'*' * 10}{number[-4:]}" in text
+
+
 def test_desktop_shows_the_same_list_in_two_columns(site, tab):
     tab.viewport(DESKTOP["width"], DESKTOP["height"], mobile=False)
     open_page(site, tab, "tok-approver", status="ALL")
@@ -224,5 +239,5 @@ def test_the_grid_page_header_takes_an_approver_to_the_changes(site, tab):
     assert "待审核变更" in tab.js("document.getElementById('message-text').innerText")
     assert tab.js("document.getElementById('changes-link').hidden") is False
     tab.tap("#changes-link")
-    tab.wait_for("location.pathname === '/web/changes' && document.body.dataset.state === 'ready'")
+    tab.wait_for("location.pathname === '/web/changes' && !!document.body && document.body.dataset.state === 'ready'")
     assert tab.js("document.getElementById('who-text').innerText") == "医保审核 approver.hanbin"  # the tab's token
