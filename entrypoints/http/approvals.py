@@ -16,13 +16,17 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any, Literal
+from uuid import UUID
 
 from pydantic import Field
 
 from entrypoints.http.access import acting_region, person_access
 from entrypoints.http.auth import Forbidden, Principal, Role
 from entrypoints.http.models import Body, BusinessDate
+from events.ledger_events import mask_name
 from ledger.domain.approvals import MERGE_KINDS, STATUS_LABELS
+from ledger.domain.errors import NotFound
+from ledger.domain.identity import mask_id_number
 from ledger.inbound_records import Provenance
 from ledger.maker_checker import MakerChecker
 
@@ -113,6 +117,39 @@ def list_changes(ledger: Any, who: Principal, *, region: str | None = None,
     return service(ledger).changes(regions=regions, status=None if status == "ALL" else status)
 
 
+#: How many of a change's persons a listed row names (a late-fee waiver may cover a whole employer).
+PERSONS_SHOWN = 3
+
+
+def with_persons(ledger: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each row with ``persons`` (参保人: ID number and name masked, as a grid page shows them; for a merge the
+    record kept first, then the record merged away; at most :data:`PERSONS_SHOWN`) and ``person_count``.
+    An approver can tell whom a change touches without the change list holding a full ID number."""
+    shown: dict[str, dict[str, str] | None] = {}
+
+    def person(pid: str) -> dict[str, str] | None:
+        if pid not in shown:
+            try:
+                p = ledger.get_person(UUID(pid))
+                shown[pid] = {"id_number_masked": mask_id_number(p.id_number), "name_masked": mask_name(p.name)}
+            except (NotFound, ValueError):
+                shown[pid] = None
+        return shown[pid]
+
+    out = []
+    for row in rows:
+        p = row.get("payload") or {}
+        if row.get("kind") == "MERGE_PERSONS":
+            ids = [p.get("survivor_person_id", row["person_id"]), p.get("merged_person_id", "")]
+        elif p.get("persons"):
+            ids = [str(pair[0]) for pair in p["persons"]]
+        else:
+            ids = [row["person_id"]]
+        named = [x for x in (person(pid) for pid in ids[:PERSONS_SHOWN] if pid) if x is not None]
+        out.append({**row, "persons": named, "person_count": len(ids)})
+    return out
+
+
 def _approver_of(ledger: Any, who: Principal, change_id: str) -> None:
     who.require_role(Role.APPROVER, action="approve or reject changes")
     change = service(ledger).get(change_id)
@@ -152,4 +189,4 @@ def change_line(row: dict[str, Any]) -> str:
 
 __all__ = ["ApproveIn", "ChangeStatus", "EndEnrollmentProposalIn", "MERGE_KINDS", "MergeIn", "RejectIn", "STATUS_LABELS", "approve",
            "change_line", "list_changes", "propose_end_enrollment", "propose_merge", "reject", "visible_regions",
-           "yuan"]
+           "with_persons", "yuan"]

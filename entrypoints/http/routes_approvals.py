@@ -58,8 +58,10 @@ Region = Annotated[str | None, Query(pattern=r"^\d{6}$", description="6-digit re
 def list_changes(request: Request, status: Status = "PENDING", region: Region = None,
                  who: Principal = Depends(deps.principal)) -> dict:
     """Clerks and approvers see their regions' changes, auditors all. Each row: change id, kind, region,
-    summary (ID numbers masked), proposer and when, expiry, status and, once decided, who and when."""
-    rows = ap.list_changes(request.app.state.system.ledger, who, region=region, status=status)
+    summary (ID numbers masked), proposer and when, expiry, status and, once decided, who and when; the
+    persons it touches (``persons``: ID number and name masked, at most 3; ``person_count``)."""
+    ledger = request.app.state.system.ledger
+    rows = ap.with_persons(ledger, ap.list_changes(ledger, who, region=region, status=status))
     return {"status": status, "count": len(rows), "changes": rows}
 
 

@@ -3,6 +3,7 @@
 * ``GET /web/`` -- the page (:mod:`entrypoints.http.web`); no token needed to load it, every
   request it makes sends the token the worker pasted (or opened as ``/web/?token=...``,
   which the page then removes from the address bar);
+* ``GET /web/changes`` -- the maker-checker page (双人复核 · 待审核变更), for clerks, approvers and auditors;
 * ``GET /me`` -- the caller's user, role and scopes, for the page's grid picker;
 * ``GET /entitlements/{person_id}`` -- the entitlement route by the person id of a gap
   line (a grid worker only sees masked ID numbers, so cannot name the person by number),
@@ -26,7 +27,7 @@ from entrypoints.http.auth import ROLE_LABELS, Principal, Role
 from entrypoints.http.models import ErrorOut, IsoDate
 from entrypoints.http.routes_grids import contact_of
 from entrypoints.http.routes_persons import get_entitlement, today
-from entrypoints.http.web import import_page, labels, page
+from entrypoints.http.web import changes_page, import_page, labels, page
 from entrypoints.http.web.explain import explain_entitlement
 
 router = APIRouter(tags=["grid worker's page (网格员页面)"])
@@ -56,6 +57,19 @@ def web_page() -> HTMLResponse:
 def web_import_page() -> HTMLResponse:
     """The clerk's import page (批量参保登记): like the grid page, it holds no data and asks the API with the token."""
     built = import_page()
+    return HTMLResponse(built.html, headers={
+        "Content-Security-Policy": built.content_security_policy,
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store",
+    })
+
+
+@router.get("/web/changes", include_in_schema=False, response_class=HTMLResponse)
+def web_changes_page() -> HTMLResponse:
+    """The maker-checker page (双人复核): no data in it; the changes come from ``GET /changes`` with the token,
+    so each viewer sees their own regions' changes, and only an approver's token can approve or reject."""
+    built = changes_page()
     return HTMLResponse(built.html, headers={
         "Content-Security-Policy": built.content_security_policy,
         "Referrer-Policy": "no-referrer",

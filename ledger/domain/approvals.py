@@ -171,7 +171,8 @@ def check_decision(change: Any, checker: str, now: datetime, *, rejecting: bool 
         raise DomainError("CHECKER_REQUIRED", "审核须记录审核人 (a decision needs the clerk deciding)")
     if change.status != "PENDING":
         raise Conflict("CHANGE_ALREADY_DECIDED",
-                       f"该变更已{STATUS_LABELS.get(change.status, change.status)}，不能再审核 "
+                       # the label carries its 已: 该变更已批准，不能再审核
+                       f"该变更{STATUS_LABELS.get(change.status, change.status)}，不能再审核 "
                        f"(the change was already {change.status.lower()})", change_id=change.change_id,
                        status=change.status)
     if checker.casefold() == str(change.proposed_by).strip().casefold():  # "Wang" is wang: one person, one pair of eyes

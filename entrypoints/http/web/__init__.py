@@ -9,7 +9,8 @@ their SHA-256) and requests to this server only.
 * :mod:`entrypoints.http.web.labels` -- Chinese labels and yuan text;
 * :mod:`entrypoints.http.web.explain` -- one person's entitlement in Chinese sentences;
 * :mod:`entrypoints.http.web.exports` -- the gap list as CSV (with BOM) and XLSX;
-* ``import.html`` / ``import.js`` -- the clerk's import page (:func:`import_page`, ``/web/import``).
+* ``import.html`` / ``import.js`` -- the clerk's import page (:func:`import_page`, ``/web/import``);
+* ``changes.html`` / ``changes.js`` -- the maker-checker page (:func:`changes_page`, ``/web/changes``).
 
 The routes are in :mod:`entrypoints.http.routes_web` (the page, ``/me``, entitlement by person
 id) and :mod:`entrypoints.http.routes_export` (the downloads).
@@ -23,7 +24,9 @@ import json
 from dataclasses import dataclass
 from importlib import resources
 
+from entrypoints import catalogue
 from entrypoints.http.web import labels
+from ledger.domain.approvals import CHANGE_KINDS, STATUS_LABELS
 from ledger.domain.arrears import FEE_ONLY_LABEL, OUTSTANDING_LABEL
 
 
@@ -79,6 +82,20 @@ def import_page() -> Page:
     return _build("import.html", "import.js")
 
 
+def _changes_labels_json() -> str:
+    """The change kinds and statuses (the domain's words) and the API's value labels (死亡, 医疗支出...)."""
+    values = {code: texts["zh"] for code, texts in catalogue.table("api_values").items() if "zh" in texts}
+    data = {"kinds": dict(CHANGE_KINDS), "statuses": dict(STATUS_LABELS), "values": values}
+    return json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")
+
+
+@functools.cache
+def changes_page() -> Page:
+    """The maker-checker page (双人复核 · 待审核变更): the changes of the viewer's regions, filtered by status, and
+    approve / reject for an approver; the grid page's style, its own script, the same CSP."""
+    return _build("changes.html", "changes.js", _changes_labels_json())
+
+
 @functools.cache
 def dashboard_page() -> Page:
     """The county dashboard (区县参保工作看板): the grid page's style plus its own, its own script, the same CSP
@@ -98,4 +115,4 @@ def dashboard_page() -> Page:
     return Page(html=html, content_security_policy=csp)
 
 
-__all__ = ["Page", "dashboard_page", "import_page", "page"]
+__all__ = ["Page", "changes_page", "dashboard_page", "import_page", "page"]

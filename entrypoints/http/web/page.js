@@ -192,9 +192,12 @@
     }
     $("who-text").textContent = `${state.me.role_label} ${state.me.user}`;
     $("import-link").hidden = state.me.role !== "clerk";  // the import page is the clerks' (POST /imports)
+    // the maker-checker page: clerks propose, approvers decide (GET /changes, POST /changes/{id}/approve|reject)
+    $("changes-link").hidden = !["clerk", "approver"].includes(state.me.role);
     $("who").hidden = false;
     if (!state.me.reads_grids) {
-      showMessage(`你的角色「${state.me.role_label}」不能查看网格名单`, "请使用网格员、经办或审计的访问令牌。");
+      showMessage(`你的角色「${state.me.role_label}」不能查看网格名单`, state.me.role === "approver"
+        ? "审核人员请点上方「待审核变更」查看和审核变更。" : "请使用网格员、经办或审计的访问令牌。");
       return setPageState("error");
     }
     fillPicker();
