@@ -666,6 +666,22 @@ def _print_cases(c: dict[str, Any], table: Any, lang: str) -> None:
              amount=yuan(m["recorded_fen"])) for m in st["missing"]) or text("recon_none", lang)
     print(text("case_statements", lang, file=st["file"], statements=st["statements"], lines=st["lines"],
                reconciled=st["reconciled"], missing=missing))
+    if "migration" in c:
+        g, sep = c["migration"], ("、" if lang == "zh" else ", ")
+
+        def years(ys: list[int]) -> str:
+            return f"{ys[0]}–{ys[-1]}" if len(ys) > 1 else sep.join(map(str, ys))
+
+        print(text("case_migration", lang, file=g["file"], rows=g["rows"], imported=g["imported"],
+                   again=g["again_imported"], already=g["again_already"], person=g["person"], last=g["last_covered"],
+                   old=years(g["old_years"]), paid_on=g["paid_on"], back=years(g["back_years"]), gap=g["gap_years"],
+                   arithmetic=g["arithmetic"], waiting=g["waiting_months"], covered_from=g["covered_from"] or "—",
+                   continuous=g["continuous"], continuous_from=g["continuous_covered_from"] or "—", twin=g["twin"],
+                   note=g["twin_note"] or text("recon_none", lang)))
+    if "next_year" in c:
+        n = c["next_year"]
+        print(text("case_next_year", lang, year=n["year"], regions=n["regions"], assessed=n["assessed"],
+                   dues=" / ".join(yuan(d) for d in n["dues_fen"]) or "—", provisional=n["provisional"]))
 
 
 def _print_report(result: DemoResult, lang: str = "zh", *, check: bool = False) -> None:

@@ -7,7 +7,10 @@ After the county's season, a clerk of the county works the next year's cases bui
 file through ``ledger feed statements FILE``'s own code, and the reads of ``ledger fees`` /
 ``ledger arrears`` / ``ledger reconcile missing``; maker-checker as ``ledger clerk propose-merge`` /
 ``end-enrollment`` / ``payment-correction`` and ``ledger clerk approve`` run it (:mod:`entrypoints.http.approvals`,
-the approver a second user with the approver role of the region). Each case's figures are compared with the
+the approver a second user with the approver role of the region); the old system's sheet through
+``ledger migrate FILE``'s own function (:func:`consumers.migration.migrate_file`), loaded twice, and the
+entitlement read as ``ledger entitlement`` reads it; next year's assessment in every region with tables as
+``ledger clerk assess-resident-year --year`` runs it. Each case's figures are compared with the
 generator's expected ones: a check per case, printed in the report.
 """
 from __future__ import annotations
@@ -18,6 +21,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Callable
 
+from consumers import migration
 from consumers.spreadsheets import read_file
 from entrypoints.audit.replay import history_report
 from entrypoints.http import approvals as ap
@@ -37,6 +41,7 @@ from ledger.domain.errors import DomainError
 from ledger.domain.identity import mask_id_number
 from ledger.inbound_records import Provenance
 from ledger.maker_checker import MakerChecker
+from projections.factory import view_queries
 from projections.arrears import employer_totals
 from reconciliation.factory import statement_due_days, store_of
 from reconciliation.reports import missing_statements
@@ -98,6 +103,8 @@ def run_cases(system: Any, county: Any, pipeline: Any, *, state_dir: Path | None
         clerk(ASSESS_RESIDENT_YEAR, ResidentAssessmentIn(year=year, effective_date=date(year - 1, 9, 15)),
               id_number=p.id_number)
     _register_merge_dup_correction(cases, clerk)
+    # --- the old system's history (`ledger migrate FILE`, twice), before the payments that follow it
+    loaded = _migrate_history(system, cases, clerk, state_dir)
     # --- the tax bureau's collection (contributions, the resident payment, the LATE_FEE levy item): `ledger feed tax`
     pipeline.feed_file(timeline.TAX, cases.tax_records)
     pipeline.drain(timeline.TAX)
@@ -142,7 +149,129 @@ def run_cases(system: Any, county: Any, pipeline: Any, *, state_dir: Path | None
     checks["duplicate_enrollment"], report["duplicate"] = _duplicate_case(system, cases, clerk)
     checks["large_correction"], report["correction"] = _correction_case(system, cases, clerk)
     checks["statement_file"], report["statements"] = _statement_check(cases, system, state_dir, reconcile)
+    checks["history_migration"], report["migration"] = _migration_check(system, cases, loaded)
+    checks["next_year_assessment"], report["next_year"] = _next_year_case(system, cases)
     return report, checks
+
+
+def migration_csv(cases: Cases) -> bytes:
+    """The old system's sheet as a county exports it (UTF-8 with BOM, the migration sheet's Chinese headers)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=[c.header for c in migration.COLUMNS], lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(cases.migration_rows)
+    return "\ufeff".encode() + buffer.getvalue().encode()
+
+
+def _event_count(ledger: Any, id_numbers: list[str]) -> int:
+    return sum(len(list(ledger.events.get(ledger.find_person("RESIDENT_ID", n).id))) for n in id_numbers)
+
+
+def _migrate_history(system: Any, cases: Cases, clerk: _Clerk, state_dir: Path | None) -> dict[str, Any]:
+    """``ledger migrate FILE`` as the clerk runs it (the same function, their regions only), then the same file
+    again: the second load writes nothing. The twin (no migrated history) is enrolled at the counter."""
+    g, ledger, who = cases.migration, system.ledger, clerk.who
+    data, name = migration_csv(cases), "old-system-demo.csv"
+    if state_dir is not None:
+        path = Path(state_dir) / name
+        path.write_bytes(data)
+        data = read_file(path)  # as `ledger migrate FILE` reads it
+    default_region = next(iter(who.scopes)) if len(who.scopes) == 1 else None
+
+    def load(batch: str) -> dict[str, Any]:
+        report, _, _ = migration.migrate_file(ledger, data, name, user=who.user, batch_id=batch,
+                                              region_allowed=lambda region: region in who.scopes,
+                                              default_region=default_region)
+        return report
+
+    first = load("DEMO-MIG-1")
+    numbers = sorted({r["证件号码"] for r in cases.migration_rows})
+    events = _event_count(ledger, numbers)
+    again = load("DEMO-MIG-2")
+    written_again = _event_count(ledger, numbers) - events
+    twin = g["twin"]
+    clerk(ENROLL, EnrollmentIn(id_number=twin.id_number, name=twin.name, scheme="RESIDENT", region_code=cases.region,
+                               grid_code=g["grid"], effective_date=g["twin_enrolled_on"]))
+    return {"file": name, "first": first, "again": again, "events_written_again": written_again}
+
+
+def _resident(system: Any, id_number: str, year: int) -> dict[str, Any]:
+    """The resident year of ``ledger entitlement ID --year YEAR`` (the same query, fresh from the events)."""
+    person_id = system.ledger.find_person("RESIDENT_ID", id_number).id
+    return view_queries(system).entitlement(person_id, year)["resident"] or {}
+
+
+def _day(value: Any) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value or "")
+
+
+def _migration_check(system: Any, cases: Cases, loaded: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    want, g, year = cases.expected["migration"], cases.migration, cases.year
+    first, again = loaded["first"], loaded["again"]
+    mig = _resident(system, g["migrated"].id_number, year)
+    cont = _resident(system, g["continuous"].id_number, year)
+    twin = _resident(system, g["twin"].id_number, year)
+    got = {"gap_years": mig.get("gap_years"), "back_paid_years": mig.get("back_paid_years"),
+           "waiting_months": mig.get("waiting_months"), "covered_from": _day(mig.get("coverage_start"))}
+    expected = {"gap_years": want["gap_years"], "back_paid_years": want["back_paid_years"],
+                "waiting_months": want["waiting_months"], "covered_from": want["covered_from"].isoformat()}
+    twin_known = twin.get("history_unknown_before")
+    check = {
+        "ok": (first["imported"] == want["imported_first"] and first["errors"] == 0
+               and again["imported"] == want["imported_again"]
+               and again["already_imported"] == want["already_imported_again"]
+               and loaded["events_written_again"] == 0 and got == expected and not mig.get("history_note")
+               and _day(cont.get("coverage_start")) == want["continuous_covered_from"].isoformat()
+               and bool(twin.get("history_note")) and twin_known == want["twin_unknown_before"]
+               and twin.get("history_horizon_basis") == want["twin_basis"]),
+        "rows": f"{first['imported']}/{want['imported_first']}", "errors": first["errors"],
+        "second_load_imported": again["imported"], "second_load_already_imported": again["already_imported"],
+        "events_written_again": loaded["events_written_again"],
+        **{k: f"{got[k]}/{expected[k]}" for k in expected},
+        "continuous_covered_from": f"{_day(cont.get('coverage_start'))}/{want['continuous_covered_from']}",
+        "twin_unknown_before": f"{twin_known}/{want['twin_unknown_before']}",
+        "twin_basis": f"{twin.get('history_horizon_basis')}/{want['twin_basis']}",
+    }
+    report = {"file": loaded["file"], "rows": first["rows"], "imported": first["imported"],
+              "again_imported": again["imported"], "again_already": again["already_imported"],
+              "person": mask_id_number(g["migrated"].id_number), "last_covered": g["last_covered"],
+              "old_years": g["old_years"], "back_years": g["back_years"], "paid_on": g["paid_on"].isoformat(),
+              **got, "arithmetic": want["arithmetic"],
+              "continuous": mask_id_number(g["continuous"].id_number),
+              "continuous_covered_from": _day(cont.get("coverage_start")),
+              "twin": mask_id_number(g["twin"].id_number), "twin_note": twin.get("history_note") or ""}
+    return check, report
+
+
+def _next_year_case(system: Any, cases: Cases) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``ledger clerk enroll`` and ``assess-resident-year --year NEXT`` in every region with policy tables, as a
+    clerk of those regions; the due read back as ``ledger entitlement --year NEXT`` shows it."""
+    n, want = cases.next_year, cases.expected["next_year"]
+    regions = sorted(n["people"])
+    who = Principal(cases.clerk, Role.CLERK, frozenset(regions))
+    clerk = _Clerk(system, cases)
+    clerk.who = who
+    got: dict[str, Any] = {}
+    for region in regions:
+        p = n["people"][region]
+        try:
+            clerk(ENROLL, EnrollmentIn(id_number=p.id_number, name=p.name, scheme="RESIDENT", region_code=region,
+                                       effective_date=n["enrolled_on"]))
+            clerk(ASSESS_RESIDENT_YEAR, ResidentAssessmentIn(year=n["year"], effective_date=n["enrolled_on"]),
+                  id_number=p.id_number)
+            got[region] = _resident(system, p.id_number, n["year"]).get("due_fen")
+        except DomainError as e:
+            got[region] = e.code
+    expected = {r: w["due_fen"] for r, w in want["regions"].items()}
+    wrong = sorted(r for r in expected if got.get(r) != expected[r])
+    provisional = sorted(r for r, w in want["regions"].items() if w["provisional"])
+    check = {"ok": not wrong and set(got) == set(expected), "year": n["year"], "regions": len(expected),
+             "agree": len(expected) - len(wrong),
+             "disagree": ", ".join(f"{r} {got.get(r)}/{expected[r]}" for r in wrong) or "—"}
+    dues = sorted({v for v in got.values() if isinstance(v, int)})
+    report = {"year": n["year"], "regions": len(regions), "assessed": sum(isinstance(v, int) for v in got.values()),
+              "dues_fen": dues, "provisional": len(provisional), "by_region": got}
+    return check, report
 
 
 def _register_merge_dup_correction(cases: Cases, clerk: _Clerk) -> None:
@@ -430,4 +559,4 @@ def _statement_check(cases: Cases, system: Any, state_dir: Path | None, reconcil
     return check, report
 
 
-__all__ = ["run_cases", "statements_csv"]
+__all__ = ["migration_csv", "run_cases", "statements_csv"]

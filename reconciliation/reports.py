@@ -31,6 +31,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+from consumers.migration import MIGRATION_TAX_OFFICE
 from ledger.domain.errors import DomainError, NotFound
 
 from reconciliation.compare import yuan
@@ -135,12 +136,16 @@ def missing_statements(store: ReconciliationStore, *, as_of: date, due_days: int
 
     Derived on every read from the ledger rows and the statements received: it stops being listed
     the moment any statement of that scope arrives, and that statement is then compared line by
-    line (a statement that never completes is INCOMPLETE instead).
+    line (a statement that never completes is INCOMPLETE instead). Payments migrated from the old system
+    (pseudo tax office ``MIGRATION``, ``ledger migrate``) were collected years ago and never get a statement:
+    not listed.
     """
     through = as_of - timedelta(days=due_days + 1)  # due on day D + due_days, overdue after it
     out = []
     for d, office_code, region_code, n, fen in store.scopes_without_statement(through=through, region=region,
                                                                               office=office):
+        if office_code == MIGRATION_TAX_OFFICE:
+            continue
         day = d if isinstance(d, date) else date.fromisoformat(str(d))
         late = (as_of - day).days - due_days
         out.append({

@@ -25,7 +25,17 @@ what a clerk does with their results in the following year (coverage year ``coun
   waits for an approver and moves no figure until approved;
 * **statements from a file (对账单文件)** -- the tax bureau's statements of these payments as
   ``ledger feed statements`` reads them, one day's statement left out on purpose: that day is
-  ``STATEMENT_MISSING``.
+  ``STATEMENT_MISSING``;
+* **history from the old system (历史数据迁移)** -- an old-system sheet (the columns ``ledger migrate``
+  reads) for two people: one last covered six years before the case year (enrollment and three paid
+  years), who then pays the year on 1 April and back-pays four of the five missing years through the tax
+  feed: gap 5, waiting 3 + 4 - 4 = 3 months, raised to the repaired floor of 6; one covered every year
+  up to the last, who pays on time and is covered from 1 January. A twin of the first, without the
+  migrated history, is enrolled at the counter and pays the same: her entitlement says the years before
+  the ledger's first record of her are unknown (the policy horizon);
+* **next year (下一年度核定)** -- one resident in every region that has policy tables is assessed for
+  the year after the case year; the due is that region's individual share in its table for that year
+  (provisional when the table says so).
 
 The expected figures are written out here from the cases' own facts and the policy tables'
 *numbers* (rates, due day, subsidy rules), never by calling ``ledger.domain``: like the county's
@@ -87,6 +97,10 @@ class Cases:
     #: Counter corrections the clerk enters (through maker-checker), on the bureau's statements too.
     counter_records: list[TaxPaymentRecord] = field(default_factory=list)
     statements: list[dict[str, Any]] = field(default_factory=list)  # file rows, the withheld day left out
+    migration: dict[str, Any] = field(default_factory=dict)
+    #: The old system's sheet: one dict per row, keyed by the migration sheet's Chinese headers.
+    migration_rows: list[dict[str, str]] = field(default_factory=list)
+    next_year: dict[str, Any] = field(default_factory=dict)
     expected: dict[str, Any] = field(default_factory=dict)
 
 
@@ -174,6 +188,10 @@ def build_cases(county: Any, policies: Any) -> Cases:
     _merge_facts(cases, table)
     _duplicate_facts(cases, policies)
     _correction_facts(cases, table, policies)
+    cases.migration = {"migrated": person("刘翠英"), "continuous": person("马永福"), "twin": person("刘翠兰"),
+                       "grid": grid}
+    _migration_facts(cases, policies)
+    _next_year_facts(cases, policies, taken)
     _statement_facts(cases)
     return cases
 
@@ -319,6 +337,103 @@ def _correction_facts(cases: Cases, table: Any, policies: Any) -> None:
     cases.expected["correction"] = {"threshold_fen": threshold, "amount_fen": monthly, "pending": True,
                                     "paid_while_pending_fen": 2 * monthly, "paid_after_fen": monthly,
                                     "first_voucher": first.voucher_no}
+
+
+def _add_months(day: date, months: int) -> date:
+    m = day.month - 1 + months
+    y, m = day.year + m // 12, m % 12 + 1
+    return date(y, m, min(day.day, calendar.monthrange(y, m)[1]))
+
+
+def _yuan(fen: int) -> str:
+    return f"{fen // 100}.{fen % 100:02d}"
+
+
+def _migration_facts(cases: Cases, policies: Any) -> None:
+    """The old system's sheet and what the ledger must make of it, worked out from the waiting-period rule
+    (国办发〔2024〕38号 as /work/shared/domain.md reads it) and the numbers of the case year's table.
+
+    ``migrated``: enrolled in the old system, paid the three years ending ``year - 6`` (each in its
+    concentrated period); in the case year she back-pays the four years after the last covered one
+    (1 year before the case year stays unpaid) on 20 March and pays the year on 1 April, through the tax
+    feed. ``continuous``: paid every year up to the one before the case year in the old system, pays the
+    case year in the concentrated period: no waiting. ``twin``: the same payments as ``migrated``, but the
+    ledger has none of her history; the clerk enrolls her on the day she back-pays."""
+    g, year, region = cases.migration, cases.year, cases.region
+    horizon = min(policies.years(region))
+    share = {y: policies.get(region, y).resident.individual_share_fen for y in range(horizon, year + 1)}
+    rows: list[dict[str, str]] = []
+
+    def enrolled(key: str, who: CasePerson, on: date) -> None:
+        rows.append({"原系统记录号": key, "记录类型": "参保", "证件类型": "居民身份证", "证件号码": who.id_number,
+                     "姓名": who.name, "参保地": region, "网格": g["grid"], "参保日期": on.isoformat(),
+                     "缴费年度": "", "缴费金额": "", "缴费日期": ""})
+
+    def paid(key: str, who: CasePerson, y: int, on: date) -> None:
+        rows.append({"原系统记录号": key, "记录类型": "缴费", "证件类型": "居民身份证", "证件号码": who.id_number,
+                     "姓名": who.name, "参保地": region, "网格": "", "参保日期": "", "缴费年度": str(y),
+                     "缴费金额": _yuan(share[y]), "缴费日期": on.isoformat()})
+
+    last = year - 6
+    old_years = [y for y in range(last - 2, last + 1) if y >= horizon]
+    migrated, continuous, twin = g["migrated"], g["continuous"], g["twin"]
+    enrolled(f"HIS-{old_years[0] - 1}-0001", migrated, date(old_years[0] - 1, 9, 20))
+    for y in old_years:
+        paid(f"HIS-{y}-0001", migrated, y, date(y - 1, 11, 5))
+    enrolled(f"HIS-{horizon - 1}-0002", continuous, date(horizon - 1, 9, 25))
+    for y in range(horizon, year):
+        paid(f"HIS-{y}-0002", continuous, y, date(y - 1, 10, 12))
+    cases.migration_rows = rows
+    back_years = list(range(last + 1, year - 1))  # the year before the case year is left unpaid
+    g.update(last_covered=last, old_years=old_years, back_years=back_years, back_paid_on=date(year, 3, 20),
+             paid_on=date(year, 4, 1), continuous_paid_on=date(year - 1, 11, 10), twin_enrolled_on=date(year, 3, 20))
+    for who in (migrated, twin):
+        for y in back_years:
+            _pay(cases, who, f"DEMOBJ{y}{who.id_number[-4:]}", "RESIDENT", date(y, 1, 1), date(y, 12, 31), share[y],
+                 g["back_paid_on"], channel="APP")
+        _pay(cases, who, f"DEMOJF{year}{who.id_number[-4:]}", "RESIDENT", date(year, 1, 1), date(year, 12, 31),
+             share[year], g["paid_on"], channel="APP")
+    _pay(cases, continuous, f"DEMOJF{year}{continuous.id_number[-4:]}", "RESIDENT", date(year, 1, 1),
+         date(year, 12, 31), share[year], g["continuous_paid_on"], channel="APP")
+    # The waiting period, from the rule and the table's numbers (not from ledger.domain).
+    w = policies.get(region, year).resident.waiting
+    gap = year - 1 - last  # the consecutive years right before the case year without coverage
+    back = len(back_years)
+    variable = max(0, w.per_gap_year_months * max(0, gap - 1) - w.per_gap_year_months * back)
+    waiting = w.fixed_months + variable
+    if back and gap >= w.repaired_min_gap_years:
+        waiting = max(waiting, w.repaired_min_months)
+    start = max(g["paid_on"], date(year, 1, 1))
+    # The twin: the ledger's first record of her is the counter enrollment; the tables start at ``horizon``.
+    known_from = max(horizon, g["twin_enrolled_on"].year)
+    cases.expected["migration"] = {
+        "rows": len(rows), "imported_first": len(rows), "imported_again": 0, "already_imported_again": len(rows),
+        "gap_years": gap, "back_paid_years": back, "waiting_months": waiting,
+        "arithmetic": f"{w.fixed_months} + {gap - 1} - {back} = {w.fixed_months + variable}",
+        "covered_from": _add_months(start, waiting), "continuous_covered_from": date(year, 1, 1),
+        "twin_unknown_before": known_from,
+        "twin_basis": "POLICY_HORIZON" if horizon >= g["twin_enrolled_on"].year else "FIRST_RECORD",
+        "policy_horizon": horizon,
+    }
+
+
+def _next_year_facts(cases: Cases, policies: Any, taken: set[str]) -> None:
+    """One resident per region with policy tables, assessed for the year after the case year: the due is the
+    individual share in that region's table for that year; provisional when its provenance says so."""
+    nxt = cases.year + 1
+    people, expected = {}, {}
+    for region in sorted(policies.regions()):
+        for s in range(950, 1000):
+            n = make_resident_id(region, date(1986, 3, 3), s)
+            if n not in taken:
+                taken.add(n)
+                break
+        people[region] = CasePerson(n, "杨春梅")
+        table = policies.get(region, nxt)
+        expected[region] = {"due_fen": table.resident.individual_share_fen,
+                            "provisional": "resident.individual_share_fen" in table.provisional_fields}
+    cases.next_year = {"year": nxt, "people": people, "enrolled_on": date(cases.year, 9, 15)}
+    cases.expected["next_year"] = {"year": nxt, "regions": expected}
 
 
 def _signed(record: TaxPaymentRecord) -> int:

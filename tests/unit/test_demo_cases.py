@@ -27,7 +27,7 @@ from entrypoints.simulation.cases import _due_date, _fee, build_cases
 from ledger.policy import DEFAULT_TABLES_DIR, PolicyBook
 
 CASE_CHECKS = ("late_fees", "clerk_statuses", "employer_arrears", "statement_file", "person_merge",
-               "duplicate_enrollment", "large_correction")
+               "duplicate_enrollment", "large_correction", "history_migration", "next_year_assessment")
 ENV = ("LEDGER_PERSISTENCE", "KAFKA_BOOTSTRAP_SERVERS", "LEDGER_SQLITE_PATH", "LEDGER_VIEWS_PATH",
        "LEDGER_TOPIC_PREFIX", "LEDGER_ID_KEY", "POSTGRES_SCHEMA")
 
@@ -101,6 +101,45 @@ def test_the_oracle_reads_the_threshold_from_the_table_and_works_out_merge_and_r
         f"correction_threshold_fen = {threshold}", "correction_threshold_fen = 150000"), encoding="utf-8")
     stricter = build_cases(county, PolicyBook.load(tmp_path / "tables"))
     assert stricter.expected["correction"]["threshold_fen"] == 150000
+
+
+def test_the_oracle_works_out_the_migrated_case_from_the_rule_and_the_table(tmp_path):
+    """The issue's case: last covered 2020, pays 2026 on 1 April, back-pays 2021-2024: gap 5, waiting 3 + 4 - 4
+    = 3 raised to the repaired floor of 6, covered from 2026-10-01; the floor is the table's number."""
+    county = generate_county(2025, 150)
+    cases = build_cases(county, PolicyBook.load())
+    m, g = cases.expected["migration"], cases.migration
+    assert cases.year == 2026 and g["last_covered"] == 2020 and g["back_years"] == [2021, 2022, 2023, 2024]
+    assert (m["gap_years"], m["back_paid_years"], m["waiting_months"]) == (5, 4, 6)
+    assert m["arithmetic"] == "3 + 4 - 4 = 3" and m["covered_from"] == date(2026, 10, 1)
+    assert m["twin_unknown_before"] == 2026 and m["twin_basis"] == "FIRST_RECORD" and m["policy_horizon"] == 2018
+    rows = cases.migration_rows
+    assert m["rows"] == len(rows) and {r["记录类型"] for r in rows} == {"参保", "缴费"}
+    mine = [r for r in rows if r["证件号码"] == g["migrated"].id_number]
+    assert [r["缴费年度"] for r in mine if r["记录类型"] == "缴费"] == ["2018", "2019", "2020"]
+    assert not [r for r in rows if r["证件号码"] == g["twin"].id_number]  # the twin has no migrated history
+    twin_paid = sorted((r.period_start.year, r.paid_at.date()) for r in cases.tax_records
+                       if r.id_number == g["twin"].id_number)
+    assert twin_paid == sorted((r.period_start.year, r.paid_at.date()) for r in cases.tax_records
+                               if r.id_number == g["migrated"].id_number)
+    shutil.copytree(DEFAULT_TABLES_DIR, tmp_path / "tables")
+    path = tmp_path / "tables" / "national" / "2026.toml"
+    path.write_text(path.read_text(encoding="utf-8").replace("repaired_min_months = 6", "repaired_min_months = 8"),
+                    encoding="utf-8")
+    stricter = build_cases(county, PolicyBook.load(tmp_path / "tables")).expected["migration"]
+    assert stricter["waiting_months"] == 8 and stricter["covered_from"] == date(2026, 12, 1)
+
+
+def test_the_oracle_reads_next_years_due_from_every_regions_table():
+    book = PolicyBook.load()
+    cases = build_cases(generate_county(2025, 150), book)
+    want = cases.expected["next_year"]
+    assert want["year"] == 2027 and set(want["regions"]) == book.regions() == set(cases.next_year["people"])
+    for region, w in want["regions"].items():
+        table = book.get(region, 2027)
+        assert w["due_fen"] == table.resident.individual_share_fen > 0
+        assert w["provisional"] == ("resident.individual_share_fen" in table.provisional_fields)
+        assert cases.next_year["people"][region].id_number.startswith(region)
 
 
 # --------------------------------------------------------------------------- the demo run
@@ -180,6 +219,11 @@ def test_the_report_reads_as_a_county_official_reads_it(demo_run):
         line = next(x for x in lines if x.startswith(key))
         assert re.search(r"\d\.\d\d 元", line), line
     assert "应退 400.00 元" in out and "STATEMENT_MISSING" in out and "2025-10-01" in out
+    migrated = next(x for x in lines if x.startswith("历史数据迁移："))
+    assert "2026-10-01 起享受待遇" in migrated and "3 + 4 - 4 = 3" in migrated and "无从得知" in migrated
+    assert "再次迁移写入 0 行" in migrated
+    next_year = next(x for x in lines if x.startswith("下一年度核定："))
+    assert "2027 年度" in next_year and "暂定" in next_year and re.search(r"\d\.\d\d 元", next_year)
     # the checks: one Chinese line each; their figures only with --check
     for name in CASE_CHECKS:
         assert any(x.startswith("  一致") and demo_module.term(name, "zh") in x for x in lines), name
@@ -188,6 +232,7 @@ def test_the_report_reads_as_a_county_official_reads_it(demo_run):
     assert "expected_accrued_fen" in detailed and "按税务机关" in detailed
     english = _report(demo_run, lang="en")
     assert "Late fees:" in english and "owed back" in english
+    assert "History migration:" in english and "Next year:" in english and "provisional" in english
 
 
 def test_the_chart_is_a_png_as_file_says(demo_run, tmp_path):
@@ -200,14 +245,18 @@ def test_the_chart_is_a_png_as_file_says(demo_run, tmp_path):
 
 WRONG = {
     "person_merge": lambda e: {**e, "change_by_merge": {**e["change_by_merge"], "residents": 0}},
+    "history_migration": lambda e: {**e, "covered_from": date(2026, 7, 1)},  # the floor of 6 months forgotten
+    "next_year_assessment": lambda e: {**e, "regions": {**e["regions"], "610981": {
+        **e["regions"]["610981"], "due_fen": e["regions"]["610981"]["due_fen"] + 1}}},
     "duplicate_enrollment": lambda e: {**e, "refund_owed_fen": e["refund_owed_fen"] + 1},
     "large_correction": lambda e: {**e, "paid_after_fen": e["paid_after_fen"] + 1},
 }
-EXPECTED_KEY = {"person_merge": "merge", "duplicate_enrollment": "duplicate", "large_correction": "correction"}
+EXPECTED_KEY = {"person_merge": "merge", "duplicate_enrollment": "duplicate", "large_correction": "correction",
+                "history_migration": "migration", "next_year_assessment": "next_year"}
 
 
 @pytest.mark.parametrize("check", sorted(WRONG))
-def test_a_wrong_expectation_of_a_maker_checker_case_fails_that_check_alone(check, tmp_path, monkeypatch):
+def test_a_wrong_expectation_of_a_case_fails_that_check_alone(check, tmp_path, monkeypatch):
     monkeypatch.setenv("LEDGER_STATE_DIR", str(tmp_path))
     for name in ENV:
         monkeypatch.delenv(name, raising=False)
