@@ -225,6 +225,8 @@ def deployment(tmp_path, monkeypatch):
 
 def test_the_cli_projects_and_answers(deployment, capsys):
     assert main(["project", "--quiet"]) == 0
+    assert "视图已追上 log" in capsys.readouterr().out
+    assert main(["project", "--quiet", "--lang", "en"]) == 0
     assert "views up to date from log" in capsys.readouterr().out
 
     assert main(["gaps", GRID_A, "--as-of", "2026-03-01"]) == 0
