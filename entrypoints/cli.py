@@ -22,6 +22,7 @@ from consumers.dead_letters import dead_letters, parse_ids, resubmit
 from consumers.spreadsheets import read_file
 from entrypoints.command import Answer, command
 from entrypoints import catalogue
+from entrypoints.http.coverage_reasons import reason_text
 from entrypoints.console import pad, print_table as _print_table, stop_on_signals as _stop_on_signals, write_file
 from entrypoints.http.access import check_arrears_read, clerk_arrears, cli_principal, person_access
 from entrypoints.http.auth import Forbidden, Principal, Role
@@ -533,7 +534,7 @@ def cmd_entitlement(args: argparse.Namespace, system: Any, who: Principal) -> An
         d = p.get("covered_on")
         if d is not None:
             line(_say("ent_covered_on", lang, day=d["day"]),
-                 f"{_say('ent_yes' if d['covered'] else 'ent_no', lang)}: {d['reason']}")
+                 f"{_say('ent_yes' if d['covered'] else 'ent_no', lang)}{_say('ent_colon', lang)}{reason_text(d, lang)}")
             line(_say("ent_sources", lang), ", ".join(d["sources"]))
 
     return Answer(payload, render)
