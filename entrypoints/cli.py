@@ -22,6 +22,7 @@ from consumers.dead_letters import dead_letters, parse_ids, resubmit
 from consumers.spreadsheets import read_file
 from entrypoints.command import Answer, command
 from entrypoints import catalogue
+from entrypoints.http.coverage_reasons import reason_text
 from entrypoints.console import pad, print_table as _print_table, stop_on_signals as _stop_on_signals, write_file
 from entrypoints.http.access import check_arrears_read, clerk_arrears, cli_principal, person_access
 from entrypoints.http.auth import Forbidden, Principal, Role
@@ -65,7 +66,7 @@ def cmd_policy(args: argparse.Namespace) -> Answer:
              "provisional": ",".join(str(y) for y in book.years(r) if book.get(r, y).provisional_fields)}
             for r in sorted(book.regions())
         ]
-        return Answer(rows, lambda rs: _print_table(rs, ["region", "years", "provisional"]))
+        return Answer(rows, lambda rs: _print_table(rs, ["region", "years", "provisional"], _heads(_lang(args))))
     table = book.get(args.region, args.year)
     payload = {
         "region_code": table.region_code,
@@ -91,19 +92,29 @@ def cmd_policy(args: argparse.Namespace) -> Answer:
                        for f in table.provenance},
     }
 
+    lang = _lang(args)
+
     def render(p: dict[str, Any]) -> None:
         for k, v in p.items():
             if k in ("provenance", "provisional_fields"):
                 continue
-            print(f"{k:24} {v}")
+            if k.endswith("_fen") and isinstance(v, int):  # money a person reads: yuan
+                v = _say("yuan_value", lang, yuan=_fen(v))
+            elif isinstance(v, bool):
+                v = _say("yes" if v else "no", lang)
+            elif k == "subsidies":
+                v = "；".join(f"{c} {d}" for c, d in v.items()) if lang == "zh" else "; ".join(f"{c} {d}" for c, d in v.items())
+            elif k == "employee_rates_bp":
+                v = _say("policy_rates", lang, employer=v["employer"] / 100, employee=v["employee"] / 100)
+            print(f"{pad(_out('policy.' + k, lang), 28)} {v}")
         if p["provisional_fields"]:
-            print(f"\n暂定数值（无本年度来源，沿用最近有来源年度）{len(p['provisional_fields'])} 项："
-                  f"{', '.join(p['provisional_fields'])}")
+            print("\n" + _out("policy_provisional", lang, n=len(p["provisional_fields"]),
+                              fields=", ".join(p["provisional_fields"])))
         if p["provenance"]:
-            print("\n数值来源（全国/地方）：")
+            print("\n" + _out("policy_provenance", lang))
             for field_name, f in p["provenance"].items():
-                scope = "全国" if f["scope"] == "national" else "地方"
-                mark = " 【暂定】" if f["provisional"] else ""
+                scope = _out("policy_national" if f["scope"] == "national" else "policy_local", lang)
+                mark = _out("policy_mark_provisional", lang) if f["provisional"] else ""
                 print(f"  {field_name:48} {scope}{mark} {f['source']}")
 
     return Answer(payload, render)
@@ -136,19 +147,24 @@ def cmd_person(args: argparse.Namespace, system: Any, who: Principal) -> Answer:
         "merged_into": person.merged_into,  # 参保人合并: this record counts as that person now
     }
 
+    lang = _lang(args)
+
     def render(p: dict[str, Any]) -> None:
         for k in ("person_id", "id_type", "id_number", "name", "birth_date", "household_grid", "residence",
                   "account_balance_fen", "contribution_months", "events"):
-            print(f"{k:22} {p[k]}")
+            value = _say("yuan_value", lang, yuan=_fen(p[k])) if k.endswith("_fen") else p[k]
+            print(f"{pad(_out('person.' + k, lang), 22)} {'' if value is None else value}")
         if p["merged_into"]:
-            print(f"{'merged_into':22} {p['merged_into']}（已合并至该参保人，不再记录新事实）")
-        print("\nenrollments:")
+            print(f"{pad(_out('person.merged_into', lang), 22)} {p['merged_into']}{_out('person_merged_note', lang)}")
+        print("\n" + _out("person_enrollments", lang))
         _print_table(p["enrollments"], ["enrollment_id", "scheme", "region_code", "grid_code", "start_date",
-                                        "end_date", "end_reason", "duplicate_of"])
-        print("\nassessments:")
-        _print_table([{**a, "paid_fen": p["paid_fen"][a["period"]]} for a in p["assessments"].values()],
-                     ["period", "standard_fen", "subsidy_fen", "due_fen", "paid_fen", "due_date",
-                      "subsidy_category", "policy_version"])
+                                        "end_date", "end_reason", "duplicate_of"], _heads(lang))
+        print("\n" + _out("person_assessments", lang))
+        _print_table([{**a, "standard": _fen(a["standard_fen"]), "subsidy": _fen(a["subsidy_fen"]),
+                       "due": _fen(a["due_fen"]), "paid": _fen(p["paid_fen"][a["period"]])}
+                      for a in p["assessments"].values()],
+                     ["period", "standard", "subsidy", "due", "paid", "due_date",
+                      "subsidy_category", "policy_version"], _heads(lang))
 
     return Answer(payload, render)
 
@@ -241,21 +257,22 @@ def cmd_status(args: argparse.Namespace, system: Any) -> Answer:
     quarantined = quarantined_persons(system)
     rows += held + quarantined
 
+    lang = _lang(args)
+
     def render(rs: list[dict[str, Any]]) -> None:
         _print_table([{k: ("" if v is None else v) for k, v in r.items()} for r in rs
                       if r not in held and r not in quarantined],
-                     ["part", "name", "source", "partition", "position", "end", "lag", "dead_letters"])
+                     ["part", "name", "source", "partition", "position", "end", "lag", "dead_letters"], _heads(lang))
         if held:
-            print(f"\nPublisher: {len(held)} person(s) held (their events wait; everyone else's are published):")
-            _print_table(held, ["person", "notification_id", "events", "code", "reason"])
+            print("\n" + _out("status_held", lang, n=len(held)))
+            _print_table(held, ["person", "notification_id", "events", "code", "reason"], _heads(lang))
         if ends is None:
-            print("\n(no KAFKA_BOOTSTRAP_SERVERS: the consumers' and the Kafka-fed views' rows need the broker)")
+            print("\n" + _out("status_no_broker", lang))
         if quarantined:
-            print(f"\n{len(quarantined)} person(s) in quarantine (视图隔离): their views are withheld, everyone "
-                  "else's are built; each ledger project run derives them again")
+            print("\n" + _out("status_quarantined", lang, n=len(quarantined)))
             _print_table([{k: ("" if v is None else v) for k, v in r.items()} for r in quarantined],
                          ["masked_id", "person_id", "code", "event_type", "event_id", "position", "since",
-                          "message"])
+                          "message"], _heads(lang))
 
     return Answer(rows, render)
 
@@ -273,26 +290,31 @@ def cmd_feed(args: argparse.Namespace, system: Any, path: Path) -> Answer:
     broker (the embedded default), straight into the ledger through the feed's own consumer."""
     report = file_feed(system, args.feed, read_file(path, FEED_SHEET), path.name, dry_run=args.dry_run)
 
+    lang = _lang(args)
+
     def render(r: dict[str, Any]) -> None:
         for bad in r["errors"]:
-            print(f"line {bad['line']:>7}  {bad['code']:<24} {bad['message']}")
+            print(_out("feed_error_line", lang, line=bad["line"], code=f"{bad['code']:<24}",
+                       message=catalogue.error_message(bad["code"], bad["message"], lang)))
         for bad in r.get("refused", []):
-            print(f"line {bad['line'] or '?':>7}  {bad['code']:<24} {bad['message']} (账本拒收 refused by the ledger)")
-        verb = "would send" if r["dry_run"] else "sent"
-        print(f"{path.name}: {r['rows']:,} rows, {verb} {r['rows'] - r['bad_rows'] if r['dry_run'] else r['sent']:,} "
-              f"to {r['topic']}, {r['bad_rows']:,} bad rows (not sent)")
+            print(_out("feed_refused_line", lang, line=bad["line"] or "?", code=f"{bad['code']:<24}",
+                       message=catalogue.error_message(bad["code"], bad["message"], lang)))
+        sent = r["rows"] - r["bad_rows"] if r["dry_run"] else r["sent"]
+        print(_out("feed_dry_run" if r["dry_run"] else "feed_sent", lang, file=path.name, rows=r["rows"], sent=sent,
+                   topic=r["topic"], bad=r["bad_rows"]))
         if r.get("embedded"):
-            print(f"applied to the ledger without a broker: {r['applied']:,} applied, {r['unchanged']:,} already "
-                  f"recorded, {r['refused_rows']:,} refused (`ledger dlq list --topic {r['topic']}`)")
+            print(_out("feed_embedded", lang, applied=r["applied"], unchanged=r["unchanged"],
+                       refused=r["refused_rows"], topic=r["topic"]))
 
     return Answer(report.as_dict(), render, exit_code=1 if report.bad or report.refused else 0)
 
 
-def _print_dead_letters(letters: list[dict[str, Any]]) -> None:
+def _print_dead_letters(letters: list[dict[str, Any]], lang: str) -> None:
     _print_table([{**d, "resubmitted": d["resubmitted"][-1]["at"][:19] if d["resubmitted"] else "",
-                   "region": d["region_code"] or ""} for d in letters],
-                 ["id", "source", "region", "code", "received_at", "resubmitted", "message"])
-    print(f"\n{len(letters)} dead letters")
+                   "region": d["region_code"] or "",
+                   "message": catalogue.error_message(d["code"], d["message"], lang)} for d in letters],
+                 ["id", "source", "region", "code", "received_at", "resubmitted", "message"], _heads(lang))
+    print("\n" + _out("dlq_total", lang, n=len(letters)))
 
 
 def _dead_letter_reader(args: argparse.Namespace) -> Principal:
@@ -305,7 +327,7 @@ def _dead_letter_reader(args: argparse.Namespace) -> Principal:
 def cmd_dlq_list(args: argparse.Namespace, system: Any, who: Principal) -> Answer:
     letters = [d.as_dict() for d in dead_letters(system.ledger, topic=args.topic, code=args.code,
                                                   resubmitted=None if args.all else False, who=who)]
-    return Answer(letters, _print_dead_letters)
+    return Answer(letters, lambda ds: _print_dead_letters(ds, _lang(args)))
 
 
 def _resubmitter(args: argparse.Namespace) -> Principal:
@@ -330,8 +352,8 @@ def cmd_dlq_resubmit(args: argparse.Namespace, system: Any, who: Principal) -> A
         letters = resubmit(system.ledger, system.record_sink(), letters, user=who.user, reason=args.reason,
                            again=args.again)
     shown = [d.as_dict() for d in letters]
-    return Answer(shown, lambda ds: (_print_dead_letters(ds),
-                                     print("(dry run: nothing sent)" if args.dry_run else "re-submitted")))
+    return Answer(shown, lambda ds: (_print_dead_letters(ds, _lang(args)),
+                                     print(_out("dlq_dry_run" if args.dry_run else "dlq_resubmitted", _lang(args)))))
 
 
 @command(needs_kafka="nowhere_to_publish")
@@ -342,7 +364,7 @@ def cmd_publish(args: argparse.Namespace, system: Any) -> int:
     log.info("publisher_started", topic=publisher.topic, position=publisher.position)
     if args.once:
         count = publisher.publish_pending()
-        print(f"published {count} events to {publisher.topic}; position {publisher.position}")
+        print(_out("published", _lang(args), n=count, topic=publisher.topic, position=publisher.position))
     else:
         publisher.run(_stop_on_signals())
     return 0
@@ -420,6 +442,11 @@ def _say(key: str, lang: str, **values: Any) -> str:
     return catalogue.text("cli_views", key, lang, **values)
 
 
+def _out(key: str, lang: str, **values: Any) -> str:
+    """A text of the other commands' answers (catalogue section ``cli_out``)."""
+    return catalogue.text("cli_out", key, lang, **values)
+
+
 @command
 def cmd_project(args: argparse.Namespace, system: Any) -> Answer:
     if args.workers is None:
@@ -444,14 +471,15 @@ def cmd_project(args: argparse.Namespace, system: Any) -> Answer:
                "quarantined_now": result.quarantined, "released": result.released,
                "in_quarantine": len(quarantined)}
 
+    lang = _lang(args)
+
     def render(p: dict[str, Any]) -> None:
-        print(f"views {'rebuilt' if p['rebuilt'] else 'up to date'} from {p['source']}: {p['events']:,} events, "
-              f"{p['persons_written']:,} persons written in {p['seconds']:.1f} s; positions {p['positions']}")
+        print(_out("project_rebuilt" if p["rebuilt"] else "project_caught_up", lang, source=p["source"],
+                   events=p["events"], persons=p["persons_written"], seconds=p["seconds"], positions=p["positions"]))
         if p["released"]:
-            print(f"{p['released']} quarantined person(s) derived again and released (解除隔离)")
+            print(_out("project_released", lang, n=p["released"]))
         if quarantined:
-            print(f"{len(quarantined)} person(s) in quarantine (视图隔离), every other person's views are built: "
-                  "see ledger status; each ledger project run derives them again")
+            print(_out("project_quarantined", lang, n=len(quarantined)))
 
     return Answer(payload, render)
 
@@ -506,7 +534,7 @@ def cmd_entitlement(args: argparse.Namespace, system: Any, who: Principal) -> An
         d = p.get("covered_on")
         if d is not None:
             line(_say("ent_covered_on", lang, day=d["day"]),
-                 f"{_say('ent_yes' if d['covered'] else 'ent_no', lang)}: {d['reason']}")
+                 f"{_say('ent_yes' if d['covered'] else 'ent_no', lang)}{_say('ent_colon', lang)}{reason_text(d, lang)}")
             line(_say("ent_sources", lang), ", ".join(d["sources"]))
 
     return Answer(payload, render)

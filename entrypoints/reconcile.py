@@ -19,8 +19,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from entrypoints import catalogue
 from entrypoints.command import Answer, command
-from entrypoints.console import print_table as _table, stop_on_signals as _stop_on_signals
+from entrypoints.console import pad, print_table as _table, stop_on_signals as _stop_on_signals
 from entrypoints.http.access import cli_principal
 from entrypoints.http.auth import Principal, Role
 from entrypoints.main import help_of
@@ -127,6 +128,19 @@ def _limit(args: argparse.Namespace) -> Any:
     return timedelta(hours=hours)
 
 
+def _lang(args: argparse.Namespace) -> str:
+    return catalogue.lang_of(getattr(args, "lang", None))
+
+
+def _heads(lang: str) -> dict[str, str]:
+    """Column headings (catalogue section ``cli_columns``, shared with the other commands)."""
+    return {k: v[lang] for k, v in catalogue.table("cli_columns").items() if lang in v}
+
+
+def _say(key: str, lang: str, **values: Any) -> str:
+    return catalogue.text("reconcile_out", key, lang, **values)
+
+
 def _y(fen: Any) -> str:
     return "" if fen is None else yuan(int(fen))
 
@@ -151,23 +165,27 @@ DISCREPANCY_COLUMNS = ["id", "state", "class", "date", "region", "voucher_no", "
 def cmd_show(args: argparse.Namespace, system: Any) -> Answer:
     report = statement_report(store_of(system), args.statement_id)
 
+    lang = _lang(args)
+
     def render(r: dict[str, Any]) -> None:
         for k in ("statement_id", "state", "business_date", "tax_office", "region_code", "line_count",
                   "lines_received", "first_seen_at", "reconciled_at", "superseded_by"):
-            print(f"{k:16} {r[k] if r[k] is not None else ''}")
-        print(f"{'header total':16} {_y(r['header_total_fen'])}   lines total {_y(r['lines_total_fen'])}")
+            print(f"{pad(_say('field.' + k, lang), 16)} {r[k] if r[k] is not None else ''}")
+        print(_say("totals", lang, header=_y(r["header_total_fen"]), lines=_y(r["lines_total_fen"]),
+                   label=pad(_say("field.header_total", lang), 16)))
         if r.get("missing_lines"):
-            print(f"{'missing lines':16} {', '.join(r['missing_lines'])}")
+            print(f"{pad(_say('field.missing_lines', lang), 16)} {', '.join(r['missing_lines'])}")
         if r["result"]:
-            print("\ntie-out (statement - ledger = differences, yuan):")
+            print("\n" + _say("tie_out", lang))
             for line in r["result"]["arithmetic"]:
                 print("  " + line)
-        print(f"\ndiscrepancies of {r['business_date']} / {r['tax_office']} / {r['region_code']}:")
-        _table(_discrepancy_rows(r["discrepancies"]), DISCREPANCY_COLUMNS)
+        print("\n" + _say("discrepancies_of", lang, day=r["business_date"], office=r["tax_office"],
+                          region=r["region_code"]))
+        _table(_discrepancy_rows(r["discrepancies"]), DISCREPANCY_COLUMNS, _heads(lang))
         if r["errors"]:
-            print("\nerrors:")
-            _table([{**e, "message": e["message"][:90]} for e in r["errors"]],
-                   ["code", "line_no", "source", "message"])
+            print("\n" + _say("errors", lang))
+            _table([{**e, "message": catalogue.error_message(e["code"], e["message"], lang)[:90]} for e in r["errors"]],
+                   ["code", "line_no", "source", "message"], _heads(lang))
 
     return Answer(report, render)
 
@@ -177,9 +195,11 @@ def cmd_open(args: argparse.Namespace, system: Any) -> Answer:
     views = open_discrepancies(store_of(system), office=args.office, region=args.region,
                                older_than_days=args.older_than)
 
+    lang = _lang(args)
+
     def render(vs: list[dict[str, Any]]) -> None:
-        _table(_discrepancy_rows(vs), DISCREPANCY_COLUMNS)
-        print(f"\n{len(vs)} open; net difference {_y(sum(v['delta_fen'] for v in vs))} yuan")
+        _table(_discrepancy_rows(vs), DISCREPANCY_COLUMNS, _heads(lang))
+        print("\n" + _say("open_total", lang, n=len(vs), net=_y(sum(v["delta_fen"] for v in vs))))
 
     return Answer(views, render)
 
@@ -199,11 +219,13 @@ def _missing(system: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
 def cmd_missing(args: argparse.Namespace, system: Any) -> Answer:
     rows = _missing(system, args)
 
+    lang = _lang(args)
+
     def render(rs: list[dict[str, Any]]) -> None:
         _table([{**r, "recorded": r["recorded_yuan"]} for r in rs],
-               ["code", "business_date", "tax_office", "region_code", "ledger_rows", "recorded", "days_overdue"])
-        print(f"\n{len(rs)} day(s) with ledger receipts and no tax statement (缺对账单); recorded "
-              f"{_y(sum(r['recorded_fen'] for r in rs))} yuan")
+               ["code", "business_date", "tax_office", "region_code", "ledger_rows", "recorded", "days_overdue"],
+               _heads(lang))
+        print("\n" + _say("missing_total", lang, n=len(rs), recorded=_y(sum(r["recorded_fen"] for r in rs))))
 
     return Answer(rows, render)
 
@@ -219,7 +241,7 @@ def cmd_summary(args: argparse.Namespace, system: Any) -> Answer:
                  "missing": "STATEMENT_MISSING" if r["missing_statements"] else ""}
                 for r in rs],
                ["business_date", "region_code", "statements", "collected", "recorded", "difference", "open",
-                "pending_statements", "missing"])
+                "pending_statements", "missing"], _heads(_lang(args)))
 
     return Answer(rows, render)
 
@@ -227,28 +249,29 @@ def cmd_summary(args: argparse.Namespace, system: Any) -> Answer:
 @command
 def cmd_discrepancy(args: argparse.Namespace, system: Any) -> Answer:
     report = discrepancy_report(store_of(system), args.discrepancy_id)
-    return Answer(report, _render_discrepancy)
+    return Answer(report, lambda d: _render_discrepancy(d, _lang(args)))
 
 
-def _render_discrepancy(d: dict[str, Any]) -> None:
+def _render_discrepancy(d: dict[str, Any], lang: str) -> None:
     for k in ("id", "class", "state", "tax_office", "voucher_no", "statement_id", "line_no", "note", "explained_by"):
-        print(f"{k:14} {d[k] if d[k] is not None else ''}")
-    print(f"{'statement':14} {_y(d['statement_fen'])}   ledger {_y(d['ledger_fen'])}   "
-          f"difference {_y(d['delta_fen'])} ({d['delta_count']:+d})")
+        print(f"{pad(_say('field.' + k, lang), 14)} {d[k] if d[k] is not None else ''}")
+    print(_say("amounts", lang, label=pad(_say("field.statement", lang), 14), statement=_y(d["statement_fen"]),
+               ledger=_y(d["ledger_fen"]), delta=_y(d["delta_fen"]), count=f"{d['delta_count']:+d}"))
     details = d.get("details") or {}
-    print(f"{'detail':14} {details.get('note') or ', '.join(details.get('differs', []))}")
-    print("\nhistory:")
-    _table([{**h, "pointer": _pointer(h["pointer"])} for h in d.get("history", [])],
-           ["seq", "at", "action", "state", "user", "note", "pointer"])
+    print(f"{pad(_say('field.detail', lang), 14)} {details.get('note') or ', '.join(details.get('differs', []))}")
+    print("\n" + _say("history", lang))
+    _table([{**h, "pointer": _pointer(h["pointer"], lang)} for h in d.get("history", [])],
+           ["seq", "at", "action", "state", "user", "note", "pointer"], _heads(lang))
 
 
-def _pointer(p: dict[str, Any] | None) -> str:
+def _pointer(p: dict[str, Any] | None, lang: str = catalogue.DEFAULT_LANG) -> str:
     if not p:
         return ""
     if p.get("kind") == "ledger_event":
-        return f"ledger event {p['event_type']} {p['event_id']} (person {p['person_id']} v{p['version']})"
+        return _say("pointer_event", lang, type=p["event_type"], id=p["event_id"], person=p["person_id"],
+                    version=p["version"])
     if p.get("kind") == "statement":
-        return f"statement {p['statement_id']} ({p.get('source') or ''})"
+        return _say("pointer_statement", lang, id=p["statement_id"], source=p.get("source") or "")
     return str(p.get("kind"))
 
 
@@ -264,7 +287,7 @@ def cmd_explain(args: argparse.Namespace, system: Any, who: Principal) -> Answer
     found = discrepancy_report(store_of(system), args.discrepancy_id)
     who.require_region((found.get("scope") or {}).get("region_code"))
     report = explain_discrepancy(reconciler(system), args.discrepancy_id, note=args.note, user=who.user)
-    return Answer(report, _render_discrepancy)
+    return Answer(report, lambda d: _render_discrepancy(d, _lang(args)))
 
 
 @command
@@ -276,7 +299,7 @@ def cmd_export(args: argparse.Namespace, system: Any) -> None:
         views = open_discrepancies(store, office=args.office, region=args.region, older_than_days=args.older_than)
     data = export_discrepancies(views, args.format)
     Path(args.out).write_bytes(data)
-    print(f"wrote {len(views)} discrepancies to {args.out} ({args.format}, {len(data):,} bytes)")
+    print(_say("exported", _lang(args), n=len(views), path=args.out, format=args.format, size=len(data)))
 
 
 @command
@@ -289,9 +312,9 @@ def cmd_run(args: argparse.Namespace, system: Any) -> Answer:
     r = loop.run_once()
     payload = {"ledger_rows": r.ledger_rows, "reconciled": r.reconciled, "incomplete": r.incomplete,
                "published": r.published}
-    return Answer(payload, lambda p: print(
-        f"ledger side: {p['ledger_rows']:,} new rows; reconciled {len(p['reconciled'])} statement(s) "
-        f"{' '.join(p['reconciled'])}; incomplete {len(p['incomplete'])}; published {p['published']} results"))
+    return Answer(payload, lambda p: print(_say(
+        "run", _lang(args), rows=p["ledger_rows"], n=len(p["reconciled"]), ids=" ".join(p["reconciled"]),
+        incomplete=len(p["incomplete"]), published=p["published"])))
 
 
 @command

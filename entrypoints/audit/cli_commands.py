@@ -28,6 +28,7 @@ from entrypoints.http.access import cli_principal, person_access
 from entrypoints.http.auth import Forbidden, Role
 from entrypoints.main import help_of
 from entrypoints.messages import lang_of
+from entrypoints.http.coverage_reasons import reason_text
 from ledger.domain.errors import DomainError
 from ledger.domain.person import business_date
 from projections.factory import views
@@ -159,12 +160,12 @@ def print_history(r: dict[str, Any], lang: str = catalogue.DEFAULT_LANG) -> None
                          description=x["description"]))
         cov = a["covered_on"]
         print(_t("covered_then", lang, day=cov["day"], answer=_yes(cov["then"]["covered"], lang),
-                 reason=cov["then"]["reason"]))
+                 reason=reason_text(cov["then"], lang)))
         print(_t("covered_now", lang, pad=" " * (len(str(cov["day"])) + 12), answer=_yes(cov["now"]["covered"], lang),
-                 reason=cov["now"]["reason"]))
+                 reason=reason_text(cov["now"], lang)))
     if r.get("covered_on"):
         c = r["covered_on"]
-        print("\n" + _t("covered_on", lang, day=c["day"], answer=_yes(c["now"]["covered"], lang), reason=c["now"]["reason"]))
+        print("\n" + _t("covered_on", lang, day=c["day"], answer=_yes(c["now"]["covered"], lang), reason=reason_text(c["now"], lang)))
     v = r.get("verification")
     if v is not None:
         print()

@@ -304,6 +304,7 @@ def compare(then: dict[str, Any] | None, now: dict[str, Any], year: int, later_e
 def decision(row: dict[str, Any] | None, day: date, person_id: str) -> dict[str, Any]:
     if row is None:
         return {"covered": False, "reason": "not covered: the ledger had no record of this person yet",
+                "reason_code": "NO_RECORD", "reason_values": {},
                 "person_id": person_id, "day": day, "sources": []}
     d = asdict(row_covered_on(row, day))
     d["sources"] = list(d["sources"])

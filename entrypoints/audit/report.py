@@ -19,6 +19,7 @@ from html import escape
 from typing import Any
 
 from entrypoints.messages import AUDIT, AUDIT_FIGURES, AUDIT_WORDS, DEFAULT_LANG, audit_text
+from entrypoints.http.coverage_reasons import reason_text
 from events.ledger_events import mask_name
 from ledger.domain.coverage import region_label
 from ledger.domain.person import BUSINESS_TZ
@@ -272,8 +273,8 @@ def _as_of(a: dict[str, Any] | None, lang: str) -> str:
         + (f"<table><thead><tr><th>{t('changed')}</th><th>{t('then')}</th><th>{t('now')}</th><th>{t('caused_by')}</th>"
            f"</tr></thead><tbody>{''.join(changes)}</tbody></table>" if changes else f"<p>{t('no_change')}</p>")
         + f"<p><b>{t('covered_on', day=cov['day'])}</b> {t('known_then')}: {_e(_yes(cov['then']['covered'], lang))} — "
-          f"{_e(cov['then']['reason'])}.<br>{t('known_now')}: {_e(_yes(cov['now']['covered'], lang))} — "
-          f"{_e(cov['now']['reason'])}.</p>"
+          f"{_e(reason_text(cov['then'], lang))}.<br>{t('known_now')}: {_e(_yes(cov['now']['covered'], lang))} — "
+          f"{_e(reason_text(cov['now'], lang))}.</p>"
     )
 
 
@@ -322,7 +323,7 @@ def render_html(report: dict[str, Any], lang: str = DEFAULT_LANG, *, reveal: boo
     if r.get("covered_on"):
         c = r["covered_on"]
         covered = (f"<p><b>{t('covered_on', day=c['day'])}</b> {_e(_yes(c['now']['covered'], lang))} — "
-                   f"{_e(c['now']['reason'])}.</p>")
+                   f"{_e(reason_text(c['now'], lang))}.</p>")
     name_row = ""
     if r.get("name"):
         shown = r["name"] if reveal else mask_name(r["name"])

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from entrypoints import catalogue
 from entrypoints.command import Answer, command
 from entrypoints.http import approvals as ap
 from entrypoints.http.access import cli_principal
@@ -37,14 +38,21 @@ def _validated(body_class: Any, values: dict[str, Any]) -> Any:
         raise DomainError(first["code"], first["message"]) from None
 
 
-def _render_change(a: dict[str, Any]) -> None:
+def _say(key: str, lang: str, **values: Any) -> str:
+    """A text of the maker-checker commands' answers (catalogue section ``fees_out``, shared with the fee commands)."""
+    return catalogue.text("fees_out", key, lang, **values)
+
+
+def _render_change(a: dict[str, Any], lang: str = catalogue.DEFAULT_LANG) -> None:
+    """The change's answer; the change itself is :func:`approvals.change_line`'s (Chinese) line."""
     if a["status"] == "PENDING":
-        print(("已提交待审核" if a["applied"] else "未变更（已提交过）") + f"：{ap.change_line(a)}")
-        print(f"审核：ledger clerk approve {a['change_id']}（须由另一名有审核权限的经办员执行）")
+        print(_say("proposed" if a["applied"] else "proposed_before", lang, message=ap.change_line(a)))
+        print(_say("approve_hint", lang, change=a["change_id"]))
     else:
-        print(("已" + a["status_label"] if a["applied"] else f"未变更（该变更{a['status_label']}）") + f"：{ap.change_line(a)}")
+        print(_say("decided" if a["applied"] else "decided_before", lang,
+                   status=a["status_label"] if lang == "zh" else a["status"], message=ap.change_line(a)))
         if a.get("event_ids"):
-            print(f"事件：{', '.join(a['event_ids'])}")
+            print(_say("events", lang, events=", ".join(a["event_ids"])))
 
 
 def _merge_check(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -59,7 +67,7 @@ def cmd_propose_merge(args: argparse.Namespace, system: Any, checked: tuple[Any,
     who, body = checked
     answer = ap.propose_merge(system.ledger, who, args.id_type, args.id_number, body,
                               provenance=_provenance(who, _request_id(args), "merge"))
-    return Answer(answer, _render_change)
+    return Answer(answer, lambda a: _render_change(a, catalogue.lang_of(getattr(args, "lang", None))))
 
 
 def _reader(args: argparse.Namespace) -> Any:
@@ -73,8 +81,10 @@ def cmd_pending(args: argparse.Namespace, system: Any, who: Any) -> Answer:
     rows = ap.list_changes(system.ledger, who, region=args.region, status=args.status)
 
     def render(rs: list[dict[str, Any]]) -> None:
-        label = "全部" if args.status == "ALL" else ap.STATUS_LABELS[args.status]
-        print(f"双人复核变更（{label}）：{len(rs)} 项")
+        lang = catalogue.lang_of(getattr(args, "lang", None))
+        label = (_say("all", lang) if args.status == "ALL"
+                 else ap.STATUS_LABELS[args.status] if lang == "zh" else args.status)
+        print(_say("pending_total", lang, label=label, n=len(rs)))
         for r in rs:
             print(f"  {ap.change_line(r)}")
 
@@ -101,7 +111,7 @@ def cmd_approve(args: argparse.Namespace, system: Any, who: Any) -> Answer:
     body = _validated(ap.ApproveIn, {"note": args.note})
     answer = ap.approve(system.ledger, who, args.change_id, note=body.note,
                         provenance=_provenance(who, _request_id(args), f"change:{args.change_id}"))
-    return Answer(answer, _render_change)
+    return Answer(answer, lambda a: _render_change(a, catalogue.lang_of(getattr(args, "lang", None))))
 
 
 @command(check=_approver)
@@ -109,7 +119,7 @@ def cmd_reject(args: argparse.Namespace, system: Any, who: Any) -> Answer:
     body = _validated(ap.RejectIn, {"reason": args.reason})
     answer = ap.reject(system.ledger, who, args.change_id, body,
                        provenance=_provenance(who, _request_id(args), f"change:{args.change_id}"))
-    return Answer(answer, _render_change)
+    return Answer(answer, lambda a: _render_change(a, catalogue.lang_of(getattr(args, "lang", None))))
 
 
 def add_approval_clerk_commands(clerk_sub: Any) -> None:

@@ -25,7 +25,7 @@ from consumers import migration
 from consumers.sheet_workbooks import error_workbook, template_csv, template_xlsx
 from consumers.spreadsheets import import_file_and_sheet, read_file
 from entrypoints.command import Answer, command
-from entrypoints.console import print_table as _print_table
+from entrypoints.console import pad, print_table as _print_table
 from entrypoints.http.access import cli_principal
 from entrypoints.http.auth import (TOKENS_FILE_ENV, Principal, Role, TokenFileError, add_token, read_token_file,
                                    revoke_tokens)
@@ -33,6 +33,7 @@ from entrypoints.http.commands import COMMANDS, carry_out, require_clerk
 from entrypoints.http.fees_cli import add_late_fee_clerk_commands
 from entrypoints.http.approvals import change_line
 from entrypoints.http.approvals_cli import add_approval_clerk_commands
+from entrypoints import catalogue
 from entrypoints.catalogue import lang_of
 from entrypoints.http.api_messages import text as api_text
 from entrypoints.http.errors import validation_problems
@@ -41,6 +42,28 @@ from entrypoints.http.demo_state import cli_prefix, demo_dir, demo_env, ensure_d
 from infra.settings import environment, setting_text
 from ledger.domain.errors import DomainError
 from ledger.inbound_records import Provenance
+
+
+def _lang(args: argparse.Namespace) -> str:
+    return lang_of(getattr(args, "lang", None))
+
+
+def _say(key: str, lang: str, **values: Any) -> str:
+    """A text of these commands' answers (catalogue section ``http_cli_out``)."""
+    return catalogue.text("http_cli_out", key, lang, **values)
+
+
+def _status(status: str, lang: str) -> str:
+    key = f"status.{status}"
+    return _say(key, lang) if catalogue.has("http_cli_out", key) else status
+
+
+def _fen_as_yuan(fen: int | None) -> str:
+    return "" if fen is None else f"{fen / 100:,.2f}"
+
+
+def _row_message(line: dict[str, Any], lang: str) -> str:
+    return catalogue.error_message(line["code"], line["message"], lang) if line.get("code") else line["message"]
 
 
 @command(wiring=None)
@@ -120,18 +143,20 @@ def _import(args: argparse.Namespace, system: Any, who: Principal) -> Answer:
             sheet.header, header.columns, sheet.rows, report["lines"], reveal=lambda region: region in who.scopes,
             default_region=default_region))
 
+    lang = _lang(args)
+
     def render(r: dict[str, Any]) -> None:
         for notice in r["notices"]:
-            print(f"提示 {notice['code']}  {notice['message']}")
+            print(_say("notice", lang, code=notice["code"], message=notice["message"]))
         for line in r["lines"]:
             if line["status"] != "imported" or args.verbose:
                 code = f" {line['code']}" if line["code"] else ""
-                print(f"row {line['line']:>6}  {line['status']:<16}{code}  {line['id_number'] or ''}  {line['message']}")
-        print(f"{path.name}: {r['rows']} rows, {r['imported']} imported, "
-              f"{r['already_enrolled']} already enrolled, {r['already_imported']} already imported, "
-              f"{r['errors']} errors")
+                print(_say("row", lang, line=f"{line['line']:>6}", status=pad(_status(line["status"], lang), 16),
+                           code=code, what=line["id_number"] or "", message=_row_message(line, lang)))
+        print(_say("import_total", lang, file=path.name, rows=r["rows"], imported=r["imported"],
+                   enrolled=r["already_enrolled"], already=r["already_imported"], errors=r["errors"]))
         if args.errors:
-            print(f"错误行已写入 {args.errors}（{r['errors']} 行，含“错误说明”列，改正后可重新导入）")
+            print(_say("import_errors_written", lang, path=args.errors, n=r["errors"]))
 
     return Answer(report, render, exit_code=1 if report["errors"] else 0)
 
@@ -163,17 +188,20 @@ def _migrate(args: argparse.Namespace, system: Any, who: Principal) -> Answer:
             sheet.header, columns, sheet.rows, report["lines"], reveal=lambda region: region in who.scopes,
             default_region=default_region))
 
+    lang = _lang(args)
+
     def render(r: dict[str, Any]) -> None:
         for notice in r["notices"]:
-            print(f"提示 {notice['code']}  {notice['message']}")
+            print(_say("notice", lang, code=notice["code"], message=notice["message"]))
         for line in r["lines"]:
             code = f" {line['code']}" if line["code"] else ""
-            print(f"row {line['line']:>6}  {line['status']:<16}{code}  {line['record_id'] or ''}  "
-                  f"{line['id_number'] or ''}  {line['message']}")
-        print(f"{path.name}（批次 {r['batch_id']}）：共 {r['rows']} 行，迁移 {r['imported']} 行，此前已迁移 "
-              f"{r['already_imported']} 行，已参保 {r['already_enrolled']} 行，错误 {r['errors']} 行")
+            print(_say("row", lang, line=f"{line['line']:>6}", status=pad(_status(line["status"], lang), 16),
+                       code=code, what=f"{line['record_id'] or ''}  {line['id_number'] or ''}",
+                       message=_row_message(line, lang)))
+        print(_say("migrate_total", lang, file=path.name, batch=r["batch_id"], rows=r["rows"], imported=r["imported"],
+                   already=r["already_imported"], enrolled=r["already_enrolled"], errors=r["errors"]))
         if args.errors:
-            print(f"错误行已写入 {args.errors}（含“错误说明”列，改正后可重新迁移）")
+            print(_say("migrate_errors_written", lang, path=args.errors))
 
     return Answer(report, render, exit_code=1 if report["errors"] else 0)
 
@@ -241,8 +269,10 @@ def cmd_clerk(args: argparse.Namespace, system: Any, checked: tuple[Any, Any]) -
             print(("已提交待审核" if a["applied"] else "未变更（已提交过）") + f"：{change_line(a['change'])}")
             print(f"审核：ledger clerk approve {a['change']['change_id']}（须由另一名有审核权限的经办员执行）")
             return
-        print(f"{'recorded' if a['applied'] else 'nothing changed'}: {a['message']}")
-        print(f"person {a['person_id']}, request {a['request_id']}, events: {', '.join(a['event_ids']) or '-'}")
+        lang = _lang(args)
+        print(_say("recorded" if a["applied"] else "unchanged", lang, message=a["message"]))
+        print(_say("recorded_ids", lang, person=a["person_id"], request=a["request_id"],
+                   events=", ".join(a["event_ids"]) or "-"))
 
     return Answer(answer, render)
 
@@ -266,15 +296,18 @@ def cmd_clerk_transfers(args: argparse.Namespace, system: Any, checked: tuple[An
     who, as_of = checked
     answer = region_transfers(system.ledger, who, args.region, as_of=as_of, overdue_only=args.overdue)
 
+    lang = _lang(args)
+
     def render(a: dict[str, Any]) -> None:
-        print(f"region {a['region']} on {a['as_of']}: {a['count']} transfers, "
-              f"{a['incoming_open']} incoming open, {a['outgoing_open']} outgoing open, "
-              f"{a['overdue']} overdue")
+        print(_say("transfers_total", lang, region=a["region"], day=a["as_of"], n=a["count"],
+                   incoming=a["incoming_open"], outgoing=a["outgoing_open"], overdue=a["overdue"]))
         for r in a["transfers"]:
-            flag = "超期" if r["overdue"] else ("省外" if r["external"] else "")
-            print(f"{r['direction']:<8} {r['transfer_id']:<20} {r['id_number']:<18} {r['name']:<6} "
-                  f"{r['from_region']}→{r['to_region']} {r['account_balance_fen']:>9} 分 {r['contribution_months']:>4} 月 "
-                  f"{r['status_label'] or r['status']:<8} {flag:<4} {r['explanation']}")
+            flag = _say("overdue", lang) if r["overdue"] else (_say("external", lang) if r["external"] else "")
+            print(f"{r['direction']:<8} {r['transfer_id']:<20} {r['id_number']:<18} {pad(r['name'] or '', 8)} "
+                  f"{r['from_region']}→{r['to_region']} "
+                  f"{_say('yuan', lang, yuan=_fen_as_yuan(r['account_balance_fen'])):>12} "
+                  f"{_say('months', lang, n=r['contribution_months'])} "
+                  f"{pad(r['status_label'] or r['status'], 8)} {pad(flag, 4)} {r['explanation']}")
 
     return Answer(answer, render)
 
@@ -322,7 +355,7 @@ def _add_clerk_commands(sub: Any) -> None:
 def cmd_token_add(args: argparse.Namespace) -> int:
     path = args.file or setting_text(TOKENS_FILE_ENV)
     if not path:
-        print(f"error: give --file or set {TOKENS_FILE_ENV}", file=sys.stderr)
+        print(_say("tokens_file_missing", _lang(args), env=TOKENS_FILE_ENV), file=sys.stderr)
         return 2
     try:
         token = add_token(path, user=args.user, role=args.role, scopes=args.scope or [],
@@ -331,14 +364,14 @@ def cmd_token_add(args: argparse.Namespace) -> int:
         print(f"error: {getattr(e, 'message', e)}", file=sys.stderr)
         return 2
     print(token)
-    print(f"token for {args.user} ({args.role}) added to {path}; it is shown only now", file=sys.stderr)
+    print(_say("token_added", _lang(args), user=args.user, role=args.role, path=path), file=sys.stderr)
     return 0
 
 
 def _tokens_path(args: argparse.Namespace) -> str | None:
     path = args.file or setting_text(TOKENS_FILE_ENV)
     if not path:
-        print(f"error: give --file or set {TOKENS_FILE_ENV}", file=sys.stderr)
+        print(_say("tokens_file_missing", _lang(args), env=TOKENS_FILE_ENV), file=sys.stderr)
     return path
 
 
@@ -356,10 +389,13 @@ def cmd_token_list(args: argparse.Namespace) -> int | Answer:
     if not args.all:
         rows = [r for r in rows if not r["revoked"]]
 
+    lang = _lang(args)
+
     def render(rs: list[dict[str, Any]]) -> None:
         _print_table([{**r, "scopes": ",".join(r["scopes"])} for r in rs],
-                     ["token_id", "user", "role", "scopes", "created", "expires", "revoked"])
-        print(f"\n{len(rs)} tokens in {path}" + ("" if args.all else " (revoked ones: --all)"))
+                     ["token_id", "user", "role", "scopes", "created", "expires", "revoked"],
+                     {k: v[lang] for k, v in catalogue.table("cli_columns").items() if lang in v})
+        print("\n" + _say("tokens_total" if args.all else "tokens_total_active", lang, n=len(rs), path=path))
 
     return Answer(rows, render)
 
@@ -375,9 +411,8 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
         print(f"error TOKEN_REVOKE_FAILED: {e}", file=sys.stderr)
         return 2
     for e in revoked:
-        print(f"revoked {e.token_id} ({e.user}, {e.role.value}) at {e.revoked}")
-    print(f"{len(revoked)} token(s) revoked in {path}; a running server refuses them from its next request",
-          file=sys.stderr)
+        print(_say("token_revoked", _lang(args), id=e.token_id, user=e.user, role=e.role.value, at=e.revoked))
+    print(_say("tokens_revoked", _lang(args), n=len(revoked), path=path), file=sys.stderr)
     return 0
 
 

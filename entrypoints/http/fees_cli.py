@@ -18,6 +18,7 @@ from entrypoints.command import Answer, command
 from entrypoints.console import print_table, write_file
 from entrypoints.http.access import cli_principal
 from entrypoints.http.commands import require_clerk
+from entrypoints import catalogue
 from entrypoints.catalogue import lang_of
 from entrypoints.http.errors import validation_problems
 from entrypoints.http.late_fees import (LateFeePaymentIn, LateFeeWaiverIn, fees_answer, fees_for, masked, pay_late_fee,
@@ -70,26 +71,37 @@ def cmd_fees(args: argparse.Namespace, system: Any, checked: tuple[Any, str | No
         return 0  # the file is the answer
     answer = fees_answer(rows, as_of=as_of, region=region, grid=args.grid, employer=args.employer)
 
+    lang = lang_of(getattr(args, "lang", None))
+
     def render(a: dict[str, Any]) -> None:
-        print_table([{**r, "principal": _yuan(r["principal_fen"]), "rate": rate_text(r["rate_ppm_per_day"]) + "/天",
+        print_table([{**r, "principal": _yuan(r["principal_fen"]),
+                      "rate": rate_text(r["rate_ppm_per_day"]) + _say("per_day", lang),
                       "accrued": _yuan(r["accrued_fen"]), "paid": _yuan(r["fee_paid_fen"]),
                       "waived": _yuan(r["waived_fen"]), "owed": _yuan(r["owed_fen"]), "status": r["fee_status_label"]}
                      for r in rows],
                     ["employer_id", "masked_id", "period", "principal", "due_date", "until", "days", "rate", "accrued",
-                     "paid", "waived", "owed", "status"])
+                     "paid", "waived", "owed", "status"],
+                    {k: v[lang] for k, v in catalogue.table("fees_columns").items() if lang in v})
         for r in rows:
-            waiver = f"；减免理由：{r['waiver_reason']}，审批人：{r['waiver_approver']}" if r["waived"] else ""
+            waiver = (_say("waiver", lang, reason=r["waiver_reason"], approver=r["waiver_approver"])
+                      if r["waived"] else "")
             print(f"  {r['masked_id']} {r['period']}: {r['arithmetic']}{waiver}")
         print()
         for e in a["employers"]:
-            print(f"单位 {e['employer_id']}（{e['region_code']}）：{e['rows']} 条，应计 {_yuan(e['accrued_fen'])} 元，"
-                  f"已缴 {_yuan(e['fee_paid_fen'])} 元，减免 {_yuan(e['waived_fen'])} 元，尚欠 {_yuan(e['owed_fen'])} 元")
-        print(f"共 {a['count']} 条；尚欠滞纳金合计 {_yuan(a['owed_fen'])} 元（统计日 {as_of}）")
+            print(_say("employer", lang, employer=e["employer_id"], region=e["region_code"], rows=e["rows"],
+                       accrued=_yuan(e["accrued_fen"]), paid=_yuan(e["fee_paid_fen"]), waived=_yuan(e["waived_fen"]),
+                       owed=_yuan(e["owed_fen"])))
+        print(_say("total", lang, n=a["count"], owed=_yuan(a["owed_fen"]), day=as_of))
 
     return Answer(answer, render)
 
 
 # --------------------------------------------------------------------------- ledger clerk pay/waive-late-fee
+def _say(key: str, lang: str, **values: object) -> str:
+    """A text of the late-fee commands' answers (catalogue section ``fees_out``)."""
+    return catalogue.text("fees_out", key, lang, **values)
+
+
 def _fee_body(args: argparse.Namespace, body_class: Any) -> tuple[Any, Any, str]:
     """The clerk and the request body, checked before anything is opened."""
     who = require_clerk(cli_principal(purpose="this command writes to the ledger"))
@@ -112,14 +124,16 @@ def _fee_answer(args: argparse.Namespace, system: Any, checked: tuple[Any, Any, 
         source="cli", user=who.user, request_id=request_id, record_key=f"late-fee:{body.period}"))
     answer["request_id"] = request_id
 
+    lang = lang_of(getattr(args, "lang", None))
+
     def render(a: dict[str, Any]) -> None:
         if "change" in a:  # a waiver waits for its approver (maker-checker): `ledger clerk approve CHANGE`
-            print(("已提交待审核" if a["applied"] else "未变更（已提交过）") + f"：{a['message']}")
+            print(_say("proposed" if a["applied"] else "proposed_before", lang, message=a["message"]))
         else:
-            print(("已记录" if a["applied"] else "未变更") + f"：{a['message']}")
+            print(_say("recorded" if a["applied"] else "unchanged", lang, message=a["message"]))
         for p in a["persons"]:
-            print(f"  {p['masked_id'] or p['person_id']}  {_yuan(p['amount_fen'])} 元")
-        print(f"request {request_id}, events: {len(a['event_ids'])}")
+            print(_say("person_amount", lang, who=p["masked_id"] or p["person_id"], yuan=_yuan(p["amount_fen"])))
+        print(_say("request_line", lang, request=request_id, n=len(a["event_ids"])))
 
     return Answer(answer, render)
 

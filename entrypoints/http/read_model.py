@@ -107,6 +107,8 @@ class ViewReads:
             "on": on,
             "covered": decision.covered,
             "reason": decision.reason,
+            "reason_code": decision.reason_code,
+            "reason_values": decision.reason_values,
             "scheme": decision.scheme,
             "period": decision.period,
             "region_code": decision.region_code,

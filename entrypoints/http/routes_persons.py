@@ -15,7 +15,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from ledger.domain.chain import GENESIS_HASH, canonical, event_digest, event_fields
 from ledger.domain.history import Enrollment, Payment, item_to_plain
 from ledger.domain.person import Person, business_date
+from entrypoints.http.coverage_reasons import reason_text
 from entrypoints.http import deps
+from entrypoints.http.errors import request_lang
 from entrypoints.http.access import person_access
 from entrypoints.http.auth import Principal, Role
 from entrypoints.http.models import ErrorOut, IsoDate
@@ -130,6 +132,8 @@ def get_entitlement(
     if on is None:
         on = min(max(today(), date(year, 1, 1)), date(year, 12, 31))
     answer = request.app.state.reads.entitlement(person.id, year=year, on=on)
+    # reason stays the English sentence; reason_text says it in the Accept-Language language (Chinese by default)
+    answer["reason_text"] = reason_text(answer, request_lang(request))
     return {"id_type": person.id_type,
             "id_number": person.id_number if full_id else mask_id_number(person.id_number),
             "name": person.name, **answer}

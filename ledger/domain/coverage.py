@@ -1062,6 +1062,20 @@ class Decision:
     region_code: str | None = None
     policy_version: str | None = None
     sources: tuple[str, ...] = field(default_factory=tuple)
+    #: The reason as a stable code (``COVERED_RESIDENT``, ``NOT_COVERED_UNPAID``...) and its figures (ISO days,
+    #: fen, codes, JSON-plain): a surface renders it in its reader's language from the message catalogue
+    #: (``[coverage_reasons]``); ``reason`` stays the English sentence for the existing readers.
+    reason_code: str = ""
+    reason_values: dict[str, Any] = field(default_factory=dict)
+
+
+def _money_values(row: dict[str, Any]) -> dict[str, Any]:
+    return {"due_fen": row["due_fen"], "due_date": row["due_date"].isoformat(), "paid_fen": row["net_paid_fen"],
+            "outstanding_fen": row["outstanding_fen"]}
+
+
+def _waiting_values(w: dict[str, Any]) -> dict[str, Any]:
+    return {"waiting_months": w["months"], "exemption": w["exemption"], "waiting": w["reason"]}
 
 
 def _money(row: dict[str, Any]) -> str:
@@ -1069,14 +1083,18 @@ def _money(row: dict[str, Any]) -> str:
             f"{fen_text(row['net_paid_fen'])}, outstanding {fen_text(row['outstanding_fen'])}")
 
 
-def _explain_resident(row: dict[str, Any], day: date) -> tuple[bool, str, list[str]]:
+def _explain_resident(row: dict[str, Any], day: date) -> tuple[bool, str, list[str], str, dict[str, Any]]:
+    """(covered, English sentence, sources, reason code, the code's values)."""
     year, src = row["year"], row["sources"]
     where = f"resident scheme {year} in {region_label(row['region_code'])}"
+    at = {"year": year, "region_code": row["region_code"]}
     for entry in row["funding"]:
         for first, last in entry["coverage"]:
             if first <= day <= last:
                 w = entry["waiting"]
-                return True, f"covered: {where}, {first.isoformat()} to {last.isoformat()}; {w['reason']}", src["coverage"] + src["waiting"]
+                return (True, f"covered: {where}, {first.isoformat()} to {last.isoformat()}; {w['reason']}",
+                        src["coverage"] + src["waiting"], "COVERED_RESIDENT",
+                        {**at, "first": first.isoformat(), "last": last.isoformat(), **_waiting_values(w)})
     # Not covered: find the funding period the day falls in, or the nearest one.
     for entry in row["funding"]:
         if entry["from"] <= day and (entry["until"] is None or day < entry["until"]):
@@ -1086,13 +1104,17 @@ def _explain_resident(row: dict[str, Any], day: date) -> tuple[bool, str, list[s
             start = w["coverage_start"]
             if day < start:
                 if start > _dec31(year):
-                    return False, f"not covered: {where}: the waiting period runs past the end of {year} ({w['reason']})", src["waiting"]
+                    return (False, f"not covered: {where}: the waiting period runs past the end of {year} ({w['reason']})",
+                            src["waiting"], "NOT_COVERED_WAITING_PAST_YEAR", {**at, **_waiting_values(w)})
                 return False, (f"not covered: in waiting period until {_day_before(start).isoformat()}, covered from "
-                               f"{start.isoformat()} ({w['reason']})"), src["waiting"]
+                               f"{start.isoformat()} ({w['reason']})"), src["waiting"], "NOT_COVERED_WAITING", {
+                    **at, "until": _day_before(start).isoformat(), "start": start.isoformat(), **_waiting_values(w)}
             if row["enrollment_end"] is not None and day > row["enrollment_end"]:
                 return False, (f"not covered: the resident enrollment ended on {row['enrollment_end'].isoformat()} "
-                               f"({row['enrollment_end_reason']})"), src["enrollment"]
-            return False, f"not covered: no resident enrollment in force on {day.isoformat()}", src["enrollment"]
+                               f"({row['enrollment_end_reason']})"), src["enrollment"], "NOT_COVERED_ENROLLMENT_ENDED", {
+                    **at, "ended": row["enrollment_end"].isoformat(), "end_reason": row["enrollment_end_reason"]}
+            return (False, f"not covered: no resident enrollment in force on {day.isoformat()}", src["enrollment"],
+                    "NOT_COVERED_NO_ENROLLMENT_ON_DAY", {**at, "day": day.isoformat()})
     ended = [e for e in row["funding"] if e["until"] is not None and e["until"] <= day]
     later = [e for e in row["funding"] if e["from"] > day]
     if later:
@@ -1100,19 +1122,25 @@ def _explain_resident(row: dict[str, Any], day: date) -> tuple[bool, str, list[s
         if entry["back_payment"]:
             return False, (f"not covered: the {year} contribution was paid on {entry['from'].isoformat()}, after the "
                            f"year ended (back payment 补缴): it shortens later waiting periods but pays no benefits "
-                           f"for {year}"), src["paid"]
+                           f"for {year}"), src["paid"], "NOT_COVERED_BACK_PAYMENT", {**at, "paid_on": entry["from"].isoformat()}
         nxt = f"; covered from {entry['coverage'][0][0].isoformat()}" if entry["coverage"] else ""
         prefix = "not covered"
         if ended:
             prefix = f"not covered since {ended[-1]['until'].isoformat()} (refund)"
-        return False, f"{prefix}: the {year} contribution was paid only on {entry['from'].isoformat()}{nxt}", src["paid"]
+        return False, f"{prefix}: the {year} contribution was paid only on {entry['from'].isoformat()}{nxt}", src["paid"], (
+            "NOT_COVERED_PAID_LATE"), {**at, "paid_on": entry["from"].isoformat(),
+                                       "covered_from": entry["coverage"][0][0].isoformat() if entry["coverage"] else None,
+                                       "refunded_on": ended[-1]["until"].isoformat() if ended else None}
     if ended:
         until = ended[-1]["until"]
         return False, (f"not covered since {until.isoformat()}: a refund on {until.isoformat()} brought the amount "
-                       f"paid for {year} below the amount due ({_money(row)})"), src["refunded"] + src["outstanding"]
+                       f"paid for {year} below the amount due ({_money(row)})"), src["refunded"] + src["outstanding"], (
+            "NOT_COVERED_REFUNDED"), {**at, "refunded_on": until.isoformat(), **_money_values(row)}
     if row["enrollment_state"] == "NONE":
-        return False, f"not covered: not enrolled in the resident scheme for {year}", src["paid"]
-    return False, f"not covered: the {year} resident contribution is not paid ({_money(row)})", src["outstanding"]
+        return (False, f"not covered: not enrolled in the resident scheme for {year}", src["paid"],
+                "NOT_ENROLLED_RESIDENT", at)
+    return (False, f"not covered: the {year} resident contribution is not paid ({_money(row)})", src["outstanding"],
+            "NOT_COVERED_UNPAID", {**at, **_money_values(row)})
 
 
 def _employee_enrollment_on(history: PersonHistory, day: date) -> Enrollment | None:
@@ -1127,7 +1155,8 @@ def covered_on(view: dict[str, Any], person_id: Any, day: date) -> Decision:
     pid = str(person_id)
     row = view.get(pid)
     if row is None:
-        return Decision(False, "not covered: the ledger has no record of this person", pid, day)
+        return Decision(False, "not covered: the ledger has no record of this person", pid, day,
+                        reason_code="NO_RECORD")
     return row_covered_on(row, day)
 
 
@@ -1137,8 +1166,9 @@ def row_covered_on(row: dict[str, Any], day: date) -> Decision:
 
 
 #: A decision's fields in :class:`Decision`'s order: (covered, reason, person_id, day, scheme, period,
-#: region_code, policy_version, sources).
-DecisionFields = tuple[bool, str, str, date, "str | None", "str | None", "str | None", "str | None", tuple[str, ...]]
+#: region_code, policy_version, sources, reason_code, reason_values).
+DecisionFields = tuple[bool, str, str, date, "str | None", "str | None", "str | None", "str | None", tuple[str, ...],
+                       str, dict[str, Any]]
 
 
 def decision_fields(row: dict[str, Any], day: date, residence: ResidenceRecord | None) -> DecisionFields:
@@ -1150,7 +1180,7 @@ def decision_fields(row: dict[str, Any], day: date, residence: ResidenceRecord |
     pid = history.person_id
     if residence is not None and residence.status == "DECEASED" and residence.on < day:  # the day itself is covered
         return (False, f"not covered: reported deceased on {residence.on.isoformat()} (household registry)",
-                pid, day, None, None, None, None, (residence.event_id,))
+                pid, day, None, None, None, None, (residence.event_id,), "DECEASED", {"on": residence.on.isoformat()})
 
     resident = row["years"].get(day.year)
     month = f"{day.year:04d}-{day.month:02d}"
@@ -1160,9 +1190,9 @@ def decision_fields(row: dict[str, Any], day: date, residence: ResidenceRecord |
 
     answer = None
     if resident is not None:
-        covered, reason, sources = _explain_resident(resident, day)
+        covered, reason, sources, code, values = _explain_resident(resident, day)
         answer = (covered, reason, pid, day, RESIDENT, str(day.year), resident["region_code"],
-                  resident["policy_version"], tuple(_uniq(sources)))
+                  resident["policy_version"], tuple(_uniq(sources)), code, values)
         if covered:
             return answer
     back_paid = employee.get("transfer_back_paid") if employee is not None else None
@@ -1171,7 +1201,8 @@ def decision_fields(row: dict[str, Any], day: date, residence: ResidenceRecord |
         return (True, (f"covered: employee scheme, {month} back-paid for the gap between the two halves of a "
                        f"transfer ({back_paid['reason']})"), pid, day, EMPLOYEE, month,
                 employee["region_code"], employee["policy_version"],  # type: ignore[index]
-                tuple(_uniq(employee["sources"]["paid"] + employee["sources"]["enrollment"])))  # type: ignore[index]
+                tuple(_uniq(employee["sources"]["paid"] + employee["sources"]["enrollment"])),  # type: ignore[index]
+                "COVERED_EMPLOYEE_BACK_PAID", {"month": month, "detail": back_paid["reason"]})
     if enrollment is not None:
         m_sources = (tuple(_uniq(employee["sources"]["assessment"] + employee["sources"]["paid"]
                                  + employee["sources"]["enrollment"])) if employee else (enrollment.event_id,))
@@ -1179,19 +1210,26 @@ def decision_fields(row: dict[str, Any], day: date, residence: ResidenceRecord |
             due = f" of {fen_text(employee['due_fen'])} due" if employee["due_fen"] is not None else ""
             return (True, (f"covered: employee scheme in {region_label(enrollment.region_code)}, "
                            f"{month} paid ({fen_text(employee['net_paid_fen'])}{due})"),
-                    pid, day, EMPLOYEE, month, enrollment.region_code, employee["policy_version"], m_sources)
+                    pid, day, EMPLOYEE, month, enrollment.region_code, employee["policy_version"], m_sources,
+                    "COVERED_EMPLOYEE", {"month": month, "region_code": enrollment.region_code,
+                                         "paid_fen": employee["net_paid_fen"], "due_fen": employee["due_fen"]})
         if answer is None or resident["enrollment_state"] == "NONE":
+            values: dict[str, Any] = {"month": month}
             if employee is None:
-                why = f"no employee contribution recorded for {month}"
+                why, code = f"no employee contribution recorded for {month}", "NOT_COVERED_EMPLOYEE_NO_CONTRIBUTION"
             elif employee.get("transfer_waiting"):
                 why = f"{month} is in the waiting period after a transfer: {employee['transfer_waiting']}"
+                code, values["detail"] = "NOT_COVERED_EMPLOYEE_TRANSFER_WAITING", employee["transfer_waiting"]
             else:
                 due = fen_text(employee["due_fen"]) if employee["due_fen"] is not None else "not assessed"
                 why = (f"employee contributions for {month} not paid (due {due}, paid "
                        f"{fen_text(employee['net_paid_fen'])})")
+                code = "NOT_COVERED_EMPLOYEE_UNPAID"
+                values.update(due_fen=employee["due_fen"], paid_fen=employee["net_paid_fen"])
             return (False, f"not covered: {why}", pid, day, EMPLOYEE, month, enrollment.region_code,
-                    employee["policy_version"] if employee else None, m_sources)
+                    employee["policy_version"] if employee else None, m_sources, code, values)
     if answer is not None:
         return answer
     return (False, f"not covered: no enrollment or contribution for {day.year} in the ledger", pid, day,
-            None, None, None, None, tuple(row["summary"]["sources"]["enrollment"]))
+            None, None, None, None, tuple(row["summary"]["sources"]["enrollment"]), "NOT_COVERED_NO_ENROLLMENT",
+            {"year": day.year})

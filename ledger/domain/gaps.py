@@ -342,7 +342,7 @@ class YearLines:
             category = categories[grid]
         else:
             category = categories[grid] = subsidy_category(self.row, self.year, grid, self.policies)
-        covered, detail, _, _, scheme, _, _, policy_version, sources = decision_fields(self.row, day, residence)
+        covered, detail, _, _, scheme, _, _, policy_version, sources, *_ = decision_fields(self.row, day, residence)
         problem = record_problem(self.row, day, self.policies) if self.maybe_problem else None
         if problem is not None:
             reason, text, reason_sources = problem

@@ -76,7 +76,10 @@ def test_a_clerk_enrolls_assesses_corrects_and_transfers_out(home, capsys, monke
     answer = json.loads(out)
     assert answer["applied"] is True and len(answer["event_ids"]) == 2  # registered and enrolled
     status, out, _ = run(capsys, "clerk", "assess-resident-year", "--id-number", number(1), "--year", "2025")
-    assert status == 0 and out.startswith("recorded: ")
+    assert status == 0 and out.startswith("已记录：") and "参保人 " in out and "，请求 " in out
+    status, out, _ = run(capsys, "clerk", "assess-resident-year", "--id-number", number(1), "--year", "2025",
+                         "--lang", "en")
+    assert status == 0 and out.startswith("nothing changed: ") and "person " in out
 
     system = bootstrap(load_settings())
     try:

@@ -44,13 +44,19 @@ def test_fees_shows_the_arithmetic_then_a_payment_clears_it(deployment, capsys):
     assert status == 0
     assert "1,250.00 元 × 60 天 × 0.05%/天 = 37.50 元" in out
     assert f"单位 {case.EMPLOYER}（610902）：8 条，应计 300.00 元，已缴 0.00 元，减免 0.00 元，尚欠 300.00 元" in out
+    assert out.splitlines()[0].split()[:4] == ["单位编号", "证件号（脱敏）", "所属期", "本金（元）"]
+    status, out, _ = run(capsys, "fees", "--region", case.HANBIN, "--as-of", AFTER, "--lang", "en")
+    assert status == 0 and out.splitlines()[0].split()[:2] == ["employer", "ID"]
+    assert f"employer {case.EMPLOYER} (610902): 8 rows, accrued 300.00 yuan" in out and "late fees owed 300.00 yuan" in out
     pay = ["clerk", "pay-late-fee", "--employer-id", case.EMPLOYER, "--period", case.MONTH, "--amount-fen", "10000",
            "--voucher-no", "SP-9", "--tax-office", "16109020000", "--paid-on", "2026-03-20"]
     status, out, _ = run(capsys, *pay)
-    assert status == 0 and out.startswith("已记录") and "100.00 元" in out
+    assert status == 0 and out.startswith("已记录") and "100.00 元" in out and "请求 " in out
     assert fees_json(capsys, "--all")["owed_fen"] == 20_000
     status, out, _ = run(capsys, *pay)  # the same voucher again
     assert status == 0 and out.startswith("未变更")
+    status, out, _ = run(capsys, *pay, "--lang", "en")
+    assert status == 0 and out.startswith("nothing changed: ") and "request " in out
     assert fees_json(capsys, "--all")["fee_paid_fen"] == 10_000
     status, _, _ = run(capsys, *pay[:6], "--amount-fen", "20000", "--voucher-no", "SP-10", *pay[10:])
     assert status == 0
@@ -68,8 +74,14 @@ def test_waiver_needs_reason_and_another_approver_then_clears_it(deployment, cap
     assert fees_json(capsys)["owed_fen"] == 30_000  # pending: nothing waived yet
     home = deployment[0]
     run_as(monkeypatch, home, "approver", [case.HANBIN], user="li.approver")
+    status, out, err = run(capsys, "clerk", "pending")
+    assert status == 0 and "双人复核变更（待审核）：1 项" in out, err
+    status, out, err = run(capsys, "clerk", "pending", "--lang", "en")
+    assert status == 0 and "maker-checker changes (PENDING): 1" in out, err
     status, out, err = run(capsys, "clerk", "approve", "w-1")
     assert status == 0 and "已批准" in out, err
+    status, out, err = run(capsys, "clerk", "approve", "w-1", "--lang", "en")
+    assert status == 0 and out.startswith("nothing changed (the change is APPROVED): "), out
     run_as(monkeypatch, home, "clerk", [case.HANBIN], user="clerk.wang")
     status, out, _ = run(capsys, "fees", "--region", case.HANBIN, "--as-of", AFTER, "--all")
     assert "已减免" in out and "减免理由：系统故障致逾期，审批人：li.approver" in out

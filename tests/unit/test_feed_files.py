@@ -140,9 +140,12 @@ def test_the_command_checks_a_file_without_a_broker_and_exits_1_on_bad_rows(tmp_
     path.write_bytes(csv_bytes(row("V1"), row("V2", amount="x")))
     assert main(["feed", "tax", str(path), "--dry-run"]) == 1
     out = capsys.readouterr().out
+    assert "第       3 行  AMOUNT_NOT_INTEGER_FEN" in out and "共 2 行，将发送 1 行" in out and "试运行" in out
+    assert main(["feed", "tax", str(path), "--dry-run", "--lang", "en"]) == 1
+    out = capsys.readouterr().out
     assert "line       3  AMOUNT_NOT_INTEGER_FEN" in out and "2 rows, would send 1" in out
     # Without a broker the good rows go straight into the ledger through the tax consumer (issue 22).
     assert main(["feed", "tax", str(path)]) == 1
     out = capsys.readouterr().out
-    assert "line       3  AMOUNT_NOT_INTEGER_FEN" in out and "1 applied, 0 already recorded, 0 refused" in out
+    assert "第       3 行  AMOUNT_NOT_INTEGER_FEN" in out and "记入 1 行，已记录过 0 行，拒收 0 行" in out
     assert main(["feed", "tax", str(tmp_path / "missing.csv")]) == 2

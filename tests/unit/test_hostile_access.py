@@ -59,7 +59,7 @@ def test_a_revoked_token_is_refused_by_the_running_server_within_seconds(tokens_
     client = TestClient(create_app(system, TokenStore.from_file(path)))
     assert client.get(person_path(number(1)), headers=auth(tokens["clerk"])).json()["code"] == "PERSON_NOT_FOUND"
     assert ledger_main(["token", "revoke", "clerk01", "--file", str(path)]) == 0
-    assert "revoked" in capsys.readouterr().out
+    assert "已吊销" in capsys.readouterr().out
     status, body, took = refused_within(client, tokens["clerk"])
     hostile.attempt("revoked token on a running server", status=status,
                     leaked=status not in (401, 403, 503))
@@ -88,6 +88,10 @@ def test_token_list_shows_who_and_never_a_secret(tokens_file, capsys, hostile):
     capsys.readouterr()
     assert ledger_main(["token", "list", "--file", str(path), "--all"]) == 0
     out = capsys.readouterr().out
+    assert out.splitlines()[0].split()[:3] == ["令牌编号", "用户", "角色"] and "个令牌" in out
+    assert ledger_main(["token", "list", "--file", str(path), "--all", "--lang", "en"]) == 0
+    english = capsys.readouterr().out
+    assert english.splitlines()[0].split()[:2] == ["token", "id"] and "tokens in" in english
     assert ledger_main(["token", "list", "--file", str(path), "--all", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     hashes = [e.sha256 for e in read_token_file(path)]

@@ -276,11 +276,11 @@ def test_ledger_project_completes_and_ledger_status_names_the_quarantined_person
     code = main(["project", "--quiet"])
     hostile.attempt("poisoned amount stored -> ledger project", crashed=code != 0)
     out = capsys.readouterr().out
-    assert code == 0 and "1 person(s) in quarantine" in out
+    assert code == 0 and "1 人处于视图隔离" in out
     assert main(["status"]) == 0
     out = capsys.readouterr().out
     masked = number(5)[:4] + "*" * 10 + number(5)[-4:]
-    assert "quarantine" in out and masked in out and "VIEW_VALUE_OUT_OF_RANGE" in out and "ContributionPaid" in out
+    assert "1 人处于视图隔离" in out and "事件类型" in out and masked in out and "VIEW_VALUE_OUT_OF_RANGE" in out and "ContributionPaid" in out
     assert number(5) not in out  # the ID number only masked
     import json
 

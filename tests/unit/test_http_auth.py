@@ -59,7 +59,9 @@ def test_token_add_from_the_cli_prints_the_token_once(tmp_path, capsys):
     out = capsys.readouterr()
     token = out.out.strip()
     assert code == 0 and len(token) >= 40
-    assert "shown only now" in out.err
+    assert "令牌只显示这一次" in out.err
+    code = ledger_main(["token", "add", "--file", str(path), "--user", "wu", "--role", "auditor", "--lang", "en"])
+    assert code == 0 and "shown only now" in capsys.readouterr().err
     entry = read_token_file(path)[0]
     assert entry.sha256 == token_hash(token) and entry.expires == date(2030, 12, 31)
     assert ledger_main(["token", "add", "--file", str(path), "--user", "x", "--role", "clerk",

@@ -229,7 +229,10 @@ def test_ledger_import_cli(tmp_path, monkeypatch, capsys):
     path.write_bytes(csv_bytes([row(27), row(28, effective_date="bad")]))
     assert ledger_main(["import", str(path)]) == 1  # one row failed
     out = capsys.readouterr().out
-    assert "1 imported" in out and "DATE_INVALID" in out and "row      3" in out
+    assert "导入 1 行" in out and "DATE_INVALID" in out and "第      3 行  错误" in out
+    assert ledger_main(["import", str(path), "--lang", "en"]) == 1
+    out = capsys.readouterr().out
+    assert "1 imported" in out and "DATE_INVALID" in out and "row      3  error" in out
     path.write_bytes(csv_bytes([row(27)], header=["姓名"]))
     assert ledger_main(["import", str(path)]) == 2
     assert "IMPORT_COLUMNS" in capsys.readouterr().err

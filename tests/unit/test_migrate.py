@@ -69,6 +69,11 @@ def test_migrated_history_keeps_original_dates_and_provenance_and_is_idempotent(
     again = json.loads(out)
     assert status == 0 and again["imported"] == 0 and again["already_imported"] == 2
     assert len(events_of(WHO)) == count  # nothing written twice
+    status, out, _ = run(capsys, "migrate", path, "--batch", "B-2026-03")  # Chinese by default
+    assert status == 0 and "（批次 B-2026-03）：共 2 行，迁移 0 行，此前已迁移 2 行" in out and "此前已导入" in out
+    status, out, _ = run(capsys, "migrate", path, "--batch", "B-2026-03", "--lang", "en")
+    assert status == 0 and "(batch B-2026-03): 2 rows, 0 migrated, 2 migrated before" in out
+    assert "already imported" in out
 
 
 def test_bad_rows_are_reported_per_line_and_written_to_the_error_workbook(home, capsys):

@@ -69,6 +69,10 @@ def test_the_command_prints_the_table_and_json(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("LEDGER_VIEWS_PATH", str(tmp_path / "views.sqlite"))
     assert main(["status"]) == 0
     out = capsys.readouterr().out
-    assert "publisher" in out and "views (log)" in out and "need the broker" in out
+    assert "publisher" in out and "views (log)" in out and "需要消息服务器" in out
+    assert out.splitlines()[0].split()[:3] == ["环节", "名称", "来源"]
+    assert main(["status", "--lang", "en"]) == 0
+    out = capsys.readouterr().out
+    assert "need the broker" in out and out.splitlines()[0].split()[:3] == ["part", "name", "source"]
     assert main(["status", "--json"]) == 0
     assert {r["part"] for r in json.loads(capsys.readouterr().out)} == {"publisher", "views (log)"}

@@ -225,6 +225,8 @@ def deployment(tmp_path, monkeypatch):
 
 def test_the_cli_projects_and_answers(deployment, capsys):
     assert main(["project", "--quiet"]) == 0
+    assert "视图已追上 log" in capsys.readouterr().out
+    assert main(["project", "--quiet", "--lang", "en"]) == 0
     assert "views up to date from log" in capsys.readouterr().out
 
     assert main(["gaps", GRID_A, "--as-of", "2026-03-01"]) == 0
@@ -238,9 +240,11 @@ def test_the_cli_projects_and_answers(deployment, capsys):
 
     assert main(["entitlement", number(1), "--year", "2025", "--on", "2025-06-01"]) == 0
     out = capsys.readouterr().out
-    assert "2025-06-01 是否享受待遇" in out and "是: " in out and number(1) not in out
+    assert "2025-06-01 是否享受待遇" in out and "是：享受待遇：2025 年度城乡居民医保" in out and number(1) not in out
+    assert "resident scheme" not in out  # the reason from the catalogue, not the domain's English sentence
     assert main(["entitlement", number(1), "--year", "2025", "--on", "2025-06-01", "--lang", "en"]) == 0
-    assert "covered on 2025-06-01" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "covered on 2025-06-01" in out and "YES: covered: resident scheme 2025 in" in out
     assert main(["entitlement", number(1), "--on", "2026-02-01", "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["year"] == 2026 and payload["covered_on"]["covered"] is False

@@ -134,6 +134,13 @@ def test_cli_explain_then_history_then_export(seeded, capsys, env, monkeypatch):
     run_as(monkeypatch, env, "clerk", [HANBIN], user="clerk07")
     code, out, _ = run(capsys, "reconcile", "explain", d["id"], "--note", note)
     assert code == 0 and "EXPLAINED" in out
+    assert "处理记录：" in out and "差额" in out and " 元" in out and "history:" not in out  # Chinese by default
+    code, out, _ = run(capsys, "reconcile", "discrepancy", d["id"], "--lang", "en")
+    assert code == 0 and "history:" in out and "difference" in out and "处理记录" not in out
+    code, out, _ = run(capsys, "reconcile", "open")
+    assert code == 0 and "未结差异 2 项；净差额" in out and out.splitlines()[0].split()[:3] == ["编号", "状态", "类别"]
+    code, out, _ = run(capsys, "reconcile", "open", "--lang", "en")
+    assert code == 0 and "2 open; net difference" in out
     code, out, _ = run(capsys, "reconcile", "discrepancy", d["id"], "--json")
     shown = json.loads(out)
     assert [h["action"] for h in shown["history"]] == ["FOUND", "EXPLAINED"]
@@ -142,7 +149,9 @@ def test_cli_explain_then_history_then_export(seeded, capsys, env, monkeypatch):
     assert code == 2 and "NOTE_REQUIRED" in err
     out_file = env / "open.xlsx"
     code, out, _ = run(capsys, "reconcile", "export", "--format", "xlsx", "--out", str(out_file))
-    assert code == 0 and out_file.exists() and "2 discrepancies" in out
+    assert code == 0 and out_file.exists() and "已写出 2 项差异" in out
+    code, out, _ = run(capsys, "reconcile", "export", "--format", "xlsx", "--out", str(out_file), "--lang", "en")
+    assert code == 0 and "wrote 2 discrepancies" in out
 
 
 def test_cli_run_and_rerun_on_the_embedded_stack(seeded, capsys):
