@@ -205,7 +205,7 @@ def test_an_integrators_csv_fed_with_the_command_reaches_the_ledger(
     monkeypatch.setenv("LEDGER_PERSISTENCE", "memory")  # the command only produces
     assert main(["feed", "tax", str(path)]) == 1  # one bad row
     out = capsys.readouterr().out
-    assert "line       4  AMOUNT_NOT_INTEGER_FEN" in out and f"sent 2 to {prefix}{TAX}" in out
+    assert "第       4 行  AMOUNT_NOT_INTEGER_FEN" in out and f"已发送 2 行到 {prefix}{TAX}" in out
 
     topic = prefix + TAX
     name = group()

@@ -52,8 +52,10 @@ def _labels_json() -> str:
     return json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")
 
 
-def _build(html_name: str, script_name: str, labels_json: str = "") -> Page:
-    style, script = _source("page.css"), _source(script_name)
+def _build(html_name: str, script_name: str, labels_json: str = "", extra_style: str | None = None) -> Page:
+    """A page with the grid page's style (plus ``extra_style``), its own script and labels inlined, and the
+    CSP that admits just those (inline style and script by hash, requests to this server only)."""
+    style, script = _source("page.css") + (_source(extra_style) if extra_style else ""), _source(script_name)
     html = (_source(html_name).replace("/*{{style}}*/", style).replace("/*{{script}}*/", script)
             .replace("{{labels}}", labels_json))
     csp = "; ".join((
@@ -100,19 +102,7 @@ def changes_page() -> Page:
 def dashboard_page() -> Page:
     """The county dashboard (区县参保工作看板): the grid page's style plus its own, its own script, the same CSP
     (inline style and script by hash, requests to this server only)."""
-    style, script = _source("page.css") + _source("dashboard.css"), _source("dashboard.js")
-    html = _source("dashboard.html").replace("/*{{style}}*/", style).replace("/*{{script}}*/", script)
-    csp = "; ".join((
-        "default-src 'none'",
-        f"script-src {_sha256(script)}",
-        f"style-src {_sha256(style)}",
-        "connect-src 'self'",
-        "img-src 'self' data: blob:",
-        "base-uri 'none'",
-        "form-action 'none'",
-        "frame-ancestors 'none'",
-    ))
-    return Page(html=html, content_security_policy=csp)
+    return _build("dashboard.html", "dashboard.js", extra_style="dashboard.css")
 
 
 __all__ = ["Page", "changes_page", "dashboard_page", "import_page", "page"]
