@@ -52,7 +52,8 @@ h1, h2 { break-after: avoid; page-break-after: avoid; }
 .history tbody tr:nth-child(even) td { background: #fafafa; }
 .scroll { overflow-x: auto; }
 @media screen { body { padding: 12px; } }
-@media screen and (max-width: 600px) { body { padding: 8px; font-size: 10.5pt; } .hash { white-space: normal; }
+@media screen and (max-width: 600px) { body { padding: 8px; font-size: 10.5pt; overflow-wrap: anywhere; }
+  .hash { white-space: normal; } .meta td, .small, footer { overflow-wrap: anywhere; word-break: break-word; }
   table.sign td { display: block; width: auto; padding-top: 4mm; } }
 @media print { a { color: inherit; text-decoration: none; } .noprint { display: none; }
                body { max-width: none; } .scroll { overflow: visible; } }

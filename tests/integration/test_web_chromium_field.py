@@ -35,7 +35,10 @@ SIZES = [("390", PHONE["width"], PHONE["height"], True), ("1280", DESKTOP["width
 
 def no_sideways_scroll(tab) -> None:
     width = tab.js("document.documentElement.clientWidth")
-    assert tab.js("document.documentElement.scrollWidth") <= width + 1, "the page scrolls sideways"
+    wide = tab.js("""Array.from(document.querySelectorAll('body *')).filter(e => !e.closest('.scroll'))
+        .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+        .slice(0, 3).map(e => e.tagName + '.' + e.className + ': ' + (e.innerText || '').slice(0, 60))""")
+    assert tab.js("document.documentElement.scrollWidth") <= width + 1, f"the page scrolls sideways: {wide}"
 
 
 def downloaded(folder: Path, suffix: str, timeout: float = 20) -> Path:
