@@ -27,12 +27,24 @@ from entrypoints.http.auth import ROLE_LABELS, Principal, Role
 from entrypoints.http.models import ErrorOut, IsoDate
 from entrypoints.http.routes_grids import contact_of
 from entrypoints.http.routes_persons import get_entitlement, today
-from entrypoints.http.web import changes_page, import_page, labels, page
+from entrypoints.http.web import Page, changes_page, import_page, labels, page
 from entrypoints.http.web.explain import explain_entitlement
 
 router = APIRouter(tags=["grid worker's page (网格员页面)"])
 
 _SCOPE_KINDS = {12: ("grid", "网格"), 9: ("township", "乡镇"), 6: ("region", "区县")}
+
+
+
+def page_response(built: Page) -> HTMLResponse:
+    """A page as served: its CSP, no referrer (the address may still hold ``?token=`` until the script
+    removes it), no sniffing, never cached."""
+    return HTMLResponse(built.html, headers={
+        "Content-Security-Policy": built.content_security_policy,
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store",
+    })
 
 
 @router.get("/web", include_in_schema=False)
@@ -44,38 +56,20 @@ def web_without_slash(request: Request) -> RedirectResponse:
 @router.get("/web/", include_in_schema=False, response_class=HTMLResponse)
 def web_page() -> HTMLResponse:
     """The page. It holds no data: everything personal comes from the API with the worker's token."""
-    built = page()
-    return HTMLResponse(built.html, headers={
-        "Content-Security-Policy": built.content_security_policy,
-        "Referrer-Policy": "no-referrer",  # the address may still hold ?token= until the script removes it
-        "X-Content-Type-Options": "nosniff",
-        "Cache-Control": "no-store",
-    })
+    return page_response(page())
 
 
 @router.get("/web/import", include_in_schema=False, response_class=HTMLResponse)
 def web_import_page() -> HTMLResponse:
     """The clerk's import page (批量参保登记): like the grid page, it holds no data and asks the API with the token."""
-    built = import_page()
-    return HTMLResponse(built.html, headers={
-        "Content-Security-Policy": built.content_security_policy,
-        "Referrer-Policy": "no-referrer",
-        "X-Content-Type-Options": "nosniff",
-        "Cache-Control": "no-store",
-    })
+    return page_response(import_page())
 
 
 @router.get("/web/changes", include_in_schema=False, response_class=HTMLResponse)
 def web_changes_page() -> HTMLResponse:
     """The maker-checker page (双人复核): no data in it; the changes come from ``GET /changes`` with the token,
     so each viewer sees their own regions' changes, and only an approver's token can approve or reject."""
-    built = changes_page()
-    return HTMLResponse(built.html, headers={
-        "Content-Security-Policy": built.content_security_policy,
-        "Referrer-Policy": "no-referrer",
-        "X-Content-Type-Options": "nosniff",
-        "Cache-Control": "no-store",
-    })
+    return page_response(changes_page())
 
 
 def scope_entry(code: str, names: PlaceNames = NO_PLACE_NAMES, day: date | None = None) -> dict[str, str]:
