@@ -61,13 +61,15 @@ const Web = (() => {
   }
 
   // ------------------------------------------------------------------ money and rates
-  // Yuan with two decimals and thousands grouped (fen in, text out): 12,345.60; "—" when unknown.
-  function yuan(fen) {
+  // Yuan with two decimals and thousands grouped (fen in, text out): 12,345.60 (12345.60 with grouped false);
+  // "—" when unknown.
+  function yuan(fen, grouped = true) {
     if (fen === null || fen === undefined || fen === "") return "—";
     const n = Number(fen);
     if (!Number.isFinite(n)) return "—";
     const abs = Math.abs(Math.trunc(n));
-    const whole = String(Math.floor(abs / 100)).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+    const digits = String(Math.floor(abs / 100));
+    const whole = grouped ? digits.replace(/\B(?=(\d{3})+(?!\d))/g, ",") : digits;
     return (n < 0 ? "-" : "") + whole + "." + String(abs % 100).padStart(2, "0");
   }
   // "12.50 元" / "12.50 yuan".
