@@ -4,6 +4,7 @@
   request it makes sends the token the worker pasted (or opened as ``/web/?token=...``,
   which the page then removes from the address bar);
 * ``GET /web/changes`` -- the maker-checker page (双人复核 · 待审核变更), for clerks, approvers and auditors;
+* every page in Chinese, or in English with ``?lang=en`` or ``Accept-Language: en`` (:func:`page_lang`);
 * ``GET /me`` -- the caller's user, role and scopes, for the page's grid picker;
 * ``GET /entitlements/{person_id}`` -- the entitlement route by the person id of a gap
   line (a grid worker only sees masked ID numbers, so cannot name the person by number),

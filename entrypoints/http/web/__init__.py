@@ -1,4 +1,4 @@
-"""The grid worker's web page (网格员应保尽保页面): one self-contained HTML page, in Chinese.
+"""The web pages (网格员页面, 看板, 批量导入, 双人复核): each one self-contained HTML page, Chinese by default.
 
 ``page.html``, ``page.css`` and ``page.js`` beside this module are package data; :func:`page`
 inlines the style and the script into the HTML, so the page is one response with no
@@ -6,11 +6,20 @@ other file, font or script to fetch (the machines it runs on have no internet). 
 Content-Security-Policy of :func:`page` admits exactly that inline style and script (by
 their SHA-256) and requests to this server only.
 
+Every page's script is ``common.js`` (what all four share: the texts, the tab's token, the API call,
+``el()``, yuan, the hash, file downloads, the language switch) followed by its own file, inlined as one
+script. A page's language is chosen by :func:`entrypoints.http.routes_web.page_lang` (``?lang=``, else
+Accept-Language, else Chinese): its HTML's ``{{t:key}}`` are filled from the catalogue's ``[web_common]``
+and its own section (:data:`SECTIONS`), and the same texts are embedded as JSON
+(``<script type="application/json" id="ledger-texts">``, never executed) for the script's ``t(key, values)``.
+An English page asks the API in English (``Accept-Language: en``), so the API's own texts follow.
+
 * :mod:`entrypoints.http.web.labels` -- Chinese labels and yuan text;
 * :mod:`entrypoints.http.web.explain` -- one person's entitlement in Chinese sentences;
 * :mod:`entrypoints.http.web.exports` -- the gap list as CSV (with BOM) and XLSX;
 * ``import.html`` / ``import.js`` -- the clerk's import page (:func:`import_page`, ``/web/import``);
-* ``changes.html`` / ``changes.js`` -- the maker-checker page (:func:`changes_page`, ``/web/changes``).
+* ``changes.html`` / ``changes.js`` -- the maker-checker page (:func:`changes_page`, ``/web/changes``);
+* ``dashboard.html`` / ``dashboard.js`` -- the county dashboard (:func:`dashboard_page`, ``/web/dashboard``).
 
 The routes are in :mod:`entrypoints.http.routes_web` (the page, ``/me``, entitlement by person
 id) and :mod:`entrypoints.http.routes_export` (the downloads).
