@@ -28,7 +28,7 @@ from entrypoints.http import deps
 from entrypoints.http.auth import Principal, Role
 from entrypoints.http.models import ErrorOut, IsoDate
 from entrypoints.http.routes_grids import YEAR_BASES, check_area_code, chosen_period
-from entrypoints.http.routes_web import page_response
+from entrypoints.http.routes_web import page_lang, page_response
 from entrypoints.http.web import dashboard_chart, dashboard_page, labels
 from entrypoints.messages import text
 from ledger.domain.errors import DomainError, NotFound
@@ -325,6 +325,6 @@ def region_dashboard_png(code: str, request: Request, year: Year = None, as_of: 
 
 
 @router.get("/web/dashboard", include_in_schema=False, response_class=HTMLResponse)
-def dashboard_web_page() -> HTMLResponse:
+def dashboard_web_page(request: Request) -> HTMLResponse:
     """The page. It holds no data: the figures and charts come from the API with the viewer's token."""
-    return page_response(dashboard_page())
+    return page_response(dashboard_page(page_lang(request)))

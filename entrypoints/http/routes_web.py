@@ -4,6 +4,7 @@
   request it makes sends the token the worker pasted (or opened as ``/web/?token=...``,
   which the page then removes from the address bar);
 * ``GET /web/changes`` -- the maker-checker page (双人复核 · 待审核变更), for clerks, approvers and auditors;
+* every page in Chinese, or in English with ``?lang=en`` or ``Accept-Language: en`` (:func:`page_lang`);
 * ``GET /me`` -- the caller's user, role and scopes, for the page's grid picker;
 * ``GET /entitlements/{person_id}`` -- the entitlement route by the person id of a gap
   line (a grid worker only sees masked ID numbers, so cannot name the person by number),
@@ -22,7 +23,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from ledger.domain.errors import NotFound
 from ledger.domain.person import Person
 from ledger.domain.places import NO_PLACE_NAMES, PlaceNames
+from entrypoints import catalogue
 from entrypoints.http import deps
+from entrypoints.http.api_messages import lang_of_header
 from entrypoints.http.auth import ROLE_LABELS, Principal, Role
 from entrypoints.http.models import ErrorOut, IsoDate
 from entrypoints.http.routes_grids import contact_of
@@ -36,14 +39,24 @@ _SCOPE_KINDS = {12: ("grid", "网格"), 9: ("township", "乡镇"), 6: ("region",
 
 
 
+def page_lang(request: Request) -> str:
+    """A page's language: ``?lang=`` in its address, else the request's Accept-Language, else Chinese."""
+    asked = request.query_params.get("lang")
+    if asked is not None:
+        return catalogue.lang_of(asked)
+    return lang_of_header(request.headers.get("accept-language"))
+
+
 def page_response(built: Page) -> HTMLResponse:
     """A page as served: its CSP, no referrer (the address may still hold ``?token=`` until the script
-    removes it), no sniffing, never cached."""
+    removes it), no sniffing, never cached; its language said, and that it depends on Accept-Language."""
     return HTMLResponse(built.html, headers={
         "Content-Security-Policy": built.content_security_policy,
         "Referrer-Policy": "no-referrer",
         "X-Content-Type-Options": "nosniff",
         "Cache-Control": "no-store",
+        "Content-Language": "en" if built.lang == "en" else "zh-CN",
+        "Vary": "Accept-Language",
     })
 
 
@@ -54,22 +67,22 @@ def web_without_slash(request: Request) -> RedirectResponse:
 
 
 @router.get("/web/", include_in_schema=False, response_class=HTMLResponse)
-def web_page() -> HTMLResponse:
+def web_page(request: Request) -> HTMLResponse:
     """The page. It holds no data: everything personal comes from the API with the worker's token."""
-    return page_response(page())
+    return page_response(page(page_lang(request)))
 
 
 @router.get("/web/import", include_in_schema=False, response_class=HTMLResponse)
-def web_import_page() -> HTMLResponse:
+def web_import_page(request: Request) -> HTMLResponse:
     """The clerk's import page (批量参保登记): like the grid page, it holds no data and asks the API with the token."""
-    return page_response(import_page())
+    return page_response(import_page(page_lang(request)))
 
 
 @router.get("/web/changes", include_in_schema=False, response_class=HTMLResponse)
-def web_changes_page() -> HTMLResponse:
+def web_changes_page(request: Request) -> HTMLResponse:
     """The maker-checker page (双人复核): no data in it; the changes come from ``GET /changes`` with the token,
     so each viewer sees their own regions' changes, and only an approver's token can approve or reject."""
-    return page_response(changes_page())
+    return page_response(changes_page(page_lang(request)))
 
 
 def scope_entry(code: str, names: PlaceNames = NO_PLACE_NAMES, day: date | None = None) -> dict[str, str]:

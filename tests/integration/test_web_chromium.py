@@ -145,7 +145,9 @@ class DevTools:
              "--no-default-browser-check", "--disable-background-networking", "--disable-component-update",
              "--disable-sync", "--disable-extensions", "--no-proxy-server", "--hide-scrollbars",
              "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", f"--user-data-dir={profile}",
-             f"--window-size={PHONE['width']},{PHONE['height']}", "about:blank"],
+             f"--window-size={PHONE['width']},{PHONE['height']}",
+             # a Chinese user's browser: the pages follow Accept-Language (headless Chromium says en-US)
+             "--lang=zh-CN", "--accept-lang=zh-CN,zh", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         port_file = profile / "DevToolsActivePort"
         deadline = time.monotonic() + 30

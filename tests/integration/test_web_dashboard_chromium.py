@@ -209,3 +209,53 @@ def test_the_png_export_downloads_a_real_png(site):
     width, height, _ = decode_png(data)
     assert width > 300 and height > 200
     (SCREENSHOTS / "dashboard-export.png").write_bytes(data)
+
+
+def test_a_desktop_official_switches_to_english_and_keeps_the_board(site, tab):
+    """The 中文 / English link: the same board in English, signed in (the token stays in the tab) on the same
+    county and year (the hash stays); every fixed text English, Chinese left only in the data (place names)."""
+    tab.viewport(DESKTOP["width"], DESKTOP["height"], mobile=False)
+    open_board(tab, site, "tok-county", COUNTY)
+    assert tab.js("document.getElementById('lang-switch').innerText") == "English"
+    tab.js("window.__left = true")
+    tab.tap("#lang-switch")
+    # wait for the new document and for its board to be drawn before reading or tapping anything
+    tab.wait_for("!window.__left && document.readyState === 'complete' && document.body.dataset.state === 'ready' "
+                 "&& document.querySelectorAll('#rank-table tbody tr').length > 0", timeout=30)
+    assert tab.js("document.documentElement.lang") == "en"
+    assert "lang=en" in tab.js("location.search") and "token" not in tab.js("location.href")
+    assert f"code={COUNTY}" in tab.js("location.hash") and f"year={YEAR}" in tab.js("location.hash")
+    assert tab.js("document.querySelector('h1').innerText") == "Enrollment dashboard"
+    headings = tab.js("[...document.querySelectorAll('h2.section-title')].filter(h => h.checkVisibility())"
+                      ".map(h => h.innerText)")
+    assert headings == ["Coverage ranking (furthest from the target first)",
+                        "Collection during the concentrated enrollment period", "Arrears",
+                        "Reconciliation by day (newest first)"]
+    headline = tab.js("[...document.querySelectorAll('#headline .stat-label')].map(s => s.innerText)")
+    assert headline == ["Coverage", "Subsidised people covered", "Collection", "Arrears"]
+    assert tab.js("document.getElementById('board-title').innerText").endswith(f" · coverage year {YEAR}")
+    # Every visible text outside the data (place names, the server's charts, the way back to Chinese) is free of
+    # Chinese; the ranking's place names still are Chinese (they are data).
+    leftover = tab.js(r"""(() => {
+        const data = '#lang-switch, .chart-box, td.place, #board-title, #query-summary, #place-select';
+        const out = [], walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+        for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+            const e = n.parentElement;
+            if (!e || e.closest(data) || e.closest('script') || !e.checkVisibility()) continue;
+            if (/[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]/.test(n.textContent)) out.push(n.textContent.trim());
+        }
+        return out; })()""")
+    assert leftover == []
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in tab.js("document.querySelector('td.place').innerText"))
+    recon = tab.js("[...document.querySelectorAll('#recon-table tbody tr')].map(r => r.cells[1].innerText)")
+    assert recon and set(recon) <= {"statement missing", "difference", "awaiting statement", "reconciling", "balanced"}
+    # drill-down links keep the language; the way back is one tap
+    assert "lang=en" in tab.js("document.querySelector('#rank-table a.drill').getAttribute('href')")
+    assert tab.js("document.getElementById('lang-switch').innerText") == "中文"
+    tab.screenshot(SCREENSHOTS / "dashboard-1280-en.png")
+    tab.js("window.__left = true")
+    tab.tap("#lang-switch")
+    tab.wait_for("!window.__left && document.readyState === 'complete' && document.body.dataset.state === 'ready'",
+                 timeout=30)
+    assert tab.js("document.querySelector('h1').innerText") == "参保工作看板"
+    assert f"code={COUNTY}" in tab.js("location.hash")
