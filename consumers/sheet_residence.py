@@ -11,7 +11,7 @@ and a village's name within the township given. The row problems, each with its 
 * ``IMPORT_PHONE_INVALID`` -- 联系电话 is neither a mainland mobile number (1[3-9] and 9 digits) nor a
   fixed line with its area code (0 + 2 or 3 digits, then 7 or 8). The message never repeats the number.
 
-The messages are the catalogue's (``[import_places]``): the entrypoint that wires the import gives
+The messages are the catalogue's (``[import_places]``, Chinese and English): the entrypoint that wires the import gives
 :class:`SheetResidence` its ``say`` (this layer reads no catalogue). Without a :class:`SheetResidence`
 (no places table wired), a name is kept out with the ``PLACE_NAME_NOT_RESOLVED`` warning, as before.
 """
@@ -26,8 +26,8 @@ from typing import Any, Callable
 from ledger.domain.place_lookup import TOWNSHIP, VILLAGE, PlaceIndex, PlaceMatch
 from ledger.domain.places import ANKANG_REGIONS, NO_PLACE_NAMES, PlaceNames
 
-#: ``say(key, **values)``: the ``[import_places]`` text ``key``, Chinese with the English in parentheses.
-Say = Callable[..., str]
+#: ``say(key, **values)``: the ``[import_places]`` text ``key`` as ``(Chinese, English)``.
+Say = Callable[..., tuple[str, str]]
 
 _MOBILE = re.compile(r"1[3-9]\d{9}")
 # Area codes: 010 and 02x have 3 digits, the others 4 (0915 安康); the number 7 or 8 digits; an extension may follow.
@@ -40,8 +40,8 @@ def mainland_phone(text: str) -> str | None:
     (``0915-3212345``, written with or without the dash, spaces, brackets), in one plain form; None otherwise."""
     compact = unicodedata.normalize("NFKC", text).translate(_SEPARATORS)
     for prefix in ("+86", "0086"):
-        if compact.startswith(prefix) and _MOBILE.fullmatch(compact[len(prefix):].lstrip("-")):
-            compact = compact[len(prefix):].lstrip("-")
+        if compact.startswith(prefix) and _MOBILE.fullmatch(compact[len(prefix):].replace("-", "")):
+            return compact[len(prefix):].replace("-", "")
     if _MOBILE.fullmatch(compact.replace("-", "")):
         return compact.replace("-", "")
     m = _FIXED.fullmatch(compact)
@@ -56,7 +56,7 @@ class Residence:
 
     township: str | None = None
     grid: str | None = None
-    problems: list[tuple[str, str, str]] = field(default_factory=list)  # (code, column, message)
+    problems: list[tuple[str, str, str, str]] = field(default_factory=list)  # (code, column, Chinese, English)
 
 
 class SheetResidence:
@@ -68,8 +68,8 @@ class SheetResidence:
         self.say: Say = say or _plain
 
     # ------------------------------------------------------------------ the phone
-    def phone(self, text: str) -> tuple[str | None, str | None]:
-        """``(phone, None)`` or ``(None, message)`` for a filled 联系电话 cell."""
+    def phone(self, text: str) -> tuple[str | None, tuple[str, str] | None]:
+        """``(phone, None)`` or ``(None, (Chinese, English))`` for a filled 联系电话 cell."""
         phone = mainland_phone(text) if len(text) <= 40 else None
         return (phone, None) if phone else (None, self.say("phone_invalid"))
 
@@ -95,7 +95,7 @@ class SheetResidence:
             if under is not None and not found.codes and not found.other_days:
                 elsewhere = self.index.find(village_text, region=region, digits=VILLAGE, day=day)
                 if elsewhere.codes:
-                    out.problems.append(("IMPORT_PLACE_MISMATCH", "grid_code", self.say(
+                    out.problems.append(("IMPORT_PLACE_MISMATCH", "grid_code", *self.say(
                         "village_not_in_township", value=_shown(village_text), township=self._named(under, day),
                         where="、".join(self._named(c[:9], day) for c in elsewhere.codes))))
                     return out
@@ -115,17 +115,17 @@ class SheetResidence:
         if len(found.codes) == 1:
             return found.codes[0]
         if found.codes:
-            out.problems.append(("IMPORT_PLACE_AMBIGUOUS", column, self.say(
+            out.problems.append(("IMPORT_PLACE_AMBIGUOUS", column, *self.say(
                 f"{kind}_ambiguous", value=_shown(text), where=where,
                 options=self._options(found.codes, day))))
         elif found.other_days:
             other = found.other_days[0]
             now = self.names.name_on(other.code, day)
-            out.problems.append(("IMPORT_PLACE_UNKNOWN", column, self.say(
+            out.problems.append(("IMPORT_PLACE_UNKNOWN", column, *self.say(
                 f"{kind}_renamed", value=_shown(text), span=_span(other.valid_from, other.valid_to), day=day.isoformat(),
                 current=now or other.code)))
         else:
-            out.problems.append(("IMPORT_PLACE_UNKNOWN", column, self.say(
+            out.problems.append(("IMPORT_PLACE_UNKNOWN", column, *self.say(
                 f"{kind}_unknown", value=_shown(text), where=where, day=day.isoformat())))
         return None
 
@@ -153,10 +153,11 @@ def _span(start: date | None, end: date | None) -> str:
     return f"{start.isoformat() if start else '…'}～{end.isoformat() if end else '…'}"
 
 
-def _plain(key: str, **values: Any) -> str:
+def _plain(key: str, **values: Any) -> tuple[str, str]:
     """Words when no catalogue is wired (a library caller): the key and its figures, never shown to a clerk by
     an entrypoint (they all wire the catalogue's)."""
-    return key + " " + " ".join(f"{k}={v}" for k, v in sorted(values.items()))
+    text = key + " " + " ".join(f"{k}={v}" for k, v in sorted(values.items()))
+    return text, text
 
 
 __all__ = ["Residence", "Say", "SheetResidence", "mainland_phone"]

@@ -333,8 +333,12 @@ def _filled(value: Any) -> bool:
     return isinstance(value, (date, datetime)) or _text(value) != ""
 
 
-def _problem(code: str, column: str | None, message: str) -> dict[str, Any]:
-    return {"code": code, "column": label(column) if column else None, "message": message}
+def _problem(code: str, column: str | None, message: str, message_en: str | None = None) -> dict[str, Any]:
+    """A row problem or warning; ``message_en`` where the English is a text of its own (not in parentheses)."""
+    problem = {"code": code, "column": label(column) if column else None, "message": message}
+    if message_en is not None:
+        problem["message_en"] = message_en
+    return problem
 
 
 #: Chinese messages for the domain checks' codes (their English text follows in parentheses).
@@ -448,7 +452,7 @@ def _residence(raw: dict[str, Any], residence: SheetResidence | None, region: st
     if phone_text:
         phone, why = (residence or _NO_PLACES).phone(phone_text)
         if why:
-            problems.append(_problem("IMPORT_PHONE_INVALID", "phone", why))
+            problems.append(_problem("IMPORT_PHONE_INVALID", "phone", *why))
     township_text, village_text = _text(raw.get("township")), _text(raw.get("grid_code"))
     named = any(t and not any(ch.isdigit() for ch in t) for t in (township_text, village_text))
     if residence is None or not named:
@@ -456,7 +460,7 @@ def _residence(raw: dict[str, Any], residence: SheetResidence | None, region: st
     if region is None:
         return None, None, phone  # the missing 参保地 is the row's problem; names are read within a county only
     found = residence.resolve(township_text, village_text, region=region, day=day or date.today())
-    problems.extend(_problem(code, column, message) for code, column, message in found.problems)
+    problems.extend(_problem(code, column, zh, en) for code, column, zh, en in found.problems)
     if found.problems:
         return None, None, phone
     return found.grid, found.township, phone

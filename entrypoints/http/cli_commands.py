@@ -37,7 +37,7 @@ from entrypoints import catalogue
 from entrypoints.catalogue import lang_of
 from entrypoints.http.api_messages import text as api_text
 from entrypoints.http.errors import validation_problems
-from entrypoints.http.import_words import sheet_residence, template_places
+from entrypoints.http.import_words import english_problems, sheet_residence, template_places
 from entrypoints.wiring import place_names
 from entrypoints.main import help_of
 from entrypoints.http.demo_state import cli_prefix, demo_dir, demo_env, ensure_demo_tokens, read_manifest
@@ -65,6 +65,8 @@ def _fen_as_yuan(fen: int | None) -> str:
 
 
 def _row_message(line: dict[str, Any], lang: str) -> str:
+    if lang == "en" and any("message_en" in p for p in line.get("problems") or ()):
+        return english_problems(line)
     return catalogue.error_message(line["code"], line["message"], lang) if line.get("code") else line["message"]
 
 

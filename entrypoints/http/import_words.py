@@ -19,11 +19,26 @@ from ledger.domain.places import PlaceNames
 EXAMPLE_REGION = "610902"
 
 
-def say(key: str, **values: Any) -> str:
-    """An ``[import_places]`` text: Chinese, with the English in parentheses (as the other row problems)."""
-    zh = catalogue.text("import_places", key, "zh", **values)
-    en = catalogue.text("import_places", key, "en", **values)
-    return f"{zh}（{en}）"
+def say(key: str, **values: Any) -> tuple[str, str]:
+    """An ``[import_places]`` text in Chinese and in English (a row problem's ``message`` and ``message_en``)."""
+    return (catalogue.text("import_places", key, "zh", **values), catalogue.text("import_places", key, "en", **values))
+
+
+def english_problems(line: dict[str, Any]) -> str:
+    """A report line's problems in English: each problem's own English (``message_en``), else its code's."""
+    return "; ".join(f"{p['column']}: " * bool(p.get("column")) + (p.get("message_en") or catalogue.error_message(
+        p["code"], p["message"], "en")) for p in line.get("problems") or ())
+
+
+def in_english(report: dict[str, Any]) -> dict[str, Any]:
+    """The import report for an English reader: the problems that carry their English say it as ``message``."""
+    for line in report["lines"]:
+        problems = line.get("problems") or []
+        if any("message_en" in p for p in problems):
+            for p in problems:
+                p["message"] = p.get("message_en") or catalogue.error_message(p["code"], p["message"], "en")
+            line["message"] = english_problems(line)
+    return report
 
 
 @lru_cache(maxsize=4)
@@ -37,4 +52,4 @@ def template_places(names: PlaceNames, region: str | None, day: date | None = No
     return example_places(names, region or EXAMPLE_REGION, day or date.today())
 
 
-__all__ = ["EXAMPLE_REGION", "say", "sheet_residence", "template_places"]
+__all__ = ["EXAMPLE_REGION", "english_problems", "in_english", "say", "sheet_residence", "template_places"]
