@@ -84,7 +84,10 @@ class SheetResidence:
             out.township = township_text
         if village_text and not village_named:
             out.grid = village_text
-        township_known = not township_text or out.township is not None
+        # A township written as a code (right or wrong) is the parent a named village is looked for under only
+        # when it is a well-formed one; a malformed one is the code check's problem, the village is then looked
+        # for in the whole county.
+        township_known = not township_text or (out.township is not None and _well_formed(out.township, TOWNSHIP))
         if township_named:
             found = self.index.find(township_text, region=region, digits=TOWNSHIP, day=day)
             out.township = self._one(found, township_text, "township", county, day, out)
@@ -99,7 +102,7 @@ class SheetResidence:
                         "village_not_in_township", value=_shown(village_text), township=self._named(under, day),
                         where="、".join(self._named(c[:9], day) for c in elsewhere.codes))))
                     return out
-            if township_text and not township_known:
+            if township_named and not township_known:
                 # The township is already reported; a village found somewhere in the county is not a second problem.
                 if found.codes or found.other_days:
                     return out
@@ -136,6 +139,10 @@ class SheetResidence:
 
     def _named(self, code: str, day: date) -> str:
         return self.names.name_on(code, day) or code
+
+
+def _well_formed(code: str, digits: int) -> bool:
+    return len(code) == digits and code.isascii() and code.isdigit()
 
 
 def _is_code(text: str) -> bool:

@@ -461,8 +461,9 @@ def _residence(raw: dict[str, Any], residence: SheetResidence | None, region: st
         return None, None, phone  # the missing 参保地 is the row's problem; names are read within a county only
     found = residence.resolve(township_text, village_text, region=region, day=day or date.today())
     problems.extend(_problem(code, column, zh, en) for code, column, zh, en in found.problems)
-    if found.problems:
-        return None, None, phone
+    if found.problems:  # the codes written as codes are still checked (their own problems), the names are not
+        return (village_text if village_text == found.grid else None,
+                township_text if township_text == found.township else None, phone)
     return found.grid, found.township, phone
 
 
@@ -513,7 +514,7 @@ def parse_row(columns: list[str | None], cells: list[Any], *, default_region: st
     grid_text, township, phone = _residence(raw, residence, region or (None if region_text else default_region),
                                             effective, problems, warnings)
     grid = check("grid_code", lambda: parse_grid_code(grid_text)) if grid_text else None
-    if township is not None and (len(township) != 9 or not township.isdigit()):
+    if township is not None and (len(township) != 9 or not (township.isascii() and township.isdigit())):
         problems.append(_problem("TOWNSHIP_FORMAT", "township", f"所属乡镇代码“{township[:20]}”应为 9 位数字 "
                                  "(township code must be 9 digits)"))
     elif township is not None and grid is not None and grid.township_code != township:
