@@ -203,7 +203,7 @@ RENAMED = PlaceNames([
 
 
 def test_a_renamed_place_is_found_by_the_name_it_had_on_the_enrollment_date_only(client, system):
-    system._places = RENAMED
+    system._places = RENAMED  # this deployment's places table (what LEDGER_PLACES_FILE would load)
     rows = [[1, "周一", "男", number(330), "城乡居民", "旧关镇", "老街村", "", "2023-06-01"],
             [2, "吴二", "女", number(331), "城乡居民", "旧关镇", "关庙社区", "", "2024-09-10"],
             [3, "郑三", "男", number(332), "城乡居民", "关庙镇", "老街村", "", "2024-09-10"],
@@ -269,6 +269,9 @@ def test_ledger_import_reads_the_names_and_its_template_shows_the_columns(tmp_pa
     assert codes == {"IMPORT_PLACE_MISMATCH", "IMPORT_PLACE_UNKNOWN", "ID_CHECKSUM", "IMPORT_PHONE_INVALID",
                      "IMPORT_PLACE_AMBIGUOUS"}
     assert len(list(load_workbook(errors)["错误行"].iter_rows(min_row=2))) == 4
+    assert ledger_main(["import", str(sheet), "--lang", "en"]) == 1  # again, in English: the rows' own English
+    out = capsys.readouterr().out
+    assert "'建新村' is not under the township '张滩镇'" in out and "no township named '不存在镇'" in out
 
 
 def test_the_web_template_names_the_clerks_own_county(client, system):
