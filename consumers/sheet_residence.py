@@ -8,6 +8,8 @@ and a village's name within the township given. The row problems, each with its 
 * ``IMPORT_PLACE_UNKNOWN`` -- no place of that name there on that day (a renamed one says its other name);
 * ``IMPORT_PLACE_AMBIGUOUS`` -- two or more places of that name (the codes are listed; give the code);
 * ``IMPORT_PLACE_MISMATCH`` -- the village is not under the township given (its own township is named);
+* ``IMPORT_VILLAGE_MISSING`` (a warning, the row is imported) -- a township and no village: the township is
+  checked, but the ledger places a person by village (grid), so none is recorded;
 * ``IMPORT_PHONE_INVALID`` -- 联系电话 is neither a mainland mobile number (1[3-9] and 9 digits) nor a
   fixed line with its area code (0 + 2 or 3 digits, then 7 or 8). The message never repeats the number.
 
@@ -74,6 +76,10 @@ class SheetResidence:
         return (phone, None) if phone else (None, self.say("phone_invalid"))
 
     # ------------------------------------------------------------------ the places
+    def township_only(self, township_text: str) -> tuple[str, str]:
+        """The notice for a row naming its township and no village: the ledger places people by village (grid)."""
+        return self.say("township_only", township=_shown(township_text))
+
     def resolve(self, township_text: str, village_text: str, *, region: str, day: date) -> Residence:
         """The township and village of a row in county ``region`` on ``day``; a code is taken as it is."""
         out = Residence()

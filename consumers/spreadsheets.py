@@ -454,6 +454,8 @@ def _residence(raw: dict[str, Any], residence: SheetResidence | None, region: st
         if why:
             problems.append(_problem("IMPORT_PHONE_INVALID", "phone", *why))
     township_text, village_text = _text(raw.get("township")), _text(raw.get("grid_code"))
+    if residence is not None and township_text and not village_text:
+        warnings.append(_problem("IMPORT_VILLAGE_MISSING", "grid_code", *residence.township_only(township_text)))
     named = any(t and not any(ch.isdigit() for ch in t) for t in (township_text, village_text))
     if residence is None or not named:
         return _place(raw, "grid_code", 12, warnings), _place(raw, "township", 9, warnings), phone

@@ -280,3 +280,16 @@ def test_the_web_template_names_the_clerks_own_county(client, system):
     values = dict(zip(header.split(","), example.split(",")))
     assert (values["参保地"], values["所属乡镇"], values["所属村（社区）"]) == (HANBIN, "老城街道", "东坝社区")
     assert sheet_residence(system.places) is sheet_residence(system.places)  # the index is built once per table
+
+
+def test_a_township_without_its_village_is_checked_imported_and_said_to_place_no_grid(client, system):
+    rows = [[1, "陈九", "男", number(340), "城乡居民", "关庙", "", "", "2024-09-10"],
+            [2, "褚十", "女", number(341), "城乡居民", "不存在镇", "", "", "2024-09-10"]]
+    report = upload(client, xlsx(HEADER, rows)).json()
+    first, second = report["lines"]
+    assert first["status"] == "imported"
+    assert [(w["code"], w["column"]) for w in first["warnings"] if w["code"] != "REGION_DEFAULTED"] == [
+        ("IMPORT_VILLAGE_MISSING", "所属村（社区）")]
+    assert "「关庙」" in first["warnings"][0]["message"] + first["warnings"][-1]["message"]
+    assert system.ledger.find_person("RESIDENT_ID", number(340)).household_grid is None
+    assert second["status"] == "error" and [p["code"] for p in second["problems"]] == ["IMPORT_PLACE_UNKNOWN"]
