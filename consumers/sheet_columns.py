@@ -6,7 +6,7 @@ whether it must be there, the values it accepts (with their Chinese synonyms) an
 writes the template and its 填写说明 sheet from the same :data:`COLUMNS`, so the documentation
 is this table.
 
-Columns known to be harmless (序号, 性别, 联系电话, ...) and any other unknown column are ignored
+Columns known to be harmless (序号, 性别, 民族, ...) and any other unknown column are ignored
 with a notice rather than refused; a missing required column or a repeated one still stops the
 import before anything is written.
 """
@@ -65,11 +65,14 @@ COLUMNS: tuple[Column, ...] = (
     Column("region_code", "参保地", False, "6 位行政区划代码（县级），如 610902", "610902",
            ("所属区县", "参保地区划代码", "行政区划代码", "区县代码", "参保地代码"),
            note="留空时取导入人唯一的参保地，再取网格代码前 6 位；都无法确定则该行报错"),
-    Column("township", "所属乡镇", False, "9 位乡镇（街道）代码，与网格代码前 9 位一致；填写名称时仅作提示，"
-           "系统暂无地名表，不据名称确定网格", "610902100", ("乡镇", "所属乡镇（街道）", "乡镇（街道）", "所属街道")),
-    Column("grid_code", "网格", False, "12 位村（社区）代码（统计用区划代码）；填写名称时仅作提示，不据名称确定网格",
-           "610902100001", ("网格代码", "网格码", "所属村（社区）", "所属村(社区)", "村（社区）", "所属村", "所属社区",
-                            "村社区代码")),
+    Column("township", "所属乡镇", False, "乡镇（街道）名称，如 关庙镇（“关庙”“关庙镇人民政府”亦可），或 9 位乡镇代码；"
+           "按参保日期当天有效的地名、在参保地区县内查找", "关庙镇",
+           ("乡镇", "所属乡镇（街道）", "乡镇（街道）", "所属街道", "乡镇代码")),
+    Column("grid_code", "所属村（社区）", False, "村（社区）名称，如 关庙社区（“关庙社区居委会”亦可），须在所属乡镇之下；"
+           "或 12 位村（社区）代码（统计用区划代码）", "关庙社区",
+           ("网格", "网格代码", "网格码", "村（社区）", "所属村", "所属社区", "村社区代码", "村（社区）代码")),
+    Column("phone", "联系电话", False, "11 位手机号码，或带区号的固定电话（如 0915-3212345）；加密保存，不导出", "13800000000",
+           ("手机号码", "手机号", "手机", "电话", "联系方式", "电话号码")),
     Column("flexible", "灵活就业", False, "是 / 否（Y/N、1/0），空白即否", "否", ("是否灵活就业",), FLEXIBLE_VALUES),
     Column("employer_id", "单位编号", False, "参加职工医保且非灵活就业时填写", "", ("单位编码", "单位代码", "参保单位编号"),
            note="职工医保且非灵活就业时必填"),
@@ -89,7 +92,7 @@ COLUMNS: tuple[Column, ...] = (
 )
 
 #: Headers agencies keep in their sheets that the ledger does not read: ignored with a notice.
-IGNORED_HEADERS = ("序号", "编号", "性别", "民族", "出生日期", "年龄", "联系电话", "手机号码", "电话", "家庭住址", "住址",
+IGNORED_HEADERS = ("序号", "编号", "性别", "民族", "出生日期", "年龄", "家庭住址", "住址",
                    "户籍地址", "户主姓名", "与户主关系", "备注", "经办人", "经办日期",
                    "错误说明")  # the error workbook's own column, when a fixed sheet is sent back
 

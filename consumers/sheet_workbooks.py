@@ -8,7 +8,8 @@ never handed back as they came:
 * a text cell that a spreadsheet would run as a formula (``=HYPERLINK(...)``, ``+``, ``-``,
   ``@``, tab, carriage return at the start) is written as text with a leading ``'``;
 * an ID number is masked (``6109**********0128``) unless the caller may read that person in
-  full, the rule of :mod:`entrypoints.http.access` (a clerk of the row's region): ``reveal``.
+  full, the rule of :mod:`entrypoints.http.access` (a clerk of the row's region): ``reveal``;
+  so is the row's 联系电话 (``138****0001``) then.
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from datetime import date, datetime
 from typing import Any, Callable, Iterable
 
 from consumers.sheet_columns import COLUMNS, IGNORED_HEADERS, Column
+from ledger.domain.places import PlaceNames
+from events.ledger_events import mask_phone
 from ledger.log import mask_id_number
 
 ERRORS_HEADER = "错误说明"
@@ -32,11 +35,20 @@ def neutralise(value: Any) -> Any:
     return value
 
 
-def _example(column: Column, region: str | None) -> str:
+def example_places(names: PlaceNames, region: str, day: date) -> tuple[str, str] | None:
+    """A township and one of its villages in ``region``, both named on ``day`` (the template's example), or None."""
+    named = sorted((n.code, n.name) for n in names if n.code.startswith(region) and n.valid_on(day))
+    townships = {code: name for code, name in named if len(code) == 9}
+    return next(((townships[code[:9]], name) for code, name in named if len(code) == 12 and code[:9] in townships),
+                None)
+
+
+def _example(column: Column, region: str | None, places: tuple[str, str] | None) -> str:
     if region and column.name == "region_code":
         return region
-    if region and column.name in ("township", "grid_code"):
-        return ""  # the example's grid is in 610902; another region's clerk fills their own
+    if column.name in ("township", "grid_code") and (places is not None or region):
+        # The places table's names for the clerk's county; none known there: left for the clerk to fill.
+        return "" if places is None else places[0 if column.name == "township" else 1]
     return column.example
 
 
@@ -45,15 +57,16 @@ def _required_text(column: Column) -> str:
         f"选填（{column.note}）" if column.note else "选填")
 
 
-def template_rows(region: str | None = None) -> tuple[list[str], list[str]]:
-    """The template's header and its one example row (``region``: the clerk's own, when they have one)."""
-    return [c.header for c in COLUMNS], [_example(c, region) for c in COLUMNS]
+def template_rows(region: str | None = None, places: tuple[str, str] | None = None) -> tuple[list[str], list[str]]:
+    """The template's header and its one example row (``region``: the clerk's own, when they have one;
+    ``places``: a township and village named in the places table, :func:`example_places`)."""
+    return [c.header for c in COLUMNS], [_example(c, region, places) for c in COLUMNS]
 
 
-def template_csv(region: str | None = None) -> bytes:
+def template_csv(region: str | None = None, places: tuple[str, str] | None = None) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerows(template_rows(region))
+    writer.writerows(template_rows(region, places))
     return out.getvalue().encode("utf-8-sig")  # the BOM: Excel on Windows then reads UTF-8
 
 
@@ -100,16 +113,16 @@ def _save(book: Any) -> bytes:
     return out.getvalue()
 
 
-def template_xlsx(region: str | None = None) -> bytes:
+def template_xlsx(region: str | None = None, places: tuple[str, str] | None = None) -> bytes:
     """The import template: 登记表 (Chinese headers, one example row) and 填写说明 (each column)."""
     book = _book()
     sheet = book.active
     sheet.title = "登记表"
-    header, example = template_rows(region)
+    header, example = template_rows(region, places)
     _write(sheet, 1, header)
     _write(sheet, 2, example)
     for i, c in enumerate(COLUMNS, start=1):
-        if c.name == "id_number":
+        if c.name in ("id_number", "phone"):  # text: Excel would turn a long number into 1.38E+10
             _text_column(sheet, i, 200)
         else:
             sheet.column_dimensions[sheet.cell(row=1, column=i).column_letter].width = max(10, 2 * len(c.header) + 4)
@@ -130,6 +143,7 @@ def error_workbook(header: list[Any], columns: list[str | None], rows: list[tupl
     refused = {r["line"]: r for r in results if r["status"] == "error"}
     id_at = columns.index("id_number") if "id_number" in columns else None
     region_at = columns.index("region_code") if "region_code" in columns else None
+    phone_at = columns.index("phone") if "phone" in columns else None
     width = len(columns)
     book = _book()
     sheet = book.active
@@ -147,6 +161,8 @@ def error_workbook(header: list[Any], columns: list[str | None], rows: list[tupl
             if not reveal(region):
                 values[id_at] = mask_id_number(str(values[id_at]))
                 masked = "；证件号码已遮蔽（你无权查看该参保地人员的完整号码），请按原表填写完整"
+                if phone_at is not None and values[phone_at] not in (None, ""):
+                    values[phone_at] = mask_phone(str(values[phone_at]))
         problems = result.get("problems") or [{"code": result["code"], "column": None, "message": result["message"]}]
         text = f"第{line}行：" + "；".join(f"{p['column'] + ' ' if p['column'] else ''}[{p['code']}] {p['message']}"
                                         for p in problems) + masked

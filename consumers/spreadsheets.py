@@ -1,7 +1,7 @@
 """Batch import of the registration spreadsheet agencies upload (批量参保登记): CSV or XLSX.
 
 One row per person to register and enroll. The columns, their synonyms (身份证号码 / 公民身份号码
--> 证件号码, 参保类别 -> 险种, 所属村（社区） -> 网格, ...) and their accepted values are one table,
+-> 证件号码, 参保类别 -> 险种, 手机号码 -> 联系电话, ...) and their accepted values are one table,
 :mod:`consumers.sheet_columns`; the template (``GET /imports/template.xlsx``, ``ledger import
 --template``) and its 填写说明 sheet are written from it (:mod:`consumers.sheet_workbooks`).
 
@@ -12,13 +12,15 @@ written.
 
 * A header missing a required column, or naming one column twice, stops the import before
   anything is written (``IMPORT_COLUMNS``, listing the columns). Unknown columns (序号, 性别,
-  联系电话, ...) are ignored with a notice (``COLUMN_IGNORED``). 参保地 may be left out: it
+  民族, ...) are ignored with a notice (``COLUMN_IGNORED``). 参保地 may be left out: it
   defaults to the importing clerk's region when they have exactly one, else to the grid code's.
 * Each bad row is reported by its row number (the header is row 1) with every problem it has
   (code, column, Chinese message); the good rows are imported. The refused rows come back as
   an error workbook with a 错误说明 column (:func:`consumers.sheet_workbooks.error_workbook`).
-* 所属乡镇 / 所属村（社区） are read as codes (9 / 12 digits); a name there is kept out with a
-  warning (``PLACE_NAME_NOT_RESOLVED``): the ledger has no places table to resolve names yet.
+* 所属乡镇 / 所属村（社区） are codes (9 / 12 digits) or names, read through the places table on the
+  row's 参保日期 within its 参保地 (``IMPORT_PLACE_UNKNOWN`` / ``_AMBIGUOUS`` / ``_MISMATCH``); 联系电话 is a
+  mainland mobile or a fixed line with its area code (``IMPORT_PHONE_INVALID``). The village and the
+  phone are recorded as the residents feed records them (:mod:`consumers.sheet_residence`).
 * Importing the same file again imports nothing twice: each row's events carry
   ``record_key = "<file sha256>:<row>"`` in their provenance, and a row whose key is
   already in the person's history is reported ``already_imported``; a person already
@@ -52,6 +54,7 @@ from consumers.sheet_columns import (BY_NAME, COLUMNS, REQUIRED, closest, column
                                      is_known_harmless, label, value_of)
 from ledger.domain.identity import parse_identity
 from ledger.domain.places import parse_grid_code
+from consumers.sheet_residence import SheetResidence
 
 log = get_logger("consumers.spreadsheets")
 
@@ -314,6 +317,10 @@ def map_header(header: list[Any]) -> Header:
 
 
 # ---------------------------------------------------------------------------- reading a row
+#: 联系电话 checked without a places table wired (a library caller): the same rule, plain words.
+_NO_PLACES = SheetResidence()
+
+
 def _text(value: Any) -> str:
     if value is None:
         return ""
@@ -326,8 +333,12 @@ def _filled(value: Any) -> bool:
     return isinstance(value, (date, datetime)) or _text(value) != ""
 
 
-def _problem(code: str, column: str | None, message: str) -> dict[str, Any]:
-    return {"code": code, "column": label(column) if column else None, "message": message}
+def _problem(code: str, column: str | None, message: str, message_en: str | None = None) -> dict[str, Any]:
+    """A row problem or warning; ``message_en`` where the English is a text of its own (not in parentheses)."""
+    problem = {"code": code, "column": label(column) if column else None, "message": message}
+    if message_en is not None:
+        problem["message_en"] = message_en
+    return problem
 
 
 #: Chinese messages for the domain checks' codes (their English text follows in parentheses).
@@ -418,7 +429,7 @@ def _status(raw: dict[str, Any], problems: list[dict[str, Any]]) -> dict[str, An
 
 
 def _place(raw: dict[str, Any], column: str, digits: int, warnings: list[dict[str, Any]]) -> str | None:
-    """A township / village code cell; a name there is kept out with a warning (no places table to resolve it)."""
+    """A township / village code cell read without a places table: a name is kept out with a warning."""
     text = _text(raw.get(column))
     if not text:
         return None
@@ -431,14 +442,42 @@ def _place(raw: dict[str, Any], column: str, digits: int, warnings: list[dict[st
     return text  # digits mixed with other characters: the code check below reports it
 
 
-def parse_row(columns: list[str | None], cells: list[Any], *,
-              default_region: str | None = None) -> tuple[dict[str, Any] | None, list[dict[str, Any]],
+def _residence(raw: dict[str, Any], residence: SheetResidence | None, region: str | None, day: date | None,
+               problems: list[dict[str, Any]], warnings: list[dict[str, Any]]) -> tuple[str | None, str | None,
+                                                                                      str | None]:
+    """``(grid code text, township code text, phone)`` of the row: codes as written, names through the places
+    table (:mod:`consumers.sheet_residence`) in the county ``region`` on ``day``; problems added to ``problems``."""
+    phone = None
+    phone_text = _text(raw.get("phone"))
+    if phone_text:
+        phone, why = (residence or _NO_PLACES).phone(phone_text)
+        if why:
+            problems.append(_problem("IMPORT_PHONE_INVALID", "phone", *why))
+    township_text, village_text = _text(raw.get("township")), _text(raw.get("grid_code"))
+    if residence is not None and township_text and not village_text:
+        warnings.append(_problem("IMPORT_VILLAGE_MISSING", "grid_code", *residence.township_only(township_text)))
+    named = any(t and not any(ch.isdigit() for ch in t) for t in (township_text, village_text))
+    if residence is None or not named:
+        return _place(raw, "grid_code", 12, warnings), _place(raw, "township", 9, warnings), phone
+    if region is None:
+        return None, None, phone  # the missing 参保地 is the row's problem; names are read within a county only
+    found = residence.resolve(township_text, village_text, region=region, day=day or date.today())
+    problems.extend(_problem(code, column, zh, en) for code, column, zh, en in found.problems)
+    if found.problems:  # the codes written as codes are still checked (their own problems), the names are not
+        return (village_text if village_text == found.grid else None,
+                township_text if township_text == found.township else None, phone)
+    return found.grid, found.township, phone
+
+
+def parse_row(columns: list[str | None], cells: list[Any], *, default_region: str | None = None,
+              residence: SheetResidence | None = None) -> tuple[dict[str, Any] | None, list[dict[str, Any]],
                                                           list[dict[str, Any]]]:
     """The row read and checked: ``(row or None, problems, warnings)``; every problem of the row, not the first.
 
     Each problem and warning is ``{"code", "column" (its Chinese header), "message" (Chinese)}``.
     参保地 left empty defaults to ``default_region`` (the importing clerk's one region), else to the
-    grid code's first six digits.
+    grid code's first six digits. ``residence``: the places table and words that read 所属乡镇 /
+    所属村（社区） names and 联系电话 (:mod:`consumers.sheet_residence`); without it a name is only warned about.
     """
     raw = {c: (cells[i] if i < len(cells) else None) for i, c in enumerate(columns) if c is not None}
     problems: list[dict[str, Any]] = []
@@ -470,19 +509,21 @@ def parse_row(columns: list[str | None], cells: list[Any], *,
     if scheme_text and scheme.upper() not in ("RESIDENT", "EMPLOYEE"):
         problems.append(_problem("SCHEME_UNKNOWN", "scheme", f"险种“{scheme_text[:20]}”无法识别，请填写“城乡居民”或“职工” "
                                  "(scheme must be RESIDENT or EMPLOYEE)"))
-    grid_text = _place(raw, "grid_code", 12, warnings)
+    effective = check("effective_date", lambda: _date(raw.get("effective_date"))) \
+        if _filled(raw.get("effective_date")) else None
+    region_text = _text(raw.get("region_code"))
+    region = check("region_code", lambda: validate_region_code(region_text)) if region_text else None
+    grid_text, township, phone = _residence(raw, residence, region or (None if region_text else default_region),
+                                            effective, problems, warnings)
     grid = check("grid_code", lambda: parse_grid_code(grid_text)) if grid_text else None
-    township = _place(raw, "township", 9, warnings)
-    if township is not None and (len(township) != 9 or not township.isdigit()):
+    if township is not None and (len(township) != 9 or not (township.isascii() and township.isdigit())):
         problems.append(_problem("TOWNSHIP_FORMAT", "township", f"所属乡镇代码“{township[:20]}”应为 9 位数字 "
                                  "(township code must be 9 digits)"))
     elif township is not None and grid is not None and grid.township_code != township:
         problems.append(_problem("GRID_TOWNSHIP_MISMATCH", "grid_code", f"网格 {grid.code} 不属于所属乡镇 {township} "
                                  "(the grid is not in that township)"))
-    region_text = _text(raw.get("region_code"))
-    region = None
     if region_text:
-        region = check("region_code", lambda: validate_region_code(region_text))
+        pass  # read above (REGION_FORMAT when it is no code)
     elif default_region or grid is not None or township:
         region = default_region or (grid.region_code if grid is not None else str(township)[:6])
         warnings.append(_problem("REGION_DEFAULTED", "region_code", f"参保地为空，按 {region} 导入 "
@@ -494,8 +535,6 @@ def parse_row(columns: list[str | None], cells: list[Any], *,
         problems.append(_problem("GRID_REGION_MISMATCH", "grid_code", f"网格 {grid.code} 不在参保地 {region} "
                                  "(the grid is not in the region)"))
     flexible = check("flexible", lambda: _flexible(raw.get("flexible")))
-    effective = check("effective_date", lambda: _date(raw.get("effective_date"))) \
-        if _filled(raw.get("effective_date")) else None
     status = _status(raw, problems)
     row = {
         "id_type": id_type,
@@ -508,6 +547,7 @@ def parse_row(columns: list[str | None], cells: list[Any], *,
         "employer_id": _text(raw.get("employer_id")) or None,
         "effective_date": effective,
         "status": status,
+        "phone": phone,
     }
     return (None if problems else row), problems, warnings
 
@@ -533,11 +573,14 @@ def import_sheet(
     region_allowed: Callable[[str], bool] | None = None,
     default_region: str | None = None,
     header: Header | None = None,
+    residence: SheetResidence | None = None,
 ) -> list[dict[str, Any]]:
     """Register and enroll every row; one result per non-blank row, in order.
 
     A result's ``problems`` lists every problem of the row (``code`` and ``message`` repeat the
     first, and all messages joined, for readers of one line); ``warnings`` what was read with a notice.
+    A row's village (所属村（社区）, by code or name) and phone (联系电话) are then recorded as the residents
+    feed records them (``Ledger.record_residence``: one ``ResidenceRecorded``, the phone encrypted like the feed's).
     """
     header = header or map_header(sheet.header)
     columns = header.columns
@@ -548,7 +591,8 @@ def import_sheet(
         result: dict[str, Any] = {"line": line, "status": "error", "code": None, "message": "", "person_id": None,
                                   "id_number": None, "problems": [], "warnings": []}
         results.append(result)
-        row, problems, result["warnings"] = parse_row(columns, cells, default_region=default_region)
+        row, problems, result["warnings"] = parse_row(columns, cells, default_region=default_region,
+                                                      residence=residence)
         for p in problems + result["warnings"]:
             p["column"] = header.sent.get(p["column"], p["column"])
         number = row["id_number"] if row else _row_id(columns, cells)
@@ -572,6 +616,7 @@ def import_sheet(
                 continue
             provenance = Provenance(source=source, user=user, request_id=request_id, record_key=record_key)
             status = row.pop("status")
+            phone = row.pop("phone")
             try:
                 outcome = ledger.enroll(channel="BATCH_IMPORT", provenance=provenance, **row)
                 result.update(status="imported" if outcome.applied else "already_enrolled", message=outcome.message)
@@ -579,6 +624,12 @@ def import_sheet(
                 if e.code != "ALREADY_ENROLLED":
                     raise
                 result.update(status="already_enrolled", code=e.code, message=e.message)
+            if phone is not None or row["grid_code"] is not None:
+                recorded = ledger.record_residence(person_id, record_id=record_key, grid_code=row["grid_code"],
+                                                   phone=phone, effective_date=row["effective_date"],
+                                                   provenance=provenance)
+                if recorded.applied:
+                    result["message"] += "; 居住网格、联系电话已记录 (residence recorded)"
             if status is not None:
                 try:
                     granted = ledger.apply_status(StatusRecord(
@@ -603,20 +654,10 @@ def summarize(results: Iterable[dict[str, Any]]) -> dict[str, int]:
     return counts
 
 
-def import_file(
-    ledger: Any,
-    data: bytes,
-    filename: str,
-    *,
-    user: str,
-    request_id: str | None = None,
-    source: str = "batch",
-    region_allowed: Callable[[str], bool] | None = None,
-    default_region: str | None = None,
-) -> dict[str, Any]:
-    """Import one uploaded file; the report says what happened to each row."""
-    return import_file_and_sheet(ledger, data, filename, user=user, request_id=request_id, source=source,
-                                 region_allowed=region_allowed, default_region=default_region)[0]
+def import_file(ledger: Any, data: bytes, filename: str, **options: Any) -> dict[str, Any]:
+    """Import one uploaded file; the report says what happened to each row (:func:`import_file_and_sheet`'s
+    report, with the same options)."""
+    return import_file_and_sheet(ledger, data, filename, **options)[0]
 
 
 def import_file_and_sheet(
@@ -629,13 +670,16 @@ def import_file_and_sheet(
     source: str = "batch",
     region_allowed: Callable[[str], bool] | None = None,
     default_region: str | None = None,
+    residence: SheetResidence | None = None,
 ) -> tuple[dict[str, Any], Sheet, Header]:
-    """:func:`import_file`, also giving the sheet and its header read (for the error workbook)."""
+    """Import one uploaded file: the report (what happened to each row), the sheet and its header read (for
+    the error workbook). ``residence``: the places table and words (:mod:`consumers.sheet_residence`)."""
     digest = hashlib.sha256(data).hexdigest()
     sheet = read_sheet(data, filename)
     header = map_header(sheet.header)
     results = import_sheet(ledger, sheet, digest=digest, user=user, request_id=request_id, source=source,
-                           region_allowed=region_allowed, default_region=default_region, header=header)
+                           region_allowed=region_allowed, default_region=default_region, header=header,
+                           residence=residence)
     report = {"file": filename, "sha256": digest, "format": sheet.format, "encoding": sheet.encoding,
               **summarize(results), "notices": header.notices, "lines": results}
     log.info("batch_imported", file=filename, sha256=digest, user=user,

@@ -1295,6 +1295,24 @@ class Ledger(Application):
         )
 
 
+    def record_residence(
+        self, person_id: UUID, *, record_id: str, grid_code: str | None, phone: str | None, effective_date: date,
+        provenance: Provenance,
+    ) -> Outcome:
+        """Record where a registered person lives and their phone as an agency's sheet gives them (批量导入:
+        所属村（社区）、联系电话), as the residents feed records them: one ``ResidenceRecorded`` (resident, in
+        that grid, with that phone). Nothing is written when it would say nothing new (the same grid, no phone)."""
+
+        def command(person: Person) -> None:
+            if phone is None and (grid_code is None or grid_code == person.household_grid):
+                return
+            person.record_residence(record_id=record_id, grid_code=grid_code or person.household_grid,
+                                    status=ResidenceStatus.RESIDENT, effective_date=effective_date,
+                                    provenance=provenance.as_dict(), phone=phone)
+
+        return self._execute(person_id, command, provenance=provenance, describe="residence recorded")
+
+
 #: The event topics that touch a transfer, for the region's transfer lists.
 TRANSFER_TOPICS = tuple(
     f"{Person.__module__}:Person.{name}"

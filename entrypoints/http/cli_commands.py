@@ -37,6 +37,8 @@ from entrypoints import catalogue
 from entrypoints.catalogue import lang_of
 from entrypoints.http.api_messages import text as api_text
 from entrypoints.http.errors import validation_problems
+from entrypoints.http.import_words import english_problems, sheet_residence, template_places
+from entrypoints.wiring import place_names
 from entrypoints.main import help_of
 from entrypoints.http.demo_state import cli_prefix, demo_dir, demo_env, ensure_demo_tokens, read_manifest
 from infra.settings import environment, setting_text
@@ -63,6 +65,8 @@ def _fen_as_yuan(fen: int | None) -> str:
 
 
 def _row_message(line: dict[str, Any], lang: str) -> str:
+    if lang == "en" and any("message_en" in p for p in line.get("problems") or ()):
+        return english_problems(line)
     return catalogue.error_message(line["code"], line["message"], lang) if line.get("code") else line["message"]
 
 
@@ -118,7 +122,12 @@ def _clerk() -> Any:
 def cmd_import(args: argparse.Namespace) -> int:
     if args.template:
         target = Path(args.template)
-        target.write_bytes(template_csv() if target.suffix.lower() == ".csv" else template_xlsx())
+        try:
+            places = template_places(place_names(), None)
+        except DomainError as e:  # PLACES_FILE_INVALID: name the file and line, no traceback
+            print(f"error {e.code}: {e.message}", file=sys.stderr)
+            return 2
+        target.write_bytes(template_csv(None, places) if target.suffix.lower() == ".csv" else template_xlsx(None, places))
         print(f"已写出导入模板 {target}（第 2 行为示例，导入前请删除；各列写法见“填写说明”页）")
         return 0
     if not args.file:
@@ -137,7 +146,8 @@ def _import(args: argparse.Namespace, system: Any, who: Principal) -> Answer:
     default_region = next(iter(who.scopes)) if len(who.scopes) == 1 else None
     report, sheet, header = import_file_and_sheet(
         system.ledger, read_file(path), path.name, user=who.user, request_id=f"cli-{uuid.uuid4().hex[:12]}",
-        source="batch", region_allowed=lambda region: region in who.scopes, default_region=default_region)
+        source="batch", region_allowed=lambda region: region in who.scopes, default_region=default_region,
+        residence=sheet_residence(system.places))
     if args.errors:
         Path(args.errors).write_bytes(error_workbook(
             sheet.header, header.columns, sheet.rows, report["lines"], reveal=lambda region: region in who.scopes,

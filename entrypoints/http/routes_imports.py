@@ -9,6 +9,8 @@ from starlette.concurrency import run_in_threadpool
 
 from ledger.domain.errors import DomainError
 from entrypoints.http.auth import Principal
+from entrypoints.http.api_messages import lang_of_header
+from entrypoints.http.import_words import in_english, sheet_residence, template_places
 from consumers.sheet_columns import expected_columns_text
 from consumers.sheet_workbooks import XLSX_MEDIA_TYPE, error_workbook, template_csv, template_xlsx
 from consumers.spreadsheets import import_file_and_sheet
@@ -23,8 +25,13 @@ DESCRIPTION = (
     "Registers and enrolls one person per row, in the clerk's regions only.\n\n"
     f"Columns (Chinese headers, their synonyms, or English): {expected_columns_text()}. "
     "The template `GET /imports/template.xlsx` has a 填写说明 sheet listing each column, its synonyms "
-    "and accepted values. Unknown columns (序号, 性别, 联系电话, ...) are ignored with a notice "
+    "and accepted values. Unknown columns (序号, 性别, 民族, ...) are ignored with a notice "
     "(`notices`); 参保地 left out defaults to the clerk's region when they have exactly one.\n\n"
+    "所属乡镇 / 所属村（社区） take a name or a code: a name is read through the places table "
+    "(`LEDGER_PLACES_FILE`) by the name valid on the row's 参保日期 within its 参保地, a village within its "
+    "township (`IMPORT_PLACE_UNKNOWN`, `IMPORT_PLACE_AMBIGUOUS`, `IMPORT_PLACE_MISMATCH`). 联系电话 is a mainland "
+    "mobile or a fixed line with its area code (`IMPORT_PHONE_INVALID`); it is kept encrypted with the village "
+    "as the residents feed keeps them, and never exported.\n\n"
     "Bad rows are reported by row number (the header is row 1) with every problem (`problems`: code, "
     "column, Chinese message); the others are imported. `?errors=xlsx` answers with the error workbook "
     "instead: the refused rows with a 错误说明 column (ID numbers masked unless yours to read), the "
@@ -80,10 +87,11 @@ async def upload(request: Request, response: Response, who: Principal = Depends(
                  ) -> Any:
     data, filename = await _read_upload(request)
     default_region = _own_region(who)
+    system = request.app.state.system
     report, sheet, header = await run_in_threadpool(
-        import_file_and_sheet, request.app.state.system.ledger, data, filename, user=who.user,
+        import_file_and_sheet, system.ledger, data, filename, user=who.user,
         request_id=request.state.request_id, source="batch", region_allowed=lambda region: region in who.scopes,
-        default_region=default_region,
+        default_region=default_region, residence=sheet_residence(system.places),
     )
     status = 201 if report["imported"] else 200
     if errors == "xlsx":
@@ -94,6 +102,8 @@ async def upload(request: Request, response: Response, who: Principal = Depends(
         return Response(book, status_code=status, media_type=XLSX_MEDIA_TYPE, headers={
             **counts, "Content-Disposition": _attachment(f"错误行-{filename}")})
     response.status_code = status
+    if lang_of_header(request.headers.get("accept-language")) == "en":
+        return in_english(report)
     return report
 
 
@@ -112,8 +122,10 @@ def _attachment(name: str) -> str:
                         "listing each column: required or not, accepted values, synonyms.",
             responses={200: {"content": {XLSX_MEDIA_TYPE: {}}}, 401: {"model": ErrorOut}, 403: {"model": ErrorOut}},
             response_class=Response)
-def template_workbook(who: Principal = Depends(clerk)) -> Response:
-    return Response(template_xlsx(_own_region(who)), media_type=XLSX_MEDIA_TYPE, headers={
+def template_workbook(request: Request, who: Principal = Depends(clerk)) -> Response:
+    region = _own_region(who)
+    places = template_places(request.app.state.system.places, region)
+    return Response(template_xlsx(region, places), media_type=XLSX_MEDIA_TYPE, headers={
         "Content-Disposition": "attachment; filename=\"template.xlsx\"; filename*=UTF-8''"
                                + quote("参保登记导入模板.xlsx")})
 
@@ -123,8 +135,10 @@ def template_workbook(who: Principal = Depends(clerk)) -> Response:
                         "the column help is in the XLSX template's 填写说明 sheet.",
             responses={200: {"content": {"text/csv": {}}}, 401: {"model": ErrorOut}, 403: {"model": ErrorOut}},
             response_class=Response)
-def template_text(who: Principal = Depends(clerk)) -> Response:
-    return Response(template_csv(_own_region(who)), media_type="text/csv; charset=utf-8", headers={
+def template_text(request: Request, who: Principal = Depends(clerk)) -> Response:
+    region = _own_region(who)
+    places = template_places(request.app.state.system.places, region)
+    return Response(template_csv(region, places), media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": "attachment; filename=\"template.csv\"; filename*=UTF-8''"
                                + quote("参保登记导入模板.csv")})
 

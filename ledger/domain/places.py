@@ -7,7 +7,7 @@ the code together with its validity.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from types import MappingProxyType
@@ -175,6 +175,11 @@ class PlaceNames:
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._by_code.values())
+
+    def __iter__(self) -> Iterator[PlaceName]:
+        """Every name of every code, each span once (for an index by name, :mod:`ledger.domain.place_lookup`)."""
+        for spans in self._by_code.values():
+            yield from spans
 
     def name_on(self, code: str, day: date) -> str | None:
         return next((n.name for n in self._by_code.get(code, ()) if n.valid_on(day)), None)

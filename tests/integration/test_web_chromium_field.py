@@ -88,16 +88,17 @@ def _bad_checksum(seq: int) -> str:
 
 
 def agency_sheet() -> bytes:
-    """The agency's sheet as the issue shows it: two good rows, one row with three problems, one with two."""
+    """The agency's sheet as the issue shows it: two good rows (place codes, place names), one row with four
+    problems (one a village outside its township), one with four (an unknown township, a bad phone)."""
     from openpyxl import Workbook
 
     book = Workbook()
     sheet = book.active
     sheet.append(HEADER)
     sheet.append([1, "王芳", "女", number(601), "城乡居民", "610902100", GRID_A, "13800000001", "2024-09-10"])
-    sheet.append([2, "李强", "男", number(602), "居民医保", "", "", "13800000002", "2024-09-10"])
-    sheet.append([3, "", "男", _bad_checksum(603), "商业保险", "", "", "", "2024-13-40"])
-    sheet.append([4, "赵六", "女", "12345", "城乡居民", "", "", "", "明天"])
+    sheet.append([2, "李强", "男", number(602), "居民医保", "关庙镇", "建新村委会", "13800000002", "2024-09-10"])
+    sheet.append([3, "", "男", _bad_checksum(603), "商业保险", "张滩镇", "建新村", "", "2024-13-40"])
+    sheet.append([4, "赵六", "女", "12345", "城乡居民", "不存在镇", "", "0915", "明天"])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
@@ -133,7 +134,7 @@ def test_the_import_page_lists_every_problem_and_gives_the_error_workbook_and_te
     assert "共 4 行" in counts and "有问题未导入 2 行" in counts, counts
     assert ("新导入 2 行" in counts) == (size == "390")  # the second upload finds them imported before
     notices = text(tab, "report-notices")
-    assert "序号" in notices and "性别" in notices and "联系电话" in notices, notices
+    assert "序号" in notices and "性别" in notices and "联系电话" not in notices, notices  # 联系电话 is read now
     assert text(tab, "error-count") == "2 行"
     problems = tab.js("Array.from(document.querySelectorAll('#problem-rows tr')).map(r => "
                       "Array.from(r.cells).map(c => c.innerText))")
@@ -144,7 +145,8 @@ def test_the_import_page_lists_every_problem_and_gives_the_error_workbook_and_te
         by_line.setdefault(line, []).append(cells[2])
     assert set(by_line) == {"4", "5"}
     assert len(by_line["4"]) >= 3 and len(by_line["5"]) >= 2, by_line  # every problem of every row
-    assert {"姓名", "身份证号码", "参保类别", "参保日期"} <= set(by_line["4"]), by_line
+    assert {"姓名", "身份证号码", "参保类别", "参保日期", "所属村（社区）"} <= set(by_line["4"]), by_line
+    assert {"身份证号码", "参保日期", "所属乡镇", "联系电话"} <= set(by_line["5"]), by_line
     no_sideways_scroll(tab)
     tab.screenshot(SCREENSHOTS / f"field-import-errors-{size}.png", full_page=True)
 

@@ -119,7 +119,7 @@ def test_wrong_columns_import_nothing_and_list_the_expected_ones(client, system,
     body = r.json()
     assert body["code"] == "IMPORT_COLUMNS"
     assert "未导入任何一行" in body["message"] and "nothing was imported" not in body["message"]
-    for column in ("证件号码（必填）", "参保日期（必填）", "网格"):
+    for column in ("证件号码（必填）", "参保日期（必填）", "所属村（社区）", "联系电话"):
         assert column in body["message"]
     english = upload(client, data, "wrong.csv", headers={**CLERK, "Accept-Language": "en"}).json()
     assert english["code"] == "IMPORT_COLUMNS" and "nothing was imported" in english["message"]

@@ -51,7 +51,7 @@ def bad_checksum(seq: int) -> str:
 def test_the_issues_realistic_sheet_imports_with_notices_and_only_the_bad_row_refused(client, system):
     rows = [
         [1, "王芳", "女", number(101), "城乡居民", "610902100", GRID_A, "13800000001", "2024/9/10"],
-        [2, "李强", "男", number(102), "居民医保", "关庙镇", "张岭村", "13800000002", "2024-09-10"],
+        [2, "李强", "男", number(102), "居民医保", "关庙镇", "建新村", "13800000002", "2024-09-10"],
         [3, "赵六", "男", bad_checksum(103), "城乡居民", "", "", "", "2024-09-10"],
     ]
     r = upload(client, csv_bytes(REAL_HEADER, rows), "汉滨区登记表.csv")
@@ -59,15 +59,16 @@ def test_the_issues_realistic_sheet_imports_with_notices_and_only_the_bad_row_re
     report = r.json()
     assert (report["rows"], report["imported"], report["errors"]) == (3, 2, 1)
     ignored = {n["column"] for n in report["notices"] if n["code"] == "COLUMN_IGNORED"}
-    assert ignored == {"序号", "性别", "联系电话"}
+    assert ignored == {"序号", "性别"}
     assert {n["column"] for n in report["notices"] if n["code"] == "COLUMN_SYNONYM"} >= {"身份证号码", "参保类别"}
     first = system.ledger.find_person("RESIDENT_ID", number(101)).active_enrollment
     assert (first.scheme, first.region_code, first.grid_code) == ("RESIDENT", HANBIN, GRID_A)
-    second = system.ledger.find_person("RESIDENT_ID", number(102)).active_enrollment
-    assert (second.region_code, second.grid_code) == (HANBIN, None)  # names are not resolved: no grid guessed
+    second = system.ledger.find_person("RESIDENT_ID", number(102))
+    # the names read through the places table (infra/places/ankang-sample.csv): 关庙镇 建新村
+    assert (second.active_enrollment.region_code, second.active_enrollment.grid_code) == (HANBIN, "610902100201")
+    assert (second.household_grid, second.phone) == ("610902100201", "13800000002")
     lines = {line["line"]: line for line in report["lines"]}
-    assert {(w["code"], w["column"]) for w in lines[3]["warnings"]} == {
-        ("PLACE_NAME_NOT_RESOLVED", "所属村（社区）"), ("PLACE_NAME_NOT_RESOLVED", "所属乡镇"), ("REGION_DEFAULTED", "参保地")}
+    assert {(w["code"], w["column"]) for w in lines[3]["warnings"]} == {("REGION_DEFAULTED", "参保地")}
     assert lines[4]["code"] == "ID_CHECKSUM" and "校验位" in lines[4]["message"]
     assert lines[4]["problems"][0]["column"] == "身份证号码"  # the header as the agency wrote it
 
@@ -134,7 +135,10 @@ def test_the_template_lists_every_column_and_its_example_row_imports_cleanly(cli
     help_rows = {row[0]: row for row in book["填写说明"] if row and row[0] in {c.header for c in COLUMNS}}
     assert set(help_rows) == {c.header for c in COLUMNS}
     assert help_rows["证件号码"][1].startswith("必填") and "身份证号码" in help_rows["证件号码"][4]
-    assert "居民医保 → RESIDENT" in help_rows["险种"][3] and help_rows["网格"][1] == "选填"
+    assert "居民医保 → RESIDENT" in help_rows["险种"][3] and help_rows["所属村（社区）"][1] == "选填"
+    example = dict(zip(book["登记表"][0], book["登记表"][1]))
+    # named from the deployment's places table (the packaged sample: 610902001 老城街道, 610902001001 东坝社区)
+    assert (example["所属乡镇"], example["所属村（社区）"], example["联系电话"]) == ("老城街道", "东坝社区", "13800000000")
     assert "序号" in book["填写说明"][1][0]
     answer = upload(client, r.content, "模板.xlsx").json()
     assert (answer["imported"], answer["errors"], answer["notices"]) == (1, 0, [])
@@ -170,9 +174,9 @@ def test_ledger_import_template_and_errors_files(tmp_path, monkeypatch, capsys):
 # ------------------------------------------------------------------ the error workbook
 def test_the_error_workbook_holds_the_refused_rows_with_every_problem(client, system):
     header = ["姓名", "证件号码", "险种", "参保地", "参保日期", "联系电话"]
-    rows = [["王芳", number(130), "城乡居民", HANBIN, "2024-09-10", "138"],    # good
-            ["", number(131), "城乡居民", HANBIN, "2024-02-30", "139"],        # two problems
-            ["李四", number(132, region=HANYIN), "城乡居民", HANYIN, "2024-09-10", "137"]]  # not the clerk's
+    rows = [["王芳", number(130), "城乡居民", HANBIN, "2024-09-10", "13800000130"],    # good
+            ["", number(131), "城乡居民", HANBIN, "2024-02-30", "13900000131"],        # two problems
+            ["李四", number(132, region=HANYIN), "城乡居民", HANYIN, "2024-09-10", "13700000132"]]  # not the clerk's
     r = upload(client, csv_bytes(header, rows), "登记.csv", params={"errors": "xlsx"})
     assert r.status_code == 201 and r.headers["content-type"].startswith("application/vnd.openxmlformats")
     assert (r.headers["x-import-imported"], r.headers["x-import-errors"]) == ("1", "2")
@@ -181,10 +185,11 @@ def test_the_error_workbook_holds_the_refused_rows_with_every_problem(client, sy
     assert list(book) == ["错误行", "填写说明"]
     got = book["错误行"]
     assert got[0] == [*header, "错误说明"] and len(got) == 3
-    assert got[1][:5] == [None, number(131), "城乡居民", HANBIN, "2024-02-30"]  # as sent, the full number: the clerk's
+    assert got[1][:6] == [None, number(131), "城乡居民", HANBIN, "2024-02-30", "13900000131"]  # as sent: the clerk's
     assert got[1][-1].startswith("第3行：") and "姓名 [FIELD_REQUIRED]" in got[1][-1] and "参保日期 [DATE_INVALID]" in got[1][-1]
     assert got[2][1] != number(132, region=HANYIN) and got[2][1].endswith(number(132, region=HANYIN)[-4:])
     assert "REGION_NOT_IN_SCOPE" in got[2][-1] and "已遮蔽" in got[2][-1]
+    assert got[2][5] == "137****0132"  # another county's person: the phone masked like the ID number
     assert number(132, region=HANYIN) not in r.content.decode("latin-1")
 
 
