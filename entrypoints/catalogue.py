@@ -74,8 +74,6 @@ def placeholders(template: str) -> set[str]:
 # --------------------------------------------------------------------------- domain errors
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[A-Za-z]")
-#: The sentence in parentheses at the end of a message: ``中文（English）``, ``English (中文)``.
-_TRAILING = re.compile(r"\s*[(（]([^()（）]+)[)）]\s*$")
 
 
 def chinese_first(message: str) -> bool:
@@ -96,9 +94,19 @@ def _fill(template: str, details: dict[str, Any]) -> str | None:
 
 
 def _split(message: str) -> tuple[str, str | None]:
-    """``(main, trailing)``: a message and the sentence in parentheses at its end, if any."""
-    m = _TRAILING.search(message)
-    return (message[:m.start()].rstrip(), m.group(1).strip()) if m else (message, None)
+    """``(main, trailing)``: a message and the sentence in parentheses at its end, if any; the parentheses may
+    hold parentheses of their own (``证件号码格式不对 (ID ... (18 characters: ...); re-check ...)``)."""
+    text = message.rstrip()
+    if not text or text[-1] not in ")）":
+        return message, None
+    depth = 0
+    for i in range(len(text) - 1, -1, -1):
+        depth += text[i] in ")）"
+        depth -= text[i] in "(（"
+        if depth == 0:
+            inner = text[i + 1:-1].strip()
+            return (text[:i].rstrip(), inner) if inner and text[:i].strip() else (message, None)
+    return message, None
 
 
 def error_message(code: str, message: str, lang: str = DEFAULT_LANG, details: dict[str, Any] | None = None) -> str:

@@ -37,7 +37,7 @@ from entrypoints import catalogue
 from entrypoints.catalogue import lang_of
 from entrypoints.http.api_messages import text as api_text
 from entrypoints.http.errors import validation_problems
-from entrypoints.http.import_words import english_problems, sheet_residence, template_places
+from entrypoints.http.import_words import in_language, sheet_residence, template_places
 from entrypoints.wiring import place_names
 from entrypoints.main import help_of
 from entrypoints.http.demo_state import cli_prefix, demo_dir, demo_env, ensure_demo_tokens, read_manifest
@@ -65,8 +65,8 @@ def _fen_as_yuan(fen: int | None) -> str:
 
 
 def _row_message(line: dict[str, Any], lang: str) -> str:
-    if lang == "en" and any("message_en" in p for p in line.get("problems") or ()):
-        return english_problems(line)
+    if line.get("problems"):  # said in ``lang`` by ``in_language``, problem by problem
+        return line["message"]
     return catalogue.error_message(line["code"], line["message"], lang) if line.get("code") else line["message"]
 
 
@@ -148,12 +148,12 @@ def _import(args: argparse.Namespace, system: Any, who: Principal) -> Answer:
         system.ledger, read_file(path), path.name, user=who.user, request_id=f"cli-{uuid.uuid4().hex[:12]}",
         source="batch", region_allowed=lambda region: region in who.scopes, default_region=default_region,
         residence=sheet_residence(system.places))
+    lang = _lang(args)
+    in_language(report, lang)
     if args.errors:
         Path(args.errors).write_bytes(error_workbook(
             sheet.header, header.columns, sheet.rows, report["lines"], reveal=lambda region: region in who.scopes,
             default_region=default_region))
-
-    lang = _lang(args)
 
     def render(r: dict[str, Any]) -> None:
         for notice in r["notices"]:
@@ -199,6 +199,7 @@ def _migrate(args: argparse.Namespace, system: Any, who: Principal) -> Answer:
             default_region=default_region))
 
     lang = _lang(args)
+    in_language(report, lang)
 
     def render(r: dict[str, Any]) -> None:
         for notice in r["notices"]:

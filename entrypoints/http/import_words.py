@@ -24,21 +24,29 @@ def say(key: str, **values: Any) -> tuple[str, str]:
     return (catalogue.text("import_places", key, "zh", **values), catalogue.text("import_places", key, "en", **values))
 
 
-def english_problems(line: dict[str, Any]) -> str:
-    """A report line's problems in English: each problem's own English (``message_en``), else its code's."""
-    return "; ".join(f"{p['column']}: " * bool(p.get("column")) + (p.get("message_en") or catalogue.error_message(
-        p["code"], p["message"], "en")) for p in line.get("problems") or ())
+def in_language(report: dict[str, Any], lang: str) -> dict[str, Any]:
+    """The import report in one language: every notice, problem and warning says its own sentence in ``lang``
+    (a problem's ``message_en`` for English, else the code's catalogue sentence with the raised one's figures),
+    never Chinese with the English in parentheses; a line's joined ``message`` is said again from them."""
+    def said(p: dict[str, Any]) -> None:
+        p["message"] = (p.get("message_en") if lang == "en" else None) or catalogue.error_message(
+            p.get("code") or "", p.get("message") or "", lang)
+
+    for notice in report.get("notices") or ():
+        said(notice)
+    for line in report["lines"]:
+        for p in (line.get("problems") or []) + (line.get("warnings") or []):
+            said(p)
+        if line.get("problems"):
+            sep, colon = ("; ", ": ") if lang == "en" else ("；", "：")
+            line["message"] = sep.join(f"{p['column']}{colon}{p['message']}" if p.get("column") else p["message"]
+                                       for p in line["problems"])
+    return report
 
 
 def in_english(report: dict[str, Any]) -> dict[str, Any]:
-    """The import report for an English reader: the problems that carry their English say it as ``message``."""
-    for line in report["lines"]:
-        problems = line.get("problems") or []
-        if any("message_en" in p for p in problems):
-            for p in problems:
-                p["message"] = p.get("message_en") or catalogue.error_message(p["code"], p["message"], "en")
-            line["message"] = english_problems(line)
-    return report
+    """The import report for an English reader (:func:`in_language`)."""
+    return in_language(report, "en")
 
 
 @lru_cache(maxsize=4)
@@ -52,4 +60,4 @@ def template_places(names: PlaceNames, region: str | None, day: date | None = No
     return example_places(names, region or EXAMPLE_REGION, day or date.today())
 
 
-__all__ = ["EXAMPLE_REGION", "english_problems", "in_english", "say", "sheet_residence", "template_places"]
+__all__ = ["EXAMPLE_REGION", "in_english", "in_language", "say", "sheet_residence", "template_places"]

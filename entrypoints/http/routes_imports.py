@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from ledger.domain.errors import DomainError
 from entrypoints.http.auth import Principal
 from entrypoints.http.api_messages import lang_of_header
-from entrypoints.http.import_words import in_english, sheet_residence, template_places
+from entrypoints.http.import_words import in_language, sheet_residence, template_places
 from consumers.sheet_columns import expected_columns_text
 from consumers.sheet_workbooks import XLSX_MEDIA_TYPE, error_workbook, template_csv, template_xlsx
 from consumers.spreadsheets import import_file_and_sheet
@@ -94,6 +94,7 @@ async def upload(request: Request, response: Response, who: Principal = Depends(
         default_region=default_region, residence=sheet_residence(system.places),
     )
     status = 201 if report["imported"] else 200
+    in_language(report, lang_of_header(request.headers.get("accept-language")))
     if errors == "xlsx":
         book = await run_in_threadpool(error_workbook, sheet.header, header.columns, sheet.rows, report["lines"],
                                        reveal=lambda region: region in who.scopes, default_region=default_region)
@@ -102,8 +103,6 @@ async def upload(request: Request, response: Response, who: Principal = Depends(
         return Response(book, status_code=status, media_type=XLSX_MEDIA_TYPE, headers={
             **counts, "Content-Disposition": _attachment(f"错误行-{filename}")})
     response.status_code = status
-    if lang_of_header(request.headers.get("accept-language")) == "en":
-        return in_english(report)
     return report
 
 

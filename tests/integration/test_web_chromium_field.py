@@ -89,7 +89,8 @@ def _bad_checksum(seq: int) -> str:
 
 def agency_sheet() -> bytes:
     """The agency's sheet as the issue shows it: two good rows (place codes, place names), one row with four
-    problems (one a village outside its township), one with four (an unknown township, a bad phone)."""
+    problems (one a village outside its township), one with four (an unknown township, a bad phone), and one
+    imported with a notice (a township without its village)."""
     from openpyxl import Workbook
 
     book = Workbook()
@@ -99,6 +100,7 @@ def agency_sheet() -> bytes:
     sheet.append([2, "李强", "男", number(602), "居民医保", "关庙镇", "建新村委会", "13800000002", "2024-09-10"])
     sheet.append([3, "", "男", _bad_checksum(603), "商业保险", "张滩镇", "建新村", "", "2024-13-40"])
     sheet.append([4, "赵六", "女", "12345", "城乡居民", "不存在镇", "", "0915", "明天"])
+    sheet.append([5, "孙七", "男", number(604), "城乡居民", "关庙镇", "", "", "2024-09-10"])  # imported, with a notice
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
@@ -131,10 +133,14 @@ def test_the_import_page_lists_every_problem_and_gives_the_error_workbook_and_te
     tab.tap("#upload-form button[type=submit]")
     tab.wait_for("document.body.dataset.state === 'report'", timeout=30)
     counts = text(tab, "report-counts")
-    assert "共 4 行" in counts and "有问题未导入 2 行" in counts, counts
-    assert ("新导入 2 行" in counts) == (size == "390")  # the second upload finds them imported before
+    assert "共 5 行" in counts and "有问题未导入 2 行" in counts, counts
+    assert ("新导入 3 行" in counts) == (size == "390")  # the second upload finds them imported before
     notices = text(tab, "report-notices")
     assert "序号" in notices and "性别" in notices and "联系电话" not in notices, notices  # 联系电话 is read now
+    assert "第 6 行 · 所属村（社区）" in notices and "IMPORT_VILLAGE_MISSING" in notices, notices  # the row's own notice
+    assert "第 5 行" not in notices, notices  # a row not imported shows its problems below, not notices
+    assert "第 2、3、6 行 · 参保地" in notices, notices  # one sentence, the rows it concerns
+    assert "(" not in notices and "(" not in text(tab, "problem-rows"), "Chinese only, no English in parentheses"
     assert text(tab, "error-count") == "2 行"
     problems = tab.js("Array.from(document.querySelectorAll('#problem-rows tr')).map(r => "
                       "Array.from(r.cells).map(c => c.innerText))")

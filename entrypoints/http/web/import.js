@@ -19,12 +19,30 @@
     return form;
   }
 
+  // What rows were imported with a notice about (a township without its village, a defaulted county...): one
+  // notice per distinct sentence with the rows it concerns; a row not imported lists its problems below instead.
+  function rowWarnings(lines) {
+    const seen = new Map();
+    for (const line of lines) {
+      if (line.status === "error") continue;
+      for (const w of line.warnings || []) {
+        const key = [w.code, w.column, w.message].join("\u0000");
+        if (!seen.has(key)) seen.set(key, { code: w.code, column: w.column, message: w.message, lines: [] });
+        seen.get(key).lines.push(String(line.line));
+      }
+    }
+    return Array.from(seen.values());
+  }
+
   function render(report) {
     $("report").hidden = false;
     $("report-counts").textContent = t("counts", { rows: report.rows, imported: report.imported,
       enrolled: report.already_enrolled, before: report.already_imported, errors: report.errors });
     $("report-notices").replaceChildren(...(report.notices || []).map((n) =>
-      el("li", { class: "notice", text: n.message || t("notice", { column: n.column, code: n.code }) })));
+      el("li", { class: "notice", text: n.message || t("notice", { column: n.column, code: n.code }) })),
+      ...rowWarnings(report.lines || []).map((w) => el("li", { class: "notice row-warning",
+        text: t("row_warning", { line: w.lines.join(t("line_sep")), column: w.column || "—", message: w.message })
+          + (w.code ? t("code_suffix", { code: w.code }) : "") })));
     const bad = (report.lines || []).filter((l) => l.status === "error");
     $("errors-head").hidden = bad.length === 0;
     $("problems").hidden = bad.length === 0;
