@@ -25,6 +25,7 @@ from ledger.log import get_logger, mask_id_number
 from events.ledger_events import mask_address, mask_phone
 from ledger.domain.gaps import REASONS, evaluation_day
 from entrypoints.http.web import labels
+from entrypoints.http.web.ledger_exports import fee_arithmetic
 from entrypoints.http.errors import request_lang
 
 log = get_logger("entrypoints.http.grids")
@@ -58,10 +59,6 @@ def check_area_code(code: str) -> str:
 def _period(year: int | None, as_of: date | None) -> tuple[int, date]:
     as_of = as_of or today()
     return year or as_of.year, as_of
-
-
-#: How the year shown was chosen (``year_basis``), in Chinese (``labels.year_basis`` says it in either language).
-YEAR_BASES = {b: labels.year_basis(b) for b in ("asked", "as_of", "today", "latest_with_data")}
 
 
 def chosen_period(request: Request, code: str, year: int | None, as_of: date | None) -> tuple[int, date, str]:
@@ -312,6 +309,10 @@ def arrears(
     else:
         rows = reads.arrears(as_of=as_of, region=region, grid=grid, sort=sort, limit=limit)
     rows = shown(request, rows, who)
+    lang = request_lang(request)
+    if lang != labels.DEFAULT_LANG:  # the arithmetic said from its figures (the views keep it in Chinese)
+        rows = [{**r, "late_fee_arithmetic": fee_arithmetic(r["late_fee_terms"], lang)} if r.get("late_fee_terms")
+                else r for r in rows]
     log.info("arrears_read", region=region, grid=grid, rows=len(rows))
     return {
         "as_of": as_of, "region": region, "grid": grid, "count": len(rows),
