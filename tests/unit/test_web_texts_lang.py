@@ -26,6 +26,7 @@ from infra.settings import Settings
 from ledger.domain import arrears as domain_arrears
 from ledger.domain.gaps import REASON_LABELS
 from ledger.domain.places import ANKANG_REGIONS, NO_PLACE_NAMES
+from ledger.domain.transfers import STATUS_LABELS
 from ledger.policy import PolicyBook
 from ledger.policy.model import SUBSIDY_CATEGORIES, WAITING_EXEMPTIONS
 from tests.unit import late_fee_support as case
@@ -82,7 +83,7 @@ def test_the_chinese_labels_are_the_domains_own_words():
     for prefix, table in (("reason", REASON_LABELS), ("subsidy", SUBSIDY_CATEGORIES), ("exemption", WAITING_EXEMPTIONS),
                           ("id_type", labels.ID_TYPES), ("scheme", labels.SCHEMES), ("end_reason", labels.END_REASONS),
                           ("arrears_kind", labels.ARREARS_KINDS), ("awaiting", labels.AWAITING),
-                          ("fee_status", domain_arrears.FEE_STATUS_LABELS),
+                          ("fee_status", domain_arrears.FEE_STATUS_LABELS), ("transfer_status", STATUS_LABELS),
                           ("role", {r.name: v for r, v in ROLE_LABELS.items()})):
         for code, zh in table.items():
             assert catalogue.text("web_labels", f"{prefix}_{code}") == zh, (prefix, code)
@@ -359,3 +360,35 @@ def test_ledger_arrears_and_fees_files_follow_lang(tmp_path, monkeypatch, capsys
     target = tmp_path / "fees.csv"
     assert run(capsys, "fees", "--region", case.HANBIN, "--as-of", "2026-04-01", "--csv", str(target))[0] == 0
     assert read_csv(target.read_bytes())[0][0] == "序号"
+
+
+# ------------------------------------------------------------------ the transfer lists
+def test_transfer_lists_in_english_say_the_state_and_keep_codes(client):
+    from tests.unit.http_support import CLERK_HANYIN, HANYIN, number
+    from tests.unit.test_hostile_transfers import employee, transfer_in, transfer_out
+
+    n = number(23)
+    employee(client, n, balance_fen=8_000)
+    assert transfer_out(client, n, "ZY-4", on="2025-03-03").status_code == 201
+    params = {"region": HANYIN, "as_of": "2025-03-07"}
+    (zh,) = client.get("/transfers", params=params, headers=CLERK_HANYIN).json()["transfers"]
+    (en,) = client.get("/transfers", params=params, headers={**CLERK_HANYIN, **EN}).json()["transfers"]
+    assert zh["status_label"] == "已转出待转入" and zh["explanation"].startswith("转移单 ZY-4 待转入地办理")
+    assert en["status_label"] == "transferred out, awaiting the transfer-in"
+    assert en["explanation"] == "transfer ZY-4 awaits the receiving region, to be completed by 2025-03-10"
+    assert {k: v for k, v in en.items() if k not in ("status_label", "explanation")} == \
+        {k: v for k, v in zh.items() if k not in ("status_label", "explanation")}
+    (late,) = client.get("/transfers", params={**params, "as_of": "2025-04-09"},
+                         headers={**CLERK_HANYIN, **EN}).json()["transfers"]
+    assert late["explanation"] == "transfer ZY-4 awaits the receiving region, due by 2025-03-10, overdue by 21 working days"
+    assert transfer_in(client, n, "ZY-4", on="2025-04-10").status_code == 201
+    (done,) = client.get("/transfers", params={**params, "as_of": "2025-04-10"},
+                         headers={**CLERK_HANYIN, **EN}).json()["transfers"]
+    assert (done["status_label"], done["explanation"]) == ("completed", "transfer ZY-4 completed")
+    m = number(24)
+    assert transfer_in(client, m, "GD-9", source="440305", account_balance_fen=500,
+                       contribution_months=3).status_code == 201
+    rows = client.get("/transfers", params=params, headers={**CLERK_HANYIN, **EN}).json()["transfers"]
+    external = next(r for r in rows if r["transfer_id"] == "GD-9")
+    assert external["explanation"].endswith("(from another province; no transfer-out in this ledger)")
+    assert chinese_left([[r["status_label"], r["explanation"]] for r in rows]) == []

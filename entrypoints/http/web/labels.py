@@ -156,6 +156,28 @@ def transfer_state(state: dict[str, Any], lang: str = DEFAULT_LANG) -> str:
     return text
 
 
+def transfer_status(status: str | None, lang: str = DEFAULT_LANG) -> str:
+    """A transfer's status (``REQUESTED``, ``OUT_COMPLETED``, ``DONE``...): 已申请待转出, 已转出待转入, ..."""
+    return _coded("transfer_status", status, lang)
+
+
+def transfer_explanation(row: dict[str, Any], lang: str = DEFAULT_LANG) -> str:
+    """Where a transfer of a region's list stands (its ``explanation``). Chinese: the domain's own sentence
+    (:func:`ledger.domain.transfers.transfer_status`, with the time limit in working days); another language:
+    said from the row's figures (awaited half, due day, working days overdue)."""
+    if lang == DEFAULT_LANG and row.get("explanation"):
+        return row["explanation"]
+    tid = row.get("transfer_id")
+    if row.get("awaiting"):
+        half = _coded("transfer_half", row["awaiting"], lang)
+        if row.get("overdue"):
+            return word("transfer_late", lang, transfer_id=tid, half=half, due=row.get("due_on"),
+                        days=row.get("overdue_working_days"))
+        return word("transfer_open", lang, transfer_id=tid, half=half, due=row.get("due_on"))
+    text = word("transfer_closed", lang, transfer_id=tid, status=transfer_status(row.get("status"), lang))
+    return text + (word("transfer_external", lang) if row.get("external") else "")
+
+
 def arrears_kind(code: str | None, lang: str = DEFAULT_LANG) -> str:
     """Who owes an arrears row (its ``kind``): 城乡居民 / 灵活就业人员 / 单位职工."""
     return _coded("arrears_kind", code, lang)
@@ -201,5 +223,5 @@ def yuan(fen: int | None) -> str:
 
 __all__ = ["ARREARS_KINDS", "AWAITING", "END_REASONS", "ID_TYPES", "SCHEMES", "arrears_kind", "end_reason", "fee_status",
            "id_type", "listed_because", "place", "places_note", "reason", "reconciliation_state", "region", "role",
-           "scheme", "scope_word", "subsidy_category", "transfer_state", "waiting_exemption", "word", "year_basis",
+           "scheme", "scope_word", "subsidy_category", "transfer_explanation", "transfer_state", "transfer_status", "waiting_exemption", "word", "year_basis",
            "yes_no", "yuan"]
