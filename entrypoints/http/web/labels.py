@@ -3,8 +3,8 @@
 The codes stay as they are in the API; these are only how a page or a spreadsheet says them, in the
 reader's language (``lang``: ``zh``, the default, or ``en``), from the catalogue's ``[web_labels]``.
 Data is never translated: names, and the place names of the places table and of the districts.
-The Chinese tables below (and the domain's own, ``REASON_LABELS``, ``SUBSIDY_CATEGORIES``,
-``WAITING_EXEMPTIONS``) hold the same texts as ``[web_labels]`` (a unit test keeps them equal).
+The Chinese tables below are read from it; the domain's own (``REASON_LABELS``, ``SUBSIDY_CATEGORIES``,
+``WAITING_EXEMPTIONS``, the transfer and late-fee states) hold the same texts (a unit test keeps them equal).
 """
 from __future__ import annotations
 
@@ -33,34 +33,19 @@ def _coded(prefix: str, code: str | None, lang: str) -> str:
     key = f"{prefix}_{code}"
     return catalogue.raw(SECTION, key, lang) if catalogue.has(SECTION, key) else code
 
-ID_TYPES = {
-    "RESIDENT_ID": "居民身份证",
-    "PASSPORT": "护照",
-    "HK_MACAU_PERMIT": "港澳居民来往内地通行证",
-    "TAIWAN_PERMIT": "台湾居民来往大陆通行证",
-    "FOREIGN_PERMANENT_RESIDENT": "外国人永久居留身份证",
-}
 
-SCHEMES = {
-    "RESIDENT": "城乡居民基本医疗保险",
-    "EMPLOYEE": "职工基本医疗保险",
-}
-
-END_REASONS = {
-    "DIED": "死亡",
-    "MOVED_OUT": "迁出",
-    "TRANSFERRED_OUT": "转出",
-    "SWITCHED_SCHEME": "转换险种",
-    "DUPLICATE_RESOLVED": "重复参保已清理",
-}
+def _table(prefix: str, lang: str = DEFAULT_LANG) -> dict[str, str]:
+    """``{code: label}`` of the ``prefix_CODE`` texts of ``[web_labels]``, in the catalogue's order."""
+    start = prefix + "_"
+    return {k[len(start):]: v[lang] for k, v in catalogue.table(SECTION).items() if k.startswith(start)}
 
 
+#: The Chinese labels under their old names (for the page builder and older callers).
+ID_TYPES = _table("id_type")
+SCHEMES = _table("scheme")
+END_REASONS = _table("end_reason")
 #: Who owes an arrears row (the API's ``kind``).
-ARREARS_KINDS = {
-    "RESIDENT": "城乡居民",
-    "FLEXIBLE": "灵活就业人员",
-    "EMPLOYER": "单位职工",
-}
+ARREARS_KINDS = _table("arrears_kind")
 
 
 def id_type(code: str | None, lang: str = DEFAULT_LANG) -> str:
@@ -144,7 +129,7 @@ def places_note(names: PlaceNames, codes: Iterable[str], day: date | None = None
     return ""
 
 
-AWAITING = {"SENDING": "待转出", "RECEIVING": "待转入"}
+AWAITING = _table("awaiting")
 
 
 def transfer_state(state: dict[str, Any], lang: str = DEFAULT_LANG) -> str:
