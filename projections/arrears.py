@@ -19,6 +19,9 @@ from ledger.domain.history import fold_many
 from projections.person_view import PersonProjection
 
 KINDS = ("RESIDENT", "FLEXIBLE", "EMPLOYER")
+#: The figures of a row's late-fee arithmetic (``late_fee_terms``), as :func:`ledger.domain.arrears.fee_row` gives them.
+LATE_FEE_TERMS = ("principal_fen", "days", "fen_days", "rate_ppm_per_day", "accrued_fen", "fee_paid_fen", "owed_fen",
+                  "fee_status")
 SORT_KEYS = ("outstanding_fen", "days_overdue", "late_fee_fen", "due_date", "grid_code", "region_code", "period",
              "employer_id")
 
@@ -78,6 +81,7 @@ def arrears_list(view: dict[str, Any], as_of: date, policies: Any) -> list[dict[
             if listed is None:
                 continue
             fee_only = listed == "LATE_FEE_UNPAID"
+            terms = fee_row(due, fee, as_of) if fee.accrued_fen else None
             grid = due["grid_code"]
             out.append({
                 "person_id": due["person_id"],
@@ -96,7 +100,9 @@ def arrears_list(view: dict[str, Any], as_of: date, policies: Any) -> list[dict[
                 "late_fee_fen": fee.owed_fen,
                 "late_fee_accruing": fee.accruing,
                 "late_fee_policy_version": fee.policy_version,
-                "late_fee_arithmetic": fee_row(due, fee, as_of)["arithmetic"] if fee.accrued_fen else None,
+                "late_fee_arithmetic": terms["arithmetic"] if terms else None,
+                # the figures of that arithmetic, so a reader can say it in another language
+                "late_fee_terms": {k: terms[k] for k in LATE_FEE_TERMS} if terms else None,
                 "fee_only": fee_only,
                 "paid_in_full_on": fee.paid_in_full_on if fee_only else None,
                 "assessed": due["assessed"],

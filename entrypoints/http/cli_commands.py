@@ -305,9 +305,8 @@ def cmd_clerk_transfers(args: argparse.Namespace, system: Any, checked: tuple[An
     from entrypoints.http.routes_transfers import region_transfers  # FastAPI's route module, as above
 
     who, as_of = checked
-    answer = region_transfers(system.ledger, who, args.region, as_of=as_of, overdue_only=args.overdue)
-
     lang = _lang(args)
+    answer = region_transfers(system.ledger, who, args.region, as_of=as_of, overdue_only=args.overdue, lang=lang)
 
     def render(a: dict[str, Any]) -> None:
         print(_say("transfers_total", lang, region=a["region"], day=a["as_of"], n=a["count"],

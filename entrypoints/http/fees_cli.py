@@ -25,7 +25,7 @@ from entrypoints.http.late_fees import (LateFeePaymentIn, LateFeeWaiverIn, fees_
                                         waive_late_fee)
 from entrypoints.http.read_model import ViewReads
 from entrypoints.http.routes_persons import today
-from entrypoints.http.web import ledger_exports
+from entrypoints.http.web import labels, ledger_exports
 from entrypoints.main import help_of
 from ledger.domain.arrears import rate_text, yuan as _yuan
 from ledger.domain.errors import DomainError
@@ -65,19 +65,18 @@ def cmd_fees(args: argparse.Namespace, system: Any, checked: tuple[Any, str | No
                     include_cleared=args.all)
     for r in rows:
         r["id_number"] = r.get("masked_id")
+    lang = lang_of(getattr(args, "lang", None))
     out = _file_kind(args)
     if out is not None:
-        write_file(out[1], ledger_exports.fees_file(masked(rows), out[0]))
+        write_file(out[1], ledger_exports.fees_file(masked(rows), out[0], lang))
         return 0  # the file is the answer
     answer = fees_answer(rows, as_of=as_of, region=region, grid=args.grid, employer=args.employer)
-
-    lang = lang_of(getattr(args, "lang", None))
 
     def render(a: dict[str, Any]) -> None:
         print_table([{**r, "principal": _yuan(r["principal_fen"]),
                       "rate": rate_text(r["rate_ppm_per_day"]) + _say("per_day", lang),
                       "accrued": _yuan(r["accrued_fen"]), "paid": _yuan(r["fee_paid_fen"]),
-                      "waived": _yuan(r["waived_fen"]), "owed": _yuan(r["owed_fen"]), "status": r["fee_status_label"]}
+                      "waived": _yuan(r["waived_fen"]), "owed": _yuan(r["owed_fen"]), "status": labels.fee_status(r["fee_status"], lang)}
                      for r in rows],
                     ["employer_id", "masked_id", "period", "principal", "due_date", "until", "days", "rate", "accrued",
                      "paid", "waived", "owed", "status"],

@@ -27,7 +27,8 @@ from entrypoints.demo_chart import coverage_png
 from entrypoints.http import deps
 from entrypoints.http.auth import Principal, Role
 from entrypoints.http.models import ErrorOut, IsoDate
-from entrypoints.http.routes_grids import YEAR_BASES, check_area_code, chosen_period
+from entrypoints.http.errors import request_lang
+from entrypoints.http.routes_grids import check_area_code, chosen_period
 from entrypoints.http.routes_web import page_lang, page_response
 from entrypoints.http.web import dashboard_chart, dashboard_page, labels
 from entrypoints.messages import text
@@ -53,9 +54,6 @@ router = APIRouter(tags=["county dashboard (区县看板)"], responses={
 Year = Annotated[int | None, Query(ge=1900, le=2200, description="coverage year (default: the latest with data)")]
 AsOf = Annotated[IsoDate | None, Query(description="the day asked about, YYYY-MM-DD (default: today)")]
 
-#: Chinese names of the reconciliation states (projections.dashboard.RECONCILIATION_STATES).
-RECONCILIATION_LABELS = {"MISSING_STATEMENT": "缺对账单", "DIFFERENCE": "有差异", "AWAITING_STATEMENT": "待对账单",
-                         "PENDING": "对账中", "BALANCED": "已平账"}
 #: How many days of reconciliation the dashboard lists (newest first).
 RECONCILIATION_DAYS = 14
 
@@ -194,13 +192,19 @@ def _link(code: str, year: int, as_of: date) -> str:
     return f"/web/#grid={code}&year={year}&as_of={as_of.isoformat()}"
 
 
-def _labelled(rows: list[dict[str, Any]], year: int, as_of: date) -> list[dict[str, Any]]:
-    return [{**r, "label": labels.place(r["code"]), "link": _link(r["code"], year, as_of)} for r in rows]
+def _labelled(rows: list[dict[str, Any]], year: int, as_of: date, names: Any, lang: str) -> list[dict[str, Any]]:
+    """Each place named from the places table on the evaluation day (the kind and code where it has no name)."""
+    day = evaluation_day(year, as_of)
+    return [{**r, "label": labels.place(r["code"], names, day, lang), "link": _link(r["code"], year, as_of)}
+            for r in rows]
 
 
 def dashboard_figures(request: Request, code: str, who: Principal, year: int | None,
                       as_of: date | None) -> dict[str, Any]:
-    """Everything the dashboard shows, for a county or township the caller may read."""
+    """Everything the dashboard shows, for a county or township the caller may read; the words (place kinds,
+    states, how the year was chosen) in the Accept-Language language, Chinese by default."""
+    lang = request_lang(request)
+    names = request.app.state.system.places
     code = _place(code, who)
     year, as_of, basis = chosen_period(request, code, year, as_of)
     reads, policies = request.app.state.reads, request.app.state.system.policies
@@ -218,7 +222,8 @@ def dashboard_figures(request: Request, code: str, who: Principal, year: int | N
     else:
         townships, grids = rates["townships"], rates["grids"]
     total = figures.area_row(code, figures.total_of(townships), target, sub_target)
-    total.update(label=labels.region(code) if len(code) == 6 else labels.place(code), link=None)
+    total.update(label=labels.region(code) if len(code) == 6
+                 else labels.place(code, names, evaluation_day(year, as_of), lang), link=None)
 
     def collection_of(y: int) -> tuple[Any, list[dict[str, Any]]]:
         try:
@@ -250,18 +255,18 @@ def dashboard_figures(request: Request, code: str, who: Principal, year: int | N
         missing = missing_statements(store, as_of=as_of, due_days=statement_due_days(), region=code)
         days = figures.reconciliation_days(county_summary(store, county=code, missing=missing),
                                            last=RECONCILIATION_DAYS)
-        reconciliation = [{**d, "state_label": RECONCILIATION_LABELS[d["state"]]} for d in days]
+        reconciliation = [{**d, "state_label": labels.reconciliation_state(d["state"], lang)} for d in days]
     log.info("dashboard_read", code=code, year=year, townships=len(townships), grids=len(grids))
     return {
         "code": code, "label": total["label"], "kind": "county" if len(code) == 6 else "township",
         "year": year, "as_of": as_of, "day": evaluation_day(year, as_of), "year_basis": basis,
-        "year_basis_label": YEAR_BASES[basis],
+        "year_basis_label": labels.year_basis(basis, lang),
         "target": {"coverage_bp": target, "coverage_percent": figures.percent_text(target),
                    "subsidised_coverage_bp": sub_target, "subsidised_coverage_percent": figures.percent_text(sub_target),
                    "policy_version": table.version},
         "total": total,
-        "townships": _labelled(figures.ranked_areas(townships, target, sub_target), year, as_of),
-        "grids": _labelled(figures.ranked_areas(grids, target, sub_target), year, as_of),
+        "townships": _labelled(figures.ranked_areas(townships, target, sub_target), year, as_of, names, lang),
+        "grids": _labelled(figures.ranked_areas(grids, target, sub_target), year, as_of, names, lang),
         "collection": collection, "arrears": arrears, "reconciliation": reconciliation,
     }
 
@@ -296,13 +301,15 @@ def region_dashboard_svg(code: str, request: Request, year: Year = None, as_of: 
     """The coverage chart (ranked places against the target line) or the collection chart (this year against
     the last), as the page shows them; the same scope as the figures."""
     data = dashboard_figures(request, code, who, year, as_of)
+    lang = request_lang(request)
     if chart == "collection":
         svg = dashboard_chart.collection_svg(data["collection"]["weeks"], year=data["year"],
-                                             title=text("dash_collection_title"), width=width)
+                                             title=text("dash_collection_title", lang), lang=lang, width=width)
     else:
         svg = dashboard_chart.coverage_svg(_chart_rows(data), target_bp=data["target"]["coverage_bp"],
                                            subsidised_target_bp=data["target"]["subsidised_coverage_bp"],
-                                           title=text("dash_coverage_title", year=data["year"]), width=width)
+                                           title=text("dash_coverage_title", lang, year=data["year"]), lang=lang,
+                                           width=width)
     return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-store",
                                                               "X-Content-Type-Options": "nosniff"})
 

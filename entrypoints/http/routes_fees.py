@@ -8,7 +8,9 @@
 * ``GET /arrears.csv`` / ``.xlsx``: the arrears list (``GET /arrears``) as a file: the XLSX has the
   employer totals (单位欠费合计) and the rows (欠费明细); the CSV the rows, or with ``by=employer`` the totals.
 
-Files carry masked ID numbers whoever asks (they leave the system).
+Files carry masked ID numbers whoever asks (they leave the system). Their headers, sheet and file names
+and words are Chinese, or English with ``?lang=en`` or ``Accept-Language: en``; in ``GET /fees`` the
+``fee_status_label`` and ``arithmetic`` follow Accept-Language (the figures and codes never change).
 """
 from __future__ import annotations
 
@@ -22,7 +24,10 @@ from entrypoints.http import deps
 from entrypoints.http import late_fees as lf
 from entrypoints.http.auth import Principal, Role
 from entrypoints.http.models import ErrorOut
+from entrypoints.http.errors import request_lang
+from entrypoints.http.routes_export import Lang, download_lang
 from entrypoints.http.routes_grids import AsOf, arrears as arrears_read, check_area_code, shown
+from entrypoints.http.web import labels
 from entrypoints.http.routes_persons import today
 from entrypoints.http.web import ledger_exports
 from ledger.domain.places import validate_region_code
@@ -70,52 +75,60 @@ def fees(request: Request, region: Region = None, grid: Grid = None, employer: E
     Money in fen. Same scopes as ``GET /arrears``."""
     as_of = as_of or today()
     rows = _fee_rows(request, who, region, grid, employer, as_of, all)
+    lang = request_lang(request)
+    if lang != labels.DEFAULT_LANG:
+        rows = [{**r, "fee_status_label": labels.fee_status(r["fee_status"], lang),
+                 "arithmetic": ledger_exports.fee_arithmetic(r, lang)} for r in rows]
     log.info("fees_read", region=region, grid=grid, employer=employer, rows=len(rows))
     return lf.fees_answer(rows, as_of=as_of, region=region, grid=grid, employer=employer)
 
 
 def _file(body: bytes, name: str, ascii_name: str, extension: str, rows: int) -> Response:
-    """The file with an ASCII fallback name and the Chinese one (RFC 6266 / 5987)."""
+    """The file with an ASCII fallback name and the one in the reader's language (RFC 6266 / 5987)."""
     disposition = f"attachment; filename=\"{ascii_name}.{extension}\"; filename*=UTF-8''{quote(name)}"
     return Response(content=body, media_type=ledger_exports.media_type(extension), headers={
         "Content-Disposition": disposition, "Cache-Control": "no-store", "X-Row-Count": str(rows)})
 
 
 def _fees_file(request: Request, who: Principal, region: str | None, grid: str | None, employer: str | None,
-               as_of: date | None, include_cleared: bool, extension: str) -> Response:
+               as_of: date | None, include_cleared: bool, extension: str, lang: str) -> Response:
     as_of = as_of or today()
     rows = lf.masked(_fee_rows(request, who, region, grid, employer, as_of, include_cleared))
     log.info("fees_exported", region=region, grid=grid, employer=employer, rows=len(rows), format=extension)
     place = _ascii(region or grid or employer or "all")
-    name = f"滞纳金清单_{place}_{as_of}.{extension}"
-    return _file(ledger_exports.fees_file(rows, extension), name, f"late-fees_{place}_{as_of}", extension, len(rows))
+    name = ledger_exports.file_name("fees", place, as_of, extension, lang=lang)
+    return _file(ledger_exports.fees_file(rows, extension, lang), name, f"late-fees_{place}_{as_of}", extension,
+                 len(rows))
 
 
 @router.get("/fees.csv", summary="The late-fee list as CSV (滞纳金清单 CSV)", response_class=Response,
             responses={200: {"content": {"text/csv": {}}}})
 def fees_csv(request: Request, region: Region = None, grid: Grid = None, employer: Employer = None,
-             as_of: AsOf = None, all: All = False, who: Principal = Depends(deps.principal)) -> Response:
-    """The rows of ``GET /fees`` with Chinese headers, yuan with two decimals, the arithmetic in a column."""
-    return _fees_file(request, who, region, grid, employer, as_of, all, "csv")
+             as_of: AsOf = None, all: All = False, lang: Lang = None,
+             who: Principal = Depends(deps.principal)) -> Response:
+    """The rows of ``GET /fees`` with Chinese headers (English with ``lang=en``), yuan with two decimals, the
+    arithmetic in a column."""
+    return _fees_file(request, who, region, grid, employer, as_of, all, "csv", download_lang(request, lang))
 
 
 @router.get("/fees.xlsx", summary="The late-fee list as an Excel workbook (滞纳金清单 XLSX)", response_class=Response,
             responses={200: {"content": {ledger_exports.XLSX_MEDIA_TYPE: {}}}})
 def fees_xlsx(request: Request, region: Region = None, grid: Grid = None, employer: Employer = None,
-              as_of: AsOf = None, all: All = False, who: Principal = Depends(deps.principal)) -> Response:
-    """The rows of ``GET /fees`` in one sheet 滞纳金清单."""
-    return _fees_file(request, who, region, grid, employer, as_of, all, "xlsx")
+              as_of: AsOf = None, all: All = False, lang: Lang = None,
+              who: Principal = Depends(deps.principal)) -> Response:
+    """The rows of ``GET /fees`` in one sheet 滞纳金清单 (``Late fees`` with ``lang=en``)."""
+    return _fees_file(request, who, region, grid, employer, as_of, all, "xlsx", download_lang(request, lang))
 
 
 def _arrears_file(request: Request, who: Principal, region: str | None, grid: str | None, as_of: date | None,
-                  sort: str | None, by: str, extension: str) -> Response:
+                  sort: str | None, by: str, extension: str, lang: str) -> Response:
     as_of = as_of or today()
     answer = arrears_read(request, region=region, grid=grid, as_of=as_of, sort=sort, limit=None, who=who)
     rows = lf.masked(answer["arrears"])
-    body = ledger_exports.arrears_file(rows, answer["employers"], extension, by_employer=by == "employer")
+    body = ledger_exports.arrears_file(rows, answer["employers"], extension, by_employer=by == "employer", lang=lang)
     log.info("arrears_exported", region=region, grid=grid, rows=len(rows), format=extension, by=by)
     place = region or grid or "all"
-    name = f"欠费名单_{place}_{as_of}{'_单位合计' if by == 'employer' else ''}.{extension}"
+    name = ledger_exports.file_name("arrears", place, as_of, extension, by_employer=by == "employer", lang=lang)
     ascii_name = f"arrears_{place}_{as_of}{'_employers' if by == 'employer' else ''}"
     return _file(body, name, ascii_name, extension, len(answer["employers"]) if by == "employer" else len(rows))
 
@@ -128,17 +141,19 @@ Sort = Annotated[str | None, Query(description="as GET /arrears (e.g. employer_i
 @router.get("/arrears.csv", summary="The arrears list as CSV (欠费名单 CSV)", response_class=Response,
             responses={200: {"content": {"text/csv": {}}}})
 def arrears_csv(request: Request, region: Region = None, grid: Grid = None, as_of: AsOf = None, sort: Sort = None,
-                by: By = "row", who: Principal = Depends(deps.principal)) -> Response:
-    """The rows of ``GET /arrears`` (or ``by=employer``: its employer totals) with Chinese headers."""
-    return _arrears_file(request, who, region, grid, as_of, sort, by, "csv")
+                by: By = "row", lang: Lang = None, who: Principal = Depends(deps.principal)) -> Response:
+    """The rows of ``GET /arrears`` (or ``by=employer``: its employer totals) with Chinese headers (English with
+    ``lang=en``)."""
+    return _arrears_file(request, who, region, grid, as_of, sort, by, "csv", download_lang(request, lang))
 
 
 @router.get("/arrears.xlsx", summary="The arrears list as an Excel workbook (欠费名单 XLSX)", response_class=Response,
             responses={200: {"content": {ledger_exports.XLSX_MEDIA_TYPE: {}}}})
 def arrears_xlsx(request: Request, region: Region = None, grid: Grid = None, as_of: AsOf = None, sort: Sort = None,
-                 who: Principal = Depends(deps.principal)) -> Response:
-    """Two sheets: 单位欠费合计 (one row per employer and its total) and 欠费明细 (the rows of ``GET /arrears``)."""
-    return _arrears_file(request, who, region, grid, as_of, sort, "row", "xlsx")
+                 lang: Lang = None, who: Principal = Depends(deps.principal)) -> Response:
+    """Two sheets: 单位欠费合计 (one row per employer and its total) and 欠费明细 (the rows of ``GET /arrears``);
+    ``Employer totals`` and ``Arrears`` with ``lang=en``."""
+    return _arrears_file(request, who, region, grid, as_of, sort, "row", "xlsx", download_lang(request, lang))
 
 
 @router.post("/late-fees/payments", status_code=201, summary="Record a late fee paid (滞纳金缴纳)")

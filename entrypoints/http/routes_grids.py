@@ -25,6 +25,8 @@ from ledger.log import get_logger, mask_id_number
 from events.ledger_events import mask_address, mask_phone
 from ledger.domain.gaps import REASONS, evaluation_day
 from entrypoints.http.web import labels
+from entrypoints.http.web.ledger_exports import fee_arithmetic
+from entrypoints.http.errors import request_lang
 
 log = get_logger("entrypoints.http.grids")
 
@@ -57,11 +59,6 @@ def check_area_code(code: str) -> str:
 def _period(year: int | None, as_of: date | None) -> tuple[int, date]:
     as_of = as_of or today()
     return year or as_of.year, as_of
-
-
-#: How the year shown was chosen (``year_basis``), in Chinese for the page.
-YEAR_BASES = {"asked": "按查询的年度", "as_of": "统计日所在年度", "today": "本年度",
-              "latest_with_data": "最近有参保数据的年度"}
 
 
 def chosen_period(request: Request, code: str, year: int | None, as_of: date | None) -> tuple[int, date, str]:
@@ -129,7 +126,7 @@ def contact_of(person: Any, who: Principal, region_code: str | None, grid_code: 
 
 
 def shown(request: Request, rows: list[dict[str, Any]], who: Principal,
-          as_of: date | None = None) -> list[dict[str, Any]]:
+          as_of: date | None = None, lang: str = labels.DEFAULT_LANG) -> list[dict[str, Any]]:
     """Rows with who they are: ID type, ID number (masked unless the caller may see it in full), name;
     with ``as_of``, also ``transfers``: each open transfer's state on that day (待转出 / 待转入 / 已逾期
     N 个工作日, computed by the domain's transfer_status when read, never stored)."""
@@ -140,7 +137,7 @@ def shown(request: Request, rows: list[dict[str, Any]], who: Principal,
         transfers = request.app.state.system.ledger.open_transfers_of(persons, as_of)
         for states in transfers.values():
             for t in states:
-                t["label"] = labels.transfer_state(t)
+                t["label"] = labels.transfer_state(t, lang)
     out = []
     for row in rows:
         id_type, id_number, name = people.get(row["person_id"], (None, None, None))
@@ -177,9 +174,11 @@ def grid_gaps(
     Without ``year`` and ``as_of`` the year is the latest with data (see ``year_basis``).
     ``q`` searches names and ID tails; ``page``/``per_page`` page the list (``total`` rows match,
     ``count`` are on this page); ``by_reason`` counts the matching rows per reason before ``reason``
-    keeps one; each row's ``grid_label`` names its place in Chinese."""
+    keeps one; each row's ``grid_label`` names its place and ``label`` its reason in the Accept-Language
+    language (Chinese by default; place names from the places table are data, never translated)."""
     code = check_area_code(code)
     who.require_grid(code)
+    lang = request_lang(request)
     year, as_of, basis = chosen_period(request, code, year, as_of)
     if reason is not None and reason not in REASONS:
         raise DomainError("REASON_UNKNOWN", f"{reason!r} is not a gap reason; use one of {', '.join(REASONS)} "
@@ -187,7 +186,7 @@ def grid_gaps(
     rows = request.app.state.reads.gaps(code, year=year, as_of=as_of)
     q = (q or "").strip()
     if q:
-        rows = [r for r in shown(request, rows, who, as_of) if _matches(r, q)]
+        rows = [r for r in shown(request, rows, who, as_of, lang) if _matches(r, q)]
     by_reason: dict[str, int] = {}
     for r in rows:
         by_reason[r["reason"]] = by_reason.get(r["reason"], 0) + 1
@@ -201,14 +200,16 @@ def grid_gaps(
     else:
         size = None
     if not q:
-        rows = shown(request, rows, who, as_of)
+        rows = shown(request, rows, who, as_of, lang)
     names, day = request.app.state.system.places, evaluation_day(year, as_of)
     for r in rows:
-        r["grid_label"] = labels.place(r.get("grid_code"), names, day)
+        r["grid_label"] = labels.place(r.get("grid_code"), names, day, lang)
+        r["label"] = labels.reason(r.get("reason"), lang) if r.get("reason") else r.get("label")
     log.info("grid_gaps_read", area_code=code, year=year, rows=len(rows), total=total, searched=bool(q))
-    return {"code": code, "label": labels.place(code, names, day), "places_note": labels.places_note(names, [code], day),
+    return {"code": code, "label": labels.place(code, names, day, lang),
+            "places_note": labels.places_note(names, [code], day, lang),
             "year": year, "as_of": as_of, "year_basis": basis,
-            "year_basis_label": YEAR_BASES[basis], "day": evaluation_day(year, as_of),
+            "year_basis_label": labels.year_basis(basis, lang), "day": evaluation_day(year, as_of),
             "total": total, "count": len(rows), "page": page or 1, "per_page": size,
             "pages": (max(1, -(-total // size)) if size else 1), "by_reason": by_reason, "gaps": rows}
 
@@ -225,6 +226,7 @@ def grid_coverage(
     (so 100.00% means everyone) and as text; gaps counted by reason."""
     code = check_area_code(code)
     who.require_grid(code)
+    lang = request_lang(request)
     year, as_of, basis = chosen_period(request, code, year, as_of)
     _known_place(request, code)
     stats = request.app.state.reads.coverage(code, year=year, as_of=as_of)
@@ -233,9 +235,10 @@ def grid_coverage(
                  "subsidised_coverage_bp": None, "coverage_percent": None, "subsidised_coverage_percent": None,
                  "gaps_by_reason": {}}
     names, day = request.app.state.system.places, evaluation_day(year, as_of)
-    return {"code": code, "label": labels.place(code, names, day), "places_note": labels.places_note(names, [code], day),
+    return {"code": code, "label": labels.place(code, names, day, lang),
+            "places_note": labels.places_note(names, [code], day, lang),
             "year": year, "as_of": as_of, "year_basis": basis,
-            "year_basis_label": YEAR_BASES[basis], "day": day, **stats}
+            "year_basis_label": labels.year_basis(basis, lang), "day": day, **stats}
 
 
 @router.get("/regions/{code}/areas", summary="The townships and grids of a county, to pick from (区县下的乡镇和网格)")
@@ -252,12 +255,13 @@ def region_areas(
     who.require_role(Role.CLERK, Role.AUDITOR, action="list the townships and grids of a county")
     code = validate_region_code(code)
     who.require_region(code, action="read")
+    lang = request_lang(request)
     year, as_of, basis = chosen_period(request, code, year, as_of)
     rates = request.app.state.reads.areas(code, year=year, as_of=as_of)
     names, day = request.app.state.system.places, evaluation_day(year, as_of)
 
     def entry(area: str, stats: dict[str, Any]) -> dict[str, Any]:
-        return {"code": area, "label": labels.place(area, names, day), "residents": stats["residents"],
+        return {"code": area, "label": labels.place(area, names, day, lang), "residents": stats["residents"],
                 "covered": stats["covered"], "coverage_percent": stats["coverage_percent"],
                 "subsidised": stats["subsidised"], "subsidised_covered": stats["subsidised_covered"]}
 
@@ -265,9 +269,10 @@ def region_areas(
                                                 if g.startswith(t)]}
                  for t, stats in sorted(rates["townships"].items())]
     log.info("region_areas_read", region=code, year=year, townships=len(townships))
-    return {"code": code, "label": labels.region(code), "places_note": labels.places_note(names, rates["townships"], day),
+    return {"code": code, "label": labels.region(code),
+            "places_note": labels.places_note(names, rates["townships"], day, lang),
             "year": year, "as_of": as_of, "year_basis": basis,
-            "year_basis_label": YEAR_BASES[basis], "day": day, "townships": townships}
+            "year_basis_label": labels.year_basis(basis, lang), "day": day, "townships": townships}
 
 
 @router.get("/arrears", summary="Contributions due and unpaid past their due date (欠费名单)")
@@ -304,6 +309,10 @@ def arrears(
     else:
         rows = reads.arrears(as_of=as_of, region=region, grid=grid, sort=sort, limit=limit)
     rows = shown(request, rows, who)
+    lang = request_lang(request)
+    if lang != labels.DEFAULT_LANG:  # the arithmetic said from its figures (the views keep it in Chinese)
+        rows = [{**r, "late_fee_arithmetic": fee_arithmetic(r["late_fee_terms"], lang)} if r.get("late_fee_terms")
+                else r for r in rows]
     log.info("arrears_read", region=region, grid=grid, rows=len(rows))
     return {
         "as_of": as_of, "region": region, "grid": grid, "count": len(rows),

@@ -5,7 +5,8 @@ person is enrolled there, so they can complete the transfer-in without retyping 
 the sending region's clerks see what they sent. Each row says where the transfer stands,
 the time limit of the awaited half in working days (from the policy tables) and whether it
 is overdue (超期). ID numbers are shown in full to the clerks of the region (who need them
-to complete the transfer) and to auditors.
+to complete the transfer) and to auditors. ``status_label`` and ``explanation`` are Chinese, or English
+with ``Accept-Language: en`` (the codes and figures never change).
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from ledger.domain.places import validate_region_code
 from entrypoints.http import deps
 from entrypoints.http.routes_persons import today
 from entrypoints.http.auth import Forbidden, Principal, Role
+from entrypoints.http.errors import request_lang
+from entrypoints.http.web import labels
 from entrypoints.http.models import ErrorOut
 from ledger.log import get_logger
 
@@ -31,8 +34,10 @@ router = APIRouter(tags=["transfers (转移接续)"], responses={
 })
 
 
-def region_transfers(ledger: Any, who: Principal, region: str, *, as_of: date, overdue_only: bool) -> dict[str, Any]:
-    """The list the route and ``ledger clerk transfers`` answer with (checks the caller's region)."""
+def region_transfers(ledger: Any, who: Principal, region: str, *, as_of: date, overdue_only: bool,
+                     lang: str = labels.DEFAULT_LANG) -> dict[str, Any]:
+    """The list the route and ``ledger clerk transfers`` answer with (checks the caller's region); the words
+    (``status_label``, ``explanation``) in ``lang``."""
     who.require_role(Role.CLERK, Role.AUDITOR, action="read transfer lists")
     region = validate_region_code(region)
     if who.role == Role.CLERK and not who.has_region(region):
@@ -43,6 +48,9 @@ def region_transfers(ledger: Any, who: Principal, region: str, *, as_of: date, o
     for row in rows:
         if not full:
             row["id_number"] = mask_id_number(row["id_number"])
+        if lang != labels.DEFAULT_LANG:
+            row.update(status_label=labels.transfer_status(row["status"], lang),
+                       explanation=labels.transfer_explanation(row, lang))
     log.info("transfers_read", region=region, rows=len(rows), overdue_only=overdue_only)
     return {
         "region": region, "as_of": as_of, "count": len(rows),
@@ -65,4 +73,4 @@ def list_transfers(
     province, marked ``external``) and outgoing ones, with status, figures sent, the awaited half's
     due date in working days and ``overdue``. Clerks of the region and auditors."""
     return region_transfers(request.app.state.system.ledger, who, region, as_of=as_of or today(),
-                            overdue_only=overdue)
+                            overdue_only=overdue, lang=request_lang(request))

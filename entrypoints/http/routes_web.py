@@ -26,7 +26,8 @@ from ledger.domain.places import NO_PLACE_NAMES, PlaceNames
 from entrypoints import catalogue
 from entrypoints.http import deps
 from entrypoints.http.api_messages import lang_of_header
-from entrypoints.http.auth import ROLE_LABELS, Principal, Role
+from entrypoints.http.auth import Principal, Role
+from entrypoints.http.errors import request_lang
 from entrypoints.http.models import ErrorOut, IsoDate
 from entrypoints.http.routes_grids import contact_of
 from entrypoints.http.routes_persons import get_entitlement, today
@@ -35,7 +36,7 @@ from entrypoints.http.web.explain import explain_entitlement
 
 router = APIRouter(tags=["grid worker's page (网格员页面)"])
 
-_SCOPE_KINDS = {12: ("grid", "网格"), 9: ("township", "乡镇"), 6: ("region", "区县")}
+_SCOPE_KINDS = {12: "grid", 9: "township", 6: "region"}
 
 
 
@@ -85,13 +86,15 @@ def web_changes_page(request: Request) -> HTMLResponse:
     return page_response(changes_page(page_lang(request)))
 
 
-def scope_entry(code: str, names: PlaceNames = NO_PLACE_NAMES, day: date | None = None) -> dict[str, str]:
+def scope_entry(code: str, names: PlaceNames = NO_PLACE_NAMES, day: date | None = None,
+                lang: str = labels.DEFAULT_LANG) -> dict[str, str]:
     """A scope to pick from: a county by code and name, a grid or township by the places table's names
-    (``汉滨区 关庙镇 · 东坝村``), else by code (``汉滨区 网格 610902100204``)."""
-    kind, word = _SCOPE_KINDS.get(len(code), ("other", ""))
+    (``汉滨区 关庙镇 · 东坝村``), else by code (``汉滨区 网格 610902100204``; ``汉滨区 grid 610902100204`` in English)."""
+    kind = _SCOPE_KINDS.get(len(code), "other")
+    word = labels.scope_word(kind, lang)
     day = day or today()
     if kind in ("grid", "township") and names.name_on(code, day) is not None:
-        return {"code": code, "kind": kind, "label": labels.place(code, names, day)}
+        return {"code": code, "kind": kind, "label": labels.place(code, names, day, lang)}
     region = labels.region(code[:6]).partition(" ")[2]
     label = labels.region(code) if kind == "region" else " ".join(x for x in (region, word, code) if x)
     return {"code": code, "kind": kind, "label": label}
@@ -100,19 +103,20 @@ def scope_entry(code: str, names: PlaceNames = NO_PLACE_NAMES, day: date | None 
 @router.get("/me", summary="Who the token belongs to: user, role and scopes (当前用户)",
             responses={401: {"model": ErrorOut}})
 def me(request: Request, who: Principal = Depends(deps.principal)) -> dict[str, Any]:
-    """The caller's user, role (with its Chinese name) and scopes: grid (12 digits) and township
+    """The caller's user, role (with its name in the Accept-Language language, Chinese by default) and scopes: grid (12 digits) and township
     (9 digits) codes for grid workers, region codes for clerks and the tax integration, none for
     auditors (who read everything). ``reads_grids`` says whether the role may read gap lists."""
+    lang = request_lang(request)
     return {
         "user": who.user,
         "role": who.role.value,
-        "role_label": ROLE_LABELS[who.role],
-        "scopes": [scope_entry(code, request.app.state.system.places) for code in sorted(who.scopes)],
+        "role_label": labels.role(who.role.name, lang),
+        "scopes": [scope_entry(code, request.app.state.system.places, lang=lang) for code in sorted(who.scopes)],
         "reads_grids": who.role in (Role.GRID_WORKER, Role.CLERK, Role.AUDITOR),
     }
 
 
-@router.get("/entitlements/{person_id}", summary="A person's entitlement by person id, explained in Chinese (待遇资格)",
+@router.get("/entitlements/{person_id}", summary="A person's entitlement by person id, explained in words (待遇资格)",
             responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut},
                        404: {"model": ErrorOut, "description": "unknown person (PERSON_NOT_FOUND) or year"},
                        409: {"model": ErrorOut, "description": "the person's views are quarantined "
@@ -130,9 +134,11 @@ def entitlement_by_person_id(
 ) -> dict[str, Any]:
     """The answer of ``GET /persons/{id_type}/{id_number}/entitlement`` for the person with this
     id (the ``person_id`` of a gap line), plus ``transfers`` (each open transfer's state on ``on``:
-    ``awaiting``, ``due_on``, ``overdue``, ``overdue_working_days``, ``label`` in Chinese) and ``explanation``: ``headline``, ``lines`` (topic and
-    Chinese sentence each) and ``advice`` (what the grid worker can do; null when covered)."""
+    ``awaiting``, ``due_on``, ``overdue``, ``overdue_working_days``, ``label`` in words) and ``explanation``: ``headline``, ``lines`` (topic and
+    sentence each) and ``advice`` (what the grid worker can do; null when covered), in the Accept-Language
+    language (Chinese by default; names and place names are data, never translated)."""
     who.require_role(Role.CLERK, Role.AUDITOR, Role.GRID_WORKER, action="read persons")
+    lang = request_lang(request)
     unknown = NotFound("PERSON_NOT_FOUND", f"{person_id[:40]!r} is not a person id of this ledger")
     try:
         person = request.app.state.system.ledger.get_person(UUID(person_id))
@@ -145,7 +151,7 @@ def entitlement_by_person_id(
     day = answer["on"] if isinstance(answer["on"], date) else date.fromisoformat(str(answer["on"])[:10])
     transfers = request.app.state.system.ledger.open_transfer_states(person, day)
     for t in transfers:
-        t["label"] = labels.transfer_state(t)
+        t["label"] = labels.transfer_state(t, lang)
     answer = {**answer, "transfers": transfers}
     # Address and phone where the registry gave them: in full for the grid worker of the person's grid and
     # the clerks of the region, masked for others (the grid page's rows are shown the same way).
@@ -156,5 +162,5 @@ def entitlement_by_person_id(
     answer.update(contact_of(person, who, region, grid))
     # The grids named in words (the places table's names on the day asked about), for the explanation.
     grids = {g for g in (grid, enrollment.grid_code if enrollment else None) if g}
-    answer["place_labels"] = {g: labels.place(g, request.app.state.system.places, day) for g in sorted(grids)}
-    return {**answer, "explanation": explain_entitlement(answer)}
+    answer["place_labels"] = {g: labels.place(g, request.app.state.system.places, day, lang) for g in sorted(grids)}
+    return {**answer, "explanation": explain_entitlement(answer, lang)}

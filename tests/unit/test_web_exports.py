@@ -44,7 +44,9 @@ def test_csv_starts_with_the_bom_and_holds_the_gap_list_with_masked_ids(client, 
          "ENROLLED_UNPAID", "否", "", "400.00"],
     ]
     assert rows[1][10].endswith(".00") and 0 < Decimal(rows[1][10]) < 400
-    assert rows[1][11] == "2025-03-01" and rows[1][12].startswith("not covered")
+    assert rows[1][11] == "2025-03-01"
+    assert rows[1][12] == f"2025-03-01：2025 年度未享受医保待遇，资助参保对象（低保对象）尚未参保缴费，须应保尽保，欠缴 {rows[1][10]} 元"
+    assert rows[2][12] == "2025-03-01：2025 年度未享受医保待遇，已参保登记，参保费未缴清，欠缴 400.00 元"
     assert r.headers["x-row-count"] == "2"
     assert r.headers["cache-control"] == "no-store"
 
@@ -109,7 +111,8 @@ def test_a_cell_a_spreadsheet_would_run_as_a_formula_is_quoted():
     gaps = [{"person_id": "p", "grid_code": GRID_A, "reason": "NOT_ENROLLED", "subsidised": False,
              "outstanding_fen": None, "day": "2025-03-01", "detail": "=HYPERLINK(\"x\")"}]
     row = exports.table_rows(gaps, {"p": ("RESIDENT_ID", "110105194912310020", "=cmd|' /c calc'!A0")})[0]
-    assert row[1] == "'=cmd|' /c calc'!A0" and row[12].startswith("'=")
+    assert row[1] == "'=cmd|' /c calc'!A0"
+    assert exports.table_rows(gaps, {}, lang="en")[0][12].startswith("'=")  # the domain's sentence, in English
     assert row[10] is None
     sheet = load_workbook(io.BytesIO(exports.xlsx_bytes([row]))).active
     assert sheet["B2"].data_type == "s" and sheet["B2"].value.startswith("'=")
