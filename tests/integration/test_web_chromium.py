@@ -144,8 +144,6 @@ class DevTools:
             [str(binary), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--no-default-browser-check", "--disable-background-networking", "--disable-component-update",
              "--disable-sync", "--disable-extensions", "--no-proxy-server", "--hide-scrollbars",
-             # the browser of a grid worker in China: its requests ask for Chinese (the API answers in that language)
-             "--lang=zh-CN", "--accept-lang=zh-CN",
              "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", f"--user-data-dir={profile}",
              f"--window-size={PHONE['width']},{PHONE['height']}",
              # a Chinese user's browser: the pages follow Accept-Language (headless Chromium says en-US)
