@@ -74,15 +74,18 @@ def _code_tail(code: str) -> str:
 
 # ----------------------------------------------------------------------------------------------- PNG
 
-SLOT, MIN_WIDTH, HEIGHT = 56, 640, 450
+SLOT, MIN_WIDTH, MAX_WIDTH, HEIGHT = 56, 640, 8000, 450
 LEFT, RIGHT, TOP, PLOT_H = 76, 24, 84, 280
-BAR_W = 24
+BAR_W, MAX_LABEL = 24, 24
 TITLE_PX, LEGEND_PX, TICK_PX, NAME_PX, CODE_PX, VALUE_PX = 18, 13, 12, 13, 11, 11
 
 
 @cache
 def _font(size: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(str(CHART_FONT), size)
+    # Basic layout (FreeType alone): Chinese and English need no shaping, the pixels are the same whether or not
+    # Pillow found libraqm, and a character outside the font is its empty .notdef (HarfBuzz would draw a dotted
+    # circle for a lone combining mark).
+    return ImageFont.truetype(str(CHART_FONT), size, layout_engine=ImageFont.Layout.BASIC)
 
 
 @cache
@@ -107,7 +110,7 @@ def short_name(name: str) -> str:
 def bar_label(code: str, name: str) -> tuple[str, bool]:
     """The label under a place's bars and whether it is its name (else its code's tail): a missing name, one
     holding digits (a stand-in for a code) or a character the font lacks gives the code."""
-    label = short_name(name)
+    label = short_name(name)[:MAX_LABEL]  # two lines of a slot hold fewer; the rest would be cut anyway
     if label and not any(ch.isascii() and ch.isdigit() for ch in label) and drawable(label):
         return label, True
     return _code_tail(code), False
@@ -132,9 +135,10 @@ def _lines(label: str, width: int) -> list[str]:
 
 
 def png_width(n: int, lang: str = "zh", target_bp: int | None = None) -> int:
-    """The PNG's width for ``n`` places: :data:`SLOT` each beside the margins, at least :data:`MIN_WIDTH`, and
-    at least the legend's width."""
-    return max(MIN_WIDTH, LEFT + RIGHT + SLOT * max(1, n), _legend_width(lang, target_bp) + 24)
+    """The PNG's width for ``n`` places: :data:`SLOT` each beside the margins, at least :data:`MIN_WIDTH` and the
+    legend's width, at most :data:`MAX_WIDTH` (past 141 places the bars get narrower, and past ~250 they lose
+    their rates and names: a chart of that many places is read from the table, the PNG stays a few MB)."""
+    return max(MIN_WIDTH, min(MAX_WIDTH, LEFT + RIGHT + SLOT * max(1, n)), _legend_width(lang, target_bp) + 24)
 
 
 def y_of(bp: int, lo: int, hi: int) -> int:
@@ -221,22 +225,23 @@ def coverage_png(rows: Sequence[dict[str, Any]], *, year: int, lang: str = "zh",
     # the bars; the target line over them; their rates over it; the places under them
     slot = (right - LEFT) / max(1, len(series))
     centres = [round(LEFT + (i + 0.5) * slot) for i in range(len(series))]
-    bars = [(centre - BAR_W - 1 + j * (BAR_W + 2), bp, color, on_bar)
+    bar_w = max(1, min(BAR_W, int(slot - 8) // 2))
+    bars = [(centre - bar_w - 1 + j * (bar_w + 2), bp, color, on_bar)
             for centre, (_, _, overall, subsidised) in zip(centres, series)
             for j, (bp, color, on_bar) in enumerate(((overall, OVERALL, WHITE), (subsidised, SUBSIDISED, INK)))
             if bp is not None]
     for x0, bp, color, _ in bars:
         if bottom - y(bp) > 0:
-            draw.rectangle((x0, y(bp), x0 + BAR_W - 1, bottom - 1), fill=color)
+            draw.rectangle((x0, y(bp), x0 + bar_w - 1, bottom - 1), fill=color)
     if target_bp is not None:
         _dashed(draw, LEFT, right, y(target_bp), TARGET)
-    for x0, bp, _, on_bar in bars:
+    for x0, bp, _, on_bar in bars if bar_w >= VALUE_PX + 2 else ():
         top = y(bp)
         value = percent_text(bp) or ""
         length = _width_of(value, VALUE_PX) + 2
         inside = bottom - top >= length + 8  # on the bar's top when it is tall enough, else above it
-        _rotated(img, (x0 + 5, top + length + 4 if inside else top - 3), value, VALUE_PX, on_bar if inside else INK)
-    for centre, (code, name, _, _) in zip(centres, series):
+        _rotated(img, (x0 + (bar_w - 14) // 2, top + length + 4 if inside else top - 3), value, VALUE_PX, on_bar if inside else INK)
+    for centre, (code, name, _, _) in zip(centres, series) if slot >= 28 else ():
         label, is_name = bar_label(code, name)
         lines = _lines(label, int(slot) - 4) if is_name else [label]
         for k, line in enumerate(lines):
