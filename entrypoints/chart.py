@@ -46,8 +46,11 @@ def axis_range(values: Sequence[int]) -> tuple[int, int]:
     return (lo, hi) if hi > lo else (max(0, hi - 500), hi)
 
 
-def tick_step(lo: int, hi: int) -> int:
-    return 500 if hi - lo <= 3000 else 1000 if hi - lo <= 6000 else 2000
+def ticks(lo: int, hi: int) -> list[int]:
+    """The labelled rates of an axis from ``lo`` to ``hi``: every 5 %, 10 % or 20 % (as the span allows), on
+    whole multiples of the step (45-100 % is labelled 50 %, 60 % ... 100 %, not 45 %, 55 % ... 95 %)."""
+    step = 500 if hi - lo <= 3000 else 1000 if hi - lo <= 6000 else 2000
+    return list(range(-(-lo // step) * step, hi + 1, step))
 
 
 def _series(rows: Sequence[dict[str, Any]]) -> list[tuple[str, str, int | None, int | None]]:
@@ -207,7 +210,7 @@ def coverage_png(rows: Sequence[dict[str, Any]], *, year: int, lang: str = "zh",
         x += 30 + _width_of(label, LEGEND_PX) + 18
 
     # grid lines and ticks, axes and their titles
-    for t in range(lo, hi + 1, tick_step(lo, hi)):
+    for t in ticks(lo, hi):
         draw.rectangle((LEFT, y(t), right - 1, y(t)), fill=GRID)
         draw.text((LEFT - 6, y(t)), _pct(t), font=_font(TICK_PX), fill=INK, anchor="rm")
     draw.rectangle((LEFT - 1, TOP, LEFT - 1, bottom), fill=AXIS)
@@ -228,14 +231,16 @@ def coverage_png(rows: Sequence[dict[str, Any]], *, year: int, lang: str = "zh",
     bar_w = max(1, min(BAR_W, int(slot - 8) // 2))
     bars = [(centre - bar_w - 1 + j * (bar_w + 2), bp, color, on_bar)
             for centre, (_, _, overall, subsidised) in zip(centres, series)
-            for j, (bp, color, on_bar) in enumerate(((overall, OVERALL, WHITE), (subsidised, SUBSIDISED, INK)))
-            if bp is not None]
+            for j, (bp, color, on_bar) in enumerate(((overall, OVERALL, WHITE), (subsidised, SUBSIDISED, INK)))]
     for x0, bp, color, _ in bars:
-        if bottom - y(bp) > 0:
+        if bp is not None and bottom - y(bp) > 0:
             draw.rectangle((x0, y(bp), x0 + bar_w - 1, bottom - 1), fill=color)
     if target_bp is not None:
         _dashed(draw, LEFT, right, y(target_bp), TARGET)
     for x0, bp, _, on_bar in bars if bar_w >= VALUE_PX + 2 else ():
+        if bp is None:  # nobody to count (no subsidised people living there): said, so it is not read as 0 %
+            _rotated(img, (x0 + (bar_w - 14) // 2, bottom - 3), catalogue.text("chart", "nobody", lang), VALUE_PX, MUTED)
+            continue
         top = y(bp)
         value = percent_text(bp) or ""
         length = _width_of(value, VALUE_PX) + 2
@@ -280,7 +285,7 @@ def coverage_svg(rows: Sequence[dict[str, Any]], year: int, lang: str = "zh", ta
              f'<text x="{SVG_LEFT + 14}" y="33">{escape(text("chart_overall", lang))}</text>'
              f'<rect x="{SVG_LEFT + 90}" y="24" width="10" height="10" fill="{rgb(*SUBSIDISED)}"/>'
              f'<text x="{SVG_LEFT + 104}" y="33">{escape(text("chart_subsidised", lang))}</text>']
-    for t in range(lo, hi + 1, tick_step(lo, hi)):
+    for t in ticks(lo, hi):
         parts.append(f'<line x1="{SVG_LEFT}" y1="{y(t)}" x2="{width - SVG_RIGHT}" y2="{y(t)}" stroke="{rgb(*GRID)}"/>'
                      f'<text x="{SVG_LEFT - 6}" y="{y(t) + 4}" text-anchor="end">{_pct(t)}</text>')
     parts.append(f'<line x1="{SVG_LEFT}" y1="{SVG_TOP}" x2="{SVG_LEFT}" y2="{base}" stroke="{rgb(*AXIS)}"/>'
@@ -310,5 +315,5 @@ def coverage_chart(rows: Sequence[dict[str, Any]], year: int, *, lang: str = "zh
     return coverage_png(rows, year=year, lang=lang, target_bp=target_bp, place=place, as_of=as_of)
 
 
-__all__ = ["HEIGHT", "MIN_WIDTH", "PLOT_H", "SLOT", "TOP", "axis_range", "bar_label", "coverage_chart",
+__all__ = ["HEIGHT", "MIN_WIDTH", "PLOT_H", "SLOT", "TOP", "axis_range", "bar_label", "ticks", "coverage_chart",
            "coverage_png", "coverage_svg", "drawable", "has_glyph", "png_width", "short_name", "y_of"]

@@ -322,11 +322,13 @@ def region_dashboard_png(code: str, request: Request, year: Year = None, as_of: 
     data = dashboard_figures(request, code, who, year, as_of)
     rows = sorted(_chart_rows(data), key=lambda r: r["code"])
     unit = "grid" if rows and len(rows[0]["code"]) == 12 else "township"
-    png = coverage_png([{"township": r["code"], "name": r["label"], "covered": r["covered"],
+    names, day = request.app.state.system.places, data["day"]  # the names valid on the day shown, under the bars
+    place = data["label"] if data["kind"] == "county" else labels.place(data["code"], names, day)
+    png = coverage_png([{"township": r["code"], "name": labels.place(r["code"], names, day), "covered": r["covered"],
                          "residents": r["residents"], "subsidised_covered": r["subsidised_covered"],
                          "subsidised": r["subsidised"]} for r in rows], year=data["year"],
                        lang=lang or lang_of_header(request.headers.get("accept-language")),
-                       target_bp=data["target"]["coverage_bp"], place=data["label"], as_of=data["as_of"], unit=unit)
+                       target_bp=data["target"]["coverage_bp"], place=place, as_of=data["as_of"], unit=unit)
     return Response(png, media_type="image/png", headers={
         "Cache-Control": "no-store",
         "Content-Disposition": f'attachment; filename="dashboard-{data["code"]}-{data["year"]}.png"'})

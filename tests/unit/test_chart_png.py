@@ -186,3 +186,19 @@ def test_the_font_is_the_documented_subset(cmap):
     assert all(ord(ch) in cmap for ch in "，。、：；（）《》“”·—…％０９")
     assert CHART_FONT.stat().st_size < 3 * 1024 * 1024
     assert (CHART_FONT.parent / "OFL.txt").read_text().count("SIL OPEN FONT LICENSE Version 1.1") == 1
+
+
+def test_ticks_fall_on_whole_steps_and_a_place_with_nobody_to_count_says_so():
+    assert chart.ticks(4500, 10000) == [5000, 6000, 7000, 8000, 9000, 10000]
+    assert chart.ticks(8500, 9500) == [8500, 9000, 9500]
+    assert chart.ticks(0, 10000) == [0, 2000, 4000, 6000, 8000, 10000]
+    # the second place has no subsidised people: no orange bar, and "无人" in grey where it would stand
+    data = rows([(90, 9), (92, 0)])
+    data[1]["subsidised"] = 0
+    image = decode(coverage_png(data, year=2025))
+    slot = (image.width - chart.LEFT - chart.RIGHT) / 2
+    orange = (round(chart.LEFT + 1.5 * slot) + 1, TOP, round(chart.LEFT + 1.5 * slot) + chart.BAR_W, BOTTOM)
+    assert count(image, orange, lambda c: c == chart.SUBSIDISED) == 0
+    assert count(image, orange, lambda c: max(c) < 200 and max(c) - min(c) < 12) > 20  # grey ink (anti-aliased)
+    data[1]["subsidised"] = 10  # with ten of them and none covered: a 0.00 % label, not "无人"
+    assert decode(coverage_png(data, year=2025)).tobytes() != image.tobytes()

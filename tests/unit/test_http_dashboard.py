@@ -7,6 +7,7 @@ import re
 import pytest
 from PIL import Image
 
+from entrypoints.http import routes_dashboard
 from tests.unit.http_support import (
     AUDITOR,
     CLERK,
@@ -129,6 +130,21 @@ def test_the_png_speaks_the_language_asked(client, grids):
     assert png({"Accept-Language": "en"}, {"lang": "zh"}) == zh  # the address wins over the header
     r = client.get(f"/regions/{HANBIN}/dashboard.png", params={**PERIOD, "lang": "fr"}, headers=CLERK)
     assert r.status_code == 422 and "image/png" not in r.headers["content-type"]
+
+
+def test_the_png_names_the_places_from_the_places_table(client, grids, monkeypatch):
+    drawn = {}
+    real = routes_dashboard.coverage_png
+
+    def spy(rows, **kwargs):
+        drawn.update(rows=rows, **kwargs)
+        return real(rows, **kwargs)
+
+    monkeypatch.setattr(routes_dashboard, "coverage_png", spy)
+    r = client.get(f"/regions/{TOWNSHIP}/dashboard.png", params=PERIOD, headers=TOWNSHIP_WORKER)
+    assert r.status_code == 200 and r.content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert drawn["place"] == "汉滨区 关庙镇" and drawn["unit"] == "grid" and drawn["target_bp"] == 9500
+    assert [(row["township"], row["name"]) for row in drawn["rows"]][0] == (GRID_A, "汉滨区 关庙镇 · 关庙社区")
 
 
 def test_the_svg_charts_carry_the_target_and_the_ranking(client, grids):
