@@ -94,8 +94,9 @@ def _font(size: int) -> ImageFont.FreeTypeFont:
 @cache
 def has_glyph(ch: str) -> bool:
     """Does the chart font draw ``ch``? Its ``.notdef`` is empty (infra/fonts/subset.py), so a character it
-    lacks has an empty mask; white space is drawn as space."""
-    return ch.isspace() or _font(NAME_PX).getmask(ch).getbbox() is not None
+    lacks has an empty mask. Of the blank characters only the space and the ideographic space count (a line
+    break would break the label; a tab or a zero-width character is no name)."""
+    return ch in " \u3000" or _font(NAME_PX).getmask(ch).getbbox() is not None
 
 
 def drawable(s: str) -> bool:
@@ -128,7 +129,7 @@ def _lines(label: str, width: int) -> list[str]:
     rest on the second, cut with … when they do not fit either)."""
     if _width_of(label, NAME_PX) <= width:
         return [label]
-    cut = max(1, max((k for k in range(1, len(label)) if _width_of(label[:k], NAME_PX) <= width), default=1))
+    cut = max((k for k in range(1, len(label)) if _width_of(label[:k], NAME_PX) <= width), default=1)
     first, second = label[:cut], label[cut:]
     if _width_of(second, NAME_PX) > width:
         while len(second) > 1 and _width_of(second + "…", NAME_PX) > width:
@@ -161,15 +162,14 @@ def _legend_width(lang: str, target_bp: int | None) -> int:
     return sum(30 + _width_of(label, LEGEND_PX) + 18 for _, label in _legend(lang, target_bp))
 
 
-def _rotated(img: Image.Image, xy: tuple[int, int], s: str, size: int, color: tuple[int, int, int]) -> tuple[int, int]:
-    """``s`` written upwards (rotated 90°) with its bottom left corner at ``xy``; returns its (width, height)."""
+def _rotated(img: Image.Image, xy: tuple[int, int], s: str, size: int, color: tuple[int, int, int]) -> None:
+    """``s`` written upwards (rotated 90°) with its bottom left corner at ``xy``."""
     font = _font(size)
     left, top, right, bottom = font.getbbox(s)
     mask = Image.new("L", (right, bottom))
     ImageDraw.Draw(mask).text((0, 0), s, font=font, fill=255)
     mask = mask.rotate(90, expand=True)
     img.paste(color, (xy[0], xy[1] - mask.height), mask)
-    return mask.width, mask.height
 
 
 def _dashed(draw: ImageDraw.ImageDraw, x0: int, x1: int, y: int, color: tuple[int, int, int]) -> None:
@@ -182,10 +182,17 @@ def coverage_png(rows: Sequence[dict[str, Any]], *, year: int, lang: str = "zh",
                  place: str | None = None, as_of: Any = None, unit: str = "township") -> bytes:
     """The chart as PNG bytes. ``rows``: ``township`` (the place's code), ``name``, ``residents``, ``covered``,
     ``subsidised``, ``subsidised_covered``, in the order drawn; ``place``: the county (or township) named in the
-    title; ``unit``: ``township`` or ``grid`` (what the bars are)."""
+    title (default: its code); ``as_of``: the day the figures are of; ``unit``: ``township`` or ``grid`` (what
+    the bars are). Wider than :func:`png_width` only when the title needs it."""
     series = _series(rows)
     lo, hi = _axis(series, target_bp)
-    width = png_width(len(series), lang, target_bp)
+    # the title names the county (or township); a name the font cannot draw gives its code, as under the bars
+    code = series[0][0][:9 if unit == "grid" else 6] if series else ""
+    place = place if place and drawable(place) else code
+    title = catalogue.text("chart", f"title_{unit}", lang, place=place, year=year).strip()
+    dated = catalogue.text("chart", "as_of", lang, as_of=as_of) if as_of is not None else ""
+    width = max(png_width(len(series), lang, target_bp),
+                min(MAX_WIDTH, _width_of(title, TITLE_PX) + _width_of(dated, LEGEND_PX) + 36))
     img = Image.new("RGB", (width, HEIGHT), WHITE)
     draw = ImageDraw.Draw(img)
     right, bottom = width - RIGHT, TOP + PLOT_H
@@ -194,12 +201,9 @@ def coverage_png(rows: Sequence[dict[str, Any]], *, year: int, lang: str = "zh",
         return y_of(bp, lo, hi)
 
     # title, as-of date, legend
-    place = place or (series[0][0][:6] if series else "")
-    title = catalogue.text("chart", f"title_{unit}", lang, place=place, year=year).strip()
     draw.text((12, 10), title, font=_font(TITLE_PX), fill=INK)
-    if as_of is not None:
-        draw.text((12 + _width_of(title, TITLE_PX) + 12, 14), catalogue.text("chart", "as_of", lang, as_of=as_of),
-                  font=_font(LEGEND_PX), fill=MUTED)
+    if dated:
+        draw.text((12 + _width_of(title, TITLE_PX) + 12, 14), dated, font=_font(LEGEND_PX), fill=MUTED)
     x = 12
     for kind, label in _legend(lang, target_bp):
         if kind == "target":
@@ -239,13 +243,15 @@ def coverage_png(rows: Sequence[dict[str, Any]], *, year: int, lang: str = "zh",
         _dashed(draw, LEFT, right, y(target_bp), TARGET)
     for x0, bp, _, on_bar in bars if bar_w >= VALUE_PX + 2 else ():
         if bp is None:  # nobody to count (no subsidised people living there): said, so it is not read as 0 %
-            _rotated(img, (x0 + (bar_w - 14) // 2, bottom - 3), catalogue.text("chart", "nobody", lang), VALUE_PX, MUTED)
+            _rotated(img, (x0 + (bar_w - 14) // 2, bottom - 3), catalogue.text("chart", "nobody", lang), VALUE_PX,
+                     MUTED)
             continue
         top = y(bp)
         value = percent_text(bp) or ""
         length = _width_of(value, VALUE_PX) + 2
         inside = bottom - top >= length + 8  # on the bar's top when it is tall enough, else above it
-        _rotated(img, (x0 + (bar_w - 14) // 2, top + length + 4 if inside else top - 3), value, VALUE_PX, on_bar if inside else INK)
+        _rotated(img, (x0 + (bar_w - 14) // 2, top + length + 4 if inside else top - 3), value, VALUE_PX,
+                 on_bar if inside else INK)
     for centre, (code, name, _, _) in zip(centres, series) if slot >= 28 else ():
         label, is_name = bar_label(code, name)
         lines = _lines(label, int(slot) - 4) if is_name else [label]

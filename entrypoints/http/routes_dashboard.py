@@ -314,7 +314,7 @@ def region_dashboard_svg(code: str, request: Request, year: Year = None, as_of: 
             summary="The coverage chart as PNG, for a report (参保率图表 PNG)")
 def region_dashboard_png(code: str, request: Request, year: Year = None, as_of: AsOf = None,
                          lang: Annotated[Literal["zh", "en"] | None, Query(
-                             description="the chart's language: zh (default) or en; without it, Accept-Language")] = None,
+                             description="the chart's language: zh (default) or en; else Accept-Language")] = None,
                          who: Principal = Depends(deps.principal)) -> Response:
     """Coverage (blue) and subsidised coverage (orange) per township (per grid for a township or a county
     of one township), in code order, each with its rate, name and code, on an axis spanning the data, with

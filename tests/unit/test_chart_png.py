@@ -137,6 +137,10 @@ def test_a_name_the_font_cannot_draw_is_shown_as_the_place_code():
     assert with_missing == without_name
     image = decode(with_missing)
     assert count(image, label_box(0, 2, image.width), dark) > 10
+    # the county in the title likewise: its code
+    data = rows([(90, 9)], ["关庙镇"])
+    assert coverage_png(data, year=2025, place="\U00020000滨区") == coverage_png(data, year=2025, place="610902")
+    assert coverage_png(data, year=2025, place="汉滨区") != coverage_png(data, year=2025, place="610902")
 
 
 def test_long_names_wrap_onto_two_lines_within_their_place():

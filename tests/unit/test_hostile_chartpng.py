@@ -62,6 +62,8 @@ NAMES = {
     "private use": "\ue000\ue001",
     "lone surrogate": "关\udc00镇",
     "markup": "<b>关庙镇</b>&amp;",
+    "line break": "关庙\n镇",
+    "tab and zero-width space": "关\t庙\u200b镇",
 }
 
 
