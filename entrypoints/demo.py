@@ -37,7 +37,8 @@ from ledger.domain.identity import mask_id_number
 from entrypoints.command import command
 from entrypoints.console import pad, print_table as _print_table
 from entrypoints.messages import PLACES, headings, lang_of, term, text
-from entrypoints.demo_chart import coverage_chart
+from entrypoints import catalogue
+from entrypoints.chart import coverage_chart
 from entrypoints.demo_cases import run_cases
 from events.ledger_events import mask_name
 from entrypoints.main import help_of
@@ -784,13 +785,14 @@ def _chart(result: DemoResult, path: str, lang: str = "zh", *, quiet_stdout: boo
     townships = result.report["townships"]
     target = (wiring.policy_book().get(str(townships[0]["township"])[:6], year).resident.coverage_target_bp
               if townships else None)
-    body = coverage_chart(result.report["townships"], year, lang=lang, svg=path.lower().endswith(".svg"),
-                          target_bp=target)
+    svg = path.lower().endswith(".svg")
+    body = coverage_chart(townships, year, lang=lang, svg=svg, target_bp=target, place=result.region_name,
+                          as_of=result.report.get("as_of"))
     Path(path).write_bytes(body)
     said = (text("chart_target", lang, percent=f"{target / 100:.2f}%") if target is not None
             else text("chart_no_target", lang))
     # on stderr under ``--json``, which owns stdout
-    print(text("chart_written", lang, path=path) + " " + said, file=sys.stderr if quiet_stdout else sys.stdout)
+    print(catalogue.text("chart", "written", lang, path=path) + " " + said, file=sys.stderr if quiet_stdout else sys.stdout)
 
 
 def run_demo(*, people: int = 3000, seed: int = 2025, json_output: bool = False, chart: str | None = None,

@@ -6,7 +6,8 @@
   concentrated enrollment period, this coverage year against the last; arrears and late fees owed;
   the tax-statement reconciliation per day (county only);
 * ``GET /regions/{code}/dashboard.svg`` -- the two charts (hand-written SVG, :mod:`entrypoints.http.web.dashboard_chart`);
-* ``GET /regions/{code}/dashboard.png`` -- the coverage chart as a real PNG (:mod:`entrypoints.demo_chart`);
+* ``GET /regions/{code}/dashboard.png`` -- the coverage chart as a real PNG with Chinese labels (English with
+  ``?lang=en`` or ``Accept-Language: en``), drawn by :mod:`entrypoints.chart` as ``ledger demo --chart`` is;
 * ``GET /web/dashboard`` -- the page (Chinese, phone and desktop), token login as on the grid page.
 
 Scoped like every read: a county for its clerks and auditors (grid workers: ``ROLE_FORBIDDEN``), a
@@ -17,14 +18,15 @@ The figures come from the stored views (:mod:`projections.queries`) through the 
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
-from entrypoints.demo_chart import coverage_png
+from entrypoints.chart import coverage_png
 from entrypoints.http import deps
+from entrypoints.http.api_messages import lang_of_header
 from entrypoints.http.auth import Principal, Role
 from entrypoints.http.models import ErrorOut, IsoDate
 from entrypoints.http.errors import request_lang
@@ -318,14 +320,22 @@ def region_dashboard_svg(code: str, request: Request, year: Year = None, as_of: 
             responses={200: {"content": {"image/png": {}}, "description": "the coverage chart as PNG"}},
             summary="The coverage chart as PNG, for a report (参保率图表 PNG)")
 def region_dashboard_png(code: str, request: Request, year: Year = None, as_of: AsOf = None,
+                         lang: Annotated[Literal["zh", "en"] | None, Query(
+                             description="the chart's language: zh (default) or en; else Accept-Language")] = None,
                          who: Principal = Depends(deps.principal)) -> Response:
     """Coverage (blue) and subsidised coverage (orange) per township (per grid for a township or a county
-    of one township), in code order, on an axis spanning the data, with the target line (red)."""
+    of one township), in code order, each with its rate, name and code, on an axis spanning the data, with
+    the policy table's coverage target as a dashed red line; titles and legend in Chinese, or English."""
     data = dashboard_figures(request, code, who, year, as_of)
     rows = sorted(_chart_rows(data), key=lambda r: r["code"])
-    png = coverage_png([{"township": r["code"], "name": r["label"], "covered": r["covered"],
+    unit = "grid" if rows and len(rows[0]["code"]) == 12 else "township"
+    names, day = request.app.state.system.places, data["day"]  # the names valid on the day shown, under the bars
+    place = data["label"] if data["kind"] == "county" else labels.place(data["code"], names, day)
+    png = coverage_png([{"township": r["code"], "name": labels.place(r["code"], names, day), "covered": r["covered"],
                          "residents": r["residents"], "subsidised_covered": r["subsidised_covered"],
-                         "subsidised": r["subsidised"]} for r in rows], target_bp=data["target"]["coverage_bp"])
+                         "subsidised": r["subsidised"]} for r in rows], year=data["year"],
+                       lang=lang or lang_of_header(request.headers.get("accept-language")),
+                       target_bp=data["target"]["coverage_bp"], place=place, as_of=data["as_of"], unit=unit)
     return Response(png, media_type="image/png", headers={
         "Cache-Control": "no-store",
         "Content-Disposition": f'attachment; filename="dashboard-{data["code"]}-{data["year"]}.png"'})

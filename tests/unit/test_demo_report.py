@@ -6,19 +6,19 @@ and ``--chart`` writes a real PNG (or SVG when asked) with the y axis zoomed to 
 """
 from __future__ import annotations
 
+import io
 import re
-import struct
 import xml.etree.ElementTree as ET
-import zlib
 
 import pytest
 import structlog
+from PIL import Image
 
 import ledger.log
 from entrypoints import demo as demo_module
 from entrypoints.console import display_width
 from entrypoints.demo import _pct_of, _print_report, run_pipeline
-from entrypoints.demo_chart import axis_range, coverage_chart
+from entrypoints.chart import axis_range, coverage_chart
 from entrypoints.messages import COLUMNS, MESSAGES, TERMS, lang_of, text
 
 
@@ -47,29 +47,14 @@ def _rows(rates):
              "subsidised_covered": s} for i, (c, s) in enumerate(rates)]
 
 
-def _png_chunks(body: bytes):
-    assert body[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, chunks = 8, []
-    while pos < len(body):
-        (length,) = struct.unpack(">I", body[pos:pos + 4])
-        kind, data = body[pos + 4:pos + 8], body[pos + 8:pos + 8 + length]
-        (crc,) = struct.unpack(">I", body[pos + 8 + length:pos + 12 + length])
-        assert crc == zlib.crc32(kind + data), kind
-        chunks.append((kind, data))
-        pos += 12 + length
-    return chunks
-
-
 def test_chart_is_a_real_png_with_the_expected_size():
     body = coverage_chart(_rows([(87, 9), (93, 10), (90, 9)]), 2025)
-    chunks = _png_chunks(body)
-    assert [k for k, _ in chunks][0] == b"IHDR" and chunks[-1] == (b"IEND", b"")
-    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", chunks[0][1])
-    assert (width, height, depth, colour, interlace) == (64 + 20 + 3 * 52, 360, 8, 2, 0)
-    raw = zlib.decompress(b"".join(d for k, d in chunks if k == b"IDAT"))
-    assert len(raw) == height * (1 + 3 * width)
+    assert body[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(io.BytesIO(body)) as image:
+        assert image.format == "PNG" and image.mode == "RGB" and image.size == (640, 450)  # MIN_WIDTH: 3 places
+        colours = {c for _, c in image.getcolors(maxcolors=1 << 16)}
     # both series are drawn: the blue and the orange bar colours occur in the pixels
-    assert bytes((59, 125, 216)) in raw and bytes((230, 140, 40)) in raw
+    assert (59, 125, 216) in colours and (230, 140, 40) in colours
 
 
 def test_y_axis_is_zoomed_to_the_data():

@@ -1,12 +1,13 @@
 """The county dashboard's API: figures against the policy target, scope by token, SVG and a real PNG, the page."""
 from __future__ import annotations
 
+import io
 import re
-import struct
-import zlib
 
 import pytest
+from PIL import Image
 
+from entrypoints.http import routes_dashboard
 from tests.unit.http_support import (
     AUDITOR,
     CLERK,
@@ -102,31 +103,48 @@ def test_an_unknown_year_is_a_404_not_a_crash(client, grids):
     assert r.status_code == 404 and r.json()["code"] == "POLICY_YEAR_UNKNOWN"
 
 
-def _png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, chunks = 8, []
-    while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos:pos + 4])
-        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
-        (crc,) = struct.unpack(">I", data[pos + 8 + length:pos + 12 + length])
-        assert crc == zlib.crc32(kind + body)
-        chunks.append((kind, body))
-        pos += 12 + length
-    return chunks
-
-
-def test_the_png_export_really_is_png_with_the_target_line(client, grids):
-    r = client.get(f"/regions/{HANBIN}/dashboard.png", params=PERIOD, headers=CLERK)
+@pytest.mark.parametrize("headers, params", [({}, {}), ({"Accept-Language": "en-GB,en;q=0.9"}, {}),
+                                             ({}, {"lang": "en"})])
+def test_the_png_export_really_is_png_with_the_target_line(client, grids, headers, params):
+    r = client.get(f"/regions/{HANBIN}/dashboard.png", params={**PERIOD, **params}, headers={**CLERK, **headers})
     assert r.status_code == 200 and r.headers["content-type"] == "image/png"
     assert "attachment" in r.headers["content-disposition"]
-    chunks = _png_chunks(r.content)
-    assert [k for k, _ in chunks][0] == b"IHDR" and chunks[-1][0] == b"IEND"
-    width, height = struct.unpack(">II", chunks[0][1][:8])
-    raw = zlib.decompress(b"".join(b for k, b in chunks if k == b"IDAT"))
-    stride = 1 + 3 * width
-    red = bytes((200, 30, 30))
-    rows_with_target = [y for y in range(height) if raw[y * stride + 1:(y + 1) * stride].count(red) > width // 2]
+    assert r.content[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(io.BytesIO(r.content)) as image:
+        image.load()
+        width, height = image.size
+        red = (200, 30, 30)
+        rows_with_target = [y for y in range(height) if {c: n for n, c in image.crop((0, y, width, y + 1))
+                                                          .getcolors(width)}.get(red, 0) > width // 2]
     assert rows_with_target, "no red target line across the chart"
+
+
+def test_the_png_speaks_the_language_asked(client, grids):
+    def png(headers: dict[str, str], params: dict[str, str]) -> bytes:
+        r = client.get(f"/regions/{HANBIN}/dashboard.png", params={**PERIOD, **params}, headers={**CLERK, **headers})
+        assert r.status_code == 200, r.text
+        return r.content
+
+    zh = png({}, {})
+    assert png({"Accept-Language": "en"}, {}) == png({}, {"lang": "en"}) != zh
+    assert png({"Accept-Language": "en"}, {"lang": "zh"}) == zh  # the address wins over the header
+    r = client.get(f"/regions/{HANBIN}/dashboard.png", params={**PERIOD, "lang": "fr"}, headers=CLERK)
+    assert r.status_code == 422 and "image/png" not in r.headers["content-type"]
+
+
+def test_the_png_names_the_places_from_the_places_table(client, grids, monkeypatch):
+    drawn = {}
+    real = routes_dashboard.coverage_png
+
+    def spy(rows, **kwargs):
+        drawn.update(rows=rows, **kwargs)
+        return real(rows, **kwargs)
+
+    monkeypatch.setattr(routes_dashboard, "coverage_png", spy)
+    r = client.get(f"/regions/{TOWNSHIP}/dashboard.png", params=PERIOD, headers=TOWNSHIP_WORKER)
+    assert r.status_code == 200 and r.content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert drawn["place"] == "汉滨区 关庙镇" and drawn["unit"] == "grid" and drawn["target_bp"] == 9500
+    assert [(row["township"], row["name"]) for row in drawn["rows"]][0] == (GRID_A, "汉滨区 关庙镇 · 关庙社区")
 
 
 def test_the_svg_charts_carry_the_target_and_the_ranking(client, grids):

@@ -3,7 +3,7 @@
 * :func:`coverage_svg` -- one row per township or grid, ranked: a dot for the coverage rate,
   a square for the subsidised coverage rate, a line from the dot to the target line (the gap),
   the rate and the gap written beside it. The x axis spans the data and the targets widened to
-  whole 5 % steps (:func:`entrypoints.demo_chart.axis_range`), not 0–100 %, so a spread of
+  whole 5 % steps (:func:`entrypoints.chart.axis_range`), not 0–100 %, so a spread of
   87–93 % is readable; dots rather than bars, because a bar on an axis not starting at 0 would
   overstate the differences.
 * :func:`collection_svg` -- cumulative share of the assessed contributions collected per week
@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from xml.sax.saxutils import escape
 
-from entrypoints.demo_chart import axis_range
+from entrypoints.chart import axis_range
 from entrypoints.messages import text
 from projections.dashboard import percent_text
 
