@@ -22,7 +22,7 @@ from entrypoints.messages import text
 from projections.dashboard import percent_text
 
 WIDTH = 720
-LABEL_W, RIGHT_W, TOP, ROW_H, BOTTOM = 150, 150, 56, 30, 34
+LABEL_W, RIGHT_W, TOP, ROW_H, BOTTOM = 150, 150, 66, 30, 34  # TOP: the target's label clears the legend
 BLUE, ORANGE, RED, GREY, INK, GRID = "#0b5cad", "#c2410c", "#c81e1e", "#9aa3ad", "#1f2933", "#e4e7eb"
 
 
@@ -88,9 +88,13 @@ def coverage_svg(rows: Sequence[Mapping[str, Any]], *, target_bp: int | None, su
             out.append(f'<line class="gap" x1="{x(rate)}" y1="{cy}" x2="{x(target_bp)}" y2="{cy}" stroke="{RED}" '
                        f'stroke-opacity="0.45" stroke-width="3"/>')
         if sub is not None and sub < lo:
+            # Its value beside the arrow, or above the row past the coverage dot when the dot sits there.
+            tx, ty = label_w + 12, cy + 4
+            if rate is not None and x(rate) - 8 < tx + 46:
+                tx, ty = x(rate) + 8, cy - 8
             out.append(f'<path class="subsidised-dot below-axis" d="M{label_w + 1} {cy} l9 -6 v12 z" fill="{ORANGE}">'
                        f'<title>{escape(label)} {percent_text(sub)}</title></path>'
-                       f'<text class="below-axis-label" x="{label_w + 12}" y="{cy + 4}" fill="{ORANGE}" '
+                       f'<text class="below-axis-label" x="{tx}" y="{ty}" fill="{ORANGE}" '
                        f'font-size="11">{percent_text(sub)}</text>')
         elif sub is not None:
             out.append(f'<rect class="subsidised-dot" x="{x(sub) - 5}" y="{cy - 5}" width="10" height="10" '
