@@ -35,6 +35,7 @@ from infra.limits import FEED_SHEET
 from ledger.domain.arrears import listed_because
 from ledger.domain.errors import DomainError
 from ledger.domain.places import validate_region_code
+from ledger.policy.model import SUBSIDY_CATEGORIES, bp_text
 from ledger.log import get_logger, mask_id_number
 from projections.projection_runner import rebuild
 from projections.arrears import employer_totals
@@ -79,7 +80,9 @@ def cmd_policy(args: argparse.Namespace) -> Answer:
         "fiscal_subsidy_fen": table.resident.fiscal_subsidy_fen,
         "concentrated_period": f"{table.resident.concentrated_start}..{table.resident.concentrated_end}",
         "extended_window_end": table.resident.extended_window_end,
-        "subsidies": {c: r.describe() for c, r in table.resident.subsidies.items()},
+        # each category's rule as its kind and figures (FULL; FIXED_FEN amount_fen; PERCENT percent_bp)
+        "subsidies": {c: {"kind": kind, **values} for c, (kind, values) in
+                      ((c, r.describe()) for c, r in table.resident.subsidies.items())},
         "waiting_enabled": table.resident.waiting.enabled,
         "employee_rates_bp": {"employer": table.employee.employer_rate_bp, "employee": table.employee.employee_rate_bp},
         # The value gate every entrance applies (ledger/policy/rules.py: check_amount_fen, check_business_date).
@@ -103,7 +106,10 @@ def cmd_policy(args: argparse.Namespace) -> Answer:
             elif isinstance(v, bool):
                 v = _say("yes" if v else "no", lang)
             elif k == "subsidies":
-                v = "；".join(f"{c} {d}" for c, d in v.items()) if lang == "zh" else "; ".join(f"{c} {d}" for c, d in v.items())
+                v = catalogue.text("policy_describe", "joiner", lang).join(
+                    subsidy_text(c, d["kind"], d, lang) for c, d in v.items())
+            elif k == "status" and catalogue.has("policy_describe", f"status.{v}"):
+                v = catalogue.text("policy_describe", f"status.{v}", lang)
             elif k == "employee_rates_bp":
                 v = _say("policy_rates", lang, employer=v["employer"] / 100, employee=v["employee"] / 100)
             print(f"{pad(_out('policy.' + k, lang), 28)} {v}")
@@ -118,6 +124,15 @@ def cmd_policy(args: argparse.Namespace) -> Answer:
                 print(f"  {field_name:48} {scope}{mark} {f['source']}")
 
     return Answer(payload, render)
+
+
+def subsidy_text(category: str, kind: str, values: dict[str, Any], lang: str) -> str:
+    """One subsidy category's rule in ``lang`` (catalogue ``[policy_describe]``), from the policy's code and figures."""
+    name = SUBSIDY_CATEGORIES.get(category) if lang == "zh" else None
+    rule = catalogue.text("policy_describe", kind, lang, yuan=_fen(values.get("amount_fen") or 0),
+                          percent=bp_text(values.get("percent_bp") or 0))
+    return catalogue.text("policy_describe", "category", lang, category=category, name=f" {name}" if name else "",
+                          rule=rule)
 
 
 # ------------------------------------------------------------------ person
