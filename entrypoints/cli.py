@@ -22,7 +22,7 @@ from consumers.dead_letters import dead_letters, parse_ids, resubmit
 from consumers.spreadsheets import read_file
 from entrypoints.command import Answer, command
 from entrypoints import catalogue
-from entrypoints.http.coverage_reasons import reason_text
+from entrypoints.http.coverage_reasons import history_note, reason_text
 from entrypoints.console import pad, print_table as _print_table, stop_on_signals as _stop_on_signals, write_file
 from entrypoints.http.access import check_arrears_read, clerk_arrears, cli_principal, person_access
 from entrypoints.http.auth import Forbidden, Principal, Role
@@ -541,7 +541,7 @@ def cmd_entitlement(args: argparse.Namespace, system: Any, who: Principal) -> An
             ):
                 line(_say(label, lang), value)
             if y.get("history_note"):  # the policy horizon: the waiting period rests on years the ledger cannot see
-                line(_say("ent_history", lang), y["history_note"])
+                line(_say("ent_history", lang), history_note(y, p["year"], lang))
         e = p["employee"]
         if e is not None:
             line(_say("ent_employee", lang), _say("ent_employee_value", lang, covered=e["months_covered"],
