@@ -31,8 +31,7 @@ from entrypoints.http.auth import (TOKENS_FILE_ENV, Principal, Role, TokenFileEr
                                    revoke_tokens)
 from entrypoints.http.commands import COMMANDS, carry_out, require_clerk
 from entrypoints.http.fees_cli import add_late_fee_clerk_commands
-from entrypoints.http.approvals import change_line
-from entrypoints.http.approvals_cli import add_approval_clerk_commands
+from entrypoints.http.approvals_cli import add_approval_clerk_commands, render_change
 from entrypoints import catalogue
 from entrypoints.catalogue import lang_of
 from entrypoints.http.api_messages import text as api_text
@@ -265,11 +264,10 @@ def cmd_clerk(args: argparse.Namespace, system: Any, checked: tuple[Any, Any]) -
         answer["change"] = outcome.change
 
     def render(a: dict[str, Any]) -> None:
-        if "change" in a:  # maker-checker: proposed, carried out once another clerk approves
-            print(("已提交待审核" if a["applied"] else "未变更（已提交过）") + f"：{change_line(a['change'])}")
-            print(f"审核：ledger clerk approve {a['change']['change_id']}（须由另一名有审核权限的经办员执行）")
-            return
         lang = _lang(args)
+        if "change" in a:  # maker-checker: proposed, carried out once another clerk approves
+            render_change({**a["change"], "applied": a["applied"]}, lang)
+            return
         print(_say("recorded" if a["applied"] else "unchanged", lang, message=a["message"]))
         print(_say("recorded_ids", lang, person=a["person_id"], request=a["request_id"],
                    events=", ".join(a["event_ids"]) or "-"))

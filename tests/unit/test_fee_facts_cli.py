@@ -77,11 +77,15 @@ def test_waiver_needs_reason_and_another_approver_then_clears_it(deployment, cap
     status, out, err = run(capsys, "clerk", "pending")
     assert status == 0 and "双人复核变更（待审核）：1 项" in out, err
     status, out, err = run(capsys, "clerk", "pending", "--lang", "en")
-    assert status == 0 and "maker-checker changes (PENDING): 1" in out, err
+    assert status == 0 and "maker-checker changes (pending): 1" in out, err
+    # the pending change's line follows --lang (its reason is the clerk's own words); times in Beijing time
+    assert "[pending] late fee waiver (region 610902): waive the late fee of 2026-01" in out
+    assert "Beijing time" in out and "待审核" not in out and "滞纳金" not in out and "+00:00" not in out
     status, out, err = run(capsys, "clerk", "approve", "w-1")
-    assert status == 0 and "已批准" in out, err
+    assert status == 0 and out.startswith("已批准：w-1  [已批准] 滞纳金减免（参保地 610902）"), out
+    assert "已已" not in out and "北京时间" in out
     status, out, err = run(capsys, "clerk", "approve", "w-1", "--lang", "en")
-    assert status == 0 and out.startswith("nothing changed (the change is APPROVED): "), out
+    assert status == 0 and out.startswith("nothing changed (the change is approved): w-1  [approved] late fee"), out
     run_as(monkeypatch, home, "clerk", [case.HANBIN], user="clerk.wang")
     status, out, _ = run(capsys, "fees", "--region", case.HANBIN, "--as-of", AFTER, "--all")
     assert "已减免" in out and "减免理由：系统故障致逾期，审批人：li.approver" in out
