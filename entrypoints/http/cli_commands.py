@@ -36,6 +36,7 @@ from entrypoints import catalogue
 from entrypoints.catalogue import lang_of
 from entrypoints.http.api_messages import text as api_text
 from entrypoints.http.errors import validation_problems
+from entrypoints.http.outcome_words import outcome_text
 from entrypoints.main import help_of
 from entrypoints.http.demo_state import cli_prefix, demo_dir, demo_env, ensure_demo_tokens, read_manifest
 from infra.settings import environment, setting_text
@@ -268,7 +269,7 @@ def cmd_clerk(args: argparse.Namespace, system: Any, checked: tuple[Any, Any]) -
         if "change" in a:  # maker-checker: proposed, carried out once another clerk approves
             render_change({**a["change"], "applied": a["applied"]}, lang)
             return
-        print(_say("recorded" if a["applied"] else "unchanged", lang, message=a["message"]))
+        print(_say("recorded" if a["applied"] else "unchanged", lang, message=outcome_text(a["message"], lang)))
         print(_say("recorded_ids", lang, person=a["person_id"], request=a["request_id"],
                    events=", ".join(a["event_ids"]) or "-"))
 

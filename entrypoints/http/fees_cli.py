@@ -126,11 +126,21 @@ def _fee_answer(args: argparse.Namespace, system: Any, checked: tuple[Any, Any, 
 
     lang = lang_of(getattr(args, "lang", None))
 
+    def outcome(a: dict[str, Any]) -> str:
+        """What was done, from the command's own figures (the answer's ``message`` is the API's Chinese)."""
+        n = len(a["persons"])
+        if "change" in a:
+            return catalogue.text("clerk_outcomes", "late_fee_waiver_proposed", lang, period=body.period, n=n,
+                                  approver=body.approver.strip(), change=a["change"]["change_id"],
+                                  reason=body.reason.strip())
+        return catalogue.text("clerk_outcomes", "late_fee_paid" if a["applied"] else "late_fee_paid_before", lang,
+                              yuan=_yuan(body.amount_fen), voucher=body.voucher_no, n=n)
+
     def render(a: dict[str, Any]) -> None:
         if "change" in a:  # a waiver waits for its approver (maker-checker): `ledger clerk approve CHANGE`
-            print(_say("proposed" if a["applied"] else "proposed_before", lang, message=a["message"]))
+            print(_say("proposed" if a["applied"] else "proposed_before", lang, message=outcome(a)))
         else:
-            print(_say("recorded" if a["applied"] else "unchanged", lang, message=a["message"]))
+            print(_say("recorded" if a["applied"] else "unchanged", lang, message=outcome(a)))
         for p in a["persons"]:
             print(_say("person_amount", lang, who=p["masked_id"] or p["person_id"], yuan=_yuan(p["amount_fen"])))
         print(_say("request_line", lang, request=request_id, n=len(a["event_ids"])))

@@ -4,6 +4,8 @@
 the employer paid 1,000,000 fen 60 days late)."""
 from __future__ import annotations
 
+from entrypoints.catalogue import _CJK
+
 import csv
 import io
 import json
@@ -51,12 +53,13 @@ def test_fees_shows_the_arithmetic_then_a_payment_clears_it(deployment, capsys):
     pay = ["clerk", "pay-late-fee", "--employer-id", case.EMPLOYER, "--period", case.MONTH, "--amount-fen", "10000",
            "--voucher-no", "SP-9", "--tax-office", "16109020000", "--paid-on", "2026-03-20"]
     status, out, _ = run(capsys, *pay)
-    assert status == 0 and out.startswith("已记录") and "100.00 元" in out and "请求 " in out
+    assert status == 0 and out.startswith("已记录：滞纳金缴纳 100.00 元（票号 SP-9），3 名职工") and "请求 " in out
     assert fees_json(capsys, "--all")["owed_fen"] == 20_000
     status, out, _ = run(capsys, *pay)  # the same voucher again
     assert status == 0 and out.startswith("未变更")
     status, out, _ = run(capsys, *pay, "--lang", "en")
-    assert status == 0 and out.startswith("nothing changed: ") and "request " in out
+    assert status == 0 and out.startswith("nothing changed: late fee payment of 100.00 yuan (voucher SP-9), 3 employee(s)")
+    assert "request " in out and not _CJK.search(out)
     assert fees_json(capsys, "--all")["fee_paid_fen"] == 10_000
     status, _, _ = run(capsys, *pay[:6], "--amount-fen", "20000", "--voucher-no", "SP-10", *pay[10:])
     assert status == 0
