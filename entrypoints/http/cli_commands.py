@@ -72,16 +72,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     try:
         if args.demo:
-            try:
-                env = demo_serve_env(environment(), host=args.host, port=args.port)
-            except DomainError as e:
-                print(f"error {e.code}: {e.message}", file=sys.stderr)
-                return 2
-            return serve(args.host, args.port, env=env)
+            return serve(args.host, args.port, env=demo_serve_env(environment(), host=args.host, port=args.port))
         return serve(args.host, args.port)
-    except TokenFileError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except TokenFileError as e:  # `error TOKENS_FILE_INVALID: ...` in the run's language (entrypoints.command.run)
+        raise _tokens_file_error(e) from None
+
+
+def _tokens_file_error(e: TokenFileError, code: str = "TOKENS_FILE_INVALID") -> DomainError:
+    """A tokens file problem as the command line's error: its stable code, the file's own detail after it."""
+    return DomainError(code, str(e))
+
+
+def _file_to_read(file: str | None, template_option: str = "--template") -> Path:
+    """The file ``import`` / ``migrate`` reads: FILE_REQUIRED without one, FILE_NOT_FOUND when it is not a file."""
+    if not file:
+        raise DomainError("FILE_REQUIRED", f"请指定要读取的文件，或用 {template_option} 文件 写出模板 "
+                                           f"(name the file to read, or write a template with {template_option} FILE)")
+    if not Path(file).is_file():
+        raise DomainError("FILE_NOT_FOUND", f"找不到文件 {file} (no file {file})", path=str(file))
+    return Path(file)
 
 
 def demo_serve_env(env: dict[str, str], *, host: str = "127.0.0.1", port: int = 8080) -> dict[str, str]:
@@ -121,13 +130,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         target.write_bytes(template_csv() if target.suffix.lower() == ".csv" else template_xlsx())
         print(f"已写出导入模板 {target}（第 2 行为示例，导入前请删除；各列写法见“填写说明”页）")
         return 0
-    if not args.file:
-        print("error: 请指定要导入的文件，或用 --template FILE 写出模板 (name the file to import)", file=sys.stderr)
-        return 2
-    path = Path(args.file)
-    if not path.is_file():
-        print(f"error: {path} is not a file", file=sys.stderr)
-        return 2
+    _file_to_read(args.file)
     return _import(args)
 
 
@@ -167,12 +170,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         target.write_bytes(migration.template_csv() if target.suffix.lower() == ".csv" else migration.template_xlsx())
         print(f"已写出历史数据迁移模板 {target}（示例行导入前请删除；各列写法见“填写说明”页）")
         return 0
-    if not args.file:
-        print("error: 请指定要迁移的文件，或用 --template FILE 写出模板 (name the file to migrate)", file=sys.stderr)
-        return 2
-    if not Path(args.file).is_file():
-        print(f"error: {args.file} is not a file", file=sys.stderr)
-        return 2
+    _file_to_read(args.file)
     return _migrate(args)
 
 
@@ -352,25 +350,26 @@ def _add_clerk_commands(sub: Any) -> None:
 
 @command(wiring=None)
 def cmd_token_add(args: argparse.Namespace) -> int:
-    path = args.file or setting_text(TOKENS_FILE_ENV)
-    if not path:
-        print(_say("tokens_file_missing", _lang(args), env=TOKENS_FILE_ENV), file=sys.stderr)
-        return 2
+    path = _tokens_path(args)
     try:
-        token = add_token(path, user=args.user, role=args.role, scopes=args.scope or [],
-                          expires=date.fromisoformat(args.expires) if args.expires else None)
-    except (TokenFileError, DomainError, ValueError) as e:
-        print(f"error: {getattr(e, 'message', e)}", file=sys.stderr)
-        return 2
+        expires = date.fromisoformat(args.expires) if args.expires else None
+    except ValueError:
+        raise DomainError("DATE_INVALID", f"有效期 --expires 须为日期 YYYY-MM-DD (--expires must be a date YYYY-MM-DD; got "
+                                          f"{args.expires!r})") from None
+    try:
+        token = add_token(path, user=args.user, role=args.role, scopes=args.scope or [], expires=expires)
+    except TokenFileError as e:
+        raise _tokens_file_error(e) from None
     print(token)
     print(_say("token_added", _lang(args), user=args.user, role=args.role, path=path), file=sys.stderr)
     return 0
 
 
-def _tokens_path(args: argparse.Namespace) -> str | None:
+def _tokens_path(args: argparse.Namespace) -> str:
     path = args.file or setting_text(TOKENS_FILE_ENV)
     if not path:
-        print(_say("tokens_file_missing", _lang(args), env=TOKENS_FILE_ENV), file=sys.stderr)
+        raise DomainError("TOKENS_FILE_REQUIRED", f"请用 --file 指定令牌文件，或设置 {TOKENS_FILE_ENV} "
+                                                  f"(give --file or set {TOKENS_FILE_ENV})", env=TOKENS_FILE_ENV)
     return path
 
 
@@ -378,13 +377,10 @@ def _tokens_path(args: argparse.Namespace) -> str | None:
 def cmd_token_list(args: argparse.Namespace) -> int | Answer:
     """The tokens file's entries; the token id is the start of the hash: the file holds no token to show."""
     path = _tokens_path(args)
-    if not path:
-        return 2
     try:
         rows = [e.listing() for e in read_token_file(path)]
     except TokenFileError as e:
-        print(f"error TOKENS_FILE_INVALID: {e}", file=sys.stderr)
-        return 2
+        raise _tokens_file_error(e) from None
     if not args.all:
         rows = [r for r in rows if not r["revoked"]]
 
@@ -402,13 +398,10 @@ def cmd_token_list(args: argparse.Namespace) -> int | Answer:
 @command(wiring=None)
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     path = _tokens_path(args)
-    if not path:
-        return 2
     try:
         revoked = revoke_tokens(path, args.who)
     except TokenFileError as e:
-        print(f"error TOKEN_REVOKE_FAILED: {e}", file=sys.stderr)
-        return 2
+        raise _tokens_file_error(e, "TOKEN_REVOKE_FAILED") from None
     for e in revoked:
         print(_say("token_revoked", _lang(args), id=e.token_id, user=e.user, role=e.role.value, at=e.revoked))
     print(_say("tokens_revoked", _lang(args), n=len(revoked), path=path), file=sys.stderr)
