@@ -32,7 +32,6 @@ from entrypoints.wiring import bootstrap, feed_consumer, file_feed, ledger_publi
 from infra.command import main as infra_main
 from infra.gc_tuning import tune_for_streaming
 from infra.limits import FEED_SHEET
-from ledger.domain.arrears import listed_because
 from ledger.domain.errors import DomainError
 from ledger.domain.places import validate_region_code
 from ledger.policy.model import SUBSIDY_CATEGORIES, bp_text
@@ -124,6 +123,12 @@ def cmd_policy(args: argparse.Namespace) -> Answer:
                 print(f"  {field_name:48} {scope}{mark} {f['source']}")
 
     return Answer(payload, render)
+
+
+def gap_label(reason: str, lang: str, default: str | None = None) -> str:
+    """A gap reason code in words (catalogue ``[cli_words]``; the Chinese is the domain's ``REASON_LABELS``)."""
+    key = f"gap.{reason}"
+    return catalogue.text("cli_words", key, lang) if catalogue.has("cli_words", key) else (default or reason)
 
 
 def subsidy_text(category: str, kind: str, values: dict[str, Any], lang: str) -> str:
@@ -594,7 +599,8 @@ def cmd_arrears(args: argparse.Namespace, system: Any, who: Principal) -> Answer
     def render(rs: list[dict[str, Any]]) -> None:
         _print_table([{**r, "due": _fen(r["due_fen"]), "paid": _fen(r["paid_fen"]),
                        "outstanding": _fen(r["outstanding_fen"]), "late_fee": _fen(r["late_fee_fen"]),
-                       "status": listed_because(r), "employer_id": r["employer_id"] or ""}
+                       "status": catalogue.text("cli_words", "arrears.fee_only" if r["fee_only"] else "arrears.outstanding",
+                                                lang), "employer_id": r["employer_id"] or ""}
                       for r in rs],
                      ["masked_id", "kind", "employer_id", "period", "region_code", "grid_code", "due", "paid",
                       "outstanding", "days_overdue", "late_fee", "status"], _heads(lang))
@@ -620,6 +626,7 @@ def cmd_gaps(args: argparse.Namespace, system: Any, _checked: Any) -> Answer:
 
     def render(ls: list[dict[str, Any]]) -> None:
         _print_table([{**g, "subsidised": _say("yes", lang) if g["subsidised"] else "",
+                       "label": gap_label(g["reason"], lang, g.get("label")),
                        "outstanding": _fen(g["outstanding_fen"])} for g in ls],
                      ["reason", "label", "masked_id", "grid_code", "subsidised", "outstanding", "detail"], _heads(lang))
         print("\n" + _say("gaps_total", lang, n=len(ls)))

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -130,6 +131,15 @@ def _yes(covered: bool, lang: str) -> str:
     return _t("yes" if covered else "no", lang)
 
 
+#: A Chinese gloss in parentheses inside an English line: ``Registered (参保人登记)``, ``(重复参保)``.
+_GLOSS = re.compile(r"\s*[(（][^()（）A-Za-z0-9]*[\u3400-\u9fff][^()（）A-Za-z0-9]*[)）]")
+
+
+def english(description: str) -> str:
+    """An event's English line without its Chinese glosses (the API's ``description`` keeps them)."""
+    return _GLOSS.sub("", description)
+
+
 def print_history(r: dict[str, Any], lang: str = catalogue.DEFAULT_LANG) -> None:
     """The history as text, its labels in ``lang``; each event's line in Chinese when the report has it."""
     labels = [_t(k, lang) for k in ("person", "events", "source", "after")]
@@ -139,7 +149,7 @@ def print_history(r: dict[str, Any], lang: str = catalogue.DEFAULT_LANG) -> None
           f"{_t('generated', lang)} {r['generated_at']}")
     print()
     for e in r["events"]:
-        described = e.get("description_zh") or e["description"] if lang == "zh" else e["description"]
+        described = e.get("description_zh") or e["description"] if lang == "zh" else english(e["description"])
         print(f"v{e['version']:<4} {e['recorded_at'][:19].replace('T', ' ')}  {_t('effective', lang)} "
               f"{e['effective_date']}  {described}")
         doc = f" · {e['document']}" if e["document"] else ""
@@ -157,7 +167,7 @@ def print_history(r: dict[str, Any], lang: str = catalogue.DEFAULT_LANG) -> None
                   + ("" if c["traced"] else _t("untraced", lang)))
             for x in c["causes"]:
                 print(_t("because", lang, version=x["version"], at=x["recorded_at"][:19].replace("T", " "),
-                         description=x["description"]))
+                         description=x["description"] if lang == "zh" else english(x["description"])))
         cov = a["covered_on"]
         print(_t("covered_then", lang, day=cov["day"], answer=_yes(cov["then"]["covered"], lang),
                  reason=reason_text(cov["then"], lang)))

@@ -215,10 +215,12 @@ def change_line(row: dict[str, Any], lang: str = catalogue.DEFAULT_LANG) -> str:
     kind = row["kind_label"] if zh else (say(f"kind.{row['kind']}") if catalogue.has("approvals_lines", f"kind.{row['kind']}")
                                          else row["kind"])
     refund = row.get("result", {}).get("refund_owed_fen", row.get("payload", {}).get("refund_owed_fen"))
-    owed = say("owed", yuan=yuan(int(refund))) if refund is not None else ""
+    summary = _summary(row, lang)
+    # the refund owed once: the Chinese summary of an end of enrollment already names it (应退重复缴费)
+    owed = say("owed", yuan=yuan(int(refund))) if refund is not None and not (zh and "应退" in summary) else ""
     decided = say("decided", user=row["decided_by"], at=_beijing(row.get("decided_at"))) if row.get("decided_by") else ""
     return say("line", change=row["change_id"], status=status, kind=kind, region=row["region_code"],
-               summary=_summary(row, lang), owed=owed, maker=row["proposed_by"], at=_beijing(row["proposed_at"]),
+               summary=summary, owed=owed, maker=row["proposed_by"], at=_beijing(row["proposed_at"]),
                until=_beijing(row["expires_at"]), decided=decided)
 
 

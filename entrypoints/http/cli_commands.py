@@ -128,7 +128,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.template:
         target = Path(args.template)
         target.write_bytes(template_csv() if target.suffix.lower() == ".csv" else template_xlsx())
-        print(f"已写出导入模板 {target}（第 2 行为示例，导入前请删除；各列写法见“填写说明”页）")
+        print(catalogue.text("cli_files", "import_template", _lang(args), path=target))
         return 0
     _file_to_read(args.file)
     return _import(args)
@@ -168,7 +168,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     if args.template:
         target = Path(args.template)
         target.write_bytes(migration.template_csv() if target.suffix.lower() == ".csv" else migration.template_xlsx())
-        print(f"已写出历史数据迁移模板 {target}（示例行导入前请删除；各列写法见“填写说明”页）")
+        print(catalogue.text("cli_files", "migrate_template", _lang(args), path=target))
         return 0
     _file_to_read(args.file)
     return _migrate(args)
