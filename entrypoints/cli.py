@@ -494,8 +494,9 @@ def cmd_project(args: argparse.Namespace, system: Any) -> Answer:
     lang = _lang(args)
 
     def render(p: dict[str, Any]) -> None:
+        positions = ", ".join(f"{k}:{v}" for k, v in p["positions"].items()) or "-"  # partition:offset, not a dict
         print(_out("project_rebuilt" if p["rebuilt"] else "project_caught_up", lang, source=p["source"],
-                   events=p["events"], persons=p["persons_written"], seconds=p["seconds"], positions=p["positions"]))
+                   events=p["events"], persons=p["persons_written"], seconds=p["seconds"], positions=positions))
         if p["released"]:
             print(_out("project_released", lang, n=p["released"]))
         if quarantined:

@@ -8,7 +8,7 @@ or Chinese-only text in any of these commands fails here and names the command a
 """
 from __future__ import annotations
 
-from datetime import date
+import re
 
 import pytest
 
@@ -37,6 +37,7 @@ COMMANDS: list[tuple[str | None, list[str], list[str], str]] = [
     ("auditor", [], ["verify"], "账本校验"),
     ("auditor", [], ["dlq", "list"], "死信"),
     (None, [], ["status"], "视图"),
+    (None, [], ["project"], "视图已追上"),
     ("clerk", [HANBIN], ["clerk", "pending"], "双人复核"),
     ("clerk", [HANBIN], ["clerk", "transfers", "--region", HANBIN, "--as-of", "2026-03-01"], "转移接续"),
     (None, [], ["reconcile", "open"], "未结差异"),
@@ -74,6 +75,7 @@ def test_a_command_speaks_english_on_request_and_chinese_by_default(deployment, 
     status, out, err = run(capsys, *argv)
     assert status in (0, 1), (argv, err)
     assert heading in out, (argv, out[:400])
+    assert not re.search(r"\{'|\{\d+: ", out) and "None" not in out, (argv, out[:400])  # no Python dict, no None
 
 
 def test_a_clerks_commands_and_their_refusals_speak_english_on_request(deployment, capsys, monkeypatch):  # noqa: F811
