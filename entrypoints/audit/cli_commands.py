@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -28,6 +27,7 @@ from entrypoints.console import display_width, pad, print_table as _print_table
 from entrypoints.http.access import cli_principal, person_access
 from entrypoints.http.auth import Forbidden, Role
 from entrypoints.main import help_of
+from entrypoints.audit.describe import english
 from entrypoints.messages import lang_of
 from entrypoints.http.coverage_reasons import reason_text
 from ledger.domain.errors import DomainError
@@ -129,15 +129,6 @@ def _t(key: str, lang: str, **values: Any) -> str:
 
 def _yes(covered: bool, lang: str) -> str:
     return _t("yes" if covered else "no", lang)
-
-
-#: A Chinese gloss in parentheses inside an English line: ``Registered (参保人登记)``, ``(重复参保)``.
-_GLOSS = re.compile(r"\s*[(（][^()（）A-Za-z0-9]*[\u3400-\u9fff][^()（）A-Za-z0-9]*[)）]")
-
-
-def english(description: str) -> str:
-    """An event's English line without its Chinese glosses (the API's ``description`` keeps them)."""
-    return _GLOSS.sub("", description)
 
 
 def print_history(r: dict[str, Any], lang: str = catalogue.DEFAULT_LANG) -> None:

@@ -21,6 +21,7 @@ from entrypoints.http.commands import require_clerk
 from entrypoints import catalogue
 from entrypoints.catalogue import lang_of
 from entrypoints.http.errors import validation_problems
+from entrypoints.http.fee_words import fee_arithmetic, fee_status
 from entrypoints.http.late_fees import (LateFeePaymentIn, LateFeeWaiverIn, fees_answer, fees_for, masked, pay_late_fee,
                                         waive_late_fee)
 from entrypoints.http.read_model import ViewReads
@@ -77,7 +78,7 @@ def cmd_fees(args: argparse.Namespace, system: Any, checked: tuple[Any, str | No
         print_table([{**r, "principal": _yuan(r["principal_fen"]),
                       "rate": rate_text(r["rate_ppm_per_day"]) + _say("per_day", lang),
                       "accrued": _yuan(r["accrued_fen"]), "paid": _yuan(r["fee_paid_fen"]),
-                      "waived": _yuan(r["waived_fen"]), "owed": _yuan(r["owed_fen"]), "status": r["fee_status_label"]}
+                      "waived": _yuan(r["waived_fen"]), "owed": _yuan(r["owed_fen"]), "status": fee_status(r, lang)}
                      for r in rows],
                     ["employer_id", "masked_id", "period", "principal", "due_date", "until", "days", "rate", "accrued",
                      "paid", "waived", "owed", "status"],
@@ -85,7 +86,7 @@ def cmd_fees(args: argparse.Namespace, system: Any, checked: tuple[Any, str | No
         for r in rows:
             waiver = (_say("waiver", lang, reason=r["waiver_reason"], approver=r["waiver_approver"])
                       if r["waived"] else "")
-            print(f"  {r['masked_id']} {r['period']}: {r['arithmetic']}{waiver}")
+            print(f"  {r['masked_id']} {r['period']}: {fee_arithmetic(r, lang)}{waiver}")
         print()
         for e in a["employers"]:
             print(_say("employer", lang, employer=e["employer_id"], region=e["region_code"], rows=e["rows"],

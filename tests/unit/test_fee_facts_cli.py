@@ -5,6 +5,7 @@ the employer paid 1,000,000 fen 60 days late)."""
 from __future__ import annotations
 
 from entrypoints.catalogue import _CJK
+from entrypoints.http.fee_words import fee_arithmetic, fee_status
 
 import csv
 import io
@@ -60,7 +61,14 @@ def test_fees_shows_the_arithmetic_then_a_payment_clears_it(deployment, capsys):
     status, out, _ = run(capsys, *pay, "--lang", "en")
     assert status == 0 and out.startswith("nothing changed: late fee payment of 100.00 yuan (voucher SP-9), 3 employee(s)")
     assert "request " in out and not _CJK.search(out)
-    assert fees_json(capsys, "--all")["fee_paid_fen"] == 10_000
+    fees = fees_json(capsys, "--all")
+    assert fees["fee_paid_fen"] == 10_000
+    # the list says each row's arithmetic and status in the run's language: in Chinese the domain's own sentence
+    rows = fees["fees"]
+    assert [fee_arithmetic(r) for r in rows] == [r["arithmetic"] for r in rows]
+    assert [fee_status(r) for r in rows] == [r["fee_status_label"] for r in rows]
+    status, out, _ = run(capsys, "fees", "--region", case.HANBIN, "--as-of", AFTER, "--all", "--lang", "en")
+    assert status == 0 and " yuan × 60 days × 0.05%/day = " in out and "; paid " in out and not _CJK.search(out), out
     status, _, _ = run(capsys, *pay[:6], "--amount-fen", "20000", "--voucher-no", "SP-10", *pay[10:])
     assert status == 0
     assert fees_json(capsys)["count"] == 0
