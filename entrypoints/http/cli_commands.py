@@ -72,7 +72,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     try:
         if args.demo:
-            return serve(args.host, args.port, env=demo_serve_env(environment(), host=args.host, port=args.port))
+            return serve(args.host, args.port, env=demo_serve_env(environment(), host=args.host, port=args.port,
+                                                                     lang=_lang(args)))
         return serve(args.host, args.port)
     except TokenFileError as e:  # `error TOKENS_FILE_INVALID: ...` in the run's language (entrypoints.command.run)
         raise _tokens_file_error(e) from None
@@ -93,29 +94,33 @@ def _file_to_read(file: str | None, template_option: str = "--template") -> Path
     return Path(file)
 
 
-def demo_serve_env(env: dict[str, str], *, host: str = "127.0.0.1", port: int = 8080) -> dict[str, str]:
+def demo_serve_env(env: dict[str, str], *, host: str = "127.0.0.1", port: int = 8080,
+                   lang: str = catalogue.DEFAULT_LANG) -> dict[str, str]:
     """``ledger serve --demo``: the settings of the last demo run; its tokens created and shown on first use.
 
-    Raises ``DEMO_NOT_RUN`` when no demo has run in this state directory.
+    Raises ``DEMO_NOT_RUN`` when no demo has run in this state directory. What it prints is in ``lang``
+    (catalogue ``[serve_demo]``).
     """
+    def say(key: str, **values: Any) -> str:
+        return catalogue.text("serve_demo", key, lang, **values)
+
     manifest = read_manifest(env)
     run = manifest["run"]
     made = ensure_demo_tokens(env, manifest)
     served = demo_env(env, manifest)
     base = f"http://{host}:{port}"
-    print(f"演示数据：{run['region']} {run['region_name']}，{run['people']:,} 人，{run['year']} 年度，"
-          f"截至 {run['as_of']}（{served['LEDGER_STATE_DIR']}）")
+    print(say("data", region=run["region"], name=run["region_name"], people=run["people"], year=run["year"],
+              as_of=run["as_of"], state=served["LEDGER_STATE_DIR"]))
     if made:
-        print(f"已生成演示令牌（只显示这一次；保存在 {served[TOKENS_FILE_ENV]}，仅本人可读）：")
+        print(say("tokens_made", path=served[TOKENS_FILE_ENV]))
         for t in made:
-            scope = f"，区县 {t['scope']}" if t["scope"] else ""
-            print(f"  {t['role']:<8} {t['user']}{scope}：{t['token']}")
+            scope = say("token_scope", scope=t["scope"]) if t["scope"] else ""
+            print(say("token", role=f"{t['role']:<8}", user=t["user"], scope=scope, token=t["token"]))
     else:
-        print(f"令牌沿用 {served[TOKENS_FILE_ENV]} 中已有的（`ledger token list --file ...` 可查看；"
-              "忘记令牌时删除该文件后重新运行本命令）")
-    print(f"网格员页面 {base}/web/   接口文档 {base}/docs")
-    print(f"命令行：{cli_prefix(demo_dir(env), manifest)} LEDGER_TOKEN=<经办员令牌> .venv/bin/ledger gaps {run['grid']} "
-          f"--year {run['year']} --as-of {run['as_of']}", flush=True)
+        print(say("tokens_kept", path=served[TOKENS_FILE_ENV]))
+    print(say("pages", base=base))
+    print(say("command_line", prefix=cli_prefix(demo_dir(env), manifest), grid=run["grid"], year=run["year"],
+              as_of=run["as_of"]), flush=True)
     return served
 
 
