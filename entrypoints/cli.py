@@ -582,7 +582,7 @@ def cmd_arrears(args: argparse.Namespace, system: Any, who: Principal) -> Answer
     totals = employer_totals(rows)
     if args.csv or args.xlsx:
         write_file(args.csv or args.xlsx, arrears_file(masked(rows), totals, "csv" if args.csv else "xlsx",
-                                                       by_employer=args.by_employer))
+                                                       by_employer=args.by_employer), _lang(args))
         return 0  # the file is the answer
 
     lang = _lang(args)

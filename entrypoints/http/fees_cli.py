@@ -68,7 +68,7 @@ def cmd_fees(args: argparse.Namespace, system: Any, checked: tuple[Any, str | No
         r["id_number"] = r.get("masked_id")
     out = _file_kind(args)
     if out is not None:
-        write_file(out[1], ledger_exports.fees_file(masked(rows), out[0]))
+        write_file(out[1], ledger_exports.fees_file(masked(rows), out[0]), lang_of(getattr(args, "lang", None)))
         return 0  # the file is the answer
     answer = fees_answer(rows, as_of=as_of, region=region, grid=args.grid, employer=args.employer)
 

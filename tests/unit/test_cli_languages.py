@@ -120,3 +120,14 @@ def test_the_command_lines_chinese_words_are_the_domains_own_labels():
     assert (catalogue.text("cli_words", "arrears.outstanding"), catalogue.text("cli_words", "arrears.fee_only")) == (
         OUTSTANDING_LABEL, FEE_ONLY_LABEL)
     assert not any(_CJK.search(catalogue.text("cli_words", f"gap.{r}", "en")) for r in REASONS)
+
+
+def test_an_export_says_what_it_wrote_in_the_runs_language(deployment, capsys, monkeypatch, tmp_path):  # noqa: F811
+    run_as(monkeypatch, deployment, "clerk", [HANBIN])
+    target = tmp_path / "arrears.csv"
+    status, out, err = run(capsys, "arrears", "--grid", GRID_A, "--as-of", "2026-03-01", "--csv", str(target),
+                           "--lang", "en")
+    assert status == 0 and target.exists() and err.startswith(f"wrote {target} (") and not _CJK.search(err), err
+    status, out, err = run(capsys, "arrears", "--grid", GRID_A, "--as-of", "2026-03-01", "--csv", str(target))
+    assert status == 0 and err.startswith(f"已写入 {target}（"), err
+
