@@ -600,8 +600,9 @@ def cmd_arrears(args: argparse.Namespace, system: Any, who: Principal) -> Answer
     def render(rs: list[dict[str, Any]]) -> None:
         _print_table([{**r, "due": _fen(r["due_fen"]), "paid": _fen(r["paid_fen"]),
                        "outstanding": _fen(r["outstanding_fen"]), "late_fee": _fen(r["late_fee_fen"]),
-                       "status": catalogue.text("cli_words", "arrears.fee_only" if r["fee_only"] else "arrears.outstanding",
-                                                lang), "employer_id": r["employer_id"] or ""}
+                       "status": catalogue.text("cli_words", f"arrears.{'fee_only' if r['fee_only'] else 'outstanding'}",
+                                                lang),
+                       "employer_id": r["employer_id"] or ""}
                       for r in rs],
                      ["masked_id", "kind", "employer_id", "period", "region_code", "grid_code", "due", "paid",
                       "outstanding", "days_overdue", "late_fee", "status"], _heads(lang))

@@ -212,8 +212,8 @@ def change_line(row: dict[str, Any], lang: str = catalogue.DEFAULT_LANG) -> str:
 
     zh = lang == "zh"
     status = row["status_label"] if zh else say(f"status.{row['status']}")
-    kind = row["kind_label"] if zh else (say(f"kind.{row['kind']}") if catalogue.has("approvals_lines", f"kind.{row['kind']}")
-                                         else row["kind"])
+    kind_key = f"kind.{row['kind']}"
+    kind = row["kind_label"] if zh else say(kind_key) if catalogue.has("approvals_lines", kind_key) else row["kind"]
     refund = row.get("result", {}).get("refund_owed_fen", row.get("payload", {}).get("refund_owed_fen"))
     summary = _summary(row, lang)
     # the refund owed once: the Chinese summary of an end of enrollment already names it (应退重复缴费)
