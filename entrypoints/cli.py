@@ -22,7 +22,7 @@ from consumers.dead_letters import dead_letters, parse_ids, resubmit
 from consumers.spreadsheets import read_file
 from entrypoints.command import Answer, command
 from entrypoints import catalogue
-from entrypoints.http.coverage_reasons import reason_text
+from entrypoints.http.coverage_reasons import history_note, reason_text
 from entrypoints.console import pad, print_table as _print_table, stop_on_signals as _stop_on_signals, write_file
 from entrypoints.http.access import check_arrears_read, clerk_arrears, cli_principal, person_access
 from entrypoints.http.auth import Forbidden, Principal, Role
@@ -32,9 +32,9 @@ from entrypoints.wiring import bootstrap, feed_consumer, file_feed, ledger_publi
 from infra.command import main as infra_main
 from infra.gc_tuning import tune_for_streaming
 from infra.limits import FEED_SHEET
-from ledger.domain.arrears import listed_because
 from ledger.domain.errors import DomainError
 from ledger.domain.places import validate_region_code
+from ledger.policy.model import SUBSIDY_CATEGORIES, bp_text
 from ledger.log import get_logger, mask_id_number
 from projections.projection_runner import rebuild
 from projections.arrears import employer_totals
@@ -79,7 +79,9 @@ def cmd_policy(args: argparse.Namespace) -> Answer:
         "fiscal_subsidy_fen": table.resident.fiscal_subsidy_fen,
         "concentrated_period": f"{table.resident.concentrated_start}..{table.resident.concentrated_end}",
         "extended_window_end": table.resident.extended_window_end,
-        "subsidies": {c: r.describe() for c, r in table.resident.subsidies.items()},
+        # each category's rule as its kind and figures (FULL; FIXED_FEN amount_fen; PERCENT percent_bp)
+        "subsidies": {c: {"kind": kind, **values} for c, (kind, values) in
+                      ((c, r.describe()) for c, r in table.resident.subsidies.items())},
         "waiting_enabled": table.resident.waiting.enabled,
         "employee_rates_bp": {"employer": table.employee.employer_rate_bp, "employee": table.employee.employee_rate_bp},
         # The value gate every entrance applies (ledger/policy/rules.py: check_amount_fen, check_business_date).
@@ -103,7 +105,10 @@ def cmd_policy(args: argparse.Namespace) -> Answer:
             elif isinstance(v, bool):
                 v = _say("yes" if v else "no", lang)
             elif k == "subsidies":
-                v = "；".join(f"{c} {d}" for c, d in v.items()) if lang == "zh" else "; ".join(f"{c} {d}" for c, d in v.items())
+                v = catalogue.text("policy_describe", "joiner", lang).join(
+                    subsidy_text(c, d["kind"], d, lang) for c, d in v.items())
+            elif k == "status" and catalogue.has("policy_describe", f"status.{v}"):
+                v = catalogue.text("policy_describe", f"status.{v}", lang)
             elif k == "employee_rates_bp":
                 v = _say("policy_rates", lang, employer=v["employer"] / 100, employee=v["employee"] / 100)
             print(f"{pad(_out('policy.' + k, lang), 28)} {v}")
@@ -118,6 +123,21 @@ def cmd_policy(args: argparse.Namespace) -> Answer:
                 print(f"  {field_name:48} {scope}{mark} {f['source']}")
 
     return Answer(payload, render)
+
+
+def gap_label(reason: str, lang: str, default: str | None = None) -> str:
+    """A gap reason code in words (catalogue ``[cli_words]``; the Chinese is the domain's ``REASON_LABELS``)."""
+    key = f"gap.{reason}"
+    return catalogue.text("cli_words", key, lang) if catalogue.has("cli_words", key) else (default or reason)
+
+
+def subsidy_text(category: str, kind: str, values: dict[str, Any], lang: str) -> str:
+    """One subsidy category's rule in ``lang`` (catalogue ``[policy_describe]``), from the policy's code and figures."""
+    name = SUBSIDY_CATEGORIES.get(category) if lang == "zh" else None
+    rule = catalogue.text("policy_describe", kind, lang, yuan=_fen(values.get("amount_fen") or 0),
+                          percent=bp_text(values.get("percent_bp") or 0))
+    return catalogue.text("policy_describe", "category", lang, category=category, name=f" {name}" if name else "",
+                          rule=rule)
 
 
 # ------------------------------------------------------------------ person
@@ -474,8 +494,9 @@ def cmd_project(args: argparse.Namespace, system: Any) -> Answer:
     lang = _lang(args)
 
     def render(p: dict[str, Any]) -> None:
+        positions = ", ".join(f"{k}:{v}" for k, v in p["positions"].items()) or "-"  # partition:offset, not a dict
         print(_out("project_rebuilt" if p["rebuilt"] else "project_caught_up", lang, source=p["source"],
-                   events=p["events"], persons=p["persons_written"], seconds=p["seconds"], positions=p["positions"]))
+                   events=p["events"], persons=p["persons_written"], seconds=p["seconds"], positions=positions))
         if p["released"]:
             print(_out("project_released", lang, n=p["released"]))
         if quarantined:
@@ -526,7 +547,7 @@ def cmd_entitlement(args: argparse.Namespace, system: Any, who: Principal) -> An
             ):
                 line(_say(label, lang), value)
             if y.get("history_note"):  # the policy horizon: the waiting period rests on years the ledger cannot see
-                line(_say("ent_history", lang), y["history_note"])
+                line(_say("ent_history", lang), history_note(y, p["year"], lang))
         e = p["employee"]
         if e is not None:
             line(_say("ent_employee", lang), _say("ent_employee_value", lang, covered=e["months_covered"],
@@ -561,7 +582,7 @@ def cmd_arrears(args: argparse.Namespace, system: Any, who: Principal) -> Answer
     totals = employer_totals(rows)
     if args.csv or args.xlsx:
         write_file(args.csv or args.xlsx, arrears_file(masked(rows), totals, "csv" if args.csv else "xlsx",
-                                                       by_employer=args.by_employer, lang=_lang(args)))
+                                                       by_employer=args.by_employer, lang=_lang(args)), _lang(args))
         return 0  # the file is the answer
 
     lang = _lang(args)
@@ -579,7 +600,9 @@ def cmd_arrears(args: argparse.Namespace, system: Any, who: Principal) -> Answer
     def render(rs: list[dict[str, Any]]) -> None:
         _print_table([{**r, "due": _fen(r["due_fen"]), "paid": _fen(r["paid_fen"]),
                        "outstanding": _fen(r["outstanding_fen"]), "late_fee": _fen(r["late_fee_fen"]),
-                       "status": listed_because(r), "employer_id": r["employer_id"] or ""}
+                       "status": catalogue.text("cli_words", f"arrears.{'fee_only' if r['fee_only'] else 'outstanding'}",
+                                                lang),
+                       "employer_id": r["employer_id"] or ""}
                       for r in rs],
                      ["masked_id", "kind", "employer_id", "period", "region_code", "grid_code", "due", "paid",
                       "outstanding", "days_overdue", "late_fee", "status"], _heads(lang))
@@ -605,6 +628,7 @@ def cmd_gaps(args: argparse.Namespace, system: Any, _checked: Any) -> Answer:
 
     def render(ls: list[dict[str, Any]]) -> None:
         _print_table([{**g, "subsidised": _say("yes", lang) if g["subsidised"] else "",
+                       "label": gap_label(g["reason"], lang, g.get("label")),
                        "outstanding": _fen(g["outstanding_fen"])} for g in ls],
                      ["reason", "label", "masked_id", "grid_code", "subsidised", "outstanding", "detail"], _heads(lang))
         print("\n" + _say("gaps_total", lang, n=len(ls)))

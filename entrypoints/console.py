@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from entrypoints import catalogue
+
 
 def display_width(text: str) -> int:
     """Columns ``text`` takes on a terminal: wide and full-width characters (汉字, ％) take two."""
@@ -43,10 +45,10 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str],
         print("  ".join(pad(r[c], widths[c]) for c in columns).rstrip())
 
 
-def write_file(path: str, body: bytes) -> None:
-    """Write an export (CSV/XLSX bytes) a command produced, and say so on stderr."""
+def write_file(path: str, body: bytes, lang: str = catalogue.DEFAULT_LANG) -> None:
+    """Write an export (CSV/XLSX bytes) a command produced, and say so on stderr (in ``lang``)."""
     Path(path).write_bytes(body)
-    print(f"已写入 {path} ({len(body)} 字节)", file=sys.stderr)
+    print(catalogue.text("cli_files", "written", lang, path=path, size=len(body)), file=sys.stderr)
 
 
 def emit(args: argparse.Namespace, payload: Any, render: Callable[[Any], None]) -> None:

@@ -45,7 +45,10 @@ from entrypoints.main import help_of
 from consumers.file_feeder import feed_file, person_key
 from entrypoints.simulation import generate_county, timeline
 from entrypoints import wiring
+from entrypoints.audit.describe import english
 from entrypoints.audit.replay import history_report
+from entrypoints.http.coverage_reasons import history_note
+from entrypoints.http.fee_words import fee_arithmetic
 from entrypoints.http.demo_state import cli_prefix, demo_dir, write_id_key, write_manifest
 from entrypoints.wiring import feed_consumer, ledger_publisher
 from events import codec, inbound
@@ -635,7 +638,9 @@ def _print_cases(c: dict[str, Any], table: Any, lang: str) -> None:
                approver=f["approver"], reason=f["reason"], owed=yuan(f["owed_fen"]),
                refused=f["self_refused"] or text("recon_none", lang)))
     if f["arithmetic"]:
-        print(text("case_fee_arithmetic", lang, arithmetic=f["arithmetic"]))
+        print(text("case_fee_arithmetic", lang,
+                   arithmetic=fee_arithmetic(f["sample_row"], lang) if len(f.get("sample_row") or {}) == 9
+                   else f["arithmetic"]))
     s = c["statuses"]
     print(text("case_statuses", lang, ep_due=yuan(s["extreme_poverty"]["due_fen"]),
                ep_covered=text("case_covered" if s["extreme_poverty"]["covered"] else "case_not_covered", lang),
@@ -678,7 +683,8 @@ def _print_cases(c: dict[str, Any], table: Any, lang: str) -> None:
                    old=years(g["old_years"]), paid_on=g["paid_on"], back=years(g["back_years"]), gap=g["gap_years"],
                    arithmetic=g["arithmetic"], waiting=g["waiting_months"], covered_from=g["covered_from"] or "—",
                    continuous=g["continuous"], continuous_from=g["continuous_covered_from"] or "—", twin=g["twin"],
-                   note=g["twin_note"] or text("recon_none", lang)))
+                   note=(history_note(g["twin_horizon"], g["twin_year"], lang) if g.get("twin_horizon") else g["twin_note"])
+                   or text("recon_none", lang)))
     if "next_year" in c:
         n = c["next_year"]
         print(text("case_next_year", lang, year=n["year"], regions=n["regions"], assessed=n["assessed"],
@@ -703,12 +709,16 @@ def _print_report(result: DemoResult, lang: str = "zh", *, check: bool = False) 
     print("\n" + text("grids", lang))
     table(r["lowest_grids"], ["grid", "residents", "covered", "coverage", "gaps"])
     print("\n" + text("reasons", lang))
-    table([{"reason": k, "label": r["gap_labels"].get(k, ""), "people": v}
+    def label(reason: str) -> str:  # the reason in the report's language ([cli_words]; the domain's Chinese)
+        key = f"gap.{reason}"
+        return catalogue.text("cli_words", key, lang) if catalogue.has("cli_words", key) else r["gap_labels"].get(reason, "")
+
+    table([{"reason": k, "label": label(k), "people": v}
            for k, v in sorted(r["gaps_by_reason"].items(), key=lambda kv: -kv[1])], ["label", "people", "reason"])
     who = ["masked_name", "masked_id", "grid_code", "label", "reason"]
 
     def people(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [{**g, "masked_name": g.get("name") or "", "label": r["gap_labels"].get(g["reason"], "")} for g in rows]
+        return [{**g, "masked_name": g.get("name") or "", "label": label(g["reason"])} for g in rows]
 
     print("\n" + text("subsidised_missing", lang, n=len(r["subsidised_missing"])))
     table(people(r["subsidised_missing"]), who)
@@ -735,7 +745,7 @@ def _print_report(result: DemoResult, lang: str = "zh", *, check: bool = False) 
         st = e.get("state_after") or {}
         rows.append({"v": e["version"], "recorded_at": str(e["recorded_at"])[:16].replace("T", " "),
                      "effective": e["effective_date"],
-                     "what": (e.get("description_zh") if lang == "zh" else None) or e["description"],
+                     "what": e.get("description_zh") or e["description"] if lang == "zh" else english(e["description"]),
                      "due": _yuan_or_blank(st.get("due_fen")), "paid": _yuan_or_blank(st.get("net_paid_fen")),
                      "covered_from": st.get("covered_from") or "", "balance": _yuan_or_blank(st.get("account_balance_fen"))})
     # The description goes last, whole: a terminal wraps it rather than the table cutting it mid-word.

@@ -239,7 +239,10 @@ def _migration_check(system: Any, cases: Cases, loaded: dict[str, Any]) -> tuple
               **got, "arithmetic": want["arithmetic"],
               "continuous": mask_id_number(g["continuous"].id_number),
               "continuous_covered_from": _day(cont.get("coverage_start")),
-              "twin": mask_id_number(g["twin"].id_number), "twin_note": twin.get("history_note") or ""}
+              "twin": mask_id_number(g["twin"].id_number), "twin_note": twin.get("history_note") or "",
+              # the note's code and figures, for the report to say it in its language
+              "twin_year": year, "twin_horizon": {k: twin.get(k) for k in (
+                  "history_note", "history_horizon_basis", "history_unknown_before")}}
     return check, report
 
 
@@ -468,7 +471,12 @@ def _late_fee_check(cases: Cases, ledger: Any, before: dict[str, Any], after: di
     report = {"employer_id": cases.fee_employer, "staff": len(cases.fee_staff), "months": cases.fee_months,
               "accrued_fen": before["accrued_fen"], "collected_fen": after["fee_paid_fen"],
               "waived_fen": after["waived_fen"], "owed_fen": after["owed_fen"],
-              "arithmetic": sample.get("arithmetic", ""), "approver": cases.approver,
+              "arithmetic": sample.get("arithmetic", ""),
+              # the sample's figures only, for the report to say its arithmetic in its language
+              "sample_row": {k: sample[k] for k in (
+                  "principal_fen", "days", "fen_days", "rate_ppm_per_day", "accrued_fen", "fee_paid_fen", "owed_fen",
+                  "waived", "fee_status") if k in sample},
+              "approver": cases.approver,
               "reason": cases.waiver_reason, "self_refused": self_approved or ""}
     return check, report
 

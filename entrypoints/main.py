@@ -21,7 +21,7 @@ import contextlib
 import importlib
 import sys
 from collections.abc import Iterator, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, NoReturn
 
 from entrypoints import catalogue
 from infra.settings import setting  # the one reader of the environment (LEDGER_LANG)
@@ -148,8 +148,18 @@ def build_parser(argv: Sequence[str] | None = None, lang: str | None = None) -> 
         return _build(argv)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's refusals in the house format, ``error ARGUMENT_INVALID: ledger gaps：<argparse's sentence>`` after
+    the usage line, exit status 2 (every subcommand's parser is of this class: argparse makes them of its type)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, "error ARGUMENT_INVALID: "
+                  + catalogue.text("cli_errors", "arguments", _LANG, prog=self.prog, message=message) + "\n")
+
+
 def _build(argv: Sequence[str] | None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ledger", description=catalogue.text("cli", "description", _LANG),
+    parser = _Parser(prog="ledger", description=catalogue.text("cli", "description", _LANG),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     chosen = _chosen(argv)

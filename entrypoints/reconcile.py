@@ -21,7 +21,7 @@ from typing import Any
 
 from entrypoints import catalogue
 from entrypoints.command import Answer, command
-from entrypoints.console import pad, print_table as _table, stop_on_signals as _stop_on_signals
+from entrypoints.console import display_width, pad, print_table as _table, stop_on_signals as _stop_on_signals
 from entrypoints.http.access import cli_principal
 from entrypoints.http.auth import Principal, Role
 from entrypoints.main import help_of
@@ -145,6 +145,34 @@ def _y(fen: Any) -> str:
     return "" if fen is None else yuan(int(fen))
 
 
+def tie_out_lines(tie: dict[str, Any], lang: str) -> list[str]:
+    """The tie-out written out in ``lang`` (catalogue ``[reconcile_lines]``), from the stored result's ``tie_out``
+    (counts and fen per levy item): one line per levy item, one for the total, one for the differences by class.
+    The result's own ``arithmetic`` (English, part of the published StatementReconciled) is left as it is."""
+    def say(key: str, **values: Any) -> str:
+        return catalogue.text("reconcile_lines", key, lang, **values)
+
+    def pair(d: dict[str, list[int]], scheme: str) -> tuple[int, int]:
+        count, fen = d.get(scheme, [0, 0])
+        return int(count), int(fen)
+
+    schemes = sorted(set(tie["statement"]) | set(tie["ledger"]) | set(tie["explained"]))
+    rows = [(s, pair(tie["statement"], s), pair(tie["ledger"], s), pair(tie["explained"], s)) for s in schemes]
+    total = tie["total"]
+    rows.append((say("total"), tuple(total["statement"]), tuple(total["ledger"]), tuple(total["explained"])))
+    width = max(display_width(r[0]) for r in rows)
+    lines = []
+    for name, (sn, sf), (ln, lf), (en, ef) in rows:
+        dn, df = sn - ln, sf - lf
+        lines.append(say("line", scheme=pad(name, width), statement=yuan(sf), statement_n=sn, ledger=yuan(lf),
+                         ledger_n=ln, difference=yuan(df), difference_n=f"{dn:+d}", explained=yuan(ef),
+                         explained_n=f"{en:+d}", mark=say("ties_out" if (dn, df) == (en, ef) else "does_not_tie_out")))
+    parts = [say("difference_part", klass=k, yuan=yuan(int(v[1]), sign=True), n=f"{int(v[0]):+d}")
+             for k, v in sorted(tie["by_class"].items())]
+    lines.append(say("differences", parts=say("joiner").join(parts) if parts else say("no_differences")))
+    return lines
+
+
 def _discrepancy_rows(views: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for v in views:
@@ -177,7 +205,7 @@ def cmd_show(args: argparse.Namespace, system: Any) -> Answer:
             print(f"{pad(_say('field.missing_lines', lang), 16)} {', '.join(r['missing_lines'])}")
         if r["result"]:
             print("\n" + _say("tie_out", lang))
-            for line in r["result"]["arithmetic"]:
+            for line in tie_out_lines(r["result"]["tie_out"], lang):
                 print("  " + line)
         print("\n" + _say("discrepancies_of", lang, day=r["business_date"], office=r["tax_office"],
                           region=r["region_code"]))
@@ -320,7 +348,15 @@ def cmd_run(args: argparse.Namespace, system: Any) -> Answer:
 @command
 def cmd_rerun(args: argparse.Namespace, system: Any) -> Answer:
     result = reconciler(system).rerun(args.statement_id)
-    return Answer(result, lambda r: print("\n".join(r["arithmetic"])))
+    lang = _lang(args)
+
+    def render(r: dict[str, Any]) -> None:
+        print(catalogue.text("reconcile_lines", "rerun", lang, id=r["statement_id"]))
+        print(_say("tie_out", lang))
+        for line in tie_out_lines(r["tie_out"], lang):
+            print("  " + line)
+
+    return Answer(result, render)
 
 
 @command(needs_kafka="nothing_to_consume")

@@ -28,7 +28,7 @@ from eventsourcing.utils import get_topic
 
 from ledger.application import Ledger, Outcome
 from ledger.domain.approvals import (CHANGE_KINDS, MERGE_KINDS, PendingChange, check_decision, duplicate_refund,
-                                     merge_warnings, needs_approval, not_found)
+                                     expired, merge_warnings, needs_approval, not_found)
 from ledger.domain.chain import content_digest
 from ledger.domain.errors import Conflict, DomainError
 from ledger.domain.history import carried_facts
@@ -252,8 +252,7 @@ class MakerChecker:
                 self.ledger.save(change)
             except IntegrityError:
                 pass  # decided or expired by another request meanwhile
-        raise Conflict("CHANGE_EXPIRED", f"该变更已于 {change.expires_at.isoformat()} 过期，请重新提出 "
-                                         "(the change expired; propose it again)", change_id=change.change_id)
+        raise expired(change)
 
     def reject(self, change_id: str, *, checker: str, reason: str, provenance: Provenance) -> dict[str, Any]:
         """Reject a pending change: nothing of it is ever carried out. Rejecting a rejected change again is a no-op."""

@@ -27,6 +27,7 @@ from entrypoints.console import display_width, pad, print_table as _print_table
 from entrypoints.http.access import cli_principal, person_access
 from entrypoints.http.auth import Forbidden, Role
 from entrypoints.main import help_of
+from entrypoints.audit.describe import english
 from entrypoints.messages import lang_of
 from entrypoints.http.coverage_reasons import reason_text
 from ledger.domain.errors import DomainError
@@ -139,7 +140,7 @@ def print_history(r: dict[str, Any], lang: str = catalogue.DEFAULT_LANG) -> None
           f"{_t('generated', lang)} {r['generated_at']}")
     print()
     for e in r["events"]:
-        described = e.get("description_zh") or e["description"] if lang == "zh" else e["description"]
+        described = e.get("description_zh") or e["description"] if lang == "zh" else english(e["description"])
         print(f"v{e['version']:<4} {e['recorded_at'][:19].replace('T', ' ')}  {_t('effective', lang)} "
               f"{e['effective_date']}  {described}")
         doc = f" · {e['document']}" if e["document"] else ""
@@ -157,7 +158,7 @@ def print_history(r: dict[str, Any], lang: str = catalogue.DEFAULT_LANG) -> None
                   + ("" if c["traced"] else _t("untraced", lang)))
             for x in c["causes"]:
                 print(_t("because", lang, version=x["version"], at=x["recorded_at"][:19].replace("T", " "),
-                         description=x["description"]))
+                         description=x["description"] if lang == "zh" else english(x["description"])))
         cov = a["covered_on"]
         print(_t("covered_then", lang, day=cov["day"], answer=_yes(cov["then"]["covered"], lang),
                  reason=reason_text(cov["then"], lang)))

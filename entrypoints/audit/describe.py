@@ -6,6 +6,8 @@ amount is the event's own.
 """
 from __future__ import annotations
 
+import re
+
 from typing import Any
 
 from entrypoints.messages import AUDIT_EVENTS, AUDIT_WORDS
@@ -49,6 +51,16 @@ def _period(event: Any) -> str:
     if (start.year, start.month) == (end.year, end.month):
         return f"{start.year:04d}-{start.month:02d}"
     return f"{start.year:04d}-{start.month:02d} to {end.year:04d}-{end.month:02d}"
+
+
+#: A Chinese gloss in parentheses inside an English line: ``Registered (参保人登记)``, ``(重复参保)``.
+_GLOSS = re.compile(r"\s*[(（][^()（）A-Za-z0-9]*[\u3400-\u9fff][^()（）A-Za-z0-9]*[)）]")
+
+
+def english(description: str) -> str:
+    """A :func:`describe` line without its Chinese glosses, for a reader who asked for English (the API's
+    ``description`` keeps them)."""
+    return _GLOSS.sub("", description)
 
 
 def describe(event: Any) -> str:

@@ -14,12 +14,13 @@ ledger's (:mod:`ledger.maker_checker`); here is who may do what:
 """
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import Field
 
+from entrypoints import catalogue
 from entrypoints.http.access import acting_region, person_access
 from entrypoints.http.auth import Forbidden, Principal, Role
 from entrypoints.http.models import Body, BusinessDate
@@ -27,6 +28,7 @@ from events.ledger_events import mask_name
 from ledger.domain.approvals import MERGE_KINDS, STATUS_LABELS
 from ledger.domain.errors import NotFound
 from ledger.domain.identity import mask_id_number
+from ledger.domain.person import BUSINESS_TZ
 from ledger.inbound_records import Provenance
 from ledger.maker_checker import MakerChecker
 
@@ -177,14 +179,49 @@ def yuan(fen: int) -> str:
     return f"{sign}{abs(fen) // 100:,}.{abs(fen) % 100:02d}"
 
 
-def change_line(row: dict[str, Any]) -> str:
-    """One change in a clerk's words (Chinese)."""
-    decided = f"，{row['decided_by']} 于 {row['decided_at'][:19]} 审核" if row.get("decided_by") else ""
+def _beijing(instant: str | None) -> str:
+    """A stored UTC instant (ISO) as a clerk reads it: Beijing time to the minute."""
+    if not instant:
+        return ""
+    return datetime.fromisoformat(instant).astimezone(BUSINESS_TZ).strftime("%Y-%m-%d %H:%M")
+
+
+def _summary(row: dict[str, Any], lang: str) -> str:
+    """What the change does: the Chinese summary written when it was proposed; in English, said from its payload
+    (catalogue ``[approvals_lines]``, ``summary.KIND``), the stored summary when the kind has no English line."""
+    if lang == "zh":
+        return str(row["summary"])
+    p = row.get("payload") or {}
+    record = p.get("record") or {}
+    values = {**p, **{f"record_{k}": v for k, v in record.items()},
+              "amount": yuan(int(p.get("amount_fen") or record.get("amount_fen") or 0)),
+              "persons_n": len(p.get("persons") or [])}
+    key = f"summary.{row.get('kind')}"
+    if row.get("kind") == "PAYMENT_CORRECTION":
+        key += ".REFUND" if record.get("kind") == "REFUND" else ".REVERSAL"
+    try:
+        return catalogue.text("approvals_lines", key, lang, **values)
+    except KeyError:
+        return str(row["summary"])
+
+
+def change_line(row: dict[str, Any], lang: str = catalogue.DEFAULT_LANG) -> str:
+    """One change in a clerk's words, in ``lang`` (catalogue ``[approvals_lines]``); times in Beijing time."""
+    def say(key: str, **values: Any) -> str:
+        return catalogue.text("approvals_lines", key, lang, **values)
+
+    zh = lang == "zh"
+    status = row["status_label"] if zh else say(f"status.{row['status']}")
+    kind_key = f"kind.{row['kind']}"
+    kind = row["kind_label"] if zh else say(kind_key) if catalogue.has("approvals_lines", kind_key) else row["kind"]
     refund = row.get("result", {}).get("refund_owed_fen", row.get("payload", {}).get("refund_owed_fen"))
-    owed = f"，应退 {yuan(int(refund))} 元" if refund is not None else ""
-    return (f"{row['change_id']}  [{row['status_label']}] {row['kind_label']}（参保地 {row['region_code']}）："
-            f"{row['summary']}{owed}；提出人 {row['proposed_by']}，{row['proposed_at'][:19]} 提出，"
-            f"{row['expires_at'][:19]} 前有效{decided}")
+    summary = _summary(row, lang)
+    # the refund owed once: the Chinese summary of an end of enrollment already names it (应退重复缴费)
+    owed = say("owed", yuan=yuan(int(refund))) if refund is not None and not (zh and "应退" in summary) else ""
+    decided = say("decided", user=row["decided_by"], at=_beijing(row.get("decided_at"))) if row.get("decided_by") else ""
+    return say("line", change=row["change_id"], status=status, kind=kind, region=row["region_code"],
+               summary=summary, owed=owed, maker=row["proposed_by"], at=_beijing(row["proposed_at"]),
+               until=_beijing(row["expires_at"]), decided=decided)
 
 
 __all__ = ["ApproveIn", "ChangeStatus", "EndEnrollmentProposalIn", "MERGE_KINDS", "MergeIn", "RejectIn", "STATUS_LABELS", "approve",

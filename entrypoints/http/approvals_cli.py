@@ -43,14 +43,15 @@ def _say(key: str, lang: str, **values: Any) -> str:
     return catalogue.text("fees_out", key, lang, **values)
 
 
-def _render_change(a: dict[str, Any], lang: str = catalogue.DEFAULT_LANG) -> None:
-    """The change's answer; the change itself is :func:`approvals.change_line`'s (Chinese) line."""
+def render_change(a: dict[str, Any], lang: str = catalogue.DEFAULT_LANG) -> None:
+    """The change's answer; the change itself is :func:`approvals.change_line`'s line, in ``lang``."""
     if a["status"] == "PENDING":
-        print(_say("proposed" if a["applied"] else "proposed_before", lang, message=ap.change_line(a)))
+        print(_say("proposed" if a["applied"] else "proposed_before", lang, message=ap.change_line(a, lang)))
         print(_say("approve_hint", lang, change=a["change_id"]))
     else:
         print(_say("decided" if a["applied"] else "decided_before", lang,
-                   status=a["status_label"] if lang == "zh" else a["status"], message=ap.change_line(a)))
+                   status=catalogue.text("approvals_lines", f"{'done' if a['applied'] else 'status'}.{a['status']}", lang),
+                   message=ap.change_line(a, lang)))
         if a.get("event_ids"):
             print(_say("events", lang, events=", ".join(a["event_ids"])))
 
@@ -67,7 +68,7 @@ def cmd_propose_merge(args: argparse.Namespace, system: Any, checked: tuple[Any,
     who, body = checked
     answer = ap.propose_merge(system.ledger, who, args.id_type, args.id_number, body,
                               provenance=_provenance(who, _request_id(args), "merge"))
-    return Answer(answer, lambda a: _render_change(a, catalogue.lang_of(getattr(args, "lang", None))))
+    return Answer(answer, lambda a: render_change(a, catalogue.lang_of(getattr(args, "lang", None))))
 
 
 def _reader(args: argparse.Namespace) -> Any:
@@ -83,10 +84,10 @@ def cmd_pending(args: argparse.Namespace, system: Any, who: Any) -> Answer:
     def render(rs: list[dict[str, Any]]) -> None:
         lang = catalogue.lang_of(getattr(args, "lang", None))
         label = (_say("all", lang) if args.status == "ALL"
-                 else ap.STATUS_LABELS[args.status] if lang == "zh" else args.status)
+                 else catalogue.text("approvals_lines", f"status.{args.status}", lang))
         print(_say("pending_total", lang, label=label, n=len(rs)))
         for r in rs:
-            print(f"  {ap.change_line(r)}")
+            print(f"  {ap.change_line(r, lang)}")
 
     return Answer(rows, render)
 
@@ -99,7 +100,7 @@ def cmd_change(args: argparse.Namespace, system: Any, who: Any) -> Answer:
     if regions is not None and change.region_code not in regions:
         who.require_region(change.region_code, action="read")
     row = change.as_dict(service.clock())
-    return Answer(row, lambda r: print(ap.change_line(r)))
+    return Answer(row, lambda r: print(ap.change_line(r, catalogue.lang_of(getattr(args, "lang", None)))))
 
 
 def _approver(args: argparse.Namespace) -> Any:
@@ -111,7 +112,7 @@ def cmd_approve(args: argparse.Namespace, system: Any, who: Any) -> Answer:
     body = _validated(ap.ApproveIn, {"note": args.note})
     answer = ap.approve(system.ledger, who, args.change_id, note=body.note,
                         provenance=_provenance(who, _request_id(args), f"change:{args.change_id}"))
-    return Answer(answer, lambda a: _render_change(a, catalogue.lang_of(getattr(args, "lang", None))))
+    return Answer(answer, lambda a: render_change(a, catalogue.lang_of(getattr(args, "lang", None))))
 
 
 @command(check=_approver)
@@ -119,7 +120,7 @@ def cmd_reject(args: argparse.Namespace, system: Any, who: Any) -> Answer:
     body = _validated(ap.RejectIn, {"reason": args.reason})
     answer = ap.reject(system.ledger, who, args.change_id, body,
                        provenance=_provenance(who, _request_id(args), f"change:{args.change_id}"))
-    return Answer(answer, lambda a: _render_change(a, catalogue.lang_of(getattr(args, "lang", None))))
+    return Answer(answer, lambda a: render_change(a, catalogue.lang_of(getattr(args, "lang", None))))
 
 
 def add_approval_clerk_commands(clerk_sub: Any) -> None:
@@ -161,4 +162,4 @@ def add_approval_clerk_commands(clerk_sub: Any) -> None:
         c.set_defaults(func=func)
 
 
-__all__ = ["add_approval_clerk_commands"]
+__all__ = ["add_approval_clerk_commands", "render_change"]

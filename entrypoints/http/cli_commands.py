@@ -31,13 +31,13 @@ from entrypoints.http.auth import (TOKENS_FILE_ENV, Principal, Role, TokenFileEr
                                    revoke_tokens)
 from entrypoints.http.commands import COMMANDS, carry_out, require_clerk
 from entrypoints.http.fees_cli import add_late_fee_clerk_commands
-from entrypoints.http.approvals import change_line
-from entrypoints.http.approvals_cli import add_approval_clerk_commands
+from entrypoints.http.approvals_cli import add_approval_clerk_commands, render_change
 from entrypoints import catalogue
 from entrypoints.catalogue import lang_of
 from entrypoints.http.api_messages import text as api_text
 from entrypoints.http.errors import validation_problems
 from entrypoints.http.import_words import in_language, sheet_residence, template_places
+from entrypoints.http.outcome_words import outcome_text
 from entrypoints.wiring import place_names
 from entrypoints.main import help_of
 from entrypoints.http.demo_state import cli_prefix, demo_dir, demo_env, ensure_demo_tokens, read_manifest
@@ -76,41 +76,55 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     try:
         if args.demo:
-            try:
-                env = demo_serve_env(environment(), host=args.host, port=args.port)
-            except DomainError as e:
-                print(f"error {e.code}: {e.message}", file=sys.stderr)
-                return 2
-            return serve(args.host, args.port, env=env)
+            return serve(args.host, args.port, env=demo_serve_env(environment(), host=args.host, port=args.port,
+                                                                     lang=_lang(args)))
         return serve(args.host, args.port)
-    except TokenFileError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except TokenFileError as e:  # `error TOKENS_FILE_INVALID: ...` in the run's language (entrypoints.command.run)
+        raise _tokens_file_error(e) from None
 
 
-def demo_serve_env(env: dict[str, str], *, host: str = "127.0.0.1", port: int = 8080) -> dict[str, str]:
+def _tokens_file_error(e: TokenFileError, code: str = "TOKENS_FILE_INVALID") -> DomainError:
+    """A tokens file problem as the command line's error: its stable code, the file's own detail after it."""
+    return DomainError(code, str(e))
+
+
+def _file_to_read(file: str | None, template_option: str = "--template") -> Path:
+    """The file ``import`` / ``migrate`` reads: FILE_REQUIRED without one, FILE_NOT_FOUND when it is not a file."""
+    if not file:
+        raise DomainError("FILE_REQUIRED", f"请指定要读取的文件，或用 {template_option} 文件 写出模板 "
+                                           f"(name the file to read, or write a template with {template_option} FILE)")
+    if not Path(file).is_file():
+        raise DomainError("FILE_NOT_FOUND", f"找不到文件 {file} (no file {file})", path=str(file))
+    return Path(file)
+
+
+def demo_serve_env(env: dict[str, str], *, host: str = "127.0.0.1", port: int = 8080,
+                   lang: str = catalogue.DEFAULT_LANG) -> dict[str, str]:
     """``ledger serve --demo``: the settings of the last demo run; its tokens created and shown on first use.
 
-    Raises ``DEMO_NOT_RUN`` when no demo has run in this state directory.
+    Raises ``DEMO_NOT_RUN`` when no demo has run in this state directory. What it prints is in ``lang``
+    (catalogue ``[serve_demo]``).
     """
+    def say(key: str, **values: Any) -> str:
+        return catalogue.text("serve_demo", key, lang, **values)
+
     manifest = read_manifest(env)
     run = manifest["run"]
     made = ensure_demo_tokens(env, manifest)
     served = demo_env(env, manifest)
     base = f"http://{host}:{port}"
-    print(f"演示数据：{run['region']} {run['region_name']}，{run['people']:,} 人，{run['year']} 年度，"
-          f"截至 {run['as_of']}（{served['LEDGER_STATE_DIR']}）")
+    print(say("data", region=run["region"], name=run["region_name"], people=run["people"], year=run["year"],
+              as_of=run["as_of"], state=served["LEDGER_STATE_DIR"]))
     if made:
-        print(f"已生成演示令牌（只显示这一次；保存在 {served[TOKENS_FILE_ENV]}，仅本人可读）：")
+        print(say("tokens_made", path=served[TOKENS_FILE_ENV]))
         for t in made:
-            scope = f"，区县 {t['scope']}" if t["scope"] else ""
-            print(f"  {t['role']:<8} {t['user']}{scope}：{t['token']}")
+            scope = say("token_scope", scope=t["scope"]) if t["scope"] else ""
+            print(say("token", role=f"{t['role']:<8}", user=t["user"], scope=scope, token=t["token"]))
     else:
-        print(f"令牌沿用 {served[TOKENS_FILE_ENV]} 中已有的（`ledger token list --file ...` 可查看；"
-              "忘记令牌时删除该文件后重新运行本命令）")
-    print(f"网格员页面 {base}/web/   接口文档 {base}/docs")
-    print(f"命令行：{cli_prefix(demo_dir(env), manifest)} LEDGER_TOKEN=<经办员令牌> .venv/bin/ledger gaps {run['grid']} "
-          f"--year {run['year']} --as-of {run['as_of']}", flush=True)
+        print(say("tokens_kept", path=served[TOKENS_FILE_ENV]))
+    print(say("pages", base=base))
+    print(say("command_line", prefix=cli_prefix(demo_dir(env), manifest), grid=run["grid"], year=run["year"],
+              as_of=run["as_of"]), flush=True)
     return served
 
 
@@ -128,15 +142,9 @@ def cmd_import(args: argparse.Namespace) -> int:
             print(f"error {e.code}: {e.message}", file=sys.stderr)
             return 2
         target.write_bytes(template_csv(None, places) if target.suffix.lower() == ".csv" else template_xlsx(None, places))
-        print(f"已写出导入模板 {target}（第 2 行为示例，导入前请删除；各列写法见“填写说明”页）")
+        print(catalogue.text("cli_files", "import_template", _lang(args), path=target))
         return 0
-    if not args.file:
-        print("error: 请指定要导入的文件，或用 --template FILE 写出模板 (name the file to import)", file=sys.stderr)
-        return 2
-    path = Path(args.file)
-    if not path.is_file():
-        print(f"error: {path} is not a file", file=sys.stderr)
-        return 2
+    _file_to_read(args.file)
     return _import(args)
 
 
@@ -175,14 +183,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     if args.template:
         target = Path(args.template)
         target.write_bytes(migration.template_csv() if target.suffix.lower() == ".csv" else migration.template_xlsx())
-        print(f"已写出历史数据迁移模板 {target}（示例行导入前请删除；各列写法见“填写说明”页）")
+        print(catalogue.text("cli_files", "migrate_template", _lang(args), path=target))
         return 0
-    if not args.file:
-        print("error: 请指定要迁移的文件，或用 --template FILE 写出模板 (name the file to migrate)", file=sys.stderr)
-        return 2
-    if not Path(args.file).is_file():
-        print(f"error: {args.file} is not a file", file=sys.stderr)
-        return 2
+    _file_to_read(args.file)
     return _migrate(args)
 
 
@@ -276,12 +279,11 @@ def cmd_clerk(args: argparse.Namespace, system: Any, checked: tuple[Any, Any]) -
         answer["change"] = outcome.change
 
     def render(a: dict[str, Any]) -> None:
-        if "change" in a:  # maker-checker: proposed, carried out once another clerk approves
-            print(("已提交待审核" if a["applied"] else "未变更（已提交过）") + f"：{change_line(a['change'])}")
-            print(f"审核：ledger clerk approve {a['change']['change_id']}（须由另一名有审核权限的经办员执行）")
-            return
         lang = _lang(args)
-        print(_say("recorded" if a["applied"] else "unchanged", lang, message=a["message"]))
+        if "change" in a:  # maker-checker: proposed, carried out once another clerk approves
+            render_change({**a["change"], "applied": a["applied"]}, lang)
+            return
+        print(_say("recorded" if a["applied"] else "unchanged", lang, message=outcome_text(a["message"], lang)))
         print(_say("recorded_ids", lang, person=a["person_id"], request=a["request_id"],
                    events=", ".join(a["event_ids"]) or "-"))
 
@@ -363,25 +365,26 @@ def _add_clerk_commands(sub: Any) -> None:
 
 @command(wiring=None)
 def cmd_token_add(args: argparse.Namespace) -> int:
-    path = args.file or setting_text(TOKENS_FILE_ENV)
-    if not path:
-        print(_say("tokens_file_missing", _lang(args), env=TOKENS_FILE_ENV), file=sys.stderr)
-        return 2
+    path = _tokens_path(args)
     try:
-        token = add_token(path, user=args.user, role=args.role, scopes=args.scope or [],
-                          expires=date.fromisoformat(args.expires) if args.expires else None)
-    except (TokenFileError, DomainError, ValueError) as e:
-        print(f"error: {getattr(e, 'message', e)}", file=sys.stderr)
-        return 2
+        expires = date.fromisoformat(args.expires) if args.expires else None
+    except ValueError:
+        raise DomainError("DATE_INVALID", f"有效期 --expires 须为日期 YYYY-MM-DD (--expires must be a date YYYY-MM-DD; got "
+                                          f"{args.expires!r})") from None
+    try:
+        token = add_token(path, user=args.user, role=args.role, scopes=args.scope or [], expires=expires)
+    except TokenFileError as e:
+        raise _tokens_file_error(e) from None
     print(token)
     print(_say("token_added", _lang(args), user=args.user, role=args.role, path=path), file=sys.stderr)
     return 0
 
 
-def _tokens_path(args: argparse.Namespace) -> str | None:
+def _tokens_path(args: argparse.Namespace) -> str:
     path = args.file or setting_text(TOKENS_FILE_ENV)
     if not path:
-        print(_say("tokens_file_missing", _lang(args), env=TOKENS_FILE_ENV), file=sys.stderr)
+        raise DomainError("TOKENS_FILE_REQUIRED", f"请用 --file 指定令牌文件，或设置 {TOKENS_FILE_ENV} "
+                                                  f"(give --file or set {TOKENS_FILE_ENV})", env=TOKENS_FILE_ENV)
     return path
 
 
@@ -389,13 +392,10 @@ def _tokens_path(args: argparse.Namespace) -> str | None:
 def cmd_token_list(args: argparse.Namespace) -> int | Answer:
     """The tokens file's entries; the token id is the start of the hash: the file holds no token to show."""
     path = _tokens_path(args)
-    if not path:
-        return 2
     try:
         rows = [e.listing() for e in read_token_file(path)]
     except TokenFileError as e:
-        print(f"error TOKENS_FILE_INVALID: {e}", file=sys.stderr)
-        return 2
+        raise _tokens_file_error(e) from None
     if not args.all:
         rows = [r for r in rows if not r["revoked"]]
 
@@ -413,13 +413,10 @@ def cmd_token_list(args: argparse.Namespace) -> int | Answer:
 @command(wiring=None)
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     path = _tokens_path(args)
-    if not path:
-        return 2
     try:
         revoked = revoke_tokens(path, args.who)
     except TokenFileError as e:
-        print(f"error TOKEN_REVOKE_FAILED: {e}", file=sys.stderr)
-        return 2
+        raise _tokens_file_error(e, "TOKEN_REVOKE_FAILED") from None
     for e in revoked:
         print(_say("token_revoked", _lang(args), id=e.token_id, user=e.user, role=e.role.value, at=e.revoked))
     print(_say("tokens_revoked", _lang(args), n=len(revoked), path=path), file=sys.stderr)

@@ -60,3 +60,18 @@ def reason_text(decision: Mapping[str, Any], lang: str = catalogue.DEFAULT_LANG)
 
 
 __all__ = ["reason_text"]
+
+
+def history_note(resident_year: Mapping[str, Any], year: int, lang: str = catalogue.DEFAULT_LANG) -> str | None:
+    """The policy-horizon note (政策视界) of a resident year in ``lang`` (catalogue ``[horizon]``), said from the
+    domain's code and figures (``history_horizon_basis``, ``history_unknown_before``; the gap counted is
+    ``year`` - that year) rather than its Chinese ``history_note``; ``None`` when the year has no such note."""
+    basis, known = resident_year.get("history_horizon_basis"), resident_year.get("history_unknown_before")
+    if not resident_year.get("history_note"):
+        return None
+    if basis not in ("POLICY_HORIZON", "FIRST_RECORD") or known is None:
+        return str(resident_year["history_note"])
+    gap = int(year) - int(known)
+    counted = (catalogue.text("horizon", "counted", lang, gap=gap, known_from=known) if gap
+               else catalogue.text("horizon", "first_time", lang))
+    return catalogue.text("horizon", basis, lang, known_from=known, counted=counted)

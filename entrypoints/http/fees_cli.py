@@ -21,6 +21,7 @@ from entrypoints.http.commands import require_clerk
 from entrypoints import catalogue
 from entrypoints.catalogue import lang_of
 from entrypoints.http.errors import validation_problems
+from entrypoints.http.fee_words import fee_arithmetic
 from entrypoints.http.late_fees import (LateFeePaymentIn, LateFeeWaiverIn, fees_answer, fees_for, masked, pay_late_fee,
                                         waive_late_fee)
 from entrypoints.http.read_model import ViewReads
@@ -68,7 +69,7 @@ def cmd_fees(args: argparse.Namespace, system: Any, checked: tuple[Any, str | No
     lang = lang_of(getattr(args, "lang", None))
     out = _file_kind(args)
     if out is not None:
-        write_file(out[1], ledger_exports.fees_file(masked(rows), out[0], lang))
+        write_file(out[1], ledger_exports.fees_file(masked(rows), out[0], lang), lang)
         return 0  # the file is the answer
     answer = fees_answer(rows, as_of=as_of, region=region, grid=args.grid, employer=args.employer)
 
@@ -84,7 +85,7 @@ def cmd_fees(args: argparse.Namespace, system: Any, checked: tuple[Any, str | No
         for r in rows:
             waiver = (_say("waiver", lang, reason=r["waiver_reason"], approver=r["waiver_approver"])
                       if r["waived"] else "")
-            print(f"  {r['masked_id']} {r['period']}: {r['arithmetic']}{waiver}")
+            print(f"  {r['masked_id']} {r['period']}: {fee_arithmetic(r, lang)}{waiver}")
         print()
         for e in a["employers"]:
             print(_say("employer", lang, employer=e["employer_id"], region=e["region_code"], rows=e["rows"],
@@ -125,11 +126,21 @@ def _fee_answer(args: argparse.Namespace, system: Any, checked: tuple[Any, Any, 
 
     lang = lang_of(getattr(args, "lang", None))
 
+    def outcome(a: dict[str, Any]) -> str:
+        """What was done, from the command's own figures (the answer's ``message`` is the API's Chinese)."""
+        n = len(a["persons"])
+        if "change" in a:
+            return catalogue.text("clerk_outcomes", "late_fee_waiver_proposed", lang, period=body.period, n=n,
+                                  approver=body.approver.strip(), change=a["change"]["change_id"],
+                                  reason=body.reason.strip())
+        return catalogue.text("clerk_outcomes", "late_fee_paid" if a["applied"] else "late_fee_paid_before", lang,
+                              yuan=_yuan(body.amount_fen), voucher=body.voucher_no, n=n)
+
     def render(a: dict[str, Any]) -> None:
         if "change" in a:  # a waiver waits for its approver (maker-checker): `ledger clerk approve CHANGE`
-            print(_say("proposed" if a["applied"] else "proposed_before", lang, message=a["message"]))
+            print(_say("proposed" if a["applied"] else "proposed_before", lang, message=outcome(a)))
         else:
-            print(_say("recorded" if a["applied"] else "unchanged", lang, message=a["message"]))
+            print(_say("recorded" if a["applied"] else "unchanged", lang, message=outcome(a)))
         for p in a["persons"]:
             print(_say("person_amount", lang, who=p["masked_id"] or p["person_id"], yuan=_yuan(p["amount_fen"])))
         print(_say("request_line", lang, request=request_id, n=len(a["event_ids"])))

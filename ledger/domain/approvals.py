@@ -26,6 +26,7 @@ from eventsourcing.domain import Aggregate
 
 from ledger.domain.errors import Conflict, DomainError, NotFound
 from ledger.domain.history import Enrollment, PersonHistory, paid_share
+from ledger.domain.person import BUSINESS_TZ
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "urn:medins-ledger:pending-change")
 
@@ -181,8 +182,15 @@ def check_decision(change: Any, checker: str, now: datetime, *, rejecting: bool 
                           "(the clerk who proposed a change may not approve or reject it)",
                           change_id=change.change_id)
     if is_expired(change, now):
-        raise Conflict("CHANGE_EXPIRED", f"该变更已于 {change.expires_at.isoformat()} 过期，请重新提出 "
-                                         f"(the change expired; propose it again)", change_id=change.change_id)
+        raise expired(change)
+
+
+def expired(change: Any) -> Conflict:
+    """CHANGE_EXPIRED, its expiry said in Beijing time to the minute (a clerk reads it; UTC stays in the event)."""
+    at = change.expires_at.astimezone(BUSINESS_TZ).strftime("%Y-%m-%d %H:%M")
+    return Conflict("CHANGE_EXPIRED", f"该变更已于北京时间 {at} 过期，请重新提出 "
+                                      f"(the change expired at {at} Beijing time; propose it again)",
+                    change_id=change.change_id, expires_at=at)
 
 
 def merge_warnings(kept: Any, merged: Any) -> list[str]:

@@ -79,12 +79,14 @@ class SubsidyRule:
     def in_force_on(self, day: date) -> bool:
         return self.until is None or day <= self.until
 
-    def describe(self) -> str:
+    def describe(self) -> tuple[str, dict[str, int]]:
+        """The rule as a code and its figures, for a person to read in their language (the entrypoints phrase it):
+        ``("FULL", {})``, ``("FIXED_FEN", {"amount_fen": 15000})``, ``("PERCENT", {"percent_bp": 5000})``."""
         if self.kind is SubsidyKind.FULL:
-            return "full individual share"
+            return self.kind.value, {}
         if self.kind is SubsidyKind.FIXED_FEN:
-            return f"fixed {fen_text(self.amount_fen or 0)}"
-        return f"{bp_text(self.percent_bp or 0)} of the individual share"
+            return self.kind.value, {"amount_fen": self.amount_fen or 0}
+        return self.kind.value, {"percent_bp": self.percent_bp or 0}
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,10 @@ from ledger.policy.model import (
     WAITING_EXEMPTIONS,
     PolicyTable,
     StatusRule,
+    SubsidyKind,
     SubsidyRule,
     ValueLimits,
+    bp_text,
     fen_text,
     round_half_up_div,
 )
@@ -219,6 +221,16 @@ class ResidentAssessment:
     explanation: str
 
 
+def _subsidy_words(rule: SubsidyRule) -> str:
+    """The subsidy rule inside the assessment's own explanation (a recorded English sentence, like the rest of it)."""
+    kind, values = rule.describe()
+    if kind == SubsidyKind.FULL.value:
+        return "full individual share"
+    if kind == SubsidyKind.FIXED_FEN.value:
+        return f"fixed {fen_text(values['amount_fen'])}"
+    return f"{bp_text(values['percent_bp'])} of the individual share"
+
+
 def resident_assessment(table: PolicyTable, categories: Iterable[str] = ()) -> ResidentAssessment:
     """Assess the individual share for the table's coverage year, net of the best subsidy."""
     category, subsidy = resident_subsidy(table, categories)
@@ -230,7 +242,7 @@ def resident_assessment(table: PolicyTable, categories: Iterable[str] = ()) -> R
         rule = table.resident.subsidies[category]
         explanation = (
             f"individual share {fen_text(standard)} - subsidy {fen_text(subsidy)} "
-            f"({category} {SUBSIDY_CATEGORIES[category]}: {rule.describe()}) = due {fen_text(due)}"
+            f"({category} {SUBSIDY_CATEGORIES[category]}: {_subsidy_words(rule)}) = due {fen_text(due)}"
         )
     return ResidentAssessment(
         region_code=table.region_code,

@@ -43,6 +43,15 @@ def test_policy_is_chinese_with_yuan_and_english_on_request(deployment, capsys):
     assert f"{share / 100:,.2f} 元" in out and "individual_share_fen" not in out
     status, out, _ = run(capsys, "policy", HANBIN, "2026", "--lang", "en")
     assert status == 0 and "individual share" in out and f"{share / 100:,.2f} yuan" in out
+    # the subsidies: the policy's codes and figures, said in the run's language
+    subsidies = json.loads(run(capsys, "policy", HANBIN, "2026", "--json")[1])["subsidies"]
+    fixed = next(c for c, d in subsidies.items() if d["kind"] == "FIXED_FEN")
+    full = next(c for c, d in subsidies.items() if d["kind"] == "FULL")
+    amount = f"{subsidies[fixed]['amount_fen'] / 100:,.2f}"
+    assert f"{fixed}: fixed {amount} yuan" in out and f"{full}: full individual share" in out
+    zh = run(capsys, "policy", HANBIN, "2026")[1]
+    assert f"{fixed} " in zh and f"：定额资助 {amount} 元" in zh and "全额资助个人缴费" in zh
+    assert "fixed" not in zh and "individual share" not in zh
     status, out, _ = run(capsys, "policy")
     assert out.splitlines()[0].split() == ["参保地", "政策年度", "暂定年度"]
 

@@ -6,10 +6,12 @@ fields; refusals print ``error CODE: message``, exit 2 and write nothing.
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 
 import pytest
 
+from entrypoints.catalogue import _CJK
 from entrypoints.wiring import bootstrap
 from entrypoints.cli import build_parser
 from infra.settings import load_settings
@@ -76,10 +78,12 @@ def test_a_clerk_enrolls_assesses_corrects_and_transfers_out(home, capsys, monke
     answer = json.loads(out)
     assert answer["applied"] is True and len(answer["event_ids"]) == 2  # registered and enrolled
     status, out, _ = run(capsys, "clerk", "assess-resident-year", "--id-number", number(1), "--year", "2025")
-    assert status == 0 and out.startswith("已记录：") and "参保人 " in out and "，请求 " in out
+    assert status == 0 and out.startswith("已记录：已核定 2025 缴费\n") and "参保人 " in out and "，请求 " in out
     status, out, _ = run(capsys, "clerk", "assess-resident-year", "--id-number", number(1), "--year", "2025",
                          "--lang", "en")
-    assert status == 0 and out.startswith("nothing changed: ") and "person " in out
+    assert status == 0 and out.startswith("nothing changed: assessed 2025: nothing to change") and "person " in out
+    status, out, _ = run(capsys, "clerk", "assess-resident-year", "--id-number", number(1), "--year", "2025")
+    assert out.startswith("未变更：已核定 2025 缴费：无需变更（此前已记录）")
 
     system = bootstrap(load_settings())
     try:
@@ -112,6 +116,12 @@ def test_a_resend_with_the_same_request_id_does_nothing_twice(home, capsys, monk
     before = len(events_of(number(1)))
     status, out, _ = run(capsys, *ENROLL, "--request-id", "req-1", "--json")
     assert status == 0 and json.loads(out)["applied"] is False
+    # the resend said in each language, its time in Beijing time (no UTC offset)
+    status, out, _ = run(capsys, *ENROLL, "--request-id", "req-1")
+    assert status == 0 and re.match(r"未变更：请求 req-1 已于北京时间 \d{4}-\d\d-\d\d \d\d:\d\d 办理，未重复办理\n", out), out
+    status, out, _ = run(capsys, *ENROLL, "--request-id", "req-1", "--lang", "en")
+    assert re.match(r"nothing changed: request req-1 was already carried out at [-\d]{10} \d\d:\d\d Beijing time", out), out
+    assert not _CJK.search(out.replace("张三", ""))
     assert len(events_of(number(1))) == before
     # the same request id for another body is refused
     other = [a if a != "张三" else "李四" for a in ENROLL]

@@ -42,9 +42,44 @@ def test_a_commands_options_are_explained_in_chinese_and_lang_may_come_after_the
 
 def test_argparse_refusals_follow_the_language():
     zh = _ledger("gaps")
-    assert zh.returncode == 2 and "错误：缺少必需的参数：GRID_OR_TOWNSHIP" in zh.stderr
+    assert zh.returncode == 2 and "error ARGUMENT_INVALID: ledger gaps：缺少必需的参数：GRID_OR_TOWNSHIP" in zh.stderr
+    assert zh.stderr.startswith("用法：ledger gaps")
     en = _ledger("gaps", "--lang", "en")
-    assert en.returncode == 2 and "error: the following arguments are required: GRID_OR_TOWNSHIP" in en.stderr
+    assert en.returncode == 2
+    assert "error ARGUMENT_INVALID: ledger gaps: the following arguments are required: GRID_OR_TOWNSHIP" in en.stderr
+
+
+def test_no_plain_error_lines_every_refusal_has_its_code(tmp_path, monkeypatch, capsys):
+    """``import``, ``migrate``, ``token`` and ``serve`` refuse with ``error CODE: message`` (exit 2), Chinese by
+    default and English with --lang en, like every other command."""
+    embedded(monkeypatch, tmp_path, "k" * 32)
+    monkeypatch.delenv("LEDGER_LANG", raising=False)
+    cases = [
+        (["import"], "FILE_REQUIRED", "请指定要读取的文件", "name the file to read"),
+        (["migrate"], "FILE_REQUIRED", "请指定要读取的文件", "name the file to read"),
+        (["import", str(tmp_path / "none.xlsx")], "FILE_NOT_FOUND", "找不到文件", "no file"),
+        (["token", "list"], "TOKENS_FILE_REQUIRED", "请用 --file 指定令牌文件", "give --file or set LEDGER_TOKENS_FILE"),
+        (["token", "add", "--user", "u", "--role", "clerk", "--scope", "610902", "--file", str(tmp_path / "t.toml"),
+          "--expires", "soon"], "DATE_INVALID", "须为日期", "must be a date"),
+        (["token", "revoke", "nobody", "--file", str(tmp_path / "none.toml")], "TOKEN_REVOKE_FAILED", "未能吊销令牌",
+         "tokens file not found"),
+    ]
+    for argv, code, zh, en in cases:
+        status, out, err = run(capsys, *argv)
+        assert (status, out) == (2, "") and err.startswith(f"error {code}: ") and zh in err, (argv, err)
+        status, out, err = run(capsys, *argv, "--lang", "en")
+        assert status == 2 and err.startswith(f"error {code}: ") and en in err and not _CJK.search(err), (argv, err)
+    import uvicorn
+
+    def never(*_a, **_k):  # the refusal comes before any server starts
+        raise AssertionError("serve started without a tokens file")
+
+    monkeypatch.setattr(uvicorn, "run", never)
+    monkeypatch.delenv("LEDGER_TOKENS_FILE", raising=False)
+    status, out, err = run(capsys, "serve")
+    assert status == 2 and err.startswith("error TOKENS_FILE_INVALID: 令牌文件无效"), err
+    status, out, err = run(capsys, "serve", "--lang", "en")
+    assert status == 2 and err.startswith("error TOKENS_FILE_INVALID: LEDGER_TOKENS_FILE is not set"), err
 
 
 def test_an_unusable_ledger_lang_is_refused_with_its_code():

@@ -14,6 +14,8 @@ import ledger.log
 from entrypoints.demo import _print_report, run_pipeline
 from entrypoints.http.app import create_app
 from entrypoints.http.auth import TokenStore, read_token_file
+from entrypoints.catalogue import _CJK
+from entrypoints.command import run as run_command
 from entrypoints.http.cli_commands import cmd_serve, demo_serve_env
 from entrypoints.http.demo_state import demo_dir
 from entrypoints.wiring import bootstrap
@@ -79,13 +81,17 @@ def test_serve_demo_opens_the_demos_data_with_the_printed_clerk_token(state, cap
     again = capsys.readouterr().out
     assert clerk.group(2) not in again and "令牌沿用" in again
     assert len(read_token_file(tokens_file)) == 2
+    demo_serve_env(environment(), lang="en")  # and in English on request: no Chinese but the county's name
+    english = capsys.readouterr().out
+    assert "the tokens already in" in english and "grid page http://127.0.0.1:8080/web/" in english
+    assert not _CJK.search(english.replace(result.region_name, "")), english
 
 
 def test_serve_demo_without_a_demo_run_says_run_the_demo_first(state, capsys, hostile):
-    args = SimpleNamespace(demo=True, host="127.0.0.1", port=8080)
-    assert cmd_serve(args) == 2
+    args = SimpleNamespace(demo=True, host="127.0.0.1", port=8080, func=cmd_serve)
+    assert run_command(args) == 2  # the one error line of every command
     err = capsys.readouterr().err
-    assert "DEMO_NOT_RUN" in err and "请先运行" in err and "bash infra/dev.sh demo" in err
+    assert err.startswith("error DEMO_NOT_RUN: ") and "请先运行" in err and "bash infra/dev.sh demo" in err
     assert not (state / "demo").exists()  # nothing created: no tokens for a demo that is not there
     hostile.attempt("serve --demo before any demo run", status=None, crashed=False,
                     written=(state / "demo").exists(), leaked=False)

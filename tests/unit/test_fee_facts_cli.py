@@ -4,6 +4,9 @@
 the employer paid 1,000,000 fen 60 days late)."""
 from __future__ import annotations
 
+from entrypoints.catalogue import _CJK
+from entrypoints.http.fee_words import fee_arithmetic, fee_status
+
 import csv
 import io
 import json
@@ -51,13 +54,21 @@ def test_fees_shows_the_arithmetic_then_a_payment_clears_it(deployment, capsys):
     pay = ["clerk", "pay-late-fee", "--employer-id", case.EMPLOYER, "--period", case.MONTH, "--amount-fen", "10000",
            "--voucher-no", "SP-9", "--tax-office", "16109020000", "--paid-on", "2026-03-20"]
     status, out, _ = run(capsys, *pay)
-    assert status == 0 and out.startswith("已记录") and "100.00 元" in out and "请求 " in out
+    assert status == 0 and out.startswith("已记录：滞纳金缴纳 100.00 元（票号 SP-9），3 名职工") and "请求 " in out
     assert fees_json(capsys, "--all")["owed_fen"] == 20_000
     status, out, _ = run(capsys, *pay)  # the same voucher again
     assert status == 0 and out.startswith("未变更")
     status, out, _ = run(capsys, *pay, "--lang", "en")
-    assert status == 0 and out.startswith("nothing changed: ") and "request " in out
-    assert fees_json(capsys, "--all")["fee_paid_fen"] == 10_000
+    assert status == 0 and out.startswith("nothing changed: late fee payment of 100.00 yuan (voucher SP-9), 3 employee(s)")
+    assert "request " in out and not _CJK.search(out)
+    fees = fees_json(capsys, "--all")
+    assert fees["fee_paid_fen"] == 10_000
+    # the list says each row's arithmetic and status in the run's language: in Chinese the domain's own sentence
+    rows = fees["fees"]
+    assert [fee_arithmetic(r) for r in rows] == [r["arithmetic"] for r in rows]
+    assert [fee_status(r) for r in rows] == [r["fee_status_label"] for r in rows]
+    status, out, _ = run(capsys, "fees", "--region", case.HANBIN, "--as-of", AFTER, "--all", "--lang", "en")
+    assert status == 0 and " yuan × 60 days × 0.05%/day = " in out and " yuan paid" in out and not _CJK.search(out), out
     status, _, _ = run(capsys, *pay[:6], "--amount-fen", "20000", "--voucher-no", "SP-10", *pay[10:])
     assert status == 0
     assert fees_json(capsys)["count"] == 0
@@ -77,11 +88,15 @@ def test_waiver_needs_reason_and_another_approver_then_clears_it(deployment, cap
     status, out, err = run(capsys, "clerk", "pending")
     assert status == 0 and "双人复核变更（待审核）：1 项" in out, err
     status, out, err = run(capsys, "clerk", "pending", "--lang", "en")
-    assert status == 0 and "maker-checker changes (PENDING): 1" in out, err
+    assert status == 0 and "maker-checker changes (pending): 1" in out, err
+    # the pending change's line follows --lang (its reason is the clerk's own words); times in Beijing time
+    assert "[pending] late fee waiver (region 610902): waive the late fee of 2026-01" in out
+    assert "Beijing time" in out and "待审核" not in out and "滞纳金" not in out and "+00:00" not in out
     status, out, err = run(capsys, "clerk", "approve", "w-1")
-    assert status == 0 and "已批准" in out, err
+    assert status == 0 and out.startswith("已批准：w-1  [已批准] 滞纳金减免（参保地 610902）"), out
+    assert "已已" not in out and "北京时间" in out
     status, out, err = run(capsys, "clerk", "approve", "w-1", "--lang", "en")
-    assert status == 0 and out.startswith("nothing changed (the change is APPROVED): "), out
+    assert status == 0 and out.startswith("nothing changed (the change is approved): w-1  [approved] late fee"), out
     run_as(monkeypatch, home, "clerk", [case.HANBIN], user="clerk.wang")
     status, out, _ = run(capsys, "fees", "--region", case.HANBIN, "--as-of", AFTER, "--all")
     assert "已减免" in out and "减免理由：系统故障致逾期，审批人：li.approver" in out

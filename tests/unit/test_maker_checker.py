@@ -7,6 +7,10 @@ expiry, the refund a duplicate enrollment implies.
 """
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
+from entrypoints.catalogue import error_message
+
 import json
 from datetime import date, datetime, timedelta, timezone
 
@@ -185,6 +189,11 @@ def test_a_decision_needs_another_clerk_a_pending_change_and_time_left():
     with pytest.raises(DomainError) as e:
         check_decision(c, "li", NOW + timedelta(hours=72))
     assert e.value.code == "CHANGE_EXPIRED"
+    # the expiry a clerk reads is Beijing time to the minute, in both languages; no raw UTC instant
+    at = (NOW + timedelta(hours=72)).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+    assert e.value.details["expires_at"] == at and "+00:00" not in e.value.message
+    assert error_message("CHANGE_EXPIRED", e.value.message, "zh") == f"该变更已于北京时间 {at} 过期，请重新提出"
+    assert error_message("CHANGE_EXPIRED", e.value.message, "en") == f"the change expired at {at} Beijing time; propose it again"
     with pytest.raises(DomainError) as e:
         check_decision(c, " ", NOW)
     assert e.value.code == "CHECKER_REQUIRED"

@@ -80,3 +80,25 @@ def test_the_api_gives_the_horizon_as_a_field_and_chinese_text(client):
     year = r.json()["resident_year"]
     assert year["history_unknown_before"] == 2026 and year["history_horizon_basis"] == "FIRST_RECORD"
     assert "无从得知" in year["history_note"]
+
+
+def test_the_note_is_said_from_its_code_the_same_chinese_as_the_domains_and_english_on_request(ledger):
+    """``ledger entitlement`` says the note from the basis and the year (catalogue ``[horizon]``): in Chinese the
+    domain's own sentence, word for word; in English no Chinese at all."""
+    from entrypoints.catalogue import _CJK
+    from entrypoints.http.coverage_reasons import history_note
+
+    n = number(76)
+    pid = enroll(ledger, n, date(2017, 3, 1))
+    pay_year(ledger, n, 2026, date(2026, 4, 1), voucher="P2026-say")
+    horizon = entitlement_view(ledger)[str(pid)]["years"][2026]
+    m = number(77)
+    qid = enroll(ledger, m, date(2026, 3, 1))
+    pay_year(ledger, m, 2026, date(2026, 4, 1), voucher="P2026-first")
+    first = entitlement_view(ledger)[str(qid)]["years"][2026]
+    for y in (horizon, first):
+        assert history_note(y, 2026) == y["history_note"]
+        en = history_note(y, 2026, "en")
+        assert en and not _CJK.search(en) and str(y["history_unknown_before"]) in en
+    assert "policy horizon" in history_note(horizon, 2026, "en")
+    assert "not migrated" in history_note(first, 2026, "en") and "first enrollment" in history_note(first, 2026, "en")

@@ -112,8 +112,13 @@ def test_xlsx_export_opens(seeded):
 def test_cli_show_open_summary(seeded, capsys):
     code, out, _ = run(capsys, "reconcile", "show", "DZ-HB")
     assert code == 0
-    assert "TOTAL     statement 1,200.00 (3) - ledger 750.00 (2) = 450.00 (+1)" in out and "ties out" in out
+    # the tie-out in Chinese by default, English on request; the figures the same
+    assert "合计      对账单 1,200.00 元（3 笔）- 账本 750.00 元（2 笔）= 450.00 元（+1 笔）" in out and "：相符" in out
+    assert "不相符" not in out and "ties out" not in out and "statement 1,200.00" not in out
     assert "MISSING_IN_LEDGER" in out and "AMOUNT_MISMATCH" in out
+    code, en, _ = run(capsys, "reconcile", "show", "DZ-HB", "--lang", "en")
+    assert "TOTAL     statement 1,200.00 (3) - ledger 750.00 (2) = 450.00 (+1)" in en and ": ties out" in en
+    assert "differences: " in en and "AMOUNT_MISMATCH" in en and "合计" not in en
     code, out, _ = run(capsys, "reconcile", "open", "--region", HANBIN, "--json")
     assert len(json.loads(out)) == 2
     code, out, _ = run(capsys, "reconcile", "summary", "--county", HANBIN)
@@ -159,6 +164,8 @@ def test_cli_run_and_rerun_on_the_embedded_stack(seeded, capsys):
     assert code == 0 and json.loads(out)["reconciled"] == []
     before = seeded.store.dump()
     code, out, _ = run(capsys, "reconcile", "rerun", "DZ-HB")
-    assert code == 0 and "ties out" in out
+    assert code == 0 and "已重新对账：对账单 DZ-HB" in out and "：相符" in out and "ties out" not in out
+    code, out, _ = run(capsys, "reconcile", "rerun", "DZ-HB", "--lang", "en")
+    assert code == 0 and "compared again: statement DZ-HB" in out and ": ties out" in out
     assert seeded.store.dump() == before
 
