@@ -41,6 +41,7 @@ from projections.arrears import employer_totals
 from projections.queries import parse_day
 from entrypoints.http.late_fees import masked
 from entrypoints.http.web.ledger_exports import arrears_file
+from entrypoints.http.web.exports import detail as gap_detail
 from projections.factory import default_workers, event_source, parallel_shards, projection_runner, view_queries, views
 
 
@@ -629,7 +630,7 @@ def cmd_gaps(args: argparse.Namespace, system: Any, _checked: Any) -> Answer:
     def render(ls: list[dict[str, Any]]) -> None:
         _print_table([{**g, "subsidised": _say("yes", lang) if g["subsidised"] else "",
                        "label": gap_label(g["reason"], lang, g.get("label")),
-                       "outstanding": _fen(g["outstanding_fen"])} for g in ls],
+                       "outstanding": _fen(g["outstanding_fen"]), "detail": gap_detail(g, lang)} for g in ls],
                      ["reason", "label", "masked_id", "grid_code", "subsidised", "outstanding", "detail"], _heads(lang))
         print("\n" + _say("gaps_total", lang, n=len(ls)))
 

@@ -131,3 +131,18 @@ def test_an_export_says_what_it_wrote_in_the_runs_language(deployment, capsys, m
     status, out, err = run(capsys, "arrears", "--grid", GRID_A, "--as-of", "2026-03-01", "--csv", str(target))
     assert status == 0 and err.startswith(f"已写入 {target}（"), err
 
+
+
+def test_the_gap_lists_detail_column_is_said_in_the_runs_language(deployment, capsys, monkeypatch):  # noqa: F811
+    """``ledger gaps``' 说明 column: the 系统说明 sentence of the exports (Chinese from the reason code and the line's
+    figures), not the entitlement's English sentence; English keeps the domain's own."""
+    run_as(monkeypatch, deployment, "grid_worker", [GRID_A])
+    english_sentence = re.compile(r"\b[a-z]{3,} [a-z]{2,} [a-z]{2,}\b")
+    status, out, _ = run(capsys, "gaps", GRID_A, "--as-of", "2026-03-01")
+    assert status in (0, 1) and "未参保" in out
+    rows = [line for line in out.splitlines() if re.search(r"\d{4}\*+\d{3}[\dX]", line)]
+    assert rows, out
+    assert not [line for line in rows if english_sentence.search(line)], out
+    status, out, _ = run(capsys, "gaps", GRID_A, "--as-of", "2026-03-01", "--lang", "en")
+    rows = [line for line in out.splitlines() if re.search(r"\d{4}\*+\d{3}[\dX]", line)]
+    assert rows and all(english_sentence.search(line) for line in rows), out
