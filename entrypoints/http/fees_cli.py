@@ -22,8 +22,8 @@ from entrypoints import catalogue
 from entrypoints.catalogue import lang_of
 from entrypoints.http.errors import validation_problems
 from entrypoints.http.fee_words import fee_arithmetic
-from entrypoints.http.late_fees import (LateFeePaymentIn, LateFeeWaiverIn, fees_answer, fees_for, masked, pay_late_fee,
-                                        waive_late_fee)
+from entrypoints.http.late_fees import (LateFeePaymentIn, LateFeeWaiverIn, fees_answer, fees_for, masked,
+                                        outcome_said as lf_outcome_said, pay_late_fee, waive_late_fee)
 from entrypoints.http.read_model import ViewReads
 from entrypoints.http.routes_persons import today
 from entrypoints.http.web import labels, ledger_exports
@@ -127,14 +127,7 @@ def _fee_answer(args: argparse.Namespace, system: Any, checked: tuple[Any, Any, 
     lang = lang_of(getattr(args, "lang", None))
 
     def outcome(a: dict[str, Any]) -> str:
-        """What was done, from the command's own figures (the answer's ``message`` is the API's Chinese)."""
-        n = len(a["persons"])
-        if "change" in a:
-            return catalogue.text("clerk_outcomes", "late_fee_waiver_proposed", lang, period=body.period, n=n,
-                                  approver=body.approver.strip(), change=a["change"]["change_id"],
-                                  reason=body.reason.strip())
-        return catalogue.text("clerk_outcomes", "late_fee_paid" if a["applied"] else "late_fee_paid_before", lang,
-                              yuan=_yuan(body.amount_fen), voucher=body.voucher_no, n=n)
+        return lf_outcome_said(a, body, lang)
 
     def render(a: dict[str, Any]) -> None:
         if "change" in a:  # a waiver waits for its approver (maker-checker): `ledger clerk approve CHANGE`

@@ -23,6 +23,7 @@ from uuid import UUID
 
 from pydantic import Field
 
+from entrypoints import catalogue
 from entrypoints.http.auth import Forbidden, Principal, Role
 from entrypoints.http.models import Body, BusinessDate, PositiveFen
 from ledger.domain.arrears import allocate_fee_payment, yuan
@@ -100,6 +101,18 @@ def _answer(outcomes: list[Any], what: str, shares: list[tuple[dict[str, Any], i
         "persons": [{"person_id": r["person_id"], "masked_id": r.get("masked_id"), "amount_fen": share}
                     for r, share in shares],
     }
+
+
+def outcome_said(answer: dict[str, Any], body: Any, lang: str) -> str:
+    """What a late-fee command did, in ``lang``, from its own figures (``[clerk_outcomes]``): the API's
+    ``message`` (Accept-Language) and the ``ledger fees pay|waive`` line say the same sentence."""
+    n = len(answer["persons"])
+    if "change" in answer:
+        return catalogue.text("clerk_outcomes", "late_fee_waiver_proposed", lang, period=body.period, n=n,
+                              approver=body.approver.strip(), change=answer["change"]["change_id"],
+                              reason=body.reason.strip())
+    return catalogue.text("clerk_outcomes", "late_fee_paid" if answer["applied"] else "late_fee_paid_before", lang,
+                          yuan=yuan(body.amount_fen), voucher=body.voucher_no, n=n)
 
 
 def pay_late_fee(ledger: Any, reads: Any, who: Principal, body: LateFeePaymentIn, *, provenance: Provenance

@@ -295,7 +295,8 @@ class OutcomeOut(BaseModel):
     """What a command did; ``applied`` is false for a resend or when nothing needed changing."""
 
     applied: bool
-    message: str
+    message: str = Field(description="what was done, in the Accept-Language language (Chinese by default): "
+                                     "已参保登记 / enrolled; a resend says when it was first done, in Beijing time")
     event_ids: list[str]
     person_id: str | None
     change: dict[str, Any] | None = Field(None, description="a change waiting for a second clerk (待审核变更, "

@@ -20,6 +20,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
 
+from entrypoints.http.outcome_words import outcome_text
+from entrypoints.http.errors import request_lang
 from entrypoints.http import commands as c
 from entrypoints.http import deps
 from entrypoints.http.auth import Principal
@@ -71,7 +73,7 @@ def answer(request: Request, response: Response, who: Principal, command: c.Comm
         request_id_given=request.state.request_id_given)
     # 202: recorded as a pending change (maker-checker), carried out once another clerk approves it.
     response.status_code = (202 if outcome.change is not None else 201) if outcome.applied else 200
-    return OutcomeOut(applied=outcome.applied, message=outcome.message, event_ids=outcome.event_ids,
+    return OutcomeOut(applied=outcome.applied, message=outcome_text(outcome.message, request_lang(request)), event_ids=outcome.event_ids,
                       person_id=str(outcome.person_id) if outcome.person_id else None, change=outcome.change)
 
 

@@ -165,6 +165,7 @@ def pay_late_fee(body: lf.LateFeePaymentIn, request: Request, response: Response
     nothing (200, ``applied: false``). Clerks of the month's region only."""
     prov = deps.provenance(request, who, record_key=f"late-fee:{body.tax_office}|{body.voucher_no}")
     answer = lf.pay_late_fee(request.app.state.system.ledger, request.app.state.reads, who, body, provenance=prov)
+    answer["message"] = lf.outcome_said(answer, body, request_lang(request))
     response.status_code = 201 if answer["applied"] else 200
     return answer
 
@@ -179,5 +180,6 @@ def waive_late_fee(body: lf.LateFeeWaiverIn, request: Request, response: Respons
     Send ``X-Request-ID`` when retrying: the same request records nothing twice. Clerks of the month's region only."""
     prov = deps.provenance(request, who, record_key=f"late-fee-waiver:{body.period}")
     answer = lf.waive_late_fee(request.app.state.system.ledger, request.app.state.reads, who, body, provenance=prov)
+    answer["message"] = lf.outcome_said(answer, body, request_lang(request))
     response.status_code = 202 if answer["applied"] else 200  # pending until the named approver approves
     return answer

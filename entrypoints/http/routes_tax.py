@@ -11,6 +11,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request, Response
 
 from ledger.domain.errors import Conflict
+from entrypoints.http.outcome_words import outcome_text
+from entrypoints.http.errors import request_lang
 from entrypoints.http import deps
 from entrypoints.http.auth import Principal, Role
 from entrypoints.http.models import ErrorOut, OutcomeOut, TaxPaymentIn
@@ -58,5 +60,5 @@ def record_tax_payment(body: TaxPaymentIn, request: Request, response: Response,
     log.info("tax_record", voucher_no=body.voucher_no, tax_office=body.tax_office, kind=body.kind,
              applied=outcome.applied)
     response.status_code = 201 if outcome.applied else 200
-    return OutcomeOut(applied=outcome.applied, message=outcome.message, event_ids=outcome.event_ids,
+    return OutcomeOut(applied=outcome.applied, message=outcome_text(outcome.message, request_lang(request)), event_ids=outcome.event_ids,
                       person_id=str(outcome.person_id) if outcome.person_id else None)

@@ -84,8 +84,10 @@ def test_a_fee_payment_of_30000_clears_it_and_a_replay_changes_nothing(api):
     assert {f["fee_status_label"] for f in cleared["fees"]} == {"已缴清"}
     arrears = client.get("/arrears", params={"region": case.HANBIN, "as_of": AFTER}, headers=CLERK).json()
     assert arrears["count"] == 0 and arrears["late_fee_fen"] == 0  # off the arrears list too
-    again = pay(client, 30_000)
+    assert r.json()["message"] == "滞纳金缴纳 300.00 元（票号 SP-0001），8 名职工"  # Chinese by default
+    again = pay(client, 30_000, headers={**CLERK, "Accept-Language": "en"})
     assert again.status_code == 200 and again.json()["applied"] is False
+    assert "SP-0001" in again.json()["message"] and not any("\u4e00" <= ch <= "\u9fff" for ch in again.json()["message"])
     assert fees(client, all="true")["fee_paid_fen"] == 30_000  # not 60,000
 
 

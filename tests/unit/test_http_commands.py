@@ -37,7 +37,7 @@ def test_enrollment_answers_201_with_the_outcome_and_records_who_asked(client, s
     r = client.post("/enrollments", json=enrollment(n), headers=auth("tok-clerk", "req-enroll-1"))
     assert r.status_code == 201
     body = r.json()
-    assert body["applied"] is True and body["message"] == "enrolled" and len(body["event_ids"]) == 2
+    assert body["applied"] is True and body["message"] == "已参保登记" and len(body["event_ids"]) == 2  # Chinese by default
     assert body["person_id"] == str(system.ledger.person_id("RESIDENT_ID", n))
     assert r.headers["X-Request-ID"] == "req-enroll-1"
     enrolled = list(system.ledger.events.get(system.ledger.person_id("RESIDENT_ID", n)))[-1]
@@ -61,7 +61,9 @@ def test_a_resend_with_the_same_request_id_says_so_and_changes_nothing(client, s
     again = client.post("/enrollments", json=enrollment(number(3)), headers=headers)
     assert again.status_code == 200
     assert again.json()["applied"] is False
-    assert "already applied" in again.json()["message"]
+    assert again.json()["message"].startswith("请求 req-2 已于北京时间 ") and "未重复办理" in again.json()["message"]
+    english = client.post("/enrollments", json=enrollment(number(3)), headers={**headers, "Accept-Language": "en"})
+    assert "was already carried out at" in english.json()["message"] and "Beijing time" in english.json()["message"]
     assert again.json()["event_ids"] == first.json()["event_ids"]
     assert event_count(system) == before
 
@@ -226,7 +228,10 @@ def test_assess_a_resident_year_then_again_is_200_nothing_changed(client):
     n = number(20)
     enroll(client, n)
     r = client.post(person_path(n, "/assessments/resident-year"), json={"year": 2025}, headers=CLERK)
-    assert r.status_code == 201 and r.json()["message"] == "assessed 2025"
+    assert r.status_code == 201 and r.json()["message"] == "已核定 2025 缴费"
+    r = client.post(person_path(n, "/assessments/resident-year"), json={"year": 2026},
+                    headers={**CLERK, "Accept-Language": "en"})
+    assert r.status_code == 201 and r.json()["message"] == "assessed 2026"
     r = client.post(person_path(n, "/assessments/resident-year"), json={"year": 2025}, headers=CLERK)
     assert r.status_code == 200 and r.json()["applied"] is False
     r = client.post(person_path(n, "/assessments/resident-year"), json={"year": 2031}, headers=CLERK)
