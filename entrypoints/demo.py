@@ -453,6 +453,12 @@ def _pct_of(part: int, whole: int) -> str:
     return _pct(_rounded_bp(part, whole))
 
 
+def _place_name(system: Any, code: str, day: Any) -> str:
+    """A grid's village or community from the deployment's places table (the packaged sample: 示例), else ``""``."""
+    places = getattr(system, "places", None)
+    return (places.name_on(code, day) or "") if places is not None else ""
+
+
 def _report(system: Any, county: Any, queries: Any, published: int) -> dict[str, Any]:
     year = county.coverage_year
     as_of = county.as_of
@@ -466,7 +472,7 @@ def _report(system: Any, county: Any, queries: Any, published: int) -> dict[str,
         for code, s in rates["townships"].items()
     ]
     grid_rows = sorted(
-        ({"grid": g, "residents": s["residents"], "covered": s["covered"], "coverage": _pct_of(s["covered"], s["residents"]),
+        ({"grid": g, "name": _place_name(system, g, as_of), "residents": s["residents"], "covered": s["covered"], "coverage": _pct_of(s["covered"], s["residents"]),
           "coverage_bp": _rounded_bp(s["covered"], s["residents"]) or 0, "gaps": s["residents"] - s["covered"]}
          for g, s in rates["grids"].items()),
         key=lambda r: (r["coverage_bp"], r["grid"]),
@@ -707,7 +713,7 @@ def _print_report(result: DemoResult, lang: str = "zh", *, check: bool = False) 
     table(r["townships"], ["township", "name", "residents", "covered", "coverage", "subsidised", "subsidised_covered",
                            "subsidised_coverage"])
     print("\n" + text("grids", lang))
-    table(r["lowest_grids"], ["grid", "residents", "covered", "coverage", "gaps"])
+    table(r["lowest_grids"], ["grid", "name", "residents", "covered", "coverage", "gaps"])
     print("\n" + text("reasons", lang))
     def label(reason: str) -> str:  # the reason in the report's language ([cli_words]; the domain's Chinese)
         key = f"gap.{reason}"
