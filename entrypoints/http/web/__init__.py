@@ -38,7 +38,6 @@ from importlib import resources
 from entrypoints import catalogue
 from entrypoints.http.web import labels
 from ledger.domain.approvals import CHANGE_KINDS, STATUS_LABELS
-from ledger.domain.arrears import FEE_ONLY_LABEL, OUTSTANDING_LABEL
 
 
 @dataclass(frozen=True)
@@ -57,16 +56,13 @@ def _sha256(text: str) -> str:
 
 
 def _labels_json(lang: str = catalogue.DEFAULT_LANG) -> str:
-    """The labels the script shows: in Chinese from the one place each is defined, in English from the
-    catalogue's ``web_grid`` section (``reason_*``, ``subsidy_*``, ``arrears_kind_*``, ``arrears_status_*``)."""
-    data = {"reasons": dict(labels.REASON_LABELS), "subsidy_categories": dict(labels.SUBSIDY_CATEGORIES),
-            "arrears_kinds": dict(labels.ARREARS_KINDS),
-            "arrears_status": {"outstanding": OUTSTANDING_LABEL, "fee_only": FEE_ONLY_LABEL}}
-    if lang == "en":
-        prefixes = {"reasons": "reason_", "subsidy_categories": "subsidy_", "arrears_kinds": "arrears_kind_",
-                    "arrears_status": "arrears_status_"}
-        data = {name: {code: catalogue.text("web_grid", prefixes[name] + code, "en") for code in table}
-                for name, table in data.items()}
+    """The code labels the script shows, in ``lang``, from :mod:`entrypoints.http.web.labels` (the API's own
+    words: in Chinese the domain's, in English ``[web_labels]``)."""
+    data = {"reasons": {code: labels.reason(code, lang) for code in labels.REASON_LABELS},
+            "subsidy_categories": {code: labels.subsidy_category(code, lang) for code in labels.SUBSIDY_CATEGORIES},
+            "arrears_kinds": {code: labels.arrears_kind(code, lang) for code in labels.ARREARS_KINDS},
+            "arrears_status": {"outstanding": labels.listed_because({"fee_only": False}, lang),
+                               "fee_only": labels.listed_because({"fee_only": True}, lang)}}
     return _json_block(data)
 
 
