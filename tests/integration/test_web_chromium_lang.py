@@ -24,10 +24,11 @@ from tests.integration.test_web_chromium import (  # noqa: F401  (fixtures: site
     tab,
 )
 
+from entrypoints.http.web import labels  # noqa: E402
+
 pytestmark = pytest.mark.integration
 CHINESE = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
-REASONS_EN = {"subsidised person not enrolled and paid", "enrolled twice", "transfer not completed", "not enrolled",
-              "enrolled, not paid", "lapsed (enrolled last year, not renewed)", "in the waiting period"}
+REASONS_EN = {labels.reason(code, "en") for code in labels.REASON_LABELS}  # the API's own English words
 
 
 def test_a_grid_worker_reads_the_list_in_english_and_switches_back(site, tab):
