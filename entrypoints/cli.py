@@ -42,6 +42,7 @@ from projections.queries import parse_day
 from entrypoints.http.late_fees import masked
 from entrypoints.http.web.ledger_exports import arrears_file
 from entrypoints.http.web.exports import detail as gap_detail
+from entrypoints.http.web import labels as web_labels
 from projections.factory import default_workers, event_source, parallel_shards, projection_runner, view_queries, views
 
 
@@ -127,9 +128,10 @@ def cmd_policy(args: argparse.Namespace) -> Answer:
 
 
 def gap_label(reason: str, lang: str, default: str | None = None) -> str:
-    """A gap reason code in words (catalogue ``[cli_words]``; the Chinese is the domain's ``REASON_LABELS``)."""
-    key = f"gap.{reason}"
-    return catalogue.text("cli_words", key, lang) if catalogue.has("cli_words", key) else (default or reason)
+    """A gap reason code in words: the web's and the API's (:func:`entrypoints.http.web.labels.reason`; the
+    Chinese is the domain's ``REASON_LABELS``); a code it does not know, ``default`` or the code."""
+    said = web_labels.reason(reason, lang)
+    return said if said != reason else (default or reason)
 
 
 def subsidy_text(category: str, kind: str, values: dict[str, Any], lang: str) -> str:
@@ -601,8 +603,7 @@ def cmd_arrears(args: argparse.Namespace, system: Any, who: Principal) -> Answer
     def render(rs: list[dict[str, Any]]) -> None:
         _print_table([{**r, "due": _fen(r["due_fen"]), "paid": _fen(r["paid_fen"]),
                        "outstanding": _fen(r["outstanding_fen"]), "late_fee": _fen(r["late_fee_fen"]),
-                       "status": catalogue.text("cli_words", f"arrears.{'fee_only' if r['fee_only'] else 'outstanding'}",
-                                                lang),
+                       "status": web_labels.listed_because(r, lang),
                        "employer_id": r["employer_id"] or ""}
                       for r in rs],
                      ["masked_id", "kind", "employer_id", "period", "region_code", "grid_code", "due", "paid",

@@ -49,6 +49,7 @@ from entrypoints.audit.describe import english
 from entrypoints.audit.replay import history_report
 from entrypoints.http.coverage_reasons import history_note
 from entrypoints.http.fee_words import fee_arithmetic
+from entrypoints.http.web import labels as web_labels
 from entrypoints.http.demo_state import cli_prefix, demo_dir, write_id_key, write_manifest
 from entrypoints.wiring import feed_consumer, ledger_publisher
 from events import codec, inbound
@@ -715,9 +716,9 @@ def _print_report(result: DemoResult, lang: str = "zh", *, check: bool = False) 
     print("\n" + text("grids", lang))
     table(r["lowest_grids"], ["grid", "name", "residents", "covered", "coverage", "gaps"])
     print("\n" + text("reasons", lang))
-    def label(reason: str) -> str:  # the reason in the report's language ([cli_words]; the domain's Chinese)
-        key = f"gap.{reason}"
-        return catalogue.text("cli_words", key, lang) if catalogue.has("cli_words", key) else r["gap_labels"].get(reason, "")
+    def label(reason: str) -> str:  # the reason in the report's language (the web's and the API's words)
+        said = web_labels.reason(reason, lang)
+        return said if said != reason else r["gap_labels"].get(reason, "")
 
     table([{"reason": k, "label": label(k), "people": v}
            for k, v in sorted(r["gaps_by_reason"].items(), key=lambda kv: -kv[1])], ["label", "people", "reason"])

@@ -111,15 +111,18 @@ def test_the_template_commands_say_what_they_wrote_in_the_runs_language(deployme
 
 
 def test_the_command_lines_chinese_words_are_the_domains_own_labels():
-    """``[cli_words]`` says the gap reasons and the arrears labels; its Chinese is the domain's, word for word."""
-    from entrypoints import catalogue
+    """The gap reasons and the arrears labels the command line prints are the web's and the API's words; their
+    Chinese is the domain's, word for word, and their English has no Chinese."""
+    from entrypoints.cli import gap_label
+    from entrypoints.http.web import labels
     from ledger.domain.arrears import FEE_ONLY_LABEL, OUTSTANDING_LABEL
     from ledger.domain.gaps import REASON_LABELS, REASONS
 
-    assert {r: catalogue.text("cli_words", f"gap.{r}") for r in REASONS} == REASON_LABELS
-    assert (catalogue.text("cli_words", "arrears.outstanding"), catalogue.text("cli_words", "arrears.fee_only")) == (
+    assert {r: gap_label(r, "zh") for r in REASONS} == REASON_LABELS
+    assert (labels.listed_because({"fee_only": False}), labels.listed_because({"fee_only": True})) == (
         OUTSTANDING_LABEL, FEE_ONLY_LABEL)
-    assert not any(_CJK.search(catalogue.text("cli_words", f"gap.{r}", "en")) for r in REASONS)
+    assert not any(_CJK.search(gap_label(r, "en")) for r in REASONS)
+    assert gap_label("SOMETHING_NEW", "en", "kept") == "kept"
 
 
 def test_an_export_says_what_it_wrote_in_the_runs_language(deployment, capsys, monkeypatch, tmp_path):  # noqa: F811
