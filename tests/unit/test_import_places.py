@@ -9,7 +9,7 @@ import json
 from datetime import date
 
 import pytest
-from openpyxl import Workbook, load_workbook
+from openpyxl import load_workbook
 
 from entrypoints.cli import main as ledger_main
 from entrypoints.http.import_words import sheet_residence
@@ -18,6 +18,7 @@ from ledger.domain.chain import canonical, event_digest
 from ledger.domain.place_lookup import PlaceIndex, place_key
 from ledger.domain.places import PlaceName, PlaceNames
 from consumers.sheet_residence import mainland_phone
+from tests.unit.test_http_import import xlsx_bytes
 from tests.unit.cli_support import run_as
 from tests.unit.http_support import (
     AUDITOR,
@@ -45,14 +46,7 @@ def bad_checksum(seq: int) -> str:
 
 
 def xlsx(header: list[str], rows: list[list]) -> bytes:
-    book = Workbook()
-    sheet = book.active
-    sheet.append(header)
-    for r in rows:
-        sheet.append(r)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    return xlsx_bytes(rows, header)
 
 
 def upload(client, data: bytes, name: str = "汉滨区登记表.xlsx", params=None, headers=CLERK):
