@@ -20,12 +20,31 @@ from __future__ import annotations
 import re
 import string
 import tomllib
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 LANGS = ("zh", "en")
 DEFAULT_LANG = "zh"
+#: The language of this run, for what is said before a command knows its arguments (the startup checks):
+#: ``ledger``'s ``main`` sets it from ``--lang`` / ``LEDGER_LANG``; Chinese otherwise.
+_RUN_LANG: ContextVar[str] = ContextVar("ledger_run_lang", default=DEFAULT_LANG)
+
+
+@contextmanager
+def speaking(lang: str) -> Iterator[None]:
+    """The run's language while the block runs (``ledger``'s ``main`` around its command)."""
+    token = _RUN_LANG.set(lang if lang in LANGS else DEFAULT_LANG)
+    try:
+        yield
+    finally:
+        _RUN_LANG.reset(token)
+
+
+def run_lang() -> str:
+    return _RUN_LANG.get()
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 
 

@@ -189,7 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.lang = lang
     # The skeleton's runner (entrypoints.command) comes with the command's module, imported above.
     run = importlib.import_module("entrypoints.command").run
-    return run(args)
+    with catalogue.speaking(lang):  # what is said before the command knows its arguments (startup checks) too
+        return run(args)
 
 
 if __name__ == "__main__":  # pragma: no cover

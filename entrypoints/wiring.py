@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Callable
 
+from entrypoints import catalogue
 from events.pii import KeyRing
 from infra.event_store import PersonBatches, application_env
 from ledger.application import Ledger
@@ -105,25 +106,28 @@ def place_names(settings: Settings | None = None) -> PlaceNames:
     return load_places(settings.places_file)
 
 
-def warn_missing_policy_years(policies: PolicyBook, today: date | None = None, *, stream: Any = None) -> list[Any]:
+def warn_missing_policy_years(policies: PolicyBook, today: date | None = None, *, stream: Any = None,
+                              lang: str | None = None) -> list[Any]:
     """The startup check: tables for the running year and the year whose concentrated period is open.
 
-    A missing year is a loud warning (a structlog WARNING and a Chinese line on stderr) at
-    startup, so an agency sees it before the first assessment of that year fails.
+    A missing year is a loud warning (a structlog WARNING and a line on stderr, in ``lang``: the run's
+    language, Chinese by default) at startup, so an agency sees it before the first assessment of that year fails.
     """
     missing = missing_years(policies, today or date.today())
     if missing:
+        lang = lang or catalogue.run_lang()
         get_logger("entrypoints.wiring").warning(
             "policy_year_missing", missing=[f"{m.region_code}/{m.coverage_year}" for m in missing],
             policy_dir=str(policies.directory))
         parts = []
         for year in sorted({m.coverage_year for m in missing}):
             rows = [m for m in missing if m.coverage_year == year]
-            why = "本年度" if rows[0].reason == "RUNNING_YEAR" else "集中参保缴费期已开始"
-            parts.append(f"{year}年度（{why}）：{'、'.join(m.region_code for m in rows)}")
-        print(f"警告 POLICY_YEAR_MISSING：缺少政策参数表 {'；'.join(parts)}。请在 {policies.directory} 中补充"
-              f"（见 ledger/policy/tables/README.md），否则这些年度的核定将失败。",
-              file=stream or sys.stderr)
+            parts.append(catalogue.text("startup", "policy_year_part", lang, year=year,
+                                        why=catalogue.text("startup", f"why_{rows[0].reason}", lang),
+                                        regions=catalogue.text("startup", "sep", lang).join(m.region_code for m in rows)))
+        print(catalogue.text("startup", "policy_year_missing", lang,
+                             years=catalogue.text("startup", "part_sep", lang).join(parts),
+                             directory=policies.directory), file=stream or sys.stderr)
     return missing
 
 

@@ -178,3 +178,28 @@ def test_assess_resident_year_2027_works_in_every_region(region, tmp_path, monke
         assert assessment.policy_version == BOOK.get(region, 2027).policy_version
     finally:
         system.close()
+
+
+def test_the_startup_warning_speaks_the_runs_language(tmp_path, monkeypatch, capsys):
+    """``--lang en`` (or ``LEDGER_LANG=en``) reaches the startup check, said before the command runs; Chinese
+    otherwise, and the language does not outlive the run."""
+    from entrypoints import catalogue
+    from entrypoints.main import main
+
+    tables = _copy(tmp_path)
+    _without(tables, 2027)
+    stream = io.StringIO()
+    with catalogue.speaking("en"):
+        warn_missing_policy_years(PolicyBook.load(tables), date(2026, 10, 1), stream=stream)
+    line = stream.getvalue()
+    assert line.startswith("warning POLICY_YEAR_MISSING: no policy table for 2027 (its concentrated enrollment "
+                           "period has begun)") and HANBIN in line and not any("\u4e00" <= ch <= "\u9fff" for ch in line)
+    assert catalogue.run_lang() == "zh"
+    embedded(monkeypatch, tmp_path, "policy-years-lang")
+    monkeypatch.setenv("LEDGER_POLICY_DIR", str(tables))
+    capsys.readouterr()
+    main(["status", "--lang", "en"])
+    err = capsys.readouterr().err
+    if missing_years(PolicyBook.load(tables), date.today()):
+        assert "warning POLICY_YEAR_MISSING" in err and "警告" not in err
+    assert catalogue.run_lang() == "zh"
