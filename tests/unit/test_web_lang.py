@@ -99,7 +99,7 @@ def test_every_text_a_page_uses_is_in_the_catalogue_in_both_languages(path):
     html_name, js_name, section = PAGES[path]
     keys = set(web.texts(section, "zh"))
     assert keys == set(web.texts(section, "en"))
-    used_html = set(re.findall(r"\{\{t:(\w+)\}\}", _source(html_name)))
+    used_html = set(re.findall(r"\{\{t:(\w+)\}\}", _source(html_name) + _source("head.html")))
     used_js = set(re.findall(r'\bt\("(\w+)"', _source(js_name) + _source("common.js")))
     # t("basis_" + code) and the like are prefixes whose keys are listed (checked below for the codes)
     assert {k for k in used_html | used_js if not k.endswith("_")} - keys == set()

@@ -104,7 +104,8 @@ def _build(html_name: str, script_name: str, lang: str = catalogue.DEFAULT_LANG,
 
     style = _source("page.css") + (_source(extra_style) if extra_style else "")
     script = _source("common.js") + "\n" + _source(script_name)
-    body = _HTML_TEXT.sub(fill, _source(html_name))
+    # Every page opens with the same <head> (title, style slot) and <body>: one file, head.html.
+    body = _HTML_TEXT.sub(fill, _source(html_name).replace("{{head}}", _source("head.html").rstrip("\n"), 1))
     body = (body.replace("{{lang}}", "en" if lang == "en" else "zh-CN").replace("{{lang_switch}}", _lang_switch(lang))
             .replace("{{texts}}", _json_block({"lang": lang, "texts": page_texts}))
             .replace("/*{{style}}*/", style).replace("/*{{script}}*/", script).replace("{{labels}}", labels_json))
