@@ -48,7 +48,7 @@ from entrypoints import wiring
 from entrypoints.audit.describe import english
 from entrypoints.audit.replay import history_report
 from entrypoints.http.coverage_reasons import history_note
-from entrypoints.http.fee_words import fee_arithmetic
+from entrypoints.http.web.ledger_exports import fee_arithmetic
 from entrypoints.http.web import labels as web_labels
 from entrypoints.http.demo_state import cli_prefix, demo_dir, write_id_key, write_manifest
 from entrypoints.wiring import feed_consumer, ledger_publisher

@@ -21,7 +21,6 @@ from entrypoints.http.commands import require_clerk
 from entrypoints import catalogue
 from entrypoints.catalogue import lang_of
 from entrypoints.http.errors import validation_problems
-from entrypoints.http.fee_words import fee_arithmetic
 from entrypoints.http.late_fees import (LateFeePaymentIn, LateFeeWaiverIn, fees_answer, fees_for, masked,
                                         outcome_said as lf_outcome_said, pay_late_fee, waive_late_fee)
 from entrypoints.http.read_model import ViewReads
@@ -85,7 +84,7 @@ def cmd_fees(args: argparse.Namespace, system: Any, checked: tuple[Any, str | No
         for r in rows:
             waiver = (_say("waiver", lang, reason=r["waiver_reason"], approver=r["waiver_approver"])
                       if r["waived"] else "")
-            print(f"  {r['masked_id']} {r['period']}: {fee_arithmetic(r, lang)}{waiver}")
+            print(f"  {r['masked_id']} {r['period']}: {ledger_exports.fee_arithmetic(r, lang)}{waiver}")
         print()
         for e in a["employers"]:
             print(_say("employer", lang, employer=e["employer_id"], region=e["region_code"], rows=e["rows"],

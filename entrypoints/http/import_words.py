@@ -44,11 +44,6 @@ def in_language(report: dict[str, Any], lang: str) -> dict[str, Any]:
     return report
 
 
-def in_english(report: dict[str, Any]) -> dict[str, Any]:
-    """The import report for an English reader (:func:`in_language`)."""
-    return in_language(report, "en")
-
-
 @lru_cache(maxsize=4)
 def sheet_residence(names: PlaceNames) -> SheetResidence:
     """The places table indexed by name (once per table) with the catalogue's words."""
@@ -60,4 +55,4 @@ def template_places(names: PlaceNames, region: str | None, day: date | None = No
     return example_places(names, region or EXAMPLE_REGION, day or date.today())
 
 
-__all__ = ["EXAMPLE_REGION", "in_english", "in_language", "say", "sheet_residence", "template_places"]
+__all__ = ["EXAMPLE_REGION", "in_language", "say", "sheet_residence", "template_places"]

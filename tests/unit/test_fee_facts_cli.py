@@ -5,7 +5,8 @@ the employer paid 1,000,000 fen 60 days late)."""
 from __future__ import annotations
 
 from entrypoints.catalogue import _CJK
-from entrypoints.http.fee_words import fee_arithmetic, fee_status
+from entrypoints.http.web.labels import fee_status
+from entrypoints.http.web.ledger_exports import fee_arithmetic
 
 import csv
 import io
@@ -66,7 +67,7 @@ def test_fees_shows_the_arithmetic_then_a_payment_clears_it(deployment, capsys):
     # the list says each row's arithmetic and status in the run's language: in Chinese the domain's own sentence
     rows = fees["fees"]
     assert [fee_arithmetic(r) for r in rows] == [r["arithmetic"] for r in rows]
-    assert [fee_status(r) for r in rows] == [r["fee_status_label"] for r in rows]
+    assert [fee_status(r["fee_status"]) for r in rows] == [r["fee_status_label"] for r in rows]
     status, out, _ = run(capsys, "fees", "--region", case.HANBIN, "--as-of", AFTER, "--all", "--lang", "en")
     assert status == 0 and " yuan × 60 days × 0.05%/day = " in out and " yuan paid" in out and not _CJK.search(out), out
     status, _, _ = run(capsys, *pay[:6], "--amount-fen", "20000", "--voucher-no", "SP-10", *pay[10:])
